@@ -1,0 +1,62 @@
+import type { DecodedSense } from './scsi/sense-types.js';
+
+export type DataDirection = 'none' | 'in' | 'out';
+
+/** SCSI status byte values (SAM-5). */
+export const ScsiStatus = {
+  GOOD: 0x00,
+  CHECK_CONDITION: 0x02,
+  CONDITION_MET: 0x04,
+  BUSY: 0x08,
+  RESERVATION_CONFLICT: 0x18,
+  TASK_SET_FULL: 0x28,
+  ACA_ACTIVE: 0x30,
+  TASK_ABORTED: 0x40,
+} as const;
+
+export interface ScsiRequest {
+  /** 6, 10, 12 or 16 bytes (BOT carries 1..16). */
+  cdb: Uint8Array;
+  direction: DataDirection;
+  /**
+   * `in`: the buffer to fill; its length is the transfer length asked for.
+   * `out`: the bytes to send. `none`: absent.
+   */
+  data?: Uint8Array;
+  /** Default 0. */
+  lun?: number;
+  /** Default 20 000 ms (sg_raw's default). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Issue REQUEST SENSE after a failed command when the transport did not return sense. Default true. */
+  autoSense?: boolean;
+}
+
+/**
+ * The one result shape of every transport. A CHECK CONDITION is a *result*
+ * (status 0x02 + sense), not a transport failure: transports resolve it; the
+ * device API decides whether to throw.
+ */
+export interface ScsiResult {
+  status: number;
+  sense?: DecodedSense;
+  /** `in`: the received bytes (a view of the request buffer, `transferred` long); otherwise empty. */
+  data: Uint8Array;
+  transferred: number;
+  /** Bytes asked for minus bytes processed, as the device reported it (BOT dCSWDataResidue) or the OS computed it. */
+  residue: number;
+  durationNs: number;
+}
+
+/** Sends one SCSI command and returns its result. BOT, SG_IO and the daemon client implement it. */
+export interface ScsiTransport {
+  readonly kind: 'bot' | 'sg' | 'remote';
+  /** Highest LUN (0 for single-LUN devices). */
+  readonly maxLun: number;
+  execute(request: ScsiRequest): Promise<ScsiResult>;
+  /** Transport-level reset (BOT reset recovery; SG_IO device reset). */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TIMEOUT_MS = 20_000;

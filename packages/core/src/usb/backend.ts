@@ -1,0 +1,228 @@
+/**
+ * The USB backend contract. Types only: native (libusb addon), node-usb (the
+ * `usb` npm package) and the emulator implement it, and one contract suite
+ * (`@usbscsi/core/testing`) runs against each of them.
+ *
+ * Rules every implementation follows (the contract suite checks them):
+ * - Every method returns a Promise and never blocks the event loop.
+ * - Raw transfer outcomes that the BOT layer must interpret (stall, timeout,
+ *   overflow, short data, cancellation) are *resolved* as a
+ *   {@link TransferResult} status, never thrown. Only failures of the backend
+ *   itself are thrown, as `UsbScsiError`: `E_DEVICE_GONE` (unplugged, or the
+ *   handle was closed or reset), `E_BUSY`, `E_PERMISSION`, `E_NO_MEMORY`,
+ *   `E_BAD_INPUT`, `E_IO`.
+ * - At most one generic transfer is pending per endpoint
+ *   ({@link UsbDeviceHandle.bulkIn} / {@link UsbDeviceHandle.bulkOut});
+ *   a second one on the same endpoint is refused with `E_BAD_INPUT`.
+ *   IN and OUT may be pending at the same time.
+ * - `close()` settles every pending transfer with status `cancelled` before it
+ *   resolves; every later call on the handle throws `E_DEVICE_GONE`.
+ */
+
+export type UsbSpeed = 'low' | 'full' | 'high' | 'super' | 'super-plus' | 'unknown';
+export type TransferType = 'control' | 'isochronous' | 'bulk' | 'interrupt';
+
+export interface EndpointDescriptor {
+  /** bEndpointAddress: bit 7 set = IN. */
+  address: number;
+  transferType: TransferType;
+  maxPacketSize: number;
+  /** SuperSpeed companion bMaxBurst, when known. */
+  maxBurst?: number;
+}
+
+/** One alternate setting of one interface. */
+export interface InterfaceDescriptor {
+  interfaceNumber: number;
+  alternateSetting: number;
+  interfaceClass: number;
+  interfaceSubClass: number;
+  interfaceProtocol: number;
+  endpoints: EndpointDescriptor[];
+}
+
+export interface ConfigurationDescriptor {
+  configurationValue: number;
+  /** Every alternate setting of every interface, flat. */
+  interfaces: InterfaceDescriptor[];
+}
+
+export interface MountInfo {
+  /** e.g. /dev/sda1 or disk4s1 */
+  device: string;
+  mountPoint: string;
+  fsType?: string;
+}
+
+/** What the OS storage stack has made of one mass-storage interface. */
+export interface StorageBinding {
+  interfaceNumber: number;
+  /** Bound kernel driver (`usb-storage`, `uas`, `IOUSBMassStorageDriver`…), null if none. */
+  driver: string | null;
+  /** Linux: `host3`. */
+  scsiHost?: string;
+  /** Whole-disk block devices: `/dev/sda` (Linux) or `disk4` (macOS). */
+  blockDevices: string[];
+  /** Linux SCSI generic nodes: `/dev/sg0`. */
+  sgDevices: string[];
+  /** Every mounted filesystem on any of the block devices or their partitions. */
+  mounts: MountInfo[];
+}
+
+export interface UsbDeviceInfo {
+  /** Name of the backend that listed it (`native`, `node-usb`, `emulator`). */
+  backend: string;
+  /** Backend-specific identity, stable while the device stays plugged in. */
+  id: string;
+  vendorId: number;
+  productId: number;
+  manufacturer?: string;
+  product?: string;
+  serialNumber?: string;
+  busNumber: number;
+  deviceAddress: number;
+  /** Port numbers from the root hub, e.g. [2, 3] for bus-port path `1-2.3`. */
+  portNumbers: number[];
+  speed: UsbSpeed;
+  /** The active configuration first. */
+  configurations: ConfigurationDescriptor[];
+  /** Per mass-storage interface, when the backend can tell (Linux sysfs, macOS IOKit). */
+  storage?: StorageBinding[];
+}
+
+export interface ControlSetup {
+  /** bmRequestType; bit 7 set = device-to-host. */
+  requestType: number;
+  request: number;
+  value: number;
+  index: number;
+}
+
+/**
+ * Raw outcome of one transfer. `ok` with `actualLength` below the requested
+ * length is a short transfer (not an error by itself).
+ */
+export type TransferStatus = 'ok' | 'stall' | 'timeout' | 'overflow' | 'cancelled';
+
+export interface TransferResult {
+  status: TransferStatus;
+  /** Bytes actually moved, also for stall / timeout / cancelled (may be partial). */
+  actualLength: number;
+}
+
+export interface ControlResult extends TransferResult {
+  /** IN transfers: the bytes received (length `actualLength`). */
+  data?: Uint8Array;
+}
+
+/** Data phase of a whole-command exchange. */
+export type BotDataPhase =
+  | { direction: 'in'; buffer: Uint8Array }
+  | { direction: 'out'; buffer: Uint8Array }
+  /** Stream straight to / from a file descriptor (only when `capabilities.fdStreaming`). */
+  | { direction: 'in' | 'out'; fd: number; length: number; position: number };
+
+export interface BotExchangeRequest {
+  /** The 31-byte Command Block Wrapper, already encoded. */
+  cbw: Uint8Array;
+  outEndpoint: number;
+  inEndpoint: number;
+  data?: BotDataPhase;
+  /** Whole-command budget in milliseconds. */
+  timeoutMs: number;
+  /** Data phase split into URBs of this many bytes (native default 256 KiB). */
+  chunkSize?: number;
+  /** URBs kept in flight during the data phase (native default 4). */
+  depth?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * What the fast path saw, phase by phase; the BOT rules (case handling,
+ * recovery) stay in core's `BotTransport`, which finishes whatever the fast
+ * path stopped short of.
+ */
+export interface BotExchangeResult {
+  cbw: TransferResult;
+  /** Absent when there was no data phase or the CBW did not go out whole. */
+  data?: TransferResult;
+  /**
+   * Present only when the fast path read the CSW (the data phase, if any,
+   * ended with status `ok`). `bytes` are the bytes received, usually 13.
+   */
+  csw?: TransferResult & { bytes: Uint8Array };
+}
+
+export interface UsbHandleCapabilities {
+  /** `botExchange` is implemented (one native call per BOT command). */
+  botExchange: boolean;
+  /** `botExchange` accepts an fd data phase. */
+  fdStreaming: boolean;
+  /** Kernel driver detach/attach does something on this platform. */
+  kernelDriver: boolean;
+}
+
+export interface UsbDeviceHandle {
+  readonly info: UsbDeviceInfo;
+  readonly capabilities: UsbHandleCapabilities;
+
+  /** `E_BUSY` if another process (or the kernel driver) holds it. */
+  claimInterface(interfaceNumber: number): Promise<void>;
+  releaseInterface(interfaceNumber: number): Promise<void>;
+  setAlternateSetting(interfaceNumber: number, alternateSetting: number): Promise<void>;
+
+  kernelDriverActive(interfaceNumber: number): Promise<boolean>;
+  detachKernelDriver(interfaceNumber: number): Promise<void>;
+  attachKernelDriver(interfaceNumber: number): Promise<void>;
+
+  /**
+   * `data` is the bytes to send (OUT) or the number of bytes to read (IN);
+   * the direction comes from `setup.requestType` bit 7.
+   */
+  controlTransfer(setup: ControlSetup, data: Uint8Array | number, timeoutMs: number): Promise<ControlResult>;
+
+  /** Reads into `buffer` (up to its length). */
+  bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult>;
+  bulkOut(endpoint: number, data: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult>;
+
+  /** CLEAR_FEATURE(ENDPOINT_HALT) and reset the host-side data toggle. */
+  clearHalt(endpoint: number): Promise<void>;
+
+  /**
+   * USB port reset. Afterwards this handle is dead (every call throws
+   * `E_DEVICE_GONE`): list and open the device again.
+   */
+  resetDevice(): Promise<void>;
+
+  /** Optional fast path: CBW, data phase and CSW in one call. */
+  botExchange?(request: BotExchangeRequest): Promise<BotExchangeResult>;
+
+  close(): Promise<void>;
+}
+
+export interface HotplugEvent {
+  type: 'arrived' | 'left';
+  device: UsbDeviceInfo;
+}
+
+export interface UsbBackend {
+  readonly name: string;
+  /** Every USB device the backend can see (not only mass storage). */
+  list(): Promise<UsbDeviceInfo[]>;
+  /** Opens a device from a fresh `list()`; `E_DEVICE_GONE` if it has left. */
+  open(device: UsbDeviceInfo): Promise<UsbDeviceHandle>;
+  /** Optional hotplug notifications; returns an unsubscribe function. */
+  watch?(listener: (event: HotplugEvent) => void): () => void;
+  /** Releases backend-wide resources (event threads). */
+  dispose?(): Promise<void>;
+}
+
+/** Bus-port path as Linux prints it: `1-2.3`. */
+export function locationOf(info: Pick<UsbDeviceInfo, 'busNumber' | 'portNumbers'>): string {
+  return info.portNumbers.length ? `${info.busNumber}-${info.portNumbers.join('.')}` : `${info.busNumber}-0`;
+}
+
+export const USB_CLASS_MASS_STORAGE = 0x08;
+export const MSC_SUBCLASS_SCSI = 0x06;
+export const MSC_PROTOCOL_BOT = 0x50;
+export const MSC_PROTOCOL_UAS = 0x62;
