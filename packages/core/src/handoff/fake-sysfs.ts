@@ -1,0 +1,126 @@
+/**
+ * Builds a fake Linux sysfs tree (and mountinfo) in a directory, shaped like
+ * the real one for a USB stick on `usb-storage`, so that sysfs walking and
+ * the Linux platform are tested without a kernel. Test support only.
+ */
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface FakeUsbDisk {
+  /** `sda` */
+  name: string;
+  /** `8:0` */
+  dev: string;
+  /** e.g. [{ name: 'sda1', dev: '8:1' }] */
+  partitions?: { name: string; dev: string }[];
+  /** `sg0` */
+  sg?: string;
+}
+
+export interface FakeUsbInterface {
+  busNumber: number;
+  portNumbers: number[];
+  configurationValue?: number;
+  interfaceNumber: number;
+  interfaceClass?: number;
+  vendorId: number;
+  productId: number;
+  serialNumber?: string;
+  /** Bound driver, or null. */
+  driver: string | null;
+  /** SCSI host number (`host3`). */
+  host?: number;
+  disks?: FakeUsbDisk[];
+}
+
+export class FakeSysfs {
+  readonly sysfsRoot: string;
+  readonly mountinfoPath: string;
+  readonly devRoot: string;
+
+  constructor(readonly root: string) {
+    this.sysfsRoot = join(root, 'sys');
+    this.mountinfoPath = join(root, 'mountinfo');
+    this.devRoot = join(root, 'dev');
+    mkdirSync(join(this.sysfsRoot, 'bus/usb/devices'), { recursive: true });
+    mkdirSync(this.devRoot, { recursive: true });
+    writeFileSync(this.mountinfoPath, '22 27 0:21 / /proc rw,relatime - proc proc rw\n');
+    for (const driver of ['usb-storage', 'uas', 'usbfs']) {
+      const dir = join(this.sysfsRoot, 'bus/usb/drivers', driver);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'bind'), '');
+      writeFileSync(join(dir, 'unbind'), '');
+    }
+  }
+
+  deviceDir(busNumber: number, portNumbers: number[]): string {
+    return join(this.sysfsRoot, 'bus/usb/devices', `${busNumber}-${portNumbers.join('.')}`);
+  }
+
+  interfaceDir(iface: Pick<FakeUsbInterface, 'busNumber' | 'portNumbers' | 'configurationValue' | 'interfaceNumber'>): string {
+    return join(this.sysfsRoot, 'bus/usb/devices', `${iface.busNumber}-${iface.portNumbers.join('.')}:${iface.configurationValue ?? 1}.${iface.interfaceNumber}`);
+  }
+
+  /** Adds (or replaces) a device with one interface, its SCSI host, disks, partitions and /dev nodes. */
+  addInterface(iface: FakeUsbInterface): void {
+    const device = this.deviceDir(iface.busNumber, iface.portNumbers);
+    mkdirSync(device, { recursive: true });
+    writeFileSync(join(device, 'idVendor'), `${hex4(iface.vendorId)}\n`);
+    writeFileSync(join(device, 'idProduct'), `${hex4(iface.productId)}\n`);
+    if (iface.serialNumber !== undefined) writeFileSync(join(device, 'serial'), `${iface.serialNumber}\n`);
+    const dir = this.interfaceDir(iface);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'bInterfaceNumber'), `${iface.interfaceNumber.toString(16).padStart(2, '0')}\n`);
+    writeFileSync(join(dir, 'bInterfaceClass'), `${(iface.interfaceClass ?? 8).toString(16).padStart(2, '0')}\n`);
+    this.setDriver(iface, iface.driver);
+    if (iface.driver === null || !iface.disks) return;
+    this.addDisks(iface, iface.host ?? 0, iface.disks);
+  }
+
+  addDisks(iface: FakeUsbInterface, host: number, disks: FakeUsbDisk[]): void {
+    const lun = join(this.interfaceDir(iface), `host${host}`, `target${host}:0:0`, `${host}:0:0:0`);
+    for (const disk of disks) {
+      const diskDir = join(lun, 'block', disk.name);
+      mkdirSync(diskDir, { recursive: true });
+      writeFileSync(join(diskDir, 'dev'), `${disk.dev}\n`);
+      writeFileSync(join(this.devRoot, disk.name), '');
+      for (const part of disk.partitions ?? []) {
+        mkdirSync(join(diskDir, part.name), { recursive: true });
+        writeFileSync(join(diskDir, part.name, 'dev'), `${part.dev}\n`);
+        writeFileSync(join(diskDir, part.name, 'partition'), '1\n');
+        writeFileSync(join(this.devRoot, part.name), '');
+      }
+      if (disk.sg) {
+        mkdirSync(join(lun, 'scsi_generic', disk.sg), { recursive: true });
+        writeFileSync(join(this.devRoot, disk.sg), '');
+      }
+    }
+  }
+
+  /** What the kernel does on unbind: the driver link and the SCSI host go away. */
+  removeStorage(iface: FakeUsbInterface): void {
+    this.setDriver(iface, null);
+    const dir = this.interfaceDir(iface);
+    rmSync(join(dir, `host${iface.host ?? 0}`), { recursive: true, force: true });
+    for (const disk of iface.disks ?? []) {
+      rmSync(join(this.devRoot, disk.name), { force: true });
+      for (const part of disk.partitions ?? []) rmSync(join(this.devRoot, part.name), { force: true });
+      if (disk.sg) rmSync(join(this.devRoot, disk.sg), { force: true });
+    }
+  }
+
+  setDriver(iface: Pick<FakeUsbInterface, 'busNumber' | 'portNumbers' | 'configurationValue' | 'interfaceNumber'>, driver: string | null): void {
+    const link = join(this.interfaceDir(iface), 'driver');
+    rmSync(link, { force: true });
+    if (driver) symlinkSync(`../../../../../bus/usb/drivers/${driver}`, link);
+  }
+
+  writeMountinfo(lines: string[]): void {
+    writeFileSync(this.mountinfoPath, ['22 27 0:21 / /proc rw,relatime - proc proc rw', ...lines].join('\n') + '\n');
+  }
+}
+
+function hex4(value: number): string {
+  return value.toString(16).padStart(4, '0');
+}

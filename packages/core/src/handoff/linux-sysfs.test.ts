@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeSysfs, type FakeUsbInterface } from './fake-sysfs.js';
+import { linuxStorageBindings, readLinuxDeviceStorage, usbInterfaceId } from './linux-sysfs.js';
+import { parseMountinfo, remountOptions, unescapeMountinfo } from './mountinfo.js';
+
+describe('mountinfo', () => {
+  it('parses fields, optional fields and octal escapes', () => {
+    const text = [
+      '36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue',
+      '100 29 8:1 / /media/me/MY\\040STICK rw,nosuid,nodev,relatime shared:50 propagation_from:2 - vfat /dev/sda1 rw,fmask=0022,dmask=0022,codepage=437',
+      '101 29 8:2 / /mnt/tab\\011and\\134back rw - ext4 /dev/sda2 rw',
+      'garbage line without separator',
+    ].join('\n');
+    const entries = parseMountinfo(text);
+    expect(entries).toHaveLength(3);
+    expect(entries[0]).toEqual({
+      mountId: 36, parentId: 35, majorMinor: '98:0', root: '/mnt1', mountPoint: '/mnt/parent', mountOptions: 'rw,noatime',
+      optionalFields: ['master:1'], fsType: 'ext3', source: '/dev/root', superOptions: 'rw,errors=continue',
+    });
+    expect(entries[1]!.mountPoint).toBe('/media/me/MY STICK');
+    expect(entries[1]!.optionalFields).toEqual(['shared:50', 'propagation_from:2']);
+    expect(entries[1]!.fsType).toBe('vfat');
+    expect(entries[2]!.mountPoint).toBe('/mnt/tab\tand\\back');
+    expect(unescapeMountinfo('a\\012b')).toBe('a\nb');
+  });
+
+  it('builds remount options: per-mount first, superblock options added once, rw/ro not doubled, seclabel dropped', () => {
+    expect(remountOptions({ mountOptions: 'ro,nosuid,relatime', superOptions: 'rw,seclabel,fmask=0022,errors=remount-ro' })).toBe(
+      'ro,nosuid,relatime,fmask=0022,errors=remount-ro',
+    );
+  });
+});
+
+describe('linuxStorageBindings on a fake sysfs tree', () => {
+  let root: string;
+  let sysfs: FakeSysfs;
+  const stick: FakeUsbInterface = {
+    busNumber: 1, portNumbers: [2, 3], interfaceNumber: 0, vendorId: 0x46f4, productId: 0x0001, serialNumber: 'S1',
+    driver: 'usb-storage', host: 3,
+    disks: [{ name: 'sda', dev: '8:0', sg: 'sg0', partitions: [{ name: 'sda1', dev: '8:1' }, { name: 'sda2', dev: '8:2' }] }],
+  };
+
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'usbscsi-sysfs-'));
+    sysfs = new FakeSysfs(root);
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('finds driver, host, disk, partitions, sg node and the mounts (by device number and by source)', async () => {
+    sysfs.addInterface(stick);
+    sysfs.writeMountinfo([
+      '100 29 8:1 / /media/me/MY\\040STICK rw,nosuid,relatime shared:50 - vfat /dev/sda1 rw,fmask=0022',
+      // a bind mount of sda2 elsewhere, found by its device number even though the source reads differently
+      '101 29 8:2 /sub /srv/data rw,relatime - ext4 /dev/disk/by-label/DATA rw',
+      '102 29 8:17 / /mnt/other rw - ext4 /dev/sdb1 rw',
+    ]);
+    const bindings = await linuxStorageBindings(1, [2, 3], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath });
+    expect(bindings).toEqual([
+      {
+        interfaceNumber: 0,
+        driver: 'usb-storage',
+        scsiHost: 'host3',
+        blockDevices: ['/dev/sda'],
+        sgDevices: ['/dev/sg0'],
+        mounts: [
+          { device: '/dev/sda1', mountPoint: '/media/me/MY STICK', fsType: 'vfat', options: 'rw,nosuid,relatime,fmask=0022', wholeDisk: '/dev/sda' },
+          { device: '/dev/sda2', mountPoint: '/srv/data', fsType: 'ext4', options: 'rw,relatime', wholeDisk: '/dev/sda' },
+        ],
+      },
+    ]);
+    const [detail] = await readLinuxDeviceStorage(1, [2, 3], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath });
+    expect(detail!.partitions).toEqual(['/dev/sda1', '/dev/sda2']);
+    expect(detail!.interfaceId).toBe('1-2.3:1.0');
+  });
+
+  it('reports a detached interface as driver null with no disks, and skips non-storage interfaces', async () => {
+    sysfs.addInterface({ ...stick, driver: null });
+    sysfs.addInterface({ ...stick, interfaceNumber: 1, interfaceClass: 0x03, driver: 'usbhid', disks: [] });
+    const bindings = await linuxStorageBindings(1, [2, 3], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath });
+    expect(bindings).toEqual([{ interfaceNumber: 0, driver: null, blockDevices: [], sgDevices: [], mounts: [] }]);
+  });
+
+  it('does not confuse 1-2 with 1-2.3, and returns [] for an absent device or unreadable roots', async () => {
+    sysfs.addInterface(stick);
+    expect(await linuxStorageBindings(1, [2], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath })).toEqual([]);
+    expect(await linuxStorageBindings(2, [2, 3], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath })).toEqual([]);
+    expect(await linuxStorageBindings(1, [2, 3], { sysfsRoot: join(root, 'nope'), mountinfoPath: join(root, 'nope') })).toEqual([]);
+  });
+
+  it('names interfaces like the kernel', () => {
+    expect(usbInterfaceId(1, [2], 1, 0)).toBe('1-2:1.0');
+    expect(usbInterfaceId(3, [1, 4, 2], 2, 1)).toBe('3-1.4.2:2.1');
+  });
+});
