@@ -1,0 +1,39 @@
+// Loads the backends under test from the BUILT packages (packages/*/dist), each with a reason
+// when it cannot load, so that its cases are skipped loudly instead of silently missing.
+import { existsSync } from 'node:fs';
+
+const repo = process.cwd();
+
+export async function loadBackends() {
+  const out = [];
+  // node-usb: core's fallback over the `usb` npm package.
+  const nodeUsbPath = `${repo}/packages/core/dist/backends/node-usb.js`;
+  if (!existsSync(nodeUsbPath)) {
+    out.push({ name: 'node-usb', backend: null, reason: `${nodeUsbPath} missing: run \`pnpm build\` before \`pnpm test:vm\`` });
+  } else {
+    const { loadNodeUsbBackend } = await import(nodeUsbPath);
+    const r = await loadNodeUsbBackend();
+    out.push({ name: 'node-usb', backend: r.backend, reason: r.reason });
+  }
+  // native: the libusb addon, through core's loader when it exists.
+  out.push(await loadNative());
+  return out;
+}
+
+async function loadNative() {
+  const candidates = [`${repo}/packages/core/dist/backends/native.js`];
+  for (const p of candidates) {
+    if (!existsSync(p)) continue;
+    try {
+      const mod = await import(p);
+      const load = mod.loadNativeBackend ?? mod.loadNative;
+      if (typeof load !== 'function') return { name: 'native', backend: null, reason: `${p} exports no loadNativeBackend()` };
+      const r = await load();
+      if (r && typeof r === 'object' && 'backend' in r) return { name: 'native', backend: r.backend, reason: r.reason ?? (r.backend ? undefined : 'loader returned no backend') };
+      return { name: 'native', backend: r ?? null, reason: r ? undefined : 'loader returned null' };
+    } catch (err) {
+      return { name: 'native', backend: null, reason: `native backend failed to load: ${err?.message ?? err}` };
+    }
+  }
+  return { name: 'native', backend: null, reason: 'NATIVE ADDON NOT BUILT: packages/core/dist/backends/native.js is absent (native/ addon not landed yet)' };
+}

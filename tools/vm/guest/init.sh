@@ -1,0 +1,17 @@
+#!/bin/sh
+# /init of the test guest: mount the shares, run the scenario script, power off.
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp
+echo "VM_INIT $(cut -d' ' -f1 /proc/uptime)"
+modprobe virtio_pci; modprobe 9pnet_virtio; modprobe 9p
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro repo /repo || echo "VM_ERROR 9p repo mount failed"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 out /out || echo "VM_ERROR 9p out mount failed"
+script=$(sed -n 's/.*vmscript=\([^ ]*\).*/\1/p' /proc/cmdline)
+scenario=$(sed -n 's/.*vmscenario=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$script" ] && [ -f "/repo/$script" ]; then
+  VM_SCENARIO=$scenario sh "/repo/$script"; echo "VM_SCRIPT_EXIT $?"
+else
+  echo "VM_ERROR no script '$script'"
+fi
+echo "VM_END $(cut -d' ' -f1 /proc/uptime)"
+sync; umount /out; poweroff -f

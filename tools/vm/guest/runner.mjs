@@ -1,0 +1,73 @@
+// A tiny test runner for the guest (no vitest: starting it over 9p costs more than the cases).
+// Writes vitest-JSON-compatible counts plus one entry per test to the results file.
+import { writeFileSync } from 'node:fs';
+
+const tests = [];
+
+/** Registers a case. `fn` returns nothing, or throws to fail. */
+export function test(name, fn, { timeoutMs = 60_000 } = {}) {
+  tests.push({ name, fn, timeoutMs });
+}
+
+/** Registers a case that cannot run here; the reason is printed loudly and kept in the results. */
+export function skip(name, reason) {
+  tests.push({ name, skipReason: reason });
+}
+
+export class SkipError extends Error {}
+/** Skips the running case from inside it (e.g. a backend that did not load). */
+export function skipNow(reason) {
+  throw new SkipError(reason);
+}
+
+function withTimeout(promise, ms, name) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`case timed out after ${ms} ms: ${name}`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export async function run(suiteName, resultsPath) {
+  const started = Date.now();
+  const results = [];
+  for (const t of tests) {
+    if (t.skipReason) {
+      console.log(`VM_TEST SKIP ${t.name} -- SKIPPED: ${t.skipReason}`);
+      results.push({ fullName: t.name, status: 'skipped', failureMessages: [], skipReason: t.skipReason, duration: 0 });
+      continue;
+    }
+    const t0 = Date.now();
+    try {
+      await withTimeout(Promise.resolve().then(t.fn), t.timeoutMs, t.name);
+      const duration = Date.now() - t0;
+      console.log(`VM_TEST PASS ${t.name} (${duration} ms)`);
+      results.push({ fullName: t.name, status: 'passed', failureMessages: [], duration });
+    } catch (err) {
+      const duration = Date.now() - t0;
+      if (err instanceof SkipError) {
+        console.log(`VM_TEST SKIP ${t.name} -- SKIPPED: ${err.message}`);
+        results.push({ fullName: t.name, status: 'skipped', failureMessages: [], skipReason: err.message, duration });
+      } else {
+        const msg = err?.stack ?? String(err);
+        console.log(`VM_TEST FAIL ${t.name} (${duration} ms)\n${msg}${err?.code ? `\ncode: ${err.code}` : ''}`);
+        results.push({ fullName: t.name, status: 'failed', failureMessages: [msg], duration });
+      }
+    }
+  }
+  const count = (s) => results.filter((r) => r.status === s).length;
+  const summary = {
+    suite: suiteName,
+    success: count('failed') === 0,
+    numTotalTests: results.length,
+    numPassedTests: count('passed'),
+    numFailedTests: count('failed'),
+    numPendingTests: count('skipped'),
+    startTime: started,
+    durationMs: Date.now() - started,
+    testResults: [{ name: suiteName, assertionResults: results }],
+  };
+  writeFileSync(resultsPath, JSON.stringify(summary, null, 2));
+  console.log(`VM_SUMMARY ${suiteName} total=${summary.numTotalTests} passed=${summary.numPassedTests} failed=${summary.numFailedTests} skipped=${summary.numPendingTests} in ${summary.durationMs} ms`);
+  return summary;
+}

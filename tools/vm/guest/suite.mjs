@@ -1,0 +1,20 @@
+// The in-guest end-to-end suite. argv: scenario (xhci | ehci | gadget), results file.
+import { run } from './runner.mjs';
+import { loadBackends } from './backends.mjs';
+import { registerQemuDiskCases } from './cases/qemu-disk.mjs';
+
+const [scenario, resultsPath] = process.argv.slice(2);
+const backends = await loadBackends();
+for (const b of backends) {
+  if (!b.backend) console.log(`VM_BACKEND ${b.name} UNAVAILABLE -- ${b.reason}`);
+}
+if (scenario === 'xhci' || scenario === 'ehci') {
+  await registerQemuDiskCases(scenario, backends);
+} else if (scenario === 'gadget') {
+  const { registerGadgetCases } = await import('./cases/gadget.mjs');
+  await registerGadgetCases(backends);
+} else {
+  throw new Error(`unknown scenario ${scenario}`);
+}
+const summary = await run(`vm-${scenario}`, resultsPath);
+process.exit(summary.success ? 0 : 1);

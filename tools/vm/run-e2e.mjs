@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+// `pnpm test:vm`: builds the guest initramfs, boots QEMU once per scenario, runs the in-guest
+// suite (tools/vm/guest/suite.mjs) against the built packages shared over 9p, and sums the results.
+// Env: VM_WORK (work dir, default <repo>/.vm-work), VM_SCENARIOS (default xhci,ehci,gadget),
+//      VM_TIMEOUT_S (per boot, default 300), VM_VERBOSE=1 (always print the guest console).
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const work = resolve(process.env.VM_WORK ?? join(repo, '.vm-work'));
+const scenarios = (process.env.VM_SCENARIOS ?? 'xhci,ehci,gadget').split(',').filter(Boolean);
+const bootTimeoutS = Number(process.env.VM_TIMEOUT_S ?? 300);
+const DISK_MIB = 64;
+
+/** QEMU arguments per scenario: the device under test. */
+function deviceArgs(scenario, disk) {
+  const drive = ['-drive', `if=none,id=stick,file=${disk},format=raw,cache=unsafe`];
+  switch (scenario) {
+    case 'xhci': return ['-device', 'qemu-xhci,id=xhci', ...drive, '-device', 'usb-storage,bus=xhci.0,drive=stick,serial=VMTEST1'];
+    case 'ehci': return ['-device', 'usb-ehci,id=ehci', ...drive, '-device', 'usb-storage,bus=ehci.0,drive=stick,serial=VMTEST1'];
+    case 'gadget': return []; // dummy_hcd inside the guest: no QEMU USB device
+    default: throw new Error(`unknown scenario ${scenario}`);
+  }
+}
+
+function fail(message) {
+  console.error(`test:vm: ${message}`);
+  process.exit(2);
+}
+
+function checkPrerequisites() {
+  const need = [
+    ['qemu-system-x86_64', 'qemu-system-x86'], ['cpio', 'cpio'], ['modprobe', 'kmod'], ['depmod', 'kmod'],
+    ['sg_inq', 'sg3-utils'], ['busybox', 'busybox-static'],
+  ];
+  const missing = need.filter(([bin]) => { try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); return false; } catch { return true; } });
+  if (missing.length) fail(`missing ${missing.map(([b]) => b).join(', ')}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`);
+  if (!existsSync(join(repo, 'packages/core/dist/index.js'))) fail('packages/core/dist is missing: run `pnpm build` first.');
+}
+
+function boot(scenario, kernel, initrd) {
+  const disk = join(work, `disk-${scenario}.img`);
+  rmSync(disk, { force: true });
+  const fd = openSync(disk, 'w');
+  ftruncateSync(fd, DISK_MIB * 1024 * 1024); // sparse, zero-filled; the suite writes its own patterns
+  closeSync(fd);
+  const out = join(work, 'out');
+  mkdirSync(out, { recursive: true });
+  rmSync(join(out, `results-${scenario}.json`), { force: true });
+  const args = [
+    '-machine', 'q35', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot',
+    '-kernel', kernel, '-initrd', initrd,
+    '-append', `console=ttyS0 quiet panic=-1 vmscript=tools/vm/guest/scenario.sh vmscenario=${scenario}`,
+    '-virtfs', `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
+    '-virtfs', `local,path=${out},mount_tag=out,security_model=none,id=out`,
+    ...deviceArgs(scenario, disk),
+  ];
+  const t0 = Date.now();
+  return new Promise((resolveBoot) => {
+    const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks = [];
+    let timedOut = false;
+    const onData = (d) => { chunks.push(d); if (process.env.VM_VERBOSE) process.stdout.write(d); };
+    qemu.stdout.on('data', onData);
+    qemu.stderr.on('data', onData);
+    const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, bootTimeoutS * 1000);
+    qemu.on('close', (code) => {
+      clearTimeout(timer);
+      // The serial console carries NUL bytes: drop them so the log reads as text.
+      const consoleText = Buffer.concat(chunks).toString('latin1').replace(/\0/g, '');
+      writeFileSync(join(work, `console-${scenario}.log`), consoleText);
+      let results = null;
+      try { results = JSON.parse(readFileSync(join(out, `results-${scenario}.json`), 'utf8')); } catch { /* reported below */ }
+      resolveBoot({ scenario, code, timedOut, seconds: (Date.now() - t0) / 1000, consoleText, results });
+    });
+  });
+}
+
+function main() {
+  const t0 = Date.now();
+  checkPrerequisites();
+  mkdirSync(work, { recursive: true });
+  const tb = Date.now();
+  execFileSync('bash', [join(here, 'build-initramfs.sh'), work], { stdio: 'inherit' });
+  console.log(`test:vm: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
+  const kv = readFileSync(join(work, 'kernel-version'), 'utf8').trim();
+  return (async () => {
+    const runs = [];
+    for (const s of scenarios) {
+      console.log(`test:vm: booting scenario ${s}…`);
+      const r = await boot(s, `/boot/vmlinuz-${kv}`, join(work, 'initrd.gz'));
+      runs.push(r);
+      const res = r.results;
+      const ok = !r.timedOut && res && res.numFailedTests === 0 && res.numTotalTests > 0;
+      for (const line of r.consoleText.split('\n')) if (/^VM_(TEST|BACKEND|SUMMARY|ERROR)/.test(line)) console.log(`  ${line.trimEnd()}`);
+      console.log(`test:vm: ${s}: ${ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(1)} s` +
+        (res ? ` (total ${res.numTotalTests}, passed ${res.numPassedTests}, failed ${res.numFailedTests}, skipped ${res.numPendingTests})` : ' (no results file)') +
+        (r.timedOut ? ` — QEMU killed after ${bootTimeoutS} s` : ''));
+      if (!ok && !process.env.VM_VERBOSE) console.log(`----- guest console (${s}) -----\n${r.consoleText}\n----- end of console (${s}) -----`);
+    }
+    const sum = (k) => runs.reduce((n, r) => n + (r.results?.[k] ?? 0), 0);
+    const broken = runs.filter((r) => r.timedOut || !r.results || r.results.numTotalTests === 0);
+    const combined = {
+      success: broken.length === 0 && sum('numFailedTests') === 0,
+      numTotalTests: sum('numTotalTests') + broken.length,
+      numPassedTests: sum('numPassedTests'),
+      numFailedTests: sum('numFailedTests') + broken.length, // a boot without results counts as one failure
+      numPendingTests: sum('numPendingTests'),
+      durationMs: Date.now() - t0,
+      scenarios: runs.map((r) => ({ scenario: r.scenario, seconds: r.seconds, timedOut: r.timedOut, ...(r.results ? { numTotalTests: r.results.numTotalTests, numPassedTests: r.results.numPassedTests, numFailedTests: r.results.numFailedTests, numPendingTests: r.results.numPendingTests } : { error: 'no results file' }) })),
+      testResults: runs.flatMap((r) => r.results?.testResults ?? []),
+    };
+    writeFileSync(join(work, 'results.json'), JSON.stringify(combined, null, 2));
+    console.log(`test:vm: ${combined.success ? 'PASSED' : 'FAILED'} — total ${combined.numTotalTests}, passed ${combined.numPassedTests}, failed ${combined.numFailedTests}, skipped ${combined.numPendingTests} in ${(combined.durationMs / 1000).toFixed(1)} s; results in ${join(work, 'results.json')}`);
+    process.exit(combined.success ? 0 : 1);
+  })();
+}
+
+main();
