@@ -397,6 +397,8 @@ export class NodeUsbBackend implements UsbBackend {
     try {
       devices = await this.binding.nativeGetDevices();
     } catch (err) {
+      // A machine or container without a USB subsystem has no devices; that is not a failure.
+      if (/\/sys\/bus\/usb\/devices\/? not found/.test(messageOf(err))) return [];
       throw backendError(err, 'listing USB devices');
     }
     return Promise.all(devices.map((d) => this.#infoOf(d)));
