@@ -17,7 +17,16 @@ export interface DecodedSense {
   commandSpecific?: bigint;
   fieldReplaceableUnit?: number;
   /** Sense-key specific bytes, when SKSV is set. */
-  senseKeySpecific?: { raw: number; fieldPointer?: { commandData: boolean; bitPointer?: number; field: number }; progress?: number };
+  senseKeySpecific?: {
+    raw: number;
+    fieldPointer?: { commandData: boolean; bitPointer?: number; field: number };
+    /** PROGRESS INDICATION numerator (denominator 65536), NO SENSE / NOT READY. */
+    progress?: number;
+    /** `progress` as a percentage, 0..100 (added; additive). */
+    progressPercent?: number;
+    /** ACTUAL RETRY COUNT, RECOVERED / MEDIUM / HARDWARE ERROR (added; additive). */
+    actualRetryCount?: number;
+  };
   filemark: boolean;
   endOfMedium: boolean;
   incorrectLength: boolean;
