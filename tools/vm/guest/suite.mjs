@@ -2,6 +2,7 @@
 import { run } from './runner.mjs';
 import { loadBackends } from './backends.mjs';
 import { registerQemuDiskCases } from './cases/qemu-disk.mjs';
+import { registerBotCases } from './cases/bot.mjs';
 
 const [scenario, resultsPath] = process.argv.slice(2);
 const backends = await loadBackends();
@@ -10,6 +11,7 @@ for (const b of backends) {
 }
 if (scenario === 'xhci' || scenario === 'ehci') {
   await registerQemuDiskCases(scenario, backends);
+  await registerBotCases(scenario, backends);
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
   await registerGadgetCases(backends);
