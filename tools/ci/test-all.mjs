@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// `pnpm test:all`: every suite the project has, one after another, then one line
+// `N passed, N failed` counting all of them. Suites: the vitest run (unit +
+// integration + native-without-device), the QEMU end-to-end suite (tools/vm),
+// and the macOS compile check (tools/macos-check; counts as one check when an
+// SDK is present, and says loudly when it is skipped).
+// Env: USBSCSI_SKIP_VM=1 skips the VM stage (printed loudly, counted as skipped).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const reports = join(repo, 'reports');
+mkdirSync(reports, { recursive: true });
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const lines = [];
+
+function run(cmd, args, env = {}) {
+  const t0 = Date.now();
+  const r = spawnSync(cmd, args, { cwd: repo, stdio: 'inherit', env: { ...process.env, ...env } });
+  return { code: r.status ?? 1, seconds: (Date.now() - t0) / 1000 };
+}
+
+function addVitestLike(name, file, exitCode, seconds) {
+  if (!existsSync(file)) {
+    totals.failed += 1;
+    lines.push(`${name}: no report (${file}); exit ${exitCode} — counted as 1 failure`);
+    return;
+  }
+  const r = JSON.parse(readFileSync(file, 'utf8'));
+  const passed = r.numPassedTests ?? 0;
+  const failed = (r.numFailedTests ?? 0) + (exitCode !== 0 && (r.numFailedTests ?? 0) === 0 ? 1 : 0);
+  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  totals.passed += passed;
+  totals.failed += failed;
+  totals.skipped += skipped;
+  lines.push(`${name}: ${passed} passed, ${failed} failed, ${skipped} skipped in ${seconds.toFixed(1)} s`);
+}
+
+// 1. Build everything (turbo), then vitest over the whole workspace.
+const build = run('pnpm', ['-s', 'build']);
+if (build.code !== 0) {
+  totals.failed += 1;
+  lines.push('build: FAILED (pnpm build) — counted as 1 failure');
+}
+rmSync(join(reports, 'vitest.json'), { force: true });
+const unit = run('pnpm', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${join(reports, 'vitest.json')}`]);
+addVitestLike('vitest (unit + integration + native)', join(reports, 'vitest.json'), unit.code, unit.seconds);
+
+// 2. Real kernel: QEMU guests.
+if (process.env.USBSCSI_SKIP_VM === '1') {
+  lines.push('vm: SKIPPED because USBSCSI_SKIP_VM=1 — the real-kernel suite did not run');
+} else {
+  const vmResults = join(repo, '.vm-work', 'results.json');
+  rmSync(vmResults, { force: true });
+  const vm = run('node', ['tools/vm/run-e2e.mjs']);
+  addVitestLike('vm (QEMU end-to-end)', vmResults, vm.code, vm.seconds);
+}
+
+// 3. macOS compile/link check.
+const macCheck = join(repo, 'tools/macos-check/run.sh');
+if (existsSync(macCheck)) {
+  const r = spawnSync('bash', [macCheck], { cwd: repo, encoding: 'utf8' });
+  process.stdout.write(r.stdout ?? '');
+  process.stderr.write(r.stderr ?? '');
+  if (/skipped: no macOS SDK/.test(r.stdout ?? '')) {
+    totals.skipped += 1;
+    lines.push('macos-check: SKIPPED — skipped: no macOS SDK (set MACOS_SDK to check the darwin sources)');
+  } else if (r.status === 0) {
+    totals.passed += 1;
+    lines.push('macos-check: passed');
+  } else {
+    totals.failed += 1;
+    lines.push(`macos-check: FAILED (exit ${r.status})`);
+  }
+}
+
+console.log('\n== summary ==');
+for (const l of lines) console.log(l);
+console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(totals.failed === 0 ? 0 : 1);
