@@ -3,6 +3,9 @@ import { run } from './runner.mjs';
 import { loadBackends } from './backends.mjs';
 import { registerQemuDiskCases } from './cases/qemu-disk.mjs';
 import { registerBotCases } from './cases/bot.mjs';
+import { registerDeviceCases } from './cases/device.mjs';
+import { registerHandoffCases } from './cases/handoff.mjs';
+import { registerSgCases } from './cases/sg.mjs';
 
 const [scenario, resultsPath] = process.argv.slice(2);
 const backends = await loadBackends();
@@ -12,6 +15,9 @@ for (const b of backends) {
 if (scenario === 'xhci' || scenario === 'ehci') {
   await registerQemuDiskCases(scenario, backends);
   await registerBotCases(scenario, backends);
+  await registerDeviceCases(scenario, backends);
+  await registerSgCases(scenario, backends);
+  await registerHandoffCases(scenario, backends);
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
   await registerGadgetCases(backends);

@@ -1,0 +1,99 @@
+// Handoff leases on a disk with a mounted filesystem: refusal, unmount → work → re-mount,
+// and recovery after SIGKILL of the holder. mke2fs is busybox's; ext2 is served by ext4.ko.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { test } from '../runner.mjs';
+import { loadOpen, loadHandoff } from './core-api.mjs';
+import { perBackend, withDevice, readyDevice } from './device.mjs';
+import { waitForKernelDisk } from './bot.mjs';
+import { assert, assertEqual, sdDisks, waitFor, sleep } from '../util.mjs';
+
+const MNT = '/mnt/usbdisk';
+
+function mountsOfDisk() {
+  return readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => /^\/dev\/sd[a-z]+/.test(l)).map((l) => l.split(' ').slice(0, 2));
+}
+
+/** Fresh ext2 on the whole disk, mounted at MNT, with a file of random content; returns the content. */
+async function mountedFilesystemWithFile() {
+  const dev = await waitForKernelDisk();
+  for (const [, mp] of mountsOfDisk()) execFileSync('umount', [mp]);
+  execFileSync('mke2fs', ['-q', '-F', dev], { stdio: 'pipe' });
+  mkdirSync(MNT, { recursive: true });
+  execFileSync('mount', ['-t', 'ext2', dev, MNT]);
+  const content = randomBytes(300_000).toString('hex');
+  writeFileSync(`${MNT}/before.txt`, content);
+  execFileSync('sync');
+  return content;
+}
+
+function assertMountedWithFile(content, what) {
+  const m = mountsOfDisk();
+  assertEqual(m.map(([, mp]) => mp), [MNT], `${what}: mount points of the USB disk`);
+  assertEqual(readFileSync(`${MNT}/before.txt`, 'utf8') === content, true, `${what}: file written before is intact`);
+}
+
+export async function registerHandoffCases(scenario, backends) {
+  const open = await loadOpen();
+  const t = (title, fn, opts) => perBackend(scenario, backends, open, title, fn, opts);
+
+  t('lease refused with E_MOUNTED while the ext2 filesystem is mounted; nothing is touched', async (mod, b) => {
+    const content = await mountedFilesystemWithFile();
+    let caught;
+    try {
+      const dev = await mod.openDevice({ selector: '46f4:0001', backend: b, transport: 'bot' });
+      await dev.close();
+    } catch (err) { caught = err; }
+    assertEqual(caught?.code, 'E_MOUNTED', `error code (${caught?.message})`);
+    assert(caught.message.includes(MNT), `message names the mount point: ${caught.message}`);
+    assertEqual(sdDisks().length, 1, 'the disk stays with the kernel');
+    assertMountedWithFile(content, 'after the refusal');
+  });
+
+  t('lease with unmount: unmounts, BOT works, release re-attaches and re-mounts; the file is intact', async (mod, b) => {
+    const content = await mountedFilesystemWithFile();
+    await withDevice(mod, b, { lease: { unmount: true, remount: true } }, async (dev) => {
+      assertEqual(mountsOfDisk().length, 0, 'mounts of the USB disk while leased');
+      assertEqual(sdDisks().length, 0, 'sd disks while leased');
+      await readyDevice(dev);
+      const cap = await dev.readCapacity();
+      assertEqual(cap.blockSize, 512, 'block size over BOT while leased');
+    });
+    await waitFor(() => mountsOfDisk().length === 1, 're-mount after release', 20_000);
+    assertMountedWithFile(content, 'after release');
+  }, { timeoutMs: 90_000 });
+
+  const handoff = await loadHandoff();
+  const recoveryReady = handoff.mod && ['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].every((k) => k in handoff.mod);
+  const recovery = recoveryReady ? open : { mod: null, reason: handoff.mod ? `NOT LANDED: handoff/index.js lacks ${['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].filter((k) => !(k in handoff.mod)).join(', ')}` : handoff.reason };
+  perBackend(scenario, backends, recovery, 'SIGKILL of a lease holder mid-session, then recoverLeases gives the disk back re-mounted with the file intact', async (openMod, b) => {
+    const content = await mountedFilesystemWithFile();
+    const backendName = b.name;
+    const child = spawn(process.execPath, [`${process.cwd()}/tools/vm/guest/lease-holder.mjs`, backendName], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    await waitFor(() => out.includes('HELD') || child.exitCode !== null, 'the holder to take the lease', 30_000);
+    assert(out.includes('HELD'), `holder output: ${out}`);
+    assertEqual([mountsOfDisk().length, sdDisks().length], [0, 0], 'mounts / sd disks while the holder runs');
+    await sleep(300); // let it be mid-command (it loops READ(10))
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assertEqual(sdDisks().length, 0, 'the disk stays detached after the holder died (nothing gave it back yet)');
+    const h = handoff.mod;
+    const platform = await h.createLinuxPlatform();
+    const report = await h.recoverLeases(platform, new h.LeaseJournal());
+    assertEqual([report.recovered.length, report.failed.length], [1, 0], `recovered / failed in ${JSON.stringify(report, (k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+    await waitForKernelDisk();
+    await waitFor(() => mountsOfDisk().length === 1, 're-mount by recovery', 20_000);
+    assertMountedWithFile(content, 'after recovery');
+  }, { timeoutMs: 120_000 });
+
+  // Leave the disk unmounted for whatever runs next.
+  test(`[${scenario}] cleanup: unmount the test filesystem`, async () => {
+    for (const [, mp] of mountsOfDisk()) execFileSync('umount', [mp]);
+    assert(!mountsOfDisk().length, 'no mounts left');
+  });
+}
+
+
