@@ -1,0 +1,31 @@
+/**
+ * The handoff platform of the running OS. Linux is here; macOS lives in
+ * `darwin.ts` (written against {@link HandoffPlatform} by the macOS side),
+ * which must export `createDarwinHandoffPlatform(): HandoffPlatform`; it is
+ * loaded lazily so that core never needs the native addon elsewhere.
+ */
+import { ErrorCodes, UsbScsiError } from '../errors.js';
+import { createLinuxPlatform } from './linux.js';
+import type { HandoffPlatform } from './platform.js';
+
+export async function defaultHandoffPlatform(platform: NodeJS.Platform = process.platform): Promise<HandoffPlatform> {
+  if (platform === 'linux') return createLinuxPlatform();
+  if (platform === 'darwin') {
+    const path = './darwin.js';
+    let mod: { createDarwinHandoffPlatform?: () => HandoffPlatform | Promise<HandoffPlatform> };
+    try {
+      mod = (await import(/* @vite-ignore */ path)) as typeof mod;
+    } catch (err) {
+      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `The macOS handoff is not available in this build (${(err as Error).message}).`, { cause: err });
+    }
+    if (typeof mod.createDarwinHandoffPlatform !== 'function') {
+      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'The macOS handoff module does not export createDarwinHandoffPlatform().');
+    }
+    return mod.createDarwinHandoffPlatform();
+  }
+  throw new UsbScsiError(
+    ErrorCodes.UNSUPPORTED,
+    `No handoff on ${platform}: the OS keeps the disk. On Windows use SCSI pass-through (no handoff needed).`,
+    { details: { platform } },
+  );
+}

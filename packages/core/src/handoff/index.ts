@@ -1,0 +1,11 @@
+/** The handoff lease: the public surface (core's index re-exports it). */
+export type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, MountedFilesystem, ProcessIdentity, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
+export { acquireLease, Lease, leaseDeviceOf, describeLeaseDevice, unmountTargets, type AcquireLeaseOptions, type LeaseState, type ReleaseReport } from './lease.js';
+export { DEFAULT_LEASE_TIMEOUTS, type LeaseTimeouts } from './steps.js';
+export { LeaseJournal, defaultJournalPath, type LeaseJournalEntry, type LeaseJournalOptions, type LeaseEntryStatus } from './journal.js';
+export { recoverLeases, type RecoverOptions, type RecoveryReport, type RecoveredLease } from './recover.js';
+export { LeaseRegistry, processLeaseRegistry, type LeaseRegistryOptions, type RegisteredLease } from './registry.js';
+export { defaultHandoffPlatform } from './default-platform.js';
+export { createLinuxPlatform, type LinuxPlatformOptions, type CommandRunner, type CommandResult } from './linux.js';
+export { linuxStorageBindings, type LinuxSysfsOptions } from './linux-sysfs.js';
+export { linuxProcessIdentity, localProcessIdentity, isProcessAlive, type ProcessIdentityLookup } from './process-identity.js';

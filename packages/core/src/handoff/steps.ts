@@ -1,0 +1,172 @@
+/**
+ * Bounded platform steps and the give-back sequence (re-attach, wait,
+ * re-mount) shared by a lease's release, its rollback, and recovery.
+ */
+import { ErrorCodes, UsbScsiError, isUsbScsiError } from '../errors.js';
+import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, MountedFilesystem, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
+
+/** Milliseconds per step. */
+export interface LeaseTimeouts {
+  describe: number;
+  sync: number;
+  /** Per unmount target. */
+  unmount: number;
+  detach: number;
+  /** Per release hook (closing the USB handle). */
+  releaseHook: number;
+  attach: number;
+  /** Until the block devices are back after re-attaching. */
+  waitForStorage: number;
+  /** Per mount target. */
+  mount: number;
+}
+
+export const DEFAULT_LEASE_TIMEOUTS: Readonly<LeaseTimeouts> = Object.freeze({
+  describe: 5_000,
+  sync: 30_000,
+  unmount: 30_000,
+  detach: 10_000,
+  releaseHook: 5_000,
+  attach: 10_000,
+  // usb-storage waits 1 s before scanning; a slow bridge spins up its disk first.
+  waitForStorage: 20_000,
+  mount: 30_000,
+});
+
+/**
+ * Runs one platform step with its own time budget. The step gets a signal that
+ * aborts at the deadline (or when `outer` aborts); the returned promise settles
+ * then even if the platform ignores the signal. Non-typed failures become `E_IO`.
+ */
+export async function runStep<T>(step: string, timeoutMs: number, outer: AbortSignal | undefined, fn: (options: StepOptions) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let onOuterAbort: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new UsbScsiError(ErrorCodes.TIMEOUT, `Handoff step "${step}" did not finish within ${timeoutMs} ms.`, { details: { step, timeoutMs } });
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
+    onOuterAbort = () => {
+      const error = new UsbScsiError(ErrorCodes.CANCELLED, `Handoff step "${step}" was cancelled.`, { details: { step } });
+      controller.abort(error);
+      reject(error);
+    };
+    if (outer?.aborted) onOuterAbort();
+    else outer?.addEventListener('abort', onOuterAbort, { once: true });
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(() => fn({ signal: controller.signal, timeoutMs })), stopped]);
+  } catch (err) {
+    if (isUsbScsiError(err)) {
+      if (err.details.step === undefined) (err.details as Record<string, unknown>).step = step;
+      throw err;
+    }
+    throw new UsbScsiError(ErrorCodes.IO, `Handoff step "${step}" failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, details: { step } });
+  } finally {
+    clearTimeout(timer);
+    if (onOuterAbort) outer?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+/** What must be given back to the OS. */
+export interface GiveBackPlan {
+  device: LeaseDevice;
+  detached: DetachedDriver | null;
+  expected: StorageExpectation | null;
+  /** Whole disks before the lease, for renaming partitions if the disk comes back under another name. */
+  wholeDisks: string[];
+  /** Targets that were unmounted, in unmount order. */
+  unmounted: UnmountTarget[];
+  remount: boolean;
+}
+
+export interface GiveBackReport {
+  /** The driver was re-attached (or none had to be). */
+  reattached: boolean;
+  /** Storage after the driver came back (null when it was not waited for or did not come). */
+  storage: DeviceStorage | null;
+  remounted: MountedFilesystem[];
+  /** Unmounted filesystems left unmounted (not asked, or failed: see `errors`). */
+  notRemounted: MountedFilesystem[];
+  errors: UsbScsiError[];
+}
+
+export type GiveBackState = 'reattaching' | 'remounting';
+
+/** Re-attach the driver, wait for the disks, re-mount (if asked). Never throws: failures are in `errors`. */
+export async function giveBack(
+  platform: HandoffPlatform,
+  plan: GiveBackPlan,
+  timeouts: LeaseTimeouts,
+  options: { signal?: AbortSignal; onState?: (state: GiveBackState) => void } = {},
+): Promise<GiveBackReport> {
+  const report: GiveBackReport = { reattached: false, storage: null, remounted: [], notRemounted: [], errors: [] };
+  const allUnmounted = plan.unmounted.flatMap((target) => target.filesystems);
+  options.onState?.('reattaching');
+  try {
+    if (plan.detached) {
+      const detached = plan.detached;
+      await runStep('attach', timeouts.attach, options.signal, (o) => platform.attachDriver(plan.device, detached, o));
+    }
+    report.reattached = true;
+    if (plan.detached && plan.expected) {
+      const expected = plan.expected;
+      report.storage = await runStep('wait for storage', timeouts.waitForStorage, options.signal, (o) => platform.waitForStorage(plan.device, expected, o));
+    } else if (plan.unmounted.length && plan.remount) {
+      report.storage = await runStep('describe', timeouts.describe, options.signal, (o) => platform.describe(plan.device, o));
+    }
+  } catch (err) {
+    report.errors.push(err as UsbScsiError);
+    report.notRemounted = allUnmounted;
+    return report;
+  }
+  if (!plan.remount || !plan.unmounted.length) {
+    report.notRemounted = allUnmounted;
+    return report;
+  }
+  options.onState?.('remounting');
+  const rename = diskRenames(plan.wholeDisks, report.storage?.wholeDisks ?? plan.wholeDisks);
+  for (const original of [...plan.unmounted].reverse()) {
+    const target = renameTarget(original, rename);
+    try {
+      await runStep('mount', timeouts.mount, options.signal, (o) => platform.mount(target, o));
+      report.remounted.push(...target.filesystems);
+    } catch (err) {
+      report.errors.push(err as UsbScsiError);
+      report.notRemounted.push(...target.filesystems);
+    }
+  }
+  return report;
+}
+
+/** Old whole-disk name → new one, when the disks came back under other names (sda → sdb). */
+export function diskRenames(before: string[], after: string[]): Map<string, string> {
+  const renames = new Map<string, string>();
+  if (before.length !== after.length) return renames;
+  before.forEach((disk, i) => {
+    const now = after[i];
+    if (now && now !== disk) renames.set(disk, now);
+  });
+  return renames;
+}
+
+/** The same target with devices renamed: `/dev/sda1` → `/dev/sdb1`, `disk4s1` → `disk5s1`. */
+export function renameTarget(target: UnmountTarget, renames: Map<string, string>): UnmountTarget {
+  const rename = (device: string, wholeDisk: string): string => {
+    const now = renames.get(wholeDisk);
+    if (!now || !device.startsWith(wholeDisk)) return device;
+    const suffix = device.slice(wholeDisk.length);
+    return /^(p|s)?\d*$/.test(suffix) ? now + suffix : device;
+  };
+  return {
+    wholeDisk: renames.get(target.wholeDisk) ?? target.wholeDisk,
+    filesystems: target.filesystems.map((fs) => ({ ...fs, device: rename(fs.device, fs.wholeDisk), wholeDisk: renames.get(fs.wholeDisk) ?? fs.wholeDisk })),
+  };
+}
+
+/** One line per filesystem, for messages. */
+export function describeMounts(mounts: MountedFilesystem[]): string {
+  return mounts.map((m) => `${m.device} on ${m.mountPoint} (${m.fsType})`).join(', ');
+}
