@@ -107,14 +107,16 @@ class UnmountWorker : public DarwinPromiseWorker {
 
 class MountWorker : public DarwinPromiseWorker {
  public:
-  MountWorker(Napi::Env env, std::string bsd, uint32_t timeoutMs, bool readOnly)
-      : DarwinPromiseWorker(env, "usbscsi.darwin.mount"), bsd_(std::move(bsd)), timeoutMs_(timeoutMs), readOnly_(readOnly) {}
-  bool Run() override { return MountWholeDisk(bsd_, timeoutMs_, readOnly_, failure_); }
+  MountWorker(Napi::Env env, std::string bsd, uint32_t timeoutMs, bool readOnly, bool whole)
+      : DarwinPromiseWorker(env, "usbscsi.darwin.mount"), bsd_(std::move(bsd)), timeoutMs_(timeoutMs),
+        readOnly_(readOnly), whole_(whole) {}
+  bool Run() override { return MountDisk(bsd_, timeoutMs_, readOnly_, whole_, failure_); }
 
  private:
   std::string bsd_;
   uint32_t timeoutMs_;
   bool readOnly_;
+  bool whole_;
 };
 
 class CaptureWorker : public DarwinPromiseWorker {
@@ -163,36 +165,37 @@ class SyncWorker : public DarwinPromiseWorker {
   std::vector<std::string> failed_;
 };
 
-Napi::Value ListStorage(const Napi::CallbackInfo& info) {
+Napi::Value JsListStorage(const Napi::CallbackInfo& info) {
   return (new ListWorker(info.Env()))->Start();
 }
 
-Napi::Value UnmountDisk(const Napi::CallbackInfo& info) {
+Napi::Value JsUnmountDisk(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string bsd = BsdNameArg(env, info[0]);
   return (new UnmountWorker(env, bsd, TimeoutMs(env, info[1])))->Start();
 }
 
-Napi::Value MountDisk(const Napi::CallbackInfo& info) {
+Napi::Value JsMountDisk(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string bsd = BsdNameArg(env, info[0]);
   uint32_t timeoutMs = TimeoutMs(env, info[1]);
   bool readOnly = info.Length() > 2 && info[2].ToBoolean().Value();
-  return (new MountWorker(env, bsd, timeoutMs, readOnly))->Start();
+  bool whole = info.Length() <= 3 || info[3].IsUndefined() || info[3].ToBoolean().Value();
+  return (new MountWorker(env, bsd, timeoutMs, readOnly, whole))->Start();
 }
 
-Napi::Value Capture(const Napi::CallbackInfo& info) {
+Napi::Value JsCapture(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t locationId = LocationIdArg(env, info[0]);
   return (new CaptureWorker(env, locationId, TimeoutMs(env, info[1]), true))->Start();
 }
 
-Napi::Value Release(const Napi::CallbackInfo& info) {
+Napi::Value JsRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return (new CaptureWorker(env, LocationIdArg(env, info[0]), 1, false))->Start();
 }
 
-Napi::Value WaitStorage(const Napi::CallbackInfo& info) {
+Napi::Value JsWaitForStorage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object options = ObjectArg(env, info[0], "options");
   StorageExpectation expected;
@@ -206,7 +209,7 @@ Napi::Value WaitStorage(const Napi::CallbackInfo& info) {
   return (new WaitWorker(env, expected))->Start();
 }
 
-Napi::Value SyncPaths(const Napi::CallbackInfo& info) {
+Napi::Value JsSyncMountPoints(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray()) ThrowBadInput(env, "mountPoints must be an array of absolute paths");
   Napi::Array array = info[0].As<Napi::Array>();
@@ -222,14 +225,14 @@ Napi::Value SyncPaths(const Napi::CallbackInfo& info) {
 }
 
 // Synchronous: one sysctl, no waiting.
-Napi::Value StartTime(const Napi::CallbackInfo& info) {
+Napi::Value JsProcessStartTime(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = static_cast<int>(U32(env, info[0], "pid", 1, 0x7fffffff));
   std::optional<std::string> start = ProcessStartTime(pid);
   return start ? Napi::String::New(env, *start) : env.Null();
 }
 
-Napi::Value Entitled(const Napi::CallbackInfo& info) {
+Napi::Value JsHasEntitlement(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), HasDeviceAccessEntitlement());
 }
 
@@ -237,15 +240,15 @@ Napi::Value Entitled(const Napi::CallbackInfo& info) {
 
 void RegisterDarwin(Napi::Env env, Napi::Object exports) {
   Napi::Object darwin = Napi::Object::New(env);
-  darwin.Set("listStorage", Napi::Function::New(env, ListStorage, "listStorage"));
-  darwin.Set("unmountDisk", Napi::Function::New(env, UnmountDisk, "unmountDisk"));
-  darwin.Set("mountDisk", Napi::Function::New(env, MountDisk, "mountDisk"));
-  darwin.Set("capture", Napi::Function::New(env, Capture, "capture"));
-  darwin.Set("release", Napi::Function::New(env, Release, "release"));
-  darwin.Set("waitForStorage", Napi::Function::New(env, WaitStorage, "waitForStorage"));
-  darwin.Set("syncMountPoints", Napi::Function::New(env, SyncPaths, "syncMountPoints"));
-  darwin.Set("processStartTime", Napi::Function::New(env, StartTime, "processStartTime"));
-  darwin.Set("hasDeviceAccessEntitlement", Napi::Function::New(env, Entitled, "hasDeviceAccessEntitlement"));
+  darwin.Set("listStorage", Napi::Function::New(env, JsListStorage, "listStorage"));
+  darwin.Set("unmountDisk", Napi::Function::New(env, JsUnmountDisk, "unmountDisk"));
+  darwin.Set("mountDisk", Napi::Function::New(env, JsMountDisk, "mountDisk"));
+  darwin.Set("capture", Napi::Function::New(env, JsCapture, "capture"));
+  darwin.Set("release", Napi::Function::New(env, JsRelease, "release"));
+  darwin.Set("waitForStorage", Napi::Function::New(env, JsWaitForStorage, "waitForStorage"));
+  darwin.Set("syncMountPoints", Napi::Function::New(env, JsSyncMountPoints, "syncMountPoints"));
+  darwin.Set("processStartTime", Napi::Function::New(env, JsProcessStartTime, "processStartTime"));
+  darwin.Set("hasDeviceAccessEntitlement", Napi::Function::New(env, JsHasEntitlement, "hasDeviceAccessEntitlement"));
   exports.Set("darwin", darwin);
 }
 

@@ -147,14 +147,15 @@ bool UnmountWholeDisk(const std::string& bsdName, uint32_t timeoutMs, DarwinFail
   return Finish(request, timeoutMs, failure, /*notMountedIsSuccess=*/true);
 }
 
-bool MountWholeDisk(const std::string& bsdName, uint32_t timeoutMs, bool readOnly, DarwinFailure& failure) {
+bool MountDisk(const std::string& bsdName, uint32_t timeoutMs, bool readOnly, bool whole, DarwinFailure& failure) {
   DADiskRef rawDisk = nullptr;
   if (!PrepareDisk(bsdName, "mount", failure, &rawDisk)) return false;
   CFOwned<DADiskRef> disk(rawDisk);
   auto* request = new PendingRequest();
   // Arguments are mount(8) -o options, NULL-terminated.
   CFStringRef readOnlyArguments[] = {CFSTR("rdonly"), nullptr};
-  DADiskMountWithArguments(disk.get(), nullptr, kDADiskMountOptionWhole, OnDiskOperationDone, request,
+  DADiskMountWithArguments(disk.get(), nullptr, whole ? kDADiskMountOptionWhole : kDADiskMountOptionDefault,
+                           OnDiskOperationDone, request,
                            readOnly ? readOnlyArguments : nullptr);
   return Finish(request, timeoutMs, failure, /*notMountedIsSuccess=*/false);
 }

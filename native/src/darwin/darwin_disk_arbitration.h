@@ -26,7 +26,10 @@ bool DiskArbitrationKnows(const std::string& bsdName);
  */
 bool UnmountWholeDisk(const std::string& bsdName, uint32_t timeoutMs, DarwinFailure& failure);
 
-/** DADiskMountWithArguments(kDADiskMountOptionWhole), default mount points, optional read-only. */
-bool MountWholeDisk(const std::string& bsdName, uint32_t timeoutMs, bool readOnly, DarwinFailure& failure);
+/**
+ * DADiskMountWithArguments at DiskArbitration's default mount point, optionally
+ * read-only; `whole` (kDADiskMountOptionWhole) mounts every volume of a whole disk.
+ */
+bool MountDisk(const std::string& bsdName, uint32_t timeoutMs, bool readOnly, bool whole, DarwinFailure& failure);
 
 }  // namespace usbscsi::darwin
