@@ -1,0 +1,28 @@
+import type { Logger } from 'pino';
+import type { EventHub } from './events.js';
+import type { LeaseManager } from './leases.js';
+import type { DaemonMetrics } from './metrics.js';
+import type { DeviceRegistry } from './registry.js';
+
+export interface DaemonLimits {
+  /** Largest request body accepted (data-out), bytes. */
+  bodyLimit: number;
+  /** Largest data-in length a client may ask for, bytes. */
+  maxTransferLength: number;
+  /** Added to a command's timeout before the daemon stops waiting for the transport itself. */
+  watchdogGraceMs: number;
+}
+
+/** Shared by every listener (Unix socket, TCP). */
+export interface DaemonContext {
+  registry: DeviceRegistry;
+  leases: LeaseManager;
+  events: EventHub;
+  metrics: DaemonMetrics;
+  log: Logger;
+  limits: DaemonLimits;
+  /** Set once SIGTERM started draining: new work is refused with E_CANCELLED. */
+  draining: boolean;
+  openapi: string;
+  version: string;
+}

@@ -1,0 +1,162 @@
+import { ErrorCodes, isUsbScsiError, type UsbScsiError } from '@usbscsi/core';
+import type { Logger } from 'pino';
+import { busy, deviceGone } from './errors.js';
+import { CommandQueue } from './queue.js';
+import type { DeviceProvider, DeviceSummary, OpenedDevice } from './provider.js';
+
+export type DeviceState = 'idle' | 'busy' | 'leased' | 'gone';
+
+/** The part of a lease the slot needs to admit or refuse a command. */
+export interface SlotLease {
+  id: string;
+  holder: string;
+  /** Called on every command the lease holder runs (idle timeout bookkeeping). */
+  touch(): void;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Lease id the client presented (header X-Usbscsi-Lease). */
+  leaseId?: string;
+}
+
+export interface JobContext {
+  device: OpenedDevice;
+  signal: AbortSignal;
+  /** Position of this job in the device's execution order (1, 2, …). */
+  seq: number;
+}
+
+/**
+ * One served device: its FIFO, its open handle (opened on first use, closed
+ * after `idleCloseMs` without work so the OS gets the device back), its lease.
+ */
+export class DeviceSlot {
+  readonly queue = new CommandQueue();
+  lease: SlotLease | undefined;
+  gone = false;
+  private handle: OpenedDevice | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private executed = 0;
+
+  constructor(
+    public summary: DeviceSummary,
+    private readonly provider: DeviceProvider,
+    private readonly idleCloseMs: number,
+    private readonly log: Logger,
+    private readonly onGone: (slot: DeviceSlot) => void,
+  ) {}
+
+  get id(): string {
+    return this.summary.id;
+  }
+
+  get isOpen(): boolean {
+    return this.handle !== undefined;
+  }
+
+  get state(): DeviceState {
+    if (this.gone) return 'gone';
+    if (this.lease) return 'leased';
+    return this.queue.busy ? 'busy' : 'idle';
+  }
+
+  /** Queues a job; it runs with the device open. Refuses a leased device to anyone but the holder. */
+  run<T>(job: (ctx: JobContext) => Promise<T>, options: RunOptions = {}): Promise<T> {
+    if (this.gone) return Promise.reject(deviceGone(`device ${this.id} is gone (unplugged); list devices again`));
+    const lease = this.lease;
+    if (lease && options.leaseId !== lease.id) {
+      return Promise.reject(
+        busy(`device ${this.id} is leased by ${lease.holder}; wait for the lease to end or present its id in X-Usbscsi-Lease`, {
+          holder: lease.holder,
+        }),
+      );
+    }
+    lease?.touch();
+    this.cancelIdleClose();
+    const result = this.queue.enqueue(async (signal) => {
+      if (this.gone) throw deviceGone(`device ${this.id} left before the command started`);
+      const device = await this.ensureOpen();
+      const seq = ++this.executed;
+      try {
+        return await job({ device, signal, seq });
+      } catch (err) {
+        if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) this.markGone('a command found the device gone');
+        throw err;
+      } finally {
+        lease?.touch();
+      }
+    }, { signal: options.signal, owner: options.leaseId });
+    result.then(() => this.scheduleIdleClose(), () => this.scheduleIdleClose());
+    return result;
+  }
+
+  /** Opens now (through the queue, so it is ordered after earlier commands). Used when a lease is taken. */
+  open(options: RunOptions = {}): Promise<void> {
+    return this.run(async () => undefined, options);
+  }
+
+  /**
+   * Closes the handle once queued work is done, handing the device back to
+   * the OS. Jobs queued after this call open it again.
+   */
+  async closeWhenIdle(): Promise<void> {
+    this.cancelIdleClose();
+    await this.queue.enqueue(() => this.closeHandle()).catch(() => undefined);
+  }
+
+  /** The device left: every queued command fails with E_DEVICE_GONE, the running one is aborted. */
+  markGone(why: string): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.cancelIdleClose();
+    const err = deviceGone(`device ${this.id} is gone (${why}); its queued commands were not sent`);
+    const dropped = this.queue.failPending(err);
+    this.queue.abortRunning(err);
+    this.log.warn({ device: this.id, dropped }, 'device gone');
+    void this.closeHandle();
+    this.onGone(this);
+  }
+
+  /** Shutdown: queued commands fail with `err`, the running one finishes. */
+  failQueued(err: UsbScsiError, owner?: string): number {
+    return this.queue.failPending(err, owner);
+  }
+
+  private async ensureOpen(): Promise<OpenedDevice> {
+    if (this.handle) return this.handle;
+    const started = Date.now();
+    this.handle = await this.provider.open(this.id);
+    this.log.info({ device: this.id, ms: Date.now() - started }, 'device opened');
+    return this.handle;
+  }
+
+  private async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    if (!handle) return;
+    this.handle = undefined;
+    try {
+      await handle.close();
+      this.log.info({ device: this.id }, 'device closed (handed back)');
+    } catch (err) {
+      this.log.warn({ device: this.id, err }, 'closing the device failed');
+    }
+  }
+
+  private scheduleIdleClose(): void {
+    if (this.lease || this.gone || this.queue.depth > 0 || !this.handle) return;
+    this.cancelIdleClose();
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.lease || this.queue.depth > 0) return;
+      // through the queue, so a command arriving now opens the device only after this close
+      void this.queue.enqueue(() => this.closeHandle()).catch(() => undefined);
+    }, this.idleCloseMs);
+    this.idleTimer.unref();
+  }
+
+  private cancelIdleClose(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+}

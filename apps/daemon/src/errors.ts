@@ -1,0 +1,66 @@
+import { ErrorCodes, UsbScsiError, type ErrorCode } from '@usbscsi/core';
+
+/**
+ * HTTP status for each stable core error code. A CHECK CONDITION from
+ * /execute is a result (200 with status + sense), so it only reaches this
+ * table when some other route fails with it.
+ */
+const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  E_BAD_INPUT: 400,
+  E_AMBIGUOUS: 400,
+  E_PERMISSION: 403,
+  E_NOT_FOUND: 404,
+  E_BUSY: 409,
+  E_MOUNTED: 409,
+  E_DEVICE_GONE: 410,
+  E_CHECK_CONDITION: 422,
+  E_UNSUPPORTED: 501,
+  E_PHASE_ERROR: 502,
+  E_STALL: 502,
+  E_OVERFLOW: 502,
+  E_IO: 502,
+  E_CANCELLED: 503,
+  E_NO_MEMORY: 503,
+  E_NO_NATIVE: 503,
+  E_TIMEOUT: 504,
+};
+
+export function httpStatusFor(code: ErrorCode): number {
+  return STATUS_BY_CODE[code] ?? 500;
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+export function errorBody(err: UsbScsiError): ErrorBody {
+  return { error: { code: err.code, message: err.message, ...(Object.keys(err.details).length ? { details: toJsonSafe(err.details) as Record<string, unknown> } : {}) } };
+}
+
+/** Anything thrown, as a UsbScsiError (unknown failures become E_IO, keeping the cause). */
+export function asUsbScsiError(err: unknown): UsbScsiError {
+  if (err instanceof UsbScsiError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new UsbScsiError(ErrorCodes.IO, `unexpected daemon failure: ${message}`, { cause: err });
+}
+
+/** bigint → decimal string, bytes → hex string; everything else unchanged. */
+export function toJsonSafe(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+  if (Array.isArray(value)) return value.map(toJsonSafe);
+  if (value && typeof value === 'object') {
+    if (value instanceof Error) return { name: value.name, message: value.message };
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJsonSafe(v);
+    return out;
+  }
+  return value;
+}
+
+export const cancelled = (message: string) => new UsbScsiError(ErrorCodes.CANCELLED, message);
+export const notFound = (message: string, details?: Record<string, unknown>) =>
+  new UsbScsiError(ErrorCodes.NOT_FOUND, message, details ? { details } : {});
+export const busy = (message: string, details?: Record<string, unknown>) =>
+  new UsbScsiError(ErrorCodes.BUSY, message, details ? { details } : {});
+export const deviceGone = (message: string) => new UsbScsiError(ErrorCodes.DEVICE_GONE, message);

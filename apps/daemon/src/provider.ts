@@ -1,0 +1,55 @@
+import type { DataDirection, ScsiResult } from '@usbscsi/core';
+
+/** What the daemon shows about one device it can serve. */
+export interface DeviceSummary {
+  /** Stable while the device stays plugged in: its bus-port path (`1-2.3`). URL-safe. */
+  id: string;
+  backend: string;
+  vendorId: number;
+  productId: number;
+  manufacturer?: string;
+  product?: string;
+  serialNumber?: string;
+  /** Bus-port path, as Linux prints it. */
+  location: string;
+}
+
+export interface ExecuteOptions {
+  direction: DataDirection;
+  /** Data-in: bytes asked for. */
+  length?: number;
+  /** Data-out: the bytes to send. */
+  data?: Uint8Array;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** The client's explicit consent to commands that write to the medium. */
+  allowMediumWrite?: boolean;
+}
+
+/** An opened device (core's `ScsiDevice` satisfies it): the daemon sends everything through it. */
+export interface OpenedDevice {
+  execute(cdb: Uint8Array, options: ExecuteOptions): Promise<ScsiResult>;
+  reset(): Promise<void>;
+  /** Hands the device back to the OS (ends the handoff lease, if one was taken). */
+  close(): Promise<void>;
+}
+
+export interface DeviceChange {
+  type: 'arrived' | 'left';
+  device: DeviceSummary;
+}
+
+/**
+ * Where devices come from: core's backends (`auto`), simulated devices, or a
+ * test double. The daemon opens a device on first use and closes it after
+ * an idle period, so the OS gets it back between uses.
+ */
+export interface DeviceProvider {
+  readonly name: string;
+  list(): Promise<DeviceSummary[]>;
+  /** `E_NOT_FOUND` / `E_DEVICE_GONE` when the device is not there any more. */
+  open(id: string): Promise<OpenedDevice>;
+  /** Hotplug notifications, when the backend has them; the daemon polls `list()` otherwise. */
+  watch?(listener: (change: DeviceChange) => void): () => void;
+  dispose?(): Promise<void>;
+}

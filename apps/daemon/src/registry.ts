@@ -1,0 +1,92 @@
+import type { Logger } from 'pino';
+import { DeviceSlot } from './device-slot.js';
+import { notFound } from './errors.js';
+import type { EventHub } from './events.js';
+import type { DeviceChange, DeviceProvider, DeviceSummary } from './provider.js';
+
+export interface RegistryOptions {
+  /** How long an unleased device stays open after its last command. */
+  idleCloseMs: number;
+  /** Poll interval for providers without hotplug notifications. */
+  pollMs: number;
+}
+
+/** The devices the daemon serves, kept current from hotplug events or by polling `list()`. */
+export class DeviceRegistry {
+  private readonly slots = new Map<string, DeviceSlot>();
+  private stopWatching: (() => void) | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  /** Called when a device leaves (the lease manager ends its lease). */
+  onDeviceLeft: (slot: DeviceSlot) => void = () => {};
+
+  constructor(
+    private readonly provider: DeviceProvider,
+    private readonly events: EventHub,
+    private readonly log: Logger,
+    private readonly options: RegistryOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.refresh();
+    if (this.provider.watch) {
+      this.stopWatching = this.provider.watch((change) => this.apply(change));
+    } else {
+      this.pollTimer = setInterval(() => void this.refresh().catch((err) => this.log.warn({ err }, 'device poll failed')), this.options.pollMs);
+      this.pollTimer.unref();
+    }
+  }
+
+  stop(): void {
+    this.stopWatching?.();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+  }
+
+  all(): DeviceSlot[] {
+    return [...this.slots.values()];
+  }
+
+  get(id: string): DeviceSlot {
+    const slot = this.slots.get(id);
+    if (!slot) throw notFound(`no device with id ${id}; GET /v1/devices lists the ids`, { id, known: [...this.slots.keys()] });
+    return slot;
+  }
+
+  /** Re-lists the provider's devices and applies the differences. Concurrent calls share one listing. */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.doRefresh().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const listed = await this.provider.list();
+    const seen = new Set(listed.map((d) => d.id));
+    for (const device of listed) if (!this.slots.has(device.id)) this.apply({ type: 'arrived', device });
+    for (const slot of this.slots.values()) if (!seen.has(slot.id)) this.apply({ type: 'left', device: slot.summary });
+  }
+
+  private apply(change: DeviceChange): void {
+    const existing = this.slots.get(change.device.id);
+    if (change.type === 'arrived') {
+      if (existing && !existing.gone) return;
+      const slot = new DeviceSlot(change.device, this.provider, this.options.idleCloseMs, this.log, (s) => this.remove(s));
+      this.slots.set(slot.id, slot);
+      this.log.info({ device: slot.id, vid: hex4(slot.summary.vendorId), pid: hex4(slot.summary.productId) }, 'device arrived');
+      this.events.emit({ type: 'device-arrived', device: slot.summary });
+    } else if (existing) {
+      existing.markGone('unplugged'); // calls remove()
+    }
+  }
+
+  private remove(slot: DeviceSlot): void {
+    if (this.slots.get(slot.id) !== slot) return;
+    this.slots.delete(slot.id);
+    this.log.info({ device: slot.id }, 'device left');
+    this.onDeviceLeft(slot);
+    this.events.emit({ type: 'device-left', device: slot.summary });
+  }
+}
+
+const hex4 = (n: number) => n.toString(16).padStart(4, '0');
+
+export type { DeviceSummary };

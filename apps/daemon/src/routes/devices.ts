@@ -1,0 +1,59 @@
+import { badInput } from '@usbscsi/core';
+import type { FastifyPluginAsync } from 'fastify';
+import type { DaemonContext } from '../context.js';
+import type { DeviceSlot } from '../device-slot.js';
+import { cancelled } from '../errors.js';
+import { parseIntField } from '../wire.js';
+
+export function deviceView(slot: DeviceSlot) {
+  const lease = slot.lease;
+  return {
+    ...slot.summary,
+    state: slot.state,
+    queueDepth: slot.queue.depth,
+    open: slot.isOpen,
+    lease: lease ? { holder: lease.holder } : null,
+  };
+}
+
+/** Aborts when the client closes the connection before the response is complete. */
+export function clientGoneSignal(res: import('node:http').ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort(cancelled('the client closed the connection before the command started'));
+  });
+  return controller.signal;
+}
+
+export const deviceRoutes = (ctx: DaemonContext): FastifyPluginAsync => async (app) => {
+  app.get('/v1/devices', async () => ({ devices: ctx.registry.all().map(deviceView) }));
+
+  app.get<{ Params: { id: string } }>('/v1/devices/:id', async (request) => ({ device: deviceView(ctx.registry.get(request.params.id)) }));
+
+  /** Transport-level reset (BOT reset recovery), queued like a command. */
+  app.post<{ Params: { id: string } }>('/v1/devices/:id/reset', async (request, reply) => {
+    if (ctx.draining) throw cancelled('the daemon is shutting down');
+    const slot = ctx.registry.get(request.params.id);
+    const leaseId = headerValue(request.headers['x-usbscsi-lease']);
+    await slot.run(({ device }) => device.reset(), { leaseId, signal: clientGoneSignal(reply.raw) });
+    return { reset: true };
+  });
+
+  app.post<{ Params: { id: string }; Body: unknown }>('/v1/devices/:id/lease', async (request, reply) => {
+    if (ctx.draining) throw cancelled('the daemon is shutting down');
+    const slot = ctx.registry.get(request.params.id);
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    if (typeof body !== 'object' || Array.isArray(body)) throw badInput('the lease request body must be a JSON object: { "ttlMs": …, "idleTimeoutMs": …, "holder": … }');
+    const holder = typeof body.holder === 'string' ? body.holder : headerValue(request.headers['user-agent']);
+    const lease = await ctx.leases.acquire(slot, {
+      ttlMs: parseIntField('ttlMs', body.ttlMs, 1, Number.MAX_SAFE_INTEGER),
+      idleTimeoutMs: parseIntField('idleTimeoutMs', body.idleTimeoutMs, 1, Number.MAX_SAFE_INTEGER),
+      holder,
+    }, clientGoneSignal(reply.raw));
+    return reply.code(201).send({ lease });
+  });
+};
+
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

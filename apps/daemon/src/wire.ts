@@ -1,0 +1,74 @@
+import { badInput, type DataDirection, type ScsiResult } from '@usbscsi/core';
+import { toJsonSafe } from './errors.js';
+
+/** The body of a 200 from /execute in JSON (see openapi.yaml `ExecuteResult`). */
+export interface ExecuteResultJson {
+  status: number;
+  sense?: Record<string, unknown>;
+  /** Data-in bytes, base64. */
+  data: string;
+  transferred: number;
+  residue: number;
+  durationNs: number;
+  /** Position of the command in the device's execution order. */
+  seq: number;
+}
+
+export function resultToJson(result: ScsiResult, seq: number): ExecuteResultJson {
+  return {
+    status: result.status,
+    ...(result.sense ? { sense: toJsonSafe(result.sense) as Record<string, unknown> } : {}),
+    data: Buffer.from(result.data.buffer, result.data.byteOffset, result.data.byteLength).toString('base64'),
+    transferred: result.transferred,
+    residue: result.residue,
+    durationNs: result.durationNs,
+    seq,
+  };
+}
+
+/** Result facts carried in headers when the body is the raw data-in bytes. */
+export function resultHeaders(result: ScsiResult, seq: number): Record<string, string> {
+  const headers: Record<string, string> = {
+    'x-scsi-status': String(result.status),
+    'x-scsi-transferred': String(result.transferred),
+    'x-scsi-residue': String(result.residue),
+    'x-scsi-duration-ns': String(result.durationNs),
+    'x-usbscsi-seq': String(seq),
+  };
+  if (result.sense) headers['x-scsi-sense'] = Buffer.from(JSON.stringify(toJsonSafe(result.sense))).toString('base64');
+  return headers;
+}
+
+/** `12 00 00 00 24 00`, `12:00:…` or `120000002400` → bytes. */
+export function parseCdbHex(text: unknown): Uint8Array {
+  if (typeof text !== 'string') throw badInput('cdb is required: the command bytes as hex, e.g. "12 00 00 00 24 00"');
+  const compact = text.replace(/[\s:,-]/g, '').replace(/^0x/i, '');
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(compact))
+    throw badInput(`cdb "${text.slice(0, 80)}" is not whole hex bytes; write it like "12 00 00 00 24 00"`, { cdb: text.slice(0, 80) });
+  const bytes = Buffer.from(compact, 'hex');
+  // BOT carries 1..16 bytes, SG_IO up to 260 (variable-length CDBs); the transport checks its own limit.
+  if (bytes.length > 260) throw badInput(`a cdb has at most 260 bytes; this one has ${bytes.length}`, { length: bytes.length });
+  return new Uint8Array(bytes);
+}
+
+export function parseDirection(value: unknown): DataDirection | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (value === 'none' || value === 'in' || value === 'out') return value;
+  throw badInput(`direction must be "none", "in" or "out", not ${JSON.stringify(value)}`);
+}
+
+/** Integer in [min, max], from JSON or a header/query string. */
+export function parseIntField(name: string, value: unknown, min: number, max: number): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max)
+    throw badInput(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function parseBoolField(name: string, value: unknown): boolean | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (value === true || value === 'true' || value === '1') return true;
+  if (value === false || value === 'false' || value === '0') return false;
+  throw badInput(`${name} must be true or false, not ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DaemonClient } from '../../../packages/core/src/client/index.js';
+import { FakeProvider, type FakeDevice } from './fake-provider.js';
+import { raw, startTestDaemon, type TestDaemon } from './helpers.js';
+
+const INQUIRY = Uint8Array.from([0x12, 0, 0, 0, 36, 0]);
+
+describe('usbscsid HTTP API (fake device)', () => {
+  let t: TestDaemon;
+  let provider: FakeProvider;
+  let dev: FakeDevice;
+  let client: DaemonClient;
+
+  beforeEach(async () => {
+    provider = new FakeProvider();
+    dev = provider.add('1-1');
+    t = await startTestDaemon(provider, { limits: { bodyLimit: 64 * 1024 } });
+    client = new DaemonClient({ kind: 'unix', socketPath: t.socketPath });
+  });
+  afterEach(async () => {
+    client.close();
+    await t.stop();
+  });
+
+  it('answers /healthz and lists the device with its state', async () => {
+    expect(await client.health()).toMatchObject({ status: 'ok', devices: 1, leases: 0 });
+    const [d] = await client.listDevices();
+    expect(d).toMatchObject({ id: '1-1', vendorId: 0x1234, state: 'idle', queueDepth: 0, lease: null });
+  });
+
+  it('executes a data-in command as JSON (base64) and as binary', async () => {
+    const r = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36 }), { 'content-type': 'application/json' });
+    expect(r.status).toBe(200);
+    expect(Buffer.from(r.json.data, 'base64').toString().trim()).toBe('fake inquiry');
+    expect(r.json).toMatchObject({ status: 0, transferred: 36, seq: 1 });
+    const b = await client.execute('1-1', INQUIRY, { length: 36 });
+    expect(Buffer.from(b.data).toString().trim()).toBe('fake inquiry');
+    expect(b.seq).toBe(2);
+  });
+
+  it('streams data-out as a binary body and reads it back as binary', async () => {
+    const data = Buffer.alloc(8 * 512, 0xa5);
+    const write = Uint8Array.from([0x2a, 0, 0, 0, 0, 7, 0, 0, 8, 0]);
+    const refused = await raw(t, 'POST', '/v1/devices/1-1/execute', data, { 'content-type': 'application/octet-stream', 'x-scsi-cdb': '2a00000000070000 0800' });
+    expect(refused.status).toBe(400); // no consent: the device refused it
+    expect(refused.json.error.code).toBe('E_BAD_INPUT');
+    const w = await client.execute('1-1', write, { data, allowMediumWrite: true });
+    expect(w.transferred).toBe(data.length);
+    const r = await client.execute('1-1', Uint8Array.from([0x28, 0, 0, 0, 0, 7, 0, 0, 8, 0]), { length: data.length });
+    expect(Buffer.from(r.data).equals(data)).toBe(true);
+  });
+
+  it('refuses malformed JSON, bad fields, oversized bodies, wrong media types, unknown devices and routes with 4xx and a code', async () => {
+    const json = { 'content-type': 'application/json' };
+    const cases: [string, string, string | Buffer | undefined, Record<string, string>, number][] = [
+      ['POST', '/v1/devices/1-1/execute', '{"cdb": "12 00', json, 400],
+      ['POST', '/v1/devices/1-1/execute', '[]', json, 400],
+      ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: 'zz' }), json, 400],
+      ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', direction: 'in' }), json, 400],
+      ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', direction: 'sideways', length: 3 }), json, 400],
+      ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', length: -1 }), json, 400],
+      ['POST', '/v1/devices/1-1/execute', Buffer.alloc(65 * 1024), { 'content-type': 'application/octet-stream', 'x-scsi-cdb': '2a00000000000000 8000' }, 413],
+      ['POST', '/v1/devices/1-1/execute', 'hello', { 'content-type': 'text/csv' }, 415],
+      ['POST', '/v1/devices/9-9/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36 }), json, 404],
+      ['GET', '/v1/devices/9-9', undefined, {}, 404],
+      ['DELETE', '/v1/leases/nope', undefined, {}, 404],
+      ['GET', '/v2/nothing', undefined, {}, 404],
+      ['POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 'soon' }), json, 400],
+    ];
+    for (const [method, path, body, headers, status] of cases) {
+      const r = await raw(t, method, path, body, headers);
+      expect({ path, body: String(body).slice(0, 40), status: r.status }).toEqual({ path, body: String(body).slice(0, 40), status });
+      expect(r.json?.error?.code, `${method} ${path} ${String(body).slice(0, 40)}`).toMatch(/^E_(BAD_INPUT|NOT_FOUND)$/);
+      expect(r.json.error.message.length).toBeGreaterThan(10);
+    }
+    // nothing malformed reached the device
+    expect(dev.executed).toEqual([]);
+  });
+
+  it('serves an OpenAPI document whose paths and methods are exactly the routes', async () => {
+    const r = await raw(t, 'GET', '/openapi.yaml');
+    expect(r.status).toBe(200);
+    const text = r.body.toString();
+    expect(text).toBe(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8'));
+    expect(text).toMatch(/^openapi: 3\.1\.0$/m);
+    // paths: two-space keys under `paths:`, methods four-space keys below them
+    const documented = new Set<string>();
+    let path: string | undefined;
+    let inPaths = false;
+    for (const line of text.split('\n')) {
+      if (/^\S/.test(line)) inPaths = line.startsWith('paths:');
+      if (!inPaths) continue;
+      const p = /^ {2}(\/\S*):\s*$/.exec(line);
+      if (p) path = p[1]!.replace(/\{(\w+)\}/g, ':$1');
+      const m = /^ {4}(get|post|put|delete|patch):\s*$/.exec(line);
+      if (m && path) documented.add(`${m[1]!.toUpperCase()} ${path}`);
+    }
+    const served = new Set(t.daemon.routes.map((r) => `${r.method} ${r.url.replace(/:\w+/g, (s) => s)}`));
+    const norm = (s: Set<string>) => [...s].map((x) => x.replace(/:\w+/g, ':p')).sort();
+    expect(norm(documented)).toEqual(norm(served));
+    expect(documented.size).toBeGreaterThanOrEqual(11);
+  });
+
+  it('reports commands, errors, bytes and latency in Prometheus text', async () => {
+    await client.execute('1-1', INQUIRY, { length: 36 });
+    await raw(t, 'GET', '/v1/devices/nope');
+    const text = await client.metrics();
+    expect(text).toContain('usbscsid_commands_total{opcode_class="inquiry",result="good"} 1');
+    expect(text).toContain('usbscsid_errors_total{code="E_NOT_FOUND"} 1');
+    expect(text).toContain('usbscsid_data_in_bytes_total 36');
+    expect(text).toMatch(/usbscsid_command_duration_seconds_count 1\n/);
+    expect(text).toMatch(/usbscsid_command_duration_seconds_bucket\{le="\+Inf"\} 1\n/);
+  });
+});

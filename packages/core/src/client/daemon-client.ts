@@ -1,0 +1,239 @@
+import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
+import type { DataDirection, ScsiResult } from '../transport.js';
+import { parseVia, type DaemonEndpoint } from './endpoint.js';
+import { DaemonHttp, type HttpResponse } from './http.js';
+import { hexOf, senseFromJson } from './wire.js';
+
+export interface DaemonDevice {
+  id: string;
+  backend: string;
+  vendorId: number;
+  productId: number;
+  manufacturer?: string;
+  product?: string;
+  serialNumber?: string;
+  location: string;
+  state: 'idle' | 'busy' | 'leased' | 'gone';
+  queueDepth: number;
+  open: boolean;
+  lease: { holder: string } | null;
+}
+
+export interface DaemonLease {
+  id: string;
+  deviceId: string;
+  holder: string;
+  createdAt: string;
+  expiresAt: string;
+  idleTimeoutMs: number;
+}
+
+export type DaemonEvent =
+  | { type: 'device-arrived' | 'device-left'; device: DaemonDevice }
+  | { type: 'lease-acquired'; lease: DaemonLease }
+  | { type: 'lease-released'; lease: DaemonLease; reason: string };
+
+export interface RemoteExecuteOptions {
+  direction?: DataDirection;
+  /** Data-in bytes to read. */
+  length?: number;
+  /** Data-out bytes (sent as a binary body). */
+  data?: Uint8Array;
+  /** Data-in: fill this buffer instead of allocating one (its length is the transfer length). */
+  into?: Uint8Array;
+  timeoutMs?: number;
+  allowMediumWrite?: boolean;
+  /** Lease id, when the device is leased. */
+  lease?: string;
+  signal?: AbortSignal;
+}
+
+/** A ScsiResult plus the command's position in the device's execution order. */
+export interface RemoteResult extends ScsiResult {
+  seq: number;
+}
+
+export interface LeaseRequestOptions {
+  ttlMs?: number;
+  idleTimeoutMs?: number;
+  holder?: string;
+}
+
+const enc = encodeURIComponent;
+
+/** Typed client of usbscsid's HTTP API (apps/daemon/openapi.yaml). */
+export class DaemonClient {
+  private readonly http: DaemonHttp;
+
+  constructor(endpoint: DaemonEndpoint | string, options: { maxSockets?: number; token?: string } = {}) {
+    const ep = typeof endpoint === 'string' ? parseVia(endpoint, options.token ? { token: options.token } : {}) : endpoint;
+    this.http = new DaemonHttp(ep, options.maxSockets ? { maxSockets: options.maxSockets } : {});
+  }
+
+  get endpoint(): DaemonEndpoint {
+    return this.http.endpoint;
+  }
+
+  async health(): Promise<{ status: 'ok' | 'draining'; version: string; devices: number; leases: number }> {
+    return json(await this.http.call({ method: 'GET', path: '/healthz' }));
+  }
+
+  async listDevices(): Promise<DaemonDevice[]> {
+    return json<{ devices: DaemonDevice[] }>(await this.http.call({ method: 'GET', path: '/v1/devices' })).devices;
+  }
+
+  async getDevice(id: string): Promise<DaemonDevice> {
+    return json<{ device: DaemonDevice }>(await this.http.call({ method: 'GET', path: `/v1/devices/${enc(id)}` })).device;
+  }
+
+  /**
+   * The daemon's device for a selector: its id (bus-port path), VID:PID[:SERIAL]
+   * in hex, or nothing when the daemon serves exactly one. Exact: two matches
+   * are refused with the candidates listed.
+   */
+  async resolveDevice(selector?: string): Promise<DaemonDevice> {
+    const devices = await this.listDevices();
+    let matches = devices;
+    if (selector) {
+      const ids = /^(?:0x)?([0-9a-f]{1,4}):(?:0x)?([0-9a-f]{1,4})(?::(.+))?$/i.exec(selector);
+      matches = devices.filter((d) =>
+        d.id === selector || d.location === selector ||
+        (ids !== null && d.vendorId === parseInt(ids[1]!, 16) && d.productId === parseInt(ids[2]!, 16) && (ids[3] === undefined || d.serialNumber === ids[3])),
+      );
+    }
+    const list = devices.map((d) => `${d.id} (${hex4(d.vendorId)}:${hex4(d.productId)}${d.product ? ` ${d.product}` : ''})`);
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) {
+      throw new UsbScsiError(ErrorCodes.NOT_FOUND, selector ? `usbscsid serves no device matching ${selector}; it serves: ${list.join(', ') || 'none'}` : 'usbscsid serves no device', {
+        details: { candidates: list },
+      });
+    }
+    throw new UsbScsiError(ErrorCodes.AMBIGUOUS, `${selector ?? 'no selector'} matches ${matches.length} devices served by usbscsid; name one by id: ${list.join(', ')}`, {
+      details: { candidates: matches.map((d) => d.id) },
+    });
+  }
+
+  /**
+   * One SCSI command through the daemon's queue. Data-out goes as a binary
+   * body, data-in comes back as binary; CHECK CONDITION is a result.
+   */
+  async execute(deviceId: string, cdb: Uint8Array, options: RemoteExecuteOptions = {}): Promise<RemoteResult> {
+    const length = options.into?.length ?? options.length;
+    const direction: DataDirection = options.direction ?? (options.data ? 'out' : length ? 'in' : 'none');
+    const path = `/v1/devices/${enc(deviceId)}/execute`;
+    const common: Record<string, string> = options.lease ? { 'x-usbscsi-lease': options.lease } : {};
+    const signal = options.signal ? { signal: options.signal } : {};
+    if (direction === 'out') {
+      if (!options.data) throw badInput("direction 'out' needs data");
+      const res = await this.http.call({
+        method: 'POST', path, body: options.data, ...signal,
+        headers: {
+          ...common,
+          'content-type': 'application/octet-stream',
+          'x-scsi-cdb': hexOf(cdb),
+          ...(options.timeoutMs !== undefined ? { 'x-scsi-timeout-ms': String(options.timeoutMs) } : {}),
+          ...(options.allowMediumWrite ? { 'x-scsi-allow-medium-write': 'true' } : {}),
+        },
+      });
+      return resultFromJson(json(res), new Uint8Array(0));
+    }
+    const body = JSON.stringify({
+      cdb: hexOf(cdb), direction,
+      ...(direction === 'in' ? { length } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.allowMediumWrite ? { allowMediumWrite: true } : {}),
+    });
+    const res = await this.http.call({
+      method: 'POST', path, body: Buffer.from(body), ...signal,
+      headers: { ...common, 'content-type': 'application/json', ...(direction === 'in' ? { accept: 'application/octet-stream' } : {}) },
+    });
+    if (direction !== 'in') return resultFromJson(json(res), new Uint8Array(0));
+    const target = options.into ?? new Uint8Array(length ?? 0);
+    const received = Math.min(res.body.length, target.length);
+    target.set(res.body.subarray(0, received));
+    const h = res.headers;
+    const senseHeader = h['x-scsi-sense'];
+    return {
+      status: Number(h['x-scsi-status']),
+      ...(typeof senseHeader === 'string' ? { sense: senseFromJson(JSON.parse(Buffer.from(senseHeader, 'base64').toString('utf8'))) } : {}),
+      data: target.subarray(0, received),
+      transferred: Number(h['x-scsi-transferred'] ?? received),
+      residue: Number(h['x-scsi-residue'] ?? 0),
+      durationNs: Number(h['x-scsi-duration-ns'] ?? 0),
+      seq: Number(h['x-usbscsi-seq'] ?? 0),
+    };
+  }
+
+  async reset(deviceId: string, options: { lease?: string } = {}): Promise<void> {
+    await this.http.call({ method: 'POST', path: `/v1/devices/${enc(deviceId)}/reset`, headers: options.lease ? { 'x-usbscsi-lease': options.lease } : {} });
+  }
+
+  async acquireLease(deviceId: string, options: LeaseRequestOptions = {}): Promise<DaemonLease> {
+    const res = await this.http.call({
+      method: 'POST', path: `/v1/devices/${enc(deviceId)}/lease`, body: Buffer.from(JSON.stringify(options)), headers: { 'content-type': 'application/json' },
+    });
+    return json<{ lease: DaemonLease }>(res).lease;
+  }
+
+  async releaseLease(leaseId: string): Promise<DaemonLease> {
+    return json<{ lease: DaemonLease }>(await this.http.call({ method: 'DELETE', path: `/v1/leases/${enc(leaseId)}` })).lease;
+  }
+
+  async listLeases(): Promise<DaemonLease[]> {
+    return json<{ leases: DaemonLease[] }>(await this.http.call({ method: 'GET', path: '/v1/leases' })).leases;
+  }
+
+  async metrics(): Promise<string> {
+    return (await this.http.call({ method: 'GET', path: '/metrics' })).body.toString('utf8');
+  }
+
+  /**
+   * Subscribes to GET /v1/events. Resolves once the stream is open (so what
+   * happens afterwards is seen); `listener` gets each event; the returned
+   * function closes the stream.
+   */
+  async events(listener: (event: DaemonEvent) => void): Promise<() => void> {
+    const res = await this.http.openStream('/v1/events');
+    res.setEncoding('utf8');
+    let buffer = '';
+    res.on('data', (chunk: string) => {
+      buffer += chunk;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+        if (data) listener(JSON.parse(data) as DaemonEvent);
+      }
+    });
+    res.on('error', () => undefined);
+    return () => res.destroy();
+  }
+
+  /** Closes idle connections. */
+  close(): void {
+    this.http.close();
+  }
+}
+
+function json<T>(res: HttpResponse): T {
+  try {
+    return JSON.parse(res.body.toString('utf8')) as T;
+  } catch {
+    throw new UsbScsiError(ErrorCodes.IO, `usbscsid sent a body that is not JSON (HTTP ${res.status}); is that a usbscsid?`);
+  }
+}
+
+function resultFromJson(r: { status: number; sense?: Record<string, unknown>; data: string; transferred: number; residue: number; durationNs: number; seq: number }, data: Uint8Array): RemoteResult {
+  return {
+    status: r.status,
+    ...(r.sense ? { sense: senseFromJson(r.sense) } : {}),
+    data: r.data ? new Uint8Array(Buffer.from(r.data, 'base64')) : data,
+    transferred: r.transferred,
+    residue: r.residue,
+    durationNs: r.durationNs,
+    seq: r.seq,
+  };
+}
+
+const hex4 = (n: number) => n.toString(16).padStart(4, '0');

@@ -1,0 +1,121 @@
+import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { ErrorCodes, UsbScsiError, type ErrorCode } from '../errors.js';
+import { describeEndpoint, type DaemonEndpoint } from './endpoint.js';
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+  signal?: AbortSignal;
+}
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCodes));
+
+/** One keep-alive connection pool to one daemon; every call is one HTTP/1.1 request. */
+export class DaemonHttp {
+  private readonly agent: Agent;
+
+  constructor(readonly endpoint: DaemonEndpoint, options: { maxSockets?: number } = {}) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 16 });
+  }
+
+  send(req: HttpRequest): Promise<HttpResponse> {
+    const ep = this.endpoint;
+    const headers: Record<string, string> = { ...req.headers };
+    if (ep.kind === 'tcp' && ep.token) headers.authorization = `Bearer ${ep.token}`;
+    if (req.body) headers['content-length'] = String(req.body.byteLength);
+    return new Promise<HttpResponse>((resolve, reject) => {
+      if (req.signal?.aborted) {
+        reject(new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled before it was sent to the daemon'));
+        return;
+      }
+      const r = httpRequest(
+        {
+          agent: this.agent,
+          method: req.method,
+          path: req.path,
+          headers,
+          ...(ep.kind === 'unix' ? { socketPath: ep.socketPath } : { host: ep.host, port: ep.port }),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }));
+          res.on('error', (err) => reject(this.connectionError(err)));
+        },
+      );
+      const onAbort = () => r.destroy(new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled; the daemon drops the command if it has not started'));
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      r.on('close', () => req.signal?.removeEventListener('abort', onAbort));
+      r.on('error', (err) => reject(err instanceof UsbScsiError ? err : this.connectionError(err)));
+      r.end(req.body);
+    });
+  }
+
+  /** Opens a long-lived GET (server-sent events); resolves with the response once its headers arrived. */
+  openStream(path: string): Promise<IncomingMessage> {
+    const ep = this.endpoint;
+    return new Promise((resolve, reject) => {
+      const r = httpRequest(
+        {
+          method: 'GET', path, agent: false,
+          headers: { accept: 'text/event-stream', ...(ep.kind === 'tcp' && ep.token ? { authorization: `Bearer ${ep.token}` } : {}) },
+          ...(ep.kind === 'unix' ? { socketPath: ep.socketPath } : { host: ep.host, port: ep.port }),
+        },
+        (res) => {
+          if ((res.statusCode ?? 0) >= 400) {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => reject(errorFromResponse({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })));
+            return;
+          }
+          resolve(res);
+        },
+      );
+      r.on('error', (err) => reject(this.connectionError(err)));
+      r.end();
+    });
+  }
+
+  /** Sends and turns a daemon error body into the UsbScsiError it describes. */
+  async call(req: HttpRequest): Promise<HttpResponse> {
+    const res = await this.send(req);
+    if (res.status >= 400) throw errorFromResponse(res);
+    return res;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private connectionError(err: NodeJS.ErrnoException): UsbScsiError {
+    const where = describeEndpoint(this.endpoint);
+    const hint =
+      err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+        ? `no usbscsid listens at ${where}: start it (systemctl start usbscsid, or usbscsid --socket PATH) or fix --via / USBSCSI_VIA`
+        : err.code === 'EACCES'
+          ? `not allowed to connect to ${where}: join the socket's group (usbscsi) or run as its owner`
+          : `the connection to usbscsid at ${where} failed: ${err.message}`;
+    return new UsbScsiError(err.code === 'EACCES' ? ErrorCodes.PERMISSION : ErrorCodes.IO, hint, { cause: err, details: { errno: err.code } });
+  }
+}
+
+export function errorFromResponse(res: HttpResponse): UsbScsiError {
+  let parsed: { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | undefined;
+  try {
+    parsed = JSON.parse(res.body.toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const e = parsed?.error;
+  const code = (e?.code && KNOWN_CODES.has(e.code) ? e.code : ErrorCodes.IO) as ErrorCode;
+  const message = e?.message ?? `usbscsid answered HTTP ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`;
+  return new UsbScsiError(code, message, { details: { ...(e?.details ?? {}), httpStatus: res.status } });
+}
