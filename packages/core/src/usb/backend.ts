@@ -117,8 +117,7 @@ export interface ControlResult extends TransferResult {
 
 /** Data phase of a whole-command exchange. */
 export type BotDataPhase =
-  | { direction: 'in'; buffer: Uint8Array }
-  | { direction: 'out'; buffer: Uint8Array }
+  | { direction: 'in' | 'out'; buffer: Uint8Array }
   /** Stream straight to / from a file descriptor (only when `capabilities.fdStreaming`). */
   | { direction: 'in' | 'out'; fd: number; length: number; position: number };
 

@@ -1,0 +1,355 @@
+import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
+import * as scsi from './scsi/index.js';
+import type { DecodedSense } from './scsi/sense-types.js';
+import { DEFAULT_TIMEOUT_MS, ScsiStatus, type DataDirection, type ScsiResult, type ScsiTransport } from './transport.js';
+import type { MountInfo, UsbDeviceInfo } from './usb/backend.js';
+
+/** A command that completed with CHECK CONDITION (or another non-GOOD status), raised by the typed helpers. */
+export class CheckConditionError extends UsbScsiError {
+  constructor(
+    readonly result: ScsiResult,
+    readonly sense: DecodedSense | undefined,
+    cdb: Uint8Array,
+  ) {
+    const what = sense
+      ? `${sense.senseKeyName}: ${sense.ascText} (sense ${hex2(sense.senseKey)}/${hex2(sense.asc)}/${hex2(sense.ascq)})`
+      : `SCSI status 0x${hex2(result.status)} without sense data`;
+    super(ErrorCodes.CHECK_CONDITION, `${scsi.opcodeName(cdb)} failed: ${what}`, {
+      details: {
+        status: result.status,
+        ...(sense ? { senseKey: sense.senseKey, senseKeyName: sense.senseKeyName, asc: sense.asc, ascq: sense.ascq, ascText: sense.ascText } : {}),
+      },
+    });
+    this.name = 'CheckConditionError';
+  }
+}
+
+export interface DeviceDescription {
+  backend: string;
+  transport: 'bot' | 'sg' | 'remote';
+  lun: number;
+  maxLun: number;
+  usb?: UsbDeviceInfo;
+  /** Block or sg node for the SG_IO transport. */
+  path?: string;
+}
+
+export interface ScsiDeviceOptions {
+  lun?: number;
+  description?: Partial<DeviceDescription>;
+  /** Largest data phase per command; reads and writes are split to fit. Default 1 MiB. */
+  maxTransferBytes?: number;
+  /** Mounted filesystems on the medium right now (medium writes are refused while any). */
+  mounts?: () => Promise<MountInfo[]>;
+  /** Runs after the transport is closed (lease release). */
+  onClose?: () => Promise<void>;
+}
+
+export interface ExecuteOptions {
+  direction?: DataDirection;
+  /** Data-in length (allocates a buffer). */
+  length?: number;
+  /** Data-in buffer to fill, or data-out bytes. */
+  data?: Uint8Array;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Explicit consent for a CDB that writes the medium or the firmware. */
+  allowMediumWrite?: boolean;
+}
+
+export interface TransferProgressOptions {
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** READ CAPACITY result: (10), or (16) with its extra fields when the device needed it. */
+export type DeviceCapacity = scsi.Capacity10 | scsi.Capacity16;
+
+const MAX_DATA_LENGTH = 0xffff_ffff;
+
+/**
+ * The high-level device API: typed SCSI helpers over any {@link ScsiTransport}
+ * (BOT, SG_IO, or the daemon). `execute` is the raw path and returns CHECK
+ * CONDITION as a result; the typed helpers throw {@link CheckConditionError}.
+ */
+export class ScsiDevice {
+  readonly description: DeviceDescription;
+  private readonly lun: number;
+  private readonly maxTransferBytes: number;
+  private blockSizeCache: number | undefined;
+  private closed = false;
+
+  constructor(
+    readonly transport: ScsiTransport,
+    private readonly options: ScsiDeviceOptions = {},
+  ) {
+    this.lun = options.lun ?? 0;
+    if (!Number.isInteger(this.lun) || this.lun < 0 || this.lun > transport.maxLun) {
+      throw badInput(`LUN ${options.lun} does not exist: the device has LUNs 0..${transport.maxLun}`);
+    }
+    this.maxTransferBytes = options.maxTransferBytes ?? 1024 * 1024;
+    this.description = {
+      backend: 'unknown',
+      transport: transport.kind,
+      lun: this.lun,
+      maxLun: transport.maxLun,
+      ...options.description,
+    };
+  }
+
+  /**
+   * Sends any CDB. Never throws for CHECK CONDITION: the result carries the
+   * status and decoded sense. Throws `UsbScsiError` for transport failures
+   * and bad input; refuses medium writes without `allowMediumWrite`.
+   */
+  async execute(cdb: Uint8Array, options: ExecuteOptions = {}): Promise<ScsiResult> {
+    if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device is closed; open it again');
+    if (!(cdb instanceof Uint8Array) || cdb.length < 1 || cdb.length > 16) {
+      throw badInput(`a CDB is 1 to 16 bytes (6, 10, 12 or 16 for standard commands); got ${cdb instanceof Uint8Array ? cdb.length : typeof cdb}`);
+    }
+    const direction: DataDirection = options.direction ?? (options.length !== undefined ? 'in' : options.data ? 'out' : 'none');
+    let data: Uint8Array | undefined;
+    if (direction === 'in') {
+      if (options.data) data = options.data;
+      else {
+        const length = options.length ?? 0;
+        if (!Number.isInteger(length) || length < 0 || length > MAX_DATA_LENGTH) {
+          throw badInput(`data-in length must be a whole number of bytes from 0 to ${MAX_DATA_LENGTH}; got ${options.length}`);
+        }
+        data = new Uint8Array(length);
+      }
+    } else if (direction === 'out') {
+      if (!options.data) throw badInput("direction 'out' needs the bytes to send");
+      data = options.data;
+    } else if (options.data && options.data.length > 0) {
+      throw badInput("direction 'none' takes no data");
+    }
+    if (scsi.isMediumWrite(cdb)) {
+      if (!options.allowMediumWrite) {
+        throw badInput(
+          `${scsi.opcodeName(cdb)} writes to the medium or firmware: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`,
+        );
+      }
+      await this.refuseIfMounted(cdb);
+    }
+    return this.transport.execute({
+      cdb,
+      direction: data && data.length > 0 ? direction : 'none',
+      ...(data && data.length > 0 ? { data } : {}),
+      lun: this.lun,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /** Runs a CDB and throws {@link CheckConditionError} unless the status is GOOD. Retries once after a UNIT ATTENTION. */
+  private async run(cdb: Uint8Array, options: ExecuteOptions = {}): Promise<ScsiResult> {
+    let result = await this.execute(cdb, options);
+    if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
+      // A reset or medium change is reported once; the command itself did not run.
+      result = await this.execute(cdb, options);
+    }
+    if (result.status !== ScsiStatus.GOOD && result.status !== ScsiStatus.CONDITION_MET) {
+      throw new CheckConditionError(result, result.sense, cdb);
+    }
+    return result;
+  }
+
+  async inquiry(): Promise<scsi.StandardInquiry> {
+    const result = await this.run(scsi.inquiryCdb({ allocationLength: 96 }), { length: 96 });
+    return scsi.parseInquiry(result.data);
+  }
+
+  /** A parsed VPD page (0x00, 0x80, 0x83, 0xB0), or its bytes for other pages. */
+  async vpd(page: number): Promise<scsi.VpdPage> {
+    if (!Number.isInteger(page) || page < 0 || page > 0xff) throw badInput(`a VPD page is 0x00..0xFF; got ${page}`);
+    const result = await this.run(scsi.inquiryCdb({ vpdPage: page, allocationLength: 0xfc }), { length: 0xfc });
+    return scsi.parseVpdPage(result.data);
+  }
+
+  async testUnitReady(options: { timeoutMs?: number } = {}): Promise<void> {
+    const result = await this.execute(scsi.testUnitReadyCdb(), options);
+    if (result.status !== ScsiStatus.GOOD) throw new CheckConditionError(result, result.sense, scsi.testUnitReadyCdb());
+  }
+
+  /** REQUEST SENSE: the device's pending sense, or undefined when it reports none (NO SENSE). */
+  async requestSense(): Promise<DecodedSense | undefined> {
+    const result = await this.run(scsi.requestSenseCdb({ allocationLength: 252 }), { length: 252 });
+    if (result.transferred < 8) return undefined;
+    return scsi.decodeSense(result.data);
+  }
+
+  /** READ CAPACITY(10), and (16) when the device has more than 2^32 - 1 blocks. */
+  async readCapacity(): Promise<DeviceCapacity> {
+    const r10 = await this.run(scsi.readCapacity10Cdb(), { length: 8 });
+    let capacity: DeviceCapacity = scsi.parseReadCapacity10(r10.data);
+    if (capacity.needsReadCapacity16) {
+      const r16 = await this.run(scsi.readCapacity16Cdb(32), { length: 32 });
+      capacity = scsi.parseReadCapacity16(r16.data);
+    }
+    if (capacity.blockSize === 0) {
+      throw new UsbScsiError(ErrorCodes.IO, 'the device reports a block size of 0 (no medium?); check with `usbscsi tur`');
+    }
+    this.blockSizeCache = capacity.blockSize;
+    return capacity;
+  }
+
+  private async blockSize(): Promise<number> {
+    return this.blockSizeCache ?? (await this.readCapacity()).blockSize;
+  }
+
+  /** Reads `blocks` logical blocks starting at `lba` into a new buffer. */
+  async read(lba: bigint | number, blocks: number, options: TransferProgressOptions = {}): Promise<Uint8Array> {
+    const blockSize = await this.blockSize();
+    checkBlocks(blocks);
+    const total = blocks * blockSize;
+    if (!Number.isSafeInteger(total) || total > 2 ** 31) {
+      throw badInput(`reading ${blocks} blocks of ${blockSize} bytes does not fit in memory; stream it to a file with readToFd`);
+    }
+    const buffer = new Uint8Array(total);
+    await this.transferBlocks('read', lba, buffer, blockSize, options);
+    return buffer;
+  }
+
+  /** Reads into the caller's buffer, whose length must be a whole number of blocks. */
+  async readInto(lba: bigint | number, buffer: Uint8Array, options: TransferProgressOptions = {}): Promise<void> {
+    const blockSize = await this.blockSize();
+    if (buffer.length % blockSize !== 0) throw badInput(`the buffer (${buffer.length} bytes) is not a whole number of ${blockSize}-byte blocks`);
+    await this.transferBlocks('read', lba, buffer, blockSize, options);
+  }
+
+  /**
+   * Reads `blocks` blocks and writes them to a file descriptor with bounded
+   * memory: one reused buffer of at most the max transfer size.
+   */
+  async readToFd(lba: bigint | number, blocks: number, fd: number, options: TransferProgressOptions = {}): Promise<number> {
+    const { writeSync } = await import('node:fs');
+    const blockSize = await this.blockSize();
+    checkBlocks(blocks);
+    const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
+    const buffer = new Uint8Array(Math.min(blocks, perCommand) * blockSize);
+    const total = blocks * blockSize;
+    let done = 0;
+    let next = BigInt(lba);
+    for (let left = blocks; left > 0; ) {
+      const n = Math.min(left, perCommand);
+      const view = buffer.subarray(0, n * blockSize);
+      await this.transferBlocks('read', next, view, blockSize, { ...options, onProgress: undefined });
+      for (let off = 0; off < view.length; ) off += writeSync(fd, view, off, view.length - off);
+      done += view.length;
+      options.onProgress?.(done, total);
+      left -= n;
+      next += BigInt(n);
+    }
+    return done;
+  }
+
+  /** Writes whole blocks; needs explicit consent and refuses a mounted medium. */
+  async write(lba: bigint | number, data: Uint8Array, options: TransferProgressOptions & { allowMediumWrite: boolean }): Promise<void> {
+    if (options?.allowMediumWrite !== true) {
+      throw badInput('writing to the medium needs explicit consent: --yes on the command line, allowMediumWrite: true in the API');
+    }
+    const blockSize = await this.blockSize();
+    if (data.length === 0 || data.length % blockSize !== 0) {
+      throw badInput(`write data must be a non-empty whole number of ${blockSize}-byte blocks; got ${data.length} bytes`);
+    }
+    await this.refuseIfMounted(scsi.write10Cdb({ lba: 0, blocks: 0 }));
+    await this.transferBlocks('write', lba, data, blockSize, options);
+  }
+
+  private async transferBlocks(
+    kind: 'read' | 'write',
+    lba: bigint | number,
+    buffer: Uint8Array,
+    blockSize: number,
+    options: TransferProgressOptions,
+  ): Promise<void> {
+    let next = BigInt(lba);
+    if (next < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
+    const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
+    const total = buffer.length;
+    for (let offset = 0; offset < total; ) {
+      const blocks = Math.min(perCommand, (total - offset) / blockSize);
+      const view = buffer.subarray(offset, offset + blocks * blockSize);
+      const long = next + BigInt(blocks) > 0xffff_ffffn || blocks > 0xffff;
+      const cdb =
+        kind === 'read'
+          ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba: next, blocks })
+          : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba: next, blocks });
+      const result = await this.run(cdb, {
+        direction: kind === 'read' ? 'in' : 'out',
+        data: view,
+        allowMediumWrite: kind === 'write',
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      });
+      if (result.transferred !== view.length) {
+        throw new UsbScsiError(
+          ErrorCodes.IO,
+          `${scsi.opcodeName(cdb)} at LBA ${next} moved ${result.transferred} of ${view.length} bytes (residue ${result.residue}) with GOOD status`,
+          { details: { lba: next.toString(), expected: view.length, transferred: result.transferred } },
+        );
+      }
+      offset += view.length;
+      next += BigInt(blocks);
+      options.onProgress?.(offset, total);
+    }
+  }
+
+  /** ATA IDENTIFY DEVICE through SAT ATA PASS-THROUGH(16) (USB-SATA bridges). */
+  async ataIdentify(): Promise<scsi.AtaIdentify> {
+    const result = await this.run(scsi.ataIdentifyDeviceCdb(16), { length: 512 });
+    return scsi.parseAtaIdentify(result.data);
+  }
+
+  /** SMART data, thresholds and health through SAT. */
+  async smart(): Promise<scsi.SmartReport> {
+    const identify = await this.ataIdentify();
+    const data = scsi.parseSmartData((await this.run(scsi.ataSmartReadDataCdb(16), { length: 512 })).data);
+    let thresholds: scsi.SmartThresholds | undefined;
+    try {
+      thresholds = scsi.parseSmartThresholds((await this.run(scsi.ataSmartReadThresholdsCdb(16), { length: 512 })).data);
+    } catch (err) {
+      if (!(err instanceof CheckConditionError)) throw err;
+    }
+    // RETURN STATUS answers in the ATA registers: CHECK CONDITION with an ATA status return descriptor (CK_COND).
+    const statusResult = await this.execute(scsi.ataSmartReturnStatusCdb(16));
+    const status = scsi.parseSmartReturnStatus(statusResult.sense);
+    return { identify, data, ...(thresholds ? { thresholds } : {}), status };
+  }
+
+  /** Transport-level reset (BOT reset recovery). */
+  async reset(): Promise<void> {
+    await this.transport.reset();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.transport.close();
+    } finally {
+      await this.options.onClose?.();
+    }
+  }
+
+  private async refuseIfMounted(cdb: Uint8Array): Promise<void> {
+    const mounts = (await this.options.mounts?.()) ?? [];
+    if (mounts.length > 0) {
+      throw new UsbScsiError(
+        ErrorCodes.MOUNTED,
+        `refusing ${scsi.opcodeName(cdb)}: the medium is mounted (${mounts.map((m) => `${m.device} on ${m.mountPoint}`).join(', ')}); unmount it first`,
+        { details: { mounts } },
+      );
+    }
+  }
+}
+
+function checkBlocks(blocks: number): void {
+  if (!Number.isInteger(blocks) || blocks <= 0) throw badInput(`block count must be a positive whole number; got ${blocks}`);
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}

@@ -1,0 +1,196 @@
+import { BotTransport } from './bot/bot-transport.js';
+import { DEFAULT_MAX_TRANSFER_BYTES, type BotQuirks } from './bot/quirks.js';
+import { ScsiDevice } from './device.js';
+import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
+import { asMassStorage, parseSelector, selectDevice, type MassStorageDeviceInfo } from './select.js';
+import type { AcquireLeaseOptions } from './handoff/lease.js';
+import type { ScsiTransport } from './transport.js';
+import type { MountInfo, UsbBackend, UsbDeviceHandle } from './usb/backend.js';
+
+export type BackendChoice = UsbBackend | 'auto' | 'native' | 'node-usb';
+export type TransportChoice = 'auto' | 'bot' | 'sg';
+
+/**
+ * How to take the interface from the OS when BOT needs it: `unmount` (sync +
+ * unmount instead of refusing with E_MOUNTED), `remount` on release (default:
+ * same as unmount), and, for tests or special setups, the platform, journal
+ * and timeouts of the lease.
+ */
+export type LeaseOptions = Pick<AcquireLeaseOptions, 'unmount' | 'remount' | 'platform' | 'journal' | 'registry' | 'timeouts' | 'onStateChange'>;
+
+export interface OpenDeviceOptions {
+  /** VID:PID[:SERIAL], bus-port path, /dev/sdX, /dev/sgN; may be omitted when one device is visible. */
+  selector?: string;
+  backend?: BackendChoice;
+  transport?: TransportChoice;
+  lun?: number;
+  interfaceNumber?: number;
+  lease?: LeaseOptions;
+  quirks?: Partial<BotQuirks>;
+  tuning?: { chunkSize?: number; depth?: number; maxTransferBytes?: number };
+  /** Wraps the backend (tracing). */
+  wrapBackend?: (backend: UsbBackend) => UsbBackend;
+}
+
+type BackendLoad = { backend: UsbBackend | null; reason?: string };
+
+// Module specifiers held in variables: the native engine and SG_IO are optional
+// pieces, loaded only when asked for, so a missing addon never breaks import.
+const NATIVE_MODULE = './backends/native.js';
+const NODE_USB_MODULE = './backends/node-usb.js';
+const SG_MODULE = './sg/passthrough.js';
+
+async function loadByName(name: 'native' | 'node-usb'): Promise<BackendLoad> {
+  try {
+    if (name === 'native') {
+      const mod = (await import(NATIVE_MODULE)) as { loadNativeBackend(): Promise<BackendLoad> };
+      return await mod.loadNativeBackend();
+    }
+    const mod = (await import(NODE_USB_MODULE)) as { loadNodeUsbBackend(): Promise<BackendLoad> };
+    return await mod.loadNodeUsbBackend();
+  } catch (err) {
+    return { backend: null, reason: (err as Error).message };
+  }
+}
+
+/** Resolves a backend choice; `auto` prefers the native engine and falls back to node-usb. */
+export async function resolveBackend(choice: BackendChoice = 'auto'): Promise<UsbBackend> {
+  if (typeof choice === 'object') return choice;
+  if (choice === 'native' || choice === 'node-usb') {
+    const loaded = await loadByName(choice);
+    if (!loaded.backend) {
+      throw new UsbScsiError(
+        choice === 'native' ? ErrorCodes.NO_NATIVE : ErrorCodes.UNSUPPORTED,
+        `the ${choice} backend is not available: ${loaded.reason ?? 'unknown reason'}`,
+      );
+    }
+    return loaded.backend;
+  }
+  if (choice !== 'auto') throw badInput(`unknown backend '${String(choice)}': use auto, native or node-usb`);
+  const reasons: string[] = [];
+  for (const name of ['native', 'node-usb'] as const) {
+    const loaded = await loadByName(name);
+    if (loaded.backend) return loaded.backend;
+    reasons.push(`${name}: ${loaded.reason ?? 'unavailable'}`);
+  }
+  throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `no USB backend could be loaded (${reasons.join('; ')})`);
+}
+
+export async function listMassStorageDevices(choice: BackendChoice = 'auto'): Promise<MassStorageDeviceInfo[]> {
+  const backend = await resolveBackend(choice);
+  return (await backend.list()).map(asMassStorage).filter((d): d is MassStorageDeviceInfo => d !== null);
+}
+
+/**
+ * Opens one SCSI device. Selection is exact (E_NOT_FOUND / E_AMBIGUOUS with
+ * candidates). The transport is BOT, unless SG_IO is asked for or `auto` finds
+ * the kernel owning the device on Linux (then no detach is needed at all).
+ * BOT on an interface the OS holds goes through a handoff lease: refused with
+ * E_MOUNTED while anything is mounted, unless `lease.unmount` is set.
+ */
+export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiDevice> {
+  const selector = parseSelector(options.selector);
+  const transportChoice = options.transport ?? 'auto';
+  if (!['auto', 'bot', 'sg'].includes(transportChoice)) throw badInput(`unknown transport '${transportChoice}': use auto, bot or sg`);
+  const lun = options.lun ?? 0;
+  const maxTransferBytes = options.tuning?.maxTransferBytes ?? DEFAULT_MAX_TRANSFER_BYTES;
+
+  // A /dev path with SG_IO needs no USB backend at all.
+  if (selector.kind === 'path' && transportChoice !== 'bot' && typeof options.backend !== 'object') {
+    if (transportChoice === 'sg' || process.platform === 'linux') {
+      return openPassThrough(selector.path, lun, maxTransferBytes);
+    }
+  }
+
+  let backend = await resolveBackend(options.backend ?? 'auto');
+  if (options.wrapBackend) backend = options.wrapBackend(backend);
+  const devices = (await backend.list()).map(asMassStorage).filter((d): d is MassStorageDeviceInfo => d !== null);
+  const device = selectDevice(devices, selector);
+
+  const binding = device.storage?.find((b) => options.interfaceNumber === undefined || b.interfaceNumber === options.interfaceNumber);
+  const kernelOwns = Boolean(binding?.driver);
+  const sgPath = binding?.sgDevices[0] ?? binding?.blockDevices[0];
+  const wantSg = transportChoice === 'sg' || (transportChoice === 'auto' && kernelOwns && sgPath !== undefined && process.platform === 'linux');
+  if (wantSg) {
+    if (!sgPath) {
+      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `SG_IO needs a kernel-owned device with an sg or block node; ${device.location} has none (use transport bot)`);
+    }
+    return openPassThrough(sgPath.startsWith('/dev/') ? sgPath : `/dev/${sgPath}`, lun, maxTransferBytes, device);
+  }
+
+  const handle = await backend.open(device);
+  let lease: { release(): Promise<unknown> } | undefined;
+  try {
+    const bot = device.interfaces.find((i) => i.protocols.includes('bot') && (options.interfaceNumber === undefined || i.interfaceNumber === options.interfaceNumber));
+    const interfaceNumber = bot?.interfaceNumber ?? options.interfaceNumber ?? device.interfaces[0]!.interfaceNumber;
+    if (handle.capabilities.kernelDriver && (await handle.kernelDriverActive(interfaceNumber))) {
+      lease = await takeLease(device, interfaceNumber, options.lease ?? {});
+    }
+    const transport = await BotTransport.open(handle, {
+      interfaceNumber,
+      ...(options.quirks ? { quirks: options.quirks } : {}),
+      // The lease unmounted what was mounted; detaching is now safe.
+      detachKernelDriver: lease !== undefined,
+      ...(options.tuning?.chunkSize ? { chunkSize: options.tuning.chunkSize } : {}),
+      ...(options.tuning?.depth ? { depth: options.tuning.depth } : {}),
+    });
+    return new ScsiDevice(transport, {
+      lun,
+      maxTransferBytes: Math.min(maxTransferBytes, transport.quirks.maxTransferBytes),
+      description: { backend: backend.name, transport: 'bot', usb: device },
+      // Under BOT the interface is ours: the kernel has no mounts on it (the lease saw to that).
+      mounts: async () => [],
+      ...(lease ? { onClose: async () => void (await lease!.release()) } : {}),
+    });
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    if (lease) await lease.release().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function takeLease(device: MassStorageDeviceInfo, interfaceNumber: number, options: LeaseOptions) {
+  const { acquireLease } = await import('./handoff/lease.js');
+  return acquireLease(
+    {
+      vendorId: device.vendorId,
+      productId: device.productId,
+      ...(device.serialNumber ? { serialNumber: device.serialNumber } : {}),
+      busNumber: device.busNumber,
+      portNumbers: device.portNumbers,
+      configurationValue: device.configurations[0]?.configurationValue ?? 1,
+      interfaceNumber,
+    },
+    options,
+  );
+}
+
+async function openPassThrough(path: string, lun: number, maxTransferBytes: number, usb?: MassStorageDeviceInfo): Promise<ScsiDevice> {
+  const { PassThroughTransport } = (await import(SG_MODULE)) as { PassThroughTransport: { open(path: string): Promise<ScsiTransport> } };
+  const transport = await PassThroughTransport.open(path);
+  return new ScsiDevice(transport, {
+    lun,
+    maxTransferBytes,
+    description: { backend: 'sg', transport: 'sg', path, ...(usb ? { usb } : {}) },
+    mounts: () => mountsOf(path, usb),
+  });
+}
+
+/** Filesystems mounted from the disk behind an SG_IO path: medium writes are refused while any. */
+async function mountsOf(path: string, usb?: MassStorageDeviceInfo): Promise<MountInfo[]> {
+  if (usb) {
+    const { linuxStorageBindings } = await import('./handoff/linux-sysfs.js');
+    const bindings = await linuxStorageBindings(usb.busNumber, usb.portNumbers);
+    return bindings.flatMap((b) => b.mounts);
+  }
+  const { readFile } = await import('node:fs/promises');
+  const disk = path.replace(/^\/dev\//, '');
+  const text = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[0] && (f[0] === path || f[0].startsWith(`/dev/${disk}`)) && /^sd/.test(disk))
+    .map((f) => ({ device: f[0]!, mountPoint: f[1]!, fsType: f[2]! }));
+}
+
+export type { UsbDeviceHandle };

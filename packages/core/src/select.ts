@@ -1,0 +1,125 @@
+import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
+import { USB_CLASS_MASS_STORAGE, MSC_PROTOCOL_BOT, MSC_PROTOCOL_UAS, locationOf, type UsbDeviceInfo } from './usb/backend.js';
+
+/** What a user typed to name a device, parsed. */
+export type DeviceSelector =
+  | { kind: 'ids'; vendorId: number; productId: number; serialNumber?: string }
+  | { kind: 'location'; busNumber: number; portNumbers: number[] }
+  | { kind: 'path'; path: string }
+  | { kind: 'any' };
+
+const HEX4 = /^(?:0x)?([0-9a-f]{1,4})$/i;
+
+export function parseSelector(text: string | undefined): DeviceSelector {
+  if (text === undefined || text === '') return { kind: 'any' };
+  const trimmed = text.trim();
+  if (trimmed.startsWith('/dev/')) {
+    if (!/^\/dev\/(sd[a-z]+|sg\d+|disk\d+|rdisk\d+)$/.test(trimmed)) {
+      throw badInput(`'${trimmed}' is not a whole-disk or sg node: use /dev/sdX, /dev/sgN (Linux) or /dev/diskN (macOS)`);
+    }
+    return { kind: 'path', path: trimmed };
+  }
+  const loc = /^(\d+)-(\d+(?:\.\d+)*)$/.exec(trimmed);
+  if (loc) {
+    return { kind: 'location', busNumber: Number(loc[1]), portNumbers: loc[2]!.split('.').map(Number) };
+  }
+  const parts = trimmed.split(':');
+  if (parts.length >= 2) {
+    const vid = HEX4.exec(parts[0]!);
+    const pid = HEX4.exec(parts[1]!);
+    if (vid && pid) {
+      const serial = parts.slice(2).join(':');
+      return {
+        kind: 'ids',
+        vendorId: parseInt(vid[1]!, 16),
+        productId: parseInt(pid[1]!, 16),
+        ...(serial ? { serialNumber: serial } : {}),
+      };
+    }
+  }
+  throw badInput(
+    `cannot read device selector '${text}': use VID:PID[:SERIAL] in hex (46f4:0001), a bus-port path (1-2.3), /dev/sdX, /dev/sgN, or sim`,
+  );
+}
+
+export type MscProtocol = 'bot' | 'uas' | 'other';
+
+export interface MassStorageInterface {
+  interfaceNumber: number;
+  protocols: MscProtocol[];
+}
+
+export interface MassStorageDeviceInfo extends UsbDeviceInfo {
+  /** Bus-port path, e.g. `1-2.3`. */
+  location: string;
+  interfaces: MassStorageInterface[];
+}
+
+/** The mass-storage view of a USB device, or null if it has no class-08 interface. */
+export function asMassStorage(device: UsbDeviceInfo): MassStorageDeviceInfo | null {
+  const config = device.configurations[0];
+  if (!config) return null;
+  const byNumber = new Map<number, Set<MscProtocol>>();
+  for (const i of config.interfaces) {
+    if (i.interfaceClass !== USB_CLASS_MASS_STORAGE) continue;
+    const set = byNumber.get(i.interfaceNumber) ?? new Set<MscProtocol>();
+    set.add(i.interfaceProtocol === MSC_PROTOCOL_BOT ? 'bot' : i.interfaceProtocol === MSC_PROTOCOL_UAS ? 'uas' : 'other');
+    byNumber.set(i.interfaceNumber, set);
+  }
+  if (byNumber.size === 0) return null;
+  return {
+    ...device,
+    location: locationOf(device),
+    interfaces: [...byNumber].map(([interfaceNumber, protocols]) => ({ interfaceNumber, protocols: [...protocols] })),
+  };
+}
+
+export function describeCandidate(d: UsbDeviceInfo): string {
+  const ids = `${hex4(d.vendorId)}:${hex4(d.productId)}`;
+  return `${ids}${d.serialNumber ? `:${d.serialNumber}` : ''} at ${locationOf(d)}${d.product ? ` (${d.product})` : ''}`;
+}
+
+/**
+ * Picks exactly one device. Two identical disks share a VID:PID: a selector
+ * that matches both is refused with the candidates listed, never guessed.
+ */
+export function selectDevice(devices: MassStorageDeviceInfo[], selector: DeviceSelector): MassStorageDeviceInfo {
+  const matches = devices.filter((d) => matchesSelector(d, selector));
+  if (matches.length === 1) return matches[0]!;
+  const candidates = (matches.length ? matches : devices).map(describeCandidate);
+  if (matches.length === 0) {
+    throw new UsbScsiError(
+      ErrorCodes.NOT_FOUND,
+      devices.length === 0
+        ? 'no USB mass-storage device is visible (check the cable, and permissions: run as root or add a udev rule)'
+        : `no mass-storage device matches; visible: ${candidates.join('; ')}`,
+      { details: { candidates } },
+    );
+  }
+  throw new UsbScsiError(
+    ErrorCodes.AMBIGUOUS,
+    `${matches.length} devices match; pick one by serial (VID:PID:SERIAL) or bus-port path: ${candidates.join('; ')}`,
+    { details: { candidates } },
+  );
+}
+
+function matchesSelector(d: MassStorageDeviceInfo, s: DeviceSelector): boolean {
+  switch (s.kind) {
+    case 'any':
+      return true;
+    case 'ids':
+      return d.vendorId === s.vendorId && d.productId === s.productId && (s.serialNumber === undefined || d.serialNumber === s.serialNumber);
+    case 'location':
+      return d.busNumber === s.busNumber && d.portNumbers.join('.') === s.portNumbers.join('.');
+    case 'path': {
+      const name = s.path.replace(/^\/dev\//, '');
+      return (d.storage ?? []).some(
+        (b) => b.blockDevices.some((p) => p === s.path || p === name || p.endsWith(`/${name}`)) || b.sgDevices.some((p) => p === s.path || p.endsWith(`/${name}`)),
+      );
+    }
+  }
+}
+
+export function hex4(n: number): string {
+  return n.toString(16).padStart(4, '0');
+}
