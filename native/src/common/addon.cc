@@ -1,0 +1,168 @@
+#include "addon.h"
+
+#include <chrono>
+
+#include "handle.h"
+#include "platform.h"
+
+namespace usbscsi {
+
+Napi::Value ListDevices(const Napi::CallbackInfo& info);  // devices.cc
+Napi::Value OpenDevice(const Napi::CallbackInfo& info);   // devices.cc
+
+Addon::Addon(Napi::Env env) {
+  tsfn_ = CompletionTsfn::New(env, "usbscsi-completions", 0, 1, this);
+  tsfn_.Unref(env);  // only pending operations keep the process alive
+}
+
+Addon::~Addon() { Teardown(); }
+
+libusb_context* Addon::ContextOrError(NativeError& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ctx_ == nullptr && initError_ == 0) {
+    libusb_context* ctx = nullptr;
+    const int rc = libusb_init(&ctx);
+    if (rc < 0) {
+      initError_ = rc;
+    } else {
+      ctx_ = ctx;
+      eventThread_ = std::thread([this] { EventLoop(); });
+    }
+  }
+  if (ctx_ == nullptr) error = FromLibusb(initError_, "initialise libusb");
+  return ctx_;
+}
+
+libusb_context* Addon::Context(Napi::Env env) {
+  NativeError error;
+  libusb_context* ctx = ContextOrError(error);
+  if (ctx == nullptr) ThrowNative(env, error);
+  return ctx;
+}
+
+// The dedicated event thread: every transfer callback runs here. It never touches JS;
+// results go through the thread-safe function.
+void Addon::EventLoop() {
+  while (!stopping_.load()) {
+    timeval tv{0, 250000};
+    const int rc = libusb_handle_events_timeout_completed(ctx_, &tv, nullptr);
+    if (rc < 0 && rc != LIBUSB_ERROR_INTERRUPTED && rc != LIBUSB_ERROR_TIMEOUT) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // do not spin on a persistent error
+    }
+  }
+}
+
+void Addon::BeginPending(Napi::Env env) {
+  if (pending_++ == 0) tsfn_.Ref(env);
+}
+
+void Addon::EndPending(Napi::Env env) {
+  if (--pending_ == 0) tsfn_.Unref(env);
+}
+
+void Addon::Post(Completion* completion) {
+  if (tsfn_.NonBlockingCall(completion) != napi_ok) {
+    completion->Abandon();  // environment closing: the promise can no longer be settled
+  }
+}
+
+void Addon::TrackHandle(const std::shared_ptr<HandleState>& handle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::weak_ptr<HandleState>> live;
+  for (auto& weak : handles_)
+    if (!weak.expired()) live.push_back(weak);
+  live.push_back(handle);
+  handles_.swap(live);
+}
+
+// Environment teardown (process exit, worker exit): cancel and reap every transfer while
+// the event thread still runs, close the handles, then interrupt and join the thread.
+void Addon::Teardown() {
+  std::vector<std::shared_ptr<HandleState>> live;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& weak : handles_)
+      if (auto h = weak.lock()) live.push_back(h);
+    handles_.clear();
+  }
+  for (auto& h : live) h->CancelAll();
+  for (auto& h : live) {
+    h->WaitTransfers(2000);
+    std::lock_guard<std::mutex> lock(h->mu);
+    h->closed = true;
+    if (h->handle != nullptr && h->libusbInFlight == 0) libusb_close(h->handle);
+    h->handle = nullptr;  // a transfer that never came back: leak the handle rather than free under it
+  }
+  if (ctx_ != nullptr) {
+    stopping_.store(true);
+    libusb_interrupt_event_handler(ctx_);
+    if (eventThread_.joinable()) eventThread_.join();
+    libusb_exit(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+void DeliverCompletion(Napi::Env env, Napi::Function, Addon* addon, Completion* completion) {
+  if (env == nullptr) {  // teardown: nobody to settle for
+    completion->Abandon();
+    return;
+  }
+  try {
+    completion->Settle(env);
+  } catch (const Napi::Error&) {
+    // Settle only builds plain objects; nothing useful to do if the VM refuses.
+  }
+  if (completion->owner) EndHandleOp(*completion->owner);
+  addon->EndPending(env);
+  delete completion;
+}
+
+namespace {
+
+Napi::Value LibusbVersion(const Napi::CallbackInfo& info) {
+  const libusb_version* v = libusb_get_version();
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("major", v->major);
+  out.Set("minor", v->minor);
+  out.Set("micro", v->micro);
+  out.Set("nano", v->nano);
+  out.Set("text", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->micro));
+  return out;
+}
+
+// For tests and diagnostics: the error a libusb code maps to.
+Napi::Value MapLibusbError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowBadInput(env, "code must be a number");
+  const int code = info[0].As<Napi::Number>().Int32Value();
+  const std::string what = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string("operation");
+  return ToJsError(env, FromLibusb(code, what)).Value();
+}
+
+Napi::Value TransferMemoryLimit(const Napi::CallbackInfo& info) {
+  std::string source;
+  const uint64_t limit = PlatformTransferMemoryLimit(source);
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(limit)));
+  out.Set("source", source);
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new Addon(env));
+  exports.Set("list", Napi::Function::New(env, ListDevices, "list"));
+  exports.Set("open", Napi::Function::New(env, OpenDevice, "open"));
+  exports.Set("libusbVersion", Napi::Function::New(env, LibusbVersion, "libusbVersion"));
+  exports.Set("mapLibusbError", Napi::Function::New(env, MapLibusbError, "mapLibusbError"));
+  exports.Set("transferMemoryLimit", Napi::Function::New(env, TransferMemoryLimit, "transferMemoryLimit"));
+  exports.Set("platform", Napi::String::New(env, PlatformName()));
+  InitDeviceHandleClass(env, exports);
+  InitPlatform(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace usbscsi
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return usbscsi::Init(env, exports); }
+NODE_API_MODULE(usbscsi_native, InitModule)
