@@ -33,6 +33,7 @@ Napi::Object StorageToJs(Napi::Env env, const DarwinUsbStorage& storage) {
   SetIfNotEmpty(env, object, "manufacturer", storage.manufacturer);
   SetIfNotEmpty(env, object, "product", storage.product);
   SetIfNotEmpty(env, object, "serialNumber", storage.serialNumber);
+  object.Set("interfaceCount", Napi::Number::New(env, storage.interfaceCount));
   Napi::Array interfaces = Napi::Array::New(env, storage.interfaces.size());
   for (size_t i = 0; i < storage.interfaces.size(); ++i) {
     const DarwinMassStorageInterface& source = storage.interfaces[i];

@@ -4,8 +4,8 @@
 //
 // Why IOKit here and not libusb_detach_kernel_driver (which does the same
 // re-enumeration): the lease must be able to give a device back from another
-// process after the holder died, and libusb only re-enumerates with the
-// release mask from the handle that captured (it counts captures per handle).
+// process after the holder died, and libusb gives a device back only from the
+// handle that captured it (it counts captures per handle).
 // Capture also terminates every user client of the device, so a libusb handle
 // opened before it is dead afterwards: the lease opens its USB handle after
 // capture and closes it before release, and neither step needs one. Doing it

@@ -30,6 +30,7 @@ std::string FirstChildClass(io_registry_entry_t entry) {
 }
 
 void ReadInterface(io_registry_entry_t entry, DarwinUsbStorage& device) {
+  device.interfaceCount += 1;
   if (IntegerProperty(entry, "bInterfaceClass").value_or(-1) != kMassStorageClass) return;
   DarwinMassStorageInterface interface;
   interface.interfaceNumber = static_cast<int>(IntegerProperty(entry, "bInterfaceNumber").value_or(-1));
@@ -125,7 +126,7 @@ bool ListUsbStorage(std::vector<DarwinUsbStorage>& out, DarwinFailure& failure) 
     IOOwned device(IOIteratorNext(iterator.get()));
     if (device.get() == IO_OBJECT_NULL) break;
     DarwinUsbStorage storage = ReadUsbStorage(device.get());
-    if (storage.interfaces.empty()) continue;
+    if (storage.interfaces.empty() && storage.interfaceCount > 0) continue;
     DescribeVolumes(storage.media);
     out.push_back(std::move(storage));
   }

@@ -46,11 +46,18 @@ struct DarwinUsbStorage {
   std::string manufacturer;
   std::string product;
   std::string serialNumber;
+  // Every USB interface of the device, any class. 0 for a captured device on
+  // macOS versions that tear the interfaces down with their drivers.
+  int interfaceCount = 0;
   std::vector<DarwinMassStorageInterface> interfaces;
   std::vector<DarwinMedia> media;  // registry order: whole disk before its partitions
 };
 
-/** Every USB device with at least one mass-storage interface. */
+/**
+ * Every USB device with at least one mass-storage interface, plus devices with
+ * no interfaces at all (a captured device may show none; the caller matches by
+ * location id and identity).
+ */
 bool ListUsbStorage(std::vector<DarwinUsbStorage>& out, DarwinFailure& failure);
 
 /**

@@ -23,6 +23,8 @@ export interface FakeMacDevice {
   diskNumber: number;
   volumes: FakeVolume[];
   captured: boolean;
+  /** While captured, show no interfaces at all (some macOS versions tear them down). */
+  interfacesVanishOnCapture?: boolean;
 }
 
 type NativeFailure = Error & Record<string, unknown>;
@@ -84,7 +86,11 @@ export class FakeMac implements DarwinNative {
       vendorId: device.vendorId,
       productId: device.productId,
       ...(device.serialNumber ? { serialNumber: device.serialNumber } : {}),
-      interfaces: [{ interfaceNumber: 0, interfaceSubClass: 6, interfaceProtocol: 0x50, driver: device.captured ? null : 'IOUSBMassStorageInterfaceNub' }],
+      interfaceCount: device.captured && device.interfacesVanishOnCapture ? 0 : 1,
+      interfaces:
+        device.captured && device.interfacesVanishOnCapture
+          ? []
+          : [{ interfaceNumber: 0, interfaceSubClass: 6, interfaceProtocol: 0x50, driver: device.captured ? null : 'IOUSBMassStorageInterfaceNub' }],
       media,
     };
   }

@@ -48,6 +48,9 @@ export interface DarwinUsbStorage {
   manufacturer?: string;
   product?: string;
   serialNumber?: string;
+  /** USB interfaces of any class; 0 when a captured device shows none (then `interfaces` is empty too). */
+  interfaceCount: number;
+  /** The mass-storage ones. */
   interfaces: DarwinMassStorageInterface[];
   /** Registry order: each whole disk before its partitions. */
   media: DarwinMedia[];

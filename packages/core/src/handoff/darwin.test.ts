@@ -117,6 +117,22 @@ describe('darwin handoff platform', () => {
     expect(states).toEqual(['unmounting', 'detaching', 'held', 'releasing', 'reattaching', 'remounting', 'released']);
   });
 
+  it('gives back a captured device that shows no interfaces at all', async () => {
+    const fake = mac();
+    fake.devices[0]!.interfacesVanishOnCapture = true;
+    const lease = await acquireLease(device, { platform: createDarwinPlatform({ native: fake }), unmount: true, ...quickLease });
+    expect((await createDarwinPlatform({ native: fake }).describe(device, step())).driver).toBeNull();
+    const report = await lease.release();
+    expect(fake.calls).toContain('release 14320000');
+    expect(report.remounted).toHaveLength(2);
+  });
+
+  it('refuses an interface that is not a mass-storage interface of the device (E_BAD_INPUT)', async () => {
+    const err = await rejection(createDarwinPlatform({ native: mac() }).describe({ ...device, interfaceNumber: 3 }, step()));
+    expect(err.code).toBe('E_BAD_INPUT');
+    expect(err.message).toMatch(/Interface 3 .*\(mass-storage interfaces: 0\)/);
+  });
+
   it('mounts the renamed disk itself when DiskArbitration does not auto-mount it', async () => {
     const fake = mac();
     fake.automount = false;

@@ -117,7 +117,8 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
         { details: { locationId, found: { vendorId: found.vendorId, productId: found.productId, serialNumber: found.serialNumber } } },
       );
     }
-    if (!found.interfaces.some((i) => i.interfaceNumber === device.interfaceNumber)) {
+    // A captured device may show no interfaces at all: that is still our device, with no driver.
+    if (found.interfaceCount > 0 && !found.interfaces.some((i) => i.interfaceNumber === device.interfaceNumber)) {
       throw new UsbScsiError(ErrorCodes.BAD_INPUT, `Interface ${device.interfaceNumber} of ${context.device} is not a mass-storage interface (mass-storage interfaces: ${found.interfaces.map((i) => i.interfaceNumber).join(', ') || 'none'}).`);
     }
     return found;
