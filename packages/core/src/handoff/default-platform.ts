@@ -1,8 +1,8 @@
 /**
  * The handoff platform of the running OS. Linux is here; macOS lives in
  * `darwin.ts` (written against {@link HandoffPlatform} by the macOS side),
- * which must export `createDarwinHandoffPlatform(): HandoffPlatform`; it is
- * loaded lazily so that core never needs the native addon elsewhere.
+ * which exports `createDarwinPlatform(): HandoffPlatform`; it is loaded
+ * lazily so that core never needs the native addon elsewhere.
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { createLinuxPlatform } from './linux.js';
@@ -12,16 +12,16 @@ export async function defaultHandoffPlatform(platform: NodeJS.Platform = process
   if (platform === 'linux') return createLinuxPlatform();
   if (platform === 'darwin') {
     const path = './darwin.js';
-    let mod: { createDarwinHandoffPlatform?: () => HandoffPlatform | Promise<HandoffPlatform> };
+    let mod: { createDarwinPlatform?: () => HandoffPlatform | Promise<HandoffPlatform> };
     try {
       mod = (await import(/* @vite-ignore */ path)) as typeof mod;
     } catch (err) {
       throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `The macOS handoff is not available in this build (${(err as Error).message}).`, { cause: err });
     }
-    if (typeof mod.createDarwinHandoffPlatform !== 'function') {
-      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'The macOS handoff module does not export createDarwinHandoffPlatform().');
+    if (typeof mod.createDarwinPlatform !== 'function') {
+      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'The macOS handoff module does not export createDarwinPlatform().');
     }
-    return mod.createDarwinHandoffPlatform();
+    return mod.createDarwinPlatform();
   }
   throw new UsbScsiError(
     ErrorCodes.UNSUPPORTED,

@@ -162,7 +162,7 @@ export class Lease implements RegisteredLease {
     this.entry = await this.journalEntry('acquiring');
     try {
       this.setState('unmounting');
-      await runStep('sync', this.timeouts.sync, signal, (o) => this.platform.sync(this.device, storage, o));
+      if (storage.mounts.length) await runStep('sync', this.timeouts.sync, signal, (o) => this.platform.sync(this.device, storage, o));
       for (const target of unmountTargets(storage.mounts, this.platform.unmountGranularity)) {
         await runStep('unmount', this.timeouts.unmount, signal, (o) => this.platform.unmount(target, o));
         this.unmountedTargets.push(target);
@@ -171,7 +171,8 @@ export class Lease implements RegisteredLease {
       this.setState('detaching');
       if (storage.driver !== null) {
         // Data written through the block device while unmounted (or with nothing mounted) must reach the medium too.
-        await runStep('sync', this.timeouts.sync, signal, (o) => this.platform.sync(this.device, storage, o));
+        const unmounted = { ...storage, mounts: [] };
+        await runStep('sync', this.timeouts.sync, signal, (o) => this.platform.sync(this.device, unmounted, o));
         this.detachedDriver = await runStep('detach', this.timeouts.detach, signal, (o) => this.platform.detachDriver(this.device, storage, o));
         await this.journalUpdate('acquiring');
       }
