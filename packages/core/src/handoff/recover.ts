@@ -72,7 +72,7 @@ export async function recoverLeases(platform: HandoffPlatform, journal: LeaseJou
       options.signal ? { signal: options.signal } : {},
     );
     const gone = result.errors.find((error) => isUsbScsiError(error, ErrorCodes.DEVICE_GONE));
-    if (gone && !result.reattached) {
+    if (gone) {
       await journal.remove(entry.id);
       report.gone.push(entry);
     } else if (result.errors.length) {
