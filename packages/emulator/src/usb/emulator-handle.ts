@@ -1,0 +1,264 @@
+import {
+  UsbScsiError,
+  badInput,
+  type ControlResult,
+  type ControlSetup,
+  type InterfaceDescriptor,
+  type TransferResult,
+  type UsbDeviceHandle,
+  type UsbDeviceInfo,
+  type UsbHandleCapabilities,
+} from '@usbscsi/core';
+import type { BulkInOutcome, BulkOutOutcome } from '../bot/types.js';
+import type { SimulatedDevice } from './simulated-device.js';
+
+interface Pending {
+  settle(result: TransferResult): void;
+  fail(err: UsbScsiError): void;
+}
+
+/** Resolves on a later macrotask, like a real completion. */
+const laterTick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * A handle on a {@link SimulatedDevice} that enforces the UsbBackend contract:
+ * every call settles on a later tick, one pending transfer per endpoint,
+ * close cancels, calls after close / unplug / reset throw E_DEVICE_GONE,
+ * timeouts run on real timers, AbortSignal is honoured, and a bound
+ * (simulated) kernel driver makes claiming fail with E_BUSY.
+ */
+export class EmulatorDeviceHandle implements UsbDeviceHandle {
+  readonly capabilities: UsbHandleCapabilities = { botExchange: false, fdStreaming: false, kernelDriver: true };
+  private readonly generation: number;
+  private closed = false;
+  private claimed = false;
+  private altSetting = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly offGone: () => void;
+
+  constructor(
+    private readonly device: SimulatedDevice,
+    readonly info: UsbDeviceInfo,
+  ) {
+    this.generation = device.generation;
+    this.offGone = device.onGone(() => {
+      const gone = this.goneError();
+      for (const [endpoint, p] of [...this.pending]) {
+        this.pending.delete(endpoint);
+        p.fail(gone);
+      }
+    });
+  }
+
+  async claimInterface(interfaceNumber: number): Promise<void> {
+    await this.enter();
+    this.interfaceOf(interfaceNumber);
+    if (this.claimed) return;
+    if (this.device.kernelDriver !== null) {
+      throw new UsbScsiError('E_BUSY', `kernel driver ${this.device.kernelDriver} holds interface ${interfaceNumber} of ${this.device.id}; detach it first (detachKernelDriver)`, {
+        details: { driver: this.device.kernelDriver },
+      });
+    }
+    if (this.device.claimedBy && this.device.claimedBy !== this) throw new UsbScsiError('E_BUSY', `interface ${interfaceNumber} of ${this.device.id} is claimed by another handle`);
+    this.device.claimedBy = this;
+    this.claimed = true;
+  }
+
+  async releaseInterface(interfaceNumber: number): Promise<void> {
+    await this.enter();
+    this.interfaceOf(interfaceNumber);
+    if (!this.claimed) throw badInput(`interface ${interfaceNumber} is not claimed by this handle`);
+    this.cancelAll();
+    this.claimed = false;
+    this.altSetting = 0;
+    if (this.device.claimedBy === this) this.device.claimedBy = null;
+  }
+
+  async setAlternateSetting(interfaceNumber: number, alternateSetting: number): Promise<void> {
+    await this.enter();
+    this.interfaceOf(interfaceNumber);
+    if (!this.claimed) throw badInput(`claim interface ${interfaceNumber} before selecting an alternate setting`);
+    if (!this.device.info().configurations[0]!.interfaces.some((i) => i.alternateSetting === alternateSetting)) {
+      throw badInput(`interface ${interfaceNumber} has no alternate setting ${alternateSetting}`);
+    }
+    this.altSetting = alternateSetting;
+  }
+
+  async kernelDriverActive(interfaceNumber: number): Promise<boolean> {
+    await this.enter();
+    this.interfaceOf(interfaceNumber);
+    return this.device.kernelDriver !== null;
+  }
+
+  async detachKernelDriver(interfaceNumber: number): Promise<void> {
+    await this.enter();
+    this.interfaceOf(interfaceNumber);
+    this.device.detachDriver();
+  }
+
+  async attachKernelDriver(interfaceNumber: number): Promise<void> {
+    await this.enter();
+    this.interfaceOf(interfaceNumber);
+    if (this.device.claimedBy) throw new UsbScsiError('E_BUSY', `interface ${interfaceNumber} is claimed; release it before re-attaching the kernel driver`);
+    this.device.attachDriver();
+  }
+
+  async controlTransfer(setup: ControlSetup, data: Uint8Array | number, timeoutMs: number): Promise<ControlResult> {
+    await this.enter();
+    checkTimeout(timeoutMs);
+    const deviceToHost = (setup.requestType & 0x80) !== 0;
+    if (deviceToHost && (typeof data !== 'number' || !Number.isInteger(data) || data < 0 || data > 0xffff)) {
+      throw badInput('an IN control transfer takes the number of bytes to read (0-65535)');
+    }
+    if (!deviceToHost && !(data instanceof Uint8Array)) throw badInput('an OUT control transfer takes a Uint8Array of bytes to send');
+    const recipient = setup.requestType & 0x1f;
+    if (recipient === 1 || (setup.requestType & 0x60) === 0x20) {
+      // interface requests need the interface (usbfs claims it implicitly, which a bound driver refuses)
+      if (this.device.kernelDriver !== null) throw new UsbScsiError('E_BUSY', `kernel driver ${this.device.kernelDriver} holds interface ${setup.index & 0xff}; detach it first`);
+    }
+    const outcome = await this.device.control(setup, data);
+    this.assertUsable();
+    if (outcome.status === 'stall') return { status: 'stall', actualLength: 0 };
+    const bytes = outcome.data ?? new Uint8Array(0);
+    return deviceToHost ? { status: 'ok', actualLength: bytes.length, data: bytes.slice() } : { status: 'ok', actualLength: (data as Uint8Array).length };
+  }
+
+  async bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
+    await this.enter();
+    if (!(buffer instanceof Uint8Array)) throw badInput('bulkIn needs a Uint8Array to read into');
+    this.checkEndpoint(endpoint, true);
+    checkTimeout(timeoutMs);
+    return this.transfer(endpoint, timeoutMs, signal, () => {
+      const outcome: BulkInOutcome = this.device.bot.pollBulkIn(buffer.length);
+      if (outcome.status === 'nak') return null;
+      const n = Math.min(outcome.data.length, buffer.length);
+      buffer.set(outcome.data.subarray(0, n));
+      if (outcome.data.length > buffer.length) return { status: 'overflow', actualLength: n };
+      return { status: outcome.status, actualLength: n };
+    });
+  }
+
+  async bulkOut(endpoint: number, data: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
+    await this.enter();
+    if (!(data instanceof Uint8Array)) throw badInput('bulkOut needs a Uint8Array to send');
+    this.checkEndpoint(endpoint, false);
+    checkTimeout(timeoutMs);
+    const copy = data.slice();
+    return this.transfer(endpoint, timeoutMs, signal, () => {
+      const outcome: BulkOutOutcome = this.device.bot.offerBulkOut(copy);
+      if (outcome.status === 'nak') return null;
+      return { status: outcome.status, actualLength: outcome.accepted };
+    });
+  }
+
+  async clearHalt(endpoint: number): Promise<void> {
+    await this.enter();
+    this.checkEndpoint(endpoint, (endpoint & 0x80) !== 0);
+    const outcome = await this.device.control({ requestType: 0x02, request: 0x01, value: 0, index: endpoint }, 0);
+    if (outcome.status === 'stall') throw new UsbScsiError('E_IO', `CLEAR_FEATURE(ENDPOINT_HALT) on 0x${endpoint.toString(16)} was refused`);
+  }
+
+  async resetDevice(): Promise<void> {
+    await this.enter();
+    this.cancelAll();
+    this.device.portReset();
+  }
+
+  async close(): Promise<void> {
+    await laterTick();
+    if (this.closed) return; // idempotent: closing twice is harmless
+    this.cancelAll();
+    this.closed = true;
+    this.offGone();
+    if (this.device.claimedBy === this) this.device.claimedBy = null;
+  }
+
+  // ---- internals ------------------------------------------------------------
+
+  /**
+   * Parks the transfer until `attempt` gives a result (re-tried whenever the
+   * device changes), the timeout fires, the signal aborts, or the handle
+   * closes / the device goes.
+   */
+  private transfer(endpoint: number, timeoutMs: number, signal: AbortSignal | undefined, attempt: () => TransferResult | null): Promise<TransferResult> {
+    if (this.pending.has(endpoint)) {
+      return Promise.reject(badInput(`a transfer is already pending on endpoint 0x${endpoint.toString(16)}; wait for it (one generic transfer per endpoint)`));
+    }
+    return new Promise<TransferResult>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let off: () => void = () => {};
+      const done = () => {
+        this.pending.delete(endpoint);
+        if (timer) clearTimeout(timer);
+        off();
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const settle = (result: TransferResult) => {
+        if (this.pending.get(endpoint) !== entry) return;
+        done();
+        resolve(result);
+      };
+      const entry: Pending = {
+        settle,
+        fail: (err) => {
+          done();
+          reject(err);
+        },
+      };
+      const onAbort = () => settle({ status: 'cancelled', actualLength: 0 });
+      this.pending.set(endpoint, entry);
+      if (signal?.aborted) return onAbort();
+      const tryNow = () => {
+        if (this.pending.get(endpoint) !== entry) return;
+        const result = attempt();
+        if (result) settle(result);
+      };
+      tryNow();
+      if (this.pending.get(endpoint) !== entry) return;
+      off = this.device.bot.onChange(() => queueMicrotask(tryNow));
+      if (timeoutMs > 0) timer = setTimeout(() => settle({ status: 'timeout', actualLength: 0 }), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private cancelAll(): void {
+    for (const p of [...this.pending.values()]) p.settle({ status: 'cancelled', actualLength: 0 });
+  }
+
+  /** Later tick, then the handle must still be usable. */
+  private async enter(): Promise<void> {
+    await laterTick();
+    this.assertUsable();
+  }
+
+  private assertUsable(): void {
+    if (this.closed) throw new UsbScsiError('E_DEVICE_GONE', `handle on ${this.device.id} is closed; open the device again`);
+    if (!this.device.connected || this.device.generation !== this.generation) throw this.goneError();
+  }
+
+  private goneError(): UsbScsiError {
+    return new UsbScsiError('E_DEVICE_GONE', `simulated device ${this.info.id} was unplugged or reset; list and open it again`);
+  }
+
+  private interfaceOf(interfaceNumber: number): void {
+    if (interfaceNumber !== 0) throw badInput(`simulated device ${this.device.id} has only interface 0, not ${interfaceNumber}`);
+  }
+
+  private currentAlt(): InterfaceDescriptor {
+    const interfaces = this.device.info().configurations[0]!.interfaces;
+    return interfaces.find((i) => i.alternateSetting === this.altSetting) ?? interfaces[0]!;
+  }
+
+  private checkEndpoint(endpoint: number, wantIn: boolean): void {
+    if (!Number.isInteger(endpoint) || endpoint < 0 || endpoint > 0xff) throw badInput(`endpoint ${endpoint} is not an endpoint address`);
+    if (((endpoint & 0x80) !== 0) !== wantIn) throw badInput(`endpoint 0x${endpoint.toString(16)} is ${wantIn ? 'not an IN' : 'not an OUT'} endpoint`);
+    if (!this.claimed) throw badInput(`claim interface 0 before using endpoint 0x${endpoint.toString(16)}`);
+    const alt = this.currentAlt();
+    if (!alt.endpoints.some((e) => e.address === endpoint)) throw badInput(`endpoint 0x${endpoint.toString(16)} is not in the selected alternate setting ${alt.alternateSetting}`);
+    if (alt.interfaceProtocol !== 0x50) throw new UsbScsiError('E_UNSUPPORTED', `the emulator does not implement UAS (alternate setting ${alt.alternateSetting} is protocol 0x62)`);
+  }
+}
+
+function checkTimeout(timeoutMs: number): void {
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw badInput(`timeout ${timeoutMs} must be a number of milliseconds >= 0 (0 = no timeout)`);
+}
