@@ -60,6 +60,9 @@ if (( ${#darwin_sources[@]} == 0 )); then
   exit 1
 fi
 
+nm="$(command -v llvm-nm || ls /usr/lib/llvm-*/bin/llvm-nm 2>/dev/null | tail -n1 || true)"
+[[ -n "$nm" ]] || echo "macos-check: WARNING: no llvm-nm: symbol binding check skipped"
+
 echo "macos-check: SDK $sdk"
 echo "macos-check: $(clang++ --version | head -n1)"
 echo "macos-check: ${#sources[@]} sources (${#darwin_sources[@]} darwin)"
@@ -92,13 +95,24 @@ for target in arm64-apple-macos12 x86_64-apple-macos11; do
     continue
   fi
   kind="$(file -b "$bundle")"
-  want="Mach-O 64-bit bundle"
-  [[ "$arch" == arm64 ]] && want_arch=arm64 || want_arch=x86_64
-  if [[ "$kind" == *"$want"* && "$kind" == *"$want_arch"* ]]; then
+  # file(1) prints e.g. "Mach-O 64-bit arm64 bundle, flags:<…>".
+  if [[ "$kind" == "Mach-O 64-bit $arch bundle"* ]]; then
     echo "macos-check: ok: $target: $kind ($(wc -c <"$bundle") bytes)"
   else
-    echo "macos-check: FAIL: $target: file says \"$kind\", expected \"$want $want_arch\""
+    echo "macos-check: FAIL: $target: file says \"$kind\", expected \"Mach-O 64-bit $arch bundle\""
     status=1
+  fi
+  # -undefined dynamic_lookup would also hide a misspelt or unlinked framework
+  # symbol: only Node's (napi_*, node_api_*, uv_*) and libusb's may be left open.
+  if [[ -n "$nm" ]]; then
+    stray="$("$nm" -m "$bundle" | grep 'dynamically looked up' | awk '{print $3}' | grep -Ev '^_(napi_|node_api_|uv_|libusb_)' || true)"
+    if [[ -n "$stray" ]]; then
+      echo "macos-check: FAIL: $target: symbols found in no linked framework: $(echo $stray)"
+      status=1
+    else
+      frameworks="$("$nm" -m "$bundle" | grep -o '(from [A-Za-z0-9+._-]*)' | sort -u | tr -d '()' | sed 's/from //' | tr '\n' ' ')"
+      echo "macos-check: ok: $target: every other symbol binds to: $frameworks"
+    fi
   fi
 done
 

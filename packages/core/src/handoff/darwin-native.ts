@@ -98,22 +98,27 @@ export interface DarwinNative {
 
 let cached: DarwinNative | null = null;
 
+/** What @usbscsi/native's index.js exports: a loader that never throws. */
+interface NativePackage {
+  load(): { ok: true; addon: { darwin?: DarwinNative } } | { ok: false; reason: string };
+}
+
+const BUILD_HINT = 'Build it with `pnpm --filter @usbscsi/native build` (needs the Xcode command line tools, cmake, pkg-config and libusb from Homebrew).';
+
 /** The addon's `darwin` object; `E_NO_NATIVE` (saying how to build it) when it is missing. */
 export function loadDarwinNative(): DarwinNative {
   if (cached) return cached;
-  let mod: { darwin?: DarwinNative } | undefined;
+  let pkg: NativePackage;
   try {
-    mod = createRequire(import.meta.url)('@usbscsi/native') as { darwin?: DarwinNative };
+    pkg = createRequire(import.meta.url)('@usbscsi/native') as NativePackage;
   } catch (err) {
-    throw new UsbScsiError(
-      ErrorCodes.NO_NATIVE,
-      'The macOS handoff needs the native addon (@usbscsi/native), which did not load: build it with `pnpm --filter @usbscsi/native build` (Xcode command line tools and libusb from Homebrew are needed).',
-      { cause: err },
-    );
+    throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The macOS handoff needs the native addon (@usbscsi/native), which is not installed. ${BUILD_HINT}`, { cause: err });
   }
-  if (!mod?.darwin) {
-    throw new UsbScsiError(ErrorCodes.NO_NATIVE, 'The native addon loaded but has no macOS functions (`darwin`): it was built for another OS. Rebuild it on this Mac.');
+  const loaded = pkg.load();
+  if (!loaded.ok) throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The macOS handoff needs the native addon: ${loaded.reason}. ${BUILD_HINT}`);
+  if (!loaded.addon.darwin) {
+    throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The native addon loaded but has no macOS functions (\`darwin\`): it was built for another OS. Rebuild it on this Mac. ${BUILD_HINT}`);
   }
-  cached = mod.darwin;
+  cached = loaded.addon.darwin;
   return cached;
 }
