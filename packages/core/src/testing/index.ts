@@ -1,0 +1,1 @@
+export { describeBackendContract, type BackendContractOptions, type ContractCase } from './contract.js';
