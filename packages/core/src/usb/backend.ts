@@ -150,6 +150,12 @@ export interface BotExchangeResult {
    * ended with status `ok`). `bytes` are the bytes received, usually 13.
    */
   csw?: TransferResult & { bytes: Uint8Array };
+  /**
+   * Optional remarks from the backend for logs and benchmarks (e.g. "depth
+   * reduced to fit usbfs_memory_mb", "CSW found in a data URB"). Never needed
+   * to interpret the result.
+   */
+  notes?: string[];
 }
 
 export interface UsbHandleCapabilities {
