@@ -1,0 +1,133 @@
+/**
+ * The typed surface of the compiled addon (build/Release/usbscsi_native.node).
+ * Core adapts it to its `UsbBackend` contract (packages/core/src/backends/native.ts);
+ * nothing else should need this file.
+ *
+ * Errors: every rejection and every synchronous throw is an `Error` with a stable
+ * `code` from core's ErrorCodes (`E_BAD_INPUT` for wrong arguments, `E_DEVICE_GONE`,
+ * `E_BUSY`, `E_PERMISSION`, `E_NO_MEMORY`, `E_UNSUPPORTED`, `E_NOT_FOUND`, `E_IO`, …)
+ * and, when libusb produced it, `libusbError` (e.g. `LIBUSB_ERROR_BUSY`), `libusbCode`
+ * and `errno`. Transfer outcomes (stall, timeout, overflow, cancelled, short) are
+ * results, not errors.
+ */
+
+export type NativeTransferStatus = 'ok' | 'stall' | 'timeout' | 'overflow' | 'cancelled';
+
+export interface NativeError extends Error {
+  code: string;
+  libusbError?: string;
+  libusbCode?: number;
+  errno?: number;
+}
+
+export interface NativeEndpoint { address: number; transferType: 'control' | 'isochronous' | 'bulk' | 'interrupt'; maxPacketSize: number; maxBurst?: number }
+export interface NativeInterface {
+  interfaceNumber: number; alternateSetting: number;
+  interfaceClass: number; interfaceSubClass: number; interfaceProtocol: number;
+  endpoints: NativeEndpoint[];
+}
+export interface NativeConfiguration { configurationValue: number; interfaces: NativeInterface[] }
+export interface NativeDeviceInfo {
+  vendorId: number; productId: number;
+  busNumber: number; deviceAddress: number; portNumbers: number[];
+  speed: 'low' | 'full' | 'high' | 'super' | 'super-plus' | 'unknown';
+  manufacturer?: string; product?: string; serialNumber?: string;
+  /** The active configuration first. */
+  configurations: NativeConfiguration[];
+}
+
+export interface NativeTransferResult { status: NativeTransferStatus; actualLength: number }
+export interface NativeControlResult extends NativeTransferResult { data?: Uint8Array }
+
+export type NativeBotData =
+  | { direction: 'in' | 'out'; buffer: Uint8Array }
+  | { direction: 'in' | 'out'; fd: number; length: number; position: number };
+
+export interface NativeBotRequest {
+  /** 31 bytes, signature USBC; dCBWDataTransferLength and the direction flag must match `data`. */
+  cbw: Uint8Array;
+  outEndpoint: number;
+  inEndpoint: number;
+  data?: NativeBotData;
+  /** Whole-command budget. */
+  timeoutMs: number;
+  /** Multiple of 1024, 1 KiB .. 64 MiB; default 256 KiB. */
+  chunkSize?: number;
+  /** 1..64; default 4. Reduced (and said so in `notes`) to fit usbfs_memory_mb. */
+  depth?: number;
+  /** Caller-chosen id (1..2^31-1) for `cancel(opId)`. */
+  opId?: number;
+}
+
+export interface NativeBotResult {
+  cbw: NativeTransferResult;
+  data?: NativeTransferResult;
+  csw?: NativeTransferResult & { bytes: Uint8Array };
+  /** What the engine changed or noticed (depth reduced, CSW found in a data URB, heap buffers). */
+  notes?: string[];
+}
+
+export interface NativeDeviceHandle {
+  readonly closed: boolean;
+  claimInterface(interfaceNumber: number): Promise<void>;
+  releaseInterface(interfaceNumber: number): Promise<void>;
+  setAlternateSetting(interfaceNumber: number, alternateSetting: number): Promise<void>;
+  kernelDriverActive(interfaceNumber: number): Promise<boolean>;
+  /** Resolves also when no driver was bound. */
+  detachKernelDriver(interfaceNumber: number): Promise<void>;
+  attachKernelDriver(interfaceNumber: number): Promise<void>;
+  clearHalt(endpoint: number): Promise<void>;
+  /** IN (requestType bit 7): `dataOrLength` is the length; OUT: the bytes. */
+  controlTransfer(requestType: number, request: number, value: number, index: number, dataOrLength: Uint8Array | number, timeoutMs: number, opId?: number): Promise<NativeControlResult>;
+  /** Direction from the endpoint address; IN fills `buffer` in place (zero copy). One pending transfer per endpoint. */
+  bulkTransfer(endpoint: number, buffer: Uint8Array, timeoutMs: number, opId?: number): Promise<NativeTransferResult>;
+  botExchange(request: NativeBotRequest): Promise<NativeBotResult>;
+  /** Cancels the operation started with this opId; false if it is no longer pending. */
+  cancel(opId: number): boolean;
+  /** Port reset; the handle is closed afterwards. */
+  resetDevice(): Promise<void>;
+  /** Cancels what is pending, waits until every pending promise settled, closes. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface SgIoRequest {
+  path: string;
+  /** 6..16 bytes. */
+  cdb: Uint8Array;
+  direction: 'none' | 'in' | 'out';
+  /** in: filled in place; out: sent. Absent for 'none'. */
+  buffer?: Uint8Array;
+  timeoutMs: number;
+}
+
+export interface SgIoResult {
+  status: number; maskedStatus: number; msgStatus: number;
+  hostStatus: number; driverStatus: number;
+  resid: number; durationMs: number; durationNs: number; info: number;
+  sense: Uint8Array;
+}
+
+export interface NativeAddon {
+  readonly platform: 'linux' | 'darwin' | 'null';
+  list(): Promise<NativeDeviceInfo[]>;
+  open(busNumber: number, deviceAddress: number): Promise<NativeDeviceHandle>;
+  libusbVersion(): { major: number; minor: number; micro: number; nano: number; text: string };
+  /** The error the engine makes of a libusb error code (for tests and diagnostics). */
+  mapLibusbError(code: number, what?: string): NativeError;
+  /** Bytes all in-flight transfers may use together (Linux usbfs_memory_mb; 0 = no limit). */
+  transferMemoryLimit(): { bytes: number; source: string };
+  /** Linux only. */
+  sgIo?(request: SgIoRequest): Promise<SgIoResult>;
+  /** Linux only. */
+  sgReset?(path: string, level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
+  /** macOS only (native/src/darwin): IOKit/DiskArbitration bindings. */
+  readonly darwin?: unknown;
+}
+
+export type LoadResult = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
+
+/** Loads the addon on first call; never throws. */
+export function load(): LoadResult;
+/** The install script's reason for skipping the build, or null. */
+export function skipReason(): string | null;
+export const binaryPath: string;

@@ -1,0 +1,126 @@
+// The addon without a device: it builds, enumerates, rejects bad input with typed
+// errors, maps every libusb error in one table, and its event thread never keeps
+// a process (or a worker thread) alive.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const require = createRequire(import.meta.url);
+const pkg = require('../index.js') as typeof import('../index.js');
+const loaded = pkg.load();
+const indexPath = fileURLToPath(new URL('../index.js', import.meta.url));
+const SKIP = loaded.ok ? '' : ` [SKIPPED: ${loaded.reason}]`;
+
+describe('@usbscsi/native build', () => {
+  it('built the addon, or recorded why the install script skipped it', () => {
+    if (loaded.ok) expect(typeof loaded.addon.list).toBe('function');
+    else expect(pkg.skipReason(), `the addon is missing and no skip reason was recorded: ${loaded.reason}`).toBeTruthy();
+  });
+});
+
+describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () => {
+  const addon = loaded.ok ? loaded.addon : (undefined as never);
+
+  it('lists devices as a well-formed (possibly empty) array', async () => {
+    const devices = await addon.list();
+    expect(Array.isArray(devices)).toBe(true);
+    for (const d of devices) {
+      expect(d.vendorId).toBeGreaterThanOrEqual(0);
+      expect(d.vendorId).toBeLessThanOrEqual(0xffff);
+      expect(Number.isInteger(d.busNumber) && Number.isInteger(d.deviceAddress)).toBe(true);
+      expect(Array.isArray(d.portNumbers)).toBe(true);
+      expect(['low', 'full', 'high', 'super', 'super-plus', 'unknown']).toContain(d.speed);
+      for (const c of d.configurations) for (const i of c.interfaces) for (const e of i.endpoints) expect(e.maxPacketSize).toBeGreaterThan(0);
+    }
+  });
+
+  it('opening a device that is not there rejects E_DEVICE_GONE', async () => {
+    await expect(addon.open(255, 255)).rejects.toMatchObject({ code: 'E_DEVICE_GONE', libusbError: 'LIBUSB_ERROR_NO_DEVICE' });
+  });
+
+  it.each([
+    ['a negative bus', [-1, 1]],
+    ['a fractional address', [1, 1.5]],
+    ['a string', ['1', 2]],
+    ['nothing', []],
+    ['an address above 255', [1, 256]],
+    ['NaN', [NaN, 1]],
+  ])('open() with %s throws E_BAD_INPUT synchronously', (_name, args) => {
+    expect(() => (addon.open as (...a: unknown[]) => unknown)(...args)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+  });
+
+  it('a DeviceHandle cannot be made from JS', () => {
+    const Ctor = (addon as unknown as { DeviceHandle: new (...a: unknown[]) => unknown }).DeviceHandle;
+    expect(() => new Ctor({})).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => new Ctor()).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+  });
+
+  // libusb_error codes (libusb.h) → core's ErrorCodes: the one mapping table.
+  it.each([
+    [-1, 'LIBUSB_ERROR_IO', 'E_IO'],
+    [-2, 'LIBUSB_ERROR_INVALID_PARAM', 'E_BAD_INPUT'],
+    [-3, 'LIBUSB_ERROR_ACCESS', 'E_PERMISSION'],
+    [-4, 'LIBUSB_ERROR_NO_DEVICE', 'E_DEVICE_GONE'],
+    [-5, 'LIBUSB_ERROR_NOT_FOUND', 'E_IO'],
+    [-6, 'LIBUSB_ERROR_BUSY', 'E_BUSY'],
+    [-7, 'LIBUSB_ERROR_TIMEOUT', 'E_IO'],
+    [-8, 'LIBUSB_ERROR_OVERFLOW', 'E_IO'],
+    [-9, 'LIBUSB_ERROR_PIPE', 'E_IO'],
+    [-10, 'LIBUSB_ERROR_INTERRUPTED', 'E_IO'],
+    [-11, 'LIBUSB_ERROR_NO_MEM', 'E_NO_MEMORY'],
+    [-12, 'LIBUSB_ERROR_NOT_SUPPORTED', 'E_UNSUPPORTED'],
+    [-99, 'LIBUSB_ERROR_OTHER', 'E_IO'],
+  ])('libusb %i (%s) maps to %s', (code, name, expected) => {
+    const err = addon.mapLibusbError(code, 'claim interface 0');
+    expect(err).toBeInstanceOf(Error);
+    expect(err).toMatchObject({ code: expected, libusbError: name, libusbCode: code });
+    expect(err.message).toContain('claim interface 0');
+  });
+
+  it('E_PERMISSION names the fix (root or a udev rule with its text); E_NO_MEMORY names usbfs_memory_mb', () => {
+    const access = addon.mapLibusbError(-3);
+    expect(access.message).toMatch(/root/);
+    expect(access.message).toMatch(/SUBSYSTEM=="usb", ATTRS\{idVendor\}==/);
+    expect(access.errno).toBe(13);
+    expect(addon.mapLibusbError(-11).message).toContain('/sys/module/usbcore/parameters/usbfs_memory_mb');
+  });
+
+  it('reports the transfer-memory limit and where it came from', () => {
+    const limit = addon.transferMemoryLimit();
+    expect(limit.bytes).toBeGreaterThanOrEqual(0);
+    expect(limit.source.length).toBeGreaterThan(0);
+    if (process.platform === 'linux') expect(limit.source).toMatch(/usbfs_memory_mb/);
+  });
+
+  it('the event thread never keeps the process alive: a process that listed devices exits promptly', () => {
+    const script = `const a = require(${JSON.stringify(indexPath)}).load().addon; a.list().then(() => { globalThis.t = Date.now(); });`;
+    const started = Date.now();
+    const r = spawnSync(process.execPath, ['-e', script], { timeout: 10_000, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a worker thread with its own context and event thread starts, lists and is torn down cleanly', () => {
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const code = 'const a = require(${JSON.stringify(indexPath).replace(/'/g, "\\'")}).load().addon; a.list().then(l => require("node:worker_threads").parentPort.postMessage(l.length));';
+      const w = new Worker(code, { eval: true });
+      w.on('message', (n) => { console.log('listed', n); w.terminate().then(() => console.log('terminated')); });
+      w.on('error', (e) => { console.error(e); process.exit(3); });`;
+    const r = spawnSync(process.execPath, ['-e', script], { timeout: 15_000, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/listed \d+\s+terminated/);
+  });
+
+  it.runIf(process.platform === 'linux')('sgIo rejects bad requests with E_BAD_INPUT and OS failures with typed codes', async () => {
+    const sgIo = addon.sgIo!;
+    expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(3), direction: 'none', timeoutMs: 1000 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'in', timeoutMs: 1000 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'none', timeoutMs: -5 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => (sgIo as (r: unknown) => unknown)(null)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    await expect(sgIo({ path: '/dev/no-such-sg', cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'E_NOT_FOUND', errno: 2 });
+    // /dev/null is not a SCSI device: the ioctl fails with ENOTTY.
+    await expect(sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+  });
+});
