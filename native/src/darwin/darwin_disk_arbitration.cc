@@ -31,6 +31,13 @@ DASessionRef SharedSession() {
   return session;
 }
 
+// Requests are issued from several libuv worker threads; DiskArbitration's
+// thread-safety is not documented, so issuing (never waiting) is serialized.
+std::mutex& IssueMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 // Shared between a waiting worker and a DiskArbitration callback that may
 // come after the worker gave up; whoever drops the last reference frees it.
 struct PendingRequest {
@@ -72,6 +79,7 @@ bool PrepareDisk(const std::string& bsdName, const char* operation, DarwinFailur
     failure.message = "DASessionCreate failed: DiskArbitration is not available";
     return false;
   }
+  std::lock_guard<std::mutex> lock(IssueMutex());
   *disk = CopyDisk(session, bsdName);
   if (*disk == nullptr) {
     failure.code = "E_DEVICE_GONE";
@@ -108,6 +116,7 @@ bool Finish(PendingRequest* request, uint32_t timeoutMs, DarwinFailure& failure,
 void DescribeVolumes(std::vector<DarwinMedia>& media) {
   DASessionRef session = SharedSession();
   if (session == nullptr) return;
+  std::lock_guard<std::mutex> lock(IssueMutex());
   for (DarwinMedia& item : media) {
     CFOwned<DADiskRef> disk(CopyDisk(session, item.bsdName));
     if (!disk) continue;
@@ -132,6 +141,7 @@ void DescribeVolumes(std::vector<DarwinMedia>& media) {
 bool DiskArbitrationKnows(const std::string& bsdName) {
   DASessionRef session = SharedSession();
   if (session == nullptr) return false;
+  std::lock_guard<std::mutex> lock(IssueMutex());
   CFOwned<DADiskRef> disk(CopyDisk(session, bsdName));
   if (!disk) return false;
   CFOwned<CFDictionaryRef> description(DADiskCopyDescription(disk.get()));
@@ -143,7 +153,10 @@ bool UnmountWholeDisk(const std::string& bsdName, uint32_t timeoutMs, DarwinFail
   if (!PrepareDisk(bsdName, "unmount", failure, &rawDisk)) return false;
   CFOwned<DADiskRef> disk(rawDisk);
   auto* request = new PendingRequest();
-  DADiskUnmount(disk.get(), kDADiskUnmountOptionWhole, OnDiskOperationDone, request);
+  {
+    std::lock_guard<std::mutex> lock(IssueMutex());
+    DADiskUnmount(disk.get(), kDADiskUnmountOptionWhole, OnDiskOperationDone, request);
+  }
   return Finish(request, timeoutMs, failure, /*notMountedIsSuccess=*/true);
 }
 
@@ -154,9 +167,11 @@ bool MountDisk(const std::string& bsdName, uint32_t timeoutMs, bool readOnly, bo
   auto* request = new PendingRequest();
   // Arguments are mount(8) -o options, NULL-terminated.
   CFStringRef readOnlyArguments[] = {CFSTR("rdonly"), nullptr};
-  DADiskMountWithArguments(disk.get(), nullptr, whole ? kDADiskMountOptionWhole : kDADiskMountOptionDefault,
-                           OnDiskOperationDone, request,
-                           readOnly ? readOnlyArguments : nullptr);
+  {
+    std::lock_guard<std::mutex> lock(IssueMutex());
+    DADiskMountWithArguments(disk.get(), nullptr, whole ? kDADiskMountOptionWhole : kDADiskMountOptionDefault,
+                             OnDiskOperationDone, request, readOnly ? readOnlyArguments : nullptr);
+  }
   return Finish(request, timeoutMs, failure, /*notMountedIsSuccess=*/false);
 }
 

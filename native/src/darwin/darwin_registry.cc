@@ -22,11 +22,16 @@ bool IsUsbInterface(io_object_t object) {
   return IOObjectConformsTo(object, "IOUSBHostInterface") || IOObjectConformsTo(object, "IOUSBInterface");
 }
 
-std::string FirstChildClass(io_registry_entry_t entry) {
+// The kernel driver on an interface: its first client that is not a user
+// client (a process's open handle is a child too, and is not a driver).
+std::string DriverClass(io_registry_entry_t entry) {
   IOOwned iterator;
   if (IORegistryEntryGetChildIterator(entry, kIOServicePlane, iterator.out()) != kIOReturnSuccess) return {};
-  IOOwned child(IOIteratorNext(iterator.get()));
-  return child.get() == IO_OBJECT_NULL ? std::string() : ClassName(child.get());
+  for (;;) {
+    IOOwned child(IOIteratorNext(iterator.get()));
+    if (child.get() == IO_OBJECT_NULL) return {};
+    if (!IOObjectConformsTo(child.get(), "IOUserClient")) return ClassName(child.get());
+  }
 }
 
 void ReadInterface(io_registry_entry_t entry, DarwinUsbStorage& device) {
@@ -36,7 +41,7 @@ void ReadInterface(io_registry_entry_t entry, DarwinUsbStorage& device) {
   interface.interfaceNumber = static_cast<int>(IntegerProperty(entry, "bInterfaceNumber").value_or(-1));
   interface.interfaceSubClass = static_cast<int>(IntegerProperty(entry, "bInterfaceSubClass").value_or(-1));
   interface.interfaceProtocol = static_cast<int>(IntegerProperty(entry, "bInterfaceProtocol").value_or(-1));
-  interface.driver = FirstChildClass(entry);
+  interface.driver = DriverClass(entry);
   device.interfaces.push_back(interface);
 }
 
