@@ -52,7 +52,7 @@ describe('READ / WRITE', () => {
     ]);
   });
   it('refuses an LBA or length out of range for READ(10), pointing at the (16) form', () => {
-    expectBadInput(() => read10Cdb({ lba: 0x100000000, blocks: 1 }), /lba must be from 0 to 0xffffffff/);
+    expectBadInput(() => read10Cdb({ lba: 0x100000000, blocks: 1 }), /lba must be 0\.\.0xFFFFFFFF; got 4294967296\. Use the \(16\) form/);
     expectBadInput(() => read10Cdb({ lba: 0, blocks: 0x10000 }), /blocks must be 0\.\.65535.*\(16\) form/);
     expectBadInput(() => write10Cdb({ lba: -1, blocks: 1 }), /lba/);
     expectBadInput(() => read16Cdb({ lba: 1n << 64n, blocks: 1 }), /lba/);

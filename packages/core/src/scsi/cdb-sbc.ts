@@ -35,7 +35,8 @@ export interface ReadWriteOptions {
 }
 
 function rw10(opcode: number, cmd: string, o: ReadWriteOptions): Uint8Array {
-  const lba = checkUint64(cmd, 'lba', o.lba, 32);
+  const lba = checkUint64(cmd, 'lba', o.lba);
+  if (lba > 0xffffffffn) throw badInput(`${cmd}: lba must be 0..0xFFFFFFFF; got ${lba.toString()}. Use the (16) form for LBAs past 2^32 - 1`);
   const cdb = new Uint8Array(10);
   cdb[0] = opcode;
   cdb[1] = (o.dpo ? 0x10 : 0) | (o.fua ? 0x08 : 0);

@@ -5,7 +5,7 @@ export * from './cdb-spc.js';
 export * from './cdb-sbc.js';
 export * from './cdb-ata.js';
 export { rawCdb, type RawCdbOptions } from './raw-cdb.js';
-export { isMediumWrite, mediumWriteReason } from './medium-write.js';
+export { isMediumWrite, mediumSafety, mediumWriteReason } from './medium-write.js';
 export * from './parse-inquiry.js';
 export * from './parse-vpd.js';
 export * from './parse-capacity.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ataIdentifyDeviceCdb, ataPassThrough16Cdb, ataSmartReadDataCdb, ataSmartReturnStatusCdb, AtaProtocol } from './cdb-ata.js';
 import { read10Cdb, write10Cdb, write16Cdb } from './cdb-sbc.js';
 import { inquiryCdb, readBuffer10Cdb, writeBuffer10Cdb } from './cdb-spc.js';
-import { isMediumWrite, mediumWriteReason } from './medium-write.js';
+import { isMediumWrite, mediumSafety, mediumWriteReason } from './medium-write.js';
 import { rawCdb } from './raw-cdb.js';
 
 // Opcodes from SBC-4 / SPC-5 / ZBC-2 command tables; ATA commands from ACS-4 table 10.
@@ -72,5 +72,15 @@ describe('isMediumWrite', () => {
   it('leaves vendor-specific opcodes to the caller and handles an empty CDB', () => {
     expect(isMediumWrite(rawCdb('c1 00 00 00 00 00 00 00 00 00'))).toBe(false);
     expect(isMediumWrite(new Uint8Array(0))).toBe(false);
+  });
+});
+
+describe('mediumSafety', () => {
+  it('separates standard reads, writes and commands only the vendor can judge', () => {
+    expect(mediumSafety(inquiryCdb())).toBe('read');
+    expect(mediumSafety(write10Cdb({ lba: 0, blocks: 1 }))).toBe('write');
+    expect(mediumSafety(rawCdb('c1 00 00 00 00 00 00 00 00 00'))).toBe('unknown');
+    expect(mediumSafety(rawCdb('59 00 00 00 00 00 00 00 00 00'))).toBe('unknown'); // unassigned opcode
+    expect(mediumSafety(new Uint8Array(0))).toBe('unknown');
   });
 });

@@ -149,3 +149,16 @@ export function mediumWriteReason(cdb: Uint8Array): string | undefined {
 export function isMediumWrite(cdb: Uint8Array): boolean {
   return mediumWriteReason(cdb) !== undefined;
 }
+
+/**
+ * Three-way classification for callers that must decide about commands the
+ * standards do not describe: 'write' (see {@link mediumWriteReason}), 'unknown'
+ * for vendor-specific (C0h-FFh) and unassigned opcodes — whose effect only the
+ * vendor knows — and 'read' for every other standard command.
+ */
+export function mediumSafety(cdb: Uint8Array): 'write' | 'read' | 'unknown' {
+  if (isMediumWrite(cdb)) return 'write';
+  const op = u8(cdb, 0);
+  if (cdb.length === 0 || op >= 0xc0 || opcodeName(op).startsWith('UNKNOWN')) return 'unknown';
+  return 'read';
+}
