@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isUsbScsiError, UsbScsiError } from '../errors.js';
 import { FakeMac } from './darwin-fake-native.js';
-import { createDarwinPlatform, locationIdOf } from './darwin.js';
+import { createDarwinPlatform, darwinStorageBindings, locationIdOf } from './darwin.js';
 import { acquireLease } from './lease.js';
 import type { LeaseDevice, StepOptions } from './platform.js';
 
@@ -48,6 +48,22 @@ describe('darwin handoff platform', () => {
         { device: 'disk4s2', mountPoint: '/Volumes/DATA', fsType: 'exfat', options: 'rw', wholeDisk: 'disk4' },
       ],
     });
+  });
+
+  it('gives a USB backend the contract\'s StorageBinding per mass-storage interface', async () => {
+    const [listed] = await mac().listStorage();
+    expect(darwinStorageBindings(listed!)).toEqual([
+      {
+        interfaceNumber: 0,
+        driver: 'IOUSBMassStorageInterfaceNub',
+        blockDevices: ['disk4'],
+        sgDevices: [],
+        mounts: [
+          { device: 'disk4s1', mountPoint: '/Volumes/CARD', fsType: 'msdos' },
+          { device: 'disk4s2', mountPoint: '/Volumes/DATA', fsType: 'exfat' },
+        ],
+      },
+    ]);
   });
 
   it('refuses a different device at the same port with E_DEVICE_GONE', async () => {

@@ -11,6 +11,7 @@
  * closes it before `attachDriver`.
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
+import type { StorageBinding } from '../usb/backend.js';
 import { darwinError } from './darwin-errors.js';
 import { loadDarwinNative, type DarwinMedia, type DarwinNative, type DarwinUsbStorage } from './darwin-native.js';
 import { describeLeaseDevice } from './lease.js';
@@ -58,6 +59,25 @@ export function deviceStorageOf(storage: DarwinUsbStorage, interfaceNumber: numb
     partitions: storage.media.filter((m) => !m.whole).map((m) => m.bsdName),
     mounts,
   };
+}
+
+/**
+ * What macOS made of each mass-storage interface, in the backend contract's
+ * shape (`UsbDeviceInfo.storage`), for a USB backend listing devices on macOS.
+ * Media hang below the whole device in the registry, so every interface gets
+ * the device's disks.
+ */
+export function darwinStorageBindings(storage: DarwinUsbStorage): StorageBinding[] {
+  return storage.interfaces.map((iface) => {
+    const view = deviceStorageOf(storage, iface.interfaceNumber);
+    return {
+      interfaceNumber: iface.interfaceNumber,
+      driver: iface.driver,
+      blockDevices: view.wholeDisks,
+      sgDevices: [],
+      mounts: view.mounts.map((m) => ({ device: m.device, mountPoint: m.mountPoint, fsType: m.fsType })),
+    };
+  });
 }
 
 function abortError(signal: AbortSignal, what: string): UsbScsiError {
