@@ -1,5 +1,5 @@
 import { ErrorCodes, UsbScsiError } from '@usbscsi/core';
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError } from 'fastify';
 import { makeTokenCheck } from './auth.js';
 import type { DaemonContext } from './context.js';
 import { asUsbScsiError, errorBody, httpStatusFor } from './errors.js';
@@ -23,7 +23,7 @@ let requestCounter = 0;
  * One Fastify instance per listener, all sharing `ctx` (devices, queues,
  * leases, events, metrics); only the TCP one checks a bearer token.
  */
-export async function buildApp(ctx: DaemonContext, options: AppOptions): Promise<FastifyInstance> {
+export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   const app = Fastify({
     loggerInstance: ctx.log.child({ listener: options.listener }),
     // One line per request from our onResponse hook instead of Fastify's two.

@@ -1,6 +1,5 @@
 import { readFile, unlink } from 'node:fs/promises';
 import { ErrorCodes, UsbScsiError, badInput } from '@usbscsi/core';
-import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './app.js';
 import type { DaemonContext, DaemonLimits } from './context.js';
@@ -92,7 +91,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   };
 
   await registry.start();
-  const apps: FastifyInstance[] = [];
+  const apps: Awaited<ReturnType<typeof buildApp>>[] = [];
   const routes: { method: string; url: string }[] = [];
   let tcp: RunningDaemon['tcp'];
   try {

@@ -1,4 +1,4 @@
-import type { BackendChoice, TransportChoice } from '@usbscsi/core';
+import type { BackendChoice, HandoffPlatform, TransportChoice } from '@usbscsi/core';
 import type { DeviceProvider } from './provider.js';
 
 export interface ProviderSetup {
@@ -14,6 +14,8 @@ export interface ProviderChoice {
   transport: TransportChoice;
   unmount: boolean;
   journal?: string;
+  /** Simulated devices only: hand them off through this platform (see cli.ts RunHooks). */
+  handoffPlatform?: HandoffPlatform;
 }
 
 /** Simulated devices when `--device sim…` is given, else real ones through core's backend. */
@@ -21,8 +23,15 @@ export async function createProvider(choice: ProviderChoice): Promise<ProviderSe
   const { createCoreProvider } = await import('./core-provider.js');
   if (choice.devices.length) {
     const { createSimBackend } = await import('./sim.js');
-    const backend = await createSimBackend(choice.devices);
-    return { provider: await createCoreProvider({ backend, transport: 'bot' }) };
+    const backend = createSimBackend(choice.devices);
+    const provider = await createCoreProvider({ backend, transport: 'bot' });
+    if (!choice.handoffPlatform) return { provider };
+    const { LeaseJournal } = await import('@usbscsi/core');
+    const { withHandoff, recoverWith } = await import('./handoff.js');
+    const platform = choice.handoffPlatform;
+    const journal = new LeaseJournal({ ...(choice.journal ? { path: choice.journal } : {}), processIdentity: (pid) => platform.processIdentity(pid) });
+    const handoff = { platform, journal, unmount: choice.unmount };
+    return { provider: withHandoff(provider, handoff), recover: recoverWith(handoff) };
   }
   return {
     provider: await createCoreProvider({ backend: choice.backend, transport: choice.transport, unmount: choice.unmount }),

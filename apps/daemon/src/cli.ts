@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
+import { parseTokenFile } from './auth.js';
+import type { HandoffPlatform } from '@usbscsi/core';
+import { startDaemon, type RunningDaemon } from './daemon.js';
+import { createProvider } from './providers.js';
+import { defaultSocketPath, parseListen } from './socket.js';
+
+function bytes(text: string): number {
+  const m = /^(\d+)([kKmMgG]i?[bB]?)?$/.exec(text.trim());
+  if (!m) throw new Error(`not a size: ${text} (e.g. 64M)`);
+  const unit = (m[2] ?? '').charAt(0).toLowerCase();
+  return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
+}
+const int = (text: string) => {
+  if (!/^\d+$/.test(text)) throw new Error(`not a whole number: ${text}`);
+  return Number(text);
+};
+
+const program = new Command('usbscsid')
+  .description('Own USB mass-storage devices and serve SCSI commands, leases and events to many clients over HTTP on a Unix socket.')
+  .option('--socket <path>', 'Unix socket path', defaultSocketPath())
+  .option('--no-socket', 'do not listen on a Unix socket (needs --listen)')
+  .option('--socket-group <group>', 'group that may connect (socket mode 0660)')
+  .option('--listen <host:port>', 'also listen on TCP (loopback unless --allow-remote); needs --token-file')
+  .option('--token-file <file>', 'bearer token for the TCP listener (first line)')
+  .option('--allow-remote', 'allow --listen on a non-loopback address')
+  .option('--device <spec>', 'serve a simulated device, e.g. sim or sim:blocks=2048 (repeatable); without it, real devices', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .addOption(new Option('--backend <name>', 'USB backend for real devices').choices(['auto', 'native', 'node-usb']).default('auto'))
+  .addOption(new Option('--transport <name>', 'transport for real devices').choices(['auto', 'bot', 'sg']).default('auto'))
+  .option('--unmount', 'let leases unmount mounted filesystems (re-mounted on release) instead of refusing with E_MOUNTED')
+  .option('--journal <file>', 'lease journal to recover from at start (default: core\'s default path)')
+  .option('--body-limit <size>', 'largest request body (data-out)', bytes, 64 * 1024 * 1024)
+  .option('--idle-close-ms <ms>', 'close an unleased device this long after its last command', int, 2000)
+  .option('--poll-ms <ms>', 'device list poll interval when the backend has no hotplug events', int, 1000)
+  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
+
+export interface RunHooks {
+  /**
+   * Hand simulated devices off through this platform (a fake OS in tests):
+   * each open takes a journaled core lease, and start-up recovers the journal.
+   */
+  handoffPlatform?: HandoffPlatform;
+}
+
+/** Parses the command line, starts the daemon, and drains on SIGTERM/SIGINT (exit 0). */
+export async function run(argv: string[], hooks: RunHooks = {}): Promise<RunningDaemon> {
+  program.parse(argv);
+  const opts = program.opts<{
+    socket: string | false; socketGroup?: string; listen?: string; tokenFile?: string; allowRemote?: boolean;
+    device: string[]; backend: 'auto' | 'native' | 'node-usb'; transport: 'auto' | 'bot' | 'sg'; unmount?: boolean; journal?: string;
+    bodyLimit: number; idleCloseMs: number; pollMs: number; logLevel: string;
+  }>();
+  const log = pino({ name: 'usbscsid', level: opts.logLevel });
+  const token = opts.tokenFile ? parseTokenFile(await readFile(opts.tokenFile, 'utf8'), opts.tokenFile) : undefined;
+  const setup = await createProvider({
+    devices: opts.device, backend: opts.backend, transport: opts.transport, unmount: opts.unmount ?? false, journal: opts.journal,
+    ...(hooks.handoffPlatform ? { handoffPlatform: hooks.handoffPlatform } : {}),
+  });
+  const daemon = await startDaemon({
+    provider: setup.provider,
+    recover: setup.recover,
+    socketPath: opts.socket === false ? null : opts.socket,
+    ...(opts.socketGroup ? { socketGroup: opts.socketGroup } : {}),
+    ...(opts.listen ? { listen: parseListen(opts.listen) } : {}),
+    ...(opts.allowRemote ? { allowRemote: true } : {}),
+    ...(token ? { token } : {}),
+    log,
+    limits: { bodyLimit: opts.bodyLimit, maxTransferLength: opts.bodyLimit },
+    idleCloseMs: opts.idleCloseMs,
+    pollMs: opts.pollMs,
+  });
+  let signalled = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (signalled) return;
+      signalled = true;
+      daemon.shutdown(signal).then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+  return daemon;
+}
+
+/** For main.ts and test fixtures: run, or print the typed error and exit 2. */
+export function runOrExit(argv: string[], hooks: RunHooks = {}): void {
+  run(argv, hooks).catch((err: unknown) => {
+    const e = err as { code?: string; message?: string };
+    process.stderr.write(`usbscsid: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+    process.exit(2);
+  });
+}
