@@ -75,7 +75,7 @@ describe('darwin handoff platform', () => {
   it('an unmount refusal is E_BUSY with the dissenter in details.holders and says how to find the holder', async () => {
     const fake = mac();
     fake.busyDissenter = { statusString: 'Volume in use' };
-    const platform = createDarwinPlatform({ native: fake });
+    const platform = createDarwinPlatform({ native: fake, run: async () => ({ code: 1, stdout: '', stderr: '' }) });
     const storage = await platform.describe(device, step());
     const err = await rejection(platform.unmount({ wholeDisk: 'disk4', filesystems: storage.mounts }, step()));
     expect(err.code).toBe('E_BUSY');
@@ -87,9 +87,29 @@ describe('darwin handoff platform', () => {
     expect((await platform.describe(device, step())).mounts).toHaveLength(2);
   });
 
+  it('names the processes lsof sees on a busy volume, after the dissenter', async () => {
+    const fake = mac();
+    fake.busyDissenter = {};
+    const lsofCalls: string[][] = [];
+    const run = async (command: string, args: string[]) => {
+      lsofCalls.push([command, ...args]);
+      return args.at(-1) === '/Volumes/CARD' ? { code: 0, stdout: 'p412\ncmds_stores\np77\ncbash\n', stderr: '' } : { code: 1, stdout: '', stderr: '' };
+    };
+    const platform = createDarwinPlatform({ native: fake, run });
+    const storage = await platform.describe(device, step());
+    const err = await rejection(platform.unmount({ wholeDisk: 'disk4', filesystems: storage.mounts }, step()));
+    expect(lsofCalls[0]).toEqual(['lsof', '-F', 'pc', '+f', '--', '/Volumes/CARD']);
+    expect(err.details.holders).toEqual([
+      { bsdName: 'disk4', status: 0xf8da0002, statusName: 'kDAReturnBusy', pid: null },
+      { pid: 412, command: 'mds_stores', mountPoint: '/Volumes/CARD' },
+      { pid: 77, command: 'bash', mountPoint: '/Volumes/CARD' },
+    ]);
+    expect(err.message).toContain('mds_stores (pid 412), bash (pid 77)');
+  });
+
   it('a refused whole-disk unmount that took some volumes re-mounts them before rejecting', async () => {
     const fake = mac();
-    const platform = createDarwinPlatform({ native: fake });
+    const platform = createDarwinPlatform({ native: fake, run: async () => ({ code: 1, stdout: '', stderr: '' }) });
     const storage = await platform.describe(device, step());
     // DiskArbitration unmounted CARD, then DATA's dissenter refused.
     fake.unmountDisk = async (bsdName) => {

@@ -13,8 +13,10 @@
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import type { StorageBinding } from '../usb/backend.js';
 import { darwinError } from './darwin-errors.js';
+import { findVolumeHolders, runDarwinCommand } from './darwin-holders.js';
 import { loadDarwinNative, type DarwinMedia, type DarwinNative, type DarwinUsbStorage } from './darwin-native.js';
 import { describeLeaseDevice } from './lease.js';
+import type { CommandRunner } from './linux.js';
 import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, MountedFilesystem, ProcessIdentity, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
 import { signalProcessIdentity } from './process-identity.js';
 
@@ -26,6 +28,8 @@ export interface DarwinPlatformOptions {
   /** After release, how long to let DiskArbitration auto-mount before mounting ourselves. Default 3000 ms. */
   automountGraceMs?: number;
   now?: () => number;
+  /** Runs lsof(8) to name the processes holding a busy volume; default execFile. */
+  run?: CommandRunner;
 }
 
 /**
@@ -103,6 +107,7 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
   private nativeModule: DarwinNative | undefined;
   private readonly sliceMs: number;
   private readonly automountGraceMs: number;
+  private readonly run: CommandRunner;
   readonly now: () => number;
 
   constructor(options: DarwinPlatformOptions = {}) {
@@ -110,6 +115,7 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     this.sliceMs = options.sliceMs ?? 500;
     this.automountGraceMs = options.automountGraceMs ?? 3000;
     this.now = options.now ?? Date.now;
+    this.run = options.run ?? runDarwinCommand;
   }
 
   private get native(): DarwinNative {
@@ -160,12 +166,22 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
       await this.native.unmountDisk(target.wholeDisk, options.timeoutMs);
     } catch (err) {
       const error = darwinError(err, context);
+      if (error.code === ErrorCodes.BUSY) await this.nameHolders(error, context.mountPoints);
       // The contract: on refusal nothing of the target stays unmounted.
       await this.remountStragglers(target, options).catch((restoreError: unknown) => {
         error.details.restoreError = darwinError(restoreError, context).toJSON();
       });
       throw error;
     }
+  }
+
+  /** Adds the processes lsof sees on the volumes to `details.holders` and the message. */
+  private async nameHolders(error: UsbScsiError, mountPoints: string[]): Promise<void> {
+    const processes = await findVolumeHolders(this.run, mountPoints);
+    if (!processes.length) return;
+    const holders = Array.isArray(error.details.holders) ? (error.details.holders as unknown[]) : [];
+    error.details.holders = [...holders, ...processes];
+    error.message += ` Processes with files open there: ${processes.map((p) => `${p.command} (pid ${p.pid})`).join(', ')}.`;
   }
 
   private async remountStragglers(target: UnmountTarget, options: StepOptions): Promise<void> {
