@@ -125,3 +125,16 @@ describe('parseSmartThresholds on the same drive', () => {
     expect(t.thresholds).toHaveLength(14);
   });
 });
+
+// Names: the DEFAULT entry of smartmontools drivedb.h ("-v 194,tempminmax,Temperature_Celsius", …).
+describe('SMART attribute names', () => {
+  it('knows the common smartmontools names', async () => {
+    const { smartAttributeName } = await import('./smart-attribute-names.js');
+    const ids = [1, 3, 4, 5, 7, 9, 10, 12, 177, 179, 181, 182, 187, 188, 190, 194, 195, 196, 197, 198, 199, 231, 232, 233, 241, 242];
+    for (const id of ids) expect(smartAttributeName(id), `id ${id}`).not.toBe('Unknown_Attribute');
+    expect(smartAttributeName(194)).toBe('Temperature_Celsius');
+    expect(smartAttributeName(197)).toBe('Current_Pending_Sector');
+    expect(smartAttributeName(199)).toBe('UDMA_CRC_Error_Count');
+    expect(smartAttributeName(100)).toBe('Unknown_Attribute');
+  });
+});
