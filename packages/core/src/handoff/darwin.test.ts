@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isUsbScsiError, UsbScsiError } from '../errors.js';
 import { FakeMac } from './darwin-fake-native.js';
-import { createDarwinPlatform, darwinStorageBindings, locationIdOf } from './darwin.js';
+import { createDarwinPlatform, darwinStorageBindings, darwinStorageBindingsAt, locationIdOf } from './darwin.js';
 import { acquireLease } from './lease.js';
 import type { LeaseDevice, StepOptions } from './platform.js';
 
@@ -64,6 +64,12 @@ describe('darwin handoff platform', () => {
         ],
       },
     ]);
+  });
+
+  it('finds the bindings of a libusb bus/port path, and none where macOS lists no storage', async () => {
+    const fake = mac();
+    expect((await darwinStorageBindingsAt(0x14, [3, 2], fake))[0]?.blockDevices).toEqual(['disk4']);
+    expect(await darwinStorageBindingsAt(0x14, [3, 1], fake)).toEqual([]);
   });
 
   it('refuses a different device at the same port with E_DEVICE_GONE', async () => {

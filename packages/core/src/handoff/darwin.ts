@@ -84,6 +84,16 @@ export function darwinStorageBindings(storage: DarwinUsbStorage): StorageBinding
   });
 }
 
+/**
+ * `StorageBindingsFn` for the native backend on macOS: the bindings of the USB
+ * device at a libusb bus/port path ([] when macOS lists no storage there).
+ */
+export async function darwinStorageBindingsAt(busNumber: number, portNumbers: number[], native: DarwinNative = loadDarwinNative()): Promise<StorageBinding[]> {
+  const locationId = locationIdOf(busNumber, portNumbers);
+  const found = (await native.listStorage()).find((d) => d.locationId === locationId);
+  return found ? darwinStorageBindings(found) : [];
+}
+
 function abortError(signal: AbortSignal, what: string): UsbScsiError {
   const reason: unknown = signal.reason;
   if (reason instanceof UsbScsiError) return reason;
