@@ -95,7 +95,7 @@ function main() {
       runs.push(r);
       const res = r.results;
       const ok = !r.timedOut && res && res.numFailedTests === 0 && res.numTotalTests > 0;
-      for (const line of r.consoleText.split('\n')) if (/^VM_(TEST|BACKEND|SUMMARY|ERROR)/.test(line)) console.log(`  ${line.trimEnd()}`);
+      for (const line of r.consoleText.split('\n')) if (/^VM_(TEST|BACKEND|SUMMARY|ERROR|NOTE)/.test(line)) console.log(`  ${line.trimEnd()}`);
       console.log(`test:vm: ${s}: ${ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(1)} s` +
         (res ? ` (total ${res.numTotalTests}, passed ${res.numPassedTests}, failed ${res.numFailedTests}, skipped ${res.numPendingTests})` : ' (no results file)') +
         (r.timedOut ? ` — QEMU killed after ${bootTimeoutS} s` : ''));

@@ -6,7 +6,7 @@ for m in sd_mod sg usb-storage uas vfat nls_cp437 nls_ascii ext4 loop; do modpro
 case "$VM_SCENARIO" in
   xhci) modprobe xhci-pci ;;
   ehci) modprobe ehci-pci ;;
-  gadget) modprobe configfs; modprobe libcomposite; modprobe usb_f_fs ;;
+  gadget) modprobe configfs; modprobe libcomposite; modprobe usb_f_fs; modprobe dummy_hcd ;;
 esac
 if [ "$VM_SCENARIO" != gadget ]; then
   i=0; while [ $i -lt 60 ] && ! ls /sys/block | grep -q '^sd'; do sleep 0.25; i=$((i+1)); done

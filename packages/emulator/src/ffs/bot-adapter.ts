@@ -44,7 +44,7 @@ export class FfsBotAdapter {
   #outRemaining = 0;
   /** Bytes of data-in the host still asks for. */
   #inRemaining = 0;
-  /** Events seen, by type (for the record of what the kernel did). */
+  /** ep0 events by type, and control requests as SETUP_<bmRequestType>_<bRequest> (what reached the device). */
   readonly events: Record<string, number> = {};
 
   constructor(options: FfsBotAdapterOptions) {
@@ -94,6 +94,8 @@ export class FfsBotAdapter {
 
   async #onSetup(s: SetupPacket): Promise<SetupReply> {
     const isIn = (s.requestType & 0x80) !== 0;
+    const key = `SETUP_${s.requestType.toString(16).padStart(2, '0')}_${s.request.toString(16).padStart(2, '0')}`;
+    this.events[key] = (this.events[key] ?? 0) + 1;
     const outcome = await this.#device.control({ requestType: s.requestType, request: s.request, value: s.value, index: s.index }, isIn ? s.length : new Uint8Array(0));
     this.#log(`setup ${s.requestType.toString(16)} ${s.request.toString(16)} → ${outcome.status}`);
     if (s.requestType === 0x21 && s.request === 0xff && outcome.status === 'ok') {
@@ -132,6 +134,13 @@ export class FfsBotAdapter {
         }
         if (state !== 'cbw' && state !== 'data-out') {
           await this.#changed();
+          continue;
+        }
+        if (state === 'data-out' && this.#device.offerBulkOut(new Uint8Array(0)).status === 'stall') {
+          // A zero-length offer moves nothing but shows a stall due before the first byte: halt
+          // before the UDC accepts the host's data (a stall later in the phase comes after the
+          // chunk that crosses it has been accepted: the gadget cannot refuse part of a read).
+          await this.#halt('out');
           continue;
         }
         const length = state === 'data-out' ? Math.min(CHUNK, Math.max(this.#outRemaining, 1)) : CBW_LENGTH;

@@ -1,0 +1,172 @@
+// The project's emulator as a real USB device (FunctionFS on dummy_hcd), driven through the
+// guest kernel's host stack by each backend: enumeration, vendor command, BOT fault injection.
+import { test, skip } from '../runner.mjs';
+import { startGadget, GADGET_VID, GADGET_PID } from '../gadget.mjs';
+import { loadBot } from './core-api.mjs';
+import { waitForKernelDisk } from './bot.mjs';
+import { assert, assertEqual, sdDisks } from '../util.mjs';
+
+let gadget = null;
+let gadgetError = null;
+
+async function findGadget(backend) {
+  const found = (await backend.list()).filter((d) => d.vendorId === GADGET_VID && d.productId === GADGET_PID);
+  assertEqual(found.length, 1, 'gadget devices listed');
+  return found[0];
+}
+
+/** Host-side BotTransport events (clear-halt, reset-recovery…) of the running case. */
+let hostEvents = [];
+
+async function withGadgetBot(botMod, backend, fn, options = {}) {
+  hostEvents = [];
+  options = { onEvent: (e) => hostEvents.push(e), ...options };
+  const info = await findGadget(backend);
+  const handle = await backend.open(info);
+  let tr;
+  try {
+    tr = await botMod.BotTransport.open(handle, { detachKernelDriver: true, ...options });
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
+  try {
+    return await fn(tr);
+  } finally {
+    await tr.close();
+    await waitForKernelDisk();
+  }
+}
+
+const INQUIRY = Uint8Array.of(0x12, 0, 0, 0, 36, 0);
+const read10 = (lba, blocks) => Uint8Array.of(0x28, 0, 0, 0, (lba >> 8) & 0xff, lba & 0xff, 0, 0, blocks, 0);
+
+async function inquiryWorks(tr, what) {
+  const r = await tr.execute({ cdb: INQUIRY, direction: 'in', data: new Uint8Array(36) });
+  assertEqual([r.status, Buffer.from(r.data.subarray(8, 16)).toString('latin1').trim()], [0, 'USBSCSI'], `INQUIRY after ${what}`);
+}
+
+export async function registerGadgetCases(backends) {
+  test('[gadget] FunctionFS emulator enumerates on dummy_hcd and usb-storage binds it (sd disk of 16 MiB)', async () => {
+    try {
+      gadget = await startGadget();
+    } catch (err) {
+      gadgetError = err;
+      throw err;
+    }
+    const disk = sdDisks()[0];
+    const { readFileSync } = await import('node:fs');
+    assertEqual(Number(readFileSync(`/sys/block/${disk}/size`, 'utf8')), 32768, 'sd size in 512-byte sectors');
+    const stats = await gadget.stats();
+    console.log(`VM_NOTE gadget enumeration ${gadget.enumerationMs} ms; kernel sent ${stats.commands} commands: ${stats.history.map((h) => h.opcode.toString(16)).join(' ')}; GET MAX LUN ${stats.getMaxLun}`);
+    assert(stats.getMaxLun >= 1, 'the kernel asked GET MAX LUN over ep0');
+  }, { timeoutMs: 60_000 });
+
+  const bot = await loadBot();
+  for (const { name, backend, reason } of backends) {
+    const t = (title, fn, opts) => {
+      const full = `[gadget/${name}] ${title}`;
+      if (!backend) return skip(full, reason);
+      if (!bot.mod) return bot.reason.startsWith('NOT LANDED') ? skip(full, bot.reason) : test(full, () => { throw new Error(bot.reason); });
+      test(full, async () => {
+        if (!gadget) throw new Error(`the gadget did not start: ${gadgetError?.message}`);
+        await fn(backend, bot.mod);
+      }, opts);
+    };
+
+    t('lists the emulator as 1d6b:0104, high speed, BOT interface with 512-byte bulk packets', async (b) => {
+      const info = await findGadget(b);
+      assertEqual(info.speed, 'high', 'speed');
+      const intf = info.configurations[0].interfaces.find((i) => i.interfaceClass === 8);
+      assertEqual([intf.interfaceSubClass, intf.interfaceProtocol, intf.endpoints.map((e) => [e.address, e.maxPacketSize])], [6, 0x50, [[0x81, 512], [0x02, 512]]], 'interface');
+    });
+
+    t('BotTransport through the kernel: INQUIRY, READ CAPACITY and a vendor command (0xC1) handled by the emulator', async (b, m) => {
+      await withGadgetBot(m, b, async (tr) => {
+        await inquiryWorks(tr, 'open');
+        const cap = await tr.execute({ cdb: Uint8Array.of(0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0), direction: 'in', data: new Uint8Array(8) });
+        assertEqual(new DataView(cap.data.buffer, cap.data.byteOffset).getUint32(0) + 1, 32768, 'blocks');
+        const cdb = Uint8Array.of(0xc1, 1, 2, 3, 48, 5);
+        const v = await tr.execute({ cdb, direction: 'in', data: new Uint8Array(48) });
+        assertEqual(v.status, 0, 'vendor command status');
+        assertEqual(Buffer.from(v.data.subarray(0, 17)).toString('latin1'), 'USBSCSI-VENDOR-C1', 'vendor signature');
+        assertEqual([...v.data.subarray(32, 38)], [...cdb], 'echoed CDB');
+      });
+    });
+
+    const faultCase = (kind, spec, run, check) =>
+      t(`fault ${kind} through the kernel: ${check}`, async (b, m) => {
+        await withGadgetBot(m, b, async (tr) => {
+          await inquiryWorks(tr, 'open');
+          const before = { ...(await gadget.stats()), ep0: await gadget.events() };
+          hostEvents = [];
+          await gadget.inject({ kind, ...spec });
+          let result, error;
+          try { result = await run(tr); } catch (err) { error = err; }
+          const after = { ...(await gadget.stats()), ep0: await gadget.events() };
+          const seen = (k) => (after.ep0[k] ?? 0) - (before.ep0[k] ?? 0);
+          console.log(`VM_NOTE gadget ${kind}: host events ${hostEvents.map((e) => e.type + (e.endpoint ? `(0x${e.endpoint.toString(16)})` : '')).join(', ') || 'none'}; device saw CLEAR_FEATURE(HALT) ${seen('SETUP_02_01')}, Bulk-Only reset ${seen('SETUP_21_ff')}, port resets ${after.portResets - before.portResets}`);
+          await run.verify(result, error, before, after, seen);
+          await inquiryWorks(tr, `the ${kind} fault`);
+        });
+      }, { timeoutMs: 60_000 });
+
+    const readRun = (tr) => tr.execute({ cdb: read10(0, 8), direction: 'in', data: new Uint8Array(4096), timeoutMs: 3000 });
+
+    faultCase('stall-data-in', { opcode: 0x28 }, Object.assign(readRun, {
+      verify: (r, e, before, after, seen) => {
+        assert(!e, `no exception: ${e?.message}`);
+        assertEqual([r.status, r.transferred], [2, 0], 'CHECK CONDITION, nothing transferred');
+        assert(hostEvents.some((x) => x.type === 'clear-halt' && x.endpoint === 0x81), `the host cleared the IN halt (events ${JSON.stringify(hostEvents)})`);
+        assertEqual(seen('SETUP_02_01'), 0, 'CLEAR_FEATURE(HALT) setups that reached the device (dummy_hcd answers them itself)');
+      },
+    }), 'CHECK CONDITION after the host clears the halt and reads the CSW; the device never sees CLEAR_FEATURE');
+
+    faultCase('stall-csw', { opcode: 0x28 }, Object.assign((tr) => readRun(tr), {
+      verify: (r, e) => {
+        assert(!e, `no exception: ${e?.message}`);
+        assertEqual([r.status, r.transferred], [0, 4096], 'GOOD with the data after the CSW retry');
+      },
+    }), 'the CSW is read again after clearing the halt; GOOD');
+
+    faultCase('short-data', { opcode: 0x28, bytes: 1000 }, Object.assign((tr) => readRun(tr), {
+      verify: (r, e) => {
+        assert(!e, `no exception: ${e?.message}`);
+        assertEqual([r.status, r.transferred, r.residue], [0, 1000, 4096 - 1000], 'status / transferred / residue');
+      },
+    }), 'short data-in reported with its residue');
+
+    for (const kind of ['phase-error', 'bad-csw-signature', 'wrong-csw-tag']) {
+      faultCase(kind, { opcode: 0x28 }, Object.assign((tr) => readRun(tr), {
+        verify: (r, e, before, after) => {
+          assert(e, `an error (got result ${JSON.stringify(r && { status: r.status })})`);
+          assert(['E_PHASE_ERROR', 'E_IO'].includes(e.code), `typed error code, got ${e.code}: ${e.message}`);
+          assertEqual(after.resets - before.resets, 1, 'Bulk-Only Mass Storage Reset reached the device over ep0');
+        },
+      }), 'typed error, reset recovery over the real ep0, then the device works');
+    }
+
+    faultCase('no-response', { opcode: 0x28, phase: 'csw' }, Object.assign((tr) => readRun(tr), {
+      verify: (r, e, before, after) => {
+        assertEqual(e?.code, 'E_TIMEOUT', `error code (${e?.message})`);
+        assertEqual(after.resets - before.resets, 1, 'reset recovery reached the device');
+      },
+    }), 'E_TIMEOUT within the budget, then reset recovery');
+
+    faultCase('stall-data-out', { opcode: 0x2a }, Object.assign((tr) => tr.execute({ cdb: Uint8Array.of(0x2a, 0, 0, 0, 0, 16, 0, 0, 8, 0), direction: 'out', data: new Uint8Array(4096).fill(0xa5), timeoutMs: 3000 }), {
+      verify: (r, e) => {
+        assert(!e, `no exception: ${e?.message}`);
+        assertEqual(r.status, 2, 'CHECK CONDITION after the data-out stall');
+      },
+    }), 'CHECK CONDITION after the OUT halt is cleared');
+  }
+
+  test('[gadget] teardown: unbind the UDC (the sd disk goes away cleanly) and stop the emulator', async () => {
+    if (!gadget) throw new Error('no gadget to tear down');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync('/sys/kernel/config/usb_gadget/g1/UDC', '\n');
+    const { waitFor } = await import('../util.mjs');
+    await waitFor(() => sdDisks().length === 0, 'the sd disk to leave after unbinding the UDC', 10_000);
+    gadget.stop();
+  });
+}

@@ -1,0 +1,35 @@
+// The emulator as a real USB device (run as a child of the suite, with an IPC channel):
+// ScsiTarget + BotDevice served over FunctionFS at argv[2]. Messages from the parent:
+// { inject: FaultSpec } → { injected: id }, { stats: true } → { stats }, { events: true } → { events }.
+const dir = process.argv[2];
+const repo = process.cwd();
+const { ScsiTarget } = await import(`${repo}/packages/emulator/dist/scsi/target.js`);
+const { BotDevice } = await import(`${repo}/packages/emulator/dist/bot/bot-device.js`);
+const { FfsBotAdapter } = await import(`${repo}/packages/emulator/dist/ffs/index.js`);
+
+const target = new ScsiTarget({ vendor: 'USBSCSI', product: 'FFS EMULATOR', serial: 'FFS0001', luns: [{ blockSize: 512, blockCount: 32768 }] });
+// A vendor command end to end: 0xC1 returns a signature and echoes the CDB (data-in, length from CDB byte 4).
+target.onCommand(0xc1, (ctx) => {
+  const out = new Uint8Array(ctx.cdb[4] ?? 0);
+  const sig = Buffer.from('USBSCSI-VENDOR-C1');
+  out.set(sig.subarray(0, out.length));
+  if (out.length > 32) out.set(ctx.cdb.subarray(0, Math.min(16, out.length - 32)), 32);
+  return out;
+}, { plan: (cdb) => ({ direction: 'in', length: cdb[4] ?? 0 }) });
+
+const verbose = process.env.FFS_LOG === '1';
+const device = new BotDevice({ target, maxPacketSize: 512 });
+const adapter = new FfsBotAdapter({ dir, device, log: verbose ? (l) => console.error(`[ffs] ${l}`) : undefined });
+
+process.on('message', (msg) => {
+  try {
+    if (msg.inject) process.send({ injected: device.faults.inject(msg.inject).id });
+    else if (msg.stats) process.send({ stats: { ...device.stats, history: device.stats.history.slice(-20).map((r) => ({ ...r, cdb: [...r.cdb] })), lastCbw: null, lastCsw: null } });
+    else if (msg.events) process.send({ events: adapter.events });
+    else if (msg.clearFaults) { device.faults.clear?.(); process.send({ cleared: true }); }
+  } catch (err) {
+    process.send({ error: String(err?.message ?? err) });
+  }
+});
+process.on('disconnect', () => { adapter.stop(); process.exit(0); });
+process.send({ ready: true });

@@ -1,0 +1,51 @@
+// Builds a configfs gadget with one FunctionFS function on dummy_hcd and starts the emulator
+// behind it (ffs-device.mjs, a child with an IPC channel). The guest's host side then sees it.
+import { execFileSync, fork } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { waitFor, sdDisks } from './util.mjs';
+
+const CFG = '/sys/kernel/config';
+const G = `${CFG}/usb_gadget/g1`;
+const FFS_DIR = '/dev/ffs-bot';
+export const GADGET_VID = 0x1d6b;
+export const GADGET_PID = 0x0104;
+
+const put = (path, value) => writeFileSync(path, `${value}\n`);
+
+export async function startGadget() {
+  if (!existsSync(`${CFG}/usb_gadget`)) execFileSync('mount', ['-t', 'configfs', 'none', CFG]);
+  mkdirSync(G);
+  put(`${G}/idVendor`, '0x1d6b');
+  put(`${G}/idProduct`, '0x0104');
+  mkdirSync(`${G}/strings/0x409`);
+  put(`${G}/strings/0x409/manufacturer`, 'usbscsi');
+  put(`${G}/strings/0x409/product`, 'emulator over FunctionFS');
+  put(`${G}/strings/0x409/serialnumber`, 'FFS0001');
+  mkdirSync(`${G}/configs/c.1`);
+  mkdirSync(`${G}/functions/ffs.bot`);
+  symlinkSync(`${G}/functions/ffs.bot`, `${G}/configs/c.1/ffs.bot`);
+  mkdirSync(FFS_DIR, { recursive: true });
+  execFileSync('mount', ['-t', 'functionfs', 'bot', FFS_DIR]);
+
+  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [FFS_DIR], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const replies = [];
+  const waiters = [];
+  child.on('message', (m) => { const w = waiters.shift(); if (w) w(m); else replies.push(m); });
+  const next = () => new Promise((resolve) => { const m = replies.shift(); if (m) resolve(m); else waiters.push(resolve); });
+  const ready = await Promise.race([next(), new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`))))]);
+  if (!ready.ready) throw new Error(`ffs-device said ${JSON.stringify(ready)}`);
+  const udc = readdirSync('/sys/class/udc')[0];
+  put(`${G}/UDC`, udc);
+  const t0 = Date.now();
+  await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind the FunctionFS emulator', 30_000);
+  const enumerationMs = Date.now() - t0;
+  const ask = async (msg) => { child.send(msg); const r = await next(); if (r.error) throw new Error(r.error); return r; };
+  return {
+    udc,
+    enumerationMs,
+    inject: async (spec) => (await ask({ inject: spec })).injected,
+    stats: async () => (await ask({ stats: true })).stats,
+    events: async () => (await ask({ events: true })).events,
+    stop: () => { child.disconnect(); child.kill(); },
+  };
+}
