@@ -188,7 +188,7 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
     let received: Uint8Array | undefined;
     sim.onCommand(0xc1, async (ctx) => {
       received = ctx.dataOut;
-      return { dataIn: Uint8Array.of(0xde, 0xad, 0xbe, 0xef) };
+      return { data: Uint8Array.of(0xde, 0xad, 0xbe, 0xef) };
     });
     sim.onCommand(0xc2, async (ctx) => {
       received = ctx.dataOut ? Uint8Array.from(ctx.dataOut) : undefined;
@@ -224,7 +224,7 @@ describe('ScsiDevice safety and typed helpers against the emulator', () => {
   it('INQUIRY, VPD pages and capacity are parsed', async () => {
     await setup();
     const inq = await dev.inquiry();
-    expect(inq.peripheralDeviceType).toBe(0);
+    expect(inq.peripheralType).toBe(0);
     expect(inq.vendor.length).toBeGreaterThan(0);
     const pages = await dev.vpd(0x00);
     expect(pages).toMatchObject({ page: 0 });
@@ -238,6 +238,6 @@ describe('ScsiDevice safety and typed helpers against the emulator', () => {
     const smart = await dev.smart();
     expect(smart.identify.model.length).toBeGreaterThan(0);
     expect(smart.data.attributes.length).toBeGreaterThan(0);
-    expect(typeof smart.status.passed).toBe('boolean');
+    expect(smart.status.status).toBe('passed');
   });
 });

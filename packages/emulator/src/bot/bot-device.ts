@@ -343,7 +343,10 @@ export class BotDevice {
     const chunk = ex.dataIn.subarray(ex.inSent, ex.inSent + limit);
     ex.inSent += chunk.length;
     ex.record.transferred = Math.min(ex.inSent, ex.hostLength);
-    if (ex.inStallAt !== undefined && ex.inSent >= ex.inStallAt && chunk.length < maxLength) return this.stallIn(ex, chunk);
+    if (ex.inStallAt !== undefined && ex.inSent >= ex.inStallAt) {
+      // injected stall: ends this transfer, or (if it is already full) the host's next IN
+      return chunk.length < maxLength ? this.stallIn(ex, chunk) : { status: 'ok', data: chunk };
+    }
     if (ex.babble) {
       ex.phase = 'csw';
       return { status: 'ok', data: chunk };
