@@ -1,0 +1,133 @@
+/**
+ * handoff status | release | recover: the lease journal (who holds which
+ * device) and giving devices back to the OS. The work is core's
+ * (LeaseJournal, recoverLeases); this file selects and prints.
+ */
+import type { Command } from 'commander';
+import {
+  ErrorCodes,
+  LeaseJournal,
+  UsbScsiError,
+  badInput,
+  defaultHandoffPlatform,
+  describeLeaseDevice,
+  isProcessAlive,
+  parseSelector,
+  recoverLeases,
+  type HandoffPlatform,
+  type LeaseJournalEntry,
+  type RecoveryReport,
+} from '@usbscsi/core';
+import type { CliContext } from '../context.js';
+import { table } from '../format/table.js';
+import type { Wrap } from './index.js';
+
+async function handoffDeps(ctx: CliContext): Promise<{ journal: LeaseJournal; platform: HandoffPlatform }> {
+  if (ctx.deps.handoff) return ctx.deps.handoff();
+  const path = ctx.io.env['USBSCSI_LEASE_JOURNAL'];
+  return { journal: new LeaseJournal(path ? { path } : {}), platform: await defaultHandoffPlatform() };
+}
+
+function entryJson(e: LeaseJournalEntry, alive?: boolean): Record<string, unknown> {
+  return {
+    id: e.id,
+    device: describeLeaseDevice(e.device),
+    holderPid: e.holder.pid,
+    ...(alive !== undefined ? { holderAlive: alive } : {}),
+    status: e.status,
+    unmounted: e.unmounted.flatMap((u) => u.filesystems.map((f) => `${f.device} on ${f.mountPoint}`)),
+    detachedDriver: e.detached?.driver ?? null,
+    createdAt: e.createdAt,
+  };
+}
+
+/** Journal entries for --device (vid:pid[:serial] or bus-port); all when no --device. */
+function entriesFor(ctx: CliContext, entries: LeaseJournalEntry[]): LeaseJournalEntry[] {
+  const spec = ctx.opts.device;
+  if (spec === undefined) return entries;
+  const s = parseSelector(spec);
+  return entries.filter((e) => {
+    const d = e.device;
+    if (s.kind === 'ids') return d.vendorId === s.vendorId && d.productId === s.productId && (s.serialNumber === undefined || d.serialNumber === s.serialNumber);
+    if (s.kind === 'location') return d.busNumber === s.busNumber && d.portNumbers.join('.') === s.portNumbers.join('.');
+    if (s.kind === 'any') return true;
+    throw badInput(`handoff needs --device as VID:PID[:SERIAL] or a bus-port path (the journal records USB identities); got ${spec}.`);
+  });
+}
+
+function reportJson(r: RecoveryReport): Record<string, unknown> {
+  return {
+    recovered: r.recovered.map((x) => ({ ...entryJson(x.entry), reattached: x.reattached, remounted: x.remounted.map((m) => m.mountPoint), notRemounted: x.notRemounted.map((m) => m.mountPoint) })),
+    held: r.held.map((e) => entryJson(e, true)),
+    gone: r.gone.map((e) => entryJson(e)),
+    failed: r.failed.map((f) => ({ ...entryJson(f.entry), error: f.error.toJSON() })),
+    skipped: r.skipped.map((e) => entryJson(e)),
+  };
+}
+
+function reportHuman(r: RecoveryReport): string {
+  const lines: string[] = [];
+  for (const x of r.recovered) {
+    lines.push(`Given back: ${describeLeaseDevice(x.entry.device)} (lease of pid ${x.entry.holder.pid})${x.remounted.length ? `, re-mounted ${x.remounted.map((m) => m.mountPoint).join(', ')}` : ''}`);
+    if (x.notRemounted.length) lines.push(`  not re-mounted (the lease did not ask): ${x.notRemounted.map((m) => `${m.device} was on ${m.mountPoint}`).join(', ')}`);
+  }
+  for (const e of r.held) lines.push(`Still held: ${describeLeaseDevice(e.device)} by live pid ${e.holder.pid} (stop that process first)`);
+  for (const e of r.gone) lines.push(`Gone: ${describeLeaseDevice(e.device)} is no longer plugged in; entry dropped`);
+  for (const f of r.failed) lines.push(`FAILED: ${f.error.message}`);
+  for (const e of r.skipped) lines.push(`Skipped: ${describeLeaseDevice(e.device)} (journal entry of platform ${e.platform})`);
+  return (lines.length ? lines.join('\n') : 'Nothing to give back: no leases in the journal.') + '\n';
+}
+
+async function giveBack(ctx: CliContext, onlyDevice: boolean): Promise<number | void> {
+  const { journal, platform } = await handoffDeps(ctx);
+  if (onlyDevice && ctx.opts.device === undefined) throw badInput('handoff release needs --device VID:PID[:SERIAL] or a bus-port path; use handoff recover for every dead lease.');
+  const targets = entriesFor(ctx, await journal.list());
+  if (onlyDevice && targets.length === 0) {
+    throw new UsbScsiError(ErrorCodes.NOT_FOUND, `no lease in the journal for ${ctx.opts.device} (see usbscsi handoff status).`);
+  }
+  const report: RecoveryReport = { recovered: [], held: [], gone: [], failed: [], skipped: [] };
+  const runs = ctx.opts.device === undefined ? [undefined] : targets.map((t) => t.device);
+  for (const device of runs) {
+    const r = await recoverLeases(platform, journal, { ...(device ? { device } : {}), ...(ctx.io.signal ? { signal: ctx.io.signal } : {}) });
+    report.recovered.push(...r.recovered);
+    report.held.push(...r.held);
+    report.gone.push(...r.gone);
+    report.failed.push(...r.failed);
+    report.skipped.push(...r.skipped);
+  }
+  ctx.emit(reportJson(report), () => reportHuman(report));
+  if (report.failed.length) throw report.failed[0]!.error;
+  if (onlyDevice && report.held.length) {
+    throw new UsbScsiError(ErrorCodes.BUSY, `${describeLeaseDevice(report.held[0]!.device)} is held by live process ${report.held[0]!.holder.pid}; stop it (it releases on exit) and retry.`);
+  }
+}
+
+export function registerHandoff(program: Command, wrap: Wrap): void {
+  const handoff = program.command('handoff').description('device leases: status, release one device, recover every dead lease');
+  handoff
+    .command('status')
+    .description('list the lease journal: device, holder pid (alive?), state, what was unmounted')
+    .action(
+      wrap(async (ctx) => {
+        const { journal, platform } = await handoffDeps(ctx);
+        const entries = entriesFor(ctx, await journal.list());
+        const alive = await Promise.all(entries.map((e) => isProcessAlive((pid) => platform.processIdentity(pid), e.holder)));
+        const docs = entries.map((e, i) => entryJson(e, alive[i]));
+        ctx.emit({ journal: journal.path, leases: docs }, () => {
+          if (docs.length === 0) return `No leases (journal ${journal.path}).\n`;
+          return table([
+            ['DEVICE', 'HOLDER', 'ALIVE', 'STATE', 'UNMOUNTED', 'SINCE'],
+            ...docs.map((d) => [String(d['device']), String(d['holderPid']), d['holderAlive'] ? 'yes' : 'NO', String(d['status']), (d['unmounted'] as string[]).join(',') || '-', String(d['createdAt'])]),
+          ]);
+        });
+      }),
+    );
+  handoff
+    .command('release')
+    .description('give the --device back to the OS (re-attach the driver, re-mount) when its holder is dead or its release failed')
+    .action(wrap((ctx) => giveBack(ctx, true)));
+  handoff
+    .command('recover')
+    .description('give back every device whose lease holder died or whose release failed')
+    .action(wrap((ctx) => giveBack(ctx, false)));
+}

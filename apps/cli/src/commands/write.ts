@@ -1,0 +1,71 @@
+/**
+ * write: a file onto the medium. States device, LBA range and byte count
+ * first, always (even with --quiet / --json, on stderr), and does nothing
+ * without --yes. Mounted media are refused by core (E_MOUNTED).
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { badInput } from '@usbscsi/core';
+import { formatBytes } from '../format/table.js';
+import { startProgress } from '../progress.js';
+import { deviceLine } from './describe.js';
+import type { Wrap } from './index.js';
+import { blockRange } from './read.js';
+
+/** Writes larger than this are refused: read files in pieces with several commands. */
+const MAX_WRITE_BYTES = 2 ** 31;
+
+export function readInputFile(path: string, option: string): Uint8Array {
+  try {
+    const data = readFileSync(path);
+    if (data.length > MAX_WRITE_BYTES) throw badInput(`${path} is larger than ${formatBytes(MAX_WRITE_BYTES)}; split it and write it in pieces.`);
+    return data;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'E_BAD_INPUT') throw err;
+    throw badInput(`cannot read ${path} (${option}): ${(err as Error).message}; check the path and permissions.`, { path });
+  }
+}
+
+export function registerWrite(program: Command, wrap: Wrap): void {
+  program
+    .command('write')
+    .description('write FILE to the medium at --lba (needs --yes; refuses mounted media)')
+    .requiredOption('--lba <n>', 'first logical block')
+    .requiredOption('-i, --input <file>', 'data to write: a whole number of blocks')
+    .option('--yes', 'consent to overwrite the stated blocks')
+    .action(
+      wrap((ctx, _args, options) => {
+        const data = readInputFile(options['input'] as string, '-i');
+        return ctx.withDevice(async (device) => {
+          const range = await blockRange(device, options, data.length);
+          const last = range.lba + BigInt(range.blocks) - 1n;
+          ctx.io.stderr.write(
+            `About to write ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) to LBA ${range.lba}..${last} of ${deviceLine(device)}\n`,
+          );
+          if (options['yes'] !== true) {
+            throw badInput('refusing to write without consent: add --yes to overwrite these blocks.', {
+              lba: Number(range.lba),
+              lastLba: Number(last),
+              bytes: range.bytes,
+            });
+          }
+          const progress = startProgress(ctx, range.bytes, 'write');
+          const started = process.hrtime.bigint();
+          try {
+            await device.write(range.lba, data, {
+              allowMediumWrite: true,
+              onProgress: (done) => progress.update(done),
+              ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+            });
+          } finally {
+            progress.stop();
+          }
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          const mbPerSec = range.bytes / 1e6 / Math.max(seconds, 1e-9);
+          ctx.emit({ lba: Number(range.lba), lastLba: Number(last), blocks: range.blocks, blockSize: range.blockSize, bytes: range.bytes, seconds, mbPerSec }, () =>
+            `Wrote ${formatBytes(range.bytes)} to LBA ${range.lba}..${last} in ${seconds.toFixed(2)} s (${mbPerSec.toFixed(1)} MB/s)\n`,
+          );
+        });
+      }),
+    );
+}

@@ -1,0 +1,130 @@
+/**
+ * Per-run state shared by the commands: the global options, output in the
+ * chosen mode (human / --json / --quiet), and the device session (selection,
+ * tracing, closing). Protocol work is core's; this file only wires it.
+ */
+import type { HandoffPlatform, LeaseJournal, ScsiDevice, UsbBackend } from '@usbscsi/core';
+import { ErrorCodes, TracingBackend, UsbScsiError, badInput, openDevice, openTraceFile, type TraceFile } from '@usbscsi/core';
+import { connectVia } from './core-bridge.js';
+import { toJson } from './format/json.js';
+import type { CliIo } from './io.js';
+import { parseIntOption } from './options.js';
+import { createSimBackend, isSimSelector } from './sim.js';
+
+export type BackendChoice = 'auto' | 'native' | 'node-usb' | 'sg';
+
+export interface GlobalOptions {
+  device?: string;
+  lun?: string;
+  backend: BackendChoice;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  trace?: string;
+  timeout?: string;
+  via?: string;
+}
+
+export interface CliDeps {
+  /** Backend for `--device sim[:…]`; tests inject an emulator prepared with vendor handlers or faults. */
+  simBackend?: (selector: string) => UsbBackend | Promise<UsbBackend>;
+  /** Lease journal and OS platform for `handoff` (tests inject a temp journal and core's fake platform). */
+  handoff?: () => Promise<{ journal: LeaseJournal; platform: HandoffPlatform }>;
+}
+
+export class CliContext {
+  constructor(
+    readonly io: CliIo,
+    readonly opts: GlobalOptions,
+    readonly deps: CliDeps,
+  ) {}
+
+  get json(): boolean {
+    return this.opts.json === true;
+  }
+
+  /** Command timeout in ms when --timeout was given. */
+  timeoutMs(): number | undefined {
+    return this.opts.timeout === undefined ? undefined : parseIntOption(this.opts.timeout, '--timeout', { min: 1, max: 3_600_000 });
+  }
+
+  lun(): number | undefined {
+    return this.opts.lun === undefined ? undefined : parseIntOption(this.opts.lun, '--lun', { min: 0, max: 15 });
+  }
+
+  /** Prints the command's one JSON document, or its human text (unless --quiet). */
+  emit(doc: unknown, human: () => string): void {
+    if (this.json) this.io.stdout.write(toJson(doc));
+    else if (!this.opts.quiet) this.io.stdout.write(human());
+  }
+
+  /** Human notes on stderr (what is about to happen, warnings); silent with --quiet or --json. */
+  note(line: string): void {
+    if (!this.opts.quiet && !this.json) this.io.stderr.write(line + '\n');
+  }
+
+  /** The USB backend for device listing: the simulator for `--device sim…`, else the one --backend names. */
+  async listingBackend(): Promise<{ backend: UsbBackend | 'auto' | 'native' | 'node-usb'; dispose(): Promise<void> }> {
+    const spec = this.opts.device;
+    if (spec !== undefined && isSimSelector(spec)) {
+      const backend = await createSimBackend(spec, this.deps);
+      return { backend, dispose: async () => backend.dispose?.() };
+    }
+    const choice = this.opts.backend === 'sg' ? 'auto' : this.opts.backend;
+    return { backend: choice, dispose: async () => {} };
+  }
+
+  /** Opens the selected device, runs `fn`, and always closes the device (releasing any lease) and the trace. */
+  async withDevice<T>(fn: (device: ScsiDevice) => Promise<T>): Promise<T> {
+    const via = this.opts.via ?? this.io.env['USBSCSI_VIA'];
+    if (via) return this.withRemoteDevice(via, fn);
+    const spec = this.opts.device;
+    const lun = this.lun();
+    let trace: TraceFile | undefined;
+    let backend: UsbBackend | undefined;
+    let device: ScsiDevice | undefined;
+    try {
+      if (spec !== undefined && isSimSelector(spec)) {
+        if (this.opts.backend !== 'auto') {
+          throw badInput(`--backend ${this.opts.backend} does not apply to the simulated device; drop --backend or choose a real device.`);
+        }
+        backend = await createSimBackend(spec, this.deps);
+      }
+      if (this.opts.trace && this.opts.backend === 'sg') {
+        throw new UsbScsiError(ErrorCodes.UNSUPPORTED, '--trace records USB transfers, and --backend sg sends commands through the kernel (SG_IO) with none; use --backend native or node-usb to trace.');
+      }
+      if (this.opts.trace) trace = openTraceFile(this.opts.trace);
+      const recorder = trace?.recorder;
+      // Tracing needs BOT: SG_IO sends no USB transfers this process could see.
+      const transport = this.opts.backend === 'sg' ? 'sg' : this.opts.backend === 'auto' && !trace ? 'auto' : 'bot';
+      device = await openDevice({
+        ...(spec !== undefined && !isSimSelector(spec) ? { selector: spec } : {}),
+        backend: backend ?? (this.opts.backend === 'sg' ? 'auto' : this.opts.backend),
+        transport,
+        ...(lun !== undefined ? { lun } : {}),
+        ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
+      });
+      return await fn(device);
+    } finally {
+      try {
+        await device?.close();
+      } finally {
+        trace?.close();
+        await backend?.dispose?.();
+      }
+    }
+  }
+
+  private async withRemoteDevice<T>(via: string, fn: (device: ScsiDevice) => Promise<T>): Promise<T> {
+    if (this.opts.trace) {
+      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, '--trace cannot record through the daemon (--via / USBSCSI_VIA): the USB transfers happen in usbscsid. Run without --via to trace.');
+    }
+    const lun = this.lun();
+    const device = await connectVia(via, { ...(this.opts.device !== undefined ? { selector: this.opts.device } : {}), ...(lun !== undefined ? { lun } : {}) });
+    try {
+      return await fn(device);
+    } finally {
+      await device.close();
+    }
+  }
+}

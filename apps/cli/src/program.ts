@@ -1,0 +1,108 @@
+/**
+ * The `usbscsi` program: commander wiring, global options, one exit status
+ * per run. `runCli` is what main.ts and the in-process tests call.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { isUsbScsiError } from '@usbscsi/core';
+import { registerCommands } from './commands/index.js';
+import { CliContext, type CliDeps, type GlobalOptions } from './context.js';
+import { ExitCode, exitCodeFor, exitCodeHelpText } from './exit-codes.js';
+import { toJson } from './format/json.js';
+import type { CliIo } from './io.js';
+
+export type CommandAction = (ctx: CliContext, args: string[], options: Record<string, unknown>) => Promise<number | void>;
+
+export interface RunState {
+  exitCode: number;
+}
+
+const DEVICE_HELP = 'vid:pid[:serial] (hex), bus-port (1-2.3), /dev/sdX, /dev/sgN, or sim[:key=value,…] for the built-in emulator';
+
+export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Command {
+  const program = new Command('usbscsi')
+    .description('Send any SCSI command to a USB mass-storage device (Bulk-Only Transport or SG_IO).')
+    .option('-d, --device <selector>', DEVICE_HELP)
+    .option('--lun <n>', 'logical unit number (default 0)')
+    .addOption(new Option('--backend <name>', 'how to reach the device').choices(['auto', 'native', 'node-usb', 'sg']).default('auto'))
+    .option('--json', 'print one JSON document (errors as {"error":{…}})')
+    .option('-q, --quiet', 'print only data and errors')
+    .option('-v, --verbose', 'more detail; stack traces on errors')
+    .option('--trace <file.pcapng>', 'record every USB transfer as a Wireshark-readable pcapng (usbmon)')
+    .option('--timeout <ms>', 'per-command timeout in milliseconds (default 20000)')
+    .option('--via <unix:PATH>', 'run through the usbscsid daemon (also env USBSCSI_VIA)')
+    .showHelpAfterError('(run usbscsi --help for usage)')
+    .addHelpText('after', '\n' + exitCodeHelpText() + '\n\nExamples:\n  usbscsi --device sim inquiry\n  usbscsi --device 0781:5567 read --lba 0 --blocks 8 -o first.bin\n  usbscsi --device sim raw 12 00 00 00 24 00 --in 36')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // Usage errors are printed by runCli in the chosen format.
+      outputError: () => {},
+    });
+
+  const wrap =
+    (action: CommandAction) =>
+    async (...params: unknown[]): Promise<void> => {
+      const command = params[params.length - 1] as Command;
+      const options = command.opts();
+      const args = command.args;
+      const ctx = new CliContext(io, command.optsWithGlobals() as GlobalOptions, deps);
+      const code = await action(ctx, args, options);
+      state.exitCode = code ?? ExitCode.OK;
+    };
+  registerCommands(program, wrap);
+  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: () => {} });
+  return program;
+}
+
+function wantsJson(argv: string[]): boolean {
+  return argv.includes('--json');
+}
+
+/** Prints an error in the run's format and returns its exit status. */
+export function reportError(io: CliIo, argv: string[], err: unknown): number {
+  const json = wantsJson(argv);
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
+    const message = err.message.replace(/^error: /, '');
+    if (json) io.stdout.write(toJson({ error: { code: 'E_USAGE', message, details: { commander: err.code } } }));
+    else io.stderr.write(`usbscsi: ${message}\n(run usbscsi --help for usage)\n`);
+    return ExitCode.USAGE;
+  }
+  const code = exitCodeFor(err);
+  if (isUsbScsiError(err)) {
+    const details = err.details;
+    if (json) io.stdout.write(toJson({ error: { code: err.code, message: err.message, details } }));
+    else {
+      io.stderr.write(`usbscsi: ${err.message}\n`);
+      const candidates = details['candidates'];
+      if (Array.isArray(candidates)) for (const c of candidates) io.stderr.write(`  candidate: ${typeof c === 'string' ? c : JSON.stringify(c)}\n`);
+      if (verbose && err.stack) io.stderr.write(err.stack + '\n');
+    }
+    return code;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (json) io.stdout.write(toJson({ error: { code: 'E_INTERNAL', message: e.message, details: {} } }));
+  else {
+    io.stderr.write(`usbscsi: unexpected failure: ${e.message}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
+    if (verbose && e.stack) io.stderr.write(e.stack + '\n');
+  }
+  return code;
+}
+
+/** Runs one command line (without `node main.js`) and returns the exit status. Never throws. */
+export async function runCli(argv: string[], io: CliIo, deps: CliDeps = {}): Promise<number> {
+  const state: RunState = { exitCode: ExitCode.OK };
+  const program = createProgram(io, deps, state);
+  try {
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      return ExitCode.USAGE;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return state.exitCode;
+  } catch (err) {
+    return reportError(io, argv, err);
+  }
+}
