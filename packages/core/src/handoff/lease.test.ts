@@ -231,6 +231,27 @@ describe('acquireLease', () => {
   });
 });
 
+describe('a signal while acquiring', () => {
+  it('stops the acquisition, rolls it back, then re-raises the signal', async () => {
+    const { EventEmitter } = await import('node:events');
+    const host = Object.assign(new EventEmitter(), { pid: 7, kills: [] as unknown[], kill(pid: number, sig?: string | number) { this.kills.push([pid, sig]); } });
+    const signalled = new LeaseRegistry({ host, log: () => undefined });
+    const before = fake.snapshot();
+    fake.fail('detach', { error: 'hang' });
+    const acquiring = acquireLease(device, options({ unmount: true, registry: signalled }));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(fake.read().mounts).toEqual([]); // unmounted, now stuck detaching
+    host.emit('SIGINT', 'SIGINT');
+    const err = await rejection(acquiring);
+    expect(err.code).toBe(ErrorCodes.CANCELLED);
+    expect(err.details.rolledBack).toBe(true);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(host.kills).toEqual([[7, 'SIGINT']]);
+    expect(fake.snapshot()).toEqual(before);
+    expect(host.listenerCount('SIGINT')).toBe(0);
+  });
+});
+
 describe('unmountTargets', () => {
   const mounts = defaultFakeOsState().mounts;
   it('Linux: one filesystem at a time, nested mount points first', () => {

@@ -103,6 +103,9 @@ export class Lease implements RegisteredLease {
   private detachedDriver: DetachedDriver | null = null;
   private releaseHooks: (() => unknown | Promise<unknown>)[] = [];
   private releasing: Promise<ReleaseReport> | null = null;
+  private acquiring: Promise<void> | null = null;
+  private acquireSettled = false;
+  private readonly interrupt = new AbortController();
 
   /** Use {@link acquireLease}. */
   constructor(device: LeaseDevice, options: AcquireLeaseOptions & { platform: HandoffPlatform }) {
@@ -145,9 +148,16 @@ export class Lease implements RegisteredLease {
   }
 
   /** @internal called once by {@link acquireLease}. */
-  async acquire(): Promise<void> {
-    if (this.stateValue !== 'idle') throw new UsbScsiError(ErrorCodes.BAD_INPUT, 'A lease is acquired only once.');
-    const signal = this.options.signal;
+  acquire(): Promise<void> {
+    if (this.acquiring) return Promise.reject(new UsbScsiError(ErrorCodes.BAD_INPUT, 'A lease is acquired only once.'));
+    this.acquiring = this.acquireSteps().finally(() => {
+      this.acquireSettled = true;
+    });
+    return this.acquiring;
+  }
+
+  private async acquireSteps(): Promise<void> {
+    const signal = anySignal([this.options.signal, this.interrupt.signal]);
     const storage = await runStep('describe', this.timeouts.describe, signal, (o) => this.platform.describe(this.device, o));
     this.storage = storage;
     if (storage.mounts.length && !this.unmountAsked) {
@@ -160,6 +170,8 @@ export class Lease implements RegisteredLease {
     await this.refuseIfHeldElsewhere();
 
     this.entry = await this.journalEntry('acquiring');
+    // From here on a signal or exit must undo what was done: join the registry now.
+    this.registry?.add(this);
     try {
       this.setState('unmounting');
       if (storage.mounts.length) await runStep('sync', this.timeouts.sync, signal, (o) => this.platform.sync(this.device, storage, o));
@@ -178,9 +190,12 @@ export class Lease implements RegisteredLease {
       }
       await this.journalUpdate('held');
     } catch (err) {
-      await this.rollBack(err instanceof UsbScsiError ? err : new UsbScsiError(ErrorCodes.IO, `Taking ${this.description} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+      try {
+        await this.rollBack(err instanceof UsbScsiError ? err : new UsbScsiError(ErrorCodes.IO, `Taking ${this.description} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+      } finally {
+        this.registry?.remove(this);
+      }
     }
-    this.registry?.add(this);
     this.setState('held');
   }
 
@@ -192,6 +207,16 @@ export class Lease implements RegisteredLease {
    */
   release(): Promise<ReleaseReport> {
     if (this.releasing) return this.releasing;
+    if (this.acquiring && !this.acquireSettled) {
+      // Interrupted while taking the device (a signal, process exit): stop and roll back, or, if it
+      // got to `held` meanwhile, release as usual.
+      this.interrupt.abort(new UsbScsiError(ErrorCodes.CANCELLED, `Taking ${this.description} was interrupted.`));
+      this.releasing = this.acquiring.then(
+        () => this.doRelease(),
+        () => ({ storage: null, remounted: [], notRemounted: [] }),
+      );
+      return this.releasing;
+    }
     if (this.stateValue !== 'held') {
       return Promise.reject(new UsbScsiError(ErrorCodes.BAD_INPUT, `The lease on ${this.description} is ${this.stateValue}, not held: nothing to release.`));
     }
@@ -318,4 +343,18 @@ export function unmountTargets(mounts: MountedFilesystem[], granularity: 'filesy
   const byDisk = new Map<string, MountedFilesystem[]>();
   for (const fs of mounts) byDisk.set(fs.wholeDisk, [...(byDisk.get(fs.wholeDisk) ?? []), fs]);
   return [...byDisk].map(([wholeDisk, filesystems]) => ({ wholeDisk, filesystems }));
+}
+
+/** A signal that aborts when any of `signals` does (AbortSignal.any, spelled out for older typings). */
+function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal {
+  const controller = new AbortController();
+  for (const signal of signals) {
+    if (!signal) continue;
+    if (signal.aborted) {
+      controller.abort(signal.reason);
+      break;
+    }
+    signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  }
+  return controller.signal;
 }
