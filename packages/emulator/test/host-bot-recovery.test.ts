@@ -217,7 +217,9 @@ describe('ScsiDevice safety and typed helpers against the emulator', () => {
     let last = 0;
     await dev.write(10, data, { allowMediumWrite: true, onProgress: (d) => { last = d; } });
     expect(last).toBe(data.length);
-    expect(await dev.read(10, data.length / BLOCK)).toEqual(data);
+    // Compare as Buffers: toEqual on multi-MiB typed arrays walks them element by element.
+    const back = await dev.read(10, data.length / BLOCK);
+    expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
     expect(sim.stats.commands).toBe(1 + 2 * 12); // READ CAPACITY + 12 writes + 12 reads of 256 KiB
   });
 
@@ -227,7 +229,9 @@ describe('ScsiDevice safety and typed helpers against the emulator', () => {
     expect(inq.peripheralType).toBe(0);
     expect(inq.vendor.length).toBeGreaterThan(0);
     const pages = await dev.vpd(0x00);
-    expect(pages).toMatchObject({ page: 0 });
+    expect(pages).toMatchObject({ kind: 'supported-pages', pageCode: 0 });
+    expect(pages.kind === 'supported-pages' && pages.supportedPages).toEqual(expect.arrayContaining([0x00, 0x80, 0x83, 0xb0]));
+    expect(await dev.vpd(0x80)).toMatchObject({ kind: 'unit-serial-number', serialNumber: expect.stringMatching(/.+/) });
     const cap = await dev.readCapacity();
     expect(cap.blocks).toBe(2048n);
     expect(cap.bytes).toBe(2048n * 512n);
