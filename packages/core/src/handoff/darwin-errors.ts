@@ -44,12 +44,18 @@ function statusText(fields: Partial<DarwinNativeErrorFields>): string {
   return fields.osStatus !== undefined ? `${name}, 0x${fields.osStatus.toString(16)}` : name;
 }
 
+/** `disk4 of 05e3:0749 at …`, or just `disk4` when the context is the disk itself. */
+function diskText(fields: Partial<DarwinNativeErrorFields>, context: DarwinErrorContext): string {
+  const disk = fields.bsdName ?? 'the disk';
+  return fields.bsdName && fields.bsdName === context.device ? disk : `${disk} of ${context.device}`;
+}
+
 function busyUnmountMessage(fields: Partial<DarwinNativeErrorFields>, context: DarwinErrorContext): string {
   const where = context.mountPoints?.length ? context.mountPoints.join(', ') : `the volumes of ${fields.bsdName ?? 'the disk'}`;
   const said = fields.dissenter?.statusString ? ` It said: "${fields.dissenter.statusString}".` : '';
   const lsofTarget = context.mountPoints?.[0] ? `'${context.mountPoints[0]}'` : '/Volumes/<name>';
   return (
-    `macOS refused to unmount ${fields.bsdName ?? 'the disk'} of ${context.device} (${statusText(fields)}): something is using ${where}.${said} ` +
+    `macOS refused to unmount ${diskText(fields, context)} (${statusText(fields)}): something is using ${where}.${said} ` +
     `Nothing was unmounted. DiskArbitration does not name the process; find it with \`sudo lsof +f -- ${lsofTarget}\`. ` +
     'Usual holders: Spotlight indexing (mds, mds_stores; `sudo mdutil -i off <mount point>` stops it), Time Machine (backupd; stop the backup), ' +
     'a Finder or Quick Look window, a terminal whose current directory is on the volume. Close it and try again.'
@@ -76,7 +82,7 @@ export function darwinError(err: unknown, context: DarwinErrorContext): UsbScsiE
     const what =
       operation === 'capture' || operation === 'release'
         ? `${operation === 'capture' ? 'Capturing' : 'Giving back'} ${context.device} needs root or the com.apple.vm.device-access entitlement (${statusText(fields)}).`
-        : `DiskArbitration refused to ${operation} ${fields.bsdName ?? 'the disk'} of ${context.device} (${statusText(fields)}).`;
+        : `DiskArbitration refused to ${operation} ${diskText(fields, context)} (${statusText(fields)}).`;
     return new UsbScsiError(code, `${what} ${DARWIN_PERMISSION_FIX}`, options);
   }
   if (code === ErrorCodes.BUSY && fields.dissenter && operation === 'unmount') {

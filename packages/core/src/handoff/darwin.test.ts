@@ -86,7 +86,7 @@ describe('darwin handoff platform', () => {
     const err = await rejection(platform.unmount({ wholeDisk: 'disk4', filesystems: storage.mounts }, step()));
     expect(err.code).toBe('E_BUSY');
     expect(err.details.holders).toEqual([{ bsdName: 'disk4', status: 0xf8da0002, statusName: 'kDAReturnBusy', statusString: 'Volume in use', pid: null }]);
-    expect(err.message).toContain('kDAReturnBusy');
+    expect(err.message).toContain('macOS refused to unmount disk4 (kDAReturnBusy, 0xf8da0002)');
     expect(err.message).toContain("sudo lsof +f -- '/Volumes/CARD'");
     expect(err.message).toMatch(/Spotlight.*Time Machine/);
     // Still mounted: a refused whole-disk unmount leaves nothing half-done.
