@@ -43,6 +43,12 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     done(null, body),
   );
 
+  app.addHook('onRequest', async (_request, reply) => {
+    const res = reply.raw;
+    ctx.inflight.add(res);
+    res.once('close', () => ctx.inflight.delete(res));
+  });
+
   if (options.token !== undefined) {
     const check = makeTokenCheck(options.token);
     app.addHook('onRequest', async (request, reply) => {

@@ -23,6 +23,8 @@ export interface DaemonContext {
   limits: DaemonLimits;
   /** Set once SIGTERM started draining: new work is refused with E_CANCELLED. */
   draining: boolean;
+  /** Responses not yet fully written (SSE streams included): shutdown waits for them before closing. */
+  inflight: Set<import('node:http').ServerResponse>;
   openapi: string;
   version: string;
 }

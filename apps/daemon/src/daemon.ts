@@ -86,7 +86,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     readFile(here('../package.json'), 'utf8').then((t) => JSON.parse(t) as { version: string }),
   ]);
   const ctx: DaemonContext = {
-    registry, leases, events, metrics, log, openapi, version: pkg.version, draining: false,
+    registry, leases, events, metrics, log, openapi, version: pkg.version, draining: false, inflight: new Set(),
     limits: { bodyLimit: 64 * 1024 * 1024, maxTransferLength: 64 * 1024 * 1024, watchdogGraceMs: 5000, ...options.limits },
   };
 
@@ -130,6 +130,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       await Promise.all(registry.all().map((s) => s.closeWhenIdle()));
       registry.stop();
       events.close();
+      // Answers already being written (a large data-in) must reach their clients whole.
+      const deadline = Date.now() + 10_000;
+      while (ctx.inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       await Promise.all(apps.map((a) => a.close()));
       if (options.socketPath !== null) await unlink(options.socketPath).catch(() => undefined);
       await options.provider.dispose?.();
