@@ -120,7 +120,7 @@ export class CliContext {
       throw new UsbScsiError(ErrorCodes.UNSUPPORTED, '--trace cannot record through the daemon (--via / USBSCSI_VIA): the USB transfers happen in usbscsid. Run without --via to trace.');
     }
     const lun = this.lun();
-    const device = await connectVia(via, { ...(this.opts.device !== undefined ? { selector: this.opts.device } : {}), ...(lun !== undefined ? { lun } : {}) });
+    const device = await connectVia(via, { ...(this.opts.device !== undefined ? { selector: this.opts.device } : {}), ...(lun !== undefined ? { lun } : {}), env: this.io.env });
     try {
       return await fn(device);
     } finally {

@@ -1,10 +1,14 @@
 /**
- * The daemon client (--via), which core provides in packages/core/src/client/.
- * Kept in one file so the rest of the CLI does not care where it comes from.
+ * --via / USBSCSI_VIA: the device is reached through usbscsid with core's
+ * daemon client (packages/core/src/client). Every command then runs in the
+ * daemon's queue, unchanged.
  */
 import type { ScsiDevice } from '@usbscsi/core';
-import { ErrorCodes, UsbScsiError } from '@usbscsi/core';
+import { badInput, openRemoteDevice, parseVia } from '@usbscsi/core';
 
-export async function connectVia(via: string, _options: { selector?: string; lun?: number }): Promise<ScsiDevice> {
-  throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `--via ${via}: this build has no daemon client yet; run without --via (or unset USBSCSI_VIA) to talk to the device directly.`);
+export async function connectVia(via: string, options: { selector?: string; lun?: number; env: Record<string, string | undefined> }): Promise<ScsiDevice> {
+  if (options.lun !== undefined && options.lun !== 0) throw badInput(`usbscsid serves LUN 0 only; drop --lun ${options.lun} or run without --via.`);
+  if (options.selector?.startsWith('sim')) throw badInput('--device sim is the in-process emulator; through the daemon, name a device the daemon serves (or drop --device).');
+  const endpoint = parseVia(via, { env: options.env as NodeJS.ProcessEnv });
+  return openRemoteDevice({ via: endpoint, ...(options.selector !== undefined ? { selector: options.selector } : {}) });
 }

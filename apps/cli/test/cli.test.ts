@@ -215,7 +215,12 @@ describe('raw', () => {
     });
     const payload = join(tmp, 'payload.bin');
     writeFileSync(payload, Buffer.from('vendor payload'));
-    const out = await run(['--device', 'sim', 'raw', 'c1 00 00 00 0e 00', '--out', payload], { deps });
+    // A vendor opcode that sends data may change the medium or firmware: core wants consent.
+    const refused = await run(['--device', 'sim', 'raw', 'c1 00 00 00 0e 00', '--out', payload], { deps });
+    expect(refused.code).toBe(ExitCode.USAGE);
+    expect(refused.stderr).toContain('--yes');
+    expect(received).toBeUndefined();
+    const out = await run(['--device', 'sim', 'raw', 'c1 00 00 00 0e 00', '--out', payload, '--yes'], { deps });
     expect(out.code).toBe(0);
     expect(received?.toString()).toBe('vendor payload');
     const saved = join(tmp, 'in.bin');
@@ -351,10 +356,17 @@ describe('exit statuses for failures', () => {
     expect(json(j)['error']).toMatchObject({ code: 'E_USAGE' });
   });
 
-  it('--via without a daemon client says so (exit 10)', async () => {
-    const r = await run(['--device', 'sim', '--via', 'unix:/tmp/none.sock', 'tur']);
-    expect([ExitCode.UNSUPPORTED, ExitCode.NOT_FOUND, ExitCode.DEVICE_GONE]).toContain(r.code);
-    expect(r.stderr).toMatch(/via|daemon|usbscsid/i);
+  it('--via with no daemon listening says how to start it; a bad --via is exit 2', async () => {
+    const r = await run(['--via', 'unix:/tmp/usbscsi-no-daemon.sock', 'tur']);
+    expect(r.code).toBe(ExitCode.TRANSPORT);
+    expect(r.stderr).toContain('no usbscsid listens at unix:/tmp/usbscsi-no-daemon.sock');
+    const env = await run(['tur'], { env: { USBSCSI_VIA: 'unix:/tmp/usbscsi-no-daemon.sock' } });
+    expect(env.code).toBe(ExitCode.TRANSPORT);
+    const bad = await run(['--via', 'carrier-pigeon', 'tur']);
+    expect(bad.code).toBe(ExitCode.USAGE);
+    expect(bad.stderr).toContain('cannot read --via');
+    const traced = await run(['--via', 'unix:/tmp/x.sock', '--trace', '/tmp/x.pcapng', 'tur']);
+    expect(traced.code).toBe(ExitCode.UNSUPPORTED);
   });
 
   it('--help lists the commands and the exit status table', async () => {
