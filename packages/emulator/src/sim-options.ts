@@ -66,6 +66,7 @@ export function parseSimOptions(spec: string): SimulatedDeviceOptions {
     throw badInput(`sim option ${key}=${raw} must be true or false`);
   };
   const blockSize = int('bs', 512, 65536) ?? 512;
+  if ((blockSize & (blockSize - 1)) !== 0) throw badInput(`sim option bs=${blockSize} must be a power of two from 512 to 65536`);
   const blocks = int('blocks', 1, Number.MAX_SAFE_INTEGER);
   const lunCount = int('luns', 1, 16) ?? 1;
   const file = values.get('file');
