@@ -125,10 +125,15 @@ export class ScsiDevice {
     } else if (options.data && options.data.length > 0) {
       throw badInput("direction 'none' takes no data");
     }
-    if (scsi.isMediumWrite(cdb)) {
+    // A vendor or unassigned opcode sending data may be a firmware or medium write: its
+    // effect cannot be known, so it needs the same consent as a known write.
+    const safety = scsi.mediumSafety(cdb);
+    if (safety === 'write' || (safety === 'unknown' && direction === 'out')) {
       if (!options.allowMediumWrite) {
         throw badInput(
-          `${scsi.opcodeName(cdb)} writes to the medium or firmware: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`,
+          safety === 'write'
+            ? `${scsi.opcodeName(cdb)} writes to the medium or firmware: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`
+            : `opcode 0x${hex2(cdb[0]!)} is vendor-specific or unassigned and sends data, so it may change the medium or firmware: pass explicit consent (--yes, allowMediumWrite: true)`,
         );
       }
       await this.refuseIfMounted(cdb);

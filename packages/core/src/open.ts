@@ -183,14 +183,20 @@ async function mountsOf(path: string, usb?: MassStorageDeviceInfo): Promise<Moun
     const bindings = await linuxStorageBindings(usb.busNumber, usb.portNumbers);
     return bindings.flatMap((b) => b.mounts);
   }
-  const { readFile } = await import('node:fs/promises');
-  const disk = path.replace(/^\/dev\//, '');
-  const text = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .map((l) => l.split(' '))
-    .filter((f) => f[0] && (f[0] === path || f[0].startsWith(`/dev/${disk}`)) && /^sd/.test(disk))
-    .map((f) => ({ device: f[0]!, mountPoint: f[1]!, fsType: f[2]! }));
+  const { readFile, readdir } = await import('node:fs/promises');
+  const { parseMountinfo } = await import('./handoff/mountinfo.js');
+  let disk = path.replace(/^\/dev\//, '');
+  if (/^sg\d+$/.test(disk)) {
+    // An sg node is a view of a SCSI device; its whole-disk block device (if any) holds the mounts.
+    const blocks = await readdir(`/sys/class/scsi_generic/${disk}/device/block`).catch(() => [] as string[]);
+    if (blocks.length === 0) return [];
+    disk = blocks[0]!;
+  }
+  const partition = new RegExp(`^/dev/${disk}(p?\\d+)?$`);
+  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  return parseMountinfo(text)
+    .filter((m) => partition.test(m.source))
+    .map((m) => ({ device: m.source, mountPoint: m.mountPoint, fsType: m.fsType }));
 }
 
 export type { UsbDeviceHandle };

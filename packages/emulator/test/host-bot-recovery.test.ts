@@ -196,7 +196,11 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
     });
     const r = await dev.execute(Uint8Array.of(0xc1, 0, 0, 0, 4, 0), { length: 4 });
     expect(Array.from(r.data)).toEqual([0xde, 0xad, 0xbe, 0xef]);
-    await dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), { direction: 'out', data: Uint8Array.of(1, 2, 3) });
+    // A vendor opcode sending data may rewrite firmware: consent first, and nothing is sent without it.
+    const before = sim.stats.commands;
+    expect(await codeOf(dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), { direction: 'out', data: Uint8Array.of(1, 2, 3) }))).toBe(ErrorCodes.BAD_INPUT);
+    expect(sim.stats.commands).toBe(before);
+    await dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), { direction: 'out', data: Uint8Array.of(1, 2, 3), allowMediumWrite: true });
     expect(Array.from(received ?? [])).toEqual([1, 2, 3]);
   });
 });
