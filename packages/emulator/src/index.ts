@@ -24,3 +24,4 @@ export { EmulatorBackend, type EmulatorBackendOptions } from './usb/emulator-bac
 export { EmulatorDeviceHandle } from './usb/emulator-handle.js';
 export { SimulatedDevice, type SimulatedDeviceOptions, type SimulatedStorageOptions } from './usb/simulated-device.js';
 export { DEFAULT_SIM_DEVICE, createSimulatedBackend, parseSimOptions } from './sim-options.js';
+export * from './ffs/index.js';
