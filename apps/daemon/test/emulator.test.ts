@@ -124,6 +124,16 @@ describe('usbscsid against the emulator (simulated BOT disk through core)', () =
     await device.close();
   });
 
+  it('answers E_TIMEOUT (504) when the device never answers, and the queue goes on after reset recovery', async () => {
+    backend.devices[0]!.faults.inject({ kind: 'no-response', opcode: 0x28, phase: 'csw' });
+    const stuck = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: Buffer.from(cdb10(0x28, 0, 1)).toString('hex'), length: 512, timeoutMs: 300 }), { 'content-type': 'application/json' });
+    expect(stuck.status).toBe(504);
+    expect(stuck.json.error.code).toBe('E_TIMEOUT');
+    const next = await client.execute('1-1', INQUIRY, { length: 36 });
+    expect(next.status === 0 || next.sense?.senseKey === 6).toBe(true); // a UNIT ATTENTION after the reset is fine
+    expect((await client.execute('1-1', cdb10(0x28, 0, 1), { length: 512 })).status).toBe(0);
+  });
+
   it('fails the running and every queued command with E_DEVICE_GONE when the device disconnects mid-queue', async () => {
     const events: DaemonEvent[] = [];
     const unsubscribe = await client.events((e) => events.push(e));

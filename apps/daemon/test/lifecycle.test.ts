@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DaemonClient, type DaemonEvent } from '../../../packages/core/src/client/index.js';
+import { startDaemon } from '../src/daemon.js';
+import { FakeProvider } from './fake-provider.js';
+import { until } from './helpers.js';
+
+const INQUIRY = Uint8Array.from([0x12, 0, 0, 0, 36, 0]);
+
+describe('usbscsid socket, logs and lease expiry', () => {
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+  const tmp = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'usbscsid-life-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  };
+
+  it('removes a stale socket file, refuses a live one and a non-socket, and makes the socket 0660', async () => {
+    const dir = tmp();
+    const path = join(dir, 's.sock');
+    // a socket file nobody listens on any more: its owner was SIGKILLed
+    const owner = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    await new Promise((r) => owner.once('exit', r));
+    expect(statSync(path).isSocket()).toBe(true);
+    const provider = new FakeProvider();
+    const log = pino({ level: 'silent' });
+    const d = await startDaemon({ provider, socketPath: path, log });
+    cleanup.push(() => d.shutdown());
+    expect(statSync(path).mode & 0o777).toBe(0o660);
+    await expect(startDaemon({ provider, socketPath: path, log })).rejects.toMatchObject({ code: 'E_BUSY' });
+    const notSocket = join(dir, 'plain');
+    writeFileSync(notSocket, 'x');
+    await expect(startDaemon({ provider, socketPath: notSocket, log })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+  });
+
+  it('logs one JSON line per command with request id, device, opcode, duration and result', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({ write(chunk, _e, cb) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); cb(); } });
+    const provider = new FakeProvider();
+    provider.add('1-1');
+    const path = join(tmp(), 's.sock');
+    const d = await startDaemon({ provider, socketPath: path, log: pino({ level: 'info' }, sink) });
+    cleanup.push(() => d.shutdown());
+    const client = new DaemonClient({ kind: 'unix', socketPath: path });
+    cleanup.push(() => client.close());
+    await client.execute('1-1', INQUIRY, { length: 36 });
+    await client.execute('1-1', Uint8Array.from([0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0]), { data: new Uint8Array(512) }).catch(() => undefined);
+    await until(() => lines.filter((l) => l.msg === 'command done' || l.msg === 'command failed').length === 2, 2000, 'log lines');
+    const done = lines.find((l) => l.msg === 'command done')!;
+    expect(done).toMatchObject({ device: '1-1', opcode: '12', status: 0, seq: 1 });
+    expect(typeof done.reqId).toBe('string');
+    expect(typeof done.ms).toBe('number');
+    expect(lines.find((l) => l.msg === 'command failed')).toMatchObject({ device: '1-1', opcode: '2a', code: 'E_BAD_INPUT' });
+    const request = lines.find((l) => l.msg === 'request' && l.reqId === done.reqId);
+    expect(request).toMatchObject({ method: 'POST', url: '/v1/devices/1-1/execute', status: 200 });
+  });
+
+  it('ends a lease when its TTL is spent (reason expired) and hands the device back', async () => {
+    const provider = new FakeProvider();
+    const dev = provider.add('1-1');
+    const path = join(tmp(), 's.sock');
+    const d = await startDaemon({ provider, socketPath: path, log: pino({ level: 'silent' }) });
+    cleanup.push(() => d.shutdown());
+    const client = new DaemonClient({ kind: 'unix', socketPath: path });
+    cleanup.push(() => client.close());
+    const events: DaemonEvent[] = [];
+    const stop = await client.events((e) => events.push(e));
+    cleanup.push(stop);
+    const lease = await client.acquireLease('1-1', { ttlMs: 200, idleTimeoutMs: 200 });
+    expect(dev.closed).toBe(false);
+    // commands keep it from idling, not from expiring
+    for (let i = 0; i < 3; i++) await client.execute('1-1', INQUIRY, { length: 36, lease: lease.id });
+    await until(() => events.some((e) => e.type === 'lease-released'), 3000, 'expiry');
+    expect(events.find((e) => e.type === 'lease-released')).toMatchObject({ reason: 'expired', lease: { id: lease.id } });
+    expect(dev.closed).toBe(true);
+    await expect(client.execute('1-1', INQUIRY, { length: 36, lease: lease.id })).resolves.toMatchObject({ status: 0 });
+    await expect(client.acquireLease('1-1', { ttlMs: 10, idleTimeoutMs: 20 })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+  });
+});
