@@ -100,6 +100,11 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
     expect(new DataView(csw.buffer).getUint32(4, true)).toBe(tag);
   });
 
+  it('a host IN transfer that is not a multiple of wMaxPacketSize and ends inside the data gets a whole packet: overflow', async () => {
+    await h.bulkOut(OUT, rawCbw({ length: 1024, dirIn: true, cdb: read10(0, 2) }), 1000);
+    expect(await h.bulkIn(IN, new Uint8Array(100), 1000)).toEqual({ status: 'overflow', actualLength: 100 });
+  });
+
   it('case 7 Hi < Di: the device sends Hi bytes and reports a phase error', async () => {
     const r = await command(h, read10(0, 2), { in: 512 });
     expect(r.data).toEqual({ status: 'ok', actualLength: 512 });

@@ -116,6 +116,15 @@ describe('sense handling', () => {
     expect(s.length).toBe(18);
   });
 
+  it('a LUN that does not exist: INQUIRY says qualifier 011b / type 1Fh, REQUEST SENSE says 05/25/00, others fail', async () => {
+    const { h } = await sim();
+    const inq = await run(h, [0x12, 0, 0, 0, 36, 0], { in: 36, lun: 2 });
+    expect([inq.status, inq.data[0]]).toEqual([0, 0x7f]);
+    const s = await requestSense(h, 2);
+    expect([s[2]! & 0xf, s[12], s[13]]).toEqual([0x5, 0x25, 0x00]);
+    expect((await run(h, [0, 0, 0, 0, 0, 0], { lun: 2 })).status).toBe(1);
+  });
+
   it('sense is per LUN', async () => {
     const { h } = await sim({ luns: [{}, {}] });
     await run(h, [0xd7, 0, 0, 0, 0, 0], { lun: 1 });
@@ -413,6 +422,7 @@ describe('vendor command handlers', () => {
     });
     expect((await run(h, [0xc2, 0, 0, 0, 0, 0])).status).toBe(1);
     expect(await senseOf(h)).toEqual([0x4, 0x44, 0x00]);
+    expect(String(device.target.internalErrors.at(-1))).toContain('bug in a test handler');
     expect((await run(h, [0x00, 0, 0, 0, 0, 0])).status).toBe(0);
   });
 

@@ -340,9 +340,15 @@ export class BotDevice {
     if (ex.inStallAt !== undefined && ex.inSent >= ex.inStallAt) return this.stallIn(ex, new Uint8Array(0));
     let limit = ex.babble ? total - ex.inSent : Math.min(total - ex.inSent, maxLength);
     if (ex.inStallAt !== undefined) limit = Math.min(limit, ex.inStallAt - ex.inSent);
+    // The device sends whole packets: a host transfer that is not a multiple of wMaxPacketSize and
+    // ends inside the data gets the whole last packet (babble) — real hardware does the same.
+    const remaining = total - ex.inSent;
+    const overrun = !ex.babble && ex.inStallAt === undefined && maxLength % this.maxPacketSize !== 0 && remaining > maxLength;
+    if (overrun) limit = Math.min(remaining, Math.ceil(maxLength / this.maxPacketSize) * this.maxPacketSize);
     const chunk = ex.dataIn.subarray(ex.inSent, ex.inSent + limit);
     ex.inSent += chunk.length;
     ex.record.transferred = Math.min(ex.inSent, ex.hostLength);
+    if (overrun) return { status: 'ok', data: chunk }; // longer than asked: the host sees overflow
     if (ex.inStallAt !== undefined && ex.inSent >= ex.inStallAt) {
       // injected stall: ends this transfer, or (if it is already full) the host's next IN
       return chunk.length < maxLength ? this.stallIn(ex, chunk) : { status: 'ok', data: chunk };
@@ -488,6 +494,11 @@ export class BotDevice {
   /** USB port reset: everything back to the power-on state except the media. */
   portReset(): void {
     this.stats.portResets++;
+    this.powerOn();
+  }
+
+  /** Power-on state (a re-plug): idle, no halts; a unit attention if the fault is armed. */
+  powerOn(): void {
     this.abortCommand();
     this.wedged = { in: false, out: false };
     this.halted = { in: false, out: false };

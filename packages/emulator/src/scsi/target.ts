@@ -6,7 +6,7 @@ import { sbcCommands } from './commands-sbc.js';
 import { spcCommands } from './commands-spc.js';
 import type { TargetEnv, TargetIdentity } from './env.js';
 import { LogicalUnit, type LunOptions } from './lun.js';
-import { Sense, type SenseSpec } from './sense.js';
+import { Sense, encodeSense, type SenseSpec } from './sense.js';
 import type { BuiltinCommand, DataPlan, FirmwareHook, HostDirection, TargetCommand, TargetResult } from './types.js';
 
 export interface TargetOptions {
@@ -89,6 +89,8 @@ export class ScsiTarget implements TargetEnv {
   private readonly builtins = new Map<number, BuiltinCommand>();
   private readonly vendor = new Map<number, VendorEntry[]>();
   private firmware: FirmwareHook | undefined;
+  /** Errors thrown by vendor handlers or built-ins (the host saw HARDWARE ERROR 44/00), newest last, at most 50. */
+  readonly internalErrors: unknown[] = [];
 
   constructor(options: TargetOptions = {}) {
     this.identity = {
@@ -167,10 +169,24 @@ export class ScsiTarget implements TargetEnv {
   async execute(cmd: TargetCommand, overrides: ExecuteOverrides = {}): Promise<TargetResult> {
     const opcode = cmd.cdb[0] ?? 0;
     const unit = this.units[cmd.lun];
-    if (!unit) return { status: 0x02, data: new Uint8Array(0), sense: Sense.lunNotSupported() }; // no LUN to hold it: reported directly
+    if (!unit) return this.absentLun(cmd, opcode);
     const result = await this.run(cmd, unit, opcode, overrides);
     if (result.status === 0x02 && result.sense) unit.pendingSense = result.sense;
     return result;
+  }
+
+  /** SPC-5: INQUIRY to a LUN that is not there says "not connected, no device type"; REQUEST SENSE reports 05/25/00. */
+  private absentLun(cmd: TargetCommand, opcode: number): TargetResult {
+    if (opcode === 0x12 && ((cmd.cdb[1] ?? 0) & 1) === 0) {
+      const data = new Uint8Array(36);
+      data[0] = 0x7f; // peripheral qualifier 011b, type 1Fh
+      data[2] = 0x06;
+      data[3] = 0x02;
+      data[4] = 31;
+      return { status: 0x00, data: data.subarray(0, Math.min(36, ((cmd.cdb[3] ?? 0) << 8) | (cmd.cdb[4] ?? 0))) };
+    }
+    if (opcode === 0x03) return { status: 0x00, data: encodeSense(Sense.lunNotSupported(), ((cmd.cdb[1] ?? 0) & 1) !== 0).subarray(0, cmd.cdb[4] ?? 0) };
+    return { status: 0x02, data: new Uint8Array(0), sense: Sense.lunNotSupported() };
   }
 
   private async run(cmd: TargetCommand, unit: LogicalUnit, opcode: number, overrides: ExecuteOverrides): Promise<TargetResult> {
@@ -202,6 +218,8 @@ export class ScsiTarget implements TargetEnv {
       return { status: 0x00, data: data ?? new Uint8Array(0) };
     } catch (err) {
       if (err instanceof CheckCondition) return checkCondition(err.sense, err.data);
+      this.internalErrors.push(err);
+      if (this.internalErrors.length > 50) this.internalErrors.shift();
       return checkCondition(Sense.internalTargetFailure());
     }
   }
@@ -226,6 +244,8 @@ export class ScsiTarget implements TargetEnv {
       return { status: 0x00, data: out.data ?? new Uint8Array(0) };
     } catch (err) {
       if (err instanceof CheckCondition) return checkCondition(err.sense, err.data);
+      this.internalErrors.push(err);
+      if (this.internalErrors.length > 50) this.internalErrors.shift();
       return checkCondition(Sense.internalTargetFailure());
     }
   }

@@ -207,7 +207,7 @@ export class SimulatedDevice {
     if (this.connected) this.unplug();
     this.deviceAddress = this.fixedAddress ?? nextAddress++;
     this.kernelDriver = this.kernelDriverName;
-    this.bot.portReset();
+    this.bot.powerOn();
     this.connected = true;
     for (const l of [...this.plugListeners]) l(true);
   }
