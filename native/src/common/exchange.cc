@@ -214,11 +214,11 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
       cbwInFlight_ = true;
       switch (config_.mode) {
         case DataMode::kNone:
-          SubmitCswLocked();
+          if (config_.cswEarly) SubmitCswLocked();  // else when the CBW is out (MaybeFinishLocked)
           break;
         case DataMode::kBufferOut:
           for (size_t s = 0; s < slots_.size(); ++s) AssignAndSubmitLocked(s);
-          SubmitCswLocked();
+          if (config_.cswEarly) SubmitCswLocked();
           break;
         case DataMode::kFdOut:
           for (size_t s = 0; s < slots_.size() && nextChunk_ < chunks_; ++s) {
@@ -226,7 +226,7 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
             io_.push_back({s, true});
           }
           ioCv_.notify_all();
-          SubmitCswLocked();
+          if (config_.cswEarly) SubmitCswLocked();
           break;
         case DataMode::kBufferIn:
         case DataMode::kFdIn:
@@ -288,7 +288,7 @@ void Exchange::DrainParkedLocked() {
 }
 
 void Exchange::MaybeSubmitCswAfterLastChunkLocked() {
-  if (IsIn() && !cswSubmitted_ && !dataStopped_ && parked_.empty() && submittedChunks_ == chunks_) SubmitCswLocked();
+  if (config_.cswEarly && IsIn() && !cswSubmitted_ && !dataStopped_ && parked_.empty() && submittedChunks_ == chunks_) SubmitCswLocked();
 }
 
 void Exchange::SubmitCswLocked() {
@@ -382,6 +382,8 @@ void LIBUSB_CALL Exchange::OnData(libusb_transfer* t) {
         std::memcpy(ex->cswFromDataBytes_, ex->SlotBuffer(slot), 13);
       }
     } else if (full) {
+      // Last chunk back whole: read the CSW now, before any disk write of the chunk.
+      if (++ex->fullChunks_ == ex->chunks_ && !ex->cswSubmitted_ && !ex->dataStopped_) ex->SubmitCswLocked();
       if (fdIn) {
         ex->io_.push_back({s, false});  // write it out, then the I/O thread reuses the slot
         ex->ioCv_.notify_all();
@@ -581,6 +583,9 @@ Napi::Value StartBotExchange(const Napi::CallbackInfo& info, const std::shared_p
   if (!req.Get("chunkSize").IsUndefined()) cfg.chunkSize = U32(env, req.Get("chunkSize"), "chunkSize", 1024, 64u << 20);
   if (cfg.chunkSize % 1024 != 0) ThrowBadInput(env, "chunkSize must be a multiple of 1024 (whole packets at every speed)");
   if (!req.Get("depth").IsUndefined()) cfg.depth = U32(env, req.Get("depth"), "depth", 1, 64);
+  const Napi::Value early = req.Get("cswEarly");
+  if (!early.IsUndefined() && !early.IsBoolean()) ThrowBadInput(env, "cswEarly must be a boolean");
+  cfg.cswEarly = early.IsBoolean() && early.As<Napi::Boolean>().Value();
   const uint32_t opId = req.Get("opId").IsUndefined() ? 0 : U32(env, req.Get("opId"), "opId", 1, 0x7fffffff);
 
   Napi::Value bufferValue;

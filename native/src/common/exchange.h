@@ -31,6 +31,11 @@ struct ExchangeConfig {
   uint64_t position = 0;
   uint32_t chunkSize = 256 * 1024;
   uint32_t depth = 4;
+  // Queue the CSW read before the data phase has finished (saves one completion-to-submit
+  // hop). Off by default: QEMU's usb-storage stalls an IN packet that reaches it during the
+  // data-out phase, and deadlocks when a queued CSW packet arrives while the command is
+  // completing (see native/README.md). Real devices NAK until the CSW is ready.
+  bool cswEarly = false;
 };
 
 struct ExchangeCompletion;
@@ -107,6 +112,7 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   int64_t chunks_ = 0;
   int64_t nextChunk_ = 0;       // next chunk to assign
   int64_t submittedChunks_ = 0; // chunks handed to libusb (in order)
+  int64_t fullChunks_ = 0;      // chunks that came back whole
   std::vector<int64_t> chunkActual_;  // -1 until the chunk's URB came back
   int dataInFlight_ = 0;
   bool dataStopped_ = false;
