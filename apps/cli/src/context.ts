@@ -48,6 +48,12 @@ export class CliContext {
     return this.opts.timeout === undefined ? undefined : parseIntOption(this.opts.timeout, '--timeout', { min: 1, max: 3_600_000 });
   }
 
+  /** Per-command timeout and Ctrl-C cancellation for the device API's transfer helpers. */
+  transferOptions(): { timeoutMs?: number; signal?: AbortSignal } {
+    const timeoutMs = this.timeoutMs();
+    return { ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(this.io.signal ? { signal: this.io.signal } : {}) };
+  }
+
   lun(): number | undefined {
     return this.opts.lun === undefined ? undefined : parseIntOption(this.opts.lun, '--lun', { min: 0, max: 15 });
   }

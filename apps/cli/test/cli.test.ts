@@ -311,6 +311,10 @@ describe('exit statuses for failures', () => {
       deps: simWith((d) => d.faults.inject({ kind: 'no-response', phase: 'csw', opcode: 0x00 })),
     });
     expect(timeout.code).toBe(ExitCode.TIMEOUT);
+    const readTimeout = await run(['--device', 'sim', '--timeout', '300', 'read', '--lba', '0', '--blocks', '1'], {
+      deps: simWith((d) => d.faults.inject({ kind: 'no-response', phase: 'data', opcode: 0x28 })),
+    });
+    expect(readTimeout.code).toBe(ExitCode.TIMEOUT);
     const gone = await run(['--device', 'sim', 'tur'], { deps: simWith((d) => d.faults.inject({ kind: 'disconnect', opcode: 0x00 })) });
     expect(gone.code).toBe(ExitCode.DEVICE_GONE);
     const phase = await run(['--device', 'sim', 'tur'], { deps: simWith((d) => d.faults.inject({ kind: 'phase-error', opcode: 0x00 })) });

@@ -41,7 +41,7 @@ export function registerBench(program: Command, wrap: Wrap): void {
           try {
             for (let at = 0; at < totalBlocks; at += chunkBlocks) {
               const n = Math.min(chunkBlocks, totalBlocks - at);
-              await device.readInto(at, buffer.subarray(0, n * blockSize), ctx.io.signal ? { signal: ctx.io.signal } : {});
+              await device.readInto(at, buffer.subarray(0, n * blockSize), ctx.transferOptions());
               progress.update((at + n) * blockSize);
             }
           } finally {

@@ -71,7 +71,7 @@ async function readToStdout(ctx: CliContext, device: ScsiDevice, range: BlockRan
   let done = 0;
   for (let at = 0; at < range.blocks; at += perPiece) {
     const n = Math.min(perPiece, range.blocks - at);
-    const data = await device.read(range.lba + BigInt(at), n, { ...(ctx.io.signal ? { signal: ctx.io.signal } : {}) });
+    const data = await device.read(range.lba + BigInt(at), n, ctx.transferOptions());
     const keep = data.subarray(0, Math.min(data.length, range.bytes - done));
     await writeAll(ctx.io.stdout, hex ? hexdump(keep, done) : keep);
     done += keep.length;
@@ -102,7 +102,7 @@ export function registerRead(program: Command, wrap: Wrap): void {
             if (toFile) {
               const fd = openOutput(output);
               try {
-                await device.readToFd(range.lba, range.blocks, fd, { onProgress: (d) => progress.update(d), ...(ctx.io.signal ? { signal: ctx.io.signal } : {}) });
+                await device.readToFd(range.lba, range.blocks, fd, { onProgress: (d) => progress.update(d), ...ctx.transferOptions() });
                 if (range.bytes !== range.blocks * range.blockSize) ftruncateSync(fd, range.bytes);
               } finally {
                 closeSync(fd);

@@ -55,7 +55,7 @@ export function registerWrite(program: Command, wrap: Wrap): void {
             await device.write(range.lba, data, {
               allowMediumWrite: true,
               onProgress: (done) => progress.update(done),
-              ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+              ...ctx.transferOptions(),
             });
           } finally {
             progress.stop();
