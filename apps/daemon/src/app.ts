@@ -55,7 +55,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
       const refusal = check(request.headers.authorization);
       if (refusal) {
         ctx.metrics.recordError(refusal.code);
-        request.log.warn({ reqId: request.id, url: request.url, reason: refusal.details.reason }, 'refused: bearer token');
+        request.log.warn({ url: request.url, reason: refusal.details.reason }, 'refused: bearer token');
         return reply.code(401).header('www-authenticate', 'Bearer realm="usbscsid"').send(errorBody(refusal));
       }
     });
@@ -63,7 +63,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
       'request',
     );
   });
@@ -74,8 +74,8 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     const status = 'statusCode' in error && typeof error.statusCode === 'number' && error.statusCode >= 400 && !(error instanceof UsbScsiError)
       ? error.statusCode
       : httpStatusFor(err.code);
-    if (status >= 500) request.log.error({ reqId: request.id, code: err.code, err: error }, err.message);
-    else request.log.info({ reqId: request.id, code: err.code }, err.message);
+    if (status >= 500) request.log.error({ code: err.code, err: error }, err.message);
+    else request.log.info({ code: err.code }, err.message);
     return reply.code(status).send(errorBody(err));
   });
 

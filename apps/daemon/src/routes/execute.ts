@@ -118,14 +118,14 @@ export const executeRoute = (ctx: DaemonContext): FastifyPluginAsync => async (a
     }).catch((err: unknown) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       ctx.metrics.recordCommand(opcode, 'error', seconds, 0, 0);
-      request.log.info({ reqId: request.id, device: slot.id, opcode: hex2(opcode), seq, ms: seconds * 1000, code: (err as UsbScsiError).code }, 'command failed');
+      request.log.info({ device: slot.id, opcode: hex2(opcode), seq, ms: seconds * 1000, code: (err as UsbScsiError).code }, 'command failed');
       throw err;
     });
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     ctx.metrics.recordCommand(opcode, result.status === 0 ? 'good' : 'check-condition', seconds, result.transferred && command.direction === 'in' ? result.transferred : 0, command.direction === 'out' ? result.transferred : 0);
     request.log.info(
-      { reqId: request.id, device: slot.id, opcode: hex2(opcode), seq, ms: seconds * 1000, status: result.status, ...(result.sense ? { sense: `${hex2(result.sense.senseKey)}/${hex2(result.sense.asc)}/${hex2(result.sense.ascq)}` } : {}) },
+      { device: slot.id, opcode: hex2(opcode), seq, ms: seconds * 1000, status: result.status, ...(result.sense ? { sense: `${hex2(result.sense.senseKey)}/${hex2(result.sense.asc)}/${hex2(result.sense.ascq)}` } : {}) },
       'command done',
     );
     if (wantsBinary(request)) {
