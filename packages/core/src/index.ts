@@ -6,3 +6,6 @@ export * from './bot/index.js';
 export * from './device.js';
 export * from './select.js';
 export * from './open.js';
+export * from './handoff/index.js';
+export * from './trace/index.js';
+export * from './client/index.js';

@@ -118,32 +118,51 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
     return openPassThrough(sgPath.startsWith('/dev/') ? sgPath : `/dev/${sgPath}`, lun, maxTransferBytes, device);
   }
 
-  const handle = await backend.open(device);
+  const bot = device.interfaces.find((i) => i.protocols.includes('bot') && (options.interfaceNumber === undefined || i.interfaceNumber === options.interfaceNumber));
+  const interfaceNumber = bot?.interfaceNumber ?? options.interfaceNumber ?? device.interfaces[0]!.interfaceNumber;
+
+  // The lease comes before the handle: on macOS capturing the device re-enumerates it and
+  // ends every handle already open on it. Whether the OS holds the interface comes from the
+  // storage bindings where the backend has them, else from the handle itself.
   let lease: { release(): Promise<unknown> } | undefined;
+  let handle: UsbDeviceHandle | undefined;
+  let target = device;
   try {
-    const bot = device.interfaces.find((i) => i.protocols.includes('bot') && (options.interfaceNumber === undefined || i.interfaceNumber === options.interfaceNumber));
-    const interfaceNumber = bot?.interfaceNumber ?? options.interfaceNumber ?? device.interfaces[0]!.interfaceNumber;
-    if (handle.capabilities.kernelDriver && (await handle.kernelDriverActive(interfaceNumber))) {
-      lease = await takeLease(device, interfaceNumber, options.lease ?? {});
+    let osHolds = Boolean(device.storage?.find((b) => b.interfaceNumber === interfaceNumber)?.driver);
+    if (device.storage === undefined) {
+      handle = await backend.open(device);
+      osHolds = handle.capabilities.kernelDriver && (await handle.kernelDriverActive(interfaceNumber));
+      if (osHolds) {
+        await handle.close();
+        handle = undefined;
+      }
     }
+    if (osHolds) {
+      lease = await takeLease(device, interfaceNumber, options.lease ?? {});
+      // Capture may have re-enumerated the device (new address): find it again by where it is plugged.
+      const again = (await backend.list()).map(asMassStorage).filter((d): d is MassStorageDeviceInfo => d !== null);
+      target = selectDevice(again, { kind: 'location', busNumber: device.busNumber, portNumbers: device.portNumbers });
+    }
+    handle ??= await backend.open(target);
     const transport = await BotTransport.open(handle, {
       interfaceNumber,
       ...(options.quirks ? { quirks: options.quirks } : {}),
-      // The lease unmounted what was mounted; detaching is now safe.
+      // Only reachable with the lease held (it unmounted what was mounted), so detaching is safe.
       detachKernelDriver: lease !== undefined,
       ...(options.tuning?.chunkSize ? { chunkSize: options.tuning.chunkSize } : {}),
       ...(options.tuning?.depth ? { depth: options.tuning.depth } : {}),
     });
+    const held = lease;
     return new ScsiDevice(transport, {
       lun,
       maxTransferBytes: Math.min(maxTransferBytes, transport.quirks.maxTransferBytes),
-      description: { backend: backend.name, transport: 'bot', usb: device },
-      // Under BOT the interface is ours: the kernel has no mounts on it (the lease saw to that).
+      description: { backend: backend.name, transport: 'bot', usb: target },
+      // Under BOT the interface is ours: nothing of the OS is mounted from it (the lease saw to that).
       mounts: async () => [],
-      ...(lease ? { onClose: async () => void (await lease!.release()) } : {}),
+      ...(held ? { onClose: async () => void (await held.release()) } : {}),
     });
   } catch (err) {
-    await handle.close().catch(() => undefined);
+    await handle?.close().catch(() => undefined);
     if (lease) await lease.release().catch(() => undefined);
     throw err;
   }
@@ -166,6 +185,16 @@ async function takeLease(device: MassStorageDeviceInfo, interfaceNumber: number,
 }
 
 async function openPassThrough(path: string, lun: number, maxTransferBytes: number, usb?: MassStorageDeviceInfo): Promise<ScsiDevice> {
+  const { access, constants } = await import('node:fs/promises');
+  try {
+    await access(path, constants.R_OK | constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new UsbScsiError(ErrorCodes.PERMISSION, `no read/write access to ${path}: run as root, or add yourself to the 'disk' group (sg and sd nodes are root:disk 0660)`, { cause: err });
+    }
+    throw new UsbScsiError(ErrorCodes.NOT_FOUND, `${path} does not exist (unplugged, or the kernel driver is not bound); \`usbscsi list\` shows what is there`, { cause: err });
+  }
   const { PassThroughTransport } = (await import(SG_MODULE)) as { PassThroughTransport: { open(path: string): Promise<ScsiTransport> } };
   const transport = await PassThroughTransport.open(path);
   return new ScsiDevice(transport, {
