@@ -63,6 +63,24 @@ describe('usbscsid socket, logs and lease expiry', () => {
     expect(request).toMatchObject({ method: 'POST', url: '/v1/devices/1-1/execute', status: 200 });
   });
 
+  it('finds arrivals and departures by polling list() when the backend has no hotplug events', async () => {
+    const fake = new FakeProvider();
+    const provider = { name: 'polled', list: () => fake.list(), open: (id: string) => fake.open(id) }; // no watch()
+    const path = join(tmp(), 's.sock');
+    const d = await startDaemon({ provider, socketPath: path, log: pino({ level: 'silent' }), pollMs: 30 });
+    cleanup.push(() => d.shutdown());
+    const client = new DaemonClient({ kind: 'unix', socketPath: path });
+    cleanup.push(() => client.close());
+    const events: DaemonEvent[] = [];
+    cleanup.push(await client.events((e) => events.push(e)));
+    fake.add('2-4.1');
+    await until(() => events.some((e) => e.type === 'device-arrived' && e.device.id === '2-4.1'), 3000, 'arrival by polling');
+    expect((await client.execute('2-4.1', INQUIRY, { length: 36 })).status).toBe(0);
+    fake.unplug('2-4.1');
+    await until(() => events.some((e) => e.type === 'device-left'), 3000, 'departure by polling');
+    expect(await client.listDevices()).toEqual([]);
+  });
+
   it('ends a lease when its TTL is spent (reason expired) and hands the device back', async () => {
     const provider = new FakeProvider();
     const dev = provider.add('1-1');

@@ -41,6 +41,7 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
     await until(async () => (await depth()) === 1, 2000, 'slow command running');
     const queued = [0, 1, 2, 3].map((i) => client.execute('1-1', Uint8Array.from([0x00, 0, 0, 0, i, 0])));
     await until(async () => (await depth()) === 5, 2000, 'four queued');
+    expect((await client.getDevice('1-1')).state).toBe('busy');
     const results = await Promise.all([running, ...queued]);
     expect(results.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
   });
