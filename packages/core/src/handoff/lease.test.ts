@@ -58,6 +58,18 @@ describe('acquireLease', () => {
     expect(await journal.list()).toEqual([]);
   });
 
+  it('refuses with E_BUSY, touching nothing, when LVM / dm-crypt / md / swap uses the disk (unmount cannot help)', async () => {
+    const before = fake.snapshot();
+    const platform = Object.assign(Object.create(fake) as FakeHandoffPlatform, {
+      describe: async () => ({ ...(await fake.describe(device, { signal: new AbortController().signal, timeoutMs: 1000 })), otherUsers: [{ device: '/dev/sda2', user: 'dm-0' }] }),
+    });
+    const err = await rejection(acquireLease(device, options({ platform, unmount: true })));
+    expect(err.code).toBe(ErrorCodes.BUSY);
+    expect(err.message).toContain('dm-0 (on /dev/sda2)');
+    expect(fake.snapshot()).toEqual(before);
+    expect(fake.read().log).toEqual([]);
+  });
+
   it('syncs, unmounts (nested first), detaches, journals; release re-attaches, waits and re-mounts (parent first)', async () => {
     const before = fake.snapshot();
     const lease = await acquireLease(device, options({ unmount: true, remount: true }));
@@ -239,13 +251,13 @@ describe('a signal while acquiring', () => {
     const before = fake.snapshot();
     fake.fail('detach', { error: 'hang' });
     const acquiring = acquireLease(device, options({ unmount: true, registry: signalled }));
-    await new Promise((r) => setTimeout(r, 30));
+    while (!states.includes('detaching')) await new Promise((r) => setTimeout(r, 5));
     expect(fake.read().mounts).toEqual([]); // unmounted, now stuck detaching
     host.emit('SIGINT', 'SIGINT');
     const err = await rejection(acquiring);
     expect(err.code).toBe(ErrorCodes.CANCELLED);
     expect(err.details.rolledBack).toBe(true);
-    await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && !host.kills.length; i++) await new Promise((r) => setTimeout(r, 5));
     expect(host.kills).toEqual([[7, 'SIGINT']]);
     expect(fake.snapshot()).toEqual(before);
     expect(host.listenerCount('SIGINT')).toBe(0);

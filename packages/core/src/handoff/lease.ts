@@ -167,6 +167,13 @@ export class Lease implements RegisteredLease {
         { details: { mounts: storage.mounts } },
       );
     }
+    if (storage.otherUsers?.length) {
+      throw new UsbScsiError(
+        ErrorCodes.BUSY,
+        `${this.description} is in use by ${storage.otherUsers.map((u) => `${u.user} (on ${u.device})`).join(', ')}, which usbscsi cannot unmount. Close it first (swapoff, vgchange -an, cryptsetup close, mdadm --stop), or use the SG_IO transport, which leaves the disk with the kernel.`,
+        { details: { otherUsers: storage.otherUsers } },
+      );
+    }
     await this.refuseIfHeldElsewhere();
 
     this.entry = await this.journalEntry('acquiring');

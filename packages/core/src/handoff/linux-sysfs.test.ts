@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -67,7 +67,7 @@ describe('linuxStorageBindings on a fake sysfs tree', () => {
         sgDevices: ['/dev/sg0'],
         mounts: [
           { device: '/dev/sda1', mountPoint: '/media/me/MY STICK', fsType: 'vfat', options: 'rw,nosuid,relatime,fmask=0022', wholeDisk: '/dev/sda' },
-          { device: '/dev/sda2', mountPoint: '/srv/data', fsType: 'ext4', options: 'rw,relatime', wholeDisk: '/dev/sda' },
+          { device: '/dev/sda2', mountPoint: '/srv/data', fsType: 'ext4', options: 'rw,relatime', wholeDisk: '/dev/sda', root: '/sub' },
         ],
       },
     ]);
@@ -88,6 +88,21 @@ describe('linuxStorageBindings on a fake sysfs tree', () => {
     expect(await linuxStorageBindings(1, [2], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath })).toEqual([]);
     expect(await linuxStorageBindings(2, [2, 3], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath })).toEqual([]);
     expect(await linuxStorageBindings(1, [2, 3], { sysfsRoot: join(root, 'nope'), mountinfoPath: join(root, 'nope') })).toEqual([]);
+  });
+
+  it('finds users other than mounts: device-mapper / md holders and active swap', async () => {
+    sysfs.addInterface(stick);
+    const lun = join(sysfs.interfaceDir(stick), 'host3/target3:0:0/3:0:0:0/block/sda');
+    mkdirSync(join(lun, 'sda1', 'holders', 'dm-0'), { recursive: true });
+    mkdirSync(join(lun, 'holders', 'md127'), { recursive: true });
+    const swaps = join(root, 'swaps');
+    writeFileSync(swaps, 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/sda2                               partition\t1048572\t\t0\t\t-2\n/dev/sdb1 partition 1 0 -3\n');
+    const [detail] = await readLinuxDeviceStorage(1, [2, 3], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath, swapsPath: swaps });
+    expect(detail!.otherUsers).toEqual([
+      { device: '/dev/sda', user: 'md127' },
+      { device: '/dev/sda1', user: 'dm-0' },
+      { device: '/dev/sda2', user: 'swap' },
+    ]);
   });
 
   it('names interfaces like the kernel', () => {

@@ -13,8 +13,8 @@
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { StorageBinding } from '../usb/backend.js';
-import { parseMountinfo, remountOptions } from './mountinfo.js';
-import type { MountedFilesystem } from './platform.js';
+import { parseMountinfo, remountOptions, unescapeMountinfo } from './mountinfo.js';
+import type { DiskUser, MountedFilesystem } from './platform.js';
 
 export interface LinuxSysfsOptions {
   /** Default `/sys`. */
@@ -23,6 +23,8 @@ export interface LinuxSysfsOptions {
   mountinfoPath?: string;
   /** Where device nodes live; default `/dev`. */
   devRoot?: string;
+  /** Active swap areas; default `/proc/swaps`. */
+  swapsPath?: string;
 }
 
 /** Everything the handoff needs about one interface. */
@@ -40,6 +42,8 @@ export interface LinuxInterfaceStorage {
   /** `/dev/sg0` */
   sgDevices: string[];
   mounts: MountedFilesystem[];
+  /** Device-mapper / md holders (sysfs `holders/`) and active swap on the disks. */
+  otherUsers: DiskUser[];
 }
 
 const USB_CLASS_MASS_STORAGE = 0x08;
@@ -83,7 +87,7 @@ export async function readLinuxDeviceStorage(busNumber: number, portNumbers: num
   const mountinfo = await readText(options.mountinfoPath ?? '/proc/self/mountinfo');
   const result: LinuxInterfaceStorage[] = [];
   for (const name of names) {
-    const storage = await readInterface(join(devicesDir, name), name, mountinfo ?? '', options.devRoot ?? '/dev');
+    const storage = await readInterface(join(devicesDir, name), name, mountinfo ?? '', options);
     if (storage) result.push(storage);
   }
   return result.sort((a, b) => a.interfaceNumber - b.interfaceNumber);
@@ -93,10 +97,11 @@ export async function readLinuxDeviceStorage(busNumber: number, portNumbers: num
 export async function readLinuxInterfaceStorage(interfaceId: string, options: LinuxSysfsOptions = {}): Promise<LinuxInterfaceStorage | null> {
   const dir = join(options.sysfsRoot ?? '/sys', 'bus/usb/devices', interfaceId);
   const mountinfo = await readText(options.mountinfoPath ?? '/proc/self/mountinfo');
-  return readInterface(dir, interfaceId, mountinfo ?? '', options.devRoot ?? '/dev');
+  return readInterface(dir, interfaceId, mountinfo ?? '', options);
 }
 
-async function readInterface(dir: string, interfaceId: string, mountinfo: string, devRoot: string): Promise<LinuxInterfaceStorage | null> {
+async function readInterface(dir: string, interfaceId: string, mountinfo: string, options: LinuxSysfsOptions): Promise<LinuxInterfaceStorage | null> {
+  const devRoot = options.devRoot ?? '/dev';
   const interfaceNumber = parseInt((await readText(join(dir, 'bInterfaceNumber'))) ?? '', 16);
   if (Number.isNaN(interfaceNumber)) return null;
   const interfaceClass = parseInt((await readText(join(dir, 'bInterfaceClass'))) ?? '', 16);
@@ -112,9 +117,14 @@ async function readInterface(dir: string, interfaceId: string, mountinfo: string
   const partitions: string[] = [];
   const byDeviceNumber = new Map<string, { node: string; wholeDisk: string }>();
   const byNode = new Map<string, string>();
+  const otherUsers: DiskUser[] = [];
+  const addHolders = async (sysDir: string, node: string) => {
+    for (const holder of await listDir(join(sysDir, 'holders'))) otherUsers.push({ device: node, user: holder });
+  };
   for (const disk of disks.sort((a, b) => compareNames(a.name, b.name))) {
     const node = join(devRoot, disk.name);
     wholeDisks.push(node);
+    await addHolders(disk.dir, node);
     byNode.set(node, node);
     const diskDev = await readText(join(disk.dir, 'dev'));
     if (diskDev) byDeviceNumber.set(diskDev, { node, wholeDisk: node });
@@ -126,6 +136,7 @@ async function readInterface(dir: string, interfaceId: string, mountinfo: string
       const partNode = join(devRoot, part);
       partitions.push(partNode);
       byNode.set(partNode, node);
+      await addHolders(join(disk.dir, part), partNode);
       const partDev = await readText(join(disk.dir, part, 'dev'));
       if (partDev) byDeviceNumber.set(partDev, { node: partNode, wholeDisk: node });
     }
@@ -135,7 +146,21 @@ async function readInterface(dir: string, interfaceId: string, mountinfo: string
   for (const entry of parseMountinfo(mountinfo)) {
     const match = byDeviceNumber.get(entry.majorMinor) ?? (byNode.has(entry.source) ? { node: entry.source, wholeDisk: byNode.get(entry.source)! } : undefined);
     if (!match) continue;
-    mounts.push({ device: match.node, mountPoint: entry.mountPoint, fsType: entry.fsType, options: remountOptions(entry), wholeDisk: match.wholeDisk });
+    mounts.push({
+      device: match.node,
+      mountPoint: entry.mountPoint,
+      fsType: entry.fsType,
+      options: remountOptions(entry),
+      wholeDisk: match.wholeDisk,
+      ...(entry.root !== '/' ? { root: entry.root } : {}),
+    });
+  }
+
+  // /proc/swaps: "Filename Type Size Used Priority", paths escaped like mountinfo.
+  const swaps = (await readText(options.swapsPath ?? '/proc/swaps')) ?? '';
+  for (const line of swaps.split('\n').slice(1)) {
+    const file = unescapeMountinfo(line.split(/\s+/)[0] ?? '');
+    if (byNode.has(file)) otherUsers.push({ device: file, user: 'swap' });
   }
 
   return {
@@ -148,6 +173,7 @@ async function readInterface(dir: string, interfaceId: string, mountinfo: string
     partitions,
     sgDevices: sg.sort(compareNames).map((name) => join(devRoot, name)),
     mounts,
+    otherUsers,
   };
 }
 

@@ -55,6 +55,7 @@ describe('Linux handoff platform on a fake sysfs', () => {
       wholeDisks: [dev('sda')],
       partitions: [dev('sda1')],
       mounts: [{ device: dev('sda1'), mountPoint: '/media/my stick', fsType: 'vfat', options: 'rw,nosuid,relatime,fmask=0022', wholeDisk: dev('sda') }],
+      otherUsers: [],
     });
   });
 
@@ -117,6 +118,18 @@ describe('Linux handoff platform on a fake sysfs', () => {
     sysfs.writeMountinfo([MOUNT_LINE.replace('/media/my\\040stick', mountPoint).replace('/dev/sda1', dev('sda1'))]);
     await platform.mount({ wholeDisk: dev('sda'), filesystems: [fs] }, step());
     expect(commands).toHaveLength(2);
+  });
+
+  it('restores a bind mount of a subdirectory by binding it again from the filesystem root', async () => {
+    const fs = { device: dev('sda1'), mountPoint: '/srv/photos', fsType: 'vfat', options: 'rw', wholeDisk: dev('sda'), root: '/photos' };
+    sysfs.writeMountinfo([]);
+    const err = (await platform.mount({ wholeDisk: dev('sda'), filesystems: [fs] }, step()).catch((e: unknown) => e)) as UsbScsiError;
+    expect(err.code).toBe(ErrorCodes.IO);
+    expect(commands).toEqual([]);
+    sysfs.writeMountinfo([`100 29 8:1 / /media/stick rw - vfat ${dev('sda1')} rw`]);
+    answers.set('mount', { code: 0, stdout: '', stderr: '' });
+    await platform.mount({ wholeDisk: dev('sda'), filesystems: [fs] }, step());
+    expect(commands).toEqual(['mount -o bind /media/stick/photos /srv/photos']);
   });
 
   it('reports a busy unmount as E_BUSY with the processes holding it, and a refused one as E_PERMISSION', async () => {
@@ -188,12 +201,14 @@ describe('Linux handoff platform on a fake sysfs', () => {
     expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/unbind'), 'utf8')).toBe('1-2:1.0');
     sysfs.removeStorage(stick); // what the kernel does on unbind
     // …and on bind: the driver comes back, then the disk.
-    const release = lease.release();
-    setTimeout(() => {
+    const bindFile = join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind');
+    const kernel = (async () => {
+      while (readFileSync(bindFile, 'utf8') === '') await new Promise((r) => setTimeout(r, 5));
       sysfs.setDriver(stick, 'usb-storage');
       sysfs.addDisks(stick, 0, stick.disks!);
-    }, 20);
-    const report = await release;
+    })();
+    const report = await lease.release();
+    await kernel;
     expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind'), 'utf8')).toBe('1-2:1.0');
     expect(commands).toEqual(['sync', 'umount /media/my stick', `mount -t vfat -o rw,nosuid,relatime,fmask=0022 ${dev('sda1')} /media/my stick`]);
     expect(report.remounted.map((m) => m.mountPoint)).toEqual(['/media/my stick']);

@@ -69,7 +69,12 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
   const procRoot = options.procRoot ?? '/proc';
   const run = options.run ?? runCommand;
   const pollIntervalMs = options.pollIntervalMs ?? 100;
-  const sysfsOptions: LinuxSysfsOptions = { sysfsRoot, mountinfoPath, ...(options.devRoot ? { devRoot: options.devRoot } : {}) };
+  const sysfsOptions: LinuxSysfsOptions = {
+    sysfsRoot,
+    mountinfoPath,
+    ...(options.devRoot ? { devRoot: options.devRoot } : {}),
+    ...(options.swapsPath ? { swapsPath: options.swapsPath } : {}),
+  };
 
   const interfaceIdOf = (device: LeaseDevice) => usbInterfaceId(device.busNumber, device.portNumbers, device.configurationValue ?? 1, device.interfaceNumber);
 
@@ -95,7 +100,7 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
     if (!storage) {
       throw new UsbScsiError(ErrorCodes.NOT_FOUND, `The device has no interface ${id} (interface ${device.interfaceNumber} of configuration ${device.configurationValue ?? 1}).`, { details: { interfaceId: id } });
     }
-    return { driver: storage.driver, wholeDisks: storage.wholeDisks, partitions: storage.partitions, mounts: storage.mounts };
+    return { driver: storage.driver, wholeDisks: storage.wholeDisks, partitions: storage.partitions, mounts: storage.mounts, otherUsers: storage.otherUsers };
   }
 
   async function writeDriverFile(driver: string, file: 'bind' | 'unbind', id: string): Promise<void> {
@@ -113,6 +118,12 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       if (code === 'ENODEV' || code === 'ENOENT') throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `${what} failed: the interface is gone (unplugged?).`, { cause: err });
       throw new UsbScsiError(ErrorCodes.IO, `${what} failed: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** A mount point showing the root of the filesystem on `device`, if any. */
+  async function mountOfRoot(device: string): Promise<string | null> {
+    const text = await readFile(mountinfoPath, 'utf8').catch(() => '');
+    return parseMountinfo(text).find((e) => e.source === device && e.root === '/')?.mountPoint ?? null;
   }
 
   async function mountedAt(mountPoint: string): Promise<{ source: string; majorMinor: string } | null> {
@@ -175,13 +186,22 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
         if (current && current.source === fs.device) continue;
         // udisks removes the /media/<user>/<label> directories it made once their filesystem is gone.
         await mkdir(fs.mountPoint, { recursive: true }).catch(() => undefined);
-        const result = await run('mount', ['-t', fs.fsType, '-o', fs.options, fs.device, fs.mountPoint], { signal });
+        let args = ['-t', fs.fsType, '-o', fs.options, fs.device, fs.mountPoint];
+        if (fs.root && fs.root !== '/') {
+          // A bind mount of a subdirectory: bind it again from a mount of the filesystem's root.
+          const whole = await mountOfRoot(fs.device);
+          if (!whole) {
+            throw new UsbScsiError(ErrorCodes.IO, `Cannot restore the bind mount of ${fs.device}:${fs.root} on ${fs.mountPoint}: the filesystem itself is not mounted anywhere. Mount it, then bind ${fs.root} again.`, { details: { filesystem: fs } });
+          }
+          args = ['-o', 'bind', join(whole, fs.root), fs.mountPoint];
+        }
+        const result = await run('mount', args, { signal });
         if (result.code === 0) continue;
         const message = result.stderr.trim() || result.stdout.trim() || `exit ${result.code}`;
         if (/permission|not permitted|superuser|only root/i.test(message)) {
           throw new UsbScsiError(ErrorCodes.PERMISSION, `Mounting ${fs.device} on ${fs.mountPoint} was refused: ${message}. ${ROOT_FIX}`, { details: { filesystem: fs } });
         }
-        throw new UsbScsiError(ErrorCodes.IO, `mount -t ${fs.fsType} -o ${fs.options} ${fs.device} ${fs.mountPoint} failed: ${message}`, { details: { filesystem: fs } });
+        throw new UsbScsiError(ErrorCodes.IO, `mount ${args.join(' ')} failed: ${message}`, { details: { filesystem: fs } });
       }
     },
 

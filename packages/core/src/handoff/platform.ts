@@ -45,6 +45,12 @@ export interface MountedFilesystem {
   fsType: string;
   /** Mount options as the OS lists them, comma-separated (`rw,relatime,fmask=0022`). */
   options: string;
+  /**
+   * The directory of the filesystem this mount shows, when not its root: a
+   * bind mount of a subdirectory (Linux mountinfo field 4). Absent or `/` for
+   * an ordinary mount.
+   */
+  root?: string;
   /** The whole disk the filesystem lives on (`/dev/sda`, `disk4`). */
   wholeDisk: string;
 }
@@ -59,6 +65,19 @@ export interface DeviceStorage {
   partitions: string[];
   /** Every mounted filesystem on any whole disk or partition above, in mount order. */
   mounts: MountedFilesystem[];
+  /**
+   * Users of the disks other than mounted filesystems, which a lease cannot
+   * unmount and must not pull the disk from: device-mapper (LVM, dm-crypt),
+   * md RAID, active swap. Optional: a platform that cannot tell leaves it out.
+   */
+  otherUsers?: DiskUser[];
+}
+
+export interface DiskUser {
+  /** The disk or partition in use (`/dev/sda2`). */
+  device: string;
+  /** Who uses it: `dm-0`, `md127`, `swap`. */
+  user: string;
 }
 
 /** A driver detached from the interface; given back to {@link HandoffPlatform.attachDriver} as is. */
