@@ -1,0 +1,161 @@
+import { describe, expect, it, vi } from 'vitest';
+import { ErrorCodes, UsbScsiError } from '../errors.js';
+import { NativeBackend, NativeHandle, loadNativeBackend, nativeDeviceId } from './native.js';
+import { fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+
+const STICK: NativeDeviceInfo = {
+  vendorId: 0x46f4, productId: 0x0001, busNumber: 2, deviceAddress: 3, portNumbers: [1, 4], speed: 'super',
+  product: 'QEMU USB HARDDRIVE', serialNumber: '1-0000:00:02.0-1',
+  configurations: [{ configurationValue: 1, interfaces: [{ interfaceNumber: 0, alternateSetting: 0, interfaceClass: 8, interfaceSubClass: 6, interfaceProtocol: 0x50, endpoints: [
+    { address: 0x81, transferType: 'bulk', maxPacketSize: 1024, maxBurst: 15 }, { address: 0x02, transferType: 'bulk', maxPacketSize: 1024, maxBurst: 15 }] }] }],
+};
+
+function nativeError(code: string, message: string, extra: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error(message), { code, ...extra });
+}
+
+/** A fake addon handle: records calls, resolves transfers when told to. */
+function fakeHandle(overrides: Partial<NativeDeviceHandle> = {}): NativeDeviceHandle & { cancelled: number[] } {
+  const cancelled: number[] = [];
+  const pending = new Map<number, (r: { status: 'cancelled'; actualLength: number }) => void>();
+  return {
+    closed: false,
+    cancelled,
+    claimInterface: vi.fn(async () => {}),
+    releaseInterface: vi.fn(async () => {}),
+    setAlternateSetting: vi.fn(async () => {}),
+    kernelDriverActive: vi.fn(async () => true),
+    detachKernelDriver: vi.fn(async () => {}),
+    attachKernelDriver: vi.fn(async () => {}),
+    clearHalt: vi.fn(async () => {}),
+    controlTransfer: vi.fn(async () => ({ status: 'ok' as const, actualLength: 1, data: Buffer.from([0]) })),
+    bulkTransfer: vi.fn((_ep: number, _b: Uint8Array, _t: number, opId?: number) => new Promise<{ status: 'cancelled'; actualLength: number }>((res) => pending.set(opId!, res))),
+    botExchange: vi.fn(async () => ({ cbw: { status: 'ok' as const, actualLength: 31 }, data: { status: 'ok' as const, actualLength: 36 }, csw: { status: 'ok' as const, actualLength: 13, bytes: Buffer.alloc(13) }, notes: ['depth reduced'] })),
+    cancel: vi.fn((opId: number) => {
+      cancelled.push(opId);
+      pending.get(opId)?.({ status: 'cancelled', actualLength: 0 });
+      return pending.delete(opId);
+    }),
+    resetDevice: vi.fn(async () => {}),
+    close: vi.fn(async () => {}),
+    ...overrides,
+  };
+}
+
+function fakeAddon(handle: NativeDeviceHandle, devices: NativeDeviceInfo[] = [STICK]): NativeAddon {
+  return {
+    platform: 'linux',
+    list: vi.fn(async () => devices),
+    open: vi.fn(async () => handle),
+    libusbVersion: () => ({ text: '1.0.26' }),
+    mapLibusbError: () => new Error('x'),
+    transferMemoryLimit: () => ({ bytes: 16 << 20, source: 'test' }),
+  };
+}
+
+describe('NativeBackend over a fake addon', () => {
+  it('lists devices in the contract shape with a stable id and storage bindings for mass storage', async () => {
+    const storage = vi.fn(async () => [{ interfaceNumber: 0, driver: 'usb-storage', blockDevices: ['/dev/sda'], sgDevices: ['/dev/sg0'], mounts: [] }]);
+    const backend = new NativeBackend(fakeAddon(fakeHandle()), storage);
+    const [info] = await backend.list();
+    expect(info).toMatchObject({ backend: 'native', id: '2-1.4@3', vendorId: 0x46f4, speed: 'super', product: 'QEMU USB HARDDRIVE' });
+    expect(info!.configurations[0]!.interfaces[0]!.endpoints[0]).toEqual({ address: 0x81, transferType: 'bulk', maxPacketSize: 1024, maxBurst: 15 });
+    expect(info!.storage?.[0]?.blockDevices).toEqual(['/dev/sda']);
+    expect(storage).toHaveBeenCalledWith(2, [1, 4]);
+    expect(nativeDeviceId({ busNumber: 1, portNumbers: [], deviceAddress: 1 })).toBe('1-0@1');
+  });
+
+  it('open() refuses a device whose bus/address now belongs to another device (E_DEVICE_GONE)', async () => {
+    const addon = fakeAddon(fakeHandle(), [{ ...STICK, productId: 0x9999 }]);
+    const backend = new NativeBackend(addon);
+    await expect(backend.open({ ...STICK, backend: 'native', id: '2-1.4@3' })).rejects.toMatchObject({ code: ErrorCodes.DEVICE_GONE });
+    expect(addon.open).not.toHaveBeenCalled();
+  });
+
+  it('open() with no device info is E_BAD_INPUT', async () => {
+    await expect(new NativeBackend(fakeAddon(fakeHandle())).open(undefined as never)).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+  });
+
+  it('an aborted signal cancels the transfer in the engine, which resolves it cancelled', async () => {
+    const h = fakeHandle();
+    const handle = await new NativeBackend(fakeAddon(h)).open({ ...STICK, backend: 'native', id: '2-1.4@3' });
+    const ac = new AbortController();
+    const p = handle.bulkIn(0x81, new Uint8Array(512), 5000, ac.signal);
+    ac.abort();
+    await expect(p).resolves.toEqual({ status: 'cancelled', actualLength: 0 });
+    expect(h.cancelled).toHaveLength(1);
+    // already aborted: nothing is sent at all
+    await expect(handle.bulkOut(0x02, new Uint8Array(31), 5000, ac.signal)).resolves.toEqual({ status: 'cancelled', actualLength: 0 });
+    expect(h.bulkTransfer).toHaveBeenCalledTimes(1);
+  });
+
+  it('direction mistakes are E_BAD_INPUT before the engine is called', async () => {
+    const h = fakeHandle();
+    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+    await expect(handle.bulkIn(0x02, new Uint8Array(1), 10)).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    await expect(handle.bulkOut(0x81, new Uint8Array(1), 10)).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    expect(h.bulkTransfer).not.toHaveBeenCalled();
+  });
+
+  it('engine errors (sync throws and rejections) become UsbScsiError with code, action and libusb facts', async () => {
+    const h = fakeHandle({
+      claimInterface: vi.fn(async () => { throw nativeError('E_BUSY', 'claim interface 0: LIBUSB_ERROR_BUSY', { libusbError: 'LIBUSB_ERROR_BUSY', libusbCode: -6, errno: 16 }); }),
+      clearHalt: vi.fn(() => { throw nativeError('E_DEVICE_GONE', 'the device handle is closed'); }),
+    });
+    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+    const busy = await handle.claimInterface(0).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(UsbScsiError);
+    expect(busy).toMatchObject({ code: ErrorCodes.BUSY, details: { libusbError: 'LIBUSB_ERROR_BUSY', libusbCode: -6, errno: 16 } });
+    expect((busy as Error).message).toMatch(/^claiming interface 0: /);
+    await expect(handle.clearHalt(0x81)).rejects.toMatchObject({ code: ErrorCodes.DEVICE_GONE });
+  });
+
+  it('an error without a known code is E_IO', () => {
+    expect(fromNativeError(new Error('boom'), 'x').code).toBe(ErrorCodes.IO);
+    expect(fromNativeError(nativeError('E_WHATEVER', 'y'), 'x').code).toBe(ErrorCodes.IO);
+  });
+
+  it('botExchange passes the request with an opId (not the signal) and returns phases and notes', async () => {
+    const h = fakeHandle();
+    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+    const cbw = new Uint8Array(31);
+    const r = await handle.botExchange({ cbw, outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 1000, data: { direction: 'in', buffer: new Uint8Array(36) }, depth: 2, signal: new AbortController().signal });
+    const sent = (h.botExchange as ReturnType<typeof vi.fn>).mock.calls[0]![0] as Record<string, unknown>;
+    expect(sent).not.toHaveProperty('signal');
+    expect(sent).toMatchObject({ cbw, depth: 2, outEndpoint: 2, inEndpoint: 0x81 });
+    expect(typeof sent.opId).toBe('number');
+    expect(r).toMatchObject({ cbw: { status: 'ok', actualLength: 31 }, data: { status: 'ok', actualLength: 36 }, csw: { status: 'ok', actualLength: 13 }, notes: ['depth reduced'] });
+    expect(r.csw!.bytes).toBeInstanceOf(Uint8Array);
+  });
+
+  it('capabilities: botExchange and fd streaming always, kernel driver control on Linux', () => {
+    const info = { ...STICK, backend: 'native', id: 'x' };
+    expect(new NativeHandle(info, fakeHandle(), 'linux').capabilities).toEqual({ botExchange: true, fdStreaming: true, kernelDriver: true });
+    expect(new NativeHandle(info, fakeHandle(), 'darwin').capabilities.kernelDriver).toBe(false);
+  });
+});
+
+const loaded = loadNativeAddon();
+describe('loadNativeBackend', () => {
+  it('returns a backend, or null with the reason; required → E_NO_NATIVE', async () => {
+    const r = await loadNativeBackend();
+    if (loaded.ok) {
+      expect(r.backend).toBeInstanceOf(NativeBackend);
+      await expect(loadNativeBackend({ required: true })).resolves.toHaveProperty('backend');
+    } else {
+      expect(r.backend).toBeNull();
+      expect(r.reason).toBe(loaded.reason);
+      await expect(loadNativeBackend({ required: true })).rejects.toMatchObject({ code: ErrorCodes.NO_NATIVE });
+    }
+  });
+});
+
+describe.skipIf(!loaded.ok)(`NativeBackend over the real addon, no device${loaded.ok ? '' : ` [SKIPPED: ${loaded.reason}]`}`, () => {
+  it('lists (possibly nothing) and refuses a device that is not there with E_DEVICE_GONE', async () => {
+    const { backend } = await loadNativeBackend({ required: true });
+    const devices = await backend!.list();
+    expect(Array.isArray(devices)).toBe(true);
+    for (const d of devices) expect(d.id).toMatch(/^\d+-[\d.]+@\d+$/);
+    await expect(backend!.open({ ...STICK, busNumber: 250, deviceAddress: 250, backend: 'native', id: '250-1@250' })).rejects.toMatchObject({ code: ErrorCodes.DEVICE_GONE });
+  });
+});

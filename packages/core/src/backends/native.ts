@@ -1,0 +1,223 @@
+/**
+ * `UsbBackend` over the native addon (`@usbscsi/native`, libusb-1.0 with a
+ * dedicated event thread). What it adds over node-usb: several URBs in flight,
+ * true cancellation, stalls as results, and `botExchange`, which runs a whole
+ * BOT command (CBW, multi-URB data phase, CSW) in one native call, into the
+ * caller's buffer or straight to/from a file descriptor.
+ *
+ * Loaded lazily ({@link loadNativeBackend}); a missing addon is a reason, not a
+ * crash, unless the caller requires it (`E_NO_NATIVE`).
+ */
+import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
+import {
+  locationOf,
+  type BotExchangeRequest,
+  type BotExchangeResult,
+  type ControlResult,
+  type ControlSetup,
+  type StorageBinding,
+  type TransferResult,
+  type UsbBackend,
+  type UsbDeviceHandle,
+  type UsbDeviceInfo,
+  type UsbHandleCapabilities,
+} from '../usb/backend.js';
+import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+
+type StorageBindingsFn = (busNumber: number, portNumbers: number[]) => Promise<StorageBinding[]> | StorageBinding[];
+
+let nextOpId = 1;
+function newOpId(): number {
+  nextOpId = nextOpId >= 0x7fffffff ? 1 : nextOpId + 1;
+  return nextOpId;
+}
+
+/** Runs an addon call; sync throws and rejections both become `UsbScsiError`s. */
+async function call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw fromNativeError(err, action);
+  }
+}
+
+/** Runs a cancellable operation: an aborted signal cancels it in the engine (it resolves `cancelled`). */
+async function cancellable<T>(handle: NativeDeviceHandle, signal: AbortSignal | undefined, action: string, start: (opId: number) => Promise<T>): Promise<T> {
+  const opId = newOpId();
+  const onAbort = () => handle.cancel(opId);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await call(action, () => start(opId));
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(2, '0')}`;
+}
+
+export class NativeHandle implements UsbDeviceHandle {
+  readonly capabilities: UsbHandleCapabilities;
+
+  constructor(
+    readonly info: UsbDeviceInfo,
+    private readonly handle: NativeDeviceHandle,
+    platform: NodeJS.Platform = process.platform,
+  ) {
+    this.capabilities = { botExchange: true, fdStreaming: true, kernelDriver: platform === 'linux' };
+  }
+
+  claimInterface(n: number): Promise<void> {
+    return call(`claiming interface ${n}`, () => this.handle.claimInterface(n));
+  }
+  releaseInterface(n: number): Promise<void> {
+    return call(`releasing interface ${n}`, () => this.handle.releaseInterface(n));
+  }
+  setAlternateSetting(n: number, alt: number): Promise<void> {
+    return call(`selecting alternate setting ${alt} of interface ${n}`, () => this.handle.setAlternateSetting(n, alt));
+  }
+  kernelDriverActive(n: number): Promise<boolean> {
+    return call(`querying the kernel driver of interface ${n}`, () => this.handle.kernelDriverActive(n));
+  }
+  detachKernelDriver(n: number): Promise<void> {
+    return call(`detaching the kernel driver of interface ${n}`, () => this.handle.detachKernelDriver(n));
+  }
+  attachKernelDriver(n: number): Promise<void> {
+    return call(`re-attaching the kernel driver of interface ${n}`, () => this.handle.attachKernelDriver(n));
+  }
+  clearHalt(endpoint: number): Promise<void> {
+    return call(`clearing halt on endpoint ${hex(endpoint)}`, () => this.handle.clearHalt(endpoint));
+  }
+
+  async controlTransfer(setup: ControlSetup, data: Uint8Array | number, timeoutMs: number): Promise<ControlResult> {
+    const r = await cancellable(this.handle, undefined, 'control transfer', (opId) =>
+      this.handle.controlTransfer(setup.requestType, setup.request, setup.value, setup.index, data, timeoutMs, opId),
+    );
+    return r.data ? { status: r.status, actualLength: r.actualLength, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) } : { status: r.status, actualLength: r.actualLength };
+  }
+
+  bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
+    if (typeof endpoint === 'number' && !(endpoint & 0x80)) return Promise.reject(badInput(`bulkIn needs an IN endpoint (bit 7 set), got ${hex(endpoint)}`));
+    return this.#bulk(endpoint, buffer, timeoutMs, signal, 'IN');
+  }
+
+  bulkOut(endpoint: number, data: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
+    if (typeof endpoint === 'number' && endpoint & 0x80) return Promise.reject(badInput(`bulkOut needs an OUT endpoint (bit 7 clear), got ${hex(endpoint)}`));
+    return this.#bulk(endpoint, data, timeoutMs, signal, 'OUT');
+  }
+
+  async #bulk(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined, dir: string): Promise<TransferResult> {
+    if (signal?.aborted) return { status: 'cancelled', actualLength: 0 };
+    const r = await cancellable(this.handle, signal, `bulk ${dir} on endpoint ${hex(endpoint)}`, (opId) => this.handle.bulkTransfer(endpoint, buffer, timeoutMs, opId));
+    return { status: r.status, actualLength: r.actualLength };
+  }
+
+  async botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
+    if (request.signal?.aborted) return { cbw: { status: 'cancelled', actualLength: 0 } };
+    const { signal, ...rest } = request;
+    const r = await cancellable(this.handle, signal, 'BOT exchange', (opId) => this.handle.botExchange({ ...rest, opId }));
+    const out: BotExchangeResult = { cbw: { status: r.cbw.status, actualLength: r.cbw.actualLength } };
+    if (r.data) out.data = { status: r.data.status, actualLength: r.data.actualLength };
+    if (r.csw) out.csw = { status: r.csw.status, actualLength: r.csw.actualLength, bytes: new Uint8Array(r.csw.bytes.buffer, r.csw.bytes.byteOffset, r.csw.bytes.byteLength) };
+    if (r.notes?.length) out.notes = r.notes;
+    return out;
+  }
+
+  resetDevice(): Promise<void> {
+    return call('resetting the USB port', () => this.handle.resetDevice());
+  }
+
+  close(): Promise<void> {
+    return call('closing the device', () => this.handle.close());
+  }
+}
+
+export function nativeDeviceId(d: Pick<NativeDeviceInfo, 'busNumber' | 'portNumbers' | 'deviceAddress'>): string {
+  return `${locationOf(d)}@${d.deviceAddress}`;
+}
+
+export class NativeBackend implements UsbBackend {
+  readonly name = 'native';
+
+  constructor(
+    private readonly addon: NativeAddon,
+    private readonly storageBindings: StorageBindingsFn | null = null,
+    private readonly platform: NodeJS.Platform = process.platform,
+  ) {}
+
+  async list(): Promise<UsbDeviceInfo[]> {
+    const raw = await call('listing USB devices', () => this.addon.list());
+    return Promise.all(raw.map((d) => this.#infoOf(d)));
+  }
+
+  async #infoOf(d: NativeDeviceInfo): Promise<UsbDeviceInfo> {
+    const info: UsbDeviceInfo = {
+      backend: this.name,
+      id: nativeDeviceId(d),
+      vendorId: d.vendorId,
+      productId: d.productId,
+      busNumber: d.busNumber,
+      deviceAddress: d.deviceAddress,
+      portNumbers: [...d.portNumbers],
+      speed: d.speed,
+      configurations: d.configurations.map((c) => ({
+        configurationValue: c.configurationValue,
+        interfaces: c.interfaces.map((i) => ({ ...i, endpoints: i.endpoints.map((e) => ({ ...e })) })),
+      })),
+    };
+    if (d.manufacturer !== undefined) info.manufacturer = d.manufacturer;
+    if (d.product !== undefined) info.product = d.product;
+    if (d.serialNumber !== undefined) info.serialNumber = d.serialNumber;
+    const isStorage = info.configurations[0]?.interfaces.some((i) => i.interfaceClass === 0x08);
+    if (isStorage && this.storageBindings) {
+      try {
+        info.storage = await this.storageBindings(info.busNumber, info.portNumbers);
+      } catch {
+        /* sysfs raced with an unplug: storage stays unknown */
+      }
+    }
+    return info;
+  }
+
+  async open(device: UsbDeviceInfo): Promise<UsbDeviceHandle> {
+    if (!device || typeof device.busNumber !== 'number' || typeof device.deviceAddress !== 'number') {
+      throw badInput('open() needs a UsbDeviceInfo from list() (busNumber and deviceAddress)');
+    }
+    // Same bus and address but another device (the address was reused) is "gone" too.
+    const fresh = (await call('listing USB devices', () => this.addon.list())).find(
+      (d) => d.busNumber === device.busNumber && d.deviceAddress === device.deviceAddress && d.vendorId === device.vendorId && d.productId === device.productId,
+    );
+    if (!fresh) {
+      throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `USB device ${device.id ?? `${device.busNumber}:${device.deviceAddress}`} is no longer present; list devices and open it again.`);
+    }
+    const handle = await call(`opening USB device ${nativeDeviceId(fresh)}`, () => this.addon.open(fresh.busNumber, fresh.deviceAddress));
+    return new NativeHandle(await this.#infoOf(fresh), handle, this.platform);
+  }
+}
+
+export type NativeLoadResult = { backend: NativeBackend; reason?: undefined } | { backend: null; reason: string };
+
+/**
+ * Loads the addon. Without `required` a missing addon gives `backend: null`
+ * and the reason; with it, throws `E_NO_NATIVE` saying how to build it.
+ */
+export async function loadNativeBackend(options: { required?: boolean } = {}): Promise<NativeLoadResult> {
+  const loaded = loadNativeAddon();
+  if (!loaded.ok) {
+    if (options.required) throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The native backend is not available: ${loaded.reason}. ${NATIVE_BUILD_HINT}`);
+    return { backend: null, reason: loaded.reason };
+  }
+  return { backend: new NativeBackend(loaded.addon, await loadStorageBindings()) };
+}
+
+/** The handoff's Linux sysfs reader (interface → SCSI host → block devices, sg nodes, mounts). */
+async function loadStorageBindings(): Promise<StorageBindingsFn | null> {
+  if (process.platform !== 'linux') return null;
+  try {
+    const mod = (await import('../handoff/linux-sysfs.js')) as { linuxStorageBindings?: StorageBindingsFn };
+    return typeof mod.linuxStorageBindings === 'function' ? (b, p) => mod.linuxStorageBindings!(b, p) : null;
+  } catch {
+    return null;
+  }
+}
