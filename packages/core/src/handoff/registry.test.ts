@@ -106,6 +106,22 @@ describe('LeaseRegistry', () => {
     expect(host.kills).toEqual([]);
   });
 
+  it('setSignals([]) leaves signals to the app but still covers uncaught exceptions', async () => {
+    const host = new FakeHost();
+    const registry = new LeaseRegistry({ host, log: () => undefined, rethrow: () => undefined });
+    const events: string[] = [];
+    fakeLease(registry, events);
+    registry.setSignals([]);
+    expect(host.listenerCount('SIGINT')).toBe(0);
+    expect(host.listenerCount('uncaughtException')).toBe(1);
+    host.emit('SIGINT', 'SIGINT');
+    await settle();
+    expect(events).toEqual([]);
+    host.emit('uncaughtException', new Error('x'));
+    await settle();
+    expect(events).toEqual(['released lease']);
+  });
+
   it('a release that fails is reported, and the others still run', async () => {
     const host = new FakeHost();
     const log: string[] = [];

@@ -43,7 +43,7 @@ export class LeaseRegistry {
   private readonly host: RegistryHost;
   private readonly log: (message: string) => void;
   private readonly rethrow: (error: unknown) => void;
-  private readonly signals: NodeJS.Signals[];
+  private signals: NodeJS.Signals[];
   private listeners: [string, (...args: any[]) => void][] = [];
   private releasing: Promise<void> | null = null;
   private signalled = false;
@@ -92,6 +92,18 @@ export class LeaseRegistry {
       });
     }
     return this.releasing;
+  }
+
+  /**
+   * Which signals the registry handles. An app with its own signal handling
+   * that closes its devices (and so releases their leases) passes `[]`; the
+   * registry then still covers uncaught exceptions and exits.
+   */
+  setSignals(signals: NodeJS.Signals[]): void {
+    const wasInstalled = this.installed;
+    this.uninstall();
+    this.signals = [...signals];
+    if (wasInstalled) this.install();
   }
 
   /** Install the process handlers (idempotent; `add` does it). */
