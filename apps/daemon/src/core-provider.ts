@@ -1,4 +1,4 @@
-import { listMassStorageDevices, locationOf, USB_CLASS_MASS_STORAGE, openDevice, resolveBackend, type BackendChoice, type TransportChoice, type UsbBackend, type UsbDeviceInfo } from '@usbscsi/core';
+import { listMassStorageDevices, locationOf, USB_CLASS_MASS_STORAGE, openDevice, resolveBackend, type BackendChoice, type LeaseJournal, type TransportChoice, type UsbBackend, type UsbDeviceInfo } from '@usbscsi/core';
 import type { DeviceProvider, DeviceSummary, OpenedDevice } from './provider.js';
 
 export interface CoreProviderOptions {
@@ -6,6 +6,8 @@ export interface CoreProviderOptions {
   transport?: TransportChoice;
   /** Handoff: unmount what is mounted instead of refusing with E_MOUNTED (and re-mount on release). */
   unmount?: boolean;
+  /** Journal of the handoff leases core takes when the OS holds a device (default: core's default path). */
+  journal?: LeaseJournal;
 }
 
 function summarize(device: UsbDeviceInfo & { location: string }): DeviceSummary {
@@ -38,7 +40,9 @@ export async function createCoreProvider(options: CoreProviderOptions): Promise<
         selector: id,
         backend,
         transport: options.transport ?? 'auto',
-        ...(options.unmount ? { lease: { unmount: true, remount: true } } : {}),
+        // The daemon gives devices back itself on SIGTERM (drain first), so core's
+        // process-wide signal handlers stay out of it: registry null.
+        lease: { unmount: options.unmount ?? false, remount: options.unmount ?? false, registry: null, ...(options.journal ? { journal: options.journal } : {}) },
       });
     },
     ...(backend.watch

@@ -33,8 +33,10 @@ export async function createProvider(choice: ProviderChoice): Promise<ProviderSe
     const handoff = { platform, journal, unmount: choice.unmount };
     return { provider: withHandoff(provider, handoff), recover: recoverWith(handoff) };
   }
+  const { LeaseJournal } = await import('@usbscsi/core');
+  const journal = choice.journal ? new LeaseJournal({ path: choice.journal }) : undefined;
   return {
-    provider: await createCoreProvider({ backend: choice.backend, transport: choice.transport, unmount: choice.unmount }),
+    provider: await createCoreProvider({ backend: choice.backend, transport: choice.transport, unmount: choice.unmount, ...(journal ? { journal } : {}) }),
     recover: async () => {
       const { recoverHostLeases } = await import('./recover.js');
       return recoverHostLeases(choice.journal);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DaemonClient } from '../../../packages/core/src/client/index.js';
+import { DaemonClient } from '@usbscsi/core';
 import { FakeProvider, type FakeDevice } from './fake-provider.js';
 import { raw, startTestDaemon, type TestDaemon } from './helpers.js';
 

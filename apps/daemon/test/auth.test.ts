@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonClient } from '../../../packages/core/src/client/index.js';
+import { DaemonClient } from '@usbscsi/core';
 import { FakeProvider } from './fake-provider.js';
 import { raw, startTestDaemon, type TestDaemon } from './helpers.js';
 

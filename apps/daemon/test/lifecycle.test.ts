@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonClient, type DaemonEvent } from '../../../packages/core/src/client/index.js';
+import { DaemonClient, type DaemonEvent } from '@usbscsi/core';
 import { startDaemon } from '../src/daemon.js';
 import { FakeProvider } from './fake-provider.js';
 import { until } from './helpers.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DaemonClient, type DaemonEvent } from '../../../packages/core/src/client/index.js';
+import { DaemonClient, type DaemonEvent } from '@usbscsi/core';
 import { FakeProvider, SLOW_OPCODE, type FakeDevice } from './fake-provider.js';
 import { startTestDaemon, until, type TestDaemon } from './helpers.js';
 
