@@ -85,7 +85,9 @@ export class LeaseRegistry {
     if (!this.releasing) {
       this.releasing = Promise.allSettled([...this.leases].map((lease) => lease.release())).then((results) => {
         for (const result of results) {
-          if (result.status === 'rejected') this.log(`usbscsi: could not give a device back: ${(result.reason as Error)?.message ?? result.reason}. Run \`usbscsi recover\`.`);
+          if (result.status !== 'rejected') continue;
+          const message = String((result.reason as Error)?.message ?? result.reason);
+          this.log(`usbscsi: ${message.includes('usbscsi recover') ? message : `could not give a device back: ${message} Run \`usbscsi recover\`.`}`);
         }
         this.releasing = null;
         if (this.leases.size === 0) this.uninstall();
