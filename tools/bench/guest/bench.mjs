@@ -1,0 +1,171 @@
+// The in-guest bench (started by bench.sh): every path measured in this one boot, on QEMU's one
+// disk, interleaved (the order rotates and reverses from one repetition to the next); the raw
+// seconds of every repetition go to the results file and the host takes the medians. Nothing is
+// cached: each point is a fresh sequential pass over the disk.
+//   node tools/bench/guest/bench.mjs SCENARIO CONFIG_JSON RESULTS_JSON
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { loadBackends } from '../../vm/guest/backends.mjs';
+import { waitForKernelDisk } from '../../vm/guest/cases/bot.mjs';
+import { sdDisks, sgOfDisk } from '../../vm/guest/util.mjs';
+import { percentile } from '../lib/report.mjs';
+
+const [scenario, configPath, resultsPath] = process.argv.slice(2);
+const cfg = JSON.parse(readFileSync(configPath, 'utf8'));
+const SELECTOR = '46f4:0001';
+const BLOCK = 512;
+const total = cfg.sizeMiB * 1024 * 1024;
+const writeOffset = total; // reads cover [0, total), writes [total, 2 total): the image holds both
+const maxSize = Math.max(...cfg.sizes);
+const log = (msg) => console.log(`BENCH ${scenario} ${msg}`);
+const readSys = (p) => { try { return readFileSync(p, 'utf8').trim(); } catch { return null; } };
+
+function environment() {
+  const disk = sdDisks()[0];
+  const speeds = readdirSync('/sys/bus/usb/devices').filter((d) => readSys(`/sys/bus/usb/devices/${d}/idVendor`) === '46f4').map((d) => readSys(`/sys/bus/usb/devices/${d}/speed`));
+  return {
+    kernel: readSys('/proc/sys/kernel/osrelease'),
+    node: process.version,
+    cpus: readSys('/proc/cpuinfo')?.match(/^processor/gm)?.length ?? null,
+    usbfsMemoryMb: Number(readSys('/sys/module/usbcore/parameters/usbfs_memory_mb')),
+    deviceSpeedMbps: speeds[0] ? Number(speeds[0]) : null,
+    maxSectorsKb: Number(readSys(`/sys/block/${disk}/queue/max_sectors_kb`)),
+    maxHwSectorsKb: Number(readSys(`/sys/block/${disk}/queue/max_hw_sectors_kb`)),
+  };
+}
+
+async function timeLoop(fn, count) {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) await fn(i);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function readyDevice(dev) {
+  for (let i = 0; i < 3; i++) {
+    try { await dev.testUnitReady(); return; } catch (err) { if (err?.details?.senseKey !== 6) throw err; }
+  }
+  await dev.testUnitReady();
+}
+
+/** Sequential READ and WRITE at each size, then TUR latency, through core's ScsiDevice. */
+async function measureDevice(dev, notes) {
+  await readyDevice(dev);
+  const cap = await dev.readCapacity();
+  if (cap.blockSize !== BLOCK) throw new Error(`expected ${BLOCK}-byte blocks, the disk has ${cap.blockSize}`);
+  const out = { read: {}, write: {}, tur: {} };
+  const warm = new Uint8Array(64 * 1024);
+  await dev.readInto(0, warm);
+  for (const size of cfg.sizes) {
+    const buf = new Uint8Array(size);
+    const per = size / BLOCK;
+    out.read[size] = await timeLoop((i) => dev.readInto(i * per, buf), total / size);
+  }
+  for (const size of cfg.sizes) {
+    const buf = new Uint8Array(size).fill(0x5a);
+    const per = size / BLOCK;
+    const base = writeOffset / BLOCK;
+    out.write[size] = await timeLoop((i) => dev.write(base + i * per, buf, { allowMediumWrite: true }), total / size);
+  }
+  const lat = new Float64Array(cfg.turCount);
+  for (let i = 0; i < cfg.turCount; i++) {
+    const t0 = process.hrtime.bigint();
+    await dev.testUnitReady();
+    lat[i] = Number(process.hrtime.bigint() - t0) / 1e3;
+  }
+  const samples = Array.from(lat);
+  out.tur = { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
+  out.notes = notes;
+  return out;
+}
+
+function fromCJson(text) {
+  const j = JSON.parse(text);
+  return { read: j.read, write: j.write, tur: { p50Us: j.tur.p50_us, p99Us: j.tur.p99_us } };
+}
+
+let open;
+let backends;
+
+async function measurePath(path) {
+  const env = cfg.environment;
+  if (path === 'kernel') {
+    const disk = sdDisks()[0];
+    const text = execFileSync('/out/bin/direct-io', ['suite', `/dev/${disk}`, `/dev/${sgOfDisk(disk)}`, String(total), cfg.sizes.join(','), String(writeOffset), String(cfg.turCount)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { ...fromCJson(text), notes: ['O_DIRECT pread/pwrite on the sd node; TUR through the SG_IO ioctl on the sg node (C)'] };
+  }
+  if (path === 'c-loop') {
+    try {
+      const text = execFileSync('/out/bin/bot-loop', [SELECTOR, 'suite', String(total), cfg.sizes.join(','), String(writeOffset / BLOCK), String(cfg.turCount)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return { ...fromCJson(text), notes: [] };
+    } finally {
+      await waitForKernelDisk();
+    }
+  }
+  if (path === 'sg') {
+    const disk = sdDisks()[0];
+    const cap = env.maxHwSectorsKb > 0 ? env.maxHwSectorsKb * 1024 : maxSize;
+    const perCommand = Math.min(maxSize, cap);
+    const notes = perCommand < maxSize ? [`SG_IO commands capped at max_hw_sectors_kb (${env.maxHwSectorsKb} KiB): larger sizes are split by ScsiDevice`] : [];
+    const dev = await open.openDevice({ selector: `/dev/${sgOfDisk(disk)}`, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
+    try { return await measureDevice(dev, notes); } finally { await dev.close(); }
+  }
+  const m = /^native-(?:d(\d+)|(1urb))$/.exec(path);
+  const backendName = m ? 'native' : 'node-usb';
+  const b = backends.find((x) => x.name === backendName);
+  if (!b?.backend) throw new Error(`the ${backendName} backend did not load: ${b?.reason ?? 'unknown'}`);
+  const tuning = { maxTransferBytes: maxSize };
+  if (m?.[1]) {
+    tuning.depth = Number(m[1]);
+    if (cfg.chunkKiB) tuning.chunkSize = cfg.chunkKiB * 1024;
+  } else if (m?.[2]) {
+    tuning.depth = 1;
+    tuning.chunkSize = maxSize;
+  }
+  const notes = [];
+  const dev = await open.openDevice({ selector: SELECTOR, backend: b.backend, transport: 'bot', tuning, quirks: { maxTransferBytes: maxSize } });
+  try {
+    return await measureDevice(dev, notes);
+  } finally {
+    await dev.close();
+    await waitForKernelDisk();
+  }
+}
+
+async function main() {
+  const t0 = Date.now();
+  await waitForKernelDisk();
+  cfg.environment = environment();
+  log(`environment ${JSON.stringify(cfg.environment)}`);
+  open = await import(`${process.cwd()}/packages/core/dist/open.js`);
+  backends = await loadBackends();
+  for (const b of backends) if (!b.backend) log(`backend ${b.name} unavailable: ${b.reason}`);
+  for (const bin of ['/out/bin/direct-io', '/out/bin/bot-loop']) if (!existsSync(bin)) log(`missing ${bin}`);
+  const reps = [];
+  for (let r = 0; r < cfg.reps; r++) {
+    const rot = r % cfg.paths.length;
+    let order = [...cfg.paths.slice(rot), ...cfg.paths.slice(0, rot)];
+    if (r % 2 === 1) order = order.reverse();
+    const results = {};
+    for (const path of order) {
+      const tp = Date.now();
+      try {
+        results[path] = await measurePath(path);
+        const r4 = results[path].read[maxSize];
+        log(`rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s (read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`);
+      } catch (err) {
+        const msg = `${err?.code ? `${err.code}: ` : ''}${err?.message ?? err}${err?.stderr ? ` (stderr: ${String(err.stderr).trim()})` : ''}`;
+        results[path] = { error: msg };
+        log(`rep ${r + 1}/${cfg.reps} ${path}: FAILED ${msg}`);
+        await waitForKernelDisk().catch(() => undefined);
+      }
+    }
+    reps.push({ order, results });
+  }
+  writeFileSync(resultsPath, JSON.stringify({ scenario, totalBytes: total, sizes: cfg.sizes, paths: cfg.paths, turCount: cfg.turCount, environment: cfg.environment, seconds: (Date.now() - t0) / 1000, reps }, null, 1));
+  log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+main().catch((err) => {
+  log(`FATAL ${err?.stack ?? err}`);
+  process.exitCode = 1;
+});

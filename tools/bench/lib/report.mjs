@@ -1,0 +1,286 @@
+// The bench's arithmetic and its outputs (summary, ratios, targets, text table, SVG chart).
+// Pure functions on plain objects: the guest's raw samples go in, strings come out.
+
+import { MIB } from './args.mjs';
+
+export const PATH_LABELS = {
+  'native-d1': 'native BOT, depth 1',
+  'native-d2': 'native BOT, depth 2',
+  'native-d4': 'native BOT, depth 4 (default)',
+  'native-d8': 'native BOT, depth 8',
+  'native-1urb': 'native BOT, 1 URB per transfer',
+  'node-usb': 'node-usb BOT',
+  sg: 'SG_IO pass-through',
+  kernel: 'kernel block device, O_DIRECT',
+  'c-loop': 'C libusb sync loop',
+};
+/** The native configuration the targets are judged on: what a user gets without tuning. */
+export const NATIVE_DEFAULT = 'native-d4';
+
+export function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Nearest-rank percentile (p in 0..100) of unsorted samples; null when empty. */
+export function percentile(values, p) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const rank = Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1));
+  return v[rank];
+}
+
+/** Least-squares slope of y over x; null with fewer than two distinct x. */
+export function slope(xs, ys) {
+  const n = Math.min(xs.length, ys.length);
+  if (n < 2) return null;
+  const mx = xs.slice(0, n).reduce((a, b) => a + b, 0) / n;
+  const my = ys.slice(0, n).reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i] - mx) * (ys[i] - my);
+    den += (xs[i] - mx) ** 2;
+  }
+  return den === 0 ? null : num / den;
+}
+
+export const mibPerSecond = (bytes, seconds) => (seconds > 0 ? bytes / MIB / seconds : null);
+export const ratio = (a, b) => (a != null && b != null && b > 0 ? a / b : null);
+
+/**
+ * Medians over repetitions for one scenario's raw run:
+ * raw = { totalBytes, sizes, paths, reps: [{ results: { path: { read: {size: s}, write: {size: s}, tur: {p50Us, p99Us}, error? } } }] }
+ * -> { path: { read: {size: MiB/s}, write: {...}, tur: {p50Us, p99Us}, errors: [] } }
+ */
+export function summarizeScenario(raw) {
+  const out = {};
+  for (const path of raw.paths) {
+    const per = raw.reps.map((r) => r.results?.[path]).filter(Boolean);
+    const entry = { read: {}, write: {}, tur: { p50Us: null, p99Us: null }, errors: [], notes: [] };
+    for (const op of ['read', 'write']) {
+      for (const size of raw.sizes) {
+        const samples = per.map((p) => p[op]?.[size]).filter((s) => typeof s === 'number').map((s) => mibPerSecond(raw.totalBytes, s));
+        entry[op][size] = median(samples);
+      }
+    }
+    entry.tur.p50Us = median(per.map((p) => p.tur?.p50Us));
+    entry.tur.p99Us = median(per.map((p) => p.tur?.p99Us));
+    for (const p of per) {
+      if (p.error) entry.errors.push(p.error);
+      for (const n of p.notes ?? []) if (!entry.notes.includes(n)) entry.notes.push(n);
+    }
+    out[path] = entry;
+  }
+  return out;
+}
+
+const TARGETS = [
+  { id: 'native>=kernel', text: `native BOT (${NATIVE_DEFAULT}) >= 1.0x kernel O_DIRECT`, path: NATIVE_DEFAULT, base: 'kernel', min: 1.0 },
+  { id: 'native>=0.95c', text: `native BOT (${NATIVE_DEFAULT}) >= 0.95x C loop`, path: NATIVE_DEFAULT, base: 'c-loop', min: 0.95 },
+  { id: 'nodeusb>=0.7native', text: `node-usb >= 0.7x native (${NATIVE_DEFAULT})`, path: 'node-usb', base: NATIVE_DEFAULT, min: 0.7 },
+];
+
+/**
+ * Judges the targets on one scenario's summary. Throughput targets are judged per op and size;
+ * TUR on p50. A target whose paths were not measured is `unmeasured`, never `met`.
+ */
+export function judgeTargets(summary, sizes) {
+  const verdicts = [];
+  for (const t of TARGETS) {
+    const cells = [];
+    for (const op of ['read', 'write']) {
+      for (const size of sizes) {
+        const r = ratio(summary[t.path]?.[op]?.[size], summary[t.base]?.[op]?.[size]);
+        if (r != null) cells.push({ op, size, ratio: r, met: r >= t.min });
+      }
+    }
+    verdicts.push({
+      id: t.id,
+      text: t.text,
+      cells,
+      status: cells.length === 0 ? 'unmeasured' : cells.every((c) => c.met) ? 'met' : cells.some((c) => c.met) ? 'partly met' : 'missed',
+      metCount: cells.filter((c) => c.met).length,
+    });
+  }
+  const turRatio = ratio(summary[NATIVE_DEFAULT]?.tur?.p50Us, summary['c-loop']?.tur?.p50Us);
+  verdicts.push({
+    id: 'tur<=1.2c',
+    text: `TUR p50 latency, native BOT <= 1.2x C loop`,
+    cells: turRatio == null ? [] : [{ op: 'tur', size: 0, ratio: turRatio, met: turRatio <= 1.2 }],
+    status: turRatio == null ? 'unmeasured' : turRatio <= 1.2 ? 'met' : 'missed',
+    metCount: turRatio != null && turRatio <= 1.2 ? 1 : 0,
+  });
+  return verdicts;
+}
+
+export function formatSize(bytes) {
+  return bytes >= MIB ? `${bytes / MIB} MiB` : `${bytes / 1024} KiB`;
+}
+
+const fmt = (v, digits = 1) => (v == null ? '—' : v.toFixed(digits));
+const fmtRatio = (v) => (v == null ? '—' : `${v.toFixed(2)}x`);
+
+function pad(cells, widths) {
+  return cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+}
+
+function grid(header, rows) {
+  const widths = header.map((h, i) => Math.max(String(h).length, ...rows.map((r) => String(r[i]).length)));
+  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => pad(r, widths))].join('\n');
+}
+
+/** Throughput table of one op: each cell "MiB/s (x kernel / x C)". */
+export function throughputTable(summary, paths, sizes, op) {
+  const header = ['path', ...sizes.map((s) => `${formatSize(s)} MiB/s (xK / xC)`)];
+  const rows = paths.map((p) => [
+    PATH_LABELS[p] ?? p,
+    ...sizes.map((s) => {
+      const v = summary[p]?.[op]?.[s];
+      if (v == null) return '—';
+      return `${fmt(v)} (${fmtRatio(ratio(v, summary.kernel?.[op]?.[s]))} / ${fmtRatio(ratio(v, summary['c-loop']?.[op]?.[s]))})`;
+    }),
+  ]);
+  return grid(header, rows);
+}
+
+export function turTable(summary, paths) {
+  const header = ['path', 'TUR p50 us', 'TUR p99 us', 'p50 x C loop'];
+  const rows = paths.map((p) => {
+    const t = summary[p]?.tur ?? {};
+    return [PATH_LABELS[p] ?? p, fmt(t.p50Us), fmt(t.p99Us), fmtRatio(ratio(t.p50Us, summary['c-loop']?.tur?.p50Us))];
+  });
+  return grid(header, rows);
+}
+
+export function targetsText(verdicts) {
+  return verdicts
+    .map((v) => {
+      const worst = v.cells.length ? v.cells.reduce((a, b) => (v.id === 'tur<=1.2c' ? (b.ratio > a.ratio ? b : a) : b.ratio < a.ratio ? b : a)) : null;
+      const detail = v.cells.length === 0 ? '' : ` (${v.metCount}/${v.cells.length} cells; worst ${fmtRatio(worst.ratio)}${worst.op !== 'tur' ? ` at ${worst.op} ${formatSize(worst.size)}` : ''})`;
+      return `  [${v.status.toUpperCase()}] ${v.text}${detail}`;
+    })
+    .join('\n');
+}
+
+/** The whole stdout report for all scenarios (+ the host memory run when given). */
+export function renderText(report) {
+  const parts = [];
+  for (const s of report.scenarios) {
+    parts.push(`== ${s.scenario}: ${formatSize(s.totalBytes)} per point, median of ${s.reps} reps, TUR x${s.turCount} ==`);
+    if (s.error) parts.push(`  ERROR: ${s.error}`);
+    for (const op of ['read', 'write']) parts.push(`-- sequential ${op.toUpperCase()} --\n${throughputTable(s.summary, s.paths, s.sizes, op)}`);
+    parts.push(`-- TEST UNIT READY latency --\n${turTable(s.summary, s.paths)}`);
+    parts.push(`-- targets --\n${targetsText(s.targets)}`);
+    const problems = s.paths.flatMap((p) => (s.summary[p]?.errors ?? []).map((e) => `  ${p}: ${e}`));
+    if (problems.length) parts.push(`-- errors --\n${problems.join('\n')}`);
+  }
+  if (report.memory) parts.push(memoryText(report.memory));
+  return parts.join('\n\n');
+}
+
+export function memoryText(m) {
+  if (m.error) return `== host memory (emulator) ==\n  ERROR: ${m.error}`;
+  const mb = (b) => (b / MIB).toFixed(1);
+  return [
+    `== host memory: ${formatSize(m.totalBytes)} streamed (${m.method}) from the emulator, ${formatSize(m.chunkBytes)} commands ==`,
+    `  RSS      start ${mb(m.rss.start)} MiB, peak ${mb(m.rss.peak)} MiB, end ${mb(m.rss.end)} MiB, slope ${fmt(m.rss.slopeMiBPerGiB, 2)} MiB/GiB (second half)`,
+    `  JS heap  start ${mb(m.heap.start)} MiB, peak ${mb(m.heap.peak)} MiB, end ${mb(m.heap.end)} MiB, slope ${fmt(m.heap.slopeMiBPerGiB, 2)} MiB/GiB (second half)`,
+    `  ${m.flat ? 'flat' : 'NOT FLAT'} (limits: |heap slope| <= ${m.flatLimitMiBPerGiB?.heap} and |RSS slope| <= ${m.flatLimitMiBPerGiB?.rss} MiB per GiB, after a GC per sample); ${fmt(m.mibPerSecond)} MiB/s (for the record, not a target)`,
+  ].join('\n');
+}
+
+const PALETTE = {
+  'native-d1': '#9ecae1',
+  'native-d2': '#6baed6',
+  'native-d4': '#2171b5',
+  'native-d8': '#08306b',
+  'native-1urb': '#17becf',
+  'node-usb': '#ff7f0e',
+  sg: '#2ca02c',
+  kernel: '#d62728',
+  'c-loop': '#7f7f7f',
+};
+const DASHED = new Set(['kernel', 'c-loop']);
+
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** "Nice" axis maximum and tick step for a positive maximum value. */
+export function niceAxis(max) {
+  if (!(max > 0)) return { top: 1, step: 0.25 };
+  const raw = max / 5;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  return { top: Math.ceil(max / step) * step, step };
+}
+
+/**
+ * Hand-written SVG: one panel per scenario and op (throughput in MiB/s against transfer size on
+ * a log2 axis), one line per path, a shared legend.
+ */
+export function renderSvg(report) {
+  const panels = report.scenarios.flatMap((s) => ['read', 'write'].map((op) => ({ s, op })));
+  const pw = 460;
+  const ph = 300;
+  const m = { l: 62, r: 16, t: 34, b: 46 };
+  const cols = 2;
+  const rows = Math.max(1, Math.ceil(panels.length / cols));
+  const paths = [...new Set(report.scenarios.flatMap((s) => s.paths))];
+  const legendH = 24 + Math.ceil(paths.length / 3) * 20;
+  const W = cols * pw;
+  const H = rows * ph + legendH + 30;
+  const out = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(report.title ?? 'usbscsi throughput against transfer size')}</text>`);
+  panels.forEach(({ s, op }, i) => {
+    const ox = (i % cols) * pw;
+    const oy = 30 + Math.floor(i / cols) * ph;
+    const x0 = ox + m.l;
+    const x1 = ox + pw - m.r;
+    const y0 = oy + ph - m.b;
+    const y1 = oy + m.t;
+    const sizes = s.sizes;
+    const lx = (size) => (sizes.length === 1 ? (x0 + x1) / 2 : x0 + ((Math.log2(size) - Math.log2(sizes[0])) / (Math.log2(sizes.at(-1)) - Math.log2(sizes[0]))) * (x1 - x0));
+    const values = s.paths.flatMap((p) => sizes.map((z) => s.summary[p]?.[op]?.[z])).filter((v) => v != null);
+    const { top, step } = niceAxis(Math.max(0, ...values));
+    const ly = (v) => y0 - (v / top) * (y0 - y1);
+    out.push(`<text x="${(x0 + x1) / 2}" y="${oy + 20}" text-anchor="middle" font-size="13" font-weight="bold">${esc(`${s.scenario}: sequential ${op.toUpperCase()}`)}</text>`);
+    for (let v = 0; v <= top + step / 2; v += step) {
+      const y = ly(v).toFixed(1);
+      out.push(`<line x1="${x0}" y1="${y}" x2="${x1}" y2="${y}" stroke="#e0e0e0"/>`);
+      out.push(`<text x="${x0 - 6}" y="${(+y + 4).toFixed(1)}" text-anchor="end" fill="#444">${+v.toFixed(6)}</text>`);
+    }
+    for (const z of sizes) {
+      const x = lx(z).toFixed(1);
+      out.push(`<line x1="${x}" y1="${y0}" x2="${x}" y2="${y0 + 4}" stroke="#444"/>`);
+      out.push(`<text x="${x}" y="${y0 + 17}" text-anchor="middle" fill="#444">${esc(formatSize(z))}</text>`);
+    }
+    out.push(`<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#444"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#444"/>`);
+    out.push(`<text x="${(x0 + x1) / 2}" y="${y0 + 34}" text-anchor="middle" fill="#444">transfer size per command</text>`);
+    out.push(`<text transform="translate(${ox + 16} ${(y0 + y1) / 2}) rotate(-90)" text-anchor="middle" fill="#444">MiB/s</text>`);
+    for (const p of s.paths) {
+      const pts = sizes.map((z) => [z, s.summary[p]?.[op]?.[z]]).filter(([, v]) => v != null);
+      if (pts.length === 0) continue;
+      const color = PALETTE[p] ?? '#000000';
+      const dash = DASHED.has(p) ? ' stroke-dasharray="6 4"' : '';
+      if (pts.length > 1) {
+        out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${pts.map(([z, v]) => `${lx(z).toFixed(1)},${ly(v).toFixed(1)}`).join(' ')}"/>`);
+      }
+      for (const [z, v] of pts) out.push(`<circle cx="${lx(z).toFixed(1)}" cy="${ly(v).toFixed(1)}" r="3" fill="${color}"><title>${esc(`${PATH_LABELS[p] ?? p}: ${v.toFixed(1)} MiB/s at ${formatSize(z)}`)}</title></circle>`);
+    }
+  });
+  const ly0 = 30 + rows * ph + 10;
+  out.push(`<text x="16" y="${ly0 + 4}" font-weight="bold">paths (dashed: baselines)</text>`);
+  paths.forEach((p, i) => {
+    const x = 16 + (i % 3) * (W / 3);
+    const y = ly0 + 22 + Math.floor(i / 3) * 20;
+    const dash = DASHED.has(p) ? ' stroke-dasharray="6 4"' : '';
+    out.push(`<line x1="${x}" y1="${y - 4}" x2="${x + 28}" y2="${y - 4}" stroke="${PALETTE[p] ?? '#000'}" stroke-width="3"${dash}/>`);
+    out.push(`<text x="${x + 36}" y="${y}">${esc(PATH_LABELS[p] ?? p)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
