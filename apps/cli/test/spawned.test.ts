@@ -3,7 +3,7 @@
  * trace decoded by tshark, and the progress bar seen through a pseudo-
  * terminal (`script` from util-linux).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,27 @@ describe('the built binary', () => {
     const j = usbscsi(['--device', 'sim', '--json', 'read', '--lba', '99999999', '--blocks', '1', '-o', 'x.bin']);
     expect(j.code).toBe(ExitCode.USAGE);
     expect(JSON.parse(j.stdout)).toMatchObject({ error: { code: 'E_BAD_INPUT', message: expect.stringContaining('past the end') } });
+  });
+});
+
+describe('Ctrl-C', () => {
+  it('SIGINT stops a long transfer, releases the device and exits 130', async () => {
+    const child = spawn(process.execPath, [cliMain, '--device', 'sim:blocks=200000000', 'bench', '--size', '90G', '--tur', '5'], { cwd: tmp });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // Signal once the benchmark is under way (its device is open), not while node is still starting.
+    const started = Date.now();
+    while (child.exitCode === null && Date.now() - started < 10_000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (Date.now() - started > 1500) break;
+    }
+    expect(child.exitCode, `exited before the signal: ${stderr}`).toBeNull();
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code, stderr).toBe(ExitCode.INTERRUPTED);
+    expect(stderr).toContain('SIGINT: stopping and releasing the device');
+    expect(stderr).not.toMatch(/\n\s+at /);
   });
 });
 

@@ -25,7 +25,7 @@ export function registerBench(program: Command, wrap: Wrap): void {
     .option('--tur <count>', 'TEST UNIT READY commands to time (default 200)', '200')
     .action(
       wrap((ctx, _args, options) => {
-        const size = parseSizeOption(options['size'] as string, '--size', { min: 1, max: 2 ** 40 });
+        const size = parseSizeOption(options['size'] as string, '--size', { min: 1, max: 2 ** 50 });
         const chunk = parseSizeOption(options['chunk'] as string, '--chunk', { min: 512, max: 64 * 1024 * 1024 });
         const turCount = parseIntOption(options['tur'] as string, '--tur', { min: 1, max: 1_000_000 });
         return ctx.withDevice(async (device) => {
