@@ -47,6 +47,8 @@ export interface ScsiDeviceOptions {
 
 export interface ExecuteOptions {
   direction?: DataDirection;
+  /** Stream the data phase to/from a regular file (transports with `fdStreaming` only). */
+  dataFd?: { fd: number; position: number; length: number };
   /** Data-in length (allocates a buffer). */
   length?: number;
   /** Data-in buffer to fill, or data-out bytes. */
@@ -110,7 +112,9 @@ export class ScsiDevice {
     }
     const direction: DataDirection = options.direction ?? (options.length !== undefined ? 'in' : options.data ? 'out' : 'none');
     let data: Uint8Array | undefined;
-    if (direction === 'in') {
+    if (options.dataFd) {
+      if (direction === 'none') throw badInput("direction 'none' takes no data");
+    } else if (direction === 'in') {
       if (options.data) data = options.data;
       else {
         const length = options.length ?? 0;
@@ -140,8 +144,8 @@ export class ScsiDevice {
     }
     return this.transport.execute({
       cdb,
-      direction: data && data.length > 0 ? direction : 'none',
-      ...(data && data.length > 0 ? { data } : {}),
+      direction: options.dataFd || (data && data.length > 0) ? direction : 'none',
+      ...(options.dataFd ? { dataFd: options.dataFd } : data && data.length > 0 ? { data } : {}),
       lun: this.lun,
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -225,24 +229,82 @@ export class ScsiDevice {
   }
 
   /**
-   * Reads `blocks` blocks and writes them to a file descriptor with bounded
-   * memory: one reused buffer of at most the max transfer size.
+   * Reads `blocks` blocks into a file descriptor with bounded memory. A regular
+   * file on a transport that streams (the native engine) gets each command's
+   * data phase written straight from the engine at `position` onwards, with no
+   * JavaScript per chunk; anything else (pipes, other backends) goes through one
+   * reused buffer of at most the max transfer size, written sequentially.
    */
-  async readToFd(lba: bigint | number, blocks: number, fd: number, options: TransferProgressOptions = {}): Promise<number> {
-    const { writeSync } = await import('node:fs');
+  async readToFd(lba: bigint | number, blocks: number, fd: number, options: TransferProgressOptions & { position?: number } = {}): Promise<number> {
+    return this.streamFd('read', lba, blocks, fd, options);
+  }
+
+  /** Writes `blocks` blocks read from a file descriptor (consent needed; refused on a mounted medium). */
+  async writeFromFd(
+    lba: bigint | number,
+    blocks: number,
+    fd: number,
+    options: TransferProgressOptions & { position?: number; allowMediumWrite: boolean },
+  ): Promise<number> {
+    if (options?.allowMediumWrite !== true) {
+      throw badInput('writing to the medium needs explicit consent: --yes on the command line, allowMediumWrite: true in the API');
+    }
+    await this.refuseIfMounted(scsi.write10Cdb({ lba: 0, blocks: 0 }));
+    return this.streamFd('write', lba, blocks, fd, options);
+  }
+
+  private async streamFd(
+    kind: 'read' | 'write',
+    lba: bigint | number,
+    blocks: number,
+    fd: number,
+    options: TransferProgressOptions & { position?: number },
+  ): Promise<number> {
+    const { fstatSync, readSync, writeSync } = await import('node:fs');
     const blockSize = await this.blockSize();
     checkBlocks(blocks);
+    if (BigInt(lba) < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
+    const isFile = fstatSync(fd).isFile();
+    const direct = isFile && this.transport.fdStreaming === true;
     const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
-    const buffer = new Uint8Array(Math.min(blocks, perCommand) * blockSize);
+    const buffer = direct ? undefined : new Uint8Array(Math.min(blocks, perCommand) * blockSize);
     const total = blocks * blockSize;
+    let position = options.position ?? 0;
     let done = 0;
     let next = BigInt(lba);
     for (let left = blocks; left > 0; ) {
       const n = Math.min(left, perCommand);
-      const view = buffer.subarray(0, n * blockSize);
-      await this.transferBlocks('read', next, view, blockSize, { ...options, onProgress: undefined });
-      for (let off = 0; off < view.length; ) off += writeSync(fd, view, off, view.length - off);
-      done += view.length;
+      const bytes = n * blockSize;
+      const long = next + BigInt(n) > 0xffff_ffffn || n > 0xffff;
+      const cdb = kind === 'read' ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba: next, blocks: n }) : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba: next, blocks: n });
+      const common = {
+        direction: kind === 'read' ? ('in' as const) : ('out' as const),
+        allowMediumWrite: kind === 'write',
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      };
+      let result: ScsiResult;
+      if (direct) {
+        result = await this.run(cdb, { ...common, dataFd: { fd, position, length: bytes } });
+      } else {
+        const view = buffer!.subarray(0, bytes);
+        if (kind === 'write') {
+          for (let off = 0; off < bytes; ) {
+            const got = readSync(fd, view, off, bytes - off, isFile ? position + off : null);
+            if (got === 0) throw badInput(`the input ends after ${done + off} bytes; ${total} were to be written`);
+            off += got;
+          }
+        }
+        result = await this.run(cdb, { ...common, data: view });
+        if (kind === 'read') for (let off = 0; off < bytes; ) off += writeSync(fd, view, off, bytes - off, isFile ? position + off : null);
+      }
+      if (result.transferred !== bytes) {
+        throw new UsbScsiError(ErrorCodes.IO, `${scsi.opcodeName(cdb)} at LBA ${next} moved ${result.transferred} of ${bytes} bytes (residue ${result.residue}) with GOOD status`, {
+          details: { lba: next.toString(), expected: bytes, transferred: result.transferred },
+        });
+      }
+      done += bytes;
+      position += bytes;
       options.onProgress?.(done, total);
       left -= n;
       next += BigInt(n);

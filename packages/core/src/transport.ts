@@ -23,6 +23,12 @@ export interface ScsiRequest {
    * `out`: the bytes to send. `none`: absent.
    */
   data?: Uint8Array;
+  /**
+   * Instead of `data`: the data phase streams straight to (`in`) or from (`out`) a
+   * regular file at `position`, with no JavaScript per chunk. Only transports whose
+   * `fdStreaming` is true accept it.
+   */
+  dataFd?: { fd: number; position: number; length: number };
   /** Default 0. */
   lun?: number;
   /** Default 20 000 ms (sg_raw's default). */
@@ -53,6 +59,8 @@ export interface ScsiTransport {
   readonly kind: 'bot' | 'sg' | 'remote';
   /** Highest LUN (0 for single-LUN devices). */
   readonly maxLun: number;
+  /** Accepts `ScsiRequest.dataFd` (the native engine's file streaming). */
+  readonly fdStreaming?: boolean;
   execute(request: ScsiRequest): Promise<ScsiResult>;
   /** Transport-level reset (BOT reset recovery; SG_IO device reset). */
   reset(): Promise<void>;

@@ -315,3 +315,33 @@ describe('BotTransport.execute: tags, quirks, input checks, serialisation', () =
     expectCode(await bot.execute({ cdb: TUR, direction: 'none' }).catch((e) => e), ErrorCodes.DEVICE_GONE);
   });
 });
+
+describe('BotTransport file-streamed data phases (dataFd)', () => {
+  it('hands the fd, position and length to the fast path and judges the CSW it returns', async () => {
+    const handle = new ScriptedHandle().play(maxLunZero);
+    const seen: unknown[] = [];
+    (handle as { capabilities: object }).capabilities = { botExchange: true, fdStreaming: true, kernelDriver: false };
+    (handle as ScriptedHandle & { botExchange: unknown }).botExchange = async (req: { cbw: Uint8Array; data?: unknown }) => {
+      seen.push(req.data);
+      const tag = new DataView(req.cbw.buffer, req.cbw.byteOffset).getUint32(4, true);
+      const bytes = new Uint8Array(13);
+      const v = new DataView(bytes.buffer);
+      v.setUint32(0, 0x53425355, true);
+      v.setUint32(4, tag, true);
+      return { cbw: { status: 'ok', actualLength: 31 }, data: { status: 'ok', actualLength: 4096 }, csw: { status: 'ok', actualLength: 13, bytes } };
+    };
+    const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
+    expect(bot.fdStreaming).toBe(true);
+    const r = await bot.execute({ cdb: Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0), direction: 'in', dataFd: { fd: 9, position: 512, length: 4096 } });
+    expect(seen).toEqual([{ direction: 'in', fd: 9, position: 512, length: 4096 }]);
+    expect(r.transferred).toBe(4096);
+    expect(r.data.length).toBe(0);
+  });
+
+  it('refuses dataFd on a backend without fd streaming, before sending anything', async () => {
+    const { bot, handle } = await open();
+    const err = await bot.execute({ cdb: Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0), direction: 'in', dataFd: { fd: 3, position: 0, length: 512 } }).catch((e) => e);
+    expectCode(err, ErrorCodes.UNSUPPORTED);
+    expect(handle.calls.filter((c) => c.op !== 'control')).toEqual([]);
+  });
+});

@@ -249,3 +249,31 @@ describe('ScsiDevice safety and typed helpers against the emulator', () => {
     expect(smart.status.status).toBe('passed');
   });
 });
+
+describe('ScsiDevice file streaming against the emulator (buffered path: the emulator has no fd fast path)', () => {
+  it('writeFromFd then readToFd round-trips a multi-MiB file, and a pipe-like short input is refused', async () => {
+    const { mkdtempSync, writeFileSync, readFileSync, openSync, closeSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 8192 }] });
+    dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }), tuning: { maxTransferBytes: 128 * 1024 } });
+    const dir = mkdtempSync(join(tmpdir(), 'usbscsi-fd-'));
+    const image = pattern(5, 2 * 1024 * 1024 + 3 * BLOCK);
+    writeFileSync(join(dir, 'in.img'), image);
+    const inFd = openSync(join(dir, 'in.img'), 'r');
+    const outFd = openSync(join(dir, 'out.img'), 'w+');
+    try {
+      const blocks = image.length / BLOCK;
+      expect(await codeOf(dev.writeFromFd(7, blocks, inFd, { allowMediumWrite: false }))).toBe(ErrorCodes.BAD_INPUT);
+      expect(await dev.writeFromFd(7, blocks, inFd, { allowMediumWrite: true })).toBe(image.length);
+      let progress = 0;
+      expect(await dev.readToFd(7, blocks, outFd, { onProgress: (d) => { progress = d; } })).toBe(image.length);
+      expect(progress).toBe(image.length);
+      expect(Buffer.compare(readFileSync(join(dir, 'out.img')), Buffer.from(image))).toBe(0);
+      expect(await codeOf(dev.writeFromFd(0, blocks + 1, inFd, { allowMediumWrite: true }))).toBe(ErrorCodes.BAD_INPUT);
+    } finally {
+      closeSync(inFd);
+      closeSync(outFd);
+    }
+  });
+});

@@ -156,6 +156,10 @@ export class BotTransport implements ScsiTransport {
     }
   }
 
+  get fdStreaming(): boolean {
+    return Boolean(this.handle.botExchange && this.handle.capabilities.botExchange && this.handle.capabilities.fdStreaming);
+  }
+
   get interfaceNumber(): number {
     return this.endpoints.interfaceNumber;
   }
@@ -197,12 +201,20 @@ export class BotTransport implements ScsiTransport {
     const lun = request.lun ?? 0;
     if (lun > this.maxLun) throw badInput(`LUN ${lun} does not exist: the device reports LUNs 0..${this.maxLun}`);
     const data = request.data ?? new Uint8Array(0);
-    if (direction === 'none' && data.length > 0) throw badInput("direction 'none' takes no data buffer");
-    if (direction !== 'none' && request.data === undefined) throw badInput(`direction '${direction}' needs a data buffer`);
+    const dataFd = request.dataFd;
+    if (direction === 'none' && (data.length > 0 || dataFd)) throw badInput("direction 'none' takes no data buffer");
+    if (direction !== 'none' && request.data === undefined && !dataFd) throw badInput(`direction '${direction}' needs a data buffer`);
+    if (dataFd && request.data) throw badInput('give either data or dataFd, not both');
+    if (dataFd && !this.fdStreaming) {
+      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `the ${this.handle.info.backend} backend cannot stream a data phase to a file descriptor; pass a buffer`);
+    }
+    if (dataFd && (!Number.isSafeInteger(dataFd.length) || dataFd.length <= 0 || dataFd.length > 0xffff_ffff)) {
+      throw badInput(`dataFd.length must be 1..4294967295 bytes; got ${dataFd.length}`);
+    }
     if (request.signal?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled before the command was sent');
 
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const length = direction === 'none' ? 0 : data.length;
+    const length = direction === 'none' ? 0 : (dataFd?.length ?? data.length);
     const tag = this.nextTag();
     const cbw = encodeCommandBlockWrapper({ tag, dataTransferLength: length, dataIn: direction === 'in', lun, cdb });
     const { bulkIn, bulkOut } = this.endpoints;
@@ -214,7 +226,9 @@ export class BotTransport implements ScsiTransport {
         cbw,
         outEndpoint: bulkOut,
         inEndpoint: bulkIn,
-        ...(length > 0 ? { data: { direction: direction as 'in' | 'out', buffer: data } } : {}),
+        ...(length > 0
+          ? { data: dataFd ? { direction: direction as 'in' | 'out', ...dataFd } : { direction: direction as 'in' | 'out', buffer: data } }
+          : {}),
         timeoutMs,
         ...(this.options.chunkSize ? { chunkSize: this.options.chunkSize } : {}),
         ...(this.options.depth ? { depth: this.options.depth } : {}),
@@ -233,6 +247,10 @@ export class BotTransport implements ScsiTransport {
     // Data transport (§5.3.2): a stall ends the phase; clear it and go on to the CSW.
     let transferred = 0;
     if (length > 0) {
+      if (dataFd && !exchange?.data) {
+        await this.resetRecovery('fast path returned no data phase');
+        throw new UsbScsiError(ErrorCodes.IO, 'the native engine reported no data phase for a file-streamed command; reset recovery was done');
+      }
       const dataResult =
         exchange?.data ??
         (direction === 'in'
