@@ -45,7 +45,10 @@ export class DeviceSlot {
     private readonly idleCloseMs: number,
     private readonly log: Logger,
     private readonly onGone: (slot: DeviceSlot) => void,
-  ) {}
+  ) {
+    // Once the last command is done (the queue settled, not merely the command's promise).
+    this.queue.onIdle = () => this.scheduleIdleClose();
+  }
 
   get id(): string {
     return this.summary.id;
@@ -74,7 +77,7 @@ export class DeviceSlot {
     }
     lease?.touch();
     this.cancelIdleClose();
-    const result = this.queue.enqueue(async (signal) => {
+    return this.queue.enqueue(async (signal) => {
       if (this.gone) throw deviceGone(`device ${this.id} left before the command started`);
       const device = await this.ensureOpen();
       const seq = ++this.executed;
@@ -87,8 +90,6 @@ export class DeviceSlot {
         lease?.touch();
       }
     }, { signal: options.signal, owner: options.leaseId });
-    result.then(() => this.scheduleIdleClose(), () => this.scheduleIdleClose());
-    return result;
   }
 
   /** Opens now (through the queue, so it is ordered after earlier commands). Used when a lease is taken. */

@@ -28,6 +28,8 @@ export class CommandQueue {
   private readonly pending: Entry[] = [];
   private running: Entry | undefined;
   private idleWaiters: (() => void)[] = [];
+  /** Called each time the queue becomes empty (nothing queued, nothing running). */
+  onIdle: () => void = () => {};
 
   /** Queued plus running. */
   get depth(): number {
@@ -123,5 +125,6 @@ export class CommandQueue {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
+    this.onIdle();
   }
 }

@@ -26,7 +26,7 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
     stopped = false;
     provider = new FakeProvider();
     dev = provider.add('1-1');
-    t = await startTestDaemon(provider, { idleCloseMs: 50, limits: { watchdogGraceMs: 100 } });
+    t = await startTestDaemon(provider, { idleCloseMs: 10_000, limits: { watchdogGraceMs: 100 } });
     client = new DaemonClient({ kind: 'unix', socketPath: t.socketPath }, { maxSockets: 64 });
   });
   afterEach(async () => {
@@ -37,7 +37,7 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
   const depth = async () => (await client.getDevice('1-1')).queueDepth;
 
   it('runs commands of many clients strictly one at a time, in arrival order', async () => {
-    const running = client.execute('1-1', slow(10));
+    const running = client.execute('1-1', slow(80));
     await until(async () => (await depth()) === 1, 2000, 'slow command running');
     const queued = [0, 1, 2, 3].map((i) => client.execute('1-1', Uint8Array.from([0x00, 0, 0, 0, i, 0])));
     await until(async () => (await depth()) === 5, 2000, 'four queued');
@@ -48,7 +48,7 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
 
   it('drops the queued commands of a client that disconnects, and aborts its running read', async () => {
     const gone = new AbortController();
-    const running = client.execute('1-1', slow(50), { signal: gone.signal });
+    const running = client.execute('1-1', slow(150), { signal: gone.signal });
     await until(async () => (await depth()) === 1, 2000, 'running');
     const queued = [1, 2, 3].map(() => client.execute('1-1', INQUIRY, { length: 36, signal: gone.signal }));
     const other = client.execute('1-1', Uint8Array.from([0x00, 0, 0, 0, 0, 0]));
@@ -109,7 +109,7 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
 
   it('releases a lease on DELETE and cancels its queued commands', async () => {
     const lease = await client.acquireLease('1-1', { idleTimeoutMs: 10_000 });
-    const running = client.execute('1-1', slow(30), { lease: lease.id });
+    const running = client.execute('1-1', slow(100), { lease: lease.id });
     await until(async () => (await depth()) === 1, 2000, 'running');
     const queued = codeOf(client.execute('1-1', INQUIRY, { length: 36, lease: lease.id }));
     await until(async () => (await depth()) === 2, 2000, 'queued');
@@ -126,7 +126,7 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
     provider.add('1-2');
     await until(async () => (await client.listDevices()).length === 2, 2000, 'second device');
     const lease = await client.acquireLease('1-2');
-    const running = client.execute('1-1', slow(30));
+    const running = client.execute('1-1', slow(100));
     await until(async () => (await depth()) === 1, 2000, 'running');
     const queued = [1, 2].map(() => client.execute('1-1', INQUIRY, { length: 36 }));
     await until(async () => (await depth()) === 3, 2000, 'queued');
