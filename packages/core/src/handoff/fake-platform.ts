@@ -13,6 +13,7 @@ import type {
   HandoffPlatform,
   LeaseDevice,
   MountedFilesystem,
+  PlatformRecoverySpec,
   ProcessIdentity,
   StepOptions,
   StorageExpectation,
@@ -198,6 +199,10 @@ export class FakeHandoffPlatform implements HandoffPlatform {
     return Date.now();
   }
 
+  recoverySpec(): PlatformRecoverySpec {
+    return { module: import.meta.url, factory: 'createFakeHandoffPlatform', options: { stateFile: this.stateFile, name: this.name, unmountGranularity: this.unmountGranularity } };
+  }
+
   private storageOf(state: FakeOsState): DeviceStorage {
     if (!state.present) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'The device is gone.');
     if (!state.driver) return { driver: null, wholeDisks: [], partitions: [], mounts: [] };
@@ -227,4 +232,9 @@ export class FakeHandoffPlatform implements HandoffPlatform {
       options.signal.addEventListener('abort', () => reject(options.signal.reason), { once: true });
     });
   }
+}
+
+/** Factory for {@link HandoffPlatform.recoverySpec} (a helper process rebuilds the fake from its state file). */
+export function createFakeHandoffPlatform(options: Omit<FakePlatformOptions, 'initial' | 'processIdentity'>): FakeHandoffPlatform {
+  return new FakeHandoffPlatform(options);
 }

@@ -48,6 +48,7 @@ const lease = await acquireLease(device, { platform, journal, unmount: true, rem
 lease.onRelease(() => console.log('hook'));
 console.log('held');
 if (mode === 'throw') setTimeout(() => { throw new Error('child blew up'); }, 20);
+else if (mode === 'exit') setTimeout(() => process.exit(3), 20);
 else if (mode === 'wait') setInterval(() => {}, 1000);
 // mode 'drain': nothing keeps the event loop alive: a normal exit
 `,
@@ -69,7 +70,7 @@ interface Ended {
   stderr: string;
 }
 
-function start(mode: 'wait' | 'throw' | 'drain'): { child: ChildProcess; held: Promise<void>; ended: Promise<Ended> } {
+function start(mode: 'wait' | 'throw' | 'drain' | 'exit'): { child: ChildProcess; held: Promise<void>; ended: Promise<Ended> } {
   const child = spawn(process.execPath, [join(build, 'child.mjs'), fake.stateFile, journal.path, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -118,6 +119,17 @@ describe('a lease holder process', () => {
     expect(end.code).toBe(0);
     expect(end.stdout).toContain('hook');
     expect(fake.snapshot()).toEqual(before);
+  });
+
+  it('exiting through process.exit() (no async code runs), a detached helper gives the device back once it is gone', async () => {
+    const before = fake.snapshot();
+    const end = await start('exit').ended;
+    expect(end.code).toBe(3);
+    expect(end.stderr).toContain('given back as soon as this process is gone');
+    for (let i = 0; i < 200 && JSON.stringify(fake.snapshot()) !== JSON.stringify(before); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fake.snapshot()).toEqual(before);
+    for (let i = 0; i < 50 && (await journal.list()).length; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await journal.list()).toEqual([]);
   });
 
   it('SIGKILLed, it cannot; recoverLeases from another process gives the device back', async () => {

@@ -13,6 +13,7 @@
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { defaultHandoffPlatform } from './default-platform.js';
+import type { ExitRecovery } from './exit-helper.js';
 import type { UsbDeviceInfo } from '../usb/backend.js';
 import { LeaseJournal, filesystemsOf, type LeaseJournalEntry, type LeaseEntryStatus } from './journal.js';
 import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, MountedFilesystem, UnmountTarget } from './platform.js';
@@ -132,6 +133,12 @@ export class Lease implements RegisteredLease {
   /** Filesystems this lease unmounted. */
   get unmounted(): MountedFilesystem[] {
     return filesystemsOf(this.unmountedTargets);
+  }
+
+  /** For the registry: how a helper process gives this device back after `process.exit()`. */
+  exitRecovery(): ExitRecovery | null {
+    const spec = this.platform.recoverySpec?.() ?? null;
+    return spec && this.journal ? { spec, journalPath: this.journal.path, device: this.device } : null;
   }
 
   /**

@@ -248,6 +248,8 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
     processIdentity: (pid) => linuxProcessIdentity(pid, procRoot),
 
     now: () => Date.now(),
+
+    recoverySpec: () => (options.run ? null : { module: import.meta.url, factory: 'createLinuxPlatform', options: { ...sysfsOptions, procRoot, pollIntervalMs } }),
   };
 }
 

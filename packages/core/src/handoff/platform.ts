@@ -183,4 +183,22 @@ export interface HandoffPlatform {
 
   /** Milliseconds since the epoch (journal time stamps); injectable for tests. */
   now(): number;
+
+  /**
+   * How another process can build this same platform: a module URL, the name
+   * of a factory it exports, and the factory's (JSON) options. Used when the
+   * process exits through `process.exit()` with a lease held: a detached
+   * helper waits for the process to be gone, builds the platform, and runs
+   * recovery. Optional; null when the platform cannot be rebuilt elsewhere
+   * (e.g. it was given functions).
+   */
+  recoverySpec?(): PlatformRecoverySpec | null;
+}
+
+export interface PlatformRecoverySpec {
+  /** `import.meta.url` of the module exporting the factory. */
+  module: string;
+  /** Exported function: `(options) => HandoffPlatform | Promise<HandoffPlatform>`. */
+  factory: string;
+  options?: Record<string, unknown>;
 }

@@ -122,6 +122,20 @@ describe('LeaseRegistry', () => {
     expect(events).toEqual(['released lease']);
   });
 
+  it('on process.exit() with leases that can be recovered elsewhere, starts the after-exit helper once', () => {
+    const host = new FakeHost();
+    const log: string[] = [];
+    const plans: unknown[] = [];
+    const registry = new LeaseRegistry({ host, log: (m) => log.push(m), spawnExitHelper: (plan) => plans.push(plan) > 0 });
+    const item = { spec: { module: 'file:///x/linux.js', factory: 'createLinuxPlatform' }, journalPath: '/j.json', device: { vendorId: 1, productId: 2, busNumber: 1, portNumbers: [2], interfaceNumber: 0 } };
+    registry.add({ description: 'a', release: () => Promise.resolve(), exitRecovery: () => item });
+    host.emit('exit', 1);
+    expect(plans).toHaveLength(1);
+    expect(plans[0]).toMatchObject({ parentPid: 4321, items: [item] });
+    expect((plans[0] as { recoverModule: string }).recoverModule).toMatch(/recover\.js$/);
+    expect(log[0]).toContain('given back as soon as this process is gone');
+  });
+
   it('a release that fails is reported, and the others still run', async () => {
     const host = new FakeHost();
     const log: string[] = [];

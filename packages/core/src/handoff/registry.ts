@@ -7,10 +7,12 @@
  * held, and removed when the last one is released, so a process without
  * leases keeps Node's default behaviour.
  *
- * `process.exit()` runs no asynchronous code: leases still held then stay in
- * the journal, a warning says so, and `usbscsi recover` (or the daemon's
- * start-up) gives the device back.
+ * `process.exit()` runs no asynchronous code: for leases still held then, a
+ * detached helper is started that waits for this process to be gone and
+ * runs recovery (`exit-helper.ts`); the journal keeps them either way, for
+ * `usbscsi recover` or the daemon's start-up.
  */
+import { exitHelperPlan, spawnExitHelper, type ExitHelperPlan, type ExitRecovery } from './exit-helper.js';
 
 /** What the registry needs of a lease. */
 export interface RegisteredLease {
@@ -18,6 +20,8 @@ export interface RegisteredLease {
   readonly description: string;
   /** Idempotent; bounded by the lease's timeouts. */
   release(): Promise<unknown>;
+  /** What a helper process needs to give the device back after `process.exit()`; null if it cannot. */
+  exitRecovery?(): ExitRecovery | null;
 }
 
 /** The parts of `process` the registry touches (a fake in tests). */
@@ -36,6 +40,8 @@ export interface LeaseRegistryOptions {
   rethrow?: (error: unknown) => void;
   /** Signals to catch; default SIGINT, SIGTERM, SIGHUP. */
   signals?: NodeJS.Signals[];
+  /** Starts the after-exit recovery helper (default: a detached node process). */
+  spawnExitHelper?: (plan: ExitHelperPlan) => boolean;
 }
 
 export class LeaseRegistry {
@@ -43,6 +49,7 @@ export class LeaseRegistry {
   private readonly host: RegistryHost;
   private readonly log: (message: string) => void;
   private readonly rethrow: (error: unknown) => void;
+  private readonly spawnHelper: (plan: ExitHelperPlan) => boolean;
   private signals: NodeJS.Signals[];
   private listeners: [string, (...args: any[]) => void][] = [];
   private releasing: Promise<void> | null = null;
@@ -58,6 +65,7 @@ export class LeaseRegistry {
           throw error;
         }));
     this.signals = options.signals ?? ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    this.spawnHelper = options.spawnExitHelper ?? spawnExitHelper;
   }
 
   get size(): number {
@@ -119,7 +127,13 @@ export class LeaseRegistry {
     this.listen('exit', () => {
       if (!this.leases.size) return;
       const held = [...this.leases].map((lease) => lease.description).join('; ');
-      this.log(`usbscsi: exiting while holding ${held}. The lease journal keeps it: run \`usbscsi recover\` to give the device back.`);
+      const items = [...this.leases].map((lease) => lease.exitRecovery?.() ?? null).filter((item): item is ExitRecovery => item !== null);
+      const helped = items.length > 0 && this.spawnHelper(exitHelperPlan(this.host.pid, items));
+      this.log(
+        helped && items.length === this.leases.size
+          ? `usbscsi: exiting while holding ${held}; it is given back as soon as this process is gone (if not, run \`usbscsi recover\`).`
+          : `usbscsi: exiting while holding ${held}. The lease journal keeps it: run \`usbscsi recover\` to give the device back.`,
+      );
     });
   }
 
