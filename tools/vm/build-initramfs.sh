@@ -14,10 +14,12 @@ rm -rf "$R"
 mkdir -p "$R"/{bin,sbin,proc,sys,dev,tmp,mnt,repo,out,usr/bin,usr/sbin,usr/lib,lib64,lib/x86_64-linux-gnu,lib/modules/$KV}
 cp /bin/busybox "$R/bin/busybox"
 for a in $(/bin/busybox --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
+# The kernel runs /sbin/modprobe for on-demand modules (e.g. ext4 asking for crc32c).
+ln -s ../bin/busybox "$R/sbin/modprobe"
 
 # Kernel modules with their dependencies (modprobe resolves them against the host's module tree).
 MODS="virtio_pci 9pnet_virtio 9p xhci-pci ehci-pci usb-storage uas sd_mod sr_mod sg
-      configfs dummy_hcd libcomposite usb_f_mass_storage usb_f_fs vfat nls_cp437 nls_ascii ext4 loop"
+      configfs dummy_hcd libcomposite usb_f_mass_storage usb_f_fs vfat nls_cp437 nls_ascii ext4 crc32c_generic loop"
 for m in $MODS; do
   deps=$(modprobe -S "$KV" --show-depends "$m" 2>/dev/null | awk '/^insmod/{print $2}') || true
   [ -n "$deps" ] || { echo "module $m not found for $KV (builtin?)" >&2; continue; }

@@ -2,7 +2,8 @@
 // `pnpm test:vm`: builds the guest initramfs, boots QEMU once per scenario, runs the in-guest
 // suite (tools/vm/guest/suite.mjs) against the built packages shared over 9p, and sums the results.
 // Env: VM_WORK (work dir, default <repo>/.vm-work), VM_SCENARIOS (default xhci,ehci,gadget),
-//      VM_TIMEOUT_S (per boot, default 300), VM_VERBOSE=1 (always print the guest console).
+//      VM_TIMEOUT_S (per boot, default 300), VM_VERBOSE=1 (always print the guest console),
+//      VM_GUEST_SCRIPT (repo-relative script the guest runs instead of guest/scenario.sh: debugging).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -53,7 +54,7 @@ function boot(scenario, kernel, initrd) {
   const args = [
     '-machine', 'q35', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot',
     '-kernel', kernel, '-initrd', initrd,
-    '-append', `console=ttyS0 quiet panic=-1 vmscript=tools/vm/guest/scenario.sh vmscenario=${scenario}`,
+    '-append', `console=ttyS0 quiet panic=-1 vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} vmscenario=${scenario}`,
     '-virtfs', `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
     '-virtfs', `local,path=${out},mount_tag=out,security_model=none,id=out`,
     ...deviceArgs(scenario, disk),

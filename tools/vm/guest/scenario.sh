@@ -2,7 +2,7 @@
 # Runs inside the guest (started by init.sh): load the drivers of this scenario, wait for the
 # device, run the Node suite. VM_SCENARIO is xhci, ehci or gadget.
 echo "VM_SCENARIO $VM_SCENARIO"
-for m in sd_mod sg usb-storage uas vfat nls_cp437 nls_ascii ext4 loop; do modprobe $m; done
+for m in sd_mod sg usb-storage uas vfat nls_cp437 nls_ascii crc32c_generic ext4 loop; do modprobe $m; done
 case "$VM_SCENARIO" in
   xhci) modprobe xhci-pci ;;
   ehci) modprobe ehci-pci ;;
