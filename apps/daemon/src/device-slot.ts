@@ -65,7 +65,7 @@ export class DeviceSlot {
   }
 
   /** Queues a job; it runs with the device open. Refuses a leased device to anyone but the holder. */
-  run<T>(job: (ctx: JobContext) => Promise<T>, options: RunOptions = {}): Promise<T> {
+  run<T>(job: (ctx: JobContext) => Promise<T>, options: RunOptions = {}, countsAsCommand = true): Promise<T> {
     if (this.gone) return Promise.reject(deviceGone(`device ${this.id} is gone (unplugged); list devices again`));
     const lease = this.lease;
     if (lease && options.leaseId !== lease.id) {
@@ -79,9 +79,9 @@ export class DeviceSlot {
     this.cancelIdleClose();
     return this.queue.enqueue(async (signal) => {
       if (this.gone) throw deviceGone(`device ${this.id} left before the command started`);
-      const device = await this.ensureOpen();
-      const seq = ++this.executed;
       try {
+        const device = await this.ensureOpen();
+        const seq = countsAsCommand ? ++this.executed : this.executed;
         return await job({ device, signal, seq });
       } catch (err) {
         if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) this.markGone('a command found the device gone');
@@ -94,7 +94,7 @@ export class DeviceSlot {
 
   /** Opens now (through the queue, so it is ordered after earlier commands). Used when a lease is taken. */
   open(options: RunOptions = {}): Promise<void> {
-    return this.run(async () => undefined, options);
+    return this.run(async () => undefined, options, false);
   }
 
   /**
@@ -127,7 +127,13 @@ export class DeviceSlot {
   private async ensureOpen(): Promise<OpenedDevice> {
     if (this.handle) return this.handle;
     const started = Date.now();
-    this.handle = await this.provider.open(this.id);
+    try {
+      this.handle = await this.provider.open(this.id);
+    } catch (err) {
+      // Listed a moment ago, not there now: it left (the hotplug event may still be on its way).
+      if (isUsbScsiError(err, ErrorCodes.NOT_FOUND)) throw deviceGone(`device ${this.id} left before it could be opened: ${err.message}`);
+      throw err;
+    }
     this.log.info({ device: this.id, ms: Date.now() - started }, 'device opened');
     return this.handle;
   }
