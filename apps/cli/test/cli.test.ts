@@ -264,6 +264,12 @@ describe('smart, reset, bench, handoff', () => {
     expect(doc['attributes'][0]).toMatchObject({ id: expect.any(Number), name: expect.any(String), raw: expect.any(String) });
   });
 
+  it('smart on a device without SAT says so and exits 24 (ILLEGAL REQUEST)', async () => {
+    const r = await run(['--device', 'sim', 'smart'], { deps: simWith(() => {}, { ata: false }) });
+    expect(r.code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
+    expect(r.stderr).toContain('does not pass ATA commands through');
+  });
+
   it('reset runs BOT reset recovery; --port resets the port', async () => {
     const deps = simWith(() => {});
     let backend: unknown;

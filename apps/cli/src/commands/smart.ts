@@ -1,6 +1,6 @@
 /** smart: SAT ATA IDENTIFY + SMART data/thresholds/health (USB-SATA bridges), as a smartctl-like table. */
 import type { Command } from 'commander';
-import type { SmartReport } from '@usbscsi/core';
+import { CheckConditionError, type SmartReport } from '@usbscsi/core';
 import { fields, formatBytes, table } from '../format/table.js';
 import type { Wrap } from './index.js';
 
@@ -43,7 +43,15 @@ export function registerSmart(program: Command, wrap: Wrap): void {
     .action(
       wrap((ctx) =>
         ctx.withDevice(async (device) => {
-          const report = await device.smart();
+          let report: SmartReport;
+          try {
+            report = await device.smart();
+          } catch (err) {
+            if (err instanceof CheckConditionError && err.sense?.senseKey === 0x05 && !ctx.json) {
+              ctx.io.stderr.write('usbscsi: this device or bridge does not pass ATA commands through (no SAT ATA PASS-THROUGH); SMART is not reachable over it.\n');
+            }
+            throw err;
+          }
           const doc = smartJson(report);
           ctx.emit(doc, () => {
             const id = report.identify;
