@@ -55,6 +55,12 @@ export interface NativeBotRequest {
   chunkSize?: number;
   /** 1..64; default 4. Reduced (and said so in `notes`) to fit usbfs_memory_mb. */
   depth?: number;
+  /**
+   * Submit the data-IN URBs with the CBW and the CSW read behind the data instead of from the
+   * previous phase's completion. Default false: QEMU's usb-storage stalls or deadlocks on
+   * early IN packets (README); real devices NAK until ready, so this is safe on hardware.
+   */
+  queueAhead?: boolean;
   /** Caller-chosen id (1..2^31-1) for `cancel(opId)`. */
   opId?: number;
 }

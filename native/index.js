@@ -5,7 +5,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const binary = path.join(__dirname, 'build', 'Release', 'usbscsi_native.node');
+// USBSCSI_NATIVE_BINARY: load another build of the addon (the AddressSanitizer build, say).
+const binary = process.env.USBSCSI_NATIVE_BINARY || path.join(__dirname, 'build', 'Release', 'usbscsi_native.node');
 const reasonFile = path.join(__dirname, 'build', 'skip-reason.txt');
 let cached;
 

@@ -146,7 +146,9 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
                   std::to_string(limit / (1024 * 1024)) + " MiB, " + source + "): " + e.message.substr(e.message.find("; ") + 2);
       return e;
     }
-    const uint64_t fit = limit / config_.chunkSize;
+    // usbfs also charges each URB's bookkeeping, and the CBW/CSW and other programs share
+    // the pool: keep an eighth (at most 1 MiB) free.
+    const uint64_t fit = std::max<uint64_t>(1, (limit - std::min<uint64_t>(limit / 8, 1 << 20)) / config_.chunkSize);
     if (depth > fit) {
       notes.push_back("depth reduced from " + std::to_string(depth) + " to " + std::to_string(fit) + ": depth x chunkSize (" +
                       std::to_string(static_cast<uint64_t>(depth) * config_.chunkSize) + " bytes) would exceed " + source +
@@ -214,11 +216,11 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
       cbwInFlight_ = true;
       switch (config_.mode) {
         case DataMode::kNone:
-          if (config_.cswEarly) SubmitCswLocked();  // else when the CBW is out (MaybeFinishLocked)
+          if (config_.queueAhead) SubmitCswLocked();  // else when the CBW is out (MaybeFinishLocked)
           break;
         case DataMode::kBufferOut:
           for (size_t s = 0; s < slots_.size(); ++s) AssignAndSubmitLocked(s);
-          if (config_.cswEarly) SubmitCswLocked();
+          if (config_.queueAhead) SubmitCswLocked();
           break;
         case DataMode::kFdOut:
           for (size_t s = 0; s < slots_.size() && nextChunk_ < chunks_; ++s) {
@@ -226,12 +228,14 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
             io_.push_back({s, true});
           }
           ioCv_.notify_all();
-          if (config_.cswEarly) SubmitCswLocked();
+          if (config_.queueAhead) SubmitCswLocked();
           break;
         case DataMode::kBufferIn:
         case DataMode::kFdIn:
-          for (size_t s = 0; s < slots_.size(); ++s) AssignAndSubmitLocked(s);
-          MaybeSubmitCswAfterLastChunkLocked();
+          if (config_.queueAhead) {
+            for (size_t s = 0; s < slots_.size(); ++s) AssignAndSubmitLocked(s);
+            MaybeSubmitCswAfterLastChunkLocked();
+          }  // else from OnCbw, once the command is out
           break;
       }
     }
@@ -288,7 +292,7 @@ void Exchange::DrainParkedLocked() {
 }
 
 void Exchange::MaybeSubmitCswAfterLastChunkLocked() {
-  if (config_.cswEarly && IsIn() && !cswSubmitted_ && !dataStopped_ && parked_.empty() && submittedChunks_ == chunks_) SubmitCswLocked();
+  if (config_.queueAhead && IsIn() && !cswSubmitted_ && !dataStopped_ && parked_.empty() && submittedChunks_ == chunks_) SubmitCswLocked();
 }
 
 void Exchange::SubmitCswLocked() {
@@ -348,6 +352,8 @@ void LIBUSB_CALL Exchange::OnCbw(libusb_transfer* t) {
       ex->FailLocked(TransferFailure(t->status, "botExchange: send the CBW"));
     } else if (t->status != LIBUSB_TRANSFER_COMPLETED || t->actual_length != 31) {
       ex->CancelEverythingLocked();  // the command never went out whole: nothing else can follow
+    } else if (ex->IsIn() && !ex->config_.queueAhead) {
+      for (size_t s = 0; s < ex->slots_.size(); ++s) ex->AssignAndSubmitLocked(s);
     }
     fin = ex->MaybeFinishLocked();
   }
@@ -583,9 +589,9 @@ Napi::Value StartBotExchange(const Napi::CallbackInfo& info, const std::shared_p
   if (!req.Get("chunkSize").IsUndefined()) cfg.chunkSize = U32(env, req.Get("chunkSize"), "chunkSize", 1024, 64u << 20);
   if (cfg.chunkSize % 1024 != 0) ThrowBadInput(env, "chunkSize must be a multiple of 1024 (whole packets at every speed)");
   if (!req.Get("depth").IsUndefined()) cfg.depth = U32(env, req.Get("depth"), "depth", 1, 64);
-  const Napi::Value early = req.Get("cswEarly");
-  if (!early.IsUndefined() && !early.IsBoolean()) ThrowBadInput(env, "cswEarly must be a boolean");
-  cfg.cswEarly = early.IsBoolean() && early.As<Napi::Boolean>().Value();
+  const Napi::Value ahead = req.Get("queueAhead");
+  if (!ahead.IsUndefined() && !ahead.IsBoolean()) ThrowBadInput(env, "queueAhead must be a boolean");
+  cfg.queueAhead = ahead.IsBoolean() && ahead.As<Napi::Boolean>().Value();
   const uint32_t opId = req.Get("opId").IsUndefined() ? 0 : U32(env, req.Get("opId"), "opId", 1, 0x7fffffff);
 
   Napi::Value bufferValue;

@@ -31,11 +31,13 @@ struct ExchangeConfig {
   uint64_t position = 0;
   uint32_t chunkSize = 256 * 1024;
   uint32_t depth = 4;
-  // Queue the CSW read before the data phase has finished (saves one completion-to-submit
-  // hop). Off by default: QEMU's usb-storage stalls an IN packet that reaches it during the
-  // data-out phase, and deadlocks when a queued CSW packet arrives while the command is
-  // completing (see native/README.md). Real devices NAK until the CSW is ready.
-  bool cswEarly = false;
+  // Submit the data-IN URBs together with the CBW and the CSW read behind the data, before
+  // the previous phase has completed (saves one completion-to-submit hop per phase). Off by
+  // default: QEMU's usb-storage answers an IN packet that reaches it before the CBW (EHCI)
+  // or during the data-out phase with a STALL, and deadlocks when a queued CSW packet arrives
+  // while the command completes (native/README.md). Real devices NAK until they are ready.
+  // Data-OUT URBs always queue right behind the CBW: same endpoint, order kept.
+  bool queueAhead = false;
 };
 
 struct ExchangeCompletion;
