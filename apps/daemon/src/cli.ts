@@ -18,7 +18,7 @@ const int = (text: string) => {
   return Number(text);
 };
 
-const program = new Command('usbscsid')
+export const program = new Command('usbscsid')
   .description('Own USB mass-storage devices and serve SCSI commands, leases and events to many clients over HTTP on a Unix socket.')
   .option('--socket <path>', 'Unix socket path', defaultSocketPath())
   .option('--no-socket', 'do not listen on a Unix socket (needs --listen)')

@@ -100,6 +100,21 @@ describe('usbscsid HTTP API (fake device)', () => {
     const norm = (s: Set<string>) => [...s].map((x) => x.replace(/:\w+/g, ':p')).sort();
     expect(norm(documented)).toEqual(norm(served));
     expect(documented.size).toBeGreaterThanOrEqual(11);
+    // every $ref names a component that exists (components/<kind>/<name> keys at 2 and 4 spaces)
+    const components = new Set<string>();
+    let kind: string | undefined;
+    let inComponents = false;
+    for (const line of text.split('\n')) {
+      if (/^\S/.test(line)) inComponents = line.startsWith('components:');
+      if (!inComponents) continue;
+      const k = /^ {2}(\w+):\s*$/.exec(line);
+      if (k) kind = k[1];
+      const n = /^ {4}(\w+):/.exec(line);
+      if (n && kind) components.add(`#/components/${kind}/${n[1]}`);
+    }
+    const refs = [...text.matchAll(/\$ref: '([^']+)'/g)].map((m) => m[1]!);
+    expect(refs.length).toBeGreaterThan(20);
+    expect(refs.filter((r) => !components.has(r))).toEqual([]);
   });
 
   it('reports commands, errors, bytes and latency in Prometheus text', async () => {
