@@ -58,7 +58,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
   if (options.recover) {
     const report = await options.recover().catch((err: unknown) => {
-      log.error({ err }, 'lease recovery failed; devices of a dead daemon may still be detached (run usbscsi recover)');
+      log.error({ err }, 'lease recovery failed; devices of a dead daemon may still be detached (run usbscsi handoff recover)');
       return undefined;
     });
     if (report !== undefined) log.info({ report }, 'lease recovery done');
