@@ -231,6 +231,23 @@ describe('acquireLease', () => {
     expect(fake.read().log).toEqual([]);
   });
 
+  it('two holders racing for one device: exactly one gets it, the other E_BUSY, nothing done twice', async () => {
+    const before = fake.snapshot();
+    const otherJournal = new LeaseJournal({ path: journal.path, warn: () => undefined }); // another process's view
+    const results = await Promise.allSettled([
+      acquireLease(device, options({ unmount: true })),
+      acquireLease(device, options({ unmount: true, journal: otherJournal })),
+    ]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect((lost[0]!.reason as UsbScsiError).code).toBe(ErrorCodes.BUSY);
+    expect(fake.read().log.filter((l) => l.startsWith('detach'))).toHaveLength(1);
+    await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireLease>>>).value.release();
+    expect(fake.snapshot()).toEqual(before);
+  });
+
   it('a cancelled acquisition is rolled back', async () => {
     const controller = new AbortController();
     fake.fail('detach', { error: 'hang' });

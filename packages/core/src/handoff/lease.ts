@@ -181,8 +181,8 @@ export class Lease implements RegisteredLease {
         { details: { otherUsers: storage.otherUsers } },
       );
     }
-    await this.refuseIfHeldElsewhere();
-
+    // Checking for another holder and recording this one happen under the journal's lock, so two
+    // processes taking the same device at once cannot both pass.
     this.entry = await this.journalEntry('acquiring');
     // From here on a signal or exit must undo what was done: join the registry now.
     this.registry?.add(this);
@@ -299,9 +299,9 @@ export class Lease implements RegisteredLease {
     };
   }
 
-  private async refuseIfHeldElsewhere(): Promise<void> {
+  private async refuseIfHeldElsewhere(entries: LeaseJournalEntry[]): Promise<void> {
     if (!this.journal) return;
-    for (const entry of await this.journal.list()) {
+    for (const entry of entries) {
       if (entry.platform !== this.platform.name || !sameLeaseDevice(entry.device, this.device)) continue;
       const alive = await isProcessAlive((pid) => this.platform.processIdentity(pid), entry.holder);
       throw new UsbScsiError(
@@ -330,7 +330,10 @@ export class Lease implements RegisteredLease {
       createdAt: now,
       updatedAt: now,
     };
-    await this.journal?.put(entry);
+    await this.journal?.update(async (leases) => {
+      await this.refuseIfHeldElsewhere(leases);
+      return [...leases, entry];
+    });
     return entry;
   }
 
