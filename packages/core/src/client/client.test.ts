@@ -75,6 +75,24 @@ describe('DaemonClient against a stub server', () => {
     c.close();
   });
 
+  it('retries on another socket a request whose reused keep-alive socket the server had dropped', async () => {
+    const flaky = createServer((req, res) => {
+      const socket = req.socket as typeof req.socket & { served?: number };
+      socket.served = (socket.served ?? 0) + 1;
+      if (socket.served > 1) return socket.destroy(); // as if the idle socket had just been closed
+      res.end(JSON.stringify({ status: 'ok', version: 'x', devices: 0, leases: 0 }));
+    });
+    const path = join(dir, 'flaky.sock');
+    await new Promise<void>((r) => flaky.listen(path, r));
+    const c = new DaemonClient({ kind: 'unix', socketPath: path }, { maxSockets: 1 });
+    try {
+      for (let i = 0; i < 3; i++) expect((await c.health()).status).toBe('ok');
+    } finally {
+      c.close();
+      await new Promise((r) => flaky.close(r));
+    }
+  });
+
   it('says where no daemon listens, and refuses LUNs other than 0 before sending', async () => {
     const c = new DaemonClient({ kind: 'unix', socketPath: join(dir, 'nobody.sock') });
     await expect(c.health()).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining('no usbscsid listens'), details: { errno: 'ENOENT' } });

@@ -16,6 +16,8 @@ export interface HttpRequest {
   signal?: AbortSignal;
 }
 
+class StaleSocketError extends Error {}
+
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCodes));
 
 /** One keep-alive connection pool to one daemon; every call is one HTTP/1.1 request. */
@@ -26,7 +28,24 @@ export class DaemonHttp {
     this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 16 });
   }
 
-  send(req: HttpRequest): Promise<HttpResponse> {
+  /**
+   * One request. A keep-alive socket the daemon closed as idle just as it was
+   * reused fails with ECONNRESET before the daemon read anything: that (and
+   * only that) is retried, on another socket.
+   */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    // The pool may hold several such sockets; each retry takes the next (or a new one).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.sendOnce(req);
+      } catch (err) {
+        if (!(err instanceof StaleSocketError)) throw err;
+        if (attempt >= 4) throw new UsbScsiError(ErrorCodes.IO, `usbscsid at ${describeEndpoint(this.endpoint)} keeps closing connections; is it shutting down?`);
+      }
+    }
+  }
+
+  private sendOnce(req: HttpRequest): Promise<HttpResponse> {
     const ep = this.endpoint;
     const headers: Record<string, string> = { ...req.headers };
     if (ep.kind === 'tcp' && ep.token) headers.authorization = `Bearer ${ep.token}`;
@@ -54,7 +73,10 @@ export class DaemonHttp {
       const onAbort = () => r.destroy(new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled; the daemon drops the command if it has not started'));
       req.signal?.addEventListener('abort', onAbort, { once: true });
       r.on('close', () => req.signal?.removeEventListener('abort', onAbort));
-      r.on('error', (err) => reject(err instanceof UsbScsiError ? err : this.connectionError(err)));
+      r.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ECONNRESET' && r.reusedSocket) reject(new StaleSocketError());
+        else reject(err instanceof UsbScsiError ? err : this.connectionError(err));
+      });
       r.end(req.body);
     });
   }
