@@ -95,23 +95,23 @@ function main() {
       const r = await boot(s, `/boot/vmlinuz-${kv}`, join(work, 'initrd.gz'));
       runs.push(r);
       const res = r.results;
-      const ok = !r.timedOut && res && res.numFailedTests === 0 && res.numTotalTests > 0;
+      const ok = !r.timedOut && res && res.complete && res.numFailedTests === 0 && res.numTotalTests > 0;
       for (const line of r.consoleText.split('\n')) if (/^VM_(TEST|BACKEND|SUMMARY|ERROR|NOTE)/.test(line)) console.log(`  ${line.trimEnd()}`);
       console.log(`test:vm: ${s}: ${ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(1)} s` +
-        (res ? ` (total ${res.numTotalTests}, passed ${res.numPassedTests}, failed ${res.numFailedTests}, skipped ${res.numPendingTests})` : ' (no results file)') +
+        (res ? ` (total ${res.numTotalTests}, passed ${res.numPassedTests}, failed ${res.numFailedTests}, skipped ${res.numPendingTests}${res.complete ? '' : '; the guest stopped before the suite ended'})` : ' (no results file)') +
         (r.timedOut ? ` — QEMU killed after ${bootTimeoutS} s` : ''));
       if (!ok && !process.env.VM_VERBOSE) console.log(`----- guest console (${s}) -----\n${r.consoleText}\n----- end of console (${s}) -----`);
     }
     const sum = (k) => runs.reduce((n, r) => n + (r.results?.[k] ?? 0), 0);
-    const broken = runs.filter((r) => r.timedOut || !r.results || r.results.numTotalTests === 0);
+    const broken = runs.filter((r) => r.timedOut || !r.results || !r.results.complete || r.results.numTotalTests === 0);
     const combined = {
       success: broken.length === 0 && sum('numFailedTests') === 0,
       numTotalTests: sum('numTotalTests') + broken.length,
       numPassedTests: sum('numPassedTests'),
-      numFailedTests: sum('numFailedTests') + broken.length, // a boot without results counts as one failure
+      numFailedTests: sum('numFailedTests') + broken.length, // a boot that did not finish its suite counts as one more failure
       numPendingTests: sum('numPendingTests'),
       durationMs: Date.now() - t0,
-      scenarios: runs.map((r) => ({ scenario: r.scenario, seconds: r.seconds, timedOut: r.timedOut, ...(r.results ? { numTotalTests: r.results.numTotalTests, numPassedTests: r.results.numPassedTests, numFailedTests: r.results.numFailedTests, numPendingTests: r.results.numPendingTests } : { error: 'no results file' }) })),
+      scenarios: runs.map((r) => ({ scenario: r.scenario, seconds: r.seconds, timedOut: r.timedOut, ...(r.results ? { complete: r.results.complete, numTotalTests: r.results.numTotalTests, numPassedTests: r.results.numPassedTests, numFailedTests: r.results.numFailedTests, numPendingTests: r.results.numPendingTests } : { error: 'no results file' }) })),
       testResults: runs.flatMap((r) => r.results?.testResults ?? []),
     };
     writeFileSync(join(work, 'results.json'), JSON.stringify(combined, null, 2));

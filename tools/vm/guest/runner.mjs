@@ -28,10 +28,29 @@ function withTimeout(promise, ms, name) {
   ]).finally(() => clearTimeout(timer));
 }
 
+function summarize(suiteName, started, results, complete) {
+  const count = (s) => results.filter((r) => r.status === s).length;
+  return {
+    suite: suiteName,
+    // false while running: a guest that dies mid-suite leaves an incomplete file the host counts as a failure
+    complete,
+    success: complete && count('failed') === 0,
+    numTotalTests: results.length,
+    numPassedTests: count('passed'),
+    numFailedTests: count('failed'),
+    numPendingTests: count('skipped'),
+    startTime: started,
+    durationMs: Date.now() - started,
+    testResults: [{ name: suiteName, assertionResults: results }],
+  };
+}
+
 export async function run(suiteName, resultsPath) {
   const started = Date.now();
   const results = [];
+  const save = (complete) => writeFileSync(resultsPath, JSON.stringify(summarize(suiteName, started, results, complete), null, 2));
   for (const t of tests) {
+    save(false);
     if (t.skipReason) {
       console.log(`VM_TEST SKIP ${t.name} -- SKIPPED: ${t.skipReason}`);
       results.push({ fullName: t.name, status: 'skipped', failureMessages: [], skipReason: t.skipReason, duration: 0 });
@@ -55,19 +74,8 @@ export async function run(suiteName, resultsPath) {
       }
     }
   }
-  const count = (s) => results.filter((r) => r.status === s).length;
-  const summary = {
-    suite: suiteName,
-    success: count('failed') === 0,
-    numTotalTests: results.length,
-    numPassedTests: count('passed'),
-    numFailedTests: count('failed'),
-    numPendingTests: count('skipped'),
-    startTime: started,
-    durationMs: Date.now() - started,
-    testResults: [{ name: suiteName, assertionResults: results }],
-  };
-  writeFileSync(resultsPath, JSON.stringify(summary, null, 2));
+  const summary = summarize(suiteName, started, results, true);
+  save(true);
   console.log(`VM_SUMMARY ${suiteName} total=${summary.numTotalTests} passed=${summary.numPassedTests} failed=${summary.numFailedTests} skipped=${summary.numPendingTests} in ${summary.durationMs} ms`);
   return summary;
 }
