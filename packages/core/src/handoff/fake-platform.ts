@@ -38,7 +38,7 @@ export interface FakeOsState {
   log: string[];
 }
 
-export type FakeStep = 'describe' | 'sync' | 'unmount' | 'mount' | 'detach' | 'attach' | 'waitForStorage';
+export type FakeStep = 'describe' | 'checkAccess' | 'sync' | 'unmount' | 'mount' | 'detach' | 'attach' | 'waitForStorage';
 
 export interface FakeFault {
   /** Thrown by the step; `hang` waits for the step's signal instead. */
@@ -120,6 +120,10 @@ export class FakeHandoffPlatform implements HandoffPlatform {
   async describe(_device: LeaseDevice, options: StepOptions): Promise<DeviceStorage> {
     await this.fault('describe', options);
     return this.storageOf(this.read());
+  }
+
+  async checkAccess(_device: LeaseDevice, _storage: DeviceStorage, options: StepOptions): Promise<void> {
+    await this.fault('checkAccess', options);
   }
 
   async sync(_device: LeaseDevice, _storage: DeviceStorage, options: StepOptions): Promise<void> {

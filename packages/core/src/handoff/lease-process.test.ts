@@ -4,8 +4,8 @@
  * normal exit (release must run), SIGKILL (it cannot: recovery from this
  * process must give the device back).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +85,27 @@ function start(mode: 'wait' | 'throw' | 'drain' | 'exit'): { child: ChildProcess
   void ended.then(onHeld); // never wait forever for "held" if the child died first
   return { child, held, ended };
 }
+
+const isRoot = process.getuid?.() === 0;
+describe('an unprivileged user on Linux', () => {
+  it.skipIf(!isRoot)('is refused up front with E_PERMISSION naming the fix (SKIPPED unless root: needs to start a child as uid 65534)', async () => {
+    const sys = join(work, 'sys', 'bus/usb/drivers/usb-storage');
+    mkdirSync(sys, { recursive: true });
+    for (const file of ['bind', 'unbind']) writeFileSync(join(sys, file), '', { mode: 0o200 });
+    chmodSync(build, 0o755);
+    chmodSync(work, 0o755);
+    const script = `
+      import { createLinuxPlatform } from '${join(build, 'handoff/linux.js')}';
+      const platform = createLinuxPlatform({ sysfsRoot: '${join(work, 'sys')}' });
+      try { await platform.checkAccess({}, { driver: 'usb-storage', wholeDisks: [], partitions: [], mounts: [] }); console.log('ALLOWED'); }
+      catch (e) { console.log(e.code + ' ' + e.message); }`;
+    const run = (uid: number) => spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid, gid: uid, encoding: 'utf8' }).stdout.trim();
+    expect(run(0)).toBe('ALLOWED');
+    const refused = run(65534);
+    expect(refused).toMatch(/^E_PERMISSION /);
+    expect(refused).toContain('sudo');
+  });
+});
 
 describe('a lease holder process', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

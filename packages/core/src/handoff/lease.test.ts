@@ -70,6 +70,16 @@ describe('acquireLease', () => {
     expect(fake.read().log).toEqual([]);
   });
 
+  it('refuses with E_PERMISSION before unmounting anything when the platform says the driver cannot be detached', async () => {
+    const before = fake.snapshot();
+    fake.fail('checkAccess', { error: new UsbScsiError(ErrorCodes.PERMISSION, 'needs root') });
+    const err = await rejection(acquireLease(device, options({ unmount: true })));
+    expect(err.code).toBe(ErrorCodes.PERMISSION);
+    expect(fake.read().log).toEqual([]);
+    expect(fake.snapshot()).toEqual(before);
+    expect(await journal.list()).toEqual([]);
+  });
+
   it('syncs, unmounts (nested first), detaches, journals; release re-attaches, waits and re-mounts (parent first)', async () => {
     const before = fake.snapshot();
     const lease = await acquireLease(device, options({ unmount: true, remount: true }));

@@ -181,6 +181,10 @@ export class Lease implements RegisteredLease {
         { details: { otherUsers: storage.otherUsers } },
       );
     }
+    if (this.platform.checkAccess) {
+      const check = this.platform.checkAccess.bind(this.platform);
+      await runStep('check access', this.timeouts.describe, this.options.signal, (o) => check(this.device, storage, o));
+    }
     // Checking for another holder and recording this one happen under the journal's lock, so two
     // processes taking the same device at once cannot both pass.
     this.entry = await this.journalEntry('acquiring');

@@ -205,6 +205,21 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       }
     },
 
+    async checkAccess(_device, storage) {
+      if (!storage.driver) return;
+      for (const file of ['unbind', 'bind']) {
+        const path = join(sysfsRoot, 'bus/usb/drivers', storage.driver, file);
+        try {
+          await access(path, constants.W_OK);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+            throw new UsbScsiError(ErrorCodes.PERMISSION, `Taking the interface from ${storage.driver} needs write access to ${path}, which this user lacks. ${ROOT_FIX}`, { cause: err });
+          }
+        }
+      }
+    },
+
     async detachDriver(device, storage): Promise<DetachedDriver> {
       const driver = storage.driver;
       if (!driver) throw new UsbScsiError(ErrorCodes.BAD_INPUT, 'No driver is bound to the interface: nothing to detach.');

@@ -159,6 +159,14 @@ export interface HandoffPlatform {
   mount(target: UnmountTarget, options: StepOptions): Promise<void>;
 
   /**
+   * Optional preflight, before anything is changed: reject with
+   * `E_PERMISSION` (and the fix) when this process will not be allowed to
+   * detach and re-attach the driver, so that a doomed lease does not unmount
+   * anything first.
+   */
+  checkAccess?(device: LeaseDevice, storage: DeviceStorage, options: StepOptions): Promise<void>;
+
+  /**
    * Take the interface away from the OS driver bound to it (`storage.driver`,
    * never null here). Must not require a USB handle of the calling process,
    * because recovery re-attaches from another process.
