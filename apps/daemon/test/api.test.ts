@@ -51,6 +51,19 @@ describe('usbscsid HTTP API (fake device)', () => {
     expect(Buffer.from(r.data).equals(data)).toBe(true);
   });
 
+  it('takes data-out as base64 in JSON, or binary with the CDB and consent in the query string', async () => {
+    const small = Buffer.alloc(512, 0x3c);
+    const j = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '2a 00 00 00 00 02 00 00 01 00', data: small.toString('base64'), allowMediumWrite: true }), { 'content-type': 'application/json' });
+    expect(j.status).toBe(200);
+    expect(j.json).toMatchObject({ status: 0, transferred: 512 });
+    const big = Buffer.alloc(4 * 512, 0x7e);
+    const q = await raw(t, 'POST', '/v1/devices/1-1/execute?cdb=2a0000000003000004' + '00&allowMediumWrite=true&timeoutMs=5000', big, { 'content-type': 'application/octet-stream' });
+    expect(q.status).toBe(200);
+    expect(q.json.transferred).toBe(big.length);
+    const back = await client.execute('1-1', Uint8Array.from([0x28, 0, 0, 0, 0, 2, 0, 0, 5, 0]), { length: 5 * 512 });
+    expect(Buffer.from(back.data).equals(Buffer.concat([small, big]))).toBe(true);
+  });
+
   it('refuses malformed JSON, bad fields, oversized bodies, wrong media types, unknown devices and routes with 4xx and a code', async () => {
     const json = { 'content-type': 'application/json' };
     const cases: [string, string, string | Buffer | undefined, Record<string, string>, number][] = [

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '@usbscsi/core';
+import { parseTokenFile } from '../src/auth.js';
+import { parseListen } from '../src/socket.js';
 import { FakeProvider } from './fake-provider.js';
 import { raw, startTestDaemon, type TestDaemon } from './helpers.js';
 
@@ -46,6 +48,15 @@ describe('usbscsid TCP listener: bearer token', () => {
 
   it('keeps the Unix socket free of the token requirement', async () => {
     expect((await raw(t, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('reads the token file and --listen strictly', () => {
+    expect(parseTokenFile(`${TOKEN}\n# comment\n`, 'f')).toBe(TOKEN);
+    expect(() => parseTokenFile('short\n', 'f')).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(parseListen('127.0.0.1:8765')).toEqual({ host: '127.0.0.1', port: 8765 });
+    expect(parseListen('8765')).toEqual({ host: '127.0.0.1', port: 8765 });
+    expect(parseListen('[::1]:9')).toEqual({ host: '::1', port: 9 });
+    for (const bad of ['host', '1.2.3.4:99999', ':80']) expect(() => parseListen(bad)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
   });
 
   it('refuses to start TCP without a token or on a non-loopback address', async () => {
