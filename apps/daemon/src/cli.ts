@@ -85,6 +85,17 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<Running
       );
     });
   }
+  // A bug must not leave devices taken from the OS: give them back, then die loudly.
+  const fatal = (err: unknown) => {
+    log.fatal({ err }, 'uncaught failure; releasing devices and exiting');
+    if (signalled) return;
+    signalled = true;
+    const deadline = setTimeout(() => process.exit(1), 30_000);
+    deadline.unref();
+    daemon.shutdown('fatal error').finally(() => process.exit(1));
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
   return daemon;
 }
 
