@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- plain ESM JavaScript without declarations (run by node in the guest too)
 import { BenchArgumentError, DEFAULT_SIZES, KNOWN_PATHS, parseBenchArgs } from './lib/args.mjs';
 // @ts-expect-error -- plain ESM JavaScript without declarations
-import { judgeTargets, median, niceAxis, percentile, renderSvg, renderText, slope, summarizeScenario, throughputTable, turTable } from './lib/report.mjs';
+import { best, judgeTargets, lowest, median, niceAxis, percentile, renderSvg, renderText, slope, summarizeScenario, throughputTable, turTable } from './lib/report.mjs';
 // @ts-expect-error -- plain ESM JavaScript without declarations
 import { topFrames } from './lib/cpuprofile.mjs';
 
@@ -114,6 +114,16 @@ describe('summary, ratios and targets', () => {
     expect(s['c-loop'].read[64 * KIB]).toBeCloseTo(16); // the failed rep is left out, not counted as 0
     expect(s['c-loop'].errors).toEqual(['E_IO: detach failed']);
     expect(s.kernel.errors).toEqual([]);
+  });
+
+  it('best of N: highest throughput and lowest latency per cell (noise on a shared machine only adds time)', () => {
+    expect(best([1, 3, null, 2])).toBe(3);
+    expect(lowest([5, 2, Number.NaN])).toBe(2);
+    expect(best([])).toBeNull();
+    const s = summarizeScenario(sampleRaw(), best);
+    expect(s['native-d4'].tur).toEqual({ p50Us: 100, p99Us: 300 });
+    expect(s['node-usb'].tur.p50Us).toBe(200);
+    expect(s.kernel.read[64 * KIB]).toBeCloseTo(32);
   });
 
   it('judgeTargets: per op and size, met / partly met / missed, TUR on p50; unmeasured paths are never met', () => {

@@ -11,7 +11,7 @@ import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchArgumentError, parseBenchArgs, usage } from './lib/args.mjs';
-import { judgeTargets, renderSvg, renderText, summarizeScenario } from './lib/report.mjs';
+import { best, judgeTargets, renderSvg, renderText, summarizeScenario } from './lib/report.mjs';
 import { topFrames } from './lib/cpuprofile.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -152,7 +152,7 @@ async function main() {
     report.scenarios.push({
       scenario, bootSeconds: r.seconds, guestSeconds: r.raw.seconds, environment: r.raw.environment,
       totalBytes: r.raw.totalBytes, sizes: r.raw.sizes, paths: r.raw.paths, reps: r.raw.reps.length, turCount: r.raw.turCount,
-      summary, targets: judgeTargets(summary, r.raw.sizes), raw: r.raw.reps, cpuProfiles: profiles(scenario),
+      summary, targets: judgeTargets(summary, r.raw.sizes), bestSummary: summarizeScenario(r.raw, best), raw: r.raw.reps, cpuProfiles: profiles(scenario),
     });
     console.log(`bench: ${scenario}: measured in ${r.seconds.toFixed(1)} s`);
   }
