@@ -173,6 +173,22 @@ describe('acquireLease', () => {
     });
   }
 
+  it('rolls back when the journal cannot record a step (disk full): never holds a device it could not journal', async () => {
+    const before = fake.snapshot();
+    let puts = 0;
+    const failing = new (class extends LeaseJournal {
+      override async put(entry: Parameters<LeaseJournal['put']>[0]): Promise<void> {
+        if (++puts === 2) throw new UsbScsiError(ErrorCodes.IO, 'Cannot write the lease journal: ENOSPC');
+        return super.put(entry);
+      }
+    })({ path: journal.path, warn: () => undefined });
+    const err = await rejection(acquireLease(device, options({ unmount: true, journal: failing })));
+    expect(err.message).toContain('ENOSPC');
+    expect(err.details.rolledBack).toBe(true);
+    expect(fake.snapshot()).toEqual(before);
+    expect(await journal.list()).toEqual([]);
+  });
+
   it('reports a busy mount point with its holders, after re-mounting what it had unmounted', async () => {
     fake.write(defaultFakeOsState({ busyMountPoints: ['/media/stick'] }));
     const err = await rejection(acquireLease(device, options({ unmount: true })));
