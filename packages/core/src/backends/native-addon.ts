@@ -29,6 +29,8 @@ export interface NativeBotRequest {
   cbw: Uint8Array; outEndpoint: number; inEndpoint: number; timeoutMs: number;
   data?: { direction: 'in' | 'out'; buffer: Uint8Array } | { direction: 'in' | 'out'; fd: number; length: number; position: number };
   chunkSize?: number; depth?: number; opId?: number;
+  /** Data-IN URBs with the CBW and the CSW behind the data (native/README.md: unsafe on QEMU usb-storage). */
+  queueAhead?: boolean;
 }
 
 export interface NativeBotResult {

@@ -113,7 +113,8 @@ export class NativeHandle implements UsbDeviceHandle {
     return { status: r.status, actualLength: r.actualLength };
   }
 
-  async botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
+  /** `queueAhead` (native only): see native/README.md; off by default. */
+  async botExchange(request: BotExchangeRequest & { queueAhead?: boolean }): Promise<BotExchangeResult> {
     if (request.signal?.aborted) return { cbw: { status: 'cancelled', actualLength: 0 } };
     const { signal, ...rest } = request;
     const r = await cancellable(this.handle, signal, 'BOT exchange', (opId) => this.handle.botExchange({ ...rest, opId }));
