@@ -136,6 +136,16 @@ describe('acquireLease', () => {
     expect(fake.read().mounts.map((m) => `${m.device} ${m.mountPoint}`)).toEqual(['/dev/sdb1 /media/stick', '/dev/sdb2 /media/stick/data']);
   });
 
+  it('releasing a device unplugged while held resolves with deviceGone and clears the journal', async () => {
+    const lease = await acquireLease(device, options({ unmount: true }));
+    fake.write({ ...fake.read(), present: false });
+    const report = await lease.release();
+    expect(report.deviceGone).toBe(true);
+    expect(report.notRemounted).toHaveLength(2);
+    expect(lease.state).toBe('released');
+    expect(await journal.list()).toEqual([]);
+  });
+
   it('runs release hooks (closing the USB handle) before re-attaching, even when a hook fails', async () => {
     const lease = await acquireLease(device, options({ unmount: true }));
     const order: string[] = [];

@@ -11,7 +11,7 @@
  * time budget. The journal records each step before the next one starts, so
  * a holder killed at any point can be recovered from another process.
  */
-import { ErrorCodes, UsbScsiError } from '../errors.js';
+import { ErrorCodes, UsbScsiError, isUsbScsiError } from '../errors.js';
 import { defaultHandoffPlatform } from './default-platform.js';
 import type { ExitRecovery } from './exit-helper.js';
 import type { UsbDeviceInfo } from '../usb/backend.js';
@@ -46,8 +46,10 @@ export interface ReleaseReport {
   /** Storage seen after the driver returned (null when there was no driver to give back). */
   storage: DeviceStorage | null;
   remounted: MountedFilesystem[];
-  /** Unmounted filesystems left unmounted because `remount` was not asked. */
+  /** Unmounted filesystems left unmounted (`remount` not asked, or the device is gone). */
   notRemounted: MountedFilesystem[];
+  /** The device was unplugged (or replaced) while held: nothing could be given back, and nothing needs to be. */
+  deviceGone?: boolean;
 }
 
 /** Lease device for an interface of a listed device (the active configuration). */
@@ -251,11 +253,13 @@ export class Lease implements RegisteredLease {
     }
     const report = await giveBack(this.platform, this.plan(this.remount), this.timeouts, { onState: (state) => this.setState(state) });
     const errors = [...hookErrors, ...report.errors];
-    if (report.errors.length) return this.fail(errors, report);
+    // Unplugged while held: nothing is left to give back (the OS takes it when it is plugged in again).
+    const deviceGone = report.errors.length > 0 && report.errors.every((e) => isUsbScsiError(e, ErrorCodes.DEVICE_GONE));
+    if (report.errors.length && !deviceGone) return this.fail(errors, report);
     await this.journal?.remove(this.id).catch(() => undefined);
     this.registry?.remove(this);
     this.setState('released');
-    return { storage: report.storage, remounted: report.remounted, notRemounted: report.notRemounted };
+    return { storage: report.storage, remounted: report.remounted, notRemounted: report.notRemounted, ...(deviceGone ? { deviceGone: true } : {}) };
   }
 
   private async rollBack(cause: UsbScsiError): Promise<never> {
