@@ -3,7 +3,7 @@ import { DEFAULT_MAX_TRANSFER_BYTES, type BotQuirks } from './bot/quirks.js';
 import { ScsiDevice } from './device.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
 import { asMassStorage, parseSelector, selectDevice, type MassStorageDeviceInfo } from './select.js';
-import type { AcquireLeaseOptions } from './handoff/lease.js';
+import type { AcquireLeaseOptions, Lease } from './handoff/lease.js';
 import type { ScsiTransport } from './transport.js';
 import type { MountInfo, UsbBackend, UsbDeviceHandle } from './usb/backend.js';
 
@@ -124,7 +124,7 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
   // The lease comes before the handle: on macOS capturing the device re-enumerates it and
   // ends every handle already open on it. Whether the OS holds the interface comes from the
   // storage bindings where the backend has them, else from the handle itself.
-  let lease: { release(): Promise<unknown> } | undefined;
+  let lease: Lease | undefined;
   let handle: UsbDeviceHandle | undefined;
   let target = device;
   try {
@@ -144,6 +144,10 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
       target = selectDevice(again, { kind: 'location', busNumber: device.busNumber, portNumbers: device.portNumbers });
     }
     handle ??= await backend.open(target);
+    // A release triggered by a signal must drop our claim first: the kernel will not
+    // re-bind its driver to an interface this process still holds.
+    const opened = handle;
+    lease?.onRelease(() => opened.close().catch(() => undefined));
     const transport = await BotTransport.open(handle, {
       interfaceNumber,
       ...(options.quirks ? { quirks: options.quirks } : {}),

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, LeaseJournal, openDevice, type UsbScsiError } from '@usbscsi/core';
+import { ErrorCodes, LeaseJournal, LeaseRegistry, openDevice, type UsbScsiError } from '@usbscsi/core';
 import { FakeHandoffPlatform, defaultFakeOsState } from '../../core/src/handoff/fake-platform.js';
 import { EmulatorBackend, SimulatedDevice } from '@usbscsi/emulator';
 
@@ -45,6 +45,20 @@ describe('openDevice over BOT when the OS holds the interface', () => {
     expect(after.driver).toBe('usb-storage');
     expect(after.mounts.map((m) => m.mountPoint).sort()).toEqual(['/media/stick', '/media/stick/data']);
     expect(await journal.list()).toEqual([]);
+  });
+
+  it('a release from the registry (what a signal does) drops the USB claim first, then gives the device back', async () => {
+    const { platform, journal, backend } = fixture();
+    const fakeHost = { pid: process.pid, on: () => undefined, removeListener: () => undefined, kill: () => undefined };
+    const registry = new LeaseRegistry({ signals: [], host: fakeHost } as ConstructorParameters<typeof LeaseRegistry>[0]);
+    const dev = await openDevice({ backend, transport: 'bot', lease: { unmount: true, platform, journal, registry } });
+    expect(platform.read().driver).toBeNull();
+    await registry.releaseAll();
+    expect(platform.read().driver).toBe('usb-storage');
+    const err = (await dev.testUnitReady().catch((e) => e)) as UsbScsiError;
+    expect(err.code).toBe(ErrorCodes.DEVICE_GONE);
+    await dev.close();
+    registry.uninstall();
   });
 
   it('auto transport prefers SG_IO when the kernel owns the device (no detach at all)', async () => {
