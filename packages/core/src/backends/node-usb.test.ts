@@ -105,10 +105,28 @@ describe('NodeUsbBackend (fake usb package)', () => {
 
   it('close settles pending transfers as cancelled; later calls throw E_DEVICE_GONE', async () => {
     const { handle } = await openFake();
-    const p = handle.bulkIn(0x81, new Uint8Array(13), 5_000);
-    await handle.close();
+    const p = handle.bulkIn(0x81, new Uint8Array(13), 300);
+    await handle.close(); // waits for node-usb's transfer to end (its timeout): node-usb refuses close() while one runs
     await expect(p).resolves.toMatchObject({ status: 'cancelled' });
     await expect(handle.bulkIn(0x81, new Uint8Array(13), 50)).rejects.toSatisfy((e) => isUsbScsiError(e, 'E_DEVICE_GONE'));
+  });
+
+  it('calls that change the device wait for a transfer in flight (node-usb refuses them meanwhile)', async () => {
+    const { handle, dev, calls } = await openFake();
+    let busy = false;
+    const inner = dev.nativeTransferIn.bind(dev);
+    dev.nativeTransferIn = (ep: number, t: number, l: number) => {
+      busy = true;
+      return inner(ep, t, l).finally(() => { busy = false; });
+    };
+    dev.releaseInterface = async (n: number) => {
+      if (busy) throw new Error('The same native value cannot be borrowed mutably while another borrow is active');
+      calls.push(`release ${n}`);
+    };
+    const p = handle.bulkIn(0x81, new Uint8Array(13), 200);
+    await handle.releaseInterface(0);
+    expect(calls).toContain('release 0');
+    await expect(p).resolves.toMatchObject({ status: 'timeout' });
   });
 
   it('after resetDevice the handle is dead', async () => {

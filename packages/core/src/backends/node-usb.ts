@@ -15,6 +15,9 @@
  * - There is no way to cancel one transfer: an abort settles the caller's
  *   promise as `cancelled` at once and the orphaned transfer keeps the endpoint
  *   until it ends (its own timeout); the next transfer on it waits for that.
+ * - Calls that change the device (claim, release, clear halt, close…) are
+ *   refused by node-usb while a transfer is in flight: they wait for it.
+ * - QEMU's usb-storage answers an IN with nothing to send by STALL, not NAK.
  * - On macOS detach/attach are no-ops and the claim of a mass-storage interface
  *   fails: we say that the native addon is needed there.
  */
@@ -78,6 +81,9 @@ function backendError(err: unknown, action: string): UsbScsiError {
   }
   if (lower.includes('permission') || lower.includes('access denied')) {
     return new UsbScsiError(ErrorCodes.PERMISSION, `${action}: permission denied (${text}); run as root or add a udev rule giving your user rw access to the device.`, opts);
+  }
+  if (lower.includes('cannot be borrowed')) {
+    return new UsbScsiError(ErrorCodes.BUSY, `${action}: node-usb is running another call on this device (${text}); wait for it to settle.`, opts);
   }
   if (lower.includes('busy')) {
     return new UsbScsiError(ErrorCodes.BUSY, `${action}: the interface is busy (${text}); another program or the kernel driver holds it.`, opts);
@@ -156,8 +162,19 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     if (this.#dead) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `${action}: the handle is ${this.#dead}; list devices and open it again.`);
   }
 
+  /**
+   * node-usb (napi-rs) refuses a call that changes the device (claim, release,
+   * alt setting, clear halt, detach, attach, reset, close) while a transfer
+   * holds it ("cannot be borrowed mutably"), so those wait for the transfers in
+   * flight; each ends by its own timeout at the latest.
+   */
+  async #quiesce(): Promise<void> {
+    await Promise.allSettled([...this.#running.values()]);
+  }
+
   async claimInterface(interfaceNumber: number): Promise<void> {
     this.#alive('claimInterface');
+    await this.#quiesce();
     try {
       await this.dev.claimInterface(interfaceNumber);
     } catch (err) {
@@ -181,6 +198,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
 
   async releaseInterface(interfaceNumber: number): Promise<void> {
     this.#alive('releaseInterface');
+    await this.#quiesce();
     try {
       await this.dev.releaseInterface(interfaceNumber);
     } catch (err) {
@@ -190,6 +208,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
 
   async setAlternateSetting(interfaceNumber: number, alternateSetting: number): Promise<void> {
     this.#alive('setAlternateSetting');
+    await this.#quiesce();
     try {
       await this.dev.selectAlternateInterface(interfaceNumber, alternateSetting);
     } catch (err) {
@@ -219,6 +238,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
 
   async detachKernelDriver(interfaceNumber: number): Promise<void> {
     this.#alive('detachKernelDriver');
+    await this.#quiesce();
     if (this.platform !== 'linux') return; // a no-op in node-usb too; claimInterface says what to do
     try {
       await this.dev.detachKernelDriver(interfaceNumber);
@@ -230,6 +250,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
 
   async attachKernelDriver(interfaceNumber: number): Promise<void> {
     this.#alive('attachKernelDriver');
+    await this.#quiesce();
     if (this.platform !== 'linux') return;
     try {
       await this.dev.attachKernelDriver(interfaceNumber);
@@ -331,7 +352,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
 
   async clearHalt(endpoint: number): Promise<void> {
     this.#alive('clearHalt');
-    await this.#running.get(endpoint)?.catch(() => undefined);
+    await this.#quiesce();
     try {
       await this.dev.clearHalt(endpoint & 0x80 ? 'in' : 'out', endpoint & 0x0f);
     } catch (err) {
@@ -342,6 +363,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
   async resetDevice(): Promise<void> {
     this.#alive('resetDevice');
     this.#cancelAll();
+    await this.#quiesce();
     try {
       await this.dev.reset();
     } catch (err) {
@@ -365,6 +387,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     const wasDead = this.#dead !== null;
     this.#dead = 'closed';
     this.#cancelAll();
+    await this.#quiesce();
     if (!wasDead) await this.dev.close().catch(() => undefined);
   }
 }
