@@ -166,10 +166,10 @@ describe('renderSvg', () => {
     for (const title of ['xhci: sequential READ', 'xhci: sequential WRITE', 'ehci: sequential READ', 'ehci: sequential WRITE']) expect(svg).toContain(title);
     expect(svg.match(/<polyline /g)).toHaveLength(4 * 4); // 4 panels x 4 paths
     expect(svg.match(/stroke-dasharray/g)!.length).toBeGreaterThanOrEqual(2 * 4 + 2); // kernel and C dashed in panels and legend
-    // READ panel of xhci: native 16 MiB/s at 64 KiB (left edge x=62) and 160 at 4 MiB (right edge x=444).
+    // READ panel of xhci: native 16 MiB/s at 64 KiB (left edge x=62) and 160 at 4 MiB (right edge x=432).
     const first = svg.match(/<polyline [^>]*points="([^"]+)"/)![1]!.split(' ').map((p) => p.split(',').map(Number));
     expect(first[0]![0]).toBeCloseTo(62);
-    expect(first[1]![0]).toBeCloseTo(444);
+    expect(first[1]![0]).toBeCloseTo(432);
     expect(first[1]![1]).toBeLessThan(first[0]![1]!); // higher throughput is higher up
     expect(svg).toContain('<title>native BOT, depth 4 (default): 160.0 MiB/s at 4 MiB</title>');
     // well-formed enough for a parser: every opened element is closed or self-closing

@@ -74,8 +74,34 @@ async function measureDevice(dev, notes) {
   }
   const samples = Array.from(lat);
   out.tur = { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
+  const raw = await rawExchangeTur(dev);
+  if (raw) out.turRaw = raw;
   out.notes = notes;
   return out;
+}
+
+/**
+ * The same TUR straight through the backend's botExchange (one native call: CBW, CSW), without
+ * BotTransport and ScsiDevice: splits the latency into "engine + thread hop" and "core's JS".
+ */
+async function rawExchangeTur(dev) {
+  const handle = dev.transport?.handle;
+  if (!handle?.botExchange || !handle.capabilities?.botExchange) return null;
+  const lat = new Float64Array(cfg.turCount);
+  let tag = 0x42000000;
+  for (let i = 0; i < cfg.turCount; i++) {
+    const cbw = new Uint8Array(31);
+    const view = new DataView(cbw.buffer);
+    view.setUint32(0, 0x43425355, true); // "USBC"
+    view.setUint32(4, ++tag, true);
+    cbw[14] = 6; // TEST UNIT READY: 6 zero bytes
+    const t0 = process.hrtime.bigint();
+    const r = await handle.botExchange({ cbw, outEndpoint: 0x02, inEndpoint: 0x81, timeoutMs: 20_000 });
+    lat[i] = Number(process.hrtime.bigint() - t0) / 1e3;
+    if (r.cbw.status !== 'ok' || r.csw?.status !== 'ok' || r.csw.bytes[12] !== 0) throw new Error(`raw botExchange TUR failed: ${JSON.stringify({ cbw: r.cbw, csw: r.csw && { status: r.csw.status, s: r.csw.bytes?.[12] } })}`);
+  }
+  const samples = Array.from(lat);
+  return { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
 }
 
 function fromCJson(text) {
