@@ -50,6 +50,7 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   // Allocates and submits. Returns an error before anything was sent, or empty.
   NativeError Start(uint32_t opId, std::vector<std::string>& notes);
   void Cancel() override;
+  bool UsesEndpoint(uint8_t ep) const override { return ep == config_.outEp || ep == config_.inEp; }
 
  private:
   struct Slot {

@@ -110,6 +110,7 @@ class TransferOp : public Op {
     std::lock_guard<std::mutex> lock(mu);
     if (transfer != nullptr) libusb_cancel_transfer(transfer);
   }
+  bool UsesEndpoint(uint8_t ep) const override { return endpoint == ep; }
 
   static void LIBUSB_CALL OnDone(libusb_transfer* t) {
     auto* op = static_cast<TransferOp*>(t->user_data);
@@ -199,8 +200,44 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
                     [n](libusb_device_handle* h) { return libusb_claim_interface(h, n); });
   }
 
+  // The endpoints of every alternate setting of interface `n` (active configuration); empty if
+  // the descriptor cannot be read.
+  std::set<uint8_t> InterfaceEndpoints(int n) {
+    std::set<uint8_t> eps;
+    libusb_device_handle* h;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      h = state_->handle;
+    }
+    libusb_config_descriptor* cfg = nullptr;
+    if (h == nullptr || libusb_get_active_config_descriptor(libusb_get_device(h), &cfg) != LIBUSB_SUCCESS) return eps;
+    for (int i = 0; i < cfg->bNumInterfaces; ++i) {
+      for (int a = 0; a < cfg->interface[i].num_altsetting; ++a) {
+        const libusb_interface_descriptor& alt = cfg->interface[i].altsetting[a];
+        if (alt.bInterfaceNumber != n) continue;
+        for (int e = 0; e < alt.bNumEndpoints; ++e) eps.insert(alt.endpoint[e].bEndpointAddress);
+      }
+    }
+    libusb_free_config_descriptor(cfg);
+    return eps;
+  }
+
   Napi::Value Release(const Napi::CallbackInfo& info) {
     const int n = static_cast<int>(U32(info.Env(), info[0], "interfaceNumber", 0, 255));
+    // Releasing makes the kernel kill the interface's URBs, which libusb then reports as
+    // NO_DEVICE: cancel them ourselves first so that they settle as `cancelled`.
+    const std::set<uint8_t> eps = InterfaceEndpoints(n);
+    std::vector<std::shared_ptr<Op>> ops;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      for (auto& entry : state_->active)
+        for (uint8_t ep : eps)
+          if (entry.second->UsesEndpoint(ep)) {
+            ops.push_back(entry.second);
+            break;
+          }
+    }
+    for (auto& op : ops) op->Cancel();
     return Blocking(info.Env(), "usbscsi.release", "release interface " + std::to_string(n),
                     [n](libusb_device_handle* h) { return libusb_release_interface(h, n); });
   }

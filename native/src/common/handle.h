@@ -21,6 +21,8 @@ class Op {
  public:
   virtual ~Op() = default;
   virtual void Cancel() = 0;
+  // Whether the operation has a transfer on this endpoint (releaseInterface cancels those first).
+  virtual bool UsesEndpoint(uint8_t endpoint) const = 0;
 };
 
 struct HandleState {
