@@ -386,6 +386,8 @@ void LIBUSB_CALL Exchange::OnData(libusb_transfer* t) {
       if (!ex->shortIsCsw_ && !ex->cswFromData_ && ex->IsIn() && ex->LooksLikeCsw(ex->SlotBuffer(slot), actual)) {
         ex->cswFromData_ = true;
         std::memcpy(ex->cswFromDataBytes_, ex->SlotBuffer(slot), 13);
+        ex->completion_->notes.push_back("short data-in: the CSW arrived in data URB " + std::to_string(c) +
+                                         " (queued after the short one) and was taken from there");
       }
     } else if (full) {
       // Last chunk back whole: read the CSW now, before any disk write of the chunk.
