@@ -40,7 +40,24 @@ struct ExchangeConfig {
   bool queueAhead = false;
 };
 
-struct ExchangeCompletion;
+// What the exchange hands back to JS; built off the JS thread, settled on it (exchange_js.cc).
+struct ExchangeCompletion : Completion {
+  using Completion::Completion;
+  NativeError error;
+  std::string cbwStatus;
+  int cbwActual = 0;
+  bool hasData = false;
+  std::string dataStatus;
+  uint64_t dataActual = 0;
+  bool hasCsw = false;
+  std::string cswStatus;
+  std::vector<uint8_t> cswBytes;
+  std::vector<std::string> notes;
+  Napi::Reference<Napi::Value> bufferRef;  // the caller's data buffer, kept alive (zero copy)
+
+  void Settle(Napi::Env env) override;
+  void Abandon() override { bufferRef.SuppressDestruct(); }
+};
 
 class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
  public:
