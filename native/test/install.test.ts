@@ -1,0 +1,52 @@
+// The install script never fails an install: a missing tool gives one line, a recorded
+// reason and exit 0 (run on a copy, so the real build is untouched).
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const script = fileURLToPath(new URL('../scripts/install.js', import.meta.url));
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function sandbox(): string {
+  const root = mkdtempSync(join(tmpdir(), 'usbscsi-install-'));
+  dirs.push(root);
+  mkdirSync(join(root, 'scripts'));
+  copyFileSync(script, join(root, 'scripts', 'install.js'));
+  return root;
+}
+
+function run(root: string, env: Record<string, string>, ...args: string[]) {
+  return spawnSync(process.execPath, [join(root, 'scripts', 'install.js'), ...args], { env: { ...env }, encoding: 'utf8', timeout: 30_000 });
+}
+
+describe('native/scripts/install.js', () => {
+  it('without pkg-config: one skip line naming the fallback, exit 0, reason recorded, stale binary removed', () => {
+    const root = sandbox();
+    mkdirSync(join(root, 'build', 'Release'), { recursive: true });
+    writeFileSync(join(root, 'build', 'Release', 'usbscsi_native.node'), 'stale');
+    const r = run(root, { PATH: '/nonexistent' });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['@usbscsi/native: skipped: pkg-config is not installed (needed to find libusb-1.0); core will use the node-usb fallback']);
+    expect(readFileSync(join(root, 'build', 'skip-reason.txt'), 'utf8')).toMatch(/pkg-config is not installed/);
+    expect(existsSync(join(root, 'build', 'Release', 'usbscsi_native.node'))).toBe(false);
+  });
+
+  it('USBSCSI_SKIP_NATIVE skips with exit 0; --force makes the same skip exit 1', () => {
+    const root = sandbox();
+    const env = { PATH: process.env.PATH ?? '', USBSCSI_SKIP_NATIVE: '1' };
+    expect(run(root, env).status).toBe(0);
+    const forced = run(root, env, '--force');
+    expect(forced.status).toBe(1);
+    expect(forced.stdout).toMatch(/skipped: USBSCSI_SKIP_NATIVE is set/);
+  });
+
+  it('a failing build (no CMakeLists.txt here) is a skip with the log path, exit 0', () => {
+    const r = run(sandbox(), { PATH: process.env.PATH ?? '' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^@usbscsi\/native: skipped: (the addon build failed \(exit .*; log: .*build\.log\)|cmake-js is not installed.*|cmake is not installed|no C\+\+ compiler found.*|libusb-1\.0 development files not found.*|pkg-config is not installed.*); core will use the node-usb fallback\n$/);
+  });
+});
