@@ -249,6 +249,29 @@ if (driverWasActive) {
   check('block device back after attach', sdDisks().length >= disksBefore.length);
 }
 
+// USB port reset: the handle is dead afterwards; the device is listed again and the kernel gets it back.
+{
+  const h2 = await addon.open(dev.busNumber, dev.deviceAddress);
+  await h2.detachKernelDriver(itf.interfaceNumber);
+  await h2.claimInterface(itf.interfaceNumber);
+  const resetErr = await codeOf(() => h2.resetDevice());
+  const afterReset = await codeOf(() => h2.claimInterface(itf.interfaceNumber));
+  let again = null;
+  for (let i = 0; i < 25 && !again; i++) {
+    again = (await addon.list()).find((d) => d.vendorId === vid && d.productId === pid) ?? null;
+    if (!again) await new Promise((res) => setTimeout(res, 200));
+  }
+  if (again) {
+    const h3 = await addon.open(again.busNumber, again.deviceAddress);
+    if (!(await h3.kernelDriverActive(itf.interfaceNumber))) await h3.attachKernelDriver(itf.interfaceNumber).catch(() => {});
+    await h3.close();
+  }
+  const until = Date.now() + 15_000;
+  while (Date.now() < until && sdDisks().length < disksBefore.length) await new Promise((res) => setTimeout(res, 200));
+  step('portReset', { reset: resetErr, callAfterReset: afterReset, listedAgain: again && `${again.busNumber}:${again.deviceAddress}`, disks: sdDisks() });
+  check('port reset: resolves, handle dead (E_DEVICE_GONE), device listed again, disk back', resetErr === 'no error' && afterReset === 'E_DEVICE_GONE' && again && sdDisks().length >= disksBefore.length);
+}
+
 // SG_IO through the kernel (Linux, once the disk is back): INQUIRY and READ CAPACITY.
 if (addon.sgIo && sdDisks().length) {
   const node = existsSync('/dev/sg0') ? '/dev/sg0' : `/dev/${sdDisks()[0]}`;
