@@ -76,8 +76,27 @@ async function measureDevice(dev, notes) {
   out.tur = { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
   const raw = await rawExchangeTur(dev);
   if (raw) out.turRaw = raw;
+  out.writeViaTransport = await writeViaTransport(dev);
   out.notes = notes;
   return out;
+}
+
+/**
+ * WRITE(10) at the smallest size straight through the transport (no ScsiDevice: no consent and
+ * mount checks per command), seconds for the same total: splits ScsiDevice's per-command cost off.
+ */
+async function writeViaTransport(dev) {
+  const size = Math.min(...cfg.sizes);
+  const per = size / BLOCK;
+  const base = writeOffset / BLOCK;
+  const data = new Uint8Array(size).fill(0x3c);
+  const seconds = await timeLoop(async (i) => {
+    const lba = base + i * per;
+    const cdb = Uint8Array.of(0x2a, 0, lba >>> 24, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, per >>> 8, per & 0xff, 0);
+    const r = await dev.transport.execute({ cdb, direction: 'out', data, lun: 0, timeoutMs: 20_000 });
+    if (r.status !== 0 || r.transferred !== size) throw new Error(`WRITE(10) via the transport: status ${r.status}, ${r.transferred} of ${size} bytes`);
+  }, total / size);
+  return { [size]: seconds };
 }
 
 /**

@@ -81,6 +81,9 @@ export function summarizeScenario(raw, pick = median) {
     const pickLatency = pick === best ? lowest : pick;
     entry.tur.p50Us = pickLatency(per.map((p) => p.tur?.p50Us));
     entry.tur.p99Us = pickLatency(per.map((p) => p.tur?.p99Us));
+    const size0 = raw.sizes[0];
+    const viaTransport = per.map((p) => p.writeViaTransport?.[size0]).filter((x) => typeof x === 'number').map((x) => mibPerSecond(raw.totalBytes, x));
+    if (viaTransport.length) entry.writeViaTransport = { [size0]: pick(viaTransport) };
     const rawP50 = pickLatency(per.map((p) => p.turRaw?.p50Us));
     if (rawP50 != null) entry.turRaw = { p50Us: rawP50, p99Us: pickLatency(per.map((p) => p.turRaw?.p99Us)) };
     for (const p of per) {
@@ -188,6 +191,11 @@ export function renderText(report) {
     if (s.error) parts.push(`  ERROR: ${s.error}`);
     for (const op of ['read', 'write']) parts.push(`-- sequential ${op.toUpperCase()} --\n${throughputTable(s.summary, s.paths, s.sizes, op)}`);
     parts.push(`-- TEST UNIT READY latency --\n${turTable(s.summary, s.paths)}`);
+    const z = s.sizes[0];
+    const split = s.paths.filter((p) => s.summary[p]?.writeViaTransport?.[z] != null);
+    if (split.length) {
+      parts.push(`-- WRITE ${formatSize(z)}: through ScsiDevice.write vs straight through the transport (MiB/s) --\n${grid(['path', 'ScsiDevice.write', 'transport.execute'], split.map((p) => [PATH_LABELS[p] ?? p, fmt(s.summary[p].write[z]), fmt(s.summary[p].writeViaTransport[z])]))}`);
+    }
     parts.push(`-- targets (on medians) --\n${targetsText(s.targets)}`);
     if (s.bestSummary) {
       for (const op of ['read', 'write']) parts.push(`-- best of ${s.reps}: sequential ${op.toUpperCase()} --\n${throughputTable(s.bestSummary, s.paths, s.sizes, op)}`);
