@@ -115,6 +115,7 @@ async function rawExchangeTur(dev) {
     view.setUint32(4, ++tag, true);
     cbw[14] = 6; // TEST UNIT READY: 6 zero bytes
     const t0 = process.hrtime.bigint();
+    // QEMU usb-storage's endpoints (docs/testing-vm.md): bulk-out 0x02, bulk-in 0x81.
     const r = await handle.botExchange({ cbw, outEndpoint: 0x02, inEndpoint: 0x81, timeoutMs: 20_000 });
     lat[i] = Number(process.hrtime.bigint() - t0) / 1e3;
     if (r.cbw.status !== 'ok' || r.csw?.status !== 'ok' || r.csw.bytes[12] !== 0) throw new Error(`raw botExchange TUR failed: ${JSON.stringify({ cbw: r.cbw, csw: r.csw && { status: r.csw.status, s: r.csw.bytes?.[12] } })}`);
