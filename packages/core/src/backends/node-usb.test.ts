@@ -129,6 +129,13 @@ describe('NodeUsbBackend (fake usb package)', () => {
     await expect(p).resolves.toMatchObject({ status: 'timeout' });
   });
 
+  it('close() releases the interfaces the handle claimed', async () => {
+    const { handle, calls } = await openFake();
+    await handle.claimInterface(0);
+    await handle.close();
+    expect(calls.slice(-2)).toEqual(['release 0', 'close']);
+  });
+
   it('after resetDevice the handle is dead', async () => {
     const { handle } = await openFake();
     await handle.resetDevice();

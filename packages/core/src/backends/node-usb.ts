@@ -149,6 +149,8 @@ export class NodeUsbHandle implements UsbDeviceHandle {
   readonly #pending = new Map<number, PendingTransfer>();
   /** Native transfers still running per endpoint (also orphans of aborted calls). */
   readonly #running = new Map<number, Promise<unknown>>();
+  /** Interfaces this handle claimed: close() releases them (see close). */
+  readonly #claimed = new Set<number>();
 
   constructor(
     readonly info: UsbDeviceInfo,
@@ -177,6 +179,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     await this.#quiesce();
     try {
       await this.dev.claimInterface(interfaceNumber);
+      this.#claimed.add(interfaceNumber);
     } catch (err) {
       if (this.platform === 'darwin') {
         throw new UsbScsiError(ErrorCodes.BUSY, `claimInterface(${interfaceNumber}) failed: ${messageOf(err)}. ${MACOS_CLAIM_HINT}`, { cause: err, details: { usbError: messageOf(err) } });
@@ -201,6 +204,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     await this.#quiesce();
     try {
       await this.dev.releaseInterface(interfaceNumber);
+      this.#claimed.delete(interfaceNumber);
     } catch (err) {
       throw backendError(err, `releaseInterface(${interfaceNumber})`);
     }
@@ -388,7 +392,15 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     this.#dead = 'closed';
     this.#cancelAll();
     await this.#quiesce();
-    if (!wasDead) await this.dev.close().catch(() => undefined);
+    if (wasDead) return;
+    // Release explicitly: closing with an interface still claimed left it held by usbfs in the
+    // VM (node-usb frees it only when the object is garbage-collected), so the kernel driver
+    // could not be re-attached from another handle.
+    for (const n of [...this.#claimed]) {
+      await this.dev.releaseInterface(n).catch(() => undefined);
+      this.#claimed.delete(n);
+    }
+    await this.dev.close().catch(() => undefined);
   }
 }
 
