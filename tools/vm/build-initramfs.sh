@@ -5,6 +5,7 @@
 # The guest's /init mounts the repo (9p tag "repo", read-only) at /repo and the work dir
 # (tag "out") at /out, then runs the script named by `vmscript=` on the kernel command line.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # modprobe/depmod live in sbin; not every CI user has it on PATH
 WORK=${1:?usage: build-initramfs.sh WORK_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
 KV=${KV:-$(ls /lib/modules | sort -V | tail -1)}

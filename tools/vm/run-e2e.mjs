@@ -2,7 +2,9 @@
 // `pnpm test:vm`: builds the guest initramfs, boots QEMU once per scenario, runs the in-guest
 // suite (tools/vm/guest/suite.mjs) against the built packages shared over 9p, and sums the results.
 // Env: VM_WORK (work dir, default <repo>/.vm-work), VM_SCENARIOS (default xhci,ehci,gadget),
-//      VM_TIMEOUT_S (per boot, default 300), VM_VERBOSE=1 (always print the guest console),
+//      VM_TIMEOUT_S (per boot, default 270), VM_VERBOSE=1 (always print the guest console),
+//      VM_BACKENDS=native,node-usb (default both; a backend left out is reported as skipped),
+//      VM_FFS_LOG=1 (the FunctionFS emulator logs every transfer and ep0 event to the console),
 //      VM_GUEST_SCRIPT (repo-relative script the guest runs instead of guest/scenario.sh: debugging).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
@@ -13,8 +15,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
 const work = resolve(process.env.VM_WORK ?? join(repo, '.vm-work'));
 const scenarios = (process.env.VM_SCENARIOS ?? 'xhci,ehci,gadget').split(',').filter(Boolean);
-const bootTimeoutS = Number(process.env.VM_TIMEOUT_S ?? 300);
+// Three boots at most 270 s each stay under CI's 15-minute budget for the VM stage.
+const bootTimeoutS = Number(process.env.VM_TIMEOUT_S ?? 270);
 const DISK_MIB = 64;
+// modprobe, depmod (kmod) live in sbin, which a non-login CI shell may not have on PATH.
+process.env.PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
 
 /** QEMU arguments per scenario: the device under test. */
 function deviceArgs(scenario, disk) {
@@ -51,6 +56,8 @@ function boot(scenario, kernel, initrd) {
   const out = join(work, 'out');
   mkdirSync(out, { recursive: true });
   rmSync(join(out, `results-${scenario}.json`), { force: true });
+  // What the guest suite reads besides the share: which backends to run (default: all).
+  writeFileSync(join(out, 'config.json'), JSON.stringify({ backends: process.env.VM_BACKENDS ? process.env.VM_BACKENDS.split(',') : null, ffsLog: process.env.VM_FFS_LOG === '1' }));
   const args = [
     '-machine', 'q35', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot',
     '-kernel', kernel, '-initrd', initrd,

@@ -1,10 +1,24 @@
 // Loads the backends under test from the BUILT packages (packages/*/dist), each with a reason
 // when it cannot load, so that its cases are skipped loudly instead of silently missing.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 const repo = process.cwd();
 
+function selectedBackends() {
+  try {
+    return JSON.parse(readFileSync('/out/config.json', 'utf8')).backends ?? null;
+  } catch {
+    return null;
+  }
+}
+
 export async function loadBackends() {
+  const selected = selectedBackends();
+  const all = await loadAll();
+  return all.map((b) => (selected && !selected.includes(b.name) ? { name: b.name, backend: null, reason: `left out by VM_BACKENDS=${selected.join(',')}` } : b));
+}
+
+async function loadAll() {
   const out = [];
   // node-usb: core's fallback over the `usb` npm package.
   const nodeUsbPath = `${repo}/packages/core/dist/backends/node-usb.js`;

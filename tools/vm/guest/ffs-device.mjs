@@ -17,7 +17,9 @@ target.onCommand(0xc1, (ctx) => {
   return out;
 }, { plan: (cdb) => ({ direction: 'in', length: cdb[4] ?? 0 }) });
 
-const verbose = process.env.FFS_LOG === '1';
+import { readFileSync } from 'node:fs';
+let verbose = false;
+try { verbose = JSON.parse(readFileSync('/out/config.json', 'utf8')).ffsLog === true; } catch { /* default quiet */ }
 const device = new BotDevice({ target, maxPacketSize: 512 });
 const adapter = new FfsBotAdapter({ dir, device, log: verbose ? (l) => console.error(`[ffs] ${l}`) : undefined });
 

@@ -6,6 +6,7 @@ import { registerBotCases } from './cases/bot.mjs';
 import { registerDeviceCases } from './cases/device.mjs';
 import { registerHandoffCases } from './cases/handoff.mjs';
 import { registerSgCases } from './cases/sg.mjs';
+import { registerContractCases } from './cases/contract.mjs';
 
 const [scenario, resultsPath] = process.argv.slice(2);
 const backends = await loadBackends();
@@ -14,6 +15,7 @@ for (const b of backends) {
 }
 if (scenario === 'xhci' || scenario === 'ehci') {
   await registerQemuDiskCases(scenario, backends);
+  registerContractCases(scenario, backends);
   await registerBotCases(scenario, backends);
   await registerDeviceCases(scenario, backends);
   await registerSgCases(scenario, backends);
