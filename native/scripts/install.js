@@ -4,7 +4,8 @@
 // records the reason in build/skip-reason.txt (index.js and the tests report it) and
 // exits 0; core then uses the node-usb fallback.
 //   node scripts/install.js            (npm/pnpm install hook)
-//   node scripts/install.js --force    (pnpm run build: exits 1 if the build fails)
+//   node scripts/install.js --force    (pnpm run build: exits 1 if the compile itself fails with every
+//                                        prerequisite present; a missing prerequisite is still a skip)
 //   node scripts/install.js --asan     (AddressSanitizer build, -DUSBSCSI_ASAN=ON)
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -23,12 +24,12 @@ function has(cmd, args = ['--version']) {
   return r.status === 0;
 }
 
-function skip(reason) {
+function skip(reason, compileFailed = false) {
   fs.mkdirSync(buildDir, { recursive: true });
   fs.writeFileSync(reasonFile, reason + '\n');
   fs.rmSync(path.join(buildDir, 'Release', 'usbscsi_native.node'), { force: true }); // never leave a stale binary behind
   console.log(`@usbscsi/native: skipped: ${reason}; core will use the node-usb fallback`);
-  process.exit(force ? 1 : 0);
+  process.exit(force && compileFailed ? 1 : 0);
 }
 
 function main() {
@@ -54,7 +55,7 @@ function main() {
   fs.writeFileSync(logFile, `${r.stdout ?? ''}${r.stderr ?? ''}`);
   const built = path.join(buildDir, 'Release', 'usbscsi_native.node');
   if (r.status !== 0 || !fs.existsSync(built)) {
-    return skip(`the addon build failed (exit ${r.status ?? r.signal}; log: ${path.relative(process.cwd(), logFile)})`);
+    return skip(`the addon build failed (exit ${r.status ?? r.signal}; log: ${path.relative(process.cwd(), logFile)})`, true);
   }
   fs.rmSync(reasonFile, { force: true });
   console.log(`@usbscsi/native: built ${path.relative(process.cwd(), built)}${asan ? ' (AddressSanitizer)' : ''}`);
