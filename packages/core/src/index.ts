@@ -9,3 +9,15 @@ export * from './open.js';
 export * from './handoff/index.js';
 export * from './trace/index.js';
 export * from './client/index.js';
+export { NativeBackend, NativeHandle, loadNativeBackend, nativeDeviceId, type NativeLoadResult } from './backends/native.js';
+export { loadNativeAddon, type NativeAddon, type NativeAddonLoad } from './backends/native-addon.js';
+export { NodeUsbBackend, NodeUsbHandle, loadNodeUsbBackend, type NodeUsbLoadResult } from './backends/node-usb.js';
+export { PassThroughTransport, type SgIoBinding } from './sg/passthrough.js';
+export {
+  createDarwinPlatform,
+  DarwinHandoffPlatform,
+  darwinStorageBindings,
+  darwinStorageBindingsAt,
+  locationIdOf,
+  type DarwinPlatformOptions,
+} from './handoff/darwin.js';

@@ -4,7 +4,6 @@ import { ScsiDevice } from './device.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
 import { asMassStorage, parseSelector, selectDevice, type MassStorageDeviceInfo } from './select.js';
 import type { AcquireLeaseOptions, Lease } from './handoff/lease.js';
-import type { ScsiTransport } from './transport.js';
 import type { MountInfo, UsbBackend, UsbDeviceHandle } from './usb/backend.js';
 
 export type BackendChoice = UsbBackend | 'auto' | 'native' | 'node-usb';
@@ -34,20 +33,11 @@ export interface OpenDeviceOptions {
 
 type BackendLoad = { backend: UsbBackend | null; reason?: string };
 
-// Module specifiers held in variables: the native engine and SG_IO are optional
-// pieces, loaded only when asked for, so a missing addon never breaks import.
-const NATIVE_MODULE = './backends/native.js';
-const NODE_USB_MODULE = './backends/node-usb.js';
-const SG_MODULE = './sg/passthrough.js';
-
 async function loadByName(name: 'native' | 'node-usb'): Promise<BackendLoad> {
   try {
-    if (name === 'native') {
-      const mod = (await import(NATIVE_MODULE)) as { loadNativeBackend(): Promise<BackendLoad> };
-      return await mod.loadNativeBackend();
-    }
-    const mod = (await import(NODE_USB_MODULE)) as { loadNodeUsbBackend(): Promise<BackendLoad> };
-    return await mod.loadNodeUsbBackend();
+    // Loaded on demand: the addon and the `usb` package are optional, and a missing one is a reason, not a crash.
+    if (name === 'native') return await (await import('./backends/native.js')).loadNativeBackend();
+    return await (await import('./backends/node-usb.js')).loadNodeUsbBackend();
   } catch (err) {
     return { backend: null, reason: (err as Error).message };
   }
@@ -199,8 +189,8 @@ async function openPassThrough(path: string, lun: number, maxTransferBytes: numb
     }
     throw new UsbScsiError(ErrorCodes.NOT_FOUND, `${path} does not exist (unplugged, or the kernel driver is not bound); \`usbscsi list\` shows what is there`, { cause: err });
   }
-  const { PassThroughTransport } = (await import(SG_MODULE)) as { PassThroughTransport: { open(path: string): Promise<ScsiTransport> } };
-  const transport = await PassThroughTransport.open(path);
+  const { PassThroughTransport } = await import('./sg/passthrough.js');
+  const transport = PassThroughTransport.open(path);
   return new ScsiDevice(transport, {
     lun,
     maxTransferBytes,

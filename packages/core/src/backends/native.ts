@@ -212,13 +212,23 @@ export async function loadNativeBackend(options: { required?: boolean } = {}): P
   return { backend: new NativeBackend(loaded.addon, await loadStorageBindings()) };
 }
 
-/** The handoff's Linux sysfs reader (interface → SCSI host → block devices, sg nodes, mounts). */
+/**
+ * What the OS made of each mass-storage interface: Linux through sysfs
+ * (interface → SCSI host → block devices, sg nodes, mounts), macOS through the
+ * IORegistry and DiskArbitration (whole disks, mounts, the bound driver).
+ */
 async function loadStorageBindings(): Promise<StorageBindingsFn | null> {
-  if (process.platform !== 'linux') return null;
   try {
-    const mod = (await import('../handoff/linux-sysfs.js')) as { linuxStorageBindings?: StorageBindingsFn };
-    return typeof mod.linuxStorageBindings === 'function' ? (b, p) => mod.linuxStorageBindings!(b, p) : null;
+    if (process.platform === 'linux') {
+      const { linuxStorageBindings } = await import('../handoff/linux-sysfs.js');
+      return (b, p) => linuxStorageBindings(b, p);
+    }
+    if (process.platform === 'darwin') {
+      const { darwinStorageBindingsAt } = await import('../handoff/darwin.js');
+      return (b, p) => darwinStorageBindingsAt(b, p);
+    }
   } catch {
-    return null;
+    // Bindings are an extra: listing still works without them.
   }
+  return null;
 }
