@@ -59,5 +59,5 @@ export async function gadgetTimeoutContract(h, intf, injectNoResponse) {
   // An IN with no command pending: the emulator NAKs it; close() must settle it as cancelled.
   const pendingAtClose = h.bulkIn(intf.eps.in, new Uint8Array(13), 5000);
   pendingAtClose.catch(() => undefined);
-  return pendingAtClose;
+  return { pendingAtClose }; // wrapped: an async function returning the promise itself would wait for it
 }

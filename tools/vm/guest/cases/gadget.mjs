@@ -103,7 +103,7 @@ export async function registerGadgetCases(backends) {
       try {
         await h.detachKernelDriver(intf.interfaceNumber);
         await h.claimInterface(intf.interfaceNumber);
-        const pending = await gadgetTimeoutContract(h, { number: intf.interfaceNumber, eps }, () => gadget.inject({ kind: 'no-response', opcode: 0x12, phase: 'csw' }));
+        const { pendingAtClose: pending } = await gadgetTimeoutContract(h, { number: intf.interfaceNumber, eps }, () => gadget.inject({ kind: 'no-response', opcode: 0x12, phase: 'csw' }));
         const t0 = Date.now();
         await h.close(); // straight away: releasing first would wait for the pending IN (node-usb)
         const settled = await pending;
