@@ -51,6 +51,17 @@ for lib in libgcc_s.so.1 librt.so.1 libdl.so.2 libpthread.so.0 libm.so.6 libstdc
   p=$(ls /lib/x86_64-linux-gnu/$lib 2>/dev/null | head -1); [ -n "$p" ] && copy_with_libs "$p"
 done
 
+# udevd (package udev), when the host has it: libusb built with udev (Debian's) learns about
+# devices that re-enumerate only from udevd's events, as on a real system.
+UDEVADM=$(command -v udevadm || true)
+if [ -n "$UDEVADM" ] && [ -e /lib/systemd/systemd-udevd ]; then
+  copy_with_libs "$UDEVADM"
+  mkdir -p "$R/lib/systemd" "$R/etc/udev/rules.d" "$R/run/udev"
+  ln -sf "$UDEVADM" "$R/lib/systemd/systemd-udevd"
+else
+  echo "build-initramfs: no udevd on the host (apt-get install udev): libusb in the guest will not see re-enumerated devices" >&2
+fi
+
 cp "$HERE/guest/init.sh" "$R/init"; chmod +x "$R/init"
 echo "$KV" > "$WORK/kernel-version"
 (cd "$R" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > "$WORK/initrd.gz.tmp") && mv "$WORK/initrd.gz.tmp" "$WORK/initrd.gz"

@@ -46,6 +46,13 @@ export async function startGadget() {
     inject: async (spec) => (await ask({ inject: spec })).injected,
     stats: async () => (await ask({ stats: true })).stats,
     events: async () => (await ask({ events: true })).events,
+    /** Unplug and replug (unbind/bind the UDC): DISABLE on the device, queued endpoint I/O is flushed. */
+    replug: async () => {
+      put(`${G}/UDC`, '');
+      await waitFor(() => sdDisks().length === 0, 'the sd disk to leave on unplug', 20_000);
+      put(`${G}/UDC`, udc);
+      await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind the replugged emulator', 30_000);
+    },
     stop: () => { child.disconnect(); child.kill(); },
   };
 }

@@ -3,6 +3,8 @@
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp
 echo "VM_INIT $(cut -d' ' -f1 /proc/uptime)"
+mkdir -p /run/udev
+[ -x /lib/systemd/systemd-udevd ] && /lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/dev/null
 modprobe virtio_pci; modprobe 9pnet_virtio; modprobe 9p
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro repo /repo || echo "VM_ERROR 9p repo mount failed"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 out /out || echo "VM_ERROR 9p out mount failed"

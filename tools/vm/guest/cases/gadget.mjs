@@ -5,7 +5,7 @@ import { startGadget, GADGET_VID, GADGET_PID } from '../gadget.mjs';
 import { loadBot } from './core-api.mjs';
 import { waitForKernelDisk } from './bot.mjs';
 import { gadgetTimeoutContract } from './contract.mjs';
-import { assert, assertEqual, sdDisks } from '../util.mjs';
+import { assert, assertEqual, sdDisks, waitFor } from '../util.mjs';
 
 let gadget = null;
 let gadgetError = null;
@@ -181,6 +181,50 @@ export async function registerGadgetCases(backends) {
         assertEqual(after.resets - before.resets, 1, 'reset recovery reached the device');
       },
     }), 'E_TIMEOUT within the budget, then reset recovery');
+
+    faultCase('not-ready', { opcode: 0x28 }, Object.assign((tr) => readRun(tr), {
+      verify: (r, e) => {
+        assert(!e, `no exception: ${e?.message}`);
+        assertEqual([r.status, r.sense?.senseKey, r.sense?.asc, r.sense?.ascq], [2, 2, 4, 1], 'CHECK CONDITION with NOT READY / BECOMING READY (auto-sense over the real bus)');
+      },
+    }), 'CHECK CONDITION, sense NOT READY / LOGICAL UNIT IS IN PROCESS OF BECOMING READY');
+
+    // Babble at a packet boundary is not babble on a real bus: the extra packet becomes the start
+    // of the host's next IN transfer (the CSW read), and FunctionFS cannot flush an IN write queued
+    // in the UDC on a Bulk-Only reset, so the case ends with an unplug/replug.
+    t('fault too-much-data through the kernel: reported as an error, never success; a replug clears the queued data', async (b, m) => {
+      const info = await findGadget(b);
+      const handle = await b.open(info);
+      const tr = await m.BotTransport.open(handle, { detachKernelDriver: true });
+      let result, error;
+      try {
+        await inquiryWorks(tr, 'open');
+        await gadget.inject({ kind: 'too-much-data', opcode: 0x28 });
+        try { result = await readRun(tr); } catch (err) { error = err; }
+      } finally {
+        await tr.close().catch(() => undefined);
+      }
+      console.log(`VM_NOTE gadget too-much-data (${name}): ${error ? `error ${error.code}: ${error.message}` : `result status ${result.status}, transferred ${result.transferred}`}`);
+      assert(error ? ['E_OVERFLOW', 'E_PHASE_ERROR', 'E_IO'].includes(error.code) : result.status !== 0, `babble is not reported as success (${error?.code ?? result?.status})`);
+      await gadget.replug();
+      // The backend's own view must catch up with the new address (libusb without udev learns it
+      // from netlink events on its event thread; node-usb reads sysfs on every list).
+      const t0 = Date.now();
+      await waitFor(async () => {
+        const found = (await b.list()).filter((d) => d.vendorId === GADGET_VID && d.productId === GADGET_PID);
+        if (found.length !== 1) return false;
+        try { await (await b.open(found[0])).close(); return true; } catch { return false; }
+      }, `${name} to list and open the replugged gadget`, 15_000);
+      console.log(`VM_NOTE gadget replug: ${name} listed and opened the new address ${Date.now() - t0} ms after usb-storage had bound it`);
+    }, { timeoutMs: 90_000 });
+
+    t('fault get-max-lun-stall through the kernel: BotTransport.open treats the stalled GET MAX LUN as one LUN', async (b, m) => {
+      await gadget.inject({ kind: 'get-max-lun-stall' });
+      await withGadgetBot(m, b, async (tr) => {
+        assertEqual(tr.maxLun, 0, 'maxLun after a stalled GET MAX LUN');
+        await inquiryWorks(tr, 'a stalled GET MAX LUN');
+      });
+    });
 
     faultCase('stall-data-out', { opcode: 0x2a }, Object.assign((tr) => tr.execute({ cdb: Uint8Array.of(0x2a, 0, 0, 0, 0, 16, 0, 0, 8, 0), direction: 'out', data: new Uint8Array(4096).fill(0xa5), timeoutMs: 3000 }), {
       verify: (r, e) => {
