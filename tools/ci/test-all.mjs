@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `pnpm test:all`: every suite the project has, one after another, then one line
 // `N passed, N failed` counting all of them. Suites: the vitest run (unit +
-// integration + native-without-device), the QEMU end-to-end suite (tools/vm),
+// integration + native-without-device), the QEMU end-to-end suite (tools/vm), a tiny
+// benchmark run proving the bench pipeline (tools/bench --tiny),
 // and the macOS compile check (tools/macos-check; counts as one check when an
 // SDK is present, and says loudly when it is skipped).
 // Env: USBSCSI_SKIP_VM=1 skips the VM stage (printed loudly, counted as skipped).
@@ -59,7 +60,22 @@ if (process.env.USBSCSI_SKIP_VM === '1') {
   addVitestLike('vm (QEMU end-to-end)', vmResults, vm.code, vm.seconds);
 }
 
-// 3. macOS compile/link check.
+// 3. Benchmark proof of life: one tiny run through every path (numbers are not judged here;
+//    benchmarks are never timed tests). Exit 0 when every path produced numbers.
+if (process.env.USBSCSI_SKIP_VM === '1') {
+  lines.push('bench --tiny: SKIPPED because USBSCSI_SKIP_VM=1 (it boots the VM)');
+} else {
+  const bench = run('node', ['tools/bench/run.mjs', '--tiny']);
+  if (bench.code === 0) {
+    totals.passed += 1;
+    lines.push(`bench --tiny: every path measured in ${bench.seconds.toFixed(1)} s (1 check)`);
+  } else {
+    totals.failed += 1;
+    lines.push(`bench --tiny: FAILED (exit ${bench.code}) — a path produced no numbers`);
+  }
+}
+
+// 4. macOS compile/link check.
 const macCheck = join(repo, 'tools/macos-check/run.sh');
 if (existsSync(macCheck)) {
   const r = spawnSync('bash', [macCheck], { cwd: repo, encoding: 'utf8' });

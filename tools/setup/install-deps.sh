@@ -4,7 +4,7 @@
 # cross-checks, and pnpm. Idempotent: skips what is already there.
 set -euo pipefail
 PACKAGES=(libusb-1.0-0-dev cmake g++ make pkg-config python3 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod
-  sg3-utils tshark clang lld valgrind util-linux e2fsprogs dosfstools)
+  sg3-utils tshark clang lld valgrind util-linux e2fsprogs dosfstools udev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -277,3 +277,24 @@ describe('ScsiDevice file streaming against the emulator (buffered path: the emu
     }
   });
 });
+
+describe('ScsiDevice mount checks', () => {
+  it('a multi-command write probes the mounts once, and a mounted medium is refused before anything is sent', async () => {
+    const { ScsiDevice: Device } = await import('@usbscsi/core');
+    sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 4096 }] });
+    const opened = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }) });
+    let probes = 0;
+    let mounted = false;
+    dev = new Device(opened.transport, {
+      maxTransferBytes: 64 * 1024,
+      mounts: async () => { probes++; return mounted ? [{ device: '/dev/sdz1', mountPoint: '/mnt/z' }] : []; },
+    });
+    await dev.write(0, pattern(2, 512 * 1024), { allowMediumWrite: true });
+    expect(probes).toBe(1);
+    mounted = true;
+    const before = sim.stats.commands;
+    expect(await codeOf(dev.write(0, pattern(2, BLOCK), { allowMediumWrite: true }))).toBe(ErrorCodes.MOUNTED);
+    expect(await codeOf(dev.execute(WRITE10(0, 1), { data: new Uint8Array(BLOCK), allowMediumWrite: true }))).toBe(ErrorCodes.MOUNTED);
+    expect(sim.stats.commands).toBe(before);
+  });
+});
