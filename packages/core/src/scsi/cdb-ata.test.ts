@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isUsbScsiError } from '../errors.js';
+import { expectBadInput } from './test-support.js';
 import {
   AtaProtocol,
   ataIdentifyDeviceCdb,
@@ -11,16 +11,6 @@ import {
 } from './cdb-ata.js';
 
 const hex = (cdb: Uint8Array) => Array.from(cdb, (b) => b.toString(16).padStart(2, '0')).join(' ');
-const expectBadInput = (fn: () => unknown, text: RegExp) => {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isUsbScsiError(caught, 'E_BAD_INPUT'), `expected E_BAD_INPUT, got ${String(caught)}`).toBe(true);
-  expect((caught as Error).message).toMatch(text);
-};
 
 // Expected bytes: SAT-4 tables 172/173, cross-checked against what sg3_utils builds in
 // src/sg_sat_identify.c (protocol 4, t_length 2, T_DIR, BYT_BLOK, count 1 at byte 6 / byte 4) and

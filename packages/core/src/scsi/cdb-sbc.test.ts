@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isUsbScsiError } from '../errors.js';
+import { expectBadInput } from './test-support.js';
 import {
   preventAllowMediumRemovalCdb,
   read10Cdb,
@@ -13,16 +13,6 @@ import {
 } from './cdb-sbc.js';
 
 const bytes = (cdb: Uint8Array) => Array.from(cdb);
-const expectBadInput = (fn: () => unknown, text: RegExp) => {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isUsbScsiError(caught, 'E_BAD_INPUT'), `expected E_BAD_INPUT, got ${String(caught)}`).toBe(true);
-  expect((caught as Error).message).toMatch(text);
-};
 
 // Byte layouts: SBC-4 tables (READ(10) table 72, READ(16) table 74, READ CAPACITY(16) table 79, ...).
 describe('READ CAPACITY', () => {

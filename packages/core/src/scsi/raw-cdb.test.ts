@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isUsbScsiError } from '../errors.js';
 import { rawCdb } from './raw-cdb.js';
+import { expectBadInput } from './test-support.js';
 
-const expectBadInput = (fn: () => unknown, text: RegExp) => {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isUsbScsiError(caught, 'E_BAD_INPUT'), `expected E_BAD_INPUT, got ${String(caught)}`).toBe(true);
-  expect((caught as Error).message).toMatch(text);
-};
 
 // The hex conventions are sg_raw's (sg3_utils doc/sg_raw.8: "sg_raw /dev/sg0 12 00 00 00 60 00").
 describe('rawCdb hex parsing', () => {

@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { isUsbScsiError } from '../errors.js';
 import { parseSmartReturnStatus } from './ata-smart.js';
 import { decodeSense, encodeFixedSense, senseKeyName } from './sense.js';
+import { expectBadInput } from './test-support.js';
 
 const hex = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));
-const expectBadInput = (fn: () => unknown, text: RegExp) => {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isUsbScsiError(caught, 'E_BAD_INPUT'), `expected E_BAD_INPUT, got ${String(caught)}`).toBe(true);
-  expect((caught as Error).message).toMatch(text);
-};
 
 describe('senseKeyName', () => {
   it('names every key (SPC-5 table 53)', () => {
