@@ -15,16 +15,15 @@ import {
   type BotExchangeResult,
   type ControlResult,
   type ControlSetup,
-  type StorageBinding,
   type TransferResult,
   type UsbBackend,
   type UsbDeviceHandle,
   type UsbDeviceInfo,
   type UsbHandleCapabilities,
 } from '../usb/backend.js';
+import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
 import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
 
-type StorageBindingsFn = (busNumber: number, portNumbers: number[]) => Promise<StorageBinding[]> | StorageBinding[];
 
 let nextOpId = 1;
 function newOpId(): number {
@@ -170,15 +169,7 @@ export class NativeBackend implements UsbBackend {
     if (d.manufacturer !== undefined) info.manufacturer = d.manufacturer;
     if (d.product !== undefined) info.product = d.product;
     if (d.serialNumber !== undefined) info.serialNumber = d.serialNumber;
-    const isStorage = info.configurations[0]?.interfaces.some((i) => i.interfaceClass === 0x08);
-    if (isStorage && this.storageBindings) {
-      try {
-        info.storage = await this.storageBindings(info.busNumber, info.portNumbers);
-      } catch {
-        /* sysfs raced with an unplug: storage stays unknown */
-      }
-    }
-    return info;
+    return attachStorageBindings(info, this.storageBindings);
   }
 
   async open(device: UsbDeviceInfo): Promise<UsbDeviceHandle> {
@@ -212,23 +203,3 @@ export async function loadNativeBackend(options: { required?: boolean } = {}): P
   return { backend: new NativeBackend(loaded.addon, await loadStorageBindings()) };
 }
 
-/**
- * What the OS made of each mass-storage interface: Linux through sysfs
- * (interface → SCSI host → block devices, sg nodes, mounts), macOS through the
- * IORegistry and DiskArbitration (whole disks, mounts, the bound driver).
- */
-async function loadStorageBindings(): Promise<StorageBindingsFn | null> {
-  try {
-    if (process.platform === 'linux') {
-      const { linuxStorageBindings } = await import('../handoff/linux-sysfs.js');
-      return (b, p) => linuxStorageBindings(b, p);
-    }
-    if (process.platform === 'darwin') {
-      const { darwinStorageBindingsAt } = await import('../handoff/darwin.js');
-      return (b, p) => darwinStorageBindingsAt(b, p);
-    }
-  } catch {
-    // Bindings are an extra: listing still works without them.
-  }
-  return null;
-}

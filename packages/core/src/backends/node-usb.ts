@@ -27,7 +27,6 @@ import type {
   ConfigurationDescriptor,
   ControlResult,
   ControlSetup,
-  StorageBinding,
   TransferResult,
   TransferType,
   UsbBackend,
@@ -36,6 +35,7 @@ import type {
   UsbHandleCapabilities,
   UsbSpeed,
 } from '../usb/backend.js';
+import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
 
 /* ---- The slice of the `usb` package we use, typed here so nothing else needs it. ---- */
 interface NusbEndpoint { endpointNumber: number; direction: 'in' | 'out'; type: string; packetSize: number }
@@ -59,7 +59,6 @@ interface NusbDevice {
 }
 interface NusbBinding { nativeGetDevices(): Promise<NusbDevice[]> }
 
-type StorageBindingsFn = (busNumber: number, portNumbers: number[]) => Promise<StorageBinding[]> | StorageBinding[];
 
 const MACOS_CLAIM_HINT =
   'On macOS the node-usb fallback cannot take a mass-storage device: Apple\'s driver keeps the interface and ' +
@@ -453,15 +452,7 @@ export class NodeUsbBackend implements UsbBackend {
     };
     const strings = { manufacturer: dev.manufacturerName, product: dev.productName, serialNumber: dev.serialNumber };
     for (const [k, v] of Object.entries(strings)) if (v) (info as unknown as Record<string, string>)[k] = v;
-    const isStorage = info.configurations[0]?.interfaces.some((i) => i.interfaceClass === 0x08);
-    if (isStorage && this.storageBindings) {
-      try {
-        info.storage = await this.storageBindings(info.busNumber, info.portNumbers);
-      } catch {
-        /* sysfs raced with an unplug: leave storage unknown */
-      }
-    }
-    return info;
+    return attachStorageBindings(info, this.storageBindings);
   }
 
   async open(device: UsbDeviceInfo): Promise<UsbDeviceHandle> {
@@ -498,14 +489,3 @@ export async function loadNodeUsbBackend(): Promise<NodeUsbLoadResult> {
   return { backend: new NodeUsbBackend(binding, await loadStorageBindings()) };
 }
 
-/** The handoff's Linux sysfs reader, when that module exists and we are on Linux. */
-async function loadStorageBindings(): Promise<StorageBindingsFn | null> {
-  if (process.platform !== 'linux') return null;
-  try {
-    const path = '../handoff/linux-sysfs.js';
-    const mod = (await import(/* @vite-ignore */ path)) as { linuxStorageBindings?: StorageBindingsFn };
-    return typeof mod.linuxStorageBindings === 'function' ? mod.linuxStorageBindings : null;
-  } catch {
-    return null;
-  }
-}
