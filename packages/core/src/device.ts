@@ -284,17 +284,8 @@ export class ScsiDevice {
     for (let left = blocks; left > 0; ) {
       const n = Math.min(left, perCommand);
       const bytes = n * blockSize;
-      const long = next + BigInt(n) > 0xffff_ffffn || n > 0xffff;
-      const cdb = kind === 'read' ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba: next, blocks: n }) : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba: next, blocks: n });
-      const common = {
-        direction: kind === 'read' ? ('in' as const) : ('out' as const),
-        allowMediumWrite: kind === 'write',
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-      };
-      let result: ScsiResult;
       if (direct) {
-        result = await this.run(cdb, { ...common, dataFd: { fd, position, length: bytes } }, false);
+        await this.blockCommand(kind, next, n, { dataFd: { fd, position, length: bytes } }, options);
       } else {
         const view = buffer!.subarray(0, bytes);
         if (kind === 'write') {
@@ -304,13 +295,8 @@ export class ScsiDevice {
             off += got;
           }
         }
-        result = await this.run(cdb, { ...common, data: view }, false);
+        await this.blockCommand(kind, next, n, { data: view }, options);
         if (kind === 'read') for (let off = 0; off < bytes; ) off += writeSync(fd, view, off, bytes - off, isFile ? position + off : null);
-      }
-      if (result.transferred !== bytes) {
-        throw new UsbScsiError(ErrorCodes.IO, `${scsi.opcodeName(cdb)} at LBA ${next} moved ${result.transferred} of ${bytes} bytes (residue ${result.residue}) with GOOD status`, {
-          details: { lba: next.toString(), expected: bytes, transferred: result.transferred },
-        });
       }
       done += bytes;
       position += bytes;
@@ -348,28 +334,46 @@ export class ScsiDevice {
     for (let offset = 0; offset < total; ) {
       const blocks = Math.min(perCommand, (total - offset) / blockSize);
       const view = buffer.subarray(offset, offset + blocks * blockSize);
-      const long = next + BigInt(blocks) > 0xffff_ffffn || blocks > 0xffff;
-      const cdb =
-        kind === 'read'
-          ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba: next, blocks })
-          : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba: next, blocks });
-      const result = await this.run(cdb, {
-        direction: kind === 'read' ? 'in' : 'out',
-        data: view,
-        allowMediumWrite: kind === 'write',
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-      }, false);
-      if (result.transferred !== view.length) {
-        throw new UsbScsiError(
-          ErrorCodes.IO,
-          `${scsi.opcodeName(cdb)} at LBA ${next} moved ${result.transferred} of ${view.length} bytes (residue ${result.residue}) with GOOD status`,
-          { details: { lba: next.toString(), expected: view.length, transferred: result.transferred } },
-        );
-      }
+      await this.blockCommand(kind, next, blocks, { data: view }, options);
       offset += view.length;
       next += BigInt(blocks);
       options.onProgress?.(offset, total);
+    }
+  }
+
+  /**
+   * One READ or WRITE (10, or 16 when the LBA or count needs it) of whole blocks
+   * within a transfer whose mount check is already done; GOOD status with bytes
+   * missing is an error, never data passed off as whole.
+   */
+  private async blockCommand(
+    kind: 'read' | 'write',
+    lba: bigint,
+    blocks: number,
+    phase: { data: Uint8Array } | { dataFd: { fd: number; position: number; length: number } },
+    options: TransferProgressOptions,
+  ): Promise<void> {
+    const long = lba + BigInt(blocks) > 0xffff_ffffn || blocks > 0xffff;
+    const cdb =
+      kind === 'read' ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba, blocks }) : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba, blocks });
+    const expected = 'data' in phase ? phase.data.length : phase.dataFd.length;
+    const result = await this.run(
+      cdb,
+      {
+        direction: kind === 'read' ? 'in' : 'out',
+        ...phase,
+        allowMediumWrite: kind === 'write',
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      },
+      false,
+    );
+    if (result.transferred !== expected) {
+      throw new UsbScsiError(
+        ErrorCodes.IO,
+        `${scsi.opcodeName(cdb)} at LBA ${lba} moved ${result.transferred} of ${expected} bytes (residue ${result.residue}) with GOOD status`,
+        { details: { lba: lba.toString(), expected, transferred: result.transferred } },
+      );
     }
   }
 
