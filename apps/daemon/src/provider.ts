@@ -1,18 +1,11 @@
-import type { DataDirection, ScsiResult } from '@usbscsi/core';
+import type { DaemonDevice, DataDirection, ScsiResult } from '@usbscsi/core';
 
-/** What the daemon shows about one device it can serve. */
-export interface DeviceSummary {
-  /** Stable while the device stays plugged in: its bus-port path (`1-2.3`). URL-safe. */
-  id: string;
-  backend: string;
-  vendorId: number;
-  productId: number;
-  manufacturer?: string;
-  product?: string;
-  serialNumber?: string;
-  /** Bus-port path, as Linux prints it. */
-  location: string;
-}
+/**
+ * What the daemon shows about one device it can serve: the identity part of
+ * the wire shape the typed client reads (`DaemonDevice`), one definition for both
+ * sides. `id` is the bus-port path (`1-2.3`), stable while plugged in and URL-safe.
+ */
+export type DeviceSummary = Omit<DaemonDevice, 'state' | 'queueDepth' | 'open' | 'lease'>;
 
 export interface ExecuteOptions {
   direction: DataDirection;
