@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { BenchArgumentError, parseBenchArgs, usage } from './lib/args.mjs';
 import { best, judgeTargets, renderSvg, renderText, summarizeScenario } from './lib/report.mjs';
 import { topFrames } from './lib/cpuprofile.mjs';
+import { qemuAccel } from '../vm/accel.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -25,6 +26,9 @@ function fail(message, code = 2) {
   console.error(`bench: ${message}`);
   process.exit(code);
 }
+
+let accel;
+try { accel = qemuAccel(); } catch (err) { fail(err.message); }
 
 function has(bin) {
   try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); return true; } catch { return false; }
@@ -62,7 +66,7 @@ function boot(scenario, kernel, initrd, config) {
   closeSync(fd);
   rmSync(join(out, `raw-${scenario}.json`), { force: true });
   const args = [
-    '-machine', 'q35', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot',
+    '-machine', 'q35', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot', ...accel.args,
     '-kernel', kernel, '-initrd', initrd,
     '-append', `console=ttyS0 quiet panic=-1 vmscript=tools/bench/guest/bench.sh vmscenario=${scenario}`,
     '-virtfs', `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
@@ -132,11 +136,11 @@ async function main() {
   buildBaselines();
   const tb = Date.now();
   execFileSync('bash', [join(repo, 'tools/vm/build-initramfs.sh'), work], { stdio: 'inherit' });
-  console.log(`bench: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; ${config.sizeMiB} MiB per point, sizes ${config.sizes.map((s) => s / 1024).join('/')} KiB, ${config.reps} reps, TUR x${config.turCount}, paths ${config.paths.join(',')}`);
+  console.log(`bench: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; ${config.sizeMiB} MiB per point, sizes ${config.sizes.map((s) => s / 1024).join('/')} KiB, ${config.reps} reps, TUR x${config.turCount}, paths ${config.paths.join(',')}; QEMU accelerator ${accel.accel}`);
   const kv = readFileSync(join(work, 'kernel-version'), 'utf8').trim();
   writeFileSync(join(out, 'config.json'), JSON.stringify({ sizeMiB: config.sizeMiB, sizes: config.sizes, paths: config.paths, reps: config.reps, turCount: config.turCount, chunkKiB: config.chunkKiB }));
 
-  const report = { title: `usbscsi throughput against transfer size (QEMU usb-storage, ${config.sizeMiB} MiB per point, median of ${config.reps})`, generatedAt: new Date().toISOString(), command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(), config, scenarios: [], memory: null };
+  const report = { title: `usbscsi throughput against transfer size (QEMU ${accel.accel.toUpperCase()} usb-storage, ${config.sizeMiB} MiB per point, median of ${config.reps})`, accel: accel.accel, generatedAt: new Date().toISOString(), command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(), config, scenarios: [], memory: null };
   let complete = true;
   for (const scenario of config.scenarios) {
     console.log(`bench: booting ${scenario}…`);

@@ -5,11 +5,13 @@
 //      VM_TIMEOUT_S (per boot, default 270), VM_VERBOSE=1 (always print the guest console),
 //      VM_BACKENDS=native,node-usb (default both; a backend left out is reported as skipped),
 //      VM_FFS_LOG=1 (the FunctionFS emulator logs every transfer and ep0 event to the console),
-//      VM_GUEST_SCRIPT (repo-relative script the guest runs instead of guest/scenario.sh: debugging).
+//      VM_GUEST_SCRIPT (repo-relative script the guest runs instead of guest/scenario.sh: debugging),
+//      VM_ACCEL=kvm|tcg (default: KVM when /dev/kvm is usable; tools/vm/accel.mjs).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { qemuAccel } from './accel.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -37,6 +39,9 @@ function fail(message) {
   process.exit(2);
 }
 
+let accel;
+try { accel = qemuAccel(); } catch (err) { fail(err.message); }
+
 function checkPrerequisites() {
   const need = [
     ['qemu-system-x86_64', 'qemu-system-x86'], ['cpio', 'cpio'], ['modprobe', 'kmod'], ['depmod', 'kmod'],
@@ -59,7 +64,7 @@ function boot(scenario, kernel, initrd) {
   // What the guest suite reads besides the share: which backends to run (default: all).
   writeFileSync(join(out, 'config.json'), JSON.stringify({ backends: process.env.VM_BACKENDS ? process.env.VM_BACKENDS.split(',') : null, ffsLog: process.env.VM_FFS_LOG === '1' }));
   const args = [
-    '-machine', 'q35', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot',
+    '-machine', 'q35', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot', ...accel.args,
     '-kernel', kernel, '-initrd', initrd,
     '-append', `console=ttyS0 quiet panic=-1 vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} vmscenario=${scenario}`,
     '-virtfs', `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
@@ -93,7 +98,7 @@ function main() {
   mkdirSync(work, { recursive: true });
   const tb = Date.now();
   execFileSync('bash', [join(here, 'build-initramfs.sh'), work], { stdio: 'inherit' });
-  console.log(`test:vm: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
+  console.log(`test:vm: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; QEMU accelerator ${accel.accel}`);
   const kv = readFileSync(join(work, 'kernel-version'), 'utf8').trim();
   return (async () => {
     const runs = [];
