@@ -28,7 +28,6 @@ function fail(message, code = 2) {
 }
 
 let accel;
-try { accel = qemuAccel(); } catch (err) { fail(err.message); }
 
 function has(bin) {
   try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); return true; } catch { return false; }
@@ -136,11 +135,13 @@ async function main() {
   buildBaselines();
   const tb = Date.now();
   execFileSync('bash', [join(repo, 'tools/vm/build-initramfs.sh'), work], { stdio: 'inherit' });
-  console.log(`bench: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; ${config.sizeMiB} MiB per point, sizes ${config.sizes.map((s) => s / 1024).join('/')} KiB, ${config.reps} reps, TUR x${config.turCount}, paths ${config.paths.join(',')}; QEMU accelerator ${accel.accel}`);
+  console.log(`bench: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; ${config.sizeMiB} MiB per point, sizes ${config.sizes.map((s) => s / 1024).join('/')} KiB, ${config.reps} reps, TUR x${config.turCount}, paths ${config.paths.join(',')}`);
   const kv = readFileSync(join(work, 'kernel-version'), 'utf8').trim();
+  try { accel = await qemuAccel(`/boot/vmlinuz-${kv}`); } catch (err) { fail(err.message); }
+  console.log(`bench: QEMU accelerator ${accel.accel} (${accel.why})`);
   writeFileSync(join(out, 'config.json'), JSON.stringify({ sizeMiB: config.sizeMiB, sizes: config.sizes, paths: config.paths, reps: config.reps, turCount: config.turCount, chunkKiB: config.chunkKiB }));
 
-  const report = { title: `usbscsi throughput against transfer size (QEMU ${accel.accel.toUpperCase()} usb-storage, ${config.sizeMiB} MiB per point, median of ${config.reps})`, accel: accel.accel, generatedAt: new Date().toISOString(), command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(), config, scenarios: [], memory: null };
+  const report = { title: `usbscsi throughput against transfer size (QEMU ${accel.accel.toUpperCase()} usb-storage, ${config.sizeMiB} MiB per point, median of ${config.reps})`, accel: { name: accel.accel, why: accel.why }, generatedAt: new Date().toISOString(), command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(), config, scenarios: [], memory: null };
   let complete = true;
   for (const scenario of config.scenarios) {
     console.log(`bench: booting ${scenario}…`);

@@ -6,7 +6,7 @@
 //      VM_BACKENDS=native,node-usb (default both; a backend left out is reported as skipped),
 //      VM_FFS_LOG=1 (the FunctionFS emulator logs every transfer and ep0 event to the console),
 //      VM_GUEST_SCRIPT (repo-relative script the guest runs instead of guest/scenario.sh: debugging),
-//      VM_ACCEL=kvm|tcg (default: KVM when /dev/kvm is usable; tools/vm/accel.mjs).
+//      VM_ACCEL=kvm|tcg (default: KVM when a probe boot shows it works; tools/vm/accel.mjs).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -40,7 +40,6 @@ function fail(message) {
 }
 
 let accel;
-try { accel = qemuAccel(); } catch (err) { fail(err.message); }
 
 function checkPrerequisites() {
   const need = [
@@ -98,9 +97,11 @@ function main() {
   mkdirSync(work, { recursive: true });
   const tb = Date.now();
   execFileSync('bash', [join(here, 'build-initramfs.sh'), work], { stdio: 'inherit' });
-  console.log(`test:vm: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; QEMU accelerator ${accel.accel}`);
+  console.log(`test:vm: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
   const kv = readFileSync(join(work, 'kernel-version'), 'utf8').trim();
   return (async () => {
+    try { accel = await qemuAccel(`/boot/vmlinuz-${kv}`); } catch (err) { fail(err.message); }
+    console.log(`test:vm: QEMU accelerator ${accel.accel} (${accel.why})`);
     const runs = [];
     for (const s of scenarios) {
       console.log(`test:vm: booting scenario ${s}…`);
