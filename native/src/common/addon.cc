@@ -1,6 +1,7 @@
 #include "addon.h"
 
 #include <chrono>
+#include <cstdlib>
 
 #include "handle.h"
 #include "platform.h"
@@ -10,38 +11,73 @@ namespace usbscsi {
 Napi::Value ListDevices(const Napi::CallbackInfo& info);  // devices.cc
 Napi::Value OpenDevice(const Napi::CallbackInfo& info);   // devices.cc
 
-Addon::Addon(Napi::Env env) {
+Addon::Addon(Napi::Env env) : env_(env) {
   tsfn_ = CompletionTsfn::New(env, "usbscsi-completions", 0, 1, this);
   tsfn_.Unref(env);  // only pending operations keep the process alive
+  const char* mode = std::getenv("USBSCSI_EVENTS");
+  useThread_ = mode != nullptr && std::string(mode) == "thread";
+  // The pump's libuv handles must be closed while the loop still runs (worker threads): an
+  // async cleanup hook does that at environment teardown, before the instance data goes.
+  if (!useThread_) napi_add_async_cleanup_hook(env, &Addon::AsyncCleanup, this, &cleanupHook_);
 }
 
 Addon::~Addon() { Teardown(); }
 
+void Addon::AsyncCleanup(napi_async_cleanup_hook_handle, void* arg) {
+  static_cast<Addon*>(arg)->Teardown();  // the hook is removed once libuv released the pump's handles
+}
+
 libusb_context* Addon::ContextOrError(NativeError& error) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (ctx_ == nullptr && initError_ == 0) {
-    libusb_context* ctx = nullptr;
-    const int rc = libusb_init(&ctx);
-    if (rc < 0) {
-      initError_ = rc;
-    } else {
-      ctx_ = ctx;
-      eventThread_ = std::thread([this] { EventLoop(); });
-    }
+  if (ctx_ == nullptr) {
+    error = initError_ != 0 ? FromLibusb(initError_, "initialise libusb")
+                            : MakeError("E_IO", "libusb was not initialised on the JS thread first (internal error)");
   }
-  if (ctx_ == nullptr) error = FromLibusb(initError_, "initialise libusb");
   return ctx_;
 }
 
+void Addon::EnsureContext(Napi::Env env) {
+  bool started = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ctx_ == nullptr && initError_ == 0) {
+      libusb_context* ctx = nullptr;
+      const int rc = libusb_init(&ctx);
+      if (rc < 0) {
+        initError_ = rc;
+      } else {
+        ctx_ = ctx;
+        started = true;
+        if (useThread_) eventThread_ = std::thread([this] { EventLoop(); });
+      }
+    }
+  }
+  if (started && !useThread_) {
+    pump_ = new EventPump(env, ctx_, [this](Completion* c) { DeliverCompletion(Napi::Env(env_), Napi::Function(), this, c); });
+  }
+}
+
 libusb_context* Addon::Context(Napi::Env env) {
+  EnsureContext(env);
   NativeError error;
   libusb_context* ctx = ContextOrError(error);
   if (ctx == nullptr) ThrowNative(env, error);
   return ctx;
 }
 
-// The dedicated event thread: every transfer callback runs here. It never touches JS;
-// results go through the thread-safe function.
+void Addon::DeviceOpened() {
+  if (pump_ != nullptr) pump_->Sync();
+}
+
+void Addon::CloseDeviceHandle(libusb_device_handle* handle) {
+  if (pump_ != nullptr) pump_->CloseDeviceHandle(handle);
+  else libusb_close(handle);
+}
+
+std::mutex& Addon::TransientOpenMutex() { return pump_ != nullptr ? pump_->TransientOpenMutex() : transientFallback_; }
+
+// USBSCSI_EVENTS=thread: a dedicated event thread runs every transfer callback and results go
+// to JS through the thread-safe function (one cross-thread hop per operation).
 void Addon::EventLoop() {
   while (!stopping_.load()) {
     timeval tv{0, 250000};
@@ -61,9 +97,13 @@ void Addon::EndPending(Napi::Env env) {
 }
 
 void Addon::Post(Completion* completion) {
-  if (tsfn_.NonBlockingCall(completion) != napi_ok) {
+  if (tearingDown_.load()) {
     completion->Abandon();  // environment closing: the promise can no longer be settled
+    return;
   }
+  // Reaped by the pump on the JS thread: settled as soon as the pass releases the events lock.
+  if (pump_ != nullptr && pump_->TakeCompletion(completion)) return;
+  if (tsfn_.NonBlockingCall(completion) != napi_ok) completion->Abandon();
 }
 
 void Addon::TrackHandle(const std::shared_ptr<HandleState>& handle) {
@@ -75,9 +115,26 @@ void Addon::TrackHandle(const std::shared_ptr<HandleState>& handle) {
   handles_.swap(live);
 }
 
-// Environment teardown (process exit, worker exit): cancel and reap every transfer while
-// the event thread still runs, close the handles, then interrupt and join the thread.
+// Environment teardown (process exit, worker exit), on the JS thread: cancel and reap every
+// transfer (on this thread when the pump handled events), close the handles, then stop event
+// handling and free libusb. Runs once, from the async cleanup hook or the destructor.
 void Addon::Teardown() {
+  if (tornDown_) return;
+  tornDown_ = true;
+  tearingDown_.store(true);
+  // First stop polling (libuv lets go of libusb's fds before any of them closes); libuv frees
+  // the handles on a later turn of the loop, which ends the async cleanup hook.
+  napi_async_cleanup_hook_handle hook = cleanupHook_;
+  cleanupHook_ = nullptr;
+  if (pump_ != nullptr) {
+    EventPump* pump = pump_;
+    pump_ = nullptr;
+    pump->Shutdown([hook] {
+      if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
+    });
+  } else if (hook != nullptr) {
+    napi_remove_async_cleanup_hook(hook);
+  }
   std::vector<std::shared_ptr<HandleState>> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -86,12 +143,32 @@ void Addon::Teardown() {
     handles_.clear();
   }
   for (auto& h : live) h->CancelAll();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
   for (auto& h : live) {
-    h->WaitTransfers(2000);
-    std::lock_guard<std::mutex> lock(h->mu);
-    h->closed = true;
-    if (h->handle != nullptr && h->libusbInFlight == 0) libusb_close(h->handle);
-    h->handle = nullptr;  // a transfer that never came back: leak the handle rather than free under it
+    if (useThread_ || ctx_ == nullptr) {
+      h->WaitTransfers(2000);
+      continue;
+    }
+    // No event thread: reap here until the cancellations came back.
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(h->mu);
+        if (h->libusbInFlight == 0) break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      timeval tv{0, 50000};
+      libusb_handle_events_timeout_completed(ctx_, &tv, nullptr);
+    }
+  }
+  for (auto& h : live) {
+    libusb_device_handle* handle = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(h->mu);
+      h->closed = true;
+      if (h->libusbInFlight == 0) handle = h->handle;
+      h->handle = nullptr;  // a transfer that never came back: leak the handle rather than free under it
+    }
+    if (handle != nullptr) libusb_close(handle);  // nothing polls its fd any more
   }
   if (ctx_ != nullptr) {
     stopping_.store(true);

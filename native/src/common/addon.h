@@ -1,5 +1,6 @@
-// Per-environment state of the addon: one libusb context, its event thread, and one
-// thread-safe function that carries every transfer completion back to JS.
+// Per-environment state of the addon: one libusb context, whose events are handled on the JS
+// thread by an EventPump (default) or on a dedicated event thread (USBSCSI_EVENTS=thread), and
+// one thread-safe function that carries completions from any other thread back to JS.
 #pragma once
 
 #include <libusb.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "event_pump.h"
 
 namespace usbscsi {
 
@@ -45,10 +47,21 @@ class Addon {
   ~Addon();
   static Addon* Get(Napi::Env env) { return env.GetInstanceData<Addon>(); }
 
-  // Initialises libusb and starts the event thread on first use. Throws a typed error.
+  // JS thread: initialises libusb and starts event handling on first use; a failure is kept
+  // for ContextOrError. Context() throws it as a typed error.
+  void EnsureContext(Napi::Env env);
   libusb_context* Context(Napi::Env env);
-  // Same, from a worker thread: returns nullptr and fills `error` on failure.
+  // Any thread, after Context() ran on the JS thread: nullptr and `error` if libusb failed.
   libusb_context* ContextOrError(NativeError& error);
+  // "pump" (events on the JS thread) or "thread" (a dedicated event thread).
+  const char* EventMode() const { return useThread_ ? "thread" : "pump"; }
+
+  // JS thread: a device was opened; start polling its fd (no-op with an event thread).
+  void DeviceOpened();
+  // Any thread: libusb_close, on the JS thread when the pump polls the fd.
+  void CloseDeviceHandle(libusb_device_handle* handle);
+  // Held around a libusb_open..libusb_close that is not a DeviceHandle (string descriptors).
+  std::mutex& TransientOpenMutex();
 
   // JS thread: an operation that will finish through Post() begins (keeps the loop alive).
   void BeginPending(Napi::Env env);
@@ -64,7 +77,15 @@ class Addon {
  private:
   void EventLoop();
   void Teardown();
+  static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg);
 
+  napi_env env_;
+  bool useThread_ = false;
+  EventPump* pump_ = nullptr;  // deletes itself once its libuv handles are closed
+  std::mutex transientFallback_;
+  std::atomic<bool> tearingDown_{false};
+  bool tornDown_ = false;
+  napi_async_cleanup_hook_handle cleanupHook_ = nullptr;
   std::mutex mu_;
   libusb_context* ctx_ = nullptr;
   int initError_ = 0;

@@ -84,8 +84,10 @@ ConfigRecord ReadConfig(libusb_context* ctx, const libusb_config_descriptor* cfg
   return rec;
 }
 
-void ReadStringsByOpening(libusb_device* dev, const libusb_device_descriptor& desc, DeviceStrings& out) {
+void ReadStringsByOpening(Addon* addon, libusb_device* dev, const libusb_device_descriptor& desc, DeviceStrings& out) {
   if (!desc.iManufacturer && !desc.iProduct && !desc.iSerialNumber) return;
+  // Open only for a moment, on this pool thread: the event pump must never poll this fd.
+  std::lock_guard<std::mutex> transient(addon->TransientOpenMutex());
   libusb_device_handle* h = nullptr;
   if (libusb_open(dev, &h) != LIBUSB_SUCCESS) return;  // no permission: strings stay unknown
   auto read = [h](uint8_t index) -> std::optional<std::string> {
@@ -101,7 +103,7 @@ void ReadStringsByOpening(libusb_device* dev, const libusb_device_descriptor& de
   libusb_close(h);
 }
 
-bool ReadDevice(libusb_context* ctx, libusb_device* dev, DeviceRecord& rec) {
+bool ReadDevice(Addon* addon, libusb_context* ctx, libusb_device* dev, DeviceRecord& rec) {
   libusb_device_descriptor desc;
   if (libusb_get_device_descriptor(dev, &desc) != LIBUSB_SUCCESS) return false;
   rec.vendorId = desc.idVendor;
@@ -112,7 +114,7 @@ bool ReadDevice(libusb_context* ctx, libusb_device* dev, DeviceRecord& rec) {
   const int nports = libusb_get_port_numbers(dev, ports, sizeof ports);
   if (nports > 0) rec.ports.assign(ports, ports + nports);
   rec.speed = libusb_get_device_speed(dev);
-  if (!PlatformDeviceStrings(rec.bus, rec.ports, rec.strings)) ReadStringsByOpening(dev, desc, rec.strings);
+  if (!PlatformDeviceStrings(rec.bus, rec.ports, rec.strings)) ReadStringsByOpening(addon, dev, desc, rec.strings);
   int activeValue = -1;
   libusb_config_descriptor* active = nullptr;
   if (libusb_get_active_config_descriptor(dev, &active) == LIBUSB_SUCCESS) {
@@ -181,6 +183,7 @@ Napi::Object ToJs(Napi::Env env, const DeviceRecord& d) {
 Napi::Value ListDevices(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Addon* addon = Addon::Get(env);
+  addon->EnsureContext(env);  // a failure rejects the promise below, from the worker
   auto records = std::make_shared<std::vector<DeviceRecord>>();
   auto* worker = new PromiseWorker(
       env, "usbscsi.list",
@@ -193,7 +196,7 @@ Napi::Value ListDevices(const Napi::CallbackInfo& info) {
         if (n < 0) return FromLibusb(static_cast<int>(n), "list USB devices");
         for (ssize_t i = 0; i < n; ++i) {
           DeviceRecord rec;
-          if (ReadDevice(ctx, list[i], rec)) records->push_back(std::move(rec));
+          if (ReadDevice(addon, ctx, list[i], rec)) records->push_back(std::move(rec));
         }
         libusb_free_device_list(list, 1);
         return {};
@@ -212,6 +215,7 @@ Napi::Value OpenDevice(const Napi::CallbackInfo& info) {
   const uint8_t bus = static_cast<uint8_t>(U32(env, info[0], "busNumber", 0, 255));
   const uint8_t address = static_cast<uint8_t>(U32(env, info[1], "deviceAddress", 0, 255));
   Addon* addon = Addon::Get(env);
+  addon->EnsureContext(env);
   auto opened = std::make_shared<libusb_device_handle*>(nullptr);
   auto* worker = new PromiseWorker(
       env, "usbscsi.open",

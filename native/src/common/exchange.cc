@@ -45,6 +45,23 @@ int PwriteFull(int fd, const uint8_t* buf, size_t length, uint64_t offset) {
   return 0;
 }
 
+// The usbfs limit is a module parameter an administrator may change at run time: re-read at
+// most once a second, not per command (a sysfs open/read/close on every data phase).
+uint64_t TransferMemoryLimitCached(std::string& source) {
+  static std::mutex mu;
+  static std::chrono::steady_clock::time_point readAt;
+  static uint64_t limit = 0;
+  static std::string cachedSource;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto now = std::chrono::steady_clock::now();
+  if (cachedSource.empty() || now - readAt > std::chrono::seconds(1)) {
+    limit = PlatformTransferMemoryLimit(cachedSource);
+    readAt = now;
+  }
+  source = cachedSource;
+  return limit;
+}
+
 }  // namespace
 
 Exchange::Exchange(Addon* addon, std::shared_ptr<HandleState> state, ExchangeConfig config, ExchangeCompletion* completion)
@@ -89,8 +106,8 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
   uint32_t depth = static_cast<uint32_t>(std::min<int64_t>(config_.depth, std::max<int64_t>(chunks_, 1)));
 
   std::string source;
-  const uint64_t limit = PlatformTransferMemoryLimit(source);
-  if (limit > 0 && chunks_ > 0) {
+  const uint64_t limit = chunks_ > 0 ? TransferMemoryLimitCached(source) : 0;
+  if (limit > 0) {
     if (config_.chunkSize > limit) {
       NativeError e = FromLibusb(LIBUSB_ERROR_NO_MEM, "botExchange");
       e.message = "botExchange: chunkSize " + std::to_string(config_.chunkSize) + " exceeds the usbfs transfer memory (" +

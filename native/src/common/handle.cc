@@ -166,7 +166,10 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
     }
     state_ = std::make_shared<HandleState>();
     state_->handle = info[0].As<Napi::External<libusb_device_handle>>().Data();
-    Addon::Get(info.Env())->TrackHandle(state_);
+    Addon* addon = Addon::Get(info.Env());
+    state_->addon = addon;
+    addon->TrackHandle(state_);
+    addon->DeviceOpened();  // the pump starts polling the handle's fd
   }
 
  private:
@@ -294,7 +297,8 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
       state_->closed = true;
     }
     auto state = state_;
-    auto* worker = new PromiseWorker(env, reset ? "usbscsi.reset" : "usbscsi.close", [state, reset]() -> NativeError {
+    auto toClose = std::make_shared<libusb_device_handle*>(nullptr);
+    auto* worker = new PromiseWorker(env, reset ? "usbscsi.reset" : "usbscsi.close", [state, reset, toClose]() -> NativeError {
       state->CancelAll();
       state->WaitDelivered(15000);
       libusb_device_handle* h;
@@ -305,12 +309,15 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
         state->handle = nullptr;
       }
       if (h == nullptr) return {};
-      int rc = 0;
-      if (reset) rc = libusb_reset_device(h);
-      libusb_close(h);
+      *toClose = h;
+      const int rc = reset ? libusb_reset_device(h) : 0;
       // NOT_FOUND: the device re-enumerated as a new device, which is what a reset may do.
       if (rc < 0 && rc != LIBUSB_ERROR_NOT_FOUND) return FromLibusb(rc, "reset the USB port");
       return {};
+    });
+    Addon* addon = Addon::Get(env);
+    worker->After([addon, toClose] {
+      if (*toClose != nullptr) addon->CloseDeviceHandle(*toClose);
     });
     return worker->Queue();
   }

@@ -29,6 +29,7 @@ struct HandleState {
   std::mutex mu;
   std::condition_variable cv;
   libusb_device_handle* handle = nullptr;  // nullptr once closed
+  Addon* addon = nullptr;                  // closes the handle where the event pump allows it
   bool closed = false;                     // no new operations (set at close()/resetDevice() call)
   std::map<uint32_t, std::shared_ptr<Op>> active;  // by op id
   std::set<uint8_t> busyEndpoints;
@@ -39,7 +40,9 @@ struct HandleState {
   // A handle dropped without close() (garbage collected): operations hold this state, so
   // this runs only once nothing is in flight.
   ~HandleState() {
-    if (handle != nullptr) libusb_close(handle);
+    if (handle == nullptr) return;
+    if (addon != nullptr) addon->CloseDeviceHandle(handle);
+    else libusb_close(handle);
   }
 
   // Cancels every active operation (takes and releases `mu` itself).

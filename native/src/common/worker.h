@@ -24,6 +24,10 @@ class PromiseWorker : public Napi::AsyncWorker {
         resolve_(std::move(resolve)),
         owner_(std::move(owner)) {}
 
+  // `after` runs on the JS thread once the work is done, before the promise settles, whether it
+  // failed or not (close(): libusb_close belongs on the JS thread while the event pump polls).
+  void After(std::function<void()> after) { after_ = std::move(after); }
+
   Napi::Promise Queue() {
     Napi::Promise promise = deferred_.Promise();
     Napi::AsyncWorker::Queue();
@@ -35,6 +39,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
+    if (after_) after_();
     if (error_.empty()) {
       deferred_.Resolve(resolve_ ? resolve_(env) : env.Undefined());
     } else {
@@ -44,6 +49,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
 
   void OnError(const Napi::Error& e) override {
+    if (after_) after_();
     deferred_.Reject(e.Value());
     if (owner_) EndHandleOp(*owner_);
   }
@@ -53,6 +59,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   std::function<NativeError()> work_;
   std::function<Napi::Value(Napi::Env)> resolve_;
   std::shared_ptr<HandleState> owner_;
+  std::function<void()> after_;
   NativeError error_;
 };
 
