@@ -87,7 +87,14 @@ export interface NativeDeviceHandle {
   controlTransfer(requestType: number, request: number, value: number, index: number, dataOrLength: Uint8Array | number, timeoutMs: number, opId?: number): Promise<NativeControlResult>;
   /** Direction from the endpoint address; IN fills `buffer` in place (zero copy). One pending transfer per endpoint. */
   bulkTransfer(endpoint: number, buffer: Uint8Array, timeoutMs: number, opId?: number): Promise<NativeTransferResult>;
+  /** One whole BOT command (implemented in botexchange.js over `exchangeBlock`). */
   botExchange(request: NativeBotRequest): Promise<NativeBotResult>;
+  /**
+   * The engine's own entry point under `botExchange`: `block` is the 128-byte exchange block
+   * (src/common/exchange_block.h) carrying the CBW and parameters in and the outcome out;
+   * resolves with the engine's notes, if any. Use `botExchange`.
+   */
+  exchangeBlock(block: Uint8Array, data?: Uint8Array): Promise<string[] | undefined>;
   /** Cancels the operation started with this opId; false if it is no longer pending. */
   cancel(opId: number): boolean;
   /** Port reset; the handle is closed afterwards. */

@@ -4,6 +4,7 @@
 // or the binary failed to load).
 const fs = require('node:fs');
 const path = require('node:path');
+const { installBotExchange } = require('./botexchange.js');
 
 // USBSCSI_NATIVE_BINARY: load another build of the addon (the AddressSanitizer build, say).
 const binary = process.env.USBSCSI_NATIVE_BINARY || path.join(__dirname, 'build', 'Release', 'usbscsi_native.node');
@@ -26,7 +27,9 @@ function load() {
     return cached;
   }
   try {
-    cached = { ok: true, addon: require(binary) };
+    const addon = require(binary);
+    installBotExchange(addon);
+    cached = { ok: true, addon };
   } catch (err) {
     cached = { ok: false, reason: `the addon failed to load: ${err && err.message ? err.message : String(err)}` };
   }

@@ -54,9 +54,14 @@ struct ExchangeCompletion : Completion {
   std::vector<uint8_t> cswBytes;
   std::vector<std::string> notes;
   Napi::Reference<Napi::Value> bufferRef;  // the caller's data buffer, kept alive (zero copy)
+  uint8_t* block = nullptr;                // the exchange block: Settle writes the outcome here
+  Napi::Reference<Napi::Value> blockRef;   // keeps it alive until then
 
   void Settle(Napi::Env env) override;
-  void Abandon() override { bufferRef.SuppressDestruct(); }
+  void Abandon() override {
+    bufferRef.SuppressDestruct();
+    blockRef.SuppressDestruct();
+  }
 };
 
 class Exchange : public Op, public std::enable_shared_from_this<Exchange> {

@@ -152,7 +152,7 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
                            InstanceMethod<&DeviceHandle::ClearHalt>("clearHalt"),
                            InstanceMethod<&DeviceHandle::Control>("controlTransfer"),
                            InstanceMethod<&DeviceHandle::Bulk>("bulkTransfer"),
-                           InstanceMethod<&DeviceHandle::BotExchange>("botExchange"),
+                           InstanceMethod<&DeviceHandle::BotExchange>("exchangeBlock"),
                            InstanceMethod<&DeviceHandle::CancelOp>("cancel"),
                            InstanceMethod<&DeviceHandle::Reset>("resetDevice"),
                            InstanceMethod<&DeviceHandle::Close>("close"),

@@ -63,7 +63,8 @@ Napi::Object NewDeviceHandle(Napi::Env env, libusb_device_handle* handle);
 
 void InitDeviceHandleClass(Napi::Env env, Napi::Object exports);
 
-// botExchange (exchange.cc): handle.botExchange(request) -> Promise.
+// exchangeBlock (exchange_js.cc): handle.exchangeBlock(block, data?) -> Promise; native/index.js
+// builds botExchange(request) on it.
 Napi::Value StartBotExchange(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state);
 
 // Maps a libusb transfer status to core's TransferStatus; "" for the ones that are errors.
