@@ -1,7 +1,7 @@
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
 import * as scsi from './scsi/index.js';
 import type { DecodedSense } from './scsi/sense-types.js';
-import { DEFAULT_TIMEOUT_MS, ScsiStatus, type DataDirection, type ScsiResult, type ScsiTransport } from './transport.js';
+import { DEFAULT_TIMEOUT_MS, ScsiStatus, type DataDirection, type ScsiRequest, type ScsiResult, type ScsiTransport } from './transport.js';
 import type { MountInfo, UsbDeviceInfo } from './usb/backend.js';
 
 /** A command that completed with CHECK CONDITION (or another non-GOOD status), raised by the typed helpers. */
@@ -151,14 +151,13 @@ export class ScsiDevice {
       }
       if (checkMounts) await this.refuseIfMounted(cdb);
     }
-    return this.transport.execute({
-      cdb,
-      direction: options.dataFd || (data && data.length > 0) ? direction : 'none',
-      ...(options.dataFd ? { dataFd: options.dataFd } : data && data.length > 0 ? { data } : {}),
-      lun: this.lun,
-      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    // Field by field, not conditional spreads: this runs once per command.
+    const hasData = data !== undefined && data.length > 0;
+    const request: ScsiRequest = { cdb, direction: options.dataFd || hasData ? direction : 'none', lun: this.lun, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+    if (options.dataFd) request.dataFd = options.dataFd;
+    else if (hasData) request.data = data;
+    if (options.signal) request.signal = options.signal;
+    return this.transport.execute(request);
   }
 
   /** Runs a CDB and throws {@link CheckConditionError} unless the status is GOOD. Retries once after a UNIT ATTENTION. */

@@ -4,6 +4,7 @@ import {
   MSC_PROTOCOL_BOT,
   MSC_PROTOCOL_UAS,
   USB_CLASS_MASS_STORAGE,
+  type BotExchangeRequest,
   type BotExchangeResult,
   type InterfaceDescriptor,
   type TransferResult,
@@ -222,18 +223,16 @@ export class BotTransport implements ScsiTransport {
 
     let exchange: BotExchangeResult | undefined;
     if (this.handle.botExchange && this.handle.capabilities.botExchange) {
-      exchange = await this.handle.botExchange({
-        cbw,
-        outEndpoint: bulkOut,
-        inEndpoint: bulkIn,
-        ...(length > 0
-          ? { data: dataFd ? { direction: direction as 'in' | 'out', ...dataFd } : { direction: direction as 'in' | 'out', buffer: data } }
-          : {}),
-        timeoutMs,
-        ...(this.options.chunkSize ? { chunkSize: this.options.chunkSize } : {}),
-        ...(this.options.depth ? { depth: this.options.depth } : {}),
-        ...(signal ? { signal } : {}),
-      });
+      // Assigned field by field (no conditional spreads): this runs once per command.
+      const fast: BotExchangeRequest = { cbw, outEndpoint: bulkOut, inEndpoint: bulkIn, timeoutMs };
+      if (length > 0) {
+        const dir = direction as 'in' | 'out';
+        fast.data = dataFd ? { direction: dir, fd: dataFd.fd, length: dataFd.length, position: dataFd.position } : { direction: dir, buffer: data };
+      }
+      if (this.options.chunkSize) fast.chunkSize = this.options.chunkSize;
+      if (this.options.depth) fast.depth = this.options.depth;
+      if (signal) fast.signal = signal;
+      exchange = await this.handle.botExchange(fast);
     }
 
     // Command transport (§5.3.1): the CBW must go out whole.

@@ -28,11 +28,12 @@ export function encodeCommandBlockWrapper(cbw: CommandBlockWrapper): Uint8Array 
   if (!Number.isInteger(cbw.dataTransferLength) || cbw.dataTransferLength < 0 || cbw.dataTransferLength > 0xffff_ffff) {
     throw badInput(`data transfer length must be 0..4294967295 bytes, got ${cbw.dataTransferLength}`);
   }
+  // Byte stores, not a DataView: `.buffer` on a small (on-heap) typed array makes V8 move it
+  // off the heap, once per command.
   const bytes = new Uint8Array(CBW_LENGTH);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, CBW_SIGNATURE, true);
-  view.setUint32(4, cbw.tag >>> 0, true);
-  view.setUint32(8, cbw.dataTransferLength, true);
+  putUint32LE(bytes, 0, CBW_SIGNATURE);
+  putUint32LE(bytes, 4, cbw.tag >>> 0);
+  putUint32LE(bytes, 8, cbw.dataTransferLength);
   bytes[12] = cbw.dataIn ? 0x80 : 0x00;
   bytes[13] = cbw.lun & 0x0f;
   bytes[14] = cbw.cdb.length & 0x1f;
@@ -65,13 +66,23 @@ export interface CommandStatusWrapper {
 
 export function decodeCommandStatusWrapper(bytes: Uint8Array): CommandStatusWrapper | null {
   if (bytes.length < CSW_LENGTH) return null;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
-    signature: view.getUint32(0, true),
-    tag: view.getUint32(4, true),
-    dataResidue: view.getUint32(8, true),
+    signature: getUint32LE(bytes, 0),
+    tag: getUint32LE(bytes, 4),
+    dataResidue: getUint32LE(bytes, 8),
     status: bytes[12]!,
   };
+}
+
+function putUint32LE(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value & 0xff;
+  bytes[offset + 1] = (value >>> 8) & 0xff;
+  bytes[offset + 2] = (value >>> 16) & 0xff;
+  bytes[offset + 3] = value >>> 24;
+}
+
+function getUint32LE(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
 }
 
 /**
