@@ -95,6 +95,18 @@ export interface NativeDeviceHandle {
    * resolves with the engine's notes, if any. Use `botExchange`.
    */
   exchangeBlock(block: Uint8Array, data?: Uint8Array): Promise<string[] | undefined>;
+  /**
+   * Pinned memory for data phases: an ArrayBuffer mapped from the device's usbfs file
+   * (libusb_dev_mem_alloc), which the host controller fills or sends in place (no per-byte copy
+   * by the kernel). `null` where that is unavailable (not Linux; over usbfs_memory_mb, which the
+   * mapping counts toward until released or collected). Zero-copy only with this handle.
+   */
+  allocTransferBuffer(bytes: number): ArrayBuffer | null;
+  /**
+   * Unmaps a buffer from `allocTransferBuffer` now and detaches it (views read as empty).
+   * False if it is not a live pinned buffer of this handle; E_BUSY while commands are in flight.
+   */
+  releaseTransferBuffer(buffer: ArrayBuffer): boolean;
   /** Cancels the operation started with this opId; false if it is no longer pending. */
   cancel(opId: number): boolean;
   /** Port reset; the handle is closed afterwards. */

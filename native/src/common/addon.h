@@ -69,6 +69,8 @@ class Addon {
   void Post(Completion* completion);
   // JS thread, from DeliverCompletion.
   void EndPending(Napi::Env env);
+  // JS thread: operations begun and not yet settled.
+  int PendingCount() const { return pending_; }
 
   void TrackHandle(const std::shared_ptr<HandleState>& handle);
 

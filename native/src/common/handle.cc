@@ -153,6 +153,8 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
                            InstanceMethod<&DeviceHandle::Control>("controlTransfer"),
                            InstanceMethod<&DeviceHandle::Bulk>("bulkTransfer"),
                            InstanceMethod<&DeviceHandle::BotExchange>("exchangeBlock"),
+                           InstanceMethod<&DeviceHandle::AllocPinned>("allocTransferBuffer"),
+                           InstanceMethod<&DeviceHandle::ReleasePinned>("releaseTransferBuffer"),
                            InstanceMethod<&DeviceHandle::CancelOp>("cancel"),
                            InstanceMethod<&DeviceHandle::Reset>("resetDevice"),
                            InstanceMethod<&DeviceHandle::Close>("close"),
@@ -343,6 +345,8 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
   }
 
   Napi::Value BotExchange(const Napi::CallbackInfo& info) { return StartBotExchange(info, state_); }
+  Napi::Value AllocPinned(const Napi::CallbackInfo& info) { return AllocTransferBuffer(info, state_); }
+  Napi::Value ReleasePinned(const Napi::CallbackInfo& info) { return ReleaseTransferBuffer(info, state_); }
 
   // Registers and submits; on submit failure the promise rejects with the mapped error.
   Napi::Value Submit(Napi::Env env, const std::shared_ptr<TransferOp>& op, libusb_transfer* t, uint32_t opId) {

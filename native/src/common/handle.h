@@ -36,6 +36,9 @@ struct HandleState {
   int undelivered = 0;     // operations whose promise is not settled yet
   int libusbInFlight = 0;  // submitted libusb transfers not yet called back
   uint32_t nextInternalId = 0x80000000u;
+  // Pinned (usbfs-mapped) buffers handed to JS, by address: released explicitly or when
+  // collected (pinned.cc).
+  std::map<const uint8_t*, struct PinnedBuffer*> pinned;
 
   // A handle dropped without close() (garbage collected): operations hold this state, so
   // this runs only once nothing is in flight.
@@ -66,6 +69,10 @@ void InitDeviceHandleClass(Napi::Env env, Napi::Object exports);
 // exchangeBlock (exchange_js.cc): handle.exchangeBlock(block, data?) -> Promise; native/index.js
 // builds botExchange(request) on it.
 Napi::Value StartBotExchange(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state);
+
+// allocTransferBuffer / releaseTransferBuffer (pinned.cc).
+Napi::Value AllocTransferBuffer(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state);
+Napi::Value ReleaseTransferBuffer(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state);
 
 // Maps a libusb transfer status to core's TransferStatus; "" for the ones that are errors.
 const char* TransferStatusName(libusb_transfer_status status);

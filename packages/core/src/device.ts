@@ -2,7 +2,7 @@ import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
 import * as scsi from './scsi/index.js';
 import type { DecodedSense } from './scsi/sense-types.js';
 import { DEFAULT_TIMEOUT_MS, ScsiStatus, type DataDirection, type ScsiRequest, type ScsiResult, type ScsiTransport } from './transport.js';
-import type { MountInfo, UsbDeviceInfo } from './usb/backend.js';
+import type { MountInfo, TransferBuffer, UsbDeviceInfo } from './usb/backend.js';
 
 /** A command that completed with CHECK CONDITION (or another non-GOOD status), raised by the typed helpers. */
 export class CheckConditionError extends UsbScsiError {
@@ -227,6 +227,23 @@ export class ScsiDevice {
     const buffer = new Uint8Array(total);
     await this.transferBlocks('read', lba, buffer, blockSize, options);
     return buffer;
+  }
+
+  /**
+   * Memory for `readInto` / `write` / `execute` data that the transport moves in place where it
+   * can: the native engine on Linux maps it from usbfs, so large transfers skip the kernel's
+   * per-byte copy (about 2x at 4 MiB in the benchmark). Elsewhere (`pinned: false`) it is
+   * ordinary memory and `release()` does nothing. Pinned memory counts toward
+   * `usbfs_memory_mb` (16 MiB by default, shared by every process) until released.
+   */
+  allocateBuffer(bytes: number): TransferBuffer {
+    if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device is closed; open it again');
+    if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > MAX_DATA_LENGTH) {
+      throw badInput(`a transfer buffer is 1 to ${MAX_DATA_LENGTH} bytes; got ${bytes}`);
+    }
+    const pinned = bytes <= 0x7fff_ffff ? (this.transport.allocateBuffer?.(bytes) ?? null) : null;
+    if (pinned) return pinned;
+    return { bytes: new Uint8Array(bytes), pinned: false, release: () => undefined };
   }
 
   /** Reads into the caller's buffer, whose length must be a whole number of blocks. */

@@ -1,4 +1,5 @@
 import type { DecodedSense } from './scsi/sense-types.js';
+import type { TransferBuffer } from './usb/backend.js';
 
 export type DataDirection = 'none' | 'in' | 'out';
 
@@ -61,6 +62,8 @@ export interface ScsiTransport {
   readonly maxLun: number;
   /** Accepts `ScsiRequest.dataFd` (the native engine's file streaming). */
   readonly fdStreaming?: boolean;
+  /** Pinned data-phase memory from the backend, or null (see `UsbDeviceHandle.allocTransferBuffer`). */
+  allocateBuffer?(bytes: number): TransferBuffer | null;
   execute(request: ScsiRequest): Promise<ScsiResult>;
   /** Transport-level reset (BOT reset recovery; SG_IO device reset). */
   reset(): Promise<void>;

@@ -52,6 +52,9 @@ export interface NativeDeviceHandle {
   controlTransfer(requestType: number, request: number, value: number, index: number, dataOrLength: Uint8Array | number, timeoutMs: number, opId?: number): Promise<NativeTransferResult & { data?: Uint8Array }>;
   bulkTransfer(endpoint: number, buffer: Uint8Array, timeoutMs: number, opId?: number): Promise<NativeTransferResult>;
   botExchange(request: NativeBotRequest): Promise<NativeBotResult>;
+  /** Pinned (usbfs-mapped) memory, or null where unavailable; native/index.d.ts. */
+  allocTransferBuffer(bytes: number): ArrayBuffer | null;
+  releaseTransferBuffer(buffer: ArrayBuffer): boolean;
   cancel(opId: number): boolean;
   resetDevice(): Promise<void>;
   close(): Promise<void>;

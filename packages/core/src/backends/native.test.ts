@@ -36,6 +36,8 @@ function fakeHandle(overrides: Partial<NativeDeviceHandle> = {}): NativeDeviceHa
       pending.get(opId)?.({ status: 'cancelled', actualLength: 0 });
       return pending.delete(opId);
     }),
+    allocTransferBuffer: vi.fn(() => null),
+    releaseTransferBuffer: vi.fn(() => false),
     resetDevice: vi.fn(async () => {}),
     close: vi.fn(async () => {}),
     ...overrides,
@@ -126,6 +128,32 @@ describe('NativeBackend over a fake addon', () => {
     expect(typeof sent.opId).toBe('number');
     expect(r).toMatchObject({ cbw: { status: 'ok', actualLength: 31 }, data: { status: 'ok', actualLength: 36 }, csw: { status: 'ok', actualLength: 13 }, notes: ['depth reduced'] });
     expect(r.csw!.bytes).toBeInstanceOf(Uint8Array);
+  });
+
+  it('allocTransferBuffer: pinned memory as a Uint8Array over the addon\'s ArrayBuffer; release hands the same buffer back', () => {
+    const memory = new ArrayBuffer(4096);
+    const release = vi.fn(() => true);
+    const h = fakeHandle({ allocTransferBuffer: vi.fn(() => memory), releaseTransferBuffer: release });
+    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+    const buffer = handle.allocTransferBuffer(4096)!;
+    expect(buffer.pinned).toBe(true);
+    expect(buffer.bytes.buffer).toBe(memory);
+    expect(buffer.bytes.length).toBe(4096);
+    buffer.release();
+    expect(release).toHaveBeenCalledWith(memory);
+  });
+
+  it('allocTransferBuffer: null from the addon (no pinned memory here) is null; bad sizes and addon errors are typed', () => {
+    const busy = nativeError('E_BUSY', 'commands in flight');
+    const h = fakeHandle({ allocTransferBuffer: vi.fn(() => null), releaseTransferBuffer: vi.fn(() => { throw busy; }) });
+    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+    expect(handle.allocTransferBuffer(512)).toBeNull();
+    for (const bad of [0, -1, 1.5, 2 ** 31, Number.NaN]) expect(() => handle.allocTransferBuffer(bad)).toThrow(expect.objectContaining({ code: ErrorCodes.BAD_INPUT }));
+    const gone = fakeHandle({ allocTransferBuffer: vi.fn(() => { throw nativeError('E_DEVICE_GONE', 'closed'); }) });
+    expect(() => new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, gone, 'linux').allocTransferBuffer(512)).toThrow(expect.objectContaining({ code: ErrorCodes.DEVICE_GONE }));
+    const pinned = fakeHandle({ allocTransferBuffer: vi.fn(() => new ArrayBuffer(8)), releaseTransferBuffer: vi.fn(() => { throw busy; }) });
+    const buffer = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, pinned, 'linux').allocTransferBuffer(8)!;
+    expect(() => buffer.release()).toThrow(expect.objectContaining({ code: ErrorCodes.BUSY }));
   });
 
   it('capabilities: botExchange and fd streaming always, kernel driver control on Linux', () => {

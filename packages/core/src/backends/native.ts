@@ -15,6 +15,7 @@ import {
   type BotExchangeResult,
   type ControlResult,
   type ControlSetup,
+  type TransferBuffer,
   type TransferResult,
   type UsbBackend,
   type UsbDeviceHandle,
@@ -142,6 +143,31 @@ export class NativeHandle implements UsbDeviceHandle {
     if (r.csw) out.csw = r.csw;
     if (r.notes?.length) out.notes = r.notes;
     return out;
+  }
+
+  allocTransferBuffer(bytes: number): TransferBuffer | null {
+    if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > 0x7fff_ffff) {
+      throw badInput(`a transfer buffer is 1 to 2147483647 bytes; got ${bytes}`);
+    }
+    let memory: ArrayBuffer | null;
+    try {
+      memory = this.handle.allocTransferBuffer(bytes);
+    } catch (err) {
+      throw fromNativeError(err, 'allocating a pinned transfer buffer');
+    }
+    if (memory === null) return null;
+    const handle = this.handle;
+    return {
+      bytes: new Uint8Array(memory),
+      pinned: true,
+      release(): void {
+        try {
+          handle.releaseTransferBuffer(memory);
+        } catch (err) {
+          throw fromNativeError(err, 'releasing a pinned transfer buffer');
+        }
+      },
+    };
   }
 
   resetDevice(): Promise<void> {

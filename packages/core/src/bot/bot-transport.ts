@@ -7,6 +7,7 @@ import {
   type BotExchangeRequest,
   type BotExchangeResult,
   type InterfaceDescriptor,
+  type TransferBuffer,
   type TransferResult,
   type UsbDeviceHandle,
 } from '../usb/backend.js';
@@ -155,6 +156,11 @@ export class BotTransport implements ScsiTransport {
       if (detached) await handle.attachKernelDriver(endpoints.interfaceNumber).catch(() => undefined);
       throw err;
     }
+  }
+
+  allocateBuffer(bytes: number): TransferBuffer | null {
+    if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
+    return this.handle.allocTransferBuffer?.(bytes) ?? null;
   }
 
   get fdStreaming(): boolean {

@@ -121,6 +121,17 @@ export type BotDataPhase =
   /** Stream straight to / from a file descriptor (only when `capabilities.fdStreaming`). */
   | { direction: 'in' | 'out'; fd: number; length: number; position: number };
 
+/**
+ * Memory for data phases. `pinned`: the backend transfers into and out of it in place; after
+ * `release()` the bytes read as empty. Unreleased pinned memory is freed when collected, but it
+ * counts against the OS limit (Linux `usbfs_memory_mb`) until then: release what you are done with.
+ */
+export interface TransferBuffer {
+  readonly bytes: Uint8Array;
+  readonly pinned: boolean;
+  release(): void;
+}
+
 export interface BotExchangeRequest {
   /** The 31-byte Command Block Wrapper, already encoded. */
   cbw: Uint8Array;
@@ -201,6 +212,15 @@ export interface UsbDeviceHandle {
 
   /** Optional fast path: CBW, data phase and CSW in one call. */
   botExchange?(request: BotExchangeRequest): Promise<BotExchangeResult>;
+
+  /**
+   * Optional: memory that data phases on this handle use in place (native on Linux: mapped
+   * from usbfs, so the kernel copies no byte). `null` when it cannot be had right now (over
+   * `usbfs_memory_mb`, say): use ordinary memory. Synchronous; throws `E_BAD_INPUT` for a bad
+   * size and `E_DEVICE_GONE` on a closed handle. `release()` throws `E_BUSY` while commands are
+   * in flight.
+   */
+  allocTransferBuffer?(bytes: number): TransferBuffer | null;
 
   close(): Promise<void>;
 }

@@ -81,4 +81,29 @@ export async function registerDeviceCases(scenario, backends) {
       assertBytesEqual(got, data, 'kernel read of the ScsiDevice write');
     } finally { closeSync(fd); }
   }, { timeoutMs: 180_000 });
+
+  t('allocateBuffer: pinned usbfs memory on native (ordinary on node-usb); 4 MiB written from and read into it round-trip, the kernel reads the same bytes, release detaches it', async (mod, b) => {
+    const lba = 86016; // 42 MiB: clear of the other cases' regions (bot.mjs regionPlan ends below 38 MiB)
+    const size = 4 * 1024 * 1024;
+    const data = randomFillSync(new Uint8Array(size));
+    await withDevice(mod, b, {}, async (dev) => {
+      await readyDevice(dev);
+      const out = dev.allocateBuffer(size);
+      const back = dev.allocateBuffer(size);
+      assertEqual([out.pinned, back.pinned], b.name === 'native' ? [true, true] : [false, false], 'pinned where the backend has usbfs memory');
+      out.bytes.set(data);
+      await dev.write(lba, out.bytes, { allowMediumWrite: true, timeoutMs: 60_000 });
+      await dev.readInto(lba, back.bytes, { timeoutMs: 60_000 });
+      assertBytesEqual(back.bytes, data, 'read-back into the second buffer');
+      out.release();
+      back.release();
+      if (b.name === 'native') assertEqual(back.bytes.length, 0, 'a released pinned buffer is detached');
+    });
+    const fd = openSync(await waitForKernelDisk(), 'r');
+    try {
+      const got = new Uint8Array(size);
+      assertEqual(readSync(fd, got, 0, got.length, lba * 512), got.length, 'kernel read length');
+      assertBytesEqual(got, data, 'kernel read of the write from pinned memory');
+    } finally { closeSync(fd); }
+  }, { timeoutMs: 180_000 });
 }
