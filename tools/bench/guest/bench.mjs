@@ -5,12 +5,16 @@
 //   node tools/bench/guest/bench.mjs SCENARIO CONFIG_JSON RESULTS_JSON
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { loadBackends } from '../../vm/guest/backends.mjs';
 import { waitForKernelDisk } from '../../vm/guest/cases/bot.mjs';
 import { sdDisks, sgOfDisk } from '../../vm/guest/util.mjs';
 import { percentile } from '../lib/report.mjs';
 
-const [scenario, configPath, resultsPath] = process.argv.slice(2);
+// node bench.mjs SCENARIO CONFIG_JSON RESULTS_JSON, or (child, for native-thread)
+// node bench.mjs --one-path PATH CONFIG_JSON
+const oneMode = process.argv[2] === '--one-path';
+const [scenario, configPath, resultsPath] = oneMode ? ['child', process.argv[4], null] : process.argv.slice(2);
 const cfg = JSON.parse(readFileSync(configPath, 'utf8'));
 const SELECTOR = '46f4:0001';
 const BLOCK = 512;
@@ -47,24 +51,38 @@ async function readyDevice(dev) {
   await dev.testUnitReady();
 }
 
-/** Sequential READ and WRITE at each size, then TUR latency, through core's ScsiDevice. */
-async function measureDevice(dev, notes) {
+/**
+ * Sequential READ and WRITE at each size, then TUR latency, through core's ScsiDevice. Like the
+ * C loop, one buffer of the largest size serves every size, its pages touched before any timing
+ * (a fresh 4 MiB buffer faults 1,024 pages on its first command: a quarter of a 16 MiB point), and
+ * one untimed command per size warms the JIT. `pinned`: the buffer is ScsiDevice.allocateBuffer's.
+ */
+async function measureDevice(dev, notes, { pinned = false } = {}) {
   await readyDevice(dev);
   const cap = await dev.readCapacity();
   if (cap.blockSize !== BLOCK) throw new Error(`expected ${BLOCK}-byte blocks, the disk has ${cap.blockSize}`);
   const out = { read: {}, write: {}, tur: {} };
-  const warm = new Uint8Array(64 * 1024);
-  await dev.readInto(0, warm);
-  for (const size of cfg.sizes) {
-    const buf = new Uint8Array(size);
-    const per = size / BLOCK;
-    out.read[size] = await timeLoop((i) => dev.readInto(i * per, buf), total / size);
-  }
-  for (const size of cfg.sizes) {
-    const buf = new Uint8Array(size).fill(0x5a);
-    const per = size / BLOCK;
-    const base = writeOffset / BLOCK;
-    out.write[size] = await timeLoop((i) => dev.write(base + i * per, buf, { allowMediumWrite: true }), total / size);
+  const memory = pinned ? dev.allocateBuffer(maxSize) : { bytes: new Uint8Array(maxSize), pinned: false, release() {} };
+  if (pinned && !memory.pinned) throw new Error('ScsiDevice.allocateBuffer gave ordinary memory: no pinned buffer on this backend');
+  if (pinned) notes.push(`data in ScsiDevice.allocateBuffer memory (pinned: ${memory.pinned})`);
+  try {
+    const buffer = memory.bytes;
+    buffer.fill(0xa5);
+    for (const size of cfg.sizes) {
+      const view = buffer.subarray(0, size);
+      const per = size / BLOCK;
+      await dev.readInto(0, view);
+      out.read[size] = await timeLoop((i) => dev.readInto(i * per, view), total / size);
+    }
+    for (const size of cfg.sizes) {
+      const view = buffer.subarray(0, size).fill(0x5a);
+      const per = size / BLOCK;
+      const base = writeOffset / BLOCK;
+      await dev.write(base, view, { allowMediumWrite: true });
+      out.write[size] = await timeLoop((i) => dev.write(base + i * per, view, { allowMediumWrite: true }), total / size);
+    }
+  } finally {
+    memory.release();
   }
   const lat = new Float64Array(cfg.turCount);
   for (let i = 0; i < cfg.turCount; i++) {
@@ -155,7 +173,18 @@ async function measurePath(path) {
     const dev = await open.openDevice({ selector: `/dev/${sgOfDisk(disk)}`, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
     try { return await measureDevice(dev, notes); } finally { await dev.close(); }
   }
-  const m = /^native-(?:d(\d+)|(1urb))$/.exec(path);
+  if (path === 'native-thread') {
+    // The engine before the event pump: USBSCSI_EVENTS=thread is read when the addon loads, so
+    // this path runs in a child process (same code, same device, same boot).
+    const text = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--one-path', 'native-d4', configPath], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, USBSCSI_EVENTS: 'thread' }, maxBuffer: 16 << 20,
+    });
+    const result = JSON.parse(text.trim().split('\n').pop());
+    if (result.error) throw new Error(result.error);
+    result.notes = [...(result.notes ?? []), 'USBSCSI_EVENTS=thread: completions on a libusb event thread, settled through a thread-safe function'];
+    return result;
+  }
+  const m = /^native-(?:d(\d+)|(1urb)|(pinned))$/.exec(path);
   const backendName = m ? 'native' : 'node-usb';
   const b = backends.find((x) => x.name === backendName);
   if (!b?.backend) throw new Error(`the ${backendName} backend did not load: ${b?.reason ?? 'unknown'}`);
@@ -170,7 +199,7 @@ async function measurePath(path) {
   const notes = [];
   const dev = await open.openDevice({ selector: SELECTOR, backend: b.backend, transport: 'bot', tuning, quirks: { maxTransferBytes: maxSize } });
   try {
-    return await measureDevice(dev, notes);
+    return await measureDevice(dev, notes, { pinned: Boolean(m?.[3]) });
   } finally {
     await dev.close();
     await waitForKernelDisk();
@@ -211,7 +240,25 @@ async function main() {
   log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-main().catch((err) => {
+/** Child mode (native-thread): measure one path, print its result as one JSON line. */
+async function onePath(path) {
+  await waitForKernelDisk();
+  cfg.environment = environment();
+  open = await import(`${process.cwd()}/packages/core/dist/open.js`);
+  backends = await loadBackends();
+  try {
+    console.log(JSON.stringify(await measurePath(path)));
+  } catch (err) {
+    console.log(JSON.stringify({ error: `${err?.code ? `${err.code}: ` : ''}${err?.message ?? err}` }));
+  }
+}
+
+if (process.argv[2] === '--one-path') {
+  onePath(process.argv[3]).catch((err) => {
+    console.log(JSON.stringify({ error: String(err?.stack ?? err) }));
+    process.exitCode = 1;
+  });
+} else main().catch((err) => {
   log(`FATAL ${err?.stack ?? err}`);
   process.exitCode = 1;
 });

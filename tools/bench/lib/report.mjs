@@ -9,6 +9,8 @@ export const PATH_LABELS = {
   'native-d4': 'native BOT, depth 4 (default)',
   'native-d8': 'native BOT, depth 8',
   'native-1urb': 'native BOT, 1 URB per transfer',
+  'native-pinned': 'native BOT, depth 4, pinned buffer',
+  'native-thread': 'native BOT, depth 4, event thread',
   'node-usb': 'node-usb BOT',
   sg: 'SG_IO pass-through',
   kernel: 'kernel block device, O_DIRECT',
@@ -16,6 +18,8 @@ export const PATH_LABELS = {
 };
 /** The native configuration the targets are judged on: what a user gets without tuning. */
 export const NATIVE_DEFAULT = 'native-d4';
+/** The same with the data in ScsiDevice.allocateBuffer memory (zero copy in usbfs): the fast path. */
+export const NATIVE_PINNED = 'native-pinned';
 
 export function median(values) {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -98,6 +102,8 @@ export function summarizeScenario(raw, pick = median) {
 const TARGETS = [
   { id: 'native>=kernel', text: `native BOT (${NATIVE_DEFAULT}) >= 1.0x kernel O_DIRECT`, path: NATIVE_DEFAULT, base: 'kernel', min: 1.0 },
   { id: 'native>=0.95c', text: `native BOT (${NATIVE_DEFAULT}) >= 0.95x C loop`, path: NATIVE_DEFAULT, base: 'c-loop', min: 0.95 },
+  { id: 'pinned>=kernel', text: `native BOT (${NATIVE_PINNED}) >= 1.0x kernel O_DIRECT`, path: NATIVE_PINNED, base: 'kernel', min: 1.0 },
+  { id: 'pinned>=0.95c', text: `native BOT (${NATIVE_PINNED}) >= 0.95x C loop`, path: NATIVE_PINNED, base: 'c-loop', min: 0.95 },
   { id: 'nodeusb>=0.7native', text: `node-usb >= 0.7x native (${NATIVE_DEFAULT})`, path: 'node-usb', base: NATIVE_DEFAULT, min: 0.7 },
 ];
 
@@ -226,6 +232,8 @@ const PALETTE = {
   'native-d4': '#2171b5',
   'native-d8': '#08306b',
   'native-1urb': '#17becf',
+  'native-pinned': '#9467bd',
+  'native-thread': '#8c564b',
   'node-usb': '#ff7f0e',
   sg: '#2ca02c',
   kernel: '#d62728',
