@@ -53,7 +53,8 @@ void Addon::EnsureContext(Napi::Env env) {
     }
   }
   if (started && !useThread_) {
-    pump_ = new EventPump(env, ctx_, [this](Completion* c) { DeliverCompletion(Napi::Env(env_), Napi::Function(), this, c); });
+    pump_.store(new EventPump(env, ctx_, transientMu_,
+                              [this](Completion* c) { DeliverCompletion(Napi::Env(env_), Napi::Function(), this, c); }));
   }
 }
 
@@ -66,15 +67,15 @@ libusb_context* Addon::Context(Napi::Env env) {
 }
 
 void Addon::DeviceOpened() {
-  if (pump_ != nullptr) pump_->Sync();
+  if (EventPump* pump = pump_.load()) pump->Sync();
 }
 
 void Addon::CloseDeviceHandle(libusb_device_handle* handle) {
-  if (pump_ != nullptr) pump_->CloseDeviceHandle(handle);
+  if (EventPump* pump = pump_.load()) pump->CloseDeviceHandle(handle);
   else libusb_close(handle);
 }
 
-std::mutex& Addon::TransientOpenMutex() { return pump_ != nullptr ? pump_->TransientOpenMutex() : transientFallback_; }
+std::mutex& Addon::TransientOpenMutex() { return transientMu_; }
 
 // USBSCSI_EVENTS=thread: a dedicated event thread runs every transfer callback and results go
 // to JS through the thread-safe function (one cross-thread hop per operation).
@@ -102,7 +103,8 @@ void Addon::Post(Completion* completion) {
     return;
   }
   // Reaped by the pump on the JS thread: settled as soon as the pass releases the events lock.
-  if (pump_ != nullptr && pump_->TakeCompletion(completion)) return;
+  EventPump* pump = pump_.load();
+  if (pump != nullptr && pump->TakeCompletion(completion)) return;
   if (tsfn_.NonBlockingCall(completion) != napi_ok) completion->Abandon();
 }
 
@@ -126,9 +128,7 @@ void Addon::Teardown() {
   // the handles on a later turn of the loop, which ends the async cleanup hook.
   napi_async_cleanup_hook_handle hook = cleanupHook_;
   cleanupHook_ = nullptr;
-  if (pump_ != nullptr) {
-    EventPump* pump = pump_;
-    pump_ = nullptr;
+  if (EventPump* pump = pump_.exchange(nullptr)) {
     pump->Shutdown([hook] {
       if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
     });

@@ -83,8 +83,10 @@ class Addon {
 
   napi_env env_;
   bool useThread_ = false;
-  EventPump* pump_ = nullptr;  // deletes itself once its libuv handles are closed
-  std::mutex transientFallback_;
+  // Set once on the JS thread, cleared at teardown; read from any thread (Post, handle closes).
+  // The pump deletes itself once its libuv handles are closed.
+  std::atomic<EventPump*> pump_{nullptr};
+  std::mutex transientMu_;  // outlives the pump: a pool thread may hold it during teardown
   std::atomic<bool> tearingDown_{false};
   bool tornDown_ = false;
   napi_async_cleanup_hook_handle cleanupHook_ = nullptr;

@@ -34,8 +34,8 @@ T* NewHandle(EventPump* pump) {
 
 }  // namespace
 
-EventPump::EventPump(napi_env env, libusb_context* ctx, Deliver deliver)
-    : env_(env), ctx_(ctx), deliver_(std::move(deliver)) {
+EventPump::EventPump(napi_env env, libusb_context* ctx, std::mutex& transientOpen, Deliver deliver)
+    : env_(env), ctx_(ctx), deliver_(std::move(deliver)), transientMu_(transientOpen) {
   napi_get_uv_event_loop(env_, &loop_);
   jsThread_ = uv_thread_self();
   napi_value name;

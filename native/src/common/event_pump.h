@@ -6,7 +6,8 @@
 //
 // Rules that keep libuv and libusb agreeing about file descriptors:
 // * A device fd is polled only after the JS thread has seen it in libusb_get_pollfds (Sync);
-//   transient opens (string descriptors) hold TransientOpenMutex() so Sync never sees them.
+//   transient opens (string descriptors) hold the Addon's TransientOpenMutex() so Sync never
+//   sees them.
 // * A device handle is closed only on the JS thread, with its polls stopped first
 //   (CloseDeviceHandle; other threads queue the handle and wake the loop).
 // * Another thread may still handle events (a synchronous libusb call on a pool thread takes the
@@ -31,7 +32,7 @@ class EventPump {
  public:
   using Deliver = std::function<void(Completion*)>;
   // JS thread. `deliver` settles one completion (on the JS thread, inside a callback scope).
-  EventPump(napi_env env, libusb_context* ctx, Deliver deliver);
+  EventPump(napi_env env, libusb_context* ctx, std::mutex& transientOpen, Deliver deliver);
   EventPump(const EventPump&) = delete;
   EventPump& operator=(const EventPump&) = delete;
 
@@ -44,8 +45,6 @@ class EventPump {
   // JS thread, within a pass: a completion to settle once the events lock is released.
   // Returns false when not in a pass (the caller uses the thread-safe function).
   bool TakeCompletion(Completion* completion);
-  // Any thread: held around a libusb_open..libusb_close that the JS thread must not poll.
-  std::mutex& TransientOpenMutex() { return transientMu_; }
   // JS thread, environment teardown: stop polling, then close every libuv handle; `closed`
   // runs once libuv has released them all (the pump deletes itself first).
   void Shutdown(std::function<void()> closed);
@@ -89,7 +88,7 @@ class EventPump {
   int openHandles_ = 0;
   std::function<void()> closed_;
   std::vector<Completion*> ready_;
-  std::mutex transientMu_;
+  std::mutex& transientMu_;  // the Addon's: held around a libusb_open..libusb_close the JS thread must not poll
   std::mutex queueMu_;
   std::vector<libusb_device_handle*> closeQueue_;
   bool dirty_ = true;  // libusb's pollfd set changed since the last Sync (guarded by queueMu_)
