@@ -53,9 +53,6 @@ class Addon {
   libusb_context* Context(Napi::Env env);
   // Any thread, after Context() ran on the JS thread: nullptr and `error` if libusb failed.
   libusb_context* ContextOrError(NativeError& error);
-  // "pump" (events on the JS thread) or "thread" (a dedicated event thread).
-  const char* EventMode() const { return useThread_ ? "thread" : "pump"; }
-
   // JS thread: a device was opened; start polling its fd (no-op with an event thread).
   void DeviceOpened();
   // Any thread: libusb_close, on the JS thread when the pump polls the fd.

@@ -160,13 +160,17 @@ void EventPump::Pass() {
   libusb_handle_events_locked(ctx_, &zero);
   inPass_ = false;
   libusb_unlock_events(ctx_);
+  SyncIfDirty();
+  DeliverReady();
+}
+
+void EventPump::SyncIfDirty() {
   bool dirty;
   {
     std::lock_guard<std::mutex> lock(queueMu_);
     dirty = dirty_;
   }
   if (dirty) Sync();
-  DeliverReady();
 }
 
 bool EventPump::TakeCompletion(Completion* completion) {
@@ -237,12 +241,7 @@ void EventPump::OnRetry(uv_timer_t* handle) {
 void EventPump::OnWake(uv_async_t* handle) {
   auto* pump = static_cast<EventPump*>(handle->data);
   pump->CloseQueued();
-  bool dirty;
-  {
-    std::lock_guard<std::mutex> lock(pump->queueMu_);
-    dirty = pump->dirty_;
-  }
-  if (dirty) pump->Sync();
+  pump->SyncIfDirty();
 }
 
 void EventPump::OnClosed(uv_handle_t* handle) {

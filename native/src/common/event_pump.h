@@ -64,6 +64,7 @@ class EventPump {
   static void OnClosed(uv_handle_t* handle);
 
   void Pass();
+  void SyncIfDirty();
   void DeliverReady();
   void PauseAll();
   void ScheduleRetry();

@@ -1,7 +1,7 @@
 // The exchange block: 128 bytes that carry one BOT command into the engine and its outcome
 // back, so that a command crosses the N-API boundary as one typed array (plus the data buffer)
 // instead of a request object read field by field and a result object built key by key. The
-// JS side (native/index.js, botExchange) writes and reads it; both sides use these offsets.
+// JS side (native/botexchange.js, OFFSET) writes and reads it; both sides use these offsets.
 // All multi-byte fields are little-endian.
 #pragma once
 
@@ -38,7 +38,7 @@ constexpr size_t kCswBytes = 89;    // u8[13]
 
 constexpr unsigned char kReportedData = 1, kReportedCsw = 2;
 
-// The order of native/index.js's STATUS_NAMES.
+// The order of native/botexchange.js's STATUS_NAMES.
 enum Status : unsigned char { kOk = 0, kStall = 1, kTimeout = 2, kOverflow = 3, kCancelled = 4 };
 
 }  // namespace usbscsi::block
