@@ -7,6 +7,12 @@
 // that was most of a TEST UNIT READY's cost in the benchmark (docs/benchmarks.md).
 
 const BLOCK_SIZE = 128;
+// Byte offsets: the same names and values as src/common/exchange_block.h.
+const OFFSET = {
+  cbw: 0, flags: 31, outEndpoint: 32, inEndpoint: 33, timeoutMs: 36, opId: 40, chunkSize: 44, depth: 48,
+  fd: 52, length: 56, position: 64,
+  cbwStatus: 72, dataStatus: 73, cswStatus: 74, outFlags: 75, cbwActual: 76, dataActual: 80, cswLength: 88, cswBytes: 89,
+};
 const F_QUEUE_AHEAD = 1, F_HAS_DATA = 2, F_DATA_IN = 4, F_DATA_FD = 8;
 const R_DATA = 1, R_CSW = 2;
 const STATUS_NAMES = ['ok', 'stall', 'timeout', 'overflow', 'cancelled'];
@@ -53,17 +59,17 @@ function encode(request, b) {
   if (cbw.byteLength !== 31) throw badInput(`cbw must be exactly 31 bytes, got ${cbw.byteLength}`);
   const { bytes: u8, view } = b;
   u8.fill(0);
-  u8.set(cbw, 0);
-  view.setUint8(32, endpoint(request.outEndpoint, 'outEndpoint', false));
-  view.setUint8(33, endpoint(request.inEndpoint, 'inEndpoint', true));
-  view.setUint32(36, integer(request.timeoutMs, 'timeoutMs', 1, 0x7fffffff), true);
-  if (request.opId !== undefined) view.setUint32(40, integer(request.opId, 'opId', 1, 0x7fffffff), true);
+  u8.set(cbw, OFFSET.cbw);
+  view.setUint8(OFFSET.outEndpoint, endpoint(request.outEndpoint, 'outEndpoint', false));
+  view.setUint8(OFFSET.inEndpoint, endpoint(request.inEndpoint, 'inEndpoint', true));
+  view.setUint32(OFFSET.timeoutMs, integer(request.timeoutMs, 'timeoutMs', 1, 0x7fffffff), true);
+  if (request.opId !== undefined) view.setUint32(OFFSET.opId, integer(request.opId, 'opId', 1, 0x7fffffff), true);
   if (request.chunkSize !== undefined) {
     const chunk = integer(request.chunkSize, 'chunkSize', 1024, 64 * 1024 * 1024);
     if (chunk % 1024 !== 0) throw badInput('chunkSize must be a multiple of 1024 (whole packets at every speed)');
-    view.setUint32(44, chunk, true);
+    view.setUint32(OFFSET.chunkSize, chunk, true);
   }
-  if (request.depth !== undefined) view.setUint32(48, integer(request.depth, 'depth', 1, 64), true);
+  if (request.depth !== undefined) view.setUint32(OFFSET.depth, integer(request.depth, 'depth', 1, 64), true);
   let flags = 0;
   if (request.queueAhead !== undefined) {
     if (typeof request.queueAhead !== 'boolean') throw badInput('queueAhead must be a boolean');
@@ -79,23 +85,23 @@ function encode(request, b) {
       buffer = bytes(data.buffer, 'data.buffer');
     } else {
       flags |= F_DATA_FD;
-      view.setInt32(52, integer(data.fd, 'data.fd', 0, 0x7fffffff), true);
-      view.setFloat64(56, integer(data.length, 'data.length', 0, Number.MAX_SAFE_INTEGER), true);
-      view.setFloat64(64, integer(data.position, 'data.position', 0, Number.MAX_SAFE_INTEGER), true);
+      view.setInt32(OFFSET.fd, integer(data.fd, 'data.fd', 0, 0x7fffffff), true);
+      view.setFloat64(OFFSET.length, integer(data.length, 'data.length', 0, Number.MAX_SAFE_INTEGER), true);
+      view.setFloat64(OFFSET.position, integer(data.position, 'data.position', 0, Number.MAX_SAFE_INTEGER), true);
     }
   }
-  view.setUint8(31, flags);
+  view.setUint8(OFFSET.flags, flags);
   return buffer;
 }
 
 function decode(b, notes) {
   const { bytes: u8, view } = b;
-  const out = { cbw: { status: STATUS_NAMES[u8[72]], actualLength: view.getUint32(76, true) } };
-  const reported = u8[75];
-  if (reported & R_DATA) out.data = { status: STATUS_NAMES[u8[73]], actualLength: view.getFloat64(80, true) };
+  const out = { cbw: { status: STATUS_NAMES[u8[OFFSET.cbwStatus]], actualLength: view.getUint32(OFFSET.cbwActual, true) } };
+  const reported = u8[OFFSET.outFlags];
+  if (reported & R_DATA) out.data = { status: STATUS_NAMES[u8[OFFSET.dataStatus]], actualLength: view.getFloat64(OFFSET.dataActual, true) };
   if (reported & R_CSW) {
-    const length = u8[88];
-    out.csw = { status: STATUS_NAMES[u8[74]], actualLength: length, bytes: u8.slice(89, 89 + length) };
+    const length = u8[OFFSET.cswLength];
+    out.csw = { status: STATUS_NAMES[u8[OFFSET.cswStatus]], actualLength: length, bytes: u8.slice(OFFSET.cswBytes, OFFSET.cswBytes + length) };
   }
   if (notes) out.notes = notes;
   return out;
