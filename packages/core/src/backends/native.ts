@@ -23,7 +23,7 @@ import {
   type UsbHandleCapabilities,
 } from '../usb/backend.js';
 import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
-import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeBotRequest, type NativeBotResult, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeBotRequest, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
 
 
 let nextOpId = 1;
@@ -41,15 +41,21 @@ async function call<T>(action: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs a cancellable operation: an aborted signal cancels it in the engine (it resolves `cancelled`). */
+/**
+ * Runs a cancellable operation: an aborted signal cancels it in the engine (it resolves
+ * `cancelled`). Every BOT command goes through here: no abort closure without a signal and one
+ * await, not two (the guest's perf profile of a TUR loop counted both).
+ */
 async function cancellable<T>(handle: NativeDeviceHandle, signal: AbortSignal | undefined, action: string, start: (opId: number) => Promise<T>): Promise<T> {
   const opId = newOpId();
-  const onAbort = () => handle.cancel(opId);
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const onAbort = signal ? () => handle.cancel(opId) : undefined;
+  if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
   try {
-    return await call(action, () => start(opId));
+    return await start(opId);
+  } catch (err) {
+    throw fromNativeError(err, action);
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    if (onAbort) signal!.removeEventListener('abort', onAbort);
   }
 }
 
@@ -115,28 +121,21 @@ export class NativeHandle implements UsbDeviceHandle {
 
   /**
    * `queueAhead` (native only): see native/README.md; off by default.
-   * The hot path of every BOT command: written without object rest/spread, closures or a second
-   * await, which showed up as V8 slow paths in the guest's perf profile of a TUR loop.
+   * The hot path of every BOT command: the request is built field by field (object rest/spread
+   * showed up as V8 slow paths in the guest's perf profile of a TUR loop).
    */
   async botExchange(request: BotExchangeRequest & { queueAhead?: boolean }): Promise<BotExchangeResult> {
     const signal = request.signal;
     if (signal?.aborted) return { cbw: { status: 'cancelled', actualLength: 0 } };
-    const opId = newOpId();
-    const native: NativeBotRequest = { cbw: request.cbw, outEndpoint: request.outEndpoint, inEndpoint: request.inEndpoint, timeoutMs: request.timeoutMs, opId };
+    const native: NativeBotRequest = { cbw: request.cbw, outEndpoint: request.outEndpoint, inEndpoint: request.inEndpoint, timeoutMs: request.timeoutMs };
     if (request.data !== undefined) native.data = request.data;
     if (request.chunkSize !== undefined) native.chunkSize = request.chunkSize;
     if (request.depth !== undefined) native.depth = request.depth;
     if (request.queueAhead !== undefined) native.queueAhead = request.queueAhead;
-    const onAbort = signal ? () => this.handle.cancel(opId) : undefined;
-    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
-    let r: NativeBotResult;
-    try {
-      r = await this.handle.botExchange(native);
-    } catch (err) {
-      throw fromNativeError(err, 'BOT exchange');
-    } finally {
-      if (onAbort) signal!.removeEventListener('abort', onAbort);
-    }
+    const r = await cancellable(this.handle, signal, 'BOT exchange', (opId) => {
+      native.opId = opId;
+      return this.handle.botExchange(native);
+    });
     // The addon's result has this contract's shape already (native/botexchange.js).
     const out: BotExchangeResult = { cbw: r.cbw };
     if (r.data) out.data = r.data;
