@@ -64,7 +64,7 @@ async function measureDevice(dev, notes, { pinned = false } = {}) {
   const out = { read: {}, write: {}, tur: {} };
   const memory = pinned ? dev.allocateBuffer(maxSize) : { bytes: new Uint8Array(maxSize), pinned: false, release() {} };
   if (pinned && !memory.pinned) throw new Error('ScsiDevice.allocateBuffer gave ordinary memory: no pinned buffer on this backend');
-  if (pinned) notes.push(`data in ScsiDevice.allocateBuffer memory (pinned: ${memory.pinned})`);
+  if (pinned) notes.push('data in pinned ScsiDevice.allocateBuffer memory');
   try {
     const buffer = memory.bytes;
     buffer.fill(0xa5);
@@ -206,13 +206,22 @@ async function measurePath(path) {
   }
 }
 
-async function main() {
-  const t0 = Date.now();
+/** What every measurement needs: the kernel's disk back, the guest's facts, core, the backends. */
+async function prepare() {
   await waitForKernelDisk();
   cfg.environment = environment();
-  log(`environment ${JSON.stringify(cfg.environment)}`);
   open = await import(`${process.cwd()}/packages/core/dist/open.js`);
   backends = await loadBackends();
+}
+
+function describeError(err) {
+  return `${err?.code ? `${err.code}: ` : ''}${err?.message ?? err}${err?.stderr ? ` (stderr: ${String(err.stderr).trim()})` : ''}`;
+}
+
+async function main() {
+  const t0 = Date.now();
+  await prepare();
+  log(`environment ${JSON.stringify(cfg.environment)}`);
   for (const b of backends) if (!b.backend) log(`backend ${b.name} unavailable: ${b.reason}`);
   for (const bin of ['/out/bin/direct-io', '/out/bin/bot-loop']) if (!existsSync(bin)) log(`missing ${bin}`);
   const reps = [];
@@ -228,7 +237,7 @@ async function main() {
         const r4 = results[path].read[maxSize];
         log(`rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s (read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`);
       } catch (err) {
-        const msg = `${err?.code ? `${err.code}: ` : ''}${err?.message ?? err}${err?.stderr ? ` (stderr: ${String(err.stderr).trim()})` : ''}`;
+        const msg = describeError(err);
         results[path] = { error: msg };
         log(`rep ${r + 1}/${cfg.reps} ${path}: FAILED ${msg}`);
         await waitForKernelDisk().catch(() => undefined);
@@ -242,18 +251,15 @@ async function main() {
 
 /** Child mode (native-thread): measure one path, print its result as one JSON line. */
 async function onePath(path) {
-  await waitForKernelDisk();
-  cfg.environment = environment();
-  open = await import(`${process.cwd()}/packages/core/dist/open.js`);
-  backends = await loadBackends();
+  await prepare();
   try {
     console.log(JSON.stringify(await measurePath(path)));
   } catch (err) {
-    console.log(JSON.stringify({ error: `${err?.code ? `${err.code}: ` : ''}${err?.message ?? err}` }));
+    console.log(JSON.stringify({ error: describeError(err) }));
   }
 }
 
-if (process.argv[2] === '--one-path') {
+if (oneMode) {
   onePath(process.argv[3]).catch((err) => {
     console.log(JSON.stringify({ error: String(err?.stack ?? err) }));
     process.exitCode = 1;
