@@ -39,6 +39,11 @@ function main() {
     return skip('libusb-1.0 development files not found by pkg-config (install libusb-1.0-0-dev, or `brew install libusb`)');
   }
   if (!has('cmake')) return skip('cmake is not installed');
+  // libuv's header, for the event pump: beside the running node, as CMakeLists.txt looks for it.
+  const uvInclude = process.env.USBSCSI_UV_INCLUDE || path.resolve(process.execPath, '../../include/node');
+  if (!fs.existsSync(path.join(uvInclude, 'uv.h'))) {
+    return skip(`Node's headers (uv.h) not found in ${uvInclude} (install Node's development headers, or set USBSCSI_UV_INCLUDE)`);
+  }
   const cxx = process.env.CXX || ['c++', 'g++', 'clang++'].find((c) => has(c));
   if (!cxx || !has(cxx)) return skip('no C++ compiler found (c++, g++, clang++ or $CXX)');
   let cmakeJs;
@@ -49,6 +54,7 @@ function main() {
   }
   fs.mkdirSync(buildDir, { recursive: true });
   const args = [cmakeJs, 'build', '--directory', root, '--out', buildDir, '--log-level', 'warn'];
+  args.push(`--CDUSBSCSI_UV_INCLUDE=${uvInclude}`);
   if (asan) args.push('--CDUSBSCSI_ASAN=ON');
   else args.push('--CDUSBSCSI_ASAN=OFF');
   const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });

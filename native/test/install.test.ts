@@ -44,13 +44,27 @@ describe('native/scripts/install.js', () => {
     expect(forced.stdout).toMatch(/skipped: USBSCSI_SKIP_NATIVE is set/);
   });
 
+  it('without Node\'s uv.h (the event pump\'s header): a skip naming it, exit 0 with --force too', () => {
+    const root = sandbox();
+    const ok = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', USBSCSI_UV_INCLUDE: join(root, 'no-node-headers') };
+    const forced = run(root, env, '--force');
+    expect(forced.status).toBe(0);
+    // Stops earlier, at the first missing tool, on a machine without libusb or cmake.
+    if (ok('pkg-config', '--exists', 'libusb-1.0') && ok('cmake', '--version')) {
+      expect(forced.stdout).toMatch(/skipped: Node's headers \(uv\.h\) not found in .*no-node-headers/);
+      expect(readFileSync(join(root, 'build', 'skip-reason.txt'), 'utf8')).toMatch(/uv\.h/);
+    }
+  });
+
   it('with every prerequisite present, a compile that fails is exit 1 under --force (pnpm build) and a skip otherwise', () => {
     const root = sandbox();
     // cmake-js resolvable from the sandbox, but no CMakeLists.txt there: the compile itself fails.
     symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(root, 'node_modules'));
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
     const ok = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
-    const prerequisites = ok('pkg-config', '--exists', 'libusb-1.0') && ok('cmake', '--version') && (ok('c++', '--version') || ok('g++', '--version'));
+    const uvHeader = existsSync(join(process.execPath, '../../include/node/uv.h'));
+    const prerequisites = ok('pkg-config', '--exists', 'libusb-1.0') && ok('cmake', '--version') && (ok('c++', '--version') || ok('g++', '--version')) && uvHeader;
     const probe = run(root, env);
     expect(probe.status).toBe(0);
     if (!prerequisites) return; // this machine stops before compiling: the missing tool is what it reports
