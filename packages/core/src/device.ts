@@ -37,7 +37,7 @@ export interface DeviceDescription {
 export interface ScsiDeviceOptions {
   lun?: number;
   description?: Partial<DeviceDescription>;
-  /** Largest data phase per command; reads and writes are split to fit. Default 1 MiB. */
+  /** Largest data phase per command; reads and writes are split to fit. Default 1 MiB, and never above the transport's own limit. */
   maxTransferBytes?: number;
   /** Mounted filesystems on the medium right now (medium writes are refused while any). */
   mounts?: () => Promise<MountInfo[]>;
@@ -90,7 +90,8 @@ export class ScsiDevice {
     if (!Number.isInteger(this.lun) || this.lun < 0 || this.lun > transport.maxLun) {
       throw badInput(`LUN ${options.lun} does not exist: the device has LUNs 0..${transport.maxLun}`);
     }
-    this.maxTransferBytes = options.maxTransferBytes ?? 1024 * 1024;
+    const own = transport.maxTransferBytes;
+    this.maxTransferBytes = Math.min(options.maxTransferBytes ?? 1024 * 1024, own !== undefined && own > 0 ? own : Infinity);
     this.description = {
       backend: 'unknown',
       transport: transport.kind,

@@ -190,7 +190,7 @@ async function openPassThrough(path: string, lun: number, maxTransferBytes: numb
     throw new UsbScsiError(ErrorCodes.NOT_FOUND, `${path} does not exist (unplugged, or the kernel driver is not bound); \`usbscsi list\` shows what is there`, { cause: err });
   }
   const { PassThroughTransport } = await import('./sg/passthrough.js');
-  const transport = PassThroughTransport.open(path);
+  const transport = await PassThroughTransport.open(path);
   return new ScsiDevice(transport, {
     lun,
     maxTransferBytes,
