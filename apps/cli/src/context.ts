@@ -109,6 +109,8 @@ export class CliContext {
         transport,
         ...(lun !== undefined ? { lun } : {}),
         ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
+        // A dead holder's lease recovered first is said on stderr, --json or not (stdout stays one document).
+        lease: { onNotice: (message: string) => void (this.opts.quiet ? undefined : this.io.stderr.write(`usbscsi: ${message}\n`)) },
       });
       return await fn(device);
     } finally {

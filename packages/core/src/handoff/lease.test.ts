@@ -252,7 +252,7 @@ describe('acquireLease', () => {
     expect(err.details.notRemounted).toHaveLength(2);
   });
 
-  it('refuses a device another process holds (E_BUSY) and one left by a dead holder (run recover)', async () => {
+  it('refuses a device another process holds (E_BUSY), touching nothing', async () => {
     await journal.put({
       id: 'x', platform: 'fake', device, holder: { pid: process.pid, startTime: 'unknown' }, status: 'held', wholeDisks: ['/dev/sda'],
       unmounted: [], detached: { driver: 'usb-storage', target: '1-2:1.0' }, expected: null, remount: false, createdAt: '', updatedAt: '',
@@ -260,11 +260,30 @@ describe('acquireLease', () => {
     const busy = await rejection(acquireLease(device, options({ unmount: true })));
     expect(busy.code).toBe(ErrorCodes.BUSY);
     expect(busy.message).toContain(`process ${process.pid}`);
-    await journal.update((leases) => leases.map((l) => ({ ...l, holder: { pid: 999_999_999, startTime: 'x' } })));
-    const dead = await rejection(acquireLease(device, options({ unmount: true })));
-    expect(dead.code).toBe(ErrorCodes.BUSY);
-    expect(dead.message).toContain('usbscsi recover');
     expect(fake.read().log).toEqual([]);
+  });
+
+  it('a lease left by a dead holder is recovered first (device given back, said through onNotice), then taken', async () => {
+    // The dead holder had unmounted both filesystems and detached the driver, then was SIGKILLed.
+    const os = fake.read();
+    const mounts = os.mounts;
+    fake.write({ ...os, driver: null, mounts: [] });
+    await journal.put({
+      id: 'dead', platform: 'fake', device, holder: { pid: 999_999_999, startTime: 'x' }, status: 'held', wholeDisks: ['/dev/sda'],
+      unmounted: unmountTargets(mounts, 'filesystem'), detached: { driver: 'usb-storage', target: '1-2:1.0' },
+      expected: { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 2 }, remount: true, createdAt: '', updatedAt: '',
+    });
+    const notices: string[] = [];
+    const lease = await acquireLease(device, options({ unmount: true, remount: true, onNotice: (m) => notices.push(m) }));
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/leased by process 999999999, which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted .*\/media\/stick/);
+    const log = fake.read().log;
+    expect(log.findIndex((l) => l.startsWith('attach'))).toBeLessThan(log.findIndex((l) => l.startsWith('detach')));
+    expect((await journal.list()).map((e) => [e.holder.pid, e.status])).toEqual([[process.pid, 'held']]);
+    await lease.release();
+    expect(fake.read().driver).toBe('usb-storage');
+    expect(fake.read().mounts.map((m) => m.mountPoint).sort()).toEqual(['/media/stick', '/media/stick/data']);
+    expect(await journal.list()).toEqual([]);
   });
 
   it('two holders racing for one device: exactly one gets it, the other E_BUSY, nothing done twice', async () => {
