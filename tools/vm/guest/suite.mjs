@@ -4,7 +4,7 @@ import { loadBackends } from './backends.mjs';
 import { registerQemuDiskCases } from './cases/qemu-disk.mjs';
 import { registerBotCases } from './cases/bot.mjs';
 import { registerDeviceCases } from './cases/device.mjs';
-import { registerHandoffCases } from './cases/handoff.mjs';
+import { registerHandoffCases, registerTakeoverCases } from './cases/handoff.mjs';
 import { registerSgCases } from './cases/sg.mjs';
 import { registerContractCases } from './cases/contract.mjs';
 
@@ -20,6 +20,7 @@ if (scenario === 'xhci' || scenario === 'ehci') {
   await registerDeviceCases(scenario, backends);
   await registerSgCases(scenario, backends);
   await registerHandoffCases(scenario, backends);
+  await registerTakeoverCases(scenario, backends);
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
   await registerGadgetCases(backends);
