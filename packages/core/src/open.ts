@@ -167,34 +167,22 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
   }
 }
 
-function leaseDevice(device: MassStorageDeviceInfo, interfaceNumber: number) {
-  return {
-    vendorId: device.vendorId,
-    productId: device.productId,
-    ...(device.serialNumber ? { serialNumber: device.serialNumber } : {}),
-    busNumber: device.busNumber,
-    portNumbers: device.portNumbers,
-    configurationValue: device.configurations[0]?.configurationValue ?? 1,
-    interfaceNumber,
-  };
-}
-
 async function takeLease(device: MassStorageDeviceInfo, interfaceNumber: number, options: LeaseOptions) {
-  const { acquireLease } = await import('./handoff/lease.js');
-  return acquireLease(leaseDevice(device, interfaceNumber), options);
+  const { acquireLease, leaseDeviceOf } = await import('./handoff/lease.js');
+  return acquireLease(leaseDeviceOf(device, interfaceNumber), options);
 }
 
 /** Whether the lease journal has an entry (any holder, any state) for this interface on this OS. */
 async function leftInJournal(device: MassStorageDeviceInfo, interfaceNumber: number, options: LeaseOptions): Promise<boolean> {
   if (options.journal === null) return false;
-  const [{ LeaseJournal }, { sameLeaseDevice }, { defaultHandoffPlatform }] = await Promise.all([
+  const [{ LeaseJournal }, { sameLeaseDevice, leaseDeviceOf }, { defaultHandoffPlatform }] = await Promise.all([
     import('./handoff/journal.js'),
     import('./handoff/lease.js'),
     import('./handoff/default-platform.js'),
   ]);
   const platform = options.platform ?? (await defaultHandoffPlatform());
   const journal = options.journal ?? new LeaseJournal({ processIdentity: (pid) => platform.processIdentity(pid) });
-  const wanted = leaseDevice(device, interfaceNumber);
+  const wanted = leaseDeviceOf(device, interfaceNumber);
   return (await journal.list()).some((e) => e.platform === platform.name && sameLeaseDevice(e.device, wanted));
 }
 
