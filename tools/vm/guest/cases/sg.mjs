@@ -69,10 +69,6 @@ function kernelWrite(lba, data) {
  */
 async function sgRoundTrip(dev, lba) {
   assertEqual(dev.description.transport, 'sg', 'transport');
-  const disk = sdDisks()[0];
-  const hwKb = Number(readFileSync(`/sys/block/${disk}/queue/max_hw_sectors_kb`, 'utf8'));
-  const limit = dev.transport.maxTransferBytes;
-  assert(limit !== undefined && limit <= hwKb * 1024, `transport limit ${limit} within max_hw_sectors_kb ${hwKb}`);
   const out = randomFillSync(new Uint8Array(MIB4));
   await dev.write(lba, out, { allowMediumWrite: true, timeoutMs: 60_000 });
   assertBytesEqual(kernelRead(lba, MIB4), out, 'kernel read of the SG_IO write');
@@ -80,6 +76,9 @@ async function sgRoundTrip(dev, lba) {
   kernelWrite(lba + MIB4 / 512, theirs);
   const back = await dev.read(lba + MIB4 / 512, MIB4 / 512, { timeoutMs: 60_000 });
   assertBytesEqual(back, theirs, 'SG_IO read of the kernel write');
+  const hwKb = Number(readFileSync(`/sys/block/${sdDisks()[0]}/queue/max_hw_sectors_kb`, 'utf8'));
+  const limit = dev.transport.maxTransferBytes;
+  assert(limit !== undefined && limit <= hwKb * 1024, `transport limit ${limit} within max_hw_sectors_kb ${hwKb}`);
   return { hwKb, limit };
 }
 
