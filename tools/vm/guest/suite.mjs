@@ -19,8 +19,9 @@ if (scenario === 'xhci' || scenario === 'ehci') {
   await registerBotCases(scenario, backends);
   await registerDeviceCases(scenario, backends);
   await registerSgCases(scenario, backends);
-  await registerHandoffCases(scenario, backends);
+  // Takeover first: it needs no lease, so it stands on its own whatever the lease cases leave.
   await registerTakeoverCases(scenario, backends);
+  await registerHandoffCases(scenario, backends);
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
   await registerGadgetCases(backends);
