@@ -315,6 +315,35 @@ describe('acquireLease', () => {
   });
 });
 
+describe('cancelled between two steps', () => {
+  it('the next step does not run at all, so the rollback undoes everything that was done', async () => {
+    const controller = new AbortController();
+    // Abort right after the first unmount is journaled, before the second unmount starts.
+    class AbortAfterFirstUnmount extends LeaseJournal {
+      override async put(entry: Parameters<LeaseJournal['put']>[0]): Promise<void> {
+        await super.put(entry);
+        if (entry.unmounted.length === 1) controller.abort();
+      }
+    }
+    const before = fake.snapshot();
+    const err = await rejection(acquireLease(device, options({ unmount: true, signal: controller.signal, journal: new AbortAfterFirstUnmount({ path: journal.path, warn: () => undefined }) })));
+    expect(err.code).toBe(ErrorCodes.CANCELLED);
+    expect(fake.read().log.filter((l) => l.startsWith('unmount'))).toEqual(['unmount /media/stick/data']);
+    expect(fake.snapshot()).toEqual(before);
+  });
+
+  it('runStep never calls a step whose signal aborted before it started', async () => {
+    const { runStep } = await import('./steps.js');
+    const controller = new AbortController();
+    controller.abort();
+    let called = false;
+    const err = await rejection(runStep('unmount', 1000, controller.signal, async () => void (called = true)));
+    expect(err.code).toBe(ErrorCodes.CANCELLED);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(called).toBe(false);
+  });
+});
+
 describe('a signal while acquiring', () => {
   it('stops the acquisition, rolls it back, then re-raises the signal', async () => {
     const { EventEmitter } = await import('node:events');
