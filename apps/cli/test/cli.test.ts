@@ -86,12 +86,12 @@ describe('inquiry, info, capacity, tur, sense, list', () => {
 });
 
 describe('read and write', () => {
-  it('write refuses without --yes (exit 2), stating device, LBA range and bytes first', async () => {
+  it('write refuses without --yes (exit 2), stating file, bytes, LBA and device first', async () => {
     const file = join(tmp, 'two-blocks.bin');
     writeFileSync(file, Buffer.alloc(1024, 0x5a));
     const r = await run(['--device', 'sim', 'write', '--lba', '10', '-i', file]);
     expect(r.code).toBe(ExitCode.USAGE);
-    expect(r.stderr).toMatch(/About to write 1024 bytes \(2 blocks of 512\) to LBA 10\.\.11 of .*1d6b:0104/);
+    expect(r.stderr).toMatch(/Would write 1024 bytes of .*two-blocks\.bin from LBA 10 of --device sim/);
     expect(r.stderr).toContain('add --yes');
   });
 

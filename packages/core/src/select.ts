@@ -10,9 +10,14 @@ export type DeviceSelector =
 
 const HEX4 = /^(?:0x)?([0-9a-f]{1,4})$/i;
 
+/**
+ * Only `undefined` means "any device": an empty string is a selector that went missing
+ * (`--device "$UNSET"`), and quietly taking whatever is plugged in could be the wrong disk.
+ */
 export function parseSelector(text: string | undefined): DeviceSelector {
-  if (text === undefined || text === '') return { kind: 'any' };
+  if (text === undefined) return { kind: 'any' };
   const trimmed = text.trim();
+  if (trimmed === '') throw badInput('the device selector is empty: name a device (VID:PID, bus-port, /dev/…), or give none to use the only visible one');
   if (trimmed.startsWith('/dev/')) {
     if (!/^\/dev\/(sd[a-z]+|sg\d+|disk\d+|rdisk\d+)$/.test(trimmed)) {
       throw badInput(`'${trimmed}' is not a whole-disk or sg node: use /dev/sdX, /dev/sgN (Linux) or /dev/diskN (macOS)`);

@@ -26,6 +26,15 @@ describe('parseSelector', () => {
       expect(err.message).toMatch(/VID:PID|whole-disk/);
     }
   });
+
+  it('refuses an empty selector instead of taking it as "any device"', () => {
+    for (const empty of ['', '  ']) {
+      const err = (() => { try { parseSelector(empty); } catch (e) { return e; } })() as UsbScsiError;
+      expect(err, JSON.stringify(empty)).toBeInstanceOf(UsbScsiError);
+      expect(err.code).toBe(ErrorCodes.BAD_INPUT);
+      expect(err.message).toContain('empty');
+    }
+  });
 });
 
 describe('selectDevice', () => {
