@@ -16,7 +16,7 @@ export interface RunState {
   exitCode: number;
 }
 
-const DEVICE_HELP = 'vid:pid[:serial] (hex), bus-port (1-2.3), /dev/sdX, /dev/sgN, or sim[:key=value,…] for the built-in emulator';
+const DEVICE_HELP = 'vid:pid[:serial] (hex), bus-port (1-2.3), /dev/sdX, /dev/sgN, /dev/srN, /dev/stN, /dev/nstN, or sim[:key=value,…] for the built-in emulator';
 
 /** An empty selector (`--device "$UNSET"`) must not quietly mean "whatever device is there". */
 function deviceSelector(value: string): string {
