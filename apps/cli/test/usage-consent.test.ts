@@ -103,6 +103,32 @@ describe('refusals before the device is opened', () => {
   });
 });
 
+describe('raw consent, asked before the device is opened', () => {
+  it('a CDB not known to leave the medium alone (here MODE SELECT, and a vendor read) is exit 2 without --yes; nothing is opened', async () => {
+    for (const [cdb, why] of [
+      ['15 10 00 00 0c 00', 'MODE SELECT(6) is not known to leave the medium alone'],
+      ['c2 00 00 00 10 00', 'vendor-specific'],
+    ] as const) {
+      const deps = simWith((d) => d.onCommand(0xc2, () => Uint8Array.of(1)));
+      const args = ['--device', 'sim', 'raw', cdb, ...(cdb.startsWith('c2') ? ['--in', '16'] : [])];
+      const r = await run(args, { deps });
+      expect(r.code, cdb).toBe(ExitCode.USAGE);
+      expect(r.stderr, cdb).toContain(why);
+      expect(r.stderr, cdb).toContain('add --yes');
+      expect(deps.devices, cdb).toHaveLength(0);
+      const yes = await run([...args, '--yes'], { deps });
+      expect(yes.code, cdb).not.toBe(ExitCode.USAGE);
+      expect(commandsSeen(deps), cdb).toBeGreaterThan(0);
+    }
+  });
+
+  it('commands on the allowlist need no --yes (INQUIRY, ATA IDENTIFY through SAT)', async () => {
+    const deps = simWith(() => {});
+    expect((await run(['--device', 'sim', 'raw', '12 00 00 00 24 00', '--in', '36'], { deps })).code).toBe(ExitCode.OK);
+    expect((await run(['--device', 'sim', 'raw', '85 08 0e 00 00 00 01 00 00 00 00 00 00 00 ec 00', '--in', '512'], { deps })).code).toBe(ExitCode.OK);
+  });
+});
+
 describe('--unmount / --remount', () => {
   // The OS driver holds the interface and two filesystems are mounted (core's fake OS); the
   // simulated device lists no sg/block node, so BOT (and with it the lease) is the only way in.

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
-import { badInput, opcodeName, rawCdb, type ScsiResult } from '@usbscsi/core';
+import { badInput, mediumWriteReason, opcodeName, rawCdb, type ScsiResult } from '@usbscsi/core';
 import { exitCodeForStatus } from '../exit-codes.js';
 import { hexBytes, hexdump } from '../format/hexdump.js';
 import { senseJson, senseLine, statusName } from '../format/sense.js';
@@ -51,6 +51,9 @@ export function registerRaw(program: Command, wrap: Wrap): void {
         const outData = options['out'] === undefined ? undefined : readInputFile(options['out'] as string, '--out');
         const output = options['output'] as string | undefined;
         if (output !== undefined && inLength === undefined) throw badInput('-o saves data-in: add --in LEN.');
+        // Core refuses too; asking here keeps the device (and any lease) untouched when consent is missing.
+        const consent = mediumWriteReason(cdb);
+        if (consent !== undefined && options['yes'] !== true) throw badInput(`${consent}: add --yes to send it (nothing was sent).`);
         const timeoutMs = ctx.timeoutMs();
         const toFile = output !== undefined && output !== '-';
         // Opened before the CDB is sent: a path that cannot be written must not cost the data (or a command that changes something).
