@@ -75,7 +75,7 @@ export function reportError(io: CliIo, argv: string[], err: unknown): number {
     // Help shown because no command was given (commander exits 1 then) is a usage error; `usbscsi help` is not.
     if (err.code === 'commander.help' && err.exitCode === 0) return ExitCode.OK;
     const noCommand = err.code === 'commander.help';
-    const message = noCommand ? 'no command given; the usage above lists the commands' : err.message.replace(/^error: /, '');
+    const message = noCommand ? 'no command to run: the usage above lists the commands' : err.message.replace(/^error: /, '');
     if (json) io.stdout.write(toJson({ error: { code: 'E_USAGE', message, details: { commander: err.code } } }));
     else io.stderr.write(`usbscsi: ${message}\n${noCommand ? '' : '(run usbscsi --help for usage)\n'}`);
     return ExitCode.USAGE;

@@ -49,7 +49,7 @@ describe('usage errors', () => {
     }
     const j = await run(['--json']);
     expect(j.code).toBe(ExitCode.USAGE);
-    expect(json(j)['error']).toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('no command given') });
+    expect(json(j)['error']).toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('no command to run') });
     // Asking for help is not an error.
     expect((await run(['help'])).code).toBe(ExitCode.OK);
     expect((await run(['--help'])).code).toBe(ExitCode.OK);

@@ -142,7 +142,6 @@ export const SAFE_ATA_COMMANDS: ReadonlyMap<number, string> = new Map([
   [0x41, 'READ VERIFY SECTORS (no retry)'],
   [0x42, 'READ VERIFY SECTORS EXT'],
   [0x47, 'READ LOG DMA EXT'],
-  [0x4a, 'ZAC MANAGEMENT IN'],
   [0x5c, 'TRUSTED RECEIVE'],
   [0x5d, 'TRUSTED RECEIVE DMA'],
   [0x60, 'READ FPDMA QUEUED'],
@@ -180,17 +179,20 @@ export const SAFE_ATA_COMMANDS: ReadonlyMap<number, string> = new Map([
 ]);
 
 /**
- * ATA commands whose FEATURE field picks a read or a write; the reading subcommands.
- * 16-bit features where the command is a 48-bit one (the 16-byte CDB with EXTEND).
+ * ATA commands whose FEATURE field picks a read or a write; the reading subcommands. `bits`: how
+ * much of FEATURE names the subcommand (16 where the whole field does; 8 where FEATURE(15:8)
+ * carries options, as REPORT ZONES EXT's reporting options).
  */
-export const SAFE_ATA_FEATURES: ReadonlyMap<number, { name: string; features: ReadonlySet<number> }> = new Map([
+export const SAFE_ATA_FEATURES: ReadonlyMap<number, { name: string; bits: 8 | 16; features: ReadonlySet<number> }> = new Map([
+  // ZAC MANAGEMENT IN: REPORT ZONES EXT, REPORT REALMS, REPORT ZONE DOMAINS, ZONE QUERY EXT (not ZONE ACTIVATE EXT 08h).
+  [0x4a, { name: 'a ZAC MANAGEMENT IN report', bits: 8, features: new Set([0x00, 0x06, 0x07, 0x09]) }],
   // ACCESSIBLE MAX ADDRESS CONFIGURATION: GET NATIVE MAX ADDRESS EXT (not SET 0001h, FREEZE 0002h).
-  [0x78, { name: 'GET NATIVE MAX ADDRESS EXT', features: new Set([0x0000]) }],
+  [0x78, { name: 'GET NATIVE MAX ADDRESS EXT', bits: 16, features: new Set([0x0000]) }],
   // DEVICE CONFIGURATION OVERLAY: IDENTIFY C2h, IDENTIFY DMA C4h (not RESTORE, FREEZE LOCK, SET).
-  [0xb1, { name: 'DEVICE CONFIGURATION IDENTIFY', features: new Set([0xc2, 0xc4]) }],
+  [0xb1, { name: 'DEVICE CONFIGURATION IDENTIFY', bits: 8, features: new Set([0xc2, 0xc4]) }],
   // SANITIZE DEVICE: SANITIZE STATUS EXT only.
-  [0xb4, { name: 'SANITIZE STATUS EXT', features: new Set([0x0000]) }],
+  [0xb4, { name: 'SANITIZE STATUS EXT', bits: 16, features: new Set([0x0000]) }],
   // SMART: READ DATA, READ ATTRIBUTE THRESHOLDS, READ LOG, RETURN STATUS (not ENABLE/DISABLE
   // ATTRIBUTE AUTOSAVE D2h, EXECUTE OFF-LINE IMMEDIATE D4h, WRITE LOG D6h, ENABLE/DISABLE D8h/D9h).
-  [0xb0, { name: 'SMART', features: new Set([0xd0, 0xd1, 0xd5, 0xda]) }],
+  [0xb0, { name: 'SMART', bits: 8, features: new Set([0xd0, 0xd1, 0xd5, 0xda]) }],
 ]);

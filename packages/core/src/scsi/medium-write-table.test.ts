@@ -170,8 +170,12 @@ describe('every ATA command 00h-FFh through ATA PASS-THROUGH(12) and (16)', () =
     }
   });
 
-  it('subcommands by FEATURE: ACCESSIBLE MAX ADDRESS CONFIGURATION, DCO, SANITIZE DEVICE', () => {
+  it('subcommands by FEATURE: ZAC MANAGEMENT IN, ACCESSIBLE MAX ADDRESS CONFIGURATION, DCO, SANITIZE DEVICE', () => {
     const cases: [number, number, boolean][] = [
+      [0x4a, 0x0000, true], // REPORT ZONES EXT
+      [0x4a, 0x3f00, true], // … with reporting options in FEATURE(15:8)
+      [0x4a, 0x0009, true], // ZONE QUERY EXT
+      [0x4a, 0x0008, false], // ZONE ACTIVATE EXT
       [0x78, 0x0000, true], // GET NATIVE MAX ADDRESS EXT
       [0x78, 0x0001, false], // SET ACCESSIBLE MAX ADDRESS EXT
       [0x78, 0x0002, false], // FREEZE ACCESSIBLE MAX ADDRESS EXT

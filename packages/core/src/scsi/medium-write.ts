@@ -74,6 +74,7 @@ const WRITING_ATA_COMMANDS = new Map<number, string>([
   [0x57, 'WRITE LOG DMA EXT'],
   [0x61, 'WRITE FPDMA QUEUED'],
   [0x78, 'ACCESSIBLE MAX ADDRESS CONFIGURATION'],
+  [0x4a, 'ZAC MANAGEMENT IN'],
   [0x7c, 'ZAC MANAGEMENT OUT'],
   [0x92, 'DOWNLOAD MICROCODE'],
   [0x93, 'DOWNLOAD MICROCODE DMA'],
@@ -124,8 +125,11 @@ function ataConsentReason(cdb: Uint8Array): string | undefined {
   if (tLength !== 0 && tDirOut) return `sends data to the drive (${what}, T_DIR out)`;
   if (SAFE_ATA_COMMANDS.has(command)) return undefined;
   const bySubcommand = SAFE_ATA_FEATURES.get(command);
-  if (bySubcommand?.features.has(features)) return undefined;
-  if (bySubcommand) return `sends ${what} with feature 0x${hex(features, 4)}, which is not ${bySubcommand.name}`;
+  if (bySubcommand) {
+    const subcommand = bySubcommand.bits === 8 ? features & 0xff : features;
+    if (bySubcommand.features.has(subcommand)) return undefined;
+    return `sends ${what} with feature 0x${hex(features, 4)}, which is not ${bySubcommand.name}`;
+  }
   return `sends ${what}, which is not known to leave the medium alone`;
 }
 
