@@ -3,8 +3,8 @@
  * chosen mode (human / --json / --quiet), and the device session (selection,
  * tracing, closing). Protocol work is core's; this file only wires it.
  */
-import type { HandoffPlatform, LeaseJournal, ScsiDevice, UsbBackend } from '@usbscsi/core';
-import { ErrorCodes, TracingBackend, UsbScsiError, badInput, openDevice, openTraceFile, type TraceFile } from '@usbscsi/core';
+import type { HandoffPlatform, LeaseOptions, LeaseRegistry, ScsiDevice, UsbBackend } from '@usbscsi/core';
+import { ErrorCodes, LeaseJournal, TracingBackend, UsbScsiError, badInput, openDevice, openTraceFile, type TraceFile } from '@usbscsi/core';
 import { connectVia } from './core-bridge.js';
 import { toJson } from './format/json.js';
 import type { CliIo } from './io.js';
@@ -23,13 +23,18 @@ export interface GlobalOptions {
   trace?: string;
   timeout?: string;
   via?: string;
+  unmount?: boolean;
+  remount?: boolean;
 }
 
 export interface CliDeps {
   /** Backend for `--device sim[:…]`; tests inject an emulator prepared with vendor handlers or faults. */
   simBackend?: (selector: string) => UsbBackend | Promise<UsbBackend>;
-  /** Lease journal and OS platform for `handoff` (tests inject a temp journal and core's fake platform). */
-  handoff?: () => Promise<{ journal: LeaseJournal; platform: HandoffPlatform }>;
+  /**
+   * Lease journal and OS platform for `handoff` and for the lease a BOT open takes (tests inject a
+   * temp journal, core's fake platform and, to keep signal handlers out of the test runner, no registry).
+   */
+  handoff?: () => Promise<{ journal: LeaseJournal; platform: HandoffPlatform; registry?: LeaseRegistry | null }>;
 }
 
 export class CliContext {
@@ -52,6 +57,24 @@ export class CliContext {
   transferOptions(): { timeoutMs?: number; signal?: AbortSignal } {
     const timeoutMs = this.timeoutMs();
     return { ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(this.io.signal ? { signal: this.io.signal } : {}) };
+  }
+
+  /**
+   * --unmount / --remount as core's lease options, checked before anything is opened. --remount alone
+   * is refused rather than ignored: it can only give back what --unmount took.
+   */
+  async leaseOptions(): Promise<LeaseOptions> {
+    if (this.opts.remount && !this.opts.unmount) throw badInput('--remount mounts again what --unmount unmounted: add --unmount.');
+    const env = this.io.env['USBSCSI_LEASE_JOURNAL'];
+    const handoff = this.deps.handoff ? await this.deps.handoff() : env ? { journal: new LeaseJournal({ path: env }) } : {};
+    return { unmount: this.opts.unmount === true, remount: this.opts.remount === true, ...handoff };
+  }
+
+  /** What the run names as its device before opening it, for statements made without the device. */
+  selectorText(): string {
+    const via = this.opts.via ?? this.io.env['USBSCSI_VIA'];
+    const device = this.opts.device === undefined ? 'the only visible device' : `--device ${this.opts.device}`;
+    return via ? `${device} via usbscsid at ${via}` : device;
   }
 
   lun(): number | undefined {
@@ -86,6 +109,7 @@ export class CliContext {
     if (via) return this.withRemoteDevice(via, fn);
     const spec = this.opts.device;
     const lun = this.lun();
+    const lease = await this.leaseOptions();
     let trace: TraceFile | undefined;
     let backend: UsbBackend | undefined;
     let device: ScsiDevice | undefined;
@@ -108,6 +132,7 @@ export class CliContext {
         backend: backend ?? (this.opts.backend === 'sg' ? 'auto' : this.opts.backend),
         transport,
         ...(lun !== undefined ? { lun } : {}),
+        lease,
         ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
       });
       return await fn(device);
@@ -124,6 +149,9 @@ export class CliContext {
   private async withRemoteDevice<T>(via: string, fn: (device: ScsiDevice) => Promise<T>): Promise<T> {
     if (this.opts.trace) {
       throw new UsbScsiError(ErrorCodes.UNSUPPORTED, '--trace cannot record through the daemon (--via / USBSCSI_VIA): the USB transfers happen in usbscsid. Run without --via to trace.');
+    }
+    if (this.opts.unmount || this.opts.remount) {
+      throw badInput('--unmount / --remount apply to devices this process opens; through usbscsid the daemon decides (start it with --unmount).');
     }
     const lun = this.lun();
     const device = await connectVia(via, { ...(this.opts.device !== undefined ? { selector: this.opts.device } : {}), ...(lun !== undefined ? { lun } : {}), env: this.io.env });

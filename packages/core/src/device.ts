@@ -138,16 +138,12 @@ export class ScsiDevice {
     } else if (options.data && options.data.length > 0) {
       throw badInput("direction 'none' takes no data");
     }
-    // A vendor or unassigned opcode sending data may be a firmware or medium write: its
-    // effect cannot be known, so it needs the same consent as a known write.
-    const safety = scsi.mediumSafety(cdb);
-    if (safety === 'write' || (safety === 'unknown' && direction === 'out')) {
+    // Consent is an allowlist question: anything not known to leave the medium alone needs it,
+    // vendor-specific opcodes included, whatever their data direction.
+    const needsConsent = scsi.mediumWriteReason(cdb);
+    if (needsConsent !== undefined) {
       if (!options.allowMediumWrite) {
-        throw badInput(
-          safety === 'write'
-            ? `${scsi.opcodeName(cdb)} writes to the medium or firmware: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`
-            : `opcode 0x${hex2(cdb[0]!)} is vendor-specific or unassigned and sends data, so it may change the medium or firmware: pass explicit consent (--yes, allowMediumWrite: true)`,
-        );
+        throw badInput(`${needsConsent}: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`);
       }
       if (checkMounts) await this.refuseIfMounted(cdb);
     }
