@@ -12,7 +12,7 @@
  *   bridge has it, so it is used only for commands the basic CDB cannot carry.
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
-import { BaseBridge, type AdminCallOptions, type BridgeExchange, type BridgeLimits } from './bridge.js';
+import { BaseBridge, modeRefusal, type AdminCallOptions, type BridgeExchange, type BridgeLimits } from './bridge.js';
 import { assumedCompletion, completionFromStatus, NVME_BROADCAST_NSID, NvmeAdminOpcode, submissionEntry, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
 
 export const ASMEDIA_BASIC_OPCODE = 0xe6;
@@ -72,19 +72,24 @@ export interface AsmediaModes {
 
 export class AsmediaBridge extends BaseBridge {
   readonly kind = 'asmedia' as const;
-  readonly protocol: string;
-  readonly limits: BridgeLimits;
+  readonly modes: AsmediaModes;
 
-  constructor(
-    exchange: BridgeExchange,
-    readonly modes: AsmediaModes = { basic: true, packet: true },
-  ) {
+  /** Both modes are assumed until the packet mode is refused (not every ASMedia bridge has it). */
+  constructor(exchange: BridgeExchange, modes: AsmediaModes = { basic: true, packet: true }) {
     super(exchange);
-    this.protocol = modes.packet && modes.basic ? 'ASMedia E6h + EAh/EBh' : modes.packet ? 'ASMedia EAh/EBh' : 'ASMedia E6h';
-    this.limits = {
-      completion: modes.packet,
-      ...(modes.packet ? {} : { opcodes: new Set<number>([NvmeAdminOpcode.IDENTIFY, NvmeAdminOpcode.GET_LOG_PAGE]) }),
-      maxTransferBytes: modes.packet ? 128 * 1024 : 65536,
+    this.modes = { ...modes };
+  }
+
+  get protocol(): string {
+    return this.modes.packet && this.modes.basic ? 'ASMedia E6h + EAh/EBh' : this.modes.packet ? 'ASMedia EAh/EBh' : 'ASMedia E6h';
+  }
+
+  get limits(): BridgeLimits {
+    const packet = this.modes.packet;
+    return {
+      completion: packet,
+      ...(packet ? {} : { opcodes: new Set<number>([NvmeAdminOpcode.IDENTIFY, NvmeAdminOpcode.GET_LOG_PAGE]) }),
+      maxTransferBytes: packet ? 128 * 1024 : 65536,
     };
   }
 
@@ -128,7 +133,13 @@ export class AsmediaBridge extends BaseBridge {
 
   private async runPacket(cmd: NvmeAdminCommand, effect: 'read' | 'write', options: AdminCallOptions): Promise<NvmeCompletion> {
     const dir = cmd.direction;
-    await this.send('packet command', asmediaPacketCdb(AsmediaPacketOperation.COMMAND, dir, 64, true), { direction: 'out', data: submissionEntry(cmd), effect }, options, 15_000);
+    try {
+      await this.send('packet command', asmediaPacketCdb(AsmediaPacketOperation.COMMAND, dir, 64, true), { direction: 'out', data: submissionEntry(cmd), effect }, options, 15_000);
+    } catch (err) {
+      const refused = modeRefusal(err, 'EAh', 'EAh/EBh packet mode');
+      if (refused !== err) this.modes.packet = false;
+      throw refused;
+    }
     let data: Uint8Array = new Uint8Array(0);
     let transferred = 0;
     // The data phase runs the command, even with no data (length 0); transfers are whole 512-byte blocks.

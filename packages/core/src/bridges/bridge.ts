@@ -115,6 +115,21 @@ export abstract class BaseBridge implements NvmeBridge {
   }
 }
 
+/**
+ * A bridge's second protocol (ASMedia packet, Realtek full) refused with ILLEGAL REQUEST at its
+ * first CDB: the bridge does not have it. `details.modeLost` tells callers to retry within the
+ * limits of the remaining mode.
+ */
+export function modeRefusal(err: unknown, protocol: string, what: string): unknown {
+  if (err instanceof UsbScsiError && err.code === ErrorCodes.CHECK_CONDITION && err.details['senseKey'] === 0x05) {
+    return new UsbScsiError(ErrorCodes.UNSUPPORTED, `this bridge has no ${what} (${protocol} was refused: ${err.message}); it carries only Identify and Get Log Page`, {
+      cause: err,
+      details: { modeLost: true },
+    });
+  }
+  return err;
+}
+
 /** E_CHECK_CONDITION for a bridge CDB, with the sense in `details` (the CLI maps it to its exit status). */
 export function bridgeRefused(protocol: string, phase: string, cdb: Uint8Array, result: ScsiResult): UsbScsiError {
   const sense = result.sense;

@@ -78,10 +78,12 @@ export class NvmeDevice {
     if (!Number.isInteger(length) || length < 4 || length % 4 !== 0 || length > 0x4_0000) throw badInput(`a log page read is a multiple of 4 bytes from 4 to 256 KiB; got ${length}`);
     const offset = options.offset ?? 0;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0) throw badInput(`a log page offset is a non-negative multiple of 4; got ${offset}`);
-    const limit = Math.min(this.bridge.limits.maxLogPageBytes ?? Infinity, this.bridge.limits.maxTransferBytes);
-    let read = length;
-    if (read > limit) read = logId === NvmeLogPage.SELF_TEST && this.bridge.kind === 'jmicron' ? JMICRON_SELF_TEST_LOG_BYTES : Math.floor(limit / 4) * 4;
-    const c = await this.checked({
+    const sized = (): number => {
+      const limit = Math.min(this.bridge.limits.maxLogPageBytes ?? Infinity, this.bridge.limits.maxTransferBytes);
+      if (length <= limit) return length;
+      return logId === NvmeLogPage.SELF_TEST && this.bridge.kind === 'jmicron' ? JMICRON_SELF_TEST_LOG_BYTES : Math.floor(limit / 4) * 4;
+    };
+    const command = (read: number): NvmeAdminCommand => ({
       opcode: NvmeAdminOpcode.GET_LOG_PAGE,
       nsid: options.nsid ?? NVME_BROADCAST_NSID,
       cdw10: logId | (((read / 4 - 1) & 0xffff) << 16),
@@ -90,6 +92,16 @@ export class NvmeDevice {
       direction: 'in',
       length: read,
     });
+    let read = sized();
+    let c: NvmeCompletion;
+    try {
+      c = await this.checked(command(read));
+    } catch (err) {
+      // The bridge turned out to lack its second mode: read again within the basic one's limits.
+      if (!(err instanceof UsbScsiError && err.details['modeLost'] === true) || sized() === read) throw err;
+      read = sized();
+      c = await this.checked(command(read));
+    }
     return { data: c.data, requested: length, capped: read < length, ...(read < length ? { limitReason: this.bridge.limits.logPageLimitReason ?? `${this.bridge.protocol} limit` } : {}) };
   }
 

@@ -10,7 +10,7 @@
  *   `realtek_nvme_helper.{h,c}`. Not every Realtek bridge has it.
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
-import { BaseBridge, type AdminCallOptions, type BridgeExchange, type BridgeLimits } from './bridge.js';
+import { BaseBridge, modeRefusal, type AdminCallOptions, type BridgeExchange, type BridgeLimits } from './bridge.js';
 import { assumedCompletion, completionFromStatus, NVME_BROADCAST_NSID, NvmeAdminOpcode, submissionEntry, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
 
 export const REALTEK_IN = 0xe4;
@@ -82,19 +82,26 @@ export interface RealtekModes {
 
 export class RealtekBridge extends BaseBridge {
   readonly kind = 'realtek' as const;
-  readonly protocol: string;
-  readonly limits: BridgeLimits;
+  readonly modes: RealtekModes;
 
-  constructor(
-    exchange: BridgeExchange,
-    readonly modes: RealtekModes = { basic: true, full: true },
-  ) {
+  /** Both modes are assumed until the full mode is refused (not every Realtek bridge has it). */
+  constructor(exchange: BridgeExchange, modes: RealtekModes = { basic: true, full: true }) {
     super(exchange);
-    this.protocol = modes.full && modes.basic ? 'Realtek E4h + E4h/E5h' : modes.full ? 'Realtek E4h/E5h' : 'Realtek E4h';
-    this.limits = {
-      completion: modes.full,
-      ...(modes.full ? {} : { opcodes: new Set<number>([NvmeAdminOpcode.IDENTIFY, NvmeAdminOpcode.GET_LOG_PAGE]), maxLogPageBytes: REALTEK_BASIC_MAX_LOG_BYTES, logPageLimitReason: 'longer reads can return stale data' }),
-      maxTransferBytes: modes.full ? 256 * 1024 : 0xffff,
+    this.modes = { ...modes };
+  }
+
+  get protocol(): string {
+    return this.modes.full && this.modes.basic ? 'Realtek E4h + E4h/E5h' : this.modes.full ? 'Realtek E4h/E5h' : 'Realtek E4h';
+  }
+
+  get limits(): BridgeLimits {
+    const full = this.modes.full;
+    return {
+      completion: full,
+      ...(full
+        ? {}
+        : { opcodes: new Set<number>([NvmeAdminOpcode.IDENTIFY, NvmeAdminOpcode.GET_LOG_PAGE]), maxLogPageBytes: REALTEK_BASIC_MAX_LOG_BYTES, logPageLimitReason: 'longer reads can return stale data, smartmontools sntrealtek' }),
+      maxTransferBytes: full ? 256 * 1024 : 0xffff,
     };
   }
 
@@ -114,7 +121,13 @@ export class RealtekBridge extends BaseBridge {
   }
 
   private async runFull(cmd: NvmeAdminCommand, effect: 'read' | 'write', options: AdminCallOptions): Promise<NvmeCompletion> {
-    await this.send('command phase', realtekCommandCdb(), { direction: 'out', data: submissionEntry(cmd), effect }, options, 15_000);
+    try {
+      await this.send('command phase', realtekCommandCdb(), { direction: 'out', data: submissionEntry(cmd), effect }, options, 15_000);
+    } catch (err) {
+      const refused = modeRefusal(err, 'E5h F7h', 'E4h/E5h full mode');
+      if (refused !== err) this.modes.full = false;
+      throw refused;
+    }
     let data: Uint8Array = new Uint8Array(0);
     let transferred = 0;
     if (cmd.direction === 'in') {
