@@ -142,6 +142,10 @@ describe('detection on the hazards and the table', () => {
     expect(h.detection.steps.join('\n')).toMatch(/Realtek E4h Identify: Identify Controller came back empty/);
     if (h.path === 'sat') expect(h.sat.status.status).toBe('passed');
     expect(await codeOf((dev as ScsiDevice).nvme())).toBe(ErrorCodes.UNSUPPORTED);
+    // Forced onto the NVMe path, the empty Identify is still not passed off as a drive.
+    const forced = await (dev as ScsiDevice).health({ bridge: 'realtek' }).then(() => null, (e: UsbScsiError) => e);
+    expect(forced?.code).toBe(ErrorCodes.UNSUPPORTED);
+    expect(forced?.message).toMatch(/--bridge sat/);
   });
 
   it('EX400U (UAS-capable, E6h breaks it): auto never sends E6h and says how to force it', async () => {

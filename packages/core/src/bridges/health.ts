@@ -6,7 +6,7 @@ import { ErrorCodes, UsbScsiError } from '../errors.js';
 import type { SmartReport } from '../scsi/ata-smart.js';
 import { createBridge, detectBridge, type BridgeChoice, type BridgeDetection, type BridgeHost } from './detect.js';
 import { NvmeDevice } from './nvme-device.js';
-import type { NvmeIdentifyController } from './nvme-identify.js';
+import { isPlausibleIdentify, type NvmeIdentifyController } from './nvme-identify.js';
 import type { NvmeSmartLog } from './nvme-logs.js';
 
 export type HealthReport =
@@ -36,6 +36,10 @@ export async function readHealth(host: BridgeHost & { satSmart(): Promise<SmartR
   if (detection.path === 'sat') return { path: 'sat', detection, sat: await host.satSmart() };
   const nvme = new NvmeDevice(createBridge(detection.kind!, host.exchange), detection);
   const identify = await nvme.identifyController();
+  if (!isPlausibleIdentify(identify)) {
+    // Only a forced bridge gets here (detection rejects these): a Realtek with a SATA drive does this.
+    throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `${detection.protocol} answered Identify Controller with no model or PCI vendor: no NVMe drive behind it (a SATA drive? try --bridge sat)`);
+  }
   const smart = await nvme.smartLog();
   const { raw: _raw, ...log } = smart;
   return { path: 'nvme', detection, identify, smart: log, passed: log.criticalWarning === 0 };
