@@ -104,12 +104,16 @@ export abstract class BaseBridge implements NvmeBridge {
     options: AdminCallOptions,
     timeoutMs?: number,
   ): Promise<ScsiResult> {
-    const result = await this.exchange(cdb, {
-      ...request,
-      ...(options.allowMediumWrite ? { allowMediumWrite: true } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...((timeoutMs ?? options.timeoutMs) !== undefined ? { timeoutMs: timeoutMs ?? options.timeoutMs } : {}),
-    });
+    const once = () =>
+      this.exchange(cdb, {
+        ...request,
+        ...(options.allowMediumWrite ? { allowMediumWrite: true } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...((timeoutMs ?? options.timeoutMs) !== undefined ? { timeoutMs: timeoutMs ?? options.timeoutMs } : {}),
+      });
+    let result = await once();
+    // A reset or power-on is reported once (UNIT ATTENTION) and the CDB did not run: send it again.
+    if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) result = await once();
     if (result.status !== ScsiStatus.GOOD) throw bridgeRefused(this.protocol, phase, cdb, result);
     return result;
   }

@@ -139,6 +139,24 @@ describe('the sequence each bridge sends, and the effect it declares for each CD
     ]);
   });
 
+  it('a UNIT ATTENTION (after the bridge reset) is answered by sending the same CDB once more', async () => {
+    const cdbs: number[] = [];
+    let attention = true;
+    const exchange: BridgeExchange = async (cdb, r) => {
+      cdbs.push(cdb[0]!);
+      if (attention) {
+        attention = false;
+        const sense = { senseKey: 0x06, asc: 0x29, ascq: 0x00, senseKeyName: 'UNIT ATTENTION', ascText: 'POWER ON, RESET, OR BUS DEVICE RESET OCCURRED' } as ScsiResult['sense'];
+        return { status: ScsiStatus.CHECK_CONDITION, ...(sense ? { sense } : {}), data: new Uint8Array(0), transferred: 0, residue: 0, durationNs: 0 };
+      }
+      const data = new Uint8Array(r.length ?? 0);
+      return { status: ScsiStatus.GOOD, data, transferred: data.length, residue: 0, durationNs: 0 };
+    };
+    const c = await new RealtekBridge(exchange).adminCommand(IDENTIFY_CONTROLLER);
+    expect(c.transferred).toBe(4096);
+    expect(cdbs).toEqual([0xe4, 0xe4]);
+  });
+
   it('a write without consent, or one the bridge cannot carry, sends nothing', async () => {
     const { sent, exchange } = scripted(() => null);
     await expect(new JmicronBridge(exchange).adminCommand({ opcode: 0x80, nsid: 1, direction: 'none' })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
