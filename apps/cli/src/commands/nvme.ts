@@ -154,7 +154,13 @@ export function registerNvme(program: Command, wrap: Wrap): void {
         const output = options['output'] as string | undefined;
         return withNvme(ctx, options, async (dev) => {
           const r = await dev.logPage(page, length, { offset });
-          if (output !== undefined) writeFileSync(output, r.data);
+          if (output !== undefined) {
+            try {
+              writeFileSync(output, r.data);
+            } catch (err) {
+              throw badInput(`cannot write ${output}: ${(err as Error).message}; choose a writable path for -o.`);
+            }
+          }
           ctx.emit({ detection: detectionJson(dev.detection), page, offset, requested: r.requested, read: r.data.length, capped: r.capped, limit: r.limitReason ?? null, data: output === undefined ? Buffer.from(r.data).toString('hex') : null, file: output ?? null }, () =>
             `${r.capped ? `(${r.data.length} of ${r.requested} bytes: ${r.limitReason})\n` : ''}${output === undefined ? hexdump(r.data, offset) : `Saved ${r.data.length} bytes to ${output}\n`}`,
           );

@@ -123,7 +123,6 @@ export function checkAdminCommand(cmd: NvmeAdminCommand): void {
     const v = cmd[key];
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff)) throw badInput(`${key} is a 32-bit unsigned value; got ${v}`);
   }
-  // Bits 1:0 of an NVMe opcode give its data direction (01b host to controller, 10b controller to host).
   if (cmd.direction === 'in') {
     if (!Number.isInteger(cmd.length) || (cmd.length ?? 0) < 1 || (cmd.length ?? 0) > 0x100_0000) throw badInput(`a data-in NVMe command needs a length from 1 to 16 MiB; got ${cmd.length}`);
   } else if (cmd.direction === 'out') {
