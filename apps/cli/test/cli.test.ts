@@ -270,10 +270,16 @@ describe('smart, reset, bench, handoff', () => {
     expect(doc['attributes'][0]).toMatchObject({ id: expect.any(Number), name: expect.any(String), raw: expect.any(String) });
   });
 
-  it('smart on a device without SAT says so and exits 24 (ILLEGAL REQUEST)', async () => {
-    const r = await run(['--device', 'sim', 'smart'], { deps: simWith(() => {}, { ata: false }) });
+  it('smart --bridge sat on a device without SAT says so and exits 24 (ILLEGAL REQUEST)', async () => {
+    const r = await run(['--device', 'sim', 'smart', '--bridge', 'sat'], { deps: simWith(() => {}, { ata: false }) });
     expect(r.code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
     expect(r.stderr).toContain('does not pass ATA commands through');
+  });
+
+  it('smart (auto) on a device with neither SAT nor an NVMe bridge lists what it tried and exits 10', async () => {
+    const r = await run(['--device', 'sim', 'smart'], { deps: simWith(() => {}, { ata: false }) });
+    expect(r.code).toBe(ExitCode.UNSUPPORTED);
+    expect(r.stderr).toMatch(/SAT ATA IDENTIFY DEVICE: .*Realtek E4h Identify: .*JMicron A1h Identify: .*ASMedia E6h Identify: /);
   });
 
   it('reset runs BOT reset recovery; --port resets the port', async () => {
@@ -388,7 +394,7 @@ describe('exit statuses for failures', () => {
   it('--help lists the commands and the exit status table', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
-    for (const c of ['list', 'info', 'inquiry', 'tur', 'sense', 'capacity', 'read', 'write', 'raw', 'smart', 'reset', 'handoff', 'bench']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+    for (const c of ['list', 'info', 'inquiry', 'tur', 'sense', 'capacity', 'read', 'write', 'raw', 'smart', 'nvme', 'reset', 'handoff', 'bench']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
     expect(r.stdout).toMatch(/^\s+21 {2}CHECK CONDITION: NOT READY$/m);
     expect(r.stdout).toMatch(/^\s+8 {2}command timed out$/m);
   });

@@ -1,3 +1,4 @@
+import { openNvme, readHealth, type BridgeChoice, type BridgeHost, type HealthReport, type NvmeDevice } from './bridges/index.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
 import * as scsi from './scsi/index.js';
 import type { DecodedSense } from './scsi/sense-types.js';
@@ -114,7 +115,7 @@ export class ScsiDevice {
    * which checked once before the first block: probing the mount table per
    * command cost SG_IO writes 6-10x in the benchmark.
    */
-  private async send(cdb: Uint8Array, options: ExecuteOptions, checkMounts: boolean): Promise<ScsiResult> {
+  private async send(cdb: Uint8Array, options: ExecuteOptions, checkMounts: boolean, declared?: 'read' | 'write'): Promise<ScsiResult> {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device is closed; open it again');
     if (!(cdb instanceof Uint8Array) || cdb.length < 1 || cdb.length > 16) {
       throw badInput(`a CDB is 1 to 16 bytes (6, 10, 12 or 16 for standard commands); got ${cdb instanceof Uint8Array ? cdb.length : typeof cdb}`);
@@ -139,8 +140,11 @@ export class ScsiDevice {
       throw badInput("direction 'none' takes no data");
     }
     // Consent is an allowlist question: anything not known to leave the medium alone needs it,
-    // vendor-specific opcodes included, whatever their data direction.
-    const needsConsent = scsi.mediumWriteReason(cdb);
+    // vendor-specific opcodes included, whatever their data direction. `declared` is the bridge
+    // layer's own statement for a vendor CDB it built from a classified NVMe admin command
+    // (private: `execute()` cannot declare a CDB read-only).
+    const needsConsent =
+      declared === 'read' ? undefined : (scsi.mediumWriteReason(cdb) ?? (declared === 'write' ? `${scsi.opcodeName(cdb)} carries an NVMe command that changes the drive` : undefined));
     if (needsConsent !== undefined) {
       if (!options.allowMediumWrite) {
         throw badInput(`${needsConsent}: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`);
@@ -409,6 +413,40 @@ export class ScsiDevice {
     const statusResult = await this.execute(scsi.ataSmartReturnStatusCdb(16));
     const status = scsi.parseSmartReturnStatus(statusResult.sense);
     return { identify, data, ...(thresholds ? { thresholds } : {}), status };
+  }
+
+  /**
+   * NVMe admin commands to a drive behind a USB bridge (JMicron, ASMedia, Realtek), through the
+   * bridge `bridge` names or the one detected (VID:PID table, then safe probes).
+   */
+  async nvme(options: { bridge?: BridgeChoice } = {}): Promise<NvmeDevice> {
+    return openNvme(this.bridgeHost(), options.bridge);
+  }
+
+  /** One health summary: SAT SMART for a SATA drive, the NVMe SMART / health log through a bridge. */
+  async health(options: { bridge?: BridgeChoice } = {}): Promise<HealthReport> {
+    return readHealth({ ...this.bridgeHost(), satSmart: () => this.smart() }, options.bridge);
+  }
+
+  private bridgeHost(): BridgeHost {
+    return {
+      exchange: (cdb, r) =>
+        this.send(
+          cdb,
+          {
+            direction: r.direction,
+            ...(r.length !== undefined ? { length: r.length } : {}),
+            ...(r.data ? { data: r.data } : {}),
+            ...(r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}),
+            ...(r.signal ? { signal: r.signal } : {}),
+            ...(r.allowMediumWrite ? { allowMediumWrite: true } : {}),
+          },
+          true,
+          r.effect,
+        ),
+      ataIdentify: () => this.ataIdentify(),
+      usb: this.description.usb,
+    };
   }
 
   /** Transport-level reset (BOT reset recovery). */

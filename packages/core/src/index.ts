@@ -21,3 +21,4 @@ export {
   locationIdOf,
   type DarwinPlatformOptions,
 } from './handoff/darwin.js';
+export * from './bridges/index.js';

@@ -25,3 +25,4 @@ export { EmulatorDeviceHandle } from './usb/emulator-handle.js';
 export { SimulatedDevice, type SimulatedDeviceOptions, type SimulatedStorageOptions } from './usb/simulated-device.js';
 export { DEFAULT_SIM_DEVICE, createSimulatedBackend, parseSimOptions } from './sim-options.js';
 export * from './ffs/index.js';
+export * from './nvme/index.js';

@@ -56,3 +56,62 @@ export async function startGadget() {
     stop: () => { child.disconnect(); child.kill(); },
   };
 }
+
+/**
+ * A gadget of its own per USB-NVMe bridge model (its VID:PID, its FunctionFS instance), bound
+ * once the plain gadget has released the UDC. A bridge hazard (the JMS583 port reset) arrives as
+ * { disconnect } from the device program: the UDC is unbound and bound again, as a port reset
+ * re-enumerates the real chip.
+ */
+export async function startBridgeGadget(preset, vid, pid) {
+  if (!existsSync(`${CFG}/usb_gadget`)) execFileSync('mount', ['-t', 'configfs', 'none', CFG]);
+  const g = `${CFG}/usb_gadget/g-${preset}`;
+  const dir = `/dev/ffs-${preset}`;
+  mkdirSync(g);
+  put(`${g}/idVendor`, `0x${vid.toString(16)}`);
+  put(`${g}/idProduct`, `0x${pid.toString(16)}`);
+  mkdirSync(`${g}/strings/0x409`);
+  put(`${g}/strings/0x409/manufacturer`, 'usbscsi');
+  put(`${g}/strings/0x409/product`, `${preset} bridge model over FunctionFS`);
+  put(`${g}/strings/0x409/serialnumber`, `NVME-${preset}`);
+  mkdirSync(`${g}/configs/c.1`);
+  mkdirSync(`${g}/functions/ffs.${preset}`);
+  symlinkSync(`${g}/functions/ffs.${preset}`, `${g}/configs/c.1/ffs.${preset}`);
+  mkdirSync(dir, { recursive: true });
+  execFileSync('mount', ['-t', 'functionfs', preset, dir]);
+  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [dir, preset], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const udc = readdirSync('/sys/class/udc')[0];
+  const replies = [];
+  const waiters = [];
+  const disconnects = [];
+  const bound = () => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0;
+  child.on('message', (m) => {
+    if (m.disconnect) {
+      disconnects.push(m.disconnect);
+      put(`${g}/UDC`, '');
+      setTimeout(() => put(`${g}/UDC`, udc), 300);
+      return;
+    }
+    const w = waiters.shift(); if (w) w(m); else replies.push(m);
+  });
+  const next = () => new Promise((resolve) => { const m = replies.shift(); if (m) resolve(m); else waiters.push(resolve); });
+  const ready = await Promise.race([next(), new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`))))]);
+  if (!ready.ready) throw new Error(`ffs-device said ${JSON.stringify(ready)}`);
+  const t0 = Date.now();
+  put(`${g}/UDC`, udc);
+  await waitFor(bound, `usb-storage to bind the ${preset} bridge model`, 30_000);
+  const ask = async (msg) => { child.send(msg); const r = await next(); if (r.error) throw new Error(r.error); return r; };
+  return {
+    enumerationMs: Date.now() - t0,
+    disconnects,
+    bridge: async () => (await ask({ bridge: true })).bridge,
+    stats: async () => (await ask({ stats: true })).stats,
+    waitBound: () => waitFor(bound, `the ${preset} bridge model to re-enumerate`, 30_000),
+    stop: async () => {
+      put(`${g}/UDC`, '');
+      await waitFor(() => sdDisks().length === 0, `the ${preset} sd disk to leave`, 10_000);
+      child.disconnect();
+      child.kill();
+    },
+  };
+}

@@ -23,6 +23,8 @@ if (scenario === 'xhci' || scenario === 'ehci') {
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
   await registerGadgetCases(backends);
+  const { registerNvmeBridgeCases } = await import('./cases/nvme-bridges.mjs');
+  await registerNvmeBridgeCases(backends);
 } else {
   throw new Error(`unknown scenario ${scenario}`);
 }

@@ -4,6 +4,7 @@ import { registerBench } from './bench.js';
 import { registerHandoff } from './handoff.js';
 import { registerInfoCommands } from './info.js';
 import { registerList } from './list.js';
+import { registerNvme } from './nvme.js';
 import { registerRaw } from './raw.js';
 import { registerRead } from './read.js';
 import { registerReset } from './reset.js';
@@ -19,6 +20,7 @@ export function registerCommands(program: Command, wrap: Wrap): void {
   registerWrite(program, wrap);
   registerRaw(program, wrap);
   registerSmart(program, wrap);
+  registerNvme(program, wrap);
   registerReset(program, wrap);
   registerHandoff(program, wrap);
   registerBench(program, wrap);

@@ -2,6 +2,7 @@ import { UsbScsiError, badInput, type ControlSetup, type MountInfo, type Storage
 import { BotDevice } from '../bot/bot-device.js';
 import type { BotDeviceStats, ControlOutcome } from '../bot/types.js';
 import { FaultInjector } from '../faults.js';
+import { attachNvmeBridge, type AttachedBridge, type NvmeBridgeModelOptions } from '../nvme/index.js';
 import type { LogicalUnit } from '../scsi/lun.js';
 import { ScsiTarget, type TargetOptions, type VendorCommandHandler, type VendorCommandOptions } from '../scsi/target.js';
 import { bulkMaxPacket, configurationDescriptorBytes, configurationFor, deviceDescriptorBytes, stringDescriptorBytes, type InterfaceLayout } from './descriptors.js';
@@ -35,6 +36,10 @@ export interface SimulatedDeviceOptions extends TargetOptions {
   storage?: SimulatedStorageOptions;
   /** Always stall bulk-in on Hi > Di instead of ending with a short packet. */
   stallOnShortDataIn?: boolean;
+  /** A USB-NVMe bridge model (JMicron, ASMedia, Realtek) in front of a simulated NVMe controller. */
+  nvmeBridge?: NvmeBridgeModelOptions;
+  /** After a bridge hazard drops the device, it re-enumerates this many ms later (default 50). */
+  bridgeReconnectMs?: number;
 }
 
 let nextAddress = 2;
@@ -47,6 +52,8 @@ export class SimulatedDevice {
   readonly target: ScsiTarget;
   readonly bot: BotDevice;
   readonly faults: FaultInjector;
+  /** The NVMe bridge model and its controller, when the device is one. */
+  readonly nvme: AttachedBridge | null;
   readonly vendorId: number;
   readonly productId: number;
   readonly serialNumber: string;
@@ -78,6 +85,17 @@ export class SimulatedDevice {
     this.vendorId = checkU16(options.vendorId ?? 0x1d6b, 'vendorId');
     this.productId = checkU16(options.productId ?? 0x0104, 'productId');
     this.target = new ScsiTarget(options);
+    const reconnectMs = options.bridgeReconnectMs ?? 50;
+    this.nvme = options.nvmeBridge
+      ? attachNvmeBridge(this.target, options.nvmeBridge, {
+          // The bridge resets its port: it leaves the bus now and comes back re-enumerated.
+          disconnect: () =>
+            setImmediate(() => {
+              this.unplug();
+              setTimeout(() => this.replug(), reconnectMs).unref?.();
+            }),
+        })
+      : null;
     this.serialNumber = options.serialNumber ?? this.target.identity.serial;
     this.manufacturerString = options.manufacturerString ?? 'usbscsi';
     this.productString = options.productString ?? 'Simulated Disk';
