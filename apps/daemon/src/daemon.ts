@@ -1,5 +1,5 @@
 import { readFile, unlink } from 'node:fs/promises';
-import { ErrorCodes, UsbScsiError, badInput } from '@usbscsi/core';
+import { ErrorCodes, UsbScsiError, badInput, isLoopbackHost } from '@usbscsi/core';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './app.js';
 import type { DaemonContext, DaemonLimits } from './context.js';
@@ -8,7 +8,7 @@ import { LeaseManager, type LeaseLimits } from './leases.js';
 import { DaemonMetrics } from './metrics.js';
 import type { DeviceProvider } from './provider.js';
 import { DeviceRegistry } from './registry.js';
-import { clearStaleSocket, isLoopback, setSocketAccess } from './socket.js';
+import { clearStaleSocket, setSocketAccess } from './socket.js';
 
 export interface DaemonOptions {
   provider: DeviceProvider;
@@ -52,7 +52,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   if (options.socketPath === null && !options.listen) throw badInput('nothing to listen on: give a socket path or --listen');
   if (options.listen) {
     if (!options.token) throw badInput('the TCP listener needs a bearer token: pass --token-file FILE');
-    if (!isLoopback(options.listen.host) && !options.allowRemote)
+    if (!isLoopbackHost(options.listen.host) && !options.allowRemote)
       throw badInput(`refusing to listen on ${options.listen.host}: not a loopback address (add --allow-remote if you mean it)`);
   }
 
