@@ -2,6 +2,7 @@ import { ErrorCodes, UsbScsiError } from '@usbscsi/core';
 import Fastify, { LogController, type FastifyError } from 'fastify';
 import { makeTokenCheck } from './auth.js';
 import type { DaemonContext } from './context.js';
+import type { PeerLookup } from './peer.js';
 import { asUsbScsiError, errorBody, httpStatusFor } from './errors.js';
 import { deviceRoutes } from './routes/devices.js';
 import { executeRoute } from './routes/execute.js';
@@ -13,6 +14,8 @@ export interface AppOptions {
   token?: string;
   /** Name of the listener in logs (`unix`, `tcp`). */
   listener: string;
+  /** Unix socket: who connected (recorded per connection in ctx.peers, for breaking leases). */
+  peerLookup?: PeerLookup;
   /** Filled with every route registered (the OpenAPI test compares it with openapi.yaml). */
   routes?: { method: string; url: string }[];
 }
@@ -33,6 +36,14 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     genReqId: () => `${options.listener}-${(++requestCounter).toString(36)}`,
     return503OnClosing: true,
   });
+
+  const lookup = options.peerLookup;
+  if (lookup) {
+    app.server.on('connection', (socket: import('node:net').Socket) => {
+      const peer = lookup(socket);
+      if (peer) ctx.peers.set(socket, peer);
+    });
+  }
 
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) if (method !== 'HEAD') options.routes?.push({ method, url: route.url });

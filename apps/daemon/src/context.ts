@@ -1,7 +1,9 @@
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EventHub } from './events.js';
 import type { LeaseManager } from './leases.js';
 import type { DaemonMetrics } from './metrics.js';
+import type { PeerIdentity } from './peer.js';
 import type { DeviceRegistry } from './registry.js';
 
 export interface DaemonLimits {
@@ -25,6 +27,8 @@ export interface DaemonContext {
   draining: boolean;
   /** Responses not yet fully written (SSE streams included): shutdown waits for them before closing. */
   inflight: Set<import('node:http').ServerResponse>;
+  /** Unix-socket connections and who opened them (SO_PEERCRED at accept); TCP connections are never here. */
+  peers: WeakMap<Socket, PeerIdentity>;
   openapi: string;
   version: string;
 }

@@ -6,6 +6,7 @@ import type { DaemonContext, DaemonLimits } from './context.js';
 import { EventHub } from './events.js';
 import { LeaseManager, type LeaseLimits } from './leases.js';
 import { DaemonMetrics } from './metrics.js';
+import { systemPeerLookup, type PeerLookup } from './peer.js';
 import type { DeviceProvider } from './provider.js';
 import { DeviceRegistry } from './registry.js';
 import { clearStaleSocket, setSocketAccess } from './socket.js';
@@ -33,6 +34,8 @@ export interface DaemonOptions {
    * daemon). Runs before the listeners open; its report is logged.
    */
   recover?: () => Promise<unknown>;
+  /** Who connected to the Unix socket (default: SO_PEERCRED through the native addon, where it loads). */
+  peerLookup?: PeerLookup;
 }
 
 export interface RunningDaemon {
@@ -86,7 +89,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     readFile(here('../package.json'), 'utf8').then((t) => JSON.parse(t) as { version: string }),
   ]);
   const ctx: DaemonContext = {
-    registry, leases, events, metrics, log, openapi, version: pkg.version, draining: false, inflight: new Set(),
+    registry, leases, events, metrics, log, openapi, version: pkg.version, draining: false, inflight: new Set(), peers: new WeakMap(),
     limits: { bodyLimit: 64 * 1024 * 1024, maxTransferLength: 64 * 1024 * 1024, watchdogGraceMs: 5000, ...options.limits },
   };
 
@@ -97,7 +100,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   try {
     if (options.socketPath !== null) {
       await clearStaleSocket(options.socketPath);
-      const app = await buildApp(ctx, { listener: 'unix', routes });
+      const app = await buildApp(ctx, { listener: 'unix', routes, peerLookup: options.peerLookup ?? systemPeerLookup() });
       apps.push(app);
       await app.listen({ path: options.socketPath });
       await setSocketAccess(options.socketPath, options.socketGroup);

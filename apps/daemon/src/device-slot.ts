@@ -8,16 +8,19 @@ export type DeviceState = 'idle' | 'busy' | 'leased' | 'gone';
 
 /** The part of a lease the slot needs to admit or refuse a command. */
 export interface SlotLease {
+  /** Public name of the lease (grants nothing). */
   id: string;
   holder: string;
+  /** Does this secret (constant-time compared) belong to the lease? */
+  admits(secret: string | undefined): boolean;
   /** Called on every command the lease holder runs (idle timeout bookkeeping). */
   touch(): void;
 }
 
 export interface RunOptions {
   signal?: AbortSignal;
-  /** Lease id the client presented (header X-Usbscsi-Lease). */
-  leaseId?: string;
+  /** Lease secret the client presented (header X-Usbscsi-Lease). */
+  leaseSecret?: string;
 }
 
 export interface JobContext {
@@ -68,10 +71,11 @@ export class DeviceSlot {
   run<T>(job: (ctx: JobContext) => Promise<T>, options: RunOptions = {}, countsAsCommand = true): Promise<T> {
     if (this.gone) return Promise.reject(deviceGone(`device ${this.id} is gone (unplugged); list devices again`));
     const lease = this.lease;
-    if (lease && options.leaseId !== lease.id) {
+    if (lease && !lease.admits(options.leaseSecret)) {
       return Promise.reject(
-        busy(`device ${this.id} is leased by ${lease.holder}; wait for the lease to end or present its id in X-Usbscsi-Lease`, {
+        busy(`device ${this.id} is leased by ${lease.holder}; wait for the lease to end, or send its secret in X-Usbscsi-Lease if you took it`, {
           holder: lease.holder,
+          lease: lease.id,
         }),
       );
     }
@@ -89,7 +93,7 @@ export class DeviceSlot {
       } finally {
         lease?.touch();
       }
-    }, { signal: options.signal, owner: options.leaseId });
+    }, { signal: options.signal, owner: lease?.id });
   }
 
   /** Opens now (through the queue, so it is ordered after earlier commands). Used when a lease is taken. */

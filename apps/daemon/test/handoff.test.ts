@@ -50,7 +50,7 @@ describe('usbscsid hands simulated devices off through a (fake) OS', () => {
     expect(fake.read().driver).toBeNull();
     await new Promise((r) => setTimeout(r, 300)); // longer than the idle close: the lease keeps it
     expect(fake.read().driver).toBeNull();
-    await client.releaseLease(lease.id);
+    await client.releaseLease(lease);
     expect(fake.snapshot()).toEqual(before);
     expect(await journal.list()).toEqual([]);
   });

@@ -13,7 +13,7 @@ interface ParsedCommand {
   data?: Uint8Array;
   timeoutMs: number;
   allowMediumWrite: boolean;
-  leaseId?: string;
+  leaseSecret?: string;
 }
 
 const MAX_TIMEOUT_MS = 3_600_000;
@@ -29,7 +29,7 @@ const MAX_TIMEOUT_MS = 3_600_000;
 function parseCommand(request: FastifyRequest, maxTransferLength: number): ParsedCommand {
   const query = (request.query ?? {}) as Record<string, unknown>;
   const h = request.headers;
-  const leaseId = headerValue(h['x-usbscsi-lease']) ?? (typeof query.lease === 'string' ? query.lease : undefined);
+  const leaseSecret = headerValue(h['x-usbscsi-lease']) ?? (typeof query.lease === 'string' ? query.lease : undefined);
   if (Buffer.isBuffer(request.body)) {
     const direction = parseDirection(headerValue(h['x-scsi-direction']) ?? query.direction) ?? 'out';
     if (direction !== 'out') throw badInput('a binary body is data-out: direction must be "out" (or absent)');
@@ -39,7 +39,7 @@ function parseCommand(request: FastifyRequest, maxTransferLength: number): Parse
       data: new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength),
       timeoutMs: parseIntField('timeoutMs', headerValue(h['x-scsi-timeout-ms']) ?? query.timeoutMs, 1, MAX_TIMEOUT_MS) ?? DEFAULT_TIMEOUT_MS,
       allowMediumWrite: parseBoolField('allowMediumWrite', headerValue(h['x-scsi-allow-medium-write']) ?? query.allowMediumWrite) ?? false,
-      leaseId,
+      leaseSecret,
     };
   }
   const body = request.body;
@@ -65,7 +65,7 @@ function parseCommand(request: FastifyRequest, maxTransferLength: number): Parse
     data,
     timeoutMs: parseIntField('timeoutMs', b.timeoutMs, 1, MAX_TIMEOUT_MS) ?? DEFAULT_TIMEOUT_MS,
     allowMediumWrite: parseBoolField('allowMediumWrite', b.allowMediumWrite) ?? false,
-    leaseId: typeof b.lease === 'string' ? b.lease : leaseId,
+    leaseSecret: typeof b.lease === 'string' ? b.lease : leaseSecret,
   };
 }
 
@@ -113,7 +113,7 @@ export const executeRoute = (ctx: DaemonContext): FastifyPluginAsync => async (a
             clearTimeout(watchdog);
             job.signal.removeEventListener('abort', forward);
           }
-        }, { signal: clientGone, leaseId: command.leaseId })
+        }, { signal: clientGone, ...(command.leaseSecret !== undefined ? { leaseSecret: command.leaseSecret } : {}) })
         .catch(reject);
     }).catch((err: unknown) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
