@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DaemonClient, loadNativeAddon, type DaemonEvent } from '@usbscsi/core';
+import { DaemonClient, loadNativeAddon, openRemoteDevice, type DaemonEvent } from '@usbscsi/core';
 import { FakeProvider, type FakeDevice } from './fake-provider.js';
 import { raw, startTestDaemon, until, type TestDaemon } from './helpers.js';
 
@@ -80,6 +80,19 @@ describe('usbscsid leases are capabilities', () => {
     expect(await owner.listLeases()).toEqual([]);
     expect(dev.executed).toEqual([0x12]);
     unsubscribe();
+  });
+
+  it('openRemoteDevice with a lease presents the secret on every command and releases on close', async () => {
+    const device = await openRemoteDevice({ via: `unix:${t.socketPath}`, lease: { holder: 'remote' } });
+    try {
+      expect((await owner.listLeases())[0]).toMatchObject({ holder: 'remote' });
+      await device.testUnitReady();
+      expect(dev.executed).toEqual([0x00]);
+      expect(await raw(t, 'POST', '/v1/devices/1-1/execute', INQUIRY_JSON, JSON_TYPE)).toMatchObject({ status: 409 });
+    } finally {
+      await device.close();
+    }
+    expect(await owner.listLeases()).toEqual([]);
   });
 
   it('a broken lease needs the Unix-socket peer: without SO_PEERCRED nobody breaks it, the secret still releases it', async () => {
