@@ -35,6 +35,8 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     requestIdHeader: 'x-request-id',
     genReqId: () => `${options.listener}-${(++requestCounter).toString(36)}`,
     return503OnClosing: true,
+    // Should a route ever get a schema: "36" is not 36 (Fastify's AJV coerces by default).
+    ajv: { customOptions: { coerceTypes: false } },
   });
 
   const lookup = options.peerLookup;

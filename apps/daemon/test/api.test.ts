@@ -81,6 +81,17 @@ describe('usbscsid HTTP API (fake device)', () => {
       ['GET', '/v2/nothing', undefined, {}, 404],
       ['POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 'soon' }), json, 400],
     ];
+    // JSON types are not coerced: a number written as a string is refused, never read as the number.
+    const coerced: [string, Record<string, unknown>][] = [
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: '36' }],
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, timeoutMs: '5000' }],
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, allowMediumWrite: 'true' }],
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, lease: 42 }],
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: [36] }],
+      ['/v1/devices/1-1/lease', { ttlMs: '600000' }],
+      ['/v1/devices/1-1/lease', { idleTimeoutMs: '1000' }],
+    ];
+    for (const [path, body] of coerced) cases.push(['POST', path, JSON.stringify(body), json, 400]);
     for (const [method, path, body, headers, status] of cases) {
       const r = await raw(t, method, path, body, headers);
       expect({ path, body: String(body).slice(0, 40), status: r.status }).toEqual({ path, body: String(body).slice(0, 40), status });

@@ -37,8 +37,8 @@ function parseCommand(request: FastifyRequest, maxTransferLength: number): Parse
       cdb: parseCdbHex(headerValue(h['x-scsi-cdb']) ?? query.cdb),
       direction,
       data: new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength),
-      timeoutMs: parseIntField('timeoutMs', headerValue(h['x-scsi-timeout-ms']) ?? query.timeoutMs, 1, MAX_TIMEOUT_MS) ?? DEFAULT_TIMEOUT_MS,
-      allowMediumWrite: parseBoolField('allowMediumWrite', headerValue(h['x-scsi-allow-medium-write']) ?? query.allowMediumWrite) ?? false,
+      timeoutMs: parseIntField('timeoutMs', headerValue(h['x-scsi-timeout-ms']) ?? query.timeoutMs, 1, MAX_TIMEOUT_MS, 'text') ?? DEFAULT_TIMEOUT_MS,
+      allowMediumWrite: parseBoolField('allowMediumWrite', headerValue(h['x-scsi-allow-medium-write']) ?? query.allowMediumWrite, 'text') ?? false,
       leaseSecret,
     };
   }
@@ -65,8 +65,14 @@ function parseCommand(request: FastifyRequest, maxTransferLength: number): Parse
     data,
     timeoutMs: parseIntField('timeoutMs', b.timeoutMs, 1, MAX_TIMEOUT_MS) ?? DEFAULT_TIMEOUT_MS,
     allowMediumWrite: parseBoolField('allowMediumWrite', b.allowMediumWrite) ?? false,
-    leaseSecret: typeof b.lease === 'string' ? b.lease : leaseSecret,
+    leaseSecret: parseLeaseField(b.lease) ?? leaseSecret,
   };
+}
+
+function parseLeaseField(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw badInput('lease must be the lease secret as a string (from the acquire answer)', { field: 'lease' });
+  return value;
 }
 
 function wantsBinary(request: FastifyRequest): boolean {
