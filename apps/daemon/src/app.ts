@@ -1,9 +1,10 @@
 import { ErrorCodes, UsbScsiError } from '@usbscsi/core';
-import Fastify, { LogController, type FastifyError } from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { makeTokenCheck } from './auth.js';
 import type { DaemonContext } from './context.js';
 import type { PeerLookup } from './peer.js';
-import { asUsbScsiError, errorBody, httpStatusFor } from './errors.js';
+import { errorBody } from './errors.js';
+import { clientErrorHandler, sendError } from './http-errors.js';
 import { deviceRoutes } from './routes/devices.js';
 import { executeRoute } from './routes/execute.js';
 import { leaseRoutes } from './routes/leases.js';
@@ -27,14 +28,18 @@ let requestCounter = 0;
  * leases, events, metrics); only the TCP one checks a bearer token.
  */
 export async function buildApp(ctx: DaemonContext, options: AppOptions) {
+  const log = ctx.log.child({ listener: options.listener });
   const app = Fastify({
-    loggerInstance: ctx.log.child({ listener: options.listener }),
+    loggerInstance: log,
     // One line per request from our onResponse hook instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.limits.bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: () => `${options.listener}-${(++requestCounter).toString(36)}`,
-    return503OnClosing: true,
+    // While closing, requests reach the routes, which refuse new work in the error envelope (ctx.draining).
+    return503OnClosing: false,
+    frameworkErrors: (error, request, reply) => sendError(ctx, error, request, reply),
+    clientErrorHandler: clientErrorHandler(ctx, log),
     // Should a route ever get a schema: "36" is not 36 (Fastify's AJV coerces by default).
     ajv: { customOptions: { coerceTypes: false } },
   });
@@ -81,16 +86,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     );
   });
 
-  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
-    const err = fromFastifyError(error);
-    ctx.metrics.recordError(err.code);
-    const status = 'statusCode' in error && typeof error.statusCode === 'number' && error.statusCode >= 400 && !(error instanceof UsbScsiError)
-      ? error.statusCode
-      : httpStatusFor(err.code);
-    if (status >= 500) request.log.error({ code: err.code, err: error }, err.message);
-    else request.log.info({ code: err.code }, err.message);
-    return reply.code(status).send(errorBody(err));
-  });
+  app.setErrorHandler((error: Error, request, reply) => sendError(ctx, error, request, reply));
 
   app.setNotFoundHandler((request, reply) => {
     ctx.metrics.recordError(ErrorCodes.NOT_FOUND);
@@ -102,20 +98,4 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   await app.register(executeRoute(ctx));
   await app.register(leaseRoutes(ctx));
   return app;
-}
-
-/** Fastify's own 4xx (bad JSON, body too large, wrong media type) become E_BAD_INPUT with the reason kept. */
-function fromFastifyError(error: FastifyError | Error): UsbScsiError {
-  if (error instanceof UsbScsiError) return error;
-  const fe = error as FastifyError;
-  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    const hint =
-      fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? 'the request body is larger than the daemon accepts (--body-limit); split the transfer'
-        : fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-          ? 'send application/json, or application/octet-stream for data-out'
-          : 'the request is malformed';
-    return new UsbScsiError(ErrorCodes.BAD_INPUT, `${hint}: ${fe.message}`, { details: { reason: fe.code ?? 'bad-request' } });
-  }
-  return asUsbScsiError(error);
 }
