@@ -5,6 +5,7 @@ import type { DaemonContext } from './context.js';
 import type { PeerLookup } from './peer.js';
 import { errorBody } from './errors.js';
 import { clientErrorHandler, sendError } from './http-errors.js';
+import { loggableUrl } from './log-url.js';
 import { deviceRoutes } from './routes/devices.js';
 import { executeRoute } from './routes/execute.js';
 import { leaseRoutes } from './routes/leases.js';
@@ -73,7 +74,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
       const refusal = check(request.headers.authorization);
       if (refusal) {
         ctx.metrics.recordError(refusal.code);
-        request.log.warn({ url: request.url, reason: refusal.details.reason }, 'refused: bearer token');
+        request.log.warn({ url: loggableUrl(request.url), reason: refusal.details.reason }, 'refused: bearer token');
         return reply.code(401).header('www-authenticate', 'Bearer realm="usbscsid"').send(errorBody(refusal));
       }
     });
@@ -81,7 +82,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+      { method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
       'request',
     );
   });

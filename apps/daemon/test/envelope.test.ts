@@ -2,30 +2,9 @@
  * Every failure the daemon answers is `{ error: { code, message } }`, also
  * the ones Fastify and Node's HTTP parser produce before any route runs.
  */
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider } from './fake-provider.js';
-import { startTestDaemon, type TestDaemon } from './helpers.js';
-
-/** Sends bytes as they are (the malformed requests no HTTP client would write) and reads until the daemon closes or `ms` pass. */
-export function sendRaw(socketPath: string, bytes: string | Buffer, ms = 2000): Promise<{ status: number; headers: string; body: string; closed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(socketPath);
-    let text = '';
-    let closed = false;
-    const timer = setTimeout(() => socket.destroy(), ms);
-    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
-    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' || err.code === 'EPIPE' ? undefined : reject(err)));
-    socket.on('end', () => (closed = true));
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const split = text.indexOf('\r\n\r\n');
-      const head = split >= 0 ? text.slice(0, split) : text;
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), headers: head, body: split >= 0 ? text.slice(split + 4) : '', closed });
-    });
-    socket.write(bytes);
-  });
-}
+import { sendRaw, startTestDaemon, type TestDaemon } from './helpers.js';
 
 const get = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`;
 const post = (path: string, type: string, body: string) =>
