@@ -35,6 +35,15 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     // One line per request from our onResponse hook instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.limits.bodyLimit,
+    // Slow or silent clients are closed (408 in the envelope). There is deliberately no
+    // socket idle timeout (connectionTimeout): a long command leaves the socket quiet.
+    requestTimeout: ctx.limits.requestTimeoutMs,
+    keepAliveTimeout: ctx.limits.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: Math.min(ctx.limits.headersTimeoutMs, ctx.limits.requestTimeoutMs),
+      // How often Node looks for expired requests; its 30 s default would stretch a 10 s timeout to 40.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(ctx.limits.headersTimeoutMs / 4))),
+    },
     requestIdHeader: 'x-request-id',
     genReqId: () => `${options.listener}-${(++requestCounter).toString(36)}`,
     // While closing, requests reach the routes, which refuse new work in the error envelope (ctx.draining).

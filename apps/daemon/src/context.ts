@@ -13,6 +13,16 @@ export interface DaemonLimits {
   maxTransferLength: number;
   /** Added to a command's timeout before the daemon stops waiting for the transport itself. */
   watchdogGraceMs: number;
+  /** The whole request (headers and body) must arrive within this; else 408 and the connection is closed. */
+  requestTimeoutMs: number;
+  /** The request line and headers must arrive within this (also counts from connect for a silent client). */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (Node adds up to a second). */
+  keepAliveTimeoutMs: number;
+  /** Request bodies and data-in buffers held at once, all clients together; beyond it 503 E_BUSY + Retry-After. */
+  maxBytesInFlight: number;
+  /** Commands queued or running per device; beyond it 503 E_BUSY + Retry-After. */
+  maxQueueDepth: number;
 }
 
 /** Shared by every listener (Unix socket, TCP). */

@@ -50,6 +50,19 @@ export interface RunningDaemon {
 
 const here = (p: string) => new URL(p, import.meta.url);
 
+export const DEFAULT_LIMITS: DaemonLimits = {
+  bodyLimit: 64 * 1024 * 1024,
+  maxTransferLength: 64 * 1024 * 1024,
+  watchdogGraceMs: 5000,
+  // 64 MiB at 1 MB/s; the command's own time does not count (the request is complete by then).
+  requestTimeoutMs: 60_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  // Four bodies of the largest size at once.
+  maxBytesInFlight: 256 * 1024 * 1024,
+  maxQueueDepth: 128,
+};
+
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const log = options.log ?? pino({ name: 'usbscsid' });
   if (options.socketPath === null && !options.listen) throw badInput('nothing to listen on: give a socket path or --listen');
@@ -58,6 +71,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     if (!isLoopbackHost(options.listen.host) && !options.allowRemote)
       throw badInput(`refusing to listen on ${options.listen.host}: not a loopback address (add --allow-remote if you mean it)`);
   }
+
+  const limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
 
   if (options.recover) {
     const report = await options.recover().catch((err: unknown) => {
@@ -90,7 +105,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   ]);
   const ctx: DaemonContext = {
     registry, leases, events, metrics, log, openapi, version: pkg.version, draining: false, inflight: new Set(), peers: new WeakMap(),
-    limits: { bodyLimit: 64 * 1024 * 1024, maxTransferLength: 64 * 1024 * 1024, watchdogGraceMs: 5000, ...options.limits },
+    limits,
   };
 
   await registry.start();
@@ -145,4 +160,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   };
 
   return { ctx, socketPath: options.socketPath, tcp, routes, shutdown };
+}
+
+function checkLimits(limits: DaemonLimits): DaemonLimits {
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw badInput(`the daemon limit ${name} must be a whole number of at least 1, not ${value}`);
+  }
+  if (limits.maxBytesInFlight < limits.bodyLimit)
+    throw badInput(`--max-bytes-in-flight (${limits.maxBytesInFlight}) is below --body-limit (${limits.bodyLimit}): the largest request would never be admitted; raise it`);
+  return limits;
 }
