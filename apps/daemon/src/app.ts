@@ -3,6 +3,7 @@ import Fastify, { LogController } from 'fastify';
 import { makeTokenCheck } from './auth.js';
 import type { DaemonContext } from './context.js';
 import type { PeerLookup } from './peer.js';
+import { bodyBytesOf, holdUntilAnswered } from './byte-budget.js';
 import { errorBody } from './errors.js';
 import { clientErrorHandler, sendError } from './http-errors.js';
 import { loggableUrl } from './log-url.js';
@@ -88,6 +89,12 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
       }
     });
   }
+
+  // Admission by Content-Length, before the body is read: over the budget is refused, not buffered.
+  app.addHook('onRequest', async (request, reply) => {
+    const bytes = bodyBytesOf(request.headers, ctx.limits.bodyLimit);
+    if (bytes <= ctx.limits.bodyLimit) holdUntilAnswered(ctx.bytesInFlight, reply.raw, bytes, 'this request body');
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(

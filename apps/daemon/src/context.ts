@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { ByteBudget } from './byte-budget.js';
 import type { EventHub } from './events.js';
 import type { LeaseManager } from './leases.js';
 import type { DaemonMetrics } from './metrics.js';
@@ -33,6 +34,8 @@ export interface DaemonContext {
   metrics: DaemonMetrics;
   log: Logger;
   limits: DaemonLimits;
+  /** Bytes held for requests at once (bodies, data-in buffers), bounded by limits.maxBytesInFlight. */
+  bytesInFlight: ByteBudget;
   /** Set once SIGTERM started draining: new work is refused with E_CANCELLED. */
   draining: boolean;
   /** Responses not yet fully written (SSE streams included): shutdown waits for them before closing. */

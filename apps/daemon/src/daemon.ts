@@ -2,6 +2,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import { ErrorCodes, UsbScsiError, badInput, isLoopbackHost } from '@usbscsi/core';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './app.js';
+import { ByteBudget } from './byte-budget.js';
 import type { DaemonContext, DaemonLimits } from './context.js';
 import { EventHub } from './events.js';
 import { LeaseManager, type LeaseLimits } from './leases.js';
@@ -86,6 +87,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const registry = new DeviceRegistry(options.provider, events, log, {
     idleCloseMs: options.idleCloseMs ?? 2000,
     pollMs: options.pollMs ?? 1000,
+    maxQueueDepth: limits.maxQueueDepth,
   });
   const leases = new LeaseManager(events, log, {
     defaultTtlMs: 10 * 60_000,
@@ -98,6 +100,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     queueDepth: Object.fromEntries(registry.all().map((s) => [s.id, s.queue.depth])),
     leases: leases.count,
     sseClients: events.subscribers,
+    bytesInFlight: ctx.bytesInFlight.inUse,
   }));
   const [openapi, pkg] = await Promise.all([
     readFile(here('../openapi.yaml'), 'utf8'),
@@ -105,7 +108,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   ]);
   const ctx: DaemonContext = {
     registry, leases, events, metrics, log, openapi, version: pkg.version, draining: false, inflight: new Set(), peers: new WeakMap(),
-    limits,
+    limits, bytesInFlight: new ByteBudget(limits.maxBytesInFlight),
   };
 
   await registry.start();

@@ -1,6 +1,6 @@
 import { ErrorCodes, isUsbScsiError, type UsbScsiError } from '@usbscsi/core';
 import type { Logger } from 'pino';
-import { busy, deviceGone } from './errors.js';
+import { busy, deviceGone, overloaded } from './errors.js';
 import { CommandQueue } from './queue.js';
 import type { DeviceProvider, DeviceSummary, OpenedDevice } from './provider.js';
 
@@ -45,7 +45,7 @@ export class DeviceSlot {
   constructor(
     public summary: DeviceSummary,
     private readonly provider: DeviceProvider,
-    private readonly idleCloseMs: number,
+    private readonly limits: { idleCloseMs: number; maxQueueDepth: number },
     private readonly log: Logger,
     private readonly onGone: (slot: DeviceSlot) => void,
   ) {
@@ -76,6 +76,13 @@ export class DeviceSlot {
         busy(`device ${this.id} is leased by ${lease.holder}; wait for the lease to end, or send its secret in X-Usbscsi-Lease if you took it`, {
           holder: lease.holder,
           lease: lease.id,
+        }),
+      );
+    }
+    if (this.queue.depth >= this.limits.maxQueueDepth) {
+      return Promise.reject(
+        overloaded(`device ${this.id} has ${this.queue.depth} commands queued or running, the most the daemon queues (--max-queue-depth); retry shortly`, {
+          queueDepth: this.queue.depth,
         }),
       );
     }
@@ -162,7 +169,7 @@ export class DeviceSlot {
       if (this.lease || this.queue.depth > 0) return;
       // through the queue, so a command arriving now opens the device only after this close
       void this.queue.enqueue(() => this.closeHandle()).catch(() => undefined);
-    }, this.idleCloseMs);
+    }, this.limits.idleCloseMs);
     this.idleTimer.unref();
   }
 

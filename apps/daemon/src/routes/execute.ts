@@ -1,6 +1,7 @@
 import { badInput, DEFAULT_TIMEOUT_MS, ErrorCodes, UsbScsiError, type DataDirection, type ScsiResult } from '@usbscsi/core';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { DaemonContext } from '../context.js';
+import { holdUntilAnswered } from '../byte-budget.js';
 import { cancelled } from '../errors.js';
 import { opcodeClass } from '../metrics.js';
 import { parseBoolField, parseCdbHex, parseDirection, parseIntField, resultHeaders, resultToJson } from '../wire.js';
@@ -84,6 +85,10 @@ export const executeRoute = (ctx: DaemonContext): FastifyPluginAsync => async (a
     if (ctx.draining) throw cancelled('the daemon is shutting down; retry against the next instance');
     const slot = ctx.registry.get(request.params.id);
     const command = parseCommand(request, ctx.limits.maxTransferLength);
+    // The data-in buffer, and in JSON its base64 text and the serialised answer too.
+    if (command.direction === 'in' && command.length) {
+      holdUntilAnswered(ctx.bytesInFlight, reply.raw, wantsBinary(request) ? command.length : command.length * 3, 'the data-in of this command');
+    }
     const opcode = command.cdb[0] ?? 0;
     const opClass = opcodeClass(opcode);
     const clientGone = clientGoneSignal(reply.raw);
