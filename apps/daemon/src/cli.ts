@@ -61,7 +61,7 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<Running
   const log = pino({ name: 'usbscsid', level: opts.logLevel });
   const token = opts.tokenFile ? parseTokenFile(await readFile(opts.tokenFile, 'utf8'), opts.tokenFile) : undefined;
   const setup = await createProvider({
-    devices: opts.device, backend: opts.backend, transport: opts.transport, unmount: opts.unmount ?? false, journal: opts.journal,
+    devices: opts.device, backend: opts.backend, transport: opts.transport, unmount: opts.unmount ?? false, journal: opts.journal, log,
     ...(hooks.handoffPlatform ? { handoffPlatform: hooks.handoffPlatform } : {}),
   });
   const daemon = await startDaemon({

@@ -34,7 +34,7 @@ export interface DaemonOptions {
    * Gives back devices whose lease holder died (the journal left by a crashed
    * daemon). Runs before the listeners open; its report is logged.
    */
-  recover?: () => Promise<unknown>;
+  recover?: (log: Logger) => Promise<unknown>;
   /** Who connected to the Unix socket (default: SO_PEERCRED through the native addon, where it loads). */
   peerLookup?: PeerLookup;
 }
@@ -76,7 +76,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
 
   if (options.recover) {
-    const report = await options.recover().catch((err: unknown) => {
+    const report = await options.recover(log).catch((err: unknown) => {
       log.error({ err }, 'lease recovery failed; devices of a dead daemon may still be detached (run usbscsi handoff recover)');
       return undefined;
     });
