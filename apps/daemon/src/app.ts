@@ -7,6 +7,7 @@ import { bodyBytesOf, holdUntilAnswered } from './byte-budget.js';
 import { errorBody } from './errors.js';
 import { clientErrorHandler, sendError } from './http-errors.js';
 import { loggableUrl } from './log-url.js';
+import { octetStreamParser } from './octet-body.js';
 import { deviceRoutes } from './routes/devices.js';
 import { executeRoute } from './routes/execute.js';
 import { leaseRoutes } from './routes/leases.js';
@@ -67,10 +68,8 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     for (const method of [route.method].flat()) if (method !== 'HEAD') options.routes?.push({ method, url: route.url });
   });
 
-  // Data-out arrives as the raw body; Fastify enforces bodyLimit while it streams in.
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: ctx.limits.bodyLimit }, (_req, body, done) =>
-    done(null, body),
-  );
+  // Data-out arrives as the raw body, read into one buffer of its length (see octet-body.ts).
+  app.addContentTypeParser('application/octet-stream', octetStreamParser(ctx.limits.bodyLimit));
 
   app.addHook('onRequest', async (_request, reply) => {
     const res = reply.raw;
@@ -91,9 +90,11 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   }
 
   // Admission by Content-Length, before the body is read: over the budget is refused, not buffered.
+  // A JSON body is held about three times over (raw text, parsed string, decoded data).
   app.addHook('onRequest', async (request, reply) => {
     const bytes = bodyBytesOf(request.headers, ctx.limits.bodyLimit);
-    if (bytes <= ctx.limits.bodyLimit) holdUntilAnswered(ctx.bytesInFlight, reply.raw, bytes, 'this request body');
+    const json = /^application\/json\b/i.test(request.headers['content-type'] ?? '');
+    if (bytes <= ctx.limits.bodyLimit) holdUntilAnswered(ctx.bytesInFlight, reply.raw, json ? 3 * bytes : bytes, 'this request body');
   });
 
   app.addHook('onResponse', async (request, reply) => {
