@@ -145,6 +145,12 @@ export interface NativeAddon {
   sgIo?(request: SgIoRequest): Promise<SgIoResult>;
   /** Linux only. */
   sgReset?(path: string, level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
+  /**
+   * Linux only: who connected this Unix socket (SO_PEERCRED, recorded by the kernel at
+   * connect time). `fd` is the connected socket's descriptor. Throws with `errno` when
+   * `fd` is not a connected Unix socket.
+   */
+  peerCredentials?(fd: number): { pid: number; uid: number; gid: number };
   /** macOS only (native/src/darwin): IOKit/DiskArbitration bindings. */
   readonly darwin?: unknown;
 }

@@ -65,3 +65,6 @@ export const notFound = (message: string, details?: Record<string, unknown>) =>
 export const busy = (message: string, details?: Record<string, unknown>) =>
   new UsbScsiError(ErrorCodes.BUSY, message, details ? { details } : {});
 export const deviceGone = (message: string) => new UsbScsiError(ErrorCodes.DEVICE_GONE, message);
+/** The daemon is at one of its limits: 503 with Retry-After (not 409: nobody holds anything, come back later). */
+export const overloaded = (message: string, details: Record<string, unknown> = {}, retryAfterS = 1) =>
+  new UsbScsiError(ErrorCodes.BUSY, message, { details: { ...details, retryAfterS } });

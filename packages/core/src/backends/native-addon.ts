@@ -75,6 +75,8 @@ export interface NativeAddon {
   transferMemoryLimit(): { bytes: number; source: string };
   sgIo?(request: SgIoRequest): Promise<SgIoResult>;
   sgReset?(path: string, level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
+  /** Linux: the process that connected a Unix socket (SO_PEERCRED), for the daemon's lease rules. */
+  peerCredentials?(fd: number): { pid: number; uid: number; gid: number };
 }
 
 export type NativeAddonLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
