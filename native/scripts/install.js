@@ -25,11 +25,15 @@ function has(cmd, args = ['--version']) {
   return r.status === 0;
 }
 
+let prebuildWhy = null; // why no prebuild serves (install hook only; --force does not look)
+
 function skip(reason, compileFailed = false) {
   fs.mkdirSync(buildDir, { recursive: true });
   fs.writeFileSync(reasonFile, reason + '\n');
   fs.rmSync(path.join(buildDir, 'Release', 'usbscsi_native.node'), { force: true }); // never leave a stale binary behind
-  console.log(`@usbscsi/native: source build skipped: ${reason}; the prebuild, if one loads, or node-usb will be used`);
+  const then = prebuildWhy ? `no usable prebuild either (${prebuildWhy}); core will use the node-usb fallback`
+    : force ? 'core will use the prebuild if one loads, else the node-usb fallback' : 'core will use the node-usb fallback';
+  console.log(`@usbscsi/native: skipped: ${reason}; ${then}`);
   process.exit(force && compileFailed ? 1 : 0);
 }
 
@@ -38,7 +42,8 @@ function skip(reason, compileFailed = false) {
 function prebuildProblem() {
   const probe = `const c = require('./loader.js').candidates(process.cwd(), {}).order.find((x) => x.kind === 'prebuild');
     if (c.skip) { console.log(c.skip); process.exit(1); }
-    require(c.path); console.log(c.target);`;
+    try { require(c.path); } catch (e) { console.log('the prebuild ' + c.path + ' failed to load: ' + String(e.message).split('\\n')[0]); process.exit(1); }
+    console.log(c.target);`;
   const r = spawnSync(process.execPath, ['-e', probe], { cwd: root, encoding: 'utf8' });
   return r.status === 0 ? { target: r.stdout.trim() } : { problem: (r.stdout.trim() || r.stderr.trim().split('\n')[0] || `exit ${r.status}`) };
 }
@@ -50,7 +55,7 @@ function main() {
       console.log(`@usbscsi/native: using the prebuilt binary for ${prebuild.target} (libusb inside); no source build needed`);
       return;
     }
-    console.log(`@usbscsi/native: no usable prebuild (${prebuild.problem}); trying a source build`);
+    prebuildWhy = prebuild.problem;
   }
   if (process.env.USBSCSI_SKIP_NATIVE) return skip('USBSCSI_SKIP_NATIVE is set');
   if (!has('pkg-config')) return skip('pkg-config is not installed (needed to find libusb-1.0)');
@@ -83,7 +88,7 @@ function main() {
     return skip(`the addon build failed (exit ${r.status ?? r.signal}; log: ${path.relative(process.cwd(), logFile)})`, true);
   }
   fs.rmSync(reasonFile, { force: true });
-  console.log(`@usbscsi/native: built ${path.relative(process.cwd(), built)}${asan ? ' (AddressSanitizer)' : ''}`);
+  console.log(`@usbscsi/native: built ${path.relative(process.cwd(), built)}${asan ? ' (AddressSanitizer)' : ''}${prebuildWhy ? ` (no usable prebuild: ${prebuildWhy})` : ''}`);
 }
 
 try {
