@@ -92,6 +92,8 @@ function sourceSkipReason(root) {
   }
 }
 
+const NAMES = { override: 'USBSCSI_NATIVE_BINARY binary', prebuild: 'prebuild', source: 'source build' };
+
 /** Tries each candidate; returns the addon and every attempt with its outcome. */
 function loadFirst(root, onLoaded, env = process.env) {
   const { order, note } = candidates(root, env);
@@ -107,7 +109,7 @@ function loadFirst(root, onLoaded, env = process.env) {
       onLoaded(addon);
       tried.push({ ...entry, status: 'loaded' });
       for (const rest of order.slice(order.indexOf(c) + 1)) {
-        tried.push({ kind: rest.kind, path: rest.path, ...(rest.target ? { target: rest.target } : {}), status: 'not-tried', reason: `the ${c.kind} loaded first` });
+        tried.push({ kind: rest.kind, path: rest.path, ...(rest.target ? { target: rest.target } : {}), status: 'not-tried', reason: `the ${NAMES[c.kind]} loaded first` });
       }
       return { ok: true, addon, from: entry, tried, ...(note ? { note } : {}) };
     } catch (err) {
