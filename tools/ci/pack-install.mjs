@@ -78,6 +78,7 @@ for (const [name, rel] of Object.entries(PACKAGES)) {
     if (name === '@usbscsi/native') {
       const here = `package/prebuilds/linux-${process.arch}-glibc/usbscsi_native.node`;
       assert(list.includes(here), `no ${here}: run \`pnpm prebuild\` before packing`);
+      assert(list.includes('package/prebuilds/LIBUSB-COPYING'), 'no prebuilds/LIBUSB-COPYING: libusb (LGPL-2.1) is linked into the prebuilds and its licence must travel with them');
       const binaries = list.filter((f) => f.endsWith('.node'));
       return `${list.length} files; prebuilds: ${binaries.map((f) => f.split('/')[2]).join(', ')}`;
     }
@@ -126,6 +127,11 @@ check('installed `usbscsi doctor --json` reports the prebuilt native engine', ()
 check('installed `usbscsi doctor` (text) names the engine and every choice', () => {
   const text = sh(bin('usbscsi'), ['doctor'], { cwd: dir, env: cleanEnv });
   assert(/^engine: native \(prebuilt native engine\)/m.test(text) && /choices, in order:/.test(text) && /node-usb/.test(text), text);
+});
+check('the installed engine lists devices (none on a machine without USB) instead of failing', () => {
+  const code = "require('@usbscsi/native').load().addon.list().then((l) => console.log(l.length), (e) => { console.error(e.message); process.exit(1); })";
+  const n = sh(process.execPath, ['-e', code], { cwd: install, env: cleanEnv }).trim();
+  return `${n} device(s)`;
 });
 check('installed `usbscsid --help` runs', () => {
   const text = sh(bin('usbscsid'), ['--help'], { cwd: dir, env: cleanEnv });
