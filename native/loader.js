@@ -18,12 +18,15 @@ function prebuildTarget(platform = process.platform, arch = process.arch, libc =
 /** glibc (with its version) or musl, for Linux; `{ name: 'none' }` elsewhere. */
 function runtimeLibc() {
   if (process.platform !== 'linux') return { name: 'none' };
+  const excluded = process.report.excludeNetwork;
   try {
-    process.report.excludeNetwork = true;
+    process.report.excludeNetwork = true; // the report's network part can take seconds
     const version = process.report.getReport().header.glibcVersionRuntime;
     return version ? { name: 'glibc', version } : { name: 'musl' };
   } catch {
     return { name: 'glibc' };
+  } finally {
+    process.report.excludeNetwork = excluded;
   }
 }
 
