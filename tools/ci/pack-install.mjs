@@ -6,8 +6,9 @@
 // so pnpm takes every third-party package from its store and asks no registry.
 // Needs `pnpm build` and `pnpm prebuild` first (the native tarball carries the prebuilds).
 // The installed tree stays in <dir>/install for the VM stage (tools/vm shares it into the guest).
-//   node tools/ci/pack-install.mjs [--report FILE]      dir: $USBSCSI_PACK_DIR or <tmp>/usbscsi-pack
+//   node tools/ci/pack-install.mjs [--report FILE]      dir: $USBSCSI_PACK_DIR or <tmp>/usbscsi-pack-<checkout hash>
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -15,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { offlineLockfile } from './offline-lockfile.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const dir = resolve(process.env.USBSCSI_PACK_DIR ?? join(tmpdir(), 'usbscsi-pack'));
+// One directory per checkout, so that two checkouts on one machine do not share it.
+const dir = resolve(process.env.USBSCSI_PACK_DIR ?? join(tmpdir(), `usbscsi-pack-${createHash('sha256').update(repo).digest('hex').slice(0, 8)}`));
 const argv = process.argv.slice(2);
 const reportAt = argv.includes('--report') ? resolve(argv[argv.indexOf('--report') + 1]) : null;
 const PACKAGES = {

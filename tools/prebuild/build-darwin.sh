@@ -17,6 +17,8 @@ if [[ -z "$sdk" || ! -d "$sdk/System/Library/Frameworks/IOKit.framework" ]]; the
   for arch in "${arches[@]}"; do echo "prebuild: darwin-$arch: skipped: no macOS SDK (set MACOS_SDK to an SDK root)"; done
   exit 0
 fi
+# One build at a time per machine: the cached build root and libusb builds are shared.
+mkdir -p "$CACHE" && exec 9>"$CACHE/.lock" && flock 9
 for tool in clang clang++ llvm-ar llvm-ranlib llvm-strip lld; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (tools/setup/install-deps.sh installs clang, lld and llvm)"
 done

@@ -6,6 +6,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 . "$here/common.sh"
+# One build at a time per machine: the cached build root and libusb builds are shared.
+mkdir -p "$CACHE" && exec 9>"$CACHE/.lock" && flock 9
 arches=("$@"); (( ${#arches[@]} )) || arches=(x64 arm64)
 
 root="$("$here/build-env.sh" | tail -n1)"

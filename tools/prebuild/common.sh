@@ -12,7 +12,8 @@ LIBUSB_ORIG_SHA256='12ce7a61fc9854d1d2a1ffe095f7b5fac19ddba095c259e6067a46500381
 BUILD_SUITE='bullseye'
 GLIBC_FLOOR='2.31'
 
-CACHE="${USBSCSI_PREBUILD_CACHE:-/var/cache/usbscsi-prebuild}"
+if [[ "$(id -u)" -eq 0 ]]; then CACHE="${USBSCSI_PREBUILD_CACHE:-/var/cache/usbscsi-prebuild}"
+else CACHE="${USBSCSI_PREBUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/usbscsi-prebuild}"; fi
 
 log() { echo "prebuild: $*"; }
 die() { echo "prebuild: FAIL: $*" >&2; exit 1; }

@@ -63,7 +63,7 @@ if (darwin.length) {
 const libusbVersion = pinned.LIBUSB_VERSION;
 // libusb is LGPL-2.1+: its licence travels with the binaries that link it (the addon's source,
 // shipped in the package, lets a user relink against another libusb).
-const cache = process.env.USBSCSI_PREBUILD_CACHE ?? '/var/cache/usbscsi-prebuild';
+const cache = process.env.USBSCSI_PREBUILD_CACHE ?? (process.getuid?.() === 0 ? '/var/cache/usbscsi-prebuild' : join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/tmp', '.cache'), 'usbscsi-prebuild'));
 const copying = join(cache, 'src', `libusb-${libusbVersion}`, 'COPYING');
 if (Object.values(results).length < targets.length && existsSync(copying)) copyFileSync(copying, join(prebuilds, 'LIBUSB-COPYING'));
 for (const name of targets) {
