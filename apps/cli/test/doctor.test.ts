@@ -24,6 +24,9 @@ describe('usbscsi doctor', () => {
     const r = doctor(['--json'], { USBSCSI_NATIVE_BINARY: undefined });
     const doc = JSON.parse(r.stdout) as Doc;
     expect(['native', 'node-usb', 'none']).toContain(doc.engine);
+    // Every field present, null when unknown (the --json contract).
+    expect(Object.keys(doc).sort()).toEqual(['arch', 'choices', 'engine', 'from', 'libusbVersion', 'node', 'note', 'path', 'platform']);
+    for (const c of doc.choices) expect(Object.keys(c).sort()).toEqual(['choice', 'path', 'reason', 'status', 'target']);
     expect(r.code).toBe(doc.engine === 'none' ? 10 : 0);
     // A source build newer than the prebuild goes first, and the note says so (a development checkout).
     expect(doc.choices.map((c) => c.choice)).toEqual(doc.note ? ['source', 'prebuild', 'node-usb'] : ['prebuild', 'source', 'node-usb']);

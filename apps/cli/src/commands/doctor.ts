@@ -34,6 +34,21 @@ function human(info: EngineInfo): string {
   return lines.join('\n') + '\n';
 }
 
+/** The --json document: every field present, `null` when unknown (docs/cli.md). */
+function toJson(info: EngineInfo): Record<string, unknown> {
+  return {
+    engine: info.engine,
+    from: info.from ?? null,
+    path: info.path ?? null,
+    libusbVersion: info.libusbVersion ?? null,
+    platform: info.platform,
+    arch: info.arch,
+    node: info.node,
+    note: info.note ?? null,
+    choices: info.choices.map((c) => ({ choice: c.choice, status: c.status, path: c.path ?? null, target: c.target ?? null, reason: c.reason ?? null })),
+  };
+}
+
 export function registerDoctor(program: Command, wrap: Wrap): void {
   program
     .command('doctor')
@@ -41,7 +56,7 @@ export function registerDoctor(program: Command, wrap: Wrap): void {
     .action(
       wrap(async (ctx) => {
         const info = await describeEngine();
-        ctx.emit(info, () => human(info));
+        ctx.emit(toJson(info), () => human(info));
         return info.engine === 'none' ? ExitCode.UNSUPPORTED : ExitCode.OK;
       }),
     );
