@@ -7,6 +7,7 @@ import { registerDeviceCases } from './cases/device.mjs';
 import { registerHandoffCases } from './cases/handoff.mjs';
 import { registerSgCases } from './cases/sg.mjs';
 import { registerContractCases } from './cases/contract.mjs';
+import { registerInstalledCases } from './cases/installed.mjs';
 
 const [scenario, resultsPath] = process.argv.slice(2);
 const backends = await loadBackends();
@@ -20,6 +21,7 @@ if (scenario === 'xhci' || scenario === 'ehci') {
   await registerDeviceCases(scenario, backends);
   await registerSgCases(scenario, backends);
   await registerHandoffCases(scenario, backends);
+  if (scenario === 'xhci') registerInstalledCases(scenario);
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
   await registerGadgetCases(backends);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CommandAction } from '../program.js';
 import { registerBench } from './bench.js';
+import { registerDoctor } from './doctor.js';
 import { registerHandoff } from './handoff.js';
 import { registerInfoCommands } from './info.js';
 import { registerList } from './list.js';
@@ -24,4 +25,5 @@ export function registerCommands(program: Command, wrap: Wrap): void {
   registerReset(program, wrap);
   registerHandoff(program, wrap);
   registerBench(program, wrap);
+  registerDoctor(program, wrap);
 }
