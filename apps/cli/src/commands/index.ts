@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CommandAction } from '../program.js';
 import { registerBench } from './bench.js';
+import { registerFirmware } from './firmware.js';
 import { registerHandoff } from './handoff.js';
 import { registerInfoCommands } from './info.js';
 import { registerList } from './list.js';
@@ -19,6 +20,7 @@ export function registerCommands(program: Command, wrap: Wrap): void {
   registerWrite(program, wrap);
   registerRaw(program, wrap);
   registerSmart(program, wrap);
+  registerFirmware(program, wrap);
   registerReset(program, wrap);
   registerHandoff(program, wrap);
   registerBench(program, wrap);

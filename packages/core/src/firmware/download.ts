@@ -8,6 +8,7 @@ import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError } from '../errors.js
 import { waitForDevice } from './activation.js';
 import { DownloadMicrocodeTarget } from './ata-target.js';
 import { capitalize, stateWhenStopped } from './errors.js';
+import { checkFirmwareOptions } from './plan.js';
 import { WriteBufferTarget } from './scsi-target.js';
 import type { DownloadFirmwareOptions, FirmwareCapabilities, FirmwarePlan, FirmwareReport, FirmwareTarget } from './types.js';
 
@@ -47,17 +48,7 @@ export async function resolveFirmwareTarget(device: ScsiDevice, options: Firmwar
 
 function checkOptions(image: Uint8Array, options: DownloadFirmwareOptions): void {
   if (!(image instanceof Uint8Array)) throw badInput('the firmware image must be bytes (a Uint8Array / Buffer)', { reason: 'bad-image' });
-  if (!options?.dryRun && options?.allowMediumWrite !== true) {
-    throw badInput('downloading firmware changes the device: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API); nothing was sent', { reason: 'no-consent' });
-  }
-  for (const [name, value] of [
-    ['chunkSize', options.chunkSize],
-    ['offset', options.offset],
-    ['timeoutMs', options.timeoutMs],
-    ['activationTimeoutMs', options.activationTimeoutMs],
-  ] as const) {
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < (name === 'offset' ? 0 : 1))) throw badInput(`${name} must be a ${name === 'offset' ? 'non-negative' : 'positive'} whole number; got ${value}`, { reason: `bad-${name}` });
-  }
+  checkFirmwareOptions(image.length, options);
 }
 
 export async function downloadFirmware(device: ScsiDevice, image: Uint8Array, options: DownloadFirmwareOptions): Promise<FirmwareReport> {

@@ -36,11 +36,6 @@ export function chooseMode(caps: FirmwareCapabilities, imageBytes: number, optio
         { details: { reason: 'mode-unsupported', mode: asked, supported: reported } },
       );
     }
-    if (!activate && (asked === 0x05 || asked === 0x07)) {
-      throw badInput(`mode ${hex(asked)} activates the new firmware as soon as it is downloaded: say so with --activate (activate: true), or use mode 0xe to download now and activate later`, {
-        reason: 'activation-not-allowed',
-      });
-    }
     return { mode: asked, reason: 'asked for' };
   }
   const has = (m: number) => reported === undefined || reported.includes(m);
@@ -103,6 +98,33 @@ export function chunkImage(imageBytes: number, base: number, chunkSize: number |
 export function activationOf(mode: DownloadMode, activate: boolean): FirmwarePlan['activation'] {
   if (mode === 0x05 || mode === 0x07) return 'with-last-chunk';
   return activate ? 'activate-command' : 'deferred';
+}
+
+/**
+ * Checks what can be checked without the device (front ends call it before opening one, so a
+ * bad request exits having sent nothing): mode, the activation rule of 05h/07h, numbers, consent.
+ */
+export function checkFirmwareOptions(imageBytes: number, options: DownloadFirmwareOptions): void {
+  if (!Number.isSafeInteger(imageBytes) || imageBytes <= 0) throw badInput('the firmware image is empty: check the file', { reason: 'empty-image' });
+  if (!options?.dryRun && options?.allowMediumWrite !== true) {
+    throw badInput('downloading firmware changes the device: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API); nothing was sent', { reason: 'no-consent' });
+  }
+  const mode = parseFirmwareMode(options.mode);
+  if (mode !== 'auto' && (mode === 0x05 || mode === 0x07) && options.activate !== true) {
+    throw badInput(`mode ${hex(mode)} activates the new firmware as soon as it is downloaded: say so with --activate (activate: true), or use mode 0xe to download now and activate later`, {
+      reason: 'activation-not-allowed',
+    });
+  }
+  checkBufferId(options.bufferId);
+  if (options.target !== undefined && !['auto', 'scsi', 'ata'].includes(options.target)) throw badInput(`firmware target ${String(options.target)} is not one of auto, scsi, ata`, { reason: 'bad-target' });
+  for (const [name, value, min] of [
+    ['chunkSize', options.chunkSize, 1],
+    ['offset', options.offset, 0],
+    ['timeoutMs', options.timeoutMs, 1],
+    ['activationTimeoutMs', options.activationTimeoutMs, 1],
+  ] as const) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < min)) throw badInput(`${name} must be a whole number of at least ${min}; got ${value}`, { reason: `bad-${name}` });
+  }
 }
 
 export function checkBufferId(bufferId: number | undefined): number {
