@@ -5,6 +5,7 @@ import type { DaemonContext } from './context.js';
 import { asUsbScsiError, errorBody, httpStatusFor } from './errors.js';
 import { deviceRoutes } from './routes/devices.js';
 import { executeRoute } from './routes/execute.js';
+import { firmwareRoute } from './routes/firmware.js';
 import { leaseRoutes } from './routes/leases.js';
 import { systemRoutes } from './routes/system.js';
 
@@ -87,6 +88,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   await app.register(systemRoutes(ctx));
   await app.register(deviceRoutes(ctx));
   await app.register(executeRoute(ctx));
+  await app.register(firmwareRoute(ctx));
   await app.register(leaseRoutes(ctx));
   return app;
 }
