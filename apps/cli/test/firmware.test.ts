@@ -43,7 +43,7 @@ describe('usbscsi firmware', () => {
     expect(deps.devices).toHaveLength(0);
     const dry = await run(['--device', 'sim', 'firmware', 'download', imagePath, '--dry-run', '--mode', '7', '--chunk', '8192', '--activate'], { deps });
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stderr).toMatch(/mode\s+0x07 .*asked for/);
+    expect(dry.stderr).toMatch(/mode\s+0x07 [^\n]*\n\s+why\s+asked for/);
     expect(dry.stdout.trim().split('\n')).toHaveLength(5);
     expect(dry.stdout).toMatch(/chunk\s+5\s+offset\s+32768\s+7232 bytes/);
     expect(writeBuffers(deps)).toEqual([]);

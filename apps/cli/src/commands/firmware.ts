@@ -49,7 +49,8 @@ function describePlan(plan: FirmwarePlan, file: string): string {
         : 'nothing: the new firmware is saved and runs after --activate, a power cycle or a hard reset';
   return [
     `  target  ${command}`,
-    `  mode    ${hex(plan.mode)} ${plan.modeName} (${plan.reason})`,
+    `  mode    ${hex(plan.mode)} ${plan.modeName}`,
+    `  why     ${plan.reason}`,
     `  image   ${file}, ${plan.imageBytes} bytes in ${plan.chunks.length} chunk${plan.chunks.length === 1 ? '' : 's'} of ${plan.chunkSize} at buffer offsets ${first.offset}..${last.offset}`,
     `  then    ${then}`,
   ].join('\n');
@@ -155,9 +156,9 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
           }
           const seconds = report.durationMs / 1000;
           ctx.emit({ ...report, plan: planJson(report.plan), chunks: timings }, () => {
-            const lines = [`Downloaded ${report.bytesSent} bytes in ${report.chunksSent} chunk${report.chunksSent === 1 ? '' : 's'} (${seconds.toFixed(2)} s)`];
-            if (report.state === 'deferred') lines.push(`Saved, not active: revision ${report.revisionBefore} runs until --activate, a power cycle or a hard reset`);
-            else lines.push(`Activated: revision ${report.revisionBefore} -> ${report.revisionAfter} (${CAME_BACK[report.cameBack ?? 'ready']} after ${((report.activationMs ?? 0) / 1000).toFixed(2)} s)`);
+            const lines = [`Downloaded ${report.bytesSent} bytes in ${report.chunksSent} chunk${report.chunksSent === 1 ? '' : 's'}`];
+            if (report.state === 'deferred') lines.push(`Saved, not active: revision ${report.revisionBefore} runs until --activate, a power cycle or a hard reset (${seconds.toFixed(2)} s)`);
+            else lines.push(`Activated: revision ${report.revisionBefore} -> ${report.revisionAfter} (${CAME_BACK[report.cameBack ?? 'ready']} after ${((report.activationMs ?? 0) / 1000).toFixed(2)} s; ${seconds.toFixed(2)} s in all)`);
             return lines.join('\n') + '\n';
           });
         });

@@ -65,7 +65,7 @@ export async function downloadFirmware(device: ScsiDevice, image: Uint8Array, op
 
   const progress = (phase: 'download' | 'activate' | 'wait', offset?: number) =>
     options.onProgress?.({ phase, chunk: report.chunksSent, chunks: plan.chunks.length, bytes: report.bytesSent, totalBytes: plan.imageBytes, ...(offset !== undefined ? { offset } : {}), elapsedMs: Date.now() - started });
-  let goneWithLastChunk = false;
+  let goneDuringActivation = false;
   for (const chunk of plan.chunks) {
     if (options.signal?.aborted) throw stopped(plan, report.chunksSent, ErrorCodes.CANCELLED, 'stopped');
     const last = chunk.index === plan.chunks.length - 1;
@@ -74,7 +74,7 @@ export async function downloadFirmware(device: ScsiDevice, image: Uint8Array, op
     } catch (err) {
       // A device that activates with its last segment may drop off the bus before the status reaches us.
       if (last && plan.activation === 'with-last-chunk' && isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) {
-        goneWithLastChunk = true;
+        goneDuringActivation = true;
       } else if (isUsbScsiError(err) && err.details['reason'] !== 'chunk-refused') {
         throw stopped(plan, report.chunksSent, err.code, `${err.message}, during chunk ${chunk.index + 1} of ${plan.chunks.length} at buffer offset ${chunk.offset}`, err, chunk.offset);
       } else throw err;
@@ -87,14 +87,20 @@ export async function downloadFirmware(device: ScsiDevice, image: Uint8Array, op
   if (plan.activation === 'activate-command') {
     if (options.signal?.aborted) throw stopped(plan, report.chunksSent, ErrorCodes.CANCELLED, 'stopped before the activate command');
     progress('activate');
-    await target.activate(plan);
+    try {
+      await target.activate(plan);
+    } catch (err) {
+      // Gone before its status reached us: the device is already switching to the new firmware.
+      if (!isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) throw err;
+      goneDuringActivation = true;
+    }
   }
   progress('wait');
   const back = await waitForDevice(device, {
     timeoutMs: options.activationTimeoutMs ?? DEFAULT_ACTIVATION_TIMEOUT_MS,
     ...(options.reopen ? { reopen: options.reopen } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
-    ...(goneWithLastChunk ? { gone: true } : {}),
+    ...(goneDuringActivation ? { gone: true } : {}),
   });
   try {
     report.revisionAfter = await target.revision(back.device);

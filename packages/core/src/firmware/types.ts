@@ -24,10 +24,10 @@ export type DownloadMode = 0x05 | 0x07 | 0x0d | 0x0e;
 export const DOWNLOAD_MODES: readonly DownloadMode[] = [0x05, 0x07, 0x0d, 0x0e];
 
 export const MODE_NAMES: Readonly<Record<number, string>> = {
-  0x05: 'download microcode, save and activate (whole image)',
-  0x07: 'download microcode with offsets, save and activate (segmented)',
+  0x05: 'download microcode, save and activate',
+  0x07: 'download microcode with offsets, save and activate',
   0x0d: 'download microcode with offsets, select activation events, save and defer activation',
-  0x0e: 'download microcode with offsets, save and defer activation (segmented, deferred)',
+  0x0e: 'download microcode with offsets, save and defer activation',
   0x0f: 'activate deferred microcode',
 };
 
