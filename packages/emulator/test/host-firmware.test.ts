@@ -219,6 +219,16 @@ describe('faults: the device keeps its old or its new firmware, never half', () 
     expect(sim.deviceAddress).not.toBe(address);
   });
 
+  it('device gone during the activate command (0Fh): taken as activation under way; found again, the saved image runs', async () => {
+    await setup();
+    sim.faults.inject({ kind: 'disconnect', opcode: 0x3b, skip: 5 });
+    const plugBack = setTimeout(() => sim.replug(), 300);
+    const r = await download(image('0.6'), { mode: 0x0e, chunkSize: 8192, activate: true });
+    clearTimeout(plugBack);
+    expect(writeBuffers().map((h) => h.cdb[1])).toEqual([0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0f]);
+    expect([r.state, r.cameBack, r.revisionAfter]).toEqual(['activated', 're-enumerated', '0.6']);
+  });
+
   it('re-enumeration without reopen: E_DEVICE_GONE that says to open it again; it runs the new firmware when found', async () => {
     await setup({ activation: 'reenumerate', activationMs: 100 });
     const e = await errorOf(dev.downloadFirmware(image('0.8'), { allowMediumWrite: true, mode: 0x07, activate: true, activationTimeoutMs: 3000 }));
