@@ -29,41 +29,44 @@ export async function waitForDevice(device: ScsiDevice, options: { timeoutMs: nu
   let how: CameBack['how'] | undefined;
   let gone = options.gone === true;
   let lastProblem = 'no answer yet';
+  const notBackYet = (err: unknown): err is UsbScsiError => isUsbScsiError(err) && GONE.has(err.code);
   while (Date.now() < deadline) {
     if (options.signal?.aborted) {
       throw new UsbScsiError(ErrorCodes.CANCELLED, 'stopped while waiting for the device to come back from activation: it runs the old or the new firmware; check with `usbscsi firmware info`', {
         details: { reason: 'cancelled', deviceState: 'unknown' },
       });
     }
-    try {
-      if (gone) {
-        if (!options.reopen) {
-          throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device dropped off the bus after activation (it re-enumerates to run the new firmware): open it again to see its revision', {
-            details: { reason: 'reenumerated', deviceState: 'unknown' },
-          });
-        }
+    if (gone) {
+      if (!options.reopen) {
+        throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device dropped off the bus after activation (it re-enumerates to run the new firmware): open it again to see its revision', {
+          details: { reason: 'reenumerated', deviceState: 'unknown' },
+        });
+      }
+      try {
         if (reopened) await current.close().catch(() => undefined);
         current = await options.reopen();
         reopened = true;
         gone = false;
         how = 're-enumerated';
+      } catch (err) {
+        if (!notBackYet(err)) throw err;
+        lastProblem = err.message;
       }
-      const r = await current.execute(scsi.testUnitReadyCdb(), { timeoutMs: Math.max(1000, Math.min(5000, deadline - Date.now())) });
-      if (r.status === ScsiStatus.GOOD) return { device: current, reopened, how: how ?? 'ready', ms: Date.now() - started };
-      const s = r.sense;
-      if (s?.senseKey === 0x06 && s.asc === 0x3f && s.ascq === 0x01) how ??= 'microcode-changed';
-      else if (s?.senseKey === 0x06 && s.asc === 0x29) how ??= 'reset';
-      lastProblem = s ? `${s.senseKeyName}: ${s.ascText}` : `status 0x${r.status.toString(16)}`;
-    } catch (err) {
-      if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE) && !gone && !reopened && current === device) {
-        gone = true;
-        lastProblem = 'the device is off the bus';
-        continue;
+    }
+    if (!gone) {
+      try {
+        const r = await current.execute(scsi.testUnitReadyCdb(), { timeoutMs: Math.max(1000, Math.min(5000, deadline - Date.now())) });
+        if (r.status === ScsiStatus.GOOD) return { device: current, reopened, how: how ?? 'ready', ms: Date.now() - started };
+        const s = r.sense;
+        if (s?.senseKey === 0x06 && s.asc === 0x3f && s.ascq === 0x01) how ??= 'microcode-changed';
+        else if (s?.senseKey === 0x06 && s.asc === 0x29) how ??= 'reset';
+        lastProblem = s ? `${s.senseKeyName}: ${s.ascText}` : `status 0x${r.status.toString(16)}`;
+      } catch (err) {
+        if (!notBackYet(err)) throw err;
+        // Off the bus (re-enumeration): find it again; anything else: ask again after a pause.
+        if (err.code === ErrorCodes.DEVICE_GONE) gone = true;
+        lastProblem = err.message;
       }
-      if (!isUsbScsiError(err) || !GONE.has(err.code)) throw err;
-      if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE) && (err.details['reason'] === 'reenumerated')) throw err;
-      if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) gone = true;
-      lastProblem = err.message;
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
