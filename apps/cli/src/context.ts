@@ -103,8 +103,12 @@ export class CliContext {
     return { backend: choice, dispose: async () => {} };
   }
 
-  /** Opens the selected device, runs `fn`, and always closes the device (releasing any lease) and the trace. */
-  async withDevice<T>(fn: (device: ScsiDevice) => Promise<T>): Promise<T> {
+  /**
+   * Opens the selected device, runs `fn`, and always closes the device (releasing any lease) and the trace.
+   * `reopen` opens the same selection again on the same backend (a device that re-enumerated); the
+   * caller closes what it returns. Absent through the daemon.
+   */
+  async withDevice<T>(fn: (device: ScsiDevice, reopen?: () => Promise<ScsiDevice>) => Promise<T>): Promise<T> {
     const via = this.opts.via ?? this.io.env['USBSCSI_VIA'];
     if (via) return this.withRemoteDevice(via, fn);
     const spec = this.opts.device;
@@ -127,15 +131,16 @@ export class CliContext {
       const recorder = trace?.recorder;
       // Tracing needs BOT: SG_IO sends no USB transfers this process could see.
       const transport = this.opts.backend === 'sg' ? 'sg' : this.opts.backend === 'auto' && !trace ? 'auto' : 'bot';
-      device = await openDevice({
+      const openOptions = {
         ...(spec !== undefined && !isSimSelector(spec) ? { selector: spec } : {}),
         backend: backend ?? (this.opts.backend === 'sg' ? 'auto' : this.opts.backend),
         transport,
         ...(lun !== undefined ? { lun } : {}),
         lease,
         ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
-      });
-      return await fn(device);
+      } as const;
+      device = await openDevice(openOptions);
+      return await fn(device, () => openDevice(openOptions));
     } finally {
       try {
         await device?.close();

@@ -10,6 +10,7 @@ import { loggableUrl } from './log-url.js';
 import { octetStreamParser } from './octet-body.js';
 import { deviceRoutes } from './routes/devices.js';
 import { executeRoute } from './routes/execute.js';
+import { firmwareRoute } from './routes/firmware.js';
 import { leaseRoutes } from './routes/leases.js';
 import { systemRoutes } from './routes/system.js';
 
@@ -114,6 +115,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   await app.register(systemRoutes(ctx));
   await app.register(deviceRoutes(ctx));
   await app.register(executeRoute(ctx));
+  await app.register(firmwareRoute(ctx));
   await app.register(leaseRoutes(ctx));
   return app;
 }

@@ -1,5 +1,7 @@
 import { openNvme, readHealth, type BridgeChoice, type BridgeHost, type HealthReport, type NvmeDevice } from './bridges/index.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
+import { downloadFirmware, resolveFirmwareTarget, type FirmwareInfoOptions } from './firmware/download.js';
+import type { DownloadFirmwareOptions, FirmwareCapabilities, FirmwareReport } from './firmware/types.js';
 import * as scsi from './scsi/index.js';
 import type { DecodedSense } from './scsi/sense-types.js';
 import { DEFAULT_TIMEOUT_MS, ScsiStatus, type DataDirection, type ScsiRequest, type ScsiResult, type ScsiTransport } from './transport.js';
@@ -447,6 +449,20 @@ export class ScsiDevice {
       ataIdentify: () => this.ataIdentify(),
       usb: this.description.usb,
     };
+  }
+
+  /**
+   * Puts a firmware image on the device (WRITE BUFFER, or ATA DOWNLOAD MICROCODE behind a SAT
+   * bridge): needs consent, refuses a mounted medium, stops between chunks on `signal`, and after
+   * activation waits for the device to come back. See firmware/types.ts for the options.
+   */
+  async downloadFirmware(image: Uint8Array, options: DownloadFirmwareOptions): Promise<FirmwareReport> {
+    return downloadFirmware(this, image, options);
+  }
+
+  /** What the device reports about firmware download (modes, offset boundary, buffer size, revision); read-only. */
+  async firmwareInfo(options: FirmwareInfoOptions = {}): Promise<FirmwareCapabilities> {
+    return (await resolveFirmwareTarget(this, options)).capabilities;
   }
 
   /** Transport-level reset (BOT reset recovery). */

@@ -4,6 +4,7 @@ export * from './transport.js';
 export * from './scsi/index.js';
 export * from './bot/index.js';
 export * from './device.js';
+export * from './firmware/index.js';
 export * from './select.js';
 export * from './open.js';
 export * from './handoff/index.js';

@@ -17,6 +17,8 @@ export const DEFAULT_SIM_DEVICE: Readonly<SimulatedDeviceOptions> = Object.freez
   productString: 'Simulated Disk',
   speed: 'high',
   luns: [{ blockSize: 512, blockCount: 32768 }], // 16 MiB
+  // Firmware download end to end: segments on 512-byte boundaries into a 1 MiB buffer; activation re-enumerates.
+  firmware: { activation: 'reenumerate' as const, activationMs: 300 },
 });
 
 /** Builds an {@link EmulatorBackend} holding the default simulated disk, with `options` layered over it. */

@@ -2,6 +2,7 @@
 // ScsiTarget + BotDevice served over FunctionFS at argv[2]. Messages from the parent:
 // { inject: FaultSpec } → { injected: id }, { stats: true } → { stats }, { events: true } → { events },
 // { bridge: true } → { bridge: { hazards, commands } } (NVMe bridge models only).
+// Unasked: { event: 'reenumerate', ms, revision } when new firmware is activated (plain disk only).
 const dir = process.argv[2];
 const repo = process.cwd();
 const { ScsiTarget } = await import(`${repo}/packages/emulator/dist/scsi/target.js`);
@@ -17,7 +18,13 @@ if (preset) {
   const { bridgeTargetFromPreset } = await import(`${repo}/packages/emulator/dist/nvme/index.js`);
   ({ target, bridge } = bridgeTargetFromPreset(preset, { disconnect: (reason) => process.send({ disconnect: reason }) }));
 } else {
-  target = new ScsiTarget({ vendor: 'USBSCSI', product: 'FFS EMULATOR', serial: 'FFS0001', luns: [{ blockSize: 512, blockCount: 32768 }] });
+  target = new ScsiTarget({
+    vendor: 'USBSCSI', product: 'FFS EMULATOR', serial: 'FFS0001', luns: [{ blockSize: 512, blockCount: 32768 }],
+    // New firmware re-enumerates: the parent unbinds and binds the UDC (a real disconnect and a
+    // fresh enumeration with the new bcdDevice) once the activating command's CSW is out.
+    firmware: { activation: 'reenumerate', activationMs: 500 },
+  });
+  target.onReenumerate = (ms) => process.send({ event: 'reenumerate', ms, revision: target.identity.revision });
   // A vendor command end to end: 0xC1 returns a signature and echoes the CDB (data-in, length from CDB byte 4).
   target.onCommand(0xc1, (ctx) => {
     const out = new Uint8Array(ctx.cdb[4] ?? 0);

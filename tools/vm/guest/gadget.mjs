@@ -30,11 +30,26 @@ export async function startGadget() {
   const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [FFS_DIR], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const replies = [];
   const waiters = [];
-  child.on('message', (m) => { const w = waiters.shift(); if (w) w(m); else replies.push(m); });
+  let reenumerated = Promise.resolve();
+  child.on('message', (m) => {
+    if (m.event === 'reenumerate') {
+      reenumerated = reenumerate(m).catch((err) => console.log(`VM_NOTE gadget re-enumeration failed: ${err.message}`));
+      return;
+    }
+    const w = waiters.shift(); if (w) w(m); else replies.push(m);
+  });
   const next = () => new Promise((resolve) => { const m = replies.shift(); if (m) resolve(m); else waiters.push(resolve); });
   const ready = await Promise.race([next(), new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`))))]);
   if (!ready.ready) throw new Error(`ffs-device said ${JSON.stringify(ready)}`);
   const udc = readdirSync('/sys/class/udc')[0];
+  // New firmware: off the bus (after the CSW has gone out), new bcdDevice from the revision, back on.
+  const reenumerate = async ({ ms, revision }) => {
+    await new Promise((r) => setTimeout(r, 300));
+    put(`${G}/UDC`, '');
+    put(`${G}/bcdDevice`, `0x${revision.replace(/\D/g, '').padStart(4, '0').slice(-4)}`);
+    await new Promise((r) => setTimeout(r, ms));
+    put(`${G}/UDC`, udc);
+  };
   put(`${G}/UDC`, udc);
   const t0 = Date.now();
   await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind the FunctionFS emulator', 30_000);
@@ -53,6 +68,8 @@ export async function startGadget() {
       put(`${G}/UDC`, udc);
       await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind the replugged emulator', 30_000);
     },
+    /** Resolves when the last firmware re-enumeration (if any) has bound the UDC again. */
+    reenumerated: () => reenumerated,
     stop: () => { child.disconnect(); child.kill(); },
   };
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CommandAction } from '../program.js';
 import { registerBench } from './bench.js';
 import { registerDoctor } from './doctor.js';
+import { registerFirmware } from './firmware.js';
 import { registerHandoff } from './handoff.js';
 import { registerInfoCommands } from './info.js';
 import { registerList } from './list.js';
@@ -22,6 +23,7 @@ export function registerCommands(program: Command, wrap: Wrap): void {
   registerRaw(program, wrap);
   registerSmart(program, wrap);
   registerNvme(program, wrap);
+  registerFirmware(program, wrap);
   registerReset(program, wrap);
   registerHandoff(program, wrap);
   registerBench(program, wrap);

@@ -118,6 +118,14 @@ export class SimulatedDevice {
       ...(options.stallOnShortDataIn === undefined ? {} : { stallOnShortDataIn: options.stallOnShortDataIn }),
       onDisconnectRequest: () => this.unplug(),
     });
+    // New microcode that re-enumerates: the activating command's CSW goes out first, then the
+    // device drops off the bus and comes back (fresh address, new revision) after `ms`.
+    this.target.onReenumerate = (ms) => {
+      setTimeout(() => {
+        this.unplug();
+        setTimeout(() => this.replug(), ms);
+      }, 20);
+    };
   }
 
   get id(): string {
@@ -226,6 +234,7 @@ export class SimulatedDevice {
     this.deviceAddress = this.fixedAddress ?? nextAddress++;
     this.kernelDriver = this.kernelDriverName;
     this.bot.powerOn();
+    this.target.firmwareState?.powerOn();
     this.connected = true;
     for (const l of [...this.plugListeners]) l(true);
   }
