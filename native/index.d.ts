@@ -145,14 +145,39 @@ export interface NativeAddon {
   sgIo?(request: SgIoRequest): Promise<SgIoResult>;
   /** Linux only. */
   sgReset?(path: string, level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
+  /**
+   * Linux only: who connected this Unix socket (SO_PEERCRED, recorded by the kernel at
+   * connect time). `fd` is the connected socket's descriptor. Throws with `errno` when
+   * `fd` is not a connected Unix socket.
+   */
+  peerCredentials?(fd: number): { pid: number; uid: number; gid: number };
   /** macOS only (native/src/darwin): IOKit/DiskArbitration bindings. */
   readonly darwin?: unknown;
 }
 
-export type LoadResult = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
+/** One binary the loader considered, in its order (loader.js). */
+export interface BinaryAttempt {
+  kind: 'override' | 'prebuild' | 'source';
+  path: string;
+  /** The prebuild's directory: `linux-x64-glibc`, `darwin-arm64`, … */
+  target?: string;
+  status: 'loaded' | 'unavailable' | 'failed' | 'not-tried';
+  reason?: string;
+}
 
-/** Loads the addon on first call; never throws. */
+export type LoadResult =
+  | { ok: true; addon: NativeAddon; from: BinaryAttempt; tried: BinaryAttempt[]; note?: string }
+  | { ok: false; reason: string; tried: BinaryAttempt[]; note?: string };
+
+/**
+ * Loads the addon on first call; never throws. Order: USBSCSI_NATIVE_BINARY alone when set;
+ * else the prebuild for this platform/arch/libc, then the source build (the newer first when
+ * both exist: a development checkout).
+ */
 export function load(): LoadResult;
-/** The install script's reason for skipping the build, or null. */
+/** The install script's reason for skipping the source build, or null. */
 export function skipReason(): string | null;
+/** This machine's prebuild directory name (`linux-x64-glibc`, `darwin-arm64`, …). */
+export function prebuildTarget(): string;
+/** USBSCSI_NATIVE_BINARY, or the source build's path. */
 export const binaryPath: string;

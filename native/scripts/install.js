@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Builds the addon with cmake-js (offline). Install never fails: when libusb-1.0,
-// a compiler or cmake is missing, or the build fails, it prints ONE line saying why,
-// records the reason in build/skip-reason.txt (index.js and the tests report it) and
-// exits 0; core then uses the node-usb fallback.
-//   node scripts/install.js            (npm/pnpm install hook)
+// Builds the addon from source with cmake-js (offline), where no prebuilt binary serves.
+// Install never fails: when libusb-1.0, a compiler or cmake is missing, or the build fails,
+// it prints ONE line saying why, records the reason in build/skip-reason.txt (index.js and
+// `usbscsi doctor` report it) and exits 0; the prebuild, if any, or node-usb is used instead.
+//   node scripts/install.js            (npm/pnpm install hook: nothing to do when the prebuild
+//                                        for this platform loads)
 //   node scripts/install.js --force    (pnpm run build: exits 1 if the compile itself fails with every
 //                                        prerequisite present; a missing prerequisite is still a skip)
 //   node scripts/install.js --asan     (AddressSanitizer build, -DUSBSCSI_ASAN=ON)
@@ -24,15 +25,38 @@ function has(cmd, args = ['--version']) {
   return r.status === 0;
 }
 
+let prebuildWhy = null; // why no prebuild serves (install hook only; --force does not look)
+
 function skip(reason, compileFailed = false) {
   fs.mkdirSync(buildDir, { recursive: true });
   fs.writeFileSync(reasonFile, reason + '\n');
   fs.rmSync(path.join(buildDir, 'Release', 'usbscsi_native.node'), { force: true }); // never leave a stale binary behind
-  console.log(`@usbscsi/native: skipped: ${reason}; core will use the node-usb fallback`);
+  const then = prebuildWhy ? `no usable prebuild either (${prebuildWhy}); core will use the node-usb fallback`
+    : force ? 'core will use the prebuild if one loads, else the node-usb fallback' : 'core will use the node-usb fallback';
+  console.log(`@usbscsi/native: skipped: ${reason}; ${then}`);
   process.exit(force && compileFailed ? 1 : 0);
 }
 
+// The prebuild for this platform, loaded in a child process (a binary that crashes on load must
+// not take the install down): null when it loads, else why not.
+function prebuildProblem() {
+  const probe = `const c = require('./loader.js').candidates(process.cwd(), {}).order.find((x) => x.kind === 'prebuild');
+    if (c.skip) { console.log(c.skip); process.exit(1); }
+    try { require(c.path); } catch (e) { console.log('the prebuild ' + c.path + ' failed to load: ' + String(e.message).split('\\n')[0]); process.exit(1); }
+    console.log(c.target);`;
+  const r = spawnSync(process.execPath, ['-e', probe], { cwd: root, encoding: 'utf8' });
+  return r.status === 0 ? { target: r.stdout.trim() } : { problem: (r.stdout.trim() || r.stderr.trim().split('\n')[0] || `exit ${r.status}`) };
+}
+
 function main() {
+  if (!force && !asan) {
+    const prebuild = prebuildProblem();
+    if (prebuild.target) {
+      console.log(`@usbscsi/native: using the prebuilt binary for ${prebuild.target} (libusb inside); no source build needed`);
+      return;
+    }
+    prebuildWhy = prebuild.problem;
+  }
   if (process.env.USBSCSI_SKIP_NATIVE) return skip('USBSCSI_SKIP_NATIVE is set');
   if (!has('pkg-config')) return skip('pkg-config is not installed (needed to find libusb-1.0)');
   if (!has('pkg-config', ['--exists', 'libusb-1.0'])) {
@@ -50,7 +74,7 @@ function main() {
   try {
     cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
   } catch {
-    return skip('cmake-js is not installed (devDependency of @usbscsi/native)');
+    return skip('cmake-js is not installed (a dependency of @usbscsi/native: reinstall the package)');
   }
   fs.mkdirSync(buildDir, { recursive: true });
   const args = [cmakeJs, 'build', '--directory', root, '--out', buildDir, '--log-level', 'warn'];
@@ -64,7 +88,7 @@ function main() {
     return skip(`the addon build failed (exit ${r.status ?? r.signal}; log: ${path.relative(process.cwd(), logFile)})`, true);
   }
   fs.rmSync(reasonFile, { force: true });
-  console.log(`@usbscsi/native: built ${path.relative(process.cwd(), built)}${asan ? ' (AddressSanitizer)' : ''}`);
+  console.log(`@usbscsi/native: built ${path.relative(process.cwd(), built)}${asan ? ' (AddressSanitizer)' : ''}${prebuildWhy ? ` (no usable prebuild: ${prebuildWhy})` : ''}`);
 }
 
 try {

@@ -123,4 +123,38 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
     // /dev/null is not a SCSI device: the ioctl fails with ENOTTY.
     await expect(sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
   });
+
+  it.runIf(process.platform === 'linux')('peerCredentials names the process that connected a Unix socket, and refuses what is not one', async () => {
+    const { createServer, connect } = await import('node:net');
+    const { mkdtempSync, rmSync, openSync, closeSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'usbscsi-peercred-'));
+    const path = join(dir, 's.sock');
+    try {
+      const seen = new Promise<unknown>((resolve, reject) => {
+        const server = createServer((socket) => {
+          try {
+            resolve(addon.peerCredentials!((socket as unknown as { _handle: { fd: number } })._handle.fd));
+          } catch (err) {
+            reject(err);
+          } finally {
+            socket.destroy();
+            server.close();
+          }
+        }).listen(path, () => connect(path).on('error', () => undefined));
+      });
+      expect(await seen).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => addon.peerCredentials!(-1)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => (addon.peerCredentials as (fd: unknown) => unknown)('3')).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    const notSocket = openSync('/dev/null', 'r');
+    try {
+      expect(() => addon.peerCredentials!(notSocket)).toThrow(expect.objectContaining({ errno: 88 })); // ENOTSOCK
+    } finally {
+      closeSync(notSocket);
+    }
+  });
 });

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const script = fileURLToPath(new URL('../scripts/install.js', import.meta.url));
+const loader = fileURLToPath(new URL('../loader.js', import.meta.url));
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -16,6 +17,7 @@ function sandbox(): string {
   dirs.push(root);
   mkdirSync(join(root, 'scripts'));
   copyFileSync(script, join(root, 'scripts', 'install.js'));
+  copyFileSync(loader, join(root, 'loader.js'));
   return root;
 }
 
@@ -30,7 +32,7 @@ describe('native/scripts/install.js', () => {
     writeFileSync(join(root, 'build', 'Release', 'usbscsi_native.node'), 'stale');
     const r = run(root, { PATH: '/nonexistent' });
     expect(r.status).toBe(0);
-    expect(r.stdout.trim().split('\n')).toEqual(['@usbscsi/native: skipped: pkg-config is not installed (needed to find libusb-1.0); core will use the node-usb fallback']);
+    expect(r.stdout.trim().split('\n')).toEqual([`@usbscsi/native: skipped: pkg-config is not installed (needed to find libusb-1.0); no usable prebuild either (no prebuilds in this package (${join(root, 'prebuilds')} does not exist; \`pnpm prebuild\` makes them)); core will use the node-usb fallback`]);
     expect(readFileSync(join(root, 'build', 'skip-reason.txt'), 'utf8')).toMatch(/pkg-config is not installed/);
     expect(existsSync(join(root, 'build', 'Release', 'usbscsi_native.node'))).toBe(false);
   });
@@ -77,6 +79,28 @@ describe('native/scripts/install.js', () => {
   it('a failing build (no CMakeLists.txt here) is a skip with the log path, exit 0', () => {
     const r = run(sandbox(), { PATH: process.env.PATH ?? '' });
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^@usbscsi\/native: skipped: (the addon build failed \(exit .*; log: .*build\.log\)|cmake-js is not installed.*|cmake is not installed|no C\+\+ compiler found.*|libusb-1\.0 development files not found.*|pkg-config is not installed.*); core will use the node-usb fallback\n$/);
+    expect(r.stdout).toMatch(/^@usbscsi\/native: skipped: (the addon build failed \(exit .*; log: .*build\.log\)|cmake-js is not installed.*|cmake is not installed|no C\+\+ compiler found.*|libusb-1\.0 development files not found.*|pkg-config is not installed.*); no usable prebuild either \(no prebuilds in this package .*\); core will use the node-usb fallback\n$/);
+  });
+
+  const builtAddon = fileURLToPath(new URL('../build/Release/usbscsi_native.node', import.meta.url));
+  const target = `${process.platform}-${process.arch}${process.platform === 'linux' ? '-glibc' : ''}`;
+
+  it.runIf(existsSync(builtAddon))('a prebuild for this platform that loads: the install hook builds nothing and says so', () => {
+    const root = sandbox();
+    mkdirSync(join(root, 'prebuilds', target), { recursive: true });
+    copyFileSync(builtAddon, join(root, 'prebuilds', target, 'usbscsi_native.node'));
+    const r = run(root, { PATH: process.env.PATH ?? '' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`@usbscsi/native: using the prebuilt binary for ${target} (libusb inside); no source build needed\n`);
+    expect(existsSync(join(root, 'build'))).toBe(false);
+  });
+
+  it('a prebuild that does not load is named in the skip line, and the install still exits 0', () => {
+    const root = sandbox();
+    mkdirSync(join(root, 'prebuilds', target), { recursive: true });
+    writeFileSync(join(root, 'prebuilds', target, 'usbscsi_native.node'), 'not a binary');
+    const r = run(root, { PATH: '/nonexistent' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^@usbscsi\/native: skipped: pkg-config is not installed .*; no usable prebuild either \(.*usbscsi_native\.node.*\); core will use the node-usb fallback\n$/);
   });
 });

@@ -2,7 +2,9 @@
 // `pnpm test:all`: every suite the project has, one after another, then one line
 // `N passed, N failed` counting all of them. Suites: the vitest run (unit +
 // integration + native-without-device), the QEMU end-to-end suite (tools/vm), a tiny
-// benchmark run proving the bench pipeline (tools/bench --tiny),
+// benchmark run proving the bench pipeline (tools/bench --tiny), the prebuilt native binaries
+// (tools/prebuild: one check per target) and the packaging stage (tools/ci/pack-install.mjs:
+// pack, install offline, run the installed CLI; the VM stage then runs that install in a guest),
 // and the macOS compile check (tools/macos-check; counts as one check when an
 // SDK is present, and says loudly when it is skipped).
 // Env: USBSCSI_SKIP_VM=1 skips the VM stage (printed loudly, counted as skipped).
@@ -50,7 +52,33 @@ rmSync(join(reports, 'vitest.json'), { force: true });
 const unit = run('pnpm', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${join(reports, 'vitest.json')}`]);
 addVitestLike('vitest (unit + integration + native)', join(reports, 'vitest.json'), unit.code, unit.seconds);
 
-// 2. Real kernel: QEMU guests.
+// 2. The prebuilt native binaries (one check per target; a target without its toolchain, e.g.
+//    macOS without an SDK, is a loud skip), then the packages as a user installs them.
+function addChecks(name, file, exitCode, seconds, entries, summarize) {
+  if (!existsSync(file)) {
+    totals.failed += 1;
+    lines.push(`${name}: no report (${file}); exit ${exitCode} — counted as 1 failure`);
+    return;
+  }
+  const counts = { passed: 0, failed: 0, skipped: 0 };
+  for (const e of entries(JSON.parse(readFileSync(file, 'utf8')))) counts[e] += 1;
+  totals.passed += counts.passed;
+  totals.failed += counts.failed;
+  totals.skipped += counts.skipped;
+  lines.push(`${name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${seconds.toFixed(1)} s${summarize ? ` (${summarize(JSON.parse(readFileSync(file, 'utf8')))})` : ''}`);
+}
+const prebuildReport = join(reports, 'prebuild.json');
+rmSync(prebuildReport, { force: true });
+const prebuild = run('node', ['tools/prebuild/run.mjs', '--report', prebuildReport]);
+addChecks('prebuild', prebuildReport, prebuild.code, prebuild.seconds,
+  (r) => Object.values(r.results).map((t) => (t.status === 'ok' ? 'passed' : t.status === 'skipped' ? 'skipped' : 'failed')),
+  (r) => Object.entries(r.results).map(([k, t]) => `${k} ${t.status}${t.reason ? `: ${t.reason}` : ''}`).join('; '));
+const packReport = join(reports, 'pack.json');
+rmSync(packReport, { force: true });
+const pack = run('node', ['tools/ci/pack-install.mjs', '--report', packReport]);
+addChecks('packaging (pack, offline install, installed CLI)', packReport, pack.code, pack.seconds, (r) => r.checks.map((c) => (c.ok ? 'passed' : 'failed')));
+
+// 3. Real kernel: QEMU guests (the xhci guest also runs the installed packages).
 if (process.env.USBSCSI_SKIP_VM === '1') {
   lines.push('vm: SKIPPED because USBSCSI_SKIP_VM=1 — the real-kernel suite did not run');
 } else {
@@ -60,7 +88,7 @@ if (process.env.USBSCSI_SKIP_VM === '1') {
   addVitestLike('vm (QEMU end-to-end)', vmResults, vm.code, vm.seconds);
 }
 
-// 3. Benchmark proof of life: one tiny run through every path (numbers are not judged here;
+// 4. Benchmark proof of life: one tiny run through every path (numbers are not judged here;
 //    benchmarks are never timed tests). Exit 0 when every path produced numbers.
 if (process.env.USBSCSI_SKIP_VM === '1') {
   lines.push('bench --tiny: SKIPPED because USBSCSI_SKIP_VM=1 (it boots the VM)');
@@ -75,7 +103,7 @@ if (process.env.USBSCSI_SKIP_VM === '1') {
   }
 }
 
-// 4. macOS compile/link check.
+// 5. macOS compile/link check.
 const macCheck = join(repo, 'tools/macos-check/run.sh');
 if (existsSync(macCheck)) {
   const r = spawnSync('bash', [macCheck], { cwd: repo, encoding: 'utf8' });

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the machine-level dependencies on Debian 12: the toolchain for the native
 # addon, QEMU + a kernel + busybox for the real-kernel tests, sg3-utils and tshark for
-# cross-checks, and pnpm. Idempotent: skips what is already there.
+# cross-checks, debootstrap + llvm + file for `pnpm prebuild` (a Debian 11 build root; the
+# checks of the binaries), and pnpm. Idempotent: skips what is already there.
 set -euo pipefail
 PACKAGES=(libusb-1.0-0-dev cmake g++ make pkg-config python3 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod
-  sg3-utils tshark clang lld valgrind util-linux e2fsprogs dosfstools udev)
+  sg3-utils tshark clang lld valgrind util-linux e2fsprogs dosfstools udev
+  debootstrap llvm file)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,7 +6,9 @@
 //      VM_BACKENDS=native,node-usb (default both; a backend left out is reported as skipped),
 //      VM_FFS_LOG=1 (the FunctionFS emulator logs every transfer and ep0 event to the console),
 //      VM_GUEST_SCRIPT (repo-relative script the guest runs instead of guest/scenario.sh: debugging),
-//      VM_ACCEL=kvm|tcg (default: KVM when a probe boot shows it works; tools/vm/accel.mjs).
+//      VM_ACCEL=kvm|tcg (default: KVM when a probe boot shows it works; tools/vm/accel.mjs),
+//      VM_INSTALLED (the tree tools/ci/pack-install.mjs installed from the tarballs; default: the
+//      one its report, reports/pack.json, names; shared read-only at /installed in the guest).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -40,6 +42,7 @@ function fail(message) {
 }
 
 let accel;
+let installed = null;
 
 function checkPrerequisites() {
   const need = [
@@ -49,6 +52,17 @@ function checkPrerequisites() {
   const missing = need.filter(([bin]) => { try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); return false; } catch { return true; } });
   if (missing.length) fail(`missing ${missing.map(([b]) => b).join(', ')}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`);
   if (!existsSync(join(repo, 'packages/core/dist/index.js'))) fail('packages/core/dist is missing: run `pnpm build` first.');
+}
+
+/** The packed-and-installed packages, if the packaging stage left them. */
+function installedTree() {
+  if (process.env.VM_INSTALLED) return resolve(process.env.VM_INSTALLED);
+  try {
+    const dir = JSON.parse(readFileSync(join(repo, 'reports', 'pack.json'), 'utf8')).installDir;
+    return dir && existsSync(join(dir, 'node_modules', '.bin', 'usbscsi')) ? dir : null;
+  } catch {
+    return null;
+  }
 }
 
 function boot(scenario, kernel, initrd) {
@@ -68,6 +82,7 @@ function boot(scenario, kernel, initrd) {
     '-append', `console=ttyS0 quiet panic=-1 vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} vmscenario=${scenario}`,
     '-virtfs', `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
     '-virtfs', `local,path=${out},mount_tag=out,security_model=none,id=out`,
+    ...(installed ? ['-virtfs', `local,path=${installed},mount_tag=installed,security_model=none,readonly=on,id=installed`] : []),
     ...deviceArgs(scenario, disk),
   ];
   const t0 = Date.now();
@@ -94,6 +109,8 @@ function boot(scenario, kernel, initrd) {
 function main() {
   const t0 = Date.now();
   checkPrerequisites();
+  installed = installedTree();
+  console.log(installed ? `test:vm: the installed packages (${installed}) are shared at /installed` : 'test:vm: no installed packages (run tools/ci/pack-install.mjs first): the installed-tree cases will be skipped');
   mkdirSync(work, { recursive: true });
   const tb = Date.now();
   execFileSync('bash', [join(here, 'build-initramfs.sh'), work], { stdio: 'inherit' });

@@ -3,8 +3,8 @@
  * chosen mode (human / --json / --quiet), and the device session (selection,
  * tracing, closing). Protocol work is core's; this file only wires it.
  */
-import type { HandoffPlatform, LeaseJournal, ScsiDevice, UsbBackend } from '@usbscsi/core';
-import { ErrorCodes, TracingBackend, UsbScsiError, badInput, openDevice, openTraceFile, type TraceFile } from '@usbscsi/core';
+import type { HandoffPlatform, LeaseOptions, LeaseRegistry, ScsiDevice, UsbBackend } from '@usbscsi/core';
+import { ErrorCodes, LeaseJournal, TracingBackend, UsbScsiError, badInput, openDevice, openTraceFile, type TraceFile } from '@usbscsi/core';
 import { connectVia } from './core-bridge.js';
 import { toJson } from './format/json.js';
 import type { CliIo } from './io.js';
@@ -23,13 +23,18 @@ export interface GlobalOptions {
   trace?: string;
   timeout?: string;
   via?: string;
+  unmount?: boolean;
+  remount?: boolean;
 }
 
 export interface CliDeps {
   /** Backend for `--device sim[:…]`; tests inject an emulator prepared with vendor handlers or faults. */
   simBackend?: (selector: string) => UsbBackend | Promise<UsbBackend>;
-  /** Lease journal and OS platform for `handoff` (tests inject a temp journal and core's fake platform). */
-  handoff?: () => Promise<{ journal: LeaseJournal; platform: HandoffPlatform }>;
+  /**
+   * Lease journal and OS platform for `handoff` and for the lease a BOT open takes (tests inject a
+   * temp journal, core's fake platform and, to keep signal handlers out of the test runner, no registry).
+   */
+  handoff?: () => Promise<{ journal: LeaseJournal; platform: HandoffPlatform; registry?: LeaseRegistry | null }>;
 }
 
 export class CliContext {
@@ -52,6 +57,26 @@ export class CliContext {
   transferOptions(): { timeoutMs?: number; signal?: AbortSignal } {
     const timeoutMs = this.timeoutMs();
     return { ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(this.io.signal ? { signal: this.io.signal } : {}) };
+  }
+
+  /**
+   * --unmount / --remount as core's lease options, checked before anything is opened. --remount alone
+   * is refused rather than ignored: it can only give back what --unmount took.
+   */
+  async leaseOptions(): Promise<LeaseOptions> {
+    if (this.opts.remount && !this.opts.unmount) throw badInput('--remount mounts again what --unmount unmounted: add --unmount.');
+    const env = this.io.env['USBSCSI_LEASE_JOURNAL'];
+    const handoff = this.deps.handoff ? await this.deps.handoff() : env ? { journal: new LeaseJournal({ path: env }) } : {};
+    // A dead holder's lease recovered first is said on stderr, --json or not (stdout stays one document).
+    const onNotice = (message: string) => void (this.opts.quiet ? undefined : this.io.stderr.write(`usbscsi: ${message}\n`));
+    return { unmount: this.opts.unmount === true, remount: this.opts.remount === true, ...handoff, onNotice };
+  }
+
+  /** What the run names as its device before opening it, for statements made without the device. */
+  selectorText(): string {
+    const via = this.opts.via ?? this.io.env['USBSCSI_VIA'];
+    const device = this.opts.device === undefined ? 'the only visible device' : `--device ${this.opts.device}`;
+    return via ? `${device} via usbscsid at ${via}` : device;
   }
 
   lun(): number | undefined {
@@ -80,12 +105,17 @@ export class CliContext {
     return { backend: choice, dispose: async () => {} };
   }
 
-  /** Opens the selected device, runs `fn`, and always closes the device (releasing any lease) and the trace. */
-  async withDevice<T>(fn: (device: ScsiDevice) => Promise<T>): Promise<T> {
+  /**
+   * Opens the selected device, runs `fn`, and always closes the device (releasing any lease) and the trace.
+   * `reopen` opens the same selection again on the same backend (a device that re-enumerated); the
+   * caller closes what it returns. Absent through the daemon.
+   */
+  async withDevice<T>(fn: (device: ScsiDevice, reopen?: () => Promise<ScsiDevice>) => Promise<T>): Promise<T> {
     const via = this.opts.via ?? this.io.env['USBSCSI_VIA'];
     if (via) return this.withRemoteDevice(via, fn);
     const spec = this.opts.device;
     const lun = this.lun();
+    const lease = await this.leaseOptions();
     let trace: TraceFile | undefined;
     let backend: UsbBackend | undefined;
     let device: ScsiDevice | undefined;
@@ -103,16 +133,16 @@ export class CliContext {
       const recorder = trace?.recorder;
       // Tracing needs BOT: SG_IO sends no USB transfers this process could see.
       const transport = this.opts.backend === 'sg' ? 'sg' : this.opts.backend === 'auto' && !trace ? 'auto' : 'bot';
-      device = await openDevice({
+      const openOptions = {
         ...(spec !== undefined && !isSimSelector(spec) ? { selector: spec } : {}),
         backend: backend ?? (this.opts.backend === 'sg' ? 'auto' : this.opts.backend),
         transport,
         ...(lun !== undefined ? { lun } : {}),
+        lease,
         ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
-        // A dead holder's lease recovered first is said on stderr, --json or not (stdout stays one document).
-        lease: { onNotice: (message: string) => void (this.opts.quiet ? undefined : this.io.stderr.write(`usbscsi: ${message}\n`)) },
-      });
-      return await fn(device);
+      } as const;
+      device = await openDevice(openOptions);
+      return await fn(device, () => openDevice(openOptions));
     } finally {
       try {
         await device?.close();
@@ -126,6 +156,9 @@ export class CliContext {
   private async withRemoteDevice<T>(via: string, fn: (device: ScsiDevice) => Promise<T>): Promise<T> {
     if (this.opts.trace) {
       throw new UsbScsiError(ErrorCodes.UNSUPPORTED, '--trace cannot record through the daemon (--via / USBSCSI_VIA): the USB transfers happen in usbscsid. Run without --via to trace.');
+    }
+    if (this.opts.unmount || this.opts.remount) {
+      throw badInput('--unmount / --remount apply to devices this process opens; through usbscsid the daemon decides (start it with --unmount).');
     }
     const lun = this.lun();
     const device = await connectVia(via, { ...(this.opts.device !== undefined ? { selector: this.opts.device } : {}), ...(lun !== undefined ? { lun } : {}), env: this.io.env });

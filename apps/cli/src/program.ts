@@ -2,7 +2,7 @@
  * The `usbscsi` program: commander wiring, global options, one exit status
  * per run. `runCli` is what main.ts and the in-process tests call.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isUsbScsiError } from '@usbscsi/core';
 import { registerCommands } from './commands/index.js';
 import { CliContext, type CliDeps, type GlobalOptions } from './context.js';
@@ -16,12 +16,18 @@ export interface RunState {
   exitCode: number;
 }
 
-const DEVICE_HELP = 'vid:pid[:serial] (hex), bus-port (1-2.3), /dev/sdX, /dev/sgN, or sim[:key=value,…] for the built-in emulator';
+const DEVICE_HELP = 'vid:pid[:serial] (hex), bus-port (1-2.3), /dev/sdX, /dev/sgN, /dev/srN, /dev/stN, /dev/nstN, or sim[:key=value,…] for the built-in emulator';
+
+/** An empty selector (`--device "$UNSET"`) must not quietly mean "whatever device is there". */
+function deviceSelector(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('--device needs a selector (VID:PID, bus-port, /dev/… or sim); omit --device to use the only visible device.');
+  return value;
+}
 
 export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Command {
   const program = new Command('usbscsi')
     .description('Send any SCSI command to a USB mass-storage device (Bulk-Only Transport or SG_IO).')
-    .option('-d, --device <selector>', DEVICE_HELP)
+    .option('-d, --device <selector>', DEVICE_HELP, deviceSelector)
     .option('--lun <n>', 'logical unit number (default 0)')
     .addOption(new Option('--backend <name>', 'how to reach the device').choices(['auto', 'native', 'node-usb', 'sg']).default('auto'))
     .option('--json', 'print one JSON document (errors as {"error":{…}})')
@@ -30,7 +36,8 @@ export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Comman
     .option('--trace <file.pcapng>', 'record every USB transfer as a Wireshark-readable pcapng (usbmon)')
     .option('--timeout <ms>', 'per-command timeout in milliseconds (default 20000)')
     .option('--via <unix:PATH>', 'run through the usbscsid daemon (also env USBSCSI_VIA)')
-    .showHelpAfterError('(run usbscsi --help for usage)')
+    .option('--unmount', 'when the OS must give up the interface (BOT), sync and unmount its mounted filesystems instead of refusing with E_MOUNTED')
+    .option('--remount', 'with --unmount: mount them again when the device is given back')
     .addHelpText('after', '\n' + exitCodeHelpText() + '\n\nExamples:\n  usbscsi --device sim inquiry\n  usbscsi --device 0781:5567 read --lba 0 --blocks 8 -o first.bin\n  usbscsi --device sim raw 12 00 00 00 24 00 --in 36')
     .exitOverride()
     .configureOutput({
@@ -64,10 +71,13 @@ export function reportError(io: CliIo, argv: string[], err: unknown): number {
   const json = wantsJson(argv);
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
-    const message = err.message.replace(/^error: /, '');
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.OK;
+    // Help shown because no command was given (commander exits 1 then) is a usage error; `usbscsi help` is not.
+    if (err.code === 'commander.help' && err.exitCode === 0) return ExitCode.OK;
+    const noCommand = err.code === 'commander.help';
+    const message = noCommand ? 'no command to run: the usage above lists the commands' : err.message.replace(/^error: /, '');
     if (json) io.stdout.write(toJson({ error: { code: 'E_USAGE', message, details: { commander: err.code } } }));
-    else io.stderr.write(`usbscsi: ${message}\n(run usbscsi --help for usage)\n`);
+    else io.stderr.write(`usbscsi: ${message}\n${noCommand ? '' : '(run usbscsi --help for usage)\n'}`);
     return ExitCode.USAGE;
   }
   const code = exitCodeFor(err);

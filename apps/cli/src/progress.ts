@@ -47,3 +47,41 @@ export function startProgress(ctx: CliContext, totalBytes: number, label: string
     },
   };
 }
+
+export interface ChunkProgress {
+  update(doneBytes: number, chunk: number): void;
+  stop(): void;
+}
+
+/** Bytes, chunk N/M and rate, for transfers that go in chunks the user chose (firmware); drawn for any size. */
+export function startChunkProgress(ctx: CliContext, totalBytes: number, chunks: number, label: string): ChunkProgress {
+  const stderr = ctx.io.stderr;
+  if (!stderr.isTTY || ctx.opts.quiet || ctx.json) return { update: () => {}, stop: () => {} };
+  const started = Date.now();
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: stderr as unknown as NodeJS.WritableStream,
+      format: `${label} [{bar}] {percentage}% | {doneH} / {totalH} | chunk {chunk}/${chunks} | {rate}/s`,
+      barsize: 24,
+      hideCursor: true,
+      clearOnComplete: false,
+      fps: 10,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const payload = (done: number, chunk: number) => ({
+    doneH: formatBytes(done),
+    totalH: formatBytes(totalBytes),
+    chunk,
+    rate: formatBytes(Math.round(done / Math.max((Date.now() - started) / 1000, 1e-3))),
+  });
+  bar.start(totalBytes, 0, payload(0, 0));
+  return {
+    update(done, chunk) {
+      bar.update(done, payload(done, chunk));
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}

@@ -104,12 +104,12 @@ describe('inquiry, info, capacity, tur, sense, list', () => {
 });
 
 describe('read and write', () => {
-  it('write refuses without --yes (exit 2), stating device, LBA range and bytes first', async () => {
+  it('write refuses without --yes (exit 2), stating file, bytes, LBA and device first', async () => {
     const file = join(tmp, 'two-blocks.bin');
     writeFileSync(file, Buffer.alloc(1024, 0x5a));
     const r = await run(['--device', 'sim', 'write', '--lba', '10', '-i', file]);
     expect(r.code).toBe(ExitCode.USAGE);
-    expect(r.stderr).toMatch(/About to write 1024 bytes \(2 blocks of 512\) to LBA 10\.\.11 of .*1d6b:0104/);
+    expect(r.stderr).toMatch(/Would write 1024 bytes of .*two-blocks\.bin from LBA 10 of --device sim/);
     expect(r.stderr).toContain('add --yes');
   });
 
@@ -192,11 +192,12 @@ describe('raw', () => {
   });
 
   it('an unknown opcode is ILLEGAL REQUEST: decoded sense, exit 24', async () => {
-    const r = await run(['--device', 'sim', 'raw', 'ff', '00', '00', '00', '00', '00']);
+    // FFh is vendor-specific, so it needs --yes (only the vendor knows what it changes).
+    const r = await run(['--device', 'sim', 'raw', 'ff', '00', '00', '00', '00', '00', '--yes']);
     expect(r.code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
     expect(r.stdout).toMatch(/^Status:\s+CHECK CONDITION \(0x02\)$/m);
     expect(r.stdout).toMatch(/^Sense:\s+ILLEGAL REQUEST: INVALID COMMAND OPERATION CODE \(asc 0x20, ascq 0x00/m);
-    const doc = json(await run(['--device', 'sim', '--json', 'raw', 'ff 00 00 00 00 00']));
+    const doc = json(await run(['--device', 'sim', '--json', 'raw', 'ff 00 00 00 00 00', '--yes']));
     expect(doc['sense']).toMatchObject({ senseKey: 5, senseKeyName: 'ILLEGAL REQUEST', asc: 0x20, ascq: 0 });
   });
 
@@ -214,7 +215,7 @@ describe('raw', () => {
     ];
     for (const [key, code] of table) {
       const deps = simWith((d) => d.onCommand(0xc0, () => ({ sense: { key, asc: 0x44, ascq: 0x00 } })));
-      const r = await run(['--device', 'sim', 'raw', 'c0', '00', '00', '00', '00', '00'], { deps });
+      const r = await run(['--device', 'sim', 'raw', 'c0', '00', '00', '00', '00', '00', '--yes'], { deps });
       expect(r.code, `sense key ${key}`).toBe(code);
     }
     // BOT's CSW carries only passed/failed/phase error, so a BUSY status reaches the host as a
@@ -242,7 +243,12 @@ describe('raw', () => {
     expect(out.code).toBe(0);
     expect(received?.toString()).toBe('vendor payload');
     const saved = join(tmp, 'in.bin');
-    const inn = await run(['--device', 'sim', 'raw', 'c2 00 00 00 10 00', '--in', '16', '-o', saved], { deps });
+    // Vendor opcodes need consent whatever their direction: a "read" may change anything.
+    const unconsented = await run(['--device', 'sim', 'raw', 'c2 00 00 00 10 00', '--in', '16'], { deps });
+    expect(unconsented.code).toBe(ExitCode.USAGE);
+    expect(unconsented.stderr).toContain('vendor-specific');
+    expect(deps.devices).toHaveLength(1); // only the --yes run above opened it: the refusal comes first
+    const inn = await run(['--device', 'sim', 'raw', 'c2 00 00 00 10 00', '--in', '16', '-o', saved, '--yes'], { deps });
     expect(inn.code).toBe(0);
     expect(inn.stdout).toMatch(/^Data:\s+5 of 16 bytes in, residue 11$/m);
     expect([...readFileSync(saved)]).toEqual([1, 2, 3, 4, 5]);
@@ -282,10 +288,16 @@ describe('smart, reset, bench, handoff', () => {
     expect(doc['attributes'][0]).toMatchObject({ id: expect.any(Number), name: expect.any(String), raw: expect.any(String) });
   });
 
-  it('smart on a device without SAT says so and exits 24 (ILLEGAL REQUEST)', async () => {
-    const r = await run(['--device', 'sim', 'smart'], { deps: simWith(() => {}, { ata: false }) });
+  it('smart --bridge sat on a device without SAT says so and exits 24 (ILLEGAL REQUEST)', async () => {
+    const r = await run(['--device', 'sim', 'smart', '--bridge', 'sat'], { deps: simWith(() => {}, { ata: false }) });
     expect(r.code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
     expect(r.stderr).toContain('does not pass ATA commands through');
+  });
+
+  it('smart (auto) on a device with neither SAT nor an NVMe bridge lists what it tried and exits 10', async () => {
+    const r = await run(['--device', 'sim', 'smart'], { deps: simWith(() => {}, { ata: false }) });
+    expect(r.code).toBe(ExitCode.UNSUPPORTED);
+    expect(r.stderr).toMatch(/SAT ATA IDENTIFY DEVICE: .*Realtek E4h Identify: .*JMicron A1h Identify: .*ASMedia E6h Identify: /);
   });
 
   it('reset runs BOT reset recovery; --port resets the port', async () => {
@@ -400,7 +412,7 @@ describe('exit statuses for failures', () => {
   it('--help lists the commands and the exit status table', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
-    for (const c of ['list', 'info', 'inquiry', 'tur', 'sense', 'capacity', 'read', 'write', 'raw', 'smart', 'reset', 'handoff', 'bench']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+    for (const c of ['list', 'info', 'inquiry', 'tur', 'sense', 'capacity', 'read', 'write', 'raw', 'smart', 'nvme', 'reset', 'handoff', 'bench']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
     expect(r.stdout).toMatch(/^\s+21 {2}CHECK CONDITION: NOT READY$/m);
     expect(r.stdout).toMatch(/^\s+8 {2}command timed out$/m);
   });

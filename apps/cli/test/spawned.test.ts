@@ -53,7 +53,7 @@ describe('the built binary', () => {
   });
 
   it('exit statuses reach the shell: ILLEGAL REQUEST 24, usage 2, help 0', () => {
-    expect(usbscsi(['--device', 'sim', 'raw', 'ff', '00', '00', '00', '00', '00']).code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
+    expect(usbscsi(['--device', 'sim', 'raw', 'ff', '00', '00', '00', '00', '00', '--yes']).code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
     const bad = usbscsi(['--device', 'sim', 'raw', 'xyz']);
     expect(bad.code).toBe(ExitCode.USAGE);
     expect(bad.stderr.trim().split('\n')).toEqual([expect.stringContaining('"xyz" is not hexadecimal')]);
@@ -115,7 +115,7 @@ describe.skipIf(!hasTshark)(`--trace decoded by tshark${hasTshark ? '' : ' (SKIP
 
   it('a failing command: REQUEST SENSE follows and the sense key decodes as ILLEGAL REQUEST', () => {
     const file = join(tmp, 'sense.pcapng');
-    expect(usbscsi(['--device', 'sim', '--trace', file, 'raw', 'ff 00 00 00 00 00']).code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
+    expect(usbscsi(['--device', 'sim', '--trace', file, 'raw', 'ff 00 00 00 00 00', '--yes']).code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
     const rows = tsharkFields(file, ['scsi_sbc.opcode', 'scsi.sns.key', 'scsi.sns.ascascq']);
     expect(rows.some((r) => r[0] === '0x03')).toBe(true);
     expect(rows.some((r) => r[1] === '0x05')).toBe(true);

@@ -37,7 +37,8 @@ describe.skipIf(!haveDaemon)(`--via unix:PATH through usbscsid${haveDaemon ? '' 
     expect(inq.code).toBe(0);
     expect(inq.stdout).toMatch(/^Vendor:\s+USBSCSI$/m);
     expect(json(await run(['--via', `unix:${socket}`, '--json', 'capacity']))).toMatchObject({ blocks: 4096, blockSize: 512 });
-    const bad = await run(['--via', `unix:${socket}`, 'raw', 'ff 00 00 00 00 00']);
+    // FFh is vendor-specific: it needs --yes like any command not known to leave the medium alone.
+    const bad = await run(['--via', `unix:${socket}`, 'raw', 'ff 00 00 00 00 00', '--yes']);
     expect(bad.code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
     expect(bad.stdout).toContain('INVALID COMMAND OPERATION CODE');
     const env = await run(['tur'], { env: { USBSCSI_VIA: `unix:${socket}` } });

@@ -1,10 +1,16 @@
 import { ErrorCodes, UsbScsiError } from '@usbscsi/core';
-import Fastify, { LogController, type FastifyError } from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { makeTokenCheck } from './auth.js';
 import type { DaemonContext } from './context.js';
-import { asUsbScsiError, errorBody, httpStatusFor } from './errors.js';
+import type { PeerLookup } from './peer.js';
+import { bodyBytesOf, holdUntilAnswered } from './byte-budget.js';
+import { errorBody } from './errors.js';
+import { clientErrorHandler, sendError } from './http-errors.js';
+import { loggableUrl } from './log-url.js';
+import { octetStreamParser } from './octet-body.js';
 import { deviceRoutes } from './routes/devices.js';
 import { executeRoute } from './routes/execute.js';
+import { firmwareRoute } from './routes/firmware.js';
 import { leaseRoutes } from './routes/leases.js';
 import { systemRoutes } from './routes/system.js';
 
@@ -13,6 +19,8 @@ export interface AppOptions {
   token?: string;
   /** Name of the listener in logs (`unix`, `tcp`). */
   listener: string;
+  /** Unix socket: who connected (recorded per connection in ctx.peers, for breaking leases). */
+  peerLookup?: PeerLookup;
   /** Filled with every route registered (the OpenAPI test compares it with openapi.yaml). */
   routes?: { method: string; url: string }[];
 }
@@ -24,24 +32,45 @@ let requestCounter = 0;
  * leases, events, metrics); only the TCP one checks a bearer token.
  */
 export async function buildApp(ctx: DaemonContext, options: AppOptions) {
+  const log = ctx.log.child({ listener: options.listener });
   const app = Fastify({
-    loggerInstance: ctx.log.child({ listener: options.listener }),
+    loggerInstance: log,
     // One line per request from our onResponse hook instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.limits.bodyLimit,
+    // Slow or silent clients are closed (408 in the envelope). There is deliberately no
+    // socket idle timeout (connectionTimeout): a long command leaves the socket quiet.
+    requestTimeout: ctx.limits.requestTimeoutMs,
+    keepAliveTimeout: ctx.limits.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: Math.min(ctx.limits.headersTimeoutMs, ctx.limits.requestTimeoutMs),
+      // How often Node looks for expired requests; its 30 s default would stretch a 10 s timeout to 40.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(ctx.limits.headersTimeoutMs / 4))),
+    },
     requestIdHeader: 'x-request-id',
     genReqId: () => `${options.listener}-${(++requestCounter).toString(36)}`,
-    return503OnClosing: true,
+    // While closing, requests reach the routes, which refuse new work in the error envelope (ctx.draining).
+    return503OnClosing: false,
+    frameworkErrors: (error, request, reply) => sendError(ctx, error, request, reply),
+    clientErrorHandler: clientErrorHandler(ctx, log),
+    // Should a route ever get a schema: "36" is not 36 (Fastify's AJV coerces by default).
+    ajv: { customOptions: { coerceTypes: false } },
   });
+
+  const lookup = options.peerLookup;
+  if (lookup) {
+    app.server.on('connection', (socket: import('node:net').Socket) => {
+      const peer = lookup(socket);
+      if (peer) ctx.peers.set(socket, peer);
+    });
+  }
 
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) if (method !== 'HEAD') options.routes?.push({ method, url: route.url });
   });
 
-  // Data-out arrives as the raw body; Fastify enforces bodyLimit while it streams in.
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: ctx.limits.bodyLimit }, (_req, body, done) =>
-    done(null, body),
-  );
+  // Data-out arrives as the raw body, read into one buffer of its length (see octet-body.ts).
+  app.addContentTypeParser('application/octet-stream', octetStreamParser(ctx.limits.bodyLimit));
 
   app.addHook('onRequest', async (_request, reply) => {
     const res = reply.raw;
@@ -55,29 +84,28 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
       const refusal = check(request.headers.authorization);
       if (refusal) {
         ctx.metrics.recordError(refusal.code);
-        request.log.warn({ url: request.url, reason: refusal.details.reason }, 'refused: bearer token');
+        request.log.warn({ url: loggableUrl(request.url), reason: refusal.details.reason }, 'refused: bearer token');
         return reply.code(401).header('www-authenticate', 'Bearer realm="usbscsid"').send(errorBody(refusal));
       }
     });
   }
 
+  // Admission by Content-Length, before the body is read: over the budget is refused, not buffered.
+  // A JSON body is held about three times over (raw text, parsed string, decoded data).
+  app.addHook('onRequest', async (request, reply) => {
+    const bytes = bodyBytesOf(request.headers, ctx.limits.bodyLimit);
+    const json = /^application\/json\b/i.test(request.headers['content-type'] ?? '');
+    if (bytes <= ctx.limits.bodyLimit) holdUntilAnswered(ctx.bytesInFlight, reply.raw, json ? 3 * bytes : bytes, 'this request body');
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+      { method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
       'request',
     );
   });
 
-  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
-    const err = fromFastifyError(error);
-    ctx.metrics.recordError(err.code);
-    const status = 'statusCode' in error && typeof error.statusCode === 'number' && error.statusCode >= 400 && !(error instanceof UsbScsiError)
-      ? error.statusCode
-      : httpStatusFor(err.code);
-    if (status >= 500) request.log.error({ code: err.code, err: error }, err.message);
-    else request.log.info({ code: err.code }, err.message);
-    return reply.code(status).send(errorBody(err));
-  });
+  app.setErrorHandler((error: Error, request, reply) => sendError(ctx, error, request, reply));
 
   app.setNotFoundHandler((request, reply) => {
     ctx.metrics.recordError(ErrorCodes.NOT_FOUND);
@@ -87,22 +115,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   await app.register(systemRoutes(ctx));
   await app.register(deviceRoutes(ctx));
   await app.register(executeRoute(ctx));
+  await app.register(firmwareRoute(ctx));
   await app.register(leaseRoutes(ctx));
   return app;
-}
-
-/** Fastify's own 4xx (bad JSON, body too large, wrong media type) become E_BAD_INPUT with the reason kept. */
-function fromFastifyError(error: FastifyError | Error): UsbScsiError {
-  if (error instanceof UsbScsiError) return error;
-  const fe = error as FastifyError;
-  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    const hint =
-      fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? 'the request body is larger than the daemon accepts (--body-limit); split the transfer'
-        : fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-          ? 'send application/json, or application/octet-stream for data-out'
-          : 'the request is malformed';
-    return new UsbScsiError(ErrorCodes.BAD_INPUT, `${hint}: ${fe.message}`, { details: { reason: fe.code ?? 'bad-request' } });
-  }
-  return asUsbScsiError(error);
 }

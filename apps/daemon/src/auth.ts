@@ -1,12 +1,23 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, UsbScsiError } from '@usbscsi/core';
 
-/**
- * Bearer-token check for the TCP listener. Both sides are hashed first so
- * the comparison is constant-time whatever the presented token's length.
- */
+/** A secret is kept only as its digest; comparing digests is constant-time whatever the lengths. */
+export function digestOf(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+export function matchesDigest(presented: string | undefined, digest: Buffer): boolean {
+  return presented !== undefined && timingSafeEqual(digestOf(presented), digest);
+}
+
+/** 256 random bits, URL- and header-safe. */
+export function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Bearer-token check for the TCP listener (constant-time, see {@link digestOf}). */
 export function makeTokenCheck(token: string): (authorization: string | undefined) => UsbScsiError | undefined {
-  const expected = createHash('sha256').update(token).digest();
+  const expected = digestOf(token);
   return (authorization) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!match) {
@@ -14,8 +25,7 @@ export function makeTokenCheck(token: string): (authorization: string | undefine
         details: { reason: 'token-missing' },
       });
     }
-    const presented = createHash('sha256').update(match[1]!).digest();
-    if (!timingSafeEqual(presented, expected)) {
+    if (!matchesDigest(match[1]!, expected)) {
       return new UsbScsiError(ErrorCodes.PERMISSION, 'the bearer token is wrong; use the one in the daemon\'s --token-file', {
         details: { reason: 'token-invalid' },
       });

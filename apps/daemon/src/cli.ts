@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { parseTokenFile } from './auth.js';
 import type { HandoffPlatform } from '@usbscsi/core';
-import { startDaemon, type RunningDaemon } from './daemon.js';
+import { DEFAULT_LIMITS, startDaemon, type RunningDaemon } from './daemon.js';
 import { createProvider } from './providers.js';
 import { defaultSocketPath, parseListen } from './socket.js';
 
@@ -31,7 +31,12 @@ export const program = new Command('usbscsid')
   .addOption(new Option('--transport <name>', 'transport for real devices').choices(['auto', 'bot', 'sg']).default('auto'))
   .option('--unmount', 'let leases unmount mounted filesystems (re-mounted on release) instead of refusing with E_MOUNTED')
   .option('--journal <file>', 'lease journal (default: $USBSCSI_LEASE_JOURNAL, else core\'s default path)', process.env.USBSCSI_LEASE_JOURNAL)
-  .option('--body-limit <size>', 'largest request body (data-out)', bytes, 64 * 1024 * 1024)
+  .option('--body-limit <size>', 'largest request body (data-out) and data-in length', bytes, DEFAULT_LIMITS.bodyLimit)
+  .option('--max-bytes-in-flight <size>', 'request bodies and data-in buffers held at once, all clients together (beyond: 503 E_BUSY)', bytes, DEFAULT_LIMITS.maxBytesInFlight)
+  .option('--max-queue-depth <n>', 'commands queued or running per device (beyond: 503 E_BUSY)', int, DEFAULT_LIMITS.maxQueueDepth)
+  .option('--request-timeout-ms <ms>', 'a request (headers and body) must arrive within this', int, DEFAULT_LIMITS.requestTimeoutMs)
+  .option('--headers-timeout-ms <ms>', 'the request line and headers must arrive within this', int, DEFAULT_LIMITS.headersTimeoutMs)
+  .option('--keep-alive-timeout-ms <ms>', 'close an idle keep-alive connection after this', int, DEFAULT_LIMITS.keepAliveTimeoutMs)
   .option('--idle-close-ms <ms>', 'close an unleased device this long after its last command', int, 2000)
   .option('--poll-ms <ms>', 'device list poll interval when the backend has no hotplug events', int, 1000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
@@ -50,12 +55,13 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<Running
   const opts = program.opts<{
     socket: string | false; socketGroup?: string; listen?: string; tokenFile?: string; allowRemote?: boolean;
     device: string[]; backend: 'auto' | 'native' | 'node-usb'; transport: 'auto' | 'bot' | 'sg'; unmount?: boolean; journal?: string;
-    bodyLimit: number; idleCloseMs: number; pollMs: number; logLevel: string;
+    bodyLimit: number; maxBytesInFlight: number; maxQueueDepth: number; requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number;
+    idleCloseMs: number; pollMs: number; logLevel: string;
   }>();
   const log = pino({ name: 'usbscsid', level: opts.logLevel });
   const token = opts.tokenFile ? parseTokenFile(await readFile(opts.tokenFile, 'utf8'), opts.tokenFile) : undefined;
   const setup = await createProvider({
-    devices: opts.device, backend: opts.backend, transport: opts.transport, unmount: opts.unmount ?? false, journal: opts.journal,
+    devices: opts.device, backend: opts.backend, transport: opts.transport, unmount: opts.unmount ?? false, journal: opts.journal, log,
     ...(hooks.handoffPlatform ? { handoffPlatform: hooks.handoffPlatform } : {}),
   });
   const daemon = await startDaemon({
@@ -67,7 +73,10 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<Running
     ...(opts.allowRemote ? { allowRemote: true } : {}),
     ...(token ? { token } : {}),
     log,
-    limits: { bodyLimit: opts.bodyLimit, maxTransferLength: opts.bodyLimit },
+    limits: {
+      bodyLimit: opts.bodyLimit, maxTransferLength: opts.bodyLimit, maxBytesInFlight: opts.maxBytesInFlight, maxQueueDepth: opts.maxQueueDepth,
+      requestTimeoutMs: opts.requestTimeoutMs, headersTimeoutMs: opts.headersTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
+    },
     idleCloseMs: opts.idleCloseMs,
     pollMs: opts.pollMs,
   });

@@ -1,14 +1,16 @@
 import { readFile, unlink } from 'node:fs/promises';
-import { ErrorCodes, UsbScsiError, badInput } from '@usbscsi/core';
+import { ErrorCodes, UsbScsiError, badInput, isLoopbackHost } from '@usbscsi/core';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './app.js';
+import { ByteBudget } from './byte-budget.js';
 import type { DaemonContext, DaemonLimits } from './context.js';
 import { EventHub } from './events.js';
 import { LeaseManager, type LeaseLimits } from './leases.js';
 import { DaemonMetrics } from './metrics.js';
+import { systemPeerLookup, type PeerLookup } from './peer.js';
 import type { DeviceProvider } from './provider.js';
 import { DeviceRegistry } from './registry.js';
-import { clearStaleSocket, isLoopback, setSocketAccess } from './socket.js';
+import { clearStaleSocket, setSocketAccess } from './socket.js';
 
 export interface DaemonOptions {
   provider: DeviceProvider;
@@ -32,7 +34,9 @@ export interface DaemonOptions {
    * Gives back devices whose lease holder died (the journal left by a crashed
    * daemon). Runs before the listeners open; its report is logged.
    */
-  recover?: () => Promise<unknown>;
+  recover?: (log: Logger) => Promise<unknown>;
+  /** Who connected to the Unix socket (default: SO_PEERCRED through the native addon, where it loads). */
+  peerLookup?: PeerLookup;
 }
 
 export interface RunningDaemon {
@@ -47,17 +51,32 @@ export interface RunningDaemon {
 
 const here = (p: string) => new URL(p, import.meta.url);
 
+export const DEFAULT_LIMITS: DaemonLimits = {
+  bodyLimit: 64 * 1024 * 1024,
+  maxTransferLength: 64 * 1024 * 1024,
+  watchdogGraceMs: 5000,
+  // 64 MiB at 1 MB/s; the command's own time does not count (the request is complete by then).
+  requestTimeoutMs: 60_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  // Four bodies of the largest size at once.
+  maxBytesInFlight: 256 * 1024 * 1024,
+  maxQueueDepth: 128,
+};
+
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const log = options.log ?? pino({ name: 'usbscsid' });
   if (options.socketPath === null && !options.listen) throw badInput('nothing to listen on: give a socket path or --listen');
   if (options.listen) {
     if (!options.token) throw badInput('the TCP listener needs a bearer token: pass --token-file FILE');
-    if (!isLoopback(options.listen.host) && !options.allowRemote)
+    if (!isLoopbackHost(options.listen.host) && !options.allowRemote)
       throw badInput(`refusing to listen on ${options.listen.host}: not a loopback address (add --allow-remote if you mean it)`);
   }
 
+  const limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
+
   if (options.recover) {
-    const report = await options.recover().catch((err: unknown) => {
+    const report = await options.recover(log).catch((err: unknown) => {
       log.error({ err }, 'lease recovery failed; devices of a dead daemon may still be detached (run usbscsi handoff recover)');
       return undefined;
     });
@@ -68,6 +87,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const registry = new DeviceRegistry(options.provider, events, log, {
     idleCloseMs: options.idleCloseMs ?? 2000,
     pollMs: options.pollMs ?? 1000,
+    maxQueueDepth: limits.maxQueueDepth,
   });
   const leases = new LeaseManager(events, log, {
     defaultTtlMs: 10 * 60_000,
@@ -80,14 +100,15 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     queueDepth: Object.fromEntries(registry.all().map((s) => [s.id, s.queue.depth])),
     leases: leases.count,
     sseClients: events.subscribers,
+    bytesInFlight: ctx.bytesInFlight.inUse,
   }));
   const [openapi, pkg] = await Promise.all([
     readFile(here('../openapi.yaml'), 'utf8'),
     readFile(here('../package.json'), 'utf8').then((t) => JSON.parse(t) as { version: string }),
   ]);
   const ctx: DaemonContext = {
-    registry, leases, events, metrics, log, openapi, version: pkg.version, draining: false, inflight: new Set(),
-    limits: { bodyLimit: 64 * 1024 * 1024, maxTransferLength: 64 * 1024 * 1024, watchdogGraceMs: 5000, ...options.limits },
+    registry, leases, events, metrics, log, openapi, version: pkg.version, draining: false, inflight: new Set(), peers: new WeakMap(),
+    limits, bytesInFlight: new ByteBudget(limits.maxBytesInFlight),
   };
 
   await registry.start();
@@ -97,7 +118,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   try {
     if (options.socketPath !== null) {
       await clearStaleSocket(options.socketPath);
-      const app = await buildApp(ctx, { listener: 'unix', routes });
+      const app = await buildApp(ctx, { listener: 'unix', routes, peerLookup: options.peerLookup ?? systemPeerLookup() });
       apps.push(app);
       await app.listen({ path: options.socketPath });
       await setSocketAccess(options.socketPath, options.socketGroup);
@@ -142,4 +163,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   };
 
   return { ctx, socketPath: options.socketPath, tcp, routes, shutdown };
+}
+
+function checkLimits(limits: DaemonLimits): DaemonLimits {
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw badInput(`the daemon limit ${name} must be a whole number of at least 1, not ${value}`);
+  }
+  if (limits.maxBytesInFlight < limits.bodyLimit)
+    throw badInput(`--max-bytes-in-flight (${limits.maxBytesInFlight}) is below --body-limit (${limits.bodyLimit}): the largest request would never be admitted; raise it`);
+  return limits;
 }

@@ -1,6 +1,6 @@
 import { ErrorCodes, isUsbScsiError, type UsbScsiError } from '@usbscsi/core';
 import type { Logger } from 'pino';
-import { busy, deviceGone } from './errors.js';
+import { busy, deviceGone, overloaded } from './errors.js';
 import { CommandQueue } from './queue.js';
 import type { DeviceProvider, DeviceSummary, OpenedDevice } from './provider.js';
 
@@ -8,16 +8,19 @@ export type DeviceState = 'idle' | 'busy' | 'leased' | 'gone';
 
 /** The part of a lease the slot needs to admit or refuse a command. */
 export interface SlotLease {
+  /** Public name of the lease (grants nothing). */
   id: string;
   holder: string;
+  /** Does this secret (constant-time compared) belong to the lease? */
+  admits(secret: string | undefined): boolean;
   /** Called on every command the lease holder runs (idle timeout bookkeeping). */
   touch(): void;
 }
 
 export interface RunOptions {
   signal?: AbortSignal;
-  /** Lease id the client presented (header X-Usbscsi-Lease). */
-  leaseId?: string;
+  /** Lease secret the client presented (header X-Usbscsi-Lease). */
+  leaseSecret?: string;
 }
 
 export interface JobContext {
@@ -42,7 +45,7 @@ export class DeviceSlot {
   constructor(
     public summary: DeviceSummary,
     private readonly provider: DeviceProvider,
-    private readonly idleCloseMs: number,
+    private readonly limits: { idleCloseMs: number; maxQueueDepth: number },
     private readonly log: Logger,
     private readonly onGone: (slot: DeviceSlot) => void,
   ) {
@@ -68,10 +71,18 @@ export class DeviceSlot {
   run<T>(job: (ctx: JobContext) => Promise<T>, options: RunOptions = {}, countsAsCommand = true): Promise<T> {
     if (this.gone) return Promise.reject(deviceGone(`device ${this.id} is gone (unplugged); list devices again`));
     const lease = this.lease;
-    if (lease && options.leaseId !== lease.id) {
+    if (lease && !lease.admits(options.leaseSecret)) {
       return Promise.reject(
-        busy(`device ${this.id} is leased by ${lease.holder}; wait for the lease to end or present its id in X-Usbscsi-Lease`, {
+        busy(`device ${this.id} is leased by ${lease.holder}; wait for the lease to end, or send its secret in X-Usbscsi-Lease if you took it`, {
           holder: lease.holder,
+          lease: lease.id,
+        }),
+      );
+    }
+    if (this.queue.depth >= this.limits.maxQueueDepth) {
+      return Promise.reject(
+        overloaded(`device ${this.id} has ${this.queue.depth} commands queued or running, the most the daemon queues (--max-queue-depth); retry shortly`, {
+          queueDepth: this.queue.depth,
         }),
       );
     }
@@ -89,7 +100,7 @@ export class DeviceSlot {
       } finally {
         lease?.touch();
       }
-    }, { signal: options.signal, owner: options.leaseId });
+    }, { signal: options.signal, owner: lease?.id });
   }
 
   /** Opens now (through the queue, so it is ordered after earlier commands). Used when a lease is taken. */
@@ -158,7 +169,7 @@ export class DeviceSlot {
       if (this.lease || this.queue.depth > 0) return;
       // through the queue, so a command arriving now opens the device only after this close
       void this.queue.enqueue(() => this.closeHandle()).catch(() => undefined);
-    }, this.idleCloseMs);
+    }, this.limits.idleCloseMs);
     this.idleTimer.unref();
   }
 

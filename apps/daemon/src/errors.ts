@@ -14,6 +14,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   E_MOUNTED: 409,
   E_DEVICE_GONE: 410,
   E_CHECK_CONDITION: 422,
+  E_NVME_STATUS: 422,
   E_UNSUPPORTED: 501,
   E_PHASE_ERROR: 502,
   E_STALL: 502,
@@ -64,3 +65,6 @@ export const notFound = (message: string, details?: Record<string, unknown>) =>
 export const busy = (message: string, details?: Record<string, unknown>) =>
   new UsbScsiError(ErrorCodes.BUSY, message, details ? { details } : {});
 export const deviceGone = (message: string) => new UsbScsiError(ErrorCodes.DEVICE_GONE, message);
+/** The daemon is at one of its limits: 503 with Retry-After (not 409: nobody holds anything, come back later). */
+export const overloaded = (message: string, details: Record<string, unknown> = {}, retryAfterS = 1) =>
+  new UsbScsiError(ErrorCodes.BUSY, message, { details: { ...details, retryAfterS } });

@@ -4,6 +4,8 @@ export interface LeaseView {
   id: string;
   deviceId: string;
   holder: string;
+  /** The user that took it on the Unix socket (may break it); null over TCP or where unknown. */
+  ownerUid: number | null;
   createdAt: string;
   expiresAt: string;
   idleTimeoutMs: number;
@@ -16,7 +18,7 @@ export type DaemonEvent =
   | { type: 'lease-acquired'; lease: LeaseView }
   | { type: 'lease-released'; lease: LeaseView; reason: LeaseEndReason };
 
-export type LeaseEndReason = 'released' | 'expired' | 'idle' | 'device-gone' | 'shutdown' | 'open-failed';
+export type LeaseEndReason = 'released' | 'broken' | 'expired' | 'idle' | 'device-gone' | 'shutdown' | 'open-failed';
 
 type Listener = (event: DaemonEvent, id: number) => void;
 

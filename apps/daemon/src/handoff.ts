@@ -1,5 +1,6 @@
 import { acquireLease, LeaseJournal, recoverLeases, type HandoffPlatform, type LeaseDevice } from '@usbscsi/core';
 import { badInput } from '@usbscsi/core';
+import type { Logger } from 'pino';
 import type { DeviceProvider, DeviceSummary, OpenedDevice } from './provider.js';
 
 export interface DaemonHandoff {
@@ -69,12 +70,25 @@ export function withHandoff(inner: DeviceProvider, handoff: DaemonHandoff): Devi
   };
 }
 
-export function recoverWith(handoff: Pick<DaemonHandoff, 'platform' | 'journal'>): () => Promise<unknown> {
-  return async () => {
+/**
+ * Start-up recovery: first a journal that does not parse is moved aside and
+ * said so in the log (a reader would see it as empty and pass over its
+ * devices in silence), then every dead holder's device is given back.
+ */
+export function recoverWith(handoff: Pick<DaemonHandoff, 'platform' | 'journal'>): (log: Logger) => Promise<unknown> {
+  return async (log) => {
+    const aside = await handoff.journal.setAsideIfCorrupt();
+    if (aside) {
+      log.warn(
+        { journal: aside.path, movedTo: aside.movedTo, devices: aside.devices },
+        `the lease journal was not valid JSON; moved it aside. Devices it named (${aside.devices.join(', ') || 'none readable'}) may still be detached from the OS: replug them`,
+      );
+    }
     const report = await recoverLeases(handoff.platform, handoff.journal);
     return {
       recovered: report.recovered.map((r) => ({ lease: r.entry.id, holderPid: r.entry.holder.pid, reattached: r.reattached })),
       held: report.held.length,
+      ...(aside ? { setAside: aside.movedTo } : {}),
       gone: report.gone.length,
       failed: report.failed.map((f) => f.error.message),
     };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { badInput, ErrorCodes, UsbScsiError } from '@usbscsi/core';
 import type { Logger } from 'pino';
+import { digestOf, matchesDigest, newSecret } from './auth.js';
 import type { DeviceSlot } from './device-slot.js';
 import { busy, notFound } from './errors.js';
 import type { EventHub, LeaseEndReason, LeaseView } from './events.js';
@@ -20,17 +21,35 @@ export interface LeaseLimits {
   defaultIdleTimeoutMs: number;
 }
 
+/** What only the acquiring client gets: the view plus the secret that uses, renews and releases the lease. */
+export interface LeaseGrant extends LeaseView {
+  secret: string;
+}
+
+/** Who asks to break a lease: the peer's uid on the Unix socket, none on TCP. */
+export interface BreakRequester {
+  uid: number | undefined;
+}
+
 class DaemonLease {
   lastUsed = Date.now();
   timer: NodeJS.Timeout | undefined;
   constructor(
     readonly id: string,
+    /** Only the digest is kept: the secret itself went to the client and nowhere else. */
+    private readonly secretDigest: Buffer,
     readonly slot: DeviceSlot,
     readonly holder: string,
+    /** The Unix-socket peer that took it (SO_PEERCRED); undefined over TCP or where unknown. */
+    readonly ownerUid: number | undefined,
     readonly createdAt: number,
-    readonly expiresAt: number,
-    readonly idleTimeoutMs: number,
+    public expiresAt: number,
+    public idleTimeoutMs: number,
   ) {}
+
+  admits(secret: string | undefined): boolean {
+    return matchesDigest(secret, this.secretDigest);
+  }
 
   touch(): void {
     this.lastUsed = Date.now();
@@ -38,17 +57,21 @@ class DaemonLease {
 
   view(): LeaseView {
     return {
-      id: this.id, deviceId: this.slot.id, holder: this.holder,
+      id: this.id, deviceId: this.slot.id, holder: this.holder, ownerUid: this.ownerUid ?? null,
       createdAt: new Date(this.createdAt).toISOString(), expiresAt: new Date(this.expiresAt).toISOString(), idleTimeoutMs: this.idleTimeoutMs,
     };
   }
 }
 
+const permission = (message: string, reason: string) => new UsbScsiError(ErrorCodes.PERMISSION, message, { details: { reason } });
+
 /**
- * Exclusive leases on devices. While a lease is held the device stays open
- * (taken from the OS) and only requests carrying the lease id run on it;
- * when the lease ends — released, TTL spent, idle too long, device gone,
- * shutdown — the device is closed and so handed back to the OS.
+ * Exclusive leases on devices. A lease is a capability: acquiring returns a
+ * secret, once, to the client that asked; commands on the device, renewing
+ * and releasing need it. The lease id (listed, announced in events) names the
+ * lease and grants nothing. While a lease is held the device stays open
+ * (taken from the OS); when it ends — released, broken, TTL spent, idle too
+ * long, device gone, shutdown — the device is closed and so handed back.
  */
 export class LeaseManager {
   private readonly leases = new Map<string, DaemonLease>();
@@ -63,41 +86,77 @@ export class LeaseManager {
     return [...this.leases.values()].map((l) => l.view());
   }
 
-  async acquire(slot: DeviceSlot, request: LeaseRequest, signal?: AbortSignal): Promise<LeaseView> {
+  async acquire(slot: DeviceSlot, request: LeaseRequest, options: { signal?: AbortSignal; ownerUid?: number } = {}): Promise<LeaseGrant> {
     const ttlMs = request.ttlMs ?? this.limits.defaultTtlMs;
     const idleTimeoutMs = request.idleTimeoutMs ?? this.limits.defaultIdleTimeoutMs;
-    if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > this.limits.maxTtlMs)
-      throw badInput(`ttlMs must be an integer from 1 to ${this.limits.maxTtlMs}`, { ttlMs });
-    if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 1 || idleTimeoutMs > ttlMs)
-      throw badInput('idleTimeoutMs must be an integer from 1 to ttlMs', { idleTimeoutMs, ttlMs });
+    this.checkTimes(ttlMs, idleTimeoutMs);
     const holder = (request.holder ?? 'anonymous').slice(0, 200);
-    if (slot.lease) throw busy(`device ${slot.id} is already leased by ${slot.lease.holder}`, { holder: slot.lease.holder });
+    if (slot.lease) throw busy(`device ${slot.id} is already leased by ${slot.lease.holder}`, { holder: slot.lease.holder, lease: slot.lease.id });
     const now = Date.now();
-    const lease = new DaemonLease(randomUUID(), slot, holder, now, now + ttlMs, idleTimeoutMs);
-    // Claimed at once so later requests without the id are refused; the open
+    const secret = newSecret();
+    const lease = new DaemonLease(randomUUID(), digestOf(secret), slot, holder, options.ownerUid, now, now + ttlMs, idleTimeoutMs);
+    // Claimed at once so later requests without the secret are refused; the open
     // goes through the queue, after the commands already accepted.
     slot.lease = lease;
     this.leases.set(lease.id, lease);
     try {
-      await slot.open({ leaseId: lease.id, signal });
+      await slot.open({ leaseSecret: secret, ...(options.signal ? { signal: options.signal } : {}) });
     } catch (err) {
       await this.end(lease, 'open-failed', false);
       throw err;
     }
     if (!this.leases.has(lease.id)) throw new UsbScsiError(ErrorCodes.CANCELLED, `the lease on ${slot.id} ended while the device was being opened`);
     this.arm(lease);
-    this.log.info({ device: slot.id, lease: lease.id, holder, ttlMs, idleTimeoutMs }, 'lease acquired');
+    this.log.info({ device: slot.id, lease: lease.id, holder, ownerUid: options.ownerUid, ttlMs, idleTimeoutMs }, 'lease acquired');
     this.events.emit({ type: 'lease-acquired', lease: lease.view() });
-    return lease.view();
+    return { ...lease.view(), secret };
   }
 
   get(id: string): LeaseView {
     return this.find(id).view();
   }
 
-  async release(id: string): Promise<LeaseView> {
-    const lease = this.find(id);
+  /** Ends the lease; only with its secret. */
+  async release(id: string, secret: string | undefined): Promise<LeaseView> {
+    const lease = this.authorised(id, secret, 'release');
     await this.end(lease, 'released');
+    return lease.view();
+  }
+
+  /** Pushes the expiry to now + ttlMs (default: the lease's first TTL) and optionally changes the idle timeout; only with the secret. */
+  renew(id: string, secret: string | undefined, request: Pick<LeaseRequest, 'ttlMs' | 'idleTimeoutMs'>): LeaseView {
+    const lease = this.authorised(id, secret, 'renew');
+    const ttlMs = request.ttlMs ?? lease.expiresAt - lease.createdAt;
+    const idleTimeoutMs = request.idleTimeoutMs ?? Math.min(lease.idleTimeoutMs, ttlMs);
+    this.checkTimes(ttlMs, idleTimeoutMs);
+    lease.expiresAt = Date.now() + ttlMs;
+    lease.idleTimeoutMs = idleTimeoutMs;
+    lease.touch();
+    this.arm(lease);
+    this.log.info({ device: lease.slot.id, lease: lease.id, ttlMs, idleTimeoutMs }, 'lease renewed');
+    return lease.view();
+  }
+
+  /**
+   * Ends a lease without its secret (its holder crashed or lost it): allowed
+   * to the same user that took it, on the Unix socket, or to root.
+   */
+  async breakLease(id: string, requester: BreakRequester): Promise<LeaseView> {
+    const lease = this.find(id);
+    if (requester.uid === undefined) {
+      throw permission(
+        `breaking lease ${id} needs the caller's identity, which only the Unix socket gives (SO_PEERCRED, Linux); connect there as the user that took it, or as root — or release it with its secret`,
+        'peer-unknown',
+      );
+    }
+    if (requester.uid !== 0 && requester.uid !== lease.ownerUid) {
+      throw permission(
+        `uid ${requester.uid} may not break lease ${id}: only ${lease.ownerUid === undefined ? 'root' : `uid ${lease.ownerUid} (who took it) or root`} may; its holder can release it with the secret`,
+        'not-owner',
+      );
+    }
+    this.log.warn({ device: lease.slot.id, lease: lease.id, holder: lease.holder, byUid: requester.uid }, 'lease broken');
+    await this.end(lease, 'broken');
     return lease.view();
   }
 
@@ -111,9 +170,24 @@ export class LeaseManager {
     await Promise.all([...this.leases.values()].map((l) => this.end(l, reason)));
   }
 
+  private checkTimes(ttlMs: number, idleTimeoutMs: number): void {
+    if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > this.limits.maxTtlMs)
+      throw badInput(`ttlMs must be an integer from 1 to ${this.limits.maxTtlMs}`, { ttlMs });
+    if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 1 || idleTimeoutMs > ttlMs)
+      throw badInput('idleTimeoutMs must be an integer from 1 to ttlMs', { idleTimeoutMs, ttlMs });
+  }
+
   private find(id: string): DaemonLease {
     const lease = this.leases.get(id);
     if (!lease) throw notFound(`no lease with id ${id}; it may have expired (GET /v1/leases lists the current ones)`, { id });
+    return lease;
+  }
+
+  private authorised(id: string, secret: string | undefined, action: string): DaemonLease {
+    const lease = this.find(id);
+    if (secret === undefined)
+      throw permission(`to ${action} lease ${id}, send its secret in X-Usbscsi-Lease (the acquire answer gave it to the client that took the lease)`, 'secret-missing');
+    if (!lease.admits(secret)) throw permission(`the secret presented for lease ${id} is not its secret; only the client that took the lease can ${action} it`, 'secret-invalid');
     return lease;
   }
 

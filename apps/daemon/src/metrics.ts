@@ -38,7 +38,9 @@ export class DaemonMetrics {
   private latencySum = 0;
   private readonly startedAt = Date.now();
 
-  constructor(private readonly gauges: () => { queueDepth: Record<string, number>; leases: number; sseClients: number } = () => ({ queueDepth: {}, leases: 0, sseClients: 0 })) {}
+  constructor(
+    private readonly gauges: () => { queueDepth: Record<string, number>; leases: number; sseClients: number; bytesInFlight: number } = () => ({ queueDepth: {}, leases: 0, sseClients: 0, bytesInFlight: 0 }),
+  ) {}
 
   recordCommand(opcode: number, outcome: CommandOutcome, seconds: number, bytesIn: number, bytesOut: number): void {
     const key = `${opcodeClass(opcode)}\u0000${outcome}`;
@@ -87,6 +89,9 @@ export class DaemonMetrics {
     out.push('# HELP usbscsid_event_subscribers Open /v1/events streams.');
     out.push('# TYPE usbscsid_event_subscribers gauge');
     out.push(`usbscsid_event_subscribers ${g.sseClients}`);
+    out.push('# HELP usbscsid_bytes_in_flight Bytes held for requests (bodies, data-in buffers of queued reads).');
+    out.push('# TYPE usbscsid_bytes_in_flight gauge');
+    out.push(`usbscsid_bytes_in_flight ${g.bytesInFlight}`);
     out.push('# HELP usbscsid_uptime_seconds Seconds since the daemon started.');
     out.push('# TYPE usbscsid_uptime_seconds gauge');
     out.push(`usbscsid_uptime_seconds ${(Date.now() - this.startedAt) / 1000}`);

@@ -1,10 +1,11 @@
 import type { BackendChoice, HandoffPlatform, TransportChoice } from '@usbscsi/core';
+import type { Logger } from 'pino';
 import type { DeviceProvider } from './provider.js';
 
 export interface ProviderSetup {
   provider: DeviceProvider;
   /** Start-up recovery of leases left in the journal by a daemon that died. */
-  recover?: () => Promise<unknown>;
+  recover?: (log: Logger) => Promise<unknown>;
 }
 
 export interface ProviderChoice {
@@ -16,6 +17,8 @@ export interface ProviderChoice {
   journal?: string;
   /** Simulated devices only: hand them off through this platform (see cli.ts RunHooks). */
   handoffPlatform?: HandoffPlatform;
+  /** Where the journal's warnings go (JSON log lines rather than Node's stderr warnings). */
+  log?: Logger;
 }
 
 /** Simulated devices when `--device sim…` is given, else real ones through core's backend. */
@@ -29,17 +32,21 @@ export async function createProvider(choice: ProviderChoice): Promise<ProviderSe
     const { LeaseJournal } = await import('@usbscsi/core');
     const { withHandoff, recoverWith } = await import('./handoff.js');
     const platform = choice.handoffPlatform;
-    const journal = new LeaseJournal({ ...(choice.journal ? { path: choice.journal } : {}), processIdentity: (pid) => platform.processIdentity(pid) });
+    const journal = new LeaseJournal({
+      ...(choice.journal ? { path: choice.journal } : {}), processIdentity: (pid) => platform.processIdentity(pid), ...journalWarn(choice.log),
+    });
     const handoff = { platform, journal, unmount: choice.unmount };
     return { provider: withHandoff(provider, handoff), recover: recoverWith(handoff) };
   }
   const { LeaseJournal } = await import('@usbscsi/core');
-  const journal = choice.journal ? new LeaseJournal({ path: choice.journal }) : undefined;
+  const journal = choice.journal ? new LeaseJournal({ path: choice.journal, ...journalWarn(choice.log) }) : undefined;
   return {
     provider: await createCoreProvider({ backend: choice.backend, transport: choice.transport, unmount: choice.unmount, ...(journal ? { journal } : {}) }),
-    recover: async () => {
+    recover: async (log) => {
       const { recoverHostLeases } = await import('./recover.js');
-      return recoverHostLeases(choice.journal);
+      return recoverHostLeases(log, choice.journal);
     },
   };
 }
+
+const journalWarn = (log: Logger | undefined) => (log ? { warn: (message: string) => log.warn(message) } : {});

@@ -9,6 +9,8 @@ export interface RegistryOptions {
   idleCloseMs: number;
   /** Poll interval for providers without hotplug notifications. */
   pollMs: number;
+  /** Commands queued or running per device before new ones are refused (503). */
+  maxQueueDepth: number;
 }
 
 /** The devices the daemon serves, kept current from hotplug events or by polling `list()`. */
@@ -69,7 +71,7 @@ export class DeviceRegistry {
     const existing = this.slots.get(change.device.id);
     if (change.type === 'arrived') {
       if (existing && !existing.gone) return;
-      const slot = new DeviceSlot(change.device, this.provider, this.options.idleCloseMs, this.log, (s) => this.remove(s));
+      const slot = new DeviceSlot(change.device, this.provider, { idleCloseMs: this.options.idleCloseMs, maxQueueDepth: this.options.maxQueueDepth }, this.log, (s) => this.remove(s));
       this.slots.set(slot.id, slot);
       this.log.info({ device: slot.id, vid: hex4(slot.summary.vendorId), pid: hex4(slot.summary.productId) }, 'device arrived');
       this.events.emit({ type: 'device-arrived', device: slot.summary });

@@ -67,7 +67,3 @@ export function parseListen(text: string): { host: string; port: number } {
     throw badInput(`--listen takes HOST:PORT or PORT (e.g. 127.0.0.1:8765), not ${JSON.stringify(text)}`);
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}

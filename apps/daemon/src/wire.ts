@@ -57,18 +57,25 @@ export function parseDirection(value: unknown): DataDirection | undefined {
   throw badInput(`direction must be "none", "in" or "out", not ${JSON.stringify(value)}`);
 }
 
-/** Integer in [min, max], from JSON or a header/query string. */
-export function parseIntField(name: string, value: unknown, min: number, max: number): number | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max)
-    throw badInput(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(value)}`);
+/**
+ * Integer in [min, max]. Where the value came from decides its type, with no
+ * coercion: JSON must hold a number (`"length":"36"` is refused), a header or
+ * query parameter is text and must be decimal digits.
+ */
+export function parseIntField(name: string, value: unknown, min: number, max: number, from: 'json' | 'text' = 'json'): number | undefined {
+  if (value === undefined || (from === 'json' && value === null) || (from === 'text' && value === '')) return undefined;
+  const n = from === 'text' ? (typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : NaN) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    const what = from === 'json' ? 'a JSON number (not a string)' : 'decimal digits';
+    throw badInput(`${name} must be an integer from ${min} to ${max}, written as ${what}; got ${JSON.stringify(value)?.slice(0, 40)}`, { field: name });
+  }
   return n;
 }
 
-export function parseBoolField(name: string, value: unknown): boolean | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (value === true || value === 'true' || value === '1') return true;
-  if (value === false || value === 'false' || value === '0') return false;
-  throw badInput(`${name} must be true or false, not ${JSON.stringify(value)}`);
+/** true/false in JSON; true/false/1/0 as text (header or query). */
+export function parseBoolField(name: string, value: unknown, from: 'json' | 'text' = 'json'): boolean | undefined {
+  if (value === undefined || (from === 'json' && value === null) || (from === 'text' && value === '')) return undefined;
+  if (from === 'json' ? value === true : value === 'true' || value === '1') return true;
+  if (from === 'json' ? value === false : value === 'false' || value === '0') return false;
+  throw badInput(`${name} must be ${from === 'json' ? 'the JSON literal true or false' : 'true, false, 1 or 0'}, not ${JSON.stringify(value)?.slice(0, 40)}`, { field: name });
 }

@@ -51,6 +51,29 @@ describe('usbscsid HTTP API (fake device)', () => {
     expect(Buffer.from(r.data).equals(data)).toBe(true);
   });
 
+  it('takes a chunked data-out body (no Content-Length) whole, and refuses one over --body-limit with 413', async () => {
+    const { request } = await import('node:http');
+    const chunked = (chunks: Buffer[]) =>
+      new Promise<{ status: number; json: any }>((resolve, reject) => {
+        const r = request({ socketPath: t.socketPath, method: 'POST', path: '/v1/devices/1-1/execute', headers: { 'content-type': 'application/octet-stream', 'x-scsi-cdb': '2a 00 00 00 00 10 00 00 08 00', 'x-scsi-allow-medium-write': 'true' } }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) }));
+        });
+        r.on('error', reject);
+        for (const c of chunks) r.write(c);
+        r.end();
+      });
+    const data = Buffer.alloc(8 * 512);
+    for (let i = 0; i < data.length; i++) data[i] = i % 251;
+    const ok = await chunked([data.subarray(0, 1000), data.subarray(1000, 3000), data.subarray(3000)]);
+    expect(ok).toMatchObject({ status: 200, json: { transferred: data.length } });
+    const back = await client.execute('1-1', Uint8Array.from([0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0]), { length: data.length });
+    expect(Buffer.from(back.data).equals(data)).toBe(true);
+    const big = await chunked(Array.from({ length: 20 }, () => Buffer.alloc(4096)));
+    expect([big.status, big.json.error.code]).toEqual([413, 'E_BAD_INPUT']);
+  });
+
   it('takes data-out as base64 in JSON, or binary with the CDB and consent in the query string', async () => {
     const small = Buffer.alloc(512, 0x3c);
     const j = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '2a 00 00 00 00 02 00 00 01 00', data: small.toString('base64'), allowMediumWrite: true }), { 'content-type': 'application/json' });
@@ -81,6 +104,17 @@ describe('usbscsid HTTP API (fake device)', () => {
       ['GET', '/v2/nothing', undefined, {}, 404],
       ['POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 'soon' }), json, 400],
     ];
+    // JSON types are not coerced: a number written as a string is refused, never read as the number.
+    const coerced: [string, Record<string, unknown>][] = [
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: '36' }],
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, timeoutMs: '5000' }],
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, allowMediumWrite: 'true' }],
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, lease: 42 }],
+      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: [36] }],
+      ['/v1/devices/1-1/lease', { ttlMs: '600000' }],
+      ['/v1/devices/1-1/lease', { idleTimeoutMs: '1000' }],
+    ];
+    for (const [path, body] of coerced) cases.push(['POST', path, JSON.stringify(body), json, 400]);
     for (const [method, path, body, headers, status] of cases) {
       const r = await raw(t, method, path, body, headers);
       expect({ path, body: String(body).slice(0, 40), status: r.status }).toEqual({ path, body: String(body).slice(0, 40), status });

@@ -62,6 +62,7 @@ describe('usbscsid TCP listener: bearer token', () => {
   it('refuses to start TCP without a token or on a non-loopback address', async () => {
     const provider = new FakeProvider();
     await expect(startTestDaemon(provider, { listen: { host: '127.0.0.1', port: 0 } })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
-    await expect(startTestDaemon(provider, { listen: { host: '0.0.0.0', port: 0 }, token: TOKEN })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+    for (const host of ['0.0.0.0', '127.example.com', '127.0.0.1.example.com'])
+      await expect(startTestDaemon(provider, { listen: { host, port: 0 }, token: TOKEN }), host).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
   });
 });

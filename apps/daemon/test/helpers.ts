@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -69,4 +70,24 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 5000, 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/** Sends bytes as they are (the malformed requests no HTTP client would write) and reads until the daemon closes or `ms` pass. */
+export function sendRaw(socketPath: string, bytes: string | Buffer, ms = 2000): Promise<{ status: number; headers: string; body: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let text = '';
+    let closed = false;
+    const timer = setTimeout(() => socket.destroy(), ms);
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' || err.code === 'EPIPE' ? undefined : reject(err)));
+    socket.on('end', () => (closed = true));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      const split = text.indexOf('\r\n\r\n');
+      const head = split >= 0 ? text.slice(0, split) : text;
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), headers: head, body: split >= 0 ? text.slice(split + 4) : '', closed });
+    });
+    socket.write(bytes);
+  });
 }

@@ -95,11 +95,11 @@ describe('usbscsid socket, logs and lease expiry', () => {
     const lease = await client.acquireLease('1-1', { ttlMs: 200, idleTimeoutMs: 200 });
     expect(dev.closed).toBe(false);
     // commands keep it from idling, not from expiring
-    for (let i = 0; i < 3; i++) await client.execute('1-1', INQUIRY, { length: 36, lease: lease.id });
+    for (let i = 0; i < 3; i++) await client.execute('1-1', INQUIRY, { length: 36, leaseSecret: lease.secret });
     await until(() => events.some((e) => e.type === 'lease-released'), 3000, 'expiry');
     expect(events.find((e) => e.type === 'lease-released')).toMatchObject({ reason: 'expired', lease: { id: lease.id } });
     expect(dev.closed).toBe(true);
-    await expect(client.execute('1-1', INQUIRY, { length: 36, lease: lease.id })).resolves.toMatchObject({ status: 0 });
+    await expect(client.execute('1-1', INQUIRY, { length: 36, leaseSecret: lease.secret })).resolves.toMatchObject({ status: 0 });
     await expect(client.acquireLease('1-1', { ttlMs: 10, idleTimeoutMs: 20 })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
   });
 });

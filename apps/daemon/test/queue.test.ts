@@ -96,7 +96,7 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
     const refused = await codeOf(client.execute('1-1', INQUIRY, { length: 36 }));
     expect(refused).toBe('E_BUSY');
     expect(await codeOf(client.acquireLease('1-1'))).toBe('E_BUSY');
-    expect((await client.execute('1-1', INQUIRY, { length: 36, lease: lease.id })).status).toBe(0);
+    expect((await client.execute('1-1', INQUIRY, { length: 36, leaseSecret: lease.secret })).status).toBe(0);
     await until(() => events.some((e) => e.type === 'lease-acquired'), 2000, 'lease-acquired event');
     await until(() => events.some((e) => e.type === 'lease-released'), 3000, 'idle lease end');
     const released = events.find((e) => e.type === 'lease-released') as Extract<DaemonEvent, { type: 'lease-released' }>;
@@ -109,15 +109,15 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
 
   it('releases a lease on DELETE and cancels its queued commands', async () => {
     const lease = await client.acquireLease('1-1', { idleTimeoutMs: 10_000 });
-    const running = client.execute('1-1', slow(100), { lease: lease.id });
+    const running = client.execute('1-1', slow(100), { leaseSecret: lease.secret });
     await until(async () => (await depth()) === 1, 2000, 'running');
-    const queued = codeOf(client.execute('1-1', INQUIRY, { length: 36, lease: lease.id }));
+    const queued = codeOf(client.execute('1-1', INQUIRY, { length: 36, leaseSecret: lease.secret }));
     await until(async () => (await depth()) === 2, 2000, 'queued');
-    expect((await client.releaseLease(lease.id)).id).toBe(lease.id);
+    expect((await client.releaseLease(lease)).id).toBe(lease.id);
     expect(await queued).toBe('E_CANCELLED');
     expect((await running).status).toBe(0);
     expect(await client.listLeases()).toEqual([]);
-    expect(await codeOf(client.releaseLease(lease.id))).toBe('E_NOT_FOUND');
+    expect(await codeOf(client.releaseLease(lease))).toBe('E_NOT_FOUND');
   });
 
   it('drains on shutdown: the running command finishes, queued ones get E_CANCELLED, leases are released', async () => {

@@ -111,7 +111,7 @@ describe.skipIf(!BUILT)(`spawned usbscsid (dist/main.js)${BUILT ? '' : ' — SKI
 
     // the new daemon serves the device and its own lease; SIGTERM gives it back too
     const again = await client.acquireLease('1-1', { holder: 'next' });
-    const r = await client.execute('1-1', Uint8Array.from([0x12, 0, 0, 0, 36, 0]), { length: 36, lease: again.id });
+    const r = await client.execute('1-1', Uint8Array.from([0x12, 0, 0, 0, 36, 0]), { length: 36, leaseSecret: again.secret });
     expect(r.status).toBe(0);
     expect(fake.read().driver).toBeNull();
     second.child.kill('SIGTERM');

@@ -2,6 +2,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#ifdef __linux__
+#include <unistd.h>
+#endif
 
 #include "handle.h"
 #include "platform.h"
@@ -45,6 +48,9 @@ void Addon::EnsureContext(Napi::Env env) {
       const int rc = libusb_init(&ctx);
       if (rc < 0) {
         initError_ = rc;
+#ifdef __linux__
+        noUsb_.store(access("/sys/bus/usb", F_OK) != 0 && access("/dev/bus/usb", F_OK) != 0);
+#endif
       } else {
         ctx_ = ctx;
         started = true;

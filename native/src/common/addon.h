@@ -53,6 +53,10 @@ class Addon {
   libusb_context* Context(Napi::Env env);
   // Any thread, after Context() ran on the JS thread: nullptr and `error` if libusb failed.
   libusb_context* ContextOrError(NativeError& error);
+  // Any thread: libusb could not start because this machine has no USB at all (Linux: neither
+  // /sys/bus/usb nor /dev/bus/usb, as in a container). A libusb built without udev fails its
+  // init there; one with udev starts and finds nothing. Both mean: no devices.
+  bool NoUsbOnThisMachine() const { return noUsb_.load(); }
   // JS thread: a device was opened; start polling its fd (no-op with an event thread).
   void DeviceOpened();
   // Any thread: libusb_close, on the JS thread when the pump polls the fd.
@@ -90,6 +94,7 @@ class Addon {
   std::mutex mu_;
   libusb_context* ctx_ = nullptr;
   int initError_ = 0;
+  std::atomic<bool> noUsb_{false};
   std::thread eventThread_;
   std::atomic<bool> stopping_{false};
   CompletionTsfn tsfn_;

@@ -188,6 +188,7 @@ Napi::Value ListDevices(const Napi::CallbackInfo& info) {
   auto* worker = new PromiseWorker(
       env, "usbscsi.list",
       [addon, records]() -> NativeError {
+        if (addon->NoUsbOnThisMachine()) return {};  // no USB here: nothing to list
         NativeError error;
         libusb_context* ctx = addon->ContextOrError(error);
         if (ctx == nullptr) return error;
@@ -220,6 +221,12 @@ Napi::Value OpenDevice(const Napi::CallbackInfo& info) {
   auto* worker = new PromiseWorker(
       env, "usbscsi.open",
       [addon, bus, address, opened]() -> NativeError {
+        if (addon->NoUsbOnThisMachine()) {
+          NativeError gone = FromLibusb(LIBUSB_ERROR_NO_DEVICE, "open USB device");
+          gone.message = "open USB device at bus " + std::to_string(bus) + " address " + std::to_string(address) +
+                         ": no such device (this machine has no USB: neither /sys/bus/usb nor /dev/bus/usb exists)";
+          return gone;
+        }
         NativeError error;
         libusb_context* ctx = addon->ContextOrError(error);
         if (ctx == nullptr) return error;

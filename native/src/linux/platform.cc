@@ -1,16 +1,44 @@
-// Linux: string descriptors from sysfs (no open, no permission needed) and the usbfs
-// transfer-memory limit shared by every process's in-flight URBs.
-#include <fstream>
-#include <sstream>
+// Linux: string descriptors from sysfs (no open, no permission needed), the usbfs
+// transfer-memory limit shared by every process's in-flight URBs, and the credentials
+// of a Unix-socket peer.
+#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+#include "../common/args.h"
 #include "../common/platform.h"
 
 namespace usbscsi {
 
 void InitSgBindings(Napi::Env env, Napi::Object exports);  // sgio.cc
 
-void InitPlatform(Napi::Env env, Napi::Object exports) { InitSgBindings(env, exports); }
+namespace {
+
+// peerCredentials(fd) -> { pid, uid, gid } of the process that connected a Unix socket,
+// as the kernel recorded them at connect() time (SO_PEERCRED): what the peer cannot forge.
+// One getsockopt on a connected socket: it does not block.
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = static_cast<int>(U32(env, info[0], "fd", 0, 0x7fffffff));
+  struct ucred cred {};
+  socklen_t size = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) != 0) ThrowNative(env, FromErrno(errno, "SO_PEERCRED on fd " + std::to_string(fd)));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, cred.pid));
+  out.Set("uid", Napi::Number::New(env, cred.uid));
+  out.Set("gid", Napi::Number::New(env, cred.gid));
+  return out;
+}
+
+}  // namespace
+
+void InitPlatform(Napi::Env env, Napi::Object exports) {
+  InitSgBindings(env, exports);
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
+}
 
 namespace {
 

@@ -1,4 +1,7 @@
+import { openNvme, readHealth, type BridgeChoice, type BridgeHost, type HealthReport, type NvmeDevice } from './bridges/index.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
+import { downloadFirmware, resolveFirmwareTarget, type FirmwareInfoOptions } from './firmware/download.js';
+import type { DownloadFirmwareOptions, FirmwareCapabilities, FirmwareReport } from './firmware/types.js';
 import * as scsi from './scsi/index.js';
 import type { DecodedSense } from './scsi/sense-types.js';
 import { DEFAULT_TIMEOUT_MS, ScsiStatus, type DataDirection, type ScsiRequest, type ScsiResult, type ScsiTransport } from './transport.js';
@@ -120,7 +123,7 @@ export class ScsiDevice {
    * which checked once before the first block: probing the mount table per
    * command cost SG_IO writes 6-10x in the benchmark.
    */
-  private async send(cdb: Uint8Array, options: ExecuteOptions, checkMounts: boolean): Promise<ScsiResult> {
+  private async send(cdb: Uint8Array, options: ExecuteOptions, checkMounts: boolean, declared?: 'read' | 'write'): Promise<ScsiResult> {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device is closed; open it again');
     if (!(cdb instanceof Uint8Array) || cdb.length < 1 || cdb.length > 16) {
       throw badInput(`a CDB is 1 to 16 bytes (6, 10, 12 or 16 for standard commands); got ${cdb instanceof Uint8Array ? cdb.length : typeof cdb}`);
@@ -144,16 +147,15 @@ export class ScsiDevice {
     } else if (options.data && options.data.length > 0) {
       throw badInput("direction 'none' takes no data");
     }
-    // A vendor or unassigned opcode sending data may be a firmware or medium write: its
-    // effect cannot be known, so it needs the same consent as a known write.
-    const safety = scsi.mediumSafety(cdb);
-    if (safety === 'write' || (safety === 'unknown' && direction === 'out')) {
+    // Consent is an allowlist question: anything not known to leave the medium alone needs it,
+    // vendor-specific opcodes included, whatever their data direction. `declared` is the bridge
+    // layer's own statement for a vendor CDB it built from a classified NVMe admin command
+    // (private: `execute()` cannot declare a CDB read-only).
+    const needsConsent =
+      declared === 'read' ? undefined : (scsi.mediumWriteReason(cdb) ?? (declared === 'write' ? `${scsi.opcodeName(cdb)} carries an NVMe command that changes the drive` : undefined));
+    if (needsConsent !== undefined) {
       if (!options.allowMediumWrite) {
-        throw badInput(
-          safety === 'write'
-            ? `${scsi.opcodeName(cdb)} writes to the medium or firmware: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`
-            : `opcode 0x${hex2(cdb[0]!)} is vendor-specific or unassigned and sends data, so it may change the medium or firmware: pass explicit consent (--yes, allowMediumWrite: true)`,
-        );
+        throw badInput(`${needsConsent}: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`);
       }
       if (checkMounts) await this.refuseIfMounted(cdb);
     }
@@ -438,6 +440,54 @@ export class ScsiDevice {
     const statusResult = await this.execute(scsi.ataSmartReturnStatusCdb(16));
     const status = scsi.parseSmartReturnStatus(statusResult.sense);
     return { identify, data, ...(thresholds ? { thresholds } : {}), status };
+  }
+
+  /**
+   * NVMe admin commands to a drive behind a USB bridge (JMicron, ASMedia, Realtek), through the
+   * bridge `bridge` names or the one detected (VID:PID table, then safe probes).
+   */
+  async nvme(options: { bridge?: BridgeChoice } = {}): Promise<NvmeDevice> {
+    return openNvme(this.bridgeHost(), options.bridge);
+  }
+
+  /** One health summary: SAT SMART for a SATA drive, the NVMe SMART / health log through a bridge. */
+  async health(options: { bridge?: BridgeChoice } = {}): Promise<HealthReport> {
+    return readHealth({ ...this.bridgeHost(), satSmart: () => this.smart() }, options.bridge);
+  }
+
+  private bridgeHost(): BridgeHost {
+    return {
+      exchange: (cdb, r) =>
+        this.send(
+          cdb,
+          {
+            direction: r.direction,
+            ...(r.length !== undefined ? { length: r.length } : {}),
+            ...(r.data ? { data: r.data } : {}),
+            ...(r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}),
+            ...(r.signal ? { signal: r.signal } : {}),
+            ...(r.allowMediumWrite ? { allowMediumWrite: true } : {}),
+          },
+          true,
+          r.effect,
+        ),
+      ataIdentify: () => this.ataIdentify(),
+      usb: this.description.usb,
+    };
+  }
+
+  /**
+   * Puts a firmware image on the device (WRITE BUFFER, or ATA DOWNLOAD MICROCODE behind a SAT
+   * bridge): needs consent, refuses a mounted medium, stops between chunks on `signal`, and after
+   * activation waits for the device to come back. See firmware/types.ts for the options.
+   */
+  async downloadFirmware(image: Uint8Array, options: DownloadFirmwareOptions): Promise<FirmwareReport> {
+    return downloadFirmware(this, image, options);
+  }
+
+  /** What the device reports about firmware download (modes, offset boundary, buffer size, revision); read-only. */
+  async firmwareInfo(options: FirmwareInfoOptions = {}): Promise<FirmwareCapabilities> {
+    return (await resolveFirmwareTarget(this, options)).capabilities;
   }
 
   /** Transport-level reset (BOT reset recovery). */

@@ -38,6 +38,8 @@ export const ErrorCodes = {
   IO: 'E_IO',
   /** The native addon is not available (not built, or failed to load). */
   NO_NATIVE: 'E_NO_NATIVE',
+  /** An NVMe command behind a USB bridge completed with an error status (`details.status`, SCT/SC). */
+  NVME_STATUS: 'E_NVME_STATUS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -10,12 +10,18 @@ export type DeviceSelector =
 
 const HEX4 = /^(?:0x)?([0-9a-f]{1,4})$/i;
 
+/**
+ * Only `undefined` means "any device": an empty string is a selector that went missing
+ * (`--device "$UNSET"`), and quietly taking whatever is plugged in could be the wrong disk.
+ */
 export function parseSelector(text: string | undefined): DeviceSelector {
-  if (text === undefined || text === '') return { kind: 'any' };
+  if (text === undefined) return { kind: 'any' };
   const trimmed = text.trim();
+  if (trimmed === '') throw badInput('the device selector is empty: name a device (VID:PID, bus-port, /dev/…), or give none to use the only visible one');
   if (trimmed.startsWith('/dev/')) {
-    if (!/^\/dev\/(sd[a-z]+|sg\d+|disk\d+|rdisk\d+)$/.test(trimmed)) {
-      throw badInput(`'${trimmed}' is not a whole-disk or sg node: use /dev/sdX, /dev/sgN (Linux) or /dev/diskN (macOS)`);
+    // Whole disks, optical drives (sr), tape drives (st rewinds on close, nst does not) and their sg nodes.
+    if (!/^\/dev\/(sd[a-z]+|sg\d+|sr\d+|n?st\d+|disk\d+|rdisk\d+)$/.test(trimmed)) {
+      throw badInput(`'${trimmed}' is not a whole-disk, optical, tape or sg node: use /dev/sdX, /dev/srN, /dev/stN, /dev/nstN, /dev/sgN (Linux) or /dev/diskN (macOS)`);
     }
     return { kind: 'path', path: trimmed };
   }
@@ -38,7 +44,7 @@ export function parseSelector(text: string | undefined): DeviceSelector {
     }
   }
   throw badInput(
-    `cannot read device selector '${text}': use VID:PID[:SERIAL] in hex (46f4:0001), a bus-port path (1-2.3), /dev/sdX, /dev/sgN, or sim`,
+    `cannot read device selector '${text}': use VID:PID[:SERIAL] in hex (46f4:0001), a bus-port path (1-2.3), /dev/sdX, /dev/srN, /dev/nstN, /dev/sgN, or sim`,
   );
 }
 
@@ -113,9 +119,8 @@ function matchesSelector(d: MassStorageDeviceInfo, s: DeviceSelector): boolean {
       return d.busNumber === s.busNumber && d.portNumbers.join('.') === s.portNumbers.join('.');
     case 'path': {
       const name = s.path.replace(/^\/dev\//, '');
-      return (d.storage ?? []).some(
-        (b) => b.blockDevices.some((p) => p === s.path || p === name || p.endsWith(`/${name}`)) || b.sgDevices.some((p) => p === s.path || p.endsWith(`/${name}`)),
-      );
+      const named = (p: string) => p === s.path || p === name || p.endsWith(`/${name}`);
+      return (d.storage ?? []).some((b) => b.blockDevices.some(named) || b.sgDevices.some(named) || (b.tapeDevices ?? []).some(named));
     }
   }
 }

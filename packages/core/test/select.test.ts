@@ -15,15 +15,25 @@ describe('parseSelector', () => {
     expect(parseSelector('3-1.4.2')).toEqual({ kind: 'location', busNumber: 3, portNumbers: [1, 4, 2] });
     expect(parseSelector('/dev/sg0')).toEqual({ kind: 'path', path: '/dev/sg0' });
     expect(parseSelector('/dev/sdb')).toEqual({ kind: 'path', path: '/dev/sdb' });
+    for (const node of ['/dev/sr0', '/dev/sr12', '/dev/st0', '/dev/nst3']) expect(parseSelector(node)).toEqual({ kind: 'path', path: node });
     expect(parseSelector(undefined)).toEqual({ kind: 'any' });
   });
 
   it('refuses what it cannot read, saying what to type', () => {
-    for (const bad of ['46f4', 'xyz:0001', '12345:1', '/dev/sda1', '/dev/null', '1-', 'disk']) {
+    for (const bad of ['46f4', 'xyz:0001', '12345:1', '/dev/sda1', '/dev/null', '1-', 'disk', '/dev/sr', '/dev/st0l', '/dev/nst', '/dev/xst0']) {
       const err = (() => { try { parseSelector(bad); } catch (e) { return e; } })() as UsbScsiError;
       expect(err, bad).toBeInstanceOf(UsbScsiError);
       expect(err.code).toBe(ErrorCodes.BAD_INPUT);
       expect(err.message).toMatch(/VID:PID|whole-disk/);
+    }
+  });
+
+  it('refuses an empty selector instead of taking it as "any device"', () => {
+    for (const empty of ['', '  ']) {
+      const err = (() => { try { parseSelector(empty); } catch (e) { return e; } })() as UsbScsiError;
+      expect(err, JSON.stringify(empty)).toBeInstanceOf(UsbScsiError);
+      expect(err.code).toBe(ErrorCodes.BAD_INPUT);
+      expect(err.message).toContain('empty');
     }
   });
 });

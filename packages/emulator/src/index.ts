@@ -4,6 +4,8 @@ export { CBW_LENGTH, CSW_LENGTH, CBW_SIGNATURE, CSW_SIGNATURE, CswStatus, encode
 export { FAULT_KINDS, FaultInjector, type ActiveFault, type FaultContext, type FaultKind, type FaultSpec } from './faults.js';
 export { DEFAULT_SMART_ATTRIBUTES, SimulatedAtaDisk, type AtaDiskOptions, type SmartAttribute } from './scsi/ata-disk.js';
 export { CheckCondition } from './scsi/check-condition.js';
+export { SIM_FIRMWARE_HEADER_BYTES, buildSimFirmwareImage, isWholeSimFirmware, parseSimFirmwareHeader, type SimFirmwareHeader } from './scsi/firmware-image.js';
+export { AtaMicrocodeStatus, DEFAULT_FIRMWARE_MODES, FirmwareModel, microcodeChanged, type FirmwareModelHost, type FirmwareModelOptions } from './scsi/firmware-model.js';
 export type { TargetIdentity } from './scsi/env.js';
 export { LogicalUnit, type LunOptions } from './scsi/lun.js';
 export { Sense, SenseKey, encodeDescriptorSense, encodeFixedSense, encodeSense, type SenseSpec } from './scsi/sense.js';
@@ -25,3 +27,4 @@ export { EmulatorDeviceHandle } from './usb/emulator-handle.js';
 export { SimulatedDevice, type SimulatedDeviceOptions, type SimulatedStorageOptions } from './usb/simulated-device.js';
 export { DEFAULT_SIM_DEVICE, createSimulatedBackend, parseSimOptions } from './sim-options.js';
 export * from './ffs/index.js';
+export * from './nvme/index.js';

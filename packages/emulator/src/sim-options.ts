@@ -1,4 +1,5 @@
 import { badInput } from '@usbscsi/core';
+import { NVME_BRIDGE_PRESETS, nvmeBridgePreset } from './nvme/presets.js';
 import type { LunOptions } from './scsi/lun.js';
 import { EmulatorBackend } from './usb/emulator-backend.js';
 import { SimulatedDevice, type SimulatedDeviceOptions } from './usb/simulated-device.js';
@@ -16,6 +17,8 @@ export const DEFAULT_SIM_DEVICE: Readonly<SimulatedDeviceOptions> = Object.freez
   productString: 'Simulated Disk',
   speed: 'high',
   luns: [{ blockSize: 512, blockCount: 32768 }], // 16 MiB
+  // Firmware download end to end: segments on 512-byte boundaries into a 1 MiB buffer; activation re-enumerates.
+  firmware: { activation: 'reenumerate' as const, activationMs: 300 },
 });
 
 /** Builds an {@link EmulatorBackend} holding the default simulated disk, with `options` layered over it. */
@@ -23,13 +26,16 @@ export function createSimulatedBackend(options: SimulatedDeviceOptions = {}): Em
   return new EmulatorBackend({ devices: [new SimulatedDevice({ ...DEFAULT_SIM_DEVICE, ...options })] });
 }
 
-const SIM_KEYS = ['blocks', 'bs', 'luns', 'file', 'vid', 'pid', 'serial', 'speed', 'ro', 'removable'] as const;
+const SIM_KEYS = ['blocks', 'bs', 'luns', 'file', 'vid', 'pid', 'serial', 'speed', 'ro', 'removable', 'bridge', 'passthrough', 'uas'] as const;
 
 /**
  * Parses the CLI's `sim[:key=value,...]` device string:
  * `blocks` (per LUN), `bs` (block size), `luns` (1-16), `file` (backing file
  * for LUN 0), `vid` / `pid` (hex), `serial`, `speed` (high|super), `ro`,
- * `removable`. Unknown keys are refused with E_BAD_INPUT.
+ * `removable`; `bridge` (a USB-NVMe bridge model: jms583, asm2362, rtl9210, rtl9220 with a
+ * SATA drive, ex400u), `passthrough` (full: both of the bridge's protocols, default; basic:
+ * ASMedia E6h / Realtek E4h only), `uas` (a UAS alternate setting too). Unknown keys are
+ * refused with E_BAD_INPUT.
  */
 export function parseSimOptions(spec: string): SimulatedDeviceOptions {
   const trimmed = spec.trim();
@@ -82,7 +88,16 @@ export function parseSimOptions(spec: string): SimulatedDeviceOptions {
     ...(readOnly !== undefined ? { readOnly } : {}),
     ...(removable !== undefined ? { removable } : {}),
   });
-  const options: SimulatedDeviceOptions = { luns: Array.from({ length: lunCount }, (_, i) => lun(i)) };
+  const bridgeName = values.get('bridge');
+  const preset = bridgeName === undefined ? {} : nvmeBridgePreset(bridgeName);
+  if (!preset) throw badInput(`sim option bridge=${bridgeName} is not a bridge model; known: ${Object.keys(NVME_BRIDGE_PRESETS).join(', ')}`);
+  const passthrough = values.get('passthrough');
+  if (passthrough !== undefined && passthrough !== 'full' && passthrough !== 'basic') throw badInput(`sim option passthrough=${passthrough} must be full or basic`);
+  if (passthrough !== undefined && !preset.nvmeBridge) throw badInput('sim option passthrough= needs bridge=');
+  const options: SimulatedDeviceOptions = { ...preset, luns: Array.from({ length: lunCount }, (_, i) => lun(i)) };
+  if (passthrough === 'basic' && options.nvmeBridge) options.nvmeBridge = { ...options.nvmeBridge, secondMode: false };
+  const uas = flag('uas');
+  if (uas !== undefined) options.interfaces = uas ? 'bot+uas' : 'bot';
   const vid = hex16('vid');
   const pid = hex16('pid');
   if (vid !== undefined) options.vendorId = vid;

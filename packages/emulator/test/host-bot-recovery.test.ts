@@ -176,7 +176,8 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
 
   it('an unsupported opcode is a CHECK CONDITION result with ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE', async () => {
     await setup();
-    const result = await dev.execute(Uint8Array.of(0xd7, 0, 0, 0, 0, 0));
+    // D7h is vendor-specific: consent is asked of every vendor opcode, whatever its direction.
+    const result = await dev.execute(Uint8Array.of(0xd7, 0, 0, 0, 0, 0), { allowMediumWrite: true });
     expect(result.status).toBe(2);
     expect(result.sense?.senseKeyName).toBe('ILLEGAL REQUEST');
     expect(result.sense?.ascText).toBe('INVALID COMMAND OPERATION CODE');
@@ -194,12 +195,14 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
       received = ctx.dataOut ? Uint8Array.from(ctx.dataOut) : undefined;
       return {};
     });
-    const r = await dev.execute(Uint8Array.of(0xc1, 0, 0, 0, 4, 0), { length: 4 });
-    expect(Array.from(r.data)).toEqual([0xde, 0xad, 0xbe, 0xef]);
-    // A vendor opcode sending data may rewrite firmware: consent first, and nothing is sent without it.
+    // A vendor opcode may change anything, even one that reads: consent first, and nothing is sent without it.
     const before = sim.stats.commands;
-    expect(await codeOf(dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), { direction: 'out', data: Uint8Array.of(1, 2, 3) }))).toBe(ErrorCodes.BAD_INPUT);
+    expect(await codeOf(dev.execute(Uint8Array.of(0xc1, 0, 0, 0, 4, 0), { length: 4 }))).toBe(ErrorCodes.BAD_INPUT);
     expect(sim.stats.commands).toBe(before);
+    const r = await dev.execute(Uint8Array.of(0xc1, 0, 0, 0, 4, 0), { length: 4, allowMediumWrite: true });
+    expect(Array.from(r.data)).toEqual([0xde, 0xad, 0xbe, 0xef]);
+    expect(await codeOf(dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), { direction: 'out', data: Uint8Array.of(1, 2, 3) }))).toBe(ErrorCodes.BAD_INPUT);
+    expect(sim.stats.commands).toBe(before + 1);
     await dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), { direction: 'out', data: Uint8Array.of(1, 2, 3), allowMediumWrite: true });
     expect(Array.from(received ?? [])).toEqual([1, 2, 3]);
   });

@@ -30,11 +30,26 @@ export async function startGadget() {
   const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [FFS_DIR], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const replies = [];
   const waiters = [];
-  child.on('message', (m) => { const w = waiters.shift(); if (w) w(m); else replies.push(m); });
+  let reenumerated = Promise.resolve();
+  child.on('message', (m) => {
+    if (m.event === 'reenumerate') {
+      reenumerated = reenumerate(m).catch((err) => console.log(`VM_NOTE gadget re-enumeration failed: ${err.message}`));
+      return;
+    }
+    const w = waiters.shift(); if (w) w(m); else replies.push(m);
+  });
   const next = () => new Promise((resolve) => { const m = replies.shift(); if (m) resolve(m); else waiters.push(resolve); });
   const ready = await Promise.race([next(), new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`))))]);
   if (!ready.ready) throw new Error(`ffs-device said ${JSON.stringify(ready)}`);
   const udc = readdirSync('/sys/class/udc')[0];
+  // New firmware: off the bus (after the CSW has gone out), new bcdDevice from the revision, back on.
+  const reenumerate = async ({ ms, revision }) => {
+    await new Promise((r) => setTimeout(r, 300));
+    put(`${G}/UDC`, '');
+    put(`${G}/bcdDevice`, `0x${revision.replace(/\D/g, '').padStart(4, '0').slice(-4)}`);
+    await new Promise((r) => setTimeout(r, ms));
+    put(`${G}/UDC`, udc);
+  };
   put(`${G}/UDC`, udc);
   const t0 = Date.now();
   await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind the FunctionFS emulator', 30_000);
@@ -53,6 +68,8 @@ export async function startGadget() {
       put(`${G}/UDC`, udc);
       await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind the replugged emulator', 30_000);
     },
+    /** Resolves when the last firmware re-enumeration (if any) has bound the UDC again. */
+    reenumerated: () => reenumerated,
     stop: () => { child.disconnect(); child.kill(); },
   };
 }
@@ -84,6 +101,65 @@ export async function startMassStorageGadget(udc) {
     stop: async () => {
       put(`${G2}/UDC`, '');
       await waitFor(() => sdDisks().length === 0, 'the f_mass_storage disk to leave', 10_000);
+    },
+  };
+}
+
+/**
+ * A gadget of its own per USB-NVMe bridge model (its VID:PID, its FunctionFS instance), bound
+ * once the plain gadget has released the UDC. A bridge hazard (the JMS583 port reset) arrives as
+ * { disconnect } from the device program: the UDC is unbound and bound again, as a port reset
+ * re-enumerates the real chip.
+ */
+export async function startBridgeGadget(preset, vid, pid) {
+  if (!existsSync(`${CFG}/usb_gadget`)) execFileSync('mount', ['-t', 'configfs', 'none', CFG]);
+  const g = `${CFG}/usb_gadget/g-${preset}`;
+  const dir = `/dev/ffs-${preset}`;
+  mkdirSync(g);
+  put(`${g}/idVendor`, `0x${vid.toString(16)}`);
+  put(`${g}/idProduct`, `0x${pid.toString(16)}`);
+  mkdirSync(`${g}/strings/0x409`);
+  put(`${g}/strings/0x409/manufacturer`, 'usbscsi');
+  put(`${g}/strings/0x409/product`, `${preset} bridge model over FunctionFS`);
+  put(`${g}/strings/0x409/serialnumber`, `NVME-${preset}`);
+  mkdirSync(`${g}/configs/c.1`);
+  mkdirSync(`${g}/functions/ffs.${preset}`);
+  symlinkSync(`${g}/functions/ffs.${preset}`, `${g}/configs/c.1/ffs.${preset}`);
+  mkdirSync(dir, { recursive: true });
+  execFileSync('mount', ['-t', 'functionfs', preset, dir]);
+  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [dir, preset], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const udc = readdirSync('/sys/class/udc')[0];
+  const replies = [];
+  const waiters = [];
+  const disconnects = [];
+  const bound = () => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0;
+  child.on('message', (m) => {
+    if (m.disconnect) {
+      disconnects.push(m.disconnect);
+      put(`${g}/UDC`, '');
+      setTimeout(() => put(`${g}/UDC`, udc), 300);
+      return;
+    }
+    const w = waiters.shift(); if (w) w(m); else replies.push(m);
+  });
+  const next = () => new Promise((resolve) => { const m = replies.shift(); if (m) resolve(m); else waiters.push(resolve); });
+  const ready = await Promise.race([next(), new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`))))]);
+  if (!ready.ready) throw new Error(`ffs-device said ${JSON.stringify(ready)}`);
+  const t0 = Date.now();
+  put(`${g}/UDC`, udc);
+  await waitFor(bound, `usb-storage to bind the ${preset} bridge model`, 30_000);
+  const ask = async (msg) => { child.send(msg); const r = await next(); if (r.error) throw new Error(r.error); return r; };
+  return {
+    enumerationMs: Date.now() - t0,
+    disconnects,
+    bridge: async () => (await ask({ bridge: true })).bridge,
+    stats: async () => (await ask({ stats: true })).stats,
+    waitBound: () => waitFor(bound, `the ${preset} bridge model to re-enumerate`, 30_000),
+    stop: async () => {
+      put(`${g}/UDC`, '');
+      await waitFor(() => sdDisks().length === 0, `the ${preset} sd disk to leave`, 10_000);
+      child.disconnect();
+      child.kill();
     },
   };
 }

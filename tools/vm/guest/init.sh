@@ -8,6 +8,11 @@ mkdir -p /run/udev
 modprobe virtio_pci; modprobe 9pnet_virtio; modprobe 9p
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro repo /repo || echo "VM_ERROR 9p repo mount failed"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 out /out || echo "VM_ERROR 9p out mount failed"
+# The packed-and-installed packages, when the host shares them (tools/ci/pack-install.mjs).
+if grep -qsx installed /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag; then
+  mkdir -p /installed
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro installed /installed || echo "VM_ERROR 9p installed mount failed"
+fi
 script=$(sed -n 's/.*vmscript=\([^ ]*\).*/\1/p' /proc/cmdline)
 scenario=$(sed -n 's/.*vmscenario=\([^ ]*\).*/\1/p' /proc/cmdline)
 if [ -n "$script" ] && [ -f "/repo/$script" ]; then

@@ -7,6 +7,7 @@ import { registerDeviceCases } from './cases/device.mjs';
 import { registerHandoffCases, registerTakeoverCases } from './cases/handoff.mjs';
 import { registerSgCases } from './cases/sg.mjs';
 import { registerContractCases } from './cases/contract.mjs';
+import { registerInstalledCases } from './cases/installed.mjs';
 
 const [scenario, resultsPath] = process.argv.slice(2);
 const backends = await loadBackends();
@@ -22,9 +23,12 @@ if (scenario === 'xhci' || scenario === 'ehci') {
   // Takeover first: it needs no lease, so it stands on its own whatever the lease cases leave.
   await registerTakeoverCases(scenario, backends);
   await registerHandoffCases(scenario, backends);
+  if (scenario === 'xhci') registerInstalledCases(scenario);
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
   await registerGadgetCases(backends);
+  const { registerNvmeBridgeCases } = await import('./cases/nvme-bridges.mjs');
+  await registerNvmeBridgeCases(backends);
 } else {
   throw new Error(`unknown scenario ${scenario}`);
 }

@@ -6,7 +6,7 @@ import type { Wrap } from './index.js';
 export function registerList(program: Command, wrap: Wrap): void {
   program
     .command('list')
-    .description('list USB mass-storage devices: IDs, strings, bus path, speed, interfaces, driver, block devices, mounts')
+    .description('list USB mass-storage devices: IDs, strings, bus path, speed, interfaces, driver, block/tape/sg nodes, mounts')
     .action(
       wrap(async (ctx) => {
         const { backend, dispose } = await ctx.listingBackend();
@@ -29,6 +29,7 @@ export function registerList(program: Command, wrap: Wrap): void {
               driver: storage.map((s) => s.driver).find((x) => x) ?? null,
               blockDevices: storage.flatMap((s) => s.blockDevices),
               sgDevices: storage.flatMap((s) => s.sgDevices),
+              tapeDevices: storage.flatMap((s) => s.tapeDevices ?? []),
               mounts: storage.flatMap((s) => s.mounts.map((m) => ({ device: m.device, mountPoint: m.mountPoint, fsType: m.fsType ?? null }))),
             };
           });
@@ -42,7 +43,7 @@ export function registerList(program: Command, wrap: Wrap): void {
                 d.speed,
                 [...new Set(d.interfaces.flatMap((i) => i.protocols))].join('+') || '-',
                 d.driver ?? '-',
-                [...d.blockDevices, ...d.sgDevices].join(',') || '-',
+                [...d.blockDevices, ...d.tapeDevices, ...d.sgDevices].join(',') || '-',
                 d.mounts.map((m) => m.mountPoint).join(',') || '-',
                 [d.manufacturer, d.product].filter(Boolean).join(' ') || '-',
                 d.serialNumber ?? '-',

@@ -3,9 +3,9 @@
  * status, decoded sense, residue and the data. The exit status is the
  * command's outcome category (0 GOOD, 2x for CHECK CONDITION sense keys).
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
-import { badInput, opcodeName, rawCdb, type ScsiResult } from '@usbscsi/core';
+import { badInput, mediumWriteReason, opcodeName, rawCdb, type ScsiResult } from '@usbscsi/core';
 import { exitCodeForStatus } from '../exit-codes.js';
 import { hexBytes, hexdump } from '../format/hexdump.js';
 import { senseJson, senseLine, statusName } from '../format/sense.js';
@@ -51,41 +51,54 @@ export function registerRaw(program: Command, wrap: Wrap): void {
         const outData = options['out'] === undefined ? undefined : readInputFile(options['out'] as string, '--out');
         const output = options['output'] as string | undefined;
         if (output !== undefined && inLength === undefined) throw badInput('-o saves data-in: add --in LEN.');
+        // Core refuses too; asking here keeps the device (and any lease) untouched when consent is missing.
+        const consent = mediumWriteReason(cdb);
+        if (consent !== undefined && options['yes'] !== true) throw badInput(`${consent}: add --yes to send it (nothing was sent).`);
         const timeoutMs = ctx.timeoutMs();
-        return ctx.withDevice(async (device) => {
-          const result = await device.execute(cdb, {
-            ...(inLength !== undefined ? { direction: 'in' as const, length: inLength } : outData ? { direction: 'out' as const, data: outData } : { direction: 'none' as const }),
-            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-            ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
-            allowMediumWrite: options['yes'] === true,
-          });
-          const toFile = output !== undefined && output !== '-';
-          if (toFile) {
-            try {
-              writeFileSync(output, result.data);
-            } catch (err) {
-              throw badInput(`cannot write ${output}: ${(err as Error).message}; choose a writable path for -o.`);
+        const toFile = output !== undefined && output !== '-';
+        // Opened before the CDB is sent: a path that cannot be written must not cost the data (or a command that changes something).
+        const fd = toFile ? openOutputFile(output) : undefined;
+        try {
+          return await ctx.withDevice(async (device) => {
+            const result = await device.execute(cdb, {
+              ...(inLength !== undefined ? { direction: 'in' as const, length: inLength } : outData ? { direction: 'out' as const, data: outData } : { direction: 'none' as const }),
+              ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+              ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+              allowMediumWrite: options['yes'] === true,
+            });
+            if (fd !== undefined) {
+              for (let off = 0; off < result.data.length; ) off += writeSync(fd, result.data, off, result.data.length - off);
             }
-          }
-          if (ctx.json) {
-            ctx.emit(rawResultJson(cdb, result, toFile ? output : undefined), () => '');
-          } else if (output === '-') {
-            await writeAll(ctx.io.stdout, result.data);
-          } else {
-            const asked = inLength ?? outData?.length ?? 0;
-            const lines: [string, string | undefined][] = [
-              ['CDB', `${hexBytes(cdb)}  (${opcodeName(cdb)})`],
-              ['Status', `${statusName(result.status)} (0x${result.status.toString(16).padStart(2, '0')})`],
-              ['Sense', result.sense ? senseLine(result.sense) : undefined],
-              ['Data', inLength !== undefined ? `${result.transferred} of ${asked} bytes in, residue ${result.residue}` : outData ? `${result.transferred} of ${asked} bytes out, residue ${result.residue}` : 'none'],
-              ['Saved to', toFile ? output : undefined],
-              ['Duration', `${(result.durationNs / 1000).toFixed(0)} µs`],
-            ];
-            if (!ctx.opts.quiet) ctx.io.stdout.write(fields(lines));
-            if (!toFile && result.data.length > 0) await writeAll(ctx.io.stdout, (ctx.opts.quiet ? '' : '\n') + hexdump(result.data));
-          }
-          return exitCodeForStatus(result.status, result.sense?.senseKey);
-        });
+            if (ctx.json) {
+              ctx.emit(rawResultJson(cdb, result, toFile ? output : undefined), () => '');
+            } else if (output === '-') {
+              await writeAll(ctx.io.stdout, result.data);
+            } else {
+              const asked = inLength ?? outData?.length ?? 0;
+              const lines: [string, string | undefined][] = [
+                ['CDB', `${hexBytes(cdb)}  (${opcodeName(cdb)})`],
+                ['Status', `${statusName(result.status)} (0x${result.status.toString(16).padStart(2, '0')})`],
+                ['Sense', result.sense ? senseLine(result.sense) : undefined],
+                ['Data', inLength !== undefined ? `${result.transferred} of ${asked} bytes in, residue ${result.residue}` : outData ? `${result.transferred} of ${asked} bytes out, residue ${result.residue}` : 'none'],
+                ['Saved to', toFile ? output : undefined],
+                ['Duration', `${(result.durationNs / 1000).toFixed(0)} µs`],
+              ];
+              if (!ctx.opts.quiet) ctx.io.stdout.write(fields(lines));
+              if (!toFile && result.data.length > 0) await writeAll(ctx.io.stdout, (ctx.opts.quiet ? '' : '\n') + hexdump(result.data));
+            }
+            return exitCodeForStatus(result.status, result.sense?.senseKey);
+          });
+        } finally {
+          if (fd !== undefined) closeSync(fd);
+        }
       }),
     );
+}
+
+function openOutputFile(path: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (err) {
+    throw badInput(`cannot write ${path}: ${(err as Error).message}; choose a writable path for -o.`, { path });
+  }
 }

@@ -1,8 +1,23 @@
-/** smart: SAT ATA IDENTIFY + SMART data/thresholds/health (USB-SATA bridges), as a smartctl-like table. */
+/**
+ * smart: one health summary. SATA drives through SAT (IDENTIFY, SMART attributes, health);
+ * NVMe drives through their USB bridge (Identify, SMART / health log). Says which path it used.
+ */
 import type { Command } from 'commander';
-import { CheckConditionError, type SmartReport } from '@usbscsi/core';
+import { BRIDGE_CHOICES, badInput, type BridgeChoice, type HealthReport, type SmartReport } from '@usbscsi/core';
+import { detectionJson, detectionLine, identifyFields, identifyJson, smartLogFields, smartLogJson, smartStatusJson } from '../format/nvme.js';
 import { fields, formatBytes, table } from '../format/table.js';
 import type { Wrap } from './index.js';
+
+/** `--bridge` checked before any device is opened. */
+export function parseBridgeOption(value: unknown): BridgeChoice {
+  if (value === undefined) return 'auto';
+  if (typeof value === 'string' && (BRIDGE_CHOICES as readonly string[]).includes(value)) return value as BridgeChoice;
+  throw badInput(`--bridge must be one of ${BRIDGE_CHOICES.join(', ')}; got "${String(value)}".`);
+}
+
+export function nvmeHealthJson(r: Extract<HealthReport, { path: 'nvme' }>): Record<string, unknown> {
+  return { path: 'nvme', detection: detectionJson(r.detection), ...identifyJson(r.identify), ...smartStatusJson(r.smart), nvme_smart_health_information_log: smartLogJson(r.smart) };
+}
 
 export function smartJson(r: SmartReport) {
   const thresholds = new Map((r.thresholds?.thresholds ?? []).map((t) => [t.id, t.threshold]));
@@ -39,23 +54,40 @@ export function smartJson(r: SmartReport) {
 export function registerSmart(program: Command, wrap: Wrap): void {
   program
     .command('smart')
-    .description('ATA IDENTIFY and SMART attributes through SAT (USB-SATA bridges)')
+    .description('drive health: SMART through SAT for SATA drives, the NVMe health log through the USB bridge for NVMe drives')
+    .option('--bridge <kind>', `path to the drive: ${BRIDGE_CHOICES.join('|')} (default auto: VID:PID table, then safe probes)`)
     .action(
-      wrap((ctx) =>
-        ctx.withDevice(async (device) => {
-          let report: SmartReport;
+      wrap((ctx, _args, options) => {
+        const bridge = parseBridgeOption(options['bridge']);
+        return ctx.withDevice(async (device) => {
+          let health: HealthReport;
           try {
-            report = await device.smart();
+            health = await device.health({ bridge });
           } catch (err) {
-            if (err instanceof CheckConditionError && err.sense?.senseKey === 0x05 && !ctx.json) {
+            if ((err as { code?: string }).code === 'E_CHECK_CONDITION' && (err as { details?: { senseKey?: number } }).details?.senseKey === 0x05 && bridge === 'sat' && !ctx.json) {
               ctx.io.stderr.write('usbscsi: this device or bridge does not pass ATA commands through (no SAT ATA PASS-THROUGH); SMART is not reachable over it.\n');
             }
             throw err;
           }
-          const doc = smartJson(report);
+          if (health.path === 'nvme') {
+            const h = health;
+            ctx.emit(nvmeHealthJson(h), () =>
+              fields([
+                ['Path', detectionLine(h.detection)],
+                ...identifyFields(h.identify),
+                ['Health', h.passed ? 'PASSED' : 'FAILED (critical warning set)'],
+                ...smartLogFields(h.smart),
+              ]),
+            );
+            return;
+          }
+          const report = health.sat;
+          const detection = health.detection;
+          const doc = { path: 'sat', detection: detectionJson(detection), ...smartJson(report) };
           ctx.emit(doc, () => {
             const id = report.identify;
             const head = fields([
+              ['Path', detectionLine(detection)],
               ['Model', id.model],
               ['Serial', id.serial],
               ['Firmware', id.firmware],
@@ -71,7 +103,7 @@ export function registerSmart(program: Command, wrap: Wrap): void {
             }
             return `${head}\n${table(rows, { rightAlign: [0, 3, 4, 5] })}`;
           });
-        }),
-      ),
+        });
+      }),
     );
 }

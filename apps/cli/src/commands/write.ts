@@ -1,12 +1,15 @@
 /**
  * write: a file onto the medium. States device, LBA range and byte count
- * first, always (even with --quiet / --json, on stderr), and does nothing
- * without --yes. Mounted media are refused by core (E_MOUNTED).
+ * first, always (even with --quiet / --json, on stderr). Without --yes it
+ * states what it can know without the device and stops before opening it:
+ * exit 2 promises that nothing was sent. Mounted media are refused by core
+ * (E_MOUNTED).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { badInput } from '@usbscsi/core';
 import { formatBytes } from '../format/table.js';
+import { parseBigOption } from '../options.js';
 import { startProgress } from '../progress.js';
 import { deviceLine } from './describe.js';
 import type { Wrap } from './index.js';
@@ -35,20 +38,25 @@ export function registerWrite(program: Command, wrap: Wrap): void {
     .option('--yes', 'consent to overwrite the stated blocks')
     .action(
       wrap((ctx, _args, options) => {
-        const data = readInputFile(options['input'] as string, '-i');
+        const file = options['input'] as string;
+        const data = readInputFile(file, '-i');
+        const lba = parseBigOption(options['lba'] as string | undefined, '--lba');
+        if (options['yes'] !== true) {
+          // The block size, and so the range, is the device's: without consent the device is not even opened.
+          ctx.io.stderr.write(`Would write ${data.length} bytes of ${file} from LBA ${lba} of ${ctx.selectorText()}\n`);
+          throw badInput('refusing to write without consent: add --yes to overwrite these blocks (nothing was sent to the device).', {
+            file,
+            lba: Number(lba),
+            bytes: data.length,
+            device: ctx.opts.device ?? null,
+          });
+        }
         return ctx.withDevice(async (device) => {
           const range = await blockRange(device, options, data.length);
           const last = range.lba + BigInt(range.blocks) - 1n;
           ctx.io.stderr.write(
             `About to write ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) to LBA ${range.lba}..${last} of ${deviceLine(device)}\n`,
           );
-          if (options['yes'] !== true) {
-            throw badInput('refusing to write without consent: add --yes to overwrite these blocks.', {
-              lba: Number(range.lba),
-              lastLba: Number(last),
-              bytes: range.bytes,
-            });
-          }
           const progress = startProgress(ctx, range.bytes, 'write');
           const started = process.hrtime.bigint();
           try {

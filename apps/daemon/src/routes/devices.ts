@@ -12,7 +12,7 @@ export function deviceView(slot: DeviceSlot) {
     state: slot.state,
     queueDepth: slot.queue.depth,
     open: slot.isOpen,
-    lease: lease ? { holder: lease.holder } : null,
+    lease: lease ? { id: lease.id, holder: lease.holder } : null,
   };
 }
 
@@ -34,8 +34,8 @@ export const deviceRoutes = (ctx: DaemonContext): FastifyPluginAsync => async (a
   app.post<{ Params: { id: string } }>('/v1/devices/:id/reset', async (request, reply) => {
     if (ctx.draining) throw cancelled('the daemon is shutting down');
     const slot = ctx.registry.get(request.params.id);
-    const leaseId = headerValue(request.headers['x-usbscsi-lease']);
-    await slot.run(({ device }) => device.reset(), { leaseId, signal: clientGoneSignal(reply.raw) });
+    const leaseSecret = headerValue(request.headers['x-usbscsi-lease']);
+    await slot.run(({ device }) => device.reset(), { ...(leaseSecret !== undefined ? { leaseSecret } : {}), signal: clientGoneSignal(reply.raw) });
     return { reset: true };
   });
 
@@ -45,12 +45,14 @@ export const deviceRoutes = (ctx: DaemonContext): FastifyPluginAsync => async (a
     const body = (request.body ?? {}) as Record<string, unknown>;
     if (typeof body !== 'object' || Array.isArray(body)) throw badInput('the lease request body must be a JSON object: { "ttlMs": …, "idleTimeoutMs": …, "holder": … }');
     const holder = typeof body.holder === 'string' ? body.holder : headerValue(request.headers['user-agent']);
+    const ownerUid = ctx.peers.get(request.raw.socket)?.uid;
     const lease = await ctx.leases.acquire(slot, {
       ttlMs: parseIntField('ttlMs', body.ttlMs, 1, Number.MAX_SAFE_INTEGER),
       idleTimeoutMs: parseIntField('idleTimeoutMs', body.idleTimeoutMs, 1, Number.MAX_SAFE_INTEGER),
       holder,
-    }, clientGoneSignal(reply.raw));
-    return reply.code(201).send({ lease });
+    }, { signal: clientGoneSignal(reply.raw), ...(ownerUid !== undefined ? { ownerUid } : {}) });
+    // The secret is in this answer only; no-store keeps it out of any cache on the way.
+    return reply.code(201).header('cache-control', 'no-store').send({ lease });
   });
 };
 

@@ -1,6 +1,7 @@
 import { badInput, DEFAULT_TIMEOUT_MS, ErrorCodes, UsbScsiError, type DataDirection, type ScsiResult } from '@usbscsi/core';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { DaemonContext } from '../context.js';
+import { holdUntilAnswered } from '../byte-budget.js';
 import { cancelled } from '../errors.js';
 import { opcodeClass } from '../metrics.js';
 import { parseBoolField, parseCdbHex, parseDirection, parseIntField, resultHeaders, resultToJson } from '../wire.js';
@@ -13,7 +14,7 @@ interface ParsedCommand {
   data?: Uint8Array;
   timeoutMs: number;
   allowMediumWrite: boolean;
-  leaseId?: string;
+  leaseSecret?: string;
 }
 
 const MAX_TIMEOUT_MS = 3_600_000;
@@ -29,7 +30,7 @@ const MAX_TIMEOUT_MS = 3_600_000;
 function parseCommand(request: FastifyRequest, maxTransferLength: number): ParsedCommand {
   const query = (request.query ?? {}) as Record<string, unknown>;
   const h = request.headers;
-  const leaseId = headerValue(h['x-usbscsi-lease']) ?? (typeof query.lease === 'string' ? query.lease : undefined);
+  const leaseSecret = headerValue(h['x-usbscsi-lease']) ?? (typeof query.lease === 'string' ? query.lease : undefined);
   if (Buffer.isBuffer(request.body)) {
     const direction = parseDirection(headerValue(h['x-scsi-direction']) ?? query.direction) ?? 'out';
     if (direction !== 'out') throw badInput('a binary body is data-out: direction must be "out" (or absent)');
@@ -37,9 +38,9 @@ function parseCommand(request: FastifyRequest, maxTransferLength: number): Parse
       cdb: parseCdbHex(headerValue(h['x-scsi-cdb']) ?? query.cdb),
       direction,
       data: new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength),
-      timeoutMs: parseIntField('timeoutMs', headerValue(h['x-scsi-timeout-ms']) ?? query.timeoutMs, 1, MAX_TIMEOUT_MS) ?? DEFAULT_TIMEOUT_MS,
-      allowMediumWrite: parseBoolField('allowMediumWrite', headerValue(h['x-scsi-allow-medium-write']) ?? query.allowMediumWrite) ?? false,
-      leaseId,
+      timeoutMs: parseIntField('timeoutMs', headerValue(h['x-scsi-timeout-ms']) ?? query.timeoutMs, 1, MAX_TIMEOUT_MS, 'text') ?? DEFAULT_TIMEOUT_MS,
+      allowMediumWrite: parseBoolField('allowMediumWrite', headerValue(h['x-scsi-allow-medium-write']) ?? query.allowMediumWrite, 'text') ?? false,
+      leaseSecret,
     };
   }
   const body = request.body;
@@ -65,8 +66,14 @@ function parseCommand(request: FastifyRequest, maxTransferLength: number): Parse
     data,
     timeoutMs: parseIntField('timeoutMs', b.timeoutMs, 1, MAX_TIMEOUT_MS) ?? DEFAULT_TIMEOUT_MS,
     allowMediumWrite: parseBoolField('allowMediumWrite', b.allowMediumWrite) ?? false,
-    leaseId: typeof b.lease === 'string' ? b.lease : leaseId,
+    leaseSecret: parseLeaseField(b.lease) ?? leaseSecret,
   };
+}
+
+function parseLeaseField(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw badInput('lease must be the lease secret as a string (from the acquire answer)', { field: 'lease' });
+  return value;
 }
 
 function wantsBinary(request: FastifyRequest): boolean {
@@ -78,6 +85,10 @@ export const executeRoute = (ctx: DaemonContext): FastifyPluginAsync => async (a
     if (ctx.draining) throw cancelled('the daemon is shutting down; retry against the next instance');
     const slot = ctx.registry.get(request.params.id);
     const command = parseCommand(request, ctx.limits.maxTransferLength);
+    // The data-in buffer, and in JSON its base64 text and the serialised answer too.
+    if (command.direction === 'in' && command.length) {
+      holdUntilAnswered(ctx.bytesInFlight, reply.raw, wantsBinary(request) ? command.length : command.length * 3, 'the data-in of this command');
+    }
     const opcode = command.cdb[0] ?? 0;
     const opClass = opcodeClass(opcode);
     const clientGone = clientGoneSignal(reply.raw);
@@ -113,7 +124,7 @@ export const executeRoute = (ctx: DaemonContext): FastifyPluginAsync => async (a
             clearTimeout(watchdog);
             job.signal.removeEventListener('abort', forward);
           }
-        }, { signal: clientGone, leaseId: command.leaseId })
+        }, { signal: clientGone, ...(command.leaseSecret !== undefined ? { leaseSecret: command.leaseSecret } : {}) })
         .catch(reject);
     }).catch((err: unknown) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -75,12 +75,27 @@ export interface NativeAddon {
   transferMemoryLimit(): { bytes: number; source: string };
   sgIo?(request: SgIoRequest): Promise<SgIoResult>;
   sgReset?(path: string, level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
+  /** Linux: the process that connected a Unix socket (SO_PEERCRED), for the daemon's lease rules. */
+  peerCredentials?(fd: number): { pid: number; uid: number; gid: number };
 }
 
-export type NativeAddonLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
+/** One binary the native package's loader considered (native/loader.js), in its order. */
+export interface NativeBinaryAttempt {
+  kind: 'override' | 'prebuild' | 'source';
+  path: string;
+  /** The prebuild's directory name: `linux-x64-glibc`, `darwin-arm64`, … */
+  target?: string;
+  status: 'loaded' | 'unavailable' | 'failed' | 'not-tried';
+  reason?: string;
+}
+
+export type NativeAddonLoad =
+  | { ok: true; addon: NativeAddon; from?: NativeBinaryAttempt; tried?: NativeBinaryAttempt[]; note?: string }
+  | { ok: false; reason: string; tried?: NativeBinaryAttempt[]; note?: string };
 
 export const NATIVE_BUILD_HINT =
-  'Build it with `pnpm --filter @usbscsi/native build` (needs cmake, a C++17 compiler and libusb-1.0 development files).';
+  '`usbscsi doctor` says which binaries were tried and why each failed. Installed packages carry a prebuilt engine for linux-x64, linux-arm64 (glibc 2.31+) and macOS; ' +
+  'from a source checkout, build it with `pnpm --filter @usbscsi/native build` (needs cmake, a C++17 compiler and libusb-1.0 development files).';
 
 let cached: NativeAddonLoad | undefined;
 

@@ -17,6 +17,30 @@ describe('parseVia', () => {
     for (const bad of ['tcp:1', 'unix:relative', 'http://host', '/run/x.sock']) expect(() => parseVia(bad)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
   });
 
+  it('refuses plain HTTP to a host that is not loopback, so the token never crosses the network in clear', () => {
+    const env = { USBSCSI_TOKEN: 'sekrit' };
+    for (const host of ['127.0.0.1', '127.1.2.3', '[::1]', 'localhost', 'LOCALHOST', '[0:0:0:0:0:0:0:1]'])
+      expect(parseVia(`http://${host}:8765`, { env })).toMatchObject({ kind: 'tcp', port: 8765, token: 'sekrit' });
+    for (const host of ['10.0.0.5', '192.168.1.20', 'station-7.lan', '127.example.com', '127.0.0.256', '[::2]', '[fe80::1]', '0.0.0.0']) {
+      for (const options of [{ env }, { env: {} }, { env: {}, token: 'sekrit' }]) {
+        let thrown: unknown;
+        try {
+          parseVia(`http://${host}:8765`, options);
+        } catch (err) {
+          thrown = err;
+        }
+        expect(thrown, host).toMatchObject({ code: 'E_BAD_INPUT', message: expect.stringMatching(/not loopback.*ssh -N -L/s) });
+      }
+    }
+  });
+
+  it('refuses ports outside 1-65535', () => {
+    for (const port of ['0', '65536', '99999', '00000', '123456789012'])
+      expect(() => parseVia(`http://127.0.0.1:${port}`), port).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT', message: expect.stringContaining('1 to 65535') }));
+    expect(parseVia('http://127.0.0.1:1')).toMatchObject({ port: 1 });
+    expect(parseVia('http://127.0.0.1:65535')).toMatchObject({ port: 65535 });
+  });
+
   it('defaults to /run for root and $XDG_RUNTIME_DIR otherwise', () => {
     expect(defaultDaemonSocket({}, 0)).toBe('/run/usbscsid.sock');
     expect(defaultDaemonSocket({ XDG_RUNTIME_DIR: '/run/user/5' }, 5)).toBe('/run/user/5/usbscsid.sock');

@@ -16,17 +16,33 @@ export interface DaemonDevice {
   state: 'idle' | 'busy' | 'leased' | 'gone';
   queueDepth: number;
   open: boolean;
-  lease: { holder: string } | null;
+  /** The lease's public id and holder: naming it grants nothing. */
+  lease: { id: string; holder: string } | null;
 }
 
+/** A lease as anyone sees it (GET /v1/leases, device views, events): the id names it and grants nothing. */
 export interface DaemonLease {
   id: string;
   deviceId: string;
   holder: string;
+  /** The Unix-socket user that took it (that user or root may break it); null over TCP. */
+  ownerUid: number | null;
   createdAt: string;
   expiresAt: string;
   idleTimeoutMs: number;
 }
+
+/**
+ * What only the client that acquired the lease gets: the lease plus its
+ * secret, which runs commands on the device, renews and releases it. Keep it
+ * to yourself; the daemon keeps only its digest.
+ */
+export interface DaemonLeaseGrant extends DaemonLease {
+  secret: string;
+}
+
+/** What renewing and releasing need. */
+export type LeaseCredential = Pick<DaemonLeaseGrant, 'id' | 'secret'>;
 
 export type DaemonEvent =
   | { type: 'device-arrived' | 'device-left'; device: DaemonDevice }
@@ -43,8 +59,8 @@ export interface RemoteExecuteOptions {
   into?: Uint8Array;
   timeoutMs?: number;
   allowMediumWrite?: boolean;
-  /** Lease id, when the device is leased. */
-  lease?: string;
+  /** The lease's secret (from {@link DaemonClient.acquireLease}), when this client holds the device's lease. */
+  leaseSecret?: string;
   signal?: AbortSignal;
 }
 
@@ -121,7 +137,7 @@ export class DaemonClient {
     const length = options.into?.length ?? options.length;
     const direction: DataDirection = options.direction ?? (options.data ? 'out' : length ? 'in' : 'none');
     const path = `/v1/devices/${enc(deviceId)}/execute`;
-    const common: Record<string, string> = options.lease ? { 'x-usbscsi-lease': options.lease } : {};
+    const common: Record<string, string> = options.leaseSecret ? { 'x-usbscsi-lease': options.leaseSecret } : {};
     const signal = options.signal ? { signal: options.signal } : {};
     if (direction === 'out') {
       if (!options.data) throw badInput("direction 'out' needs data");
@@ -164,19 +180,37 @@ export class DaemonClient {
     };
   }
 
-  async reset(deviceId: string, options: { lease?: string } = {}): Promise<void> {
-    await this.http.call({ method: 'POST', path: `/v1/devices/${enc(deviceId)}/reset`, headers: options.lease ? { 'x-usbscsi-lease': options.lease } : {} });
+  async reset(deviceId: string, options: { leaseSecret?: string } = {}): Promise<void> {
+    await this.http.call({ method: 'POST', path: `/v1/devices/${enc(deviceId)}/reset`, headers: options.leaseSecret ? { 'x-usbscsi-lease': options.leaseSecret } : {} });
   }
 
-  async acquireLease(deviceId: string, options: LeaseRequestOptions = {}): Promise<DaemonLease> {
+  /** Takes the device exclusively. The answer carries the lease's secret: the only copy there is. */
+  async acquireLease(deviceId: string, options: LeaseRequestOptions = {}): Promise<DaemonLeaseGrant> {
     const res = await this.http.call({
       method: 'POST', path: `/v1/devices/${enc(deviceId)}/lease`, body: Buffer.from(JSON.stringify(options)), headers: { 'content-type': 'application/json' },
+    });
+    return json<{ lease: DaemonLeaseGrant }>(res).lease;
+  }
+
+  /** Pushes the lease's expiry to now + ttlMs (default: its first TTL). */
+  async renewLease(lease: LeaseCredential, options: Pick<LeaseRequestOptions, 'ttlMs' | 'idleTimeoutMs'> = {}): Promise<DaemonLease> {
+    const res = await this.http.call({
+      method: 'POST', path: `/v1/leases/${enc(lease.id)}/renew`, body: Buffer.from(JSON.stringify(options)),
+      headers: { 'content-type': 'application/json', 'x-usbscsi-lease': lease.secret },
     });
     return json<{ lease: DaemonLease }>(res).lease;
   }
 
-  async releaseLease(leaseId: string): Promise<DaemonLease> {
-    return json<{ lease: DaemonLease }>(await this.http.call({ method: 'DELETE', path: `/v1/leases/${enc(leaseId)}` })).lease;
+  async releaseLease(lease: LeaseCredential): Promise<DaemonLease> {
+    return json<{ lease: DaemonLease }>(await this.http.call({ method: 'DELETE', path: `/v1/leases/${enc(lease.id)}`, headers: { 'x-usbscsi-lease': lease.secret } })).lease;
+  }
+
+  /**
+   * Ends a lease without its secret (its holder died or lost it). Only on the
+   * Unix socket, as the user that took the lease or as root (E_PERMISSION otherwise).
+   */
+  async breakLease(leaseId: string): Promise<DaemonLease> {
+    return json<{ lease: DaemonLease }>(await this.http.call({ method: 'POST', path: `/v1/leases/${enc(leaseId)}/break` })).lease;
   }
 
   async listLeases(): Promise<DaemonLease[]> {

@@ -14,8 +14,23 @@ export function defaultDaemonSocket(env: NodeJS.ProcessEnv = process.env, uid: n
 }
 
 /**
+ * Loopback only: 127.0.0.0/8 written as four decimal octets, `::1` (either
+ * spelling) and `localhost`. A name such as `127.example.com` is not.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const octets = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  return octets !== null && octets.slice(1).every((o) => Number(o) <= 255);
+}
+
+/**
  * Reads a `--via` value (or `USBSCSI_VIA`): `unix:PATH`, `unix:` (the default
  * socket), or `http://HOST:PORT` (token from `token` or `USBSCSI_TOKEN`).
+ *
+ * Plain HTTP carries the bearer token in clear, so a host that is not
+ * loopback is refused: such a daemon is reached through a tunnel that ends on
+ * this machine's loopback.
  */
 export function parseVia(text: string, options: { token?: string; env?: NodeJS.ProcessEnv } = {}): DaemonEndpoint {
   const env = options.env ?? process.env;
@@ -27,8 +42,19 @@ export function parseVia(text: string, options: { token?: string; env?: NodeJS.P
   }
   const m = /^http:\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(value);
   if (m) {
+    const host = m[1]!.replace(/^\[|\]$/g, '');
+    const port = Number(m[2]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw badInput(`--via ${JSON.stringify(text)}: the port must be from 1 to 65535, not ${m[2]}`, { port: m[2] });
+    if (!isLoopbackHost(host)) {
+      throw badInput(
+        `--via ${JSON.stringify(text)}: refusing plain HTTP to ${host}, which is not loopback (127.0.0.0/8, ::1, localhost): the daemon's bearer token would cross the network in clear. ` +
+          `Reach a daemon on another machine through a tunnel that ends here, e.g. ssh -N -L 8765:127.0.0.1:8765 ${host}, then --via http://127.0.0.1:8765`,
+        { host },
+      );
+    }
     const token = options.token ?? env.USBSCSI_TOKEN;
-    return { kind: 'tcp', host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), ...(token ? { token } : {}) };
+    return { kind: 'tcp', host, port, ...(token ? { token } : {}) };
   }
   throw badInput(`cannot read --via ${JSON.stringify(text)}: use unix:/run/usbscsid.sock, unix: (the default socket) or http://127.0.0.1:PORT (token in USBSCSI_TOKEN)`);
 }

@@ -1,4 +1,4 @@
-export { DaemonClient, type DaemonDevice, type DaemonLease, type DaemonEvent, type RemoteExecuteOptions, type RemoteResult, type LeaseRequestOptions } from './daemon-client.js';
-export { parseVia, defaultDaemonSocket, describeEndpoint, type DaemonEndpoint } from './endpoint.js';
+export { DaemonClient, type DaemonDevice, type DaemonLease, type DaemonLeaseGrant, type LeaseCredential, type DaemonEvent, type RemoteExecuteOptions, type RemoteResult, type LeaseRequestOptions } from './daemon-client.js';
+export { parseVia, isLoopbackHost, defaultDaemonSocket, describeEndpoint, type DaemonEndpoint } from './endpoint.js';
 export { RemoteTransport, openRemoteDevice, type RemoteTransportOptions, type OpenRemoteDeviceOptions } from './remote-transport.js';
 export { senseFromJson } from './wire.js';

@@ -1,7 +1,7 @@
 import { ScsiDevice } from '../device.js';
 import { badInput } from '../errors.js';
 import type { ScsiRequest, ScsiResult, ScsiTransport } from '../transport.js';
-import { DaemonClient, type LeaseRequestOptions } from './daemon-client.js';
+import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
 import type { DaemonEndpoint } from './endpoint.js';
 
 export interface RemoteTransportOptions {
@@ -9,8 +9,8 @@ export interface RemoteTransportOptions {
   client: DaemonClient | DaemonEndpoint | string;
   /** The daemon's device id (from `DaemonClient.resolveDevice`). */
   deviceId: string;
-  /** Lease id to present, when this client holds the device's lease. */
-  lease?: string;
+  /** The lease this client holds on the device (its secret is presented with every command). */
+  lease?: LeaseCredential;
   /** Release this lease on close(). */
   releaseLeaseOnClose?: boolean;
 }
@@ -48,7 +48,7 @@ export class RemoteTransport implements ScsiTransport {
       ...(request.direction === 'out' && request.data ? { data: request.data } : {}),
       ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
       ...(request.signal ? { signal: request.signal } : {}),
-      ...(this.options.lease ? { lease: this.options.lease } : {}),
+      ...(this.options.lease ? { leaseSecret: this.options.lease.secret } : {}),
       allowMediumWrite: true,
     });
     const { seq: _seq, ...scsiResult } = result;
@@ -56,7 +56,7 @@ export class RemoteTransport implements ScsiTransport {
   }
 
   reset(): Promise<void> {
-    return this.client.reset(this.options.deviceId, this.options.lease ? { lease: this.options.lease } : {});
+    return this.client.reset(this.options.deviceId, this.options.lease ? { leaseSecret: this.options.lease.secret } : {});
   }
 
   async close(): Promise<void> {
@@ -84,7 +84,7 @@ export async function openRemoteDevice(options: OpenRemoteDeviceOptions): Promis
   try {
     const device = await client.resolveDevice(options.selector);
     const lease = options.lease ? await client.acquireLease(device.id, options.lease) : undefined;
-    const transport = new RemoteTransport({ client, deviceId: device.id, ...(lease ? { lease: lease.id, releaseLeaseOnClose: true } : {}) });
+    const transport = new RemoteTransport({ client, deviceId: device.id, ...(lease ? { lease: { id: lease.id, secret: lease.secret }, releaseLeaseOnClose: true } : {}) });
     return new ScsiDevice(transport, {
       description: { backend: `usbscsid ${device.backend}`, transport: 'remote' },
       onClose: async () => client.close(),

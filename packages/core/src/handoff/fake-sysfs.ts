@@ -31,6 +31,8 @@ export interface FakeUsbInterface {
   /** SCSI host number (`host3`). */
   host?: number;
   disks?: FakeUsbDisk[];
+  /** Tape drives on LUN 1: `st0` gives scsi_tape/{st0,st0l,st0m,st0a,nst0,…} as the st driver makes them. */
+  tapes?: { name: string; sg?: string }[];
 }
 
 export class FakeSysfs {
@@ -74,8 +76,25 @@ export class FakeSysfs {
     writeFileSync(join(dir, 'bInterfaceNumber'), `${iface.interfaceNumber.toString(16).padStart(2, '0')}\n`);
     writeFileSync(join(dir, 'bInterfaceClass'), `${(iface.interfaceClass ?? 8).toString(16).padStart(2, '0')}\n`);
     this.setDriver(iface, iface.driver);
-    if (iface.driver === null || !iface.disks) return;
-    this.addDisks(iface, iface.host ?? 0, iface.disks);
+    if (iface.driver === null) return;
+    if (iface.disks) this.addDisks(iface, iface.host ?? 0, iface.disks);
+    if (iface.tapes) this.addTapes(iface, iface.host ?? 0, iface.tapes);
+  }
+
+  addTapes(iface: FakeUsbInterface, host: number, tapes: { name: string; sg?: string }[]): void {
+    const lun = join(this.interfaceDir(iface), `host${host}`, `target${host}:0:0`, `${host}:0:0:1`);
+    for (const tape of tapes) {
+      for (const mode of ['', 'l', 'm', 'a']) {
+        for (const name of [`${tape.name}${mode}`, `n${tape.name}${mode}`]) {
+          mkdirSync(join(lun, 'scsi_tape', name), { recursive: true });
+          writeFileSync(join(this.devRoot, name), '');
+        }
+      }
+      if (tape.sg) {
+        mkdirSync(join(lun, 'scsi_generic', tape.sg), { recursive: true });
+        writeFileSync(join(this.devRoot, tape.sg), '');
+      }
+    }
   }
 
   addDisks(iface: FakeUsbInterface, host: number, disks: FakeUsbDisk[]): void {

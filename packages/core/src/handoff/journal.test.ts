@@ -141,6 +141,25 @@ describe('LeaseJournal', () => {
   }
 });
 
+describe('LeaseJournal.setAsideIfCorrupt', () => {
+  it('moves a damaged journal aside at once, naming the devices its text still shows; leaves a valid or absent one alone', async () => {
+    const journal = journalAt();
+    expect(await journal.setAsideIfCorrupt()).toBeNull(); // absent
+    await journal.put(entry('a'));
+    await journal.put({ ...entry('b'), device: { ...entry('b').device, vendorId: 0x1d6b, productId: 0x0104, busNumber: 3, portNumbers: [1] } });
+    expect(await journal.setAsideIfCorrupt()).toBeNull(); // valid
+    const whole = readFileSync(path, 'utf8');
+    const truncated = whole.slice(0, whole.lastIndexOf('"holder"')); // cut inside the second entry, after its device
+    writeFileSync(path, truncated);
+    const aside = await journal.setAsideIfCorrupt();
+    expect(aside).toMatchObject({ path, movedTo: expect.stringMatching(/leases\.json\.corrupt-/), devices: ['1-2.3 (46f4:0001)', '3-1 (1d6b:0104)'] });
+    expect(existsSync(path)).toBe(false);
+    expect(readFileSync(aside!.movedTo, 'utf8')).toBe(truncated);
+    expect(await journal.list()).toEqual([]);
+    expect(readdirSync(join(dir, 'state')).filter((f) => f.endsWith('.lock'))).toEqual([]);
+  });
+});
+
 describe('process identity', () => {
   it('identifies this process by boot id and start ticks, and a different start time as another process (pid reuse)', async () => {
     const me = await linuxProcessIdentity(process.pid);

@@ -63,6 +63,14 @@ interface JournalFile {
   leases: LeaseJournalEntry[];
 }
 
+/** A journal that did not parse, moved aside: where to, and the devices its text still names. */
+export interface SetAsideJournal {
+  path: string;
+  movedTo: string;
+  /** `bus-port (vid:pid)` of each device entry found in the text; those may still be detached from the OS. */
+  devices: string[];
+}
+
 /** `/var/lib/usbscsi/leases.json` for root, else `$XDG_STATE_HOME/usbscsi/leases.json` or `~/.local/state/usbscsi/leases.json`. */
 export function defaultJournalPath(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
   if (uid === 0) return '/var/lib/usbscsi/leases.json';
@@ -87,6 +95,26 @@ export class LeaseJournal {
     this.lockTimeoutMs = options.lockTimeoutMs ?? 5000;
     this.warn = options.warn ?? ((message) => process.emitWarning(message, { code: 'USBSCSI_JOURNAL' }));
     this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Moves a journal that does not parse aside now, under the lock, rather than
+   * at the next write (a reader sees it as empty, so recovery would pass over
+   * its devices in silence). Null when it is absent or valid.
+   */
+  async setAsideIfCorrupt(): Promise<SetAsideJournal | null> {
+    const text = await readFile(this.path, 'utf8').catch(() => null);
+    if (text === null || parseJournal(text)) return null;
+    const run = this.queue.then(async () => {
+      const unlock = await this.lock();
+      try {
+        return await this.moveAsideIfCorrupt();
+      } finally {
+        await unlock();
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Every entry (a consistent snapshot: files are replaced whole). */
@@ -138,11 +166,29 @@ export class LeaseJournal {
     if (parsed) return parsed;
     // Only a writer holding the lock may move the file; an unlocked reader just sees it as empty.
     if (locked) {
-      const aside = `${this.path}.corrupt-${new Date(this.now()).toISOString().replace(/[:.]/g, '-')}`;
-      await rename(this.path, aside).catch(() => undefined);
-      this.warn(`usbscsi: the lease journal ${this.path} was not valid JSON; moved it aside to ${aside} and started a new one. Devices it listed may need replugging.`);
+      const aside = await this.moveAsideIfCorrupt().catch((err: Error) => {
+        this.warn(`usbscsi: the lease journal ${this.path} is not valid JSON and ${err.message}; it will be overwritten.`);
+        return null;
+      });
+      if (aside) {
+        this.warn(
+          `usbscsi: the lease journal ${this.path} was not valid JSON; moved it aside to ${aside.movedTo} and started a new one. ` +
+            `Devices it listed (${aside.devices.join(', ') || 'none readable'}) may need replugging.`,
+        );
+      }
     }
     return { version: 1, leases: [] };
+  }
+
+  /** Under the lock: re-reads, and renames the file aside if it still does not parse. */
+  private async moveAsideIfCorrupt(): Promise<SetAsideJournal | null> {
+    const text = await readFile(this.path, 'utf8').catch(() => null);
+    if (text === null || parseJournal(text)) return null;
+    const movedTo = `${this.path}.corrupt-${new Date(this.now()).toISOString().replace(/[:.]/g, '-')}`;
+    await rename(this.path, movedTo).catch((err: unknown) => {
+      throw journalError(err, `move the corrupt lease journal ${this.path} aside`);
+    });
+    return { path: this.path, movedTo, devices: devicesNamedIn(text) };
   }
 
   private async writeAtomically(content: JournalFile): Promise<void> {
@@ -222,6 +268,21 @@ function parseIdentity(text: string): ProcessIdentity | null {
     /* unreadable */
   }
   return null;
+}
+
+/** The device entries a damaged journal's text still shows whole (`"device": { … }` holds no nested object). */
+function devicesNamedIn(text: string): string[] {
+  const found = new Set<string>();
+  for (const [, body] of text.matchAll(/"device":\s*\{([^{}]*)\}/g)) {
+    const field = (name: string) => new RegExp(`"${name}":\\s*(\\d+)`).exec(body!)?.[1];
+    const bus = field('busNumber');
+    const ports = /"portNumbers":\s*\[([\d,\s]*)\]/.exec(body!)?.[1];
+    if (bus === undefined || ports === undefined) continue;
+    const hex = (n: string | undefined) => (n === undefined ? '????' : Number(n).toString(16).padStart(4, '0'));
+    const path = ports.split(',').map((p) => p.trim()).filter(Boolean).join('.');
+    found.add(`${bus}-${path} (${hex(field('vendorId'))}:${hex(field('productId'))})`);
+  }
+  return [...found];
 }
 
 function parseJournal(text: string): JournalFile | null {

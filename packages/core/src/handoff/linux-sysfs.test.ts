@@ -5,6 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeSysfs, type FakeUsbInterface } from './fake-sysfs.js';
 import { linuxStorageBindings, readLinuxDeviceStorage, usbInterfaceId } from './linux-sysfs.js';
 import { parseMountinfo, remountOptions, unescapeMountinfo } from './mountinfo.js';
+import { asMassStorage, parseSelector, selectDevice } from '../select.js';
+import { BOT_DEVICE } from '../../test/scripted-handle.js';
 
 describe('mountinfo', () => {
   it('parses fields, optional fields and octal escapes', () => {
@@ -74,6 +76,23 @@ describe('linuxStorageBindings on a fake sysfs tree', () => {
     const [detail] = await readLinuxDeviceStorage(1, [2, 3], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath });
     expect(detail!.partitions).toEqual(['/dev/sda1', '/dev/sda2']);
     expect(detail!.interfaceId).toBe('1-2.3:1.0');
+  });
+
+  it('finds an optical drive (srN, a block device) and a tape drive (stN / nstN, default mode only) with their sg nodes', async () => {
+    sysfs.addInterface({
+      busNumber: 2, portNumbers: [1], interfaceNumber: 0, vendorId: 0x46f4, productId: 0x0001, driver: 'usb-storage', host: 4,
+      disks: [{ name: 'sr0', dev: '11:0', sg: 'sg1' }],
+      tapes: [{ name: 'st0', sg: 'sg2' }],
+    });
+    sysfs.writeMountinfo(['110 29 11:0 / /media/cdrom ro,relatime - iso9660 /dev/sr0 ro']);
+    const [binding] = await linuxStorageBindings(2, [1], { sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath });
+    expect(binding).toMatchObject({ blockDevices: ['/dev/sr0'], sgDevices: ['/dev/sg1', '/dev/sg2'], tapeDevices: ['/dev/st0', '/dev/nst0'] });
+    expect(binding!.mounts).toEqual([{ device: '/dev/sr0', mountPoint: '/media/cdrom', fsType: 'iso9660', options: 'ro,relatime', wholeDisk: '/dev/sr0' }]);
+    // Each node found there selects the device; the same nodes under another device do not.
+    const usb = asMassStorage({ ...structuredClone(BOT_DEVICE), busNumber: 2, portNumbers: [1], storage: [binding!] })!;
+    const other = asMassStorage({ ...structuredClone(BOT_DEVICE), id: 'other', busNumber: 3, portNumbers: [1], storage: [] })!;
+    for (const node of ['/dev/sr0', '/dev/st0', '/dev/nst0', '/dev/sg2']) expect(selectDevice([other, usb], parseSelector(node)), node).toBe(usb);
+    expect(() => selectDevice([other, usb], parseSelector('/dev/nst1'))).toThrow(/no mass-storage device matches/);
   });
 
   it('reports a detached interface as driver null with no disks, and skips non-storage interfaces', async () => {

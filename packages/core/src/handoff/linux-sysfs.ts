@@ -5,6 +5,7 @@
  *   /sys/bus/usb/devices/1-2:1.0/driver            → ../../../../bus/usb/drivers/usb-storage
  *   /sys/bus/usb/devices/1-2:1.0/host3/target3:0:0/3:0:0:0/block/sda[/sda1]
  *   /sys/bus/usb/devices/1-2:1.0/host3/target3:0:0/3:0:0:0/scsi_generic/sg0
+ *   /sys/bus/usb/devices/1-2:1.0/host3/target3:0:0/3:0:0:0/scsi_tape/st0, nst0
  *
  * and /proc/self/mountinfo for what is mounted (matched by device number,
  * `major:minor`, or by source path). Roots are injectable so that tests run
@@ -41,6 +42,8 @@ export interface LinuxInterfaceStorage {
   partitions: string[];
   /** `/dev/sg0` */
   sgDevices: string[];
+  /** `/dev/st0`, `/dev/nst0` (tape drives only). */
+  tapeDevices?: string[];
   mounts: MountedFilesystem[];
   /** Device-mapper / md holders (sysfs `holders/`) and active swap on the disks. */
   otherUsers: DiskUser[];
@@ -75,6 +78,7 @@ export async function linuxStorageBindings(busNumber: number, portNumbers: numbe
       ...(iface.scsiHost ? { scsiHost: iface.scsiHost } : {}),
       blockDevices: iface.wholeDisks,
       sgDevices: iface.sgDevices,
+      ...(iface.tapeDevices ? { tapeDevices: iface.tapeDevices } : {}),
       mounts: iface.mounts,
     }));
 }
@@ -111,7 +115,8 @@ async function readInterface(dir: string, interfaceId: string, mountinfo: string
   const hosts = (await listDir(dir)).filter((name) => /^host\d+$/.test(name));
   const disks: { name: string; dir: string }[] = [];
   const sg: string[] = [];
-  for (const host of hosts) await collectScsiNodes(join(dir, host), disks, sg, 0);
+  const tapes: string[] = [];
+  for (const host of hosts) await collectScsiNodes(join(dir, host), { disks, sg, tapes }, 0);
 
   const wholeDisks: string[] = [];
   const partitions: string[] = [];
@@ -172,21 +177,34 @@ async function readInterface(dir: string, interfaceId: string, mountinfo: string
     wholeDisks,
     partitions,
     sgDevices: sg.sort(compareNames).map((name) => join(devRoot, name)),
+    ...(tapes.length ? { tapeDevices: tapes.sort(compareNames).map((name) => join(devRoot, name)) } : {}),
     mounts,
     otherUsers,
   };
 }
 
-/** hostN → targetH:C:T → H:C:T:L → block/sdX and scsi_generic/sgN (depth-bounded). */
-async function collectScsiNodes(dir: string, disks: { name: string; dir: string }[], sg: string[], depth: number): Promise<void> {
+interface ScsiNodes {
+  disks: { name: string; dir: string }[];
+  sg: string[];
+  tapes: string[];
+}
+
+/**
+ * hostN → targetH:C:T → H:C:T:L → block/sdX (or srN), scsi_generic/sgN and scsi_tape/stN, nstN
+ * (depth-bounded). Of a tape's nodes only the default mode is kept: st0l/st0m/st0a are the same
+ * drive with other mode settings.
+ */
+async function collectScsiNodes(dir: string, found: ScsiNodes, depth: number): Promise<void> {
   if (depth > 4) return;
   for (const entry of await listDir(dir)) {
     if (entry === 'block') {
-      for (const disk of await listDir(join(dir, entry))) disks.push({ name: disk, dir: join(dir, entry, disk) });
+      for (const disk of await listDir(join(dir, entry))) found.disks.push({ name: disk, dir: join(dir, entry, disk) });
     } else if (entry === 'scsi_generic') {
-      sg.push(...(await listDir(join(dir, entry))));
+      found.sg.push(...(await listDir(join(dir, entry))));
+    } else if (entry === 'scsi_tape') {
+      found.tapes.push(...(await listDir(join(dir, entry))).filter((name) => /^n?st\d+$/.test(name)));
     } else if (/^target\d+:\d+:\d+$/.test(entry) || /^\d+:\d+:\d+:\d+$/.test(entry)) {
-      await collectScsiNodes(join(dir, entry), disks, sg, depth + 1);
+      await collectScsiNodes(join(dir, entry), found, depth + 1);
     }
   }
 }

@@ -69,9 +69,9 @@ describe('isMediumWrite', () => {
     expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xe5 }))).toBe(false);
   });
 
-  it('leaves vendor-specific opcodes to the caller and handles an empty CDB', () => {
-    expect(isMediumWrite(rawCdb('c1 00 00 00 00 00 00 00 00 00'))).toBe(false);
-    expect(isMediumWrite(new Uint8Array(0))).toBe(false);
+  it('wants consent for vendor-specific opcodes and for an empty CDB', () => {
+    expect(mediumWriteReason(rawCdb('c1 00 00 00 00 00 00 00 00 00'))).toMatch(/vendor-specific: only the vendor knows/);
+    expect(isMediumWrite(new Uint8Array(0))).toBe(true);
   });
 });
 
@@ -79,6 +79,7 @@ describe('mediumSafety', () => {
   it('separates standard reads, writes and commands only the vendor can judge', () => {
     expect(mediumSafety(inquiryCdb())).toBe('read');
     expect(mediumSafety(write10Cdb({ lba: 0, blocks: 1 }))).toBe('write');
+    expect(mediumSafety(rawCdb('15 10 00 00 0c 00'))).toBe('write'); // MODE SELECT(6): not on the allowlist
     expect(mediumSafety(rawCdb('c1 00 00 00 00 00 00 00 00 00'))).toBe('unknown');
     expect(mediumSafety(rawCdb('59 00 00 00 00 00 00 00 00 00'))).toBe('unknown'); // unassigned opcode
     expect(mediumSafety(new Uint8Array(0))).toBe('unknown');

@@ -1,15 +1,23 @@
 /**
- * Medium-safety classification. The device API demands explicit consent for
- * every CDB this reports as writing: anything that changes stored data, the
- * medium's format or capacity, or the device's firmware. When in doubt a
- * command is classified as writing (a false alarm costs one `--yes`; a miss can
- * cost a disk).
+ * Medium-safety classification, as an allowlist: a CDB needs explicit consent
+ * unless it is known to leave the medium alone (the tables in
+ * medium-safe-commands.ts). Vendor-specific opcodes (C0h-FFh) always need
+ * consent: only the vendor knows what they change. A false alarm costs one
+ * `--yes`; a miss can cost a disk.
  */
 import { u8 } from './bytes.js';
 import { AtaProtocol } from './cdb-ata.js';
+import {
+  HARMLESS_WRITE_BUFFER_MODES,
+  SAFE_ATA_COMMANDS,
+  SAFE_ATA_FEATURES,
+  SAFE_OPCODES,
+  SAFE_SERVICE_ACTIONS,
+  SAFE_VARIABLE_LENGTH_ACTIONS,
+} from './medium-safe-commands.js';
 import { opcodeName } from './opcodes.js';
 
-/** SCSI opcodes that always modify the medium (SBC-4, SSC-5, SPC-5, ZBC-2). */
+/** Known writers, for a message that says what they do (the allowlist alone decides). */
 const WRITING_OPCODES = new Map<number, string>([
   [0x04, 'formats the medium'],
   [0x07, 'reassigns blocks'],
@@ -23,39 +31,29 @@ const WRITING_OPCODES = new Map<number, string>([
   [0x3d, 'writes data'],
   [0x3f, 'writes a long block'],
   [0x41, 'writes the same data to a range of blocks'],
-  [0x42, 'unmaps (discards) blocks'],
+  [0x42, 'unmaps (discards) blocks (on an optical drive 42h is READ SUB-CHANNEL, but the device type is not known here)'],
   [0x48, 'sanitizes (erases) the medium'],
   [0x50, 'writes data'],
-  [0x51, 'writes data'],
+  [0x51, 'writes data (on an optical drive 51h is READ DISC INFORMATION, but the device type is not known here)'],
   [0x53, 'writes data'],
   [0x80, 'writes data'],
   [0x83, 'copies data onto the medium (third-party copy)'],
   [0x89, 'compares and writes data'],
   [0x8a, 'writes data'],
   [0x8b, 'writes data (OR)'],
+  [0x8d, 'writes attributes of the medium'],
   [0x8e, 'writes data'],
   [0x93, 'writes the same data to a range of blocks'],
   [0x94, 'changes zones (may reset write pointers)'],
   [0x9a, 'writes data'],
   [0x9c, 'writes data'],
   [0xaa, 'writes data'],
-  [0xac, 'erases the medium'],
+  [0xac, 'erases the medium (on an optical drive ACh is GET PERFORMANCE, but the device type is not known here)'],
   [0xae, 'writes data'],
   [0xb5, 'sends a security protocol command (may erase or lock the medium)'],
 ]);
 
-/** WRITE BUFFER modes that only reach a RAM buffer or a log; every other mode is treated as firmware. */
-const HARMLESS_WRITE_BUFFER_MODES = new Set([0x00, 0x02, 0x0a, 0x1a, 0x1b, 0x1c]);
-
-/** SERVICE ACTION OUT(16) 9Fh service actions that write. */
-const WRITING_SA_OUT_16 = new Map<number, string>([
-  [0x11, 'writes a long block'],
-  [0x12, 'writes scattered data'],
-  [0x13, 'copies data onto the medium'],
-  [0x14, 'resets zone write pointers'],
-]);
-
-/** ATA commands (ACS-4) that write user data, firmware, capacity or security state. */
+/** ATA commands known to write, for messages. */
 const WRITING_ATA_COMMANDS = new Map<number, string>([
   [0x06, 'DATA SET MANAGEMENT (TRIM)'],
   [0x07, 'DATA SET MANAGEMENT XL'],
@@ -75,90 +73,117 @@ const WRITING_ATA_COMMANDS = new Map<number, string>([
   [0x45, 'WRITE UNCORRECTABLE EXT'],
   [0x57, 'WRITE LOG DMA EXT'],
   [0x61, 'WRITE FPDMA QUEUED'],
+  [0x78, 'ACCESSIBLE MAX ADDRESS CONFIGURATION'],
+  [0x4a, 'ZAC MANAGEMENT IN'],
   [0x7c, 'ZAC MANAGEMENT OUT'],
   [0x92, 'DOWNLOAD MICROCODE'],
   [0x93, 'DOWNLOAD MICROCODE DMA'],
-  [0xb1, 'DEVICE CONFIGURATION (may change capacity)'],
+  [0xb1, 'DEVICE CONFIGURATION OVERLAY (may change capacity)'],
+  [0xb2, 'SET SECTOR CONFIGURATION EXT'],
   [0xb4, 'SANITIZE DEVICE'],
+  [0xc0, 'CFA ERASE SECTORS'],
   [0xc5, 'WRITE MULTIPLE'],
   [0xca, 'WRITE DMA'],
   [0xcb, 'WRITE DMA (no retry)'],
   [0xcc, 'WRITE DMA QUEUED'],
+  [0xcd, 'CFA WRITE MULTIPLE WITHOUT ERASE'],
   [0xce, 'WRITE MULTIPLE FUA EXT'],
+  [0xef, 'SET FEATURES'],
   [0xf1, 'SECURITY SET PASSWORD'],
   [0xf4, 'SECURITY ERASE UNIT'],
   [0xf6, 'SECURITY DISABLE PASSWORD'],
   [0xf9, 'SET MAX ADDRESS'],
 ]);
 
-/** SMART subcommands that write (SMART WRITE LOG). */
-const WRITING_SMART_FEATURES = new Set([0xd6]);
+/** SAT protocols that move no data to the drive (the command byte then decides). */
+const READING_PROTOCOLS = new Set<number>([
+  AtaProtocol.NON_DATA,
+  AtaProtocol.PIO_DATA_IN,
+  AtaProtocol.DMA,
+  AtaProtocol.DMA_QUEUED,
+  AtaProtocol.DEVICE_DIAGNOSTIC,
+  AtaProtocol.UDMA_DATA_IN,
+  AtaProtocol.FPDMA,
+]);
 
-function ataWriteReason(cdb: Uint8Array): string | undefined {
-  const op = u8(cdb, 0);
-  const sixteen = op === 0x85;
+const hex = (n: number, width = 2) => n.toString(16).padStart(width, '0');
+
+/** Why an ATA PASS-THROUGH(12)/(16) CDB needs consent, or undefined when it only reads (SAT-4 §12.2). */
+function ataConsentReason(cdb: Uint8Array): string | undefined {
+  const sixteen = u8(cdb, 0) === 0x85;
+  if (cdb.length < (sixteen ? 16 : 12)) return `is ${cdb.length} bytes, too short to say which ATA command it carries`;
   const protocol = (u8(cdb, 1) >> 1) & 0x0f;
-  const tDirIn = (u8(cdb, 2) & 0x08) !== 0;
-  const tLength = u8(cdb, 2) & 0x03;
+  // RETURN RESPONSE INFORMATION: the SATL answers from the last registers and sends the drive nothing.
+  if (protocol === AtaProtocol.RETURN_RESPONSE_INFORMATION) return undefined;
   const command = u8(cdb, sixteen ? 14 : 9);
-  const features = u8(cdb, sixteen ? 4 : 3);
-  const name = WRITING_ATA_COMMANDS.get(command);
-  if (name) return `ATA ${name}`;
-  if (command === 0xb0 && WRITING_SMART_FEATURES.has(features)) return 'ATA SMART WRITE LOG';
-  if (protocol === AtaProtocol.PIO_DATA_OUT || protocol === AtaProtocol.UDMA_DATA_OUT) {
-    return `sends data to the drive (ATA command 0x${command.toString(16)}, data-out protocol)`;
+  const extend = sixteen && (u8(cdb, 1) & 0x01) !== 0;
+  const features = sixteen ? (extend ? (u8(cdb, 3) << 8) | u8(cdb, 4) : u8(cdb, 4)) : u8(cdb, 3);
+  const what = `ATA command 0x${hex(command)}${WRITING_ATA_COMMANDS.has(command) ? ` (${WRITING_ATA_COMMANDS.get(command)})` : ''}`;
+  if (!READING_PROTOCOLS.has(protocol)) return `sends ${what} with protocol ${protocol}, which sends data or resets the drive`;
+  const tDirOut = (u8(cdb, 2) & 0x08) === 0;
+  const tLength = u8(cdb, 2) & 0x03;
+  if (tLength !== 0 && tDirOut) return `sends data to the drive (${what}, T_DIR out)`;
+  if (SAFE_ATA_COMMANDS.has(command)) return undefined;
+  const bySubcommand = SAFE_ATA_FEATURES.get(command);
+  if (bySubcommand) {
+    const subcommand = bySubcommand.bits === 8 ? features & 0xff : features;
+    if (bySubcommand.features.has(subcommand)) return undefined;
+    return `sends ${what} with feature 0x${hex(features, 4)}, which is not ${bySubcommand.name}`;
   }
-  const dma = protocol === AtaProtocol.DMA || protocol === AtaProtocol.DMA_QUEUED || protocol === AtaProtocol.FPDMA;
-  if (dma && !tDirIn && tLength !== 0) return `sends data to the drive (ATA command 0x${command.toString(16)}, DMA out)`;
-  return undefined;
+  return `sends ${what}, which is not known to leave the medium alone`;
+}
+
+/** Why a standard (non-vendor) CDB needs consent, or undefined when it is on the allowlist. */
+function standardConsentReason(cdb: Uint8Array, op: number, name: string): string | undefined {
+  if (SAFE_OPCODES.has(op)) return undefined;
+  if (op === 0x3b || op === 0x96) {
+    const mode = u8(cdb, 1) & 0x1f;
+    return HARMLESS_WRITE_BUFFER_MODES.has(mode) ? undefined : `${name} mode 0x${hex(mode)} changes the device firmware`;
+  }
+  if (op === 0x85 || op === 0xa1) {
+    const why = ataConsentReason(cdb);
+    return why === undefined ? undefined : `${name} ${why}`;
+  }
+  const actions = SAFE_SERVICE_ACTIONS.get(op);
+  if (actions) {
+    const sa = u8(cdb, 1) & 0x1f;
+    return actions.has(sa) ? undefined : `${name} (service action 0x${hex(sa)}) is not known to leave the medium alone`;
+  }
+  if (op === 0x7f) {
+    const sa = (u8(cdb, 8) << 8) | u8(cdb, 9);
+    return cdb.length >= 10 && SAFE_VARIABLE_LENGTH_ACTIONS.has(sa) ? undefined : `VARIABLE LENGTH CDB service action 0x${hex(sa, 4)} is not known to leave the medium alone`;
+  }
+  const writes = WRITING_OPCODES.get(op);
+  if (writes) return `${name} ${writes}`;
+  if (name.startsWith('UNKNOWN')) return `opcode 0x${hex(op)} is unassigned: what it changes cannot be known`;
+  return `${name} is not known to leave the medium alone (it may change data, format, capacity or settings)`;
 }
 
 /**
- * Why `cdb` modifies the medium or the firmware, e.g. `WRITE(10) writes data`,
- * or undefined when it does not (as far as the standards say: a vendor-specific
- * opcode is unknowable and is reported as not writing — the caller chose it).
+ * Why `cdb` needs explicit consent, e.g. `WRITE(10) writes data`, or undefined
+ * when it is known to leave the medium and the firmware alone.
  */
 export function mediumWriteReason(cdb: Uint8Array): string | undefined {
-  if (cdb.length === 0) return undefined;
+  if (cdb.length === 0) return 'an empty CDB is no command at all';
   const op = u8(cdb, 0);
-  const name = opcodeName(cdb);
-  const plain = WRITING_OPCODES.get(op);
-  if (plain) return `${name} ${plain}`;
-  if (op === 0x3b || op === 0x96) {
-    const mode = u8(cdb, 1) & 0x1f;
-    if (!HARMLESS_WRITE_BUFFER_MODES.has(mode)) return `${name} mode 0x${mode.toString(16).padStart(2, '0')} changes the device firmware`;
-    return undefined;
-  }
-  if (op === 0x9f) return WRITING_SA_OUT_16.has(u8(cdb, 1) & 0x1f) ? `${name} ${WRITING_SA_OUT_16.get(u8(cdb, 1) & 0x1f)}` : undefined;
-  if (op === 0x7f) {
-    // Variable-length CDBs (32 bytes): service action in bytes 8-9. WRITE(32) 000Bh,
-    // WRITE AND VERIFY(32) 000Ch, WRITE SAME(32) 000Dh, ORWRITE(32) 000Eh, WRITE ATOMIC(32) 000Fh,
-    // WRITE STREAM(32) 0010h, WRITE SCATTERED(32) 0011h; XDWRITE(32) 0004h etc.
-    const sa = (u8(cdb, 8) << 8) | u8(cdb, 9);
-    const writes = new Set([0x0004, 0x0006, 0x0007, 0x000b, 0x000c, 0x000d, 0x000e, 0x000f, 0x0010, 0x0011]);
-    return writes.has(sa) ? `VARIABLE LENGTH CDB service action 0x${sa.toString(16).padStart(4, '0')} writes data` : undefined;
-  }
-  if (op === 0x85 || op === 0xa1) {
-    const why = ataWriteReason(cdb);
-    return why ? `${name}: ${why}` : undefined;
-  }
-  return undefined;
+  if (op >= 0xc0) return `opcode 0x${hex(op)} is vendor-specific: only the vendor knows what it changes`;
+  return standardConsentReason(cdb, op, opcodeName(cdb));
 }
 
-/** True when `cdb` modifies the medium or device firmware; see {@link mediumWriteReason}. */
+/** True when `cdb` needs explicit consent (not on the allowlist); see {@link mediumWriteReason}. */
 export function isMediumWrite(cdb: Uint8Array): boolean {
   return mediumWriteReason(cdb) !== undefined;
 }
 
 /**
- * Three-way classification for callers that must decide about commands the
- * standards do not describe: 'write' (see {@link mediumWriteReason}), 'unknown'
- * for vendor-specific (C0h-FFh) and unassigned opcodes — whose effect only the
- * vendor knows — and 'read' for every other standard command.
+ * Three-way classification: 'read' for commands on the allowlist, 'unknown' for
+ * vendor-specific (C0h-FFh) and unassigned opcodes, whose effect only the vendor
+ * knows, and 'write' for every other standard command. Both 'write' and
+ * 'unknown' need consent.
  */
 export function mediumSafety(cdb: Uint8Array): 'write' | 'read' | 'unknown' {
-  if (isMediumWrite(cdb)) return 'write';
+  if (!isMediumWrite(cdb)) return 'read';
   const op = u8(cdb, 0);
-  if (cdb.length === 0 || op >= 0xc0 || opcodeName(op).startsWith('UNKNOWN')) return 'unknown';
-  return 'read';
+  if (cdb.length === 0 || op >= 0xc0 || (op !== 0x7f && opcodeName(op).startsWith('UNKNOWN'))) return 'unknown';
+  return 'write';
 }

@@ -65,6 +65,8 @@ export interface StorageBinding {
   blockDevices: string[];
   /** Linux SCSI generic nodes: `/dev/sg0`. */
   sgDevices: string[];
+  /** Linux tape nodes (`st`): `/dev/st0` (rewinds on close) and `/dev/nst0` (does not); absent where none. */
+  tapeDevices?: string[];
   /** Every mounted filesystem on any of the block devices or their partitions. */
   mounts: MountInfo[];
 }

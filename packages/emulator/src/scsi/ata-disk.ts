@@ -62,7 +62,10 @@ function sealChecksum(block: Uint8Array): Uint8Array {
 export class SimulatedAtaDisk {
   readonly model: string;
   readonly serial: string;
-  readonly firmware: string;
+  /** Changes when new microcode is activated (DOWNLOAD MICROCODE). */
+  firmware: string;
+  /** DOWNLOAD MICROCODE support and its segment limits in 512-byte blocks (IDENTIFY words 234/235); null: not supported. */
+  microcode: { minBlocks: number; maxBlocks: number } | null = null;
   readonly sectors: bigint;
   readonly rotationRate: number;
   smartFailing: boolean;
@@ -103,6 +106,17 @@ export class SimulatedAtaDisk {
     w[88] = 0x407f; // UDMA 0-6 supported, mode 6 selected
     for (let i = 0; i < 4; i++) w[100 + i] = Number((this.sectors >> BigInt(16 * i)) & 0xffffn);
     w[106] = 0x4000; // words valid, 1 logical sector per physical
+    if (this.microcode) {
+      // ACS-4 table 45: word 83/86 bit 0 DOWNLOAD MICROCODE supported/enabled, word 69 bit 8
+      // DOWNLOAD MICROCODE DMA, words 119/120 bit 4 mode 3 (offsets), words 234/235 segment limits.
+      w[83] = (w[83] ?? 0) | 0x0001;
+      w[86] = (w[86] ?? 0) | 0x0001;
+      w[69] = (w[69] ?? 0) | 0x0100;
+      w[119] = 0x4010;
+      w[120] = 0x4010;
+      w[234] = this.microcode.minBlocks;
+      w[235] = this.microcode.maxBlocks;
+    }
     w[217] = this.rotationRate;
     w[255] = 0x00a5; // integrity signature; checksum sealed below
     return sealChecksum(wordsToBytes(w));

@@ -1,5 +1,6 @@
 import type { SimulatedAtaDisk } from './ata-disk.js';
 import { CheckCondition } from './check-condition.js';
+import type { FirmwareModel } from './firmware-model.js';
 import { SenseKey, type SenseSpec } from './sense.js';
 import type { BuiltinCommand, DataPlan } from './types.js';
 
@@ -65,7 +66,7 @@ function aborted(pt: PassThrough): CheckCondition {
  * CK_COND returns the registers as RECOVERED ERROR, ASC/ASCQ 00h/1Dh (ATA PASS
  * THROUGH INFORMATION AVAILABLE) with an ATA Status Return descriptor.
  */
-export function ataCommands(disk: () => SimulatedAtaDisk): Map<number, BuiltinCommand> {
+export function ataCommands(disk: () => SimulatedAtaDisk, firmware: () => FirmwareModel | null = () => null): Map<number, BuiltinCommand> {
   const command: BuiltinCommand = {
     name: 'ATA PASS-THROUGH',
     plan: (cdb): DataPlan => {
@@ -73,7 +74,7 @@ export function ataCommands(disk: () => SimulatedAtaDisk): Map<number, BuiltinCo
       if (pt.tLength === 0) return { direction: 'none' };
       return pt.tDirIn ? { direction: 'in' } : { direction: 'out', length: transferBytes(pt) };
     },
-    run: ({ cdb }) => {
+    run: ({ cdb, dataOut }) => {
       const pt = decode(cdb);
       const ata = disk();
       let data: Uint8Array | undefined;
@@ -112,6 +113,25 @@ export function ataCommands(disk: () => SimulatedAtaDisk): Map<number, BuiltinCo
               break;
             default:
               throw aborted(pt);
+          }
+          break;
+        }
+        case 0x92: // DOWNLOAD MICROCODE (PIO data-out)
+        case 0x93: {
+          // DOWNLOAD MICROCODE DMA. ACS-4 §7.7: subcommand in FEATURE, block count in COUNT (low)
+          // and LBA 7:0 (high), buffer offset in 512-byte blocks in LBA 23:8.
+          const model = firmware();
+          if (!model) throw aborted(pt);
+          const subcommand = pt.features & 0xff;
+          const blocks = (pt.count & 0xff) | (pt.lbaLow << 8);
+          const blockOffset = pt.lbaMid | (pt.lbaHigh << 8);
+          const expectDma = pt.command === 0x93;
+          if (subcommand !== 0x0f && ((expectDma ? pt.protocol !== 6 : pt.protocol !== 5) || pt.tDirIn)) throw aborted(pt);
+          try {
+            regs.count = model.ataDownload(subcommand, blocks, blockOffset, dataOut);
+          } catch (err) {
+            if (err instanceof CheckCondition) throw aborted(pt);
+            throw err;
           }
           break;
         }

@@ -31,9 +31,11 @@ export function spcCommands(env: TargetEnv): Map<number, BuiltinCommand> {
     plan: () => ({ direction: 'in' }),
     run: ({ cdb, unit }) => {
       const descriptor = ((cdb[1] ?? 0) & 0x01) !== 0;
-      const held = unit.unitAttention ?? unit.pendingSense ?? { key: 0, asc: 0, ascq: 0 };
-      if (unit.unitAttention) unit.unitAttention = null;
-      else unit.pendingSense = null;
+      // The sense of the command that just failed comes first (it may be what raised a unit
+      // attention, as activating new microcode does); a unit attention is reported after it.
+      const held = unit.pendingSense ?? unit.unitAttention ?? { key: 0, asc: 0, ascq: 0 };
+      if (unit.pendingSense) unit.pendingSense = null;
+      else unit.unitAttention = null;
       return cut(encodeSense(held, descriptor), cdb[4] ?? 0);
     },
   });
@@ -134,7 +136,10 @@ export function spcCommands(env: TargetEnv): Map<number, BuiltinCommand> {
       const buffer = unit.buffers.get(id) ?? new Uint8Array(0);
       if (mode === 0x03) {
         const d = new Uint8Array(4);
-        put24(d, 1, env.bufferCapacity); // offset boundary 0: byte granularity
+        const model = env.firmwareModel();
+        // SPC-5 §6.20.5: OFFSET BOUNDARY is a power of two (0: byte granularity), then the capacity.
+        d[0] = model ? model.offsetBoundary : 0;
+        put24(d, 1, model ? model.capacity : env.bufferCapacity);
         return cut(d, alloc);
       }
       if (mode === 0x00) {
@@ -166,8 +171,13 @@ export function spcCommands(env: TargetEnv): Map<number, BuiltinCommand> {
         unit.buffers.set(id, buffer);
         return undefined;
       }
-      if (![0x04, 0x05, 0x06, 0x07, 0x0e, 0x0f].includes(mode)) throw new CheckCondition(Sense.invalidFieldInCdb());
+      if (![0x04, 0x05, 0x06, 0x07, 0x0d, 0x0e, 0x0f].includes(mode)) throw new CheckCondition(Sense.invalidFieldInCdb());
       const hook = env.firmwareHook();
+      const model = env.firmwareModel();
+      if (!hook && model) {
+        model.writeBuffer(mode, (cdb[1] ?? 0) >> 5, offset, dataOut);
+        return undefined;
+      }
       if (!hook) throw new CheckCondition(Sense.invalidFieldInCdb()); // no microcode support configured
       const withOffsets = mode === 0x06 || mode === 0x07 || mode === 0x0e;
       if (!withOffsets && offset !== 0 && mode !== 0x0f) throw new CheckCondition(Sense.invalidFieldInCdb());
@@ -194,7 +204,41 @@ export function spcCommands(env: TargetEnv): Map<number, BuiltinCommand> {
     },
   });
 
+  commands.set(0xa3, {
+    name: 'MAINTENANCE IN',
+    plan: () => ({ direction: 'in' }),
+    run: ({ cdb }) => {
+      if (((cdb[1] ?? 0) & 0x1f) !== 0x0c) throw new CheckCondition(Sense.invalidFieldInCdb());
+      return cut(reportSupportedOperationCode(env, cdb), be32(cdb, 6));
+    },
+  });
+
   return commands;
+}
+
+/**
+ * REPORT SUPPORTED OPERATION CODES (SPC-5 §6.35), one-command format only (REPORTING OPTIONS
+ * 001b-011b). WRITE BUFFER is asked with its MODE as the service action (011b), as SPC-5 allows
+ * for commands whose modes are reported one by one.
+ */
+function reportSupportedOperationCode(env: TargetEnv, cdb: Uint8Array): Uint8Array {
+  const options = (cdb[2] ?? 0) & 0x07;
+  const opcode = cdb[3] ?? 0;
+  const action = be16(cdb, 4);
+  if (options < 1 || options > 3) throw new CheckCondition(Sense.invalidFieldInCdb());
+  let supported = env.supportsOpcode(opcode);
+  if (opcode === 0x3b && options === 3) {
+    const model = env.firmwareModel();
+    const download = [0x04, 0x05, 0x06, 0x07, 0x0d, 0x0e, 0x0f].includes(action);
+    supported = download ? (model?.modes.has(action) ?? env.firmwareHook() !== undefined) : action === 0x02;
+  }
+  const size = opcode >= 0xa0 ? 12 : opcode >= 0x20 ? 10 : 6;
+  const out = new Uint8Array(4 + size);
+  out[1] = supported ? 0x03 : 0x01; // SUPPORT: 011b supported per the standard, 001b not supported
+  put16(out, 2, size);
+  out[4] = opcode;
+  out.fill(0xff, 5, 4 + size - 1);
+  return out;
 }
 
 function padTo(data: Uint8Array, length: number): Uint8Array {

@@ -5,6 +5,7 @@ import { ataCommands } from './commands-ata.js';
 import { sbcCommands } from './commands-sbc.js';
 import { spcCommands } from './commands-spc.js';
 import type { TargetEnv, TargetIdentity } from './env.js';
+import { FirmwareModel, type FirmwareModelOptions } from './firmware-model.js';
 import { LogicalUnit, type LunOptions } from './lun.js';
 import { Sense, encodeSense, type SenseSpec } from './sense.js';
 import type { BuiltinCommand, DataPlan, FirmwareHook, HostDirection, TargetCommand, TargetResult } from './types.js';
@@ -20,6 +21,8 @@ export interface TargetOptions {
   ata?: AtaDiskOptions | false;
   /** Called for download-microcode WRITE BUFFER modes; without it those modes are refused (invalid field). */
   onFirmware?: FirmwareHook;
+  /** A firmware model behind the download modes (WRITE BUFFER, ATA DOWNLOAD MICROCODE); ignored while `onFirmware` is set. */
+  firmware?: FirmwareModelOptions;
   bufferCapacity?: number;
   maxTransferBlocks?: number;
 }
@@ -89,6 +92,10 @@ export class ScsiTarget implements TargetEnv {
   private readonly builtins = new Map<number, BuiltinCommand>();
   private readonly vendor = new Map<number, VendorEntry[]>();
   private firmware: FirmwareHook | undefined;
+  /** The firmware model (null unless `firmware` was given). */
+  readonly firmwareState: FirmwareModel | null;
+  /** Set by the USB device around the target: how activation re-enumerates (drop off the bus, come back after `ms`). */
+  onReenumerate: ((ms: number) => void) | undefined;
   /** Errors thrown by vendor handlers or built-ins (the host saw HARDWARE ERROR 44/00), newest last, at most 50. */
   readonly internalErrors: unknown[] = [];
 
@@ -110,7 +117,24 @@ export class ScsiTarget implements TargetEnv {
       options.ata === false
         ? null
         : new SimulatedAtaDisk({ ...(options.ata ?? {}), sectors: options.ata?.sectors ?? (first.blockCount * BigInt(first.blockSize)) / 512n });
-    for (const table of [spcCommands(this), sbcCommands(), this.ataDisk ? ataCommands(() => this.ataDisk!) : new Map<number, BuiltinCommand>()]) {
+    this.firmwareState = options.firmware
+      ? new FirmwareModel(
+          {
+            setRevisions: (revision, ataRevision) => {
+              this.identity.revision = revision;
+              if (this.ataDisk) this.ataDisk.firmware = ataRevision;
+            },
+            raiseUnitAttention: (sense) => {
+              for (const unit of this.units) unit.unitAttention = sense;
+            },
+            reenumerate: (ms) => this.onReenumerate?.(ms),
+          },
+          options.firmware,
+        )
+      : null;
+    if (this.ataDisk && this.firmwareState) this.ataDisk.microcode = { minBlocks: this.firmwareState.ataMinBlocks, maxBlocks: this.firmwareState.ataMaxBlocks };
+    const firmware = () => this.firmwareState;
+    for (const table of [spcCommands(this), sbcCommands(), this.ataDisk ? ataCommands(() => this.ataDisk!, firmware) : new Map<number, BuiltinCommand>()]) {
       for (const [op, cmd] of table) this.builtins.set(op, cmd);
     }
   }
@@ -124,6 +148,12 @@ export class ScsiTarget implements TargetEnv {
   }
   setFirmwareHook(hook: FirmwareHook | undefined): void {
     this.firmware = hook;
+  }
+  firmwareModel(): FirmwareModel | null {
+    return this.firmwareState;
+  }
+  supportsOpcode(opcode: number): boolean {
+    return this.builtins.has(opcode) || this.vendor.has(opcode);
   }
 
   unit(lun: number): LogicalUnit {
@@ -191,6 +221,8 @@ export class ScsiTarget implements TargetEnv {
 
   private async run(cmd: TargetCommand, unit: LogicalUnit, opcode: number, overrides: ExecuteOverrides): Promise<TargetResult> {
     const exempt = UNAFFECTED_BY_ATTENTION.has(opcode);
+    // Activating new microcode: not ready until done, then the unit attention 3F/01 it raised.
+    if (!exempt && this.firmwareState?.activating()) return checkCondition(Sense.becomingReady());
     if (!exempt && unit.unitAttention) {
       const sense = unit.unitAttention;
       unit.unitAttention = null;

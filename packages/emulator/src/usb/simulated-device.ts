@@ -3,6 +3,7 @@ import { BotDevice } from '../bot/bot-device.js';
 import type { BotDeviceStats, ControlOutcome } from '../bot/types.js';
 import { FaultInjector } from '../faults.js';
 import { Sense } from '../scsi/sense.js';
+import { attachNvmeBridge, type AttachedBridge, type NvmeBridgeModelOptions } from '../nvme/index.js';
 import type { LogicalUnit } from '../scsi/lun.js';
 import { ScsiTarget, type TargetOptions, type VendorCommandHandler, type VendorCommandOptions } from '../scsi/target.js';
 import { bulkMaxPacket, configurationDescriptorBytes, configurationFor, deviceDescriptorBytes, stringDescriptorBytes, type InterfaceLayout } from './descriptors.js';
@@ -42,6 +43,10 @@ export interface SimulatedDeviceOptions extends TargetOptions {
    * Linux gadget `f_mass_storage` does (do_set_interface). Default false.
    */
   setInterfaceResets?: boolean;
+  /** A USB-NVMe bridge model (JMicron, ASMedia, Realtek) in front of a simulated NVMe controller. */
+  nvmeBridge?: NvmeBridgeModelOptions;
+  /** After a bridge hazard drops the device, it re-enumerates this many ms later (default 50). */
+  bridgeReconnectMs?: number;
 }
 
 let nextAddress = 2;
@@ -54,6 +59,8 @@ export class SimulatedDevice {
   readonly target: ScsiTarget;
   readonly bot: BotDevice;
   readonly faults: FaultInjector;
+  /** The NVMe bridge model and its controller, when the device is one. */
+  readonly nvme: AttachedBridge | null;
   readonly vendorId: number;
   readonly productId: number;
   readonly serialNumber: string;
@@ -90,6 +97,17 @@ export class SimulatedDevice {
     this.vendorId = checkU16(options.vendorId ?? 0x1d6b, 'vendorId');
     this.productId = checkU16(options.productId ?? 0x0104, 'productId');
     this.target = new ScsiTarget(options);
+    const reconnectMs = options.bridgeReconnectMs ?? 50;
+    this.nvme = options.nvmeBridge
+      ? attachNvmeBridge(this.target, options.nvmeBridge, {
+          // The bridge resets its port: it leaves the bus now and comes back re-enumerated.
+          disconnect: () =>
+            setImmediate(() => {
+              this.unplug();
+              setTimeout(() => this.replug(), reconnectMs).unref?.();
+            }),
+        })
+      : null;
     this.serialNumber = options.serialNumber ?? this.target.identity.serial;
     this.manufacturerString = options.manufacturerString ?? 'usbscsi';
     this.productString = options.productString ?? 'Simulated Disk';
@@ -113,6 +131,14 @@ export class SimulatedDevice {
       ...(options.stallOnShortDataIn === undefined ? {} : { stallOnShortDataIn: options.stallOnShortDataIn }),
       onDisconnectRequest: () => this.unplug(),
     });
+    // New microcode that re-enumerates: the activating command's CSW goes out first, then the
+    // device drops off the bus and comes back (fresh address, new revision) after `ms`.
+    this.target.onReenumerate = (ms) => {
+      setTimeout(() => {
+        this.unplug();
+        setTimeout(() => this.replug(), ms);
+      }, 20);
+    };
   }
 
   get id(): string {
@@ -238,6 +264,7 @@ export class SimulatedDevice {
     this.kernelDriver = this.kernelDriverName;
     this.alternateSetting = 0;
     this.bot.powerOn();
+    this.target.firmwareState?.powerOn();
     this.connected = true;
     for (const l of [...this.plugListeners]) l(true);
   }

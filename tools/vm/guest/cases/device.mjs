@@ -60,7 +60,8 @@ export async function registerDeviceCases(scenario, backends) {
       assertEqual(caught.code, 'E_CHECK_CONDITION', `error code (${caught.message})`);
       assertEqual([caught.details.senseKey, caught.details.asc, caught.details.ascq], [5, 0x20, 0], 'sense key / ASC / ASCQ');
       assert(/invalid command operation code/i.test(caught.message), `message names the ASC: ${caught.message}`);
-      const raw = await dev.execute(Uint8Array.of(0xe7, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+      // E7h is vendor-specific: consent is asked of every vendor opcode, whatever its direction.
+      const raw = await dev.execute(Uint8Array.of(0xe7, 0, 0, 0, 0, 0, 0, 0, 0, 0), { allowMediumWrite: true });
       assertEqual([raw.status, raw.sense?.senseKey, raw.sense?.asc], [2, 5, 0x20], 'execute() resolves CHECK CONDITION as a result');
     });
   });

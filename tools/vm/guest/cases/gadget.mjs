@@ -2,7 +2,7 @@
 // guest kernel's host stack by each backend: enumeration, vendor command, BOT fault injection.
 import { test, skip } from '../runner.mjs';
 import { startGadget, startMassStorageGadget, GADGET_VID, GADGET_PID, FMS_PID } from '../gadget.mjs';
-import { loadBot, loadOpen } from './core-api.mjs';
+import { loadBot, loadOpen, loadCoreIndex } from './core-api.mjs';
 import { waitForKernelDisk } from './bot.mjs';
 import { gadgetTimeoutContract } from './contract.mjs';
 import { assert, assertEqual, sdDisks, waitFor } from '../util.mjs';
@@ -64,6 +64,8 @@ export async function registerGadgetCases(backends) {
   }, { timeoutMs: 60_000 });
 
   const bot = await loadBot();
+  const core = await loadCoreIndex();
+  const { buildSimFirmwareImage } = await import(`${process.cwd()}/packages/emulator/dist/index.js`);
   for (const { name, backend, reason } of backends) {
     const t = (title, fn, opts) => {
       const full = `[gadget/${name}] ${title}`;
@@ -216,6 +218,41 @@ export async function registerGadgetCases(backends) {
         try { await (await b.open(found[0])).close(); return true; } catch { return false; }
       }, `${name} to list and open the replugged gadget`, 15_000);
       console.log(`VM_NOTE gadget replug: ${name} listed and opened the new address ${Date.now() - t0} ms after usb-storage had bound it`);
+    }, { timeoutMs: 90_000 });
+
+    // Firmware end to end on a real kernel: segments through the host stack, 0x0f, the gadget
+    // drops off the bus and enumerates again (UDC unbind/bind, new bcdDevice), core finds it again.
+    t('firmware download: segmented 0x0e + activate, re-enumeration, the new revision read from the device found again', async (b, m) => {
+      if (!core.mod) throw new Error(core.reason);
+      const { ScsiDevice, UsbScsiError } = core.mod;
+      const open = async (info) => new ScsiDevice(await m.BotTransport.open(await b.open(info), { detachKernelDriver: true }));
+      const first = await findGadget(b);
+      const dev = await open(first);
+      const revision = name === 'native' ? '2.1' : '3.1';
+      let report;
+      try {
+        const before = (await dev.inquiry()).revision;
+        const reopen = async () => {
+          const found = (await b.list()).filter((d) => d.vendorId === GADGET_VID && d.productId === GADGET_PID && d.deviceAddress !== first.deviceAddress);
+          if (found.length !== 1) throw new UsbScsiError('E_NOT_FOUND', 'the gadget has not enumerated again yet');
+          try { return await open(found[0]); } catch (err) { throw new UsbScsiError('E_NOT_FOUND', `not openable yet: ${err?.message ?? err}`); }
+        };
+        const image = buildSimFirmwareImage({ revision, size: 96 * 1024 });
+        report = await dev.downloadFirmware(image, { allowMediumWrite: true, mode: 0x0e, activate: true, chunkSize: 32 * 1024, reopen, activationTimeoutMs: 30_000 });
+        console.log(`VM_NOTE gadget firmware (${name}): ${report.chunksSent} chunks, ${report.revisionBefore} -> ${report.revisionAfter}, came back (${report.cameBack}) after ${report.activationMs} ms, ${report.durationMs} ms in all`);
+        assertEqual([report.state, report.revisionBefore, report.revisionAfter, report.cameBack], ['activated', before, revision, 're-enumerated'], 'report');
+      } finally {
+        await dev.close().catch(() => undefined);
+        await gadget.reenumerated();
+        await waitForKernelDisk();
+      }
+      const { readdirSync, readFileSync } = await import('node:fs');
+      const usb = readdirSync('/sys/bus/usb/devices').find((d) => { try { return readFileSync(`/sys/bus/usb/devices/${d}/idProduct`, 'utf8').trim() === '0104'; } catch { return false; } });
+      assertEqual(readFileSync(`/sys/bus/usb/devices/${usb}/bcdDevice`, 'utf8').trim(), revision.replace(/\D/g, '').padStart(4, '0'), 'bcdDevice the kernel read at the new enumeration');
+      await withGadgetBot(m, b, async (tr) => {
+        const r = await tr.execute({ cdb: INQUIRY, direction: 'in', data: new Uint8Array(36) });
+        assertEqual(Buffer.from(r.data.subarray(32, 36)).toString('latin1').trim(), revision, 'INQUIRY revision through the kernel after the re-enumeration');
+      });
     }, { timeoutMs: 90_000 });
 
     t('fault get-max-lun-stall through the kernel: BotTransport.open treats the stalled GET MAX LUN as one LUN', async (b, m) => {
