@@ -116,7 +116,8 @@ describe('detection on the hazards and the table', () => {
     v.setUint32(12, 0xffffffff, true);
     v.setUint32(48, 0x06 | ((564 / 4 - 1) << 16), true);
     await d.execute(Uint8Array.of(0xa1, 0x80, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0), { direction: 'out', data: block, allowMediumWrite: true });
-    const code = await codeOf(d.execute(Uint8Array.of(0xa1, 0x82, 0, 0, 0x02, 0x34, 0, 0, 0, 0, 0, 0), { length: 564, timeoutMs: 2000 }));
+    // Raw A1h is ATA PASS-THROUGH(12) to core's consent check (protocol 1, a reset): consent given.
+    const code = await codeOf(d.execute(Uint8Array.of(0xa1, 0x82, 0, 0, 0x02, 0x34, 0, 0, 0, 0, 0, 0), { length: 564, timeoutMs: 2000, allowMediumWrite: true }));
     expect(code).toBe(ErrorCodes.DEVICE_GONE);
     expect(sim.nvme!.hazards[0]).toMatch(/port reset/);
   });
