@@ -131,6 +131,23 @@ describe('usbscsi nvme', () => {
     expect(failed.stdout).toMatch(/Invalid Field in Command/);
   });
 
+  it.each([
+    ['NUMDL in CDW10', ['--cdw10', '0x03ff0002']],
+    ['NUMDU in CDW11', ['--cdw10', '0x2', '--cdw11', '0x1']],
+  ])('JMS583: a raw Get Log Page whose %s asks for more than 0x230 bytes is refused before anything is sent (exit 10), whatever --in says', async (_label, dwords) => {
+    const deps = simWith(() => {});
+    const r = await run(['--device', 'sim:bridge=jms583', 'nvme', 'admin', '0x02', ...dwords, '--in', '512'], { deps });
+    expect(r.code).toBe(ExitCode.UNSUPPORTED);
+    expect(r.stderr).toMatch(/(reads at most 0x230 bytes of a log page|moves at most 65536 bytes).*asks the drive for \d+ bytes.*nothing was sent/);
+    const [device] = deps.devices;
+    expect(device!.connected).toBe(true);
+    expect(device!.nvme!.hazards).toEqual([]);
+    // Only detection's Identify Controller went out (one A1h command block): not the log read.
+    expect(device!.stats.history.filter((h) => h.opcode === 0xa1 && h.cdb[1] === 0x80)).toHaveLength(1);
+    const within = json(await run(['--device', 'sim:bridge=jms583', '--json', 'nvme', 'admin', '0x02', '--cdw10', '0x007f0002', '--in', '512']));
+    expect(within).toMatchObject({ command: 'Get Log Page', completion: { status: 0 }, transferred: 512 });
+  });
+
   it('on a SATA drive, nvme says to use smart', async () => {
     const r = await run(['--device', 'sim:bridge=rtl9220', 'nvme', 'smart-log']);
     expect(r.code).toBe(ExitCode.UNSUPPORTED);

@@ -161,6 +161,16 @@ describe('detection on the hazards and the table', () => {
     expect(sim.nvme!.hazards).toHaveLength(1);
   });
 
+  it('JMS583: the cap counts what the command asks the drive for (NUMDL/NUMDU), not only the host length', async () => {
+    const nvme = await (await open('jms583')).nvme();
+    const before = sim.stats.commands;
+    expect(await codeOf(nvme.admin({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x03ff0002, direction: 'in', length: 512 }))).toBe(ErrorCodes.UNSUPPORTED);
+    expect(await codeOf(nvme.admin({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x2, cdw11: 0x1, direction: 'in', length: 512 }))).toBe(ErrorCodes.UNSUPPORTED);
+    expect(sim.stats.commands).toBe(before);
+    expect(sim.connected).toBe(true);
+    expect(sim.nvme!.hazards).toEqual([]);
+  });
+
   it('an unknown UAS-capable ASMedia device: probing skips E6h and fails with the reason; without UAS E6h is probed last', async () => {
     const uas = await open('asm2362', { vendorId: 0x1234, productId: 0x5678, interfaces: 'bot+uas' });
     const err = await uas.health().then(() => null, (e: UsbScsiError) => e);
