@@ -148,6 +148,19 @@ describe('usbscsi nvme', () => {
     expect(within).toMatchObject({ command: 'Get Log Page', completion: { status: 0 }, transferred: 512 });
   });
 
+  it('an ASMedia bridge in the table with a UAS interface is not sent E6h unasked (exit 10); --bridge asmedia still reaches it', async () => {
+    const deps = simWith(() => {});
+    const r = await run(['--device', 'sim:bridge=asm2362,uas', '--json', 'smart'], { deps });
+    expect(r.code).toBe(ExitCode.UNSUPPORTED);
+    expect(json(r)['error'].details.steps.join('\n')).toMatch(/not probing ASMedia E6h: the device has a UAS interface/);
+    expect(deps.devices[0]!.stats.history.map((h) => h.opcode)).not.toContain(0xe6);
+    const nvme = await run(['--device', 'sim:bridge=asm2362,uas', 'nvme', 'smart-log'], { deps });
+    expect(nvme.code).toBe(ExitCode.UNSUPPORTED);
+    expect(deps.devices[1]!.stats.history.map((h) => h.opcode)).not.toContain(0xe6);
+    const forced = json(await run(['--device', 'sim:bridge=asm2362,uas', '--json', 'smart', '--bridge', 'asmedia']));
+    expect(forced).toMatchObject({ path: 'nvme', detection: { via: 'forced', bridge: 'asmedia' }, smart_status: { passed: true } });
+  });
+
   it('on a SATA drive, nvme says to use smart', async () => {
     const r = await run(['--device', 'sim:bridge=rtl9220', 'nvme', 'smart-log']);
     expect(r.code).toBe(ExitCode.UNSUPPORTED);

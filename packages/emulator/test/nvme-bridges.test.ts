@@ -161,6 +161,18 @@ describe('detection on the hazards and the table', () => {
     expect(sim.nvme!.hazards).toHaveLength(1);
   });
 
+  it('an ASMedia VID:PID from the table with a UAS interface (no known breakage): auto never sends E6h; --bridge asmedia does', async () => {
+    const d = await open('asm2362', { interfaces: 'bot+uas' });
+    const err = await d.health().then(() => null, (e: UsbScsiError) => e);
+    expect(err?.code).toBe(ErrorCodes.UNSUPPORTED);
+    expect(String(err?.details['steps'])).toMatch(/ASM2362.*not probing ASMedia E6h: the device has a UAS interface/s);
+    expect(await codeOf(d.nvme())).toBe(ErrorCodes.UNSUPPORTED);
+    expect(cdbOpcodes()).not.toContain(0xe6);
+    const forced = await d.health({ bridge: 'asmedia' });
+    expect(forced).toMatchObject({ path: 'nvme', detection: { via: 'forced', kind: 'asmedia' } });
+    expect(cdbOpcodes()).toContain(0xe6);
+  });
+
   it('JMS583: the cap counts what the command asks the drive for (NUMDL/NUMDU), not only the host length', async () => {
     const nvme = await (await open('jms583')).nvme();
     const before = sim.stats.commands;
