@@ -161,6 +161,17 @@ describe('usbscsi nvme', () => {
     expect(forced).toMatchObject({ path: 'nvme', detection: { via: 'forced', bridge: 'asmedia' }, smart_status: { passed: true } });
   });
 
+  it('self-test --json has every documented key, null where the log gives no value', async () => {
+    const doc = json(await run(['--device', 'sim:bridge=rtl9210', '--json', 'nvme', 'self-test']));
+    const log = doc['nvme_self_test_log'];
+    expect(log).toHaveProperty('current_self_test_completion_percent', null);
+    expect(log.table.length).toBeGreaterThan(0);
+    for (const row of log.table) {
+      for (const key of ['self_test_code', 'self_test_result', 'power_on_hours', 'segment', 'nsid', 'lba', 'status_code_type', 'status_code']) expect(row).toHaveProperty(key);
+      for (const value of Object.values(row)) expect(value).not.toBeUndefined();
+    }
+  });
+
   it('on a SATA drive, nvme says to use smart', async () => {
     const r = await run(['--device', 'sim:bridge=rtl9220', 'nvme', 'smart-log']);
     expect(r.code).toBe(ExitCode.UNSUPPORTED);
