@@ -3,7 +3,8 @@
  * told, smartctl-style JSON, consent for self-tests and raw writes, bad input before any device.
  */
 import { describe, expect, it } from 'vitest';
-import { ExitCode } from '../src/exit-codes.js';
+import { ErrorCodes, UsbScsiError } from '@usbscsi/core';
+import { EXIT_CODE_HELP, ExitCode, exitCodeFor } from '../src/exit-codes.js';
 import { json, run } from './helpers.js';
 import { simWith } from './sim-fixtures.js';
 
@@ -127,7 +128,7 @@ describe('usbscsi nvme', () => {
     const vendor = await run(['--device', 'sim:bridge=asm2362', 'nvme', 'admin', '0xc5'], { deps });
     expect(vendor.code).toBe(ExitCode.USAGE);
     const failed = await run(['--device', 'sim:bridge=jms583', 'nvme', 'admin', '0x0a', '--cdw10', '0x7f']);
-    expect(failed.code).toBe(ExitCode.FAILURE);
+    expect(failed.code).toBe(ExitCode.NVME_STATUS);
     expect(failed.stdout).toMatch(/Invalid Field in Command/);
   });
 
@@ -170,6 +171,12 @@ describe('usbscsi nvme', () => {
       for (const key of ['self_test_code', 'self_test_result', 'power_on_hours', 'segment', 'nsid', 'lba', 'status_code_type', 'status_code']) expect(row).toHaveProperty(key);
       for (const value of Object.values(row)) expect(value).not.toBeUndefined();
     }
+  });
+
+  it('E_NVME_STATUS has its own exit status (29), listed in --help', () => {
+    expect(ExitCode.NVME_STATUS).toBe(29);
+    expect(exitCodeFor(new UsbScsiError(ErrorCodes.NVME_STATUS, 'NVMe Get Features failed'))).toBe(ExitCode.NVME_STATUS);
+    expect(EXIT_CODE_HELP.find(([code]) => code === 29)?.[1]).toMatch(/NVMe/);
   });
 
   it('on a SATA drive, nvme says to use smart', async () => {
