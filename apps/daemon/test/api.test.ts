@@ -15,7 +15,8 @@ describe('usbscsid HTTP API (fake device)', () => {
   beforeEach(async () => {
     provider = new FakeProvider();
     dev = provider.add('1-1');
-    t = await startTestDaemon(provider, { limits: { bodyLimit: 64 * 1024 } });
+    // as usbscsid --body-limit 64K sets them: one limit for bodies and data-in
+    t = await startTestDaemon(provider, { limits: { bodyLimit: 64 * 1024, maxTransferLength: 64 * 1024 } });
     client = new DaemonClient({ kind: 'unix', socketPath: t.socketPath });
   });
   afterEach(async () => {
@@ -122,6 +123,28 @@ describe('usbscsid HTTP API (fake device)', () => {
       expect(r.json.error.message.length).toBeGreaterThan(10);
     }
     // nothing malformed reached the device
+    expect(dev.executed).toEqual([]);
+  });
+
+  it('answers 415 for every body that is neither JSON nor octet-stream, text/plain included, and sends nothing', async () => {
+    const inquiry = JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36 });
+    for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/xml', 'text/csv']) {
+      for (const path of ['/v1/devices/1-1/execute', '/v1/devices/1-1/lease']) {
+        const r = await raw(t, 'POST', path, inquiry, { 'content-type': type });
+        expect({ type, path, status: r.status, code: r.json?.error?.code }).toEqual({ type, path, status: 415, code: 'E_BAD_INPUT' });
+      }
+    }
+    expect(dev.executed).toEqual([]);
+  });
+
+  it('refuses a data-in length over --body-limit with 400 naming the limit, and a body over it with 413', async () => {
+    const json = { 'content-type': 'application/json' };
+    const over = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '28 00 00 00 00 00 00 00 81 00', length: 65 * 1024 }), json);
+    expect(over.status).toBe(400);
+    expect(over.json.error).toMatchObject({ code: 'E_BAD_INPUT', details: { field: 'length', reason: 'data-in-over-limit', limit: 64 * 1024 } });
+    expect(over.json.error.message).toMatch(/66560 is over .*65536 bytes \(--body-limit\)/);
+    const body = await raw(t, 'POST', '/v1/devices/1-1/execute', Buffer.alloc(65 * 1024), { 'content-type': 'application/octet-stream', 'x-scsi-cdb': '2a00000000000000 8000' });
+    expect(body.status).toBe(413);
     expect(dev.executed).toEqual([]);
   });
 
