@@ -148,6 +148,28 @@ describe('usbscsid HTTP API (fake device)', () => {
     expect(dev.executed).toEqual([]);
   });
 
+  it('clamps the default idle timeout to a shorter ttlMs on acquire, and names the real ranges when refusing', async () => {
+    const json = { 'content-type': 'application/json' };
+    const short = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 1500 }), json);
+    expect(short.status).toBe(201);
+    expect(short.json.lease.idleTimeoutMs).toBe(1500);
+    await raw(t, 'DELETE', `/v1/leases/${short.json.lease.id}`, undefined, { 'x-usbscsi-lease': short.json.lease.secret });
+    // an explicit idle timeout longer than the lease is still refused, with the lease's ttlMs in the message
+    const longer = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 1500, idleTimeoutMs: 2000 }), json);
+    expect(longer.status).toBe(400);
+    expect(longer.json.error.message).toMatch(/idleTimeoutMs must be an integer from 1 to the lease's ttlMs \(1500\)/);
+    const maxTtl = 24 * 3600_000;
+    for (const body of [{ ttlMs: -1 }, { ttlMs: maxTtl + 1 }, { idleTimeoutMs: 0 }]) {
+      const r = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify(body), json);
+      expect(r.status).toBe(400);
+      expect(r.json.error.message).toContain(`from 1 to ${maxTtl}`);
+    }
+    const lease = await client.acquireLease('1-1', { ttlMs: 60_000 });
+    const renew = await raw(t, 'POST', `/v1/leases/${lease.id}/renew`, JSON.stringify({ ttlMs: -1 }), { ...json, 'x-usbscsi-lease': lease.secret });
+    expect(renew.status).toBe(400);
+    expect(renew.json.error.message).toContain(`from 1 to ${maxTtl}`);
+  });
+
   it('serves an OpenAPI document whose paths and methods are exactly the routes', async () => {
     const r = await raw(t, 'GET', '/openapi.yaml');
     expect(r.status).toBe(200);
