@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BotTransport, ErrorCodes, ScsiDevice, UsbScsiError, openDevice, type DownloadFirmwareOptions, type FirmwareReport } from '@usbscsi/core';
+import { BotTransport, ErrorCodes, ScsiDevice, UsbScsiError, ataFailure, downloadMicrocodeCdb, openDevice, type DownloadFirmwareOptions, type FirmwareReport } from '@usbscsi/core';
 import { EmulatorBackend, SimulatedDevice, buildSimFirmwareImage, type FirmwareModelOptions, type SimulatedDeviceOptions } from '@usbscsi/emulator';
 
 // Integration tier: core's downloadFirmware against the emulator's firmware model, for every mode
@@ -274,6 +274,31 @@ describe('downloadFirmware through a USB-SATA bridge (ATA DOWNLOAD MICROCODE)', 
     ]);
     expect(await identifyFirmware(dev)).toBe('ATA1.3');
     expect((await dev.inquiry()).revision).toBe('1.3');
+  });
+
+  it('whole image (07h) over 255 blocks: the 16-bit count in COUNT and LBA 7:0, the length taken from the transport (T_LENGTH 11b)', async () => {
+    await setup();
+    for (const [blocks, rev] of [
+      [256, '2.1'],
+      [400, '2.2'],
+    ] as const) {
+      const r = await download(image(rev, blocks * 512), { target: 'ata', mode: 0x05, activate: true });
+      expect([r.plan.chunks.length, r.revisionAfter]).toEqual([1, `ATA${rev}`]);
+      const cdb = ataDownloads().at(-1)!.cdb;
+      expect([cdb[2]! & 0x03, cdb[6], cdb[8]]).toEqual([0x03, blocks & 0xff, blocks >> 8]);
+    }
+    // Within COUNT the common T_LENGTH 10b stays.
+    await download(image('2.3', 255 * 512), { target: 'ata', mode: 0x05, activate: true });
+    expect(ataDownloads().at(-1)!.cdb[2]! & 0x03).toBe(0x02);
+  });
+
+  it('the emulated drive aborts a whole image whose block count is not what the SATL moved (COUNT only, count over 255)', async () => {
+    await setup();
+    const cdb = downloadMicrocodeCdb({ subcommand: 0x07, blocks: 300, offsetBlocks: 0 });
+    cdb[2] = (cdb[2]! & ~0x03) | 0x02;
+    const r = await dev.execute(cdb, { data: image('2.4', 300 * 512), allowMediumWrite: true });
+    expect(ataFailure(r)).toMatch(/aborted DOWNLOAD MICROCODE/);
+    expect(await identifyFirmware(dev)).toBe('ATA0.1');
   });
 
   it('an image that is not whole 512-byte blocks is refused before sending; a refused segment names its offset and leaves the old firmware', async () => {
