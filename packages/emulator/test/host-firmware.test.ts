@@ -190,6 +190,26 @@ describe('faults: the device keeps its old or its new firmware, never half', () 
     await runs(dev, '0.1');
   });
 
+  it('activate (0Fh) refused with 2C/00 after every segment was accepted: old firmware runs, nothing saved, the reason names the activation', async () => {
+    await setup();
+    const junk = new Uint8Array(5000).map((_, i) => (i * 37 + 11) & 0xff);
+    const e = await errorOf(download(junk, { activate: true }));
+    expect(e.code).toBe(ErrorCodes.CHECK_CONDITION);
+    expect(e.details).toMatchObject({ reason: 'activate-refused', activate: true, chunksSent: 1, deviceState: 'old-firmware', deferredImage: 'none', senseKey: 0x05, asc: 0x2c });
+    expect(e.message).toMatch(/refused the activate command \(WRITE BUFFER mode 0x0f\).*still runs its old firmware; it holds no saved image/);
+    expect(e.message).not.toMatch(/is saved/);
+    await runs(dev, '0.1');
+  });
+
+  it('the activate command (0Fh) lost in transport: the device runs either firmware (deviceState unknown), not "saved"', async () => {
+    await setup();
+    sim.faults.inject({ kind: 'no-response', phase: 'csw', opcode: 0x3b, skip: 1 });
+    const e = await errorOf(download(image('0.2', 4096), { mode: 0x0e, activate: true, timeoutMs: 500 }));
+    expect([e.code, e.details['activate'], e.details['deviceState']]).toEqual([ErrorCodes.TIMEOUT, true, 'unknown']);
+    expect(e.message).toMatch(/during the activate command.*either its old or its new firmware/);
+    expect(writeBuffers().map((h) => h.cdb[1])).toEqual([0x0e, 0x0f]);
+  });
+
   it('disconnect mid-download: E_DEVICE_GONE with the offset; after the replug the old firmware runs and a new download works', async () => {
     await setup();
     sim.faults.inject({ kind: 'disconnect', opcode: 0x3b, skip: 2 });
@@ -298,6 +318,17 @@ describe('downloadFirmware through a USB-SATA bridge (ATA DOWNLOAD MICROCODE)', 
     cdb[2] = (cdb[2]! & ~0x03) | 0x02;
     const r = await dev.execute(cdb, { data: image('2.4', 300 * 512), allowMediumWrite: true });
     expect(ataFailure(r)).toMatch(/aborted DOWNLOAD MICROCODE/);
+    expect(await identifyFirmware(dev)).toBe('ATA0.1');
+  });
+
+  it('activate (0Fh) aborted by the drive: the old firmware runs, what it holds is unknown, the reason names the activation', async () => {
+    await setup({ ataMaxBlocks: 16 });
+    const junk = new Uint8Array(40 * 512).fill(0xa5);
+    const e = await errorOf(download(junk, { target: 'ata', mode: 0x0e, activate: true }));
+    expect(e.code).toBe(ErrorCodes.CHECK_CONDITION);
+    expect(e.details).toMatchObject({ reason: 'activate-refused', activate: true, deviceState: 'old-firmware', deferredImage: 'unknown' });
+    expect(e.message).toMatch(/refused the activate command \(ATA DOWNLOAD MICROCODE subcommand 0x0f\).*still runs its old firmware/);
+    expect(e.message).not.toMatch(/is saved/);
     expect(await identifyFirmware(dev)).toBe('ATA0.1');
   });
 

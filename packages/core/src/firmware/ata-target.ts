@@ -15,7 +15,7 @@ import type { ScsiDevice } from '../device.js';
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import { ScsiStatus, type ScsiResult } from '../transport.js';
 import * as scsi from '../scsi/index.js';
-import { chunkRefused } from './errors.js';
+import { activateRefused, chunkRefused } from './errors.js';
 import { activationOf, checkBufferId, chooseMode, chunkImage } from './plan.js';
 import { MODE_NAMES, type DownloadFirmwareOptions, type FirmwareCapabilities, type FirmwareChunk, type FirmwarePlan, type FirmwareTarget } from './types.js';
 
@@ -138,7 +138,7 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
   async activate(plan: FirmwarePlan): Promise<void> {
     const r = await this.device.execute(downloadMicrocodeCdb({ subcommand: 0x0f, blocks: 0, offsetBlocks: 0, dma: plan.dma === true }), { allowMediumWrite: true, timeoutMs: this.timeoutMs });
     const failure = ataFailure(r);
-    if (failure !== undefined) throw chunkRefused(plan, undefined, r, failure);
+    if (failure !== undefined) throw activateRefused(plan, r, failure);
   }
 
   async revision(device: ScsiDevice): Promise<string> {
