@@ -66,7 +66,7 @@ export function activateRefused(plan: FirmwarePlan, result: ScsiResult, ataError
     : 'whether it kept the downloaded image (to run after a power cycle or a hard reset) it does not say';
   return new UsbScsiError(
     ErrorCodes.CHECK_CONDITION,
-    `the device refused ${command} after accepting all ${plan.chunks.length} chunk${plan.chunks.length === 1 ? '' : 's'}: ${what}. The device still runs its old firmware; ${held}. Check that the image is meant for this device and download it again.`,
+    `the device refused ${command} after accepting ${plan.chunks.length === 1 ? 'its only chunk' : `all ${plan.chunks.length} chunks`}: ${what}. The device still runs its old firmware; ${held}. Check that the image is meant for this device and download it again.`,
     { details: { reason: 'activate-refused', ...details, activate: true, chunksSent: plan.chunks.length, deviceState: 'old-firmware', deferredImage: nothingSaved ? 'none' : 'unknown' } },
   );
 }
