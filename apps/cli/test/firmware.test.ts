@@ -49,6 +49,34 @@ describe('usbscsi firmware', () => {
     expect(writeBuffers(deps)).toEqual([]);
   });
 
+  it('the plan names the activate command of its target and states a one-chunk image by its own size', async () => {
+    const small = join(tmp, 'small.bin');
+    writeFileSync(small, new Uint8Array(5000));
+    const one = await run(['--device', 'sim', 'firmware', 'download', small, '--activate', '--dry-run']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stderr).toMatch(/image\s+small\.bin, 5000 bytes in 1 chunk at buffer offset 0\n/);
+    expect(one.stderr).toMatch(/then\s+activate \(WRITE BUFFER mode 0x0f\)/);
+    const blocks = join(tmp, 'blocks.bin');
+    writeFileSync(blocks, buildSimFirmwareImage({ revision: '0.3', size: 40 * 512 }));
+    const ata = await run(['--device', 'sim', 'firmware', 'download', blocks, '--target', 'ata', '--mode', '0xe', '--activate', '--dry-run']);
+    expect(ata.code, ata.stderr).toBe(0);
+    expect(ata.stderr).toMatch(/then\s+activate \(ATA DOWNLOAD MICROCODE subcommand 0x0f\)/);
+    expect(ata.stderr).not.toMatch(/WRITE BUFFER/);
+  });
+
+  it('an activation the device refuses: the old firmware runs, nothing is said to be saved, the reason names the activation', async () => {
+    const junk = join(tmp, 'junk.bin');
+    writeFileSync(junk, new Uint8Array(5000).map((_, i) => (i * 37 + 11) & 0xff));
+    const deps = simWith(() => {});
+    const r = await run(['--device', 'sim', 'firmware', 'download', junk, '--activate', '--yes'], { deps });
+    expect(r.code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
+    expect(r.stderr).toMatch(/refused the activate command \(WRITE BUFFER mode 0x0f\).*still runs its old firmware; it holds no saved image/);
+    expect(r.stderr).not.toMatch(/is saved/);
+    const doc = json(await run(['--json', '--device', 'sim', 'firmware', 'download', junk, '--activate', '--yes']));
+    expect(doc['error']).toMatchObject({ code: 'E_CHECK_CONDITION', details: { reason: 'activate-refused', deviceState: 'old-firmware', deferredImage: 'none' } });
+    expect(deps.devices[0]!.target.identity.revision).toBe('0.1');
+  });
+
   it('input errors exit 2 with nothing opened: missing image, bad mode, mode 7 without --activate, bad --chunk', async () => {
     for (const args of [
       [join(tmp, 'missing.bin'), '--yes'],

@@ -67,25 +67,32 @@ export class DeviceSlot {
     return this.queue.busy ? 'busy' : 'idle';
   }
 
-  /** Queues a job; it runs with the device open. Refuses a leased device to anyone but the holder. */
-  run<T>(job: (ctx: JobContext) => Promise<T>, options: RunOptions = {}, countsAsCommand = true): Promise<T> {
-    if (this.gone) return Promise.reject(deviceGone(`device ${this.id} is gone (unplugged); list devices again`));
+  /**
+   * Why `run` would refuse a job now (gone, leased to another secret, queue full), or undefined.
+   * A route that answers with a stream asks first, so the refusal is a plain HTTP status.
+   */
+  refusal(options: RunOptions = {}): UsbScsiError | undefined {
+    if (this.gone) return deviceGone(`device ${this.id} is gone (unplugged); list devices again`);
     const lease = this.lease;
     if (lease && !lease.admits(options.leaseSecret)) {
-      return Promise.reject(
-        busy(`device ${this.id} is leased by ${lease.holder}; wait for the lease to end, or send its secret in X-Usbscsi-Lease if you took it`, {
-          holder: lease.holder,
-          lease: lease.id,
-        }),
-      );
+      return busy(`device ${this.id} is leased by ${lease.holder}; wait for the lease to end, or send its secret in X-Usbscsi-Lease if you took it`, {
+        holder: lease.holder,
+        lease: lease.id,
+      });
     }
     if (this.queue.depth >= this.limits.maxQueueDepth) {
-      return Promise.reject(
-        overloaded(`device ${this.id} has ${this.queue.depth} commands queued or running, the most the daemon queues (--max-queue-depth); retry shortly`, {
-          queueDepth: this.queue.depth,
-        }),
-      );
+      return overloaded(`device ${this.id} has ${this.queue.depth} commands queued or running, the most the daemon queues (--max-queue-depth); retry shortly`, {
+        queueDepth: this.queue.depth,
+      });
     }
+    return undefined;
+  }
+
+  /** Queues a job; it runs with the device open. Refuses a leased device to anyone but the holder. */
+  run<T>(job: (ctx: JobContext) => Promise<T>, options: RunOptions = {}, countsAsCommand = true): Promise<T> {
+    const refused = this.refusal(options);
+    if (refused) return Promise.reject(refused);
+    const lease = this.lease;
     lease?.touch();
     this.cancelIdleClose();
     return this.queue.enqueue(async (signal) => {

@@ -92,14 +92,18 @@ describe('usbscsid firmware route', () => {
     expect(sim.target.identity.revision).toBe('0.1');
     expect(sim.target.firmwareState!.activated).toEqual([]);
   });
-  it('on a leased device only the lease secret runs a firmware job; the lease id from the listing is refused before anything is sent', async () => {
+  it('on a leased device only the lease secret runs a firmware job; no secret or the lease id from the listing is 409 E_BUSY before the stream starts', async () => {
     const acquired = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 60_000 }), { 'content-type': 'application/json' });
     expect(acquired.status).toBe(201);
     const grant = (acquired.json as { lease: { id: string; secret: string } }).lease;
     const url = '/v1/devices/1-1/firmware?mode=0xe&chunk=8192&activate=true&allowMediumWrite=true';
     const octets = { 'content-type': 'application/octet-stream' };
-    const withId = await raw(t, 'POST', url, Buffer.from(image), { ...octets, 'x-usbscsi-lease': grant.id });
-    expect(sseEvents(withId.body.toString('utf8')).at(-1)).toMatchObject({ event: 'error', data: { error: { code: 'E_BUSY' } } });
+    for (const lease of [{}, { 'x-usbscsi-lease': grant.id }, { 'x-usbscsi-lease': `${grant.secret}x` }]) {
+      const refused = await raw(t, 'POST', url, Buffer.from(image), { ...octets, ...lease });
+      expect(refused.status).toBe(409);
+      expect(refused.headers['content-type']).toMatch(/application\/json/);
+      expect(refused.json).toMatchObject({ error: { code: 'E_BUSY', details: { lease: grant.id } } });
+    }
     expect(writeBuffers()).toEqual([]);
     const withSecret = await raw(t, 'POST', url, Buffer.from(image), { ...octets, 'x-usbscsi-lease': grant.secret });
     expect(sseEvents(withSecret.body.toString('utf8')).at(-1)).toMatchObject({ event: 'done', data: { state: 'activated', revisionAfter: '0.2' } });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BotTransport, ErrorCodes, ScsiDevice, UsbScsiError, openDevice, type DownloadFirmwareOptions, type FirmwareReport } from '@usbscsi/core';
+import { BotTransport, ErrorCodes, ScsiDevice, UsbScsiError, ataFailure, downloadMicrocodeCdb, openDevice, type DownloadFirmwareOptions, type FirmwareReport } from '@usbscsi/core';
 import { EmulatorBackend, SimulatedDevice, buildSimFirmwareImage, type FirmwareModelOptions, type SimulatedDeviceOptions } from '@usbscsi/emulator';
 
 // Integration tier: core's downloadFirmware against the emulator's firmware model, for every mode
@@ -190,6 +190,26 @@ describe('faults: the device keeps its old or its new firmware, never half', () 
     await runs(dev, '0.1');
   });
 
+  it('activate (0Fh) refused with 2C/00 after every segment was accepted: old firmware runs, nothing saved, the reason names the activation', async () => {
+    await setup();
+    const junk = new Uint8Array(5000).map((_, i) => (i * 37 + 11) & 0xff);
+    const e = await errorOf(download(junk, { activate: true }));
+    expect(e.code).toBe(ErrorCodes.CHECK_CONDITION);
+    expect(e.details).toMatchObject({ reason: 'activate-refused', activate: true, chunksSent: 1, deviceState: 'old-firmware', deferredImage: 'none', senseKey: 0x05, asc: 0x2c });
+    expect(e.message).toMatch(/refused the activate command \(WRITE BUFFER mode 0x0f\).*still runs its old firmware; it holds no saved image/);
+    expect(e.message).not.toMatch(/is saved/);
+    await runs(dev, '0.1');
+  });
+
+  it('the activate command (0Fh) lost in transport: the device runs either firmware (deviceState unknown), not "saved"', async () => {
+    await setup();
+    sim.faults.inject({ kind: 'no-response', phase: 'csw', opcode: 0x3b, skip: 1 });
+    const e = await errorOf(download(image('0.2', 4096), { mode: 0x0e, activate: true, timeoutMs: 500 }));
+    expect([e.code, e.details['activate'], e.details['deviceState']]).toEqual([ErrorCodes.TIMEOUT, true, 'unknown']);
+    expect(e.message).toMatch(/during the activate command.*either its old or its new firmware/);
+    expect(writeBuffers().map((h) => h.cdb[1])).toEqual([0x0e, 0x0f]);
+  });
+
   it('disconnect mid-download: E_DEVICE_GONE with the offset; after the replug the old firmware runs and a new download works', async () => {
     await setup();
     sim.faults.inject({ kind: 'disconnect', opcode: 0x3b, skip: 2 });
@@ -274,6 +294,42 @@ describe('downloadFirmware through a USB-SATA bridge (ATA DOWNLOAD MICROCODE)', 
     ]);
     expect(await identifyFirmware(dev)).toBe('ATA1.3');
     expect((await dev.inquiry()).revision).toBe('1.3');
+  });
+
+  it('whole image (07h) over 255 blocks: the 16-bit count in COUNT and LBA 7:0, the length taken from the transport (T_LENGTH 11b)', async () => {
+    await setup();
+    for (const [blocks, rev] of [
+      [256, '2.1'],
+      [400, '2.2'],
+    ] as const) {
+      const r = await download(image(rev, blocks * 512), { target: 'ata', mode: 0x05, activate: true });
+      expect([r.plan.chunks.length, r.revisionAfter]).toEqual([1, `ATA${rev}`]);
+      const cdb = ataDownloads().at(-1)!.cdb;
+      expect([cdb[2]! & 0x03, cdb[6], cdb[8]]).toEqual([0x03, blocks & 0xff, blocks >> 8]);
+    }
+    // Within COUNT the common T_LENGTH 10b stays.
+    await download(image('2.3', 255 * 512), { target: 'ata', mode: 0x05, activate: true });
+    expect(ataDownloads().at(-1)!.cdb[2]! & 0x03).toBe(0x02);
+  });
+
+  it('the emulated drive aborts a whole image whose block count is not what the SATL moved (COUNT only, count over 255)', async () => {
+    await setup();
+    const cdb = downloadMicrocodeCdb({ subcommand: 0x07, blocks: 300, offsetBlocks: 0 });
+    cdb[2] = (cdb[2]! & ~0x03) | 0x02;
+    const r = await dev.execute(cdb, { data: image('2.4', 300 * 512), allowMediumWrite: true });
+    expect(ataFailure(r)).toMatch(/aborted DOWNLOAD MICROCODE/);
+    expect(await identifyFirmware(dev)).toBe('ATA0.1');
+  });
+
+  it('activate (0Fh) aborted by the drive: the old firmware runs, what it holds is unknown, the reason names the activation', async () => {
+    await setup({ ataMaxBlocks: 16 });
+    const junk = new Uint8Array(40 * 512).fill(0xa5);
+    const e = await errorOf(download(junk, { target: 'ata', mode: 0x0e, activate: true }));
+    expect(e.code).toBe(ErrorCodes.CHECK_CONDITION);
+    expect(e.details).toMatchObject({ reason: 'activate-refused', activate: true, deviceState: 'old-firmware', deferredImage: 'unknown' });
+    expect(e.message).toMatch(/refused the activate command \(ATA DOWNLOAD MICROCODE subcommand 0x0f\).*still runs its old firmware/);
+    expect(e.message).not.toMatch(/is saved/);
+    expect(await identifyFirmware(dev)).toBe('ATA0.1');
   });
 
   it('an image that is not whole 512-byte blocks is refused before sending; a refused segment names its offset and leaves the old firmware', async () => {

@@ -45,13 +45,13 @@ function describePlan(plan: FirmwarePlan, file: string): string {
     plan.activation === 'with-last-chunk'
       ? 'the device activates the new firmware after the last chunk; then wait for it to come back'
       : plan.activation === 'activate-command'
-        ? 'activate (WRITE BUFFER mode 0x0f) and wait for the device to come back'
+        ? `activate (${plan.target === 'ata' ? 'ATA DOWNLOAD MICROCODE subcommand 0x0f' : 'WRITE BUFFER mode 0x0f'}) and wait for the device to come back`
         : 'nothing: the new firmware is saved and runs after --activate, a power cycle or a hard reset';
   return [
     `  target  ${command}`,
     `  mode    ${hex(plan.mode)} ${plan.modeName}`,
     `  why     ${plan.reason}`,
-    `  image   ${file}, ${plan.imageBytes} bytes in ${plan.chunks.length} chunk${plan.chunks.length === 1 ? '' : 's'} of ${plan.chunkSize} at buffer offsets ${first.offset}..${last.offset}`,
+    `  image   ${file}, ${plan.imageBytes} bytes in ${plan.chunks.length === 1 ? `1 chunk at buffer offset ${first.offset}` : `${plan.chunks.length} chunks of ${plan.chunkSize} at buffer offsets ${first.offset}..${last.offset}`}`,
     `  then    ${then}`,
   ].join('\n');
 }

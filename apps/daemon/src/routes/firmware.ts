@@ -4,7 +4,8 @@
  * allowMediumWrite; the lease in X-Usbscsi-Lease as for execute). The answer is a server-sent
  * event stream: `plan`, one `progress` per chunk (then `activate` / `wait`), and `done` with the
  * report or `error` with the error body. Closing the stream cancels between chunks, never inside
- * one. Bad input is refused before the stream starts (400, nothing sent).
+ * one. Bad input (400), a device leased to another secret (409 E_BUSY), gone (410) or with a full
+ * queue (503) is refused before the stream starts, nothing sent.
  */
 import { ScsiDevice, badInput, checkFirmwareOptions, parseFirmwareMode, type DownloadFirmwareOptions, type ScsiTransport } from '@usbscsi/core';
 import type { FastifyPluginAsync } from 'fastify';
@@ -68,6 +69,9 @@ export const firmwareRoute = (ctx: DaemonContext): FastifyPluginAsync => async (
     const options = parseOptions(query, headerValue(request.headers['x-scsi-allow-medium-write']));
     checkFirmwareOptions(image.length, options);
     const leaseSecret = headerValue(request.headers['x-usbscsi-lease']) ?? (typeof query['lease'] === 'string' ? query['lease'] : undefined);
+    // Once the stream starts the status is 200: a leased, gone or full device is refused before it.
+    const refused = slot.refusal(leaseSecret !== undefined ? { leaseSecret } : {});
+    if (refused) throw refused;
     const clientGone = clientGoneSignal(reply.raw);
 
     reply.hijack();

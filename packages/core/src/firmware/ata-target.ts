@@ -15,13 +15,18 @@ import type { ScsiDevice } from '../device.js';
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import { ScsiStatus, type ScsiResult } from '../transport.js';
 import * as scsi from '../scsi/index.js';
-import { chunkRefused } from './errors.js';
+import { activateRefused, chunkRefused } from './errors.js';
 import { activationOf, checkBufferId, chooseMode, chunkImage } from './plan.js';
 import { MODE_NAMES, type DownloadFirmwareOptions, type FirmwareCapabilities, type FirmwareChunk, type FirmwarePlan, type FirmwareTarget } from './types.js';
 
 const BLOCK = 512;
-/** The block count's low byte travels in COUNT, which is where SAT's T_LENGTH (10b) takes the transfer length from: 255 blocks at most per segment. */
+/**
+ * Segments stay within COUNT 7:0, where SAT's T_LENGTH 10b takes the transfer length from, as every
+ * SATL understands it. A whole image (07h) has no segments: its 16-bit count spills into LBA 7:0,
+ * and T_LENGTH 11b (TPSIU) tells the SATL to take the length from the transport instead of COUNT.
+ */
 const MAX_BLOCKS_PER_COMMAND = 255;
+const MAX_WHOLE_BLOCKS = 0xffff;
 /** LBA 23:8 holds the offset in blocks. */
 const MAX_OFFSET_BLOCKS = 0xffff;
 
@@ -29,6 +34,9 @@ export const ATA_SUBCOMMAND: Readonly<Record<number, number>> = { 0x05: 0x07, 0x
 
 export function downloadMicrocodeCdb(o: { subcommand: number; blocks: number; offsetBlocks: number; dma?: boolean }): Uint8Array {
   const data = o.subcommand !== 0x0f;
+  if (!Number.isInteger(o.blocks) || o.blocks < 0 || o.blocks > MAX_WHOLE_BLOCKS) throw badInput(`DOWNLOAD MICROCODE carries at most ${MAX_WHOLE_BLOCKS} blocks in one command; got ${o.blocks}`, { reason: 'image-too-large' });
+  // COUNT alone (T_LENGTH 10b) would tell the SATL to move only `blocks & 0xff` blocks.
+  const tLength = o.blocks > MAX_BLOCKS_PER_COMMAND ? scsi.AtaTLength.TPSIU : scsi.AtaTLength.COUNT;
   return scsi.ataPassThrough16Cdb({
     protocol: data ? (o.dma ? scsi.AtaProtocol.DMA : scsi.AtaProtocol.PIO_DATA_OUT) : scsi.AtaProtocol.NON_DATA,
     command: o.dma ? 0x93 : 0x92,
@@ -37,7 +45,7 @@ export function downloadMicrocodeCdb(o: { subcommand: number; blocks: number; of
     lba: ((o.offsetBlocks & 0xffff) << 8) | ((o.blocks >> 8) & 0xff),
     device: 0x40,
     checkCondition: true,
-    ...(data ? { direction: 'out' as const, blocks: true, tLength: scsi.AtaTLength.COUNT } : {}),
+    ...(data ? { direction: 'out' as const, blocks: true, tLength } : {}),
   });
 }
 
@@ -99,8 +107,8 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
     const { chunkSize, chunks } = chunkImage(imageBytes, options.offset ?? 0, whole ? imageBytes : options.chunkSize, {
       alignment: BLOCK,
       minChunk: whole ? BLOCK : caps.minSegment ?? BLOCK,
-      maxChunk: whole ? 0xffff * BLOCK : caps.maxSegment ?? MAX_BLOCKS_PER_COMMAND * BLOCK,
-      limit: whole ? 0xffff * BLOCK : caps.bufferCapacity ?? MAX_OFFSET_BLOCKS * BLOCK,
+      maxChunk: whole ? MAX_WHOLE_BLOCKS * BLOCK : caps.maxSegment ?? MAX_BLOCKS_PER_COMMAND * BLOCK,
+      limit: whole ? MAX_WHOLE_BLOCKS * BLOCK : caps.bufferCapacity ?? MAX_OFFSET_BLOCKS * BLOCK,
       limitName: whole ? 'DOWNLOAD MICROCODE block count (65535 blocks)' : 'DOWNLOAD MICROCODE offset range',
     });
     if (whole && (options.offset ?? 0) !== 0) throw badInput('mode 0x05 (DOWNLOAD MICROCODE 07h) takes no offset: drop --offset', { reason: 'misaligned-offset' });
@@ -130,7 +138,7 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
   async activate(plan: FirmwarePlan): Promise<void> {
     const r = await this.device.execute(downloadMicrocodeCdb({ subcommand: 0x0f, blocks: 0, offsetBlocks: 0, dma: plan.dma === true }), { allowMediumWrite: true, timeoutMs: this.timeoutMs });
     const failure = ataFailure(r);
-    if (failure !== undefined) throw chunkRefused(plan, undefined, r, failure);
+    if (failure !== undefined) throw activateRefused(plan, r, failure);
   }
 
   async revision(device: ScsiDevice): Promise<string> {

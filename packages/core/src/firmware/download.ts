@@ -91,8 +91,9 @@ export async function downloadFirmware(device: ScsiDevice, image: Uint8Array, op
       await target.activate(plan);
     } catch (err) {
       // Gone before its status reached us: the device is already switching to the new firmware.
-      if (!isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) throw err;
-      goneDuringActivation = true;
+      if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) goneDuringActivation = true;
+      else if (isUsbScsiError(err) && err.details['reason'] !== 'activate-refused') throw activationLost(err);
+      else throw err;
     }
   }
   progress('wait');
@@ -117,5 +118,13 @@ function stopped(plan: FirmwarePlan, accepted: number, code: UsbScsiError['code'
   return new UsbScsiError(code, `${capitalize(what)}${at}: ${state.text}.`, {
     ...(cause ? { cause } : {}),
     details: { ...(cause?.details ?? {}), reason: code === ErrorCodes.CANCELLED ? 'cancelled' : (cause?.details['reason'] ?? 'transport'), chunksSent: accepted, ...(offset !== undefined ? { offset } : next ? { offset: next.offset } : {}), deviceState: state.state },
+  });
+}
+
+/** The activate command failed without an answer (timeout, transport): it may or may not have reached the device. */
+function activationLost(cause: UsbScsiError): UsbScsiError {
+  return new UsbScsiError(cause.code, `${capitalize(cause.message)}, during the activate command (0x0f): the device runs either its old or its new firmware, never a mix; power-cycle it and check with \`usbscsi firmware info\`.`, {
+    cause,
+    details: { ...cause.details, reason: cause.details['reason'] ?? 'transport', activate: true, deviceState: 'unknown' },
   });
 }

@@ -9,7 +9,7 @@ import { ScsiStatus, type ScsiResult } from '../transport.js';
 import * as scsi from '../scsi/index.js';
 import { activationOf, checkBufferId, chooseMode, chunkImage, MAX_WRITE_BUFFER_FIELD } from './plan.js';
 import { DOWNLOAD_MODES, MODE_NAMES, type DownloadFirmwareOptions, type FirmwareCapabilities, type FirmwareChunk, type FirmwarePlan, type FirmwareTarget } from './types.js';
-import { chunkRefused } from './errors.js';
+import { activateRefused, chunkRefused } from './errors.js';
 
 const QUERY_TIMEOUT_MS = 10_000;
 
@@ -102,7 +102,7 @@ export class WriteBufferTarget implements FirmwareTarget {
   async activate(plan: FirmwarePlan): Promise<void> {
     const cdb = scsi.writeBuffer10Cdb({ mode: 0x0f, bufferId: plan.bufferId, length: 0 });
     const r = await this.device.execute(cdb, { allowMediumWrite: true, timeoutMs: this.timeoutMs });
-    if (r.status !== ScsiStatus.GOOD) throw chunkRefused(plan, undefined, r);
+    if (r.status !== ScsiStatus.GOOD) throw activateRefused(plan, r);
   }
 
   async revision(device: ScsiDevice): Promise<string> {

@@ -33,13 +33,19 @@ function decode(cdb: Uint8Array): PassThrough {
     tLength: b(2) & 0x03,
   };
   if (sixteen) {
-    return { ...common, features: (b(3) << 8) | b(4), count: (b(5) << 8) | b(6), lbaLow: b(8), lbaMid: b(10), lbaHigh: b(12), device: b(13), command: b(14) };
+    // Without EXTEND the SATL ignores the high bytes (SAT-4 §12.2.2): COUNT is 8 bits.
+    const high = (i: number) => (common.extend ? b(i) << 8 : 0);
+    return { ...common, features: high(3) | b(4), count: high(5) | b(6), lbaLow: b(8), lbaMid: b(10), lbaHigh: b(12), device: b(13), command: b(14) };
   }
   return { ...common, features: b(3), count: b(4), lbaLow: b(5), lbaMid: b(6), lbaHigh: b(7), device: b(8), command: b(9) };
 }
 
-/** Bytes the CDB says will move (T_LENGTH / BYTE_BLOCK; 512-byte blocks as T_TYPE 0 means). */
-function transferBytes(pt: PassThrough): number {
+/**
+ * Bytes the CDB says will move (T_LENGTH / BYTE_BLOCK; 512-byte blocks as T_TYPE 0 means).
+ * T_LENGTH 11b (TPSIU): the transport carries the length, here what the host offers.
+ */
+function transferBytes(pt: PassThrough, hostLength = 0): number {
+  if (pt.tLength === 3) return hostLength;
   const units = pt.tLength === 1 ? pt.features : pt.tLength === 2 ? pt.count : 0;
   return pt.byteBlock ? units * 512 : units;
 }
@@ -69,10 +75,10 @@ function aborted(pt: PassThrough): CheckCondition {
 export function ataCommands(disk: () => SimulatedAtaDisk, firmware: () => FirmwareModel | null = () => null): Map<number, BuiltinCommand> {
   const command: BuiltinCommand = {
     name: 'ATA PASS-THROUGH',
-    plan: (cdb): DataPlan => {
+    plan: (cdb, _unit, hostLength): DataPlan => {
       const pt = decode(cdb);
       if (pt.tLength === 0) return { direction: 'none' };
-      return pt.tDirIn ? { direction: 'in' } : { direction: 'out', length: transferBytes(pt) };
+      return pt.tDirIn ? { direction: 'in' } : { direction: 'out', length: transferBytes(pt, hostLength) };
     },
     run: ({ cdb, dataOut }) => {
       const pt = decode(cdb);
@@ -119,7 +125,8 @@ export function ataCommands(disk: () => SimulatedAtaDisk, firmware: () => Firmwa
         case 0x92: // DOWNLOAD MICROCODE (PIO data-out)
         case 0x93: {
           // DOWNLOAD MICROCODE DMA. ACS-4 §7.7: subcommand in FEATURE, block count in COUNT (low)
-          // and LBA 7:0 (high), buffer offset in 512-byte blocks in LBA 23:8.
+          // and LBA 7:0 (high), buffer offset in 512-byte blocks in LBA 23:8. The model refuses a
+          // count that differs from the bytes the SATL moved (T_LENGTH), as a drive would abort.
           const model = firmware();
           if (!model) throw aborted(pt);
           const subcommand = pt.features & 0xff;

@@ -190,7 +190,7 @@ export class ScsiTarget implements TargetEnv {
     const builtin = this.builtins.get(opcode);
     if (!builtin?.plan || !unit) return { direction: 'none' };
     try {
-      return builtin.plan(cdb, unit);
+      return builtin.plan(cdb, unit, hostLength);
     } catch {
       return { direction: 'none' };
     }
