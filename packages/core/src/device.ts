@@ -35,6 +35,20 @@ export interface DeviceDescription {
   usb?: UsbDeviceInfo;
   /** Block or sg node for the SG_IO transport. */
   path?: string;
+  /** Through usbscsid: the device as the daemon lists it (its USB identity is the daemon's to read). */
+  daemonDevice?: DaemonDeviceIdentity;
+}
+
+/** Who a daemon-served device is: the daemon's id and what its device listing says. */
+export interface DaemonDeviceIdentity {
+  id: string;
+  vendorId: number;
+  productId: number;
+  manufacturer?: string;
+  product?: string;
+  serialNumber?: string;
+  /** Bus-port path on the daemon's machine, e.g. `1-2.3`. */
+  location: string;
 }
 
 export interface ScsiDeviceOptions {
@@ -46,6 +60,11 @@ export interface ScsiDeviceOptions {
   mounts?: () => Promise<MountInfo[]>;
   /** Runs after the transport is closed (lease release). */
   onClose?: () => Promise<void>;
+  /**
+   * Timeout of every command sent without one of its own (default 20 s): a front end's
+   * per-command timeout then reaches INQUIRY, SMART, NVMe and firmware queries alike.
+   */
+  commandTimeoutMs?: number;
 }
 
 export interface ExecuteOptions {
@@ -82,6 +101,7 @@ export class ScsiDevice {
   readonly description: DeviceDescription;
   private readonly lun: number;
   private readonly maxTransferBytes: number;
+  private readonly commandTimeoutMs: number;
   private blockSizeCache: number | undefined;
   private closed = false;
 
@@ -94,6 +114,10 @@ export class ScsiDevice {
       throw badInput(`LUN ${options.lun} does not exist: the device has LUNs 0..${transport.maxLun}`);
     }
     this.maxTransferBytes = options.maxTransferBytes ?? 1024 * 1024;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isSafeInteger(this.commandTimeoutMs) || this.commandTimeoutMs < 1) {
+      throw badInput(`a command timeout is a positive whole number of milliseconds; got ${options.commandTimeoutMs}`);
+    }
     this.description = {
       backend: 'unknown',
       transport: transport.kind,
@@ -155,7 +179,7 @@ export class ScsiDevice {
     }
     // Field by field, not conditional spreads: this runs once per command.
     const hasData = data !== undefined && data.length > 0;
-    const request: ScsiRequest = { cdb, direction: options.dataFd || hasData ? direction : 'none', lun: this.lun, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+    const request: ScsiRequest = { cdb, direction: options.dataFd || hasData ? direction : 'none', lun: this.lun, timeoutMs: options.timeoutMs ?? this.commandTimeoutMs };
     if (options.dataFd) request.dataFd = options.dataFd;
     else if (hasData) request.data = data;
     if (options.signal) request.signal = options.signal;
@@ -187,7 +211,7 @@ export class ScsiDevice {
     return scsi.parseVpdPage(result.data);
   }
 
-  async testUnitReady(options: { timeoutMs?: number } = {}): Promise<void> {
+  async testUnitReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     const result = await this.execute(scsi.testUnitReadyCdb(), options);
     if (result.status !== ScsiStatus.GOOD) throw new CheckConditionError(result, result.sense, scsi.testUnitReadyCdb());
   }

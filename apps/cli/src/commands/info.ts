@@ -79,8 +79,7 @@ export function registerInfoCommands(program: Command, wrap: Wrap): void {
       wrap((ctx) =>
         ctx.withDevice(async (device) => {
           const started = process.hrtime.bigint();
-          const timeoutMs = ctx.timeoutMs();
-          await device.testUnitReady(timeoutMs ? { timeoutMs } : {});
+          await device.testUnitReady(ctx.transferOptions());
           const us = Number(process.hrtime.bigint() - started) / 1000;
           ctx.emit({ ready: true, latencyUs: Math.round(us) }, () => `Ready (${us.toFixed(0)} µs)\n`);
         }),
