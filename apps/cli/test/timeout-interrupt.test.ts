@@ -15,19 +15,21 @@ const commands: [string, string[], number][] = [
   ['capacity', ['capacity'], 0x25],
   ['sense', ['sense'], 0x03],
   ['smart', ['smart', '--bridge', 'sat'], 0x85],
+  ['nvme identify', ['nvme', 'identify', '--bridge', 'jmicron'], 0xa1],
+  ['firmware info', ['firmware', 'info'], 0x12],
 ];
 
 describe('--timeout for every command the run sends', () => {
   it.each(commands)('%s refuses --timeout 0 with exit 2 before opening the device', async (_name, args) => {
     // An open that would fail with E_BUSY shows the check came first.
-    const r = await run(['--device', 'sim', '--timeout', '0', ...args], { deps: failingOpen('E_BUSY', 'held by pid 42') });
+    const r = await run(['--device', 'sim:bridge=jms583', '--timeout', '0', ...args], { deps: failingOpen('E_BUSY', 'held by pid 42') });
     expect(r.code).toBe(ExitCode.USAGE);
     expect(r.stderr).toContain('--timeout must be between 1');
   });
 
   it.each(commands)('%s gives up after --timeout on a device that does not answer (exit 8)', async (_name, args, opcode) => {
     const started = Date.now();
-    const r = await run(['--device', 'sim', '--timeout', '300', ...args], {
+    const r = await run(['--device', args[0] === 'nvme' ? 'sim:bridge=jms583' : 'sim', '--timeout', '300', ...args], {
       deps: simWith((d) => d.faults.inject({ kind: 'no-response', phase: 'csw', opcode })),
     });
     expect(r.code).toBe(ExitCode.TIMEOUT);

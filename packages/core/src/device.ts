@@ -62,7 +62,9 @@ export interface ScsiDeviceOptions {
   onClose?: () => Promise<void>;
   /**
    * Timeout of every command sent without one of its own (default 20 s): a front end's
-   * per-command timeout then reaches INQUIRY, SMART, NVMe and firmware queries alike.
+   * per-command timeout then reaches INQUIRY, SMART, NVMe and firmware queries alike. Given,
+   * it also replaces the NVMe bridge layer's built-in per-phase timeouts (15 s), which would
+   * otherwise win over it.
    */
   commandTimeoutMs?: number;
 }
@@ -102,6 +104,7 @@ export class ScsiDevice {
   private readonly lun: number;
   private readonly maxTransferBytes: number;
   private readonly commandTimeoutMs: number;
+  private readonly bridgeTimeoutMs: number | undefined;
   private blockSizeCache: number | undefined;
   private closed = false;
 
@@ -115,6 +118,7 @@ export class ScsiDevice {
     }
     this.maxTransferBytes = options.maxTransferBytes ?? 1024 * 1024;
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.bridgeTimeoutMs = options.commandTimeoutMs;
     if (!Number.isSafeInteger(this.commandTimeoutMs) || this.commandTimeoutMs < 1) {
       throw badInput(`a command timeout is a positive whole number of milliseconds; got ${options.commandTimeoutMs}`);
     }
@@ -463,7 +467,7 @@ export class ScsiDevice {
             direction: r.direction,
             ...(r.length !== undefined ? { length: r.length } : {}),
             ...(r.data ? { data: r.data } : {}),
-            ...(r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}),
+            ...((this.bridgeTimeoutMs ?? r.timeoutMs) !== undefined ? { timeoutMs: this.bridgeTimeoutMs ?? r.timeoutMs } : {}),
             ...(r.signal ? { signal: r.signal } : {}),
             ...(r.allowMediumWrite ? { allowMediumWrite: true } : {}),
           },
