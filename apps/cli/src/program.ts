@@ -89,7 +89,7 @@ export function reportError(io: CliIo, argv: string[], err: unknown): number {
       io.stderr.write(`usbscsi: ${err.message}\n`);
       const candidates = details['candidates'];
       if (Array.isArray(candidates)) for (const c of candidates) io.stderr.write(`  candidate: ${typeof c === 'string' ? c : JSON.stringify(c)}\n`);
-      if (verbose && err.stack) io.stderr.write(err.stack + '\n');
+      // A UsbScsiError is an expected failure whose message says what to do: no stack, even with -v.
     }
     return code;
   }

@@ -36,3 +36,40 @@ describe('empty and contradictory paths', () => {
     expect(r.code).toBe(ExitCode.USAGE);
   });
 });
+
+describe('messages of expected failures', () => {
+  it('a bad raw CDB names no internal function', async () => {
+    const r = await run(['--device', 'sim', 'raw', 'zz']);
+    expect(r.code).toBe(ExitCode.USAGE);
+    expect(r.stderr).toMatch(/^usbscsi: "zz" is not hexadecimal/);
+    expect(r.stderr).not.toContain('rawCdb');
+  });
+
+  it('the selector error lists the tape and optical nodes the selector takes, and not sim where sim is refused', async () => {
+    const r = await run(['--device', 'zz:yy', 'tur']);
+    expect(r.code).toBe(ExitCode.USAGE);
+    expect(r.stderr).toMatch(/\/dev\/srN, \/dev\/stN, \/dev\/nstN/);
+    const env = { USBSCSI_LEASE_JOURNAL: join(tmp, 'leases.json') };
+    const release = await run(['--device', 'sim', 'handoff', 'release'], { env });
+    expect(release.code).toBe(ExitCode.USAGE);
+    expect(release.stderr).toContain('--device sim is the built-in emulator: it takes no lease');
+    const bad = await run(['--device', 'zz:yy', 'handoff', 'release'], { env });
+    expect(bad.code).toBe(ExitCode.USAGE);
+    expect(bad.stderr).not.toMatch(/\bor sim\b/);
+  });
+
+  it('-v prints no stack trace for an expected error (only for unexpected ones)', async () => {
+    const r = await run(['-v', '--device', 'sim', 'inquiry', '--vpd', '300']);
+    expect(r.code).toBe(ExitCode.USAGE);
+    expect(r.stderr).toContain('--vpd must be between 0 and 255');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('sim:file=<directory> is a usage error (exit 2), not a transport failure', async () => {
+    const r = await run(['--device', `sim:file=${tmp}`, 'tur']);
+    expect(r.code).toBe(ExitCode.USAGE);
+    expect(r.stderr).toContain(`backing file ${tmp}`);
+    const ro = await run(['--device', `sim:file=${tmp},ro`, 'tur']);
+    expect(ro.code).toBe(ExitCode.USAGE);
+  });
+});

@@ -21,6 +21,7 @@ import {
 } from '@usbscsi/core';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
+import { isSimSelector } from '../sim.js';
 import { table } from '../format/table.js';
 import type { Wrap } from './index.js';
 
@@ -68,6 +69,9 @@ function entryJson(e: LeaseJournalEntry, alive?: boolean): Record<string, unknow
 function entriesFor(ctx: CliContext, entries: LeaseJournalEntry[]): LeaseJournalEntry[] {
   const spec = ctx.opts.device;
   if (spec === undefined) return entries;
+  if (isSimSelector(spec)) {
+    throw badInput('--device sim is the built-in emulator: it takes no lease, so the journal never names it. Give a VID:PID[:SERIAL] or bus-port path.');
+  }
   const s = parseSelector(spec);
   return entries.filter((e) => {
     const d = e.device;
