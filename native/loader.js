@@ -1,6 +1,7 @@
 'use strict';
 // Which binary of the addon to load, in one order:
-//   1. USBSCSI_NATIVE_BINARY, when set: that file and nothing else (the AddressSanitizer build, say);
+//   1. USBSCSI_NATIVE_BINARY, when set: that file and nothing else (the AddressSanitizer build, say),
+//      a `.node` file only; when it is missing or fails to load, the native engine is unavailable;
 //   2. the prebuild for this platform, architecture and libc (prebuilds/<platform>-<arch>[-glibc]/);
 //   3. a source build (build/Release/, made by scripts/install.js where a compiler, cmake and
 //      libusb's headers exist);
@@ -61,7 +62,7 @@ function mtime(file) {
 function candidates(root, env = process.env, libc = runtimeLibc()) {
   if (env.USBSCSI_NATIVE_BINARY) {
     const file = path.resolve(env.USBSCSI_NATIVE_BINARY);
-    return { order: [{ kind: 'override', path: file, skip: fs.existsSync(file) ? undefined : `USBSCSI_NATIVE_BINARY names ${file}, which does not exist` }] };
+    return { order: [{ kind: 'override', path: file, skip: overrideSkipReason(file) }] };
   }
   const target = prebuildTarget(process.platform, process.arch, libc);
   const dir = path.join(root, 'prebuilds', target);
@@ -83,6 +84,31 @@ function candidates(root, env = process.env, libc = runtimeLibc()) {
     return { order: [source, prebuild], note: 'the source build is newer than the prebuild (a development checkout): it goes first' };
   }
   return { order: [prebuild, source] };
+}
+
+/**
+ * Why the USBSCSI_NATIVE_BINARY file is not even tried. Only a compiled addon (`.node`) is
+ * loaded: the variable must never become a way to run a script.
+ */
+function overrideSkipReason(file) {
+  if (path.extname(file) !== '.node') return `USBSCSI_NATIVE_BINARY names ${file}, which is not a .node file (only a compiled addon is loaded)`;
+  let info;
+  try {
+    info = fs.statSync(file);
+  } catch {
+    return `USBSCSI_NATIVE_BINARY names ${file}, which does not exist`;
+  }
+  return info.isFile() ? undefined : `USBSCSI_NATIVE_BINARY names ${file}, which is not a file`;
+}
+
+/**
+ * Loads a compiled addon with process.dlopen rather than require(): require() picks its loader by
+ * the resolved file's extension, so a `.node` symlink to a script would run the script.
+ */
+function dlopenAddon(file) {
+  const mod = { exports: {} };
+  process.dlopen(mod, file);
+  return mod.exports;
 }
 
 /** Why scripts/install.js did not build from source, if it recorded a reason. */
@@ -108,7 +134,7 @@ function loadFirst(root, onLoaded, env = process.env) {
       continue;
     }
     try {
-      const addon = require(c.path);
+      const addon = dlopenAddon(c.path);
       onLoaded(addon);
       tried.push({ ...entry, status: 'loaded' });
       for (const rest of order.slice(order.indexOf(c) + 1)) {
@@ -116,7 +142,8 @@ function loadFirst(root, onLoaded, env = process.env) {
       }
       return { ok: true, addon, from: entry, tried, ...(note ? { note } : {}) };
     } catch (err) {
-      tried.push({ ...entry, status: 'failed', reason: `failed to load: ${err && err.message ? err.message.split('\n')[0] : String(err)}` });
+      const why = `failed to load: ${err && err.message ? err.message.split('\n')[0] : String(err)}`;
+      tried.push({ ...entry, status: 'failed', reason: c.kind === 'override' ? `USBSCSI_NATIVE_BINARY names ${c.path}, which ${why}` : why });
     }
   }
   const reason = tried.map((t) => `${t.kind}: ${t.reason}`).join('; ');

@@ -1,6 +1,6 @@
 // The loader's order (loader.js): USBSCSI_NATIVE_BINARY alone; else the prebuild for this
 // platform, then the source build, the newer first when both exist; every pass-over has a reason.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +69,36 @@ describe('native loader order', () => {
     const { order } = loader.candidates(r, { USBSCSI_NATIVE_BINARY: join(r, 'nope.node') }, glibc);
     expect(order).toHaveLength(1);
     expect(order[0]).toMatchObject({ kind: 'override', skip: expect.stringMatching(/does not exist/) });
+  });
+
+  it('USBSCSI_NATIVE_BINARY loads only a compiled addon: a script, or a .node link to one, is never run', () => {
+    const r = pkg({});
+    const ran = join(r, 'ran');
+    const script = join(r, 'evil.js');
+    writeFileSync(script, `require('node:fs').writeFileSync(${JSON.stringify(ran)}, 'x'); module.exports = { platform: 'evil' };`);
+    const asScript = loader.loadFirst(r, () => undefined, { USBSCSI_NATIVE_BINARY: script });
+    expect(asScript).toMatchObject({ ok: false, tried: [{ kind: 'override', status: 'unavailable' }] });
+    expect(asScript.reason).toMatch(/USBSCSI_NATIVE_BINARY names .*evil\.js, which is not a \.node file/);
+    symlinkSync(script, join(r, 'evil.node'));
+    const linked = loader.loadFirst(r, () => undefined, { USBSCSI_NATIVE_BINARY: join(r, 'evil.node') });
+    expect(linked).toMatchObject({ ok: false, tried: [{ kind: 'override', status: 'failed' }] });
+    expect(linked.reason).toMatch(/USBSCSI_NATIVE_BINARY names .*evil\.node, which failed to load: /);
+    expect(existsSync(ran)).toBe(false);
+  });
+
+  it.runIf(existsSync(built))('a USBSCSI_NATIVE_BINARY that is missing or broken leaves the native engine unavailable, though a source build would load', () => {
+    const r = pkg({});
+    mkdirSync(join(r, 'build/Release'), { recursive: true });
+    copyFileSync(built, join(r, 'build/Release/usbscsi_native.node'));
+    writeFileSync(join(r, 'broken.node'), 'not an ELF or Mach-O file');
+    for (const [file, status, why] of [['missing.node', 'unavailable', /which does not exist/], ['broken.node', 'failed', /which failed to load: /]] as const) {
+      const loaded = loader.loadFirst(r, () => undefined, { USBSCSI_NATIVE_BINARY: join(r, file) });
+      expect(loaded.ok).toBe(false);
+      expect(loaded.tried).toEqual([{ kind: 'override', path: join(r, file), status, reason: expect.stringMatching(why) }]);
+      expect(loaded.reason).toMatch(/^override: USBSCSI_NATIVE_BINARY names /);
+    }
+    // the same binary named by the variable loads
+    expect(loader.loadFirst(r, () => undefined, { USBSCSI_NATIVE_BINARY: join(r, 'build/Release/usbscsi_native.node') })).toMatchObject({ ok: true, from: { kind: 'override' } });
   });
 
   it('the install script\'s skip reason is the source build\'s reason', () => {

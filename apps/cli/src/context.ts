@@ -67,7 +67,9 @@ export class CliContext {
     if (this.opts.remount && !this.opts.unmount) throw badInput('--remount mounts again what --unmount unmounted: add --unmount.');
     const env = this.io.env['USBSCSI_LEASE_JOURNAL'];
     const handoff = this.deps.handoff ? await this.deps.handoff() : env ? { journal: new LeaseJournal({ path: env }) } : {};
-    return { unmount: this.opts.unmount === true, remount: this.opts.remount === true, ...handoff };
+    // A dead holder's lease recovered first is said on stderr, --json or not (stdout stays one document).
+    const onNotice = (message: string) => void (this.opts.quiet ? undefined : this.io.stderr.write(`usbscsi: ${message}\n`));
+    return { unmount: this.opts.unmount === true, remount: this.opts.remount === true, ...handoff, onNotice };
   }
 
   /** What the run names as its device before opening it, for statements made without the device. */

@@ -39,6 +39,8 @@ export const ExitCode = {
   SENSE_ABORTED_COMMAND: 27,
   /** SCSI status other than GOOD and CHECK CONDITION (BUSY, RESERVATION CONFLICT, TASK SET FULL, …). */
   SCSI_STATUS: 28,
+  /** An NVMe command behind a USB bridge completed with an error status (E_NVME_STATUS): the drive said no. */
+  NVME_STATUS: 29,
   /** Interrupted (SIGINT / E_CANCELLED), as shells report 128 + SIGINT. */
   INTERRUPTED: 130,
 } as const;
@@ -72,6 +74,7 @@ const BY_ERROR_CODE: Partial<Record<ErrorCode, ExitCodeValue>> = {
   [ErrorCodes.NO_NATIVE]: ExitCode.UNSUPPORTED,
   [ErrorCodes.NO_MEMORY]: ExitCode.NO_MEMORY,
   [ErrorCodes.CANCELLED]: ExitCode.INTERRUPTED,
+  [ErrorCodes.NVME_STATUS]: ExitCode.NVME_STATUS,
 };
 
 /** Exit status for a completed command's SCSI status and sense key (sg_raw's job in `raw`). */
@@ -119,6 +122,7 @@ export const EXIT_CODE_HELP: readonly [number, string][] = [
   [ExitCode.SENSE_DATA_PROTECT, 'CHECK CONDITION: DATA PROTECT'],
   [ExitCode.SENSE_ABORTED_COMMAND, 'CHECK CONDITION: ABORTED COMMAND'],
   [ExitCode.SCSI_STATUS, 'SCSI status not GOOD (BUSY, RESERVATION CONFLICT, …)'],
+  [ExitCode.NVME_STATUS, 'NVMe command completed with an error status'],
   [ExitCode.INTERRUPTED, 'interrupted (Ctrl-C)'],
 ];
 

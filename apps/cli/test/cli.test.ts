@@ -67,6 +67,24 @@ describe('inquiry, info, capacity, tur, sense, list', () => {
     expect(nrJson['error']).toMatchObject({ code: 'E_CHECK_CONDITION', details: { senseKey: 2, asc: 0x3a } });
   });
 
+  it('tur on a device that takes SET_INTERFACE as a reset (f_mass_storage): plainly ready, no UNIT ATTENTION of our own making', async () => {
+    const deps = simWith(() => undefined, { setInterfaceResets: true });
+    const r = await run(['--device', 'sim', 'tur'], { deps });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Ready \(\d+ µs\)\n$/);
+    expect(deps.devices[0]!.interfaceRequests.setInterface).toBe(0);
+  });
+
+  it('tur reports a UNIT ATTENTION it retried past (human and JSON), exit 0', async () => {
+    const deps = simWith((d) => void (d.lun(0).unitAttention = { key: 6, asc: 0x29, ascq: 0 }));
+    const r = await run(['--device', 'sim', 'tur'], { deps });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Ready \(\d+ µs\), after a UNIT ATTENTION the device reported first: UNIT ATTENTION: POWER ON, RESET, OR BUS DEVICE RESET OCCURRED \(asc 0x29, ascq 0x00\)$/m);
+    const doc = json(await run(['--device', 'sim', '--json', 'tur'], { deps: simWith((d) => void (d.lun(0).unitAttention = { key: 6, asc: 0x29, ascq: 0 })) }));
+    expect(doc).toMatchObject({ ready: true, unitAttention: { senseKey: 6, asc: 0x29, ascq: 0 } });
+    expect(json(await run(['--device', 'sim', '--json', 'tur']))).toMatchObject({ ready: true, unitAttention: null });
+  });
+
   it('sense decodes pending sense; none is said plainly', async () => {
     const r = await run(['--device', 'sim', 'sense']);
     expect(r.code).toBe(0);

@@ -41,11 +41,20 @@ describe('usbscsi doctor', () => {
     }
   });
 
-  it('names the override when USBSCSI_NATIVE_BINARY points nowhere, and falls to node-usb', () => {
-    const doc = JSON.parse(doctor(['--json'], { USBSCSI_NATIVE_BINARY: '/nonexistent/usbscsi_native.node' }).stdout) as Doc;
+  it('names the override when USBSCSI_NATIVE_BINARY points nowhere, falls to node-usb, and exits 10: the explicit choice failed', () => {
+    const r = doctor(['--json'], { USBSCSI_NATIVE_BINARY: '/nonexistent/usbscsi_native.node' });
+    const doc = JSON.parse(r.stdout) as Doc;
     expect(doc.choices[0]).toMatchObject({ choice: 'override', status: 'unavailable', reason: expect.stringContaining('/nonexistent/usbscsi_native.node, which does not exist') });
     expect(doc.engine).not.toBe('native');
     expect(doc.choices.at(-1)).toMatchObject({ choice: 'node-usb', status: doc.engine === 'node-usb' ? 'loaded' : 'failed' });
+    expect(r.code).toBe(10);
+  });
+
+  it('says first that USBSCSI_NATIVE_BINARY failed and why, for a script as for a missing file, and exits 10', () => {
+    const r = doctor([], { USBSCSI_NATIVE_BINARY: '/nonexistent/engine.js' });
+    expect(r.stdout).toMatch(/^USBSCSI_NATIVE_BINARY failed: USBSCSI_NATIVE_BINARY names \/nonexistent\/engine\.js, which is not a \.node file/);
+    expect(r.stdout).toMatch(/^ {2}1\. USBSCSI_NATIVE_BINARY: unavailable /m);
+    expect(r.code).toBe(10);
   });
 
   it('human output: the engine line, where from, and the numbered choices', () => {

@@ -11,6 +11,7 @@ import { LeaseJournal, acquireLease, type LeaseDevice, type ProcessIdentity } fr
 import { FakeHandoffPlatform, defaultFakeOsState } from '../../../packages/core/src/handoff/fake-platform.js';
 import { ExitCode } from '../src/exit-codes.js';
 import { json, run } from './helpers.js';
+import { simWith } from './sim-fixtures.js';
 
 const DEVICE: LeaseDevice = { vendorId: 0x1d6b, productId: 0x0104, serialNumber: 'SIM0001', busNumber: 1, portNumbers: [1], interfaceNumber: 0 };
 
@@ -73,6 +74,21 @@ describe('handoff with an orphaned lease', () => {
     } finally {
       await lease.release();
     }
+  });
+});
+
+describe('a command on a device whose dead holder left it leased', () => {
+  it('recovers that lease first and says so on stderr (also with --json), then runs', async () => {
+    const { platform, journal } = await deadHolderSetup();
+    // The OS view of the simulated disk: its interface unbound, as the dead holder left it.
+    const deps = { ...simWith(() => undefined, { storage: { blockDevices: ['/dev/sdzz'] } }), handoff: async () => ({ platform, journal, registry: null }) };
+    const r = await run(['--device', 'sim', '--unmount', '--remount', '--json', 'tur'], { deps });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^usbscsi: 1d6b:0104 \(serial SIM0001\) at 1-1 interface 0 was still leased by process \d+, which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted /m);
+    expect(json(r)).toMatchObject({ ready: true });
+    expect(await journal.list()).toEqual([]);
+    expect(platform.read()).toMatchObject({ driver: 'usb-storage' });
+    expect(platform.read().mounts).toHaveLength(2);
   });
 });
 

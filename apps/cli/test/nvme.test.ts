@@ -3,7 +3,8 @@
  * told, smartctl-style JSON, consent for self-tests and raw writes, bad input before any device.
  */
 import { describe, expect, it } from 'vitest';
-import { ExitCode } from '../src/exit-codes.js';
+import { ErrorCodes, UsbScsiError } from '@usbscsi/core';
+import { EXIT_CODE_HELP, ExitCode, exitCodeFor } from '../src/exit-codes.js';
 import { json, run } from './helpers.js';
 import { simWith } from './sim-fixtures.js';
 
@@ -127,8 +128,55 @@ describe('usbscsi nvme', () => {
     const vendor = await run(['--device', 'sim:bridge=asm2362', 'nvme', 'admin', '0xc5'], { deps });
     expect(vendor.code).toBe(ExitCode.USAGE);
     const failed = await run(['--device', 'sim:bridge=jms583', 'nvme', 'admin', '0x0a', '--cdw10', '0x7f']);
-    expect(failed.code).toBe(ExitCode.FAILURE);
+    expect(failed.code).toBe(ExitCode.NVME_STATUS);
     expect(failed.stdout).toMatch(/Invalid Field in Command/);
+  });
+
+  it.each([
+    ['NUMDL in CDW10', ['--cdw10', '0x03ff0002']],
+    ['NUMDU in CDW11', ['--cdw10', '0x2', '--cdw11', '0x1']],
+  ])('JMS583: a raw Get Log Page whose %s asks for more than 0x230 bytes is refused before anything is sent (exit 10), whatever --in says', async (_label, dwords) => {
+    const deps = simWith(() => {});
+    const r = await run(['--device', 'sim:bridge=jms583', 'nvme', 'admin', '0x02', ...dwords, '--in', '512'], { deps });
+    expect(r.code).toBe(ExitCode.UNSUPPORTED);
+    expect(r.stderr).toMatch(/(reads at most 0x230 bytes of a log page|moves at most 65536 bytes).*asks the drive for \d+ bytes.*nothing was sent/);
+    const [device] = deps.devices;
+    expect(device!.connected).toBe(true);
+    expect(device!.nvme!.hazards).toEqual([]);
+    // Only detection's Identify Controller went out (one A1h command block): not the log read.
+    expect(device!.stats.history.filter((h) => h.opcode === 0xa1 && h.cdb[1] === 0x80)).toHaveLength(1);
+    const within = json(await run(['--device', 'sim:bridge=jms583', '--json', 'nvme', 'admin', '0x02', '--cdw10', '0x007f0002', '--in', '512']));
+    expect(within).toMatchObject({ command: 'Get Log Page', completion: { status: 0 }, transferred: 512 });
+  });
+
+  it('an ASMedia bridge in the table with a UAS interface is not sent E6h unasked (exit 10); --bridge asmedia still reaches it', async () => {
+    const deps = simWith(() => {});
+    const r = await run(['--device', 'sim:bridge=asm2362,uas', '--json', 'smart'], { deps });
+    expect(r.code).toBe(ExitCode.UNSUPPORTED);
+    expect(json(r)['error'].details.steps.join('\n')).toMatch(/not probing ASMedia E6h: the device has a UAS interface/);
+    expect(deps.devices[0]!.stats.history.map((h) => h.opcode)).not.toContain(0xe6);
+    const nvme = await run(['--device', 'sim:bridge=asm2362,uas', 'nvme', 'smart-log'], { deps });
+    expect(nvme.code).toBe(ExitCode.UNSUPPORTED);
+    expect(deps.devices[1]!.stats.history.map((h) => h.opcode)).not.toContain(0xe6);
+    const forced = json(await run(['--device', 'sim:bridge=asm2362,uas', '--json', 'smart', '--bridge', 'asmedia']));
+    expect(forced).toMatchObject({ path: 'nvme', detection: { via: 'forced', bridge: 'asmedia' }, smart_status: { passed: true } });
+  });
+
+  it('self-test --json has every documented key, null where the log gives no value', async () => {
+    const doc = json(await run(['--device', 'sim:bridge=rtl9210', '--json', 'nvme', 'self-test']));
+    const log = doc['nvme_self_test_log'];
+    expect(log).toHaveProperty('current_self_test_completion_percent', null);
+    expect(log.table.length).toBeGreaterThan(0);
+    for (const row of log.table) {
+      for (const key of ['self_test_code', 'self_test_result', 'power_on_hours', 'segment', 'nsid', 'lba', 'status_code_type', 'status_code']) expect(row).toHaveProperty(key);
+      for (const value of Object.values(row)) expect(value).not.toBeUndefined();
+    }
+  });
+
+  it('E_NVME_STATUS has its own exit status (29), listed in --help', () => {
+    expect(ExitCode.NVME_STATUS).toBe(29);
+    expect(exitCodeFor(new UsbScsiError(ErrorCodes.NVME_STATUS, 'NVMe Get Features failed'))).toBe(ExitCode.NVME_STATUS);
+    expect(EXIT_CODE_HELP.find(([code]) => code === 29)?.[1]).toMatch(/NVMe/);
   });
 
   it('on a SATA drive, nvme says to use smart', async () => {

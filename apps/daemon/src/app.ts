@@ -69,6 +69,9 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     for (const method of [route.method].flat()) if (method !== 'HEAD') options.routes?.push({ method, url: route.url });
   });
 
+  // Bodies are JSON or binary data-out, nothing else: Fastify's built-in text/plain parser would hand a
+  // route a string it then refuses as 400, where every other unsupported media type is 415.
+  app.removeContentTypeParser('text/plain');
   // Data-out arrives as the raw body, read into one buffer of its length (see octet-body.ts).
   app.addContentTypeParser('application/octet-stream', octetStreamParser(ctx.limits.bodyLimit));
 

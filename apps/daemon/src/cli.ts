@@ -1,20 +1,20 @@
 import { readFile } from 'node:fs/promises';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { parseTokenFile } from './auth.js';
-import type { HandoffPlatform } from '@usbscsi/core';
+import { badInput, UsbScsiError, type HandoffPlatform } from '@usbscsi/core';
 import { DEFAULT_LIMITS, startDaemon, type RunningDaemon } from './daemon.js';
 import { createProvider } from './providers.js';
-import { defaultSocketPath, parseListen } from './socket.js';
+import { checkSocketPath, defaultSocketPath, parseListen } from './socket.js';
 
 function bytes(text: string): number {
   const m = /^(\d+)([kKmMgG]i?[bB]?)?$/.exec(text.trim());
-  if (!m) throw new Error(`not a size: ${text} (e.g. 64M)`);
+  if (!m) throw new InvalidArgumentError(`not a size (e.g. 64M)`);
   const unit = (m[2] ?? '').charAt(0).toLowerCase();
   return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
 }
 const int = (text: string) => {
-  if (!/^\d+$/.test(text)) throw new Error(`not a whole number: ${text}`);
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError('not a whole number');
   return Number(text);
 };
 
@@ -39,7 +39,30 @@ export const program = new Command('usbscsid')
   .option('--keep-alive-timeout-ms <ms>', 'close an idle keep-alive connection after this', int, DEFAULT_LIMITS.keepAliveTimeoutMs)
   .option('--idle-close-ms <ms>', 'close an unleased device this long after its last command', int, 2000)
   .option('--poll-ms <ms>', 'device list poll interval when the backend has no hotplug events', int, 1000)
-  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
+  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+  // Usage errors come back to run() as typed errors, so they exit 2 with one message like every other bad option.
+  .exitOverride()
+  .configureOutput({ outputError: () => {} });
+
+function parseArgv(argv: string[]): void {
+  try {
+    program.parse(argv);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    // --help and --version: printed already, nothing to run
+    if (err.exitCode === 0) process.exit(0);
+    throw badInput(`${err.message.replace(/^error: /, '')} (usbscsid --help lists the options)`, { reason: err.code });
+  }
+}
+
+const READ_FAILURES: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory' };
+
+async function readTokenFile(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw badInput(`cannot read --token-file ${path}: ${READ_FAILURES[err.code ?? ''] ?? err.message}`, { path });
+  });
+  return parseTokenFile(text, path);
+}
 
 export interface RunHooks {
   /**
@@ -51,7 +74,7 @@ export interface RunHooks {
 
 /** Parses the command line, starts the daemon, and drains on SIGTERM/SIGINT (exit 0). */
 export async function run(argv: string[], hooks: RunHooks = {}): Promise<RunningDaemon> {
-  program.parse(argv);
+  parseArgv(argv);
   const opts = program.opts<{
     socket: string | false; socketGroup?: string; listen?: string; tokenFile?: string; allowRemote?: boolean;
     device: string[]; backend: 'auto' | 'native' | 'node-usb'; transport: 'auto' | 'bot' | 'sg'; unmount?: boolean; journal?: string;
@@ -59,7 +82,8 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<Running
     idleCloseMs: number; pollMs: number; logLevel: string;
   }>();
   const log = pino({ name: 'usbscsid', level: opts.logLevel });
-  const token = opts.tokenFile ? parseTokenFile(await readFile(opts.tokenFile, 'utf8'), opts.tokenFile) : undefined;
+  if (opts.socket !== false) await checkSocketPath(opts.socket);
+  const token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : undefined;
   const setup = await createProvider({
     devices: opts.device, backend: opts.backend, transport: opts.transport, unmount: opts.unmount ?? false, journal: opts.journal, log,
     ...(hooks.handoffPlatform ? { handoffPlatform: hooks.handoffPlatform } : {}),
@@ -111,8 +135,9 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<Running
 /** For main.ts and test fixtures: run, or print the typed error and exit 2. */
 export function runOrExit(argv: string[], hooks: RunHooks = {}): void {
   run(argv, hooks).catch((err: unknown) => {
-    const e = err as { code?: string; message?: string };
-    process.stderr.write(`usbscsid: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+    // Only the project's codes are shown: a Node error's code is already in its message.
+    const prefix = err instanceof UsbScsiError ? `${err.code}: ` : '';
+    process.stderr.write(`usbscsid: ${prefix}${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(2);
   });
 }

@@ -10,7 +10,7 @@ import { DaemonMetrics } from './metrics.js';
 import { systemPeerLookup, type PeerLookup } from './peer.js';
 import type { DeviceProvider } from './provider.js';
 import { DeviceRegistry } from './registry.js';
-import { clearStaleSocket, setSocketAccess } from './socket.js';
+import { checkSocketPath, clearStaleSocket, setSocketAccess } from './socket.js';
 
 export interface DaemonOptions {
   provider: DeviceProvider;
@@ -73,6 +73,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       throw badInput(`refusing to listen on ${options.listen.host}: not a loopback address (add --allow-remote if you mean it)`);
   }
 
+  if (options.socketPath !== null) await checkSocketPath(options.socketPath);
   const limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
 
   if (options.recover) {

@@ -82,13 +82,19 @@ export class LeaseManager {
     return this.leases.size;
   }
 
+  /** The longest ttlMs (and so idleTimeoutMs) a client may ask for. */
+  get maxTtlMs(): number {
+    return this.limits.maxTtlMs;
+  }
+
   list(): LeaseView[] {
     return [...this.leases.values()].map((l) => l.view());
   }
 
   async acquire(slot: DeviceSlot, request: LeaseRequest, options: { signal?: AbortSignal; ownerUid?: number } = {}): Promise<LeaseGrant> {
     const ttlMs = request.ttlMs ?? this.limits.defaultTtlMs;
-    const idleTimeoutMs = request.idleTimeoutMs ?? this.limits.defaultIdleTimeoutMs;
+    // The default idle timeout gives way to a shorter lease, as on renew: only an explicit one is checked against ttlMs.
+    const idleTimeoutMs = request.idleTimeoutMs ?? Math.min(this.limits.defaultIdleTimeoutMs, ttlMs);
     this.checkTimes(ttlMs, idleTimeoutMs);
     const holder = (request.holder ?? 'anonymous').slice(0, 200);
     if (slot.lease) throw busy(`device ${slot.id} is already leased by ${slot.lease.holder}`, { holder: slot.lease.holder, lease: slot.lease.id });
@@ -174,7 +180,7 @@ export class LeaseManager {
     if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > this.limits.maxTtlMs)
       throw badInput(`ttlMs must be an integer from 1 to ${this.limits.maxTtlMs}`, { ttlMs });
     if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 1 || idleTimeoutMs > ttlMs)
-      throw badInput('idleTimeoutMs must be an integer from 1 to ttlMs', { idleTimeoutMs, ttlMs });
+      throw badInput(`idleTimeoutMs must be an integer from 1 to the lease's ttlMs (${ttlMs})`, { idleTimeoutMs, ttlMs });
   }
 
   private find(id: string): DaemonLease {

@@ -1,6 +1,6 @@
-import { chmod, chown, lstat, readFile, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, readFile, stat, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ErrorCodes, UsbScsiError, badInput } from '@usbscsi/core';
 
 /** /run/usbscsid.sock as root, else $XDG_RUNTIME_DIR/usbscsid.sock (or /tmp/usbscsid-<uid>.sock without one). */
@@ -8,6 +8,24 @@ export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env, uid: num
   if (uid === 0) return '/run/usbscsid.sock';
   if (env.XDG_RUNTIME_DIR && env.XDG_RUNTIME_DIR.startsWith('/')) return join(env.XDG_RUNTIME_DIR, 'usbscsid.sock');
   return `/tmp/usbscsid-${uid ?? 'user'}.sock`;
+}
+
+/**
+ * Refuses a socket path the daemon cannot listen on before anything starts:
+ * an empty one (Node would answer with its own argument dump) and one whose
+ * directory does not exist (bind reports that as EACCES).
+ */
+export async function checkSocketPath(path: string): Promise<void> {
+  if (path === '') throw badInput('--socket needs a path (e.g. /run/usbscsid.sock); to serve TCP only, use --no-socket with --listen');
+  const dir = dirname(path);
+  const info = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
+  if (info instanceof Error) {
+    if (info.code === 'ENOENT' || info.code === 'ENOTDIR')
+      throw badInput(`the directory of the socket ${path} does not exist (${dir}); create it or choose another --socket path`, { path });
+    if (info.code === 'EACCES') throw badInput(`cannot reach the directory of the socket ${path} (${dir}): permission denied`, { path });
+    throw info;
+  }
+  if (!info.isDirectory()) throw badInput(`the socket ${path} would be inside ${dir}, which is not a directory; choose another --socket path`, { path });
 }
 
 /** Does something accept connections on this socket? */

@@ -15,7 +15,8 @@ describe('usbscsid HTTP API (fake device)', () => {
   beforeEach(async () => {
     provider = new FakeProvider();
     dev = provider.add('1-1');
-    t = await startTestDaemon(provider, { limits: { bodyLimit: 64 * 1024 } });
+    // as usbscsid --body-limit 64K sets them: one limit for bodies and data-in
+    t = await startTestDaemon(provider, { limits: { bodyLimit: 64 * 1024, maxTransferLength: 64 * 1024 } });
     client = new DaemonClient({ kind: 'unix', socketPath: t.socketPath });
   });
   afterEach(async () => {
@@ -123,6 +124,50 @@ describe('usbscsid HTTP API (fake device)', () => {
     }
     // nothing malformed reached the device
     expect(dev.executed).toEqual([]);
+  });
+
+  it('answers 415 for every body that is neither JSON nor octet-stream, text/plain included, and sends nothing', async () => {
+    const inquiry = JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36 });
+    for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/xml', 'text/csv']) {
+      for (const path of ['/v1/devices/1-1/execute', '/v1/devices/1-1/lease']) {
+        const r = await raw(t, 'POST', path, inquiry, { 'content-type': type });
+        expect({ type, path, status: r.status, code: r.json?.error?.code }).toEqual({ type, path, status: 415, code: 'E_BAD_INPUT' });
+      }
+    }
+    expect(dev.executed).toEqual([]);
+  });
+
+  it('refuses a data-in length over --body-limit with 400 naming the limit, and a body over it with 413', async () => {
+    const json = { 'content-type': 'application/json' };
+    const over = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '28 00 00 00 00 00 00 00 81 00', length: 65 * 1024 }), json);
+    expect(over.status).toBe(400);
+    expect(over.json.error).toMatchObject({ code: 'E_BAD_INPUT', details: { field: 'length', reason: 'data-in-over-limit', limit: 64 * 1024 } });
+    expect(over.json.error.message).toMatch(/66560 is over .*65536 bytes \(--body-limit\)/);
+    const body = await raw(t, 'POST', '/v1/devices/1-1/execute', Buffer.alloc(65 * 1024), { 'content-type': 'application/octet-stream', 'x-scsi-cdb': '2a00000000000000 8000' });
+    expect(body.status).toBe(413);
+    expect(dev.executed).toEqual([]);
+  });
+
+  it('clamps the default idle timeout to a shorter ttlMs on acquire, and names the real ranges when refusing', async () => {
+    const json = { 'content-type': 'application/json' };
+    const short = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 1500 }), json);
+    expect(short.status).toBe(201);
+    expect(short.json.lease.idleTimeoutMs).toBe(1500);
+    await raw(t, 'DELETE', `/v1/leases/${short.json.lease.id}`, undefined, { 'x-usbscsi-lease': short.json.lease.secret });
+    // an explicit idle timeout longer than the lease is still refused, with the lease's ttlMs in the message
+    const longer = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 1500, idleTimeoutMs: 2000 }), json);
+    expect(longer.status).toBe(400);
+    expect(longer.json.error.message).toMatch(/idleTimeoutMs must be an integer from 1 to the lease's ttlMs \(1500\)/);
+    const maxTtl = 24 * 3600_000;
+    for (const body of [{ ttlMs: -1 }, { ttlMs: maxTtl + 1 }, { idleTimeoutMs: 0 }]) {
+      const r = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify(body), json);
+      expect(r.status).toBe(400);
+      expect(r.json.error.message).toContain(`from 1 to ${maxTtl}`);
+    }
+    const lease = await client.acquireLease('1-1', { ttlMs: 60_000 });
+    const renew = await raw(t, 'POST', `/v1/leases/${lease.id}/renew`, JSON.stringify({ ttlMs: -1 }), { ...json, 'x-usbscsi-lease': lease.secret });
+    expect(renew.status).toBe(400);
+    expect(renew.json.error.message).toContain(`from 1 to ${maxTtl}`);
   });
 
   it('serves an OpenAPI document whose paths and methods are exactly the routes', async () => {

@@ -45,6 +45,15 @@ describe('usbscsid serves USB-NVMe bridges through /execute', () => {
     expect(await nvme.getFeature(0x06)).toBe(1);
   });
 
+  it('JMS583 over the daemon: a Get Log Page asking the drive for more than 0x230 bytes (NUMDL) is refused before it reaches the daemon', async () => {
+    const nvme = await (await remote('1-1')).nvme();
+    const jms = backend.devices[0]!;
+    const before = jms.stats.commands;
+    await expect(nvme.admin({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x03ff0002, direction: 'in', length: 512 })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    expect(jms.stats.commands).toBe(before);
+    expect(jms.connected).toBe(true);
+  });
+
   it('consent is the client core\'s: a self-test without it never reaches the daemon; with it the drive runs it', async () => {
     const nvme = await (await remote('1-2')).nvme();
     const controller = backend.devices[1]!.nvme!.controller;

@@ -54,7 +54,7 @@ export interface DaemonDeviceIdentity {
 export interface ScsiDeviceOptions {
   lun?: number;
   description?: Partial<DeviceDescription>;
-  /** Largest data phase per command; reads and writes are split to fit. Default 1 MiB. */
+  /** Largest data phase per command; reads and writes are split to fit. Default 1 MiB, and never above the transport's own limit. */
   maxTransferBytes?: number;
   /** Mounted filesystems on the medium right now (medium writes are refused while any). */
   mounts?: () => Promise<MountInfo[]>;
@@ -89,6 +89,11 @@ export interface TransferProgressOptions {
   timeoutMs?: number;
 }
 
+/** What TEST UNIT READY saw besides GOOD: the UNIT ATTENTION reported (and cleared) first, if any. */
+export interface TestUnitReadyReport {
+  unitAttention?: DecodedSense;
+}
+
 /** READ CAPACITY result: (10), or (16) with its extra fields when the device needed it. */
 export type DeviceCapacity = scsi.Capacity10 | scsi.Capacity16;
 
@@ -116,7 +121,8 @@ export class ScsiDevice {
     if (!Number.isInteger(this.lun) || this.lun < 0 || this.lun > transport.maxLun) {
       throw badInput(`LUN ${options.lun} does not exist: the device has LUNs 0..${transport.maxLun}`);
     }
-    this.maxTransferBytes = options.maxTransferBytes ?? 1024 * 1024;
+    const own = transport.maxTransferBytes;
+    this.maxTransferBytes = Math.min(options.maxTransferBytes ?? 1024 * 1024, own !== undefined && own > 0 ? own : Infinity);
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.bridgeTimeoutMs = options.commandTimeoutMs;
     if (!Number.isSafeInteger(this.commandTimeoutMs) || this.commandTimeoutMs < 1) {
@@ -215,9 +221,28 @@ export class ScsiDevice {
     return scsi.parseVpdPage(result.data);
   }
 
-  async testUnitReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
-    const result = await this.execute(scsi.testUnitReadyCdb(), options);
-    if (result.status !== ScsiStatus.GOOD) throw new CheckConditionError(result, result.sense, scsi.testUnitReadyCdb());
+  /**
+   * TEST UNIT READY. A UNIT ATTENTION (a reset, a medium change) is reported once and the
+   * command retried, as every typed helper does; the report carries it (`unitAttention`), and
+   * a CheckConditionError from the retry has it in `details.unitAttention`.
+   */
+  async testUnitReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<TestUnitReadyReport> {
+    const cdb = scsi.testUnitReadyCdb();
+    let result = await this.execute(cdb, options);
+    let unitAttention: DecodedSense | undefined;
+    if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
+      unitAttention = result.sense;
+      result = await this.execute(cdb, options);
+    }
+    if (result.status !== ScsiStatus.GOOD) {
+      const err = new CheckConditionError(result, result.sense, cdb);
+      if (unitAttention) {
+        err.details.unitAttention = { senseKey: unitAttention.senseKey, asc: unitAttention.asc, ascq: unitAttention.ascq, ascText: unitAttention.ascText };
+        err.message += ` (after a UNIT ATTENTION: ${unitAttention.ascText}, sense 06/${hex2(unitAttention.asc)}/${hex2(unitAttention.ascq)})`;
+      }
+      throw err;
+    }
+    return unitAttention ? { unitAttention } : {};
   }
 
   /** REQUEST SENSE: the device's pending sense, or undefined when it reports none (NO SENSE). */

@@ -15,7 +15,7 @@ export type TransportChoice = 'auto' | 'bot' | 'sg';
  * same as unmount), and, for tests or special setups, the platform, journal
  * and timeouts of the lease.
  */
-export type LeaseOptions = Pick<AcquireLeaseOptions, 'unmount' | 'remount' | 'platform' | 'journal' | 'registry' | 'timeouts' | 'onStateChange'>;
+export type LeaseOptions = Pick<AcquireLeaseOptions, 'unmount' | 'remount' | 'platform' | 'journal' | 'registry' | 'timeouts' | 'onStateChange' | 'onNotice'>;
 
 export interface OpenDeviceOptions {
   /** VID:PID[:SERIAL], bus-port path, /dev/sdX, /dev/sgN; may be omitted when one device is visible. */
@@ -112,6 +112,7 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
   }
 
   const bot = device.interfaces.find((i) => i.protocols.includes('bot') && (options.interfaceNumber === undefined || i.interfaceNumber === options.interfaceNumber));
+  if (!bot) refuseUasOnly(device, options.interfaceNumber);
   const interfaceNumber = bot?.interfaceNumber ?? options.interfaceNumber ?? device.interfaces[0]!.interfaceNumber;
 
   // The lease comes before the handle: on macOS capturing the device re-enumerates it and
@@ -121,7 +122,11 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
   let handle: UsbDeviceHandle | undefined;
   let target = device;
   try {
-    let osHolds = Boolean(device.storage?.find((b) => b.interfaceNumber === interfaceNumber)?.driver);
+    const storageBinding = device.storage?.find((b) => b.interfaceNumber === interfaceNumber);
+    let osHolds = Boolean(storageBinding?.driver);
+    // The OS shows no driver on the interface: a holder that died may have left it so. Its lease
+    // must be recovered (and ours taken) rather than started on silently.
+    if (storageBinding && !osHolds && (await leftInJournal(device, interfaceNumber, options.lease ?? {}))) osHolds = true;
     if (device.storage === undefined) {
       handle = await backend.open(device);
       osHolds = handle.capabilities.kernelDriver && (await handle.kernelDriverActive(interfaceNumber));
@@ -167,18 +172,41 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
 }
 
 async function takeLease(device: MassStorageDeviceInfo, interfaceNumber: number, options: LeaseOptions) {
-  const { acquireLease } = await import('./handoff/lease.js');
-  return acquireLease(
-    {
-      vendorId: device.vendorId,
-      productId: device.productId,
-      ...(device.serialNumber ? { serialNumber: device.serialNumber } : {}),
-      busNumber: device.busNumber,
-      portNumbers: device.portNumbers,
-      configurationValue: device.configurations[0]?.configurationValue ?? 1,
-      interfaceNumber,
-    },
-    options,
+  const { acquireLease, leaseDeviceOf } = await import('./handoff/lease.js');
+  return acquireLease(leaseDeviceOf(device, interfaceNumber), options);
+}
+
+/** Whether the lease journal has an entry (any holder, any state) for this interface on this OS. */
+async function leftInJournal(device: MassStorageDeviceInfo, interfaceNumber: number, options: LeaseOptions): Promise<boolean> {
+  if (options.journal === null) return false;
+  const [{ LeaseJournal }, { sameLeaseDevice, leaseDeviceOf }, { defaultHandoffPlatform }] = await Promise.all([
+    import('./handoff/journal.js'),
+    import('./handoff/lease.js'),
+    import('./handoff/default-platform.js'),
+  ]);
+  const platform = options.platform ?? (await defaultHandoffPlatform());
+  const journal = options.journal ?? new LeaseJournal({ processIdentity: (pid) => platform.processIdentity(pid) });
+  const wanted = leaseDeviceOf(device, interfaceNumber);
+  return (await journal.list()).some((e) => e.platform === platform.name && sameLeaseDevice(e.device, wanted));
+}
+
+/**
+ * Refuses, before any lease or detach, an interface that speaks UAS only (protocol 0x62 with no
+ * Bulk-Only alternate setting): unbinding `uas` only to refuse afterwards would take the disk
+ * away for nothing, and `E_MOUNTED` advice would lead nowhere.
+ */
+function refuseUasOnly(device: MassStorageDeviceInfo, interfaceNumber: number | undefined): void {
+  const wanted = device.interfaces.filter((i) => interfaceNumber === undefined || i.interfaceNumber === interfaceNumber);
+  const uas = wanted.find((i) => i.protocols.includes('uas'));
+  if (!uas) return;
+  const binding = device.storage?.find((b) => b.interfaceNumber === uas.interfaceNumber);
+  const node = binding?.sgDevices[0] ?? binding?.blockDevices[0];
+  const path = node ? (node.startsWith('/dev/') ? node : `/dev/${node}`) : undefined;
+  const hex = (n: number) => n.toString(16).padStart(4, '0');
+  throw new UsbScsiError(
+    ErrorCodes.UNSUPPORTED,
+    `${hex(device.vendorId)}:${hex(device.productId)} at ${device.location} interface ${uas.interfaceNumber} speaks USB Attached SCSI (UAS, protocol 0x62) only, with no Bulk-Only alternate setting: usbscsi cannot drive it over BOT, so nothing was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. What works today: on Linux, SG_IO through the kernel's own node (--backend sg, transport: 'sg'${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
+    { details: { interfaceNumber: uas.interfaceNumber, protocols: uas.protocols, ...(path ? { sgPath: path } : {}) } },
   );
 }
 
@@ -194,7 +222,7 @@ async function openPassThrough(path: string, lun: number, maxTransferBytes: numb
     throw new UsbScsiError(ErrorCodes.NOT_FOUND, `${path} does not exist (unplugged, or the kernel driver is not bound); \`usbscsi list\` shows what is there`, { cause: err });
   }
   const { PassThroughTransport } = await import('./sg/passthrough.js');
-  const transport = PassThroughTransport.open(path);
+  const transport = await PassThroughTransport.open(path);
   return new ScsiDevice(transport, {
     lun,
     maxTransferBytes,

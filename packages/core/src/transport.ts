@@ -60,6 +60,11 @@ export interface ScsiTransport {
   readonly kind: 'bot' | 'sg' | 'remote';
   /** Highest LUN (0 for single-LUN devices). */
   readonly maxLun: number;
+  /**
+   * Largest data phase one command may carry, when the transport has such a limit (SG_IO: the
+   * kernel queue's). `ScsiDevice` splits reads and writes to it; a raw command over it is refused.
+   */
+  readonly maxTransferBytes?: number | undefined;
   /** Accepts `ScsiRequest.dataFd` (the native engine's file streaming). */
   readonly fdStreaming?: boolean;
   /** Pinned data-phase memory from the backend, or null (see `UsbDeviceHandle.allocTransferBuffer`). */

@@ -21,9 +21,10 @@ const resetRecoverySteps: Step[] = [
   { op: 'clearHalt', endpoint: OUT },
 ];
 
+/** Opens without the open-time reset (its own tests are below): the scripts start at the first command. */
 async function open(...extra: Step[]) {
   const handle = new ScriptedHandle().play(maxLunZero, ...extra);
-  const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
+  const bot = await BotTransport.open(handle, { resetDelayMs: 0, resetOnOpen: false });
   return { handle, bot };
 }
 
@@ -33,23 +34,38 @@ function expectCode(err: unknown, code: string) {
 }
 
 describe('BotTransport.open', () => {
-  it('claims the BOT interface, selects its alternate setting and reads GET MAX LUN', async () => {
-    const handle = new ScriptedHandle().play({ op: 'control', request: 0xfe, reply: Uint8Array.of(3) });
+  it('claims the BOT interface, runs reset recovery (class reset, both halts cleared), then reads GET MAX LUN', async () => {
+    const handle = new ScriptedHandle().play(...resetRecoverySteps, { op: 'control', request: 0xfe, reply: Uint8Array.of(3) });
     const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
     expect(bot.maxLun).toBe(3);
     expect(handle.claimed).toEqual([0]);
-    expect(handle.alt).toEqual([[0, 0]]);
+    expect(handle.calls.map((c) => [c.op, c.request ?? c.endpoint])).toEqual([['control', 0xff], ['clearHalt', IN], ['clearHalt', OUT], ['control', 0xfe]]);
+    expect(handle.remaining).toBe(0);
+  });
+
+  it('sends no SET_INTERFACE for an interface with one alternate setting (f_mass_storage takes it as a reset)', async () => {
+    const handle = new ScriptedHandle().play(...resetRecoverySteps, maxLunZero);
+    await BotTransport.open(handle, { resetDelayMs: 0 });
+    expect(handle.alt).toEqual([]);
+    expect(handle.calls.some((c) => c.request === 0x0a)).toBe(false);
+  });
+
+  it('a class reset the device refuses at open still clears both halts, and the open goes on', async () => {
+    const handle = new ScriptedHandle().play({ op: 'control', request: 0xff, status: 'stall' }, { op: 'clearHalt', endpoint: IN }, { op: 'clearHalt', endpoint: OUT }, maxLunZero);
+    const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
+    expect(bot.maxLun).toBe(0);
+    expect(handle.remaining).toBe(0);
   });
 
   it('treats a stalled GET MAX LUN as a single-LUN device', async () => {
-    const handle = new ScriptedHandle().play({ op: 'control', request: 0xfe, status: 'stall' });
-    const bot = await BotTransport.open(handle);
+    const handle = new ScriptedHandle().play(...resetRecoverySteps, { op: 'control', request: 0xfe, status: 'stall' });
+    const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
     expect(bot.maxLun).toBe(0);
   });
 
   it('skips GET MAX LUN for devices with the single-LUN quirk', async () => {
     const handle = new ScriptedHandle();
-    const bot = await BotTransport.open(handle, { quirks: { singleLun: true } });
+    const bot = await BotTransport.open(handle, { quirks: { singleLun: true }, resetOnOpen: false });
     expect(bot.maxLun).toBe(0);
     expect(handle.calls).toEqual([]);
   });
@@ -63,13 +79,23 @@ describe('BotTransport.open', () => {
     expect(err.message).toMatch(/SG_IO/);
   });
 
-  it('picks the BOT alternate setting when a UAS alternate exists too', async () => {
+  function bridge(): UsbDeviceInfo {
     const both: UsbDeviceInfo = structuredClone(BOT_DEVICE);
     const bot0 = both.configurations[0]!.interfaces[0]!;
     both.configurations[0]!.interfaces = [{ ...bot0, alternateSetting: 1, interfaceProtocol: 0x62 }, bot0];
-    const handle = new ScriptedHandle(both).play(maxLunZero);
-    await BotTransport.open(handle);
-    expect(handle.alt).toEqual([[0, 0]]);
+    return both;
+  }
+
+  it('with a UAS alternate too: GET_INTERFACE, and SET_INTERFACE to the BOT setting only when another is current', async () => {
+    const atUas = new ScriptedHandle(bridge()).play({ op: 'control', request: 0x0a, reply: Uint8Array.of(1) }, maxLunZero);
+    await BotTransport.open(atUas, { resetOnOpen: false });
+    expect(atUas.alt).toEqual([[0, 0]]);
+    const atBot = new ScriptedHandle(bridge()).play({ op: 'control', request: 0x0a, reply: Uint8Array.of(0) }, maxLunZero);
+    await BotTransport.open(atBot, { resetOnOpen: false });
+    expect(atBot.alt).toEqual([]);
+    const mute = new ScriptedHandle(bridge()).play({ op: 'control', request: 0x0a, status: 'stall' }, maxLunZero);
+    await BotTransport.open(mute, { resetOnOpen: false });
+    expect(mute.alt).toEqual([[0, 0]]);
   });
 
   it('refuses to take an interface the kernel driver holds unless asked to detach', async () => {
@@ -273,13 +299,13 @@ describe('BotTransport.execute: tags, quirks, input checks, serialisation', () =
 
   it('tolerates a bad CSW signature only with the quirk', async () => {
     const handle = new ScriptedHandle().play(maxLunZero, { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0, 0, 0x55425355) });
-    const bot = await BotTransport.open(handle, { quirks: { tolerateBadCswSignature: true } });
+    const bot = await BotTransport.open(handle, { quirks: { tolerateBadCswSignature: true }, resetOnOpen: false });
     expect((await bot.execute({ cdb: TUR, direction: 'none' })).status).toBe(0);
   });
 
   it('computes the residue from what moved when the device ignores residue (quirk)', async () => {
     const handle = new ScriptedHandle().play(maxLunZero, { op: 'bulkOut' }, { op: 'bulkIn', reply: new Uint8Array(10) }, { op: 'bulkIn', reply: cswFor(0, 0) });
-    const bot = await BotTransport.open(handle, { quirks: { ignoreResidue: true } });
+    const bot = await BotTransport.open(handle, { quirks: { ignoreResidue: true }, resetOnOpen: false });
     const result = await bot.execute({ cdb: INQUIRY36, direction: 'in', data: new Uint8Array(36) });
     expect(result.residue).toBe(26);
   });
@@ -330,7 +356,7 @@ describe('BotTransport file-streamed data phases (dataFd)', () => {
       v.setUint32(4, tag, true);
       return { cbw: { status: 'ok', actualLength: 31 }, data: { status: 'ok', actualLength: 4096 }, csw: { status: 'ok', actualLength: 13, bytes } };
     };
-    const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
+    const bot = await BotTransport.open(handle, { resetDelayMs: 0, resetOnOpen: false });
     expect(bot.fdStreaming).toBe(true);
     const r = await bot.execute({ cdb: Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0), direction: 'in', dataFd: { fd: 9, position: 512, length: 4096 } });
     expect(seen).toEqual([{ direction: 'in', fd: 9, position: 512, length: 4096 }]);

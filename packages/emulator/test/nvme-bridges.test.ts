@@ -116,7 +116,8 @@ describe('detection on the hazards and the table', () => {
     v.setUint32(12, 0xffffffff, true);
     v.setUint32(48, 0x06 | ((564 / 4 - 1) << 16), true);
     await d.execute(Uint8Array.of(0xa1, 0x80, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0), { direction: 'out', data: block, allowMediumWrite: true });
-    const code = await codeOf(d.execute(Uint8Array.of(0xa1, 0x82, 0, 0, 0x02, 0x34, 0, 0, 0, 0, 0, 0), { length: 564, timeoutMs: 2000 }));
+    // Raw A1h is ATA PASS-THROUGH(12) to core's consent check (protocol 1, a reset): consent given.
+    const code = await codeOf(d.execute(Uint8Array.of(0xa1, 0x82, 0, 0, 0x02, 0x34, 0, 0, 0, 0, 0, 0), { length: 564, timeoutMs: 2000, allowMediumWrite: true }));
     expect(code).toBe(ErrorCodes.DEVICE_GONE);
     expect(sim.nvme!.hazards[0]).toMatch(/port reset/);
   });
@@ -158,6 +159,28 @@ describe('detection on the hazards and the table', () => {
     // Forced, the hazard is real: the model drops off the bus.
     expect(await codeOf(d.health({ bridge: 'asmedia' }))).toBe(ErrorCodes.DEVICE_GONE);
     expect(sim.nvme!.hazards).toHaveLength(1);
+  });
+
+  it('an ASMedia VID:PID from the table with a UAS interface (no known breakage): auto never sends E6h; --bridge asmedia does', async () => {
+    const d = await open('asm2362', { interfaces: 'bot+uas' });
+    const err = await d.health().then(() => null, (e: UsbScsiError) => e);
+    expect(err?.code).toBe(ErrorCodes.UNSUPPORTED);
+    expect(String(err?.details['steps'])).toMatch(/ASM2362.*not probing ASMedia E6h: the device has a UAS interface/s);
+    expect(await codeOf(d.nvme())).toBe(ErrorCodes.UNSUPPORTED);
+    expect(cdbOpcodes()).not.toContain(0xe6);
+    const forced = await d.health({ bridge: 'asmedia' });
+    expect(forced).toMatchObject({ path: 'nvme', detection: { via: 'forced', kind: 'asmedia' } });
+    expect(cdbOpcodes()).toContain(0xe6);
+  });
+
+  it('JMS583: the cap counts what the command asks the drive for (NUMDL/NUMDU), not only the host length', async () => {
+    const nvme = await (await open('jms583')).nvme();
+    const before = sim.stats.commands;
+    expect(await codeOf(nvme.admin({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x03ff0002, direction: 'in', length: 512 }))).toBe(ErrorCodes.UNSUPPORTED);
+    expect(await codeOf(nvme.admin({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x2, cdw11: 0x1, direction: 'in', length: 512 }))).toBe(ErrorCodes.UNSUPPORTED);
+    expect(sim.stats.commands).toBe(before);
+    expect(sim.connected).toBe(true);
+    expect(sim.nvme!.hazards).toEqual([]);
   });
 
   it('an unknown UAS-capable ASMedia device: probing skips E6h and fails with the reason; without UAS E6h is probed last', async () => {

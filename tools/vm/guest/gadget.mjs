@@ -74,6 +74,37 @@ export async function startGadget() {
   };
 }
 
+const G2 = `${CFG}/usb_gadget/fms`;
+export const FMS_PID = 0x0105;
+
+/**
+ * The kernel's own BOT device (f_mass_storage) on the same UDC, once the FunctionFS gadget is
+ * unbound: an 8 MiB backing file, usb-storage binds it. It takes every SET_INTERFACE as a reset
+ * (UNIT ATTENTION 06/29/00), which is what it is here for.
+ */
+export async function startMassStorageGadget(udc) {
+  execFileSync('modprobe', ['usb_f_mass_storage']);
+  const image = '/tmp/fms.img';
+  writeFileSync(image, new Uint8Array(8 << 20));
+  mkdirSync(G2);
+  put(`${G2}/idVendor`, '0x1d6b');
+  put(`${G2}/idProduct`, `0x${FMS_PID.toString(16).padStart(4, '0')}`);
+  mkdirSync(`${G2}/strings/0x409`);
+  put(`${G2}/strings/0x409/serialnumber`, 'FMS0001');
+  mkdirSync(`${G2}/configs/c.1`);
+  mkdirSync(`${G2}/functions/mass_storage.0`);
+  put(`${G2}/functions/mass_storage.0/lun.0/file`, image);
+  symlinkSync(`${G2}/functions/mass_storage.0`, `${G2}/configs/c.1/mass_storage.0`);
+  put(`${G2}/UDC`, udc);
+  await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind f_mass_storage', 30_000);
+  return {
+    stop: async () => {
+      put(`${G2}/UDC`, '');
+      await waitFor(() => sdDisks().length === 0, 'the f_mass_storage disk to leave', 10_000);
+    },
+  };
+}
+
 /**
  * A gadget of its own per USB-NVMe bridge model (its VID:PID, its FunctionFS instance), bound
  * once the plain gadget has released the UDC. A bridge hazard (the JMS583 port reset) arrives as

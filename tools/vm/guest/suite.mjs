@@ -4,7 +4,7 @@ import { loadBackends } from './backends.mjs';
 import { registerQemuDiskCases } from './cases/qemu-disk.mjs';
 import { registerBotCases } from './cases/bot.mjs';
 import { registerDeviceCases } from './cases/device.mjs';
-import { registerHandoffCases } from './cases/handoff.mjs';
+import { registerHandoffCases, registerTakeoverCases } from './cases/handoff.mjs';
 import { registerSgCases } from './cases/sg.mjs';
 import { registerContractCases } from './cases/contract.mjs';
 import { registerInstalledCases } from './cases/installed.mjs';
@@ -20,6 +20,8 @@ if (scenario === 'xhci' || scenario === 'ehci') {
   await registerBotCases(scenario, backends);
   await registerDeviceCases(scenario, backends);
   await registerSgCases(scenario, backends);
+  // Takeover first: it needs no lease, so it stands on its own whatever the lease cases leave.
+  await registerTakeoverCases(scenario, backends);
   await registerHandoffCases(scenario, backends);
   if (scenario === 'xhci') registerInstalledCases(scenario);
 } else if (scenario === 'gadget') {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeEngine, type EngineInfo } from '@usbscsi/core';
+import { describeEngine, type EngineChoice, type EngineInfo } from '@usbscsi/core';
 import { ExitCode } from '../exit-codes.js';
 import type { Wrap } from './index.js';
 
@@ -10,8 +10,15 @@ const LABEL: Record<string, string> = {
   'node-usb': 'node-usb (the `usb` package)',
 };
 
+/** USBSCSI_NATIVE_BINARY set but not loaded: an explicit choice that failed, whatever `auto` fell back to. */
+function failedOverride(info: EngineInfo): EngineChoice | undefined {
+  return info.choices.find((c) => c.choice === 'override' && c.status !== 'loaded');
+}
+
 function human(info: EngineInfo): string {
   const lines: string[] = [];
+  const override = failedOverride(info);
+  if (override) lines.push(`USBSCSI_NATIVE_BINARY failed: ${override.reason ?? override.status}; unset it or name a usbscsi_native.node that loads`);
   if (info.engine === 'native') {
     lines.push(`engine: native (${LABEL[info.from ?? 'prebuild']})`);
     lines.push(`  loaded from: ${info.path ?? '?'}`);
@@ -57,7 +64,7 @@ export function registerDoctor(program: Command, wrap: Wrap): void {
       wrap(async (ctx) => {
         const info = await describeEngine();
         ctx.emit(toJson(info), () => human(info));
-        return info.engine === 'none' ? ExitCode.UNSUPPORTED : ExitCode.OK;
+        return info.engine === 'none' || failedOverride(info) ? ExitCode.UNSUPPORTED : ExitCode.OK;
       }),
     );
 }

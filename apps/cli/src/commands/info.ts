@@ -74,14 +74,18 @@ export function registerInfoCommands(program: Command, wrap: Wrap): void {
 
   program
     .command('tur')
-    .description('TEST UNIT READY: exit 0 when ready, else the sense category (e.g. 21 NOT READY)')
+    .description('TEST UNIT READY (once more after a UNIT ATTENTION, which is reported): exit 0 when ready, else the sense category (e.g. 21 NOT READY)')
     .action(
       wrap((ctx) =>
         ctx.withDevice(async (device) => {
           const started = process.hrtime.bigint();
-          await device.testUnitReady(ctx.transferOptions());
+          const report = await device.testUnitReady(ctx.transferOptions());
           const us = Number(process.hrtime.bigint() - started) / 1000;
-          ctx.emit({ ready: true, latencyUs: Math.round(us) }, () => `Ready (${us.toFixed(0)} µs)\n`);
+          const ua = report.unitAttention;
+          // A UNIT ATTENTION is reported once and the command retried: say both.
+          ctx.emit({ ready: true, latencyUs: Math.round(us), unitAttention: senseJson(ua) }, () =>
+            ua ? `Ready (${us.toFixed(0)} µs), after a UNIT ATTENTION the device reported first: ${senseLine(ua)}\n` : `Ready (${us.toFixed(0)} µs)\n`,
+          );
         }),
       ),
     );

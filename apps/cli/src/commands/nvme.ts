@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { adminCommandEffect, adminOpcodeName, badInput, nvmeStatusText, type NvmeAdminCommand, type NvmeDevice, type SelfTestKind } from '@usbscsi/core';
 import type { CliContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
 import { hexdump } from '../format/hexdump.js';
 import { detectionJson, detectionLine, errorLogJson, identifyFields, identifyJson, selfTestLogJson, smartLogFields, smartLogJson, smartStatusJson } from '../format/nvme.js';
 import { fields, table } from '../format/table.js';
@@ -204,7 +205,7 @@ export function registerNvme(program: Command, wrap: Wrap): void {
                 ['Data', cmd.direction === 'none' ? 'none' : `${c.transferred} bytes ${cmd.direction}`],
               ]) + (c.data.length ? `\n${hexdump(c.data)}` : ''),
           );
-          return c.available && c.status !== 0 ? 1 : 0;
+          return c.available && c.status !== 0 ? ExitCode.NVME_STATUS : ExitCode.OK;
         });
       }),
     );

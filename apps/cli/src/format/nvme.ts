@@ -138,16 +138,17 @@ export function errorLogJson(entries: NvmeErrorEntry[], read: number): Record<st
 export function selfTestLogJson(log: NvmeSelfTestLog): Record<string, unknown> {
   return {
     current_self_test_operation: { value: log.currentOperation, string: log.currentOperationText },
-    ...(log.currentOperation ? { current_self_test_completion_percent: log.currentCompletionPercent } : {}),
+    // Every documented key is present; null where the log says the value is not valid.
+    current_self_test_completion_percent: log.currentOperation ? log.currentCompletionPercent : null,
     table: log.results.map((r) => ({
       self_test_code: { value: r.code, string: r.codeText },
       self_test_result: { value: r.result, string: r.resultText },
       power_on_hours: n(r.powerOnHours),
-      ...(r.result === 0x7 ? { segment: r.segment } : {}),
-      ...(r.nsid !== undefined ? { nsid: r.nsid === 0xffffffff ? -1 : r.nsid } : {}),
-      ...(r.lba !== undefined ? { lba: n(r.lba) } : {}),
-      ...(r.statusCodeType !== undefined ? { status_code_type: r.statusCodeType } : {}),
-      ...(r.statusCode !== undefined ? { status_code: r.statusCode } : {}),
+      segment: r.result === 0x7 ? r.segment : null,
+      nsid: r.nsid === undefined ? null : r.nsid === 0xffffffff ? -1 : r.nsid,
+      lba: r.lba === undefined ? null : n(r.lba),
+      status_code_type: r.statusCodeType ?? null,
+      status_code: r.statusCode ?? null,
     })),
   };
 }

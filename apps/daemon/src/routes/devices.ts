@@ -47,8 +47,8 @@ export const deviceRoutes = (ctx: DaemonContext): FastifyPluginAsync => async (a
     const holder = typeof body.holder === 'string' ? body.holder : headerValue(request.headers['user-agent']);
     const ownerUid = ctx.peers.get(request.raw.socket)?.uid;
     const lease = await ctx.leases.acquire(slot, {
-      ttlMs: parseIntField('ttlMs', body.ttlMs, 1, Number.MAX_SAFE_INTEGER),
-      idleTimeoutMs: parseIntField('idleTimeoutMs', body.idleTimeoutMs, 1, Number.MAX_SAFE_INTEGER),
+      ttlMs: parseIntField('ttlMs', body.ttlMs, 1, ctx.leases.maxTtlMs),
+      idleTimeoutMs: parseIntField('idleTimeoutMs', body.idleTimeoutMs, 1, ctx.leases.maxTtlMs),
       holder,
     }, { signal: clientGoneSignal(reply.raw), ...(ownerUid !== undefined ? { ownerUid } : {}) });
     // The secret is in this answer only; no-store keeps it out of any cache on the way.

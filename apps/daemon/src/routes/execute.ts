@@ -48,7 +48,13 @@ function parseCommand(request: FastifyRequest, maxTransferLength: number): Parse
     throw badInput('the body must be a JSON object { "cdb": "12 00 00 00 24 00", "direction": "in", "length": 36 }, or application/octet-stream data-out');
   const b = body as Record<string, unknown>;
   const cdb = parseCdbHex(b.cdb);
-  const length = parseIntField('length', b.length, 0, maxTransferLength);
+  const length = parseIntField('length', b.length, 0, Number.MAX_SAFE_INTEGER);
+  // 400, not 413: the request is small; what is over the limit is the answer the daemon would hold.
+  if (length !== undefined && length > maxTransferLength) {
+    throw badInput(`length ${length} is over this daemon's data-in limit of ${maxTransferLength} bytes (--body-limit); read in smaller pieces`, {
+      field: 'length', reason: 'data-in-over-limit', limit: maxTransferLength,
+    });
+  }
   let data: Uint8Array | undefined;
   if (b.data !== undefined) {
     if (typeof b.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(b.data)) throw badInput('data must be base64 (for large data-out send application/octet-stream)');

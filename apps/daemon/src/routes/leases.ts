@@ -21,8 +21,8 @@ export const leaseRoutes = (ctx: DaemonContext): FastifyPluginAsync => async (ap
     const body = request.body ?? {};
     if (typeof body !== 'object' || Array.isArray(body)) throw badInput('the renew body must be a JSON object: { "ttlMs": …, "idleTimeoutMs": … } (both optional)');
     const b = body as Record<string, unknown>;
-    const ttlMs = parseIntField('ttlMs', b.ttlMs, 1, Number.MAX_SAFE_INTEGER);
-    const idleTimeoutMs = parseIntField('idleTimeoutMs', b.idleTimeoutMs, 1, Number.MAX_SAFE_INTEGER);
+    const ttlMs = parseIntField('ttlMs', b.ttlMs, 1, ctx.leases.maxTtlMs);
+    const idleTimeoutMs = parseIntField('idleTimeoutMs', b.idleTimeoutMs, 1, ctx.leases.maxTtlMs);
     return {
       lease: ctx.leases.renew(request.params.id, secretOf(request), {
         ...(ttlMs !== undefined ? { ttlMs } : {}),

@@ -189,13 +189,9 @@ export class NodeUsbHandle implements UsbDeviceHandle {
       }
       throw e;
     }
-    // nusb assumes alternate setting 0 after a claim; the kernel's uas driver may have left alt 1.
-    try {
-      await this.dev.selectAlternateInterface(interfaceNumber, 0);
-    } catch (err) {
-      // Devices with a single alternate setting may stall SET_INTERFACE (the kernel ignores that too).
-      if (!/stall/i.test(messageOf(err))) throw backendError(err, `setAlternateSetting(${interfaceNumber}, 0)`);
-    }
+    // No SET_INTERFACE here: some devices take it as a reset (the kernel's f_mass_storage raises a
+    // UNIT ATTENTION). nusb assumes alternate setting 0 after a claim; BotTransport.open asks the
+    // device (GET_INTERFACE) and selects the BOT setting only when another one is current.
   }
 
   async releaseInterface(interfaceNumber: number): Promise<void> {
@@ -215,6 +211,8 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     try {
       await this.dev.selectAlternateInterface(interfaceNumber, alternateSetting);
     } catch (err) {
+      // Devices with a single alternate setting may stall SET_INTERFACE (the kernel ignores that too).
+      if (/stall/i.test(messageOf(err)) && alternateSetting === 0) return;
       throw backendError(err, `setAlternateSetting(${interfaceNumber}, ${alternateSetting})`);
     }
   }

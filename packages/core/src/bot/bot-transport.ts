@@ -21,6 +21,9 @@ const BULK_ONLY_RESET = 0xff;
 const GET_MAX_LUN = 0xfe;
 const CLASS_INTERFACE_OUT = 0x21;
 const CLASS_INTERFACE_IN = 0xa1;
+/** GET_INTERFACE (USB 2.0 §9.4.4): the current alternate setting of an interface. */
+const GET_INTERFACE = 0x0a;
+const STANDARD_INTERFACE_IN = 0x81;
 const CONTROL_TIMEOUT_MS = 5_000;
 /** REQUEST SENSE allocation length: room for descriptor sense with an ATA status return (SAT). */
 const AUTO_SENSE_LENGTH = 96;
@@ -37,6 +40,12 @@ export interface BotTransportOptions {
   detachKernelDriver?: boolean;
   /** Pause after the class reset before clearing the halts (Linux waits too). Default 100 ms. */
   resetDelayMs?: number;
+  /**
+   * Reset recovery when opening, before the first command. Default true: a holder that died
+   * mid-command leaves the device in its data phase, where it stalls (or never takes) the
+   * next CBW.
+   */
+  resetOnOpen?: boolean;
   /** Fast-path tuning passed to `botExchange`. */
   chunkSize?: number;
   depth?: number;
@@ -46,6 +55,7 @@ export interface BotTransportOptions {
 
 export type BotEvent =
   | { type: 'reset-recovery'; reason: string }
+  | { type: 'select-alternate'; alternateSetting: number; current: number | null }
   | { type: 'clear-halt'; endpoint: number }
   | { type: 'csw-retry'; reason: string }
   | { type: 'auto-sense' };
@@ -125,7 +135,10 @@ export class BotTransport implements ScsiTransport {
     this.quirks = quirks;
   }
 
-  /** Finds the BOT interface, claims it (alt setting 0 style: the BOT one), asks GET MAX LUN. */
+  /**
+   * Finds the BOT interface, claims it, selects its alternate setting if another one is current,
+   * runs reset recovery (unless `resetOnOpen: false`) and asks GET MAX LUN.
+   */
   static async open(handle: UsbDeviceHandle, options: BotTransportOptions = {}): Promise<BotTransport> {
     const info = handle.info;
     const config = info.configurations[0];
@@ -147,8 +160,12 @@ export class BotTransport implements ScsiTransport {
     }
     try {
       await handle.claimInterface(endpoints.interfaceNumber);
-      // A UAS driver may have left alt 1 selected; BOT lives at its own alt setting (normally 0).
-      await handle.setAlternateSetting(endpoints.interfaceNumber, endpoints.alternateSetting);
+      await selectAlternateSetting(handle, config.interfaces, endpoints, options.onEvent);
+      if (options.resetOnOpen !== false) {
+        options.onEvent?.({ type: 'reset-recovery', reason: 'open: a previous holder may have left a command unfinished' });
+        // A device that refuses the class request (it should not) still gets its halts cleared.
+        await bulkOnlyReset(handle, endpoints, options.resetDelayMs ?? 100, true);
+      }
       const maxLun = quirks.singleLun ? 0 : await getMaxLun(handle, endpoints.interfaceNumber);
       return new BotTransport(handle, endpoints, maxLun, quirks, options, detached);
     } catch (err) {
@@ -377,23 +394,14 @@ export class BotTransport implements ScsiTransport {
   /** §5.3.4 Reset Recovery. If the class reset itself fails the device is beyond BOT's help. */
   private async resetRecovery(reason: string): Promise<void> {
     this.options.onEvent?.({ type: 'reset-recovery', reason });
-    const { interfaceNumber, bulkIn, bulkOut } = this.endpoints;
-    const reset = await this.handle.controlTransfer(
-      { requestType: CLASS_INTERFACE_OUT, request: BULK_ONLY_RESET, value: 0, index: interfaceNumber },
-      new Uint8Array(0),
-      CONTROL_TIMEOUT_MS,
-    );
-    if (reset.status !== 'ok') {
+    const status = await bulkOnlyReset(this.handle, this.endpoints, this.options.resetDelayMs ?? 100);
+    if (status !== 'ok') {
       throw new UsbScsiError(
         ErrorCodes.IO,
-        `Bulk-Only Mass Storage Reset failed (${reset.status}) after ${reason}; the device needs a port reset: usbscsi reset --port`,
-        { details: { reason, resetStatus: reset.status } },
+        `Bulk-Only Mass Storage Reset failed (${status}) after ${reason}; the device needs a port reset: usbscsi reset --port`,
+        { details: { reason, resetStatus: status } },
       );
     }
-    const delay = this.options.resetDelayMs ?? 100;
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    await this.handle.clearHalt(bulkIn);
-    await this.handle.clearHalt(bulkOut);
   }
 
   private transferFailure(outcome: string, phase: string, cdb: Uint8Array): UsbScsiError {
@@ -410,6 +418,50 @@ export class BotTransport implements ScsiTransport {
     }
     return new UsbScsiError(ErrorCodes.IO, `transfer ${outcome} while ${phase} (CDB ${hex(cdb)}); reset recovery was done`, { details: { phase, outcome } });
   }
+}
+
+/**
+ * Bulk-Only Mass Storage Reset, a pause, then CLEAR_FEATURE(HALT) on both bulk endpoints
+ * (after a failed reset only with `clearAnyway`). Returns the class request's status.
+ */
+async function bulkOnlyReset(handle: UsbDeviceHandle, endpoints: BotEndpoints, delayMs: number, clearAnyway = false): Promise<string> {
+  const { interfaceNumber, bulkIn, bulkOut } = endpoints;
+  const reset = await handle.controlTransfer(
+    { requestType: CLASS_INTERFACE_OUT, request: BULK_ONLY_RESET, value: 0, index: interfaceNumber },
+    new Uint8Array(0),
+    CONTROL_TIMEOUT_MS,
+  );
+  if (reset.status !== 'ok' && !clearAnyway) return reset.status;
+  if (reset.status === 'ok' && delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+  await handle.clearHalt(bulkIn);
+  await handle.clearHalt(bulkOut);
+  return reset.status;
+}
+
+/**
+ * SET_INTERFACE only when another alternate setting is current: a device may take it as a reset
+ * (the kernel's f_mass_storage raises UNIT ATTENTION 06/29/00 on every one). An interface with a
+ * single alternate setting cannot be elsewhere; otherwise GET_INTERFACE says where it is (a UAS
+ * driver may have left alt 1). A device that does not answer GET_INTERFACE gets SET_INTERFACE.
+ */
+async function selectAlternateSetting(
+  handle: UsbDeviceHandle,
+  interfaces: InterfaceDescriptor[],
+  endpoints: BotEndpoints,
+  onEvent: ((event: BotEvent) => void) | undefined,
+): Promise<void> {
+  const { interfaceNumber, alternateSetting } = endpoints;
+  const alternates = interfaces.filter((i) => i.interfaceNumber === interfaceNumber);
+  if (alternates.length === 1 && alternates[0]!.alternateSetting === alternateSetting) return;
+  const answer = await handle.controlTransfer(
+    { requestType: STANDARD_INTERFACE_IN, request: GET_INTERFACE, value: 0, index: interfaceNumber },
+    1,
+    CONTROL_TIMEOUT_MS,
+  );
+  const current = answer.status === 'ok' && answer.actualLength === 1 && answer.data ? answer.data[0]! : null;
+  if (current === alternateSetting) return;
+  onEvent?.({ type: 'select-alternate', alternateSetting, current });
+  await handle.setAlternateSetting(interfaceNumber, alternateSetting);
 }
 
 /** GET MAX LUN (§3.2). A stall (or any failure) means the device has one LUN. */

@@ -7,7 +7,7 @@
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import { opcodeName } from '../scsi/opcodes.js';
 import { ScsiStatus, type DataDirection, type ScsiResult } from '../transport.js';
-import { adminCommandEffect, adminOpcodeName, checkAdminCommand, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
+import { adminCommandEffect, adminOpcodeName, checkAdminCommand, NvmeAdminOpcode, requestedReplyBytes, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
 
 export type BridgeKind = 'jmicron' | 'asmedia' | 'realtek';
 
@@ -70,10 +70,14 @@ export abstract class BaseBridge implements NvmeBridge {
     if (limits.opcodes && !limits.opcodes.has(cmd.opcode)) {
       return `${this.protocol} carries only ${[...limits.opcodes].map(adminOpcodeName).join(' and ')}, not ${adminOpcodeName(cmd.opcode)}`;
     }
-    const bytes = cmd.direction === 'in' ? (cmd.length ?? 0) : cmd.direction === 'out' ? (cmd.data?.length ?? 0) : 0;
-    if (bytes > limits.maxTransferBytes) return `${this.protocol} moves at most ${limits.maxTransferBytes} bytes per command; ${bytes} were asked`;
-    if (cmd.opcode === 0x02 && limits.maxLogPageBytes !== undefined && bytes > limits.maxLogPageBytes) {
-      return `${this.protocol} reads at most 0x${limits.maxLogPageBytes.toString(16)} bytes of a log page (${limits.logPageLimitReason ?? 'bridge limit'}); ${bytes} were asked`;
+    const host = cmd.direction === 'in' ? (cmd.length ?? 0) : cmd.direction === 'out' ? (cmd.data?.length ?? 0) : 0;
+    // The drive sends what its command asks for, not what the host buffer holds: cap both.
+    const reply = requestedReplyBytes(cmd) ?? 0;
+    const bytes = Math.max(host, reply);
+    const asked = reply > host ? `the command asks the drive for ${reply} bytes${cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE ? ' (NUMDL/NUMDU in CDW10/CDW11)' : ''}` : `${bytes} were asked`;
+    if (bytes > limits.maxTransferBytes) return `${this.protocol} moves at most ${limits.maxTransferBytes} bytes per command; ${asked}`;
+    if (cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE && limits.maxLogPageBytes !== undefined && bytes > limits.maxLogPageBytes) {
+      return `${this.protocol} reads at most 0x${limits.maxLogPageBytes.toString(16)} bytes of a log page (${limits.logPageLimitReason ?? 'bridge limit'}); ${asked}`;
     }
     return this.carryDetail(cmd);
   }

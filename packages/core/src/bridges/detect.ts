@@ -5,7 +5,8 @@
  * 1. The VID:PID table: the bridge it names is asked for Identify Controller, then SAT as the
  *    fallback (a Realtek with a SATA drive answers Identify with zeros). Where SATA bridges
  *    share the VID:PID (152d:0583), SAT goes first: JMicron's command block is an ATA hardware
- *    reset to them. An E6h entry that broke UAS is never probed on a UAS-capable device.
+ *    reset to them. E6h (the ASMedia probe) is never sent to a UAS-capable device, whether
+ *    or not its entry is known to break (smartmontools #490 is one that did).
  * 2. Unknown devices: SAT IDENTIFY first (a standard, read-only command), then the vendor
  *    probes from the least to the most dangerous: Realtek E4h (data-in), JMicron A1h (its
  *    command block is data-out, but no SATA drive answered, so no ATA reset can hit one),
@@ -130,8 +131,13 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
   const entry = usb ? findBridgeEntry(usb.vendorId, usb.productId) : undefined;
   if (entry) {
     steps.push(`VID:PID ${hex4(entry.vendorId)}:${hex4(entry.productId)} is ${entry.name} (${entry.source})`);
-    if (entry.e6BreaksUas && uas !== false) {
-      steps.push('not probing E6h: it broke this device\'s UAS mode (smartmontools #490); pass --bridge asmedia to accept the risk');
+    // Not only the entries known to break (e6BreaksUas): any UAS device may, and E6h is the probe.
+    if (entry.bridge === 'asmedia' && uas !== false) {
+      steps.push(
+        entry.e6BreaksUas
+          ? 'not probing E6h: it broke this device\'s UAS mode (smartmontools #490); pass --bridge asmedia to accept the risk'
+          : 'not probing ASMedia E6h: the device has a UAS interface and E6h broke UAS devices (smartmontools #490); pass --bridge asmedia to try it',
+      );
       const sat = await trySat();
       if (sat) return sat;
       return refuse(steps);

@@ -15,6 +15,7 @@ export const NvmeAdminOpcode = {
   FIRMWARE_COMMIT: 0x10,
   FIRMWARE_IMAGE_DOWNLOAD: 0x11,
   DEVICE_SELF_TEST: 0x14,
+  DIRECTIVE_RECEIVE: 0x1a,
   FORMAT_NVM: 0x80,
   SECURITY_SEND: 0x81,
   SECURITY_RECEIVE: 0x82,
@@ -114,6 +115,30 @@ export function adminCommandEffect(cmd: Pick<NvmeAdminCommand, 'opcode' | 'direc
     effect: 'write',
     reason: known ?? (cmd.opcode >= 0xc0 ? 'is vendor-specific: its effect cannot be known' : 'is not known to leave the medium alone'),
   };
+}
+
+/**
+ * Bytes the command itself asks the drive to return, whatever buffer the host sets up for it
+ * (NVM Express Base 2.0): Get Log Page NUMD = NUMDU (CDW11[15:0]) : NUMDL (CDW10[31:16]), 0's
+ * based dwords; Identify always 4096; Directive Receive NUMD in CDW11, 0's based dwords; Security
+ * Receive AL in CDW11, bytes. Undefined for commands whose reply length is not in their fields.
+ * Bridge caps apply to this as well as to the host's length: the drive sends what it was asked.
+ */
+export function requestedReplyBytes(cmd: Pick<NvmeAdminCommand, 'opcode' | 'cdw10' | 'cdw11'>): number | undefined {
+  const cdw10 = cmd.cdw10 ?? 0;
+  const cdw11 = cmd.cdw11 ?? 0;
+  switch (cmd.opcode) {
+    case NvmeAdminOpcode.GET_LOG_PAGE:
+      return ((cdw11 & 0xffff) * 0x1_0000 + (cdw10 >>> 16) + 1) * 4;
+    case NvmeAdminOpcode.IDENTIFY:
+      return 4096;
+    case NvmeAdminOpcode.DIRECTIVE_RECEIVE:
+      return ((cdw11 >>> 0) + 1) * 4;
+    case NvmeAdminOpcode.SECURITY_RECEIVE:
+      return cdw11 >>> 0;
+    default:
+      return undefined;
+  }
 }
 
 /** Refuses a malformed command before anything is sent. */

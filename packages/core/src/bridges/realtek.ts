@@ -11,7 +11,7 @@
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { BaseBridge, modeRefusal, type AdminCallOptions, type BridgeExchange, type BridgeLimits } from './bridge.js';
-import { assumedCompletion, completionFromStatus, NVME_BROADCAST_NSID, NvmeAdminOpcode, submissionEntry, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
+import { assumedCompletion, completionFromStatus, NVME_BROADCAST_NSID, NvmeAdminOpcode, requestedReplyBytes, submissionEntry, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
 
 export const REALTEK_IN = 0xe4;
 export const REALTEK_OUT = 0xe5;
@@ -69,7 +69,8 @@ export function realtekBasicRefusal(cmd: NvmeAdminCommand): string | undefined {
   }
   if (cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE) {
     if (cmd.nsid && cmd.nsid !== NVME_BROADCAST_NSID) return 'the Realtek E4h CDB reads controller-wide log pages only';
-    if ((cmd.length ?? 0) > REALTEK_BASIC_MAX_LOG_BYTES) return `the Realtek E4h CDB reads at most 0x200 bytes of a log page (longer reads can return stale data)`;
+    const asked = Math.max(cmd.length ?? 0, requestedReplyBytes(cmd) ?? 0);
+    if (asked > REALTEK_BASIC_MAX_LOG_BYTES) return `the Realtek E4h CDB reads at most 0x200 bytes of a log page (longer reads can return stale data); ${asked} were asked`;
     return undefined;
   }
   return 'the Realtek E4h CDB carries Identify and Get Log Page only';

@@ -252,7 +252,7 @@ describe('acquireLease', () => {
     expect(err.details.notRemounted).toHaveLength(2);
   });
 
-  it('refuses a device another process holds (E_BUSY) and one left by a dead holder (run recover)', async () => {
+  it('refuses a device another process holds (E_BUSY), touching nothing', async () => {
     await journal.put({
       id: 'x', platform: 'fake', device, holder: { pid: process.pid, startTime: 'unknown' }, status: 'held', wholeDisks: ['/dev/sda'],
       unmounted: [], detached: { driver: 'usb-storage', target: '1-2:1.0' }, expected: null, remount: false, createdAt: '', updatedAt: '',
@@ -260,11 +260,30 @@ describe('acquireLease', () => {
     const busy = await rejection(acquireLease(device, options({ unmount: true })));
     expect(busy.code).toBe(ErrorCodes.BUSY);
     expect(busy.message).toContain(`process ${process.pid}`);
-    await journal.update((leases) => leases.map((l) => ({ ...l, holder: { pid: 999_999_999, startTime: 'x' } })));
-    const dead = await rejection(acquireLease(device, options({ unmount: true })));
-    expect(dead.code).toBe(ErrorCodes.BUSY);
-    expect(dead.message).toContain('usbscsi recover');
     expect(fake.read().log).toEqual([]);
+  });
+
+  it('a lease left by a dead holder is recovered first (device given back, said through onNotice), then taken', async () => {
+    // The dead holder had unmounted both filesystems and detached the driver, then was SIGKILLed.
+    const os = fake.read();
+    const mounts = os.mounts;
+    fake.write({ ...os, driver: null, mounts: [] });
+    await journal.put({
+      id: 'dead', platform: 'fake', device, holder: { pid: 999_999_999, startTime: 'x' }, status: 'held', wholeDisks: ['/dev/sda'],
+      unmounted: unmountTargets(mounts, 'filesystem'), detached: { driver: 'usb-storage', target: '1-2:1.0' },
+      expected: { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 2 }, remount: true, createdAt: '', updatedAt: '',
+    });
+    const notices: string[] = [];
+    const lease = await acquireLease(device, options({ unmount: true, remount: true, onNotice: (m) => notices.push(m) }));
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/leased by process 999999999, which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted .*\/media\/stick/);
+    const log = fake.read().log;
+    expect(log.findIndex((l) => l.startsWith('attach'))).toBeLessThan(log.findIndex((l) => l.startsWith('detach')));
+    expect((await journal.list()).map((e) => [e.holder.pid, e.status])).toEqual([[process.pid, 'held']]);
+    await lease.release();
+    expect(fake.read().driver).toBe('usb-storage');
+    expect(fake.read().mounts.map((m) => m.mountPoint).sort()).toEqual(['/media/stick', '/media/stick/data']);
+    expect(await journal.list()).toEqual([]);
   });
 
   it('two holders racing for one device: exactly one gets it, the other E_BUSY, nothing done twice', async () => {
@@ -293,6 +312,35 @@ describe('acquireLease', () => {
     expect(err.code).toBe(ErrorCodes.CANCELLED);
     expect(isUsbScsiError(err)).toBe(true);
     expect(fake.snapshot()).toEqual(before);
+  });
+});
+
+describe('cancelled between two steps', () => {
+  it('the next step does not run at all, so the rollback undoes everything that was done', async () => {
+    const controller = new AbortController();
+    // Abort right after the first unmount is journaled, before the second unmount starts.
+    class AbortAfterFirstUnmount extends LeaseJournal {
+      override async put(entry: Parameters<LeaseJournal['put']>[0]): Promise<void> {
+        await super.put(entry);
+        if (entry.unmounted.length === 1) controller.abort();
+      }
+    }
+    const before = fake.snapshot();
+    const err = await rejection(acquireLease(device, options({ unmount: true, signal: controller.signal, journal: new AbortAfterFirstUnmount({ path: journal.path, warn: () => undefined }) })));
+    expect(err.code).toBe(ErrorCodes.CANCELLED);
+    expect(fake.read().log.filter((l) => l.startsWith('unmount'))).toEqual(['unmount /media/stick/data']);
+    expect(fake.snapshot()).toEqual(before);
+  });
+
+  it('runStep never calls a step whose signal aborted before it started', async () => {
+    const { runStep } = await import('./steps.js');
+    const controller = new AbortController();
+    controller.abort();
+    let called = false;
+    const err = await rejection(runStep('unmount', 1000, controller.signal, async () => void (called = true)));
+    expect(err.code).toBe(ErrorCodes.CANCELLED);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(called).toBe(false);
   });
 });
 

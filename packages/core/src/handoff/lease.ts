@@ -39,6 +39,11 @@ export interface AcquireLeaseOptions {
   signal?: AbortSignal;
   /** Every state change, for progress output. */
   onStateChange?: (state: LeaseState) => void;
+  /**
+   * Things the user should hear about that are not errors: a dead holder's lease on this device
+   * was recovered first (the CLI prints it on stderr).
+   */
+  onNotice?: (message: string) => void;
 }
 
 /** What came back on release. */
@@ -167,6 +172,7 @@ export class Lease implements RegisteredLease {
 
   private async acquireSteps(): Promise<void> {
     const signal = anySignal([this.options.signal, this.interrupt.signal]);
+    await this.recoverDeadLease(signal);
     const storage = await runStep('describe', this.timeouts.describe, signal, (o) => this.platform.describe(this.device, o));
     this.storage = storage;
     if (storage.mounts.length && !this.unmountAsked) {
@@ -305,6 +311,43 @@ export class Lease implements RegisteredLease {
       unmounted: this.unmountedTargets,
       remount,
     };
+  }
+
+  /**
+   * A lease on this device whose holder died (or could not give it back) is still in the journal:
+   * give the device back first, as `usbscsi recover` would, and say so. Starting on top of it
+   * would leave that entry to undo our own lease later. A live holder is left for the journal
+   * check (`E_BUSY`).
+   */
+  private async recoverDeadLease(signal: AbortSignal): Promise<void> {
+    if (!this.journal) return;
+    const mine = (await this.journal.list()).filter((e) => e.platform === this.platform.name && sameLeaseDevice(e.device, this.device));
+    let dead = false;
+    for (const entry of mine) {
+      const alive = await isProcessAlive((pid) => this.platform.processIdentity(pid), entry.holder);
+      if (!alive || entry.status === 'release-failed') dead = true;
+    }
+    if (!dead) return;
+    const { recoverLeases } = await import('./recover.js');
+    const report = await recoverLeases(this.platform, this.journal, { device: this.device, timeouts: this.timeouts, signal });
+    for (const { entry, reattached, remounted, notRemounted } of report.recovered) {
+      const what = [
+        reattached && entry.detached ? `re-attached ${entry.detached.driver}` : '',
+        remounted.length ? `re-mounted ${describeMounts(remounted)}` : '',
+        notRemounted.length ? `left unmounted ${describeMounts(notRemounted)} (that lease did not ask for a re-mount)` : '',
+      ].filter(Boolean);
+      this.options.onNotice?.(
+        `${this.description} was still leased by process ${entry.holder.pid}, which ${entry.status === 'release-failed' ? 'could not give it back' : 'died without giving it back'}: recovered it first${what.length ? ` (${what.join(', ')})` : ''}.`,
+      );
+    }
+    for (const entry of report.gone) this.options.onNotice?.(`Dropped the lease of process ${entry.holder.pid} on ${this.description}: the device it held has left.`);
+    const failed = report.failed[0];
+    if (failed) {
+      throw new UsbScsiError(failed.error.code, `${this.description} has a lease left by process ${failed.entry.holder.pid} that could not be recovered: ${failed.error.message}`, {
+        cause: failed.error,
+        details: { holder: failed.entry.holder, status: failed.entry.status, journal: this.journal.path },
+      });
+    }
   }
 
   private async refuseIfHeldElsewhere(entries: LeaseJournalEntry[]): Promise<void> {

@@ -39,6 +39,9 @@ export const DEFAULT_LEASE_TIMEOUTS: Readonly<LeaseTimeouts> = Object.freeze({
  * then even if the platform ignores the signal. Non-typed failures become `E_IO`.
  */
 export async function runStep<T>(step: string, timeoutMs: number, outer: AbortSignal | undefined, fn: (options: StepOptions) => Promise<T>): Promise<T> {
+  // Cancelled before it started: the step must not run at all. Started anyway, it would finish
+  // behind the caller's back (an unmount the rollback never hears of, so never undoes).
+  if (outer?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, `Handoff step "${step}" was cancelled before it started.`, { details: { step } });
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onOuterAbort: (() => void) | undefined;

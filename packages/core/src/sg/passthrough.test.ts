@@ -115,7 +115,7 @@ describe('PassThroughTransport (SG_IO) over a fake binding', () => {
 const loaded = loadNativeAddon();
 describe.skipIf(!loaded.ok || process.platform !== 'linux')(`PassThroughTransport over the real addon${loaded.ok ? '' : ` [SKIPPED: ${loaded.reason}]`}`, () => {
   it('a node that is not there is E_NOT_FOUND; a node that is not SCSI (/dev/null) is E_BAD_INPUT', async () => {
-    await expect(PassThroughTransport.open('/dev/sg-none').execute({ cdb: inquiry, direction: 'in', data: new Uint8Array(36) })).rejects.toMatchObject({ code: ErrorCodes.NOT_FOUND });
-    await expect(PassThroughTransport.open('/dev/null').execute({ cdb: inquiry, direction: 'in', data: new Uint8Array(36) })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    await expect((await PassThroughTransport.open('/dev/sg-none')).execute({ cdb: inquiry, direction: 'in', data: new Uint8Array(36) })).rejects.toMatchObject({ code: ErrorCodes.NOT_FOUND });
+    await expect((await PassThroughTransport.open('/dev/null')).execute({ cdb: inquiry, direction: 'in', data: new Uint8Array(36) })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
   });
 });

@@ -6,13 +6,18 @@
  *
  * SG_IO cannot be cancelled once issued: an AbortSignal is honoured before the
  * command goes out; afterwards the command's own timeout bounds it.
+ *
+ * The queue's transfer limit is learned once, at open (queue-limits.ts): `ScsiDevice` splits
+ * reads and writes to it, and a single command over it is refused before it is sent.
  */
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import { decodeSense } from '../scsi/sense.js';
 import type { DecodedSense } from '../scsi/sense-types.js';
 import { DEFAULT_TIMEOUT_MS, ScsiStatus, type ScsiRequest, type ScsiResult, type ScsiTransport } from '../transport.js';
 import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type SgIoRequest, type SgIoResult } from '../backends/native-addon.js';
+import { opcodeName } from '../scsi/opcodes.js';
 import { sgTransportError } from './sg-status.js';
+import { readQueueLimits, type QueueLimits } from './queue-limits.js';
 
 /** What the transport needs from the addon (a fake in tests). */
 export interface SgIoBinding {
@@ -34,22 +39,29 @@ export class PassThroughTransport implements ScsiTransport {
   readonly kind = 'sg' as const;
   /** An sg node addresses one LUN; open the node of another LUN to reach it. */
   readonly maxLun = 0;
+  /** Largest data phase of one command (the kernel queue's limit), undefined when the kernel shows none. */
+  readonly maxTransferBytes: number | undefined;
+  readonly #limits: QueueLimits | null;
   #closed = false;
 
   constructor(
     readonly path: string,
     private readonly binding: SgIoBinding,
+    limits: QueueLimits | null = null,
   ) {
     if (typeof path !== 'string' || !path.startsWith('/dev/')) throw badInput(`PassThroughTransport needs a device node such as /dev/sg0 or /dev/sda, got ${String(path)}`);
+    this.#limits = limits;
+    this.maxTransferBytes = limits?.maxTransferBytes;
   }
 
-  /** Over the native addon; `E_NO_NATIVE` without it, `E_UNSUPPORTED` off Linux. */
-  static open(path: string): PassThroughTransport {
+  /** Over the native addon, with the node's queue limit; `E_NO_NATIVE` without it, `E_UNSUPPORTED` off Linux. */
+  static async open(path: string): Promise<PassThroughTransport> {
     const loaded = loadNativeAddon();
     if (!loaded.ok) throw new UsbScsiError(ErrorCodes.NO_NATIVE, `SG_IO needs the native addon: ${loaded.reason}. ${NATIVE_BUILD_HINT}`);
     const { sgIo, sgReset } = loaded.addon;
     if (!sgIo) throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `SG_IO pass-through exists only on Linux (this addon is built for ${loaded.addon.platform}); use the BOT transport.`);
-    return new PassThroughTransport(path, { sgIo: sgIo.bind(loaded.addon), ...(sgReset ? { sgReset: sgReset.bind(loaded.addon) } : {}) });
+    const limits = await readQueueLimits(path);
+    return new PassThroughTransport(path, { sgIo: sgIo.bind(loaded.addon), ...(sgReset ? { sgReset: sgReset.bind(loaded.addon) } : {}) }, limits);
   }
 
   async execute(request: ScsiRequest): Promise<ScsiResult> {
@@ -62,6 +74,14 @@ export class PassThroughTransport implements ScsiTransport {
     if (request.signal?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, 'the command was cancelled before it was sent');
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const data = direction === 'none' ? undefined : request.data!;
+    const limits = this.#limits;
+    if (data && limits && data.length > limits.maxTransferBytes) {
+      throw new UsbScsiError(
+        ErrorCodes.BAD_INPUT,
+        `${opcodeName(cdb)}: a data phase of ${data.length} bytes is more than ${this.path} takes in one command (${limits.maxTransferBytes} bytes, from ${limits.source}); nothing was sent. Split it into commands of at most ${limits.maxTransferBytes} bytes (read and write split by themselves).`,
+        { details: { path: this.path, requested: data.length, maxTransferBytes: limits.maxTransferBytes, source: limits.source } },
+      );
+    }
     const r = await this.#sgIo({ path: this.path, cdb, direction, ...(data ? { buffer: data } : {}), timeoutMs });
 
     let sense = tryDecodeSense(r.sense);

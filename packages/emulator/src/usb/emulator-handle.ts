@@ -32,7 +32,6 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
   private readonly generation: number;
   private closed = false;
   private claimed = false;
-  private altSetting = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly offGone: () => void;
 
@@ -70,7 +69,6 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (!this.claimed) throw badInput(`interface ${interfaceNumber} is not claimed by this handle`);
     this.cancelAll();
     this.claimed = false;
-    this.altSetting = 0;
     if (this.device.claimedBy === this) this.device.claimedBy = null;
   }
 
@@ -81,7 +79,10 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (!this.device.info().configurations[0]!.interfaces.some((i) => i.alternateSetting === alternateSetting)) {
       throw badInput(`interface ${interfaceNumber} has no alternate setting ${alternateSetting}`);
     }
-    this.altSetting = alternateSetting;
+    // A real SET_INTERFACE on ep0: the device decides what it does (f_mass_storage resets).
+    const outcome = await this.device.control({ requestType: 0x01, request: 0x0b, value: alternateSetting, index: interfaceNumber }, new Uint8Array(0));
+    this.assertUsable();
+    if (outcome.status === 'stall') throw new UsbScsiError('E_IO', `SET_INTERFACE(${interfaceNumber}, ${alternateSetting}) was refused`);
   }
 
   async kernelDriverActive(interfaceNumber: number): Promise<boolean> {
@@ -246,7 +247,7 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
 
   private currentAlt(): InterfaceDescriptor {
     const interfaces = this.device.info().configurations[0]!.interfaces;
-    return interfaces.find((i) => i.alternateSetting === this.altSetting) ?? interfaces[0]!;
+    return interfaces.find((i) => i.alternateSetting === this.device.alternateSetting) ?? interfaces[0]!;
   }
 
   private checkEndpoint(endpoint: number, wantIn: boolean): void {

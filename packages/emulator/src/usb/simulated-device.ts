@@ -2,6 +2,7 @@ import { UsbScsiError, badInput, type ControlSetup, type MountInfo, type Storage
 import { BotDevice } from '../bot/bot-device.js';
 import type { BotDeviceStats, ControlOutcome } from '../bot/types.js';
 import { FaultInjector } from '../faults.js';
+import { Sense } from '../scsi/sense.js';
 import { attachNvmeBridge, type AttachedBridge, type NvmeBridgeModelOptions } from '../nvme/index.js';
 import type { LogicalUnit } from '../scsi/lun.js';
 import { ScsiTarget, type TargetOptions, type VendorCommandHandler, type VendorCommandOptions } from '../scsi/target.js';
@@ -36,6 +37,12 @@ export interface SimulatedDeviceOptions extends TargetOptions {
   storage?: SimulatedStorageOptions;
   /** Always stall bulk-in on Hi > Di instead of ending with a short packet. */
   stallOnShortDataIn?: boolean;
+  /**
+   * SET_INTERFACE resets the function and raises UNIT ATTENTION 06/29/00 (POWER ON, RESET, OR
+   * BUS DEVICE RESET OCCURRED) on every LUN, even for the setting already current: what the
+   * Linux gadget `f_mass_storage` does (do_set_interface). Default false.
+   */
+  setInterfaceResets?: boolean;
   /** A USB-NVMe bridge model (JMicron, ASMedia, Realtek) in front of a simulated NVMe controller. */
   nvmeBridge?: NvmeBridgeModelOptions;
   /** After a bridge hazard drops the device, it re-enumerates this many ms later (default 50). */
@@ -77,6 +84,11 @@ export class SimulatedDevice {
   generation = 0;
   /** Which open handle holds interface 0 (null: nobody). */
   claimedBy: object | null = null;
+  /** The alternate setting of interface 0 the device is in (SET_INTERFACE changes it; re-plug and port reset clear it). */
+  alternateSetting = 0;
+  /** Standard interface requests seen on ep0. */
+  readonly interfaceRequests = { setInterface: 0, getInterface: 0 };
+  private readonly setInterfaceResets: boolean;
   private readonly fixedAddress: number | undefined;
   private readonly goneListeners = new Set<() => void>();
   private readonly plugListeners = new Set<(plugged: boolean) => void>();
@@ -108,6 +120,7 @@ export class SimulatedDevice {
     this.storage = options.storage
       ? { scsiHost: options.storage.scsiHost ?? 'host9', blockDevices: options.storage.blockDevices ?? [], sgDevices: options.storage.sgDevices ?? [], mounts: options.storage.mounts ?? [] }
       : null;
+    this.setInterfaceResets = options.setInterfaceResets ?? false;
     this.fixedAddress = options.deviceAddress;
     this.deviceAddress = options.deviceAddress ?? nextAddress++;
     this.faults = new FaultInjector();
@@ -213,9 +226,25 @@ export class SimulatedDevice {
     if (setup.requestType === 0x80 && setup.request === 0x08) return { status: 'ok', data: Uint8Array.of(1).subarray(0, length) }; // GET_CONFIGURATION
     if (setup.requestType === 0x80 && setup.request === 0x00) return { status: 'ok', data: Uint8Array.of(0, 0).subarray(0, length) }; // GET_STATUS (device)
     if (setup.requestType === 0x00 && setup.request === 0x09) return { status: 'ok' }; // SET_CONFIGURATION
-    if (setup.requestType === 0x01 && setup.request === 0x0b) return { status: 'ok' }; // SET_INTERFACE
+    if (setup.requestType === 0x01 && setup.request === 0x0b) return this.setInterface(setup.index, setup.value);
+    if (setup.requestType === 0x81 && setup.request === 0x0a) {
+      this.interfaceRequests.getInterface++;
+      return setup.index === 0 ? { status: 'ok', data: Uint8Array.of(this.alternateSetting).subarray(0, length) } : { status: 'stall' };
+    }
     if (this.layout === 'uas-only' && (setup.requestType & 0x60) === 0x20) return { status: 'stall' }; // no BOT class requests on UAS
     return this.bot.control(setup, data);
+  }
+
+  private setInterface(interfaceNumber: number, alternateSetting: number): ControlOutcome {
+    this.interfaceRequests.setInterface++;
+    const exists = configurationFor(this.layout, this.speed).interfaces.some((i) => i.interfaceNumber === interfaceNumber && i.alternateSetting === alternateSetting);
+    if (!exists) return { status: 'stall' };
+    this.alternateSetting = alternateSetting;
+    if (this.setInterfaceResets) {
+      this.bot.powerOn();
+      for (const unit of this.target.units) unit.unitAttention = Sense.powerOnOrReset();
+    }
+    return { status: 'ok' };
   }
 
   /** Drops off the bus: every handle's pending and later calls fail with E_DEVICE_GONE. */
@@ -233,6 +262,7 @@ export class SimulatedDevice {
     if (this.connected) this.unplug();
     this.deviceAddress = this.fixedAddress ?? nextAddress++;
     this.kernelDriver = this.kernelDriverName;
+    this.alternateSetting = 0;
     this.bot.powerOn();
     this.target.firmwareState?.powerOn();
     this.connected = true;
@@ -243,6 +273,7 @@ export class SimulatedDevice {
   portReset(): void {
     this.generation++;
     this.claimedBy = null;
+    this.alternateSetting = 0;
     this.bot.portReset();
     for (const l of [...this.goneListeners]) l();
   }

@@ -1,8 +1,8 @@
 // The project's emulator as a real USB device (FunctionFS on dummy_hcd), driven through the
 // guest kernel's host stack by each backend: enumeration, vendor command, BOT fault injection.
 import { test, skip } from '../runner.mjs';
-import { startGadget, GADGET_VID, GADGET_PID } from '../gadget.mjs';
-import { loadBot, loadCoreIndex } from './core-api.mjs';
+import { startGadget, startMassStorageGadget, GADGET_VID, GADGET_PID, FMS_PID } from '../gadget.mjs';
+import { loadBot, loadOpen, loadCoreIndex } from './core-api.mjs';
 import { waitForKernelDisk } from './bot.mjs';
 import { gadgetTimeoutContract } from './contract.mjs';
 import { assert, assertEqual, sdDisks, waitFor } from '../util.mjs';
@@ -278,5 +278,36 @@ export async function registerGadgetCases(backends) {
     const { waitFor } = await import('../util.mjs');
     await waitFor(() => sdDisks().length === 0, 'the sd disk to leave after unbinding the UDC', 10_000);
     gadget.stop();
+  });
+
+  // The kernel's f_mass_storage on the same UDC: opening for BOT must not reset it (SET_INTERFACE),
+  // nor may the reset recovery at open raise a UNIT ATTENTION.
+  let fms = null;
+  let fmsError = null;
+  test('[gadget] the kernel\'s f_mass_storage enumerates on dummy_hcd and usb-storage binds it', async () => {
+    if (!gadget) throw new Error('the FunctionFS gadget never started, so its UDC is unknown');
+    try { fms = await startMassStorageGadget(gadget.udc); } catch (err) { fmsError = err; throw err; }
+  }, { timeoutMs: 60_000 });
+  const open = await loadOpen();
+  for (const { name, backend, reason } of backends) {
+    const full = `[gadget/${name}] f_mass_storage: openDevice (BOT, lease) sends no SET_INTERFACE; TEST UNIT READY is GOOD at once, no 06/29/00`;
+    if (!backend) { skip(full, reason); continue; }
+    if (!open.mod) { skip(full, open.reason); continue; }
+    test(full, async () => {
+      if (!fms) throw new Error(`f_mass_storage did not start: ${fmsError?.message}`);
+      const dev = await open.mod.openDevice({ selector: `1d6b:${FMS_PID.toString(16).padStart(4, '0')}`, backend, transport: 'bot' });
+      try {
+        const first = await dev.testUnitReady();
+        assertEqual(JSON.stringify(first.unitAttention ?? null), 'null', 'UNIT ATTENTION reported by the first TEST UNIT READY');
+        assertEqual(JSON.stringify((await dev.testUnitReady()).unitAttention ?? null), 'null', 'UNIT ATTENTION on the second');
+      } finally {
+        await dev.close();
+      }
+      await waitForKernelDisk();
+    }, { timeoutMs: 60_000 });
+  }
+  test('[gadget] f_mass_storage teardown', async () => {
+    if (!fms) throw new Error('no f_mass_storage gadget to tear down');
+    await fms.stop();
   });
 }

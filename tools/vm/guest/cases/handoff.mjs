@@ -1,13 +1,16 @@
 // Handoff leases on a disk with a mounted filesystem: refusal, unmount → work → re-mount,
 // and recovery after SIGKILL of the holder. mke2fs is busybox's; ext2 is served by ext4.ko.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync, openSync, readSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { test } from '../runner.mjs';
-import { loadOpen, loadHandoff } from './core-api.mjs';
+import { loadOpen, loadHandoff, loadBot } from './core-api.mjs';
 import { perBackend, withDevice, readyDevice } from './device.mjs';
 import { waitForKernelDisk } from './bot.mjs';
-import { assert, assertEqual, sdDisks, waitFor, sleep } from '../util.mjs';
+import { findQemuDisk } from './qemu-disk.mjs';
+import { assert, assertEqual, assertBytesEqual, sdDisks, waitFor, sleep, usbInterfaceOfDisk } from '../util.mjs';
+
+const READ10_LBA0_8 = Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0);
 
 const MNT = '/mnt/usbdisk';
 
@@ -74,19 +77,21 @@ export async function registerHandoffCases(scenario, backends) {
   const handoff = await loadHandoff();
   const recoveryReady = handoff.mod && ['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].every((k) => k in handoff.mod);
   const recovery = recoveryReady ? open : { mod: null, reason: handoff.mod ? `NOT LANDED: handoff/index.js lacks ${['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].filter((k) => !(k in handoff.mod)).join(', ')}` : handoff.reason };
-  perBackend(scenario, backends, recovery, 'SIGKILL of a lease holder mid-session, then recoverLeases gives the disk back re-mounted with the file intact', async (openMod, b) => {
+  perBackend(scenario, backends, recovery, 'SIGKILL of a lease holder mid-READ: recoverLeases gives the disk back re-mounted; a lease left by a second killed holder is recovered by the next holder itself (it says so), whose FIRST command succeeds', async (openMod, b) => {
     const content = await mountedFilesystemWithFile();
-    const backendName = b.name;
-    const child = spawn(process.execPath, [`${process.cwd()}/tools/vm/guest/lease-holder.mjs`, backendName], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    await waitFor(() => out.includes('HELD') || child.exitCode !== null, 'the holder to take the lease', 30_000);
-    assert(out.includes('HELD'), `holder output: ${out}`);
-    assertEqual([mountsOfDisk().length, sdDisks().length], [0, 0], 'mounts / sd disks while the holder runs');
-    await sleep(300); // let it be mid-command (it loops READ(10))
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-    assertEqual(sdDisks().length, 0, 'the disk stays detached after the holder died (nothing gave it back yet)');
+    const killHolder = async () => {
+      const child = spawn(process.execPath, [`${process.cwd()}/tools/vm/guest/lease-holder.mjs`, b.name], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; });
+      await waitFor(() => out.includes('HELD') || child.exitCode !== null, 'the holder to take the lease', 30_000);
+      assert(out.includes('HELD'), `holder output: ${out}`);
+      assertEqual([mountsOfDisk().length, sdDisks().length], [0, 0], 'mounts / sd disks while the holder runs');
+      await sleep(300); // let it be mid-command (it loops READ(10))
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      assertEqual(sdDisks().length, 0, 'the disk stays detached after the holder died (nothing gave it back yet)');
+    };
+    await killHolder();
     const h = handoff.mod;
     const platform = await h.createLinuxPlatform();
     const report = await h.recoverLeases(platform, new h.LeaseJournal());
@@ -94,7 +99,21 @@ export async function registerHandoffCases(scenario, backends) {
     await waitForKernelDisk();
     await waitFor(() => mountsOfDisk().length === 1, 're-mount by recovery', 20_000);
     assertMountedWithFile(content, 'after recovery');
-  }, { timeoutMs: 120_000 });
+
+    await killHolder();
+    const notices = [];
+    const dev = await openMod.openDevice({ selector: '46f4:0001', backend: b, transport: 'bot', lease: { unmount: true, remount: true, onNotice: (m) => notices.push(m) } });
+    try {
+      assert(notices.some((n) => /died without giving it back: recovered it first \(re-attached usb-storage/.test(n)), `the next holder says it recovered the dead lease: ${JSON.stringify(notices)}`);
+      const first = await dev.execute(READ10_LBA0_8, { length: 4096 });
+      assertEqual([first.status, first.transferred], [0, 4096], `first command of the next holder (sense ${first.sense?.senseKeyName}: ${first.sense?.ascText})`);
+    } finally {
+      await dev.close();
+    }
+    await waitForKernelDisk();
+    await waitFor(() => mountsOfDisk().length === 1, 're-mount after the next holder released', 20_000);
+    assertMountedWithFile(content, 'after the next holder released');
+  }, { timeoutMs: 180_000 });
 
   // Leave the disk unmounted for whatever runs next.
   test(`[${scenario}] cleanup: unmount the test filesystem`, async () => {
@@ -103,4 +122,46 @@ export async function registerHandoffCases(scenario, backends) {
   });
 }
 
+/**
+ * A holder with no lease (it detached usb-storage itself) killed in the middle of a READ's data
+ * phase: QEMU's usb-storage still expects to send data and stalls the next CBW. Nothing of the
+ * kernel runs in between; the next BotTransport must reset the device before its first command.
+ */
+export async function registerTakeoverCases(scenario, backends) {
+  const bot = await loadBot();
+  perBackend(scenario, backends, bot, 'holder killed mid-READ (no lease): the next BotTransport.open runs reset recovery and its FIRST command succeeds', async (botMod, b) => {
+    for (const [, mp] of mountsOfDisk()) execFileSync('umount', [mp]);
+    const disk = await waitForKernelDisk();
+    const intf = usbInterfaceOfDisk(disk.replace('/dev/', ''));
+    execFileSync('blockdev', ['--flushbufs', disk]);
+    const kernelBytes = new Uint8Array(4096);
+    const fd = openSync(disk, 'r');
+    try { readSync(fd, kernelBytes, 0, 4096, 0); } finally { closeSync(fd); }
 
+    const child = spawn(process.execPath, [`${process.cwd()}/tools/vm/guest/mid-command-holder.mjs`, b.name], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    await waitFor(() => out.includes('MID') || child.exitCode !== null, 'the holder to be mid-READ', 30_000);
+    assert(out.includes('MID cbw=ok/31 data=ok/65536'), `holder output: ${out}`);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const handle = await b.open(await findQemuDisk(b));
+    let tr;
+    try {
+      tr = await botMod.BotTransport.open(handle, {});
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    try {
+      const first = await tr.execute({ cdb: READ10_LBA0_8, direction: 'in', data: new Uint8Array(4096) });
+      assertEqual([first.status, first.transferred], [0, 4096], 'first command after the takeover');
+      assertBytesEqual(first.data, kernelBytes, 'READ(10) of LBA 0..7 vs the kernel');
+    } finally {
+      await tr.close();
+      writeFileSync('/sys/bus/usb/drivers/usb-storage/bind', intf);
+      await waitForKernelDisk();
+    }
+  }, { timeoutMs: 90_000 });
+}

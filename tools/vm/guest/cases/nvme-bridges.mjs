@@ -70,7 +70,7 @@ export async function registerNvmeBridgeCases(backends) {
           v.setUint32(12, 0xffffffff, true);
           v.setUint32(48, 0x06 | ((564 / 4 - 1) << 16), true);
           await dev.execute(Uint8Array.of(0xa1, 0x80, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0), { direction: 'out', data: block, allowMediumWrite: true });
-          await dev.execute(Uint8Array.of(0xa1, 0x82, 0, 0, 0x02, 0x34, 0, 0, 0, 0, 0, 0), { length: 564, timeoutMs: 3000 });
+          await dev.execute(Uint8Array.of(0xa1, 0x82, 0, 0, 0x02, 0x34, 0, 0, 0, 0, 0, 0), { length: 564, timeoutMs: 3000, allowMediumWrite: true });
         } catch (err) {
           error = err;
         } finally {
