@@ -111,8 +111,10 @@ export class CliContext {
    * caller closes what it returns. Absent through the daemon.
    */
   async withDevice<T>(fn: (device: ScsiDevice, reopen?: () => Promise<ScsiDevice>) => Promise<T>): Promise<T> {
+    // Checked before anything is opened: a bad --timeout is a usage error, nothing sent.
+    const commandTimeoutMs = this.timeoutMs();
     const via = this.opts.via ?? this.io.env['USBSCSI_VIA'];
-    if (via) return this.withRemoteDevice(via, fn);
+    if (via) return this.withRemoteDevice(via, commandTimeoutMs, fn);
     const spec = this.opts.device;
     const lun = this.lun();
     const lease = await this.leaseOptions();
@@ -139,6 +141,7 @@ export class CliContext {
         transport,
         ...(lun !== undefined ? { lun } : {}),
         lease,
+        ...(commandTimeoutMs !== undefined ? { commandTimeoutMs } : {}),
         ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
       } as const;
       device = await openDevice(openOptions);
@@ -153,7 +156,7 @@ export class CliContext {
     }
   }
 
-  private async withRemoteDevice<T>(via: string, fn: (device: ScsiDevice) => Promise<T>): Promise<T> {
+  private async withRemoteDevice<T>(via: string, commandTimeoutMs: number | undefined, fn: (device: ScsiDevice) => Promise<T>): Promise<T> {
     if (this.opts.trace) {
       throw new UsbScsiError(ErrorCodes.UNSUPPORTED, '--trace cannot record through the daemon (--via / USBSCSI_VIA): the USB transfers happen in usbscsid. Run without --via to trace.');
     }
@@ -161,7 +164,12 @@ export class CliContext {
       throw badInput('--unmount / --remount apply to devices this process opens; through usbscsid the daemon decides (start it with --unmount).');
     }
     const lun = this.lun();
-    const device = await connectVia(via, { ...(this.opts.device !== undefined ? { selector: this.opts.device } : {}), ...(lun !== undefined ? { lun } : {}), env: this.io.env });
+    const device = await connectVia(via, {
+      ...(this.opts.device !== undefined ? { selector: this.opts.device } : {}),
+      ...(lun !== undefined ? { lun } : {}),
+      ...(commandTimeoutMs !== undefined ? { commandTimeoutMs } : {}),
+      env: this.io.env,
+    });
     try {
       return await fn(device);
     } finally {

@@ -1,4 +1,5 @@
 /** Parsing of numeric and enumerated command-line values into typed input errors. */
+import { InvalidArgumentError } from 'commander';
 import { badInput } from '@usbscsi/core';
 
 export interface IntRange {
@@ -31,4 +32,15 @@ export function parseSizeOption(text: string | undefined, what: string, range: I
   if (!m) throw badInput(`${what} needs a size in bytes such as 4096, 64k or 16M; got "${text ?? ''}".`, { option: what, value: text });
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').charAt(0).toLowerCase() as '' | 'k' | 'm' | 'g'];
   return parseIntOption(String(BigInt(m[1]!) * BigInt(mult)), what, range);
+}
+
+/**
+ * A commander argument parser for a path option: an empty value (`-o "$UNSET"`) is a usage
+ * error, not a quiet "no file" or an ENOENT from the OS.
+ */
+export function nonEmptyPath(option: string, what: string): (value: string) => string {
+  return (value) => {
+    if (value.trim() === '') throw new InvalidArgumentError(`${option} needs ${what}; got an empty string.`);
+    return value;
+  };
 }

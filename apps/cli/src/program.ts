@@ -9,6 +9,7 @@ import { CliContext, type CliDeps, type GlobalOptions } from './context.js';
 import { ExitCode, exitCodeFor, exitCodeHelpText } from './exit-codes.js';
 import { toJson } from './format/json.js';
 import type { CliIo } from './io.js';
+import { nonEmptyPath } from './options.js';
 
 export type CommandAction = (ctx: CliContext, args: string[], options: Record<string, unknown>) => Promise<number | void>;
 
@@ -33,9 +34,9 @@ export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Comman
     .option('--json', 'print one JSON document (errors as {"error":{…}})')
     .option('-q, --quiet', 'print only data and errors')
     .option('-v, --verbose', 'more detail; stack traces on errors')
-    .option('--trace <file.pcapng>', 'record every USB transfer as a Wireshark-readable pcapng (usbmon)')
+    .option('--trace <file.pcapng>', 'record every USB transfer as a Wireshark-readable pcapng (usbmon)', nonEmptyPath('--trace', 'a file to record to'))
     .option('--timeout <ms>', 'per-command timeout in milliseconds (default 20000)')
-    .option('--via <unix:PATH>', 'run through the usbscsid daemon (also env USBSCSI_VIA)')
+    .option('--via <unix:PATH>', 'run through the usbscsid daemon (also env USBSCSI_VIA)', nonEmptyPath('--via', 'the daemon endpoint (unix:PATH, unix: for the default socket, or http://127.0.0.1:PORT); omit --via to use local devices'))
     .option('--unmount', 'when the OS must give up the interface (BOT), sync and unmount its mounted filesystems instead of refusing with E_MOUNTED')
     .option('--remount', 'with --unmount: mount them again when the device is given back')
     .addHelpText('after', '\n' + exitCodeHelpText() + '\n\nExamples:\n  usbscsi --device sim inquiry\n  usbscsi --device 0781:5567 read --lba 0 --blocks 8 -o first.bin\n  usbscsi --device sim raw 12 00 00 00 24 00 --in 36')
@@ -88,7 +89,7 @@ export function reportError(io: CliIo, argv: string[], err: unknown): number {
       io.stderr.write(`usbscsi: ${err.message}\n`);
       const candidates = details['candidates'];
       if (Array.isArray(candidates)) for (const c of candidates) io.stderr.write(`  candidate: ${typeof c === 'string' ? c : JSON.stringify(c)}\n`);
-      if (verbose && err.stack) io.stderr.write(err.stack + '\n');
+      // A UsbScsiError is an expected failure whose message says what to do: no stack, even with -v.
     }
     return code;
   }

@@ -3,7 +3,7 @@
  * taken (unmount + detach), its holder "dies" (its pid now names another
  * process start), and the CLI gives the device back.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -89,5 +89,42 @@ describe('a command on a device whose dead holder left it leased', () => {
     expect(await journal.list()).toEqual([]);
     expect(platform.read()).toMatchObject({ driver: 'usb-storage' });
     expect(platform.read().mounts).toHaveLength(2);
+  });
+});
+
+describe('handoff with a corrupt journal', () => {
+  async function corruptJournal() {
+    const setup = await deadHolderSetup();
+    const whole = readFileSync(setup.journal.path, 'utf8');
+    // Cut inside the entry, after its device: the text still names the device, the JSON does not parse.
+    writeFileSync(setup.journal.path, whole.slice(0, whole.lastIndexOf('"holder"')));
+    return setup;
+  }
+
+  it('recover warns on stderr, names the devices, sets the journal aside and exits 1', async () => {
+    const { journal, platform, deps } = await corruptJournal();
+    const r = await run(['handoff', 'recover'], { deps });
+    expect(r.code).toBe(ExitCode.FAILURE);
+    expect(r.stderr).toMatch(/WARNING: the lease journal .* is not valid JSON; moved it to .*leases\.json\.corrupt-/);
+    expect(r.stderr).toContain('1-1 (1d6b:0104)');
+    expect(r.stderr).toMatch(/may still be detached from the OS/);
+    expect(existsSync(journal.path)).toBe(false);
+    // Nothing could be given back from it: the driver is still detached, as the warning says.
+    expect(platform.read().driver).toBeNull();
+  });
+
+  it('status and --json recover say so too (the JSON names what was set aside)', async () => {
+    const { deps } = await corruptJournal();
+    const status = await run(['--json', 'handoff', 'status'], { deps });
+    expect(status.code).toBe(ExitCode.FAILURE);
+    expect(json(status)).toMatchObject({ leases: [], setAside: { movedTo: expect.stringMatching(/corrupt-/), devices: ['1-1 (1d6b:0104)'] } });
+    expect(status.stderr).toContain('is not valid JSON');
+    const again = await corruptJournal();
+    const recover = await run(['--json', 'handoff', 'recover'], { deps: again.deps });
+    expect(recover.code).toBe(ExitCode.FAILURE);
+    expect(json(recover)).toMatchObject({ recovered: [], setAside: { devices: ['1-1 (1d6b:0104)'] } });
+    const release = await run(['--device', '1d6b:0104', 'handoff', 'release'], { deps: (await corruptJournal()).deps });
+    expect(release.code).toBe(ExitCode.FAILURE);
+    expect(release.stderr).toContain('may still be detached');
   });
 });

@@ -24,10 +24,10 @@ class Capture implements OutputStream {
   }
 }
 
-export async function run(argv: string[], options: { deps?: CliDeps; stdoutTTY?: boolean; stderrTTY?: boolean; env?: Record<string, string> } = {}): Promise<RunResult> {
+export async function run(argv: string[], options: { deps?: CliDeps; stdoutTTY?: boolean; stderrTTY?: boolean; env?: Record<string, string>; signal?: AbortSignal } = {}): Promise<RunResult> {
   const stdout = new Capture(options.stdoutTTY ?? false);
   const stderr = new Capture(options.stderrTTY ?? false);
-  const code = await runCli(argv, { stdout, stderr, env: options.env ?? {} }, options.deps ?? {});
+  const code = await runCli(argv, { stdout, stderr, env: options.env ?? {}, ...(options.signal ? { signal: options.signal } : {}) }, options.deps ?? {});
   return { code, stdout: stdout.bytes.toString('utf8'), stdoutBytes: stdout.bytes, stderr: stderr.bytes.toString('utf8') };
 }
 

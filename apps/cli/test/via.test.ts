@@ -2,7 +2,7 @@
  * --via: the same commands through a real usbscsid (the daemon's own start
  * function, serving a simulated device on a Unix socket in a temp dir).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -44,5 +44,21 @@ describe.skipIf(!haveDaemon)(`--via unix:PATH through usbscsid${haveDaemon ? '' 
     const env = await run(['tur'], { env: { USBSCSI_VIA: `unix:${socket}` } });
     expect(env.code).toBe(0);
     expect((await run(['--via', `unix:${socket}`, '--lun', '1', 'tur'])).code).toBe(ExitCode.USAGE);
+  });
+
+  it("names the device by the daemon's listing in info --json and in the write statement", async () => {
+    const info = json(await run(['--via', `unix:${socket}`, '--json', 'info']));
+    expect(info['device']).toMatchObject({ transport: 'remote', daemonDeviceId: expect.any(String), usb: { vendorId: '1d6b', productId: '0104', location: expect.any(String) } });
+    const data = join(socket, '..', 'two-blocks.bin');
+    writeFileSync(data, Buffer.alloc(1024, 0xa5));
+    const write = await run(['--via', `unix:${socket}`, 'write', '--lba', '0', '-i', data, '--yes']);
+    expect(write.code).toBe(0);
+    expect(write.stderr).toMatch(/About to write 1024 bytes .* to LBA 0\.\.1 of .*\(1d6b:0104 at \S+ on usbscsid as \S+.*\), LUN 0 via remote\//);
+  });
+
+  it('a bad --timeout is exit 2 before the daemon is asked anything', async () => {
+    const r = await run(['--via', 'unix:/nonexistent/usbscsid.sock', '--timeout', '0', 'capacity']);
+    expect(r.code).toBe(ExitCode.USAGE);
+    expect(r.stderr).toContain('--timeout must be between 1');
   });
 });

@@ -35,6 +35,20 @@ export interface DeviceDescription {
   usb?: UsbDeviceInfo;
   /** Block or sg node for the SG_IO transport. */
   path?: string;
+  /** Through usbscsid: the device as the daemon lists it (its USB identity is the daemon's to read). */
+  daemonDevice?: DaemonDeviceIdentity;
+}
+
+/** Who a daemon-served device is: the daemon's id and what its device listing says. */
+export interface DaemonDeviceIdentity {
+  id: string;
+  vendorId: number;
+  productId: number;
+  manufacturer?: string;
+  product?: string;
+  serialNumber?: string;
+  /** Bus-port path on the daemon's machine, e.g. `1-2.3`. */
+  location: string;
 }
 
 export interface ScsiDeviceOptions {
@@ -46,6 +60,13 @@ export interface ScsiDeviceOptions {
   mounts?: () => Promise<MountInfo[]>;
   /** Runs after the transport is closed (lease release). */
   onClose?: () => Promise<void>;
+  /**
+   * Timeout of every command sent without one of its own (default 20 s): a front end's
+   * per-command timeout then reaches INQUIRY, SMART, NVMe and firmware queries alike. Given,
+   * it also replaces the NVMe bridge layer's built-in per-phase timeouts (15 s), which would
+   * otherwise win over it.
+   */
+  commandTimeoutMs?: number;
 }
 
 export interface ExecuteOptions {
@@ -87,6 +108,8 @@ export class ScsiDevice {
   readonly description: DeviceDescription;
   private readonly lun: number;
   private readonly maxTransferBytes: number;
+  private readonly commandTimeoutMs: number;
+  private readonly bridgeTimeoutMs: number | undefined;
   private blockSizeCache: number | undefined;
   private closed = false;
 
@@ -100,6 +123,11 @@ export class ScsiDevice {
     }
     const own = transport.maxTransferBytes;
     this.maxTransferBytes = Math.min(options.maxTransferBytes ?? 1024 * 1024, own !== undefined && own > 0 ? own : Infinity);
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.bridgeTimeoutMs = options.commandTimeoutMs;
+    if (!Number.isSafeInteger(this.commandTimeoutMs) || this.commandTimeoutMs < 1) {
+      throw badInput(`a command timeout is a positive whole number of milliseconds; got ${options.commandTimeoutMs}`);
+    }
     this.description = {
       backend: 'unknown',
       transport: transport.kind,
@@ -161,7 +189,7 @@ export class ScsiDevice {
     }
     // Field by field, not conditional spreads: this runs once per command.
     const hasData = data !== undefined && data.length > 0;
-    const request: ScsiRequest = { cdb, direction: options.dataFd || hasData ? direction : 'none', lun: this.lun, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+    const request: ScsiRequest = { cdb, direction: options.dataFd || hasData ? direction : 'none', lun: this.lun, timeoutMs: options.timeoutMs ?? this.commandTimeoutMs };
     if (options.dataFd) request.dataFd = options.dataFd;
     else if (hasData) request.data = data;
     if (options.signal) request.signal = options.signal;
@@ -198,7 +226,7 @@ export class ScsiDevice {
    * command retried, as every typed helper does; the report carries it (`unitAttention`), and
    * a CheckConditionError from the retry has it in `details.unitAttention`.
    */
-  async testUnitReady(options: { timeoutMs?: number } = {}): Promise<TestUnitReadyReport> {
+  async testUnitReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<TestUnitReadyReport> {
     const cdb = scsi.testUnitReadyCdb();
     let result = await this.execute(cdb, options);
     let unitAttention: DecodedSense | undefined;
@@ -464,7 +492,7 @@ export class ScsiDevice {
             direction: r.direction,
             ...(r.length !== undefined ? { length: r.length } : {}),
             ...(r.data ? { data: r.data } : {}),
-            ...(r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}),
+            ...((this.bridgeTimeoutMs ?? r.timeoutMs) !== undefined ? { timeoutMs: this.bridgeTimeoutMs ?? r.timeoutMs } : {}),
             ...(r.signal ? { signal: r.signal } : {}),
             ...(r.allowMediumWrite ? { allowMediumWrite: true } : {}),
           },

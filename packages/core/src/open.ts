@@ -29,6 +29,8 @@ export interface OpenDeviceOptions {
   tuning?: { chunkSize?: number; depth?: number; maxTransferBytes?: number };
   /** Wraps the backend (tracing). */
   wrapBackend?: (backend: UsbBackend) => UsbBackend;
+  /** Timeout of each command sent without one of its own (see ScsiDeviceOptions). */
+  commandTimeoutMs?: number;
 }
 
 type BackendLoad = { backend: UsbBackend | null; reason?: string };
@@ -84,11 +86,12 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
   if (!['auto', 'bot', 'sg'].includes(transportChoice)) throw badInput(`unknown transport '${transportChoice}': use auto, bot or sg`);
   const lun = options.lun ?? 0;
   const maxTransferBytes = options.tuning?.maxTransferBytes ?? DEFAULT_MAX_TRANSFER_BYTES;
+  const timeout = options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {};
 
   // A /dev path with SG_IO needs no USB backend at all.
   if (selector.kind === 'path' && transportChoice !== 'bot' && typeof options.backend !== 'object') {
     if (transportChoice === 'sg' || process.platform === 'linux') {
-      return openPassThrough(selector.path, lun, maxTransferBytes);
+      return openPassThrough(selector.path, lun, maxTransferBytes, timeout);
     }
   }
 
@@ -105,7 +108,7 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
     if (!sgPath) {
       throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `SG_IO needs a kernel-owned device with an sg or block node; ${device.location} has none (use transport bot)`);
     }
-    return openPassThrough(sgPath.startsWith('/dev/') ? sgPath : `/dev/${sgPath}`, lun, maxTransferBytes, device);
+    return openPassThrough(sgPath.startsWith('/dev/') ? sgPath : `/dev/${sgPath}`, lun, maxTransferBytes, timeout, device);
   }
 
   const bot = device.interfaces.find((i) => i.protocols.includes('bot') && (options.interfaceNumber === undefined || i.interfaceNumber === options.interfaceNumber));
@@ -155,6 +158,7 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
     return new ScsiDevice(transport, {
       lun,
       maxTransferBytes: Math.min(maxTransferBytes, transport.quirks.maxTransferBytes),
+      ...timeout,
       description: { backend: backend.name, transport: 'bot', usb: target },
       // Under BOT the interface is ours: nothing of the OS is mounted from it (the lease saw to that).
       mounts: async () => [],
@@ -206,7 +210,7 @@ function refuseUasOnly(device: MassStorageDeviceInfo, interfaceNumber: number | 
   );
 }
 
-async function openPassThrough(path: string, lun: number, maxTransferBytes: number, usb?: MassStorageDeviceInfo): Promise<ScsiDevice> {
+async function openPassThrough(path: string, lun: number, maxTransferBytes: number, timeout: { commandTimeoutMs?: number }, usb?: MassStorageDeviceInfo): Promise<ScsiDevice> {
   const { access, constants } = await import('node:fs/promises');
   try {
     await access(path, constants.R_OK | constants.W_OK);
@@ -222,6 +226,7 @@ async function openPassThrough(path: string, lun: number, maxTransferBytes: numb
   return new ScsiDevice(transport, {
     lun,
     maxTransferBytes,
+    ...timeout,
     description: { backend: 'sg', transport: 'sg', path, ...(usb ? { usb } : {}) },
     mounts: () => mountsOf(path, usb),
   });

@@ -44,7 +44,7 @@ export function parseSelector(text: string | undefined): DeviceSelector {
     }
   }
   throw badInput(
-    `cannot read device selector '${text}': use VID:PID[:SERIAL] in hex (46f4:0001), a bus-port path (1-2.3), /dev/sdX, /dev/srN, /dev/nstN, /dev/sgN, or sim`,
+    `cannot read device selector '${text}': use VID:PID[:SERIAL] in hex (46f4:0001), a bus-port path (1-2.3), /dev/sdX, /dev/srN, /dev/stN, /dev/nstN or /dev/sgN (Linux), or /dev/diskN (macOS)`,
   );
 }
 

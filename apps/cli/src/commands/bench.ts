@@ -3,7 +3,7 @@
  * selected device, measured through the same device API every command uses.
  */
 import type { Command } from 'commander';
-import { badInput } from '@usbscsi/core';
+import { ErrorCodes, UsbScsiError, badInput } from '@usbscsi/core';
 import { fields, formatBytes } from '../format/table.js';
 import { parseIntOption, parseSizeOption } from '../options.js';
 import { startProgress } from '../progress.js';
@@ -49,9 +49,12 @@ export function registerBench(program: Command, wrap: Wrap): void {
           }
           const readSeconds = Number(process.hrtime.bigint() - readStart) / 1e9;
           const latencies: number[] = [];
+          const signal = ctx.io.signal;
           for (let i = 0; i < turCount; i++) {
+            // Ctrl-C between two commands: TUR is quick, so the loop, not the transfer, must notice.
+            if (signal?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, `bench interrupted after ${i} of ${turCount} TEST UNIT READY commands`);
             const t0 = process.hrtime.bigint();
-            await device.testUnitReady();
+            await device.testUnitReady(ctx.transferOptions());
             latencies.push(Number(process.hrtime.bigint() - t0) / 1000);
           }
           latencies.sort((a, b) => a - b);

@@ -17,8 +17,11 @@ import {
   type HandoffPlatform,
   type LeaseJournalEntry,
   type RecoveryReport,
+  type SetAsideJournal,
 } from '@usbscsi/core';
 import type { CliContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+import { isSimSelector } from '../sim.js';
 import { table } from '../format/table.js';
 import type { Wrap } from './index.js';
 
@@ -26,6 +29,27 @@ async function handoffDeps(ctx: CliContext): Promise<{ journal: LeaseJournal; pl
   if (ctx.deps.handoff) return ctx.deps.handoff();
   const path = ctx.io.env['USBSCSI_LEASE_JOURNAL'];
   return { journal: new LeaseJournal(path ? { path } : {}), platform: await defaultHandoffPlatform() };
+}
+
+/**
+ * A journal that does not parse reads as empty, and its devices would be passed over in
+ * silence: move it aside (as the daemon does at start) and say, whatever the output mode,
+ * which devices it named, since they may still be detached from the OS.
+ */
+async function setAsideIfCorrupt(ctx: CliContext, journal: LeaseJournal): Promise<SetAsideJournal | null> {
+  const aside = await journal.setAsideIfCorrupt();
+  if (aside) {
+    const devices = aside.devices.length ? aside.devices.join(', ') : 'none readable';
+    ctx.io.stderr.write(
+      `usbscsi: WARNING: the lease journal ${aside.path} is not valid JSON; moved it to ${aside.movedTo}.\n` +
+        `usbscsi: devices it named (${devices}) may still be detached from the OS: unplug and replug them.\n`,
+    );
+  }
+  return aside;
+}
+
+function setAsideJson(aside: SetAsideJournal | null): Record<string, unknown> | null {
+  return aside ? { journal: aside.path, movedTo: aside.movedTo, devices: aside.devices } : null;
 }
 
 function entryJson(e: LeaseJournalEntry, alive?: boolean): Record<string, unknown> {
@@ -45,6 +69,9 @@ function entryJson(e: LeaseJournalEntry, alive?: boolean): Record<string, unknow
 function entriesFor(ctx: CliContext, entries: LeaseJournalEntry[]): LeaseJournalEntry[] {
   const spec = ctx.opts.device;
   if (spec === undefined) return entries;
+  if (isSimSelector(spec)) {
+    throw badInput('--device sim is the built-in emulator: it takes no lease, so the journal never names it. Give a VID:PID[:SERIAL] or bus-port path.');
+  }
   const s = parseSelector(spec);
   return entries.filter((e) => {
     const d = e.device;
@@ -55,8 +82,9 @@ function entriesFor(ctx: CliContext, entries: LeaseJournalEntry[]): LeaseJournal
   });
 }
 
-function reportJson(r: RecoveryReport): Record<string, unknown> {
+function reportJson(r: RecoveryReport, aside: SetAsideJournal | null): Record<string, unknown> {
   return {
+    setAside: setAsideJson(aside),
     recovered: r.recovered.map((x) => ({ ...entryJson(x.entry), reattached: x.reattached, remounted: x.remounted.map((m) => m.mountPoint), notRemounted: x.notRemounted.map((m) => m.mountPoint) })),
     held: r.held.map((e) => entryJson(e, true)),
     gone: r.gone.map((e) => entryJson(e)),
@@ -81,8 +109,9 @@ function reportHuman(r: RecoveryReport): string {
 async function giveBack(ctx: CliContext, onlyDevice: boolean): Promise<number | void> {
   const { journal, platform } = await handoffDeps(ctx);
   if (onlyDevice && ctx.opts.device === undefined) throw badInput('handoff release needs --device VID:PID[:SERIAL] or a bus-port path; use handoff recover for every dead lease.');
+  const aside = await setAsideIfCorrupt(ctx, journal);
   const targets = entriesFor(ctx, await journal.list());
-  if (onlyDevice && targets.length === 0) {
+  if (onlyDevice && targets.length === 0 && !aside) {
     throw new UsbScsiError(ErrorCodes.NOT_FOUND, `no lease in the journal for ${ctx.opts.device} (see usbscsi handoff status).`);
   }
   const report: RecoveryReport = { recovered: [], held: [], gone: [], failed: [], skipped: [] };
@@ -95,11 +124,13 @@ async function giveBack(ctx: CliContext, onlyDevice: boolean): Promise<number | 
     report.failed.push(...r.failed);
     report.skipped.push(...r.skipped);
   }
-  ctx.emit(reportJson(report), () => reportHuman(report));
+  ctx.emit(reportJson(report, aside), () => reportHuman(report));
   if (report.failed.length) throw report.failed[0]!.error;
   if (onlyDevice && report.held.length) {
     throw new UsbScsiError(ErrorCodes.BUSY, `${describeLeaseDevice(report.held[0]!.device)} is held by live process ${report.held[0]!.holder.pid}; stop it (it releases on exit) and retry.`);
   }
+  // Nothing failed here, but the devices of the corrupt journal were not given back.
+  if (aside) return ExitCode.FAILURE;
 }
 
 export function registerHandoff(program: Command, wrap: Wrap): void {
@@ -110,16 +141,18 @@ export function registerHandoff(program: Command, wrap: Wrap): void {
     .action(
       wrap(async (ctx) => {
         const { journal, platform } = await handoffDeps(ctx);
+        const aside = await setAsideIfCorrupt(ctx, journal);
         const entries = entriesFor(ctx, await journal.list());
         const alive = await Promise.all(entries.map((e) => isProcessAlive((pid) => platform.processIdentity(pid), e.holder)));
         const docs = entries.map((e, i) => entryJson(e, alive[i]));
-        ctx.emit({ journal: journal.path, leases: docs }, () => {
-          if (docs.length === 0) return `No leases (journal ${journal.path}).\n`;
+        ctx.emit({ journal: journal.path, leases: docs, setAside: setAsideJson(aside) }, () => {
+          if (docs.length === 0) return `No leases (journal ${journal.path}${aside ? ', just set aside as corrupt' : ''}).\n`;
           return table([
             ['DEVICE', 'HOLDER', 'ALIVE', 'STATE', 'UNMOUNTED', 'SINCE'],
             ...docs.map((d) => [String(d['device']), String(d['holderPid']), d['holderAlive'] ? 'yes' : 'NO', String(d['status']), (d['unmounted'] as string[]).join(',') || '-', String(d['createdAt'])]),
           ]);
         });
+        if (aside) return ExitCode.FAILURE;
       }),
     );
   handoff

@@ -79,8 +79,7 @@ export function registerInfoCommands(program: Command, wrap: Wrap): void {
       wrap((ctx) =>
         ctx.withDevice(async (device) => {
           const started = process.hrtime.bigint();
-          const timeoutMs = ctx.timeoutMs();
-          const report = await device.testUnitReady(timeoutMs ? { timeoutMs } : {});
+          const report = await device.testUnitReady(ctx.transferOptions());
           const us = Number(process.hrtime.bigint() - started) / 1000;
           const ua = report.unitAttention;
           // A UNIT ATTENTION is reported once and the command retried: say both.

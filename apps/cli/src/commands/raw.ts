@@ -11,7 +11,7 @@ import { hexBytes, hexdump } from '../format/hexdump.js';
 import { senseJson, senseLine, statusName } from '../format/sense.js';
 import { fields } from '../format/table.js';
 import { writeAll } from '../io.js';
-import { parseSizeOption } from '../options.js';
+import { nonEmptyPath, parseSizeOption } from '../options.js';
 import type { Wrap } from './index.js';
 import { readInputFile } from './write.js';
 
@@ -39,8 +39,8 @@ export function registerRaw(program: Command, wrap: Wrap): void {
     .description('send any CDB (sg_raw style): raw 12 00 00 00 24 00 --in 36')
     .argument('<cdb...>', 'CDB as hex bytes: "12 00 00 00 24 00" or 120000002400')
     .option('--in <len>', 'data-in: read LEN bytes from the device')
-    .option('--out <file>', 'data-out: send the bytes of FILE to the device')
-    .option('-o, --output <file>', 'save data-in to FILE instead of a hexdump ("-" = raw bytes on stdout)')
+    .option('--out <file>', 'data-out: send the bytes of FILE to the device', nonEmptyPath('--out', 'a file to send'))
+    .option('-o, --output <file>', 'save data-in to FILE instead of a hexdump ("-" = raw bytes on stdout)', nonEmptyPath('-o', 'a file to write (or - for stdout)'))
     .option('--any-length', 'allow CDB lengths other than 6/10/12/16 (BOT carries 1..16)')
     .option('--yes', 'consent for CDBs that write the medium or firmware')
     .action(
@@ -51,6 +51,7 @@ export function registerRaw(program: Command, wrap: Wrap): void {
         const outData = options['out'] === undefined ? undefined : readInputFile(options['out'] as string, '--out');
         const output = options['output'] as string | undefined;
         if (output !== undefined && inLength === undefined) throw badInput('-o saves data-in: add --in LEN.');
+        if (ctx.json && output === '-') throw badInput('--json prints a JSON document on stdout, so the data cannot go there too: use -o FILE, or drop --json for raw bytes with -o -.');
         // Core refuses too; asking here keeps the device (and any lease) untouched when consent is missing.
         const consent = mediumWriteReason(cdb);
         if (consent !== undefined && options['yes'] !== true) throw badInput(`${consent}: add --yes to send it (nothing was sent).`);

@@ -9,7 +9,7 @@ import type { CliContext } from '../context.js';
 import { hexdump } from '../format/hexdump.js';
 import { formatBytes } from '../format/table.js';
 import { writeAll } from '../io.js';
-import { parseBigOption, parseSizeOption, parseIntOption } from '../options.js';
+import { nonEmptyPath, parseBigOption, parseSizeOption, parseIntOption } from '../options.js';
 import { startProgress } from '../progress.js';
 import { deviceLine } from './describe.js';
 import type { Wrap } from './index.js';
@@ -86,15 +86,16 @@ export function registerRead(program: Command, wrap: Wrap): void {
     .requiredOption('--lba <n>', 'first logical block')
     .option('--blocks <n>', 'number of blocks')
     .option('--bytes <n>', 'number of bytes (4096, 64k, 16M); whole blocks are read, the output cut to this size')
-    .option('-o, --output <file>', 'write raw bytes to FILE ("-" = stdout)')
+    .option('-o, --output <file>', 'write raw bytes to FILE ("-" = stdout)', nonEmptyPath('-o', 'a file to write (or - for stdout)'))
     .action(
-      wrap((ctx, _args, options) =>
-        ctx.withDevice(async (device) => {
+      wrap((ctx, _args, options) => {
+        const output = options['output'] as string | undefined;
+        const toFile = output !== undefined && output !== '-';
+        // Checked before the device is opened: exit 2 sends nothing.
+        if (ctx.json && !toFile) throw badInput('--json prints a JSON document on stdout, so the data needs -o FILE.');
+        return ctx.withDevice(async (device) => {
           const range = await blockRange(device, options);
-          const output = options['output'] as string | undefined;
-          const toFile = output !== undefined && output !== '-';
           const hex = !toFile && output !== '-' && ctx.io.stdout.isTTY === true && !ctx.json;
-          if (ctx.json && !toFile) throw badInput('--json prints a JSON document on stdout, so the data needs -o FILE.');
           if (ctx.opts.verbose) ctx.note(`Reading ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) from LBA ${range.lba} of ${deviceLine(device)}`);
           const progress = startProgress(ctx, range.bytes, 'read');
           const started = process.hrtime.bigint();
@@ -123,7 +124,7 @@ export function registerRead(program: Command, wrap: Wrap): void {
               `Read ${formatBytes(range.bytes)} to ${output} in ${seconds.toFixed(2)} s (${mbPerSec.toFixed(1)} MB/s)\n`,
             );
           }
-        }),
-      ),
+        });
+      }),
     );
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { badInput } from '@usbscsi/core';
 import { formatBytes } from '../format/table.js';
-import { parseBigOption } from '../options.js';
+import { nonEmptyPath, parseBigOption } from '../options.js';
 import { startProgress } from '../progress.js';
 import { deviceLine } from './describe.js';
 import type { Wrap } from './index.js';
@@ -34,7 +34,7 @@ export function registerWrite(program: Command, wrap: Wrap): void {
     .command('write')
     .description('write FILE to the medium at --lba (needs --yes; refuses mounted media)')
     .requiredOption('--lba <n>', 'first logical block')
-    .requiredOption('-i, --input <file>', 'data to write: a whole number of blocks')
+    .requiredOption('-i, --input <file>', 'data to write: a whole number of blocks', nonEmptyPath('-i', 'the file to write'))
     .option('--yes', 'consent to overwrite the stated blocks')
     .action(
       wrap((ctx, _args, options) => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DaemonClient } from './daemon-client.js';
 import { defaultDaemonSocket, parseVia } from './endpoint.js';
-import { RemoteTransport } from './remote-transport.js';
+import { RemoteTransport, openRemoteDevice } from './remote-transport.js';
 import { senseFromJson } from './wire.js';
 
 describe('parseVia', () => {
@@ -63,6 +63,7 @@ describe('DaemonClient against a stub server', () => {
   let server: Server;
   let socketPath: string;
   let devices: unknown[];
+  let executeBodies: Promise<string>[];
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'usbscsi-client-'));
@@ -71,8 +72,10 @@ describe('DaemonClient against a stub server', () => {
       { id: '1-1', backend: 'x', vendorId: 0x1234, productId: 0x0001, serialNumber: 'A', location: '1-1' },
       { id: '1-2', backend: 'x', vendorId: 0x1234, productId: 0x0001, serialNumber: 'B', location: '1-2' },
     ];
+    executeBodies = [];
     server = createServer((req, res) => {
       if (req.url === '/v1/devices') return res.end(JSON.stringify({ devices }));
+      if (req.url?.endsWith('/execute')) executeBodies.push(new Promise((resolve) => { let b = ''; req.on('data', (c) => (b += c)).on('end', () => resolve(b)); }));
       if (req.url === '/teapot') return res.writeHead(418).end('not json');
       res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'E_BUSY', message: 'leased by x', details: { holder: 'x' } } }));
     });
@@ -114,6 +117,30 @@ describe('DaemonClient against a stub server', () => {
     } finally {
       c.close();
       await new Promise((r) => flaky.close(r));
+    }
+  });
+
+  it("describes the device by the daemon's listing (id, VID:PID, names, serial, location)", async () => {
+    devices[1] = { ...(devices[1] as object), manufacturer: 'Acme', product: 'Stick', extra: 'ignored' };
+    const device = await openRemoteDevice({ via: `unix:${socketPath}`, selector: '1-2' });
+    try {
+      expect(device.description.transport).toBe('remote');
+      expect(device.description.daemonDevice).toEqual({ id: '1-2', vendorId: 0x1234, productId: 0x0001, manufacturer: 'Acme', product: 'Stick', serialNumber: 'B', location: '1-2' });
+    } finally {
+      await device.close();
+    }
+  });
+
+  it('sends each command with the command timeout the device was opened with', async () => {
+    const device = await openRemoteDevice({ via: `unix:${socketPath}`, selector: '1-1', commandTimeoutMs: 4321 });
+    try {
+      // The stub answers 409: what matters is the request that reached it.
+      await expect(device.inquiry()).rejects.toMatchObject({ code: 'E_BUSY' });
+      await expect(device.readCapacity()).rejects.toMatchObject({ code: 'E_BUSY' });
+      const sent = (await Promise.all(executeBodies)).map((b) => (JSON.parse(b) as { timeoutMs?: number }).timeoutMs);
+      expect(sent).toEqual([4321, 4321]);
+    } finally {
+      await device.close();
     }
   });
 

@@ -1,7 +1,7 @@
-import { ScsiDevice } from '../device.js';
+import { ScsiDevice, type DaemonDeviceIdentity } from '../device.js';
 import { badInput } from '../errors.js';
 import type { ScsiRequest, ScsiResult, ScsiTransport } from '../transport.js';
-import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
+import { DaemonClient, type DaemonDevice, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
 import type { DaemonEndpoint } from './endpoint.js';
 
 export interface RemoteTransportOptions {
@@ -76,6 +76,21 @@ export interface OpenRemoteDeviceOptions {
   /** Take the device's lease for the life of the ScsiDevice (released on close). */
   lease?: LeaseRequestOptions;
   token?: string;
+  /** Timeout of each command sent without one of its own (see ScsiDeviceOptions). */
+  commandTimeoutMs?: number;
+}
+
+/** The identity fields of the daemon's device listing, copied so that a hostile daemon's extra fields go nowhere. */
+function daemonDeviceIdentity(device: DaemonDevice): DaemonDeviceIdentity {
+  return {
+    id: String(device.id),
+    vendorId: device.vendorId,
+    productId: device.productId,
+    ...(typeof device.manufacturer === 'string' ? { manufacturer: device.manufacturer } : {}),
+    ...(typeof device.product === 'string' ? { product: device.product } : {}),
+    ...(typeof device.serialNumber === 'string' ? { serialNumber: device.serialNumber } : {}),
+    location: String(device.location),
+  };
 }
 
 /** A {@link ScsiDevice} whose every command goes through usbscsid. */
@@ -86,7 +101,8 @@ export async function openRemoteDevice(options: OpenRemoteDeviceOptions): Promis
     const lease = options.lease ? await client.acquireLease(device.id, options.lease) : undefined;
     const transport = new RemoteTransport({ client, deviceId: device.id, ...(lease ? { lease: { id: lease.id, secret: lease.secret }, releaseLeaseOnClose: true } : {}) });
     return new ScsiDevice(transport, {
-      description: { backend: `usbscsid ${device.backend}`, transport: 'remote' },
+      description: { backend: `usbscsid ${device.backend}`, transport: 'remote', daemonDevice: daemonDeviceIdentity(device) },
+      ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
       onClose: async () => client.close(),
     });
   } catch (err) {

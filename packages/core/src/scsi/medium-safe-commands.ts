@@ -181,9 +181,13 @@ export const SAFE_ATA_COMMANDS: ReadonlyMap<number, string> = new Map([
 /**
  * ATA commands whose FEATURE field picks a read or a write; the reading subcommands. `bits`: how
  * much of FEATURE names the subcommand (16 where the whole field does; 8 where FEATURE(15:8)
- * carries options, as REPORT ZONES EXT's reporting options).
+ * carries options, as REPORT ZONES EXT's reporting options). `family` and `subcommands`, where
+ * given, let a refusal name the subcommand it saw.
  */
-export const SAFE_ATA_FEATURES: ReadonlyMap<number, { name: string; bits: 8 | 16; features: ReadonlySet<number> }> = new Map([
+export const SAFE_ATA_FEATURES: ReadonlyMap<
+  number,
+  { name: string; bits: 8 | 16; features: ReadonlySet<number>; family?: string; subcommands?: ReadonlyMap<number, string> }
+> = new Map([
   // ZAC MANAGEMENT IN: REPORT ZONES EXT, REPORT REALMS, REPORT ZONE DOMAINS, ZONE QUERY EXT (not ZONE ACTIVATE EXT 08h).
   [0x4a, { name: 'a ZAC MANAGEMENT IN report', bits: 8, features: new Set([0x00, 0x06, 0x07, 0x09]) }],
   // ACCESSIBLE MAX ADDRESS CONFIGURATION: GET NATIVE MAX ADDRESS EXT (not SET 0001h, FREEZE 0002h).
@@ -194,5 +198,25 @@ export const SAFE_ATA_FEATURES: ReadonlyMap<number, { name: string; bits: 8 | 16
   [0xb4, { name: 'SANITIZE STATUS EXT', bits: 16, features: new Set([0x0000]) }],
   // SMART: READ DATA, READ ATTRIBUTE THRESHOLDS, READ LOG, RETURN STATUS (not ENABLE/DISABLE
   // ATTRIBUTE AUTOSAVE D2h, EXECUTE OFF-LINE IMMEDIATE D4h, WRITE LOG D6h, ENABLE/DISABLE D8h/D9h).
-  [0xb0, { name: 'SMART', bits: 8, features: new Set([0xd0, 0xd1, 0xd5, 0xda]) }],
+  [
+    0xb0,
+    {
+      name: 'SMART',
+      bits: 8,
+      features: new Set([0xd0, 0xd1, 0xd5, 0xda]),
+      family: 'SMART',
+      subcommands: new Map([
+        [0xd0, 'READ DATA'],
+        [0xd1, 'READ ATTRIBUTE THRESHOLDS'],
+        [0xd2, 'ENABLE/DISABLE ATTRIBUTE AUTOSAVE'],
+        [0xd3, 'SAVE ATTRIBUTE VALUES'],
+        [0xd4, 'EXECUTE OFF-LINE IMMEDIATE'],
+        [0xd5, 'READ LOG'],
+        [0xd6, 'WRITE LOG'],
+        [0xd8, 'ENABLE OPERATIONS'],
+        [0xd9, 'DISABLE OPERATIONS'],
+        [0xda, 'RETURN STATUS'],
+      ]),
+    },
+  ],
 ]);

@@ -69,6 +69,15 @@ describe('isMediumWrite', () => {
     expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xe5 }))).toBe(false);
   });
 
+  it('names a SMART subcommand that is not read-only as SMART, not as something else', () => {
+    // SMART ENABLE OPERATIONS, as `raw 85 06 20 00 d8 …` sends it.
+    const enable = rawCdb('85 06 20 00 d8 00 00 00 00 00 4f 00 c2 00 b0 00');
+    expect(mediumWriteReason(enable)).toMatch(/sends SMART ENABLE OPERATIONS \(ATA command 0xb0, feature 0x00d8\), which is not a read-only SMART subcommand$/);
+    expect(mediumWriteReason(ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xb0, features: 0x42, lba: 0xc24f00 }))).toMatch(
+      /sends SMART subcommand 0x42 \(ATA command 0xb0, feature 0x0042\), which is not a read-only SMART subcommand$/,
+    );
+  });
+
   it('wants consent for vendor-specific opcodes and for an empty CDB', () => {
     expect(mediumWriteReason(rawCdb('c1 00 00 00 00 00 00 00 00 00'))).toMatch(/vendor-specific: only the vendor knows/);
     expect(isMediumWrite(new Uint8Array(0))).toBe(true);

@@ -20,19 +20,19 @@ function parseHex(text: string): number[] {
     .trim()
     .split(/[\s,:]+/)
     .filter((t) => t.length > 0);
-  if (tokens.length === 0) throw badInput(`rawCdb: the CDB is empty; ${EXAMPLE}`);
+  if (tokens.length === 0) throw badInput(`the CDB is empty; ${EXAMPLE}`);
   const out: number[] = [];
   for (const raw of tokens) {
     const token = raw.replace(/^0x/i, '');
     if (!/^[0-9a-f]+$/i.test(token)) {
-      throw badInput(`rawCdb: "${raw}" is not hexadecimal; ${EXAMPLE}`, { token: raw });
+      throw badInput(`"${raw}" is not hexadecimal; ${EXAMPLE}`, { token: raw });
     }
     if (token.length <= 2) {
       out.push(parseInt(token, 16));
       continue;
     }
     if (token.length % 2 !== 0) {
-      throw badInput(`rawCdb: "${raw}" has an odd number of hex digits; write each byte as two digits (${EXAMPLE})`, { token: raw });
+      throw badInput(`"${raw}" has an odd number of hex digits; write each byte as two digits (${EXAMPLE})`, { token: raw });
     }
     for (let i = 0; i < token.length; i += 2) out.push(parseInt(token.slice(i, i + 2), 16));
   }
@@ -47,13 +47,13 @@ export function rawCdb(hexOrBytes: string | Uint8Array | readonly number[], opti
   } else {
     bytes = Array.from(hexOrBytes);
     const bad = bytes.findIndex((b) => !Number.isInteger(b) || b < 0 || b > 0xff);
-    if (bad >= 0) throw badInput(`rawCdb: byte ${bad} is ${String(bytes[bad])}, not 0..255; ${EXAMPLE}`);
+    if (bad >= 0) throw badInput(`byte ${bad} is ${String(bytes[bad])}, not 0..255; ${EXAMPLE}`);
   }
   const n = bytes.length;
   if (options.anyLength) {
-    if (n < 1 || n > 16) throw badInput(`rawCdb: a CDB is 1 to 16 bytes over BOT; got ${n}. ${EXAMPLE}`, { length: n });
+    if (n < 1 || n > 16) throw badInput(`a CDB is 1 to 16 bytes over BOT; got ${n}. ${EXAMPLE}`, { length: n });
   } else if (n !== 6 && n !== 10 && n !== 12 && n !== 16) {
-    throw badInput(`rawCdb: a CDB is 6, 10, 12 or 16 bytes; got ${n}. Pad with 00 bytes to the next size, or allow any length 1..16 for BOT; ${EXAMPLE}`, {
+    throw badInput(`a CDB is 6, 10, 12 or 16 bytes; got ${n}. Pad with 00 bytes to the next size, or allow any length 1..16 for BOT; ${EXAMPLE}`, {
       length: n,
     });
   }

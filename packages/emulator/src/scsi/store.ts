@@ -1,4 +1,4 @@
-import { close, fstatSync, ftruncateSync, fsync, openSync, read, write, constants as fsConstants } from 'node:fs';
+import { close, closeSync, fstatSync, ftruncateSync, fsync, openSync, read, write, constants as fsConstants } from 'node:fs';
 import { promisify } from 'node:util';
 import { UsbScsiError, badInput } from '@usbscsi/core';
 
@@ -110,12 +110,22 @@ export class FileBlockStore implements BlockStore {
     try {
       fd = openSync(path, this.readOnly ? fsConstants.O_RDONLY : fsConstants.O_RDWR);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.readOnly) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A path that names no usable file is the caller's input, not an I/O failure.
+      if (code === 'EISDIR' || code === 'ENOTDIR' || (code === 'ENOENT' && this.readOnly)) {
+        throw new UsbScsiError('E_BAD_INPUT', `backing file ${path} cannot be used: ${(err as Error).message}; give the path of a regular file`, { cause: err });
+      }
+      if (code !== 'ENOENT' || this.readOnly) {
         throw new UsbScsiError('E_IO', `cannot open backing file ${path}: ${(err as Error).message}`, { cause: err });
       }
       if (options.blockCount === undefined) throw badInput(`backing file ${path} does not exist; give blocks= to create it`);
       fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
       created = true;
+    }
+    const stat = fstatSync(fd);
+    if (!stat.isFile() && !stat.isBlockDevice()) {
+      closeSync(fd);
+      throw badInput(`backing file ${path} is not a regular file or block device; give the path of a file`);
     }
     this.fd = fd;
     const want = options.blockCount;
