@@ -492,7 +492,8 @@ export class ScsiDevice {
             direction: r.direction,
             ...(r.length !== undefined ? { length: r.length } : {}),
             ...(r.data ? { data: r.data } : {}),
-            ...((this.bridgeTimeoutMs ?? r.timeoutMs) !== undefined ? { timeoutMs: this.bridgeTimeoutMs ?? r.timeoutMs } : {}),
+            // The caller's per-call timeout, else the device's command timeout (--timeout), else the phase's default.
+            ...((r.timeoutMs ?? this.bridgeTimeoutMs ?? r.defaultTimeoutMs) !== undefined ? { timeoutMs: r.timeoutMs ?? this.bridgeTimeoutMs ?? r.defaultTimeoutMs } : {}),
             ...(r.signal ? { signal: r.signal } : {}),
             ...(r.allowMediumWrite ? { allowMediumWrite: true } : {}),
           },

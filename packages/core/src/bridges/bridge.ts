@@ -18,7 +18,18 @@ export type BridgeKind = 'jmicron' | 'asmedia' | 'realtek';
  */
 export type BridgeExchange = (
   cdb: Uint8Array,
-  request: { direction: DataDirection; length?: number; data?: Uint8Array; timeoutMs?: number; signal?: AbortSignal; effect: 'read' | 'write'; allowMediumWrite?: boolean },
+  request: {
+    direction: DataDirection;
+    length?: number;
+    data?: Uint8Array;
+    /** The caller's own timeout for this call: it wins over every default. */
+    timeoutMs?: number;
+    /** The bridge's default for this phase: used when neither the caller nor the device names one. */
+    defaultTimeoutMs?: number;
+    signal?: AbortSignal;
+    effect: 'read' | 'write';
+    allowMediumWrite?: boolean;
+  },
 ) => Promise<ScsiResult>;
 
 export interface AdminCallOptions {
@@ -113,7 +124,8 @@ export abstract class BaseBridge implements NvmeBridge {
         ...request,
         ...(options.allowMediumWrite ? { allowMediumWrite: true } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
-        ...((timeoutMs ?? options.timeoutMs) !== undefined ? { timeoutMs: timeoutMs ?? options.timeoutMs } : {}),
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+        ...(timeoutMs !== undefined ? { defaultTimeoutMs: timeoutMs } : {}),
       });
     let result = await once();
     // A reset or power-on is reported once (UNIT ATTENTION) and the CDB did not run: send it again.
