@@ -40,13 +40,8 @@ export interface DeviceDescription {
 }
 
 /** Who a daemon-served device is: the daemon's id and what its device listing says. */
-export interface DaemonDeviceIdentity {
+export interface DaemonDeviceIdentity extends Pick<UsbDeviceInfo, 'vendorId' | 'productId' | 'manufacturer' | 'product' | 'serialNumber'> {
   id: string;
-  vendorId: number;
-  productId: number;
-  manufacturer?: string;
-  product?: string;
-  serialNumber?: string;
   /** Bus-port path on the daemon's machine, e.g. `1-2.3`. */
   location: string;
 }

@@ -3,17 +3,22 @@ import type { DaemonDeviceIdentity, ScsiDevice, UsbDeviceInfo } from '@usbscsi/c
 import { locationOf } from '@usbscsi/core';
 import { hex4 } from '../format/table.js';
 
+type IdentityFields = Pick<UsbDeviceInfo, 'vendorId' | 'productId' | 'manufacturer' | 'product' | 'serialNumber'>;
+
+/** "SanDisk Ultra (0781:5567 at WHERE, serial X)": one wording for a local and a daemon-served device. */
+function identityText(d: IdentityFields, where: string): string {
+  const name = [d.manufacturer, d.product].filter(Boolean).join(' ');
+  const serial = d.serialNumber ? `, serial ${d.serialNumber}` : '';
+  return `${name || 'USB device'} (${hex4(d.vendorId)}:${hex4(d.productId)} at ${where}${serial})`;
+}
+
 export function usbIdentity(usb: UsbDeviceInfo): string {
-  const name = [usb.manufacturer, usb.product].filter(Boolean).join(' ');
-  const serial = usb.serialNumber ? `, serial ${usb.serialNumber}` : '';
-  return `${name || 'USB device'} (${hex4(usb.vendorId)}:${hex4(usb.productId)} at ${locationOf(usb)}${serial})`;
+  return identityText(usb, locationOf(usb));
 }
 
 /** "SanDisk Ultra (0781:5567 at 1-2 on usbscsid as dev-1, serial X)": the daemon's listing of the device. */
 export function daemonDeviceIdentity(d: DaemonDeviceIdentity): string {
-  const name = [d.manufacturer, d.product].filter(Boolean).join(' ');
-  const serial = d.serialNumber ? `, serial ${d.serialNumber}` : '';
-  return `${name || 'USB device'} (${hex4(d.vendorId)}:${hex4(d.productId)} at ${d.location} on usbscsid as ${d.id}${serial})`;
+  return identityText(d, `${d.location} on usbscsid as ${d.id}`);
 }
 
 /** "SanDisk Ultra (0781:5567 at 1-2, serial X), LUN 0 via bot/native" */
@@ -36,31 +41,38 @@ export function deviceJson(device: ScsiDevice): Record<string, unknown> {
   };
 }
 
-export function usbJson(usb: UsbDeviceInfo): Record<string, unknown> {
-  return {
-    vendorId: hex4(usb.vendorId),
-    productId: hex4(usb.productId),
-    manufacturer: usb.manufacturer ?? null,
-    product: usb.product ?? null,
-    serialNumber: usb.serialNumber ?? null,
-    location: locationOf(usb),
-    busNumber: usb.busNumber,
-    deviceAddress: usb.deviceAddress,
-    speed: usb.speed,
-  };
+/** The `usb` document of --json output: identity, then where and how fast (null where the lister does not say). */
+export interface UsbJson {
+  vendorId: string;
+  productId: string;
+  manufacturer: string | null;
+  product: string | null;
+  serialNumber: string | null;
+  location: string;
+  busNumber: number | null;
+  deviceAddress: number | null;
+  speed: UsbDeviceInfo['speed'] | null;
 }
 
-/** The daemon's listing in the `usb` shape; what it does not list (bus, address, speed) is null. */
-function daemonUsbJson(d: DaemonDeviceIdentity): Record<string, unknown> {
+function identityJson(d: IdentityFields, location: string, bus: Pick<UsbDeviceInfo, 'busNumber' | 'deviceAddress' | 'speed'> | null): UsbJson {
   return {
     vendorId: hex4(d.vendorId),
     productId: hex4(d.productId),
     manufacturer: d.manufacturer ?? null,
     product: d.product ?? null,
     serialNumber: d.serialNumber ?? null,
-    location: d.location,
-    busNumber: null,
-    deviceAddress: null,
-    speed: null,
+    location,
+    busNumber: bus?.busNumber ?? null,
+    deviceAddress: bus?.deviceAddress ?? null,
+    speed: bus?.speed ?? null,
   };
+}
+
+export function usbJson(usb: UsbDeviceInfo): UsbJson {
+  return identityJson(usb, locationOf(usb), usb);
+}
+
+/** The daemon's listing in the `usb` shape; what it does not list (bus, address, speed) is null. */
+function daemonUsbJson(d: DaemonDeviceIdentity): UsbJson {
+  return identityJson(d, d.location, null);
 }

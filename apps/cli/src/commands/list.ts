@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { listMassStorageDevices, locationOf } from '@usbscsi/core';
-import { table, hex4 } from '../format/table.js';
+import { listMassStorageDevices } from '@usbscsi/core';
+import { table } from '../format/table.js';
+import { usbJson } from './describe.js';
 import type { Wrap } from './index.js';
 
 export function registerList(program: Command, wrap: Wrap): void {
@@ -15,15 +16,7 @@ export function registerList(program: Command, wrap: Wrap): void {
           const docs = devices.map((d) => {
             const storage = d.storage ?? [];
             return {
-              vendorId: hex4(d.vendorId),
-              productId: hex4(d.productId),
-              manufacturer: d.manufacturer ?? null,
-              product: d.product ?? null,
-              serialNumber: d.serialNumber ?? null,
-              location: locationOf(d),
-              busNumber: d.busNumber,
-              deviceAddress: d.deviceAddress,
-              speed: d.speed,
+              ...usbJson(d),
               backend: d.backend,
               interfaces: d.interfaces.map((i) => ({ interfaceNumber: i.interfaceNumber, protocols: i.protocols })),
               driver: storage.map((s) => s.driver).find((x) => x) ?? null,
@@ -40,7 +33,7 @@ export function registerList(program: Command, wrap: Wrap): void {
               rows.push([
                 `${d.vendorId}:${d.productId}`,
                 d.location,
-                d.speed,
+                d.speed ?? '-',
                 [...new Set(d.interfaces.flatMap((i) => i.protocols))].join('+') || '-',
                 d.driver ?? '-',
                 [...d.blockDevices, ...d.tapeDevices, ...d.sgDevices].join(',') || '-',

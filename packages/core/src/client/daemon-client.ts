@@ -1,18 +1,13 @@
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import type { DataDirection, ScsiResult } from '../transport.js';
+import type { DaemonDeviceIdentity } from '../device.js';
 import { parseVia, type DaemonEndpoint } from './endpoint.js';
 import { DaemonHttp, type HttpResponse } from './http.js';
 import { hexOf, senseFromJson } from './wire.js';
 
-export interface DaemonDevice {
-  id: string;
+/** A device as `GET /v1/devices` lists it: its identity, then the daemon's state of it. */
+export interface DaemonDevice extends DaemonDeviceIdentity {
   backend: string;
-  vendorId: number;
-  productId: number;
-  manufacturer?: string;
-  product?: string;
-  serialNumber?: string;
-  location: string;
   state: 'idle' | 'busy' | 'leased' | 'gone';
   queueDepth: number;
   open: boolean;
