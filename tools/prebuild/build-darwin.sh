@@ -25,10 +25,7 @@ done
 
 libusb="$("$here/fetch-libusb.sh" | tail -n1)"
 native="$repo/native"
-uv_dir="${USBSCSI_UV_INCLUDE:-$(node -p "require('path').resolve(process.execPath, '../../include/node')")}"
-[[ -f "$uv_dir/uv.h" ]] || die "Node's uv.h not found in $uv_dir (set USBSCSI_UV_INCLUDE)"
-api_dir="$(cd "$native" && node -p "require(require.resolve('node-api-headers', { paths: [require.resolve('cmake-js')] })).include_dir")"
-addon_api_dir="$(cd "$native" && node -p "require('path').resolve(require('node-addon-api').include_dir)")"
+addon_headers "$native"
 jobs="${JOBS:-$(nproc)}"
 
 shopt -s nullglob

@@ -34,3 +34,14 @@ debian_mirror() {
   done
   return 1
 }
+
+# The headers the addon compiles against, for every target: Node's uv.h (the running Node's
+# own, or USBSCSI_UV_INCLUDE), the Node-API headers cmake-js uses, node-addon-api. Sets uv_dir,
+# api_dir and addon_api_dir; $1 is the native package's directory.
+addon_headers() {
+  local native="$1"
+  uv_dir="${USBSCSI_UV_INCLUDE:-$(node -p "require('path').resolve(process.execPath, '../../include/node')")}"
+  [[ -f "$uv_dir/uv.h" ]] || die "Node's uv.h not found in $uv_dir (set USBSCSI_UV_INCLUDE)"
+  api_dir="$(cd "$native" && node -p "require(require.resolve('node-api-headers', { paths: [require.resolve('cmake-js')] })).include_dir")"
+  addon_api_dir="$(cd "$native" && node -p "require('path').resolve(require('node-addon-api').include_dir)")"
+}
