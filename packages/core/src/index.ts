@@ -24,3 +24,4 @@ export {
   type DarwinPlatformOptions,
 } from './handoff/darwin.js';
 export * from './bridges/index.js';
+export * from './hex.js';

@@ -1,5 +1,6 @@
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
 import { USB_CLASS_MASS_STORAGE, MSC_PROTOCOL_BOT, MSC_PROTOCOL_UAS, locationOf, type UsbDeviceInfo } from './usb/backend.js';
+import { usbIdsOf } from './hex.js';
 
 /** What a user typed to name a device, parsed. */
 export type DeviceSelector =
@@ -81,7 +82,7 @@ export function asMassStorage(device: UsbDeviceInfo): MassStorageDeviceInfo | nu
 }
 
 export function describeCandidate(d: UsbDeviceInfo): string {
-  const ids = `${hex4(d.vendorId)}:${hex4(d.productId)}`;
+  const ids = usbIdsOf(d);
   return `${ids}${d.serialNumber ? `:${d.serialNumber}` : ''} at ${locationOf(d)}${d.product ? ` (${d.product})` : ''}`;
 }
 
@@ -125,6 +126,3 @@ function matchesSelector(d: MassStorageDeviceInfo, s: DeviceSelector): boolean {
   }
 }
 
-export function hex4(n: number): string {
-  return n.toString(16).padStart(4, '0');
-}

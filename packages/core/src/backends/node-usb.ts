@@ -36,6 +36,7 @@ import type {
   UsbSpeed,
 } from '../usb/backend.js';
 import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
+import { usbIdsOf } from '../hex.js';
 
 /* ---- The slice of the `usb` package we use, typed here so nothing else needs it. ---- */
 interface NusbEndpoint { endpointNumber: number; direction: 'in' | 'out'; type: string; packetSize: number }
@@ -132,7 +133,7 @@ function busNumberOf(dev: NusbDevice): number {
 }
 
 function deviceId(dev: NusbDevice): string {
-  return `${busNumberOf(dev)}-${dev.address}-${dev.vendorId.toString(16).padStart(4, '0')}:${dev.productId.toString(16).padStart(4, '0')}`;
+  return `${busNumberOf(dev)}-${dev.address}-${usbIdsOf(dev)}`;
 }
 
 interface PendingTransfer {

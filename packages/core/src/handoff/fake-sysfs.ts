@@ -5,6 +5,7 @@
  */
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hex } from '../hex.js';
 
 export interface FakeUsbDisk {
   /** `sda` */
@@ -67,14 +68,14 @@ export class FakeSysfs {
   addInterface(iface: FakeUsbInterface): void {
     const device = this.deviceDir(iface.busNumber, iface.portNumbers);
     mkdirSync(device, { recursive: true });
-    writeFileSync(join(device, 'idVendor'), `${hex4(iface.vendorId)}\n`);
-    writeFileSync(join(device, 'idProduct'), `${hex4(iface.productId)}\n`);
+    writeFileSync(join(device, 'idVendor'), `${hex(iface.vendorId, 4)}\n`);
+    writeFileSync(join(device, 'idProduct'), `${hex(iface.productId, 4)}\n`);
     if (iface.serialNumber !== undefined) writeFileSync(join(device, 'serial'), `${iface.serialNumber}\n`);
     const dir = this.interfaceDir(iface);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'bInterfaceNumber'), `${iface.interfaceNumber.toString(16).padStart(2, '0')}\n`);
-    writeFileSync(join(dir, 'bInterfaceClass'), `${(iface.interfaceClass ?? 8).toString(16).padStart(2, '0')}\n`);
+    writeFileSync(join(dir, 'bInterfaceNumber'), `${hex(iface.interfaceNumber)}\n`);
+    writeFileSync(join(dir, 'bInterfaceClass'), `${hex((iface.interfaceClass ?? 8))}\n`);
     this.setDriver(iface, iface.driver);
     if (iface.driver === null) return;
     if (iface.disks) this.addDisks(iface, iface.host ?? 0, iface.disks);
@@ -138,8 +139,4 @@ export class FakeSysfs {
   writeMountinfo(lines: string[]): void {
     writeFileSync(this.mountinfoPath, ['22 27 0:21 / /proc rw,relatime - proc proc rw', ...lines].join('\n') + '\n');
   }
-}
-
-function hex4(value: number): string {
-  return value.toString(16).padStart(4, '0');
 }

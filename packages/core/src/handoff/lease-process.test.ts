@@ -26,7 +26,8 @@ let journal: LeaseJournal;
 beforeAll(() => {
   build = mkdtempSync(join(tmpdir(), 'usbscsi-handoff-build-'));
   writeFileSync(join(build, 'package.json'), '{"type":"module"}');
-  const files = ['errors.ts', ...readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `handoff/${f}`)];
+  // handoff/ and the small core modules it imports
+  const files = ['errors.ts', 'hex.ts', ...readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `handoff/${f}`)];
   mkdirSync(join(build, 'handoff'));
   for (const file of files) {
     const out = ts.transpileModule(readFileSync(join(coreSrc, file), 'utf8'), {

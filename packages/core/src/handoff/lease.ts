@@ -20,6 +20,7 @@ import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, Mount
 import { currentProcessIdentity, isProcessAlive } from './process-identity.js';
 import { processLeaseRegistry, type LeaseRegistry, type RegisteredLease } from './registry.js';
 import { DEFAULT_LEASE_TIMEOUTS, describeMounts, giveBack, runStep, type GiveBackReport, type LeaseTimeouts } from './steps.js';
+import { usbIdsOf } from '../hex.js';
 
 export type LeaseState = 'idle' | 'unmounting' | 'detaching' | 'held' | 'releasing' | 'reattaching' | 'remounting' | 'released' | 'failed' | 'rolled-back';
 
@@ -71,9 +72,8 @@ export function leaseDeviceOf(info: UsbDeviceInfo, interfaceNumber: number): Lea
 }
 
 export function describeLeaseDevice(device: LeaseDevice): string {
-  const hex = (n: number) => n.toString(16).padStart(4, '0');
   const location = device.portNumbers.length ? `${device.busNumber}-${device.portNumbers.join('.')}` : `${device.busNumber}-0`;
-  return `${hex(device.vendorId)}:${hex(device.productId)}${device.serialNumber ? ` (serial ${device.serialNumber})` : ''} at ${location} interface ${device.interfaceNumber}`;
+  return `${usbIdsOf(device)}${device.serialNumber ? ` (serial ${device.serialNumber})` : ''} at ${location} interface ${device.interfaceNumber}`;
 }
 
 export function sameLeaseDevice(a: LeaseDevice, b: LeaseDevice): boolean {
