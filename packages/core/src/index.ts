@@ -25,3 +25,4 @@ export {
 } from './handoff/darwin.js';
 export * from './bridges/index.js';
 export * from './hex.js';
+export * from './wire/index.js';

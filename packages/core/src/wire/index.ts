@@ -1,0 +1,26 @@
+export type {
+  DaemonDeviceIdentity,
+  DaemonDeviceSummary,
+  DaemonDeviceState,
+  DaemonDevice,
+  DaemonLease,
+  DaemonLeaseGrant,
+  LeaseEndReason,
+  DaemonEvent,
+  DaemonHealth,
+  ErrorBody,
+  SenseJson,
+  ExecuteResultJson,
+} from './types.js';
+export {
+  toJsonSafe,
+  senseToJson,
+  senseFromJson,
+  errorBody,
+  errorFromBody,
+  resultToJson,
+  resultFromJson,
+  resultHeaders,
+  resultFromHeaders,
+  type SequencedResult,
+} from './json.js';
