@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './usb/backend.js';
+export { parseLocation, sameLocation, sysfsDeviceName, type UsbPlace } from './usb/location.js';
 export * from './transport.js';
 export * from './scsi/index.js';
 export * from './bot/index.js';

@@ -6,6 +6,7 @@
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hex } from '../hex.js';
+import { locationOf, sysfsDeviceName } from '../usb/location.js';
 
 export interface FakeUsbDisk {
   /** `sda` */
@@ -57,11 +58,11 @@ export class FakeSysfs {
   }
 
   deviceDir(busNumber: number, portNumbers: number[]): string {
-    return join(this.sysfsRoot, 'bus/usb/devices', `${busNumber}-${portNumbers.join('.')}`);
+    return join(this.sysfsRoot, 'bus/usb/devices', sysfsDeviceName({ busNumber, portNumbers }));
   }
 
   interfaceDir(iface: Pick<FakeUsbInterface, 'busNumber' | 'portNumbers' | 'configurationValue' | 'interfaceNumber'>): string {
-    return join(this.sysfsRoot, 'bus/usb/devices', `${iface.busNumber}-${iface.portNumbers.join('.')}:${iface.configurationValue ?? 1}.${iface.interfaceNumber}`);
+    return join(this.sysfsRoot, 'bus/usb/devices', `${locationOf(iface)}:${iface.configurationValue ?? 1}.${iface.interfaceNumber}`);
   }
 
   /** Adds (or replaces) a device with one interface, its SCSI host, disks, partitions and /dev nodes. */
