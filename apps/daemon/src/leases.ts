@@ -1,19 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { badInput, ErrorCodes, UsbScsiError, type DaemonLease, type DaemonLeaseGrant, type LeaseEndReason } from '@usbscsi/core';
+import { badInput, ErrorCodes, UsbScsiError, type DaemonLease, type DaemonLeaseGrant, type LeaseEndReason, type LeaseRequestJson } from '@usbscsi/core';
 import type { Logger } from 'pino';
 import { digestOf, matchesDigest, newSecret } from './auth.js';
 import type { DeviceSlot } from './device-slot.js';
 import { busy, notFound } from './errors.js';
 import type { EventHub } from './events.js';
 
-export interface LeaseRequest {
-  /** Hard limit on the lease's life. */
-  ttlMs?: number;
-  /** The lease ends (and the device goes back to the OS) after this long without a command. */
-  idleTimeoutMs?: number;
-  /** Free text naming the client (shown to others in /v1/devices and E_BUSY details). */
-  holder?: string;
-}
+export type LeaseRequest = LeaseRequestJson;
 
 export interface LeaseLimits {
   defaultTtlMs: number;

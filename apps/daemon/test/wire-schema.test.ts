@@ -3,7 +3,10 @@
  * document, the daemon and core's wire module (which the client reads with) cannot drift:
  * every body validates against its schema, and carries no field the schema does not declare.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
@@ -209,5 +212,60 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
     for (const event of events) if ('device' in event) expectConforms(component('Device'), event.device, `${event.type} device`);
     const left = events.find((e) => e.type === 'device-left') as Extract<DaemonEvent, { type: 'device-left' }>;
     expect(left.device.state).toBe('gone');
+  });
+});
+
+/** The documented JSON request body of an operation. */
+function requestSchema(path: string, method: string): Schema {
+  const schema = DOC.paths[path]?.[method]?.requestBody?.content?.['application/json']?.schema;
+  if (!schema) throw new Error(`openapi.yaml documents no JSON body for ${method.toUpperCase()} ${path}`);
+  return schema;
+}
+
+describe('the wire: what the client sends conforms to openapi.yaml', () => {
+  let dir: string;
+  let server: Server;
+  let client: DaemonClient;
+  const seen: { method: string; url: string; body: unknown }[] = [];
+  const grant = { id: 'L1', deviceId: '1-1', holder: 'h', ownerUid: null, createdAt: new Date(0).toISOString(), expiresAt: new Date(1).toISOString(), idleTimeoutMs: 1, secret: 's' };
+
+  beforeEach(async () => {
+    seen.length = 0;
+    dir = mkdtempSync(join(tmpdir(), 'usbscsi-wire-'));
+    // Records each request and answers the documented shape, so the client's own encoding is what is checked.
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        seen.push({ method: req.method!, url: req.url!, body: text && req.headers['content-type'] === 'application/json' ? JSON.parse(text) : undefined });
+        if (req.url!.endsWith('/execute') && req.headers.accept === 'application/octet-stream') {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-scsi-status': '0', 'x-scsi-transferred': '0', 'x-scsi-residue': '0', 'x-scsi-duration-ns': '1', 'x-usbscsi-seq': '1' }).end();
+          return;
+        }
+        const answer = req.url!.endsWith('/execute') ? { status: 0, data: '', transferred: 0, residue: 0, durationNs: 1, seq: 1 } : { lease: grant };
+        res.writeHead(req.url!.endsWith('/lease') ? 201 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((r) => server.listen(join(dir, 's.sock'), r));
+    client = new DaemonClient({ kind: 'unix', socketPath: join(dir, 's.sock') });
+  });
+  afterEach(async () => {
+    client.close();
+    await new Promise((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('execute and lease request bodies are the documented ExecuteRequest and lease bodies', async () => {
+    await client.execute('1-1', Uint8Array.from([0x00, 0, 0, 0, 0, 0]), { timeoutMs: 500 });
+    await client.execute('1-1', Uint8Array.from([0x12, 0, 0, 0, 36, 0]), { length: 36, allowMediumWrite: true });
+    await client.acquireLease('1-1', { ttlMs: 60_000, idleTimeoutMs: 1000, holder: 'wire test' });
+    await client.renewLease(grant, { ttlMs: 1000, idleTimeoutMs: 10 });
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /v1/devices/1-1/execute', 'POST /v1/devices/1-1/execute', 'POST /v1/devices/1-1/lease', 'POST /v1/leases/L1/renew',
+    ]);
+    const documented = ['/v1/devices/{id}/execute', '/v1/devices/{id}/execute', '/v1/devices/{id}/lease', '/v1/leases/{leaseId}/renew'];
+    seen.forEach((r, i) => expectConforms(requestSchema(documented[i]!, 'post'), r.body, `${r.method} ${r.url}`));
+    expect(seen[1]!.body).toEqual({ cdb: '120000002400', direction: 'in', length: 36, allowMediumWrite: true });
   });
 });

@@ -4,7 +4,7 @@ import { parseVia, type DaemonEndpoint } from './endpoint.js';
 import { DaemonHttp, type HttpResponse } from './http.js';
 import { hexBytes } from '../hex.js';
 import { resultFromHeaders, resultFromJson, type SequencedResult } from '../wire/json.js';
-import type { DaemonDevice, DaemonEvent, DaemonHealth, DaemonLease, DaemonLeaseGrant, ExecuteResultJson } from '../wire/types.js';
+import type { DaemonDevice, DaemonEvent, DaemonHealth, DaemonLease, DaemonLeaseGrant, ExecuteRequestJson, ExecuteResultJson, LeaseRequestJson } from '../wire/types.js';
 import { usbIdsOf } from '../hex.js';
 
 /** What renewing and releasing need. */
@@ -28,11 +28,7 @@ export interface RemoteExecuteOptions {
 /** A ScsiResult plus the command's position in the device's execution order. */
 export type RemoteResult = SequencedResult;
 
-export interface LeaseRequestOptions {
-  ttlMs?: number;
-  idleTimeoutMs?: number;
-  holder?: string;
-}
+export type LeaseRequestOptions = LeaseRequestJson;
 
 const enc = encodeURIComponent;
 
@@ -112,12 +108,13 @@ export class DaemonClient {
       });
       return resultFromJson(json<ExecuteResultJson>(res));
     }
-    const body = JSON.stringify({
+    const request: ExecuteRequestJson = {
       cdb: hexBytes(cdb), direction,
       ...(direction === 'in' ? { length } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.allowMediumWrite ? { allowMediumWrite: true } : {}),
-    });
+    };
+    const body = JSON.stringify(request);
     const res = await this.http.call({
       method: 'POST', path, body: Buffer.from(body), ...signal,
       headers: { ...common, 'content-type': 'application/json', ...(direction === 'in' ? { accept: 'application/octet-stream' } : {}) },

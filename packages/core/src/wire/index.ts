@@ -11,6 +11,8 @@ export type {
   ErrorBody,
   SenseJson,
   ExecuteResultJson,
+  ExecuteRequestJson,
+  LeaseRequestJson,
 } from './types.js';
 export {
   toJsonSafe,

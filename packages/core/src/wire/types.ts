@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors.js';
+import type { DataDirection } from '../transport.js';
 
 /**
  * The shapes usbscsid sends and its client reads, one definition for both
@@ -100,6 +101,31 @@ export interface SenseJson {
   descriptors?: { type: number; bytes: string }[];
   ataStatusReturn?: { error: number; count: number; lba: string; device: number; status: number; extend: boolean };
   raw: string;
+}
+
+/** The JSON body of POST /v1/devices/{id}/execute (schema `ExecuteRequest`). */
+export interface ExecuteRequestJson {
+  /** Hex bytes, e.g. `12 00 00 00 24 00`. */
+  cdb: string;
+  direction?: DataDirection;
+  /** Data-in bytes. */
+  length?: number;
+  /** Data-out bytes, base64 (small; larger data-out is a binary body). */
+  data?: string;
+  timeoutMs?: number;
+  allowMediumWrite?: boolean;
+  /** The lease secret (the header X-Usbscsi-Lease is the other way). */
+  lease?: string;
+}
+
+/** The body of POST /v1/devices/{id}/lease; renewing takes its ttlMs and idleTimeoutMs. */
+export interface LeaseRequestJson {
+  /** Hard limit on the lease's life. */
+  ttlMs?: number;
+  /** The lease ends (and the device goes back to the OS) after this long without a command. */
+  idleTimeoutMs?: number;
+  /** Free text naming the client, shown to others. */
+  holder?: string;
 }
 
 /** The body of a 200 from /execute in JSON (schema `ExecuteResult`). */
