@@ -1,10 +1,9 @@
-import { ErrorCodes, UsbScsiError } from '@usbscsi/core';
+import { errorBody, ErrorCodes, UsbScsiError } from '@usbscsi/core';
 import Fastify, { LogController } from 'fastify';
 import { makeTokenCheck } from './auth.js';
 import type { DaemonContext } from './context.js';
 import type { PeerLookup } from './peer.js';
 import { bodyBytesOf, holdUntilAnswered } from './byte-budget.js';
-import { errorBody } from './errors.js';
 import { clientErrorHandler, sendError } from './http-errors.js';
 import { loggableUrl } from './log-url.js';
 import { octetStreamParser } from './octet-body.js';

@@ -1,10 +1,8 @@
-import { ErrorCodes, isUsbScsiError, type UsbScsiError } from '@usbscsi/core';
+import { ErrorCodes, isUsbScsiError, type DaemonDevice, type DaemonDeviceState, type UsbScsiError } from '@usbscsi/core';
 import type { Logger } from 'pino';
 import { busy, deviceGone, overloaded } from './errors.js';
 import { CommandQueue } from './queue.js';
 import type { DeviceProvider, DeviceSummary, OpenedDevice } from './provider.js';
-
-export type DeviceState = 'idle' | 'busy' | 'leased' | 'gone';
 
 /** The part of a lease the slot needs to admit or refuse a command. */
 export interface SlotLease {
@@ -61,10 +59,22 @@ export class DeviceSlot {
     return this.handle !== undefined;
   }
 
-  get state(): DeviceState {
+  get state(): DaemonDeviceState {
     if (this.gone) return 'gone';
     if (this.lease) return 'leased';
     return this.queue.busy ? 'busy' : 'idle';
+  }
+
+  /** The device as the API lists it and events carry it. */
+  view(): DaemonDevice {
+    const lease = this.lease;
+    return {
+      ...this.summary,
+      state: this.state,
+      queueDepth: this.queue.depth,
+      open: this.isOpen,
+      lease: lease ? { id: lease.id, holder: lease.holder } : null,
+    };
   }
 
   /**

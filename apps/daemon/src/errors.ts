@@ -30,33 +30,11 @@ export function httpStatusFor(code: ErrorCode): number {
   return STATUS_BY_CODE[code] ?? 500;
 }
 
-export interface ErrorBody {
-  error: { code: string; message: string; details?: Record<string, unknown> };
-}
-
-export function errorBody(err: UsbScsiError): ErrorBody {
-  return { error: { code: err.code, message: err.message, ...(Object.keys(err.details).length ? { details: toJsonSafe(err.details) as Record<string, unknown> } : {}) } };
-}
-
 /** Anything thrown, as a UsbScsiError (unknown failures become E_IO, keeping the cause). */
 export function asUsbScsiError(err: unknown): UsbScsiError {
   if (err instanceof UsbScsiError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new UsbScsiError(ErrorCodes.IO, `unexpected daemon failure: ${message}`, { cause: err });
-}
-
-/** bigint → decimal string, bytes → hex string; everything else unchanged. */
-export function toJsonSafe(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
-  if (Array.isArray(value)) return value.map(toJsonSafe);
-  if (value && typeof value === 'object') {
-    if (value instanceof Error) return { name: value.name, message: value.message };
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJsonSafe(v);
-    return out;
-  }
-  return value;
 }
 
 export const cancelled = (message: string) => new UsbScsiError(ErrorCodes.CANCELLED, message);

@@ -1,24 +1,4 @@
-import type { DeviceSummary } from './provider.js';
-
-export interface LeaseView {
-  id: string;
-  deviceId: string;
-  holder: string;
-  /** The user that took it on the Unix socket (may break it); null over TCP or where unknown. */
-  ownerUid: number | null;
-  createdAt: string;
-  expiresAt: string;
-  idleTimeoutMs: number;
-}
-
-/** What GET /v1/events streams; `type` is also the SSE event name. */
-export type DaemonEvent =
-  | { type: 'device-arrived'; device: DeviceSummary }
-  | { type: 'device-left'; device: DeviceSummary }
-  | { type: 'lease-acquired'; lease: LeaseView }
-  | { type: 'lease-released'; lease: LeaseView; reason: LeaseEndReason };
-
-export type LeaseEndReason = 'released' | 'broken' | 'expired' | 'idle' | 'device-gone' | 'shutdown' | 'open-failed';
+import type { DaemonEvent } from '@usbscsi/core';
 
 type Listener = (event: DaemonEvent, id: number) => void;
 

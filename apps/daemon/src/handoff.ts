@@ -1,5 +1,4 @@
-import { acquireLease, LeaseJournal, recoverLeases, type HandoffPlatform, type LeaseDevice } from '@usbscsi/core';
-import { badInput } from '@usbscsi/core';
+import { acquireLease, badInput, leaseDeviceOf, LeaseJournal, parseLocation, recoverLeases, type HandoffPlatform, type LeaseDevice } from '@usbscsi/core';
 import type { Logger } from 'pino';
 import type { DeviceProvider, DeviceSummary, OpenedDevice } from './provider.js';
 
@@ -10,18 +9,11 @@ export interface DaemonHandoff {
   unmount: boolean;
 }
 
-/** The lease device of a served device: bus-port path from its id, interface 0. */
-export function leaseDeviceOf(summary: DeviceSummary): LeaseDevice {
-  const m = /^(\d+)-(\d+(?:\.\d+)*)$/.exec(summary.location);
-  if (!m) throw badInput(`cannot hand off ${summary.id}: its location ${summary.location} is not a bus-port path`);
-  return {
-    vendorId: summary.vendorId,
-    productId: summary.productId,
-    ...(summary.serialNumber ? { serialNumber: summary.serialNumber } : {}),
-    busNumber: Number(m[1]),
-    portNumbers: m[2]!.split('.').map(Number),
-    interfaceNumber: 0,
-  };
+/** The lease device of a served device: its place parsed back from its location, interface 0. */
+function leaseDeviceOfSummary(summary: DeviceSummary): LeaseDevice {
+  const place = parseLocation(summary.location);
+  if (!place) throw badInput(`cannot hand off ${summary.id}: its location ${summary.location} is not a bus-port path`);
+  return leaseDeviceOf({ ...summary, ...place }, 0);
 }
 
 /**
@@ -45,7 +37,7 @@ export function withHandoff(inner: DeviceProvider, handoff: DaemonHandoff): Devi
     async open(id: string): Promise<OpenedDevice> {
       const summary = summaries.get(id) ?? (await inner.list()).find((s) => s.id === id);
       if (!summary) return inner.open(id); // the inner provider reports it gone
-      const lease = await acquireLease(leaseDeviceOf(summary), {
+      const lease = await acquireLease(leaseDeviceOfSummary(summary), {
         platform: handoff.platform, journal: handoff.journal, registry: null, unmount: handoff.unmount, remount: handoff.unmount,
       });
       let device: OpenedDevice;

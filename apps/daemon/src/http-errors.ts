@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
-import { ErrorCodes, UsbScsiError, type ErrorCode } from '@usbscsi/core';
+import { errorBody, ErrorCodes, UsbScsiError, type ErrorCode } from '@usbscsi/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { DaemonContext } from './context.js';
-import { asUsbScsiError, errorBody, httpStatusFor } from './errors.js';
+import { asUsbScsiError, httpStatusFor } from './errors.js';
 
 /**
  * Every failure leaves the daemon as `{ error: { code, message } }`: route

@@ -5,4 +5,4 @@ export { createSimBackend } from './sim.js';
 export { withHandoff, recoverWith, type DaemonHandoff } from './handoff.js';
 export { defaultSocketPath } from './socket.js';
 export type { DeviceProvider, DeviceSummary, OpenedDevice, ExecuteOptions, DeviceChange } from './provider.js';
-export type { DaemonEvent, LeaseView, LeaseEndReason } from './events.js';
+export type { DaemonEvent, DaemonLease, LeaseEndReason } from '@usbscsi/core';

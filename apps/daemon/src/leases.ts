@@ -1,19 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { badInput, ErrorCodes, UsbScsiError } from '@usbscsi/core';
+import { badInput, ErrorCodes, UsbScsiError, type DaemonLease, type DaemonLeaseGrant, type LeaseEndReason, type LeaseRequestJson } from '@usbscsi/core';
 import type { Logger } from 'pino';
 import { digestOf, matchesDigest, newSecret } from './auth.js';
 import type { DeviceSlot } from './device-slot.js';
 import { busy, notFound } from './errors.js';
-import type { EventHub, LeaseEndReason, LeaseView } from './events.js';
+import type { EventHub } from './events.js';
 
-export interface LeaseRequest {
-  /** Hard limit on the lease's life. */
-  ttlMs?: number;
-  /** The lease ends (and the device goes back to the OS) after this long without a command. */
-  idleTimeoutMs?: number;
-  /** Free text naming the client (shown to others in /v1/devices and E_BUSY details). */
-  holder?: string;
-}
+export type LeaseRequest = LeaseRequestJson;
 
 export interface LeaseLimits {
   defaultTtlMs: number;
@@ -21,17 +14,12 @@ export interface LeaseLimits {
   defaultIdleTimeoutMs: number;
 }
 
-/** What only the acquiring client gets: the view plus the secret that uses, renews and releases the lease. */
-export interface LeaseGrant extends LeaseView {
-  secret: string;
-}
-
 /** Who asks to break a lease: the peer's uid on the Unix socket, none on TCP. */
 export interface BreakRequester {
   uid: number | undefined;
 }
 
-class DaemonLease {
+class HeldLease {
   lastUsed = Date.now();
   timer: NodeJS.Timeout | undefined;
   constructor(
@@ -55,7 +43,7 @@ class DaemonLease {
     this.lastUsed = Date.now();
   }
 
-  view(): LeaseView {
+  view(): DaemonLease {
     return {
       id: this.id, deviceId: this.slot.id, holder: this.holder, ownerUid: this.ownerUid ?? null,
       createdAt: new Date(this.createdAt).toISOString(), expiresAt: new Date(this.expiresAt).toISOString(), idleTimeoutMs: this.idleTimeoutMs,
@@ -74,7 +62,7 @@ const permission = (message: string, reason: string) => new UsbScsiError(ErrorCo
  * long, device gone, shutdown — the device is closed and so handed back.
  */
 export class LeaseManager {
-  private readonly leases = new Map<string, DaemonLease>();
+  private readonly leases = new Map<string, HeldLease>();
 
   constructor(private readonly events: EventHub, private readonly log: Logger, private readonly limits: LeaseLimits) {}
 
@@ -87,11 +75,11 @@ export class LeaseManager {
     return this.limits.maxTtlMs;
   }
 
-  list(): LeaseView[] {
+  list(): DaemonLease[] {
     return [...this.leases.values()].map((l) => l.view());
   }
 
-  async acquire(slot: DeviceSlot, request: LeaseRequest, options: { signal?: AbortSignal; ownerUid?: number } = {}): Promise<LeaseGrant> {
+  async acquire(slot: DeviceSlot, request: LeaseRequest, options: { signal?: AbortSignal; ownerUid?: number } = {}): Promise<DaemonLeaseGrant> {
     const ttlMs = request.ttlMs ?? this.limits.defaultTtlMs;
     // The default idle timeout gives way to a shorter lease, as on renew: only an explicit one is checked against ttlMs.
     const idleTimeoutMs = request.idleTimeoutMs ?? Math.min(this.limits.defaultIdleTimeoutMs, ttlMs);
@@ -100,7 +88,7 @@ export class LeaseManager {
     if (slot.lease) throw busy(`device ${slot.id} is already leased by ${slot.lease.holder}`, { holder: slot.lease.holder, lease: slot.lease.id });
     const now = Date.now();
     const secret = newSecret();
-    const lease = new DaemonLease(randomUUID(), digestOf(secret), slot, holder, options.ownerUid, now, now + ttlMs, idleTimeoutMs);
+    const lease = new HeldLease(randomUUID(), digestOf(secret), slot, holder, options.ownerUid, now, now + ttlMs, idleTimeoutMs);
     // Claimed at once so later requests without the secret are refused; the open
     // goes through the queue, after the commands already accepted.
     slot.lease = lease;
@@ -118,19 +106,19 @@ export class LeaseManager {
     return { ...lease.view(), secret };
   }
 
-  get(id: string): LeaseView {
+  get(id: string): DaemonLease {
     return this.find(id).view();
   }
 
   /** Ends the lease; only with its secret. */
-  async release(id: string, secret: string | undefined): Promise<LeaseView> {
+  async release(id: string, secret: string | undefined): Promise<DaemonLease> {
     const lease = this.authorised(id, secret, 'release');
     await this.end(lease, 'released');
     return lease.view();
   }
 
   /** Pushes the expiry to now + ttlMs (default: the lease's first TTL) and optionally changes the idle timeout; only with the secret. */
-  renew(id: string, secret: string | undefined, request: Pick<LeaseRequest, 'ttlMs' | 'idleTimeoutMs'>): LeaseView {
+  renew(id: string, secret: string | undefined, request: Pick<LeaseRequest, 'ttlMs' | 'idleTimeoutMs'>): DaemonLease {
     const lease = this.authorised(id, secret, 'renew');
     const ttlMs = request.ttlMs ?? lease.expiresAt - lease.createdAt;
     const idleTimeoutMs = request.idleTimeoutMs ?? Math.min(lease.idleTimeoutMs, ttlMs);
@@ -147,7 +135,7 @@ export class LeaseManager {
    * Ends a lease without its secret (its holder crashed or lost it): allowed
    * to the same user that took it, on the Unix socket, or to root.
    */
-  async breakLease(id: string, requester: BreakRequester): Promise<LeaseView> {
+  async breakLease(id: string, requester: BreakRequester): Promise<DaemonLease> {
     const lease = this.find(id);
     if (requester.uid === undefined) {
       throw permission(
@@ -183,13 +171,13 @@ export class LeaseManager {
       throw badInput(`idleTimeoutMs must be an integer from 1 to the lease's ttlMs (${ttlMs})`, { idleTimeoutMs, ttlMs });
   }
 
-  private find(id: string): DaemonLease {
+  private find(id: string): HeldLease {
     const lease = this.leases.get(id);
     if (!lease) throw notFound(`no lease with id ${id}; it may have expired (GET /v1/leases lists the current ones)`, { id });
     return lease;
   }
 
-  private authorised(id: string, secret: string | undefined, action: string): DaemonLease {
+  private authorised(id: string, secret: string | undefined, action: string): HeldLease {
     const lease = this.find(id);
     if (secret === undefined)
       throw permission(`to ${action} lease ${id}, send its secret in X-Usbscsi-Lease (the acquire answer gave it to the client that took the lease)`, 'secret-missing');
@@ -197,7 +185,7 @@ export class LeaseManager {
     return lease;
   }
 
-  private arm(lease: DaemonLease): void {
+  private arm(lease: HeldLease): void {
     if (lease.timer) clearTimeout(lease.timer);
     const now = Date.now();
     const idleAt = lease.lastUsed + lease.idleTimeoutMs;
@@ -214,7 +202,7 @@ export class LeaseManager {
     lease.timer.unref();
   }
 
-  private async end(lease: DaemonLease, reason: LeaseEndReason, announce = true): Promise<void> {
+  private async end(lease: HeldLease, reason: LeaseEndReason, announce = true): Promise<void> {
     if (!this.leases.delete(lease.id)) return;
     if (lease.timer) clearTimeout(lease.timer);
     const slot = lease.slot;

@@ -1,11 +1,11 @@
-import type { DaemonDevice, DataDirection, ScsiResult } from '@usbscsi/core';
+import type { DaemonDeviceSummary, DataDirection, ScsiResult } from '@usbscsi/core';
 
 /**
- * What the daemon shows about one device it can serve: the identity part of
- * the wire shape the typed client reads (`DaemonDevice`), one definition for both
- * sides. `id` is the bus-port path (`1-2.3`), stable while plugged in and URL-safe.
+ * What the daemon shows about one device it can serve before it has any state
+ * of it (core's wire shape). `id` is the bus-port path (`1-2.3`), stable while
+ * plugged in and URL-safe.
  */
-export type DeviceSummary = Omit<DaemonDevice, 'state' | 'queueDepth' | 'open' | 'lease'>;
+export type DeviceSummary = DaemonDeviceSummary;
 
 export interface ExecuteOptions {
   direction: DataDirection;

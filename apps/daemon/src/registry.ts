@@ -1,3 +1,4 @@
+import { hex } from '@usbscsi/core';
 import type { Logger } from 'pino';
 import { DeviceSlot } from './device-slot.js';
 import { notFound } from './errors.js';
@@ -64,7 +65,7 @@ export class DeviceRegistry {
     const listed = await this.provider.list();
     const seen = new Set(listed.map((d) => d.id));
     for (const device of listed) if (!this.slots.has(device.id)) this.apply({ type: 'arrived', device });
-    for (const slot of this.slots.values()) if (!seen.has(slot.id)) this.apply({ type: 'left', device: slot.summary });
+    for (const slot of this.slots.values()) if (!seen.has(slot.id)) this.apply({ type: 'left', device: slot.view() });
   }
 
   private apply(change: DeviceChange): void {
@@ -73,8 +74,8 @@ export class DeviceRegistry {
       if (existing && !existing.gone) return;
       const slot = new DeviceSlot(change.device, this.provider, { idleCloseMs: this.options.idleCloseMs, maxQueueDepth: this.options.maxQueueDepth }, this.log, (s) => this.remove(s));
       this.slots.set(slot.id, slot);
-      this.log.info({ device: slot.id, vid: hex4(slot.summary.vendorId), pid: hex4(slot.summary.productId) }, 'device arrived');
-      this.events.emit({ type: 'device-arrived', device: slot.summary });
+      this.log.info({ device: slot.id, vid: hex(slot.summary.vendorId, 4), pid: hex(slot.summary.productId, 4) }, 'device arrived');
+      this.events.emit({ type: 'device-arrived', device: slot.view() });
     } else if (existing) {
       existing.markGone('unplugged'); // calls remove()
     }
@@ -85,10 +86,8 @@ export class DeviceRegistry {
     this.slots.delete(slot.id);
     this.log.info({ device: slot.id }, 'device left');
     this.onDeviceLeft(slot);
-    this.events.emit({ type: 'device-left', device: slot.summary });
+    this.events.emit({ type: 'device-left', device: slot.view() });
   }
 }
-
-const hex4 = (n: number) => n.toString(16).padStart(4, '0');
 
 export type { DeviceSummary };

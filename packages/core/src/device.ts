@@ -6,6 +6,8 @@ import * as scsi from './scsi/index.js';
 import type { DecodedSense } from './scsi/sense-types.js';
 import { DEFAULT_TIMEOUT_MS, ScsiStatus, type DataDirection, type ScsiRequest, type ScsiResult, type ScsiTransport } from './transport.js';
 import type { MountInfo, TransferBuffer, UsbDeviceInfo } from './usb/backend.js';
+import { hex } from './hex.js';
+import type { DaemonDeviceIdentity } from './wire/types.js';
 
 /** A command that completed with CHECK CONDITION (or another non-GOOD status), raised by the typed helpers. */
 export class CheckConditionError extends UsbScsiError {
@@ -15,8 +17,8 @@ export class CheckConditionError extends UsbScsiError {
     cdb: Uint8Array,
   ) {
     const what = sense
-      ? `${sense.senseKeyName}: ${sense.ascText} (sense ${hex2(sense.senseKey)}/${hex2(sense.asc)}/${hex2(sense.ascq)})`
-      : `SCSI status 0x${hex2(result.status)} without sense data`;
+      ? `${sense.senseKeyName}: ${sense.ascText} (sense ${hex(sense.senseKey)}/${hex(sense.asc)}/${hex(sense.ascq)})`
+      : `SCSI status 0x${hex(result.status)} without sense data`;
     super(ErrorCodes.CHECK_CONDITION, `${scsi.opcodeName(cdb)} failed: ${what}`, {
       details: {
         status: result.status,
@@ -37,13 +39,6 @@ export interface DeviceDescription {
   path?: string;
   /** Through usbscsid: the device as the daemon lists it (its USB identity is the daemon's to read). */
   daemonDevice?: DaemonDeviceIdentity;
-}
-
-/** Who a daemon-served device is: the daemon's id and what its device listing says. */
-export interface DaemonDeviceIdentity extends Pick<UsbDeviceInfo, 'vendorId' | 'productId' | 'manufacturer' | 'product' | 'serialNumber'> {
-  id: string;
-  /** Bus-port path on the daemon's machine, e.g. `1-2.3`. */
-  location: string;
 }
 
 export interface ScsiDeviceOptions {
@@ -233,7 +228,7 @@ export class ScsiDevice {
       const err = new CheckConditionError(result, result.sense, cdb);
       if (unitAttention) {
         err.details.unitAttention = { senseKey: unitAttention.senseKey, asc: unitAttention.asc, ascq: unitAttention.ascq, ascText: unitAttention.ascText };
-        err.message += ` (after a UNIT ATTENTION: ${unitAttention.ascText}, sense 06/${hex2(unitAttention.asc)}/${hex2(unitAttention.ascq)})`;
+        err.message += ` (after a UNIT ATTENTION: ${unitAttention.ascText}, sense 06/${hex(unitAttention.asc)}/${hex(unitAttention.ascq)})`;
       }
       throw err;
     }
@@ -545,6 +540,3 @@ function checkBlocks(blocks: number): void {
   if (!Number.isInteger(blocks) || blocks <= 0) throw badInput(`block count must be a positive whole number; got ${blocks}`);
 }
 
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, '0');
-}

@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './usb/backend.js';
+export { parseLocation, sameLocation, sysfsDeviceName, type UsbPlace } from './usb/location.js';
 export * from './transport.js';
 export * from './scsi/index.js';
 export * from './bot/index.js';
@@ -24,3 +25,5 @@ export {
   type DarwinPlatformOptions,
 } from './handoff/darwin.js';
 export * from './bridges/index.js';
+export * from './hex.js';
+export * from './wire/index.js';

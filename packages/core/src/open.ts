@@ -5,6 +5,7 @@ import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
 import { asMassStorage, parseSelector, selectDevice, type MassStorageDeviceInfo } from './select.js';
 import type { AcquireLeaseOptions, Lease } from './handoff/lease.js';
 import type { MountInfo, UsbBackend, UsbDeviceHandle } from './usb/backend.js';
+import { usbIdsOf } from './hex.js';
 
 export type BackendChoice = UsbBackend | 'auto' | 'native' | 'node-usb';
 export type TransportChoice = 'auto' | 'bot' | 'sg';
@@ -202,10 +203,9 @@ function refuseUasOnly(device: MassStorageDeviceInfo, interfaceNumber: number | 
   const binding = device.storage?.find((b) => b.interfaceNumber === uas.interfaceNumber);
   const node = binding?.sgDevices[0] ?? binding?.blockDevices[0];
   const path = node ? (node.startsWith('/dev/') ? node : `/dev/${node}`) : undefined;
-  const hex = (n: number) => n.toString(16).padStart(4, '0');
   throw new UsbScsiError(
     ErrorCodes.UNSUPPORTED,
-    `${hex(device.vendorId)}:${hex(device.productId)} at ${device.location} interface ${uas.interfaceNumber} speaks USB Attached SCSI (UAS, protocol 0x62) only, with no Bulk-Only alternate setting: usbscsi cannot drive it over BOT, so nothing was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. What works today: on Linux, SG_IO through the kernel's own node (--backend sg, transport: 'sg'${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
+    `${usbIdsOf(device)} at ${device.location} interface ${uas.interfaceNumber} speaks USB Attached SCSI (UAS, protocol 0x62) only, with no Bulk-Only alternate setting: usbscsi cannot drive it over BOT, so nothing was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. What works today: on Linux, SG_IO through the kernel's own node (--backend sg, transport: 'sg'${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
     { details: { interfaceNumber: uas.interfaceNumber, protocols: uas.protocols, ...(path ? { sgPath: path } : {}) } },
   );
 }

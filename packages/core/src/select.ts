@@ -1,5 +1,7 @@
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
 import { USB_CLASS_MASS_STORAGE, MSC_PROTOCOL_BOT, MSC_PROTOCOL_UAS, locationOf, type UsbDeviceInfo } from './usb/backend.js';
+import { usbIdsOf } from './hex.js';
+import { parseLocation, sameLocation } from './usb/location.js';
 
 /** What a user typed to name a device, parsed. */
 export type DeviceSelector =
@@ -25,10 +27,8 @@ export function parseSelector(text: string | undefined): DeviceSelector {
     }
     return { kind: 'path', path: trimmed };
   }
-  const loc = /^(\d+)-(\d+(?:\.\d+)*)$/.exec(trimmed);
-  if (loc) {
-    return { kind: 'location', busNumber: Number(loc[1]), portNumbers: loc[2]!.split('.').map(Number) };
-  }
+  const loc = parseLocation(trimmed);
+  if (loc) return { kind: 'location', ...loc };
   const parts = trimmed.split(':');
   if (parts.length >= 2) {
     const vid = HEX4.exec(parts[0]!);
@@ -81,7 +81,7 @@ export function asMassStorage(device: UsbDeviceInfo): MassStorageDeviceInfo | nu
 }
 
 export function describeCandidate(d: UsbDeviceInfo): string {
-  const ids = `${hex4(d.vendorId)}:${hex4(d.productId)}`;
+  const ids = usbIdsOf(d);
   return `${ids}${d.serialNumber ? `:${d.serialNumber}` : ''} at ${locationOf(d)}${d.product ? ` (${d.product})` : ''}`;
 }
 
@@ -116,7 +116,7 @@ function matchesSelector(d: MassStorageDeviceInfo, s: DeviceSelector): boolean {
     case 'ids':
       return d.vendorId === s.vendorId && d.productId === s.productId && (s.serialNumber === undefined || d.serialNumber === s.serialNumber);
     case 'location':
-      return d.busNumber === s.busNumber && d.portNumbers.join('.') === s.portNumbers.join('.');
+      return sameLocation(d, s);
     case 'path': {
       const name = s.path.replace(/^\/dev\//, '');
       const named = (p: string) => p === s.path || p === name || p.endsWith(`/${name}`);
@@ -125,6 +125,3 @@ function matchesSelector(d: MassStorageDeviceInfo, s: DeviceSelector): boolean {
   }
 }
 
-export function hex4(n: number): string {
-  return n.toString(16).padStart(4, '0');
-}

@@ -1,7 +1,7 @@
 /** Human and JSON descriptions of the device a command ran on. */
 import type { DaemonDeviceIdentity, ScsiDevice, UsbDeviceInfo } from '@usbscsi/core';
 import { locationOf } from '@usbscsi/core';
-import { hex4 } from '../format/table.js';
+import { hex, usbIdsOf } from '@usbscsi/core';
 
 type IdentityFields = Pick<UsbDeviceInfo, 'vendorId' | 'productId' | 'manufacturer' | 'product' | 'serialNumber'>;
 
@@ -9,7 +9,7 @@ type IdentityFields = Pick<UsbDeviceInfo, 'vendorId' | 'productId' | 'manufactur
 function identityText(d: IdentityFields, where: string): string {
   const name = [d.manufacturer, d.product].filter(Boolean).join(' ');
   const serial = d.serialNumber ? `, serial ${d.serialNumber}` : '';
-  return `${name || 'USB device'} (${hex4(d.vendorId)}:${hex4(d.productId)} at ${where}${serial})`;
+  return `${name || 'USB device'} (${usbIdsOf(d)} at ${where}${serial})`;
 }
 
 export function usbIdentity(usb: UsbDeviceInfo): string {
@@ -56,8 +56,8 @@ export interface UsbJson {
 
 function identityJson(d: IdentityFields, location: string, bus: Pick<UsbDeviceInfo, 'busNumber' | 'deviceAddress' | 'speed'> | null): UsbJson {
   return {
-    vendorId: hex4(d.vendorId),
-    productId: hex4(d.productId),
+    vendorId: hex(d.vendorId, 4),
+    productId: hex(d.productId, 4),
     manufacturer: d.manufacturer ?? null,
     product: d.product ?? null,
     serialNumber: d.serialNumber ?? null,

@@ -6,7 +6,7 @@
  */
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { badInput, checkFirmwareOptions, parseFirmwareMode, type DownloadFirmwareOptions, type FirmwareCapabilities, type FirmwarePlan, type FirmwareReport } from '@usbscsi/core';
+import { hex0x, badInput, checkFirmwareOptions, parseFirmwareMode, type DownloadFirmwareOptions, type FirmwareCapabilities, type FirmwarePlan, type FirmwareReport } from '@usbscsi/core';
 import { formatBytes } from '../format/table.js';
 import { parseIntOption, parseSizeOption } from '../options.js';
 import { startChunkProgress } from '../progress.js';
@@ -21,7 +21,6 @@ const CAME_BACK: Record<NonNullable<FirmwareReport['cameBack']>, string> = {
   ready: 'ready',
 };
 
-const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;
 
 function targetOption(value: unknown): 'auto' | 'scsi' | 'ata' {
   const t = (value as string | undefined) ?? 'auto';
@@ -30,7 +29,7 @@ function targetOption(value: unknown): 'auto' | 'scsi' | 'ata' {
 }
 
 export function capabilitiesJson(c: FirmwareCapabilities) {
-  return { ...c, modeNames: (c.modes ?? []).map(hex) };
+  return { ...c, modeNames: (c.modes ?? []).map((m) => hex0x(m)) };
 }
 
 function planJson(p: FirmwarePlan) {
@@ -49,7 +48,7 @@ function describePlan(plan: FirmwarePlan, file: string): string {
         : 'nothing: the new firmware is saved and runs after --activate, a power cycle or a hard reset';
   return [
     `  target  ${command}`,
-    `  mode    ${hex(plan.mode)} ${plan.modeName}`,
+    `  mode    ${hex0x(plan.mode)} ${plan.modeName}`,
     `  why     ${plan.reason}`,
     `  image   ${file}, ${plan.imageBytes} bytes in ${plan.chunks.length === 1 ? `1 chunk at buffer offset ${first.offset}` : `${plan.chunks.length} chunks of ${plan.chunkSize} at buffer offsets ${first.offset}..${last.offset}`}`,
     `  then    ${then}`,
@@ -75,7 +74,7 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
               `Device          ${deviceLine(device)}`,
               `Revision        ${info.revision}`,
               `Through         ${info.target === 'ata' ? 'ATA DOWNLOAD MICROCODE (SAT)' : 'SCSI WRITE BUFFER'}`,
-              `Modes           ${info.modes === undefined ? 'not reported' : info.modes.length ? info.modes.map(hex).join(', ') : 'none'}${info.modes ? ` (from ${info.modesSource.replace(/-/g, ' ')})` : ''}`,
+              `Modes           ${info.modes === undefined ? 'not reported' : info.modes.length ? info.modes.map((m) => hex0x(m)).join(', ') : 'none'}${info.modes ? ` (from ${info.modesSource.replace(/-/g, ' ')})` : ''}`,
               `Offset boundary ${info.offsetBoundary === undefined ? 'not reported' : info.offsetBoundary === 0 ? 'offset 0 only' : `${info.offsetBoundary} bytes`}`,
               `Buffer          ${info.bufferCapacity === undefined ? 'not reported' : `${info.bufferCapacity} bytes (${formatBytes(info.bufferCapacity)})`}`,
               ...(info.minSegment !== undefined ? [`Segments        ${info.minSegment}..${info.maxSegment} bytes`] : []),

@@ -14,6 +14,7 @@ import {
   isProcessAlive,
   parseSelector,
   recoverLeases,
+  sameLocation,
   type HandoffPlatform,
   type LeaseJournalEntry,
   type RecoveryReport,
@@ -76,7 +77,7 @@ function entriesFor(ctx: CliContext, entries: LeaseJournalEntry[]): LeaseJournal
   return entries.filter((e) => {
     const d = e.device;
     if (s.kind === 'ids') return d.vendorId === s.vendorId && d.productId === s.productId && (s.serialNumber === undefined || d.serialNumber === s.serialNumber);
-    if (s.kind === 'location') return d.busNumber === s.busNumber && d.portNumbers.join('.') === s.portNumbers.join('.');
+    if (s.kind === 'location') return sameLocation(d, s);
     if (s.kind === 'any') return true;
     throw badInput(`handoff needs --device as VID:PID[:SERIAL] or a bus-port path (the journal records USB identities); got ${spec}.`);
   });

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { adminCommandEffect, adminOpcodeName, badInput, nvmeStatusText, type NvmeAdminCommand, type NvmeDevice, type SelfTestKind } from '@usbscsi/core';
+import { hex0x, adminCommandEffect, adminOpcodeName, badInput, nvmeStatusText, type NvmeAdminCommand, type NvmeDevice, type SelfTestKind } from '@usbscsi/core';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { hexdump } from '../format/hexdump.js';
@@ -101,7 +101,7 @@ export function registerNvme(program: Command, wrap: Wrap): void {
           ctx.emit({ detection: detectionJson(dev.detection), nvme_error_information_log: { size: entries, ...errorLogJson(r.entries, r.read), capped: r.capped } }, () => {
             if (r.entries.length === 0) return `No errors logged (${r.read} entries read)\n`;
             const rows: (string | number)[][] = [['ErrCount', 'SQId', 'CmdId', 'Status', 'PELoc', 'LBA', 'NSID', 'Message']];
-            for (const e of r.entries) rows.push([String(e.errorCount), e.submissionQueueId, `0x${e.commandId.toString(16).padStart(4, '0')}`, `0x${e.status.toString(16)}`, `0x${e.parameterErrorLocation.toString(16)}`, String(e.lba), e.nsid === 0xffffffff ? '-' : e.nsid, e.statusText]);
+            for (const e of r.entries) rows.push([String(e.errorCount), e.submissionQueueId, hex0x(e.commandId, 4), `0x${e.status.toString(16)}`, `0x${e.parameterErrorLocation.toString(16)}`, String(e.lba), e.nsid === 0xffffffff ? '-' : e.nsid, e.statusText]);
             return `${r.capped ? `(${r.read} of ${entries} entries: the bridge caps the read)\n` : ''}${table(rows)}`;
           });
         });
@@ -201,7 +201,7 @@ export function registerNvme(program: Command, wrap: Wrap): void {
               fields([
                 ['Path', detectionLine(dev.detection)],
                 ['Command', adminOpcodeName(cmd.opcode)],
-                ['Completion', c.available ? `${nvmeStatusText(c.status)}, DW0 0x${c.dw0.toString(16).padStart(8, '0')}` : 'not read back by this bridge (the SCSI command succeeded)'],
+                ['Completion', c.available ? `${nvmeStatusText(c.status)}, DW0 ${hex0x(c.dw0, 8)}` : 'not read back by this bridge (the SCSI command succeeded)'],
                 ['Data', cmd.direction === 'none' ? 'none' : `${c.transferred} bytes ${cmd.direction}`],
               ]) + (c.data.length ? `\n${hexdump(c.data)}` : ''),
           );

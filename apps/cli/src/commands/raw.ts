@@ -5,9 +5,9 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
-import { badInput, mediumWriteReason, opcodeName, rawCdb, type ScsiResult } from '@usbscsi/core';
+import { badInput, hex0x, hexBytes, mediumWriteReason, opcodeName, rawCdb, type ScsiResult } from '@usbscsi/core';
 import { exitCodeForStatus } from '../exit-codes.js';
-import { hexBytes, hexdump } from '../format/hexdump.js';
+import { hexdump } from '../format/hexdump.js';
 import { senseJson, senseLine, statusName } from '../format/sense.js';
 import { fields } from '../format/table.js';
 import { writeAll } from '../io.js';
@@ -20,7 +20,7 @@ const MAX_RAW_IN = 64 * 1024 * 1024;
 
 export function rawResultJson(cdb: Uint8Array, result: ScsiResult, file: string | undefined): Record<string, unknown> {
   return {
-    cdb: hexBytes(cdb),
+    cdb: hexBytes(cdb, ' '),
     command: opcodeName(cdb),
     status: result.status,
     statusName: statusName(result.status),
@@ -77,8 +77,8 @@ export function registerRaw(program: Command, wrap: Wrap): void {
             } else {
               const asked = inLength ?? outData?.length ?? 0;
               const lines: [string, string | undefined][] = [
-                ['CDB', `${hexBytes(cdb)}  (${opcodeName(cdb)})`],
-                ['Status', `${statusName(result.status)} (0x${result.status.toString(16).padStart(2, '0')})`],
+                ['CDB', `${hexBytes(cdb, ' ')}  (${opcodeName(cdb)})`],
+                ['Status', `${statusName(result.status)} (${hex0x(result.status)})`],
                 ['Sense', result.sense ? senseLine(result.sense) : undefined],
                 ['Data', inLength !== undefined ? `${result.transferred} of ${asked} bytes in, residue ${result.residue}` : outData ? `${result.transferred} of ${asked} bytes out, residue ${result.residue}` : 'none'],
                 ['Saved to', toFile ? output : undefined],

@@ -3,7 +3,7 @@
  * NVMe drives through their USB bridge (Identify, SMART / health log). Says which path it used.
  */
 import type { Command } from 'commander';
-import { BRIDGE_CHOICES, badInput, type BridgeChoice, type HealthReport, type SmartReport } from '@usbscsi/core';
+import { hex0x, BRIDGE_CHOICES, badInput, type BridgeChoice, type HealthReport, type SmartReport } from '@usbscsi/core';
 import { detectionJson, detectionLine, identifyFields, identifyJson, smartLogFields, smartLogJson, smartStatusJson } from '../format/nvme.js';
 import { fields, formatBytes, table } from '../format/table.js';
 import type { Wrap } from './index.js';
@@ -99,7 +99,7 @@ export function registerSmart(program: Command, wrap: Wrap): void {
             ]);
             const rows: (string | number)[][] = [['ID', 'ATTRIBUTE', 'FLAGS', 'VALUE', 'WORST', 'THRESH', 'TYPE', 'RAW']];
             for (const a of doc.attributes) {
-              rows.push([a.id, a.name, `0x${a.flags.toString(16).padStart(4, '0')}`, a.current, a.worst, a.threshold ?? '-', a.prefailure ? 'Pre-fail' : 'Old_age', a.raw]);
+              rows.push([a.id, a.name, hex0x(a.flags, 4), a.current, a.worst, a.threshold ?? '-', a.prefailure ? 'Pre-fail' : 'Old_age', a.raw]);
             }
             return `${head}\n${table(rows, { rightAlign: [0, 3, 4, 5] })}`;
           });

@@ -1,3 +1,4 @@
+import { hex } from '@usbscsi/core';
 /** `hexdump -C` layout; runs of identical 16-byte lines collapse to `*`. */
 export function hexdump(data: Uint8Array, baseOffset = 0): string {
   const lines: string[] = [];
@@ -14,19 +15,14 @@ export function hexdump(data: Uint8Array, baseOffset = 0): string {
     }
     starred = false;
     previous = key;
-    const hex: string[] = [];
+    const cells: string[] = [];
     for (let i = 0; i < 16; i++) {
-      hex.push(i < row.length ? row[i]!.toString(16).padStart(2, '0') : '  ');
-      if (i === 7) hex.push('');
+      cells.push(i < row.length ? hex(row[i]!) : '  ');
+      if (i === 7) cells.push('');
     }
     const ascii = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
-    lines.push(`${(baseOffset + at).toString(16).padStart(8, '0')}  ${hex.join(' ')}  |${ascii}|`);
+    lines.push(`${hex(baseOffset + at, 8)}  ${cells.join(' ')}  |${ascii}|`);
   }
-  lines.push((baseOffset + data.length).toString(16).padStart(8, '0'));
+  lines.push(hex(baseOffset + data.length, 8));
   return lines.join('\n') + '\n';
-}
-
-/** "12 00 00 00 24 00" */
-export function hexBytes(data: Uint8Array): string {
-  return Array.from(data, (b) => b.toString(16).padStart(2, '0')).join(' ');
 }

@@ -1,7 +1,8 @@
 /** INQUIRY and VPD pages as aligned text and as the documented JSON shapes. */
 import type { InquiryData, VpdPage } from '@usbscsi/core';
 import { hexdump } from './hexdump.js';
-import { fields, hex2, table } from './table.js';
+import { fields, table } from './table.js';
+import { hex0x } from '@usbscsi/core';
 
 export function inquiryFields(inq: InquiryData): [string, string][] {
   const flags = Object.entries(inq.flags)
@@ -11,9 +12,9 @@ export function inquiryFields(inq: InquiryData): [string, string][] {
     ['Vendor', inq.vendor],
     ['Product', inq.product],
     ['Revision', inq.revision],
-    ['Type', `${inq.peripheralTypeName} (${hex2(inq.peripheralType)})${inq.peripheralQualifier ? `, qualifier ${inq.peripheralQualifier}` : ''}`],
+    ['Type', `${inq.peripheralTypeName} (${hex0x(inq.peripheralType)})${inq.peripheralQualifier ? `, qualifier ${inq.peripheralQualifier}` : ''}`],
     ['Removable', inq.removable ? 'yes' : 'no'],
-    ['Version', `${inq.versionName} (${hex2(inq.version)}), response format ${inq.responseDataFormat}`],
+    ['Version', `${inq.versionName} (${hex0x(inq.version)}), response format ${inq.responseDataFormat}`],
   ];
   if (flags.length) rows.push(['Flags', flags.join(' ')]);
   if (inq.vendorSpecific) rows.push(['Vendor specific', inq.vendorSpecific]);
@@ -68,10 +69,10 @@ export function vpdJson(page: VpdPage): Record<string, unknown> {
 }
 
 export function vpdHuman(page: VpdPage): string {
-  const title = `VPD page ${hex2(page.pageCode)}`;
+  const title = `VPD page ${hex0x(page.pageCode)}`;
   switch (page.kind) {
     case 'supported-pages':
-      return fields([[`${title}`, 'supported VPD pages'], ['Pages', page.supportedPages.map(hex2).join(' ')]]);
+      return fields([[`${title}`, 'supported VPD pages'], ['Pages', page.supportedPages.map((p) => hex0x(p)).join(' ')]]);
     case 'unit-serial-number':
       return fields([[title, 'unit serial number'], ['Serial', page.serialNumber]]);
     case 'device-identification':

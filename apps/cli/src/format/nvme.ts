@@ -3,6 +3,8 @@
  * Counters are numbers while exact, decimal strings past 2^53.
  */
 import {
+  hex0x,
+  usbIdsOf,
   criticalWarningText,
   type BridgeDetection,
   type NvmeErrorEntry,
@@ -22,7 +24,7 @@ export function detectionJson(d: BridgeDetection): Record<string, unknown> {
     via: d.via,
     bridge: d.kind ?? null,
     protocol: d.protocol ?? (d.path === 'sat' ? 'SAT ATA PASS-THROUGH(16)' : null),
-    table_entry: d.entry ? { vid_pid: `${hex4(d.entry.vendorId)}:${hex4(d.entry.productId)}`, name: d.entry.name, source: d.entry.source } : null,
+    table_entry: d.entry ? { vid_pid: `${usbIdsOf(d.entry)}`, name: d.entry.name, source: d.entry.source } : null,
     steps: d.steps,
   };
 }
@@ -53,8 +55,8 @@ export function identifyFields(id: NvmeIdentifyController): [string, string | un
     ['Model Number', id.model],
     ['Serial Number', id.serial],
     ['Firmware Version', id.firmware],
-    ['PCI Vendor/Subsystem ID', `0x${hex4(id.pciVendorId)} / 0x${hex4(id.pciSubsystemVendorId)}`],
-    ['IEEE OUI Identifier', `0x${id.ieeeOui.toString(16).padStart(6, '0')}`],
+    ['PCI Vendor/Subsystem ID', `${hex0x(id.pciVendorId, 4)} / ${hex0x(id.pciSubsystemVendorId, 4)}`],
+    ['IEEE OUI Identifier', hex0x(id.ieeeOui, 6)],
     ['Total NVM Capacity', id.totalCapacity ? `${id.totalCapacity} bytes (${formatBytes(id.totalCapacity)})` : undefined],
     ['Controller ID', String(id.controllerId)],
     ['NVMe Version', id.versionString],
@@ -99,7 +101,7 @@ export function smartLogFields(s: NvmeSmartLog): [string, string | undefined][] 
   const units = (v: bigint) => `${v} [${formatBytes(v * 512000n)}]`;
   const warnings = criticalWarningText(s.criticalWarning);
   return [
-    ['Critical Warning', `0x${s.criticalWarning.toString(16).padStart(2, '0')}${warnings.length ? ` (${warnings.join(', ')})` : ''}`],
+    ['Critical Warning', `${hex0x(s.criticalWarning)}${warnings.length ? ` (${warnings.join(', ')})` : ''}`],
     ['Temperature', s.temperatureKelvin ? `${s.temperatureKelvin - 273} Celsius` : undefined],
     ['Available Spare', `${s.availableSpare}%`],
     ['Available Spare Threshold', `${s.availableSpareThreshold}%`],
@@ -159,8 +161,4 @@ export function firmwareSlotsJson(f: NvmeFirmwareSlots): Record<string, unknown>
 
 export function text(pairs: [string, string | undefined][]): string {
   return fields(pairs);
-}
-
-function hex4(v: number): string {
-  return v.toString(16).padStart(4, '0');
 }

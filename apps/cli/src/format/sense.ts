@@ -1,5 +1,5 @@
 import type { DecodedSense } from '@usbscsi/core';
-import { hex2 } from './table.js';
+import { hex0x } from '@usbscsi/core';
 
 export const STATUS_NAMES: Record<number, string> = {
   0x00: 'GOOD',
@@ -12,7 +12,7 @@ export const STATUS_NAMES: Record<number, string> = {
   0x40: 'TASK ABORTED',
 };
 
-export const statusName = (status: number): string => STATUS_NAMES[status] ?? `status ${hex2(status)}`;
+export const statusName = (status: number): string => STATUS_NAMES[status] ?? `status ${hex0x(status)}`;
 
 /** One line: "ILLEGAL REQUEST: INVALID COMMAND OPERATION CODE (asc 0x20, ascq 0x00)". */
 export function senseLine(sense: DecodedSense): string {
@@ -24,7 +24,7 @@ export function senseLine(sense: DecodedSense): string {
   }
   if (sense.senseKeySpecific?.progress !== undefined) extra.push(`progress ${((sense.senseKeySpecific.progress / 65536) * 100).toFixed(1)}%`);
   const tail = extra.length ? `; ${extra.join(', ')}` : '';
-  return `${sense.senseKeyName}: ${sense.ascText} (asc ${hex2(sense.asc)}, ascq ${hex2(sense.ascq)}${tail})${sense.deferred ? ' [deferred]' : ''}`;
+  return `${sense.senseKeyName}: ${sense.ascText} (asc ${hex0x(sense.asc)}, ascq ${hex0x(sense.ascq)}${tail})${sense.deferred ? ' [deferred]' : ''}`;
 }
 
 /** The documented JSON shape of decoded sense. */

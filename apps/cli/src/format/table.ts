@@ -36,5 +36,3 @@ export function formatBytes(n: number | bigint): string {
   return i === 0 ? `${v} bytes` : `${x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2)} ${units[i]}`;
 }
 
-export const hex2 = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
-export const hex4 = (n: number): string => n.toString(16).padStart(4, '0');

@@ -1,20 +1,8 @@
 import { badInput } from '@usbscsi/core';
 import type { FastifyPluginAsync } from 'fastify';
 import type { DaemonContext } from '../context.js';
-import type { DeviceSlot } from '../device-slot.js';
 import { cancelled } from '../errors.js';
-import { parseIntField } from '../wire.js';
-
-export function deviceView(slot: DeviceSlot) {
-  const lease = slot.lease;
-  return {
-    ...slot.summary,
-    state: slot.state,
-    queueDepth: slot.queue.depth,
-    open: slot.isOpen,
-    lease: lease ? { id: lease.id, holder: lease.holder } : null,
-  };
-}
+import { parseIntField } from '../request-fields.js';
 
 /** Aborts when the client closes the connection before the response is complete. */
 export function clientGoneSignal(res: import('node:http').ServerResponse): AbortSignal {
@@ -26,9 +14,9 @@ export function clientGoneSignal(res: import('node:http').ServerResponse): Abort
 }
 
 export const deviceRoutes = (ctx: DaemonContext): FastifyPluginAsync => async (app) => {
-  app.get('/v1/devices', async () => ({ devices: ctx.registry.all().map(deviceView) }));
+  app.get('/v1/devices', async () => ({ devices: ctx.registry.all().map((slot) => slot.view()) }));
 
-  app.get<{ Params: { id: string } }>('/v1/devices/:id', async (request) => ({ device: deviceView(ctx.registry.get(request.params.id)) }));
+  app.get<{ Params: { id: string } }>('/v1/devices/:id', async (request) => ({ device: ctx.registry.get(request.params.id).view() }));
 
   /** Transport-level reset (BOT reset recovery), queued like a command. */
   app.post<{ Params: { id: string } }>('/v1/devices/:id/reset', async (request, reply) => {

@@ -1,10 +1,10 @@
-import { badInput, DEFAULT_TIMEOUT_MS, ErrorCodes, UsbScsiError, type DataDirection, type ScsiResult } from '@usbscsi/core';
+import { badInput, DEFAULT_TIMEOUT_MS, ErrorCodes, hex, resultHeaders, resultToJson, UsbScsiError, type DataDirection, type ScsiResult } from '@usbscsi/core';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { DaemonContext } from '../context.js';
 import { holdUntilAnswered } from '../byte-budget.js';
 import { cancelled } from '../errors.js';
 import { opcodeClass } from '../metrics.js';
-import { parseBoolField, parseCdbHex, parseDirection, parseIntField, resultHeaders, resultToJson } from '../wire.js';
+import { parseBoolField, parseCdbHex, parseDirection, parseIntField } from '../request-fields.js';
 import { clientGoneSignal, headerValue } from './devices.js';
 
 interface ParsedCommand {
@@ -135,14 +135,14 @@ export const executeRoute = (ctx: DaemonContext): FastifyPluginAsync => async (a
     }).catch((err: unknown) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       ctx.metrics.recordCommand(opcode, 'error', seconds, 0, 0);
-      request.log.info({ device: slot.id, opcode: hex2(opcode), seq, ms: seconds * 1000, code: (err as UsbScsiError).code }, 'command failed');
+      request.log.info({ device: slot.id, opcode: hex(opcode), seq, ms: seconds * 1000, code: (err as UsbScsiError).code }, 'command failed');
       throw err;
     });
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     ctx.metrics.recordCommand(opcode, result.status === 0 ? 'good' : 'check-condition', seconds, result.transferred && command.direction === 'in' ? result.transferred : 0, command.direction === 'out' ? result.transferred : 0);
     request.log.info(
-      { device: slot.id, opcode: hex2(opcode), seq, ms: seconds * 1000, status: result.status, ...(result.sense ? { sense: `${hex2(result.sense.senseKey)}/${hex2(result.sense.asc)}/${hex2(result.sense.ascq)}` } : {}) },
+      { device: slot.id, opcode: hex(opcode), seq, ms: seconds * 1000, status: result.status, ...(result.sense ? { sense: `${hex(result.sense.senseKey)}/${hex(result.sense.asc)}/${hex(result.sense.ascq)}` } : {}) },
       'command done',
     );
     if (wantsBinary(request)) {
@@ -151,5 +151,3 @@ export const executeRoute = (ctx: DaemonContext): FastifyPluginAsync => async (a
     return reply.code(200).send(resultToJson(result, seq));
   });
 };
-
-const hex2 = (n: number) => n.toString(16).padStart(2, '0');

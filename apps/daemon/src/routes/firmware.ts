@@ -7,12 +7,12 @@
  * one. Bad input (400), a device leased to another secret (409 E_BUSY), gone (410) or with a full
  * queue (503) is refused before the stream starts, nothing sent.
  */
-import { ScsiDevice, badInput, checkFirmwareOptions, parseFirmwareMode, type DownloadFirmwareOptions, type ScsiTransport } from '@usbscsi/core';
+import { ScsiDevice, badInput, checkFirmwareOptions, errorBody, parseFirmwareMode, toJsonSafe, type DownloadFirmwareOptions, type ScsiTransport } from '@usbscsi/core';
 import type { FastifyPluginAsync } from 'fastify';
 import type { DaemonContext } from '../context.js';
-import { asUsbScsiError, cancelled, errorBody, toJsonSafe } from '../errors.js';
+import { asUsbScsiError, cancelled } from '../errors.js';
 import type { OpenedDevice } from '../provider.js';
-import { parseBoolField, parseIntField } from '../wire.js';
+import { parseBoolField, parseIntField } from '../request-fields.js';
 import { clientGoneSignal, headerValue } from './devices.js';
 
 function parseOptions(query: Record<string, unknown>, allowHeader: string | undefined): DownloadFirmwareOptions {

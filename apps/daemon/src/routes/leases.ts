@@ -1,7 +1,7 @@
 import { badInput } from '@usbscsi/core';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { DaemonContext } from '../context.js';
-import { parseIntField } from '../wire.js';
+import { parseIntField } from '../request-fields.js';
 import { headerValue } from './devices.js';
 
 const secretOf = (request: FastifyRequest) => headerValue(request.headers['x-usbscsi-lease']);

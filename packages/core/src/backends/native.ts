@@ -24,6 +24,7 @@ import {
 } from '../usb/backend.js';
 import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
 import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeBotRequest, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+import { hex0x } from '../hex.js';
 
 
 let nextOpId = 1;
@@ -59,9 +60,7 @@ async function cancellable<T>(handle: NativeDeviceHandle, signal: AbortSignal | 
   }
 }
 
-function hex(n: number): string {
-  return `0x${n.toString(16).padStart(2, '0')}`;
-}
+const hex = (n: number) => hex0x(n);
 
 export class NativeHandle implements UsbDeviceHandle {
   readonly capabilities: UsbHandleCapabilities;

@@ -36,6 +36,8 @@ import type {
   UsbSpeed,
 } from '../usb/backend.js';
 import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
+import { usbIdsOf } from '../hex.js';
+import { sysfsDeviceName } from '../usb/location.js';
 
 /* ---- The slice of the `usb` package we use, typed here so nothing else needs it. ---- */
 interface NusbEndpoint { endpointNumber: number; direction: 'in' | 'out'; type: string; packetSize: number }
@@ -132,7 +134,7 @@ function busNumberOf(dev: NusbDevice): number {
 }
 
 function deviceId(dev: NusbDevice): string {
-  return `${busNumberOf(dev)}-${dev.address}-${dev.vendorId.toString(16).padStart(4, '0')}:${dev.productId.toString(16).padStart(4, '0')}`;
+  return `${busNumberOf(dev)}-${dev.address}-${usbIdsOf(dev)}`;
 }
 
 interface PendingTransfer {
@@ -221,8 +223,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
   async kernelDriverActive(interfaceNumber: number): Promise<boolean> {
     this.#alive('kernelDriverActive');
     if (this.platform !== 'linux') return false;
-    const loc = this.info.portNumbers.length ? `${this.info.busNumber}-${this.info.portNumbers.join('.')}` : `usb${this.info.busNumber}`;
-    const base = `/sys/bus/usb/devices/${loc}`;
+    const base = `/sys/bus/usb/devices/${sysfsDeviceName(this.info)}`;
     let config = '1';
     try {
       config = (await readFile(`${base}/bConfigurationValue`, 'utf8')).trim() || '1';

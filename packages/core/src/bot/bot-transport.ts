@@ -15,6 +15,7 @@ import { DEFAULT_TIMEOUT_MS, ScsiStatus, type ScsiRequest, type ScsiResult, type
 import { type BotQuirks, quirksFor } from './quirks.js';
 import { interpretTransfer } from './transfer-outcome.js';
 import { CSW_LENGTH, CswStatus, encodeCommandBlockWrapper, judgeCommandStatusWrapper } from './wrappers.js';
+import { hexBytes } from '../hex.js';
 
 /** Class-specific requests, BOT 1.0 §3. */
 const BULK_ONLY_RESET = 0xff;
@@ -481,6 +482,4 @@ function ignoreGone(err: unknown): void {
   throw err;
 }
 
-export function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
-}
+export const hex = (bytes: Uint8Array): string => hexBytes(bytes, ' ');

@@ -8,6 +8,7 @@ import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import { opcodeName } from '../scsi/opcodes.js';
 import { ScsiStatus, type DataDirection, type ScsiResult } from '../transport.js';
 import { adminCommandEffect, adminOpcodeName, checkAdminCommand, NvmeAdminOpcode, requestedReplyBytes, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
+import { hex0x } from '../hex.js';
 
 export type BridgeKind = 'jmicron' | 'asmedia' | 'realtek';
 
@@ -153,7 +154,7 @@ export function modeRefusal(err: unknown, protocol: string, what: string): unkno
 /** E_CHECK_CONDITION for a bridge CDB, with the sense in `details` (the CLI maps it to its exit status). */
 export function bridgeRefused(protocol: string, phase: string, cdb: Uint8Array, result: ScsiResult): UsbScsiError {
   const sense = result.sense;
-  const what = sense ? `${sense.senseKeyName}: ${sense.ascText}` : `SCSI status 0x${result.status.toString(16).padStart(2, '0')} without sense data`;
+  const what = sense ? `${sense.senseKeyName}: ${sense.ascText}` : `SCSI status ${hex0x(result.status)} without sense data`;
   return new UsbScsiError(ErrorCodes.CHECK_CONDITION, `${protocol} ${phase} (${opcodeName(cdb)}) failed: ${what}`, {
     details: {
       status: result.status,

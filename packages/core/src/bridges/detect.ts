@@ -27,6 +27,7 @@ import { NvmeAdminOpcode } from './nvme-admin.js';
 import { isPlausibleIdentify, parseIdentifyController, type NvmeIdentifyController } from './nvme-identify.js';
 import { RealtekBridge } from './realtek.js';
 import { findBridgeEntry, hasAsmediaInquirySignature, type BridgeTableEntry } from './table.js';
+import { usbIdsOf } from '../hex.js';
 
 export type BridgeChoice = 'auto' | 'sat' | BridgeKind;
 export const BRIDGE_CHOICES: readonly BridgeChoice[] = ['auto', 'sat', 'jmicron', 'asmedia', 'realtek'];
@@ -130,7 +131,7 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
   const uas = isUasCapable(usb);
   const entry = usb ? findBridgeEntry(usb.vendorId, usb.productId) : undefined;
   if (entry) {
-    steps.push(`VID:PID ${hex4(entry.vendorId)}:${hex4(entry.productId)} is ${entry.name} (${entry.source})`);
+    steps.push(`VID:PID ${usbIdsOf(entry)} is ${entry.name} (${entry.source})`);
     // Not only the entries known to break (e6BreaksUas): any UAS device may, and E6h is the probe.
     if (entry.bridge === 'asmedia' && uas !== false) {
       steps.push(
@@ -155,7 +156,7 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
     return refuse(steps);
   }
 
-  steps.push(usb ? `VID:PID ${hex4(usb.vendorId)}:${hex4(usb.productId)} is not in the bridge table: probing` : 'no USB descriptors (SG_IO or the daemon): probing');
+  steps.push(usb ? `VID:PID ${usbIdsOf(usb)} is not in the bridge table: probing` : 'no USB descriptors (SG_IO or the daemon): probing');
   const sat = await trySat();
   if (sat) return sat;
   let asmediaSignature = false;
@@ -184,6 +185,3 @@ function refuse(steps: string[]): never {
   });
 }
 
-function hex4(n: number): string {
-  return n.toString(16).padStart(4, '0');
-}

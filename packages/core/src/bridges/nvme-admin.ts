@@ -6,6 +6,7 @@
  */
 import { badInput } from '../errors.js';
 import type { DataDirection } from '../transport.js';
+import { hex0x } from '../hex.js';
 
 export const NvmeAdminOpcode = {
   GET_LOG_PAGE: 0x02,
@@ -98,7 +99,7 @@ const WRITE_REASONS = new Map<number, string>([
 export function adminOpcodeName(opcode: number): string {
   const name = ADMIN_NAMES.get(opcode);
   if (name) return name;
-  return opcode >= 0xc0 ? `vendor-specific admin command 0x${hex2(opcode)}` : `admin command 0x${hex2(opcode)}`;
+  return opcode >= 0xc0 ? `vendor-specific admin command ${hex0x(opcode)}` : `admin command ${hex0x(opcode)}`;
 }
 
 export interface AdminEffect {
@@ -226,9 +227,6 @@ export function nvmeStatusText(status: number): string {
   const sct = (status >> 8) & 0x7;
   const sc = status & 0xff;
   const name = sct === 0 ? GENERIC_STATUS[sc] : sct === 1 ? COMMAND_SPECIFIC_STATUS[sc] : sct === 2 ? 'Media and Data Integrity Error' : undefined;
-  return `${name ?? 'status'} (SCT ${sct}, SC 0x${hex2(sc)})`;
+  return `${name ?? 'status'} (SCT ${sct}, SC ${hex0x(sc)})`;
 }
 
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, '0');
-}

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DaemonClient } from './daemon-client.js';
 import { defaultDaemonSocket, parseVia } from './endpoint.js';
 import { RemoteTransport, openRemoteDevice } from './remote-transport.js';
-import { senseFromJson } from './wire.js';
+import { senseFromJson } from '../wire/json.js';
 
 describe('parseVia', () => {
   it('reads unix:PATH, unix: and http://HOST:PORT (token from the environment)', () => {

@@ -1,48 +1,14 @@
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
-import type { DataDirection, ScsiResult } from '../transport.js';
-import type { DaemonDeviceIdentity } from '../device.js';
+import type { DataDirection } from '../transport.js';
 import { parseVia, type DaemonEndpoint } from './endpoint.js';
 import { DaemonHttp, type HttpResponse } from './http.js';
-import { hexOf, senseFromJson } from './wire.js';
-
-/** A device as `GET /v1/devices` lists it: its identity, then the daemon's state of it. */
-export interface DaemonDevice extends DaemonDeviceIdentity {
-  backend: string;
-  state: 'idle' | 'busy' | 'leased' | 'gone';
-  queueDepth: number;
-  open: boolean;
-  /** The lease's public id and holder: naming it grants nothing. */
-  lease: { id: string; holder: string } | null;
-}
-
-/** A lease as anyone sees it (GET /v1/leases, device views, events): the id names it and grants nothing. */
-export interface DaemonLease {
-  id: string;
-  deviceId: string;
-  holder: string;
-  /** The Unix-socket user that took it (that user or root may break it); null over TCP. */
-  ownerUid: number | null;
-  createdAt: string;
-  expiresAt: string;
-  idleTimeoutMs: number;
-}
-
-/**
- * What only the client that acquired the lease gets: the lease plus its
- * secret, which runs commands on the device, renews and releases it. Keep it
- * to yourself; the daemon keeps only its digest.
- */
-export interface DaemonLeaseGrant extends DaemonLease {
-  secret: string;
-}
+import { hexBytes } from '../hex.js';
+import { resultFromHeaders, resultFromJson, type SequencedResult } from '../wire/json.js';
+import type { DaemonDevice, DaemonEvent, DaemonHealth, DaemonLease, DaemonLeaseGrant, ExecuteRequestJson, ExecuteResultJson, LeaseRequestJson } from '../wire/types.js';
+import { usbIdsOf } from '../hex.js';
 
 /** What renewing and releasing need. */
 export type LeaseCredential = Pick<DaemonLeaseGrant, 'id' | 'secret'>;
-
-export type DaemonEvent =
-  | { type: 'device-arrived' | 'device-left'; device: DaemonDevice }
-  | { type: 'lease-acquired'; lease: DaemonLease }
-  | { type: 'lease-released'; lease: DaemonLease; reason: string };
 
 export interface RemoteExecuteOptions {
   direction?: DataDirection;
@@ -60,15 +26,9 @@ export interface RemoteExecuteOptions {
 }
 
 /** A ScsiResult plus the command's position in the device's execution order. */
-export interface RemoteResult extends ScsiResult {
-  seq: number;
-}
+export type RemoteResult = SequencedResult;
 
-export interface LeaseRequestOptions {
-  ttlMs?: number;
-  idleTimeoutMs?: number;
-  holder?: string;
-}
+export type LeaseRequestOptions = LeaseRequestJson;
 
 const enc = encodeURIComponent;
 
@@ -85,7 +45,7 @@ export class DaemonClient {
     return this.http.endpoint;
   }
 
-  async health(): Promise<{ status: 'ok' | 'draining'; version: string; devices: number; leases: number }> {
+  async health(): Promise<DaemonHealth> {
     return json(await this.http.call({ method: 'GET', path: '/healthz' }));
   }
 
@@ -112,7 +72,7 @@ export class DaemonClient {
         (ids !== null && d.vendorId === parseInt(ids[1]!, 16) && d.productId === parseInt(ids[2]!, 16) && (ids[3] === undefined || d.serialNumber === ids[3])),
       );
     }
-    const list = devices.map((d) => `${d.id} (${hex4(d.vendorId)}:${hex4(d.productId)}${d.product ? ` ${d.product}` : ''})`);
+    const list = devices.map((d) => `${d.id} (${usbIdsOf(d)}${d.product ? ` ${d.product}` : ''})`);
     if (matches.length === 1) return matches[0]!;
     if (matches.length === 0) {
       throw new UsbScsiError(ErrorCodes.NOT_FOUND, selector ? `usbscsid serves no device matching ${selector}; it serves: ${list.join(', ') || 'none'}` : 'usbscsid serves no device', {
@@ -141,38 +101,29 @@ export class DaemonClient {
         headers: {
           ...common,
           'content-type': 'application/octet-stream',
-          'x-scsi-cdb': hexOf(cdb),
+          'x-scsi-cdb': hexBytes(cdb),
           ...(options.timeoutMs !== undefined ? { 'x-scsi-timeout-ms': String(options.timeoutMs) } : {}),
           ...(options.allowMediumWrite ? { 'x-scsi-allow-medium-write': 'true' } : {}),
         },
       });
-      return resultFromJson(json(res), new Uint8Array(0));
+      return resultFromJson(json<ExecuteResultJson>(res));
     }
-    const body = JSON.stringify({
-      cdb: hexOf(cdb), direction,
+    const request: ExecuteRequestJson = {
+      cdb: hexBytes(cdb), direction,
       ...(direction === 'in' ? { length } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.allowMediumWrite ? { allowMediumWrite: true } : {}),
-    });
+    };
+    const body = JSON.stringify(request);
     const res = await this.http.call({
       method: 'POST', path, body: Buffer.from(body), ...signal,
       headers: { ...common, 'content-type': 'application/json', ...(direction === 'in' ? { accept: 'application/octet-stream' } : {}) },
     });
-    if (direction !== 'in') return resultFromJson(json(res), new Uint8Array(0));
+    if (direction !== 'in') return resultFromJson(json<ExecuteResultJson>(res));
     const target = options.into ?? new Uint8Array(length ?? 0);
     const received = Math.min(res.body.length, target.length);
     target.set(res.body.subarray(0, received));
-    const h = res.headers;
-    const senseHeader = h['x-scsi-sense'];
-    return {
-      status: Number(h['x-scsi-status']),
-      ...(typeof senseHeader === 'string' ? { sense: senseFromJson(JSON.parse(Buffer.from(senseHeader, 'base64').toString('utf8'))) } : {}),
-      data: target.subarray(0, received),
-      transferred: Number(h['x-scsi-transferred'] ?? received),
-      residue: Number(h['x-scsi-residue'] ?? 0),
-      durationNs: Number(h['x-scsi-duration-ns'] ?? 0),
-      seq: Number(h['x-usbscsi-seq'] ?? 0),
-    };
+    return resultFromHeaders(res.headers, target.subarray(0, received));
   }
 
   async reset(deviceId: string, options: { leaseSecret?: string } = {}): Promise<void> {
@@ -252,17 +203,3 @@ function json<T>(res: HttpResponse): T {
     throw new UsbScsiError(ErrorCodes.IO, `usbscsid sent a body that is not JSON (HTTP ${res.status}); is that a usbscsid?`);
   }
 }
-
-function resultFromJson(r: { status: number; sense?: Record<string, unknown>; data: string; transferred: number; residue: number; durationNs: number; seq: number }, data: Uint8Array): RemoteResult {
-  return {
-    status: r.status,
-    ...(r.sense ? { sense: senseFromJson(r.sense) } : {}),
-    data: r.data ? new Uint8Array(Buffer.from(r.data, 'base64')) : data,
-    transferred: r.transferred,
-    residue: r.residue,
-    durationNs: r.durationNs,
-    seq: r.seq,
-  };
-}
-
-const hex4 = (n: number) => n.toString(16).padStart(4, '0');

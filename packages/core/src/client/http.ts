@@ -1,6 +1,7 @@
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { ErrorCodes, UsbScsiError, type ErrorCode } from '../errors.js';
 import { describeEndpoint, type DaemonEndpoint } from './endpoint.js';
+import { errorFromBody } from '../wire/json.js';
 
 export interface HttpResponse {
   status: number;
@@ -17,8 +18,6 @@ export interface HttpRequest {
 }
 
 class StaleSocketError extends Error {}
-
-const KNOWN_CODES = new Set<string>(Object.values(ErrorCodes));
 
 /** One keep-alive connection pool to one daemon; every call is one HTTP/1.1 request. */
 export class DaemonHttp {
@@ -129,15 +128,7 @@ export class DaemonHttp {
   }
 }
 
+/** The UsbScsiError a daemon error answer describes (the envelope of the wire module). */
 export function errorFromResponse(res: HttpResponse): UsbScsiError {
-  let parsed: { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | undefined;
-  try {
-    parsed = JSON.parse(res.body.toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  const e = parsed?.error;
-  const code = (e?.code && KNOWN_CODES.has(e.code) ? e.code : ErrorCodes.IO) as ErrorCode;
-  const message = e?.message ?? `usbscsid answered HTTP ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`;
-  return new UsbScsiError(code, message, { details: { ...(e?.details ?? {}), httpStatus: res.status } });
+  return errorFromBody(res.body, res.status);
 }

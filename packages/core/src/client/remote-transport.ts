@@ -1,7 +1,8 @@
-import { ScsiDevice, type DaemonDeviceIdentity } from '../device.js';
+import { ScsiDevice } from '../device.js';
+import type { DaemonDevice, DaemonDeviceIdentity } from '../wire/types.js';
 import { badInput } from '../errors.js';
 import type { ScsiRequest, ScsiResult, ScsiTransport } from '../transport.js';
-import { DaemonClient, type DaemonDevice, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
+import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
 import type { DaemonEndpoint } from './endpoint.js';
 
 export interface RemoteTransportOptions {

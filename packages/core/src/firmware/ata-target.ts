@@ -18,6 +18,7 @@ import * as scsi from '../scsi/index.js';
 import { activateRefused, chunkRefused } from './errors.js';
 import { activationOf, checkBufferId, chooseMode, chunkImage } from './plan.js';
 import { MODE_NAMES, type DownloadFirmwareOptions, type FirmwareCapabilities, type FirmwareChunk, type FirmwarePlan, type FirmwareTarget } from './types.js';
+import { hex0x } from '../hex.js';
 
 const BLOCK = 512;
 /**
@@ -117,7 +118,7 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
     return {
       target: 'ata',
       mode,
-      modeName: `${MODE_NAMES[mode]!} — ATA DOWNLOAD MICROCODE${options.ataDma ? ' DMA' : ''} subcommand 0x${ATA_SUBCOMMAND[mode]!.toString(16).padStart(2, '0')}`,
+      modeName: `${MODE_NAMES[mode]!} — ATA DOWNLOAD MICROCODE${options.ataDma ? ' DMA' : ''} subcommand ${hex0x(ATA_SUBCOMMAND[mode]!)}`,
       reason,
       bufferId: 0,
       imageBytes,

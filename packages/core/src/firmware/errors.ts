@@ -6,6 +6,7 @@
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import type { ScsiResult } from '../transport.js';
 import type { FirmwareChunk, FirmwarePlan } from './types.js';
+import { hex } from '../hex.js';
 
 export type DeviceFirmwareState = 'old-firmware' | 'new-firmware-deferred' | 'unknown';
 
@@ -30,7 +31,6 @@ export function stateWhenStopped(plan: FirmwarePlan, chunksAccepted: number): { 
   };
 }
 
-const hex = (n: number) => n.toString(16).padStart(2, '0');
 
 const refusal = (result: ScsiResult, ataError: string | undefined) => {
   const s = result.sense;

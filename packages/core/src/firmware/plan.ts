@@ -4,12 +4,12 @@
  */
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import { DOWNLOAD_MODES, MODE_NAMES, type DownloadFirmwareOptions, type DownloadMode, type FirmwareCapabilities, type FirmwareChunk, type FirmwarePlan } from './types.js';
+import { hex0x } from '../hex.js';
 
 export const DEFAULT_CHUNK_BYTES = 64 * 1024;
 /** WRITE BUFFER(10)'s PARAMETER LIST LENGTH and BUFFER OFFSET are 24-bit. */
 export const MAX_WRITE_BUFFER_FIELD = 0xff_ffff;
 
-const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;
 
 /** A mode given by a user: 5, 7, 0xd, 0xe (numbers, or strings in decimal / 0x-hex) or 'auto'. */
 export function parseFirmwareMode(value: string | number | undefined): 'auto' | DownloadMode {
@@ -32,14 +32,14 @@ export function chooseMode(caps: FirmwareCapabilities, imageBytes: number, optio
     if (reported && !reported.includes(asked)) {
       throw new UsbScsiError(
         ErrorCodes.UNSUPPORTED,
-        `the device does not support firmware mode ${hex(asked)} (${MODE_NAMES[asked]}); it reports ${reported.length ? reported.map(hex).join(', ') : 'no download mode'}: choose one of those, or --mode auto`,
+        `the device does not support firmware mode ${hex0x(asked)} (${MODE_NAMES[asked]}); it reports ${reported.length ? reported.map((m) => hex0x(m)).join(', ') : 'no download mode'}: choose one of those, or --mode auto`,
         { details: { reason: 'mode-unsupported', mode: asked, supported: reported } },
       );
     }
     return { mode: asked, reason: 'asked for' };
   }
   const has = (m: number) => reported === undefined || reported.includes(m);
-  const from = reported ? `the device reports modes ${reported.map(hex).join(', ')}` : 'the device does not report its modes';
+  const from = reported ? `the device reports modes ${reported.map((m) => hex0x(m)).join(', ')}` : 'the device does not report its modes';
   if (has(0x0e) && (reported !== undefined || !activate) && segmentsAllowed && (!activate || has(0x0f))) {
     return { mode: 0x0e, reason: `${from}: 0x0e keeps the old firmware running until ${activate ? 'the activate command (0x0f)' : 'the next power cycle or an explicit activation'}` };
   }
@@ -111,7 +111,7 @@ export function checkFirmwareOptions(imageBytes: number, options: DownloadFirmwa
   }
   const mode = parseFirmwareMode(options.mode);
   if (mode !== 'auto' && (mode === 0x05 || mode === 0x07) && options.activate !== true) {
-    throw badInput(`mode ${hex(mode)} activates the new firmware as soon as it is downloaded: say so with --activate (activate: true), or use mode 0xe to download now and activate later`, {
+    throw badInput(`mode ${hex0x(mode)} activates the new firmware as soon as it is downloaded: say so with --activate (activate: true), or use mode 0xe to download now and activate later`, {
       reason: 'activation-not-allowed',
     });
   }

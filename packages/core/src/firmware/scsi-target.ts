@@ -10,6 +10,7 @@ import * as scsi from '../scsi/index.js';
 import { activationOf, checkBufferId, chooseMode, chunkImage, MAX_WRITE_BUFFER_FIELD } from './plan.js';
 import { DOWNLOAD_MODES, MODE_NAMES, type DownloadFirmwareOptions, type FirmwareCapabilities, type FirmwareChunk, type FirmwarePlan, type FirmwareTarget } from './types.js';
 import { activateRefused, chunkRefused } from './errors.js';
+import { hex0x } from '../hex.js';
 
 const QUERY_TIMEOUT_MS = 10_000;
 
@@ -79,7 +80,7 @@ export class WriteBufferTarget implements FirmwareTarget {
     const whole = mode === 0x05;
     const alignment = whole || caps.offsetBoundary === 0 ? 1 : (caps.offsetBoundary ?? 1);
     if ((whole || caps.offsetBoundary === 0) && base !== 0) {
-      throw new UsbScsiError(ErrorCodes.BAD_INPUT, `mode 0x${mode.toString(16).padStart(2, '0')} on this device takes no buffer offset: drop --offset`, { details: { reason: 'misaligned-offset', offset: base } });
+      throw new UsbScsiError(ErrorCodes.BAD_INPUT, `mode ${hex0x(mode)} on this device takes no buffer offset: drop --offset`, { details: { reason: 'misaligned-offset', offset: base } });
     }
     const { chunkSize, chunks } = chunkImage(imageBytes, base, whole ? imageBytes : options.chunkSize, {
       alignment,

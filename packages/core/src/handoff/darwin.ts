@@ -19,6 +19,7 @@ import { describeLeaseDevice } from './lease.js';
 import type { CommandRunner } from './linux.js';
 import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, MountedFilesystem, ProcessIdentity, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
 import { signalProcessIdentity } from './process-identity.js';
+import { hex0x, usbIdsOf } from '../hex.js';
 
 export interface DarwinPlatformOptions {
   /** The addon's `darwin` functions; default: loaded from @usbscsi/native on first use. */
@@ -48,7 +49,7 @@ export function locationIdOf(busNumber: number, portNumbers: number[]): number {
 }
 
 export function locationIdText(locationId: number): string {
-  return `0x${locationId.toString(16).padStart(8, '0')}`;
+  return hex0x(locationId, 8);
 }
 
 /** The lease's view of one device's storage, from the registry walk. */
@@ -146,10 +147,9 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     }
     const sameSerial = device.serialNumber === undefined || found.serialNumber === device.serialNumber;
     if (found.vendorId !== device.vendorId || found.productId !== device.productId || !sameSerial) {
-      const hex = (n: number) => n.toString(16).padStart(4, '0');
       throw new UsbScsiError(
         ErrorCodes.DEVICE_GONE,
-        `A different device now sits at ${context.device}: ${hex(found.vendorId)}:${hex(found.productId)}${found.serialNumber ? ` (serial ${found.serialNumber})` : ''}. Nothing was done to it.`,
+        `A different device now sits at ${context.device}: ${usbIdsOf(found)}${found.serialNumber ? ` (serial ${found.serialNumber})` : ''}. Nothing was done to it.`,
         { details: { locationId, found: { vendorId: found.vendorId, productId: found.productId, serialNumber: found.serialNumber } } },
       );
     }

@@ -5,6 +5,8 @@
  */
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hex } from '../hex.js';
+import { locationOf, sysfsDeviceName } from '../usb/location.js';
 
 export interface FakeUsbDisk {
   /** `sda` */
@@ -56,25 +58,25 @@ export class FakeSysfs {
   }
 
   deviceDir(busNumber: number, portNumbers: number[]): string {
-    return join(this.sysfsRoot, 'bus/usb/devices', `${busNumber}-${portNumbers.join('.')}`);
+    return join(this.sysfsRoot, 'bus/usb/devices', sysfsDeviceName({ busNumber, portNumbers }));
   }
 
   interfaceDir(iface: Pick<FakeUsbInterface, 'busNumber' | 'portNumbers' | 'configurationValue' | 'interfaceNumber'>): string {
-    return join(this.sysfsRoot, 'bus/usb/devices', `${iface.busNumber}-${iface.portNumbers.join('.')}:${iface.configurationValue ?? 1}.${iface.interfaceNumber}`);
+    return join(this.sysfsRoot, 'bus/usb/devices', `${locationOf(iface)}:${iface.configurationValue ?? 1}.${iface.interfaceNumber}`);
   }
 
   /** Adds (or replaces) a device with one interface, its SCSI host, disks, partitions and /dev nodes. */
   addInterface(iface: FakeUsbInterface): void {
     const device = this.deviceDir(iface.busNumber, iface.portNumbers);
     mkdirSync(device, { recursive: true });
-    writeFileSync(join(device, 'idVendor'), `${hex4(iface.vendorId)}\n`);
-    writeFileSync(join(device, 'idProduct'), `${hex4(iface.productId)}\n`);
+    writeFileSync(join(device, 'idVendor'), `${hex(iface.vendorId, 4)}\n`);
+    writeFileSync(join(device, 'idProduct'), `${hex(iface.productId, 4)}\n`);
     if (iface.serialNumber !== undefined) writeFileSync(join(device, 'serial'), `${iface.serialNumber}\n`);
     const dir = this.interfaceDir(iface);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'bInterfaceNumber'), `${iface.interfaceNumber.toString(16).padStart(2, '0')}\n`);
-    writeFileSync(join(dir, 'bInterfaceClass'), `${(iface.interfaceClass ?? 8).toString(16).padStart(2, '0')}\n`);
+    writeFileSync(join(dir, 'bInterfaceNumber'), `${hex(iface.interfaceNumber)}\n`);
+    writeFileSync(join(dir, 'bInterfaceClass'), `${hex((iface.interfaceClass ?? 8))}\n`);
     this.setDriver(iface, iface.driver);
     if (iface.driver === null) return;
     if (iface.disks) this.addDisks(iface, iface.host ?? 0, iface.disks);
@@ -138,8 +140,4 @@ export class FakeSysfs {
   writeMountinfo(lines: string[]): void {
     writeFileSync(this.mountinfoPath, ['22 27 0:21 / /proc rw,relatime - proc proc rw', ...lines].join('\n') + '\n');
   }
-}
-
-function hex4(value: number): string {
-  return value.toString(16).padStart(4, '0');
 }

@@ -1,6 +1,6 @@
 /** The handoff lease: the public surface (core's index re-exports it). */
 export type { DetachedDriver, DeviceStorage, DiskUser, HandoffPlatform, LeaseDevice, MountedFilesystem, PlatformRecoverySpec, ProcessIdentity, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
-export { acquireLease, Lease, leaseDeviceOf, describeLeaseDevice, sameLeaseDevice, unmountTargets, type AcquireLeaseOptions, type LeaseState, type ReleaseReport } from './lease.js';
+export { acquireLease, Lease, leaseDeviceOf, type LeaseDeviceSource, describeLeaseDevice, sameLeaseDevice, unmountTargets, type AcquireLeaseOptions, type LeaseState, type ReleaseReport } from './lease.js';
 export { DEFAULT_LEASE_TIMEOUTS, type LeaseTimeouts } from './steps.js';
 export { LeaseJournal, defaultJournalPath, type LeaseJournalEntry, type LeaseJournalOptions, type LeaseEntryStatus, type SetAsideJournal } from './journal.js';
 export { recoverLeases, type RecoverOptions, type RecoveryReport, type RecoveredLease } from './recover.js';

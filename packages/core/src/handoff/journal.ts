@@ -16,6 +16,8 @@ import { dirname, join } from 'node:path';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import type { DetachedDriver, LeaseDevice, MountedFilesystem, ProcessIdentity, StorageExpectation, UnmountTarget } from './platform.js';
 import { currentProcessIdentity, isProcessAlive, localProcessIdentity, type ProcessIdentityLookup } from './process-identity.js';
+import { hex } from '../hex.js';
+import { locationOf } from '../usb/location.js';
 
 export type LeaseEntryStatus =
   /** Taking the device: `unmounted` / `detached` say how far it got. */
@@ -278,9 +280,9 @@ function devicesNamedIn(text: string): string[] {
     const bus = field('busNumber');
     const ports = /"portNumbers":\s*\[([\d,\s]*)\]/.exec(body!)?.[1];
     if (bus === undefined || ports === undefined) continue;
-    const hex = (n: string | undefined) => (n === undefined ? '????' : Number(n).toString(16).padStart(4, '0'));
-    const path = ports.split(',').map((p) => p.trim()).filter(Boolean).join('.');
-    found.add(`${bus}-${path} (${hex(field('vendorId'))}:${hex(field('productId'))})`);
+    const hex4 = (n: string | undefined) => (n === undefined ? '????' : hex(Number(n), 4));
+    const portNumbers = ports.split(',').map((p) => p.trim()).filter(Boolean).map(Number);
+    found.add(`${locationOf({ busNumber: Number(bus), portNumbers })} (${hex4(field('vendorId'))}:${hex4(field('productId'))})`);
   }
   return [...found];
 }

@@ -26,8 +26,10 @@ let journal: LeaseJournal;
 beforeAll(() => {
   build = mkdtempSync(join(tmpdir(), 'usbscsi-handoff-build-'));
   writeFileSync(join(build, 'package.json'), '{"type":"module"}');
-  const files = ['errors.ts', ...readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `handoff/${f}`)];
+  // handoff/ and the small core modules it imports
+  const files = ['errors.ts', 'hex.ts', 'usb/location.ts', ...readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `handoff/${f}`)];
   mkdirSync(join(build, 'handoff'));
+  mkdirSync(join(build, 'usb'));
   for (const file of files) {
     const out = ts.transpileModule(readFileSync(join(coreSrc, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },

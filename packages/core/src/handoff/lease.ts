@@ -20,6 +20,8 @@ import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, Mount
 import { currentProcessIdentity, isProcessAlive } from './process-identity.js';
 import { processLeaseRegistry, type LeaseRegistry, type RegisteredLease } from './registry.js';
 import { DEFAULT_LEASE_TIMEOUTS, describeMounts, giveBack, runStep, type GiveBackReport, type LeaseTimeouts } from './steps.js';
+import { usbIdsOf } from '../hex.js';
+import { locationOf, sameLocation, type UsbPlace } from '../usb/location.js';
 
 export type LeaseState = 'idle' | 'unmounting' | 'detaching' | 'held' | 'releasing' | 'reattaching' | 'remounting' | 'released' | 'failed' | 'rolled-back';
 
@@ -57,27 +59,32 @@ export interface ReleaseReport {
   deviceGone?: boolean;
 }
 
-/** Lease device for an interface of a listed device (the active configuration). */
-export function leaseDeviceOf(info: UsbDeviceInfo, interfaceNumber: number): LeaseDevice {
+/**
+ * Enough to make a {@link LeaseDevice}: a listed device, or any identity plus
+ * place (the daemon's device: its location parsed back). Without
+ * configurations the interface is taken to be in configuration 1.
+ */
+export type LeaseDeviceSource = Pick<UsbDeviceInfo, 'vendorId' | 'productId' | 'serialNumber'> & UsbPlace & Partial<Pick<UsbDeviceInfo, 'configurations'>>;
+
+/** Lease device for an interface of a device (its active configuration). */
+export function leaseDeviceOf(info: LeaseDeviceSource, interfaceNumber: number): LeaseDevice {
   return {
     vendorId: info.vendorId,
     productId: info.productId,
     ...(info.serialNumber ? { serialNumber: info.serialNumber } : {}),
     busNumber: info.busNumber,
     portNumbers: [...info.portNumbers],
-    configurationValue: info.configurations[0]?.configurationValue ?? 1,
+    configurationValue: info.configurations?.[0]?.configurationValue ?? 1,
     interfaceNumber,
   };
 }
 
 export function describeLeaseDevice(device: LeaseDevice): string {
-  const hex = (n: number) => n.toString(16).padStart(4, '0');
-  const location = device.portNumbers.length ? `${device.busNumber}-${device.portNumbers.join('.')}` : `${device.busNumber}-0`;
-  return `${hex(device.vendorId)}:${hex(device.productId)}${device.serialNumber ? ` (serial ${device.serialNumber})` : ''} at ${location} interface ${device.interfaceNumber}`;
+  return `${usbIdsOf(device)}${device.serialNumber ? ` (serial ${device.serialNumber})` : ''} at ${locationOf(device)} interface ${device.interfaceNumber}`;
 }
 
 export function sameLeaseDevice(a: LeaseDevice, b: LeaseDevice): boolean {
-  return a.busNumber === b.busNumber && a.portNumbers.join('.') === b.portNumbers.join('.') && a.interfaceNumber === b.interfaceNumber;
+  return sameLocation(a, b) && a.interfaceNumber === b.interfaceNumber;
 }
 
 /**

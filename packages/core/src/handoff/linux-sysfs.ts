@@ -16,6 +16,7 @@ import { basename, join } from 'node:path';
 import type { StorageBinding } from '../usb/backend.js';
 import { parseMountinfo, remountOptions, unescapeMountinfo } from './mountinfo.js';
 import type { DiskUser, MountedFilesystem } from './platform.js';
+import { locationOf, sysfsDeviceName } from '../usb/location.js';
 
 export interface LinuxSysfsOptions {
   /** Default `/sys`. */
@@ -53,13 +54,12 @@ const USB_CLASS_MASS_STORAGE = 0x08;
 
 /** Linux USB device name for a bus-port path: `1-2.3` (root hub ports: `usb1`'s children). */
 export function usbDeviceName(busNumber: number, portNumbers: number[]): string {
-  return portNumbers.length ? `${busNumber}-${portNumbers.join('.')}` : `usb${busNumber}`;
+  return sysfsDeviceName({ busNumber, portNumbers });
 }
 
 /** Linux USB interface id: `1-2.3:1.0`. */
 export function usbInterfaceId(busNumber: number, portNumbers: number[], configurationValue: number, interfaceNumber: number): string {
-  const device = portNumbers.length ? `${busNumber}-${portNumbers.join('.')}` : `${busNumber}-0`;
-  return `${device}:${configurationValue}.${interfaceNumber}`;
+  return `${locationOf({ busNumber, portNumbers })}:${configurationValue}.${interfaceNumber}`;
 }
 
 /**
@@ -86,7 +86,7 @@ export async function linuxStorageBindings(busNumber: number, portNumbers: numbe
 /** Every interface of the active configuration of a device, with its storage. */
 export async function readLinuxDeviceStorage(busNumber: number, portNumbers: number[], options: LinuxSysfsOptions = {}): Promise<LinuxInterfaceStorage[]> {
   const devicesDir = join(options.sysfsRoot ?? '/sys', 'bus/usb/devices');
-  const prefix = `${portNumbers.length ? `${busNumber}-${portNumbers.join('.')}` : `${busNumber}-0`}:`;
+  const prefix = `${locationOf({ busNumber, portNumbers })}:`;
   const names = (await listDir(devicesDir)).filter((name) => name.startsWith(prefix) && /^\d+\.\d+$/.test(name.slice(prefix.length)));
   const mountinfo = await readText(options.mountinfoPath ?? '/proc/self/mountinfo');
   const result: LinuxInterfaceStorage[] = [];

@@ -1,10 +1,10 @@
 /** ASC/ASCQ → text, backed by the T10 list in asc-table.ts. */
 import { ASC_ASCQ_ENTRIES, ASC_ASCQ_RANGES } from './asc-table.js';
+import { hex } from '../hex.js';
 
 const SINGLE = new Map<number, string>();
 for (const [asc, ascq, text] of ASC_ASCQ_ENTRIES) SINGLE.set((asc << 8) | ascq, text);
 
-const h2 = (n: number) => n.toString(16).padStart(2, '0');
 
 /**
  * The T10 text for an additional sense code and qualifier, e.g. (0x20, 0x00) →
@@ -16,11 +16,11 @@ export function ascText(asc: number, ascq: number): string {
   asc &= 0xff;
   ascq &= 0xff;
   for (const r of ASC_ASCQ_RANGES) {
-    if (r.asc === asc && ascq >= r.ascqMin && ascq <= r.ascqMax) return r.text.replace('NN', `0x${h2(ascq)}`);
+    if (r.asc === asc && ascq >= r.ascqMin && ascq <= r.ascqMax) return r.text.replace('NN', `0x${hex(ascq)}`);
   }
   const text = SINGLE.get((asc << 8) | ascq);
   if (text !== undefined) return text;
-  if (asc >= 0x80) return `vendor specific ASC=${h2(asc)}, ASCQ=${h2(ascq)} (hex)`;
-  if (ascq >= 0x80) return `ASC=${h2(asc)}, vendor specific qualification ASCQ=${h2(ascq)} (hex)`;
-  return `ASC=${h2(asc)}, ASCQ=${h2(ascq)} (hex)`;
+  if (asc >= 0x80) return `vendor specific ASC=${hex(asc)}, ASCQ=${hex(ascq)} (hex)`;
+  if (ascq >= 0x80) return `ASC=${hex(asc)}, vendor specific qualification ASCQ=${hex(ascq)} (hex)`;
+  return `ASC=${hex(asc)}, ASCQ=${hex(ascq)} (hex)`;
 }

@@ -70,16 +70,6 @@ export function ascii(buf: Uint8Array, start: number, len: number): string {
   return s.trim();
 }
 
-export function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
-
-export function hex2(n: number): string {
-  return '0x' + n.toString(16).padStart(2, '0');
-}
-
 /** Checks `value` is an integer in [0, max]; throws E_BAD_INPUT naming the field and the range. */
 export function checkUint(command: string, field: string, value: number, max: number): number {
   if (!Number.isInteger(value) || value < 0 || value > max) {

@@ -16,6 +16,7 @@ import {
   SAFE_VARIABLE_LENGTH_ACTIONS,
 } from './medium-safe-commands.js';
 import { opcodeName } from './opcodes.js';
+import { hex } from '../hex.js';
 
 /** Known writers, for a message that says what they do (the allowlist alone decides). */
 const WRITING_OPCODES = new Map<number, string>([
@@ -106,7 +107,6 @@ const READING_PROTOCOLS = new Set<number>([
   AtaProtocol.FPDMA,
 ]);
 
-const hex = (n: number, width = 2) => n.toString(16).padStart(width, '0');
 
 /** Why an ATA PASS-THROUGH(12)/(16) CDB needs consent, or undefined when it only reads (SAT-4 §12.2). */
 function ataConsentReason(cdb: Uint8Array): string | undefined {

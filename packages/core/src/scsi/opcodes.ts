@@ -1,5 +1,6 @@
 /** Operation codes used by the builders, CDB lengths by group, and names for display. */
-import { hex2, u8 } from './bytes.js';
+import { u8 } from './bytes.js';
+import { hex0x } from '../hex.js';
 import {
   MAINTENANCE_IN_NAMES,
   MAINTENANCE_OUT_NAMES,
@@ -96,9 +97,9 @@ export function opcodeName(cdb: Uint8Array | number): string {
     op === 0x9e ? SERVICE_ACTION_IN_16_NAMES : op === 0x9f ? SERVICE_ACTION_OUT_16_NAMES : op === 0xa3 ? MAINTENANCE_IN_NAMES : op === 0xa4 ? MAINTENANCE_OUT_NAMES : undefined;
   if (saTable && typeof cdb !== 'number' && cdb.length >= 2) {
     const sa = u8(cdb, 1) & 0x1f;
-    return saTable.get(sa) ?? `${base ?? hex2(op)}, SERVICE ACTION ${hex2(sa)}`;
+    return saTable.get(sa) ?? `${base ?? hex0x(op)}, SERVICE ACTION ${hex0x(sa)}`;
   }
   if (base) return base;
-  if (op >= 0xc0) return `VENDOR SPECIFIC (${hex2(op)})`;
-  return `UNKNOWN OPCODE (${hex2(op)})`;
+  if (op >= 0xc0) return `VENDOR SPECIFIC (${hex0x(op)})`;
+  return `UNKNOWN OPCODE (${hex0x(op)})`;
 }

@@ -1,6 +1,7 @@
 /** VPD pages 00h, 80h, 83h, B0h (SPC-5 §7.7, SBC-4 §6.6.4). */
 import { badInput } from '../errors.js';
-import { ascii, be16, be32, beBig, hex, requireLength, u8 } from './bytes.js';
+import { ascii, be16, be32, beBig, requireLength, u8 } from './bytes.js';
+import { hexBytes } from '../hex.js';
 
 export interface VpdHeader {
   peripheralQualifier: number;
@@ -80,7 +81,7 @@ function renderDesignator(type: number, codeSet: number, d: Uint8Array): { value
     case 0x3:
     case 0x7:
     case 0xa:
-      return { value: '0x' + hex(d) };
+      return { value: '0x' + hexBytes(d) };
     case 0x4:
     case 0x5:
       return { value: String(be16(d, 2)) };
@@ -89,7 +90,7 @@ function renderDesignator(type: number, codeSet: number, d: Uint8Array): { value
     case 0x8:
       return { value: new TextDecoder().decode(d).replace(/\0+$/, '').trim() };
     default:
-      return { value: codeSet === 2 || codeSet === 3 ? ascii(d, 0, d.length) : '0x' + hex(d) };
+      return { value: codeSet === 2 || codeSet === 3 ? ascii(d, 0, d.length) : '0x' + hexBytes(d) };
   }
 }
 

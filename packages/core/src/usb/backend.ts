@@ -244,10 +244,7 @@ export interface UsbBackend {
   dispose?(): Promise<void>;
 }
 
-/** Bus-port path as Linux prints it: `1-2.3`. */
-export function locationOf(info: Pick<UsbDeviceInfo, 'busNumber' | 'portNumbers'>): string {
-  return info.portNumbers.length ? `${info.busNumber}-${info.portNumbers.join('.')}` : `${info.busNumber}-0`;
-}
+export { locationOf } from './location.js';
 
 export const USB_CLASS_MASS_STORAGE = 0x08;
 export const MSC_SUBCLASS_SCSI = 0x06;

@@ -20,6 +20,7 @@
  */
 import type { BotDevice } from '../bot/bot-device.js';
 import { FfsEventType, FunctionFs, errnoOf, type SetupPacket, type SetupReply } from './functionfs.js';
+import { hex } from '@usbscsi/core';
 
 const CBW_LENGTH = 31;
 export const CHUNK = 64 * 1024;
@@ -94,7 +95,7 @@ export class FfsBotAdapter {
 
   async #onSetup(s: SetupPacket): Promise<SetupReply> {
     const isIn = (s.requestType & 0x80) !== 0;
-    const key = `SETUP_${s.requestType.toString(16).padStart(2, '0')}_${s.request.toString(16).padStart(2, '0')}`;
+    const key = `SETUP_${hex(s.requestType)}_${hex(s.request)}`;
     this.events[key] = (this.events[key] ?? 0) + 1;
     const outcome = await this.#device.control({ requestType: s.requestType, request: s.request, value: s.value, index: s.index }, isIn ? s.length : new Uint8Array(0));
     this.#log(`setup ${s.requestType.toString(16)} ${s.request.toString(16)} → ${outcome.status}`);

@@ -1,4 +1,4 @@
-import { UsbScsiError, badInput, type ControlSetup, type MountInfo, type StorageBinding, type UsbDeviceInfo, type UsbSpeed } from '@usbscsi/core';
+import { UsbScsiError, badInput, locationOf, type ControlSetup, type MountInfo, type StorageBinding, type UsbDeviceInfo, type UsbSpeed } from '@usbscsi/core';
 import { BotDevice } from '../bot/bot-device.js';
 import type { BotDeviceStats, ControlOutcome } from '../bot/types.js';
 import { FaultInjector } from '../faults.js';
@@ -142,7 +142,7 @@ export class SimulatedDevice {
   }
 
   get id(): string {
-    return `emulator:${this.busNumber}-${this.portNumbers.join('.')}@${this.deviceAddress}`;
+    return `emulator:${locationOf(this)}@${this.deviceAddress}`;
   }
 
   get stats(): BotDeviceStats {

@@ -1,43 +1,9 @@
-import { badInput, type DataDirection, type ScsiResult } from '@usbscsi/core';
-import { toJsonSafe } from './errors.js';
+import { badInput, type DataDirection } from '@usbscsi/core';
 
-/** The body of a 200 from /execute in JSON (see openapi.yaml `ExecuteResult`). */
-export interface ExecuteResultJson {
-  status: number;
-  sense?: Record<string, unknown>;
-  /** Data-in bytes, base64. */
-  data: string;
-  transferred: number;
-  residue: number;
-  durationNs: number;
-  /** Position of the command in the device's execution order. */
-  seq: number;
-}
-
-export function resultToJson(result: ScsiResult, seq: number): ExecuteResultJson {
-  return {
-    status: result.status,
-    ...(result.sense ? { sense: toJsonSafe(result.sense) as Record<string, unknown> } : {}),
-    data: Buffer.from(result.data.buffer, result.data.byteOffset, result.data.byteLength).toString('base64'),
-    transferred: result.transferred,
-    residue: result.residue,
-    durationNs: result.durationNs,
-    seq,
-  };
-}
-
-/** Result facts carried in headers when the body is the raw data-in bytes. */
-export function resultHeaders(result: ScsiResult, seq: number): Record<string, string> {
-  const headers: Record<string, string> = {
-    'x-scsi-status': String(result.status),
-    'x-scsi-transferred': String(result.transferred),
-    'x-scsi-residue': String(result.residue),
-    'x-scsi-duration-ns': String(result.durationNs),
-    'x-usbscsi-seq': String(seq),
-  };
-  if (result.sense) headers['x-scsi-sense'] = Buffer.from(JSON.stringify(toJsonSafe(result.sense))).toString('base64');
-  return headers;
-}
+/**
+ * Request fields as the daemon reads them, from JSON, headers or the query
+ * string. What the daemon answers is core's wire module (`@usbscsi/core/wire`).
+ */
 
 /** `12 00 00 00 24 00`, `12:00:…` or `120000002400` → bytes. */
 export function parseCdbHex(text: unknown): Uint8Array {

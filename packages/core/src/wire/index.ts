@@ -1,0 +1,28 @@
+export type {
+  DaemonDeviceIdentity,
+  DaemonDeviceSummary,
+  DaemonDeviceState,
+  DaemonDevice,
+  DaemonLease,
+  DaemonLeaseGrant,
+  LeaseEndReason,
+  DaemonEvent,
+  DaemonHealth,
+  ErrorBody,
+  SenseJson,
+  ExecuteResultJson,
+  ExecuteRequestJson,
+  LeaseRequestJson,
+} from './types.js';
+export {
+  toJsonSafe,
+  senseToJson,
+  senseFromJson,
+  errorBody,
+  errorFromBody,
+  resultToJson,
+  resultFromJson,
+  resultHeaders,
+  resultFromHeaders,
+  type SequencedResult,
+} from './json.js';
