@@ -1,10 +1,13 @@
-import type {
-  ControlResult,
-  ControlSetup,
-  TransferResult,
+import { genericBotExchange } from '../src/bot/generic-exchange.js';
+import {
   TransferStatus,
-  UsbDeviceHandle,
-  UsbDeviceInfo,
+  type BotExchangeRequest,
+  type BotExchangeResult,
+  type ControlResult,
+  type ControlSetup,
+  type TransferResult,
+  type UsbDeviceHandle,
+  type UsbDeviceInfo,
 } from '../src/usb/backend.js';
 
 /**
@@ -56,7 +59,7 @@ export const BOT_DEVICE: UsbDeviceInfo = {
 };
 
 export class ScriptedHandle implements UsbDeviceHandle {
-  readonly capabilities = { botExchange: false, fdStreaming: false, kernelDriver: false };
+  readonly capabilities = { fdStreaming: false, kernelDriver: false };
   readonly calls: CallRecord[] = [];
   private script: Step[] = [];
   claimed: number[] = [];
@@ -94,7 +97,7 @@ export class ScriptedHandle implements UsbDeviceHandle {
     this.calls.push({ op: 'control', request: setup.request, length: typeof data === 'number' ? data : data.length });
     const step = this.next('control', `request 0x${setup.request.toString(16)}`) as Extract<Step, { op: 'control' }>;
     if (step.request !== setup.request) throw new Error(`script expected control 0x${step.request.toString(16)}, got 0x${setup.request.toString(16)}`);
-    const status = step.status ?? 'ok';
+    const status = step.status ?? TransferStatus.OK;
     return { status, actualLength: step.reply?.length ?? 0, ...(step.reply ? { data: step.reply } : {}) };
   }
 
@@ -103,7 +106,7 @@ export class ScriptedHandle implements UsbDeviceHandle {
     const step = this.next('bulkOut', `ep 0x${endpoint.toString(16)} ${data.length} bytes`) as Extract<Step, { op: 'bulkOut' }>;
     if (step.endpoint !== undefined && step.endpoint !== endpoint) throw new Error(`bulkOut on 0x${endpoint.toString(16)}, script says 0x${step.endpoint.toString(16)}`);
     step.expect?.(data);
-    return { status: step.status ?? 'ok', actualLength: step.actualLength ?? (step.status && step.status !== 'ok' ? 0 : data.length) };
+    return { status: step.status ?? TransferStatus.OK, actualLength: step.actualLength ?? (step.status && step.status !== TransferStatus.OK ? 0 : data.length) };
   }
 
   async bulkIn(endpoint: number, buffer: Uint8Array): Promise<TransferResult> {
@@ -112,7 +115,11 @@ export class ScriptedHandle implements UsbDeviceHandle {
     const reply = typeof step.reply === 'function' ? step.reply(this) : (step.reply ?? new Uint8Array(0));
     const n = Math.min(reply.length, buffer.length);
     buffer.set(reply.subarray(0, n));
-    return { status: step.status ?? 'ok', actualLength: step.actualLength ?? n };
+    return { status: step.status ?? TransferStatus.OK, actualLength: step.actualLength ?? n };
+  }
+
+  botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
+    return genericBotExchange(this, request);
   }
 
   async clearHalt(endpoint: number) {

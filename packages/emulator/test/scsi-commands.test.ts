@@ -1,4 +1,5 @@
 /** Every built-in command of the simulated target, and vendor handlers, seen through raw BOT bytes. */
+import { TransferStatus } from '@usbscsi/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { UsbDeviceHandle } from '@usbscsi/core';
 import type { EmulatorBackend, FirmwareDownload, SimulatedDevice, SimulatedDeviceOptions } from '../src/index.js';
@@ -439,7 +440,7 @@ describe('vendor command handlers', () => {
     const { h, device } = await sim();
     device.onCommand(0xc4, ({ dataOut }) => void expect(dataOut.length).toBe(4), { plan: () => ({ direction: 'out', length: 4 }) });
     const r = await command(h, [0xc4, 0, 0, 0, 0, 0], { out: new Uint8Array(16) });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 4 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 4 });
     expect(r.csw).toMatchObject({ status: 0, residue: 12 });
   });
 
