@@ -1,9 +1,8 @@
-import { TransferStatus } from '../src/usb/backend.js';
 import { describe, expect, it } from 'vitest';
 import { BotTransport } from '../src/bot/bot-transport.js';
 import { decodeCommandBlockWrapper } from '../src/bot/wrappers.js';
 import { ErrorCodes, UsbScsiError } from '../src/errors.js';
-import type { UsbDeviceInfo } from '../src/usb/backend.js';
+import { TransferStatus, type UsbDeviceInfo } from '../src/usb/backend.js';
 import { BOT_DEVICE, ScriptedHandle, cswFor, type Step } from './scripted-handle.js';
 
 // Unit tier: the host-side BOT state machine against a scripted device, asserting

@@ -16,8 +16,15 @@ import {
  * call, so tests can assert on the exact wire sequence BOT produced.
  */
 export type Step =
-  | { op: 'bulkOut'; endpoint?: number; status?: TransferStatus; actualLength?: number; expect?: (data: Uint8Array) => void }
-  | { op: 'bulkIn'; endpoint?: number; status?: TransferStatus; reply?: Uint8Array | ((h: ScriptedHandle) => Uint8Array); actualLength?: number }
+  | { op: 'bulkOut'; endpoint?: number; status?: TransferStatus; actualLength?: number; expect?: (data: Uint8Array) => void; takesMs?: number }
+  | {
+      op: 'bulkIn';
+      endpoint?: number;
+      status?: TransferStatus;
+      reply?: Uint8Array | ((h: ScriptedHandle) => Uint8Array);
+      actualLength?: number;
+      takesMs?: number;
+    }
   | { op: 'control'; request: number; status?: TransferStatus; reply?: Uint8Array }
   | { op: 'clearHalt'; endpoint: number };
 
@@ -27,6 +34,8 @@ export interface CallRecord {
   request?: number;
   length?: number;
   data?: Uint8Array;
+  /** The timeout the transfer was given. */
+  timeoutMs?: number;
 }
 
 export const BOT_DEVICE: UsbDeviceInfo = {
@@ -65,6 +74,8 @@ export class ScriptedHandle implements UsbDeviceHandle {
   claimed: number[] = [];
   alt: Array<[number, number]> = [];
   closed = false;
+  /** Called with a step's `takesMs`: tests with fake timers advance the clock here. */
+  elapse: (ms: number) => void = () => {};
 
   constructor(readonly info: UsbDeviceInfo = BOT_DEVICE) {}
 
@@ -101,17 +112,19 @@ export class ScriptedHandle implements UsbDeviceHandle {
     return { status, actualLength: step.reply?.length ?? 0, ...(step.reply ? { data: step.reply } : {}) };
   }
 
-  async bulkOut(endpoint: number, data: Uint8Array): Promise<TransferResult> {
-    this.calls.push({ op: 'bulkOut', endpoint, length: data.length, data: data.slice() });
+  async bulkOut(endpoint: number, data: Uint8Array, timeoutMs?: number): Promise<TransferResult> {
+    this.calls.push({ op: 'bulkOut', endpoint, length: data.length, data: data.slice(), timeoutMs });
     const step = this.next('bulkOut', `ep 0x${endpoint.toString(16)} ${data.length} bytes`) as Extract<Step, { op: 'bulkOut' }>;
+    if (step.takesMs) this.elapse(step.takesMs);
     if (step.endpoint !== undefined && step.endpoint !== endpoint) throw new Error(`bulkOut on 0x${endpoint.toString(16)}, script says 0x${step.endpoint.toString(16)}`);
     step.expect?.(data);
     return { status: step.status ?? TransferStatus.OK, actualLength: step.actualLength ?? (step.status && step.status !== TransferStatus.OK ? 0 : data.length) };
   }
 
-  async bulkIn(endpoint: number, buffer: Uint8Array): Promise<TransferResult> {
-    this.calls.push({ op: 'bulkIn', endpoint, length: buffer.length });
+  async bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs?: number): Promise<TransferResult> {
+    this.calls.push({ op: 'bulkIn', endpoint, length: buffer.length, timeoutMs });
     const step = this.next('bulkIn', `ep 0x${endpoint.toString(16)} ${buffer.length} bytes`) as Extract<Step, { op: 'bulkIn' }>;
+    if (step.takesMs) this.elapse(step.takesMs);
     const reply = typeof step.reply === 'function' ? step.reply(this) : (step.reply ?? new Uint8Array(0));
     const n = Math.min(reply.length, buffer.length);
     buffer.set(reply.subarray(0, n));
