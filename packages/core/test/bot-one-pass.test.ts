@@ -166,3 +166,33 @@ describe('an engine exchange (several URBs per data phase)', () => {
   });
 });
 
+
+describe('quirk needs-start-unit', () => {
+  const TUR = Uint8Array.of(0, 0, 0, 0, 0, 0);
+  const opcodes = (handle: ScriptedHandle) =>
+    handle.calls.filter((c) => c.op === 'bulkOut' && c.length === 31).map((c) => [c.data![15], c.data![19]]);
+
+  it('sends START STOP UNIT (start) once, before the first media access and not before other commands', async () => {
+    const handle = new ScriptedHandle().play(
+      { op: 'control', request: 0xfe, reply: Uint8Array.of(0) },
+      { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0) }, // TEST UNIT READY
+      { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0) }, // START STOP UNIT
+      { op: 'bulkOut' }, { op: 'bulkIn', reply: new Uint8Array(512) }, { op: 'bulkIn', reply: cswFor(0) }, // READ(10)
+      { op: 'bulkOut' }, { op: 'bulkIn', reply: new Uint8Array(512) }, { op: 'bulkIn', reply: cswFor(0) }, // READ(10) again
+    );
+    const events: string[] = [];
+    const bot = await BotTransport.open(handle, { resetDelayMs: 0, resetOnOpen: false, quirks: { needsStartUnit: true }, onEvent: (e) => events.push(e.type) });
+    await bot.execute({ cdb: TUR, direction: 'none' });
+    await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) });
+    await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) });
+    expect(opcodes(handle)).toEqual([[0x00, 0], [0x1b, 0x01], [0x28, 0], [0x28, 0]]);
+    expect(events).toEqual(['start-unit']);
+    expect(handle.remaining).toBe(0);
+  });
+
+  it('sends nothing extra without the quirk', async () => {
+    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: new Uint8Array(512) }, { op: 'bulkIn', reply: cswFor(0) });
+    await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) });
+    expect(opcodes(handle)).toEqual([[0x28, 0]]);
+  });
+});

@@ -27,6 +27,15 @@ const CLASS_INTERFACE_IN = 0xa1;
 const GET_INTERFACE = 0x0a;
 const STANDARD_INTERFACE_IN = 0x81;
 const CONTROL_TIMEOUT_MS = 5_000;
+const START_STOP_UNIT = 0x1b;
+/** Commands that read, write or size the medium (SBC-4): the quirk's START STOP UNIT goes first. */
+const MEDIA_ACCESS_OPCODES = new Set([
+  0x08, 0x0a, 0x28, 0x2a, 0xa8, 0xaa, 0x88, 0x8a, // READ / WRITE (6, 10, 12, 16)
+  0x2f, 0xaf, 0x8f, // VERIFY (10, 12, 16)
+  0x25, 0x9e, // READ CAPACITY (10), SERVICE ACTION IN(16) (READ CAPACITY (16))
+  0x35, 0x91, // SYNCHRONIZE CACHE (10, 16)
+  0x41, 0x93, // WRITE SAME (10, 16)
+]);
 /** REQUEST SENSE allocation length: room for descriptor sense with an ATA status return (SAT). */
 const AUTO_SENSE_LENGTH = 96;
 
@@ -60,7 +69,26 @@ export type BotEvent =
   | { type: 'select-alternate'; alternateSetting: number; current: number | null }
   | { type: 'clear-halt'; endpoint: number }
   | { type: 'csw-retry'; reason: string }
-  | { type: 'auto-sense' };
+  | { type: 'auto-sense' }
+  | { type: 'start-unit'; lun: number; outcome: string };
+
+/** One line for a log: what BotTransport did besides the command itself. */
+export function describeBotEvent(event: BotEvent): string {
+  switch (event.type) {
+    case 'reset-recovery':
+      return `reset recovery (${event.reason})`;
+    case 'select-alternate':
+      return `SET_INTERFACE to alternate setting ${event.alternateSetting} (current: ${event.current ?? 'unknown'})`;
+    case 'clear-halt':
+      return `CLEAR_FEATURE(ENDPOINT_HALT) on endpoint 0x${event.endpoint.toString(16).padStart(2, '0')}`;
+    case 'csw-retry':
+      return `CSW read again after a ${event.reason}`;
+    case 'auto-sense':
+      return 'REQUEST SENSE after CHECK CONDITION';
+    case 'start-unit':
+      return `START STOP UNIT (start) on LUN ${event.lun} before the first media access: ${event.outcome}`;
+  }
+}
 
 interface BotEndpoints {
   interfaceNumber: number;
@@ -123,6 +151,8 @@ export class BotTransport implements ScsiTransport {
   readonly kind = 'bot' as const;
   readonly quirks: BotQuirks;
   private tag = (Math.random() * 0xffff_ffff) >>> 0;
+  /** LUNs that got their START STOP UNIT (quirk `needsStartUnit`). */
+  private readonly startedLuns = new Set<number>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -229,6 +259,7 @@ export class BotTransport implements ScsiTransport {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
     const started = process.hrtime.bigint();
     const command = this.prepare(request);
+    if (this.quirks.needsStartUnit) await this.startUnitBeforeMediaAccess(command.lun, request.cdb[0]!, command.timeoutMs);
     let result: ScsiResult;
     try {
       result = await this.transport(command);
@@ -399,6 +430,27 @@ export class BotTransport implements ScsiTransport {
       });
     }
     return new UsbScsiError(broke.code, `${broke.message}; reset recovery was done${broke.hint ? ` — ${broke.hint}` : ''}`, { details: broke.details });
+  }
+
+  /**
+   * Quirk `needsStartUnit`: START STOP UNIT with START=1 (SBC-4 §5.25) once per LUN, before the
+   * first command that touches the medium. Its outcome is only reported as an event: the media
+   * command that follows says what the device can do.
+   */
+  private async startUnitBeforeMediaAccess(lun: number, opcode: number, timeoutMs: number): Promise<void> {
+    if (opcode === START_STOP_UNIT) this.startedLuns.add(lun);
+    if (this.startedLuns.has(lun) || !MEDIA_ACCESS_OPCODES.has(opcode)) return;
+    this.startedLuns.add(lun);
+    const cdb = Uint8Array.of(START_STOP_UNIT, 0, 0, 0, 0x01, 0);
+    let outcome: string;
+    try {
+      const r = await this.executeNow({ cdb, direction: 'none', lun, timeoutMs, autoSense: false });
+      outcome = r.status === ScsiStatus.GOOD ? 'good' : `status 0x${r.status.toString(16)}`;
+    } catch (err) {
+      if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) throw err;
+      outcome = isUsbScsiError(err) ? err.code : String(err);
+    }
+    this.options.onEvent?.({ type: 'start-unit', lun, outcome });
   }
 
   private async autoSense(lun: number, timeoutMs: number) {
