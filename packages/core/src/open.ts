@@ -1,4 +1,4 @@
-import { BotTransport } from './bot/bot-transport.js';
+import { BotTransport, type BotEvent } from './bot/bot-transport.js';
 import { DEFAULT_MAX_TRANSFER_BYTES, type BotQuirks } from './bot/quirks.js';
 import { ScsiDevice } from './device.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
@@ -31,6 +31,8 @@ export interface OpenDeviceOptions {
   wrapBackend?: (backend: UsbBackend) => UsbBackend;
   /** Timeout of each command sent without one of its own (see ScsiDeviceOptions). */
   commandTimeoutMs?: number;
+  /** What BOT does besides the commands (reset recovery, clear halt, CSW retry...), for `--verbose`. */
+  onBotEvent?: (event: BotEvent) => void;
 }
 
 type BackendLoad = { backend: UsbBackend | null; reason?: string };
@@ -153,6 +155,7 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
       detachKernelDriver: lease !== undefined,
       ...(options.tuning?.chunkSize ? { chunkSize: options.tuning.chunkSize } : {}),
       ...(options.tuning?.depth ? { depth: options.tuning.depth } : {}),
+      ...(options.onBotEvent ? { onEvent: options.onBotEvent } : {}),
     });
     const held = lease;
     return new ScsiDevice(transport, {
