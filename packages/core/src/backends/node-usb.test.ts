@@ -1,8 +1,8 @@
 // NodeUsbBackend against a fake of the `usb` package that rejects the way node-usb v3 does
 // (texts checked in the QEMU guest). The real package runs in `pnpm test:vm`.
-import { TransferStatus } from '../usb/backend.js';
 import { describe, expect, it } from 'vitest';
-import { NodeUsbBackend, loadNodeUsbBackend } from './node-usb.js';
+import { TransferStatus } from '../usb/backend.js';
+import { NodeUsbBackend, failureOfOsError, loadNodeUsbBackend } from './node-usb.js';
 import { isUsbScsiError } from '../errors.js';
 
 interface Pending { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
@@ -152,6 +152,26 @@ describe('NodeUsbBackend (fake usb package)', () => {
     await handle.detachKernelDriver(0); // a no-op on macOS
     expect(calls).not.toContain('detach 0');
     await expect(handle.claimInterface(0)).rejects.toSatisfy((e) => isUsbScsiError(e, 'E_BUSY') && /native addon/.test((e as Error).message));
+  });
+
+  it('maps errors by the OS error number nusb appends, not by words in the text', async () => {
+    const cases: Array<[string, string]> = [
+      ['clearHalt error: failed to clear halt (errno 19)', 'E_DEVICE_GONE'], // ENODEV
+      ['clearHalt error: failed to clear halt (errno 108)', 'E_DEVICE_GONE'], // ESHUTDOWN
+      ['clearHalt error: failed to clear halt (errno 13)', 'E_PERMISSION'], // EACCES
+      ['clearHalt error: failed to clear halt (errno 16)', 'E_BUSY'], // EBUSY
+      ['clearHalt error: failed to clear halt (errno 12)', 'E_NO_MEMORY'], // ENOMEM
+      ['clearHalt error: failed to clear halt (error 0xe00002c0)', 'E_DEVICE_GONE'], // macOS kIOReturnNoDevice
+      ['clearHalt error: failed to clear halt (error 0xe00002c5)', 'E_BUSY'], // macOS kIOReturnExclusiveAccess
+      // A second transfer on a busy endpoint reads "endpoint not found": the device is still there.
+      ['clearHalt error: endpoint not found', 'E_IO'],
+      ['clearHalt error: failed to clear halt (errno 5)', 'E_IO'], // EIO
+    ];
+    for (const [text, code] of cases) {
+      const { handle } = await openFake('linux', { clearHalt: async () => { throw new Error(text); } });
+      await expect(handle.clearHalt(0x81), text).rejects.toMatchObject({ code });
+    }
+    expect(failureOfOsError('no number here')).toBeNull();
   });
 
   it('a stalled control IN resolves as stall', async () => {
