@@ -345,11 +345,11 @@ describe('BotTransport.execute: tags, quirks, input checks, serialisation', () =
 });
 
 describe('BotTransport file-streamed data phases (dataFd)', () => {
-  it('hands the fd, position and length to the fast path and judges the CSW it returns', async () => {
+  it("hands the fd, position and length to the backend's exchange and judges the CSW it returns", async () => {
     const handle = new ScriptedHandle().play(maxLunZero);
     const seen: unknown[] = [];
-    (handle as { capabilities: object }).capabilities = { botExchange: true, fdStreaming: true, kernelDriver: false };
-    (handle as ScriptedHandle & { botExchange: unknown }).botExchange = async (req: { cbw: Uint8Array; data?: unknown }) => {
+    (handle as { capabilities: object }).capabilities = { fdStreaming: true, kernelDriver: false };
+    handle.botExchange = async (req) => {
       seen.push(req.data);
       const tag = new DataView(req.cbw.buffer, req.cbw.byteOffset).getUint32(4, true);
       const bytes = new Uint8Array(13);

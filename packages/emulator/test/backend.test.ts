@@ -1,6 +1,6 @@
 /** EmulatorBackend specifics beyond the shared contract suite: devices, descriptors, kernel driver, storage, input checks. */
-import { TransferStatus } from '@usbscsi/core';
 import { describe, expect, it } from 'vitest';
+import { TransferStatus } from '@usbscsi/core';
 import { EmulatorBackend, SimulatedDevice } from '../src/index.js';
 import { IN, OUT, command, openSim, rawCbw } from './raw-bot.js';
 

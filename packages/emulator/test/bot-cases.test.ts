@@ -2,9 +2,8 @@
  * The 13 host/device expectation cases of USB MSC BOT 1.0 §6.7, as the
  * device side must behave, observed at the USB level with raw bytes.
  */
-import { TransferStatus } from '@usbscsi/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { UsbDeviceHandle } from '@usbscsi/core';
+import { TransferStatus, type UsbDeviceHandle } from '@usbscsi/core';
 import type { EmulatorBackend, SimulatedDevice } from '../src/index.js';
 import { IN, OUT, command, openSim, rawCbw, resetRecovery } from './raw-bot.js';
 

@@ -1,7 +1,6 @@
 /** Each injectable fault, its raw effect at the USB level, and that the device works again afterwards. */
-import { TransferStatus } from '@usbscsi/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { UsbDeviceHandle } from '@usbscsi/core';
+import { TransferStatus, type UsbDeviceHandle } from '@usbscsi/core';
 import type { EmulatorBackend, SimulatedDevice } from '../src/index.js';
 import { IN, OUT, command, openSim, parseRawCsw, rawCbw, requestSense, resetRecovery } from './raw-bot.js';
 

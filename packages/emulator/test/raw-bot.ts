@@ -2,8 +2,7 @@
  * Raw-byte BOT host for the emulator's tests, written here on purpose: the
  * tests check the device against the spec's byte layout, not against core's codec.
  */
-import { TransferStatus } from '@usbscsi/core';
-import type { TransferResult, UsbDeviceHandle } from '@usbscsi/core';
+import { TransferStatus, type TransferResult, type UsbDeviceHandle } from '@usbscsi/core';
 import { EmulatorBackend, SimulatedDevice, type SimulatedDeviceOptions } from '../src/index.js';
 
 export const IN = 0x81;

@@ -1,7 +1,6 @@
 /** Every built-in command of the simulated target, and vendor handlers, seen through raw BOT bytes. */
-import { TransferStatus } from '@usbscsi/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UsbDeviceHandle } from '@usbscsi/core';
+import { TransferStatus, type UsbDeviceHandle } from '@usbscsi/core';
 import type { EmulatorBackend, FirmwareDownload, SimulatedDevice, SimulatedDeviceOptions } from '../src/index.js';
 import { ascii, command, openSim, requestSense } from './raw-bot.js';
 

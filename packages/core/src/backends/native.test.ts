@@ -1,5 +1,5 @@
-import { TransferStatus } from '../usb/backend.js';
 import { describe, expect, it, vi } from 'vitest';
+import { TransferStatus } from '../usb/backend.js';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { NativeBackend, NativeHandle, loadNativeBackend, nativeDeviceId } from './native.js';
 import { fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';

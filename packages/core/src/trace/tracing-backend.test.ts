@@ -1,11 +1,10 @@
-import { genericBotExchange } from '../bot/generic-exchange.js';
-import { TransferStatus } from '../usb/backend.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BotExchangeRequest, BotExchangeResult, TransferResult, UsbBackend, UsbDeviceHandle, UsbDeviceInfo } from '../usb/backend.js';
+import { genericBotExchange } from '../bot/generic-exchange.js';
+import { TransferStatus, type BotExchangeRequest, type BotExchangeResult, type TransferResult, type UsbBackend, type UsbDeviceHandle, type UsbDeviceInfo } from '../usb/backend.js';
 import { memoryTrace, openTraceFile } from './recorder.js';
 import { TracingBackend } from './tracing-backend.js';
 
@@ -190,7 +189,7 @@ describe('TracingBackend records usbmon submit/complete pairs', () => {
     expect(cbwSubmit.lenCap).toBe(31);
   });
 
-  it('hides fd streaming but keeps the botExchange fast path, writing its phases as bulk URBs', async () => {
+  it('hides fd streaming but runs the wrapped engine exchange, writing its phases as bulk URBs', async () => {
     const trace = memoryTrace();
     const backend = new TracingBackend(scriptedBackend(replies(), true), trace.recorder);
     const handle = await backend.open(INFO);
@@ -207,7 +206,7 @@ const tshark = spawnSync('tshark', ['--version']).status === 0;
 
 describe.skipIf(!tshark)(`tshark decodes the trace${tshark ? '' : ' (SKIPPED: tshark is not installed; apt-get install tshark)'}`, () => {
   for (const fastPath of [false, true]) {
-    it(`CBWs, opcodes, INQUIRY vendor, sense key (${fastPath ? 'botExchange fast path' : 'generic bulk path'})`, async () => {
+    it(`CBWs, opcodes, INQUIRY vendor, sense key (${fastPath ? 'engine exchange' : 'generic exchange'})`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'usbscsi-trace-'));
       const file = openTraceFile(join(dir, 't.pcapng'));
       await runSession(new TracingBackend(scriptedBackend(replies(), fastPath), file.recorder));
