@@ -1,3 +1,6 @@
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BotTransport } from '../src/bot/bot-transport.js';
 import { ErrorCodes, UsbScsiError } from '../src/errors.js';
@@ -40,6 +43,26 @@ describe('a device that skips its data phase', () => {
     expect(r).toMatchObject({ status: 2, transferred: 0, residue: 512 });
     expect(r.data.length).toBe(0);
     expect(handle.remaining).toBe(0); // no second CSW read, no reset recovery
+  });
+
+  it('the same rule holds for a data phase streamed to a file: the 13 bytes written there are the CSW', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bot-fd-'));
+    const fd = openSync(join(dir, 'out.bin'), 'w+');
+    try {
+      const { bot, handle } = await open();
+      (handle as { capabilities: object }).capabilities = { fdStreaming: true, kernelDriver: false };
+      handle.botExchange = async (request) => {
+        handle.calls.push({ op: 'bulkOut', endpoint: OUT, length: 31, data: request.cbw.slice() });
+        writeSync(fd, cswFor(1, 4096)(handle), 0, 13, 512); // the engine streamed the device's 13 bytes to the file
+        return { cbw: { status: TransferStatus.OK, actualLength: 31 }, data: { status: TransferStatus.OK, actualLength: 13 } };
+      };
+      const r = await bot.execute({ cdb: READ10_1, direction: 'in', dataFd: { fd, position: 512, length: 4096 }, autoSense: false });
+      expect(r).toMatchObject({ status: 2, transferred: 0, residue: 4096 });
+      expect(handle.remaining).toBe(0);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('13 bytes that are not signed USBS are short data, and the CSW is read after them', async () => {

@@ -1,3 +1,4 @@
+import { read } from 'node:fs';
 import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError, type ErrorCode } from '../errors.js';
 import { decodeSense } from '../scsi/sense.js';
 import {
@@ -343,11 +344,14 @@ export class BotTransport implements ScsiTransport {
       if (outcome === 'stalled') {
         csw = undefined;
         await this.clearHalt(direction === 'in' ? bulkIn : bulkOut);
-      } else if (outcome === 'short' && !csw && direction === 'in' && !dataFd && isSkippedDataPhaseCsw(data, transferred)) {
+      } else if (outcome === 'short' && !csw && direction === 'in' && transferred === CSW_LENGTH) {
         // Linux's rule (usb_stor_Bulk_transport): exactly 13 bytes in total, signed USBS, is the
         // CSW of a device that skipped its data phase. 13 bytes anywhere else are data.
-        csw = { status: TransferStatus.OK, actualLength: CSW_LENGTH, bytes: data.slice(0, CSW_LENGTH) };
-        transferred = 0;
+        const first = dataFd ? await readFirstBytes(dataFd.fd, dataFd.position) : data.subarray(0, CSW_LENGTH);
+        if (isSignedCsw(first)) {
+          csw = { status: TransferStatus.OK, actualLength: CSW_LENGTH, bytes: first.slice() };
+          transferred = 0;
+        }
       }
     }
 
@@ -520,8 +524,15 @@ function transferBroke(outcome: TransferOutcome, phase: string, cdb: Uint8Array)
 
 const CSW_SIGNATURE_BYTES = [0x55, 0x53, 0x42, 0x53]; // 'USBS'
 
-function isSkippedDataPhaseCsw(data: Uint8Array, transferred: number): boolean {
-  return transferred === CSW_LENGTH && CSW_SIGNATURE_BYTES.every((b, i) => data[i] === b);
+function isSignedCsw(bytes: Uint8Array): boolean {
+  return bytes.length === CSW_LENGTH && CSW_SIGNATURE_BYTES.every((b, i) => bytes[i] === b);
+}
+
+/** The 13 bytes a file-streamed data-in phase wrote at `position` (fewer if the file is shorter). */
+async function readFirstBytes(fd: number, position: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(CSW_LENGTH);
+  const n = await new Promise<number>((resolve) => read(fd, bytes, 0, CSW_LENGTH, position, (err, got) => resolve(err ? 0 : got)));
+  return bytes.subarray(0, n);
 }
 
 function decodeTag(cbw: Uint8Array): number {
