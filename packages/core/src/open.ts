@@ -1,4 +1,5 @@
-import { BotTransport, type BotEvent } from './bot/bot-transport.js';
+import { BotTransport } from './bot/bot-transport.js';
+import type { BotEvent } from './bot/events.js';
 import { DEFAULT_MAX_TRANSFER_BYTES, type BotQuirks } from './bot/quirks.js';
 import { ScsiDevice } from './device.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
