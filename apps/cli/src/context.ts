@@ -3,8 +3,8 @@
  * chosen mode (human / --json / --quiet), and the device session (selection,
  * tracing, closing). Protocol work is core's; this file only wires it.
  */
-import type { HandoffPlatform, LeaseOptions, LeaseRegistry, ScsiDevice, UsbBackend } from '@usbscsi/core';
-import { ErrorCodes, LeaseJournal, TracingBackend, UsbScsiError, badInput, openDevice, openTraceFile, type TraceFile } from '@usbscsi/core';
+import type { BotEvent, HandoffPlatform, LeaseOptions, LeaseRegistry, ScsiDevice, UsbBackend } from '@usbscsi/core';
+import { ErrorCodes, LeaseJournal, TracingBackend, UsbScsiError, badInput, describeBotEvent, openDevice, openTraceFile, type TraceFile } from '@usbscsi/core';
 import { connectVia } from './core-bridge.js';
 import { toJson } from './format/json.js';
 import type { CliIo } from './io.js';
@@ -143,6 +143,8 @@ export class CliContext {
         lease,
         ...(commandTimeoutMs !== undefined ? { commandTimeoutMs } : {}),
         ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
+        // --verbose: one stderr line per thing BOT did besides the commands (stdout stays the result).
+        ...(this.opts.verbose ? { onBotEvent: (event: BotEvent) => void this.io.stderr.write(`usbscsi: bot: ${describeBotEvent(event)}\n`) } : {}),
       } as const;
       device = await openDevice(openOptions);
       return await fn(device, () => openDevice(openOptions));

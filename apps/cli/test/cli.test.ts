@@ -428,4 +428,13 @@ describe('exit statuses for failures', () => {
     expect(q.code).toBe(0);
     expect(q.stdout).toBe('');
   });
+
+  it('--verbose prints one stderr line per BOT event (the reset recovery at open); without it there are none', async () => {
+    const verbose = await run(['--device', 'sim', '--verbose', '--json', 'tur']);
+    expect(verbose.code).toBe(0);
+    expect(verbose.stderr).toMatch(/^usbscsi: bot: reset recovery \(open: .*\)$/m);
+    expect(() => JSON.parse(verbose.stdout)).not.toThrow(); // stdout stays one document
+    const plain = await run(['--device', 'sim', 'tur']);
+    expect(plain.stderr).not.toMatch(/usbscsi: bot:/);
+  });
 });

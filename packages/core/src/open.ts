@@ -1,4 +1,5 @@
 import { BotTransport } from './bot/bot-transport.js';
+import type { BotEvent } from './bot/events.js';
 import { DEFAULT_MAX_TRANSFER_BYTES, type BotQuirks } from './bot/quirks.js';
 import { ScsiDevice } from './device.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
@@ -32,6 +33,8 @@ export interface OpenDeviceOptions {
   wrapBackend?: (backend: UsbBackend) => UsbBackend;
   /** Timeout of each command sent without one of its own (see ScsiDeviceOptions). */
   commandTimeoutMs?: number;
+  /** What BOT does besides the commands (reset recovery, clear halt, CSW retry...), for `--verbose`. */
+  onBotEvent?: (event: BotEvent) => void;
 }
 
 type BackendLoad = { backend: UsbBackend | null; reason?: string };
@@ -154,6 +157,7 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
       detachKernelDriver: lease !== undefined,
       ...(options.tuning?.chunkSize ? { chunkSize: options.tuning.chunkSize } : {}),
       ...(options.tuning?.depth ? { depth: options.tuning.depth } : {}),
+      ...(options.onBotEvent ? { onEvent: options.onBotEvent } : {}),
     });
     const held = lease;
     return new ScsiDevice(transport, {

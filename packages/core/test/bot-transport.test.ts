@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BotTransport } from '../src/bot/bot-transport.js';
 import { decodeCommandBlockWrapper } from '../src/bot/wrappers.js';
 import { ErrorCodes, UsbScsiError } from '../src/errors.js';
-import type { UsbDeviceInfo } from '../src/usb/backend.js';
+import { TransferStatus, type UsbDeviceInfo } from '../src/usb/backend.js';
 import { BOT_DEVICE, ScriptedHandle, cswFor, type Step } from './scripted-handle.js';
 
 // Unit tier: the host-side BOT state machine against a scripted device, asserting
@@ -51,14 +51,14 @@ describe('BotTransport.open', () => {
   });
 
   it('a class reset the device refuses at open still clears both halts, and the open goes on', async () => {
-    const handle = new ScriptedHandle().play({ op: 'control', request: 0xff, status: 'stall' }, { op: 'clearHalt', endpoint: IN }, { op: 'clearHalt', endpoint: OUT }, maxLunZero);
+    const handle = new ScriptedHandle().play({ op: 'control', request: 0xff, status: TransferStatus.STALL }, { op: 'clearHalt', endpoint: IN }, { op: 'clearHalt', endpoint: OUT }, maxLunZero);
     const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
     expect(bot.maxLun).toBe(0);
     expect(handle.remaining).toBe(0);
   });
 
   it('treats a stalled GET MAX LUN as a single-LUN device', async () => {
-    const handle = new ScriptedHandle().play(...resetRecoverySteps, { op: 'control', request: 0xfe, status: 'stall' });
+    const handle = new ScriptedHandle().play(...resetRecoverySteps, { op: 'control', request: 0xfe, status: TransferStatus.STALL });
     const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
     expect(bot.maxLun).toBe(0);
   });
@@ -93,7 +93,7 @@ describe('BotTransport.open', () => {
     const atBot = new ScriptedHandle(bridge()).play({ op: 'control', request: 0x0a, reply: Uint8Array.of(0) }, maxLunZero);
     await BotTransport.open(atBot, { resetOnOpen: false });
     expect(atBot.alt).toEqual([]);
-    const mute = new ScriptedHandle(bridge()).play({ op: 'control', request: 0x0a, status: 'stall' }, maxLunZero);
+    const mute = new ScriptedHandle(bridge()).play({ op: 'control', request: 0x0a, status: TransferStatus.STALL }, maxLunZero);
     await BotTransport.open(mute, { resetOnOpen: false });
     expect(mute.alt).toEqual([[0, 0]]);
   });
@@ -156,7 +156,7 @@ describe('BotTransport.execute: the 13 cases (host side)', () => {
   it('Hi > Di (stall): the bulk-in halt is cleared and the CSW is still read', async () => {
     const { handle, bot } = await open(
       { op: 'bulkOut' },
-      { op: 'bulkIn', status: 'stall', reply: new Uint8Array(8).fill(1) },
+      { op: 'bulkIn', status: TransferStatus.STALL, reply: new Uint8Array(8).fill(1) },
       { op: 'clearHalt', endpoint: IN },
       { op: 'bulkIn', reply: cswFor(0, 28) },
     );
@@ -170,7 +170,7 @@ describe('BotTransport.execute: the 13 cases (host side)', () => {
   it('Ho > Do (stall): the bulk-out halt is cleared and the CSW is still read', async () => {
     const { bot, handle } = await open(
       { op: 'bulkOut' },
-      { op: 'bulkOut', endpoint: OUT, status: 'stall', actualLength: 0 },
+      { op: 'bulkOut', endpoint: OUT, status: TransferStatus.STALL, actualLength: 0 },
       { op: 'clearHalt', endpoint: OUT },
       { op: 'bulkIn', reply: cswFor(1, 512) },
       // auto REQUEST SENSE after status 1: 96 bytes asked, fixed sense returned
@@ -200,7 +200,7 @@ describe('BotTransport.execute: the 13 cases (host side)', () => {
   });
 
   it('the device sending more than asked (babble) ends in reset recovery and E_OVERFLOW', async () => {
-    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', status: 'overflow', reply: new Uint8Array(36) }, ...resetRecoverySteps);
+    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', status: TransferStatus.OVERFLOW, reply: new Uint8Array(36) }, ...resetRecoverySteps);
     const err = await bot.execute({ cdb: INQUIRY36, direction: 'in', data: new Uint8Array(36) }).catch((e) => e);
     expectCode(err, ErrorCodes.OVERFLOW);
     expect(handle.remaining).toBe(0);
@@ -211,7 +211,7 @@ describe('BotTransport.execute: status phase and recovery', () => {
   it('a stalled CSW read is cleared and retried once', async () => {
     const { bot, handle } = await open(
       { op: 'bulkOut' },
-      { op: 'bulkIn', status: 'stall' },
+      { op: 'bulkIn', status: TransferStatus.STALL },
       { op: 'clearHalt', endpoint: IN },
       { op: 'bulkIn', reply: cswFor(0) },
     );
@@ -222,9 +222,9 @@ describe('BotTransport.execute: status phase and recovery', () => {
   it('a CSW read that stalls twice ends in reset recovery and E_STALL', async () => {
     const { bot, handle } = await open(
       { op: 'bulkOut' },
-      { op: 'bulkIn', status: 'stall' },
+      { op: 'bulkIn', status: TransferStatus.STALL },
       { op: 'clearHalt', endpoint: IN },
-      { op: 'bulkIn', status: 'stall' },
+      { op: 'bulkIn', status: TransferStatus.STALL },
       ...resetRecoverySteps,
     );
     expectCode(await bot.execute({ cdb: TUR, direction: 'none' }).catch((e) => e), ErrorCodes.STALL);
@@ -258,7 +258,7 @@ describe('BotTransport.execute: status phase and recovery', () => {
   }
 
   it('a data-phase timeout ends in reset recovery and E_TIMEOUT that says what to do', async () => {
-    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', status: 'timeout' }, ...resetRecoverySteps);
+    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', status: TransferStatus.TIMEOUT }, ...resetRecoverySteps);
     const err = await bot.execute({ cdb: INQUIRY36, direction: 'in', data: new Uint8Array(36), timeoutMs: 50 }).catch((e) => e);
     expectCode(err, ErrorCodes.TIMEOUT);
     expect(err.message).toMatch(/--timeout/);
@@ -266,16 +266,18 @@ describe('BotTransport.execute: status phase and recovery', () => {
   });
 
   it('a stalled CBW ends in reset recovery', async () => {
-    const { bot, handle } = await open({ op: 'bulkOut', status: 'stall' }, ...resetRecoverySteps);
+    const { bot, handle } = await open({ op: 'bulkOut', status: TransferStatus.STALL }, ...resetRecoverySteps);
     expectCode(await bot.execute({ cdb: TUR, direction: 'none' }).catch((e) => e), ErrorCodes.STALL);
     expect(handle.remaining).toBe(0);
   });
 
-  it('a failing class reset is reported as E_IO naming the port reset', async () => {
-    const { bot } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(2) }, { op: 'control', request: 0xff, status: 'stall' });
+  it("a failing class reset keeps the command's error; the reset failure (naming the port reset) is its cause", async () => {
+    const { bot } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(2) }, { op: 'control', request: 0xff, status: TransferStatus.STALL });
     const err = await bot.execute({ cdb: TUR, direction: 'none' }).catch((e) => e);
-    expectCode(err, ErrorCodes.IO);
-    expect(err.message).toMatch(/reset --port/);
+    expectCode(err, ErrorCodes.PHASE_ERROR);
+    expect(err.message).toMatch(/reset recovery failed too/);
+    expectCode(err.cause, ErrorCodes.IO);
+    expect(err.cause.message).toMatch(/reset --port/);
   });
 
   it('reset() runs reset recovery on request', async () => {
@@ -343,18 +345,18 @@ describe('BotTransport.execute: tags, quirks, input checks, serialisation', () =
 });
 
 describe('BotTransport file-streamed data phases (dataFd)', () => {
-  it('hands the fd, position and length to the fast path and judges the CSW it returns', async () => {
+  it("hands the fd, position and length to the backend's exchange and judges the CSW it returns", async () => {
     const handle = new ScriptedHandle().play(maxLunZero);
     const seen: unknown[] = [];
-    (handle as { capabilities: object }).capabilities = { botExchange: true, fdStreaming: true, kernelDriver: false };
-    (handle as ScriptedHandle & { botExchange: unknown }).botExchange = async (req: { cbw: Uint8Array; data?: unknown }) => {
+    (handle as { capabilities: object }).capabilities = { fdStreaming: true, kernelDriver: false };
+    handle.botExchange = async (req) => {
       seen.push(req.data);
       const tag = new DataView(req.cbw.buffer, req.cbw.byteOffset).getUint32(4, true);
       const bytes = new Uint8Array(13);
       const v = new DataView(bytes.buffer);
       v.setUint32(0, 0x53425355, true);
       v.setUint32(4, tag, true);
-      return { cbw: { status: 'ok', actualLength: 31 }, data: { status: 'ok', actualLength: 4096 }, csw: { status: 'ok', actualLength: 13, bytes } };
+      return { cbw: { status: TransferStatus.OK, actualLength: 31 }, data: { status: TransferStatus.OK, actualLength: 4096 }, csw: { status: TransferStatus.OK, actualLength: 13, bytes } };
     };
     const bot = await BotTransport.open(handle, { resetDelayMs: 0, resetOnOpen: false });
     expect(bot.fdStreaming).toBe(true);

@@ -1,10 +1,13 @@
-import type {
-  ControlResult,
-  ControlSetup,
-  TransferResult,
+import { genericBotExchange } from '../src/bot/generic-exchange.js';
+import {
   TransferStatus,
-  UsbDeviceHandle,
-  UsbDeviceInfo,
+  type BotExchangeRequest,
+  type BotExchangeResult,
+  type ControlResult,
+  type ControlSetup,
+  type TransferResult,
+  type UsbDeviceHandle,
+  type UsbDeviceInfo,
 } from '../src/usb/backend.js';
 
 /**
@@ -13,8 +16,15 @@ import type {
  * call, so tests can assert on the exact wire sequence BOT produced.
  */
 export type Step =
-  | { op: 'bulkOut'; endpoint?: number; status?: TransferStatus; actualLength?: number; expect?: (data: Uint8Array) => void }
-  | { op: 'bulkIn'; endpoint?: number; status?: TransferStatus; reply?: Uint8Array | ((h: ScriptedHandle) => Uint8Array); actualLength?: number }
+  | { op: 'bulkOut'; endpoint?: number; status?: TransferStatus; actualLength?: number; expect?: (data: Uint8Array) => void; takesMs?: number }
+  | {
+      op: 'bulkIn';
+      endpoint?: number;
+      status?: TransferStatus;
+      reply?: Uint8Array | ((h: ScriptedHandle) => Uint8Array);
+      actualLength?: number;
+      takesMs?: number;
+    }
   | { op: 'control'; request: number; status?: TransferStatus; reply?: Uint8Array }
   | { op: 'clearHalt'; endpoint: number };
 
@@ -24,6 +34,8 @@ export interface CallRecord {
   request?: number;
   length?: number;
   data?: Uint8Array;
+  /** The timeout the transfer was given. */
+  timeoutMs?: number;
 }
 
 export const BOT_DEVICE: UsbDeviceInfo = {
@@ -56,12 +68,14 @@ export const BOT_DEVICE: UsbDeviceInfo = {
 };
 
 export class ScriptedHandle implements UsbDeviceHandle {
-  readonly capabilities = { botExchange: false, fdStreaming: false, kernelDriver: false };
+  readonly capabilities = { fdStreaming: false, kernelDriver: false };
   readonly calls: CallRecord[] = [];
   private script: Step[] = [];
   claimed: number[] = [];
   alt: Array<[number, number]> = [];
   closed = false;
+  /** Called with a step's `takesMs`: tests with fake timers advance the clock here. */
+  elapse: (ms: number) => void = () => {};
 
   constructor(readonly info: UsbDeviceInfo = BOT_DEVICE) {}
 
@@ -94,25 +108,31 @@ export class ScriptedHandle implements UsbDeviceHandle {
     this.calls.push({ op: 'control', request: setup.request, length: typeof data === 'number' ? data : data.length });
     const step = this.next('control', `request 0x${setup.request.toString(16)}`) as Extract<Step, { op: 'control' }>;
     if (step.request !== setup.request) throw new Error(`script expected control 0x${step.request.toString(16)}, got 0x${setup.request.toString(16)}`);
-    const status = step.status ?? 'ok';
+    const status = step.status ?? TransferStatus.OK;
     return { status, actualLength: step.reply?.length ?? 0, ...(step.reply ? { data: step.reply } : {}) };
   }
 
-  async bulkOut(endpoint: number, data: Uint8Array): Promise<TransferResult> {
-    this.calls.push({ op: 'bulkOut', endpoint, length: data.length, data: data.slice() });
+  async bulkOut(endpoint: number, data: Uint8Array, timeoutMs?: number): Promise<TransferResult> {
+    this.calls.push({ op: 'bulkOut', endpoint, length: data.length, data: data.slice(), timeoutMs });
     const step = this.next('bulkOut', `ep 0x${endpoint.toString(16)} ${data.length} bytes`) as Extract<Step, { op: 'bulkOut' }>;
+    if (step.takesMs) this.elapse(step.takesMs);
     if (step.endpoint !== undefined && step.endpoint !== endpoint) throw new Error(`bulkOut on 0x${endpoint.toString(16)}, script says 0x${step.endpoint.toString(16)}`);
     step.expect?.(data);
-    return { status: step.status ?? 'ok', actualLength: step.actualLength ?? (step.status && step.status !== 'ok' ? 0 : data.length) };
+    return { status: step.status ?? TransferStatus.OK, actualLength: step.actualLength ?? (step.status && step.status !== TransferStatus.OK ? 0 : data.length) };
   }
 
-  async bulkIn(endpoint: number, buffer: Uint8Array): Promise<TransferResult> {
-    this.calls.push({ op: 'bulkIn', endpoint, length: buffer.length });
+  async bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs?: number): Promise<TransferResult> {
+    this.calls.push({ op: 'bulkIn', endpoint, length: buffer.length, timeoutMs });
     const step = this.next('bulkIn', `ep 0x${endpoint.toString(16)} ${buffer.length} bytes`) as Extract<Step, { op: 'bulkIn' }>;
+    if (step.takesMs) this.elapse(step.takesMs);
     const reply = typeof step.reply === 'function' ? step.reply(this) : (step.reply ?? new Uint8Array(0));
     const n = Math.min(reply.length, buffer.length);
     buffer.set(reply.subarray(0, n));
-    return { status: step.status ?? 'ok', actualLength: step.actualLength ?? n };
+    return { status: step.status ?? TransferStatus.OK, actualLength: step.actualLength ?? n };
+  }
+
+  botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
+    return genericBotExchange(this, request);
   }
 
   async clearHalt(endpoint: number) {

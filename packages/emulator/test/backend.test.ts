@@ -1,5 +1,6 @@
 /** EmulatorBackend specifics beyond the shared contract suite: devices, descriptors, kernel driver, storage, input checks. */
 import { describe, expect, it } from 'vitest';
+import { TransferStatus } from '@usbscsi/core';
 import { EmulatorBackend, SimulatedDevice } from '../src/index.js';
 import { IN, OUT, command, openSim, rawCbw } from './raw-bot.js';
 
@@ -48,7 +49,7 @@ describe('devices and descriptors', () => {
     expect(alts.map((a) => a.interfaceProtocol)).toEqual([0x62]);
     const h = await backend.open(info!);
     await h.claimInterface(0);
-    expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).status).toBe('stall');
+    expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).status).toBe(TransferStatus.STALL);
     await expect(h.bulkOut(OUT, new Uint8Array(31), 1000)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
     await backend.dispose();
   });
@@ -133,8 +134,8 @@ describe('contract enforcement details', () => {
     const { backend, handle } = await openSim();
     const pin = handle.bulkIn(IN, new Uint8Array(13), 2000);
     const pout = handle.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: [0, 0, 0, 0, 0, 0] }), 2000);
-    expect(await pout).toEqual({ status: 'ok', actualLength: 31 });
-    expect(await pin).toEqual({ status: 'ok', actualLength: 13 }); // the parked read got the CSW
+    expect(await pout).toEqual({ status: TransferStatus.OK, actualLength: 31 });
+    expect(await pin).toEqual({ status: TransferStatus.OK, actualLength: 13 }); // the parked read got the CSW
     await backend.dispose();
   });
 
@@ -142,9 +143,9 @@ describe('contract enforcement details', () => {
     const { backend, handle } = await openSim();
     const abort = new AbortController();
     abort.abort();
-    expect(await handle.bulkIn(IN, new Uint8Array(13), 1000, abort.signal)).toEqual({ status: 'cancelled', actualLength: 0 });
+    expect(await handle.bulkIn(IN, new Uint8Array(13), 1000, abort.signal)).toEqual({ status: TransferStatus.CANCELLED, actualLength: 0 });
     await handle.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: [0, 0, 0, 0, 0, 0] }), 1000);
-    expect(await handle.bulkIn(IN, new Uint8Array(8), 1000)).toEqual({ status: 'overflow', actualLength: 8 });
+    expect(await handle.bulkIn(IN, new Uint8Array(8), 1000)).toEqual({ status: TransferStatus.OVERFLOW, actualLength: 8 });
     await backend.dispose();
   });
 
@@ -166,7 +167,7 @@ describe('contract enforcement details', () => {
     const { backend, handle } = await openSim();
     const pending = handle.bulkIn(IN, new Uint8Array(13), 5000);
     await handle.releaseInterface(0);
-    expect(await pending).toEqual({ status: 'cancelled', actualLength: 0 });
+    expect(await pending).toEqual({ status: TransferStatus.CANCELLED, actualLength: 0 });
     await backend.dispose();
   });
 
@@ -185,7 +186,7 @@ describe('contract enforcement details', () => {
     const { backend, handle } = await openSim();
     const pending = handle.bulkIn(IN, new Uint8Array(13), 5000);
     await backend.dispose();
-    expect(await pending).toEqual({ status: 'cancelled', actualLength: 0 });
+    expect(await pending).toEqual({ status: TransferStatus.CANCELLED, actualLength: 0 });
     await expect(handle.bulkIn(IN, new Uint8Array(13), 100)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
   });
 });

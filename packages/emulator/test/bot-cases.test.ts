@@ -3,7 +3,7 @@
  * device side must behave, observed at the USB level with raw bytes.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { UsbDeviceHandle } from '@usbscsi/core';
+import { TransferStatus, type UsbDeviceHandle } from '@usbscsi/core';
 import type { EmulatorBackend, SimulatedDevice } from '../src/index.js';
 import { IN, OUT, command, openSim, rawCbw, resetRecovery } from './raw-bot.js';
 
@@ -48,14 +48,14 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
 
   it('case 4 Hi > Dn: bulk-in stalls with no data, CSW residue = dCBWDataTransferLength', async () => {
     const r = await command(h, TUR, { in: 512 });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 0 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
     expect(r.cleared).toEqual([IN]);
     expect(r.csw).toMatchObject({ residue: 512, status: 0 });
   });
 
   it('case 5 Hi > Di: Di bytes end with a short packet, residue Hi - Di', async () => {
     const r = await command(h, INQUIRY, { in: 100 });
-    expect(r.data).toEqual({ status: 'ok', actualLength: 36 });
+    expect(r.data).toEqual({ status: TransferStatus.OK, actualLength: 36 });
     expect(r.cleared).toEqual([]);
     expect(r.csw).toMatchObject({ residue: 64, status: 0 });
   });
@@ -63,7 +63,7 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
   it('case 5 Hi > Di with Di a multiple of wMaxPacketSize: data then a stall (no short packet possible)', async () => {
     await device.lun(0).store.write(0n, pattern(512));
     const r = await command(h, read10(0, 1), { in: 1024, hostLength: 1024 });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 512 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 512 });
     expect(Array.from(r.bytes)).toEqual(Array.from(pattern(512)));
     expect(r.csw).toMatchObject({ residue: 512, status: 0 });
   });
@@ -72,14 +72,14 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
     await backend.dispose();
     ({ backend, device, handle: h } = await openSim({ stallOnShortDataIn: true }));
     const r = await command(h, INQUIRY, { in: 100 });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 36 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 36 });
     expect(r.csw).toMatchObject({ residue: 64, status: 0 });
   });
 
   it('case 6 Hi = Di: all data, residue 0', async () => {
     await device.lun(0).store.write(3n, pattern(512, 3));
     const r = await command(h, read10(3, 1), { in: 512 });
-    expect(r.data).toEqual({ status: 'ok', actualLength: 512 });
+    expect(r.data).toEqual({ status: TransferStatus.OK, actualLength: 512 });
     expect(Array.from(r.bytes)).toEqual(Array.from(pattern(512, 3)));
     expect(r.csw).toMatchObject({ residue: 0, status: 0 });
   });
@@ -91,7 +91,7 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
     const got: number[] = [];
     for (let i = 0; i < 4; i++) {
       const buf = new Uint8Array(1024);
-      expect(await h.bulkIn(IN, buf, 1000)).toEqual({ status: 'ok', actualLength: 1024 });
+      expect(await h.bulkIn(IN, buf, 1000)).toEqual({ status: TransferStatus.OK, actualLength: 1024 });
       got.push(...buf);
     }
     expect(got).toEqual(Array.from(pattern(4096)));
@@ -102,47 +102,47 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
 
   it('a host IN transfer that is not a multiple of wMaxPacketSize and ends inside the data gets a whole packet: overflow', async () => {
     await h.bulkOut(OUT, rawCbw({ length: 1024, dirIn: true, cdb: read10(0, 2) }), 1000);
-    expect(await h.bulkIn(IN, new Uint8Array(100), 1000)).toEqual({ status: 'overflow', actualLength: 100 });
+    expect(await h.bulkIn(IN, new Uint8Array(100), 1000)).toEqual({ status: TransferStatus.OVERFLOW, actualLength: 100 });
   });
 
   it('case 7 Hi < Di: the device sends Hi bytes and reports a phase error', async () => {
     const r = await command(h, read10(0, 2), { in: 512 });
-    expect(r.data).toEqual({ status: 'ok', actualLength: 512 });
+    expect(r.data).toEqual({ status: TransferStatus.OK, actualLength: 512 });
     expect(r.csw.status).toBe(2);
   });
 
   it('case 8 Hi <> Do: bulk-in stalls, phase error, nothing written', async () => {
     const r = await command(h, write10(9, 1), { in: 512 });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 0 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
     expect(r.csw).toMatchObject({ status: 2, residue: 512 });
     expect(await blockIsZero(9)).toBe(true);
   });
 
   it('case 9 Ho > Dn: bulk-out stalls, status passed, residue Ho', async () => {
     const r = await command(h, TUR, { out: new Uint8Array(512) });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 0 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
     expect(r.cleared).toEqual([OUT]);
     expect(r.csw).toMatchObject({ status: 0, residue: 512 });
   });
 
   it('case 10 Ho <> Di: bulk-out stalls, phase error', async () => {
     const r = await command(h, INQUIRY, { out: new Uint8Array(36) });
-    expect(r.data?.status).toBe('stall');
+    expect(r.data?.status).toBe(TransferStatus.STALL);
     expect(r.csw).toMatchObject({ status: 2, residue: 36 });
   });
 
   it('case 11 Ho > Do: the device takes Do bytes, stalls the rest, residue Ho - Do, data written', async () => {
     const data = pattern(1024, 11);
     const r = await command(h, write10(4, 1), { out: data });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 512 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 512 });
     expect(r.csw).toMatchObject({ status: 0, residue: 512 });
     expect(Array.from(await device.lun(0).store.read(4n, 1))).toEqual(Array.from(data.subarray(0, 512)));
   });
 
   it('case 11 when the host sends Do bytes in their own transfer: the next data transfer stalls', async () => {
     await h.bulkOut(OUT, rawCbw({ length: 1024, dirIn: false, cdb: write10(6, 1) }), 1000);
-    expect(await h.bulkOut(OUT, pattern(512), 1000)).toEqual({ status: 'ok', actualLength: 512 });
-    expect(await h.bulkOut(OUT, pattern(512), 1000)).toEqual({ status: 'stall', actualLength: 0 });
+    expect(await h.bulkOut(OUT, pattern(512), 1000)).toEqual({ status: TransferStatus.OK, actualLength: 512 });
+    expect(await h.bulkOut(OUT, pattern(512), 1000)).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
     await h.clearHalt(OUT);
     const csw = new Uint8Array(13);
     await h.bulkIn(IN, csw, 1000);
@@ -152,7 +152,7 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
   it('case 12 Ho = Do: written and read back', async () => {
     const data = pattern(1024, 12);
     const w = await command(h, write10(20, 2), { out: data });
-    expect(w.data).toEqual({ status: 'ok', actualLength: 1024 });
+    expect(w.data).toEqual({ status: TransferStatus.OK, actualLength: 1024 });
     expect(w.csw).toMatchObject({ status: 0, residue: 0 });
     const r = await command(h, read10(20, 2), { in: 1024 });
     expect(Array.from(r.bytes)).toEqual(Array.from(data));
@@ -160,7 +160,7 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
 
   it('case 13 Ho < Do: phase error, nothing partial written', async () => {
     const r = await command(h, write10(30, 2), { out: pattern(512) });
-    expect(r.data).toEqual({ status: 'ok', actualLength: 512 });
+    expect(r.data).toEqual({ status: TransferStatus.OK, actualLength: 512 });
     expect(r.csw.status).toBe(2);
     expect(await blockIsZero(30)).toBe(true);
   });
@@ -170,13 +170,13 @@ describe('CBW validity, halts and class requests', () => {
   it('an invalid CBW (bad signature) stalls both pipes; clear halt alone does not help; reset recovery does', async () => {
     const bad = rawCbw({ length: 36, dirIn: true, cdb: INQUIRY });
     bad[3] = 0x44; // "USBD"
-    expect((await h.bulkOut(OUT, bad, 1000)).status).toBe('ok');
+    expect((await h.bulkOut(OUT, bad, 1000)).status).toBe(TransferStatus.OK);
     expect(device.bot.state).toBe('needs-reset');
-    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe('stall');
-    expect((await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000)).status).toBe('stall');
+    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
+    expect((await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000)).status).toBe(TransferStatus.STALL);
     await h.clearHalt(IN);
     await h.clearHalt(OUT);
-    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe('stall'); // §6.6.1: until reset recovery
+    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL); // §6.6.1: until reset recovery
     await resetRecovery(h);
     expect((await command(h, TUR)).csw.status).toBe(0);
     expect(device.stats.invalidCbws).toBe(1);
@@ -185,7 +185,7 @@ describe('CBW validity, halts and class requests', () => {
 
   it('an invalid CBW (30 bytes) is invalid too', async () => {
     await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }).subarray(0, 30), 1000);
-    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe('stall');
+    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
     expect(device.stats.invalidCbws).toBe(1);
   });
 
@@ -193,7 +193,7 @@ describe('CBW validity, halts and class requests', () => {
     const cbw = rawCbw({ length: 0, dirIn: false, cdb: TUR });
     cbw[14] = 0;
     await h.bulkOut(OUT, cbw, 1000);
-    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe('stall');
+    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
     await h.clearHalt(IN);
     await h.clearHalt(OUT);
     expect((await command(h, TUR)).csw.status).toBe(0);
@@ -209,18 +209,18 @@ describe('CBW validity, halts and class requests', () => {
     await backend.dispose();
     ({ backend, device, handle: h } = await openSim({ luns: [{}, {}, {}] }));
     const r = await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000);
-    expect(r).toMatchObject({ status: 'ok', actualLength: 1 });
+    expect(r).toMatchObject({ status: TransferStatus.OK, actualLength: 1 });
     expect(r.data?.[0]).toBe(2);
-    expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 1, index: 0 }, 1, 1000)).status).toBe('stall');
+    expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 1, index: 0 }, 1, 1000)).status).toBe(TransferStatus.STALL);
     expect(device.stats.getMaxLun).toBe(1);
   });
 
   it('Bulk-Only Mass Storage Reset keeps endpoint halts (§3.1): still stalled until CLEAR_FEATURE', async () => {
     await h.bulkOut(OUT, rawCbw({ length: 512, dirIn: true, cdb: TUR }), 1000);
-    expect((await h.bulkIn(IN, new Uint8Array(512), 1000)).status).toBe('stall');
+    expect((await h.bulkIn(IN, new Uint8Array(512), 1000)).status).toBe(TransferStatus.STALL);
     const reset = await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(0), 1000);
-    expect(reset.status).toBe('ok');
-    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe('stall');
+    expect(reset.status).toBe(TransferStatus.OK);
+    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
     const status = await h.controlTransfer({ requestType: 0x82, request: 0x00, value: 0, index: IN }, 2, 1000);
     expect(Array.from(status.data!)).toEqual([1, 0]); // GET_STATUS: halted
     await h.clearHalt(IN);
@@ -230,18 +230,18 @@ describe('CBW validity, halts and class requests', () => {
   });
 
   it('a reset with wrong wIndex or data stalls', async () => {
-    expect((await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 1 }, new Uint8Array(0), 1000)).status).toBe('stall');
-    expect((await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(1), 1000)).status).toBe('stall');
+    expect((await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 1 }, new Uint8Array(0), 1000)).status).toBe(TransferStatus.STALL);
+    expect((await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(1), 1000)).status).toBe(TransferStatus.STALL);
   });
 
   it('the CSW is sent once; an IN read after it is NAKed (times out)', async () => {
     await command(h, TUR);
-    expect(await h.bulkIn(IN, new Uint8Array(13), 100)).toEqual({ status: 'timeout', actualLength: 0 });
+    expect(await h.bulkIn(IN, new Uint8Array(13), 100)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
   });
 
   it('a CBW while a command waits for its CSW is NAKed, not taken as a new command', async () => {
     await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000);
-    expect(await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 100)).toEqual({ status: 'timeout', actualLength: 0 });
+    expect(await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 100)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
     expect(device.stats.commands).toBe(1);
   });
 

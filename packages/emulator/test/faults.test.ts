@@ -1,6 +1,6 @@
 /** Each injectable fault, its raw effect at the USB level, and that the device works again afterwards. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { UsbDeviceHandle } from '@usbscsi/core';
+import { TransferStatus, type UsbDeviceHandle } from '@usbscsi/core';
 import type { EmulatorBackend, SimulatedDevice } from '../src/index.js';
 import { IN, OUT, command, openSim, parseRawCsw, rawCbw, requestSense, resetRecovery } from './raw-bot.js';
 
@@ -35,35 +35,35 @@ describe('data phase stalls', () => {
   it('stall-data-in: bulk-in stalls at once; after clear halt the CSW says failed with residue Hi, sense DATA PHASE ERROR', async () => {
     device.faults.inject({ kind: 'stall-data-in', opcode: 0x28 });
     const r = await command(h, read10(0, 1), { in: 512 });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 0 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
     expect(r.cleared).toEqual([IN]);
     expect(r.csw).toMatchObject({ tag: r.tag, status: 1, residue: 512 });
     expect(await senseTriple()).toEqual([0xb, 0x4b, 0x00]);
-    expect((await command(h, read10(0, 1), { in: 512 })).data).toEqual({ status: 'ok', actualLength: 512 });
+    expect((await command(h, read10(0, 1), { in: 512 })).data).toEqual({ status: TransferStatus.OK, actualLength: 512 });
   });
 
   it('stall-data-in past the end of the host transfer: the transfer completes, the stall hits the next IN (the CSW read)', async () => {
     device.faults.inject({ kind: 'stall-data-in', bytes: 100 });
     const r = await command(h, INQUIRY, { in: 36 });
-    expect(r.data).toEqual({ status: 'ok', actualLength: 36 });
-    expect(r.cswFirst).toEqual({ status: 'stall', actualLength: 0 });
+    expect(r.data).toEqual({ status: TransferStatus.OK, actualLength: 36 });
+    expect(r.cswFirst).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
     expect(r.csw).toMatchObject({ status: 1, residue: 0 });
     const r2 = await command(h, read10(0, 1), { in: 512 });
-    expect(r2.data).toEqual({ status: 'ok', actualLength: 512 }); // once: the first matching command (INQUIRY) took it
+    expect(r2.data).toEqual({ status: TransferStatus.OK, actualLength: 512 }); // once: the first matching command (INQUIRY) took it
     expect(device.stats.history.map((c) => c.faults)).toEqual([['stall-data-in'], []]);
   });
 
   it('stall-data-in with bytes inside the data: partial data then stall, residue counts the rest', async () => {
     device.faults.inject({ kind: 'stall-data-in', bytes: 200, opcode: 0x28 });
     const r = await command(h, read10(0, 1), { in: 512 });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 200 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 200 });
     expect(r.csw).toMatchObject({ status: 1, residue: 312 });
   });
 
   it('stall-data-out: bulk-out stalls, nothing is written, CSW failed with residue Ho', async () => {
     device.faults.inject({ kind: 'stall-data-out', opcode: 0x2a });
     const r = await command(h, write10(1, 1), { out: ones(512) });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 0 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
     expect(r.cleared).toEqual([OUT]);
     expect(r.csw).toMatchObject({ status: 1, residue: 512 });
     expect((await device.lun(0).store.read(1n, 1)).every((b) => b === 0)).toBe(true);
@@ -77,7 +77,7 @@ describe('CSW faults', () => {
   it('stall-csw: the first CSW read stalls; after clear halt the CSW comes with the right tag', async () => {
     device.faults.inject({ kind: 'stall-csw' });
     const r = await command(h, TUR);
-    expect(r.cswFirst).toEqual({ status: 'stall', actualLength: 0 });
+    expect(r.cswFirst).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
     expect(r.csw).toMatchObject({ signature: 0x53425355, tag: r.tag, status: 0 });
     await works();
   });
@@ -85,7 +85,7 @@ describe('CSW faults', () => {
   it('bad-csw-signature: 13 bytes with signature USBX; reset recovery then works', async () => {
     device.faults.inject({ kind: 'bad-csw-signature' });
     const r = await command(h, TUR);
-    expect(r.cswResult).toEqual({ status: 'ok', actualLength: 13 });
+    expect(r.cswResult).toEqual({ status: TransferStatus.OK, actualLength: 13 });
     expect(Buffer.from(r.cswBytes.subarray(0, 4)).toString('latin1')).toBe('USBX');
     await resetRecovery(h);
     await works();
@@ -103,7 +103,7 @@ describe('CSW faults', () => {
   it('phase-error: CSW status 2', async () => {
     device.faults.inject({ kind: 'phase-error', opcode: 0x12 });
     const r = await command(h, INQUIRY, { in: 36 });
-    expect(r.data?.status).toBe('ok');
+    expect(r.data?.status).toBe(TransferStatus.OK);
     expect(r.csw.status).toBe(2);
     await resetRecovery(h);
     await works();
@@ -114,7 +114,7 @@ describe('data length faults', () => {
   it('short-data: the device sends fewer bytes (short packet) and reports the residue', async () => {
     device.faults.inject({ kind: 'short-data', bytes: 100, opcode: 0x28 });
     const r = await command(h, read10(0, 2), { in: 1024 });
-    expect(r.data).toEqual({ status: 'ok', actualLength: 100 });
+    expect(r.data).toEqual({ status: TransferStatus.OK, actualLength: 100 });
     expect(r.csw).toMatchObject({ status: 0, residue: 924 });
     await works();
   });
@@ -122,7 +122,7 @@ describe('data length faults', () => {
   it('too-much-data: babble — the host sees overflow; the CSW reports a phase error', async () => {
     device.faults.inject({ kind: 'too-much-data', opcode: 0x12 });
     const r = await command(h, INQUIRY, { in: 36 });
-    expect(r.data).toEqual({ status: 'overflow', actualLength: 36 });
+    expect(r.data).toEqual({ status: TransferStatus.OVERFLOW, actualLength: 36 });
     expect(r.csw.status).toBe(2);
     await resetRecovery(h);
     await works();
@@ -134,7 +134,7 @@ describe('no response, disconnect', () => {
     device.faults.inject({ kind: 'no-response' });
     await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000);
     const started = Date.now();
-    expect(await h.bulkIn(IN, new Uint8Array(13), 150)).toEqual({ status: 'timeout', actualLength: 0 });
+    expect(await h.bulkIn(IN, new Uint8Array(13), 150)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     await resetRecovery(h);
     await works();
@@ -143,14 +143,14 @@ describe('no response, disconnect', () => {
   it('no-response (data phase): the data read times out', async () => {
     device.faults.inject({ kind: 'no-response', phase: 'data', opcode: 0x28 });
     await h.bulkOut(OUT, rawCbw({ length: 512, dirIn: true, cdb: read10(0, 1) }), 1000);
-    expect(await h.bulkIn(IN, new Uint8Array(512), 100)).toEqual({ status: 'timeout', actualLength: 0 });
+    expect(await h.bulkIn(IN, new Uint8Array(512), 100)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
     await resetRecovery(h);
     await works();
   });
 
   it('no-response (CBW phase): the CBW itself is never accepted', async () => {
     device.faults.inject({ kind: 'no-response', phase: 'cbw' });
-    expect(await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 100)).toEqual({ status: 'timeout', actualLength: 0 });
+    expect(await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 100)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
     expect(device.stats.commands).toBe(0);
     await resetRecovery(h);
     await works();
@@ -161,7 +161,7 @@ describe('no response, disconnect', () => {
     backend.watch((e) => events.push(`${e.type}:${e.device.id}`));
     const oldId = device.id;
     device.faults.inject({ kind: 'disconnect', opcode: 0x28 });
-    expect((await h.bulkOut(OUT, rawCbw({ length: 512, dirIn: true, cdb: read10(0, 1) }), 1000)).status).toBe('ok');
+    expect((await h.bulkOut(OUT, rawCbw({ length: 512, dirIn: true, cdb: read10(0, 1) }), 1000)).status).toBe(TransferStatus.OK);
     await expect(h.bulkIn(IN, new Uint8Array(512), 5000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
     await expect(h.bulkIn(IN, new Uint8Array(13), 1000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
     await expect(h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
@@ -181,8 +181,8 @@ describe('control and SCSI-level faults', () => {
   it('get-max-lun-stall: Get Max LUN stalls once, then answers', async () => {
     device.faults.inject({ kind: 'get-max-lun-stall' });
     const req = { requestType: 0xa1, request: 0xfe, value: 0, index: 0 };
-    expect((await h.controlTransfer(req, 1, 1000)).status).toBe('stall');
-    expect((await h.controlTransfer(req, 1, 1000)).status).toBe('ok');
+    expect((await h.controlTransfer(req, 1, 1000)).status).toBe(TransferStatus.STALL);
+    expect((await h.controlTransfer(req, 1, 1000)).status).toBe(TransferStatus.OK);
   });
 
   it('unit-attention-after-reset: the next command after a reset reports UNIT ATTENTION 29/00; INQUIRY is unaffected', async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, LeaseJournal, openDevice, unmountTargets, type UsbScsiError } from '@usbscsi/core';
+import { ErrorCodes, LeaseJournal, TransferStatus, openDevice, unmountTargets, type UsbScsiError } from '@usbscsi/core';
 import { FakeHandoffPlatform, defaultFakeOsState } from '../../core/src/handoff/fake-platform.js';
 import { EmulatorBackend, SimulatedDevice } from '../src/index.js';
 import { IN, OUT, rawCbw } from './raw-bot.js';
@@ -63,8 +63,8 @@ describe('taking over a device whose holder died mid-command', () => {
     // The dead holder: a READ(10) of 4096 bytes sent, 512 of them taken, then gone.
     const dead = await backend.open(info!);
     await dead.claimInterface(0);
-    expect((await dead.bulkOut(OUT, rawCbw({ length: 4096, dirIn: true, cdb: READ10_8 }), 1000)).status).toBe('ok');
-    expect((await dead.bulkIn(IN, new Uint8Array(512), 1000)).status).toBe('ok');
+    expect((await dead.bulkOut(OUT, rawCbw({ length: 4096, dirIn: true, cdb: READ10_8 }), 1000)).status).toBe(TransferStatus.OK);
+    expect((await dead.bulkIn(IN, new Uint8Array(512), 1000)).status).toBe(TransferStatus.OK);
     await dead.close();
     expect(sim.bot.state).toBe('data-in');
 

@@ -2,7 +2,7 @@
  * Raw-byte BOT host for the emulator's tests, written here on purpose: the
  * tests check the device against the spec's byte layout, not against core's codec.
  */
-import type { TransferResult, UsbDeviceHandle } from '@usbscsi/core';
+import { TransferStatus, type TransferResult, type UsbDeviceHandle } from '@usbscsi/core';
 import { EmulatorBackend, SimulatedDevice, type SimulatedDeviceOptions } from '../src/index.js';
 
 export const IN = 0x81;
@@ -67,13 +67,13 @@ export async function command(
     const buf = new Uint8Array(opts.in);
     data = await handle.bulkIn(IN, buf, timeout);
     bytes = buf.subarray(0, data.actualLength);
-    if (data.status === 'stall') {
+    if (data.status === TransferStatus.STALL) {
       await handle.clearHalt(IN);
       cleared.push(IN);
     }
   } else if (opts.out !== undefined) {
     data = await handle.bulkOut(OUT, opts.out, timeout);
-    if (data.status === 'stall') {
+    if (data.status === TransferStatus.STALL) {
       await handle.clearHalt(OUT);
       cleared.push(OUT);
     }
@@ -81,7 +81,7 @@ export async function command(
   const cswBuf = new Uint8Array(13);
   let cswResult = await handle.bulkIn(IN, cswBuf, timeout);
   let cswFirst: TransferResult | undefined;
-  if (cswResult.status === 'stall') {
+  if (cswResult.status === TransferStatus.STALL) {
     cswFirst = cswResult;
     await handle.clearHalt(IN);
     cleared.push(IN);
@@ -103,7 +103,7 @@ export async function command(
 /** Reset recovery as §5.3.4 says: class reset, then clear halt on both bulk endpoints. */
 export async function resetRecovery(handle: UsbDeviceHandle): Promise<void> {
   const r = await handle.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(0), 1000);
-  if (r.status !== 'ok') throw new Error(`reset stalled`);
+  if (r.status !== TransferStatus.OK) throw new Error(`reset stalled`);
   await handle.clearHalt(IN);
   await handle.clearHalt(OUT);
 }

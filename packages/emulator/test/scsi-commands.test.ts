@@ -1,6 +1,6 @@
 /** Every built-in command of the simulated target, and vendor handlers, seen through raw BOT bytes. */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UsbDeviceHandle } from '@usbscsi/core';
+import { TransferStatus, type UsbDeviceHandle } from '@usbscsi/core';
 import type { EmulatorBackend, FirmwareDownload, SimulatedDevice, SimulatedDeviceOptions } from '../src/index.js';
 import { ascii, command, openSim, requestSense } from './raw-bot.js';
 
@@ -439,7 +439,7 @@ describe('vendor command handlers', () => {
     const { h, device } = await sim();
     device.onCommand(0xc4, ({ dataOut }) => void expect(dataOut.length).toBe(4), { plan: () => ({ direction: 'out', length: 4 }) });
     const r = await command(h, [0xc4, 0, 0, 0, 0, 0], { out: new Uint8Array(16) });
-    expect(r.data).toEqual({ status: 'stall', actualLength: 4 });
+    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 4 });
     expect(r.csw).toMatchObject({ status: 0, residue: 12 });
   });
 

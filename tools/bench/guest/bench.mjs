@@ -11,6 +11,8 @@ import { waitForKernelDisk } from '../../vm/guest/cases/bot.mjs';
 import { sdDisks, sgOfDisk } from '../../vm/guest/util.mjs';
 import { percentile } from '../lib/report.mjs';
 
+const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb/backend.js`);
+
 // node bench.mjs SCENARIO CONFIG_JSON RESULTS_JSON, or (child, for native-thread)
 // node bench.mjs --one-path PATH CONFIG_JSON
 const oneMode = process.argv[2] === '--one-path';
@@ -123,7 +125,7 @@ async function writeViaTransport(dev) {
  */
 async function rawExchangeTur(dev) {
   const handle = dev.transport?.handle;
-  if (!handle?.botExchange || !handle.capabilities?.botExchange) return null;
+  if (!handle?.botExchange || handle.info?.backend !== 'native') return null; // the engine's own exchange only
   const lat = new Float64Array(cfg.turCount);
   let tag = 0x42000000;
   for (let i = 0; i < cfg.turCount; i++) {
@@ -136,7 +138,7 @@ async function rawExchangeTur(dev) {
     // QEMU usb-storage's endpoints (docs/testing-vm.md): bulk-out 0x02, bulk-in 0x81.
     const r = await handle.botExchange({ cbw, outEndpoint: 0x02, inEndpoint: 0x81, timeoutMs: 20_000 });
     lat[i] = Number(process.hrtime.bigint() - t0) / 1e3;
-    if (r.cbw.status !== 'ok' || r.csw?.status !== 'ok' || r.csw.bytes[12] !== 0) throw new Error(`raw botExchange TUR failed: ${JSON.stringify({ cbw: r.cbw, csw: r.csw && { status: r.csw.status, s: r.csw.bytes?.[12] } })}`);
+    if (r.cbw.status !== TransferStatus.OK || r.csw?.status !== TransferStatus.OK || r.csw.bytes[12] !== 0) throw new Error(`raw botExchange TUR failed: ${JSON.stringify({ cbw: r.cbw, csw: r.csw && { status: r.csw.status, s: r.csw.bytes?.[12] } })}`);
   }
   const samples = Array.from(lat);
   return { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };

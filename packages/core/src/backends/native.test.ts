@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { TransferStatus } from '../usb/backend.js';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { NativeBackend, NativeHandle, loadNativeBackend, nativeDeviceId } from './native.js';
 import { fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
@@ -84,10 +85,10 @@ describe('NativeBackend over a fake addon', () => {
     const ac = new AbortController();
     const p = handle.bulkIn(0x81, new Uint8Array(512), 5000, ac.signal);
     ac.abort();
-    await expect(p).resolves.toEqual({ status: 'cancelled', actualLength: 0 });
+    await expect(p).resolves.toEqual({ status: TransferStatus.CANCELLED, actualLength: 0 });
     expect(h.cancelled).toHaveLength(1);
     // already aborted: nothing is sent at all
-    await expect(handle.bulkOut(0x02, new Uint8Array(31), 5000, ac.signal)).resolves.toEqual({ status: 'cancelled', actualLength: 0 });
+    await expect(handle.bulkOut(0x02, new Uint8Array(31), 5000, ac.signal)).resolves.toEqual({ status: TransferStatus.CANCELLED, actualLength: 0 });
     expect(h.bulkTransfer).toHaveBeenCalledTimes(1);
   });
 
@@ -126,7 +127,7 @@ describe('NativeBackend over a fake addon', () => {
     expect(sent).not.toHaveProperty('signal');
     expect(sent).toMatchObject({ cbw, depth: 2, outEndpoint: 2, inEndpoint: 0x81 });
     expect(typeof sent.opId).toBe('number');
-    expect(r).toMatchObject({ cbw: { status: 'ok', actualLength: 31 }, data: { status: 'ok', actualLength: 36 }, csw: { status: 'ok', actualLength: 13 }, notes: ['depth reduced'] });
+    expect(r).toMatchObject({ cbw: { status: TransferStatus.OK, actualLength: 31 }, data: { status: TransferStatus.OK, actualLength: 36 }, csw: { status: TransferStatus.OK, actualLength: 13 }, notes: ['depth reduced'] });
     expect(r.csw!.bytes).toBeInstanceOf(Uint8Array);
   });
 
@@ -158,7 +159,7 @@ describe('NativeBackend over a fake addon', () => {
 
   it('capabilities: botExchange and fd streaming always, kernel driver control on Linux', () => {
     const info = { ...STICK, backend: 'native', id: 'x' };
-    expect(new NativeHandle(info, fakeHandle(), 'linux').capabilities).toEqual({ botExchange: true, fdStreaming: true, kernelDriver: true });
+    expect(new NativeHandle(info, fakeHandle(), 'linux').capabilities).toEqual({ fdStreaming: true, kernelDriver: true });
     expect(new NativeHandle(info, fakeHandle(), 'darwin').capabilities.kernelDriver).toBe(false);
   });
 });

@@ -10,6 +10,7 @@
  */
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import {
+  TransferStatus,
   locationOf,
   type BotExchangeRequest,
   type BotExchangeResult,
@@ -60,6 +61,15 @@ async function cancellable<T>(handle: NativeDeviceHandle, signal: AbortSignal | 
   }
 }
 
+/** The addon still reports status names; the contract carries numbers. */
+const STATUS_BY_NAME: Record<string, TransferStatus> = { ok: 0, stall: 1, timeout: 2, overflow: 3, cancelled: 4 };
+function statusOf(status: TransferStatus | string): TransferStatus {
+  if (typeof status === 'number') return status;
+  const known = STATUS_BY_NAME[status];
+  if (known === undefined) throw new UsbScsiError(ErrorCodes.IO, `the native addon reported an unknown transfer status '${status}'; rebuild it (pnpm build)`);
+  return known;
+}
+
 const hex = (n: number) => hex0x(n);
 
 export class NativeHandle implements UsbDeviceHandle {
@@ -70,7 +80,7 @@ export class NativeHandle implements UsbDeviceHandle {
     private readonly handle: NativeDeviceHandle,
     platform: NodeJS.Platform = process.platform,
   ) {
-    this.capabilities = { botExchange: true, fdStreaming: true, kernelDriver: platform === 'linux' };
+    this.capabilities = { fdStreaming: true, kernelDriver: platform === 'linux' };
   }
 
   claimInterface(n: number): Promise<void> {
@@ -99,7 +109,9 @@ export class NativeHandle implements UsbDeviceHandle {
     const r = await cancellable(this.handle, undefined, 'control transfer', (opId) =>
       this.handle.controlTransfer(setup.requestType, setup.request, setup.value, setup.index, data, timeoutMs, opId),
     );
-    return r.data ? { status: r.status, actualLength: r.actualLength, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) } : { status: r.status, actualLength: r.actualLength };
+    return r.data
+      ? { status: statusOf(r.status), actualLength: r.actualLength, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) }
+      : { status: statusOf(r.status), actualLength: r.actualLength };
   }
 
   bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
@@ -113,9 +125,9 @@ export class NativeHandle implements UsbDeviceHandle {
   }
 
   async #bulk(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined, dir: string): Promise<TransferResult> {
-    if (signal?.aborted) return { status: 'cancelled', actualLength: 0 };
+    if (signal?.aborted) return { status: TransferStatus.CANCELLED, actualLength: 0 };
     const r = await cancellable(this.handle, signal, `bulk ${dir} on endpoint ${hex(endpoint)}`, (opId) => this.handle.bulkTransfer(endpoint, buffer, timeoutMs, opId));
-    return { status: r.status, actualLength: r.actualLength };
+    return { status: statusOf(r.status), actualLength: r.actualLength };
   }
 
   /**
@@ -125,7 +137,7 @@ export class NativeHandle implements UsbDeviceHandle {
    */
   async botExchange(request: BotExchangeRequest & { queueAhead?: boolean }): Promise<BotExchangeResult> {
     const signal = request.signal;
-    if (signal?.aborted) return { cbw: { status: 'cancelled', actualLength: 0 } };
+    if (signal?.aborted) return { cbw: { status: TransferStatus.CANCELLED, actualLength: 0 } };
     const native: NativeBotRequest = { cbw: request.cbw, outEndpoint: request.outEndpoint, inEndpoint: request.inEndpoint, timeoutMs: request.timeoutMs };
     if (request.data !== undefined) native.data = request.data;
     if (request.chunkSize !== undefined) native.chunkSize = request.chunkSize;
@@ -136,9 +148,9 @@ export class NativeHandle implements UsbDeviceHandle {
       return this.handle.botExchange(native);
     });
     // The addon's result has this contract's shape already (native/botexchange.js).
-    const out: BotExchangeResult = { cbw: r.cbw };
-    if (r.data) out.data = r.data;
-    if (r.csw) out.csw = r.csw;
+    const out: BotExchangeResult = { cbw: { status: statusOf(r.cbw.status), actualLength: r.cbw.actualLength } };
+    if (r.data) out.data = { status: statusOf(r.data.status), actualLength: r.data.actualLength };
+    if (r.csw) out.csw = { status: statusOf(r.csw.status), actualLength: r.csw.actualLength, bytes: r.csw.bytes };
     if (r.notes?.length) out.notes = r.notes;
     return out;
   }

@@ -1,7 +1,8 @@
 // NodeUsbBackend against a fake of the `usb` package that rejects the way node-usb v3 does
 // (texts checked in the QEMU guest). The real package runs in `pnpm test:vm`.
 import { describe, expect, it } from 'vitest';
-import { NodeUsbBackend, loadNodeUsbBackend } from './node-usb.js';
+import { TransferStatus } from '../usb/backend.js';
+import { NodeUsbBackend, failureOfOsError, loadNodeUsbBackend } from './node-usb.js';
 import { isUsbScsiError } from '../errors.js';
 
 interface Pending { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
@@ -79,23 +80,23 @@ describe('NodeUsbBackend (fake usb package)', () => {
     const { handle, dev } = await openFake();
     dev.inResponses.push(Uint8Array.of(1, 2, 3));
     const buf = new Uint8Array(8);
-    await expect(handle.bulkIn(0x81, buf, 500)).resolves.toEqual({ status: 'ok', actualLength: 3 });
+    await expect(handle.bulkIn(0x81, buf, 500)).resolves.toEqual({ status: TransferStatus.OK, actualLength: 3 });
     expect([...buf.subarray(0, 4)]).toEqual([1, 2, 3, 0]);
   });
 
   it('resolves a stall rejection as status stall', async () => {
     const { handle, dev } = await openFake();
     dev.inResponses.push(new Error('transferIn error: Stall'));
-    await expect(handle.bulkIn(0x81, new Uint8Array(13), 500)).resolves.toMatchObject({ status: 'stall' });
+    await expect(handle.bulkIn(0x81, new Uint8Array(13), 500)).resolves.toMatchObject({ status: TransferStatus.STALL });
   });
 
   it('tells a timeout from a cancellation by who cancelled', async () => {
     const { handle } = await openFake();
-    await expect(handle.bulkIn(0x81, new Uint8Array(13), 20)).resolves.toMatchObject({ status: 'timeout' });
+    await expect(handle.bulkIn(0x81, new Uint8Array(13), 20)).resolves.toMatchObject({ status: TransferStatus.TIMEOUT });
     const ac = new AbortController();
     const p = handle.bulkIn(0x81, new Uint8Array(13), 5_000, ac.signal);
     ac.abort();
-    await expect(p).resolves.toMatchObject({ status: 'cancelled' });
+    await expect(p).resolves.toMatchObject({ status: TransferStatus.CANCELLED });
   });
 
   it('refuses a second transfer on the same endpoint, and a timeout of 0', async () => {
@@ -110,7 +111,7 @@ describe('NodeUsbBackend (fake usb package)', () => {
     const { handle } = await openFake();
     const p = handle.bulkIn(0x81, new Uint8Array(13), 300);
     await handle.close(); // waits for node-usb's transfer to end (its timeout): node-usb refuses close() while one runs
-    await expect(p).resolves.toMatchObject({ status: 'cancelled' });
+    await expect(p).resolves.toMatchObject({ status: TransferStatus.CANCELLED });
     await expect(handle.bulkIn(0x81, new Uint8Array(13), 50)).rejects.toSatisfy((e) => isUsbScsiError(e, 'E_DEVICE_GONE'));
   });
 
@@ -129,7 +130,7 @@ describe('NodeUsbBackend (fake usb package)', () => {
     const p = handle.bulkIn(0x81, new Uint8Array(13), 200);
     await handle.releaseInterface(0);
     expect(calls).toContain('release 0');
-    await expect(p).resolves.toMatchObject({ status: 'timeout' });
+    await expect(p).resolves.toMatchObject({ status: TransferStatus.TIMEOUT });
   });
 
   it('close() releases the interfaces the handle claimed', async () => {
@@ -147,15 +148,35 @@ describe('NodeUsbBackend (fake usb package)', () => {
 
   it('on macOS a failed claim is E_BUSY and says to use the native addon', async () => {
     const { handle, calls } = await openFake('darwin', { claimInterface: async () => { throw new Error('failed to claim interface'); } });
-    expect(handle.capabilities).toEqual({ botExchange: false, fdStreaming: false, kernelDriver: false });
+    expect(handle.capabilities).toEqual({ fdStreaming: false, kernelDriver: false });
     await handle.detachKernelDriver(0); // a no-op on macOS
     expect(calls).not.toContain('detach 0');
     await expect(handle.claimInterface(0)).rejects.toSatisfy((e) => isUsbScsiError(e, 'E_BUSY') && /native addon/.test((e as Error).message));
   });
 
+  it('maps errors by the OS error number nusb appends, not by words in the text', async () => {
+    const cases: Array<[string, string]> = [
+      ['clearHalt error: failed to clear halt (errno 19)', 'E_DEVICE_GONE'], // ENODEV
+      ['clearHalt error: failed to clear halt (errno 108)', 'E_DEVICE_GONE'], // ESHUTDOWN
+      ['clearHalt error: failed to clear halt (errno 13)', 'E_PERMISSION'], // EACCES
+      ['clearHalt error: failed to clear halt (errno 16)', 'E_BUSY'], // EBUSY
+      ['clearHalt error: failed to clear halt (errno 12)', 'E_NO_MEMORY'], // ENOMEM
+      ['clearHalt error: failed to clear halt (error 0xe00002c0)', 'E_DEVICE_GONE'], // macOS kIOReturnNoDevice
+      ['clearHalt error: failed to clear halt (error 0xe00002c5)', 'E_BUSY'], // macOS kIOReturnExclusiveAccess
+      // A second transfer on a busy endpoint reads "endpoint not found": the device is still there.
+      ['clearHalt error: endpoint not found', 'E_IO'],
+      ['clearHalt error: failed to clear halt (errno 5)', 'E_IO'], // EIO
+    ];
+    for (const [text, code] of cases) {
+      const { handle } = await openFake('linux', { clearHalt: async () => { throw new Error(text); } });
+      await expect(handle.clearHalt(0x81), text).rejects.toMatchObject({ code });
+    }
+    expect(failureOfOsError('no number here')).toBeNull();
+  });
+
   it('a stalled control IN resolves as stall', async () => {
     const { handle } = await openFake();
-    await expect(handle.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 500)).resolves.toMatchObject({ status: 'stall' });
+    await expect(handle.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 500)).resolves.toMatchObject({ status: TransferStatus.STALL });
   });
 
   it('opening a device that left is E_DEVICE_GONE', async () => {

@@ -23,17 +23,21 @@
  */
 import { readFile, access } from 'node:fs/promises';
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
-import type {
-  ConfigurationDescriptor,
-  ControlResult,
-  ControlSetup,
-  TransferResult,
-  TransferType,
-  UsbBackend,
-  UsbDeviceHandle,
-  UsbDeviceInfo,
-  UsbHandleCapabilities,
-  UsbSpeed,
+import { genericBotExchange } from '../bot/generic-exchange.js';
+import {
+  TransferStatus,
+  type BotExchangeRequest,
+  type BotExchangeResult,
+  type ConfigurationDescriptor,
+  type ControlResult,
+  type ControlSetup,
+  type TransferResult,
+  type TransferType,
+  type UsbBackend,
+  type UsbDeviceHandle,
+  type UsbDeviceInfo,
+  type UsbHandleCapabilities,
+  type UsbSpeed,
 } from '../usb/backend.js';
 import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
 import { usbIdsOf } from '../hex.js';
@@ -72,27 +76,71 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Turns a rejection of the `usb` package into the contract's thrown error. */
+/** OS error numbers nusb attaches to its errors: `(errno N)` on Linux, `(error 0x…)` (IOReturn) on macOS. */
+const ERRNO = { EPERM: 1, ENOENT: 2, ENOMEM: 12, EACCES: 13, EBUSY: 16, ENODEV: 19, ESHUTDOWN: 108 } as const;
+const IORETURN = { NO_MEMORY: 0xe00002bd, NO_DEVICE: 0xe00002c0, NOT_PRIVILEGED: 0xe00002c1, EXCLUSIVE_ACCESS: 0xe00002c5, NOT_PERMITTED: 0xe00002e2 } as const;
+
+type BackendFailure = 'gone' | 'permission' | 'busy' | 'no-memory';
+
+/** The kind of failure from the OS error number in the text, or null when there is none. */
+export function failureOfOsError(text: string): BackendFailure | null {
+  const errno = /\(errno (\d+)\)/.exec(text);
+  if (errno) {
+    switch (Number(errno[1])) {
+      case ERRNO.ENODEV:
+      case ERRNO.ESHUTDOWN:
+      case ERRNO.ENOENT:
+        return 'gone';
+      case ERRNO.EACCES:
+      case ERRNO.EPERM:
+        return 'permission';
+      case ERRNO.EBUSY:
+        return 'busy';
+      case ERRNO.ENOMEM:
+        return 'no-memory';
+    }
+    return null;
+  }
+  const ioReturn = /\(error 0x([0-9a-f]{8})\)/i.exec(text);
+  if (ioReturn) {
+    switch (Number.parseInt(ioReturn[1]!, 16)) {
+      case IORETURN.NO_DEVICE:
+        return 'gone';
+      case IORETURN.NOT_PRIVILEGED:
+      case IORETURN.NOT_PERMITTED:
+        return 'permission';
+      case IORETURN.EXCLUSIVE_ACCESS:
+        return 'busy';
+      case IORETURN.NO_MEMORY:
+        return 'no-memory';
+    }
+  }
+  return null;
+}
+
+/**
+ * Turns a rejection of the `usb` package into the contract's thrown error. v3 has no libusb
+ * inside and no numeric field on its errors: the number is the OS error nusb appends to the
+ * text, mapped above. Without one, only nusb's and napi-rs's own fixed phrases are recognised.
+ */
 function backendError(err: unknown, action: string): UsbScsiError {
   const text = messageOf(err);
-  const lower = text.toLowerCase();
   const opts = { cause: err, details: { usbError: text } };
-  if (lower.includes('disconnect') || lower.includes('no such device') || lower.includes('not found')) {
-    return new UsbScsiError(ErrorCodes.DEVICE_GONE, `${action}: the device is gone (${text}); list devices and open it again.`, opts);
+  const failure = failureOfOsError(text) ?? (/\bdisconnected\b/i.test(text) ? 'gone' : /cannot be borrowed/i.test(text) ? 'borrowed' : null);
+  switch (failure) {
+    case 'gone':
+      return new UsbScsiError(ErrorCodes.DEVICE_GONE, `${action}: the device is gone (${text}); list devices and open it again.`, opts);
+    case 'permission':
+      return new UsbScsiError(ErrorCodes.PERMISSION, `${action}: permission denied (${text}); run as root or add a udev rule giving your user rw access to the device.`, opts);
+    case 'borrowed':
+      return new UsbScsiError(ErrorCodes.BUSY, `${action}: node-usb is running another call on this device (${text}); wait for it to settle.`, opts);
+    case 'busy':
+      return new UsbScsiError(ErrorCodes.BUSY, `${action}: the interface is busy (${text}); another program or the kernel driver holds it.`, opts);
+    case 'no-memory':
+      return new UsbScsiError(ErrorCodes.NO_MEMORY, `${action}: out of memory (${text}); on Linux check /sys/module/usbcore/parameters/usbfs_memory_mb.`, opts);
+    default:
+      return new UsbScsiError(ErrorCodes.IO, `${action} failed: ${text}`, opts);
   }
-  if (lower.includes('permission') || lower.includes('access denied')) {
-    return new UsbScsiError(ErrorCodes.PERMISSION, `${action}: permission denied (${text}); run as root or add a udev rule giving your user rw access to the device.`, opts);
-  }
-  if (lower.includes('cannot be borrowed')) {
-    return new UsbScsiError(ErrorCodes.BUSY, `${action}: node-usb is running another call on this device (${text}); wait for it to settle.`, opts);
-  }
-  if (lower.includes('busy')) {
-    return new UsbScsiError(ErrorCodes.BUSY, `${action}: the interface is busy (${text}); another program or the kernel driver holds it.`, opts);
-  }
-  if (lower.includes('no storage') || lower.includes('out of memory') || lower.includes('nomem')) {
-    return new UsbScsiError(ErrorCodes.NO_MEMORY, `${action}: out of memory (${text}); on Linux check /sys/module/usbcore/parameters/usbfs_memory_mb.`, opts);
-  }
-  return new UsbScsiError(ErrorCodes.IO, `${action} failed: ${text}`, opts);
 }
 
 function transferType(t: string): TransferType {
@@ -158,7 +206,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     private readonly dev: NusbDevice,
     private readonly platform: NodeJS.Platform,
   ) {
-    this.capabilities = { botExchange: false, fdStreaming: false, kernelDriver: platform === 'linux' };
+    this.capabilities = { fdStreaming: false, kernelDriver: platform === 'linux' };
   }
 
   #alive(action: string): void {
@@ -276,14 +324,14 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     try {
       if (typeof data === 'number') {
         const got = await this.dev.nativeControlTransferIn(nusbSetup, timeoutMs, data);
-        if (!got) return { status: 'stall', actualLength: 0 };
-        return { status: 'ok', actualLength: got.length, data: got };
+        if (!got) return { status: TransferStatus.STALL, actualLength: 0 };
+        return { status: TransferStatus.OK, actualLength: got.length, data: got };
       }
       const sent = await this.dev.nativeControlTransferOut(nusbSetup, timeoutMs, data);
-      return sent < 0 ? { status: 'stall', actualLength: 0 } : { status: 'ok', actualLength: sent };
+      return sent < 0 ? { status: TransferStatus.STALL, actualLength: 0 } : { status: TransferStatus.OK, actualLength: sent };
     } catch (err) {
       const status = rawStatus(err);
-      if (status) return { status: status === 'cancelled' ? 'timeout' : status, actualLength: 0 };
+      if (status !== null) return { status: status === TransferStatus.CANCELLED ? TransferStatus.TIMEOUT : status, actualLength: 0 };
       throw backendError(err, 'controlTransfer');
     }
   }
@@ -291,17 +339,17 @@ export class NodeUsbHandle implements UsbDeviceHandle {
   bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
     return this.#transfer(endpoint | 0x80, timeoutMs, signal, async () => {
       const got = await this.dev.nativeTransferIn(endpoint & 0x0f, timeoutMs, buffer.length);
-      if (!got) return { status: 'stall', actualLength: 0 };
+      if (!got) return { status: TransferStatus.STALL, actualLength: 0 };
       const n = Math.min(got.length, buffer.length);
       buffer.set(got.subarray(0, n));
-      return { status: 'ok', actualLength: n };
+      return { status: TransferStatus.OK, actualLength: n };
     });
   }
 
   bulkOut(endpoint: number, data: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
     return this.#transfer(endpoint & 0x7f, timeoutMs, signal, async () => {
       const sent = await this.dev.nativeTransferOut(endpoint & 0x0f, timeoutMs, data);
-      return sent < 0 ? { status: 'stall', actualLength: 0 } : { status: 'ok', actualLength: sent };
+      return sent < 0 ? { status: TransferStatus.STALL, actualLength: 0 } : { status: TransferStatus.OK, actualLength: sent };
     });
   }
 
@@ -311,7 +359,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     if (this.#pending.has(address)) {
       throw badInput(`A transfer on endpoint 0x${address.toString(16)} is already pending; node-usb allows one at a time per endpoint. Wait for it to settle.`);
     }
-    if (signal?.aborted) return { status: 'cancelled', actualLength: 0 };
+    if (signal?.aborted) return { status: TransferStatus.CANCELLED, actualLength: 0 };
     return new Promise<TransferResult>((resolve, reject) => {
       const pending: PendingTransfer = {
         cancelledByUs: false,
@@ -324,7 +372,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
       };
       const onAbort = () => {
         pending.cancelledByUs = true;
-        pending.settle({ status: 'cancelled', actualLength: 0 });
+        pending.settle({ status: TransferStatus.CANCELLED, actualLength: 0 });
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(address, pending);
@@ -334,9 +382,9 @@ export class NodeUsbHandle implements UsbDeviceHandle {
         (r) => pending.settle(r),
         (err) => {
           const status = rawStatus(err);
-          if (status === 'cancelled') {
-            pending.settle({ status: pending.cancelledByUs ? 'cancelled' : 'timeout', actualLength: 0 });
-          } else if (status) {
+          if (status === TransferStatus.CANCELLED) {
+            pending.settle({ status: pending.cancelledByUs ? TransferStatus.CANCELLED : TransferStatus.TIMEOUT, actualLength: 0 });
+          } else if (status !== null) {
             pending.settle({ status, actualLength: 0 });
           } else if (this.#pending.get(address) === pending) {
             this.#pending.delete(address);
@@ -350,6 +398,11 @@ export class NodeUsbHandle implements UsbDeviceHandle {
       });
       this.#running.set(address, tracked);
     });
+  }
+
+  /** Core's generic exchange: node-usb runs one transfer at a time per endpoint, so there is no faster one. */
+  botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
+    return genericBotExchange(this, request);
   }
 
   async clearHalt(endpoint: number): Promise<void> {
@@ -380,7 +433,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
   #cancelAll(): void {
     for (const p of [...this.#pending.values()]) {
       p.cancelledByUs = true;
-      p.settle({ status: 'cancelled', actualLength: 0 });
+      p.settle({ status: TransferStatus.CANCELLED, actualLength: 0 });
     }
   }
 
@@ -408,11 +461,11 @@ function checkTimeout(timeoutMs: number): void {
 }
 
 /** The raw transfer outcomes that node-usb reports as rejections. */
-function rawStatus(err: unknown): TransferResult['status'] | null {
+function rawStatus(err: unknown): TransferStatus | null {
   const text = messageOf(err);
-  if (/stall/i.test(text)) return 'stall';
-  if (/cancel/i.test(text)) return 'cancelled';
-  if (/overflow|babble/i.test(text)) return 'overflow';
+  if (/stall/i.test(text)) return TransferStatus.STALL;
+  if (/cancel/i.test(text)) return TransferStatus.CANCELLED;
+  if (/overflow|babble/i.test(text)) return TransferStatus.OVERFLOW;
   return null;
 }
 

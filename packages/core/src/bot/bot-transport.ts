@@ -1,31 +1,32 @@
-import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError } from '../errors.js';
+import { read } from 'node:fs';
+import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError, type ErrorCode } from '../errors.js';
 import { decodeSense } from '../scsi/sense.js';
 import {
-  MSC_PROTOCOL_BOT,
-  MSC_PROTOCOL_UAS,
-  USB_CLASS_MASS_STORAGE,
+  TransferStatus,
+  transferStatusName,
   type BotExchangeRequest,
-  type BotExchangeResult,
-  type InterfaceDescriptor,
   type TransferBuffer,
   type TransferResult,
   type UsbDeviceHandle,
 } from '../usb/backend.js';
 import { DEFAULT_TIMEOUT_MS, ScsiStatus, type ScsiRequest, type ScsiResult, type ScsiTransport } from '../transport.js';
+import { bulkOnlyReset, findBotInterface, getMaxLun, selectAlternateSetting, type BotEndpoints } from './bot-interface.js';
+import { Deadline } from './deadline.js';
+import type { BotEvent } from './events.js';
 import { type BotQuirks, quirksFor } from './quirks.js';
-import { interpretTransfer } from './transfer-outcome.js';
+import { interpretTransfer, type TransferOutcome } from './transfer-outcome.js';
 import { CSW_LENGTH, CswStatus, encodeCommandBlockWrapper, judgeCommandStatusWrapper } from './wrappers.js';
 import { hexBytes } from '../hex.js';
 
-/** Class-specific requests, BOT 1.0 §3. */
-const BULK_ONLY_RESET = 0xff;
-const GET_MAX_LUN = 0xfe;
-const CLASS_INTERFACE_OUT = 0x21;
-const CLASS_INTERFACE_IN = 0xa1;
-/** GET_INTERFACE (USB 2.0 §9.4.4): the current alternate setting of an interface. */
-const GET_INTERFACE = 0x0a;
-const STANDARD_INTERFACE_IN = 0x81;
-const CONTROL_TIMEOUT_MS = 5_000;
+const START_STOP_UNIT = 0x1b;
+/** Commands that read, write or size the medium (SBC-4): the quirk's START STOP UNIT goes first. */
+const MEDIA_ACCESS_OPCODES = new Set([
+  0x08, 0x0a, 0x28, 0x2a, 0xa8, 0xaa, 0x88, 0x8a, // READ / WRITE (6, 10, 12, 16)
+  0x2f, 0xaf, 0x8f, // VERIFY (10, 12, 16)
+  0x25, 0x9e, // READ CAPACITY (10), SERVICE ACTION IN(16) (READ CAPACITY (16))
+  0x35, 0x91, // SYNCHRONIZE CACHE (10, 16)
+  0x41, 0x93, // WRITE SAME (10, 16)
+]);
 /** REQUEST SENSE allocation length: room for descriptor sense with an ATA status return (SAT). */
 const AUTO_SENSE_LENGTH = 96;
 
@@ -54,58 +55,7 @@ export interface BotTransportOptions {
   onEvent?: (event: BotEvent) => void;
 }
 
-export type BotEvent =
-  | { type: 'reset-recovery'; reason: string }
-  | { type: 'select-alternate'; alternateSetting: number; current: number | null }
-  | { type: 'clear-halt'; endpoint: number }
-  | { type: 'csw-retry'; reason: string }
-  | { type: 'auto-sense' };
 
-interface BotEndpoints {
-  interfaceNumber: number;
-  alternateSetting: number;
-  bulkIn: number;
-  bulkOut: number;
-  maxPacketSize: number;
-}
-
-/** Picks the BOT alternate setting of a mass-storage interface, or says why there is none. */
-export function findBotInterface(interfaces: InterfaceDescriptor[], interfaceNumber?: number): BotEndpoints {
-  const storage = interfaces.filter(
-    (i) => i.interfaceClass === USB_CLASS_MASS_STORAGE && (interfaceNumber === undefined || i.interfaceNumber === interfaceNumber),
-  );
-  if (storage.length === 0) {
-    throw new UsbScsiError(
-      ErrorCodes.UNSUPPORTED,
-      interfaceNumber === undefined
-        ? 'the device has no USB mass-storage interface (class 08)'
-        : `interface ${interfaceNumber} is not a USB mass-storage interface (class 08)`,
-    );
-  }
-  const bot = storage.find((i) => i.interfaceProtocol === MSC_PROTOCOL_BOT);
-  if (!bot) {
-    const uas = storage.some((i) => i.interfaceProtocol === MSC_PROTOCOL_UAS);
-    throw new UsbScsiError(
-      ErrorCodes.UNSUPPORTED,
-      uas
-        ? 'the mass-storage interface speaks UAS only (protocol 0x62, no Bulk-Only alternate setting): BOT cannot drive it; on Linux use the SG_IO transport (--backend sg / transport: "sg")'
-        : `the mass-storage interface uses protocol 0x${storage[0]!.interfaceProtocol.toString(16)}, not Bulk-Only (0x50)`,
-      { details: { protocols: storage.map((i) => i.interfaceProtocol) } },
-    );
-  }
-  const bulkIn = bot.endpoints.find((e) => e.transferType === 'bulk' && (e.address & 0x80) !== 0);
-  const bulkOut = bot.endpoints.find((e) => e.transferType === 'bulk' && (e.address & 0x80) === 0);
-  if (!bulkIn || !bulkOut) {
-    throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `BOT interface ${bot.interfaceNumber} lacks a bulk-in or bulk-out endpoint`);
-  }
-  return {
-    interfaceNumber: bot.interfaceNumber,
-    alternateSetting: bot.alternateSetting,
-    bulkIn: bulkIn.address,
-    bulkOut: bulkOut.address,
-    maxPacketSize: bulkIn.maxPacketSize,
-  };
-}
 
 /**
  * SCSI over USB Mass Storage Bulk-Only Transport 1.0, host side.
@@ -122,6 +72,8 @@ export class BotTransport implements ScsiTransport {
   readonly kind = 'bot' as const;
   readonly quirks: BotQuirks;
   private tag = (Math.random() * 0xffff_ffff) >>> 0;
+  /** LUNs that got their START STOP UNIT (quirk `needsStartUnit`). */
+  private readonly startedLuns = new Set<number>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -182,7 +134,7 @@ export class BotTransport implements ScsiTransport {
   }
 
   get fdStreaming(): boolean {
-    return Boolean(this.handle.botExchange && this.handle.capabilities.botExchange && this.handle.capabilities.fdStreaming);
+    return this.handle.capabilities.fdStreaming;
   }
 
   get interfaceNumber(): number {
@@ -219,9 +171,33 @@ export class BotTransport implements ScsiTransport {
     return this.tag;
   }
 
+  /**
+   * One command, as Linux's `usb_stor_invoke_transport` splits it: the transport pass
+   * ({@link transport}) either returns a result or says why host and device lost step; reset
+   * recovery then runs here and only here, and the command's own error stays the thrown one.
+   */
   private async executeNow(request: ScsiRequest): Promise<ScsiResult> {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
     const started = process.hrtime.bigint();
+    const command = this.prepare(request);
+    if (this.quirks.needsStartUnit) await this.startUnitBeforeMediaAccess(command.lun, request.cdb[0]!, command.timeoutMs);
+    let result: ScsiResult;
+    try {
+      result = await this.transport(command);
+    } catch (err) {
+      if (err instanceof TransportBroke) throw await this.recover(err);
+      throw err;
+    }
+    if (result.status === ScsiStatus.CHECK_CONDITION && request.autoSense !== false) {
+      const sense = await this.autoSense(command.lun, command.timeoutMs);
+      if (sense) result.sense = sense;
+    }
+    result.durationNs = Number(process.hrtime.bigint() - started);
+    return result;
+  }
+
+  /** Checks the request and encodes its CBW; nothing is sent. */
+  private prepare(request: ScsiRequest): BotCommand {
     const { cdb, direction } = request;
     const lun = request.lun ?? 0;
     if (lun > this.maxLun) throw badInput(`LUN ${lun} does not exist: the device reports LUNs 0..${this.maxLun}`);
@@ -236,121 +212,117 @@ export class BotTransport implements ScsiTransport {
     if (dataFd && (!Number.isSafeInteger(dataFd.length) || dataFd.length <= 0 || dataFd.length > 0xffff_ffff)) {
       throw badInput(`dataFd.length must be 1..4294967295 bytes; got ${dataFd.length}`);
     }
-    if (request.signal?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled before the command was sent');
-
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 1) throw badInput(`timeoutMs must be a positive number of milliseconds; got ${timeoutMs}`);
+    if (request.signal?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled before the command was sent');
     const length = direction === 'none' ? 0 : (dataFd?.length ?? data.length);
-    const tag = this.nextTag();
-    const cbw = encodeCommandBlockWrapper({ tag, dataTransferLength: length, dataIn: direction === 'in', lun, cdb });
-    const { bulkIn, bulkOut } = this.endpoints;
-    const { signal } = request;
+    const cbw = encodeCommandBlockWrapper({ tag: this.nextTag(), dataTransferLength: length, dataIn: direction === 'in', lun, cdb });
+    return { request, cbw, lun, data, length, timeoutMs };
+  }
 
-    let exchange: BotExchangeResult | undefined;
-    if (this.handle.botExchange && this.handle.capabilities.botExchange) {
-      // Assigned field by field (no conditional spreads): this runs once per command.
-      const fast: BotExchangeRequest = { cbw, outEndpoint: bulkOut, inEndpoint: bulkIn, timeoutMs };
-      if (length > 0) {
-        const dir = direction as 'in' | 'out';
-        fast.data = dataFd ? { direction: dir, fd: dataFd.fd, length: dataFd.length, position: dataFd.position } : { direction: dir, buffer: data };
-      }
-      if (this.options.chunkSize) fast.chunkSize = this.options.chunkSize;
-      if (this.options.depth) fast.depth = this.options.depth;
-      if (signal) fast.signal = signal;
-      exchange = await this.handle.botExchange(fast);
+  /**
+   * The BOT flow chart (§5.3, §6.7) as one linear pass over the backend's exchange: CBW →
+   * data → CSW, then the CSW judged. Throws {@link TransportBroke} when reset recovery must
+   * follow; a thrown UsbScsiError (device gone...) is the backend's own failure.
+   */
+  private async transport(command: BotCommand): Promise<ScsiResult> {
+    const { request, cbw, data, length } = command;
+    const { cdb, direction, dataFd, signal } = request;
+    const { bulkIn, bulkOut } = this.endpoints;
+    const deadline = new Deadline(command.timeoutMs);
+
+    // Assigned field by field (no conditional spreads): this runs once per command.
+    const exchangeRequest: BotExchangeRequest = { cbw, outEndpoint: bulkOut, inEndpoint: bulkIn, timeoutMs: command.timeoutMs };
+    if (length > 0) {
+      const dir = direction as 'in' | 'out';
+      exchangeRequest.data = dataFd ? { direction: dir, fd: dataFd.fd, length: dataFd.length, position: dataFd.position } : { direction: dir, buffer: data };
     }
+    if (this.options.chunkSize) exchangeRequest.chunkSize = this.options.chunkSize;
+    if (this.options.depth) exchangeRequest.depth = this.options.depth;
+    if (signal) exchangeRequest.signal = signal;
+    const exchange = await this.handle.botExchange(exchangeRequest);
 
     // Command transport (§5.3.1): the CBW must go out whole.
-    const cbwResult = exchange?.cbw ?? (await this.handle.bulkOut(bulkOut, cbw, timeoutMs, signal));
-    const cbwOutcome = interpretTransfer(cbwResult, cbw.length);
-    if (cbwOutcome !== 'good') {
-      await this.resetRecovery(`CBW transfer ${cbwOutcome}`);
-      throw this.transferFailure(cbwOutcome, 'sending the CBW', cdb);
-    }
+    const cbwOutcome = interpretTransfer(exchange.cbw, cbw.length);
+    if (cbwOutcome !== 'good') throw transferBroke(cbwOutcome, 'sending the CBW', cdb);
 
     // Data transport (§5.3.2): a stall ends the phase; clear it and go on to the CSW.
     let transferred = 0;
+    let csw = exchange.csw;
     if (length > 0) {
-      if (dataFd && !exchange?.data) {
-        await this.resetRecovery('fast path returned no data phase');
-        throw new UsbScsiError(ErrorCodes.IO, 'the native engine reported no data phase for a file-streamed command; reset recovery was done');
+      const dataResult = exchange.data;
+      if (!dataResult) {
+        throw new TransportBroke('the exchange reported no data phase', ErrorCodes.IO, `the ${this.handle.info.backend} backend reported no data phase after a good CBW (CDB ${hex(cdb)})`, { cdb: hex(cdb) });
       }
-      const dataResult =
-        exchange?.data ??
-        (direction === 'in'
-          ? await this.handle.bulkIn(bulkIn, data, timeoutMs, signal)
-          : await this.handle.bulkOut(bulkOut, data, timeoutMs, signal));
       transferred = dataResult.actualLength;
       const outcome = interpretTransfer(dataResult, length);
-      if (outcome === 'stalled') {
-        await this.clearHalt(direction === 'in' ? bulkIn : bulkOut);
-      } else if (outcome === 'long') {
+      if (outcome === 'long') {
         // The device sent more than dCBWDataTransferLength (case Hi < Di): we have lost step.
-        await this.resetRecovery('data phase overflow');
-        throw new UsbScsiError(
-          ErrorCodes.OVERFLOW,
-          `the device sent more data than the ${length} bytes asked for (CDB ${hex(cdb)}); ask for the full allocation length`,
-          { details: { requested: length } },
-        );
-      } else if (outcome === 'timeout' || outcome === 'cancelled') {
-        await this.resetRecovery(`data phase ${outcome}`);
-        throw this.transferFailure(outcome, 'the data phase', cdb);
+        throw new TransportBroke('data phase overflow', ErrorCodes.OVERFLOW, `the device sent more data than the ${length} bytes asked for (CDB ${hex(cdb)}); ask for the full allocation length`, { requested: length });
+      }
+      if (outcome === 'timeout' || outcome === 'cancelled') throw transferBroke(outcome, 'the data phase', cdb);
+      if (outcome === 'stalled') {
+        csw = undefined;
+        await this.clearHalt(direction === 'in' ? bulkIn : bulkOut);
+      } else if (outcome === 'short' && !csw && direction === 'in' && transferred === CSW_LENGTH) {
+        // Linux's rule (usb_stor_Bulk_transport): exactly 13 bytes in total, signed USBS, is the
+        // CSW of a device that skipped its data phase. 13 bytes anywhere else are data.
+        const first = dataFd ? await readFirstBytes(dataFd.fd, dataFd.position) : data.subarray(0, CSW_LENGTH);
+        if (isSignedCsw(first)) {
+          csw = { status: TransferStatus.OK, actualLength: CSW_LENGTH, bytes: first.slice() };
+          transferred = 0;
+        }
       }
     }
 
-    // Status transport (§5.3.3).
-    const cswBytes = await this.readCsw(exchange?.csw, timeoutMs, signal, cdb);
-    const verdict = judgeCommandStatusWrapper(cswBytes, tag, length, {
+    // Status transport (§5.3.3): read by core, with the time left, when the exchange stopped before it.
+    const cswBytes = await this.readCsw(csw, deadline, signal, cdb);
+    const verdict = judgeCommandStatusWrapper(cswBytes, decodeTag(cbw), length, {
       badSignature: this.quirks.tolerateBadCswSignature,
       ignoreResidue: this.quirks.ignoreResidue,
     });
     if (!verdict.ok) {
-      await this.resetRecovery(`invalid CSW (${verdict.reason})`);
-      throw new UsbScsiError(
-        ErrorCodes.PHASE_ERROR,
-        `the device answered with an invalid CSW (${verdict.reason}); reset recovery was done, the next command can be sent`,
-        { details: { reason: verdict.reason, cdb: hex(cdb) } },
-      );
+      throw new TransportBroke(`invalid CSW (${verdict.reason})`, ErrorCodes.PHASE_ERROR, `the device answered with an invalid CSW (${verdict.reason})`, {
+        reason: verdict.reason,
+        cdb: hex(cdb),
+      }, 'the next command can be sent');
     }
-    const csw = verdict.csw;
-    if (csw.status === CswStatus.PHASE_ERROR) {
-      await this.resetRecovery('phase error');
-      throw new UsbScsiError(
-        ErrorCodes.PHASE_ERROR,
-        `the device reported a phase error for CDB ${hex(cdb)} (it disagrees with the direction or length asked); reset recovery was done`,
-        { details: { cdb: hex(cdb), direction, length } },
-      );
+    const status = verdict.csw;
+    if (status.status === CswStatus.PHASE_ERROR) {
+      throw new TransportBroke('phase error', ErrorCodes.PHASE_ERROR, `the device reported a phase error for CDB ${hex(cdb)} (it disagrees with the direction or length asked)`, {
+        cdb: hex(cdb),
+        direction,
+        length,
+      });
     }
-
-    const residue = this.quirks.ignoreResidue ? length - transferred : csw.dataResidue;
-    const result: ScsiResult = {
-      status: csw.status === CswStatus.PASSED ? ScsiStatus.GOOD : ScsiStatus.CHECK_CONDITION,
+    return {
+      status: status.status === CswStatus.PASSED ? ScsiStatus.GOOD : ScsiStatus.CHECK_CONDITION,
       data: direction === 'in' ? data.subarray(0, transferred) : new Uint8Array(0),
       transferred,
-      residue,
+      residue: this.quirks.ignoreResidue ? length - transferred : status.dataResidue,
       durationNs: 0,
     };
-    if (csw.status === CswStatus.FAILED && request.autoSense !== false) {
-      const sense = await this.autoSense(lun, timeoutMs);
-      if (sense) result.sense = sense;
-    }
-    result.durationNs = Number(process.hrtime.bigint() - started);
-    return result;
   }
 
-  /** Reads the CSW; a stall is cleared and the read tried once more, a zero-length packet is skipped once. */
+  /**
+   * The CSW: what the exchange read, or a read from core with the time left. A stall is
+   * cleared and the read tried once more, a zero-length packet is skipped once, both within
+   * the same deadline.
+   */
   private async readCsw(
-    fromFastPath: (TransferResult & { bytes: Uint8Array }) | undefined,
-    timeoutMs: number,
+    fromExchange: (TransferResult & { bytes: Uint8Array }) | undefined,
+    deadline: Deadline,
     signal: AbortSignal | undefined,
     cdb: Uint8Array,
   ): Promise<Uint8Array> {
     const buffer = new Uint8Array(CSW_LENGTH);
+    const read = () => deadline.within((ms) => this.handle.bulkIn(this.endpoints.bulkIn, buffer, ms, signal));
     let result: TransferResult;
-    if (fromFastPath) {
-      result = fromFastPath;
-      buffer.set(fromFastPath.bytes.subarray(0, CSW_LENGTH));
+    if (fromExchange) {
+      result = fromExchange;
+      buffer.set(fromExchange.bytes.subarray(0, CSW_LENGTH));
     } else {
-      result = await this.handle.bulkIn(this.endpoints.bulkIn, buffer, timeoutMs, signal);
+      result = await read();
     }
     for (let attempt = 0; ; attempt++) {
       const outcome = interpretTransfer(result, CSW_LENGTH);
@@ -359,18 +331,50 @@ export class BotTransport implements ScsiTransport {
       if (retryable) {
         this.options.onEvent?.({ type: 'csw-retry', reason: outcome === 'stalled' ? 'stall' : 'zero-length packet' });
         if (outcome === 'stalled') await this.clearHalt(this.endpoints.bulkIn);
-        result = await this.handle.bulkIn(this.endpoints.bulkIn, buffer, timeoutMs, signal);
+        result = await read();
         continue;
       }
       if (outcome === 'short') return buffer.subarray(0, result.actualLength); // judged invalid (length)
-      await this.resetRecovery(`CSW read ${outcome}`);
       if (outcome === 'stalled') {
-        throw new UsbScsiError(ErrorCodes.STALL, `the CSW read stalled twice (CDB ${hex(cdb)}); reset recovery was done`, {
-          details: { cdb: hex(cdb) },
-        });
+        throw new TransportBroke('CSW read stalled', ErrorCodes.STALL, `the CSW read stalled twice (CDB ${hex(cdb)})`, { cdb: hex(cdb) });
       }
-      throw this.transferFailure(outcome, 'reading the CSW', cdb);
+      throw transferBroke(outcome, 'reading the CSW', cdb);
     }
+  }
+
+  /** Reset recovery after a broken command; the command's error stays the error, a failed reset is its `cause`. */
+  private async recover(broke: TransportBroke): Promise<UsbScsiError> {
+    try {
+      await this.resetRecovery(broke.reason);
+    } catch (resetError) {
+      const why = resetError instanceof Error ? resetError.message : String(resetError);
+      return new UsbScsiError(broke.code, `${broke.message}; reset recovery failed too (${why})`, {
+        cause: resetError,
+        details: { ...broke.details, resetFailed: true },
+      });
+    }
+    return new UsbScsiError(broke.code, `${broke.message}; reset recovery was done${broke.hint ? ` — ${broke.hint}` : ''}`, { details: broke.details });
+  }
+
+  /**
+   * Quirk `needsStartUnit`: START STOP UNIT with START=1 (SBC-4 §5.25) once per LUN, before the
+   * first command that touches the medium. Its outcome is only reported as an event: the media
+   * command that follows says what the device can do.
+   */
+  private async startUnitBeforeMediaAccess(lun: number, opcode: number, timeoutMs: number): Promise<void> {
+    if (opcode === START_STOP_UNIT) this.startedLuns.add(lun);
+    if (this.startedLuns.has(lun) || !MEDIA_ACCESS_OPCODES.has(opcode)) return;
+    this.startedLuns.add(lun);
+    const cdb = Uint8Array.of(START_STOP_UNIT, 0, 0, 0, 0x01, 0);
+    let outcome: string;
+    try {
+      const r = await this.executeNow({ cdb, direction: 'none', lun, timeoutMs, autoSense: false });
+      outcome = r.status === ScsiStatus.GOOD ? 'good' : `status 0x${r.status.toString(16)}`;
+    } catch (err) {
+      if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) throw err;
+      outcome = isUsbScsiError(err) ? err.code : String(err);
+    }
+    this.options.onEvent?.({ type: 'start-unit', lun, outcome });
   }
 
   private async autoSense(lun: number, timeoutMs: number) {
@@ -396,86 +400,65 @@ export class BotTransport implements ScsiTransport {
   private async resetRecovery(reason: string): Promise<void> {
     this.options.onEvent?.({ type: 'reset-recovery', reason });
     const status = await bulkOnlyReset(this.handle, this.endpoints, this.options.resetDelayMs ?? 100);
-    if (status !== 'ok') {
+    if (status !== TransferStatus.OK) {
       throw new UsbScsiError(
         ErrorCodes.IO,
-        `Bulk-Only Mass Storage Reset failed (${status}) after ${reason}; the device needs a port reset: usbscsi reset --port`,
-        { details: { reason, resetStatus: status } },
+        `Bulk-Only Mass Storage Reset failed (${transferStatusName(status)}) after ${reason}; the device needs a port reset: usbscsi reset --port`,
+        { details: { reason, resetStatus: transferStatusName(status) } },
       );
     }
   }
+}
 
-  private transferFailure(outcome: string, phase: string, cdb: Uint8Array): UsbScsiError {
-    if (outcome === 'timeout') {
-      return new UsbScsiError(ErrorCodes.TIMEOUT, `the device did not answer in time while ${phase} (CDB ${hex(cdb)}); reset recovery was done — raise --timeout if the command is slow`, {
-        details: { phase, cdb: hex(cdb) },
-      });
-    }
-    if (outcome === 'cancelled') {
-      return new UsbScsiError(ErrorCodes.CANCELLED, `cancelled while ${phase} (CDB ${hex(cdb)}); reset recovery was done`, { details: { phase } });
-    }
-    if (outcome === 'stalled') {
-      return new UsbScsiError(ErrorCodes.STALL, `the device stalled while ${phase} (CDB ${hex(cdb)}); reset recovery was done`, { details: { phase } });
-    }
-    return new UsbScsiError(ErrorCodes.IO, `transfer ${outcome} while ${phase} (CDB ${hex(cdb)}); reset recovery was done`, { details: { phase, outcome } });
+interface BotCommand {
+  request: ScsiRequest;
+  cbw: Uint8Array;
+  lun: number;
+  /** The caller's buffer (empty for no data phase or an fd data phase). */
+  data: Uint8Array;
+  /** dCBWDataTransferLength. */
+  length: number;
+  timeoutMs: number;
+}
+
+/** Host and device lost step during a command: reset recovery follows, then this becomes the thrown error. */
+class TransportBroke {
+  constructor(
+    readonly reason: string,
+    readonly code: ErrorCode,
+    readonly message: string,
+    readonly details: Record<string, unknown>,
+    readonly hint?: string,
+  ) {}
+}
+
+function transferBroke(outcome: TransferOutcome, phase: string, cdb: Uint8Array): TransportBroke {
+  const reason = `${phase}: ${outcome}`;
+  if (outcome === 'timeout') {
+    return new TransportBroke(reason, ErrorCodes.TIMEOUT, `the device did not answer in time while ${phase} (CDB ${hex(cdb)})`, { phase, cdb: hex(cdb) }, 'raise --timeout if the command is slow');
   }
+  if (outcome === 'cancelled') return new TransportBroke(reason, ErrorCodes.CANCELLED, `cancelled while ${phase} (CDB ${hex(cdb)})`, { phase });
+  if (outcome === 'stalled') return new TransportBroke(reason, ErrorCodes.STALL, `the device stalled while ${phase} (CDB ${hex(cdb)})`, { phase });
+  return new TransportBroke(reason, ErrorCodes.IO, `transfer ${outcome} while ${phase} (CDB ${hex(cdb)})`, { phase, outcome });
 }
 
-/**
- * Bulk-Only Mass Storage Reset, a pause, then CLEAR_FEATURE(HALT) on both bulk endpoints
- * (after a failed reset only with `clearAnyway`). Returns the class request's status.
- */
-async function bulkOnlyReset(handle: UsbDeviceHandle, endpoints: BotEndpoints, delayMs: number, clearAnyway = false): Promise<string> {
-  const { interfaceNumber, bulkIn, bulkOut } = endpoints;
-  const reset = await handle.controlTransfer(
-    { requestType: CLASS_INTERFACE_OUT, request: BULK_ONLY_RESET, value: 0, index: interfaceNumber },
-    new Uint8Array(0),
-    CONTROL_TIMEOUT_MS,
-  );
-  if (reset.status !== 'ok' && !clearAnyway) return reset.status;
-  if (reset.status === 'ok' && delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-  await handle.clearHalt(bulkIn);
-  await handle.clearHalt(bulkOut);
-  return reset.status;
+const CSW_SIGNATURE_BYTES = [0x55, 0x53, 0x42, 0x53]; // 'USBS'
+
+function isSignedCsw(bytes: Uint8Array): boolean {
+  return bytes.length === CSW_LENGTH && CSW_SIGNATURE_BYTES.every((b, i) => bytes[i] === b);
 }
 
-/**
- * SET_INTERFACE only when another alternate setting is current: a device may take it as a reset
- * (the kernel's f_mass_storage raises UNIT ATTENTION 06/29/00 on every one). An interface with a
- * single alternate setting cannot be elsewhere; otherwise GET_INTERFACE says where it is (a UAS
- * driver may have left alt 1). A device that does not answer GET_INTERFACE gets SET_INTERFACE.
- */
-async function selectAlternateSetting(
-  handle: UsbDeviceHandle,
-  interfaces: InterfaceDescriptor[],
-  endpoints: BotEndpoints,
-  onEvent: ((event: BotEvent) => void) | undefined,
-): Promise<void> {
-  const { interfaceNumber, alternateSetting } = endpoints;
-  const alternates = interfaces.filter((i) => i.interfaceNumber === interfaceNumber);
-  if (alternates.length === 1 && alternates[0]!.alternateSetting === alternateSetting) return;
-  const answer = await handle.controlTransfer(
-    { requestType: STANDARD_INTERFACE_IN, request: GET_INTERFACE, value: 0, index: interfaceNumber },
-    1,
-    CONTROL_TIMEOUT_MS,
-  );
-  const current = answer.status === 'ok' && answer.actualLength === 1 && answer.data ? answer.data[0]! : null;
-  if (current === alternateSetting) return;
-  onEvent?.({ type: 'select-alternate', alternateSetting, current });
-  await handle.setAlternateSetting(interfaceNumber, alternateSetting);
+/** The 13 bytes a file-streamed data-in phase wrote at `position` (fewer if the file is shorter). */
+async function readFirstBytes(fd: number, position: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(CSW_LENGTH);
+  const n = await new Promise<number>((resolve) => read(fd, bytes, 0, CSW_LENGTH, position, (err, got) => resolve(err ? 0 : got)));
+  return bytes.subarray(0, n);
 }
 
-/** GET MAX LUN (§3.2). A stall (or any failure) means the device has one LUN. */
-export async function getMaxLun(handle: UsbDeviceHandle, interfaceNumber: number): Promise<number> {
-  const result = await handle.controlTransfer(
-    { requestType: CLASS_INTERFACE_IN, request: GET_MAX_LUN, value: 0, index: interfaceNumber },
-    1,
-    CONTROL_TIMEOUT_MS,
-  );
-  if (result.status !== 'ok' || result.actualLength < 1 || !result.data) return 0;
-  const maxLun = result.data[0]!;
-  return maxLun <= 15 ? maxLun : 0;
+function decodeTag(cbw: Uint8Array): number {
+  return (cbw[4]! | (cbw[5]! << 8) | (cbw[6]! << 16) | (cbw[7]! << 24)) >>> 0;
 }
+
 
 function ignoreGone(err: unknown): void {
   if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) return;

@@ -1,4 +1,4 @@
-import type { TransferResult } from '../usb/backend.js';
+import { TransferStatus, type TransferResult } from '../usb/backend.js';
 
 /**
  * A transfer result (what happened on the wire) is not a command result (what
@@ -16,15 +16,15 @@ export type TransferOutcome =
 
 export function interpretTransfer(result: TransferResult, requested: number): TransferOutcome {
   switch (result.status) {
-    case 'ok':
+    case TransferStatus.OK:
       return result.actualLength >= requested ? 'good' : 'short';
-    case 'stall':
+    case TransferStatus.STALL:
       return 'stalled';
-    case 'overflow':
+    case TransferStatus.OVERFLOW:
       return 'long';
-    case 'timeout':
+    case TransferStatus.TIMEOUT:
       return 'timeout';
-    case 'cancelled':
+    case TransferStatus.CANCELLED:
       return 'cancelled';
   }
 }

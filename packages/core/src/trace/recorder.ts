@@ -5,17 +5,17 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { ErrorCodes, UsbScsiError, isUsbScsiError } from '../errors.js';
-import type { ControlSetup, TransferStatus, UsbDeviceInfo } from '../usb/backend.js';
+import { TransferStatus, type ControlSetup, type UsbDeviceInfo } from '../usb/backend.js';
 import { buildConfigurationDescriptor, buildDeviceDescriptor } from './descriptors.js';
 import { PcapngWriter, type PcapngSink, type PcapngWriterOptions } from './pcapng.js';
 import { USBMON_HEADER_LENGTH, UrbStatus, UsbmonXfer, encodeUsbmon } from './usbmon.js';
 
 export const URB_STATUS_OF: Record<TransferStatus, number> = {
-  ok: UrbStatus.OK,
-  stall: UrbStatus.EPIPE,
-  timeout: UrbStatus.ETIMEDOUT,
-  cancelled: UrbStatus.ENOENT,
-  overflow: UrbStatus.EOVERFLOW,
+  [TransferStatus.OK]: UrbStatus.OK,
+  [TransferStatus.STALL]: UrbStatus.EPIPE,
+  [TransferStatus.TIMEOUT]: UrbStatus.ETIMEDOUT,
+  [TransferStatus.CANCELLED]: UrbStatus.ENOENT,
+  [TransferStatus.OVERFLOW]: UrbStatus.EOVERFLOW,
 };
 
 /** URB status for a transfer that threw instead of resolving. */

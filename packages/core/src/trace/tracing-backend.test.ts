@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BotExchangeRequest, BotExchangeResult, TransferResult, UsbBackend, UsbDeviceHandle, UsbDeviceInfo } from '../usb/backend.js';
+import { genericBotExchange } from '../bot/generic-exchange.js';
+import { TransferStatus, type BotExchangeRequest, type BotExchangeResult, type TransferResult, type UsbBackend, type UsbDeviceHandle, type UsbDeviceInfo } from '../usb/backend.js';
 import { memoryTrace, openTraceFile } from './recorder.js';
 import { TracingBackend } from './tracing-backend.js';
 
@@ -42,39 +43,37 @@ type Reply = Uint8Array | 'stall';
 function scriptedBackend(replies: Reply[], withFastPath: boolean): UsbBackend {
   const handle: UsbDeviceHandle = {
     info: INFO,
-    capabilities: { botExchange: withFastPath, fdStreaming: true, kernelDriver: false },
+    capabilities: { fdStreaming: true, kernelDriver: false },
     claimInterface: async () => {},
     releaseInterface: async () => {},
     setAlternateSetting: async () => {},
     kernelDriverActive: async () => false,
     detachKernelDriver: async () => {},
     attachKernelDriver: async () => {},
-    controlTransfer: async (_setup, data) => ({ status: 'ok', actualLength: typeof data === 'number' ? 0 : data.length }),
-    bulkOut: async (_ep, data): Promise<TransferResult> => ({ status: 'ok', actualLength: data.length }),
+    controlTransfer: async (_setup, data) => ({ status: TransferStatus.OK, actualLength: typeof data === 'number' ? 0 : data.length }),
+    bulkOut: async (_ep, data): Promise<TransferResult> => ({ status: TransferStatus.OK, actualLength: data.length }),
     bulkIn: async (_ep, buffer): Promise<TransferResult> => {
       const next = replies.shift();
-      if (!next || next === 'stall') return { status: 'stall', actualLength: 0 };
+      if (!next || next === 'stall') return { status: TransferStatus.STALL, actualLength: 0 };
       buffer.set(next.subarray(0, buffer.length));
-      return { status: 'ok', actualLength: Math.min(next.length, buffer.length) };
+      return { status: TransferStatus.OK, actualLength: Math.min(next.length, buffer.length) };
     },
     clearHalt: async () => {},
     resetDevice: async () => {},
     close: async () => {},
-    ...(withFastPath
-      ? {
-          botExchange: async (req: BotExchangeRequest): Promise<BotExchangeResult> => {
-            const result: BotExchangeResult = { cbw: { status: 'ok', actualLength: 31 } };
+    botExchange: withFastPath
+      ? async (req: BotExchangeRequest): Promise<BotExchangeResult> => {
+            const result: BotExchangeResult = { cbw: { status: TransferStatus.OK, actualLength: 31 } };
             if (req.data && 'buffer' in req.data) {
               const r = replies.shift() as Uint8Array;
               req.data.buffer.set(r);
-              result.data = { status: 'ok', actualLength: r.length };
+              result.data = { status: TransferStatus.OK, actualLength: r.length };
             }
             const csw = replies.shift() as Uint8Array;
-            result.csw = { status: 'ok', actualLength: 13, bytes: csw };
+            result.csw = { status: TransferStatus.OK, actualLength: 13, bytes: csw };
             return result;
-          },
-        }
-      : {}),
+          }
+      : (req) => genericBotExchange(handle, req),
   };
   return { name: 'scripted', list: async () => [INFO], open: async () => handle };
 }
@@ -127,15 +126,9 @@ async function runSession(backend: UsbBackend) {
   const stalled = await handle.bulkIn(0x81, new Uint8Array(512), 1000);
   await handle.clearHalt(0x81);
   await handle.bulkIn(0x81, new Uint8Array(13), 1000);
-  // READ(10) through the fast path when the handle has one.
+  // READ(10) through the handle's exchange (an engine's or the generic one).
   const read10 = cbw(5, 512, true, [0x28, 0, 0, 0, 0, 7, 0, 0, 1, 0]);
-  if (handle.botExchange) {
-    await handle.botExchange({ cbw: read10, outEndpoint: 0x02, inEndpoint: 0x81, data: { direction: 'in', buffer: new Uint8Array(512) }, timeoutMs: 1000 });
-  } else {
-    await handle.bulkOut(0x02, read10, 1000);
-    await handle.bulkIn(0x81, new Uint8Array(512), 1000);
-    await handle.bulkIn(0x81, new Uint8Array(13), 1000);
-  }
+  await handle.botExchange({ cbw: read10, outEndpoint: 0x02, inEndpoint: 0x81, data: { direction: 'in', buffer: new Uint8Array(512) }, timeoutMs: 1000 });
   await handle.close();
   return { handle, stalled };
 }
@@ -173,7 +166,7 @@ describe('TracingBackend records usbmon submit/complete pairs', () => {
   it('pairs every submit with a complete of the same URB id, -115 on submit, -32 on a stall, IN data on complete', async () => {
     const trace = memoryTrace();
     const { stalled } = await runSession(new TracingBackend(scriptedBackend(replies(), false), trace.recorder));
-    expect(stalled.status).toBe('stall');
+    expect(stalled.status).toBe(TransferStatus.STALL);
     const recs = usbmonRecords(trace.bytes());
     // 2 descriptor exchanges, 14 bulk transfers, 1 CLEAR_FEATURE.
     expect(recs).toHaveLength(2 * (2 + 14 + 1));
@@ -196,11 +189,11 @@ describe('TracingBackend records usbmon submit/complete pairs', () => {
     expect(cbwSubmit.lenCap).toBe(31);
   });
 
-  it('hides fd streaming but keeps the botExchange fast path, writing its phases as bulk URBs', async () => {
+  it('hides fd streaming but runs the wrapped engine exchange, writing its phases as bulk URBs', async () => {
     const trace = memoryTrace();
     const backend = new TracingBackend(scriptedBackend(replies(), true), trace.recorder);
     const handle = await backend.open(INFO);
-    expect(handle.capabilities).toMatchObject({ botExchange: true, fdStreaming: false });
+    expect(handle.capabilities).toMatchObject({ fdStreaming: false });
     expect(typeof handle.botExchange).toBe('function');
   });
 
@@ -213,7 +206,7 @@ const tshark = spawnSync('tshark', ['--version']).status === 0;
 
 describe.skipIf(!tshark)(`tshark decodes the trace${tshark ? '' : ' (SKIPPED: tshark is not installed; apt-get install tshark)'}`, () => {
   for (const fastPath of [false, true]) {
-    it(`CBWs, opcodes, INQUIRY vendor, sense key (${fastPath ? 'botExchange fast path' : 'generic bulk path'})`, async () => {
+    it(`CBWs, opcodes, INQUIRY vendor, sense key (${fastPath ? 'engine exchange' : 'generic exchange'})`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'usbscsi-trace-'));
       const file = openTraceFile(join(dir, 't.pcapng'));
       await runSession(new TracingBackend(scriptedBackend(replies(), fastPath), file.recorder));

@@ -5,11 +5,13 @@
  * themselves, with one exception: `capabilities.fdStreaming` is reported
  * false, so data phases go through memory and land in the trace.
  *
- * The `botExchange` fast path stays enabled (speed is what is being traced);
- * its phases are written as the separate bulk URBs a generic BOT exchange
- * would show: CBW out, data, CSW in. The price: the phase timestamps are the
- * call's start and end rather than each phase's own, and a data phase the
- * native engine split across several URBs appears as one.
+ * `botExchange` runs the wrapped handle's own exchange (native's engine or core's
+ * generic one: speed is what is being traced) and writes the phases it reports as
+ * bulk URBs: CBW out, data, CSW in, each only when the exchange got to it. The
+ * price: the phase timestamps are the call's start and end rather than each phase's
+ * own, and a data phase the native engine split across several URBs appears as one.
+ * Transfers core makes itself after the exchange (a CSW read after a short or
+ * stalled data phase) go through `bulkIn` and are traced there.
  */
 import type {
   BotExchangeRequest,
@@ -32,7 +34,6 @@ const CSW_LENGTH = 13;
 class TracingHandle implements UsbDeviceHandle {
   readonly info: UsbDeviceInfo;
   readonly capabilities: UsbHandleCapabilities;
-  readonly botExchange?: (request: BotExchangeRequest) => Promise<BotExchangeResult>;
   private readonly dev: DeviceAddressing;
 
   constructor(
@@ -42,7 +43,6 @@ class TracingHandle implements UsbDeviceHandle {
     this.info = inner.info;
     this.capabilities = { ...inner.capabilities, fdStreaming: false };
     this.dev = { busNumber: inner.info.busNumber, deviceAddress: inner.info.deviceAddress };
-    if (inner.botExchange) this.botExchange = (request) => this.tracedBotExchange(request);
   }
 
   claimInterface(n: number): Promise<void> {
@@ -135,14 +135,12 @@ class TracingHandle implements UsbDeviceHandle {
     }
   }
 
-  /** Runs the fast path untouched, then writes its phases as bulk URBs. */
-  private async tracedBotExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
-    const inner = this.inner.botExchange;
-    if (!inner) throw new Error('unreachable: botExchange is only exposed when the inner handle has it');
+  /** Runs the wrapped exchange untouched, then writes its phases as bulk URBs. */
+  async botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
     const cbwId = this.recorder.submit(this.dev, { xferType: UsbmonXfer.BULK, endpoint: request.outEndpoint, length: CBW_LENGTH, data: request.cbw });
     let result: BotExchangeResult;
     try {
-      result = await inner.call(this.inner, request);
+      result = await this.inner.botExchange(request);
     } catch (err) {
       this.recorder.complete(cbwId, this.dev, UsbmonXfer.BULK, request.outEndpoint, { status: urbStatusOfError(err), actualLength: 0 });
       throw err;

@@ -15,8 +15,13 @@
  *   ({@link UsbDeviceHandle.bulkIn} / {@link UsbDeviceHandle.bulkOut});
  *   a second one on the same endpoint is refused with `E_BAD_INPUT`.
  *   IN and OUT may be pending at the same time.
- * - `close()` settles every pending transfer with status `cancelled` before it
+ * - `close()` settles every pending transfer with status `CANCELLED` before it
  *   resolves; every later call on the handle throws `E_DEVICE_GONE`.
+ * - Timeouts: a single transfer's `timeoutMs` bounds that transfer. A BOT
+ *   command's `timeoutMs` ({@link BotExchangeRequest.timeoutMs}) is ONE budget for the
+ *   whole command on every backend: the CBW, the data phase, the CSW read and its one
+ *   retry share a single deadline, and each transfer gets only the time left. Reset
+ *   recovery and auto-sense (REQUEST SENSE is a command of its own) are outside it.
  */
 
 export type UsbSpeed = 'low' | 'full' | 'high' | 'super' | 'super-plus' | 'unknown';
@@ -101,10 +106,20 @@ export interface ControlSetup {
 }
 
 /**
- * Raw outcome of one transfer. `ok` with `actualLength` below the requested
- * length is a short transfer (not an error by itself).
+ * Raw outcome of one transfer, as a number end to end (the same numbers as the native
+ * engine's `native/src/common/exchange_block.h`). `OK` with `actualLength` below the
+ * requested length is a short transfer (not an error by itself). Print it with
+ * {@link transferStatusName}.
  */
-export type TransferStatus = 'ok' | 'stall' | 'timeout' | 'overflow' | 'cancelled';
+export const TransferStatus = { OK: 0, STALL: 1, TIMEOUT: 2, OVERFLOW: 3, CANCELLED: 4 } as const;
+export type TransferStatus = (typeof TransferStatus)[keyof typeof TransferStatus];
+
+const TRANSFER_STATUS_NAMES = ['ok', 'stall', 'timeout', 'overflow', 'cancelled'] as const;
+
+/** `ok`, `stall`, `timeout`, `overflow`, `cancelled` (or `status N` for a number outside the set). */
+export function transferStatusName(status: number): string {
+  return TRANSFER_STATUS_NAMES[status] ?? `status ${status}`;
+}
 
 export interface TransferResult {
   status: TransferStatus;
@@ -140,7 +155,7 @@ export interface BotExchangeRequest {
   outEndpoint: number;
   inEndpoint: number;
   data?: BotDataPhase;
-  /** Whole-command budget in milliseconds. */
+  /** Whole-command budget in milliseconds: CBW, data phase and CSW read share it. */
   timeoutMs: number;
   /** Data phase split into URBs of this many bytes (native default 256 KiB). */
   chunkSize?: number;
@@ -150,30 +165,27 @@ export interface BotExchangeRequest {
 }
 
 /**
- * What the fast path saw, phase by phase; the BOT rules (case handling,
- * recovery) stay in core's `BotTransport`, which finishes whatever the fast
- * path stopped short of.
+ * What the exchange saw, phase by phase: facts, never verdicts. The BOT rules (the 13
+ * cases, which bytes are a CSW, recovery) stay in core's `BotTransport`, which finishes
+ * whatever the exchange stopped short of.
  */
 export interface BotExchangeResult {
   cbw: TransferResult;
-  /** Absent when there was no data phase or the CBW did not go out whole. */
+  /** Absent when there was no data phase or the CBW did not go out whole with status `OK`. */
   data?: TransferResult;
   /**
-   * Present only when the fast path read the CSW (the data phase, if any,
-   * ended with status `ok`). `bytes` are the bytes received, usually 13.
+   * Present only when the CSW read was started: the data phase, if any, moved every byte
+   * asked with status `OK`. `bytes` are the bytes received (at most 13).
    */
   csw?: TransferResult & { bytes: Uint8Array };
   /**
    * Optional remarks from the backend for logs and benchmarks (e.g. "depth
-   * reduced to fit usbfs_memory_mb", "CSW found in a data URB"). Never needed
-   * to interpret the result.
+   * reduced to fit usbfs_memory_mb"). Never needed to interpret the result.
    */
   notes?: string[];
 }
 
 export interface UsbHandleCapabilities {
-  /** `botExchange` is implemented (one native call per BOT command). */
-  botExchange: boolean;
   /** `botExchange` accepts an fd data phase. */
   fdStreaming: boolean;
   /** Kernel driver detach/attach does something on this platform. */
@@ -212,8 +224,18 @@ export interface UsbDeviceHandle {
    */
   resetDevice(): Promise<void>;
 
-  /** Optional fast path: CBW, data phase and CSW in one call. */
-  botExchange?(request: BotExchangeRequest): Promise<BotExchangeResult>;
+  /**
+   * One BOT command's transfers: CBW, data phase, CSW read, under one deadline
+   * (`request.timeoutMs` covers them all; each transfer gets the time left). Chain rule,
+   * the same on every backend: the CBW is sent; the data phase (if any) starts only when
+   * the CBW went out whole with status `OK`; the CSW read (13 bytes) starts only when the
+   * data phase (if any) moved every byte asked with status `OK`. The first phase that did
+   * not is the last one reported. Reports facts only: it never decides what bytes mean
+   * (a 13-byte data phase is data here; `BotTransport` decides whether it is a CSW).
+   * Native runs it in its engine; node-usb and the emulator run core's generic one
+   * (`genericBotExchange`) over single `bulkOut` / `bulkIn` transfers.
+   */
+  botExchange(request: BotExchangeRequest): Promise<BotExchangeResult>;
 
   /**
    * Optional: memory that data phases on this handle use in place (native on Linux: mapped
@@ -232,6 +254,11 @@ export interface HotplugEvent {
   device: UsbDeviceInfo;
 }
 
+/**
+ * A way to reach USB devices. Every handle it opens follows the rules at the top of this
+ * file; in particular `timeoutMs` means the same on every backend: per call for a single
+ * transfer, one whole-command budget for `botExchange`.
+ */
 export interface UsbBackend {
   readonly name: string;
   /** Every USB device the backend can see (not only mass storage). */

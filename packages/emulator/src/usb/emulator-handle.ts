@@ -1,6 +1,10 @@
 import {
+  TransferStatus,
   UsbScsiError,
   badInput,
+  genericBotExchange,
+  type BotExchangeRequest,
+  type BotExchangeResult,
   type ControlResult,
   type ControlSetup,
   type InterfaceDescriptor,
@@ -28,7 +32,7 @@ const laterTick = () => new Promise<void>((resolve) => setImmediate(resolve));
  * (simulated) kernel driver makes claiming fail with E_BUSY.
  */
 export class EmulatorDeviceHandle implements UsbDeviceHandle {
-  readonly capabilities: UsbHandleCapabilities = { botExchange: false, fdStreaming: false, kernelDriver: true };
+  readonly capabilities: UsbHandleCapabilities = { fdStreaming: false, kernelDriver: true };
   private readonly generation: number;
   private closed = false;
   private claimed = false;
@@ -119,9 +123,11 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     }
     const outcome = await this.device.control(setup, data);
     this.assertUsable();
-    if (outcome.status === 'stall') return { status: 'stall', actualLength: 0 };
+    if (outcome.status === 'stall') return { status: TransferStatus.STALL, actualLength: 0 };
     const bytes = outcome.data ?? new Uint8Array(0);
-    return deviceToHost ? { status: 'ok', actualLength: bytes.length, data: bytes.slice() } : { status: 'ok', actualLength: (data as Uint8Array).length };
+    return deviceToHost
+      ? { status: TransferStatus.OK, actualLength: bytes.length, data: bytes.slice() }
+      : { status: TransferStatus.OK, actualLength: (data as Uint8Array).length };
   }
 
   async bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
@@ -134,8 +140,8 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
       if (outcome.status === 'nak') return null;
       const n = Math.min(outcome.data.length, buffer.length);
       buffer.set(outcome.data.subarray(0, n));
-      if (outcome.data.length > buffer.length) return { status: 'overflow', actualLength: n };
-      return { status: outcome.status, actualLength: n };
+      if (outcome.data.length > buffer.length) return { status: TransferStatus.OVERFLOW, actualLength: n };
+      return { status: statusOf(outcome.status), actualLength: n };
     });
   }
 
@@ -148,8 +154,13 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     return this.transfer(endpoint, timeoutMs, signal, () => {
       const outcome: BulkOutOutcome = this.device.bot.offerBulkOut(copy);
       if (outcome.status === 'nak') return null;
-      return { status: outcome.status, actualLength: outcome.accepted };
+      return { status: statusOf(outcome.status), actualLength: outcome.accepted };
     });
+  }
+
+  /** Core's generic exchange over this handle's single transfers, as node-usb does. */
+  botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
+    return genericBotExchange(this, request);
   }
 
   async clearHalt(endpoint: number): Promise<void> {
@@ -206,7 +217,7 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
           reject(err);
         },
       };
-      const onAbort = () => settle({ status: 'cancelled', actualLength: 0 });
+      const onAbort = () => settle({ status: TransferStatus.CANCELLED, actualLength: 0 });
       this.pending.set(endpoint, entry);
       if (signal?.aborted) return onAbort();
       const tryNow = () => {
@@ -217,13 +228,13 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
       tryNow();
       if (this.pending.get(endpoint) !== entry) return;
       off = this.device.bot.onChange(() => queueMicrotask(tryNow));
-      if (timeoutMs > 0) timer = setTimeout(() => settle({ status: 'timeout', actualLength: 0 }), timeoutMs);
+      if (timeoutMs > 0) timer = setTimeout(() => settle({ status: TransferStatus.TIMEOUT, actualLength: 0 }), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
   private cancelAll(): void {
-    for (const p of [...this.pending.values()]) p.settle({ status: 'cancelled', actualLength: 0 });
+    for (const p of [...this.pending.values()]) p.settle({ status: TransferStatus.CANCELLED, actualLength: 0 });
   }
 
   /** Later tick, then the handle must still be usable. */
@@ -258,6 +269,10 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (!alt.endpoints.some((e) => e.address === endpoint)) throw badInput(`endpoint 0x${endpoint.toString(16)} is not in the selected alternate setting ${alt.alternateSetting}`);
     if (alt.interfaceProtocol !== 0x50) throw new UsbScsiError('E_UNSUPPORTED', `the emulator does not implement UAS (alternate setting ${alt.alternateSetting} is protocol 0x62)`);
   }
+}
+
+function statusOf(status: 'ok' | 'stall'): TransferStatus {
+  return status === 'ok' ? TransferStatus.OK : TransferStatus.STALL;
 }
 
 function checkTimeout(timeoutMs: number): void {

@@ -6,6 +6,8 @@ import { loadBot, loadOpen, loadCoreIndex } from './core-api.mjs';
 import { waitForKernelDisk } from './bot.mjs';
 import { gadgetTimeoutContract } from './contract.mjs';
 import { assert, assertEqual, sdDisks, waitFor } from '../util.mjs';
+// Transfer status travels as a number (core's usb/backend.js); names only where text is printed.
+const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb/backend.js`);
 
 let gadget = null;
 let gadgetError = null;
@@ -109,7 +111,7 @@ export async function registerGadgetCases(backends) {
         const t0 = Date.now();
         await h.close(); // straight away: releasing first would wait for the pending IN (node-usb)
         const settled = await pending;
-        assertEqual(settled.status, 'cancelled', `the IN pending at close() (close took ${Date.now() - t0} ms, the IN's timeout was 5000 ms)`);
+        assertEqual(settled.status, TransferStatus.CANCELLED, `the IN pending at close() (close took ${Date.now() - t0} ms, the IN's timeout was 5000 ms)`);
         let after;
         try { await h.clearHalt(0x81); } catch (err) { after = err; }
         assertEqual(after?.code, 'E_DEVICE_GONE', 'a call after close()');
