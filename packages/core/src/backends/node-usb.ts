@@ -35,7 +35,7 @@ import type {
   UsbHandleCapabilities,
   UsbSpeed,
 } from '../usb/backend.js';
-import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
+import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from '../topology/index.js';
 
 /* ---- The slice of the `usb` package we use, typed here so nothing else needs it. ---- */
 interface NusbEndpoint { endpointNumber: number; direction: 'in' | 'out'; type: string; packetSize: number }
