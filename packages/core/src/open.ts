@@ -144,8 +144,7 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
     }
     if (osHolds) {
       lease = await acquireLease(leaseDeviceOf(device, interfaceNumber), options.lease ?? {});
-      handle = await openAfterCapture(backend, device);
-      target = asMassStorage(handle.info) ?? device;
+      ({ handle, target } = await openAfterCapture(backend, device));
     }
     handle ??= await backend.open(target);
     // A release triggered by a signal must drop our claim first: the kernel will not
@@ -182,14 +181,16 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
  * macOS capture re-enumerates the device, the old address is gone, and only then is it listed
  * again, by where it is plugged.
  */
-async function openAfterCapture(backend: UsbBackend, device: MassStorageDeviceInfo): Promise<UsbDeviceHandle> {
+async function openAfterCapture(backend: UsbBackend, device: MassStorageDeviceInfo): Promise<{ handle: UsbDeviceHandle; target: MassStorageDeviceInfo }> {
   try {
-    return await backend.open(device);
+    const handle = await backend.open(device);
+    return { handle, target: asMassStorage(handle.info) ?? device };
   } catch (err) {
     if (!isUsbScsiError(err) || err.code !== ErrorCodes.DEVICE_GONE) throw err;
   }
   const again = (await backend.list()).map(asMassStorage).filter((d): d is MassStorageDeviceInfo => d !== null);
-  return backend.open(selectDevice(again, { kind: 'location', busNumber: device.busNumber, portNumbers: device.portNumbers }));
+  const target = selectDevice(again, { kind: 'location', busNumber: device.busNumber, portNumbers: device.portNumbers });
+  return { handle: await backend.open(target), target };
 }
 
 /** Whether the lease journal has an entry (any holder, any state) for this interface on this OS. */
