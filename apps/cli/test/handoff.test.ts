@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LeaseJournal, acquireLease, type LeaseDevice, type ProcessIdentity } from '@usbscsi/core';
-import { FakeHandoffPlatform, defaultFakeOsState } from '../../../packages/core/src/handoff/fake-platform.js';
+import { FakeHandoffPlatform, defaultFakeOsState } from '../../../packages/core/src/testing/fake-platform.js';
 import { ExitCode } from '../src/exit-codes.js';
 import { json, run } from './helpers.js';
 import { simWith } from './sim-fixtures.js';

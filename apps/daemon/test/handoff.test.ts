@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DaemonClient, LeaseJournal } from '@usbscsi/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 // core's fake OS is test support, not exported from its index
-import { defaultFakeOsState, FakeHandoffPlatform } from '../../../packages/core/src/handoff/fake-platform.js';
+import { defaultFakeOsState, FakeHandoffPlatform } from '../../../packages/core/src/testing/fake-platform.js';
 import { createCoreProvider } from '../src/core-provider.js';
 import { recoverWith, withHandoff } from '../src/handoff.js';
 import { createSimBackend } from '../src/sim.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DaemonClient } from '@usbscsi/core';
-import { defaultFakeOsState, FakeHandoffPlatform } from '../../../packages/core/src/handoff/fake-platform.js';
+import { defaultFakeOsState, FakeHandoffPlatform } from '../../../packages/core/src/testing/fake-platform.js';
 import { LeaseJournal } from '@usbscsi/core';
 import { sleep, until } from './helpers.js';
 

@@ -8,6 +8,7 @@ export * from './device.js';
 export * from './firmware/index.js';
 export * from './select.js';
 export * from './open.js';
+export * from './topology/index.js';
 export * from './handoff/index.js';
 export * from './trace/index.js';
 export * from './client/index.js';
@@ -16,14 +17,7 @@ export { loadNativeAddon, type NativeAddon, type NativeAddonLoad, type NativeBin
 export { describeEngine, type EngineChoice, type EngineInfo } from './backends/engine-info.js';
 export { NodeUsbBackend, NodeUsbHandle, loadNodeUsbBackend, type NodeUsbLoadResult } from './backends/node-usb.js';
 export { PassThroughTransport, type SgIoBinding } from './sg/passthrough.js';
-export {
-  createDarwinPlatform,
-  DarwinHandoffPlatform,
-  darwinStorageBindings,
-  darwinStorageBindingsAt,
-  locationIdOf,
-  type DarwinPlatformOptions,
-} from './handoff/darwin.js';
+export { createDarwinPlatform, DarwinHandoffPlatform, type DarwinPlatformOptions } from './handoff/darwin.js';
 export * from './bridges/index.js';
 export * from './hex.js';
 export * from './wire/index.js';

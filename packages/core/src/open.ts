@@ -1,11 +1,18 @@
+import { access, constants } from 'node:fs/promises';
+import { loadNativeBackend } from './backends/native.js';
+import { loadNodeUsbBackend } from './backends/node-usb.js';
 import { BotTransport } from './bot/bot-transport.js';
 import type { BotEvent } from './bot/events.js';
 import { DEFAULT_MAX_TRANSFER_BYTES, type BotQuirks } from './bot/quirks.js';
 import { ScsiDevice } from './device.js';
-import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
+import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError } from './errors.js';
+import { defaultHandoffPlatform } from './handoff/default-platform.js';
+import { LeaseJournal } from './handoff/journal.js';
+import { acquireLease, leaseDeviceOf, sameLeaseDevice, type AcquireLeaseOptions, type Lease } from './handoff/lease.js';
 import { asMassStorage, parseSelector, selectDevice, type MassStorageDeviceInfo } from './select.js';
-import type { AcquireLeaseOptions, Lease } from './handoff/lease.js';
-import type { MountInfo, UsbBackend, UsbDeviceHandle } from './usb/backend.js';
+import { PassThroughTransport } from './sg/passthrough.js';
+import { linuxMountsOfNode, linuxMountsOfUsbDevice } from './topology/linux-node-mounts.js';
+import type { UsbBackend, UsbDeviceHandle } from './usb/backend.js';
 import { usbIdsOf } from './hex.js';
 
 export type BackendChoice = UsbBackend | 'auto' | 'native' | 'node-usb';
@@ -41,9 +48,9 @@ type BackendLoad = { backend: UsbBackend | null; reason?: string };
 
 async function loadByName(name: 'native' | 'node-usb'): Promise<BackendLoad> {
   try {
-    // Loaded on demand: the addon and the `usb` package are optional, and a missing one is a reason, not a crash.
-    if (name === 'native') return await (await import('./backends/native.js')).loadNativeBackend();
-    return await (await import('./backends/node-usb.js')).loadNodeUsbBackend();
+    // The addon and the `usb` package load here, on first use: both are optional, and a missing one is a reason, not a crash.
+    if (name === 'native') return await loadNativeBackend();
+    return await loadNodeUsbBackend();
   } catch (err) {
     return { backend: null, reason: (err as Error).message };
   }
@@ -140,10 +147,8 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
       }
     }
     if (osHolds) {
-      lease = await takeLease(device, interfaceNumber, options.lease ?? {});
-      // Capture may have re-enumerated the device (new address): find it again by where it is plugged.
-      const again = (await backend.list()).map(asMassStorage).filter((d): d is MassStorageDeviceInfo => d !== null);
-      target = selectDevice(again, { kind: 'location', busNumber: device.busNumber, portNumbers: device.portNumbers });
+      lease = await acquireLease(leaseDeviceOf(device, interfaceNumber), options.lease ?? {});
+      ({ handle, target } = await openAfterCapture(backend, device));
     }
     handle ??= await backend.open(target);
     // A release triggered by a signal must drop our claim first: the kernel will not
@@ -176,19 +181,26 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
   }
 }
 
-async function takeLease(device: MassStorageDeviceInfo, interfaceNumber: number, options: LeaseOptions) {
-  const { acquireLease, leaseDeviceOf } = await import('./handoff/lease.js');
-  return acquireLease(leaseDeviceOf(device, interfaceNumber), options);
+/**
+ * Opens the device the listing found, once the lease holds it. On Linux the address stays; a
+ * macOS capture re-enumerates the device, the old address is gone, and only then is it listed
+ * again, by where it is plugged.
+ */
+async function openAfterCapture(backend: UsbBackend, device: MassStorageDeviceInfo): Promise<{ handle: UsbDeviceHandle; target: MassStorageDeviceInfo }> {
+  try {
+    const handle = await backend.open(device);
+    return { handle, target: asMassStorage(handle.info) ?? device };
+  } catch (err) {
+    if (!isUsbScsiError(err) || err.code !== ErrorCodes.DEVICE_GONE) throw err;
+  }
+  const again = (await backend.list()).map(asMassStorage).filter((d): d is MassStorageDeviceInfo => d !== null);
+  const target = selectDevice(again, { kind: 'location', busNumber: device.busNumber, portNumbers: device.portNumbers });
+  return { handle: await backend.open(target), target };
 }
 
 /** Whether the lease journal has an entry (any holder, any state) for this interface on this OS. */
 async function leftInJournal(device: MassStorageDeviceInfo, interfaceNumber: number, options: LeaseOptions): Promise<boolean> {
   if (options.journal === null) return false;
-  const [{ LeaseJournal }, { sameLeaseDevice, leaseDeviceOf }, { defaultHandoffPlatform }] = await Promise.all([
-    import('./handoff/journal.js'),
-    import('./handoff/lease.js'),
-    import('./handoff/default-platform.js'),
-  ]);
   const platform = options.platform ?? (await defaultHandoffPlatform());
   const journal = options.journal ?? new LeaseJournal({ processIdentity: (pid) => platform.processIdentity(pid) });
   const wanted = leaseDeviceOf(device, interfaceNumber);
@@ -215,7 +227,6 @@ function refuseUasOnly(device: MassStorageDeviceInfo, interfaceNumber: number | 
 }
 
 async function openPassThrough(path: string, lun: number, maxTransferBytes: number, timeout: { commandTimeoutMs?: number }, usb?: MassStorageDeviceInfo): Promise<ScsiDevice> {
-  const { access, constants } = await import('node:fs/promises');
   try {
     await access(path, constants.R_OK | constants.W_OK);
   } catch (err) {
@@ -225,38 +236,14 @@ async function openPassThrough(path: string, lun: number, maxTransferBytes: numb
     }
     throw new UsbScsiError(ErrorCodes.NOT_FOUND, `${path} does not exist (unplugged, or the kernel driver is not bound); \`usbscsi list\` shows what is there`, { cause: err });
   }
-  const { PassThroughTransport } = await import('./sg/passthrough.js');
   const transport = await PassThroughTransport.open(path);
   return new ScsiDevice(transport, {
     lun,
     maxTransferBytes,
     ...timeout,
     description: { backend: 'sg', transport: 'sg', path, ...(usb ? { usb } : {}) },
-    mounts: () => mountsOf(path, usb),
+    mounts: () => (usb ? linuxMountsOfUsbDevice(usb.busNumber, usb.portNumbers) : linuxMountsOfNode(path)),
   });
-}
-
-/** Filesystems mounted from the disk behind an SG_IO path: medium writes are refused while any. */
-async function mountsOf(path: string, usb?: MassStorageDeviceInfo): Promise<MountInfo[]> {
-  if (usb) {
-    const { linuxStorageBindings } = await import('./handoff/linux-sysfs.js');
-    const bindings = await linuxStorageBindings(usb.busNumber, usb.portNumbers);
-    return bindings.flatMap((b) => b.mounts);
-  }
-  const { readFile, readdir } = await import('node:fs/promises');
-  const { parseMountinfo } = await import('./handoff/mountinfo.js');
-  let disk = path.replace(/^\/dev\//, '');
-  if (/^sg\d+$/.test(disk)) {
-    // An sg node is a view of a SCSI device; its whole-disk block device (if any) holds the mounts.
-    const blocks = await readdir(`/sys/class/scsi_generic/${disk}/device/block`).catch(() => [] as string[]);
-    if (blocks.length === 0) return [];
-    disk = blocks[0]!;
-  }
-  const partition = new RegExp(`^/dev/${disk}(p?\\d+)?$`);
-  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  return parseMountinfo(text)
-    .filter((m) => partition.test(m.source))
-    .map((m) => ({ device: m.source, mountPoint: m.mountPoint, fsType: m.fsType }));
 }
 
 export type { UsbDeviceHandle };

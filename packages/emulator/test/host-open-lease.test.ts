@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, LeaseJournal, LeaseRegistry, openDevice, type UsbScsiError } from '@usbscsi/core';
-import { FakeHandoffPlatform, defaultFakeOsState } from '../../core/src/handoff/fake-platform.js';
+import { FakeHandoffPlatform, defaultFakeOsState } from '../../core/src/testing/fake-platform.js';
 import { EmulatorBackend, SimulatedDevice } from '@usbscsi/emulator';
 
 // openDevice's handoff path: when the OS driver holds the BOT interface, BOT only

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, LeaseJournal, TransferStatus, openDevice, unmountTargets, type UsbScsiError } from '@usbscsi/core';
-import { FakeHandoffPlatform, defaultFakeOsState } from '../../core/src/handoff/fake-platform.js';
+import { FakeHandoffPlatform, defaultFakeOsState } from '../../core/src/testing/fake-platform.js';
 import { EmulatorBackend, SimulatedDevice } from '../src/index.js';
 import { IN, OUT, rawCbw } from './raw-bot.js';
 

@@ -23,7 +23,7 @@ import {
   type UsbDeviceInfo,
   type UsbHandleCapabilities,
 } from '../usb/backend.js';
-import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
+import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from '../topology/index.js';
 import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeBotRequest, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
 import { hex0x } from '../hex.js';
 

@@ -39,7 +39,7 @@ import {
   type UsbHandleCapabilities,
   type UsbSpeed,
 } from '../usb/backend.js';
-import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
+import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from '../topology/index.js';
 import { usbIdsOf } from '../hex.js';
 import { sysfsDeviceName } from '../usb/location.js';
 

@@ -1,4 +1,5 @@
 // What BotTransport does besides the commands, for tracing and `--verbose`.
+import { hex0x } from '../hex.js';
 
 export type BotEvent =
   | { type: 'reset-recovery'; reason: string }
@@ -16,7 +17,7 @@ export function describeBotEvent(event: BotEvent): string {
     case 'select-alternate':
       return `SET_INTERFACE to alternate setting ${event.alternateSetting} (current: ${event.current ?? 'unknown'})`;
     case 'clear-halt':
-      return `CLEAR_FEATURE(ENDPOINT_HALT) on endpoint 0x${event.endpoint.toString(16).padStart(2, '0')}`;
+      return `CLEAR_FEATURE(ENDPOINT_HALT) on endpoint ${hex0x(event.endpoint)}`;
     case 'csw-retry':
       return `CSW read again after a ${event.reason}`;
     case 'auto-sense':

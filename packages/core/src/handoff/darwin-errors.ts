@@ -4,7 +4,7 @@
  * says what to do. Messages live here, not in C++, so they are unit-tested.
  */
 import { ErrorCodes, UsbScsiError, type ErrorCode } from '../errors.js';
-import type { DarwinNativeErrorFields } from './darwin-native.js';
+import type { DarwinNativeErrorFields } from '../topology/darwin-native.js';
 
 /** How to get the privilege macOS wants for capture (and for unmounting someone else's volume). */
 export const DARWIN_PERMISSION_FIX =

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isUsbScsiError, UsbScsiError } from '../errors.js';
-import { FakeMac } from './darwin-fake-native.js';
-import { createDarwinPlatform, darwinStorageBindings, darwinStorageBindingsAt, locationIdOf } from './darwin.js';
+import { FakeMac } from '../testing/fake-darwin-native.js';
+import { darwinStorageBindings, darwinStorageBindingsAt, locationIdOf } from '../topology/darwin-registry.js';
+import { createDarwinPlatform } from './darwin.js';
 import { acquireLease } from './lease.js';
 import type { LeaseDevice, StepOptions } from './platform.js';
 

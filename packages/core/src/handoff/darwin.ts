@@ -2,8 +2,8 @@
  * The darwin {@link HandoffPlatform}: DiskArbitration unmounts and mounts
  * whole disks, IOKit captures the USB device from macOS's mass-storage driver
  * and releases it, the IORegistry says what came back. The OS calls are in
- * the native addon (native/src/darwin, see darwin-native.ts); this file maps
- * the lease's device to an IOKit location id, checks identity, turns native
+ * the native addon (native/src/darwin, see topology/darwin-native.ts); this file
+ * finds the lease's device by its IOKit location id (topology/darwin-registry.ts), checks identity, turns native
  * failures into typed errors and keeps every wait abortable.
  *
  * The lease opens its USB handle after `detachDriver` (capture ends every
@@ -11,13 +11,13 @@
  * closes it before `attachDriver`.
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
-import type { StorageBinding } from '../usb/backend.js';
 import { darwinError } from './darwin-errors.js';
 import { findVolumeHolders, runDarwinCommand } from './darwin-holders.js';
-import { loadDarwinNative, type DarwinMedia, type DarwinNative, type DarwinUsbStorage } from './darwin-native.js';
+import { loadDarwinNative, type DarwinNative, type DarwinUsbStorage } from '../topology/darwin-native.js';
+import { deviceStorageOf, locationIdOf, locationIdText } from '../topology/darwin-registry.js';
 import { describeLeaseDevice } from './lease.js';
 import type { CommandRunner } from './linux.js';
-import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, MountedFilesystem, ProcessIdentity, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
+import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, ProcessIdentity, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
 import { signalProcessIdentity } from './process-identity.js';
 import { hex0x, usbIdsOf } from '../hex.js';
 
@@ -31,68 +31,6 @@ export interface DarwinPlatformOptions {
   now?: () => number;
   /** Runs lsof(8) to name the processes holding a busy volume; default execFile. */
   run?: CommandRunner;
-}
-
-/**
- * IOKit locationID of a libusb bus/port path: bus in the top byte, then one
- * nibble per hub tier (libusb on darwin reports bus = locationID >> 24).
- */
-export function locationIdOf(busNumber: number, portNumbers: number[]): number {
-  if (!Number.isInteger(busNumber) || busNumber < 0 || busNumber > 0xff || portNumbers.length > 6 || portNumbers.some((p) => !Number.isInteger(p) || p < 1 || p > 15)) {
-    throw new UsbScsiError(ErrorCodes.BAD_INPUT, `No macOS location id for bus ${busNumber} ports [${portNumbers.join(', ')}]: the bus must be 0..255 and each port 1..15, at most 6 tiers.`);
-  }
-  let location = busNumber * 0x1000000;
-  portNumbers.forEach((port, tier) => {
-    location += port * 2 ** (20 - 4 * tier);
-  });
-  return location;
-}
-
-export function locationIdText(locationId: number): string {
-  return hex0x(locationId, 8);
-}
-
-/** The lease's view of one device's storage, from the registry walk. */
-export function deviceStorageOf(storage: DarwinUsbStorage, interfaceNumber: number): DeviceStorage {
-  const iface = storage.interfaces.find((i) => i.interfaceNumber === interfaceNumber);
-  const mounts: MountedFilesystem[] = storage.media
-    .filter((m): m is DarwinMedia & { mountPoint: string } => m.mountPoint !== undefined)
-    .map((m) => ({ device: m.bsdName, mountPoint: m.mountPoint, fsType: m.volumeKind ?? 'unknown', options: m.readOnly ? 'ro' : 'rw', wholeDisk: m.wholeDisk }));
-  return {
-    driver: iface?.driver ?? null,
-    wholeDisks: storage.media.filter((m) => m.whole).map((m) => m.bsdName),
-    partitions: storage.media.filter((m) => !m.whole).map((m) => m.bsdName),
-    mounts,
-  };
-}
-
-/**
- * What macOS made of each mass-storage interface, in the backend contract's
- * shape (`UsbDeviceInfo.storage`), for a USB backend listing devices on macOS.
- * Media hang below the whole device in the registry, so every interface gets
- * the device's disks.
- */
-export function darwinStorageBindings(storage: DarwinUsbStorage): StorageBinding[] {
-  return storage.interfaces.map((iface) => {
-    const view = deviceStorageOf(storage, iface.interfaceNumber);
-    return {
-      interfaceNumber: iface.interfaceNumber,
-      driver: iface.driver,
-      blockDevices: view.wholeDisks,
-      sgDevices: [],
-      mounts: view.mounts.map((m) => ({ device: m.device, mountPoint: m.mountPoint, fsType: m.fsType })),
-    };
-  });
-}
-
-/**
- * `StorageBindingsFn` for the native backend on macOS: the bindings of the USB
- * device at a libusb bus/port path ([] when macOS lists no storage there).
- */
-export async function darwinStorageBindingsAt(busNumber: number, portNumbers: number[], native: DarwinNative = loadDarwinNative()): Promise<StorageBinding[]> {
-  const locationId = locationIdOf(busNumber, portNumbers);
-  const found = (await native.listStorage()).find((d) => d.locationId === locationId);
-  return found ? darwinStorageBindings(found) : [];
 }
 
 function abortError(signal: AbortSignal, what: string): UsbScsiError {

@@ -1,8 +1,8 @@
 /**
- * The handoff platform of the running OS. Linux is here; macOS lives in
- * `darwin.ts` (written against {@link HandoffPlatform} by the macOS side),
- * which exports `createDarwinPlatform(): HandoffPlatform`; it is loaded
- * lazily so that core never needs the native addon elsewhere.
+ * The handoff platform of the running OS: `linux.ts`, or `darwin.ts`
+ * (`createDarwinPlatform()`). darwin.ts is imported when asked for because it
+ * imports lease.ts, which imports this module; the addon it needs loads on its
+ * first call either way (topology/darwin-native.ts).
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { createLinuxPlatform } from './linux.js';

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultFakeOsState, FakeHandoffPlatform } from './fake-platform.js';
+import { defaultFakeOsState, FakeHandoffPlatform } from '../testing/fake-platform.js';
 import { LeaseJournal } from './journal.js';
 import { recoverLeases } from './recover.js';
 
@@ -22,14 +22,13 @@ let work: string;
 let fake: FakeHandoffPlatform;
 let journal: LeaseJournal;
 
-/** Transpile core's errors and handoff modules to plain ESM the child can import (no type checking needed here). */
+/** Transpile core's errors, handoff and topology modules and the fake OS to plain ESM the child can import (no type checking needed here). */
 beforeAll(() => {
   build = mkdtempSync(join(tmpdir(), 'usbscsi-handoff-build-'));
   writeFileSync(join(build, 'package.json'), '{"type":"module"}');
-  // handoff/ and the small core modules it imports
-  const files = ['errors.ts', 'hex.ts', 'usb/location.ts', ...readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `handoff/${f}`)];
-  mkdirSync(join(build, 'handoff'));
-  mkdirSync(join(build, 'usb'));
+  const sources = (dir: string) => readdirSync(join(coreSrc, dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `${dir}/${f}`);
+  const files = ['errors.ts', 'hex.ts', 'usb/location.ts', 'usb/backend.ts', 'testing/fake-platform.ts', ...sources('handoff'), ...sources('topology')];
+  for (const dir of ['handoff', 'topology', 'testing', 'usb']) mkdirSync(join(build, dir));
   for (const file of files) {
     const out = ts.transpileModule(readFileSync(join(coreSrc, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
@@ -40,7 +39,7 @@ beforeAll(() => {
     join(build, 'child.mjs'),
     `
 import { acquireLease } from './handoff/lease.js';
-import { FakeHandoffPlatform } from './handoff/fake-platform.js';
+import { FakeHandoffPlatform } from './testing/fake-platform.js';
 import { LeaseJournal } from './handoff/journal.js';
 const [stateFile, journalPath, mode] = process.argv.slice(2);
 const platform = new FakeHandoffPlatform({ stateFile });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, UsbScsiError, isUsbScsiError } from '../errors.js';
-import { defaultFakeOsState, FakeHandoffPlatform, type FakeStep } from './fake-platform.js';
+import { defaultFakeOsState, FakeHandoffPlatform, type FakeStep } from '../testing/fake-platform.js';
 import { LeaseJournal } from './journal.js';
 import { acquireLease, unmountTargets, type AcquireLeaseOptions, type LeaseState } from './lease.js';
 import type { LeaseDevice } from './platform.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
-import { FakeSysfs, type FakeUsbInterface } from './fake-sysfs.js';
+import { FakeSysfs, type FakeUsbInterface } from '../testing/fake-sysfs.js';
 import { LeaseJournal } from './journal.js';
 import { acquireLease } from './lease.js';
 import { createLinuxPlatform, findHolders, type CommandResult, type CommandRunner } from './linux.js';

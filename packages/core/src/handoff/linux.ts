@@ -1,7 +1,7 @@
 /**
  * The Linux {@link HandoffPlatform}.
  *
- * - Storage: sysfs + mountinfo (`linux-sysfs.ts`).
+ * - Storage: sysfs + mountinfo (`topology/linux-sysfs.ts`).
  * - Sync: fsync of each whole-disk block device (flushes its page cache and
  *   sends the disk a cache flush); falls back to sync(1) when the node cannot
  *   be opened.
@@ -23,8 +23,9 @@ import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
-import { readLinuxInterfaceStorage, usbDeviceName, usbInterfaceId, type LinuxSysfsOptions } from './linux-sysfs.js';
-import { parseMountinfo } from './mountinfo.js';
+import { usbIdsOf } from '../hex.js';
+import { readLinuxInterfaceStorage, readLinuxUsbIdentity, usbDeviceName, usbInterfaceId, type LinuxSysfsOptions } from '../topology/linux-sysfs.js';
+import { readMountinfo } from '../topology/mountinfo.js';
 import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
 import { linuxProcessIdentity } from './process-identity.js';
 
@@ -80,16 +81,14 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
 
   /** `E_DEVICE_GONE` unless the device at that port is still the one leased. */
   async function checkPresent(device: LeaseDevice): Promise<void> {
-    const dir = join(sysfsRoot, 'bus/usb/devices', usbDeviceName(device.busNumber, device.portNumbers));
-    const read = (name: string) => readFile(join(dir, name), 'utf8').then((text) => text.trim(), () => null);
-    const [vendor, product] = [await read('idVendor'), await read('idProduct')];
     const where = usbDeviceName(device.busNumber, device.portNumbers);
-    if (vendor === null || product === null) {
+    const found = await readLinuxUsbIdentity(device.busNumber, device.portNumbers, sysfsOptions);
+    if (!found) {
       throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `No USB device at ${where} any more (unplugged?).`, { details: { location: where } });
     }
-    const serial = device.serialNumber === undefined ? undefined : await read('serial');
-    if (parseInt(vendor, 16) !== device.vendorId || parseInt(product, 16) !== device.productId || (serial !== undefined && serial !== device.serialNumber)) {
-      throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `A different device (${vendor}:${product}${serial ? `, serial ${serial}` : ''}) is now at ${where}.`, { details: { location: where } });
+    const serial = device.serialNumber === undefined ? undefined : found.serialNumber;
+    if (found.vendorId !== device.vendorId || found.productId !== device.productId || (serial !== undefined && serial !== device.serialNumber)) {
+      throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `A different device (${usbIdsOf(found)}${serial ? `, serial ${serial}` : ''}) is now at ${where}.`, { details: { location: where } });
     }
   }
 
@@ -122,13 +121,11 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
 
   /** A mount point showing the root of the filesystem on `device`, if any. */
   async function mountOfRoot(device: string): Promise<string | null> {
-    const text = await readFile(mountinfoPath, 'utf8').catch(() => '');
-    return parseMountinfo(text).find((e) => e.source === device && e.root === '/')?.mountPoint ?? null;
+    return (await readMountinfo(mountinfoPath)).find((e) => e.source === device && e.root === '/')?.mountPoint ?? null;
   }
 
   async function mountedAt(mountPoint: string): Promise<{ source: string; majorMinor: string } | null> {
-    const text = await readFile(mountinfoPath, 'utf8').catch(() => '');
-    const entry = parseMountinfo(text).filter((e) => e.mountPoint === mountPoint).pop();
+    const entry = (await readMountinfo(mountinfoPath)).filter((e) => e.mountPoint === mountPoint).pop();
     return entry ? { source: entry.source, majorMinor: entry.majorMinor } : null;
   }
 

@@ -23,6 +23,11 @@
  *   recovery may run them after a holder died half-way through a release.
  */
 
+import type { DeviceStorage, MountedFilesystem } from '../topology/types.js';
+
+/** What the OS storage stack makes of an interface lives in the topology module; the lease works on it. */
+export type { DeviceStorage, DiskUser, MountedFilesystem } from '../topology/types.js';
+
 /** Which USB interface a lease is about; enough to find it again after the holder died. */
 export interface LeaseDevice {
   vendorId: number;
@@ -34,50 +39,6 @@ export interface LeaseDevice {
   /** bConfigurationValue of the active configuration (Linux interface id `1-2.3:<cfg>.<if>`). Default 1. */
   configurationValue?: number;
   interfaceNumber: number;
-}
-
-/** One mounted filesystem, with everything needed to mount it again the same way. */
-export interface MountedFilesystem {
-  /** Block device: `/dev/sda1` (Linux), `disk4s1` (macOS). */
-  device: string;
-  mountPoint: string;
-  /** `vfat`, `ext4`, `msdos`, `apfs`… */
-  fsType: string;
-  /** Mount options as the OS lists them, comma-separated (`rw,relatime,fmask=0022`). */
-  options: string;
-  /**
-   * The directory of the filesystem this mount shows, when not its root: a
-   * bind mount of a subdirectory (Linux mountinfo field 4). Absent or `/` for
-   * an ordinary mount.
-   */
-  root?: string;
-  /** The whole disk the filesystem lives on (`/dev/sda`, `disk4`). */
-  wholeDisk: string;
-}
-
-/** What the OS storage stack currently makes of one mass-storage interface. */
-export interface DeviceStorage {
-  /** Kernel driver bound to the interface (`usb-storage`, `uas`, `IOUSBMassStorageDriver`…), null if none. */
-  driver: string | null;
-  /** Whole-disk block devices (`/dev/sda`, `disk4`). */
-  wholeDisks: string[];
-  /** Partitions of those disks (`/dev/sda1`, `disk4s1`). */
-  partitions: string[];
-  /** Every mounted filesystem on any whole disk or partition above, in mount order. */
-  mounts: MountedFilesystem[];
-  /**
-   * Users of the disks other than mounted filesystems, which a lease cannot
-   * unmount and must not pull the disk from: device-mapper (LVM, dm-crypt),
-   * md RAID, active swap. Optional: a platform that cannot tell leaves it out.
-   */
-  otherUsers?: DiskUser[];
-}
-
-export interface DiskUser {
-  /** The disk or partition in use (`/dev/sda2`). */
-  device: string;
-  /** Who uses it: `dm-0`, `md127`, `swap`. */
-  user: string;
 }
 
 /** A driver detached from the interface; given back to {@link HandoffPlatform.attachDriver} as is. */

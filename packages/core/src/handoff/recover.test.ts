@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
-import { defaultFakeOsState, FakeHandoffPlatform } from './fake-platform.js';
+import { defaultFakeOsState, FakeHandoffPlatform } from '../testing/fake-platform.js';
 import { LeaseJournal, type LeaseJournalEntry } from './journal.js';
 import { recoverLeases } from './recover.js';
 

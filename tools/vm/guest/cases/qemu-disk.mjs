@@ -59,7 +59,7 @@ export async function registerQemuDiskCases(scenario, backends) {
 
     t('storage binding from the backend names the block device and sg node (linuxStorageBindings)', async (b) => {
       const info = await findQemuDisk(b);
-      if (!info.storage) skipNow('NOT LANDED: core/handoff/linux-sysfs.ts linuxStorageBindings() is absent, so the backend reports no storage bindings');
+      if (!info.storage) skipNow('NOT LANDED: core/topology/linux-sysfs.ts linuxStorageBindings() is absent, so the backend reports no storage bindings');
       const disk = sdDisks()[0];
       const s = info.storage.find((x) => x.driver === 'usb-storage');
       assert(s, `a usb-storage binding in ${JSON.stringify(info.storage)}`);

@@ -1,11 +1,11 @@
 /**
- * A fake of the addon's macOS functions (darwin-native.ts) that behaves like
+ * A fake of the addon's macOS functions (topology/darwin-native.ts) that behaves like
  * one Mac with USB disks: DiskArbitration mounts and unmounts whole disks,
  * capture makes the media vanish, release brings them back under new BSD
  * names (as macOS does) and optionally auto-mounts them. Failures are
  * rejected with the same fields the C++ side sets. For darwin.test.ts.
  */
-import type { DarwinMedia, DarwinNative, DarwinUsbStorage, DarwinWaitOptions } from './darwin-native.js';
+import type { DarwinMedia, DarwinNative, DarwinUsbStorage, DarwinWaitOptions } from '../topology/darwin-native.js';
 
 export interface FakeVolume {
   /** Partition index: `disk<N>s<index>`. */

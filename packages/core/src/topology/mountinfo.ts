@@ -7,6 +7,7 @@
  * Paths escape space, tab, newline and backslash as octal (`\040`, `\011`,
  * `\012`, `\134`); optional fields (7) are zero or more, ended by `-`.
  */
+import { readFile } from 'node:fs/promises';
 
 export interface MountinfoEntry {
   mountId: number;
@@ -74,4 +75,9 @@ export function remountOptions(entry: Pick<MountinfoEntry, 'mountOptions' | 'sup
     out.push(option);
   }
   return out.join(',');
+}
+
+/** The mounts a mountinfo file lists; none when it cannot be read (no /proc in a sandbox). */
+export async function readMountinfo(path = '/proc/self/mountinfo'): Promise<MountinfoEntry[]> {
+  return parseMountinfo(await readFile(path, 'utf8').catch(() => ''));
 }

@@ -1,7 +1,8 @@
 // Handoff lease against a real kernel: E_MOUNTED, unmount/unbind/bind/remount, SIGTERM/SIGINT/SIGKILL, busy mount.
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { acquireLease, LeaseJournal, recoverLeases, createLinuxPlatform, linuxStorageBindings, LeaseRegistry } from './lib/handoff/index.js';
+import { acquireLease, LeaseJournal, recoverLeases, createLinuxPlatform, LeaseRegistry } from './lib/handoff/index.js';
+import { linuxStorageBindings } from './lib/topology/linux-sysfs.js';
 
 const results = [];
 const check = (name, ok, extra = '') => { results.push(ok); console.log(`${ok ? 'PASS' : 'FAIL'} ${name} ${extra}`); };

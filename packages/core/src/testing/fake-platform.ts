@@ -18,8 +18,8 @@ import type {
   StepOptions,
   StorageExpectation,
   UnmountTarget,
-} from './platform.js';
-import { localProcessIdentity, type ProcessIdentityLookup } from './process-identity.js';
+} from '../handoff/platform.js';
+import { localProcessIdentity, type ProcessIdentityLookup } from '../handoff/process-identity.js';
 
 export interface FakeOsState {
   /** False: unplugged. */

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeSysfs, type FakeUsbInterface } from './fake-sysfs.js';
+import { FakeSysfs, type FakeUsbInterface } from '../testing/fake-sysfs.js';
 import { linuxStorageBindings, readLinuxDeviceStorage, usbInterfaceId } from './linux-sysfs.js';
 import { parseMountinfo, remountOptions, unescapeMountinfo } from './mountinfo.js';
 import { asMassStorage, parseSelector, selectDevice } from '../select.js';

@@ -1,14 +1,14 @@
 #!/bin/bash
 # Real-kernel check of the handoff lease in a QEMU guest (no hardware needed).
 # Usage: run-host.sh INITRD [xhci|ehci]   (INITRD: tools/vm/build-initramfs.sh output, e.g. .vm-work/initrd.gz)
-# Transpiles core's handoff sources (no build needed), shares them with the guest over 9p, boots, and prints
+# Transpiles core's handoff and topology sources (no build needed), shares them with the guest over 9p, boots, and prints
 # PASS/FAIL lines; exits 0 only if every check passed.
 set -euo pipefail
 INITRD=${1:?usage: run-host.sh INITRD [xhci|ehci]}; HC=${2:-xhci}
-HERE=$(cd "$(dirname "$0")" && pwd); REPO=$(cd "$HERE/../../../../.." && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd); REPO=$(cd "$HERE/../../.." && pwd)
 KV=$(ls /lib/modules | sort -V | tail -1)
 W=$(mktemp -d /tmp/usbscsi-handoff-vm.XXXXXX); trap 'rm -rf "$W"' EXIT
-mkdir -p "$W/share/lib/handoff" "$W/share/node_modules" "$W/out"
+mkdir -p "$W/share/lib/handoff" "$W/share/lib/topology" "$W/share/lib/usb" "$W/share/node_modules" "$W/out"
 cp "$HERE"/*.mjs "$HERE/guest.sh" "$W/share/"
 cp "/lib/modules/$KV/kernel/crypto/crc32c_generic.ko" "$W/share/"
 cp -rL "$REPO/node_modules/.pnpm/usb@3.1.0/node_modules/usb" "$REPO/node_modules/.pnpm/usb@3.1.0/node_modules/@node-usb" "$W/share/node_modules/"
@@ -17,7 +17,8 @@ import ts from '$REPO/node_modules/typescript/lib/typescript.js';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 const src = '$REPO/packages/core/src', out = '$W/share/lib';
 writeFileSync(out + '/package.json', '{\"type\":\"module\"}');
-const files = ['errors.ts', ...readdirSync(src + '/handoff').filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.startsWith('darwin')).map((f) => 'handoff/' + f)];
+const sources = (dir) => readdirSync(src + '/' + dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.startsWith('darwin') && f !== 'index.ts').map((f) => dir + '/' + f);
+const files = ['errors.ts', 'usb/backend.ts', 'handoff/index.ts', ...sources('handoff'), ...sources('topology')];
 for (const f of files) writeFileSync(out + '/' + f.replace(/\.ts\$/, '.js'), ts.transpileModule(readFileSync(src + '/' + f, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true } }).outputText);
 "
 truncate -s 64M "$W/disk.img"

@@ -15,7 +15,7 @@ import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { StorageBinding } from '../usb/backend.js';
 import { parseMountinfo, remountOptions, unescapeMountinfo } from './mountinfo.js';
-import type { DiskUser, MountedFilesystem } from './platform.js';
+import type { DiskUser, MountedFilesystem } from './types.js';
 import { locationOf, sysfsDeviceName } from '../usb/location.js';
 
 export interface LinuxSysfsOptions {
@@ -29,7 +29,7 @@ export interface LinuxSysfsOptions {
   swapsPath?: string;
 }
 
-/** Everything the handoff needs about one interface. */
+/** Everything known about one interface: what the backends list and the handoff works on. */
 export interface LinuxInterfaceStorage {
   /** `1-2:1.0` */
   interfaceId: string;
@@ -60,6 +60,21 @@ export function usbDeviceName(busNumber: number, portNumbers: number[]): string 
 /** Linux USB interface id: `1-2.3:1.0`. */
 export function usbInterfaceId(busNumber: number, portNumbers: number[], configurationValue: number, interfaceNumber: number): string {
   return `${locationOf({ busNumber, portNumbers })}:${configurationValue}.${interfaceNumber}`;
+}
+
+/**
+ * VID:PID (and serial, where the device has one) of the USB device at a bus-port path, from
+ * sysfs `idVendor`, `idProduct`, `serial`; null when nothing is plugged in there.
+ */
+export async function readLinuxUsbIdentity(
+  busNumber: number,
+  portNumbers: number[],
+  options: LinuxSysfsOptions = {},
+): Promise<{ vendorId: number; productId: number; serialNumber?: string } | null> {
+  const dir = join(options.sysfsRoot ?? '/sys', 'bus/usb/devices', usbDeviceName(busNumber, portNumbers));
+  const [vendor, product, serial] = await Promise.all([readText(join(dir, 'idVendor')), readText(join(dir, 'idProduct')), readText(join(dir, 'serial'))]);
+  if (vendor === null || product === null) return null;
+  return { vendorId: parseInt(vendor, 16), productId: parseInt(product, 16), ...(serial !== null ? { serialNumber: serial } : {}) };
 }
 
 /**
