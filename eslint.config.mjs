@@ -1,0 +1,85 @@
+// ESLint flat config: typescript-eslint's strict set, type-aware for the TypeScript that the
+// workspace compiles (one program, tsconfig.eslint.json), syntax-only for the plain JavaScript
+// scripts and for native/ (CommonJS, outside that program). Formatting is prettier's job:
+// eslint-config-prettier comes last and turns off every rule that would disagree with it.
+import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const typed = ['packages/*/{src,test}/**/*.ts', 'apps/*/{src,test}/**/*.ts', 'tools/**/*.ts', 'vitest.config.ts'];
+
+export default tseslint.config(
+  {
+    ignores: [
+      '**/node_modules/',
+      '**/dist/',
+      'native/build/',
+      '**/prebuilds/',
+      'coverage/',
+      'reports/',
+      '.vm-work/',
+      '.turbo/',
+    ],
+  },
+  {
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: { ...globals.node } },
+  },
+  js.configs.recommended,
+  ...tseslint.configs.strict,
+  {
+    rules: {
+      // Off: with noUncheckedIndexedAccess every byte read from a CDB, sense or descriptor buffer is
+      // `number | undefined`; the parsers check lengths once and assert per read, and `?? 0` would turn
+      // a parsing bug into a silent zero.
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      // A leading underscore marks a parameter or binding that is unused on purpose (an interface's
+      // argument, a field dropped from a rest copy).
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
+    },
+  },
+  {
+    files: typed,
+    extends: [...tseslint.configs.strictTypeChecked],
+    languageOptions: {
+      parserOptions: { project: './tsconfig.eslint.json', tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // Off: it flags the runtime checks made on values whose static type is narrower than what a JS
+      // caller, the native addon or a daemon client can pass (consent must be `=== true`), and state
+      // re-read after an await.
+      '@typescript-eslint/no-unnecessary-condition': 'off',
+      // Off: an async function without await is how an implementation of a Promise-returning interface
+      // keeps its throws inside the Promise (fastify plugins and routes, backend fakes).
+      '@typescript-eslint/require-await': 'off',
+      // Numbers in messages are the norm (`${n} bytes`); other non-strings still need an explicit String().
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      // A void callback written as an arrow shorthand (`(e) => reject(e)`) is not confusing.
+      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+    },
+  },
+  {
+    // Tests assert on parsed JSON (typed any) through expect(), which checks the shape at run time, and
+    // hand mocked methods to expect() as values.
+    files: ['**/*.test.ts', '**/test/**/*.ts', 'packages/core/src/testing/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+  {
+    files: ['native/**/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    // CommonJS: require is its module system.
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  prettier,
+);
