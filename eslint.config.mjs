@@ -29,20 +29,6 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
-    rules: {
-      // Off: with noUncheckedIndexedAccess every byte read from a CDB, sense or descriptor buffer is
-      // `number | undefined`; the parsers check lengths once and assert per read, and `?? 0` would turn
-      // a parsing bug into a silent zero.
-      '@typescript-eslint/no-non-null-assertion': 'off',
-      // A leading underscore marks a parameter or binding that is unused on purpose (an interface's
-      // argument, a field dropped from a rest copy).
-      '@typescript-eslint/no-unused-vars': [
-        'error',
-        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true },
-      ],
-    },
-  },
-  {
     files: typed,
     extends: [...tseslint.configs.strictTypeChecked],
     languageOptions: {
@@ -65,6 +51,21 @@ export default tseslint.config(
       // casts in tests.
       '@typescript-eslint/no-unsafe-enum-assignment': 'off',
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
+    },
+  },
+  // After the type-aware block, which would turn these back on for the files it covers.
+  {
+    rules: {
+      // Off: with noUncheckedIndexedAccess every byte read from a CDB, sense or descriptor buffer is
+      // `number | undefined`; the parsers check lengths once and assert per read, and `?? 0` would turn
+      // a parsing bug into a silent zero.
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      // A leading underscore marks a parameter or binding that is unused on purpose (an interface's
+      // argument, a field dropped from a rest copy).
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
     },
   },
   {
