@@ -1,13 +1,16 @@
-// ESLint flat config: typescript-eslint's strict set, type-aware for the TypeScript that the
-// workspace compiles (one program, tsconfig.eslint.json), syntax-only for the plain JavaScript
-// scripts and for native/ (CommonJS, outside that program). Formatting is prettier's job:
+// ESLint flat config: typescript-eslint's strict set, type-aware for the TypeScript product sources
+// (one program, tsconfig.eslint.json), syntax-only for tests, the plain JavaScript scripts and
+// native/ (CommonJS). Formatting is prettier's job:
 // eslint-config-prettier comes last and turns off every rule that would disagree with it.
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-const typed = ['packages/*/{src,test}/**/*.ts', 'apps/*/{src,test}/**/*.ts', 'tools/**/*.ts', 'vitest.config.ts'];
+// Type-aware rules pay on the product sources; over the tests too they cost a fifth more of the run
+// (measured: 42 against 34 CPU seconds) for findings of little weight, so tests get the syntax-only set.
+const typed = ['packages/*/src/**/*.ts', 'apps/*/src/**/*.ts'];
+const tests = ['**/*.test.ts', '**/test/**/*.ts'];
 
 export default tseslint.config(
   {
@@ -30,6 +33,7 @@ export default tseslint.config(
   ...tseslint.configs.strict,
   {
     files: typed,
+    ignores: tests,
     extends: [...tseslint.configs.strictTypeChecked],
     languageOptions: {
       parserOptions: { project: './tsconfig.eslint.json', tsconfigRootDir: import.meta.dirname },
@@ -69,17 +73,9 @@ export default tseslint.config(
     },
   },
   {
-    // Tests assert on parsed JSON (typed any) through expect(), which checks the shape at run time, and
-    // hand mocked methods to expect() as values.
-    files: ['**/*.test.ts', '**/test/**/*.ts', 'packages/core/src/testing/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-unsafe-argument': 'off',
-      '@typescript-eslint/no-unsafe-assignment': 'off',
-      '@typescript-eslint/no-unsafe-call': 'off',
-      '@typescript-eslint/no-unsafe-member-access': 'off',
-      '@typescript-eslint/no-unsafe-return': 'off',
-      '@typescript-eslint/unbound-method': 'off',
-    },
+    // The test doubles the package ships (@usbscsi/core/testing) hand mocked methods to expect() as values.
+    files: ['packages/core/src/testing/**/*.ts'],
+    rules: { '@typescript-eslint/unbound-method': 'off' },
   },
   {
     files: ['native/**/*.js'],
