@@ -5,8 +5,8 @@
 // benchmark run proving the bench pipeline (tools/bench --tiny), the prebuilt native binaries
 // (tools/prebuild: one check per target) and the packaging stage (tools/ci/pack-install.mjs:
 // pack, install offline, run the installed CLI; the VM stage then runs that install in a guest),
-// and the macOS compile check (tools/macos-check; counts as one check when an
-// SDK is present, and says loudly when it is skipped).
+// the macOS compile check (tools/macos-check; counts as one check when an
+// SDK is present, and says loudly when it is skipped), and `pnpm lint` (one check; see LINT below).
 // Env: USBSCSI_SKIP_VM=1 skips the VM stage (printed loudly, counted as skipped).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -119,6 +119,22 @@ if (existsSync(macCheck)) {
     totals.failed += 1;
     lines.push(`macos-check: FAILED (exit ${r.status})`);
   }
+}
+
+// 6. Lint: eslint, prettier --check and the 120-character line check (tools/lint/run.mjs), one check.
+//    Off until the tree has had its one-time fix pass (tools/lint/fix-all.sh); then set LINT to true.
+const LINT = false;
+if (LINT) {
+  const lint = run('pnpm', ['-s', 'lint']);
+  if (lint.code === 0) {
+    totals.passed += 1;
+    lines.push(`lint: passed in ${lint.seconds.toFixed(1)} s (eslint, prettier, line length)`);
+  } else {
+    totals.failed += 1;
+    lines.push(`lint: FAILED (exit ${lint.code}) — pnpm lint prints each finding`);
+  }
+} else {
+  lines.push('lint: not run yet — on after the one-time fix pass (LINT in tools/ci/test-all.mjs)');
 }
 
 console.log('\n== summary ==');

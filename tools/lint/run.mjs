@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// `pnpm lint`: eslint (typescript-eslint strict, type-aware where tsconfig.eslint.json reaches),
+// `prettier --check`, and the 120-character line check for what prettier does not wrap. The three
+// run side by side (eslint alone takes most of the time) and each one's output is printed whole
+// when it ends, so one run shows every finding; exit 1 when any failed.
+import { spawn } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const checks = [
+  ['eslint', 'pnpm', ['exec', 'eslint', '--max-warnings', '0', '.']],
+  ['prettier', 'pnpm', ['exec', 'prettier', '--check', '--log-level', 'warn', '.']],
+  ['line length', 'node', ['tools/lint/line-length.mjs']],
+];
+
+function runCheck([name, cmd, args]) {
+  const t0 = Date.now();
+  return new Promise((done) => {
+    const child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = [];
+    child.stdout.on('data', (chunk) => output.push(chunk));
+    child.stderr.on('data', (chunk) => output.push(chunk));
+    let finished = false;
+    const finish = (code, why) => {
+      if (finished) return; // 'error' and 'close' can both come
+      finished = true;
+      const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+      process.stdout.write(`== ${name} ==\n${Buffer.concat(output).toString()}`);
+      done({ ok: code === 0, line: `${name}: ${code === 0 ? 'ok' : `FAILED (${why})`} in ${seconds} s` });
+    };
+    child.on('error', (err) => finish(1, err.message));
+    child.on('close', (code, signal) => finish(code, signal ?? `exit ${code}`));
+  });
+}
+
+const results = await Promise.all(checks.map(runCheck));
+for (const r of results) console.log(r.line);
+process.exit(results.every((r) => r.ok) ? 0 : 1);
