@@ -1,5 +1,5 @@
 // DeviceHandle: claim/release/alt/kernel-driver/clear-halt/reset/close on a pool
-// thread; control and bulk transfers asynchronous on the libusb event thread.
+// thread; control and bulk transfers asynchronous, completed by the event pump on the JS thread.
 #include "handle.h"
 
 #include <chrono>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "args.h"
+#include "exchange_block.h"
 #include "worker.h"
 
 namespace usbscsi {
@@ -44,14 +45,14 @@ void EndHandleOp(HandleState& state) {
   state.cv.notify_all();
 }
 
-const char* TransferStatusName(libusb_transfer_status status) {
+int TransferStatusNumber(libusb_transfer_status status) {
   switch (status) {
-    case LIBUSB_TRANSFER_COMPLETED: return "ok";
-    case LIBUSB_TRANSFER_STALL: return "stall";
-    case LIBUSB_TRANSFER_TIMED_OUT: return "timeout";
-    case LIBUSB_TRANSFER_OVERFLOW: return "overflow";
-    case LIBUSB_TRANSFER_CANCELLED: return "cancelled";
-    default: return "";  // ERROR, NO_DEVICE: backend failures, thrown
+    case LIBUSB_TRANSFER_COMPLETED: return block::kOk;
+    case LIBUSB_TRANSFER_STALL: return block::kStall;
+    case LIBUSB_TRANSFER_TIMED_OUT: return block::kTimeout;
+    case LIBUSB_TRANSFER_OVERFLOW: return block::kOverflow;
+    case LIBUSB_TRANSFER_CANCELLED: return block::kCancelled;
+    default: return -1;  // ERROR, NO_DEVICE: backend failures, thrown
   }
 }
 
@@ -80,13 +81,13 @@ struct TransferCompletion : Completion {
       deferred_.Reject(ToJsError(env, FromLibusb(LIBUSB_ERROR_NO_DEVICE, what)).Value());
       return;
     }
-    const char* name = TransferStatusName(status);
-    if (*name == '\0') {
+    const int number = TransferStatusNumber(status);
+    if (number < 0) {
       deferred_.Reject(ToJsError(env, FromLibusb(LIBUSB_ERROR_IO, what)).Value());
       return;
     }
     Napi::Object out = Napi::Object::New(env);
-    out.Set("status", name);
+    out.Set("status", number);
     out.Set("actualLength", actualLength);
     if (wantData) out.Set("data", Napi::Buffer<uint8_t>::Copy(env, data.data(), data.size()));
     deferred_.Resolve(out);
@@ -152,7 +153,7 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
                            InstanceMethod<&DeviceHandle::ClearHalt>("clearHalt"),
                            InstanceMethod<&DeviceHandle::Control>("controlTransfer"),
                            InstanceMethod<&DeviceHandle::Bulk>("bulkTransfer"),
-                           InstanceMethod<&DeviceHandle::BotExchange>("exchangeBlock"),
+                           InstanceMethod<&DeviceHandle::Exchange>("exchange"),
                            InstanceMethod<&DeviceHandle::AllocPinned>("allocTransferBuffer"),
                            InstanceMethod<&DeviceHandle::ReleasePinned>("releaseTransferBuffer"),
                            InstanceMethod<&DeviceHandle::CancelOp>("cancel"),
@@ -344,7 +345,7 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
     return Napi::Boolean::New(info.Env(), static_cast<bool>(op));
   }
 
-  Napi::Value BotExchange(const Napi::CallbackInfo& info) { return StartBotExchange(info, state_); }
+  Napi::Value Exchange(const Napi::CallbackInfo& info) { return StartExchange(info, state_); }
   Napi::Value AllocPinned(const Napi::CallbackInfo& info) { return AllocTransferBuffer(info, state_); }
   Napi::Value ReleasePinned(const Napi::CallbackInfo& info) { return ReleaseTransferBuffer(info, state_); }
 

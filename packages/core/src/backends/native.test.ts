@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { NativeBackend, NativeHandle, loadNativeBackend, nativeDeviceId } from './native.js';
 import { fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+import { EXCHANGE_BLOCK } from './native-exchange.js';
 
 const STICK: NativeDeviceInfo = {
   vendorId: 0x46f4, productId: 0x0001, busNumber: 2, deviceAddress: 3, portNumbers: [1, 4], speed: 'super',
@@ -17,7 +18,7 @@ function nativeError(code: string, message: string, extra: Record<string, unknow
 /** A fake addon handle: records calls, resolves transfers when told to. */
 function fakeHandle(overrides: Partial<NativeDeviceHandle> = {}): NativeDeviceHandle & { cancelled: number[] } {
   const cancelled: number[] = [];
-  const pending = new Map<number, (r: { status: 'cancelled'; actualLength: number }) => void>();
+  const pending = new Map<number, (r: { status: 4; actualLength: number }) => void>();
   return {
     closed: false,
     cancelled,
@@ -28,12 +29,21 @@ function fakeHandle(overrides: Partial<NativeDeviceHandle> = {}): NativeDeviceHa
     detachKernelDriver: vi.fn(async () => {}),
     attachKernelDriver: vi.fn(async () => {}),
     clearHalt: vi.fn(async () => {}),
-    controlTransfer: vi.fn(async () => ({ status: 'ok' as const, actualLength: 1, data: Buffer.from([0]) })),
-    bulkTransfer: vi.fn((_ep: number, _b: Uint8Array, _t: number, opId?: number) => new Promise<{ status: 'cancelled'; actualLength: number }>((res) => pending.set(opId!, res))),
-    botExchange: vi.fn(async () => ({ cbw: { status: 'ok' as const, actualLength: 31 }, data: { status: 'ok' as const, actualLength: 36 }, csw: { status: 'ok' as const, actualLength: 13, bytes: Buffer.alloc(13) }, notes: ['depth reduced'] })),
+    controlTransfer: vi.fn(async () => ({ status: 0 as const, actualLength: 1, data: Buffer.from([0]) })),
+    bulkTransfer: vi.fn((_ep: number, _b: Uint8Array, _t: number, opId?: number) => new Promise<{ status: 4; actualLength: number }>((res) => pending.set(opId!, res))),
+    // Every phase moved every byte (facts written into the block as the engine does).
+    exchange: vi.fn(async (block: Uint8Array) => {
+      const view = new DataView(block.buffer, block.byteOffset);
+      for (let i = 0; i < block[EXCHANGE_BLOCK.phaseCount]!; i++) {
+        const at = EXCHANGE_BLOCK.headerSize + i * EXCHANGE_BLOCK.phaseSize;
+        block[at + EXCHANGE_BLOCK.reported] = 1;
+        view.setFloat64(at + EXCHANGE_BLOCK.actual, view.getFloat64(at + EXCHANGE_BLOCK.length, true), true);
+      }
+      return ['depth reduced'];
+    }),
     cancel: vi.fn((opId: number) => {
       cancelled.push(opId);
-      pending.get(opId)?.({ status: 'cancelled', actualLength: 0 });
+      pending.get(opId)?.({ status: 4, actualLength: 0 });
       return pending.delete(opId);
     }),
     allocTransferBuffer: vi.fn(() => null),
@@ -49,8 +59,8 @@ function fakeAddon(handle: NativeDeviceHandle, devices: NativeDeviceInfo[] = [ST
     platform: 'linux',
     list: vi.fn(async () => devices),
     open: vi.fn(async () => handle),
-    libusbVersion: () => ({ text: '1.0.26' }),
-    mapLibusbError: () => new Error('x'),
+    libusbVersion: () => ({ major: 1, minor: 0, micro: 26, nano: 0, text: '1.0.26' }),
+    mapLibusbError: () => Object.assign(new Error('x'), { code: 'E_IO' }),
     transferMemoryLimit: () => ({ bytes: 16 << 20, source: 'test' }),
   };
 }
@@ -117,15 +127,17 @@ describe('NativeBackend over a fake addon', () => {
     expect(fromNativeError(nativeError('E_WHATEVER', 'y'), 'x').code).toBe(ErrorCodes.IO);
   });
 
-  it('botExchange passes the request with an opId (not the signal) and returns phases and notes', async () => {
+  it('botExchange sends one block with an opId and the caller\'s buffer, and returns phases and notes', async () => {
     const h = fakeHandle();
     const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
     const cbw = new Uint8Array(31);
-    const r = await handle.botExchange({ cbw, outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 1000, data: { direction: 'in', buffer: new Uint8Array(36) }, depth: 2, signal: new AbortController().signal });
-    const sent = (h.botExchange as ReturnType<typeof vi.fn>).mock.calls[0]![0] as Record<string, unknown>;
-    expect(sent).not.toHaveProperty('signal');
-    expect(sent).toMatchObject({ cbw, depth: 2, outEndpoint: 2, inEndpoint: 0x81 });
-    expect(typeof sent.opId).toBe('number');
+    cbw.set([0x55, 0x53, 0x42, 0x43, 0, 0, 0, 0, 36, 0, 0, 0, 0x80]);
+    const buffer = new Uint8Array(36);
+    const r = await handle.botExchange({ cbw, outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 1000, data: { direction: 'in', buffer }, depth: 2, signal: new AbortController().signal });
+    const [block, data] = (h.exchange as ReturnType<typeof vi.fn>).mock.calls[0]! as [Uint8Array, Uint8Array];
+    expect(block.byteLength).toBe(EXCHANGE_BLOCK.size);
+    expect(data).toBe(buffer);
+    expect(new DataView(block.buffer).getUint32(EXCHANGE_BLOCK.opId, true)).toBeGreaterThan(0);
     expect(r).toMatchObject({ cbw: { status: 'ok', actualLength: 31 }, data: { status: 'ok', actualLength: 36 }, csw: { status: 'ok', actualLength: 13 }, notes: ['depth reduced'] });
     expect(r.csw!.bytes).toBeInstanceOf(Uint8Array);
   });

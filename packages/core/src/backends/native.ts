@@ -1,9 +1,10 @@
 /**
- * `UsbBackend` over the native addon (`@usbscsi/native`, libusb-1.0 with a
- * dedicated event thread). What it adds over node-usb: several URBs in flight,
- * true cancellation, stalls as results, and `botExchange`, which runs a whole
- * BOT command (CBW, multi-URB data phase, CSW) in one native call, into the
- * caller's buffer or straight to/from a file descriptor.
+ * `UsbBackend` over the native addon (`@usbscsi/native`, libusb-1.0, events
+ * handled on the JS thread). What it adds over node-usb: several URBs in flight,
+ * true cancellation, stalls as results, and transfer plans (`exchange`): a BOT
+ * command is one plan (CBW, multi-URB data phase, CSW) run in one native call,
+ * into the caller's buffer or straight to/from a file descriptor. Plans are
+ * validated and encoded here (native-exchange.ts); the engine reports facts.
  *
  * Loaded lazily ({@link loadNativeBackend}); a missing addon is a reason, not a
  * crash, unless the caller requires it (`E_NO_NATIVE`).
@@ -17,13 +18,21 @@ import {
   type ControlSetup,
   type TransferBuffer,
   type TransferResult,
+  type TransferStatus,
   type UsbBackend,
   type UsbDeviceHandle,
   type UsbDeviceInfo,
   type UsbHandleCapabilities,
 } from '../usb/backend.js';
 import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
-import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeBotRequest, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+import { decodeFacts, encodeBotPlan, encodePlan, giveBack, takeBlock, type ExchangeBlock, type ExchangeFacts, type ExchangePlan } from './native-exchange.js';
+
+/** Status numbers (the engine's) to core's names, at this boundary until core carries numbers too. */
+const STATUS_NAMES: readonly TransferStatus[] = ['ok', 'stall', 'timeout', 'overflow', 'cancelled'];
+function statusName(n: number): TransferStatus {
+  return STATUS_NAMES[n] ?? 'cancelled';
+}
 
 
 let nextOpId = 1;
@@ -100,7 +109,8 @@ export class NativeHandle implements UsbDeviceHandle {
     const r = await cancellable(this.handle, undefined, 'control transfer', (opId) =>
       this.handle.controlTransfer(setup.requestType, setup.request, setup.value, setup.index, data, timeoutMs, opId),
     );
-    return r.data ? { status: r.status, actualLength: r.actualLength, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) } : { status: r.status, actualLength: r.actualLength };
+    const status = statusName(r.status);
+    return r.data ? { status, actualLength: r.actualLength, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) } : { status, actualLength: r.actualLength };
   }
 
   bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
@@ -116,32 +126,69 @@ export class NativeHandle implements UsbDeviceHandle {
   async #bulk(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined, dir: string): Promise<TransferResult> {
     if (signal?.aborted) return { status: 'cancelled', actualLength: 0 };
     const r = await cancellable(this.handle, signal, `bulk ${dir} on endpoint ${hex(endpoint)}`, (opId) => this.handle.bulkTransfer(endpoint, buffer, timeoutMs, opId));
-    return { status: r.status, actualLength: r.actualLength };
+    return { status: statusName(r.status), actualLength: r.actualLength };
   }
 
   /**
-   * `queueAhead` (native only): see native/README.md; off by default.
-   * The hot path of every BOT command: the request is built field by field (object rest/spread
-   * showed up as V8 slow paths in the guest's perf profile of a TUR loop).
+   * One BOT command as a 3-phase plan (CBW at once; data after it; CSW after that), checked
+   * and encoded once here. The facts come back as phases: the first that did not move every
+   * byte with status ok is the last one present; what they mean is BotTransport's business.
    */
-  async botExchange(request: BotExchangeRequest & { queueAhead?: boolean }): Promise<BotExchangeResult> {
+  async botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
     const signal = request.signal;
     if (signal?.aborted) return { cbw: { status: 'cancelled', actualLength: 0 } };
-    const native: NativeBotRequest = { cbw: request.cbw, outEndpoint: request.outEndpoint, inEndpoint: request.inEndpoint, timeoutMs: request.timeoutMs };
-    if (request.data !== undefined) native.data = request.data;
-    if (request.chunkSize !== undefined) native.chunkSize = request.chunkSize;
-    if (request.depth !== undefined) native.depth = request.depth;
-    if (request.queueAhead !== undefined) native.queueAhead = request.queueAhead;
-    const r = await cancellable(this.handle, signal, 'BOT exchange', (opId) => {
-      native.opId = opId;
-      return this.handle.botExchange(native);
-    });
-    // The addon's result has this contract's shape already (native/botexchange.js).
-    const out: BotExchangeResult = { cbw: r.cbw };
-    if (r.data) out.data = r.data;
-    if (r.csw) out.csw = r.csw;
-    if (r.notes?.length) out.notes = r.notes;
+    const opId = newOpId();
+    const b = takeBlock();
+    let plan: { buffer: Uint8Array | undefined; hasData: boolean };
+    try {
+      plan = encodeBotPlan(request, opId, b);
+    } catch (err) {
+      giveBack(b);
+      throw err;
+    }
+    const notes = await this.#run(b, plan.buffer, opId, signal, 'BOT exchange');
+    const facts = decodeFacts(b, plan.hasData ? 3 : 2, notes);
+    giveBack(b);
+    const [cbw, second, third] = facts.phases;
+    const out: BotExchangeResult = { cbw: cbw ? { status: statusName(cbw.status), actualLength: cbw.actualLength } : { status: 'cancelled', actualLength: 0 } };
+    const cswFacts = plan.hasData ? third : second;
+    if (plan.hasData && second) out.data = { status: statusName(second.status), actualLength: second.actualLength };
+    if (cswFacts) out.csw = { status: statusName(cswFacts.status), actualLength: cswFacts.actualLength, bytes: cswFacts.bytes ?? new Uint8Array(0) };
+    if (facts.notes) out.notes = facts.notes;
     return out;
+  }
+
+  /**
+   * Runs a general transfer plan (several may be in flight on one handle): facts per phase,
+   * status as numbers. Bad plans are refused here with `E_BAD_INPUT` before the engine sees them.
+   */
+  async exchange(plan: ExchangePlan & { signal?: AbortSignal }): Promise<ExchangeFacts> {
+    const opId = newOpId();
+    const b = takeBlock();
+    try {
+      encodePlan({ ...plan, opId }, b);
+    } catch (err) {
+      giveBack(b);
+      throw err;
+    }
+    const notes = await this.#run(b, plan.buffer, opId, plan.signal, 'transfer plan');
+    const facts = decodeFacts(b, plan.phases.length, notes);
+    giveBack(b);
+    return facts;
+  }
+
+  async #run(b: ExchangeBlock, buffer: Uint8Array | undefined, opId: number, signal: AbortSignal | undefined, action: string): Promise<string[] | undefined> {
+    const handle = this.handle;
+    const onAbort = signal ? () => handle.cancel(opId) : undefined;
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await handle.exchange(b.bytes, buffer);
+    } catch (err) {
+      giveBack(b);
+      throw fromNativeError(err, action);
+    } finally {
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+    }
   }
 
   allocTransferBuffer(bytes: number): TransferBuffer | null {
