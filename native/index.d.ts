@@ -82,6 +82,14 @@ export interface NativeDeviceHandle {
   releaseTransferBuffer(buffer: ArrayBuffer): boolean;
   /** Cancels the operation started with this opId; false if it is no longer pending. */
   cancel(opId: number): boolean;
+  /**
+   * Allocates `count` bulk streams (1..65533) on each of `endpoints` (USB 3, for UAS); resolves
+   * with how many the host controller gave (possibly fewer). A controller or endpoint without
+   * streams rejects E_BAD_INPUT (libusb INVALID_PARAM); macOS: E_UNSUPPORTED.
+   */
+  allocStreams(count: number, endpoints: number[]): Promise<number>;
+  /** Frees the streams of `endpoints`. */
+  freeStreams(endpoints: number[]): Promise<void>;
   /** Port reset; the handle is closed afterwards. */
   resetDevice(): Promise<void>;
   /** Cancels what is pending, waits until every pending promise settled, closes. Idempotent. */

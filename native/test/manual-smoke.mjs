@@ -248,6 +248,14 @@ await expectBad('claim interface 300', () => h.claimInterface(300));
 step('badArguments', bad);
 check('bad arguments on a live handle give E_BAD_INPUT', Object.values(bad).every((v) => v === 'E_BAD_INPUT'), bad);
 
+// Bulk streams on a BOT device (its endpoints have none; on EHCI the controller has none either):
+// the host refuses with INVALID_PARAM, a typed E_BAD_INPUT, and the handle keeps working.
+const streams = await nh.allocStreams(4, [epIn, epOut]).then((n) => ({ allocated: n }), (e) => ({ code: e.code, libusbError: e.details?.libusbError, message: e.message }));
+const afterStreams = Buffer.alloc(36);
+const r4 = await run(cbw({ length: 36, dirIn: true, cdb: [0x12, 0, 0, 0, 36, 0] }), { direction: 'in', buffer: afterStreams });
+step('allocStreams', { streams, inquiryAfter: r4.data });
+check('allocStreams on endpoints without streams: E_BAD_INPUT (INVALID_PARAM), device still answers', streams.code === 'E_BAD_INPUT' && streams.libusbError === 'LIBUSB_ERROR_INVALID_PARAM' && cswOk(r4, tag));
+
 await h.releaseInterface(itf.interfaceNumber);
 await h.attachKernelDriver(itf.interfaceNumber);
 step('release+attach', { ok: true });

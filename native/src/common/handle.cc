@@ -157,6 +157,8 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
                            InstanceMethod<&DeviceHandle::AllocPinned>("allocTransferBuffer"),
                            InstanceMethod<&DeviceHandle::ReleasePinned>("releaseTransferBuffer"),
                            InstanceMethod<&DeviceHandle::CancelOp>("cancel"),
+                           InstanceMethod<&DeviceHandle::AllocStreams>("allocStreams"),
+                           InstanceMethod<&DeviceHandle::FreeStreams>("freeStreams"),
                            InstanceMethod<&DeviceHandle::Reset>("resetDevice"),
                            InstanceMethod<&DeviceHandle::Close>("close"),
                            InstanceAccessor<&DeviceHandle::IsClosed>("closed"),
@@ -327,6 +329,39 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
 
   Napi::Value Close(const Napi::CallbackInfo& info) { return Shutdown(info.Env(), false); }
   Napi::Value Reset(const Napi::CallbackInfo& info) { return Shutdown(info.Env(), true); }
+
+  // Bulk streams (USB 3, UAS): libusb_alloc_streams / libusb_free_streams on a pool thread (an
+  // ioctl). A host controller or endpoint without streams answers INVALID_PARAM: E_BAD_INPUT.
+  static std::vector<uint8_t> Endpoints(Napi::Env env, const Napi::Value& v) {
+    if (!v.IsArray()) ThrowBadInput(env, "endpoints must be an array of endpoint addresses");
+    Napi::Array arr = v.As<Napi::Array>();
+    if (arr.Length() < 1 || arr.Length() > 30) ThrowBadInput(env, "endpoints must list 1 to 30 endpoint addresses");
+    std::vector<uint8_t> eps;
+    for (uint32_t i = 0; i < arr.Length(); ++i) eps.push_back(Endpoint(env, arr.Get(i), "endpoints[" + std::to_string(i) + "]", -1));
+    return eps;
+  }
+
+  Napi::Value AllocStreams(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const uint32_t count = U32(env, info[0], "count", 1, 65533);
+    std::vector<uint8_t> eps = Endpoints(env, info[1]);
+    auto allocated = std::make_shared<int>(0);
+    return Blocking(
+        env, "usbscsi.allocStreams", "allocate " + std::to_string(count) + " bulk streams",
+        [count, eps, allocated](libusb_device_handle* h) mutable {
+          const int rc = libusb_alloc_streams(h, count, eps.data(), static_cast<int>(eps.size()));
+          if (rc > 0) *allocated = rc;
+          return rc;
+        },
+        [allocated](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *allocated); });
+  }
+
+  Napi::Value FreeStreams(const Napi::CallbackInfo& info) {
+    std::vector<uint8_t> eps = Endpoints(info.Env(), info[0]);
+    return Blocking(info.Env(), "usbscsi.freeStreams", "free bulk streams", [eps](libusb_device_handle* h) mutable {
+      return libusb_free_streams(h, eps.data(), static_cast<int>(eps.size()));
+    });
+  }
 
   Napi::Value IsClosed(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(state_->mu);

@@ -48,6 +48,8 @@ function fakeHandle(overrides: Partial<NativeDeviceHandle> = {}): NativeDeviceHa
     }),
     allocTransferBuffer: vi.fn(() => null),
     releaseTransferBuffer: vi.fn(() => false),
+    allocStreams: vi.fn(async () => { throw nativeError('E_BAD_INPUT', 'allocate 4 bulk streams: LIBUSB_ERROR_INVALID_PARAM', { libusbError: 'LIBUSB_ERROR_INVALID_PARAM', libusbCode: -2 }); }),
+    freeStreams: vi.fn(async () => {}),
     resetDevice: vi.fn(async () => {}),
     close: vi.fn(async () => {}),
     ...overrides,
@@ -166,6 +168,18 @@ describe('NativeBackend over a fake addon', () => {
     const pinned = fakeHandle({ allocTransferBuffer: vi.fn(() => new ArrayBuffer(8)), releaseTransferBuffer: vi.fn(() => { throw busy; }) });
     const buffer = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, pinned, 'linux').allocTransferBuffer(8)!;
     expect(() => buffer.release()).toThrow(expect.objectContaining({ code: ErrorCodes.BUSY }));
+  });
+
+  it('allocStreams: bad counts and endpoints refused before the engine; a controller without streams is a typed E_BAD_INPUT', async () => {
+    const h = fakeHandle();
+    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+    for (const [count, eps] of [[0, [0x81]], [65534, [0x81]], [1.5, [0x81]], [4, []], [4, [0]], [4, [0x80]], [4, [0x91]]] as [number, number[]][]) {
+      await expect(handle.allocStreams(count, eps)).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    }
+    await expect(handle.freeStreams([])).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    expect(h.allocStreams).not.toHaveBeenCalled();
+    await expect(handle.allocStreams(4, [0x81, 0x02])).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT, details: { libusbError: 'LIBUSB_ERROR_INVALID_PARAM' } });
+    expect(h.allocStreams).toHaveBeenCalledWith(4, [0x81, 0x02]);
   });
 
   it('capabilities: botExchange and fd streaming always, kernel driver control on Linux', () => {

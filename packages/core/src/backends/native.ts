@@ -26,7 +26,7 @@ import {
 } from '../usb/backend.js';
 import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from './storage-bindings.js';
 import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
-import { decodeFacts, encodeBotPlan, encodePlan, giveBack, takeBlock, type ExchangeBlock, type ExchangeFacts, type ExchangePlan } from './native-exchange.js';
+import { NATIVE_STATUS, decodeFacts, encodeBotPlan, encodePlan, giveBack, takeBlock, type ExchangeBlock, type ExchangeFacts, type ExchangePlan } from './native-exchange.js';
 
 /** Status numbers (the engine's) to core's names, at this boundary until core carries numbers too. */
 const STATUS_NAMES: readonly TransferStatus[] = ['ok', 'stall', 'timeout', 'overflow', 'cancelled'];
@@ -70,6 +70,13 @@ async function cancellable<T>(handle: NativeDeviceHandle, signal: AbortSignal | 
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(2, '0')}`;
+}
+
+function checkStreamEndpoints(endpoints: number[]): void {
+  if (!Array.isArray(endpoints) || endpoints.length < 1 || endpoints.length > 30) throw badInput('bulk streams need 1 to 30 endpoint addresses');
+  for (const ep of endpoints) {
+    if (!Number.isInteger(ep) || ep < 1 || ep > 0xff || (ep & 0x0f) === 0 || (ep & 0x70) !== 0) throw badInput(`not a bulk endpoint address: ${ep}`);
+  }
 }
 
 export class NativeHandle implements UsbDeviceHandle {
@@ -171,6 +178,10 @@ export class NativeHandle implements UsbDeviceHandle {
       giveBack(b);
       throw err;
     }
+    if (plan.signal?.aborted) {
+      giveBack(b);
+      return { phases: [{ status: NATIVE_STATUS.cancelled, actualLength: 0 }] };
+    }
     const notes = await this.#run(b, plan.buffer, opId, plan.signal, 'transfer plan');
     const facts = decodeFacts(b, plan.phases.length, notes);
     giveBack(b);
@@ -214,6 +225,21 @@ export class NativeHandle implements UsbDeviceHandle {
         }
       },
     };
+  }
+
+  /**
+   * Bulk streams for plans that name a `streamId` (USB 3 UAS): resolves with the number
+   * allocated per endpoint. A host controller or endpoint without streams is E_BAD_INPUT.
+   */
+  async allocStreams(count: number, endpoints: number[]): Promise<number> {
+    if (!Number.isInteger(count) || count < 1 || count > 65533) throw badInput(`a stream count is 1 to 65533; got ${count}`);
+    checkStreamEndpoints(endpoints);
+    return call(`allocating ${count} bulk streams on ${endpoints.map(hex).join(', ')}`, () => this.handle.allocStreams(count, endpoints));
+  }
+
+  async freeStreams(endpoints: number[]): Promise<void> {
+    checkStreamEndpoints(endpoints);
+    return call(`freeing the bulk streams of ${endpoints.map(hex).join(', ')}`, () => this.handle.freeStreams(endpoints));
   }
 
   resetDevice(): Promise<void> {
