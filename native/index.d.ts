@@ -8,10 +8,14 @@
  * `E_BUSY`, `E_PERMISSION`, `E_NO_MEMORY`, `E_UNSUPPORTED`, `E_NOT_FOUND`, `E_IO`, …)
  * and, when libusb produced it, `libusbError` (e.g. `LIBUSB_ERROR_BUSY`), `libusbCode`
  * and `errno`. Transfer outcomes (stall, timeout, overflow, cancelled, short) are
- * results, not errors.
+ * results (status numbers), not errors.
  */
 
-export type NativeTransferStatus = 'ok' | 'stall' | 'timeout' | 'overflow' | 'cancelled';
+/**
+ * A transfer status as a number (the same numbers as core's `TransferStatus` and
+ * src/common/exchange_block.h `Status`): 0 ok, 1 stall, 2 timeout, 3 overflow, 4 cancelled.
+ */
+export type NativeTransferStatus = 0 | 1 | 2 | 3 | 4;
 
 export interface NativeError extends Error {
   code: string;
@@ -39,40 +43,6 @@ export interface NativeDeviceInfo {
 export interface NativeTransferResult { status: NativeTransferStatus; actualLength: number }
 export interface NativeControlResult extends NativeTransferResult { data?: Uint8Array }
 
-export type NativeBotData =
-  | { direction: 'in' | 'out'; buffer: Uint8Array }
-  | { direction: 'in' | 'out'; fd: number; length: number; position: number };
-
-export interface NativeBotRequest {
-  /** 31 bytes, signature USBC; dCBWDataTransferLength and the direction flag must match `data`. */
-  cbw: Uint8Array;
-  outEndpoint: number;
-  inEndpoint: number;
-  data?: NativeBotData;
-  /** Whole-command budget. */
-  timeoutMs: number;
-  /** Multiple of 1024, 1 KiB .. 64 MiB; default 256 KiB. */
-  chunkSize?: number;
-  /** 1..64; default 4. Reduced (and said so in `notes`) to fit usbfs_memory_mb. */
-  depth?: number;
-  /**
-   * Submit the data-IN URBs with the CBW and the CSW read behind the data instead of from the
-   * previous phase's completion. Default false: QEMU's usb-storage stalls or deadlocks on
-   * early IN packets (README); real devices NAK until ready, so this is safe on hardware.
-   */
-  queueAhead?: boolean;
-  /** Caller-chosen id (1..2^31-1) for `cancel(opId)`. */
-  opId?: number;
-}
-
-export interface NativeBotResult {
-  cbw: NativeTransferResult;
-  data?: NativeTransferResult;
-  csw?: NativeTransferResult & { bytes: Uint8Array };
-  /** What the engine changed or noticed (depth reduced, CSW found in a data URB, heap buffers). */
-  notes?: string[];
-}
-
 export interface NativeDeviceHandle {
   readonly closed: boolean;
   claimInterface(interfaceNumber: number): Promise<void>;
@@ -87,14 +57,17 @@ export interface NativeDeviceHandle {
   controlTransfer(requestType: number, request: number, value: number, index: number, dataOrLength: Uint8Array | number, timeoutMs: number, opId?: number): Promise<NativeControlResult>;
   /** Direction from the endpoint address; IN fills `buffer` in place (zero copy). One pending transfer per endpoint. */
   bulkTransfer(endpoint: number, buffer: Uint8Array, timeoutMs: number, opId?: number): Promise<NativeTransferResult>;
-  /** One whole BOT command (implemented in botexchange.js over `exchangeBlock`). */
-  botExchange(request: NativeBotRequest): Promise<NativeBotResult>;
   /**
-   * The engine's own entry point under `botExchange`: `block` is the 128-byte exchange block
-   * (src/common/exchange_block.h) carrying the CBW and parameters in and the outcome out;
-   * resolves with the engine's notes, if any. Use `botExchange`.
+   * Runs one transfer plan (up to 4 phases; several plans may be in flight on one handle).
+   * `block` is the exchange block (src/common/exchange_block.h, 336 bytes): the plan in, the
+   * facts of each phase (status number, bytes moved, inline IN bytes) written back before the
+   * promise settles; `data` is the memory of the plan's buffer phases (zero copy). Resolves
+   * with the engine's notes (depth cut to fit usbfs_memory_mb, heap buffers, bytes received by
+   * URBs queued after a short one), if any. Core validates and encodes plans
+   * (packages/core/src/backends/native-exchange.ts); the engine only refuses what would be
+   * unsafe (sizes outside the buffers, unknown values) with a generic `E_BAD_INPUT`.
    */
-  exchangeBlock(block: Uint8Array, data?: Uint8Array): Promise<string[] | undefined>;
+  exchange(block: Uint8Array, data?: Uint8Array): Promise<string[] | undefined>;
   /**
    * Pinned memory for data phases: an ArrayBuffer mapped from the device's usbfs file
    * (libusb_dev_mem_alloc), which the host controller fills or sends in place (no per-byte copy
@@ -109,6 +82,14 @@ export interface NativeDeviceHandle {
   releaseTransferBuffer(buffer: ArrayBuffer): boolean;
   /** Cancels the operation started with this opId; false if it is no longer pending. */
   cancel(opId: number): boolean;
+  /**
+   * Allocates `count` bulk streams (1..65533) on each of `endpoints` (USB 3, for UAS); resolves
+   * with how many the host controller gave (possibly fewer). A controller or endpoint without
+   * streams rejects E_BAD_INPUT (libusb INVALID_PARAM); macOS: E_UNSUPPORTED.
+   */
+  allocStreams(count: number, endpoints: number[]): Promise<number>;
+  /** Frees the streams of `endpoints`. */
+  freeStreams(endpoints: number[]): Promise<void>;
   /** Port reset; the handle is closed afterwards. */
   resetDevice(): Promise<void>;
   /** Cancels what is pending, waits until every pending promise settled, closes. Idempotent. */

@@ -2,13 +2,12 @@
 // The addon's loader. Importing this file never throws: `load()` returns the addon and where it
 // came from, or the reason it is unavailable, with every binary it tried (loader.js has the order).
 const path = require('node:path');
-const { installBotExchange } = require('./botexchange.js');
 const { loadFirst, prebuildTarget, sourceSkipReason } = require('./loader.js');
 
 let cached;
 
 function load() {
-  if (!cached) cached = loadFirst(__dirname, installBotExchange);
+  if (!cached) cached = loadFirst(__dirname);
   return cached;
 }
 

@@ -124,7 +124,7 @@ function sourceSkipReason(root) {
 const NAMES = { override: 'USBSCSI_NATIVE_BINARY binary', prebuild: 'prebuild', source: 'source build' };
 
 /** Tries each candidate; returns the addon and every attempt with its outcome. */
-function loadFirst(root, onLoaded, env = process.env) {
+function loadFirst(root, env = process.env) {
   const { order, note } = candidates(root, env);
   const tried = [];
   for (const c of order) {
@@ -135,7 +135,6 @@ function loadFirst(root, onLoaded, env = process.env) {
     }
     try {
       const addon = dlopenAddon(c.path);
-      onLoaded(addon);
       tried.push({ ...entry, status: 'loaded' });
       for (const rest of order.slice(order.indexOf(c) + 1)) {
         tried.push({ kind: rest.kind, path: rest.path, ...(rest.target ? { target: rest.target } : {}), status: 'not-tried', reason: `the ${NAMES[c.kind]} loaded first` });

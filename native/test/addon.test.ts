@@ -1,5 +1,5 @@
 // The addon without a device: it builds, enumerates, rejects bad input with typed
-// errors, maps every libusb error in one table, and its event thread never keeps
+// errors, maps every libusb error in one table, and its event handling never keeps
 // a process (or a worker thread) alive.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -93,7 +93,7 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
     if (process.platform === 'linux') expect(limit.source).toMatch(/usbfs_memory_mb/);
   });
 
-  it('the event thread never keeps the process alive: a process that listed devices exits promptly', () => {
+  it('event handling never keeps the process alive: a process that listed devices exits promptly', () => {
     const script = `const a = require(${JSON.stringify(indexPath)}).load().addon; a.list().then(() => { globalThis.t = Date.now(); });`;
     const started = Date.now();
     const r = spawnSync(process.execPath, ['-e', script], { timeout: 10_000, encoding: 'utf8' });
@@ -101,7 +101,7 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
-  it('a worker thread with its own context and event thread starts, lists and is torn down cleanly', () => {
+  it('a worker thread with its own context and event pump starts, lists and is torn down cleanly', () => {
     const script = `
       const { Worker } = require('node:worker_threads');
       const code = 'const a = require(${JSON.stringify(indexPath).replace(/'/g, "\\'")}).load().addon; a.list().then(l => require("node:worker_threads").parentPort.postMessage(l.length));';

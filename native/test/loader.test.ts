@@ -76,11 +76,11 @@ describe('native loader order', () => {
     const ran = join(r, 'ran');
     const script = join(r, 'evil.js');
     writeFileSync(script, `require('node:fs').writeFileSync(${JSON.stringify(ran)}, 'x'); module.exports = { platform: 'evil' };`);
-    const asScript = loader.loadFirst(r, () => undefined, { USBSCSI_NATIVE_BINARY: script });
+    const asScript = loader.loadFirst(r, { USBSCSI_NATIVE_BINARY: script });
     expect(asScript).toMatchObject({ ok: false, tried: [{ kind: 'override', status: 'unavailable' }] });
     expect(asScript.reason).toMatch(/USBSCSI_NATIVE_BINARY names .*evil\.js, which is not a \.node file/);
     symlinkSync(script, join(r, 'evil.node'));
-    const linked = loader.loadFirst(r, () => undefined, { USBSCSI_NATIVE_BINARY: join(r, 'evil.node') });
+    const linked = loader.loadFirst(r, { USBSCSI_NATIVE_BINARY: join(r, 'evil.node') });
     expect(linked).toMatchObject({ ok: false, tried: [{ kind: 'override', status: 'failed' }] });
     expect(linked.reason).toMatch(/USBSCSI_NATIVE_BINARY names .*evil\.node, which failed to load: /);
     expect(existsSync(ran)).toBe(false);
@@ -92,13 +92,13 @@ describe('native loader order', () => {
     copyFileSync(built, join(r, 'build/Release/usbscsi_native.node'));
     writeFileSync(join(r, 'broken.node'), 'not an ELF or Mach-O file');
     for (const [file, status, why] of [['missing.node', 'unavailable', /which does not exist/], ['broken.node', 'failed', /which failed to load: /]] as const) {
-      const loaded = loader.loadFirst(r, () => undefined, { USBSCSI_NATIVE_BINARY: join(r, file) });
+      const loaded = loader.loadFirst(r, { USBSCSI_NATIVE_BINARY: join(r, file) });
       expect(loaded.ok).toBe(false);
       expect(loaded.tried).toEqual([{ kind: 'override', path: join(r, file), status, reason: expect.stringMatching(why) }]);
       expect(loaded.reason).toMatch(/^override: USBSCSI_NATIVE_BINARY names /);
     }
     // the same binary named by the variable loads
-    expect(loader.loadFirst(r, () => undefined, { USBSCSI_NATIVE_BINARY: join(r, 'build/Release/usbscsi_native.node') })).toMatchObject({ ok: true, from: { kind: 'override' } });
+    expect(loader.loadFirst(r, { USBSCSI_NATIVE_BINARY: join(r, 'build/Release/usbscsi_native.node') })).toMatchObject({ ok: true, from: { kind: 'override' } });
   });
 
   it('the install script\'s skip reason is the source build\'s reason', () => {
@@ -111,14 +111,14 @@ describe('native loader order', () => {
     mkdirSync(join(r, 'build/Release'), { recursive: true });
     copyFileSync(built, join(r, 'build/Release/usbscsi_native.node'));
     age(join(r, 'build/Release/usbscsi_native.node'), 60);
-    const loaded = loader.loadFirst(r, () => undefined, {});
+    const loaded = loader.loadFirst(r, {});
     expect(loaded.ok).toBe(true);
     expect(loaded.tried.map((t: { kind: string; status: string }) => `${t.kind}:${t.status}`)).toEqual(['prebuild:failed', 'source:loaded']);
     expect(loaded.tried[0].reason).toMatch(/^failed to load: /);
   });
 
   it('nothing loads: ok false, with every reason in one line', () => {
-    const loaded = loader.loadFirst(pkg({}), () => undefined, {});
+    const loaded = loader.loadFirst(pkg({}), {});
     expect(loaded.ok).toBe(false);
     expect(loaded.reason).toMatch(/^prebuild: no prebuilds in this package .*; source: not built/);
   });

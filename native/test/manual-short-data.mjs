@@ -1,8 +1,12 @@
-// Guest-only check of botExchange's short data-in handling with several URBs queued: the
-// project's FunctionFS emulator (tools/vm/guest/gadget.mjs) on dummy_hcd sends 1000 of 4096
-// bytes, then the CSW. Run in the guest through the VM harness:
+// Guest-only check of the engine's short data-in facts with several URBs queued: the project's
+// FunctionFS emulator (tools/vm/guest/gadget.mjs) on dummy_hcd sends 1000 of 4096 bytes, then
+// the CSW. The plan ends at the short phase (no CSW read by the engine); this script then reads
+// the CSW as core does. With several URBs queued, the CSW can land in a URB queued behind the
+// short one: the engine says so in its notes, and the CSW read that follows times out. Run in
+// the guest through the VM harness:
 //   VM_SCENARIOS=gadget VM_BACKENDS=native VM_GUEST_SCRIPT=native/test/manual-short-data.sh node tools/vm/run-e2e.mjs
-// Prints one DEBUG line per mode; every line must show data 1000 and a CSW with the right tag.
+// Prints one DEBUG line per mode; a mode passes with data 1000, no CSW from the engine, and either
+// a CSW read after it with the right tag or a note that URBs queued behind took it.
 import { startGadget } from '../../tools/vm/guest/gadget.mjs';
 const { loadNativeBackend } = await import('../../packages/core/dist/backends/native.js');
 const g = await startGadget();
@@ -13,14 +17,19 @@ await h.detachKernelDriver(0);
 await h.claimInterface(0);
 let tag = 0x500;
 const cbw = (len) => { const b = Buffer.alloc(31); b.write('USBC', 0, 'latin1'); b.writeUInt32LE(++tag, 4); b.writeUInt32LE(len, 8); b[12] = 0x80; b[14] = 10; Buffer.from([0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0]).copy(b, 15); return b; };
-for (const [chunkSize, depth, queueAhead] of [[1024, 4, false], [1024, 1, false], [1024, 4, true], [4096, 1, false]]) {
+for (const [chunkSize, depth] of [[1024, 4], [1024, 1], [4096, 1]]) {
   await g.inject({ kind: 'short-data', opcode: 0x28, bytes: 1000 });
   const buf = Buffer.alloc(4096);
-  const r = await h.botExchange({ cbw: cbw(4096), outEndpoint: 0x02, inEndpoint: 0x81, timeoutMs: 3000, data: { direction: 'in', buffer: buf }, chunkSize, depth, queueAhead });
-  const csw = r.csw && Buffer.from(r.csw.bytes);
-  const ok = r.data?.actualLength === 1000 && csw?.length === 13 && csw.toString('latin1', 0, 4) === 'USBS' && csw.readUInt32LE(4) === tag && csw.readUInt32LE(8) === 3096;
+  const r = await h.botExchange({ cbw: cbw(4096), outEndpoint: 0x02, inEndpoint: 0x81, timeoutMs: 3000, data: { direction: 'in', buffer: buf }, chunkSize, depth });
+  const cswBuf = Buffer.alloc(13);
+  const read = r.csw ? null : await h.bulkIn(0x81, cswBuf, 1000);
+  const csw = cswBuf.subarray(0, read?.actualLength ?? 0);
+  const spilled = (r.notes ?? []).some((n) => /queued behind/.test(n));
+  const cswGood = csw.length === 13 && csw.toString('latin1', 0, 4) === 'USBS' && csw.readUInt32LE(4) === tag && csw.readUInt32LE(8) === 3096;
+  const ok = r.data?.actualLength === 1000 && !r.csw && (cswGood || spilled);
+  if (!cswGood) { await h.clearHalt(0x81).catch(() => {}); await h.clearHalt(0x02).catch(() => {}); }
   if (!ok) process.exitCode = 1;
-  console.log(ok ? 'DEBUG PASS' : 'DEBUG FAIL', JSON.stringify({ chunkSize, depth, queueAhead, cbw: r.cbw, data: r.data, csw: r.csw && { transfer: r.csw.status, n: r.csw.actualLength, tagOk: csw.length === 13 && csw.readUInt32LE(4) === tag, residue: csw.length === 13 ? csw.readUInt32LE(8) : null, cswStatus: csw[12] }, notes: r.notes }));
+  console.log(ok ? 'DEBUG PASS' : 'DEBUG FAIL', JSON.stringify({ chunkSize, depth, cbw: r.cbw, data: r.data, cswRead: read, cswGood, notes: r.notes }));
 }
 await h.releaseInterface(0); await h.attachKernelDriver(0); await h.close();
 g.stop();

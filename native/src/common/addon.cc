@@ -17,11 +17,9 @@ Napi::Value OpenDevice(const Napi::CallbackInfo& info);   // devices.cc
 Addon::Addon(Napi::Env env) : env_(env) {
   tsfn_ = CompletionTsfn::New(env, "usbscsi-completions", 0, 1, this);
   tsfn_.Unref(env);  // only pending operations keep the process alive
-  const char* mode = std::getenv("USBSCSI_EVENTS");
-  useThread_ = mode != nullptr && std::string(mode) == "thread";
   // The pump's libuv handles must be closed while the loop still runs (worker threads): an
   // async cleanup hook does that at environment teardown, before the instance data goes.
-  if (!useThread_) napi_add_async_cleanup_hook(env, &Addon::AsyncCleanup, this, &cleanupHook_);
+  napi_add_async_cleanup_hook(env, &Addon::AsyncCleanup, this, &cleanupHook_);
 }
 
 Addon::~Addon() { Teardown(); }
@@ -54,11 +52,10 @@ void Addon::EnsureContext(Napi::Env env) {
       } else {
         ctx_ = ctx;
         started = true;
-        if (useThread_) eventThread_ = std::thread([this] { EventLoop(); });
       }
     }
   }
-  if (started && !useThread_) {
+  if (started) {
     pump_.store(new EventPump(env, ctx_, transientMu_,
                               [this](Completion* c) { DeliverCompletion(Napi::Env(env_), Napi::Function(), this, c); }));
   }
@@ -82,18 +79,6 @@ void Addon::CloseDeviceHandle(libusb_device_handle* handle) {
 }
 
 std::mutex& Addon::TransientOpenMutex() { return transientMu_; }
-
-// USBSCSI_EVENTS=thread: a dedicated event thread runs every transfer callback and results go
-// to JS through the thread-safe function (one cross-thread hop per operation).
-void Addon::EventLoop() {
-  while (!stopping_.load()) {
-    timeval tv{0, 250000};
-    const int rc = libusb_handle_events_timeout_completed(ctx_, &tv, nullptr);
-    if (rc < 0 && rc != LIBUSB_ERROR_INTERRUPTED && rc != LIBUSB_ERROR_TIMEOUT) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // do not spin on a persistent error
-    }
-  }
-}
 
 void Addon::BeginPending(Napi::Env env) {
   if (pending_++ == 0) tsfn_.Ref(env);
@@ -124,8 +109,8 @@ void Addon::TrackHandle(const std::shared_ptr<HandleState>& handle) {
 }
 
 // Environment teardown (process exit, worker exit), on the JS thread: cancel and reap every
-// transfer (on this thread when the pump handled events), close the handles, then stop event
-// handling and free libusb. Runs once, from the async cleanup hook or the destructor.
+// transfer on this thread, let the I/O pool finish (cancelled plans skip their disk work) and
+// join it, close the handles, then free libusb. Runs once, from the async cleanup hook or the destructor.
 void Addon::Teardown() {
   if (tornDown_) return;
   tornDown_ = true;
@@ -151,11 +136,10 @@ void Addon::Teardown() {
   for (auto& h : live) h->CancelAll();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
   for (auto& h : live) {
-    if (useThread_ || ctx_ == nullptr) {
+    if (ctx_ == nullptr) {
       h->WaitTransfers(2000);
       continue;
     }
-    // No event thread: reap here until the cancellations came back.
     for (;;) {
       {
         std::lock_guard<std::mutex> lock(h->mu);
@@ -166,6 +150,7 @@ void Addon::Teardown() {
       libusb_handle_events_timeout_completed(ctx_, &tv, nullptr);
     }
   }
+  io_.Stop();
   for (auto& h : live) {
     libusb_device_handle* handle = nullptr;
     {
@@ -177,9 +162,6 @@ void Addon::Teardown() {
     if (handle != nullptr) libusb_close(handle);  // nothing polls its fd any more
   }
   if (ctx_ != nullptr) {
-    stopping_.store(true);
-    libusb_interrupt_event_handler(ctx_);
-    if (eventThread_.joinable()) eventThread_.join();
     libusb_exit(ctx_);
     ctx_ = nullptr;
   }

@@ -1,6 +1,7 @@
 // Per-environment state of the addon: one libusb context, whose events are handled on the JS
-// thread by an EventPump (default) or on a dedicated event thread (USBSCSI_EVENTS=thread), and
-// one thread-safe function that carries completions from any other thread back to JS.
+// thread by an EventPump, one thread-safe function that carries completions from any other
+// thread (a pool thread's synchronous libusb call, the disk side of fd streaming) back to JS,
+// and the small thread pool that does that disk side.
 #pragma once
 
 #include <libusb.h>
@@ -15,6 +16,7 @@
 
 #include "errors.h"
 #include "event_pump.h"
+#include "io_pool.h"
 
 namespace usbscsi {
 
@@ -57,7 +59,7 @@ class Addon {
   // /sys/bus/usb nor /dev/bus/usb, as in a container). A libusb built without udev fails its
   // init there; one with udev starts and finds nothing. Both mean: no devices.
   bool NoUsbOnThisMachine() const { return noUsb_.load(); }
-  // JS thread: a device was opened; start polling its fd (no-op with an event thread).
+  // JS thread: a device was opened; start polling its fd.
   void DeviceOpened();
   // Any thread: libusb_close, on the JS thread when the pump polls the fd.
   void CloseDeviceHandle(libusb_device_handle* handle);
@@ -74,16 +76,16 @@ class Addon {
   int PendingCount() const { return pending_; }
 
   void TrackHandle(const std::shared_ptr<HandleState>& handle);
+  // Any thread: the pool for fd streaming's pread/pwrite (joined at teardown).
+  IoPool& Io() { return io_; }
 
   Napi::FunctionReference handleConstructor;
 
  private:
-  void EventLoop();
   void Teardown();
   static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg);
 
   napi_env env_;
-  bool useThread_ = false;
   // Set once on the JS thread, cleared at teardown; read from any thread (Post, handle closes).
   // The pump deletes itself once its libuv handles are closed.
   std::atomic<EventPump*> pump_{nullptr};
@@ -95,11 +97,10 @@ class Addon {
   libusb_context* ctx_ = nullptr;
   int initError_ = 0;
   std::atomic<bool> noUsb_{false};
-  std::thread eventThread_;
-  std::atomic<bool> stopping_{false};
   CompletionTsfn tsfn_;
   int pending_ = 0;
   std::vector<std::weak_ptr<HandleState>> handles_;
+  IoPool io_{2};
 };
 
 }  // namespace usbscsi

@@ -1,7 +1,8 @@
-// The exchange block: 128 bytes that carry one BOT command into the engine and its outcome
-// back, so that a command crosses the N-API boundary as one typed array (plus the data buffer)
-// instead of a request object read field by field and a result object built key by key. The
-// JS side (native/botexchange.js, OFFSET) writes and reads it; both sides use these offsets.
+// The exchange block: one typed array that carries a transfer plan into the engine and its
+// facts back, so that a command crosses the N-API boundary as one array (plus the caller's
+// data buffer) instead of an object read field by field and a result built key by key.
+// Core (packages/core/src/backends/native-exchange.ts, EXCHANGE_BLOCK) writes and reads it;
+// a test parses this header and compares every constant, so the two cannot drift.
 // All multi-byte fields are little-endian.
 #pragma once
 
@@ -9,36 +10,37 @@
 
 namespace usbscsi::block {
 
-constexpr size_t kSize = 128;
+constexpr size_t kMaxPhases = 4;
+constexpr size_t kHeaderSize = 16;
+constexpr size_t kPhaseSize = 80;
+constexpr size_t kSize = kHeaderSize + kMaxPhases * kPhaseSize;  // 336
 
-// In: what JS fills before the call.
-constexpr size_t kCbw = 0;          // u8[31]  the CBW, as sent
-constexpr size_t kFlags = 31;       // u8      kQueueAhead | kHasData | kDataIn | kDataFd
-constexpr size_t kOutEndpoint = 32; // u8
-constexpr size_t kInEndpoint = 33;  // u8
-constexpr size_t kTimeoutMs = 36;   // u32     whole-command budget, >= 1
-constexpr size_t kOpId = 40;        // u32     0: none
-constexpr size_t kChunkSize = 44;   // u32     0: engine default
-constexpr size_t kDepth = 48;       // u32     0: engine default
-constexpr size_t kFd = 52;          // i32     fd data phase
-constexpr size_t kLength = 56;      // f64     fd data phase length (buffer: the buffer's length)
-constexpr size_t kPosition = 64;    // f64     fd data phase file position
+// Header, filled by core.
+constexpr size_t kPhaseCount = 0;  // u8      1..kMaxPhases
+constexpr size_t kTimeoutMs = 4;   // u32     the whole plan's budget, >= 1
+constexpr size_t kOpId = 8;        // u32     0: none (cancel(opId) cannot reach it)
 
-constexpr unsigned char kQueueAhead = 1, kHasData = 2, kDataIn = 4, kDataFd = 8;
+// Phase p starts at kHeaderSize + p * kPhaseSize. In: filled by core.
+constexpr size_t kEndpoint = 0;    // u8      endpoint address; bit 7 = IN
+constexpr size_t kSource = 1;      // u8      a Source
+constexpr size_t kStart = 2;       // u8      a Start
+constexpr size_t kStreamId = 4;    // u32     bulk stream id, 0: none
+constexpr size_t kChunkSize = 8;   // u32     bytes per URB (buffer, fd); 0: engine default
+constexpr size_t kDepth = 12;      // u32     URBs in flight (buffer, fd); 0: engine default
+constexpr size_t kLength = 16;     // f64     bytes to move, >= 1
+constexpr size_t kOffset = 24;     // f64     kBuffer: offset into the data buffer; kFd: file position
+constexpr size_t kFd = 32;         // i32     kFd: the file descriptor
+constexpr size_t kInline = 48;     // u8[32]  kInline: OUT bytes to send; IN bytes received (out)
+constexpr size_t kInlineMax = 32;
+// Out: filled by the engine before the promise resolves.
+constexpr size_t kStatus = 3;      // u8      a Status
+constexpr size_t kReported = 36;   // u8      1: the phase ran and is reported; 0: not started / after the end
+constexpr size_t kActual = 40;     // f64     bytes moved (every byte up to the first short or failed URB)
 
-// Out: what the engine fills before the promise resolves.
-constexpr size_t kCbwStatus = 72;   // u8      a Status
-constexpr size_t kDataStatus = 73;  // u8
-constexpr size_t kCswStatus = 74;   // u8
-constexpr size_t kOutFlags = 75;    // u8      kReportedData | kReportedCsw
-constexpr size_t kCbwActual = 76;   // u32
-constexpr size_t kDataActual = 80;  // f64
-constexpr size_t kCswLength = 88;   // u8      0..13
-constexpr size_t kCswBytes = 89;    // u8[13]
+enum Source : unsigned char { kSourceInline = 0, kSourceBuffer = 1, kSourceFd = 2 };
+enum Start : unsigned char { kStartAtOnce = 0, kStartAfterPrevious = 1 };
 
-constexpr unsigned char kReportedData = 1, kReportedCsw = 2;
-
-// The order of native/botexchange.js's STATUS_NAMES.
+// The numbers of core's TransferStatus.
 enum Status : unsigned char { kOk = 0, kStall = 1, kTimeout = 2, kOverflow = 3, kCancelled = 4 };
 
 }  // namespace usbscsi::block

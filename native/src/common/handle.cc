@@ -1,5 +1,5 @@
 // DeviceHandle: claim/release/alt/kernel-driver/clear-halt/reset/close on a pool
-// thread; control and bulk transfers asynchronous on the libusb event thread.
+// thread; control and bulk transfers asynchronous, completed by the event pump on the JS thread.
 #include "handle.h"
 
 #include <chrono>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "args.h"
+#include "exchange_block.h"
 #include "worker.h"
 
 namespace usbscsi {
@@ -44,14 +45,14 @@ void EndHandleOp(HandleState& state) {
   state.cv.notify_all();
 }
 
-const char* TransferStatusName(libusb_transfer_status status) {
+int TransferStatusNumber(libusb_transfer_status status) {
   switch (status) {
-    case LIBUSB_TRANSFER_COMPLETED: return "ok";
-    case LIBUSB_TRANSFER_STALL: return "stall";
-    case LIBUSB_TRANSFER_TIMED_OUT: return "timeout";
-    case LIBUSB_TRANSFER_OVERFLOW: return "overflow";
-    case LIBUSB_TRANSFER_CANCELLED: return "cancelled";
-    default: return "";  // ERROR, NO_DEVICE: backend failures, thrown
+    case LIBUSB_TRANSFER_COMPLETED: return block::kOk;
+    case LIBUSB_TRANSFER_STALL: return block::kStall;
+    case LIBUSB_TRANSFER_TIMED_OUT: return block::kTimeout;
+    case LIBUSB_TRANSFER_OVERFLOW: return block::kOverflow;
+    case LIBUSB_TRANSFER_CANCELLED: return block::kCancelled;
+    default: return -1;  // ERROR, NO_DEVICE: backend failures, thrown
   }
 }
 
@@ -80,13 +81,13 @@ struct TransferCompletion : Completion {
       deferred_.Reject(ToJsError(env, FromLibusb(LIBUSB_ERROR_NO_DEVICE, what)).Value());
       return;
     }
-    const char* name = TransferStatusName(status);
-    if (*name == '\0') {
+    const int number = TransferStatusNumber(status);
+    if (number < 0) {
       deferred_.Reject(ToJsError(env, FromLibusb(LIBUSB_ERROR_IO, what)).Value());
       return;
     }
     Napi::Object out = Napi::Object::New(env);
-    out.Set("status", name);
+    out.Set("status", number);
     out.Set("actualLength", actualLength);
     if (wantData) out.Set("data", Napi::Buffer<uint8_t>::Copy(env, data.data(), data.size()));
     deferred_.Resolve(out);
@@ -152,10 +153,12 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
                            InstanceMethod<&DeviceHandle::ClearHalt>("clearHalt"),
                            InstanceMethod<&DeviceHandle::Control>("controlTransfer"),
                            InstanceMethod<&DeviceHandle::Bulk>("bulkTransfer"),
-                           InstanceMethod<&DeviceHandle::BotExchange>("exchangeBlock"),
+                           InstanceMethod<&DeviceHandle::Exchange>("exchange"),
                            InstanceMethod<&DeviceHandle::AllocPinned>("allocTransferBuffer"),
                            InstanceMethod<&DeviceHandle::ReleasePinned>("releaseTransferBuffer"),
                            InstanceMethod<&DeviceHandle::CancelOp>("cancel"),
+                           InstanceMethod<&DeviceHandle::AllocStreams>("allocStreams"),
+                           InstanceMethod<&DeviceHandle::FreeStreams>("freeStreams"),
                            InstanceMethod<&DeviceHandle::Reset>("resetDevice"),
                            InstanceMethod<&DeviceHandle::Close>("close"),
                            InstanceAccessor<&DeviceHandle::IsClosed>("closed"),
@@ -327,6 +330,39 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
   Napi::Value Close(const Napi::CallbackInfo& info) { return Shutdown(info.Env(), false); }
   Napi::Value Reset(const Napi::CallbackInfo& info) { return Shutdown(info.Env(), true); }
 
+  // Bulk streams (USB 3, UAS): libusb_alloc_streams / libusb_free_streams on a pool thread (an
+  // ioctl). A host controller or endpoint without streams answers INVALID_PARAM: E_BAD_INPUT.
+  static std::vector<uint8_t> Endpoints(Napi::Env env, const Napi::Value& v) {
+    if (!v.IsArray()) ThrowBadInput(env, "endpoints must be an array of endpoint addresses");
+    Napi::Array arr = v.As<Napi::Array>();
+    if (arr.Length() < 1 || arr.Length() > 30) ThrowBadInput(env, "endpoints must list 1 to 30 endpoint addresses");
+    std::vector<uint8_t> eps;
+    for (uint32_t i = 0; i < arr.Length(); ++i) eps.push_back(Endpoint(env, arr.Get(i), "endpoints[" + std::to_string(i) + "]", -1));
+    return eps;
+  }
+
+  Napi::Value AllocStreams(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const uint32_t count = U32(env, info[0], "count", 1, 65533);
+    std::vector<uint8_t> eps = Endpoints(env, info[1]);
+    auto allocated = std::make_shared<int>(0);
+    return Blocking(
+        env, "usbscsi.allocStreams", "allocate " + std::to_string(count) + " bulk streams",
+        [count, eps, allocated](libusb_device_handle* h) mutable {
+          const int rc = libusb_alloc_streams(h, count, eps.data(), static_cast<int>(eps.size()));
+          if (rc > 0) *allocated = rc;
+          return rc;
+        },
+        [allocated](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *allocated); });
+  }
+
+  Napi::Value FreeStreams(const Napi::CallbackInfo& info) {
+    std::vector<uint8_t> eps = Endpoints(info.Env(), info[0]);
+    return Blocking(info.Env(), "usbscsi.freeStreams", "free bulk streams", [eps](libusb_device_handle* h) mutable {
+      return libusb_free_streams(h, eps.data(), static_cast<int>(eps.size()));
+    });
+  }
+
   Napi::Value IsClosed(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(state_->mu);
     return Napi::Boolean::New(info.Env(), state_->closed);
@@ -344,7 +380,7 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
     return Napi::Boolean::New(info.Env(), static_cast<bool>(op));
   }
 
-  Napi::Value BotExchange(const Napi::CallbackInfo& info) { return StartBotExchange(info, state_); }
+  Napi::Value Exchange(const Napi::CallbackInfo& info) { return StartExchange(info, state_); }
   Napi::Value AllocPinned(const Napi::CallbackInfo& info) { return AllocTransferBuffer(info, state_); }
   Napi::Value ReleasePinned(const Napi::CallbackInfo& info) { return ReleaseTransferBuffer(info, state_); }
 

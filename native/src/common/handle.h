@@ -66,15 +66,15 @@ Napi::Object NewDeviceHandle(Napi::Env env, libusb_device_handle* handle);
 
 void InitDeviceHandleClass(Napi::Env env, Napi::Object exports);
 
-// exchangeBlock (exchange_js.cc): handle.exchangeBlock(block, data?) -> Promise; native/index.js
-// builds botExchange(request) on it.
-Napi::Value StartBotExchange(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state);
+// exchange (exchange_js.cc): handle.exchange(block, data?) -> Promise; core encodes the block.
+Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state);
 
 // allocTransferBuffer / releaseTransferBuffer (pinned.cc).
 Napi::Value AllocTransferBuffer(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state);
 Napi::Value ReleaseTransferBuffer(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state);
 
-// Maps a libusb transfer status to core's TransferStatus; "" for the ones that are errors.
-const char* TransferStatusName(libusb_transfer_status status);
+// Maps a libusb transfer status to core's TransferStatus number (exchange_block.h Status); -1
+// for the ones that are backend failures (thrown).
+int TransferStatusNumber(libusb_transfer_status status);
 
 }  // namespace usbscsi

@@ -5,7 +5,6 @@
 //   node tools/bench/guest/bench.mjs SCENARIO CONFIG_JSON RESULTS_JSON
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { loadBackends } from '../../vm/guest/backends.mjs';
 import { waitForKernelDisk } from '../../vm/guest/cases/bot.mjs';
 import { sdDisks, sgOfDisk } from '../../vm/guest/util.mjs';
@@ -13,10 +12,7 @@ import { percentile } from '../lib/report.mjs';
 
 const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb/backend.js`);
 
-// node bench.mjs SCENARIO CONFIG_JSON RESULTS_JSON, or (child, for native-thread)
-// node bench.mjs --one-path PATH CONFIG_JSON
-const oneMode = process.argv[2] === '--one-path';
-const [scenario, configPath, resultsPath] = oneMode ? ['child', process.argv[4], null] : process.argv.slice(2);
+const [scenario, configPath, resultsPath] = process.argv.slice(2);
 const cfg = JSON.parse(readFileSync(configPath, 'utf8'));
 const SELECTOR = '46f4:0001';
 const BLOCK = 512;
@@ -175,17 +171,6 @@ async function measurePath(path) {
     const dev = await open.openDevice({ selector: `/dev/${sgOfDisk(disk)}`, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
     try { return await measureDevice(dev, notes); } finally { await dev.close(); }
   }
-  if (path === 'native-thread') {
-    // The engine before the event pump: USBSCSI_EVENTS=thread is read when the addon loads, so
-    // this path runs in a child process (same code, same device, same boot).
-    const text = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--one-path', 'native-d4', configPath], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, USBSCSI_EVENTS: 'thread' }, maxBuffer: 16 << 20,
-    });
-    const result = JSON.parse(text.trim().split('\n').pop());
-    if (result.error) throw new Error(result.error);
-    result.notes = [...(result.notes ?? []), 'USBSCSI_EVENTS=thread: completions on a libusb event thread, settled through a thread-safe function'];
-    return result;
-  }
   const m = /^native-(?:d(\d+)|(1urb)|(pinned))$/.exec(path);
   const backendName = m ? 'native' : 'node-usb';
   const b = backends.find((x) => x.name === backendName);
@@ -251,22 +236,7 @@ async function main() {
   log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-/** Child mode (native-thread): measure one path, print its result as one JSON line. */
-async function onePath(path) {
-  await prepare();
-  try {
-    console.log(JSON.stringify(await measurePath(path)));
-  } catch (err) {
-    console.log(JSON.stringify({ error: describeError(err) }));
-  }
-}
-
-if (oneMode) {
-  onePath(process.argv[3]).catch((err) => {
-    console.log(JSON.stringify({ error: String(err?.stack ?? err) }));
-    process.exitCode = 1;
-  });
-} else main().catch((err) => {
+main().catch((err) => {
   log(`FATAL ${err?.stack ?? err}`);
   process.exitCode = 1;
 });

@@ -6,7 +6,7 @@ export const MIB = 1024 * 1024;
 export const DEFAULT_SIZES = [64 * KIB, 256 * KIB, MIB, 4 * MIB];
 export const KNOWN_SCENARIOS = ['xhci', 'ehci'];
 /** Every path the guest knows how to measure (see guest/bench.mjs). */
-export const KNOWN_PATHS = ['native-d1', 'native-d2', 'native-d4', 'native-d8', 'native-1urb', 'native-pinned', 'native-thread', 'node-usb', 'sg', 'kernel', 'c-loop'];
+export const KNOWN_PATHS = ['native-d1', 'native-d2', 'native-d4', 'native-d8', 'native-1urb', 'native-pinned', 'node-usb', 'sg', 'kernel', 'c-loop'];
 export const DEFAULT_PATHS = KNOWN_PATHS;
 
 export class BenchArgumentError extends Error {

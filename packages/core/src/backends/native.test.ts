@@ -3,6 +3,7 @@ import { TransferStatus } from '../usb/backend.js';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { NativeBackend, NativeHandle, loadNativeBackend, nativeDeviceId } from './native.js';
 import { fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+import { EXCHANGE_BLOCK } from './native-exchange.js';
 
 const STICK: NativeDeviceInfo = {
   vendorId: 0x46f4, productId: 0x0001, busNumber: 2, deviceAddress: 3, portNumbers: [1, 4], speed: 'super',
@@ -18,7 +19,7 @@ function nativeError(code: string, message: string, extra: Record<string, unknow
 /** A fake addon handle: records calls, resolves transfers when told to. */
 function fakeHandle(overrides: Partial<NativeDeviceHandle> = {}): NativeDeviceHandle & { cancelled: number[] } {
   const cancelled: number[] = [];
-  const pending = new Map<number, (r: { status: 'cancelled'; actualLength: number }) => void>();
+  const pending = new Map<number, (r: { status: 4; actualLength: number }) => void>();
   return {
     closed: false,
     cancelled,
@@ -29,16 +30,27 @@ function fakeHandle(overrides: Partial<NativeDeviceHandle> = {}): NativeDeviceHa
     detachKernelDriver: vi.fn(async () => {}),
     attachKernelDriver: vi.fn(async () => {}),
     clearHalt: vi.fn(async () => {}),
-    controlTransfer: vi.fn(async () => ({ status: 'ok' as const, actualLength: 1, data: Buffer.from([0]) })),
-    bulkTransfer: vi.fn((_ep: number, _b: Uint8Array, _t: number, opId?: number) => new Promise<{ status: 'cancelled'; actualLength: number }>((res) => pending.set(opId!, res))),
-    botExchange: vi.fn(async () => ({ cbw: { status: 'ok' as const, actualLength: 31 }, data: { status: 'ok' as const, actualLength: 36 }, csw: { status: 'ok' as const, actualLength: 13, bytes: Buffer.alloc(13) }, notes: ['depth reduced'] })),
+    controlTransfer: vi.fn(async () => ({ status: 0 as const, actualLength: 1, data: Buffer.from([0]) })),
+    bulkTransfer: vi.fn((_ep: number, _b: Uint8Array, _t: number, opId?: number) => new Promise<{ status: 4; actualLength: number }>((res) => pending.set(opId!, res))),
+    // Every phase moved every byte (facts written into the block as the engine does).
+    exchange: vi.fn(async (block: Uint8Array) => {
+      const view = new DataView(block.buffer, block.byteOffset);
+      for (let i = 0; i < block[EXCHANGE_BLOCK.phaseCount]!; i++) {
+        const at = EXCHANGE_BLOCK.headerSize + i * EXCHANGE_BLOCK.phaseSize;
+        block[at + EXCHANGE_BLOCK.reported] = 1;
+        view.setFloat64(at + EXCHANGE_BLOCK.actual, view.getFloat64(at + EXCHANGE_BLOCK.length, true), true);
+      }
+      return ['depth reduced'];
+    }),
     cancel: vi.fn((opId: number) => {
       cancelled.push(opId);
-      pending.get(opId)?.({ status: 'cancelled', actualLength: 0 });
+      pending.get(opId)?.({ status: 4, actualLength: 0 });
       return pending.delete(opId);
     }),
     allocTransferBuffer: vi.fn(() => null),
     releaseTransferBuffer: vi.fn(() => false),
+    allocStreams: vi.fn(async () => { throw nativeError('E_BAD_INPUT', 'allocate 4 bulk streams: LIBUSB_ERROR_INVALID_PARAM', { libusbError: 'LIBUSB_ERROR_INVALID_PARAM', libusbCode: -2 }); }),
+    freeStreams: vi.fn(async () => {}),
     resetDevice: vi.fn(async () => {}),
     close: vi.fn(async () => {}),
     ...overrides,
@@ -50,8 +62,8 @@ function fakeAddon(handle: NativeDeviceHandle, devices: NativeDeviceInfo[] = [ST
     platform: 'linux',
     list: vi.fn(async () => devices),
     open: vi.fn(async () => handle),
-    libusbVersion: () => ({ text: '1.0.26' }),
-    mapLibusbError: () => new Error('x'),
+    libusbVersion: () => ({ major: 1, minor: 0, micro: 26, nano: 0, text: '1.0.26' }),
+    mapLibusbError: () => Object.assign(new Error('x'), { code: 'E_IO' }),
     transferMemoryLimit: () => ({ bytes: 16 << 20, source: 'test' }),
   };
 }
@@ -118,15 +130,17 @@ describe('NativeBackend over a fake addon', () => {
     expect(fromNativeError(nativeError('E_WHATEVER', 'y'), 'x').code).toBe(ErrorCodes.IO);
   });
 
-  it('botExchange passes the request with an opId (not the signal) and returns phases and notes', async () => {
+  it('botExchange sends one block with an opId and the caller\'s buffer, and returns phases and notes', async () => {
     const h = fakeHandle();
     const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
     const cbw = new Uint8Array(31);
-    const r = await handle.botExchange({ cbw, outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 1000, data: { direction: 'in', buffer: new Uint8Array(36) }, depth: 2, signal: new AbortController().signal });
-    const sent = (h.botExchange as ReturnType<typeof vi.fn>).mock.calls[0]![0] as Record<string, unknown>;
-    expect(sent).not.toHaveProperty('signal');
-    expect(sent).toMatchObject({ cbw, depth: 2, outEndpoint: 2, inEndpoint: 0x81 });
-    expect(typeof sent.opId).toBe('number');
+    cbw.set([0x55, 0x53, 0x42, 0x43, 0, 0, 0, 0, 36, 0, 0, 0, 0x80]);
+    const buffer = new Uint8Array(36);
+    const r = await handle.botExchange({ cbw, outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 1000, data: { direction: 'in', buffer }, depth: 2, signal: new AbortController().signal });
+    const [block, data] = (h.exchange as ReturnType<typeof vi.fn>).mock.calls[0]! as [Uint8Array, Uint8Array];
+    expect(block.byteLength).toBe(EXCHANGE_BLOCK.size);
+    expect(data).toBe(buffer);
+    expect(new DataView(block.buffer).getUint32(EXCHANGE_BLOCK.opId, true)).toBeGreaterThan(0);
     expect(r).toMatchObject({ cbw: { status: TransferStatus.OK, actualLength: 31 }, data: { status: TransferStatus.OK, actualLength: 36 }, csw: { status: TransferStatus.OK, actualLength: 13 }, notes: ['depth reduced'] });
     expect(r.csw!.bytes).toBeInstanceOf(Uint8Array);
   });
@@ -155,6 +169,18 @@ describe('NativeBackend over a fake addon', () => {
     const pinned = fakeHandle({ allocTransferBuffer: vi.fn(() => new ArrayBuffer(8)), releaseTransferBuffer: vi.fn(() => { throw busy; }) });
     const buffer = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, pinned, 'linux').allocTransferBuffer(8)!;
     expect(() => buffer.release()).toThrow(expect.objectContaining({ code: ErrorCodes.BUSY }));
+  });
+
+  it('allocStreams: bad counts and endpoints refused before the engine; a controller without streams is a typed E_BAD_INPUT', async () => {
+    const h = fakeHandle();
+    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+    for (const [count, eps] of [[0, [0x81]], [65534, [0x81]], [1.5, [0x81]], [4, []], [4, [0]], [4, [0x80]], [4, [0x91]]] as [number, number[]][]) {
+      await expect(handle.allocStreams(count, eps)).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    }
+    await expect(handle.freeStreams([])).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    expect(h.allocStreams).not.toHaveBeenCalled();
+    await expect(handle.allocStreams(4, [0x81, 0x02])).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT, details: { libusbError: 'LIBUSB_ERROR_INVALID_PARAM' } });
+    expect(h.allocStreams).toHaveBeenCalledWith(4, [0x81, 0x02]);
   });
 
   it('capabilities: botExchange and fd streaming always, kernel driver control on Linux', () => {

@@ -1,9 +1,10 @@
 /**
- * `UsbBackend` over the native addon (`@usbscsi/native`, libusb-1.0 with a
- * dedicated event thread). What it adds over node-usb: several URBs in flight,
- * true cancellation, stalls as results, and `botExchange`, which runs a whole
- * BOT command (CBW, multi-URB data phase, CSW) in one native call, into the
- * caller's buffer or straight to/from a file descriptor.
+ * `UsbBackend` over the native addon (`@usbscsi/native`, libusb-1.0, events
+ * handled on the JS thread). What it adds over node-usb: several URBs in flight,
+ * true cancellation, stalls as results, and transfer plans (`exchange`): a BOT
+ * command is one plan (CBW, multi-URB data phase, CSW) run in one native call,
+ * into the caller's buffer or straight to/from a file descriptor. Plans are
+ * validated and encoded here (native-exchange.ts); the engine reports facts.
  *
  * Loaded lazily ({@link loadNativeBackend}); a missing addon is a reason, not a
  * crash, unless the caller requires it (`E_NO_NATIVE`).
@@ -24,7 +25,8 @@ import {
   type UsbHandleCapabilities,
 } from '../usb/backend.js';
 import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from '../topology/index.js';
-import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeBotRequest, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
+import { decodeFacts, encodeBotPlan, encodePlan, giveBack, takeBlock, type ExchangeBlock, type ExchangeFacts, type ExchangePlan } from './native-exchange.js';
 import { hex0x } from '../hex.js';
 
 
@@ -61,16 +63,20 @@ async function cancellable<T>(handle: NativeDeviceHandle, signal: AbortSignal | 
   }
 }
 
-/** The addon still reports status names; the contract carries numbers. */
-const STATUS_BY_NAME: Record<string, TransferStatus> = { ok: 0, stall: 1, timeout: 2, overflow: 3, cancelled: 4 };
-function statusOf(status: TransferStatus | string): TransferStatus {
-  if (typeof status === 'number') return status;
-  const known = STATUS_BY_NAME[status];
-  if (known === undefined) throw new UsbScsiError(ErrorCodes.IO, `the native addon reported an unknown transfer status '${status}'; rebuild it (pnpm build)`);
-  return known;
+/** The engine's status numbers are core's (native/src/common/exchange_block.h); anything else is a broken addon. */
+function transferStatusOf(n: number): TransferStatus {
+  if (Number.isInteger(n) && n >= TransferStatus.OK && n <= TransferStatus.CANCELLED) return n as TransferStatus;
+  throw new UsbScsiError(ErrorCodes.IO, `the native addon reported an unknown transfer status ${n}; rebuild it (pnpm build)`);
 }
 
 const hex = (n: number) => hex0x(n);
+
+function checkStreamEndpoints(endpoints: number[]): void {
+  if (!Array.isArray(endpoints) || endpoints.length < 1 || endpoints.length > 30) throw badInput('bulk streams need 1 to 30 endpoint addresses');
+  for (const ep of endpoints) {
+    if (!Number.isInteger(ep) || ep < 1 || ep > 0xff || (ep & 0x0f) === 0 || (ep & 0x70) !== 0) throw badInput(`not a bulk endpoint address: ${ep}`);
+  }
+}
 
 export class NativeHandle implements UsbDeviceHandle {
   readonly capabilities: UsbHandleCapabilities;
@@ -109,9 +115,8 @@ export class NativeHandle implements UsbDeviceHandle {
     const r = await cancellable(this.handle, undefined, 'control transfer', (opId) =>
       this.handle.controlTransfer(setup.requestType, setup.request, setup.value, setup.index, data, timeoutMs, opId),
     );
-    return r.data
-      ? { status: statusOf(r.status), actualLength: r.actualLength, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) }
-      : { status: statusOf(r.status), actualLength: r.actualLength };
+    const status = transferStatusOf(r.status);
+    return r.data ? { status, actualLength: r.actualLength, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) } : { status, actualLength: r.actualLength };
   }
 
   bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
@@ -127,32 +132,73 @@ export class NativeHandle implements UsbDeviceHandle {
   async #bulk(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined, dir: string): Promise<TransferResult> {
     if (signal?.aborted) return { status: TransferStatus.CANCELLED, actualLength: 0 };
     const r = await cancellable(this.handle, signal, `bulk ${dir} on endpoint ${hex(endpoint)}`, (opId) => this.handle.bulkTransfer(endpoint, buffer, timeoutMs, opId));
-    return { status: statusOf(r.status), actualLength: r.actualLength };
+    return { status: transferStatusOf(r.status), actualLength: r.actualLength };
   }
 
   /**
-   * `queueAhead` (native only): see native/README.md; off by default.
-   * The hot path of every BOT command: the request is built field by field (object rest/spread
-   * showed up as V8 slow paths in the guest's perf profile of a TUR loop).
+   * One BOT command as a 3-phase plan (CBW at once; data after it; CSW after that), checked
+   * and encoded once here. The facts come back as phases: the first that did not move every
+   * byte with status ok is the last one present; what they mean is BotTransport's business.
    */
-  async botExchange(request: BotExchangeRequest & { queueAhead?: boolean }): Promise<BotExchangeResult> {
+  async botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
     const signal = request.signal;
     if (signal?.aborted) return { cbw: { status: TransferStatus.CANCELLED, actualLength: 0 } };
-    const native: NativeBotRequest = { cbw: request.cbw, outEndpoint: request.outEndpoint, inEndpoint: request.inEndpoint, timeoutMs: request.timeoutMs };
-    if (request.data !== undefined) native.data = request.data;
-    if (request.chunkSize !== undefined) native.chunkSize = request.chunkSize;
-    if (request.depth !== undefined) native.depth = request.depth;
-    if (request.queueAhead !== undefined) native.queueAhead = request.queueAhead;
-    const r = await cancellable(this.handle, signal, 'BOT exchange', (opId) => {
-      native.opId = opId;
-      return this.handle.botExchange(native);
-    });
-    // The addon's result has this contract's shape already (native/botexchange.js).
-    const out: BotExchangeResult = { cbw: { status: statusOf(r.cbw.status), actualLength: r.cbw.actualLength } };
-    if (r.data) out.data = { status: statusOf(r.data.status), actualLength: r.data.actualLength };
-    if (r.csw) out.csw = { status: statusOf(r.csw.status), actualLength: r.csw.actualLength, bytes: r.csw.bytes };
-    if (r.notes?.length) out.notes = r.notes;
+    const opId = newOpId();
+    const b = takeBlock();
+    let plan: { buffer: Uint8Array | undefined; hasData: boolean };
+    try {
+      plan = encodeBotPlan(request, opId, b);
+    } catch (err) {
+      giveBack(b);
+      throw err;
+    }
+    const notes = await this.#run(b, plan.buffer, opId, signal, 'BOT exchange');
+    const facts = decodeFacts(b, plan.hasData ? 3 : 2, notes);
+    giveBack(b);
+    const [cbw, second, third] = facts.phases;
+    const out: BotExchangeResult = { cbw: cbw ? { status: transferStatusOf(cbw.status), actualLength: cbw.actualLength } : { status: TransferStatus.CANCELLED, actualLength: 0 } };
+    const cswFacts = plan.hasData ? third : second;
+    if (plan.hasData && second) out.data = { status: transferStatusOf(second.status), actualLength: second.actualLength };
+    if (cswFacts) out.csw = { status: transferStatusOf(cswFacts.status), actualLength: cswFacts.actualLength, bytes: cswFacts.bytes ?? new Uint8Array(0) };
+    if (facts.notes) out.notes = facts.notes;
     return out;
+  }
+
+  /**
+   * Runs a general transfer plan (several may be in flight on one handle): facts per phase,
+   * status as numbers. Bad plans are refused here with `E_BAD_INPUT` before the engine sees them.
+   */
+  async exchange(plan: ExchangePlan & { signal?: AbortSignal }): Promise<ExchangeFacts> {
+    const opId = newOpId();
+    const b = takeBlock();
+    try {
+      encodePlan({ ...plan, opId }, b);
+    } catch (err) {
+      giveBack(b);
+      throw err;
+    }
+    if (plan.signal?.aborted) {
+      giveBack(b);
+      return { phases: [{ status: TransferStatus.CANCELLED, actualLength: 0 }] };
+    }
+    const notes = await this.#run(b, plan.buffer, opId, plan.signal, 'transfer plan');
+    const facts = decodeFacts(b, plan.phases.length, notes);
+    giveBack(b);
+    return facts;
+  }
+
+  async #run(b: ExchangeBlock, buffer: Uint8Array | undefined, opId: number, signal: AbortSignal | undefined, action: string): Promise<string[] | undefined> {
+    const handle = this.handle;
+    const onAbort = signal ? () => handle.cancel(opId) : undefined;
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await handle.exchange(b.bytes, buffer);
+    } catch (err) {
+      giveBack(b);
+      throw fromNativeError(err, action);
+    } finally {
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+    }
   }
 
   allocTransferBuffer(bytes: number): TransferBuffer | null {
@@ -178,6 +224,21 @@ export class NativeHandle implements UsbDeviceHandle {
         }
       },
     };
+  }
+
+  /**
+   * Bulk streams for plans that name a `streamId` (USB 3 UAS): resolves with the number
+   * allocated per endpoint. A host controller or endpoint without streams is E_BAD_INPUT.
+   */
+  async allocStreams(count: number, endpoints: number[]): Promise<number> {
+    if (!Number.isInteger(count) || count < 1 || count > 65533) throw badInput(`a stream count is 1 to 65533; got ${count}`);
+    checkStreamEndpoints(endpoints);
+    return call(`allocating ${count} bulk streams on ${endpoints.map(hex).join(', ')}`, () => this.handle.allocStreams(count, endpoints));
+  }
+
+  async freeStreams(endpoints: number[]): Promise<void> {
+    checkStreamEndpoints(endpoints);
+    return call(`freeing the bulk streams of ${endpoints.map(hex).join(', ')}`, () => this.handle.freeStreams(endpoints));
   }
 
   resetDevice(): Promise<void> {
