@@ -313,6 +313,17 @@ describe('faults the contract suite needs in each phase', () => {
     expect(device.stats.resets).toBe(1);
   });
 
+  it('no-response in the CBW phase on a gadget: bytes the UDC took while the device NAKed are dropped at the class reset, not run', async () => {
+    device.faults.inject({ kind: 'no-response', phase: 'cbw' });
+    const parked = device.bot.onBulkOut(rawCbw({ length: 4096, dirIn: true, cdb: read10(0, 8) }));
+    await new Promise((r) => setTimeout(r, 20));
+    await resetRecovery(h);
+    expect(await parked).toEqual({ status: 'ok', accepted: 0 });
+    expect(device.stats.commands).toBe(0);
+    expect(device.bot.state).toBe('cbw');
+    await works();
+  });
+
   it('refuses a negative or fractional ms / stalls / bytes', () => {
     expect(() => device.faults.inject({ kind: 'delay', ms: -1 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
     expect(() => device.faults.inject({ kind: 'stall-csw', stalls: 1.5 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));

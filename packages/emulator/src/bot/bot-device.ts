@@ -126,9 +126,15 @@ export class BotDevice {
     return this.receiveData(ex, bytes);
   }
 
-  /** {@link offerBulkOut}, waiting while the device NAKs. */
+  /**
+   * {@link offerBulkOut}, waiting while the device NAKs, for bytes the host has already sent (a
+   * gadget's UDC accepts them before the device sees them). Bytes still waiting when a reset
+   * comes belonged to the command it aborted: they are dropped, not taken as the next CBW.
+   */
   async onBulkOut(bytes: Uint8Array, signal?: AbortSignal): Promise<{ status: 'ok' | 'stall'; accepted: number }> {
+    const generation = this.generation;
     for (;;) {
+      if (this.generation !== generation) return { status: 'ok', accepted: 0 };
       const outcome = this.offerBulkOut(bytes);
       if (outcome.status !== 'nak') return outcome;
       await this.changed(signal);
