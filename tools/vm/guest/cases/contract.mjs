@@ -1,65 +1,87 @@
-// UsbBackend contract points that only a real device and kernel can show. QEMU's usb-storage
-// answers an IN with nothing to send by STALL (never NAK), so timeouts and cancellation are
-// shown on the gadget (the emulator NAKs when told `no-response`), see cases/gadget.mjs.
-import { test, skip } from '../runner.mjs';
-import { withClaimedDisk } from './qemu-disk.mjs';
-import { rawCommand } from '../raw-bot.mjs';
-import { assertEqual } from '../util.mjs';
-// Transfer status travels as a number (core's usb/backend.js); names only where text is printed.
-const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb/backend.js`);
+// The guest's adapter of the contract suite (packages/core/src/testing/contract, built to dist):
+// the same cases the emulator runs in process, here against native and node-usb on a real
+// kernel — QEMU's usb-storage on xhci/ehci (no faults: it stalls an idle IN, has no programmable
+// faults, and is not the suite's to write), the emulator behind FunctionFS on `gadget` (faults
+// programmed over its IPC channel). Cases an env cannot run are registered as skipped with why.
+import { test, skip, skipNow } from '../runner.mjs';
+import { waitForKernelDisk } from './bot.mjs';
+import { QEMU_VID, QEMU_PID } from '../util.mjs';
 
-const INQUIRY = Uint8Array.of(0x12, 0, 0, 0, 36, 0);
+const repo = process.cwd();
 
-export function registerContractCases(scenario, backends) {
-  for (const { name, backend, reason } of backends) {
-    const t = (title, fn) => (backend ? test(`[${scenario}/${name}] ${title}`, () => fn(backend)) : skip(`[${scenario}/${name}] ${title}`, reason));
-
-    t('contract: real STALLs resolve as status stall (idle IN, invalid CBW), clearHalt recovers both endpoints', async (b) => {
-      await withClaimedDisk(b, async (h, intf) => {
-        const idle = await h.bulkIn(intf.eps.in, new Uint8Array(13), 2000);
-        assertEqual(idle.status, TransferStatus.STALL, 'an IN with no command (QEMU stalls it)');
-        await h.clearHalt(intf.eps.in);
-        const bad = await h.bulkOut(intf.eps.out, new Uint8Array(31).fill(0x55), 2000);
-        assertEqual(bad.status, TransferStatus.STALL, 'a CBW with a bad signature');
-        await h.clearHalt(intf.eps.out);
-        const inq = await rawCommand(h, intf.eps, INQUIRY, { inLength: 36 });
-        assertEqual(inq.status, 0, 'INQUIRY after the halts were cleared');
-      });
-    });
+async function loadSuite() {
+  const path = `${repo}/packages/core/dist/testing/contract/index.js`;
+  try {
+    return { suite: await import(path) };
+  } catch (err) {
+    return { reason: `the contract suite did not load from ${path} (run \`pnpm build\`): ${err?.message ?? err}` };
   }
 }
 
-/** On the gadget: raw timeout vs cancelled, one transfer per endpoint, close() settling a pending IN. */
-export async function gadgetTimeoutContract(h, intf, injectNoResponse) {
-  await injectNoResponse();
-  // CBW + data of an INQUIRY whose CSW never comes (the emulator NAKs it).
-  const cbw = new Uint8Array(31);
-  const v = new DataView(cbw.buffer);
-  v.setUint32(0, 0x43425355, true); v.setUint32(4, 0x1234, true); v.setUint32(8, 36, true);
-  cbw[12] = 0x80; cbw[14] = 6; cbw.set(INQUIRY, 15);
-  assertEqual((await h.bulkOut(intf.eps.out, cbw, 2000)).status, TransferStatus.OK, 'CBW');
-  assertEqual((await h.bulkIn(intf.eps.in, new Uint8Array(36), 2000)).status, TransferStatus.OK, 'INQUIRY data');
-  const t0 = Date.now();
-  const timedOut = await h.bulkIn(intf.eps.in, new Uint8Array(13), 300);
-  const took = Date.now() - t0;
-  assertEqual(timedOut.status, TransferStatus.TIMEOUT, 'CSW read with a 300 ms budget');
-  if (took < 250 || took > 3000) throw new Error(`the timeout took ${took} ms`);
-  const ac = new AbortController();
-  const pending = h.bulkIn(intf.eps.in, new Uint8Array(13), 2000, ac.signal);
-  let second;
-  try { await h.bulkIn(intf.eps.in, new Uint8Array(13), 100); } catch (err) { second = err; }
-  assertEqual(second?.code, 'E_BAD_INPUT', `a second IN on the endpoint (${second?.message})`);
-  const t1 = Date.now();
-  setTimeout(() => ac.abort(), 100);
-  assertEqual((await pending).status, TransferStatus.CANCELLED, 'status after abort');
-  if (Date.now() - t1 > 3000) throw new Error(`abort settled after ${Date.now() - t1} ms`);
-  // Bulk-Only reset + clear halts: the device forgets the command and waits for a CBW again.
-  const reset = await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: intf.number }, new Uint8Array(0), 2000);
-  assertEqual(reset.status, TransferStatus.OK, 'Bulk-Only Mass Storage Reset');
-  await h.clearHalt(intf.eps.in);
-  await h.clearHalt(intf.eps.out);
-  // An IN with no command pending: the emulator NAKs it; close() must settle it as cancelled.
-  const pendingAtClose = h.bulkIn(intf.eps.in, new Uint8Array(13), 5000);
-  pendingAtClose.catch(() => undefined);
-  return { pendingAtClose }; // wrapped: an async function returning the promise itself would wait for it
+const byIds = (vid, pid) => (devices) => devices.find((d) => d.vendorId === vid && d.productId === pid);
+
+/** QEMU's usb-storage disk (46f4:0001) as a contract env. */
+export function qemuDiskEnv(scenario, name, backend) {
+  return {
+    name: `${scenario}/${name}`,
+    backend,
+    select: byIds(QEMU_VID, QEMU_PID),
+    idleIn: 'stall',
+    invalidCbwOut: 'stall',
+    followsBotCases: "QEMU's usb-storage answers the §6.7 mismatches its own way, and its disk is not the suite's to write (the thirteen cases run on the gadget)",
+    device: "QEMU's usb-storage has no programmable faults (fault cases run on the gadget scenario)",
+    afterCase: waitForKernelDisk,
+  };
+}
+
+/**
+ * The FunctionFS emulator (1d6b:0104) as a contract env. `gadget()` returns the running gadget
+ * (tools/vm/guest/gadget.mjs startGadget), or null when it did not start.
+ */
+export function gadgetEnv(name, backend, gadget, vid, pid) {
+  const running = () => gadget() ?? skipNow('the gadget did not start');
+  return {
+    name: `gadget/${name}`,
+    backend,
+    select: byIds(vid, pid),
+    idleIn: 'nak',
+    invalidCbwOut: 'ok',
+    followsBotCases: true,
+    device: {
+      cannot: {
+        'stall-cbw': 'a FunctionFS gadget has read the CBW (the UDC accepted it) before the device can refuse it, so a CBW stall cannot be produced',
+      },
+      inject: async (fault) => void (await running().inject(fault)),
+      counters: async () => {
+        const s = await running().stats();
+        return { commands: s.commands, resets: s.resets };
+      },
+    },
+    afterCase: waitForKernelDisk,
+  };
+}
+
+/** Registers every contract case for each backend, with `makeEnv(name, backend)`. */
+export async function registerContractCases(scenario, backends, makeEnv) {
+  const { suite, reason } = await loadSuite();
+  let counted = 0;
+  for (const { name, backend, reason: unavailable } of backends) {
+    const label = (c) => `[${scenario}/${name}] contract ${c.level}: ${c.title} [${c.id}]`;
+    if (!suite) {
+      test(`[${scenario}/${name}] contract suite loads`, () => { throw new Error(reason); });
+      continue;
+    }
+    for (const c of suite.CONTRACT_CASES) {
+      if (!backend) { skip(label(c), unavailable); continue; }
+      const env = makeEnv(name, backend);
+      const cannot = suite.whyNotRunnable(c, env);
+      if (cannot) { skip(label(c), cannot); continue; }
+      counted++;
+      test(label(c), async () => {
+        const { skipped } = await suite.runContractCase(c, env);
+        if (skipped) skipNow(skipped);
+      }, { timeoutMs: 60_000 });
+    }
+  }
+  console.log(`VM_NOTE contract suite on ${scenario}: ${counted} cases registered to run, ${suite?.CONTRACT_CASES.length ?? 0} per backend in all`);
 }
