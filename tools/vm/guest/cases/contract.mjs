@@ -3,6 +3,8 @@
 // kernel — QEMU's usb-storage on xhci/ehci (no faults: it stalls an idle IN, has no programmable
 // faults, and is not the suite's to write), the emulator behind FunctionFS on `gadget` (faults
 // programmed over its IPC channel). Cases an env cannot run are registered as skipped with why.
+// usb-storage is detached once before a backend's cases and given back after them (a re-probe
+// per case costs seconds under TCG); the cases find the interface free and leave it so.
 import { test, skip, skipNow } from '../runner.mjs';
 import { waitForKernelDisk } from './bot.mjs';
 import { QEMU_VID, QEMU_PID } from '../util.mjs';
@@ -30,7 +32,6 @@ export function qemuDiskEnv(scenario, name, backend) {
     invalidCbwOut: 'stall',
     followsBotCases: "QEMU's usb-storage answers the §6.7 mismatches its own way, and its disk is not the suite's to write (the thirteen cases run on the gadget)",
     device: "QEMU's usb-storage has no programmable faults (fault cases run on the gadget scenario)",
-    afterCase: waitForKernelDisk,
   };
 }
 
@@ -57,8 +58,40 @@ export function gadgetEnv(name, backend, gadget, vid, pid) {
         return { commands: s.commands, resets: s.resets };
       },
     },
-    afterCase: waitForKernelDisk,
   };
+}
+
+function botInterfaceNumber(info) {
+  return info.configurations[0].interfaces.find((i) => i.interfaceClass === 8 && i.interfaceProtocol === 0x50).interfaceNumber;
+}
+
+/** Takes the interface from usb-storage for the suite (the disk goes away). */
+async function detachForSuite(env) {
+  const info = env.select(await env.backend.list());
+  if (!info) throw new Error(`${env.name}: the device under test is not listed`);
+  const h = await env.backend.open(info);
+  try {
+    const n = botInterfaceNumber(info);
+    if (await h.kernelDriverActive(n)) await h.detachKernelDriver(n);
+  } finally {
+    await h.close();
+  }
+}
+
+/** Gives the interface back to usb-storage and waits for its disk. */
+async function attachAfterSuite(env) {
+  const info = env.select(await env.backend.list());
+  if (!info) throw new Error(`${env.name}: the device under test is not listed`);
+  const h = await env.backend.open(info);
+  try {
+    const n = botInterfaceNumber(info);
+    await h.claimInterface(n).catch(() => undefined);
+    await h.releaseInterface(n).catch(() => undefined);
+    await h.attachKernelDriver(n);
+  } finally {
+    await h.close();
+  }
+  await waitForKernelDisk();
 }
 
 /** Registers every contract case for each backend, with `makeEnv(name, backend)`. */
@@ -71,9 +104,10 @@ export async function registerContractCases(scenario, backends, makeEnv) {
       test(`[${scenario}/${name}] contract suite loads`, () => { throw new Error(reason); });
       continue;
     }
+    const env = backend ? makeEnv(name, backend) : null;
+    if (env) test(`[${scenario}/${name}] contract: detach usb-storage for the suite`, () => detachForSuite(env));
     for (const c of suite.CONTRACT_CASES) {
-      if (!backend) { skip(label(c), unavailable); continue; }
-      const env = makeEnv(name, backend);
+      if (!env) { skip(label(c), unavailable); continue; }
       const cannot = suite.whyNotRunnable(c, env);
       if (cannot) { skip(label(c), cannot); continue; }
       counted++;
@@ -82,6 +116,7 @@ export async function registerContractCases(scenario, backends, makeEnv) {
         if (skipped) skipNow(skipped);
       }, { timeoutMs: 60_000 });
     }
+    if (env) test(`[${scenario}/${name}] contract: give the interface back to usb-storage, its disk returns`, () => attachAfterSuite(env), { timeoutMs: 60_000 });
   }
   console.log(`VM_NOTE contract suite on ${scenario}: ${counted} cases registered to run, ${suite?.CONTRACT_CASES.length ?? 0} per backend in all`);
 }

@@ -50,10 +50,15 @@ export class CaseContext {
     const outEp = alt.endpoints.find((e) => e.transferType === 'bulk' && (e.address & 0x80) === 0)!.address;
     const handle = await this.env.backend.open(info);
     this.opened = true;
-    this.undo.push(() => handle.close().catch(() => undefined));
+    let detached = false;
+    // One step: the kernel driver can only be given back once this handle has let go.
+    this.undo.push(async () => {
+      await handle.close().catch(() => undefined);
+      if (detached) await this.giveBack(info, alt.interfaceNumber);
+    });
     if ((this.env.detachKernelDriver ?? true) && (await handle.kernelDriverActive(alt.interfaceNumber))) {
       await handle.detachKernelDriver(alt.interfaceNumber);
-      this.undo.push(() => this.giveBack(info, alt.interfaceNumber));
+      detached = true;
     }
     await handle.claimInterface(alt.interfaceNumber);
     await handle.setAlternateSetting(alt.interfaceNumber, alt.alternateSetting);

@@ -161,8 +161,10 @@ function exchangeCase(id: string, title: string, faults: string[], run: (tr: Bot
 }
 
 /** The budget of the timing cases, and how late an error may come after it (reset recovery included). */
-const BUDGET_MS = 1000;
-const LATE_MS = 600;
+const BUDGET_MS = 2000;
+const LATE_MS = 1000;
+/** A phase held back this long: per-transfer budgets would fail after HELD_MS + BUDGET_MS, past BUDGET_MS + LATE_MS. */
+const HELD_MS = 1500;
 
 function timeoutCase(phase: 'cbw' | 'data-in' | 'data-out' | 'csw'): ContractCase {
   const request = phase === 'data-out' ? writeRequest(BUDGET_MS) : readRequest(BUDGET_MS);
@@ -210,10 +212,10 @@ export const phaseCases: ContractCase[] = [
   timeoutCase('csw'),
   exchangeCase(
     'timeout-whole-command',
-    `timeoutMs is one budget for the whole command: a data phase held back 700 ms, then no CSW, fails at about ${BUDGET_MS} ms, not 700 + ${BUDGET_MS}`,
+    `timeoutMs is one budget for the whole command: a data phase held back ${HELD_MS} ms, then no CSW, fails at about ${BUDGET_MS} ms, not ${HELD_MS} + ${BUDGET_MS}`,
     ['delay', 'no-response'],
     async (tr, ctx) => {
-      await ctx.inject({ kind: 'delay', opcode: 0x28, phase: 'data', ms: 700 });
+      await ctx.inject({ kind: 'delay', opcode: 0x28, phase: 'data', ms: HELD_MS });
       await ctx.inject({ kind: 'no-response', opcode: 0x28, phase: 'csw' });
       const { ms } = await failsWithRecovery(ctx, tr, readRequest(BUDGET_MS), 'E_TIMEOUT');
       assert.ok(ms >= BUDGET_MS - 50 && ms <= BUDGET_MS + LATE_MS, `the command failed after ${ms} ms with a ${BUDGET_MS} ms budget`);
@@ -221,10 +223,10 @@ export const phaseCases: ContractCase[] = [
   ),
   exchangeCase(
     'timeout-after-data-stall',
-    `after a data stall the CSW read gets only the time left of the budget: data held 700 ms then stalled, no CSW: fails at about ${BUDGET_MS} ms`,
+    `after a data stall the CSW read gets only the time left of the budget: data held ${HELD_MS} ms then stalled, no CSW: fails at about ${BUDGET_MS} ms`,
     ['delay', 'stall-data-in', 'no-response'],
     async (tr, ctx) => {
-      await ctx.inject({ kind: 'delay', opcode: 0x28, phase: 'data', ms: 700 });
+      await ctx.inject({ kind: 'delay', opcode: 0x28, phase: 'data', ms: HELD_MS });
       await ctx.inject({ kind: 'stall-data-in', opcode: 0x28 });
       await ctx.inject({ kind: 'no-response', opcode: 0x28, phase: 'csw' });
       const { ms } = await failsWithRecovery(ctx, tr, readRequest(BUDGET_MS), 'E_TIMEOUT');
