@@ -41,7 +41,7 @@ export function qemuDiskEnv(scenario, name, backend) {
  */
 export function gadgetEnv(name, backend, gadget, vid, pid) {
   const running = () => gadget() ?? skipNow('the gadget did not start');
-  return {
+  const env = {
     name: `gadget/${name}`,
     backend,
     select: byIds(vid, pid),
@@ -59,6 +59,12 @@ export function gadgetEnv(name, backend, gadget, vid, pid) {
       },
     },
   };
+  // Unplug and replug (UDC unbind/bind): the device at power-on, usb-storage bound again.
+  env.recover = async () => {
+    await running().replug();
+    await detachForSuite(env);
+  };
+  return env;
 }
 
 function botInterfaceNumber(info) {
@@ -112,9 +118,17 @@ export async function registerContractCases(scenario, backends, makeEnv) {
       if (cannot) { skip(label(c), cannot); continue; }
       counted++;
       test(label(c), async () => {
-        const { skipped } = await suite.runContractCase(c, env);
-        if (skipped) skipNow(skipped);
-      }, { timeoutMs: 60_000 });
+        let outcome;
+        try {
+          outcome = await suite.runContractCase(c, env);
+        } catch (err) {
+          // A failed case may leave the device out of step: bring it back so that the next
+          // case shows its own result, not this one's aftermath.
+          if (env.recover) await env.recover().catch((e) => console.log(`VM_NOTE ${env.name}: recovery after ${c.id} failed: ${e?.message ?? e}`));
+          throw err;
+        }
+        if (outcome.skipped) skipNow(outcome.skipped);
+      }, { timeoutMs: 90_000 });
     }
     if (env) test(`[${scenario}/${name}] contract: give the interface back to usb-storage, its disk returns`, () => attachAfterSuite(env), { timeoutMs: 60_000 });
   }
