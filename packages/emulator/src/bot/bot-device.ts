@@ -264,6 +264,7 @@ export class BotDevice {
       this.finishDataOut(ex);
     } else if (ex.outReceived === ex.hostLength) {
       this.toCsw(ex, CswStatus.PHASE_ERROR, 0); // case 13 (Ho < Do): not executed, nothing partial is written
+      this.emit(); // a gadget's IN side waits for this to send the CSW
     }
     return { status: 'ok', accepted: take };
   }

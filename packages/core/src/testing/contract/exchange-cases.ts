@@ -284,20 +284,20 @@ export const phaseCases: ContractCase[] = [
   ),
   exchangeCase(
     'csw-like-data',
-    'a 13-byte packet that starts with USBS at the end of a longer data phase is data: GOOD, 525 bytes moved, residue 499',
+    'a 13-byte packet that starts with USBS after a full chunk of a longer data phase is data: GOOD, 1037 bytes moved, residue 499',
     ['short-data'],
     async (tr, ctx) => {
-      const blocks = pattern(1024, 9);
-      blocks.set([0x55, 0x53, 0x42, 0x53, 1, 2, 3, 4, 0, 0, 0, 0, 0], 512); // "USBS", a tag, residue 0, status 0
+      const blocks = pattern(1536, 9);
+      blocks.set([0x55, 0x53, 0x42, 0x53, 1, 2, 3, 4, 0, 0, 0, 0, 0], 1024); // "USBS", a tag, residue 0, status 0
       await writeBlocks(tr, SCRATCH_LBA, blocks);
-      await ctx.inject({ kind: 'short-data', opcode: 0x28, bytes: 525 });
-      const r = await tr.execute({ cdb: read10(SCRATCH_LBA, 2), direction: 'in', data: new Uint8Array(1024), timeoutMs: 3000 });
-      assert.deepEqual(brief(r), { status: GOOD, transferred: 525, residue: 499 });
-      assert.deepEqual(r.data, blocks.subarray(0, 525));
+      await ctx.inject({ kind: 'short-data', opcode: 0x28, bytes: 1037 });
+      const r = await tr.execute({ cdb: read10(SCRATCH_LBA, 3), direction: 'in', data: new Uint8Array(1536), timeoutMs: 3000 });
+      assert.deepEqual(brief(r), { status: GOOD, transferred: 1037, residue: 499 });
+      assert.deepEqual(r.data, blocks.subarray(0, 1037));
       await inquiryWorks(tr, 'the CSW-like data');
     },
-    // small URBs in a fast path, so that the 13 bytes arrive alone at a chunk boundary
-    { chunkSize: 512, depth: 2 },
+    // the smallest URBs a fast path takes, so that the 13 bytes arrive alone after a full one
+    { chunkSize: 1024, depth: 2 },
   ),
 ];
 
