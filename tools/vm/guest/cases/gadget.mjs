@@ -6,8 +6,6 @@ import { loadBot, loadOpen, loadCoreIndex } from './core-api.mjs';
 import { waitForKernelDisk } from './bot.mjs';
 import { registerContractCases, gadgetEnv } from './contract.mjs';
 import { assert, assertEqual, sdDisks, waitFor } from '../util.mjs';
-// Transfer status travels as a number (core's usb/backend.js); names only where text is printed.
-const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb/backend.js`);
 
 let gadget = null;
 let gadgetError = null;
