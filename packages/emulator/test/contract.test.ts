@@ -24,6 +24,16 @@ describeContract('emulator', () => emulatorEnv('emulator', createSimulatedBacken
 describeContract('emulator (super-speed bridge, kernel driver bound)', () =>
   emulatorEnv(
     'emulator-bridge',
-    new EmulatorBackend({ devices: [new SimulatedDevice({ speed: 'super', interfaces: 'bot+uas', kernelDriver: 'uas', vendorId: 0x174c, productId: 0x55aa })] }),
+    new EmulatorBackend({
+      devices: [
+        new SimulatedDevice({
+          speed: 'super',
+          interfaces: 'bot+uas',
+          kernelDriver: 'uas',
+          vendorId: 0x174c,
+          productId: 0x55aa,
+        }),
+      ],
+    }),
   ),
 );

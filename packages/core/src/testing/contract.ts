@@ -4,7 +4,14 @@
  * that it turns red the day it starts passing and the list is trimmed.
  */
 import { describe, it, type TestContext } from 'vitest';
-import { CONTRACT_CASES, contractCase, runContractCase, whyNotRunnable, type ContractCase, type ContractEnv } from './contract/index.js';
+import {
+  CONTRACT_CASES,
+  contractCase,
+  runContractCase,
+  whyNotRunnable,
+  type ContractCase,
+  type ContractEnv,
+} from './contract/index.js';
 
 export interface DescribeContractOptions {
   /** Case ids expected to fail here until a named change lands, with that reason. */
@@ -14,7 +21,11 @@ export interface DescribeContractOptions {
 }
 
 /** Describes every contract case against a fresh env per case; the env's backend is disposed after each. */
-export function describeContract(name: string, makeEnv: () => ContractEnv | Promise<ContractEnv>, options: DescribeContractOptions = {}): void {
+export function describeContract(
+  name: string,
+  makeEnv: () => ContractEnv | Promise<ContractEnv>,
+  options: DescribeContractOptions = {},
+): void {
   for (const id of Object.keys(options.knownFailing ?? {})) contractCase(id);
   const timeout = options.timeoutMs ?? 20_000;
   const run = async (c: ContractCase, ctx: TestContext) => {

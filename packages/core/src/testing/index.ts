@@ -6,6 +6,14 @@
  */
 export { describeContract, type DescribeContractOptions } from './contract.js';
 export * from './contract/index.js';
-export { FakeHandoffPlatform, createFakeHandoffPlatform, defaultFakeOsState, type FakeFault, type FakeOsState, type FakePlatformOptions, type FakeStep } from './fake-platform.js';
+export {
+  FakeHandoffPlatform,
+  createFakeHandoffPlatform,
+  defaultFakeOsState,
+  type FakeFault,
+  type FakeOsState,
+  type FakePlatformOptions,
+  type FakeStep,
+} from './fake-platform.js';
 export { FakeSysfs, type FakeUsbDisk, type FakeUsbInterface } from './fake-sysfs.js';
 export { FakeMac, nativeFailure, type FakeMacDevice, type FakeVolume } from './fake-darwin-native.js';

@@ -48,11 +48,13 @@ export function answerControl(target: Ep0Target, setup: ControlSetup, length: nu
     return maxLun === null ? { status: 'stall' } : { status: 'ok', data: Uint8Array.of(maxLun) };
   }
   const endpointRequest =
-    (requestType === RequestType.STANDARD_ENDPOINT_OUT && (request === StandardRequest.CLEAR_FEATURE || request === StandardRequest.SET_FEATURE)) ||
+    (requestType === RequestType.STANDARD_ENDPOINT_OUT &&
+      (request === StandardRequest.CLEAR_FEATURE || request === StandardRequest.SET_FEATURE)) ||
     (requestType === RequestType.STANDARD_ENDPOINT_IN && request === StandardRequest.GET_STATUS);
   if (endpointRequest) {
     if (index !== target.inEndpoint && index !== target.outEndpoint) return { status: 'stall' };
-    if (request === StandardRequest.GET_STATUS) return { status: 'ok', data: Uint8Array.of(target.isHalted(index) ? 1 : 0, 0).subarray(0, length) };
+    if (request === StandardRequest.GET_STATUS)
+      return { status: 'ok', data: Uint8Array.of(target.isHalted(index) ? 1 : 0, 0).subarray(0, length) };
     if (value !== ENDPOINT_HALT) return { status: 'stall' };
     if (request === StandardRequest.CLEAR_FEATURE) target.clearHalt(index);
     else target.setHalt(index);

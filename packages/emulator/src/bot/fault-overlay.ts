@@ -50,7 +50,13 @@ export class CommandFaults {
   }
 
   /** Hook 2, once the command counts: takes every fault that applies to it. */
-  constructor(injector: FaultInjector, ctx: FaultContext, hostDirection: HostDirection, noResponse: FaultSpec | undefined, onEach: (kind: FaultKind) => void) {
+  constructor(
+    injector: FaultInjector,
+    ctx: FaultContext,
+    hostDirection: HostDirection,
+    noResponse: FaultSpec | undefined,
+    onEach: (kind: FaultKind) => void,
+  ) {
     const arm = (kind: FaultKind, when = true) => {
       if (!when) return;
       const spec = injector.take(kind, ctx);

@@ -30,7 +30,9 @@ export function qemuDiskEnv(scenario, name, backend) {
     select: byIds(QEMU_VID, QEMU_PID),
     idleIn: 'stall',
     invalidCbwOut: 'stall',
-    followsBotCases: "QEMU's usb-storage answers the §6.7 mismatches its own way, and its disk is not the suite's to write (the thirteen cases run on the gadget)",
+    followsBotCases:
+      "QEMU's usb-storage answers the §6.7 mismatches its own way and its disk is not the suite's to write " +
+      '(the thirteen cases run on the gadget)',
     device: "QEMU's usb-storage has no programmable faults (fault cases run on the gadget scenario)",
   };
 }
@@ -48,15 +50,21 @@ export function gadgetEnv(name, backend, gadget, vid, pid) {
     // The UDC takes a whole OUT transfer and answers CLEAR_FEATURE(HALT) itself: a device
     // behind FunctionFS cannot stall part-way through the host's transfer, nor see a halt cleared.
     skip: {
-      'bot-case-11': 'FunctionFS accepts all of the host\'s data-out before the device can stall the part it will not take (the stall lands on the next CBW)',
-      'stall-csw-twice': 'the gadget cannot see the host clear a halt (the UDC answers CLEAR_FEATURE), so a second CSW stall lands on the endpoint still halted by the first',
+      'bot-case-11':
+        "FunctionFS accepts all of the host's data-out before the device can stall the part it will not take " +
+        '(the stall lands on the next CBW)',
+      'stall-csw-twice':
+        'the gadget cannot see the host clear a halt (the UDC answers CLEAR_FEATURE), ' +
+        'so a second CSW stall lands on the endpoint still halted by the first',
     },
     idleIn: 'nak',
     invalidCbwOut: 'ok',
     followsBotCases: true,
     device: {
       cannot: {
-        'stall-cbw': 'a FunctionFS gadget has read the CBW (the UDC accepted it) before the device can refuse it, so a CBW stall cannot be produced',
+        'stall-cbw':
+          'a FunctionFS gadget has read the CBW (the UDC accepted it) before the device can refuse it: ' +
+          'a CBW stall cannot be produced',
       },
       inject: async (fault) => void (await running().inject(fault)),
       counters: async () => {
@@ -74,7 +82,8 @@ export function gadgetEnv(name, backend, gadget, vid, pid) {
 }
 
 function botInterfaceNumber(info) {
-  return info.configurations[0].interfaces.find((i) => i.interfaceClass === 8 && i.interfaceProtocol === 0x50).interfaceNumber;
+  return info.configurations[0].interfaces.find((i) => i.interfaceClass === 8 && i.interfaceProtocol === 0x50)
+    .interfaceNumber;
 }
 
 /** Takes the interface from usb-storage for the suite (the disk goes away). */
@@ -113,30 +122,53 @@ export async function registerContractCases(scenario, backends, makeEnv) {
   for (const { name, backend, reason: unavailable } of backends) {
     const label = (c) => `[${scenario}/${name}] contract ${c.level}: ${c.title} [${c.id}]`;
     if (!suite) {
-      test(`[${scenario}/${name}] contract suite loads`, () => { throw new Error(reason); });
+      test(`[${scenario}/${name}] contract suite loads`, () => {
+        throw new Error(reason);
+      });
       continue;
     }
     const env = backend ? makeEnv(name, backend) : null;
     if (env) test(`[${scenario}/${name}] contract: detach usb-storage for the suite`, () => detachForSuite(env));
     for (const c of suite.CONTRACT_CASES) {
-      if (!env) { skip(label(c), unavailable); continue; }
+      if (!env) {
+        skip(label(c), unavailable);
+        continue;
+      }
       const cannot = suite.whyNotRunnable(c, env);
-      if (cannot) { skip(label(c), cannot); continue; }
+      if (cannot) {
+        skip(label(c), cannot);
+        continue;
+      }
       counted++;
-      test(label(c), async () => {
-        let outcome;
-        try {
-          outcome = await suite.runContractCase(c, env);
-        } catch (err) {
-          // A failed case may leave the device out of step: bring it back so that the next
-          // case shows its own result, not this one's aftermath.
-          if (env.recover) await env.recover().catch((e) => console.log(`VM_NOTE ${env.name}: recovery after ${c.id} failed: ${e?.message ?? e}`));
-          throw err;
-        }
-        if (outcome.skipped) skipNow(outcome.skipped);
-      }, { timeoutMs: 90_000 });
+      test(
+        label(c),
+        async () => {
+          let outcome;
+          try {
+            outcome = await suite.runContractCase(c, env);
+          } catch (err) {
+            // A failed case may leave the device out of step: bring it back so that the next
+            // case shows its own result, not this one's aftermath.
+            if (env.recover)
+              await env
+                .recover()
+                .catch((e) => console.log(`VM_NOTE ${env.name}: recovery after ${c.id} failed: ${e?.message ?? e}`));
+            throw err;
+          }
+          if (outcome.skipped) skipNow(outcome.skipped);
+        },
+        { timeoutMs: 90_000 },
+      );
     }
-    if (env) test(`[${scenario}/${name}] contract: give the interface back to usb-storage, its disk returns`, () => attachAfterSuite(env), { timeoutMs: 60_000 });
+    if (env)
+      test(
+        `[${scenario}/${name}] contract: give the interface back to usb-storage, its disk returns`,
+        () => attachAfterSuite(env),
+        { timeoutMs: 60_000 },
+      );
   }
-  console.log(`VM_NOTE contract suite on ${scenario}: ${counted} cases registered to run, ${suite?.CONTRACT_CASES.length ?? 0} per backend in all`);
+  console.log(
+    `VM_NOTE contract suite on ${scenario}: ${counted} cases registered to run, ` +
+      `${suite?.CONTRACT_CASES.length ?? 0} per backend in all`,
+  );
 }

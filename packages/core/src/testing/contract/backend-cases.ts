@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import type { TransferResult } from '../../usb/backend.js';
 import { botAlternate } from './context.js';
 import type { ContractCase } from './env.js';
-import { INQUIRY_36, cbwBytes, expectCsw, named, rawInquiry, rawResetRecovery, settledWithin, statusOf } from './raw-bot.js';
+import {
+  INQUIRY_36,
+  cbwBytes,
+  expectCsw,
+  named,
+  rawInquiry,
+  rawResetRecovery,
+  settledWithin,
+  statusOf,
+} from './raw-bot.js';
 
 const SPEEDS = ['low', 'full', 'high', 'super', 'super-plus', 'unknown'];
 const GET_MAX_LUN = { requestType: 0xa1, request: 0xfe, value: 0 };
@@ -22,20 +31,28 @@ export const backendCases: ContractCase[] = [
       for (const d of devices) {
         assert.equal(d.backend, ctx.env.backend.name);
         assert.ok(typeof d.id === 'string' && d.id.length > 0, 'id');
-        for (const n of [d.vendorId, d.productId]) assert.ok(Number.isInteger(n) && n >= 0 && n <= 0xffff, `VID/PID ${n}`);
+        for (const n of [d.vendorId, d.productId])
+          assert.ok(Number.isInteger(n) && n >= 0 && n <= 0xffff, `VID/PID ${n}`);
         assert.ok(Number.isInteger(d.busNumber) && d.busNumber >= 0, 'busNumber');
         assert.ok(Number.isInteger(d.deviceAddress) && d.deviceAddress >= 0, 'deviceAddress');
-        assert.ok(d.portNumbers.every((p) => Number.isInteger(p) && p >= 0), 'portNumbers');
+        assert.ok(
+          d.portNumbers.every((p) => Number.isInteger(p) && p >= 0),
+          'portNumbers',
+        );
         assert.ok(SPEEDS.includes(d.speed), `speed ${d.speed}`);
         for (const c of d.configurations) {
           for (const i of c.interfaces) {
-            for (const e of i.endpoints) assert.ok(e.address >= 0 && e.address <= 0xff && e.maxPacketSize > 0, `endpoint ${JSON.stringify(e)}`);
+            for (const e of i.endpoints)
+              assert.ok(e.address >= 0 && e.address <= 0xff && e.maxPacketSize > 0, `endpoint ${JSON.stringify(e)}`);
           }
         }
       }
       const chosen = ctx.select(devices);
       assert.ok(chosen, 'a BOT mass-storage device must be listed');
-      assert.ok(botAlternate(chosen)!.endpoints.filter((e) => e.transferType === 'bulk').length >= 2, 'two bulk endpoints');
+      assert.ok(
+        botAlternate(chosen)!.endpoints.filter((e) => e.transferType === 'bulk').length >= 2,
+        'two bulk endpoints',
+      );
     },
   },
   {
@@ -78,7 +95,7 @@ export const backendCases: ContractCase[] = [
   {
     id: 'idle-in',
     level: 'backend',
-    title: 'an IN with no command pending NAKs (stays pending) or stalls as the device does; a stall is cleared by clearHalt',
+    title: 'an idle IN NAKs (stays pending) or stalls, as the device does; a stall is cleared by clearHalt',
     async run(ctx) {
       const t = await ctx.openRaw();
       if (ctx.env.idleIn === 'stall') {
@@ -98,14 +115,19 @@ export const backendCases: ContractCase[] = [
   {
     id: 'invalid-cbw-stall',
     level: 'backend',
-    title: 'an invalid CBW is refused with a stall (BOT §6.6.1); reset recovery + clear halt make the next command work',
+    title:
+      'an invalid CBW is refused with a stall (BOT §6.6.1); reset recovery + clear halt make the next command work',
     async run(ctx) {
       const t = await ctx.openRaw();
       const bad = cbwBytes(36, true, INQUIRY_36, 0x21434241); // wrong signature
       const out = await t.handle.bulkOut(t.outEp, bad.bytes, ctx.timeoutMs);
       assert.equal(statusOf(out), ctx.env.invalidCbwOut, 'the invalid CBW');
       if (ctx.env.invalidCbwOut === 'ok') {
-        assert.equal(statusOf(await t.handle.bulkIn(t.inEp, new Uint8Array(13), ctx.timeoutMs)), 'stall', 'bulk-in after the invalid CBW');
+        assert.equal(
+          statusOf(await t.handle.bulkIn(t.inEp, new Uint8Array(13), ctx.timeoutMs)),
+          'stall',
+          'bulk-in after the invalid CBW',
+        );
       }
       await rawResetRecovery(t, ctx.timeoutMs);
       await rawInquiry(t, ctx.timeoutMs);
@@ -135,7 +157,7 @@ export const backendCases: ContractCase[] = [
   {
     id: 'second-pending-refused',
     level: 'backend',
-    title: 'a second transfer on an endpoint with one pending is refused (E_BAD_INPUT); the first is cancelled by its AbortSignal',
+    title: 'a second transfer on a busy endpoint is E_BAD_INPUT; the first is cancelled by its AbortSignal',
     needsNak: true,
     async run(ctx) {
       const t = await ctx.openRaw();
@@ -160,13 +182,16 @@ export const backendCases: ContractCase[] = [
       const seen: { outcome: TransferResult | Error | null } = { outcome: null };
       const pending = t.handle.bulkIn(t.inEp, new Uint8Array(13), 10 * ctx.timeoutMs).then(
         (r) => (seen.outcome = r),
-        (e: Error) => (seen.outcome = e),
+        (e: unknown) => (seen.outcome = e instanceof Error ? e : new Error(String(e))),
       );
       assert.equal(await settledWithin(pending, 50), false, 'an idle IN stays pending');
       await t.handle.close(); // straight away: releasing first would wait for the pending IN (node-usb)
       await Promise.resolve();
       const { outcome } = seen;
-      assert.ok(outcome && !(outcome instanceof Error), `settled before close() resolved: ${String(outcome)}`);
+      assert.ok(
+        outcome && !(outcome instanceof Error),
+        `settled before close() resolved: ${outcome instanceof Error ? outcome.message : JSON.stringify(outcome)}`,
+      );
       assert.deepEqual(named(outcome), { status: 'cancelled', actualLength: 0 });
     },
   },
@@ -179,8 +204,14 @@ export const backendCases: ContractCase[] = [
       await t.handle.close();
       const gone = { code: 'E_DEVICE_GONE' };
       await assert.rejects(t.handle.bulkIn(t.inEp, new Uint8Array(13), ctx.timeoutMs), gone);
-      await assert.rejects(t.handle.bulkOut(t.outEp, cbwBytes(0, false, [0, 0, 0, 0, 0, 0]).bytes, ctx.timeoutMs), gone);
-      await assert.rejects(t.handle.controlTransfer({ ...GET_MAX_LUN, index: t.interfaceNumber }, 1, ctx.timeoutMs), gone);
+      await assert.rejects(
+        t.handle.bulkOut(t.outEp, cbwBytes(0, false, [0, 0, 0, 0, 0, 0]).bytes, ctx.timeoutMs),
+        gone,
+      );
+      await assert.rejects(
+        t.handle.controlTransfer({ ...GET_MAX_LUN, index: t.interfaceNumber }, 1, ctx.timeoutMs),
+        gone,
+      );
       await assert.rejects(t.handle.clearHalt(t.inEp), gone);
       await assert.rejects(t.handle.claimInterface(t.interfaceNumber), gone);
       await assert.rejects(t.handle.releaseInterface(t.interfaceNumber), gone);
@@ -204,7 +235,7 @@ export const backendCases: ContractCase[] = [
   {
     id: 'csw-timeout-raw',
     level: 'backend',
-    title: 'a CSW the device holds back: the raw read times out after about timeoutMs; the class reset and clear halts resync',
+    title: 'a CSW held back: the raw read times out after about timeoutMs; class reset and clear halts resync',
     faults: ['no-response'],
     async run(ctx) {
       const t = await ctx.openRaw();
@@ -224,13 +255,20 @@ export const backendCases: ContractCase[] = [
   {
     id: 'bot-exchange-round-trip',
     level: 'backend',
-    title: 'botExchange (required on every handle) reports each phase of an INQUIRY: CBW 31 bytes, the data, a 13-byte CSW',
+    title:
+      'botExchange (required on every handle) reports each phase of an INQUIRY: CBW 31 bytes, the data, a 13-byte CSW',
     async run(ctx) {
       const t = await ctx.openRaw();
       assert.equal(typeof t.handle.botExchange, 'function', `${ctx.env.name}: the handle has no botExchange`);
       const { bytes, tag } = cbwBytes(36, true, INQUIRY_36);
       const data = new Uint8Array(36);
-      const r = await t.handle.botExchange!({ cbw: bytes, outEndpoint: t.outEp, inEndpoint: t.inEp, data: { direction: 'in', buffer: data }, timeoutMs: ctx.timeoutMs });
+      const r = await t.handle.botExchange({
+        cbw: bytes,
+        outEndpoint: t.outEp,
+        inEndpoint: t.inEp,
+        data: { direction: 'in', buffer: data },
+        timeoutMs: ctx.timeoutMs,
+      });
       assert.deepEqual(named(r.cbw), { status: 'ok', actualLength: 31 }, 'CBW phase');
       assert.ok(r.data, 'a data phase was reported');
       assert.equal(statusOf(r.data), 'ok', 'data phase');
@@ -244,14 +282,20 @@ export const backendCases: ContractCase[] = [
   {
     id: 'bot-exchange-stops-at-stall',
     level: 'backend',
-    title: 'botExchange stops at a stalled data phase (no CSW read) and reports it; core then clears the halt and reads the CSW',
+    title: 'botExchange stops at a stalled data phase (no CSW read); core then clears the halt, reads the CSW',
     faults: ['stall-data-in'],
     async run(ctx) {
       const t = await ctx.openRaw();
       assert.equal(typeof t.handle.botExchange, 'function', `${ctx.env.name}: the handle has no botExchange`);
       await ctx.inject({ kind: 'stall-data-in', opcode: 0x12 });
       const { bytes, tag } = cbwBytes(36, true, INQUIRY_36);
-      const r = await t.handle.botExchange!({ cbw: bytes, outEndpoint: t.outEp, inEndpoint: t.inEp, data: { direction: 'in', buffer: new Uint8Array(36) }, timeoutMs: ctx.timeoutMs });
+      const r = await t.handle.botExchange({
+        cbw: bytes,
+        outEndpoint: t.outEp,
+        inEndpoint: t.inEp,
+        data: { direction: 'in', buffer: new Uint8Array(36) },
+        timeoutMs: ctx.timeoutMs,
+      });
       assert.equal(statusOf(r.cbw), 'ok', 'CBW phase');
       assert.equal(r.data && statusOf(r.data), 'stall', 'data phase');
       assert.equal(r.csw, undefined, 'no CSW read after a data phase that did not move every byte');
@@ -264,7 +308,7 @@ export const backendCases: ContractCase[] = [
   {
     id: 'bot-exchange-csw-in-data',
     level: 'backend',
-    title: 'botExchange reports a CSW sent in place of the data as what it is: a 13-byte short data phase, no CSW read, no verdict',
+    title: 'botExchange reports a CSW sent in place of data as a 13-byte short data phase: no CSW read, no verdict',
     faults: ['csw-instead-of-data'],
     async run(ctx) {
       const t = await ctx.openRaw();
@@ -272,7 +316,13 @@ export const backendCases: ContractCase[] = [
       await ctx.inject({ kind: 'csw-instead-of-data', opcode: 0x12 });
       const { bytes, tag } = cbwBytes(36, true, INQUIRY_36);
       const data = new Uint8Array(36);
-      const r = await t.handle.botExchange!({ cbw: bytes, outEndpoint: t.outEp, inEndpoint: t.inEp, data: { direction: 'in', buffer: data }, timeoutMs: ctx.timeoutMs });
+      const r = await t.handle.botExchange({
+        cbw: bytes,
+        outEndpoint: t.outEp,
+        inEndpoint: t.inEp,
+        data: { direction: 'in', buffer: data },
+        timeoutMs: ctx.timeoutMs,
+      });
       assert.deepEqual(r.data && named(r.data), { status: 'ok', actualLength: 13 }, 'data phase');
       assert.equal(r.csw, undefined, 'no CSW read after a short data phase');
       expectCsw(data, { status: r.data!.status, actualLength: 13 }, tag); // the bytes in the data buffer are the CSW

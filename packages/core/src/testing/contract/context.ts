@@ -4,7 +4,14 @@
  */
 import { BotTransport, type BotTransportOptions } from '../../bot/bot-transport.js';
 import type { InterfaceDescriptor, UsbDeviceHandle, UsbDeviceInfo } from '../../usb/backend.js';
-import { ContractSkip, type ContractCase, type ContractEnv, type ContractFault, type DeviceCounters, type ProgrammableDevice } from './env.js';
+import {
+  ContractSkip,
+  type ContractCase,
+  type ContractEnv,
+  type ContractFault,
+  type DeviceCounters,
+  type ProgrammableDevice,
+} from './env.js';
 
 export interface RawTarget {
   info: UsbDeviceInfo;
@@ -15,7 +22,9 @@ export interface RawTarget {
 }
 
 export function botAlternate(info: UsbDeviceInfo): InterfaceDescriptor | undefined {
-  return info.configurations[0]?.interfaces.find((i) => i.interfaceClass === 0x08 && i.interfaceSubClass === 0x06 && i.interfaceProtocol === 0x50);
+  return info.configurations[0]?.interfaces.find(
+    (i) => i.interfaceClass === 0x08 && i.interfaceSubClass === 0x06 && i.interfaceProtocol === 0x50,
+  );
 }
 
 export class CaseContext {
@@ -38,7 +47,10 @@ export class CaseContext {
   async findDevice(): Promise<UsbDeviceInfo> {
     const devices = await this.env.backend.list();
     const info = this.select(devices);
-    if (!info) throw new Error(`no BOT mass-storage device (08/06/50) among the ${devices.length} devices ${this.env.name} lists`);
+    if (!info)
+      throw new Error(
+        `no BOT mass-storage device (08/06/50) among the ${devices.length} devices ${this.env.name} lists`,
+      );
     return info;
   }
 
@@ -72,7 +84,10 @@ export class CaseContext {
     this.opened = true;
     let transport: BotTransport;
     try {
-      transport = await BotTransport.open(handle, { detachKernelDriver: this.env.detachKernelDriver ?? true, ...options });
+      transport = await BotTransport.open(handle, {
+        detachKernelDriver: this.env.detachKernelDriver ?? true,
+        ...options,
+      });
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw err;

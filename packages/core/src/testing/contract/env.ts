@@ -92,7 +92,8 @@ export class ContractSkip extends Error {
 export function whyNotRunnable(c: ContractCase, env: ContractEnv): string | undefined {
   const listed = env.skip?.[c.id];
   if (listed) return listed;
-  if (c.needsNak && env.idleIn !== 'nak') return 'the device stalls an idle IN instead of NAKing, so no transfer stays pending';
+  if (c.needsNak && env.idleIn !== 'nak')
+    return 'the device stalls an idle IN instead of NAKing, so no transfer stays pending';
   if (c.needsBotCases && env.followsBotCases !== true) return env.followsBotCases;
   if (c.faults?.length) {
     if (typeof env.device === 'string') return env.device;

@@ -9,7 +9,16 @@ import type { ContractCase } from './env.js';
 import { exchangeCases } from './exchange-cases.js';
 
 export { CaseContext, runContractCase, type RawTarget } from './context.js';
-export { ContractSkip, whyNotRunnable, type CaseLevel, type ContractCase, type ContractEnv, type ContractFault, type DeviceCounters, type ProgrammableDevice } from './env.js';
+export {
+  ContractSkip,
+  whyNotRunnable,
+  type CaseLevel,
+  type ContractCase,
+  type ContractEnv,
+  type ContractFault,
+  type DeviceCounters,
+  type ProgrammableDevice,
+} from './env.js';
 
 /** Every case, backend level first, then whole commands through BotTransport. */
 export const CONTRACT_CASES: readonly ContractCase[] = Object.freeze([...backendCases, ...exchangeCases]);
@@ -17,6 +26,7 @@ export const CONTRACT_CASES: readonly ContractCase[] = Object.freeze([...backend
 /** Cases by id (a typo in a skip list is an error, not a silent no-op). */
 export function contractCase(id: string): ContractCase {
   const found = CONTRACT_CASES.find((c) => c.id === id);
-  if (!found) throw new Error(`no contract case ${JSON.stringify(id)}; ids: ${CONTRACT_CASES.map((c) => c.id).join(', ')}`);
+  if (!found)
+    throw new Error(`no contract case ${JSON.stringify(id)}; ids: ${CONTRACT_CASES.map((c) => c.id).join(', ')}`);
   return found;
 }

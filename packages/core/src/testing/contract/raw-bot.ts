@@ -10,10 +10,9 @@ const CBW_SIGNATURE = 0x43425355;
 const CSW_SIGNATURE = 0x53425355;
 /** Transfer statuses in the order of their numbers (usb/backend.ts, native's exchange block). */
 const STATUS_NAMES = ['ok', 'stall', 'timeout', 'overflow', 'cancelled'] as const;
-export type StatusName = (typeof STATUS_NAMES)[number];
 
 /** A transfer status by name, whether the backend reports it as a number or a name. */
-export function statusOf(result: { status: unknown }): StatusName | string {
+export function statusOf(result: { status: unknown }): string {
   const s = result.status;
   return typeof s === 'number' ? (STATUS_NAMES[s] ?? `status ${s}`) : String(s);
 }
@@ -25,7 +24,12 @@ export function named(result: TransferResult): { status: string; actualLength: n
 
 let tagCounter = 0x7e570000;
 
-export function cbwBytes(length: number, dirIn: boolean, cdb: number[] | Uint8Array, signature = CBW_SIGNATURE): { bytes: Uint8Array; tag: number } {
+export function cbwBytes(
+  length: number,
+  dirIn: boolean,
+  cdb: number[] | Uint8Array,
+  signature = CBW_SIGNATURE,
+): { bytes: Uint8Array; tag: number } {
   const tag = tagCounter++ >>> 0;
   const bytes = new Uint8Array(31);
   const v = new DataView(bytes.buffer);
@@ -66,7 +70,11 @@ export async function rawInquiry(t: RawTarget, timeoutMs: number): Promise<Uint8
 
 /** Bulk-Only Mass Storage Reset, then clear both halts (§5.3.4). */
 export async function rawResetRecovery(t: RawTarget, timeoutMs: number): Promise<void> {
-  const reset = await t.handle.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: t.interfaceNumber }, new Uint8Array(0), timeoutMs);
+  const reset = await t.handle.controlTransfer(
+    { requestType: 0x21, request: 0xff, value: 0, index: t.interfaceNumber },
+    new Uint8Array(0),
+    timeoutMs,
+  );
   assert.equal(statusOf(reset), 'ok', 'Bulk-Only Mass Storage Reset');
   await t.handle.clearHalt(t.inEp);
   await t.handle.clearHalt(t.outEp);
@@ -83,11 +91,16 @@ export async function settledWithin(p: Promise<unknown>, ms: number): Promise<bo
   return settled;
 }
 
+const bytesAsLength = (_key: string, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v);
+
 /** Resolves with the rejection of `p` (fails if it resolves). */
-export async function rejection(p: Promise<unknown>, what: string): Promise<Error & { code?: string; cause?: unknown }> {
+export async function rejection(
+  p: Promise<unknown>,
+  what: string,
+): Promise<Error & { code?: string; cause?: unknown }> {
   try {
     const value = await p;
-    assert.fail(`${what}: expected an error, got ${JSON.stringify(value, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v))}`);
+    assert.fail(`${what}: expected an error, got ${JSON.stringify(value, bytesAsLength)}`);
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
     return err as Error & { code?: string };
