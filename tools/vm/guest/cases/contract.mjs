@@ -20,6 +20,16 @@ async function loadSuite() {
   }
 }
 
+// node-usb v3 has no call that cancels one transfer (core/backends/node-usb.ts): an aborted IN
+// stays queued until its own timeout and takes the next data that comes, and reset recovery
+// waits for it. The cases that abort a pending IN and go on cannot pass there.
+const NODE_USB_CANNOT_CANCEL_ONE = Object.fromEntries(
+  ['idle-in', 'second-pending-refused', 'cancel-during'].map((id) => [
+    id,
+    'node-usb v3 cannot cancel one transfer: the aborted IN stays queued until its timeout and takes the next data',
+  ]),
+);
+
 const byIds = (vid, pid) => (devices) => devices.find((d) => d.vendorId === vid && d.productId === pid);
 
 /** QEMU's usb-storage disk (46f4:0001) as a contract env. */
@@ -50,6 +60,7 @@ export function gadgetEnv(name, backend, gadget, vid, pid) {
     // The UDC takes a whole OUT transfer and answers CLEAR_FEATURE(HALT) itself: a device
     // behind FunctionFS cannot stall part-way through the host's transfer, nor see a halt cleared.
     skip: {
+      ...(name === 'node-usb' ? NODE_USB_CANNOT_CANCEL_ONE : {}),
       'bot-case-11':
         "FunctionFS accepts all of the host's data-out before the device can stall the part it will not take " +
         '(the stall lands on the next CBW)',
