@@ -2,6 +2,7 @@ import { badInput } from '@usbscsi/core';
 
 /** Every fault the emulator can inject. See README for the observable effect of each. */
 export type FaultKind =
+  | 'stall-cbw'
   | 'stall-data-in'
   | 'stall-data-out'
   | 'stall-csw'
@@ -11,12 +12,16 @@ export type FaultKind =
   | 'short-data'
   | 'too-much-data'
   | 'no-response'
+  | 'delay'
+  | 'csw-instead-of-data'
+  | 'reset-stall'
   | 'disconnect'
   | 'get-max-lun-stall'
   | 'unit-attention-after-reset'
   | 'not-ready';
 
 export const FAULT_KINDS: readonly FaultKind[] = [
+  'stall-cbw',
   'stall-data-in',
   'stall-data-out',
   'stall-csw',
@@ -26,6 +31,9 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'short-data',
   'too-much-data',
   'no-response',
+  'delay',
+  'csw-instead-of-data',
+  'reset-stall',
   'disconnect',
   'get-max-lun-stall',
   'unit-attention-after-reset',
@@ -53,8 +61,15 @@ export interface FaultSpec {
   bytes?: number;
   /** too-much-data: bytes sent beyond what the host asked (default one max packet). */
   extra?: number;
-  /** no-response: the phase that never completes: 'cbw' (CBW NAKed), 'data', or 'csw' (default). */
+  /**
+   * no-response: the phase that never completes: 'cbw' (CBW NAKed), 'data', or 'csw' (default).
+   * delay: the phase NAKed for `ms` after the CBW arrived: 'data' or 'csw' (default).
+   */
   phase?: 'cbw' | 'data' | 'csw';
+  /** delay: milliseconds the phase is held back (default 500). */
+  ms?: number;
+  /** stall-csw: CSW reads that stall before the CSW goes out (default 1; 2 makes the host's one retry stall too). */
+  stalls?: number;
   /** not-ready: which NOT READY (default 'becoming-ready' 04/01; 'medium-not-present' is 3A/00). */
   reason?: 'becoming-ready' | 'medium-not-present';
 }
@@ -83,7 +98,7 @@ export interface FaultContext {
   commandIndex?: number;
 }
 
-const COMMAND_FAULTS = new Set<FaultKind>(['stall-data-in', 'stall-data-out', 'stall-csw', 'bad-csw-signature', 'wrong-csw-tag', 'phase-error', 'short-data', 'too-much-data', 'no-response', 'disconnect', 'not-ready']);
+const COMMAND_FAULTS = new Set<FaultKind>(['stall-cbw', 'delay', 'csw-instead-of-data', 'stall-data-in', 'stall-data-out', 'stall-csw', 'bad-csw-signature', 'wrong-csw-tag', 'phase-error', 'short-data', 'too-much-data', 'no-response', 'disconnect', 'not-ready']);
 
 /** Programmable faults: `device.faults.inject({ kind: 'stall-data-in', opcode: 0x28 })`. */
 export class FaultInjector {
@@ -92,6 +107,10 @@ export class FaultInjector {
 
   inject(spec: FaultSpec): ActiveFault {
     if (!FAULT_KINDS.includes(spec.kind)) throw badInput(`unknown fault kind ${JSON.stringify(spec.kind)}; one of: ${FAULT_KINDS.join(', ')}`);
+    for (const key of ['ms', 'stalls', 'bytes', 'extra'] as const) {
+      const v = spec[key];
+      if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw badInput(`fault ${key} must be a non-negative integer, not ${v}`);
+    }
     if (spec.times !== undefined && (!Number.isInteger(spec.times) || spec.times < 1)) throw badInput(`fault times must be a positive integer, not ${spec.times}`);
     if (!COMMAND_FAULTS.has(spec.kind) && (spec.opcode !== undefined || spec.lun !== undefined || spec.atCommand !== undefined)) {
       throw badInput(`fault ${spec.kind} is not tied to a command; opcode/lun/atCommand filters do not apply to it`);

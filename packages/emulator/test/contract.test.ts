@@ -1,20 +1,39 @@
-import { describeBackendContract } from '@usbscsi/core/testing';
-import { EmulatorBackend, SimulatedDevice, createSimulatedBackend } from '../src/index.js';
+import { describeContract, type ContractEnv } from '@usbscsi/core/testing';
+import { EmulatorBackend, SimulatedDevice, createSimulatedBackend, type FaultSpec } from '../src/index.js';
+
+/** The in-process emulator as a contract env: faults programmed straight on the device. */
+function emulatorEnv(name: string, backend: EmulatorBackend): ContractEnv {
+  const device = backend.devices[0]!;
+  return {
+    name,
+    backend,
+    idleIn: 'nak',
+    invalidCbwOut: 'ok',
+    followsBotCases: true,
+    device: {
+      inject: async (fault) => void device.faults.inject(fault as FaultSpec),
+      counters: async () => ({ commands: device.stats.commands, resets: device.stats.resets }),
+    },
+  };
+}
 
 // The default simulated disk, high speed.
-describeBackendContract('emulator', () => createSimulatedBackend(), {
-  injectDataInStall: (backend) => {
-    (backend as EmulatorBackend).devices[0]!.faults.inject({ kind: 'stall-data-in', opcode: 0x12 });
-  },
-});
+describeContract('emulator', () => emulatorEnv('emulator', createSimulatedBackend()));
 
 // A super-speed UAS bridge with a bound kernel driver: the suite must detach it, use BOT alt 0, and re-attach.
-describeBackendContract(
-  'emulator (super-speed bridge, kernel driver bound)',
-  () => new EmulatorBackend({ devices: [new SimulatedDevice({ speed: 'super', interfaces: 'bot+uas', kernelDriver: 'uas', vendorId: 0x174c, productId: 0x55aa })] }),
-  {
-    injectDataInStall: (backend) => {
-      (backend as EmulatorBackend).devices[0]!.faults.inject({ kind: 'stall-data-in', opcode: 0x12 });
-    },
-  },
+describeContract('emulator (super-speed bridge, kernel driver bound)', () =>
+  emulatorEnv(
+    'emulator-bridge',
+    new EmulatorBackend({
+      devices: [
+        new SimulatedDevice({
+          speed: 'super',
+          interfaces: 'bot+uas',
+          kernelDriver: 'uas',
+          vendorId: 0x174c,
+          productId: 0x55aa,
+        }),
+      ],
+    }),
+  ),
 );

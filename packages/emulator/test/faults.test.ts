@@ -261,3 +261,77 @@ describe('fault filters and lifecycle', () => {
     expect(parseRawCsw((await command(h, TUR)).cswBytes).status).toBe(0);
   });
 });
+
+describe('faults the contract suite needs in each phase', () => {
+  it('stall-cbw: bulk-out stalls on the CBW and the command is not taken; reset recovery brings it back', async () => {
+    device.faults.inject({ kind: 'stall-cbw', opcode: 0x12 });
+    expect(await h.bulkOut(OUT, rawCbw({ length: 36, dirIn: true, cdb: INQUIRY }), 1000)).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
+    expect(device.stats.commands).toBe(0);
+    await resetRecovery(h);
+    await works();
+  });
+
+  it('stall-csw with stalls: 2 stalls the host retry too; the third read gets the CSW', async () => {
+    device.faults.inject({ kind: 'stall-csw', stalls: 2 });
+    await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000);
+    for (let i = 0; i < 2; i++) {
+      expect(await h.bulkIn(IN, new Uint8Array(13), 1000)).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
+      await h.clearHalt(IN);
+    }
+    const csw = new Uint8Array(13);
+    expect(await h.bulkIn(IN, csw, 1000)).toEqual({ status: TransferStatus.OK, actualLength: 13 });
+    expect(parseRawCsw(csw).status).toBe(0);
+  });
+
+  it('delay: the data phase is NAKed for ms after the CBW, then carries on by itself', async () => {
+    device.faults.inject({ kind: 'delay', phase: 'data', ms: 300, opcode: 0x12 });
+    await h.bulkOut(OUT, rawCbw({ length: 36, dirIn: true, cdb: INQUIRY }), 1000);
+    expect(await h.bulkIn(IN, new Uint8Array(36), 100)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
+    const started = Date.now();
+    expect(await h.bulkIn(IN, new Uint8Array(36), 2000)).toEqual({ status: TransferStatus.OK, actualLength: 36 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(parseRawCsw(await readCsw()).status).toBe(0);
+  });
+
+  it('csw-instead-of-data: the data-in transfer gets the 13-byte CSW (residue Hi), then the device waits for a CBW', async () => {
+    device.faults.inject({ kind: 'csw-instead-of-data', opcode: 0x28 });
+    await h.bulkOut(OUT, rawCbw({ tag: 0x99, length: 4096, dirIn: true, cdb: read10(0, 8) }), 1000);
+    const data = new Uint8Array(4096);
+    expect(await h.bulkIn(IN, data, 1000)).toEqual({ status: TransferStatus.OK, actualLength: 13 });
+    expect(parseRawCsw(data.subarray(0, 13))).toMatchObject({ signature: 0x53425355, tag: 0x99, residue: 4096, status: 0 });
+    expect(device.bot.state).toBe('cbw');
+    await works();
+  });
+
+  it('reset-stall: the Bulk-Only Mass Storage Reset stalls once and is not performed; the next one is', async () => {
+    device.faults.inject({ kind: 'reset-stall' });
+    const reset = { requestType: 0x21, request: 0xff, value: 0, index: 0 };
+    expect((await h.controlTransfer(reset, new Uint8Array(0), 1000)).status).toBe(TransferStatus.STALL);
+    expect(device.stats.resets).toBe(0);
+    expect((await h.controlTransfer(reset, new Uint8Array(0), 1000)).status).toBe(TransferStatus.OK);
+    expect(device.stats.resets).toBe(1);
+  });
+
+  it('no-response in the CBW phase on a gadget: bytes the UDC took while the device NAKed are dropped at the class reset, not run', async () => {
+    device.faults.inject({ kind: 'no-response', phase: 'cbw' });
+    const parked = device.bot.onBulkOut(rawCbw({ length: 4096, dirIn: true, cdb: read10(0, 8) }));
+    await new Promise((r) => setTimeout(r, 20));
+    await resetRecovery(h);
+    expect(await parked).toEqual({ status: 'ok', accepted: 0 });
+    expect(device.stats.commands).toBe(0);
+    expect(device.bot.state).toBe('cbw');
+    await works();
+  });
+
+  it('refuses a negative or fractional ms / stalls / bytes', () => {
+    expect(() => device.faults.inject({ kind: 'delay', ms: -1 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => device.faults.inject({ kind: 'stall-csw', stalls: 1.5 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+  });
+});
+
+async function readCsw(): Promise<Uint8Array> {
+  const csw = new Uint8Array(13);
+  expect(await h.bulkIn(IN, csw, 1000)).toEqual({ status: TransferStatus.OK, actualLength: 13 });
+  return csw;
+}

@@ -6,7 +6,7 @@ import { registerBotCases } from './cases/bot.mjs';
 import { registerDeviceCases } from './cases/device.mjs';
 import { registerHandoffCases, registerTakeoverCases } from './cases/handoff.mjs';
 import { registerSgCases } from './cases/sg.mjs';
-import { registerContractCases } from './cases/contract.mjs';
+import { registerContractCases, qemuDiskEnv } from './cases/contract.mjs';
 import { registerInstalledCases } from './cases/installed.mjs';
 
 const [scenario, resultsPath] = process.argv.slice(2);
@@ -16,7 +16,7 @@ for (const b of backends) {
 }
 if (scenario === 'xhci' || scenario === 'ehci') {
   await registerQemuDiskCases(scenario, backends);
-  registerContractCases(scenario, backends);
+  await registerContractCases(scenario, backends, (name, b) => qemuDiskEnv(scenario, name, b));
   await registerBotCases(scenario, backends);
   await registerDeviceCases(scenario, backends);
   await registerSgCases(scenario, backends);

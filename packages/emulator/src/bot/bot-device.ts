@@ -1,10 +1,12 @@
 import type { ControlSetup } from '@usbscsi/core';
-import { FaultInjector, type FaultKind, type FaultSpec } from '../faults.js';
+import { FaultInjector } from '../faults.js';
 import { Sense, type SenseSpec } from '../scsi/sense.js';
 import type { ScsiTarget } from '../scsi/target.js';
 import type { HostDirection, TargetResult } from '../scsi/types.js';
+import { answerControl } from './class-requests.js';
+import { CommandFaults } from './fault-overlay.js';
 import { emptyStats, type BotDeviceStats, type BulkInOutcome, type BulkOutOutcome, type CommandRecord, type ControlOutcome } from './types.js';
-import { CSW_SIGNATURE, CswStatus, encodeCsw, isMeaningfulCbw, isValidCbw, parseCbw, type ReceivedCbw } from './wrappers.js';
+import { CswStatus, encodeCsw, isMeaningfulCbw, isValidCbw, parseCbw, type ReceivedCbw } from './wrappers.js';
 
 export interface BotDeviceOptions {
   target: ScsiTarget;
@@ -28,7 +30,7 @@ interface Exchange {
   hostDirection: HostDirection;
   hostLength: number;
   phase: Phase;
-  faults: Map<FaultKind, FaultSpec>;
+  faults: CommandFaults;
   // data-out
   outExpected: number;
   outChunks: Uint8Array[];
@@ -39,14 +41,14 @@ interface Exchange {
   inSent: number;
   inStallAt?: number;
   babble: boolean;
+  /** Wakes parked transfers when a delayed phase is due. */
+  wakeTimer?: ReturnType<typeof setTimeout>;
   // CSW
   cswStatus: number;
   residue: number;
-  cswStalled: boolean;
 }
 
 const HISTORY_LIMIT = 1000;
-const SENSE_EXEMPT = new Set([0x12, 0x03, 0xa0]);
 
 /**
  * Device side of USB MSC Bulk-Only Transport 1.0, byte-oriented so that any
@@ -63,6 +65,10 @@ const SENSE_EXEMPT = new Set([0x12, 0x03, 0xa0]);
  * Halt state per bulk endpoint: a halted endpoint stalls every transfer until
  * CLEAR_FEATURE(ENDPOINT_HALT); after an invalid CBW both stay halted (clear
  * halt has no effect) until a Bulk-Only Mass Storage Reset (§6.6.1, §5.3.4).
+ *
+ * This file is the §6.7 phase machine. Injected faults bend it only at the
+ * hooks of {@link CommandFaults} (fault-overlay.ts); ep0's requests are
+ * answered by class-requests.ts.
  */
 export class BotDevice {
   readonly target: ScsiTarget;
@@ -116,13 +122,19 @@ export class BotDevice {
     const ex = this.exchange;
     if (!ex) return this.receiveCbw(bytes);
     if (ex.phase !== 'data-out') return { status: 'nak' };
-    if (ex.faults.get('no-response')?.phase === 'data') return { status: 'nak' };
+    if (ex.faults.naks('data')) return this.nakUntilDue(ex, 'data');
     return this.receiveData(ex, bytes);
   }
 
-  /** {@link offerBulkOut}, waiting while the device NAKs. */
+  /**
+   * {@link offerBulkOut}, waiting while the device NAKs, for bytes the host has already sent (a
+   * gadget's UDC accepts them before the device sees them). Bytes still waiting when a reset
+   * comes belonged to the command it aborted: they are dropped, not taken as the next CBW.
+   */
   async onBulkOut(bytes: Uint8Array, signal?: AbortSignal): Promise<{ status: 'ok' | 'stall'; accepted: number }> {
+    const generation = this.generation;
     for (;;) {
+      if (this.generation !== generation) return { status: 'ok', accepted: 0 };
       const outcome = this.offerBulkOut(bytes);
       if (outcome.status !== 'nak') return outcome;
       await this.changed(signal);
@@ -148,10 +160,15 @@ export class BotDevice {
     const opcode = cbw.cdb[0] ?? 0;
     const index = this.stats.commands + 1;
     const ctx = { opcode, lun: cbw.lun, commandIndex: index };
-    const noResponse = this.faults.take('no-response', ctx);
-    if (noResponse && (noResponse.phase ?? 'csw') === 'cbw') {
+    const { refusal, noResponse } = CommandFaults.refuseCbw(this.faults, ctx);
+    if (refusal === 'nak-until-reset') {
       this.deaf = true;
       return { status: 'nak' };
+    }
+    if (refusal === 'stall') {
+      this.halted.out = true;
+      this.emit();
+      return { status: 'stall', accepted: 0 };
     }
     this.stats.commands = index;
     this.stats.lastCbw = cbw;
@@ -160,29 +177,7 @@ export class BotDevice {
     this.stats.history.push(record);
     if (this.stats.history.length > HISTORY_LIMIT) this.stats.history.shift();
 
-    const faults = new Map<FaultKind, FaultSpec>();
-    const arm = (kind: FaultKind, when = true) => {
-      if (!when) return;
-      const spec = this.faults.take(kind, ctx);
-      if (spec) {
-        faults.set(kind, spec);
-        record.faults.push(kind);
-      }
-    };
-    if (noResponse) {
-      faults.set('no-response', noResponse);
-      record.faults.push('no-response');
-    }
-    arm('stall-data-in', hostDirection === 'in');
-    arm('short-data', hostDirection === 'in');
-    arm('too-much-data', hostDirection === 'in');
-    arm('stall-data-out', hostDirection === 'out');
-    arm('stall-csw');
-    arm('bad-csw-signature');
-    arm('wrong-csw-tag');
-    arm('phase-error');
-    arm('not-ready', !SENSE_EXEMPT.has(opcode));
-    arm('disconnect');
+    const faults = new CommandFaults(this.faults, ctx, hostDirection, noResponse, (kind) => record.faults.push(kind));
 
     const ex: Exchange = {
       cbw,
@@ -199,7 +194,6 @@ export class BotDevice {
       babble: false,
       cswStatus: CswStatus.PASSED,
       residue: 0,
-      cswStalled: false,
     };
     this.exchange = ex;
     this.begin(ex);
@@ -240,8 +234,8 @@ export class BotDevice {
         {
           ex.phase = 'data-out';
           ex.outExpected = plan.length;
-          const stall = ex.faults.get('stall-data-out');
-          if (stall) ex.outStallAt = Math.min(stall.bytes ?? 0, plan.length);
+          const stallAt = ex.faults.dataOutStallAt(plan.length);
+          if (stallAt !== undefined) ex.outStallAt = stallAt;
         }
         return;
     }
@@ -270,6 +264,7 @@ export class BotDevice {
       this.finishDataOut(ex);
     } else if (ex.outReceived === ex.hostLength) {
       this.toCsw(ex, CswStatus.PHASE_ERROR, 0); // case 13 (Ho < Do): not executed, nothing partial is written
+      this.emit(); // a gadget's IN side waits for this to send the CSW
     }
     return { status: 'ok', accepted: take };
   }
@@ -308,34 +303,18 @@ export class BotDevice {
       status = CswStatus.PHASE_ERROR;
       residue = 0;
     } else residue = ex.hostLength - data.length; // cases 4, 5, 6
-    const short = ex.faults.get('short-data');
-    if (short) {
-      data = data.subarray(0, Math.min(data.length, short.bytes ?? Math.floor(data.length / 2)));
-      residue = ex.hostLength - data.length;
-    }
-    const babble = ex.faults.get('too-much-data');
-    if (babble) {
-      const extra = new Uint8Array(babble.extra ?? this.maxPacketSize).fill(0xee);
-      data = concatChunks([data.subarray(0, ex.hostLength), extra], Math.min(data.length, ex.hostLength) + extra.length);
-      ex.babble = true;
-      status = CswStatus.PHASE_ERROR;
-      residue = 0;
-    }
-    const stall = ex.faults.get('stall-data-in');
-    if (stall) {
-      ex.inStallAt = Math.min(stall.bytes ?? 0, data.length);
-      residue = ex.hostLength - ex.inStallAt;
-      status = CswStatus.FAILED;
-      this.holdSense(ex, Sense.dataPhaseError());
-    }
-    ex.dataIn = data;
-    ex.cswStatus = status;
-    ex.residue = residue;
-    ex.phase = 'data-in';
+    const shaped = ex.faults.shapeDataIn({ data, status, residue }, ex.hostLength, this.maxPacketSize);
+    if (shaped.dataPhaseError) this.holdSense(ex, Sense.dataPhaseError());
+    if (shaped.stallAt !== undefined) ex.inStallAt = shaped.stallAt;
+    ex.babble = shaped.babble;
+    ex.dataIn = shaped.data;
+    ex.cswStatus = shaped.status;
+    ex.residue = shaped.residue;
+    ex.phase = shaped.skipToCsw ? 'csw' : 'data-in';
   }
 
   private sendData(ex: Exchange, maxLength: number): BulkInOutcome {
-    if (ex.faults.get('no-response')?.phase === 'data') return { status: 'nak' };
+    if (ex.faults.naks('data')) return this.nakUntilDue(ex, 'data');
     const total = ex.dataIn.length;
     if (ex.inStallAt !== undefined && ex.inSent >= ex.inStallAt) return this.stallIn(ex, new Uint8Array(0));
     let limit = ex.babble ? total - ex.inSent : Math.min(total - ex.inSent, maxLength);
@@ -380,16 +359,13 @@ export class BotDevice {
   }
 
   private sendCsw(ex: Exchange): BulkInOutcome {
-    if (ex.faults.get('no-response') && (ex.faults.get('no-response')!.phase ?? 'csw') === 'csw') return { status: 'nak' };
-    if (ex.faults.has('stall-csw') && !ex.cswStalled) {
-      ex.cswStalled = true;
+    if (ex.faults.naks('csw')) return this.nakUntilDue(ex, 'csw');
+    if (ex.faults.stallsCsw()) {
       this.halted.in = true;
       this.emit();
       return { status: 'stall', data: new Uint8Array(0) };
     }
-    const status = ex.faults.has('phase-error') ? CswStatus.PHASE_ERROR : ex.cswStatus;
-    const tag = ex.faults.has('wrong-csw-tag') ? (ex.cbw.tag ^ 0x5a5a5a5a) >>> 0 : ex.cbw.tag;
-    const signature = ex.faults.has('bad-csw-signature') ? 0x58425355 /* "USBX" */ : CSW_SIGNATURE;
+    const { tag, status, signature } = ex.faults.cswFields(ex.cbw.tag, ex.cswStatus);
     const csw = encodeCsw(tag, ex.residue, status, signature);
     ex.record.cswStatus = ex.cswStatus;
     ex.record.residue = ex.residue;
@@ -405,8 +381,8 @@ export class BotDevice {
   private execute(ex: Exchange, dataOut: Uint8Array, then: (result: TargetResult) => void): void {
     ex.phase = 'executing';
     const generation = this.generation;
-    const notReady = ex.faults.get('not-ready');
-    const injectedSense: SenseSpec | undefined = notReady ? (notReady.reason === 'medium-not-present' ? Sense.mediumNotPresent() : Sense.becomingReady()) : undefined;
+    const notReady = ex.faults.notReady;
+    const injectedSense: SenseSpec | undefined = notReady ? (notReady === 'medium-not-present' ? Sense.mediumNotPresent() : Sense.becomingReady()) : undefined;
     this.target
       .execute(
         { lun: ex.cbw.lun, cdb: ex.cbw.cdb, dataOut, hostDirection: ex.hostDirection, hostLength: ex.hostLength, tag: ex.cbw.tag },
@@ -444,27 +420,27 @@ export class BotDevice {
   /** Class and endpoint requests of the BOT interface. `data`: OUT bytes, or the IN length asked for. */
   async control(setup: ControlSetup, data: Uint8Array | number = 0): Promise<ControlOutcome> {
     const length = typeof data === 'number' ? data : data.length;
-    const { requestType, request, value, index } = setup;
-    if (requestType === 0x21 && request === 0xff) {
-      if (value !== 0 || index !== this.interfaceNumber || length !== 0) return { status: 'stall' };
-      this.massStorageReset();
-      return { status: 'ok' };
-    }
-    if (requestType === 0xa1 && request === 0xfe) {
-      if (value !== 0 || index !== this.interfaceNumber || length < 1) return { status: 'stall' };
-      this.stats.getMaxLun++;
-      if (this.faults.take('get-max-lun-stall')) return { status: 'stall' };
-      return { status: 'ok', data: Uint8Array.of(this.target.maxLun) };
-    }
-    if ((requestType === 0x02 && (request === 0x01 || request === 0x03)) || (requestType === 0x82 && request === 0x00)) {
-      if (index !== this.inEndpoint && index !== this.outEndpoint) return { status: 'stall' };
-      if (request === 0x00) return { status: 'ok', data: Uint8Array.of(this.isHalted(index) ? 1 : 0, 0).subarray(0, length) };
-      if (value !== 0) return { status: 'stall' }; // only ENDPOINT_HALT
-      if (request === 0x01) this.clearHalt(index);
-      else this.setHalt(index);
-      return { status: 'ok' };
-    }
-    return { status: 'stall' };
+    return answerControl(
+      {
+        interfaceNumber: this.interfaceNumber,
+        inEndpoint: this.inEndpoint,
+        outEndpoint: this.outEndpoint,
+        isHalted: (ep) => this.isHalted(ep),
+        clearHalt: (ep) => this.clearHalt(ep),
+        setHalt: (ep) => this.setHalt(ep),
+        massStorageReset: () => {
+          if (this.faults.take('reset-stall')) return false;
+          this.massStorageReset();
+          return true;
+        },
+        getMaxLun: () => {
+          this.stats.getMaxLun++;
+          return this.faults.take('get-max-lun-stall') ? null : this.target.maxLun;
+        },
+      },
+      setup,
+      length,
+    );
   }
 
   /** CLEAR_FEATURE(ENDPOINT_HALT). No effect on an endpoint wedged by an invalid CBW until reset. */
@@ -508,6 +484,18 @@ export class BotDevice {
 
   resetStats(): void {
     this.stats = emptyStats();
+  }
+
+  /** A delayed phase NAKs now and wakes parked transfers when it is due. */
+  private nakUntilDue(ex: Exchange, phase: 'data' | 'csw'): { status: 'nak' } {
+    const left = ex.faults.delayLeft(phase);
+    if (left > 0 && !ex.wakeTimer) {
+      ex.wakeTimer = setTimeout(() => {
+        ex.wakeTimer = undefined;
+        if (this.exchange === ex) this.emit();
+      }, left + 1);
+    }
+    return { status: 'nak' };
   }
 
   private abortCommand(): void {

@@ -119,8 +119,12 @@ export class FfsBotAdapter {
     this.#log(`halt ${side}`);
     this.#device.clearHalt(ep);
     if (this.#device.isHalted(ep)) {
-      // Wedged after an invalid CBW: stays halted until the Bulk-Only reset.
-      while (this.#device.isHalted(ep) && !this.#stopped) await this.#changed();
+      // Wedged after an invalid CBW: stays halted until the Bulk-Only reset, after which the
+      // host's CLEAR_FEATURE(HALT) (answered by the UDC) is mirrored as above.
+      while (this.#device.isHalted(ep) && !this.#stopped) {
+        await this.#changed();
+        if (this.#device.state !== 'needs-reset') this.#device.clearHalt(ep);
+      }
     }
   }
 

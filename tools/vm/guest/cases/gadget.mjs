@@ -4,10 +4,8 @@ import { test, skip } from '../runner.mjs';
 import { startGadget, startMassStorageGadget, GADGET_VID, GADGET_PID, FMS_PID } from '../gadget.mjs';
 import { loadBot, loadOpen, loadCoreIndex } from './core-api.mjs';
 import { waitForKernelDisk } from './bot.mjs';
-import { gadgetTimeoutContract } from './contract.mjs';
+import { registerContractCases, gadgetEnv } from './contract.mjs';
 import { assert, assertEqual, sdDisks, waitFor } from '../util.mjs';
-// Transfer status travels as a number (core's usb/backend.js); names only where text is printed.
-const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb/backend.js`);
 
 let gadget = null;
 let gadgetError = null;
@@ -98,34 +96,6 @@ export async function registerGadgetCases(backends) {
         assertEqual([...v.data.subarray(32, 38)], [...cdb], 'echoed CDB');
       });
     });
-
-    t('contract: raw timeout vs cancelled (emulator NAKs the CSW), one IN at a time, close() settles a pending IN as cancelled', async (b) => {
-      const info = await findGadget(b);
-      const intf = info.configurations[0].interfaces.find((i) => i.interfaceClass === 8);
-      const eps = { in: 0x81, out: 0x02 };
-      const h = await b.open(info);
-      try {
-        await h.detachKernelDriver(intf.interfaceNumber);
-        await h.claimInterface(intf.interfaceNumber);
-        const { pendingAtClose: pending } = await gadgetTimeoutContract(h, { number: intf.interfaceNumber, eps }, () => gadget.inject({ kind: 'no-response', opcode: 0x12, phase: 'csw' }));
-        const t0 = Date.now();
-        await h.close(); // straight away: releasing first would wait for the pending IN (node-usb)
-        const settled = await pending;
-        assertEqual(settled.status, TransferStatus.CANCELLED, `the IN pending at close() (close took ${Date.now() - t0} ms, the IN's timeout was 5000 ms)`);
-        let after;
-        try { await h.clearHalt(0x81); } catch (err) { after = err; }
-        assertEqual(after?.code, 'E_DEVICE_GONE', 'a call after close()');
-      } finally {
-        await h.close().catch(() => undefined);
-        // Give the interface back to usb-storage through a fresh handle.
-        const again = await b.open(await findGadget(b));
-        await again.claimInterface(intf.interfaceNumber).catch(() => undefined);
-        await again.releaseInterface(intf.interfaceNumber).catch(() => undefined);
-        await again.attachKernelDriver(intf.interfaceNumber);
-        await again.close();
-        await waitForKernelDisk();
-      }
-    }, { timeoutMs: 60_000 });
 
     const faultCase = (kind, spec, run, check) =>
       t(`fault ${kind} through the kernel: ${check}`, async (b, m) => {
@@ -272,6 +242,9 @@ export async function registerGadgetCases(backends) {
       },
     }), 'CHECK CONDITION after the OUT halt is cleared');
   }
+
+  // The contract suite on the same gadget: faults programmed over the device program's IPC.
+  await registerContractCases('gadget', backends, (name, b) => gadgetEnv(name, b, () => gadget, GADGET_VID, GADGET_PID));
 
   test('[gadget] teardown: unbind the UDC (the sd disk goes away cleanly) and stop the emulator', async () => {
     if (!gadget) throw new Error('no gadget to tear down');
