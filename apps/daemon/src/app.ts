@@ -97,12 +97,18 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   app.addHook('onRequest', async (request, reply) => {
     const bytes = bodyBytesOf(request.headers, ctx.limits.bodyLimit);
     const json = /^application\/json\b/i.test(request.headers['content-type'] ?? '');
-    if (bytes <= ctx.limits.bodyLimit) holdUntilAnswered(ctx.bytesInFlight, reply.raw, json ? 3 * bytes : bytes, 'this request body');
+    if (bytes <= ctx.limits.bodyLimit)
+      holdUntilAnswered(ctx.bytesInFlight, reply.raw, json ? 3 * bytes : bytes, 'this request body');
   });
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+      {
+        method: request.method,
+        url: loggableUrl(request.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
       'request',
     );
   });
@@ -111,7 +117,16 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
 
   app.setNotFoundHandler((request, reply) => {
     ctx.metrics.recordError(ErrorCodes.NOT_FOUND);
-    return reply.code(404).send(errorBody(new UsbScsiError(ErrorCodes.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}; see GET /openapi.yaml`)));
+    return reply
+      .code(404)
+      .send(
+        errorBody(
+          new UsbScsiError(
+            ErrorCodes.NOT_FOUND,
+            `no route ${request.method} ${request.url.split('?')[0]}; see GET /openapi.yaml`,
+          ),
+        ),
+      );
   });
 
   await app.register(systemRoutes(ctx));

@@ -7,7 +7,11 @@ const deferred = () => {
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
 };
-const settle = (p: Promise<unknown>) => p.then((v) => ['ok', v], (e: UsbScsiError) => ['err', e.code]);
+const settle = (p: Promise<unknown>) =>
+  p.then(
+    (v) => ['ok', v],
+    (e: UsbScsiError) => ['err', e.code],
+  );
 
 describe('CommandQueue', () => {
   it('runs jobs one at a time in arrival order', async () => {
@@ -34,11 +38,16 @@ describe('CommandQueue', () => {
     const gate = deferred();
     let seen: AbortSignal | undefined;
     const client = new AbortController();
-    const running = settle(q.enqueue(async (signal) => {
-      seen = signal;
-      await gate.promise;
-      return 'done';
-    }, { signal: client.signal }));
+    const running = settle(
+      q.enqueue(
+        async (signal) => {
+          seen = signal;
+          await gate.promise;
+          return 'done';
+        },
+        { signal: client.signal },
+      ),
+    );
     let ran = false;
     const queued = settle(q.enqueue(async () => (ran = true), { signal: client.signal }));
     expect(q.depth).toBe(2);

@@ -45,7 +45,10 @@ describe('usbscsid against the emulator (simulated BOT disk through core)', () =
   it(`serves ${CLIENTS} concurrent clients × ${PER_CLIENT} commands: none lost, each client's order kept, every result matched`, async () => {
     const [device] = await client.listDevices();
     expect(device).toMatchObject({ id: '1-1', vendorId: 0x1d6b, productId: 0x0104, serialNumber: 'SIM0001' });
-    const clients = Array.from({ length: CLIENTS }, () => new DaemonClient({ kind: 'unix', socketPath: t.socketPath }, { maxSockets: 1 }));
+    const clients = Array.from(
+      { length: CLIENTS },
+      () => new DaemonClient({ kind: 'unix', socketPath: t.socketPath }, { maxSockets: 1 }),
+    );
     const seqs: number[][] = clients.map(() => []);
     let mismatches = 0;
     await Promise.all(
@@ -63,7 +66,9 @@ describe('usbscsid against the emulator (simulated BOT disk through core)', () =
             seqs[k]!.push(r.seq);
             lastWrite = { lba, data };
           } else if (kind === 1 || kind === 3) {
-            const r = await c.execute('1-1', cdb10(0x28, lastWrite!.lba, BLOCKS_PER_IO), { length: BLOCKS_PER_IO * BLOCK });
+            const r = await c.execute('1-1', cdb10(0x28, lastWrite!.lba, BLOCKS_PER_IO), {
+              length: BLOCKS_PER_IO * BLOCK,
+            });
             expect(r.status).toBe(0);
             if (!Buffer.from(r.data).equals(lastWrite!.data)) mismatches++;
             seqs[k]!.push(r.seq);
@@ -86,7 +91,9 @@ describe('usbscsid against the emulator (simulated BOT disk through core)', () =
     expect(seqs.some((s) => s[s.length - 1]! - s[0]! > PER_CLIENT)).toBe(true);
     // every written pattern is still where its client put it
     for (let k = 0; k < CLIENTS; k++) {
-      const r = await client.execute('1-1', cdb10(0x28, k * 200 + (47 % 40) * BLOCKS_PER_IO, BLOCKS_PER_IO), { length: BLOCKS_PER_IO * BLOCK });
+      const r = await client.execute('1-1', cdb10(0x28, k * 200 + (47 % 40) * BLOCKS_PER_IO, BLOCKS_PER_IO), {
+        length: BLOCKS_PER_IO * BLOCK,
+      });
       expect(Buffer.from(r.data).equals(pattern(k, 47))).toBe(true);
     }
     const metrics = await client.metrics();
@@ -97,9 +104,18 @@ describe('usbscsid against the emulator (simulated BOT disk through core)', () =
 
   it('returns CHECK CONDITION as a 200 result with decoded sense, in JSON and in binary form', async () => {
     const beyond = cdb10(0x28, 8192, 1); // one past the last LBA
-    const j = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: Buffer.from(beyond).toString('hex'), length: 512 }), { 'content-type': 'application/json' });
+    const j = await raw(
+      t,
+      'POST',
+      '/v1/devices/1-1/execute',
+      JSON.stringify({ cdb: Buffer.from(beyond).toString('hex'), length: 512 }),
+      { 'content-type': 'application/json' },
+    );
     expect(j.status).toBe(200);
-    expect(j.json).toMatchObject({ status: 2, sense: { senseKey: 5, asc: 0x21, ascq: 0, senseKeyName: 'ILLEGAL REQUEST' } });
+    expect(j.json).toMatchObject({
+      status: 2,
+      sense: { senseKey: 5, asc: 0x21, ascq: 0, senseKeyName: 'ILLEGAL REQUEST' },
+    });
     const b = await client.execute('1-1', beyond, { length: 512 });
     expect(b.status).toBe(2);
     expect(b.sense).toMatchObject({ senseKey: 5, asc: 0x21, ascq: 0 });
@@ -116,7 +132,9 @@ describe('usbscsid against the emulator (simulated BOT disk through core)', () =
     expect(capacity).toMatchObject({ blocks: 8192n, blockSize: 512 });
     const data = Buffer.alloc(64 * 1024);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
-    await expect(device.write(100, data, { allowMediumWrite: false as true })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+    await expect(device.write(100, data, { allowMediumWrite: false as true })).rejects.toMatchObject({
+      code: 'E_BAD_INPUT',
+    });
     await device.write(100, data, { allowMediumWrite: true });
     expect(Buffer.from(await device.read(100, 128)).equals(data)).toBe(true);
     await device.testUnitReady();
@@ -126,7 +144,13 @@ describe('usbscsid against the emulator (simulated BOT disk through core)', () =
 
   it('answers E_TIMEOUT (504) when the device never answers, and the queue goes on after reset recovery', async () => {
     backend.devices[0]!.faults.inject({ kind: 'no-response', opcode: 0x28, phase: 'csw' });
-    const stuck = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: Buffer.from(cdb10(0x28, 0, 1)).toString('hex'), length: 512, timeoutMs: 300 }), { 'content-type': 'application/json' });
+    const stuck = await raw(
+      t,
+      'POST',
+      '/v1/devices/1-1/execute',
+      JSON.stringify({ cdb: Buffer.from(cdb10(0x28, 0, 1)).toString('hex'), length: 512, timeoutMs: 300 }),
+      { 'content-type': 'application/json' },
+    );
     expect(stuck.status).toBe(504);
     expect(stuck.json.error.code).toBe('E_TIMEOUT');
     const next = await client.execute('1-1', INQUIRY, { length: 36 });

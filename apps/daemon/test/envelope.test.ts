@@ -26,7 +26,12 @@ describe('usbscsid error envelope', () => {
       ['a bad request line', 'GET /healthz HTTP/9.9 extra\r\n\r\n', 400, 'E_BAD_INPUT'],
       ['bad percent-encoding', get('/v1/devices/%zz'), 400, 'E_BAD_INPUT'],
       ['unknown route', get('/v2/anything'), 404, 'E_NOT_FOUND'],
-      ['a body over --body-limit', post('/v1/devices/1-1/execute', 'application/octet-stream', 'x'.repeat(2048)), 413, 'E_BAD_INPUT'],
+      [
+        'a body over --body-limit',
+        post('/v1/devices/1-1/execute', 'application/octet-stream', 'x'.repeat(2048)),
+        413,
+        'E_BAD_INPUT',
+      ],
       ['a path parameter over 100 characters', get(`/v1/devices/${'a'.repeat(300)}`), 414, 'E_BAD_INPUT'],
       ['an unknown media type', post('/v1/devices/1-1/execute', 'text/csv', 'a,b'), 415, 'E_BAD_INPUT'],
       ['a header over 16 KiB', get('/healthz', `X-Big: ${'a'.repeat(20_000)}\r\n`), 431, 'E_BAD_INPUT'],

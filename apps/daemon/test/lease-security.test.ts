@@ -44,15 +44,33 @@ describe('usbscsid leases are capabilities', () => {
     const listing = await raw(t, 'GET', '/v1/leases');
     const view = await raw(t, 'GET', '/v1/devices/1-1');
     const one = await raw(t, 'GET', `/v1/leases/${grant.id}`);
-    const seen = [listing.json.leases[0].id, view.json.device.lease.id, one.json.lease.id, (events.find((e) => e.type === 'lease-acquired') as { lease: { id: string } }).lease.id];
+    const seen = [
+      listing.json.leases[0].id,
+      view.json.device.lease.id,
+      one.json.lease.id,
+      (events.find((e) => e.type === 'lease-acquired') as { lease: { id: string } }).lease.id,
+    ];
     expect(seen).toEqual([grant.id, grant.id, grant.id, grant.id]);
-    for (const text of [listing.body.toString(), view.body.toString(), one.body.toString(), JSON.stringify(events)]) expect(text).not.toContain(grant.secret);
+    for (const text of [listing.body.toString(), view.body.toString(), one.body.toString(), JSON.stringify(events)])
+      expect(text).not.toContain(grant.secret);
 
     // ...and with that id it gets nothing done: not as header, JSON field or query parameter.
     const useWithId = [
       await raw(t, 'POST', '/v1/devices/1-1/execute', INQUIRY_JSON, { ...JSON_TYPE, 'x-usbscsi-lease': grant.id }),
-      await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36, lease: grant.id }), JSON_TYPE),
-      await raw(t, 'POST', `/v1/devices/1-1/execute?cdb=2a000000000000000100&allowMediumWrite=true&lease=${grant.id}`, Buffer.alloc(512), { 'content-type': 'application/octet-stream' }),
+      await raw(
+        t,
+        'POST',
+        '/v1/devices/1-1/execute',
+        JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36, lease: grant.id }),
+        JSON_TYPE,
+      ),
+      await raw(
+        t,
+        'POST',
+        `/v1/devices/1-1/execute?cdb=2a000000000000000100&allowMediumWrite=true&lease=${grant.id}`,
+        Buffer.alloc(512),
+        { 'content-type': 'application/octet-stream' },
+      ),
       await raw(t, 'POST', '/v1/devices/1-1/reset', undefined, { 'x-usbscsi-lease': grant.id }),
     ];
     expect(useWithId.map((r) => [r.status, r.json.error.code])).toEqual(Array(4).fill([409, 'E_BUSY']));
@@ -103,7 +121,10 @@ describe('usbscsid leases are capabilities', () => {
     try {
       const grant = await c.acquireLease('1-1');
       expect(grant.ownerUid).toBeNull();
-      await expect(c.breakLease(grant.id)).rejects.toMatchObject({ code: 'E_PERMISSION', details: { reason: 'peer-unknown', httpStatus: 403 } });
+      await expect(c.breakLease(grant.id)).rejects.toMatchObject({
+        code: 'E_PERMISSION',
+        details: { reason: 'peer-unknown', httpStatus: 403 },
+      });
       expect(await c.releaseLease(grant)).toMatchObject({ id: grant.id });
     } finally {
       c.close();
@@ -118,10 +139,20 @@ const peerCredentialsAvailable = (() => {
 })();
 const isRoot = process.getuid?.() === 0;
 const CROSS_UID = peerCredentialsAvailable && isRoot;
-const skipReason = !peerCredentialsAvailable ? ' (SKIPPED: the native addon with peerCredentials is not built)' : !isRoot ? ' (SKIPPED: needs root to run clients as other users)' : '';
+const skipReason = !peerCredentialsAvailable
+  ? ' (SKIPPED: the native addon with peerCredentials is not built)'
+  : !isRoot
+    ? ' (SKIPPED: needs root to run clients as other users)'
+    : '';
 
 /** One HTTP request over the Unix socket from a process running as `uid`. */
-function asUser(uid: number, socketPath: string, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+function asUser(
+  uid: number,
+  socketPath: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
   const script = `
     const [socketPath, method, path, headers] = process.argv.slice(1);
     const r = require('node:http').request({ socketPath, method, path, headers: JSON.parse(headers) }, (res) => {
@@ -132,13 +163,19 @@ function asUser(uid: number, socketPath: string, method: string, path: string, h
     r.on('error', (e) => { process.stderr.write(String(e)); process.exit(3); });
     r.end();`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, socketPath, method, path, JSON.stringify(headers)], { uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', script, socketPath, method, path, JSON.stringify(headers)], {
+      uid,
+      gid: uid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c));
     child.stderr.on('data', (c: Buffer) => (err += c));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client as uid ${uid} exited ${code}: ${err}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client as uid ${uid} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -175,7 +212,11 @@ describe.skipIf(!CROSS_UID)(`breaking a lease: only the uid that took it, or roo
     expect((await root.listLeases())[0]).toMatchObject({ id, ownerUid: HOLDER });
 
     const other = await asUser(OTHER, t.socketPath, 'POST', `/v1/leases/${id}/break`);
-    expect([other.status, other.json.error.code, other.json.error.details.reason]).toEqual([403, 'E_PERMISSION', 'not-owner']);
+    expect([other.status, other.json.error.code, other.json.error.details.reason]).toEqual([
+      403,
+      'E_PERMISSION',
+      'not-owner',
+    ]);
     expect((await asUser(OTHER, t.socketPath, 'DELETE', `/v1/leases/${id}`)).status).toBe(403);
     // The secret is what releases; a uid alone does not (the holder's own uid included).
     expect((await asUser(HOLDER, t.socketPath, 'DELETE', `/v1/leases/${id}`)).status).toBe(403);
@@ -196,7 +237,10 @@ describe.skipIf(!CROSS_UID)(`breaking a lease: only the uid that took it, or roo
     try {
       const grant = await tcp.acquireLease('1-1');
       expect(grant.ownerUid).toBeNull();
-      await expect(tcp.breakLease(grant.id)).rejects.toMatchObject({ code: 'E_PERMISSION', details: { reason: 'peer-unknown' } });
+      await expect(tcp.breakLease(grant.id)).rejects.toMatchObject({
+        code: 'E_PERMISSION',
+        details: { reason: 'peer-unknown' },
+      });
       const byHolderUid = await asUser(HOLDER, t.socketPath, 'POST', `/v1/leases/${grant.id}/break`);
       expect([byHolderUid.status, byHolderUid.json.error.details.reason]).toEqual([403, 'not-owner']);
       expect(await root.breakLease(grant.id)).toMatchObject({ id: grant.id });

@@ -17,7 +17,9 @@ describe('usbscsid closes slow and silent clients', () => {
   const start = async () => {
     const provider = new FakeProvider();
     provider.add('1-1');
-    t = await startTestDaemon(provider, { limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 300 } });
+    t = await startTestDaemon(provider, {
+      limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 300 },
+    });
     return t;
   };
 
@@ -35,7 +37,8 @@ describe('usbscsid closes slow and silent clients', () => {
   it('closes a client that sends its headers and then stalls on the body, within the request timeout', async () => {
     const { socketPath } = await start();
     const started = Date.now();
-    const head = 'POST /v1/devices/1-1/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nX-Scsi-Cdb: 2a 00 00 00 00 00 00 00 08 00\r\nContent-Length: 4096\r\n\r\n';
+    const head =
+      'POST /v1/devices/1-1/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nX-Scsi-Cdb: 2a 00 00 00 00 00 00 00 08 00\r\nContent-Length: 4096\r\n\r\n';
     const r = await sendRaw(socketPath, `${head}${'x'.repeat(100)}`, 5000);
     const ms = Date.now() - started;
     expect(r.status).toBe(408);
@@ -88,7 +91,9 @@ describe('usbscsid bounds what it holds', () => {
     const provider = new FakeProvider();
     const dev = provider.add('1-1');
     // room for four 64 KiB bodies and the blocker's small JSON body, not for a fifth
-    t = await startTestDaemon(provider, { limits: { bodyLimit: 64 * KiB, maxTransferLength: 64 * KiB, maxBytesInFlight: 260 * KiB } });
+    t = await startTestDaemon(provider, {
+      limits: { bodyLimit: 64 * KiB, maxTransferLength: 64 * KiB, maxBytesInFlight: 260 * KiB },
+    });
     const client = new DaemonClient({ kind: 'unix', socketPath: t.socketPath });
     try {
       // The device is busy, so every upload's body waits in memory behind this command.
@@ -98,7 +103,10 @@ describe('usbscsid bounds what it holds', () => {
       const results = await Promise.all(uploads);
       const refused = results.filter((r) => r.status === 503);
       expect(results.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 503]);
-      expect(refused[0]!.json.error).toMatchObject({ code: 'E_BUSY', details: { bytes: 64 * KiB, maxBytesInFlight: 260 * KiB } });
+      expect(refused[0]!.json.error).toMatchObject({
+        code: 'E_BUSY',
+        details: { bytes: 64 * KiB, maxBytesInFlight: 260 * KiB },
+      });
       expect(refused[0]!.headers['retry-after']).toBe('1');
       await blocker;
       expect(dev.executed.filter((op) => op === 0x2a)).toHaveLength(4);
@@ -113,7 +121,9 @@ describe('usbscsid bounds what it holds', () => {
   it('counts queued data-in reads against the same budget (binary at their length, JSON at three times it)', async () => {
     const provider = new FakeProvider();
     provider.add('1-1');
-    t = await startTestDaemon(provider, { limits: { bodyLimit: 64 * KiB, maxTransferLength: 64 * KiB, maxBytesInFlight: 128 * KiB } });
+    t = await startTestDaemon(provider, {
+      limits: { bodyLimit: 64 * KiB, maxTransferLength: 64 * KiB, maxBytesInFlight: 128 * KiB },
+    });
     const client = new DaemonClient({ kind: 'unix', socketPath: t.socketPath });
     try {
       const blocker = client.execute('1-1', Uint8Array.from([SLOW_OPCODE, 40, 0, 0, 0, 0]), { timeoutMs: 10_000 });
@@ -122,7 +132,13 @@ describe('usbscsid bounds what it holds', () => {
       const a = client.execute('1-1', read(128), { length: 64 * KiB }); // binary: 64 KiB held (plus its small JSON body)
       await until(() => t!.daemon.ctx.bytesInFlight.inUse >= 64 * KiB, 2000, 'first read admitted');
       // 24 KiB as JSON holds 72 KiB: over the 64 KiB left; the same read as binary holds 24 KiB and fits
-      const json = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '28 00 00 00 00 00 00 00 30 00', length: 24 * KiB }), { 'content-type': 'application/json' });
+      const json = await raw(
+        t,
+        'POST',
+        '/v1/devices/1-1/execute',
+        JSON.stringify({ cdb: '28 00 00 00 00 00 00 00 30 00', length: 24 * KiB }),
+        { 'content-type': 'application/json' },
+      );
       expect([json.status, json.json.error.code, json.json.error.details.bytes]).toEqual([503, 'E_BUSY', 72 * KiB]);
       const b = client.execute('1-1', read(48), { length: 24 * KiB });
       await blocker;
@@ -145,7 +161,9 @@ describe('usbscsid bounds what it holds', () => {
       await until(async () => (await client.getDevice('1-1')).queueDepth === 1, 2000, 'first running');
       admitted.push(slow(), slow());
       await until(async () => (await client.getDevice('1-1')).queueDepth === 3, 2000, 'queue full');
-      const refused = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '00 00 00 00 00 00' }), { 'content-type': 'application/json' });
+      const refused = await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '00 00 00 00 00 00' }), {
+        'content-type': 'application/json',
+      });
       expect(refused.status).toBe(503);
       expect(refused.headers['retry-after']).toBe('1');
       expect(refused.json.error).toMatchObject({ code: 'E_BUSY', details: { queueDepth: 3 } });

@@ -35,18 +35,24 @@ describe('the command timeout a device is opened with', () => {
 
   it('is 20 s when not given, and refused when not a positive whole number', () => {
     const transport = new RecordingTransport();
-    expect(() => new ScsiDevice(transport, { commandTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    expect(() => new ScsiDevice(transport, { commandTimeoutMs: 1.5 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => new ScsiDevice(transport, { commandTimeoutMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
+    expect(() => new ScsiDevice(transport, { commandTimeoutMs: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
     return new ScsiDevice(transport)
       .inquiry()
       .then(() => expect(transport.sent[0]!.timeoutMs).toBe(DEFAULT_TIMEOUT_MS));
   });
-  it('reaches the CDBs an NVMe bridge sends, where the caller\'s own per-call timeout still wins and the phase default comes last', async () => {
+  it("reaches the CDBs an NVMe bridge sends, where the caller's own per-call timeout still wins and the phase default comes last", async () => {
     const selfTest = async (device: ScsiDevice, transport: RecordingTransport, timeoutMs?: number) => {
       const nvme = await device.nvme({ bridge: 'jmicron' });
       const before = transport.sent.length;
       // The recording transport answers zeros, so the completion is refused: only what was sent matters here.
-      await nvme.selfTest('short', { allowMediumWrite: true, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }).catch(() => undefined);
+      await nvme
+        .selfTest('short', { allowMediumWrite: true, ...(timeoutMs !== undefined ? { timeoutMs } : {}) })
+        .catch(() => undefined);
       return transport.sent.slice(before).map((r) => r.timeoutMs);
     };
     const opened = new RecordingTransport();

@@ -54,9 +54,17 @@ describe('a device that skips its data phase', () => {
       handle.botExchange = async (request) => {
         handle.calls.push({ op: 'bulkOut', endpoint: OUT, length: 31, data: request.cbw.slice() });
         writeSync(fd, cswFor(1, 4096)(handle), 0, 13, 512); // the engine streamed the device's 13 bytes to the file
-        return { cbw: { status: TransferStatus.OK, actualLength: 31 }, data: { status: TransferStatus.OK, actualLength: 13 } };
+        return {
+          cbw: { status: TransferStatus.OK, actualLength: 31 },
+          data: { status: TransferStatus.OK, actualLength: 13 },
+        };
       };
-      const r = await bot.execute({ cdb: READ10_1, direction: 'in', dataFd: { fd, position: 512, length: 4096 }, autoSense: false });
+      const r = await bot.execute({
+        cdb: READ10_1,
+        direction: 'in',
+        dataFd: { fd, position: 512, length: 4096 },
+        autoSense: false,
+      });
       expect(r).toMatchObject({ status: 2, transferred: 0, residue: 4096 });
       expect(handle.remaining).toBe(0);
     } finally {
@@ -67,7 +75,11 @@ describe('a device that skips its data phase', () => {
 
   it('13 bytes that are not signed USBS are short data, and the CSW is read after them', async () => {
     const notCsw = new Uint8Array(13).fill(0x55);
-    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: notCsw }, { op: 'bulkIn', reply: cswFor(0, 512 - 13) });
+    const { bot, handle } = await open(
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: notCsw },
+      { op: 'bulkIn', reply: cswFor(0, 512 - 13) },
+    );
     const r = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) });
     expect(r).toMatchObject({ status: 0, transferred: 13, residue: 499 });
     expect(handle.remaining).toBe(0);
@@ -76,8 +88,16 @@ describe('a device that skips its data phase', () => {
   it('a data phase of exactly 13 bytes asked is data even when it reads USBS', async () => {
     const looksLikeCsw = new Uint8Array(13);
     looksLikeCsw.set([0x55, 0x53, 0x42, 0x53]);
-    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: looksLikeCsw }, { op: 'bulkIn', reply: cswFor(0) });
-    const r = await bot.execute({ cdb: Uint8Array.of(0x12, 0, 0, 0, 13, 0), direction: 'in', data: new Uint8Array(13) });
+    const { bot, handle } = await open(
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: looksLikeCsw },
+      { op: 'bulkIn', reply: cswFor(0) },
+    );
+    const r = await bot.execute({
+      cdb: Uint8Array.of(0x12, 0, 0, 0, 13, 0),
+      direction: 'in',
+      data: new Uint8Array(13),
+    });
     expect(r).toMatchObject({ status: 0, transferred: 13 });
     expect(Array.from(r.data)).toEqual(Array.from(looksLikeCsw));
     expect(handle.remaining).toBe(0);
@@ -115,7 +135,13 @@ describe('timeoutMs is one budget for the whole command', () => {
       { op: 'clearHalt', endpoint: IN },
       { op: 'bulkIn', reply: cswFor(1, 512) },
     );
-    const r = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512), timeoutMs: 1000, autoSense: false });
+    const r = await bot.execute({
+      cdb: READ10_1,
+      direction: 'in',
+      data: new Uint8Array(512),
+      timeoutMs: 1000,
+      autoSense: false,
+    });
     expect(r.status).toBe(2);
     expect(transferTimeouts(handle)).toEqual([1000, 1000, 200]);
   });
@@ -138,7 +164,9 @@ describe('timeoutMs is one budget for the whole command', () => {
       { op: 'clearHalt', endpoint: IN },
       ...resetRecoverySteps,
     );
-    const err = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512), timeoutMs: 1000 }).catch((e) => e);
+    const err = await bot
+      .execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512), timeoutMs: 1000 })
+      .catch((e) => e);
     expectCode(err, ErrorCodes.TIMEOUT);
     expect(handle.remaining).toBe(0);
   });
@@ -159,7 +187,11 @@ describe('reset recovery after a broken command', () => {
   });
 
   it('when the halts cannot be cleared because the device left, the command error stays, with E_DEVICE_GONE as cause', async () => {
-    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', status: TransferStatus.CANCELLED }, { op: 'control', request: 0xff });
+    const { bot, handle } = await open(
+      { op: 'bulkOut' },
+      { op: 'bulkIn', status: TransferStatus.CANCELLED },
+      { op: 'control', request: 0xff },
+    );
     handle.clearHalt = async () => {
       throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'unplugged');
     };
@@ -179,7 +211,10 @@ describe('an engine exchange (several URBs per data phase)', () => {
       const buffer = (request.data as { buffer: Uint8Array }).buffer;
       buffer.fill(0xaa, 0, 512);
       buffer.set(cswFor(0)(handle), 512); // a stray "CSW" right after the first 512-byte chunk
-      return { cbw: { status: TransferStatus.OK, actualLength: 31 }, data: { status: TransferStatus.OK, actualLength: 525 } };
+      return {
+        cbw: { status: TransferStatus.OK, actualLength: 31 },
+        data: { status: TransferStatus.OK, actualLength: 525 },
+      };
     };
     const r = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(1024) });
     expect(r).toMatchObject({ status: 0, transferred: 525, residue: 1024 - 525 });
@@ -189,7 +224,6 @@ describe('an engine exchange (several URBs per data phase)', () => {
   });
 });
 
-
 describe('quirk needs-start-unit', () => {
   const TUR = Uint8Array.of(0, 0, 0, 0, 0, 0);
   const opcodes = (handle: ScriptedHandle) =>
@@ -198,23 +232,43 @@ describe('quirk needs-start-unit', () => {
   it('sends START STOP UNIT (start) once, before the first media access and not before other commands', async () => {
     const handle = new ScriptedHandle().play(
       { op: 'control', request: 0xfe, reply: Uint8Array.of(0) },
-      { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0) }, // TEST UNIT READY
-      { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0) }, // START STOP UNIT
-      { op: 'bulkOut' }, { op: 'bulkIn', reply: new Uint8Array(512) }, { op: 'bulkIn', reply: cswFor(0) }, // READ(10)
-      { op: 'bulkOut' }, { op: 'bulkIn', reply: new Uint8Array(512) }, { op: 'bulkIn', reply: cswFor(0) }, // READ(10) again
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: cswFor(0) }, // TEST UNIT READY
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: cswFor(0) }, // START STOP UNIT
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: new Uint8Array(512) },
+      { op: 'bulkIn', reply: cswFor(0) }, // READ(10)
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: new Uint8Array(512) },
+      { op: 'bulkIn', reply: cswFor(0) }, // READ(10) again
     );
     const events: string[] = [];
-    const bot = await BotTransport.open(handle, { resetDelayMs: 0, resetOnOpen: false, quirks: { needsStartUnit: true }, onEvent: (e) => events.push(e.type) });
+    const bot = await BotTransport.open(handle, {
+      resetDelayMs: 0,
+      resetOnOpen: false,
+      quirks: { needsStartUnit: true },
+      onEvent: (e) => events.push(e.type),
+    });
     await bot.execute({ cdb: TUR, direction: 'none' });
     await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) });
     await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) });
-    expect(opcodes(handle)).toEqual([[0x00, 0], [0x1b, 0x01], [0x28, 0], [0x28, 0]]);
+    expect(opcodes(handle)).toEqual([
+      [0x00, 0],
+      [0x1b, 0x01],
+      [0x28, 0],
+      [0x28, 0],
+    ]);
     expect(events).toEqual(['start-unit']);
     expect(handle.remaining).toBe(0);
   });
 
   it('sends nothing extra without the quirk', async () => {
-    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: new Uint8Array(512) }, { op: 'bulkIn', reply: cswFor(0) });
+    const { bot, handle } = await open(
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: new Uint8Array(512) },
+      { op: 'bulkIn', reply: cswFor(0) },
+    );
     await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) });
     expect(opcodes(handle)).toEqual([[0x28, 0]]);
   });

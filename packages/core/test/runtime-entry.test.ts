@@ -16,7 +16,9 @@ function importGraph(entry: string): Set<string> {
     if (seen.has(file)) return;
     seen.add(file);
     const text = readFileSync(file, 'utf8');
-    const specifiers = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
+    const specifiers = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map(
+      (m) => m[1]!,
+    );
     for (const specifier of specifiers) if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
   };
   visit(join(dist, entry));

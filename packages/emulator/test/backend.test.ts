@@ -37,7 +37,12 @@ describe('devices and descriptors', () => {
         ],
       },
     ]);
-    expect(ss!.configurations[0]!.interfaces[0]!.endpoints[0]).toEqual({ address: 0x81, transferType: 'bulk', maxPacketSize: 1024, maxBurst: 15 });
+    expect(ss!.configurations[0]!.interfaces[0]!.endpoints[0]).toEqual({
+      address: 0x81,
+      transferType: 'bulk',
+      maxPacketSize: 1024,
+      maxBurst: 15,
+    });
     expect(ss!.speed).toBe('super');
     await backend.dispose();
   });
@@ -49,7 +54,9 @@ describe('devices and descriptors', () => {
     expect(alts.map((a) => a.interfaceProtocol)).toEqual([0x62]);
     const h = await backend.open(info!);
     await h.claimInterface(0);
-    expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).status).toBe(TransferStatus.STALL);
+    expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).status).toBe(
+      TransferStatus.STALL,
+    );
     await expect(h.bulkOut(OUT, new Uint8Array(31), 1000)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
     await backend.dispose();
   });
@@ -75,7 +82,9 @@ describe('simulated kernel driver and storage bindings', () => {
     const h = await backend.open((await backend.list())[0]!);
     expect(await h.kernelDriverActive(0)).toBe(true);
     await expect(h.claimInterface(0)).rejects.toMatchObject({ code: 'E_BUSY' });
-    await expect(h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).rejects.toMatchObject({ code: 'E_BUSY' });
+    await expect(
+      h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000),
+    ).rejects.toMatchObject({ code: 'E_BUSY' });
     await h.detachKernelDriver(0);
     expect(await h.kernelDriverActive(0)).toBe(false);
     await h.claimInterface(0);
@@ -96,16 +105,30 @@ describe('simulated kernel driver and storage bindings', () => {
   it('storage bindings show block devices and mounts while bound; a detach under a mount is recorded as a forced unmount', async () => {
     const device = new SimulatedDevice({
       kernelDriver: 'usb-storage',
-      storage: { scsiHost: 'host4', blockDevices: ['/dev/sdx'], sgDevices: ['/dev/sg7'], mounts: [{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }] },
+      storage: {
+        scsiHost: 'host4',
+        blockDevices: ['/dev/sdx'],
+        sgDevices: ['/dev/sg7'],
+        mounts: [{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }],
+      },
     });
     const backend = new EmulatorBackend({ devices: [device] });
     const [info] = await backend.list();
     expect(info!.storage).toEqual([
-      { interfaceNumber: 0, driver: 'usb-storage', scsiHost: 'host4', blockDevices: ['/dev/sdx'], sgDevices: ['/dev/sg7'], mounts: [{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }] },
+      {
+        interfaceNumber: 0,
+        driver: 'usb-storage',
+        scsiHost: 'host4',
+        blockDevices: ['/dev/sdx'],
+        sgDevices: ['/dev/sg7'],
+        mounts: [{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }],
+      },
     ]);
     const h = await backend.open(info!);
     await h.detachKernelDriver(0);
-    expect((await backend.list())[0]!.storage).toEqual([{ interfaceNumber: 0, driver: null, blockDevices: [], sgDevices: [], mounts: [] }]);
+    expect((await backend.list())[0]!.storage).toEqual([
+      { interfaceNumber: 0, driver: null, blockDevices: [], sgDevices: [], mounts: [] },
+    ]);
     expect(device.forcedUnmounts).toEqual([{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }]);
     await h.attachKernelDriver(0);
     expect((await backend.list())[0]!.storage![0]!.blockDevices).toEqual(['/dev/sdx']);
@@ -143,9 +166,15 @@ describe('contract enforcement details', () => {
     const { backend, handle } = await openSim();
     const abort = new AbortController();
     abort.abort();
-    expect(await handle.bulkIn(IN, new Uint8Array(13), 1000, abort.signal)).toEqual({ status: TransferStatus.CANCELLED, actualLength: 0 });
+    expect(await handle.bulkIn(IN, new Uint8Array(13), 1000, abort.signal)).toEqual({
+      status: TransferStatus.CANCELLED,
+      actualLength: 0,
+    });
     await handle.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: [0, 0, 0, 0, 0, 0] }), 1000);
-    expect(await handle.bulkIn(IN, new Uint8Array(8), 1000)).toEqual({ status: TransferStatus.OVERFLOW, actualLength: 8 });
+    expect(await handle.bulkIn(IN, new Uint8Array(8), 1000)).toEqual({
+      status: TransferStatus.OVERFLOW,
+      actualLength: 8,
+    });
     await backend.dispose();
   });
 
@@ -155,7 +184,9 @@ describe('contract enforcement details', () => {
     await expect(handle.bulkIn(0x83, new Uint8Array(13), 1000)).rejects.toMatchObject(bad);
     await expect(handle.bulkIn(OUT, new Uint8Array(13), 1000)).rejects.toMatchObject(bad);
     await expect(handle.bulkIn(IN, new Uint8Array(13), -1)).rejects.toMatchObject(bad);
-    await expect(handle.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, new Uint8Array(1), 1000)).rejects.toMatchObject(bad);
+    await expect(
+      handle.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, new Uint8Array(1), 1000),
+    ).rejects.toMatchObject(bad);
     await expect(handle.claimInterface(1)).rejects.toMatchObject(bad);
     await expect(handle.setAlternateSetting(0, 5)).rejects.toMatchObject(bad);
     await handle.releaseInterface(0);

@@ -1,6 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BotTransport, ErrorCodes, ScsiDevice, UsbScsiError, ataFailure, downloadMicrocodeCdb, openDevice, type DownloadFirmwareOptions, type FirmwareReport } from '@usbscsi/core';
-import { EmulatorBackend, SimulatedDevice, buildSimFirmwareImage, type FirmwareModelOptions, type SimulatedDeviceOptions } from '@usbscsi/emulator';
+import {
+  BotTransport,
+  ErrorCodes,
+  ScsiDevice,
+  UsbScsiError,
+  ataFailure,
+  downloadMicrocodeCdb,
+  openDevice,
+  type DownloadFirmwareOptions,
+  type FirmwareReport,
+} from '@usbscsi/core';
+import {
+  EmulatorBackend,
+  SimulatedDevice,
+  buildSimFirmwareImage,
+  type FirmwareModelOptions,
+  type SimulatedDeviceOptions,
+} from '@usbscsi/emulator';
 
 // Integration tier: core's downloadFirmware against the emulator's firmware model, for every mode
 // and fault. After every fault the device must answer and run its old or its new firmware, never
@@ -12,7 +28,12 @@ let dev: ScsiDevice;
 const opened: ScsiDevice[] = [];
 
 async function setup(firmware: FirmwareModelOptions = {}, extra: SimulatedDeviceOptions = {}) {
-  sim = new SimulatedDevice({ revision: '0.1', ata: { firmware: 'ATA0.1' }, firmware: { activationMs: 50, ...firmware }, ...extra });
+  sim = new SimulatedDevice({
+    revision: '0.1',
+    ata: { firmware: 'ATA0.1' },
+    firmware: { activationMs: 50, ...firmware },
+    ...extra,
+  });
   backend = new EmulatorBackend({ devices: [sim] });
   dev = await openDevice({ backend, transport: 'bot' });
   opened.push(dev);
@@ -30,12 +51,17 @@ afterEach(async () => {
   for (const d of opened.splice(0)) await d.close().catch(() => undefined);
 });
 
-const image = (revision: string, size = 40_000) => buildSimFirmwareImage({ revision, ataRevision: `ATA${revision}`, size });
+const image = (revision: string, size = 40_000) =>
+  buildSimFirmwareImage({ revision, ataRevision: `ATA${revision}`, size });
 const writeBuffers = () => sim.stats.history.filter((h) => h.cdb[0] === 0x3b);
-const ataDownloads = () => sim.stats.history.filter((h) => h.cdb[0] === 0x85 && (h.cdb[14] === 0x92 || h.cdb[14] === 0x93));
+const ataDownloads = () =>
+  sim.stats.history.filter((h) => h.cdb[0] === 0x85 && (h.cdb[14] === 0x92 || h.cdb[14] === 0x93));
 
 async function errorOf(p: Promise<unknown>): Promise<UsbScsiError> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err, 'expected a typed error').toBeInstanceOf(UsbScsiError);
   return err as UsbScsiError;
 }
@@ -54,7 +80,14 @@ describe('firmwareInfo', () => {
   it('reports the WRITE BUFFER modes (REPORT SUPPORTED OPERATION CODES), the offset boundary and buffer (READ BUFFER 03h) and the revision', async () => {
     await setup({ modes: [0x05, 0x07, 0x0e, 0x0f], offsetBoundary: 12, capacity: 256 * 1024 });
     const info = await dev.firmwareInfo();
-    expect(info).toMatchObject({ target: 'scsi', modes: [0x05, 0x07, 0x0e, 0x0f], modesSource: 'report-supported-operation-codes', offsetBoundary: 4096, bufferCapacity: 256 * 1024, revision: '0.1' });
+    expect(info).toMatchObject({
+      target: 'scsi',
+      modes: [0x05, 0x07, 0x0e, 0x0f],
+      modesSource: 'report-supported-operation-codes',
+      offsetBoundary: 4096,
+      bufferCapacity: 256 * 1024,
+      revision: '0.1',
+    });
     expect(writeBuffers()).toEqual([]);
   });
 
@@ -73,7 +106,14 @@ describe('downloadFirmware over WRITE BUFFER', () => {
   it('mode 05h: the whole image in one command; the device activates it and reports 3F/01; revision before and after', async () => {
     await setup();
     const r = await download(image('0.2'), { mode: 0x05, activate: true });
-    expect(r).toMatchObject({ state: 'activated', revisionBefore: '0.1', revisionAfter: '0.2', chunksSent: 1, bytesSent: 40_000, cameBack: 'microcode-changed' });
+    expect(r).toMatchObject({
+      state: 'activated',
+      revisionBefore: '0.1',
+      revisionAfter: '0.2',
+      chunksSent: 1,
+      bytesSent: 40_000,
+      cameBack: 'microcode-changed',
+    });
     expect(writeBuffers().map((h) => h.cdb[1])).toEqual([0x05]);
     await runs(dev, '0.2');
   });
@@ -81,7 +121,12 @@ describe('downloadFirmware over WRITE BUFFER', () => {
   it('mode 07h: aligned segments at increasing offsets, the last one short and not padded; activates after the last', async () => {
     await setup();
     const progress: number[] = [];
-    const r = await download(image('0.3'), { mode: 0x07, chunkSize: 4096, activate: true, onProgress: (p) => p.phase === 'download' && progress.push(p.offset!) });
+    const r = await download(image('0.3'), {
+      mode: 0x07,
+      chunkSize: 4096,
+      activate: true,
+      onProgress: (p) => p.phase === 'download' && progress.push(p.offset!),
+    });
     expect(r.plan.chunks.map((c) => [c.offset, c.length]).slice(-2)).toEqual([
       [32768, 4096],
       [36864, 3136],
@@ -110,13 +155,24 @@ describe('downloadFirmware over WRITE BUFFER', () => {
     expect(writeBuffers().at(-1)!.cdb[1]).toBe(0x0f);
     const r2 = await download(image('0.6'), { mode: 0x0d, activate: true });
     expect(r2.revisionAfter).toBe('0.6');
-    expect(writeBuffers().filter((h) => (h.cdb[1]! & 0x1f) === 0x0d).every((h) => h.cdb[1]! >> 5 === 0x06)).toBe(true);
+    expect(
+      writeBuffers()
+        .filter((h) => (h.cdb[1]! & 0x1f) === 0x0d)
+        .every((h) => h.cdb[1]! >> 5 === 0x06),
+    ).toBe(true);
   });
 
   it('auto says what it chose: 0Eh (+0Fh) when the device has it, 07h or 05h otherwise; refuses to activate unasked', async () => {
     await setup();
-    expect((await download(image('0.2'), { dryRun: true })).plan).toMatchObject({ mode: 0x0e, activation: 'deferred', reason: expect.stringMatching(/reports modes 0x05, 0x07, 0x0d, 0x0e, 0x0f/) });
-    expect((await download(image('0.2'), { dryRun: true, activate: true })).plan).toMatchObject({ mode: 0x0e, activation: 'activate-command' });
+    expect((await download(image('0.2'), { dryRun: true })).plan).toMatchObject({
+      mode: 0x0e,
+      activation: 'deferred',
+      reason: expect.stringMatching(/reports modes 0x05, 0x07, 0x0d, 0x0e, 0x0f/),
+    });
+    expect((await download(image('0.2'), { dryRun: true, activate: true })).plan).toMatchObject({
+      mode: 0x0e,
+      activation: 'activate-command',
+    });
     expect(writeBuffers()).toEqual([]);
     await setup({ modes: [0x05, 0x07] });
     expect((await download(image('0.2'), { dryRun: true, activate: true })).plan.mode).toBe(0x07);
@@ -150,7 +206,9 @@ describe('downloadFirmware over WRITE BUFFER', () => {
     await setup();
     await dev.close();
     const handle = await backend.open((await backend.list())[0]!);
-    const mounted = new ScsiDevice(await BotTransport.open(handle), { mounts: async () => [{ device: '/dev/sdz1', mountPoint: '/media/x' }] });
+    const mounted = new ScsiDevice(await BotTransport.open(handle), {
+      mounts: async () => [{ device: '/dev/sdz1', mountPoint: '/media/x' }],
+    });
     opened.push(mounted);
     const e = await errorOf(mounted.downloadFirmware(image('0.2'), { allowMediumWrite: true, activate: true }));
     expect(e.code).toBe(ErrorCodes.MOUNTED);
@@ -163,7 +221,13 @@ describe('faults: the device keeps its old or its new firmware, never half', () 
     await setup({ refuseSegment: 3 });
     const e = await errorOf(download(image('0.2'), { mode: 0x07, chunkSize: 4096, activate: true }));
     expect(e.code).toBe(ErrorCodes.CHECK_CONDITION);
-    expect(e.details).toMatchObject({ reason: 'chunk-refused', chunk: 2, offset: 8192, deviceState: 'old-firmware', senseKey: 0x4 });
+    expect(e.details).toMatchObject({
+      reason: 'chunk-refused',
+      chunk: 2,
+      offset: 8192,
+      deviceState: 'old-firmware',
+      senseKey: 0x4,
+    });
     expect(e.message).toMatch(/chunk 3 of 10 at buffer offset 8192.*old firmware/);
     expect(writeBuffers().length).toBe(3);
     await runs(dev, '0.1');
@@ -173,7 +237,15 @@ describe('faults: the device keeps its old or its new firmware, never half', () 
   it('signal stops between chunks, never inside one, and says the old firmware still runs', async () => {
     await setup();
     const stop = new AbortController();
-    const e = await errorOf(download(image('0.2'), { mode: 0x07, chunkSize: 4096, activate: true, signal: stop.signal, onProgress: (p) => p.chunk === 2 && stop.abort() }));
+    const e = await errorOf(
+      download(image('0.2'), {
+        mode: 0x07,
+        chunkSize: 4096,
+        activate: true,
+        signal: stop.signal,
+        onProgress: (p) => p.chunk === 2 && stop.abort(),
+      }),
+    );
     expect(e.code).toBe(ErrorCodes.CANCELLED);
     expect(e.details).toMatchObject({ chunksSent: 2, offset: 8192, deviceState: 'old-firmware' });
     expect(e.message).toMatch(/after 2 of 10 chunks.*old firmware/);
@@ -185,7 +257,14 @@ describe('faults: the device keeps its old or its new firmware, never half', () 
   it('a deferred download stopped before 0Fh says the new firmware is saved, not active', async () => {
     await setup();
     const stop = new AbortController();
-    const e = await errorOf(download(image('0.2'), { mode: 0x0e, activate: true, signal: stop.signal, onProgress: (p) => p.chunk === p.chunks && stop.abort() }));
+    const e = await errorOf(
+      download(image('0.2'), {
+        mode: 0x0e,
+        activate: true,
+        signal: stop.signal,
+        onProgress: (p) => p.chunk === p.chunks && stop.abort(),
+      }),
+    );
     expect([e.code, e.details['deviceState']]).toEqual([ErrorCodes.CANCELLED, 'new-firmware-deferred']);
     await runs(dev, '0.1');
   });
@@ -195,8 +274,18 @@ describe('faults: the device keeps its old or its new firmware, never half', () 
     const junk = new Uint8Array(5000).map((_, i) => (i * 37 + 11) & 0xff);
     const e = await errorOf(download(junk, { activate: true }));
     expect(e.code).toBe(ErrorCodes.CHECK_CONDITION);
-    expect(e.details).toMatchObject({ reason: 'activate-refused', activate: true, chunksSent: 1, deviceState: 'old-firmware', deferredImage: 'none', senseKey: 0x05, asc: 0x2c });
-    expect(e.message).toMatch(/refused the activate command \(WRITE BUFFER mode 0x0f\).*still runs its old firmware; it holds no saved image/);
+    expect(e.details).toMatchObject({
+      reason: 'activate-refused',
+      activate: true,
+      chunksSent: 1,
+      deviceState: 'old-firmware',
+      deferredImage: 'none',
+      senseKey: 0x05,
+      asc: 0x2c,
+    });
+    expect(e.message).toMatch(
+      /refused the activate command \(WRITE BUFFER mode 0x0f\).*still runs its old firmware; it holds no saved image/,
+    );
     expect(e.message).not.toMatch(/is saved/);
     await runs(dev, '0.1');
   });
@@ -251,7 +340,14 @@ describe('faults: the device keeps its old or its new firmware, never half', () 
 
   it('re-enumeration without reopen: E_DEVICE_GONE that says to open it again; it runs the new firmware when found', async () => {
     await setup({ activation: 'reenumerate', activationMs: 100 });
-    const e = await errorOf(dev.downloadFirmware(image('0.8'), { allowMediumWrite: true, mode: 0x07, activate: true, activationTimeoutMs: 3000 }));
+    const e = await errorOf(
+      dev.downloadFirmware(image('0.8'), {
+        allowMediumWrite: true,
+        mode: 0x07,
+        activate: true,
+        activationTimeoutMs: 3000,
+      }),
+    );
     expect([e.code, e.details['reason']]).toEqual([ErrorCodes.DEVICE_GONE, 'reenumerated']);
     await new Promise((r) => setTimeout(r, 200));
     await runs(await reopen(), '0.8');
@@ -273,7 +369,15 @@ describe('downloadFirmware through a USB-SATA bridge (ATA DOWNLOAD MICROCODE)', 
   it('info from IDENTIFY: modes 05h/07h, 512-byte offsets, segment limits from words 234/235', async () => {
     await setup({ ataMinBlocks: 2, ataMaxBlocks: 16 });
     const info = await dev.firmwareInfo({ target: 'ata' });
-    expect(info).toMatchObject({ target: 'ata', modes: [0x05, 0x07], modesSource: 'identify', offsetBoundary: 512, minSegment: 1024, maxSegment: 8192, revision: 'ATA0.1' });
+    expect(info).toMatchObject({
+      target: 'ata',
+      modes: [0x05, 0x07],
+      modesSource: 'identify',
+      offsetBoundary: 512,
+      minSegment: 1024,
+      maxSegment: 8192,
+      revision: 'ATA0.1',
+    });
   });
 
   it('segmented (03h) in blocks, whole (07h), deferred (0Eh) + activate (0Fh), and the DMA command: IDENTIFY words 23-26 change', async () => {
@@ -286,7 +390,11 @@ describe('downloadFirmware through a USB-SATA bridge (ATA DOWNLOAD MICROCODE)', 
     expect(whole.revisionAfter).toBe('ATA1.2');
     const deferred = await download(ataImage('1.3'), { target: 'ata', mode: 0x0e, activate: true, ataDma: true });
     expect(deferred.revisionAfter).toBe('ATA1.3');
-    expect(ataDownloads().slice(-4).map((h) => [h.cdb[14], h.cdb[4]])).toEqual([
+    expect(
+      ataDownloads()
+        .slice(-4)
+        .map((h) => [h.cdb[14], h.cdb[4]]),
+    ).toEqual([
       [0x93, 0x0e],
       [0x93, 0x0e],
       [0x93, 0x0e],
@@ -326,8 +434,15 @@ describe('downloadFirmware through a USB-SATA bridge (ATA DOWNLOAD MICROCODE)', 
     const junk = new Uint8Array(40 * 512).fill(0xa5);
     const e = await errorOf(download(junk, { target: 'ata', mode: 0x0e, activate: true }));
     expect(e.code).toBe(ErrorCodes.CHECK_CONDITION);
-    expect(e.details).toMatchObject({ reason: 'activate-refused', activate: true, deviceState: 'old-firmware', deferredImage: 'unknown' });
-    expect(e.message).toMatch(/refused the activate command \(ATA DOWNLOAD MICROCODE subcommand 0x0f\).*still runs its old firmware/);
+    expect(e.details).toMatchObject({
+      reason: 'activate-refused',
+      activate: true,
+      deviceState: 'old-firmware',
+      deferredImage: 'unknown',
+    });
+    expect(e.message).toMatch(
+      /refused the activate command \(ATA DOWNLOAD MICROCODE subcommand 0x0f\).*still runs its old firmware/,
+    );
     expect(e.message).not.toMatch(/is saved/);
     expect(await identifyFirmware(dev)).toBe('ATA0.1');
   });

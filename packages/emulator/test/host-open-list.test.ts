@@ -2,7 +2,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, LeaseJournal, UsbScsiError, openDevice, type UsbBackend, type UsbDeviceHandle, type UsbDeviceInfo } from '@usbscsi/core';
+import {
+  ErrorCodes,
+  LeaseJournal,
+  UsbScsiError,
+  openDevice,
+  type UsbBackend,
+  type UsbDeviceHandle,
+  type UsbDeviceInfo,
+} from '@usbscsi/core';
 import { FakeHandoffPlatform, defaultFakeOsState } from '@usbscsi/core/testing';
 import { EmulatorBackend, SimulatedDevice } from '@usbscsi/emulator';
 
@@ -46,7 +54,10 @@ function leaseFixture() {
   const dir = mkdtempSync(join(tmpdir(), 'usbscsi-open-list-'));
   const platform = new FakeHandoffPlatform({ stateFile: join(dir, 'os.json'), initial: defaultFakeOsState() });
   const journal = new LeaseJournal({ path: join(dir, 'leases.json') });
-  const sim = new SimulatedDevice({ kernelDriver: 'usb-storage', storage: { blockDevices: ['/dev/sdzz'], sgDevices: ['/dev/sg9999'] } });
+  const sim = new SimulatedDevice({
+    kernelDriver: 'usb-storage',
+    storage: { blockDevices: ['/dev/sdzz'], sgDevices: ['/dev/sg9999'] },
+  });
   return { platform, journal, inner: new EmulatorBackend({ devices: [sim] }) };
 }
 
@@ -62,7 +73,11 @@ describe('openDevice lists devices once', () => {
   it('when it takes the interface from the OS through a lease', async () => {
     const { platform, journal, inner } = leaseFixture();
     const backend = new CountingBackend(inner);
-    const device = await openDevice({ backend, transport: 'bot', lease: { unmount: true, platform, journal, registry: null } });
+    const device = await openDevice({
+      backend,
+      transport: 'bot',
+      lease: { unmount: true, platform, journal, registry: null },
+    });
     expect((await device.inquiry()).vendor).toMatch(/\S/);
     await device.close();
     expect(backend.lists).toBe(1);
@@ -71,7 +86,11 @@ describe('openDevice lists devices once', () => {
   it('and once more when the capture re-enumerated the device, finding it again where it is plugged', async () => {
     const { platform, journal, inner } = leaseFixture();
     const backend = new CountingBackend(inner, platform);
-    const device = await openDevice({ backend, transport: 'bot', lease: { unmount: true, platform, journal, registry: null } });
+    const device = await openDevice({
+      backend,
+      transport: 'bot',
+      lease: { unmount: true, platform, journal, registry: null },
+    });
     expect((await device.inquiry()).vendor).toMatch(/\S/);
     expect(device.description.usb?.deviceAddress).toBeGreaterThanOrEqual(10);
     await device.close();

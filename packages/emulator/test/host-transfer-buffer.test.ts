@@ -26,7 +26,9 @@ describe('ScsiDevice.allocateBuffer', () => {
     expect(out.pinned).toBe(false);
     expect(out.bytes).toBeInstanceOf(Uint8Array);
     expect(out.bytes.length).toBe(8 * BLOCK);
-    out.bytes.forEach((_, i) => { out.bytes[i] = (i * 13 + 5) & 0xff; });
+    out.bytes.forEach((_, i) => {
+      out.bytes[i] = (i * 13 + 5) & 0xff;
+    });
     await d.write(16, out.bytes, { allowMediumWrite: true });
     const back = d.allocateBuffer(8 * BLOCK);
     await d.readInto(16, back.bytes);
@@ -35,12 +37,23 @@ describe('ScsiDevice.allocateBuffer', () => {
     back.release();
   });
 
-  it('hands out the backend\'s pinned buffer when it has one (through BotTransport), and the data lands in it', async () => {
+  it("hands out the backend's pinned buffer when it has one (through BotTransport), and the data lands in it", async () => {
     const d = await open();
-    const handle = (d.transport as unknown as { handle: { allocTransferBuffer?: (n: number) => TransferBuffer | null } }).handle;
+    const handle = (
+      d.transport as unknown as { handle: { allocTransferBuffer?: (n: number) => TransferBuffer | null } }
+    ).handle;
     let released = 0;
     const memory = new Uint8Array(4 * BLOCK);
-    handle.allocTransferBuffer = (n: number) => (n === memory.length ? { bytes: memory, pinned: true, release: () => { released++; } } : null);
+    handle.allocTransferBuffer = (n: number) =>
+      n === memory.length
+        ? {
+            bytes: memory,
+            pinned: true,
+            release: () => {
+              released++;
+            },
+          }
+        : null;
     const buffer = d.allocateBuffer(4 * BLOCK);
     expect(buffer.pinned).toBe(true);
     expect(buffer.bytes).toBe(memory);

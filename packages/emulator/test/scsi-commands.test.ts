@@ -32,7 +32,18 @@ async function senseOf(h: UsbDeviceHandle, lun = 0): Promise<[number, number, nu
 
 const be32 = (b: Uint8Array, at: number) => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(at);
 const be64 = (b: Uint8Array, at: number) => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(at);
-const cdb10 = (op: number, lba: number, blocks: number) => [op, 0, (lba >>> 24) & 0xff, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, blocks >> 8, blocks & 0xff, 0];
+const cdb10 = (op: number, lba: number, blocks: number) => [
+  op,
+  0,
+  (lba >>> 24) & 0xff,
+  (lba >>> 16) & 0xff,
+  (lba >>> 8) & 0xff,
+  lba & 0xff,
+  0,
+  blocks >> 8,
+  blocks & 0xff,
+  0,
+];
 const cdb16 = (op: number, lba: bigint, blocks: number) => {
   const c = new Uint8Array(16);
   c[0] = op;
@@ -280,7 +291,9 @@ describe('READ / WRITE BUFFER', () => {
     const { h } = await sim({ onFirmware: (d) => void seen.push({ ...d, image: d.image.slice() }) });
     const image = fill(1024, 42);
     for (let off = 0; off < 1024; off += 512) {
-      const r = await run(h, [0x3b, 0x07, 0, (off >> 16) & 0xff, (off >> 8) & 0xff, off & 0xff, 0, 0x02, 0x00, 0], { out: image.subarray(off, off + 512) });
+      const r = await run(h, [0x3b, 0x07, 0, (off >> 16) & 0xff, (off >> 8) & 0xff, off & 0xff, 0, 0x02, 0x00, 0], {
+        out: image.subarray(off, off + 512),
+      });
       expect(r.status).toBe(0);
     }
     expect(seen.map((s) => [s.mode, s.offset, s.segment.length, s.save, s.activate])).toEqual([
@@ -315,7 +328,22 @@ describe('SEND / RECEIVE DIAGNOSTIC', () => {
 describe('ATA PASS-THROUGH (SAT bridge to a simulated SATA disk)', () => {
   // ATA PASS-THROUGH(16): PIO data-in (protocol 4), T_DIR=1, BYTE_BLOCK=1, T_LENGTH=2 (count), count 1
   const pt16 = (command: number, features = 0, lbaMid = 0, lbaHigh = 0, ckCond = false, protocol = 4) => [
-    0x85, protocol << 1, (ckCond ? 0x20 : 0) | (protocol === 3 ? 0 : 0x0e), 0, features, 0, 1, 0, 0, 0, lbaMid, 0, lbaHigh, 0xa0, command, 0,
+    0x85,
+    protocol << 1,
+    (ckCond ? 0x20 : 0) | (protocol === 3 ? 0 : 0x0e),
+    0,
+    features,
+    0,
+    1,
+    0,
+    0,
+    0,
+    lbaMid,
+    0,
+    lbaHigh,
+    0xa0,
+    command,
+    0,
   ];
   const sum = (b: Uint8Array) => b.reduce((s, x) => (s + x) & 0xff, 0);
   const ataString = (b: Uint8Array, from: number, words: number) => {
@@ -382,7 +410,9 @@ describe('ATA PASS-THROUGH (SAT bridge to a simulated SATA disk)', () => {
 describe('vendor command handlers', () => {
   it('data-in: the handler sees the CDB and returns bytes', async () => {
     const { h, device } = await sim();
-    device.onCommand(0xc0, ({ cdb, hostLength }) => Uint8Array.from({ length: Math.min(cdb[1]!, hostLength) }, (_, i) => i));
+    device.onCommand(0xc0, ({ cdb, hostLength }) =>
+      Uint8Array.from({ length: Math.min(cdb[1]!, hostLength) }, (_, i) => i),
+    );
     const r = await run(h, [0xc0, 8, 0, 0, 0, 0], { in: 64 });
     expect(r.status).toBe(0);
     expect(Array.from(r.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
@@ -437,7 +467,9 @@ describe('vendor command handlers', () => {
 
   it('a plan option lets the device know the data phase (Ho > Do is then case 11)', async () => {
     const { h, device } = await sim();
-    device.onCommand(0xc4, ({ dataOut }) => void expect(dataOut.length).toBe(4), { plan: () => ({ direction: 'out', length: 4 }) });
+    device.onCommand(0xc4, ({ dataOut }) => void expect(dataOut.length).toBe(4), {
+      plan: () => ({ direction: 'out', length: 4 }),
+    });
     const r = await command(h, [0xc4, 0, 0, 0, 0, 0], { out: new Uint8Array(16) });
     expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 4 });
     expect(r.csw).toMatchObject({ status: 0, residue: 12 });

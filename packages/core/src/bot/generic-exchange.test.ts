@@ -65,7 +65,9 @@ describe('genericBotExchange: the chain rule', () => {
 
   it('refuses a file-descriptor data phase with E_UNSUPPORTED before sending anything', async () => {
     const { t, asked } = transfers([]);
-    await expect(genericBotExchange(t, { ...base, data: { direction: 'in', fd: 3, length: 512, position: 0 } })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(
+      genericBotExchange(t, { ...base, data: { direction: 'in', fd: 3, length: 512, position: 0 } }),
+    ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
     expect(asked).toEqual([]);
   });
 });

@@ -51,7 +51,9 @@ function diskText(fields: Partial<DarwinNativeErrorFields>, context: DarwinError
 }
 
 function busyUnmountMessage(fields: Partial<DarwinNativeErrorFields>, context: DarwinErrorContext): string {
-  const where = context.mountPoints?.length ? context.mountPoints.join(', ') : `the volumes of ${fields.bsdName ?? 'the disk'}`;
+  const where = context.mountPoints?.length
+    ? context.mountPoints.join(', ')
+    : `the volumes of ${fields.bsdName ?? 'the disk'}`;
   const said = fields.dissenter?.statusString ? ` It said: "${fields.dissenter.statusString}".` : '';
   const lsofTarget = context.mountPoints?.[0] ? `'${context.mountPoints[0]}'` : '/Volumes/<name>';
   return (
@@ -65,13 +67,26 @@ function busyUnmountMessage(fields: Partial<DarwinNativeErrorFields>, context: D
 /** Converts a rejection of a `DarwinNative` call. Errors that are already typed pass through. */
 export function darwinError(err: unknown, context: DarwinErrorContext): UsbScsiError {
   if (err instanceof UsbScsiError) return err;
-  const fields = (typeof err === 'object' && err !== null ? err : {}) as Partial<DarwinNativeErrorFields> & { message?: string };
+  const fields = (typeof err === 'object' && err !== null ? err : {}) as Partial<DarwinNativeErrorFields> & {
+    message?: string;
+  };
   const code = codeOf(fields);
   const native = fields.message ?? String(err);
-  const details: Record<string, unknown> = { operation: fields.operation, osStatus: fields.osStatus, osStatusName: fields.osStatusName, bsdName: fields.bsdName, locationId: fields.locationId };
+  const details: Record<string, unknown> = {
+    operation: fields.operation,
+    osStatus: fields.osStatus,
+    osStatusName: fields.osStatusName,
+    bsdName: fields.bsdName,
+    locationId: fields.locationId,
+  };
   for (const key of Object.keys(details)) if (details[key] === undefined) delete details[key];
   if (fields.dissenter) {
-    const holder: DarwinDissenterHolder = { bsdName: fields.bsdName, status: fields.dissenter.status, statusName: fields.dissenter.statusName, pid: null };
+    const holder: DarwinDissenterHolder = {
+      bsdName: fields.bsdName,
+      status: fields.dissenter.status,
+      statusName: fields.dissenter.statusName,
+      pid: null,
+    };
     if (fields.dissenter.statusString) holder.statusString = fields.dissenter.statusString;
     details.holders = [holder];
   }
@@ -96,7 +111,11 @@ export function darwinError(err: unknown, context: DarwinErrorContext): UsbScsiE
     );
   }
   if (code === ErrorCodes.BUSY) {
-    return new UsbScsiError(code, `${context.device} is busy: ${native} (${statusText(fields)}). Another program holds it; close it and try again.`, options);
+    return new UsbScsiError(
+      code,
+      `${context.device} is busy: ${native} (${statusText(fields)}). Another program holds it; close it and try again.`,
+      options,
+    );
   }
   if (code === ErrorCodes.DEVICE_GONE) {
     return new UsbScsiError(code, `${context.device} is gone: ${native}. Replug it and list devices again.`, options);

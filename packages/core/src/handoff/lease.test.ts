@@ -10,7 +10,14 @@ import type { LeaseDevice } from './platform.js';
 import { recoverLeases } from './recover.js';
 import { LeaseRegistry } from './registry.js';
 
-const device: LeaseDevice = { vendorId: 0x46f4, productId: 0x0001, serialNumber: 'S1', busNumber: 1, portNumbers: [2], interfaceNumber: 0 };
+const device: LeaseDevice = {
+  vendorId: 0x46f4,
+  productId: 0x0001,
+  serialNumber: 'S1',
+  busNumber: 1,
+  portNumbers: [2],
+  interfaceNumber: 0,
+};
 
 let dir: string;
 let fake: FakeHandoffPlatform;
@@ -22,7 +29,9 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'usbscsi-lease-'));
   fake = new FakeHandoffPlatform({ stateFile: join(dir, 'os.json'), initial: defaultFakeOsState() });
   journal = new LeaseJournal({ path: join(dir, 'leases.json'), warn: () => undefined });
-  registry = new LeaseRegistry({ host: { pid: 1, on: () => undefined, removeListener: () => undefined, kill: () => undefined } });
+  registry = new LeaseRegistry({
+    host: { pid: 1, on: () => undefined, removeListener: () => undefined, kill: () => undefined },
+  });
   states = [];
 });
 afterEach(() => {
@@ -61,7 +70,10 @@ describe('acquireLease', () => {
   it('refuses with E_BUSY, touching nothing, when LVM / dm-crypt / md / swap uses the disk (unmount cannot help)', async () => {
     const before = fake.snapshot();
     const platform = Object.assign(Object.create(fake) as FakeHandoffPlatform, {
-      describe: async () => ({ ...(await fake.describe(device, { signal: new AbortController().signal, timeoutMs: 1000 })), otherUsers: [{ device: '/dev/sda2', user: 'dm-0' }] }),
+      describe: async () => ({
+        ...(await fake.describe(device, { signal: new AbortController().signal, timeoutMs: 1000 })),
+        otherUsers: [{ device: '/dev/sda2', user: 'dm-0' }],
+      }),
     });
     const err = await rejection(acquireLease(device, options({ platform, unmount: true })));
     expect(err.code).toBe(ErrorCodes.BUSY);
@@ -85,16 +97,34 @@ describe('acquireLease', () => {
     const lease = await acquireLease(device, options({ unmount: true, remount: true }));
     expect(lease.state).toBe('held');
     expect(states).toEqual(['unmounting', 'detaching', 'held']);
-    expect(fake.read().log).toEqual(['sync', 'unmount /media/stick/data', 'unmount /media/stick', 'sync', 'detach usb-storage']);
+    expect(fake.read().log).toEqual([
+      'sync',
+      'unmount /media/stick/data',
+      'unmount /media/stick',
+      'sync',
+      'detach usb-storage',
+    ]);
     expect(fake.read().driver).toBeNull();
     const [entry] = await journal.list();
-    expect(entry).toMatchObject({ id: lease.id, status: 'held', platform: 'fake', device, detached: { driver: 'usb-storage' }, remount: true, holder: { pid: process.pid } });
+    expect(entry).toMatchObject({
+      id: lease.id,
+      status: 'held',
+      platform: 'fake',
+      device,
+      detached: { driver: 'usb-storage' },
+      remount: true,
+      holder: { pid: process.pid },
+    });
     expect(entry!.unmounted.map((t) => t.filesystems[0]!.mountPoint)).toEqual(['/media/stick/data', '/media/stick']);
     expect(registry.size).toBe(1);
 
     const report = await lease.release();
     expect(states.slice(3)).toEqual(['releasing', 'reattaching', 'remounting', 'released']);
-    expect(fake.read().log.slice(5)).toEqual(['attach usb-storage', 'mount /dev/sda1 /media/stick vfat rw,relatime,fmask=0022', 'mount /dev/sda2 /media/stick/data ext4 rw,noatime']);
+    expect(fake.read().log.slice(5)).toEqual([
+      'attach usb-storage',
+      'mount /dev/sda1 /media/stick vfat rw,relatime,fmask=0022',
+      'mount /dev/sda2 /media/stick/data ext4 rw,noatime',
+    ]);
     expect(report.remounted.map((m) => m.mountPoint)).toEqual(['/media/stick', '/media/stick/data']);
     expect(fake.snapshot()).toEqual(before);
     expect(await journal.list()).toEqual([]);
@@ -133,7 +163,10 @@ describe('acquireLease', () => {
     fake.write(state);
     const report = await lease.release();
     expect(report.remounted.map((m) => m.device)).toEqual(['/dev/sdb1', '/dev/sdb2']);
-    expect(fake.read().mounts.map((m) => `${m.device} ${m.mountPoint}`)).toEqual(['/dev/sdb1 /media/stick', '/dev/sdb2 /media/stick/data']);
+    expect(fake.read().mounts.map((m) => `${m.device} ${m.mountPoint}`)).toEqual([
+      '/dev/sdb1 /media/stick',
+      '/dev/sdb2 /media/stick/data',
+    ]);
   });
 
   it('releasing a device unplugged while held resolves with deviceGone and clears the journal', async () => {
@@ -172,8 +205,14 @@ describe('acquireLease', () => {
   for (const failure of failures) {
     it(`rolls back when the ${failure.name} fails`, async () => {
       const before = fake.snapshot();
-      fake.fail(failure.step, { error: failure.hang ? 'hang' : new UsbScsiError(failure.code as never, `${failure.name} broke`), times: 1, ...(failure.skip ? { skip: failure.skip } : {}) });
-      const err = await rejection(acquireLease(device, options({ unmount: true, timeouts: { detach: 50, unmount: 50 } })));
+      fake.fail(failure.step, {
+        error: failure.hang ? 'hang' : new UsbScsiError(failure.code as never, `${failure.name} broke`),
+        times: 1,
+        ...(failure.skip ? { skip: failure.skip } : {}),
+      });
+      const err = await rejection(
+        acquireLease(device, options({ unmount: true, timeouts: { detach: 50, unmount: 50 } })),
+      );
       expect(err.code).toBe(failure.code);
       expect(err.details.rolledBack).toBe(true);
       expect(states.at(-1)).toBe('rolled-back');
@@ -254,8 +293,18 @@ describe('acquireLease', () => {
 
   it('refuses a device another process holds (E_BUSY), touching nothing', async () => {
     await journal.put({
-      id: 'x', platform: 'fake', device, holder: { pid: process.pid, startTime: 'unknown' }, status: 'held', wholeDisks: ['/dev/sda'],
-      unmounted: [], detached: { driver: 'usb-storage', target: '1-2:1.0' }, expected: null, remount: false, createdAt: '', updatedAt: '',
+      id: 'x',
+      platform: 'fake',
+      device,
+      holder: { pid: process.pid, startTime: 'unknown' },
+      status: 'held',
+      wholeDisks: ['/dev/sda'],
+      unmounted: [],
+      detached: { driver: 'usb-storage', target: '1-2:1.0' },
+      expected: null,
+      remount: false,
+      createdAt: '',
+      updatedAt: '',
     });
     const busy = await rejection(acquireLease(device, options({ unmount: true })));
     expect(busy.code).toBe(ErrorCodes.BUSY);
@@ -269,20 +318,39 @@ describe('acquireLease', () => {
     const mounts = os.mounts;
     fake.write({ ...os, driver: null, mounts: [] });
     await journal.put({
-      id: 'dead', platform: 'fake', device, holder: { pid: 999_999_999, startTime: 'x' }, status: 'held', wholeDisks: ['/dev/sda'],
-      unmounted: unmountTargets(mounts, 'filesystem'), detached: { driver: 'usb-storage', target: '1-2:1.0' },
-      expected: { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 2 }, remount: true, createdAt: '', updatedAt: '',
+      id: 'dead',
+      platform: 'fake',
+      device,
+      holder: { pid: 999_999_999, startTime: 'x' },
+      status: 'held',
+      wholeDisks: ['/dev/sda'],
+      unmounted: unmountTargets(mounts, 'filesystem'),
+      detached: { driver: 'usb-storage', target: '1-2:1.0' },
+      expected: { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 2 },
+      remount: true,
+      createdAt: '',
+      updatedAt: '',
     });
     const notices: string[] = [];
-    const lease = await acquireLease(device, options({ unmount: true, remount: true, onNotice: (m) => notices.push(m) }));
+    const lease = await acquireLease(
+      device,
+      options({ unmount: true, remount: true, onNotice: (m) => notices.push(m) }),
+    );
     expect(notices).toHaveLength(1);
-    expect(notices[0]).toMatch(/leased by process 999999999, which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted .*\/media\/stick/);
+    expect(notices[0]).toMatch(
+      /leased by process 999999999, which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted .*\/media\/stick/,
+    );
     const log = fake.read().log;
     expect(log.findIndex((l) => l.startsWith('attach'))).toBeLessThan(log.findIndex((l) => l.startsWith('detach')));
     expect((await journal.list()).map((e) => [e.holder.pid, e.status])).toEqual([[process.pid, 'held']]);
     await lease.release();
     expect(fake.read().driver).toBe('usb-storage');
-    expect(fake.read().mounts.map((m) => m.mountPoint).sort()).toEqual(['/media/stick', '/media/stick/data']);
+    expect(
+      fake
+        .read()
+        .mounts.map((m) => m.mountPoint)
+        .sort(),
+    ).toEqual(['/media/stick', '/media/stick/data']);
     expect(await journal.list()).toEqual([]);
   });
 
@@ -326,7 +394,16 @@ describe('cancelled between two steps', () => {
       }
     }
     const before = fake.snapshot();
-    const err = await rejection(acquireLease(device, options({ unmount: true, signal: controller.signal, journal: new AbortAfterFirstUnmount({ path: journal.path, warn: () => undefined }) })));
+    const err = await rejection(
+      acquireLease(
+        device,
+        options({
+          unmount: true,
+          signal: controller.signal,
+          journal: new AbortAfterFirstUnmount({ path: journal.path, warn: () => undefined }),
+        }),
+      ),
+    );
     expect(err.code).toBe(ErrorCodes.CANCELLED);
     expect(fake.read().log.filter((l) => l.startsWith('unmount'))).toEqual(['unmount /media/stick/data']);
     expect(fake.snapshot()).toEqual(before);
@@ -347,7 +424,13 @@ describe('cancelled between two steps', () => {
 describe('a signal while acquiring', () => {
   it('stops the acquisition, rolls it back, then re-raises the signal', async () => {
     const { EventEmitter } = await import('node:events');
-    const host = Object.assign(new EventEmitter(), { pid: 7, kills: [] as unknown[], kill(pid: number, sig?: string | number) { this.kills.push([pid, sig]); } });
+    const host = Object.assign(new EventEmitter(), {
+      pid: 7,
+      kills: [] as unknown[],
+      kill(pid: number, sig?: string | number) {
+        this.kills.push([pid, sig]);
+      },
+    });
     const signalled = new LeaseRegistry({ host, log: () => undefined });
     const before = fake.snapshot();
     fake.fail('detach', { error: 'hang' });
@@ -368,7 +451,10 @@ describe('a signal while acquiring', () => {
 describe('unmountTargets', () => {
   const mounts = defaultFakeOsState().mounts;
   it('Linux: one filesystem at a time, nested mount points first', () => {
-    expect(unmountTargets(mounts, 'filesystem').map((t) => t.filesystems.map((f) => f.mountPoint))).toEqual([['/media/stick/data'], ['/media/stick']]);
+    expect(unmountTargets(mounts, 'filesystem').map((t) => t.filesystems.map((f) => f.mountPoint))).toEqual([
+      ['/media/stick/data'],
+      ['/media/stick'],
+    ]);
   });
   it('macOS: one target per whole disk with all its volumes', () => {
     const other = { ...mounts[0]!, device: '/dev/sdb1', wholeDisk: '/dev/sdb', mountPoint: '/media/b' };

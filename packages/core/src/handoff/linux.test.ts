@@ -17,10 +17,24 @@ let answers: Map<string, CommandResult>;
 let platform: HandoffPlatform;
 
 const stick: FakeUsbInterface = {
-  busNumber: 1, portNumbers: [2], interfaceNumber: 0, vendorId: 0x46f4, productId: 0x0001, serialNumber: 'S1', driver: 'usb-storage', host: 0,
+  busNumber: 1,
+  portNumbers: [2],
+  interfaceNumber: 0,
+  vendorId: 0x46f4,
+  productId: 0x0001,
+  serialNumber: 'S1',
+  driver: 'usb-storage',
+  host: 0,
   disks: [{ name: 'sda', dev: '8:0', sg: 'sg0', partitions: [{ name: 'sda1', dev: '8:1' }] }],
 };
-const device: LeaseDevice = { vendorId: 0x46f4, productId: 0x0001, serialNumber: 'S1', busNumber: 1, portNumbers: [2], interfaceNumber: 0 };
+const device: LeaseDevice = {
+  vendorId: 0x46f4,
+  productId: 0x0001,
+  serialNumber: 'S1',
+  busNumber: 1,
+  portNumbers: [2],
+  interfaceNumber: 0,
+};
 const MOUNT_LINE = '100 29 8:1 / /media/my\\040stick rw,nosuid,relatime shared:50 - vfat /dev/sda1 rw,fmask=0022';
 const step = (): StepOptions => ({ signal: new AbortController().signal, timeoutMs: 1000 });
 
@@ -41,7 +55,14 @@ beforeEach(() => {
   sysfs.addInterface({ ...stick, disks: stick.disks!.map((d) => ({ ...d, name: d.name })) });
   commands = [];
   answers = new Map();
-  platform = createLinuxPlatform({ sysfsRoot: sysfs.sysfsRoot, mountinfoPath: sysfs.mountinfoPath, devRoot: sysfs.devRoot, procRoot: join(root, 'proc'), run: runner, pollIntervalMs: 5 });
+  platform = createLinuxPlatform({
+    sysfsRoot: sysfs.sysfsRoot,
+    mountinfoPath: sysfs.mountinfoPath,
+    devRoot: sysfs.devRoot,
+    procRoot: join(root, 'proc'),
+    run: runner,
+    pollIntervalMs: 5,
+  });
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
@@ -54,7 +75,15 @@ describe('Linux handoff platform on a fake sysfs', () => {
       driver: 'usb-storage',
       wholeDisks: [dev('sda')],
       partitions: [dev('sda1')],
-      mounts: [{ device: dev('sda1'), mountPoint: '/media/my stick', fsType: 'vfat', options: 'rw,nosuid,relatime,fmask=0022', wholeDisk: dev('sda') }],
+      mounts: [
+        {
+          device: dev('sda1'),
+          mountPoint: '/media/my stick',
+          fsType: 'vfat',
+          options: 'rw,nosuid,relatime,fmask=0022',
+          wholeDisk: dev('sda'),
+        },
+      ],
       otherUsers: [],
     });
   });
@@ -87,18 +116,24 @@ describe('Linux handoff platform on a fake sysfs', () => {
 
   it('refuses to attach over a usbfs claim (E_BUSY) or to a replaced device (E_DEVICE_GONE)', async () => {
     sysfs.setDriver(stick, 'usbfs');
-    const busy = await platform.attachDriver(device, { driver: 'usb-storage', target: '1-2:1.0' }, step()).catch((e: UsbScsiError) => e);
+    const busy = await platform
+      .attachDriver(device, { driver: 'usb-storage', target: '1-2:1.0' }, step())
+      .catch((e: UsbScsiError) => e);
     expect((busy as UsbScsiError).code).toBe(ErrorCodes.BUSY);
     expect((busy as UsbScsiError).message).toContain('close the USB handle');
     sysfs.addInterface({ ...stick, productId: 0x0002 });
-    const gone = await platform.attachDriver(device, { driver: 'usb-storage', target: '1-2:1.0' }, step()).catch((e: UsbScsiError) => e);
+    const gone = await platform
+      .attachDriver(device, { driver: 'usb-storage', target: '1-2:1.0' }, step())
+      .catch((e: UsbScsiError) => e);
     expect((gone as UsbScsiError).code).toBe(ErrorCodes.DEVICE_GONE);
   });
 
   it('maps a failing sysfs write to a typed error that says what to do', async () => {
     rmSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/uas'), { recursive: true });
     sysfs.removeStorage(stick);
-    const err = await platform.attachDriver(device, { driver: 'uas', target: '1-2:1.0' }, step()).catch((e: UsbScsiError) => e);
+    const err = await platform
+      .attachDriver(device, { driver: 'uas', target: '1-2:1.0' }, step())
+      .catch((e: UsbScsiError) => e);
     expect((err as UsbScsiError).code).toBe(ErrorCodes.IO);
     expect((err as UsbScsiError).message).toContain('modprobe uas');
   });
@@ -121,9 +156,18 @@ describe('Linux handoff platform on a fake sysfs', () => {
   });
 
   it('restores a bind mount of a subdirectory by binding it again from the filesystem root', async () => {
-    const fs = { device: dev('sda1'), mountPoint: '/srv/photos', fsType: 'vfat', options: 'rw', wholeDisk: dev('sda'), root: '/photos' };
+    const fs = {
+      device: dev('sda1'),
+      mountPoint: '/srv/photos',
+      fsType: 'vfat',
+      options: 'rw',
+      wholeDisk: dev('sda'),
+      root: '/photos',
+    };
     sysfs.writeMountinfo([]);
-    const err = (await platform.mount({ wholeDisk: dev('sda'), filesystems: [fs] }, step()).catch((e: unknown) => e)) as UsbScsiError;
+    const err = (await platform
+      .mount({ wholeDisk: dev('sda'), filesystems: [fs] }, step())
+      .catch((e: unknown) => e)) as UsbScsiError;
     expect(err.code).toBe(ErrorCodes.IO);
     expect(commands).toEqual([]);
     sysfs.writeMountinfo([`100 29 8:1 / /media/stick rw - vfat ${dev('sda1')} rw`]);
@@ -149,7 +193,10 @@ describe('Linux handoff platform on a fake sysfs', () => {
     answers.set('umount', { code: 32, stdout: '', stderr: 'umount: /media/my stick: target is busy.\n' });
     const busy = (await platform.unmount(target, step()).catch((e: unknown) => e)) as UsbScsiError;
     expect(busy.code).toBe(ErrorCodes.BUSY);
-    expect(busy.details.holders).toEqual([{ pid: 321, command: 'bash' }, { pid: 322, command: 'vim' }]);
+    expect(busy.details.holders).toEqual([
+      { pid: 321, command: 'bash' },
+      { pid: 322, command: 'vim' },
+    ]);
     expect(busy.message).toContain('bash (pid 321)');
 
     answers.set('umount', { code: 1, stdout: '', stderr: 'umount: /media/my stick: must be superuser to unmount.\n' });
@@ -167,7 +214,11 @@ describe('Linux handoff platform on a fake sysfs', () => {
     setTimeout(() => sysfs.setDriver(stick, 'usb-storage'), 20);
     setTimeout(() => sysfs.addDisks(stick, 0, stick.disks!), 40);
     const started = Date.now();
-    const storage = await platform.waitForStorage(device, { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 1 }, step());
+    const storage = await platform.waitForStorage(
+      device,
+      { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 1 },
+      step(),
+    );
     expect(storage.partitions).toEqual([dev('sda1')]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(30);
   });
@@ -175,7 +226,11 @@ describe('Linux handoff platform on a fake sysfs', () => {
   it('gives up waiting with E_TIMEOUT saying what it saw', async () => {
     sysfs.removeStorage(stick);
     const err = (await platform
-      .waitForStorage(device, { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 1 }, { signal: AbortSignal.timeout(50), timeoutMs: 50 })
+      .waitForStorage(
+        device,
+        { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 1 },
+        { signal: AbortSignal.timeout(50), timeoutMs: 50 },
+      )
       .catch((e: unknown) => e)) as UsbScsiError;
     expect(err.code).toBe(ErrorCodes.TIMEOUT);
     expect(err.message).toContain('saw no driver');
@@ -192,8 +247,12 @@ describe('Linux handoff platform on a fake sysfs', () => {
   it('runs a whole lease against the fake kernel: E_MOUNTED first, then unmount → unbind → bind → remount', async () => {
     sysfs.writeMountinfo([MOUNT_LINE]);
     const journal = new LeaseJournal({ path: join(root, 'leases.json') });
-    const registry = new LeaseRegistry({ host: { pid: 1, on: () => undefined, removeListener: () => undefined, kill: () => undefined } });
-    const refused = (await acquireLease(device, { platform, journal, registry }).catch((e: unknown) => e)) as UsbScsiError;
+    const registry = new LeaseRegistry({
+      host: { pid: 1, on: () => undefined, removeListener: () => undefined, kill: () => undefined },
+    });
+    const refused = (await acquireLease(device, { platform, journal, registry }).catch(
+      (e: unknown) => e,
+    )) as UsbScsiError;
     expect(refused.code).toBe(ErrorCodes.MOUNTED);
     expect(refused.message).toContain('/media/my stick');
 
@@ -210,7 +269,11 @@ describe('Linux handoff platform on a fake sysfs', () => {
     const report = await lease.release();
     await kernel;
     expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind'), 'utf8')).toBe('1-2:1.0');
-    expect(commands).toEqual(['sync', 'umount /media/my stick', `mount -t vfat -o rw,nosuid,relatime,fmask=0022 ${dev('sda1')} /media/my stick`]);
+    expect(commands).toEqual([
+      'sync',
+      'umount /media/my stick',
+      `mount -t vfat -o rw,nosuid,relatime,fmask=0022 ${dev('sda1')} /media/my stick`,
+    ]);
     expect(report.remounted.map((m) => m.mountPoint)).toEqual(['/media/my stick']);
     expect(await journal.list()).toEqual([]);
   });

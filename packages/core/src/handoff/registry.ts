@@ -95,7 +95,9 @@ export class LeaseRegistry {
         for (const result of results) {
           if (result.status !== 'rejected') continue;
           const message = String((result.reason as Error)?.message ?? result.reason);
-          this.log(`usbscsi: ${message.includes('usbscsi recover') ? message : `could not give a device back: ${message} Run \`usbscsi recover\`.`}`);
+          this.log(
+            `usbscsi: ${message.includes('usbscsi recover') ? message : `could not give a device back: ${message} Run \`usbscsi recover\`.`}`,
+          );
         }
         this.releasing = null;
         if (this.leases.size === 0) this.uninstall();
@@ -127,7 +129,9 @@ export class LeaseRegistry {
     this.listen('exit', () => {
       if (!this.leases.size) return;
       const held = [...this.leases].map((lease) => lease.description).join('; ');
-      const items = [...this.leases].map((lease) => lease.exitRecovery?.() ?? null).filter((item): item is ExitRecovery => item !== null);
+      const items = [...this.leases]
+        .map((lease) => lease.exitRecovery?.() ?? null)
+        .filter((item): item is ExitRecovery => item !== null);
       const helped = items.length > 0 && this.spawnHelper(exitHelperPlan(this.host.pid, items));
       this.log(
         helped && items.length === this.leases.size

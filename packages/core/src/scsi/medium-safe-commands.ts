@@ -108,7 +108,12 @@ export const SAFE_SERVICE_ACTIONS: ReadonlyMap<number, ReadonlySet<number>> = ne
   // REMOVE ELEMENT AND MODIFY ZONES 1Ah.
   [0x9e, new Set([0x0f, 0x10, 0x11, 0x12, 0x13, 0x16, 0x17])],
   // MAINTENANCE IN: the REPORT … actions 01h-10h, 1Dh, 1Eh (not 00h, see above, nor vendor 1Fh).
-  [0xa3, new Set([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x1d, 0x1e])],
+  [
+    0xa3,
+    new Set([
+      0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x1d, 0x1e,
+    ]),
+  ],
   // SERVICE ACTION IN(12): READ MEDIA SERIAL NUMBER.
   [0xab, new Set([0x01])],
 ]);
@@ -186,7 +191,13 @@ export const SAFE_ATA_COMMANDS: ReadonlyMap<number, string> = new Map([
  */
 export const SAFE_ATA_FEATURES: ReadonlyMap<
   number,
-  { name: string; bits: 8 | 16; features: ReadonlySet<number>; family?: string; subcommands?: ReadonlyMap<number, string> }
+  {
+    name: string;
+    bits: 8 | 16;
+    features: ReadonlySet<number>;
+    family?: string;
+    subcommands?: ReadonlyMap<number, string>;
+  }
 > = new Map([
   // ZAC MANAGEMENT IN: REPORT ZONES EXT, REPORT REALMS, REPORT ZONE DOMAINS, ZONE QUERY EXT (not ZONE ACTIVATE EXT 08h).
   [0x4a, { name: 'a ZAC MANAGEMENT IN report', bits: 8, features: new Set([0x00, 0x06, 0x07, 0x09]) }],

@@ -103,7 +103,8 @@ interface NativePackage {
   load(): { ok: true; addon: { darwin?: DarwinNative } } | { ok: false; reason: string };
 }
 
-const BUILD_HINT = 'Build it with `pnpm --filter @usbscsi/native build` (needs the Xcode command line tools, cmake, pkg-config and libusb from Homebrew).';
+const BUILD_HINT =
+  'Build it with `pnpm --filter @usbscsi/native build` (needs the Xcode command line tools, cmake, pkg-config and libusb from Homebrew).';
 
 /** The addon's `darwin` object; `E_NO_NATIVE` (saying how to build it) when it is missing. */
 export function loadDarwinNative(): DarwinNative {
@@ -112,12 +113,23 @@ export function loadDarwinNative(): DarwinNative {
   try {
     pkg = createRequire(import.meta.url)('@usbscsi/native') as NativePackage;
   } catch (err) {
-    throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The macOS handoff needs the native addon (@usbscsi/native), which is not installed. ${BUILD_HINT}`, { cause: err });
+    throw new UsbScsiError(
+      ErrorCodes.NO_NATIVE,
+      `The macOS handoff needs the native addon (@usbscsi/native), which is not installed. ${BUILD_HINT}`,
+      { cause: err },
+    );
   }
   const loaded = pkg.load();
-  if (!loaded.ok) throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The macOS handoff needs the native addon: ${loaded.reason}. ${BUILD_HINT}`);
+  if (!loaded.ok)
+    throw new UsbScsiError(
+      ErrorCodes.NO_NATIVE,
+      `The macOS handoff needs the native addon: ${loaded.reason}. ${BUILD_HINT}`,
+    );
   if (!loaded.addon.darwin) {
-    throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The native addon loaded but has no macOS functions (\`darwin\`): it was built for another OS. Rebuild it on this Mac. ${BUILD_HINT}`);
+    throw new UsbScsiError(
+      ErrorCodes.NO_NATIVE,
+      `The native addon loaded but has no macOS functions (\`darwin\`): it was built for another OS. Rebuild it on this Mac. ${BUILD_HINT}`,
+    );
   }
   cached = loaded.addon.darwin;
   return cached;

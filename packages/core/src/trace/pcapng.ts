@@ -76,7 +76,10 @@ export class PcapngWriter {
     this.snapLength = options.snapLength ?? 0;
     const le = this.littleEndian;
 
-    const shbOptions = encodeOptions(options.application ? [{ code: OPT_SHB_USERAPPL, value: utf8(options.application) }] : [], le);
+    const shbOptions = encodeOptions(
+      options.application ? [{ code: OPT_SHB_USERAPPL, value: utf8(options.application) }] : [],
+      le,
+    );
     const shb = new Uint8Array(16 + shbOptions.length);
     const shbView = new DataView(shb.buffer);
     shbView.setUint32(0, BYTE_ORDER_MAGIC, le);

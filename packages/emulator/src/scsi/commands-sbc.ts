@@ -24,7 +24,8 @@ function extentOf(cdb: Uint8Array): Extent {
 }
 
 function checkRange(unit: LogicalUnit, { lba, blocks }: Extent): void {
-  if (lba + BigInt(blocks) > unit.blockCount || lba >= unit.blockCount) throw new CheckCondition(Sense.lbaOutOfRange(lba));
+  if (lba + BigInt(blocks) > unit.blockCount || lba >= unit.blockCount)
+    throw new CheckCondition(Sense.lbaOutOfRange(lba));
 }
 
 /** SBC commands: capacity, block I/O, power and removal control, cache. */

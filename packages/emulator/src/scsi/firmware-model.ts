@@ -42,7 +42,12 @@ export interface FirmwareModelHost {
 }
 
 /** ATA DOWNLOAD MICROCODE completion COUNT values (ACS-4 §7.7.4 table). */
-export const AtaMicrocodeStatus = { NO_INDICATION: 0x00, MORE_EXPECTED: 0x01, APPLIED: 0x02, SAVED_DEFERRED: 0x03 } as const;
+export const AtaMicrocodeStatus = {
+  NO_INDICATION: 0x00,
+  MORE_EXPECTED: 0x01,
+  APPLIED: 0x02,
+  SAVED_DEFERRED: 0x03,
+} as const;
 
 type Outcome = 'segment' | 'activated' | 'deferred';
 
@@ -134,13 +139,18 @@ export class FirmwareModel {
       return AtaMicrocodeStatus.APPLIED;
     }
     if (data.length !== blocks * 512) throw new CheckCondition(Sense.invalidFieldInCdb());
-    if (subcommand !== 0x07 && (blocks < this.ataMinBlocks || blocks > this.ataMaxBlocks)) throw new CheckCondition(Sense.invalidFieldInCdb());
+    if (subcommand !== 0x07 && (blocks < this.ataMinBlocks || blocks > this.ataMaxBlocks))
+      throw new CheckCondition(Sense.invalidFieldInCdb());
     if (subcommand === 0x07) {
       this.whole(data);
       return AtaMicrocodeStatus.APPLIED;
     }
     const outcome = this.segment(blockOffset * 512, data, subcommand === 0x03 ? 'now' : 'defer');
-    return outcome === 'segment' ? AtaMicrocodeStatus.MORE_EXPECTED : outcome === 'activated' ? AtaMicrocodeStatus.APPLIED : AtaMicrocodeStatus.SAVED_DEFERRED;
+    return outcome === 'segment'
+      ? AtaMicrocodeStatus.MORE_EXPECTED
+      : outcome === 'activated'
+        ? AtaMicrocodeStatus.APPLIED
+        : AtaMicrocodeStatus.SAVED_DEFERRED;
   }
 
   /** Power cycle or re-plug: a download under way is lost; a saved deferred image activates (SPC-5 mode 0Eh). */
@@ -162,7 +172,8 @@ export class FirmwareModel {
   }
 
   private segment(offset: number, data: Uint8Array, when: 'now' | 'defer'): Outcome {
-    if (offset % 2 ** this.offsetBoundary !== 0 || offset + data.length > this.capacity) throw new CheckCondition(Sense.invalidFieldInCdb());
+    if (offset % 2 ** this.offsetBoundary !== 0 || offset + data.length > this.capacity)
+      throw new CheckCondition(Sense.invalidFieldInCdb());
     if (offset === 0) this.dropStaging();
     // Segments arrive in order: a gap or a rewind means the host lost its place.
     if (offset !== this.staged) {
