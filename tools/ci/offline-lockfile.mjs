@@ -96,7 +96,7 @@ export function offlineLockfile(workspaceLockText, packages) {
     }
     lines.push('');
   }
-  lines.push(...ws.packages.filter((l, i, a) => !(i === 0 && l === '')), '', 'snapshots:', '');
+  lines.push(...ws.packages.filter((l, i) => !(i === 0 && l === '')), '', 'snapshots:', '');
   for (const p of packages) {
     const deps = importerDeps(ws.importers, p.dir);
     lines.push(`  ${q(`${p.name}@${ref(p)}`)}:`);

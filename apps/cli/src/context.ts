@@ -85,8 +85,9 @@ export class CliContext {
         ? { journal: new LeaseJournal({ path: env }) }
         : {};
     // A dead holder's lease recovered first is said on stderr, --json or not (stdout stays one document).
-    const onNotice = (message: string) =>
-      void (this.opts.quiet ? undefined : this.io.stderr.write(`usbscsi: ${message}\n`));
+    const onNotice = (message: string) => {
+      if (!this.opts.quiet) this.io.stderr.write(`usbscsi: ${message}\n`);
+    };
     return { unmount: this.opts.unmount === true, remount: this.opts.remount === true, ...handoff, onNotice };
   }
 
@@ -113,7 +114,10 @@ export class CliContext {
   }
 
   /** The USB backend for device listing: the simulator for `--device sim…`, else the one --backend names. */
-  async listingBackend(): Promise<{ backend: UsbBackend | 'auto' | 'native' | 'node-usb'; dispose(): Promise<void> }> {
+  async listingBackend(): Promise<{
+    backend: UsbBackend | 'auto' | 'native' | 'node-usb';
+    dispose: () => Promise<void>;
+  }> {
     const spec = this.opts.device;
     if (spec !== undefined && isSimSelector(spec)) {
       const backend = await createSimBackend(spec, this.deps);

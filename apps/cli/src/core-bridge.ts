@@ -17,7 +17,7 @@ export async function connectVia(
     throw badInput(
       '--device sim is the in-process emulator; through the daemon, name a device the daemon serves (or drop --device).',
     );
-  const endpoint = parseVia(via, { env: options.env as NodeJS.ProcessEnv });
+  const endpoint = parseVia(via, { env: options.env });
   return openRemoteDevice({
     via: endpoint,
     ...(options.selector !== undefined ? { selector: options.selector } : {}),

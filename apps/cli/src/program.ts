@@ -85,19 +85,17 @@ export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Comman
       const command = params[params.length - 1] as Command;
       const options = command.opts();
       const args = command.args;
-      const ctx = new CliContext(io, command.optsWithGlobals() as GlobalOptions, deps);
+      const ctx = new CliContext(io, command.optsWithGlobals<GlobalOptions>(), deps);
       const code = await action(ctx, args, options);
       state.exitCode = code ?? ExitCode.OK;
     };
   registerCommands(program, wrap);
   for (const sub of program.commands)
-    sub
-      .exitOverride()
-      .configureOutput({
-        writeOut: (s) => io.stdout.write(s),
-        writeErr: (s) => io.stderr.write(s),
-        outputError: () => {},
-      });
+    sub.exitOverride().configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: () => {},
+    });
   return program;
 }
 

@@ -215,10 +215,10 @@ describe('raw', () => {
   it('INQUIRY with --in: status, data moved, residue and a hexdump', async () => {
     const r = await run(['--device', 'sim', 'raw', '12', '00', '00', '00', '24', '00', '--in', '36']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^CDB:\s+12 00 00 00 24 00  \(INQUIRY\)$/m);
+    expect(r.stdout).toMatch(/^CDB:\s+12 00 00 00 24 00 {2}\(INQUIRY\)$/m);
     expect(r.stdout).toMatch(/^Status:\s+GOOD \(0x00\)$/m);
     expect(r.stdout).toMatch(/^Data:\s+36 of 36 bytes in, residue 0$/m);
-    expect(r.stdout).toMatch(/^00000000  00 00 .* \|.*$/m);
+    expect(r.stdout).toMatch(/^00000000 {2}00 00 .* \|.*$/m);
     expect(r.stdout).toContain('|SIMULATED DISK  |');
     const doc = json(await run(['--device', 'sim', '--json', 'raw', '120000002400', '--in', '36']));
     expect(doc).toMatchObject({

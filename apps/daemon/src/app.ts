@@ -50,7 +50,9 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     genReqId: () => `${options.listener}-${(++requestCounter).toString(36)}`,
     // While closing, requests reach the routes, which refuse new work in the error envelope (ctx.draining).
     return503OnClosing: false,
-    frameworkErrors: (error, request, reply) => sendError(ctx, error, request, reply),
+    frameworkErrors: (error, request, reply) => {
+      void sendError(ctx, error, request, reply);
+    },
     clientErrorHandler: clientErrorHandler(ctx, log),
     // Should a route ever get a schema: "36" is not 36 (Fastify's AJV coerces by default).
     ajv: { customOptions: { coerceTypes: false } },

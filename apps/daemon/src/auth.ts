@@ -29,7 +29,7 @@ export function makeTokenCheck(token: string): (authorization: string | undefine
         },
       );
     }
-    if (!matchesDigest(match[1]!, expected)) {
+    if (!matchesDigest(match[1], expected)) {
       return new UsbScsiError(
         ErrorCodes.PERMISSION,
         "the bearer token is wrong; use the one in the daemon's --token-file",

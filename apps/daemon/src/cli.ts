@@ -111,7 +111,8 @@ const READ_FAILURES: Record<string, string> = {
 };
 
 async function readTokenFile(path: string): Promise<string> {
-  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+  const text = await readFile(path, 'utf8').catch((caught: unknown) => {
+    const err = caught as NodeJS.ErrnoException;
     throw badInput(`cannot read --token-file ${path}: ${READ_FAILURES[err.code ?? ''] ?? err.message}`, { path });
   });
   return parseTokenFile(text, path);
@@ -203,7 +204,7 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<Running
     signalled = true;
     const deadline = setTimeout(() => process.exit(1), 30_000);
     deadline.unref();
-    daemon.shutdown('fatal error').finally(() => process.exit(1));
+    void daemon.shutdown('fatal error').finally(() => process.exit(1));
   };
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);

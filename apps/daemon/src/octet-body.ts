@@ -20,7 +20,10 @@ export function octetStreamParser(bodyLimit: number) {
     const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined;
     const tooLarge = () =>
       httpError(413, 'FST_ERR_CTP_BODY_TOO_LARGE', `Request body is too large (the limit is ${bodyLimit} bytes)`);
-    if (length !== undefined && length > bodyLimit) return done(tooLarge());
+    if (length !== undefined && length > bodyLimit) {
+      done(tooLarge());
+      return;
+    }
     // Every byte is written before the buffer is used (received === length is checked at the end).
     const whole = length !== undefined ? Buffer.allocUnsafe(length) : undefined;
     const chunks: Buffer[] = [];
@@ -35,20 +38,25 @@ export function octetStreamParser(bodyLimit: number) {
       done(err, body);
     };
     const onData = (chunk: Buffer) => {
-      if (received + chunk.length > (length ?? bodyLimit)) return finish(tooLarge());
+      if (received + chunk.length > (length ?? bodyLimit)) {
+        finish(tooLarge());
+        return;
+      }
       if (whole) chunk.copy(whole, received);
       else chunks.push(chunk);
       received += chunk.length;
     };
     const onEnd = () => {
-      if (length !== undefined && received !== length)
-        return finish(
+      if (length !== undefined && received !== length) {
+        finish(
           httpError(
             400,
             'FST_ERR_CTP_INVALID_CONTENT_LENGTH',
             `the body had ${received} bytes, Content-Length said ${length}`,
           ),
         );
+        return;
+      }
       finish(null, whole ?? Buffer.concat(chunks, received));
     };
     const onError = (err: Error) => finish(Object.assign(err, { statusCode: 400 }));

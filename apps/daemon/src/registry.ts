@@ -36,7 +36,7 @@ export class DeviceRegistry {
       this.stopWatching = this.provider.watch((change) => this.apply(change));
     } else {
       this.pollTimer = setInterval(
-        () => void this.refresh().catch((err) => this.log.warn({ err }, 'device poll failed')),
+        () => void this.refresh().catch((err: unknown) => this.log.warn({ err }, 'device poll failed')),
         this.options.pollMs,
       );
       this.pollTimer.unref();

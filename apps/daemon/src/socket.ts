@@ -22,7 +22,7 @@ export async function checkSocketPath(path: string): Promise<void> {
   if (path === '')
     throw badInput('--socket needs a path (e.g. /run/usbscsid.sock); to serve TCP only, use --no-socket with --listen');
   const dir = dirname(path);
-  const info = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
+  const info = await stat(dir).catch((err: unknown) => err as NodeJS.ErrnoException);
   if (info instanceof Error) {
     if (info.code === 'ENOENT' || info.code === 'ENOTDIR')
       throw badInput(
@@ -57,8 +57,8 @@ function somebodyListens(path: string): Promise<boolean> {
  * path from one that still listens or to delete a file that is not a socket.
  */
 export async function clearStaleSocket(path: string): Promise<void> {
-  const info = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return null;
+  const info = await lstat(path).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   });
   if (!info) return;

@@ -194,7 +194,13 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
       description: { backend: backend.name, transport: 'bot', usb: target },
       // Under BOT the interface is ours: nothing of the OS is mounted from it (the lease saw to that).
       mounts: async () => [],
-      ...(held ? { onClose: async () => void (await held.release()) } : {}),
+      ...(held
+        ? {
+            onClose: async () => {
+              await held.release();
+            },
+          }
+        : {}),
     });
   } catch (err) {
     await handle?.close().catch(() => undefined);

@@ -20,6 +20,7 @@ import type { Wrap } from './index.js';
 export function parseBridgeOption(value: unknown): BridgeChoice {
   if (value === undefined) return 'auto';
   if (typeof value === 'string' && (BRIDGE_CHOICES as readonly string[]).includes(value)) return value as BridgeChoice;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- any value a caller passed, as it prints
   throw badInput(`--bridge must be one of ${BRIDGE_CHOICES.join(', ')}; got "${String(value)}".`);
 }
 

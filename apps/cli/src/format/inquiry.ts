@@ -79,7 +79,7 @@ export function vpdHuman(page: VpdPage): string {
   switch (page.kind) {
     case 'supported-pages':
       return fields([
-        [`${title}`, 'supported VPD pages'],
+        [title, 'supported VPD pages'],
         ['Pages', page.supportedPages.map((p) => hex0x(p)).join(' ')],
       ]);
     case 'unit-serial-number':

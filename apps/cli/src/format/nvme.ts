@@ -24,7 +24,7 @@ export function detectionJson(d: BridgeDetection): Record<string, unknown> {
     via: d.via,
     bridge: d.kind ?? null,
     protocol: d.protocol ?? (d.path === 'sat' ? 'SAT ATA PASS-THROUGH(16)' : null),
-    table_entry: d.entry ? { vid_pid: `${usbIdsOf(d.entry)}`, name: d.entry.name, source: d.entry.source } : null,
+    table_entry: d.entry ? { vid_pid: usbIdsOf(d.entry), name: d.entry.name, source: d.entry.source } : null,
     steps: d.steps,
   };
 }

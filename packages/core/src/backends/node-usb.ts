@@ -490,7 +490,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
       const before = this.#running.get(address) ?? Promise.resolve();
       const native = before.then(run).then(
         (r) => pending.settle(r),
-        (err) => {
+        (err: unknown) => {
           const status = rawStatus(err);
           if (status === TransferStatus.CANCELLED) {
             pending.settle({
@@ -649,6 +649,8 @@ export type NodeUsbLoadResult = { backend: NodeUsbBackend; reason?: undefined } 
 export async function loadNodeUsbBackend(): Promise<NodeUsbLoadResult> {
   let binding: NusbBinding;
   try {
+    // `usb` is an optional dependency: a string-typed specifier keeps the build from needing its types.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- see the line above
     const mod = (await import('usb/index.js' as string)) as { default?: NusbBinding } & Partial<NusbBinding>;
     const b = (mod.default ?? mod) as Partial<NusbBinding>;
     if (typeof b.nativeGetDevices !== 'function')

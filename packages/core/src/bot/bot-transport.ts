@@ -488,14 +488,17 @@ interface BotCommand {
 }
 
 /** Host and device lost step during a command: reset recovery follows, then this becomes the thrown error. */
-class TransportBroke {
+class TransportBroke extends Error {
   constructor(
     readonly reason: string,
     readonly code: ErrorCode,
-    readonly message: string,
+    message: string,
     readonly details: Record<string, unknown>,
     readonly hint?: string,
-  ) {}
+  ) {
+    super(message);
+    this.name = 'TransportBroke';
+  }
 }
 
 function transferBroke(outcome: TransferOutcome, phase: string, cdb: Uint8Array): TransportBroke {

@@ -257,6 +257,7 @@ export class DaemonClient {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the body's shape
 function json<T>(res: HttpResponse): T {
   try {
     return JSON.parse(res.body.toString('utf8')) as T;

@@ -1,5 +1,5 @@
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { ErrorCodes, UsbScsiError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { describeEndpoint, type DaemonEndpoint } from './endpoint.js';
 import { errorFromBody } from '../wire/json.js';
 

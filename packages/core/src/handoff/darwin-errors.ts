@@ -79,6 +79,7 @@ export function darwinError(err: unknown, context: DarwinErrorContext): UsbScsiE
     bsdName: fields.bsdName,
     locationId: fields.locationId,
   };
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- drops the fields the helper left out
   for (const key of Object.keys(details)) if (details[key] === undefined) delete details[key];
   if (fields.dissenter) {
     const holder: DarwinDissenterHolder = {

@@ -20,6 +20,8 @@ export const runDarwinCommand: CommandRunner = (command, args, { signal }) =>
       args,
       { signal, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 20 },
       (error, stdout, stderr) => {
+        // ExecFileException is an Error, though its type (an Omit<> of one) does not say so.
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- see the line above
         if (error && (signal.aborted || (error as NodeJS.ErrnoException).code === 'ENOENT')) reject(error);
         else
           resolve({

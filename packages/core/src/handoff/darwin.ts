@@ -28,7 +28,7 @@ import type {
   UnmountTarget,
 } from './platform.js';
 import { signalProcessIdentity } from './process-identity.js';
-import { hex0x, usbIdsOf } from '../hex.js';
+import { usbIdsOf } from '../hex.js';
 
 export interface DarwinPlatformOptions {
   /** The addon's `darwin` functions; default: loaded from @usbscsi/native on first use. */

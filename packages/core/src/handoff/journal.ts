@@ -191,9 +191,9 @@ export class LeaseJournal {
     if (parsed) return parsed;
     // Only a writer holding the lock may move the file; an unlocked reader just sees it as empty.
     if (locked) {
-      const aside = await this.moveAsideIfCorrupt().catch((err: Error) => {
+      const aside = await this.moveAsideIfCorrupt().catch((err: unknown) => {
         this.warn(
-          `usbscsi: the lease journal ${this.path} is not valid JSON and ${err.message}; it will be overwritten.`,
+          `usbscsi: the lease journal ${this.path} is not valid JSON and ${(err as Error).message}; it will be overwritten.`,
         );
         return null;
       });

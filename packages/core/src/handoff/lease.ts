@@ -142,7 +142,7 @@ export class Lease implements RegisteredLease {
   private entry: LeaseJournalEntry | null = null;
   private readonly unmountedTargets: UnmountTarget[] = [];
   private detachedDriver: DetachedDriver | null = null;
-  private releaseHooks: (() => unknown | Promise<unknown>)[] = [];
+  private releaseHooks: (() => unknown)[] = [];
   private releasing: Promise<ReleaseReport> | null = null;
   private acquiring: Promise<void> | null = null;
   private acquireSettled = false;
@@ -190,7 +190,7 @@ export class Lease implements RegisteredLease {
    * still claims). Hooks run in reverse order of registration; a failing hook
    * is reported but does not stop the device being given back.
    */
-  onRelease(hook: () => unknown | Promise<unknown>): () => void {
+  onRelease(hook: () => unknown): () => void {
     this.releaseHooks.push(hook);
     return () => {
       this.releaseHooks = this.releaseHooks.filter((h) => h !== hook);
@@ -309,8 +309,8 @@ export class Lease implements RegisteredLease {
     await this.journalUpdate('releasing').catch(() => undefined);
     const hookErrors: UsbScsiError[] = [];
     for (const hook of [...this.releaseHooks].reverse()) {
-      await runStep('release hook', this.timeouts.releaseHook, undefined, async () => hook()).catch(
-        (err: UsbScsiError) => hookErrors.push(err),
+      await runStep('release hook', this.timeouts.releaseHook, undefined, async () => hook()).catch((err: unknown) =>
+        hookErrors.push(err as UsbScsiError),
       );
     }
     const report = await giveBack(this.platform, this.plan(this.remount), this.timeouts, {

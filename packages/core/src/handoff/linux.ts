@@ -37,7 +37,6 @@ import type {
   DeviceStorage,
   HandoffPlatform,
   LeaseDevice,
-  StepOptions,
   StorageExpectation,
   UnmountTarget,
 } from './platform.js';

@@ -27,7 +27,9 @@ export interface RegisteredLease {
 /** The parts of `process` the registry touches (a fake in tests). */
 export interface RegistryHost {
   readonly pid: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
   on(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
   kill(pid: number, signal?: string | number): unknown;
 }
@@ -51,6 +53,7 @@ export class LeaseRegistry {
   private readonly rethrow: (error: unknown) => void;
   private readonly spawnHelper: (plan: ExitHelperPlan) => boolean;
   private signals: NodeJS.Signals[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
   private listeners: [string, (...args: any[]) => void][] = [];
   private releasing: Promise<void> | null = null;
   private signalled = false;
@@ -147,6 +150,7 @@ export class LeaseRegistry {
     this.listeners = [];
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
   private listen(event: string, listener: (...args: any[]) => void): void {
     this.host.on(event, listener);
     this.listeners.push([event, listener]);

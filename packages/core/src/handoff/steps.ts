@@ -86,7 +86,7 @@ export async function runStep<T>(
     return await Promise.race([Promise.resolve().then(() => fn({ signal: controller.signal, timeoutMs })), stopped]);
   } catch (err) {
     if (isUsbScsiError(err)) {
-      if (err.details.step === undefined) (err.details as Record<string, unknown>).step = step;
+      if (err.details.step === undefined) err.details.step = step;
       throw err;
     }
     throw new UsbScsiError(ErrorCodes.IO, `Handoff step "${step}" failed: ${(err as Error)?.message ?? String(err)}`, {

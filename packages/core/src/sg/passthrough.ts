@@ -69,6 +69,8 @@ export class PassThroughTransport implements ScsiTransport {
         ErrorCodes.NO_NATIVE,
         `SG_IO needs the native addon: ${loaded.reason}. ${NATIVE_BUILD_HINT}`,
       );
+    // The addon's functions are free functions (no `this`), as native/index.d.ts does not say.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- see the line above
     const { sgIo, sgReset } = loaded.addon;
     if (!sgIo)
       throw new UsbScsiError(

@@ -67,7 +67,8 @@ export interface DarwinWaitOptions {
 /** Extra fields on a rejected native call. */
 export interface DarwinNativeErrorFields {
   code: string;
-  operation: 'list' | 'unmount' | 'mount' | 'capture' | 'release' | 'wait' | string;
+  /** 'list', 'unmount', 'mount', 'capture', 'release', 'wait', or one a newer helper adds. */
+  operation: string;
   /** Raw IOReturn / DAReturn as an unsigned 32-bit number. */
   osStatus?: number;
   /** `kIOReturnNotPrivileged`, `kDAReturnBusy`, `not-root-no-entitlement`, `driver-still-attached`… */

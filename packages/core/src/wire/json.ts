@@ -1,4 +1,4 @@
-import { ErrorCodes, UsbScsiError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, UsbScsiError } from '../errors.js';
 import type { DecodedSense } from '../scsi/sense-types.js';
 import type { ScsiResult } from '../transport.js';
 import { hexBytes } from '../hex.js';
@@ -63,7 +63,7 @@ export function errorFromBody(body: Buffer, httpStatus: number): UsbScsiError {
     parsed = undefined;
   }
   const e = parsed?.error;
-  const code = (typeof e?.code === 'string' && KNOWN_CODES.has(e.code) ? e.code : ErrorCodes.IO) as ErrorCode;
+  const code = typeof e?.code === 'string' && KNOWN_CODES.has(e.code) ? e.code : ErrorCodes.IO;
   const message =
     typeof e?.message === 'string'
       ? e.message

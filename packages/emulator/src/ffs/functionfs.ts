@@ -168,14 +168,14 @@ export class FunctionFs {
 
   /** Halts bulk IN (the host sees a stall until it clears the halt). */
   async haltIn(): Promise<void> {
-    await readEmpty(this.#in).catch((err) => {
+    await readEmpty(this.#in).catch((err: unknown) => {
       if (errnoOf(err) !== EBADMSG) throw err;
     });
   }
 
   /** Halts bulk OUT. */
   async haltOut(): Promise<void> {
-    await writeAsync(this.#out, new Uint8Array(0)).catch((err) => {
+    await writeAsync(this.#out, new Uint8Array(0)).catch((err: unknown) => {
       if (errnoOf(err) !== EBADMSG) throw err;
     });
   }

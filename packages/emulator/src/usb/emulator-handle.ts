@@ -250,7 +250,10 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
       };
       const onAbort = () => settle({ status: TransferStatus.CANCELLED, actualLength: 0 });
       this.pending.set(endpoint, entry);
-      if (signal?.aborted) return onAbort();
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
       const tryNow = () => {
         if (this.pending.get(endpoint) !== entry) return;
         const result = attempt();
