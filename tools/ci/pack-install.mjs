@@ -95,7 +95,8 @@ for (const [name, rel] of Object.entries(PACKAGES)) {
       assert(list.includes(here), `no ${here}: run \`pnpm prebuild\` before packing`);
       assert(
         list.includes('package/prebuilds/LIBUSB-COPYING'),
-        'no prebuilds/LIBUSB-COPYING: libusb (LGPL-2.1) is linked into the prebuilds and its licence must travel with them',
+        'no prebuilds/LIBUSB-COPYING: libusb (LGPL-2.1) is linked into the prebuilds and ' +
+          'its licence must travel with them',
       );
       const binaries = list.filter((f) => f.endsWith('.node'));
       return `${list.length} files; prebuilds: ${binaries.map((f) => f.split('/')[2]).join(', ')}`;
@@ -181,7 +182,8 @@ check('installed `usbscsi doctor` (text) names the engine and every choice', () 
 });
 check('the installed engine lists devices (none on a machine without USB) instead of failing', () => {
   const code =
-    "require('@usbscsi/native').load().addon.list().then((l) => console.log(l.length), (e) => { console.error(e.message); process.exit(1); })";
+    "require('@usbscsi/native').load().addon.list().then((l) => console.log(l.length), " +
+    '(e) => { console.error(e.message); process.exit(1); })';
   const n = sh(process.execPath, ['-e', code], { cwd: install, env: cleanEnv }).trim();
   return `${n} device(s)`;
 });
@@ -191,8 +193,10 @@ check('installed `usbscsid --help` runs', () => {
 });
 check('installed packages import by name (core, emulator, daemon)', () => {
   const code =
-    "const c = await import('@usbscsi/core'); const e = await import('@usbscsi/emulator'); const d = await import('@usbscsi/daemon');" +
-    "if (typeof c.openDevice !== 'function' || !Object.keys(e).length || !Object.keys(d).length) throw new Error('missing exports');";
+    "const c = await import('@usbscsi/core'); const e = await import('@usbscsi/emulator'); " +
+    "const d = await import('@usbscsi/daemon');" +
+    ("if (typeof c.openDevice !== 'function' || !Object.keys(e).length || !Object.keys(d).length) " +
+      "throw new Error('missing exports');");
   writeFileSync(join(install, 'import-check.mjs'), code);
   sh(process.execPath, ['import-check.mjs'], { cwd: install, env: cleanEnv });
 });
@@ -200,7 +204,8 @@ check('installed packages import by name (core, emulator, daemon)', () => {
 const seconds = (Date.now() - t0) / 1000;
 const failed = checks.filter((c) => !c.ok).length;
 console.log(
-  `pack: ${checks.length - failed} passed, ${failed} failed in ${seconds.toFixed(1)} s (install ${installSeconds.toFixed(1)} s); installed tree: ${install}`,
+  `pack: ${checks.length - failed} passed, ${failed} failed in ${seconds.toFixed(1)} ` +
+    `s (install ${installSeconds.toFixed(1)} s); installed tree: ${install}`,
 );
 if (reportAt) {
   mkdirSync(dirname(reportAt), { recursive: true });

@@ -73,7 +73,8 @@ function addChecks(name, file, exitCode, seconds, entries, summarize) {
   totals.failed += counts.failed;
   totals.skipped += counts.skipped;
   lines.push(
-    `${name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${seconds.toFixed(1)} s${summarize ? ` (${summarize(JSON.parse(readFileSync(file, 'utf8')))})` : ''}`,
+    `${name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} ` +
+      `skipped in ${seconds.toFixed(1)} s${summarize ? ` (${summarize(JSON.parse(readFileSync(file, 'utf8')))})` : ''}`,
   );
 }
 const prebuildReport = join(reports, 'prebuild.json');

@@ -82,7 +82,8 @@ function checkLinux(file, arch, facts, failures) {
   const libusbSyms = syms.filter((f) => /^libusb_/.test(f[7] ?? ''));
   if (libusbSyms.length)
     failures.push(
-      `libusb symbols in the dynamic table (${libusbSyms.length}; first ${libusbSyms[0][7]}): libusb must be linked in and hidden`,
+      `libusb symbols in the dynamic table (${libusbSyms.length}; first ${libusbSyms[0][7]}): ` +
+        `libusb must be linked in and hidden`,
     );
   if (!syms.some((f) => f[7] === 'napi_register_module_v1' && f[6] !== 'UND'))
     failures.push('napi_register_module_v1 is not exported');

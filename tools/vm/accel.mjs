@@ -75,6 +75,8 @@ export async function qemuAccel(kernel, env = process.env) {
   if (await kvmBootsKernel(kernel)) return { ...kvm, why: 'KVM boots the guest kernel' };
   return {
     ...tcg,
-    why: `/dev/kvm opens but a kernel under KVM printed nothing in ${PROBE_TIMEOUT_MS / 1000} s (nested virtualisation not working)`,
+    why:
+      `/dev/kvm opens but a kernel under KVM printed nothing in ${PROBE_TIMEOUT_MS / 1000} ` +
+      `s (nested virtualisation not working)`,
   };
 }

@@ -127,7 +127,8 @@ function boot(scenario, kernel, initrd) {
     '-initrd',
     initrd,
     '-append',
-    `console=ttyS0 quiet panic=-1 vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} vmscenario=${scenario}`,
+    `console=ttyS0 quiet panic=-1 vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} ` +
+      `vmscenario=${scenario}`,
     '-virtfs',
     `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
     '-virtfs',
@@ -175,7 +176,8 @@ function main() {
   console.log(
     installed
       ? `test:vm: the installed packages (${installed}) are shared at /installed`
-      : 'test:vm: no installed packages (run tools/ci/pack-install.mjs first): the installed-tree cases will be skipped',
+      : 'test:vm: no installed packages (run tools/ci/pack-install.mjs first): the installed-tree ' +
+          'cases will be skipped',
   );
   mkdirSync(work, { recursive: true });
   const tb = Date.now();
@@ -214,7 +216,8 @@ function main() {
       success: broken.length === 0 && sum('numFailedTests') === 0,
       numTotalTests: sum('numTotalTests') + broken.length,
       numPassedTests: sum('numPassedTests'),
-      numFailedTests: sum('numFailedTests') + broken.length, // a boot that did not finish its suite counts as one more failure
+      // a boot that did not finish its suite counts as one more failure
+      numFailedTests: sum('numFailedTests') + broken.length,
       numPendingTests: sum('numPendingTests'),
       durationMs: Date.now() - t0,
       scenarios: runs.map((r) => ({
@@ -235,7 +238,10 @@ function main() {
     };
     writeFileSync(join(work, 'results.json'), JSON.stringify(combined, null, 2));
     console.log(
-      `test:vm: ${combined.success ? 'PASSED' : 'FAILED'} — total ${combined.numTotalTests}, passed ${combined.numPassedTests}, failed ${combined.numFailedTests}, skipped ${combined.numPendingTests} in ${(combined.durationMs / 1000).toFixed(1)} s; results in ${join(work, 'results.json')}`,
+      `test:vm: ${combined.success ? 'PASSED' : 'FAILED'} — total ${combined.numTotalTests}, ` +
+        `passed ${combined.numPassedTests}, failed ${combined.numFailedTests}, ` +
+        `skipped ${combined.numPendingTests} in ${(combined.durationMs / 1000).toFixed(1)} ` +
+        `s; results in ${join(work, 'results.json')}`,
     );
     process.exit(combined.success ? 0 : 1);
   })();

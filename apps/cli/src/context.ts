@@ -147,7 +147,8 @@ export class CliContext {
       if (spec !== undefined && isSimSelector(spec)) {
         if (this.opts.backend !== 'auto') {
           throw badInput(
-            `--backend ${this.opts.backend} does not apply to the simulated device; drop --backend or choose a real device.`,
+            `--backend ${this.opts.backend} does not apply to the simulated device; drop --backend ` +
+              `or choose a real device.`,
           );
         }
         backend = await createSimBackend(spec, this.deps);
@@ -155,7 +156,8 @@ export class CliContext {
       if (this.opts.trace && this.opts.backend === 'sg') {
         throw new UsbScsiError(
           ErrorCodes.UNSUPPORTED,
-          '--trace records USB transfers, and --backend sg sends commands through the kernel (SG_IO) with none; use --backend native or node-usb to trace.',
+          '--trace records USB transfers, and --backend sg sends commands through the kernel ' +
+            '(SG_IO) with none; use --backend native or node-usb to trace.',
         );
       }
       if (this.opts.trace) trace = openTraceFile(this.opts.trace);
@@ -195,12 +197,14 @@ export class CliContext {
     if (this.opts.trace) {
       throw new UsbScsiError(
         ErrorCodes.UNSUPPORTED,
-        '--trace cannot record through the daemon (--via / USBSCSI_VIA): the USB transfers happen in usbscsid. Run without --via to trace.',
+        '--trace cannot record through the daemon (--via / USBSCSI_VIA): the USB transfers ' +
+          'happen in usbscsid. Run without --via to trace.',
       );
     }
     if (this.opts.unmount || this.opts.remount) {
       throw badInput(
-        '--unmount / --remount apply to devices this process opens; through usbscsid the daemon decides (start it with --unmount).',
+        '--unmount / --remount apply to devices this process opens; through usbscsid the ' +
+          'daemon decides (start it with --unmount).',
       );
     }
     const lun = this.lun();

@@ -15,7 +15,8 @@ export async function connectVia(
     throw badInput(`usbscsid serves LUN 0 only; drop --lun ${options.lun} or run without --via.`);
   if (options.selector !== undefined && isSimSelector(options.selector))
     throw badInput(
-      '--device sim is the in-process emulator; through the daemon, name a device the daemon serves (or drop --device).',
+      '--device sim is the in-process emulator; through the daemon, name a device the daemon ' +
+        'serves (or drop --device).',
     );
   const endpoint = parseVia(via, { env: options.env });
   return openRemoteDevice({

@@ -22,7 +22,8 @@ export interface RunState {
 }
 
 const DEVICE_HELP =
-  'vid:pid[:serial] (hex), bus-port (1-2.3), /dev/sdX, /dev/sgN, /dev/srN, /dev/stN, /dev/nstN, or sim[:key=value,…] for the built-in emulator';
+  'vid:pid[:serial] (hex), bus-port (1-2.3), /dev/sdX, /dev/sgN, /dev/srN, /dev/stN, ' +
+  '/dev/nstN, or sim[:key=value,…] for the built-in emulator';
 
 /** An empty selector (`--device "$UNSET"`) must not quietly mean "whatever device is there". */
 function deviceSelector(value: string): string {
@@ -57,19 +58,22 @@ export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Comman
       'run through the usbscsid daemon (also env USBSCSI_VIA)',
       nonEmptyPath(
         '--via',
-        'the daemon endpoint (unix:PATH, unix: for the default socket, or http://127.0.0.1:PORT); omit --via to use local devices',
+        'the daemon endpoint (unix:PATH, unix: for the default socket, or http://127.0.0.1:PORT); ' +
+          'omit --via to use local devices',
       ),
     )
     .option(
       '--unmount',
-      'when the OS must give up the interface (BOT), sync and unmount its mounted filesystems instead of refusing with E_MOUNTED',
+      'when the OS must give up the interface (BOT), sync and unmount its mounted filesystems ' +
+        'instead of refusing with E_MOUNTED',
     )
     .option('--remount', 'with --unmount: mount them again when the device is given back')
     .addHelpText(
       'after',
       '\n' +
         exitCodeHelpText() +
-        '\n\nExamples:\n  usbscsi --device sim inquiry\n  usbscsi --device 0781:5567 read --lba 0 --blocks 8 -o first.bin\n  usbscsi --device sim raw 12 00 00 00 24 00 --in 36',
+        ('\n\nExamples:\n  usbscsi --device sim inquiry\n  usbscsi --device 0781:5567 read ' +
+          '--lba 0 --blocks 8 -o first.bin\n  usbscsi --device sim raw 12 00 00 00 24 00 --in 36'),
     )
     .exitOverride()
     .configureOutput({

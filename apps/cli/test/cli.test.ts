@@ -84,13 +84,17 @@ describe('inquiry, info, capacity, tur, sense, list', () => {
     expect(nrJson['error']).toMatchObject({ code: 'E_CHECK_CONDITION', details: { senseKey: 2, asc: 0x3a } });
   });
 
-  it('tur on a device that takes SET_INTERFACE as a reset (f_mass_storage): plainly ready, no UNIT ATTENTION of our own making', async () => {
-    const deps = simWith(() => undefined, { setInterfaceResets: true });
-    const r = await run(['--device', 'sim', 'tur'], { deps });
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^Ready \(\d+ µs\)\n$/);
-    expect(deps.devices[0]!.interfaceRequests.setInterface).toBe(0);
-  });
+  it(
+    'tur on a device that takes SET_INTERFACE as a reset (f_mass_storage): plainly ready, ' +
+      'no UNIT ATTENTION of our own making',
+    async () => {
+      const deps = simWith(() => undefined, { setInterfaceResets: true });
+      const r = await run(['--device', 'sim', 'tur'], { deps });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Ready \(\d+ µs\)\n$/);
+      expect(deps.devices[0]!.interfaceRequests.setInterface).toBe(0);
+    },
+  );
 
   it('tur reports a UNIT ATTENTION it retried past (human and JSON), exit 0', async () => {
     const deps = simWith((d) => void (d.lun(0).unitAttention = { key: 6, asc: 0x29, ascq: 0 }));
@@ -519,12 +523,15 @@ describe('exit statuses for failures', () => {
     expect(q.stdout).toBe('');
   });
 
-  it('--verbose prints one stderr line per BOT event (the reset recovery at open); without it there are none', async () => {
-    const verbose = await run(['--device', 'sim', '--verbose', '--json', 'tur']);
-    expect(verbose.code).toBe(0);
-    expect(verbose.stderr).toMatch(/^usbscsi: bot: reset recovery \(open: .*\)$/m);
-    expect(() => JSON.parse(verbose.stdout)).not.toThrow(); // stdout stays one document
-    const plain = await run(['--device', 'sim', 'tur']);
-    expect(plain.stderr).not.toMatch(/usbscsi: bot:/);
-  });
+  it(
+    '--verbose prints one stderr line per BOT event (the reset recovery at open); without ' + 'it there are none',
+    async () => {
+      const verbose = await run(['--device', 'sim', '--verbose', '--json', 'tur']);
+      expect(verbose.code).toBe(0);
+      expect(verbose.stderr).toMatch(/^usbscsi: bot: reset recovery \(open: .*\)$/m);
+      expect(() => JSON.parse(verbose.stdout)).not.toThrow(); // stdout stays one document
+      const plain = await run(['--device', 'sim', 'tur']);
+      expect(plain.stderr).not.toMatch(/usbscsi: bot:/);
+    },
+  );
 });

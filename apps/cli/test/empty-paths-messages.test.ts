@@ -55,18 +55,21 @@ describe('messages of expected failures', () => {
     expect(r.stderr).not.toContain('rawCdb');
   });
 
-  it('the selector error lists the tape and optical nodes the selector takes, and not sim where sim is refused', async () => {
-    const r = await run(['--device', 'zz:yy', 'tur']);
-    expect(r.code).toBe(ExitCode.USAGE);
-    expect(r.stderr).toMatch(/\/dev\/srN, \/dev\/stN, \/dev\/nstN/);
-    const env = { USBSCSI_LEASE_JOURNAL: join(tmp, 'leases.json') };
-    const release = await run(['--device', 'sim', 'handoff', 'release'], { env });
-    expect(release.code).toBe(ExitCode.USAGE);
-    expect(release.stderr).toContain('--device sim is the built-in emulator: it takes no lease');
-    const bad = await run(['--device', 'zz:yy', 'handoff', 'release'], { env });
-    expect(bad.code).toBe(ExitCode.USAGE);
-    expect(bad.stderr).not.toMatch(/\bor sim\b/);
-  });
+  it(
+    'the selector error lists the tape and optical nodes the selector takes, and not ' + 'sim where sim is refused',
+    async () => {
+      const r = await run(['--device', 'zz:yy', 'tur']);
+      expect(r.code).toBe(ExitCode.USAGE);
+      expect(r.stderr).toMatch(/\/dev\/srN, \/dev\/stN, \/dev\/nstN/);
+      const env = { USBSCSI_LEASE_JOURNAL: join(tmp, 'leases.json') };
+      const release = await run(['--device', 'sim', 'handoff', 'release'], { env });
+      expect(release.code).toBe(ExitCode.USAGE);
+      expect(release.stderr).toContain('--device sim is the built-in emulator: it takes no lease');
+      const bad = await run(['--device', 'zz:yy', 'handoff', 'release'], { env });
+      expect(bad.code).toBe(ExitCode.USAGE);
+      expect(bad.stderr).not.toMatch(/\bor sim\b/);
+    },
+  );
 
   it('-v prints no stack trace for an expected error (only for unexpected ones)', async () => {
     const r = await run(['-v', '--device', 'sim', 'inquiry', '--vpd', '300']);

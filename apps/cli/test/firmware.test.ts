@@ -31,55 +31,62 @@ describe('usbscsi firmware', () => {
     });
   });
 
-  it('download --activate --yes: segments, activation, re-enumeration, new revision; --json is one document with the chunks', async () => {
-    const deps = simWith(() => {});
-    const r = await run(
-      ['--json', '--device', 'sim', 'firmware', 'download', imagePath, '--chunk', '16k', '--activate', '--yes'],
-      { deps },
-    );
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    const doc = json(r);
-    expect(doc).toMatchObject({
-      state: 'activated',
-      revisionBefore: '0.1',
-      revisionAfter: '0.2',
-      cameBack: 're-enumerated',
-      chunksSent: 3,
-      bytesSent: 40_000,
-    });
-    expect(doc['plan']).toMatchObject({ mode: 0x0e, activation: 'activate-command' });
-    expect(doc['chunks'].map((c: { offset: number }) => c.offset)).toEqual([0, 16384, 32768]);
-    expect(writeBuffers(deps).map((h) => h.cdb[1])).toEqual([0x0e, 0x0e, 0x0e, 0x0f]);
-  });
+  it(
+    'download --activate --yes: segments, activation, re-enumeration, new revision; --json ' +
+      'is one document with the chunks',
+    async () => {
+      const deps = simWith(() => {});
+      const r = await run(
+        ['--json', '--device', 'sim', 'firmware', 'download', imagePath, '--chunk', '16k', '--activate', '--yes'],
+        { deps },
+      );
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const doc = json(r);
+      expect(doc).toMatchObject({
+        state: 'activated',
+        revisionBefore: '0.1',
+        revisionAfter: '0.2',
+        cameBack: 're-enumerated',
+        chunksSent: 3,
+        bytesSent: 40_000,
+      });
+      expect(doc['plan']).toMatchObject({ mode: 0x0e, activation: 'activate-command' });
+      expect(doc['chunks'].map((c: { offset: number }) => c.offset)).toEqual([0, 16384, 32768]);
+      expect(writeBuffers(deps).map((h) => h.cdb[1])).toEqual([0x0e, 0x0e, 0x0e, 0x0f]);
+    },
+  );
 
-  it('without --yes: exit 2 before the device is opened; --dry-run needs no --yes and sends no download command', async () => {
-    const deps = simWith(() => {});
-    const r = await run(['--device', 'sim', 'firmware', 'download', imagePath, '--activate'], { deps });
-    expect(r.code).toBe(ExitCode.USAGE);
-    expect(r.stderr).toMatch(/Would download 40000 bytes.*\n.*explicit consent/);
-    expect(deps.devices).toHaveLength(0);
-    const dry = await run(
-      [
-        '--device',
-        'sim',
-        'firmware',
-        'download',
-        imagePath,
-        '--dry-run',
-        '--mode',
-        '7',
-        '--chunk',
-        '8192',
-        '--activate',
-      ],
-      { deps },
-    );
-    expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stderr).toMatch(/mode\s+0x07 [^\n]*\n\s+why\s+asked for/);
-    expect(dry.stdout.trim().split('\n')).toHaveLength(5);
-    expect(dry.stdout).toMatch(/chunk\s+5\s+offset\s+32768\s+7232 bytes/);
-    expect(writeBuffers(deps)).toEqual([]);
-  });
+  it(
+    'without --yes: exit 2 before the device is opened; --dry-run needs no --yes and ' + 'sends no download command',
+    async () => {
+      const deps = simWith(() => {});
+      const r = await run(['--device', 'sim', 'firmware', 'download', imagePath, '--activate'], { deps });
+      expect(r.code).toBe(ExitCode.USAGE);
+      expect(r.stderr).toMatch(/Would download 40000 bytes.*\n.*explicit consent/);
+      expect(deps.devices).toHaveLength(0);
+      const dry = await run(
+        [
+          '--device',
+          'sim',
+          'firmware',
+          'download',
+          imagePath,
+          '--dry-run',
+          '--mode',
+          '7',
+          '--chunk',
+          '8192',
+          '--activate',
+        ],
+        { deps },
+      );
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(dry.stderr).toMatch(/mode\s+0x07 [^\n]*\n\s+why\s+asked for/);
+      expect(dry.stdout.trim().split('\n')).toHaveLength(5);
+      expect(dry.stdout).toMatch(/chunk\s+5\s+offset\s+32768\s+7232 bytes/);
+      expect(writeBuffers(deps)).toEqual([]);
+    },
+  );
 
   it('the plan names the activate command of its target and states a one-chunk image by its own size', async () => {
     const small = join(tmp, 'small.bin');
@@ -108,40 +115,47 @@ describe('usbscsi firmware', () => {
     expect(ata.stderr).not.toMatch(/WRITE BUFFER/);
   });
 
-  it('an activation the device refuses: the old firmware runs, nothing is said to be saved, the reason names the activation', async () => {
-    const junk = join(tmp, 'junk.bin');
-    writeFileSync(
-      junk,
-      new Uint8Array(5000).map((_, i) => (i * 37 + 11) & 0xff),
-    );
-    const deps = simWith(() => {});
-    const r = await run(['--device', 'sim', 'firmware', 'download', junk, '--activate', '--yes'], { deps });
-    expect(r.code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
-    expect(r.stderr).toMatch(
-      /refused the activate command \(WRITE BUFFER mode 0x0f\).*still runs its old firmware; it holds no saved image/,
-    );
-    expect(r.stderr).not.toMatch(/is saved/);
-    const doc = json(await run(['--json', '--device', 'sim', 'firmware', 'download', junk, '--activate', '--yes']));
-    expect(doc['error']).toMatchObject({
-      code: 'E_CHECK_CONDITION',
-      details: { reason: 'activate-refused', deviceState: 'old-firmware', deferredImage: 'none' },
-    });
-    expect(deps.devices[0]!.target.identity.revision).toBe('0.1');
-  });
-
-  it('input errors exit 2 with nothing opened: missing image, bad mode, mode 7 without --activate, bad --chunk', async () => {
-    for (const args of [
-      [join(tmp, 'missing.bin'), '--yes'],
-      [imagePath, '--mode', '6', '--yes'],
-      [imagePath, '--mode', '7', '--yes'],
-      [imagePath, '--chunk', 'lots', '--yes'],
-    ]) {
+  it(
+    'an activation the device refuses: the old firmware runs, nothing is said to be saved, ' +
+      'the reason names the activation',
+    async () => {
+      const junk = join(tmp, 'junk.bin');
+      writeFileSync(
+        junk,
+        new Uint8Array(5000).map((_, i) => (i * 37 + 11) & 0xff),
+      );
       const deps = simWith(() => {});
-      const r = await run(['--device', 'sim', 'firmware', 'download', ...args], { deps });
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(ExitCode.USAGE);
-      expect(deps.devices, args.join(' ')).toHaveLength(0);
-    }
-  });
+      const r = await run(['--device', 'sim', 'firmware', 'download', junk, '--activate', '--yes'], { deps });
+      expect(r.code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
+      expect(r.stderr).toMatch(
+        /refused the activate command \(WRITE BUFFER mode 0x0f\).*still runs its old firmware; it holds no saved image/,
+      );
+      expect(r.stderr).not.toMatch(/is saved/);
+      const doc = json(await run(['--json', '--device', 'sim', 'firmware', 'download', junk, '--activate', '--yes']));
+      expect(doc['error']).toMatchObject({
+        code: 'E_CHECK_CONDITION',
+        details: { reason: 'activate-refused', deviceState: 'old-firmware', deferredImage: 'none' },
+      });
+      expect(deps.devices[0]!.target.identity.revision).toBe('0.1');
+    },
+  );
+
+  it(
+    'input errors exit 2 with nothing opened: missing image, bad mode, mode 7 without ' + '--activate, bad --chunk',
+    async () => {
+      for (const args of [
+        [join(tmp, 'missing.bin'), '--yes'],
+        [imagePath, '--mode', '6', '--yes'],
+        [imagePath, '--mode', '7', '--yes'],
+        [imagePath, '--chunk', 'lots', '--yes'],
+      ]) {
+        const deps = simWith(() => {});
+        const r = await run(['--device', 'sim', 'firmware', 'download', ...args], { deps });
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(ExitCode.USAGE);
+        expect(deps.devices, args.join(' ')).toHaveLength(0);
+      }
+    },
+  );
 
   it('a refused segment: the exit code of its sense key, the offset and the device state in the error', async () => {
     const deps = simWith((d) => {

@@ -99,36 +99,44 @@ describe('usbscsi nvme', () => {
     expect(log['nvme_smart_health_information_log']).toMatchObject({ unsafe_shutdowns: 37 });
   });
 
-  it('error-log and the self-test log; on the JMS583 the self-test log read is capped and the device stays', async () => {
-    const deps = simWith(() => {});
-    const err = json(await run(['--device', 'sim:bridge=jms583', '--json', 'nvme', 'error-log'], { deps }));
-    expect(err['nvme_error_information_log']).toMatchObject({
-      read: 8,
-      capped: true,
-      table: [{ error_count: 2, status_field: { status_code: 2 } }, { error_count: 1 }],
-    });
-    const st = await run(['--device', 'sim:bridge=jms583', 'nvme', 'self-test'], { deps });
-    expect(st.code).toBe(0);
-    expect(st.stdout).toMatch(/19 of 20 results read: a longer reply resets the JMS583 USB port/);
-    expect(st.stdout).toMatch(/Short\s+Completed without error/);
-    expect(deps.devices.every((d) => d.connected && d.nvme!.hazards.length === 0)).toBe(true);
-  });
+  it(
+    'error-log and the self-test log; on the JMS583 the self-test log read is capped ' + 'and the device stays',
+    async () => {
+      const deps = simWith(() => {});
+      const err = json(await run(['--device', 'sim:bridge=jms583', '--json', 'nvme', 'error-log'], { deps }));
+      expect(err['nvme_error_information_log']).toMatchObject({
+        read: 8,
+        capped: true,
+        table: [{ error_count: 2, status_field: { status_code: 2 } }, { error_count: 1 }],
+      });
+      const st = await run(['--device', 'sim:bridge=jms583', 'nvme', 'self-test'], { deps });
+      expect(st.code).toBe(0);
+      expect(st.stdout).toMatch(/19 of 20 results read: a longer reply resets the JMS583 USB port/);
+      expect(st.stdout).toMatch(/Short\s+Completed without error/);
+      expect(deps.devices.every((d) => d.connected && d.nvme!.hazards.length === 0)).toBe(true);
+    },
+  );
 
-  it('self-test short needs --yes (exit 2, device never opened); with it the test starts and shows in the log', async () => {
-    const deps = simWith(() => {});
-    const no = await run(['--device', 'sim:bridge=rtl9210', 'nvme', 'self-test', 'short'], { deps });
-    expect(no.code).toBe(ExitCode.USAGE);
-    expect(deps.devices).toHaveLength(0);
-    let device: unknown;
-    const shared = { simBackend: async (spec: string) => (device ??= await deps.simBackend!(spec)) as never };
-    const yes = await run(['--device', 'sim:bridge=rtl9210', 'nvme', 'self-test', 'short', '--yes'], { deps: shared });
-    expect(yes.code).toBe(0);
-    const log = json(await run(['--device', 'sim:bridge=rtl9210', '--json', 'nvme', 'self-test'], { deps: shared }));
-    expect(log['nvme_self_test_log']).toMatchObject({
-      current_self_test_operation: { value: 1 },
-      current_self_test_completion_percent: 50,
-    });
-  });
+  it(
+    'self-test short needs --yes (exit 2, device never opened); with it the test starts ' + 'and shows in the log',
+    async () => {
+      const deps = simWith(() => {});
+      const no = await run(['--device', 'sim:bridge=rtl9210', 'nvme', 'self-test', 'short'], { deps });
+      expect(no.code).toBe(ExitCode.USAGE);
+      expect(deps.devices).toHaveLength(0);
+      let device: unknown;
+      const shared = { simBackend: async (spec: string) => (device ??= await deps.simBackend!(spec)) as never };
+      const yes = await run(['--device', 'sim:bridge=rtl9210', 'nvme', 'self-test', 'short', '--yes'], {
+        deps: shared,
+      });
+      expect(yes.code).toBe(0);
+      const log = json(await run(['--device', 'sim:bridge=rtl9210', '--json', 'nvme', 'self-test'], { deps: shared }));
+      expect(log['nvme_self_test_log']).toMatchObject({
+        current_self_test_operation: { value: 1 },
+        current_self_test_completion_percent: 50,
+      });
+    },
+  );
 
   it('log --page N reads any page raw; admin sends read-only commands without --yes and refuses others', async () => {
     const page = json(
@@ -159,7 +167,8 @@ describe('usbscsi nvme', () => {
     ['NUMDL in CDW10', ['--cdw10', '0x03ff0002']],
     ['NUMDU in CDW11', ['--cdw10', '0x2', '--cdw11', '0x1']],
   ])(
-    'JMS583: a raw Get Log Page whose %s asks for more than 0x230 bytes is refused before anything is sent (exit 10), whatever --in says',
+    'JMS583: a raw Get Log Page whose %s asks for more than 0x230 bytes is refused before ' +
+      'anything is sent (exit 10), whatever --in says',
     async (_label, dwords) => {
       const deps = simWith(() => {});
       const r = await run(['--device', 'sim:bridge=jms583', 'nvme', 'admin', '0x02', ...dwords, '--in', '512'], {
@@ -192,24 +201,28 @@ describe('usbscsi nvme', () => {
     },
   );
 
-  it('an ASMedia bridge in the table with a UAS interface is not sent E6h unasked (exit 10); --bridge asmedia still reaches it', async () => {
-    const deps = simWith(() => {});
-    const r = await run(['--device', 'sim:bridge=asm2362,uas', '--json', 'smart'], { deps });
-    expect(r.code).toBe(ExitCode.UNSUPPORTED);
-    expect(json(r)['error'].details.steps.join('\n')).toMatch(
-      /not probing ASMedia E6h: the device has a UAS interface/,
-    );
-    expect(deps.devices[0]!.stats.history.map((h) => h.opcode)).not.toContain(0xe6);
-    const nvme = await run(['--device', 'sim:bridge=asm2362,uas', 'nvme', 'smart-log'], { deps });
-    expect(nvme.code).toBe(ExitCode.UNSUPPORTED);
-    expect(deps.devices[1]!.stats.history.map((h) => h.opcode)).not.toContain(0xe6);
-    const forced = json(await run(['--device', 'sim:bridge=asm2362,uas', '--json', 'smart', '--bridge', 'asmedia']));
-    expect(forced).toMatchObject({
-      path: 'nvme',
-      detection: { via: 'forced', bridge: 'asmedia' },
-      smart_status: { passed: true },
-    });
-  });
+  it(
+    'an ASMedia bridge in the table with a UAS interface is not sent E6h unasked (exit ' +
+      '10); --bridge asmedia still reaches it',
+    async () => {
+      const deps = simWith(() => {});
+      const r = await run(['--device', 'sim:bridge=asm2362,uas', '--json', 'smart'], { deps });
+      expect(r.code).toBe(ExitCode.UNSUPPORTED);
+      expect(json(r)['error'].details.steps.join('\n')).toMatch(
+        /not probing ASMedia E6h: the device has a UAS interface/,
+      );
+      expect(deps.devices[0]!.stats.history.map((h) => h.opcode)).not.toContain(0xe6);
+      const nvme = await run(['--device', 'sim:bridge=asm2362,uas', 'nvme', 'smart-log'], { deps });
+      expect(nvme.code).toBe(ExitCode.UNSUPPORTED);
+      expect(deps.devices[1]!.stats.history.map((h) => h.opcode)).not.toContain(0xe6);
+      const forced = json(await run(['--device', 'sim:bridge=asm2362,uas', '--json', 'smart', '--bridge', 'asmedia']));
+      expect(forced).toMatchObject({
+        path: 'nvme',
+        detection: { via: 'forced', bridge: 'asmedia' },
+        smart_status: { passed: true },
+      });
+    },
+  );
 
   it('self-test --json has every documented key, null where the log gives no value', async () => {
     const doc = json(await run(['--device', 'sim:bridge=rtl9210', '--json', 'nvme', 'self-test']));

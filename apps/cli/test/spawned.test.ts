@@ -55,7 +55,8 @@ beforeAll(() => {
       // tsc still emits on type errors; the typecheck is the build's job, running the binary is ours.
       if (!existsSync(join(repoRoot, pkg, output))) throw err;
       console.warn(
-        `tsc reported errors in ${pkg}; testing its emitted output anyway:\n${String((err as { stdout?: Buffer }).stdout ?? '').slice(0, 2000)}`,
+        `tsc reported errors in ${pkg}; testing its emitted output anyway:\n` +
+          String((err as { stdout?: Buffer }).stdout ?? '').slice(0, 2000),
       );
     }
   }

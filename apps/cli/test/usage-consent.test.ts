@@ -113,23 +113,27 @@ describe('refusals before the device is opened', () => {
 });
 
 describe('raw consent, asked before the device is opened', () => {
-  it('a CDB not known to leave the medium alone (here MODE SELECT, and a vendor read) is exit 2 without --yes; nothing is opened', async () => {
-    for (const [cdb, why] of [
-      ['15 10 00 00 0c 00', 'MODE SELECT(6) is not known to leave the medium alone'],
-      ['c2 00 00 00 10 00', 'vendor-specific'],
-    ] as const) {
-      const deps = simWith((d) => d.onCommand(0xc2, () => Uint8Array.of(1)));
-      const args = ['--device', 'sim', 'raw', cdb, ...(cdb.startsWith('c2') ? ['--in', '16'] : [])];
-      const r = await run(args, { deps });
-      expect(r.code, cdb).toBe(ExitCode.USAGE);
-      expect(r.stderr, cdb).toContain(why);
-      expect(r.stderr, cdb).toContain('add --yes');
-      expect(deps.devices, cdb).toHaveLength(0);
-      const yes = await run([...args, '--yes'], { deps });
-      expect(yes.code, cdb).not.toBe(ExitCode.USAGE);
-      expect(commandsSeen(deps), cdb).toBeGreaterThan(0);
-    }
-  });
+  it(
+    'a CDB not known to leave the medium alone (here MODE SELECT, and a vendor read) ' +
+      'is exit 2 without --yes; nothing is opened',
+    async () => {
+      for (const [cdb, why] of [
+        ['15 10 00 00 0c 00', 'MODE SELECT(6) is not known to leave the medium alone'],
+        ['c2 00 00 00 10 00', 'vendor-specific'],
+      ] as const) {
+        const deps = simWith((d) => d.onCommand(0xc2, () => Uint8Array.of(1)));
+        const args = ['--device', 'sim', 'raw', cdb, ...(cdb.startsWith('c2') ? ['--in', '16'] : [])];
+        const r = await run(args, { deps });
+        expect(r.code, cdb).toBe(ExitCode.USAGE);
+        expect(r.stderr, cdb).toContain(why);
+        expect(r.stderr, cdb).toContain('add --yes');
+        expect(deps.devices, cdb).toHaveLength(0);
+        const yes = await run([...args, '--yes'], { deps });
+        expect(yes.code, cdb).not.toBe(ExitCode.USAGE);
+        expect(commandsSeen(deps), cdb).toBeGreaterThan(0);
+      }
+    },
+  );
 
   it('commands on the allowlist need no --yes (INQUIRY, ATA IDENTIFY through SAT)', async () => {
     const deps = simWith(() => {});
@@ -161,15 +165,18 @@ describe('--unmount / --remount', () => {
     return { platform, journal, deps };
   }
 
-  it('without them a mounted device is refused (exit 6) with advice naming both flags, and nothing is sent', async () => {
-    const { platform, deps } = mountedFixture();
-    const r = await run(['--device', 'sim', 'tur'], { deps });
-    expect(r.code).toBe(ExitCode.MOUNTED);
-    expect(r.stderr).toContain('--unmount');
-    expect(r.stderr).toContain('--remount');
-    expect(commandsSeen(deps)).toBe(0);
-    expect(platform.read().mounts).toHaveLength(2);
-  });
+  it(
+    'without them a mounted device is refused (exit 6) with advice naming both flags, ' + 'and nothing is sent',
+    async () => {
+      const { platform, deps } = mountedFixture();
+      const r = await run(['--device', 'sim', 'tur'], { deps });
+      expect(r.code).toBe(ExitCode.MOUNTED);
+      expect(r.stderr).toContain('--unmount');
+      expect(r.stderr).toContain('--remount');
+      expect(commandsSeen(deps)).toBe(0);
+      expect(platform.read().mounts).toHaveLength(2);
+    },
+  );
 
   it('--unmount unmounts, runs the command and gives the device back unmounted', async () => {
     const { platform, journal, deps } = mountedFixture();

@@ -79,7 +79,8 @@ function report(label, latencies, ms, bad, bytes) {
   const n = latencies.length;
   console.log(
     `${label}: ${n} commands in ${(ms / 1000).toFixed(2)} s = ${Math.round((n / ms) * 1000)} commands/s; ` +
-      `latency p50 ${pct(sorted, 50).toFixed(2)} ms, p99 ${pct(sorted, 99).toFixed(2)} ms, max ${sorted[n - 1].toFixed(2)} ms; ` +
+      (`latency p50 ${pct(sorted, 50).toFixed(2)} ms, p99 ${pct(sorted, 99).toFixed(2)} ` +
+        `ms, max ${sorted[n - 1].toFixed(2)} ms; `) +
       `${(bytes / ms / 1000).toFixed(1)} MB/s data; ${bad} bad results`,
   );
 }
@@ -119,7 +120,8 @@ try {
   const ms = performance.now() - t0;
   const ioBytes = CLIENTS * PER_CLIENT * 0.8 * BLOCKS * BLOCK;
   console.log(
-    `node ${process.version}, ${CLIENTS} clients × ${PER_CLIENT} commands (40% WRITE(10) ${BLOCKS * BLOCK} B, 40% READ(10) verified, 20% INQUIRY), one simulated BOT disk`,
+    `node ${process.version}, ${CLIENTS} clients × ${PER_CLIENT} commands (40% WRITE(10) ` +
+      `${BLOCKS * BLOCK} B, 40% READ(10) verified, 20% INQUIRY), one simulated BOT disk`,
   );
   report(
     'through usbscsid (unix socket)',

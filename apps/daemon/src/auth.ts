@@ -48,7 +48,8 @@ export function parseTokenFile(text: string, path: string): string {
   if (token.length < 16)
     throw new UsbScsiError(
       ErrorCodes.BAD_INPUT,
-      `the token in ${path} is shorter than 16 characters; write a long random one (e.g. openssl rand -hex 32 > ${path})`,
+      `the token in ${path} is shorter than 16 characters; write a long random one (e.g. ` +
+        `openssl rand -hex 32 > ${path})`,
     );
   return token;
 }

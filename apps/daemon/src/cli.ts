@@ -20,7 +20,8 @@ const int = (text: string) => {
 
 export const program = new Command('usbscsid')
   .description(
-    'Own USB mass-storage devices and serve SCSI commands, leases and events to many clients over HTTP on a Unix socket.',
+    'Own USB mass-storage devices and serve SCSI commands, leases and events to many ' +
+      'clients over HTTP on a Unix socket.',
   )
   .option('--socket <path>', 'Unix socket path', defaultSocketPath())
   .option('--no-socket', 'do not listen on a Unix socket (needs --listen)')

@@ -45,7 +45,9 @@ export interface RunningDaemon {
   readonly tcp: { host: string; port: number } | undefined;
   /** Every route served (method + URL pattern). */
   readonly routes: { method: string; url: string }[];
-  /** Drain: refuse new work, fail queued commands with E_CANCELLED, let running ones finish, release every lease, close. */
+  /**
+   * Drain: refuse new work, fail queued commands with E_CANCELLED, let running ones finish, release every lease, close.
+   */
   shutdown(reason?: string): Promise<void>;
 }
 
@@ -203,7 +205,8 @@ function checkLimits(limits: DaemonLimits): DaemonLimits {
   }
   if (limits.maxBytesInFlight < limits.bodyLimit)
     throw badInput(
-      `--max-bytes-in-flight (${limits.maxBytesInFlight}) is below --body-limit (${limits.bodyLimit}): the largest request would never be admitted; raise it`,
+      `--max-bytes-in-flight (${limits.maxBytesInFlight}) is below --body-limit (${limits.bodyLimit}): ` +
+        `the largest request would never be admitted; raise it`,
     );
   return limits;
 }

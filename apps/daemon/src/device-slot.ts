@@ -92,7 +92,8 @@ export class DeviceSlot {
     const lease = this.lease;
     if (lease && !lease.admits(options.leaseSecret)) {
       return busy(
-        `device ${this.id} is leased by ${lease.holder}; wait for the lease to end, or send its secret in X-Usbscsi-Lease if you took it`,
+        `device ${this.id} is leased by ${lease.holder}; wait for the lease to end, or send ` +
+          `its secret in X-Usbscsi-Lease if you took it`,
         {
           holder: lease.holder,
           lease: lease.id,
@@ -101,7 +102,8 @@ export class DeviceSlot {
     }
     if (this.queue.depth >= this.limits.maxQueueDepth) {
       return overloaded(
-        `device ${this.id} has ${this.queue.depth} commands queued or running, the most the daemon queues (--max-queue-depth); retry shortly`,
+        `device ${this.id} has ${this.queue.depth} commands queued or running, the most the ` +
+          `daemon queues (--max-queue-depth); retry shortly`,
         {
           queueDepth: this.queue.depth,
         },

@@ -86,7 +86,9 @@ export function recoverWith(handoff: Pick<DaemonHandoff, 'platform' | 'journal'>
     if (aside) {
       log.warn(
         { journal: aside.path, movedTo: aside.movedTo, devices: aside.devices },
-        `the lease journal was not valid JSON; moved it aside. Devices it named (${aside.devices.join(', ') || 'none readable'}) may still be detached from the OS: replug them`,
+        `the lease journal was not valid JSON; moved it aside. Devices it named ` +
+          `(${aside.devices.join(', ') || 'none readable'}) may still be detached ` +
+          `from the OS: replug them`,
       );
     }
     const report = await recoverLeases(handoff.platform, handoff.journal);

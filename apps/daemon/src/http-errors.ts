@@ -107,7 +107,8 @@ export function clientErrorHandler(ctx: DaemonContext, log: Logger) {
         errorBody(new UsbScsiError(code, message, { details: { reason: err.code ?? 'bad-request' } })),
       );
       socket.write(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ` +
+          `${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     }
     socket.destroy();

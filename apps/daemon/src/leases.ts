@@ -103,7 +103,8 @@ export class LeaseManager {
     options: { signal?: AbortSignal; ownerUid?: number } = {},
   ): Promise<DaemonLeaseGrant> {
     const ttlMs = request.ttlMs ?? this.limits.defaultTtlMs;
-    // The default idle timeout gives way to a shorter lease, as on renew: only an explicit one is checked against ttlMs.
+    // The default idle timeout gives way to a shorter lease, as on renew: only an explicit one is checked against
+    // ttlMs.
     const idleTimeoutMs = request.idleTimeoutMs ?? Math.min(this.limits.defaultIdleTimeoutMs, ttlMs);
     this.checkTimes(ttlMs, idleTimeoutMs);
     const holder = (request.holder ?? 'anonymous').slice(0, 200);
@@ -156,7 +157,10 @@ export class LeaseManager {
     return lease.view();
   }
 
-  /** Pushes the expiry to now + ttlMs (default: the lease's first TTL) and optionally changes the idle timeout; only with the secret. */
+  /**
+   * Pushes the expiry to now + ttlMs (default: the lease's first TTL) and optionally changes the idle timeout; only
+   * with the secret.
+   */
   renew(id: string, secret: string | undefined, request: Pick<LeaseRequest, 'ttlMs' | 'idleTimeoutMs'>): DaemonLease {
     const lease = this.authorised(id, secret, 'renew');
     const ttlMs = request.ttlMs ?? lease.expiresAt - lease.createdAt;
@@ -178,13 +182,16 @@ export class LeaseManager {
     const lease = this.find(id);
     if (requester.uid === undefined) {
       throw permission(
-        `breaking lease ${id} needs the caller's identity, which only the Unix socket gives (SO_PEERCRED, Linux); connect there as the user that took it, or as root — or release it with its secret`,
+        `breaking lease ${id} needs the caller's identity, which only the Unix socket gives ` +
+          `(SO_PEERCRED, Linux); connect there as the user that took it, or as root — or release ` +
+          `it with its secret`,
         'peer-unknown',
       );
     }
     if (requester.uid !== 0 && requester.uid !== lease.ownerUid) {
       throw permission(
-        `uid ${requester.uid} may not break lease ${id}: only ${lease.ownerUid === undefined ? 'root' : `uid ${lease.ownerUid} (who took it) or root`} may; its holder can release it with the secret`,
+        `uid ${requester.uid} may not break lease ${id}: only ${lease.ownerUid === undefined ? 'root' : `uid ${lease.ownerUid} (who took it) or root`} ` +
+          `may; its holder can release it with the secret`,
         'not-owner',
       );
     }
@@ -227,7 +234,8 @@ export class LeaseManager {
     const lease = this.find(id);
     if (secret === undefined)
       throw permission(
-        `to ${action} lease ${id}, send its secret in X-Usbscsi-Lease (the acquire answer gave it to the client that took the lease)`,
+        `to ${action} lease ${id}, send its secret in X-Usbscsi-Lease (the acquire answer ` +
+          `gave it to the client that took the lease)`,
         'secret-missing',
       );
     if (!lease.admits(secret))

@@ -43,7 +43,8 @@ export function parseIntField(
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
     const what = from === 'json' ? 'a JSON number (not a string)' : 'decimal digits';
     throw badInput(
-      `${name} must be an integer from ${min} to ${max}, written as ${what}; got ${JSON.stringify(value)?.slice(0, 40)}`,
+      `${name} must be an integer from ${min} to ${max}, written as ${what}; ` +
+        `got ${JSON.stringify(value)?.slice(0, 40)}`,
       { field: name },
     );
   }
@@ -56,7 +57,8 @@ export function parseBoolField(name: string, value: unknown, from: 'json' | 'tex
   if (from === 'json' ? value === true : value === 'true' || value === '1') return true;
   if (from === 'json' ? value === false : value === 'false' || value === '0') return false;
   throw badInput(
-    `${name} must be ${from === 'json' ? 'the JSON literal true or false' : 'true, false, 1 or 0'}, not ${JSON.stringify(value)?.slice(0, 40)}`,
+    `${name} must be ${from === 'json' ? 'the JSON literal true or false' : 'true, false, 1 or 0'}, ` +
+      `not ${JSON.stringify(value)?.slice(0, 40)}`,
     { field: name },
   );
 }

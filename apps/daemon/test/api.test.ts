@@ -61,42 +61,45 @@ describe('usbscsid HTTP API (fake device)', () => {
     expect(Buffer.from(r.data).equals(data)).toBe(true);
   });
 
-  it('takes a chunked data-out body (no Content-Length) whole, and refuses one over --body-limit with 413', async () => {
-    const { request } = await import('node:http');
-    const chunked = (chunks: Buffer[]) =>
-      new Promise<{ status: number; json: any }>((resolve, reject) => {
-        const r = request(
-          {
-            socketPath: t.socketPath,
-            method: 'POST',
-            path: '/v1/devices/1-1/execute',
-            headers: {
-              'content-type': 'application/octet-stream',
-              'x-scsi-cdb': '2a 00 00 00 00 10 00 00 08 00',
-              'x-scsi-allow-medium-write': 'true',
+  it(
+    'takes a chunked data-out body (no Content-Length) whole, and refuses one ' + 'over --body-limit with 413',
+    async () => {
+      const { request } = await import('node:http');
+      const chunked = (chunks: Buffer[]) =>
+        new Promise<{ status: number; json: any }>((resolve, reject) => {
+          const r = request(
+            {
+              socketPath: t.socketPath,
+              method: 'POST',
+              path: '/v1/devices/1-1/execute',
+              headers: {
+                'content-type': 'application/octet-stream',
+                'x-scsi-cdb': '2a 00 00 00 00 10 00 00 08 00',
+                'x-scsi-allow-medium-write': 'true',
+              },
             },
-          },
-          (res) => {
-            let body = '';
-            res.on('data', (c) => (body += c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) }));
-          },
-        );
-        r.on('error', reject);
-        for (const c of chunks) r.write(c);
-        r.end();
+            (res) => {
+              let body = '';
+              res.on('data', (c) => (body += c));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) }));
+            },
+          );
+          r.on('error', reject);
+          for (const c of chunks) r.write(c);
+          r.end();
+        });
+      const data = Buffer.alloc(8 * 512);
+      for (let i = 0; i < data.length; i++) data[i] = i % 251;
+      const ok = await chunked([data.subarray(0, 1000), data.subarray(1000, 3000), data.subarray(3000)]);
+      expect(ok).toMatchObject({ status: 200, json: { transferred: data.length } });
+      const back = await client.execute('1-1', Uint8Array.from([0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0]), {
+        length: data.length,
       });
-    const data = Buffer.alloc(8 * 512);
-    for (let i = 0; i < data.length; i++) data[i] = i % 251;
-    const ok = await chunked([data.subarray(0, 1000), data.subarray(1000, 3000), data.subarray(3000)]);
-    expect(ok).toMatchObject({ status: 200, json: { transferred: data.length } });
-    const back = await client.execute('1-1', Uint8Array.from([0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0]), {
-      length: data.length,
-    });
-    expect(Buffer.from(back.data).equals(data)).toBe(true);
-    const big = await chunked(Array.from({ length: 20 }, () => Buffer.alloc(4096)));
-    expect([big.status, big.json.error.code]).toEqual([413, 'E_BAD_INPUT']);
-  });
+      expect(Buffer.from(back.data).equals(data)).toBe(true);
+      const big = await chunked(Array.from({ length: 20 }, () => Buffer.alloc(4096)));
+      expect([big.status, big.json.error.code]).toEqual([413, 'E_BAD_INPUT']);
+    },
+  );
 
   it('takes data-out as base64 in JSON, or binary with the CDB and consent in the query string', async () => {
     const small = Buffer.alloc(512, 0x3c);
@@ -123,77 +126,84 @@ describe('usbscsid HTTP API (fake device)', () => {
     expect(Buffer.from(back.data).equals(Buffer.concat([small, big]))).toBe(true);
   });
 
-  it('refuses malformed JSON, bad fields, oversized bodies, wrong media types, unknown devices and routes with 4xx and a code', async () => {
-    const json = { 'content-type': 'application/json' };
-    const cases: [string, string, string | Buffer | undefined, Record<string, string>, number][] = [
-      ['POST', '/v1/devices/1-1/execute', '{"cdb": "12 00', json, 400],
-      ['POST', '/v1/devices/1-1/execute', '[]', json, 400],
-      ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: 'zz' }), json, 400],
-      ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', direction: 'in' }), json, 400],
-      [
-        'POST',
-        '/v1/devices/1-1/execute',
-        JSON.stringify({ cdb: '12 00 00 00 24 00', direction: 'sideways', length: 3 }),
-        json,
-        400,
-      ],
-      ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', length: -1 }), json, 400],
-      [
-        'POST',
-        '/v1/devices/1-1/execute',
-        Buffer.alloc(65 * 1024),
-        { 'content-type': 'application/octet-stream', 'x-scsi-cdb': '2a00000000000000 8000' },
-        413,
-      ],
-      ['POST', '/v1/devices/1-1/execute', 'hello', { 'content-type': 'text/csv' }, 415],
-      ['POST', '/v1/devices/9-9/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36 }), json, 404],
-      ['GET', '/v1/devices/9-9', undefined, {}, 404],
-      ['DELETE', '/v1/leases/nope', undefined, {}, 404],
-      ['GET', '/v2/nothing', undefined, {}, 404],
-      ['POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 'soon' }), json, 400],
-    ];
-    // JSON types are not coerced: a number written as a string is refused, never read as the number.
-    const coerced: [string, Record<string, unknown>][] = [
-      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: '36' }],
-      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, timeoutMs: '5000' }],
-      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, allowMediumWrite: 'true' }],
-      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, lease: 42 }],
-      ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: [36] }],
-      ['/v1/devices/1-1/lease', { ttlMs: '600000' }],
-      ['/v1/devices/1-1/lease', { idleTimeoutMs: '1000' }],
-    ];
-    for (const [path, body] of coerced) cases.push(['POST', path, JSON.stringify(body), json, 400]);
-    for (const [method, path, body, headers, status] of cases) {
-      const r = await raw(t, method, path, body, headers);
-      expect({ path, body: String(body).slice(0, 40), status: r.status }).toEqual({
-        path,
-        body: String(body).slice(0, 40),
-        status,
-      });
-      expect(r.json?.error?.code, `${method} ${path} ${String(body).slice(0, 40)}`).toMatch(
-        /^E_(BAD_INPUT|NOT_FOUND)$/,
-      );
-      expect(r.json.error.message.length).toBeGreaterThan(10);
-    }
-    // nothing malformed reached the device
-    expect(dev.executed).toEqual([]);
-  });
-
-  it('answers 415 for every body that is neither JSON nor octet-stream, text/plain included, and sends nothing', async () => {
-    const inquiry = JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36 });
-    for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/xml', 'text/csv']) {
-      for (const path of ['/v1/devices/1-1/execute', '/v1/devices/1-1/lease']) {
-        const r = await raw(t, 'POST', path, inquiry, { 'content-type': type });
-        expect({ type, path, status: r.status, code: r.json?.error?.code }).toEqual({
-          type,
+  it(
+    'refuses malformed JSON, bad fields, oversized bodies, wrong media types, unknown ' +
+      'devices and routes with 4xx and a code',
+    async () => {
+      const json = { 'content-type': 'application/json' };
+      const cases: [string, string, string | Buffer | undefined, Record<string, string>, number][] = [
+        ['POST', '/v1/devices/1-1/execute', '{"cdb": "12 00', json, 400],
+        ['POST', '/v1/devices/1-1/execute', '[]', json, 400],
+        ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: 'zz' }), json, 400],
+        ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', direction: 'in' }), json, 400],
+        [
+          'POST',
+          '/v1/devices/1-1/execute',
+          JSON.stringify({ cdb: '12 00 00 00 24 00', direction: 'sideways', length: 3 }),
+          json,
+          400,
+        ],
+        ['POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', length: -1 }), json, 400],
+        [
+          'POST',
+          '/v1/devices/1-1/execute',
+          Buffer.alloc(65 * 1024),
+          { 'content-type': 'application/octet-stream', 'x-scsi-cdb': '2a00000000000000 8000' },
+          413,
+        ],
+        ['POST', '/v1/devices/1-1/execute', 'hello', { 'content-type': 'text/csv' }, 415],
+        ['POST', '/v1/devices/9-9/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36 }), json, 404],
+        ['GET', '/v1/devices/9-9', undefined, {}, 404],
+        ['DELETE', '/v1/leases/nope', undefined, {}, 404],
+        ['GET', '/v2/nothing', undefined, {}, 404],
+        ['POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 'soon' }), json, 400],
+      ];
+      // JSON types are not coerced: a number written as a string is refused, never read as the number.
+      const coerced: [string, Record<string, unknown>][] = [
+        ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: '36' }],
+        ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, timeoutMs: '5000' }],
+        ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, allowMediumWrite: 'true' }],
+        ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: 36, lease: 42 }],
+        ['/v1/devices/1-1/execute', { cdb: '12 00 00 00 24 00', length: [36] }],
+        ['/v1/devices/1-1/lease', { ttlMs: '600000' }],
+        ['/v1/devices/1-1/lease', { idleTimeoutMs: '1000' }],
+      ];
+      for (const [path, body] of coerced) cases.push(['POST', path, JSON.stringify(body), json, 400]);
+      for (const [method, path, body, headers, status] of cases) {
+        const r = await raw(t, method, path, body, headers);
+        expect({ path, body: String(body).slice(0, 40), status: r.status }).toEqual({
           path,
-          status: 415,
-          code: 'E_BAD_INPUT',
+          body: String(body).slice(0, 40),
+          status,
         });
+        expect(r.json?.error?.code, `${method} ${path} ${String(body).slice(0, 40)}`).toMatch(
+          /^E_(BAD_INPUT|NOT_FOUND)$/,
+        );
+        expect(r.json.error.message.length).toBeGreaterThan(10);
       }
-    }
-    expect(dev.executed).toEqual([]);
-  });
+      // nothing malformed reached the device
+      expect(dev.executed).toEqual([]);
+    },
+  );
+
+  it(
+    'answers 415 for every body that is neither JSON nor octet-stream, text/plain included, ' + 'and sends nothing',
+    async () => {
+      const inquiry = JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36 });
+      for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/xml', 'text/csv']) {
+        for (const path of ['/v1/devices/1-1/execute', '/v1/devices/1-1/lease']) {
+          const r = await raw(t, 'POST', path, inquiry, { 'content-type': type });
+          expect({ type, path, status: r.status, code: r.json?.error?.code }).toEqual({
+            type,
+            path,
+            status: 415,
+            code: 'E_BAD_INPUT',
+          });
+        }
+      }
+      expect(dev.executed).toEqual([]);
+    },
+  );
 
   it('refuses a data-in length over --body-limit with 400 naming the limit, and a body over it with 413', async () => {
     const json = { 'content-type': 'application/json' };
@@ -218,38 +228,43 @@ describe('usbscsid HTTP API (fake device)', () => {
     expect(dev.executed).toEqual([]);
   });
 
-  it('clamps the default idle timeout to a shorter ttlMs on acquire, and names the real ranges when refusing', async () => {
-    const json = { 'content-type': 'application/json' };
-    const short = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 1500 }), json);
-    expect(short.status).toBe(201);
-    expect(short.json.lease.idleTimeoutMs).toBe(1500);
-    await raw(t, 'DELETE', `/v1/leases/${short.json.lease.id}`, undefined, {
-      'x-usbscsi-lease': short.json.lease.secret,
-    });
-    // an explicit idle timeout longer than the lease is still refused, with the lease's ttlMs in the message
-    const longer = await raw(
-      t,
-      'POST',
-      '/v1/devices/1-1/lease',
-      JSON.stringify({ ttlMs: 1500, idleTimeoutMs: 2000 }),
-      json,
-    );
-    expect(longer.status).toBe(400);
-    expect(longer.json.error.message).toMatch(/idleTimeoutMs must be an integer from 1 to the lease's ttlMs \(1500\)/);
-    const maxTtl = 24 * 3600_000;
-    for (const body of [{ ttlMs: -1 }, { ttlMs: maxTtl + 1 }, { idleTimeoutMs: 0 }]) {
-      const r = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify(body), json);
-      expect(r.status).toBe(400);
-      expect(r.json.error.message).toContain(`from 1 to ${maxTtl}`);
-    }
-    const lease = await client.acquireLease('1-1', { ttlMs: 60_000 });
-    const renew = await raw(t, 'POST', `/v1/leases/${lease.id}/renew`, JSON.stringify({ ttlMs: -1 }), {
-      ...json,
-      'x-usbscsi-lease': lease.secret,
-    });
-    expect(renew.status).toBe(400);
-    expect(renew.json.error.message).toContain(`from 1 to ${maxTtl}`);
-  });
+  it(
+    'clamps the default idle timeout to a shorter ttlMs on acquire, and names the real ' + 'ranges when refusing',
+    async () => {
+      const json = { 'content-type': 'application/json' };
+      const short = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 1500 }), json);
+      expect(short.status).toBe(201);
+      expect(short.json.lease.idleTimeoutMs).toBe(1500);
+      await raw(t, 'DELETE', `/v1/leases/${short.json.lease.id}`, undefined, {
+        'x-usbscsi-lease': short.json.lease.secret,
+      });
+      // an explicit idle timeout longer than the lease is still refused, with the lease's ttlMs in the message
+      const longer = await raw(
+        t,
+        'POST',
+        '/v1/devices/1-1/lease',
+        JSON.stringify({ ttlMs: 1500, idleTimeoutMs: 2000 }),
+        json,
+      );
+      expect(longer.status).toBe(400);
+      expect(longer.json.error.message).toMatch(
+        /idleTimeoutMs must be an integer from 1 to the lease's ttlMs \(1500\)/,
+      );
+      const maxTtl = 24 * 3600_000;
+      for (const body of [{ ttlMs: -1 }, { ttlMs: maxTtl + 1 }, { idleTimeoutMs: 0 }]) {
+        const r = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify(body), json);
+        expect(r.status).toBe(400);
+        expect(r.json.error.message).toContain(`from 1 to ${maxTtl}`);
+      }
+      const lease = await client.acquireLease('1-1', { ttlMs: 60_000 });
+      const renew = await raw(t, 'POST', `/v1/leases/${lease.id}/renew`, JSON.stringify({ ttlMs: -1 }), {
+        ...json,
+        'x-usbscsi-lease': lease.secret,
+      });
+      expect(renew.status).toBe(400);
+      expect(renew.json.error.message).toContain(`from 1 to ${maxTtl}`);
+    },
+  );
 
   it('serves an OpenAPI document whose paths and methods are exactly the routes', async () => {
     const r = await raw(t, 'GET', '/openapi.yaml');

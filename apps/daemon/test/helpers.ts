@@ -91,7 +91,10 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 5000, 
   }
 }
 
-/** Sends bytes as they are (the malformed requests no HTTP client would write) and reads until the daemon closes or `ms` pass. */
+/**
+ * Sends bytes as they are (the malformed requests no HTTP client would write) and reads until the daemon closes or `ms`
+ * pass.
+ */
 export function sendRaw(
   socketPath: string,
   bytes: string | Buffer,

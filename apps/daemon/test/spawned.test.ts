@@ -105,7 +105,8 @@ describe.skipIf(!BUILT)(
     }, 60_000);
 
     it.skipIf(!HANDOFF_EXPORTED)(
-      `after a SIGKILL while holding a lease, the next start gives the device back (journal + recoverLeases on a fake OS)${HANDOFF_EXPORTED ? '' : " — SKIPPED: core's index does not export the handoff API (export * from './handoff/index.js') in packages/core/dist"}`,
+      `after a SIGKILL while holding a lease, the next start gives the device ` +
+        `back (journal + recoverLeases on a fake OS)${HANDOFF_EXPORTED ? '' : " — SKIPPED: core's index does not export the handoff API (export * from './handoff/index.js') in packages/core/dist"}`,
       async () => {
         const stateFile = join(dir, 'fake-os.json');
         const journalPath = join(dir, 'leases.json');

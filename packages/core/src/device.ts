@@ -66,7 +66,10 @@ export interface DeviceDescription {
 export interface ScsiDeviceOptions {
   lun?: number;
   description?: Partial<DeviceDescription>;
-  /** Largest data phase per command; reads and writes are split to fit. Default 1 MiB, and never above the transport's own limit. */
+  /**
+   * Largest data phase per command; reads and writes are split to fit. Default 1 MiB, and never above the transport's
+   * own limit.
+   */
   maxTransferBytes?: number;
   /** Mounted filesystems on the medium right now (medium writes are refused while any). */
   mounts?: () => Promise<MountInfo[]>;
@@ -233,7 +236,9 @@ export class ScsiDevice {
     return this.transport.execute(request);
   }
 
-  /** Runs a CDB and throws {@link CheckConditionError} unless the status is GOOD. Retries once after a UNIT ATTENTION. */
+  /**
+   * Runs a CDB and throws {@link CheckConditionError} unless the status is GOOD. Retries once after a UNIT ATTENTION.
+   */
   private async run(cdb: Uint8Array, options: ExecuteOptions = {}, checkMounts = true): Promise<ScsiResult> {
     let result = await this.send(cdb, options, checkMounts);
     if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
@@ -508,7 +513,8 @@ export class ScsiDevice {
     if (result.transferred !== expected) {
       throw new UsbScsiError(
         ErrorCodes.IO,
-        `${scsi.opcodeName(cdb)} at LBA ${lba} moved ${result.transferred} of ${expected} bytes (residue ${result.residue}) with GOOD status`,
+        `${scsi.opcodeName(cdb)} at LBA ${lba} moved ${result.transferred} of ${expected} ` +
+          `bytes (residue ${result.residue}) with GOOD status`,
         { details: { lba: lba.toString(), expected, transferred: result.transferred } },
       );
     }
@@ -609,7 +615,8 @@ export class ScsiDevice {
     if (mounts.length > 0) {
       throw new UsbScsiError(
         ErrorCodes.MOUNTED,
-        `refusing ${scsi.opcodeName(cdb)}: the medium is mounted (${mounts.map((m) => `${m.device} on ${m.mountPoint}`).join(', ')}); unmount it first`,
+        `refusing ${scsi.opcodeName(cdb)}: the medium is mounted (${mounts.map((m) => `${m.device} on ${m.mountPoint}`).join(', ')}); ` +
+          `unmount it first`,
         { details: { mounts } },
       );
     }

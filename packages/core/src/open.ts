@@ -51,7 +51,8 @@ type BackendLoad = { backend: UsbBackend | null; reason?: string };
 
 async function loadByName(name: 'native' | 'node-usb'): Promise<BackendLoad> {
   try {
-    // The addon and the `usb` package load here, on first use: both are optional, and a missing one is a reason, not a crash.
+    // The addon and the `usb` package load here, on first use: both are optional, and a missing one is a reason, not a
+    // crash.
     if (name === 'native') return await loadNativeBackend();
     return await loadNodeUsbBackend();
   } catch (err) {
@@ -262,7 +263,11 @@ function refuseUasOnly(device: MassStorageDeviceInfo, interfaceNumber: number | 
   const path = node ? (node.startsWith('/dev/') ? node : `/dev/${node}`) : undefined;
   throw new UsbScsiError(
     ErrorCodes.UNSUPPORTED,
-    `${usbIdsOf(device)} at ${device.location} interface ${uas.interfaceNumber} speaks USB Attached SCSI (UAS, protocol 0x62) only, with no Bulk-Only alternate setting: usbscsi cannot drive it over BOT, so nothing was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. What works today: on Linux, SG_IO through the kernel's own node (--backend sg, transport: 'sg'${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
+    `${usbIdsOf(device)} at ${device.location} interface ${uas.interfaceNumber} ` +
+      `speaks USB Attached SCSI (UAS, protocol 0x62) only, with no Bulk-Only ` +
+      `alternate setting: usbscsi cannot drive it over BOT, so nothing was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. ` +
+      `What works today: on Linux, SG_IO through the kernel's own node (--backend ` +
+      `sg, transport: 'sg'${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
     { details: { interfaceNumber: uas.interfaceNumber, protocols: uas.protocols, ...(path ? { sgPath: path } : {}) } },
   );
 }
@@ -281,7 +286,8 @@ async function openPassThrough(
     if (code === 'EACCES' || code === 'EPERM') {
       throw new UsbScsiError(
         ErrorCodes.PERMISSION,
-        `no read/write access to ${path}: run as root, or add yourself to the 'disk' group (sg and sd nodes are root:disk 0660)`,
+        `no read/write access to ${path}: run as root, or add yourself to the 'disk' group ` +
+          `(sg and sd nodes are root:disk 0660)`,
         { cause: err },
       );
     }

@@ -27,13 +27,15 @@ export function parseSelector(text: string | undefined): DeviceSelector {
   const trimmed = text.trim();
   if (trimmed === '')
     throw badInput(
-      'the device selector is empty: name a device (VID:PID, bus-port, /dev/…), or give none to use the only visible one',
+      'the device selector is empty: name a device (VID:PID, bus-port, /dev/…), or give ' +
+        'none to use the only visible one',
     );
   if (trimmed.startsWith('/dev/')) {
     // Whole disks, optical drives (sr), tape drives (st rewinds on close, nst does not) and their sg nodes.
     if (!/^\/dev\/(sd[a-z]+|sg\d+|sr\d+|n?st\d+|disk\d+|rdisk\d+)$/.test(trimmed)) {
       throw badInput(
-        `'${trimmed}' is not a whole-disk, optical, tape or sg node: use /dev/sdX, /dev/srN, /dev/stN, /dev/nstN, /dev/sgN (Linux) or /dev/diskN (macOS)`,
+        `'${trimmed}' is not a whole-disk, optical, tape or sg node: use /dev/sdX, /dev/srN, ` +
+          `/dev/stN, /dev/nstN, /dev/sgN (Linux) or /dev/diskN (macOS)`,
       );
     }
     return { kind: 'path', path: trimmed };
@@ -55,7 +57,9 @@ export function parseSelector(text: string | undefined): DeviceSelector {
     }
   }
   throw badInput(
-    `cannot read device selector '${text}': use VID:PID[:SERIAL] in hex (46f4:0001), a bus-port path (1-2.3), /dev/sdX, /dev/srN, /dev/stN, /dev/nstN or /dev/sgN (Linux), or /dev/diskN (macOS)`,
+    `cannot read device selector '${text}': use VID:PID[:SERIAL] in hex (46f4:0001), ` +
+      `a bus-port path (1-2.3), /dev/sdX, /dev/srN, /dev/stN, /dev/nstN or /dev/sgN (Linux), ` +
+      `or /dev/diskN (macOS)`,
   );
 }
 

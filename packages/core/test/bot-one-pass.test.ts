@@ -37,13 +37,16 @@ function transferTimeouts(handle: ScriptedHandle): Array<number | undefined> {
 }
 
 describe('a device that skips its data phase', () => {
-  it('sends its CSW (13 bytes, USBS) in place of the data: accepted as the CSW, nothing transferred, no reset', async () => {
-    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(1, 512) });
-    const r = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512), autoSense: false });
-    expect(r).toMatchObject({ status: 2, transferred: 0, residue: 512 });
-    expect(r.data.length).toBe(0);
-    expect(handle.remaining).toBe(0); // no second CSW read, no reset recovery
-  });
+  it(
+    'sends its CSW (13 bytes, USBS) in place of the data: accepted as the CSW, nothing ' + 'transferred, no reset',
+    async () => {
+      const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(1, 512) });
+      const r = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512), autoSense: false });
+      expect(r).toMatchObject({ status: 2, transferred: 0, residue: 512 });
+      expect(r.data.length).toBe(0);
+      expect(handle.remaining).toBe(0); // no second CSW read, no reset recovery
+    },
+  );
 
   it('the same rule holds for a data phase streamed to a file: the 13 bytes written there are the CSW', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bot-fd-'));
@@ -173,55 +176,66 @@ describe('timeoutMs is one budget for the whole command', () => {
 });
 
 describe('reset recovery after a broken command', () => {
-  it('when the class reset fails after a timeout, the error is still E_TIMEOUT and the reset failure is its cause', async () => {
-    const { bot } = await open(
-      { op: 'bulkOut' },
-      { op: 'bulkIn', status: TransferStatus.TIMEOUT },
-      { op: 'control', request: 0xff, status: TransferStatus.STALL },
-    );
-    const err = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) }).catch((e) => e);
-    expectCode(err, ErrorCodes.TIMEOUT);
-    expectCode(err.cause, ErrorCodes.IO);
-    expect(err.cause.message).toMatch(/reset --port/);
-    expect(err.details).toMatchObject({ resetFailed: true });
-  });
+  it(
+    'when the class reset fails after a timeout, the error is still E_TIMEOUT and the ' + 'reset failure is its cause',
+    async () => {
+      const { bot } = await open(
+        { op: 'bulkOut' },
+        { op: 'bulkIn', status: TransferStatus.TIMEOUT },
+        { op: 'control', request: 0xff, status: TransferStatus.STALL },
+      );
+      const err = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) }).catch((e) => e);
+      expectCode(err, ErrorCodes.TIMEOUT);
+      expectCode(err.cause, ErrorCodes.IO);
+      expect(err.cause.message).toMatch(/reset --port/);
+      expect(err.details).toMatchObject({ resetFailed: true });
+    },
+  );
 
-  it('when the halts cannot be cleared because the device left, the command error stays, with E_DEVICE_GONE as cause', async () => {
-    const { bot, handle } = await open(
-      { op: 'bulkOut' },
-      { op: 'bulkIn', status: TransferStatus.CANCELLED },
-      { op: 'control', request: 0xff },
-    );
-    handle.clearHalt = async () => {
-      throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'unplugged');
-    };
-    const err = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) }).catch((e) => e);
-    expectCode(err, ErrorCodes.CANCELLED);
-    expectCode(err.cause, ErrorCodes.DEVICE_GONE);
-  });
+  it(
+    'when the halts cannot be cleared because the device left, the command error stays, ' +
+      'with E_DEVICE_GONE as cause',
+    async () => {
+      const { bot, handle } = await open(
+        { op: 'bulkOut' },
+        { op: 'bulkIn', status: TransferStatus.CANCELLED },
+        { op: 'control', request: 0xff },
+      );
+      handle.clearHalt = async () => {
+        throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'unplugged');
+      };
+      const err = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(512) }).catch((e) => e);
+      expectCode(err, ErrorCodes.CANCELLED);
+      expectCode(err.cause, ErrorCodes.DEVICE_GONE);
+    },
+  );
 });
 
 describe('an engine exchange (several URBs per data phase)', () => {
-  it('a 13-byte CSW-like packet at a chunk boundary inside a longer data phase is data; core reads the CSW', async () => {
-    const { bot, handle } = await open({ op: 'bulkIn', reply: cswFor(0, 1024 - 525) });
-    const engineCalls: number[] = [];
-    handle.botExchange = async (request) => {
-      engineCalls.push(request.timeoutMs);
-      handle.calls.push({ op: 'bulkOut', endpoint: OUT, length: 31, data: request.cbw.slice() }); // the CSW step answers its tag
-      const buffer = (request.data as { buffer: Uint8Array }).buffer;
-      buffer.fill(0xaa, 0, 512);
-      buffer.set(cswFor(0)(handle), 512); // a stray "CSW" right after the first 512-byte chunk
-      return {
-        cbw: { status: TransferStatus.OK, actualLength: 31 },
-        data: { status: TransferStatus.OK, actualLength: 525 },
+  it(
+    'a 13-byte CSW-like packet at a chunk boundary inside a longer data phase is data; ' + 'core reads the CSW',
+    async () => {
+      const { bot, handle } = await open({ op: 'bulkIn', reply: cswFor(0, 1024 - 525) });
+      const engineCalls: number[] = [];
+      handle.botExchange = async (request) => {
+        engineCalls.push(request.timeoutMs);
+        // the CSW step answers its tag
+        handle.calls.push({ op: 'bulkOut', endpoint: OUT, length: 31, data: request.cbw.slice() });
+        const buffer = (request.data as { buffer: Uint8Array }).buffer;
+        buffer.fill(0xaa, 0, 512);
+        buffer.set(cswFor(0)(handle), 512); // a stray "CSW" right after the first 512-byte chunk
+        return {
+          cbw: { status: TransferStatus.OK, actualLength: 31 },
+          data: { status: TransferStatus.OK, actualLength: 525 },
+        };
       };
-    };
-    const r = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(1024) });
-    expect(r).toMatchObject({ status: 0, transferred: 525, residue: 1024 - 525 });
-    expect(r.data[512]).toBe(0x55);
-    expect(handle.remaining).toBe(0);
-    expect(engineCalls).toEqual([20_000]);
-  });
+      const r = await bot.execute({ cdb: READ10_1, direction: 'in', data: new Uint8Array(1024) });
+      expect(r).toMatchObject({ status: 0, transferred: 525, residue: 1024 - 525 });
+      expect(r.data[512]).toBe(0x55);
+      expect(handle.remaining).toBe(0);
+      expect(engineCalls).toEqual([20_000]);
+    },
+  );
 });
 
 describe('quirk needs-start-unit', () => {

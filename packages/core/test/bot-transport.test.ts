@@ -34,30 +34,36 @@ function expectCode(err: unknown, code: string) {
 }
 
 describe('BotTransport.open', () => {
-  it('claims the BOT interface, runs reset recovery (class reset, both halts cleared), then reads GET MAX LUN', async () => {
-    const handle = new ScriptedHandle().play(...resetRecoverySteps, {
-      op: 'control',
-      request: 0xfe,
-      reply: Uint8Array.of(3),
-    });
-    const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
-    expect(bot.maxLun).toBe(3);
-    expect(handle.claimed).toEqual([0]);
-    expect(handle.calls.map((c) => [c.op, c.request ?? c.endpoint])).toEqual([
-      ['control', 0xff],
-      ['clearHalt', IN],
-      ['clearHalt', OUT],
-      ['control', 0xfe],
-    ]);
-    expect(handle.remaining).toBe(0);
-  });
+  it(
+    'claims the BOT interface, runs reset recovery (class reset, both halts cleared), ' + 'then reads GET MAX LUN',
+    async () => {
+      const handle = new ScriptedHandle().play(...resetRecoverySteps, {
+        op: 'control',
+        request: 0xfe,
+        reply: Uint8Array.of(3),
+      });
+      const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
+      expect(bot.maxLun).toBe(3);
+      expect(handle.claimed).toEqual([0]);
+      expect(handle.calls.map((c) => [c.op, c.request ?? c.endpoint])).toEqual([
+        ['control', 0xff],
+        ['clearHalt', IN],
+        ['clearHalt', OUT],
+        ['control', 0xfe],
+      ]);
+      expect(handle.remaining).toBe(0);
+    },
+  );
 
-  it('sends no SET_INTERFACE for an interface with one alternate setting (f_mass_storage takes it as a reset)', async () => {
-    const handle = new ScriptedHandle().play(...resetRecoverySteps, maxLunZero);
-    await BotTransport.open(handle, { resetDelayMs: 0 });
-    expect(handle.alt).toEqual([]);
-    expect(handle.calls.some((c) => c.request === 0x0a)).toBe(false);
-  });
+  it(
+    'sends no SET_INTERFACE for an interface with one alternate setting (f_mass_storage ' + 'takes it as a reset)',
+    async () => {
+      const handle = new ScriptedHandle().play(...resetRecoverySteps, maxLunZero);
+      await BotTransport.open(handle, { resetDelayMs: 0 });
+      expect(handle.alt).toEqual([]);
+      expect(handle.calls.some((c) => c.request === 0x0a)).toBe(false);
+    },
+  );
 
   it('a class reset the device refuses at open still clears both halts, and the open goes on', async () => {
     const handle = new ScriptedHandle().play(
@@ -104,26 +110,29 @@ describe('BotTransport.open', () => {
     return both;
   }
 
-  it('with a UAS alternate too: GET_INTERFACE, and SET_INTERFACE to the BOT setting only when another is current', async () => {
-    const atUas = new ScriptedHandle(bridge()).play(
-      { op: 'control', request: 0x0a, reply: Uint8Array.of(1) },
-      maxLunZero,
-    );
-    await BotTransport.open(atUas, { resetOnOpen: false });
-    expect(atUas.alt).toEqual([[0, 0]]);
-    const atBot = new ScriptedHandle(bridge()).play(
-      { op: 'control', request: 0x0a, reply: Uint8Array.of(0) },
-      maxLunZero,
-    );
-    await BotTransport.open(atBot, { resetOnOpen: false });
-    expect(atBot.alt).toEqual([]);
-    const mute = new ScriptedHandle(bridge()).play(
-      { op: 'control', request: 0x0a, status: TransferStatus.STALL },
-      maxLunZero,
-    );
-    await BotTransport.open(mute, { resetOnOpen: false });
-    expect(mute.alt).toEqual([[0, 0]]);
-  });
+  it(
+    'with a UAS alternate too: GET_INTERFACE, and SET_INTERFACE to the BOT setting only ' + 'when another is current',
+    async () => {
+      const atUas = new ScriptedHandle(bridge()).play(
+        { op: 'control', request: 0x0a, reply: Uint8Array.of(1) },
+        maxLunZero,
+      );
+      await BotTransport.open(atUas, { resetOnOpen: false });
+      expect(atUas.alt).toEqual([[0, 0]]);
+      const atBot = new ScriptedHandle(bridge()).play(
+        { op: 'control', request: 0x0a, reply: Uint8Array.of(0) },
+        maxLunZero,
+      );
+      await BotTransport.open(atBot, { resetOnOpen: false });
+      expect(atBot.alt).toEqual([]);
+      const mute = new ScriptedHandle(bridge()).play(
+        { op: 'control', request: 0x0a, status: TransferStatus.STALL },
+        maxLunZero,
+      );
+      await BotTransport.open(mute, { resetOnOpen: false });
+      expect(mute.alt).toEqual([[0, 0]]);
+    },
+  );
 
   it('refuses to take an interface the kernel driver holds unless asked to detach', async () => {
     const handle = new ScriptedHandle();
@@ -315,18 +324,21 @@ describe('BotTransport.execute: status phase and recovery', () => {
     expect(handle.remaining).toBe(0);
   });
 
-  it("a failing class reset keeps the command's error; the reset failure (naming the port reset) is its cause", async () => {
-    const { bot } = await open(
-      { op: 'bulkOut' },
-      { op: 'bulkIn', reply: cswFor(2) },
-      { op: 'control', request: 0xff, status: TransferStatus.STALL },
-    );
-    const err = await bot.execute({ cdb: TUR, direction: 'none' }).catch((e) => e);
-    expectCode(err, ErrorCodes.PHASE_ERROR);
-    expect(err.message).toMatch(/reset recovery failed too/);
-    expectCode(err.cause, ErrorCodes.IO);
-    expect(err.cause.message).toMatch(/reset --port/);
-  });
+  it(
+    "a failing class reset keeps the command's error; the reset failure (naming the port " + 'reset) is its cause',
+    async () => {
+      const { bot } = await open(
+        { op: 'bulkOut' },
+        { op: 'bulkIn', reply: cswFor(2) },
+        { op: 'control', request: 0xff, status: TransferStatus.STALL },
+      );
+      const err = await bot.execute({ cdb: TUR, direction: 'none' }).catch((e) => e);
+      expectCode(err, ErrorCodes.PHASE_ERROR);
+      expect(err.message).toMatch(/reset recovery failed too/);
+      expectCode(err.cause, ErrorCodes.IO);
+      expect(err.cause.message).toMatch(/reset --port/);
+    },
+  );
 
   it('reset() runs reset recovery on request', async () => {
     const { bot, handle } = await open(...resetRecoverySteps);

@@ -100,13 +100,17 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
     expect(new DataView(csw.buffer).getUint32(4, true)).toBe(tag);
   });
 
-  it('a host IN transfer that is not a multiple of wMaxPacketSize and ends inside the data gets a whole packet: overflow', async () => {
-    await h.bulkOut(OUT, rawCbw({ length: 1024, dirIn: true, cdb: read10(0, 2) }), 1000);
-    expect(await h.bulkIn(IN, new Uint8Array(100), 1000)).toEqual({
-      status: TransferStatus.OVERFLOW,
-      actualLength: 100,
-    });
-  });
+  it(
+    'a host IN transfer that is not a multiple of wMaxPacketSize and ends inside the ' +
+      'data gets a whole packet: overflow',
+    async () => {
+      await h.bulkOut(OUT, rawCbw({ length: 1024, dirIn: true, cdb: read10(0, 2) }), 1000);
+      expect(await h.bulkIn(IN, new Uint8Array(100), 1000)).toEqual({
+        status: TransferStatus.OVERFLOW,
+        actualLength: 100,
+      });
+    },
+  );
 
   it('case 7 Hi < Di: the device sends Hi bytes and reports a phase error', async () => {
     const r = await command(h, read10(0, 2), { in: 512 });
@@ -170,23 +174,27 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
 });
 
 describe('CBW validity, halts and class requests', () => {
-  it('an invalid CBW (bad signature) stalls both pipes; clear halt alone does not help; reset recovery does', async () => {
-    const bad = rawCbw({ length: 36, dirIn: true, cdb: INQUIRY });
-    bad[3] = 0x44; // "USBD"
-    expect((await h.bulkOut(OUT, bad, 1000)).status).toBe(TransferStatus.OK);
-    expect(device.bot.state).toBe('needs-reset');
-    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
-    expect((await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000)).status).toBe(
-      TransferStatus.STALL,
-    );
-    await h.clearHalt(IN);
-    await h.clearHalt(OUT);
-    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL); // §6.6.1: until reset recovery
-    await resetRecovery(h);
-    expect((await command(h, TUR)).csw.status).toBe(0);
-    expect(device.stats.invalidCbws).toBe(1);
-    expect(device.stats.resets).toBe(1);
-  });
+  it(
+    'an invalid CBW (bad signature) stalls both pipes; clear halt alone does not help; ' + 'reset recovery does',
+    async () => {
+      const bad = rawCbw({ length: 36, dirIn: true, cdb: INQUIRY });
+      bad[3] = 0x44; // "USBD"
+      expect((await h.bulkOut(OUT, bad, 1000)).status).toBe(TransferStatus.OK);
+      expect(device.bot.state).toBe('needs-reset');
+      expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
+      expect((await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000)).status).toBe(
+        TransferStatus.STALL,
+      );
+      await h.clearHalt(IN);
+      await h.clearHalt(OUT);
+      // §6.6.1: until reset recovery
+      expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
+      await resetRecovery(h);
+      expect((await command(h, TUR)).csw.status).toBe(0);
+      expect(device.stats.invalidCbws).toBe(1);
+      expect(device.stats.resets).toBe(1);
+    },
+  );
 
   it('an invalid CBW (30 bytes) is invalid too', async () => {
     await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }).subarray(0, 30), 1000);

@@ -93,16 +93,19 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
     });
   }
 
-  it('short data: less than asked is a result with its residue, and the typed read refuses to pass it off as whole', async () => {
-    await setup();
-    inject({ kind: 'short-data', opcode: 0x28, bytes: 512 });
-    const result = await dev.execute(READ10(0, 8), { length: 8 * BLOCK });
-    expect(result.transferred).toBe(512);
-    expect(result.residue).toBe(7 * BLOCK);
-    inject({ kind: 'short-data', opcode: 0x28, bytes: 512 });
-    expect(await codeOf(dev.read(0, 8))).toBe(ErrorCodes.IO);
-    await nextCommandWorks();
-  });
+  it(
+    'short data: less than asked is a result with its residue, and the typed read refuses ' + 'to pass it off as whole',
+    async () => {
+      await setup();
+      inject({ kind: 'short-data', opcode: 0x28, bytes: 512 });
+      const result = await dev.execute(READ10(0, 8), { length: 8 * BLOCK });
+      expect(result.transferred).toBe(512);
+      expect(result.residue).toBe(7 * BLOCK);
+      inject({ kind: 'short-data', opcode: 0x28, bytes: 512 });
+      expect(await codeOf(dev.read(0, 8))).toBe(ErrorCodes.IO);
+      await nextCommandWorks();
+    },
+  );
 
   it('too much data (babble): reset recovery and E_OVERFLOW', async () => {
     await setup();
@@ -113,15 +116,18 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
   });
 
   for (const phase of ['cbw', 'data', 'csw'] as const) {
-    it(`no response in the ${phase} phase: E_TIMEOUT after the timeout, reset recovery, then the device works`, async () => {
-      await setup();
-      inject({ kind: 'no-response', opcode: 0x28, phase });
-      const t0 = Date.now();
-      expect(await codeOf(dev.execute(READ10(0, 1), { length: BLOCK, timeoutMs: 150 }))).toBe(ErrorCodes.TIMEOUT);
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
-      expect(sim.stats.resets).toBe(1);
-      await nextCommandWorks();
-    });
+    it(
+      `no response in the ${phase} phase: E_TIMEOUT after the timeout, reset recovery, ` + `then the device works`,
+      async () => {
+        await setup();
+        inject({ kind: 'no-response', opcode: 0x28, phase });
+        const t0 = Date.now();
+        expect(await codeOf(dev.execute(READ10(0, 1), { length: BLOCK, timeoutMs: 150 }))).toBe(ErrorCodes.TIMEOUT);
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+        expect(sim.stats.resets).toBe(1);
+        await nextCommandWorks();
+      },
+    );
   }
 
   it('disconnect mid-command: E_DEVICE_GONE now and after; a replugged device opens again', async () => {
@@ -192,15 +198,18 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
     await dev.testUnitReady();
   });
 
-  it('an unsupported opcode is a CHECK CONDITION result with ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE', async () => {
-    await setup();
-    // D7h is vendor-specific: consent is asked of every vendor opcode, whatever its direction.
-    const result = await dev.execute(Uint8Array.of(0xd7, 0, 0, 0, 0, 0), { allowMediumWrite: true });
-    expect(result.status).toBe(2);
-    expect(result.sense?.senseKeyName).toBe('ILLEGAL REQUEST');
-    expect(result.sense?.ascText).toBe('INVALID COMMAND OPERATION CODE');
-    await nextCommandWorks();
-  });
+  it(
+    'an unsupported opcode is a CHECK CONDITION result with ILLEGAL REQUEST / INVALID ' + 'COMMAND OPERATION CODE',
+    async () => {
+      await setup();
+      // D7h is vendor-specific: consent is asked of every vendor opcode, whatever its direction.
+      const result = await dev.execute(Uint8Array.of(0xd7, 0, 0, 0, 0, 0), { allowMediumWrite: true });
+      expect(result.status).toBe(2);
+      expect(result.sense?.senseKeyName).toBe('ILLEGAL REQUEST');
+      expect(result.sense?.ascText).toBe('INVALID COMMAND OPERATION CODE');
+      await nextCommandWorks();
+    },
+  );
 
   it('a vendor command handler receives data-out and answers data-in', async () => {
     await setup();
@@ -328,27 +337,30 @@ describe('ScsiDevice file streaming against the emulator (buffered path: the emu
 });
 
 describe('ScsiDevice mount checks', () => {
-  it('a multi-command write probes the mounts once, and a mounted medium is refused before anything is sent', async () => {
-    const { ScsiDevice: Device } = await import('@usbscsi/core');
-    sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 4096 }] });
-    const opened = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }) });
-    let probes = 0;
-    let mounted = false;
-    dev = new Device(opened.transport, {
-      maxTransferBytes: 64 * 1024,
-      mounts: async () => {
-        probes++;
-        return mounted ? [{ device: '/dev/sdz1', mountPoint: '/mnt/z' }] : [];
-      },
-    });
-    await dev.write(0, pattern(2, 512 * 1024), { allowMediumWrite: true });
-    expect(probes).toBe(1);
-    mounted = true;
-    const before = sim.stats.commands;
-    expect(await codeOf(dev.write(0, pattern(2, BLOCK), { allowMediumWrite: true }))).toBe(ErrorCodes.MOUNTED);
-    expect(await codeOf(dev.execute(WRITE10(0, 1), { data: new Uint8Array(BLOCK), allowMediumWrite: true }))).toBe(
-      ErrorCodes.MOUNTED,
-    );
-    expect(sim.stats.commands).toBe(before);
-  });
+  it(
+    'a multi-command write probes the mounts once, and a mounted medium is refused before ' + 'anything is sent',
+    async () => {
+      const { ScsiDevice: Device } = await import('@usbscsi/core');
+      sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 4096 }] });
+      const opened = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }) });
+      let probes = 0;
+      let mounted = false;
+      dev = new Device(opened.transport, {
+        maxTransferBytes: 64 * 1024,
+        mounts: async () => {
+          probes++;
+          return mounted ? [{ device: '/dev/sdz1', mountPoint: '/mnt/z' }] : [];
+        },
+      });
+      await dev.write(0, pattern(2, 512 * 1024), { allowMediumWrite: true });
+      expect(probes).toBe(1);
+      mounted = true;
+      const before = sim.stats.commands;
+      expect(await codeOf(dev.write(0, pattern(2, BLOCK), { allowMediumWrite: true }))).toBe(ErrorCodes.MOUNTED);
+      expect(await codeOf(dev.execute(WRITE10(0, 1), { data: new Uint8Array(BLOCK), allowMediumWrite: true }))).toBe(
+        ErrorCodes.MOUNTED,
+      );
+      expect(sim.stats.commands).toBe(before);
+    },
+  );
 });

@@ -57,21 +57,33 @@ describe('openDevice over BOT when the OS holds the interface', () => {
     expect(await journal.list()).toEqual([]);
   });
 
-  it('a release from the registry (what a signal does) drops the USB claim first, then gives the device back', async () => {
-    const { platform, journal, backend } = fixture();
-    const fakeHost = { pid: process.pid, on: () => undefined, removeListener: () => undefined, kill: () => undefined };
-    const registry = new LeaseRegistry({ signals: [], host: fakeHost } as ConstructorParameters<
-      typeof LeaseRegistry
-    >[0]);
-    const dev = await openDevice({ backend, transport: 'bot', lease: { unmount: true, platform, journal, registry } });
-    expect(platform.read().driver).toBeNull();
-    await registry.releaseAll();
-    expect(platform.read().driver).toBe('usb-storage');
-    const err = (await dev.testUnitReady().catch((e) => e)) as UsbScsiError;
-    expect(err.code).toBe(ErrorCodes.DEVICE_GONE);
-    await dev.close();
-    registry.uninstall();
-  });
+  it(
+    'a release from the registry (what a signal does) drops the USB claim first, then ' + 'gives the device back',
+    async () => {
+      const { platform, journal, backend } = fixture();
+      const fakeHost = {
+        pid: process.pid,
+        on: () => undefined,
+        removeListener: () => undefined,
+        kill: () => undefined,
+      };
+      const registry = new LeaseRegistry({ signals: [], host: fakeHost } as ConstructorParameters<
+        typeof LeaseRegistry
+      >[0]);
+      const dev = await openDevice({
+        backend,
+        transport: 'bot',
+        lease: { unmount: true, platform, journal, registry },
+      });
+      expect(platform.read().driver).toBeNull();
+      await registry.releaseAll();
+      expect(platform.read().driver).toBe('usb-storage');
+      const err = (await dev.testUnitReady().catch((e) => e)) as UsbScsiError;
+      expect(err.code).toBe(ErrorCodes.DEVICE_GONE);
+      await dev.close();
+      registry.uninstall();
+    },
+  );
 
   it('auto transport prefers SG_IO when the kernel owns the device (no detach at all)', async () => {
     const { platform, journal, backend } = fixture();

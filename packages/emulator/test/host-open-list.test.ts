@@ -18,7 +18,9 @@ import { EmulatorBackend, SimulatedDevice } from '@usbscsi/emulator';
 // a second time only when the lease's capture re-enumerated the device (macOS) so that its old
 // address is gone.
 
-/** Counts list() calls; with `reenumerateOnDetach`, the device takes a new address once the fake OS detached its driver. */
+/**
+ * Counts list() calls; with `reenumerateOnDetach`, the device takes a new address once the fake OS detached its driver.
+ */
 class CountingBackend implements UsbBackend {
   readonly name = 'counting';
   lists = 0;

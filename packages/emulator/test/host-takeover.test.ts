@@ -14,32 +14,39 @@ import { IN, OUT, rawCbw } from './raw-bot.js';
 const READ10_8 = [0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0];
 
 describe('opening for BOT raises no UNIT ATTENTION of its own', () => {
-  it('on an f_mass_storage-like device (SET_INTERFACE = reset): no SET_INTERFACE, and TUR is GOOD at once', async () => {
-    const sim = new SimulatedDevice({ setInterfaceResets: true });
-    const dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }), transport: 'bot' });
-    try {
-      expect(await dev.testUnitReady()).toEqual({});
-      expect(sim.interfaceRequests.setInterface).toBe(0);
-    } finally {
-      await dev.close();
-    }
-  });
+  it(
+    'on an f_mass_storage-like device (SET_INTERFACE = reset): no SET_INTERFACE, and ' + 'TUR is GOOD at once',
+    async () => {
+      const sim = new SimulatedDevice({ setInterfaceResets: true });
+      const dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }), transport: 'bot' });
+      try {
+        expect(await dev.testUnitReady()).toEqual({});
+        expect(sim.interfaceRequests.setInterface).toBe(0);
+      } finally {
+        await dev.close();
+      }
+    },
+  );
 
-  it('a UAS bridge left at its UAS setting is asked (GET_INTERFACE) and switched to BOT once; the unit attention it raises is reported and retried', async () => {
-    const sim = new SimulatedDevice({ interfaces: 'bot+uas', setInterfaceResets: true });
-    sim.alternateSetting = 1; // where the kernel's uas driver left it
-    const dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }), transport: 'bot' });
-    try {
-      expect([sim.interfaceRequests.getInterface, sim.interfaceRequests.setInterface, sim.alternateSetting]).toEqual([
-        1, 1, 0,
-      ]);
-      const first = await dev.testUnitReady();
-      expect(first.unitAttention).toMatchObject({ senseKey: 6, asc: 0x29, ascq: 0 });
-      expect(await dev.testUnitReady()).toEqual({});
-    } finally {
-      await dev.close();
-    }
-  });
+  it(
+    'a UAS bridge left at its UAS setting is asked (GET_INTERFACE) and switched to BOT ' +
+      'once; the unit attention it raises is reported and retried',
+    async () => {
+      const sim = new SimulatedDevice({ interfaces: 'bot+uas', setInterfaceResets: true });
+      sim.alternateSetting = 1; // where the kernel's uas driver left it
+      const dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }), transport: 'bot' });
+      try {
+        expect([sim.interfaceRequests.getInterface, sim.interfaceRequests.setInterface, sim.alternateSetting]).toEqual([
+          1, 1, 0,
+        ]);
+        const first = await dev.testUnitReady();
+        expect(first.unitAttention).toMatchObject({ senseKey: 6, asc: 0x29, ascq: 0 });
+        expect(await dev.testUnitReady()).toEqual({});
+      } finally {
+        await dev.close();
+      }
+    },
+  );
 
   it('a TUR that still fails after the retry carries the unit attention it saw first', async () => {
     const sim = new SimulatedDevice();
@@ -161,30 +168,37 @@ describe('a UAS-only device', () => {
     return { platform, journal, sim, backend: new EmulatorBackend({ devices: [sim] }) };
   }
 
-  it('mounted and held by uas: refused before any lease with E_UNSUPPORTED naming UAS and SG_IO, not E_MOUNTED; nothing touched', async () => {
-    const { platform, journal, sim, backend } = uasFixture('uas');
-    const err = (await openDevice({
-      backend,
-      transport: 'bot',
-      lease: { unmount: true, platform, journal, registry: null },
-    }).catch((e) => e)) as UsbScsiError;
-    expect(err.code).toBe(ErrorCodes.UNSUPPORTED);
-    expect(err.message).toMatch(/USB Attached SCSI \(UAS, protocol 0x62\) only/);
-    expect(err.message).toMatch(/nothing was touched \(uas still holds it\)/);
-    expect(err.message).toMatch(/SG_IO .*--device \/dev\/sg77/);
-    expect(platform.read().log).toEqual([]);
-    expect(await journal.list()).toEqual([]);
-    expect(sim.kernelDriver).toBe('uas');
-    expect(sim.forcedUnmounts).toEqual([]);
-  });
+  it(
+    'mounted and held by uas: refused before any lease with E_UNSUPPORTED naming UAS ' +
+      'and SG_IO, not E_MOUNTED; nothing touched',
+    async () => {
+      const { platform, journal, sim, backend } = uasFixture('uas');
+      const err = (await openDevice({
+        backend,
+        transport: 'bot',
+        lease: { unmount: true, platform, journal, registry: null },
+      }).catch((e) => e)) as UsbScsiError;
+      expect(err.code).toBe(ErrorCodes.UNSUPPORTED);
+      expect(err.message).toMatch(/USB Attached SCSI \(UAS, protocol 0x62\) only/);
+      expect(err.message).toMatch(/nothing was touched \(uas still holds it\)/);
+      expect(err.message).toMatch(/SG_IO .*--device \/dev\/sg77/);
+      expect(platform.read().log).toEqual([]);
+      expect(await journal.list()).toEqual([]);
+      expect(sim.kernelDriver).toBe('uas');
+      expect(sim.forcedUnmounts).toEqual([]);
+    },
+  );
 
-  it('with no driver bound, transport auto is refused the same way (there is no SG_IO node to fall back on)', async () => {
-    const { platform, journal, backend } = uasFixture(null);
-    const err = (await openDevice({ backend, lease: { platform, journal, registry: null } }).catch(
-      (e) => e,
-    )) as UsbScsiError;
-    expect(err.code).toBe(ErrorCodes.UNSUPPORTED);
-    expect(err.message).toMatch(/UAS/);
-    expect(platform.read().log).toEqual([]);
-  });
+  it(
+    'with no driver bound, transport auto is refused the same way (there is no SG_IO ' + 'node to fall back on)',
+    async () => {
+      const { platform, journal, backend } = uasFixture(null);
+      const err = (await openDevice({ backend, lease: { platform, journal, registry: null } }).catch(
+        (e) => e,
+      )) as UsbScsiError;
+      expect(err.code).toBe(ErrorCodes.UNSUPPORTED);
+      expect(err.message).toMatch(/UAS/);
+      expect(platform.read().log).toEqual([]);
+    },
+  );
 });

@@ -133,35 +133,39 @@ describe.each(MODELS)(
       expect(sim.nvme!.controller.commands.map((c) => c.opcode)).toEqual([0x06, 0x06, 0x02, 0x02, 0x02, 0x02]);
     });
 
-    it('Get Features, Device Self-test and firmware download/commit: where the bridge carries them, with consent for the writes', async () => {
-      const nvme = await (await open(preset, extra)).nvme();
-      if (!completion) {
-        expect(await codeOf(nvme.getFeature(0x06))).toBe(ErrorCodes.UNSUPPORTED);
-        expect(await codeOf(nvme.selfTest('short', { allowMediumWrite: true }))).toBe(ErrorCodes.UNSUPPORTED);
-        expect(sim.nvme!.controller.commands.filter((c) => c.opcode !== 0x06)).toEqual([]);
-        return;
-      }
-      expect(await nvme.getFeature(0x04)).toBe(343);
-      const before = sim.nvme!.controller.commands.length;
-      expect(await codeOf(nvme.selfTest('short'))).toBe(ErrorCodes.BAD_INPUT);
-      expect(sim.nvme!.controller.commands.length, 'nothing reached the drive without consent').toBe(before);
-      await nvme.selfTest('short', { allowMediumWrite: true });
-      expect((await nvme.selfTestLog()).currentOperationText).toBe('Short self-test in progress');
-      const done = await nvme.selfTestLog();
-      expect(done.results[0]).toMatchObject({ codeText: 'Short', resultText: 'Completed without error' });
-      const image = new Uint8Array(4096);
-      image.set(new TextEncoder().encode('NEWFW001'));
-      expect(await codeOf(nvme.downloadFirmware(image, {}))).toBe(ErrorCodes.BAD_INPUT);
-      const fw = await nvme.downloadFirmware(image, { allowMediumWrite: true, slot: 2, action: 1, chunkBytes: 1024 });
-      expect(fw.chunks).toBe(4);
-      expect(await nvme.firmwareSlots()).toMatchObject({
-        nextResetSlot: 2,
-        slots: ['2B2QGXA7', 'NEWFW001', '', '', '', '', ''],
-      });
-      const bad = await nvme.admin({ opcode: 0x0a, nsid: 0, cdw10: 0x7f, direction: 'none' });
-      expect(bad).toMatchObject({ available: true, statusCodeType: 0, statusCode: 0x02 });
-      expect(await codeOf(nvme.getFeature(0x7f))).toBe(ErrorCodes.NVME_STATUS);
-    });
+    it(
+      'Get Features, Device Self-test and firmware download/commit: where the bridge carries ' +
+        'them, with consent for the writes',
+      async () => {
+        const nvme = await (await open(preset, extra)).nvme();
+        if (!completion) {
+          expect(await codeOf(nvme.getFeature(0x06))).toBe(ErrorCodes.UNSUPPORTED);
+          expect(await codeOf(nvme.selfTest('short', { allowMediumWrite: true }))).toBe(ErrorCodes.UNSUPPORTED);
+          expect(sim.nvme!.controller.commands.filter((c) => c.opcode !== 0x06)).toEqual([]);
+          return;
+        }
+        expect(await nvme.getFeature(0x04)).toBe(343);
+        const before = sim.nvme!.controller.commands.length;
+        expect(await codeOf(nvme.selfTest('short'))).toBe(ErrorCodes.BAD_INPUT);
+        expect(sim.nvme!.controller.commands.length, 'nothing reached the drive without consent').toBe(before);
+        await nvme.selfTest('short', { allowMediumWrite: true });
+        expect((await nvme.selfTestLog()).currentOperationText).toBe('Short self-test in progress');
+        const done = await nvme.selfTestLog();
+        expect(done.results[0]).toMatchObject({ codeText: 'Short', resultText: 'Completed without error' });
+        const image = new Uint8Array(4096);
+        image.set(new TextEncoder().encode('NEWFW001'));
+        expect(await codeOf(nvme.downloadFirmware(image, {}))).toBe(ErrorCodes.BAD_INPUT);
+        const fw = await nvme.downloadFirmware(image, { allowMediumWrite: true, slot: 2, action: 1, chunkBytes: 1024 });
+        expect(fw.chunks).toBe(4);
+        expect(await nvme.firmwareSlots()).toMatchObject({
+          nextResetSlot: 2,
+          slots: ['2B2QGXA7', 'NEWFW001', '', '', '', '', ''],
+        });
+        const bad = await nvme.admin({ opcode: 0x0a, nsid: 0, cdw10: 0x7f, direction: 'none' });
+        expect(bad).toMatchObject({ available: true, statusCodeType: 0, statusCode: 0x02 });
+        expect(await codeOf(nvme.getFeature(0x7f))).toBe(ErrorCodes.NVME_STATUS);
+      },
+    );
   },
 );
 
@@ -253,20 +257,26 @@ describe('detection on the hazards and the table', () => {
     expect(sim.nvme!.hazards).toHaveLength(1);
   });
 
-  it('an ASMedia VID:PID from the table with a UAS interface (no known breakage): auto never sends E6h; --bridge asmedia does', async () => {
-    const d = await open('asm2362', { interfaces: 'bot+uas' });
-    const err = await d.health().then(
-      () => null,
-      (e: UsbScsiError) => e,
-    );
-    expect(err?.code).toBe(ErrorCodes.UNSUPPORTED);
-    expect(String(err?.details['steps'])).toMatch(/ASM2362.*not probing ASMedia E6h: the device has a UAS interface/s);
-    expect(await codeOf(d.nvme())).toBe(ErrorCodes.UNSUPPORTED);
-    expect(cdbOpcodes()).not.toContain(0xe6);
-    const forced = await d.health({ bridge: 'asmedia' });
-    expect(forced).toMatchObject({ path: 'nvme', detection: { via: 'forced', kind: 'asmedia' } });
-    expect(cdbOpcodes()).toContain(0xe6);
-  });
+  it(
+    'an ASMedia VID:PID from the table with a UAS interface (no known breakage): auto ' +
+      'never sends E6h; --bridge asmedia does',
+    async () => {
+      const d = await open('asm2362', { interfaces: 'bot+uas' });
+      const err = await d.health().then(
+        () => null,
+        (e: UsbScsiError) => e,
+      );
+      expect(err?.code).toBe(ErrorCodes.UNSUPPORTED);
+      expect(String(err?.details['steps'])).toMatch(
+        /ASM2362.*not probing ASMedia E6h: the device has a UAS interface/s,
+      );
+      expect(await codeOf(d.nvme())).toBe(ErrorCodes.UNSUPPORTED);
+      expect(cdbOpcodes()).not.toContain(0xe6);
+      const forced = await d.health({ bridge: 'asmedia' });
+      expect(forced).toMatchObject({ path: 'nvme', detection: { via: 'forced', kind: 'asmedia' } });
+      expect(cdbOpcodes()).toContain(0xe6);
+    },
+  );
 
   it('JMS583: the cap counts what the command asks the drive for (NUMDL/NUMDU), not only the host length', async () => {
     const nvme = await (await open('jms583')).nvme();
@@ -284,21 +294,25 @@ describe('detection on the hazards and the table', () => {
     expect(sim.nvme!.hazards).toEqual([]);
   });
 
-  it('an unknown UAS-capable ASMedia device: probing skips E6h and fails with the reason; without UAS E6h is probed last', async () => {
-    const uas = await open('asm2362', { vendorId: 0x1234, productId: 0x5678, interfaces: 'bot+uas' });
-    const err = await uas.health().then(
-      () => null,
-      (e: UsbScsiError) => e,
-    );
-    expect(err?.code).toBe(ErrorCodes.UNSUPPORTED);
-    expect(String(err?.details['steps'])).toMatch(/not probing ASMedia E6h: the device has a UAS interface/);
-    expect(cdbOpcodes()).not.toContain(0xe6);
-    await uas.close();
-    const bot = await open('asm2362', { vendorId: 0x1234, productId: 0x5678 });
-    const h = await bot.health();
-    expect(h.detection).toMatchObject({ path: 'nvme', via: 'probe', kind: 'asmedia' });
-    expect(h.detection.steps.join('\n')).toMatch(/INQUIRY bytes 36-37 are 60h 23h/);
-  });
+  it(
+    'an unknown UAS-capable ASMedia device: probing skips E6h and fails with the reason; ' +
+      'without UAS E6h is probed last',
+    async () => {
+      const uas = await open('asm2362', { vendorId: 0x1234, productId: 0x5678, interfaces: 'bot+uas' });
+      const err = await uas.health().then(
+        () => null,
+        (e: UsbScsiError) => e,
+      );
+      expect(err?.code).toBe(ErrorCodes.UNSUPPORTED);
+      expect(String(err?.details['steps'])).toMatch(/not probing ASMedia E6h: the device has a UAS interface/);
+      expect(cdbOpcodes()).not.toContain(0xe6);
+      await uas.close();
+      const bot = await open('asm2362', { vendorId: 0x1234, productId: 0x5678 });
+      const h = await bot.health();
+      expect(h.detection).toMatchObject({ path: 'nvme', via: 'probe', kind: 'asmedia' });
+      expect(h.detection.steps.join('\n')).toMatch(/INQUIRY bytes 36-37 are 60h 23h/);
+    },
+  );
 
   it.each([
     ['jms583', 'jmicron'],

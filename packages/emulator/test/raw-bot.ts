@@ -60,7 +60,10 @@ export interface RawExchange {
   cleared: number[];
 }
 
-/** One command, spec-style: CBW, data, CSW; a stalled data phase is cleared and the CSW still read, a stalled CSW retried once. */
+/**
+ * One command, spec-style: CBW, data, CSW; a stalled data phase is cleared and the CSW still read, a stalled CSW
+ * retried once.
+ */
 export async function command(
   handle: UsbDeviceHandle,
   cdb: ArrayLike<number>,

@@ -9,24 +9,27 @@ const dir = mkdtempSync(join(tmpdir(), 'usbscsi-emu-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('createSimulatedBackend', () => {
-  it('the default simulated disk: 1d6b:0104, SIM0001, USBSCSI SIMULATED DISK 0.1, 16 MiB of 512-byte blocks', async () => {
-    const backend = createSimulatedBackend();
-    const [info] = await backend.list();
-    expect([info!.vendorId, info!.productId, info!.serialNumber, info!.speed]).toEqual([
-      0x1d6b,
-      0x0104,
-      'SIM0001',
-      'high',
-    ]);
-    const h = await backend.open(info!);
-    await h.claimInterface(0);
-    const inq = await command(h, [0x12, 0, 0, 0, 36, 0], { in: 36 });
-    expect(ascii(inq.bytes.subarray(8, 36))).toBe('USBSCSI SIMULATED DISK  0.1 ');
-    const cap = await command(h, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], { in: 8 });
-    expect(Buffer.from(cap.bytes).readUInt32BE(0) + 1).toBe(32768);
-    expect(Buffer.from(cap.bytes).readUInt32BE(4)).toBe(512);
-    await backend.dispose();
-  });
+  it(
+    'the default simulated disk: 1d6b:0104, SIM0001, USBSCSI SIMULATED DISK 0.1, 16 MiB ' + 'of 512-byte blocks',
+    async () => {
+      const backend = createSimulatedBackend();
+      const [info] = await backend.list();
+      expect([info!.vendorId, info!.productId, info!.serialNumber, info!.speed]).toEqual([
+        0x1d6b,
+        0x0104,
+        'SIM0001',
+        'high',
+      ]);
+      const h = await backend.open(info!);
+      await h.claimInterface(0);
+      const inq = await command(h, [0x12, 0, 0, 0, 36, 0], { in: 36 });
+      expect(ascii(inq.bytes.subarray(8, 36))).toBe('USBSCSI SIMULATED DISK  0.1 ');
+      const cap = await command(h, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], { in: 8 });
+      expect(Buffer.from(cap.bytes).readUInt32BE(0) + 1).toBe(32768);
+      expect(Buffer.from(cap.bytes).readUInt32BE(4)).toBe(512);
+      await backend.dispose();
+    },
+  );
 });
 
 describe('parseSimOptions', () => {

@@ -37,8 +37,11 @@ const t0 = Date.now();
 console.log(`exit code=${code} out=${out.trim()} driver=${drv()} mounts=${mounted().length} stderr=${err.trim()}`);
 while (Date.now() - t0 < 20000 && mounted().length === 0) await sleep(100);
 console.log(
-  `after ${Date.now() - t0} ms: driver=${drv()} mounts=${mounted().length} file=${existsSync('/mnt/usb disk/before.txt') && readFileSync('/mnt/usb disk/before.txt', 'utf8').trim()} journal=${readFileSync('/var/lib/usbscsi/leases.json', 'utf8').replace(/\s+/g, ' ')}`,
+  `after ${Date.now() - t0} ms: driver=${drv()} mounts=${mounted().length} ` +
+    `file=${existsSync('/mnt/usb disk/before.txt') && readFileSync('/mnt/usb disk/before.txt', 'utf8').trim()} ` +
+    `journal=${readFileSync('/var/lib/usbscsi/leases.json', 'utf8').replace(/\s+/g, ' ')}`,
 );
 console.log(
-  `${mounted().length === 1 ? 'PASS' : 'FAIL'} process.exit() with a lease and a usbfs claim: the exit helper re-mounted the disk after ${Date.now() - t0} ms`,
+  `${mounted().length === 1 ? 'PASS' : 'FAIL'} process.exit() with a lease ` +
+    `and a usbfs claim: the exit helper re-mounted the disk after ${Date.now() - t0} ms`,
 );

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Real-kernel check of the handoff lease in a QEMU guest (no hardware needed).
 # Usage: run-host.sh INITRD [xhci|ehci]   (INITRD: tools/vm/build-initramfs.sh output, e.g. .vm-work/initrd.gz)
-# Transpiles core's handoff and topology sources (no build needed), shares them with the guest over 9p, boots, and prints
+# Transpiles core's handoff and topology sources (no build needed), shares them with the guest over 9p, boots, and
+# prints
 # PASS/FAIL lines; exits 0 only if every check passed.
 set -euo pipefail
 INITRD=${1:?usage: run-host.sh INITRD [xhci|ehci]}; HC=${2:-xhci}

@@ -41,20 +41,24 @@ for (const mode of ['hook', 'nohook']) {
   c.kill('SIGTERM');
   const [code, sig] = await new Promise((r) => c.on('exit', (code, sig) => r([code, sig])));
   console.log(
-    `${mode}: exit code=${code} signal=${sig} driver=${drv()} mounts=${mounted().length} sda=${existsSync('/dev/sda')} stderr=${err.trim().replace(/\n/g, ' | ').slice(0, 400)}`,
+    `${mode}: exit code=${code} signal=${sig} driver=${drv()} mounts=${mounted().length} ` +
+      `sda=${existsSync('/dev/sda')} stderr=${err.trim().replace(/\n/g, ' | ').slice(0, 400)}`,
   );
   if (mode === 'hook')
     console.log(
-      `${drv() === 'usb-storage' && mounted().length === 1 && sig === 'SIGTERM' ? 'PASS' : 'FAIL'} usbfs claim + onRelease hook: SIGTERM gives the disk back`,
+      `${drv() === 'usb-storage' && mounted().length === 1 && sig === 'SIGTERM' ? 'PASS' : 'FAIL'} ` +
+        `usbfs claim + onRelease hook: SIGTERM gives the disk back`,
     );
   else
     console.log(
-      `${drv() === null && /still claimed through usbfs/.test(err) ? 'PASS' : 'FAIL'} usbfs claim without hook: bind refused, journal keeps the lease`,
+      `${drv() === null && /still claimed through usbfs/.test(err) ? 'PASS' : 'FAIL'} ` +
+        `usbfs claim without hook: bind refused, journal keeps the lease`,
     );
   if (!mounted().length) {
     const rep = await recoverLeases(createLinuxPlatform(), new LeaseJournal({ path: '/tmp/state/leases.json' }));
     console.log(
-      `${rep.recovered.length === 1 && drv() === 'usb-storage' && mounted().length === 1 ? 'PASS' : 'FAIL'} ${mode}: recover -> recovered=${rep.recovered.length} failed=${rep.failed.length}`,
+      `${rep.recovered.length === 1 && drv() === 'usb-storage' && mounted().length === 1 ? 'PASS' : 'FAIL'} ` +
+        `${mode}: recover -> recovered=${rep.recovered.length} failed=${rep.failed.length}`,
     );
   }
 }

@@ -83,11 +83,13 @@ export function registerBench(program: Command, wrap: Wrap): void {
               ['Device', doc.device],
               [
                 'Sequential read',
-                `${doc.read.mbPerSec.toFixed(1)} MB/s (${formatBytes(totalBytes)} in ${readSeconds.toFixed(2)} s, ${formatBytes(doc.read.chunkBytes)} per command)`,
+                `${doc.read.mbPerSec.toFixed(1)} MB/s (${formatBytes(totalBytes)} in ${readSeconds.toFixed(2)} ` +
+                  `s, ${formatBytes(doc.read.chunkBytes)} per command)`,
               ],
               [
                 'TUR latency',
-                `p50 ${doc.tur.p50Us} µs, p99 ${doc.tur.p99Us} µs (min ${doc.tur.minUs}, max ${doc.tur.maxUs}, n=${turCount})`,
+                `p50 ${doc.tur.p50Us} µs, p99 ${doc.tur.p99Us} µs (min ${doc.tur.minUs}, ` +
+                  `max ${doc.tur.maxUs}, n=${turCount})`,
               ],
             ]),
           );

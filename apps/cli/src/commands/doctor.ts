@@ -20,7 +20,8 @@ function human(info: EngineInfo): string {
   const override = failedOverride(info);
   if (override)
     lines.push(
-      `USBSCSI_NATIVE_BINARY failed: ${override.reason ?? override.status}; unset it or name a usbscsi_native.node that loads`,
+      `USBSCSI_NATIVE_BINARY failed: ${override.reason ?? override.status}; unset it or ` +
+        `name a usbscsi_native.node that loads`,
     );
   if (info.engine === 'native') {
     lines.push(`engine: native (${LABEL[info.from ?? 'prebuild']})`);
@@ -71,7 +72,8 @@ export function registerDoctor(program: Command, wrap: Wrap): void {
   program
     .command('doctor')
     .description(
-      'say which USB engine is in use (prebuilt native, source build, node-usb), where it was loaded from, the libusb inside, and why each earlier choice was not taken',
+      'say which USB engine is in use (prebuilt native, source build, node-usb), where ' +
+        'it was loaded from, the libusb inside, and why each earlier choice was not taken',
     )
     .action(
       wrap(async (ctx) => {

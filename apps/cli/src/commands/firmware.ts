@@ -169,7 +169,8 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
               plan.chunks
                 .map(
                   (c) =>
-                    `chunk ${String(c.index + 1).padStart(4)}  offset ${String(c.offset).padStart(8)}  ${c.length} bytes\n`,
+                    `chunk ${String(c.index + 1).padStart(4)}  offset ${String(c.offset).padStart(8)} ` +
+                    ` ${c.length} bytes\n`,
                 )
                 .join(''),
             );
@@ -216,11 +217,14 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
             ];
             if (report.state === 'deferred')
               lines.push(
-                `Saved, not active: revision ${report.revisionBefore} runs until --activate, a power cycle or a hard reset (${seconds.toFixed(2)} s)`,
+                `Saved, not active: revision ${report.revisionBefore} runs until --activate, a power ` +
+                  `cycle or a hard reset (${seconds.toFixed(2)} s)`,
               );
             else
               lines.push(
-                `Activated: revision ${report.revisionBefore} -> ${report.revisionAfter} (${CAME_BACK[report.cameBack ?? 'ready']} after ${((report.activationMs ?? 0) / 1000).toFixed(2)} s; ${seconds.toFixed(2)} s in all)`,
+                `Activated: revision ${report.revisionBefore} -> ${report.revisionAfter} ` +
+                  `(${CAME_BACK[report.cameBack ?? 'ready']} after ${((report.activationMs ?? 0) / 1000).toFixed(2)} ` +
+                  `s; ${seconds.toFixed(2)} s in all)`,
               );
             return lines.join('\n') + '\n';
           });

@@ -72,7 +72,8 @@ function entriesFor(ctx: CliContext, entries: LeaseJournalEntry[]): LeaseJournal
   if (spec === undefined) return entries;
   if (isSimSelector(spec)) {
     throw badInput(
-      '--device sim is the built-in emulator: it takes no lease, so the journal never names it. Give a VID:PID[:SERIAL] or bus-port path.',
+      '--device sim is the built-in emulator: it takes no lease, so the journal never names ' +
+        'it. Give a VID:PID[:SERIAL] or bus-port path.',
     );
   }
   const s = parseSelector(spec);
@@ -87,7 +88,8 @@ function entriesFor(ctx: CliContext, entries: LeaseJournalEntry[]): LeaseJournal
     if (s.kind === 'location') return sameLocation(d, s);
     if (s.kind === 'any') return true;
     throw badInput(
-      `handoff needs --device as VID:PID[:SERIAL] or a bus-port path (the journal records USB identities); got ${spec}.`,
+      `handoff needs --device as VID:PID[:SERIAL] or a bus-port path (the journal records ` +
+        `USB identities); got ${spec}.`,
     );
   });
 }
@@ -160,7 +162,8 @@ async function giveBack(ctx: CliContext, onlyDevice: boolean): Promise<number | 
   if (onlyDevice && report.held.length) {
     throw new UsbScsiError(
       ErrorCodes.BUSY,
-      `${describeLeaseDevice(report.held[0]!.device)} is held by live process ${report.held[0]!.holder.pid}; stop it (it releases on exit) and retry.`,
+      `${describeLeaseDevice(report.held[0]!.device)} is held by live process ${report.held[0]!.holder.pid}; ` +
+        `stop it (it releases on exit) and retry.`,
     );
   }
   // Nothing failed here, but the devices of the corrupt journal were not given back.

@@ -86,7 +86,8 @@ export function registerInfoCommands(program: Command, wrap: Wrap): void {
   program
     .command('tur')
     .description(
-      'TEST UNIT READY (once more after a UNIT ATTENTION, which is reported): exit 0 when ready, else the sense category (e.g. 21 NOT READY)',
+      'TEST UNIT READY (once more after a UNIT ATTENTION, which is reported): exit 0 when ' +
+        'ready, else the sense category (e.g. 21 NOT READY)',
     )
     .action(
       wrap((ctx) =>

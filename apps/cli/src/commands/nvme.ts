@@ -205,7 +205,8 @@ export function registerNvme(program: Command, wrap: Wrap): void {
             ctx.emit(
               { detection: detectionJson(dev.detection), started: action },
               () =>
-                `${action === 'abort' ? 'Self-test aborted' : `${action} self-test started`}; \`usbscsi nvme self-test\` shows its progress.\n`,
+                `${action === 'abort' ? 'Self-test aborted' : `${action} self-test started`}; ` +
+                `\`usbscsi nvme self-test\` shows its progress.\n`,
             );
             return;
           }

@@ -61,7 +61,8 @@ export function registerRaw(program: Command, wrap: Wrap): void {
         if (output !== undefined && inLength === undefined) throw badInput('-o saves data-in: add --in LEN.');
         if (ctx.json && output === '-')
           throw badInput(
-            '--json prints a JSON document on stdout, so the data cannot go there too: use -o FILE, or drop --json for raw bytes with -o -.',
+            '--json prints a JSON document on stdout, so the data cannot go there too: use -o ' +
+              'FILE, or drop --json for raw bytes with -o -.',
           );
         // Core refuses too; asking here keeps the device (and any lease) untouched when consent is missing.
         const consent = mediumWriteReason(cdb);
@@ -69,7 +70,8 @@ export function registerRaw(program: Command, wrap: Wrap): void {
           throw badInput(`${consent}: add --yes to send it (nothing was sent).`);
         const timeoutMs = ctx.timeoutMs();
         const toFile = output !== undefined && output !== '-';
-        // Opened before the CDB is sent: a path that cannot be written must not cost the data (or a command that changes something).
+        // Opened before the CDB is sent: a path that cannot be written must not cost the data (or a command that
+        // changes something).
         const fd = toFile ? openOutputFile(output) : undefined;
         try {
           return await ctx.withDevice(async (device) => {

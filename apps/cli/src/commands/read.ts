@@ -44,7 +44,8 @@ export async function blockRange(
     bytes = bytesFromFile;
     if (bytes === 0 || bytes % blockSize !== 0) {
       throw badInput(
-        `the input is ${bytes} bytes, not a whole number of ${blockSize}-byte blocks; pad it to a multiple of ${blockSize}.`,
+        `the input is ${bytes} bytes, not a whole number of ${blockSize}-byte blocks; pad ` +
+          `it to a multiple of ${blockSize}.`,
       );
     }
     blocks = bytes / blockSize;
@@ -57,7 +58,8 @@ export async function blockRange(
   }
   if (lba + BigInt(blocks) > capacity.blocks) {
     throw badInput(
-      `LBA ${lba} + ${blocks} blocks runs past the end of the medium (${capacity.blocks} blocks, last LBA ${capacity.lastLba}).`,
+      `LBA ${lba} + ${blocks} blocks runs past the end of the medium (${capacity.blocks} ` +
+        `blocks, last LBA ${capacity.lastLba}).`,
       {
         lba: lba.toString(),
         blocks,
@@ -118,7 +120,8 @@ export function registerRead(program: Command, wrap: Wrap): void {
           const hex = !toFile && output !== '-' && ctx.io.stdout.isTTY === true && !ctx.json;
           if (ctx.opts.verbose)
             ctx.note(
-              `Reading ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) from LBA ${range.lba} of ${deviceLine(device)}`,
+              `Reading ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) from ` +
+                `LBA ${range.lba} of ${deviceLine(device)}`,
             );
           const progress = startProgress(ctx, range.bytes, 'read');
           const started = process.hrtime.bigint();
@@ -158,7 +161,8 @@ export function registerRead(program: Command, wrap: Wrap): void {
                 mbPerSec,
               },
               () =>
-                `Read ${formatBytes(range.bytes)} to ${output} in ${seconds.toFixed(2)} s (${mbPerSec.toFixed(1)} MB/s)\n`,
+                `Read ${formatBytes(range.bytes)} to ${output} in ${seconds.toFixed(2)} ` +
+                `s (${mbPerSec.toFixed(1)} MB/s)\n`,
             );
           }
         });

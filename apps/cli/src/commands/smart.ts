@@ -91,7 +91,8 @@ export function registerSmart(program: Command, wrap: Wrap): void {
               !ctx.json
             ) {
               ctx.io.stderr.write(
-                'usbscsi: this device or bridge does not pass ATA commands through (no SAT ATA PASS-THROUGH); SMART is not reachable over it.\n',
+                'usbscsi: this device or bridge does not pass ATA commands through (no SAT ATA PASS-THROUGH); ' +
+                  'SMART is not reachable over it.\n',
               );
             }
             throw err;
@@ -120,7 +121,9 @@ export function registerSmart(program: Command, wrap: Wrap): void {
               ['Firmware', id.firmware],
               [
                 'Capacity',
-                `${id.userCapacityBytes} bytes (${formatBytes(id.userCapacityBytes)}), ${id.logicalSectorSize}/${id.physicalSectorSize} logical/physical sector`,
+                `${id.userCapacityBytes} bytes (${formatBytes(id.userCapacityBytes)}), ` +
+                  `${id.logicalSectorSize}/${id.physicalSectorSize} ` +
+                  `logical/physical sector`,
               ],
               [
                 'Rotation',

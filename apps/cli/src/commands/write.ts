@@ -65,7 +65,8 @@ export function registerWrite(program: Command, wrap: Wrap): void {
           const range = await blockRange(device, options, data.length);
           const last = range.lba + BigInt(range.blocks) - 1n;
           ctx.io.stderr.write(
-            `About to write ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) to LBA ${range.lba}..${last} of ${deviceLine(device)}\n`,
+            `About to write ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) ` +
+              `to LBA ${range.lba}..${last} of ${deviceLine(device)}\n`,
           );
           const progress = startProgress(ctx, range.bytes, 'write');
           const started = process.hrtime.bigint();
@@ -91,7 +92,8 @@ export function registerWrite(program: Command, wrap: Wrap): void {
               mbPerSec,
             },
             () =>
-              `Wrote ${formatBytes(range.bytes)} to LBA ${range.lba}..${last} in ${seconds.toFixed(2)} s (${mbPerSec.toFixed(1)} MB/s)\n`,
+              `Wrote ${formatBytes(range.bytes)} to LBA ${range.lba}..${last} in ${seconds.toFixed(2)} ` +
+              `s (${mbPerSec.toFixed(1)} MB/s)\n`,
           );
         });
       }),

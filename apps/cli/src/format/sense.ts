@@ -27,7 +27,10 @@ export function senseLine(sense: DecodedSense): string {
   if (sense.senseKeySpecific?.progress !== undefined)
     extra.push(`progress ${((sense.senseKeySpecific.progress / 65536) * 100).toFixed(1)}%`);
   const tail = extra.length ? `; ${extra.join(', ')}` : '';
-  return `${sense.senseKeyName}: ${sense.ascText} (asc ${hex0x(sense.asc)}, ascq ${hex0x(sense.ascq)}${tail})${sense.deferred ? ' [deferred]' : ''}`;
+  return (
+    `${sense.senseKeyName}: ${sense.ascText} (asc ${hex0x(sense.asc)}, ascq ` +
+    `${hex0x(sense.ascq)}${tail})${sense.deferred ? ' [deferred]' : ''}`
+  );
 }
 
 /** The documented JSON shape of decoded sense. */

@@ -63,7 +63,8 @@ function parseCommand(request: FastifyRequest, maxTransferLength: number): Parse
   const body = request.body;
   if (!body || typeof body !== 'object' || Array.isArray(body))
     throw badInput(
-      'the body must be a JSON object { "cdb": "12 00 00 00 24 00", "direction": "in", "length": 36 }, or application/octet-stream data-out',
+      'the body must be a JSON object { "cdb": "12 00 00 00 24 00", "direction": "in", ' +
+        '"length": 36 }, or application/octet-stream data-out',
     );
   const b = body as Record<string, unknown>;
   const cdb = parseCdbHex(b.cdb);
@@ -71,7 +72,8 @@ function parseCommand(request: FastifyRequest, maxTransferLength: number): Parse
   // 400, not 413: the request is small; what is over the limit is the answer the daemon would hold.
   if (length !== undefined && length > maxTransferLength) {
     throw badInput(
-      `length ${length} is over this daemon's data-in limit of ${maxTransferLength} bytes (--body-limit); read in smaller pieces`,
+      `length ${length} is over this daemon's data-in limit of ${maxTransferLength} bytes ` +
+        `(--body-limit); read in smaller pieces`,
       {
         field: 'length',
         reason: 'data-in-over-limit',

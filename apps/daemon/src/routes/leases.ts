@@ -14,7 +14,10 @@ export const leaseRoutes =
       lease: ctx.leases.get(request.params.id),
     }));
 
-    /** Ends the lease (its secret in X-Usbscsi-Lease): queued commands of the holder are cancelled, the device is handed back. */
+    /**
+     * Ends the lease (its secret in X-Usbscsi-Lease): queued commands of the holder are cancelled, the device is handed
+     * back.
+     */
     app.delete<{ Params: { id: string } }>('/v1/leases/:id', async (request) => ({
       lease: await ctx.leases.release(request.params.id, secretOf(request)),
       released: true,

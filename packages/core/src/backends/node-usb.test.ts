@@ -130,14 +130,17 @@ describe('NodeUsbBackend (fake usb package)', () => {
     expect(info.configurations[0]!.interfaces[0]!.endpoints.map((e) => e.address)).toEqual([0x81, 0x02]);
   });
 
-  it("a claim sends no SET_INTERFACE (the kernel's f_mass_storage takes it as a reset); setAlternateSetting does", async () => {
-    const { handle, calls } = await openFake();
-    await handle.claimInterface(0);
-    expect(calls.slice(-1)).toEqual(['claim 0']);
-    expect(calls.filter((c) => c.startsWith('alt'))).toEqual([]);
-    await handle.setAlternateSetting(0, 0);
-    expect(calls.slice(-1)).toEqual(['alt 0 0']);
-  });
+  it(
+    "a claim sends no SET_INTERFACE (the kernel's f_mass_storage takes it as a reset); " + 'setAlternateSetting does',
+    async () => {
+      const { handle, calls } = await openFake();
+      await handle.claimInterface(0);
+      expect(calls.slice(-1)).toEqual(['claim 0']);
+      expect(calls.filter((c) => c.startsWith('alt'))).toEqual([]);
+      await handle.setAlternateSetting(0, 0);
+      expect(calls.slice(-1)).toEqual(['alt 0 0']);
+    },
+  );
 
   it("reads IN data into the caller's buffer and reports the length", async () => {
     const { handle, dev } = await openFake();

@@ -187,7 +187,8 @@ function backendError(err: unknown, action: string): UsbScsiError {
     case 'permission':
       return new UsbScsiError(
         ErrorCodes.PERMISSION,
-        `${action}: permission denied (${text}); run as root or add a udev rule giving your user rw access to the device.`,
+        `${action}: permission denied (${text}); run as root or add a udev rule giving your ` +
+          `user rw access to the device.`,
         opts,
       );
     case 'borrowed':
@@ -321,7 +322,8 @@ export class NodeUsbHandle implements UsbDeviceHandle {
       if (e.code === ErrorCodes.BUSY || e.code === ErrorCodes.IO) {
         throw new UsbScsiError(
           ErrorCodes.BUSY,
-          `claimInterface(${interfaceNumber}) failed: ${messageOf(err)}. Detach the kernel driver first, or another process holds the interface.`,
+          `claimInterface(${interfaceNumber}) failed: ${messageOf(err)}. Detach the kernel ` +
+            `driver first, or another process holds the interface.`,
           { cause: err, details: e.details },
         );
       }
@@ -407,7 +409,8 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     const recipient = recipients[setup.requestType & 0x1f];
     if (!requestType || !recipient)
       throw badInput(
-        `controlTransfer: bmRequestType 0x${setup.requestType.toString(16)} (reserved type or recipient) cannot be sent through node-usb.`,
+        `controlTransfer: bmRequestType 0x${setup.requestType.toString(16)} (reserved type ` +
+          `or recipient) cannot be sent through node-usb.`,
       );
     const nusbSetup: NusbSetup = {
       requestType,
@@ -466,7 +469,8 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     checkTimeout(timeoutMs);
     if (this.#pending.has(address)) {
       throw badInput(
-        `A transfer on endpoint 0x${address.toString(16)} is already pending; node-usb allows one at a time per endpoint. Wait for it to settle.`,
+        `A transfer on endpoint 0x${address.toString(16)} is already pending; node-usb allows ` +
+          `one at a time per endpoint. Wait for it to settle.`,
       );
     }
     if (signal?.aborted) return { status: TransferStatus.CANCELLED, actualLength: 0 };

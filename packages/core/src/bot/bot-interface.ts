@@ -51,8 +51,11 @@ export function findBotInterface(interfaces: InterfaceDescriptor[], interfaceNum
     throw new UsbScsiError(
       ErrorCodes.UNSUPPORTED,
       uas
-        ? 'the mass-storage interface speaks UAS only (protocol 0x62, no Bulk-Only alternate setting): BOT cannot drive it; on Linux use the SG_IO transport (--backend sg / transport: "sg")'
-        : `the mass-storage interface uses protocol 0x${storage[0]!.interfaceProtocol.toString(16)}, not Bulk-Only (0x50)`,
+        ? 'the mass-storage interface speaks UAS only (protocol 0x62, no Bulk-Only alternate ' +
+            'setting): BOT cannot drive it; on Linux use the SG_IO transport (--backend sg / ' +
+            'transport: "sg")'
+        : `the mass-storage interface uses protocol 0x${storage[0]!.interfaceProtocol.toString(16)}, ` +
+            `not Bulk-Only (0x50)`,
       { details: { protocols: storage.map((i) => i.interfaceProtocol) } },
     );
   }

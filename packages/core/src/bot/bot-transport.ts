@@ -120,7 +120,8 @@ export class BotTransport implements ScsiTransport {
       if (!options.detachKernelDriver) {
         throw new UsbScsiError(
           ErrorCodes.BUSY,
-          `the OS storage driver holds interface ${endpoints.interfaceNumber}: take a handoff lease (it unmounts and detaches safely) or use the SG_IO transport (--backend sg)`,
+          `the OS storage driver holds interface ${endpoints.interfaceNumber}: take a handoff ` +
+            `lease (it unmounts and detaches safely) or use the SG_IO transport (--backend sg)`,
           { details: { interfaceNumber: endpoints.interfaceNumber } },
         );
       }
@@ -305,7 +306,8 @@ export class BotTransport implements ScsiTransport {
         throw new TransportBroke(
           'data phase overflow',
           ErrorCodes.OVERFLOW,
-          `the device sent more data than the ${length} bytes asked for (CDB ${hex(cdb)}); ask for the full allocation length`,
+          `the device sent more data than the ${length} bytes asked for (CDB ${hex(cdb)}); ` +
+            `ask for the full allocation length`,
           { requested: length },
         );
       }
@@ -469,7 +471,8 @@ export class BotTransport implements ScsiTransport {
     if (status !== TransferStatus.OK) {
       throw new UsbScsiError(
         ErrorCodes.IO,
-        `Bulk-Only Mass Storage Reset failed (${transferStatusName(status)}) after ${reason}; the device needs a port reset: usbscsi reset --port`,
+        `Bulk-Only Mass Storage Reset failed (${transferStatusName(status)}) after ${reason}; ` +
+          `the device needs a port reset: usbscsi reset --port`,
         { details: { reason, resetStatus: transferStatusName(status) } },
       );
     }

@@ -110,7 +110,8 @@ export function parseQuirkList(text: string): Partial<BotQuirks> {
       }
       default:
         throw badInput(
-          `unknown quirk '${key}'; known: ignore-residue, bad-csw-signature, single-lun, needs-start-unit, max-transfer=BYTES`,
+          `unknown quirk '${key}'; known: ignore-residue, bad-csw-signature, single-lun, needs-start-unit, ` +
+            `max-transfer=BYTES`,
         );
     }
   }

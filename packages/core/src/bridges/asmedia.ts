@@ -235,7 +235,8 @@ export class AsmediaBridge extends BaseBridge {
     if (c.transferred < 16 || (c.data[14] === 0xff && c.data[15] === 0xff)) {
       throw new UsbScsiError(
         ErrorCodes.IO,
-        'the ASMedia bridge has no completion for the command (completion bytes 14-15 are FFh): the drive did not execute it',
+        'the ASMedia bridge has no completion for the command (completion bytes 14-15 are ' +
+          'FFh): the drive did not execute it',
       );
     }
     const view = new DataView(c.data.buffer, c.data.byteOffset, 16);

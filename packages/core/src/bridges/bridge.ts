@@ -88,7 +88,10 @@ export abstract class BaseBridge implements NvmeBridge {
   cannotCarry(cmd: NvmeAdminCommand): string | undefined {
     const { limits } = this;
     if (limits.opcodes && !limits.opcodes.has(cmd.opcode)) {
-      return `${this.protocol} carries only ${[...limits.opcodes].map(adminOpcodeName).join(' and ')}, not ${adminOpcodeName(cmd.opcode)}`;
+      return (
+        `${this.protocol} carries only ${[...limits.opcodes].map(adminOpcodeName).join(' and ')}, ` +
+        `not ${adminOpcodeName(cmd.opcode)}`
+      );
     }
     const host = cmd.direction === 'in' ? (cmd.length ?? 0) : cmd.direction === 'out' ? (cmd.data?.length ?? 0) : 0;
     // The drive sends what its command asks for, not what the host buffer holds: cap both.
@@ -105,7 +108,10 @@ export abstract class BaseBridge implements NvmeBridge {
       limits.maxLogPageBytes !== undefined &&
       bytes > limits.maxLogPageBytes
     ) {
-      return `${this.protocol} reads at most 0x${limits.maxLogPageBytes.toString(16)} bytes of a log page (${limits.logPageLimitReason ?? 'bridge limit'}); ${asked}`;
+      return (
+        `${this.protocol} reads at most 0x${limits.maxLogPageBytes.toString(16)} ` +
+        `bytes of a log page (${limits.logPageLimitReason ?? 'bridge limit'}); ${asked}`
+      );
     }
     return this.carryDetail(cmd);
   }
@@ -125,7 +131,8 @@ export abstract class BaseBridge implements NvmeBridge {
     const { effect, reason } = adminCommandEffect(cmd);
     if (effect === 'write' && options.allowMediumWrite !== true) {
       throw badInput(
-        `NVMe ${adminOpcodeName(cmd.opcode)} ${reason}: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`,
+        `NVMe ${adminOpcodeName(cmd.opcode)} ${reason}: pass explicit consent (--yes on the ` +
+          `command line, allowMediumWrite: true in the API)`,
       );
     }
     return this.run(cmd, effect, options);

@@ -240,39 +240,46 @@ describe('the sequence each bridge sends, and the effect it declares for each CD
     expect(sent).toEqual([]);
   });
 
-  it('the caps apply to the length the command asks the drive for (Get Log Page NUMDL/NUMDU), not only to the host buffer', async () => {
-    const { sent, exchange } = scripted(() => null);
-    const logAsking = (cdw10: number, cdw11 = 0) => ({
-      opcode: 0x02,
-      nsid: 0xffffffff,
-      cdw10,
-      cdw11,
-      direction: 'in' as const,
-      length: 512,
-    });
-    // NUMDL 3FFh = 4096 bytes; NUMDU 1 = 256 KiB + 4: both past the JMS583's 0x230 whatever --in says.
-    for (const cmd of [logAsking(0x03ff0002), logAsking(0x2, 0x1)]) {
-      expect(new JmicronBridge(exchange).cannotCarry(cmd)).toMatch(/asks the drive for \d+ bytes/);
-      await expect(new JmicronBridge(exchange).adminCommand(cmd)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    }
-    // The same holds for the Realtek E4h 200h log limit, and for the transfer limit of every bridge.
-    await expect(
-      new RealtekBridge(exchange, { basic: true, full: false }).adminCommand(logAsking(0x00ff0002)),
-    ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    await expect(
-      new AsmediaBridge(exchange, { basic: true, packet: false }).adminCommand({ ...logAsking(0xffff0002), length: 4 }),
-    ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    expect(sent).toEqual([]);
-    expect(requestedReplyBytes(logAsking(0x007f0002))).toBe(512);
-    expect(requestedReplyBytes(logAsking(0x2, 0x1))).toBe(0x4_0004);
-    expect(requestedReplyBytes(IDENTIFY_CONTROLLER)).toBe(4096);
-    expect(requestedReplyBytes({ opcode: 0x0a, cdw10: 4 })).toBeUndefined();
-    // With both modes, a Realtek log read whose NUMDL is past 200h never goes out as E4h (which
-    // has no room for NUMDL and caps at 200h): the full mode carries the whole command.
-    const realtek = scripted(() => null);
-    await new RealtekBridge(realtek.exchange).adminCommand(logAsking(0x00ff0002));
-    expect(realtek.sent.map((s) => s.cdb.slice(0, 11))).toEqual(['e5 40 00 f7', 'e4 00 02 f8', 'e4 10 00 f9']);
-    // Within the cap, a host buffer larger than the reply is fine.
-    expect(new JmicronBridge(exchange).cannotCarry(logAsking(0x007f0002))).toBeUndefined();
-  });
+  it(
+    'the caps apply to the length the command asks the drive for (Get Log Page NUMDL/NUMDU), ' +
+      'not only to the host buffer',
+    async () => {
+      const { sent, exchange } = scripted(() => null);
+      const logAsking = (cdw10: number, cdw11 = 0) => ({
+        opcode: 0x02,
+        nsid: 0xffffffff,
+        cdw10,
+        cdw11,
+        direction: 'in' as const,
+        length: 512,
+      });
+      // NUMDL 3FFh = 4096 bytes; NUMDU 1 = 256 KiB + 4: both past the JMS583's 0x230 whatever --in says.
+      for (const cmd of [logAsking(0x03ff0002), logAsking(0x2, 0x1)]) {
+        expect(new JmicronBridge(exchange).cannotCarry(cmd)).toMatch(/asks the drive for \d+ bytes/);
+        await expect(new JmicronBridge(exchange).adminCommand(cmd)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      }
+      // The same holds for the Realtek E4h 200h log limit, and for the transfer limit of every bridge.
+      await expect(
+        new RealtekBridge(exchange, { basic: true, full: false }).adminCommand(logAsking(0x00ff0002)),
+      ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      await expect(
+        new AsmediaBridge(exchange, { basic: true, packet: false }).adminCommand({
+          ...logAsking(0xffff0002),
+          length: 4,
+        }),
+      ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      expect(sent).toEqual([]);
+      expect(requestedReplyBytes(logAsking(0x007f0002))).toBe(512);
+      expect(requestedReplyBytes(logAsking(0x2, 0x1))).toBe(0x4_0004);
+      expect(requestedReplyBytes(IDENTIFY_CONTROLLER)).toBe(4096);
+      expect(requestedReplyBytes({ opcode: 0x0a, cdw10: 4 })).toBeUndefined();
+      // With both modes, a Realtek log read whose NUMDL is past 200h never goes out as E4h (which
+      // has no room for NUMDL and caps at 200h): the full mode carries the whole command.
+      const realtek = scripted(() => null);
+      await new RealtekBridge(realtek.exchange).adminCommand(logAsking(0x00ff0002));
+      expect(realtek.sent.map((s) => s.cdb.slice(0, 11))).toEqual(['e5 40 00 f7', 'e4 00 02 f8', 'e4 10 00 f9']);
+      // Within the cap, a host buffer larger than the reply is fine.
+      expect(new JmicronBridge(exchange).cannotCarry(logAsking(0x007f0002))).toBeUndefined();
+    },
+  );
 });

@@ -164,8 +164,10 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
     if (entry.bridge === 'asmedia' && uas !== false) {
       steps.push(
         entry.e6BreaksUas
-          ? "not probing E6h: it broke this device's UAS mode (smartmontools #490); pass --bridge asmedia to accept the risk"
-          : 'not probing ASMedia E6h: the device has a UAS interface and E6h broke UAS devices (smartmontools #490); pass --bridge asmedia to try it',
+          ? "not probing E6h: it broke this device's UAS mode (smartmontools #490); pass --bridge " +
+              'asmedia to accept the risk'
+          : 'not probing ASMedia E6h: the device has a UAS interface and E6h broke UAS devices ' +
+              '(smartmontools #490); pass --bridge asmedia to try it',
       );
       const sat = await trySat();
       if (sat) return sat;
@@ -207,7 +209,8 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
   for (const kind of order) {
     if (kind === 'asmedia' && uas !== false) {
       steps.push(
-        `not probing ASMedia E6h: ${uas ? 'the device has a UAS interface' : 'its interfaces are unknown'} and E6h broke UAS devices (smartmontools #490); pass --bridge asmedia to try it`,
+        `not probing ASMedia E6h: ${uas ? 'the device has a UAS interface' : 'its interfaces are unknown'} ` +
+          `and E6h broke UAS devices (smartmontools #490); pass --bridge asmedia to try it`,
       );
       continue;
     }
@@ -220,7 +223,9 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
 function refuse(steps: string[]): never {
   throw new UsbScsiError(
     ErrorCodes.UNSUPPORTED,
-    `no path to the drive's health: neither SAT nor an NVMe bridge protocol answered (${steps.join('; ')}). Name one with --bridge sat|jmicron|asmedia|realtek if you know the bridge.`,
+    `no path to the drive's health: neither SAT nor an NVMe bridge protocol ` +
+      `answered (${steps.join('; ')}). Name one with --bridge sat|jmicron|asmedia|realtek ` +
+      `if you know the bridge.`,
     {
       details: { steps },
     },

@@ -30,7 +30,8 @@ describe('NVMe admin consent through ScsiDevice', () => {
     async (bridge) => {
       const transport = new RecordingTransport();
       const device = new ScsiDevice(transport);
-      // The same vendor data-out CDB sent raw is refused without consent: only the bridge's declaration lets it through.
+      // The same vendor data-out CDB sent raw is refused without consent: only the bridge's declaration lets it
+      // through.
       const nvme = await device.nvme({ bridge });
       expect(await nvme.getFeature(0x04)).toBe(0x157);
       expect(transport.sent[0]!.direction).toBe('out');
@@ -65,20 +66,25 @@ describe('NVMe admin consent through ScsiDevice', () => {
 });
 
 describe('detection on a device with no USB descriptors (SG_IO, the daemon)', () => {
-  it('asks SAT, then INQUIRY, then Realtek, then JMicron; never ASMedia E6h; refuses with every step listed', async () => {
-    const transport = new RecordingTransport((req) =>
-      req.cdb[0] === 0x12 ? undefined : { status: ScsiStatus.CHECK_CONDITION, transferred: 0, data: new Uint8Array(0) },
-    );
-    const device = new ScsiDevice(transport);
-    const err = await detectBridge({
-      exchange: (cdb, r) => device.execute(cdb, { ...r, allowMediumWrite: true }),
-      ataIdentify: () => device.ataIdentify(),
-    }).then(
-      () => null,
-      (e: { code: string; details: { steps: string[] } }) => e,
-    );
-    expect(err?.code).toBe('E_UNSUPPORTED');
-    expect(transport.sent.map((r) => r.cdb[0])).toEqual([0x85, 0x12, 0xe4, 0xa1]);
-    expect(err?.details.steps.at(-1)).toMatch(/not probing ASMedia E6h: its interfaces are unknown/);
-  });
+  it(
+    'asks SAT, then INQUIRY, then Realtek, then JMicron; never ASMedia E6h; refuses with ' + 'every step listed',
+    async () => {
+      const transport = new RecordingTransport((req) =>
+        req.cdb[0] === 0x12
+          ? undefined
+          : { status: ScsiStatus.CHECK_CONDITION, transferred: 0, data: new Uint8Array(0) },
+      );
+      const device = new ScsiDevice(transport);
+      const err = await detectBridge({
+        exchange: (cdb, r) => device.execute(cdb, { ...r, allowMediumWrite: true }),
+        ataIdentify: () => device.ataIdentify(),
+      }).then(
+        () => null,
+        (e: { code: string; details: { steps: string[] } }) => e,
+      );
+      expect(err?.code).toBe('E_UNSUPPORTED');
+      expect(transport.sent.map((r) => r.cdb[0])).toEqual([0x85, 0x12, 0xe4, 0xa1]);
+      expect(err?.details.steps.at(-1)).toMatch(/not probing ASMedia E6h: its interfaces are unknown/);
+    },
+  );
 });

@@ -26,7 +26,8 @@ export async function openNvme(host: BridgeHost, choice: BridgeChoice = 'auto'):
   if (detection.path !== 'nvme' || !detection.kind) {
     throw new UsbScsiError(
       ErrorCodes.UNSUPPORTED,
-      `the drive answers as SATA (${detection.steps.join('; ')}): use \`usbscsi smart\` for its SAT SMART data, or name the bridge with --bridge if this is wrong`,
+      `the drive answers as SATA (${detection.steps.join('; ')}): use \`usbscsi ` +
+        `smart\` for its SAT SMART data, or name the bridge with --bridge if this is wrong`,
       {
         details: { steps: detection.steps },
       },
@@ -47,7 +48,8 @@ export async function readHealth(
     // Only a forced bridge gets here (detection rejects these): a Realtek with a SATA drive does this.
     throw new UsbScsiError(
       ErrorCodes.UNSUPPORTED,
-      `${detection.protocol} answered Identify Controller with no model or PCI vendor: no NVMe drive behind it (a SATA drive? try --bridge sat)`,
+      `${detection.protocol} answered Identify Controller with no model or PCI vendor: ` +
+        `no NVMe drive behind it (a SATA drive? try --bridge sat)`,
     );
   }
   const smart = await nvme.smartLog();

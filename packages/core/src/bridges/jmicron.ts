@@ -118,7 +118,8 @@ export function parseJmicronResponse(block: Uint8Array, data: Uint8Array, transf
   if (block.length < 24 || !JMICRON_SIGNATURE.every((b, i) => block[i] === b)) {
     throw new UsbScsiError(
       ErrorCodes.IO,
-      'the JMicron bridge answered without the "NVME" response signature: not a JMicron NVMe bridge, or no NVMe drive behind it',
+      'the JMicron bridge answered without the "NVME" response signature: not a JMicron ' +
+        'NVMe bridge, or no NVMe drive behind it',
     );
   }
   const view = new DataView(block.buffer, block.byteOffset, block.byteLength);

@@ -163,40 +163,43 @@ describe('Error Information (01h), Firmware Slot (03h), Device Self-test (06h)',
     });
   });
 
-  it('self-test log: current operation and percent, 28-byte results, unused entries (code 0 / result Fh) skipped', () => {
-    const d = new Uint8Array(564);
-    d[0] = 0x2; // extended in progress
-    d[1] = 40;
-    d[4] = 0x17; // short, failed segments
-    d[5] = 3; // segment
-    d[6] = 0x0f; // NSID, FLBA, SCT, SC valid
-    put(d, 8, [0x10, 0x27]); // POH 10000
-    put(d, 16, [0x01, 0, 0, 0]);
-    put(d, 20, [0x00, 0x10]); // LBA 4096
-    d[28] = 0x2;
-    d[29] = 0x81;
-    d[32] = 0x10; // short, OK
-    d[60] = 0x1f; // unused (result Fh)
-    const log = parseSelfTestLog(d);
-    expect(log).toMatchObject({
-      currentOperation: 2,
-      currentOperationText: 'Extended self-test in progress',
-      currentCompletionPercent: 40,
-      slotsRead: 20,
-    });
-    expect(log.results).toHaveLength(2);
-    expect(log.results[0]).toMatchObject({
-      codeText: 'Short',
-      resultText: 'Completed: failed segments',
-      segment: 3,
-      powerOnHours: 10000n,
-      nsid: 1,
-      lba: 4096n,
-      statusCodeType: 2,
-      statusCode: 0x81,
-    });
-    expect(parseSelfTestLog(d.subarray(0, 0x218)).slotsRead).toBe(19);
-  });
+  it(
+    'self-test log: current operation and percent, 28-byte results, unused entries (code ' + '0 / result Fh) skipped',
+    () => {
+      const d = new Uint8Array(564);
+      d[0] = 0x2; // extended in progress
+      d[1] = 40;
+      d[4] = 0x17; // short, failed segments
+      d[5] = 3; // segment
+      d[6] = 0x0f; // NSID, FLBA, SCT, SC valid
+      put(d, 8, [0x10, 0x27]); // POH 10000
+      put(d, 16, [0x01, 0, 0, 0]);
+      put(d, 20, [0x00, 0x10]); // LBA 4096
+      d[28] = 0x2;
+      d[29] = 0x81;
+      d[32] = 0x10; // short, OK
+      d[60] = 0x1f; // unused (result Fh)
+      const log = parseSelfTestLog(d);
+      expect(log).toMatchObject({
+        currentOperation: 2,
+        currentOperationText: 'Extended self-test in progress',
+        currentCompletionPercent: 40,
+        slotsRead: 20,
+      });
+      expect(log.results).toHaveLength(2);
+      expect(log.results[0]).toMatchObject({
+        codeText: 'Short',
+        resultText: 'Completed: failed segments',
+        segment: 3,
+        powerOnHours: 10000n,
+        nsid: 1,
+        lba: 4096n,
+        statusCodeType: 2,
+        statusCode: 0x81,
+      });
+      expect(parseSelfTestLog(d.subarray(0, 0x218)).slotsRead).toBe(19);
+    },
+  );
 });
 
 describe('which admin commands change the medium (the consent allowlist)', () => {

@@ -168,7 +168,8 @@ export class NvmeDevice {
     if (!this.bridge.limits.completion) {
       throw new UsbScsiError(
         ErrorCodes.UNSUPPORTED,
-        `${this.bridge.protocol} does not read completions back, and a feature's value is in the completion; nothing was sent`,
+        `${this.bridge.protocol} does not read completions back, and a feature's value is ` +
+          `in the completion; nothing was sent`,
       );
     }
     return (

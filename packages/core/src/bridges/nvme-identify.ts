@@ -79,7 +79,9 @@ export function parseIdentifyController(data: Uint8Array): NvmeIdentifyControlle
   };
 }
 
-/** An Identify Controller with a model number and a PCI vendor: a Realtek bridge with a SATA drive answers all zeros. */
+/**
+ * An Identify Controller with a model number and a PCI vendor: a Realtek bridge with a SATA drive answers all zeros.
+ */
 export function isPlausibleIdentify(id: NvmeIdentifyController): boolean {
   return id.model.length > 0 && id.pciVendorId !== 0 && id.pciVendorId !== 0xffff;
 }

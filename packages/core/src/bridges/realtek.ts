@@ -81,7 +81,10 @@ export function realtekBasicRefusal(cmd: NvmeAdminCommand): string | undefined {
     if (cmd.nsid && cmd.nsid !== NVME_BROADCAST_NSID) return 'the Realtek E4h CDB reads controller-wide log pages only';
     const asked = Math.max(cmd.length ?? 0, requestedReplyBytes(cmd) ?? 0);
     if (asked > REALTEK_BASIC_MAX_LOG_BYTES)
-      return `the Realtek E4h CDB reads at most 0x200 bytes of a log page (longer reads can return stale data); ${asked} were asked`;
+      return (
+        `the Realtek E4h CDB reads at most 0x200 bytes of a log page (longer reads can return ` +
+        `stale data); ${asked} were asked`
+      );
     return undefined;
   }
   return 'the Realtek E4h CDB carries Identify and Get Log Page only';
@@ -147,7 +150,8 @@ export class RealtekBridge extends BaseBridge {
     if (r.transferred !== cmd.length)
       throw new UsbScsiError(
         ErrorCodes.IO,
-        `the Realtek bridge returned ${r.transferred} of ${cmd.length} bytes (an incomplete reply is never passed off as whole)`,
+        `the Realtek bridge returned ${r.transferred} of ${cmd.length} bytes (an incomplete ` +
+          `reply is never passed off as whole)`,
       );
     return assumedCompletion(r.data, r.transferred);
   }

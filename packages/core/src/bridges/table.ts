@@ -11,7 +11,10 @@ export interface BridgeTableEntry {
   bridge: BridgeKind;
   /** Chip and product as drivedb.h names them. */
   name: string;
-  /** The same VID:PID is also sold with a SATA drive behind it (type `sntjmicron/sat`, "NVMe or SATA"): fall back to SAT. */
+  /**
+   * The same VID:PID is also sold with a SATA drive behind it (type `sntjmicron/sat`, "NVMe or SATA"): fall back to
+   * SAT.
+   */
   maybeSata?: boolean;
   /**
    * SATA bridges share this VID:PID (drivedb tells them apart by bcdDevice, which the backends do

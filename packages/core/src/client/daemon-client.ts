@@ -103,7 +103,8 @@ export class DaemonClient {
     }
     throw new UsbScsiError(
       ErrorCodes.AMBIGUOUS,
-      `${selector ?? 'no selector'} matches ${matches.length} devices served by usbscsid; name one by id: ${list.join(', ')}`,
+      `${selector ?? 'no selector'} matches ${matches.length} devices served ` +
+        `by usbscsid; name one by id: ${list.join(', ')}`,
       {
         details: { candidates: matches.map((d) => d.id) },
       },

@@ -51,8 +51,10 @@ export function parseVia(text: string, options: { token?: string; env?: NodeJS.P
       throw badInput(`--via ${JSON.stringify(text)}: the port must be from 1 to 65535, not ${m[2]}`, { port: m[2] });
     if (!isLoopbackHost(host)) {
       throw badInput(
-        `--via ${JSON.stringify(text)}: refusing plain HTTP to ${host}, which is not loopback (127.0.0.0/8, ::1, localhost): the daemon's bearer token would cross the network in clear. ` +
-          `Reach a daemon on another machine through a tunnel that ends here, e.g. ssh -N -L 8765:127.0.0.1:8765 ${host}, then --via http://127.0.0.1:8765`,
+        `--via ${JSON.stringify(text)}: refusing plain HTTP to ${host}, which is not loopback ` +
+          `(127.0.0.0/8, ::1, localhost): the daemon's bearer token would cross the network in clear. ` +
+          (`Reach a daemon on another machine through a tunnel that ends here, e.g. ssh -N -L ` +
+            `8765:127.0.0.1:8765 ${host}, then --via http://127.0.0.1:8765`),
         { host },
       );
     }
@@ -60,7 +62,8 @@ export function parseVia(text: string, options: { token?: string; env?: NodeJS.P
     return { kind: 'tcp', host, port, ...(token ? { token } : {}) };
   }
   throw badInput(
-    `cannot read --via ${JSON.stringify(text)}: use unix:/run/usbscsid.sock, unix: (the default socket) or http://127.0.0.1:PORT (token in USBSCSI_TOKEN)`,
+    `cannot read --via ${JSON.stringify(text)}: use unix:/run/usbscsid.sock, unix: (the ` +
+      `default socket) or http://127.0.0.1:PORT (token in USBSCSI_TOKEN)`,
   );
 }
 

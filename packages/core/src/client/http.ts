@@ -145,7 +145,8 @@ export class DaemonHttp {
     const where = describeEndpoint(this.endpoint);
     const hint =
       err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-        ? `no usbscsid listens at ${where}: start it (systemctl start usbscsid, or usbscsid --socket PATH) or fix --via / USBSCSI_VIA`
+        ? `no usbscsid listens at ${where}: start it (systemctl start usbscsid, or usbscsid ` +
+          `--socket PATH) or fix --via / USBSCSI_VIA`
         : err.code === 'EACCES'
           ? `not allowed to connect to ${where}: join the socket's group (usbscsi) or run as its owner`
           : `the connection to usbscsid at ${where} failed: ${err.message}`;

@@ -46,7 +46,8 @@ export async function waitForDevice(
     if (options.signal?.aborted) {
       throw new UsbScsiError(
         ErrorCodes.CANCELLED,
-        'stopped while waiting for the device to come back from activation: it runs the old or the new firmware; check with `usbscsi firmware info`',
+        'stopped while waiting for the device to come back from activation: it runs the old ' +
+          'or the new firmware; check with `usbscsi firmware info`',
         {
           details: { reason: 'cancelled', deviceState: 'unknown' },
         },
@@ -56,7 +57,8 @@ export async function waitForDevice(
       if (!options.reopen) {
         throw new UsbScsiError(
           ErrorCodes.DEVICE_GONE,
-          'the device dropped off the bus after activation (it re-enumerates to run the new firmware): open it again to see its revision',
+          'the device dropped off the bus after activation (it re-enumerates to run the new ' +
+            'firmware): open it again to see its revision',
           {
             details: { reason: 'reenumerated', deviceState: 'unknown' },
           },
@@ -96,7 +98,9 @@ export async function waitForDevice(
   if (reopened) await current.close().catch(() => undefined);
   throw new UsbScsiError(
     ErrorCodes.TIMEOUT,
-    `the device did not come back within ${Math.round(options.timeoutMs / 1000)} s of activation (last: ${lastProblem}). It runs either its old or its new firmware, never a mix: power-cycle it and check with \`usbscsi firmware info\``,
+    `the device did not come back within ${Math.round(options.timeoutMs / 1000)} s of ` +
+      `activation (last: ${lastProblem}). It runs either its old or its new firmware, never ` +
+      `a mix: power-cycle it and check with \`usbscsi firmware info\``,
     { details: { reason: 'did-not-come-back', deviceState: 'unknown', timeoutMs: options.timeoutMs } },
   );
 }

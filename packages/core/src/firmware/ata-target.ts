@@ -80,7 +80,8 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
     if (r.status !== ScsiStatus.GOOD || r.transferred < 512) {
       throw new UsbScsiError(
         ErrorCodes.UNSUPPORTED,
-        'the device does not answer ATA IDENTIFY DEVICE through ATA PASS-THROUGH: it is not a USB-SATA bridge (use the SCSI target)',
+        'the device does not answer ATA IDENTIFY DEVICE through ATA PASS-THROUGH: it is not ' +
+          'a USB-SATA bridge (use the SCSI target)',
         {
           details: { reason: 'not-ata', status: r.status },
         },
@@ -94,7 +95,8 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
     if (!supported) notes.push('IDENTIFY word 83 bit 0 is clear: the drive does not support DOWNLOAD MICROCODE');
     if (offsets)
       notes.push(
-        'deferred activation (0x0e/0x0f) is reported in the IDENTIFY DEVICE data log, not read here: ask for --mode 0xe explicitly',
+        'deferred activation (0x0e/0x0f) is reported in the IDENTIFY DEVICE data log, not ' +
+          'read here: ask for --mode 0xe explicitly',
       );
     if ((word(d, 69) & 0x0100) !== 0) notes.push('DOWNLOAD MICROCODE DMA (93h) is supported (ataDma)');
     const min = word(d, 234);
@@ -127,7 +129,8 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
       });
     if (imageBytes % BLOCK !== 0) {
       throw badInput(
-        `the image (${imageBytes} bytes) is not a whole number of 512-byte blocks, and ATA DOWNLOAD MICROCODE moves only whole blocks: check the image (padding it is for its vendor to say)`,
+        `the image (${imageBytes} bytes) is not a whole number of 512-byte blocks, and ATA ` +
+          `DOWNLOAD MICROCODE moves only whole blocks: check the image (padding it is for its vendor to say)`,
         {
           reason: 'image-not-blocks',
           imageBytes,
@@ -151,7 +154,9 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
     return {
       target: 'ata',
       mode,
-      modeName: `${MODE_NAMES[mode]!} — ATA DOWNLOAD MICROCODE${options.ataDma ? ' DMA' : ''} subcommand ${hex0x(ATA_SUBCOMMAND[mode]!)}`,
+      modeName:
+        `${MODE_NAMES[mode]!} — ATA DOWNLOAD MICROCODE${options.ataDma ? ' DMA' : ''} ` +
+        `subcommand ${hex0x(ATA_SUBCOMMAND[mode]!)}`,
       reason,
       bufferId: 0,
       imageBytes,
@@ -188,13 +193,19 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
   }
 }
 
-/** Undefined when the drive accepted the command; else what went wrong. CK_COND makes success a CHECK CONDITION (RECOVERED ERROR 00/1D) carrying the registers. */
+/**
+ * Undefined when the drive accepted the command; else what went wrong. CK_COND makes success a CHECK CONDITION
+ * (RECOVERED ERROR 00/1D) carrying the registers.
+ */
 export function ataFailure(r: ScsiResult): string | undefined {
   if (r.status === ScsiStatus.GOOD) return undefined;
   const regs = r.sense?.ataStatusReturn;
   if (r.status === ScsiStatus.CHECK_CONDITION && regs) {
     if ((regs.status & 0x01) === 0 && (regs.status & 0x08) === 0) return undefined;
-    return `the drive aborted DOWNLOAD MICROCODE (ATA status 0x${regs.status.toString(16)}, error 0x${regs.error.toString(16)}, count 0x${regs.count.toString(16)})`;
+    return (
+      `the drive aborted DOWNLOAD MICROCODE (ATA status 0x${regs.status.toString(16)}, ` +
+      `error 0x${regs.error.toString(16)}, count 0x${regs.count.toString(16)})`
+    );
   }
   return undefined === r.sense
     ? `SCSI status 0x${r.status.toString(16)}`

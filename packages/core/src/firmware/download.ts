@@ -27,7 +27,10 @@ export interface FirmwareInfoOptions {
   timeoutMs?: number;
 }
 
-/** Picks the target: WRITE BUFFER when the device reports a download mode, else DOWNLOAD MICROCODE when a SAT bridge answers IDENTIFY with it. */
+/**
+ * Picks the target: WRITE BUFFER when the device reports a download mode, else DOWNLOAD MICROCODE when a SAT bridge
+ * answers IDENTIFY with it.
+ */
 export async function resolveFirmwareTarget(
   device: ScsiDevice,
   options: FirmwareInfoOptions = {},
@@ -48,7 +51,8 @@ export async function resolveFirmwareTarget(
     const ataCaps = await ata.probe();
     if ((ataCaps.modes?.length ?? 0) > 0) {
       ataCaps.notes.unshift(
-        `WRITE BUFFER download modes are not reported (${caps.modes ? 'none supported' : 'no REPORT SUPPORTED OPERATION CODES'}); the SATA drive behind the bridge supports DOWNLOAD MICROCODE`,
+        `WRITE BUFFER download modes are not reported (${caps.modes ? 'none supported' : 'no REPORT SUPPORTED OPERATION CODES'}); ` +
+          `the SATA drive behind the bridge supports DOWNLOAD MICROCODE`,
       );
       return { target: ata, capabilities: ataCaps };
     }
@@ -182,7 +186,9 @@ function stopped(
 function activationLost(cause: UsbScsiError): UsbScsiError {
   return new UsbScsiError(
     cause.code,
-    `${capitalize(cause.message)}, during the activate command (0x0f): the device runs either its old or its new firmware, never a mix; power-cycle it and check with \`usbscsi firmware info\`.`,
+    `${capitalize(cause.message)}, during the activate command (0x0f): the device runs ` +
+      `either its old or its new firmware, never a mix; power-cycle it and check with \`usbscsi ` +
+      `firmware info\`.`,
     {
       cause,
       details: {

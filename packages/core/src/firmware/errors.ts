@@ -22,7 +22,8 @@ export function stateWhenStopped(
       text:
         plan.mode === 0x05
           ? 'the device still runs its old firmware (the whole-image command did not complete)'
-          : 'the device still runs its old firmware: a segmented download changes nothing until its last segment, and a new download starts over at the first',
+          : 'the device still runs its old firmware: a segmented download changes nothing until ' +
+            'its last segment, and a new download starts over at the first',
     };
   }
   if (plan.activation === 'with-last-chunk')
@@ -34,7 +35,9 @@ export function stateWhenStopped(
   // whole, valid one, and WRITE BUFFER does not say (the activate command would).
   return {
     state: 'new-firmware-deferred',
-    text: 'the old firmware still runs; every segment was accepted, so if the device took them as a whole image it holds it until the activate command (0x0f), a power cycle or a hard reset',
+    text:
+      'the old firmware still runs; every segment was accepted, so if the device took them ' +
+      'as a whole image it holds it until the activate command (0x0f), a power cycle or a hard reset',
   };
 }
 
@@ -66,7 +69,9 @@ export function chunkRefused(
   const state = stateWhenStopped(plan, chunk.index);
   return new UsbScsiError(
     ErrorCodes.CHECK_CONDITION,
-    `the device refused chunk ${chunk.index + 1} of ${plan.chunks.length} at buffer offset ${chunk.offset}: ${what}. ${capitalize(state.text)}; check that the image is meant for this device and try again.`,
+    `the device refused chunk ${chunk.index + 1} of ${plan.chunks.length} at buffer offset ` +
+      `${chunk.offset}: ${what}. ${capitalize(state.text)}; check that the image is meant ` +
+      `for this device and try again.`,
     {
       details: {
         reason: 'chunk-refused',
@@ -97,7 +102,9 @@ export function activateRefused(plan: FirmwarePlan, result: ScsiResult, ataError
     : 'whether it kept the downloaded image (to run after a power cycle or a hard reset) it does not say';
   return new UsbScsiError(
     ErrorCodes.CHECK_CONDITION,
-    `the device refused ${command} after accepting ${plan.chunks.length === 1 ? 'its only chunk' : `all ${plan.chunks.length} chunks`}: ${what}. The device still runs its old firmware; ${held}. Check that the image is meant for this device and download it again.`,
+    `the device refused ${command} after accepting ${plan.chunks.length === 1 ? 'its only chunk' : `all ${plan.chunks.length} chunks`}: ` +
+      `${what}. The device still runs its old firmware; ${held}. Check that the ` +
+      `image is meant for this device and download it again.`,
     {
       details: {
         reason: 'activate-refused',

@@ -129,17 +129,21 @@ describe('CDBs', () => {
     expect(parseOneCommandSupport(Uint8Array.of(0, 0x00))).toBe('unknown');
   });
 
-  it('DOWNLOAD MICROCODE in ATA PASS-THROUGH(16): subcommand in FEATURE, blocks in COUNT, offset in LBA 23:8, CK_COND (ACS-4 §7.7)', () => {
-    const cdb = downloadMicrocodeCdb({ subcommand: 0x03, blocks: 128, offsetBlocks: 0x0102 });
-    expect(cdb[0]).toBe(0x85);
-    expect(cdb[1]).toBe(5 << 1); // PIO data-out
-    expect(cdb[2]).toBe(0x20 | 0x04 | 0x02); // CK_COND, BYT_BLOK, T_LENGTH in COUNT; T_DIR out
-    expect([cdb[4], cdb[6], cdb[8], cdb[10], cdb[12], cdb[13], cdb[14]]).toEqual([
-      0x03, 128, 0x00, 0x02, 0x01, 0x40, 0x92,
-    ]);
-    const dma = downloadMicrocodeCdb({ subcommand: 0x0e, blocks: 1, offsetBlocks: 0, dma: true });
-    expect([dma[1], dma[14]]).toEqual([6 << 1, 0x93]);
-    const activate = downloadMicrocodeCdb({ subcommand: 0x0f, blocks: 0, offsetBlocks: 0 });
-    expect([activate[1], activate[2], activate[4], activate[14]]).toEqual([3 << 1, 0x20, 0x0f, 0x92]);
-  });
+  it(
+    'DOWNLOAD MICROCODE in ATA PASS-THROUGH(16): subcommand in FEATURE, blocks in COUNT, ' +
+      'offset in LBA 23:8, CK_COND (ACS-4 §7.7)',
+    () => {
+      const cdb = downloadMicrocodeCdb({ subcommand: 0x03, blocks: 128, offsetBlocks: 0x0102 });
+      expect(cdb[0]).toBe(0x85);
+      expect(cdb[1]).toBe(5 << 1); // PIO data-out
+      expect(cdb[2]).toBe(0x20 | 0x04 | 0x02); // CK_COND, BYT_BLOK, T_LENGTH in COUNT; T_DIR out
+      expect([cdb[4], cdb[6], cdb[8], cdb[10], cdb[12], cdb[13], cdb[14]]).toEqual([
+        0x03, 128, 0x00, 0x02, 0x01, 0x40, 0x92,
+      ]);
+      const dma = downloadMicrocodeCdb({ subcommand: 0x0e, blocks: 1, offsetBlocks: 0, dma: true });
+      expect([dma[1], dma[14]]).toEqual([6 << 1, 0x93]);
+      const activate = downloadMicrocodeCdb({ subcommand: 0x0f, blocks: 0, offsetBlocks: 0 });
+      expect([activate[1], activate[2], activate[4], activate[14]]).toEqual([3 << 1, 0x20, 0x0f, 0x92]);
+    },
+  );
 });

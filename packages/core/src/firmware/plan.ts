@@ -31,7 +31,8 @@ export function parseFirmwareMode(value: string | number | undefined): 'auto' | 
           : Number.NaN;
   if (!DOWNLOAD_MODES.includes(n as DownloadMode)) {
     throw badInput(
-      `firmware mode ${String(value)} is not a download mode: use auto, 5 (whole image), 7 (segmented), 0xd or 0xe (segmented, deferred)`,
+      `firmware mode ${String(value)} is not a download mode: use auto, 5 (whole image), ` +
+        `7 (segmented), 0xd or 0xe (segmented, deferred)`,
       { reason: 'bad-mode' },
     );
   }
@@ -53,7 +54,9 @@ export function chooseMode(
     if (reported && !reported.includes(asked)) {
       throw new UsbScsiError(
         ErrorCodes.UNSUPPORTED,
-        `the device does not support firmware mode ${hex0x(asked)} (${MODE_NAMES[asked]}); it reports ${reported.length ? reported.map((m) => hex0x(m)).join(', ') : 'no download mode'}: choose one of those, or --mode auto`,
+        `the device does not support firmware mode ${hex0x(asked)} (${MODE_NAMES[asked]}); ` +
+          `it reports ${reported.length ? reported.map((m) => hex0x(m)).join(', ') : 'no download mode'}: ` +
+          `choose one of those, or --mode auto`,
         { details: { reason: 'mode-unsupported', mode: asked, supported: reported } },
       );
     }
@@ -72,7 +75,8 @@ export function chooseMode(
   if (!activate) {
     throw new UsbScsiError(
       ErrorCodes.UNSUPPORTED,
-      `${from}, and none downloads without activating: add --activate (activate: true) to let the device switch to the new firmware when the download ends`,
+      `${from}, and none downloads without activating: add --activate (activate: true) ` +
+        `to let the device switch to the new firmware when the download ends`,
       { details: { reason: 'mode-unsupported', supported: reported } },
     );
   }
@@ -106,13 +110,15 @@ export function chunkImage(
   if (imageBytes === 0) throw badInput('the firmware image is empty: check the file', { reason: 'empty-image' });
   if (base % rules.alignment !== 0) {
     throw badInput(
-      `buffer offset ${base} is not a multiple of the device's offset boundary (${rules.alignment} bytes): pick an offset that is`,
+      `buffer offset ${base} is not a multiple of the device's offset boundary (${rules.alignment} ` +
+        `bytes): pick an offset that is`,
       { reason: 'misaligned-offset', offset: base, boundary: rules.alignment },
     );
   }
   if (base + imageBytes > rules.limit) {
     throw badInput(
-      `the image (${imageBytes} bytes at offset ${base}) is larger than the device's ${rules.limitName} (${rules.limit} bytes): check that it is the right image for this device`,
+      `the image (${imageBytes} bytes at offset ${base}) is larger than the device's ${rules.limitName} ` +
+        `(${rules.limit} bytes): check that it is the right image for this device`,
       {
         reason: 'image-too-large',
         imageBytes,
@@ -124,7 +130,8 @@ export function chunkImage(
   if (chunkSize === undefined) size -= size % rules.alignment;
   if (!Number.isSafeInteger(size) || size < rules.minChunk || size > rules.maxChunk || size % rules.alignment !== 0) {
     throw badInput(
-      `chunk size ${chunkSize ?? size} does not fit the device: it must be a multiple of ${rules.alignment} bytes from ${rules.minChunk} to ${rules.maxChunk}`,
+      `chunk size ${chunkSize ?? size} does not fit the device: it must be a multiple of ` +
+        `${rules.alignment} bytes from ${rules.minChunk} to ${rules.maxChunk}`,
       {
         reason: 'bad-chunk-size',
         chunkSize: chunkSize ?? size,
@@ -154,14 +161,16 @@ export function checkFirmwareOptions(imageBytes: number, options: DownloadFirmwa
     throw badInput('the firmware image is empty: check the file', { reason: 'empty-image' });
   if (!options?.dryRun && options?.allowMediumWrite !== true) {
     throw badInput(
-      'downloading firmware changes the device: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API); nothing was sent',
+      'downloading firmware changes the device: pass explicit consent (--yes on the command ' +
+        'line, allowMediumWrite: true in the API); nothing was sent',
       { reason: 'no-consent' },
     );
   }
   const mode = parseFirmwareMode(options.mode);
   if (mode !== 'auto' && (mode === 0x05 || mode === 0x07) && options.activate !== true) {
     throw badInput(
-      `mode ${hex0x(mode)} activates the new firmware as soon as it is downloaded: say so with --activate (activate: true), or use mode 0xe to download now and activate later`,
+      `mode ${hex0x(mode)} activates the new firmware as soon as it is downloaded: say ` +
+        `so with --activate (activate: true), or use mode 0xe to download now and activate later`,
       {
         reason: 'activation-not-allowed',
       },

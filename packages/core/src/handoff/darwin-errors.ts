@@ -10,10 +10,13 @@ import type { DarwinNativeErrorFields } from '../topology/darwin-native.js';
 export const DARWIN_PERMISSION_FIX =
   'Run it as root (`sudo usbscsi …`, or the usbscsid daemon as a root LaunchDaemon), ' +
   'or, without root, sign the executable that loads the addon with the `com.apple.vm.device-access` entitlement: ' +
-  'Apple grants it per developer team on request; add it to an App ID, create a provisioning profile that includes it, ' +
+  ('Apple grants it per developer team on request; add it to an App ID, create a provisioning ' +
+    'profile that includes it, ') +
   'embed the profile (Contents/embedded.provisionprofile of an app bundle), and ' +
-  '`codesign --force --options runtime --entitlements usbscsi.entitlements --sign "Developer ID Application: <team>" <app>` ' +
-  'with `<key>com.apple.vm.device-access</key><true/>` in usbscsi.entitlements. macOS then asks the user once to allow access to the device. ' +
+  ('`codesign --force --options runtime --entitlements usbscsi.entitlements --sign "Developer ' +
+    'ID Application: <team>" <app>` ') +
+  ('with `<key>com.apple.vm.device-access</key><true/>` in usbscsi.entitlements. macOS ' +
+    'then asks the user once to allow access to the device. ') +
   'See docs/macos.md.';
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCodes));
@@ -57,9 +60,12 @@ function busyUnmountMessage(fields: Partial<DarwinNativeErrorFields>, context: D
   const said = fields.dissenter?.statusString ? ` It said: "${fields.dissenter.statusString}".` : '';
   const lsofTarget = context.mountPoints?.[0] ? `'${context.mountPoints[0]}'` : '/Volumes/<name>';
   return (
-    `macOS refused to unmount ${diskText(fields, context)} (${statusText(fields)}): something is using ${where}.${said} ` +
-    `Nothing was unmounted. DiskArbitration does not name the process; find it with \`sudo lsof +f -- ${lsofTarget}\`. ` +
-    'Usual holders: Spotlight indexing (mds, mds_stores; `sudo mdutil -i off <mount point>` stops it), Time Machine (backupd; stop the backup), ' +
+    `macOS refused to unmount ${diskText(fields, context)} (${statusText(fields)}): something ` +
+    `is using ${where}.${said} ` +
+    (`Nothing was unmounted. DiskArbitration does not name the process; find it with \`sudo ` +
+      `lsof +f -- ${lsofTarget}\`. `) +
+    ('Usual holders: Spotlight indexing (mds, mds_stores; `sudo mdutil -i off <mount point>` ' +
+      'stops it), Time Machine (backupd; stop the backup), ') +
     'a Finder or Quick Look window, a terminal whose current directory is on the volume. Close it and try again.'
   );
 }
@@ -107,7 +113,10 @@ export function darwinError(err: unknown, context: DarwinErrorContext): UsbScsiE
   if (code === ErrorCodes.BUSY && operation === 'capture') {
     return new UsbScsiError(
       code,
-      `macOS kept its driver on ${context.device} after the capture (${native}). Make sure no volume of the device is mounted (\`diskutil list\`), that no other program has the device open, and try again; if it persists, this macOS version does not let mass-storage drivers go on capture.`,
+      `macOS kept its driver on ${context.device} after the capture (${native}). Make sure ` +
+        `no volume of the device is mounted (\`diskutil list\`), that no other program has ` +
+        `the device open, and try again; if it persists, this macOS version does not let ` +
+        `mass-storage drivers go on capture.`,
       options,
     );
   }

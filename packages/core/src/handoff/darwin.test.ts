@@ -230,23 +230,26 @@ describe('darwin handoff platform', () => {
     expect(fake.devices[0]!.volumes.every((v) => v.mounted)).toBe(true);
   });
 
-  it('rolls back when the capture is refused: the unmounted disk is mounted again and E_PERMISSION is thrown', async () => {
-    const fake = mac();
-    fake.privileged = false;
-    const err = await rejection(
-      acquireLease(device, {
-        platform: createDarwinPlatform({ native: fake, automountGraceMs: 50 }),
-        unmount: true,
-        ...quickLease,
-      }),
-    );
-    expect(err.code).toBe('E_PERMISSION');
-    expect(err.details.rolledBack).toBe(true);
-    expect(fake.calls).toContain('unmountDisk disk4');
-    expect(fake.calls).toContain('mountDisk disk4 whole');
-    expect(fake.devices[0]!.volumes.every((v) => v.mounted)).toBe(true);
-    expect(fake.devices[0]!.captured).toBe(false);
-  });
+  it(
+    'rolls back when the capture is refused: the unmounted disk is mounted again and ' + 'E_PERMISSION is thrown',
+    async () => {
+      const fake = mac();
+      fake.privileged = false;
+      const err = await rejection(
+        acquireLease(device, {
+          platform: createDarwinPlatform({ native: fake, automountGraceMs: 50 }),
+          unmount: true,
+          ...quickLease,
+        }),
+      );
+      expect(err.code).toBe('E_PERMISSION');
+      expect(err.details.rolledBack).toBe(true);
+      expect(fake.calls).toContain('unmountDisk disk4');
+      expect(fake.calls).toContain('mountDisk disk4 whole');
+      expect(fake.devices[0]!.volumes.every((v) => v.mounted)).toBe(true);
+      expect(fake.devices[0]!.captured).toBe(false);
+    },
+  );
 
   it('refuses a mounted device without --unmount and touches nothing (E_MOUNTED)', async () => {
     const fake = mac();

@@ -92,7 +92,8 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     if (!found) {
       throw new UsbScsiError(
         ErrorCodes.DEVICE_GONE,
-        `No USB mass-storage device at ${context.device} (IOKit location ${locationIdText(locationId)}): it was unplugged, or macOS has not enumerated it (yet).`,
+        `No USB mass-storage device at ${context.device} (IOKit location ${locationIdText(locationId)}): ` +
+          `it was unplugged, or macOS has not enumerated it (yet).`,
         { details: { locationId } },
       );
     }
@@ -100,7 +101,8 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     if (found.vendorId !== device.vendorId || found.productId !== device.productId || !sameSerial) {
       throw new UsbScsiError(
         ErrorCodes.DEVICE_GONE,
-        `A different device now sits at ${context.device}: ${usbIdsOf(found)}${found.serialNumber ? ` (serial ${found.serialNumber})` : ''}. Nothing was done to it.`,
+        `A different device now sits at ${context.device}: ${usbIdsOf(found)}${found.serialNumber ? ` (serial ${found.serialNumber})` : ''}. ` +
+          `Nothing was done to it.`,
         {
           details: {
             locationId,
@@ -113,7 +115,8 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     if (found.interfaceCount > 0 && !found.interfaces.some((i) => i.interfaceNumber === device.interfaceNumber)) {
       throw new UsbScsiError(
         ErrorCodes.BAD_INPUT,
-        `Interface ${device.interfaceNumber} of ${context.device} is not a mass-storage interface (mass-storage interfaces: ${found.interfaces.map((i) => i.interfaceNumber).join(', ') || 'none'}).`,
+        `Interface ${device.interfaceNumber} of ${context.device} is not a mass-storage ` +
+          `interface (mass-storage interfaces: ${found.interfaces.map((i) => i.interfaceNumber).join(', ') || 'none'}).`,
       );
     }
     return found;
@@ -197,7 +200,9 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     if (left.length) {
       throw new UsbScsiError(
         ErrorCodes.IO,
-        `DiskArbitration did not mount ${left.map((fs) => `${fs.device} (was on ${fs.mountPoint})`).join(', ')}. Mount it with \`diskutil mount ${left[0]!.device}\` and check Console for fsck or mount errors.`,
+        `DiskArbitration did not mount ${left.map((fs) => `${fs.device} (was on ${fs.mountPoint})`).join(', ')}. ` +
+          `Mount it with \`diskutil mount ${left[0]!.device}\` and check Console ` +
+          `for fsck or mount errors.`,
         { details: { notMounted: left } },
       );
     }
@@ -247,7 +252,9 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
         if (Date.now() >= deadline) {
           throw new UsbScsiError(
             ErrorCodes.TIMEOUT,
-            `${context.device} did not come back with ${expected.wholeDiskCount} disk(s) and ${expected.partitionCount} partition(s) within ${options.timeoutMs} ms (${error.message}). Check \`diskutil list\` and \`ioreg -p IOUSB -l\`; replugging gives it back.`,
+            `${context.device} did not come back with ${expected.wholeDiskCount} disk(s) and ` +
+              `${expected.partitionCount} partition(s) within ${options.timeoutMs} ms (${error.message}). ` +
+              `Check \`diskutil list\` and \`ioreg -p IOUSB -l\`; replugging gives it back.`,
             { cause: error },
           );
         }

@@ -26,7 +26,9 @@ export interface ExitHelperPlan {
   waitMs?: number;
 }
 
-/** The helper's program (an ES module run with `node --input-type=module -e`); its plan comes in USBSCSI_EXIT_RECOVERY. */
+/**
+ * The helper's program (an ES module run with `node --input-type=module -e`); its plan comes in USBSCSI_EXIT_RECOVERY.
+ */
 export const EXIT_HELPER_SCRIPT = `
 import { readFileSync } from 'node:fs';
 const plan = JSON.parse(process.env.USBSCSI_EXIT_RECOVERY);

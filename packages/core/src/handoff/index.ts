@@ -1,4 +1,6 @@
-/** The handoff lease: the public surface (core's index re-exports it). What the OS made of the disk is in ../topology. */
+/**
+ * The handoff lease: the public surface (core's index re-exports it). What the OS made of the disk is in ../topology.
+ */
 export type {
   DetachedDriver,
   HandoffPlatform,

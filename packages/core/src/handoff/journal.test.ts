@@ -91,33 +91,36 @@ describe('LeaseJournal', () => {
     expect(JSON.parse(readFileSync(path, 'utf8')).version).toBe(1);
   });
 
-  it('two writers at once lose nothing (the lock serialises them), and a reader never sees a half-written file', async () => {
-    const one = journalAt();
-    const two = journalAt();
-    let readerFailures = 0;
-    let reading = true;
-    const reader = (async () => {
-      while (reading) {
-        const text = await readFile(path, 'utf8').catch(() => null);
-        if (text !== null) {
-          try {
-            JSON.parse(text);
-          } catch {
-            readerFailures++;
+  it(
+    'two writers at once lose nothing (the lock serialises them), and a reader never ' + 'sees a half-written file',
+    async () => {
+      const one = journalAt();
+      const two = journalAt();
+      let readerFailures = 0;
+      let reading = true;
+      const reader = (async () => {
+        while (reading) {
+          const text = await readFile(path, 'utf8').catch(() => null);
+          if (text !== null) {
+            try {
+              JSON.parse(text);
+            } catch {
+              readerFailures++;
+            }
           }
+          await new Promise((r) => setImmediate(r));
         }
-        await new Promise((r) => setImmediate(r));
-      }
-    })();
-    await Promise.all(
-      Array.from({ length: 15 }, (_, i) => [one.put(entry(`one-${i}`)), two.put(entry(`two-${i}`))]).flat(),
-    );
-    reading = false;
-    await reader;
-    expect((await one.list()).length).toBe(30);
-    expect(readerFailures).toBe(0);
-    expect(warnings).toEqual([]);
-  });
+      })();
+      await Promise.all(
+        Array.from({ length: 15 }, (_, i) => [one.put(entry(`one-${i}`)), two.put(entry(`two-${i}`))]).flat(),
+      );
+      reading = false;
+      await reader;
+      expect((await one.list()).length).toBe(30);
+      expect(readerFailures).toBe(0);
+      expect(warnings).toEqual([]);
+    },
+  );
 
   it('breaks a lock left by a dead process, with a warning', async () => {
     mkdirSync(join(dir, 'state'));
@@ -177,42 +180,50 @@ describe('LeaseJournal', () => {
 });
 
 describe('LeaseJournal.setAsideIfCorrupt', () => {
-  it('moves a damaged journal aside at once, naming the devices its text still shows; leaves a valid or absent one alone', async () => {
-    const journal = journalAt();
-    expect(await journal.setAsideIfCorrupt()).toBeNull(); // absent
-    await journal.put(entry('a'));
-    await journal.put({
-      ...entry('b'),
-      device: { ...entry('b').device, vendorId: 0x1d6b, productId: 0x0104, busNumber: 3, portNumbers: [1] },
-    });
-    expect(await journal.setAsideIfCorrupt()).toBeNull(); // valid
-    const whole = readFileSync(path, 'utf8');
-    const truncated = whole.slice(0, whole.lastIndexOf('"holder"')); // cut inside the second entry, after its device
-    writeFileSync(path, truncated);
-    const aside = await journal.setAsideIfCorrupt();
-    expect(aside).toMatchObject({
-      path,
-      movedTo: expect.stringMatching(/leases\.json\.corrupt-/),
-      devices: ['1-2.3 (46f4:0001)', '3-1 (1d6b:0104)'],
-    });
-    expect(existsSync(path)).toBe(false);
-    expect(readFileSync(aside!.movedTo, 'utf8')).toBe(truncated);
-    expect(await journal.list()).toEqual([]);
-    expect(readdirSync(join(dir, 'state')).filter((f) => f.endsWith('.lock'))).toEqual([]);
-  });
+  it(
+    'moves a damaged journal aside at once, naming the devices its text still shows; ' +
+      'leaves a valid or absent one alone',
+    async () => {
+      const journal = journalAt();
+      expect(await journal.setAsideIfCorrupt()).toBeNull(); // absent
+      await journal.put(entry('a'));
+      await journal.put({
+        ...entry('b'),
+        device: { ...entry('b').device, vendorId: 0x1d6b, productId: 0x0104, busNumber: 3, portNumbers: [1] },
+      });
+      expect(await journal.setAsideIfCorrupt()).toBeNull(); // valid
+      const whole = readFileSync(path, 'utf8');
+      const truncated = whole.slice(0, whole.lastIndexOf('"holder"')); // cut inside the second entry, after its device
+      writeFileSync(path, truncated);
+      const aside = await journal.setAsideIfCorrupt();
+      expect(aside).toMatchObject({
+        path,
+        movedTo: expect.stringMatching(/leases\.json\.corrupt-/),
+        devices: ['1-2.3 (46f4:0001)', '3-1 (1d6b:0104)'],
+      });
+      expect(existsSync(path)).toBe(false);
+      expect(readFileSync(aside!.movedTo, 'utf8')).toBe(truncated);
+      expect(await journal.list()).toEqual([]);
+      expect(readdirSync(join(dir, 'state')).filter((f) => f.endsWith('.lock'))).toEqual([]);
+    },
+  );
 });
 
 describe('process identity', () => {
-  it('identifies this process by boot id and start ticks, and a different start time as another process (pid reuse)', async () => {
-    const me = await linuxProcessIdentity(process.pid);
-    expect(me?.startTime).toMatch(/^[0-9a-f-]+:\d+$/);
-    expect(await isProcessAlive(linuxProcessIdentity, me!)).toBe(true);
-    expect(await isProcessAlive(linuxProcessIdentity, { pid: process.pid, startTime: `${me!.startTime}0` })).toBe(
-      false,
-    );
-    expect(await linuxProcessIdentity(999_999_999)).toBeNull();
-    expect(await linuxProcessIdentity(-1)).toBeNull();
-  });
+  it(
+    'identifies this process by boot id and start ticks, and a different start time as ' +
+      'another process (pid reuse)',
+    async () => {
+      const me = await linuxProcessIdentity(process.pid);
+      expect(me?.startTime).toMatch(/^[0-9a-f-]+:\d+$/);
+      expect(await isProcessAlive(linuxProcessIdentity, me!)).toBe(true);
+      expect(await isProcessAlive(linuxProcessIdentity, { pid: process.pid, startTime: `${me!.startTime}0` })).toBe(
+        false,
+      );
+      expect(await linuxProcessIdentity(999_999_999)).toBeNull();
+      expect(await linuxProcessIdentity(-1)).toBeNull();
+    },
+  );
 
   it('parses a command name containing ") " and treats zombies as dead', async () => {
     const proc = join(dir, 'proc');

@@ -85,7 +85,10 @@ export interface SetAsideJournal {
   devices: string[];
 }
 
-/** `/var/lib/usbscsi/leases.json` for root, else `$XDG_STATE_HOME/usbscsi/leases.json` or `~/.local/state/usbscsi/leases.json`. */
+/**
+ * `/var/lib/usbscsi/leases.json` for root, else `$XDG_STATE_HOME/usbscsi/leases.json` or
+ * `~/.local/state/usbscsi/leases.json`.
+ */
 export function defaultJournalPath(
   env: NodeJS.ProcessEnv = process.env,
   uid: number | undefined = process.getuid?.(),
@@ -193,13 +196,15 @@ export class LeaseJournal {
     if (locked) {
       const aside = await this.moveAsideIfCorrupt().catch((err: unknown) => {
         this.warn(
-          `usbscsi: the lease journal ${this.path} is not valid JSON and ${(err as Error).message}; it will be overwritten.`,
+          `usbscsi: the lease journal ${this.path} is not valid JSON and ${(err as Error).message}; ` +
+            `it will be overwritten.`,
         );
         return null;
       });
       if (aside) {
         this.warn(
-          `usbscsi: the lease journal ${this.path} was not valid JSON; moved it aside to ${aside.movedTo} and started a new one. ` +
+          `usbscsi: the lease journal ${this.path} was not valid JSON; moved it aside to ${aside.movedTo} ` +
+            `and started a new one. ` +
             `Devices it listed (${aside.devices.join(', ') || 'none readable'}) may need replugging.`,
         );
       }
@@ -259,7 +264,8 @@ export class LeaseJournal {
       if (this.now() >= deadline) {
         throw new UsbScsiError(
           ErrorCodes.BUSY,
-          `The lease journal is locked by another usbscsi process (${this.lockPath}). Wait for it, or remove the lock file if no usbscsi process is running.`,
+          `The lease journal is locked by another usbscsi process (${this.lockPath}). Wait ` +
+            `for it, or remove the lock file if no usbscsi process is running.`,
           {
             details: { lockPath: this.lockPath },
           },
@@ -368,7 +374,8 @@ function journalError(err: unknown, what: string): UsbScsiError {
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new UsbScsiError(
       ErrorCodes.PERMISSION,
-      `Cannot ${what}: ${code}. Run as the same user as before (root uses /var/lib/usbscsi), or point the journal elsewhere (journal path option).`,
+      `Cannot ${what}: ${code}. Run as the same user as before (root uses /var/lib/usbscsi), ` +
+        `or point the journal elsewhere (journal path option).`,
       { cause: err },
     );
   }

@@ -22,7 +22,10 @@ let work: string;
 let fake: FakeHandoffPlatform;
 let journal: LeaseJournal;
 
-/** Transpile core's errors, handoff and topology modules and the fake OS to plain ESM the child can import (no type checking needed here). */
+/**
+ * Transpile core's errors, handoff and topology modules and the fake OS to plain ESM the child can import (no type
+ * checking needed here).
+ */
 beforeAll(() => {
   build = mkdtempSync(join(tmpdir(), 'usbscsi-handoff-build-'));
   writeFileSync(join(build, 'package.json'), '{"type":"module"}');
@@ -170,17 +173,20 @@ describe('a lease holder process', () => {
     expect(fake.snapshot()).toEqual(before);
   });
 
-  it('exiting through process.exit() (no async code runs), a detached helper gives the device back once it is gone', async () => {
-    const before = fake.snapshot();
-    const end = await start('exit').ended;
-    expect(end.code).toBe(3);
-    expect(end.stderr).toContain('given back as soon as this process is gone');
-    for (let i = 0; i < 200 && JSON.stringify(fake.snapshot()) !== JSON.stringify(before); i++)
-      await new Promise((r) => setTimeout(r, 50));
-    expect(fake.snapshot()).toEqual(before);
-    for (let i = 0; i < 50 && (await journal.list()).length; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await journal.list()).toEqual([]);
-  });
+  it(
+    'exiting through process.exit() (no async code runs), a detached helper gives the ' + 'device back once it is gone',
+    async () => {
+      const before = fake.snapshot();
+      const end = await start('exit').ended;
+      expect(end.code).toBe(3);
+      expect(end.stderr).toContain('given back as soon as this process is gone');
+      for (let i = 0; i < 200 && JSON.stringify(fake.snapshot()) !== JSON.stringify(before); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(fake.snapshot()).toEqual(before);
+      for (let i = 0; i < 50 && (await journal.list()).length; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await journal.list()).toEqual([]);
+    },
+  );
 
   it('SIGKILLed, it cannot; recoverLeases from another process gives the device back', async () => {
     const before = fake.snapshot();

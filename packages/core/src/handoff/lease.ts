@@ -50,7 +50,10 @@ export type LeaseState =
   | 'rolled-back';
 
 export interface AcquireLeaseOptions {
-  /** The OS steps (`createLinuxPlatform()`, the darwin platform, a fake). Default: this OS's ({@link defaultHandoffPlatform}). */
+  /**
+   * The OS steps (`createLinuxPlatform()`, the darwin platform, a fake). Default: this OS's ({@link
+   * defaultHandoffPlatform}).
+   */
   platform?: HandoffPlatform;
   /** Unmount what is mounted (after a sync); without it a mounted device is refused with `E_MOUNTED`. Default false. */
   unmount?: boolean;
@@ -106,7 +109,10 @@ export function leaseDeviceOf(info: LeaseDeviceSource, interfaceNumber: number):
 }
 
 export function describeLeaseDevice(device: LeaseDevice): string {
-  return `${usbIdsOf(device)}${device.serialNumber ? ` (serial ${device.serialNumber})` : ''} at ${locationOf(device)} interface ${device.interfaceNumber}`;
+  return (
+    `${usbIdsOf(device)}${device.serialNumber ? ` (serial ${device.serialNumber})` : ''} ` +
+    `at ${locationOf(device)} interface ${device.interfaceNumber}`
+  );
 }
 
 export function sameLeaseDevice(a: LeaseDevice, b: LeaseDevice): boolean {
@@ -216,14 +222,19 @@ export class Lease implements RegisteredLease {
     if (storage.mounts.length && !this.unmountAsked) {
       throw new UsbScsiError(
         ErrorCodes.MOUNTED,
-        `${this.description} has mounted filesystems: ${describeMounts(storage.mounts)}. Unmount them first, or pass --unmount ({ unmount: true }) to let usbscsi sync and unmount them (and --remount to mount them again afterwards).`,
+        `${this.description} has mounted filesystems: ${describeMounts(storage.mounts)}. ` +
+          `Unmount them first, or pass --unmount ({ unmount: true }) to let usbscsi sync and ` +
+          `unmount them (and --remount to mount them again afterwards).`,
         { details: { mounts: storage.mounts } },
       );
     }
     if (storage.otherUsers?.length) {
       throw new UsbScsiError(
         ErrorCodes.BUSY,
-        `${this.description} is in use by ${storage.otherUsers.map((u) => `${u.user} (on ${u.device})`).join(', ')}, which usbscsi cannot unmount. Close it first (swapoff, vgchange -an, cryptsetup close, mdadm --stop), or use the SG_IO transport, which leaves the disk with the kernel.`,
+        `${this.description} is in use by ${storage.otherUsers.map((u) => `${u.user} (on ${u.device})`).join(', ')}, ` +
+          `which usbscsi cannot unmount. Close it first (swapoff, vgchange -an, cryptsetup ` +
+          `close, mdadm --stop), or use the SG_IO transport, which leaves the disk ` +
+          `with the kernel.`,
         { details: { otherUsers: storage.otherUsers } },
       );
     }
@@ -351,7 +362,9 @@ export class Lease implements RegisteredLease {
     this.setState('failed');
     cause.details.rolledBack = false;
     cause.details.rollbackErrors = report.errors.map((e) => e.toJSON());
-    cause.message += ` Rolling back failed too (${report.errors.map((e) => e.message).join('; ')}); run \`usbscsi recover\` to give the device back.`;
+    cause.message +=
+      ` Rolling back failed too (${report.errors.map((e) => e.message).join('; ')}); ` +
+      `run \`usbscsi recover\` to give the device back.`;
     throw cause;
   }
 
@@ -362,7 +375,8 @@ export class Lease implements RegisteredLease {
     const first = errors.find((e) => report.errors.includes(e)) ?? errors[0]!;
     throw new UsbScsiError(
       first.code,
-      `Could not give ${this.description} back: ${errors.map((e) => e.message).join('; ')}${report.notRemounted.length ? ` Still unmounted: ${describeMounts(report.notRemounted)}.` : ''} Run \`usbscsi recover\` to retry.`,
+      `Could not give ${this.description} back: ${errors.map((e) => e.message).join('; ')}${report.notRemounted.length ? ` Still unmounted: ${describeMounts(report.notRemounted)}.` : ''} ` +
+        `Run \`usbscsi recover\` to retry.`,
       {
         cause: first,
         details: {
@@ -426,7 +440,9 @@ export class Lease implements RegisteredLease {
           : '',
       ].filter(Boolean);
       this.options.onNotice?.(
-        `${this.description} was still leased by process ${entry.holder.pid}, which ${entry.status === 'release-failed' ? 'could not give it back' : 'died without giving it back'}: recovered it first${what.length ? ` (${what.join(', ')})` : ''}.`,
+        `${this.description} was still leased by process ${entry.holder.pid}, which ` +
+          `${entry.status === 'release-failed' ? 'could not give it back' : 'died without giving it back'}: ` +
+          `recovered it first${what.length ? ` (${what.join(', ')})` : ''}.`,
       );
     }
     for (const entry of report.gone)
@@ -437,7 +453,8 @@ export class Lease implements RegisteredLease {
     if (failed) {
       throw new UsbScsiError(
         failed.error.code,
-        `${this.description} has a lease left by process ${failed.entry.holder.pid} that could not be recovered: ${failed.error.message}`,
+        `${this.description} has a lease left by process ${failed.entry.holder.pid} that ` +
+          `could not be recovered: ${failed.error.message}`,
         {
           cause: failed.error,
           details: { holder: failed.entry.holder, status: failed.entry.status, journal: this.journal.path },
@@ -454,8 +471,10 @@ export class Lease implements RegisteredLease {
       throw new UsbScsiError(
         ErrorCodes.BUSY,
         alive && entry.status !== 'release-failed'
-          ? `${this.description} is leased by process ${entry.holder.pid} (since ${entry.createdAt}). Wait for it to finish.`
-          : `${this.description} was leased by process ${entry.holder.pid}, which ${alive ? 'could not give it back' : 'died without giving it back'}. Run \`usbscsi recover\` first.`,
+          ? `${this.description} is leased by process ${entry.holder.pid} (since ${entry.createdAt}). ` +
+              `Wait for it to finish.`
+          : `${this.description} was leased by process ${entry.holder.pid}, which ${alive ? 'could not give it back' : 'died without giving it back'}. ` +
+              `Run \`usbscsi recover\` first.`,
         { details: { holder: entry.holder, status: entry.status, journal: this.journal.path } },
       );
     }

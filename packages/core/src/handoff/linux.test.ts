@@ -88,31 +88,37 @@ describe('Linux handoff platform on a fake sysfs', () => {
     });
   });
 
-  it('says E_DEVICE_GONE when the port is empty or holds another device, E_NOT_FOUND for a missing interface', async () => {
-    const gone = await platform.describe({ ...device, portNumbers: [9] }, step()).catch((e: UsbScsiError) => e);
-    expect((gone as UsbScsiError).code).toBe(ErrorCodes.DEVICE_GONE);
-    const other = await platform.describe({ ...device, serialNumber: 'OTHER' }, step()).catch((e: UsbScsiError) => e);
-    expect((other as UsbScsiError).code).toBe(ErrorCodes.DEVICE_GONE);
-    expect((other as UsbScsiError).message).toContain('serial S1');
-    const wrongVid = await platform.describe({ ...device, vendorId: 0x1234 }, step()).catch((e: UsbScsiError) => e);
-    expect((wrongVid as UsbScsiError).code).toBe(ErrorCodes.DEVICE_GONE);
-    const noIface = await platform.describe({ ...device, interfaceNumber: 3 }, step()).catch((e: UsbScsiError) => e);
-    expect((noIface as UsbScsiError).code).toBe(ErrorCodes.NOT_FOUND);
-  });
+  it(
+    'says E_DEVICE_GONE when the port is empty or holds another device, E_NOT_FOUND for ' + 'a missing interface',
+    async () => {
+      const gone = await platform.describe({ ...device, portNumbers: [9] }, step()).catch((e: UsbScsiError) => e);
+      expect((gone as UsbScsiError).code).toBe(ErrorCodes.DEVICE_GONE);
+      const other = await platform.describe({ ...device, serialNumber: 'OTHER' }, step()).catch((e: UsbScsiError) => e);
+      expect((other as UsbScsiError).code).toBe(ErrorCodes.DEVICE_GONE);
+      expect((other as UsbScsiError).message).toContain('serial S1');
+      const wrongVid = await platform.describe({ ...device, vendorId: 0x1234 }, step()).catch((e: UsbScsiError) => e);
+      expect((wrongVid as UsbScsiError).code).toBe(ErrorCodes.DEVICE_GONE);
+      const noIface = await platform.describe({ ...device, interfaceNumber: 3 }, step()).catch((e: UsbScsiError) => e);
+      expect((noIface as UsbScsiError).code).toBe(ErrorCodes.NOT_FOUND);
+    },
+  );
 
-  it('detaches by writing the interface id to the driver unbind file, attaches through bind (only when not bound)', async () => {
-    const storage = await platform.describe(device, step());
-    const detached = await platform.detachDriver(device, storage, step());
-    expect(detached).toEqual({ driver: 'usb-storage', target: '1-2:1.0' });
-    expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/unbind'), 'utf8')).toBe('1-2:1.0');
+  it(
+    'detaches by writing the interface id to the driver unbind file, attaches through ' + 'bind (only when not bound)',
+    async () => {
+      const storage = await platform.describe(device, step());
+      const detached = await platform.detachDriver(device, storage, step());
+      expect(detached).toEqual({ driver: 'usb-storage', target: '1-2:1.0' });
+      expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/unbind'), 'utf8')).toBe('1-2:1.0');
 
-    // Still bound (the fake kernel did not act): attach writes nothing.
-    await platform.attachDriver(device, detached, step());
-    expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind'), 'utf8')).toBe('');
-    sysfs.removeStorage(stick);
-    await platform.attachDriver(device, detached, step());
-    expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind'), 'utf8')).toBe('1-2:1.0');
-  });
+      // Still bound (the fake kernel did not act): attach writes nothing.
+      await platform.attachDriver(device, detached, step());
+      expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind'), 'utf8')).toBe('');
+      sysfs.removeStorage(stick);
+      await platform.attachDriver(device, detached, step());
+      expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind'), 'utf8')).toBe('1-2:1.0');
+    },
+  );
 
   it('refuses to attach over a usbfs claim (E_BUSY) or to a replaced device (E_DEVICE_GONE)', async () => {
     sysfs.setDriver(stick, 'usbfs');
@@ -138,22 +144,26 @@ describe('Linux handoff platform on a fake sysfs', () => {
     expect((err as UsbScsiError).message).toContain('modprobe uas');
   });
 
-  it('unmounts with umount DIR and mounts back with mount -t TYPE -o OPTS DEV DIR (skipping what is mounted already)', async () => {
-    sysfs.writeMountinfo([MOUNT_LINE]);
-    const storage = await platform.describe(device, step());
-    const target = { wholeDisk: dev('sda'), filesystems: storage.mounts };
-    await platform.unmount(target, step());
-    expect(commands).toEqual(['umount /media/my stick']);
-    const mountPoint = join(root, 'media', 'gone-dir');
-    const fs = { ...storage.mounts[0]!, mountPoint };
-    sysfs.writeMountinfo([]);
-    await platform.mount({ wholeDisk: dev('sda'), filesystems: [fs] }, step());
-    expect(commands[1]).toBe(`mount -t vfat -o rw,nosuid,relatime,fmask=0022 ${dev('sda1')} ${mountPoint}`);
-    expect(existsSync(mountPoint)).toBe(true); // the mount point udisks removed is made again
-    sysfs.writeMountinfo([MOUNT_LINE.replace('/media/my\\040stick', mountPoint).replace('/dev/sda1', dev('sda1'))]);
-    await platform.mount({ wholeDisk: dev('sda'), filesystems: [fs] }, step());
-    expect(commands).toHaveLength(2);
-  });
+  it(
+    'unmounts with umount DIR and mounts back with mount -t TYPE -o OPTS DEV DIR (skipping ' +
+      'what is mounted already)',
+    async () => {
+      sysfs.writeMountinfo([MOUNT_LINE]);
+      const storage = await platform.describe(device, step());
+      const target = { wholeDisk: dev('sda'), filesystems: storage.mounts };
+      await platform.unmount(target, step());
+      expect(commands).toEqual(['umount /media/my stick']);
+      const mountPoint = join(root, 'media', 'gone-dir');
+      const fs = { ...storage.mounts[0]!, mountPoint };
+      sysfs.writeMountinfo([]);
+      await platform.mount({ wholeDisk: dev('sda'), filesystems: [fs] }, step());
+      expect(commands[1]).toBe(`mount -t vfat -o rw,nosuid,relatime,fmask=0022 ${dev('sda1')} ${mountPoint}`);
+      expect(existsSync(mountPoint)).toBe(true); // the mount point udisks removed is made again
+      sysfs.writeMountinfo([MOUNT_LINE.replace('/media/my\\040stick', mountPoint).replace('/dev/sda1', dev('sda1'))]);
+      await platform.mount({ wholeDisk: dev('sda'), filesystems: [fs] }, step());
+      expect(commands).toHaveLength(2);
+    },
+  );
 
   it('restores a bind mount of a subdirectory by binding it again from the filesystem root', async () => {
     const fs = {
@@ -244,39 +254,42 @@ describe('Linux handoff platform on a fake sysfs', () => {
     expect(commands).toEqual(['sync']);
   });
 
-  it('runs a whole lease against the fake kernel: E_MOUNTED first, then unmount → unbind → bind → remount', async () => {
-    sysfs.writeMountinfo([MOUNT_LINE]);
-    const journal = new LeaseJournal({ path: join(root, 'leases.json') });
-    const registry = new LeaseRegistry({
-      host: { pid: 1, on: () => undefined, removeListener: () => undefined, kill: () => undefined },
-    });
-    const refused = (await acquireLease(device, { platform, journal, registry }).catch(
-      (e: unknown) => e,
-    )) as UsbScsiError;
-    expect(refused.code).toBe(ErrorCodes.MOUNTED);
-    expect(refused.message).toContain('/media/my stick');
+  it(
+    'runs a whole lease against the fake kernel: E_MOUNTED first, then unmount → unbind ' + '→ bind → remount',
+    async () => {
+      sysfs.writeMountinfo([MOUNT_LINE]);
+      const journal = new LeaseJournal({ path: join(root, 'leases.json') });
+      const registry = new LeaseRegistry({
+        host: { pid: 1, on: () => undefined, removeListener: () => undefined, kill: () => undefined },
+      });
+      const refused = (await acquireLease(device, { platform, journal, registry }).catch(
+        (e: unknown) => e,
+      )) as UsbScsiError;
+      expect(refused.code).toBe(ErrorCodes.MOUNTED);
+      expect(refused.message).toContain('/media/my stick');
 
-    const lease = await acquireLease(device, { platform, journal, registry, unmount: true, remount: true });
-    expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/unbind'), 'utf8')).toBe('1-2:1.0');
-    sysfs.removeStorage(stick); // what the kernel does on unbind
-    // …and on bind: the driver comes back, then the disk.
-    const bindFile = join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind');
-    const kernel = (async () => {
-      while (readFileSync(bindFile, 'utf8') === '') await new Promise((r) => setTimeout(r, 5));
-      sysfs.setDriver(stick, 'usb-storage');
-      sysfs.addDisks(stick, 0, stick.disks!);
-    })();
-    const report = await lease.release();
-    await kernel;
-    expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind'), 'utf8')).toBe('1-2:1.0');
-    expect(commands).toEqual([
-      'sync',
-      'umount /media/my stick',
-      `mount -t vfat -o rw,nosuid,relatime,fmask=0022 ${dev('sda1')} /media/my stick`,
-    ]);
-    expect(report.remounted.map((m) => m.mountPoint)).toEqual(['/media/my stick']);
-    expect(await journal.list()).toEqual([]);
-  });
+      const lease = await acquireLease(device, { platform, journal, registry, unmount: true, remount: true });
+      expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/unbind'), 'utf8')).toBe('1-2:1.0');
+      sysfs.removeStorage(stick); // what the kernel does on unbind
+      // …and on bind: the driver comes back, then the disk.
+      const bindFile = join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind');
+      const kernel = (async () => {
+        while (readFileSync(bindFile, 'utf8') === '') await new Promise((r) => setTimeout(r, 5));
+        sysfs.setDriver(stick, 'usb-storage');
+        sysfs.addDisks(stick, 0, stick.disks!);
+      })();
+      const report = await lease.release();
+      await kernel;
+      expect(readFileSync(join(sysfs.sysfsRoot, 'bus/usb/drivers/usb-storage/bind'), 'utf8')).toBe('1-2:1.0');
+      expect(commands).toEqual([
+        'sync',
+        'umount /media/my stick',
+        `mount -t vfat -o rw,nosuid,relatime,fmask=0022 ${dev('sda1')} /media/my stick`,
+      ]);
+      expect(report.remounted.map((m) => m.mountPoint)).toEqual(['/media/my stick']);
+      expect(await journal.list()).toEqual([]);
+    },
+  );
 });
 
 describe('findHolders', () => {

@@ -66,7 +66,8 @@ export interface LinuxPlatformOptions extends LinuxSysfsOptions {
 }
 
 const ROOT_FIX =
-  'Run it as root (sudo), or use the SG_IO pass-through transport (--backend sg), which reaches a kernel-owned disk with no handoff.';
+  'Run it as root (sudo), or use the SG_IO pass-through transport (--backend sg), which ' +
+  'reaches a kernel-owned disk with no handoff.';
 
 export const runCommand: CommandRunner = (command, args, { signal }) =>
   new Promise((resolve, reject) => {
@@ -139,7 +140,8 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
     if (!storage) {
       throw new UsbScsiError(
         ErrorCodes.NOT_FOUND,
-        `The device has no interface ${id} (interface ${device.interfaceNumber} of configuration ${device.configurationValue ?? 1}).`,
+        `The device has no interface ${id} (interface ${device.interfaceNumber} of configuration ` +
+          `${device.configurationValue ?? 1}).`,
         { details: { interfaceId: id } },
       );
     }
@@ -158,20 +160,24 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       await writeFile(path, id);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const what = `${file === 'bind' ? 'Binding' : 'Unbinding'} ${driver} ${file === 'bind' ? 'to' : 'from'} ${id} (${path})`;
+      const what =
+        `${file === 'bind' ? 'Binding' : 'Unbinding'} ${driver} ${file === 'bind' ? 'to' : 'from'} ` +
+        `${id} (${path})`;
       if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
         throw new UsbScsiError(ErrorCodes.PERMISSION, `${what} was refused (${code}). ${ROOT_FIX}`, { cause: err });
       if (code === 'EBUSY') {
         throw new UsbScsiError(
           ErrorCodes.BUSY,
-          `${what} failed: the interface is claimed by a process through usbfs. Close that USB handle (or end the process) and retry.`,
+          `${what} failed: the interface is claimed by a process through usbfs. Close that ` +
+            `USB handle (or end the process) and retry.`,
           { cause: err },
         );
       }
       if (code === 'ENOENT' && file === 'bind')
         throw new UsbScsiError(
           ErrorCodes.IO,
-          `${what} failed: the ${driver} driver is not loaded. Load it (modprobe ${driver.replace(/-/g, '_')}) and run \`usbscsi recover\`.`,
+          `${what} failed: the ${driver} driver is not loaded. Load it (modprobe ` +
+            `${driver.replace(/-/g, '_')}) and run \`usbscsi recover\`.`,
           { cause: err },
         );
       if (code === 'ENODEV' || code === 'ENOENT')
@@ -241,7 +247,8 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
         if (/permission|not permitted|superuser|only root/i.test(message)) {
           throw new UsbScsiError(
             ErrorCodes.PERMISSION,
-            `Unmounting ${fs.mountPoint} was refused: ${message}. ${ROOT_FIX} Or unmount it yourself first (udisksctl unmount -b ${fs.device}).`,
+            `Unmounting ${fs.mountPoint} was refused: ${message}. ${ROOT_FIX} Or unmount it yourself ` +
+              `first (udisksctl unmount -b ${fs.device}).`,
             {
               details: { mountPoint: fs.mountPoint },
             },
@@ -266,7 +273,8 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
           if (!whole) {
             throw new UsbScsiError(
               ErrorCodes.IO,
-              `Cannot restore the bind mount of ${fs.device}:${fs.root} on ${fs.mountPoint}: the filesystem itself is not mounted anywhere. Mount it, then bind ${fs.root} again.`,
+              `Cannot restore the bind mount of ${fs.device}:${fs.root} on ${fs.mountPoint}: the ` +
+                `filesystem itself is not mounted anywhere. Mount it, then bind ${fs.root} again.`,
               { details: { filesystem: fs } },
             );
           }
@@ -299,7 +307,8 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
           if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
             throw new UsbScsiError(
               ErrorCodes.PERMISSION,
-              `Taking the interface from ${storage.driver} needs write access to ${path}, which this user lacks. ${ROOT_FIX}`,
+              `Taking the interface from ${storage.driver} needs write access to ${path}, which ` +
+                `this user lacks. ${ROOT_FIX}`,
               { cause: err },
             );
           }
@@ -363,7 +372,9 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       }
       throw new UsbScsiError(
         ErrorCodes.TIMEOUT,
-        `The disk did not come back within ${timeoutMs} ms: expected ${expected.driver} with ${expected.wholeDiskCount} disk(s) and ${expected.partitionCount} partition(s), saw ${last?.driver ?? 'no driver'} with ${last?.wholeDisks.join(', ') || 'no disks'}.`,
+        `The disk did not come back within ${timeoutMs} ms: expected ${expected.driver} ` +
+          `with ${expected.wholeDiskCount} disk(s) and ${expected.partitionCount} ` +
+          `partition(s), saw ${last?.driver ?? 'no driver'} with ${last?.wholeDisks.join(', ') || 'no disks'}.`,
         { details: { expected, seen: last } },
       );
     },

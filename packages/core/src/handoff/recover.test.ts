@@ -59,13 +59,16 @@ describe('recoverLeases', () => {
     expect(await journal.list()).toEqual([]);
   });
 
-  it('re-attaches but leaves filesystems unmounted when the lease had not asked for a re-mount, and says so', async () => {
-    await journal.put(entry({ remount: false }));
-    const report = await recoverLeases(fake, journal);
-    expect(report.recovered[0]!.notRemounted).toHaveLength(2);
-    expect(fake.read().driver).toBe('usb-storage');
-    expect(fake.read().mounts).toEqual([]);
-  });
+  it(
+    're-attaches but leaves filesystems unmounted when the lease had not asked for a ' + 're-mount, and says so',
+    async () => {
+      await journal.put(entry({ remount: false }));
+      const report = await recoverLeases(fake, journal);
+      expect(report.recovered[0]!.notRemounted).toHaveLength(2);
+      expect(fake.read().driver).toBe('usb-storage');
+      expect(fake.read().mounts).toEqual([]);
+    },
+  );
 
   it('re-mounts what a holder killed mid-acquisition had unmounted (nothing was handed over yet)', async () => {
     fake.write(defaultFakeOsState({ mounts: [sda1!] })); // killed after the first unmount, before detaching

@@ -23,7 +23,9 @@ export interface RecoveryReport {
   recovered: RecoveredLease[];
   /** Holder alive: left alone (`E_BUSY` semantics). */
   held: LeaseJournalEntry[];
-  /** The device is no longer at that port (unplugged or replaced): entry dropped; the OS takes it when plugged in again. */
+  /**
+   * The device is no longer at that port (unplugged or replaced): entry dropped; the OS takes it when plugged in again.
+   */
   gone: LeaseJournalEntry[];
   /** Could not be given back; the entry stays for the next attempt. */
   failed: { entry: LeaseJournalEntry; error: UsbScsiError }[];
@@ -85,7 +87,8 @@ export async function recoverLeases(
         entry,
         error: new UsbScsiError(
           first.code,
-          `Could not give back ${describeLeaseDevice(entry.device)} (lease of process ${entry.holder.pid}): ${result.errors.map((e) => e.message).join('; ')}`,
+          `Could not give back ${describeLeaseDevice(entry.device)} (lease of process ` +
+            `${entry.holder.pid}): ${result.errors.map((e) => e.message).join('; ')}`,
           {
             cause: first,
             details: { errors: result.errors.map((e) => e.toJSON()) },

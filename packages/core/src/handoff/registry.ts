@@ -138,8 +138,10 @@ export class LeaseRegistry {
       const helped = items.length > 0 && this.spawnHelper(exitHelperPlan(this.host.pid, items));
       this.log(
         helped && items.length === this.leases.size
-          ? `usbscsi: exiting while holding ${held}; it is given back as soon as this process is gone (if not, run \`usbscsi recover\`).`
-          : `usbscsi: exiting while holding ${held}. The lease journal keeps it: run \`usbscsi recover\` to give the device back.`,
+          ? `usbscsi: exiting while holding ${held}; it is given back as soon as this process ` +
+              `is gone (if not, run \`usbscsi recover\`).`
+          : `usbscsi: exiting while holding ${held}. The lease journal keeps it: run \`usbscsi ` +
+              `recover\` to give the device back.`,
       );
     });
   }

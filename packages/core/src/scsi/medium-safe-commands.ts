@@ -118,7 +118,10 @@ export const SAFE_SERVICE_ACTIONS: ReadonlyMap<number, ReadonlySet<number>> = ne
   [0xab, new Set([0x01])],
 ]);
 
-/** VARIABLE LENGTH CDB (7Fh) service actions (bytes 8-9) that read: XDREAD(32), READ(32), VERIFY(32), GET LBA STATUS(32). */
+/**
+ * VARIABLE LENGTH CDB (7Fh) service actions (bytes 8-9) that read: XDREAD(32), READ(32), VERIFY(32), GET LBA
+ * STATUS(32).
+ */
 export const SAFE_VARIABLE_LENGTH_ACTIONS: ReadonlySet<number> = new Set([0x0003, 0x0009, 0x000a, 0x0012]);
 
 /** WRITE BUFFER modes that only reach a RAM buffer or a log; every other mode is treated as firmware. */
@@ -199,7 +202,8 @@ export const SAFE_ATA_FEATURES: ReadonlyMap<
     subcommands?: ReadonlyMap<number, string>;
   }
 > = new Map([
-  // ZAC MANAGEMENT IN: REPORT ZONES EXT, REPORT REALMS, REPORT ZONE DOMAINS, ZONE QUERY EXT (not ZONE ACTIVATE EXT 08h).
+  // ZAC MANAGEMENT IN: REPORT ZONES EXT, REPORT REALMS, REPORT ZONE DOMAINS, ZONE QUERY EXT (not ZONE ACTIVATE EXT
+  // 08h).
   [0x4a, { name: 'a ZAC MANAGEMENT IN report', bits: 8, features: new Set([0x00, 0x06, 0x07, 0x09]) }],
   // ACCESSIBLE MAX ADDRESS CONFIGURATION: GET NATIVE MAX ADDRESS EXT (not SET 0001h, FREEZE 0002h).
   [0x78, { name: 'GET NATIVE MAX ADDRESS EXT', bits: 16, features: new Set([0x0000]) }],

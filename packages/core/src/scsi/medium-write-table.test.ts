@@ -114,8 +114,10 @@ describe('opcodes that mix reads and writes: by service action', () => {
     expect(mediumWriteReason(rawCdb('9e 18 00 00 00 00 00 00 00 00 00 00 00 00 00 00'))).toMatch(
       /^REMOVE ELEMENT AND TRUNCATE \(service action 0x18\) is not known/,
     );
-    expect(mediumWriteReason(rawCdb('9e 10 00 00 00 00 00 00 00 00 00 00 00 20 00 00'))).toBeUndefined(); // READ CAPACITY(16)
-    expect(mediumWriteReason(rawCdb('a3 0c 00 00 00 00 00 00 02 00 00 00'))).toBeUndefined(); // REPORT SUPPORTED OPERATION CODES
+    // READ CAPACITY(16)
+    expect(mediumWriteReason(rawCdb('9e 10 00 00 00 00 00 00 00 00 00 00 00 20 00 00'))).toBeUndefined();
+    // REPORT SUPPORTED OPERATION CODES
+    expect(mediumWriteReason(rawCdb('a3 0c 00 00 00 00 00 00 02 00 00 00'))).toBeUndefined();
   });
 });
 

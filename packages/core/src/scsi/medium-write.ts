@@ -133,7 +133,10 @@ function ataConsentReason(cdb: Uint8Array): string | undefined {
     if (bySubcommand.features.has(subcommand)) return undefined;
     if (bySubcommand.family) {
       const name = bySubcommand.subcommands?.get(subcommand) ?? `subcommand 0x${hex(subcommand)}`;
-      return `sends ${bySubcommand.family} ${name} (ATA command 0x${hex(command)}, feature 0x${hex(features, 4)}), which is not a read-only ${bySubcommand.family} subcommand`;
+      return (
+        `sends ${bySubcommand.family} ${name} (ATA command 0x${hex(command)}, feature 0x${hex(features, 4)}), ` +
+        `which is not a read-only ${bySubcommand.family} subcommand`
+      );
     }
     return `sends ${what} with feature 0x${hex(features, 4)}, which is not ${bySubcommand.name}`;
   }

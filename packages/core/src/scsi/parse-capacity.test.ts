@@ -22,27 +22,31 @@ describe('READ CAPACITY(10)', () => {
 });
 
 describe('READ CAPACITY(16) (SBC-4 table 80)', () => {
-  it('4 TB drive (7 814 037 168 sectors, as the Samsung 870 QVO IDENTIFY reports) as 512e with 4 KiB physical, thin-provisioned', () => {
-    const d = new Uint8Array(32);
-    d.set([0x00, 0x00, 0x00, 0x01, 0xd1, 0xc0, 0xbe, 0xaf], 0); // last LBA 7814037167
-    d.set([0x00, 0x00, 0x02, 0x00], 8); // 512
-    d[13] = 0x03; // 8 logical per physical
-    d[14] = 0xc0; // LBPME, LBPRZ
-    const c = parseReadCapacity16(d);
-    expect(c).toMatchObject({
-      lastLba: 7814037167n,
-      blocks: 7814037168n,
-      blockSize: 512,
-      bytes: 4000787030016n,
-      protectionEnabled: false,
-      logicalPerPhysicalExponent: 3,
-      physicalBlockSize: 4096,
-      lowestAlignedLba: 0,
-      lbpme: true,
-      lbprz: true,
-    });
-    expect(c.protectionType).toBeUndefined();
-  });
+  it(
+    '4 TB drive (7 814 037 168 sectors, as the Samsung 870 QVO IDENTIFY reports) as 512e ' +
+      'with 4 KiB physical, thin-provisioned',
+    () => {
+      const d = new Uint8Array(32);
+      d.set([0x00, 0x00, 0x00, 0x01, 0xd1, 0xc0, 0xbe, 0xaf], 0); // last LBA 7814037167
+      d.set([0x00, 0x00, 0x02, 0x00], 8); // 512
+      d[13] = 0x03; // 8 logical per physical
+      d[14] = 0xc0; // LBPME, LBPRZ
+      const c = parseReadCapacity16(d);
+      expect(c).toMatchObject({
+        lastLba: 7814037167n,
+        blocks: 7814037168n,
+        blockSize: 512,
+        bytes: 4000787030016n,
+        protectionEnabled: false,
+        logicalPerPhysicalExponent: 3,
+        physicalBlockSize: 4096,
+        lowestAlignedLba: 0,
+        lbpme: true,
+        lbprz: true,
+      });
+      expect(c.protectionType).toBeUndefined();
+    },
+  );
   it('protection type 2 (P_TYPE 1), P_I exponent and a lowest aligned LBA', () => {
     const d = new Uint8Array(32);
     d[7] = 0xff;

@@ -56,7 +56,8 @@ export function rawCdb(hexOrBytes: string | Uint8Array | readonly number[], opti
     if (n < 1 || n > 16) throw badInput(`a CDB is 1 to 16 bytes over BOT; got ${n}. ${EXAMPLE}`, { length: n });
   } else if (n !== 6 && n !== 10 && n !== 12 && n !== 16) {
     throw badInput(
-      `a CDB is 6, 10, 12 or 16 bytes; got ${n}. Pad with 00 bytes to the next size, or allow any length 1..16 for BOT; ${EXAMPLE}`,
+      `a CDB is 6, 10, 12 or 16 bytes; got ${n}. Pad with 00 bytes to the next size, or ` +
+        `allow any length 1..16 for BOT; ${EXAMPLE}`,
       {
         length: n,
       },

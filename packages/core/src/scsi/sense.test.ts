@@ -80,20 +80,24 @@ describe('decodeSense, fixed format', () => {
     expectBadInput(() => decodeSense(hex('72 05 20')), /at least 4 bytes/);
   });
 
-  it('fixed-format ATA PASS-THROUGH information (SAT-4 §12.2.5, 00/1D): registers from INFORMATION and COMMAND-SPECIFIC', () => {
-    // ERROR 00, STATUS 50, DEVICE 40, COUNT 00; EXTEND clear, LBA(7:0) 00, (15:8) 4F, (23:16) C2
-    const s = decodeSense(hex('70 00 01 00 50 40 00 0a 00 00 4f c2 00 1d 00 00 00 00'));
-    expect(s.ascText).toBe('ATA PASS THROUGH INFORMATION AVAILABLE');
-    expect(s.ataStatusReturn).toEqual({
-      error: 0,
-      status: 0x50,
-      device: 0x40,
-      count: 0,
-      lba: 0xc24f00n,
-      extend: false,
-    });
-    expect(parseSmartReturnStatus(s).status).toBe('passed');
-  });
+  it(
+    'fixed-format ATA PASS-THROUGH information (SAT-4 §12.2.5, 00/1D): registers from ' +
+      'INFORMATION and COMMAND-SPECIFIC',
+    () => {
+      // ERROR 00, STATUS 50, DEVICE 40, COUNT 00; EXTEND clear, LBA(7:0) 00, (15:8) 4F, (23:16) C2
+      const s = decodeSense(hex('70 00 01 00 50 40 00 0a 00 00 4f c2 00 1d 00 00 00 00'));
+      expect(s.ascText).toBe('ATA PASS THROUGH INFORMATION AVAILABLE');
+      expect(s.ataStatusReturn).toEqual({
+        error: 0,
+        status: 0x50,
+        device: 0x40,
+        count: 0,
+        lba: 0xc24f00n,
+        extend: false,
+      });
+      expect(parseSmartReturnStatus(s).status).toBe('passed');
+    },
+  );
 });
 
 describe('decodeSense, descriptor format', () => {

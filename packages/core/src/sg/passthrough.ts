@@ -75,7 +75,8 @@ export class PassThroughTransport implements ScsiTransport {
     if (!sgIo)
       throw new UsbScsiError(
         ErrorCodes.UNSUPPORTED,
-        `SG_IO pass-through exists only on Linux (this addon is built for ${loaded.addon.platform}); use the BOT transport.`,
+        `SG_IO pass-through exists only on Linux (this addon is built for ${loaded.addon.platform}); ` +
+          `use the BOT transport.`,
       );
     const limits = await readQueueLimits(path);
     return new PassThroughTransport(
@@ -104,7 +105,10 @@ export class PassThroughTransport implements ScsiTransport {
     if (data && limits && data.length > limits.maxTransferBytes) {
       throw new UsbScsiError(
         ErrorCodes.BAD_INPUT,
-        `${opcodeName(cdb)}: a data phase of ${data.length} bytes is more than ${this.path} takes in one command (${limits.maxTransferBytes} bytes, from ${limits.source}); nothing was sent. Split it into commands of at most ${limits.maxTransferBytes} bytes (read and write split by themselves).`,
+        `${opcodeName(cdb)}: a data phase of ${data.length} bytes is more than ${this.path} ` +
+          `takes in one command (${limits.maxTransferBytes} bytes, from ${limits.source}); ` +
+          `nothing was sent. Split it into commands of at most ${limits.maxTransferBytes} bytes ` +
+          `(read and write split by themselves).`,
         {
           details: {
             path: this.path,

@@ -85,7 +85,10 @@ export interface DarwinNative {
   unmountDisk(bsdName: string, timeoutMs: number): Promise<void>;
   /** DADiskMountWithArguments at DiskArbitration's default mount point; `whole` mounts every volume of a whole disk. */
   mountDisk(bsdName: string, timeoutMs: number, readOnly?: boolean, whole?: boolean): Promise<void>;
-  /** USBDeviceReEnumerate(kUSBReEnumerateCaptureDeviceMask), then waits until the mass-storage interfaces are driverless. */
+  /**
+   * USBDeviceReEnumerate(kUSBReEnumerateCaptureDeviceMask), then waits until the mass-storage interfaces are
+   * driverless.
+   */
   capture(locationId: number, timeoutMs: number): Promise<void>;
   /** USBDeviceReEnumerate(kUSBReEnumerateReleaseDeviceMask). */
   release(locationId: number): Promise<void>;
@@ -105,7 +108,8 @@ interface NativePackage {
 }
 
 const BUILD_HINT =
-  'Build it with `pnpm --filter @usbscsi/native build` (needs the Xcode command line tools, cmake, pkg-config and libusb from Homebrew).';
+  'Build it with `pnpm --filter @usbscsi/native build` (needs the Xcode command line ' +
+  'tools, cmake, pkg-config and libusb from Homebrew).';
 
 /** The addon's `darwin` object; `E_NO_NATIVE` (saying how to build it) when it is missing. */
 export function loadDarwinNative(): DarwinNative {
@@ -129,7 +133,8 @@ export function loadDarwinNative(): DarwinNative {
   if (!loaded.addon.darwin) {
     throw new UsbScsiError(
       ErrorCodes.NO_NATIVE,
-      `The native addon loaded but has no macOS functions (\`darwin\`): it was built for another OS. Rebuild it on this Mac. ${BUILD_HINT}`,
+      `The native addon loaded but has no macOS functions (\`darwin\`): it was built for ` +
+        `another OS. Rebuild it on this Mac. ${BUILD_HINT}`,
     );
   }
   cached = loaded.addon.darwin;

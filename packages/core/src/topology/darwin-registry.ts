@@ -24,7 +24,8 @@ export function locationIdOf(busNumber: number, portNumbers: number[]): number {
   ) {
     throw new UsbScsiError(
       ErrorCodes.BAD_INPUT,
-      `No macOS location id for bus ${busNumber} ports [${portNumbers.join(', ')}]: the bus must be 0..255 and each port 1..15, at most 6 tiers.`,
+      `No macOS location id for bus ${busNumber} ports [${portNumbers.join(', ')}]: ` +
+        `the bus must be 0..255 and each port 1..15, at most 6 tiers.`,
     );
   }
   let location = busNumber * 0x1000000;

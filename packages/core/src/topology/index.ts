@@ -62,7 +62,10 @@ export async function loadStorageBindings(): Promise<StorageBindingsFn | null> {
   return storageBindingsReader();
 }
 
-/** Fills `info.storage` for a mass-storage device; a reader failing (an unplug racing the walk, no addon) leaves it unknown. */
+/**
+ * Fills `info.storage` for a mass-storage device; a reader failing (an unplug racing the walk, no addon) leaves it
+ * unknown.
+ */
 export async function attachStorageBindings(
   info: UsbDeviceInfo,
   read: StorageBindingsFn | null,

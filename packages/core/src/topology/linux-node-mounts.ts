@@ -21,7 +21,9 @@ export async function linuxMountsOfUsbDevice(
   );
 }
 
-/** Mounts of a whole disk node or of the disk an sg node views (its partitions included); none for a node with no disk. */
+/**
+ * Mounts of a whole disk node or of the disk an sg node views (its partitions included); none for a node with no disk.
+ */
 export async function linuxMountsOfNode(path: string, options: LinuxSysfsOptions = {}): Promise<MountInfo[]> {
   const devRoot = options.devRoot ?? '/dev';
   let disk = path.startsWith(`${devRoot}/`) ? path.slice(devRoot.length + 1) : path;

@@ -12,7 +12,8 @@ describe('mountinfo', () => {
   it('parses fields, optional fields and octal escapes', () => {
     const text = [
       '36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue',
-      '100 29 8:1 / /media/me/MY\\040STICK rw,nosuid,nodev,relatime shared:50 propagation_from:2 - vfat /dev/sda1 rw,fmask=0022,dmask=0022,codepage=437',
+      '100 29 8:1 / /media/me/MY\\040STICK rw,nosuid,nodev,relatime shared:50 propagation_from:2 ' +
+        '- vfat /dev/sda1 rw,fmask=0022,dmask=0022,codepage=437',
       '101 29 8:2 / /mnt/tab\\011and\\134back rw - ext4 /dev/sda2 rw',
       'garbage line without separator',
     ].join('\n');
@@ -37,11 +38,17 @@ describe('mountinfo', () => {
     expect(unescapeMountinfo('a\\012b')).toBe('a\nb');
   });
 
-  it('builds remount options: per-mount first, superblock options added once, rw/ro not doubled, seclabel dropped', () => {
-    expect(
-      remountOptions({ mountOptions: 'ro,nosuid,relatime', superOptions: 'rw,seclabel,fmask=0022,errors=remount-ro' }),
-    ).toBe('ro,nosuid,relatime,fmask=0022,errors=remount-ro');
-  });
+  it(
+    'builds remount options: per-mount first, superblock options added once, rw/ro not ' + 'doubled, seclabel dropped',
+    () => {
+      expect(
+        remountOptions({
+          mountOptions: 'ro,nosuid,relatime',
+          superOptions: 'rw,seclabel,fmask=0022,errors=remount-ro',
+        }),
+      ).toBe('ro,nosuid,relatime,fmask=0022,errors=remount-ro');
+    },
+  );
 });
 
 describe('linuxStorageBindings on a fake sysfs tree', () => {
@@ -121,50 +128,59 @@ describe('linuxStorageBindings on a fake sysfs tree', () => {
     expect(detail!.interfaceId).toBe('1-2.3:1.0');
   });
 
-  it('finds an optical drive (srN, a block device) and a tape drive (stN / nstN, default mode only) with their sg nodes', async () => {
-    sysfs.addInterface({
-      busNumber: 2,
-      portNumbers: [1],
-      interfaceNumber: 0,
-      vendorId: 0x46f4,
-      productId: 0x0001,
-      driver: 'usb-storage',
-      host: 4,
-      disks: [{ name: 'sr0', dev: '11:0', sg: 'sg1' }],
-      tapes: [{ name: 'st0', sg: 'sg2' }],
-    });
-    sysfs.writeMountinfo(['110 29 11:0 / /media/cdrom ro,relatime - iso9660 /dev/sr0 ro']);
-    const [binding] = await linuxStorageBindings(2, [1], {
-      sysfsRoot: sysfs.sysfsRoot,
-      mountinfoPath: sysfs.mountinfoPath,
-    });
-    expect(binding).toMatchObject({
-      blockDevices: ['/dev/sr0'],
-      sgDevices: ['/dev/sg1', '/dev/sg2'],
-      tapeDevices: ['/dev/st0', '/dev/nst0'],
-    });
-    expect(binding!.mounts).toEqual([
-      {
-        device: '/dev/sr0',
-        mountPoint: '/media/cdrom',
-        fsType: 'iso9660',
-        options: 'ro,relatime',
-        wholeDisk: '/dev/sr0',
-      },
-    ]);
-    // Each node found there selects the device; the same nodes under another device do not.
-    const usb = asMassStorage({ ...structuredClone(BOT_DEVICE), busNumber: 2, portNumbers: [1], storage: [binding!] })!;
-    const other = asMassStorage({
-      ...structuredClone(BOT_DEVICE),
-      id: 'other',
-      busNumber: 3,
-      portNumbers: [1],
-      storage: [],
-    })!;
-    for (const node of ['/dev/sr0', '/dev/st0', '/dev/nst0', '/dev/sg2'])
-      expect(selectDevice([other, usb], parseSelector(node)), node).toBe(usb);
-    expect(() => selectDevice([other, usb], parseSelector('/dev/nst1'))).toThrow(/no mass-storage device matches/);
-  });
+  it(
+    'finds an optical drive (srN, a block device) and a tape drive (stN / nstN, default ' +
+      'mode only) with their sg nodes',
+    async () => {
+      sysfs.addInterface({
+        busNumber: 2,
+        portNumbers: [1],
+        interfaceNumber: 0,
+        vendorId: 0x46f4,
+        productId: 0x0001,
+        driver: 'usb-storage',
+        host: 4,
+        disks: [{ name: 'sr0', dev: '11:0', sg: 'sg1' }],
+        tapes: [{ name: 'st0', sg: 'sg2' }],
+      });
+      sysfs.writeMountinfo(['110 29 11:0 / /media/cdrom ro,relatime - iso9660 /dev/sr0 ro']);
+      const [binding] = await linuxStorageBindings(2, [1], {
+        sysfsRoot: sysfs.sysfsRoot,
+        mountinfoPath: sysfs.mountinfoPath,
+      });
+      expect(binding).toMatchObject({
+        blockDevices: ['/dev/sr0'],
+        sgDevices: ['/dev/sg1', '/dev/sg2'],
+        tapeDevices: ['/dev/st0', '/dev/nst0'],
+      });
+      expect(binding!.mounts).toEqual([
+        {
+          device: '/dev/sr0',
+          mountPoint: '/media/cdrom',
+          fsType: 'iso9660',
+          options: 'ro,relatime',
+          wholeDisk: '/dev/sr0',
+        },
+      ]);
+      // Each node found there selects the device; the same nodes under another device do not.
+      const usb = asMassStorage({
+        ...structuredClone(BOT_DEVICE),
+        busNumber: 2,
+        portNumbers: [1],
+        storage: [binding!],
+      })!;
+      const other = asMassStorage({
+        ...structuredClone(BOT_DEVICE),
+        id: 'other',
+        busNumber: 3,
+        portNumbers: [1],
+        storage: [],
+      })!;
+      for (const node of ['/dev/sr0', '/dev/st0', '/dev/nst0', '/dev/sg2'])
+        expect(selectDevice([other, usb], parseSelector(node)), node).toBe(usb);
+      expect(() => selectDevice([other, usb], parseSelector('/dev/nst1'))).toThrow(/no mass-storage device matches/);
+    },
+  );
 
   it('reports a detached interface as driver null with no disks, and skips non-storage interfaces', async () => {
     sysfs.addInterface({ ...stick, driver: null });
@@ -197,7 +213,8 @@ describe('linuxStorageBindings on a fake sysfs tree', () => {
     const swaps = join(root, 'swaps');
     writeFileSync(
       swaps,
-      'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/sda2                               partition\t1048572\t\t0\t\t-2\n/dev/sdb1 partition 1 0 -3\n',
+      'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/sda2                     ' +
+        '          partition\t1048572\t\t0\t\t-2\n/dev/sdb1 partition 1 0 -3\n',
     );
     const [detail] = await readLinuxDeviceStorage(1, [2, 3], {
       sysfsRoot: sysfs.sysfsRoot,

@@ -31,7 +31,10 @@ export function buildDeviceDescriptor(info: UsbDeviceInfo): Uint8Array {
   return d;
 }
 
-/** The active configuration (the first listed) with every interface and endpoint; undefined when the backend reported none. */
+/**
+ * The active configuration (the first listed) with every interface and endpoint; undefined when the backend reported
+ * none.
+ */
 export function buildConfigurationDescriptor(info: UsbDeviceInfo): Uint8Array | undefined {
   const config = info.configurations[0];
   if (!config) return undefined;

@@ -199,31 +199,34 @@ function usbmonRecords(bytes: Uint8Array) {
 }
 
 describe('TracingBackend records usbmon submit/complete pairs', () => {
-  it('pairs every submit with a complete of the same URB id, -115 on submit, -32 on a stall, IN data on complete', async () => {
-    const trace = memoryTrace();
-    const { stalled } = await runSession(new TracingBackend(scriptedBackend(replies(), false), trace.recorder));
-    expect(stalled.status).toBe(TransferStatus.STALL);
-    const recs = usbmonRecords(trace.bytes());
-    // 2 descriptor exchanges, 14 bulk transfers, 1 CLEAR_FEATURE.
-    expect(recs).toHaveLength(2 * (2 + 14 + 1));
-    for (let i = 0; i < recs.length; i += 2) {
-      expect(recs[i]!.type).toBe('S');
-      expect(recs[i + 1]!.type).toBe('C');
-      expect(recs[i + 1]!.id).toBe(recs[i]!.id);
-      expect(recs[i]!.status).toBe(-115);
-    }
-    const config = recs[3]!;
-    expect(config.xfer).toBe(2);
-    expect([...config.data.subarray(9, 18)]).toEqual([9, 4, 0, 0, 2, 8, 6, 0x50, 0]);
-    const stallComplete = recs.find((r) => r.type === 'C' && r.status === -32);
-    expect(stallComplete?.ep).toBe(0x81);
-    const inquiryComplete = recs[7]!;
-    expect(inquiryComplete.lenCap).toBe(36);
-    expect(Buffer.from(inquiryComplete.data.subarray(8, 16)).toString()).toBe('USBSCSI ');
-    const cbwSubmit = recs[4]!;
-    expect(cbwSubmit.ep).toBe(0x02);
-    expect(cbwSubmit.lenCap).toBe(31);
-  });
+  it(
+    'pairs every submit with a complete of the same URB id, -115 on submit, -32 on a ' + 'stall, IN data on complete',
+    async () => {
+      const trace = memoryTrace();
+      const { stalled } = await runSession(new TracingBackend(scriptedBackend(replies(), false), trace.recorder));
+      expect(stalled.status).toBe(TransferStatus.STALL);
+      const recs = usbmonRecords(trace.bytes());
+      // 2 descriptor exchanges, 14 bulk transfers, 1 CLEAR_FEATURE.
+      expect(recs).toHaveLength(2 * (2 + 14 + 1));
+      for (let i = 0; i < recs.length; i += 2) {
+        expect(recs[i]!.type).toBe('S');
+        expect(recs[i + 1]!.type).toBe('C');
+        expect(recs[i + 1]!.id).toBe(recs[i]!.id);
+        expect(recs[i]!.status).toBe(-115);
+      }
+      const config = recs[3]!;
+      expect(config.xfer).toBe(2);
+      expect([...config.data.subarray(9, 18)]).toEqual([9, 4, 0, 0, 2, 8, 6, 0x50, 0]);
+      const stallComplete = recs.find((r) => r.type === 'C' && r.status === -32);
+      expect(stallComplete?.ep).toBe(0x81);
+      const inquiryComplete = recs[7]!;
+      expect(inquiryComplete.lenCap).toBe(36);
+      expect(Buffer.from(inquiryComplete.data.subarray(8, 16)).toString()).toBe('USBSCSI ');
+      const cbwSubmit = recs[4]!;
+      expect(cbwSubmit.ep).toBe(0x02);
+      expect(cbwSubmit.lenCap).toBe(31);
+    },
+  );
 
   it('hides fd streaming but runs the wrapped engine exchange, writing its phases as bulk URBs', async () => {
     const trace = memoryTrace();

@@ -154,7 +154,9 @@ export class FunctionFs {
     }
   }
 
-  /** One OUT transfer into a buffer of `length` bytes; resolves with the bytes received (a short packet ends it early). */
+  /**
+   * One OUT transfer into a buffer of `length` bytes; resolves with the bytes received (a short packet ends it early).
+   */
   async readOut(length: number): Promise<Uint8Array> {
     const buf = new Uint8Array(length);
     const n = await readAsync(this.#out, buf);

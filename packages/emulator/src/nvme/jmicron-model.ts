@@ -82,7 +82,8 @@ export function attachJmicron(
           Math.max(length, logPageBytes(req)) > HAZARD_LOG_BYTES
         ) {
           hazards.push(
-            `jms583 port reset: log page 0x${(req.cdw10 & 0xff).toString(16)} reply of ${Math.max(length, logPageBytes(req))} bytes`,
+            `jms583 port reset: log page 0x${(req.cdw10 & 0xff).toString(16)} reply ` +
+              `of ${Math.max(length, logPageBytes(req))} bytes`,
           );
           hooks.disconnect('JMS583 log reply above 0x230 bytes');
           return new Promise<never>(() => undefined); // the bridge never answers: it left the bus

@@ -65,7 +65,9 @@ export class SimulatedAtaDisk {
   readonly serial: string;
   /** Changes when new microcode is activated (DOWNLOAD MICROCODE). */
   firmware: string;
-  /** DOWNLOAD MICROCODE support and its segment limits in 512-byte blocks (IDENTIFY words 234/235); null: not supported. */
+  /**
+   * DOWNLOAD MICROCODE support and its segment limits in 512-byte blocks (IDENTIFY words 234/235); null: not supported.
+   */
   microcode: { minBlocks: number; maxBlocks: number } | null = null;
   readonly sectors: bigint;
   readonly rotationRate: number;

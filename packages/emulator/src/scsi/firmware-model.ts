@@ -9,7 +9,10 @@ import { isWholeSimFirmware, parseSimFirmwareHeader } from './firmware-image.js'
 import { Sense, SenseKey, type SenseSpec } from './sense.js';
 
 export interface FirmwareModelOptions {
-  /** WRITE BUFFER download modes the device implements (and REPORT SUPPORTED OPERATION CODES lists). Default 05h, 07h, 0Dh, 0Eh, 0Fh. */
+  /**
+   * WRITE BUFFER download modes the device implements (and REPORT SUPPORTED OPERATION CODES lists). Default 05h, 07h,
+   * 0Dh, 0Eh, 0Fh.
+   */
   modes?: number[];
   /** READ BUFFER descriptor OFFSET BOUNDARY: segments start at multiples of 2^n bytes. Default 9 (512). */
   offsetBoundary?: number;
@@ -18,7 +21,10 @@ export interface FirmwareModelOptions {
   /** DOWNLOAD MICROCODE segment limits in 512-byte blocks (IDENTIFY words 234/235). Default 1 and 128. */
   ataMinBlocks?: number;
   ataMaxBlocks?: number;
-  /** After activation: a unit attention 3F/01 only, or also drop off the bus and come back (re-enumerate). Default 'unit-attention'. */
+  /**
+   * After activation: a unit attention 3F/01 only, or also drop off the bus and come back (re-enumerate). Default
+   * 'unit-attention'.
+   */
   activation?: 'unit-attention' | 'reenumerate';
   /** How long activation takes: NOT READY 04/01 (or off the bus) for this long. Default 200 ms. */
   activationMs?: number;
@@ -59,7 +65,10 @@ export class FirmwareModel {
   readonly ataMaxBlocks: number;
   activation: 'unit-attention' | 'reenumerate';
   activationMs: number;
-  /** Fault: the Nth segment of the current download is refused (HARDWARE ERROR 44/00, the segment is dropped and so is the download). */
+  /**
+   * Fault: the Nth segment of the current download is refused (HARDWARE ERROR 44/00, the segment is dropped and so is
+   * the download).
+   */
   refuseSegment: number | undefined;
   /** Images activated so far (tests read the revisions). */
   readonly activated: string[] = [];
@@ -110,7 +119,8 @@ export class FirmwareModel {
         this.segment(offset, data, 'now');
         return;
       case 0x0d:
-        // MODE SPECIFIC selects the activation events (PO_ACT, HR_ACT, VSE_ACT); 0 means none, which SPC-5 leaves the device to refuse.
+        // MODE SPECIFIC selects the activation events (PO_ACT, HR_ACT, VSE_ACT); 0 means none, which SPC-5 leaves the
+        // device to refuse.
         if ((modeSpecific & 0x06) === 0) throw new CheckCondition(Sense.invalidFieldInCdb());
         this.segment(offset, data, 'defer');
         return;

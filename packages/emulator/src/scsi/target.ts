@@ -21,7 +21,10 @@ export interface TargetOptions {
   ata?: AtaDiskOptions | false;
   /** Called for download-microcode WRITE BUFFER modes; without it those modes are refused (invalid field). */
   onFirmware?: FirmwareHook;
-  /** A firmware model behind the download modes (WRITE BUFFER, ATA DOWNLOAD MICROCODE); ignored while `onFirmware` is set. */
+  /**
+   * A firmware model behind the download modes (WRITE BUFFER, ATA DOWNLOAD MICROCODE); ignored while `onFirmware` is
+   * set.
+   */
   firmware?: FirmwareModelOptions;
   bufferCapacity?: number;
   maxTransferBlocks?: number;
@@ -77,7 +80,10 @@ interface VendorEntry {
 const UNAFFECTED_BY_ATTENTION = new Set([0x12, 0x03, 0xa0]);
 
 export interface ExecuteOverrides {
-  /** Report this sense (e.g. an injected NOT READY) instead of running the command, unless the opcode is INQUIRY / REQUEST SENSE / REPORT LUNS. */
+  /**
+   * Report this sense (e.g. an injected NOT READY) instead of running the command, unless the opcode is INQUIRY /
+   * REQUEST SENSE / REPORT LUNS.
+   */
   injectedSense?: SenseSpec;
 }
 

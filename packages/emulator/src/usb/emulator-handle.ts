@@ -60,7 +60,8 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (this.device.kernelDriver !== null) {
       throw new UsbScsiError(
         'E_BUSY',
-        `kernel driver ${this.device.kernelDriver} holds interface ${interfaceNumber} of ${this.device.id}; detach it first (detachKernelDriver)`,
+        `kernel driver ${this.device.kernelDriver} holds interface ${interfaceNumber} of ` +
+          `${this.device.id}; detach it first (detachKernelDriver)`,
         {
           details: { driver: this.device.kernelDriver },
         },
@@ -223,7 +224,8 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (this.pending.has(endpoint)) {
       return Promise.reject(
         badInput(
-          `a transfer is already pending on endpoint 0x${endpoint.toString(16)}; wait for it (one generic transfer per endpoint)`,
+          `a transfer is already pending on endpoint 0x${endpoint.toString(16)}; wait for it ` +
+            `(one generic transfer per endpoint)`,
         ),
       );
     }

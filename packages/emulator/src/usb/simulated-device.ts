@@ -105,7 +105,9 @@ export class SimulatedDevice {
   generation = 0;
   /** Which open handle holds interface 0 (null: nobody). */
   claimedBy: object | null = null;
-  /** The alternate setting of interface 0 the device is in (SET_INTERFACE changes it; re-plug and port reset clear it). */
+  /**
+   * The alternate setting of interface 0 the device is in (SET_INTERFACE changes it; re-plug and port reset clear it).
+   */
   alternateSetting = 0;
   /** Standard interface requests seen on ep0. */
   readonly interfaceRequests = { setInterface: 0, getInterface: 0 };
@@ -237,7 +239,9 @@ export class SimulatedDevice {
     this.kernelDriver = this.kernelDriverName;
   }
 
-  /** ep0 requests: standard descriptors here, the BOT interface's and endpoints' requests in {@link BotDevice.control}. */
+  /**
+   * ep0 requests: standard descriptors here, the BOT interface's and endpoints' requests in {@link BotDevice.control}.
+   */
   async control(setup: ControlSetup, data: Uint8Array | number): Promise<ControlOutcome> {
     const length = typeof data === 'number' ? data : data.length;
     if (setup.requestType === 0x80 && setup.request === 0x06) {
@@ -269,7 +273,8 @@ export class SimulatedDevice {
         ? { status: 'ok', data: Uint8Array.of(this.alternateSetting).subarray(0, length) }
         : { status: 'stall' };
     }
-    if (this.layout === 'uas-only' && (setup.requestType & 0x60) === 0x20) return { status: 'stall' }; // no BOT class requests on UAS
+    // no BOT class requests on UAS
+    if (this.layout === 'uas-only' && (setup.requestType & 0x60) === 0x20) return { status: 'stall' };
     return this.bot.control(setup, data);
   }
 
