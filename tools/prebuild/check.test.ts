@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+// @ts-expect-error -- plain ESM JavaScript without declarations
 import { checkBinary, compareVersions, foreignDylibs, newestVersion } from './check.mjs';
 
 const sourceBuild = fileURLToPath(new URL('../../native/build/Release/usbscsi_native.node', import.meta.url));

@@ -57,7 +57,7 @@ describe('usbscsi doctor', () => {
       expect(doc.choices.at(-1)?.choice).toBe('node-usb');
       const loaded = doc.choices.filter((c) => c.status === 'loaded');
       expect(loaded).toHaveLength(doc.engine === 'none' ? 0 : 1);
-      for (const c of doc.choices.slice(0, doc.choices.indexOf(loaded[0])))
+      for (const c of doc.choices.slice(0, doc.choices.indexOf(loaded[0]!)))
         expect(c.reason, `${c.choice} passed over without a reason`).toBeTruthy();
       if (doc.engine === 'native') {
         expect(['prebuild', 'source']).toContain(doc.from);

@@ -157,7 +157,12 @@ describe('usbscsid firmware route', () => {
       const grant = (acquired.json as { lease: { id: string; secret: string } }).lease;
       const url = '/v1/devices/1-1/firmware?mode=0xe&chunk=8192&activate=true&allowMediumWrite=true';
       const octets = { 'content-type': 'application/octet-stream' };
-      for (const lease of [{}, { 'x-usbscsi-lease': grant.id }, { 'x-usbscsi-lease': `${grant.secret}x` }]) {
+      const leases: Record<string, string>[] = [
+        {},
+        { 'x-usbscsi-lease': grant.id },
+        { 'x-usbscsi-lease': `${grant.secret}x` },
+      ];
+      for (const lease of leases) {
         const refused = await raw(t, 'POST', url, Buffer.from(image), { ...octets, ...lease });
         expect(refused.status).toBe(409);
         expect(refused.headers['content-type']).toMatch(/application\/json/);

@@ -267,7 +267,7 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
     for (const event of events) expectConforms(component('Event'), event, `event ${event.type}`);
     for (const event of events)
       if ('device' in event) expectConforms(component('Device'), event.device, `${event.type} device`);
-    const left = events.find((e) => e.type === 'device-left') as Extract<DaemonEvent, { type: 'device-left' }>;
+    const left = events.find((e) => e.type === 'device-left') as Extract<DaemonEvent, { device: unknown }>;
     expect(left.device.state).toBe('gone');
   });
 });

@@ -142,7 +142,8 @@ export class ScriptedHandle implements UsbDeviceHandle {
     step.expect?.(data);
     return {
       status: step.status ?? TransferStatus.OK,
-      actualLength: step.actualLength ?? (step.status && step.status !== TransferStatus.OK ? 0 : data.length),
+      actualLength:
+        step.actualLength ?? (step.status !== undefined && step.status !== TransferStatus.OK ? 0 : data.length),
     };
   }
 
