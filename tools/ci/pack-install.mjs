@@ -53,7 +53,8 @@ function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
   if (r.status !== 0)
     throw new Error(
-      `${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-6).join(' | ')}`,
+      `${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ` +
+        `${(r.stderr || r.stdout || '').trim().split('\n').slice(-6).join(' | ')}`,
     );
   return r.stdout;
 }

@@ -144,7 +144,10 @@ for (const name of targets) {
   const f = r.facts;
   const detail =
     r.status === 'ok'
-      ? `${f.size} bytes, needs ${f.needed.join(' ')}${f.glibc ? `; GLIBC_${f.glibc} at most (floor ${GLIBC_FLOOR})` : ''}${f.macosMin ? `; macOS ${f.macosMin}+` : ''}${f.loaded ? `; ${f.loaded}` : ''}`
+      ? `${f.size} bytes, needs ${f.needed.join(' ')}` +
+        (f.glibc ? `; GLIBC_${f.glibc} at most (floor ${GLIBC_FLOOR})` : '') +
+        (f.macosMin ? `; macOS ${f.macosMin}+` : '') +
+        (f.loaded ? `; ${f.loaded}` : '')
       : r.reason;
   console.log(`  ${name.padEnd(13)} ${r.status.padEnd(8)} ${detail}`);
 }

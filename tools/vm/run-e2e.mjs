@@ -78,7 +78,8 @@ function checkPrerequisites() {
   });
   if (missing.length)
     fail(
-      `missing ${missing.map(([b]) => b).join(', ')}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`,
+      `missing ${missing.map(([b]) => b).join(', ')}: apt-get install ` +
+        `${[...new Set(missing.map(([, p]) => p))].join(' ')}`,
     );
   if (!existsSync(join(repo, 'packages/core/dist/index.js')))
     fail('packages/core/dist is missing: run `pnpm build` first.');
@@ -203,7 +204,8 @@ function main() {
       console.log(
         `test:vm: ${s}: ${ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(1)} s` +
           (res
-            ? ` (total ${res.numTotalTests}, passed ${res.numPassedTests}, failed ${res.numFailedTests}, skipped ${res.numPendingTests}${res.complete ? '' : '; the guest stopped before the suite ended'})`
+            ? ` (total ${res.numTotalTests}, passed ${res.numPassedTests}, failed ${res.numFailedTests}, ` +
+              `skipped ${res.numPendingTests}${res.complete ? '' : '; the guest stopped before the suite ended'})`
             : ' (no results file)') +
           (r.timedOut ? ` — QEMU killed after ${bootTimeoutS} s` : ''),
       );

@@ -101,7 +101,11 @@ describe('inquiry, info, capacity, tur, sense, list', () => {
     const r = await run(['--device', 'sim', 'tur'], { deps });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
-      /^Ready \(\d+ µs\), after a UNIT ATTENTION the device reported first: UNIT ATTENTION: POWER ON, RESET, OR BUS DEVICE RESET OCCURRED \(asc 0x29, ascq 0x00\)$/m,
+      new RegExp(
+        /^Ready \(\d+ µs\), after a UNIT ATTENTION the device reported first: /.source +
+          /UNIT ATTENTION: POWER ON, RESET, OR BUS DEVICE RESET OCCURRED \(asc 0x29, ascq 0x00\)$/.source,
+        'm',
+      ),
     );
     const doc = json(
       await run(['--device', 'sim', '--json', 'tur'], {

@@ -90,7 +90,10 @@ describe('usbscsi doctor', () => {
   it('says first that USBSCSI_NATIVE_BINARY failed and why, for a script as for a missing file, and exits 10', () => {
     const r = doctor([], { USBSCSI_NATIVE_BINARY: '/nonexistent/engine.js' });
     expect(r.stdout).toMatch(
-      /^USBSCSI_NATIVE_BINARY failed: USBSCSI_NATIVE_BINARY names \/nonexistent\/engine\.js, which is not a \.node file/,
+      new RegExp(
+        /^USBSCSI_NATIVE_BINARY failed: /.source +
+          /USBSCSI_NATIVE_BINARY names \/nonexistent\/engine\.js, which is not a \.node file/.source,
+      ),
     );
     expect(r.stdout).toMatch(/^ {2}1\. USBSCSI_NATIVE_BINARY: unavailable /m);
     expect(r.code).toBe(10);

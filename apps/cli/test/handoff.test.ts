@@ -106,7 +106,11 @@ describe('a command on a device whose dead holder left it leased', () => {
     const r = await run(['--device', 'sim', '--unmount', '--remount', '--json', 'tur'], { deps });
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(
-      /^usbscsi: 1d6b:0104 \(serial SIM0001\) at 1-1 interface 0 was still leased by process \d+, which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted /m,
+      new RegExp(
+        /^usbscsi: 1d6b:0104 \(serial SIM0001\) at 1-1 interface 0 was still leased by process \d+, /.source +
+          /which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted /.source,
+        'm',
+      ),
     );
     expect(json(r)).toMatchObject({ ready: true });
     expect(await journal.list()).toEqual([]);

@@ -190,7 +190,8 @@ export class LeaseManager {
     }
     if (requester.uid !== 0 && requester.uid !== lease.ownerUid) {
       throw permission(
-        `uid ${requester.uid} may not break lease ${id}: only ${lease.ownerUid === undefined ? 'root' : `uid ${lease.ownerUid} (who took it) or root`} ` +
+        `uid ${requester.uid} may not break lease ${id}: only ` +
+          `${lease.ownerUid === undefined ? 'root' : `uid ${lease.ownerUid} (who took it) or root`} ` +
           `may; its holder can release it with the secret`,
         'not-owner',
       );

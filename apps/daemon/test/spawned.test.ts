@@ -60,7 +60,8 @@ async function ready(client: DaemonClient, spawned: Spawned): Promise<void> {
 }
 
 describe.skipIf(!BUILT)(
-  `spawned usbscsid (dist/main.js)${BUILT ? '' : ' — SKIPPED: run `pnpm build` first, these tests start the built daemon'}`,
+  `spawned usbscsid (dist/main.js)` +
+    `${BUILT ? '' : ' — SKIPPED: run `pnpm build` first, these tests start the built daemon'}`,
   () => {
     let dir: string;
     let socket: string;
@@ -106,7 +107,11 @@ describe.skipIf(!BUILT)(
 
     it.skipIf(!HANDOFF_EXPORTED)(
       `after a SIGKILL while holding a lease, the next start gives the device ` +
-        `back (journal + recoverLeases on a fake OS)${HANDOFF_EXPORTED ? '' : " — SKIPPED: core's index does not export the handoff API (export * from './handoff/index.js') in packages/core/dist"}`,
+        (`back (journal + recoverLeases on a fake OS)` +
+          (HANDOFF_EXPORTED
+            ? ''
+            : " — SKIPPED: core's index does not export the handoff API " +
+              "(export * from './handoff/index.js') in packages/core/dist")),
       async () => {
         const stateFile = join(dir, 'fake-os.json');
         const journalPath = join(dir, 'leases.json');

@@ -178,7 +178,8 @@ export class ScsiDevice {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device is closed; open it again');
     if (!(cdb instanceof Uint8Array) || cdb.length < 1 || cdb.length > 16) {
       throw badInput(
-        `a CDB is 1 to 16 bytes (6, 10, 12 or 16 for standard commands); got ${cdb instanceof Uint8Array ? cdb.length : typeof cdb}`,
+        `a CDB is 1 to 16 bytes (6, 10, 12 or 16 for standard commands); ` +
+          `got ${cdb instanceof Uint8Array ? cdb.length : typeof cdb}`,
       );
     }
     const direction: DataDirection =
@@ -285,7 +286,9 @@ export class ScsiDevice {
           ascq: unitAttention.ascq,
           ascText: unitAttention.ascText,
         };
-        err.message += ` (after a UNIT ATTENTION: ${unitAttention.ascText}, sense 06/${hex(unitAttention.asc)}/${hex(unitAttention.ascq)})`;
+        err.message +=
+          ` (after a UNIT ATTENTION: ${unitAttention.ascText}, sense 06/` +
+          `${hex(unitAttention.asc)}/${hex(unitAttention.ascq)})`;
       }
       throw err;
     }
@@ -615,7 +618,8 @@ export class ScsiDevice {
     if (mounts.length > 0) {
       throw new UsbScsiError(
         ErrorCodes.MOUNTED,
-        `refusing ${scsi.opcodeName(cdb)}: the medium is mounted (${mounts.map((m) => `${m.device} on ${m.mountPoint}`).join(', ')}); ` +
+        `refusing ${scsi.opcodeName(cdb)}: the medium is mounted (` +
+          `${mounts.map((m) => `${m.device} on ${m.mountPoint}`).join(', ')}); ` +
           `unmount it first`,
         { details: { mounts } },
       );

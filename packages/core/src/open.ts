@@ -265,7 +265,8 @@ function refuseUasOnly(device: MassStorageDeviceInfo, interfaceNumber: number | 
     ErrorCodes.UNSUPPORTED,
     `${usbIdsOf(device)} at ${device.location} interface ${uas.interfaceNumber} ` +
       `speaks USB Attached SCSI (UAS, protocol 0x62) only, with no Bulk-Only ` +
-      `alternate setting: usbscsi cannot drive it over BOT, so nothing was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. ` +
+      (`alternate setting: usbscsi cannot drive it over BOT, so nothing ` +
+        `was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. `) +
       `What works today: on Linux, SG_IO through the kernel's own node (--backend ` +
       `sg, transport: 'sg'${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
     { details: { interfaceNumber: uas.interfaceNumber, protocols: uas.protocols, ...(path ? { sgPath: path } : {}) } },

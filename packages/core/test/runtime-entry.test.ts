@@ -52,9 +52,16 @@ describe('the runtime entry (dist/index.js)', () => {
       const Module = createRequire(import.meta.url)('node:module');
       const loaded = [];
       const dlopen = process.dlopen;
-      process.dlopen = function (module, filename, ...rest) { loaded.push('native:' + filename); return dlopen.call(this, module, filename, ...rest); };
+      process.dlopen = function (module, filename, ...rest) {
+        loaded.push('native:' + filename);
+        return dlopen.call(this, module, filename, ...rest);
+      };
       const load = Module._load;
-      Module._load = function (request, ...rest) { if (!request.startsWith('node:') && !request.startsWith('.') && !request.startsWith('/')) loaded.push('require:' + request); return load.call(this, request, ...rest); };
+      Module._load = function (request, ...rest) {
+        const bare = !request.startsWith('node:') && !request.startsWith('.') && !request.startsWith('/');
+        if (bare) loaded.push('require:' + request);
+        return load.call(this, request, ...rest);
+      };
       const core = await import(${JSON.stringify(join(dist, 'index.js'))});
       const atImport = [...loaded];
       await core.loadNodeUsbBackend();

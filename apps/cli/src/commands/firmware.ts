@@ -56,13 +56,17 @@ function describePlan(plan: FirmwarePlan, file: string): string {
     plan.activation === 'with-last-chunk'
       ? 'the device activates the new firmware after the last chunk; then wait for it to come back'
       : plan.activation === 'activate-command'
-        ? `activate (${plan.target === 'ata' ? 'ATA DOWNLOAD MICROCODE subcommand 0x0f' : 'WRITE BUFFER mode 0x0f'}) and wait for the device to come back`
+        ? `activate (${plan.target === 'ata' ? 'ATA DOWNLOAD MICROCODE subcommand 0x0f' : 'WRITE BUFFER mode 0x0f'}) ` +
+          'and wait for the device to come back'
         : 'nothing: the new firmware is saved and runs after --activate, a power cycle or a hard reset';
   return [
     `  target  ${command}`,
     `  mode    ${hex0x(plan.mode)} ${plan.modeName}`,
     `  why     ${plan.reason}`,
-    `  image   ${file}, ${plan.imageBytes} bytes in ${plan.chunks.length === 1 ? `1 chunk at buffer offset ${first.offset}` : `${plan.chunks.length} chunks of ${plan.chunkSize} at buffer offsets ${first.offset}..${last.offset}`}`,
+    `  image   ${file}, ${plan.imageBytes} bytes in ` +
+      (plan.chunks.length === 1
+        ? `1 chunk at buffer offset ${first.offset}`
+        : `${plan.chunks.length} chunks of ${plan.chunkSize} at buffer offsets ${first.offset}..${last.offset}`),
     `  then    ${then}`,
   ].join('\n');
 }
@@ -91,9 +95,23 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
               `Device          ${deviceLine(device)}`,
               `Revision        ${info.revision}`,
               `Through         ${info.target === 'ata' ? 'ATA DOWNLOAD MICROCODE (SAT)' : 'SCSI WRITE BUFFER'}`,
-              `Modes           ${info.modes === undefined ? 'not reported' : info.modes.length ? info.modes.map((m) => hex0x(m)).join(', ') : 'none'}${info.modes ? ` (from ${info.modesSource.replace(/-/g, ' ')})` : ''}`,
-              `Offset boundary ${info.offsetBoundary === undefined ? 'not reported' : info.offsetBoundary === 0 ? 'offset 0 only' : `${info.offsetBoundary} bytes`}`,
-              `Buffer          ${info.bufferCapacity === undefined ? 'not reported' : `${info.bufferCapacity} bytes (${formatBytes(info.bufferCapacity)})`}`,
+              `Modes           ` +
+                (info.modes === undefined
+                  ? 'not reported'
+                  : info.modes.length
+                    ? info.modes.map((m) => hex0x(m)).join(', ')
+                    : 'none') +
+                (info.modes ? ` (from ${info.modesSource.replace(/-/g, ' ')})` : ''),
+              `Offset boundary ` +
+                (info.offsetBoundary === undefined
+                  ? 'not reported'
+                  : info.offsetBoundary === 0
+                    ? 'offset 0 only'
+                    : `${info.offsetBoundary} bytes`),
+              `Buffer          ` +
+                (info.bufferCapacity === undefined
+                  ? 'not reported'
+                  : `${info.bufferCapacity} bytes (${formatBytes(info.bufferCapacity)})`),
               ...(info.minSegment !== undefined
                 ? [`Segments        ${info.minSegment}..${info.maxSegment} bytes`]
                 : []),
@@ -162,7 +180,9 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
         return ctx.withDevice(async (device, reopen) => {
           const plan = (await device.downloadFirmware(image, { ...request, dryRun: true })).plan;
           ctx.note(
-            `${request.dryRun ? 'Plan for' : 'Downloading firmware to'} ${deviceLine(device)}:\n${describePlan(plan, basename(file))}`,
+            `${request.dryRun ? 'Plan for' : 'Downloading firmware to'} ` +
+              `${deviceLine(device)}:\n` +
+              describePlan(plan, basename(file)),
           );
           if (request.dryRun) {
             ctx.emit({ dryRun: true, plan: planJson(plan) }, () =>

@@ -114,11 +114,14 @@ function reportHuman(r: RecoveryReport): string {
   const lines: string[] = [];
   for (const x of r.recovered) {
     lines.push(
-      `Given back: ${describeLeaseDevice(x.entry.device)} (lease of pid ${x.entry.holder.pid})${x.remounted.length ? `, re-mounted ${x.remounted.map((m) => m.mountPoint).join(', ')}` : ''}`,
+      `Given back: ${describeLeaseDevice(x.entry.device)} (lease of ` +
+        `pid ${x.entry.holder.pid})` +
+        (x.remounted.length ? `, re-mounted ${x.remounted.map((m) => m.mountPoint).join(', ')}` : ''),
     );
     if (x.notRemounted.length)
       lines.push(
-        `  not re-mounted (the lease did not ask): ${x.notRemounted.map((m) => `${m.device} was on ${m.mountPoint}`).join(', ')}`,
+        `  not re-mounted (the lease did not ask): ` +
+          x.notRemounted.map((m) => `${m.device} was on ${m.mountPoint}`).join(', '),
       );
   }
   for (const e of r.held)

@@ -217,7 +217,9 @@ export function registerNvme(program: Command, wrap: Wrap): void {
               nvme_self_test_log: { ...selfTestLogJson(log), capped: log.capped },
             },
             () => {
-              const head = `Self-test status: ${log.currentOperationText}${log.currentOperation ? ` (${log.currentCompletionPercent}% completed)` : ''}\n`;
+              const head =
+                `Self-test status: ${log.currentOperationText}` +
+                `${log.currentOperation ? ` (${log.currentCompletionPercent}% completed)` : ''}\n`;
               const note = log.capped ? `(${log.slotsRead} of 20 results read: ${log.limitReason})\n` : '';
               if (log.results.length === 0) return `${head}${note}No self-tests logged\n`;
               const rows: (string | number)[][] = [['Num', 'Test', 'Result', 'Power_on_Hours']];
@@ -270,7 +272,8 @@ export function registerNvme(program: Command, wrap: Wrap): void {
               file: output ?? null,
             },
             () =>
-              `${r.capped ? `(${r.data.length} of ${r.requested} bytes: ${r.limitReason})\n` : ''}${output === undefined ? hexdump(r.data, offset) : `Saved ${r.data.length} bytes to ${output}\n`}`,
+              (r.capped ? `(${r.data.length} of ${r.requested} bytes: ${r.limitReason})\n` : '') +
+              (output === undefined ? hexdump(r.data, offset) : `Saved ${r.data.length} bytes to ${output}\n`),
           );
         });
       }),

@@ -14,7 +14,8 @@ export function inquiryFields(inq: InquiryData): [string, string][] {
     ['Revision', inq.revision],
     [
       'Type',
-      `${inq.peripheralTypeName} (${hex0x(inq.peripheralType)})${inq.peripheralQualifier ? `, qualifier ${inq.peripheralQualifier}` : ''}`,
+      `${inq.peripheralTypeName} (${hex0x(inq.peripheralType)})` +
+        (inq.peripheralQualifier ? `, qualifier ${inq.peripheralQualifier}` : ''),
     ],
     ['Removable', inq.removable ? 'yes' : 'no'],
     ['Version', `${inq.versionName} (${hex0x(inq.version)}), response format ${inq.responseDataFormat}`],

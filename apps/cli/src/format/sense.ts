@@ -21,7 +21,8 @@ export function senseLine(sense: DecodedSense): string {
   if (sense.senseKeySpecific?.fieldPointer) {
     const fp = sense.senseKeySpecific.fieldPointer;
     extra.push(
-      `${fp.commandData ? 'CDB' : 'data'} byte ${fp.field}${fp.bitPointer !== undefined ? ` bit ${fp.bitPointer}` : ''}`,
+      `${fp.commandData ? 'CDB' : 'data'} byte ${fp.field}` +
+        (fp.bitPointer !== undefined ? ` bit ${fp.bitPointer}` : ''),
     );
   }
   if (sense.senseKeySpecific?.progress !== undefined)

@@ -153,7 +153,8 @@ export const executeRoute =
               const watchdog = setTimeout(() => {
                 const err = new UsbScsiError(
                   ErrorCodes.TIMEOUT,
-                  `the device did not finish the command within ${command.timeoutMs} ms (+${ctx.limits.watchdogGraceMs} ms grace)`,
+                  `the device did not finish the command within ` +
+                    `${command.timeoutMs} ms (+${ctx.limits.watchdogGraceMs} ms grace)`,
                 );
                 stop.abort(err);
                 reject(err);

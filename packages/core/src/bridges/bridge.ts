@@ -99,7 +99,8 @@ export abstract class BaseBridge implements NvmeBridge {
     const bytes = Math.max(host, reply);
     const asked =
       reply > host
-        ? `the command asks the drive for ${reply} bytes${cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE ? ' (NUMDL/NUMDU in CDW10/CDW11)' : ''}`
+        ? `the command asks the drive for ${reply} bytes` +
+          (cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE ? ' (NUMDL/NUMDU in CDW10/CDW11)' : '')
         : `${bytes} were asked`;
     if (bytes > limits.maxTransferBytes)
       return `${this.protocol} moves at most ${limits.maxTransferBytes} bytes per command; ${asked}`;

@@ -51,7 +51,8 @@ export async function resolveFirmwareTarget(
     const ataCaps = await ata.probe();
     if ((ataCaps.modes?.length ?? 0) > 0) {
       ataCaps.notes.unshift(
-        `WRITE BUFFER download modes are not reported (${caps.modes ? 'none supported' : 'no REPORT SUPPORTED OPERATION CODES'}); ` +
+        `WRITE BUFFER download modes are not reported (` +
+          `${caps.modes ? 'none supported' : 'no REPORT SUPPORTED OPERATION CODES'}); ` +
           `the SATA drive behind the bridge supports DOWNLOAD MICROCODE`,
       );
       return { target: ata, capabilities: ataCaps };

@@ -102,7 +102,8 @@ export function activateRefused(plan: FirmwarePlan, result: ScsiResult, ataError
     : 'whether it kept the downloaded image (to run after a power cycle or a hard reset) it does not say';
   return new UsbScsiError(
     ErrorCodes.CHECK_CONDITION,
-    `the device refused ${command} after accepting ${plan.chunks.length === 1 ? 'its only chunk' : `all ${plan.chunks.length} chunks`}: ` +
+    `the device refused ${command} after accepting ` +
+      `${plan.chunks.length === 1 ? 'its only chunk' : `all ${plan.chunks.length} chunks`}: ` +
       `${what}. The device still runs its old firmware; ${held}. Check that the ` +
       `image is meant for this device and download it again.`,
     {

@@ -69,7 +69,9 @@ export function chooseMode(
   if (has(0x0e) && (reported !== undefined || !activate) && segmentsAllowed && (!activate || has(0x0f))) {
     return {
       mode: 0x0e,
-      reason: `${from}: 0x0e keeps the old firmware running until ${activate ? 'the activate command (0x0f)' : 'the next power cycle or an explicit activation'}`,
+      reason:
+        `${from}: 0x0e keeps the old firmware running until ` +
+        (activate ? 'the activate command (0x0f)' : 'the next power cycle or an explicit activation'),
     };
   }
   if (!activate) {

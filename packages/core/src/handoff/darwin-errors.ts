@@ -103,7 +103,8 @@ export function darwinError(err: unknown, context: DarwinErrorContext): UsbScsiE
   if (code === ErrorCodes.PERMISSION) {
     const what =
       operation === 'capture' || operation === 'release'
-        ? `${operation === 'capture' ? 'Capturing' : 'Giving back'} ${context.device} needs root or the com.apple.vm.device-access entitlement (${statusText(fields)}).`
+        ? `${operation === 'capture' ? 'Capturing' : 'Giving back'} ${context.device} needs root ` +
+          `or the com.apple.vm.device-access entitlement (${statusText(fields)}).`
         : `DiskArbitration refused to ${operation} ${diskText(fields, context)} (${statusText(fields)}).`;
     return new UsbScsiError(code, `${what} ${DARWIN_PERMISSION_FIX}`, options);
   }

@@ -101,7 +101,8 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     if (found.vendorId !== device.vendorId || found.productId !== device.productId || !sameSerial) {
       throw new UsbScsiError(
         ErrorCodes.DEVICE_GONE,
-        `A different device now sits at ${context.device}: ${usbIdsOf(found)}${found.serialNumber ? ` (serial ${found.serialNumber})` : ''}. ` +
+        `A different device now sits at ${context.device}: ` +
+          `${usbIdsOf(found)}${found.serialNumber ? ` (serial ${found.serialNumber})` : ''}. ` +
           `Nothing was done to it.`,
         {
           details: {
@@ -116,7 +117,8 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
       throw new UsbScsiError(
         ErrorCodes.BAD_INPUT,
         `Interface ${device.interfaceNumber} of ${context.device} is not a mass-storage ` +
-          `interface (mass-storage interfaces: ${found.interfaces.map((i) => i.interfaceNumber).join(', ') || 'none'}).`,
+          (`interface (mass-storage interfaces: ` +
+            `${found.interfaces.map((i) => i.interfaceNumber).join(', ') || 'none'}).`),
       );
     }
     return found;
@@ -153,7 +155,8 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     if (!processes.length) return;
     const holders = Array.isArray(error.details.holders) ? (error.details.holders as unknown[]) : [];
     error.details.holders = [...holders, ...processes];
-    error.message += ` Processes with files open there: ${processes.map((p) => `${p.command} (pid ${p.pid})`).join(', ')}.`;
+    error.message +=
+      ` Processes with files open there: ` + `${processes.map((p) => `${p.command} (pid ${p.pid})`).join(', ')}.`;
   }
 
   private async remountStragglers(target: UnmountTarget, options: StepOptions): Promise<void> {

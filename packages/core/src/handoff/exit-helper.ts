@@ -49,7 +49,8 @@ const { LeaseJournal } = await import(plan.journalModule);
 for (const item of plan.items) {
   try {
     const platform = await (await import(item.spec.module))[item.spec.factory](item.spec.options ?? {});
-    await recoverLeases(platform, new LeaseJournal({ path: item.journalPath, warn: () => {} }), { device: item.device });
+    const journal = new LeaseJournal({ path: item.journalPath, warn: () => {} });
+    await recoverLeases(platform, journal, { device: item.device });
   } catch {}
 }
 `;

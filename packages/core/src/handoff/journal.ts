@@ -294,7 +294,8 @@ export class LeaseJournal {
       if (age < 1000) return false;
     }
     this.warn(
-      `usbscsi: removed a stale lease journal lock ${this.lockPath}${owner ? ` left by dead process ${owner.pid}` : ''}.`,
+      `usbscsi: removed a stale lease journal lock ${this.lockPath}` +
+        `${owner ? ` left by dead process ${owner.pid}` : ''}.`,
     );
     await unlink(this.lockPath).catch(() => undefined);
     return true;

@@ -122,7 +122,8 @@ describe('an unprivileged user on Linux', () => {
       const script = `
       import { createLinuxPlatform } from '${join(build, 'handoff/linux.js')}';
       const platform = createLinuxPlatform({ sysfsRoot: '${join(work, 'sys')}' });
-      try { await platform.checkAccess({}, { driver: 'usb-storage', wholeDisks: [], partitions: [], mounts: [] }); console.log('ALLOWED'); }
+      const storage = { driver: 'usb-storage', wholeDisks: [], partitions: [], mounts: [] };
+      try { await platform.checkAccess({}, storage); console.log('ALLOWED'); }
       catch (e) { console.log(e.code + ' ' + e.message); }`;
       const run = (uid: number) =>
         spawnSync(process.execPath, ['--input-type=module', '-e', script], {

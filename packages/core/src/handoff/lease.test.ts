@@ -363,7 +363,10 @@ describe('acquireLease', () => {
       );
       expect(notices).toHaveLength(1);
       expect(notices[0]).toMatch(
-        /leased by process 999999999, which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted .*\/media\/stick/,
+        new RegExp(
+          /leased by process 999999999, which died without giving it back: /.source +
+            /recovered it first \(re-attached usb-storage, re-mounted .*\/media\/stick/.source,
+        ),
       );
       const log = fake.read().log;
       expect(log.findIndex((l) => l.startsWith('attach'))).toBeLessThan(log.findIndex((l) => l.startsWith('detach')));

@@ -348,7 +348,11 @@ export class Lease implements RegisteredLease {
     const report = await giveBack(this.platform, this.plan(true), this.timeouts, {
       onState: (state) => this.setState(state),
     });
-    const undone = `${this.detachedDriver ? `re-attached ${this.detachedDriver.driver}` : ''}${this.unmountedTargets.length ? `${this.detachedDriver ? ', ' : ''}re-mounted ${describeMounts(report.remounted)}` : ''}`;
+    const undone =
+      (this.detachedDriver ? `re-attached ${this.detachedDriver.driver}` : '') +
+      (this.unmountedTargets.length
+        ? `${this.detachedDriver ? ', ' : ''}re-mounted ${describeMounts(report.remounted)}`
+        : '');
     if (!report.errors.length) {
       await this.journal?.remove(this.id).catch(() => undefined);
       this.setState('rolled-back');
@@ -375,7 +379,9 @@ export class Lease implements RegisteredLease {
     const first = errors.find((e) => report.errors.includes(e)) ?? errors[0]!;
     throw new UsbScsiError(
       first.code,
-      `Could not give ${this.description} back: ${errors.map((e) => e.message).join('; ')}${report.notRemounted.length ? ` Still unmounted: ${describeMounts(report.notRemounted)}.` : ''} ` +
+      `Could not give ${this.description} back: ` +
+        errors.map((e) => e.message).join('; ') +
+        `${report.notRemounted.length ? ` Still unmounted: ${describeMounts(report.notRemounted)}.` : ''} ` +
         `Run \`usbscsi recover\` to retry.`,
       {
         cause: first,
@@ -473,7 +479,9 @@ export class Lease implements RegisteredLease {
         alive && entry.status !== 'release-failed'
           ? `${this.description} is leased by process ${entry.holder.pid} (since ${entry.createdAt}). ` +
               `Wait for it to finish.`
-          : `${this.description} was leased by process ${entry.holder.pid}, which ${alive ? 'could not give it back' : 'died without giving it back'}. ` +
+          : `${this.description} was leased by process ` +
+              `${entry.holder.pid}, which ` +
+              `${alive ? 'could not give it back' : 'died without giving it back'}. ` +
               `Run \`usbscsi recover\` first.`,
         { details: { holder: entry.holder, status: entry.status, journal: this.journal.path } },
       );

@@ -99,7 +99,10 @@ export class LeaseRegistry {
           if (result.status !== 'rejected') continue;
           const message = String((result.reason as Error)?.message ?? result.reason);
           this.log(
-            `usbscsi: ${message.includes('usbscsi recover') ? message : `could not give a device back: ${message} Run \`usbscsi recover\`.`}`,
+            `usbscsi: ` +
+              (message.includes('usbscsi recover')
+                ? message
+                : `could not give a device back: ${message} Run \`usbscsi recover\`.`),
           );
         }
         this.releasing = null;

@@ -120,7 +120,9 @@ function ataConsentReason(cdb: Uint8Array): string | undefined {
   const command = u8(cdb, sixteen ? 14 : 9);
   const extend = sixteen && (u8(cdb, 1) & 0x01) !== 0;
   const features = sixteen ? (extend ? (u8(cdb, 3) << 8) | u8(cdb, 4) : u8(cdb, 4)) : u8(cdb, 3);
-  const what = `ATA command 0x${hex(command)}${WRITING_ATA_COMMANDS.has(command) ? ` (${WRITING_ATA_COMMANDS.get(command)})` : ''}`;
+  const what =
+    `ATA command 0x${hex(command)}` +
+    (WRITING_ATA_COMMANDS.has(command) ? ` (${WRITING_ATA_COMMANDS.get(command)})` : '');
   if (!READING_PROTOCOLS.has(protocol))
     return `sends ${what} with protocol ${protocol}, which sends data or resets the drive`;
   const tDirOut = (u8(cdb, 2) & 0x08) === 0;

@@ -249,47 +249,50 @@ describe.skipIf(!tshark)(
   `tshark decodes the trace${tshark ? '' : ' (SKIPPED: tshark is not installed; apt-get install tshark)'}`,
   () => {
     for (const fastPath of [false, true]) {
-      it(`CBWs, opcodes, INQUIRY vendor, sense key (${fastPath ? 'engine exchange' : 'generic exchange'})`, async () => {
-        const dir = mkdtempSync(join(tmpdir(), 'usbscsi-trace-'));
-        const file = openTraceFile(join(dir, 't.pcapng'));
-        await runSession(new TracingBackend(scriptedBackend(replies(), fastPath), file.recorder));
-        file.close();
-        expect(readFileSync(file.path).length).toBeGreaterThan(500);
-        // tshark prints a warning on stderr when run as root: only stdout and the exit code matter.
-        const out = execFileSync(
-          'tshark',
-          [
-            '-r',
-            file.path,
-            '-T',
-            'fields',
-            '-E',
-            'separator=|',
-            '-e',
-            'usbms.dCBWTag',
-            '-e',
-            'scsi_sbc.opcode',
-            '-e',
-            'scsi.inquiry.vendor_id',
-            '-e',
-            'scsi.sns.key',
-          ],
-          {
-            encoding: 'utf8',
-            stdio: ['ignore', 'pipe', 'ignore'],
-          },
-        );
-        const rows = out
-          .trim()
-          .split('\n')
-          .map((l) => l.split('|'));
-        const opcodes = rows.map((r) => r[1]).filter(Boolean);
-        expect(opcodes).toEqual(expect.arrayContaining(['0x12', '0x00', '0x03', '0x28']));
-        expect(rows.some((r) => r[2]?.trim() === 'USBSCSI')).toBe(true);
-        expect(rows.some((r) => r[3] === '0x05')).toBe(true);
-        const tags = new Set(rows.map((r) => r[0]).filter(Boolean));
-        expect(tags).toEqual(new Set(['0x00000001', '0x00000002', '0x00000003', '0x00000004', '0x00000005']));
-      });
+      it(
+        `CBWs, opcodes, INQUIRY vendor, sense key (` + `${fastPath ? 'engine exchange' : 'generic exchange'})`,
+        async () => {
+          const dir = mkdtempSync(join(tmpdir(), 'usbscsi-trace-'));
+          const file = openTraceFile(join(dir, 't.pcapng'));
+          await runSession(new TracingBackend(scriptedBackend(replies(), fastPath), file.recorder));
+          file.close();
+          expect(readFileSync(file.path).length).toBeGreaterThan(500);
+          // tshark prints a warning on stderr when run as root: only stdout and the exit code matter.
+          const out = execFileSync(
+            'tshark',
+            [
+              '-r',
+              file.path,
+              '-T',
+              'fields',
+              '-E',
+              'separator=|',
+              '-e',
+              'usbms.dCBWTag',
+              '-e',
+              'scsi_sbc.opcode',
+              '-e',
+              'scsi.inquiry.vendor_id',
+              '-e',
+              'scsi.sns.key',
+            ],
+            {
+              encoding: 'utf8',
+              stdio: ['ignore', 'pipe', 'ignore'],
+            },
+          );
+          const rows = out
+            .trim()
+            .split('\n')
+            .map((l) => l.split('|'));
+          const opcodes = rows.map((r) => r[1]).filter(Boolean);
+          expect(opcodes).toEqual(expect.arrayContaining(['0x12', '0x00', '0x03', '0x28']));
+          expect(rows.some((r) => r[2]?.trim() === 'USBSCSI')).toBe(true);
+          expect(rows.some((r) => r[3] === '0x05')).toBe(true);
+          const tags = new Set(rows.map((r) => r[0]).filter(Boolean));
+          expect(tags).toEqual(new Set(['0x00000001', '0x00000002', '0x00000003', '0x00000004', '0x00000005']));
+        },
+      );
     }
   },
 );
