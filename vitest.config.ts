@@ -14,7 +14,14 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'tools/**/*.test.ts', 'native/test/**/*.test.ts'],
+    include: [
+      'packages/*/src/**/*.test.ts',
+      'packages/*/test/**/*.test.ts',
+      'apps/*/src/**/*.test.ts',
+      'apps/*/test/**/*.test.ts',
+      'tools/**/*.test.ts',
+      'native/test/**/*.test.ts',
+    ],
     exclude: ['**/node_modules/**', '**/dist/**', 'tools/vm/guest/**'],
     testTimeout: 20_000,
     hookTimeout: 20_000,

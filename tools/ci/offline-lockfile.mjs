@@ -12,8 +12,15 @@ function sections(text) {
   let current = null;
   for (const line of text.split('\n')) {
     const top = /^([A-Za-z]+):\s*$/.exec(line);
-    if (top) { current = top[1]; out[current] = []; continue; }
-    if (/^\S/.test(line)) { current = null; continue; }
+    if (top) {
+      current = top[1];
+      out[current] = [];
+      continue;
+    }
+    if (/^\S/.test(line)) {
+      current = null;
+      continue;
+    }
     if (current) out[current].push(line);
   }
   return out;
@@ -27,13 +34,23 @@ function importerDeps(importerLines, dir) {
   let name = null;
   for (const line of importerLines) {
     const imp = /^ {2}(\S.*):$/.exec(line);
-    if (imp) { inImporter = imp[1].replace(/^'|'$/g, '') === dir; kind = null; continue; }
+    if (imp) {
+      inImporter = imp[1].replace(/^'|'$/g, '') === dir;
+      kind = null;
+      continue;
+    }
     if (!inImporter) continue;
     const k = /^ {4}(\w+):$/.exec(line);
-    if (k) { kind = k[1]; continue; }
+    if (k) {
+      kind = k[1];
+      continue;
+    }
     if (kind !== 'dependencies' && kind !== 'optionalDependencies') continue;
     const n = /^ {6}(\S.*):$/.exec(line);
-    if (n) { name = n[1].replace(/^'|'$/g, ''); continue; }
+    if (n) {
+      name = n[1].replace(/^'|'$/g, '');
+      continue;
+    }
     const v = /^ {8}version: (.*)$/.exec(line);
     if (v && name) (deps[kind] ??= {})[name] = v[1].replace(/^'|'$/g, '');
   }
@@ -53,21 +70,33 @@ export function offlineLockfile(workspaceLockText, packages) {
   const lines = ["lockfileVersion: '9.0'", '', 'settings:', ...ws.settings.filter(Boolean), '', 'overrides:'];
   for (const p of packages) lines.push(`  ${q(p.name)}: file:${p.file}`);
   lines.push('', 'importers:', '', '  .:', '    dependencies:');
-  for (const p of packages) lines.push(`      ${q(p.name)}:`, `        specifier: file:${p.file}`, `        version: ${ref(p)}`);
+  for (const p of packages)
+    lines.push(`      ${q(p.name)}:`, `        specifier: file:${p.file}`, `        version: ${ref(p)}`);
   lines.push('', 'packages:', '');
   for (const p of packages) {
     const integrity = `sha512-${createHash('sha512').update(readFileSync(p.file)).digest('base64')}`;
-    lines.push(`  ${q(`${p.name}@${ref(p)}`)}:`, `    resolution: {integrity: ${integrity}, tarball: ${ref(p)}}`, `    version: ${p.manifest.version}`);
+    lines.push(
+      `  ${q(`${p.name}@${ref(p)}`)}:`,
+      `    resolution: {integrity: ${integrity}, tarball: ${ref(p)}}`,
+      `    version: ${p.manifest.version}`,
+    );
     if (p.manifest.engines?.node) lines.push(`    engines: {node: ${q(p.manifest.engines.node)}}`);
     if (p.manifest.bin) lines.push('    hasBin: true');
     if (p.manifest.peerDependencies) {
-      lines.push('    peerDependencies:', ...Object.entries(p.manifest.peerDependencies).map(([n, v]) => `      ${n}: ${v}`));
+      lines.push(
+        '    peerDependencies:',
+        ...Object.entries(p.manifest.peerDependencies).map(([n, v]) => `      ${n}: ${v}`),
+      );
       const meta = Object.entries(p.manifest.peerDependenciesMeta ?? {});
-      if (meta.length) lines.push('    peerDependenciesMeta:', ...meta.flatMap(([n, m]) => [`      ${n}:`, `        optional: ${m.optional === true}`]));
+      if (meta.length)
+        lines.push(
+          '    peerDependenciesMeta:',
+          ...meta.flatMap(([n, m]) => [`      ${n}:`, `        optional: ${m.optional === true}`]),
+        );
     }
     lines.push('');
   }
-  lines.push(...ws.packages.filter((l, i, a) => !(i === 0 && l === '')), '', 'snapshots:', '');
+  lines.push(...ws.packages.filter((l, i) => !(i === 0 && l === '')), '', 'snapshots:', '');
   for (const p of packages) {
     const deps = importerDeps(ws.importers, p.dir);
     lines.push(`  ${q(`${p.name}@${ref(p)}`)}:`);
@@ -83,5 +112,10 @@ export function offlineLockfile(workspaceLockText, packages) {
     lines.push('');
   }
   lines.push(...ws.snapshots.filter((l, i) => !(i === 0 && l === '')));
-  return lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n';
+  return (
+    lines
+      .join('\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .trimEnd() + '\n'
+  );
 }

@@ -49,7 +49,14 @@ if (build.code !== 0) {
   lines.push('build: FAILED (pnpm build) — counted as 1 failure');
 }
 rmSync(join(reports, 'vitest.json'), { force: true });
-const unit = run('pnpm', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${join(reports, 'vitest.json')}`]);
+const unit = run('pnpm', [
+  'exec',
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${join(reports, 'vitest.json')}`,
+]);
 addVitestLike('vitest (unit + integration + native)', join(reports, 'vitest.json'), unit.code, unit.seconds);
 
 // 2. The prebuilt native binaries (one check per target; a target without its toolchain, e.g.
@@ -65,18 +72,32 @@ function addChecks(name, file, exitCode, seconds, entries, summarize) {
   totals.passed += counts.passed;
   totals.failed += counts.failed;
   totals.skipped += counts.skipped;
-  lines.push(`${name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${seconds.toFixed(1)} s${summarize ? ` (${summarize(JSON.parse(readFileSync(file, 'utf8')))})` : ''}`);
+  lines.push(
+    `${name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} ` +
+      `skipped in ${seconds.toFixed(1)} s${summarize ? ` (${summarize(JSON.parse(readFileSync(file, 'utf8')))})` : ''}`,
+  );
 }
 const prebuildReport = join(reports, 'prebuild.json');
 rmSync(prebuildReport, { force: true });
 const prebuild = run('node', ['tools/prebuild/run.mjs', '--report', prebuildReport]);
-addChecks('prebuild', prebuildReport, prebuild.code, prebuild.seconds,
-  (r) => Object.values(r.results).map((t) => (t.status === 'ok' ? 'passed' : t.status === 'skipped' ? 'skipped' : 'failed')),
-  (r) => Object.entries(r.results).map(([k, t]) => `${k} ${t.status}${t.reason ? `: ${t.reason}` : ''}`).join('; '));
+addChecks(
+  'prebuild',
+  prebuildReport,
+  prebuild.code,
+  prebuild.seconds,
+  (r) =>
+    Object.values(r.results).map((t) => (t.status === 'ok' ? 'passed' : t.status === 'skipped' ? 'skipped' : 'failed')),
+  (r) =>
+    Object.entries(r.results)
+      .map(([k, t]) => `${k} ${t.status}${t.reason ? `: ${t.reason}` : ''}`)
+      .join('; '),
+);
 const packReport = join(reports, 'pack.json');
 rmSync(packReport, { force: true });
 const pack = run('node', ['tools/ci/pack-install.mjs', '--report', packReport]);
-addChecks('packaging (pack, offline install, installed CLI)', packReport, pack.code, pack.seconds, (r) => r.checks.map((c) => (c.ok ? 'passed' : 'failed')));
+addChecks('packaging (pack, offline install, installed CLI)', packReport, pack.code, pack.seconds, (r) =>
+  r.checks.map((c) => (c.ok ? 'passed' : 'failed')),
+);
 
 // 3. Real kernel: QEMU guests (the xhci guest also runs the installed packages).
 if (process.env.USBSCSI_SKIP_VM === '1') {

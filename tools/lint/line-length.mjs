@@ -4,10 +4,12 @@
 // format C/C++, shell or CMake at all: this check covers what it leaves. Exit 1 and one
 // `path:line: N characters` per long line; exit 2 on bad arguments or outside a git work tree.
 // Markdown is prose (tables and links run long) and pnpm-lock.yaml is pnpm's.
-//   node tools/lint/line-length.mjs [--max 120] [path ...]
-// Paths are files or folders, as git ls-files takes them; default: the current directory down.
+//   node tools/lint/line-length.mjs [--max 120] [--exclude LIST | --only LIST] [path ...]
+// Paths are files or folders, as git ls-files takes them; default: the current directory down. LIST:
+// a file of pathspec globs (see files.mjs), the files to leave out or the only ones to check.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { pathspecs, takeSelection } from './files.mjs';
 
 const SOURCE = /\.(ts|mts|cts|js|mjs|cjs|json|ya?ml|cc|cpp|c|h|hpp|sh|service|plist)$|(^|\/)CMakeLists\.txt$/;
 const SKIP = /(^|\/)pnpm-lock\.yaml$/;
@@ -24,7 +26,15 @@ if (maxAt !== -1) {
   }
 }
 
-const gitArgs = ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...args];
+let selection;
+try {
+  selection = takeSelection(args);
+} catch (err) {
+  console.error(`line-length: ${err.message}`);
+  process.exit(2);
+}
+const specs = selection ? [...args, ...pathspecs(selection.mode, selection.listFile)] : args;
+const gitArgs = ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...specs];
 const listed = spawnSync('git', gitArgs, { encoding: 'utf8' });
 if (listed.status !== 0) {
   console.error(`line-length: git ls-files failed (run it inside a git work tree): ${listed.stderr.trim()}`);

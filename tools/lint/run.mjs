@@ -3,15 +3,36 @@
 // `prettier --check`, and the 120-character line check for what prettier does not wrap. The three
 // run side by side (eslint alone takes most of the time) and each one's output is printed whole
 // when it ends, so one run shows every finding; exit 1 when any failed.
+//   pnpm lint [--exclude LIST | --only LIST]   LIST: a file of pathspec globs (see files.mjs)
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listFiles, pathspecs, takeSelection } from './files.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+process.chdir(repo);
+const args = process.argv.slice(2);
+let selection;
+try {
+  selection = takeSelection(args);
+  if (args.length > 0) throw new Error(`unexpected argument ${args[0]}; usage: lint [--exclude LIST | --only LIST]`);
+} catch (err) {
+  console.error(`lint: ${err.message}`);
+  process.exit(2);
+}
+let eslintTargets = ['.'];
+let prettierTargets = ['.'];
+let lineLengthArgs = [];
+if (selection) {
+  const files = listFiles(pathspecs(selection.mode, selection.listFile));
+  eslintTargets = ['--no-warn-ignored', ...files.filter((f) => /\.(ts|mts|cts|js|mjs|cjs)$/.test(f))];
+  prettierTargets = ['--ignore-unknown', ...files];
+  lineLengthArgs = [`--${selection.mode}`, selection.listFile];
+}
 const checks = [
-  ['eslint', 'pnpm', ['exec', 'eslint', '--max-warnings', '0', '.']],
-  ['prettier', 'pnpm', ['exec', 'prettier', '--check', '--log-level', 'warn', '.']],
-  ['line length', 'node', ['tools/lint/line-length.mjs']],
+  ['eslint', 'pnpm', ['exec', 'eslint', '--max-warnings', '0', ...eslintTargets]],
+  ['prettier', 'pnpm', ['exec', 'prettier', '--check', '--log-level', 'warn', ...prettierTargets]],
+  ['line length', 'node', ['tools/lint/line-length.mjs', ...lineLengthArgs]],
 ];
 
 function runCheck([name, cmd, args]) {

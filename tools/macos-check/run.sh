@@ -41,7 +41,10 @@ done
 
 addon_api="$(cd "$native" && node -p "require('node-addon-api').include.replace(/\"/g, '')")"
 node_headers="${NODE_HEADERS:-/usr/include/node}"
-[[ -f "$node_headers/node_api.h" ]] || { echo "macos-check: FAIL: no node_api.h in $node_headers (set NODE_HEADERS)" >&2; exit 1; }
+[[ -f "$node_headers/node_api.h" ]] || {
+  echo "macos-check: FAIL: no node_api.h in $node_headers (set NODE_HEADERS)" >&2
+  exit 1
+}
 
 # libusb for macOS is not in the SDK: its header is portable, so compile against
 # the host's copy, alone in a directory (never the host's /usr/include).
@@ -105,12 +108,14 @@ for target in arm64-apple-macos12 x86_64-apple-macos11; do
   # -undefined dynamic_lookup would also hide a misspelt or unlinked framework
   # symbol: only Node's (napi_*, node_api_*, uv_*) and libusb's may be left open.
   if [[ -n "$nm" ]]; then
-    stray="$("$nm" -m "$bundle" | grep 'dynamically looked up' | awk '{print $3}' | grep -Ev '^_(napi_|node_api_|uv_|libusb_)' || true)"
+    stray="$("$nm" -m "$bundle" | grep 'dynamically looked up' | awk '{print $3}' \
+      | grep -Ev '^_(napi_|node_api_|uv_|libusb_)' || true)"
     if [[ -n "$stray" ]]; then
       echo "macos-check: FAIL: $target: symbols found in no linked framework: $(echo $stray)"
       status=1
     else
-      frameworks="$("$nm" -m "$bundle" | grep -o '(from [A-Za-z0-9+._-]*)' | sort -u | tr -d '()' | sed 's/from //' | tr '\n' ' ')"
+      frameworks="$("$nm" -m "$bundle" | grep -o '(from [A-Za-z0-9+._-]*)' | sort -u | tr -d '()' \
+        | sed 's/from //' | tr '\n' ' ')"
       echo "macos-check: ok: $target: every other symbol binds to: $frameworks"
     fi
   fi

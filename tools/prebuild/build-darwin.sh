@@ -14,13 +14,16 @@ sdk="${MACOS_SDK:-}"
 [[ -z "$sdk" && -d /tmp/macsdk/root ]] && sdk=/tmp/macsdk/root
 [[ -z "$sdk" ]] && command -v xcrun >/dev/null 2>&1 && sdk="$(xcrun --show-sdk-path 2>/dev/null || true)"
 if [[ -z "$sdk" || ! -d "$sdk/System/Library/Frameworks/IOKit.framework" ]]; then
-  for arch in "${arches[@]}"; do echo "prebuild: darwin-$arch: skipped: no macOS SDK (set MACOS_SDK to an SDK root)"; done
+  for arch in "${arches[@]}"; do
+    echo "prebuild: darwin-$arch: skipped: no macOS SDK (set MACOS_SDK to an SDK root)"
+  done
   exit 0
 fi
 # One build at a time per machine: the cached build root and libusb builds are shared.
 mkdir -p "$CACHE" && exec 9>"$CACHE/.lock" && flock 9
 for tool in clang clang++ llvm-ar llvm-ranlib llvm-strip lld; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (tools/setup/install-deps.sh installs clang, lld and llvm)"
+  command -v "$tool" >/dev/null 2>&1 \
+    || die "$tool is not installed (tools/setup/install-deps.sh installs clang, lld and llvm)"
 done
 
 libusb="$("$here/fetch-libusb.sh" | tail -n1)"
@@ -49,15 +52,22 @@ for arch in "${arches[@]}"; do
         --disable-shared --with-pic CC="clang -target $target -isysroot $sdk" CFLAGS="-O2" \
         AR=llvm-ar RANLIB=llvm-ranlib LDFLAGS="-fuse-ld=lld -Wl,-syslibroot,$sdk" >configure.log 2>&1 \
       && make -j"$jobs" -C libusb >make.log 2>&1 && make -C libusb install >>make.log 2>&1) \
-      || { tail -n 30 "$work/libusb-build/"*.log >&2; die "darwin-$arch: libusb build failed (logs: $work/libusb-build)"; }
+      || {
+        tail -n 30 "$work/libusb-build/"*.log >&2
+        die "darwin-$arch: libusb build failed (logs: $work/libusb-build)"
+      }
     echo "$sdk" >"$prefix/.done"
   fi
   flags=(-target "$target" -isysroot "$sdk" -stdlib=libc++ -std=c++17 -O3 -DNDEBUG -Wall -Wextra -fexceptions
     -DBUILDING_NODE_EXTENSION -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
     -isystem "$api_dir" -isystem "$addon_api_dir" -isystem "$work/uv" -I"$prefix/include/libusb-1.0")
-  printf '%s\n' "${sources[@]}" | xargs -P "$jobs" -I{} sh -c 'clang++ "$@" -c "{}" -o "'"$work"'/obj/$(echo "{}" | tr / _).o"' _ "${flags[@]}" \
+  printf '%s\n' "${sources[@]}" \
+    | xargs -P "$jobs" -I{} sh -c 'clang++ "$@" -c "{}" -o "'"$work"'/obj/$(echo "{}" | tr / _).o"' _ "${flags[@]}" \
     2>"$work/compile.log" || { cat "$work/compile.log" >&2; die "darwin-$arch: compile failed"; }
-  [[ -s "$work/compile.log" ]] && { cat "$work/compile.log" >&2; die "darwin-$arch: the compiler warned (log: $work/compile.log)"; }
+  [[ -s "$work/compile.log" ]] && {
+    cat "$work/compile.log" >&2
+    die "darwin-$arch: the compiler warned (log: $work/compile.log)"
+  }
   out="$native/prebuilds/darwin-$arch"
   mkdir -p "$out"
   clang++ -target "$target" -isysroot "$sdk" -stdlib=libc++ -fuse-ld=lld -Wl,-syslibroot,"$sdk" -bundle \

@@ -32,7 +32,10 @@ trap cleanup EXIT
 mount -t proc proc "$root/proc"
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
   sh -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends ${packages[*]} && apt-get clean" \
-  >"$CACHE/apt.log" 2>&1 || { tail -n 20 "$CACHE/apt.log" >&2; die "installing the toolchain in $BUILD_SUITE failed (log: $CACHE/apt.log)"; }
+  >"$CACHE/apt.log" 2>&1 || {
+  tail -n 20 "$CACHE/apt.log" >&2
+  die "installing the toolchain in $BUILD_SUITE failed (log: $CACHE/apt.log)"
+}
 echo "$want" >"$stamp"
 log "build environment: made in $((SECONDS - start)) s ($root)"
 echo "$root"

@@ -28,7 +28,8 @@ cp "$here/build-in-env.sh" "$stage/"
 for arch in "${arches[@]}"; do
   start=$SECONDS
   log "linux-$arch: building libusb $LIBUSB_VERSION (static, no udev) and the addon in $BUILD_SUITE"
-  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LIBUSB_VERSION="$LIBUSB_VERSION" JOBS="${JOBS:-$(nproc)}" \
+  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    LIBUSB_VERSION="$LIBUSB_VERSION" JOBS="${JOBS:-$(nproc)}" \
     /bin/sh /build/build-in-env.sh "$arch" >"$CACHE/linux-$arch.log" 2>&1 \
     || { tail -n 40 "$CACHE/linux-$arch.log" >&2; die "linux-$arch build failed (log: $CACHE/linux-$arch.log)"; }
   out="$native/prebuilds/linux-$arch-glibc"

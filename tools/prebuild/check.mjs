@@ -7,11 +7,25 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 
 export const GLIBC_FLOOR = '2.31';
-const LINUX_LIBS = new Set(['libc.so.6', 'libm.so.6', 'libpthread.so.0', 'libdl.so.2', 'librt.so.1',
-  'libstdc++.so.6', 'libgcc_s.so.1', 'ld-linux-x86-64.so.2', 'ld-linux-aarch64.so.1']);
-const DARWIN_LIBS = ['/System/Library/Frameworks/IOKit.framework/', '/System/Library/Frameworks/CoreFoundation.framework/',
-  '/System/Library/Frameworks/DiskArbitration.framework/', '/System/Library/Frameworks/Security.framework/',
-  '/usr/lib/libSystem.B.dylib', '/usr/lib/libc++.1.dylib'];
+const LINUX_LIBS = new Set([
+  'libc.so.6',
+  'libm.so.6',
+  'libpthread.so.0',
+  'libdl.so.2',
+  'librt.so.1',
+  'libstdc++.so.6',
+  'libgcc_s.so.1',
+  'ld-linux-x86-64.so.2',
+  'ld-linux-aarch64.so.1',
+]);
+const DARWIN_LIBS = [
+  '/System/Library/Frameworks/IOKit.framework/',
+  '/System/Library/Frameworks/CoreFoundation.framework/',
+  '/System/Library/Frameworks/DiskArbitration.framework/',
+  '/System/Library/Frameworks/Security.framework/',
+  '/usr/lib/libSystem.B.dylib',
+  '/usr/lib/libc++.1.dylib',
+];
 const LINUX_MACHINE = { x64: 'Advanced Micro Devices X86-64', arm64: 'AArch64' };
 const DARWIN_FILE = { x64: 'Mach-O 64-bit x86_64 bundle', arm64: 'Mach-O 64-bit arm64 bundle' };
 
@@ -33,7 +47,13 @@ export function compareVersions(a, b) {
 /** The newest `PREFIX_x.y` among version names (GLIBC_2.30, GLIBCXX_3.4.22), or null. */
 export function newestVersion(names, prefix) {
   const re = new RegExp(`^${prefix}_(\\d+(?:\\.\\d+)*)$`);
-  return names.map((n) => re.exec(n)?.[1]).filter(Boolean).sort(compareVersions).at(-1) ?? null;
+  return (
+    names
+      .map((n) => re.exec(n)?.[1])
+      .filter(Boolean)
+      .sort(compareVersions)
+      .at(-1) ?? null
+  );
 }
 
 /** The install names a macOS binary may not carry: anything but the system frameworks and libraries. */
@@ -56,25 +76,40 @@ function checkLinux(file, arch, facts, failures) {
   if (!facts.glibc || compareVersions(facts.glibc, GLIBC_FLOOR) > 0) {
     failures.push(`needs GLIBC_${facts.glibc}, newer than ${GLIBC_FLOOR} (Debian 11, Ubuntu 20.04)`);
   }
-  const syms = tool('readelf', ['--dyn-syms', '-W', file]).split('\n').map((l) => l.trim().split(/\s+/));
+  const syms = tool('readelf', ['--dyn-syms', '-W', file])
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/));
   const libusbSyms = syms.filter((f) => /^libusb_/.test(f[7] ?? ''));
-  if (libusbSyms.length) failures.push(`libusb symbols in the dynamic table (${libusbSyms.length}; first ${libusbSyms[0][7]}): libusb must be linked in and hidden`);
-  if (!syms.some((f) => f[7] === 'napi_register_module_v1' && f[6] !== 'UND')) failures.push('napi_register_module_v1 is not exported');
+  if (libusbSyms.length)
+    failures.push(
+      `libusb symbols in the dynamic table (${libusbSyms.length}; first ${libusbSyms[0][7]}): ` +
+        `libusb must be linked in and hidden`,
+    );
+  if (!syms.some((f) => f[7] === 'napi_register_module_v1' && f[6] !== 'UND'))
+    failures.push('napi_register_module_v1 is not exported');
 }
 
 function checkDarwin(file, arch, facts, failures) {
   facts.format = tool('file', ['-b', file]).trim();
-  if (!facts.format.startsWith(DARWIN_FILE[arch])) failures.push(`file says "${facts.format}", expected "${DARWIN_FILE[arch]}"`);
-  facts.needed = tool('llvm-objdump', ['--macho', '--dylibs-used', file]).split('\n').slice(1)
-    .map((l) => l.trim().replace(/ \(compatibility version.*$/, '')).filter(Boolean);
+  if (!facts.format.startsWith(DARWIN_FILE[arch]))
+    failures.push(`file says "${facts.format}", expected "${DARWIN_FILE[arch]}"`);
+  facts.needed = tool('llvm-objdump', ['--macho', '--dylibs-used', file])
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().replace(/ \(compatibility version.*$/, ''))
+    .filter(Boolean);
   const foreign = foreignDylibs(facts.needed);
   if (foreign.length) failures.push(`names non-system libraries: ${foreign.join(', ')}`);
   const minos = /minos (\S+)/.exec(tool('llvm-objdump', ['--macho', '--private-headers', file]));
   facts.macosMin = minos?.[1] ?? null;
   // Left to dyld at load time: only Node's own symbols (libusb must be inside).
   const open = [...tool('llvm-nm', ['-m', file]).matchAll(/external (\S+) \(dynamically looked up\)/g)]
-    .map((m) => m[1]).filter((s) => !/^_(napi_|node_api_|uv_)/.test(s));
-  if (open.length) failures.push(`symbols left for load time outside Node's: ${open.slice(0, 5).join(', ')}${open.length > 5 ? ', …' : ''}`);
+    .map((m) => m[1])
+    .filter((s) => !/^_(napi_|node_api_|uv_)/.test(s));
+  if (open.length)
+    failures.push(
+      `symbols left for load time outside Node's: ${open.slice(0, 5).join(', ')}${open.length > 5 ? ', …' : ''}`,
+    );
 }
 
 /** Checks `file` built for `target` ({platform, arch}); returns { facts, failures }. */

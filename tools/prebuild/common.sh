@@ -29,7 +29,8 @@ debian_mirror() {
   done
   for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
     [[ -f "$f" ]] || continue
-    uri="$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' "$f" | grep -v -- '-security' | head -n1)"
+    uri="$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' "$f" \
+      | grep -v -- '-security' | head -n1)"
     [[ -n "$uri" ]] && { echo "$uri"; return; }
   done
   return 1
@@ -42,6 +43,7 @@ addon_headers() {
   local native="$1"
   uv_dir="${USBSCSI_UV_INCLUDE:-$(node -p "require('path').resolve(process.execPath, '../../include/node')")}"
   [[ -f "$uv_dir/uv.h" ]] || die "Node's uv.h not found in $uv_dir (set USBSCSI_UV_INCLUDE)"
-  api_dir="$(cd "$native" && node -p "require(require.resolve('node-api-headers', { paths: [require.resolve('cmake-js')] })).include_dir")"
+  api_dir="$(cd "$native" \
+    && node -p "require(require.resolve('node-api-headers', { paths: [require.resolve('cmake-js')] })).include_dir")"
   addon_api_dir="$(cd "$native" && node -p "require('path').resolve(require('node-addon-api').include_dir)")"
 }

@@ -27,7 +27,10 @@ for f in /etc/apt/sources.list.d/*.sources; do
 done
 for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
   [[ -f "$f" ]] || continue
-  { grep -E '^deb ' "$f" || true; grep -E '^deb ' "$f" | sed 's/^deb /deb-src /' || true; } >"$apt_dir/sources.list.d/$(basename "$f").list"
+  {
+    grep -E '^deb ' "$f" || true
+    grep -E '^deb ' "$f" | sed 's/^deb /deb-src /' || true
+  } >"$apt_dir/sources.list.d/$(basename "$f").list"
   n=$((n + 1))
 done
 (( n > 0 )) || die "no apt sources on this machine to take deb-src from"
@@ -36,8 +39,12 @@ apt_opts=(-o "Dir::Etc::sourcelist=/dev/null" -o "Dir::Etc::sourceparts=$apt_dir
 log "libusb $LIBUSB_VERSION source: apt-get source (deb-src of the machine's Debian sources)"
 apt-get "${apt_opts[@]}" update -qq >"$CACHE/apt-source.log" 2>&1 \
   || { tail -n 20 "$CACHE/apt-source.log" >&2; die "apt-get update for deb-src failed (log: $CACHE/apt-source.log)"; }
-(cd "$dl" && apt-get "${apt_opts[@]}" source --download-only "libusb-1.0=$LIBUSB_DEB_VERSION") >>"$CACHE/apt-source.log" 2>&1 \
-  || { tail -n 20 "$CACHE/apt-source.log" >&2; die "apt-get source libusb-1.0=$LIBUSB_DEB_VERSION failed (log: $CACHE/apt-source.log)"; }
+(cd "$dl" && apt-get "${apt_opts[@]}" source --download-only "libusb-1.0=$LIBUSB_DEB_VERSION") \
+  >>"$CACHE/apt-source.log" 2>&1 \
+  || {
+    tail -n 20 "$CACHE/apt-source.log" >&2
+    die "apt-get source libusb-1.0=$LIBUSB_DEB_VERSION failed (log: $CACHE/apt-source.log)"
+  }
 got="$(sha256sum "$dl/$LIBUSB_ORIG" | cut -d' ' -f1)"
 [[ "$got" == "$LIBUSB_ORIG_SHA256" ]] || die "$LIBUSB_ORIG: SHA-256 $got, pinned $LIBUSB_ORIG_SHA256"
 rm -rf "$src" && mkdir -p "$src"

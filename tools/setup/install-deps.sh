@@ -23,7 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   for i in 1 2 3 4 5 6 7 8 9 10; do
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/usbscsi-apt.log 2>&1 && break
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+      >/tmp/usbscsi-apt.log 2>&1 && break
     echo "apt-get install failed (try $i), retrying in 10 s"; tail -5 /tmp/usbscsi-apt.log; sleep 10
     [ "$i" = 10 ] && { cat /tmp/usbscsi-apt.log; exit 1; }
   done

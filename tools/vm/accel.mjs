@@ -21,10 +21,26 @@ function devKvmOpens() {
 /** Boots `kernel` under KVM until it prints "Linux version"; resolves true if it did in time. */
 export function kvmBootsKernel(kernel, timeoutMs = PROBE_TIMEOUT_MS) {
   return new Promise((resolveProbe) => {
-    const qemu = spawn('qemu-system-x86_64', [
-      '-accel', 'kvm', '-cpu', 'host', '-machine', 'q35', '-m', '256', '-nographic', '-no-reboot',
-      '-kernel', kernel, '-append', 'console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const qemu = spawn(
+      'qemu-system-x86_64',
+      [
+        '-accel',
+        'kvm',
+        '-cpu',
+        'host',
+        '-machine',
+        'q35',
+        '-m',
+        '256',
+        '-nographic',
+        '-no-reboot',
+        '-kernel',
+        kernel,
+        '-append',
+        'console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let text = '';
     let done = false;
     const finish = (ok) => {
@@ -57,5 +73,10 @@ export async function qemuAccel(kernel, env = process.env) {
   if (want === 'kvm') return { ...kvm, why: 'VM_ACCEL=kvm' };
   if (!devKvmOpens()) return { ...tcg, why: 'no usable /dev/kvm' };
   if (await kvmBootsKernel(kernel)) return { ...kvm, why: 'KVM boots the guest kernel' };
-  return { ...tcg, why: `/dev/kvm opens but a kernel under KVM printed nothing in ${PROBE_TIMEOUT_MS / 1000} s (nested virtualisation not working)` };
+  return {
+    ...tcg,
+    why:
+      `/dev/kvm opens but a kernel under KVM printed nothing in ${PROBE_TIMEOUT_MS / 1000} ` +
+      `s (nested virtualisation not working)`,
+  };
 }

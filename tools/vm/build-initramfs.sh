@@ -12,7 +12,8 @@ KV=${KV:-$(ls /lib/modules | sort -V | tail -1)}
 [ -f "/boot/vmlinuz-$KV" ] || { echo "no /boot/vmlinuz-$KV: apt-get install linux-image-amd64" >&2; exit 2; }
 R=$WORK/root
 rm -rf "$R"
-mkdir -p "$R"/{bin,sbin,proc,sys,dev,tmp,mnt,repo,out,usr/bin,usr/sbin,usr/lib,lib64,lib/x86_64-linux-gnu,lib/modules/$KV}
+mkdir -p "$R"/{bin,sbin,proc,sys,dev,tmp,mnt,repo,out} \
+  "$R"/{usr/bin,usr/sbin,usr/lib,lib64,lib/x86_64-linux-gnu,lib/modules/$KV}
 cp /bin/busybox "$R/bin/busybox"
 for a in $(/bin/busybox --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
 # The kernel runs /sbin/modprobe for on-demand modules (e.g. ext4 asking for crc32c).
@@ -43,7 +44,9 @@ copy_with_libs() {
 NODE=$(command -v node)
 LIBUSB=$(ls /usr/lib/x86_64-linux-gnu/libusb-1.0.so.0 /lib/x86_64-linux-gnu/libusb-1.0.so.0 2>/dev/null | head -1)
 [ -n "$LIBUSB" ] || { echo "libusb-1.0.so.0 missing: apt-get install libusb-1.0-0-dev" >&2; exit 2; }
-for p in sg_inq sg_readcap sg_raw; do command -v $p >/dev/null || { echo "$p missing: apt-get install sg3-utils" >&2; exit 2; }; done
+for p in sg_inq sg_readcap sg_raw; do
+  command -v $p >/dev/null || { echo "$p missing: apt-get install sg3-utils" >&2; exit 2; }
+done
 copy_with_libs "$NODE" "$LIBUSB" "$(command -v sg_inq)" "$(command -v sg_readcap)" "$(command -v sg_raw)"
 [ "$NODE" = /usr/bin/node ] || ln -sf "$NODE" "$R/usr/bin/node"
 # Native addons (the `usb` package's, ours) link glibc libs that node itself may not.
@@ -59,9 +62,11 @@ if [ -n "$UDEVADM" ] && [ -e /lib/systemd/systemd-udevd ]; then
   mkdir -p "$R/lib/systemd" "$R/etc/udev/rules.d" "$R/run/udev"
   ln -sf "$UDEVADM" "$R/lib/systemd/systemd-udevd"
 else
-  echo "build-initramfs: no udevd on the host (apt-get install udev): libusb in the guest will not see re-enumerated devices" >&2
+  echo "build-initramfs: no udevd on the host (apt-get install udev):" \
+    "libusb in the guest will not see re-enumerated devices" >&2
 fi
 
 cp "$HERE/guest/init.sh" "$R/init"; chmod +x "$R/init"
 echo "$KV" > "$WORK/kernel-version"
-(cd "$R" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > "$WORK/initrd.gz.tmp") && mv "$WORK/initrd.gz.tmp" "$WORK/initrd.gz"
+(cd "$R" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > "$WORK/initrd.gz.tmp") \
+  && mv "$WORK/initrd.gz.tmp" "$WORK/initrd.gz"

@@ -10,7 +10,16 @@
 //      VM_INSTALLED (the tree tools/ci/pack-install.mjs installed from the tarballs; default: the
 //      one its report, reports/pack.json, names; shared read-only at /installed in the guest).
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, ftruncateSync, closeSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  openSync,
+  ftruncateSync,
+  closeSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { qemuAccel } from './accel.mjs';
@@ -31,10 +40,14 @@ process.env.PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
 function deviceArgs(scenario, disk) {
   const drive = ['-drive', `if=none,id=stick,file=${disk},format=raw,cache=unsafe`];
   switch (scenario) {
-    case 'xhci': return ['-device', 'qemu-xhci,id=xhci', ...drive, '-device', 'usb-storage,bus=xhci.0,drive=stick,serial=VMTEST1'];
-    case 'ehci': return ['-device', 'usb-ehci,id=ehci', ...drive, '-device', 'usb-storage,bus=ehci.0,drive=stick,serial=VMTEST1'];
-    case 'gadget': return []; // dummy_hcd inside the guest: no QEMU USB device
-    default: throw new Error(`unknown scenario ${scenario}`);
+    case 'xhci':
+      return ['-device', 'qemu-xhci,id=xhci', ...drive, '-device', 'usb-storage,bus=xhci.0,drive=stick,serial=VMTEST1'];
+    case 'ehci':
+      return ['-device', 'usb-ehci,id=ehci', ...drive, '-device', 'usb-storage,bus=ehci.0,drive=stick,serial=VMTEST1'];
+    case 'gadget':
+      return []; // dummy_hcd inside the guest: no QEMU USB device
+    default:
+      throw new Error(`unknown scenario ${scenario}`);
   }
 }
 
@@ -48,12 +61,28 @@ let installed = null;
 
 function checkPrerequisites() {
   const need = [
-    ['qemu-system-x86_64', 'qemu-system-x86'], ['cpio', 'cpio'], ['modprobe', 'kmod'], ['depmod', 'kmod'],
-    ['sg_inq', 'sg3-utils'], ['busybox', 'busybox-static'],
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['cpio', 'cpio'],
+    ['modprobe', 'kmod'],
+    ['depmod', 'kmod'],
+    ['sg_inq', 'sg3-utils'],
+    ['busybox', 'busybox-static'],
   ];
-  const missing = need.filter(([bin]) => { try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); return false; } catch { return true; } });
-  if (missing.length) fail(`missing ${missing.map(([b]) => b).join(', ')}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`);
-  if (!existsSync(join(repo, 'packages/core/dist/index.js'))) fail('packages/core/dist is missing: run `pnpm build` first.');
+  const missing = need.filter(([bin]) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length)
+    fail(
+      `missing ${missing.map(([b]) => b).join(', ')}: apt-get install ` +
+        `${[...new Set(missing.map(([, p]) => p))].join(' ')}`,
+    );
+  if (!existsSync(join(repo, 'packages/core/dist/index.js')))
+    fail('packages/core/dist is missing: run `pnpm build` first.');
 }
 
 /** The packed-and-installed packages, if the packaging stage left them. */
@@ -77,14 +106,37 @@ function boot(scenario, kernel, initrd) {
   mkdirSync(out, { recursive: true });
   rmSync(join(out, `results-${scenario}.json`), { force: true });
   // What the guest suite reads besides the share: which backends to run (default: all).
-  writeFileSync(join(out, 'config.json'), JSON.stringify({ backends: process.env.VM_BACKENDS ? process.env.VM_BACKENDS.split(',') : null, ffsLog: process.env.VM_FFS_LOG === '1' }));
+  writeFileSync(
+    join(out, 'config.json'),
+    JSON.stringify({
+      backends: process.env.VM_BACKENDS ? process.env.VM_BACKENDS.split(',') : null,
+      ffsLog: process.env.VM_FFS_LOG === '1',
+    }),
+  );
   const args = [
-    '-machine', 'q35', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot', ...accel.args,
-    '-kernel', kernel, '-initrd', initrd,
-    '-append', `console=ttyS0 quiet panic=-1 vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} vmscenario=${scenario}`,
-    '-virtfs', `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
-    '-virtfs', `local,path=${out},mount_tag=out,security_model=none,id=out`,
-    ...(installed ? ['-virtfs', `local,path=${installed},mount_tag=installed,security_model=none,readonly=on,id=installed`] : []),
+    '-machine',
+    'q35',
+    '-m',
+    '1024',
+    '-smp',
+    '2',
+    '-nographic',
+    '-no-reboot',
+    ...accel.args,
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    `console=ttyS0 quiet panic=-1 vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} ` +
+      `vmscenario=${scenario}`,
+    '-virtfs',
+    `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
+    '-virtfs',
+    `local,path=${out},mount_tag=out,security_model=none,id=out`,
+    ...(installed
+      ? ['-virtfs', `local,path=${installed},mount_tag=installed,security_model=none,readonly=on,id=installed`]
+      : []),
     ...deviceArgs(scenario, disk),
   ];
   const t0 = Date.now();
@@ -92,17 +144,27 @@ function boot(scenario, kernel, initrd) {
     const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks = [];
     let timedOut = false;
-    const onData = (d) => { chunks.push(d); if (process.env.VM_VERBOSE) process.stdout.write(d); };
+    const onData = (d) => {
+      chunks.push(d);
+      if (process.env.VM_VERBOSE) process.stdout.write(d);
+    };
     qemu.stdout.on('data', onData);
     qemu.stderr.on('data', onData);
-    const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, bootTimeoutS * 1000);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      qemu.kill('SIGKILL');
+    }, bootTimeoutS * 1000);
     qemu.on('close', (code) => {
       clearTimeout(timer);
       // The serial console carries NUL bytes: drop them so the log reads as text.
       const consoleText = Buffer.concat(chunks).toString('latin1').replace(/\0/g, '');
       writeFileSync(join(work, `console-${scenario}.log`), consoleText);
       let results = null;
-      try { results = JSON.parse(readFileSync(join(out, `results-${scenario}.json`), 'utf8')); } catch { /* reported below */ }
+      try {
+        results = JSON.parse(readFileSync(join(out, `results-${scenario}.json`), 'utf8'));
+      } catch {
+        /* reported below */
+      }
       resolveBoot({ scenario, code, timedOut, seconds: (Date.now() - t0) / 1000, consoleText, results });
     });
   });
@@ -112,14 +174,23 @@ function main() {
   const t0 = Date.now();
   checkPrerequisites();
   installed = installedTree();
-  console.log(installed ? `test:vm: the installed packages (${installed}) are shared at /installed` : 'test:vm: no installed packages (run tools/ci/pack-install.mjs first): the installed-tree cases will be skipped');
+  console.log(
+    installed
+      ? `test:vm: the installed packages (${installed}) are shared at /installed`
+      : 'test:vm: no installed packages (run tools/ci/pack-install.mjs first): the installed-tree ' +
+          'cases will be skipped',
+  );
   mkdirSync(work, { recursive: true });
   const tb = Date.now();
   execFileSync('bash', [join(here, 'build-initramfs.sh'), work], { stdio: 'inherit' });
   console.log(`test:vm: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
   const kv = readFileSync(join(work, 'kernel-version'), 'utf8').trim();
   return (async () => {
-    try { accel = await qemuAccel(`/boot/vmlinuz-${kv}`); } catch (err) { fail(err.message); }
+    try {
+      accel = await qemuAccel(`/boot/vmlinuz-${kv}`);
+    } catch (err) {
+      fail(err.message);
+    }
     console.log(`test:vm: QEMU accelerator ${accel.accel} (${accel.why})`);
     const runs = [];
     for (const s of scenarios) {
@@ -128,11 +199,18 @@ function main() {
       runs.push(r);
       const res = r.results;
       const ok = !r.timedOut && res && res.complete && res.numFailedTests === 0 && res.numTotalTests > 0;
-      for (const line of r.consoleText.split('\n')) if (/^VM_(TEST|BACKEND|SUMMARY|ERROR|NOTE)/.test(line)) console.log(`  ${line.trimEnd()}`);
-      console.log(`test:vm: ${s}: ${ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(1)} s` +
-        (res ? ` (total ${res.numTotalTests}, passed ${res.numPassedTests}, failed ${res.numFailedTests}, skipped ${res.numPendingTests}${res.complete ? '' : '; the guest stopped before the suite ended'})` : ' (no results file)') +
-        (r.timedOut ? ` — QEMU killed after ${bootTimeoutS} s` : ''));
-      if (!ok && !process.env.VM_VERBOSE) console.log(`----- guest console (${s}) -----\n${r.consoleText}\n----- end of console (${s}) -----`);
+      for (const line of r.consoleText.split('\n'))
+        if (/^VM_(TEST|BACKEND|SUMMARY|ERROR|NOTE)/.test(line)) console.log(`  ${line.trimEnd()}`);
+      console.log(
+        `test:vm: ${s}: ${ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(1)} s` +
+          (res
+            ? ` (total ${res.numTotalTests}, passed ${res.numPassedTests}, failed ${res.numFailedTests}, ` +
+              `skipped ${res.numPendingTests}${res.complete ? '' : '; the guest stopped before the suite ended'})`
+            : ' (no results file)') +
+          (r.timedOut ? ` — QEMU killed after ${bootTimeoutS} s` : ''),
+      );
+      if (!ok && !process.env.VM_VERBOSE)
+        console.log(`----- guest console (${s}) -----\n${r.consoleText}\n----- end of console (${s}) -----`);
     }
     const sum = (k) => runs.reduce((n, r) => n + (r.results?.[k] ?? 0), 0);
     const broken = runs.filter((r) => r.timedOut || !r.results || !r.results.complete || r.results.numTotalTests === 0);
@@ -140,14 +218,33 @@ function main() {
       success: broken.length === 0 && sum('numFailedTests') === 0,
       numTotalTests: sum('numTotalTests') + broken.length,
       numPassedTests: sum('numPassedTests'),
-      numFailedTests: sum('numFailedTests') + broken.length, // a boot that did not finish its suite counts as one more failure
+      // a boot that did not finish its suite counts as one more failure
+      numFailedTests: sum('numFailedTests') + broken.length,
       numPendingTests: sum('numPendingTests'),
       durationMs: Date.now() - t0,
-      scenarios: runs.map((r) => ({ scenario: r.scenario, seconds: r.seconds, timedOut: r.timedOut, ...(r.results ? { complete: r.results.complete, numTotalTests: r.results.numTotalTests, numPassedTests: r.results.numPassedTests, numFailedTests: r.results.numFailedTests, numPendingTests: r.results.numPendingTests } : { error: 'no results file' }) })),
+      scenarios: runs.map((r) => ({
+        scenario: r.scenario,
+        seconds: r.seconds,
+        timedOut: r.timedOut,
+        ...(r.results
+          ? {
+              complete: r.results.complete,
+              numTotalTests: r.results.numTotalTests,
+              numPassedTests: r.results.numPassedTests,
+              numFailedTests: r.results.numFailedTests,
+              numPendingTests: r.results.numPendingTests,
+            }
+          : { error: 'no results file' }),
+      })),
       testResults: runs.flatMap((r) => r.results?.testResults ?? []),
     };
     writeFileSync(join(work, 'results.json'), JSON.stringify(combined, null, 2));
-    console.log(`test:vm: ${combined.success ? 'PASSED' : 'FAILED'} — total ${combined.numTotalTests}, passed ${combined.numPassedTests}, failed ${combined.numFailedTests}, skipped ${combined.numPendingTests} in ${(combined.durationMs / 1000).toFixed(1)} s; results in ${join(work, 'results.json')}`);
+    console.log(
+      `test:vm: ${combined.success ? 'PASSED' : 'FAILED'} — total ${combined.numTotalTests}, ` +
+        `passed ${combined.numPassedTests}, failed ${combined.numFailedTests}, ` +
+        `skipped ${combined.numPendingTests} in ${(combined.durationMs / 1000).toFixed(1)} ` +
+        `s; results in ${join(work, 'results.json')}`,
+    );
     process.exit(combined.success ? 0 : 1);
   })();
 }

@@ -4,7 +4,17 @@
  * tracing, closing). Protocol work is core's; this file only wires it.
  */
 import type { BotEvent, HandoffPlatform, LeaseOptions, LeaseRegistry, ScsiDevice, UsbBackend } from '@usbscsi/core';
-import { ErrorCodes, LeaseJournal, TracingBackend, UsbScsiError, badInput, describeBotEvent, openDevice, openTraceFile, type TraceFile } from '@usbscsi/core';
+import {
+  ErrorCodes,
+  LeaseJournal,
+  TracingBackend,
+  UsbScsiError,
+  badInput,
+  describeBotEvent,
+  openDevice,
+  openTraceFile,
+  type TraceFile,
+} from '@usbscsi/core';
 import { connectVia } from './core-bridge.js';
 import { toJson } from './format/json.js';
 import type { CliIo } from './io.js';
@@ -50,7 +60,9 @@ export class CliContext {
 
   /** Command timeout in ms when --timeout was given. */
   timeoutMs(): number | undefined {
-    return this.opts.timeout === undefined ? undefined : parseIntOption(this.opts.timeout, '--timeout', { min: 1, max: 3_600_000 });
+    return this.opts.timeout === undefined
+      ? undefined
+      : parseIntOption(this.opts.timeout, '--timeout', { min: 1, max: 3_600_000 });
   }
 
   /** Per-command timeout and Ctrl-C cancellation for the device API's transfer helpers. */
@@ -64,11 +76,18 @@ export class CliContext {
    * is refused rather than ignored: it can only give back what --unmount took.
    */
   async leaseOptions(): Promise<LeaseOptions> {
-    if (this.opts.remount && !this.opts.unmount) throw badInput('--remount mounts again what --unmount unmounted: add --unmount.');
+    if (this.opts.remount && !this.opts.unmount)
+      throw badInput('--remount mounts again what --unmount unmounted: add --unmount.');
     const env = this.io.env['USBSCSI_LEASE_JOURNAL'];
-    const handoff = this.deps.handoff ? await this.deps.handoff() : env ? { journal: new LeaseJournal({ path: env }) } : {};
+    const handoff = this.deps.handoff
+      ? await this.deps.handoff()
+      : env
+        ? { journal: new LeaseJournal({ path: env }) }
+        : {};
     // A dead holder's lease recovered first is said on stderr, --json or not (stdout stays one document).
-    const onNotice = (message: string) => void (this.opts.quiet ? undefined : this.io.stderr.write(`usbscsi: ${message}\n`));
+    const onNotice = (message: string) => {
+      if (!this.opts.quiet) this.io.stderr.write(`usbscsi: ${message}\n`);
+    };
     return { unmount: this.opts.unmount === true, remount: this.opts.remount === true, ...handoff, onNotice };
   }
 
@@ -95,7 +114,10 @@ export class CliContext {
   }
 
   /** The USB backend for device listing: the simulator for `--device sim…`, else the one --backend names. */
-  async listingBackend(): Promise<{ backend: UsbBackend | 'auto' | 'native' | 'node-usb'; dispose(): Promise<void> }> {
+  async listingBackend(): Promise<{
+    backend: UsbBackend | 'auto' | 'native' | 'node-usb';
+    dispose: () => Promise<void>;
+  }> {
     const spec = this.opts.device;
     if (spec !== undefined && isSimSelector(spec)) {
       const backend = await createSimBackend(spec, this.deps);
@@ -124,12 +146,19 @@ export class CliContext {
     try {
       if (spec !== undefined && isSimSelector(spec)) {
         if (this.opts.backend !== 'auto') {
-          throw badInput(`--backend ${this.opts.backend} does not apply to the simulated device; drop --backend or choose a real device.`);
+          throw badInput(
+            `--backend ${this.opts.backend} does not apply to the simulated device; drop --backend ` +
+              `or choose a real device.`,
+          );
         }
         backend = await createSimBackend(spec, this.deps);
       }
       if (this.opts.trace && this.opts.backend === 'sg') {
-        throw new UsbScsiError(ErrorCodes.UNSUPPORTED, '--trace records USB transfers, and --backend sg sends commands through the kernel (SG_IO) with none; use --backend native or node-usb to trace.');
+        throw new UsbScsiError(
+          ErrorCodes.UNSUPPORTED,
+          '--trace records USB transfers, and --backend sg sends commands through the kernel ' +
+            '(SG_IO) with none; use --backend native or node-usb to trace.',
+        );
       }
       if (this.opts.trace) trace = openTraceFile(this.opts.trace);
       const recorder = trace?.recorder;
@@ -144,7 +173,9 @@ export class CliContext {
         ...(commandTimeoutMs !== undefined ? { commandTimeoutMs } : {}),
         ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
         // --verbose: one stderr line per thing BOT did besides the commands (stdout stays the result).
-        ...(this.opts.verbose ? { onBotEvent: (event: BotEvent) => void this.io.stderr.write(`usbscsi: bot: ${describeBotEvent(event)}\n`) } : {}),
+        ...(this.opts.verbose
+          ? { onBotEvent: (event: BotEvent) => void this.io.stderr.write(`usbscsi: bot: ${describeBotEvent(event)}\n`) }
+          : {}),
       } as const;
       device = await openDevice(openOptions);
       return await fn(device, () => openDevice(openOptions));
@@ -158,12 +189,23 @@ export class CliContext {
     }
   }
 
-  private async withRemoteDevice<T>(via: string, commandTimeoutMs: number | undefined, fn: (device: ScsiDevice) => Promise<T>): Promise<T> {
+  private async withRemoteDevice<T>(
+    via: string,
+    commandTimeoutMs: number | undefined,
+    fn: (device: ScsiDevice) => Promise<T>,
+  ): Promise<T> {
     if (this.opts.trace) {
-      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, '--trace cannot record through the daemon (--via / USBSCSI_VIA): the USB transfers happen in usbscsid. Run without --via to trace.');
+      throw new UsbScsiError(
+        ErrorCodes.UNSUPPORTED,
+        '--trace cannot record through the daemon (--via / USBSCSI_VIA): the USB transfers ' +
+          'happen in usbscsid. Run without --via to trace.',
+      );
     }
     if (this.opts.unmount || this.opts.remount) {
-      throw badInput('--unmount / --remount apply to devices this process opens; through usbscsid the daemon decides (start it with --unmount).');
+      throw badInput(
+        '--unmount / --remount apply to devices this process opens; through usbscsid the ' +
+          'daemon decides (start it with --unmount).',
+      );
     }
     const lun = this.lun();
     const device = await connectVia(via, {

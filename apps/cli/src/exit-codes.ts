@@ -22,7 +22,10 @@ export const ExitCode = {
   DEVICE_GONE: 7,
   /** A command or transfer timed out (E_TIMEOUT). */
   TIMEOUT: 8,
-  /** Transport failure: BOT phase error, bad CSW, unrecoverable stall, overflow (E_PHASE_ERROR, E_STALL, E_OVERFLOW, E_IO). */
+  /**
+   * Transport failure: BOT phase error, bad CSW, unrecoverable stall, overflow (E_PHASE_ERROR, E_STALL, E_OVERFLOW,
+   * E_IO).
+   */
   TRANSPORT: 9,
   /** Not supported by this device, backend or platform (E_UNSUPPORTED, E_NO_NATIVE). */
   UNSUPPORTED: 10,

@@ -21,7 +21,10 @@ export function parseIntOption(text: string | undefined, what: string, range: In
 export function parseBigOption(text: string | undefined, what: string): bigint {
   const t = (text ?? '').trim();
   if (!/^(0x[0-9a-f]+|\d+)$/i.test(t)) {
-    throw badInput(`${what} needs a non-negative integer (decimal or 0x-hex); got "${text ?? ''}".`, { option: what, value: text });
+    throw badInput(`${what} needs a non-negative integer (decimal or 0x-hex); got "${text ?? ''}".`, {
+      option: what,
+      value: text,
+    });
   }
   return BigInt(t);
 }
@@ -29,8 +32,14 @@ export function parseBigOption(text: string | undefined, what: string): bigint {
 /** Sizes with an optional binary suffix: 512, 4k, 64M, 1G. */
 export function parseSizeOption(text: string | undefined, what: string, range: IntRange = {}): number {
   const m = /^(\d+)([kmg]i?b?)?$/i.exec((text ?? '').trim());
-  if (!m) throw badInput(`${what} needs a size in bytes such as 4096, 64k or 16M; got "${text ?? ''}".`, { option: what, value: text });
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').charAt(0).toLowerCase() as '' | 'k' | 'm' | 'g'];
+  if (!m)
+    throw badInput(`${what} needs a size in bytes such as 4096, 64k or 16M; got "${text ?? ''}".`, {
+      option: what,
+      value: text,
+    });
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
+    (m[2] ?? '').charAt(0).toLowerCase() as '' | 'k' | 'm' | 'g'
+  ];
   return parseIntOption(String(BigInt(m[1]!) * BigInt(mult)), what, range);
 }
 

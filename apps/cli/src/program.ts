@@ -11,17 +11,26 @@ import { toJson } from './format/json.js';
 import type { CliIo } from './io.js';
 import { nonEmptyPath } from './options.js';
 
-export type CommandAction = (ctx: CliContext, args: string[], options: Record<string, unknown>) => Promise<number | void>;
+export type CommandAction = (
+  ctx: CliContext,
+  args: string[],
+  options: Record<string, unknown>,
+) => Promise<number | void>;
 
 export interface RunState {
   exitCode: number;
 }
 
-const DEVICE_HELP = 'vid:pid[:serial] (hex), bus-port (1-2.3), /dev/sdX, /dev/sgN, /dev/srN, /dev/stN, /dev/nstN, or sim[:key=value,…] for the built-in emulator';
+const DEVICE_HELP =
+  'vid:pid[:serial] (hex), bus-port (1-2.3), /dev/sdX, /dev/sgN, /dev/srN, /dev/stN, ' +
+  '/dev/nstN, or sim[:key=value,…] for the built-in emulator';
 
 /** An empty selector (`--device "$UNSET"`) must not quietly mean "whatever device is there". */
 function deviceSelector(value: string): string {
-  if (value.trim() === '') throw new InvalidArgumentError('--device needs a selector (VID:PID, bus-port, /dev/… or sim); omit --device to use the only visible device.');
+  if (value.trim() === '')
+    throw new InvalidArgumentError(
+      '--device needs a selector (VID:PID, bus-port, /dev/… or sim); omit --device to use the only visible device.',
+    );
   return value;
 }
 
@@ -30,16 +39,42 @@ export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Comman
     .description('Send any SCSI command to a USB mass-storage device (Bulk-Only Transport or SG_IO).')
     .option('-d, --device <selector>', DEVICE_HELP, deviceSelector)
     .option('--lun <n>', 'logical unit number (default 0)')
-    .addOption(new Option('--backend <name>', 'how to reach the device').choices(['auto', 'native', 'node-usb', 'sg']).default('auto'))
+    .addOption(
+      new Option('--backend <name>', 'how to reach the device')
+        .choices(['auto', 'native', 'node-usb', 'sg'])
+        .default('auto'),
+    )
     .option('--json', 'print one JSON document (errors as {"error":{…}})')
     .option('-q, --quiet', 'print only data and errors')
     .option('-v, --verbose', 'more detail; stack traces on errors')
-    .option('--trace <file.pcapng>', 'record every USB transfer as a Wireshark-readable pcapng (usbmon)', nonEmptyPath('--trace', 'a file to record to'))
+    .option(
+      '--trace <file.pcapng>',
+      'record every USB transfer as a Wireshark-readable pcapng (usbmon)',
+      nonEmptyPath('--trace', 'a file to record to'),
+    )
     .option('--timeout <ms>', 'per-command timeout in milliseconds (default 20000)')
-    .option('--via <unix:PATH>', 'run through the usbscsid daemon (also env USBSCSI_VIA)', nonEmptyPath('--via', 'the daemon endpoint (unix:PATH, unix: for the default socket, or http://127.0.0.1:PORT); omit --via to use local devices'))
-    .option('--unmount', 'when the OS must give up the interface (BOT), sync and unmount its mounted filesystems instead of refusing with E_MOUNTED')
+    .option(
+      '--via <unix:PATH>',
+      'run through the usbscsid daemon (also env USBSCSI_VIA)',
+      nonEmptyPath(
+        '--via',
+        'the daemon endpoint (unix:PATH, unix: for the default socket, or http://127.0.0.1:PORT); ' +
+          'omit --via to use local devices',
+      ),
+    )
+    .option(
+      '--unmount',
+      'when the OS must give up the interface (BOT), sync and unmount its mounted filesystems ' +
+        'instead of refusing with E_MOUNTED',
+    )
     .option('--remount', 'with --unmount: mount them again when the device is given back')
-    .addHelpText('after', '\n' + exitCodeHelpText() + '\n\nExamples:\n  usbscsi --device sim inquiry\n  usbscsi --device 0781:5567 read --lba 0 --blocks 8 -o first.bin\n  usbscsi --device sim raw 12 00 00 00 24 00 --in 36')
+    .addHelpText(
+      'after',
+      '\n' +
+        exitCodeHelpText() +
+        ('\n\nExamples:\n  usbscsi --device sim inquiry\n  usbscsi --device 0781:5567 read ' +
+          '--lba 0 --blocks 8 -o first.bin\n  usbscsi --device sim raw 12 00 00 00 24 00 --in 36'),
+    )
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -54,12 +89,17 @@ export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Comman
       const command = params[params.length - 1] as Command;
       const options = command.opts();
       const args = command.args;
-      const ctx = new CliContext(io, command.optsWithGlobals() as GlobalOptions, deps);
+      const ctx = new CliContext(io, command.optsWithGlobals<GlobalOptions>(), deps);
       const code = await action(ctx, args, options);
       state.exitCode = code ?? ExitCode.OK;
     };
   registerCommands(program, wrap);
-  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: () => {} });
+  for (const sub of program.commands)
+    sub.exitOverride().configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: () => {},
+    });
   return program;
 }
 
@@ -76,7 +116,9 @@ export function reportError(io: CliIo, argv: string[], err: unknown): number {
     // Help shown because no command was given (commander exits 1 then) is a usage error; `usbscsi help` is not.
     if (err.code === 'commander.help' && err.exitCode === 0) return ExitCode.OK;
     const noCommand = err.code === 'commander.help';
-    const message = noCommand ? 'no command to run: the usage above lists the commands' : err.message.replace(/^error: /, '');
+    const message = noCommand
+      ? 'no command to run: the usage above lists the commands'
+      : err.message.replace(/^error: /, '');
     if (json) io.stdout.write(toJson({ error: { code: 'E_USAGE', message, details: { commander: err.code } } }));
     else io.stderr.write(`usbscsi: ${message}\n${noCommand ? '' : '(run usbscsi --help for usage)\n'}`);
     return ExitCode.USAGE;
@@ -88,7 +130,8 @@ export function reportError(io: CliIo, argv: string[], err: unknown): number {
     else {
       io.stderr.write(`usbscsi: ${err.message}\n`);
       const candidates = details['candidates'];
-      if (Array.isArray(candidates)) for (const c of candidates) io.stderr.write(`  candidate: ${typeof c === 'string' ? c : JSON.stringify(c)}\n`);
+      if (Array.isArray(candidates))
+        for (const c of candidates) io.stderr.write(`  candidate: ${typeof c === 'string' ? c : JSON.stringify(c)}\n`);
       // A UsbScsiError is an expected failure whose message says what to do: no stack, even with -v.
     }
     return code;
@@ -96,7 +139,9 @@ export function reportError(io: CliIo, argv: string[], err: unknown): number {
   const e = err instanceof Error ? err : new Error(String(err));
   if (json) io.stdout.write(toJson({ error: { code: 'E_INTERNAL', message: e.message, details: {} } }));
   else {
-    io.stderr.write(`usbscsi: unexpected failure: ${e.message}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
+    io.stderr.write(
+      `usbscsi: unexpected failure: ${e.message}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`,
+    );
     if (verbose && e.stack) io.stderr.write(e.stack + '\n');
   }
   return code;

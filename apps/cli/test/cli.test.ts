@@ -26,11 +26,21 @@ describe('inquiry, info, capacity, tur, sense, list', () => {
 
   it('inquiry --json is one document with the documented fields', async () => {
     const doc = json(await run(['--device', 'sim', '--json', 'inquiry']));
-    expect(doc).toMatchObject({ vendor: 'USBSCSI', product: 'SIMULATED DISK', peripheralType: 0, removable: expect.any(Boolean), flags: expect.any(Object) });
+    expect(doc).toMatchObject({
+      vendor: 'USBSCSI',
+      product: 'SIMULATED DISK',
+      peripheralType: 0,
+      removable: expect.any(Boolean),
+      flags: expect.any(Object),
+    });
   });
 
   it('inquiry --vpd 0x80 gives the serial; --vpd 0 lists pages; a bad page number is exit 2', async () => {
-    expect(json(await run(['--device', 'sim:serial=XYZ42', '--json', 'inquiry', '--vpd', '0x80']))).toMatchObject({ page: 0x80, kind: 'unit-serial-number', serialNumber: 'XYZ42' });
+    expect(json(await run(['--device', 'sim:serial=XYZ42', '--json', 'inquiry', '--vpd', '0x80']))).toMatchObject({
+      page: 0x80,
+      kind: 'unit-serial-number',
+      serialNumber: 'XYZ42',
+    });
     const pages = json(await run(['--device', 'sim', '--json', 'inquiry', '--vpd', '0']));
     expect(pages['supportedPages']).toContain(0x80);
     expect((await run(['--device', 'sim', 'inquiry', '--vpd', '0x80'])).stdout).toMatch(/^Serial:\s+SIM0001$/m);
@@ -49,10 +59,17 @@ describe('inquiry, info, capacity, tur, sense, list', () => {
 
   it('info combines USB identity, INQUIRY and capacity', async () => {
     const doc = json(await run(['--device', 'sim', '--json', 'info']));
-    expect(doc['device']).toMatchObject({ transport: 'bot', backend: 'emulator', lun: 0, usb: { vendorId: '1d6b', productId: '0104', serialNumber: 'SIM0001' } });
+    expect(doc['device']).toMatchObject({
+      transport: 'bot',
+      backend: 'emulator',
+      lun: 0,
+      usb: { vendorId: '1d6b', productId: '0104', serialNumber: 'SIM0001' },
+    });
     expect(doc['capacity']).toMatchObject({ blocks: 32768, blockSize: 512 });
     const human = await run(['--device', 'sim', 'info']);
-    expect(human.stdout).toMatch(/^Device:\s+usbscsi Simulated Disk \(1d6b:0104 at 1-1, serial SIM0001\), LUN 0 via bot\/emulator$/m);
+    expect(human.stdout).toMatch(
+      /^Device:\s+usbscsi Simulated Disk \(1d6b:0104 at 1-1, serial SIM0001\), LUN 0 via bot\/emulator$/m,
+    );
   });
 
   it('tur: 0 when ready; NOT READY is exit 21 with the sense in the message', async () => {
@@ -67,20 +84,34 @@ describe('inquiry, info, capacity, tur, sense, list', () => {
     expect(nrJson['error']).toMatchObject({ code: 'E_CHECK_CONDITION', details: { senseKey: 2, asc: 0x3a } });
   });
 
-  it('tur on a device that takes SET_INTERFACE as a reset (f_mass_storage): plainly ready, no UNIT ATTENTION of our own making', async () => {
-    const deps = simWith(() => undefined, { setInterfaceResets: true });
-    const r = await run(['--device', 'sim', 'tur'], { deps });
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^Ready \(\d+ µs\)\n$/);
-    expect(deps.devices[0]!.interfaceRequests.setInterface).toBe(0);
-  });
+  it(
+    'tur on a device that takes SET_INTERFACE as a reset (f_mass_storage): plainly ready, ' +
+      'no UNIT ATTENTION of our own making',
+    async () => {
+      const deps = simWith(() => undefined, { setInterfaceResets: true });
+      const r = await run(['--device', 'sim', 'tur'], { deps });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Ready \(\d+ µs\)\n$/);
+      expect(deps.devices[0]!.interfaceRequests.setInterface).toBe(0);
+    },
+  );
 
   it('tur reports a UNIT ATTENTION it retried past (human and JSON), exit 0', async () => {
     const deps = simWith((d) => void (d.lun(0).unitAttention = { key: 6, asc: 0x29, ascq: 0 }));
     const r = await run(['--device', 'sim', 'tur'], { deps });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^Ready \(\d+ µs\), after a UNIT ATTENTION the device reported first: UNIT ATTENTION: POWER ON, RESET, OR BUS DEVICE RESET OCCURRED \(asc 0x29, ascq 0x00\)$/m);
-    const doc = json(await run(['--device', 'sim', '--json', 'tur'], { deps: simWith((d) => void (d.lun(0).unitAttention = { key: 6, asc: 0x29, ascq: 0 })) }));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        /^Ready \(\d+ µs\), after a UNIT ATTENTION the device reported first: /.source +
+          /UNIT ATTENTION: POWER ON, RESET, OR BUS DEVICE RESET OCCURRED \(asc 0x29, ascq 0x00\)$/.source,
+        'm',
+      ),
+    );
+    const doc = json(
+      await run(['--device', 'sim', '--json', 'tur'], {
+        deps: simWith((d) => void (d.lun(0).unitAttention = { key: 6, asc: 0x29, ascq: 0 })),
+      }),
+    );
     expect(doc).toMatchObject({ ready: true, unitAttention: { senseKey: 6, asc: 0x29, ascq: 0 } });
     expect(json(await run(['--device', 'sim', '--json', 'tur']))).toMatchObject({ ready: true, unitAttention: null });
   });
@@ -99,7 +130,11 @@ describe('inquiry, info, capacity, tur, sense, list', () => {
     expect(r.stdout).toMatch(/^1d6b:0104\s+1-1\s+high\s+bot/m);
     const doc = json(await run(['--device', 'sim', '--json', 'list']));
     expect(doc['devices']).toHaveLength(1);
-    expect(doc['devices'][0]).toMatchObject({ vendorId: '1d6b', location: '1-1', interfaces: [{ interfaceNumber: 0, protocols: ['bot'] }] });
+    expect(doc['devices'][0]).toMatchObject({
+      vendorId: '1d6b',
+      location: '1-1',
+      interfaces: [{ interfaceNumber: 0, protocols: ['bot'] }],
+    });
   });
 });
 
@@ -129,10 +164,17 @@ describe('read and write', () => {
     expect(piped.stdoutBytes.equals(pattern)).toBe(true);
     const cut = await run(['--device', 'sim', 'read', '--lba', '100', '--bytes', '700'], { deps: shared });
     expect(cut.stdoutBytes.equals(pattern.subarray(0, 700))).toBe(true);
-    const tty = await run(['--device', 'sim', 'read', '--lba', '100', '--blocks', '1'], { deps: shared, stdoutTTY: true });
-    expect(tty.stdout.split('\n')[0]).toBe('00000000  00 07 0e 15 1c 23 2a 31  38 3f 46 4d 54 5b 62 69  |.....#*18?FMT[bi|');
+    const tty = await run(['--device', 'sim', 'read', '--lba', '100', '--blocks', '1'], {
+      deps: shared,
+      stdoutTTY: true,
+    });
+    expect(tty.stdout.split('\n')[0]).toBe(
+      '00000000  00 07 0e 15 1c 23 2a 31  38 3f 46 4d 54 5b 62 69  |.....#*18?FMT[bi|',
+    );
     const out = join(tmp, 'read-back.bin');
-    const f = await run(['--device', 'sim', '--json', 'read', '--lba', '100', '--blocks', '3', '-o', out], { deps: shared });
+    const f = await run(['--device', 'sim', '--json', 'read', '--lba', '100', '--blocks', '3', '-o', out], {
+      deps: shared,
+    });
     expect(json(f)).toMatchObject({ lba: 100, blocks: 3, bytes: 1536, file: out });
     expect(readFileSync(out).equals(pattern)).toBe(true);
   });
@@ -181,13 +223,21 @@ describe('raw', () => {
   it('INQUIRY with --in: status, data moved, residue and a hexdump', async () => {
     const r = await run(['--device', 'sim', 'raw', '12', '00', '00', '00', '24', '00', '--in', '36']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^CDB:\s+12 00 00 00 24 00  \(INQUIRY\)$/m);
+    expect(r.stdout).toMatch(/^CDB:\s+12 00 00 00 24 00 {2}\(INQUIRY\)$/m);
     expect(r.stdout).toMatch(/^Status:\s+GOOD \(0x00\)$/m);
     expect(r.stdout).toMatch(/^Data:\s+36 of 36 bytes in, residue 0$/m);
-    expect(r.stdout).toMatch(/^00000000  00 00 .* \|.*$/m);
+    expect(r.stdout).toMatch(/^00000000 {2}00 00 .* \|.*$/m);
     expect(r.stdout).toContain('|SIMULATED DISK  |');
     const doc = json(await run(['--device', 'sim', '--json', 'raw', '120000002400', '--in', '36']));
-    expect(doc).toMatchObject({ cdb: '12 00 00 00 24 00', command: 'INQUIRY', status: 0, statusName: 'GOOD', sense: null, transferred: 36, residue: 0 });
+    expect(doc).toMatchObject({
+      cdb: '12 00 00 00 24 00',
+      command: 'INQUIRY',
+      status: 0,
+      statusName: 'GOOD',
+      sense: null,
+      transferred: 36,
+      residue: 0,
+    });
     expect(Buffer.from(doc['data'], 'hex').subarray(8, 15).toString()).toBe('USBSCSI');
   });
 
@@ -223,7 +273,15 @@ describe('raw', () => {
     expect(exitCodeForStatus(0x08, undefined)).toBe(ExitCode.SCSI_STATUS);
     expect(exitCodeForStatus(0x18, undefined)).toBe(ExitCode.SCSI_STATUS);
     expect(exitCodeForStatus(0x04, undefined)).toBe(ExitCode.OK);
-    expect(exitCodeFor(new CheckConditionError({ status: 0x08, data: new Uint8Array(0), transferred: 0, residue: 0, durationNs: 0 }, undefined, Uint8Array.of(0, 0, 0, 0, 0, 0)))).toBe(ExitCode.SCSI_STATUS);
+    expect(
+      exitCodeFor(
+        new CheckConditionError(
+          { status: 0x08, data: new Uint8Array(0), transferred: 0, residue: 0, durationNs: 0 },
+          undefined,
+          Uint8Array.of(0, 0, 0, 0, 0, 0),
+        ),
+      ),
+    ).toBe(ExitCode.SCSI_STATUS);
   });
 
   it('vendor data-out from a file reaches the device; data-in saved with -o', async () => {
@@ -248,7 +306,9 @@ describe('raw', () => {
     expect(unconsented.code).toBe(ExitCode.USAGE);
     expect(unconsented.stderr).toContain('vendor-specific');
     expect(deps.devices).toHaveLength(1); // only the --yes run above opened it: the refusal comes first
-    const inn = await run(['--device', 'sim', 'raw', 'c2 00 00 00 10 00', '--in', '16', '-o', saved, '--yes'], { deps });
+    const inn = await run(['--device', 'sim', 'raw', 'c2 00 00 00 10 00', '--in', '16', '-o', saved, '--yes'], {
+      deps,
+    });
     expect(inn.code).toBe(0);
     expect(inn.stdout).toMatch(/^Data:\s+5 of 16 bytes in, residue 11$/m);
     expect([...readFileSync(saved)]).toEqual([1, 2, 3, 4, 5]);
@@ -285,7 +345,11 @@ describe('smart, reset, bench, handoff', () => {
     const doc = json(await run(['--device', 'sim', '--json', 'smart']));
     expect(doc['health']).toMatch(/passed|failing|unknown/);
     expect(doc['attributes'].length).toBeGreaterThan(0);
-    expect(doc['attributes'][0]).toMatchObject({ id: expect.any(Number), name: expect.any(String), raw: expect.any(String) });
+    expect(doc['attributes'][0]).toMatchObject({
+      id: expect.any(Number),
+      name: expect.any(String),
+      raw: expect.any(String),
+    });
   });
 
   it('smart --bridge sat on a device without SAT says so and exits 24 (ILLEGAL REQUEST)', async () => {
@@ -297,7 +361,9 @@ describe('smart, reset, bench, handoff', () => {
   it('smart (auto) on a device with neither SAT nor an NVMe bridge lists what it tried and exits 10', async () => {
     const r = await run(['--device', 'sim', 'smart'], { deps: simWith(() => {}, { ata: false }) });
     expect(r.code).toBe(ExitCode.UNSUPPORTED);
-    expect(r.stderr).toMatch(/SAT ATA IDENTIFY DEVICE: .*Realtek E4h Identify: .*JMicron A1h Identify: .*ASMedia E6h Identify: /);
+    expect(r.stderr).toMatch(
+      /SAT ATA IDENTIFY DEVICE: .*Realtek E4h Identify: .*JMicron A1h Identify: .*ASMedia E6h Identify: /,
+    );
   });
 
   it('reset runs BOT reset recovery; --port resets the port', async () => {
@@ -351,16 +417,26 @@ describe('exit statuses for failures', () => {
       deps: simWith((d) => d.faults.inject({ kind: 'no-response', phase: 'data', opcode: 0x28 })),
     });
     expect(readTimeout.code).toBe(ExitCode.TIMEOUT);
-    const gone = await run(['--device', 'sim', 'tur'], { deps: simWith((d) => d.faults.inject({ kind: 'disconnect', opcode: 0x00 })) });
+    const gone = await run(['--device', 'sim', 'tur'], {
+      deps: simWith((d) => d.faults.inject({ kind: 'disconnect', opcode: 0x00 })),
+    });
     expect(gone.code).toBe(ExitCode.DEVICE_GONE);
-    const phase = await run(['--device', 'sim', 'tur'], { deps: simWith((d) => d.faults.inject({ kind: 'phase-error', opcode: 0x00 })) });
+    const phase = await run(['--device', 'sim', 'tur'], {
+      deps: simWith((d) => d.faults.inject({ kind: 'phase-error', opcode: 0x00 })),
+    });
     expect(phase.code).toBe(ExitCode.TRANSPORT);
   });
 
   it('busy 5, permission 4, mounted 6 (as the OS reports them at open)', async () => {
-    expect((await run(['--device', 'sim', 'tur'], { deps: failingOpen('E_BUSY', 'interface claimed by pid 42') })).code).toBe(ExitCode.BUSY);
-    expect((await run(['--device', 'sim', 'tur'], { deps: failingOpen('E_PERMISSION', 'add a udev rule') })).code).toBe(ExitCode.PERMISSION);
-    const mounted = await run(['--device', 'sim', '--json', 'tur'], { deps: failingOpen('E_MOUNTED', 'unmount /media/x first') });
+    expect(
+      (await run(['--device', 'sim', 'tur'], { deps: failingOpen('E_BUSY', 'interface claimed by pid 42') })).code,
+    ).toBe(ExitCode.BUSY);
+    expect((await run(['--device', 'sim', 'tur'], { deps: failingOpen('E_PERMISSION', 'add a udev rule') })).code).toBe(
+      ExitCode.PERMISSION,
+    );
+    const mounted = await run(['--device', 'sim', '--json', 'tur'], {
+      deps: failingOpen('E_MOUNTED', 'unmount /media/x first'),
+    });
     expect(mounted.code).toBe(ExitCode.MOUNTED);
     expect(json(mounted)).toEqual({ error: { code: 'E_MOUNTED', message: 'unmount /media/x first', details: {} } });
   });
@@ -412,16 +488,38 @@ describe('exit statuses for failures', () => {
   it('--help lists the commands and the exit status table', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
-    for (const c of ['list', 'info', 'inquiry', 'tur', 'sense', 'capacity', 'read', 'write', 'raw', 'smart', 'nvme', 'reset', 'handoff', 'bench']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+    for (const c of [
+      'list',
+      'info',
+      'inquiry',
+      'tur',
+      'sense',
+      'capacity',
+      'read',
+      'write',
+      'raw',
+      'smart',
+      'nvme',
+      'reset',
+      'handoff',
+      'bench',
+    ])
+      expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
     expect(r.stdout).toMatch(/^\s+21 {2}CHECK CONDITION: NOT READY$/m);
     expect(r.stdout).toMatch(/^\s+8 {2}command timed out$/m);
   });
 
   it('--verbose adds a stack trace only for unexpected failures; --quiet silences human output', async () => {
-    const deps = { simBackend: () => { throw new TypeError('backend exploded'); } };
+    const deps = {
+      simBackend: () => {
+        throw new TypeError('backend exploded');
+      },
+    };
     const plain = await run(['--device', 'sim', 'tur'], { deps });
     expect(plain.code).toBe(ExitCode.FAILURE);
-    expect(plain.stderr).toBe('usbscsi: unexpected failure: backend exploded (run with --verbose for the stack trace)\n');
+    expect(plain.stderr).toBe(
+      'usbscsi: unexpected failure: backend exploded (run with --verbose for the stack trace)\n',
+    );
     const verbose = await run(['--device', 'sim', '--verbose', 'tur'], { deps });
     expect(verbose.stderr).toMatch(/TypeError: backend exploded\n\s+at /);
     const q = await run(['--device', 'sim', '--quiet', 'capacity']);
@@ -429,12 +527,15 @@ describe('exit statuses for failures', () => {
     expect(q.stdout).toBe('');
   });
 
-  it('--verbose prints one stderr line per BOT event (the reset recovery at open); without it there are none', async () => {
-    const verbose = await run(['--device', 'sim', '--verbose', '--json', 'tur']);
-    expect(verbose.code).toBe(0);
-    expect(verbose.stderr).toMatch(/^usbscsi: bot: reset recovery \(open: .*\)$/m);
-    expect(() => JSON.parse(verbose.stdout)).not.toThrow(); // stdout stays one document
-    const plain = await run(['--device', 'sim', 'tur']);
-    expect(plain.stderr).not.toMatch(/usbscsi: bot:/);
-  });
+  it(
+    '--verbose prints one stderr line per BOT event (the reset recovery at open); without ' + 'it there are none',
+    async () => {
+      const verbose = await run(['--device', 'sim', '--verbose', '--json', 'tur']);
+      expect(verbose.code).toBe(0);
+      expect(verbose.stderr).toMatch(/^usbscsi: bot: reset recovery \(open: .*\)$/m);
+      expect(() => JSON.parse(verbose.stdout)).not.toThrow(); // stdout stays one document
+      const plain = await run(['--device', 'sim', 'tur']);
+      expect(plain.stderr).not.toMatch(/usbscsi: bot:/);
+    },
+  );
 });

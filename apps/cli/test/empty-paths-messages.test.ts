@@ -20,9 +20,17 @@ describe('empty and contradictory paths', () => {
     ["--via ''", ['--via', '', 'tur'], '--via needs the daemon endpoint'],
     ["raw -o ''", ['--device', 'sim', 'raw', '12 00 00 00 24 00', '--in', '36', '-o', ''], '-o needs a file to write'],
     ["read -o ''", ['--device', 'sim', 'read', '--lba', '0', '--blocks', '1', '-o', ''], '-o needs a file to write'],
-    ["raw --out ''", ['--device', 'sim', 'raw', '2a 00 00 00 00 00 00 00 01 00', '--out', '', '--yes'], '--out needs a file to send'],
+    [
+      "raw --out ''",
+      ['--device', 'sim', 'raw', '2a 00 00 00 00 00 00 00 01 00', '--out', '', '--yes'],
+      '--out needs a file to send',
+    ],
     ["write -i ''", ['--device', 'sim', 'write', '--lba', '0', '-i', '', '--yes'], '-i needs the file to write'],
-    ['--json raw -o -', ['--device', 'sim', '--json', 'raw', '12 00 00 00 24 00', '--in', '36', '-o', '-'], '--json prints a JSON document on stdout'],
+    [
+      '--json raw -o -',
+      ['--device', 'sim', '--json', 'raw', '12 00 00 00 24 00', '--in', '36', '-o', '-'],
+      '--json prints a JSON document on stdout',
+    ],
   ];
   it.each(cases)('%s is exit 2 before the device is opened', async (_name, args, message) => {
     const r = await run(args, { deps: busy });
@@ -32,7 +40,9 @@ describe('empty and contradictory paths', () => {
   });
 
   it('--json read without -o FILE is refused before the device is opened', async () => {
-    const r = await run(['--device', 'sim', '--json', 'read', '--lba', '0', '--blocks', '1'], { deps: failingOpen('E_BUSY', 'held by pid 42') });
+    const r = await run(['--device', 'sim', '--json', 'read', '--lba', '0', '--blocks', '1'], {
+      deps: failingOpen('E_BUSY', 'held by pid 42'),
+    });
     expect(r.code).toBe(ExitCode.USAGE);
   });
 });
@@ -45,18 +55,21 @@ describe('messages of expected failures', () => {
     expect(r.stderr).not.toContain('rawCdb');
   });
 
-  it('the selector error lists the tape and optical nodes the selector takes, and not sim where sim is refused', async () => {
-    const r = await run(['--device', 'zz:yy', 'tur']);
-    expect(r.code).toBe(ExitCode.USAGE);
-    expect(r.stderr).toMatch(/\/dev\/srN, \/dev\/stN, \/dev\/nstN/);
-    const env = { USBSCSI_LEASE_JOURNAL: join(tmp, 'leases.json') };
-    const release = await run(['--device', 'sim', 'handoff', 'release'], { env });
-    expect(release.code).toBe(ExitCode.USAGE);
-    expect(release.stderr).toContain('--device sim is the built-in emulator: it takes no lease');
-    const bad = await run(['--device', 'zz:yy', 'handoff', 'release'], { env });
-    expect(bad.code).toBe(ExitCode.USAGE);
-    expect(bad.stderr).not.toMatch(/\bor sim\b/);
-  });
+  it(
+    'the selector error lists the tape and optical nodes the selector takes, and not ' + 'sim where sim is refused',
+    async () => {
+      const r = await run(['--device', 'zz:yy', 'tur']);
+      expect(r.code).toBe(ExitCode.USAGE);
+      expect(r.stderr).toMatch(/\/dev\/srN, \/dev\/stN, \/dev\/nstN/);
+      const env = { USBSCSI_LEASE_JOURNAL: join(tmp, 'leases.json') };
+      const release = await run(['--device', 'sim', 'handoff', 'release'], { env });
+      expect(release.code).toBe(ExitCode.USAGE);
+      expect(release.stderr).toContain('--device sim is the built-in emulator: it takes no lease');
+      const bad = await run(['--device', 'zz:yy', 'handoff', 'release'], { env });
+      expect(bad.code).toBe(ExitCode.USAGE);
+      expect(bad.stderr).not.toMatch(/\bor sim\b/);
+    },
+  );
 
   it('-v prints no stack trace for an expected error (only for unexpected ones)', async () => {
     const r = await run(['-v', '--device', 'sim', 'inquiry', '--vpd', '300']);

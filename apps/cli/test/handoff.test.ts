@@ -13,13 +13,24 @@ import { ExitCode } from '../src/exit-codes.js';
 import { json, run } from './helpers.js';
 import { simWith } from './sim-fixtures.js';
 
-const DEVICE: LeaseDevice = { vendorId: 0x1d6b, productId: 0x0104, serialNumber: 'SIM0001', busNumber: 1, portNumbers: [1], interfaceNumber: 0 };
+const DEVICE: LeaseDevice = {
+  vendorId: 0x1d6b,
+  productId: 0x0104,
+  serialNumber: 'SIM0001',
+  busNumber: 1,
+  portNumbers: [1],
+  interfaceNumber: 0,
+};
 
 async function deadHolderSetup() {
   const dir = mkdtempSync(join(tmpdir(), 'usbscsi-handoff-'));
   let processStart = 'first-start';
   const identity = async (pid: number): Promise<ProcessIdentity> => ({ pid, startTime: processStart });
-  const platform = new FakeHandoffPlatform({ stateFile: join(dir, 'os.json'), initial: defaultFakeOsState(), processIdentity: identity });
+  const platform = new FakeHandoffPlatform({
+    stateFile: join(dir, 'os.json'),
+    initial: defaultFakeOsState(),
+    processIdentity: identity,
+  });
   const journal = new LeaseJournal({ path: join(dir, 'leases.json'), processIdentity: identity });
   await acquireLease(DEVICE, { platform, journal, registry: null, unmount: true, remount: true });
   expect(platform.read()).toMatchObject({ driver: null, mounts: [] });
@@ -33,7 +44,12 @@ describe('handoff with an orphaned lease', () => {
     const { deps } = await deadHolderSetup();
     const doc = json(await run(['--json', 'handoff', 'status'], { deps }));
     expect(doc['leases']).toHaveLength(1);
-    expect(doc['leases'][0]).toMatchObject({ holderPid: process.pid, holderAlive: false, status: 'held', detachedDriver: 'usb-storage' });
+    expect(doc['leases'][0]).toMatchObject({
+      holderPid: process.pid,
+      holderAlive: false,
+      status: 'held',
+      detachedDriver: 'usb-storage',
+    });
     // In unmount order: the nested mount first.
     expect(doc['leases'][0].unmounted).toEqual(['/dev/sda2 on /media/stick/data', '/dev/sda1 on /media/stick']);
     const human = await run(['handoff', 'status'], { deps });
@@ -67,7 +83,9 @@ describe('handoff with an orphaned lease', () => {
     const journal = new LeaseJournal({ path: join(dir, 'leases.json') });
     const lease = await acquireLease(DEVICE, { platform, journal, registry: null, unmount: true, remount: true });
     try {
-      const r = await run(['--device', '1d6b:0104', 'handoff', 'release'], { deps: { handoff: async () => ({ platform, journal }) } });
+      const r = await run(['--device', '1d6b:0104', 'handoff', 'release'], {
+        deps: { handoff: async () => ({ platform, journal }) },
+      });
       expect(r.code).toBe(ExitCode.BUSY);
       expect(r.stderr).toContain(`held by live process ${process.pid}`);
       expect(platform.read().driver).toBeNull();
@@ -81,10 +99,19 @@ describe('a command on a device whose dead holder left it leased', () => {
   it('recovers that lease first and says so on stderr (also with --json), then runs', async () => {
     const { platform, journal } = await deadHolderSetup();
     // The OS view of the simulated disk: its interface unbound, as the dead holder left it.
-    const deps = { ...simWith(() => undefined, { storage: { blockDevices: ['/dev/sdzz'] } }), handoff: async () => ({ platform, journal, registry: null }) };
+    const deps = {
+      ...simWith(() => undefined, { storage: { blockDevices: ['/dev/sdzz'] } }),
+      handoff: async () => ({ platform, journal, registry: null }),
+    };
     const r = await run(['--device', 'sim', '--unmount', '--remount', '--json', 'tur'], { deps });
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^usbscsi: 1d6b:0104 \(serial SIM0001\) at 1-1 interface 0 was still leased by process \d+, which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted /m);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        /^usbscsi: 1d6b:0104 \(serial SIM0001\) at 1-1 interface 0 was still leased by process \d+, /.source +
+          /which died without giving it back: recovered it first \(re-attached usb-storage, re-mounted /.source,
+        'm',
+      ),
+    );
     expect(json(r)).toMatchObject({ ready: true });
     expect(await journal.list()).toEqual([]);
     expect(platform.read()).toMatchObject({ driver: 'usb-storage' });
@@ -117,7 +144,10 @@ describe('handoff with a corrupt journal', () => {
     const { deps } = await corruptJournal();
     const status = await run(['--json', 'handoff', 'status'], { deps });
     expect(status.code).toBe(ExitCode.FAILURE);
-    expect(json(status)).toMatchObject({ leases: [], setAside: { movedTo: expect.stringMatching(/corrupt-/), devices: ['1-1 (1d6b:0104)'] } });
+    expect(json(status)).toMatchObject({
+      leases: [],
+      setAside: { movedTo: expect.stringMatching(/corrupt-/), devices: ['1-1 (1d6b:0104)'] },
+    });
     expect(status.stderr).toContain('is not valid JSON');
     const again = await corruptJournal();
     const recover = await run(['--json', 'handoff', 'recover'], { deps: again.deps });

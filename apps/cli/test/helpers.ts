@@ -24,11 +24,29 @@ class Capture implements OutputStream {
   }
 }
 
-export async function run(argv: string[], options: { deps?: CliDeps; stdoutTTY?: boolean; stderrTTY?: boolean; env?: Record<string, string>; signal?: AbortSignal } = {}): Promise<RunResult> {
+export async function run(
+  argv: string[],
+  options: {
+    deps?: CliDeps;
+    stdoutTTY?: boolean;
+    stderrTTY?: boolean;
+    env?: Record<string, string>;
+    signal?: AbortSignal;
+  } = {},
+): Promise<RunResult> {
   const stdout = new Capture(options.stdoutTTY ?? false);
   const stderr = new Capture(options.stderrTTY ?? false);
-  const code = await runCli(argv, { stdout, stderr, env: options.env ?? {}, ...(options.signal ? { signal: options.signal } : {}) }, options.deps ?? {});
-  return { code, stdout: stdout.bytes.toString('utf8'), stdoutBytes: stdout.bytes, stderr: stderr.bytes.toString('utf8') };
+  const code = await runCli(
+    argv,
+    { stdout, stderr, env: options.env ?? {}, ...(options.signal ? { signal: options.signal } : {}) },
+    options.deps ?? {},
+  );
+  return {
+    code,
+    stdout: stdout.bytes.toString('utf8'),
+    stdoutBytes: stdout.bytes,
+    stderr: stderr.bytes.toString('utf8'),
+  };
 }
 
 export function json(r: RunResult): Record<string, any> {
@@ -43,7 +61,11 @@ export const hasScript = spawnSync('script', ['--version']).status === 0;
 
 /** tshark's fields for a capture; stderr (a root warning) is ignored, the exit code is not. */
 export function tsharkFields(file: string, fields: string[]): string[][] {
-  const r = spawnSync('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])], { encoding: 'utf8' });
+  const r = spawnSync(
+    'tshark',
+    ['-r', file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`tshark exited ${r.status}: ${r.stderr}`);
   return r.stdout
     .trim()

@@ -18,7 +18,16 @@ const opticalAndTape: CliDeps = {
       list: async () =>
         (await inner.list()).map((d) => ({
           ...d,
-          storage: [{ interfaceNumber: 0, driver: 'usb-storage', blockDevices: ['/dev/sr0'], sgDevices: ['/dev/sg1', '/dev/sg2'], tapeDevices: ['/dev/st0', '/dev/nst0'], mounts: [] }],
+          storage: [
+            {
+              interfaceNumber: 0,
+              driver: 'usb-storage',
+              blockDevices: ['/dev/sr0'],
+              sgDevices: ['/dev/sg1', '/dev/sg2'],
+              tapeDevices: ['/dev/st0', '/dev/nst0'],
+              mounts: [],
+            },
+          ],
         })),
       open: (d) => inner.open(d),
     };
@@ -31,7 +40,10 @@ describe('optical and tape nodes', () => {
     for (const node of ['/dev/sr97', '/dev/st97', '/dev/nst97']) {
       const r = await run(['--json', '--device', node, 'inquiry']);
       expect(r.code, node).toBe(ExitCode.NOT_FOUND);
-      expect(json(r)['error']).toMatchObject({ code: ErrorCodes.NOT_FOUND, message: expect.stringContaining(`${node} does not exist`) });
+      expect(json(r)['error']).toMatchObject({
+        code: ErrorCodes.NOT_FOUND,
+        message: expect.stringContaining(`${node} does not exist`),
+      });
     }
     // Other names under /dev stay usage errors.
     const bad = await run(['--device', '/dev/st0l', 'inquiry']);
@@ -44,6 +56,10 @@ describe('optical and tape nodes', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/\/dev\/sr0,\/dev\/st0,\/dev\/nst0,\/dev\/sg1,\/dev\/sg2/);
     const doc = json(await run(['--device', 'sim', '--json', 'list'], { deps: opticalAndTape }));
-    expect(doc['devices'][0]).toMatchObject({ blockDevices: ['/dev/sr0'], tapeDevices: ['/dev/st0', '/dev/nst0'], sgDevices: ['/dev/sg1', '/dev/sg2'] });
+    expect(doc['devices'][0]).toMatchObject({
+      blockDevices: ['/dev/sr0'],
+      tapeDevices: ['/dev/st0', '/dev/nst0'],
+      sgDevices: ['/dev/sg1', '/dev/sg2'],
+    });
   });
 });

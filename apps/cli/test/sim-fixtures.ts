@@ -1,10 +1,19 @@
 /** Prepared simulated devices for the CLI tests (vendor handlers, faults, failing backends). */
 import { ErrorCodes, UsbScsiError, type UsbBackend } from '@usbscsi/core';
-import { DEFAULT_SIM_DEVICE, EmulatorBackend, SimulatedDevice, parseSimOptions, type SimulatedDeviceOptions } from '@usbscsi/emulator';
+import {
+  DEFAULT_SIM_DEVICE,
+  EmulatorBackend,
+  SimulatedDevice,
+  parseSimOptions,
+  type SimulatedDeviceOptions,
+} from '@usbscsi/emulator';
 import type { CliDeps } from '../src/context.js';
 
 /** `--device sim[:…]` builds a device as the CLI would, then `prepare` adds handlers or faults. */
-export function simWith(prepare: (device: SimulatedDevice) => void, extra: SimulatedDeviceOptions = {}): CliDeps & { devices: SimulatedDevice[] } {
+export function simWith(
+  prepare: (device: SimulatedDevice) => void,
+  extra: SimulatedDeviceOptions = {},
+): CliDeps & { devices: SimulatedDevice[] } {
   const devices: SimulatedDevice[] = [];
   return {
     devices,

@@ -10,17 +10,23 @@ const SIM_MESSAGE = /in-process emulator/;
 const via = 'unix:/nonexistent/usbscsi-sim-selector-test.sock';
 
 describe('sim selectors', () => {
-  it.each(['sim', 'sim:', 'sim:blocks=4096', 'sim:faults=csw-stall'])('%s is the emulator, and --via refuses it before connecting', async (spec) => {
-    expect(isSimSelector(spec)).toBe(true);
-    const err = (await connectVia(via, { selector: spec, env: {} }).catch((e: unknown) => e)) as UsbScsiError;
-    expect(err.code).toBe(ErrorCodes.BAD_INPUT);
-    expect(err.message).toMatch(SIM_MESSAGE);
-  });
+  it.each(['sim', 'sim:', 'sim:blocks=4096', 'sim:faults=csw-stall'])(
+    '%s is the emulator, and --via refuses it before connecting',
+    async (spec) => {
+      expect(isSimSelector(spec)).toBe(true);
+      const err = (await connectVia(via, { selector: spec, env: {} }).catch((e: unknown) => e)) as UsbScsiError;
+      expect(err.code).toBe(ErrorCodes.BAD_INPUT);
+      expect(err.message).toMatch(SIM_MESSAGE);
+    },
+  );
 
-  it.each(['simulator', 'sim2', 'simple:1', 'SIM', '46f4:0001'])('%s is not the emulator, and --via passes it to the daemon', async (spec) => {
-    expect(isSimSelector(spec)).toBe(false);
-    const err = (await connectVia(via, { selector: spec, env: {} }).catch((e: unknown) => e)) as Error;
-    expect(err).toBeInstanceOf(Error);
-    expect(err.message).not.toMatch(SIM_MESSAGE);
-  });
+  it.each(['simulator', 'sim2', 'simple:1', 'SIM', '46f4:0001'])(
+    '%s is not the emulator, and --via passes it to the daemon',
+    async (spec) => {
+      expect(isSimSelector(spec)).toBe(false);
+      const err = (await connectVia(via, { selector: spec, env: {} }).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(Error);
+      expect(err.message).not.toMatch(SIM_MESSAGE);
+    },
+  );
 });

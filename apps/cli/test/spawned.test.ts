@@ -14,7 +14,12 @@ import { cliMain, hasScript, hasTshark, repoRoot, tsharkFields } from './helpers
 const tmp = mkdtempSync(join(tmpdir(), 'usbscsi-spawn-'));
 
 function usbscsi(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [cliMain, ...args], { encoding: 'utf8', cwd: tmp, ...(input !== undefined ? { input } : {}), timeout: 60_000 });
+  const r = spawnSync(process.execPath, [cliMain, ...args], {
+    encoding: 'utf8',
+    cwd: tmp,
+    ...(input !== undefined ? { input } : {}),
+    timeout: 60_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -24,7 +29,8 @@ function newestSource(dir: string): number {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts'))
+      newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;
 }
@@ -32,15 +38,26 @@ function newestSource(dir: string): number {
 beforeAll(() => {
   // The binary runs from dist/ and imports core and the emulator from their dist/. Build what is
   // stale (after `pnpm build` nothing is, so this never races the workspace build).
-  for (const [pkg, output] of [['packages/core', 'dist/index.js'], ['packages/emulator', 'dist/index.js'], ['apps/cli', 'dist/main.js']] as const) {
+  for (const [pkg, output] of [
+    ['packages/core', 'dist/index.js'],
+    ['packages/emulator', 'dist/index.js'],
+    ['apps/cli', 'dist/main.js'],
+  ] as const) {
     const built = existsSync(join(repoRoot, pkg, output)) ? statSync(join(repoRoot, pkg, output)).mtimeMs : 0;
     if (built >= newestSource(join(repoRoot, pkg, 'src'))) continue;
     try {
-      execFileSync(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, pkg, 'tsconfig.json')], { cwd: repoRoot, stdio: 'pipe' });
+      execFileSync(
+        process.execPath,
+        [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, pkg, 'tsconfig.json')],
+        { cwd: repoRoot, stdio: 'pipe' },
+      );
     } catch (err) {
       // tsc still emits on type errors; the typecheck is the build's job, running the binary is ours.
       if (!existsSync(join(repoRoot, pkg, output))) throw err;
-      console.warn(`tsc reported errors in ${pkg}; testing its emitted output anyway:\n${String((err as { stdout?: Buffer }).stdout ?? '').slice(0, 2000)}`);
+      console.warn(
+        `tsc reported errors in ${pkg}; testing its emitted output anyway:\n` +
+          String((err as { stdout?: Buffer }).stdout ?? '').slice(0, 2000),
+      );
     }
   }
 }, 240_000);
@@ -53,7 +70,9 @@ describe('the built binary', () => {
   });
 
   it('exit statuses reach the shell: ILLEGAL REQUEST 24, usage 2, help 0', () => {
-    expect(usbscsi(['--device', 'sim', 'raw', 'ff', '00', '00', '00', '00', '00', '--yes']).code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
+    expect(usbscsi(['--device', 'sim', 'raw', 'ff', '00', '00', '00', '00', '00', '--yes']).code).toBe(
+      ExitCode.SENSE_ILLEGAL_REQUEST,
+    );
     const bad = usbscsi(['--device', 'sim', 'raw', 'xyz']);
     expect(bad.code).toBe(ExitCode.USAGE);
     expect(bad.stderr.trim().split('\n')).toEqual([expect.stringContaining('"xyz" is not hexadecimal')]);
@@ -64,18 +83,26 @@ describe('the built binary', () => {
   });
 
   it('read into a pipe gives raw bytes; --json errors are one document', () => {
-    const r = spawnSync(process.execPath, [cliMain, '--device', 'sim', 'read', '--lba', '0', '--blocks', '4'], { cwd: tmp });
+    const r = spawnSync(process.execPath, [cliMain, '--device', 'sim', 'read', '--lba', '0', '--blocks', '4'], {
+      cwd: tmp,
+    });
     expect(r.status).toBe(0);
     expect(r.stdout.length).toBe(2048);
     const j = usbscsi(['--device', 'sim', '--json', 'read', '--lba', '99999999', '--blocks', '1', '-o', 'x.bin']);
     expect(j.code).toBe(ExitCode.USAGE);
-    expect(JSON.parse(j.stdout)).toMatchObject({ error: { code: 'E_BAD_INPUT', message: expect.stringContaining('past the end') } });
+    expect(JSON.parse(j.stdout)).toMatchObject({
+      error: { code: 'E_BAD_INPUT', message: expect.stringContaining('past the end') },
+    });
   });
 });
 
 describe('Ctrl-C', () => {
   it('SIGINT stops a long transfer, releases the device and exits 130', async () => {
-    const child = spawn(process.execPath, [cliMain, '--device', 'sim:blocks=200000000', 'bench', '--size', '90G', '--tur', '5'], { cwd: tmp });
+    const child = spawn(
+      process.execPath,
+      [cliMain, '--device', 'sim:blocks=200000000', 'bench', '--size', '90G', '--tur', '5'],
+      { cwd: tmp },
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -94,59 +121,72 @@ describe('Ctrl-C', () => {
   });
 });
 
-describe.skipIf(!hasTshark)(`--trace decoded by tshark${hasTshark ? '' : ' (SKIPPED LOUDLY: tshark is not installed; apt-get install tshark)'}`, () => {
-  it('INQUIRY: the CBW opcode 0x12, its tag, and the vendor id in the data', () => {
-    const file = join(tmp, 'inquiry.pcapng');
-    expect(usbscsi(['--device', 'sim', '--trace', file, 'raw', '12 00 00 00 24 00', '--in', '36']).code).toBe(0);
-    const rows = tsharkFields(file, ['usbms.dCBWTag', 'scsi_sbc.opcode', 'scsi.inquiry.vendor_id']);
-    expect(rows.some((r) => r[1] === '0x12')).toBe(true);
-    expect(rows.some((r) => r[2]?.trim() === 'USBSCSI')).toBe(true);
-    expect(rows.filter((r) => r[0]).length).toBeGreaterThanOrEqual(2); // CBW and CSW carry the tag
-  });
+describe.skipIf(!hasTshark)(
+  `--trace decoded by tshark${hasTshark ? '' : ' (SKIPPED LOUDLY: tshark is not installed; apt-get install tshark)'}`,
+  () => {
+    it('INQUIRY: the CBW opcode 0x12, its tag, and the vendor id in the data', () => {
+      const file = join(tmp, 'inquiry.pcapng');
+      expect(usbscsi(['--device', 'sim', '--trace', file, 'raw', '12 00 00 00 24 00', '--in', '36']).code).toBe(0);
+      const rows = tsharkFields(file, ['usbms.dCBWTag', 'scsi_sbc.opcode', 'scsi.inquiry.vendor_id']);
+      expect(rows.some((r) => r[1] === '0x12')).toBe(true);
+      expect(rows.some((r) => r[2]?.trim() === 'USBSCSI')).toBe(true);
+      expect(rows.filter((r) => r[0]).length).toBeGreaterThanOrEqual(2); // CBW and CSW carry the tag
+    });
 
-  it('read: READ CAPACITY(10) then READ(10)', () => {
-    const file = join(tmp, 'read.pcapng');
-    expect(usbscsi(['--device', 'sim', '--trace', file, 'read', '--lba', '8', '--blocks', '2', '-o', join(tmp, 'r.bin')]).code).toBe(0);
-    const opcodes = tsharkFields(file, ['scsi_sbc.opcode']).map((r) => r[0]).filter(Boolean);
-    expect(opcodes).toContain('0x25');
-    expect(opcodes).toContain('0x28');
-    expect(opcodes.indexOf('0x25')).toBeLessThan(opcodes.lastIndexOf('0x28'));
-  });
+    it('read: READ CAPACITY(10) then READ(10)', () => {
+      const file = join(tmp, 'read.pcapng');
+      expect(
+        usbscsi(['--device', 'sim', '--trace', file, 'read', '--lba', '8', '--blocks', '2', '-o', join(tmp, 'r.bin')])
+          .code,
+      ).toBe(0);
+      const opcodes = tsharkFields(file, ['scsi_sbc.opcode'])
+        .map((r) => r[0])
+        .filter(Boolean);
+      expect(opcodes).toContain('0x25');
+      expect(opcodes).toContain('0x28');
+      expect(opcodes.indexOf('0x25')).toBeLessThan(opcodes.lastIndexOf('0x28'));
+    });
 
-  it('a failing command: REQUEST SENSE follows and the sense key decodes as ILLEGAL REQUEST', () => {
-    const file = join(tmp, 'sense.pcapng');
-    expect(usbscsi(['--device', 'sim', '--trace', file, 'raw', 'ff 00 00 00 00 00', '--yes']).code).toBe(ExitCode.SENSE_ILLEGAL_REQUEST);
-    const rows = tsharkFields(file, ['scsi_sbc.opcode', 'scsi.sns.key', 'scsi.sns.ascascq']);
-    expect(rows.some((r) => r[0] === '0x03')).toBe(true);
-    expect(rows.some((r) => r[1] === '0x05')).toBe(true);
-    expect(rows.some((r) => r[2] === '0x2000')).toBe(true);
-  });
+    it('a failing command: REQUEST SENSE follows and the sense key decodes as ILLEGAL REQUEST', () => {
+      const file = join(tmp, 'sense.pcapng');
+      expect(usbscsi(['--device', 'sim', '--trace', file, 'raw', 'ff 00 00 00 00 00', '--yes']).code).toBe(
+        ExitCode.SENSE_ILLEGAL_REQUEST,
+      );
+      const rows = tsharkFields(file, ['scsi_sbc.opcode', 'scsi.sns.key', 'scsi.sns.ascascq']);
+      expect(rows.some((r) => r[0] === '0x03')).toBe(true);
+      expect(rows.some((r) => r[1] === '0x05')).toBe(true);
+      expect(rows.some((r) => r[2] === '0x2000')).toBe(true);
+    });
 
-  it('an unwritable trace path is exit 2 before anything is sent', () => {
-    const r = usbscsi(['--device', 'sim', '--trace', '/nonexistent-dir/t.pcapng', 'tur']);
-    expect(r.code).toBe(ExitCode.USAGE);
-    expect(r.stderr).toContain('Choose a writable path for --trace');
-  });
-});
+    it('an unwritable trace path is exit 2 before anything is sent', () => {
+      const r = usbscsi(['--device', 'sim', '--trace', '/nonexistent-dir/t.pcapng', 'tur']);
+      expect(r.code).toBe(ExitCode.USAGE);
+      expect(r.stderr).toContain('Choose a writable path for --trace');
+    });
+  },
+);
 
-describe.skipIf(!hasScript)(`progress bar${hasScript ? '' : ' (SKIPPED LOUDLY: `script` from util-linux is not installed)'}`, () => {
-  const args = ['--device', 'sim:blocks=65536', 'read', '--lba', '0', '--bytes', '24M', '-o'];
+describe.skipIf(!hasScript)(
+  `progress bar${hasScript ? '' : ' (SKIPPED LOUDLY: `script` from util-linux is not installed)'}`,
+  () => {
+    const args = ['--device', 'sim:blocks=65536', 'read', '--lba', '0', '--bytes', '24M', '-o'];
 
-  it('is drawn (bytes, MB/s, ETA) when stderr is a terminal', () => {
-    const out = join(tmp, 'tty.bin');
-    const command = [process.execPath, cliMain, ...args, out].map((a) => `'${a}'`).join(' ');
-    // script gives the child a pseudo-terminal; -e passes its exit status through.
-    const r = spawnSync('script', ['-qefc', command, '/dev/null'], { encoding: 'utf8', cwd: tmp, timeout: 60_000 });
-    expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/read \[[█░]+\] 100% \| 24\.0 MiB \/ 24\.0 MiB \| [\d.]+ MB\/s \| ETA \d+s/);
-    expect(statSync(out).size).toBe(24 * 1024 * 1024);
-  });
+    it('is drawn (bytes, MB/s, ETA) when stderr is a terminal', () => {
+      const out = join(tmp, 'tty.bin');
+      const command = [process.execPath, cliMain, ...args, out].map((a) => `'${a}'`).join(' ');
+      // script gives the child a pseudo-terminal; -e passes its exit status through.
+      const r = spawnSync('script', ['-qefc', command, '/dev/null'], { encoding: 'utf8', cwd: tmp, timeout: 60_000 });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/read \[[█░]+\] 100% \| 24\.0 MiB \/ 24\.0 MiB \| [\d.]+ MB\/s \| ETA \d+s/);
+      expect(statSync(out).size).toBe(24 * 1024 * 1024);
+    });
 
-  it('stays quiet when stderr is a pipe', () => {
-    const out = join(tmp, 'pipe.bin');
-    const r = usbscsi([...args, out]);
-    expect(r.code).toBe(0);
-    expect(r.stderr).toBe('');
-    expect(readFileSync(out).length).toBe(24 * 1024 * 1024);
-  });
-});
+    it('stays quiet when stderr is a pipe', () => {
+      const out = join(tmp, 'pipe.bin');
+      const r = usbscsi([...args, out]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(readFileSync(out).length).toBe(24 * 1024 * 1024);
+    });
+  },
+);

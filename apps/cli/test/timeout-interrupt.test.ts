@@ -22,20 +22,26 @@ const commands: [string, string[], number][] = [
 describe('--timeout for every command the run sends', () => {
   it.each(commands)('%s refuses --timeout 0 with exit 2 before opening the device', async (_name, args) => {
     // An open that would fail with E_BUSY shows the check came first.
-    const r = await run(['--device', 'sim:bridge=jms583', '--timeout', '0', ...args], { deps: failingOpen('E_BUSY', 'held by pid 42') });
+    const r = await run(['--device', 'sim:bridge=jms583', '--timeout', '0', ...args], {
+      deps: failingOpen('E_BUSY', 'held by pid 42'),
+    });
     expect(r.code).toBe(ExitCode.USAGE);
     expect(r.stderr).toContain('--timeout must be between 1');
   });
 
-  it.each(commands)('%s gives up after --timeout on a device that does not answer (exit 8)', async (_name, args, opcode) => {
-    const started = Date.now();
-    const r = await run(['--device', args[0] === 'nvme' ? 'sim:bridge=jms583' : 'sim', '--timeout', '300', ...args], {
-      deps: simWith((d) => d.faults.inject({ kind: 'no-response', phase: 'csw', opcode })),
-    });
-    expect(r.code).toBe(ExitCode.TIMEOUT);
-    // The default is 20 s: well under that means the 300 ms reached the request.
-    expect(Date.now() - started).toBeLessThan(10_000);
-  }, 30_000);
+  it.each(commands)(
+    '%s gives up after --timeout on a device that does not answer (exit 8)',
+    async (_name, args, opcode) => {
+      const started = Date.now();
+      const r = await run(['--device', args[0] === 'nvme' ? 'sim:bridge=jms583' : 'sim', '--timeout', '300', ...args], {
+        deps: simWith((d) => d.faults.inject({ kind: 'no-response', phase: 'csw', opcode })),
+      });
+      expect(r.code).toBe(ExitCode.TIMEOUT);
+      // The default is 20 s: well under that means the 300 ms reached the request.
+      expect(Date.now() - started).toBeLessThan(10_000);
+    },
+    30_000,
+  );
 });
 
 describe('bench and Ctrl-C', () => {
@@ -47,7 +53,10 @@ describe('bench and Ctrl-C', () => {
         if (++turs === 10) controller.abort(new Error('SIGINT'));
       }),
     );
-    const r = await run(['--device', 'sim', 'bench', '--size', '64k', '--tur', '100000'], { deps, signal: controller.signal });
+    const r = await run(['--device', 'sim', 'bench', '--size', '64k', '--tur', '100000'], {
+      deps,
+      signal: controller.signal,
+    });
     expect(r.code).toBe(ExitCode.INTERRUPTED);
     expect(turs).toBeLessThan(20);
     // The TUR in flight is cancelled, or the loop stops before the next one.

@@ -22,7 +22,10 @@ function commandsSeen(deps: ReturnType<typeof simWith>): number {
 
 describe('usage errors', () => {
   it('an unknown option or command prints the usage hint once', async () => {
-    for (const args of [['--device', 'sim', '--bogus', 'tur'], ['--device', 'sim', 'frobnicate']]) {
+    for (const args of [
+      ['--device', 'sim', '--bogus', 'tur'],
+      ['--device', 'sim', 'frobnicate'],
+    ]) {
       const r = await run(args);
       expect(r.code, args.join(' ')).toBe(ExitCode.USAGE);
       expect(r.stderr.split(HINT).length - 1, r.stderr).toBe(1);
@@ -70,7 +73,10 @@ describe('refusals before the device is opened', () => {
 
     const j = await run(['--device', 'sim', '--json', 'write', '--lba', '0x10', '-i', file], { deps });
     expect(j.code).toBe(ExitCode.USAGE);
-    expect(json(j)['error']).toMatchObject({ code: 'E_BAD_INPUT', details: { file, lba: 16, bytes: 1024, device: 'sim' } });
+    expect(json(j)['error']).toMatchObject({
+      code: 'E_BAD_INPUT',
+      details: { file, lba: 16, bytes: 1024, device: 'sim' },
+    });
     expect(deps.devices).toHaveLength(0);
 
     // A bad --lba is found before the device too.
@@ -91,7 +97,10 @@ describe('refusals before the device is opened', () => {
 
   it('raw -o to a path that cannot be written is exit 2 before the CDB is sent', async () => {
     const deps = simWith(() => {});
-    const r = await run(['--device', 'sim', 'raw', '12 00 00 00 24 00', '--in', '36', '-o', join(tmp, 'no-such-dir', 'x.bin')], { deps });
+    const r = await run(
+      ['--device', 'sim', 'raw', '12 00 00 00 24 00', '--in', '36', '-o', join(tmp, 'no-such-dir', 'x.bin')],
+      { deps },
+    );
     expect(r.code).toBe(ExitCode.USAGE);
     expect(r.stderr).toContain('cannot write');
     expect(commandsSeen(deps)).toBe(0);
@@ -104,28 +113,38 @@ describe('refusals before the device is opened', () => {
 });
 
 describe('raw consent, asked before the device is opened', () => {
-  it('a CDB not known to leave the medium alone (here MODE SELECT, and a vendor read) is exit 2 without --yes; nothing is opened', async () => {
-    for (const [cdb, why] of [
-      ['15 10 00 00 0c 00', 'MODE SELECT(6) is not known to leave the medium alone'],
-      ['c2 00 00 00 10 00', 'vendor-specific'],
-    ] as const) {
-      const deps = simWith((d) => d.onCommand(0xc2, () => Uint8Array.of(1)));
-      const args = ['--device', 'sim', 'raw', cdb, ...(cdb.startsWith('c2') ? ['--in', '16'] : [])];
-      const r = await run(args, { deps });
-      expect(r.code, cdb).toBe(ExitCode.USAGE);
-      expect(r.stderr, cdb).toContain(why);
-      expect(r.stderr, cdb).toContain('add --yes');
-      expect(deps.devices, cdb).toHaveLength(0);
-      const yes = await run([...args, '--yes'], { deps });
-      expect(yes.code, cdb).not.toBe(ExitCode.USAGE);
-      expect(commandsSeen(deps), cdb).toBeGreaterThan(0);
-    }
-  });
+  it(
+    'a CDB not known to leave the medium alone (here MODE SELECT, and a vendor read) ' +
+      'is exit 2 without --yes; nothing is opened',
+    async () => {
+      for (const [cdb, why] of [
+        ['15 10 00 00 0c 00', 'MODE SELECT(6) is not known to leave the medium alone'],
+        ['c2 00 00 00 10 00', 'vendor-specific'],
+      ] as const) {
+        const deps = simWith((d) => d.onCommand(0xc2, () => Uint8Array.of(1)));
+        const args = ['--device', 'sim', 'raw', cdb, ...(cdb.startsWith('c2') ? ['--in', '16'] : [])];
+        const r = await run(args, { deps });
+        expect(r.code, cdb).toBe(ExitCode.USAGE);
+        expect(r.stderr, cdb).toContain(why);
+        expect(r.stderr, cdb).toContain('add --yes');
+        expect(deps.devices, cdb).toHaveLength(0);
+        const yes = await run([...args, '--yes'], { deps });
+        expect(yes.code, cdb).not.toBe(ExitCode.USAGE);
+        expect(commandsSeen(deps), cdb).toBeGreaterThan(0);
+      }
+    },
+  );
 
   it('commands on the allowlist need no --yes (INQUIRY, ATA IDENTIFY through SAT)', async () => {
     const deps = simWith(() => {});
     expect((await run(['--device', 'sim', 'raw', '12 00 00 00 24 00', '--in', '36'], { deps })).code).toBe(ExitCode.OK);
-    expect((await run(['--device', 'sim', 'raw', '85 08 0e 00 00 00 01 00 00 00 00 00 00 00 ec 00', '--in', '512'], { deps })).code).toBe(ExitCode.OK);
+    expect(
+      (
+        await run(['--device', 'sim', 'raw', '85 08 0e 00 00 00 01 00 00 00 00 00 00 00 ec 00', '--in', '512'], {
+          deps,
+        })
+      ).code,
+    ).toBe(ExitCode.OK);
   });
 });
 
@@ -137,21 +156,27 @@ describe('--unmount / --remount', () => {
     const platform = new FakeHandoffPlatform({ stateFile: join(dir, 'os.json'), initial: defaultFakeOsState() });
     const journal = new LeaseJournal({ path: join(dir, 'leases.json') });
     const deps = {
-      ...simWith(() => {}, { kernelDriver: 'usb-storage', storage: { mounts: [{ device: '/dev/sda1', mountPoint: '/media/stick' }] } }),
+      ...simWith(() => {}, {
+        kernelDriver: 'usb-storage',
+        storage: { mounts: [{ device: '/dev/sda1', mountPoint: '/media/stick' }] },
+      }),
       handoff: async () => ({ platform, journal, registry: null }),
     };
     return { platform, journal, deps };
   }
 
-  it('without them a mounted device is refused (exit 6) with advice naming both flags, and nothing is sent', async () => {
-    const { platform, deps } = mountedFixture();
-    const r = await run(['--device', 'sim', 'tur'], { deps });
-    expect(r.code).toBe(ExitCode.MOUNTED);
-    expect(r.stderr).toContain('--unmount');
-    expect(r.stderr).toContain('--remount');
-    expect(commandsSeen(deps)).toBe(0);
-    expect(platform.read().mounts).toHaveLength(2);
-  });
+  it(
+    'without them a mounted device is refused (exit 6) with advice naming both flags, ' + 'and nothing is sent',
+    async () => {
+      const { platform, deps } = mountedFixture();
+      const r = await run(['--device', 'sim', 'tur'], { deps });
+      expect(r.code).toBe(ExitCode.MOUNTED);
+      expect(r.stderr).toContain('--unmount');
+      expect(r.stderr).toContain('--remount');
+      expect(commandsSeen(deps)).toBe(0);
+      expect(platform.read().mounts).toHaveLength(2);
+    },
+  );
 
   it('--unmount unmounts, runs the command and gives the device back unmounted', async () => {
     const { platform, journal, deps } = mountedFixture();
@@ -168,7 +193,12 @@ describe('--unmount / --remount', () => {
     const r = await run(['--device', 'sim', '--unmount', '--remount', 'tur'], { deps });
     expect(r.code).toBe(ExitCode.OK);
     expect(platform.read().driver).toBe('usb-storage');
-    expect(platform.read().mounts.map((m) => m.mountPoint).sort()).toEqual(['/media/stick', '/media/stick/data']);
+    expect(
+      platform
+        .read()
+        .mounts.map((m) => m.mountPoint)
+        .sort(),
+    ).toEqual(['/media/stick', '/media/stick/data']);
   });
 
   it('--remount alone, or either flag through the daemon, is a usage error before anything happens', async () => {

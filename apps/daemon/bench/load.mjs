@@ -79,7 +79,8 @@ function report(label, latencies, ms, bad, bytes) {
   const n = latencies.length;
   console.log(
     `${label}: ${n} commands in ${(ms / 1000).toFixed(2)} s = ${Math.round((n / ms) * 1000)} commands/s; ` +
-      `latency p50 ${pct(sorted, 50).toFixed(2)} ms, p99 ${pct(sorted, 99).toFixed(2)} ms, max ${sorted[n - 1].toFixed(2)} ms; ` +
+      (`latency p50 ${pct(sorted, 50).toFixed(2)} ms, p99 ${pct(sorted, 99).toFixed(2)} ` +
+        `ms, max ${sorted[n - 1].toFixed(2)} ms; `) +
       `${(bytes / ms / 1000).toFixed(1)} MB/s data; ${bad} bad results`,
   );
 }
@@ -87,21 +88,48 @@ function report(label, latencies, ms, bad, bytes) {
 const dir = mkdtempSync(join(tmpdir(), 'usbscsid-load-'));
 const socket = join(dir, 'd.sock');
 const blocks = Math.max(8192, CLIENTS * RANGE + 64);
-const daemon = spawn(process.execPath, [...(process.env.LOAD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}`] : []), main, '--socket', socket, '--device', `sim:blocks=${blocks}`, '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+const daemon = spawn(
+  process.execPath,
+  [
+    ...(process.env.LOAD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}`] : []),
+    main,
+    '--socket',
+    socket,
+    '--device',
+    `sim:blocks=${blocks}`,
+    '--log-level',
+    'warn',
+  ],
+  { stdio: ['ignore', 'inherit', 'inherit'] },
+);
 try {
   for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 25));
   const probe = new DaemonClient({ kind: 'unix', socketPath: socket });
   const [device] = await probe.listDevices();
   // warm up (opens the device)
   await probe.execute(device.id, INQUIRY, { length: 36 });
-  const clients = Array.from({ length: CLIENTS }, () => new DaemonClient({ kind: 'unix', socketPath: socket }, { maxSockets: 1 }));
+  const clients = Array.from(
+    { length: CLIENTS },
+    () => new DaemonClient({ kind: 'unix', socketPath: socket }, { maxSockets: 1 }),
+  );
   const latencies = [];
   const t0 = performance.now();
-  const bads = await Promise.all(clients.map((c, k) => clientRun(k, (cdb, o) => c.execute(device.id, cdb, o), latencies)));
+  const bads = await Promise.all(
+    clients.map((c, k) => clientRun(k, (cdb, o) => c.execute(device.id, cdb, o), latencies)),
+  );
   const ms = performance.now() - t0;
   const ioBytes = CLIENTS * PER_CLIENT * 0.8 * BLOCKS * BLOCK;
-  console.log(`node ${process.version}, ${CLIENTS} clients × ${PER_CLIENT} commands (40% WRITE(10) ${BLOCKS * BLOCK} B, 40% READ(10) verified, 20% INQUIRY), one simulated BOT disk`);
-  report('through usbscsid (unix socket)', latencies, ms, bads.reduce((a, b) => a + b, 0), ioBytes);
+  console.log(
+    `node ${process.version}, ${CLIENTS} clients × ${PER_CLIENT} commands (40% WRITE(10) ` +
+      `${BLOCKS * BLOCK} B, 40% READ(10) verified, 20% INQUIRY), one simulated BOT disk`,
+  );
+  report(
+    'through usbscsid (unix socket)',
+    latencies,
+    ms,
+    bads.reduce((a, b) => a + b, 0),
+    ioBytes,
+  );
   clients.forEach((c) => c.close());
   probe.close();
 
@@ -109,7 +137,10 @@ try {
     // The same work in-process on a simulated disk, no daemon: what the socket and queue cost.
     const { openDevice } = core;
     const { createSimulatedBackend } = await import('@usbscsi/emulator');
-    const dev = await openDevice({ backend: createSimulatedBackend({ luns: [{ blockSize: 512, blockCount: blocks }] }), transport: 'bot' });
+    const dev = await openDevice({
+      backend: createSimulatedBackend({ luns: [{ blockSize: 512, blockCount: blocks }] }),
+      transport: 'bot',
+    });
     const direct = [];
     const d0 = performance.now();
     let bad = 0;

@@ -50,7 +50,9 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
     genReqId: () => `${options.listener}-${(++requestCounter).toString(36)}`,
     // While closing, requests reach the routes, which refuse new work in the error envelope (ctx.draining).
     return503OnClosing: false,
-    frameworkErrors: (error, request, reply) => sendError(ctx, error, request, reply),
+    frameworkErrors: (error, request, reply) => {
+      void sendError(ctx, error, request, reply);
+    },
     clientErrorHandler: clientErrorHandler(ctx, log),
     // Should a route ever get a schema: "36" is not 36 (Fastify's AJV coerces by default).
     ajv: { customOptions: { coerceTypes: false } },
@@ -97,12 +99,18 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   app.addHook('onRequest', async (request, reply) => {
     const bytes = bodyBytesOf(request.headers, ctx.limits.bodyLimit);
     const json = /^application\/json\b/i.test(request.headers['content-type'] ?? '');
-    if (bytes <= ctx.limits.bodyLimit) holdUntilAnswered(ctx.bytesInFlight, reply.raw, json ? 3 * bytes : bytes, 'this request body');
+    if (bytes <= ctx.limits.bodyLimit)
+      holdUntilAnswered(ctx.bytesInFlight, reply.raw, json ? 3 * bytes : bytes, 'this request body');
   });
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+      {
+        method: request.method,
+        url: loggableUrl(request.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
       'request',
     );
   });
@@ -111,7 +119,16 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
 
   app.setNotFoundHandler((request, reply) => {
     ctx.metrics.recordError(ErrorCodes.NOT_FOUND);
-    return reply.code(404).send(errorBody(new UsbScsiError(ErrorCodes.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}; see GET /openapi.yaml`)));
+    return reply
+      .code(404)
+      .send(
+        errorBody(
+          new UsbScsiError(
+            ErrorCodes.NOT_FOUND,
+            `no route ${request.method} ${request.url.split('?')[0]}; see GET /openapi.yaml`,
+          ),
+        ),
+      );
   });
 
   await app.register(systemRoutes(ctx));

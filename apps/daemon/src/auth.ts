@@ -21,14 +21,22 @@ export function makeTokenCheck(token: string): (authorization: string | undefine
   return (authorization) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!match) {
-      return new UsbScsiError(ErrorCodes.PERMISSION, 'this listener requires "Authorization: Bearer <token>" (the token is in the daemon\'s --token-file)', {
-        details: { reason: 'token-missing' },
-      });
+      return new UsbScsiError(
+        ErrorCodes.PERMISSION,
+        'this listener requires "Authorization: Bearer <token>" (the token is in the daemon\'s --token-file)',
+        {
+          details: { reason: 'token-missing' },
+        },
+      );
     }
-    if (!matchesDigest(match[1]!, expected)) {
-      return new UsbScsiError(ErrorCodes.PERMISSION, 'the bearer token is wrong; use the one in the daemon\'s --token-file', {
-        details: { reason: 'token-invalid' },
-      });
+    if (!matchesDigest(match[1], expected)) {
+      return new UsbScsiError(
+        ErrorCodes.PERMISSION,
+        "the bearer token is wrong; use the one in the daemon's --token-file",
+        {
+          details: { reason: 'token-invalid' },
+        },
+      );
     }
     return undefined;
   };
@@ -38,6 +46,10 @@ export function makeTokenCheck(token: string): (authorization: string | undefine
 export function parseTokenFile(text: string, path: string): string {
   const token = text.split(/\r?\n/)[0]?.trim() ?? '';
   if (token.length < 16)
-    throw new UsbScsiError(ErrorCodes.BAD_INPUT, `the token in ${path} is shorter than 16 characters; write a long random one (e.g. openssl rand -hex 32 > ${path})`);
+    throw new UsbScsiError(
+      ErrorCodes.BAD_INPUT,
+      `the token in ${path} is shorter than 16 characters; write a long random one (e.g. ` +
+        `openssl rand -hex 32 > ${path})`,
+    );
   return token;
 }

@@ -43,7 +43,8 @@ export function holdUntilAnswered(budget: ByteBudget, res: ServerResponse, bytes
   const release = budget.tryReserve(bytes);
   if (!release) {
     throw overloaded(
-      `the daemon already holds ${budget.inUse} bytes for other requests (--max-bytes-in-flight ${budget.limit}); ${what} of ${bytes} bytes does not fit now; retry shortly`,
+      `the daemon already holds ${budget.inUse} bytes for other requests (--max-bytes-in-flight ` +
+        `${budget.limit}); ${what} of ${bytes} bytes does not fit now; retry shortly`,
       { bytes, inFlight: budget.inUse, maxBytesInFlight: budget.limit },
     );
   }

@@ -19,27 +19,77 @@ const int = (text: string) => {
 };
 
 export const program = new Command('usbscsid')
-  .description('Own USB mass-storage devices and serve SCSI commands, leases and events to many clients over HTTP on a Unix socket.')
+  .description(
+    'Own USB mass-storage devices and serve SCSI commands, leases and events to many ' +
+      'clients over HTTP on a Unix socket.',
+  )
   .option('--socket <path>', 'Unix socket path', defaultSocketPath())
   .option('--no-socket', 'do not listen on a Unix socket (needs --listen)')
   .option('--socket-group <group>', 'group that may connect (socket mode 0660)')
   .option('--listen <host:port>', 'also listen on TCP (loopback unless --allow-remote); needs --token-file')
   .option('--token-file <file>', 'bearer token for the TCP listener (first line)')
   .option('--allow-remote', 'allow --listen on a non-loopback address')
-  .option('--device <spec>', 'serve a simulated device, e.g. sim or sim:blocks=2048 (repeatable); without it, real devices', (v: string, acc: string[]) => [...acc, v], [] as string[])
-  .addOption(new Option('--backend <name>', 'USB backend for real devices').choices(['auto', 'native', 'node-usb']).default('auto'))
-  .addOption(new Option('--transport <name>', 'transport for real devices').choices(['auto', 'bot', 'sg']).default('auto'))
-  .option('--unmount', 'let leases unmount mounted filesystems (re-mounted on release) instead of refusing with E_MOUNTED')
-  .option('--journal <file>', 'lease journal (default: $USBSCSI_LEASE_JOURNAL, else core\'s default path)', process.env.USBSCSI_LEASE_JOURNAL)
+  .option(
+    '--device <spec>',
+    'serve a simulated device, e.g. sim or sim:blocks=2048 (repeatable); without it, real devices',
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  )
+  .addOption(
+    new Option('--backend <name>', 'USB backend for real devices')
+      .choices(['auto', 'native', 'node-usb'])
+      .default('auto'),
+  )
+  .addOption(
+    new Option('--transport <name>', 'transport for real devices').choices(['auto', 'bot', 'sg']).default('auto'),
+  )
+  .option(
+    '--unmount',
+    'let leases unmount mounted filesystems (re-mounted on release) instead of refusing with E_MOUNTED',
+  )
+  .option(
+    '--journal <file>',
+    "lease journal (default: $USBSCSI_LEASE_JOURNAL, else core's default path)",
+    process.env.USBSCSI_LEASE_JOURNAL,
+  )
   .option('--body-limit <size>', 'largest request body (data-out) and data-in length', bytes, DEFAULT_LIMITS.bodyLimit)
-  .option('--max-bytes-in-flight <size>', 'request bodies and data-in buffers held at once, all clients together (beyond: 503 E_BUSY)', bytes, DEFAULT_LIMITS.maxBytesInFlight)
-  .option('--max-queue-depth <n>', 'commands queued or running per device (beyond: 503 E_BUSY)', int, DEFAULT_LIMITS.maxQueueDepth)
-  .option('--request-timeout-ms <ms>', 'a request (headers and body) must arrive within this', int, DEFAULT_LIMITS.requestTimeoutMs)
-  .option('--headers-timeout-ms <ms>', 'the request line and headers must arrive within this', int, DEFAULT_LIMITS.headersTimeoutMs)
-  .option('--keep-alive-timeout-ms <ms>', 'close an idle keep-alive connection after this', int, DEFAULT_LIMITS.keepAliveTimeoutMs)
+  .option(
+    '--max-bytes-in-flight <size>',
+    'request bodies and data-in buffers held at once, all clients together (beyond: 503 E_BUSY)',
+    bytes,
+    DEFAULT_LIMITS.maxBytesInFlight,
+  )
+  .option(
+    '--max-queue-depth <n>',
+    'commands queued or running per device (beyond: 503 E_BUSY)',
+    int,
+    DEFAULT_LIMITS.maxQueueDepth,
+  )
+  .option(
+    '--request-timeout-ms <ms>',
+    'a request (headers and body) must arrive within this',
+    int,
+    DEFAULT_LIMITS.requestTimeoutMs,
+  )
+  .option(
+    '--headers-timeout-ms <ms>',
+    'the request line and headers must arrive within this',
+    int,
+    DEFAULT_LIMITS.headersTimeoutMs,
+  )
+  .option(
+    '--keep-alive-timeout-ms <ms>',
+    'close an idle keep-alive connection after this',
+    int,
+    DEFAULT_LIMITS.keepAliveTimeoutMs,
+  )
   .option('--idle-close-ms <ms>', 'close an unleased device this long after its last command', int, 2000)
   .option('--poll-ms <ms>', 'device list poll interval when the backend has no hotplug events', int, 1000)
-  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+  .addOption(
+    new Option('--log-level <level>', 'log level')
+      .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+  )
   // Usage errors come back to run() as typed errors, so they exit 2 with one message like every other bad option.
   .exitOverride()
   .configureOutput({ outputError: () => {} });
@@ -55,10 +105,15 @@ function parseArgv(argv: string[]): void {
   }
 }
 
-const READ_FAILURES: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory' };
+const READ_FAILURES: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a directory',
+};
 
 async function readTokenFile(path: string): Promise<string> {
-  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+  const text = await readFile(path, 'utf8').catch((caught: unknown) => {
+    const err = caught as NodeJS.ErrnoException;
     throw badInput(`cannot read --token-file ${path}: ${READ_FAILURES[err.code ?? ''] ?? err.message}`, { path });
   });
   return parseTokenFile(text, path);
@@ -76,16 +131,36 @@ export interface RunHooks {
 export async function run(argv: string[], hooks: RunHooks = {}): Promise<RunningDaemon> {
   parseArgv(argv);
   const opts = program.opts<{
-    socket: string | false; socketGroup?: string; listen?: string; tokenFile?: string; allowRemote?: boolean;
-    device: string[]; backend: 'auto' | 'native' | 'node-usb'; transport: 'auto' | 'bot' | 'sg'; unmount?: boolean; journal?: string;
-    bodyLimit: number; maxBytesInFlight: number; maxQueueDepth: number; requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number;
-    idleCloseMs: number; pollMs: number; logLevel: string;
+    socket: string | false;
+    socketGroup?: string;
+    listen?: string;
+    tokenFile?: string;
+    allowRemote?: boolean;
+    device: string[];
+    backend: 'auto' | 'native' | 'node-usb';
+    transport: 'auto' | 'bot' | 'sg';
+    unmount?: boolean;
+    journal?: string;
+    bodyLimit: number;
+    maxBytesInFlight: number;
+    maxQueueDepth: number;
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    idleCloseMs: number;
+    pollMs: number;
+    logLevel: string;
   }>();
   const log = pino({ name: 'usbscsid', level: opts.logLevel });
   if (opts.socket !== false) await checkSocketPath(opts.socket);
   const token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : undefined;
   const setup = await createProvider({
-    devices: opts.device, backend: opts.backend, transport: opts.transport, unmount: opts.unmount ?? false, journal: opts.journal, log,
+    devices: opts.device,
+    backend: opts.backend,
+    transport: opts.transport,
+    unmount: opts.unmount ?? false,
+    journal: opts.journal,
+    log,
     ...(hooks.handoffPlatform ? { handoffPlatform: hooks.handoffPlatform } : {}),
   });
   const daemon = await startDaemon({
@@ -98,8 +173,13 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<Running
     ...(token ? { token } : {}),
     log,
     limits: {
-      bodyLimit: opts.bodyLimit, maxTransferLength: opts.bodyLimit, maxBytesInFlight: opts.maxBytesInFlight, maxQueueDepth: opts.maxQueueDepth,
-      requestTimeoutMs: opts.requestTimeoutMs, headersTimeoutMs: opts.headersTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
+      bodyLimit: opts.bodyLimit,
+      maxTransferLength: opts.bodyLimit,
+      maxBytesInFlight: opts.maxBytesInFlight,
+      maxQueueDepth: opts.maxQueueDepth,
+      requestTimeoutMs: opts.requestTimeoutMs,
+      headersTimeoutMs: opts.headersTimeoutMs,
+      keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
     },
     idleCloseMs: opts.idleCloseMs,
     pollMs: opts.pollMs,
@@ -125,7 +205,7 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<Running
     signalled = true;
     const deadline = setTimeout(() => process.exit(1), 30_000);
     deadline.unref();
-    daemon.shutdown('fatal error').finally(() => process.exit(1));
+    void daemon.shutdown('fatal error').finally(() => process.exit(1));
   };
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);

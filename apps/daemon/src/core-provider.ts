@@ -1,4 +1,15 @@
-import { listMassStorageDevices, locationOf, USB_CLASS_MASS_STORAGE, openDevice, resolveBackend, type BackendChoice, type LeaseJournal, type TransportChoice, type UsbBackend, type UsbDeviceInfo } from '@usbscsi/core';
+import {
+  listMassStorageDevices,
+  locationOf,
+  USB_CLASS_MASS_STORAGE,
+  openDevice,
+  resolveBackend,
+  type BackendChoice,
+  type LeaseJournal,
+  type TransportChoice,
+  type UsbBackend,
+  type UsbDeviceInfo,
+} from '@usbscsi/core';
 import type { DeviceProvider, DeviceSummary, OpenedDevice } from './provider.js';
 
 export interface CoreProviderOptions {
@@ -42,14 +53,21 @@ export async function createCoreProvider(options: CoreProviderOptions): Promise<
         transport: options.transport ?? 'auto',
         // The daemon gives devices back itself on SIGTERM (drain first), so core's
         // process-wide signal handlers stay out of it: registry null.
-        lease: { unmount: options.unmount ?? false, remount: options.unmount ?? false, registry: null, ...(options.journal ? { journal: options.journal } : {}) },
+        lease: {
+          unmount: options.unmount ?? false,
+          remount: options.unmount ?? false,
+          registry: null,
+          ...(options.journal ? { journal: options.journal } : {}),
+        },
       });
     },
     ...(backend.watch
       ? {
           watch: (listener) =>
             backend.watch!((event) => {
-              const massStorage = event.device.configurations[0]?.interfaces.some((i) => i.interfaceClass === USB_CLASS_MASS_STORAGE);
+              const massStorage = event.device.configurations[0]?.interfaces.some(
+                (i) => i.interfaceClass === USB_CLASS_MASS_STORAGE,
+              );
               if (event.type === 'arrived' && !massStorage) return;
               const location = locationOf(event.device);
               listener({ type: event.type, device: summarize({ ...event.device, location }) });

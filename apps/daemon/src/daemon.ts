@@ -45,7 +45,9 @@ export interface RunningDaemon {
   readonly tcp: { host: string; port: number } | undefined;
   /** Every route served (method + URL pattern). */
   readonly routes: { method: string; url: string }[];
-  /** Drain: refuse new work, fail queued commands with E_CANCELLED, let running ones finish, release every lease, close. */
+  /**
+   * Drain: refuse new work, fail queued commands with E_CANCELLED, let running ones finish, release every lease, close.
+   */
   shutdown(reason?: string): Promise<void>;
 }
 
@@ -66,11 +68,14 @@ export const DEFAULT_LIMITS: DaemonLimits = {
 
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const log = options.log ?? pino({ name: 'usbscsid' });
-  if (options.socketPath === null && !options.listen) throw badInput('nothing to listen on: give a socket path or --listen');
+  if (options.socketPath === null && !options.listen)
+    throw badInput('nothing to listen on: give a socket path or --listen');
   if (options.listen) {
     if (!options.token) throw badInput('the TCP listener needs a bearer token: pass --token-file FILE');
     if (!isLoopbackHost(options.listen.host) && !options.allowRemote)
-      throw badInput(`refusing to listen on ${options.listen.host}: not a loopback address (add --allow-remote if you mean it)`);
+      throw badInput(
+        `refusing to listen on ${options.listen.host}: not a loopback address (add --allow-remote if you mean it)`,
+      );
   }
 
   if (options.socketPath !== null) await checkSocketPath(options.socketPath);
@@ -78,7 +83,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
   if (options.recover) {
     const report = await options.recover(log).catch((err: unknown) => {
-      log.error({ err }, 'lease recovery failed; devices of a dead daemon may still be detached (run usbscsi handoff recover)');
+      log.error(
+        { err },
+        'lease recovery failed; devices of a dead daemon may still be detached (run usbscsi handoff recover)',
+      );
       return undefined;
     });
     if (report !== undefined) log.info({ report }, 'lease recovery done');
@@ -108,8 +116,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     readFile(here('../package.json'), 'utf8').then((t) => JSON.parse(t) as { version: string }),
   ]);
   const ctx: DaemonContext = {
-    registry, leases, events, metrics, log, openapi, version: pkg.version, draining: false, inflight: new Set(), peers: new WeakMap(),
-    limits, bytesInFlight: new ByteBudget(limits.maxBytesInFlight),
+    registry,
+    leases,
+    events,
+    metrics,
+    log,
+    openapi,
+    version: pkg.version,
+    draining: false,
+    inflight: new Set(),
+    peers: new WeakMap(),
+    limits,
+    bytesInFlight: new ByteBudget(limits.maxBytesInFlight),
   };
 
   await registry.start();
@@ -119,18 +137,29 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   try {
     if (options.socketPath !== null) {
       await clearStaleSocket(options.socketPath);
-      const app = await buildApp(ctx, { listener: 'unix', routes, peerLookup: options.peerLookup ?? systemPeerLookup() });
+      const app = await buildApp(ctx, {
+        listener: 'unix',
+        routes,
+        peerLookup: options.peerLookup ?? systemPeerLookup(),
+      });
       apps.push(app);
       await app.listen({ path: options.socketPath });
       await setSocketAccess(options.socketPath, options.socketGroup);
       log.info({ socket: options.socketPath, devices: registry.all().length }, 'listening on unix socket');
     }
     if (options.listen) {
-      const app = await buildApp(ctx, { listener: 'tcp', token: options.token!, ...(options.socketPath === null ? { routes } : {}) });
+      const app = await buildApp(ctx, {
+        listener: 'tcp',
+        token: options.token!,
+        ...(options.socketPath === null ? { routes } : {}),
+      });
       apps.push(app);
       await app.listen({ host: options.listen.host, port: options.listen.port });
       const address = app.server.address();
-      tcp = { host: options.listen.host, port: typeof address === 'object' && address ? address.port : options.listen.port };
+      tcp = {
+        host: options.listen.host,
+        port: typeof address === 'object' && address ? address.port : options.listen.port,
+      };
       log.info(tcp, 'listening on tcp (bearer token required)');
     }
   } catch (err) {
@@ -144,7 +173,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     shuttingDown ??= (async () => {
       ctx.draining = true;
       log.info({ reason }, 'draining');
-      const cancelled = new UsbScsiError(ErrorCodes.CANCELLED, 'the daemon is shutting down; this command was not sent');
+      const cancelled = new UsbScsiError(
+        ErrorCodes.CANCELLED,
+        'the daemon is shutting down; this command was not sent',
+      );
       let dropped = 0;
       for (const slot of registry.all()) dropped += slot.failQueued(cancelled);
       await Promise.all(registry.all().map((s) => s.queue.whenIdle()));
@@ -168,9 +200,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
 function checkLimits(limits: DaemonLimits): DaemonLimits {
   for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 1) throw badInput(`the daemon limit ${name} must be a whole number of at least 1, not ${value}`);
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw badInput(`the daemon limit ${name} must be a whole number of at least 1, not ${value}`);
   }
   if (limits.maxBytesInFlight < limits.bodyLimit)
-    throw badInput(`--max-bytes-in-flight (${limits.maxBytesInFlight}) is below --body-limit (${limits.bodyLimit}): the largest request would never be admitted; raise it`);
+    throw badInput(
+      `--max-bytes-in-flight (${limits.maxBytesInFlight}) is below --body-limit (${limits.bodyLimit}): ` +
+        `the largest request would never be admitted; raise it`,
+    );
   return limits;
 }

@@ -1,4 +1,10 @@
-import { ErrorCodes, isUsbScsiError, type DaemonDevice, type DaemonDeviceState, type UsbScsiError } from '@usbscsi/core';
+import {
+  ErrorCodes,
+  isUsbScsiError,
+  type DaemonDevice,
+  type DaemonDeviceState,
+  type UsbScsiError,
+} from '@usbscsi/core';
 import type { Logger } from 'pino';
 import { busy, deviceGone, overloaded } from './errors.js';
 import { CommandQueue } from './queue.js';
@@ -85,15 +91,23 @@ export class DeviceSlot {
     if (this.gone) return deviceGone(`device ${this.id} is gone (unplugged); list devices again`);
     const lease = this.lease;
     if (lease && !lease.admits(options.leaseSecret)) {
-      return busy(`device ${this.id} is leased by ${lease.holder}; wait for the lease to end, or send its secret in X-Usbscsi-Lease if you took it`, {
-        holder: lease.holder,
-        lease: lease.id,
-      });
+      return busy(
+        `device ${this.id} is leased by ${lease.holder}; wait for the lease to end, or send ` +
+          `its secret in X-Usbscsi-Lease if you took it`,
+        {
+          holder: lease.holder,
+          lease: lease.id,
+        },
+      );
     }
     if (this.queue.depth >= this.limits.maxQueueDepth) {
-      return overloaded(`device ${this.id} has ${this.queue.depth} commands queued or running, the most the daemon queues (--max-queue-depth); retry shortly`, {
-        queueDepth: this.queue.depth,
-      });
+      return overloaded(
+        `device ${this.id} has ${this.queue.depth} commands queued or running, the most the ` +
+          `daemon queues (--max-queue-depth); retry shortly`,
+        {
+          queueDepth: this.queue.depth,
+        },
+      );
     }
     return undefined;
   }
@@ -105,19 +119,22 @@ export class DeviceSlot {
     const lease = this.lease;
     lease?.touch();
     this.cancelIdleClose();
-    return this.queue.enqueue(async (signal) => {
-      if (this.gone) throw deviceGone(`device ${this.id} left before the command started`);
-      try {
-        const device = await this.ensureOpen();
-        const seq = countsAsCommand ? ++this.executed : this.executed;
-        return await job({ device, signal, seq });
-      } catch (err) {
-        if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) this.markGone('a command found the device gone');
-        throw err;
-      } finally {
-        lease?.touch();
-      }
-    }, { signal: options.signal, owner: lease?.id });
+    return this.queue.enqueue(
+      async (signal) => {
+        if (this.gone) throw deviceGone(`device ${this.id} left before the command started`);
+        try {
+          const device = await this.ensureOpen();
+          const seq = countsAsCommand ? ++this.executed : this.executed;
+          return await job({ device, signal, seq });
+        } catch (err) {
+          if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) this.markGone('a command found the device gone');
+          throw err;
+        } finally {
+          lease?.touch();
+        }
+      },
+      { signal: options.signal, owner: lease?.id },
+    );
   }
 
   /** Opens now (through the queue, so it is ordered after earlier commands). Used when a lease is taken. */
@@ -159,7 +176,8 @@ export class DeviceSlot {
       this.handle = await this.provider.open(this.id);
     } catch (err) {
       // Listed a moment ago, not there now: it left (the hotplug event may still be on its way).
-      if (isUsbScsiError(err, ErrorCodes.NOT_FOUND)) throw deviceGone(`device ${this.id} left before it could be opened: ${err.message}`);
+      if (isUsbScsiError(err, ErrorCodes.NOT_FOUND))
+        throw deviceGone(`device ${this.id} left before it could be opened: ${err.message}`);
       throw err;
     }
     this.log.info({ device: this.id, ms: Date.now() - started }, 'device opened');

@@ -1,4 +1,13 @@
-import { acquireLease, badInput, leaseDeviceOf, LeaseJournal, parseLocation, recoverLeases, type HandoffPlatform, type LeaseDevice } from '@usbscsi/core';
+import {
+  acquireLease,
+  badInput,
+  leaseDeviceOf,
+  LeaseJournal,
+  parseLocation,
+  recoverLeases,
+  type HandoffPlatform,
+  type LeaseDevice,
+} from '@usbscsi/core';
 import type { Logger } from 'pino';
 import type { DeviceProvider, DeviceSummary, OpenedDevice } from './provider.js';
 
@@ -38,7 +47,11 @@ export function withHandoff(inner: DeviceProvider, handoff: DaemonHandoff): Devi
       const summary = summaries.get(id) ?? (await inner.list()).find((s) => s.id === id);
       if (!summary) return inner.open(id); // the inner provider reports it gone
       const lease = await acquireLease(leaseDeviceOfSummary(summary), {
-        platform: handoff.platform, journal: handoff.journal, registry: null, unmount: handoff.unmount, remount: handoff.unmount,
+        platform: handoff.platform,
+        journal: handoff.journal,
+        registry: null,
+        unmount: handoff.unmount,
+        remount: handoff.unmount,
       });
       let device: OpenedDevice;
       try {
@@ -73,12 +86,18 @@ export function recoverWith(handoff: Pick<DaemonHandoff, 'platform' | 'journal'>
     if (aside) {
       log.warn(
         { journal: aside.path, movedTo: aside.movedTo, devices: aside.devices },
-        `the lease journal was not valid JSON; moved it aside. Devices it named (${aside.devices.join(', ') || 'none readable'}) may still be detached from the OS: replug them`,
+        `the lease journal was not valid JSON; moved it aside. Devices it named ` +
+          `(${aside.devices.join(', ') || 'none readable'}) may still be detached ` +
+          `from the OS: replug them`,
       );
     }
     const report = await recoverLeases(handoff.platform, handoff.journal);
     return {
-      recovered: report.recovered.map((r) => ({ lease: r.entry.id, holderPid: r.entry.holder.pid, reattached: r.reattached })),
+      recovered: report.recovered.map((r) => ({
+        lease: r.entry.id,
+        holderPid: r.entry.holder.pid,
+        reattached: r.reattached,
+      })),
       held: report.held.length,
       ...(aside ? { setAside: aside.movedTo } : {}),
       gone: report.gone.length,

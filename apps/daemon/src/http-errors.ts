@@ -29,7 +29,8 @@ function fromFastifyError(error: FastifyError | Error): UsbScsiError {
               ? 'the URL is not valid (bad percent-encoding?)'
               : 'the request is malformed';
     // Fastify's own messages quote the whole path; a hint and the reason are enough.
-    const message = fe.code === 'FST_ERR_MAX_PARAM_LENGTH' || fe.code === 'FST_ERR_BAD_URL' ? hint : `${hint}: ${fe.message}`;
+    const message =
+      fe.code === 'FST_ERR_MAX_PARAM_LENGTH' || fe.code === 'FST_ERR_BAD_URL' ? hint : `${hint}: ${fe.message}`;
     return new UsbScsiError(ErrorCodes.BAD_INPUT, message, { details: { reason: fe.code ?? 'bad-request' } });
   }
   return asUsbScsiError(error);
@@ -49,14 +50,22 @@ export function retryAfterOf(err: UsbScsiError): number | undefined {
   return typeof s === 'number' && s > 0 ? s : undefined;
 }
 
-export function sendError(ctx: DaemonContext, error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
+export function sendError(
+  ctx: DaemonContext,
+  error: FastifyError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
   const err = fromFastifyError(error);
   ctx.metrics.recordError(err.code);
   const retryAfter = retryAfterOf(err);
   const status =
     retryAfter !== undefined
       ? 503
-      : 'statusCode' in error && typeof error.statusCode === 'number' && error.statusCode >= 400 && !(error instanceof UsbScsiError)
+      : 'statusCode' in error &&
+          typeof error.statusCode === 'number' &&
+          error.statusCode >= 400 &&
+          !(error instanceof UsbScsiError)
         ? error.statusCode
         : httpStatusFor(err.code);
   if (clientGone(request, reply)) {
@@ -79,15 +88,28 @@ export function clientErrorHandler(ctx: DaemonContext, log: Logger) {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     const [status, code, message]: [number, ErrorCode, string] =
       err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, ErrorCodes.TIMEOUT, 'the request did not arrive in time (--headers-timeout-ms / --request-timeout-ms); connection closed']
+        ? [
+            408,
+            ErrorCodes.TIMEOUT,
+            'the request did not arrive in time (--headers-timeout-ms / --request-timeout-ms); connection closed',
+          ]
         : err.code === 'HPE_HEADER_OVERFLOW'
-          ? [431, ErrorCodes.BAD_INPUT, 'the request line and headers are larger than the daemon reads (16 KiB); shorten the URL or headers']
+          ? [
+              431,
+              ErrorCodes.BAD_INPUT,
+              'the request line and headers are larger than the daemon reads (16 KiB); shorten the URL or headers',
+            ]
           : [400, ErrorCodes.BAD_INPUT, `malformed HTTP request (${err.code ?? 'parse error'}); send HTTP/1.1`];
     ctx.metrics.recordError(code);
     log.info({ code, status, reason: err.code }, message);
     if (socket.writable) {
-      const body = JSON.stringify(errorBody(new UsbScsiError(code, message, { details: { reason: err.code ?? 'bad-request' } })));
-      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const body = JSON.stringify(
+        errorBody(new UsbScsiError(code, message, { details: { reason: err.code ?? 'bad-request' } })),
+      );
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ` +
+          `${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     }
     socket.destroy();
   };

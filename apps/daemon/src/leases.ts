@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { badInput, ErrorCodes, UsbScsiError, type DaemonLease, type DaemonLeaseGrant, type LeaseEndReason, type LeaseRequestJson } from '@usbscsi/core';
+import {
+  badInput,
+  ErrorCodes,
+  UsbScsiError,
+  type DaemonLease,
+  type DaemonLeaseGrant,
+  type LeaseEndReason,
+  type LeaseRequestJson,
+} from '@usbscsi/core';
 import type { Logger } from 'pino';
 import { digestOf, matchesDigest, newSecret } from './auth.js';
 import type { DeviceSlot } from './device-slot.js';
@@ -45,13 +53,19 @@ class HeldLease {
 
   view(): DaemonLease {
     return {
-      id: this.id, deviceId: this.slot.id, holder: this.holder, ownerUid: this.ownerUid ?? null,
-      createdAt: new Date(this.createdAt).toISOString(), expiresAt: new Date(this.expiresAt).toISOString(), idleTimeoutMs: this.idleTimeoutMs,
+      id: this.id,
+      deviceId: this.slot.id,
+      holder: this.holder,
+      ownerUid: this.ownerUid ?? null,
+      createdAt: new Date(this.createdAt).toISOString(),
+      expiresAt: new Date(this.expiresAt).toISOString(),
+      idleTimeoutMs: this.idleTimeoutMs,
     };
   }
 }
 
-const permission = (message: string, reason: string) => new UsbScsiError(ErrorCodes.PERMISSION, message, { details: { reason } });
+const permission = (message: string, reason: string) =>
+  new UsbScsiError(ErrorCodes.PERMISSION, message, { details: { reason } });
 
 /**
  * Exclusive leases on devices. A lease is a capability: acquiring returns a
@@ -64,7 +78,11 @@ const permission = (message: string, reason: string) => new UsbScsiError(ErrorCo
 export class LeaseManager {
   private readonly leases = new Map<string, HeldLease>();
 
-  constructor(private readonly events: EventHub, private readonly log: Logger, private readonly limits: LeaseLimits) {}
+  constructor(
+    private readonly events: EventHub,
+    private readonly log: Logger,
+    private readonly limits: LeaseLimits,
+  ) {}
 
   get count(): number {
     return this.leases.size;
@@ -79,16 +97,34 @@ export class LeaseManager {
     return [...this.leases.values()].map((l) => l.view());
   }
 
-  async acquire(slot: DeviceSlot, request: LeaseRequest, options: { signal?: AbortSignal; ownerUid?: number } = {}): Promise<DaemonLeaseGrant> {
+  async acquire(
+    slot: DeviceSlot,
+    request: LeaseRequest,
+    options: { signal?: AbortSignal; ownerUid?: number } = {},
+  ): Promise<DaemonLeaseGrant> {
     const ttlMs = request.ttlMs ?? this.limits.defaultTtlMs;
-    // The default idle timeout gives way to a shorter lease, as on renew: only an explicit one is checked against ttlMs.
+    // The default idle timeout gives way to a shorter lease, as on renew: only an explicit one is checked against
+    // ttlMs.
     const idleTimeoutMs = request.idleTimeoutMs ?? Math.min(this.limits.defaultIdleTimeoutMs, ttlMs);
     this.checkTimes(ttlMs, idleTimeoutMs);
     const holder = (request.holder ?? 'anonymous').slice(0, 200);
-    if (slot.lease) throw busy(`device ${slot.id} is already leased by ${slot.lease.holder}`, { holder: slot.lease.holder, lease: slot.lease.id });
+    if (slot.lease)
+      throw busy(`device ${slot.id} is already leased by ${slot.lease.holder}`, {
+        holder: slot.lease.holder,
+        lease: slot.lease.id,
+      });
     const now = Date.now();
     const secret = newSecret();
-    const lease = new HeldLease(randomUUID(), digestOf(secret), slot, holder, options.ownerUid, now, now + ttlMs, idleTimeoutMs);
+    const lease = new HeldLease(
+      randomUUID(),
+      digestOf(secret),
+      slot,
+      holder,
+      options.ownerUid,
+      now,
+      now + ttlMs,
+      idleTimeoutMs,
+    );
     // Claimed at once so later requests without the secret are refused; the open
     // goes through the queue, after the commands already accepted.
     slot.lease = lease;
@@ -99,9 +135,13 @@ export class LeaseManager {
       await this.end(lease, 'open-failed', false);
       throw err;
     }
-    if (!this.leases.has(lease.id)) throw new UsbScsiError(ErrorCodes.CANCELLED, `the lease on ${slot.id} ended while the device was being opened`);
+    if (!this.leases.has(lease.id))
+      throw new UsbScsiError(ErrorCodes.CANCELLED, `the lease on ${slot.id} ended while the device was being opened`);
     this.arm(lease);
-    this.log.info({ device: slot.id, lease: lease.id, holder, ownerUid: options.ownerUid, ttlMs, idleTimeoutMs }, 'lease acquired');
+    this.log.info(
+      { device: slot.id, lease: lease.id, holder, ownerUid: options.ownerUid, ttlMs, idleTimeoutMs },
+      'lease acquired',
+    );
     this.events.emit({ type: 'lease-acquired', lease: lease.view() });
     return { ...lease.view(), secret };
   }
@@ -117,7 +157,10 @@ export class LeaseManager {
     return lease.view();
   }
 
-  /** Pushes the expiry to now + ttlMs (default: the lease's first TTL) and optionally changes the idle timeout; only with the secret. */
+  /**
+   * Pushes the expiry to now + ttlMs (default: the lease's first TTL) and optionally changes the idle timeout; only
+   * with the secret.
+   */
   renew(id: string, secret: string | undefined, request: Pick<LeaseRequest, 'ttlMs' | 'idleTimeoutMs'>): DaemonLease {
     const lease = this.authorised(id, secret, 'renew');
     const ttlMs = request.ttlMs ?? lease.expiresAt - lease.createdAt;
@@ -139,17 +182,24 @@ export class LeaseManager {
     const lease = this.find(id);
     if (requester.uid === undefined) {
       throw permission(
-        `breaking lease ${id} needs the caller's identity, which only the Unix socket gives (SO_PEERCRED, Linux); connect there as the user that took it, or as root — or release it with its secret`,
+        `breaking lease ${id} needs the caller's identity, which only the Unix socket gives ` +
+          `(SO_PEERCRED, Linux); connect there as the user that took it, or as root — or release ` +
+          `it with its secret`,
         'peer-unknown',
       );
     }
     if (requester.uid !== 0 && requester.uid !== lease.ownerUid) {
       throw permission(
-        `uid ${requester.uid} may not break lease ${id}: only ${lease.ownerUid === undefined ? 'root' : `uid ${lease.ownerUid} (who took it) or root`} may; its holder can release it with the secret`,
+        `uid ${requester.uid} may not break lease ${id}: only ` +
+          `${lease.ownerUid === undefined ? 'root' : `uid ${lease.ownerUid} (who took it) or root`} ` +
+          `may; its holder can release it with the secret`,
         'not-owner',
       );
     }
-    this.log.warn({ device: lease.slot.id, lease: lease.id, holder: lease.holder, byUid: requester.uid }, 'lease broken');
+    this.log.warn(
+      { device: lease.slot.id, lease: lease.id, holder: lease.holder, byUid: requester.uid },
+      'lease broken',
+    );
     await this.end(lease, 'broken');
     return lease.view();
   }
@@ -168,20 +218,32 @@ export class LeaseManager {
     if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > this.limits.maxTtlMs)
       throw badInput(`ttlMs must be an integer from 1 to ${this.limits.maxTtlMs}`, { ttlMs });
     if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 1 || idleTimeoutMs > ttlMs)
-      throw badInput(`idleTimeoutMs must be an integer from 1 to the lease's ttlMs (${ttlMs})`, { idleTimeoutMs, ttlMs });
+      throw badInput(`idleTimeoutMs must be an integer from 1 to the lease's ttlMs (${ttlMs})`, {
+        idleTimeoutMs,
+        ttlMs,
+      });
   }
 
   private find(id: string): HeldLease {
     const lease = this.leases.get(id);
-    if (!lease) throw notFound(`no lease with id ${id}; it may have expired (GET /v1/leases lists the current ones)`, { id });
+    if (!lease)
+      throw notFound(`no lease with id ${id}; it may have expired (GET /v1/leases lists the current ones)`, { id });
     return lease;
   }
 
   private authorised(id: string, secret: string | undefined, action: string): HeldLease {
     const lease = this.find(id);
     if (secret === undefined)
-      throw permission(`to ${action} lease ${id}, send its secret in X-Usbscsi-Lease (the acquire answer gave it to the client that took the lease)`, 'secret-missing');
-    if (!lease.admits(secret)) throw permission(`the secret presented for lease ${id} is not its secret; only the client that took the lease can ${action} it`, 'secret-invalid');
+      throw permission(
+        `to ${action} lease ${id}, send its secret in X-Usbscsi-Lease (the acquire answer ` +
+          `gave it to the client that took the lease)`,
+        'secret-missing',
+      );
+    if (!lease.admits(secret))
+      throw permission(
+        `the secret presented for lease ${id} is not its secret; only the client that took the lease can ${action} it`,
+        'secret-invalid',
+      );
     return lease;
   }
 
@@ -190,15 +252,18 @@ export class LeaseManager {
     const now = Date.now();
     const idleAt = lease.lastUsed + lease.idleTimeoutMs;
     const at = Math.min(lease.expiresAt, idleAt);
-    lease.timer = setTimeout(() => {
-      lease.timer = undefined;
-      if (!this.leases.has(lease.id)) return;
-      const t = Date.now();
-      if (t >= lease.expiresAt) void this.end(lease, 'expired');
-      // a command still running keeps the lease alive
-      else if (t >= lease.lastUsed + lease.idleTimeoutMs && !lease.slot.queue.busy) void this.end(lease, 'idle');
-      else this.arm(lease);
-    }, Math.max(10, at - now));
+    lease.timer = setTimeout(
+      () => {
+        lease.timer = undefined;
+        if (!this.leases.has(lease.id)) return;
+        const t = Date.now();
+        if (t >= lease.expiresAt) void this.end(lease, 'expired');
+        // a command still running keeps the lease alive
+        else if (t >= lease.lastUsed + lease.idleTimeoutMs && !lease.slot.queue.busy) void this.end(lease, 'idle');
+        else this.arm(lease);
+      },
+      Math.max(10, at - now),
+    );
     lease.timer.unref();
   }
 
@@ -206,7 +271,10 @@ export class LeaseManager {
     if (!this.leases.delete(lease.id)) return;
     if (lease.timer) clearTimeout(lease.timer);
     const slot = lease.slot;
-    slot.failQueued(new UsbScsiError(ErrorCodes.CANCELLED, `the lease ${lease.id} ended (${reason}) before this command started`), lease.id);
+    slot.failQueued(
+      new UsbScsiError(ErrorCodes.CANCELLED, `the lease ${lease.id} ended (${reason}) before this command started`),
+      lease.id,
+    );
     if (slot.lease === lease) slot.lease = undefined;
     if (!slot.gone) await slot.closeWhenIdle();
     this.log.info({ device: slot.id, lease: lease.id, reason }, 'lease ended, device handed back');

@@ -8,21 +8,50 @@ const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 /** Coarse opcode classes, so label cardinality stays small whatever vendor opcodes clients send. */
 export function opcodeClass(opcode: number): string {
   switch (opcode) {
-    case 0x08: case 0x28: case 0xa8: case 0x88: return 'read';
-    case 0x0a: case 0x2a: case 0xaa: case 0x8a: case 0x2e: case 0xae: case 0x8e: return 'write';
-    case 0x12: return 'inquiry';
-    case 0x00: return 'test-unit-ready';
-    case 0x03: return 'request-sense';
-    case 0x25: case 0x9e: return 'read-capacity';
-    case 0x1a: case 0x5a: case 0x15: case 0x55: return 'mode';
-    case 0x85: case 0xa1: return 'ata-pass-through';
-    case 0x1b: case 0x1e: case 0x35: case 0x91: return 'control';
-    default: return opcode >= 0xc0 ? 'vendor' : 'other';
+    case 0x08:
+    case 0x28:
+    case 0xa8:
+    case 0x88:
+      return 'read';
+    case 0x0a:
+    case 0x2a:
+    case 0xaa:
+    case 0x8a:
+    case 0x2e:
+    case 0xae:
+    case 0x8e:
+      return 'write';
+    case 0x12:
+      return 'inquiry';
+    case 0x00:
+      return 'test-unit-ready';
+    case 0x03:
+      return 'request-sense';
+    case 0x25:
+    case 0x9e:
+      return 'read-capacity';
+    case 0x1a:
+    case 0x5a:
+    case 0x15:
+    case 0x55:
+      return 'mode';
+    case 0x85:
+    case 0xa1:
+      return 'ata-pass-through';
+    case 0x1b:
+    case 0x1e:
+    case 0x35:
+    case 0x91:
+      return 'control';
+    default:
+      return opcode >= 0xc0 ? 'vendor' : 'other';
   }
 }
 
 function labels(obj: Record<string, string>): string {
-  const parts = Object.entries(obj).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  const parts = Object.entries(obj).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+  );
   return parts.length ? `{${parts.join(',')}}` : '';
 }
 
@@ -39,7 +68,12 @@ export class DaemonMetrics {
   private readonly startedAt = Date.now();
 
   constructor(
-    private readonly gauges: () => { queueDepth: Record<string, number>; leases: number; sseClients: number; bytesInFlight: number } = () => ({ queueDepth: {}, leases: 0, sseClients: 0, bytesInFlight: 0 }),
+    private readonly gauges: () => {
+      queueDepth: Record<string, number>;
+      leases: number;
+      sseClients: number;
+      bytesInFlight: number;
+    } = () => ({ queueDepth: {}, leases: 0, sseClients: 0, bytesInFlight: 0 }),
   ) {}
 
   recordCommand(opcode: number, outcome: CommandOutcome, seconds: number, bytesIn: number, bytesOut: number): void {
@@ -75,14 +109,17 @@ export class DaemonMetrics {
     out.push(`usbscsid_data_out_bytes_total ${this.bytesOut}`);
     out.push('# HELP usbscsid_command_duration_seconds Time from dequeue to result, per command.');
     out.push('# TYPE usbscsid_command_duration_seconds histogram');
-    LATENCY_BUCKETS_S.forEach((le, i) => out.push(`usbscsid_command_duration_seconds_bucket${labels({ le: String(le) })} ${this.bucketCounts[i]}`));
+    LATENCY_BUCKETS_S.forEach((le, i) =>
+      out.push(`usbscsid_command_duration_seconds_bucket${labels({ le: String(le) })} ${this.bucketCounts[i]}`),
+    );
     out.push(`usbscsid_command_duration_seconds_bucket${labels({ le: '+Inf' })} ${this.latencyCount}`);
     out.push(`usbscsid_command_duration_seconds_sum ${this.latencySum}`);
     out.push(`usbscsid_command_duration_seconds_count ${this.latencyCount}`);
     const g = this.gauges();
     out.push('# HELP usbscsid_queue_depth Commands queued or running, per device.');
     out.push('# TYPE usbscsid_queue_depth gauge');
-    for (const [device, n] of Object.entries(g.queueDepth).sort()) out.push(`usbscsid_queue_depth${labels({ device })} ${n}`);
+    for (const [device, n] of Object.entries(g.queueDepth).sort())
+      out.push(`usbscsid_queue_depth${labels({ device })} ${n}`);
     out.push('# HELP usbscsid_leases_active Leases currently held.');
     out.push('# TYPE usbscsid_leases_active gauge');
     out.push(`usbscsid_leases_active ${g.leases}`);

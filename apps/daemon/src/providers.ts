@@ -33,7 +33,9 @@ export async function createProvider(choice: ProviderChoice): Promise<ProviderSe
     const { withHandoff, recoverWith } = await import('./handoff.js');
     const platform = choice.handoffPlatform;
     const journal = new LeaseJournal({
-      ...(choice.journal ? { path: choice.journal } : {}), processIdentity: (pid) => platform.processIdentity(pid), ...journalWarn(choice.log),
+      ...(choice.journal ? { path: choice.journal } : {}),
+      processIdentity: (pid) => platform.processIdentity(pid),
+      ...journalWarn(choice.log),
     });
     const handoff = { platform, journal, unmount: choice.unmount };
     return { provider: withHandoff(provider, handoff), recover: recoverWith(handoff) };
@@ -41,7 +43,12 @@ export async function createProvider(choice: ProviderChoice): Promise<ProviderSe
   const { LeaseJournal } = await import('@usbscsi/core');
   const journal = choice.journal ? new LeaseJournal({ path: choice.journal, ...journalWarn(choice.log) }) : undefined;
   return {
-    provider: await createCoreProvider({ backend: choice.backend, transport: choice.transport, unmount: choice.unmount, ...(journal ? { journal } : {}) }),
+    provider: await createCoreProvider({
+      backend: choice.backend,
+      transport: choice.transport,
+      unmount: choice.unmount,
+      ...(journal ? { journal } : {}),
+    }),
     recover: async (log) => {
       const { recoverHostLeases } = await import('./recover.js');
       return recoverHostLeases(log, choice.journal);

@@ -7,7 +7,11 @@ const deferred = () => {
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
 };
-const settle = (p: Promise<unknown>) => p.then((v) => ['ok', v], (e: UsbScsiError) => ['err', e.code]);
+const settle = (p: Promise<unknown>) =>
+  p.then(
+    (v) => ['ok', v],
+    (e: UsbScsiError) => ['err', e.code],
+  );
 
 describe('CommandQueue', () => {
   it('runs jobs one at a time in arrival order', async () => {
@@ -29,27 +33,35 @@ describe('CommandQueue', () => {
     expect(q.depth).toBe(0);
   });
 
-  it('drops a queued job whose signal aborts, without running it; aborts the running job through its signal', async () => {
-    const q = new CommandQueue();
-    const gate = deferred();
-    let seen: AbortSignal | undefined;
-    const client = new AbortController();
-    const running = settle(q.enqueue(async (signal) => {
-      seen = signal;
-      await gate.promise;
-      return 'done';
-    }, { signal: client.signal }));
-    let ran = false;
-    const queued = settle(q.enqueue(async () => (ran = true), { signal: client.signal }));
-    expect(q.depth).toBe(2);
-    client.abort();
-    expect(await queued).toEqual(['err', ErrorCodes.CANCELLED]);
-    expect(seen!.aborted).toBe(true); // the job decides how to stop
-    gate.resolve();
-    expect(await running).toEqual(['ok', 'done']);
-    expect(ran).toBe(false);
-    await expect(q.enqueue(async () => 1, { signal: client.signal })).rejects.toMatchObject({ code: 'E_CANCELLED' });
-  });
+  it(
+    'drops a queued job whose signal aborts, without running it; aborts the running job ' + 'through its signal',
+    async () => {
+      const q = new CommandQueue();
+      const gate = deferred();
+      let seen: AbortSignal | undefined;
+      const client = new AbortController();
+      const running = settle(
+        q.enqueue(
+          async (signal) => {
+            seen = signal;
+            await gate.promise;
+            return 'done';
+          },
+          { signal: client.signal },
+        ),
+      );
+      let ran = false;
+      const queued = settle(q.enqueue(async () => (ran = true), { signal: client.signal }));
+      expect(q.depth).toBe(2);
+      client.abort();
+      expect(await queued).toEqual(['err', ErrorCodes.CANCELLED]);
+      expect(seen!.aborted).toBe(true); // the job decides how to stop
+      gate.resolve();
+      expect(await running).toEqual(['ok', 'done']);
+      expect(ran).toBe(false);
+      await expect(q.enqueue(async () => 1, { signal: client.signal })).rejects.toMatchObject({ code: 'E_CANCELLED' });
+    },
+  );
 
   it('fails pending jobs of one owner or all, keeps the running one, and reports idleness', async () => {
     const q = new CommandQueue();

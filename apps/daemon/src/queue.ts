@@ -44,7 +44,12 @@ export class CommandQueue {
     return new Promise<T>((resolve, reject) => {
       const controller = new AbortController();
       const entry: Entry = {
-        run, resolve: resolve as (v: unknown) => void, reject, controller, owner: options.owner, detach: () => {},
+        run,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        controller,
+        owner: options.owner,
+        detach: () => {},
       };
       const outer = options.signal;
       if (outer) {
@@ -92,7 +97,9 @@ export class CommandQueue {
     if (index >= 0) {
       this.pending.splice(index, 1);
       entry.detach();
-      entry.reject(reason instanceof UsbScsiError ? reason : cancelled('the client went away before the command started'));
+      entry.reject(
+        reason instanceof UsbScsiError ? reason : cancelled('the client went away before the command started'),
+      );
       this.notifyIdle();
     } else if (this.running === entry) {
       entry.controller.abort(reason);

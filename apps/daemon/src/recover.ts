@@ -6,7 +6,9 @@ import { recoverWith } from './handoff.js';
 export async function recoverHostLeases(log: Logger, journalPath?: string): Promise<unknown> {
   const platform = await defaultHandoffPlatform();
   const journal = new LeaseJournal({
-    ...(journalPath ? { path: journalPath } : {}), processIdentity: (pid) => platform.processIdentity(pid), warn: (message) => log.warn(message),
+    ...(journalPath ? { path: journalPath } : {}),
+    processIdentity: (pid) => platform.processIdentity(pid),
+    warn: (message) => log.warn(message),
   });
   return recoverWith({ platform, journal })(log);
 }

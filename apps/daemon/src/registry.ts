@@ -35,7 +35,10 @@ export class DeviceRegistry {
     if (this.provider.watch) {
       this.stopWatching = this.provider.watch((change) => this.apply(change));
     } else {
-      this.pollTimer = setInterval(() => void this.refresh().catch((err) => this.log.warn({ err }, 'device poll failed')), this.options.pollMs);
+      this.pollTimer = setInterval(
+        () => void this.refresh().catch((err: unknown) => this.log.warn({ err }, 'device poll failed')),
+        this.options.pollMs,
+      );
       this.pollTimer.unref();
     }
   }
@@ -51,7 +54,8 @@ export class DeviceRegistry {
 
   get(id: string): DeviceSlot {
     const slot = this.slots.get(id);
-    if (!slot) throw notFound(`no device with id ${id}; GET /v1/devices lists the ids`, { id, known: [...this.slots.keys()] });
+    if (!slot)
+      throw notFound(`no device with id ${id}; GET /v1/devices lists the ids`, { id, known: [...this.slots.keys()] });
     return slot;
   }
 
@@ -72,9 +76,18 @@ export class DeviceRegistry {
     const existing = this.slots.get(change.device.id);
     if (change.type === 'arrived') {
       if (existing && !existing.gone) return;
-      const slot = new DeviceSlot(change.device, this.provider, { idleCloseMs: this.options.idleCloseMs, maxQueueDepth: this.options.maxQueueDepth }, this.log, (s) => this.remove(s));
+      const slot = new DeviceSlot(
+        change.device,
+        this.provider,
+        { idleCloseMs: this.options.idleCloseMs, maxQueueDepth: this.options.maxQueueDepth },
+        this.log,
+        (s) => this.remove(s),
+      );
       this.slots.set(slot.id, slot);
-      this.log.info({ device: slot.id, vid: hex(slot.summary.vendorId, 4), pid: hex(slot.summary.productId, 4) }, 'device arrived');
+      this.log.info(
+        { device: slot.id, vid: hex(slot.summary.vendorId, 4), pid: hex(slot.summary.productId, 4) },
+        'device arrived',
+      );
       this.events.emit({ type: 'device-arrived', device: slot.view() });
     } else if (existing) {
       existing.markGone('unplugged'); // calls remove()

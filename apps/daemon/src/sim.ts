@@ -6,7 +6,9 @@ import { DEFAULT_SIM_DEVICE, EmulatorBackend, parseSimOptions, type SimulatedDev
  * the spec names one.
  */
 export function createSimBackend(specs: string[]): EmulatorBackend {
-  return new EmulatorBackend({ devices: specs.map((spec, i) => ({ ...DEFAULT_SIM_DEVICE, ...place(i), ...parseSimOptions(spec) })) });
+  return new EmulatorBackend({
+    devices: specs.map((spec, i) => ({ ...DEFAULT_SIM_DEVICE, ...place(i), ...parseSimOptions(spec) })),
+  });
 }
 
 function place(index: number): SimulatedDeviceOptions {

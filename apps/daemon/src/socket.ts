@@ -4,7 +4,10 @@ import { dirname, join } from 'node:path';
 import { ErrorCodes, UsbScsiError, badInput } from '@usbscsi/core';
 
 /** /run/usbscsid.sock as root, else $XDG_RUNTIME_DIR/usbscsid.sock (or /tmp/usbscsid-<uid>.sock without one). */
-export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
+export function defaultSocketPath(
+  env: NodeJS.ProcessEnv = process.env,
+  uid: number | undefined = process.getuid?.(),
+): string {
   if (uid === 0) return '/run/usbscsid.sock';
   if (env.XDG_RUNTIME_DIR && env.XDG_RUNTIME_DIR.startsWith('/')) return join(env.XDG_RUNTIME_DIR, 'usbscsid.sock');
   return `/tmp/usbscsid-${uid ?? 'user'}.sock`;
@@ -16,16 +19,25 @@ export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env, uid: num
  * directory does not exist (bind reports that as EACCES).
  */
 export async function checkSocketPath(path: string): Promise<void> {
-  if (path === '') throw badInput('--socket needs a path (e.g. /run/usbscsid.sock); to serve TCP only, use --no-socket with --listen');
+  if (path === '')
+    throw badInput('--socket needs a path (e.g. /run/usbscsid.sock); to serve TCP only, use --no-socket with --listen');
   const dir = dirname(path);
-  const info = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
+  const info = await stat(dir).catch((err: unknown) => err as NodeJS.ErrnoException);
   if (info instanceof Error) {
     if (info.code === 'ENOENT' || info.code === 'ENOTDIR')
-      throw badInput(`the directory of the socket ${path} does not exist (${dir}); create it or choose another --socket path`, { path });
-    if (info.code === 'EACCES') throw badInput(`cannot reach the directory of the socket ${path} (${dir}): permission denied`, { path });
+      throw badInput(
+        `the directory of the socket ${path} does not exist (${dir}); create it or choose another --socket path`,
+        { path },
+      );
+    if (info.code === 'EACCES')
+      throw badInput(`cannot reach the directory of the socket ${path} (${dir}): permission denied`, { path });
     throw info;
   }
-  if (!info.isDirectory()) throw badInput(`the socket ${path} would be inside ${dir}, which is not a directory; choose another --socket path`, { path });
+  if (!info.isDirectory())
+    throw badInput(
+      `the socket ${path} would be inside ${dir}, which is not a directory; choose another --socket path`,
+      { path },
+    );
 }
 
 /** Does something accept connections on this socket? */
@@ -45,16 +57,20 @@ function somebodyListens(path: string): Promise<boolean> {
  * path from one that still listens or to delete a file that is not a socket.
  */
 export async function clearStaleSocket(path: string): Promise<void> {
-  const info = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return null;
+  const info = await lstat(path).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   });
   if (!info) return;
   if (!info.isSocket()) throw badInput(`${path} exists and is not a socket; remove it or choose another --socket path`);
   if (await somebodyListens(path)) {
-    throw new UsbScsiError(ErrorCodes.BUSY, `another usbscsid already listens on ${path}; stop it first or choose another --socket path`, {
-      details: { path },
-    });
+    throw new UsbScsiError(
+      ErrorCodes.BUSY,
+      `another usbscsid already listens on ${path}; stop it first or choose another --socket path`,
+      {
+        details: { path },
+      },
+    );
   }
   await unlink(path);
 }

@@ -21,7 +21,14 @@ describe('usbscsid TCP listener: bearer token', () => {
 
   it('refuses every route without a token, and with a wrong one, with 401 E_PERMISSION', async () => {
     const body = JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36 });
-    for (const [method, path] of [['GET', '/healthz'], ['GET', '/v1/devices'], ['POST', '/v1/devices/1-1/execute'], ['GET', '/metrics'], ['GET', '/v1/events'], ['GET', '/nope']] as const) {
+    for (const [method, path] of [
+      ['GET', '/healthz'],
+      ['GET', '/v1/devices'],
+      ['POST', '/v1/devices/1-1/execute'],
+      ['GET', '/metrics'],
+      ['GET', '/v1/events'],
+      ['GET', '/nope'],
+    ] as const) {
       for (const auth of [undefined, 'Bearer wrong-token', `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, TOKEN]) {
         const r = await raw({ port }, method, path, method === 'POST' ? body : undefined, {
           'content-type': 'application/json',
@@ -56,13 +63,18 @@ describe('usbscsid TCP listener: bearer token', () => {
     expect(parseListen('127.0.0.1:8765')).toEqual({ host: '127.0.0.1', port: 8765 });
     expect(parseListen('8765')).toEqual({ host: '127.0.0.1', port: 8765 });
     expect(parseListen('[::1]:9')).toEqual({ host: '::1', port: 9 });
-    for (const bad of ['host', '1.2.3.4:99999', ':80']) expect(() => parseListen(bad)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    for (const bad of ['host', '1.2.3.4:99999', ':80'])
+      expect(() => parseListen(bad)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
   });
 
   it('refuses to start TCP without a token or on a non-loopback address', async () => {
     const provider = new FakeProvider();
-    await expect(startTestDaemon(provider, { listen: { host: '127.0.0.1', port: 0 } })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+    await expect(startTestDaemon(provider, { listen: { host: '127.0.0.1', port: 0 } })).rejects.toMatchObject({
+      code: 'E_BAD_INPUT',
+    });
     for (const host of ['0.0.0.0', '127.example.com', '127.0.0.1.example.com'])
-      await expect(startTestDaemon(provider, { listen: { host, port: 0 }, token: TOKEN }), host).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+      await expect(startTestDaemon(provider, { listen: { host, port: 0 }, token: TOKEN }), host).rejects.toMatchObject({
+        code: 'E_BAD_INPUT',
+      });
   });
 });

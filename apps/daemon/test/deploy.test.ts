@@ -9,7 +9,9 @@ describe('deploy files', () => {
 
   it('the systemd unit starts the built daemon with options it has, and drains on SIGTERM', () => {
     const unit = read('../deploy/usbscsid.service');
-    const exec = /^ExecStart=(.*)$/m.exec(unit)![1]!;
+    // The command line may go on over lines that end in a backslash.
+    const exec = /^ExecStart=((?:.*\\\n)*.*)$/m.exec(unit)![1]!.replace(/\\\n\s*/g, ' ');
+    expect(exec).toContain('--log-level info');
     expect(exec).toMatch(/apps\/daemon\/dist\/main\.js/);
     for (const flag of exec.match(/--[a-z-]+/g)!) expect(known, flag).toContain(flag);
     expect(unit).toMatch(/^KillSignal=SIGTERM$/m);

@@ -22,23 +22,37 @@ export class FakeDevice implements OpenedDevice {
     this.executed.push(op);
     const t0 = process.hrtime.bigint();
     const done = (data: Uint8Array, transferred = data.length): ScsiResult => ({
-      status: 0, data, transferred, residue: (options.length ?? 0) - (options.direction === 'in' ? transferred : 0), durationNs: Number(process.hrtime.bigint() - t0),
+      status: 0,
+      data,
+      transferred,
+      residue: (options.length ?? 0) - (options.direction === 'in' ? transferred : 0),
+      durationNs: Number(process.hrtime.bigint() - t0),
     });
     if (op === SLOW_OPCODE) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(resolve, cdb[1]! * 10);
-        const onGone = (err: UsbScsiError) => { clearTimeout(timer); reject(err); };
-        this.goneWaiters.add(onGone);
-        options.signal?.addEventListener('abort', () => {
+        const onGone = (err: UsbScsiError) => {
           clearTimeout(timer);
-          this.aborted++;
-          this.goneWaiters.delete(onGone);
-          reject(new UsbScsiError(ErrorCodes.CANCELLED, 'aborted'));
-        }, { once: true });
+          reject(err);
+        };
+        this.goneWaiters.add(onGone);
+        options.signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            this.aborted++;
+            this.goneWaiters.delete(onGone);
+            reject(new UsbScsiError(ErrorCodes.CANCELLED, 'aborted'));
+          },
+          { once: true },
+        );
       });
       return done(new Uint8Array(0));
     }
-    if (op === 0x12) return done(new Uint8Array(Buffer.from('fake inquiry'.padEnd(options.length ?? 36))).subarray(0, options.length ?? 36));
+    if (op === 0x12)
+      return done(
+        new Uint8Array(Buffer.from('fake inquiry'.padEnd(options.length ?? 36))).subarray(0, options.length ?? 36),
+      );
     if (op === 0x03) {
       return { status: 2, sense: undefined, data: new Uint8Array(0), transferred: 0, residue: 0, durationNs: 1 };
     }
@@ -80,7 +94,14 @@ export class FakeProvider implements DeviceProvider {
   private listeners = new Set<(c: DeviceChange) => void>();
 
   add(id: string): FakeDevice {
-    const summary: DeviceSummary = { id, backend: 'fake', vendorId: 0x1234, productId: 0x5678, location: id, product: 'Fake' };
+    const summary: DeviceSummary = {
+      id,
+      backend: 'fake',
+      vendorId: 0x1234,
+      productId: 0x5678,
+      location: id,
+      product: 'Fake',
+    };
     const device = new FakeDevice();
     this.devices.set(id, { summary, device });
     for (const l of this.listeners) l({ type: 'arrived', device: summary });

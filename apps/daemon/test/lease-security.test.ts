@@ -32,55 +32,77 @@ describe('usbscsid leases are capabilities', () => {
     await t.stop();
   });
 
-  it('a second client can neither use, renew nor release a lease with the id from the listing, the device view or the lease-acquired event; the owner can', async () => {
-    const events: DaemonEvent[] = [];
-    const unsubscribe = await owner.events((e) => events.push(e));
-    const grant = await owner.acquireLease('1-1', { holder: 'station-7', ttlMs: 60_000, idleTimeoutMs: 30_000 });
-    expect(grant.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(grant.secret).not.toBe(grant.id);
-    await until(() => events.some((e) => e.type === 'lease-acquired'), 2000, 'lease-acquired event');
+  it(
+    'a second client can neither use, renew nor release a lease with the id from the ' +
+      'listing, the device view or the lease-acquired event; the owner can',
+    async () => {
+      const events: DaemonEvent[] = [];
+      const unsubscribe = await owner.events((e) => events.push(e));
+      const grant = await owner.acquireLease('1-1', { holder: 'station-7', ttlMs: 60_000, idleTimeoutMs: 30_000 });
+      expect(grant.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(grant.secret).not.toBe(grant.id);
+      await until(() => events.some((e) => e.type === 'lease-acquired'), 2000, 'lease-acquired event');
 
-    // What a second client can learn about the lease: its id, never its secret.
-    const listing = await raw(t, 'GET', '/v1/leases');
-    const view = await raw(t, 'GET', '/v1/devices/1-1');
-    const one = await raw(t, 'GET', `/v1/leases/${grant.id}`);
-    const seen = [listing.json.leases[0].id, view.json.device.lease.id, one.json.lease.id, (events.find((e) => e.type === 'lease-acquired') as { lease: { id: string } }).lease.id];
-    expect(seen).toEqual([grant.id, grant.id, grant.id, grant.id]);
-    for (const text of [listing.body.toString(), view.body.toString(), one.body.toString(), JSON.stringify(events)]) expect(text).not.toContain(grant.secret);
+      // What a second client can learn about the lease: its id, never its secret.
+      const listing = await raw(t, 'GET', '/v1/leases');
+      const view = await raw(t, 'GET', '/v1/devices/1-1');
+      const one = await raw(t, 'GET', `/v1/leases/${grant.id}`);
+      const seen = [
+        listing.json.leases[0].id,
+        view.json.device.lease.id,
+        one.json.lease.id,
+        (events.find((e) => e.type === 'lease-acquired') as { lease: { id: string } }).lease.id,
+      ];
+      expect(seen).toEqual([grant.id, grant.id, grant.id, grant.id]);
+      for (const text of [listing.body.toString(), view.body.toString(), one.body.toString(), JSON.stringify(events)])
+        expect(text).not.toContain(grant.secret);
 
-    // ...and with that id it gets nothing done: not as header, JSON field or query parameter.
-    const useWithId = [
-      await raw(t, 'POST', '/v1/devices/1-1/execute', INQUIRY_JSON, { ...JSON_TYPE, 'x-usbscsi-lease': grant.id }),
-      await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36, lease: grant.id }), JSON_TYPE),
-      await raw(t, 'POST', `/v1/devices/1-1/execute?cdb=2a000000000000000100&allowMediumWrite=true&lease=${grant.id}`, Buffer.alloc(512), { 'content-type': 'application/octet-stream' }),
-      await raw(t, 'POST', '/v1/devices/1-1/reset', undefined, { 'x-usbscsi-lease': grant.id }),
-    ];
-    expect(useWithId.map((r) => [r.status, r.json.error.code])).toEqual(Array(4).fill([409, 'E_BUSY']));
-    const endWithId = [
-      await raw(t, 'DELETE', `/v1/leases/${grant.id}`),
-      await raw(t, 'DELETE', `/v1/leases/${grant.id}`, undefined, { 'x-usbscsi-lease': grant.id }),
-      await raw(t, 'POST', `/v1/leases/${grant.id}/renew`, '{}', { ...JSON_TYPE, 'x-usbscsi-lease': grant.id }),
-      await raw(t, 'POST', `/v1/leases/${grant.id}/renew`, '{}', JSON_TYPE),
-    ];
-    expect(endWithId.map((r) => [r.status, r.json.error.code, r.json.error.details.reason])).toEqual([
-      [403, 'E_PERMISSION', 'secret-missing'],
-      [403, 'E_PERMISSION', 'secret-invalid'],
-      [403, 'E_PERMISSION', 'secret-invalid'],
-      [403, 'E_PERMISSION', 'secret-missing'],
-    ]);
-    expect(dev.executed).toEqual([]);
-    expect(await owner.listLeases()).toHaveLength(1);
-    expect(events.filter((e) => e.type === 'lease-released')).toEqual([]);
+      // ...and with that id it gets nothing done: not as header, JSON field or query parameter.
+      const useWithId = [
+        await raw(t, 'POST', '/v1/devices/1-1/execute', INQUIRY_JSON, { ...JSON_TYPE, 'x-usbscsi-lease': grant.id }),
+        await raw(
+          t,
+          'POST',
+          '/v1/devices/1-1/execute',
+          JSON.stringify({ cdb: '12 00 00 00 24 00', length: 36, lease: grant.id }),
+          JSON_TYPE,
+        ),
+        await raw(
+          t,
+          'POST',
+          `/v1/devices/1-1/execute?cdb=2a000000000000000100&allowMediumWrite=true&lease=${grant.id}`,
+          Buffer.alloc(512),
+          { 'content-type': 'application/octet-stream' },
+        ),
+        await raw(t, 'POST', '/v1/devices/1-1/reset', undefined, { 'x-usbscsi-lease': grant.id }),
+      ];
+      expect(useWithId.map((r) => [r.status, r.json.error.code])).toEqual(Array(4).fill([409, 'E_BUSY']));
+      const endWithId = [
+        await raw(t, 'DELETE', `/v1/leases/${grant.id}`),
+        await raw(t, 'DELETE', `/v1/leases/${grant.id}`, undefined, { 'x-usbscsi-lease': grant.id }),
+        await raw(t, 'POST', `/v1/leases/${grant.id}/renew`, '{}', { ...JSON_TYPE, 'x-usbscsi-lease': grant.id }),
+        await raw(t, 'POST', `/v1/leases/${grant.id}/renew`, '{}', JSON_TYPE),
+      ];
+      expect(endWithId.map((r) => [r.status, r.json.error.code, r.json.error.details.reason])).toEqual([
+        [403, 'E_PERMISSION', 'secret-missing'],
+        [403, 'E_PERMISSION', 'secret-invalid'],
+        [403, 'E_PERMISSION', 'secret-invalid'],
+        [403, 'E_PERMISSION', 'secret-missing'],
+      ]);
+      expect(dev.executed).toEqual([]);
+      expect(await owner.listLeases()).toHaveLength(1);
+      expect(events.filter((e) => e.type === 'lease-released')).toEqual([]);
 
-    // The owner, with the secret: use, renew, release.
-    expect((await owner.execute('1-1', INQUIRY, { length: 36, leaseSecret: grant.secret })).status).toBe(0);
-    const renewed = await owner.renewLease(grant, { ttlMs: 120_000 });
-    expect(Date.parse(renewed.expiresAt)).toBeGreaterThan(Date.parse(grant.expiresAt));
-    expect(await owner.releaseLease(grant)).toMatchObject({ id: grant.id });
-    expect(await owner.listLeases()).toEqual([]);
-    expect(dev.executed).toEqual([0x12]);
-    unsubscribe();
-  });
+      // The owner, with the secret: use, renew, release.
+      expect((await owner.execute('1-1', INQUIRY, { length: 36, leaseSecret: grant.secret })).status).toBe(0);
+      const renewed = await owner.renewLease(grant, { ttlMs: 120_000 });
+      expect(Date.parse(renewed.expiresAt)).toBeGreaterThan(Date.parse(grant.expiresAt));
+      expect(await owner.releaseLease(grant)).toMatchObject({ id: grant.id });
+      expect(await owner.listLeases()).toEqual([]);
+      expect(dev.executed).toEqual([0x12]);
+      unsubscribe();
+    },
+  );
 
   it('openRemoteDevice with a lease presents the secret on every command and releases on close', async () => {
     const device = await openRemoteDevice({ via: `unix:${t.socketPath}`, lease: { holder: 'remote' } });
@@ -95,21 +117,28 @@ describe('usbscsid leases are capabilities', () => {
     expect(await owner.listLeases()).toEqual([]);
   });
 
-  it('a broken lease needs the Unix-socket peer: without SO_PEERCRED nobody breaks it, the secret still releases it', async () => {
-    const provider = new FakeProvider();
-    provider.add('1-1');
-    const blind = await startTestDaemon(provider, { peerLookup: () => undefined });
-    const c = new DaemonClient({ kind: 'unix', socketPath: blind.socketPath });
-    try {
-      const grant = await c.acquireLease('1-1');
-      expect(grant.ownerUid).toBeNull();
-      await expect(c.breakLease(grant.id)).rejects.toMatchObject({ code: 'E_PERMISSION', details: { reason: 'peer-unknown', httpStatus: 403 } });
-      expect(await c.releaseLease(grant)).toMatchObject({ id: grant.id });
-    } finally {
-      c.close();
-      await blind.stop();
-    }
-  });
+  it(
+    'a broken lease needs the Unix-socket peer: without SO_PEERCRED nobody breaks it, ' +
+      'the secret still releases it',
+    async () => {
+      const provider = new FakeProvider();
+      provider.add('1-1');
+      const blind = await startTestDaemon(provider, { peerLookup: () => undefined });
+      const c = new DaemonClient({ kind: 'unix', socketPath: blind.socketPath });
+      try {
+        const grant = await c.acquireLease('1-1');
+        expect(grant.ownerUid).toBeNull();
+        await expect(c.breakLease(grant.id)).rejects.toMatchObject({
+          code: 'E_PERMISSION',
+          details: { reason: 'peer-unknown', httpStatus: 403 },
+        });
+        expect(await c.releaseLease(grant)).toMatchObject({ id: grant.id });
+      } finally {
+        c.close();
+        await blind.stop();
+      }
+    },
+  );
 });
 
 const peerCredentialsAvailable = (() => {
@@ -118,10 +147,20 @@ const peerCredentialsAvailable = (() => {
 })();
 const isRoot = process.getuid?.() === 0;
 const CROSS_UID = peerCredentialsAvailable && isRoot;
-const skipReason = !peerCredentialsAvailable ? ' (SKIPPED: the native addon with peerCredentials is not built)' : !isRoot ? ' (SKIPPED: needs root to run clients as other users)' : '';
+const skipReason = !peerCredentialsAvailable
+  ? ' (SKIPPED: the native addon with peerCredentials is not built)'
+  : !isRoot
+    ? ' (SKIPPED: needs root to run clients as other users)'
+    : '';
 
 /** One HTTP request over the Unix socket from a process running as `uid`. */
-function asUser(uid: number, socketPath: string, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+function asUser(
+  uid: number,
+  socketPath: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
   const script = `
     const [socketPath, method, path, headers] = process.argv.slice(1);
     const r = require('node:http').request({ socketPath, method, path, headers: JSON.parse(headers) }, (res) => {
@@ -132,13 +171,19 @@ function asUser(uid: number, socketPath: string, method: string, path: string, h
     r.on('error', (e) => { process.stderr.write(String(e)); process.exit(3); });
     r.end();`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, socketPath, method, path, JSON.stringify(headers)], { uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', script, socketPath, method, path, JSON.stringify(headers)], {
+      uid,
+      gid: uid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c));
     child.stderr.on('data', (c: Buffer) => (err += c));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client as uid ${uid} exited ${code}: ${err}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client as uid ${uid} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -167,42 +212,57 @@ describe.skipIf(!CROSS_UID)(`breaking a lease: only the uid that took it, or roo
     await t.stop();
   });
 
-  it('records the acquiring uid; another uid may not break or release it, the same uid (another process, no secret) may', async () => {
-    const taken = await asUser(HOLDER, t.socketPath, 'POST', '/v1/devices/1-1/lease');
-    expect(taken.status).toBe(201);
-    const { id, secret } = taken.json.lease;
-    expect(taken.json.lease.ownerUid).toBe(HOLDER);
-    expect((await root.listLeases())[0]).toMatchObject({ id, ownerUid: HOLDER });
+  it(
+    'records the acquiring uid; another uid may not break or release it, the same uid ' +
+      '(another process, no secret) may',
+    async () => {
+      const taken = await asUser(HOLDER, t.socketPath, 'POST', '/v1/devices/1-1/lease');
+      expect(taken.status).toBe(201);
+      const { id, secret } = taken.json.lease;
+      expect(taken.json.lease.ownerUid).toBe(HOLDER);
+      expect((await root.listLeases())[0]).toMatchObject({ id, ownerUid: HOLDER });
 
-    const other = await asUser(OTHER, t.socketPath, 'POST', `/v1/leases/${id}/break`);
-    expect([other.status, other.json.error.code, other.json.error.details.reason]).toEqual([403, 'E_PERMISSION', 'not-owner']);
-    expect((await asUser(OTHER, t.socketPath, 'DELETE', `/v1/leases/${id}`)).status).toBe(403);
-    // The secret is what releases; a uid alone does not (the holder's own uid included).
-    expect((await asUser(HOLDER, t.socketPath, 'DELETE', `/v1/leases/${id}`)).status).toBe(403);
-    expect(await root.listLeases()).toHaveLength(1);
+      const other = await asUser(OTHER, t.socketPath, 'POST', `/v1/leases/${id}/break`);
+      expect([other.status, other.json.error.code, other.json.error.details.reason]).toEqual([
+        403,
+        'E_PERMISSION',
+        'not-owner',
+      ]);
+      expect((await asUser(OTHER, t.socketPath, 'DELETE', `/v1/leases/${id}`)).status).toBe(403);
+      // The secret is what releases; a uid alone does not (the holder's own uid included).
+      expect((await asUser(HOLDER, t.socketPath, 'DELETE', `/v1/leases/${id}`)).status).toBe(403);
+      expect(await root.listLeases()).toHaveLength(1);
 
-    const broken = await asUser(HOLDER, t.socketPath, 'POST', `/v1/leases/${id}/break`);
-    expect(broken).toMatchObject({ status: 200, json: { broken: true, lease: { id } } });
-    await until(() => events.some((e) => e.type === 'lease-released'), 2000, 'lease-released');
-    expect(events.find((e) => e.type === 'lease-released')).toMatchObject({ reason: 'broken', lease: { id } });
-    expect(JSON.stringify(events)).not.toContain(secret);
-  });
+      const broken = await asUser(HOLDER, t.socketPath, 'POST', `/v1/leases/${id}/break`);
+      expect(broken).toMatchObject({ status: 200, json: { broken: true, lease: { id } } });
+      await until(() => events.some((e) => e.type === 'lease-released'), 2000, 'lease-released');
+      expect(events.find((e) => e.type === 'lease-released')).toMatchObject({ reason: 'broken', lease: { id } });
+      expect(JSON.stringify(events)).not.toContain(secret);
+    },
+  );
 
-  it('root breaks any lease, over the Unix socket only; a lease taken over TCP has no owner uid, so only root breaks it', async () => {
-    const taken = await asUser(HOLDER, t.socketPath, 'POST', '/v1/devices/1-1/lease');
-    expect(await root.breakLease(taken.json.lease.id)).toMatchObject({ id: taken.json.lease.id });
+  it(
+    'root breaks any lease, over the Unix socket only; a lease taken over TCP has no ' +
+      'owner uid, so only root breaks it',
+    async () => {
+      const taken = await asUser(HOLDER, t.socketPath, 'POST', '/v1/devices/1-1/lease');
+      expect(await root.breakLease(taken.json.lease.id)).toMatchObject({ id: taken.json.lease.id });
 
-    const tcp = new DaemonClient(`http://127.0.0.1:${t.daemon.tcp!.port}`, { token: TOKEN });
-    try {
-      const grant = await tcp.acquireLease('1-1');
-      expect(grant.ownerUid).toBeNull();
-      await expect(tcp.breakLease(grant.id)).rejects.toMatchObject({ code: 'E_PERMISSION', details: { reason: 'peer-unknown' } });
-      const byHolderUid = await asUser(HOLDER, t.socketPath, 'POST', `/v1/leases/${grant.id}/break`);
-      expect([byHolderUid.status, byHolderUid.json.error.details.reason]).toEqual([403, 'not-owner']);
-      expect(await root.breakLease(grant.id)).toMatchObject({ id: grant.id });
-      expect(await root.listLeases()).toEqual([]);
-    } finally {
-      tcp.close();
-    }
-  });
+      const tcp = new DaemonClient(`http://127.0.0.1:${t.daemon.tcp!.port}`, { token: TOKEN });
+      try {
+        const grant = await tcp.acquireLease('1-1');
+        expect(grant.ownerUid).toBeNull();
+        await expect(tcp.breakLease(grant.id)).rejects.toMatchObject({
+          code: 'E_PERMISSION',
+          details: { reason: 'peer-unknown' },
+        });
+        const byHolderUid = await asUser(HOLDER, t.socketPath, 'POST', `/v1/leases/${grant.id}/break`);
+        expect([byHolderUid.status, byHolderUid.json.error.details.reason]).toEqual([403, 'not-owner']);
+        expect(await root.breakLease(grant.id)).toMatchObject({ id: grant.id });
+        expect(await root.listLeases()).toEqual([]);
+      } finally {
+        tcp.close();
+      }
+    },
+  );
 });

@@ -27,7 +27,10 @@ describe('usbscsid socket, logs and lease expiry', () => {
     const dir = tmp();
     const path = join(dir, 's.sock');
     // a socket file nobody listens on any more: its owner was SIGKILLed
-    const owner = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    const owner = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
     await new Promise((r) => owner.once('exit', r));
     expect(statSync(path).isSocket()).toBe(true);
     const provider = new FakeProvider();
@@ -43,7 +46,12 @@ describe('usbscsid socket, logs and lease expiry', () => {
 
   it('logs one JSON line per command with request id, device, opcode, duration and result', async () => {
     const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({ write(chunk, _e, cb) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); cb(); } });
+    const sink = new Writable({
+      write(chunk, _e, cb) {
+        for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
     const provider = new FakeProvider();
     provider.add('1-1');
     const path = join(tmp(), 's.sock');
@@ -52,13 +60,23 @@ describe('usbscsid socket, logs and lease expiry', () => {
     const client = new DaemonClient({ kind: 'unix', socketPath: path });
     cleanup.push(() => client.close());
     await client.execute('1-1', INQUIRY, { length: 36 });
-    await client.execute('1-1', Uint8Array.from([0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0]), { data: new Uint8Array(512) }).catch(() => undefined);
-    await until(() => lines.filter((l) => l.msg === 'command done' || l.msg === 'command failed').length === 2, 2000, 'log lines');
+    await client
+      .execute('1-1', Uint8Array.from([0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0]), { data: new Uint8Array(512) })
+      .catch(() => undefined);
+    await until(
+      () => lines.filter((l) => l.msg === 'command done' || l.msg === 'command failed').length === 2,
+      2000,
+      'log lines',
+    );
     const done = lines.find((l) => l.msg === 'command done')!;
     expect(done).toMatchObject({ device: '1-1', opcode: '12', status: 0, seq: 1 });
     expect(typeof done.reqId).toBe('string');
     expect(typeof done.ms).toBe('number');
-    expect(lines.find((l) => l.msg === 'command failed')).toMatchObject({ device: '1-1', opcode: '2a', code: 'E_BAD_INPUT' });
+    expect(lines.find((l) => l.msg === 'command failed')).toMatchObject({
+      device: '1-1',
+      opcode: '2a',
+      code: 'E_BAD_INPUT',
+    });
     const request = lines.find((l) => l.msg === 'request' && l.reqId === done.reqId);
     expect(request).toMatchObject({ method: 'POST', url: '/v1/devices/1-1/execute', status: 200 });
   });
@@ -74,7 +92,11 @@ describe('usbscsid socket, logs and lease expiry', () => {
     const events: DaemonEvent[] = [];
     cleanup.push(await client.events((e) => events.push(e)));
     fake.add('2-4.1');
-    await until(() => events.some((e) => e.type === 'device-arrived' && e.device.id === '2-4.1'), 3000, 'arrival by polling');
+    await until(
+      () => events.some((e) => e.type === 'device-arrived' && e.device.id === '2-4.1'),
+      3000,
+      'arrival by polling',
+    );
     expect((await client.execute('2-4.1', INQUIRY, { length: 36 })).status).toBe(0);
     fake.unplug('2-4.1');
     await until(() => events.some((e) => e.type === 'device-left'), 3000, 'departure by polling');
@@ -97,9 +119,16 @@ describe('usbscsid socket, logs and lease expiry', () => {
     // commands keep it from idling, not from expiring
     for (let i = 0; i < 3; i++) await client.execute('1-1', INQUIRY, { length: 36, leaseSecret: lease.secret });
     await until(() => events.some((e) => e.type === 'lease-released'), 3000, 'expiry');
-    expect(events.find((e) => e.type === 'lease-released')).toMatchObject({ reason: 'expired', lease: { id: lease.id } });
+    expect(events.find((e) => e.type === 'lease-released')).toMatchObject({
+      reason: 'expired',
+      lease: { id: lease.id },
+    });
     expect(dev.closed).toBe(true);
-    await expect(client.execute('1-1', INQUIRY, { length: 36, leaseSecret: lease.secret })).resolves.toMatchObject({ status: 0 });
-    await expect(client.acquireLease('1-1', { ttlMs: 10, idleTimeoutMs: 20 })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+    await expect(client.execute('1-1', INQUIRY, { length: 36, leaseSecret: lease.secret })).resolves.toMatchObject({
+      status: 0,
+    });
+    await expect(client.acquireLease('1-1', { ttlMs: 10, idleTimeoutMs: 20 })).rejects.toMatchObject({
+      code: 'E_BAD_INPUT',
+    });
   });
 });

@@ -17,7 +17,11 @@ function logSink() {
   const text: string[] = [];
   const sink = new Writable({
     write(chunk, _e, cb) {
-      for (const l of String(chunk).split('\n')) if (l) { text.push(l); lines.push(JSON.parse(l)); }
+      for (const l of String(chunk).split('\n'))
+        if (l) {
+          text.push(l);
+          lines.push(JSON.parse(l));
+        }
       cb();
     },
   });
@@ -37,18 +41,42 @@ describe('usbscsid logs', () => {
     provider.add('1-1');
     t = await startTestDaemon(provider, { log, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN });
     const tcp = { port: t.daemon.tcp!.port };
-    const secrets = ['S3CRET-TOKEN-1', 'S3CRET-TOKEN-2', 'S3CRET-LEASE-3', 'S3CRET-TOKEN-4', 'S3CRET-TOKEN-5', 'S3CRET-TOKEN-6', 'S3CRET-TOKEN-7'];
+    const secrets = [
+      'S3CRET-TOKEN-1',
+      'S3CRET-TOKEN-2',
+      'S3CRET-LEASE-3',
+      'S3CRET-TOKEN-4',
+      'S3CRET-TOKEN-5',
+      'S3CRET-TOKEN-6',
+      'S3CRET-TOKEN-7',
+    ];
     await raw(t, 'GET', `/healthz?token=${secrets[0]}`);
     await raw(t, 'GET', `/v1/devices?access_token=${secrets[1]}&x=1`);
-    await raw(t, 'POST', `/v1/devices/1-1/execute?cdb=2a000000000000000100&allowMediumWrite=true&lease=${secrets[2]}`, Buffer.alloc(512), { 'content-type': 'application/octet-stream' });
+    await raw(
+      t,
+      'POST',
+      `/v1/devices/1-1/execute?cdb=2a000000000000000100&allowMediumWrite=true&lease=${secrets[2]}`,
+      Buffer.alloc(512),
+      { 'content-type': 'application/octet-stream' },
+    );
     await raw(tcp, 'GET', `/healthz?token=${secrets[3]}`); // refused: no bearer header
     await raw(t, 'GET', `/v2/nothing?%74oken=${secrets[4]}`); // a percent-encoded name
-    await sendRaw(t.socketPath, `GET /v1/devices/%zz?token=${secrets[5]} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await sendRaw(
+      t.socketPath,
+      `GET /v1/devices/%zz?token=${secrets[5]} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
     await sendRaw(t.socketPath, `GET /healthz?token=${secrets[6]}&${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
     await until(() => lines.filter((l) => l.msg === 'request').length >= 5, 3000, 'request lines');
-    for (const secret of secrets) expect(text.filter((l) => l.includes(secret)), secret).toEqual([]);
+    for (const secret of secrets)
+      expect(
+        text.filter((l) => l.includes(secret)),
+        secret,
+      ).toEqual([]);
     // ...while the request lines keep what helps: path, harmless parameters, status
-    expect(lines.find((l) => l.msg === 'request' && String(l.url).startsWith('/healthz'))).toMatchObject({ url: '/healthz?token=[redacted]', status: 200 });
+    expect(lines.find((l) => l.msg === 'request' && String(l.url).startsWith('/healthz'))).toMatchObject({
+      url: '/healthz?token=[redacted]',
+      status: 200,
+    });
     expect(lines.find((l) => l.msg === 'request' && String(l.url).includes('execute'))).toMatchObject({
       url: '/v1/devices/1-1/execute?cdb=2a000000000000000100&allowMediumWrite=true&lease=[redacted]',
     });
@@ -65,18 +93,27 @@ describe('usbscsid logs', () => {
       const slow = (path: string) =>
         new Promise<void>((resolve) => {
           const body = JSON.stringify({ cdb: `${SLOW_OPCODE.toString(16)} 32 00 00 00 00` });
-          const r = request({ socketPath: t!.socketPath, method: 'POST', path, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
+          const r = request({
+            socketPath: t!.socketPath,
+            method: 'POST',
+            path,
+            headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+          });
           r.on('error', () => resolve());
           r.end(body);
           // hang up while the first runs and the second waits in the queue
-          setTimeout(() => { r.destroy(); resolve(); }, 150);
+          setTimeout(() => {
+            r.destroy();
+            resolve();
+          }, 150);
         });
       await Promise.all([slow('/v1/devices/1-1/execute'), slow('/v1/devices/1-1/execute')]);
       // each request ends with one line about its E_CANCELLED answer (besides the command's own 'command failed')
       const answered = () => lines.filter((l) => l.code === 'E_CANCELLED' && l.msg !== 'command failed');
       await until(() => answered().length === 2, 3000, 'both requests to end');
       await until(() => dev.aborted === 1, 3000, 'the running command aborted');
-      for (const l of answered()) expect(l).toMatchObject({ level: 30, msg: expect.stringMatching(/^client went away before the answer/) });
+      for (const l of answered())
+        expect(l).toMatchObject({ level: 30, msg: expect.stringMatching(/^client went away before the answer/) });
       expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
       expect(JSON.stringify(lines)).not.toContain('"stack"');
       // the daemon carries on

@@ -30,37 +30,52 @@ describe('usbscsid serves USB-NVMe bridges through /execute', () => {
   it.each([
     ['1-1', 'jmicron'],
     ['1-2', 'realtek'],
-  ] as const)('%s: health() finds the %s bridge by probing (no USB descriptors over the daemon) and reads the NVMe health', async (selector, kind) => {
-    const h = await (await remote(selector)).health();
-    expect(h.detection).toMatchObject({ path: 'nvme', via: 'probe', kind });
-    expect(h.path === 'nvme' && h.smart).toMatchObject({ powerOnHours: 1873n, temperatureKelvin: 311 });
-  });
+  ] as const)(
+    '%s: health() finds the %s bridge by probing (no USB descriptors over the daemon) and reads the NVMe health',
+    async (selector, kind) => {
+      const h = await (await remote(selector)).health();
+      expect(h.detection).toMatchObject({ path: 'nvme', via: 'probe', kind });
+      expect(h.path === 'nvme' && h.smart).toMatchObject({ powerOnHours: 1873n, temperatureKelvin: 311 });
+    },
+  );
 
-  it('ASMedia: E6h is never probed unasked over the daemon (UAS unknown); named with bridge: asmedia it works', async () => {
-    const d = await remote('1-3');
-    await expect(d.health()).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    expect(backend.devices[2]!.stats.history.some((h) => h.opcode === 0xe6)).toBe(false);
-    const nvme = await d.nvme({ bridge: 'asmedia' });
-    expect((await nvme.identifyController()).model).toBe('USBSCSI SIMULATED NVMe SSD 1TB');
-    expect(await nvme.getFeature(0x06)).toBe(1);
-  });
+  it(
+    'ASMedia: E6h is never probed unasked over the daemon (UAS unknown); named with bridge: ' + 'asmedia it works',
+    async () => {
+      const d = await remote('1-3');
+      await expect(d.health()).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      expect(backend.devices[2]!.stats.history.some((h) => h.opcode === 0xe6)).toBe(false);
+      const nvme = await d.nvme({ bridge: 'asmedia' });
+      expect((await nvme.identifyController()).model).toBe('USBSCSI SIMULATED NVMe SSD 1TB');
+      expect(await nvme.getFeature(0x06)).toBe(1);
+    },
+  );
 
-  it('JMS583 over the daemon: a Get Log Page asking the drive for more than 0x230 bytes (NUMDL) is refused before it reaches the daemon', async () => {
-    const nvme = await (await remote('1-1')).nvme();
-    const jms = backend.devices[0]!;
-    const before = jms.stats.commands;
-    await expect(nvme.admin({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x03ff0002, direction: 'in', length: 512 })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    expect(jms.stats.commands).toBe(before);
-    expect(jms.connected).toBe(true);
-  });
+  it(
+    'JMS583 over the daemon: a Get Log Page asking the drive for more than 0x230 bytes ' +
+      '(NUMDL) is refused before it reaches the daemon',
+    async () => {
+      const nvme = await (await remote('1-1')).nvme();
+      const jms = backend.devices[0]!;
+      const before = jms.stats.commands;
+      await expect(
+        nvme.admin({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x03ff0002, direction: 'in', length: 512 }),
+      ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      expect(jms.stats.commands).toBe(before);
+      expect(jms.connected).toBe(true);
+    },
+  );
 
-  it('consent is the client core\'s: a self-test without it never reaches the daemon; with it the drive runs it', async () => {
-    const nvme = await (await remote('1-2')).nvme();
-    const controller = backend.devices[1]!.nvme!.controller;
-    const before = backend.devices[1]!.stats.commands;
-    await expect(nvme.selfTest('extended')).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
-    expect(backend.devices[1]!.stats.commands).toBe(before);
-    await nvme.selfTest('extended', { allowMediumWrite: true });
-    expect(controller.commands.at(-1)).toMatchObject({ opcode: 0x14, cdw10: 2 });
-  });
+  it(
+    "consent is the client core's: a self-test without it never reaches the daemon; with " + 'it the drive runs it',
+    async () => {
+      const nvme = await (await remote('1-2')).nvme();
+      const controller = backend.devices[1]!.nvme!.controller;
+      const before = backend.devices[1]!.stats.commands;
+      await expect(nvme.selfTest('extended')).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+      expect(backend.devices[1]!.stats.commands).toBe(before);
+      await nvme.selfTest('extended', { allowMediumWrite: true });
+      expect(controller.commands.at(-1)).toMatchObject({ opcode: 0x14, cdw10: 2 });
+    },
+  );
 });

@@ -57,7 +57,14 @@ describe('usbscsid option errors', () => {
 
   it('says a missing token file is missing, once, without the errno twice', async () => {
     const missing = join(dir, 'no-token');
-    const { code, stderr } = await exitOf(['--socket', join(dir, 'd.sock'), '--listen', '127.0.0.1:0', '--token-file', missing]);
+    const { code, stderr } = await exitOf([
+      '--socket',
+      join(dir, 'd.sock'),
+      '--listen',
+      '127.0.0.1:0',
+      '--token-file',
+      missing,
+    ]);
     expect(code).toBe(2);
     expect(stderr).toBe(`usbscsid: E_BAD_INPUT: cannot read --token-file ${missing}: no such file\n`);
   });

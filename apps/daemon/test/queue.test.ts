@@ -54,7 +54,12 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
     const other = client.execute('1-1', Uint8Array.from([0x00, 0, 0, 0, 0, 0]));
     await until(async () => (await depth()) === 5, 2000, 'queued');
     gone.abort();
-    expect(await Promise.all([running, ...queued].map(codeOf))).toEqual(['E_CANCELLED', 'E_CANCELLED', 'E_CANCELLED', 'E_CANCELLED']);
+    expect(await Promise.all([running, ...queued].map(codeOf))).toEqual([
+      'E_CANCELLED',
+      'E_CANCELLED',
+      'E_CANCELLED',
+      'E_CANCELLED',
+    ]);
     expect((await other).status).toBe(0);
     await until(() => dev.aborted === 1, 2000, 'running command aborted');
     // the three INQUIRYs never reached the device; the other client's TEST UNIT READY did
@@ -92,14 +97,21 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
     const events: DaemonEvent[] = [];
     const unsubscribe = await client.events((e) => events.push(e));
     const lease = await client.acquireLease('1-1', { holder: 'station-7', ttlMs: 60_000, idleTimeoutMs: 300 });
-    expect(await client.getDevice('1-1')).toMatchObject({ state: 'leased', lease: { holder: 'station-7' }, open: true });
+    expect(await client.getDevice('1-1')).toMatchObject({
+      state: 'leased',
+      lease: { holder: 'station-7' },
+      open: true,
+    });
     const refused = await codeOf(client.execute('1-1', INQUIRY, { length: 36 }));
     expect(refused).toBe('E_BUSY');
     expect(await codeOf(client.acquireLease('1-1'))).toBe('E_BUSY');
     expect((await client.execute('1-1', INQUIRY, { length: 36, leaseSecret: lease.secret })).status).toBe(0);
     await until(() => events.some((e) => e.type === 'lease-acquired'), 2000, 'lease-acquired event');
     await until(() => events.some((e) => e.type === 'lease-released'), 3000, 'idle lease end');
-    const released = events.find((e) => e.type === 'lease-released') as Extract<DaemonEvent, { type: 'lease-released' }>;
+    const released = events.find((e) => e.type === 'lease-released') as Extract<
+      DaemonEvent,
+      { type: 'lease-released' }
+    >;
     expect(released).toMatchObject({ reason: 'idle', lease: { id: lease.id, holder: 'station-7', deviceId: '1-1' } });
     expect(dev.closed).toBe(true); // handed back
     expect(await client.getDevice('1-1')).toMatchObject({ state: 'idle', lease: null, open: false });
@@ -134,7 +146,10 @@ describe('usbscsid queueing, cancellation, leases, draining (fake device)', () =
     const stopping = t.stop();
     expect(await Promise.all([running, ...queued].map(codeOf))).toEqual(['resolved', 'E_CANCELLED', 'E_CANCELLED']);
     await stopping;
-    expect(events.find((e) => e.type === 'lease-released')).toMatchObject({ reason: 'shutdown', lease: { id: lease.id } });
+    expect(events.find((e) => e.type === 'lease-released')).toMatchObject({
+      reason: 'shutdown',
+      lease: { id: lease.id },
+    });
     expect(provider.devices.get('1-2')!.device.closed).toBe(true);
     expect(dev.closed).toBe(true);
     unsubscribe();

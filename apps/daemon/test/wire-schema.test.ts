@@ -31,11 +31,13 @@ type Schema = Record<string, any>;
 
 const DOC = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')) as Schema;
 const ROOT = 'usbscsid.json';
-const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv2020) => void;
+const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ??
+  addFormatsModule) as unknown as (ajv: Ajv2020) => void;
 const ajv = new Ajv2020({ strict: true, allowUnionTypes: true, allErrors: true });
 addFormats(ajv);
 // The components become one schema's $defs, so every `#/components/schemas/X` resolves inside it.
-const asDefs = (schema: unknown): Schema => JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', `"${ROOT}#/$defs/`));
+const asDefs = (schema: unknown): Schema =>
+  JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', `"${ROOT}#/$defs/`));
 ajv.addSchema({ $id: ROOT, $defs: asDefs(DOC.components.schemas) });
 
 const resolve = (schema: Schema): Schema => {
@@ -58,7 +60,9 @@ function undeclared(schema: Schema, value: unknown, at = '$'): string[] {
   const parts = [s, ...((s.allOf ?? []) as Schema[]).map(resolve)];
   if (!parts.some((p) => p.properties)) return [];
   const declared: Record<string, Schema> = Object.assign({}, ...parts.map((p) => p.properties ?? {}));
-  return Object.entries(value).flatMap(([k, v]) => (k in declared ? undeclared(declared[k]!, v, `${at}.${k}`) : [`${at}.${k}`]));
+  return Object.entries(value).flatMap(([k, v]) =>
+    k in declared ? undeclared(declared[k]!, v, `${at}.${k}`) : [`${at}.${k}`],
+  );
 }
 
 const validators = new Map<string, ValidateFunction>();
@@ -72,7 +76,9 @@ function validatorOf(schema: Schema): ValidateFunction {
 /** Fails with every schema error and every undeclared field of `value`. */
 function expectConforms(schema: Schema, value: unknown, what: string): void {
   const validate = validatorOf(schema);
-  const errors = validate(value) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '$'} ${e.message} ${JSON.stringify(e.params)}`);
+  const errors = validate(value)
+    ? []
+    : (validate.errors ?? []).map((e) => `${e.instancePath || '$'} ${e.message} ${JSON.stringify(e.params)}`);
   expect({ what, errors, undeclared: undeclared(schema, value) }).toEqual({ what, errors: [], undeclared: [] });
 }
 
@@ -93,9 +99,8 @@ function expectDocumented(path: string, method: string, res: RawResponse): void 
 
 /** Descriptor sense with an INFORMATION descriptor (a 64-bit value) and an ATA Status Return (SAT). */
 const DESCRIPTOR_SENSE = Uint8Array.from([
-  0x72, 0x01, 0x00, 0x1d, 0, 0, 0, 26,
-  0x00, 0x0a, 0x80, 0, 0, 0, 0, 0x01, 0, 0, 0, 0x07,
-  0x09, 0x0c, 0x01, 0x04, 0, 0x02, 0, 0x11, 0, 0x22, 0, 0x33, 0x40, 0x51,
+  0x72, 0x01, 0x00, 0x1d, 0, 0, 0, 26, 0x00, 0x0a, 0x80, 0, 0, 0, 0, 0x01, 0, 0, 0, 0x07, 0x09, 0x0c, 0x01, 0x04, 0,
+  0x02, 0, 0x11, 0, 0x22, 0, 0x33, 0x40, 0x51,
 ]);
 /** Fixed sense, ILLEGAL REQUEST INVALID FIELD IN CDB, with a field pointer (SKSV) and command-specific bytes. */
 const FIXED_SENSE = Uint8Array.from([0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0x12, 0x34, 0x24, 0x00, 0, 0xc0, 0x00, 0x02]);
@@ -107,7 +112,14 @@ class SensingDevice extends FakeDevice {
   override async execute(cdb: Uint8Array, options: ExecuteOptions): Promise<ScsiResult> {
     if (cdb[0] !== SENSE_OPCODE) return super.execute(cdb, options);
     const data = new Uint8Array(options.length ?? 0).fill(0xa5);
-    return { status: 2, sense: decodeSense(DESCRIPTOR_SENSE), data, transferred: data.length, residue: 0, durationNs: 1234 };
+    return {
+      status: 2,
+      sense: decodeSense(DESCRIPTOR_SENSE),
+      data,
+      transferred: data.length,
+      residue: 0,
+      durationNs: 1234,
+    };
   }
 }
 
@@ -129,11 +141,24 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
   });
 
   it('the check itself refuses a missing required field and an undeclared one, at any depth', () => {
-    const device = { id: '1-1', backend: 'fake', vendorId: 1, productId: 2, location: '1-1', state: 'idle', queueDepth: 0, open: false, lease: { id: 'x', holder: 'h' } };
+    const device = {
+      id: '1-1',
+      backend: 'fake',
+      vendorId: 1,
+      productId: 2,
+      location: '1-1',
+      state: 'idle',
+      queueDepth: 0,
+      open: false,
+      lease: { id: 'x', holder: 'h' },
+    };
     expect(validatorOf(component('Device'))(device)).toBe(true);
     expect(undeclared(component('Device'), device)).toEqual([]);
     expect(validatorOf(component('Device'))({ ...device, state: undefined })).toBe(false);
-    expect(undeclared(component('Device'), { ...device, extra: 1, lease: { ...device.lease, secret: 's' } })).toEqual(['$.lease.secret', '$.extra']);
+    expect(undeclared(component('Device'), { ...device, extra: 1, lease: { ...device.lease, secret: 's' } })).toEqual([
+      '$.lease.secret',
+      '$.extra',
+    ]);
     expect(undeclared(component('LeaseGrant'), { id: 'x', secret: 's', extra: 1 })).toEqual(['$.extra']);
   });
 
@@ -148,7 +173,9 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
 
   it('error envelope: every stable error code, with details, is an Error', () => {
     for (const code of Object.values(ErrorCodes) as ErrorCode[]) {
-      const body = errorBody(new UsbScsiError(code, 'what happened and what to do', { details: { lba: 7n, raw: Uint8Array.of(1, 2) } }));
+      const body = errorBody(
+        new UsbScsiError(code, 'what happened and what to do', { details: { lba: 7n, raw: Uint8Array.of(1, 2) } }),
+      );
       expectConforms(component('Error'), JSON.parse(JSON.stringify(body)), `error ${code}`);
     }
   });
@@ -159,7 +186,13 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
     expectDocumented('/v1/devices/{id}', 'get', await raw(t, 'GET', '/v1/devices/1-1'));
     expectDocumented('/v1/devices/{id}', 'get', await raw(t, 'GET', '/v1/devices/9-9'));
     const json = { 'content-type': 'application/json' };
-    const acquired = await raw(t, 'POST', '/v1/devices/1-1/lease', JSON.stringify({ ttlMs: 60_000, holder: 'wire test' }), json);
+    const acquired = await raw(
+      t,
+      'POST',
+      '/v1/devices/1-1/lease',
+      JSON.stringify({ ttlMs: 60_000, holder: 'wire test' }),
+      json,
+    );
     expect(acquired.status).toBe(201);
     expectDocumented('/v1/devices/{id}/lease', 'post', acquired);
     const { id, secret } = acquired.json.lease as { id: string; secret: string };
@@ -169,10 +202,26 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
     expectDocumented('/v1/devices/{id}/lease', 'post', await raw(t, 'POST', '/v1/devices/1-1/lease', '{}', json));
     expectDocumented('/v1/leases', 'get', await raw(t, 'GET', '/v1/leases'));
     expectDocumented('/v1/leases/{leaseId}', 'get', await raw(t, 'GET', `/v1/leases/${id}`));
-    expectDocumented('/v1/leases/{leaseId}/renew', 'post', await raw(t, 'POST', `/v1/leases/${id}/renew`, '{}', { ...json, 'x-usbscsi-lease': secret }));
-    expectDocumented('/v1/leases/{leaseId}/renew', 'post', await raw(t, 'POST', `/v1/leases/${id}/renew`, '{}', { ...json, 'x-usbscsi-lease': 'wrong' }));
-    expectDocumented('/v1/devices/{id}/reset', 'post', await raw(t, 'POST', '/v1/devices/1-1/reset', undefined, { 'x-usbscsi-lease': secret }));
-    expectDocumented('/v1/leases/{leaseId}', 'delete', await raw(t, 'DELETE', `/v1/leases/${id}`, undefined, { 'x-usbscsi-lease': secret }));
+    expectDocumented(
+      '/v1/leases/{leaseId}/renew',
+      'post',
+      await raw(t, 'POST', `/v1/leases/${id}/renew`, '{}', { ...json, 'x-usbscsi-lease': secret }),
+    );
+    expectDocumented(
+      '/v1/leases/{leaseId}/renew',
+      'post',
+      await raw(t, 'POST', `/v1/leases/${id}/renew`, '{}', { ...json, 'x-usbscsi-lease': 'wrong' }),
+    );
+    expectDocumented(
+      '/v1/devices/{id}/reset',
+      'post',
+      await raw(t, 'POST', '/v1/devices/1-1/reset', undefined, { 'x-usbscsi-lease': secret }),
+    );
+    expectDocumented(
+      '/v1/leases/{leaseId}',
+      'delete',
+      await raw(t, 'DELETE', `/v1/leases/${id}`, undefined, { 'x-usbscsi-lease': secret }),
+    );
     expectDocumented('/v1/leases/{leaseId}/break', 'post', await raw(t, 'POST', `/v1/leases/${id}/break`));
   });
 
@@ -184,7 +233,10 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
     expectDocumented('/v1/devices/{id}/execute', 'post', res);
     expect(res.json.sense.information).toBe(String(0x0100000007n));
 
-    const binary = await raw(t, 'POST', '/v1/devices/1-1/execute', body, { ...json, accept: 'application/octet-stream' });
+    const binary = await raw(t, 'POST', '/v1/devices/1-1/execute', body, {
+      ...json,
+      accept: 'application/octet-stream',
+    });
     expect(binary.headers['x-scsi-status']).toBe('2');
     const sense = JSON.parse(Buffer.from(String(binary.headers['x-scsi-sense']), 'base64').toString('utf8'));
     expectConforms(component('Sense'), sense, 'X-Scsi-Sense');
@@ -192,7 +244,11 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
 
     const typed = await client.execute('1-1', Uint8Array.from([SENSE_OPCODE, 0, 0, 0, 18, 0]), { length: 18 });
     expect(typed.sense).toEqual(decodeSense(DESCRIPTOR_SENSE));
-    expectDocumented('/v1/devices/{id}/execute', 'post', await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: 'zz' }), json));
+    expectDocumented(
+      '/v1/devices/{id}/execute',
+      'post',
+      await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: 'zz' }), json),
+    );
   });
 
   it('events: arrivals, departures and lease changes are each an Event whose device is a Device', async () => {
@@ -209,8 +265,9 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
     }
     expect(events.map((e) => e.type)).toEqual(['device-arrived', 'lease-acquired', 'lease-released', 'device-left']);
     for (const event of events) expectConforms(component('Event'), event, `event ${event.type}`);
-    for (const event of events) if ('device' in event) expectConforms(component('Device'), event.device, `${event.type} device`);
-    const left = events.find((e) => e.type === 'device-left') as Extract<DaemonEvent, { type: 'device-left' }>;
+    for (const event of events)
+      if ('device' in event) expectConforms(component('Device'), event.device, `${event.type} device`);
+    const left = events.find((e) => e.type === 'device-left') as Extract<DaemonEvent, { device: unknown }>;
     expect(left.device.state).toBe('gone');
   });
 });
@@ -227,7 +284,16 @@ describe('the wire: what the client sends conforms to openapi.yaml', () => {
   let server: Server;
   let client: DaemonClient;
   const seen: { method: string; url: string; body: unknown }[] = [];
-  const grant = { id: 'L1', deviceId: '1-1', holder: 'h', ownerUid: null, createdAt: new Date(0).toISOString(), expiresAt: new Date(1).toISOString(), idleTimeoutMs: 1, secret: 's' };
+  const grant = {
+    id: 'L1',
+    deviceId: '1-1',
+    holder: 'h',
+    ownerUid: null,
+    createdAt: new Date(0).toISOString(),
+    expiresAt: new Date(1).toISOString(),
+    idleTimeoutMs: 1,
+    secret: 's',
+  };
 
   beforeEach(async () => {
     seen.length = 0;
@@ -238,13 +304,30 @@ describe('the wire: what the client sends conforms to openapi.yaml', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        seen.push({ method: req.method!, url: req.url!, body: text && req.headers['content-type'] === 'application/json' ? JSON.parse(text) : undefined });
+        seen.push({
+          method: req.method!,
+          url: req.url!,
+          body: text && req.headers['content-type'] === 'application/json' ? JSON.parse(text) : undefined,
+        });
         if (req.url!.endsWith('/execute') && req.headers.accept === 'application/octet-stream') {
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-scsi-status': '0', 'x-scsi-transferred': '0', 'x-scsi-residue': '0', 'x-scsi-duration-ns': '1', 'x-usbscsi-seq': '1' }).end();
+          res
+            .writeHead(200, {
+              'content-type': 'application/octet-stream',
+              'x-scsi-status': '0',
+              'x-scsi-transferred': '0',
+              'x-scsi-residue': '0',
+              'x-scsi-duration-ns': '1',
+              'x-usbscsi-seq': '1',
+            })
+            .end();
           return;
         }
-        const answer = req.url!.endsWith('/execute') ? { status: 0, data: '', transferred: 0, residue: 0, durationNs: 1, seq: 1 } : { lease: grant };
-        res.writeHead(req.url!.endsWith('/lease') ? 201 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+        const answer = req.url!.endsWith('/execute')
+          ? { status: 0, data: '', transferred: 0, residue: 0, durationNs: 1, seq: 1 }
+          : { lease: grant };
+        res
+          .writeHead(req.url!.endsWith('/lease') ? 201 : 200, { 'content-type': 'application/json' })
+          .end(JSON.stringify(answer));
       });
     });
     await new Promise<void>((r) => server.listen(join(dir, 's.sock'), r));
@@ -262,9 +345,17 @@ describe('the wire: what the client sends conforms to openapi.yaml', () => {
     await client.acquireLease('1-1', { ttlMs: 60_000, idleTimeoutMs: 1000, holder: 'wire test' });
     await client.renewLease(grant, { ttlMs: 1000, idleTimeoutMs: 10 });
     expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
-      'POST /v1/devices/1-1/execute', 'POST /v1/devices/1-1/execute', 'POST /v1/devices/1-1/lease', 'POST /v1/leases/L1/renew',
+      'POST /v1/devices/1-1/execute',
+      'POST /v1/devices/1-1/execute',
+      'POST /v1/devices/1-1/lease',
+      'POST /v1/leases/L1/renew',
     ]);
-    const documented = ['/v1/devices/{id}/execute', '/v1/devices/{id}/execute', '/v1/devices/{id}/lease', '/v1/leases/{leaseId}/renew'];
+    const documented = [
+      '/v1/devices/{id}/execute',
+      '/v1/devices/{id}/execute',
+      '/v1/devices/{id}/lease',
+      '/v1/leases/{leaseId}/renew',
+    ];
     seen.forEach((r, i) => expectConforms(requestSchema(documented[i]!, 'post'), r.body, `${r.method} ${r.url}`));
     expect(seen[1]!.body).toEqual({ cdb: '120000002400', direction: 'in', length: 36, allowMediumWrite: true });
   });

@@ -35,26 +35,36 @@ describe('the command timeout a device is opened with', () => {
 
   it('is 20 s when not given, and refused when not a positive whole number', () => {
     const transport = new RecordingTransport();
-    expect(() => new ScsiDevice(transport, { commandTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    expect(() => new ScsiDevice(transport, { commandTimeoutMs: 1.5 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => new ScsiDevice(transport, { commandTimeoutMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
+    expect(() => new ScsiDevice(transport, { commandTimeoutMs: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
     return new ScsiDevice(transport)
       .inquiry()
       .then(() => expect(transport.sent[0]!.timeoutMs).toBe(DEFAULT_TIMEOUT_MS));
   });
-  it('reaches the CDBs an NVMe bridge sends, where the caller\'s own per-call timeout still wins and the phase default comes last', async () => {
-    const selfTest = async (device: ScsiDevice, transport: RecordingTransport, timeoutMs?: number) => {
-      const nvme = await device.nvme({ bridge: 'jmicron' });
-      const before = transport.sent.length;
-      // The recording transport answers zeros, so the completion is refused: only what was sent matters here.
-      await nvme.selfTest('short', { allowMediumWrite: true, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }).catch(() => undefined);
-      return transport.sent.slice(before).map((r) => r.timeoutMs);
-    };
-    const opened = new RecordingTransport();
-    const withTimeout = new ScsiDevice(opened, { commandTimeoutMs: 1234 });
-    expect(await selfTest(withTimeout, opened)).toEqual([1234, 1234, 1234]);
-    expect(await selfTest(withTimeout, opened, 77)).toEqual([77, 77, 77]);
-    const plain = new RecordingTransport();
-    // Without either, the JMicron command and completion phases have their own 15 s.
-    expect(await selfTest(new ScsiDevice(plain), plain)).toEqual([15_000, DEFAULT_TIMEOUT_MS, 15_000]);
-  });
+  it(
+    "reaches the CDBs an NVMe bridge sends, where the caller's own per-call timeout still " +
+      'wins and the phase default comes last',
+    async () => {
+      const selfTest = async (device: ScsiDevice, transport: RecordingTransport, timeoutMs?: number) => {
+        const nvme = await device.nvme({ bridge: 'jmicron' });
+        const before = transport.sent.length;
+        // The recording transport answers zeros, so the completion is refused: only what was sent matters here.
+        await nvme
+          .selfTest('short', { allowMediumWrite: true, ...(timeoutMs !== undefined ? { timeoutMs } : {}) })
+          .catch(() => undefined);
+        return transport.sent.slice(before).map((r) => r.timeoutMs);
+      };
+      const opened = new RecordingTransport();
+      const withTimeout = new ScsiDevice(opened, { commandTimeoutMs: 1234 });
+      expect(await selfTest(withTimeout, opened)).toEqual([1234, 1234, 1234]);
+      expect(await selfTest(withTimeout, opened, 77)).toEqual([77, 77, 77]);
+      const plain = new RecordingTransport();
+      // Without either, the JMicron command and completion phases have their own 15 s.
+      expect(await selfTest(new ScsiDevice(plain), plain)).toEqual([15_000, DEFAULT_TIMEOUT_MS, 15_000]);
+    },
+  );
 });

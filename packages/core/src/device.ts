@@ -1,10 +1,24 @@
-import { openNvme, readHealth, type BridgeChoice, type BridgeHost, type HealthReport, type NvmeDevice } from './bridges/index.js';
+import {
+  openNvme,
+  readHealth,
+  type BridgeChoice,
+  type BridgeHost,
+  type HealthReport,
+  type NvmeDevice,
+} from './bridges/index.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
 import { downloadFirmware, resolveFirmwareTarget, type FirmwareInfoOptions } from './firmware/download.js';
 import type { DownloadFirmwareOptions, FirmwareCapabilities, FirmwareReport } from './firmware/types.js';
 import * as scsi from './scsi/index.js';
 import type { DecodedSense } from './scsi/sense-types.js';
-import { DEFAULT_TIMEOUT_MS, ScsiStatus, type DataDirection, type ScsiRequest, type ScsiResult, type ScsiTransport } from './transport.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  ScsiStatus,
+  type DataDirection,
+  type ScsiRequest,
+  type ScsiResult,
+  type ScsiTransport,
+} from './transport.js';
 import type { MountInfo, TransferBuffer, UsbDeviceInfo } from './usb/backend.js';
 import { hex } from './hex.js';
 import type { DaemonDeviceIdentity } from './wire/types.js';
@@ -22,7 +36,15 @@ export class CheckConditionError extends UsbScsiError {
     super(ErrorCodes.CHECK_CONDITION, `${scsi.opcodeName(cdb)} failed: ${what}`, {
       details: {
         status: result.status,
-        ...(sense ? { senseKey: sense.senseKey, senseKeyName: sense.senseKeyName, asc: sense.asc, ascq: sense.ascq, ascText: sense.ascText } : {}),
+        ...(sense
+          ? {
+              senseKey: sense.senseKey,
+              senseKeyName: sense.senseKeyName,
+              asc: sense.asc,
+              ascq: sense.ascq,
+              ascText: sense.ascText,
+            }
+          : {}),
       },
     });
     this.name = 'CheckConditionError';
@@ -44,7 +66,10 @@ export interface DeviceDescription {
 export interface ScsiDeviceOptions {
   lun?: number;
   description?: Partial<DeviceDescription>;
-  /** Largest data phase per command; reads and writes are split to fit. Default 1 MiB, and never above the transport's own limit. */
+  /**
+   * Largest data phase per command; reads and writes are split to fit. Default 1 MiB, and never above the transport's
+   * own limit.
+   */
   maxTransferBytes?: number;
   /** Mounted filesystems on the medium right now (medium writes are refused while any). */
   mounts?: () => Promise<MountInfo[]>;
@@ -112,7 +137,10 @@ export class ScsiDevice {
       throw badInput(`LUN ${options.lun} does not exist: the device has LUNs 0..${transport.maxLun}`);
     }
     const own = transport.maxTransferBytes;
-    this.maxTransferBytes = Math.min(options.maxTransferBytes ?? 1024 * 1024, own !== undefined && own > 0 ? own : Infinity);
+    this.maxTransferBytes = Math.min(
+      options.maxTransferBytes ?? 1024 * 1024,
+      own !== undefined && own > 0 ? own : Infinity,
+    );
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.bridgeTimeoutMs = options.commandTimeoutMs;
     if (!Number.isSafeInteger(this.commandTimeoutMs) || this.commandTimeoutMs < 1) {
@@ -141,12 +169,21 @@ export class ScsiDevice {
    * which checked once before the first block: probing the mount table per
    * command cost SG_IO writes 6-10x in the benchmark.
    */
-  private async send(cdb: Uint8Array, options: ExecuteOptions, checkMounts: boolean, declared?: 'read' | 'write'): Promise<ScsiResult> {
+  private async send(
+    cdb: Uint8Array,
+    options: ExecuteOptions,
+    checkMounts: boolean,
+    declared?: 'read' | 'write',
+  ): Promise<ScsiResult> {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device is closed; open it again');
     if (!(cdb instanceof Uint8Array) || cdb.length < 1 || cdb.length > 16) {
-      throw badInput(`a CDB is 1 to 16 bytes (6, 10, 12 or 16 for standard commands); got ${cdb instanceof Uint8Array ? cdb.length : typeof cdb}`);
+      throw badInput(
+        `a CDB is 1 to 16 bytes (6, 10, 12 or 16 for standard commands); ` +
+          `got ${cdb instanceof Uint8Array ? cdb.length : typeof cdb}`,
+      );
     }
-    const direction: DataDirection = options.direction ?? (options.length !== undefined ? 'in' : options.data ? 'out' : 'none');
+    const direction: DataDirection =
+      options.direction ?? (options.length !== undefined ? 'in' : options.data ? 'out' : 'none');
     let data: Uint8Array | undefined;
     if (options.dataFd) {
       if (direction === 'none') throw badInput("direction 'none' takes no data");
@@ -155,7 +192,9 @@ export class ScsiDevice {
       else {
         const length = options.length ?? 0;
         if (!Number.isInteger(length) || length < 0 || length > MAX_DATA_LENGTH) {
-          throw badInput(`data-in length must be a whole number of bytes from 0 to ${MAX_DATA_LENGTH}; got ${options.length}`);
+          throw badInput(
+            `data-in length must be a whole number of bytes from 0 to ${MAX_DATA_LENGTH}; got ${options.length}`,
+          );
         }
         data = new Uint8Array(length);
       }
@@ -170,23 +209,37 @@ export class ScsiDevice {
     // layer's own statement for a vendor CDB it built from a classified NVMe admin command
     // (private: `execute()` cannot declare a CDB read-only).
     const needsConsent =
-      declared === 'read' ? undefined : (scsi.mediumWriteReason(cdb) ?? (declared === 'write' ? `${scsi.opcodeName(cdb)} carries an NVMe command that changes the drive` : undefined));
+      declared === 'read'
+        ? undefined
+        : (scsi.mediumWriteReason(cdb) ??
+          (declared === 'write'
+            ? `${scsi.opcodeName(cdb)} carries an NVMe command that changes the drive`
+            : undefined));
     if (needsConsent !== undefined) {
       if (!options.allowMediumWrite) {
-        throw badInput(`${needsConsent}: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`);
+        throw badInput(
+          `${needsConsent}: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`,
+        );
       }
       if (checkMounts) await this.refuseIfMounted(cdb);
     }
     // Field by field, not conditional spreads: this runs once per command.
     const hasData = data !== undefined && data.length > 0;
-    const request: ScsiRequest = { cdb, direction: options.dataFd || hasData ? direction : 'none', lun: this.lun, timeoutMs: options.timeoutMs ?? this.commandTimeoutMs };
+    const request: ScsiRequest = {
+      cdb,
+      direction: options.dataFd || hasData ? direction : 'none',
+      lun: this.lun,
+      timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+    };
     if (options.dataFd) request.dataFd = options.dataFd;
     else if (hasData) request.data = data;
     if (options.signal) request.signal = options.signal;
     return this.transport.execute(request);
   }
 
-  /** Runs a CDB and throws {@link CheckConditionError} unless the status is GOOD. Retries once after a UNIT ATTENTION. */
+  /**
+   * Runs a CDB and throws {@link CheckConditionError} unless the status is GOOD. Retries once after a UNIT ATTENTION.
+   */
   private async run(cdb: Uint8Array, options: ExecuteOptions = {}, checkMounts = true): Promise<ScsiResult> {
     let result = await this.send(cdb, options, checkMounts);
     if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
@@ -227,8 +280,15 @@ export class ScsiDevice {
     if (result.status !== ScsiStatus.GOOD) {
       const err = new CheckConditionError(result, result.sense, cdb);
       if (unitAttention) {
-        err.details.unitAttention = { senseKey: unitAttention.senseKey, asc: unitAttention.asc, ascq: unitAttention.ascq, ascText: unitAttention.ascText };
-        err.message += ` (after a UNIT ATTENTION: ${unitAttention.ascText}, sense 06/${hex(unitAttention.asc)}/${hex(unitAttention.ascq)})`;
+        err.details.unitAttention = {
+          senseKey: unitAttention.senseKey,
+          asc: unitAttention.asc,
+          ascq: unitAttention.ascq,
+          ascText: unitAttention.ascText,
+        };
+        err.message +=
+          ` (after a UNIT ATTENTION: ${unitAttention.ascText}, sense 06/` +
+          `${hex(unitAttention.asc)}/${hex(unitAttention.ascq)})`;
       }
       throw err;
     }
@@ -251,7 +311,10 @@ export class ScsiDevice {
       capacity = scsi.parseReadCapacity16(r16.data);
     }
     if (capacity.blockSize === 0) {
-      throw new UsbScsiError(ErrorCodes.IO, 'the device reports a block size of 0 (no medium?); check with `usbscsi tur`');
+      throw new UsbScsiError(
+        ErrorCodes.IO,
+        'the device reports a block size of 0 (no medium?); check with `usbscsi tur`',
+      );
     }
     this.blockSizeCache = capacity.blockSize;
     return capacity;
@@ -267,7 +330,9 @@ export class ScsiDevice {
     checkBlocks(blocks);
     const total = blocks * blockSize;
     if (!Number.isSafeInteger(total) || total > 2 ** 31) {
-      throw badInput(`reading ${blocks} blocks of ${blockSize} bytes does not fit in memory; stream it to a file with readToFd`);
+      throw badInput(
+        `reading ${blocks} blocks of ${blockSize} bytes does not fit in memory; stream it to a file with readToFd`,
+      );
     }
     const buffer = new Uint8Array(total);
     await this.transferBlocks('read', lba, buffer, blockSize, options);
@@ -294,7 +359,8 @@ export class ScsiDevice {
   /** Reads into the caller's buffer, whose length must be a whole number of blocks. */
   async readInto(lba: bigint | number, buffer: Uint8Array, options: TransferProgressOptions = {}): Promise<void> {
     const blockSize = await this.blockSize();
-    if (buffer.length % blockSize !== 0) throw badInput(`the buffer (${buffer.length} bytes) is not a whole number of ${blockSize}-byte blocks`);
+    if (buffer.length % blockSize !== 0)
+      throw badInput(`the buffer (${buffer.length} bytes) is not a whole number of ${blockSize}-byte blocks`);
     await this.transferBlocks('read', lba, buffer, blockSize, options);
   }
 
@@ -305,7 +371,12 @@ export class ScsiDevice {
    * JavaScript per chunk; anything else (pipes, other backends) goes through one
    * reused buffer of at most the max transfer size, written sequentially.
    */
-  async readToFd(lba: bigint | number, blocks: number, fd: number, options: TransferProgressOptions & { position?: number } = {}): Promise<number> {
+  async readToFd(
+    lba: bigint | number,
+    blocks: number,
+    fd: number,
+    options: TransferProgressOptions & { position?: number } = {},
+  ): Promise<number> {
     return this.streamFd('read', lba, blocks, fd, options);
   }
 
@@ -317,7 +388,9 @@ export class ScsiDevice {
     options: TransferProgressOptions & { position?: number; allowMediumWrite: boolean },
   ): Promise<number> {
     if (options?.allowMediumWrite !== true) {
-      throw badInput('writing to the medium needs explicit consent: --yes on the command line, allowMediumWrite: true in the API');
+      throw badInput(
+        'writing to the medium needs explicit consent: --yes on the command line, allowMediumWrite: true in the API',
+      );
     }
     await this.refuseIfMounted(scsi.write10Cdb({ lba: 0, blocks: 0 }));
     return this.streamFd('write', lba, blocks, fd, options);
@@ -342,7 +415,7 @@ export class ScsiDevice {
     let position = options.position ?? 0;
     let done = 0;
     let next = BigInt(lba);
-    for (let left = blocks; left > 0; ) {
+    for (let left = blocks; left > 0;) {
       const n = Math.min(left, perCommand);
       const bytes = n * blockSize;
       if (direct) {
@@ -350,14 +423,15 @@ export class ScsiDevice {
       } else {
         const view = buffer!.subarray(0, bytes);
         if (kind === 'write') {
-          for (let off = 0; off < bytes; ) {
+          for (let off = 0; off < bytes;) {
             const got = readSync(fd, view, off, bytes - off, isFile ? position + off : null);
             if (got === 0) throw badInput(`the input ends after ${done + off} bytes; ${total} were to be written`);
             off += got;
           }
         }
         await this.blockCommand(kind, next, n, { data: view }, options);
-        if (kind === 'read') for (let off = 0; off < bytes; ) off += writeSync(fd, view, off, bytes - off, isFile ? position + off : null);
+        if (kind === 'read')
+          for (let off = 0; off < bytes;) off += writeSync(fd, view, off, bytes - off, isFile ? position + off : null);
       }
       done += bytes;
       position += bytes;
@@ -369,13 +443,21 @@ export class ScsiDevice {
   }
 
   /** Writes whole blocks; needs explicit consent and refuses a mounted medium. */
-  async write(lba: bigint | number, data: Uint8Array, options: TransferProgressOptions & { allowMediumWrite: boolean }): Promise<void> {
+  async write(
+    lba: bigint | number,
+    data: Uint8Array,
+    options: TransferProgressOptions & { allowMediumWrite: boolean },
+  ): Promise<void> {
     if (options?.allowMediumWrite !== true) {
-      throw badInput('writing to the medium needs explicit consent: --yes on the command line, allowMediumWrite: true in the API');
+      throw badInput(
+        'writing to the medium needs explicit consent: --yes on the command line, allowMediumWrite: true in the API',
+      );
     }
     const blockSize = await this.blockSize();
     if (data.length === 0 || data.length % blockSize !== 0) {
-      throw badInput(`write data must be a non-empty whole number of ${blockSize}-byte blocks; got ${data.length} bytes`);
+      throw badInput(
+        `write data must be a non-empty whole number of ${blockSize}-byte blocks; got ${data.length} bytes`,
+      );
     }
     await this.refuseIfMounted(scsi.write10Cdb({ lba: 0, blocks: 0 }));
     await this.transferBlocks('write', lba, data, blockSize, options);
@@ -392,7 +474,7 @@ export class ScsiDevice {
     if (next < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
     const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
     const total = buffer.length;
-    for (let offset = 0; offset < total; ) {
+    for (let offset = 0; offset < total;) {
       const blocks = Math.min(perCommand, (total - offset) / blockSize);
       const view = buffer.subarray(offset, offset + blocks * blockSize);
       await this.blockCommand(kind, next, blocks, { data: view }, options);
@@ -416,7 +498,9 @@ export class ScsiDevice {
   ): Promise<void> {
     const long = lba + BigInt(blocks) > 0xffff_ffffn || blocks > 0xffff;
     const cdb =
-      kind === 'read' ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba, blocks }) : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba, blocks });
+      kind === 'read'
+        ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba, blocks })
+        : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba, blocks });
     const expected = 'data' in phase ? phase.data.length : phase.dataFd.length;
     const result = await this.run(
       cdb,
@@ -432,7 +516,8 @@ export class ScsiDevice {
     if (result.transferred !== expected) {
       throw new UsbScsiError(
         ErrorCodes.IO,
-        `${scsi.opcodeName(cdb)} at LBA ${lba} moved ${result.transferred} of ${expected} bytes (residue ${result.residue}) with GOOD status`,
+        `${scsi.opcodeName(cdb)} at LBA ${lba} moved ${result.transferred} of ${expected} ` +
+          `bytes (residue ${result.residue}) with GOOD status`,
         { details: { lba: lba.toString(), expected, transferred: result.transferred } },
       );
     }
@@ -450,7 +535,9 @@ export class ScsiDevice {
     const data = scsi.parseSmartData((await this.run(scsi.ataSmartReadDataCdb(16), { length: 512 })).data);
     let thresholds: scsi.SmartThresholds | undefined;
     try {
-      thresholds = scsi.parseSmartThresholds((await this.run(scsi.ataSmartReadThresholdsCdb(16), { length: 512 })).data);
+      thresholds = scsi.parseSmartThresholds(
+        (await this.run(scsi.ataSmartReadThresholdsCdb(16), { length: 512 })).data,
+      );
     } catch (err) {
       if (!(err instanceof CheckConditionError)) throw err;
     }
@@ -483,7 +570,9 @@ export class ScsiDevice {
             ...(r.length !== undefined ? { length: r.length } : {}),
             ...(r.data ? { data: r.data } : {}),
             // The caller's per-call timeout, else the device's command timeout (--timeout), else the phase's default.
-            ...((r.timeoutMs ?? this.bridgeTimeoutMs ?? r.defaultTimeoutMs) !== undefined ? { timeoutMs: r.timeoutMs ?? this.bridgeTimeoutMs ?? r.defaultTimeoutMs } : {}),
+            ...((r.timeoutMs ?? this.bridgeTimeoutMs ?? r.defaultTimeoutMs) !== undefined
+              ? { timeoutMs: r.timeoutMs ?? this.bridgeTimeoutMs ?? r.defaultTimeoutMs }
+              : {}),
             ...(r.signal ? { signal: r.signal } : {}),
             ...(r.allowMediumWrite ? { allowMediumWrite: true } : {}),
           },
@@ -529,7 +618,9 @@ export class ScsiDevice {
     if (mounts.length > 0) {
       throw new UsbScsiError(
         ErrorCodes.MOUNTED,
-        `refusing ${scsi.opcodeName(cdb)}: the medium is mounted (${mounts.map((m) => `${m.device} on ${m.mountPoint}`).join(', ')}); unmount it first`,
+        `refusing ${scsi.opcodeName(cdb)}: the medium is mounted (` +
+          `${mounts.map((m) => `${m.device} on ${m.mountPoint}`).join(', ')}); ` +
+          `unmount it first`,
         { details: { mounts } },
       );
     }
@@ -537,6 +628,6 @@ export class ScsiDevice {
 }
 
 function checkBlocks(blocks: number): void {
-  if (!Number.isInteger(blocks) || blocks <= 0) throw badInput(`block count must be a positive whole number; got ${blocks}`);
+  if (!Number.isInteger(blocks) || blocks <= 0)
+    throw badInput(`block count must be a positive whole number; got ${blocks}`);
 }
-

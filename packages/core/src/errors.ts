@@ -62,7 +62,11 @@ export class UsbScsiError extends Error {
   }
 
   toJSON(): Record<string, unknown> {
-    return { code: this.code, message: this.message, ...(Object.keys(this.details).length ? { details: this.details } : {}) };
+    return {
+      code: this.code,
+      message: this.message,
+      ...(Object.keys(this.details).length ? { details: this.details } : {}),
+    };
   }
 }
 

@@ -12,8 +12,19 @@ export * from './topology/index.js';
 export * from './handoff/index.js';
 export * from './trace/index.js';
 export * from './client/index.js';
-export { NativeBackend, NativeHandle, loadNativeBackend, nativeDeviceId, type NativeLoadResult } from './backends/native.js';
-export { loadNativeAddon, type NativeAddon, type NativeAddonLoad, type NativeBinaryAttempt } from './backends/native-addon.js';
+export {
+  NativeBackend,
+  NativeHandle,
+  loadNativeBackend,
+  nativeDeviceId,
+  type NativeLoadResult,
+} from './backends/native.js';
+export {
+  loadNativeAddon,
+  type NativeAddon,
+  type NativeAddonLoad,
+  type NativeBinaryAttempt,
+} from './backends/native-addon.js';
 export { describeEngine, type EngineChoice, type EngineInfo } from './backends/engine-info.js';
 export { NodeUsbBackend, NodeUsbHandle, loadNodeUsbBackend, type NodeUsbLoadResult } from './backends/node-usb.js';
 export { PassThroughTransport, type SgIoBinding } from './sg/passthrough.js';

@@ -24,7 +24,10 @@ export type TransportChoice = 'auto' | 'bot' | 'sg';
  * same as unmount), and, for tests or special setups, the platform, journal
  * and timeouts of the lease.
  */
-export type LeaseOptions = Pick<AcquireLeaseOptions, 'unmount' | 'remount' | 'platform' | 'journal' | 'registry' | 'timeouts' | 'onStateChange' | 'onNotice'>;
+export type LeaseOptions = Pick<
+  AcquireLeaseOptions,
+  'unmount' | 'remount' | 'platform' | 'journal' | 'registry' | 'timeouts' | 'onStateChange' | 'onNotice'
+>;
 
 export interface OpenDeviceOptions {
   /** VID:PID[:SERIAL], bus-port path, /dev/sdX, /dev/sgN; may be omitted when one device is visible. */
@@ -48,7 +51,8 @@ type BackendLoad = { backend: UsbBackend | null; reason?: string };
 
 async function loadByName(name: 'native' | 'node-usb'): Promise<BackendLoad> {
   try {
-    // The addon and the `usb` package load here, on first use: both are optional, and a missing one is a reason, not a crash.
+    // The addon and the `usb` package load here, on first use: both are optional, and a missing one is a reason, not a
+    // crash.
     if (name === 'native') return await loadNativeBackend();
     return await loadNodeUsbBackend();
   } catch (err) {
@@ -94,7 +98,8 @@ export async function listMassStorageDevices(choice: BackendChoice = 'auto'): Pr
 export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiDevice> {
   const selector = parseSelector(options.selector);
   const transportChoice = options.transport ?? 'auto';
-  if (!['auto', 'bot', 'sg'].includes(transportChoice)) throw badInput(`unknown transport '${transportChoice}': use auto, bot or sg`);
+  if (!['auto', 'bot', 'sg'].includes(transportChoice))
+    throw badInput(`unknown transport '${transportChoice}': use auto, bot or sg`);
   const lun = options.lun ?? 0;
   const maxTransferBytes = options.tuning?.maxTransferBytes ?? DEFAULT_MAX_TRANSFER_BYTES;
   const timeout = options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {};
@@ -111,18 +116,35 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
   const devices = (await backend.list()).map(asMassStorage).filter((d): d is MassStorageDeviceInfo => d !== null);
   const device = selectDevice(devices, selector);
 
-  const binding = device.storage?.find((b) => options.interfaceNumber === undefined || b.interfaceNumber === options.interfaceNumber);
+  const binding = device.storage?.find(
+    (b) => options.interfaceNumber === undefined || b.interfaceNumber === options.interfaceNumber,
+  );
   const kernelOwns = Boolean(binding?.driver);
   const sgPath = binding?.sgDevices[0] ?? binding?.blockDevices[0];
-  const wantSg = transportChoice === 'sg' || (transportChoice === 'auto' && kernelOwns && sgPath !== undefined && process.platform === 'linux');
+  const wantSg =
+    transportChoice === 'sg' ||
+    (transportChoice === 'auto' && kernelOwns && sgPath !== undefined && process.platform === 'linux');
   if (wantSg) {
     if (!sgPath) {
-      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `SG_IO needs a kernel-owned device with an sg or block node; ${device.location} has none (use transport bot)`);
+      throw new UsbScsiError(
+        ErrorCodes.UNSUPPORTED,
+        `SG_IO needs a kernel-owned device with an sg or block node; ${device.location} has none (use transport bot)`,
+      );
     }
-    return openPassThrough(sgPath.startsWith('/dev/') ? sgPath : `/dev/${sgPath}`, lun, maxTransferBytes, timeout, device);
+    return openPassThrough(
+      sgPath.startsWith('/dev/') ? sgPath : `/dev/${sgPath}`,
+      lun,
+      maxTransferBytes,
+      timeout,
+      device,
+    );
   }
 
-  const bot = device.interfaces.find((i) => i.protocols.includes('bot') && (options.interfaceNumber === undefined || i.interfaceNumber === options.interfaceNumber));
+  const bot = device.interfaces.find(
+    (i) =>
+      i.protocols.includes('bot') &&
+      (options.interfaceNumber === undefined || i.interfaceNumber === options.interfaceNumber),
+  );
   if (!bot) refuseUasOnly(device, options.interfaceNumber);
   const interfaceNumber = bot?.interfaceNumber ?? options.interfaceNumber ?? device.interfaces[0]!.interfaceNumber;
 
@@ -137,7 +159,8 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
     let osHolds = Boolean(storageBinding?.driver);
     // The OS shows no driver on the interface: a holder that died may have left it so. Its lease
     // must be recovered (and ours taken) rather than started on silently.
-    if (storageBinding && !osHolds && (await leftInJournal(device, interfaceNumber, options.lease ?? {}))) osHolds = true;
+    if (storageBinding && !osHolds && (await leftInJournal(device, interfaceNumber, options.lease ?? {})))
+      osHolds = true;
     if (device.storage === undefined) {
       handle = await backend.open(device);
       osHolds = handle.capabilities.kernelDriver && (await handle.kernelDriverActive(interfaceNumber));
@@ -172,7 +195,13 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
       description: { backend: backend.name, transport: 'bot', usb: target },
       // Under BOT the interface is ours: nothing of the OS is mounted from it (the lease saw to that).
       mounts: async () => [],
-      ...(held ? { onClose: async () => void (await held.release()) } : {}),
+      ...(held
+        ? {
+            onClose: async () => {
+              await held.release();
+            },
+          }
+        : {}),
     });
   } catch (err) {
     await handle?.close().catch(() => undefined);
@@ -186,7 +215,10 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
  * macOS capture re-enumerates the device, the old address is gone, and only then is it listed
  * again, by where it is plugged.
  */
-async function openAfterCapture(backend: UsbBackend, device: MassStorageDeviceInfo): Promise<{ handle: UsbDeviceHandle; target: MassStorageDeviceInfo }> {
+async function openAfterCapture(
+  backend: UsbBackend,
+  device: MassStorageDeviceInfo,
+): Promise<{ handle: UsbDeviceHandle; target: MassStorageDeviceInfo }> {
   try {
     const handle = await backend.open(device);
     return { handle, target: asMassStorage(handle.info) ?? device };
@@ -194,12 +226,20 @@ async function openAfterCapture(backend: UsbBackend, device: MassStorageDeviceIn
     if (!isUsbScsiError(err) || err.code !== ErrorCodes.DEVICE_GONE) throw err;
   }
   const again = (await backend.list()).map(asMassStorage).filter((d): d is MassStorageDeviceInfo => d !== null);
-  const target = selectDevice(again, { kind: 'location', busNumber: device.busNumber, portNumbers: device.portNumbers });
+  const target = selectDevice(again, {
+    kind: 'location',
+    busNumber: device.busNumber,
+    portNumbers: device.portNumbers,
+  });
   return { handle: await backend.open(target), target };
 }
 
 /** Whether the lease journal has an entry (any holder, any state) for this interface on this OS. */
-async function leftInJournal(device: MassStorageDeviceInfo, interfaceNumber: number, options: LeaseOptions): Promise<boolean> {
+async function leftInJournal(
+  device: MassStorageDeviceInfo,
+  interfaceNumber: number,
+  options: LeaseOptions,
+): Promise<boolean> {
   if (options.journal === null) return false;
   const platform = options.platform ?? (await defaultHandoffPlatform());
   const journal = options.journal ?? new LeaseJournal({ processIdentity: (pid) => platform.processIdentity(pid) });
@@ -213,7 +253,9 @@ async function leftInJournal(device: MassStorageDeviceInfo, interfaceNumber: num
  * away for nothing, and `E_MOUNTED` advice would lead nowhere.
  */
 function refuseUasOnly(device: MassStorageDeviceInfo, interfaceNumber: number | undefined): void {
-  const wanted = device.interfaces.filter((i) => interfaceNumber === undefined || i.interfaceNumber === interfaceNumber);
+  const wanted = device.interfaces.filter(
+    (i) => interfaceNumber === undefined || i.interfaceNumber === interfaceNumber,
+  );
   const uas = wanted.find((i) => i.protocols.includes('uas'));
   if (!uas) return;
   const binding = device.storage?.find((b) => b.interfaceNumber === uas.interfaceNumber);
@@ -221,20 +263,40 @@ function refuseUasOnly(device: MassStorageDeviceInfo, interfaceNumber: number | 
   const path = node ? (node.startsWith('/dev/') ? node : `/dev/${node}`) : undefined;
   throw new UsbScsiError(
     ErrorCodes.UNSUPPORTED,
-    `${usbIdsOf(device)} at ${device.location} interface ${uas.interfaceNumber} speaks USB Attached SCSI (UAS, protocol 0x62) only, with no Bulk-Only alternate setting: usbscsi cannot drive it over BOT, so nothing was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. What works today: on Linux, SG_IO through the kernel's own node (--backend sg, transport: 'sg'${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
+    `${usbIdsOf(device)} at ${device.location} interface ${uas.interfaceNumber} ` +
+      `speaks USB Attached SCSI (UAS, protocol 0x62) only, with no Bulk-Only ` +
+      (`alternate setting: usbscsi cannot drive it over BOT, so nothing ` +
+        `was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. `) +
+      `What works today: on Linux, SG_IO through the kernel's own node (--backend ` +
+      `sg, transport: 'sg'${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
     { details: { interfaceNumber: uas.interfaceNumber, protocols: uas.protocols, ...(path ? { sgPath: path } : {}) } },
   );
 }
 
-async function openPassThrough(path: string, lun: number, maxTransferBytes: number, timeout: { commandTimeoutMs?: number }, usb?: MassStorageDeviceInfo): Promise<ScsiDevice> {
+async function openPassThrough(
+  path: string,
+  lun: number,
+  maxTransferBytes: number,
+  timeout: { commandTimeoutMs?: number },
+  usb?: MassStorageDeviceInfo,
+): Promise<ScsiDevice> {
   try {
     await access(path, constants.R_OK | constants.W_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') {
-      throw new UsbScsiError(ErrorCodes.PERMISSION, `no read/write access to ${path}: run as root, or add yourself to the 'disk' group (sg and sd nodes are root:disk 0660)`, { cause: err });
+      throw new UsbScsiError(
+        ErrorCodes.PERMISSION,
+        `no read/write access to ${path}: run as root, or add yourself to the 'disk' group ` +
+          `(sg and sd nodes are root:disk 0660)`,
+        { cause: err },
+      );
     }
-    throw new UsbScsiError(ErrorCodes.NOT_FOUND, `${path} does not exist (unplugged, or the kernel driver is not bound); \`usbscsi list\` shows what is there`, { cause: err });
+    throw new UsbScsiError(
+      ErrorCodes.NOT_FOUND,
+      `${path} does not exist (unplugged, or the kernel driver is not bound); \`usbscsi list\` shows what is there`,
+      { cause: err },
+    );
   }
   const transport = await PassThroughTransport.open(path);
   return new ScsiDevice(transport, {

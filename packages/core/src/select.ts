@@ -1,5 +1,11 @@
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
-import { USB_CLASS_MASS_STORAGE, MSC_PROTOCOL_BOT, MSC_PROTOCOL_UAS, locationOf, type UsbDeviceInfo } from './usb/backend.js';
+import {
+  USB_CLASS_MASS_STORAGE,
+  MSC_PROTOCOL_BOT,
+  MSC_PROTOCOL_UAS,
+  locationOf,
+  type UsbDeviceInfo,
+} from './usb/backend.js';
 import { usbIdsOf } from './hex.js';
 import { parseLocation, sameLocation } from './usb/location.js';
 
@@ -19,11 +25,18 @@ const HEX4 = /^(?:0x)?([0-9a-f]{1,4})$/i;
 export function parseSelector(text: string | undefined): DeviceSelector {
   if (text === undefined) return { kind: 'any' };
   const trimmed = text.trim();
-  if (trimmed === '') throw badInput('the device selector is empty: name a device (VID:PID, bus-port, /dev/…), or give none to use the only visible one');
+  if (trimmed === '')
+    throw badInput(
+      'the device selector is empty: name a device (VID:PID, bus-port, /dev/…), or give ' +
+        'none to use the only visible one',
+    );
   if (trimmed.startsWith('/dev/')) {
     // Whole disks, optical drives (sr), tape drives (st rewinds on close, nst does not) and their sg nodes.
     if (!/^\/dev\/(sd[a-z]+|sg\d+|sr\d+|n?st\d+|disk\d+|rdisk\d+)$/.test(trimmed)) {
-      throw badInput(`'${trimmed}' is not a whole-disk, optical, tape or sg node: use /dev/sdX, /dev/srN, /dev/stN, /dev/nstN, /dev/sgN (Linux) or /dev/diskN (macOS)`);
+      throw badInput(
+        `'${trimmed}' is not a whole-disk, optical, tape or sg node: use /dev/sdX, /dev/srN, ` +
+          `/dev/stN, /dev/nstN, /dev/sgN (Linux) or /dev/diskN (macOS)`,
+      );
     }
     return { kind: 'path', path: trimmed };
   }
@@ -44,7 +57,9 @@ export function parseSelector(text: string | undefined): DeviceSelector {
     }
   }
   throw badInput(
-    `cannot read device selector '${text}': use VID:PID[:SERIAL] in hex (46f4:0001), a bus-port path (1-2.3), /dev/sdX, /dev/srN, /dev/stN, /dev/nstN or /dev/sgN (Linux), or /dev/diskN (macOS)`,
+    `cannot read device selector '${text}': use VID:PID[:SERIAL] in hex (46f4:0001), ` +
+      `a bus-port path (1-2.3), /dev/sdX, /dev/srN, /dev/stN, /dev/nstN or /dev/sgN (Linux), ` +
+      `or /dev/diskN (macOS)`,
   );
 }
 
@@ -69,7 +84,9 @@ export function asMassStorage(device: UsbDeviceInfo): MassStorageDeviceInfo | nu
   for (const i of config.interfaces) {
     if (i.interfaceClass !== USB_CLASS_MASS_STORAGE) continue;
     const set = byNumber.get(i.interfaceNumber) ?? new Set<MscProtocol>();
-    set.add(i.interfaceProtocol === MSC_PROTOCOL_BOT ? 'bot' : i.interfaceProtocol === MSC_PROTOCOL_UAS ? 'uas' : 'other');
+    set.add(
+      i.interfaceProtocol === MSC_PROTOCOL_BOT ? 'bot' : i.interfaceProtocol === MSC_PROTOCOL_UAS ? 'uas' : 'other',
+    );
     byNumber.set(i.interfaceNumber, set);
   }
   if (byNumber.size === 0) return null;
@@ -114,14 +131,19 @@ function matchesSelector(d: MassStorageDeviceInfo, s: DeviceSelector): boolean {
     case 'any':
       return true;
     case 'ids':
-      return d.vendorId === s.vendorId && d.productId === s.productId && (s.serialNumber === undefined || d.serialNumber === s.serialNumber);
+      return (
+        d.vendorId === s.vendorId &&
+        d.productId === s.productId &&
+        (s.serialNumber === undefined || d.serialNumber === s.serialNumber)
+      );
     case 'location':
       return sameLocation(d, s);
     case 'path': {
       const name = s.path.replace(/^\/dev\//, '');
       const named = (p: string) => p === s.path || p === name || p.endsWith(`/${name}`);
-      return (d.storage ?? []).some((b) => b.blockDevices.some(named) || b.sgDevices.some(named) || (b.tapeDevices ?? []).some(named));
+      return (d.storage ?? []).some(
+        (b) => b.blockDevices.some(named) || b.sgDevices.some(named) || (b.tapeDevices ?? []).some(named),
+      );
     }
   }
 }
-

@@ -34,31 +34,55 @@ function expectCode(err: unknown, code: string) {
 }
 
 describe('BotTransport.open', () => {
-  it('claims the BOT interface, runs reset recovery (class reset, both halts cleared), then reads GET MAX LUN', async () => {
-    const handle = new ScriptedHandle().play(...resetRecoverySteps, { op: 'control', request: 0xfe, reply: Uint8Array.of(3) });
-    const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
-    expect(bot.maxLun).toBe(3);
-    expect(handle.claimed).toEqual([0]);
-    expect(handle.calls.map((c) => [c.op, c.request ?? c.endpoint])).toEqual([['control', 0xff], ['clearHalt', IN], ['clearHalt', OUT], ['control', 0xfe]]);
-    expect(handle.remaining).toBe(0);
-  });
+  it(
+    'claims the BOT interface, runs reset recovery (class reset, both halts cleared), ' + 'then reads GET MAX LUN',
+    async () => {
+      const handle = new ScriptedHandle().play(...resetRecoverySteps, {
+        op: 'control',
+        request: 0xfe,
+        reply: Uint8Array.of(3),
+      });
+      const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
+      expect(bot.maxLun).toBe(3);
+      expect(handle.claimed).toEqual([0]);
+      expect(handle.calls.map((c) => [c.op, c.request ?? c.endpoint])).toEqual([
+        ['control', 0xff],
+        ['clearHalt', IN],
+        ['clearHalt', OUT],
+        ['control', 0xfe],
+      ]);
+      expect(handle.remaining).toBe(0);
+    },
+  );
 
-  it('sends no SET_INTERFACE for an interface with one alternate setting (f_mass_storage takes it as a reset)', async () => {
-    const handle = new ScriptedHandle().play(...resetRecoverySteps, maxLunZero);
-    await BotTransport.open(handle, { resetDelayMs: 0 });
-    expect(handle.alt).toEqual([]);
-    expect(handle.calls.some((c) => c.request === 0x0a)).toBe(false);
-  });
+  it(
+    'sends no SET_INTERFACE for an interface with one alternate setting (f_mass_storage ' + 'takes it as a reset)',
+    async () => {
+      const handle = new ScriptedHandle().play(...resetRecoverySteps, maxLunZero);
+      await BotTransport.open(handle, { resetDelayMs: 0 });
+      expect(handle.alt).toEqual([]);
+      expect(handle.calls.some((c) => c.request === 0x0a)).toBe(false);
+    },
+  );
 
   it('a class reset the device refuses at open still clears both halts, and the open goes on', async () => {
-    const handle = new ScriptedHandle().play({ op: 'control', request: 0xff, status: TransferStatus.STALL }, { op: 'clearHalt', endpoint: IN }, { op: 'clearHalt', endpoint: OUT }, maxLunZero);
+    const handle = new ScriptedHandle().play(
+      { op: 'control', request: 0xff, status: TransferStatus.STALL },
+      { op: 'clearHalt', endpoint: IN },
+      { op: 'clearHalt', endpoint: OUT },
+      maxLunZero,
+    );
     const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
     expect(bot.maxLun).toBe(0);
     expect(handle.remaining).toBe(0);
   });
 
   it('treats a stalled GET MAX LUN as a single-LUN device', async () => {
-    const handle = new ScriptedHandle().play(...resetRecoverySteps, { op: 'control', request: 0xfe, status: TransferStatus.STALL });
+    const handle = new ScriptedHandle().play(...resetRecoverySteps, {
+      op: 'control',
+      request: 0xfe,
+      status: TransferStatus.STALL,
+    });
     const bot = await BotTransport.open(handle, { resetDelayMs: 0 });
     expect(bot.maxLun).toBe(0);
   });
@@ -86,17 +110,29 @@ describe('BotTransport.open', () => {
     return both;
   }
 
-  it('with a UAS alternate too: GET_INTERFACE, and SET_INTERFACE to the BOT setting only when another is current', async () => {
-    const atUas = new ScriptedHandle(bridge()).play({ op: 'control', request: 0x0a, reply: Uint8Array.of(1) }, maxLunZero);
-    await BotTransport.open(atUas, { resetOnOpen: false });
-    expect(atUas.alt).toEqual([[0, 0]]);
-    const atBot = new ScriptedHandle(bridge()).play({ op: 'control', request: 0x0a, reply: Uint8Array.of(0) }, maxLunZero);
-    await BotTransport.open(atBot, { resetOnOpen: false });
-    expect(atBot.alt).toEqual([]);
-    const mute = new ScriptedHandle(bridge()).play({ op: 'control', request: 0x0a, status: TransferStatus.STALL }, maxLunZero);
-    await BotTransport.open(mute, { resetOnOpen: false });
-    expect(mute.alt).toEqual([[0, 0]]);
-  });
+  it(
+    'with a UAS alternate too: GET_INTERFACE, and SET_INTERFACE to the BOT setting only ' + 'when another is current',
+    async () => {
+      const atUas = new ScriptedHandle(bridge()).play(
+        { op: 'control', request: 0x0a, reply: Uint8Array.of(1) },
+        maxLunZero,
+      );
+      await BotTransport.open(atUas, { resetOnOpen: false });
+      expect(atUas.alt).toEqual([[0, 0]]);
+      const atBot = new ScriptedHandle(bridge()).play(
+        { op: 'control', request: 0x0a, reply: Uint8Array.of(0) },
+        maxLunZero,
+      );
+      await BotTransport.open(atBot, { resetOnOpen: false });
+      expect(atBot.alt).toEqual([]);
+      const mute = new ScriptedHandle(bridge()).play(
+        { op: 'control', request: 0x0a, status: TransferStatus.STALL },
+        maxLunZero,
+      );
+      await BotTransport.open(mute, { resetOnOpen: false });
+      expect(mute.alt).toEqual([[0, 0]]);
+    },
+  );
 
   it('refuses to take an interface the kernel driver holds unless asked to detach', async () => {
     const handle = new ScriptedHandle();
@@ -189,18 +225,18 @@ describe('BotTransport.execute: the 13 cases (host side)', () => {
   });
 
   it('Hn < Di / Hi < Di / Ho <> Di: a phase error (CSW status 2) triggers reset recovery', async () => {
-    const { bot, handle } = await open(
-      { op: 'bulkOut' },
-      { op: 'bulkIn', reply: cswFor(2) },
-      ...resetRecoverySteps,
-    );
+    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(2) }, ...resetRecoverySteps);
     const err = await bot.execute({ cdb: TUR, direction: 'none' }).catch((e) => e);
     expectCode(err, ErrorCodes.PHASE_ERROR);
     expect(handle.remaining).toBe(0);
   });
 
   it('the device sending more than asked (babble) ends in reset recovery and E_OVERFLOW', async () => {
-    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', status: TransferStatus.OVERFLOW, reply: new Uint8Array(36) }, ...resetRecoverySteps);
+    const { bot, handle } = await open(
+      { op: 'bulkOut' },
+      { op: 'bulkIn', status: TransferStatus.OVERFLOW, reply: new Uint8Array(36) },
+      ...resetRecoverySteps,
+    );
     const err = await bot.execute({ cdb: INQUIRY36, direction: 'in', data: new Uint8Array(36) }).catch((e) => e);
     expectCode(err, ErrorCodes.OVERFLOW);
     expect(handle.remaining).toBe(0);
@@ -232,13 +268,24 @@ describe('BotTransport.execute: status phase and recovery', () => {
   });
 
   it('a zero-length packet before the CSW is skipped once', async () => {
-    const { bot } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: new Uint8Array(0) }, { op: 'bulkIn', reply: cswFor(0) });
+    const { bot } = await open(
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: new Uint8Array(0) },
+      { op: 'bulkIn', reply: cswFor(0) },
+    );
     expect((await bot.execute({ cdb: TUR, direction: 'none' })).status).toBe(0);
   });
 
   for (const [name, reply] of [
     ['bad signature', cswFor(0, 0, 0x55425355)],
-    ['wrong tag', (h: ScriptedHandle) => { const b = cswFor(0)(h); b[4] = (b[4]! + 1) & 0xff; return b; }],
+    [
+      'wrong tag',
+      (h: ScriptedHandle) => {
+        const b = cswFor(0)(h);
+        b[4] = (b[4]! + 1) & 0xff;
+        return b;
+      },
+    ],
     ['residue larger than asked', cswFor(0, 1)],
     ['status 3', cswFor(3)],
     ['12 bytes', (h: ScriptedHandle) => cswFor(0)(h).subarray(0, 12)],
@@ -258,8 +305,14 @@ describe('BotTransport.execute: status phase and recovery', () => {
   }
 
   it('a data-phase timeout ends in reset recovery and E_TIMEOUT that says what to do', async () => {
-    const { bot, handle } = await open({ op: 'bulkOut' }, { op: 'bulkIn', status: TransferStatus.TIMEOUT }, ...resetRecoverySteps);
-    const err = await bot.execute({ cdb: INQUIRY36, direction: 'in', data: new Uint8Array(36), timeoutMs: 50 }).catch((e) => e);
+    const { bot, handle } = await open(
+      { op: 'bulkOut' },
+      { op: 'bulkIn', status: TransferStatus.TIMEOUT },
+      ...resetRecoverySteps,
+    );
+    const err = await bot
+      .execute({ cdb: INQUIRY36, direction: 'in', data: new Uint8Array(36), timeoutMs: 50 })
+      .catch((e) => e);
     expectCode(err, ErrorCodes.TIMEOUT);
     expect(err.message).toMatch(/--timeout/);
     expect(handle.remaining).toBe(0);
@@ -271,14 +324,21 @@ describe('BotTransport.execute: status phase and recovery', () => {
     expect(handle.remaining).toBe(0);
   });
 
-  it("a failing class reset keeps the command's error; the reset failure (naming the port reset) is its cause", async () => {
-    const { bot } = await open({ op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(2) }, { op: 'control', request: 0xff, status: TransferStatus.STALL });
-    const err = await bot.execute({ cdb: TUR, direction: 'none' }).catch((e) => e);
-    expectCode(err, ErrorCodes.PHASE_ERROR);
-    expect(err.message).toMatch(/reset recovery failed too/);
-    expectCode(err.cause, ErrorCodes.IO);
-    expect(err.cause.message).toMatch(/reset --port/);
-  });
+  it(
+    "a failing class reset keeps the command's error; the reset failure (naming the port " + 'reset) is its cause',
+    async () => {
+      const { bot } = await open(
+        { op: 'bulkOut' },
+        { op: 'bulkIn', reply: cswFor(2) },
+        { op: 'control', request: 0xff, status: TransferStatus.STALL },
+      );
+      const err = await bot.execute({ cdb: TUR, direction: 'none' }).catch((e) => e);
+      expectCode(err, ErrorCodes.PHASE_ERROR);
+      expect(err.message).toMatch(/reset recovery failed too/);
+      expectCode(err.cause, ErrorCodes.IO);
+      expect(err.cause.message).toMatch(/reset --port/);
+    },
+  );
 
   it('reset() runs reset recovery on request', async () => {
     const { bot, handle } = await open(...resetRecoverySteps);
@@ -290,8 +350,10 @@ describe('BotTransport.execute: status phase and recovery', () => {
 describe('BotTransport.execute: tags, quirks, input checks, serialisation', () => {
   it('gives every command a new tag', async () => {
     const { bot, handle } = await open(
-      { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0) },
-      { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0) },
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: cswFor(0) },
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: cswFor(0) },
     );
     await bot.execute({ cdb: TUR, direction: 'none' });
     await bot.execute({ cdb: TUR, direction: 'none' });
@@ -300,13 +362,22 @@ describe('BotTransport.execute: tags, quirks, input checks, serialisation', () =
   });
 
   it('tolerates a bad CSW signature only with the quirk', async () => {
-    const handle = new ScriptedHandle().play(maxLunZero, { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0, 0, 0x55425355) });
+    const handle = new ScriptedHandle().play(
+      maxLunZero,
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: cswFor(0, 0, 0x55425355) },
+    );
     const bot = await BotTransport.open(handle, { quirks: { tolerateBadCswSignature: true }, resetOnOpen: false });
     expect((await bot.execute({ cdb: TUR, direction: 'none' })).status).toBe(0);
   });
 
   it('computes the residue from what moved when the device ignores residue (quirk)', async () => {
-    const handle = new ScriptedHandle().play(maxLunZero, { op: 'bulkOut' }, { op: 'bulkIn', reply: new Uint8Array(10) }, { op: 'bulkIn', reply: cswFor(0, 0) });
+    const handle = new ScriptedHandle().play(
+      maxLunZero,
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: new Uint8Array(10) },
+      { op: 'bulkIn', reply: cswFor(0, 0) },
+    );
     const bot = await BotTransport.open(handle, { quirks: { ignoreResidue: true }, resetOnOpen: false });
     const result = await bot.execute({ cdb: INQUIRY36, direction: 'in', data: new Uint8Array(36) });
     expect(result.residue).toBe(26);
@@ -318,21 +389,37 @@ describe('BotTransport.execute: tags, quirks, input checks, serialisation', () =
     expectCode(await bot.execute({ cdb: new Uint8Array(17), direction: 'none' }).catch((e) => e), ErrorCodes.BAD_INPUT);
     expectCode(await bot.execute({ cdb: TUR, direction: 'none', lun: 1 }).catch((e) => e), ErrorCodes.BAD_INPUT);
     expectCode(await bot.execute({ cdb: INQUIRY36, direction: 'in' }).catch((e) => e), ErrorCodes.BAD_INPUT);
-    expectCode(await bot.execute({ cdb: TUR, direction: 'none', data: new Uint8Array(4) }).catch((e) => e), ErrorCodes.BAD_INPUT);
+    expectCode(
+      await bot.execute({ cdb: TUR, direction: 'none', data: new Uint8Array(4) }).catch((e) => e),
+      ErrorCodes.BAD_INPUT,
+    );
     const ac = new AbortController();
     ac.abort();
-    expectCode(await bot.execute({ cdb: TUR, direction: 'none', signal: ac.signal }).catch((e) => e), ErrorCodes.CANCELLED);
+    expectCode(
+      await bot.execute({ cdb: TUR, direction: 'none', signal: ac.signal }).catch((e) => e),
+      ErrorCodes.CANCELLED,
+    );
     expect(handle.calls.filter((c) => c.op !== 'control')).toEqual([]);
   });
 
   it('serialises concurrent commands: one CBW/CSW pair at a time', async () => {
     const { bot, handle } = await open(
-      { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0) },
-      { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0) },
-      { op: 'bulkOut' }, { op: 'bulkIn', reply: cswFor(0) },
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: cswFor(0) },
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: cswFor(0) },
+      { op: 'bulkOut' },
+      { op: 'bulkIn', reply: cswFor(0) },
     );
     await Promise.all([0, 1, 2].map(() => bot.execute({ cdb: TUR, direction: 'none' })));
-    expect(handle.calls.slice(1).map((c) => c.op)).toEqual(['bulkOut', 'bulkIn', 'bulkOut', 'bulkIn', 'bulkOut', 'bulkIn']);
+    expect(handle.calls.slice(1).map((c) => c.op)).toEqual([
+      'bulkOut',
+      'bulkIn',
+      'bulkOut',
+      'bulkIn',
+      'bulkOut',
+      'bulkIn',
+    ]);
   });
 
   it('close() releases the interface and closes the handle', async () => {
@@ -356,11 +443,19 @@ describe('BotTransport file-streamed data phases (dataFd)', () => {
       const v = new DataView(bytes.buffer);
       v.setUint32(0, 0x53425355, true);
       v.setUint32(4, tag, true);
-      return { cbw: { status: TransferStatus.OK, actualLength: 31 }, data: { status: TransferStatus.OK, actualLength: 4096 }, csw: { status: TransferStatus.OK, actualLength: 13, bytes } };
+      return {
+        cbw: { status: TransferStatus.OK, actualLength: 31 },
+        data: { status: TransferStatus.OK, actualLength: 4096 },
+        csw: { status: TransferStatus.OK, actualLength: 13, bytes },
+      };
     };
     const bot = await BotTransport.open(handle, { resetDelayMs: 0, resetOnOpen: false });
     expect(bot.fdStreaming).toBe(true);
-    const r = await bot.execute({ cdb: Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0), direction: 'in', dataFd: { fd: 9, position: 512, length: 4096 } });
+    const r = await bot.execute({
+      cdb: Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0),
+      direction: 'in',
+      dataFd: { fd: 9, position: 512, length: 4096 },
+    });
     expect(seen).toEqual([{ direction: 'in', fd: 9, position: 512, length: 4096 }]);
     expect(r.transferred).toBe(4096);
     expect(r.data.length).toBe(0);
@@ -368,7 +463,13 @@ describe('BotTransport file-streamed data phases (dataFd)', () => {
 
   it('refuses dataFd on a backend without fd streaming, before sending anything', async () => {
     const { bot, handle } = await open();
-    const err = await bot.execute({ cdb: Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0), direction: 'in', dataFd: { fd: 3, position: 0, length: 512 } }).catch((e) => e);
+    const err = await bot
+      .execute({
+        cdb: Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0),
+        direction: 'in',
+        dataFd: { fd: 3, position: 0, length: 512 },
+      })
+      .catch((e) => e);
     expectCode(err, ErrorCodes.UNSUPPORTED);
     expect(handle.calls.filter((c) => c.op !== 'control')).toEqual([]);
   });

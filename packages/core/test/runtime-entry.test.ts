@@ -16,7 +16,9 @@ function importGraph(entry: string): Set<string> {
     if (seen.has(file)) return;
     seen.add(file);
     const text = readFileSync(file, 'utf8');
-    const specifiers = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
+    const specifiers = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map(
+      (m) => m[1]!,
+    );
     for (const specifier of specifiers) if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
   };
   visit(join(dist, entry));
@@ -50,9 +52,16 @@ describe('the runtime entry (dist/index.js)', () => {
       const Module = createRequire(import.meta.url)('node:module');
       const loaded = [];
       const dlopen = process.dlopen;
-      process.dlopen = function (module, filename, ...rest) { loaded.push('native:' + filename); return dlopen.call(this, module, filename, ...rest); };
+      process.dlopen = function (module, filename, ...rest) {
+        loaded.push('native:' + filename);
+        return dlopen.call(this, module, filename, ...rest);
+      };
       const load = Module._load;
-      Module._load = function (request, ...rest) { if (!request.startsWith('node:') && !request.startsWith('.') && !request.startsWith('/')) loaded.push('require:' + request); return load.call(this, request, ...rest); };
+      Module._load = function (request, ...rest) {
+        const bare = !request.startsWith('node:') && !request.startsWith('.') && !request.startsWith('/');
+        if (bare) loaded.push('require:' + request);
+        return load.call(this, request, ...rest);
+      };
       const core = await import(${JSON.stringify(join(dist, 'index.js'))});
       const atImport = [...loaded];
       await core.loadNodeUsbBackend();

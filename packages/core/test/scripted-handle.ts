@@ -16,7 +16,14 @@ import {
  * call, so tests can assert on the exact wire sequence BOT produced.
  */
 export type Step =
-  | { op: 'bulkOut'; endpoint?: number; status?: TransferStatus; actualLength?: number; expect?: (data: Uint8Array) => void; takesMs?: number }
+  | {
+      op: 'bulkOut';
+      endpoint?: number;
+      status?: TransferStatus;
+      actualLength?: number;
+      expect?: (data: Uint8Array) => void;
+      takesMs?: number;
+    }
   | {
       op: 'bulkIn';
       endpoint?: number;
@@ -95,35 +102,57 @@ export class ScriptedHandle implements UsbDeviceHandle {
     return step;
   }
 
-  async claimInterface(n: number) { this.claimed.push(n); }
-  async releaseInterface(n: number) { this.claimed = this.claimed.filter((c) => c !== n); }
-  async setAlternateSetting(i: number, a: number) { this.alt.push([i, a]); }
-  async kernelDriverActive() { return false; }
+  async claimInterface(n: number) {
+    this.claimed.push(n);
+  }
+  async releaseInterface(n: number) {
+    this.claimed = this.claimed.filter((c) => c !== n);
+  }
+  async setAlternateSetting(i: number, a: number) {
+    this.alt.push([i, a]);
+  }
+  async kernelDriverActive() {
+    return false;
+  }
   async detachKernelDriver() {}
   async attachKernelDriver() {}
   async resetDevice() {}
-  async close() { this.closed = true; }
+  async close() {
+    this.closed = true;
+  }
 
   async controlTransfer(setup: ControlSetup, data: Uint8Array | number): Promise<ControlResult> {
     this.calls.push({ op: 'control', request: setup.request, length: typeof data === 'number' ? data : data.length });
     const step = this.next('control', `request 0x${setup.request.toString(16)}`) as Extract<Step, { op: 'control' }>;
-    if (step.request !== setup.request) throw new Error(`script expected control 0x${step.request.toString(16)}, got 0x${setup.request.toString(16)}`);
+    if (step.request !== setup.request)
+      throw new Error(`script expected control 0x${step.request.toString(16)}, got 0x${setup.request.toString(16)}`);
     const status = step.status ?? TransferStatus.OK;
     return { status, actualLength: step.reply?.length ?? 0, ...(step.reply ? { data: step.reply } : {}) };
   }
 
   async bulkOut(endpoint: number, data: Uint8Array, timeoutMs?: number): Promise<TransferResult> {
     this.calls.push({ op: 'bulkOut', endpoint, length: data.length, data: data.slice(), timeoutMs });
-    const step = this.next('bulkOut', `ep 0x${endpoint.toString(16)} ${data.length} bytes`) as Extract<Step, { op: 'bulkOut' }>;
+    const step = this.next('bulkOut', `ep 0x${endpoint.toString(16)} ${data.length} bytes`) as Extract<
+      Step,
+      { op: 'bulkOut' }
+    >;
     if (step.takesMs) this.elapse(step.takesMs);
-    if (step.endpoint !== undefined && step.endpoint !== endpoint) throw new Error(`bulkOut on 0x${endpoint.toString(16)}, script says 0x${step.endpoint.toString(16)}`);
+    if (step.endpoint !== undefined && step.endpoint !== endpoint)
+      throw new Error(`bulkOut on 0x${endpoint.toString(16)}, script says 0x${step.endpoint.toString(16)}`);
     step.expect?.(data);
-    return { status: step.status ?? TransferStatus.OK, actualLength: step.actualLength ?? (step.status && step.status !== TransferStatus.OK ? 0 : data.length) };
+    return {
+      status: step.status ?? TransferStatus.OK,
+      actualLength:
+        step.actualLength ?? (step.status !== undefined && step.status !== TransferStatus.OK ? 0 : data.length),
+    };
   }
 
   async bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs?: number): Promise<TransferResult> {
     this.calls.push({ op: 'bulkIn', endpoint, length: buffer.length, timeoutMs });
-    const step = this.next('bulkIn', `ep 0x${endpoint.toString(16)} ${buffer.length} bytes`) as Extract<Step, { op: 'bulkIn' }>;
+    const step = this.next('bulkIn', `ep 0x${endpoint.toString(16)} ${buffer.length} bytes`) as Extract<
+      Step,
+      { op: 'bulkIn' }
+    >;
     if (step.takesMs) this.elapse(step.takesMs);
     const reply = typeof step.reply === 'function' ? step.reply(this) : (step.reply ?? new Uint8Array(0));
     const n = Math.min(reply.length, buffer.length);
@@ -138,7 +167,8 @@ export class ScriptedHandle implements UsbDeviceHandle {
   async clearHalt(endpoint: number) {
     this.calls.push({ op: 'clearHalt', endpoint });
     const step = this.next('clearHalt', `ep 0x${endpoint.toString(16)}`) as Extract<Step, { op: 'clearHalt' }>;
-    if (step.endpoint !== endpoint) throw new Error(`clearHalt 0x${endpoint.toString(16)}, script says 0x${step.endpoint.toString(16)}`);
+    if (step.endpoint !== endpoint)
+      throw new Error(`clearHalt 0x${endpoint.toString(16)}, script says 0x${step.endpoint.toString(16)}`);
   }
 }
 

@@ -26,7 +26,21 @@ export function createSimulatedBackend(options: SimulatedDeviceOptions = {}): Em
   return new EmulatorBackend({ devices: [new SimulatedDevice({ ...DEFAULT_SIM_DEVICE, ...options })] });
 }
 
-const SIM_KEYS = ['blocks', 'bs', 'luns', 'file', 'vid', 'pid', 'serial', 'speed', 'ro', 'removable', 'bridge', 'passthrough', 'uas'] as const;
+const SIM_KEYS = [
+  'blocks',
+  'bs',
+  'luns',
+  'file',
+  'vid',
+  'pid',
+  'serial',
+  'speed',
+  'ro',
+  'removable',
+  'bridge',
+  'passthrough',
+  'uas',
+] as const;
 
 /**
  * Parses the CLI's `sim[:key=value,...]` device string:
@@ -39,14 +53,18 @@ const SIM_KEYS = ['blocks', 'bs', 'luns', 'file', 'vid', 'pid', 'serial', 'speed
  */
 export function parseSimOptions(spec: string): SimulatedDeviceOptions {
   const trimmed = spec.trim();
-  if (trimmed !== 'sim' && !trimmed.startsWith('sim:')) throw badInput(`"${spec}" is not a simulated device; write sim or sim:key=value,... (keys: ${SIM_KEYS.join(', ')})`);
+  if (trimmed !== 'sim' && !trimmed.startsWith('sim:'))
+    throw badInput(
+      `"${spec}" is not a simulated device; write sim or sim:key=value,... (keys: ${SIM_KEYS.join(', ')})`,
+    );
   const body = trimmed.slice(4);
   const values = new Map<string, string>();
   for (const part of body ? body.split(',') : []) {
     const eq = part.indexOf('=');
     const key = (eq < 0 ? part : part.slice(0, eq)).trim();
     const value = eq < 0 ? 'true' : part.slice(eq + 1).trim();
-    if (!(SIM_KEYS as readonly string[]).includes(key)) throw badInput(`unknown sim option "${key}" in "${spec}"; known: ${SIM_KEYS.join(', ')}`);
+    if (!(SIM_KEYS as readonly string[]).includes(key))
+      throw badInput(`unknown sim option "${key}" in "${spec}"; known: ${SIM_KEYS.join(', ')}`);
     if (values.has(key)) throw badInput(`sim option "${key}" given twice in "${spec}"`);
     values.set(key, value);
   }
@@ -54,14 +72,16 @@ export function parseSimOptions(spec: string): SimulatedDeviceOptions {
     const raw = values.get(key);
     if (raw === undefined) return undefined;
     const n = /^0x[0-9a-f]+$/i.test(raw) ? Number.parseInt(raw, 16) : /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw badInput(`sim option ${key}=${raw} must be an integer from ${min} to ${max}`);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw badInput(`sim option ${key}=${raw} must be an integer from ${min} to ${max}`);
     return n;
   };
   const hex16 = (key: string): number | undefined => {
     const raw = values.get(key);
     if (raw === undefined) return undefined;
     const n = Number.parseInt(raw.replace(/^0x/i, ''), 16);
-    if (!/^(0x)?[0-9a-f]{1,4}$/i.test(raw) || Number.isNaN(n)) throw badInput(`sim option ${key}=${raw} must be a 16-bit hex number like 1d6b`);
+    if (!/^(0x)?[0-9a-f]{1,4}$/i.test(raw) || Number.isNaN(n))
+      throw badInput(`sim option ${key}=${raw} must be a 16-bit hex number like 1d6b`);
     return n;
   };
   const flag = (key: string): boolean | undefined => {
@@ -72,7 +92,8 @@ export function parseSimOptions(spec: string): SimulatedDeviceOptions {
     throw badInput(`sim option ${key}=${raw} must be true or false`);
   };
   const blockSize = int('bs', 512, 65536) ?? 512;
-  if ((blockSize & (blockSize - 1)) !== 0) throw badInput(`sim option bs=${blockSize} must be a power of two from 512 to 65536`);
+  if ((blockSize & (blockSize - 1)) !== 0)
+    throw badInput(`sim option bs=${blockSize} must be a power of two from 512 to 65536`);
   const blocks = int('blocks', 1, Number.MAX_SAFE_INTEGER);
   const lunCount = int('luns', 1, 16) ?? 1;
   const file = values.get('file');
@@ -80,19 +101,28 @@ export function parseSimOptions(spec: string): SimulatedDeviceOptions {
   const readOnly = flag('ro');
   const removable = flag('removable');
   const speed = values.get('speed');
-  if (speed !== undefined && speed !== 'high' && speed !== 'super') throw badInput(`sim option speed=${speed} must be high or super`);
+  if (speed !== undefined && speed !== 'high' && speed !== 'super')
+    throw badInput(`sim option speed=${speed} must be high or super`);
   const lun = (i: number): LunOptions => ({
     blockSize,
     ...(i === 0 && file ? { file } : {}),
-    ...(blocks !== undefined ? { blockCount: blocks } : i === 0 && file ? {} : { blockCount: Math.floor((16 * 1024 * 1024) / blockSize) }),
+    ...(blocks !== undefined
+      ? { blockCount: blocks }
+      : i === 0 && file
+        ? {}
+        : { blockCount: Math.floor((16 * 1024 * 1024) / blockSize) }),
     ...(readOnly !== undefined ? { readOnly } : {}),
     ...(removable !== undefined ? { removable } : {}),
   });
   const bridgeName = values.get('bridge');
   const preset = bridgeName === undefined ? {} : nvmeBridgePreset(bridgeName);
-  if (!preset) throw badInput(`sim option bridge=${bridgeName} is not a bridge model; known: ${Object.keys(NVME_BRIDGE_PRESETS).join(', ')}`);
+  if (!preset)
+    throw badInput(
+      `sim option bridge=${bridgeName} is not a bridge model; known: ${Object.keys(NVME_BRIDGE_PRESETS).join(', ')}`,
+    );
   const passthrough = values.get('passthrough');
-  if (passthrough !== undefined && passthrough !== 'full' && passthrough !== 'basic') throw badInput(`sim option passthrough=${passthrough} must be full or basic`);
+  if (passthrough !== undefined && passthrough !== 'full' && passthrough !== 'basic')
+    throw badInput(`sim option passthrough=${passthrough} must be full or basic`);
   if (passthrough !== undefined && !preset.nvmeBridge) throw badInput('sim option passthrough= needs bridge=');
   const options: SimulatedDeviceOptions = { ...preset, luns: Array.from({ length: lunCount }, (_, i) => lun(i)) };
   if (passthrough === 'basic' && options.nvmeBridge) options.nvmeBridge = { ...options.nvmeBridge, secondMode: false };

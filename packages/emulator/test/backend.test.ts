@@ -1,4 +1,7 @@
-/** EmulatorBackend specifics beyond the shared contract suite: devices, descriptors, kernel driver, storage, input checks. */
+/**
+ * EmulatorBackend specifics beyond the shared contract suite: devices, descriptors, kernel driver, storage, input
+ * checks.
+ */
 import { describe, expect, it } from 'vitest';
 import { TransferStatus } from '@usbscsi/core';
 import { EmulatorBackend, SimulatedDevice } from '../src/index.js';
@@ -21,38 +24,53 @@ describe('devices and descriptors', () => {
     await backend.dispose();
   });
 
-  it('interface 08/06/50 with bulk IN 0x81 / OUT 0x02: 512-byte packets at high speed, 1024 (burst 15) at super speed', async () => {
-    const backend = new EmulatorBackend({ devices: [{ speed: 'high' }, { speed: 'super' }] });
-    const [hs, ss] = await backend.list();
-    expect(hs!.configurations[0]!.interfaces).toEqual([
-      {
-        interfaceNumber: 0,
-        alternateSetting: 0,
-        interfaceClass: 8,
-        interfaceSubClass: 6,
-        interfaceProtocol: 0x50,
-        endpoints: [
-          { address: 0x81, transferType: 'bulk', maxPacketSize: 512 },
-          { address: 0x02, transferType: 'bulk', maxPacketSize: 512 },
-        ],
-      },
-    ]);
-    expect(ss!.configurations[0]!.interfaces[0]!.endpoints[0]).toEqual({ address: 0x81, transferType: 'bulk', maxPacketSize: 1024, maxBurst: 15 });
-    expect(ss!.speed).toBe('super');
-    await backend.dispose();
-  });
+  it(
+    'interface 08/06/50 with bulk IN 0x81 / OUT 0x02: 512-byte packets at high speed, ' +
+      '1024 (burst 15) at super speed',
+    async () => {
+      const backend = new EmulatorBackend({ devices: [{ speed: 'high' }, { speed: 'super' }] });
+      const [hs, ss] = await backend.list();
+      expect(hs!.configurations[0]!.interfaces).toEqual([
+        {
+          interfaceNumber: 0,
+          alternateSetting: 0,
+          interfaceClass: 8,
+          interfaceSubClass: 6,
+          interfaceProtocol: 0x50,
+          endpoints: [
+            { address: 0x81, transferType: 'bulk', maxPacketSize: 512 },
+            { address: 0x02, transferType: 'bulk', maxPacketSize: 512 },
+          ],
+        },
+      ]);
+      expect(ss!.configurations[0]!.interfaces[0]!.endpoints[0]).toEqual({
+        address: 0x81,
+        transferType: 'bulk',
+        maxPacketSize: 1024,
+        maxBurst: 15,
+      });
+      expect(ss!.speed).toBe('super');
+      await backend.dispose();
+    },
+  );
 
-  it('a UAS-only device has 08/06/62 and no BOT alternate; its class requests stall and bulk transfers are unsupported', async () => {
-    const backend = new EmulatorBackend({ devices: [{ interfaces: 'uas-only' }] });
-    const [info] = await backend.list();
-    const alts = info!.configurations[0]!.interfaces;
-    expect(alts.map((a) => a.interfaceProtocol)).toEqual([0x62]);
-    const h = await backend.open(info!);
-    await h.claimInterface(0);
-    expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).status).toBe(TransferStatus.STALL);
-    await expect(h.bulkOut(OUT, new Uint8Array(31), 1000)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    await backend.dispose();
-  });
+  it(
+    'a UAS-only device has 08/06/62 and no BOT alternate; its class requests stall and ' +
+      'bulk transfers are unsupported',
+    async () => {
+      const backend = new EmulatorBackend({ devices: [{ interfaces: 'uas-only' }] });
+      const [info] = await backend.list();
+      const alts = info!.configurations[0]!.interfaces;
+      expect(alts.map((a) => a.interfaceProtocol)).toEqual([0x62]);
+      const h = await backend.open(info!);
+      await h.claimInterface(0);
+      expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).status).toBe(
+        TransferStatus.STALL,
+      );
+      await expect(h.bulkOut(OUT, new Uint8Array(31), 1000)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      await backend.dispose();
+    },
+  );
 
   it('a UAS bridge keeps BOT at alt 0 and UAS at alt 1; BOT works after selecting alt 0', async () => {
     const { backend, handle } = await openSim({ interfaces: 'bot+uas' });
@@ -75,7 +93,9 @@ describe('simulated kernel driver and storage bindings', () => {
     const h = await backend.open((await backend.list())[0]!);
     expect(await h.kernelDriverActive(0)).toBe(true);
     await expect(h.claimInterface(0)).rejects.toMatchObject({ code: 'E_BUSY' });
-    await expect(h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).rejects.toMatchObject({ code: 'E_BUSY' });
+    await expect(
+      h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000),
+    ).rejects.toMatchObject({ code: 'E_BUSY' });
     await h.detachKernelDriver(0);
     expect(await h.kernelDriverActive(0)).toBe(false);
     await h.claimInterface(0);
@@ -93,24 +113,42 @@ describe('simulated kernel driver and storage bindings', () => {
     await backend.dispose();
   });
 
-  it('storage bindings show block devices and mounts while bound; a detach under a mount is recorded as a forced unmount', async () => {
-    const device = new SimulatedDevice({
-      kernelDriver: 'usb-storage',
-      storage: { scsiHost: 'host4', blockDevices: ['/dev/sdx'], sgDevices: ['/dev/sg7'], mounts: [{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }] },
-    });
-    const backend = new EmulatorBackend({ devices: [device] });
-    const [info] = await backend.list();
-    expect(info!.storage).toEqual([
-      { interfaceNumber: 0, driver: 'usb-storage', scsiHost: 'host4', blockDevices: ['/dev/sdx'], sgDevices: ['/dev/sg7'], mounts: [{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }] },
-    ]);
-    const h = await backend.open(info!);
-    await h.detachKernelDriver(0);
-    expect((await backend.list())[0]!.storage).toEqual([{ interfaceNumber: 0, driver: null, blockDevices: [], sgDevices: [], mounts: [] }]);
-    expect(device.forcedUnmounts).toEqual([{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }]);
-    await h.attachKernelDriver(0);
-    expect((await backend.list())[0]!.storage![0]!.blockDevices).toEqual(['/dev/sdx']);
-    await backend.dispose();
-  });
+  it(
+    'storage bindings show block devices and mounts while bound; a detach under a mount ' +
+      'is recorded as a forced unmount',
+    async () => {
+      const device = new SimulatedDevice({
+        kernelDriver: 'usb-storage',
+        storage: {
+          scsiHost: 'host4',
+          blockDevices: ['/dev/sdx'],
+          sgDevices: ['/dev/sg7'],
+          mounts: [{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }],
+        },
+      });
+      const backend = new EmulatorBackend({ devices: [device] });
+      const [info] = await backend.list();
+      expect(info!.storage).toEqual([
+        {
+          interfaceNumber: 0,
+          driver: 'usb-storage',
+          scsiHost: 'host4',
+          blockDevices: ['/dev/sdx'],
+          sgDevices: ['/dev/sg7'],
+          mounts: [{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }],
+        },
+      ]);
+      const h = await backend.open(info!);
+      await h.detachKernelDriver(0);
+      expect((await backend.list())[0]!.storage).toEqual([
+        { interfaceNumber: 0, driver: null, blockDevices: [], sgDevices: [], mounts: [] },
+      ]);
+      expect(device.forcedUnmounts).toEqual([{ device: '/dev/sdx1', mountPoint: '/media/x', fsType: 'vfat' }]);
+      await h.attachKernelDriver(0);
+      expect((await backend.list())[0]!.storage![0]!.blockDevices).toEqual(['/dev/sdx']);
+      await backend.dispose();
+    },
+  );
 
   it('without a kernel driver there is nothing to attach (E_UNSUPPORTED)', async () => {
     const { backend, handle } = await openSim();
@@ -143,9 +181,15 @@ describe('contract enforcement details', () => {
     const { backend, handle } = await openSim();
     const abort = new AbortController();
     abort.abort();
-    expect(await handle.bulkIn(IN, new Uint8Array(13), 1000, abort.signal)).toEqual({ status: TransferStatus.CANCELLED, actualLength: 0 });
+    expect(await handle.bulkIn(IN, new Uint8Array(13), 1000, abort.signal)).toEqual({
+      status: TransferStatus.CANCELLED,
+      actualLength: 0,
+    });
     await handle.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: [0, 0, 0, 0, 0, 0] }), 1000);
-    expect(await handle.bulkIn(IN, new Uint8Array(8), 1000)).toEqual({ status: TransferStatus.OVERFLOW, actualLength: 8 });
+    expect(await handle.bulkIn(IN, new Uint8Array(8), 1000)).toEqual({
+      status: TransferStatus.OVERFLOW,
+      actualLength: 8,
+    });
     await backend.dispose();
   });
 
@@ -155,7 +199,9 @@ describe('contract enforcement details', () => {
     await expect(handle.bulkIn(0x83, new Uint8Array(13), 1000)).rejects.toMatchObject(bad);
     await expect(handle.bulkIn(OUT, new Uint8Array(13), 1000)).rejects.toMatchObject(bad);
     await expect(handle.bulkIn(IN, new Uint8Array(13), -1)).rejects.toMatchObject(bad);
-    await expect(handle.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, new Uint8Array(1), 1000)).rejects.toMatchObject(bad);
+    await expect(
+      handle.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, new Uint8Array(1), 1000),
+    ).rejects.toMatchObject(bad);
     await expect(handle.claimInterface(1)).rejects.toMatchObject(bad);
     await expect(handle.setAlternateSetting(0, 5)).rejects.toMatchObject(bad);
     await handle.releaseInterface(0);

@@ -100,10 +100,17 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
     expect(new DataView(csw.buffer).getUint32(4, true)).toBe(tag);
   });
 
-  it('a host IN transfer that is not a multiple of wMaxPacketSize and ends inside the data gets a whole packet: overflow', async () => {
-    await h.bulkOut(OUT, rawCbw({ length: 1024, dirIn: true, cdb: read10(0, 2) }), 1000);
-    expect(await h.bulkIn(IN, new Uint8Array(100), 1000)).toEqual({ status: TransferStatus.OVERFLOW, actualLength: 100 });
-  });
+  it(
+    'a host IN transfer that is not a multiple of wMaxPacketSize and ends inside the ' +
+      'data gets a whole packet: overflow',
+    async () => {
+      await h.bulkOut(OUT, rawCbw({ length: 1024, dirIn: true, cdb: read10(0, 2) }), 1000);
+      expect(await h.bulkIn(IN, new Uint8Array(100), 1000)).toEqual({
+        status: TransferStatus.OVERFLOW,
+        actualLength: 100,
+      });
+    },
+  );
 
   it('case 7 Hi < Di: the device sends Hi bytes and reports a phase error', async () => {
     const r = await command(h, read10(0, 2), { in: 512 });
@@ -167,21 +174,27 @@ describe('BOT §6.7 thirteen cases (device side)', () => {
 });
 
 describe('CBW validity, halts and class requests', () => {
-  it('an invalid CBW (bad signature) stalls both pipes; clear halt alone does not help; reset recovery does', async () => {
-    const bad = rawCbw({ length: 36, dirIn: true, cdb: INQUIRY });
-    bad[3] = 0x44; // "USBD"
-    expect((await h.bulkOut(OUT, bad, 1000)).status).toBe(TransferStatus.OK);
-    expect(device.bot.state).toBe('needs-reset');
-    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
-    expect((await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000)).status).toBe(TransferStatus.STALL);
-    await h.clearHalt(IN);
-    await h.clearHalt(OUT);
-    expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL); // §6.6.1: until reset recovery
-    await resetRecovery(h);
-    expect((await command(h, TUR)).csw.status).toBe(0);
-    expect(device.stats.invalidCbws).toBe(1);
-    expect(device.stats.resets).toBe(1);
-  });
+  it(
+    'an invalid CBW (bad signature) stalls both pipes; clear halt alone does not help; ' + 'reset recovery does',
+    async () => {
+      const bad = rawCbw({ length: 36, dirIn: true, cdb: INQUIRY });
+      bad[3] = 0x44; // "USBD"
+      expect((await h.bulkOut(OUT, bad, 1000)).status).toBe(TransferStatus.OK);
+      expect(device.bot.state).toBe('needs-reset');
+      expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
+      expect((await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000)).status).toBe(
+        TransferStatus.STALL,
+      );
+      await h.clearHalt(IN);
+      await h.clearHalt(OUT);
+      // §6.6.1: until reset recovery
+      expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
+      await resetRecovery(h);
+      expect((await command(h, TUR)).csw.status).toBe(0);
+      expect(device.stats.invalidCbws).toBe(1);
+      expect(device.stats.resets).toBe(1);
+    },
+  );
 
   it('an invalid CBW (30 bytes) is invalid too', async () => {
     await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }).subarray(0, 30), 1000);
@@ -211,14 +224,20 @@ describe('CBW validity, halts and class requests', () => {
     const r = await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000);
     expect(r).toMatchObject({ status: TransferStatus.OK, actualLength: 1 });
     expect(r.data?.[0]).toBe(2);
-    expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 1, index: 0 }, 1, 1000)).status).toBe(TransferStatus.STALL);
+    expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 1, index: 0 }, 1, 1000)).status).toBe(
+      TransferStatus.STALL,
+    );
     expect(device.stats.getMaxLun).toBe(1);
   });
 
   it('Bulk-Only Mass Storage Reset keeps endpoint halts (§3.1): still stalled until CLEAR_FEATURE', async () => {
     await h.bulkOut(OUT, rawCbw({ length: 512, dirIn: true, cdb: TUR }), 1000);
     expect((await h.bulkIn(IN, new Uint8Array(512), 1000)).status).toBe(TransferStatus.STALL);
-    const reset = await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(0), 1000);
+    const reset = await h.controlTransfer(
+      { requestType: 0x21, request: 0xff, value: 0, index: 0 },
+      new Uint8Array(0),
+      1000,
+    );
     expect(reset.status).toBe(TransferStatus.OK);
     expect((await h.bulkIn(IN, new Uint8Array(13), 1000)).status).toBe(TransferStatus.STALL);
     const status = await h.controlTransfer({ requestType: 0x82, request: 0x00, value: 0, index: IN }, 2, 1000);
@@ -230,8 +249,14 @@ describe('CBW validity, halts and class requests', () => {
   });
 
   it('a reset with wrong wIndex or data stalls', async () => {
-    expect((await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 1 }, new Uint8Array(0), 1000)).status).toBe(TransferStatus.STALL);
-    expect((await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(1), 1000)).status).toBe(TransferStatus.STALL);
+    expect(
+      (await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 1 }, new Uint8Array(0), 1000))
+        .status,
+    ).toBe(TransferStatus.STALL);
+    expect(
+      (await h.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(1), 1000))
+        .status,
+    ).toBe(TransferStatus.STALL);
   });
 
   it('the CSW is sent once; an IN read after it is NAKed (times out)', async () => {
@@ -241,14 +266,25 @@ describe('CBW validity, halts and class requests', () => {
 
   it('a CBW while a command waits for its CSW is NAKed, not taken as a new command', async () => {
     await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000);
-    expect(await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 100)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
+    expect(await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 100)).toEqual({
+      status: TransferStatus.TIMEOUT,
+      actualLength: 0,
+    });
     expect(device.stats.commands).toBe(1);
   });
 
   it('records the last CBW and a history of commands', async () => {
     const r = await command(h, INQUIRY, { in: 36 });
     expect(device.stats.lastCbw?.tag).toBe(r.tag);
-    expect(device.stats.history.at(-1)).toMatchObject({ opcode: 0x12, hostDirection: 'in', hostLength: 36, transferred: 36, cswStatus: 0, residue: 0, scsiStatus: 0 });
+    expect(device.stats.history.at(-1)).toMatchObject({
+      opcode: 0x12,
+      hostDirection: 'in',
+      hostLength: 36,
+      transferred: 36,
+      cswStatus: 0,
+      residue: 0,
+      scsiStatus: 0,
+    });
   });
 
   it('GET_DESCRIPTOR returns device, configuration and string descriptors', async () => {
@@ -266,7 +302,10 @@ describe('CBW validity, halts and class requests', () => {
 describe('BotDevice without a backend (the interface a FunctionFS adapter drives)', () => {
   it('offerBulkOut / nextBulkIn move raw bytes; nextBulkIn waits for the command and can be aborted', async () => {
     const bot = device.bot;
-    expect(bot.offerBulkOut(rawCbw({ tag: 5, length: 36, dirIn: true, cdb: INQUIRY }))).toEqual({ status: 'ok', accepted: 31 });
+    expect(bot.offerBulkOut(rawCbw({ tag: 5, length: 36, dirIn: true, cdb: INQUIRY }))).toEqual({
+      status: 'ok',
+      accepted: 31,
+    });
     const data = await bot.nextBulkIn(36);
     expect(data.status).toBe('ok');
     if (data.status === 'ok') expect(data.data.length).toBe(36);
@@ -281,8 +320,15 @@ describe('BotDevice without a backend (the interface a FunctionFS adapter drives
   });
 
   it('control() handles the class requests', async () => {
-    expect(await device.bot.control({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1)).toEqual({ status: 'ok', data: Uint8Array.of(0) });
-    expect(await device.bot.control({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(0))).toEqual({ status: 'ok' });
-    expect(await device.bot.control({ requestType: 0x40, request: 0x01, value: 0, index: 0 }, 0)).toEqual({ status: 'stall' });
+    expect(await device.bot.control({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1)).toEqual({
+      status: 'ok',
+      data: Uint8Array.of(0),
+    });
+    expect(
+      await device.bot.control({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(0)),
+    ).toEqual({ status: 'ok' });
+    expect(await device.bot.control({ requestType: 0x40, request: 0x01, value: 0, index: 0 }, 0)).toEqual({
+      status: 'stall',
+    });
   });
 });

@@ -6,8 +6,10 @@ import { EmulatorBackend, SimulatedDevice, type FaultSpec } from '@usbscsi/emula
 // device-side BOT. For every injected fault: the recovery (or the typed error) the host
 // shows, and that the next command on the same device then succeeds with correct data.
 
-const READ10 = (lba: number, blocks: number) => Uint8Array.of(0x28, 0, lba >>> 24, lba >>> 16, lba >>> 8, lba, 0, blocks >>> 8, blocks, 0);
-const WRITE10 = (lba: number, blocks: number) => Uint8Array.of(0x2a, 0, lba >>> 24, lba >>> 16, lba >>> 8, lba, 0, blocks >>> 8, blocks, 0);
+const READ10 = (lba: number, blocks: number) =>
+  Uint8Array.of(0x28, 0, lba >>> 24, lba >>> 16, lba >>> 8, lba, 0, blocks >>> 8, blocks, 0);
+const WRITE10 = (lba: number, blocks: number) =>
+  Uint8Array.of(0x2a, 0, lba >>> 24, lba >>> 16, lba >>> 8, lba, 0, blocks >>> 8, blocks, 0);
 const TUR = Uint8Array.of(0, 0, 0, 0, 0, 0);
 const BLOCK = 512;
 
@@ -33,7 +35,10 @@ async function nextCommandWorks() {
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => null, (e) => e);
+  const err = await p.then(
+    () => null,
+    (e) => e,
+  );
   expect(err, 'expected a typed error').toBeInstanceOf(UsbScsiError);
   return (err as UsbScsiError).code;
 }
@@ -88,16 +93,19 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
     });
   }
 
-  it('short data: less than asked is a result with its residue, and the typed read refuses to pass it off as whole', async () => {
-    await setup();
-    inject({ kind: 'short-data', opcode: 0x28, bytes: 512 });
-    const result = await dev.execute(READ10(0, 8), { length: 8 * BLOCK });
-    expect(result.transferred).toBe(512);
-    expect(result.residue).toBe(7 * BLOCK);
-    inject({ kind: 'short-data', opcode: 0x28, bytes: 512 });
-    expect(await codeOf(dev.read(0, 8))).toBe(ErrorCodes.IO);
-    await nextCommandWorks();
-  });
+  it(
+    'short data: less than asked is a result with its residue, and the typed read refuses ' + 'to pass it off as whole',
+    async () => {
+      await setup();
+      inject({ kind: 'short-data', opcode: 0x28, bytes: 512 });
+      const result = await dev.execute(READ10(0, 8), { length: 8 * BLOCK });
+      expect(result.transferred).toBe(512);
+      expect(result.residue).toBe(7 * BLOCK);
+      inject({ kind: 'short-data', opcode: 0x28, bytes: 512 });
+      expect(await codeOf(dev.read(0, 8))).toBe(ErrorCodes.IO);
+      await nextCommandWorks();
+    },
+  );
 
   it('too much data (babble): reset recovery and E_OVERFLOW', async () => {
     await setup();
@@ -108,15 +116,18 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
   });
 
   for (const phase of ['cbw', 'data', 'csw'] as const) {
-    it(`no response in the ${phase} phase: E_TIMEOUT after the timeout, reset recovery, then the device works`, async () => {
-      await setup();
-      inject({ kind: 'no-response', opcode: 0x28, phase });
-      const t0 = Date.now();
-      expect(await codeOf(dev.execute(READ10(0, 1), { length: BLOCK, timeoutMs: 150 }))).toBe(ErrorCodes.TIMEOUT);
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
-      expect(sim.stats.resets).toBe(1);
-      await nextCommandWorks();
-    });
+    it(
+      `no response in the ${phase} phase: E_TIMEOUT after the timeout, reset recovery, ` + `then the device works`,
+      async () => {
+        await setup();
+        inject({ kind: 'no-response', opcode: 0x28, phase });
+        const t0 = Date.now();
+        expect(await codeOf(dev.execute(READ10(0, 1), { length: BLOCK, timeoutMs: 150 }))).toBe(ErrorCodes.TIMEOUT);
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+        expect(sim.stats.resets).toBe(1);
+        await nextCommandWorks();
+      },
+    );
   }
 
   it('disconnect mid-command: E_DEVICE_GONE now and after; a replugged device opens again', async () => {
@@ -131,7 +142,12 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
   });
 
   it('GET MAX LUN stall: the device is treated as single-LUN and works', async () => {
-    sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 64 }, { blockSize: BLOCK, blockCount: 64 }] });
+    sim = new SimulatedDevice({
+      luns: [
+        { blockSize: BLOCK, blockCount: 64 },
+        { blockSize: BLOCK, blockCount: 64 },
+      ],
+    });
     sim.faults.inject({ kind: 'get-max-lun-stall' });
     dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }) });
     expect(dev.description.maxLun).toBe(0);
@@ -139,7 +155,12 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
   });
 
   it('two LUNs without the fault: GET MAX LUN gives 1 and LUN 1 is addressable', async () => {
-    sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 64 }, { blockSize: 4096, blockCount: 16 }] });
+    sim = new SimulatedDevice({
+      luns: [
+        { blockSize: BLOCK, blockCount: 64 },
+        { blockSize: 4096, blockCount: 16 },
+      ],
+    });
     dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }), lun: 1 });
     expect(dev.description.maxLun).toBe(1);
     expect((await dev.readCapacity()).blockSize).toBe(4096);
@@ -167,22 +188,28 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
   it('NOT READY: a CheckConditionError with the sense decoded, then ready', async () => {
     await setup();
     inject({ kind: 'not-ready', opcode: 0x00, reason: 'medium-not-present' });
-    const err = await dev.testUnitReady().then(() => null, (e) => e);
+    const err = await dev.testUnitReady().then(
+      () => null,
+      (e) => e,
+    );
     expect(err?.code).toBe(ErrorCodes.CHECK_CONDITION);
     expect(err.sense.senseKeyName).toBe('NOT READY');
     expect(err.sense.ascText).toMatch(/MEDIUM NOT PRESENT/);
     await dev.testUnitReady();
   });
 
-  it('an unsupported opcode is a CHECK CONDITION result with ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE', async () => {
-    await setup();
-    // D7h is vendor-specific: consent is asked of every vendor opcode, whatever its direction.
-    const result = await dev.execute(Uint8Array.of(0xd7, 0, 0, 0, 0, 0), { allowMediumWrite: true });
-    expect(result.status).toBe(2);
-    expect(result.sense?.senseKeyName).toBe('ILLEGAL REQUEST');
-    expect(result.sense?.ascText).toBe('INVALID COMMAND OPERATION CODE');
-    await nextCommandWorks();
-  });
+  it(
+    'an unsupported opcode is a CHECK CONDITION result with ILLEGAL REQUEST / INVALID ' + 'COMMAND OPERATION CODE',
+    async () => {
+      await setup();
+      // D7h is vendor-specific: consent is asked of every vendor opcode, whatever its direction.
+      const result = await dev.execute(Uint8Array.of(0xd7, 0, 0, 0, 0, 0), { allowMediumWrite: true });
+      expect(result.status).toBe(2);
+      expect(result.sense?.senseKeyName).toBe('ILLEGAL REQUEST');
+      expect(result.sense?.ascText).toBe('INVALID COMMAND OPERATION CODE');
+      await nextCommandWorks();
+    },
+  );
 
   it('a vendor command handler receives data-out and answers data-in', async () => {
     await setup();
@@ -201,9 +228,15 @@ describe('BOT against the emulator: every fault recovers or gives a typed error;
     expect(sim.stats.commands).toBe(before);
     const r = await dev.execute(Uint8Array.of(0xc1, 0, 0, 0, 4, 0), { length: 4, allowMediumWrite: true });
     expect(Array.from(r.data)).toEqual([0xde, 0xad, 0xbe, 0xef]);
-    expect(await codeOf(dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), { direction: 'out', data: Uint8Array.of(1, 2, 3) }))).toBe(ErrorCodes.BAD_INPUT);
+    expect(
+      await codeOf(dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), { direction: 'out', data: Uint8Array.of(1, 2, 3) })),
+    ).toBe(ErrorCodes.BAD_INPUT);
     expect(sim.stats.commands).toBe(before + 1);
-    await dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), { direction: 'out', data: Uint8Array.of(1, 2, 3), allowMediumWrite: true });
+    await dev.execute(Uint8Array.of(0xc2, 0, 0, 0, 3, 0), {
+      direction: 'out',
+      data: Uint8Array.of(1, 2, 3),
+      allowMediumWrite: true,
+    });
     expect(Array.from(received ?? [])).toEqual([1, 2, 3]);
   });
 });
@@ -219,10 +252,18 @@ describe('ScsiDevice safety and typed helpers against the emulator', () => {
 
   it('multi-MiB reads and writes split into commands and come back intact', async () => {
     sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 16384 }] });
-    dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }), tuning: { maxTransferBytes: 256 * 1024 } });
+    dev = await openDevice({
+      backend: new EmulatorBackend({ devices: [sim] }),
+      tuning: { maxTransferBytes: 256 * 1024 },
+    });
     const data = pattern(3, 3 * 1024 * 1024);
     let last = 0;
-    await dev.write(10, data, { allowMediumWrite: true, onProgress: (d) => { last = d; } });
+    await dev.write(10, data, {
+      allowMediumWrite: true,
+      onProgress: (d) => {
+        last = d;
+      },
+    });
     expect(last).toBe(data.length);
     // Compare as Buffers: toEqual on multi-MiB typed arrays walks them element by element.
     const back = await dev.read(10, data.length / BLOCK);
@@ -237,8 +278,13 @@ describe('ScsiDevice safety and typed helpers against the emulator', () => {
     expect(inq.vendor.length).toBeGreaterThan(0);
     const pages = await dev.vpd(0x00);
     expect(pages).toMatchObject({ kind: 'supported-pages', pageCode: 0 });
-    expect(pages.kind === 'supported-pages' && pages.supportedPages).toEqual(expect.arrayContaining([0x00, 0x80, 0x83, 0xb0]));
-    expect(await dev.vpd(0x80)).toMatchObject({ kind: 'unit-serial-number', serialNumber: expect.stringMatching(/.+/) });
+    expect(pages.kind === 'supported-pages' && pages.supportedPages).toEqual(
+      expect.arrayContaining([0x00, 0x80, 0x83, 0xb0]),
+    );
+    expect(await dev.vpd(0x80)).toMatchObject({
+      kind: 'unit-serial-number',
+      serialNumber: expect.stringMatching(/.+/),
+    });
     const cap = await dev.readCapacity();
     expect(cap.blocks).toBe(2048n);
     expect(cap.bytes).toBe(2048n * 512n);
@@ -259,7 +305,10 @@ describe('ScsiDevice file streaming against the emulator (buffered path: the emu
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
     sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 8192 }] });
-    dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }), tuning: { maxTransferBytes: 128 * 1024 } });
+    dev = await openDevice({
+      backend: new EmulatorBackend({ devices: [sim] }),
+      tuning: { maxTransferBytes: 128 * 1024 },
+    });
     const dir = mkdtempSync(join(tmpdir(), 'usbscsi-fd-'));
     const image = pattern(5, 2 * 1024 * 1024 + 3 * BLOCK);
     writeFileSync(join(dir, 'in.img'), image);
@@ -270,7 +319,13 @@ describe('ScsiDevice file streaming against the emulator (buffered path: the emu
       expect(await codeOf(dev.writeFromFd(7, blocks, inFd, { allowMediumWrite: false }))).toBe(ErrorCodes.BAD_INPUT);
       expect(await dev.writeFromFd(7, blocks, inFd, { allowMediumWrite: true })).toBe(image.length);
       let progress = 0;
-      expect(await dev.readToFd(7, blocks, outFd, { onProgress: (d) => { progress = d; } })).toBe(image.length);
+      expect(
+        await dev.readToFd(7, blocks, outFd, {
+          onProgress: (d) => {
+            progress = d;
+          },
+        }),
+      ).toBe(image.length);
       expect(progress).toBe(image.length);
       expect(Buffer.compare(readFileSync(join(dir, 'out.img')), Buffer.from(image))).toBe(0);
       expect(await codeOf(dev.writeFromFd(0, blocks + 1, inFd, { allowMediumWrite: true }))).toBe(ErrorCodes.BAD_INPUT);
@@ -282,22 +337,30 @@ describe('ScsiDevice file streaming against the emulator (buffered path: the emu
 });
 
 describe('ScsiDevice mount checks', () => {
-  it('a multi-command write probes the mounts once, and a mounted medium is refused before anything is sent', async () => {
-    const { ScsiDevice: Device } = await import('@usbscsi/core');
-    sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 4096 }] });
-    const opened = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }) });
-    let probes = 0;
-    let mounted = false;
-    dev = new Device(opened.transport, {
-      maxTransferBytes: 64 * 1024,
-      mounts: async () => { probes++; return mounted ? [{ device: '/dev/sdz1', mountPoint: '/mnt/z' }] : []; },
-    });
-    await dev.write(0, pattern(2, 512 * 1024), { allowMediumWrite: true });
-    expect(probes).toBe(1);
-    mounted = true;
-    const before = sim.stats.commands;
-    expect(await codeOf(dev.write(0, pattern(2, BLOCK), { allowMediumWrite: true }))).toBe(ErrorCodes.MOUNTED);
-    expect(await codeOf(dev.execute(WRITE10(0, 1), { data: new Uint8Array(BLOCK), allowMediumWrite: true }))).toBe(ErrorCodes.MOUNTED);
-    expect(sim.stats.commands).toBe(before);
-  });
+  it(
+    'a multi-command write probes the mounts once, and a mounted medium is refused before ' + 'anything is sent',
+    async () => {
+      const { ScsiDevice: Device } = await import('@usbscsi/core');
+      sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 4096 }] });
+      const opened = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }) });
+      let probes = 0;
+      let mounted = false;
+      dev = new Device(opened.transport, {
+        maxTransferBytes: 64 * 1024,
+        mounts: async () => {
+          probes++;
+          return mounted ? [{ device: '/dev/sdz1', mountPoint: '/mnt/z' }] : [];
+        },
+      });
+      await dev.write(0, pattern(2, 512 * 1024), { allowMediumWrite: true });
+      expect(probes).toBe(1);
+      mounted = true;
+      const before = sim.stats.commands;
+      expect(await codeOf(dev.write(0, pattern(2, BLOCK), { allowMediumWrite: true }))).toBe(ErrorCodes.MOUNTED);
+      expect(await codeOf(dev.execute(WRITE10(0, 1), { data: new Uint8Array(BLOCK), allowMediumWrite: true }))).toBe(
+        ErrorCodes.MOUNTED,
+      );
+      expect(sim.stats.commands).toBe(before);
+    },
+  );
 });

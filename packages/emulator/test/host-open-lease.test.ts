@@ -16,7 +16,11 @@ function fixture() {
   const journal = new LeaseJournal({ path: join(dir, 'leases.json') });
   const sim = new SimulatedDevice({
     kernelDriver: 'usb-storage',
-    storage: { blockDevices: ['/dev/sdzz'], sgDevices: ['/dev/sg9999'], mounts: [{ device: '/dev/sda1', mountPoint: '/media/stick' }] },
+    storage: {
+      blockDevices: ['/dev/sdzz'],
+      sgDevices: ['/dev/sg9999'],
+      mounts: [{ device: '/dev/sda1', mountPoint: '/media/stick' }],
+    },
   });
   const backend = new EmulatorBackend({ devices: [sim] });
   return { platform, journal, sim, backend };
@@ -25,7 +29,9 @@ function fixture() {
 describe('openDevice over BOT when the OS holds the interface', () => {
   it('refuses with E_MOUNTED (naming the mounts) and leaves the OS as it was', async () => {
     const { platform, journal, backend, sim } = fixture();
-    const err = (await openDevice({ backend, transport: 'bot', lease: { platform, journal, registry: null } }).catch((e) => e)) as UsbScsiError;
+    const err = (await openDevice({ backend, transport: 'bot', lease: { platform, journal, registry: null } }).catch(
+      (e) => e,
+    )) as UsbScsiError;
     expect(err.code).toBe(ErrorCodes.MOUNTED);
     expect(err.message).toMatch(/\/media\/stick/);
     expect(platform.read().driver).toBe('usb-storage');
@@ -35,7 +41,11 @@ describe('openDevice over BOT when the OS holds the interface', () => {
 
   it('with unmount: unmounts, detaches, works, and on close re-attaches and re-mounts', async () => {
     const { platform, journal, backend } = fixture();
-    const dev = await openDevice({ backend, transport: 'bot', lease: { unmount: true, platform, journal, registry: null } });
+    const dev = await openDevice({
+      backend,
+      transport: 'bot',
+      lease: { unmount: true, platform, journal, registry: null },
+    });
     expect(platform.read().mounts).toEqual([]);
     expect(platform.read().driver).toBeNull();
     expect((await journal.list()).length).toBe(1);
@@ -47,23 +57,39 @@ describe('openDevice over BOT when the OS holds the interface', () => {
     expect(await journal.list()).toEqual([]);
   });
 
-  it('a release from the registry (what a signal does) drops the USB claim first, then gives the device back', async () => {
-    const { platform, journal, backend } = fixture();
-    const fakeHost = { pid: process.pid, on: () => undefined, removeListener: () => undefined, kill: () => undefined };
-    const registry = new LeaseRegistry({ signals: [], host: fakeHost } as ConstructorParameters<typeof LeaseRegistry>[0]);
-    const dev = await openDevice({ backend, transport: 'bot', lease: { unmount: true, platform, journal, registry } });
-    expect(platform.read().driver).toBeNull();
-    await registry.releaseAll();
-    expect(platform.read().driver).toBe('usb-storage');
-    const err = (await dev.testUnitReady().catch((e) => e)) as UsbScsiError;
-    expect(err.code).toBe(ErrorCodes.DEVICE_GONE);
-    await dev.close();
-    registry.uninstall();
-  });
+  it(
+    'a release from the registry (what a signal does) drops the USB claim first, then ' + 'gives the device back',
+    async () => {
+      const { platform, journal, backend } = fixture();
+      const fakeHost = {
+        pid: process.pid,
+        on: () => undefined,
+        removeListener: () => undefined,
+        kill: () => undefined,
+      };
+      const registry = new LeaseRegistry({ signals: [], host: fakeHost } as ConstructorParameters<
+        typeof LeaseRegistry
+      >[0]);
+      const dev = await openDevice({
+        backend,
+        transport: 'bot',
+        lease: { unmount: true, platform, journal, registry },
+      });
+      expect(platform.read().driver).toBeNull();
+      await registry.releaseAll();
+      expect(platform.read().driver).toBe('usb-storage');
+      const err = (await dev.testUnitReady().catch((e) => e)) as UsbScsiError;
+      expect(err.code).toBe(ErrorCodes.DEVICE_GONE);
+      await dev.close();
+      registry.uninstall();
+    },
+  );
 
   it('auto transport prefers SG_IO when the kernel owns the device (no detach at all)', async () => {
     const { platform, journal, backend } = fixture();
-    const err = (await openDevice({ backend, lease: { platform, journal, registry: null } }).catch((e) => e)) as UsbScsiError;
+    const err = (await openDevice({ backend, lease: { platform, journal, registry: null } }).catch(
+      (e) => e,
+    )) as UsbScsiError;
     // The simulated /dev/sg9999 does not exist on this host: SG_IO is chosen (no lease, no
     // detach), and opening the node reports that it is missing.
     expect(err.code).toBe(ErrorCodes.NOT_FOUND);

@@ -2,7 +2,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, LeaseJournal, UsbScsiError, openDevice, type UsbBackend, type UsbDeviceHandle, type UsbDeviceInfo } from '@usbscsi/core';
+import {
+  ErrorCodes,
+  LeaseJournal,
+  UsbScsiError,
+  openDevice,
+  type UsbBackend,
+  type UsbDeviceHandle,
+  type UsbDeviceInfo,
+} from '@usbscsi/core';
 import { FakeHandoffPlatform, defaultFakeOsState } from '@usbscsi/core/testing';
 import { EmulatorBackend, SimulatedDevice } from '@usbscsi/emulator';
 
@@ -10,7 +18,9 @@ import { EmulatorBackend, SimulatedDevice } from '@usbscsi/emulator';
 // a second time only when the lease's capture re-enumerated the device (macOS) so that its old
 // address is gone.
 
-/** Counts list() calls; with `reenumerateOnDetach`, the device takes a new address once the fake OS detached its driver. */
+/**
+ * Counts list() calls; with `reenumerateOnDetach`, the device takes a new address once the fake OS detached its driver.
+ */
 class CountingBackend implements UsbBackend {
   readonly name = 'counting';
   lists = 0;
@@ -46,7 +56,10 @@ function leaseFixture() {
   const dir = mkdtempSync(join(tmpdir(), 'usbscsi-open-list-'));
   const platform = new FakeHandoffPlatform({ stateFile: join(dir, 'os.json'), initial: defaultFakeOsState() });
   const journal = new LeaseJournal({ path: join(dir, 'leases.json') });
-  const sim = new SimulatedDevice({ kernelDriver: 'usb-storage', storage: { blockDevices: ['/dev/sdzz'], sgDevices: ['/dev/sg9999'] } });
+  const sim = new SimulatedDevice({
+    kernelDriver: 'usb-storage',
+    storage: { blockDevices: ['/dev/sdzz'], sgDevices: ['/dev/sg9999'] },
+  });
   return { platform, journal, inner: new EmulatorBackend({ devices: [sim] }) };
 }
 
@@ -62,7 +75,11 @@ describe('openDevice lists devices once', () => {
   it('when it takes the interface from the OS through a lease', async () => {
     const { platform, journal, inner } = leaseFixture();
     const backend = new CountingBackend(inner);
-    const device = await openDevice({ backend, transport: 'bot', lease: { unmount: true, platform, journal, registry: null } });
+    const device = await openDevice({
+      backend,
+      transport: 'bot',
+      lease: { unmount: true, platform, journal, registry: null },
+    });
     expect((await device.inquiry()).vendor).toMatch(/\S/);
     await device.close();
     expect(backend.lists).toBe(1);
@@ -71,7 +88,11 @@ describe('openDevice lists devices once', () => {
   it('and once more when the capture re-enumerated the device, finding it again where it is plugged', async () => {
     const { platform, journal, inner } = leaseFixture();
     const backend = new CountingBackend(inner, platform);
-    const device = await openDevice({ backend, transport: 'bot', lease: { unmount: true, platform, journal, registry: null } });
+    const device = await openDevice({
+      backend,
+      transport: 'bot',
+      lease: { unmount: true, platform, journal, registry: null },
+    });
     expect((await device.inquiry()).vendor).toMatch(/\S/);
     expect(device.description.usb?.deviceAddress).toBeGreaterThanOrEqual(10);
     await device.close();

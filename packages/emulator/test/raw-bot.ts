@@ -10,7 +10,13 @@ export const OUT = 0x02;
 
 let nextTag = 0x1000;
 
-export function rawCbw(opts: { tag?: number; length: number; dirIn: boolean; lun?: number; cdb: ArrayLike<number> }): Uint8Array {
+export function rawCbw(opts: {
+  tag?: number;
+  length: number;
+  dirIn: boolean;
+  lun?: number;
+  cdb: ArrayLike<number>;
+}): Uint8Array {
   const b = new Uint8Array(31);
   const v = new DataView(b.buffer);
   v.setUint32(0, 0x43425355, true);
@@ -32,7 +38,12 @@ export interface RawCsw {
 
 export function parseRawCsw(bytes: Uint8Array): RawCsw {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { signature: v.getUint32(0, true), tag: v.getUint32(4, true), residue: v.getUint32(8, true), status: v.getUint8(12) };
+  return {
+    signature: v.getUint32(0, true),
+    tag: v.getUint32(4, true),
+    residue: v.getUint32(8, true),
+    status: v.getUint8(12),
+  };
 }
 
 export interface RawExchange {
@@ -49,7 +60,10 @@ export interface RawExchange {
   cleared: number[];
 }
 
-/** One command, spec-style: CBW, data, CSW; a stalled data phase is cleared and the CSW still read, a stalled CSW retried once. */
+/**
+ * One command, spec-style: CBW, data, CSW; a stalled data phase is cleared and the CSW still read, a stalled CSW
+ * retried once.
+ */
 export async function command(
   handle: UsbDeviceHandle,
   cdb: ArrayLike<number>,
@@ -102,7 +116,11 @@ export async function command(
 
 /** Reset recovery as §5.3.4 says: class reset, then clear halt on both bulk endpoints. */
 export async function resetRecovery(handle: UsbDeviceHandle): Promise<void> {
-  const r = await handle.controlTransfer({ requestType: 0x21, request: 0xff, value: 0, index: 0 }, new Uint8Array(0), 1000);
+  const r = await handle.controlTransfer(
+    { requestType: 0x21, request: 0xff, value: 0, index: 0 },
+    new Uint8Array(0),
+    1000,
+  );
   if (r.status !== TransferStatus.OK) throw new Error(`reset stalled`);
   await handle.clearHalt(IN);
   await handle.clearHalt(OUT);
@@ -113,7 +131,9 @@ export async function requestSense(handle: UsbDeviceHandle, lun = 0, desc = fals
   return r.bytes;
 }
 
-export async function openSim(options: SimulatedDeviceOptions = {}): Promise<{ backend: EmulatorBackend; device: SimulatedDevice; handle: UsbDeviceHandle }> {
+export async function openSim(
+  options: SimulatedDeviceOptions = {},
+): Promise<{ backend: EmulatorBackend; device: SimulatedDevice; handle: UsbDeviceHandle }> {
   const device = new SimulatedDevice(options);
   const backend = new EmulatorBackend({ devices: [device] });
   const [info] = await backend.list();

@@ -32,7 +32,18 @@ async function senseOf(h: UsbDeviceHandle, lun = 0): Promise<[number, number, nu
 
 const be32 = (b: Uint8Array, at: number) => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(at);
 const be64 = (b: Uint8Array, at: number) => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(at);
-const cdb10 = (op: number, lba: number, blocks: number) => [op, 0, (lba >>> 24) & 0xff, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, blocks >> 8, blocks & 0xff, 0];
+const cdb10 = (op: number, lba: number, blocks: number) => [
+  op,
+  0,
+  (lba >>> 24) & 0xff,
+  (lba >>> 16) & 0xff,
+  (lba >>> 8) & 0xff,
+  lba & 0xff,
+  0,
+  blocks >> 8,
+  blocks & 0xff,
+  0,
+];
 const cdb16 = (op: number, lba: bigint, blocks: number) => {
   const c = new Uint8Array(16);
   c[0] = op;
@@ -62,22 +73,25 @@ describe('INQUIRY', () => {
     expect(data[1]).toBe(0x80);
   });
 
-  it('VPD 0x00 lists 00 80 83 B0; 0x80 is the serial; 0x83 has NAA and T10 designators; 0xB0 block limits', async () => {
-    const { h } = await sim({ maxTransferBlocks: 2048 });
-    const p0 = (await run(h, [0x12, 1, 0x00, 0, 255, 0], { in: 255 })).data;
-    expect(Array.from(p0)).toEqual([0, 0, 0, 4, 0x00, 0x80, 0x83, 0xb0]);
-    const p80 = (await run(h, [0x12, 1, 0x80, 0, 255, 0], { in: 255 })).data;
-    expect(ascii(p80.subarray(4))).toBe('SIM0001');
-    const p83 = (await run(h, [0x12, 1, 0x83, 0, 255, 0], { in: 255 })).data;
-    expect(p83[1]).toBe(0x83);
-    expect(p83[5]! & 0x0f).toBe(3); // NAA
-    expect(p83[8]! >> 4).toBe(5); // NAA 5
-    expect(p83[17]! & 0x0f).toBe(1); // T10 vendor ID
-    expect(ascii(p83.subarray(20, 20 + p83[19]!))).toBe('USBSCSI SIMULATED DISK  SIM0001');
-    const pb0 = (await run(h, [0x12, 1, 0xb0, 0, 255, 0], { in: 255 })).data;
-    expect(pb0.length).toBe(64);
-    expect(be32(pb0, 8)).toBe(2048);
-  });
+  it(
+    'VPD 0x00 lists 00 80 83 B0; 0x80 is the serial; 0x83 has NAA and T10 designators; ' + '0xB0 block limits',
+    async () => {
+      const { h } = await sim({ maxTransferBlocks: 2048 });
+      const p0 = (await run(h, [0x12, 1, 0x00, 0, 255, 0], { in: 255 })).data;
+      expect(Array.from(p0)).toEqual([0, 0, 0, 4, 0x00, 0x80, 0x83, 0xb0]);
+      const p80 = (await run(h, [0x12, 1, 0x80, 0, 255, 0], { in: 255 })).data;
+      expect(ascii(p80.subarray(4))).toBe('SIM0001');
+      const p83 = (await run(h, [0x12, 1, 0x83, 0, 255, 0], { in: 255 })).data;
+      expect(p83[1]).toBe(0x83);
+      expect(p83[5]! & 0x0f).toBe(3); // NAA
+      expect(p83[8]! >> 4).toBe(5); // NAA 5
+      expect(p83[17]! & 0x0f).toBe(1); // T10 vendor ID
+      expect(ascii(p83.subarray(20, 20 + p83[19]!))).toBe('USBSCSI SIMULATED DISK  SIM0001');
+      const pb0 = (await run(h, [0x12, 1, 0xb0, 0, 255, 0], { in: 255 })).data;
+      expect(pb0.length).toBe(64);
+      expect(be32(pb0, 8)).toBe(2048);
+    },
+  );
 
   it('an unsupported VPD page, or a page code without EVPD, is INVALID FIELD IN CDB', async () => {
     const { h } = await sim();
@@ -89,13 +103,16 @@ describe('INQUIRY', () => {
 });
 
 describe('sense handling', () => {
-  it('an unsupported opcode is ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE, held until REQUEST SENSE', async () => {
-    const { h } = await sim();
-    expect((await run(h, [0xd7, 0, 0, 0, 0, 0])).status).toBe(1);
-    expect((await run(h, [0x00, 0, 0, 0, 0, 0])).status).toBe(0); // a good command in between does not clear it
-    expect(await senseOf(h)).toEqual([0x5, 0x20, 0x00]);
-    expect(await senseOf(h)).toEqual([0x0, 0x00, 0x00]); // consumed
-  });
+  it(
+    'an unsupported opcode is ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE, held ' + 'until REQUEST SENSE',
+    async () => {
+      const { h } = await sim();
+      expect((await run(h, [0xd7, 0, 0, 0, 0, 0])).status).toBe(1);
+      expect((await run(h, [0x00, 0, 0, 0, 0, 0])).status).toBe(0); // a good command in between does not clear it
+      expect(await senseOf(h)).toEqual([0x5, 0x20, 0x00]);
+      expect(await senseOf(h)).toEqual([0x0, 0x00, 0x00]); // consumed
+    },
+  );
 
   it('REQUEST SENSE with DESC=1 returns descriptor format (0x72)', async () => {
     const { h } = await sim();
@@ -116,14 +133,17 @@ describe('sense handling', () => {
     expect(s.length).toBe(18);
   });
 
-  it('a LUN that does not exist: INQUIRY says qualifier 011b / type 1Fh, REQUEST SENSE says 05/25/00, others fail', async () => {
-    const { h } = await sim();
-    const inq = await run(h, [0x12, 0, 0, 0, 36, 0], { in: 36, lun: 2 });
-    expect([inq.status, inq.data[0]]).toEqual([0, 0x7f]);
-    const s = await requestSense(h, 2);
-    expect([s[2]! & 0xf, s[12], s[13]]).toEqual([0x5, 0x25, 0x00]);
-    expect((await run(h, [0, 0, 0, 0, 0, 0], { lun: 2 })).status).toBe(1);
-  });
+  it(
+    'a LUN that does not exist: INQUIRY says qualifier 011b / type 1Fh, REQUEST SENSE ' + 'says 05/25/00, others fail',
+    async () => {
+      const { h } = await sim();
+      const inq = await run(h, [0x12, 0, 0, 0, 36, 0], { in: 36, lun: 2 });
+      expect([inq.status, inq.data[0]]).toEqual([0, 0x7f]);
+      const s = await requestSense(h, 2);
+      expect([s[2]! & 0xf, s[12], s[13]]).toEqual([0x5, 0x25, 0x00]);
+      expect((await run(h, [0, 0, 0, 0, 0, 0], { lun: 2 })).status).toBe(1);
+    },
+  );
 
   it('sense is per LUN', async () => {
     const { h } = await sim({ luns: [{}, {}] });
@@ -142,17 +162,20 @@ describe('capacity and block I/O', () => {
     expect([be64(c16, 0), be32(c16, 8)]).toEqual([8191n, 4096]);
   });
 
-  it('READ CAPACITY(10) says 0xFFFFFFFF past 2 TiB; READ(16)/WRITE(16) reach beyond 32-bit LBAs (sparse RAM)', async () => {
-    const blocks = (1n << 32n) + 100n;
-    const { h, device } = await sim({ luns: [{ blockCount: blocks }] });
-    expect(be32((await run(h, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], { in: 8 })).data, 0)).toBe(0xffffffff);
-    const c16 = (await run(h, [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], { in: 32 })).data;
-    expect(be64(c16, 0)).toBe(blocks - 1n);
-    const lba = (1n << 32n) + 5n;
-    expect((await run(h, cdb16(0x8a, lba, 1), { out: fill(512, 9) })).status).toBe(0);
-    expect(Array.from((await run(h, cdb16(0x88, lba, 1), { in: 512 })).data)).toEqual(Array.from(fill(512, 9)));
-    expect((device.lun(0).store as { residentBytes?: number }).residentBytes).toBeLessThan(1024 * 1024);
-  });
+  it(
+    'READ CAPACITY(10) says 0xFFFFFFFF past 2 TiB; READ(16)/WRITE(16) reach beyond 32-bit ' + 'LBAs (sparse RAM)',
+    async () => {
+      const blocks = (1n << 32n) + 100n;
+      const { h, device } = await sim({ luns: [{ blockCount: blocks }] });
+      expect(be32((await run(h, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], { in: 8 })).data, 0)).toBe(0xffffffff);
+      const c16 = (await run(h, [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], { in: 32 })).data;
+      expect(be64(c16, 0)).toBe(blocks - 1n);
+      const lba = (1n << 32n) + 5n;
+      expect((await run(h, cdb16(0x8a, lba, 1), { out: fill(512, 9) })).status).toBe(0);
+      expect(Array.from((await run(h, cdb16(0x88, lba, 1), { in: 512 })).data)).toEqual(Array.from(fill(512, 9)));
+      expect((device.lun(0).store as { residentBytes?: number }).residentBytes).toBeLessThan(1024 * 1024);
+    },
+  );
 
   it('WRITE(6)/READ(6), WRITE(10)/READ(10) round-trip the data', async () => {
     const { h } = await sim();
@@ -275,20 +298,25 @@ describe('READ / WRITE BUFFER', () => {
     expect((await run(h, [0x3b, 0x02, 0, 0, 0x10, 0, 0, 0, 100, 0], { out: payload })).status).toBe(1); // past capacity
   });
 
-  it('download microcode with offsets (mode 0x07) calls the firmware hook per segment with the assembled image', async () => {
-    const seen: FirmwareDownload[] = [];
-    const { h } = await sim({ onFirmware: (d) => void seen.push({ ...d, image: d.image.slice() }) });
-    const image = fill(1024, 42);
-    for (let off = 0; off < 1024; off += 512) {
-      const r = await run(h, [0x3b, 0x07, 0, (off >> 16) & 0xff, (off >> 8) & 0xff, off & 0xff, 0, 0x02, 0x00, 0], { out: image.subarray(off, off + 512) });
-      expect(r.status).toBe(0);
-    }
-    expect(seen.map((s) => [s.mode, s.offset, s.segment.length, s.save, s.activate])).toEqual([
-      [7, 0, 512, true, true],
-      [7, 512, 512, true, true],
-    ]);
-    expect(Array.from(seen[1]!.image)).toEqual(Array.from(image));
-  });
+  it(
+    'download microcode with offsets (mode 0x07) calls the firmware hook per segment ' + 'with the assembled image',
+    async () => {
+      const seen: FirmwareDownload[] = [];
+      const { h } = await sim({ onFirmware: (d) => void seen.push({ ...d, image: d.image.slice() }) });
+      const image = fill(1024, 42);
+      for (let off = 0; off < 1024; off += 512) {
+        const r = await run(h, [0x3b, 0x07, 0, (off >> 16) & 0xff, (off >> 8) & 0xff, off & 0xff, 0, 0x02, 0x00, 0], {
+          out: image.subarray(off, off + 512),
+        });
+        expect(r.status).toBe(0);
+      }
+      expect(seen.map((s) => [s.mode, s.offset, s.segment.length, s.save, s.activate])).toEqual([
+        [7, 0, 512, true, true],
+        [7, 512, 512, true, true],
+      ]);
+      expect(Array.from(seen[1]!.image)).toEqual(Array.from(image));
+    },
+  );
 
   it('a hook that returns sense fails the command; without a hook microcode modes are refused', async () => {
     const { h } = await sim({ onFirmware: () => ({ key: 0x5, asc: 0x26, ascq: 0x00 }) });
@@ -315,7 +343,22 @@ describe('SEND / RECEIVE DIAGNOSTIC', () => {
 describe('ATA PASS-THROUGH (SAT bridge to a simulated SATA disk)', () => {
   // ATA PASS-THROUGH(16): PIO data-in (protocol 4), T_DIR=1, BYTE_BLOCK=1, T_LENGTH=2 (count), count 1
   const pt16 = (command: number, features = 0, lbaMid = 0, lbaHigh = 0, ckCond = false, protocol = 4) => [
-    0x85, protocol << 1, (ckCond ? 0x20 : 0) | (protocol === 3 ? 0 : 0x0e), 0, features, 0, 1, 0, 0, 0, lbaMid, 0, lbaHigh, 0xa0, command, 0,
+    0x85,
+    protocol << 1,
+    (ckCond ? 0x20 : 0) | (protocol === 3 ? 0 : 0x0e),
+    0,
+    features,
+    0,
+    1,
+    0,
+    0,
+    0,
+    lbaMid,
+    0,
+    lbaHigh,
+    0xa0,
+    command,
+    0,
   ];
   const sum = (b: Uint8Array) => b.reduce((s, x) => (s + x) & 0xff, 0);
   const ataString = (b: Uint8Array, from: number, words: number) => {
@@ -350,19 +393,23 @@ describe('ATA PASS-THROUGH (SAT bridge to a simulated SATA disk)', () => {
     expect([thr[2], thr[3]]).toEqual([1, 6]);
   });
 
-  it('SMART RETURN STATUS with CK_COND: RECOVERED ERROR 00/1D and an ATA Status Return descriptor (4F/C2 healthy, F4/2C failing)', async () => {
-    const { h, device } = await sim();
-    const cdb = pt16(0xb0, 0xda, 0x4f, 0xc2, true, 3);
-    expect((await run(h, cdb)).status).toBe(1);
-    const s = await requestSense(h);
-    expect([s[0], s[1]! & 0xf, s[2], s[3]]).toEqual([0x72, 0x1, 0x00, 0x1d]);
-    expect([s[8], s[9]]).toEqual([0x09, 0x0c]);
-    expect([s[8 + 9], s[8 + 11], s[8 + 13]]).toEqual([0x4f, 0xc2, 0x50]);
-    device.target.ataDisk!.smartFailing = true;
-    await run(h, cdb);
-    const f = await requestSense(h);
-    expect([f[8 + 9], f[8 + 11]]).toEqual([0xf4, 0x2c]);
-  });
+  it(
+    'SMART RETURN STATUS with CK_COND: RECOVERED ERROR 00/1D and an ATA Status Return ' +
+      'descriptor (4F/C2 healthy, F4/2C failing)',
+    async () => {
+      const { h, device } = await sim();
+      const cdb = pt16(0xb0, 0xda, 0x4f, 0xc2, true, 3);
+      expect((await run(h, cdb)).status).toBe(1);
+      const s = await requestSense(h);
+      expect([s[0], s[1]! & 0xf, s[2], s[3]]).toEqual([0x72, 0x1, 0x00, 0x1d]);
+      expect([s[8], s[9]]).toEqual([0x09, 0x0c]);
+      expect([s[8 + 9], s[8 + 11], s[8 + 13]]).toEqual([0x4f, 0xc2, 0x50]);
+      device.target.ataDisk!.smartFailing = true;
+      await run(h, cdb);
+      const f = await requestSense(h);
+      expect([f[8 + 9], f[8 + 11]]).toEqual([0xf4, 0x2c]);
+    },
+  );
 
   it('SMART without the 4F/C2 key, or an unknown ATA command, is ABORTED COMMAND with ATA ERR/ABRT', async () => {
     const { h } = await sim();
@@ -382,7 +429,9 @@ describe('ATA PASS-THROUGH (SAT bridge to a simulated SATA disk)', () => {
 describe('vendor command handlers', () => {
   it('data-in: the handler sees the CDB and returns bytes', async () => {
     const { h, device } = await sim();
-    device.onCommand(0xc0, ({ cdb, hostLength }) => Uint8Array.from({ length: Math.min(cdb[1]!, hostLength) }, (_, i) => i));
+    device.onCommand(0xc0, ({ cdb, hostLength }) =>
+      Uint8Array.from({ length: Math.min(cdb[1]!, hostLength) }, (_, i) => i),
+    );
     const r = await run(h, [0xc0, 8, 0, 0, 0, 0], { in: 64 });
     expect(r.status).toBe(0);
     expect(Array.from(r.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
@@ -437,7 +486,9 @@ describe('vendor command handlers', () => {
 
   it('a plan option lets the device know the data phase (Ho > Do is then case 11)', async () => {
     const { h, device } = await sim();
-    device.onCommand(0xc4, ({ dataOut }) => void expect(dataOut.length).toBe(4), { plan: () => ({ direction: 'out', length: 4 }) });
+    device.onCommand(0xc4, ({ dataOut }) => void expect(dataOut.length).toBe(4), {
+      plan: () => ({ direction: 'out', length: 4 }),
+    });
     const r = await command(h, [0xc4, 0, 0, 0, 0, 0], { out: new Uint8Array(16) });
     expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 4 });
     expect(r.csw).toMatchObject({ status: 0, residue: 12 });

@@ -9,19 +9,27 @@ const dir = mkdtempSync(join(tmpdir(), 'usbscsi-emu-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('createSimulatedBackend', () => {
-  it('the default simulated disk: 1d6b:0104, SIM0001, USBSCSI SIMULATED DISK 0.1, 16 MiB of 512-byte blocks', async () => {
-    const backend = createSimulatedBackend();
-    const [info] = await backend.list();
-    expect([info!.vendorId, info!.productId, info!.serialNumber, info!.speed]).toEqual([0x1d6b, 0x0104, 'SIM0001', 'high']);
-    const h = await backend.open(info!);
-    await h.claimInterface(0);
-    const inq = await command(h, [0x12, 0, 0, 0, 36, 0], { in: 36 });
-    expect(ascii(inq.bytes.subarray(8, 36))).toBe('USBSCSI SIMULATED DISK  0.1 ');
-    const cap = await command(h, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], { in: 8 });
-    expect(Buffer.from(cap.bytes).readUInt32BE(0) + 1).toBe(32768);
-    expect(Buffer.from(cap.bytes).readUInt32BE(4)).toBe(512);
-    await backend.dispose();
-  });
+  it(
+    'the default simulated disk: 1d6b:0104, SIM0001, USBSCSI SIMULATED DISK 0.1, 16 MiB ' + 'of 512-byte blocks',
+    async () => {
+      const backend = createSimulatedBackend();
+      const [info] = await backend.list();
+      expect([info!.vendorId, info!.productId, info!.serialNumber, info!.speed]).toEqual([
+        0x1d6b,
+        0x0104,
+        'SIM0001',
+        'high',
+      ]);
+      const h = await backend.open(info!);
+      await h.claimInterface(0);
+      const inq = await command(h, [0x12, 0, 0, 0, 36, 0], { in: 36 });
+      expect(ascii(inq.bytes.subarray(8, 36))).toBe('USBSCSI SIMULATED DISK  0.1 ');
+      const cap = await command(h, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], { in: 8 });
+      expect(Buffer.from(cap.bytes).readUInt32BE(0) + 1).toBe(32768);
+      expect(Buffer.from(cap.bytes).readUInt32BE(4)).toBe(512);
+      await backend.dispose();
+    },
+  );
 });
 
 describe('parseSimOptions', () => {
@@ -30,7 +38,9 @@ describe('parseSimOptions', () => {
   });
 
   it('parses blocks, bs, luns, file and identity keys', () => {
-    const o = parseSimOptions('sim:blocks=8192,bs=4096,luns=2,file=/tmp/x.img,vid=0x0bda,pid=9210,serial=XY,speed=super,removable');
+    const o = parseSimOptions(
+      'sim:blocks=8192,bs=4096,luns=2,file=/tmp/x.img,vid=0x0bda,pid=9210,serial=XY,speed=super,removable',
+    );
     expect(o).toEqual({
       luns: [
         { blockSize: 4096, file: '/tmp/x.img', blockCount: 8192, removable: true },
@@ -91,18 +101,24 @@ describe('file-backed LUNs', () => {
     expect(store.blockCount).toBe(10n);
     expect(Array.from((await store.read(9n, 1)).subarray(0, 2))).toEqual([7, 7]);
     await store.close();
-    expect(() => new FileBlockStore(file, { blockSize: 512, blockCount: 11n })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => new FileBlockStore(file, { blockSize: 512, blockCount: 11n })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
     expect(statSync(file).size).toBe(10 * 512);
   });
 
   it('a missing file without a block count is refused; a read-only LUN refuses writes', async () => {
-    expect(() => new FileBlockStore(join(dir, 'none.img'), { blockSize: 512 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => new FileBlockStore(join(dir, 'none.img'), { blockSize: 512 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
     const file = join(dir, 'c.img');
     writeFileSync(file, Buffer.alloc(8 * 512));
     const backend = createSimulatedBackend(parseSimOptions(`sim:file=${file},ro`));
     const h = await backend.open((await backend.list())[0]!);
     await h.claimInterface(0);
-    expect((await command(h, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], { out: new Uint8Array(512).fill(1) })).csw.status).toBe(1);
+    expect((await command(h, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], { out: new Uint8Array(512).fill(1) })).csw.status).toBe(
+      1,
+    );
     await backend.dispose();
     expect(readFileSync(file).every((b) => b === 0)).toBe(true);
   });

@@ -52,7 +52,11 @@ export function registerBench(program: Command, wrap: Wrap): void {
           const signal = ctx.io.signal;
           for (let i = 0; i < turCount; i++) {
             // Ctrl-C between two commands: TUR is quick, so the loop, not the transfer, must notice.
-            if (signal?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, `bench interrupted after ${i} of ${turCount} TEST UNIT READY commands`);
+            if (signal?.aborted)
+              throw new UsbScsiError(
+                ErrorCodes.CANCELLED,
+                `bench interrupted after ${i} of ${turCount} TEST UNIT READY commands`,
+              );
             const t0 = process.hrtime.bigint();
             await device.testUnitReady(ctx.transferOptions());
             latencies.push(Number(process.hrtime.bigint() - t0) / 1000);
@@ -60,7 +64,12 @@ export function registerBench(program: Command, wrap: Wrap): void {
           latencies.sort((a, b) => a - b);
           const doc = {
             device: deviceLine(device),
-            read: { bytes: totalBytes, chunkBytes: chunkBlocks * blockSize, seconds: readSeconds, mbPerSec: totalBytes / 1e6 / readSeconds },
+            read: {
+              bytes: totalBytes,
+              chunkBytes: chunkBlocks * blockSize,
+              seconds: readSeconds,
+              mbPerSec: totalBytes / 1e6 / readSeconds,
+            },
             tur: {
               count: turCount,
               p50Us: Math.round(percentile(latencies, 50)),
@@ -72,8 +81,16 @@ export function registerBench(program: Command, wrap: Wrap): void {
           ctx.emit(doc, () =>
             fields([
               ['Device', doc.device],
-              ['Sequential read', `${doc.read.mbPerSec.toFixed(1)} MB/s (${formatBytes(totalBytes)} in ${readSeconds.toFixed(2)} s, ${formatBytes(doc.read.chunkBytes)} per command)`],
-              ['TUR latency', `p50 ${doc.tur.p50Us} µs, p99 ${doc.tur.p99Us} µs (min ${doc.tur.minUs}, max ${doc.tur.maxUs}, n=${turCount})`],
+              [
+                'Sequential read',
+                `${doc.read.mbPerSec.toFixed(1)} MB/s (${formatBytes(totalBytes)} in ${readSeconds.toFixed(2)} ` +
+                  `s, ${formatBytes(doc.read.chunkBytes)} per command)`,
+              ],
+              [
+                'TUR latency',
+                `p50 ${doc.tur.p50Us} µs, p99 ${doc.tur.p99Us} µs (min ${doc.tur.minUs}, ` +
+                  `max ${doc.tur.maxUs}, n=${turCount})`,
+              ],
             ]),
           );
         });

@@ -54,7 +54,11 @@ export interface UsbJson {
   speed: UsbDeviceInfo['speed'] | null;
 }
 
-function identityJson(d: IdentityFields, location: string, bus: Pick<UsbDeviceInfo, 'busNumber' | 'deviceAddress' | 'speed'> | null): UsbJson {
+function identityJson(
+  d: IdentityFields,
+  location: string,
+  bus: Pick<UsbDeviceInfo, 'busNumber' | 'deviceAddress' | 'speed'> | null,
+): UsbJson {
   return {
     vendorId: hex(d.vendorId, 4),
     productId: hex(d.productId, 4),

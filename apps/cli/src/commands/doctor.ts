@@ -18,11 +18,17 @@ function failedOverride(info: EngineInfo): EngineChoice | undefined {
 function human(info: EngineInfo): string {
   const lines: string[] = [];
   const override = failedOverride(info);
-  if (override) lines.push(`USBSCSI_NATIVE_BINARY failed: ${override.reason ?? override.status}; unset it or name a usbscsi_native.node that loads`);
+  if (override)
+    lines.push(
+      `USBSCSI_NATIVE_BINARY failed: ${override.reason ?? override.status}; unset it or ` +
+        `name a usbscsi_native.node that loads`,
+    );
   if (info.engine === 'native') {
     lines.push(`engine: native (${LABEL[info.from ?? 'prebuild']})`);
     lines.push(`  loaded from: ${info.path ?? '?'}`);
-    lines.push(`  libusb: ${info.libusbVersion ?? 'unknown'}${info.from === 'prebuild' ? ' (linked into the binary)' : ''}`);
+    lines.push(
+      `  libusb: ${info.libusbVersion ?? 'unknown'}${info.from === 'prebuild' ? ' (linked into the binary)' : ''}`,
+    );
   } else if (info.engine === 'node-usb') {
     lines.push('engine: node-usb (fallback: one transfer per endpoint, slower; cannot capture a device on macOS)');
     lines.push(`  loaded from: ${info.path ?? '?'}`);
@@ -52,14 +58,23 @@ function toJson(info: EngineInfo): Record<string, unknown> {
     arch: info.arch,
     node: info.node,
     note: info.note ?? null,
-    choices: info.choices.map((c) => ({ choice: c.choice, status: c.status, path: c.path ?? null, target: c.target ?? null, reason: c.reason ?? null })),
+    choices: info.choices.map((c) => ({
+      choice: c.choice,
+      status: c.status,
+      path: c.path ?? null,
+      target: c.target ?? null,
+      reason: c.reason ?? null,
+    })),
   };
 }
 
 export function registerDoctor(program: Command, wrap: Wrap): void {
   program
     .command('doctor')
-    .description('say which USB engine is in use (prebuilt native, source build, node-usb), where it was loaded from, the libusb inside, and why each earlier choice was not taken')
+    .description(
+      'say which USB engine is in use (prebuilt native, source build, node-usb), where ' +
+        'it was loaded from, the libusb inside, and why each earlier choice was not taken',
+    )
     .action(
       wrap(async (ctx) => {
         const info = await describeEngine();

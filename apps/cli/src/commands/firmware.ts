@@ -6,7 +6,16 @@
  */
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { hex0x, badInput, checkFirmwareOptions, parseFirmwareMode, type DownloadFirmwareOptions, type FirmwareCapabilities, type FirmwarePlan, type FirmwareReport } from '@usbscsi/core';
+import {
+  hex0x,
+  badInput,
+  checkFirmwareOptions,
+  parseFirmwareMode,
+  type DownloadFirmwareOptions,
+  type FirmwareCapabilities,
+  type FirmwarePlan,
+  type FirmwareReport,
+} from '@usbscsi/core';
 import { formatBytes } from '../format/table.js';
 import { parseIntOption, parseSizeOption } from '../options.js';
 import { startChunkProgress } from '../progress.js';
@@ -21,10 +30,10 @@ const CAME_BACK: Record<NonNullable<FirmwareReport['cameBack']>, string> = {
   ready: 'ready',
 };
 
-
 function targetOption(value: unknown): 'auto' | 'scsi' | 'ata' {
   const t = (value as string | undefined) ?? 'auto';
-  if (t !== 'auto' && t !== 'scsi' && t !== 'ata') throw badInput(`--target must be auto, scsi or ata; got "${t}".`, { option: '--target' });
+  if (t !== 'auto' && t !== 'scsi' && t !== 'ata')
+    throw badInput(`--target must be auto, scsi or ata; got "${t}".`, { option: '--target' });
   return t;
 }
 
@@ -37,26 +46,35 @@ function planJson(p: FirmwarePlan) {
 }
 
 function describePlan(plan: FirmwarePlan, file: string): string {
-  const command = plan.target === 'ata' ? `ATA DOWNLOAD MICROCODE${plan.dma ? ' DMA' : ''} through SAT` : `SCSI WRITE BUFFER, buffer id ${plan.bufferId}`;
+  const command =
+    plan.target === 'ata'
+      ? `ATA DOWNLOAD MICROCODE${plan.dma ? ' DMA' : ''} through SAT`
+      : `SCSI WRITE BUFFER, buffer id ${plan.bufferId}`;
   const first = plan.chunks[0]!;
   const last = plan.chunks[plan.chunks.length - 1]!;
   const then =
     plan.activation === 'with-last-chunk'
       ? 'the device activates the new firmware after the last chunk; then wait for it to come back'
       : plan.activation === 'activate-command'
-        ? `activate (${plan.target === 'ata' ? 'ATA DOWNLOAD MICROCODE subcommand 0x0f' : 'WRITE BUFFER mode 0x0f'}) and wait for the device to come back`
+        ? `activate (${plan.target === 'ata' ? 'ATA DOWNLOAD MICROCODE subcommand 0x0f' : 'WRITE BUFFER mode 0x0f'}) ` +
+          'and wait for the device to come back'
         : 'nothing: the new firmware is saved and runs after --activate, a power cycle or a hard reset';
   return [
     `  target  ${command}`,
     `  mode    ${hex0x(plan.mode)} ${plan.modeName}`,
     `  why     ${plan.reason}`,
-    `  image   ${file}, ${plan.imageBytes} bytes in ${plan.chunks.length === 1 ? `1 chunk at buffer offset ${first.offset}` : `${plan.chunks.length} chunks of ${plan.chunkSize} at buffer offsets ${first.offset}..${last.offset}`}`,
+    `  image   ${file}, ${plan.imageBytes} bytes in ` +
+      (plan.chunks.length === 1
+        ? `1 chunk at buffer offset ${first.offset}`
+        : `${plan.chunks.length} chunks of ${plan.chunkSize} at buffer offsets ${first.offset}..${last.offset}`),
     `  then    ${then}`,
   ].join('\n');
 }
 
 export function registerFirmware(program: Command, wrap: Wrap): void {
-  const firmware = program.command('firmware').description('firmware download (WRITE BUFFER, or ATA DOWNLOAD MICROCODE behind a USB-SATA bridge)');
+  const firmware = program
+    .command('firmware')
+    .description('firmware download (WRITE BUFFER, or ATA DOWNLOAD MICROCODE behind a USB-SATA bridge)');
 
   firmware
     .command('info')
@@ -66,7 +84,10 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
     .action(
       wrap((ctx, _args, options) => {
         const target = targetOption(options['target']);
-        const bufferId = options['bufferId'] === undefined ? 0 : parseIntOption(options['bufferId'] as string, '--buffer-id', { max: 255 });
+        const bufferId =
+          options['bufferId'] === undefined
+            ? 0
+            : parseIntOption(options['bufferId'] as string, '--buffer-id', { max: 255 });
         return ctx.withDevice(async (device) => {
           const info = await device.firmwareInfo({ target, bufferId });
           ctx.emit(capabilitiesJson(info), () =>
@@ -74,10 +95,26 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
               `Device          ${deviceLine(device)}`,
               `Revision        ${info.revision}`,
               `Through         ${info.target === 'ata' ? 'ATA DOWNLOAD MICROCODE (SAT)' : 'SCSI WRITE BUFFER'}`,
-              `Modes           ${info.modes === undefined ? 'not reported' : info.modes.length ? info.modes.map((m) => hex0x(m)).join(', ') : 'none'}${info.modes ? ` (from ${info.modesSource.replace(/-/g, ' ')})` : ''}`,
-              `Offset boundary ${info.offsetBoundary === undefined ? 'not reported' : info.offsetBoundary === 0 ? 'offset 0 only' : `${info.offsetBoundary} bytes`}`,
-              `Buffer          ${info.bufferCapacity === undefined ? 'not reported' : `${info.bufferCapacity} bytes (${formatBytes(info.bufferCapacity)})`}`,
-              ...(info.minSegment !== undefined ? [`Segments        ${info.minSegment}..${info.maxSegment} bytes`] : []),
+              `Modes           ` +
+                (info.modes === undefined
+                  ? 'not reported'
+                  : info.modes.length
+                    ? info.modes.map((m) => hex0x(m)).join(', ')
+                    : 'none') +
+                (info.modes ? ` (from ${info.modesSource.replace(/-/g, ' ')})` : ''),
+              `Offset boundary ` +
+                (info.offsetBoundary === undefined
+                  ? 'not reported'
+                  : info.offsetBoundary === 0
+                    ? 'offset 0 only'
+                    : `${info.offsetBoundary} bytes`),
+              `Buffer          ` +
+                (info.bufferCapacity === undefined
+                  ? 'not reported'
+                  : `${info.bufferCapacity} bytes (${formatBytes(info.bufferCapacity)})`),
+              ...(info.minSegment !== undefined
+                ? [`Segments        ${info.minSegment}..${info.maxSegment} bytes`]
+                : []),
               ...info.notes.map((n) => `Note            ${n}`),
               '',
             ].join('\n'),
@@ -88,8 +125,13 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
 
   firmware
     .command('download <image>')
-    .description('download IMAGE to the device (needs --yes; --activate to switch to it now; --dry-run prints the plan)')
-    .option('--mode <auto|5|7|0xd|0xe>', 'WRITE BUFFER download mode (default auto: chosen from what the device reports)')
+    .description(
+      'download IMAGE to the device (needs --yes; --activate to switch to it now; --dry-run prints the plan)',
+    )
+    .option(
+      '--mode <auto|5|7|0xd|0xe>',
+      'WRITE BUFFER download mode (default auto: chosen from what the device reports)',
+    )
     .option('--chunk <bytes>', 'bytes per segment, a multiple of the offset boundary (e.g. 4096, 64k)')
     .option('--offset <bytes>', 'buffer offset of the first segment (default 0)')
     .option('--buffer-id <n>', 'WRITE BUFFER buffer id (default 0)')
@@ -109,23 +151,49 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
           activate: options['activate'] === true,
           allowMediumWrite: options['yes'] === true,
           dryRun: options['dryRun'] === true,
-          ...(options['chunk'] !== undefined ? { chunkSize: parseSizeOption(options['chunk'] as string, '--chunk', { min: 1, max: 0xffffff }) } : {}),
-          ...(options['offset'] !== undefined ? { offset: parseSizeOption(options['offset'] as string, '--offset', { max: 0xffffff }) } : {}),
-          ...(options['bufferId'] !== undefined ? { bufferId: parseIntOption(options['bufferId'] as string, '--buffer-id', { max: 255 }) } : {}),
+          ...(options['chunk'] !== undefined
+            ? { chunkSize: parseSizeOption(options['chunk'] as string, '--chunk', { min: 1, max: 0xffffff }) }
+            : {}),
+          ...(options['offset'] !== undefined
+            ? { offset: parseSizeOption(options['offset'] as string, '--offset', { max: 0xffffff }) }
+            : {}),
+          ...(options['bufferId'] !== undefined
+            ? { bufferId: parseIntOption(options['bufferId'] as string, '--buffer-id', { max: 255 }) }
+            : {}),
           ...(options['dma'] === true ? { ataDma: true } : {}),
-          ...(options['activationTimeout'] !== undefined ? { activationTimeoutMs: 1000 * parseIntOption(options['activationTimeout'] as string, '--activation-timeout', { min: 1, max: 3600 }) } : {}),
+          ...(options['activationTimeout'] !== undefined
+            ? {
+                activationTimeoutMs:
+                  1000 *
+                  parseIntOption(options['activationTimeout'] as string, '--activation-timeout', { min: 1, max: 3600 }),
+              }
+            : {}),
           ...(ctx.timeoutMs() !== undefined ? { timeoutMs: ctx.timeoutMs()! } : {}),
         };
         if (!request.dryRun && !request.allowMediumWrite) {
-          ctx.io.stderr.write(`Would download ${image.length} bytes of ${file} as new firmware to ${ctx.selectorText()}\n`);
+          ctx.io.stderr.write(
+            `Would download ${image.length} bytes of ${file} as new firmware to ${ctx.selectorText()}\n`,
+          );
         }
         // Consent, mode and numbers: refused here, before the device is opened.
         checkFirmwareOptions(image.length, request);
         return ctx.withDevice(async (device, reopen) => {
           const plan = (await device.downloadFirmware(image, { ...request, dryRun: true })).plan;
-          ctx.note(`${request.dryRun ? 'Plan for' : 'Downloading firmware to'} ${deviceLine(device)}:\n${describePlan(plan, basename(file))}`);
+          ctx.note(
+            `${request.dryRun ? 'Plan for' : 'Downloading firmware to'} ` +
+              `${deviceLine(device)}:\n` +
+              describePlan(plan, basename(file)),
+          );
           if (request.dryRun) {
-            ctx.emit({ dryRun: true, plan: planJson(plan) }, () => plan.chunks.map((c) => `chunk ${String(c.index + 1).padStart(4)}  offset ${String(c.offset).padStart(8)}  ${c.length} bytes\n`).join(''));
+            ctx.emit({ dryRun: true, plan: planJson(plan) }, () =>
+              plan.chunks
+                .map(
+                  (c) =>
+                    `chunk ${String(c.index + 1).padStart(4)}  offset ${String(c.offset).padStart(8)} ` +
+                    ` ${c.length} bytes\n`,
+                )
+                .join(''),
+            );
             return;
           }
           const progress = startChunkProgress(ctx, image.length, plan.chunks.length, 'firmware');
@@ -141,12 +209,21 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
               onProgress: (p) => {
                 if (p.phase === 'download') {
                   const chunk = plan.chunks[p.chunk - 1]!;
-                  timings.push({ index: chunk.index, offset: chunk.offset, length: chunk.length, ms: Date.now() - last });
+                  timings.push({
+                    index: chunk.index,
+                    offset: chunk.offset,
+                    length: chunk.length,
+                    ms: Date.now() - last,
+                  });
                   last = Date.now();
                   progress.update(p.bytes, p.chunk);
                 } else if (p.phase === 'wait') {
                   progress.stop();
-                  ctx.note(plan.activation === 'with-last-chunk' ? 'Activating: waiting for the device to come back…' : 'Activated (0x0f): waiting for the device to come back…');
+                  ctx.note(
+                    plan.activation === 'with-last-chunk'
+                      ? 'Activating: waiting for the device to come back…'
+                      : 'Activated (0x0f): waiting for the device to come back…',
+                  );
                 }
               },
             });
@@ -155,9 +232,20 @@ export function registerFirmware(program: Command, wrap: Wrap): void {
           }
           const seconds = report.durationMs / 1000;
           ctx.emit({ ...report, plan: planJson(report.plan), chunks: timings }, () => {
-            const lines = [`Downloaded ${report.bytesSent} bytes in ${report.chunksSent} chunk${report.chunksSent === 1 ? '' : 's'}`];
-            if (report.state === 'deferred') lines.push(`Saved, not active: revision ${report.revisionBefore} runs until --activate, a power cycle or a hard reset (${seconds.toFixed(2)} s)`);
-            else lines.push(`Activated: revision ${report.revisionBefore} -> ${report.revisionAfter} (${CAME_BACK[report.cameBack ?? 'ready']} after ${((report.activationMs ?? 0) / 1000).toFixed(2)} s; ${seconds.toFixed(2)} s in all)`);
+            const lines = [
+              `Downloaded ${report.bytesSent} bytes in ${report.chunksSent} chunk${report.chunksSent === 1 ? '' : 's'}`,
+            ];
+            if (report.state === 'deferred')
+              lines.push(
+                `Saved, not active: revision ${report.revisionBefore} runs until --activate, a power ` +
+                  `cycle or a hard reset (${seconds.toFixed(2)} s)`,
+              );
+            else
+              lines.push(
+                `Activated: revision ${report.revisionBefore} -> ${report.revisionAfter} ` +
+                  `(${CAME_BACK[report.cameBack ?? 'ready']} after ${((report.activationMs ?? 0) / 1000).toFixed(2)} ` +
+                  `s; ${seconds.toFixed(2)} s in all)`,
+              );
             return lines.join('\n') + '\n';
           });
         });

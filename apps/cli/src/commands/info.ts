@@ -41,13 +41,21 @@ export function registerInfoCommands(program: Command, wrap: Wrap): void {
         ctx.withDevice(async (device) => {
           const inquiry = await device.inquiry();
           const capacity = await capacityIfReady(device);
-          ctx.emit({ device: deviceJson(device), inquiry: inquiryJson(inquiry), capacity: capacity ? capacityJson(capacity) : null }, () =>
-            fields([
-              ['Device', deviceLine(device)],
-              ['LUNs', `0..${device.description.maxLun}`],
-              ...inquiryFields(inquiry),
-              ...(capacity ? capacityHuman(capacity) : ([['Capacity', 'unknown (medium not ready)']] as [string, string][])),
-            ]),
+          ctx.emit(
+            {
+              device: deviceJson(device),
+              inquiry: inquiryJson(inquiry),
+              capacity: capacity ? capacityJson(capacity) : null,
+            },
+            () =>
+              fields([
+                ['Device', deviceLine(device)],
+                ['LUNs', `0..${device.description.maxLun}`],
+                ...inquiryFields(inquiry),
+                ...(capacity
+                  ? capacityHuman(capacity)
+                  : ([['Capacity', 'unknown (medium not ready)']] as [string, string][])),
+              ]),
           );
         }),
       ),
@@ -55,11 +63,14 @@ export function registerInfoCommands(program: Command, wrap: Wrap): void {
 
   program
     .command('inquiry')
-    .description('standard INQUIRY data, or a VPD page with --vpd (0x00 list, 0x80 serial, 0x83 identifiers, 0xB0 limits)')
+    .description(
+      'standard INQUIRY data, or a VPD page with --vpd (0x00 list, 0x80 serial, 0x83 identifiers, 0xB0 limits)',
+    )
     .option('--vpd <page>', 'VPD page number (decimal or 0x-hex)')
     .action(
       wrap((ctx, _args, options) => {
-        const page = options['vpd'] === undefined ? undefined : parseIntOption(options['vpd'] as string, '--vpd', { max: 0xff });
+        const page =
+          options['vpd'] === undefined ? undefined : parseIntOption(options['vpd'] as string, '--vpd', { max: 0xff });
         return ctx.withDevice(async (device) => {
           if (page === undefined) {
             const inquiry = await device.inquiry();
@@ -74,7 +85,10 @@ export function registerInfoCommands(program: Command, wrap: Wrap): void {
 
   program
     .command('tur')
-    .description('TEST UNIT READY (once more after a UNIT ATTENTION, which is reported): exit 0 when ready, else the sense category (e.g. 21 NOT READY)')
+    .description(
+      'TEST UNIT READY (once more after a UNIT ATTENTION, which is reported): exit 0 when ' +
+        'ready, else the sense category (e.g. 21 NOT READY)',
+    )
     .action(
       wrap((ctx) =>
         ctx.withDevice(async (device) => {
@@ -84,7 +98,9 @@ export function registerInfoCommands(program: Command, wrap: Wrap): void {
           const ua = report.unitAttention;
           // A UNIT ATTENTION is reported once and the command retried: say both.
           ctx.emit({ ready: true, latencyUs: Math.round(us), unitAttention: senseJson(ua) }, () =>
-            ua ? `Ready (${us.toFixed(0)} µs), after a UNIT ATTENTION the device reported first: ${senseLine(ua)}\n` : `Ready (${us.toFixed(0)} µs)\n`,
+            ua
+              ? `Ready (${us.toFixed(0)} µs), after a UNIT ATTENTION the device reported first: ${senseLine(ua)}\n`
+              : `Ready (${us.toFixed(0)} µs)\n`,
           );
         }),
       ),
@@ -98,7 +114,8 @@ export function registerInfoCommands(program: Command, wrap: Wrap): void {
         ctx.withDevice(async (device) => {
           const sense = await device.requestSense();
           ctx.emit({ sense: senseJson(sense) }, () => {
-            if (!sense || (sense.senseKey === 0 && sense.asc === 0 && sense.ascq === 0)) return 'No sense (NO SENSE, no additional sense information)\n';
+            if (!sense || (sense.senseKey === 0 && sense.asc === 0 && sense.ascq === 0))
+              return 'No sense (NO SENSE, no additional sense information)\n';
             return `${senseLine(sense)}\n`;
           });
         }),

@@ -7,7 +7,9 @@ import type { Wrap } from './index.js';
 export function registerList(program: Command, wrap: Wrap): void {
   program
     .command('list')
-    .description('list USB mass-storage devices: IDs, strings, bus path, speed, interfaces, driver, block/tape/sg nodes, mounts')
+    .description(
+      'list USB mass-storage devices: IDs, strings, bus path, speed, interfaces, driver, block/tape/sg nodes, mounts',
+    )
     .action(
       wrap(async (ctx) => {
         const { backend, dispose } = await ctx.listingBackend();
@@ -23,12 +25,16 @@ export function registerList(program: Command, wrap: Wrap): void {
               blockDevices: storage.flatMap((s) => s.blockDevices),
               sgDevices: storage.flatMap((s) => s.sgDevices),
               tapeDevices: storage.flatMap((s) => s.tapeDevices ?? []),
-              mounts: storage.flatMap((s) => s.mounts.map((m) => ({ device: m.device, mountPoint: m.mountPoint, fsType: m.fsType ?? null }))),
+              mounts: storage.flatMap((s) =>
+                s.mounts.map((m) => ({ device: m.device, mountPoint: m.mountPoint, fsType: m.fsType ?? null })),
+              ),
             };
           });
           ctx.emit({ devices: docs }, () => {
             if (docs.length === 0) return 'No USB mass-storage devices found.\n';
-            const rows: (string | number)[][] = [['ID', 'LOCATION', 'SPEED', 'PROTO', 'DRIVER', 'DISKS', 'MOUNTED', 'PRODUCT', 'SERIAL']];
+            const rows: (string | number)[][] = [
+              ['ID', 'LOCATION', 'SPEED', 'PROTO', 'DRIVER', 'DISKS', 'MOUNTED', 'PRODUCT', 'SERIAL'],
+            ];
             for (const d of docs) {
               rows.push([
                 `${d.vendorId}:${d.productId}`,

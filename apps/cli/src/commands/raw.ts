@@ -40,35 +40,54 @@ export function registerRaw(program: Command, wrap: Wrap): void {
     .argument('<cdb...>', 'CDB as hex bytes: "12 00 00 00 24 00" or 120000002400')
     .option('--in <len>', 'data-in: read LEN bytes from the device')
     .option('--out <file>', 'data-out: send the bytes of FILE to the device', nonEmptyPath('--out', 'a file to send'))
-    .option('-o, --output <file>', 'save data-in to FILE instead of a hexdump ("-" = raw bytes on stdout)', nonEmptyPath('-o', 'a file to write (or - for stdout)'))
+    .option(
+      '-o, --output <file>',
+      'save data-in to FILE instead of a hexdump ("-" = raw bytes on stdout)',
+      nonEmptyPath('-o', 'a file to write (or - for stdout)'),
+    )
     .option('--any-length', 'allow CDB lengths other than 6/10/12/16 (BOT carries 1..16)')
     .option('--yes', 'consent for CDBs that write the medium or firmware')
     .action(
       wrap(async (ctx, args, options) => {
         const cdb = rawCdb(args.join(' '), { anyLength: options['anyLength'] === true });
-        if (options['in'] !== undefined && options['out'] !== undefined) throw badInput('give --in LEN or --out FILE, not both: a BOT command has one data direction.');
-        const inLength = options['in'] === undefined ? undefined : parseSizeOption(options['in'] as string, '--in', { min: 0, max: MAX_RAW_IN });
+        if (options['in'] !== undefined && options['out'] !== undefined)
+          throw badInput('give --in LEN or --out FILE, not both: a BOT command has one data direction.');
+        const inLength =
+          options['in'] === undefined
+            ? undefined
+            : parseSizeOption(options['in'] as string, '--in', { min: 0, max: MAX_RAW_IN });
         const outData = options['out'] === undefined ? undefined : readInputFile(options['out'] as string, '--out');
         const output = options['output'] as string | undefined;
         if (output !== undefined && inLength === undefined) throw badInput('-o saves data-in: add --in LEN.');
-        if (ctx.json && output === '-') throw badInput('--json prints a JSON document on stdout, so the data cannot go there too: use -o FILE, or drop --json for raw bytes with -o -.');
+        if (ctx.json && output === '-')
+          throw badInput(
+            '--json prints a JSON document on stdout, so the data cannot go there too: use -o ' +
+              'FILE, or drop --json for raw bytes with -o -.',
+          );
         // Core refuses too; asking here keeps the device (and any lease) untouched when consent is missing.
         const consent = mediumWriteReason(cdb);
-        if (consent !== undefined && options['yes'] !== true) throw badInput(`${consent}: add --yes to send it (nothing was sent).`);
+        if (consent !== undefined && options['yes'] !== true)
+          throw badInput(`${consent}: add --yes to send it (nothing was sent).`);
         const timeoutMs = ctx.timeoutMs();
         const toFile = output !== undefined && output !== '-';
-        // Opened before the CDB is sent: a path that cannot be written must not cost the data (or a command that changes something).
+        // Opened before the CDB is sent: a path that cannot be written must not cost the data (or a command that
+        // changes something).
         const fd = toFile ? openOutputFile(output) : undefined;
         try {
           return await ctx.withDevice(async (device) => {
             const result = await device.execute(cdb, {
-              ...(inLength !== undefined ? { direction: 'in' as const, length: inLength } : outData ? { direction: 'out' as const, data: outData } : { direction: 'none' as const }),
+              ...(inLength !== undefined
+                ? { direction: 'in' as const, length: inLength }
+                : outData
+                  ? { direction: 'out' as const, data: outData }
+                  : { direction: 'none' as const }),
               ...(timeoutMs !== undefined ? { timeoutMs } : {}),
               ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
               allowMediumWrite: options['yes'] === true,
             });
             if (fd !== undefined) {
-              for (let off = 0; off < result.data.length; ) off += writeSync(fd, result.data, off, result.data.length - off);
+              for (let off = 0; off < result.data.length;)
+                off += writeSync(fd, result.data, off, result.data.length - off);
             }
             if (ctx.json) {
               ctx.emit(rawResultJson(cdb, result, toFile ? output : undefined), () => '');
@@ -80,12 +99,20 @@ export function registerRaw(program: Command, wrap: Wrap): void {
                 ['CDB', `${hexBytes(cdb, ' ')}  (${opcodeName(cdb)})`],
                 ['Status', `${statusName(result.status)} (${hex0x(result.status)})`],
                 ['Sense', result.sense ? senseLine(result.sense) : undefined],
-                ['Data', inLength !== undefined ? `${result.transferred} of ${asked} bytes in, residue ${result.residue}` : outData ? `${result.transferred} of ${asked} bytes out, residue ${result.residue}` : 'none'],
+                [
+                  'Data',
+                  inLength !== undefined
+                    ? `${result.transferred} of ${asked} bytes in, residue ${result.residue}`
+                    : outData
+                      ? `${result.transferred} of ${asked} bytes out, residue ${result.residue}`
+                      : 'none',
+                ],
                 ['Saved to', toFile ? output : undefined],
                 ['Duration', `${(result.durationNs / 1000).toFixed(0)} µs`],
               ];
               if (!ctx.opts.quiet) ctx.io.stdout.write(fields(lines));
-              if (!toFile && result.data.length > 0) await writeAll(ctx.io.stdout, (ctx.opts.quiet ? '' : '\n') + hexdump(result.data));
+              if (!toFile && result.data.length > 0)
+                await writeAll(ctx.io.stdout, (ctx.opts.quiet ? '' : '\n') + hexdump(result.data));
             }
             return exitCodeForStatus(result.status, result.sense?.senseKey);
           });

@@ -26,11 +26,16 @@ export interface BlockRange {
 }
 
 /** --lba plus --blocks or --bytes, checked against the medium's capacity. */
-export async function blockRange(device: ScsiDevice, options: Record<string, unknown>, bytesFromFile?: number): Promise<BlockRange> {
+export async function blockRange(
+  device: ScsiDevice,
+  options: Record<string, unknown>,
+  bytesFromFile?: number,
+): Promise<BlockRange> {
   const lba = parseBigOption(options['lba'] as string | undefined, '--lba');
   const hasBlocks = options['blocks'] !== undefined;
   const hasBytes = options['bytes'] !== undefined;
-  if (bytesFromFile === undefined && hasBlocks === hasBytes) throw badInput('give exactly one of --blocks N or --bytes N.');
+  if (bytesFromFile === undefined && hasBlocks === hasBytes)
+    throw badInput('give exactly one of --blocks N or --bytes N.');
   const capacity = await device.readCapacity();
   const blockSize = capacity.blockSize;
   let blocks: number;
@@ -38,7 +43,10 @@ export async function blockRange(device: ScsiDevice, options: Record<string, unk
   if (bytesFromFile !== undefined) {
     bytes = bytesFromFile;
     if (bytes === 0 || bytes % blockSize !== 0) {
-      throw badInput(`the input is ${bytes} bytes, not a whole number of ${blockSize}-byte blocks; pad it to a multiple of ${blockSize}.`);
+      throw badInput(
+        `the input is ${bytes} bytes, not a whole number of ${blockSize}-byte blocks; pad ` +
+          `it to a multiple of ${blockSize}.`,
+      );
     }
     blocks = bytes / blockSize;
   } else if (hasBlocks) {
@@ -49,11 +57,15 @@ export async function blockRange(device: ScsiDevice, options: Record<string, unk
     blocks = Math.ceil(bytes / blockSize);
   }
   if (lba + BigInt(blocks) > capacity.blocks) {
-    throw badInput(`LBA ${lba} + ${blocks} blocks runs past the end of the medium (${capacity.blocks} blocks, last LBA ${capacity.lastLba}).`, {
-      lba: lba.toString(),
-      blocks,
-      capacityBlocks: capacity.blocks.toString(),
-    });
+    throw badInput(
+      `LBA ${lba} + ${blocks} blocks runs past the end of the medium (${capacity.blocks} ` +
+        `blocks, last LBA ${capacity.lastLba}).`,
+      {
+        lba: lba.toString(),
+        blocks,
+        capacityBlocks: capacity.blocks.toString(),
+      },
+    );
   }
   return { lba, blocks, bytes, blockSize };
 }
@@ -66,7 +78,13 @@ function openOutput(path: string): number {
   }
 }
 
-async function readToStdout(ctx: CliContext, device: ScsiDevice, range: BlockRange, hex: boolean, onProgress: (n: number) => void): Promise<void> {
+async function readToStdout(
+  ctx: CliContext,
+  device: ScsiDevice,
+  range: BlockRange,
+  hex: boolean,
+  onProgress: (n: number) => void,
+): Promise<void> {
   const perPiece = Math.max(1, Math.floor(STDOUT_PIECE_BYTES / range.blockSize));
   let done = 0;
   for (let at = 0; at < range.blocks; at += perPiece) {
@@ -86,7 +104,11 @@ export function registerRead(program: Command, wrap: Wrap): void {
     .requiredOption('--lba <n>', 'first logical block')
     .option('--blocks <n>', 'number of blocks')
     .option('--bytes <n>', 'number of bytes (4096, 64k, 16M); whole blocks are read, the output cut to this size')
-    .option('-o, --output <file>', 'write raw bytes to FILE ("-" = stdout)', nonEmptyPath('-o', 'a file to write (or - for stdout)'))
+    .option(
+      '-o, --output <file>',
+      'write raw bytes to FILE ("-" = stdout)',
+      nonEmptyPath('-o', 'a file to write (or - for stdout)'),
+    )
     .action(
       wrap((ctx, _args, options) => {
         const output = options['output'] as string | undefined;
@@ -96,14 +118,21 @@ export function registerRead(program: Command, wrap: Wrap): void {
         return ctx.withDevice(async (device) => {
           const range = await blockRange(device, options);
           const hex = !toFile && output !== '-' && ctx.io.stdout.isTTY === true && !ctx.json;
-          if (ctx.opts.verbose) ctx.note(`Reading ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) from LBA ${range.lba} of ${deviceLine(device)}`);
+          if (ctx.opts.verbose)
+            ctx.note(
+              `Reading ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) from ` +
+                `LBA ${range.lba} of ${deviceLine(device)}`,
+            );
           const progress = startProgress(ctx, range.bytes, 'read');
           const started = process.hrtime.bigint();
           try {
             if (toFile) {
               const fd = openOutput(output);
               try {
-                await device.readToFd(range.lba, range.blocks, fd, { onProgress: (d) => progress.update(d), ...ctx.transferOptions() });
+                await device.readToFd(range.lba, range.blocks, fd, {
+                  onProgress: (d) => progress.update(d),
+                  ...ctx.transferOptions(),
+                });
                 if (range.bytes !== range.blocks * range.blockSize) ftruncateSync(fd, range.bytes);
               } finally {
                 closeSync(fd);
@@ -112,7 +141,8 @@ export function registerRead(program: Command, wrap: Wrap): void {
               await readToStdout(ctx, device, range, hex, (d) => progress.update(d));
             }
           } catch (err) {
-            if (ctx.io.signal?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, 'read interrupted', { cause: err });
+            if (ctx.io.signal?.aborted)
+              throw new UsbScsiError(ErrorCodes.CANCELLED, 'read interrupted', { cause: err });
             throw err;
           } finally {
             progress.stop();
@@ -120,8 +150,19 @@ export function registerRead(program: Command, wrap: Wrap): void {
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           const mbPerSec = range.bytes / 1e6 / Math.max(seconds, 1e-9);
           if (toFile) {
-            ctx.emit({ lba: Number(range.lba), blocks: range.blocks, blockSize: range.blockSize, bytes: range.bytes, file: output, seconds, mbPerSec }, () =>
-              `Read ${formatBytes(range.bytes)} to ${output} in ${seconds.toFixed(2)} s (${mbPerSec.toFixed(1)} MB/s)\n`,
+            ctx.emit(
+              {
+                lba: Number(range.lba),
+                blocks: range.blocks,
+                blockSize: range.blockSize,
+                bytes: range.bytes,
+                file: output,
+                seconds,
+                mbPerSec,
+              },
+              () =>
+                `Read ${formatBytes(range.bytes)} to ${output} in ${seconds.toFixed(2)} ` +
+                `s (${mbPerSec.toFixed(1)} MB/s)\n`,
             );
           }
         });

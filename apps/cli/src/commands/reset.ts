@@ -24,7 +24,10 @@ async function portReset(ctx: CliContext): Promise<void> {
       // After a port reset the handle is dead by contract; closing it only frees host resources.
       await handle.close().catch(() => undefined);
     }
-    ctx.emit({ reset: 'port', device: usbIdentity(target) }, () => `Port reset done: ${usbIdentity(target)} re-enumerates now.\n`);
+    ctx.emit(
+      { reset: 'port', device: usbIdentity(target) },
+      () => `Port reset done: ${usbIdentity(target)} re-enumerates now.\n`,
+    );
   } finally {
     await dispose();
   }

@@ -21,11 +21,14 @@ const MAX_WRITE_BYTES = 2 ** 31;
 export function readInputFile(path: string, option: string): Uint8Array {
   try {
     const data = readFileSync(path);
-    if (data.length > MAX_WRITE_BYTES) throw badInput(`${path} is larger than ${formatBytes(MAX_WRITE_BYTES)}; split it and write it in pieces.`);
+    if (data.length > MAX_WRITE_BYTES)
+      throw badInput(`${path} is larger than ${formatBytes(MAX_WRITE_BYTES)}; split it and write it in pieces.`);
     return data;
   } catch (err) {
     if ((err as { code?: string }).code === 'E_BAD_INPUT') throw err;
-    throw badInput(`cannot read ${path} (${option}): ${(err as Error).message}; check the path and permissions.`, { path });
+    throw badInput(`cannot read ${path} (${option}): ${(err as Error).message}; check the path and permissions.`, {
+      path,
+    });
   }
 }
 
@@ -34,7 +37,11 @@ export function registerWrite(program: Command, wrap: Wrap): void {
     .command('write')
     .description('write FILE to the medium at --lba (needs --yes; refuses mounted media)')
     .requiredOption('--lba <n>', 'first logical block')
-    .requiredOption('-i, --input <file>', 'data to write: a whole number of blocks', nonEmptyPath('-i', 'the file to write'))
+    .requiredOption(
+      '-i, --input <file>',
+      'data to write: a whole number of blocks',
+      nonEmptyPath('-i', 'the file to write'),
+    )
     .option('--yes', 'consent to overwrite the stated blocks')
     .action(
       wrap((ctx, _args, options) => {
@@ -44,18 +51,22 @@ export function registerWrite(program: Command, wrap: Wrap): void {
         if (options['yes'] !== true) {
           // The block size, and so the range, is the device's: without consent the device is not even opened.
           ctx.io.stderr.write(`Would write ${data.length} bytes of ${file} from LBA ${lba} of ${ctx.selectorText()}\n`);
-          throw badInput('refusing to write without consent: add --yes to overwrite these blocks (nothing was sent to the device).', {
-            file,
-            lba: Number(lba),
-            bytes: data.length,
-            device: ctx.opts.device ?? null,
-          });
+          throw badInput(
+            'refusing to write without consent: add --yes to overwrite these blocks (nothing was sent to the device).',
+            {
+              file,
+              lba: Number(lba),
+              bytes: data.length,
+              device: ctx.opts.device ?? null,
+            },
+          );
         }
         return ctx.withDevice(async (device) => {
           const range = await blockRange(device, options, data.length);
           const last = range.lba + BigInt(range.blocks) - 1n;
           ctx.io.stderr.write(
-            `About to write ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) to LBA ${range.lba}..${last} of ${deviceLine(device)}\n`,
+            `About to write ${range.bytes} bytes (${range.blocks} blocks of ${range.blockSize}) ` +
+              `to LBA ${range.lba}..${last} of ${deviceLine(device)}\n`,
           );
           const progress = startProgress(ctx, range.bytes, 'write');
           const started = process.hrtime.bigint();
@@ -70,8 +81,19 @@ export function registerWrite(program: Command, wrap: Wrap): void {
           }
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           const mbPerSec = range.bytes / 1e6 / Math.max(seconds, 1e-9);
-          ctx.emit({ lba: Number(range.lba), lastLba: Number(last), blocks: range.blocks, blockSize: range.blockSize, bytes: range.bytes, seconds, mbPerSec }, () =>
-            `Wrote ${formatBytes(range.bytes)} to LBA ${range.lba}..${last} in ${seconds.toFixed(2)} s (${mbPerSec.toFixed(1)} MB/s)\n`,
+          ctx.emit(
+            {
+              lba: Number(range.lba),
+              lastLba: Number(last),
+              blocks: range.blocks,
+              blockSize: range.blockSize,
+              bytes: range.bytes,
+              seconds,
+              mbPerSec,
+            },
+            () =>
+              `Wrote ${formatBytes(range.bytes)} to LBA ${range.lba}..${last} in ${seconds.toFixed(2)} ` +
+              `s (${mbPerSec.toFixed(1)} MB/s)\n`,
           );
         });
       }),

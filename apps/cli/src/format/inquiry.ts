@@ -12,7 +12,11 @@ export function inquiryFields(inq: InquiryData): [string, string][] {
     ['Vendor', inq.vendor],
     ['Product', inq.product],
     ['Revision', inq.revision],
-    ['Type', `${inq.peripheralTypeName} (${hex0x(inq.peripheralType)})${inq.peripheralQualifier ? `, qualifier ${inq.peripheralQualifier}` : ''}`],
+    [
+      'Type',
+      `${inq.peripheralTypeName} (${hex0x(inq.peripheralType)})` +
+        (inq.peripheralQualifier ? `, qualifier ${inq.peripheralQualifier}` : ''),
+    ],
     ['Removable', inq.removable ? 'yes' : 'no'],
     ['Version', `${inq.versionName} (${hex0x(inq.version)}), response format ${inq.responseDataFormat}`],
   ];
@@ -61,7 +65,10 @@ export function vpdJson(page: VpdPage): Record<string, unknown> {
       return {
         page: page.pageCode,
         kind: page.kind,
-        blockLimits: { ...page.blockLimits, maximumWriteSameLength: page.blockLimits.maximumWriteSameLength?.toString() ?? null },
+        blockLimits: {
+          ...page.blockLimits,
+          maximumWriteSameLength: page.blockLimits.maximumWriteSameLength?.toString() ?? null,
+        },
       };
     case 'raw':
       return { page: page.pageCode, kind: page.kind, data: Buffer.from(page.payload).toString('hex') };
@@ -72,18 +79,31 @@ export function vpdHuman(page: VpdPage): string {
   const title = `VPD page ${hex0x(page.pageCode)}`;
   switch (page.kind) {
     case 'supported-pages':
-      return fields([[`${title}`, 'supported VPD pages'], ['Pages', page.supportedPages.map((p) => hex0x(p)).join(' ')]]);
+      return fields([
+        [title, 'supported VPD pages'],
+        ['Pages', page.supportedPages.map((p) => hex0x(p)).join(' ')],
+      ]);
     case 'unit-serial-number':
-      return fields([[title, 'unit serial number'], ['Serial', page.serialNumber]]);
+      return fields([
+        [title, 'unit serial number'],
+        ['Serial', page.serialNumber],
+      ]);
     case 'device-identification':
       return (
         `${title}: device identification\n` +
-        table([['ASSOCIATION', 'TYPE', 'CODE SET', 'VALUE'], ...page.designators.map((d) => [d.associationName, d.typeName, d.codeSetName, d.value])])
+        table([
+          ['ASSOCIATION', 'TYPE', 'CODE SET', 'VALUE'],
+          ...page.designators.map((d) => [d.associationName, d.typeName, d.codeSetName, d.value]),
+        ])
       );
     case 'block-limits':
       return (
         `${title}: block limits\n` +
-        fields(Object.entries(page.blockLimits).map(([k, v]) => [k, typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v)] as [string, string]))
+        fields(
+          Object.entries(page.blockLimits).map(
+            ([k, v]) => [k, typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v)] as [string, string],
+          ),
+        )
       );
     case 'raw':
       return `${title} (${page.payload.length} bytes, not decoded)\n` + hexdump(page.payload);

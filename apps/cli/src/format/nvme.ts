@@ -24,13 +24,18 @@ export function detectionJson(d: BridgeDetection): Record<string, unknown> {
     via: d.via,
     bridge: d.kind ?? null,
     protocol: d.protocol ?? (d.path === 'sat' ? 'SAT ATA PASS-THROUGH(16)' : null),
-    table_entry: d.entry ? { vid_pid: `${usbIdsOf(d.entry)}`, name: d.entry.name, source: d.entry.source } : null,
+    table_entry: d.entry ? { vid_pid: usbIdsOf(d.entry), name: d.entry.name, source: d.entry.source } : null,
     steps: d.steps,
   };
 }
 
 export function detectionLine(d: BridgeDetection): string {
-  const how = d.via === 'forced' ? 'chosen with --bridge' : d.via === 'table' ? `VID:PID table, ${d.entry?.name}` : 'found by probing';
+  const how =
+    d.via === 'forced'
+      ? 'chosen with --bridge'
+      : d.via === 'table'
+        ? `VID:PID table, ${d.entry?.name}`
+        : 'found by probing';
   return d.path === 'sat' ? `SAT (ATA PASS-THROUGH), ${how}` : `NVMe through ${d.protocol} (${how})`;
 }
 
@@ -46,7 +51,12 @@ export function identifyJson(id: NvmeIdentifyController): Record<string, unknown
     nvme_controller_id: id.controllerId,
     nvme_version: { string: id.versionString, value: id.version },
     nvme_number_of_namespaces: id.namespaces,
-    nvme_optional_admin_commands: { value: id.oacs, self_test: id.supportsSelfTest, firmware_download: id.supportsFirmwareDownload, format: id.supportsFormat },
+    nvme_optional_admin_commands: {
+      value: id.oacs,
+      self_test: id.supportsSelfTest,
+      firmware_download: id.supportsFirmwareDownload,
+      format: id.supportsFormat,
+    },
   };
 }
 
@@ -57,7 +67,10 @@ export function identifyFields(id: NvmeIdentifyController): [string, string | un
     ['Firmware Version', id.firmware],
     ['PCI Vendor/Subsystem ID', `${hex0x(id.pciVendorId, 4)} / ${hex0x(id.pciSubsystemVendorId, 4)}`],
     ['IEEE OUI Identifier', hex0x(id.ieeeOui, 6)],
-    ['Total NVM Capacity', id.totalCapacity ? `${id.totalCapacity} bytes (${formatBytes(id.totalCapacity)})` : undefined],
+    [
+      'Total NVM Capacity',
+      id.totalCapacity ? `${id.totalCapacity} bytes (${formatBytes(id.totalCapacity)})` : undefined,
+    ],
     ['Controller ID', String(id.controllerId)],
     ['NVMe Version', id.versionString],
     ['Number of Namespaces', String(id.namespaces)],
@@ -128,7 +141,13 @@ export function errorLogJson(entries: NvmeErrorEntry[], read: number): Record<st
       error_count: n(e.errorCount),
       submission_queue_id: e.submissionQueueId,
       command_id: e.commandId,
-      status_field: { value: e.status, do_not_retry: (e.status & 0x4000) !== 0, status_code_type: (e.status >> 8) & 0x7, status_code: e.status & 0xff, string: e.statusText },
+      status_field: {
+        value: e.status,
+        do_not_retry: (e.status & 0x4000) !== 0,
+        status_code_type: (e.status >> 8) & 0x7,
+        status_code: e.status & 0xff,
+        string: e.statusText,
+      },
       phase_tag: e.phaseTag,
       parm_error_location: e.parameterErrorLocation,
       lba: { value: n(e.lba) },
@@ -156,7 +175,11 @@ export function selfTestLogJson(log: NvmeSelfTestLog): Record<string, unknown> {
 }
 
 export function firmwareSlotsJson(f: NvmeFirmwareSlots): Record<string, unknown> {
-  return { active_slot: f.activeSlot, next_reset_slot: f.nextResetSlot, slots: f.slots.map((rev, i) => ({ slot: i + 1, revision: rev || null })) };
+  return {
+    active_slot: f.activeSlot,
+    next_reset_slot: f.nextResetSlot,
+    slots: f.slots.map((rev, i) => ({ slot: i + 1, revision: rev || null })),
+  };
 }
 
 export function text(pairs: [string, string | undefined][]): string {

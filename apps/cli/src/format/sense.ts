@@ -20,11 +20,18 @@ export function senseLine(sense: DecodedSense): string {
   if (sense.information !== undefined) extra.push(`info 0x${sense.information.toString(16)}`);
   if (sense.senseKeySpecific?.fieldPointer) {
     const fp = sense.senseKeySpecific.fieldPointer;
-    extra.push(`${fp.commandData ? 'CDB' : 'data'} byte ${fp.field}${fp.bitPointer !== undefined ? ` bit ${fp.bitPointer}` : ''}`);
+    extra.push(
+      `${fp.commandData ? 'CDB' : 'data'} byte ${fp.field}` +
+        (fp.bitPointer !== undefined ? ` bit ${fp.bitPointer}` : ''),
+    );
   }
-  if (sense.senseKeySpecific?.progress !== undefined) extra.push(`progress ${((sense.senseKeySpecific.progress / 65536) * 100).toFixed(1)}%`);
+  if (sense.senseKeySpecific?.progress !== undefined)
+    extra.push(`progress ${((sense.senseKeySpecific.progress / 65536) * 100).toFixed(1)}%`);
   const tail = extra.length ? `; ${extra.join(', ')}` : '';
-  return `${sense.senseKeyName}: ${sense.ascText} (asc ${hex0x(sense.asc)}, ascq ${hex0x(sense.ascq)}${tail})${sense.deferred ? ' [deferred]' : ''}`;
+  return (
+    `${sense.senseKeyName}: ${sense.ascText} (asc ${hex0x(sense.asc)}, ascq ` +
+    `${hex0x(sense.ascq)}${tail})${sense.deferred ? ' [deferred]' : ''}`
+  );
 }
 
 /** The documented JSON shape of decoded sense. */
@@ -41,7 +48,9 @@ export function senseJson(sense: DecodedSense | undefined): Record<string, unkno
     ascText: sense.ascText,
     information: sense.information === undefined ? null : sense.information.toString(),
     senseKeySpecific: sense.senseKeySpecific ?? null,
-    ...(sense.ataStatusReturn ? { ataStatusReturn: { ...sense.ataStatusReturn, lba: sense.ataStatusReturn.lba.toString() } } : {}),
+    ...(sense.ataStatusReturn
+      ? { ataStatusReturn: { ...sense.ataStatusReturn, lba: sense.ataStatusReturn.lba.toString() } }
+      : {}),
     raw: Buffer.from(sense.raw).toString('hex'),
   };
 }

@@ -9,7 +9,9 @@ export function table(rows: (string | number)[][], options: { rightAlign?: numbe
     cells
       .map((row) =>
         row
-          .map((c, i) => (i === row.length - 1 && !right.has(i) ? c : right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+          .map((c, i) =>
+            i === row.length - 1 && !right.has(i) ? c : right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!),
+          )
           .join('  ')
           .trimEnd(),
       )
@@ -35,4 +37,3 @@ export function formatBytes(n: number | bigint): string {
   }
   return i === 0 ? `${v} bytes` : `${x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2)} ${units[i]}`;
 }
-

@@ -33,10 +33,18 @@ export interface EngineInfo {
 }
 
 /** Loads what `auto` would load (never throws) and says what happened on the way. */
-export async function describeEngine(loadNodeUsb: () => Promise<{ ok: boolean; path?: string; reason?: string }> = probeNodeUsb): Promise<EngineInfo> {
+export async function describeEngine(
+  loadNodeUsb: () => Promise<{ ok: boolean; path?: string; reason?: string }> = probeNodeUsb,
+): Promise<EngineInfo> {
   const base = { platform: process.platform, arch: process.arch, node: process.version };
   const native = loadNativeAddon();
-  const choices: EngineChoice[] = (native.tried ?? []).map((t) => ({ choice: t.kind, status: t.status, path: t.path, target: t.target, reason: t.reason }));
+  const choices: EngineChoice[] = (native.tried ?? []).map((t) => ({
+    choice: t.kind,
+    status: t.status,
+    path: t.path,
+    target: t.target,
+    reason: t.reason,
+  }));
   if (native.ok) {
     let libusbVersion: string | undefined;
     try {
@@ -45,12 +53,31 @@ export async function describeEngine(loadNodeUsb: () => Promise<{ ok: boolean; p
       libusbVersion = undefined;
     }
     choices.push({ choice: 'node-usb', status: 'not-tried', reason: 'the native engine loaded first' });
-    return { ...base, engine: 'native', from: native.from?.kind, path: native.from?.path, libusbVersion, choices, ...(native.note ? { note: native.note } : {}) };
+    return {
+      ...base,
+      engine: 'native',
+      from: native.from?.kind,
+      path: native.from?.path,
+      libusbVersion,
+      choices,
+      ...(native.note ? { note: native.note } : {}),
+    };
   }
   if (!choices.length) choices.push({ choice: 'prebuild', status: 'unavailable', reason: native.reason });
   const nodeUsb = await loadNodeUsb();
-  choices.push({ choice: 'node-usb', status: nodeUsb.ok ? 'loaded' : 'failed', path: nodeUsb.path, reason: nodeUsb.reason });
-  return { ...base, engine: nodeUsb.ok ? 'node-usb' : 'none', path: nodeUsb.path, choices, ...(native.note ? { note: native.note } : {}) };
+  choices.push({
+    choice: 'node-usb',
+    status: nodeUsb.ok ? 'loaded' : 'failed',
+    path: nodeUsb.path,
+    reason: nodeUsb.reason,
+  });
+  return {
+    ...base,
+    engine: nodeUsb.ok ? 'node-usb' : 'none',
+    path: nodeUsb.path,
+    choices,
+    ...(native.note ? { note: native.note } : {}),
+  };
 }
 
 async function probeNodeUsb(): Promise<{ ok: boolean; path?: string; reason?: string }> {

@@ -5,48 +5,104 @@ import { TransferStatus } from '../usb/backend.js';
 import { NodeUsbBackend, failureOfOsError, loadNodeUsbBackend } from './node-usb.js';
 import { isUsbScsiError } from '../errors.js';
 
-interface Pending { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
 
 function fakeDevice(overrides: Record<string, unknown> = {}) {
   const pending = new Map<number, Pending>();
   const calls: string[] = [];
   const dev = {
-    vendorId: 0x46f4, productId: 0x0001, bus: '3', address: 2, ports: [1], speed: 'super',
-    manufacturerName: 'QEMU', productName: 'QEMU USB HARDDRIVE', serialNumber: 'VMTEST1',
+    vendorId: 0x46f4,
+    productId: 0x0001,
+    bus: '3',
+    address: 2,
+    ports: [1],
+    speed: 'super',
+    manufacturerName: 'QEMU',
+    productName: 'QEMU USB HARDDRIVE',
+    serialNumber: 'VMTEST1',
     configuration: { configurationValue: 1, interfaces: [] },
-    configurations: [{
-      configurationValue: 1,
-      interfaces: [{ interfaceNumber: 0, alternates: [{ alternateSetting: 0, interfaceClass: 8, interfaceSubclass: 6, interfaceProtocol: 0x50, endpoints: [
-        { endpointNumber: 1, direction: 'in', type: 'bulk', packetSize: 1024 },
-        { endpointNumber: 2, direction: 'out', type: 'bulk', packetSize: 1024 },
-      ] }] }],
-    }],
+    configurations: [
+      {
+        configurationValue: 1,
+        interfaces: [
+          {
+            interfaceNumber: 0,
+            alternates: [
+              {
+                alternateSetting: 0,
+                interfaceClass: 8,
+                interfaceSubclass: 6,
+                interfaceProtocol: 0x50,
+                endpoints: [
+                  { endpointNumber: 1, direction: 'in', type: 'bulk', packetSize: 1024 },
+                  { endpointNumber: 2, direction: 'out', type: 'bulk', packetSize: 1024 },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    ],
     inResponses: [] as Array<Uint8Array | Error | 'hang'>,
-    async open() { calls.push('open'); },
+    async open() {
+      calls.push('open');
+    },
     async close() {
       calls.push('close');
-      for (const [ep, p] of pending) { clearTimeout(p.timer); p.reject(new Error('transferIn error: Cancelled')); pending.delete(ep); }
+      for (const [ep, p] of pending) {
+        clearTimeout(p.timer);
+        p.reject(new Error('transferIn error: Cancelled'));
+        pending.delete(ep);
+      }
     },
-    async reset() { calls.push('reset'); throw new Error('device disconnected'); },
-    async claimInterface(n: number) { calls.push(`claim ${n}`); },
-    async releaseInterface(n: number) { calls.push(`release ${n}`); },
-    async selectAlternateInterface(n: number, a: number) { calls.push(`alt ${n} ${a}`); },
-    async nativeControlTransferIn() { throw new Error('Stall'); },
-    async nativeControlTransferOut() { return 0; },
+    async reset() {
+      calls.push('reset');
+      throw new Error('device disconnected');
+    },
+    async claimInterface(n: number) {
+      calls.push(`claim ${n}`);
+    },
+    async releaseInterface(n: number) {
+      calls.push(`release ${n}`);
+    },
+    async selectAlternateInterface(n: number, a: number) {
+      calls.push(`alt ${n} ${a}`);
+    },
+    async nativeControlTransferIn() {
+      throw new Error('Stall');
+    },
+    async nativeControlTransferOut() {
+      return 0;
+    },
     nativeTransferIn(ep: number, timeout: number, length: number): Promise<Uint8Array | null> {
       calls.push(`in ${ep} ${timeout} ${length}`);
       const next = dev.inResponses.shift() ?? 'hang';
       if (next instanceof Error) return Promise.reject(next);
       if (next !== 'hang') return Promise.resolve(next);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { pending.delete(ep); reject(new Error('transferIn error: Cancelled')); }, timeout);
+        const timer = setTimeout(() => {
+          pending.delete(ep);
+          reject(new Error('transferIn error: Cancelled'));
+        }, timeout);
         pending.set(ep, { resolve, reject, timer });
       });
     },
-    async nativeTransferOut(_ep: number, _t: number, data: Uint8Array) { return data.length; },
-    async clearHalt(dir: string, ep: number) { calls.push(`clearHalt ${dir} ${ep}`); },
-    async detachKernelDriver(n: number) { calls.push(`detach ${n}`); },
-    async attachKernelDriver(n: number) { calls.push(`attach ${n}`); },
+    async nativeTransferOut(_ep: number, _t: number, data: Uint8Array) {
+      return data.length;
+    },
+    async clearHalt(dir: string, ep: number) {
+      calls.push(`clearHalt ${dir} ${ep}`);
+    },
+    async detachKernelDriver(n: number) {
+      calls.push(`detach ${n}`);
+    },
+    async attachKernelDriver(n: number) {
+      calls.push(`attach ${n}`);
+    },
     ...overrides,
   };
   return { dev, calls };
@@ -63,20 +119,30 @@ async function openFake(platform: NodeJS.Platform = 'linux', overrides: Record<s
 describe('NodeUsbBackend (fake usb package)', () => {
   it('lists descriptors with endpoint addresses, speed and strings', async () => {
     const { info } = await openFake();
-    expect(info).toMatchObject({ backend: 'node-usb', vendorId: 0x46f4, busNumber: 3, portNumbers: [1], speed: 'super', serialNumber: 'VMTEST1' });
+    expect(info).toMatchObject({
+      backend: 'node-usb',
+      vendorId: 0x46f4,
+      busNumber: 3,
+      portNumbers: [1],
+      speed: 'super',
+      serialNumber: 'VMTEST1',
+    });
     expect(info.configurations[0]!.interfaces[0]!.endpoints.map((e) => e.address)).toEqual([0x81, 0x02]);
   });
 
-  it('a claim sends no SET_INTERFACE (the kernel\'s f_mass_storage takes it as a reset); setAlternateSetting does', async () => {
-    const { handle, calls } = await openFake();
-    await handle.claimInterface(0);
-    expect(calls.slice(-1)).toEqual(['claim 0']);
-    expect(calls.filter((c) => c.startsWith('alt'))).toEqual([]);
-    await handle.setAlternateSetting(0, 0);
-    expect(calls.slice(-1)).toEqual(['alt 0 0']);
-  });
+  it(
+    "a claim sends no SET_INTERFACE (the kernel's f_mass_storage takes it as a reset); " + 'setAlternateSetting does',
+    async () => {
+      const { handle, calls } = await openFake();
+      await handle.claimInterface(0);
+      expect(calls.slice(-1)).toEqual(['claim 0']);
+      expect(calls.filter((c) => c.startsWith('alt'))).toEqual([]);
+      await handle.setAlternateSetting(0, 0);
+      expect(calls.slice(-1)).toEqual(['alt 0 0']);
+    },
+  );
 
-  it('reads IN data into the caller\'s buffer and reports the length', async () => {
+  it("reads IN data into the caller's buffer and reports the length", async () => {
     const { handle, dev } = await openFake();
     dev.inResponses.push(Uint8Array.of(1, 2, 3));
     const buf = new Uint8Array(8);
@@ -92,7 +158,9 @@ describe('NodeUsbBackend (fake usb package)', () => {
 
   it('tells a timeout from a cancellation by who cancelled', async () => {
     const { handle } = await openFake();
-    await expect(handle.bulkIn(0x81, new Uint8Array(13), 20)).resolves.toMatchObject({ status: TransferStatus.TIMEOUT });
+    await expect(handle.bulkIn(0x81, new Uint8Array(13), 20)).resolves.toMatchObject({
+      status: TransferStatus.TIMEOUT,
+    });
     const ac = new AbortController();
     const p = handle.bulkIn(0x81, new Uint8Array(13), 5_000, ac.signal);
     ac.abort();
@@ -102,7 +170,9 @@ describe('NodeUsbBackend (fake usb package)', () => {
   it('refuses a second transfer on the same endpoint, and a timeout of 0', async () => {
     const { handle } = await openFake();
     const first = handle.bulkIn(0x81, new Uint8Array(13), 50);
-    await expect(handle.bulkIn(0x81, new Uint8Array(13), 50)).rejects.toSatisfy((e) => isUsbScsiError(e, 'E_BAD_INPUT'));
+    await expect(handle.bulkIn(0x81, new Uint8Array(13), 50)).rejects.toSatisfy((e) =>
+      isUsbScsiError(e, 'E_BAD_INPUT'),
+    );
     await first;
     await expect(handle.bulkOut(0x02, new Uint8Array(1), 0)).rejects.toSatisfy((e) => isUsbScsiError(e, 'E_BAD_INPUT'));
   });
@@ -112,7 +182,9 @@ describe('NodeUsbBackend (fake usb package)', () => {
     const p = handle.bulkIn(0x81, new Uint8Array(13), 300);
     await handle.close(); // waits for node-usb's transfer to end (its timeout): node-usb refuses close() while one runs
     await expect(p).resolves.toMatchObject({ status: TransferStatus.CANCELLED });
-    await expect(handle.bulkIn(0x81, new Uint8Array(13), 50)).rejects.toSatisfy((e) => isUsbScsiError(e, 'E_DEVICE_GONE'));
+    await expect(handle.bulkIn(0x81, new Uint8Array(13), 50)).rejects.toSatisfy((e) =>
+      isUsbScsiError(e, 'E_DEVICE_GONE'),
+    );
   });
 
   it('calls that change the device wait for a transfer in flight (node-usb refuses them meanwhile)', async () => {
@@ -121,7 +193,9 @@ describe('NodeUsbBackend (fake usb package)', () => {
     const inner = dev.nativeTransferIn.bind(dev);
     dev.nativeTransferIn = (ep: number, t: number, l: number) => {
       busy = true;
-      return inner(ep, t, l).finally(() => { busy = false; });
+      return inner(ep, t, l).finally(() => {
+        busy = false;
+      });
     };
     dev.releaseInterface = async (n: number) => {
       if (busy) throw new Error('The same native value cannot be borrowed mutably while another borrow is active');
@@ -147,11 +221,17 @@ describe('NodeUsbBackend (fake usb package)', () => {
   });
 
   it('on macOS a failed claim is E_BUSY and says to use the native addon', async () => {
-    const { handle, calls } = await openFake('darwin', { claimInterface: async () => { throw new Error('failed to claim interface'); } });
+    const { handle, calls } = await openFake('darwin', {
+      claimInterface: async () => {
+        throw new Error('failed to claim interface');
+      },
+    });
     expect(handle.capabilities).toEqual({ fdStreaming: false, kernelDriver: false });
     await handle.detachKernelDriver(0); // a no-op on macOS
     expect(calls).not.toContain('detach 0');
-    await expect(handle.claimInterface(0)).rejects.toSatisfy((e) => isUsbScsiError(e, 'E_BUSY') && /native addon/.test((e as Error).message));
+    await expect(handle.claimInterface(0)).rejects.toSatisfy(
+      (e) => isUsbScsiError(e, 'E_BUSY') && /native addon/.test((e as Error).message),
+    );
   });
 
   it('maps errors by the OS error number nusb appends, not by words in the text', async () => {
@@ -168,7 +248,11 @@ describe('NodeUsbBackend (fake usb package)', () => {
       ['clearHalt error: failed to clear halt (errno 5)', 'E_IO'], // EIO
     ];
     for (const [text, code] of cases) {
-      const { handle } = await openFake('linux', { clearHalt: async () => { throw new Error(text); } });
+      const { handle } = await openFake('linux', {
+        clearHalt: async () => {
+          throw new Error(text);
+        },
+      });
       await expect(handle.clearHalt(0x81), text).rejects.toMatchObject({ code });
     }
     expect(failureOfOsError('no number here')).toBeNull();
@@ -176,7 +260,9 @@ describe('NodeUsbBackend (fake usb package)', () => {
 
   it('a stalled control IN resolves as stall', async () => {
     const { handle } = await openFake();
-    await expect(handle.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 500)).resolves.toMatchObject({ status: TransferStatus.STALL });
+    await expect(
+      handle.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 500),
+    ).resolves.toMatchObject({ status: TransferStatus.STALL });
   });
 
   it('opening a device that left is E_DEVICE_GONE', async () => {

@@ -44,33 +44,75 @@ import { usbIdsOf } from '../hex.js';
 import { sysfsDeviceName } from '../usb/location.js';
 
 /* ---- The slice of the `usb` package we use, typed here so nothing else needs it. ---- */
-interface NusbEndpoint { endpointNumber: number; direction: 'in' | 'out'; type: string; packetSize: number }
-interface NusbAlternate { alternateSetting: number; interfaceClass: number; interfaceSubclass: number; interfaceProtocol: number; endpoints: NusbEndpoint[] }
-interface NusbInterface { interfaceNumber: number; alternates: NusbAlternate[] }
-interface NusbConfiguration { configurationValue: number; interfaces: NusbInterface[] }
-interface NusbSetup { requestType: 'standard' | 'class' | 'vendor'; recipient: 'device' | 'interface' | 'endpoint' | 'other'; request: number; value: number; index: number }
+interface NusbEndpoint {
+  endpointNumber: number;
+  direction: 'in' | 'out';
+  type: string;
+  packetSize: number;
+}
+interface NusbAlternate {
+  alternateSetting: number;
+  interfaceClass: number;
+  interfaceSubclass: number;
+  interfaceProtocol: number;
+  endpoints: NusbEndpoint[];
+}
+interface NusbInterface {
+  interfaceNumber: number;
+  alternates: NusbAlternate[];
+}
+interface NusbConfiguration {
+  configurationValue: number;
+  interfaces: NusbInterface[];
+}
+interface NusbSetup {
+  requestType: 'standard' | 'class' | 'vendor';
+  recipient: 'device' | 'interface' | 'endpoint' | 'other';
+  request: number;
+  value: number;
+  index: number;
+}
 interface NusbDevice {
-  vendorId: number; productId: number; bus: string; address: number; ports: number[]; speed?: string;
-  readonly manufacturerName: string | null; readonly productName: string | null; readonly serialNumber: string | null;
-  readonly configuration: NusbConfiguration | undefined; readonly configurations: NusbConfiguration[];
-  open(): Promise<void>; close(): Promise<void>; reset(): Promise<void>;
-  claimInterface(n: number): Promise<void>; releaseInterface(n: number): Promise<void>;
+  vendorId: number;
+  productId: number;
+  bus: string;
+  address: number;
+  ports: number[];
+  speed?: string;
+  readonly manufacturerName: string | null;
+  readonly productName: string | null;
+  readonly serialNumber: string | null;
+  readonly configuration: NusbConfiguration | undefined;
+  readonly configurations: NusbConfiguration[];
+  open(): Promise<void>;
+  close(): Promise<void>;
+  reset(): Promise<void>;
+  claimInterface(n: number): Promise<void>;
+  releaseInterface(n: number): Promise<void>;
   selectAlternateInterface(n: number, alt: number): Promise<void>;
   nativeControlTransferIn(setup: NusbSetup, timeout: number, length: number): Promise<Uint8Array | null>;
   nativeControlTransferOut(setup: NusbSetup, timeout: number, data?: Uint8Array): Promise<number>;
   nativeTransferIn(ep: number, timeout: number, length: number): Promise<Uint8Array | null>;
   nativeTransferOut(ep: number, timeout: number, data: Uint8Array): Promise<number>;
   clearHalt(direction: 'in' | 'out', ep: number): Promise<void>;
-  detachKernelDriver(n: number): Promise<void>; attachKernelDriver(n: number): Promise<void>;
+  detachKernelDriver(n: number): Promise<void>;
+  attachKernelDriver(n: number): Promise<void>;
 }
-interface NusbBinding { nativeGetDevices(): Promise<NusbDevice[]> }
-
+interface NusbBinding {
+  nativeGetDevices(): Promise<NusbDevice[]>;
+}
 
 const MACOS_CLAIM_HINT =
-  'On macOS the node-usb fallback cannot take a mass-storage device: Apple\'s driver keeps the interface and ' +
+  "On macOS the node-usb fallback cannot take a mass-storage device: Apple's driver keeps the interface and " +
   'node-usb cannot detach it. Build the native addon (@usbscsi/native), which captures the device.';
 
-const SPEEDS: Record<string, UsbSpeed> = { low: 'low', full: 'full', high: 'high', super: 'super', superPlus: 'super-plus' };
+const SPEEDS: Record<string, UsbSpeed> = {
+  low: 'low',
+  full: 'full',
+  high: 'high',
+  super: 'super',
+  superPlus: 'super-plus',
+};
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -78,7 +120,13 @@ function messageOf(err: unknown): string {
 
 /** OS error numbers nusb attaches to its errors: `(errno N)` on Linux, `(error 0x…)` (IOReturn) on macOS. */
 const ERRNO = { EPERM: 1, ENOENT: 2, ENOMEM: 12, EACCES: 13, EBUSY: 16, ENODEV: 19, ESHUTDOWN: 108 } as const;
-const IORETURN = { NO_MEMORY: 0xe00002bd, NO_DEVICE: 0xe00002c0, NOT_PRIVILEGED: 0xe00002c1, EXCLUSIVE_ACCESS: 0xe00002c5, NOT_PERMITTED: 0xe00002e2 } as const;
+const IORETURN = {
+  NO_MEMORY: 0xe00002bd,
+  NO_DEVICE: 0xe00002c0,
+  NOT_PRIVILEGED: 0xe00002c1,
+  EXCLUSIVE_ACCESS: 0xe00002c5,
+  NOT_PERMITTED: 0xe00002e2,
+} as const;
 
 type BackendFailure = 'gone' | 'permission' | 'busy' | 'no-memory';
 
@@ -126,18 +174,41 @@ export function failureOfOsError(text: string): BackendFailure | null {
 function backendError(err: unknown, action: string): UsbScsiError {
   const text = messageOf(err);
   const opts = { cause: err, details: { usbError: text } };
-  const failure = failureOfOsError(text) ?? (/\bdisconnected\b/i.test(text) ? 'gone' : /cannot be borrowed/i.test(text) ? 'borrowed' : null);
+  const failure =
+    failureOfOsError(text) ??
+    (/\bdisconnected\b/i.test(text) ? 'gone' : /cannot be borrowed/i.test(text) ? 'borrowed' : null);
   switch (failure) {
     case 'gone':
-      return new UsbScsiError(ErrorCodes.DEVICE_GONE, `${action}: the device is gone (${text}); list devices and open it again.`, opts);
+      return new UsbScsiError(
+        ErrorCodes.DEVICE_GONE,
+        `${action}: the device is gone (${text}); list devices and open it again.`,
+        opts,
+      );
     case 'permission':
-      return new UsbScsiError(ErrorCodes.PERMISSION, `${action}: permission denied (${text}); run as root or add a udev rule giving your user rw access to the device.`, opts);
+      return new UsbScsiError(
+        ErrorCodes.PERMISSION,
+        `${action}: permission denied (${text}); run as root or add a udev rule giving your ` +
+          `user rw access to the device.`,
+        opts,
+      );
     case 'borrowed':
-      return new UsbScsiError(ErrorCodes.BUSY, `${action}: node-usb is running another call on this device (${text}); wait for it to settle.`, opts);
+      return new UsbScsiError(
+        ErrorCodes.BUSY,
+        `${action}: node-usb is running another call on this device (${text}); wait for it to settle.`,
+        opts,
+      );
     case 'busy':
-      return new UsbScsiError(ErrorCodes.BUSY, `${action}: the interface is busy (${text}); another program or the kernel driver holds it.`, opts);
+      return new UsbScsiError(
+        ErrorCodes.BUSY,
+        `${action}: the interface is busy (${text}); another program or the kernel driver holds it.`,
+        opts,
+      );
     case 'no-memory':
-      return new UsbScsiError(ErrorCodes.NO_MEMORY, `${action}: out of memory (${text}); on Linux check /sys/module/usbcore/parameters/usbfs_memory_mb.`, opts);
+      return new UsbScsiError(
+        ErrorCodes.NO_MEMORY,
+        `${action}: out of memory (${text}); on Linux check /sys/module/usbcore/parameters/usbfs_memory_mb.`,
+        opts,
+      );
     default:
       return new UsbScsiError(ErrorCodes.IO, `${action} failed: ${text}`, opts);
   }
@@ -154,7 +225,13 @@ function configurationsOf(dev: NusbDevice): ConfigurationDescriptor[] {
   } catch {
     return [];
   }
-  const active = (() => { try { return dev.configuration?.configurationValue; } catch { return undefined; } })();
+  const active = (() => {
+    try {
+      return dev.configuration?.configurationValue;
+    } catch {
+      return undefined;
+    }
+  })();
   const mapped = configs.map((c) => ({
     configurationValue: c.configurationValue,
     interfaces: c.interfaces.flatMap((i) =>
@@ -210,7 +287,11 @@ export class NodeUsbHandle implements UsbDeviceHandle {
   }
 
   #alive(action: string): void {
-    if (this.#dead) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `${action}: the handle is ${this.#dead}; list devices and open it again.`);
+    if (this.#dead)
+      throw new UsbScsiError(
+        ErrorCodes.DEVICE_GONE,
+        `${action}: the handle is ${this.#dead}; list devices and open it again.`,
+      );
   }
 
   /**
@@ -231,11 +312,20 @@ export class NodeUsbHandle implements UsbDeviceHandle {
       this.#claimed.add(interfaceNumber);
     } catch (err) {
       if (this.platform === 'darwin') {
-        throw new UsbScsiError(ErrorCodes.BUSY, `claimInterface(${interfaceNumber}) failed: ${messageOf(err)}. ${MACOS_CLAIM_HINT}`, { cause: err, details: { usbError: messageOf(err) } });
+        throw new UsbScsiError(
+          ErrorCodes.BUSY,
+          `claimInterface(${interfaceNumber}) failed: ${messageOf(err)}. ${MACOS_CLAIM_HINT}`,
+          { cause: err, details: { usbError: messageOf(err) } },
+        );
       }
       const e = backendError(err, `claimInterface(${interfaceNumber})`);
       if (e.code === ErrorCodes.BUSY || e.code === ErrorCodes.IO) {
-        throw new UsbScsiError(ErrorCodes.BUSY, `claimInterface(${interfaceNumber}) failed: ${messageOf(err)}. Detach the kernel driver first, or another process holds the interface.`, { cause: err, details: e.details });
+        throw new UsbScsiError(
+          ErrorCodes.BUSY,
+          `claimInterface(${interfaceNumber}) failed: ${messageOf(err)}. Detach the kernel ` +
+            `driver first, or another process holds the interface.`,
+          { cause: err, details: e.details },
+        );
       }
       throw e;
     }
@@ -317,10 +407,21 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     const recipients = ['device', 'interface', 'endpoint', 'other'] as const;
     const requestType = types[(setup.requestType >> 5) & 3];
     const recipient = recipients[setup.requestType & 0x1f];
-    if (!requestType || !recipient) throw badInput(`controlTransfer: bmRequestType 0x${setup.requestType.toString(16)} (reserved type or recipient) cannot be sent through node-usb.`);
-    const nusbSetup: NusbSetup = { requestType, recipient, request: setup.request, value: setup.value, index: setup.index };
+    if (!requestType || !recipient)
+      throw badInput(
+        `controlTransfer: bmRequestType 0x${setup.requestType.toString(16)} (reserved type ` +
+          `or recipient) cannot be sent through node-usb.`,
+      );
+    const nusbSetup: NusbSetup = {
+      requestType,
+      recipient,
+      request: setup.request,
+      value: setup.value,
+      index: setup.index,
+    };
     const isIn = (setup.requestType & 0x80) !== 0;
-    if (isIn !== (typeof data === 'number')) throw badInput('controlTransfer: pass a length for a device-to-host request and bytes for a host-to-device one.');
+    if (isIn !== (typeof data === 'number'))
+      throw badInput('controlTransfer: pass a length for a device-to-host request and bytes for a host-to-device one.');
     try {
       if (typeof data === 'number') {
         const got = await this.dev.nativeControlTransferIn(nusbSetup, timeoutMs, data);
@@ -328,10 +429,13 @@ export class NodeUsbHandle implements UsbDeviceHandle {
         return { status: TransferStatus.OK, actualLength: got.length, data: got };
       }
       const sent = await this.dev.nativeControlTransferOut(nusbSetup, timeoutMs, data);
-      return sent < 0 ? { status: TransferStatus.STALL, actualLength: 0 } : { status: TransferStatus.OK, actualLength: sent };
+      return sent < 0
+        ? { status: TransferStatus.STALL, actualLength: 0 }
+        : { status: TransferStatus.OK, actualLength: sent };
     } catch (err) {
       const status = rawStatus(err);
-      if (status !== null) return { status: status === TransferStatus.CANCELLED ? TransferStatus.TIMEOUT : status, actualLength: 0 };
+      if (status !== null)
+        return { status: status === TransferStatus.CANCELLED ? TransferStatus.TIMEOUT : status, actualLength: 0 };
       throw backendError(err, 'controlTransfer');
     }
   }
@@ -349,15 +453,25 @@ export class NodeUsbHandle implements UsbDeviceHandle {
   bulkOut(endpoint: number, data: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
     return this.#transfer(endpoint & 0x7f, timeoutMs, signal, async () => {
       const sent = await this.dev.nativeTransferOut(endpoint & 0x0f, timeoutMs, data);
-      return sent < 0 ? { status: TransferStatus.STALL, actualLength: 0 } : { status: TransferStatus.OK, actualLength: sent };
+      return sent < 0
+        ? { status: TransferStatus.STALL, actualLength: 0 }
+        : { status: TransferStatus.OK, actualLength: sent };
     });
   }
 
-  async #transfer(address: number, timeoutMs: number, signal: AbortSignal | undefined, run: () => Promise<TransferResult>): Promise<TransferResult> {
+  async #transfer(
+    address: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    run: () => Promise<TransferResult>,
+  ): Promise<TransferResult> {
     this.#alive(address & 0x80 ? 'bulkIn' : 'bulkOut');
     checkTimeout(timeoutMs);
     if (this.#pending.has(address)) {
-      throw badInput(`A transfer on endpoint 0x${address.toString(16)} is already pending; node-usb allows one at a time per endpoint. Wait for it to settle.`);
+      throw badInput(
+        `A transfer on endpoint 0x${address.toString(16)} is already pending; node-usb allows ` +
+          `one at a time per endpoint. Wait for it to settle.`,
+      );
     }
     if (signal?.aborted) return { status: TransferStatus.CANCELLED, actualLength: 0 };
     return new Promise<TransferResult>((resolve, reject) => {
@@ -380,10 +494,13 @@ export class NodeUsbHandle implements UsbDeviceHandle {
       const before = this.#running.get(address) ?? Promise.resolve();
       const native = before.then(run).then(
         (r) => pending.settle(r),
-        (err) => {
+        (err: unknown) => {
           const status = rawStatus(err);
           if (status === TransferStatus.CANCELLED) {
-            pending.settle({ status: pending.cancelledByUs ? TransferStatus.CANCELLED : TransferStatus.TIMEOUT, actualLength: 0 });
+            pending.settle({
+              status: pending.cancelledByUs ? TransferStatus.CANCELLED : TransferStatus.TIMEOUT,
+              actualLength: 0,
+            });
           } else if (status !== null) {
             pending.settle({ status, actualLength: 0 });
           } else if (this.#pending.get(address) === pending) {
@@ -457,7 +574,8 @@ export class NodeUsbHandle implements UsbDeviceHandle {
 
 function checkTimeout(timeoutMs: number): void {
   // node-usb reads a timeout of 0 as "cancel at once", not "forever".
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 1) throw badInput(`timeoutMs must be a positive number of milliseconds (got ${timeoutMs}).`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 1)
+    throw badInput(`timeoutMs must be a positive number of milliseconds (got ${timeoutMs}).`);
 }
 
 /** The raw transfer outcomes that node-usb reports as rejections. */
@@ -515,7 +633,11 @@ export class NodeUsbBackend implements UsbBackend {
       throw backendError(err, 'listing USB devices');
     }
     const dev = devices.find((d) => deviceId(d) === device.id);
-    if (!dev) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `USB device ${device.id} is no longer present; list devices again.`);
+    if (!dev)
+      throw new UsbScsiError(
+        ErrorCodes.DEVICE_GONE,
+        `USB device ${device.id} is no longer present; list devices again.`,
+      );
     try {
       await dev.open();
     } catch (err) {
@@ -531,13 +653,15 @@ export type NodeUsbLoadResult = { backend: NodeUsbBackend; reason?: undefined } 
 export async function loadNodeUsbBackend(): Promise<NodeUsbLoadResult> {
   let binding: NusbBinding;
   try {
+    // `usb` is an optional dependency: a string-typed specifier keeps the build from needing its types.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- see the line above
     const mod = (await import('usb/index.js' as string)) as { default?: NusbBinding } & Partial<NusbBinding>;
     const b = (mod.default ?? mod) as Partial<NusbBinding>;
-    if (typeof b.nativeGetDevices !== 'function') return { backend: null, reason: 'the `usb` package loaded but has no nativeGetDevices (not v3?)' };
+    if (typeof b.nativeGetDevices !== 'function')
+      return { backend: null, reason: 'the `usb` package loaded but has no nativeGetDevices (not v3?)' };
     binding = b as NusbBinding;
   } catch (err) {
     return { backend: null, reason: `the \`usb\` package (v3) could not be loaded: ${messageOf(err)}` };
   }
   return { backend: new NodeUsbBackend(binding, await loadStorageBindings()) };
 }
-

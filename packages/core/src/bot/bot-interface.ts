@@ -33,7 +33,9 @@ export interface BotEndpoints {
 /** Picks the BOT alternate setting of a mass-storage interface, or says why there is none. */
 export function findBotInterface(interfaces: InterfaceDescriptor[], interfaceNumber?: number): BotEndpoints {
   const storage = interfaces.filter(
-    (i) => i.interfaceClass === USB_CLASS_MASS_STORAGE && (interfaceNumber === undefined || i.interfaceNumber === interfaceNumber),
+    (i) =>
+      i.interfaceClass === USB_CLASS_MASS_STORAGE &&
+      (interfaceNumber === undefined || i.interfaceNumber === interfaceNumber),
   );
   if (storage.length === 0) {
     throw new UsbScsiError(
@@ -49,15 +51,21 @@ export function findBotInterface(interfaces: InterfaceDescriptor[], interfaceNum
     throw new UsbScsiError(
       ErrorCodes.UNSUPPORTED,
       uas
-        ? 'the mass-storage interface speaks UAS only (protocol 0x62, no Bulk-Only alternate setting): BOT cannot drive it; on Linux use the SG_IO transport (--backend sg / transport: "sg")'
-        : `the mass-storage interface uses protocol 0x${storage[0]!.interfaceProtocol.toString(16)}, not Bulk-Only (0x50)`,
+        ? 'the mass-storage interface speaks UAS only (protocol 0x62, no Bulk-Only alternate ' +
+            'setting): BOT cannot drive it; on Linux use the SG_IO transport (--backend sg / ' +
+            'transport: "sg")'
+        : `the mass-storage interface uses protocol 0x${storage[0]!.interfaceProtocol.toString(16)}, ` +
+            `not Bulk-Only (0x50)`,
       { details: { protocols: storage.map((i) => i.interfaceProtocol) } },
     );
   }
   const bulkIn = bot.endpoints.find((e) => e.transferType === 'bulk' && (e.address & 0x80) !== 0);
   const bulkOut = bot.endpoints.find((e) => e.transferType === 'bulk' && (e.address & 0x80) === 0);
   if (!bulkIn || !bulkOut) {
-    throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `BOT interface ${bot.interfaceNumber} lacks a bulk-in or bulk-out endpoint`);
+    throw new UsbScsiError(
+      ErrorCodes.UNSUPPORTED,
+      `BOT interface ${bot.interfaceNumber} lacks a bulk-in or bulk-out endpoint`,
+    );
   }
   return {
     interfaceNumber: bot.interfaceNumber,
@@ -72,7 +80,12 @@ export function findBotInterface(interfaces: InterfaceDescriptor[], interfaceNum
  * Bulk-Only Mass Storage Reset, a pause, then CLEAR_FEATURE(HALT) on both bulk endpoints
  * (after a failed reset only with `clearAnyway`). Returns the class request's status.
  */
-export async function bulkOnlyReset(handle: UsbDeviceHandle, endpoints: BotEndpoints, delayMs: number, clearAnyway = false): Promise<TransferStatus> {
+export async function bulkOnlyReset(
+  handle: UsbDeviceHandle,
+  endpoints: BotEndpoints,
+  delayMs: number,
+  clearAnyway = false,
+): Promise<TransferStatus> {
   const { interfaceNumber, bulkIn, bulkOut } = endpoints;
   const reset = await handle.controlTransfer(
     { requestType: CLASS_INTERFACE_OUT, request: BULK_ONLY_RESET, value: 0, index: interfaceNumber },
@@ -106,7 +119,8 @@ export async function selectAlternateSetting(
     1,
     CONTROL_TIMEOUT_MS,
   );
-  const current = answer.status === TransferStatus.OK && answer.actualLength === 1 && answer.data ? answer.data[0]! : null;
+  const current =
+    answer.status === TransferStatus.OK && answer.actualLength === 1 && answer.data ? answer.data[0]! : null;
   if (current === alternateSetting) return;
   onEvent?.({ type: 'select-alternate', alternateSetting, current });
   await handle.setAlternateSetting(interfaceNumber, alternateSetting);

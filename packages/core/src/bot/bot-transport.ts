@@ -10,7 +10,13 @@ import {
   type UsbDeviceHandle,
 } from '../usb/backend.js';
 import { DEFAULT_TIMEOUT_MS, ScsiStatus, type ScsiRequest, type ScsiResult, type ScsiTransport } from '../transport.js';
-import { bulkOnlyReset, findBotInterface, getMaxLun, selectAlternateSetting, type BotEndpoints } from './bot-interface.js';
+import {
+  bulkOnlyReset,
+  findBotInterface,
+  getMaxLun,
+  selectAlternateSetting,
+  type BotEndpoints,
+} from './bot-interface.js';
 import { Deadline } from './deadline.js';
 import type { BotEvent } from './events.js';
 import { type BotQuirks, quirksFor } from './quirks.js';
@@ -21,11 +27,23 @@ import { hexBytes } from '../hex.js';
 const START_STOP_UNIT = 0x1b;
 /** Commands that read, write or size the medium (SBC-4): the quirk's START STOP UNIT goes first. */
 const MEDIA_ACCESS_OPCODES = new Set([
-  0x08, 0x0a, 0x28, 0x2a, 0xa8, 0xaa, 0x88, 0x8a, // READ / WRITE (6, 10, 12, 16)
-  0x2f, 0xaf, 0x8f, // VERIFY (10, 12, 16)
-  0x25, 0x9e, // READ CAPACITY (10), SERVICE ACTION IN(16) (READ CAPACITY (16))
-  0x35, 0x91, // SYNCHRONIZE CACHE (10, 16)
-  0x41, 0x93, // WRITE SAME (10, 16)
+  0x08,
+  0x0a,
+  0x28,
+  0x2a,
+  0xa8,
+  0xaa,
+  0x88,
+  0x8a, // READ / WRITE (6, 10, 12, 16)
+  0x2f,
+  0xaf,
+  0x8f, // VERIFY (10, 12, 16)
+  0x25,
+  0x9e, // READ CAPACITY (10), SERVICE ACTION IN(16) (READ CAPACITY (16))
+  0x35,
+  0x91, // SYNCHRONIZE CACHE (10, 16)
+  0x41,
+  0x93, // WRITE SAME (10, 16)
 ]);
 /** REQUEST SENSE allocation length: room for descriptor sense with an ATA status return (SAT). */
 const AUTO_SENSE_LENGTH = 96;
@@ -54,8 +72,6 @@ export interface BotTransportOptions {
   /** Called for each phase, for tracing and debugging. */
   onEvent?: (event: BotEvent) => void;
 }
-
-
 
 /**
  * SCSI over USB Mass Storage Bulk-Only Transport 1.0, host side.
@@ -104,7 +120,8 @@ export class BotTransport implements ScsiTransport {
       if (!options.detachKernelDriver) {
         throw new UsbScsiError(
           ErrorCodes.BUSY,
-          `the OS storage driver holds interface ${endpoints.interfaceNumber}: take a handoff lease (it unmounts and detaches safely) or use the SG_IO transport (--backend sg)`,
+          `the OS storage driver holds interface ${endpoints.interfaceNumber}: take a handoff ` +
+            `lease (it unmounts and detaches safely) or use the SG_IO transport (--backend sg)`,
           { details: { interfaceNumber: endpoints.interfaceNumber } },
         );
       }
@@ -115,7 +132,10 @@ export class BotTransport implements ScsiTransport {
       await handle.claimInterface(endpoints.interfaceNumber);
       await selectAlternateSetting(handle, config.interfaces, endpoints, options.onEvent);
       if (options.resetOnOpen !== false) {
-        options.onEvent?.({ type: 'reset-recovery', reason: 'open: a previous holder may have left a command unfinished' });
+        options.onEvent?.({
+          type: 'reset-recovery',
+          reason: 'open: a previous holder may have left a command unfinished',
+        });
         // A device that refuses the class request (it should not) still gets its halts cleared.
         await bulkOnlyReset(handle, endpoints, options.resetDelayMs ?? 100, true);
       }
@@ -160,7 +180,8 @@ export class BotTransport implements ScsiTransport {
     await this.queue;
     try {
       await this.handle.releaseInterface(this.endpoints.interfaceNumber).catch(ignoreGone);
-      if (this.detachedKernelDriver) await this.handle.attachKernelDriver(this.endpoints.interfaceNumber).catch(ignoreGone);
+      if (this.detachedKernelDriver)
+        await this.handle.attachKernelDriver(this.endpoints.interfaceNumber).catch(ignoreGone);
     } finally {
       await this.handle.close().catch(ignoreGone);
     }
@@ -180,7 +201,8 @@ export class BotTransport implements ScsiTransport {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
     const started = process.hrtime.bigint();
     const command = this.prepare(request);
-    if (this.quirks.needsStartUnit) await this.startUnitBeforeMediaAccess(command.lun, request.cdb[0]!, command.timeoutMs);
+    if (this.quirks.needsStartUnit)
+      await this.startUnitBeforeMediaAccess(command.lun, request.cdb[0]!, command.timeoutMs);
     let result: ScsiResult;
     try {
       result = await this.transport(command);
@@ -204,19 +226,30 @@ export class BotTransport implements ScsiTransport {
     const data = request.data ?? new Uint8Array(0);
     const dataFd = request.dataFd;
     if (direction === 'none' && (data.length > 0 || dataFd)) throw badInput("direction 'none' takes no data buffer");
-    if (direction !== 'none' && request.data === undefined && !dataFd) throw badInput(`direction '${direction}' needs a data buffer`);
+    if (direction !== 'none' && request.data === undefined && !dataFd)
+      throw badInput(`direction '${direction}' needs a data buffer`);
     if (dataFd && request.data) throw badInput('give either data or dataFd, not both');
     if (dataFd && !this.fdStreaming) {
-      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `the ${this.handle.info.backend} backend cannot stream a data phase to a file descriptor; pass a buffer`);
+      throw new UsbScsiError(
+        ErrorCodes.UNSUPPORTED,
+        `the ${this.handle.info.backend} backend cannot stream a data phase to a file descriptor; pass a buffer`,
+      );
     }
     if (dataFd && (!Number.isSafeInteger(dataFd.length) || dataFd.length <= 0 || dataFd.length > 0xffff_ffff)) {
       throw badInput(`dataFd.length must be 1..4294967295 bytes; got ${dataFd.length}`);
     }
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isFinite(timeoutMs) || timeoutMs < 1) throw badInput(`timeoutMs must be a positive number of milliseconds; got ${timeoutMs}`);
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 1)
+      throw badInput(`timeoutMs must be a positive number of milliseconds; got ${timeoutMs}`);
     if (request.signal?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled before the command was sent');
     const length = direction === 'none' ? 0 : (dataFd?.length ?? data.length);
-    const cbw = encodeCommandBlockWrapper({ tag: this.nextTag(), dataTransferLength: length, dataIn: direction === 'in', lun, cdb });
+    const cbw = encodeCommandBlockWrapper({
+      tag: this.nextTag(),
+      dataTransferLength: length,
+      dataIn: direction === 'in',
+      lun,
+      cdb,
+    });
     return { request, cbw, lun, data, length, timeoutMs };
   }
 
@@ -232,10 +265,17 @@ export class BotTransport implements ScsiTransport {
     const deadline = new Deadline(command.timeoutMs);
 
     // Assigned field by field (no conditional spreads): this runs once per command.
-    const exchangeRequest: BotExchangeRequest = { cbw, outEndpoint: bulkOut, inEndpoint: bulkIn, timeoutMs: command.timeoutMs };
+    const exchangeRequest: BotExchangeRequest = {
+      cbw,
+      outEndpoint: bulkOut,
+      inEndpoint: bulkIn,
+      timeoutMs: command.timeoutMs,
+    };
     if (length > 0) {
       const dir = direction as 'in' | 'out';
-      exchangeRequest.data = dataFd ? { direction: dir, fd: dataFd.fd, length: dataFd.length, position: dataFd.position } : { direction: dir, buffer: data };
+      exchangeRequest.data = dataFd
+        ? { direction: dir, fd: dataFd.fd, length: dataFd.length, position: dataFd.position }
+        : { direction: dir, buffer: data };
     }
     if (this.options.chunkSize) exchangeRequest.chunkSize = this.options.chunkSize;
     if (this.options.depth) exchangeRequest.depth = this.options.depth;
@@ -252,13 +292,24 @@ export class BotTransport implements ScsiTransport {
     if (length > 0) {
       const dataResult = exchange.data;
       if (!dataResult) {
-        throw new TransportBroke('the exchange reported no data phase', ErrorCodes.IO, `the ${this.handle.info.backend} backend reported no data phase after a good CBW (CDB ${hex(cdb)})`, { cdb: hex(cdb) });
+        throw new TransportBroke(
+          'the exchange reported no data phase',
+          ErrorCodes.IO,
+          `the ${this.handle.info.backend} backend reported no data phase after a good CBW (CDB ${hex(cdb)})`,
+          { cdb: hex(cdb) },
+        );
       }
       transferred = dataResult.actualLength;
       const outcome = interpretTransfer(dataResult, length);
       if (outcome === 'long') {
         // The device sent more than dCBWDataTransferLength (case Hi < Di): we have lost step.
-        throw new TransportBroke('data phase overflow', ErrorCodes.OVERFLOW, `the device sent more data than the ${length} bytes asked for (CDB ${hex(cdb)}); ask for the full allocation length`, { requested: length });
+        throw new TransportBroke(
+          'data phase overflow',
+          ErrorCodes.OVERFLOW,
+          `the device sent more data than the ${length} bytes asked for (CDB ${hex(cdb)}); ` +
+            `ask for the full allocation length`,
+          { requested: length },
+        );
       }
       if (outcome === 'timeout' || outcome === 'cancelled') throw transferBroke(outcome, 'the data phase', cdb);
       if (outcome === 'stalled') {
@@ -282,18 +333,29 @@ export class BotTransport implements ScsiTransport {
       ignoreResidue: this.quirks.ignoreResidue,
     });
     if (!verdict.ok) {
-      throw new TransportBroke(`invalid CSW (${verdict.reason})`, ErrorCodes.PHASE_ERROR, `the device answered with an invalid CSW (${verdict.reason})`, {
-        reason: verdict.reason,
-        cdb: hex(cdb),
-      }, 'the next command can be sent');
+      throw new TransportBroke(
+        `invalid CSW (${verdict.reason})`,
+        ErrorCodes.PHASE_ERROR,
+        `the device answered with an invalid CSW (${verdict.reason})`,
+        {
+          reason: verdict.reason,
+          cdb: hex(cdb),
+        },
+        'the next command can be sent',
+      );
     }
     const status = verdict.csw;
     if (status.status === CswStatus.PHASE_ERROR) {
-      throw new TransportBroke('phase error', ErrorCodes.PHASE_ERROR, `the device reported a phase error for CDB ${hex(cdb)} (it disagrees with the direction or length asked)`, {
-        cdb: hex(cdb),
-        direction,
-        length,
-      });
+      throw new TransportBroke(
+        'phase error',
+        ErrorCodes.PHASE_ERROR,
+        `the device reported a phase error for CDB ${hex(cdb)} (it disagrees with the direction or length asked)`,
+        {
+          cdb: hex(cdb),
+          direction,
+          length,
+        },
+      );
     }
     return {
       status: status.status === CswStatus.PASSED ? ScsiStatus.GOOD : ScsiStatus.CHECK_CONDITION,
@@ -336,7 +398,9 @@ export class BotTransport implements ScsiTransport {
       }
       if (outcome === 'short') return buffer.subarray(0, result.actualLength); // judged invalid (length)
       if (outcome === 'stalled') {
-        throw new TransportBroke('CSW read stalled', ErrorCodes.STALL, `the CSW read stalled twice (CDB ${hex(cdb)})`, { cdb: hex(cdb) });
+        throw new TransportBroke('CSW read stalled', ErrorCodes.STALL, `the CSW read stalled twice (CDB ${hex(cdb)})`, {
+          cdb: hex(cdb),
+        });
       }
       throw transferBroke(outcome, 'reading the CSW', cdb);
     }
@@ -353,7 +417,11 @@ export class BotTransport implements ScsiTransport {
         details: { ...broke.details, resetFailed: true },
       });
     }
-    return new UsbScsiError(broke.code, `${broke.message}; reset recovery was done${broke.hint ? ` — ${broke.hint}` : ''}`, { details: broke.details });
+    return new UsbScsiError(
+      broke.code,
+      `${broke.message}; reset recovery was done${broke.hint ? ` — ${broke.hint}` : ''}`,
+      { details: broke.details },
+    );
   }
 
   /**
@@ -403,7 +471,8 @@ export class BotTransport implements ScsiTransport {
     if (status !== TransferStatus.OK) {
       throw new UsbScsiError(
         ErrorCodes.IO,
-        `Bulk-Only Mass Storage Reset failed (${transferStatusName(status)}) after ${reason}; the device needs a port reset: usbscsi reset --port`,
+        `Bulk-Only Mass Storage Reset failed (${transferStatusName(status)}) after ${reason}; ` +
+          `the device needs a port reset: usbscsi reset --port`,
         { details: { reason, resetStatus: transferStatusName(status) } },
       );
     }
@@ -422,24 +491,40 @@ interface BotCommand {
 }
 
 /** Host and device lost step during a command: reset recovery follows, then this becomes the thrown error. */
-class TransportBroke {
+class TransportBroke extends Error {
   constructor(
     readonly reason: string,
     readonly code: ErrorCode,
-    readonly message: string,
+    message: string,
     readonly details: Record<string, unknown>,
     readonly hint?: string,
-  ) {}
+  ) {
+    super(message);
+    this.name = 'TransportBroke';
+  }
 }
 
 function transferBroke(outcome: TransferOutcome, phase: string, cdb: Uint8Array): TransportBroke {
   const reason = `${phase}: ${outcome}`;
   if (outcome === 'timeout') {
-    return new TransportBroke(reason, ErrorCodes.TIMEOUT, `the device did not answer in time while ${phase} (CDB ${hex(cdb)})`, { phase, cdb: hex(cdb) }, 'raise --timeout if the command is slow');
+    return new TransportBroke(
+      reason,
+      ErrorCodes.TIMEOUT,
+      `the device did not answer in time while ${phase} (CDB ${hex(cdb)})`,
+      { phase, cdb: hex(cdb) },
+      'raise --timeout if the command is slow',
+    );
   }
-  if (outcome === 'cancelled') return new TransportBroke(reason, ErrorCodes.CANCELLED, `cancelled while ${phase} (CDB ${hex(cdb)})`, { phase });
-  if (outcome === 'stalled') return new TransportBroke(reason, ErrorCodes.STALL, `the device stalled while ${phase} (CDB ${hex(cdb)})`, { phase });
-  return new TransportBroke(reason, ErrorCodes.IO, `transfer ${outcome} while ${phase} (CDB ${hex(cdb)})`, { phase, outcome });
+  if (outcome === 'cancelled')
+    return new TransportBroke(reason, ErrorCodes.CANCELLED, `cancelled while ${phase} (CDB ${hex(cdb)})`, { phase });
+  if (outcome === 'stalled')
+    return new TransportBroke(reason, ErrorCodes.STALL, `the device stalled while ${phase} (CDB ${hex(cdb)})`, {
+      phase,
+    });
+  return new TransportBroke(reason, ErrorCodes.IO, `transfer ${outcome} while ${phase} (CDB ${hex(cdb)})`, {
+    phase,
+    outcome,
+  });
 }
 
 const CSW_SIGNATURE_BYTES = [0x55, 0x53, 0x42, 0x53]; // 'USBS'
@@ -451,14 +536,15 @@ function isSignedCsw(bytes: Uint8Array): boolean {
 /** The 13 bytes a file-streamed data-in phase wrote at `position` (fewer if the file is shorter). */
 async function readFirstBytes(fd: number, position: number): Promise<Uint8Array> {
   const bytes = new Uint8Array(CSW_LENGTH);
-  const n = await new Promise<number>((resolve) => read(fd, bytes, 0, CSW_LENGTH, position, (err, got) => resolve(err ? 0 : got)));
+  const n = await new Promise<number>((resolve) =>
+    read(fd, bytes, 0, CSW_LENGTH, position, (err, got) => resolve(err ? 0 : got)),
+  );
   return bytes.subarray(0, n);
 }
 
 function decodeTag(cbw: Uint8Array): number {
   return (cbw[4]! | (cbw[5]! << 8) | (cbw[6]! << 16) | (cbw[7]! << 24)) >>> 0;
 }
-
 
 function ignoreGone(err: unknown): void {
   if (isUsbScsiError(err, ErrorCodes.DEVICE_GONE)) return;

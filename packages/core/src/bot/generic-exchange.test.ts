@@ -54,18 +54,23 @@ describe('genericBotExchange: the chain rule', () => {
     expect(r.data?.status).toBe(TransferStatus.STALL);
   });
 
-  it('goes from the CBW straight to the CSW when there is no data phase, and reports a short CSW as it came', async () => {
-    const { t, asked } = transfers([OK(31), OK(0)]);
-    const r = await genericBotExchange(t, base);
-    expect(asked).toEqual(['out 2 31 true', 'in 129 13 true']);
-    expect(r.data).toBeUndefined();
-    expect(r.csw).toMatchObject(OK(0));
-    expect(r.csw?.bytes.length).toBe(0);
-  });
+  it(
+    'goes from the CBW straight to the CSW when there is no data phase, and reports a ' + 'short CSW as it came',
+    async () => {
+      const { t, asked } = transfers([OK(31), OK(0)]);
+      const r = await genericBotExchange(t, base);
+      expect(asked).toEqual(['out 2 31 true', 'in 129 13 true']);
+      expect(r.data).toBeUndefined();
+      expect(r.csw).toMatchObject(OK(0));
+      expect(r.csw?.bytes.length).toBe(0);
+    },
+  );
 
   it('refuses a file-descriptor data phase with E_UNSUPPORTED before sending anything', async () => {
     const { t, asked } = transfers([]);
-    await expect(genericBotExchange(t, { ...base, data: { direction: 'in', fd: 3, length: 512, position: 0 } })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(
+      genericBotExchange(t, { ...base, data: { direction: 'in', fd: 3, length: 512, position: 0 } }),
+    ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
     expect(asked).toEqual([]);
   });
 });

@@ -18,10 +18,16 @@ export type BulkTransfers = Pick<UsbDeviceHandle, 'bulkIn' | 'bulkOut'>;
  * and all of them share one deadline. It reports what each transfer did and decides nothing
  * about what the bytes mean.
  */
-export async function genericBotExchange(transfers: BulkTransfers, request: BotExchangeRequest): Promise<BotExchangeResult> {
+export async function genericBotExchange(
+  transfers: BulkTransfers,
+  request: BotExchangeRequest,
+): Promise<BotExchangeResult> {
   const { cbw, outEndpoint, inEndpoint, data, signal } = request;
   if (data && !('buffer' in data)) {
-    throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'this backend cannot stream a data phase to a file descriptor; pass a buffer');
+    throw new UsbScsiError(
+      ErrorCodes.UNSUPPORTED,
+      'this backend cannot stream a data phase to a file descriptor; pass a buffer',
+    );
   }
   const deadline = new Deadline(request.timeoutMs);
   const result: BotExchangeResult = {
@@ -32,13 +38,19 @@ export async function genericBotExchange(transfers: BulkTransfers, request: BotE
   if (data && data.buffer.length > 0) {
     const { buffer } = data;
     result.data = await deadline.within((ms) =>
-      data.direction === 'in' ? transfers.bulkIn(inEndpoint, buffer, ms, signal) : transfers.bulkOut(outEndpoint, buffer, ms, signal),
+      data.direction === 'in'
+        ? transfers.bulkIn(inEndpoint, buffer, ms, signal)
+        : transfers.bulkOut(outEndpoint, buffer, ms, signal),
     );
     if (result.data.status !== TransferStatus.OK || result.data.actualLength !== buffer.length) return result;
   }
 
   const bytes = new Uint8Array(CSW_LENGTH);
   const csw = await deadline.within((ms) => transfers.bulkIn(inEndpoint, bytes, ms, signal));
-  result.csw = { status: csw.status, actualLength: csw.actualLength, bytes: bytes.subarray(0, Math.min(csw.actualLength, CSW_LENGTH)) };
+  result.csw = {
+    status: csw.status,
+    actualLength: csw.actualLength,
+    bytes: bytes.subarray(0, Math.min(csw.actualLength, CSW_LENGTH)),
+  };
   return result;
 }

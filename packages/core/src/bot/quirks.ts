@@ -44,9 +44,24 @@ export const QUIRK_TABLE: readonly QuirkEntry[] = [
   { vendorId: 0x054c, productId: 0x002d, name: 'Sony Memorystick MSAC-US1', quirks: { singleLun: true } },
   { vendorId: 0x055d, productId: 0x2020, name: 'SAMSUNG SFD-321U', quirks: { singleLun: true } },
   { vendorId: 0x058f, productId: 0x6387, name: 'JetFlash TS1GJF2A/120', quirks: { maxTransferBytes: MAX_SECTORS_64 } },
-  { vendorId: 0x059b, productId: 0x0001, name: 'Iomega ZIP 100 (GET MAX LUN needs clear-halt)', quirks: { singleLun: true } },
-  { vendorId: 0x05e3, productId: 0x0701, name: 'Genesys Logic USB to IDE Optical', quirks: { maxTransferBytes: MAX_SECTORS_64 } },
-  { vendorId: 0x05e3, productId: 0x0702, name: 'Genesys Logic USB to IDE Disk', quirks: { maxTransferBytes: MAX_SECTORS_64 } },
+  {
+    vendorId: 0x059b,
+    productId: 0x0001,
+    name: 'Iomega ZIP 100 (GET MAX LUN needs clear-halt)',
+    quirks: { singleLun: true },
+  },
+  {
+    vendorId: 0x05e3,
+    productId: 0x0701,
+    name: 'Genesys Logic USB to IDE Optical',
+    quirks: { maxTransferBytes: MAX_SECTORS_64 },
+  },
+  {
+    vendorId: 0x05e3,
+    productId: 0x0702,
+    name: 'Genesys Logic USB to IDE Disk',
+    quirks: { maxTransferBytes: MAX_SECTORS_64 },
+  },
   { vendorId: 0x071b, productId: 0x3203, name: 'RockChip MP3', quirks: { maxTransferBytes: MAX_SECTORS_64 } },
   { vendorId: 0x0727, productId: 0x0306, name: 'ATMEL SND1 Storage', quirks: { ignoreResidue: true } },
   { vendorId: 0x07c4, productId: 0xa4a5, name: 'Simple Tech/Datafab CF+SM Reader', quirks: { ignoreResidue: true } },
@@ -66,21 +81,38 @@ export function quirksFor(vendorId: number, productId: number, overrides: Partia
  */
 export function parseQuirkList(text: string): Partial<BotQuirks> {
   const out: Partial<BotQuirks> = {};
-  for (const raw of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [key, value] = raw.split('=', 2) as [string, string | undefined];
     switch (key) {
-      case 'ignore-residue': out.ignoreResidue = true; break;
-      case 'bad-csw-signature': out.tolerateBadCswSignature = true; break;
-      case 'single-lun': out.singleLun = true; break;
-      case 'needs-start-unit': out.needsStartUnit = true; break;
+      case 'ignore-residue':
+        out.ignoreResidue = true;
+        break;
+      case 'bad-csw-signature':
+        out.tolerateBadCswSignature = true;
+        break;
+      case 'single-lun':
+        out.singleLun = true;
+        break;
+      case 'needs-start-unit':
+        out.needsStartUnit = true;
+        break;
       case 'max-transfer': {
         const n = Number(value);
-        if (!Number.isInteger(n) || n < 512) throw badInput(`max-transfer needs a byte count of at least 512, e.g. max-transfer=65536; got '${value ?? ''}'`);
+        if (!Number.isInteger(n) || n < 512)
+          throw badInput(
+            `max-transfer needs a byte count of at least 512, e.g. max-transfer=65536; got '${value ?? ''}'`,
+          );
         out.maxTransferBytes = n;
         break;
       }
       default:
-        throw badInput(`unknown quirk '${key}'; known: ignore-residue, bad-csw-signature, single-lun, needs-start-unit, max-transfer=BYTES`);
+        throw badInput(
+          `unknown quirk '${key}'; known: ignore-residue, bad-csw-signature, single-lun, needs-start-unit, ` +
+            `max-transfer=BYTES`,
+        );
     }
   }
   return out;

@@ -13,7 +13,15 @@
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { BaseBridge, modeRefusal, type AdminCallOptions, type BridgeExchange, type BridgeLimits } from './bridge.js';
-import { assumedCompletion, completionFromStatus, NVME_BROADCAST_NSID, NvmeAdminOpcode, submissionEntry, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
+import {
+  assumedCompletion,
+  completionFromStatus,
+  NVME_BROADCAST_NSID,
+  NvmeAdminOpcode,
+  submissionEntry,
+  type NvmeAdminCommand,
+  type NvmeCompletion,
+} from './nvme-admin.js';
 
 export const ASMEDIA_BASIC_OPCODE = 0xe6;
 export const ASMEDIA_PACKET_WRITE = 0xea;
@@ -36,7 +44,12 @@ export function asmediaBasicCdb(cmd: NvmeAdminCommand): Uint8Array {
   return cdb;
 }
 
-export function asmediaPacketCdb(operation: number, direction: 'none' | 'in' | 'out', length: number, write: boolean): Uint8Array {
+export function asmediaPacketCdb(
+  operation: number,
+  direction: 'none' | 'in' | 'out',
+  length: number,
+  write: boolean,
+): Uint8Array {
   const cdb = new Uint8Array(16);
   cdb[0] = write ? ASMEDIA_PACKET_WRITE : ASMEDIA_PACKET_READ;
   cdb[1] = ASMEDIA_PACKET_SIGNATURE;
@@ -58,7 +71,8 @@ export function asmediaBasicRefusal(cmd: NvmeAdminCommand): string | undefined {
     return 'the ASMedia E6h CDB carries Identify Controller and Identify Namespace 1 only';
   }
   if (cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE) {
-    if (cmd.nsid && cmd.nsid !== NVME_BROADCAST_NSID) return 'the ASMedia E6h CDB reads controller-wide log pages only (NSID 0 or FFFFFFFFh)';
+    if (cmd.nsid && cmd.nsid !== NVME_BROADCAST_NSID)
+      return 'the ASMedia E6h CDB reads controller-wide log pages only (NSID 0 or FFFFFFFFh)';
     if (cdw10 & 0xff00) return 'the ASMedia E6h CDB has no room for CDW10 bits 15:8';
     return undefined;
   }
@@ -81,7 +95,11 @@ export class AsmediaBridge extends BaseBridge {
   }
 
   get protocol(): string {
-    return this.modes.packet && this.modes.basic ? 'ASMedia E6h + EAh/EBh' : this.modes.packet ? 'ASMedia EAh/EBh' : 'ASMedia E6h';
+    return this.modes.packet && this.modes.basic
+      ? 'ASMedia E6h + EAh/EBh'
+      : this.modes.packet
+        ? 'ASMedia EAh/EBh'
+        : 'ASMedia E6h';
   }
 
   get limits(): BridgeLimits {
@@ -110,8 +128,15 @@ export class AsmediaBridge extends BaseBridge {
 
   private async runBasic(cmd: NvmeAdminCommand, options: AdminCallOptions): Promise<NvmeCompletion> {
     const length = cmd.length!;
-    const first = await this.send('E6h', asmediaBasicCdb(cmd), { direction: 'in', length, effect: 'read' }, options, cmd.timeoutMs);
-    if (first.transferred === length || cmd.opcode !== NvmeAdminOpcode.GET_LOG_PAGE) return assumedCompletion(first.data, first.transferred);
+    const first = await this.send(
+      'E6h',
+      asmediaBasicCdb(cmd),
+      { direction: 'in', length, effect: 'read' },
+      options,
+      cmd.timeoutMs,
+    );
+    if (first.transferred === length || cmd.opcode !== NvmeAdminOpcode.GET_LOG_PAGE)
+      return assumedCompletion(first.data, first.transferred);
     // Some ASMedia bridges return part of a log page (smartmontools sntasmedia_device): read the
     // rest by its byte offset (CDW12/13) rather than accept a zero-filled tail.
     const whole = new Uint8Array(length);
@@ -121,20 +146,46 @@ export class AsmediaBridge extends BaseBridge {
     while (got < length) {
       if (got === 0 || got % 4 !== 0) break;
       const offset = base + BigInt(got);
-      const rest = { ...cmd, cdw10: ((cmd.cdw10 ?? 0) & 0xffff) | ((((length - got) / 4 - 1) & 0xffff) << 16), cdw12: Number(offset & 0xffffffffn), cdw13: Number(offset >> 32n), length: length - got };
-      const more = await this.send('E6h (continued)', asmediaBasicCdb(rest), { direction: 'in', length: length - got, effect: 'read' }, options, cmd.timeoutMs);
+      const rest = {
+        ...cmd,
+        cdw10: ((cmd.cdw10 ?? 0) & 0xffff) | ((((length - got) / 4 - 1) & 0xffff) << 16),
+        cdw12: Number(offset & 0xffffffffn),
+        cdw13: Number(offset >> 32n),
+        length: length - got,
+      };
+      const more = await this.send(
+        'E6h (continued)',
+        asmediaBasicCdb(rest),
+        { direction: 'in', length: length - got, effect: 'read' },
+        options,
+        cmd.timeoutMs,
+      );
       if (more.transferred === 0) break;
       whole.set(more.data, got);
       got += more.transferred;
     }
-    if (got < length) throw new UsbScsiError(ErrorCodes.IO, `the ASMedia bridge returned ${got} of ${length} bytes of log page 0x${((cmd.cdw10 ?? 0) & 0xff).toString(16)}`);
+    if (got < length)
+      throw new UsbScsiError(
+        ErrorCodes.IO,
+        `the ASMedia bridge returned ${got} of ${length} bytes of log page 0x${((cmd.cdw10 ?? 0) & 0xff).toString(16)}`,
+      );
     return assumedCompletion(whole, got);
   }
 
-  private async runPacket(cmd: NvmeAdminCommand, effect: 'read' | 'write', options: AdminCallOptions): Promise<NvmeCompletion> {
+  private async runPacket(
+    cmd: NvmeAdminCommand,
+    effect: 'read' | 'write',
+    options: AdminCallOptions,
+  ): Promise<NvmeCompletion> {
     const dir = cmd.direction;
     try {
-      await this.send('packet command', asmediaPacketCdb(AsmediaPacketOperation.COMMAND, dir, 64, true), { direction: 'out', data: submissionEntry(cmd), effect }, options, 15_000);
+      await this.send(
+        'packet command',
+        asmediaPacketCdb(AsmediaPacketOperation.COMMAND, dir, 64, true),
+        { direction: 'out', data: submissionEntry(cmd), effect },
+        options,
+        15_000,
+      );
     } catch (err) {
       const refused = modeRefusal(err, 'EAh', 'EAh/EBh packet mode');
       if (refused !== err) this.modes.packet = false;
@@ -145,20 +196,48 @@ export class AsmediaBridge extends BaseBridge {
     // The data phase runs the command, even with no data (length 0); transfers are whole 512-byte blocks.
     if (dir === 'in') {
       const padded = roundUp512(cmd.length!);
-      const r = await this.send('packet data-in', asmediaPacketCdb(AsmediaPacketOperation.DATA, 'in', padded, false), { direction: 'in', length: padded, effect: 'read' }, options, cmd.timeoutMs);
+      const r = await this.send(
+        'packet data-in',
+        asmediaPacketCdb(AsmediaPacketOperation.DATA, 'in', padded, false),
+        { direction: 'in', length: padded, effect: 'read' },
+        options,
+        cmd.timeoutMs,
+      );
       transferred = Math.min(r.transferred, cmd.length!);
       data = r.data.subarray(0, transferred);
     } else if (dir === 'out') {
       const padded = new Uint8Array(roundUp512(cmd.data!.length));
       padded.set(cmd.data!);
-      const r = await this.send('packet data-out', asmediaPacketCdb(AsmediaPacketOperation.DATA, 'out', padded.length, true), { direction: 'out', data: padded, effect }, options, cmd.timeoutMs);
+      const r = await this.send(
+        'packet data-out',
+        asmediaPacketCdb(AsmediaPacketOperation.DATA, 'out', padded.length, true),
+        { direction: 'out', data: padded, effect },
+        options,
+        cmd.timeoutMs,
+      );
       transferred = Math.min(r.transferred, cmd.data!.length);
     } else {
-      await this.send('packet non-data', asmediaPacketCdb(AsmediaPacketOperation.DATA, 'none', 0, false), { direction: 'none', effect }, options, cmd.timeoutMs);
+      await this.send(
+        'packet non-data',
+        asmediaPacketCdb(AsmediaPacketOperation.DATA, 'none', 0, false),
+        { direction: 'none', effect },
+        options,
+        cmd.timeoutMs,
+      );
     }
-    const c = await this.send('packet completion', asmediaPacketCdb(AsmediaPacketOperation.COMPLETION, dir, 16, false), { direction: 'in', length: 16, effect: 'read' }, options, 15_000);
+    const c = await this.send(
+      'packet completion',
+      asmediaPacketCdb(AsmediaPacketOperation.COMPLETION, dir, 16, false),
+      { direction: 'in', length: 16, effect: 'read' },
+      options,
+      15_000,
+    );
     if (c.transferred < 16 || (c.data[14] === 0xff && c.data[15] === 0xff)) {
-      throw new UsbScsiError(ErrorCodes.IO, 'the ASMedia bridge has no completion for the command (completion bytes 14-15 are FFh): the drive did not execute it');
+      throw new UsbScsiError(
+        ErrorCodes.IO,
+        'the ASMedia bridge has no completion for the command (completion bytes 14-15 are ' +
+          'FFh): the drive did not execute it',
+      );
     }
     const view = new DataView(c.data.buffer, c.data.byteOffset, 16);
     return completionFromStatus(view.getUint32(12, true) >>> 17, view.getUint32(0, true), data, transferred);

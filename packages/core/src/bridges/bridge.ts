@@ -7,7 +7,15 @@
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import { opcodeName } from '../scsi/opcodes.js';
 import { ScsiStatus, type DataDirection, type ScsiResult } from '../transport.js';
-import { adminCommandEffect, adminOpcodeName, checkAdminCommand, NvmeAdminOpcode, requestedReplyBytes, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
+import {
+  adminCommandEffect,
+  adminOpcodeName,
+  checkAdminCommand,
+  NvmeAdminOpcode,
+  requestedReplyBytes,
+  type NvmeAdminCommand,
+  type NvmeCompletion,
+} from './nvme-admin.js';
 import { hex0x } from '../hex.js';
 
 export type BridgeKind = 'jmicron' | 'asmedia' | 'realtek';
@@ -80,16 +88,31 @@ export abstract class BaseBridge implements NvmeBridge {
   cannotCarry(cmd: NvmeAdminCommand): string | undefined {
     const { limits } = this;
     if (limits.opcodes && !limits.opcodes.has(cmd.opcode)) {
-      return `${this.protocol} carries only ${[...limits.opcodes].map(adminOpcodeName).join(' and ')}, not ${adminOpcodeName(cmd.opcode)}`;
+      return (
+        `${this.protocol} carries only ${[...limits.opcodes].map(adminOpcodeName).join(' and ')}, ` +
+        `not ${adminOpcodeName(cmd.opcode)}`
+      );
     }
     const host = cmd.direction === 'in' ? (cmd.length ?? 0) : cmd.direction === 'out' ? (cmd.data?.length ?? 0) : 0;
     // The drive sends what its command asks for, not what the host buffer holds: cap both.
     const reply = requestedReplyBytes(cmd) ?? 0;
     const bytes = Math.max(host, reply);
-    const asked = reply > host ? `the command asks the drive for ${reply} bytes${cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE ? ' (NUMDL/NUMDU in CDW10/CDW11)' : ''}` : `${bytes} were asked`;
-    if (bytes > limits.maxTransferBytes) return `${this.protocol} moves at most ${limits.maxTransferBytes} bytes per command; ${asked}`;
-    if (cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE && limits.maxLogPageBytes !== undefined && bytes > limits.maxLogPageBytes) {
-      return `${this.protocol} reads at most 0x${limits.maxLogPageBytes.toString(16)} bytes of a log page (${limits.logPageLimitReason ?? 'bridge limit'}); ${asked}`;
+    const asked =
+      reply > host
+        ? `the command asks the drive for ${reply} bytes` +
+          (cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE ? ' (NUMDL/NUMDU in CDW10/CDW11)' : '')
+        : `${bytes} were asked`;
+    if (bytes > limits.maxTransferBytes)
+      return `${this.protocol} moves at most ${limits.maxTransferBytes} bytes per command; ${asked}`;
+    if (
+      cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE &&
+      limits.maxLogPageBytes !== undefined &&
+      bytes > limits.maxLogPageBytes
+    ) {
+      return (
+        `${this.protocol} reads at most 0x${limits.maxLogPageBytes.toString(16)} ` +
+        `bytes of a log page (${limits.logPageLimitReason ?? 'bridge limit'}); ${asked}`
+      );
     }
     return this.carryDetail(cmd);
   }
@@ -102,15 +125,25 @@ export abstract class BaseBridge implements NvmeBridge {
   async adminCommand(cmd: NvmeAdminCommand, options: AdminCallOptions = {}): Promise<NvmeCompletion> {
     checkAdminCommand(cmd);
     const why = this.cannotCarry(cmd);
-    if (why) throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `${why}; nothing was sent`, { details: { bridge: this.kind, opcode: cmd.opcode } });
+    if (why)
+      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `${why}; nothing was sent`, {
+        details: { bridge: this.kind, opcode: cmd.opcode },
+      });
     const { effect, reason } = adminCommandEffect(cmd);
     if (effect === 'write' && options.allowMediumWrite !== true) {
-      throw badInput(`NVMe ${adminOpcodeName(cmd.opcode)} ${reason}: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`);
+      throw badInput(
+        `NVMe ${adminOpcodeName(cmd.opcode)} ${reason}: pass explicit consent (--yes on the ` +
+          `command line, allowMediumWrite: true in the API)`,
+      );
     }
     return this.run(cmd, effect, options);
   }
 
-  protected abstract run(cmd: NvmeAdminCommand, effect: 'read' | 'write', options: AdminCallOptions): Promise<NvmeCompletion>;
+  protected abstract run(
+    cmd: NvmeAdminCommand,
+    effect: 'read' | 'write',
+    options: AdminCallOptions,
+  ): Promise<NvmeCompletion>;
 
   /** One CDB; throws a typed CHECK CONDITION error naming the phase when the bridge refuses it. */
   protected async send(
@@ -143,10 +176,14 @@ export abstract class BaseBridge implements NvmeBridge {
  */
 export function modeRefusal(err: unknown, protocol: string, what: string): unknown {
   if (err instanceof UsbScsiError && err.code === ErrorCodes.CHECK_CONDITION && err.details['senseKey'] === 0x05) {
-    return new UsbScsiError(ErrorCodes.UNSUPPORTED, `this bridge has no ${what} (${protocol} was refused: ${err.message}); it carries only Identify and Get Log Page`, {
-      cause: err,
-      details: { modeLost: true },
-    });
+    return new UsbScsiError(
+      ErrorCodes.UNSUPPORTED,
+      `this bridge has no ${what} (${protocol} was refused: ${err.message}); it carries only Identify and Get Log Page`,
+      {
+        cause: err,
+        details: { modeLost: true },
+      },
+    );
   }
   return err;
 }
@@ -154,12 +191,22 @@ export function modeRefusal(err: unknown, protocol: string, what: string): unkno
 /** E_CHECK_CONDITION for a bridge CDB, with the sense in `details` (the CLI maps it to its exit status). */
 export function bridgeRefused(protocol: string, phase: string, cdb: Uint8Array, result: ScsiResult): UsbScsiError {
   const sense = result.sense;
-  const what = sense ? `${sense.senseKeyName}: ${sense.ascText}` : `SCSI status ${hex0x(result.status)} without sense data`;
+  const what = sense
+    ? `${sense.senseKeyName}: ${sense.ascText}`
+    : `SCSI status ${hex0x(result.status)} without sense data`;
   return new UsbScsiError(ErrorCodes.CHECK_CONDITION, `${protocol} ${phase} (${opcodeName(cdb)}) failed: ${what}`, {
     details: {
       status: result.status,
       phase,
-      ...(sense ? { senseKey: sense.senseKey, senseKeyName: sense.senseKeyName, asc: sense.asc, ascq: sense.ascq, ascText: sense.ascText } : {}),
+      ...(sense
+        ? {
+            senseKey: sense.senseKey,
+            senseKeyName: sense.senseKeyName,
+            asc: sense.asc,
+            ascq: sense.ascq,
+            ascText: sense.ascText,
+          }
+        : {}),
     },
   });
 }

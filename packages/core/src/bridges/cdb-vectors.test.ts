@@ -35,7 +35,18 @@ describe('JMicron A1h', () => {
   });
 
   it('the 512-byte command block: "NVME", opcode at 8, NSID at 12, CDW10-15 at 48-71', () => {
-    const block = jmicronCommandBlock({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x007f0002, cdw11: 0x11223344, cdw12: 0x200, cdw13: 1, cdw14: 0xaa, cdw15: 0xbb, direction: 'in', length: 512 });
+    const block = jmicronCommandBlock({
+      opcode: 0x02,
+      nsid: 0xffffffff,
+      cdw10: 0x007f0002,
+      cdw11: 0x11223344,
+      cdw12: 0x200,
+      cdw13: 1,
+      cdw14: 0xaa,
+      cdw15: 0xbb,
+      direction: 'in',
+      length: 512,
+    });
     expect(block.length).toBe(512);
     expect(hex(block.subarray(0, 16))).toBe('4e 56 4d 45 00 00 00 00 02 00 00 00 ff ff ff ff');
     expect(hex(block.subarray(48, 72))).toBe('02 00 7f 00 44 33 22 11 00 02 00 00 01 00 00 00 aa 00 00 00 bb 00 00 00');
@@ -48,7 +59,13 @@ describe('JMicron A1h', () => {
     reply.set([0x78, 0x56, 0x34, 0x12], 8);
     // Status field 0x0002 (Invalid Field, SCT 0) shifted to bit 17, phase bit 16 set: 0x00050000.
     reply.set([0x00, 0x00, 0x05, 0x00], 20);
-    expect(parseJmicronResponse(reply, new Uint8Array(0), 0)).toMatchObject({ available: true, status: 2, statusCodeType: 0, statusCode: 2, dw0: 0x12345678 });
+    expect(parseJmicronResponse(reply, new Uint8Array(0), 0)).toMatchObject({
+      available: true,
+      status: 2,
+      statusCodeType: 0,
+      statusCode: 2,
+      dw0: 0x12345678,
+    });
     expect(() => parseJmicronResponse(new Uint8Array(512), new Uint8Array(0), 0)).toThrow(/NVME/);
   });
 });
@@ -58,14 +75,24 @@ describe('ASMedia', () => {
     expect(hex(asmediaBasicCdb(ERROR_LOG_64))).toBe('e6 02 00 01 00 00 00 0f 00 00 00 00 00 00 00 00');
     expect(hex(asmediaBasicCdb(IDENTIFY_CONTROLLER))).toBe('e6 06 00 01 00 00 00 00 00 00 00 00 00 00 00 00');
     // CDW13 in bytes 8-11 and CDW12 in 12-15, big-endian (log page offset).
-    expect(hex(asmediaBasicCdb({ ...ERROR_LOG_64, cdw12: 0x200, cdw13: 0x1 }))).toBe('e6 02 00 01 00 00 00 0f 00 00 00 01 00 00 02 00');
+    expect(hex(asmediaBasicCdb({ ...ERROR_LOG_64, cdw12: 0x200, cdw13: 0x1 }))).toBe(
+      'e6 02 00 01 00 00 00 0f 00 00 00 01 00 00 02 00',
+    );
   });
 
   it('EAh/EBh packet CDBs: command, data, completion', () => {
-    expect(hex(asmediaPacketCdb(AsmediaPacketOperation.COMMAND, 'none', 64, true))).toBe('ea 5a 80 00 00 00 00 00 00 00 00 00 00 40 00 00');
-    expect(hex(asmediaPacketCdb(AsmediaPacketOperation.DATA, 'in', 4096, false))).toBe('eb 5a 81 00 01 00 00 00 00 00 00 00 10 00 00 00');
-    expect(hex(asmediaPacketCdb(AsmediaPacketOperation.DATA, 'out', 1024, true))).toBe('ea 5a 81 00 02 00 00 00 00 00 00 00 04 00 00 00');
-    expect(hex(asmediaPacketCdb(AsmediaPacketOperation.COMPLETION, 'none', 16, false))).toBe('eb 5a 82 00 00 00 00 00 00 00 00 00 00 10 00 00');
+    expect(hex(asmediaPacketCdb(AsmediaPacketOperation.COMMAND, 'none', 64, true))).toBe(
+      'ea 5a 80 00 00 00 00 00 00 00 00 00 00 40 00 00',
+    );
+    expect(hex(asmediaPacketCdb(AsmediaPacketOperation.DATA, 'in', 4096, false))).toBe(
+      'eb 5a 81 00 01 00 00 00 00 00 00 00 10 00 00 00',
+    );
+    expect(hex(asmediaPacketCdb(AsmediaPacketOperation.DATA, 'out', 1024, true))).toBe(
+      'ea 5a 81 00 02 00 00 00 00 00 00 00 04 00 00 00',
+    );
+    expect(hex(asmediaPacketCdb(AsmediaPacketOperation.COMPLETION, 'none', 16, false))).toBe(
+      'eb 5a 82 00 00 00 00 00 00 00 00 00 00 10 00 00',
+    );
   });
 
   it('the 64-byte submission entry: opcode at 0, NSID at 4, CDW10-15 at 40-63 (little-endian)', () => {
@@ -79,7 +106,9 @@ describe('ASMedia', () => {
 describe('Realtek', () => {
   it('E4h basic: little-endian length at 1-2, opcode at 3, CDW10[7:0] at 4', () => {
     expect(hex(realtekBasicCdb(IDENTIFY_CONTROLLER))).toBe('e4 00 10 06 01 00 00 00 00 00 00 00 00 00 00 00');
-    expect(hex(realtekBasicCdb({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x007f0002, direction: 'in', length: 512 }))).toBe('e4 00 02 02 02 00 00 00 00 00 00 00 00 00 00 00');
+    expect(
+      hex(realtekBasicCdb({ opcode: 0x02, nsid: 0xffffffff, cdw10: 0x007f0002, direction: 'in', length: 512 })),
+    ).toBe('e4 00 02 02 02 00 00 00 00 00 00 00 00 00 00 00');
   });
 
   it('full mode: F7h command (E5h, 64 bytes), F8h data (32-bit length, direction), F9h completion (16 bytes)', () => {
@@ -98,7 +127,13 @@ function scripted(reply: (cdb: Uint8Array, length: number) => Uint8Array | null)
     sent.push({ cdb: hex(cdb), direction: r.direction, effect: r.effect, ...(r.data ? { data: r.data } : {}) });
     const length = r.length ?? 0;
     const data = r.direction === 'in' ? (reply(cdb, length) ?? new Uint8Array(length)) : new Uint8Array(0);
-    const result: ScsiResult = { status: ScsiStatus.GOOD, data, transferred: data.length, residue: length - data.length, durationNs: 0 };
+    const result: ScsiResult = {
+      status: ScsiStatus.GOOD,
+      data,
+      transferred: data.length,
+      residue: length - data.length,
+      durationNs: 0,
+    };
     return result;
   };
   return { sent, exchange };
@@ -106,8 +141,13 @@ function scripted(reply: (cdb: Uint8Array, length: number) => Uint8Array | null)
 
 describe('the sequence each bridge sends, and the effect it declares for each CDB', () => {
   it('JMicron Device Self-test: command block and non-data phase are writes, the response is a read', async () => {
-    const { sent, exchange } = scripted((cdb) => (cdb[1] === 0x8f ? Uint8Array.from([0x4e, 0x56, 0x4d, 0x45, ...new Uint8Array(508)]) : null));
-    const c = await new JmicronBridge(exchange).adminCommand({ opcode: 0x14, nsid: 0xffffffff, cdw10: 1, direction: 'none' }, { allowMediumWrite: true });
+    const { sent, exchange } = scripted((cdb) =>
+      cdb[1] === 0x8f ? Uint8Array.from([0x4e, 0x56, 0x4d, 0x45, ...new Uint8Array(508)]) : null,
+    );
+    const c = await new JmicronBridge(exchange).adminCommand(
+      { opcode: 0x14, nsid: 0xffffffff, cdw10: 1, direction: 'none' },
+      { allowMediumWrite: true },
+    );
     expect(c.status).toBe(0);
     expect(sent.map((s) => [s.cdb.slice(0, 5), s.direction, s.effect])).toEqual([
       ['a1 80', 'out', 'write'],
@@ -117,7 +157,9 @@ describe('the sequence each bridge sends, and the effect it declares for each CD
   });
 
   it('ASMedia Get Features goes through the packet mode; Identify through E6h (all reads)', async () => {
-    const { sent, exchange } = scripted((cdb) => (cdb[0] === 0xeb && cdb[2] === 0x82 ? Uint8Array.of(0x57, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0) : null));
+    const { sent, exchange } = scripted((cdb) =>
+      cdb[0] === 0xeb && cdb[2] === 0x82 ? Uint8Array.of(0x57, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0) : null,
+    );
     const bridge = new AsmediaBridge(exchange);
     expect((await bridge.adminCommand({ opcode: 0x0a, cdw10: 0x04, direction: 'none' })).dw0).toBe(0x157);
     await bridge.adminCommand(IDENTIFY_CONTROLLER);
@@ -131,7 +173,10 @@ describe('the sequence each bridge sends, and the effect it declares for each CD
 
   it('Realtek Firmware Image Download: F7h command and F8h data-out carry the write effect', async () => {
     const { sent, exchange } = scripted(() => null);
-    await new RealtekBridge(exchange).adminCommand({ opcode: 0x11, cdw10: 255, cdw11: 0, direction: 'out', data: new Uint8Array(1024) }, { allowMediumWrite: true });
+    await new RealtekBridge(exchange).adminCommand(
+      { opcode: 0x11, cdw10: 255, cdw11: 0, direction: 'out', data: new Uint8Array(1024) },
+      { allowMediumWrite: true },
+    );
     expect(sent.map((s) => [s.cdb.slice(0, 11), s.direction, s.effect])).toEqual([
       ['e5 40 00 f7', 'out', 'write'],
       ['e5 00 04 f8', 'out', 'write'],
@@ -146,8 +191,21 @@ describe('the sequence each bridge sends, and the effect it declares for each CD
       cdbs.push(cdb[0]!);
       if (attention) {
         attention = false;
-        const sense = { senseKey: 0x06, asc: 0x29, ascq: 0x00, senseKeyName: 'UNIT ATTENTION', ascText: 'POWER ON, RESET, OR BUS DEVICE RESET OCCURRED' } as ScsiResult['sense'];
-        return { status: ScsiStatus.CHECK_CONDITION, ...(sense ? { sense } : {}), data: new Uint8Array(0), transferred: 0, residue: 0, durationNs: 0 };
+        const sense = {
+          senseKey: 0x06,
+          asc: 0x29,
+          ascq: 0x00,
+          senseKeyName: 'UNIT ATTENTION',
+          ascText: 'POWER ON, RESET, OR BUS DEVICE RESET OCCURRED',
+        } as ScsiResult['sense'];
+        return {
+          status: ScsiStatus.CHECK_CONDITION,
+          ...(sense ? { sense } : {}),
+          data: new Uint8Array(0),
+          transferred: 0,
+          residue: 0,
+          durationNs: 0,
+        };
       }
       const data = new Uint8Array(r.length ?? 0);
       return { status: ScsiStatus.GOOD, data, transferred: data.length, residue: 0, durationNs: 0 };
@@ -159,35 +217,69 @@ describe('the sequence each bridge sends, and the effect it declares for each CD
 
   it('a write without consent, or one the bridge cannot carry, sends nothing', async () => {
     const { sent, exchange } = scripted(() => null);
-    await expect(new JmicronBridge(exchange).adminCommand({ opcode: 0x80, nsid: 1, direction: 'none' })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
-    await expect(new AsmediaBridge(exchange, { basic: true, packet: false }).adminCommand({ opcode: 0x14, cdw10: 1, direction: 'none' }, { allowMediumWrite: true })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    await expect(new RealtekBridge(exchange, { basic: true, full: false }).adminCommand({ opcode: 0x02, cdw10: 0x06, direction: 'in', length: 564 })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    await expect(new JmicronBridge(exchange).adminCommand({ opcode: 0x02, cdw10: 0x06, direction: 'in', length: 564 })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(
+      new JmicronBridge(exchange).adminCommand({ opcode: 0x80, nsid: 1, direction: 'none' }),
+    ).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+    await expect(
+      new AsmediaBridge(exchange, { basic: true, packet: false }).adminCommand(
+        { opcode: 0x14, cdw10: 1, direction: 'none' },
+        { allowMediumWrite: true },
+      ),
+    ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(
+      new RealtekBridge(exchange, { basic: true, full: false }).adminCommand({
+        opcode: 0x02,
+        cdw10: 0x06,
+        direction: 'in',
+        length: 564,
+      }),
+    ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(
+      new JmicronBridge(exchange).adminCommand({ opcode: 0x02, cdw10: 0x06, direction: 'in', length: 564 }),
+    ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
     expect(sent).toEqual([]);
   });
 
-  it('the caps apply to the length the command asks the drive for (Get Log Page NUMDL/NUMDU), not only to the host buffer', async () => {
-    const { sent, exchange } = scripted(() => null);
-    const logAsking = (cdw10: number, cdw11 = 0) => ({ opcode: 0x02, nsid: 0xffffffff, cdw10, cdw11, direction: 'in' as const, length: 512 });
-    // NUMDL 3FFh = 4096 bytes; NUMDU 1 = 256 KiB + 4: both past the JMS583's 0x230 whatever --in says.
-    for (const cmd of [logAsking(0x03ff0002), logAsking(0x2, 0x1)]) {
-      expect(new JmicronBridge(exchange).cannotCarry(cmd)).toMatch(/asks the drive for \d+ bytes/);
-      await expect(new JmicronBridge(exchange).adminCommand(cmd)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    }
-    // The same holds for the Realtek E4h 200h log limit, and for the transfer limit of every bridge.
-    await expect(new RealtekBridge(exchange, { basic: true, full: false }).adminCommand(logAsking(0x00ff0002))).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    await expect(new AsmediaBridge(exchange, { basic: true, packet: false }).adminCommand({ ...logAsking(0xffff0002), length: 4 })).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    expect(sent).toEqual([]);
-    expect(requestedReplyBytes(logAsking(0x007f0002))).toBe(512);
-    expect(requestedReplyBytes(logAsking(0x2, 0x1))).toBe(0x4_0004);
-    expect(requestedReplyBytes(IDENTIFY_CONTROLLER)).toBe(4096);
-    expect(requestedReplyBytes({ opcode: 0x0a, cdw10: 4 })).toBeUndefined();
-    // With both modes, a Realtek log read whose NUMDL is past 200h never goes out as E4h (which
-    // has no room for NUMDL and caps at 200h): the full mode carries the whole command.
-    const realtek = scripted(() => null);
-    await new RealtekBridge(realtek.exchange).adminCommand(logAsking(0x00ff0002));
-    expect(realtek.sent.map((s) => s.cdb.slice(0, 11))).toEqual(['e5 40 00 f7', 'e4 00 02 f8', 'e4 10 00 f9']);
-    // Within the cap, a host buffer larger than the reply is fine.
-    expect(new JmicronBridge(exchange).cannotCarry(logAsking(0x007f0002))).toBeUndefined();
-  });
+  it(
+    'the caps apply to the length the command asks the drive for (Get Log Page NUMDL/NUMDU), ' +
+      'not only to the host buffer',
+    async () => {
+      const { sent, exchange } = scripted(() => null);
+      const logAsking = (cdw10: number, cdw11 = 0) => ({
+        opcode: 0x02,
+        nsid: 0xffffffff,
+        cdw10,
+        cdw11,
+        direction: 'in' as const,
+        length: 512,
+      });
+      // NUMDL 3FFh = 4096 bytes; NUMDU 1 = 256 KiB + 4: both past the JMS583's 0x230 whatever --in says.
+      for (const cmd of [logAsking(0x03ff0002), logAsking(0x2, 0x1)]) {
+        expect(new JmicronBridge(exchange).cannotCarry(cmd)).toMatch(/asks the drive for \d+ bytes/);
+        await expect(new JmicronBridge(exchange).adminCommand(cmd)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      }
+      // The same holds for the Realtek E4h 200h log limit, and for the transfer limit of every bridge.
+      await expect(
+        new RealtekBridge(exchange, { basic: true, full: false }).adminCommand(logAsking(0x00ff0002)),
+      ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      await expect(
+        new AsmediaBridge(exchange, { basic: true, packet: false }).adminCommand({
+          ...logAsking(0xffff0002),
+          length: 4,
+        }),
+      ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      expect(sent).toEqual([]);
+      expect(requestedReplyBytes(logAsking(0x007f0002))).toBe(512);
+      expect(requestedReplyBytes(logAsking(0x2, 0x1))).toBe(0x4_0004);
+      expect(requestedReplyBytes(IDENTIFY_CONTROLLER)).toBe(4096);
+      expect(requestedReplyBytes({ opcode: 0x0a, cdw10: 4 })).toBeUndefined();
+      // With both modes, a Realtek log read whose NUMDL is past 200h never goes out as E4h (which
+      // has no room for NUMDL and caps at 200h): the full mode carries the whole command.
+      const realtek = scripted(() => null);
+      await new RealtekBridge(realtek.exchange).adminCommand(logAsking(0x00ff0002));
+      expect(realtek.sent.map((s) => s.cdb.slice(0, 11))).toEqual(['e5 40 00 f7', 'e4 00 02 f8', 'e4 10 00 f9']);
+      // Within the cap, a host buffer larger than the reply is fine.
+      expect(new JmicronBridge(exchange).cannotCarry(logAsking(0x007f0002))).toBeUndefined();
+    },
+  );
 });

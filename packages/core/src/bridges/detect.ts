@@ -68,20 +68,30 @@ export function createBridge(kind: BridgeKind, exchange: BridgeExchange): NvmeBr
 /** Interface protocol 62h (UAS) in any alternate setting; undefined when the descriptors are unknown. */
 export function isUasCapable(usb: UsbDeviceInfo | undefined): boolean | undefined {
   if (!usb) return undefined;
-  return usb.configurations.some((c) => c.interfaces.some((i) => i.interfaceClass === 0x08 && i.interfaceProtocol === 0x62));
+  return usb.configurations.some((c) =>
+    c.interfaces.some((i) => i.interfaceClass === 0x08 && i.interfaceProtocol === 0x62),
+  );
 }
 
 type Probe = { ok: true; identify: NvmeIdentifyController; data: Uint8Array } | { ok: false; why: string };
 
 async function probeBridge(bridge: NvmeBridge): Promise<Probe> {
   try {
-    const c = await bridge.adminCommand({ opcode: NvmeAdminOpcode.IDENTIFY, nsid: 0, cdw10: 1, direction: 'in', length: 4096 });
+    const c = await bridge.adminCommand({
+      opcode: NvmeAdminOpcode.IDENTIFY,
+      nsid: 0,
+      cdw10: 1,
+      direction: 'in',
+      length: 4096,
+    });
     if (c.status !== 0) return { ok: false, why: `Identify Controller status 0x${c.status.toString(16)}` };
     const identify = parseIdentifyController(c.data);
-    if (!isPlausibleIdentify(identify)) return { ok: false, why: 'Identify Controller came back empty (no NVMe drive behind the bridge)' };
+    if (!isPlausibleIdentify(identify))
+      return { ok: false, why: 'Identify Controller came back empty (no NVMe drive behind the bridge)' };
     return { ok: true, identify, data: c.data };
   } catch (err) {
-    if (isUsbScsiError(err, ErrorCodes.CHECK_CONDITION) || isUsbScsiError(err, ErrorCodes.IO)) return { ok: false, why: err.message };
+    if (isUsbScsiError(err, ErrorCodes.CHECK_CONDITION) || isUsbScsiError(err, ErrorCodes.IO))
+      return { ok: false, why: err.message };
     throw err;
   }
 }
@@ -92,21 +102,37 @@ async function probeSat(host: BridgeHost): Promise<{ ok: true; identify: AtaIden
     if (!identify.model) return { ok: false, why: 'ATA IDENTIFY DEVICE came back without a model' };
     return { ok: true, identify };
   } catch (err) {
-    if (isUsbScsiError(err, ErrorCodes.CHECK_CONDITION) || isUsbScsiError(err, ErrorCodes.IO)) return { ok: false, why: err.message };
+    if (isUsbScsiError(err, ErrorCodes.CHECK_CONDITION) || isUsbScsiError(err, ErrorCodes.IO))
+      return { ok: false, why: err.message };
     throw err;
   }
 }
 
-const PROBE_NAMES: Record<BridgeKind, string> = { realtek: 'Realtek E4h Identify', jmicron: 'JMicron A1h Identify', asmedia: 'ASMedia E6h Identify' };
+const PROBE_NAMES: Record<BridgeKind, string> = {
+  realtek: 'Realtek E4h Identify',
+  jmicron: 'JMicron A1h Identify',
+  asmedia: 'ASMedia E6h Identify',
+};
 
 export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'auto'): Promise<BridgeDetection> {
   const steps: string[] = [];
   if (choice === 'sat') return { path: 'sat', via: 'forced', steps: ['SAT chosen (--bridge sat)'] };
   if (choice !== 'auto') {
     const bridge = createBridge(choice, host.exchange);
-    return { path: 'nvme', via: 'forced', kind: choice, protocol: bridge.protocol, steps: [`${bridge.protocol} chosen (--bridge ${choice})`] };
+    return {
+      path: 'nvme',
+      via: 'forced',
+      kind: choice,
+      protocol: bridge.protocol,
+      steps: [`${bridge.protocol} chosen (--bridge ${choice})`],
+    };
   }
-  const nvme = (bridge: NvmeBridge, via: 'table' | 'probe', probe: Probe & { ok: true }, entry?: BridgeTableEntry): BridgeDetection => ({
+  const nvme = (
+    bridge: NvmeBridge,
+    via: 'table' | 'probe',
+    probe: Probe & { ok: true },
+    entry?: BridgeTableEntry,
+  ): BridgeDetection => ({
     path: 'nvme',
     via,
     kind: bridge.kind,
@@ -118,7 +144,9 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
   const trySat = async (): Promise<BridgeDetection | undefined> => {
     const sat = await probeSat(host);
     steps.push(`SAT ATA IDENTIFY DEVICE: ${sat.ok ? `model "${sat.identify.model}"` : sat.why}`);
-    return sat.ok ? { path: 'sat', via: entry ? 'table' : 'probe', ...(entry ? { entry } : {}), steps, ataIdentify: sat.identify } : undefined;
+    return sat.ok
+      ? { path: 'sat', via: entry ? 'table' : 'probe', ...(entry ? { entry } : {}), steps, ataIdentify: sat.identify }
+      : undefined;
   };
   const tryBridge = async (kind: BridgeKind, via: 'table' | 'probe'): Promise<BridgeDetection | undefined> => {
     const bridge = createBridge(kind, host.exchange);
@@ -136,8 +164,10 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
     if (entry.bridge === 'asmedia' && uas !== false) {
       steps.push(
         entry.e6BreaksUas
-          ? 'not probing E6h: it broke this device\'s UAS mode (smartmontools #490); pass --bridge asmedia to accept the risk'
-          : 'not probing ASMedia E6h: the device has a UAS interface and E6h broke UAS devices (smartmontools #490); pass --bridge asmedia to try it',
+          ? "not probing E6h: it broke this device's UAS mode (smartmontools #490); pass --bridge " +
+              'asmedia to accept the risk'
+          : 'not probing ASMedia E6h: the device has a UAS interface and E6h broke UAS devices ' +
+              '(smartmontools #490); pass --bridge asmedia to try it',
       );
       const sat = await trySat();
       if (sat) return sat;
@@ -156,12 +186,20 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
     return refuse(steps);
   }
 
-  steps.push(usb ? `VID:PID ${usbIdsOf(usb)} is not in the bridge table: probing` : 'no USB descriptors (SG_IO or the daemon): probing');
+  steps.push(
+    usb
+      ? `VID:PID ${usbIdsOf(usb)} is not in the bridge table: probing`
+      : 'no USB descriptors (SG_IO or the daemon): probing',
+  );
   const sat = await trySat();
   if (sat) return sat;
   let asmediaSignature = false;
   try {
-    const inq = await host.exchange(inquiryCdb({ allocationLength: 38 }), { direction: 'in', length: 38, effect: 'read' });
+    const inq = await host.exchange(inquiryCdb({ allocationLength: 38 }), {
+      direction: 'in',
+      length: 38,
+      effect: 'read',
+    });
     asmediaSignature = inq.status === 0 && hasAsmediaInquirySignature(inq.data);
     if (asmediaSignature) steps.push('INQUIRY bytes 36-37 are 60h 23h: an ASMedia bridge');
   } catch (err) {
@@ -170,7 +208,10 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
   const order: BridgeKind[] = asmediaSignature ? ['asmedia', 'realtek', 'jmicron'] : ['realtek', 'jmicron', 'asmedia'];
   for (const kind of order) {
     if (kind === 'asmedia' && uas !== false) {
-      steps.push(`not probing ASMedia E6h: ${uas ? 'the device has a UAS interface' : 'its interfaces are unknown'} and E6h broke UAS devices (smartmontools #490); pass --bridge asmedia to try it`);
+      steps.push(
+        `not probing ASMedia E6h: ${uas ? 'the device has a UAS interface' : 'its interfaces are unknown'} ` +
+          `and E6h broke UAS devices (smartmontools #490); pass --bridge asmedia to try it`,
+      );
       continue;
     }
     const found = await tryBridge(kind, 'probe');
@@ -180,8 +221,13 @@ export async function detectBridge(host: BridgeHost, choice: BridgeChoice = 'aut
 }
 
 function refuse(steps: string[]): never {
-  throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `no path to the drive's health: neither SAT nor an NVMe bridge protocol answered (${steps.join('; ')}). Name one with --bridge sat|jmicron|asmedia|realtek if you know the bridge.`, {
-    details: { steps },
-  });
+  throw new UsbScsiError(
+    ErrorCodes.UNSUPPORTED,
+    `no path to the drive's health: neither SAT nor an NVMe bridge protocol ` +
+      `answered (${steps.join('; ')}). Name one with --bridge sat|jmicron|asmedia|realtek ` +
+      `if you know the bridge.`,
+    {
+      details: { steps },
+    },
+  );
 }
-

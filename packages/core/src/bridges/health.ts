@@ -24,21 +24,33 @@ export type HealthReport =
 export async function openNvme(host: BridgeHost, choice: BridgeChoice = 'auto'): Promise<NvmeDevice> {
   const detection = await detectBridge(host, choice);
   if (detection.path !== 'nvme' || !detection.kind) {
-    throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `the drive answers as SATA (${detection.steps.join('; ')}): use \`usbscsi smart\` for its SAT SMART data, or name the bridge with --bridge if this is wrong`, {
-      details: { steps: detection.steps },
-    });
+    throw new UsbScsiError(
+      ErrorCodes.UNSUPPORTED,
+      `the drive answers as SATA (${detection.steps.join('; ')}): use \`usbscsi ` +
+        `smart\` for its SAT SMART data, or name the bridge with --bridge if this is wrong`,
+      {
+        details: { steps: detection.steps },
+      },
+    );
   }
   return new NvmeDevice(createBridge(detection.kind, host.exchange), detection);
 }
 
-export async function readHealth(host: BridgeHost & { satSmart(): Promise<SmartReport> }, choice: BridgeChoice = 'auto'): Promise<HealthReport> {
+export async function readHealth(
+  host: BridgeHost & { satSmart(): Promise<SmartReport> },
+  choice: BridgeChoice = 'auto',
+): Promise<HealthReport> {
   const detection = await detectBridge(host, choice);
   if (detection.path === 'sat') return { path: 'sat', detection, sat: await host.satSmart() };
   const nvme = new NvmeDevice(createBridge(detection.kind!, host.exchange), detection);
   const identify = await nvme.identifyController();
   if (!isPlausibleIdentify(identify)) {
     // Only a forced bridge gets here (detection rejects these): a Realtek with a SATA drive does this.
-    throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `${detection.protocol} answered Identify Controller with no model or PCI vendor: no NVMe drive behind it (a SATA drive? try --bridge sat)`);
+    throw new UsbScsiError(
+      ErrorCodes.UNSUPPORTED,
+      `${detection.protocol} answered Identify Controller with no model or PCI vendor: ` +
+        `no NVMe drive behind it (a SATA drive? try --bridge sat)`,
+    );
   }
   const smart = await nvme.smartLog();
   const { raw: _raw, ...log } = smart;

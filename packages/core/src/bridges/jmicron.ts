@@ -44,7 +44,9 @@ export function jmicronCommandBlock(cmd: NvmeAdminCommand): Uint8Array {
   block.set(JMICRON_SIGNATURE, 0);
   view.setUint32(8, cmd.opcode, true);
   view.setUint32(12, cmd.nsid ?? 0, true);
-  [cmd.cdw10, cmd.cdw11, cmd.cdw12, cmd.cdw13, cmd.cdw14, cmd.cdw15].forEach((v, i) => view.setUint32(48 + 4 * i, v ?? 0, true));
+  [cmd.cdw10, cmd.cdw11, cmd.cdw12, cmd.cdw13, cmd.cdw14, cmd.cdw15].forEach((v, i) =>
+    view.setUint32(48 + 4 * i, v ?? 0, true),
+  );
   return block;
 }
 
@@ -58,21 +60,55 @@ export class JmicronBridge extends BaseBridge {
     logPageLimitReason: 'a longer reply resets the JMS583 USB port, smartmontools #256',
   };
 
-  protected async run(cmd: NvmeAdminCommand, effect: 'read' | 'write', options: AdminCallOptions): Promise<NvmeCompletion> {
-    await this.send('command block', jmicronCdb(JmicronProtocol.COMMAND, JMICRON_BLOCK), { direction: 'out', data: jmicronCommandBlock(cmd), effect }, options, 15_000);
+  protected async run(
+    cmd: NvmeAdminCommand,
+    effect: 'read' | 'write',
+    options: AdminCallOptions,
+  ): Promise<NvmeCompletion> {
+    await this.send(
+      'command block',
+      jmicronCdb(JmicronProtocol.COMMAND, JMICRON_BLOCK),
+      { direction: 'out', data: jmicronCommandBlock(cmd), effect },
+      options,
+      15_000,
+    );
     let data: Uint8Array = new Uint8Array(0);
     let transferred = 0;
     if (cmd.direction === 'in') {
-      const r = await this.send('data-in', jmicronCdb(JmicronProtocol.DATA_IN, cmd.length!), { direction: 'in', length: cmd.length!, effect: 'read' }, options, cmd.timeoutMs);
+      const r = await this.send(
+        'data-in',
+        jmicronCdb(JmicronProtocol.DATA_IN, cmd.length!),
+        { direction: 'in', length: cmd.length!, effect: 'read' },
+        options,
+        cmd.timeoutMs,
+      );
       data = r.data;
       transferred = r.transferred;
     } else if (cmd.direction === 'out') {
-      const r = await this.send('data-out', jmicronCdb(JmicronProtocol.DATA_OUT, cmd.data!.length), { direction: 'out', data: cmd.data!, effect }, options, cmd.timeoutMs);
+      const r = await this.send(
+        'data-out',
+        jmicronCdb(JmicronProtocol.DATA_OUT, cmd.data!.length),
+        { direction: 'out', data: cmd.data!, effect },
+        options,
+        cmd.timeoutMs,
+      );
       transferred = r.transferred;
     } else {
-      await this.send('non-data', jmicronCdb(JmicronProtocol.NON_DATA, 0), { direction: 'none', effect }, options, cmd.timeoutMs);
+      await this.send(
+        'non-data',
+        jmicronCdb(JmicronProtocol.NON_DATA, 0),
+        { direction: 'none', effect },
+        options,
+        cmd.timeoutMs,
+      );
     }
-    const reply = await this.send('response', jmicronCdb(JmicronProtocol.RESPONSE, JMICRON_BLOCK), { direction: 'in', length: JMICRON_BLOCK, effect: 'read' }, options, 15_000);
+    const reply = await this.send(
+      'response',
+      jmicronCdb(JmicronProtocol.RESPONSE, JMICRON_BLOCK),
+      { direction: 'in', length: JMICRON_BLOCK, effect: 'read' },
+      options,
+      15_000,
+    );
     return parseJmicronResponse(reply.data, data, transferred);
   }
 }
@@ -80,7 +116,11 @@ export class JmicronBridge extends BaseBridge {
 /** The protocol-0Fh response: CQE DW0 at byte 8, DW3 at byte 20 (status in bits 31:17). */
 export function parseJmicronResponse(block: Uint8Array, data: Uint8Array, transferred: number): NvmeCompletion {
   if (block.length < 24 || !JMICRON_SIGNATURE.every((b, i) => block[i] === b)) {
-    throw new UsbScsiError(ErrorCodes.IO, 'the JMicron bridge answered without the "NVME" response signature: not a JMicron NVMe bridge, or no NVMe drive behind it');
+    throw new UsbScsiError(
+      ErrorCodes.IO,
+      'the JMicron bridge answered without the "NVME" response signature: not a JMicron ' +
+        'NVMe bridge, or no NVMe drive behind it',
+    );
   }
   const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
   return completionFromStatus(view.getUint32(20, true) >>> 17, view.getUint32(8, true), data, transferred);

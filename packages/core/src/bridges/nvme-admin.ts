@@ -114,7 +114,11 @@ export function adminCommandEffect(cmd: Pick<NvmeAdminCommand, 'opcode' | 'direc
   const known = WRITE_REASONS.get(cmd.opcode);
   return {
     effect: 'write',
-    reason: known ?? (cmd.opcode >= 0xc0 ? 'is vendor-specific: its effect cannot be known' : 'is not known to leave the medium alone'),
+    reason:
+      known ??
+      (cmd.opcode >= 0xc0
+        ? 'is vendor-specific: its effect cannot be known'
+        : 'is not known to leave the medium alone'),
   };
 }
 
@@ -144,15 +148,19 @@ export function requestedReplyBytes(cmd: Pick<NvmeAdminCommand, 'opcode' | 'cdw1
 
 /** Refuses a malformed command before anything is sent. */
 export function checkAdminCommand(cmd: NvmeAdminCommand): void {
-  if (!Number.isInteger(cmd.opcode) || cmd.opcode < 0 || cmd.opcode > 0xff) throw badInput(`an NVMe opcode is a byte (0x00-0xFF); got ${cmd.opcode}`);
+  if (!Number.isInteger(cmd.opcode) || cmd.opcode < 0 || cmd.opcode > 0xff)
+    throw badInput(`an NVMe opcode is a byte (0x00-0xFF); got ${cmd.opcode}`);
   for (const key of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const) {
     const v = cmd[key];
-    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff)) throw badInput(`${key} is a 32-bit unsigned value; got ${v}`);
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff))
+      throw badInput(`${key} is a 32-bit unsigned value; got ${v}`);
   }
   if (cmd.direction === 'in') {
-    if (!Number.isInteger(cmd.length) || (cmd.length ?? 0) < 1 || (cmd.length ?? 0) > 0x100_0000) throw badInput(`a data-in NVMe command needs a length from 1 to 16 MiB; got ${cmd.length}`);
+    if (!Number.isInteger(cmd.length) || (cmd.length ?? 0) < 1 || (cmd.length ?? 0) > 0x100_0000)
+      throw badInput(`a data-in NVMe command needs a length from 1 to 16 MiB; got ${cmd.length}`);
   } else if (cmd.direction === 'out') {
-    if (!(cmd.data instanceof Uint8Array) || cmd.data.length === 0) throw badInput('a data-out NVMe command needs the bytes to send');
+    if (!(cmd.data instanceof Uint8Array) || cmd.data.length === 0)
+      throw badInput('a data-out NVMe command needs the bytes to send');
   } else if (cmd.direction !== 'none') {
     throw badInput(`an NVMe data direction is none, in or out; got ${String(cmd.direction)}`);
   }
@@ -185,9 +193,22 @@ export interface NvmeCompletion {
 }
 
 /** A completion from CQE dword 3's status field (bits 31:17) and dword 0. */
-export function completionFromStatus(statusField: number, dw0: number, data: Uint8Array, transferred: number): NvmeCompletion {
+export function completionFromStatus(
+  statusField: number,
+  dw0: number,
+  data: Uint8Array,
+  transferred: number,
+): NvmeCompletion {
   const status = statusField & 0x7fff;
-  return { available: true, status, statusCodeType: (status >> 8) & 0x7, statusCode: status & 0xff, dw0: dw0 >>> 0, data, transferred };
+  return {
+    available: true,
+    status,
+    statusCodeType: (status >> 8) & 0x7,
+    statusCode: status & 0xff,
+    dw0: dw0 >>> 0,
+    data,
+    transferred,
+  };
 }
 
 /** A command whose completion the bridge cannot read back: success is all that GOOD status says. */
@@ -226,7 +247,13 @@ const COMMAND_SPECIFIC_STATUS: Record<number, string> = {
 export function nvmeStatusText(status: number): string {
   const sct = (status >> 8) & 0x7;
   const sc = status & 0xff;
-  const name = sct === 0 ? GENERIC_STATUS[sc] : sct === 1 ? COMMAND_SPECIFIC_STATUS[sc] : sct === 2 ? 'Media and Data Integrity Error' : undefined;
+  const name =
+    sct === 0
+      ? GENERIC_STATUS[sc]
+      : sct === 1
+        ? COMMAND_SPECIFIC_STATUS[sc]
+        : sct === 2
+          ? 'Media and Data Integrity Error'
+          : undefined;
   return `${name ?? 'status'} (SCT ${sct}, SC ${hex0x(sc)})`;
 }
-

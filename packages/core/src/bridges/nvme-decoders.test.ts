@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { adminCommandEffect, nvmeStatusText } from './nvme-admin.js';
 import { isPlausibleIdentify, parseIdentifyController, parseIdentifyNamespace } from './nvme-identify.js';
-import { criticalWarningText, parseErrorLog, parseFirmwareSlotLog, parseSelfTestLog, parseSmartLog } from './nvme-logs.js';
+import {
+  criticalWarningText,
+  parseErrorLog,
+  parseFirmwareSlotLog,
+  parseSelfTestLog,
+  parseSmartLog,
+} from './nvme-logs.js';
 
 // Byte vectors laid out by hand at the offsets of the NVM Express Base Specification 2.0
 // (Identify Controller Figure 275; SMART / Health log Figure 207; Error Information Figure 206;
@@ -51,7 +57,10 @@ describe('Identify Controller', () => {
       namespaces: 1,
     });
     expect(isPlausibleIdentify(id)).toBe(true);
-    expect(isPlausibleIdentify(parseIdentifyController(new Uint8Array(4096))), 'all zeros (a Realtek with a SATA drive)').toBe(false);
+    expect(
+      isPlausibleIdentify(parseIdentifyController(new Uint8Array(4096))),
+      'all zeros (a Realtek with a SATA drive)',
+    ).toBe(false);
     expect(() => parseIdentifyController(new Uint8Array(512))).toThrow(/512 of 4096/);
   });
 
@@ -110,7 +119,10 @@ describe('SMART / Health Information log (02h)', () => {
       criticalTempTime: 1,
       temperatureSensorsKelvin: [315, 321],
     });
-    expect(criticalWarningText(0x05)).toEqual(['available spare below threshold', 'NVM subsystem reliability degraded']);
+    expect(criticalWarningText(0x05)).toEqual([
+      'available spare below threshold',
+      'NVM subsystem reliability degraded',
+    ]);
     expect(() => parseSmartLog(new Uint8Array(100))).toThrow(/100 of 512/);
   });
 });
@@ -126,7 +138,16 @@ describe('Error Information (01h), Firmware Slot (03h), Device Self-test (06h)',
     put(d, 24, [0x01, 0, 0, 0]);
     const e = parseErrorLog(d);
     expect(e).toHaveLength(1);
-    expect(e[0]).toMatchObject({ errorCount: 7n, submissionQueueId: 1, commandId: 0x1234, status: 2, phaseTag: true, parameterErrorLocation: 0x28, lba: 255n, nsid: 1 });
+    expect(e[0]).toMatchObject({
+      errorCount: 7n,
+      submissionQueueId: 1,
+      commandId: 0x1234,
+      status: 2,
+      phaseTag: true,
+      parameterErrorLocation: 0x28,
+      lba: 255n,
+      nsid: 1,
+    });
     expect(e[0]!.statusText).toBe('Invalid Field in Command (SCT 0, SC 0x02)');
   });
 
@@ -135,29 +156,50 @@ describe('Error Information (01h), Firmware Slot (03h), Device Self-test (06h)',
     d[0] = 0x21; // active 1, next reset 2
     ascii(d, 8, 8, 'FW100');
     ascii(d, 16, 8, 'FW200');
-    expect(parseFirmwareSlotLog(d)).toEqual({ activeSlot: 1, nextResetSlot: 2, slots: ['FW100', 'FW200', '', '', '', '', ''] });
+    expect(parseFirmwareSlotLog(d)).toEqual({
+      activeSlot: 1,
+      nextResetSlot: 2,
+      slots: ['FW100', 'FW200', '', '', '', '', ''],
+    });
   });
 
-  it('self-test log: current operation and percent, 28-byte results, unused entries (code 0 / result Fh) skipped', () => {
-    const d = new Uint8Array(564);
-    d[0] = 0x2; // extended in progress
-    d[1] = 40;
-    d[4] = 0x17; // short, failed segments
-    d[5] = 3; // segment
-    d[6] = 0x0f; // NSID, FLBA, SCT, SC valid
-    put(d, 8, [0x10, 0x27]); // POH 10000
-    put(d, 16, [0x01, 0, 0, 0]);
-    put(d, 20, [0x00, 0x10]); // LBA 4096
-    d[28] = 0x2;
-    d[29] = 0x81;
-    d[32] = 0x10; // short, OK
-    d[60] = 0x1f; // unused (result Fh)
-    const log = parseSelfTestLog(d);
-    expect(log).toMatchObject({ currentOperation: 2, currentOperationText: 'Extended self-test in progress', currentCompletionPercent: 40, slotsRead: 20 });
-    expect(log.results).toHaveLength(2);
-    expect(log.results[0]).toMatchObject({ codeText: 'Short', resultText: 'Completed: failed segments', segment: 3, powerOnHours: 10000n, nsid: 1, lba: 4096n, statusCodeType: 2, statusCode: 0x81 });
-    expect(parseSelfTestLog(d.subarray(0, 0x218)).slotsRead).toBe(19);
-  });
+  it(
+    'self-test log: current operation and percent, 28-byte results, unused entries (code ' + '0 / result Fh) skipped',
+    () => {
+      const d = new Uint8Array(564);
+      d[0] = 0x2; // extended in progress
+      d[1] = 40;
+      d[4] = 0x17; // short, failed segments
+      d[5] = 3; // segment
+      d[6] = 0x0f; // NSID, FLBA, SCT, SC valid
+      put(d, 8, [0x10, 0x27]); // POH 10000
+      put(d, 16, [0x01, 0, 0, 0]);
+      put(d, 20, [0x00, 0x10]); // LBA 4096
+      d[28] = 0x2;
+      d[29] = 0x81;
+      d[32] = 0x10; // short, OK
+      d[60] = 0x1f; // unused (result Fh)
+      const log = parseSelfTestLog(d);
+      expect(log).toMatchObject({
+        currentOperation: 2,
+        currentOperationText: 'Extended self-test in progress',
+        currentCompletionPercent: 40,
+        slotsRead: 20,
+      });
+      expect(log.results).toHaveLength(2);
+      expect(log.results[0]).toMatchObject({
+        codeText: 'Short',
+        resultText: 'Completed: failed segments',
+        segment: 3,
+        powerOnHours: 10000n,
+        nsid: 1,
+        lba: 4096n,
+        statusCodeType: 2,
+        statusCode: 0x81,
+      });
+      expect(parseSelfTestLog(d.subarray(0, 0x218)).slotsRead).toBe(19);
+    },
+  );
 });
 
 describe('which admin commands change the medium (the consent allowlist)', () => {

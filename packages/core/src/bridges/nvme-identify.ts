@@ -47,7 +47,8 @@ export interface NvmeIdentifyNamespace {
 }
 
 export function parseIdentifyController(data: Uint8Array): NvmeIdentifyController {
-  if (data.length < 4096) throw new UsbScsiError(ErrorCodes.IO, `Identify Controller returned ${data.length} of 4096 bytes`);
+  if (data.length < 4096)
+    throw new UsbScsiError(ErrorCodes.IO, `Identify Controller returned ${data.length} of 4096 bytes`);
   const v = view(data);
   const oacs = v.getUint16(256, true);
   const version = v.getUint32(80, true);
@@ -60,7 +61,10 @@ export function parseIdentifyController(data: Uint8Array): NvmeIdentifyControlle
     ieeeOui: data[73]! | (data[74]! << 8) | (data[75]! << 16),
     controllerId: v.getUint16(78, true),
     version,
-    versionString: version === 0 ? '<1.2' : `${version >>> 16}.${(version >> 8) & 0xff}${version & 0xff ? `.${version & 0xff}` : ''}`,
+    versionString:
+      version === 0
+        ? '<1.2'
+        : `${version >>> 16}.${(version >> 8) & 0xff}${version & 0xff ? `.${version & 0xff}` : ''}`,
     oacs,
     supportsSelfTest: (oacs & 0x10) !== 0,
     supportsFirmwareDownload: (oacs & 0x04) !== 0,
@@ -75,19 +79,26 @@ export function parseIdentifyController(data: Uint8Array): NvmeIdentifyControlle
   };
 }
 
-/** An Identify Controller with a model number and a PCI vendor: a Realtek bridge with a SATA drive answers all zeros. */
+/**
+ * An Identify Controller with a model number and a PCI vendor: a Realtek bridge with a SATA drive answers all zeros.
+ */
 export function isPlausibleIdentify(id: NvmeIdentifyController): boolean {
   return id.model.length > 0 && id.pciVendorId !== 0 && id.pciVendorId !== 0xffff;
 }
 
 export function parseIdentifyNamespace(data: Uint8Array): NvmeIdentifyNamespace {
-  if (data.length < 4096) throw new UsbScsiError(ErrorCodes.IO, `Identify Namespace returned ${data.length} of 4096 bytes`);
+  if (data.length < 4096)
+    throw new UsbScsiError(ErrorCodes.IO, `Identify Namespace returned ${data.length} of 4096 bytes`);
   const v = view(data);
   const count = data[25]! + 1;
   const lbaFormats = [];
   for (let i = 0; i < Math.min(count, 64); i++) {
     const at = 128 + 4 * i;
-    lbaFormats.push({ metadataBytes: v.getUint16(at, true), blockSize: 2 ** data[at + 2]!, relativePerformance: data[at + 3]! & 0x3 });
+    lbaFormats.push({
+      metadataBytes: v.getUint16(at, true),
+      blockSize: 2 ** data[at + 2]!,
+      relativePerformance: data[at + 3]! & 0x3,
+    });
   }
   const formatIndex = (data[26]! & 0x0f) | ((data[26]! >> 1) & 0x30);
   return {

@@ -40,7 +40,8 @@ export interface NvmeSmartLog {
 }
 
 export function parseSmartLog(data: Uint8Array): NvmeSmartLog {
-  if (data.length < SMART_LOG_BYTES) throw new UsbScsiError(ErrorCodes.IO, `the SMART / health log returned ${data.length} of ${SMART_LOG_BYTES} bytes`);
+  if (data.length < SMART_LOG_BYTES)
+    throw new UsbScsiError(ErrorCodes.IO, `the SMART / health log returned ${data.length} of ${SMART_LOG_BYTES} bytes`);
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const sensors: number[] = [];
   for (let i = 0; i < 8; i++) {
@@ -200,6 +201,15 @@ export function parseSelfTestLog(data: Uint8Array): NvmeSelfTestLog {
       ...(valid & 0x8 ? { statusCode: data[at + 25]! } : {}),
     });
   }
-  const opText = op === 0 ? 'No self-test in progress' : `${SELF_TEST_CODES[op] ?? `Unknown (0x${op.toString(16)})`} self-test in progress`;
-  return { currentOperation: op, currentOperationText: opText, currentCompletionPercent: op ? data[1]! & 0x7f : 0, results, slotsRead };
+  const opText =
+    op === 0
+      ? 'No self-test in progress'
+      : `${SELF_TEST_CODES[op] ?? `Unknown (0x${op.toString(16)})`} self-test in progress`;
+  return {
+    currentOperation: op,
+    currentOperationText: opText,
+    currentCompletionPercent: op ? data[1]! & 0x7f : 0,
+    results,
+    slotsRead,
+  };
 }

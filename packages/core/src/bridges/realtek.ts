@@ -11,7 +11,16 @@
  */
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { BaseBridge, modeRefusal, type AdminCallOptions, type BridgeExchange, type BridgeLimits } from './bridge.js';
-import { assumedCompletion, completionFromStatus, NVME_BROADCAST_NSID, NvmeAdminOpcode, requestedReplyBytes, submissionEntry, type NvmeAdminCommand, type NvmeCompletion } from './nvme-admin.js';
+import {
+  assumedCompletion,
+  completionFromStatus,
+  NVME_BROADCAST_NSID,
+  NvmeAdminOpcode,
+  requestedReplyBytes,
+  submissionEntry,
+  type NvmeAdminCommand,
+  type NvmeCompletion,
+} from './nvme-admin.js';
 
 export const REALTEK_IN = 0xe4;
 export const REALTEK_OUT = 0xe5;
@@ -60,7 +69,8 @@ export function realtekCompletionCdb(): Uint8Array {
 
 export function realtekBasicRefusal(cmd: NvmeAdminCommand): string | undefined {
   if (cmd.direction !== 'in') return 'the Realtek E4h CDB is data-in only';
-  if (cmd.cdw11 || cmd.cdw12 || cmd.cdw13 || cmd.cdw14 || cmd.cdw15) return 'the Realtek E4h CDB has no room for CDW11-15';
+  if (cmd.cdw11 || cmd.cdw12 || cmd.cdw13 || cmd.cdw14 || cmd.cdw15)
+    return 'the Realtek E4h CDB has no room for CDW11-15';
   if ((cmd.length ?? 0) > 0xffff) return 'the Realtek E4h CDB length is 16 bits';
   const cdw10 = cmd.cdw10 ?? 0;
   if (cmd.opcode === NvmeAdminOpcode.IDENTIFY) {
@@ -70,7 +80,11 @@ export function realtekBasicRefusal(cmd: NvmeAdminCommand): string | undefined {
   if (cmd.opcode === NvmeAdminOpcode.GET_LOG_PAGE) {
     if (cmd.nsid && cmd.nsid !== NVME_BROADCAST_NSID) return 'the Realtek E4h CDB reads controller-wide log pages only';
     const asked = Math.max(cmd.length ?? 0, requestedReplyBytes(cmd) ?? 0);
-    if (asked > REALTEK_BASIC_MAX_LOG_BYTES) return `the Realtek E4h CDB reads at most 0x200 bytes of a log page (longer reads can return stale data); ${asked} were asked`;
+    if (asked > REALTEK_BASIC_MAX_LOG_BYTES)
+      return (
+        `the Realtek E4h CDB reads at most 0x200 bytes of a log page (longer reads can return ` +
+        `stale data); ${asked} were asked`
+      );
     return undefined;
   }
   return 'the Realtek E4h CDB carries Identify and Get Log Page only';
@@ -92,7 +106,11 @@ export class RealtekBridge extends BaseBridge {
   }
 
   get protocol(): string {
-    return this.modes.full && this.modes.basic ? 'Realtek E4h + E4h/E5h' : this.modes.full ? 'Realtek E4h/E5h' : 'Realtek E4h';
+    return this.modes.full && this.modes.basic
+      ? 'Realtek E4h + E4h/E5h'
+      : this.modes.full
+        ? 'Realtek E4h/E5h'
+        : 'Realtek E4h';
   }
 
   get limits(): BridgeLimits {
@@ -101,7 +119,11 @@ export class RealtekBridge extends BaseBridge {
       completion: full,
       ...(full
         ? {}
-        : { opcodes: new Set<number>([NvmeAdminOpcode.IDENTIFY, NvmeAdminOpcode.GET_LOG_PAGE]), maxLogPageBytes: REALTEK_BASIC_MAX_LOG_BYTES, logPageLimitReason: 'longer reads can return stale data, smartmontools sntrealtek' }),
+        : {
+            opcodes: new Set<number>([NvmeAdminOpcode.IDENTIFY, NvmeAdminOpcode.GET_LOG_PAGE]),
+            maxLogPageBytes: REALTEK_BASIC_MAX_LOG_BYTES,
+            logPageLimitReason: 'longer reads can return stale data, smartmontools sntrealtek',
+          }),
       maxTransferBytes: full ? 256 * 1024 : 0xffff,
     };
   }
@@ -112,18 +134,41 @@ export class RealtekBridge extends BaseBridge {
   }
 
   protected run(cmd: NvmeAdminCommand, effect: 'read' | 'write', options: AdminCallOptions): Promise<NvmeCompletion> {
-    return this.modes.basic && realtekBasicRefusal(cmd) === undefined ? this.runBasic(cmd, options) : this.runFull(cmd, effect, options);
+    return this.modes.basic && realtekBasicRefusal(cmd) === undefined
+      ? this.runBasic(cmd, options)
+      : this.runFull(cmd, effect, options);
   }
 
   private async runBasic(cmd: NvmeAdminCommand, options: AdminCallOptions): Promise<NvmeCompletion> {
-    const r = await this.send('E4h', realtekBasicCdb(cmd), { direction: 'in', length: cmd.length!, effect: 'read' }, options, cmd.timeoutMs);
-    if (r.transferred !== cmd.length) throw new UsbScsiError(ErrorCodes.IO, `the Realtek bridge returned ${r.transferred} of ${cmd.length} bytes (an incomplete reply is never passed off as whole)`);
+    const r = await this.send(
+      'E4h',
+      realtekBasicCdb(cmd),
+      { direction: 'in', length: cmd.length!, effect: 'read' },
+      options,
+      cmd.timeoutMs,
+    );
+    if (r.transferred !== cmd.length)
+      throw new UsbScsiError(
+        ErrorCodes.IO,
+        `the Realtek bridge returned ${r.transferred} of ${cmd.length} bytes (an incomplete ` +
+          `reply is never passed off as whole)`,
+      );
     return assumedCompletion(r.data, r.transferred);
   }
 
-  private async runFull(cmd: NvmeAdminCommand, effect: 'read' | 'write', options: AdminCallOptions): Promise<NvmeCompletion> {
+  private async runFull(
+    cmd: NvmeAdminCommand,
+    effect: 'read' | 'write',
+    options: AdminCallOptions,
+  ): Promise<NvmeCompletion> {
     try {
-      await this.send('command phase', realtekCommandCdb(), { direction: 'out', data: submissionEntry(cmd), effect }, options, 15_000);
+      await this.send(
+        'command phase',
+        realtekCommandCdb(),
+        { direction: 'out', data: submissionEntry(cmd), effect },
+        options,
+        15_000,
+      );
     } catch (err) {
       const refused = modeRefusal(err, 'E5h F7h', 'E4h/E5h full mode');
       if (refused !== err) this.modes.full = false;
@@ -132,17 +177,36 @@ export class RealtekBridge extends BaseBridge {
     let data: Uint8Array = new Uint8Array(0);
     let transferred = 0;
     if (cmd.direction === 'in') {
-      const r = await this.send('data phase', realtekDataCdb('in', cmd.length!), { direction: 'in', length: cmd.length!, effect: 'read' }, options, cmd.timeoutMs);
+      const r = await this.send(
+        'data phase',
+        realtekDataCdb('in', cmd.length!),
+        { direction: 'in', length: cmd.length!, effect: 'read' },
+        options,
+        cmd.timeoutMs,
+      );
       data = r.data;
       transferred = r.transferred;
     } else if (cmd.direction === 'out') {
-      const r = await this.send('data phase', realtekDataCdb('out', cmd.data!.length), { direction: 'out', data: cmd.data!, effect }, options, cmd.timeoutMs);
+      const r = await this.send(
+        'data phase',
+        realtekDataCdb('out', cmd.data!.length),
+        { direction: 'out', data: cmd.data!, effect },
+        options,
+        cmd.timeoutMs,
+      );
       transferred = r.transferred;
     } else {
       await this.send('data phase', realtekDataCdb('none', 0), { direction: 'none', effect }, options, cmd.timeoutMs);
     }
-    const c = await this.send('completion phase', realtekCompletionCdb(), { direction: 'in', length: 16, effect: 'read' }, options, 15_000);
-    if (c.transferred < 16) throw new UsbScsiError(ErrorCodes.IO, `the Realtek completion phase returned ${c.transferred} of 16 bytes`);
+    const c = await this.send(
+      'completion phase',
+      realtekCompletionCdb(),
+      { direction: 'in', length: 16, effect: 'read' },
+      options,
+      15_000,
+    );
+    if (c.transferred < 16)
+      throw new UsbScsiError(ErrorCodes.IO, `the Realtek completion phase returned ${c.transferred} of 16 bytes`);
     const view = new DataView(c.data.buffer, c.data.byteOffset, 16);
     return completionFromStatus(view.getUint32(12, true) >>> 17, view.getUint32(0, true), data, transferred);
   }

@@ -11,7 +11,10 @@ export interface BridgeTableEntry {
   bridge: BridgeKind;
   /** Chip and product as drivedb.h names them. */
   name: string;
-  /** The same VID:PID is also sold with a SATA drive behind it (type `sntjmicron/sat`, "NVMe or SATA"): fall back to SAT. */
+  /**
+   * The same VID:PID is also sold with a SATA drive behind it (type `sntjmicron/sat`, "NVMe or SATA"): fall back to
+   * SAT.
+   */
   maybeSata?: boolean;
   /**
    * SATA bridges share this VID:PID (drivedb tells them apart by bcdDevice, which the backends do
@@ -24,7 +27,14 @@ export interface BridgeTableEntry {
   source: string;
 }
 
-const row = (vendorId: number, productId: number, bridge: BridgeKind, name: string, line: number, extra: Partial<BridgeTableEntry> = {}): BridgeTableEntry => ({
+const row = (
+  vendorId: number,
+  productId: number,
+  bridge: BridgeKind,
+  name: string,
+  line: number,
+  extra: Partial<BridgeTableEntry> = {},
+): BridgeTableEntry => ({
   vendorId,
   productId,
   bridge,
@@ -53,7 +63,9 @@ export const BRIDGE_TABLE: readonly BridgeTableEntry[] = Object.freeze([
   row(0x1058, 0x266e, 'asmedia', 'WD Elements SE SSD; ASMedia ASM236x', 7002),
   row(0x13fe, 0x6500, 'asmedia', 'TeamGroup C212; Phison (limited NVMe information)', 7078),
   row(0x152d, 0x0581, 'jmicron', 'JMicron JMS581 (NVMe or SATA)', 7141, { maybeSata: true }),
-  row(0x152d, 0x0583, 'jmicron', 'JMicron JMS583 (SATA adapters share the id, drivedb.h:7147)', 7153, { sataFirst: true }),
+  row(0x152d, 0x0583, 'jmicron', 'JMicron JMS583 (SATA adapters share the id, drivedb.h:7147)', 7153, {
+    sataFirst: true,
+  }),
   row(0x152d, 0xa581, 'jmicron', 'JMicron JMS581 (NVMe or SATA)', 7286, { maybeSata: true }),
   row(0x152d, 0xb581, 'jmicron', 'Unitek M.2 NVMe/SATA; JMicron JMS581', 7286, { maybeSata: true }),
   row(0x152d, 0xa583, 'jmicron', 'JMicron JMS583', 7292),

@@ -11,17 +11,35 @@ import { senseFromJson } from '../wire/json.js';
 describe('parseVia', () => {
   it('reads unix:PATH, unix: and http://HOST:PORT (token from the environment)', () => {
     expect(parseVia('unix:/run/usbscsid.sock')).toEqual({ kind: 'unix', socketPath: '/run/usbscsid.sock' });
-    expect(parseVia('unix:', { env: { XDG_RUNTIME_DIR: '/run/user/1000' } })).toEqual({ kind: 'unix', socketPath: process.getuid?.() === 0 ? '/run/usbscsid.sock' : '/run/user/1000/usbscsid.sock' });
-    expect(parseVia('http://127.0.0.1:8765', { env: { USBSCSI_TOKEN: 'sekrit' } })).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 8765, token: 'sekrit' });
+    expect(parseVia('unix:', { env: { XDG_RUNTIME_DIR: '/run/user/1000' } })).toEqual({
+      kind: 'unix',
+      socketPath: process.getuid?.() === 0 ? '/run/usbscsid.sock' : '/run/user/1000/usbscsid.sock',
+    });
+    expect(parseVia('http://127.0.0.1:8765', { env: { USBSCSI_TOKEN: 'sekrit' } })).toEqual({
+      kind: 'tcp',
+      host: '127.0.0.1',
+      port: 8765,
+      token: 'sekrit',
+    });
     expect(parseVia('http://[::1]:9/')).toMatchObject({ kind: 'tcp', host: '::1', port: 9 });
-    for (const bad of ['tcp:1', 'unix:relative', 'http://host', '/run/x.sock']) expect(() => parseVia(bad)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    for (const bad of ['tcp:1', 'unix:relative', 'http://host', '/run/x.sock'])
+      expect(() => parseVia(bad)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
   });
 
   it('refuses plain HTTP to a host that is not loopback, so the token never crosses the network in clear', () => {
     const env = { USBSCSI_TOKEN: 'sekrit' };
     for (const host of ['127.0.0.1', '127.1.2.3', '[::1]', 'localhost', 'LOCALHOST', '[0:0:0:0:0:0:0:1]'])
       expect(parseVia(`http://${host}:8765`, { env })).toMatchObject({ kind: 'tcp', port: 8765, token: 'sekrit' });
-    for (const host of ['10.0.0.5', '192.168.1.20', 'station-7.lan', '127.example.com', '127.0.0.256', '[::2]', '[fe80::1]', '0.0.0.0']) {
+    for (const host of [
+      '10.0.0.5',
+      '192.168.1.20',
+      'station-7.lan',
+      '127.example.com',
+      '127.0.0.256',
+      '[::2]',
+      '[fe80::1]',
+      '0.0.0.0',
+    ]) {
       for (const options of [{ env }, { env: {} }, { env: {}, token: 'sekrit' }]) {
         let thrown: unknown;
         try {
@@ -29,14 +47,19 @@ describe('parseVia', () => {
         } catch (err) {
           thrown = err;
         }
-        expect(thrown, host).toMatchObject({ code: 'E_BAD_INPUT', message: expect.stringMatching(/not loopback.*ssh -N -L/s) });
+        expect(thrown, host).toMatchObject({
+          code: 'E_BAD_INPUT',
+          message: expect.stringMatching(/not loopback.*ssh -N -L/s),
+        });
       }
     }
   });
 
   it('refuses ports outside 1-65535', () => {
     for (const port of ['0', '65536', '99999', '00000', '123456789012'])
-      expect(() => parseVia(`http://127.0.0.1:${port}`), port).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT', message: expect.stringContaining('1 to 65535') }));
+      expect(() => parseVia(`http://127.0.0.1:${port}`), port).toThrow(
+        expect.objectContaining({ code: 'E_BAD_INPUT', message: expect.stringContaining('1 to 65535') }),
+      );
     expect(parseVia('http://127.0.0.1:1')).toMatchObject({ port: 1 });
     expect(parseVia('http://127.0.0.1:65535')).toMatchObject({ port: 65535 });
   });
@@ -50,7 +73,16 @@ describe('parseVia', () => {
 
 describe('senseFromJson', () => {
   it('restores bigint and byte fields of decoded sense', () => {
-    const s = senseFromJson({ format: 'fixed', senseKey: 5, asc: 0x24, ascq: 0, information: '4294967296', raw: '700005', descriptors: [{ type: 9, bytes: '0a0b' }], ataStatusReturn: { error: 0, lba: '17', status: 0x50 } });
+    const s = senseFromJson({
+      format: 'fixed',
+      senseKey: 5,
+      asc: 0x24,
+      ascq: 0,
+      information: '4294967296',
+      raw: '700005',
+      descriptors: [{ type: 9, bytes: '0a0b' }],
+      ataStatusReturn: { error: 0, lba: '17', status: 0x50 },
+    });
     expect(s.information).toBe(4294967296n);
     expect([...s.raw]).toEqual([0x70, 0x00, 0x05]);
     expect([...s.descriptors![0]!.bytes]).toEqual([0x0a, 0x0b]);
@@ -75,9 +107,17 @@ describe('DaemonClient against a stub server', () => {
     executeBodies = [];
     server = createServer((req, res) => {
       if (req.url === '/v1/devices') return res.end(JSON.stringify({ devices }));
-      if (req.url?.endsWith('/execute')) executeBodies.push(new Promise((resolve) => { let b = ''; req.on('data', (c) => (b += c)).on('end', () => resolve(b)); }));
+      if (req.url?.endsWith('/execute'))
+        executeBodies.push(
+          new Promise((resolve) => {
+            let b = '';
+            req.on('data', (c) => (b += c)).on('end', () => resolve(b));
+          }),
+        );
       if (req.url === '/teapot') return res.writeHead(418).end('not json');
-      res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'E_BUSY', message: 'leased by x', details: { holder: 'x' } } }));
+      res
+        .writeHead(409, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 'E_BUSY', message: 'leased by x', details: { holder: 'x' } } }));
     });
     await new Promise<void>((r) => server.listen(socketPath, r));
   });
@@ -90,7 +130,10 @@ describe('DaemonClient against a stub server', () => {
     const c = new DaemonClient(`unix:${socketPath}`);
     expect((await c.resolveDevice('1-2')).id).toBe('1-2');
     expect((await c.resolveDevice('1234:0001:A')).id).toBe('1-1');
-    await expect(c.resolveDevice('1234:0001')).rejects.toMatchObject({ code: 'E_AMBIGUOUS', details: { candidates: ['1-1', '1-2'] } });
+    await expect(c.resolveDevice('1234:0001')).rejects.toMatchObject({
+      code: 'E_AMBIGUOUS',
+      details: { candidates: ['1-1', '1-2'] },
+    });
     await expect(c.resolveDevice()).rejects.toMatchObject({ code: 'E_AMBIGUOUS' });
     await expect(c.resolveDevice('dead:beef')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     c.close();
@@ -98,7 +141,11 @@ describe('DaemonClient against a stub server', () => {
 
   it("turns the daemon's error body into the UsbScsiError it names, keeping details and the HTTP status", async () => {
     const c = new DaemonClient({ kind: 'unix', socketPath });
-    await expect(c.execute('1-1', Uint8Array.of(0, 0, 0, 0, 0, 0))).rejects.toMatchObject({ code: 'E_BUSY', message: 'leased by x', details: { holder: 'x', httpStatus: 409 } });
+    await expect(c.execute('1-1', Uint8Array.of(0, 0, 0, 0, 0, 0))).rejects.toMatchObject({
+      code: 'E_BUSY',
+      message: 'leased by x',
+      details: { holder: 'x', httpStatus: 409 },
+    });
     c.close();
   });
 
@@ -125,7 +172,15 @@ describe('DaemonClient against a stub server', () => {
     const device = await openRemoteDevice({ via: `unix:${socketPath}`, selector: '1-2' });
     try {
       expect(device.description.transport).toBe('remote');
-      expect(device.description.daemonDevice).toEqual({ id: '1-2', vendorId: 0x1234, productId: 0x0001, manufacturer: 'Acme', product: 'Stick', serialNumber: 'B', location: '1-2' });
+      expect(device.description.daemonDevice).toEqual({
+        id: '1-2',
+        vendorId: 0x1234,
+        productId: 0x0001,
+        manufacturer: 'Acme',
+        product: 'Stick',
+        serialNumber: 'B',
+        location: '1-2',
+      });
     } finally {
       await device.close();
     }
@@ -146,10 +201,16 @@ describe('DaemonClient against a stub server', () => {
 
   it('says where no daemon listens, and refuses LUNs other than 0 before sending', async () => {
     const c = new DaemonClient({ kind: 'unix', socketPath: join(dir, 'nobody.sock') });
-    await expect(c.health()).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining('no usbscsid listens'), details: { errno: 'ENOENT' } });
+    await expect(c.health()).rejects.toMatchObject({
+      code: 'E_IO',
+      message: expect.stringContaining('no usbscsid listens'),
+      details: { errno: 'ENOENT' },
+    });
     const t = new RemoteTransport({ client: c, deviceId: '1-1' });
     expect(t.kind).toBe('remote');
-    await expect(t.execute({ cdb: Uint8Array.of(0, 0, 0, 0, 0, 0), direction: 'none', lun: 1 })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+    await expect(t.execute({ cdb: Uint8Array.of(0, 0, 0, 0, 0, 0), direction: 'none', lun: 1 })).rejects.toMatchObject({
+      code: 'E_BAD_INPUT',
+    });
     c.close();
   });
 });

@@ -4,7 +4,16 @@ import { parseVia, type DaemonEndpoint } from './endpoint.js';
 import { DaemonHttp, type HttpResponse } from './http.js';
 import { hexBytes } from '../hex.js';
 import { resultFromHeaders, resultFromJson, type SequencedResult } from '../wire/json.js';
-import type { DaemonDevice, DaemonEvent, DaemonHealth, DaemonLease, DaemonLeaseGrant, ExecuteRequestJson, ExecuteResultJson, LeaseRequestJson } from '../wire/types.js';
+import type {
+  DaemonDevice,
+  DaemonEvent,
+  DaemonHealth,
+  DaemonLease,
+  DaemonLeaseGrant,
+  ExecuteRequestJson,
+  ExecuteResultJson,
+  LeaseRequestJson,
+} from '../wire/types.js';
 import { usbIdsOf } from '../hex.js';
 
 /** What renewing and releasing need. */
@@ -37,7 +46,8 @@ export class DaemonClient {
   private readonly http: DaemonHttp;
 
   constructor(endpoint: DaemonEndpoint | string, options: { maxSockets?: number; token?: string } = {}) {
-    const ep = typeof endpoint === 'string' ? parseVia(endpoint, options.token ? { token: options.token } : {}) : endpoint;
+    const ep =
+      typeof endpoint === 'string' ? parseVia(endpoint, options.token ? { token: options.token } : {}) : endpoint;
     this.http = new DaemonHttp(ep, options.maxSockets ? { maxSockets: options.maxSockets } : {});
   }
 
@@ -54,7 +64,8 @@ export class DaemonClient {
   }
 
   async getDevice(id: string): Promise<DaemonDevice> {
-    return json<{ device: DaemonDevice }>(await this.http.call({ method: 'GET', path: `/v1/devices/${enc(id)}` })).device;
+    return json<{ device: DaemonDevice }>(await this.http.call({ method: 'GET', path: `/v1/devices/${enc(id)}` }))
+      .device;
   }
 
   /**
@@ -67,21 +78,37 @@ export class DaemonClient {
     let matches = devices;
     if (selector) {
       const ids = /^(?:0x)?([0-9a-f]{1,4}):(?:0x)?([0-9a-f]{1,4})(?::(.+))?$/i.exec(selector);
-      matches = devices.filter((d) =>
-        d.id === selector || d.location === selector ||
-        (ids !== null && d.vendorId === parseInt(ids[1]!, 16) && d.productId === parseInt(ids[2]!, 16) && (ids[3] === undefined || d.serialNumber === ids[3])),
+      matches = devices.filter(
+        (d) =>
+          d.id === selector ||
+          d.location === selector ||
+          (ids !== null &&
+            d.vendorId === parseInt(ids[1]!, 16) &&
+            d.productId === parseInt(ids[2]!, 16) &&
+            (ids[3] === undefined || d.serialNumber === ids[3])),
       );
     }
     const list = devices.map((d) => `${d.id} (${usbIdsOf(d)}${d.product ? ` ${d.product}` : ''})`);
     if (matches.length === 1) return matches[0]!;
     if (matches.length === 0) {
-      throw new UsbScsiError(ErrorCodes.NOT_FOUND, selector ? `usbscsid serves no device matching ${selector}; it serves: ${list.join(', ') || 'none'}` : 'usbscsid serves no device', {
-        details: { candidates: list },
-      });
+      throw new UsbScsiError(
+        ErrorCodes.NOT_FOUND,
+        selector
+          ? `usbscsid serves no device matching ${selector}; it serves: ${list.join(', ') || 'none'}`
+          : 'usbscsid serves no device',
+        {
+          details: { candidates: list },
+        },
+      );
     }
-    throw new UsbScsiError(ErrorCodes.AMBIGUOUS, `${selector ?? 'no selector'} matches ${matches.length} devices served by usbscsid; name one by id: ${list.join(', ')}`, {
-      details: { candidates: matches.map((d) => d.id) },
-    });
+    throw new UsbScsiError(
+      ErrorCodes.AMBIGUOUS,
+      `${selector ?? 'no selector'} matches ${matches.length} devices served ` +
+        `by usbscsid; name one by id: ${list.join(', ')}`,
+      {
+        details: { candidates: matches.map((d) => d.id) },
+      },
+    );
   }
 
   /**
@@ -97,7 +124,10 @@ export class DaemonClient {
     if (direction === 'out') {
       if (!options.data) throw badInput("direction 'out' needs data");
       const res = await this.http.call({
-        method: 'POST', path, body: options.data, ...signal,
+        method: 'POST',
+        path,
+        body: options.data,
+        ...signal,
         headers: {
           ...common,
           'content-type': 'application/octet-stream',
@@ -109,15 +139,23 @@ export class DaemonClient {
       return resultFromJson(json<ExecuteResultJson>(res));
     }
     const request: ExecuteRequestJson = {
-      cdb: hexBytes(cdb), direction,
+      cdb: hexBytes(cdb),
+      direction,
       ...(direction === 'in' ? { length } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.allowMediumWrite ? { allowMediumWrite: true } : {}),
     };
     const body = JSON.stringify(request);
     const res = await this.http.call({
-      method: 'POST', path, body: Buffer.from(body), ...signal,
-      headers: { ...common, 'content-type': 'application/json', ...(direction === 'in' ? { accept: 'application/octet-stream' } : {}) },
+      method: 'POST',
+      path,
+      body: Buffer.from(body),
+      ...signal,
+      headers: {
+        ...common,
+        'content-type': 'application/json',
+        ...(direction === 'in' ? { accept: 'application/octet-stream' } : {}),
+      },
     });
     if (direction !== 'in') return resultFromJson(json<ExecuteResultJson>(res));
     const target = options.into ?? new Uint8Array(length ?? 0);
@@ -127,28 +165,46 @@ export class DaemonClient {
   }
 
   async reset(deviceId: string, options: { leaseSecret?: string } = {}): Promise<void> {
-    await this.http.call({ method: 'POST', path: `/v1/devices/${enc(deviceId)}/reset`, headers: options.leaseSecret ? { 'x-usbscsi-lease': options.leaseSecret } : {} });
+    await this.http.call({
+      method: 'POST',
+      path: `/v1/devices/${enc(deviceId)}/reset`,
+      headers: options.leaseSecret ? { 'x-usbscsi-lease': options.leaseSecret } : {},
+    });
   }
 
   /** Takes the device exclusively. The answer carries the lease's secret: the only copy there is. */
   async acquireLease(deviceId: string, options: LeaseRequestOptions = {}): Promise<DaemonLeaseGrant> {
     const res = await this.http.call({
-      method: 'POST', path: `/v1/devices/${enc(deviceId)}/lease`, body: Buffer.from(JSON.stringify(options)), headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      path: `/v1/devices/${enc(deviceId)}/lease`,
+      body: Buffer.from(JSON.stringify(options)),
+      headers: { 'content-type': 'application/json' },
     });
     return json<{ lease: DaemonLeaseGrant }>(res).lease;
   }
 
   /** Pushes the lease's expiry to now + ttlMs (default: its first TTL). */
-  async renewLease(lease: LeaseCredential, options: Pick<LeaseRequestOptions, 'ttlMs' | 'idleTimeoutMs'> = {}): Promise<DaemonLease> {
+  async renewLease(
+    lease: LeaseCredential,
+    options: Pick<LeaseRequestOptions, 'ttlMs' | 'idleTimeoutMs'> = {},
+  ): Promise<DaemonLease> {
     const res = await this.http.call({
-      method: 'POST', path: `/v1/leases/${enc(lease.id)}/renew`, body: Buffer.from(JSON.stringify(options)),
+      method: 'POST',
+      path: `/v1/leases/${enc(lease.id)}/renew`,
+      body: Buffer.from(JSON.stringify(options)),
       headers: { 'content-type': 'application/json', 'x-usbscsi-lease': lease.secret },
     });
     return json<{ lease: DaemonLease }>(res).lease;
   }
 
   async releaseLease(lease: LeaseCredential): Promise<DaemonLease> {
-    return json<{ lease: DaemonLease }>(await this.http.call({ method: 'DELETE', path: `/v1/leases/${enc(lease.id)}`, headers: { 'x-usbscsi-lease': lease.secret } })).lease;
+    return json<{ lease: DaemonLease }>(
+      await this.http.call({
+        method: 'DELETE',
+        path: `/v1/leases/${enc(lease.id)}`,
+        headers: { 'x-usbscsi-lease': lease.secret },
+      }),
+    ).lease;
   }
 
   /**
@@ -156,7 +212,9 @@ export class DaemonClient {
    * Unix socket, as the user that took the lease or as root (E_PERMISSION otherwise).
    */
   async breakLease(leaseId: string): Promise<DaemonLease> {
-    return json<{ lease: DaemonLease }>(await this.http.call({ method: 'POST', path: `/v1/leases/${enc(leaseId)}/break` })).lease;
+    return json<{ lease: DaemonLease }>(
+      await this.http.call({ method: 'POST', path: `/v1/leases/${enc(leaseId)}/break` }),
+    ).lease;
   }
 
   async listLeases(): Promise<DaemonLease[]> {
@@ -182,7 +240,11 @@ export class DaemonClient {
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n');
         if (data) listener(JSON.parse(data) as DaemonEvent);
       }
     });
@@ -196,10 +258,14 @@ export class DaemonClient {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the body's shape
 function json<T>(res: HttpResponse): T {
   try {
     return JSON.parse(res.body.toString('utf8')) as T;
   } catch {
-    throw new UsbScsiError(ErrorCodes.IO, `usbscsid sent a body that is not JSON (HTTP ${res.status}); is that a usbscsid?`);
+    throw new UsbScsiError(
+      ErrorCodes.IO,
+      `usbscsid sent a body that is not JSON (HTTP ${res.status}); is that a usbscsid?`,
+    );
   }
 }

@@ -3,11 +3,13 @@ import { badInput } from '../errors.js';
 
 /** Where a daemon listens: a Unix socket, or loopback TCP with a bearer token. */
 export type DaemonEndpoint =
-  | { kind: 'unix'; socketPath: string }
-  | { kind: 'tcp'; host: string; port: number; token?: string };
+  { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number; token?: string };
 
 /** The daemon's default socket: /run/usbscsid.sock for root, else $XDG_RUNTIME_DIR/usbscsid.sock. */
-export function defaultDaemonSocket(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
+export function defaultDaemonSocket(
+  env: NodeJS.ProcessEnv = process.env,
+  uid: number | undefined = process.getuid?.(),
+): string {
   if (uid === 0) return '/run/usbscsid.sock';
   if (env.XDG_RUNTIME_DIR && env.XDG_RUNTIME_DIR.startsWith('/')) return join(env.XDG_RUNTIME_DIR, 'usbscsid.sock');
   return `/tmp/usbscsid-${uid ?? 'user'}.sock`;
@@ -37,7 +39,8 @@ export function parseVia(text: string, options: { token?: string; env?: NodeJS.P
   const value = text.trim();
   if (value.startsWith('unix:')) {
     const path = value.slice('unix:'.length);
-    if (path && !path.startsWith('/') && !path.startsWith('.')) throw badInput(`--via unix:PATH needs an absolute or ./relative path, not ${JSON.stringify(path)}`);
+    if (path && !path.startsWith('/') && !path.startsWith('.'))
+      throw badInput(`--via unix:PATH needs an absolute or ./relative path, not ${JSON.stringify(path)}`);
     return { kind: 'unix', socketPath: path || defaultDaemonSocket(env) };
   }
   const m = /^http:\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(value);
@@ -48,15 +51,20 @@ export function parseVia(text: string, options: { token?: string; env?: NodeJS.P
       throw badInput(`--via ${JSON.stringify(text)}: the port must be from 1 to 65535, not ${m[2]}`, { port: m[2] });
     if (!isLoopbackHost(host)) {
       throw badInput(
-        `--via ${JSON.stringify(text)}: refusing plain HTTP to ${host}, which is not loopback (127.0.0.0/8, ::1, localhost): the daemon's bearer token would cross the network in clear. ` +
-          `Reach a daemon on another machine through a tunnel that ends here, e.g. ssh -N -L 8765:127.0.0.1:8765 ${host}, then --via http://127.0.0.1:8765`,
+        `--via ${JSON.stringify(text)}: refusing plain HTTP to ${host}, which is not loopback ` +
+          `(127.0.0.0/8, ::1, localhost): the daemon's bearer token would cross the network in clear. ` +
+          (`Reach a daemon on another machine through a tunnel that ends here, e.g. ssh -N -L ` +
+            `8765:127.0.0.1:8765 ${host}, then --via http://127.0.0.1:8765`),
         { host },
       );
     }
     const token = options.token ?? env.USBSCSI_TOKEN;
     return { kind: 'tcp', host, port, ...(token ? { token } : {}) };
   }
-  throw badInput(`cannot read --via ${JSON.stringify(text)}: use unix:/run/usbscsid.sock, unix: (the default socket) or http://127.0.0.1:PORT (token in USBSCSI_TOKEN)`);
+  throw badInput(
+    `cannot read --via ${JSON.stringify(text)}: use unix:/run/usbscsid.sock, unix: (the ` +
+      `default socket) or http://127.0.0.1:PORT (token in USBSCSI_TOKEN)`,
+  );
 }
 
 export function describeEndpoint(endpoint: DaemonEndpoint): string {

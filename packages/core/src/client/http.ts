@@ -1,5 +1,5 @@
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { ErrorCodes, UsbScsiError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { describeEndpoint, type DaemonEndpoint } from './endpoint.js';
 import { errorFromBody } from '../wire/json.js';
 
@@ -23,7 +23,10 @@ class StaleSocketError extends Error {}
 export class DaemonHttp {
   private readonly agent: Agent;
 
-  constructor(readonly endpoint: DaemonEndpoint, options: { maxSockets?: number } = {}) {
+  constructor(
+    readonly endpoint: DaemonEndpoint,
+    options: { maxSockets?: number } = {},
+  ) {
     this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 16 });
   }
 
@@ -39,7 +42,11 @@ export class DaemonHttp {
         return await this.sendOnce(req);
       } catch (err) {
         if (!(err instanceof StaleSocketError)) throw err;
-        if (attempt >= 4) throw new UsbScsiError(ErrorCodes.IO, `usbscsid at ${describeEndpoint(this.endpoint)} keeps closing connections; is it shutting down?`);
+        if (attempt >= 4)
+          throw new UsbScsiError(
+            ErrorCodes.IO,
+            `usbscsid at ${describeEndpoint(this.endpoint)} keeps closing connections; is it shutting down?`,
+          );
       }
     }
   }
@@ -65,11 +72,20 @@ export class DaemonHttp {
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+            }),
+          );
           res.on('error', (err) => reject(this.connectionError(err)));
         },
       );
-      const onAbort = () => r.destroy(new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled; the daemon drops the command if it has not started'));
+      const onAbort = () =>
+        r.destroy(
+          new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled; the daemon drops the command if it has not started'),
+        );
       req.signal?.addEventListener('abort', onAbort, { once: true });
       r.on('close', () => req.signal?.removeEventListener('abort', onAbort));
       r.on('error', (err: NodeJS.ErrnoException) => {
@@ -86,15 +102,24 @@ export class DaemonHttp {
     return new Promise((resolve, reject) => {
       const r = httpRequest(
         {
-          method: 'GET', path, agent: false,
-          headers: { accept: 'text/event-stream', ...(ep.kind === 'tcp' && ep.token ? { authorization: `Bearer ${ep.token}` } : {}) },
+          method: 'GET',
+          path,
+          agent: false,
+          headers: {
+            accept: 'text/event-stream',
+            ...(ep.kind === 'tcp' && ep.token ? { authorization: `Bearer ${ep.token}` } : {}),
+          },
           ...(ep.kind === 'unix' ? { socketPath: ep.socketPath } : { host: ep.host, port: ep.port }),
         },
         (res) => {
           if ((res.statusCode ?? 0) >= 400) {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => reject(errorFromResponse({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })));
+            res.on('end', () =>
+              reject(
+                errorFromResponse({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+              ),
+            );
             return;
           }
           resolve(res);
@@ -120,11 +145,15 @@ export class DaemonHttp {
     const where = describeEndpoint(this.endpoint);
     const hint =
       err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-        ? `no usbscsid listens at ${where}: start it (systemctl start usbscsid, or usbscsid --socket PATH) or fix --via / USBSCSI_VIA`
+        ? `no usbscsid listens at ${where}: start it (systemctl start usbscsid, or usbscsid ` +
+          `--socket PATH) or fix --via / USBSCSI_VIA`
         : err.code === 'EACCES'
           ? `not allowed to connect to ${where}: join the socket's group (usbscsi) or run as its owner`
           : `the connection to usbscsid at ${where} failed: ${err.message}`;
-    return new UsbScsiError(err.code === 'EACCES' ? ErrorCodes.PERMISSION : ErrorCodes.IO, hint, { cause: err, details: { errno: err.code } });
+    return new UsbScsiError(err.code === 'EACCES' ? ErrorCodes.PERMISSION : ErrorCodes.IO, hint, {
+      cause: err,
+      details: { errno: err.code },
+    });
   }
 }
 

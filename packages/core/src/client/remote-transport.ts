@@ -57,7 +57,10 @@ export class RemoteTransport implements ScsiTransport {
   }
 
   reset(): Promise<void> {
-    return this.client.reset(this.options.deviceId, this.options.lease ? { leaseSecret: this.options.lease.secret } : {});
+    return this.client.reset(
+      this.options.deviceId,
+      this.options.lease ? { leaseSecret: this.options.lease.secret } : {},
+    );
   }
 
   async close(): Promise<void> {
@@ -96,13 +99,24 @@ function daemonDeviceIdentity(device: DaemonDevice): DaemonDeviceIdentity {
 
 /** A {@link ScsiDevice} whose every command goes through usbscsid. */
 export async function openRemoteDevice(options: OpenRemoteDeviceOptions): Promise<ScsiDevice> {
-  const client = typeof options.via === 'string' ? new DaemonClient(options.via, options.token ? { token: options.token } : {}) : new DaemonClient(options.via);
+  const client =
+    typeof options.via === 'string'
+      ? new DaemonClient(options.via, options.token ? { token: options.token } : {})
+      : new DaemonClient(options.via);
   try {
     const device = await client.resolveDevice(options.selector);
     const lease = options.lease ? await client.acquireLease(device.id, options.lease) : undefined;
-    const transport = new RemoteTransport({ client, deviceId: device.id, ...(lease ? { lease: { id: lease.id, secret: lease.secret }, releaseLeaseOnClose: true } : {}) });
+    const transport = new RemoteTransport({
+      client,
+      deviceId: device.id,
+      ...(lease ? { lease: { id: lease.id, secret: lease.secret }, releaseLeaseOnClose: true } : {}),
+    });
     return new ScsiDevice(transport, {
-      description: { backend: `usbscsid ${device.backend}`, transport: 'remote', daemonDevice: daemonDeviceIdentity(device) },
+      description: {
+        backend: `usbscsid ${device.backend}`,
+        transport: 'remote',
+        daemonDevice: daemonDeviceIdentity(device),
+      },
       ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
       onClose: async () => client.close(),
     });

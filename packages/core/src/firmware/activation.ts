@@ -11,7 +11,16 @@ import { ScsiStatus } from '../transport.js';
 import type { FirmwareReport } from './types.js';
 
 const POLL_MS = 100;
-const GONE = new Set<string>([ErrorCodes.DEVICE_GONE, ErrorCodes.NOT_FOUND, ErrorCodes.BUSY, ErrorCodes.IO, ErrorCodes.STALL, ErrorCodes.PHASE_ERROR, ErrorCodes.TIMEOUT, ErrorCodes.PERMISSION]);
+const GONE = new Set<string>([
+  ErrorCodes.DEVICE_GONE,
+  ErrorCodes.NOT_FOUND,
+  ErrorCodes.BUSY,
+  ErrorCodes.IO,
+  ErrorCodes.STALL,
+  ErrorCodes.PHASE_ERROR,
+  ErrorCodes.TIMEOUT,
+  ErrorCodes.PERMISSION,
+]);
 
 export interface CameBack {
   device: ScsiDevice;
@@ -21,7 +30,10 @@ export interface CameBack {
   ms: number;
 }
 
-export async function waitForDevice(device: ScsiDevice, options: { timeoutMs: number; reopen?: () => Promise<ScsiDevice>; signal?: AbortSignal; gone?: boolean }): Promise<CameBack> {
+export async function waitForDevice(
+  device: ScsiDevice,
+  options: { timeoutMs: number; reopen?: () => Promise<ScsiDevice>; signal?: AbortSignal; gone?: boolean },
+): Promise<CameBack> {
   const started = Date.now();
   const deadline = started + options.timeoutMs;
   let current = device;
@@ -32,15 +44,25 @@ export async function waitForDevice(device: ScsiDevice, options: { timeoutMs: nu
   const notBackYet = (err: unknown): err is UsbScsiError => isUsbScsiError(err) && GONE.has(err.code);
   while (Date.now() < deadline) {
     if (options.signal?.aborted) {
-      throw new UsbScsiError(ErrorCodes.CANCELLED, 'stopped while waiting for the device to come back from activation: it runs the old or the new firmware; check with `usbscsi firmware info`', {
-        details: { reason: 'cancelled', deviceState: 'unknown' },
-      });
+      throw new UsbScsiError(
+        ErrorCodes.CANCELLED,
+        'stopped while waiting for the device to come back from activation: it runs the old ' +
+          'or the new firmware; check with `usbscsi firmware info`',
+        {
+          details: { reason: 'cancelled', deviceState: 'unknown' },
+        },
+      );
     }
     if (gone) {
       if (!options.reopen) {
-        throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device dropped off the bus after activation (it re-enumerates to run the new firmware): open it again to see its revision', {
-          details: { reason: 'reenumerated', deviceState: 'unknown' },
-        });
+        throw new UsbScsiError(
+          ErrorCodes.DEVICE_GONE,
+          'the device dropped off the bus after activation (it re-enumerates to run the new ' +
+            'firmware): open it again to see its revision',
+          {
+            details: { reason: 'reenumerated', deviceState: 'unknown' },
+          },
+        );
       }
       try {
         if (reopened) await current.close().catch(() => undefined);
@@ -55,8 +77,11 @@ export async function waitForDevice(device: ScsiDevice, options: { timeoutMs: nu
     }
     if (!gone) {
       try {
-        const r = await current.execute(scsi.testUnitReadyCdb(), { timeoutMs: Math.max(1000, Math.min(5000, deadline - Date.now())) });
-        if (r.status === ScsiStatus.GOOD) return { device: current, reopened, how: how ?? 'ready', ms: Date.now() - started };
+        const r = await current.execute(scsi.testUnitReadyCdb(), {
+          timeoutMs: Math.max(1000, Math.min(5000, deadline - Date.now())),
+        });
+        if (r.status === ScsiStatus.GOOD)
+          return { device: current, reopened, how: how ?? 'ready', ms: Date.now() - started };
         const s = r.sense;
         if (s?.senseKey === 0x06 && s.asc === 0x3f && s.ascq === 0x01) how ??= 'microcode-changed';
         else if (s?.senseKey === 0x06 && s.asc === 0x29) how ??= 'reset';
@@ -73,7 +98,9 @@ export async function waitForDevice(device: ScsiDevice, options: { timeoutMs: nu
   if (reopened) await current.close().catch(() => undefined);
   throw new UsbScsiError(
     ErrorCodes.TIMEOUT,
-    `the device did not come back within ${Math.round(options.timeoutMs / 1000)} s of activation (last: ${lastProblem}). It runs either its old or its new firmware, never a mix: power-cycle it and check with \`usbscsi firmware info\``,
+    `the device did not come back within ${Math.round(options.timeoutMs / 1000)} s of ` +
+      `activation (last: ${lastProblem}). It runs either its old or its new firmware, never ` +
+      `a mix: power-cycle it and check with \`usbscsi firmware info\``,
     { details: { reason: 'did-not-come-back', deviceState: 'unknown', timeoutMs: options.timeoutMs } },
   );
 }

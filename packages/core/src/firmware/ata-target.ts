@@ -17,7 +17,14 @@ import { ScsiStatus, type ScsiResult } from '../transport.js';
 import * as scsi from '../scsi/index.js';
 import { activateRefused, chunkRefused } from './errors.js';
 import { activationOf, checkBufferId, chooseMode, chunkImage } from './plan.js';
-import { MODE_NAMES, type DownloadFirmwareOptions, type FirmwareCapabilities, type FirmwareChunk, type FirmwarePlan, type FirmwareTarget } from './types.js';
+import {
+  MODE_NAMES,
+  type DownloadFirmwareOptions,
+  type FirmwareCapabilities,
+  type FirmwareChunk,
+  type FirmwarePlan,
+  type FirmwareTarget,
+} from './types.js';
 import { hex0x } from '../hex.js';
 
 const BLOCK = 512;
@@ -33,9 +40,17 @@ const MAX_OFFSET_BLOCKS = 0xffff;
 
 export const ATA_SUBCOMMAND: Readonly<Record<number, number>> = { 0x05: 0x07, 0x07: 0x03, 0x0e: 0x0e, 0x0f: 0x0f };
 
-export function downloadMicrocodeCdb(o: { subcommand: number; blocks: number; offsetBlocks: number; dma?: boolean }): Uint8Array {
+export function downloadMicrocodeCdb(o: {
+  subcommand: number;
+  blocks: number;
+  offsetBlocks: number;
+  dma?: boolean;
+}): Uint8Array {
   const data = o.subcommand !== 0x0f;
-  if (!Number.isInteger(o.blocks) || o.blocks < 0 || o.blocks > MAX_WHOLE_BLOCKS) throw badInput(`DOWNLOAD MICROCODE carries at most ${MAX_WHOLE_BLOCKS} blocks in one command; got ${o.blocks}`, { reason: 'image-too-large' });
+  if (!Number.isInteger(o.blocks) || o.blocks < 0 || o.blocks > MAX_WHOLE_BLOCKS)
+    throw badInput(`DOWNLOAD MICROCODE carries at most ${MAX_WHOLE_BLOCKS} blocks in one command; got ${o.blocks}`, {
+      reason: 'image-too-large',
+    });
   // COUNT alone (T_LENGTH 10b) would tell the SATL to move only `blocks & 0xff` blocks.
   const tLength = o.blocks > MAX_BLOCKS_PER_COMMAND ? scsi.AtaTLength.TPSIU : scsi.AtaTLength.COUNT;
   return scsi.ataPassThrough16Cdb({
@@ -63,9 +78,14 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
   async probe(): Promise<FirmwareCapabilities> {
     const r = await this.device.execute(scsi.ataIdentifyDeviceCdb(16), { length: 512, timeoutMs: 10_000 });
     if (r.status !== ScsiStatus.GOOD || r.transferred < 512) {
-      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'the device does not answer ATA IDENTIFY DEVICE through ATA PASS-THROUGH: it is not a USB-SATA bridge (use the SCSI target)', {
-        details: { reason: 'not-ata', status: r.status },
-      });
+      throw new UsbScsiError(
+        ErrorCodes.UNSUPPORTED,
+        'the device does not answer ATA IDENTIFY DEVICE through ATA PASS-THROUGH: it is not ' +
+          'a USB-SATA bridge (use the SCSI target)',
+        {
+          details: { reason: 'not-ata', status: r.status },
+        },
+      );
     }
     const d = r.data;
     const notes: string[] = [];
@@ -73,7 +93,11 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
     const offsets = supported && (word(d, 119) & 0xc010) === 0x4010;
     const modes = supported ? [0x05, ...(offsets ? [0x07] : [])] : [];
     if (!supported) notes.push('IDENTIFY word 83 bit 0 is clear: the drive does not support DOWNLOAD MICROCODE');
-    if (offsets) notes.push('deferred activation (0x0e/0x0f) is reported in the IDENTIFY DEVICE data log, not read here: ask for --mode 0xe explicitly');
+    if (offsets)
+      notes.push(
+        'deferred activation (0x0e/0x0f) is reported in the IDENTIFY DEVICE data log, not ' +
+          'read here: ask for --mode 0xe explicitly',
+      );
     if ((word(d, 69) & 0x0100) !== 0) notes.push('DOWNLOAD MICROCODE DMA (93h) is supported (ataDma)');
     const min = word(d, 234);
     const max = word(d, 235);
@@ -85,7 +109,8 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
       offsetBoundary: BLOCK,
       bufferCapacity: (MAX_OFFSET_BLOCKS + MAX_BLOCKS_PER_COMMAND) * BLOCK,
       minSegment: (reported(min) ? min : 1) * BLOCK,
-      maxSegment: Math.min(reported(max) ? max : reported(min) ? min : MAX_BLOCKS_PER_COMMAND, MAX_BLOCKS_PER_COMMAND) * BLOCK,
+      maxSegment:
+        Math.min(reported(max) ? max : reported(min) ? min : MAX_BLOCKS_PER_COMMAND, MAX_BLOCKS_PER_COMMAND) * BLOCK,
       revision: scsi.ataString(d, 23, 4),
       notes,
     };
@@ -93,32 +118,45 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
 
   plan(caps: FirmwareCapabilities, imageBytes: number, options: DownloadFirmwareOptions): FirmwarePlan {
     const bufferId = checkBufferId(options.bufferId);
-    if (bufferId !== 0) throw badInput('ATA DOWNLOAD MICROCODE has no buffer id: drop --buffer-id', { reason: 'bad-buffer-id' });
+    if (bufferId !== 0)
+      throw badInput('ATA DOWNLOAD MICROCODE has no buffer id: drop --buffer-id', { reason: 'bad-buffer-id' });
     // Explicit 0x0e is allowed though IDENTIFY cannot report it (see probe()).
     const asked = options.mode === 0x0e ? { ...caps, modes: [...(caps.modes ?? []), 0x0e, 0x0f] } : caps;
     const { mode, reason } = chooseMode(asked, imageBytes, options);
-    if (mode === 0x0d) throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'mode 0x0d has no ATA counterpart: use 0xe', { details: { reason: 'mode-unsupported', mode } });
-    if (imageBytes % BLOCK !== 0) {
-      throw badInput(`the image (${imageBytes} bytes) is not a whole number of 512-byte blocks, and ATA DOWNLOAD MICROCODE moves only whole blocks: check the image (padding it is for its vendor to say)`, {
-        reason: 'image-not-blocks',
-        imageBytes,
+    if (mode === 0x0d)
+      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'mode 0x0d has no ATA counterpart: use 0xe', {
+        details: { reason: 'mode-unsupported', mode },
       });
+    if (imageBytes % BLOCK !== 0) {
+      throw badInput(
+        `the image (${imageBytes} bytes) is not a whole number of 512-byte blocks, and ATA ` +
+          `DOWNLOAD MICROCODE moves only whole blocks: check the image (padding it is for its vendor to say)`,
+        {
+          reason: 'image-not-blocks',
+          imageBytes,
+        },
+      );
     }
     const whole = mode === 0x05;
     const { chunkSize, chunks } = chunkImage(imageBytes, options.offset ?? 0, whole ? imageBytes : options.chunkSize, {
       alignment: BLOCK,
-      minChunk: whole ? BLOCK : caps.minSegment ?? BLOCK,
-      maxChunk: whole ? MAX_WHOLE_BLOCKS * BLOCK : caps.maxSegment ?? MAX_BLOCKS_PER_COMMAND * BLOCK,
-      limit: whole ? MAX_WHOLE_BLOCKS * BLOCK : caps.bufferCapacity ?? MAX_OFFSET_BLOCKS * BLOCK,
+      minChunk: whole ? BLOCK : (caps.minSegment ?? BLOCK),
+      maxChunk: whole ? MAX_WHOLE_BLOCKS * BLOCK : (caps.maxSegment ?? MAX_BLOCKS_PER_COMMAND * BLOCK),
+      limit: whole ? MAX_WHOLE_BLOCKS * BLOCK : (caps.bufferCapacity ?? MAX_OFFSET_BLOCKS * BLOCK),
       limitName: whole ? 'DOWNLOAD MICROCODE block count (65535 blocks)' : 'DOWNLOAD MICROCODE offset range',
     });
-    if (whole && (options.offset ?? 0) !== 0) throw badInput('mode 0x05 (DOWNLOAD MICROCODE 07h) takes no offset: drop --offset', { reason: 'misaligned-offset' });
+    if (whole && (options.offset ?? 0) !== 0)
+      throw badInput('mode 0x05 (DOWNLOAD MICROCODE 07h) takes no offset: drop --offset', {
+        reason: 'misaligned-offset',
+      });
     // The last segment may be shorter than the minimum only where the drive says so; a shorter
     // segment is a whole image's tail, which ACS-4 allows (the minimum applies to all but the last).
     return {
       target: 'ata',
       mode,
-      modeName: `${MODE_NAMES[mode]!} — ATA DOWNLOAD MICROCODE${options.ataDma ? ' DMA' : ''} subcommand ${hex0x(ATA_SUBCOMMAND[mode]!)}`,
+      modeName:
+        `${MODE_NAMES[mode]!} — ATA DOWNLOAD MICROCODE${options.ataDma ? ' DMA' : ''} ` +
+        `subcommand ${hex0x(ATA_SUBCOMMAND[mode]!)}`,
       reason,
       bufferId: 0,
       imageBytes,
@@ -130,14 +168,22 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
   }
 
   async sendChunk(plan: FirmwarePlan, chunk: FirmwareChunk, bytes: Uint8Array): Promise<void> {
-    const cdb = downloadMicrocodeCdb({ subcommand: ATA_SUBCOMMAND[plan.mode]!, blocks: bytes.length / BLOCK, offsetBlocks: chunk.offset / BLOCK, dma: plan.dma === true });
+    const cdb = downloadMicrocodeCdb({
+      subcommand: ATA_SUBCOMMAND[plan.mode]!,
+      blocks: bytes.length / BLOCK,
+      offsetBlocks: chunk.offset / BLOCK,
+      dma: plan.dma === true,
+    });
     const r = await this.device.execute(cdb, { data: bytes, allowMediumWrite: true, timeoutMs: this.timeoutMs });
     const failure = ataFailure(r);
     if (failure !== undefined) throw chunkRefused(plan, chunk, r, failure);
   }
 
   async activate(plan: FirmwarePlan): Promise<void> {
-    const r = await this.device.execute(downloadMicrocodeCdb({ subcommand: 0x0f, blocks: 0, offsetBlocks: 0, dma: plan.dma === true }), { allowMediumWrite: true, timeoutMs: this.timeoutMs });
+    const r = await this.device.execute(
+      downloadMicrocodeCdb({ subcommand: 0x0f, blocks: 0, offsetBlocks: 0, dma: plan.dma === true }),
+      { allowMediumWrite: true, timeoutMs: this.timeoutMs },
+    );
     const failure = ataFailure(r);
     if (failure !== undefined) throw activateRefused(plan, r, failure);
   }
@@ -147,13 +193,21 @@ export class DownloadMicrocodeTarget implements FirmwareTarget {
   }
 }
 
-/** Undefined when the drive accepted the command; else what went wrong. CK_COND makes success a CHECK CONDITION (RECOVERED ERROR 00/1D) carrying the registers. */
+/**
+ * Undefined when the drive accepted the command; else what went wrong. CK_COND makes success a CHECK CONDITION
+ * (RECOVERED ERROR 00/1D) carrying the registers.
+ */
 export function ataFailure(r: ScsiResult): string | undefined {
   if (r.status === ScsiStatus.GOOD) return undefined;
   const regs = r.sense?.ataStatusReturn;
   if (r.status === ScsiStatus.CHECK_CONDITION && regs) {
     if ((regs.status & 0x01) === 0 && (regs.status & 0x08) === 0) return undefined;
-    return `the drive aborted DOWNLOAD MICROCODE (ATA status 0x${regs.status.toString(16)}, error 0x${regs.error.toString(16)}, count 0x${regs.count.toString(16)})`;
+    return (
+      `the drive aborted DOWNLOAD MICROCODE (ATA status 0x${regs.status.toString(16)}, ` +
+      `error 0x${regs.error.toString(16)}, count 0x${regs.count.toString(16)})`
+    );
   }
-  return undefined === r.sense ? `SCSI status 0x${r.status.toString(16)}` : `${r.sense.senseKeyName}: ${r.sense.ascText}`;
+  return undefined === r.sense
+    ? `SCSI status 0x${r.status.toString(16)}`
+    : `${r.sense.senseKeyName}: ${r.sense.ascText}`;
 }

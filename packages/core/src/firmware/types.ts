@@ -62,7 +62,9 @@ export interface FirmwareChunk {
   length: number;
 }
 
-/** What a download will send; `downloadFirmware({ dryRun: true })` returns it and sends nothing that changes the device. */
+/**
+ * What a download will send; `downloadFirmware({ dryRun: true })` returns it and sends nothing that changes the device.
+ */
 export interface FirmwarePlan {
   target: FirmwareTargetKind;
   mode: DownloadMode;
@@ -73,7 +75,9 @@ export interface FirmwarePlan {
   imageBytes: number;
   chunkSize: number;
   chunks: FirmwareChunk[];
-  /** `with-last-chunk` (05h/07h), `activate-command` (0Eh/0Dh then 0Fh), or `deferred` (0Eh/0Dh, nothing activates now). */
+  /**
+   * `with-last-chunk` (05h/07h), `activate-command` (0Eh/0Dh then 0Fh), or `deferred` (0Eh/0Dh, nothing activates now).
+   */
   activation: 'with-last-chunk' | 'activate-command' | 'deferred';
   /** ATA only: DOWNLOAD MICROCODE DMA (93h) instead of PIO (92h). */
   dma?: boolean;
@@ -94,7 +98,9 @@ export interface FirmwareProgress {
 export interface DownloadFirmwareOptions {
   /** A download mode (05h, 07h, 0Dh, 0Eh) or 'auto' (default): chosen from what the device reports. */
   mode?: 'auto' | number;
-  /** Bytes per segment (segmented modes); a multiple of the offset boundary. Default: 64 KiB within the device's limits. */
+  /**
+   * Bytes per segment (segmented modes); a multiple of the offset boundary. Default: 64 KiB within the device's limits.
+   */
   chunkSize?: number;
   /** WRITE BUFFER BUFFER ID (default 0). */
   bufferId?: number;
@@ -131,7 +137,9 @@ export interface FirmwareReport {
   revisionBefore: string;
   /** Read after the device came back (activation), else undefined. */
   revisionAfter?: string;
-  /** `activated`; `deferred` (saved; runs after 0Fh, a power cycle or a hard reset); `planned` (dry run: nothing sent). */
+  /**
+   * `activated`; `deferred` (saved; runs after 0Fh, a power cycle or a hard reset); `planned` (dry run: nothing sent).
+   */
   state: 'activated' | 'deferred' | 'planned';
   /** How the device showed it came back: UNIT ATTENTION 3F/01, a reset (29/xx), a re-enumeration, or simply ready. */
   cameBack?: 'microcode-changed' | 'reset' | 're-enumerated' | 'ready';

@@ -10,10 +10,13 @@ import type { DarwinNativeErrorFields } from '../topology/darwin-native.js';
 export const DARWIN_PERMISSION_FIX =
   'Run it as root (`sudo usbscsi …`, or the usbscsid daemon as a root LaunchDaemon), ' +
   'or, without root, sign the executable that loads the addon with the `com.apple.vm.device-access` entitlement: ' +
-  'Apple grants it per developer team on request; add it to an App ID, create a provisioning profile that includes it, ' +
+  ('Apple grants it per developer team on request; add it to an App ID, create a provisioning ' +
+    'profile that includes it, ') +
   'embed the profile (Contents/embedded.provisionprofile of an app bundle), and ' +
-  '`codesign --force --options runtime --entitlements usbscsi.entitlements --sign "Developer ID Application: <team>" <app>` ' +
-  'with `<key>com.apple.vm.device-access</key><true/>` in usbscsi.entitlements. macOS then asks the user once to allow access to the device. ' +
+  ('`codesign --force --options runtime --entitlements usbscsi.entitlements --sign "Developer ' +
+    'ID Application: <team>" <app>` ') +
+  ('with `<key>com.apple.vm.device-access</key><true/>` in usbscsi.entitlements. macOS ' +
+    'then asks the user once to allow access to the device. ') +
   'See docs/macos.md.';
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCodes));
@@ -51,13 +54,18 @@ function diskText(fields: Partial<DarwinNativeErrorFields>, context: DarwinError
 }
 
 function busyUnmountMessage(fields: Partial<DarwinNativeErrorFields>, context: DarwinErrorContext): string {
-  const where = context.mountPoints?.length ? context.mountPoints.join(', ') : `the volumes of ${fields.bsdName ?? 'the disk'}`;
+  const where = context.mountPoints?.length
+    ? context.mountPoints.join(', ')
+    : `the volumes of ${fields.bsdName ?? 'the disk'}`;
   const said = fields.dissenter?.statusString ? ` It said: "${fields.dissenter.statusString}".` : '';
   const lsofTarget = context.mountPoints?.[0] ? `'${context.mountPoints[0]}'` : '/Volumes/<name>';
   return (
-    `macOS refused to unmount ${diskText(fields, context)} (${statusText(fields)}): something is using ${where}.${said} ` +
-    `Nothing was unmounted. DiskArbitration does not name the process; find it with \`sudo lsof +f -- ${lsofTarget}\`. ` +
-    'Usual holders: Spotlight indexing (mds, mds_stores; `sudo mdutil -i off <mount point>` stops it), Time Machine (backupd; stop the backup), ' +
+    `macOS refused to unmount ${diskText(fields, context)} (${statusText(fields)}): something ` +
+    `is using ${where}.${said} ` +
+    (`Nothing was unmounted. DiskArbitration does not name the process; find it with \`sudo ` +
+      `lsof +f -- ${lsofTarget}\`. `) +
+    ('Usual holders: Spotlight indexing (mds, mds_stores; `sudo mdutil -i off <mount point>` ' +
+      'stops it), Time Machine (backupd; stop the backup), ') +
     'a Finder or Quick Look window, a terminal whose current directory is on the volume. Close it and try again.'
   );
 }
@@ -65,13 +73,27 @@ function busyUnmountMessage(fields: Partial<DarwinNativeErrorFields>, context: D
 /** Converts a rejection of a `DarwinNative` call. Errors that are already typed pass through. */
 export function darwinError(err: unknown, context: DarwinErrorContext): UsbScsiError {
   if (err instanceof UsbScsiError) return err;
-  const fields = (typeof err === 'object' && err !== null ? err : {}) as Partial<DarwinNativeErrorFields> & { message?: string };
+  const fields = (typeof err === 'object' && err !== null ? err : {}) as Partial<DarwinNativeErrorFields> & {
+    message?: string;
+  };
   const code = codeOf(fields);
   const native = fields.message ?? String(err);
-  const details: Record<string, unknown> = { operation: fields.operation, osStatus: fields.osStatus, osStatusName: fields.osStatusName, bsdName: fields.bsdName, locationId: fields.locationId };
+  const details: Record<string, unknown> = {
+    operation: fields.operation,
+    osStatus: fields.osStatus,
+    osStatusName: fields.osStatusName,
+    bsdName: fields.bsdName,
+    locationId: fields.locationId,
+  };
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- drops the fields the helper left out
   for (const key of Object.keys(details)) if (details[key] === undefined) delete details[key];
   if (fields.dissenter) {
-    const holder: DarwinDissenterHolder = { bsdName: fields.bsdName, status: fields.dissenter.status, statusName: fields.dissenter.statusName, pid: null };
+    const holder: DarwinDissenterHolder = {
+      bsdName: fields.bsdName,
+      status: fields.dissenter.status,
+      statusName: fields.dissenter.statusName,
+      pid: null,
+    };
     if (fields.dissenter.statusString) holder.statusString = fields.dissenter.statusString;
     details.holders = [holder];
   }
@@ -81,7 +103,8 @@ export function darwinError(err: unknown, context: DarwinErrorContext): UsbScsiE
   if (code === ErrorCodes.PERMISSION) {
     const what =
       operation === 'capture' || operation === 'release'
-        ? `${operation === 'capture' ? 'Capturing' : 'Giving back'} ${context.device} needs root or the com.apple.vm.device-access entitlement (${statusText(fields)}).`
+        ? `${operation === 'capture' ? 'Capturing' : 'Giving back'} ${context.device} needs root ` +
+          `or the com.apple.vm.device-access entitlement (${statusText(fields)}).`
         : `DiskArbitration refused to ${operation} ${diskText(fields, context)} (${statusText(fields)}).`;
     return new UsbScsiError(code, `${what} ${DARWIN_PERMISSION_FIX}`, options);
   }
@@ -91,12 +114,19 @@ export function darwinError(err: unknown, context: DarwinErrorContext): UsbScsiE
   if (code === ErrorCodes.BUSY && operation === 'capture') {
     return new UsbScsiError(
       code,
-      `macOS kept its driver on ${context.device} after the capture (${native}). Make sure no volume of the device is mounted (\`diskutil list\`), that no other program has the device open, and try again; if it persists, this macOS version does not let mass-storage drivers go on capture.`,
+      `macOS kept its driver on ${context.device} after the capture (${native}). Make sure ` +
+        `no volume of the device is mounted (\`diskutil list\`), that no other program has ` +
+        `the device open, and try again; if it persists, this macOS version does not let ` +
+        `mass-storage drivers go on capture.`,
       options,
     );
   }
   if (code === ErrorCodes.BUSY) {
-    return new UsbScsiError(code, `${context.device} is busy: ${native} (${statusText(fields)}). Another program holds it; close it and try again.`, options);
+    return new UsbScsiError(
+      code,
+      `${context.device} is busy: ${native} (${statusText(fields)}). Another program holds it; close it and try again.`,
+      options,
+    );
   }
   if (code === ErrorCodes.DEVICE_GONE) {
     return new UsbScsiError(code, `${context.device} is gone: ${native}. Replug it and list devices again.`, options);

@@ -15,10 +15,22 @@ export interface VolumeHolder {
 
 export const runDarwinCommand: CommandRunner = (command, args, { signal }) =>
   new Promise((resolve, reject) => {
-    execFile(command, args, { signal, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      if (error && (signal.aborted || (error as NodeJS.ErrnoException).code === 'ENOENT')) reject(error);
-      else resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      command,
+      args,
+      { signal, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        // ExecFileException is an Error, though its type (an Omit<> of one) does not say so.
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- see the line above
+        if (error && (signal.aborted || (error as NodeJS.ErrnoException).code === 'ENOENT')) reject(error);
+        else
+          resolve({
+            code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
+            stdout: String(stdout),
+            stderr: String(stderr),
+          });
+      },
+    );
   });
 
 /** Parses lsof's field output (`p<pid>` then `c<command>` per process). */
@@ -38,11 +50,17 @@ export function parseLsofFields(output: string, mountPoint: string): VolumeHolde
 }
 
 /** Processes holding any of `mountPoints` (at most 20), or [] when lsof cannot tell within `timeoutMs`. */
-export async function findVolumeHolders(run: CommandRunner, mountPoints: string[], timeoutMs = 2000): Promise<VolumeHolder[]> {
+export async function findVolumeHolders(
+  run: CommandRunner,
+  mountPoints: string[],
+  timeoutMs = 2000,
+): Promise<VolumeHolder[]> {
   const holders: VolumeHolder[] = [];
   for (const mountPoint of mountPoints) {
     try {
-      const result = await run('lsof', ['-F', 'pc', '+f', '--', mountPoint], { signal: AbortSignal.timeout(timeoutMs) });
+      const result = await run('lsof', ['-F', 'pc', '+f', '--', mountPoint], {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       holders.push(...parseLsofFields(result.stdout, mountPoint));
     } catch {
       // No lsof, or it took too long: the dissenter status is all we can say.

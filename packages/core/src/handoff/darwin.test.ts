@@ -7,11 +7,28 @@ import { acquireLease } from './lease.js';
 import type { LeaseDevice, StepOptions } from './platform.js';
 
 const LOCATION = 0x14320000; // bus 0x14, ports 3 → 2
-const device: LeaseDevice = { vendorId: 0x05e3, productId: 0x0749, serialNumber: 'S1', busNumber: 0x14, portNumbers: [3, 2], interfaceNumber: 0 };
+const device: LeaseDevice = {
+  vendorId: 0x05e3,
+  productId: 0x0749,
+  serialNumber: 'S1',
+  busNumber: 0x14,
+  portNumbers: [3, 2],
+  interfaceNumber: 0,
+};
 
 function mac(): FakeMac {
   const fake = new FakeMac();
-  fake.addDevice({ locationId: LOCATION, vendorId: 0x05e3, productId: 0x0749, serialNumber: 'S1', diskNumber: 4, volumes: [{ index: 1, kind: 'msdos', name: 'CARD', mounted: true }, { index: 2, kind: 'exfat', name: 'DATA', mounted: true }] });
+  fake.addDevice({
+    locationId: LOCATION,
+    vendorId: 0x05e3,
+    productId: 0x0749,
+    serialNumber: 'S1',
+    diskNumber: 4,
+    volumes: [
+      { index: 1, kind: 'msdos', name: 'CARD', mounted: true },
+      { index: 2, kind: 'exfat', name: 'DATA', mounted: true },
+    ],
+  });
   return fake;
 }
 
@@ -51,7 +68,7 @@ describe('darwin handoff platform', () => {
     });
   });
 
-  it('gives a USB backend the contract\'s StorageBinding per mass-storage interface', async () => {
+  it("gives a USB backend the contract's StorageBinding per mass-storage interface", async () => {
     const [listed] = await mac().listStorage();
     expect(darwinStorageBindings(listed!)).toEqual([
       {
@@ -74,7 +91,9 @@ describe('darwin handoff platform', () => {
   });
 
   it('refuses a different device at the same port with E_DEVICE_GONE', async () => {
-    const err = await rejection(createDarwinPlatform({ native: mac() }).describe({ ...device, serialNumber: 'OTHER' }, step()));
+    const err = await rejection(
+      createDarwinPlatform({ native: mac() }).describe({ ...device, serialNumber: 'OTHER' }, step()),
+    );
     expect(err.code).toBe('E_DEVICE_GONE');
     expect(err.message).toMatch(/different device.*serial S1/);
   });
@@ -86,7 +105,9 @@ describe('darwin handoff platform', () => {
     const storage = await platform.describe(device, step());
     const err = await rejection(platform.unmount({ wholeDisk: 'disk4', filesystems: storage.mounts }, step()));
     expect(err.code).toBe('E_BUSY');
-    expect(err.details.holders).toEqual([{ bsdName: 'disk4', status: 0xf8da0002, statusName: 'kDAReturnBusy', statusString: 'Volume in use', pid: null }]);
+    expect(err.details.holders).toEqual([
+      { bsdName: 'disk4', status: 0xf8da0002, statusName: 'kDAReturnBusy', statusString: 'Volume in use', pid: null },
+    ]);
     expect(err.message).toContain('macOS refused to unmount disk4 (kDAReturnBusy, 0xf8da0002)');
     expect(err.message).toContain("sudo lsof +f -- '/Volumes/CARD'");
     expect(err.message).toMatch(/Spotlight.*Time Machine/);
@@ -100,7 +121,9 @@ describe('darwin handoff platform', () => {
     const lsofCalls: string[][] = [];
     const run = async (command: string, args: string[]) => {
       lsofCalls.push([command, ...args]);
-      return args.at(-1) === '/Volumes/CARD' ? { code: 0, stdout: 'p412\ncmds_stores\np77\ncbash\n', stderr: '' } : { code: 1, stdout: '', stderr: '' };
+      return args.at(-1) === '/Volumes/CARD'
+        ? { code: 0, stdout: 'p412\ncmds_stores\np77\ncbash\n', stderr: '' }
+        : { code: 1, stdout: '', stderr: '' };
     };
     const platform = createDarwinPlatform({ native: fake, run });
     const storage = await platform.describe(device, step());
@@ -121,7 +144,13 @@ describe('darwin handoff platform', () => {
     // DiskArbitration unmounted CARD, then DATA's dissenter refused.
     fake.unmountDisk = async (bsdName) => {
       fake.devices[0]!.volumes[0]!.mounted = false;
-      throw Object.assign(new Error('refused'), { code: 'E_BUSY', operation: 'unmount', bsdName, osStatusName: 'kDAReturnBusy', dissenter: { status: 0xf8da0002, statusName: 'kDAReturnBusy' } });
+      throw Object.assign(new Error('refused'), {
+        code: 'E_BUSY',
+        operation: 'unmount',
+        bsdName,
+        osStatusName: 'kDAReturnBusy',
+        dissenter: { status: 0xf8da0002, statusName: 'kDAReturnBusy' },
+      });
     };
     const err = await rejection(platform.unmount({ wholeDisk: 'disk4', filesystems: storage.mounts }, step()));
     expect(err.code).toBe('E_BUSY');
@@ -145,7 +174,12 @@ describe('darwin handoff platform', () => {
   it('a lease round trip: unmount, capture, release, the disk comes back renamed and mounted', async () => {
     const fake = mac();
     const states: string[] = [];
-    const lease = await acquireLease(device, { platform: createDarwinPlatform({ native: fake }), unmount: true, ...quickLease, onStateChange: (s) => states.push(s) });
+    const lease = await acquireLease(device, {
+      platform: createDarwinPlatform({ native: fake }),
+      unmount: true,
+      ...quickLease,
+      onStateChange: (s) => states.push(s),
+    });
     expect(lease.state).toBe('held');
     expect(fake.calls).toContain('unmountDisk disk4');
     expect(fake.calls).toContain('capture 14320000');
@@ -163,7 +197,11 @@ describe('darwin handoff platform', () => {
   it('gives back a captured device that shows no interfaces at all', async () => {
     const fake = mac();
     fake.devices[0]!.interfacesVanishOnCapture = true;
-    const lease = await acquireLease(device, { platform: createDarwinPlatform({ native: fake }), unmount: true, ...quickLease });
+    const lease = await acquireLease(device, {
+      platform: createDarwinPlatform({ native: fake }),
+      unmount: true,
+      ...quickLease,
+    });
     expect((await createDarwinPlatform({ native: fake }).describe(device, step())).driver).toBeNull();
     const report = await lease.release();
     expect(fake.calls).toContain('release 14320000');
@@ -171,7 +209,9 @@ describe('darwin handoff platform', () => {
   });
 
   it('refuses an interface that is not a mass-storage interface of the device (E_BAD_INPUT)', async () => {
-    const err = await rejection(createDarwinPlatform({ native: mac() }).describe({ ...device, interfaceNumber: 3 }, step()));
+    const err = await rejection(
+      createDarwinPlatform({ native: mac() }).describe({ ...device, interfaceNumber: 3 }, step()),
+    );
     expect(err.code).toBe('E_BAD_INPUT');
     expect(err.message).toMatch(/Interface 3 .*\(mass-storage interfaces: 0\)/);
   });
@@ -179,35 +219,54 @@ describe('darwin handoff platform', () => {
   it('mounts the renamed disk itself when DiskArbitration does not auto-mount it', async () => {
     const fake = mac();
     fake.automount = false;
-    const lease = await acquireLease(device, { platform: createDarwinPlatform({ native: fake, automountGraceMs: 50 }), unmount: true, ...quickLease });
+    const lease = await acquireLease(device, {
+      platform: createDarwinPlatform({ native: fake, automountGraceMs: 50 }),
+      unmount: true,
+      ...quickLease,
+    });
     const report = await lease.release();
     expect(fake.calls).toContain('mountDisk disk10 whole');
     expect(report.remounted.map((m) => m.device)).toEqual(['disk10s1', 'disk10s2']);
     expect(fake.devices[0]!.volumes.every((v) => v.mounted)).toBe(true);
   });
 
-  it('rolls back when the capture is refused: the unmounted disk is mounted again and E_PERMISSION is thrown', async () => {
-    const fake = mac();
-    fake.privileged = false;
-    const err = await rejection(acquireLease(device, { platform: createDarwinPlatform({ native: fake, automountGraceMs: 50 }), unmount: true, ...quickLease }));
-    expect(err.code).toBe('E_PERMISSION');
-    expect(err.details.rolledBack).toBe(true);
-    expect(fake.calls).toContain('unmountDisk disk4');
-    expect(fake.calls).toContain('mountDisk disk4 whole');
-    expect(fake.devices[0]!.volumes.every((v) => v.mounted)).toBe(true);
-    expect(fake.devices[0]!.captured).toBe(false);
-  });
+  it(
+    'rolls back when the capture is refused: the unmounted disk is mounted again and ' + 'E_PERMISSION is thrown',
+    async () => {
+      const fake = mac();
+      fake.privileged = false;
+      const err = await rejection(
+        acquireLease(device, {
+          platform: createDarwinPlatform({ native: fake, automountGraceMs: 50 }),
+          unmount: true,
+          ...quickLease,
+        }),
+      );
+      expect(err.code).toBe('E_PERMISSION');
+      expect(err.details.rolledBack).toBe(true);
+      expect(fake.calls).toContain('unmountDisk disk4');
+      expect(fake.calls).toContain('mountDisk disk4 whole');
+      expect(fake.devices[0]!.volumes.every((v) => v.mounted)).toBe(true);
+      expect(fake.devices[0]!.captured).toBe(false);
+    },
+  );
 
   it('refuses a mounted device without --unmount and touches nothing (E_MOUNTED)', async () => {
     const fake = mac();
-    const err = await rejection(acquireLease(device, { platform: createDarwinPlatform({ native: fake }), ...quickLease }));
+    const err = await rejection(
+      acquireLease(device, { platform: createDarwinPlatform({ native: fake }), ...quickLease }),
+    );
     expect(err.code).toBe('E_MOUNTED');
     expect(fake.calls.filter((c) => c !== 'listStorage')).toEqual([]);
   });
 
   it('attachDriver is idempotent: a device the OS already has back is not re-enumerated', async () => {
     const fake = mac();
-    await createDarwinPlatform({ native: fake }).attachDriver(device, { driver: 'IOUSBMassStorageInterfaceNub', target: 'locationID 0x14320000' }, step());
+    await createDarwinPlatform({ native: fake }).attachDriver(
+      device,
+      { driver: 'IOUSBMassStorageInterfaceNub', target: 'locationID 0x14320000' },
+      step(),
+    );
     expect(fake.calls.some((c) => c.startsWith('release'))).toBe(false);
   });
 
@@ -218,7 +277,13 @@ describe('darwin handoff platform', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 60);
     const started = Date.now();
-    const err = await rejection(platform.waitForStorage(device, { driver: 'x', wholeDiskCount: 1, partitionCount: 2 }, { signal: controller.signal, timeoutMs: 10_000 }));
+    const err = await rejection(
+      platform.waitForStorage(
+        device,
+        { driver: 'x', wholeDiskCount: 1, partitionCount: 2 },
+        { signal: controller.signal, timeoutMs: 10_000 },
+      ),
+    );
     expect(err.code).toBe('E_CANCELLED');
     expect(Date.now() - started).toBeLessThan(1000);
     expect(fake.calls.filter((c) => c === 'waitForStorage').length).toBeGreaterThan(1);
@@ -227,7 +292,13 @@ describe('darwin handoff platform', () => {
   it('waitForStorage times out with E_TIMEOUT naming what was expected', async () => {
     const fake = mac();
     fake.devices[0]!.captured = true;
-    const err = await rejection(createDarwinPlatform({ native: fake, sliceMs: 20 }).waitForStorage(device, { driver: 'x', wholeDiskCount: 1, partitionCount: 2 }, step(80)));
+    const err = await rejection(
+      createDarwinPlatform({ native: fake, sliceMs: 20 }).waitForStorage(
+        device,
+        { driver: 'x', wholeDiskCount: 1, partitionCount: 2 },
+        step(80),
+      ),
+    );
     expect(isUsbScsiError(err, 'E_TIMEOUT')).toBe(true);
     expect(err.message).toMatch(/1 disk\(s\) and 2 partition\(s\) within 80 ms/);
   });

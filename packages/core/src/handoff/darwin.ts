@@ -17,9 +17,18 @@ import { loadDarwinNative, type DarwinNative, type DarwinUsbStorage } from '../t
 import { deviceStorageOf, locationIdOf, locationIdText } from '../topology/darwin-registry.js';
 import { describeLeaseDevice } from './lease.js';
 import type { CommandRunner } from './linux.js';
-import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, ProcessIdentity, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
+import type {
+  DetachedDriver,
+  DeviceStorage,
+  HandoffPlatform,
+  LeaseDevice,
+  ProcessIdentity,
+  StepOptions,
+  StorageExpectation,
+  UnmountTarget,
+} from './platform.js';
 import { signalProcessIdentity } from './process-identity.js';
-import { hex0x, usbIdsOf } from '../hex.js';
+import { usbIdsOf } from '../hex.js';
 
 export interface DarwinPlatformOptions {
   /** The addon's `darwin` functions; default: loaded from @usbscsi/native on first use. */
@@ -81,19 +90,36 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     });
     const found = all.find((d) => d.locationId === locationId);
     if (!found) {
-      throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `No USB mass-storage device at ${context.device} (IOKit location ${locationIdText(locationId)}): it was unplugged, or macOS has not enumerated it (yet).`, { details: { locationId } });
+      throw new UsbScsiError(
+        ErrorCodes.DEVICE_GONE,
+        `No USB mass-storage device at ${context.device} (IOKit location ${locationIdText(locationId)}): ` +
+          `it was unplugged, or macOS has not enumerated it (yet).`,
+        { details: { locationId } },
+      );
     }
     const sameSerial = device.serialNumber === undefined || found.serialNumber === device.serialNumber;
     if (found.vendorId !== device.vendorId || found.productId !== device.productId || !sameSerial) {
       throw new UsbScsiError(
         ErrorCodes.DEVICE_GONE,
-        `A different device now sits at ${context.device}: ${usbIdsOf(found)}${found.serialNumber ? ` (serial ${found.serialNumber})` : ''}. Nothing was done to it.`,
-        { details: { locationId, found: { vendorId: found.vendorId, productId: found.productId, serialNumber: found.serialNumber } } },
+        `A different device now sits at ${context.device}: ` +
+          `${usbIdsOf(found)}${found.serialNumber ? ` (serial ${found.serialNumber})` : ''}. ` +
+          `Nothing was done to it.`,
+        {
+          details: {
+            locationId,
+            found: { vendorId: found.vendorId, productId: found.productId, serialNumber: found.serialNumber },
+          },
+        },
       );
     }
     // A captured device may show no interfaces at all: that is still our device, with no driver.
     if (found.interfaceCount > 0 && !found.interfaces.some((i) => i.interfaceNumber === device.interfaceNumber)) {
-      throw new UsbScsiError(ErrorCodes.BAD_INPUT, `Interface ${device.interfaceNumber} of ${context.device} is not a mass-storage interface (mass-storage interfaces: ${found.interfaces.map((i) => i.interfaceNumber).join(', ') || 'none'}).`);
+      throw new UsbScsiError(
+        ErrorCodes.BAD_INPUT,
+        `Interface ${device.interfaceNumber} of ${context.device} is not a mass-storage ` +
+          (`interface (mass-storage interfaces: ` +
+            `${found.interfaces.map((i) => i.interfaceNumber).join(', ') || 'none'}).`),
+      );
     }
     return found;
   }
@@ -129,13 +155,15 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     if (!processes.length) return;
     const holders = Array.isArray(error.details.holders) ? (error.details.holders as unknown[]) : [];
     error.details.holders = [...holders, ...processes];
-    error.message += ` Processes with files open there: ${processes.map((p) => `${p.command} (pid ${p.pid})`).join(', ')}.`;
+    error.message +=
+      ` Processes with files open there: ` + `${processes.map((p) => `${p.command} (pid ${p.pid})`).join(', ')}.`;
   }
 
   private async remountStragglers(target: UnmountTarget, options: StepOptions): Promise<void> {
     const mounted = new Set(await this.mountedDevices());
     for (const fs of target.filesystems) {
-      if (!mounted.has(fs.device)) await this.native.mountDisk(fs.device, options.timeoutMs, fs.options.split(',').includes('ro'), false);
+      if (!mounted.has(fs.device))
+        await this.native.mountDisk(fs.device, options.timeoutMs, fs.options.split(',').includes('ro'), false);
     }
   }
 
@@ -147,7 +175,11 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
   async mount(target: UnmountTarget, options: StepOptions): Promise<void> {
     const context = { device: target.wholeDisk, mountPoints: target.filesystems.map((f) => f.mountPoint) };
     const missing = async () => {
-      const mounted = new Set(await this.mountedDevices().catch((err: unknown) => { throw darwinError(err, context); }));
+      const mounted = new Set(
+        await this.mountedDevices().catch((err: unknown) => {
+          throw darwinError(err, context);
+        }),
+      );
       return target.filesystems.filter((fs) => !mounted.has(fs.device));
     };
     // After a release DiskArbitration mounts the volumes by itself: give it a moment.
@@ -169,7 +201,13 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     }
     left = await missing();
     if (left.length) {
-      throw new UsbScsiError(ErrorCodes.IO, `DiskArbitration did not mount ${left.map((fs) => `${fs.device} (was on ${fs.mountPoint})`).join(', ')}. Mount it with \`diskutil mount ${left[0]!.device}\` and check Console for fsck or mount errors.`, { details: { notMounted: left } });
+      throw new UsbScsiError(
+        ErrorCodes.IO,
+        `DiskArbitration did not mount ${left.map((fs) => `${fs.device} (was on ${fs.mountPoint})`).join(', ')}. ` +
+          `Mount it with \`diskutil mount ${left[0]!.device}\` and check Console ` +
+          `for fsck or mount errors.`,
+        { details: { notMounted: left } },
+      );
     }
   }
 
@@ -191,7 +229,11 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
     });
   }
 
-  async waitForStorage(device: LeaseDevice, expected: StorageExpectation, options: StepOptions): Promise<DeviceStorage> {
+  async waitForStorage(
+    device: LeaseDevice,
+    expected: StorageExpectation,
+    options: StepOptions,
+  ): Promise<DeviceStorage> {
     const locationId = locationIdOf(device.busNumber, device.portNumbers);
     const context = { device: describeLeaseDevice(device) };
     const deadline = Date.now() + options.timeoutMs;
@@ -199,14 +241,25 @@ export class DarwinHandoffPlatform implements HandoffPlatform {
       if (options.signal.aborted) throw abortError(options.signal, `Waiting for the disks of ${context.device}`);
       const slice = Math.max(1, Math.min(this.sliceMs, deadline - Date.now()));
       try {
-        await this.native.waitForStorage({ locationId, wholeDisks: expected.wholeDiskCount, partitions: expected.partitionCount, timeoutMs: slice });
+        await this.native.waitForStorage({
+          locationId,
+          wholeDisks: expected.wholeDiskCount,
+          partitions: expected.partitionCount,
+          timeoutMs: slice,
+        });
         // Same identity checks as describe: a different device at that port is not ours.
         return await this.describe(device, options);
       } catch (err) {
         const error = darwinError(err, context);
         if (error.code !== ErrorCodes.TIMEOUT) throw error;
         if (Date.now() >= deadline) {
-          throw new UsbScsiError(ErrorCodes.TIMEOUT, `${context.device} did not come back with ${expected.wholeDiskCount} disk(s) and ${expected.partitionCount} partition(s) within ${options.timeoutMs} ms (${error.message}). Check \`diskutil list\` and \`ioreg -p IOUSB -l\`; replugging gives it back.`, { cause: error });
+          throw new UsbScsiError(
+            ErrorCodes.TIMEOUT,
+            `${context.device} did not come back with ${expected.wholeDiskCount} disk(s) and ` +
+              `${expected.partitionCount} partition(s) within ${options.timeoutMs} ms (${error.message}). ` +
+              `Check \`diskutil list\` and \`ioreg -p IOUSB -l\`; replugging gives it back.`,
+            { cause: error },
+          );
         }
       }
     }

@@ -16,10 +16,17 @@ export async function defaultHandoffPlatform(platform: NodeJS.Platform = process
     try {
       mod = (await import(/* @vite-ignore */ path)) as typeof mod;
     } catch (err) {
-      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `The macOS handoff is not available in this build (${(err as Error).message}).`, { cause: err });
+      throw new UsbScsiError(
+        ErrorCodes.UNSUPPORTED,
+        `The macOS handoff is not available in this build (${(err as Error).message}).`,
+        { cause: err },
+      );
     }
     if (typeof mod.createDarwinPlatform !== 'function') {
-      throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'The macOS handoff module does not export createDarwinPlatform().');
+      throw new UsbScsiError(
+        ErrorCodes.UNSUPPORTED,
+        'The macOS handoff module does not export createDarwinPlatform().',
+      );
     }
     return mod.createDarwinPlatform();
   }

@@ -26,7 +26,9 @@ export interface ExitHelperPlan {
   waitMs?: number;
 }
 
-/** The helper's program (an ES module run with `node --input-type=module -e`); its plan comes in USBSCSI_EXIT_RECOVERY. */
+/**
+ * The helper's program (an ES module run with `node --input-type=module -e`); its plan comes in USBSCSI_EXIT_RECOVERY.
+ */
 export const EXIT_HELPER_SCRIPT = `
 import { readFileSync } from 'node:fs';
 const plan = JSON.parse(process.env.USBSCSI_EXIT_RECOVERY);
@@ -47,7 +49,8 @@ const { LeaseJournal } = await import(plan.journalModule);
 for (const item of plan.items) {
   try {
     const platform = await (await import(item.spec.module))[item.spec.factory](item.spec.options ?? {});
-    await recoverLeases(platform, new LeaseJournal({ path: item.journalPath, warn: () => {} }), { device: item.device });
+    const journal = new LeaseJournal({ path: item.journalPath, warn: () => {} });
+    await recoverLeases(platform, journal, { device: item.device });
   } catch {}
 }
 `;

@@ -14,8 +14,20 @@ import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
-import type { DetachedDriver, LeaseDevice, MountedFilesystem, ProcessIdentity, StorageExpectation, UnmountTarget } from './platform.js';
-import { currentProcessIdentity, isProcessAlive, localProcessIdentity, type ProcessIdentityLookup } from './process-identity.js';
+import type {
+  DetachedDriver,
+  LeaseDevice,
+  MountedFilesystem,
+  ProcessIdentity,
+  StorageExpectation,
+  UnmountTarget,
+} from './platform.js';
+import {
+  currentProcessIdentity,
+  isProcessAlive,
+  localProcessIdentity,
+  type ProcessIdentityLookup,
+} from './process-identity.js';
 import { hex } from '../hex.js';
 import { locationOf } from '../usb/location.js';
 
@@ -73,10 +85,19 @@ export interface SetAsideJournal {
   devices: string[];
 }
 
-/** `/var/lib/usbscsi/leases.json` for root, else `$XDG_STATE_HOME/usbscsi/leases.json` or `~/.local/state/usbscsi/leases.json`. */
-export function defaultJournalPath(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
+/**
+ * `/var/lib/usbscsi/leases.json` for root, else `$XDG_STATE_HOME/usbscsi/leases.json` or
+ * `~/.local/state/usbscsi/leases.json`.
+ */
+export function defaultJournalPath(
+  env: NodeJS.ProcessEnv = process.env,
+  uid: number | undefined = process.getuid?.(),
+): string {
   if (uid === 0) return '/var/lib/usbscsi/leases.json';
-  const stateHome = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(env.HOME || homedir(), '.local/state');
+  const stateHome =
+    env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/')
+      ? env.XDG_STATE_HOME
+      : join(env.HOME || homedir(), '.local/state');
   return join(stateHome, 'usbscsi/leases.json');
 }
 
@@ -126,7 +147,10 @@ export class LeaseJournal {
 
   /** Insert or replace the entry with `entry.id`. */
   async put(entry: LeaseJournalEntry): Promise<void> {
-    await this.update((leases) => [...leases.filter((lease) => lease.id !== entry.id), { ...entry, updatedAt: new Date(this.now()).toISOString() }]);
+    await this.update((leases) => [
+      ...leases.filter((lease) => lease.id !== entry.id),
+      { ...entry, updatedAt: new Date(this.now()).toISOString() },
+    ]);
   }
 
   async remove(id: string): Promise<void> {
@@ -134,7 +158,9 @@ export class LeaseJournal {
   }
 
   /** Read-modify-write under the lock. */
-  async update(change: (leases: LeaseJournalEntry[]) => LeaseJournalEntry[] | Promise<LeaseJournalEntry[]>): Promise<void> {
+  async update(
+    change: (leases: LeaseJournalEntry[]) => LeaseJournalEntry[] | Promise<LeaseJournalEntry[]>,
+  ): Promise<void> {
     const run = this.queue.then(async () => {
       await mkdir(dirname(this.path), { recursive: true, mode: 0o755 }).catch((err: unknown) => {
         throw journalError(err, `create the lease journal's directory ${dirname(this.path)}`);
@@ -168,13 +194,17 @@ export class LeaseJournal {
     if (parsed) return parsed;
     // Only a writer holding the lock may move the file; an unlocked reader just sees it as empty.
     if (locked) {
-      const aside = await this.moveAsideIfCorrupt().catch((err: Error) => {
-        this.warn(`usbscsi: the lease journal ${this.path} is not valid JSON and ${err.message}; it will be overwritten.`);
+      const aside = await this.moveAsideIfCorrupt().catch((err: unknown) => {
+        this.warn(
+          `usbscsi: the lease journal ${this.path} is not valid JSON and ${(err as Error).message}; ` +
+            `it will be overwritten.`,
+        );
         return null;
       });
       if (aside) {
         this.warn(
-          `usbscsi: the lease journal ${this.path} was not valid JSON; moved it aside to ${aside.movedTo} and started a new one. ` +
+          `usbscsi: the lease journal ${this.path} was not valid JSON; moved it aside to ${aside.movedTo} ` +
+            `and started a new one. ` +
             `Devices it listed (${aside.devices.join(', ') || 'none readable'}) may need replugging.`,
         );
       }
@@ -227,13 +257,19 @@ export class LeaseJournal {
         }
         return () => unlink(this.lockPath).catch(() => undefined);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw journalError(err, `lock the lease journal (${this.lockPath})`);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw journalError(err, `lock the lease journal (${this.lockPath})`);
       }
       if (await this.breakStaleLock()) continue;
       if (this.now() >= deadline) {
-        throw new UsbScsiError(ErrorCodes.BUSY, `The lease journal is locked by another usbscsi process (${this.lockPath}). Wait for it, or remove the lock file if no usbscsi process is running.`, {
-          details: { lockPath: this.lockPath },
-        });
+        throw new UsbScsiError(
+          ErrorCodes.BUSY,
+          `The lease journal is locked by another usbscsi process (${this.lockPath}). Wait ` +
+            `for it, or remove the lock file if no usbscsi process is running.`,
+          {
+            details: { lockPath: this.lockPath },
+          },
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(10 * 2 ** attempt, 100)));
     }
@@ -251,10 +287,16 @@ export class LeaseJournal {
       if (await isProcessAlive(this.processIdentity, owner)) return false;
     } else {
       // Created but not yet written, or its writer died in between: wait a moment before judging.
-      const age = await stat(this.lockPath).then((s) => this.now() - s.mtimeMs, () => 0);
+      const age = await stat(this.lockPath).then(
+        (s) => this.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age < 1000) return false;
     }
-    this.warn(`usbscsi: removed a stale lease journal lock ${this.lockPath}${owner ? ` left by dead process ${owner.pid}` : ''}.`);
+    this.warn(
+      `usbscsi: removed a stale lease journal lock ${this.lockPath}` +
+        `${owner ? ` left by dead process ${owner.pid}` : ''}.`,
+    );
     await unlink(this.lockPath).catch(() => undefined);
     return true;
   }
@@ -263,7 +305,12 @@ export class LeaseJournal {
 function parseIdentity(text: string): ProcessIdentity | null {
   try {
     const value = JSON.parse(text) as unknown;
-    if (value && typeof value === 'object' && Number.isInteger((value as ProcessIdentity).pid) && typeof (value as ProcessIdentity).startTime === 'string') {
+    if (
+      value &&
+      typeof value === 'object' &&
+      Number.isInteger((value as ProcessIdentity).pid) &&
+      typeof (value as ProcessIdentity).startTime === 'string'
+    ) {
       return value as ProcessIdentity;
     }
   } catch {
@@ -281,8 +328,14 @@ function devicesNamedIn(text: string): string[] {
     const ports = /"portNumbers":\s*\[([\d,\s]*)\]/.exec(body!)?.[1];
     if (bus === undefined || ports === undefined) continue;
     const hex4 = (n: string | undefined) => (n === undefined ? '????' : hex(Number(n), 4));
-    const portNumbers = ports.split(',').map((p) => p.trim()).filter(Boolean).map(Number);
-    found.add(`${locationOf({ busNumber: Number(bus), portNumbers })} (${hex4(field('vendorId'))}:${hex4(field('productId'))})`);
+    const portNumbers = ports
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map(Number);
+    found.add(
+      `${locationOf({ busNumber: Number(bus), portNumbers })} (${hex4(field('vendorId'))}:${hex4(field('productId'))})`,
+    );
   }
   return [...found];
 }
@@ -320,7 +373,12 @@ function isEntry(value: unknown): value is LeaseJournalEntry {
 function journalError(err: unknown, what: string): UsbScsiError {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return new UsbScsiError(ErrorCodes.PERMISSION, `Cannot ${what}: ${code}. Run as the same user as before (root uses /var/lib/usbscsi), or point the journal elsewhere (journal path option).`, { cause: err });
+    return new UsbScsiError(
+      ErrorCodes.PERMISSION,
+      `Cannot ${what}: ${code}. Run as the same user as before (root uses /var/lib/usbscsi), ` +
+        `or point the journal elsewhere (journal path option).`,
+      { cause: err },
+    );
   }
   return new UsbScsiError(ErrorCodes.IO, `Cannot ${what}: ${(err as Error).message}`, { cause: err });
 }

@@ -22,12 +22,26 @@ let work: string;
 let fake: FakeHandoffPlatform;
 let journal: LeaseJournal;
 
-/** Transpile core's errors, handoff and topology modules and the fake OS to plain ESM the child can import (no type checking needed here). */
+/**
+ * Transpile core's errors, handoff and topology modules and the fake OS to plain ESM the child can import (no type
+ * checking needed here).
+ */
 beforeAll(() => {
   build = mkdtempSync(join(tmpdir(), 'usbscsi-handoff-build-'));
   writeFileSync(join(build, 'package.json'), '{"type":"module"}');
-  const sources = (dir: string) => readdirSync(join(coreSrc, dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `${dir}/${f}`);
-  const files = ['errors.ts', 'hex.ts', 'usb/location.ts', 'usb/backend.ts', 'testing/fake-platform.ts', ...sources('handoff'), ...sources('topology')];
+  const sources = (dir: string) =>
+    readdirSync(join(coreSrc, dir))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .map((f) => `${dir}/${f}`);
+  const files = [
+    'errors.ts',
+    'hex.ts',
+    'usb/location.ts',
+    'usb/backend.ts',
+    'testing/fake-platform.ts',
+    ...sources('handoff'),
+    ...sources('topology'),
+  ];
   for (const dir of ['handoff', 'topology', 'testing', 'usb']) mkdirSync(join(build, dir));
   for (const file of files) {
     const out = ts.transpileModule(readFileSync(join(coreSrc, file), 'utf8'), {
@@ -71,8 +85,14 @@ interface Ended {
   stderr: string;
 }
 
-function start(mode: 'wait' | 'throw' | 'drain' | 'exit'): { child: ChildProcess; held: Promise<void>; ended: Promise<Ended> } {
-  const child = spawn(process.execPath, [join(build, 'child.mjs'), fake.stateFile, journal.path, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(mode: 'wait' | 'throw' | 'drain' | 'exit'): {
+  child: ChildProcess;
+  held: Promise<void>;
+  ended: Promise<Ended>;
+} {
+  const child = spawn(process.execPath, [join(build, 'child.mjs'), fake.stateFile, journal.path, mode], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let onHeld!: () => void;
@@ -82,30 +102,41 @@ function start(mode: 'wait' | 'throw' | 'drain' | 'exit'): { child: ChildProcess
     if (stdout.includes('held')) onHeld();
   });
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const ended = new Promise<Ended>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const ended = new Promise<Ended>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   void ended.then(onHeld); // never wait forever for "held" if the child died first
   return { child, held, ended };
 }
 
 const isRoot = process.getuid?.() === 0;
 describe('an unprivileged user on Linux', () => {
-  it.skipIf(!isRoot)('is refused up front with E_PERMISSION naming the fix (SKIPPED unless root: needs to start a child as uid 65534)', async () => {
-    const sys = join(work, 'sys', 'bus/usb/drivers/usb-storage');
-    mkdirSync(sys, { recursive: true });
-    for (const file of ['bind', 'unbind']) writeFileSync(join(sys, file), '', { mode: 0o200 });
-    chmodSync(build, 0o755);
-    chmodSync(work, 0o755);
-    const script = `
+  it.skipIf(!isRoot)(
+    'is refused up front with E_PERMISSION naming the fix (SKIPPED unless root: needs to start a child as uid 65534)',
+    async () => {
+      const sys = join(work, 'sys', 'bus/usb/drivers/usb-storage');
+      mkdirSync(sys, { recursive: true });
+      for (const file of ['bind', 'unbind']) writeFileSync(join(sys, file), '', { mode: 0o200 });
+      chmodSync(build, 0o755);
+      chmodSync(work, 0o755);
+      const script = `
       import { createLinuxPlatform } from '${join(build, 'handoff/linux.js')}';
       const platform = createLinuxPlatform({ sysfsRoot: '${join(work, 'sys')}' });
-      try { await platform.checkAccess({}, { driver: 'usb-storage', wholeDisks: [], partitions: [], mounts: [] }); console.log('ALLOWED'); }
+      const storage = { driver: 'usb-storage', wholeDisks: [], partitions: [], mounts: [] };
+      try { await platform.checkAccess({}, storage); console.log('ALLOWED'); }
       catch (e) { console.log(e.code + ' ' + e.message); }`;
-    const run = (uid: number) => spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid, gid: uid, encoding: 'utf8' }).stdout.trim();
-    expect(run(0)).toBe('ALLOWED');
-    const refused = run(65534);
-    expect(refused).toMatch(/^E_PERMISSION /);
-    expect(refused).toContain('sudo');
-  });
+      const run = (uid: number) =>
+        spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+          uid,
+          gid: uid,
+          encoding: 'utf8',
+        }).stdout.trim();
+      expect(run(0)).toBe('ALLOWED');
+      const refused = run(65534);
+      expect(refused).toMatch(/^E_PERMISSION /);
+      expect(refused).toContain('sudo');
+    },
+  );
 });
 
 describe('a lease holder process', () => {
@@ -143,16 +174,20 @@ describe('a lease holder process', () => {
     expect(fake.snapshot()).toEqual(before);
   });
 
-  it('exiting through process.exit() (no async code runs), a detached helper gives the device back once it is gone', async () => {
-    const before = fake.snapshot();
-    const end = await start('exit').ended;
-    expect(end.code).toBe(3);
-    expect(end.stderr).toContain('given back as soon as this process is gone');
-    for (let i = 0; i < 200 && JSON.stringify(fake.snapshot()) !== JSON.stringify(before); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(fake.snapshot()).toEqual(before);
-    for (let i = 0; i < 50 && (await journal.list()).length; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await journal.list()).toEqual([]);
-  });
+  it(
+    'exiting through process.exit() (no async code runs), a detached helper gives the ' + 'device back once it is gone',
+    async () => {
+      const before = fake.snapshot();
+      const end = await start('exit').ended;
+      expect(end.code).toBe(3);
+      expect(end.stderr).toContain('given back as soon as this process is gone');
+      for (let i = 0; i < 200 && JSON.stringify(fake.snapshot()) !== JSON.stringify(before); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(fake.snapshot()).toEqual(before);
+      for (let i = 0; i < 50 && (await journal.list()).length; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await journal.list()).toEqual([]);
+    },
+  );
 
   it('SIGKILLed, it cannot; recoverLeases from another process gives the device back', async () => {
     const before = fake.snapshot();

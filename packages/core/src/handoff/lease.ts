@@ -16,17 +16,44 @@ import { defaultHandoffPlatform } from './default-platform.js';
 import type { ExitRecovery } from './exit-helper.js';
 import type { UsbDeviceInfo } from '../usb/backend.js';
 import { LeaseJournal, filesystemsOf, type LeaseJournalEntry, type LeaseEntryStatus } from './journal.js';
-import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, MountedFilesystem, UnmountTarget } from './platform.js';
+import type {
+  DetachedDriver,
+  DeviceStorage,
+  HandoffPlatform,
+  LeaseDevice,
+  MountedFilesystem,
+  UnmountTarget,
+} from './platform.js';
 import { currentProcessIdentity, isProcessAlive } from './process-identity.js';
 import { processLeaseRegistry, type LeaseRegistry, type RegisteredLease } from './registry.js';
-import { DEFAULT_LEASE_TIMEOUTS, describeMounts, giveBack, runStep, type GiveBackReport, type LeaseTimeouts } from './steps.js';
+import {
+  DEFAULT_LEASE_TIMEOUTS,
+  describeMounts,
+  giveBack,
+  runStep,
+  type GiveBackReport,
+  type LeaseTimeouts,
+} from './steps.js';
 import { usbIdsOf } from '../hex.js';
 import { locationOf, sameLocation, type UsbPlace } from '../usb/location.js';
 
-export type LeaseState = 'idle' | 'unmounting' | 'detaching' | 'held' | 'releasing' | 'reattaching' | 'remounting' | 'released' | 'failed' | 'rolled-back';
+export type LeaseState =
+  | 'idle'
+  | 'unmounting'
+  | 'detaching'
+  | 'held'
+  | 'releasing'
+  | 'reattaching'
+  | 'remounting'
+  | 'released'
+  | 'failed'
+  | 'rolled-back';
 
 export interface AcquireLeaseOptions {
-  /** The OS steps (`createLinuxPlatform()`, the darwin platform, a fake). Default: this OS's ({@link defaultHandoffPlatform}). */
+  /**
+   * The OS steps (`createLinuxPlatform()`, the darwin platform, a fake). Default: this OS's ({@link
+   * defaultHandoffPlatform}).
+   */
   platform?: HandoffPlatform;
   /** Unmount what is mounted (after a sync); without it a mounted device is refused with `E_MOUNTED`. Default false. */
   unmount?: boolean;
@@ -64,7 +91,9 @@ export interface ReleaseReport {
  * place (the daemon's device: its location parsed back). Without
  * configurations the interface is taken to be in configuration 1.
  */
-export type LeaseDeviceSource = Pick<UsbDeviceInfo, 'vendorId' | 'productId' | 'serialNumber'> & UsbPlace & Partial<Pick<UsbDeviceInfo, 'configurations'>>;
+export type LeaseDeviceSource = Pick<UsbDeviceInfo, 'vendorId' | 'productId' | 'serialNumber'> &
+  UsbPlace &
+  Partial<Pick<UsbDeviceInfo, 'configurations'>>;
 
 /** Lease device for an interface of a device (its active configuration). */
 export function leaseDeviceOf(info: LeaseDeviceSource, interfaceNumber: number): LeaseDevice {
@@ -80,7 +109,10 @@ export function leaseDeviceOf(info: LeaseDeviceSource, interfaceNumber: number):
 }
 
 export function describeLeaseDevice(device: LeaseDevice): string {
-  return `${usbIdsOf(device)}${device.serialNumber ? ` (serial ${device.serialNumber})` : ''} at ${locationOf(device)} interface ${device.interfaceNumber}`;
+  return (
+    `${usbIdsOf(device)}${device.serialNumber ? ` (serial ${device.serialNumber})` : ''} ` +
+    `at ${locationOf(device)} interface ${device.interfaceNumber}`
+  );
 }
 
 export function sameLeaseDevice(a: LeaseDevice, b: LeaseDevice): boolean {
@@ -116,7 +148,7 @@ export class Lease implements RegisteredLease {
   private entry: LeaseJournalEntry | null = null;
   private readonly unmountedTargets: UnmountTarget[] = [];
   private detachedDriver: DetachedDriver | null = null;
-  private releaseHooks: (() => unknown | Promise<unknown>)[] = [];
+  private releaseHooks: (() => unknown)[] = [];
   private releasing: Promise<ReleaseReport> | null = null;
   private acquiring: Promise<void> | null = null;
   private acquireSettled = false;
@@ -131,7 +163,10 @@ export class Lease implements RegisteredLease {
     this.timeouts = { ...DEFAULT_LEASE_TIMEOUTS, ...options.timeouts };
     this.unmountAsked = options.unmount ?? false;
     this.remount = options.remount ?? this.unmountAsked;
-    this.journal = options.journal === undefined ? new LeaseJournal({ processIdentity: (pid) => options.platform.processIdentity(pid) }) : options.journal;
+    this.journal =
+      options.journal === undefined
+        ? new LeaseJournal({ processIdentity: (pid) => options.platform.processIdentity(pid) })
+        : options.journal;
     this.registry = options.registry === undefined ? processLeaseRegistry : options.registry;
   }
 
@@ -161,7 +196,7 @@ export class Lease implements RegisteredLease {
    * still claims). Hooks run in reverse order of registration; a failing hook
    * is reported but does not stop the device being given back.
    */
-  onRelease(hook: () => unknown | Promise<unknown>): () => void {
+  onRelease(hook: () => unknown): () => void {
     this.releaseHooks.push(hook);
     return () => {
       this.releaseHooks = this.releaseHooks.filter((h) => h !== hook);
@@ -180,19 +215,26 @@ export class Lease implements RegisteredLease {
   private async acquireSteps(): Promise<void> {
     const signal = anySignal([this.options.signal, this.interrupt.signal]);
     await this.recoverDeadLease(signal);
-    const storage = await runStep('describe', this.timeouts.describe, signal, (o) => this.platform.describe(this.device, o));
+    const storage = await runStep('describe', this.timeouts.describe, signal, (o) =>
+      this.platform.describe(this.device, o),
+    );
     this.storage = storage;
     if (storage.mounts.length && !this.unmountAsked) {
       throw new UsbScsiError(
         ErrorCodes.MOUNTED,
-        `${this.description} has mounted filesystems: ${describeMounts(storage.mounts)}. Unmount them first, or pass --unmount ({ unmount: true }) to let usbscsi sync and unmount them (and --remount to mount them again afterwards).`,
+        `${this.description} has mounted filesystems: ${describeMounts(storage.mounts)}. ` +
+          `Unmount them first, or pass --unmount ({ unmount: true }) to let usbscsi sync and ` +
+          `unmount them (and --remount to mount them again afterwards).`,
         { details: { mounts: storage.mounts } },
       );
     }
     if (storage.otherUsers?.length) {
       throw new UsbScsiError(
         ErrorCodes.BUSY,
-        `${this.description} is in use by ${storage.otherUsers.map((u) => `${u.user} (on ${u.device})`).join(', ')}, which usbscsi cannot unmount. Close it first (swapoff, vgchange -an, cryptsetup close, mdadm --stop), or use the SG_IO transport, which leaves the disk with the kernel.`,
+        `${this.description} is in use by ${storage.otherUsers.map((u) => `${u.user} (on ${u.device})`).join(', ')}, ` +
+          `which usbscsi cannot unmount. Close it first (swapoff, vgchange -an, cryptsetup ` +
+          `close, mdadm --stop), or use the SG_IO transport, which leaves the disk ` +
+          `with the kernel.`,
         { details: { otherUsers: storage.otherUsers } },
       );
     }
@@ -207,7 +249,8 @@ export class Lease implements RegisteredLease {
     this.registry?.add(this);
     try {
       this.setState('unmounting');
-      if (storage.mounts.length) await runStep('sync', this.timeouts.sync, signal, (o) => this.platform.sync(this.device, storage, o));
+      if (storage.mounts.length)
+        await runStep('sync', this.timeouts.sync, signal, (o) => this.platform.sync(this.device, storage, o));
       for (const target of unmountTargets(storage.mounts, this.platform.unmountGranularity)) {
         await runStep('unmount', this.timeouts.unmount, signal, (o) => this.platform.unmount(target, o));
         this.unmountedTargets.push(target);
@@ -218,13 +261,23 @@ export class Lease implements RegisteredLease {
         // Data written through the block device while unmounted (or with nothing mounted) must reach the medium too.
         const unmounted = { ...storage, mounts: [] };
         await runStep('sync', this.timeouts.sync, signal, (o) => this.platform.sync(this.device, unmounted, o));
-        this.detachedDriver = await runStep('detach', this.timeouts.detach, signal, (o) => this.platform.detachDriver(this.device, storage, o));
+        this.detachedDriver = await runStep('detach', this.timeouts.detach, signal, (o) =>
+          this.platform.detachDriver(this.device, storage, o),
+        );
         await this.journalUpdate('acquiring');
       }
       await this.journalUpdate('held');
     } catch (err) {
       try {
-        await this.rollBack(err instanceof UsbScsiError ? err : new UsbScsiError(ErrorCodes.IO, `Taking ${this.description} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+        await this.rollBack(
+          err instanceof UsbScsiError
+            ? err
+            : new UsbScsiError(
+                ErrorCodes.IO,
+                `Taking ${this.description} failed: ${(err as Error)?.message ?? String(err)}`,
+                { cause: err },
+              ),
+        );
       } finally {
         this.registry?.remove(this);
       }
@@ -251,7 +304,12 @@ export class Lease implements RegisteredLease {
       return this.releasing;
     }
     if (this.stateValue !== 'held') {
-      return Promise.reject(new UsbScsiError(ErrorCodes.BAD_INPUT, `The lease on ${this.description} is ${this.stateValue}, not held: nothing to release.`));
+      return Promise.reject(
+        new UsbScsiError(
+          ErrorCodes.BAD_INPUT,
+          `The lease on ${this.description} is ${this.stateValue}, not held: nothing to release.`,
+        ),
+      );
     }
     this.releasing = this.doRelease();
     return this.releasing;
@@ -262,23 +320,39 @@ export class Lease implements RegisteredLease {
     await this.journalUpdate('releasing').catch(() => undefined);
     const hookErrors: UsbScsiError[] = [];
     for (const hook of [...this.releaseHooks].reverse()) {
-      await runStep('release hook', this.timeouts.releaseHook, undefined, async () => hook()).catch((err: UsbScsiError) => hookErrors.push(err));
+      await runStep('release hook', this.timeouts.releaseHook, undefined, async () => hook()).catch((err: unknown) =>
+        hookErrors.push(err as UsbScsiError),
+      );
     }
-    const report = await giveBack(this.platform, this.plan(this.remount), this.timeouts, { onState: (state) => this.setState(state) });
+    const report = await giveBack(this.platform, this.plan(this.remount), this.timeouts, {
+      onState: (state) => this.setState(state),
+    });
     const errors = [...hookErrors, ...report.errors];
     // Unplugged while held: nothing is left to give back (the OS takes it when it is plugged in again).
-    const deviceGone = report.errors.length > 0 && report.errors.every((e) => isUsbScsiError(e, ErrorCodes.DEVICE_GONE));
+    const deviceGone =
+      report.errors.length > 0 && report.errors.every((e) => isUsbScsiError(e, ErrorCodes.DEVICE_GONE));
     if (report.errors.length && !deviceGone) return this.fail(errors, report);
     await this.journal?.remove(this.id).catch(() => undefined);
     this.registry?.remove(this);
     this.setState('released');
-    return { storage: report.storage, remounted: report.remounted, notRemounted: report.notRemounted, ...(deviceGone ? { deviceGone: true } : {}) };
+    return {
+      storage: report.storage,
+      remounted: report.remounted,
+      notRemounted: report.notRemounted,
+      ...(deviceGone ? { deviceGone: true } : {}),
+    };
   }
 
   private async rollBack(cause: UsbScsiError): Promise<never> {
     // Rolling back restores the state before the lease: re-mount regardless of `remount`.
-    const report = await giveBack(this.platform, this.plan(true), this.timeouts, { onState: (state) => this.setState(state) });
-    const undone = `${this.detachedDriver ? `re-attached ${this.detachedDriver.driver}` : ''}${this.unmountedTargets.length ? `${this.detachedDriver ? ', ' : ''}re-mounted ${describeMounts(report.remounted)}` : ''}`;
+    const report = await giveBack(this.platform, this.plan(true), this.timeouts, {
+      onState: (state) => this.setState(state),
+    });
+    const undone =
+      (this.detachedDriver ? `re-attached ${this.detachedDriver.driver}` : '') +
+      (this.unmountedTargets.length
+        ? `${this.detachedDriver ? ', ' : ''}re-mounted ${describeMounts(report.remounted)}`
+        : '');
     if (!report.errors.length) {
       await this.journal?.remove(this.id).catch(() => undefined);
       this.setState('rolled-back');
@@ -292,7 +366,9 @@ export class Lease implements RegisteredLease {
     this.setState('failed');
     cause.details.rolledBack = false;
     cause.details.rollbackErrors = report.errors.map((e) => e.toJSON());
-    cause.message += ` Rolling back failed too (${report.errors.map((e) => e.message).join('; ')}); run \`usbscsi recover\` to give the device back.`;
+    cause.message +=
+      ` Rolling back failed too (${report.errors.map((e) => e.message).join('; ')}); ` +
+      `run \`usbscsi recover\` to give the device back.`;
     throw cause;
   }
 
@@ -303,8 +379,19 @@ export class Lease implements RegisteredLease {
     const first = errors.find((e) => report.errors.includes(e)) ?? errors[0]!;
     throw new UsbScsiError(
       first.code,
-      `Could not give ${this.description} back: ${errors.map((e) => e.message).join('; ')}${report.notRemounted.length ? ` Still unmounted: ${describeMounts(report.notRemounted)}.` : ''} Run \`usbscsi recover\` to retry.`,
-      { cause: first, details: { errors: errors.map((e) => e.toJSON()), remounted: report.remounted, notRemounted: report.notRemounted, reattached: report.reattached } },
+      `Could not give ${this.description} back: ` +
+        errors.map((e) => e.message).join('; ') +
+        `${report.notRemounted.length ? ` Still unmounted: ${describeMounts(report.notRemounted)}.` : ''} ` +
+        `Run \`usbscsi recover\` to retry.`,
+      {
+        cause: first,
+        details: {
+          errors: errors.map((e) => e.toJSON()),
+          remounted: report.remounted,
+          notRemounted: report.notRemounted,
+          reattached: report.reattached,
+        },
+      },
     );
   }
 
@@ -313,7 +400,14 @@ export class Lease implements RegisteredLease {
     return {
       device: this.device,
       detached: this.detachedDriver,
-      expected: this.detachedDriver && storage ? { driver: this.detachedDriver.driver, wholeDiskCount: storage.wholeDisks.length, partitionCount: storage.partitions.length } : null,
+      expected:
+        this.detachedDriver && storage
+          ? {
+              driver: this.detachedDriver.driver,
+              wholeDiskCount: storage.wholeDisks.length,
+              partitionCount: storage.partitions.length,
+            }
+          : null,
       wholeDisks: storage?.wholeDisks ?? [],
       unmounted: this.unmountedTargets,
       remount,
@@ -328,7 +422,9 @@ export class Lease implements RegisteredLease {
    */
   private async recoverDeadLease(signal: AbortSignal): Promise<void> {
     if (!this.journal) return;
-    const mine = (await this.journal.list()).filter((e) => e.platform === this.platform.name && sameLeaseDevice(e.device, this.device));
+    const mine = (await this.journal.list()).filter(
+      (e) => e.platform === this.platform.name && sameLeaseDevice(e.device, this.device),
+    );
     let dead = false;
     for (const entry of mine) {
       const alive = await isProcessAlive((pid) => this.platform.processIdentity(pid), entry.holder);
@@ -336,24 +432,40 @@ export class Lease implements RegisteredLease {
     }
     if (!dead) return;
     const { recoverLeases } = await import('./recover.js');
-    const report = await recoverLeases(this.platform, this.journal, { device: this.device, timeouts: this.timeouts, signal });
+    const report = await recoverLeases(this.platform, this.journal, {
+      device: this.device,
+      timeouts: this.timeouts,
+      signal,
+    });
     for (const { entry, reattached, remounted, notRemounted } of report.recovered) {
       const what = [
         reattached && entry.detached ? `re-attached ${entry.detached.driver}` : '',
         remounted.length ? `re-mounted ${describeMounts(remounted)}` : '',
-        notRemounted.length ? `left unmounted ${describeMounts(notRemounted)} (that lease did not ask for a re-mount)` : '',
+        notRemounted.length
+          ? `left unmounted ${describeMounts(notRemounted)} (that lease did not ask for a re-mount)`
+          : '',
       ].filter(Boolean);
       this.options.onNotice?.(
-        `${this.description} was still leased by process ${entry.holder.pid}, which ${entry.status === 'release-failed' ? 'could not give it back' : 'died without giving it back'}: recovered it first${what.length ? ` (${what.join(', ')})` : ''}.`,
+        `${this.description} was still leased by process ${entry.holder.pid}, which ` +
+          `${entry.status === 'release-failed' ? 'could not give it back' : 'died without giving it back'}: ` +
+          `recovered it first${what.length ? ` (${what.join(', ')})` : ''}.`,
       );
     }
-    for (const entry of report.gone) this.options.onNotice?.(`Dropped the lease of process ${entry.holder.pid} on ${this.description}: the device it held has left.`);
+    for (const entry of report.gone)
+      this.options.onNotice?.(
+        `Dropped the lease of process ${entry.holder.pid} on ${this.description}: the device it held has left.`,
+      );
     const failed = report.failed[0];
     if (failed) {
-      throw new UsbScsiError(failed.error.code, `${this.description} has a lease left by process ${failed.entry.holder.pid} that could not be recovered: ${failed.error.message}`, {
-        cause: failed.error,
-        details: { holder: failed.entry.holder, status: failed.entry.status, journal: this.journal.path },
-      });
+      throw new UsbScsiError(
+        failed.error.code,
+        `${this.description} has a lease left by process ${failed.entry.holder.pid} that ` +
+          `could not be recovered: ${failed.error.message}`,
+        {
+          cause: failed.error,
+          details: { holder: failed.entry.holder, status: failed.entry.status, journal: this.journal.path },
+        },
+      );
     }
   }
 
@@ -365,8 +477,12 @@ export class Lease implements RegisteredLease {
       throw new UsbScsiError(
         ErrorCodes.BUSY,
         alive && entry.status !== 'release-failed'
-          ? `${this.description} is leased by process ${entry.holder.pid} (since ${entry.createdAt}). Wait for it to finish.`
-          : `${this.description} was leased by process ${entry.holder.pid}, which ${alive ? 'could not give it back' : 'died without giving it back'}. Run \`usbscsi recover\` first.`,
+          ? `${this.description} is leased by process ${entry.holder.pid} (since ${entry.createdAt}). ` +
+              `Wait for it to finish.`
+          : `${this.description} was leased by process ` +
+              `${entry.holder.pid}, which ` +
+              `${alive ? 'could not give it back' : 'died without giving it back'}. ` +
+              `Run \`usbscsi recover\` first.`,
         { details: { holder: entry.holder, status: entry.status, journal: this.journal.path } },
       );
     }
@@ -398,7 +514,13 @@ export class Lease implements RegisteredLease {
   private async journalUpdate(status: LeaseEntryStatus): Promise<void> {
     if (!this.entry || !this.journal) return;
     const plan = this.plan(this.remount);
-    this.entry = { ...this.entry, status, unmounted: [...this.unmountedTargets], detached: this.detachedDriver, expected: plan.expected };
+    this.entry = {
+      ...this.entry,
+      status,
+      unmounted: [...this.unmountedTargets],
+      detached: this.detachedDriver,
+      expected: plan.expected,
+    };
     await this.journal.put(this.entry);
   }
 
@@ -414,7 +536,8 @@ export class Lease implements RegisteredLease {
  * mount order; macOS unmounts each whole disk with its volumes.
  */
 export function unmountTargets(mounts: MountedFilesystem[], granularity: 'filesystem' | 'whole-disk'): UnmountTarget[] {
-  if (granularity === 'filesystem') return [...mounts].reverse().map((fs) => ({ wholeDisk: fs.wholeDisk, filesystems: [fs] }));
+  if (granularity === 'filesystem')
+    return [...mounts].reverse().map((fs) => ({ wholeDisk: fs.wholeDisk, filesystems: [fs] }));
   const byDisk = new Map<string, MountedFilesystem[]>();
   for (const fs of mounts) byDisk.set(fs.wholeDisk, [...(byDisk.get(fs.wholeDisk) ?? []), fs]);
   return [...byDisk].map(([wholeDisk, filesystems]) => ({ wholeDisk, filesystems }));

@@ -24,9 +24,22 @@ import { access, mkdir, open, readdir, readFile, readlink, writeFile } from 'nod
 import { basename, join } from 'node:path';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { usbIdsOf } from '../hex.js';
-import { readLinuxInterfaceStorage, readLinuxUsbIdentity, usbDeviceName, usbInterfaceId, type LinuxSysfsOptions } from '../topology/linux-sysfs.js';
+import {
+  readLinuxInterfaceStorage,
+  readLinuxUsbIdentity,
+  usbDeviceName,
+  usbInterfaceId,
+  type LinuxSysfsOptions,
+} from '../topology/linux-sysfs.js';
 import { readMountinfo } from '../topology/mountinfo.js';
-import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
+import type {
+  DetachedDriver,
+  DeviceStorage,
+  HandoffPlatform,
+  LeaseDevice,
+  StorageExpectation,
+  UnmountTarget,
+} from './platform.js';
 import { linuxProcessIdentity } from './process-identity.js';
 
 export interface CommandResult {
@@ -37,7 +50,11 @@ export interface CommandResult {
 }
 
 /** Runs a command; rejects only when it cannot be started (ENOENT) or `signal` aborted it. */
-export type CommandRunner = (command: string, args: string[], options: { signal: AbortSignal }) => Promise<CommandResult>;
+export type CommandRunner = (
+  command: string,
+  args: string[],
+  options: { signal: AbortSignal },
+) => Promise<CommandResult>;
 
 export interface LinuxPlatformOptions extends LinuxSysfsOptions {
   /** Default `/proc` (process identities, holders of busy mounts). */
@@ -48,20 +65,33 @@ export interface LinuxPlatformOptions extends LinuxSysfsOptions {
   pollIntervalMs?: number;
 }
 
-const ROOT_FIX = 'Run it as root (sudo), or use the SG_IO pass-through transport (--backend sg), which reaches a kernel-owned disk with no handoff.';
+const ROOT_FIX =
+  'Run it as root (sudo), or use the SG_IO pass-through transport (--backend sg), which ' +
+  'reaches a kernel-owned disk with no handoff.';
 
 export const runCommand: CommandRunner = (command, args, { signal }) =>
   new Promise((resolve, reject) => {
-    execFile(command, args, { signal, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
-        reject(new UsbScsiError(ErrorCodes.UNSUPPORTED, `${command}(8) was not found in PATH; install util-linux or busybox.`, { cause: error }));
-      } else if (error && signal.aborted) {
-        reject(signal.reason);
-      } else {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      }
-    });
+    execFile(
+      command,
+      args,
+      { signal, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
+          reject(
+            new UsbScsiError(
+              ErrorCodes.UNSUPPORTED,
+              `${command}(8) was not found in PATH; install util-linux or busybox.`,
+              { cause: error },
+            ),
+          );
+        } else if (error && signal.aborted) {
+          reject(signal.reason);
+        } else {
+          const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+          resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+        }
+      },
+    );
   });
 
 export function createLinuxPlatform(options: LinuxPlatformOptions = {}): HandoffPlatform {
@@ -77,18 +107,29 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
     ...(options.swapsPath ? { swapsPath: options.swapsPath } : {}),
   };
 
-  const interfaceIdOf = (device: LeaseDevice) => usbInterfaceId(device.busNumber, device.portNumbers, device.configurationValue ?? 1, device.interfaceNumber);
+  const interfaceIdOf = (device: LeaseDevice) =>
+    usbInterfaceId(device.busNumber, device.portNumbers, device.configurationValue ?? 1, device.interfaceNumber);
 
   /** `E_DEVICE_GONE` unless the device at that port is still the one leased. */
   async function checkPresent(device: LeaseDevice): Promise<void> {
     const where = usbDeviceName(device.busNumber, device.portNumbers);
     const found = await readLinuxUsbIdentity(device.busNumber, device.portNumbers, sysfsOptions);
     if (!found) {
-      throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `No USB device at ${where} any more (unplugged?).`, { details: { location: where } });
+      throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `No USB device at ${where} any more (unplugged?).`, {
+        details: { location: where },
+      });
     }
     const serial = device.serialNumber === undefined ? undefined : found.serialNumber;
-    if (found.vendorId !== device.vendorId || found.productId !== device.productId || (serial !== undefined && serial !== device.serialNumber)) {
-      throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `A different device (${usbIdsOf(found)}${serial ? `, serial ${serial}` : ''}) is now at ${where}.`, { details: { location: where } });
+    if (
+      found.vendorId !== device.vendorId ||
+      found.productId !== device.productId ||
+      (serial !== undefined && serial !== device.serialNumber)
+    ) {
+      throw new UsbScsiError(
+        ErrorCodes.DEVICE_GONE,
+        `A different device (${usbIdsOf(found)}${serial ? `, serial ${serial}` : ''}) is now at ${where}.`,
+        { details: { location: where } },
+      );
     }
   }
 
@@ -97,9 +138,20 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
     const id = interfaceIdOf(device);
     const storage = await readLinuxInterfaceStorage(id, sysfsOptions);
     if (!storage) {
-      throw new UsbScsiError(ErrorCodes.NOT_FOUND, `The device has no interface ${id} (interface ${device.interfaceNumber} of configuration ${device.configurationValue ?? 1}).`, { details: { interfaceId: id } });
+      throw new UsbScsiError(
+        ErrorCodes.NOT_FOUND,
+        `The device has no interface ${id} (interface ${device.interfaceNumber} of configuration ` +
+          `${device.configurationValue ?? 1}).`,
+        { details: { interfaceId: id } },
+      );
     }
-    return { driver: storage.driver, wholeDisks: storage.wholeDisks, partitions: storage.partitions, mounts: storage.mounts, otherUsers: storage.otherUsers };
+    return {
+      driver: storage.driver,
+      wholeDisks: storage.wholeDisks,
+      partitions: storage.partitions,
+      mounts: storage.mounts,
+      otherUsers: storage.otherUsers,
+    };
   }
 
   async function writeDriverFile(driver: string, file: 'bind' | 'unbind', id: string): Promise<void> {
@@ -108,13 +160,30 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       await writeFile(path, id);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const what = `${file === 'bind' ? 'Binding' : 'Unbinding'} ${driver} ${file === 'bind' ? 'to' : 'from'} ${id} (${path})`;
-      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new UsbScsiError(ErrorCodes.PERMISSION, `${what} was refused (${code}). ${ROOT_FIX}`, { cause: err });
+      const what =
+        `${file === 'bind' ? 'Binding' : 'Unbinding'} ${driver} ${file === 'bind' ? 'to' : 'from'} ` +
+        `${id} (${path})`;
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+        throw new UsbScsiError(ErrorCodes.PERMISSION, `${what} was refused (${code}). ${ROOT_FIX}`, { cause: err });
       if (code === 'EBUSY') {
-        throw new UsbScsiError(ErrorCodes.BUSY, `${what} failed: the interface is claimed by a process through usbfs. Close that USB handle (or end the process) and retry.`, { cause: err });
+        throw new UsbScsiError(
+          ErrorCodes.BUSY,
+          `${what} failed: the interface is claimed by a process through usbfs. Close that ` +
+            `USB handle (or end the process) and retry.`,
+          { cause: err },
+        );
       }
-      if (code === 'ENOENT' && file === 'bind') throw new UsbScsiError(ErrorCodes.IO, `${what} failed: the ${driver} driver is not loaded. Load it (modprobe ${driver.replace(/-/g, '_')}) and run \`usbscsi recover\`.`, { cause: err });
-      if (code === 'ENODEV' || code === 'ENOENT') throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `${what} failed: the interface is gone (unplugged?).`, { cause: err });
+      if (code === 'ENOENT' && file === 'bind')
+        throw new UsbScsiError(
+          ErrorCodes.IO,
+          `${what} failed: the ${driver} driver is not loaded. Load it (modprobe ` +
+            `${driver.replace(/-/g, '_')}) and run \`usbscsi recover\`.`,
+          { cause: err },
+        );
+      if (code === 'ENODEV' || code === 'ENOENT')
+        throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `${what} failed: the interface is gone (unplugged?).`, {
+          cause: err,
+        });
       throw new UsbScsiError(ErrorCodes.IO, `${what} failed: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -151,7 +220,8 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       }
       if (!flushed || storage.mounts.length) {
         const result = await run('sync', [], { signal });
-        if (result.code !== 0) throw new UsbScsiError(ErrorCodes.IO, `sync failed: ${result.stderr.trim() || `exit ${result.code}`}`);
+        if (result.code !== 0)
+          throw new UsbScsiError(ErrorCodes.IO, `sync failed: ${result.stderr.trim() || `exit ${result.code}`}`);
       }
     },
 
@@ -163,17 +233,30 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
         if (/not mounted|no mount point specified/i.test(message) && !(await mountedAt(fs.mountPoint))) continue;
         if (/busy/i.test(message)) {
           const holders = await findHolders(procRoot, fs.mountPoint);
-          const who = holders.length ? ` In use by ${holders.map((h) => `${h.command} (pid ${h.pid})`).join(', ')}.` : '';
-          throw new UsbScsiError(ErrorCodes.BUSY, `Cannot unmount ${fs.mountPoint}: it is busy.${who} Close those files (or leave that directory) and retry.`, {
-            details: { mountPoint: fs.mountPoint, holders, umount: message },
-          });
+          const who = holders.length
+            ? ` In use by ${holders.map((h) => `${h.command} (pid ${h.pid})`).join(', ')}.`
+            : '';
+          throw new UsbScsiError(
+            ErrorCodes.BUSY,
+            `Cannot unmount ${fs.mountPoint}: it is busy.${who} Close those files (or leave that directory) and retry.`,
+            {
+              details: { mountPoint: fs.mountPoint, holders, umount: message },
+            },
+          );
         }
         if (/permission|not permitted|superuser|only root/i.test(message)) {
-          throw new UsbScsiError(ErrorCodes.PERMISSION, `Unmounting ${fs.mountPoint} was refused: ${message}. ${ROOT_FIX} Or unmount it yourself first (udisksctl unmount -b ${fs.device}).`, {
-            details: { mountPoint: fs.mountPoint },
-          });
+          throw new UsbScsiError(
+            ErrorCodes.PERMISSION,
+            `Unmounting ${fs.mountPoint} was refused: ${message}. ${ROOT_FIX} Or unmount it yourself ` +
+              `first (udisksctl unmount -b ${fs.device}).`,
+            {
+              details: { mountPoint: fs.mountPoint },
+            },
+          );
         }
-        throw new UsbScsiError(ErrorCodes.IO, `umount ${fs.mountPoint} failed: ${message}`, { details: { mountPoint: fs.mountPoint } });
+        throw new UsbScsiError(ErrorCodes.IO, `umount ${fs.mountPoint} failed: ${message}`, {
+          details: { mountPoint: fs.mountPoint },
+        });
       }
     },
 
@@ -188,7 +271,12 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
           // A bind mount of a subdirectory: bind it again from a mount of the filesystem's root.
           const whole = await mountOfRoot(fs.device);
           if (!whole) {
-            throw new UsbScsiError(ErrorCodes.IO, `Cannot restore the bind mount of ${fs.device}:${fs.root} on ${fs.mountPoint}: the filesystem itself is not mounted anywhere. Mount it, then bind ${fs.root} again.`, { details: { filesystem: fs } });
+            throw new UsbScsiError(
+              ErrorCodes.IO,
+              `Cannot restore the bind mount of ${fs.device}:${fs.root} on ${fs.mountPoint}: the ` +
+                `filesystem itself is not mounted anywhere. Mount it, then bind ${fs.root} again.`,
+              { details: { filesystem: fs } },
+            );
           }
           args = ['-o', 'bind', join(whole, fs.root), fs.mountPoint];
         }
@@ -196,9 +284,15 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
         if (result.code === 0) continue;
         const message = result.stderr.trim() || result.stdout.trim() || `exit ${result.code}`;
         if (/permission|not permitted|superuser|only root/i.test(message)) {
-          throw new UsbScsiError(ErrorCodes.PERMISSION, `Mounting ${fs.device} on ${fs.mountPoint} was refused: ${message}. ${ROOT_FIX}`, { details: { filesystem: fs } });
+          throw new UsbScsiError(
+            ErrorCodes.PERMISSION,
+            `Mounting ${fs.device} on ${fs.mountPoint} was refused: ${message}. ${ROOT_FIX}`,
+            { details: { filesystem: fs } },
+          );
         }
-        throw new UsbScsiError(ErrorCodes.IO, `mount ${args.join(' ')} failed: ${message}`, { details: { filesystem: fs } });
+        throw new UsbScsiError(ErrorCodes.IO, `mount ${args.join(' ')} failed: ${message}`, {
+          details: { filesystem: fs },
+        });
       }
     },
 
@@ -211,7 +305,12 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-            throw new UsbScsiError(ErrorCodes.PERMISSION, `Taking the interface from ${storage.driver} needs write access to ${path}, which this user lacks. ${ROOT_FIX}`, { cause: err });
+            throw new UsbScsiError(
+              ErrorCodes.PERMISSION,
+              `Taking the interface from ${storage.driver} needs write access to ${path}, which ` +
+                `this user lacks. ${ROOT_FIX}`,
+              { cause: err },
+            );
           }
         }
       }
@@ -219,7 +318,8 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
 
     async detachDriver(device, storage): Promise<DetachedDriver> {
       const driver = storage.driver;
-      if (!driver) throw new UsbScsiError(ErrorCodes.BAD_INPUT, 'No driver is bound to the interface: nothing to detach.');
+      if (!driver)
+        throw new UsbScsiError(ErrorCodes.BAD_INPUT, 'No driver is bound to the interface: nothing to detach.');
       const id = interfaceIdOf(device);
       await writeDriverFile(driver, 'unbind', id);
       return { driver, target: id };
@@ -231,9 +331,18 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       const bound = link ? basename(link) : null;
       if (bound === detached.driver) return;
       if (bound === 'usbfs') {
-        throw new UsbScsiError(ErrorCodes.BUSY, `Interface ${detached.target} is still claimed through usbfs; close the USB handle before giving it back.`, { details: { interfaceId: detached.target } });
+        throw new UsbScsiError(
+          ErrorCodes.BUSY,
+          `Interface ${detached.target} is still claimed through usbfs; close the USB handle before giving it back.`,
+          { details: { interfaceId: detached.target } },
+        );
       }
-      if (bound) throw new UsbScsiError(ErrorCodes.BUSY, `Interface ${detached.target} is now bound to ${bound}, not ${detached.driver}; leaving it as it is.`, { details: { interfaceId: detached.target, bound } });
+      if (bound)
+        throw new UsbScsiError(
+          ErrorCodes.BUSY,
+          `Interface ${detached.target} is now bound to ${bound}, not ${detached.driver}; leaving it as it is.`,
+          { details: { interfaceId: detached.target, bound } },
+        );
       await writeDriverFile(detached.driver, 'bind', detached.target);
     },
 
@@ -241,9 +350,20 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       let last: DeviceStorage | null = null;
       for (;;) {
         last = await describe(device);
-        if (last.driver === expected.driver && last.wholeDisks.length >= expected.wholeDiskCount && last.partitions.length >= expected.partitionCount) {
+        if (
+          last.driver === expected.driver &&
+          last.wholeDisks.length >= expected.wholeDiskCount &&
+          last.partitions.length >= expected.partitionCount
+        ) {
           const nodes = [...last.wholeDisks, ...last.partitions];
-          const present = await Promise.all(nodes.map((node) => access(node).then(() => true, () => false)));
+          const present = await Promise.all(
+            nodes.map((node) =>
+              access(node).then(
+                () => true,
+                () => false,
+              ),
+            ),
+          );
           if (present.every(Boolean)) return last;
         }
         if (signal.aborted) break;
@@ -252,7 +372,9 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       }
       throw new UsbScsiError(
         ErrorCodes.TIMEOUT,
-        `The disk did not come back within ${timeoutMs} ms: expected ${expected.driver} with ${expected.wholeDiskCount} disk(s) and ${expected.partitionCount} partition(s), saw ${last?.driver ?? 'no driver'} with ${last?.wholeDisks.join(', ') || 'no disks'}.`,
+        `The disk did not come back within ${timeoutMs} ms: expected ${expected.driver} ` +
+          `with ${expected.wholeDiskCount} disk(s) and ${expected.partitionCount} ` +
+          `partition(s), saw ${last?.driver ?? 'no driver'} with ${last?.wholeDisks.join(', ') || 'no disks'}.`,
         { details: { expected, seen: last } },
       );
     },
@@ -261,7 +383,14 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
 
     now: () => Date.now(),
 
-    recoverySpec: () => (options.run ? null : { module: import.meta.url, factory: 'createLinuxPlatform', options: { ...sysfsOptions, procRoot, pollIntervalMs } }),
+    recoverySpec: () =>
+      options.run
+        ? null
+        : {
+            module: import.meta.url,
+            factory: 'createLinuxPlatform',
+            options: { ...sysfsOptions, procRoot, pollIntervalMs },
+          },
   };
 }
 
@@ -272,7 +401,8 @@ export interface MountHolder {
 
 /** Processes with their cwd, root or an open file under `mountPoint` (what fuser -m reports), up to 20. */
 export async function findHolders(procRoot: string, mountPoint: string): Promise<MountHolder[]> {
-  const under = (path: string | null) => !!path && (path === mountPoint || path.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`));
+  const under = (path: string | null) =>
+    !!path && (path === mountPoint || path.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`));
   const holders: MountHolder[] = [];
   const pids = (await readdir(procRoot).catch(() => [] as string[])).filter((name) => /^\d+$/.test(name));
   for (const pid of pids) {
@@ -288,7 +418,8 @@ export async function findHolders(procRoot: string, mountPoint: string): Promise
         break;
       }
     }
-    if (holds) holders.push({ pid: Number(pid), command: (await readFile(join(dir, 'comm'), 'utf8').catch(() => '?')).trim() });
+    if (holds)
+      holders.push({ pid: Number(pid), command: (await readFile(join(dir, 'comm'), 'utf8').catch(() => '?')).trim() });
   }
   return holders;
 }

@@ -42,7 +42,8 @@ export async function signalProcessIdentity(pid: number): Promise<ProcessIdentit
 }
 
 /** The best lookup for this OS (platforms may bring a better one, e.g. macOS sysctl). */
-export const localProcessIdentity: ProcessIdentityLookup = process.platform === 'linux' ? (pid) => linuxProcessIdentity(pid) : signalProcessIdentity;
+export const localProcessIdentity: ProcessIdentityLookup =
+  process.platform === 'linux' ? (pid) => linuxProcessIdentity(pid) : signalProcessIdentity;
 
 /** True when `recorded` names a process that is still running. */
 export async function isProcessAlive(lookup: ProcessIdentityLookup, recorded: ProcessIdentity): Promise<boolean> {

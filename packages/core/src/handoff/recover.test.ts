@@ -16,7 +16,10 @@ const [sda1, sda2] = defaultFakeOsState().mounts;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'usbscsi-recover-'));
   // The OS as a dead holder left it: driver detached, both filesystems unmounted.
-  fake = new FakeHandoffPlatform({ stateFile: join(dir, 'os.json'), initial: defaultFakeOsState({ driver: null, mounts: [] }) });
+  fake = new FakeHandoffPlatform({
+    stateFile: join(dir, 'os.json'),
+    initial: defaultFakeOsState({ driver: null, mounts: [] }),
+  });
   journal = new LeaseJournal({ path: join(dir, 'leases.json') });
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,30 +51,55 @@ describe('recoverLeases', () => {
     const report = await recoverLeases(fake, journal);
     expect(report.recovered).toHaveLength(1);
     expect(report.recovered[0]!.remounted.map((m) => m.mountPoint)).toEqual(['/media/stick', '/media/stick/data']);
-    expect(fake.read().log).toEqual(['attach usb-storage', `mount /dev/sda1 /media/stick vfat ${sda1!.options}`, `mount /dev/sda2 /media/stick/data ext4 ${sda2!.options}`]);
+    expect(fake.read().log).toEqual([
+      'attach usb-storage',
+      `mount /dev/sda1 /media/stick vfat ${sda1!.options}`,
+      `mount /dev/sda2 /media/stick/data ext4 ${sda2!.options}`,
+    ]);
     expect(await journal.list()).toEqual([]);
   });
 
-  it('re-attaches but leaves filesystems unmounted when the lease had not asked for a re-mount, and says so', async () => {
-    await journal.put(entry({ remount: false }));
-    const report = await recoverLeases(fake, journal);
-    expect(report.recovered[0]!.notRemounted).toHaveLength(2);
-    expect(fake.read().driver).toBe('usb-storage');
-    expect(fake.read().mounts).toEqual([]);
-  });
+  it(
+    're-attaches but leaves filesystems unmounted when the lease had not asked for a ' + 're-mount, and says so',
+    async () => {
+      await journal.put(entry({ remount: false }));
+      const report = await recoverLeases(fake, journal);
+      expect(report.recovered[0]!.notRemounted).toHaveLength(2);
+      expect(fake.read().driver).toBe('usb-storage');
+      expect(fake.read().mounts).toEqual([]);
+    },
+  );
 
   it('re-mounts what a holder killed mid-acquisition had unmounted (nothing was handed over yet)', async () => {
     fake.write(defaultFakeOsState({ mounts: [sda1!] })); // killed after the first unmount, before detaching
-    await journal.put(entry({ status: 'acquiring', remount: false, unmounted: [{ wholeDisk: '/dev/sda', filesystems: [sda2!] }], detached: null, expected: null }));
+    await journal.put(
+      entry({
+        status: 'acquiring',
+        remount: false,
+        unmounted: [{ wholeDisk: '/dev/sda', filesystems: [sda2!] }],
+        detached: null,
+        expected: null,
+      }),
+    );
     const report = await recoverLeases(fake, journal);
     expect(report.recovered).toHaveLength(1);
-    expect(fake.read().mounts.map((m) => m.mountPoint).sort()).toEqual(['/media/stick', '/media/stick/data']);
+    expect(
+      fake
+        .read()
+        .mounts.map((m) => m.mountPoint)
+        .sort(),
+    ).toEqual(['/media/stick', '/media/stick/data']);
   });
 
   it('leaves a live holder alone (held), skips other platforms, filters by device', async () => {
     await journal.put(entry({ id: 'live', holder: { pid: process.pid, startTime: 'unknown' } }));
     await journal.put(entry({ id: 'mac', platform: 'darwin' }));
-    await journal.put(entry({ id: 'elsewhere', device: { vendorId: 1, productId: 2, busNumber: 3, portNumbers: [4], interfaceNumber: 0 } }));
+    await journal.put(
+      entry({
+        id: 'elsewhere',
+        device: { vendorId: 1, productId: 2, busNumber: 3, portNumbers: [4], interfaceNumber: 0 },
+      }),
+    );
     const report = await recoverLeases(fake, journal, { device: entry().device });
     expect(report.held.map((e) => e.id)).toEqual(['live']);
     expect(report.skipped.map((e) => e.id)).toEqual(['mac']);

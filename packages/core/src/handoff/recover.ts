@@ -23,7 +23,9 @@ export interface RecoveryReport {
   recovered: RecoveredLease[];
   /** Holder alive: left alone (`E_BUSY` semantics). */
   held: LeaseJournalEntry[];
-  /** The device is no longer at that port (unplugged or replaced): entry dropped; the OS takes it when plugged in again. */
+  /**
+   * The device is no longer at that port (unplugged or replaced): entry dropped; the OS takes it when plugged in again.
+   */
   gone: LeaseJournalEntry[];
   /** Could not be given back; the entry stays for the next attempt. */
   failed: { entry: LeaseJournalEntry; error: UsbScsiError }[];
@@ -44,7 +46,11 @@ export interface RecoverOptions {
  * the holder unmounted (when its lease asked for a re-mount, or it died while
  * still acquiring, since then nothing was handed over yet), and drop the entry.
  */
-export async function recoverLeases(platform: HandoffPlatform, journal: LeaseJournal, options: RecoverOptions = {}): Promise<RecoveryReport> {
+export async function recoverLeases(
+  platform: HandoffPlatform,
+  journal: LeaseJournal,
+  options: RecoverOptions = {},
+): Promise<RecoveryReport> {
   const timeouts = { ...DEFAULT_LEASE_TIMEOUTS, ...options.timeouts };
   const report: RecoveryReport = { recovered: [], held: [], gone: [], failed: [], skipped: [] };
   for (const entry of await journal.list()) {
@@ -79,14 +85,24 @@ export async function recoverLeases(platform: HandoffPlatform, journal: LeaseJou
       const first = result.errors[0]!;
       report.failed.push({
         entry,
-        error: new UsbScsiError(first.code, `Could not give back ${describeLeaseDevice(entry.device)} (lease of process ${entry.holder.pid}): ${result.errors.map((e) => e.message).join('; ')}`, {
-          cause: first,
-          details: { errors: result.errors.map((e) => e.toJSON()) },
-        }),
+        error: new UsbScsiError(
+          first.code,
+          `Could not give back ${describeLeaseDevice(entry.device)} (lease of process ` +
+            `${entry.holder.pid}): ${result.errors.map((e) => e.message).join('; ')}`,
+          {
+            cause: first,
+            details: { errors: result.errors.map((e) => e.toJSON()) },
+          },
+        ),
       });
     } else {
       await journal.remove(entry.id);
-      report.recovered.push({ entry, reattached: result.reattached, remounted: result.remounted, notRemounted: result.notRemounted });
+      report.recovered.push({
+        entry,
+        reattached: result.reattached,
+        remounted: result.remounted,
+        notRemounted: result.notRemounted,
+      });
     }
   }
   return report;

@@ -126,8 +126,16 @@ describe('LeaseRegistry', () => {
     const host = new FakeHost();
     const log: string[] = [];
     const plans: unknown[] = [];
-    const registry = new LeaseRegistry({ host, log: (m) => log.push(m), spawnExitHelper: (plan) => plans.push(plan) > 0 });
-    const item = { spec: { module: 'file:///x/linux.js', factory: 'createLinuxPlatform' }, journalPath: '/j.json', device: { vendorId: 1, productId: 2, busNumber: 1, portNumbers: [2], interfaceNumber: 0 } };
+    const registry = new LeaseRegistry({
+      host,
+      log: (m) => log.push(m),
+      spawnExitHelper: (plan) => plans.push(plan) > 0,
+    });
+    const item = {
+      spec: { module: 'file:///x/linux.js', factory: 'createLinuxPlatform' },
+      journalPath: '/j.json',
+      device: { vendorId: 1, productId: 2, busNumber: 1, portNumbers: [2], interfaceNumber: 0 },
+    };
     registry.add({ description: 'a', release: () => Promise.resolve(), exitRecovery: () => item });
     host.emit('exit', 1);
     expect(plans).toHaveLength(1);

@@ -27,7 +27,9 @@ export interface RegisteredLease {
 /** The parts of `process` the registry touches (a fake in tests). */
 export interface RegistryHost {
   readonly pid: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
   on(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
   kill(pid: number, signal?: string | number): unknown;
 }
@@ -51,6 +53,7 @@ export class LeaseRegistry {
   private readonly rethrow: (error: unknown) => void;
   private readonly spawnHelper: (plan: ExitHelperPlan) => boolean;
   private signals: NodeJS.Signals[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
   private listeners: [string, (...args: any[]) => void][] = [];
   private releasing: Promise<void> | null = null;
   private signalled = false;
@@ -95,7 +98,12 @@ export class LeaseRegistry {
         for (const result of results) {
           if (result.status !== 'rejected') continue;
           const message = String((result.reason as Error)?.message ?? result.reason);
-          this.log(`usbscsi: ${message.includes('usbscsi recover') ? message : `could not give a device back: ${message} Run \`usbscsi recover\`.`}`);
+          this.log(
+            `usbscsi: ` +
+              (message.includes('usbscsi recover')
+                ? message
+                : `could not give a device back: ${message} Run \`usbscsi recover\`.`),
+          );
         }
         this.releasing = null;
         if (this.leases.size === 0) this.uninstall();
@@ -127,12 +135,16 @@ export class LeaseRegistry {
     this.listen('exit', () => {
       if (!this.leases.size) return;
       const held = [...this.leases].map((lease) => lease.description).join('; ');
-      const items = [...this.leases].map((lease) => lease.exitRecovery?.() ?? null).filter((item): item is ExitRecovery => item !== null);
+      const items = [...this.leases]
+        .map((lease) => lease.exitRecovery?.() ?? null)
+        .filter((item): item is ExitRecovery => item !== null);
       const helped = items.length > 0 && this.spawnHelper(exitHelperPlan(this.host.pid, items));
       this.log(
         helped && items.length === this.leases.size
-          ? `usbscsi: exiting while holding ${held}; it is given back as soon as this process is gone (if not, run \`usbscsi recover\`).`
-          : `usbscsi: exiting while holding ${held}. The lease journal keeps it: run \`usbscsi recover\` to give the device back.`,
+          ? `usbscsi: exiting while holding ${held}; it is given back as soon as this process ` +
+              `is gone (if not, run \`usbscsi recover\`).`
+          : `usbscsi: exiting while holding ${held}. The lease journal keeps it: run \`usbscsi ` +
+              `recover\` to give the device back.`,
       );
     });
   }
@@ -143,6 +155,7 @@ export class LeaseRegistry {
     this.listeners = [];
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
   private listen(event: string, listener: (...args: any[]) => void): void {
     this.host.on(event, listener);
     this.listeners.push([event, listener]);

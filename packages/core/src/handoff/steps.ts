@@ -3,7 +3,16 @@
  * re-mount) shared by a lease's release, its rollback, and recovery.
  */
 import { ErrorCodes, UsbScsiError, isUsbScsiError } from '../errors.js';
-import type { DetachedDriver, DeviceStorage, HandoffPlatform, LeaseDevice, MountedFilesystem, StepOptions, StorageExpectation, UnmountTarget } from './platform.js';
+import type {
+  DetachedDriver,
+  DeviceStorage,
+  HandoffPlatform,
+  LeaseDevice,
+  MountedFilesystem,
+  StepOptions,
+  StorageExpectation,
+  UnmountTarget,
+} from './platform.js';
 
 /** Milliseconds per step. */
 export interface LeaseTimeouts {
@@ -38,21 +47,35 @@ export const DEFAULT_LEASE_TIMEOUTS: Readonly<LeaseTimeouts> = Object.freeze({
  * aborts at the deadline (or when `outer` aborts); the returned promise settles
  * then even if the platform ignores the signal. Non-typed failures become `E_IO`.
  */
-export async function runStep<T>(step: string, timeoutMs: number, outer: AbortSignal | undefined, fn: (options: StepOptions) => Promise<T>): Promise<T> {
+export async function runStep<T>(
+  step: string,
+  timeoutMs: number,
+  outer: AbortSignal | undefined,
+  fn: (options: StepOptions) => Promise<T>,
+): Promise<T> {
   // Cancelled before it started: the step must not run at all. Started anyway, it would finish
   // behind the caller's back (an unmount the rollback never hears of, so never undoes).
-  if (outer?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, `Handoff step "${step}" was cancelled before it started.`, { details: { step } });
+  if (outer?.aborted)
+    throw new UsbScsiError(ErrorCodes.CANCELLED, `Handoff step "${step}" was cancelled before it started.`, {
+      details: { step },
+    });
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onOuterAbort: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const error = new UsbScsiError(ErrorCodes.TIMEOUT, `Handoff step "${step}" did not finish within ${timeoutMs} ms.`, { details: { step, timeoutMs } });
+      const error = new UsbScsiError(
+        ErrorCodes.TIMEOUT,
+        `Handoff step "${step}" did not finish within ${timeoutMs} ms.`,
+        { details: { step, timeoutMs } },
+      );
       controller.abort(error);
       reject(error);
     }, timeoutMs);
     onOuterAbort = () => {
-      const error = new UsbScsiError(ErrorCodes.CANCELLED, `Handoff step "${step}" was cancelled.`, { details: { step } });
+      const error = new UsbScsiError(ErrorCodes.CANCELLED, `Handoff step "${step}" was cancelled.`, {
+        details: { step },
+      });
       controller.abort(error);
       reject(error);
     };
@@ -63,10 +86,13 @@ export async function runStep<T>(step: string, timeoutMs: number, outer: AbortSi
     return await Promise.race([Promise.resolve().then(() => fn({ signal: controller.signal, timeoutMs })), stopped]);
   } catch (err) {
     if (isUsbScsiError(err)) {
-      if (err.details.step === undefined) (err.details as Record<string, unknown>).step = step;
+      if (err.details.step === undefined) err.details.step = step;
       throw err;
     }
-    throw new UsbScsiError(ErrorCodes.IO, `Handoff step "${step}" failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, details: { step } });
+    throw new UsbScsiError(ErrorCodes.IO, `Handoff step "${step}" failed: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+      details: { step },
+    });
   } finally {
     clearTimeout(timer);
     if (onOuterAbort) outer?.removeEventListener('abort', onOuterAbort);
@@ -116,9 +142,13 @@ export async function giveBack(
     report.reattached = true;
     if (plan.detached && plan.expected) {
       const expected = plan.expected;
-      report.storage = await runStep('wait for storage', timeouts.waitForStorage, options.signal, (o) => platform.waitForStorage(plan.device, expected, o));
+      report.storage = await runStep('wait for storage', timeouts.waitForStorage, options.signal, (o) =>
+        platform.waitForStorage(plan.device, expected, o),
+      );
     } else if (plan.unmounted.length && plan.remount) {
-      report.storage = await runStep('describe', timeouts.describe, options.signal, (o) => platform.describe(plan.device, o));
+      report.storage = await runStep('describe', timeouts.describe, options.signal, (o) =>
+        platform.describe(plan.device, o),
+      );
     }
   } catch (err) {
     report.errors.push(err as UsbScsiError);
@@ -165,7 +195,11 @@ export function renameTarget(target: UnmountTarget, renames: Map<string, string>
   };
   return {
     wholeDisk: renames.get(target.wholeDisk) ?? target.wholeDisk,
-    filesystems: target.filesystems.map((fs) => ({ ...fs, device: rename(fs.device, fs.wholeDisk), wholeDisk: renames.get(fs.wholeDisk) ?? fs.wholeDisk })),
+    filesystems: target.filesystems.map((fs) => ({
+      ...fs,
+      device: rename(fs.device, fs.wholeDisk),
+      wholeDisk: renames.get(fs.wholeDisk) ?? fs.wholeDisk,
+    })),
   };
 }
 

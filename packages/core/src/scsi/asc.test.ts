@@ -49,9 +49,12 @@ describe('the ASC/ASCQ table as data', () => {
   });
   it('covers every ASC family from 00h to 74h that T10 assigns, with ranges that do not overlap', () => {
     const ascs = new Set(ASC_ASCQ_ENTRIES.map(([a]) => a));
-    for (const a of [0x00, 0x04, 0x0b, 0x11, 0x20, 0x24, 0x27, 0x29, 0x2a, 0x3a, 0x3f, 0x44, 0x55, 0x5d, 0x67, 0x74]) expect(ascs.has(a)).toBe(true);
+    for (const a of [0x00, 0x04, 0x0b, 0x11, 0x20, 0x24, 0x27, 0x29, 0x2a, 0x3a, 0x3f, 0x44, 0x55, 0x5d, 0x67, 0x74])
+      expect(ascs.has(a)).toBe(true);
     for (const r of ASC_ASCQ_RANGES) {
-      const overlapping = ASC_ASCQ_RANGES.filter((o) => o !== r && o.asc === r.asc && o.ascqMin <= r.ascqMax && r.ascqMin <= o.ascqMax);
+      const overlapping = ASC_ASCQ_RANGES.filter(
+        (o) => o !== r && o.asc === r.asc && o.ascqMin <= r.ascqMax && r.ascqMin <= o.ascqMax,
+      );
       expect(overlapping).toEqual([]);
     }
   });

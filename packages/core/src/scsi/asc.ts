@@ -5,7 +5,6 @@ import { hex } from '../hex.js';
 const SINGLE = new Map<number, string>();
 for (const [asc, ascq, text] of ASC_ASCQ_ENTRIES) SINGLE.set((asc << 8) | ascq, text);
 
-
 /**
  * The T10 text for an additional sense code and qualifier, e.g. (0x20, 0x00) →
  * `INVALID COMMAND OPERATION CODE`; ranges are filled in ((0x40, 0x85) →

@@ -42,7 +42,12 @@ function wordsToBytes(dump: string): Uint8Array {
   const words = dump
     .trim()
     .split('\n')
-    .flatMap((line) => line.replace(/^\s*\d+:/, '').trim().split(/\s+/))
+    .flatMap((line) =>
+      line
+        .replace(/^\s*\d+:/, '')
+        .trim()
+        .split(/\s+/),
+    )
     .map((w) => parseInt(w, 16));
   const out = new Uint8Array(words.length * 2);
   words.forEach((w, i) => {

@@ -66,7 +66,8 @@ const MAJOR_VERSIONS: Record<number, string> = {
 };
 
 export function parseAtaIdentify(data: Uint8Array): AtaIdentify {
-  if (data.length < 2) throw badInput(`IDENTIFY DEVICE: need at least word 0 (2 bytes), got ${data.length}; ask for 512 bytes`);
+  if (data.length < 2)
+    throw badInput(`IDENTIFY DEVICE: need at least word 0 (2 bytes), got ${data.length}; ask for 512 bytes`);
   const w = (i: number) => le16word(data, i);
   // Words 82-84 are valid when word 83 bits 15:14 are 01; words 85-87 when word 87's are.
   const valid = (word: number) => (w(word) & 0xc000) === 0x4000;

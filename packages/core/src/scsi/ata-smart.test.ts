@@ -45,7 +45,10 @@ function dumpToBytes(dump: string): Uint8Array {
   for (const line of dump.trim().split('\n')) {
     const [offset, rest] = line.split(':');
     const base = parseInt(offset ?? '', 16);
-    (rest ?? '').trim().split(/\s+/).forEach((h, i) => (out[base + i] = parseInt(h, 16)));
+    (rest ?? '')
+      .trim()
+      .split(/\s+/)
+      .forEach((h, i) => (out[base + i] = parseInt(h, 16)));
   }
   return out;
 }
@@ -57,13 +60,29 @@ describe('parseSmartData on a Samsung SSD 870 QVO 4TB', () => {
   it('revision, checksum and the 14 attributes in slot order', () => {
     expect(smart.revision).toBe(1);
     expect(smart.checksumValid).toBe(true);
-    expect(smart.attributes.map((a) => a.id)).toEqual([5, 9, 12, 177, 179, 181, 182, 183, 187, 190, 195, 199, 235, 241]);
+    expect(smart.attributes.map((a) => a.id)).toEqual([
+      5, 9, 12, 177, 179, 181, 182, 183, 187, 190, 195, 199, 235, 241,
+    ]);
   });
 
   it('names, flags, current/worst and 48-bit raw values', () => {
     const byId = new Map(smart.attributes.map((a) => [a.id, a]));
-    expect(byId.get(5)).toMatchObject({ name: 'Reallocated_Sector_Ct', flags: 0x33, prefailure: true, online: true, current: 100, worst: 100, raw: 0n });
-    expect(byId.get(9)).toMatchObject({ name: 'Power_On_Hours', prefailure: false, online: true, current: 99, raw: 1379n });
+    expect(byId.get(5)).toMatchObject({
+      name: 'Reallocated_Sector_Ct',
+      flags: 0x33,
+      prefailure: true,
+      online: true,
+      current: 100,
+      worst: 100,
+      raw: 0n,
+    });
+    expect(byId.get(9)).toMatchObject({
+      name: 'Power_On_Hours',
+      prefailure: false,
+      online: true,
+      current: 99,
+      raw: 1379n,
+    });
     expect(byId.get(12)).toMatchObject({ name: 'Power_Cycle_Count', raw: 196n });
     expect(byId.get(177)).toMatchObject({ name: 'Wear_Leveling_Count', flags: 0x13, prefailure: true, raw: 4n });
     expect(byId.get(190)).toMatchObject({ name: 'Airflow_Temperature_Cel', current: 71, worst: 47, raw: 29n });
@@ -91,7 +110,11 @@ describe('parseSmartData on a Samsung SSD 870 QVO 4TB', () => {
   it('a self-test in progress reports the percentage left', () => {
     const running = data.slice();
     running[363] = 0xf3;
-    expect(parseSmartData(running)).toMatchObject({ selfTestStatus: 15, selfTestStatusText: 'in progress', selfTestPercentRemaining: 30 });
+    expect(parseSmartData(running)).toMatchObject({
+      selfTestStatus: 15,
+      selfTestStatusText: 'in progress',
+      selfTestPercentRemaining: 30,
+    });
   });
 
   it('a flipped byte fails the checksum; a short block yields the attributes it holds', () => {
@@ -130,7 +153,10 @@ describe('parseSmartThresholds on the same drive', () => {
 describe('SMART attribute names', () => {
   it('knows the common smartmontools names', async () => {
     const { smartAttributeName } = await import('./smart-attribute-names.js');
-    const ids = [1, 3, 4, 5, 7, 9, 10, 12, 177, 179, 181, 182, 187, 188, 190, 194, 195, 196, 197, 198, 199, 231, 232, 233, 241, 242];
+    const ids = [
+      1, 3, 4, 5, 7, 9, 10, 12, 177, 179, 181, 182, 187, 188, 190, 194, 195, 196, 197, 198, 199, 231, 232, 233, 241,
+      242,
+    ];
     for (const id of ids) expect(smartAttributeName(id), `id ${id}`).not.toBe('Unknown_Attribute');
     expect(smartAttributeName(194)).toBe('Temperature_Celsius');
     expect(smartAttributeName(197)).toBe('Current_Pending_Sector');

@@ -84,7 +84,8 @@ const le16 = (b: Uint8Array, i: number) => u8(b, i) | (u8(b, i + 1) << 8);
 
 /** Parses SMART READ DATA. Empty slots (ID 0) are skipped; a short buffer yields the attributes it holds. */
 export function parseSmartData(data: Uint8Array): SmartData {
-  if (data.length < 2) throw badInput(`SMART READ DATA: need at least the 2-byte revision, got ${data.length}; ask for 512 bytes`);
+  if (data.length < 2)
+    throw badInput(`SMART READ DATA: need at least the 2-byte revision, got ${data.length}; ask for 512 bytes`);
   const attributes: SmartAttribute[] = [];
   for (let slot = 0; slot < 30; slot++) {
     const o = 2 + slot * 12;
@@ -140,7 +141,8 @@ export interface SmartThresholds {
 
 /** Parses SMART READ THRESHOLDS (same slot layout: ID, threshold, 10 reserved bytes). */
 export function parseSmartThresholds(data: Uint8Array): SmartThresholds {
-  if (data.length < 2) throw badInput(`SMART READ THRESHOLDS: need at least the 2-byte revision, got ${data.length}; ask for 512 bytes`);
+  if (data.length < 2)
+    throw badInput(`SMART READ THRESHOLDS: need at least the 2-byte revision, got ${data.length}; ask for 512 bytes`);
   const thresholds: SmartThresholds['thresholds'] = [];
   for (let slot = 0; slot < 30; slot++) {
     const o = 2 + slot * 12;
@@ -149,7 +151,12 @@ export function parseSmartThresholds(data: Uint8Array): SmartThresholds {
     if (id !== 0) thresholds.push({ id, name: smartAttributeName(id), threshold: u8(data, o + 1) });
   }
   const cs = checksum(data);
-  return { revision: le16(data, 0), thresholds, ...(cs !== undefined ? { checksumValid: cs } : {}), truncated: data.length < 512 };
+  return {
+    revision: le16(data, 0),
+    thresholds,
+    ...(cs !== undefined ? { checksumValid: cs } : {}),
+    truncated: data.length < 512,
+  };
 }
 
 export interface SmartReturnStatus {
@@ -167,12 +174,18 @@ export interface SmartReturnStatus {
  */
 export function parseSmartReturnStatus(sense: DecodedSense | undefined): SmartReturnStatus {
   const ata = sense?.ataStatusReturn;
-  if (!ata) return { status: 'unknown', reason: 'no ATA status return in the sense data (the bridge may not honour CK_COND)' };
+  if (!ata)
+    return { status: 'unknown', reason: 'no ATA status return in the sense data (the bridge may not honour CK_COND)' };
   const lbaMid = Number((ata.lba >> 8n) & 0xffn);
   const lbaHigh = Number((ata.lba >> 16n) & 0xffn);
   if (lbaMid === 0x4f && lbaHigh === 0xc2) return { status: 'passed', lbaMid, lbaHigh };
   if (lbaMid === 0xf4 && lbaHigh === 0x2c) return { status: 'failing', lbaMid, lbaHigh };
-  return { status: 'unknown', lbaMid, lbaHigh, reason: `unexpected LBA mid/high 0x${lbaMid.toString(16)}/0x${lbaHigh.toString(16)}` };
+  return {
+    status: 'unknown',
+    lbaMid,
+    lbaHigh,
+    reason: `unexpected LBA mid/high 0x${lbaMid.toString(16)}/0x${lbaHigh.toString(16)}`,
+  };
 }
 
 /** Alias of {@link parseSmartReturnStatus}. */

@@ -87,9 +87,17 @@ export function checkUint64(command: string, field: string, value: bigint | numb
   let v: bigint;
   if (typeof value === 'bigint') v = value;
   else if (Number.isSafeInteger(value)) v = BigInt(value);
-  else throw badInput(`${command}: ${field} must be an integer (pass a bigint above 2^53); got ${String(value)}`, { command, field });
+  else
+    throw badInput(`${command}: ${field} must be an integer (pass a bigint above 2^53); got ${String(value)}`, {
+      command,
+      field,
+    });
   if (v < 0n || v > max) {
-    throw badInput(`${command}: ${field} must be from 0 to 0x${max.toString(16)}; got ${v.toString()}`, { command, field, max: max.toString() });
+    throw badInput(`${command}: ${field} must be from 0 to 0x${max.toString(16)}; got ${v.toString()}`, {
+      command,
+      field,
+      max: max.toString(),
+    });
   }
   return v;
 }
@@ -97,10 +105,13 @@ export function checkUint64(command: string, field: string, value: bigint | numb
 /** Throws E_BAD_INPUT when a response is shorter than its fixed header. */
 export function requireLength(what: string, buf: Uint8Array, min: number): void {
   if (buf.length < min) {
-    throw badInput(`${what}: need at least ${min} bytes to parse the header, got ${buf.length}; ask for a larger allocation length`, {
-      what,
-      length: buf.length,
-      min,
-    });
+    throw badInput(
+      `${what}: need at least ${min} bytes to parse the header, got ${buf.length}; ask for a larger allocation length`,
+      {
+        what,
+        length: buf.length,
+        min,
+      },
+    );
   }
 }

@@ -49,17 +49,36 @@ describe('ATA PASS-THROUGH(16) fields', () => {
     expect(hex(cdb)).toBe('85 0d 0e 00 00 01 02 56 bc 34 9a 12 78 40 25 00');
   });
   it('28-bit form puts LBA bits 27:24 in DEVICE', () => {
-    const cdb = ataPassThrough16Cdb({ protocol: AtaProtocol.PIO_DATA_IN, command: 0x20, count: 1, lba: 0x0abcdef1, device: 0x40 });
+    const cdb = ataPassThrough16Cdb({
+      protocol: AtaProtocol.PIO_DATA_IN,
+      command: 0x20,
+      count: 1,
+      lba: 0x0abcdef1,
+      device: 0x40,
+    });
     expect(hex(cdb)).toBe('85 08 0e 00 00 00 01 00 f1 00 de 00 bc 4a 20 00');
   });
   it('PIO data-out: T_DIR clear; OFF_LINE, T_TYPE and MULTIPLE_COUNT bits land where SAT-4 puts them', () => {
-    const cdb = ataPassThrough16Cdb({ protocol: AtaProtocol.PIO_DATA_OUT, command: 0x30, count: 1, offLine: 2, tType: true, multipleCount: 3 });
+    const cdb = ataPassThrough16Cdb({
+      protocol: AtaProtocol.PIO_DATA_OUT,
+      command: 0x30,
+      count: 1,
+      offLine: 2,
+      tType: true,
+      multipleCount: 3,
+    });
     expect(hex(cdb.subarray(0, 3))).toBe('85 6a 96');
   });
   it('refuses 16-bit features/count without extend, a DMA protocol without direction, contradictions', () => {
-    expectBadInput(() => ataPassThrough16Cdb({ protocol: 3, command: 0xef, features: 0x100 }), /features must be an integer from 0 to 255/);
+    expectBadInput(
+      () => ataPassThrough16Cdb({ protocol: 3, command: 0xef, features: 0x100 }),
+      /features must be an integer from 0 to 255/,
+    );
     expectBadInput(() => ataPassThrough16Cdb({ protocol: AtaProtocol.DMA, command: 0xc8, count: 1 }), /pass direction/);
-    expectBadInput(() => ataPassThrough16Cdb({ protocol: AtaProtocol.PIO_DATA_IN, command: 0xec, direction: 'out' }), /contradicts/);
+    expectBadInput(
+      () => ataPassThrough16Cdb({ protocol: AtaProtocol.PIO_DATA_IN, command: 0xec, direction: 'out' }),
+      /contradicts/,
+    );
     expectBadInput(() => ataPassThrough16Cdb({ protocol: 16, command: 0 }), /protocol/);
     expectBadInput(() => ataPassThrough16Cdb({ protocol: 3, command: 0, lba: 0x10000000 }), /lba/);
   });
@@ -72,6 +91,8 @@ describe('ATA PASS-THROUGH(12)', () => {
     expectBadInput(() => ataIdentifyDeviceCdb(10 as 12), /12 or 16/);
   });
   it('CHECK POWER MODE (E5h), non-data with CK_COND (as sg3_utils examples/sg_sat_chk_power.c does over 16)', () => {
-    expect(hex(ataPassThrough12Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xe5, checkCondition: true }))).toBe('a1 06 20 00 00 00 00 00 00 e5 00 00');
+    expect(hex(ataPassThrough12Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xe5, checkCondition: true }))).toBe(
+      'a1 06 20 00 00 00 00 00 00 e5 00 00',
+    );
   });
 });

@@ -169,7 +169,13 @@ export function ataIdentifyDeviceCdb(size: 12 | 16 = 16): Uint8Array {
 }
 
 function smartDataIn(size: 12 | 16, feature: number): Uint8Array {
-  return pt(size, { protocol: AtaProtocol.PIO_DATA_IN, command: AtaCommand.SMART, features: feature, count: 1, lba: SMART_LBA });
+  return pt(size, {
+    protocol: AtaProtocol.PIO_DATA_IN,
+    command: AtaCommand.SMART,
+    features: feature,
+    count: 1,
+    lba: SMART_LBA,
+  });
 }
 
 /** SMART READ DATA (B0h/D0h): 512 bytes of attribute values. */

@@ -29,7 +29,9 @@ describe('READ / WRITE', () => {
     expect(bytes(read10Cdb({ lba: 0x12345678, blocks: 8 }))).toEqual([0x28, 0, 0x12, 0x34, 0x56, 0x78, 0, 0, 8, 0]);
   });
   it('WRITE(10) with FUA and DPO', () => {
-    expect(bytes(write10Cdb({ lba: 1, blocks: 0xffff, fua: true, dpo: true }))).toEqual([0x2a, 0x18, 0, 0, 0, 1, 0, 0xff, 0xff, 0]);
+    expect(bytes(write10Cdb({ lba: 1, blocks: 0xffff, fua: true, dpo: true }))).toEqual([
+      0x2a, 0x18, 0, 0, 0, 1, 0, 0xff, 0xff, 0,
+    ]);
   });
   it('READ(16) with a 64-bit LBA as bigint and a 32-bit length', () => {
     expect(bytes(read16Cdb({ lba: 0x0123456789abcdefn, blocks: 0x10000 }))).toEqual([
@@ -42,7 +44,10 @@ describe('READ / WRITE', () => {
     ]);
   });
   it('refuses an LBA or length out of range for READ(10), pointing at the (16) form', () => {
-    expectBadInput(() => read10Cdb({ lba: 0x100000000, blocks: 1 }), /lba must be 0\.\.0xFFFFFFFF; got 4294967296\. Use the \(16\) form/);
+    expectBadInput(
+      () => read10Cdb({ lba: 0x100000000, blocks: 1 }),
+      /lba must be 0\.\.0xFFFFFFFF; got 4294967296\. Use the \(16\) form/,
+    );
     expectBadInput(() => read10Cdb({ lba: 0, blocks: 0x10000 }), /blocks must be 0\.\.65535.*\(16\) form/);
     expectBadInput(() => write10Cdb({ lba: -1, blocks: 1 }), /lba/);
     expectBadInput(() => read16Cdb({ lba: 1n << 64n, blocks: 1 }), /lba/);
@@ -57,7 +62,9 @@ describe('START STOP UNIT / PREVENT ALLOW / SYNCHRONIZE CACHE', () => {
   });
   it('start with IMMED; power condition STANDBY (3) with modifier', () => {
     expect(bytes(startStopUnitCdb({ start: true, immediate: true }))).toEqual([0x1b, 1, 0, 0, 0x01, 0]);
-    expect(bytes(startStopUnitCdb({ powerCondition: 3, powerConditionModifier: 1, noFlush: true }))).toEqual([0x1b, 0, 0, 1, 0x34, 0]);
+    expect(bytes(startStopUnitCdb({ powerCondition: 3, powerConditionModifier: 1, noFlush: true }))).toEqual([
+      0x1b, 0, 0, 1, 0x34, 0,
+    ]);
     expectBadInput(() => startStopUnitCdb({ powerCondition: 16 }), /powerCondition/);
   });
   it('PREVENT ALLOW MEDIUM REMOVAL', () => {
@@ -67,6 +74,8 @@ describe('START STOP UNIT / PREVENT ALLOW / SYNCHRONIZE CACHE', () => {
   });
   it('SYNCHRONIZE CACHE(10): whole medium by default, IMMED bit 1', () => {
     expect(bytes(synchronizeCache10Cdb())).toEqual([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    expect(bytes(synchronizeCache10Cdb({ lba: 0x100, blocks: 0x20, immediate: true }))).toEqual([0x35, 0x02, 0, 0, 1, 0, 0, 0, 0x20, 0]);
+    expect(bytes(synchronizeCache10Cdb({ lba: 0x100, blocks: 0x20, immediate: true }))).toEqual([
+      0x35, 0x02, 0, 0, 1, 0, 0, 0, 0x20, 0,
+    ]);
   });
 });

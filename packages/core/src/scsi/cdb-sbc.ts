@@ -36,7 +36,10 @@ export interface ReadWriteOptions {
 
 function rw10(opcode: number, cmd: string, o: ReadWriteOptions): Uint8Array {
   const lba = checkUint64(cmd, 'lba', o.lba);
-  if (lba > 0xffffffffn) throw badInput(`${cmd}: lba must be 0..0xFFFFFFFF; got ${lba.toString()}. Use the (16) form for LBAs past 2^32 - 1`);
+  if (lba > 0xffffffffn)
+    throw badInput(
+      `${cmd}: lba must be 0..0xFFFFFFFF; got ${lba.toString()}. Use the (16) form for LBAs past 2^32 - 1`,
+    );
   const cdb = new Uint8Array(10);
   cdb[0] = opcode;
   cdb[1] = (o.dpo ? 0x10 : 0) | (o.fua ? 0x08 : 0);
@@ -115,7 +118,8 @@ export function startStopUnitCdb(options: StartStopOptions = {}): Uint8Array {
 
 /** PREVENT ALLOW MEDIUM REMOVAL (1Eh), SBC-4 §5.13: `true` prevents, `false` allows. */
 export function preventAllowMediumRemovalCdb(prevent: boolean | number): Uint8Array {
-  const value = typeof prevent === 'boolean' ? (prevent ? 1 : 0) : checkUint('PREVENT ALLOW MEDIUM REMOVAL', 'prevent', prevent, 3);
+  const value =
+    typeof prevent === 'boolean' ? (prevent ? 1 : 0) : checkUint('PREVENT ALLOW MEDIUM REMOVAL', 'prevent', prevent, 3);
   return Uint8Array.of(Opcode.PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, value, 0);
 }
 

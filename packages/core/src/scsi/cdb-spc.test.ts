@@ -57,15 +57,21 @@ describe('TEST UNIT READY / REQUEST SENSE', () => {
 describe('MODE SENSE', () => {
   it('(6): DBD, page control, page and subpage', () => {
     expect(bytes(modeSense6Cdb())).toEqual([0x1a, 0, 0x3f, 0, 0xff, 0]);
-    expect(bytes(modeSense6Cdb({ page: 0x08, pageControl: 'changeable', disableBlockDescriptors: true, allocationLength: 0x20 }))).toEqual([
-      0x1a, 0x08, 0x48, 0, 0x20, 0,
+    expect(
+      bytes(
+        modeSense6Cdb({ page: 0x08, pageControl: 'changeable', disableBlockDescriptors: true, allocationLength: 0x20 }),
+      ),
+    ).toEqual([0x1a, 0x08, 0x48, 0, 0x20, 0]);
+    expect(bytes(modeSense6Cdb({ page: 0x3f, subpage: 0xff, pageControl: 'saved' }))).toEqual([
+      0x1a, 0, 0xff, 0xff, 0xff, 0,
     ]);
-    expect(bytes(modeSense6Cdb({ page: 0x3f, subpage: 0xff, pageControl: 'saved' }))).toEqual([0x1a, 0, 0xff, 0xff, 0xff, 0]);
   });
   it('(10): LLBAA and a 16-bit allocation length', () => {
-    expect(bytes(modeSense10Cdb({ page: 0x1c, subpage: 0x01, pageControl: 'default', longLba: true, allocationLength: 0x1234 }))).toEqual([
-      0x5a, 0x10, 0x9c, 0x01, 0, 0, 0, 0x12, 0x34, 0,
-    ]);
+    expect(
+      bytes(
+        modeSense10Cdb({ page: 0x1c, subpage: 0x01, pageControl: 'default', longLba: true, allocationLength: 0x1234 }),
+      ),
+    ).toEqual([0x5a, 0x10, 0x9c, 0x01, 0, 0, 0, 0x12, 0x34, 0]);
   });
   it('refuses a page over 0x3F, a 6-byte length over 255, LLBAA on (6), an unknown page control', () => {
     badInput(() => modeSense6Cdb({ page: 0x40 }), /page/);
@@ -78,7 +84,9 @@ describe('MODE SENSE', () => {
 
 describe('REPORT LUNS', () => {
   it('12 bytes, select report in byte 2, 32-bit allocation length in 6..9', () => {
-    expect(bytes(reportLunsCdb({ allocationLength: 0x1000, selectReport: 2 }))).toEqual([0xa0, 0, 2, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]);
+    expect(bytes(reportLunsCdb({ allocationLength: 0x1000, selectReport: 2 }))).toEqual([
+      0xa0, 0, 2, 0, 0, 0, 0, 0, 0x10, 0, 0, 0,
+    ]);
   });
   it('refuses an allocation length under 16 (SPC-5 §6.33)', () => {
     badInput(() => reportLunsCdb({ allocationLength: 8 }), /at least 16/);
@@ -95,20 +103,29 @@ describe('READ BUFFER / WRITE BUFFER (10)', () => {
     ]);
   });
   it('READ BUFFER error history (1Ch) with mode-specific bits', () => {
-    expect(bytes(readBuffer10Cdb({ mode: 0x1c, modeSpecific: 1, bufferId: 0, length: 0x20 }))).toEqual([0x3c, 0x3c, 0, 0, 0, 0, 0, 0, 0x20, 0]);
-  });
-  it('WRITE BUFFER download microcode and save (05h): a 64 KiB image, length in bytes 6..8', () => {
-    expect(bytes(writeBuffer10Cdb({ mode: WriteBufferMode.DOWNLOAD_MICROCODE_SAVE_ACTIVATE, length: 0x10000 }))).toEqual([
-      0x3b, 0x05, 0, 0, 0, 0, 0x01, 0x00, 0x00, 0,
+    expect(bytes(readBuffer10Cdb({ mode: 0x1c, modeSpecific: 1, bufferId: 0, length: 0x20 }))).toEqual([
+      0x3c, 0x3c, 0, 0, 0, 0, 0, 0, 0x20, 0,
     ]);
   });
+  it('WRITE BUFFER download microcode and save (05h): a 64 KiB image, length in bytes 6..8', () => {
+    expect(
+      bytes(writeBuffer10Cdb({ mode: WriteBufferMode.DOWNLOAD_MICROCODE_SAVE_ACTIVATE, length: 0x10000 })),
+    ).toEqual([0x3b, 0x05, 0, 0, 0, 0, 0x01, 0x00, 0x00, 0]);
+  });
   it('WRITE BUFFER with offsets and save (07h), deferred (0Eh) and activate (0Fh)', () => {
-    expect(bytes(writeBuffer10Cdb({ mode: 0x07, offset: 0x8000, length: 0x8000 }))).toEqual([0x3b, 0x07, 0, 0, 0x80, 0, 0, 0x80, 0, 0]);
-    expect(bytes(writeBuffer10Cdb({ mode: 0x0e, offset: 0x10000, length: 0x1000 }))).toEqual([0x3b, 0x0e, 0, 0x01, 0, 0, 0, 0x10, 0, 0]);
+    expect(bytes(writeBuffer10Cdb({ mode: 0x07, offset: 0x8000, length: 0x8000 }))).toEqual([
+      0x3b, 0x07, 0, 0, 0x80, 0, 0, 0x80, 0, 0,
+    ]);
+    expect(bytes(writeBuffer10Cdb({ mode: 0x0e, offset: 0x10000, length: 0x1000 }))).toEqual([
+      0x3b, 0x0e, 0, 0x01, 0, 0, 0, 0x10, 0, 0,
+    ]);
     expect(bytes(writeBuffer10Cdb({ mode: 0x0f, length: 0 }))).toEqual([0x3b, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0]);
   });
   it('refuses 24-bit overflow, a mode over 1Fh, and data with activate-deferred', () => {
-    badInput(() => writeBuffer10Cdb({ mode: 0x07, offset: 0x1000000, length: 1 }), /offset must be an integer from 0 to 16777215/);
+    badInput(
+      () => writeBuffer10Cdb({ mode: 0x07, offset: 0x1000000, length: 1 }),
+      /offset must be an integer from 0 to 16777215/,
+    );
     badInput(() => readBuffer10Cdb({ mode: 0x02, length: 0x1000000 }), /length/);
     badInput(() => readBuffer10Cdb({ mode: 0x20, length: 1 }), /mode/);
     badInput(() => writeBuffer10Cdb({ mode: 0x0f, length: 4 }), /carries no data/);
@@ -121,10 +138,14 @@ describe('SEND DIAGNOSTIC / RECEIVE DIAGNOSTIC RESULTS', () => {
   });
   it('self-test codes in byte 1 bits 7-5 (SPC-5 table 219: 1 background short, 6 foreground extended)', () => {
     expect(bytes(sendDiagnosticCdb({ selfTestCode: SelfTestCode.BACKGROUND_SHORT }))).toEqual([0x1d, 0x20, 0, 0, 0, 0]);
-    expect(bytes(sendDiagnosticCdb({ selfTestCode: SelfTestCode.FOREGROUND_EXTENDED }))).toEqual([0x1d, 0xc0, 0, 0, 0, 0]);
+    expect(bytes(sendDiagnosticCdb({ selfTestCode: SelfTestCode.FOREGROUND_EXTENDED }))).toEqual([
+      0x1d, 0xc0, 0, 0, 0, 0,
+    ]);
   });
   it('page format with a parameter list', () => {
-    expect(bytes(sendDiagnosticCdb({ pageFormat: true, parameterListLength: 0x104 }))).toEqual([0x1d, 0x10, 0, 0x01, 0x04, 0]);
+    expect(bytes(sendDiagnosticCdb({ pageFormat: true, parameterListLength: 0x104 }))).toEqual([
+      0x1d, 0x10, 0, 0x01, 0x04, 0,
+    ]);
   });
   it('refuses a self-test code together with SELFTEST or a parameter list', () => {
     badInput(() => sendDiagnosticCdb({ selfTestCode: 1, selfTest: true }), /selfTest false/);

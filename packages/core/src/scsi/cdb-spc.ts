@@ -64,7 +64,9 @@ export interface ModeSenseOptions {
 function modeSenseByte2(command: string, o: ModeSenseOptions): number {
   const pc = PAGE_CONTROL[o.pageControl ?? 'current'];
   if (pc === undefined) {
-    throw badInput(`${command}: pageControl must be one of current, changeable, default, saved; got ${String(o.pageControl)}`);
+    throw badInput(
+      `${command}: pageControl must be one of current, changeable, default, saved; got ${String(o.pageControl)}`,
+    );
   }
   return (pc << 6) | checkUint(command, 'page', o.page ?? 0x3f, 0x3f);
 }
@@ -75,7 +77,14 @@ export function modeSense6Cdb(options: ModeSenseOptions = {}): Uint8Array {
   if (options.longLba) throw badInput(`${cmd}: longLba (LLBAA) exists only in MODE SENSE(10); use modeSense10Cdb`);
   const alloc = checkUint(cmd, 'allocationLength', options.allocationLength ?? 0xff, 0xff);
   const sub = checkUint(cmd, 'subpage', options.subpage ?? 0, 0xff);
-  return Uint8Array.of(Opcode.MODE_SENSE_6, options.disableBlockDescriptors ? 0x08 : 0, modeSenseByte2(cmd, options), sub, alloc, 0);
+  return Uint8Array.of(
+    Opcode.MODE_SENSE_6,
+    options.disableBlockDescriptors ? 0x08 : 0,
+    modeSenseByte2(cmd, options),
+    sub,
+    alloc,
+    0,
+  );
 }
 
 /** MODE SENSE(10) (5Ah), SPC-5 §6.15. */
@@ -207,7 +216,11 @@ export function sendDiagnosticCdb(options: SendDiagnosticOptions = {}): Uint8Arr
     throw badInput(`${cmd}: a selfTestCode (${code}) needs selfTest false and parameterListLength 0 (SPC-5 §6.42)`);
   }
   const byte1 =
-    (code << 5) | (options.pageFormat ? 0x10 : 0) | (options.selfTest ? 0x04 : 0) | (options.deviceOffline ? 0x02 : 0) | (options.unitOffline ? 0x01 : 0);
+    (code << 5) |
+    (options.pageFormat ? 0x10 : 0) |
+    (options.selfTest ? 0x04 : 0) |
+    (options.deviceOffline ? 0x02 : 0) |
+    (options.unitOffline ? 0x01 : 0);
   const cdb = Uint8Array.of(Opcode.SEND_DIAGNOSTIC, byte1, 0, 0, 0, 0);
   putBe16(cdb, 3, len);
   return cdb;

@@ -108,12 +108,20 @@ export const SAFE_SERVICE_ACTIONS: ReadonlyMap<number, ReadonlySet<number>> = ne
   // REMOVE ELEMENT AND MODIFY ZONES 1Ah.
   [0x9e, new Set([0x0f, 0x10, 0x11, 0x12, 0x13, 0x16, 0x17])],
   // MAINTENANCE IN: the REPORT … actions 01h-10h, 1Dh, 1Eh (not 00h, see above, nor vendor 1Fh).
-  [0xa3, new Set([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x1d, 0x1e])],
+  [
+    0xa3,
+    new Set([
+      0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x1d, 0x1e,
+    ]),
+  ],
   // SERVICE ACTION IN(12): READ MEDIA SERIAL NUMBER.
   [0xab, new Set([0x01])],
 ]);
 
-/** VARIABLE LENGTH CDB (7Fh) service actions (bytes 8-9) that read: XDREAD(32), READ(32), VERIFY(32), GET LBA STATUS(32). */
+/**
+ * VARIABLE LENGTH CDB (7Fh) service actions (bytes 8-9) that read: XDREAD(32), READ(32), VERIFY(32), GET LBA
+ * STATUS(32).
+ */
 export const SAFE_VARIABLE_LENGTH_ACTIONS: ReadonlySet<number> = new Set([0x0003, 0x0009, 0x000a, 0x0012]);
 
 /** WRITE BUFFER modes that only reach a RAM buffer or a log; every other mode is treated as firmware. */
@@ -186,9 +194,16 @@ export const SAFE_ATA_COMMANDS: ReadonlyMap<number, string> = new Map([
  */
 export const SAFE_ATA_FEATURES: ReadonlyMap<
   number,
-  { name: string; bits: 8 | 16; features: ReadonlySet<number>; family?: string; subcommands?: ReadonlyMap<number, string> }
+  {
+    name: string;
+    bits: 8 | 16;
+    features: ReadonlySet<number>;
+    family?: string;
+    subcommands?: ReadonlyMap<number, string>;
+  }
 > = new Map([
-  // ZAC MANAGEMENT IN: REPORT ZONES EXT, REPORT REALMS, REPORT ZONE DOMAINS, ZONE QUERY EXT (not ZONE ACTIVATE EXT 08h).
+  // ZAC MANAGEMENT IN: REPORT ZONES EXT, REPORT REALMS, REPORT ZONE DOMAINS, ZONE QUERY EXT (not ZONE ACTIVATE EXT
+  // 08h).
   [0x4a, { name: 'a ZAC MANAGEMENT IN report', bits: 8, features: new Set([0x00, 0x06, 0x07, 0x09]) }],
   // ACCESSIBLE MAX ADDRESS CONFIGURATION: GET NATIVE MAX ADDRESS EXT (not SET 0001h, FREEZE 0002h).
   [0x78, { name: 'GET NATIVE MAX ADDRESS EXT', bits: 16, features: new Set([0x0000]) }],

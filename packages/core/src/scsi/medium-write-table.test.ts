@@ -9,7 +9,13 @@ import { describe, expect, it } from 'vitest';
 import { mediumSafety, mediumWriteReason } from './medium-write.js';
 import { rawCdb } from './raw-cdb.js';
 
-const hexList = (text: string) => new Set(text.trim().split(/\s+/).map((h) => parseInt(h, 16)));
+const hexList = (text: string) =>
+  new Set(
+    text
+      .trim()
+      .split(/\s+/)
+      .map((h) => parseInt(h, 16)),
+  );
 
 /** Opcodes safe with every other CDB byte zero (WRITE BUFFER mode 00h and ZBC IN's REPORT ZONES included). */
 const SAFE_WITH_ZERO_FIELDS = hexList(`
@@ -42,7 +48,9 @@ describe('every opcode 00h-FFh', () => {
   it('is safe exactly when on the expected list; everything else needs consent', () => {
     const safe: number[] = [];
     for (let op = 0; op <= 0xff; op++) if (mediumWriteReason(cdbOf(op)) === undefined) safe.push(op);
-    expect(safe.map((op) => op.toString(16).padStart(2, '0'))).toEqual([...SAFE_WITH_ZERO_FIELDS].map((op) => op.toString(16).padStart(2, '0')));
+    expect(safe.map((op) => op.toString(16).padStart(2, '0'))).toEqual(
+      [...SAFE_WITH_ZERO_FIELDS].map((op) => op.toString(16).padStart(2, '0')),
+    );
   });
 
   it("classifies the rest as 'write' (standard) or 'unknown' (unassigned, vendor-specific)", () => {
@@ -55,7 +63,9 @@ describe('every opcode 00h-FFh', () => {
   it('vendor-specific opcodes C0h-FFh always need consent, whatever the CDB says', () => {
     for (let op = 0xc0; op <= 0xff; op++) {
       for (const length of [6, 10, 12, 16]) {
-        expect(mediumWriteReason(cdbOf(op, length)), `${op.toString(16)}/${length}`).toBe(`opcode 0x${op.toString(16)} is vendor-specific: only the vendor knows what it changes`);
+        expect(mediumWriteReason(cdbOf(op, length)), `${op.toString(16)}/${length}`).toBe(
+          `opcode 0x${op.toString(16)} is vendor-specific: only the vendor knows what it changes`,
+        );
       }
     }
   });
@@ -98,10 +108,16 @@ describe('opcodes that mix reads and writes: by service action', () => {
   });
 
   it('the cases that were taken for reads: WRITE ATTRIBUTE, REMOVE ELEMENT AND TRUNCATE', () => {
-    expect(mediumWriteReason(rawCdb('8d 00 00 00 00 00 00 00 00 00 00 00 00 10 00 00'))).toBe('WRITE ATTRIBUTE writes attributes of the medium');
-    expect(mediumWriteReason(rawCdb('9e 18 00 00 00 00 00 00 00 00 00 00 00 00 00 00'))).toMatch(/^REMOVE ELEMENT AND TRUNCATE \(service action 0x18\) is not known/);
-    expect(mediumWriteReason(rawCdb('9e 10 00 00 00 00 00 00 00 00 00 00 00 20 00 00'))).toBeUndefined(); // READ CAPACITY(16)
-    expect(mediumWriteReason(rawCdb('a3 0c 00 00 00 00 00 00 02 00 00 00'))).toBeUndefined(); // REPORT SUPPORTED OPERATION CODES
+    expect(mediumWriteReason(rawCdb('8d 00 00 00 00 00 00 00 00 00 00 00 00 10 00 00'))).toBe(
+      'WRITE ATTRIBUTE writes attributes of the medium',
+    );
+    expect(mediumWriteReason(rawCdb('9e 18 00 00 00 00 00 00 00 00 00 00 00 00 00 00'))).toMatch(
+      /^REMOVE ELEMENT AND TRUNCATE \(service action 0x18\) is not known/,
+    );
+    // READ CAPACITY(16)
+    expect(mediumWriteReason(rawCdb('9e 10 00 00 00 00 00 00 00 00 00 00 00 20 00 00'))).toBeUndefined();
+    // REPORT SUPPORTED OPERATION CODES
+    expect(mediumWriteReason(rawCdb('a3 0c 00 00 00 00 00 00 02 00 00 00'))).toBeUndefined();
   });
 });
 
@@ -118,7 +134,10 @@ const SAFE_ATA = hexList(`
 const READING_PROTOCOLS = new Set([3, 4, 6, 7, 8, 10, 12]);
 
 /** ATA PASS-THROUGH with the given fields (T_LENGTH 2 when data moves; BYT_BLOK set). */
-function pt(size: 12 | 16, f: { protocol: number; command: number; features?: number; extend?: boolean; dirIn?: boolean; tLength?: number }): Uint8Array {
+function pt(
+  size: 12 | 16,
+  f: { protocol: number; command: number; features?: number; extend?: boolean; dirIn?: boolean; tLength?: number },
+): Uint8Array {
   const cdb = new Uint8Array(size);
   cdb[0] = size === 16 ? 0x85 : 0xa1;
   cdb[1] = (f.protocol << 1) | (size === 16 && f.extend ? 1 : 0);
@@ -138,16 +157,27 @@ function pt(size: 12 | 16, f: { protocol: number; command: number; features?: nu
 describe('every ATA command 00h-FFh through ATA PASS-THROUGH(12) and (16)', () => {
   it.each([12, 16] as const)('non-data, feature 0, size %i: safe exactly when on the expected list', (size) => {
     const safe: string[] = [];
-    for (let command = 0; command <= 0xff; command++) if (mediumWriteReason(pt(size, { protocol: 3, command })) === undefined) safe.push(command.toString(16).padStart(2, '0'));
+    for (let command = 0; command <= 0xff; command++)
+      if (mediumWriteReason(pt(size, { protocol: 3, command })) === undefined)
+        safe.push(command.toString(16).padStart(2, '0'));
     expect(safe).toEqual([...SAFE_ATA].map((c) => c.toString(16).padStart(2, '0')));
   });
 
   it('PIO data-in reads are safe; the same commands with a data-out protocol or direction are not', () => {
     for (let command = 0; command <= 0xff; command++) {
       for (const size of [12, 16] as const) {
-        expect(mediumWriteReason(pt(size, { protocol: 4, command, dirIn: true, tLength: 2 })) === undefined, `in ${command.toString(16)}`).toBe(SAFE_ATA.has(command));
-        expect(mediumWriteReason(pt(size, { protocol: 5, command, tLength: 2 })), `PIO out ${command.toString(16)}`).toBeDefined();
-        expect(mediumWriteReason(pt(size, { protocol: 6, command, tLength: 2 })), `DMA out ${command.toString(16)}`).toBeDefined();
+        expect(
+          mediumWriteReason(pt(size, { protocol: 4, command, dirIn: true, tLength: 2 })) === undefined,
+          `in ${command.toString(16)}`,
+        ).toBe(SAFE_ATA.has(command));
+        expect(
+          mediumWriteReason(pt(size, { protocol: 5, command, tLength: 2 })),
+          `PIO out ${command.toString(16)}`,
+        ).toBeDefined();
+        expect(
+          mediumWriteReason(pt(size, { protocol: 6, command, tLength: 2 })),
+          `DMA out ${command.toString(16)}`,
+        ).toBeDefined();
       }
     }
   });
@@ -155,9 +185,14 @@ describe('every ATA command 00h-FFh through ATA PASS-THROUGH(12) and (16)', () =
   it('every protocol: only those that send no data (and RETURN RESPONSE INFORMATION) pass with a safe command', () => {
     for (let protocol = 0; protocol <= 15; protocol++) {
       const ok = READING_PROTOCOLS.has(protocol) || protocol === 15;
-      expect(mediumWriteReason(pt(16, { protocol, command: 0xec, dirIn: true, tLength: 2 })) === undefined, `protocol ${protocol}`).toBe(ok);
+      expect(
+        mediumWriteReason(pt(16, { protocol, command: 0xec, dirIn: true, tLength: 2 })) === undefined,
+        `protocol ${protocol}`,
+      ).toBe(ok);
       // RETURN RESPONSE INFORMATION sends the drive nothing, whatever the command byte holds.
-      expect(mediumWriteReason(pt(16, { protocol, command: 0xf4 })) === undefined, `protocol ${protocol}, F4h`).toBe(protocol === 15);
+      expect(mediumWriteReason(pt(16, { protocol, command: 0xf4 })) === undefined, `protocol ${protocol}, F4h`).toBe(
+        protocol === 15,
+      );
     }
   });
 
@@ -165,7 +200,10 @@ describe('every ATA command 00h-FFh through ATA PASS-THROUGH(12) and (16)', () =
     const expected = hexList('d0 d1 d5 da');
     for (let features = 0; features <= 0xff; features++) {
       for (const size of [12, 16] as const) {
-        expect(mediumWriteReason(pt(size, { protocol: 3, command: 0xb0, features })) === undefined, features.toString(16)).toBe(expected.has(features));
+        expect(
+          mediumWriteReason(pt(size, { protocol: 3, command: 0xb0, features })) === undefined,
+          features.toString(16),
+        ).toBe(expected.has(features));
       }
     }
   });
@@ -191,20 +229,30 @@ describe('every ATA command 00h-FFh through ATA PASS-THROUGH(12) and (16)', () =
       [0xb4, 0x0014, false], // OVERWRITE EXT
     ];
     for (const [command, features, safe] of cases) {
-      expect(mediumWriteReason(pt(16, { protocol: 3, command, features, extend: true })) === undefined, `${command.toString(16)}/${features.toString(16)}`).toBe(safe);
+      expect(
+        mediumWriteReason(pt(16, { protocol: 3, command, features, extend: true })) === undefined,
+        `${command.toString(16)}/${features.toString(16)}`,
+      ).toBe(safe);
     }
   });
 
   it('the commands that were taken for reads need consent now', () => {
-    expect(mediumWriteReason(pt(16, { protocol: 3, command: 0x78, features: 0x0001, extend: true }))).toMatch(/ACCESSIBLE MAX ADDRESS CONFIGURATION.*feature 0x0001/);
-    expect(mediumWriteReason(pt(16, { protocol: 3, command: 0xb2, extend: true }))).toMatch(/SET SECTOR CONFIGURATION EXT/);
+    expect(mediumWriteReason(pt(16, { protocol: 3, command: 0x78, features: 0x0001, extend: true }))).toMatch(
+      /ACCESSIBLE MAX ADDRESS CONFIGURATION.*feature 0x0001/,
+    );
+    expect(mediumWriteReason(pt(16, { protocol: 3, command: 0xb2, extend: true }))).toMatch(
+      /SET SECTOR CONFIGURATION EXT/,
+    );
     expect(mediumWriteReason(pt(12, { protocol: 3, command: 0xc0 }))).toMatch(/CFA ERASE SECTORS/);
     expect(mediumWriteReason(pt(16, { protocol: 3, command: 0xc0 }))).toMatch(/CFA ERASE SECTORS/);
   });
 
   it("MMC's BLANK (A1h, ATA PASS-THROUGH(12)'s opcode) is never taken for a read", () => {
     for (const byte1 of [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x16]) {
-      expect(mediumWriteReason(Uint8Array.of(0xa1, byte1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), byte1.toString(16)).toBeDefined();
+      expect(
+        mediumWriteReason(Uint8Array.of(0xa1, byte1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+        byte1.toString(16),
+      ).toBeDefined();
     }
   });
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ataIdentifyDeviceCdb, ataPassThrough16Cdb, ataSmartReadDataCdb, ataSmartReturnStatusCdb, AtaProtocol } from './cdb-ata.js';
+import {
+  ataIdentifyDeviceCdb,
+  ataPassThrough16Cdb,
+  ataSmartReadDataCdb,
+  ataSmartReturnStatusCdb,
+  AtaProtocol,
+} from './cdb-ata.js';
 import { read10Cdb, write10Cdb, write16Cdb } from './cdb-sbc.js';
 import { inquiryCdb, readBuffer10Cdb, writeBuffer10Cdb } from './cdb-spc.js';
 import { isMediumWrite, mediumSafety, mediumWriteReason } from './medium-write.js';
@@ -56,15 +62,29 @@ describe('isMediumWrite', () => {
     expect(isMediumWrite(ataSmartReadDataCdb(12))).toBe(false);
     expect(isMediumWrite(ataSmartReturnStatusCdb())).toBe(false);
     // WRITE SECTORS (30h), PIO data-out
-    expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.PIO_DATA_OUT, command: 0x30, count: 1 }))).toBe(true);
+    expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.PIO_DATA_OUT, command: 0x30, count: 1 }))).toBe(
+      true,
+    );
     // WRITE DMA EXT (35h) by command, DMA out by protocol+direction
-    expect(mediumWriteReason(ataPassThrough16Cdb({ protocol: AtaProtocol.DMA, direction: 'out', command: 0x35, count: 1, extend: true }))).toMatch(/WRITE DMA EXT/);
-    expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.DMA, direction: 'out', command: 0x99, count: 1 }))).toBe(true);
+    expect(
+      mediumWriteReason(
+        ataPassThrough16Cdb({ protocol: AtaProtocol.DMA, direction: 'out', command: 0x35, count: 1, extend: true }),
+      ),
+    ).toMatch(/WRITE DMA EXT/);
+    expect(
+      isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.DMA, direction: 'out', command: 0x99, count: 1 })),
+    ).toBe(true);
     // DOWNLOAD MICROCODE (92h), SECURITY ERASE UNIT (F4h), SMART WRITE LOG (B0h/D6h), TRIM (06h)
     expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0x92 }))).toBe(true);
     expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xf4 }))).toBe(true);
-    expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xb0, features: 0xd6, lba: 0xc24f00 }))).toBe(true);
-    expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.DMA, direction: 'out', command: 0x06, count: 1 }))).toBe(true);
+    expect(
+      isMediumWrite(
+        ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xb0, features: 0xd6, lba: 0xc24f00 }),
+      ),
+    ).toBe(true);
+    expect(
+      isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.DMA, direction: 'out', command: 0x06, count: 1 })),
+    ).toBe(true);
     // CHECK POWER MODE is harmless
     expect(isMediumWrite(ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xe5 }))).toBe(false);
   });
@@ -72,14 +92,22 @@ describe('isMediumWrite', () => {
   it('names a SMART subcommand that is not read-only as SMART, not as something else', () => {
     // SMART ENABLE OPERATIONS, as `raw 85 06 20 00 d8 …` sends it.
     const enable = rawCdb('85 06 20 00 d8 00 00 00 00 00 4f 00 c2 00 b0 00');
-    expect(mediumWriteReason(enable)).toMatch(/sends SMART ENABLE OPERATIONS \(ATA command 0xb0, feature 0x00d8\), which is not a read-only SMART subcommand$/);
-    expect(mediumWriteReason(ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xb0, features: 0x42, lba: 0xc24f00 }))).toMatch(
+    expect(mediumWriteReason(enable)).toMatch(
+      /sends SMART ENABLE OPERATIONS \(ATA command 0xb0, feature 0x00d8\), which is not a read-only SMART subcommand$/,
+    );
+    expect(
+      mediumWriteReason(
+        ataPassThrough16Cdb({ protocol: AtaProtocol.NON_DATA, command: 0xb0, features: 0x42, lba: 0xc24f00 }),
+      ),
+    ).toMatch(
       /sends SMART subcommand 0x42 \(ATA command 0xb0, feature 0x0042\), which is not a read-only SMART subcommand$/,
     );
   });
 
   it('wants consent for vendor-specific opcodes and for an empty CDB', () => {
-    expect(mediumWriteReason(rawCdb('c1 00 00 00 00 00 00 00 00 00'))).toMatch(/vendor-specific: only the vendor knows/);
+    expect(mediumWriteReason(rawCdb('c1 00 00 00 00 00 00 00 00 00'))).toMatch(
+      /vendor-specific: only the vendor knows/,
+    );
     expect(isMediumWrite(new Uint8Array(0))).toBe(true);
   });
 });

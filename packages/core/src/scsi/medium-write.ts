@@ -32,7 +32,10 @@ const WRITING_OPCODES = new Map<number, string>([
   [0x3d, 'writes data'],
   [0x3f, 'writes a long block'],
   [0x41, 'writes the same data to a range of blocks'],
-  [0x42, 'unmaps (discards) blocks (on an optical drive 42h is READ SUB-CHANNEL, but the device type is not known here)'],
+  [
+    0x42,
+    'unmaps (discards) blocks (on an optical drive 42h is READ SUB-CHANNEL, but the device type is not known here)',
+  ],
   [0x48, 'sanitizes (erases) the medium'],
   [0x50, 'writes data'],
   [0x51, 'writes data (on an optical drive 51h is READ DISC INFORMATION, but the device type is not known here)'],
@@ -107,7 +110,6 @@ const READING_PROTOCOLS = new Set<number>([
   AtaProtocol.FPDMA,
 ]);
 
-
 /** Why an ATA PASS-THROUGH(12)/(16) CDB needs consent, or undefined when it only reads (SAT-4 §12.2). */
 function ataConsentReason(cdb: Uint8Array): string | undefined {
   const sixteen = u8(cdb, 0) === 0x85;
@@ -118,8 +120,11 @@ function ataConsentReason(cdb: Uint8Array): string | undefined {
   const command = u8(cdb, sixteen ? 14 : 9);
   const extend = sixteen && (u8(cdb, 1) & 0x01) !== 0;
   const features = sixteen ? (extend ? (u8(cdb, 3) << 8) | u8(cdb, 4) : u8(cdb, 4)) : u8(cdb, 3);
-  const what = `ATA command 0x${hex(command)}${WRITING_ATA_COMMANDS.has(command) ? ` (${WRITING_ATA_COMMANDS.get(command)})` : ''}`;
-  if (!READING_PROTOCOLS.has(protocol)) return `sends ${what} with protocol ${protocol}, which sends data or resets the drive`;
+  const what =
+    `ATA command 0x${hex(command)}` +
+    (WRITING_ATA_COMMANDS.has(command) ? ` (${WRITING_ATA_COMMANDS.get(command)})` : '');
+  if (!READING_PROTOCOLS.has(protocol))
+    return `sends ${what} with protocol ${protocol}, which sends data or resets the drive`;
   const tDirOut = (u8(cdb, 2) & 0x08) === 0;
   const tLength = u8(cdb, 2) & 0x03;
   if (tLength !== 0 && tDirOut) return `sends data to the drive (${what}, T_DIR out)`;
@@ -130,7 +135,10 @@ function ataConsentReason(cdb: Uint8Array): string | undefined {
     if (bySubcommand.features.has(subcommand)) return undefined;
     if (bySubcommand.family) {
       const name = bySubcommand.subcommands?.get(subcommand) ?? `subcommand 0x${hex(subcommand)}`;
-      return `sends ${bySubcommand.family} ${name} (ATA command 0x${hex(command)}, feature 0x${hex(features, 4)}), which is not a read-only ${bySubcommand.family} subcommand`;
+      return (
+        `sends ${bySubcommand.family} ${name} (ATA command 0x${hex(command)}, feature 0x${hex(features, 4)}), ` +
+        `which is not a read-only ${bySubcommand.family} subcommand`
+      );
     }
     return `sends ${what} with feature 0x${hex(features, 4)}, which is not ${bySubcommand.name}`;
   }
@@ -142,7 +150,9 @@ function standardConsentReason(cdb: Uint8Array, op: number, name: string): strin
   if (SAFE_OPCODES.has(op)) return undefined;
   if (op === 0x3b || op === 0x96) {
     const mode = u8(cdb, 1) & 0x1f;
-    return HARMLESS_WRITE_BUFFER_MODES.has(mode) ? undefined : `${name} mode 0x${hex(mode)} changes the device firmware`;
+    return HARMLESS_WRITE_BUFFER_MODES.has(mode)
+      ? undefined
+      : `${name} mode 0x${hex(mode)} changes the device firmware`;
   }
   if (op === 0x85 || op === 0xa1) {
     const why = ataConsentReason(cdb);
@@ -155,7 +165,9 @@ function standardConsentReason(cdb: Uint8Array, op: number, name: string): strin
   }
   if (op === 0x7f) {
     const sa = (u8(cdb, 8) << 8) | u8(cdb, 9);
-    return cdb.length >= 10 && SAFE_VARIABLE_LENGTH_ACTIONS.has(sa) ? undefined : `VARIABLE LENGTH CDB service action 0x${hex(sa, 4)} is not known to leave the medium alone`;
+    return cdb.length >= 10 && SAFE_VARIABLE_LENGTH_ACTIONS.has(sa)
+      ? undefined
+      : `VARIABLE LENGTH CDB service action 0x${hex(sa, 4)} is not known to leave the medium alone`;
   }
   const writes = WRITING_OPCODES.get(op);
   if (writes) return `${name} ${writes}`;

@@ -26,8 +26,12 @@ describe('opcodeName', () => {
     expect(opcodeName(0x3b)).toBe('WRITE BUFFER(10)');
   });
   it('decodes service actions of 9E and A3', () => {
-    expect(opcodeName(Uint8Array.of(0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0))).toBe('READ CAPACITY(16)');
-    expect(opcodeName(Uint8Array.of(0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))).toBe('REPORT SUPPORTED OPERATION CODES');
+    expect(opcodeName(Uint8Array.of(0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0))).toBe(
+      'READ CAPACITY(16)',
+    );
+    expect(opcodeName(Uint8Array.of(0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))).toBe(
+      'REPORT SUPPORTED OPERATION CODES',
+    );
     expect(opcodeName(Uint8Array.of(0x9e, 0x1e))).toBe('SERVICE ACTION IN(16), SERVICE ACTION 0x1e');
   });
   it('says vendor specific or unknown instead of guessing', () => {

@@ -94,7 +94,15 @@ export function opcodeName(cdb: Uint8Array | number): string {
   const op = typeof cdb === 'number' ? cdb & 0xff : u8(cdb, 0);
   const base = OPCODE_NAMES.get(op);
   const saTable =
-    op === 0x9e ? SERVICE_ACTION_IN_16_NAMES : op === 0x9f ? SERVICE_ACTION_OUT_16_NAMES : op === 0xa3 ? MAINTENANCE_IN_NAMES : op === 0xa4 ? MAINTENANCE_OUT_NAMES : undefined;
+    op === 0x9e
+      ? SERVICE_ACTION_IN_16_NAMES
+      : op === 0x9f
+        ? SERVICE_ACTION_OUT_16_NAMES
+        : op === 0xa3
+          ? MAINTENANCE_IN_NAMES
+          : op === 0xa4
+            ? MAINTENANCE_OUT_NAMES
+            : undefined;
   if (saTable && typeof cdb !== 'number' && cdb.length >= 2) {
     const sa = u8(cdb, 1) & 0x1f;
     return saTable.get(sa) ?? `${base ?? hex0x(op)}, SERVICE ACTION ${hex0x(sa)}`;

@@ -7,7 +7,19 @@ const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
 // QEMU hw/scsi/scsi-disk.c scsi_disk_emulate_inquiry() for a scsi-hd with TCQ, 36-byte allocation:
 // [0]=type 0, [1]=0 (not removable), [2]=5 (SPC-3), [3]=2|0x10 (format 2, HiSup), [4]=36-5,
 // [7]=0x10|0x02 (Sync, CmdQue), vendor "QEMU", product "QEMU HARDDISK", version "2.5+".
-const QEMU_INQUIRY = Uint8Array.from([0x00, 0x00, 0x05, 0x12, 0x1f, 0x00, 0x00, 0x12, ...ascii('QEMU    '), ...ascii('QEMU HARDDISK   '), ...ascii('2.5+')]);
+const QEMU_INQUIRY = Uint8Array.from([
+  0x00,
+  0x00,
+  0x05,
+  0x12,
+  0x1f,
+  0x00,
+  0x00,
+  0x12,
+  ...ascii('QEMU    '),
+  ...ascii('QEMU HARDDISK   '),
+  ...ascii('2.5+'),
+]);
 
 describe('parseInquiry', () => {
   it('decodes QEMU scsi-hd standard INQUIRY data', () => {
@@ -31,11 +43,29 @@ describe('parseInquiry', () => {
 
   it('a removable USB stick (RMB, SPC-4), with a vendor-specific serial past byte 36', () => {
     const data = Uint8Array.from([
-      0x00, 0x80, 0x06, 0x02, 0x3b, 0x00, 0x00, 0x00, ...ascii('SanDisk '), ...ascii('Cruzer Blade    '), ...ascii('1.00'),
-      ...ascii('4C530001230508109451'), ...new Array(8).fill(0),
+      0x00,
+      0x80,
+      0x06,
+      0x02,
+      0x3b,
+      0x00,
+      0x00,
+      0x00,
+      ...ascii('SanDisk '),
+      ...ascii('Cruzer Blade    '),
+      ...ascii('1.00'),
+      ...ascii('4C530001230508109451'),
+      ...new Array(8).fill(0),
     ]);
     const inq = parseInquiry(data);
-    expect(inq).toMatchObject({ removable: true, versionName: 'SPC-4', vendor: 'SanDisk', product: 'Cruzer Blade', revision: '1.00', vendorSpecific: '4C530001230508109451' });
+    expect(inq).toMatchObject({
+      removable: true,
+      versionName: 'SPC-4',
+      vendor: 'SanDisk',
+      product: 'Cruzer Blade',
+      revision: '1.00',
+      vendorSpecific: '4C530001230508109451',
+    });
   });
 
   it('no device at this LUN: qualifier 3, type 1Fh', () => {

@@ -30,7 +30,14 @@ export function peripheralTypeName(pdt: number): string {
   return PDT_NAMES[pdt & 0x1f] ?? `reserved device type 0x${(pdt & 0x1f).toString(16)}`;
 }
 
-const VERSION_NAMES: Record<number, string> = { 0: 'no standard claimed', 3: 'SPC', 4: 'SPC-2', 5: 'SPC-3', 6: 'SPC-4', 7: 'SPC-5' };
+const VERSION_NAMES: Record<number, string> = {
+  0: 'no standard claimed',
+  3: 'SPC',
+  4: 'SPC-2',
+  5: 'SPC-3',
+  6: 'SPC-4',
+  7: 'SPC-5',
+};
 
 export interface StandardInquiry {
   /** 0: connected, 1: supported but not connected, 3: no device at this LUN. */

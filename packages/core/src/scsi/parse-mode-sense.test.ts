@@ -6,9 +6,22 @@ describe('MODE SENSE(6)', () => {
   // one 8-byte block descriptor (density 0, 24-bit block count, block length in 5..7), then the
   // caching page 08h (length 12h, WCE set).
   const caching = Uint8Array.from([
-    0x1f, 0x00, 0x00, 0x08,
-    0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00,
-    0x08, 0x12, 0x04, ...new Array(17).fill(0),
+    0x1f,
+    0x00,
+    0x00,
+    0x08,
+    0x00,
+    0x10,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x02,
+    0x00,
+    0x08,
+    0x12,
+    0x04,
+    ...new Array(17).fill(0),
   ]);
   it('header, block descriptor and the caching page', () => {
     const m = parseModeSense6(caching);
@@ -20,7 +33,9 @@ describe('MODE SENSE(6)', () => {
     expect(m.pages[0]?.bytes[2]).toBe(0x04);
   });
   it('write-protected medium, no block descriptors (DBD), several pages including a saveable one', () => {
-    const m = parseModeSense6(Uint8Array.from([0x0f, 0x00, 0x80, 0x00, 0x81, 0x02, 0xaa, 0xbb, 0x1c, 0x06, 1, 2, 3, 4, 5, 6]));
+    const m = parseModeSense6(
+      Uint8Array.from([0x0f, 0x00, 0x80, 0x00, 0x81, 0x02, 0xaa, 0xbb, 0x1c, 0x06, 1, 2, 3, 4, 5, 6]),
+    );
     expect(m.writeProtected).toBe(true);
     expect(m.blockDescriptors).toEqual([]);
     expect(m.pages.map((p) => [p.page, p.parametersSaveable, p.bytes.length])).toEqual([
@@ -39,9 +54,35 @@ describe('MODE SENSE(6)', () => {
 describe('MODE SENSE(10)', () => {
   it('LONGLBA block descriptor and a subpage-format page (SPF, control extension 0Ah/01h)', () => {
     const data = Uint8Array.from([
-      0x00, 0x36, 0x00, 0x10, 0x01, 0x00, 0x00, 0x10,
-      0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x00,
-      0x4a, 0x01, 0x00, 0x1c, ...new Array(0x1c).fill(0),
+      0x00,
+      0x36,
+      0x00,
+      0x10,
+      0x01,
+      0x00,
+      0x00,
+      0x10,
+      0,
+      0,
+      0,
+      1,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0x10,
+      0x00,
+      0x4a,
+      0x01,
+      0x00,
+      0x1c,
+      ...new Array(0x1c).fill(0),
     ]);
     const m = parseModeSense10(data);
     expect(m).toMatchObject({ modeDataLength: 0x36, deviceSpecific: 0x10, writeProtected: false, longLba: true });

@@ -17,7 +17,10 @@ export function parseVpdHeader(data: Uint8Array, expected?: number): VpdHeader {
   requireLength('VPD page', data, 4);
   const pageCode = u8(data, 1);
   if (expected !== undefined && pageCode !== expected) {
-    throw badInput(`VPD page: expected page 0x${expected.toString(16)}, got 0x${pageCode.toString(16)}`, { expected, pageCode });
+    throw badInput(`VPD page: expected page 0x${expected.toString(16)}, got 0x${pageCode.toString(16)}`, {
+      expected,
+      pageCode,
+    });
   }
   const pageLength = be16(data, 2);
   return {
@@ -98,7 +101,7 @@ function renderDesignator(type: number, codeSet: number, d: Uint8Array): { value
 export function parseDeviceIdentification(data: Uint8Array): Designator[] {
   const p = parseVpdHeader(data, 0x83).payload;
   const out: Designator[] = [];
-  for (let i = 0; i + 4 <= p.length; ) {
+  for (let i = 0; i + 4 <= p.length;) {
     const len = u8(p, i + 3);
     const bytes = p.subarray(i + 4, Math.min(p.length, i + 4 + len));
     const codeSet = u8(p, i) & 0x0f;

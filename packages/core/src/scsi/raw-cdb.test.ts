@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { rawCdb } from './raw-cdb.js';
 import { expectBadInput } from './test-support.js';
 
-
 // The hex conventions are sg_raw's (sg3_utils doc/sg_raw.8: "sg_raw /dev/sg0 12 00 00 00 60 00").
 describe('rawCdb hex parsing', () => {
   it('accepts spaced bytes, run-together bytes, 0x prefixes and single digits', () => {
@@ -23,7 +22,10 @@ describe('rawCdb hex parsing', () => {
     expectBadInput(() => rawCdb('00'.repeat(17), { anyLength: true }), /1 to 16 bytes/);
   });
   it('refuses bad hex, odd digit runs, empty input and odd lengths, saying what to type', () => {
-    expectBadInput(() => rawCdb('12 zz 00 00 24 00'), /"zz" is not hexadecimal; type the CDB as hex bytes, e\.g\. "12 00 00 00 24 00"/);
+    expectBadInput(
+      () => rawCdb('12 zz 00 00 24 00'),
+      /"zz" is not hexadecimal; type the CDB as hex bytes, e\.g\. "12 00 00 00 24 00"/,
+    );
     expectBadInput(() => rawCdb('1200000024000'), /odd number of hex digits; write each byte as two digits/);
     expectBadInput(() => rawCdb('   '), /empty/);
     expectBadInput(() => rawCdb('12 00 00 00 24'), /6, 10, 12 or 16 bytes; got 5\. Pad with 00/);

@@ -32,7 +32,9 @@ function parseHex(text: string): number[] {
       continue;
     }
     if (token.length % 2 !== 0) {
-      throw badInput(`"${raw}" has an odd number of hex digits; write each byte as two digits (${EXAMPLE})`, { token: raw });
+      throw badInput(`"${raw}" has an odd number of hex digits; write each byte as two digits (${EXAMPLE})`, {
+        token: raw,
+      });
     }
     for (let i = 0; i < token.length; i += 2) out.push(parseInt(token.slice(i, i + 2), 16));
   }
@@ -53,9 +55,13 @@ export function rawCdb(hexOrBytes: string | Uint8Array | readonly number[], opti
   if (options.anyLength) {
     if (n < 1 || n > 16) throw badInput(`a CDB is 1 to 16 bytes over BOT; got ${n}. ${EXAMPLE}`, { length: n });
   } else if (n !== 6 && n !== 10 && n !== 12 && n !== 16) {
-    throw badInput(`a CDB is 6, 10, 12 or 16 bytes; got ${n}. Pad with 00 bytes to the next size, or allow any length 1..16 for BOT; ${EXAMPLE}`, {
-      length: n,
-    });
+    throw badInput(
+      `a CDB is 6, 10, 12 or 16 bytes; got ${n}. Pad with 00 bytes to the next size, or ` +
+        `allow any length 1..16 for BOT; ${EXAMPLE}`,
+      {
+        length: n,
+      },
+    );
   }
   return Uint8Array.from(bytes);
 }

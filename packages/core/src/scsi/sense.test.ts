@@ -80,13 +80,24 @@ describe('decodeSense, fixed format', () => {
     expectBadInput(() => decodeSense(hex('72 05 20')), /at least 4 bytes/);
   });
 
-  it('fixed-format ATA PASS-THROUGH information (SAT-4 §12.2.5, 00/1D): registers from INFORMATION and COMMAND-SPECIFIC', () => {
-    // ERROR 00, STATUS 50, DEVICE 40, COUNT 00; EXTEND clear, LBA(7:0) 00, (15:8) 4F, (23:16) C2
-    const s = decodeSense(hex('70 00 01 00 50 40 00 0a 00 00 4f c2 00 1d 00 00 00 00'));
-    expect(s.ascText).toBe('ATA PASS THROUGH INFORMATION AVAILABLE');
-    expect(s.ataStatusReturn).toEqual({ error: 0, status: 0x50, device: 0x40, count: 0, lba: 0xc24f00n, extend: false });
-    expect(parseSmartReturnStatus(s).status).toBe('passed');
-  });
+  it(
+    'fixed-format ATA PASS-THROUGH information (SAT-4 §12.2.5, 00/1D): registers from ' +
+      'INFORMATION and COMMAND-SPECIFIC',
+    () => {
+      // ERROR 00, STATUS 50, DEVICE 40, COUNT 00; EXTEND clear, LBA(7:0) 00, (15:8) 4F, (23:16) C2
+      const s = decodeSense(hex('70 00 01 00 50 40 00 0a 00 00 4f c2 00 1d 00 00 00 00'));
+      expect(s.ascText).toBe('ATA PASS THROUGH INFORMATION AVAILABLE');
+      expect(s.ataStatusReturn).toEqual({
+        error: 0,
+        status: 0x50,
+        device: 0x40,
+        count: 0,
+        lba: 0xc24f00n,
+        extend: false,
+      });
+      expect(parseSmartReturnStatus(s).status).toBe('passed');
+    },
+  );
 });
 
 describe('decodeSense, descriptor format', () => {
@@ -115,7 +126,14 @@ describe('decodeSense, descriptor format', () => {
   it('ATA Status Return descriptor (09h, SAT-4 table 207): SMART RETURN STATUS passed and failing', () => {
     // Sense key RECOVERED ERROR, 00/1D; LBA mid (byte 9) / LBA high (byte 11) of the descriptor.
     const passed = decodeSense(hex('72 01 00 1d 00 00 00 0e 09 0c 00 00 00 00 00 00 00 4f 00 c2 00 50'));
-    expect(passed.ataStatusReturn).toEqual({ extend: false, error: 0, count: 0, lba: 0xc24f00n, device: 0, status: 0x50 });
+    expect(passed.ataStatusReturn).toEqual({
+      extend: false,
+      error: 0,
+      count: 0,
+      lba: 0xc24f00n,
+      device: 0,
+      status: 0x50,
+    });
     expect(parseSmartReturnStatus(passed)).toEqual({ status: 'passed', lbaMid: 0x4f, lbaHigh: 0xc2 });
     const failing = decodeSense(hex('72 01 00 1d 00 00 00 0e 09 0c 00 00 00 00 00 00 00 f4 00 2c 00 50'));
     expect(parseSmartReturnStatus(failing)).toEqual({ status: 'failing', lbaMid: 0xf4, lbaHigh: 0x2c });
@@ -125,7 +143,14 @@ describe('decodeSense, descriptor format', () => {
 
   it('48-bit ATA registers with EXTEND: LBA bytes interleave (31:24),(7:0),(39:32),(15:8),(47:40),(23:16)', () => {
     const s = decodeSense(hex('72 01 00 1d 00 00 00 0e 09 0c 01 04 01 02 56 bc 34 9a 12 78 40 51'));
-    expect(s.ataStatusReturn).toEqual({ extend: true, error: 4, count: 0x0102, lba: 0x123456789abcn, device: 0x40, status: 0x51 });
+    expect(s.ataStatusReturn).toEqual({
+      extend: true,
+      error: 4,
+      count: 0x0102,
+      lba: 0x123456789abcn,
+      device: 0x40,
+      status: 0x51,
+    });
   });
 
   it('clips a truncated descriptor instead of reading past the end', () => {
@@ -137,19 +162,28 @@ describe('decodeSense, descriptor format', () => {
 
   it('stream-commands descriptor (04h) carries FILEMARK/EOM/ILI', () => {
     const s = decodeSense(hex('72 00 00 01 00 00 00 04 04 02 00 c0'));
-    expect(s).toMatchObject({ filemark: true, endOfMedium: true, incorrectLength: false, ascText: 'FILEMARK DETECTED' });
+    expect(s).toMatchObject({
+      filemark: true,
+      endOfMedium: true,
+      incorrectLength: false,
+      ascText: 'FILEMARK DETECTED',
+    });
   });
 });
 
 describe('encodeFixedSense', () => {
   it('builds the same 18 bytes QEMU returns for INVALID COMMAND OPERATION CODE', () => {
-    expect(Array.from(encodeFixedSense({ key: 5, asc: 0x20, ascq: 0 }))).toEqual(Array.from(hex('70 00 05 00 00 00 00 0a 00 00 00 00 20 00 00 00 00 00')));
+    expect(Array.from(encodeFixedSense({ key: 5, asc: 0x20, ascq: 0 }))).toEqual(
+      Array.from(hex('70 00 05 00 00 00 00 0a 00 00 00 00 20 00 00 00 00 00')),
+    );
   });
   it('round-trips information, field pointer and progress through decodeSense', () => {
     const s = decodeSense(encodeFixedSense({ key: 3, asc: 0x11, ascq: 0, information: 0xdeadbeef }));
     expect(s).toMatchObject({ senseKey: 3, information: 0xdeadbeefn, ascText: 'UNRECOVERED READ ERROR' });
     expect(s.raw[0]).toBe(0xf0);
-    const fp = decodeSense(encodeFixedSense({ key: 5, asc: 0x24, ascq: 0, fieldPointer: { commandData: true, field: 2, bitPointer: 7 } }));
+    const fp = decodeSense(
+      encodeFixedSense({ key: 5, asc: 0x24, ascq: 0, fieldPointer: { commandData: true, field: 2, bitPointer: 7 } }),
+    );
     expect(fp.senseKeySpecific?.fieldPointer).toEqual({ commandData: true, field: 2, bitPointer: 7 });
     const pr = decodeSense(encodeFixedSense({ key: 2, asc: 0x04, ascq: 0x04, progress: 0x4000, deferred: true }));
     expect(pr).toMatchObject({ deferred: true, senseKeySpecific: { progress: 0x4000, progressPercent: 25 } });

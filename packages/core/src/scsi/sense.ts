@@ -59,7 +59,11 @@ function decodeSks(key: number, b: Uint8Array, i: number): DecodedSense['senseKe
   const sks: NonNullable<DecodedSense['senseKeySpecific']> = { raw };
   if (key === SenseKey.ILLEGAL_REQUEST) {
     const bpv = (u8(b, i) & 0x08) !== 0;
-    sks.fieldPointer = { commandData: (u8(b, i) & 0x40) !== 0, field: value, ...(bpv ? { bitPointer: u8(b, i) & 0x07 } : {}) };
+    sks.fieldPointer = {
+      commandData: (u8(b, i) & 0x40) !== 0,
+      field: value,
+      ...(bpv ? { bitPointer: u8(b, i) & 0x07 } : {}),
+    };
   } else if (key === SenseKey.NO_SENSE || key === SenseKey.NOT_READY) {
     sks.progress = value;
     sks.progressPercent = Math.round((value / 65536) * 10000) / 100;
@@ -123,7 +127,7 @@ function decodeDescriptor(raw: Uint8Array, rc: number): DecodedSense {
   const key = u8(b, 1) & 0x0f;
   const s = base(raw, rc, key, u8(b, 2), u8(b, 3));
   const descriptors: { type: number; bytes: Uint8Array }[] = [];
-  for (let i = 8; i + 1 < len; ) {
+  for (let i = 8; i + 1 < len;) {
     const type = u8(b, i);
     const d = b.subarray(i, Math.min(len, i + 2 + u8(b, i + 1)));
     descriptors.push({ type, bytes: d });
@@ -175,10 +179,13 @@ export function decodeSense(bytes: Uint8Array): DecodedSense {
     return decodeFixed(bytes, rc);
   }
   if (rc === 0x72 || rc === 0x73) {
-    if (bytes.length < 4) throw badInput(`decodeSense: descriptor-format sense needs at least 4 bytes, got ${bytes.length}`);
+    if (bytes.length < 4)
+      throw badInput(`decodeSense: descriptor-format sense needs at least 4 bytes, got ${bytes.length}`);
     return decodeDescriptor(bytes, rc);
   }
-  throw badInput(`decodeSense: response code 0x${rc.toString(16)} is not sense data (expected 0x70-0x73)`, { responseCode: rc });
+  throw badInput(`decodeSense: response code 0x${rc.toString(16)} is not sense data (expected 0x70-0x73)`, {
+    responseCode: rc,
+  });
 }
 
 export interface FixedSenseInit {
@@ -203,7 +210,8 @@ export interface FixedSenseInit {
 export function encodeFixedSense(init: FixedSenseInit): Uint8Array {
   const b = new Uint8Array(18);
   b[0] = (init.deferred ? 0x71 : 0x70) | (init.information !== undefined ? 0x80 : 0);
-  b[2] = (init.key & 0x0f) | (init.filemark ? 0x80 : 0) | (init.endOfMedium ? 0x40 : 0) | (init.incorrectLength ? 0x20 : 0);
+  b[2] =
+    (init.key & 0x0f) | (init.filemark ? 0x80 : 0) | (init.endOfMedium ? 0x40 : 0) | (init.incorrectLength ? 0x20 : 0);
   if (init.information !== undefined) putBe32(b, 3, init.information);
   b[7] = 10;
   if (init.commandSpecific !== undefined) putBe32(b, 8, init.commandSpecific);

@@ -3,11 +3,25 @@ import { ErrorCodes } from '../errors.js';
 import { loadNativeAddon, type SgIoRequest, type SgIoResult } from '../backends/native-addon.js';
 import { PassThroughTransport, type SgIoBinding } from './passthrough.js';
 
-const OK: SgIoResult = { status: 0, maskedStatus: 0, msgStatus: 0, hostStatus: 0, driverStatus: 0, resid: 0, durationMs: 1, durationNs: 1_234_567, info: 0, sense: new Uint8Array(0) };
+const OK: SgIoResult = {
+  status: 0,
+  maskedStatus: 0,
+  msgStatus: 0,
+  hostStatus: 0,
+  driverStatus: 0,
+  resid: 0,
+  durationMs: 1,
+  durationNs: 1_234_567,
+  info: 0,
+  sense: new Uint8Array(0),
+};
 // Fixed-format sense: ILLEGAL REQUEST, INVALID COMMAND OPERATION CODE.
 const SENSE_5_20 = Uint8Array.from([0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0]);
 
-function binding(results: Array<Partial<SgIoResult> | Error>, onRequest?: (r: SgIoRequest) => void): SgIoBinding & { calls: SgIoRequest[] } {
+function binding(
+  results: Array<Partial<SgIoResult> | Error>,
+  onRequest?: (r: SgIoRequest) => void,
+): SgIoBinding & { calls: SgIoRequest[] } {
   const calls: SgIoRequest[] = [];
   return {
     calls,
@@ -40,7 +54,10 @@ describe('PassThroughTransport (SG_IO) over a fake binding', () => {
   });
 
   it('CHECK CONDITION is a result with decoded sense, not an error', async () => {
-    const t = new PassThroughTransport('/dev/sg0', binding([{ status: 2, maskedStatus: 1, driverStatus: 8, sense: SENSE_5_20 }]));
+    const t = new PassThroughTransport(
+      '/dev/sg0',
+      binding([{ status: 2, maskedStatus: 1, driverStatus: 8, sense: SENSE_5_20 }]),
+    );
     const r = await t.execute({ cdb: Uint8Array.of(0xc7, 0, 0, 0, 0, 0), direction: 'none' });
     expect(r.status).toBe(2);
     expect(r.sense).toMatchObject({ senseKey: 5, asc: 0x20, ascq: 0, senseKeyName: 'ILLEGAL REQUEST' });
@@ -51,11 +68,20 @@ describe('PassThroughTransport (SG_IO) over a fake binding', () => {
     const b = binding([{ status: 2 }, {}], (req) => {
       if (req.cdb[0] === 0x03) req.buffer!.set(SENSE_5_20);
     });
-    const r = await new PassThroughTransport('/dev/sg1', b).execute({ cdb: inquiry, direction: 'in', data: new Uint8Array(36) });
+    const r = await new PassThroughTransport('/dev/sg1', b).execute({
+      cdb: inquiry,
+      direction: 'in',
+      data: new Uint8Array(36),
+    });
     expect(b.calls[1]!.cdb[0]).toBe(0x03);
     expect(r.sense?.asc).toBe(0x20);
     const b2 = binding([{ status: 2 }]);
-    const r2 = await new PassThroughTransport('/dev/sg1', b2).execute({ cdb: inquiry, direction: 'in', data: new Uint8Array(36), autoSense: false });
+    const r2 = await new PassThroughTransport('/dev/sg1', b2).execute({
+      cdb: inquiry,
+      direction: 'in',
+      data: new Uint8Array(36),
+      autoSense: false,
+    });
     expect(b2.calls).toHaveLength(1);
     expect(r2.sense).toBeUndefined();
   });
@@ -76,13 +102,28 @@ describe('PassThroughTransport (SG_IO) over a fake binding', () => {
   });
 
   it('DRIVER_TIMEOUT → E_TIMEOUT; a driver error with no status or sense → E_IO', async () => {
-    await expect(new PassThroughTransport('/dev/sg0', binding([{ driverStatus: 0x06 }])).execute({ cdb: inquiry, direction: 'none' })).rejects.toMatchObject({ code: ErrorCodes.TIMEOUT });
-    await expect(new PassThroughTransport('/dev/sg0', binding([{ driverStatus: 0x04 }])).execute({ cdb: inquiry, direction: 'none' })).rejects.toMatchObject({ code: ErrorCodes.IO });
+    await expect(
+      new PassThroughTransport('/dev/sg0', binding([{ driverStatus: 0x06 }])).execute({
+        cdb: inquiry,
+        direction: 'none',
+      }),
+    ).rejects.toMatchObject({ code: ErrorCodes.TIMEOUT });
+    await expect(
+      new PassThroughTransport('/dev/sg0', binding([{ driverStatus: 0x04 }])).execute({
+        cdb: inquiry,
+        direction: 'none',
+      }),
+    ).rejects.toMatchObject({ code: ErrorCodes.IO });
   });
 
   it('OS errors from the addon keep their code (EACCES → E_PERMISSION with the fix)', async () => {
-    const eacces = Object.assign(new Error('SG_IO: open /dev/sg0: Permission denied; run as root, or ... udev rule'), { code: 'E_PERMISSION', errno: 13 });
-    const err = await new PassThroughTransport('/dev/sg0', binding([eacces])).execute({ cdb: inquiry, direction: 'none' }).catch((e: unknown) => e);
+    const eacces = Object.assign(new Error('SG_IO: open /dev/sg0: Permission denied; run as root, or ... udev rule'), {
+      code: 'E_PERMISSION',
+      errno: 13,
+    });
+    const err = await new PassThroughTransport('/dev/sg0', binding([eacces]))
+      .execute({ cdb: inquiry, direction: 'none' })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: ErrorCodes.PERMISSION, details: { errno: 13 } });
     expect((err as Error).message).toMatch(/udev rule/);
   });
@@ -90,14 +131,24 @@ describe('PassThroughTransport (SG_IO) over a fake binding', () => {
   it('bad requests are E_BAD_INPUT and nothing is sent', async () => {
     const b = binding([]);
     const t = new PassThroughTransport('/dev/sg0', b);
-    await expect(t.execute({ cdb: new Uint8Array(3), direction: 'none' })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
-    await expect(t.execute({ cdb: new Uint8Array(20), direction: 'none' })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    await expect(t.execute({ cdb: new Uint8Array(3), direction: 'none' })).rejects.toMatchObject({
+      code: ErrorCodes.BAD_INPUT,
+    });
+    await expect(t.execute({ cdb: new Uint8Array(20), direction: 'none' })).rejects.toMatchObject({
+      code: ErrorCodes.BAD_INPUT,
+    });
     await expect(t.execute({ cdb: inquiry, direction: 'in' })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
-    await expect(t.execute({ cdb: inquiry, direction: 'sideways' as never })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
-    await expect(t.execute({ cdb: inquiry, direction: 'none', lun: 1 })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    await expect(t.execute({ cdb: inquiry, direction: 'sideways' as never })).rejects.toMatchObject({
+      code: ErrorCodes.BAD_INPUT,
+    });
+    await expect(t.execute({ cdb: inquiry, direction: 'none', lun: 1 })).rejects.toMatchObject({
+      code: ErrorCodes.BAD_INPUT,
+    });
     const ac = new AbortController();
     ac.abort();
-    await expect(t.execute({ cdb: inquiry, direction: 'none', signal: ac.signal })).rejects.toMatchObject({ code: ErrorCodes.CANCELLED });
+    await expect(t.execute({ cdb: inquiry, direction: 'none', signal: ac.signal })).rejects.toMatchObject({
+      code: ErrorCodes.CANCELLED,
+    });
     expect(b.calls).toHaveLength(0);
     expect(() => new PassThroughTransport('sg0', b)).toThrow(expect.objectContaining({ code: ErrorCodes.BAD_INPUT }));
   });
@@ -108,14 +159,31 @@ describe('PassThroughTransport (SG_IO) over a fake binding', () => {
     await t.reset();
     expect(b.sgReset).toHaveBeenCalledWith('/dev/sg0', 'device');
     await t.close();
-    await expect(t.execute({ cdb: inquiry, direction: 'none' })).rejects.toMatchObject({ code: ErrorCodes.DEVICE_GONE });
+    await expect(t.execute({ cdb: inquiry, direction: 'none' })).rejects.toMatchObject({
+      code: ErrorCodes.DEVICE_GONE,
+    });
   });
 });
 
 const loaded = loadNativeAddon();
-describe.skipIf(!loaded.ok || process.platform !== 'linux')(`PassThroughTransport over the real addon${loaded.ok ? '' : ` [SKIPPED: ${loaded.reason}]`}`, () => {
-  it('a node that is not there is E_NOT_FOUND; a node that is not SCSI (/dev/null) is E_BAD_INPUT', async () => {
-    await expect((await PassThroughTransport.open('/dev/sg-none')).execute({ cdb: inquiry, direction: 'in', data: new Uint8Array(36) })).rejects.toMatchObject({ code: ErrorCodes.NOT_FOUND });
-    await expect((await PassThroughTransport.open('/dev/null')).execute({ cdb: inquiry, direction: 'in', data: new Uint8Array(36) })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
-  });
-});
+describe.skipIf(!loaded.ok || process.platform !== 'linux')(
+  `PassThroughTransport over the real addon${loaded.ok ? '' : ` [SKIPPED: ${loaded.reason}]`}`,
+  () => {
+    it('a node that is not there is E_NOT_FOUND; a node that is not SCSI (/dev/null) is E_BAD_INPUT', async () => {
+      await expect(
+        (await PassThroughTransport.open('/dev/sg-none')).execute({
+          cdb: inquiry,
+          direction: 'in',
+          data: new Uint8Array(36),
+        }),
+      ).rejects.toMatchObject({ code: ErrorCodes.NOT_FOUND });
+      await expect(
+        (await PassThroughTransport.open('/dev/null')).execute({
+          cdb: inquiry,
+          direction: 'in',
+          data: new Uint8Array(36),
+        }),
+      ).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    });
+  },
+);

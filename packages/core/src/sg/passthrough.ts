@@ -14,7 +14,13 @@ import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import { decodeSense } from '../scsi/sense.js';
 import type { DecodedSense } from '../scsi/sense-types.js';
 import { DEFAULT_TIMEOUT_MS, ScsiStatus, type ScsiRequest, type ScsiResult, type ScsiTransport } from '../transport.js';
-import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type SgIoRequest, type SgIoResult } from '../backends/native-addon.js';
+import {
+  NATIVE_BUILD_HINT,
+  fromNativeError,
+  loadNativeAddon,
+  type SgIoRequest,
+  type SgIoResult,
+} from '../backends/native-addon.js';
 import { opcodeName } from '../scsi/opcodes.js';
 import { sgTransportError } from './sg-status.js';
 import { readQueueLimits, type QueueLimits } from './queue-limits.js';
@@ -49,7 +55,8 @@ export class PassThroughTransport implements ScsiTransport {
     private readonly binding: SgIoBinding,
     limits: QueueLimits | null = null,
   ) {
-    if (typeof path !== 'string' || !path.startsWith('/dev/')) throw badInput(`PassThroughTransport needs a device node such as /dev/sg0 or /dev/sda, got ${String(path)}`);
+    if (typeof path !== 'string' || !path.startsWith('/dev/'))
+      throw badInput(`PassThroughTransport needs a device node such as /dev/sg0 or /dev/sda, got ${String(path)}`);
     this.#limits = limits;
     this.maxTransferBytes = limits?.maxTransferBytes;
   }
@@ -57,29 +64,59 @@ export class PassThroughTransport implements ScsiTransport {
   /** Over the native addon, with the node's queue limit; `E_NO_NATIVE` without it, `E_UNSUPPORTED` off Linux. */
   static async open(path: string): Promise<PassThroughTransport> {
     const loaded = loadNativeAddon();
-    if (!loaded.ok) throw new UsbScsiError(ErrorCodes.NO_NATIVE, `SG_IO needs the native addon: ${loaded.reason}. ${NATIVE_BUILD_HINT}`);
+    if (!loaded.ok)
+      throw new UsbScsiError(
+        ErrorCodes.NO_NATIVE,
+        `SG_IO needs the native addon: ${loaded.reason}. ${NATIVE_BUILD_HINT}`,
+      );
+    // The addon's functions are free functions (no `this`), as native/index.d.ts does not say.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- see the line above
     const { sgIo, sgReset } = loaded.addon;
-    if (!sgIo) throw new UsbScsiError(ErrorCodes.UNSUPPORTED, `SG_IO pass-through exists only on Linux (this addon is built for ${loaded.addon.platform}); use the BOT transport.`);
+    if (!sgIo)
+      throw new UsbScsiError(
+        ErrorCodes.UNSUPPORTED,
+        `SG_IO pass-through exists only on Linux (this addon is built for ${loaded.addon.platform}); ` +
+          `use the BOT transport.`,
+      );
     const limits = await readQueueLimits(path);
-    return new PassThroughTransport(path, { sgIo: sgIo.bind(loaded.addon), ...(sgReset ? { sgReset: sgReset.bind(loaded.addon) } : {}) }, limits);
+    return new PassThroughTransport(
+      path,
+      { sgIo: sgIo.bind(loaded.addon), ...(sgReset ? { sgReset: sgReset.bind(loaded.addon) } : {}) },
+      limits,
+    );
   }
 
   async execute(request: ScsiRequest): Promise<ScsiResult> {
     if (this.#closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `the SG_IO transport for ${this.path} is closed`);
     const { cdb, direction } = request;
-    if (!(cdb instanceof Uint8Array) || cdb.length < 6 || cdb.length > 16) throw badInput('SG_IO needs a CDB of 6 to 16 bytes');
-    if (direction !== 'none' && direction !== 'in' && direction !== 'out') throw badInput(`direction must be 'none', 'in' or 'out'`);
-    if (direction !== 'none' && !(request.data instanceof Uint8Array)) throw badInput(`direction '${direction}' needs request.data (a Uint8Array)`);
-    if ((request.lun ?? 0) !== 0) throw badInput(`SG_IO addresses LUNs by node: ${this.path} is one LUN; open the sg node of LUN ${request.lun}`);
-    if (request.signal?.aborted) throw new UsbScsiError(ErrorCodes.CANCELLED, 'the command was cancelled before it was sent');
+    if (!(cdb instanceof Uint8Array) || cdb.length < 6 || cdb.length > 16)
+      throw badInput('SG_IO needs a CDB of 6 to 16 bytes');
+    if (direction !== 'none' && direction !== 'in' && direction !== 'out')
+      throw badInput(`direction must be 'none', 'in' or 'out'`);
+    if (direction !== 'none' && !(request.data instanceof Uint8Array))
+      throw badInput(`direction '${direction}' needs request.data (a Uint8Array)`);
+    if ((request.lun ?? 0) !== 0)
+      throw badInput(`SG_IO addresses LUNs by node: ${this.path} is one LUN; open the sg node of LUN ${request.lun}`);
+    if (request.signal?.aborted)
+      throw new UsbScsiError(ErrorCodes.CANCELLED, 'the command was cancelled before it was sent');
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const data = direction === 'none' ? undefined : request.data!;
     const limits = this.#limits;
     if (data && limits && data.length > limits.maxTransferBytes) {
       throw new UsbScsiError(
         ErrorCodes.BAD_INPUT,
-        `${opcodeName(cdb)}: a data phase of ${data.length} bytes is more than ${this.path} takes in one command (${limits.maxTransferBytes} bytes, from ${limits.source}); nothing was sent. Split it into commands of at most ${limits.maxTransferBytes} bytes (read and write split by themselves).`,
-        { details: { path: this.path, requested: data.length, maxTransferBytes: limits.maxTransferBytes, source: limits.source } },
+        `${opcodeName(cdb)}: a data phase of ${data.length} bytes is more than ${this.path} ` +
+          `takes in one command (${limits.maxTransferBytes} bytes, from ${limits.source}); ` +
+          `nothing was sent. Split it into commands of at most ${limits.maxTransferBytes} bytes ` +
+          `(read and write split by themselves).`,
+        {
+          details: {
+            path: this.path,
+            requested: data.length,
+            maxTransferBytes: limits.maxTransferBytes,
+            source: limits.source,
+          },
+        },
       );
     }
     const r = await this.#sgIo({ path: this.path, cdb, direction, ...(data ? { buffer: data } : {}), timeoutMs });
@@ -87,7 +124,8 @@ export class PassThroughTransport implements ScsiTransport {
     let sense = tryDecodeSense(r.sense);
     const failure = sgTransportError(this.path, r.hostStatus, r.driverStatus, r.status !== 0 || sense !== undefined);
     if (failure) throw failure;
-    if (r.status === ScsiStatus.CHECK_CONDITION && !sense && request.autoSense !== false) sense = await this.#requestSense(timeoutMs);
+    if (r.status === ScsiStatus.CHECK_CONDITION && !sense && request.autoSense !== false)
+      sense = await this.#requestSense(timeoutMs);
 
     const length = data?.length ?? 0;
     const residue = Math.max(0, Math.min(length, r.resid));

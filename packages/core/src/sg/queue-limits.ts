@@ -68,7 +68,10 @@ async function fromQueue(fs: QueueLimitsFs, queue: string): Promise<QueueLimits 
   return { maxTransferBytes: limit, source };
 }
 
-export async function readQueueLimits(path: string, options: { fs?: QueueLimitsFs; sysfs?: string } = {}): Promise<QueueLimits | null> {
+export async function readQueueLimits(
+  path: string,
+  options: { fs?: QueueLimitsFs; sysfs?: string } = {},
+): Promise<QueueLimits | null> {
   const fs = options.fs ?? realFs;
   const sysfs = options.sysfs ?? '/sys';
   let node;

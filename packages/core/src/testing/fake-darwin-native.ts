@@ -65,7 +65,16 @@ export class FakeMac implements DarwinNative {
     const media: DarwinMedia[] = device.captured
       ? []
       : [
-          { bsdName: whole, whole: true, synthesized: false, wholeDisk: whole, size: 8e9, writable: true, removable: true, readOnly: false },
+          {
+            bsdName: whole,
+            whole: true,
+            synthesized: false,
+            wholeDisk: whole,
+            size: 8e9,
+            writable: true,
+            removable: true,
+            readOnly: false,
+          },
           ...device.volumes.map((v) => ({
             bsdName: `${whole}s${v.index}`,
             whole: false,
@@ -90,7 +99,14 @@ export class FakeMac implements DarwinNative {
       interfaces:
         device.captured && device.interfacesVanishOnCapture
           ? []
-          : [{ interfaceNumber: 0, interfaceSubClass: 6, interfaceProtocol: 0x50, driver: device.captured ? null : 'IOUSBMassStorageInterfaceNub' }],
+          : [
+              {
+                interfaceNumber: 0,
+                interfaceSubClass: 6,
+                interfaceProtocol: 0x50,
+                driver: device.captured ? null : 'IOUSBMassStorageInterfaceNub',
+              },
+            ],
       media,
     };
   }
@@ -103,7 +119,12 @@ export class FakeMac implements DarwinNative {
   async unmountDisk(bsdName: string, _timeoutMs: number): Promise<void> {
     this.calls.push(`unmountDisk ${bsdName}`);
     const found = this.byBsd(bsdName);
-    if (!found) throw nativeFailure('unmount: DiskArbitration does not know this disk', { code: 'E_DEVICE_GONE', operation: 'unmount', bsdName });
+    if (!found)
+      throw nativeFailure('unmount: DiskArbitration does not know this disk', {
+        code: 'E_DEVICE_GONE',
+        operation: 'unmount',
+        bsdName,
+      });
     if (this.busyDissenter) {
       throw nativeFailure('unmount: DiskArbitration refused: kDAReturnBusy', {
         code: 'E_BUSY',
@@ -111,7 +132,11 @@ export class FakeMac implements DarwinNative {
         osStatus: 0xf8da0002,
         osStatusName: 'kDAReturnBusy',
         bsdName,
-        dissenter: { status: 0xf8da0002, statusName: 'kDAReturnBusy', ...(this.busyDissenter.statusString ? { statusString: this.busyDissenter.statusString } : {}) },
+        dissenter: {
+          status: 0xf8da0002,
+          statusName: 'kDAReturnBusy',
+          ...(this.busyDissenter.statusString ? { statusString: this.busyDissenter.statusString } : {}),
+        },
       });
     }
     for (const v of found.device.volumes) v.mounted = false;
@@ -120,16 +145,32 @@ export class FakeMac implements DarwinNative {
   async mountDisk(bsdName: string, _timeoutMs: number, readOnly = false, whole = true): Promise<void> {
     this.calls.push(`mountDisk ${bsdName}${readOnly ? ' ro' : ''}${whole ? ' whole' : ''}`);
     const found = this.byBsd(bsdName);
-    if (!found) throw nativeFailure('mount: DiskArbitration does not know this disk', { code: 'E_DEVICE_GONE', operation: 'mount', bsdName });
+    if (!found)
+      throw nativeFailure('mount: DiskArbitration does not know this disk', {
+        code: 'E_DEVICE_GONE',
+        operation: 'mount',
+        bsdName,
+      });
     for (const v of found.device.volumes) if (whole || v === found.volume) v.mounted = true;
   }
 
   async capture(locationId: number, _timeoutMs: number): Promise<void> {
     this.calls.push(`capture ${locationId.toString(16)}`);
     const device = this.devices.find((d) => d.locationId === locationId);
-    if (!device) throw nativeFailure('capture: no USB device at this location id', { code: 'E_DEVICE_GONE', operation: 'capture', locationId });
+    if (!device)
+      throw nativeFailure('capture: no USB device at this location id', {
+        code: 'E_DEVICE_GONE',
+        operation: 'capture',
+        locationId,
+      });
     if (!this.privileged) {
-      throw nativeFailure('capture: USBDeviceReEnumerate failed: kIOReturnNotPrivileged', { code: 'E_PERMISSION', operation: 'capture', osStatus: 0xe00002c1, osStatusName: 'kIOReturnNotPrivileged', locationId });
+      throw nativeFailure('capture: USBDeviceReEnumerate failed: kIOReturnNotPrivileged', {
+        code: 'E_PERMISSION',
+        operation: 'capture',
+        osStatus: 0xe00002c1,
+        osStatusName: 'kIOReturnNotPrivileged',
+        locationId,
+      });
     }
     device.captured = true;
   }
@@ -137,7 +178,12 @@ export class FakeMac implements DarwinNative {
   async release(locationId: number): Promise<void> {
     this.calls.push(`release ${locationId.toString(16)}`);
     const device = this.devices.find((d) => d.locationId === locationId);
-    if (!device) throw nativeFailure('release: no USB device at this location id', { code: 'E_DEVICE_GONE', operation: 'release', locationId });
+    if (!device)
+      throw nativeFailure('release: no USB device at this location id', {
+        code: 'E_DEVICE_GONE',
+        operation: 'release',
+        locationId,
+      });
     // Re-enumerated: macOS hands out new BSD names, then DiskArbitration may auto-mount.
     device.captured = false;
     device.diskNumber = this.nextDisk++;
@@ -149,7 +195,11 @@ export class FakeMac implements DarwinNative {
     const device = this.devices.find((d) => d.locationId === options.locationId);
     if (device && !device.captured) return this.snapshot(device);
     await new Promise((resolve) => setTimeout(resolve, options.timeoutMs));
-    throw nativeFailure('wait: the device did not reappear at its location id', { code: 'E_TIMEOUT', operation: 'wait', locationId: options.locationId });
+    throw nativeFailure('wait: the device did not reappear at its location id', {
+      code: 'E_TIMEOUT',
+      operation: 'wait',
+      locationId: options.locationId,
+    });
   }
 
   async syncMountPoints(mountPoints: string[]): Promise<string[]> {

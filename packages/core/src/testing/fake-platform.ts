@@ -38,7 +38,8 @@ export interface FakeOsState {
   log: string[];
 }
 
-export type FakeStep = 'describe' | 'checkAccess' | 'sync' | 'unmount' | 'mount' | 'detach' | 'attach' | 'waitForStorage';
+export type FakeStep =
+  'describe' | 'checkAccess' | 'sync' | 'unmount' | 'mount' | 'detach' | 'attach' | 'waitForStorage';
 
 export interface FakeFault {
   /** Thrown by the step; `hang` waits for the step's signal instead. */
@@ -56,8 +57,20 @@ export function defaultFakeOsState(overrides: Partial<FakeOsState> = {}): FakeOs
     wholeDisks: ['/dev/sda'],
     partitions: ['/dev/sda1', '/dev/sda2'],
     mounts: [
-      { device: '/dev/sda1', mountPoint: '/media/stick', fsType: 'vfat', options: 'rw,relatime,fmask=0022', wholeDisk: '/dev/sda' },
-      { device: '/dev/sda2', mountPoint: '/media/stick/data', fsType: 'ext4', options: 'rw,noatime', wholeDisk: '/dev/sda' },
+      {
+        device: '/dev/sda1',
+        mountPoint: '/media/stick',
+        fsType: 'vfat',
+        options: 'rw,relatime,fmask=0022',
+        wholeDisk: '/dev/sda',
+      },
+      {
+        device: '/dev/sda2',
+        mountPoint: '/media/stick/data',
+        fsType: 'ext4',
+        options: 'rw,noatime',
+        wholeDisk: '/dev/sda',
+      },
     ],
     busyMountPoints: [],
     renameOnAttach: {},
@@ -136,10 +149,13 @@ export class FakeHandoffPlatform implements HandoffPlatform {
     this.change((s) => {
       const busy = target.filesystems.filter((fs) => s.busyMountPoints.includes(fs.mountPoint));
       if (busy.length) {
-        throw new UsbScsiError(ErrorCodes.BUSY, `${busy[0]!.mountPoint} is in use.`, { details: { holders: [{ pid: 4242, command: 'bash' }] } });
+        throw new UsbScsiError(ErrorCodes.BUSY, `${busy[0]!.mountPoint} is in use.`, {
+          details: { holders: [{ pid: 4242, command: 'bash' }] },
+        });
       }
       for (const fs of target.filesystems) {
-        if (!s.mounts.some((m) => m.mountPoint === fs.mountPoint)) throw new UsbScsiError(ErrorCodes.IO, `${fs.mountPoint} is not mounted.`);
+        if (!s.mounts.some((m) => m.mountPoint === fs.mountPoint))
+          throw new UsbScsiError(ErrorCodes.IO, `${fs.mountPoint} is not mounted.`);
         s.mounts = s.mounts.filter((m) => m.mountPoint !== fs.mountPoint);
         s.log.push(`unmount ${fs.mountPoint}`);
       }
@@ -151,7 +167,8 @@ export class FakeHandoffPlatform implements HandoffPlatform {
     this.change((s) => {
       for (const fs of target.filesystems) {
         if (s.mounts.some((m) => m.mountPoint === fs.mountPoint && m.device === fs.device)) continue;
-        if (!s.driver || !s.partitions.concat(s.wholeDisks).includes(fs.device)) throw new UsbScsiError(ErrorCodes.IO, `mount: ${fs.device} does not exist.`);
+        if (!s.driver || !s.partitions.concat(s.wholeDisks).includes(fs.device))
+          throw new UsbScsiError(ErrorCodes.IO, `mount: ${fs.device} does not exist.`);
         s.mounts.push(fs);
         s.log.push(`mount ${fs.device} ${fs.mountPoint} ${fs.fsType} ${fs.options}`);
       }
@@ -175,7 +192,11 @@ export class FakeHandoffPlatform implements HandoffPlatform {
       if (!s.present) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'The device is gone.');
       if (s.driver === detached.driver) return;
       s.driver = detached.driver;
-      const rename = (name: string) => Object.entries(s.renameOnAttach).reduce((acc, [from, to]) => (acc.startsWith(from) ? to + acc.slice(from.length) : acc), name);
+      const rename = (name: string) =>
+        Object.entries(s.renameOnAttach).reduce(
+          (acc, [from, to]) => (acc.startsWith(from) ? to + acc.slice(from.length) : acc),
+          name,
+        );
       s.wholeDisks = s.wholeDisks.map(rename);
       s.partitions = s.partitions.map(rename);
       s.renameOnAttach = {};
@@ -183,11 +204,19 @@ export class FakeHandoffPlatform implements HandoffPlatform {
     });
   }
 
-  async waitForStorage(device: LeaseDevice, expected: StorageExpectation, options: StepOptions): Promise<DeviceStorage> {
+  async waitForStorage(
+    device: LeaseDevice,
+    expected: StorageExpectation,
+    options: StepOptions,
+  ): Promise<DeviceStorage> {
     await this.fault('waitForStorage', options);
     for (;;) {
       const storage = this.storageOf(this.read());
-      if (storage.driver === expected.driver && storage.wholeDisks.length >= expected.wholeDiskCount && storage.partitions.length >= expected.partitionCount) {
+      if (
+        storage.driver === expected.driver &&
+        storage.wholeDisks.length >= expected.wholeDiskCount &&
+        storage.partitions.length >= expected.partitionCount
+      ) {
         return storage;
       }
       if (options.signal.aborted) throw options.signal.reason;
@@ -204,7 +233,11 @@ export class FakeHandoffPlatform implements HandoffPlatform {
   }
 
   recoverySpec(): PlatformRecoverySpec {
-    return { module: import.meta.url, factory: 'createFakeHandoffPlatform', options: { stateFile: this.stateFile, name: this.name, unmountGranularity: this.unmountGranularity } };
+    return {
+      module: import.meta.url,
+      factory: 'createFakeHandoffPlatform',
+      options: { stateFile: this.stateFile, name: this.name, unmountGranularity: this.unmountGranularity },
+    };
   }
 
   private storageOf(state: FakeOsState): DeviceStorage {
@@ -239,6 +272,8 @@ export class FakeHandoffPlatform implements HandoffPlatform {
 }
 
 /** Factory for {@link HandoffPlatform.recoverySpec} (a helper process rebuilds the fake from its state file). */
-export function createFakeHandoffPlatform(options: Omit<FakePlatformOptions, 'initial' | 'processIdentity'>): FakeHandoffPlatform {
+export function createFakeHandoffPlatform(
+  options: Omit<FakePlatformOptions, 'initial' | 'processIdentity'>,
+): FakeHandoffPlatform {
   return new FakeHandoffPlatform(options);
 }

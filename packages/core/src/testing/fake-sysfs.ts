@@ -61,8 +61,14 @@ export class FakeSysfs {
     return join(this.sysfsRoot, 'bus/usb/devices', sysfsDeviceName({ busNumber, portNumbers }));
   }
 
-  interfaceDir(iface: Pick<FakeUsbInterface, 'busNumber' | 'portNumbers' | 'configurationValue' | 'interfaceNumber'>): string {
-    return join(this.sysfsRoot, 'bus/usb/devices', `${locationOf(iface)}:${iface.configurationValue ?? 1}.${iface.interfaceNumber}`);
+  interfaceDir(
+    iface: Pick<FakeUsbInterface, 'busNumber' | 'portNumbers' | 'configurationValue' | 'interfaceNumber'>,
+  ): string {
+    return join(
+      this.sysfsRoot,
+      'bus/usb/devices',
+      `${locationOf(iface)}:${iface.configurationValue ?? 1}.${iface.interfaceNumber}`,
+    );
   }
 
   /** Adds (or replaces) a device with one interface, its SCSI host, disks, partitions and /dev nodes. */
@@ -76,7 +82,7 @@ export class FakeSysfs {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'bInterfaceNumber'), `${hex(iface.interfaceNumber)}\n`);
-    writeFileSync(join(dir, 'bInterfaceClass'), `${hex((iface.interfaceClass ?? 8))}\n`);
+    writeFileSync(join(dir, 'bInterfaceClass'), `${hex(iface.interfaceClass ?? 8)}\n`);
     this.setDriver(iface, iface.driver);
     if (iface.driver === null) return;
     if (iface.disks) this.addDisks(iface, iface.host ?? 0, iface.disks);
@@ -131,7 +137,10 @@ export class FakeSysfs {
     }
   }
 
-  setDriver(iface: Pick<FakeUsbInterface, 'busNumber' | 'portNumbers' | 'configurationValue' | 'interfaceNumber'>, driver: string | null): void {
+  setDriver(
+    iface: Pick<FakeUsbInterface, 'busNumber' | 'portNumbers' | 'configurationValue' | 'interfaceNumber'>,
+    driver: string | null,
+  ): void {
     const link = join(this.interfaceDir(iface), 'driver');
     rmSync(link, { force: true });
     if (driver) symlinkSync(`../../../../../bus/usb/drivers/${driver}`, link);

@@ -67,7 +67,8 @@ export interface DarwinWaitOptions {
 /** Extra fields on a rejected native call. */
 export interface DarwinNativeErrorFields {
   code: string;
-  operation: 'list' | 'unmount' | 'mount' | 'capture' | 'release' | 'wait' | string;
+  /** 'list', 'unmount', 'mount', 'capture', 'release', 'wait', or one a newer helper adds. */
+  operation: string;
   /** Raw IOReturn / DAReturn as an unsigned 32-bit number. */
   osStatus?: number;
   /** `kIOReturnNotPrivileged`, `kDAReturnBusy`, `not-root-no-entitlement`, `driver-still-attached`… */
@@ -84,7 +85,10 @@ export interface DarwinNative {
   unmountDisk(bsdName: string, timeoutMs: number): Promise<void>;
   /** DADiskMountWithArguments at DiskArbitration's default mount point; `whole` mounts every volume of a whole disk. */
   mountDisk(bsdName: string, timeoutMs: number, readOnly?: boolean, whole?: boolean): Promise<void>;
-  /** USBDeviceReEnumerate(kUSBReEnumerateCaptureDeviceMask), then waits until the mass-storage interfaces are driverless. */
+  /**
+   * USBDeviceReEnumerate(kUSBReEnumerateCaptureDeviceMask), then waits until the mass-storage interfaces are
+   * driverless.
+   */
   capture(locationId: number, timeoutMs: number): Promise<void>;
   /** USBDeviceReEnumerate(kUSBReEnumerateReleaseDeviceMask). */
   release(locationId: number): Promise<void>;
@@ -103,7 +107,9 @@ interface NativePackage {
   load(): { ok: true; addon: { darwin?: DarwinNative } } | { ok: false; reason: string };
 }
 
-const BUILD_HINT = 'Build it with `pnpm --filter @usbscsi/native build` (needs the Xcode command line tools, cmake, pkg-config and libusb from Homebrew).';
+const BUILD_HINT =
+  'Build it with `pnpm --filter @usbscsi/native build` (needs the Xcode command line ' +
+  'tools, cmake, pkg-config and libusb from Homebrew).';
 
 /** The addon's `darwin` object; `E_NO_NATIVE` (saying how to build it) when it is missing. */
 export function loadDarwinNative(): DarwinNative {
@@ -112,12 +118,24 @@ export function loadDarwinNative(): DarwinNative {
   try {
     pkg = createRequire(import.meta.url)('@usbscsi/native') as NativePackage;
   } catch (err) {
-    throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The macOS handoff needs the native addon (@usbscsi/native), which is not installed. ${BUILD_HINT}`, { cause: err });
+    throw new UsbScsiError(
+      ErrorCodes.NO_NATIVE,
+      `The macOS handoff needs the native addon (@usbscsi/native), which is not installed. ${BUILD_HINT}`,
+      { cause: err },
+    );
   }
   const loaded = pkg.load();
-  if (!loaded.ok) throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The macOS handoff needs the native addon: ${loaded.reason}. ${BUILD_HINT}`);
+  if (!loaded.ok)
+    throw new UsbScsiError(
+      ErrorCodes.NO_NATIVE,
+      `The macOS handoff needs the native addon: ${loaded.reason}. ${BUILD_HINT}`,
+    );
   if (!loaded.addon.darwin) {
-    throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The native addon loaded but has no macOS functions (\`darwin\`): it was built for another OS. Rebuild it on this Mac. ${BUILD_HINT}`);
+    throw new UsbScsiError(
+      ErrorCodes.NO_NATIVE,
+      `The native addon loaded but has no macOS functions (\`darwin\`): it was built for ` +
+        `another OS. Rebuild it on this Mac. ${BUILD_HINT}`,
+    );
   }
   cached = loaded.addon.darwin;
   return cached;

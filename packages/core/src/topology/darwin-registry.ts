@@ -15,8 +15,18 @@ import type { DeviceStorage, MountedFilesystem } from './types.js';
  * nibble per hub tier (libusb on darwin reports bus = locationID >> 24).
  */
 export function locationIdOf(busNumber: number, portNumbers: number[]): number {
-  if (!Number.isInteger(busNumber) || busNumber < 0 || busNumber > 0xff || portNumbers.length > 6 || portNumbers.some((p) => !Number.isInteger(p) || p < 1 || p > 15)) {
-    throw new UsbScsiError(ErrorCodes.BAD_INPUT, `No macOS location id for bus ${busNumber} ports [${portNumbers.join(', ')}]: the bus must be 0..255 and each port 1..15, at most 6 tiers.`);
+  if (
+    !Number.isInteger(busNumber) ||
+    busNumber < 0 ||
+    busNumber > 0xff ||
+    portNumbers.length > 6 ||
+    portNumbers.some((p) => !Number.isInteger(p) || p < 1 || p > 15)
+  ) {
+    throw new UsbScsiError(
+      ErrorCodes.BAD_INPUT,
+      `No macOS location id for bus ${busNumber} ports [${portNumbers.join(', ')}]: ` +
+        `the bus must be 0..255 and each port 1..15, at most 6 tiers.`,
+    );
   }
   let location = busNumber * 0x1000000;
   portNumbers.forEach((port, tier) => {
@@ -34,7 +44,13 @@ export function deviceStorageOf(storage: DarwinUsbStorage, interfaceNumber: numb
   const iface = storage.interfaces.find((i) => i.interfaceNumber === interfaceNumber);
   const mounts: MountedFilesystem[] = storage.media
     .filter((m): m is DarwinMedia & { mountPoint: string } => m.mountPoint !== undefined)
-    .map((m) => ({ device: m.bsdName, mountPoint: m.mountPoint, fsType: m.volumeKind ?? 'unknown', options: m.readOnly ? 'ro' : 'rw', wholeDisk: m.wholeDisk }));
+    .map((m) => ({
+      device: m.bsdName,
+      mountPoint: m.mountPoint,
+      fsType: m.volumeKind ?? 'unknown',
+      options: m.readOnly ? 'ro' : 'rw',
+      wholeDisk: m.wholeDisk,
+    }));
   return {
     driver: iface?.driver ?? null,
     wholeDisks: storage.media.filter((m) => m.whole).map((m) => m.bsdName),
@@ -66,7 +82,11 @@ export function darwinStorageBindings(storage: DarwinUsbStorage): StorageBinding
  * `StorageBindingsFn` for the native backend on macOS: the bindings of the USB
  * device at a libusb bus/port path ([] when macOS lists no storage there).
  */
-export async function darwinStorageBindingsAt(busNumber: number, portNumbers: number[], native: DarwinNative = loadDarwinNative()): Promise<StorageBinding[]> {
+export async function darwinStorageBindingsAt(
+  busNumber: number,
+  portNumbers: number[],
+  native: DarwinNative = loadDarwinNative(),
+): Promise<StorageBinding[]> {
   const locationId = locationIdOf(busNumber, portNumbers);
   const found = (await native.listStorage()).find((d) => d.locationId === locationId);
   return found ? darwinStorageBindings(found) : [];

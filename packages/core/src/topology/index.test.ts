@@ -11,9 +11,29 @@ const device = (interfaceClass: number): UsbDeviceInfo => ({
   deviceAddress: 5,
   portNumbers: [2],
   speed: 'high',
-  configurations: [{ configurationValue: 1, interfaces: [{ interfaceNumber: 0, alternateSetting: 0, interfaceClass, interfaceSubClass: 6, interfaceProtocol: 0x50, endpoints: [] }] }],
+  configurations: [
+    {
+      configurationValue: 1,
+      interfaces: [
+        {
+          interfaceNumber: 0,
+          alternateSetting: 0,
+          interfaceClass,
+          interfaceSubClass: 6,
+          interfaceProtocol: 0x50,
+          endpoints: [],
+        },
+      ],
+    },
+  ],
 });
-const binding: StorageBinding = { interfaceNumber: 0, driver: 'usb-storage', blockDevices: ['/dev/sda'], sgDevices: ['/dev/sg0'], mounts: [] };
+const binding: StorageBinding = {
+  interfaceNumber: 0,
+  driver: 'usb-storage',
+  blockDevices: ['/dev/sda'],
+  sgDevices: ['/dev/sg0'],
+  mounts: [],
+};
 
 describe('storage bindings in a listing', () => {
   it('a reader exists for Linux and macOS only', () => {

@@ -11,14 +11,40 @@ import { darwinStorageBindingsAt } from './darwin-registry.js';
 import { linuxStorageBindings } from './linux-sysfs.js';
 
 export type { DeviceStorage, DiskUser, MountedFilesystem } from './types.js';
-export { linuxStorageBindings, readLinuxDeviceStorage, readLinuxInterfaceStorage, readLinuxUsbIdentity, usbDeviceName, usbInterfaceId, type LinuxInterfaceStorage, type LinuxSysfsOptions } from './linux-sysfs.js';
+export {
+  linuxStorageBindings,
+  readLinuxDeviceStorage,
+  readLinuxInterfaceStorage,
+  readLinuxUsbIdentity,
+  usbDeviceName,
+  usbInterfaceId,
+  type LinuxInterfaceStorage,
+  type LinuxSysfsOptions,
+} from './linux-sysfs.js';
 export { linuxMountsOfNode, linuxMountsOfUsbDevice } from './linux-node-mounts.js';
 export { parseMountinfo, readMountinfo, remountOptions, unescapeMountinfo, type MountinfoEntry } from './mountinfo.js';
-export { darwinStorageBindings, darwinStorageBindingsAt, deviceStorageOf, locationIdOf, locationIdText } from './darwin-registry.js';
-export { loadDarwinNative, type DarwinMedia, type DarwinMassStorageInterface, type DarwinNative, type DarwinNativeErrorFields, type DarwinUsbStorage, type DarwinWaitOptions } from './darwin-native.js';
+export {
+  darwinStorageBindings,
+  darwinStorageBindingsAt,
+  deviceStorageOf,
+  locationIdOf,
+  locationIdText,
+} from './darwin-registry.js';
+export {
+  loadDarwinNative,
+  type DarwinMedia,
+  type DarwinMassStorageInterface,
+  type DarwinNative,
+  type DarwinNativeErrorFields,
+  type DarwinUsbStorage,
+  type DarwinWaitOptions,
+} from './darwin-native.js';
 
 /** Reads what the OS made of a device's mass-storage interfaces. */
-export type StorageBindingsFn = (busNumber: number, portNumbers: number[]) => Promise<StorageBinding[]> | StorageBinding[];
+export type StorageBindingsFn = (
+  busNumber: number,
+  portNumbers: number[],
+) => Promise<StorageBinding[]> | StorageBinding[];
 
 /**
  * This OS's reader, shared by every USB backend: Linux through sysfs, macOS
@@ -36,8 +62,14 @@ export async function loadStorageBindings(): Promise<StorageBindingsFn | null> {
   return storageBindingsReader();
 }
 
-/** Fills `info.storage` for a mass-storage device; a reader failing (an unplug racing the walk, no addon) leaves it unknown. */
-export async function attachStorageBindings(info: UsbDeviceInfo, read: StorageBindingsFn | null): Promise<UsbDeviceInfo> {
+/**
+ * Fills `info.storage` for a mass-storage device; a reader failing (an unplug racing the walk, no addon) leaves it
+ * unknown.
+ */
+export async function attachStorageBindings(
+  info: UsbDeviceInfo,
+  read: StorageBindingsFn | null,
+): Promise<UsbDeviceInfo> {
   const isStorage = info.configurations[0]?.interfaces.some((i) => i.interfaceClass === USB_CLASS_MASS_STORAGE);
   if (isStorage && read) {
     try {

@@ -10,8 +10,14 @@ describe('mounts of the disk behind an SG_IO node', () => {
   let root: string;
   let sysfs: FakeSysfs;
   const stick: FakeUsbInterface = {
-    busNumber: 1, portNumbers: [4], interfaceNumber: 0, vendorId: 0x46f4, productId: 0x0001, serialNumber: 'S1',
-    driver: 'usb-storage', host: 3,
+    busNumber: 1,
+    portNumbers: [4],
+    interfaceNumber: 0,
+    vendorId: 0x46f4,
+    productId: 0x0001,
+    serialNumber: 'S1',
+    driver: 'usb-storage',
+    host: 3,
     disks: [{ name: 'sdb', dev: '8:16', sg: 'sg1', partitions: [{ name: 'sdb1', dev: '8:17' }] }],
   };
   let options: { sysfsRoot: string; mountinfoPath: string; devRoot: string };
@@ -31,12 +37,16 @@ describe('mounts of the disk behind an SG_IO node', () => {
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  it('a whole-disk node: its own and its partitions\' mounts, not a disk whose name starts the same', async () => {
-    expect(await linuxMountsOfNode(`${sysfs.devRoot}/sdb`, options)).toEqual([{ device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/stick', fsType: 'vfat' }]);
+  it("a whole-disk node: its own and its partitions' mounts, not a disk whose name starts the same", async () => {
+    expect(await linuxMountsOfNode(`${sysfs.devRoot}/sdb`, options)).toEqual([
+      { device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/stick', fsType: 'vfat' },
+    ]);
   });
 
   it('an sg node: the mounts of the disk its SCSI device carries', async () => {
-    expect(await linuxMountsOfNode(`${sysfs.devRoot}/sg1`, options)).toEqual([{ device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/stick', fsType: 'vfat' }]);
+    expect(await linuxMountsOfNode(`${sysfs.devRoot}/sg1`, options)).toEqual([
+      { device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/stick', fsType: 'vfat' },
+    ]);
   });
 
   it('an sg node with no disk (a tape, a card reader with no card) has none', async () => {
@@ -44,7 +54,9 @@ describe('mounts of the disk behind an SG_IO node', () => {
   });
 
   it('a USB device: the mounts of every disk of its mass-storage interfaces', async () => {
-    expect(await linuxMountsOfUsbDevice(1, [4], options)).toEqual([{ device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/stick', fsType: 'vfat' }]);
+    expect(await linuxMountsOfUsbDevice(1, [4], options)).toEqual([
+      { device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/stick', fsType: 'vfat' },
+    ]);
   });
 });
 
@@ -57,10 +69,32 @@ describe('the USB device at a bus-port path', () => {
 
   it('reads VID:PID and serial, and null where nothing is plugged in', async () => {
     const sysfs = new FakeSysfs(root);
-    sysfs.addInterface({ busNumber: 2, portNumbers: [1, 3], interfaceNumber: 0, vendorId: 0x0781, productId: 0x5567, serialNumber: 'ABC', driver: null });
-    sysfs.addInterface({ busNumber: 2, portNumbers: [2], interfaceNumber: 0, vendorId: 0x46f4, productId: 0x0001, driver: null });
-    expect(await readLinuxUsbIdentity(2, [1, 3], { sysfsRoot: sysfs.sysfsRoot })).toEqual({ vendorId: 0x0781, productId: 0x5567, serialNumber: 'ABC' });
-    expect(await readLinuxUsbIdentity(2, [2], { sysfsRoot: sysfs.sysfsRoot })).toEqual({ vendorId: 0x46f4, productId: 0x0001 });
+    sysfs.addInterface({
+      busNumber: 2,
+      portNumbers: [1, 3],
+      interfaceNumber: 0,
+      vendorId: 0x0781,
+      productId: 0x5567,
+      serialNumber: 'ABC',
+      driver: null,
+    });
+    sysfs.addInterface({
+      busNumber: 2,
+      portNumbers: [2],
+      interfaceNumber: 0,
+      vendorId: 0x46f4,
+      productId: 0x0001,
+      driver: null,
+    });
+    expect(await readLinuxUsbIdentity(2, [1, 3], { sysfsRoot: sysfs.sysfsRoot })).toEqual({
+      vendorId: 0x0781,
+      productId: 0x5567,
+      serialNumber: 'ABC',
+    });
+    expect(await readLinuxUsbIdentity(2, [2], { sysfsRoot: sysfs.sysfsRoot })).toEqual({
+      vendorId: 0x46f4,
+      productId: 0x0001,
+    });
     expect(await readLinuxUsbIdentity(2, [9], { sysfsRoot: sysfs.sysfsRoot })).toBeNull();
   });
 });

@@ -10,18 +10,28 @@ import { linuxStorageBindings, type LinuxSysfsOptions } from './linux-sysfs.js';
 import { readMountinfo } from './mountinfo.js';
 
 /** Mounts on any disk of the USB device at a bus-port path (every mass-storage interface). */
-export async function linuxMountsOfUsbDevice(busNumber: number, portNumbers: number[], options: LinuxSysfsOptions = {}): Promise<MountInfo[]> {
+export async function linuxMountsOfUsbDevice(
+  busNumber: number,
+  portNumbers: number[],
+  options: LinuxSysfsOptions = {},
+): Promise<MountInfo[]> {
   const bindings = await linuxStorageBindings(busNumber, portNumbers, options);
-  return bindings.flatMap((b) => b.mounts.map((m) => ({ device: m.device, mountPoint: m.mountPoint, fsType: m.fsType })));
+  return bindings.flatMap((b) =>
+    b.mounts.map((m) => ({ device: m.device, mountPoint: m.mountPoint, fsType: m.fsType })),
+  );
 }
 
-/** Mounts of a whole disk node or of the disk an sg node views (its partitions included); none for a node with no disk. */
+/**
+ * Mounts of a whole disk node or of the disk an sg node views (its partitions included); none for a node with no disk.
+ */
 export async function linuxMountsOfNode(path: string, options: LinuxSysfsOptions = {}): Promise<MountInfo[]> {
   const devRoot = options.devRoot ?? '/dev';
   let disk = path.startsWith(`${devRoot}/`) ? path.slice(devRoot.length + 1) : path;
   if (/^sg\d+$/.test(disk)) {
     // An sg node is a view of a SCSI device; its whole-disk block device (if any) holds the mounts.
-    const blocks = await readdir(join(options.sysfsRoot ?? '/sys', 'class/scsi_generic', disk, 'device/block')).catch(() => [] as string[]);
+    const blocks = await readdir(join(options.sysfsRoot ?? '/sys', 'class/scsi_generic', disk, 'device/block')).catch(
+      () => [] as string[],
+    );
     if (blocks.length === 0) return [];
     disk = blocks[0]!;
   }

@@ -58,7 +58,12 @@ export function usbDeviceName(busNumber: number, portNumbers: number[]): string 
 }
 
 /** Linux USB interface id: `1-2.3:1.0`. */
-export function usbInterfaceId(busNumber: number, portNumbers: number[], configurationValue: number, interfaceNumber: number): string {
+export function usbInterfaceId(
+  busNumber: number,
+  portNumbers: number[],
+  configurationValue: number,
+  interfaceNumber: number,
+): string {
   return `${locationOf({ busNumber, portNumbers })}:${configurationValue}.${interfaceNumber}`;
 }
 
@@ -72,9 +77,17 @@ export async function readLinuxUsbIdentity(
   options: LinuxSysfsOptions = {},
 ): Promise<{ vendorId: number; productId: number; serialNumber?: string } | null> {
   const dir = join(options.sysfsRoot ?? '/sys', 'bus/usb/devices', usbDeviceName(busNumber, portNumbers));
-  const [vendor, product, serial] = await Promise.all([readText(join(dir, 'idVendor')), readText(join(dir, 'idProduct')), readText(join(dir, 'serial'))]);
+  const [vendor, product, serial] = await Promise.all([
+    readText(join(dir, 'idVendor')),
+    readText(join(dir, 'idProduct')),
+    readText(join(dir, 'serial')),
+  ]);
   if (vendor === null || product === null) return null;
-  return { vendorId: parseInt(vendor, 16), productId: parseInt(product, 16), ...(serial !== null ? { serialNumber: serial } : {}) };
+  return {
+    vendorId: parseInt(vendor, 16),
+    productId: parseInt(product, 16),
+    ...(serial !== null ? { serialNumber: serial } : {}),
+  };
 }
 
 /**
@@ -83,7 +96,11 @@ export async function readLinuxUsbIdentity(
  * device has none or is not there. Never throws for a missing or odd sysfs
  * entry: what cannot be read is left out.
  */
-export async function linuxStorageBindings(busNumber: number, portNumbers: number[], options: LinuxSysfsOptions = {}): Promise<StorageBinding[]> {
+export async function linuxStorageBindings(
+  busNumber: number,
+  portNumbers: number[],
+  options: LinuxSysfsOptions = {},
+): Promise<StorageBinding[]> {
   const interfaces = await readLinuxDeviceStorage(busNumber, portNumbers, options);
   return interfaces
     .filter((iface) => iface.interfaceClass === USB_CLASS_MASS_STORAGE)
@@ -99,10 +116,16 @@ export async function linuxStorageBindings(busNumber: number, portNumbers: numbe
 }
 
 /** Every interface of the active configuration of a device, with its storage. */
-export async function readLinuxDeviceStorage(busNumber: number, portNumbers: number[], options: LinuxSysfsOptions = {}): Promise<LinuxInterfaceStorage[]> {
+export async function readLinuxDeviceStorage(
+  busNumber: number,
+  portNumbers: number[],
+  options: LinuxSysfsOptions = {},
+): Promise<LinuxInterfaceStorage[]> {
   const devicesDir = join(options.sysfsRoot ?? '/sys', 'bus/usb/devices');
   const prefix = `${locationOf({ busNumber, portNumbers })}:`;
-  const names = (await listDir(devicesDir)).filter((name) => name.startsWith(prefix) && /^\d+\.\d+$/.test(name.slice(prefix.length)));
+  const names = (await listDir(devicesDir)).filter(
+    (name) => name.startsWith(prefix) && /^\d+\.\d+$/.test(name.slice(prefix.length)),
+  );
   const mountinfo = await readText(options.mountinfoPath ?? '/proc/self/mountinfo');
   const result: LinuxInterfaceStorage[] = [];
   for (const name of names) {
@@ -113,13 +136,21 @@ export async function readLinuxDeviceStorage(busNumber: number, portNumbers: num
 }
 
 /** One interface by its id (`1-2:1.0`); null when sysfs has no such interface. */
-export async function readLinuxInterfaceStorage(interfaceId: string, options: LinuxSysfsOptions = {}): Promise<LinuxInterfaceStorage | null> {
+export async function readLinuxInterfaceStorage(
+  interfaceId: string,
+  options: LinuxSysfsOptions = {},
+): Promise<LinuxInterfaceStorage | null> {
   const dir = join(options.sysfsRoot ?? '/sys', 'bus/usb/devices', interfaceId);
   const mountinfo = await readText(options.mountinfoPath ?? '/proc/self/mountinfo');
   return readInterface(dir, interfaceId, mountinfo ?? '', options);
 }
 
-async function readInterface(dir: string, interfaceId: string, mountinfo: string, options: LinuxSysfsOptions): Promise<LinuxInterfaceStorage | null> {
+async function readInterface(
+  dir: string,
+  interfaceId: string,
+  mountinfo: string,
+  options: LinuxSysfsOptions,
+): Promise<LinuxInterfaceStorage | null> {
   const devRoot = options.devRoot ?? '/dev';
   const interfaceNumber = parseInt((await readText(join(dir, 'bInterfaceNumber'))) ?? '', 16);
   if (Number.isNaN(interfaceNumber)) return null;
@@ -164,7 +195,9 @@ async function readInterface(dir: string, interfaceId: string, mountinfo: string
 
   const mounts: MountedFilesystem[] = [];
   for (const entry of parseMountinfo(mountinfo)) {
-    const match = byDeviceNumber.get(entry.majorMinor) ?? (byNode.has(entry.source) ? { node: entry.source, wholeDisk: byNode.get(entry.source)! } : undefined);
+    const match =
+      byDeviceNumber.get(entry.majorMinor) ??
+      (byNode.has(entry.source) ? { node: entry.source, wholeDisk: byNode.get(entry.source)! } : undefined);
     if (!match) continue;
     mounts.push({
       device: match.node,
@@ -234,9 +267,15 @@ async function listDir(dir: string): Promise<string[]> {
 }
 
 async function readText(path: string): Promise<string | null> {
-  return readFile(path, 'utf8').then((text) => text.trim(), () => null);
+  return readFile(path, 'utf8').then(
+    (text) => text.trim(),
+    () => null,
+  );
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

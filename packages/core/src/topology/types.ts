@@ -47,4 +47,3 @@ export interface DiskUser {
   /** Who uses it: `dm-0`, `md127`, `swap`. */
   user: string;
 }
-

@@ -7,7 +7,14 @@
 import type { TransferType, UsbDeviceInfo, UsbSpeed } from '../usb/backend.js';
 
 const ENDPOINT_ATTRIBUTES: Record<TransferType, number> = { control: 0, isochronous: 1, bulk: 2, interrupt: 3 };
-const BCD_USB: Record<UsbSpeed, number> = { low: 0x0110, full: 0x0110, high: 0x0200, super: 0x0300, 'super-plus': 0x0320, unknown: 0x0200 };
+const BCD_USB: Record<UsbSpeed, number> = {
+  low: 0x0110,
+  full: 0x0110,
+  high: 0x0200,
+  super: 0x0300,
+  'super-plus': 0x0320,
+  unknown: 0x0200,
+};
 
 export function buildDeviceDescriptor(info: UsbDeviceInfo): Uint8Array {
   const d = new Uint8Array(18);
@@ -24,18 +31,50 @@ export function buildDeviceDescriptor(info: UsbDeviceInfo): Uint8Array {
   return d;
 }
 
-/** The active configuration (the first listed) with every interface and endpoint; undefined when the backend reported none. */
+/**
+ * The active configuration (the first listed) with every interface and endpoint; undefined when the backend reported
+ * none.
+ */
 export function buildConfigurationDescriptor(info: UsbDeviceInfo): Uint8Array | undefined {
   const config = info.configurations[0];
   if (!config) return undefined;
   const parts: number[] = [];
   for (const intf of config.interfaces) {
-    parts.push(9, 0x04, intf.interfaceNumber, intf.alternateSetting, intf.endpoints.length, intf.interfaceClass, intf.interfaceSubClass, intf.interfaceProtocol, 0);
+    parts.push(
+      9,
+      0x04,
+      intf.interfaceNumber,
+      intf.alternateSetting,
+      intf.endpoints.length,
+      intf.interfaceClass,
+      intf.interfaceSubClass,
+      intf.interfaceProtocol,
+      0,
+    );
     for (const ep of intf.endpoints) {
-      parts.push(7, 0x05, ep.address, ENDPOINT_ATTRIBUTES[ep.transferType], ep.maxPacketSize & 0xff, (ep.maxPacketSize >> 8) & 0xff, ep.transferType === 'interrupt' ? 1 : 0);
+      parts.push(
+        7,
+        0x05,
+        ep.address,
+        ENDPOINT_ATTRIBUTES[ep.transferType],
+        ep.maxPacketSize & 0xff,
+        (ep.maxPacketSize >> 8) & 0xff,
+        ep.transferType === 'interrupt' ? 1 : 0,
+      );
     }
   }
   const total = 9 + parts.length;
   const numInterfaces = new Set(config.interfaces.map((i) => i.interfaceNumber)).size;
-  return Uint8Array.from([9, 0x02, total & 0xff, total >> 8, numInterfaces, config.configurationValue, 0, 0x80, 50, ...parts]);
+  return Uint8Array.from([
+    9,
+    0x02,
+    total & 0xff,
+    total >> 8,
+    numInterfaces,
+    config.configurationValue,
+    0,
+    0x80,
+    50,
+    ...parts,
+  ]);
 }

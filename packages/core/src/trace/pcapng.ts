@@ -76,7 +76,10 @@ export class PcapngWriter {
     this.snapLength = options.snapLength ?? 0;
     const le = this.littleEndian;
 
-    const shbOptions = encodeOptions(options.application ? [{ code: OPT_SHB_USERAPPL, value: utf8(options.application) }] : [], le);
+    const shbOptions = encodeOptions(
+      options.application ? [{ code: OPT_SHB_USERAPPL, value: utf8(options.application) }] : [],
+      le,
+    );
     const shb = new Uint8Array(16 + shbOptions.length);
     const shbView = new DataView(shb.buffer);
     shbView.setUint32(0, BYTE_ORDER_MAGIC, le);
@@ -86,7 +89,8 @@ export class PcapngWriter {
     shb.set(shbOptions, 16);
     this.sink(block(BLOCK_SHB, shb, le));
 
-    const idbOpts: { code: number; value: Uint8Array }[] = [{ code: OPT_IF_TSRESOL, value: Uint8Array.of(6) }]; // microseconds
+    // microseconds
+    const idbOpts: { code: number; value: Uint8Array }[] = [{ code: OPT_IF_TSRESOL, value: Uint8Array.of(6) }];
     if (options.interfaceName) idbOpts.unshift({ code: OPT_IF_NAME, value: utf8(options.interfaceName) });
     const idbOptions = encodeOptions(idbOpts, le);
     const idb = new Uint8Array(8 + idbOptions.length);

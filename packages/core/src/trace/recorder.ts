@@ -131,7 +131,11 @@ export class UsbTraceRecorder {
       if (!descriptor) continue;
       const setup = setupBytes({ requestType: 0x80, request: 0x06, value, index: 0 }, descriptor.length);
       const id = this.submit(dev, { xferType: UsbmonXfer.CONTROL, endpoint: 0x80, length: descriptor.length, setup });
-      this.complete(id, dev, UsbmonXfer.CONTROL, 0x80, { status: UrbStatus.OK, actualLength: descriptor.length, data: descriptor });
+      this.complete(id, dev, UsbmonXfer.CONTROL, 0x80, {
+        status: UrbStatus.OK,
+        actualLength: descriptor.length,
+        data: descriptor,
+      });
     }
   }
 
@@ -154,15 +158,22 @@ export interface TraceFile {
  * written through at once, so a crash leaves a readable trace up to the last
  * transfer.
  */
-export function openTraceFile(path: string, options: UsbTraceRecorderOptions & Omit<PcapngWriterOptions, 'linkType'> = {}): TraceFile {
+export function openTraceFile(
+  path: string,
+  options: UsbTraceRecorderOptions & Omit<PcapngWriterOptions, 'linkType'> = {},
+): TraceFile {
   let fd: number;
   try {
     fd = openSync(path, 'w');
   } catch (err) {
-    throw new UsbScsiError(ErrorCodes.BAD_INPUT, `Cannot create trace file ${path}: ${(err as Error).message}. Choose a writable path for --trace.`, {
-      cause: err,
-      details: { path },
-    });
+    throw new UsbScsiError(
+      ErrorCodes.BAD_INPUT,
+      `Cannot create trace file ${path}: ${(err as Error).message}. Choose a writable path for --trace.`,
+      {
+        cause: err,
+        details: { path },
+      },
+    );
   }
   let open = true;
   const sink: PcapngSink = (chunk) => {
@@ -182,7 +193,10 @@ export function openTraceFile(path: string, options: UsbTraceRecorderOptions & O
 }
 
 /** A recorder writing into memory (tests, the daemon's trace download). */
-export function memoryTrace(options: UsbTraceRecorderOptions & Omit<PcapngWriterOptions, 'linkType'> = {}): { recorder: UsbTraceRecorder; bytes(): Uint8Array } {
+export function memoryTrace(options: UsbTraceRecorderOptions & Omit<PcapngWriterOptions, 'linkType'> = {}): {
+  recorder: UsbTraceRecorder;
+  bytes(): Uint8Array;
+} {
   const chunks: Uint8Array[] = [];
   const writer = new PcapngWriter((c) => chunks.push(c), options);
   return { recorder: new UsbTraceRecorder(writer, options), bytes: () => Buffer.concat(chunks) };

@@ -25,7 +25,13 @@ import type {
   UsbDeviceInfo,
   UsbHandleCapabilities,
 } from '../usb/backend.js';
-import { URB_STATUS_OF, setupBytes, urbStatusOfError, type DeviceAddressing, type UsbTraceRecorder } from './recorder.js';
+import {
+  URB_STATUS_OF,
+  setupBytes,
+  urbStatusOfError,
+  type DeviceAddressing,
+  type UsbTraceRecorder,
+} from './recorder.js';
 import { UsbmonXfer } from './usbmon.js';
 
 const CBW_LENGTH = 31;
@@ -53,7 +59,9 @@ class TracingHandle implements UsbDeviceHandle {
   }
   setAlternateSetting(n: number, alt: number): Promise<void> {
     // SET_INTERFACE is a control request on the wire; record it like one.
-    return this.tracedVoidControl({ requestType: 0x01, request: 0x0b, value: alt, index: n }, () => this.inner.setAlternateSetting(n, alt));
+    return this.tracedVoidControl({ requestType: 0x01, request: 0x0b, value: alt, index: n }, () =>
+      this.inner.setAlternateSetting(n, alt),
+    );
   }
   kernelDriverActive(n: number): Promise<boolean> {
     return this.inner.kernelDriverActive(n);
@@ -66,7 +74,9 @@ class TracingHandle implements UsbDeviceHandle {
   }
   clearHalt(endpoint: number): Promise<void> {
     // CLEAR_FEATURE(ENDPOINT_HALT) to the endpoint.
-    return this.tracedVoidControl({ requestType: 0x02, request: 0x01, value: 0, index: endpoint }, () => this.inner.clearHalt(endpoint));
+    return this.tracedVoidControl({ requestType: 0x02, request: 0x01, value: 0, index: endpoint }, () =>
+      this.inner.clearHalt(endpoint),
+    );
   }
   resetDevice(): Promise<void> {
     return this.inner.resetDevice();
@@ -95,7 +105,10 @@ class TracingHandle implements UsbDeviceHandle {
       });
       return result;
     } catch (err) {
-      this.recorder.complete(id, this.dev, UsbmonXfer.CONTROL, endpoint, { status: urbStatusOfError(err), actualLength: 0 });
+      this.recorder.complete(id, this.dev, UsbmonXfer.CONTROL, endpoint, {
+        status: urbStatusOfError(err),
+        actualLength: 0,
+      });
       throw err;
     }
   }
@@ -104,10 +117,17 @@ class TracingHandle implements UsbDeviceHandle {
     const id = this.recorder.submit(this.dev, { xferType: UsbmonXfer.BULK, endpoint, length: buffer.length });
     try {
       const result = await this.inner.bulkIn(endpoint, buffer, timeoutMs, signal);
-      this.recorder.complete(id, this.dev, UsbmonXfer.BULK, endpoint, { status: URB_STATUS_OF[result.status], actualLength: result.actualLength, data: buffer });
+      this.recorder.complete(id, this.dev, UsbmonXfer.BULK, endpoint, {
+        status: URB_STATUS_OF[result.status],
+        actualLength: result.actualLength,
+        data: buffer,
+      });
       return result;
     } catch (err) {
-      this.recorder.complete(id, this.dev, UsbmonXfer.BULK, endpoint, { status: urbStatusOfError(err), actualLength: 0 });
+      this.recorder.complete(id, this.dev, UsbmonXfer.BULK, endpoint, {
+        status: urbStatusOfError(err),
+        actualLength: 0,
+      });
       throw err;
     }
   }
@@ -116,36 +136,61 @@ class TracingHandle implements UsbDeviceHandle {
     const id = this.recorder.submit(this.dev, { xferType: UsbmonXfer.BULK, endpoint, length: data.length, data });
     try {
       const result = await this.inner.bulkOut(endpoint, data, timeoutMs, signal);
-      this.recorder.complete(id, this.dev, UsbmonXfer.BULK, endpoint, { status: URB_STATUS_OF[result.status], actualLength: result.actualLength });
+      this.recorder.complete(id, this.dev, UsbmonXfer.BULK, endpoint, {
+        status: URB_STATUS_OF[result.status],
+        actualLength: result.actualLength,
+      });
       return result;
     } catch (err) {
-      this.recorder.complete(id, this.dev, UsbmonXfer.BULK, endpoint, { status: urbStatusOfError(err), actualLength: 0 });
+      this.recorder.complete(id, this.dev, UsbmonXfer.BULK, endpoint, {
+        status: urbStatusOfError(err),
+        actualLength: 0,
+      });
       throw err;
     }
   }
 
   private async tracedVoidControl(setup: ControlSetup, run: () => Promise<void>): Promise<void> {
-    const id = this.recorder.submit(this.dev, { xferType: UsbmonXfer.CONTROL, endpoint: 0x00, length: 0, setup: setupBytes(setup, 0) });
+    const id = this.recorder.submit(this.dev, {
+      xferType: UsbmonXfer.CONTROL,
+      endpoint: 0x00,
+      length: 0,
+      setup: setupBytes(setup, 0),
+    });
     try {
       await run();
       this.recorder.complete(id, this.dev, UsbmonXfer.CONTROL, 0x00, { status: 0, actualLength: 0 });
     } catch (err) {
-      this.recorder.complete(id, this.dev, UsbmonXfer.CONTROL, 0x00, { status: urbStatusOfError(err), actualLength: 0 });
+      this.recorder.complete(id, this.dev, UsbmonXfer.CONTROL, 0x00, {
+        status: urbStatusOfError(err),
+        actualLength: 0,
+      });
       throw err;
     }
   }
 
   /** Runs the wrapped exchange untouched, then writes its phases as bulk URBs. */
   async botExchange(request: BotExchangeRequest): Promise<BotExchangeResult> {
-    const cbwId = this.recorder.submit(this.dev, { xferType: UsbmonXfer.BULK, endpoint: request.outEndpoint, length: CBW_LENGTH, data: request.cbw });
+    const cbwId = this.recorder.submit(this.dev, {
+      xferType: UsbmonXfer.BULK,
+      endpoint: request.outEndpoint,
+      length: CBW_LENGTH,
+      data: request.cbw,
+    });
     let result: BotExchangeResult;
     try {
       result = await this.inner.botExchange(request);
     } catch (err) {
-      this.recorder.complete(cbwId, this.dev, UsbmonXfer.BULK, request.outEndpoint, { status: urbStatusOfError(err), actualLength: 0 });
+      this.recorder.complete(cbwId, this.dev, UsbmonXfer.BULK, request.outEndpoint, {
+        status: urbStatusOfError(err),
+        actualLength: 0,
+      });
       throw err;
     }
-    this.recorder.complete(cbwId, this.dev, UsbmonXfer.BULK, request.outEndpoint, { status: URB_STATUS_OF[result.cbw.status], actualLength: result.cbw.actualLength });
+    this.recorder.complete(cbwId, this.dev, UsbmonXfer.BULK, request.outEndpoint, {
+      status: URB_STATUS_OF[result.cbw.status],
+      actualLength: result.cbw.actualLength,
+    });
 
     const phase = request.data;
     if (phase && result.data) {
@@ -165,7 +210,11 @@ class TracingHandle implements UsbDeviceHandle {
       });
     }
     if (result.csw) {
-      const cswId = this.recorder.submit(this.dev, { xferType: UsbmonXfer.BULK, endpoint: request.inEndpoint, length: CSW_LENGTH });
+      const cswId = this.recorder.submit(this.dev, {
+        xferType: UsbmonXfer.BULK,
+        endpoint: request.inEndpoint,
+        length: CSW_LENGTH,
+      });
       this.recorder.complete(cswId, this.dev, UsbmonXfer.BULK, request.inEndpoint, {
         status: URB_STATUS_OF[result.csw.status],
         actualLength: result.csw.actualLength,

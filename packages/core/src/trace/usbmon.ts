@@ -45,7 +45,10 @@ export interface UsbmonRecord {
 
 export function encodeUsbmon(record: UsbmonRecord, littleEndian: boolean, snapLength = 0): Uint8Array {
   const full = record.data ?? new Uint8Array(0);
-  const captured = snapLength > USBMON_HEADER_LENGTH && full.length > snapLength - USBMON_HEADER_LENGTH ? full.subarray(0, snapLength - USBMON_HEADER_LENGTH) : full;
+  const captured =
+    snapLength > USBMON_HEADER_LENGTH && full.length > snapLength - USBMON_HEADER_LENGTH
+      ? full.subarray(0, snapLength - USBMON_HEADER_LENGTH)
+      : full;
   const out = new Uint8Array(USBMON_HEADER_LENGTH + captured.length);
   const v = new DataView(out.buffer);
   const le = littleEndian;

@@ -9,10 +9,26 @@ describe('bus-port location', () => {
   });
 
   it('parses back to the same place, and refuses what is not a bus-port path', () => {
-    for (const place of [{ busNumber: 1, portNumbers: [2, 3] }, { busNumber: 3, portNumbers: [1, 4, 2] }, { busNumber: 2, portNumbers: [] }]) {
+    for (const place of [
+      { busNumber: 1, portNumbers: [2, 3] },
+      { busNumber: 3, portNumbers: [1, 4, 2] },
+      { busNumber: 2, portNumbers: [] },
+    ]) {
       expect(parseLocation(locationOf(place))).toEqual(place);
     }
-    for (const text of ['', '1', '1-', '-2', '1-2.', '1-2..3', 'usb1', '1-2:1.0', ' 1-2', '1-2.3.4.5.6.7.8.9', '1234-1']) {
+    for (const text of [
+      '',
+      '1',
+      '1-',
+      '-2',
+      '1-2.',
+      '1-2..3',
+      'usb1',
+      '1-2:1.0',
+      ' 1-2',
+      '1-2.3.4.5.6.7.8.9',
+      '1234-1',
+    ]) {
       expect(parseLocation(text)).toBeUndefined();
     }
   });

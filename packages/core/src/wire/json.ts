@@ -1,4 +1,4 @@
-import { ErrorCodes, UsbScsiError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, UsbScsiError } from '../errors.js';
 import type { DecodedSense } from '../scsi/sense-types.js';
 import type { ScsiResult } from '../transport.js';
 import { hexBytes } from '../hex.js';
@@ -32,7 +32,10 @@ export function senseFromJson(json: SenseJson | Record<string, unknown>): Decode
   if (j.commandSpecific !== undefined) sense.commandSpecific = big(j.commandSpecific);
   sense.raw = bytes(j.raw);
   if (Array.isArray(j.descriptors)) {
-    sense.descriptors = (j.descriptors as { type: number; bytes: string }[]).map((d) => ({ type: d.type, bytes: bytes(d.bytes) }));
+    sense.descriptors = (j.descriptors as { type: number; bytes: string }[]).map((d) => ({
+      type: d.type,
+      bytes: bytes(d.bytes),
+    }));
   }
   const ata = j.ataStatusReturn as Record<string, unknown> | undefined;
   if (ata) sense.ataStatusReturn = { ...ata, lba: big(ata.lba) ?? 0n };
@@ -40,7 +43,9 @@ export function senseFromJson(json: SenseJson | Record<string, unknown>): Decode
 }
 
 export function errorBody(err: UsbScsiError): ErrorBody {
-  const details = Object.keys(err.details).length ? { details: toJsonSafe(err.details) as Record<string, unknown> } : {};
+  const details = Object.keys(err.details).length
+    ? { details: toJsonSafe(err.details) as Record<string, unknown> }
+    : {};
   return { error: { code: err.code, message: err.message, ...details } };
 }
 
@@ -58,8 +63,11 @@ export function errorFromBody(body: Buffer, httpStatus: number): UsbScsiError {
     parsed = undefined;
   }
   const e = parsed?.error;
-  const code = (typeof e?.code === 'string' && KNOWN_CODES.has(e.code) ? e.code : ErrorCodes.IO) as ErrorCode;
-  const message = typeof e?.message === 'string' ? e.message : `usbscsid answered HTTP ${httpStatus}: ${body.toString('utf8').slice(0, 200)}`;
+  const code = typeof e?.code === 'string' && KNOWN_CODES.has(e.code) ? e.code : ErrorCodes.IO;
+  const message =
+    typeof e?.message === 'string'
+      ? e.message
+      : `usbscsid answered HTTP ${httpStatus}: ${body.toString('utf8').slice(0, 200)}`;
   const details = e?.details && typeof e.details === 'object' ? e.details : {};
   return new UsbScsiError(code, message, { details: { ...details, httpStatus } });
 }
@@ -108,11 +116,16 @@ export function resultHeaders(result: ScsiResult, seq: number): Record<string, s
 }
 
 /** The inverse of {@link resultHeaders}, with `data` the bytes received. */
-export function resultFromHeaders(headers: Record<string, string | string[] | undefined>, data: Uint8Array): SequencedResult {
+export function resultFromHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  data: Uint8Array,
+): SequencedResult {
   const sense = headers['x-scsi-sense'];
   return {
     status: Number(headers['x-scsi-status']),
-    ...(typeof sense === 'string' ? { sense: senseFromJson(JSON.parse(Buffer.from(sense, 'base64').toString('utf8')) as SenseJson) } : {}),
+    ...(typeof sense === 'string'
+      ? { sense: senseFromJson(JSON.parse(Buffer.from(sense, 'base64').toString('utf8')) as SenseJson) }
+      : {}),
     data,
     transferred: Number(headers['x-scsi-transferred'] ?? data.length),
     residue: Number(headers['x-scsi-residue'] ?? 0),

@@ -23,9 +23,20 @@ describe('FunctionFS descriptors', () => {
   it('declares interface 08/06/50 and bulk 0x81 / 0x02 with 64 / 512 / 1024-byte packets', () => {
     const all = split(massStorageDescriptors().subarray(24));
     const intf = all.filter((x) => x[1] === 4);
-    expect(intf.map((x) => [x[5], x[6], x[7]])).toEqual([[8, 6, 0x50], [8, 6, 0x50], [8, 6, 0x50]]);
+    expect(intf.map((x) => [x[5], x[6], x[7]])).toEqual([
+      [8, 6, 0x50],
+      [8, 6, 0x50],
+      [8, 6, 0x50],
+    ]);
     const eps = all.filter((x) => x[1] === 5).map((x) => [x[2], x[3], x[4]! | (x[5]! << 8)]);
-    expect(eps).toEqual([[0x81, 2, 64], [0x02, 2, 64], [0x81, 2, 512], [0x02, 2, 512], [0x81, 2, 1024], [0x02, 2, 1024]]);
+    expect(eps).toEqual([
+      [0x81, 2, 64],
+      [0x02, 2, 64],
+      [0x81, 2, 512],
+      [0x02, 2, 512],
+      [0x81, 2, 1024],
+      [0x02, 2, 1024],
+    ]);
     // SuperSpeed: a companion right after each endpoint
     const ss = all.slice(6);
     expect(ss.map((x) => x[1])).toEqual([4, 5, 0x30, 5, 0x30]);

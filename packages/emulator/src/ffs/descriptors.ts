@@ -37,10 +37,21 @@ function le32(n: number): number[] {
 export function massStorageDescriptors(): Uint8Array {
   const fs = [interfaceDescriptor(), bulkEndpoint(FFS_BULK_IN, 64), bulkEndpoint(FFS_BULK_OUT, 64)];
   const hs = [interfaceDescriptor(), bulkEndpoint(FFS_BULK_IN, 512), bulkEndpoint(FFS_BULK_OUT, 512)];
-  const ss = [interfaceDescriptor(), bulkEndpoint(FFS_BULK_IN, 1024), ssCompanion(), bulkEndpoint(FFS_BULK_OUT, 1024), ssCompanion()];
+  const ss = [
+    interfaceDescriptor(),
+    bulkEndpoint(FFS_BULK_IN, 1024),
+    ssCompanion(),
+    bulkEndpoint(FFS_BULK_OUT, 1024),
+    ssCompanion(),
+  ];
   const body = [...le32(fs.length), ...le32(hs.length), ...le32(ss.length), ...[fs, hs, ss].flat(2)];
   const length = 12 + body.length;
-  return Uint8Array.from([...le32(DESCRIPTORS_MAGIC_V2), ...le32(length), ...le32(HAS_FS_DESC | HAS_HS_DESC | HAS_SS_DESC), ...body]);
+  return Uint8Array.from([
+    ...le32(DESCRIPTORS_MAGIC_V2),
+    ...le32(length),
+    ...le32(HAS_FS_DESC | HAS_HS_DESC | HAS_SS_DESC),
+    ...body,
+  ]);
 }
 
 /** One language (en-US, 0x0409) with the given strings; string 1 names the interface. */

@@ -44,12 +44,19 @@ export interface FunctionFsOptions {
 }
 
 function readAsync(fd: number, buffer: Uint8Array): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buffer, 0, buffer.length, null, (err, n) => (err ? reject(err) : resolve(n))));
+  return new Promise((resolve, reject) =>
+    read(fd, buffer, 0, buffer.length, null, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 function writeAsync(fd: number, data: Uint8Array): Promise<number> {
-  if (data.length === 0) return new Promise((resolve, reject) => writev(fd, [Buffer.alloc(0)], (err, n) => (err ? reject(err) : resolve(n))));
-  return new Promise((resolve, reject) => write(fd, data, 0, data.length, null, (err, n) => (err ? reject(err) : resolve(n))));
+  if (data.length === 0)
+    return new Promise((resolve, reject) =>
+      writev(fd, [Buffer.alloc(0)], (err, n) => (err ? reject(err) : resolve(n))),
+    );
+  return new Promise((resolve, reject) =>
+    write(fd, data, 0, data.length, null, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 function readEmpty(fd: number): Promise<number> {
@@ -114,7 +121,13 @@ export class FunctionFs {
 
   async #answer(raw: Uint8Array): Promise<void> {
     const v = new DataView(raw.buffer, raw.byteOffset, 8);
-    const setup: SetupPacket = { requestType: raw[0]!, request: raw[1]!, value: v.getUint16(2, true), index: v.getUint16(4, true), length: v.getUint16(6, true) };
+    const setup: SetupPacket = {
+      requestType: raw[0]!,
+      request: raw[1]!,
+      value: v.getUint16(2, true),
+      index: v.getUint16(4, true),
+      length: v.getUint16(6, true),
+    };
     const isIn = (setup.requestType & 0x80) !== 0;
     let reply: SetupReply;
     try {
@@ -141,7 +154,9 @@ export class FunctionFs {
     }
   }
 
-  /** One OUT transfer into a buffer of `length` bytes; resolves with the bytes received (a short packet ends it early). */
+  /**
+   * One OUT transfer into a buffer of `length` bytes; resolves with the bytes received (a short packet ends it early).
+   */
   async readOut(length: number): Promise<Uint8Array> {
     const buf = new Uint8Array(length);
     const n = await readAsync(this.#out, buf);
@@ -155,14 +170,14 @@ export class FunctionFs {
 
   /** Halts bulk IN (the host sees a stall until it clears the halt). */
   async haltIn(): Promise<void> {
-    await readEmpty(this.#in).catch((err) => {
+    await readEmpty(this.#in).catch((err: unknown) => {
       if (errnoOf(err) !== EBADMSG) throw err;
     });
   }
 
   /** Halts bulk OUT. */
   async haltOut(): Promise<void> {
-    await writeAsync(this.#out, new Uint8Array(0)).catch((err) => {
+    await writeAsync(this.#out, new Uint8Array(0)).catch((err: unknown) => {
       if (errnoOf(err) !== EBADMSG) throw err;
     });
   }

@@ -9,11 +9,24 @@ import { CheckCondition } from '../scsi/check-condition.js';
 import { Sense } from '../scsi/sense.js';
 import type { ScsiTarget } from '../scsi/target.js';
 import type { NvmeAdminRequest, NvmeAdminResult, SimulatedNvmeController } from './controller.js';
-import { completionEntry, dataIn, requestFromSqe, type AttachedBridge, type BridgeModelHooks, type NvmeBridgeModelOptions } from './model.js';
+import {
+  completionEntry,
+  dataIn,
+  requestFromSqe,
+  type AttachedBridge,
+  type BridgeModelHooks,
+  type NvmeBridgeModelOptions,
+} from './model.js';
 
-const be32 = (b: Uint8Array, i: number) => (((b[i] ?? 0) << 24) | ((b[i + 1] ?? 0) << 16) | ((b[i + 2] ?? 0) << 8) | (b[i + 3] ?? 0)) >>> 0;
+const be32 = (b: Uint8Array, i: number) =>
+  (((b[i] ?? 0) << 24) | ((b[i + 1] ?? 0) << 16) | ((b[i + 2] ?? 0) << 8) | (b[i + 3] ?? 0)) >>> 0;
 
-export function attachAsmedia(target: ScsiTarget, controller: SimulatedNvmeController, options: NvmeBridgeModelOptions, hooks: BridgeModelHooks): AttachedBridge {
+export function attachAsmedia(
+  target: ScsiTarget,
+  controller: SimulatedNvmeController,
+  options: NvmeBridgeModelOptions,
+  hooks: BridgeModelHooks,
+): AttachedBridge {
   const hazards: string[] = [];
   const nvme = options.drive !== 'sata';
 
@@ -42,7 +55,17 @@ export function attachAsmedia(target: ScsiTarget, controller: SimulatedNvmeContr
         const opcode = c[1] ?? 0;
         const cdw10 = ((c[3] ?? 0) | ((((c[6] ?? 0) << 8) | (c[7] ?? 0)) << 16)) >>> 0;
         if (opcode !== 0x06 && opcode !== 0x02) throw new CheckCondition(Sense.invalidFieldInCdb());
-        const req: NvmeAdminRequest = { opcode, nsid: opcode === 0x06 && cdw10 === 0 ? 1 : 0xffffffff, cdw10, cdw11: 0, cdw12: be32(c, 12), cdw13: be32(c, 8), cdw14: 0, cdw15: 0, dataInLength: ctx.hostLength };
+        const req: NvmeAdminRequest = {
+          opcode,
+          nsid: opcode === 0x06 && cdw10 === 0 ? 1 : 0xffffffff,
+          cdw10,
+          cdw11: 0,
+          cdw12: be32(c, 12),
+          cdw13: be32(c, 8),
+          cdw14: 0,
+          cdw15: 0,
+          dataInLength: ctx.hostLength,
+        };
         const result = controller.admin(req);
         if (result.status !== 0) throw new CheckCondition(Sense.invalidFieldInCdb());
         return dataIn(result, ctx.hostLength);

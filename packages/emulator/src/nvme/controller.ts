@@ -130,7 +130,10 @@ export class SimulatedNvmeController {
     this.blocks = options.blocks ?? 1_953_525_168n;
     this.health = { ...DEFAULT_HEALTH, ...options.health };
     this.slots = [this.firmware, '', '', '', '', '', ''];
-    this.selfTests.push({ code: 0x1, result: 0x0, powerOnHours: this.health.powerOnHours - 200n }, { code: 0x2, result: 0x0, powerOnHours: this.health.powerOnHours - 900n });
+    this.selfTests.push(
+      { code: 0x1, result: 0x0, powerOnHours: this.health.powerOnHours - 200n },
+      { code: 0x2, result: 0x0, powerOnHours: this.health.powerOnHours - 900n },
+    );
   }
 
   admin(req: NvmeAdminRequest): NvmeAdminResult {
@@ -324,7 +327,8 @@ export class SimulatedNvmeController {
   private deviceSelfTest(req: NvmeAdminRequest): NvmeAdminResult {
     const code = req.cdw10 & 0xf;
     if (code === 0xf) {
-      if (this.selfTest) this.selfTests.unshift({ code: this.selfTest.code, result: 0x1, powerOnHours: this.health.powerOnHours });
+      if (this.selfTest)
+        this.selfTests.unshift({ code: this.selfTest.code, result: 0x1, powerOnHours: this.health.powerOnHours });
       this.selfTest = null;
       return { status: 0, dw0: 0 };
     }
@@ -357,7 +361,8 @@ export class SimulatedNvmeController {
     const target = slot === 0 ? 2 : slot;
     if (action <= 1 || action === 3) {
       const rev = String.fromCharCode(...this.image.subarray(0, 8)).trim();
-      if (this.image.length < 8 || !/^[\x21-\x7e ]{1,8}$/.test(rev)) return { status: NvmeStatus.INVALID_FIRMWARE_IMAGE, dw0: 0 };
+      if (this.image.length < 8 || !/^[\x21-\x7e ]{1,8}$/.test(rev))
+        return { status: NvmeStatus.INVALID_FIRMWARE_IMAGE, dw0: 0 };
       this.slots[target - 1] = rev;
       this.image = new Uint8Array(0);
     }

@@ -8,12 +8,23 @@ import { attachJmicron } from './jmicron-model.js';
 import type { AttachedBridge, BridgeModelHooks, NvmeBridgeModelOptions } from './model.js';
 import { attachRealtek } from './realtek-model.js';
 
-export { SimulatedNvmeController, NvmeStatus, type NvmeAdminRequest, type NvmeAdminResult, type NvmeControllerOptions, type NvmeHealthCounters } from './controller.js';
+export {
+  SimulatedNvmeController,
+  NvmeStatus,
+  type NvmeAdminRequest,
+  type NvmeAdminResult,
+  type NvmeControllerOptions,
+  type NvmeHealthCounters,
+} from './controller.js';
 export type { AttachedBridge, BridgeModelHooks, NvmeBridgeChip, NvmeBridgeModelOptions } from './model.js';
 export { NVME_BRIDGE_PRESETS, nvmeBridgePreset, type NvmeBridgePresetName } from './presets.js';
 
 /** Registers the bridge's CDB handlers on `target` (they override the built-in SAT A1h where they share it). */
-export function attachNvmeBridge(target: ScsiTarget, options: NvmeBridgeModelOptions, hooks: BridgeModelHooks): AttachedBridge {
+export function attachNvmeBridge(
+  target: ScsiTarget,
+  options: NvmeBridgeModelOptions,
+  hooks: BridgeModelHooks,
+): AttachedBridge {
   const controller = new SimulatedNvmeController(options.controller);
   switch (options.chip) {
     case 'jmicron':
@@ -30,9 +41,18 @@ export function attachNvmeBridge(target: ScsiTarget, options: NvmeBridgeModelOpt
  * A SCSI target with a preset bridge attached, for device programs that build their own BOT
  * device (the FunctionFS gadget): `hooks.disconnect` is how that program drops off the bus.
  */
-export function bridgeTargetFromPreset(name: string, hooks: BridgeModelHooks): { target: ScsiTarget; bridge: AttachedBridge; vendorId: number; productId: number } {
+export function bridgeTargetFromPreset(
+  name: string,
+  hooks: BridgeModelHooks,
+): { target: ScsiTarget; bridge: AttachedBridge; vendorId: number; productId: number } {
   const preset = nvmeBridgePreset(name);
-  if (!preset?.nvmeBridge) throw badInput(`${name} is not a bridge model; known: ${Object.keys(NVME_BRIDGE_PRESETS).join(', ')}`);
+  if (!preset?.nvmeBridge)
+    throw badInput(`${name} is not a bridge model; known: ${Object.keys(NVME_BRIDGE_PRESETS).join(', ')}`);
   const target = new ScsiTarget({ ...preset, luns: [{ blockSize: 512, blockCount: 32768 }] });
-  return { target, bridge: attachNvmeBridge(target, preset.nvmeBridge, hooks), vendorId: preset.vendorId!, productId: preset.productId! };
+  return {
+    target,
+    bridge: attachNvmeBridge(target, preset.nvmeBridge, hooks),
+    vendorId: preset.vendorId!,
+    productId: preset.productId!,
+  };
 }

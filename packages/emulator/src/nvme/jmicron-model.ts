@@ -8,7 +8,13 @@ import { Sense } from '../scsi/sense.js';
 import type { ScsiTarget } from '../scsi/target.js';
 import type { DataPlan } from '../scsi/types.js';
 import type { NvmeAdminRequest, NvmeAdminResult, SimulatedNvmeController } from './controller.js';
-import { dataIn, logPageBytes, type AttachedBridge, type BridgeModelHooks, type NvmeBridgeModelOptions } from './model.js';
+import {
+  dataIn,
+  logPageBytes,
+  type AttachedBridge,
+  type BridgeModelHooks,
+  type NvmeBridgeModelOptions,
+} from './model.js';
 
 const SIGNATURE = [0x4e, 0x56, 0x4d, 0x45]; // "NVME"
 const HAZARD_LOG_BYTES = 0x230;
@@ -21,7 +27,12 @@ function plan(cdb: Uint8Array): DataPlan {
   return { direction: 'none' };
 }
 
-export function attachJmicron(target: ScsiTarget, controller: SimulatedNvmeController, options: NvmeBridgeModelOptions, hooks: BridgeModelHooks): AttachedBridge {
+export function attachJmicron(
+  target: ScsiTarget,
+  controller: SimulatedNvmeController,
+  options: NvmeBridgeModelOptions,
+  hooks: BridgeModelHooks,
+): AttachedBridge {
   const hazards: string[] = [];
   let pending: NvmeAdminRequest | null = null;
   let last: NvmeAdminResult | null = null;
@@ -29,10 +40,12 @@ export function attachJmicron(target: ScsiTarget, controller: SimulatedNvmeContr
     0xa1,
     (ctx) => {
       const protocol = (ctx.cdb[1] ?? 0) & 0x7f;
-      if (((ctx.cdb[1] ?? 0) & 0x80) === 0 || ![0x0, 0x1, 0x2, 0x3, 0xf].includes(protocol)) throw new CheckCondition(Sense.invalidFieldInCdb());
+      if (((ctx.cdb[1] ?? 0) & 0x80) === 0 || ![0x0, 0x1, 0x2, 0x3, 0xf].includes(protocol))
+        throw new CheckCondition(Sense.invalidFieldInCdb());
       if (protocol === 0x0) {
         const block = ctx.dataOut;
-        if (block.length < 512 || !SIGNATURE.every((b, i) => block[i] === b)) throw new CheckCondition(Sense.invalidFieldInParameterList());
+        if (block.length < 512 || !SIGNATURE.every((b, i) => block[i] === b))
+          throw new CheckCondition(Sense.invalidFieldInParameterList());
         const v = new DataView(block.buffer, block.byteOffset, 512);
         pending = {
           opcode: v.getUint32(8, true) & 0xff,
@@ -63,8 +76,15 @@ export function attachJmicron(target: ScsiTarget, controller: SimulatedNvmeContr
       if (!req) throw new CheckCondition(Sense.invalidFieldInCdb());
       if (protocol === 0x2) {
         const length = ctx.hostLength;
-        if (options.resetOnLongLog !== false && req.opcode === 0x02 && Math.max(length, logPageBytes(req)) > HAZARD_LOG_BYTES) {
-          hazards.push(`jms583 port reset: log page 0x${(req.cdw10 & 0xff).toString(16)} reply of ${Math.max(length, logPageBytes(req))} bytes`);
+        if (
+          options.resetOnLongLog !== false &&
+          req.opcode === 0x02 &&
+          Math.max(length, logPageBytes(req)) > HAZARD_LOG_BYTES
+        ) {
+          hazards.push(
+            `jms583 port reset: log page 0x${(req.cdw10 & 0xff).toString(16)} reply ` +
+              `of ${Math.max(length, logPageBytes(req))} bytes`,
+          );
           hooks.disconnect('JMS583 log reply above 0x230 bytes');
           return new Promise<never>(() => undefined); // the bridge never answers: it left the bus
         }

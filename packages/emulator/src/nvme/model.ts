@@ -4,7 +4,12 @@
  */
 import { CheckCondition } from '../scsi/check-condition.js';
 import { Sense } from '../scsi/sense.js';
-import type { NvmeAdminRequest, NvmeAdminResult, NvmeControllerOptions, SimulatedNvmeController } from './controller.js';
+import type {
+  NvmeAdminRequest,
+  NvmeAdminResult,
+  NvmeControllerOptions,
+  SimulatedNvmeController,
+} from './controller.js';
 
 export type NvmeBridgeChip = 'jmicron' | 'asmedia' | 'realtek';
 

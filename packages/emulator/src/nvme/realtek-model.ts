@@ -17,7 +17,11 @@ const STALE_AFTER = 0x200;
 const le16 = (b: Uint8Array, i: number) => (b[i] ?? 0) | ((b[i + 1] ?? 0) << 8);
 const fullLength = (cdb: Uint8Array) => (le16(cdb, 1) | (le16(cdb, 4) << 16)) >>> 0;
 
-export function attachRealtek(target: ScsiTarget, controller: SimulatedNvmeController, options: NvmeBridgeModelOptions): AttachedBridge {
+export function attachRealtek(
+  target: ScsiTarget,
+  controller: SimulatedNvmeController,
+  options: NvmeBridgeModelOptions,
+): AttachedBridge {
   const sata = options.drive === 'sata';
   const full = options.secondMode !== false;
   let sqe: Uint8Array | null = null;
@@ -47,7 +51,17 @@ export function attachRealtek(target: ScsiTarget, controller: SimulatedNvmeContr
       if (opcode !== 0x06 && opcode !== 0x02) throw new CheckCondition(Sense.invalidOpcode());
       if (sata) return new Uint8Array(length);
       const numd = opcode === 0x02 ? Math.ceil(length / 4) - 1 : 0;
-      const result = controller.admin({ opcode, nsid: opcode === 0x06 && cdw10 === 0 ? 1 : 0xffffffff, cdw10: (cdw10 | (numd << 16)) >>> 0, cdw11: 0, cdw12: 0, cdw13: 0, cdw14: 0, cdw15: 0, dataInLength: length });
+      const result = controller.admin({
+        opcode,
+        nsid: opcode === 0x06 && cdw10 === 0 ? 1 : 0xffffffff,
+        cdw10: (cdw10 | (numd << 16)) >>> 0,
+        cdw11: 0,
+        cdw12: 0,
+        cdw13: 0,
+        cdw14: 0,
+        cdw15: 0,
+        dataInLength: length,
+      });
       if (result.status !== 0) throw new CheckCondition(Sense.invalidFieldInCdb());
       const out = dataIn(result, length);
       if (opcode === 0x02 && length > STALE_AFTER) out.fill(0xa5, STALE_AFTER);

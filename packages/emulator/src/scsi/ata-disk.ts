@@ -41,7 +41,8 @@ export const DEFAULT_SMART_ATTRIBUTES: readonly SmartAttribute[] = [
 /** ATA strings put the first character of each pair in the high byte of the word. */
 function putAtaString(words: Uint16Array, firstWord: number, wordCount: number, text: string): void {
   const padded = text.padEnd(wordCount * 2).slice(0, wordCount * 2);
-  for (let i = 0; i < wordCount; i++) words[firstWord + i] = (padded.charCodeAt(2 * i) << 8) | padded.charCodeAt(2 * i + 1);
+  for (let i = 0; i < wordCount; i++)
+    words[firstWord + i] = (padded.charCodeAt(2 * i) << 8) | padded.charCodeAt(2 * i + 1);
 }
 
 function wordsToBytes(words: Uint16Array): Uint8Array {
@@ -64,7 +65,9 @@ export class SimulatedAtaDisk {
   readonly serial: string;
   /** Changes when new microcode is activated (DOWNLOAD MICROCODE). */
   firmware: string;
-  /** DOWNLOAD MICROCODE support and its segment limits in 512-byte blocks (IDENTIFY words 234/235); null: not supported. */
+  /**
+   * DOWNLOAD MICROCODE support and its segment limits in 512-byte blocks (IDENTIFY words 234/235); null: not supported.
+   */
   microcode: { minBlocks: number; maxBlocks: number } | null = null;
   readonly sectors: bigint;
   readonly rotationRate: number;

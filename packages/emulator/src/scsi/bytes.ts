@@ -1,8 +1,10 @@
 /** Big-endian field access for CDBs and parameter data (SCSI is big-endian). */
 
 export const be16 = (b: Uint8Array, at: number): number => ((b[at] ?? 0) << 8) | (b[at + 1] ?? 0);
-export const be24 = (b: Uint8Array, at: number): number => ((b[at] ?? 0) << 16) | ((b[at + 1] ?? 0) << 8) | (b[at + 2] ?? 0);
-export const be32 = (b: Uint8Array, at: number): number => (((b[at] ?? 0) << 24) >>> 0) + (((b[at + 1] ?? 0) << 16) | ((b[at + 2] ?? 0) << 8) | (b[at + 3] ?? 0));
+export const be24 = (b: Uint8Array, at: number): number =>
+  ((b[at] ?? 0) << 16) | ((b[at + 1] ?? 0) << 8) | (b[at + 2] ?? 0);
+export const be32 = (b: Uint8Array, at: number): number =>
+  (((b[at] ?? 0) << 24) >>> 0) + (((b[at + 1] ?? 0) << 16) | ((b[at + 2] ?? 0) << 8) | (b[at + 3] ?? 0));
 export const be64 = (b: Uint8Array, at: number): bigint => (BigInt(be32(b, at)) << 32n) | BigInt(be32(b, at + 4));
 
 export function put16(b: Uint8Array, at: number, v: number): void {

@@ -10,7 +10,10 @@ export class CheckCondition extends Error {
     readonly sense: SenseSpec,
     readonly data?: Uint8Array,
   ) {
-    super(`CHECK CONDITION key 0x${sense.key.toString(16)} asc 0x${sense.asc.toString(16)} ascq 0x${sense.ascq.toString(16)}`);
+    super(
+      `CHECK CONDITION key 0x${sense.key.toString(16)} asc 0x${sense.asc.toString(16)} ` +
+        `ascq 0x${sense.ascq.toString(16)}`,
+    );
     this.name = 'CheckCondition';
   }
 }

@@ -35,9 +35,27 @@ function decode(cdb: Uint8Array): PassThrough {
   if (sixteen) {
     // Without EXTEND the SATL ignores the high bytes (SAT-4 §12.2.2): COUNT is 8 bits.
     const high = (i: number) => (common.extend ? b(i) << 8 : 0);
-    return { ...common, features: high(3) | b(4), count: high(5) | b(6), lbaLow: b(8), lbaMid: b(10), lbaHigh: b(12), device: b(13), command: b(14) };
+    return {
+      ...common,
+      features: high(3) | b(4),
+      count: high(5) | b(6),
+      lbaLow: b(8),
+      lbaMid: b(10),
+      lbaHigh: b(12),
+      device: b(13),
+      command: b(14),
+    };
   }
-  return { ...common, features: b(3), count: b(4), lbaLow: b(5), lbaMid: b(6), lbaHigh: b(7), device: b(8), command: b(9) };
+  return {
+    ...common,
+    features: b(3),
+    count: b(4),
+    lbaLow: b(5),
+    lbaMid: b(6),
+    lbaHigh: b(7),
+    device: b(8),
+    command: b(9),
+  };
 }
 
 /**
@@ -55,14 +73,48 @@ const ATA_ERR = 0x51; // ... | ERR
 const ABRT = 0x04;
 
 /** ATA Status Return sense descriptor (type 09h, SAT) with the registers after the command. */
-function statusReturn(key: number, asc: number, ascq: number, regs: { error: number; count: number; lbaLow: number; lbaMid: number; lbaHigh: number; device: number; status: number }): SenseSpec {
-  const body = Uint8Array.of(0, regs.error, 0, regs.count & 0xff, 0, regs.lbaLow, 0, regs.lbaMid, 0, regs.lbaHigh, regs.device, regs.status);
+function statusReturn(
+  key: number,
+  asc: number,
+  ascq: number,
+  regs: {
+    error: number;
+    count: number;
+    lbaLow: number;
+    lbaMid: number;
+    lbaHigh: number;
+    device: number;
+    status: number;
+  },
+): SenseSpec {
+  const body = Uint8Array.of(
+    0,
+    regs.error,
+    0,
+    regs.count & 0xff,
+    0,
+    regs.lbaLow,
+    0,
+    regs.lbaMid,
+    0,
+    regs.lbaHigh,
+    regs.device,
+    regs.status,
+  );
   return { key, asc, ascq, descriptors: [{ type: 0x09, body }], forceDescriptor: true };
 }
 
 function aborted(pt: PassThrough): CheckCondition {
   return new CheckCondition(
-    statusReturn(SenseKey.ABORTED_COMMAND, 0x00, 0x00, { error: ABRT, count: pt.count, lbaLow: pt.lbaLow, lbaMid: pt.lbaMid, lbaHigh: pt.lbaHigh, device: pt.device, status: ATA_ERR }),
+    statusReturn(SenseKey.ABORTED_COMMAND, 0x00, 0x00, {
+      error: ABRT,
+      count: pt.count,
+      lbaLow: pt.lbaLow,
+      lbaMid: pt.lbaMid,
+      lbaHigh: pt.lbaHigh,
+      device: pt.device,
+      status: ATA_ERR,
+    }),
   );
 }
 
@@ -72,7 +124,10 @@ function aborted(pt: PassThrough): CheckCondition {
  * CK_COND returns the registers as RECOVERED ERROR, ASC/ASCQ 00h/1Dh (ATA PASS
  * THROUGH INFORMATION AVAILABLE) with an ATA Status Return descriptor.
  */
-export function ataCommands(disk: () => SimulatedAtaDisk, firmware: () => FirmwareModel | null = () => null): Map<number, BuiltinCommand> {
+export function ataCommands(
+  disk: () => SimulatedAtaDisk,
+  firmware: () => FirmwareModel | null = () => null,
+): Map<number, BuiltinCommand> {
   const command: BuiltinCommand = {
     name: 'ATA PASS-THROUGH',
     plan: (cdb, _unit, hostLength): DataPlan => {
@@ -84,9 +139,18 @@ export function ataCommands(disk: () => SimulatedAtaDisk, firmware: () => Firmwa
       const pt = decode(cdb);
       const ata = disk();
       let data: Uint8Array | undefined;
-      const regs = { error: 0, count: pt.count, lbaLow: pt.lbaLow, lbaMid: pt.lbaMid, lbaHigh: pt.lbaHigh, device: pt.device, status: ATA_GOOD };
+      const regs = {
+        error: 0,
+        count: pt.count,
+        lbaLow: pt.lbaLow,
+        lbaMid: pt.lbaMid,
+        lbaHigh: pt.lbaHigh,
+        device: pt.device,
+        status: ATA_GOOD,
+      };
       const needsIn = () => {
-        if (pt.tLength === 0 || !pt.tDirIn || transferBytes(pt) < 512) throw new CheckCondition({ key: SenseKey.ILLEGAL_REQUEST, asc: 0x24, ascq: 0x00 });
+        if (pt.tLength === 0 || !pt.tDirIn || transferBytes(pt) < 512)
+          throw new CheckCondition({ key: SenseKey.ILLEGAL_REQUEST, asc: 0x24, ascq: 0x00 });
       };
       switch (pt.command) {
         case 0xec: // IDENTIFY DEVICE
@@ -133,7 +197,8 @@ export function ataCommands(disk: () => SimulatedAtaDisk, firmware: () => Firmwa
           const blocks = (pt.count & 0xff) | (pt.lbaLow << 8);
           const blockOffset = pt.lbaMid | (pt.lbaHigh << 8);
           const expectDma = pt.command === 0x93;
-          if (subcommand !== 0x0f && ((expectDma ? pt.protocol !== 6 : pt.protocol !== 5) || pt.tDirIn)) throw aborted(pt);
+          if (subcommand !== 0x0f && ((expectDma ? pt.protocol !== 6 : pt.protocol !== 5) || pt.tDirIn))
+            throw aborted(pt);
           try {
             regs.count = model.ataDownload(subcommand, blocks, blockOffset, dataOut);
           } catch (err) {

@@ -24,7 +24,8 @@ function extentOf(cdb: Uint8Array): Extent {
 }
 
 function checkRange(unit: LogicalUnit, { lba, blocks }: Extent): void {
-  if (lba + BigInt(blocks) > unit.blockCount || lba >= unit.blockCount) throw new CheckCondition(Sense.lbaOutOfRange(lba));
+  if (lba + BigInt(blocks) > unit.blockCount || lba >= unit.blockCount)
+    throw new CheckCondition(Sense.lbaOutOfRange(lba));
 }
 
 /** SBC commands: capacity, block I/O, power and removal control, cache. */
@@ -51,7 +52,8 @@ export function sbcCommands(): Map<number, BuiltinCommand> {
     media: true,
     plan: () => ({ direction: 'in' }),
     run: ({ cdb, unit }) => {
-      if (((cdb[1] ?? 0) & 0x1f) !== 0x10) throw new CheckCondition(Sense.invalidFieldInCdb()); // only READ CAPACITY(16)
+      // only READ CAPACITY(16)
+      if (((cdb[1] ?? 0) & 0x1f) !== 0x10) throw new CheckCondition(Sense.invalidFieldInCdb());
       const out = new Uint8Array(32);
       put64(out, 0, unit.blockCount - 1n);
       put32(out, 8, unit.blockSize);

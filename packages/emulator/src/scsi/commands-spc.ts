@@ -171,7 +171,8 @@ export function spcCommands(env: TargetEnv): Map<number, BuiltinCommand> {
         unit.buffers.set(id, buffer);
         return undefined;
       }
-      if (![0x04, 0x05, 0x06, 0x07, 0x0d, 0x0e, 0x0f].includes(mode)) throw new CheckCondition(Sense.invalidFieldInCdb());
+      if (![0x04, 0x05, 0x06, 0x07, 0x0d, 0x0e, 0x0f].includes(mode))
+        throw new CheckCondition(Sense.invalidFieldInCdb());
       const hook = env.firmwareHook();
       const model = env.firmwareModel();
       if (!hook && model) {
@@ -282,7 +283,10 @@ function vpdPage(env: TargetEnv, unit: LogicalUnit, page: number): Uint8Array {
       naa[1] = 0x03; // associated with the LU, designator type NAA
       naa[3] = 8;
       put64(naa, 4, naaDesignator(env, unit));
-      const t10Text = env.identity.vendor.padEnd(8).slice(0, 8) + env.identity.product.padEnd(16).slice(0, 16) + unitSerial(env, unit);
+      const t10Text =
+        env.identity.vendor.padEnd(8).slice(0, 8) +
+        env.identity.product.padEnd(16).slice(0, 16) +
+        unitSerial(env, unit);
       const t10 = new Uint8Array(4 + t10Text.length);
       t10[0] = 0x02; // ASCII
       t10[1] = 0x01; // T10 vendor ID based

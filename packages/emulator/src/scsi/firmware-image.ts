@@ -22,9 +22,15 @@ export interface SimFirmwareHeader {
 }
 
 /** Builds a valid image of `size` bytes (at least the header) that turns the device into `revision`. */
-export function buildSimFirmwareImage(options: { revision: string; ataRevision?: string; size?: number; seed?: number }): Uint8Array {
+export function buildSimFirmwareImage(options: {
+  revision: string;
+  ataRevision?: string;
+  size?: number;
+  seed?: number;
+}): Uint8Array {
   const size = options.size ?? 64 * 1024;
-  if (!Number.isInteger(size) || size < SIM_FIRMWARE_HEADER_BYTES) throw new RangeError(`a simulated firmware image is at least ${SIM_FIRMWARE_HEADER_BYTES} bytes`);
+  if (!Number.isInteger(size) || size < SIM_FIRMWARE_HEADER_BYTES)
+    throw new RangeError(`a simulated firmware image is at least ${SIM_FIRMWARE_HEADER_BYTES} bytes`);
   const image = new Uint8Array(size);
   let x = (options.seed ?? 0x2545f491) >>> 0;
   for (let i = SIM_FIRMWARE_HEADER_BYTES; i < size; i++) {
@@ -46,13 +52,22 @@ export function buildSimFirmwareImage(options: { revision: string; ataRevision?:
 export function parseSimFirmwareHeader(bytes: Uint8Array): SimFirmwareHeader | undefined {
   if (bytes.length < SIM_FIRMWARE_HEADER_BYTES || readAscii(bytes, 0, 12) !== MAGIC) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { revision: readAscii(bytes, 12, 4).trimEnd(), ataRevision: readAscii(bytes, 16, 8).trimEnd(), totalLength: view.getUint32(24), checksum: view.getUint32(28) };
+  return {
+    revision: readAscii(bytes, 12, 4).trimEnd(),
+    ataRevision: readAscii(bytes, 16, 8).trimEnd(),
+    totalLength: view.getUint32(24),
+    checksum: view.getUint32(28),
+  };
 }
 
 /** True when `bytes` holds a whole image whose checksum matches. */
 export function isWholeSimFirmware(bytes: Uint8Array): boolean {
   const header = parseSimFirmwareHeader(bytes);
-  return header !== undefined && bytes.length >= header.totalLength && payloadChecksum(bytes, header.totalLength) === header.checksum;
+  return (
+    header !== undefined &&
+    bytes.length >= header.totalLength &&
+    payloadChecksum(bytes, header.totalLength) === header.checksum
+  );
 }
 
 function payloadChecksum(bytes: Uint8Array, end: number): number {

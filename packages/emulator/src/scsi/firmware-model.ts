@@ -9,7 +9,10 @@ import { isWholeSimFirmware, parseSimFirmwareHeader } from './firmware-image.js'
 import { Sense, SenseKey, type SenseSpec } from './sense.js';
 
 export interface FirmwareModelOptions {
-  /** WRITE BUFFER download modes the device implements (and REPORT SUPPORTED OPERATION CODES lists). Default 05h, 07h, 0Dh, 0Eh, 0Fh. */
+  /**
+   * WRITE BUFFER download modes the device implements (and REPORT SUPPORTED OPERATION CODES lists). Default 05h, 07h,
+   * 0Dh, 0Eh, 0Fh.
+   */
   modes?: number[];
   /** READ BUFFER descriptor OFFSET BOUNDARY: segments start at multiples of 2^n bytes. Default 9 (512). */
   offsetBoundary?: number;
@@ -18,7 +21,10 @@ export interface FirmwareModelOptions {
   /** DOWNLOAD MICROCODE segment limits in 512-byte blocks (IDENTIFY words 234/235). Default 1 and 128. */
   ataMinBlocks?: number;
   ataMaxBlocks?: number;
-  /** After activation: a unit attention 3F/01 only, or also drop off the bus and come back (re-enumerate). Default 'unit-attention'. */
+  /**
+   * After activation: a unit attention 3F/01 only, or also drop off the bus and come back (re-enumerate). Default
+   * 'unit-attention'.
+   */
   activation?: 'unit-attention' | 'reenumerate';
   /** How long activation takes: NOT READY 04/01 (or off the bus) for this long. Default 200 ms. */
   activationMs?: number;
@@ -42,7 +48,12 @@ export interface FirmwareModelHost {
 }
 
 /** ATA DOWNLOAD MICROCODE completion COUNT values (ACS-4 §7.7.4 table). */
-export const AtaMicrocodeStatus = { NO_INDICATION: 0x00, MORE_EXPECTED: 0x01, APPLIED: 0x02, SAVED_DEFERRED: 0x03 } as const;
+export const AtaMicrocodeStatus = {
+  NO_INDICATION: 0x00,
+  MORE_EXPECTED: 0x01,
+  APPLIED: 0x02,
+  SAVED_DEFERRED: 0x03,
+} as const;
 
 type Outcome = 'segment' | 'activated' | 'deferred';
 
@@ -54,7 +65,10 @@ export class FirmwareModel {
   readonly ataMaxBlocks: number;
   activation: 'unit-attention' | 'reenumerate';
   activationMs: number;
-  /** Fault: the Nth segment of the current download is refused (HARDWARE ERROR 44/00, the segment is dropped and so is the download). */
+  /**
+   * Fault: the Nth segment of the current download is refused (HARDWARE ERROR 44/00, the segment is dropped and so is
+   * the download).
+   */
   refuseSegment: number | undefined;
   /** Images activated so far (tests read the revisions). */
   readonly activated: string[] = [];
@@ -105,7 +119,8 @@ export class FirmwareModel {
         this.segment(offset, data, 'now');
         return;
       case 0x0d:
-        // MODE SPECIFIC selects the activation events (PO_ACT, HR_ACT, VSE_ACT); 0 means none, which SPC-5 leaves the device to refuse.
+        // MODE SPECIFIC selects the activation events (PO_ACT, HR_ACT, VSE_ACT); 0 means none, which SPC-5 leaves the
+        // device to refuse.
         if ((modeSpecific & 0x06) === 0) throw new CheckCondition(Sense.invalidFieldInCdb());
         this.segment(offset, data, 'defer');
         return;
@@ -134,13 +149,18 @@ export class FirmwareModel {
       return AtaMicrocodeStatus.APPLIED;
     }
     if (data.length !== blocks * 512) throw new CheckCondition(Sense.invalidFieldInCdb());
-    if (subcommand !== 0x07 && (blocks < this.ataMinBlocks || blocks > this.ataMaxBlocks)) throw new CheckCondition(Sense.invalidFieldInCdb());
+    if (subcommand !== 0x07 && (blocks < this.ataMinBlocks || blocks > this.ataMaxBlocks))
+      throw new CheckCondition(Sense.invalidFieldInCdb());
     if (subcommand === 0x07) {
       this.whole(data);
       return AtaMicrocodeStatus.APPLIED;
     }
     const outcome = this.segment(blockOffset * 512, data, subcommand === 0x03 ? 'now' : 'defer');
-    return outcome === 'segment' ? AtaMicrocodeStatus.MORE_EXPECTED : outcome === 'activated' ? AtaMicrocodeStatus.APPLIED : AtaMicrocodeStatus.SAVED_DEFERRED;
+    return outcome === 'segment'
+      ? AtaMicrocodeStatus.MORE_EXPECTED
+      : outcome === 'activated'
+        ? AtaMicrocodeStatus.APPLIED
+        : AtaMicrocodeStatus.SAVED_DEFERRED;
   }
 
   /** Power cycle or re-plug: a download under way is lost; a saved deferred image activates (SPC-5 mode 0Eh). */
@@ -162,7 +182,8 @@ export class FirmwareModel {
   }
 
   private segment(offset: number, data: Uint8Array, when: 'now' | 'defer'): Outcome {
-    if (offset % 2 ** this.offsetBoundary !== 0 || offset + data.length > this.capacity) throw new CheckCondition(Sense.invalidFieldInCdb());
+    if (offset % 2 ** this.offsetBoundary !== 0 || offset + data.length > this.capacity)
+      throw new CheckCondition(Sense.invalidFieldInCdb());
     if (offset === 0) this.dropStaging();
     // Segments arrive in order: a gap or a rewind means the host lost its place.
     if (offset !== this.staged) {

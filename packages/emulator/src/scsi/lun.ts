@@ -53,7 +53,8 @@ export class LogicalUnit {
         ...(options.readOnly === undefined ? {} : { readOnly: options.readOnly }),
       });
     } else {
-      const blocks = options.blockCount === undefined ? BigInt(Math.floor(DEFAULT_BYTES / blockSize)) : toBlocks(options.blockCount);
+      const blocks =
+        options.blockCount === undefined ? BigInt(Math.floor(DEFAULT_BYTES / blockSize)) : toBlocks(options.blockCount);
       this.store = new RamBlockStore(blockSize, blocks, { readOnly: options.readOnly ?? false });
     }
     this.removable = options.removable ?? false;
@@ -82,6 +83,7 @@ export class LogicalUnit {
 }
 
 function toBlocks(value: number | bigint): bigint {
-  if (typeof value === 'number' && (!Number.isSafeInteger(value) || value < 1)) throw badInput(`block count ${value} must be a positive integer`);
+  if (typeof value === 'number' && (!Number.isSafeInteger(value) || value < 1))
+    throw badInput(`block count ${value} must be a positive integer`);
   return BigInt(value);
 }

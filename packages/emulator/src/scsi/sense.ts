@@ -27,7 +27,12 @@ export interface SenseSpec {
 /** The sense conditions the target raises; named after their T10 text. */
 export const Sense = {
   invalidOpcode: (): SenseSpec => ({ key: SenseKey.ILLEGAL_REQUEST, asc: 0x20, ascq: 0x00 }),
-  lbaOutOfRange: (lba?: bigint): SenseSpec => ({ key: SenseKey.ILLEGAL_REQUEST, asc: 0x21, ascq: 0x00, ...(lba === undefined ? {} : { information: lba }) }),
+  lbaOutOfRange: (lba?: bigint): SenseSpec => ({
+    key: SenseKey.ILLEGAL_REQUEST,
+    asc: 0x21,
+    ascq: 0x00,
+    ...(lba === undefined ? {} : { information: lba }),
+  }),
   invalidFieldInCdb: (): SenseSpec => ({ key: SenseKey.ILLEGAL_REQUEST, asc: 0x24, ascq: 0x00 }),
   invalidFieldInParameterList: (): SenseSpec => ({ key: SenseKey.ILLEGAL_REQUEST, asc: 0x26, ascq: 0x00 }),
   lunNotSupported: (): SenseSpec => ({ key: SenseKey.ILLEGAL_REQUEST, asc: 0x25, ascq: 0x00 }),
@@ -40,7 +45,12 @@ export const Sense = {
   writeProtected: (): SenseSpec => ({ key: SenseKey.DATA_PROTECT, asc: 0x27, ascq: 0x00 }),
   dataPhaseError: (): SenseSpec => ({ key: SenseKey.ABORTED_COMMAND, asc: 0x4b, ascq: 0x00 }),
   internalTargetFailure: (): SenseSpec => ({ key: SenseKey.HARDWARE_ERROR, asc: 0x44, ascq: 0x00 }),
-  unrecoveredReadError: (lba?: bigint): SenseSpec => ({ key: SenseKey.MEDIUM_ERROR, asc: 0x11, ascq: 0x00, ...(lba === undefined ? {} : { information: lba }) }),
+  unrecoveredReadError: (lba?: bigint): SenseSpec => ({
+    key: SenseKey.MEDIUM_ERROR,
+    asc: 0x11,
+    ascq: 0x00,
+    ...(lba === undefined ? {} : { information: lba }),
+  }),
 } as const;
 
 /** Fixed format, response code 0x70, 18 bytes. */

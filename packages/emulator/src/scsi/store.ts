@@ -1,4 +1,14 @@
-import { close, closeSync, fstatSync, ftruncateSync, fsync, openSync, read, write, constants as fsConstants } from 'node:fs';
+import {
+  close,
+  closeSync,
+  fstatSync,
+  ftruncateSync,
+  fsync,
+  openSync,
+  read,
+  write,
+  constants as fsConstants,
+} from 'node:fs';
 import { promisify } from 'node:util';
 import { UsbScsiError, badInput } from '@usbscsi/core';
 
@@ -113,12 +123,17 @@ export class FileBlockStore implements BlockStore {
       const code = (err as NodeJS.ErrnoException).code;
       // A path that names no usable file is the caller's input, not an I/O failure.
       if (code === 'EISDIR' || code === 'ENOTDIR' || (code === 'ENOENT' && this.readOnly)) {
-        throw new UsbScsiError('E_BAD_INPUT', `backing file ${path} cannot be used: ${(err as Error).message}; give the path of a regular file`, { cause: err });
+        throw new UsbScsiError(
+          'E_BAD_INPUT',
+          `backing file ${path} cannot be used: ${(err as Error).message}; give the path of a regular file`,
+          { cause: err },
+        );
       }
       if (code !== 'ENOENT' || this.readOnly) {
         throw new UsbScsiError('E_IO', `cannot open backing file ${path}: ${(err as Error).message}`, { cause: err });
       }
-      if (options.blockCount === undefined) throw badInput(`backing file ${path} does not exist; give blocks= to create it`);
+      if (options.blockCount === undefined)
+        throw badInput(`backing file ${path} does not exist; give blocks= to create it`);
       fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
       created = true;
     }
@@ -137,7 +152,9 @@ export class FileBlockStore implements BlockStore {
     const fits = size / BigInt(this.blockSize);
     if (want !== undefined && fits < want) {
       this.closeSyncQuietly();
-      throw badInput(`backing file ${path} holds ${fits} blocks of ${this.blockSize} bytes, fewer than the ${want} asked for`);
+      throw badInput(
+        `backing file ${path} holds ${fits} blocks of ${this.blockSize} bytes, fewer than the ${want} asked for`,
+      );
     }
     this.blockCount = want ?? fits;
     try {

@@ -21,7 +21,10 @@ export interface TargetOptions {
   ata?: AtaDiskOptions | false;
   /** Called for download-microcode WRITE BUFFER modes; without it those modes are refused (invalid field). */
   onFirmware?: FirmwareHook;
-  /** A firmware model behind the download modes (WRITE BUFFER, ATA DOWNLOAD MICROCODE); ignored while `onFirmware` is set. */
+  /**
+   * A firmware model behind the download modes (WRITE BUFFER, ATA DOWNLOAD MICROCODE); ignored while `onFirmware` is
+   * set.
+   */
   firmware?: FirmwareModelOptions;
   bufferCapacity?: number;
   maxTransferBlocks?: number;
@@ -54,7 +57,9 @@ export interface VendorCommandResult {
   status?: number;
 }
 
-export type VendorCommandHandler = (ctx: VendorCommandContext) => Promise<VendorCommandResult | Uint8Array | void> | VendorCommandResult | Uint8Array | void;
+export type VendorCommandHandler = (
+  ctx: VendorCommandContext,
+) => Promise<VendorCommandResult | Uint8Array | void> | VendorCommandResult | Uint8Array | void;
 
 export interface VendorCommandOptions {
   /**
@@ -75,7 +80,10 @@ interface VendorEntry {
 const UNAFFECTED_BY_ATTENTION = new Set([0x12, 0x03, 0xa0]);
 
 export interface ExecuteOverrides {
-  /** Report this sense (e.g. an injected NOT READY) instead of running the command, unless the opcode is INQUIRY / REQUEST SENSE / REPORT LUNS. */
+  /**
+   * Report this sense (e.g. an injected NOT READY) instead of running the command, unless the opcode is INQUIRY /
+   * REQUEST SENSE / REPORT LUNS.
+   */
   injectedSense?: SenseSpec;
 }
 
@@ -107,7 +115,8 @@ export class ScsiTarget implements TargetEnv {
       serial: options.serial ?? 'SIM0001',
     };
     const lunOptions = options.luns ?? [{}];
-    if (lunOptions.length < 1 || lunOptions.length > 16) throw badInput(`a BOT device has 1 to 16 LUNs, not ${lunOptions.length}`);
+    if (lunOptions.length < 1 || lunOptions.length > 16)
+      throw badInput(`a BOT device has 1 to 16 LUNs, not ${lunOptions.length}`);
     this.units = lunOptions.map((o, i) => new LogicalUnit(i, o));
     this.bufferCapacity = options.bufferCapacity ?? 64 * 1024;
     this.maxTransferBlocks = options.maxTransferBlocks ?? 0xffff;
@@ -116,7 +125,10 @@ export class ScsiTarget implements TargetEnv {
     this.ataDisk =
       options.ata === false
         ? null
-        : new SimulatedAtaDisk({ ...(options.ata ?? {}), sectors: options.ata?.sectors ?? (first.blockCount * BigInt(first.blockSize)) / 512n });
+        : new SimulatedAtaDisk({
+            ...(options.ata ?? {}),
+            sectors: options.ata?.sectors ?? (first.blockCount * BigInt(first.blockSize)) / 512n,
+          });
     this.firmwareState = options.firmware
       ? new FirmwareModel(
           {
@@ -132,9 +144,17 @@ export class ScsiTarget implements TargetEnv {
           options.firmware,
         )
       : null;
-    if (this.ataDisk && this.firmwareState) this.ataDisk.microcode = { minBlocks: this.firmwareState.ataMinBlocks, maxBlocks: this.firmwareState.ataMaxBlocks };
+    if (this.ataDisk && this.firmwareState)
+      this.ataDisk.microcode = {
+        minBlocks: this.firmwareState.ataMinBlocks,
+        maxBlocks: this.firmwareState.ataMaxBlocks,
+      };
     const firmware = () => this.firmwareState;
-    for (const table of [spcCommands(this), sbcCommands(), this.ataDisk ? ataCommands(() => this.ataDisk!, firmware) : new Map<number, BuiltinCommand>()]) {
+    for (const table of [
+      spcCommands(this),
+      sbcCommands(),
+      this.ataDisk ? ataCommands(() => this.ataDisk!, firmware) : new Map<number, BuiltinCommand>(),
+    ]) {
       for (const [op, cmd] of table) this.builtins.set(op, cmd);
     }
   }
@@ -164,7 +184,8 @@ export class ScsiTarget implements TargetEnv {
 
   /** Registers a vendor handler; it overrides a built-in of the same opcode. Returns an unregister function. */
   onCommand(opcode: number, handler: VendorCommandHandler, options: VendorCommandOptions = {}): () => void {
-    if (!Number.isInteger(opcode) || opcode < 0 || opcode > 0xff) throw badInput(`opcode ${opcode} is not a byte (0x00-0xFF)`);
+    if (!Number.isInteger(opcode) || opcode < 0 || opcode > 0xff)
+      throw badInput(`opcode ${opcode} is not a byte (0x00-0xFF)`);
     const entry: VendorEntry = { handler, options };
     const list = this.vendor.get(opcode) ?? [];
     list.unshift(entry); // the latest registration wins
@@ -185,7 +206,11 @@ export class ScsiTarget implements TargetEnv {
     const vendor = this.vendorFor(opcode, lun);
     if (vendor) {
       if (vendor.options.plan) return vendor.options.plan(cdb);
-      return hostDirection === 'out' ? { direction: 'out', length: hostLength } : hostDirection === 'in' ? { direction: 'in' } : { direction: 'none' };
+      return hostDirection === 'out'
+        ? { direction: 'out', length: hostLength }
+        : hostDirection === 'in'
+          ? { direction: 'in' }
+          : { direction: 'none' };
     }
     const builtin = this.builtins.get(opcode);
     if (!builtin?.plan || !unit) return { direction: 'none' };
@@ -215,11 +240,20 @@ export class ScsiTarget implements TargetEnv {
       data[4] = 31;
       return { status: 0x00, data: data.subarray(0, Math.min(36, ((cmd.cdb[3] ?? 0) << 8) | (cmd.cdb[4] ?? 0))) };
     }
-    if (opcode === 0x03) return { status: 0x00, data: encodeSense(Sense.lunNotSupported(), ((cmd.cdb[1] ?? 0) & 1) !== 0).subarray(0, cmd.cdb[4] ?? 0) };
+    if (opcode === 0x03)
+      return {
+        status: 0x00,
+        data: encodeSense(Sense.lunNotSupported(), ((cmd.cdb[1] ?? 0) & 1) !== 0).subarray(0, cmd.cdb[4] ?? 0),
+      };
     return { status: 0x02, data: new Uint8Array(0), sense: Sense.lunNotSupported() };
   }
 
-  private async run(cmd: TargetCommand, unit: LogicalUnit, opcode: number, overrides: ExecuteOverrides): Promise<TargetResult> {
+  private async run(
+    cmd: TargetCommand,
+    unit: LogicalUnit,
+    opcode: number,
+    overrides: ExecuteOverrides,
+  ): Promise<TargetResult> {
     const exempt = UNAFFECTED_BY_ATTENTION.has(opcode);
     // Activating new microcode: not ready until done, then the unit attention 3F/01 it raised.
     if (!exempt && this.firmwareState?.activating()) return checkCondition(Sense.becomingReady());
@@ -256,7 +290,12 @@ export class ScsiTarget implements TargetEnv {
     }
   }
 
-  private async runVendor(entry: VendorEntry, cmd: TargetCommand, unit: LogicalUnit, opcode: number): Promise<TargetResult> {
+  private async runVendor(
+    entry: VendorEntry,
+    cmd: TargetCommand,
+    unit: LogicalUnit,
+    opcode: number,
+  ): Promise<TargetResult> {
     try {
       const out = await entry.handler({
         opcode,
@@ -271,8 +310,10 @@ export class ScsiTarget implements TargetEnv {
       });
       if (out === undefined) return { status: 0x00, data: new Uint8Array(0) };
       if (out instanceof Uint8Array) return { status: 0x00, data: out };
-      if ('status' in out && typeof out.status === 'number' && !('sense' in out && out.sense)) return { status: out.status, data: out.data ?? new Uint8Array(0) };
-      if (out.sense) return { status: out.status ?? 0x02, data: out.data ?? new Uint8Array(0), sense: { ...out.sense } };
+      if ('status' in out && typeof out.status === 'number' && !('sense' in out && out.sense))
+        return { status: out.status, data: out.data ?? new Uint8Array(0) };
+      if (out.sense)
+        return { status: out.status ?? 0x02, data: out.data ?? new Uint8Array(0), sense: { ...out.sense } };
       return { status: 0x00, data: out.data ?? new Uint8Array(0) };
     } catch (err) {
       if (err instanceof CheckCondition) return checkCondition(err.sense, err.data);

@@ -58,7 +58,10 @@ export interface BuiltinCommand {
   /** Media access: NOT READY (no medium, stopped, becoming ready) is reported before it runs. */
   media?: boolean;
   /** Data direction / data-out length decoded from the CDB (default: no data). */
-  /** `hostLength`: the bytes the host offers (BOT's dCBWDataTransferLength), for commands whose length the transport carries. */
+  /**
+   * `hostLength`: the bytes the host offers (BOT's dCBWDataTransferLength), for commands whose length the transport
+   * carries.
+   */
   plan?(cdb: Uint8Array, unit: LogicalUnit, hostLength: number): DataPlan;
   /** Returns the data-in bytes (already cut to the allocation length), or nothing. Throws CheckCondition. */
   run(ctx: BuiltinContext): Promise<Uint8Array | void> | Uint8Array | void;

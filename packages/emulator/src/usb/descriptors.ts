@@ -21,7 +21,14 @@ export function configurationFor(layout: InterfaceLayout, speed: UsbSpeed): Conf
   const mps = bulkMaxPacket(speed);
   const burst = speed === 'super' || speed === 'super-plus' ? { maxBurst: 15 } : {};
   const bulk = (address: number) => ({ address, transferType: 'bulk' as const, maxPacketSize: mps, ...burst });
-  const bot: InterfaceDescriptor = { interfaceNumber: 0, alternateSetting: 0, interfaceClass: 0x08, interfaceSubClass: 0x06, interfaceProtocol: 0x50, endpoints: [bulk(BOT_IN), bulk(BOT_OUT)] };
+  const bot: InterfaceDescriptor = {
+    interfaceNumber: 0,
+    alternateSetting: 0,
+    interfaceClass: 0x08,
+    interfaceSubClass: 0x06,
+    interfaceProtocol: 0x50,
+    endpoints: [bulk(BOT_IN), bulk(BOT_OUT)],
+  };
   const uas = (alt: number): InterfaceDescriptor => ({
     interfaceNumber: 0,
     alternateSetting: alt,
@@ -63,7 +70,17 @@ export function configurationDescriptorBytes(config: ConfigurationDescriptor, sp
   const superSpeed = speed === 'super' || speed === 'super-plus';
   const parts: number[] = [];
   for (const intf of config.interfaces) {
-    parts.push(9, 0x04, intf.interfaceNumber, intf.alternateSetting, intf.endpoints.length, intf.interfaceClass, intf.interfaceSubClass, intf.interfaceProtocol, 0);
+    parts.push(
+      9,
+      0x04,
+      intf.interfaceNumber,
+      intf.alternateSetting,
+      intf.endpoints.length,
+      intf.interfaceClass,
+      intf.interfaceSubClass,
+      intf.interfaceProtocol,
+      0,
+    );
     for (const ep of intf.endpoints) {
       parts.push(7, 0x05, ep.address, 0x02, ep.maxPacketSize & 0xff, ep.maxPacketSize >> 8, 0);
       if (superSpeed) parts.push(6, 0x30, ep.maxBurst ?? 0, 0, 0, 0);
@@ -71,7 +88,17 @@ export function configurationDescriptorBytes(config: ConfigurationDescriptor, sp
   }
   const numInterfaces = new Set(config.interfaces.map((i) => i.interfaceNumber)).size;
   const total = 9 + parts.length;
-  const header = [9, 0x02, total & 0xff, total >> 8, numInterfaces, config.configurationValue, 0, 0x80, superSpeed ? 112 : 250];
+  const header = [
+    9,
+    0x02,
+    total & 0xff,
+    total >> 8,
+    numInterfaces,
+    config.configurationValue,
+    0,
+    0x80,
+    superSpeed ? 112 : 250,
+  ];
   return Uint8Array.from([...header, ...parts]);
 }
 

@@ -1,4 +1,10 @@
-import { UsbScsiError, type HotplugEvent, type UsbBackend, type UsbDeviceHandle, type UsbDeviceInfo } from '@usbscsi/core';
+import {
+  UsbScsiError,
+  type HotplugEvent,
+  type UsbBackend,
+  type UsbDeviceHandle,
+  type UsbDeviceInfo,
+} from '@usbscsi/core';
 import { EmulatorDeviceHandle } from './emulator-handle.js';
 import { SimulatedDevice, type SimulatedDeviceOptions } from './simulated-device.js';
 
@@ -58,7 +64,11 @@ export class EmulatorBackend implements UsbBackend {
   async open(device: UsbDeviceInfo): Promise<UsbDeviceHandle> {
     await new Promise<void>((resolve) => setImmediate(resolve));
     const d = this.attached.find((x) => x.connected && x.id === device.id);
-    if (!d) throw new UsbScsiError('E_DEVICE_GONE', `simulated device ${device.id} is not plugged in (any more); list devices again`);
+    if (!d)
+      throw new UsbScsiError(
+        'E_DEVICE_GONE',
+        `simulated device ${device.id} is not plugged in (any more); list devices again`,
+      );
     const handle = new EmulatorDeviceHandle(d, d.info());
     this.handles.add(handle);
     return handle;

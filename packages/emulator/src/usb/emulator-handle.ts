@@ -58,11 +58,20 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     this.interfaceOf(interfaceNumber);
     if (this.claimed) return;
     if (this.device.kernelDriver !== null) {
-      throw new UsbScsiError('E_BUSY', `kernel driver ${this.device.kernelDriver} holds interface ${interfaceNumber} of ${this.device.id}; detach it first (detachKernelDriver)`, {
-        details: { driver: this.device.kernelDriver },
-      });
+      throw new UsbScsiError(
+        'E_BUSY',
+        `kernel driver ${this.device.kernelDriver} holds interface ${interfaceNumber} of ` +
+          `${this.device.id}; detach it first (detachKernelDriver)`,
+        {
+          details: { driver: this.device.kernelDriver },
+        },
+      );
     }
-    if (this.device.claimedBy && this.device.claimedBy !== this) throw new UsbScsiError('E_BUSY', `interface ${interfaceNumber} of ${this.device.id} is claimed by another handle`);
+    if (this.device.claimedBy && this.device.claimedBy !== this)
+      throw new UsbScsiError(
+        'E_BUSY',
+        `interface ${interfaceNumber} of ${this.device.id} is claimed by another handle`,
+      );
     this.device.claimedBy = this;
     this.claimed = true;
   }
@@ -84,9 +93,13 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
       throw badInput(`interface ${interfaceNumber} has no alternate setting ${alternateSetting}`);
     }
     // A real SET_INTERFACE on ep0: the device decides what it does (f_mass_storage resets).
-    const outcome = await this.device.control({ requestType: 0x01, request: 0x0b, value: alternateSetting, index: interfaceNumber }, new Uint8Array(0));
+    const outcome = await this.device.control(
+      { requestType: 0x01, request: 0x0b, value: alternateSetting, index: interfaceNumber },
+      new Uint8Array(0),
+    );
     this.assertUsable();
-    if (outcome.status === 'stall') throw new UsbScsiError('E_IO', `SET_INTERFACE(${interfaceNumber}, ${alternateSetting}) was refused`);
+    if (outcome.status === 'stall')
+      throw new UsbScsiError('E_IO', `SET_INTERFACE(${interfaceNumber}, ${alternateSetting}) was refused`);
   }
 
   async kernelDriverActive(interfaceNumber: number): Promise<boolean> {
@@ -104,7 +117,11 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
   async attachKernelDriver(interfaceNumber: number): Promise<void> {
     await this.enter();
     this.interfaceOf(interfaceNumber);
-    if (this.device.claimedBy) throw new UsbScsiError('E_BUSY', `interface ${interfaceNumber} is claimed; release it before re-attaching the kernel driver`);
+    if (this.device.claimedBy)
+      throw new UsbScsiError(
+        'E_BUSY',
+        `interface ${interfaceNumber} is claimed; release it before re-attaching the kernel driver`,
+      );
     this.device.attachDriver();
   }
 
@@ -115,11 +132,16 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (deviceToHost && (typeof data !== 'number' || !Number.isInteger(data) || data < 0 || data > 0xffff)) {
       throw badInput('an IN control transfer takes the number of bytes to read (0-65535)');
     }
-    if (!deviceToHost && !(data instanceof Uint8Array)) throw badInput('an OUT control transfer takes a Uint8Array of bytes to send');
+    if (!deviceToHost && !(data instanceof Uint8Array))
+      throw badInput('an OUT control transfer takes a Uint8Array of bytes to send');
     const recipient = setup.requestType & 0x1f;
     if (recipient === 1 || (setup.requestType & 0x60) === 0x20) {
       // interface requests need the interface (usbfs claims it implicitly, which a bound driver refuses)
-      if (this.device.kernelDriver !== null) throw new UsbScsiError('E_BUSY', `kernel driver ${this.device.kernelDriver} holds interface ${setup.index & 0xff}; detach it first`);
+      if (this.device.kernelDriver !== null)
+        throw new UsbScsiError(
+          'E_BUSY',
+          `kernel driver ${this.device.kernelDriver} holds interface ${setup.index & 0xff}; detach it first`,
+        );
     }
     const outcome = await this.device.control(setup, data);
     this.assertUsable();
@@ -167,7 +189,8 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     await this.enter();
     this.checkEndpoint(endpoint, (endpoint & 0x80) !== 0);
     const outcome = await this.device.control({ requestType: 0x02, request: 0x01, value: 0, index: endpoint }, 0);
-    if (outcome.status === 'stall') throw new UsbScsiError('E_IO', `CLEAR_FEATURE(ENDPOINT_HALT) on 0x${endpoint.toString(16)} was refused`);
+    if (outcome.status === 'stall')
+      throw new UsbScsiError('E_IO', `CLEAR_FEATURE(ENDPOINT_HALT) on 0x${endpoint.toString(16)} was refused`);
   }
 
   async resetDevice(): Promise<void> {
@@ -192,9 +215,19 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
    * device changes), the timeout fires, the signal aborts, or the handle
    * closes / the device goes.
    */
-  private transfer(endpoint: number, timeoutMs: number, signal: AbortSignal | undefined, attempt: () => TransferResult | null): Promise<TransferResult> {
+  private transfer(
+    endpoint: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    attempt: () => TransferResult | null,
+  ): Promise<TransferResult> {
     if (this.pending.has(endpoint)) {
-      return Promise.reject(badInput(`a transfer is already pending on endpoint 0x${endpoint.toString(16)}; wait for it (one generic transfer per endpoint)`));
+      return Promise.reject(
+        badInput(
+          `a transfer is already pending on endpoint 0x${endpoint.toString(16)}; wait for it ` +
+            `(one generic transfer per endpoint)`,
+        ),
+      );
     }
     return new Promise<TransferResult>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -219,7 +252,10 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
       };
       const onAbort = () => settle({ status: TransferStatus.CANCELLED, actualLength: 0 });
       this.pending.set(endpoint, entry);
-      if (signal?.aborted) return onAbort();
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
       const tryNow = () => {
         if (this.pending.get(endpoint) !== entry) return;
         const result = attempt();
@@ -228,7 +264,8 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
       tryNow();
       if (this.pending.get(endpoint) !== entry) return;
       off = this.device.bot.onChange(() => queueMicrotask(tryNow));
-      if (timeoutMs > 0) timer = setTimeout(() => settle({ status: TransferStatus.TIMEOUT, actualLength: 0 }), timeoutMs);
+      if (timeoutMs > 0)
+        timer = setTimeout(() => settle({ status: TransferStatus.TIMEOUT, actualLength: 0 }), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -244,16 +281,21 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
   }
 
   private assertUsable(): void {
-    if (this.closed) throw new UsbScsiError('E_DEVICE_GONE', `handle on ${this.device.id} is closed; open the device again`);
+    if (this.closed)
+      throw new UsbScsiError('E_DEVICE_GONE', `handle on ${this.device.id} is closed; open the device again`);
     if (!this.device.connected || this.device.generation !== this.generation) throw this.goneError();
   }
 
   private goneError(): UsbScsiError {
-    return new UsbScsiError('E_DEVICE_GONE', `simulated device ${this.info.id} was unplugged or reset; list and open it again`);
+    return new UsbScsiError(
+      'E_DEVICE_GONE',
+      `simulated device ${this.info.id} was unplugged or reset; list and open it again`,
+    );
   }
 
   private interfaceOf(interfaceNumber: number): void {
-    if (interfaceNumber !== 0) throw badInput(`simulated device ${this.device.id} has only interface 0, not ${interfaceNumber}`);
+    if (interfaceNumber !== 0)
+      throw badInput(`simulated device ${this.device.id} has only interface 0, not ${interfaceNumber}`);
   }
 
   private currentAlt(): InterfaceDescriptor {
@@ -262,12 +304,21 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
   }
 
   private checkEndpoint(endpoint: number, wantIn: boolean): void {
-    if (!Number.isInteger(endpoint) || endpoint < 0 || endpoint > 0xff) throw badInput(`endpoint ${endpoint} is not an endpoint address`);
-    if (((endpoint & 0x80) !== 0) !== wantIn) throw badInput(`endpoint 0x${endpoint.toString(16)} is ${wantIn ? 'not an IN' : 'not an OUT'} endpoint`);
+    if (!Number.isInteger(endpoint) || endpoint < 0 || endpoint > 0xff)
+      throw badInput(`endpoint ${endpoint} is not an endpoint address`);
+    if (((endpoint & 0x80) !== 0) !== wantIn)
+      throw badInput(`endpoint 0x${endpoint.toString(16)} is ${wantIn ? 'not an IN' : 'not an OUT'} endpoint`);
     if (!this.claimed) throw badInput(`claim interface 0 before using endpoint 0x${endpoint.toString(16)}`);
     const alt = this.currentAlt();
-    if (!alt.endpoints.some((e) => e.address === endpoint)) throw badInput(`endpoint 0x${endpoint.toString(16)} is not in the selected alternate setting ${alt.alternateSetting}`);
-    if (alt.interfaceProtocol !== 0x50) throw new UsbScsiError('E_UNSUPPORTED', `the emulator does not implement UAS (alternate setting ${alt.alternateSetting} is protocol 0x62)`);
+    if (!alt.endpoints.some((e) => e.address === endpoint))
+      throw badInput(
+        `endpoint 0x${endpoint.toString(16)} is not in the selected alternate setting ${alt.alternateSetting}`,
+      );
+    if (alt.interfaceProtocol !== 0x50)
+      throw new UsbScsiError(
+        'E_UNSUPPORTED',
+        `the emulator does not implement UAS (alternate setting ${alt.alternateSetting} is protocol 0x62)`,
+      );
   }
 }
 
@@ -276,5 +327,6 @@ function statusOf(status: 'ok' | 'stall'): TransferStatus {
 }
 
 function checkTimeout(timeoutMs: number): void {
-  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw badInput(`timeout ${timeoutMs} must be a number of milliseconds >= 0 (0 = no timeout)`);
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)
+    throw badInput(`timeout ${timeoutMs} must be a number of milliseconds >= 0 (0 = no timeout)`);
 }

@@ -1,12 +1,33 @@
-import { UsbScsiError, badInput, locationOf, type ControlSetup, type MountInfo, type StorageBinding, type UsbDeviceInfo, type UsbSpeed } from '@usbscsi/core';
+import {
+  UsbScsiError,
+  badInput,
+  locationOf,
+  type ControlSetup,
+  type MountInfo,
+  type StorageBinding,
+  type UsbDeviceInfo,
+  type UsbSpeed,
+} from '@usbscsi/core';
 import { BotDevice } from '../bot/bot-device.js';
 import type { BotDeviceStats, ControlOutcome } from '../bot/types.js';
 import { FaultInjector } from '../faults.js';
 import { Sense } from '../scsi/sense.js';
 import { attachNvmeBridge, type AttachedBridge, type NvmeBridgeModelOptions } from '../nvme/index.js';
 import type { LogicalUnit } from '../scsi/lun.js';
-import { ScsiTarget, type TargetOptions, type VendorCommandHandler, type VendorCommandOptions } from '../scsi/target.js';
-import { bulkMaxPacket, configurationDescriptorBytes, configurationFor, deviceDescriptorBytes, stringDescriptorBytes, type InterfaceLayout } from './descriptors.js';
+import {
+  ScsiTarget,
+  type TargetOptions,
+  type VendorCommandHandler,
+  type VendorCommandOptions,
+} from '../scsi/target.js';
+import {
+  bulkMaxPacket,
+  configurationDescriptorBytes,
+  configurationFor,
+  deviceDescriptorBytes,
+  stringDescriptorBytes,
+  type InterfaceLayout,
+} from './descriptors.js';
 
 export interface SimulatedStorageOptions {
   scsiHost?: string;
@@ -84,7 +105,9 @@ export class SimulatedDevice {
   generation = 0;
   /** Which open handle holds interface 0 (null: nobody). */
   claimedBy: object | null = null;
-  /** The alternate setting of interface 0 the device is in (SET_INTERFACE changes it; re-plug and port reset clear it). */
+  /**
+   * The alternate setting of interface 0 the device is in (SET_INTERFACE changes it; re-plug and port reset clear it).
+   */
   alternateSetting = 0;
   /** Standard interface requests seen on ep0. */
   readonly interfaceRequests = { setInterface: 0, getInterface: 0 };
@@ -118,7 +141,12 @@ export class SimulatedDevice {
     this.kernelDriverName = options.kernelDriver ?? null;
     this.kernelDriver = this.kernelDriverName;
     this.storage = options.storage
-      ? { scsiHost: options.storage.scsiHost ?? 'host9', blockDevices: options.storage.blockDevices ?? [], sgDevices: options.storage.sgDevices ?? [], mounts: options.storage.mounts ?? [] }
+      ? {
+          scsiHost: options.storage.scsiHost ?? 'host9',
+          blockDevices: options.storage.blockDevices ?? [],
+          sgDevices: options.storage.sgDevices ?? [],
+          mounts: options.storage.mounts ?? [],
+        }
       : null;
     this.setInterfaceResets = options.setInterfaceResets ?? false;
     this.fixedAddress = options.deviceAddress;
@@ -203,11 +231,17 @@ export class SimulatedDevice {
   }
 
   attachDriver(): void {
-    if (this.kernelDriverName === null) throw new UsbScsiError('E_UNSUPPORTED', `simulated device ${this.id} has no kernel driver to attach (create it with kernelDriver: 'usb-storage')`);
+    if (this.kernelDriverName === null)
+      throw new UsbScsiError(
+        'E_UNSUPPORTED',
+        `simulated device ${this.id} has no kernel driver to attach (create it with kernelDriver: 'usb-storage')`,
+      );
     this.kernelDriver = this.kernelDriverName;
   }
 
-  /** ep0 requests: standard descriptors here, the BOT interface's and endpoints' requests in {@link BotDevice.control}. */
+  /**
+   * ep0 requests: standard descriptors here, the BOT interface's and endpoints' requests in {@link BotDevice.control}.
+   */
   async control(setup: ControlSetup, data: Uint8Array | number): Promise<ControlOutcome> {
     const length = typeof data === 'number' ? data : data.length;
     if (setup.requestType === 0x80 && setup.request === 0x06) {
@@ -219,25 +253,36 @@ export class SimulatedDevice {
           : type === 2 && index === 0
             ? configurationDescriptorBytes(configurationFor(this.layout, this.speed), this.speed)
             : type === 3
-              ? stringDescriptorBytes(index, { manufacturer: this.manufacturerString, product: this.productString, serialNumber: this.serialNumber })
+              ? stringDescriptorBytes(index, {
+                  manufacturer: this.manufacturerString,
+                  product: this.productString,
+                  serialNumber: this.serialNumber,
+                })
               : null;
       return bytes ? { status: 'ok', data: bytes.subarray(0, length) } : { status: 'stall' };
     }
-    if (setup.requestType === 0x80 && setup.request === 0x08) return { status: 'ok', data: Uint8Array.of(1).subarray(0, length) }; // GET_CONFIGURATION
-    if (setup.requestType === 0x80 && setup.request === 0x00) return { status: 'ok', data: Uint8Array.of(0, 0).subarray(0, length) }; // GET_STATUS (device)
+    if (setup.requestType === 0x80 && setup.request === 0x08)
+      return { status: 'ok', data: Uint8Array.of(1).subarray(0, length) }; // GET_CONFIGURATION
+    if (setup.requestType === 0x80 && setup.request === 0x00)
+      return { status: 'ok', data: Uint8Array.of(0, 0).subarray(0, length) }; // GET_STATUS (device)
     if (setup.requestType === 0x00 && setup.request === 0x09) return { status: 'ok' }; // SET_CONFIGURATION
     if (setup.requestType === 0x01 && setup.request === 0x0b) return this.setInterface(setup.index, setup.value);
     if (setup.requestType === 0x81 && setup.request === 0x0a) {
       this.interfaceRequests.getInterface++;
-      return setup.index === 0 ? { status: 'ok', data: Uint8Array.of(this.alternateSetting).subarray(0, length) } : { status: 'stall' };
+      return setup.index === 0
+        ? { status: 'ok', data: Uint8Array.of(this.alternateSetting).subarray(0, length) }
+        : { status: 'stall' };
     }
-    if (this.layout === 'uas-only' && (setup.requestType & 0x60) === 0x20) return { status: 'stall' }; // no BOT class requests on UAS
+    // no BOT class requests on UAS
+    if (this.layout === 'uas-only' && (setup.requestType & 0x60) === 0x20) return { status: 'stall' };
     return this.bot.control(setup, data);
   }
 
   private setInterface(interfaceNumber: number, alternateSetting: number): ControlOutcome {
     this.interfaceRequests.setInterface++;
-    const exists = configurationFor(this.layout, this.speed).interfaces.some((i) => i.interfaceNumber === interfaceNumber && i.alternateSetting === alternateSetting);
+    const exists = configurationFor(this.layout, this.speed).interfaces.some(
+      (i) => i.interfaceNumber === interfaceNumber && i.alternateSetting === alternateSetting,
+    );
     if (!exists) return { status: 'stall' };
     this.alternateSetting = alternateSetting;
     if (this.setInterfaceResets) {
@@ -291,6 +336,7 @@ export class SimulatedDevice {
 }
 
 function checkU16(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw badInput(`${name} ${value} is not a 16-bit number`);
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff)
+    throw badInput(`${name} ${value} is not a 16-bit number`);
   return value;
 }
