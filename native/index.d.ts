@@ -24,24 +24,45 @@ export interface NativeError extends Error {
   errno?: number;
 }
 
-export interface NativeEndpoint { address: number; transferType: 'control' | 'isochronous' | 'bulk' | 'interrupt'; maxPacketSize: number; maxBurst?: number }
+export interface NativeEndpoint {
+  address: number;
+  transferType: 'control' | 'isochronous' | 'bulk' | 'interrupt';
+  maxPacketSize: number;
+  maxBurst?: number;
+}
 export interface NativeInterface {
-  interfaceNumber: number; alternateSetting: number;
-  interfaceClass: number; interfaceSubClass: number; interfaceProtocol: number;
+  interfaceNumber: number;
+  alternateSetting: number;
+  interfaceClass: number;
+  interfaceSubClass: number;
+  interfaceProtocol: number;
   endpoints: NativeEndpoint[];
 }
-export interface NativeConfiguration { configurationValue: number; interfaces: NativeInterface[] }
+export interface NativeConfiguration {
+  configurationValue: number;
+  interfaces: NativeInterface[];
+}
 export interface NativeDeviceInfo {
-  vendorId: number; productId: number;
-  busNumber: number; deviceAddress: number; portNumbers: number[];
+  vendorId: number;
+  productId: number;
+  busNumber: number;
+  deviceAddress: number;
+  portNumbers: number[];
   speed: 'low' | 'full' | 'high' | 'super' | 'super-plus' | 'unknown';
-  manufacturer?: string; product?: string; serialNumber?: string;
+  manufacturer?: string;
+  product?: string;
+  serialNumber?: string;
   /** The active configuration first. */
   configurations: NativeConfiguration[];
 }
 
-export interface NativeTransferResult { status: NativeTransferStatus; actualLength: number }
-export interface NativeControlResult extends NativeTransferResult { data?: Uint8Array }
+export interface NativeTransferResult {
+  status: NativeTransferStatus;
+  actualLength: number;
+}
+export interface NativeControlResult extends NativeTransferResult {
+  data?: Uint8Array;
+}
 
 export interface NativeDeviceHandle {
   readonly closed: boolean;
@@ -54,7 +75,15 @@ export interface NativeDeviceHandle {
   attachKernelDriver(interfaceNumber: number): Promise<void>;
   clearHalt(endpoint: number): Promise<void>;
   /** IN (requestType bit 7): `dataOrLength` is the length; OUT: the bytes. */
-  controlTransfer(requestType: number, request: number, value: number, index: number, dataOrLength: Uint8Array | number, timeoutMs: number, opId?: number): Promise<NativeControlResult>;
+  controlTransfer(
+    requestType: number,
+    request: number,
+    value: number,
+    index: number,
+    dataOrLength: Uint8Array | number,
+    timeoutMs: number,
+    opId?: number,
+  ): Promise<NativeControlResult>;
   /** Direction from the endpoint address; IN fills `buffer` in place (zero copy). One pending transfer per endpoint. */
   bulkTransfer(endpoint: number, buffer: Uint8Array, timeoutMs: number, opId?: number): Promise<NativeTransferResult>;
   /**
@@ -107,9 +136,15 @@ export interface SgIoRequest {
 }
 
 export interface SgIoResult {
-  status: number; maskedStatus: number; msgStatus: number;
-  hostStatus: number; driverStatus: number;
-  resid: number; durationMs: number; durationNs: number; info: number;
+  status: number;
+  maskedStatus: number;
+  msgStatus: number;
+  hostStatus: number;
+  driverStatus: number;
+  resid: number;
+  durationMs: number;
+  durationNs: number;
+  info: number;
   sense: Uint8Array;
 }
 

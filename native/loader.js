@@ -34,7 +34,8 @@ function runtimeLibc() {
 function newer(a, b) {
   const x = a.split('.').map(Number);
   const y = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) > (y[i] ?? 0);
+  for (let i = 0; i < Math.max(x.length, y.length); i++)
+    if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) > (y[i] ?? 0);
   return false;
 }
 
@@ -66,11 +67,25 @@ function candidates(root, env = process.env, libc = runtimeLibc()) {
   }
   const target = prebuildTarget(process.platform, process.arch, libc);
   const dir = path.join(root, 'prebuilds', target);
-  const prebuild = { kind: 'prebuild', target, path: path.join(dir, 'usbscsi_native.node'), manifest: readManifest(dir) };
+  const prebuild = {
+    kind: 'prebuild',
+    target,
+    path: path.join(dir, 'usbscsi_native.node'),
+    manifest: readManifest(dir),
+  };
   if (!fs.existsSync(prebuild.path)) {
-    const shipped = fs.existsSync(path.join(root, 'prebuilds')) ? fs.readdirSync(path.join(root, 'prebuilds')).sort().join(', ') : '';
-    prebuild.skip = shipped ? `no prebuild for ${target} (this package has: ${shipped})` : `no prebuilds in this package (${path.join(root, 'prebuilds')} does not exist; \`pnpm prebuild\` makes them)`;
-  } else if (libc.name === 'glibc' && libc.version && prebuild.manifest?.glibcNeeded && newer(prebuild.manifest.glibcNeeded, libc.version)) {
+    const shipped = fs.existsSync(path.join(root, 'prebuilds'))
+      ? fs.readdirSync(path.join(root, 'prebuilds')).sort().join(', ')
+      : '';
+    prebuild.skip = shipped
+      ? `no prebuild for ${target} (this package has: ${shipped})`
+      : `no prebuilds in this package (${path.join(root, 'prebuilds')} does not exist; \`pnpm prebuild\` makes them)`;
+  } else if (
+    libc.name === 'glibc' &&
+    libc.version &&
+    prebuild.manifest?.glibcNeeded &&
+    newer(prebuild.manifest.glibcNeeded, libc.version)
+  ) {
     prebuild.skip = `the prebuild needs glibc ${prebuild.manifest.glibcNeeded}; this system has ${libc.version}`;
   }
   const source = { kind: 'source', path: path.join(root, 'build', 'Release', 'usbscsi_native.node') };
@@ -81,7 +96,10 @@ function candidates(root, env = process.env, libc = runtimeLibc()) {
   const p = mtime(prebuild.path);
   const s = mtime(source.path);
   if (!prebuild.skip && !source.skip && s > p) {
-    return { order: [source, prebuild], note: 'the source build is newer than the prebuild (a development checkout): it goes first' };
+    return {
+      order: [source, prebuild],
+      note: 'the source build is newer than the prebuild (a development checkout): it goes first',
+    };
   }
   return { order: [prebuild, source] };
 }
@@ -91,7 +109,8 @@ function candidates(root, env = process.env, libc = runtimeLibc()) {
  * loaded: the variable must never become a way to run a script.
  */
 function overrideSkipReason(file) {
-  if (path.extname(file) !== '.node') return `USBSCSI_NATIVE_BINARY names ${file}, which is not a .node file (only a compiled addon is loaded)`;
+  if (path.extname(file) !== '.node')
+    return `USBSCSI_NATIVE_BINARY names ${file}, which is not a .node file (only a compiled addon is loaded)`;
   let info;
   try {
     info = fs.statSync(file);
@@ -137,12 +156,22 @@ function loadFirst(root, env = process.env) {
       const addon = dlopenAddon(c.path);
       tried.push({ ...entry, status: 'loaded' });
       for (const rest of order.slice(order.indexOf(c) + 1)) {
-        tried.push({ kind: rest.kind, path: rest.path, ...(rest.target ? { target: rest.target } : {}), status: 'not-tried', reason: `the ${NAMES[c.kind]} loaded first` });
+        tried.push({
+          kind: rest.kind,
+          path: rest.path,
+          ...(rest.target ? { target: rest.target } : {}),
+          status: 'not-tried',
+          reason: `the ${NAMES[c.kind]} loaded first`,
+        });
       }
       return { ok: true, addon, from: entry, tried, ...(note ? { note } : {}) };
     } catch (err) {
       const why = `failed to load: ${err && err.message ? err.message.split('\n')[0] : String(err)}`;
-      tried.push({ ...entry, status: 'failed', reason: c.kind === 'override' ? `USBSCSI_NATIVE_BINARY names ${c.path}, which ${why}` : why });
+      tried.push({
+        ...entry,
+        status: 'failed',
+        reason: c.kind === 'override' ? `USBSCSI_NATIVE_BINARY names ${c.path}, which ${why}` : why,
+      });
     }
   }
   const reason = tried.map((t) => `${t.kind}: ${t.reason}`).join('; ');

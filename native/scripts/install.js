@@ -31,8 +31,11 @@ function skip(reason, compileFailed = false) {
   fs.mkdirSync(buildDir, { recursive: true });
   fs.writeFileSync(reasonFile, reason + '\n');
   fs.rmSync(path.join(buildDir, 'Release', 'usbscsi_native.node'), { force: true }); // never leave a stale binary behind
-  const then = prebuildWhy ? `no usable prebuild either (${prebuildWhy}); core will use the node-usb fallback`
-    : force ? 'core will use the prebuild if one loads, else the node-usb fallback' : 'core will use the node-usb fallback';
+  const then = prebuildWhy
+    ? `no usable prebuild either (${prebuildWhy}); core will use the node-usb fallback`
+    : force
+      ? 'core will use the prebuild if one loads, else the node-usb fallback'
+      : 'core will use the node-usb fallback';
   console.log(`@usbscsi/native: skipped: ${reason}; ${then}`);
   process.exit(force && compileFailed ? 1 : 0);
 }
@@ -45,14 +48,18 @@ function prebuildProblem() {
     try { require(c.path); } catch (e) { console.log('the prebuild ' + c.path + ' failed to load: ' + String(e.message).split('\\n')[0]); process.exit(1); }
     console.log(c.target);`;
   const r = spawnSync(process.execPath, ['-e', probe], { cwd: root, encoding: 'utf8' });
-  return r.status === 0 ? { target: r.stdout.trim() } : { problem: (r.stdout.trim() || r.stderr.trim().split('\n')[0] || `exit ${r.status}`) };
+  return r.status === 0
+    ? { target: r.stdout.trim() }
+    : { problem: r.stdout.trim() || r.stderr.trim().split('\n')[0] || `exit ${r.status}` };
 }
 
 function main() {
   if (!force && !asan) {
     const prebuild = prebuildProblem();
     if (prebuild.target) {
-      console.log(`@usbscsi/native: using the prebuilt binary for ${prebuild.target} (libusb inside); no source build needed`);
+      console.log(
+        `@usbscsi/native: using the prebuilt binary for ${prebuild.target} (libusb inside); no source build needed`,
+      );
       return;
     }
     prebuildWhy = prebuild.problem;
@@ -60,13 +67,17 @@ function main() {
   if (process.env.USBSCSI_SKIP_NATIVE) return skip('USBSCSI_SKIP_NATIVE is set');
   if (!has('pkg-config')) return skip('pkg-config is not installed (needed to find libusb-1.0)');
   if (!has('pkg-config', ['--exists', 'libusb-1.0'])) {
-    return skip('libusb-1.0 development files not found by pkg-config (install libusb-1.0-0-dev, or `brew install libusb`)');
+    return skip(
+      'libusb-1.0 development files not found by pkg-config (install libusb-1.0-0-dev, or `brew install libusb`)',
+    );
   }
   if (!has('cmake')) return skip('cmake is not installed');
   // libuv's header, for the event pump: beside the running node, as CMakeLists.txt looks for it.
   const uvInclude = process.env.USBSCSI_UV_INCLUDE || path.resolve(process.execPath, '../../include/node');
   if (!fs.existsSync(path.join(uvInclude, 'uv.h'))) {
-    return skip(`Node's headers (uv.h) not found in ${uvInclude} (install Node's development headers, or set USBSCSI_UV_INCLUDE)`);
+    return skip(
+      `Node's headers (uv.h) not found in ${uvInclude} (install Node's development headers, or set USBSCSI_UV_INCLUDE)`,
+    );
   }
   const cxx = process.env.CXX || ['c++', 'g++', 'clang++'].find((c) => has(c));
   if (!cxx || !has(cxx)) return skip('no C++ compiler found (c++, g++, clang++ or $CXX)');
@@ -85,10 +96,15 @@ function main() {
   fs.writeFileSync(logFile, `${r.stdout ?? ''}${r.stderr ?? ''}`);
   const built = path.join(buildDir, 'Release', 'usbscsi_native.node');
   if (r.status !== 0 || !fs.existsSync(built)) {
-    return skip(`the addon build failed (exit ${r.status ?? r.signal}; log: ${path.relative(process.cwd(), logFile)})`, true);
+    return skip(
+      `the addon build failed (exit ${r.status ?? r.signal}; log: ${path.relative(process.cwd(), logFile)})`,
+      true,
+    );
   }
   fs.rmSync(reasonFile, { force: true });
-  console.log(`@usbscsi/native: built ${path.relative(process.cwd(), built)}${asan ? ' (AddressSanitizer)' : ''}${prebuildWhy ? ` (no usable prebuild: ${prebuildWhy})` : ''}`);
+  console.log(
+    `@usbscsi/native: built ${path.relative(process.cwd(), built)}${asan ? ' (AddressSanitizer)' : ''}${prebuildWhy ? ` (no usable prebuild: ${prebuildWhy})` : ''}`,
+  );
 }
 
 try {

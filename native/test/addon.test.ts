@@ -15,7 +15,8 @@ const SKIP = loaded.ok ? '' : ` [SKIPPED: ${loaded.reason}]`;
 describe('@usbscsi/native build', () => {
   it('built the addon, or recorded why the install script skipped it', () => {
     if (loaded.ok) expect(typeof loaded.addon.list).toBe('function');
-    else expect(pkg.skipReason(), `the addon is missing and no skip reason was recorded: ${loaded.reason}`).toBeTruthy();
+    else
+      expect(pkg.skipReason(), `the addon is missing and no skip reason was recorded: ${loaded.reason}`).toBeTruthy();
   });
 });
 
@@ -31,12 +32,16 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
       expect(Number.isInteger(d.busNumber) && Number.isInteger(d.deviceAddress)).toBe(true);
       expect(Array.isArray(d.portNumbers)).toBe(true);
       expect(['low', 'full', 'high', 'super', 'super-plus', 'unknown']).toContain(d.speed);
-      for (const c of d.configurations) for (const i of c.interfaces) for (const e of i.endpoints) expect(e.maxPacketSize).toBeGreaterThan(0);
+      for (const c of d.configurations)
+        for (const i of c.interfaces) for (const e of i.endpoints) expect(e.maxPacketSize).toBeGreaterThan(0);
     }
   });
 
   it('opening a device that is not there rejects E_DEVICE_GONE', async () => {
-    await expect(addon.open(255, 255)).rejects.toMatchObject({ code: 'E_DEVICE_GONE', libusbError: 'LIBUSB_ERROR_NO_DEVICE' });
+    await expect(addon.open(255, 255)).rejects.toMatchObject({
+      code: 'E_DEVICE_GONE',
+      libusbError: 'LIBUSB_ERROR_NO_DEVICE',
+    });
   });
 
   it.each([
@@ -47,7 +52,9 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
     ['an address above 255', [1, 256]],
     ['NaN', [NaN, 1]],
   ])('open() with %s throws E_BAD_INPUT synchronously', (_name, args) => {
-    expect(() => (addon.open as (...a: unknown[]) => unknown)(...args)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => (addon.open as (...a: unknown[]) => unknown)(...args)).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
   });
 
   it('a DeviceHandle cannot be made from JS', () => {
@@ -113,48 +120,66 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
     expect(r.stdout).toMatch(/listed \d+\s+terminated/);
   });
 
-  it.runIf(process.platform === 'linux')('sgIo rejects bad requests with E_BAD_INPUT and OS failures with typed codes', async () => {
-    const sgIo = addon.sgIo!;
-    expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(3), direction: 'none', timeoutMs: 1000 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'in', timeoutMs: 1000 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'none', timeoutMs: -5 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    expect(() => (sgIo as (r: unknown) => unknown)(null)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    await expect(sgIo({ path: '/dev/no-such-sg', cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'E_NOT_FOUND', errno: 2 });
-    // /dev/null is not a SCSI device: the ioctl fails with ENOTTY.
-    await expect(sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
-  });
+  it.runIf(process.platform === 'linux')(
+    'sgIo rejects bad requests with E_BAD_INPUT and OS failures with typed codes',
+    async () => {
+      const sgIo = addon.sgIo!;
+      expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(3), direction: 'none', timeoutMs: 1000 })).toThrow(
+        expect.objectContaining({ code: 'E_BAD_INPUT' }),
+      );
+      expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'in', timeoutMs: 1000 })).toThrow(
+        expect.objectContaining({ code: 'E_BAD_INPUT' }),
+      );
+      expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'none', timeoutMs: -5 })).toThrow(
+        expect.objectContaining({ code: 'E_BAD_INPUT' }),
+      );
+      expect(() => (sgIo as (r: unknown) => unknown)(null)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+      await expect(
+        sgIo({ path: '/dev/no-such-sg', cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 }),
+      ).rejects.toMatchObject({ code: 'E_NOT_FOUND', errno: 2 });
+      // /dev/null is not a SCSI device: the ioctl fails with ENOTTY.
+      await expect(
+        sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 }),
+      ).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+    },
+  );
 
-  it.runIf(process.platform === 'linux')('peerCredentials names the process that connected a Unix socket, and refuses what is not one', async () => {
-    const { createServer, connect } = await import('node:net');
-    const { mkdtempSync, rmSync, openSync, closeSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const dir = mkdtempSync(join(tmpdir(), 'usbscsi-peercred-'));
-    const path = join(dir, 's.sock');
-    try {
-      const seen = new Promise<unknown>((resolve, reject) => {
-        const server = createServer((socket) => {
-          try {
-            resolve(addon.peerCredentials!((socket as unknown as { _handle: { fd: number } })._handle.fd));
-          } catch (err) {
-            reject(err);
-          } finally {
-            socket.destroy();
-            server.close();
-          }
-        }).listen(path, () => connect(path).on('error', () => undefined));
-      });
-      expect(await seen).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-    expect(() => addon.peerCredentials!(-1)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    expect(() => (addon.peerCredentials as (fd: unknown) => unknown)('3')).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    const notSocket = openSync('/dev/null', 'r');
-    try {
-      expect(() => addon.peerCredentials!(notSocket)).toThrow(expect.objectContaining({ errno: 88 })); // ENOTSOCK
-    } finally {
-      closeSync(notSocket);
-    }
-  });
+  it.runIf(process.platform === 'linux')(
+    'peerCredentials names the process that connected a Unix socket, and refuses what is not one',
+    async () => {
+      const { createServer, connect } = await import('node:net');
+      const { mkdtempSync, rmSync, openSync, closeSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      const dir = mkdtempSync(join(tmpdir(), 'usbscsi-peercred-'));
+      const path = join(dir, 's.sock');
+      try {
+        const seen = new Promise<unknown>((resolve, reject) => {
+          const server = createServer((socket) => {
+            try {
+              resolve(addon.peerCredentials!((socket as unknown as { _handle: { fd: number } })._handle.fd));
+            } catch (err) {
+              reject(err);
+            } finally {
+              socket.destroy();
+              server.close();
+            }
+          }).listen(path, () => connect(path).on('error', () => undefined));
+        });
+        expect(await seen).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      expect(() => addon.peerCredentials!(-1)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+      expect(() => (addon.peerCredentials as (fd: unknown) => unknown)('3')).toThrow(
+        expect.objectContaining({ code: 'E_BAD_INPUT' }),
+      );
+      const notSocket = openSync('/dev/null', 'r');
+      try {
+        expect(() => addon.peerCredentials!(notSocket)).toThrow(expect.objectContaining({ errno: 88 })); // ENOTSOCK
+      } finally {
+        closeSync(notSocket);
+      }
+    },
+  );
 });

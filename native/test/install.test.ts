@@ -1,7 +1,16 @@
 // The install script never fails an install: a missing tool gives one line, a recorded
 // reason and exit 0 (run on a copy, so the real build is untouched).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +31,11 @@ function sandbox(): string {
 }
 
 function run(root: string, env: Record<string, string>, ...args: string[]) {
-  return spawnSync(process.execPath, [join(root, 'scripts', 'install.js'), ...args], { env: { ...env }, encoding: 'utf8', timeout: 30_000 });
+  return spawnSync(process.execPath, [join(root, 'scripts', 'install.js'), ...args], {
+    env: { ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
 }
 
 describe('native/scripts/install.js', () => {
@@ -32,7 +45,9 @@ describe('native/scripts/install.js', () => {
     writeFileSync(join(root, 'build', 'Release', 'usbscsi_native.node'), 'stale');
     const r = run(root, { PATH: '/nonexistent' });
     expect(r.status).toBe(0);
-    expect(r.stdout.trim().split('\n')).toEqual([`@usbscsi/native: skipped: pkg-config is not installed (needed to find libusb-1.0); no usable prebuild either (no prebuilds in this package (${join(root, 'prebuilds')} does not exist; \`pnpm prebuild\` makes them)); core will use the node-usb fallback`]);
+    expect(r.stdout.trim().split('\n')).toEqual([
+      `@usbscsi/native: skipped: pkg-config is not installed (needed to find libusb-1.0); no usable prebuild either (no prebuilds in this package (${join(root, 'prebuilds')} does not exist; \`pnpm prebuild\` makes them)); core will use the node-usb fallback`,
+    ]);
     expect(readFileSync(join(root, 'build', 'skip-reason.txt'), 'utf8')).toMatch(/pkg-config is not installed/);
     expect(existsSync(join(root, 'build', 'Release', 'usbscsi_native.node'))).toBe(false);
   });
@@ -46,10 +61,14 @@ describe('native/scripts/install.js', () => {
     expect(forced.stdout).toMatch(/skipped: USBSCSI_SKIP_NATIVE is set/);
   });
 
-  it('without Node\'s uv.h (the event pump\'s header): a skip naming it, exit 0 with --force too', () => {
+  it("without Node's uv.h (the event pump's header): a skip naming it, exit 0 with --force too", () => {
     const root = sandbox();
     const ok = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
-    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', USBSCSI_UV_INCLUDE: join(root, 'no-node-headers') };
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      USBSCSI_UV_INCLUDE: join(root, 'no-node-headers'),
+    };
     const forced = run(root, env, '--force');
     expect(forced.status).toBe(0);
     // Stops earlier, at the first missing tool, on a machine without libusb or cmake.
@@ -66,7 +85,11 @@ describe('native/scripts/install.js', () => {
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
     const ok = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
     const uvHeader = existsSync(join(process.execPath, '../../include/node/uv.h'));
-    const prerequisites = ok('pkg-config', '--exists', 'libusb-1.0') && ok('cmake', '--version') && (ok('c++', '--version') || ok('g++', '--version')) && uvHeader;
+    const prerequisites =
+      ok('pkg-config', '--exists', 'libusb-1.0') &&
+      ok('cmake', '--version') &&
+      (ok('c++', '--version') || ok('g++', '--version')) &&
+      uvHeader;
     const probe = run(root, env);
     expect(probe.status).toBe(0);
     if (!prerequisites) return; // this machine stops before compiling: the missing tool is what it reports
@@ -79,21 +102,28 @@ describe('native/scripts/install.js', () => {
   it('a failing build (no CMakeLists.txt here) is a skip with the log path, exit 0', () => {
     const r = run(sandbox(), { PATH: process.env.PATH ?? '' });
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^@usbscsi\/native: skipped: (the addon build failed \(exit .*; log: .*build\.log\)|cmake-js is not installed.*|cmake is not installed|no C\+\+ compiler found.*|libusb-1\.0 development files not found.*|pkg-config is not installed.*); no usable prebuild either \(no prebuilds in this package .*\); core will use the node-usb fallback\n$/);
+    expect(r.stdout).toMatch(
+      /^@usbscsi\/native: skipped: (the addon build failed \(exit .*; log: .*build\.log\)|cmake-js is not installed.*|cmake is not installed|no C\+\+ compiler found.*|libusb-1\.0 development files not found.*|pkg-config is not installed.*); no usable prebuild either \(no prebuilds in this package .*\); core will use the node-usb fallback\n$/,
+    );
   });
 
   const builtAddon = fileURLToPath(new URL('../build/Release/usbscsi_native.node', import.meta.url));
   const target = `${process.platform}-${process.arch}${process.platform === 'linux' ? '-glibc' : ''}`;
 
-  it.runIf(existsSync(builtAddon))('a prebuild for this platform that loads: the install hook builds nothing and says so', () => {
-    const root = sandbox();
-    mkdirSync(join(root, 'prebuilds', target), { recursive: true });
-    copyFileSync(builtAddon, join(root, 'prebuilds', target, 'usbscsi_native.node'));
-    const r = run(root, { PATH: process.env.PATH ?? '' });
-    expect(r.status).toBe(0);
-    expect(r.stdout).toBe(`@usbscsi/native: using the prebuilt binary for ${target} (libusb inside); no source build needed\n`);
-    expect(existsSync(join(root, 'build'))).toBe(false);
-  });
+  it.runIf(existsSync(builtAddon))(
+    'a prebuild for this platform that loads: the install hook builds nothing and says so',
+    () => {
+      const root = sandbox();
+      mkdirSync(join(root, 'prebuilds', target), { recursive: true });
+      copyFileSync(builtAddon, join(root, 'prebuilds', target, 'usbscsi_native.node'));
+      const r = run(root, { PATH: process.env.PATH ?? '' });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(
+        `@usbscsi/native: using the prebuilt binary for ${target} (libusb inside); no source build needed\n`,
+      );
+      expect(existsSync(join(root, 'build'))).toBe(false);
+    },
+  );
 
   it('a prebuild that does not load is named in the skip line, and the install still exits 0', () => {
     const root = sandbox();
@@ -101,6 +131,8 @@ describe('native/scripts/install.js', () => {
     writeFileSync(join(root, 'prebuilds', target, 'usbscsi_native.node'), 'not a binary');
     const r = run(root, { PATH: '/nonexistent' });
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^@usbscsi\/native: skipped: pkg-config is not installed .*; no usable prebuild either \(.*usbscsi_native\.node.*\); core will use the node-usb fallback\n$/);
+    expect(r.stdout).toMatch(
+      /^@usbscsi\/native: skipped: pkg-config is not installed .*; no usable prebuild either \(.*usbscsi_native\.node.*\); core will use the node-usb fallback\n$/,
+    );
   });
 });

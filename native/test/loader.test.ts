@@ -1,6 +1,15 @@
 // The loader's order (loader.js): USBSCSI_NATIVE_BINARY alone; else the prebuild for this
 // platform, then the source build, the newer first when both exist; every pass-over has a reason.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +25,17 @@ const target = `${process.platform}-${process.arch}${process.platform === 'linux
 let root: string;
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-function pkg(files: { prebuild?: string | Buffer; manifest?: object; source?: string | Buffer; skipReason?: string }): string {
+function pkg(files: {
+  prebuild?: string | Buffer;
+  manifest?: object;
+  source?: string | Buffer;
+  skipReason?: string;
+}): string {
   root = mkdtempSync(join(tmpdir(), 'usbscsi-loader-'));
-  const put = (rel: string, data: string | Buffer) => { mkdirSync(join(root, rel, '..'), { recursive: true }); writeFileSync(join(root, rel), data); };
+  const put = (rel: string, data: string | Buffer) => {
+    mkdirSync(join(root, rel, '..'), { recursive: true });
+    writeFileSync(join(root, rel), data);
+  };
   if (files.prebuild !== undefined) put(`prebuilds/${target}/usbscsi_native.node`, files.prebuild);
   if (files.manifest) put(`prebuilds/${target}/manifest.json`, JSON.stringify(files.manifest));
   if (files.source !== undefined) put('build/Release/usbscsi_native.node', files.source);
@@ -26,7 +43,10 @@ function pkg(files: { prebuild?: string | Buffer; manifest?: object; source?: st
   return root;
 }
 
-const age = (file: string, secondsAgo: number) => { const t = Date.now() / 1000 - secondsAgo; utimesSync(file, t, t); };
+const age = (file: string, secondsAgo: number) => {
+  const t = Date.now() / 1000 - secondsAgo;
+  utimesSync(file, t, t);
+};
 
 describe('native loader order', () => {
   it('no prebuilds at all: the prebuild is unavailable with the reason, the source build is next', () => {
@@ -39,7 +59,9 @@ describe('native loader order', () => {
   it('a prebuild for another platform only: says which targets the package has', () => {
     const r = pkg({});
     mkdirSync(join(r, 'prebuilds', 'os2-sparc'), { recursive: true });
-    expect(loader.candidates(r, {}, glibc).order[0].skip).toBe(`no prebuild for ${target} (this package has: os2-sparc)`);
+    expect(loader.candidates(r, {}, glibc).order[0].skip).toBe(
+      `no prebuild for ${target} (this package has: os2-sparc)`,
+    );
   });
 
   it('the prebuild goes first when both exist and the source build is older', () => {
@@ -58,11 +80,14 @@ describe('native loader order', () => {
     expect(c.note).toMatch(/newer than the prebuild/);
   });
 
-  it.runIf(process.platform === 'linux')('a prebuild needing a newer glibc than this system has is passed over before loading', () => {
-    const r = pkg({ prebuild: 'p', manifest: { glibcNeeded: '2.99' } });
-    expect(loader.candidates(r, {}, glibc).order[0].skip).toBe('the prebuild needs glibc 2.99; this system has 2.36');
-    expect(loader.candidates(r, {}, { name: 'glibc', version: '2.100' }).order[0].skip).toBeUndefined();
-  });
+  it.runIf(process.platform === 'linux')(
+    'a prebuild needing a newer glibc than this system has is passed over before loading',
+    () => {
+      const r = pkg({ prebuild: 'p', manifest: { glibcNeeded: '2.99' } });
+      expect(loader.candidates(r, {}, glibc).order[0].skip).toBe('the prebuild needs glibc 2.99; this system has 2.36');
+      expect(loader.candidates(r, {}, { name: 'glibc', version: '2.100' }).order[0].skip).toBeUndefined();
+    },
+  );
 
   it('USBSCSI_NATIVE_BINARY names the one binary tried', () => {
     const r = pkg({ prebuild: 'p', source: 's' });
@@ -75,7 +100,10 @@ describe('native loader order', () => {
     const r = pkg({});
     const ran = join(r, 'ran');
     const script = join(r, 'evil.js');
-    writeFileSync(script, `require('node:fs').writeFileSync(${JSON.stringify(ran)}, 'x'); module.exports = { platform: 'evil' };`);
+    writeFileSync(
+      script,
+      `require('node:fs').writeFileSync(${JSON.stringify(ran)}, 'x'); module.exports = { platform: 'evil' };`,
+    );
     const asScript = loader.loadFirst(r, { USBSCSI_NATIVE_BINARY: script });
     expect(asScript).toMatchObject({ ok: false, tried: [{ kind: 'override', status: 'unavailable' }] });
     expect(asScript.reason).toMatch(/USBSCSI_NATIVE_BINARY names .*evil\.js, which is not a \.node file/);
@@ -86,22 +114,32 @@ describe('native loader order', () => {
     expect(existsSync(ran)).toBe(false);
   });
 
-  it.runIf(existsSync(built))('a USBSCSI_NATIVE_BINARY that is missing or broken leaves the native engine unavailable, though a source build would load', () => {
-    const r = pkg({});
-    mkdirSync(join(r, 'build/Release'), { recursive: true });
-    copyFileSync(built, join(r, 'build/Release/usbscsi_native.node'));
-    writeFileSync(join(r, 'broken.node'), 'not an ELF or Mach-O file');
-    for (const [file, status, why] of [['missing.node', 'unavailable', /which does not exist/], ['broken.node', 'failed', /which failed to load: /]] as const) {
-      const loaded = loader.loadFirst(r, { USBSCSI_NATIVE_BINARY: join(r, file) });
-      expect(loaded.ok).toBe(false);
-      expect(loaded.tried).toEqual([{ kind: 'override', path: join(r, file), status, reason: expect.stringMatching(why) }]);
-      expect(loaded.reason).toMatch(/^override: USBSCSI_NATIVE_BINARY names /);
-    }
-    // the same binary named by the variable loads
-    expect(loader.loadFirst(r, { USBSCSI_NATIVE_BINARY: join(r, 'build/Release/usbscsi_native.node') })).toMatchObject({ ok: true, from: { kind: 'override' } });
-  });
+  it.runIf(existsSync(built))(
+    'a USBSCSI_NATIVE_BINARY that is missing or broken leaves the native engine unavailable, though a source build would load',
+    () => {
+      const r = pkg({});
+      mkdirSync(join(r, 'build/Release'), { recursive: true });
+      copyFileSync(built, join(r, 'build/Release/usbscsi_native.node'));
+      writeFileSync(join(r, 'broken.node'), 'not an ELF or Mach-O file');
+      for (const [file, status, why] of [
+        ['missing.node', 'unavailable', /which does not exist/],
+        ['broken.node', 'failed', /which failed to load: /],
+      ] as const) {
+        const loaded = loader.loadFirst(r, { USBSCSI_NATIVE_BINARY: join(r, file) });
+        expect(loaded.ok).toBe(false);
+        expect(loaded.tried).toEqual([
+          { kind: 'override', path: join(r, file), status, reason: expect.stringMatching(why) },
+        ]);
+        expect(loaded.reason).toMatch(/^override: USBSCSI_NATIVE_BINARY names /);
+      }
+      // the same binary named by the variable loads
+      expect(
+        loader.loadFirst(r, { USBSCSI_NATIVE_BINARY: join(r, 'build/Release/usbscsi_native.node') }),
+      ).toMatchObject({ ok: true, from: { kind: 'override' } });
+    },
+  );
 
-  it('the install script\'s skip reason is the source build\'s reason', () => {
+  it("the install script's skip reason is the source build's reason", () => {
     const { order } = loader.candidates(pkg({ skipReason: 'cmake is not installed' }), {}, glibc);
     expect(order[1].skip).toBe('the source build was skipped: cmake is not installed');
   });
@@ -113,7 +151,10 @@ describe('native loader order', () => {
     age(join(r, 'build/Release/usbscsi_native.node'), 60);
     const loaded = loader.loadFirst(r, {});
     expect(loaded.ok).toBe(true);
-    expect(loaded.tried.map((t: { kind: string; status: string }) => `${t.kind}:${t.status}`)).toEqual(['prebuild:failed', 'source:loaded']);
+    expect(loaded.tried.map((t: { kind: string; status: string }) => `${t.kind}:${t.status}`)).toEqual([
+      'prebuild:failed',
+      'source:loaded',
+    ]);
     expect(loaded.tried[0].reason).toMatch(/^failed to load: /);
   });
 

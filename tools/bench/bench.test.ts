@@ -5,7 +5,20 @@ import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- plain ESM JavaScript without declarations (run by node in the guest too)
 import { BenchArgumentError, DEFAULT_SIZES, KNOWN_PATHS, parseBenchArgs } from './lib/args.mjs';
 // @ts-expect-error -- plain ESM JavaScript without declarations
-import { best, judgeTargets, lowest, median, niceAxis, percentile, renderSvg, renderText, slope, summarizeScenario, throughputTable, turTable } from './lib/report.mjs';
+import {
+  best,
+  judgeTargets,
+  lowest,
+  median,
+  niceAxis,
+  percentile,
+  renderSvg,
+  renderText,
+  slope,
+  summarizeScenario,
+  throughputTable,
+  turTable,
+} from './lib/report.mjs';
 // @ts-expect-error -- plain ESM JavaScript without declarations
 import { topFrames } from './lib/cpuprofile.mjs';
 
@@ -15,13 +28,21 @@ const KIB = 1024;
 describe('parseBenchArgs', () => {
   it('defaults to the full bench: 64 MiB, 2000 TURs, 3 reps, xhci and ehci, every path, 64 KiB..4 MiB, 1 GiB memory run', () => {
     const c = parseBenchArgs([], {});
-    expect(c).toMatchObject({ tiny: false, sizeMiB: 64, turCount: 2000, reps: 3, scenarios: ['xhci', 'ehci'], memoryGiB: 1, cpuProf: false });
+    expect(c).toMatchObject({
+      tiny: false,
+      sizeMiB: 64,
+      turCount: 2000,
+      reps: 3,
+      scenarios: ['xhci', 'ehci'],
+      memoryGiB: 1,
+      cpuProf: false,
+    });
     expect(c.paths).toEqual(KNOWN_PATHS);
     expect(c.sizes).toEqual(DEFAULT_SIZES);
     expect(c.chunkKiB).toBeUndefined();
   });
 
-  it('--tiny (after pnpm\'s --) and BENCH_TINY=1 shrink everything to a proof-of-life run on xhci', () => {
+  it("--tiny (after pnpm's --) and BENCH_TINY=1 shrink everything to a proof-of-life run on xhci", () => {
     for (const c of [parseBenchArgs(['--', '--tiny'], {}), parseBenchArgs([], { BENCH_TINY: '1' })]) {
       expect(c).toMatchObject({ tiny: true, sizeMiB: 4, turCount: 50, reps: 1, scenarios: ['xhci'] });
       expect(c.memoryGiB).toBeLessThan(1);
@@ -29,9 +50,29 @@ describe('parseBenchArgs', () => {
   });
 
   it('takes the BENCH_* knobs, and flags win over the environment', () => {
-    const env = { BENCH_SIZE_MIB: '16', BENCH_TUR_COUNT: '500', BENCH_SCENARIOS: 'ehci', BENCH_PATHS: 'kernel,c-loop', BENCH_REPS: '5', BENCH_CHUNK_KIB: '1024', BENCH_CPU_PROF: '1' };
-    expect(parseBenchArgs([], env)).toMatchObject({ sizeMiB: 16, turCount: 500, scenarios: ['ehci'], paths: ['kernel', 'c-loop'], reps: 5, chunkKiB: 1024, cpuProf: true });
-    expect(parseBenchArgs(['--size-mib', '8', '--scenarios=xhci', '--sizes-kib', '1024,64'], env)).toMatchObject({ sizeMiB: 8, scenarios: ['xhci'], sizes: [64 * KIB, MIB] });
+    const env = {
+      BENCH_SIZE_MIB: '16',
+      BENCH_TUR_COUNT: '500',
+      BENCH_SCENARIOS: 'ehci',
+      BENCH_PATHS: 'kernel,c-loop',
+      BENCH_REPS: '5',
+      BENCH_CHUNK_KIB: '1024',
+      BENCH_CPU_PROF: '1',
+    };
+    expect(parseBenchArgs([], env)).toMatchObject({
+      sizeMiB: 16,
+      turCount: 500,
+      scenarios: ['ehci'],
+      paths: ['kernel', 'c-loop'],
+      reps: 5,
+      chunkKiB: 1024,
+      cpuProf: true,
+    });
+    expect(parseBenchArgs(['--size-mib', '8', '--scenarios=xhci', '--sizes-kib', '1024,64'], env)).toMatchObject({
+      sizeMiB: 8,
+      scenarios: ['xhci'],
+      sizes: [64 * KIB, MIB],
+    });
     expect(parseBenchArgs(['--no-memory'], {}).memoryGiB).toBe(0);
   });
 
@@ -48,7 +89,11 @@ describe('parseBenchArgs', () => {
     ];
     for (const [argv, env, message] of bad) {
       let caught: unknown;
-      try { parseBenchArgs(argv, env); } catch (err) { caught = err; }
+      try {
+        parseBenchArgs(argv, env);
+      } catch (err) {
+        caught = err;
+      }
       expect(caught, argv.join(' ')).toBeInstanceOf(BenchArgumentError);
       expect((caught as { code: string }).code).toBe('E_BAD_INPUT');
       expect((caught as Error).message).toMatch(message);
@@ -99,8 +144,22 @@ function sampleRaw() {
     sizes,
     paths: ['native-d4', 'node-usb', 'kernel', 'c-loop'],
     reps: [
-      { results: { 'native-d4': point([1, 0.1], [2, 0.2], 100, 300), 'node-usb': point([2, 0.2], [2, 0.2], 200, 500), kernel: point([0.5, 0.1], [1, 0.1], 50, 90), 'c-loop': point([1, 0.1], [2, 0.2], 90, 200) } },
-      { results: { 'native-d4': point([1, 0.1], [2, 0.2], 120, 320), 'node-usb': point([2, 0.2], [2, 0.2], 220, 520), kernel: point([0.5, 0.1], [1, 0.1], 50, 90), 'c-loop': { error: 'E_IO: detach failed' } } },
+      {
+        results: {
+          'native-d4': point([1, 0.1], [2, 0.2], 100, 300),
+          'node-usb': point([2, 0.2], [2, 0.2], 200, 500),
+          kernel: point([0.5, 0.1], [1, 0.1], 50, 90),
+          'c-loop': point([1, 0.1], [2, 0.2], 90, 200),
+        },
+      },
+      {
+        results: {
+          'native-d4': point([1, 0.1], [2, 0.2], 120, 320),
+          'node-usb': point([2, 0.2], [2, 0.2], 220, 520),
+          kernel: point([0.5, 0.1], [1, 0.1], 50, 90),
+          'c-loop': { error: 'E_IO: detach failed' },
+        },
+      },
     ],
   };
 }
@@ -150,7 +209,20 @@ describe('summary, ratios and targets', () => {
     expect(t).toMatch(/kernel block device, O_DIRECT\s+32\.0 \(1\.00x \/ 2\.00x\)/);
     const tur = turTable(s, ['native-d4', 'node-usb']);
     expect(tur).toMatch(/native BOT, depth 4 \(default\)\s+110\.0\s+310\.0\s+1\.22x/);
-    const text = renderText({ scenarios: [{ scenario: 'xhci', totalBytes: 16 * MIB, reps: 2, turCount: 500, paths: ['native-d4', 'c-loop'], sizes: [64 * KIB], summary: s, targets: judgeTargets(s, [64 * KIB]) }] });
+    const text = renderText({
+      scenarios: [
+        {
+          scenario: 'xhci',
+          totalBytes: 16 * MIB,
+          reps: 2,
+          turCount: 500,
+          paths: ['native-d4', 'c-loop'],
+          sizes: [64 * KIB],
+          summary: s,
+          targets: judgeTargets(s, [64 * KIB]),
+        },
+      ],
+    });
     expect(text).toContain('== xhci: 16 MiB per point, median of 2 reps, TUR x500 ==');
     expect(text).toContain('[MISSED] TUR p50 latency');
     expect(text).toContain('c-loop: E_IO: detach failed');
@@ -161,16 +233,31 @@ describe('renderSvg', () => {
   it('draws one panel per scenario and op, one line per measured path at log2-spaced sizes, and a legend', () => {
     const raw = sampleRaw();
     const s = summarizeScenario(raw);
-    const report = { title: 'T & <t>', scenarios: [{ scenario: 'xhci', sizes: raw.sizes, paths: raw.paths, summary: s }, { scenario: 'ehci', sizes: raw.sizes, paths: raw.paths, summary: s }] };
+    const report = {
+      title: 'T & <t>',
+      scenarios: [
+        { scenario: 'xhci', sizes: raw.sizes, paths: raw.paths, summary: s },
+        { scenario: 'ehci', sizes: raw.sizes, paths: raw.paths, summary: s },
+      ],
+    };
     const svg = renderSvg(report);
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(svg).toContain('T &amp; &lt;t&gt;');
-    for (const title of ['xhci: sequential READ', 'xhci: sequential WRITE', 'ehci: sequential READ', 'ehci: sequential WRITE']) expect(svg).toContain(title);
+    for (const title of [
+      'xhci: sequential READ',
+      'xhci: sequential WRITE',
+      'ehci: sequential READ',
+      'ehci: sequential WRITE',
+    ])
+      expect(svg).toContain(title);
     expect(svg.match(/<polyline /g)).toHaveLength(4 * 4); // 4 panels x 4 paths
     expect(svg.match(/stroke-dasharray/g)!.length).toBeGreaterThanOrEqual(2 * 4 + 2); // kernel and C dashed in panels and legend
     // READ panel of xhci: native 16 MiB/s at 64 KiB (left edge x=62) and 160 at 4 MiB (right edge x=432).
-    const first = svg.match(/<polyline [^>]*points="([^"]+)"/)![1]!.split(' ').map((p) => p.split(',').map(Number));
+    const first = svg
+      .match(/<polyline [^>]*points="([^"]+)"/)![1]!
+      .split(' ')
+      .map((p) => p.split(',').map(Number));
     expect(first[0]![0]).toBeCloseTo(62);
     expect(first[1]![0]).toBeCloseTo(432);
     expect(first[1]![1]).toBeLessThan(first[0]![1]!); // higher throughput is higher up
@@ -187,15 +274,33 @@ describe('topFrames', () => {
     const profile = {
       nodes: [
         { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 } },
-        { id: 2, callFrame: { functionName: 'executeNow', url: 'file:///repo/packages/core/dist/bot/bot-transport.js', lineNumber: 9 } },
+        {
+          id: 2,
+          callFrame: {
+            functionName: 'executeNow',
+            url: 'file:///repo/packages/core/dist/bot/bot-transport.js',
+            lineNumber: 9,
+          },
+        },
         { id: 3, callFrame: { functionName: '', url: 'node:internal/x', lineNumber: 0 } },
-        { id: 4, callFrame: { functionName: 'executeNow', url: 'file:///repo/packages/core/dist/bot/bot-transport.js', lineNumber: 9 } },
+        {
+          id: 4,
+          callFrame: {
+            functionName: 'executeNow',
+            url: 'file:///repo/packages/core/dist/bot/bot-transport.js',
+            lineNumber: 9,
+          },
+        },
       ],
       samples: [2, 3, 4, 2],
       timeDeltas: [0, 1000, 3000, 2000],
     };
     const top = topFrames(profile);
-    expect(top[0]).toMatchObject({ name: 'executeNow', where: 'packages/core/dist/bot/bot-transport.js:10', selfMs: 3 });
+    expect(top[0]).toMatchObject({
+      name: 'executeNow',
+      where: 'packages/core/dist/bot/bot-transport.js:10',
+      selfMs: 3,
+    });
     expect(top[0].selfPercent).toBeCloseTo(50);
     expect(top[1]).toMatchObject({ name: '(anonymous)', selfMs: 3 });
   });

@@ -23,7 +23,12 @@ export async function streamedReadMemory({ gib, chunkBytes = MIB, samples = 64 }
   const blocks = totalBytes / 512;
   // RamBlockStore is sparse: unwritten LBAs read as zeros without being stored.
   const backend = createSimulatedBackend({ luns: [{ blockSize: 512, blockCount: blocks }] });
-  const dev = await openDevice({ backend, transport: 'bot', tuning: { maxTransferBytes: chunkBytes }, quirks: { maxTransferBytes: chunkBytes } });
+  const dev = await openDevice({
+    backend,
+    transport: 'bot',
+    tuning: { maxTransferBytes: chunkBytes },
+    quirks: { maxTransferBytes: chunkBytes },
+  });
   const fd = openSync('/dev/null', 'w');
   const points = [];
   // With --expose-gc each sample follows a full collection, so it shows what is RETAINED (the
@@ -43,7 +48,10 @@ export async function streamedReadMemory({ gib, chunkBytes = MIB, samples = 64 }
     const t0 = process.hrtime.bigint();
     await dev.readToFd(0, blocks, fd, {
       onProgress: (done) => {
-        if (done >= next) { sample(done); next += step; }
+        if (done >= next) {
+          sample(done);
+          next += step;
+        }
       },
     });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -52,20 +60,47 @@ export async function streamedReadMemory({ gib, chunkBytes = MIB, samples = 64 }
     // growing to its working size, which is not per-chunk garbage.
     const half = points.filter((p) => p.bytes >= totalBytes / 2);
     const perGiB = (key) => {
-      const s = slope(half.map((p) => p.bytes / (1024 * MIB)), half.map((p) => p[key] / MIB));
+      const s = slope(
+        half.map((p) => p.bytes / (1024 * MIB)),
+        half.map((p) => p[key] / MIB),
+      );
       return s == null ? null : s;
     };
-    const stat = (key) => ({ start: points[0][key], peak: Math.max(...points.map((p) => p[key])), end: points.at(-1)[key], slopeMiBPerGiB: perGiB(key) });
+    const stat = (key) => ({
+      start: points[0][key],
+      peak: Math.max(...points.map((p) => p[key])),
+      end: points.at(-1)[key],
+      slopeMiBPerGiB: perGiB(key),
+    });
     const rss = stat('rss');
     const heap = stat('heap');
     // A tiny run (< 256 MiB) has too few points in its second half for a meaningful slope.
     const within = (s, limit) => s.slopeMiBPerGiB != null && Math.abs(s.slopeMiBPerGiB) <= limit;
-    const flat = within(heap, FLAT_LIMIT_MIB_PER_GIB) && rss.end - rss.start <= RSS_GROWTH_LIMIT_MIB * MIB && rss.peak - rss.start <= RSS_PEAK_LIMIT_MIB * MIB;
+    const flat =
+      within(heap, FLAT_LIMIT_MIB_PER_GIB) &&
+      rss.end - rss.start <= RSS_GROWTH_LIMIT_MIB * MIB &&
+      rss.peak - rss.start <= RSS_PEAK_LIMIT_MIB * MIB;
     return {
       method: 'ScsiDevice.readToFd to /dev/null, EmulatorBackend in process',
-      totalBytes, chunkBytes, seconds, mibPerSecond: totalBytes / MIB / seconds,
-      rss, heap, external: stat('external'), flat, flatLimits: { heapSlopeMiBPerGiB: FLAT_LIMIT_MIB_PER_GIB, rssGrowthMiB: RSS_GROWTH_LIMIT_MIB, rssPeakAboveStartMiB: RSS_PEAK_LIMIT_MIB }, gcBeforeSamples: typeof gc === 'function',
-      points: points.map((p) => ({ mib: +(p.bytes / MIB).toFixed(1), rssMiB: +(p.rss / MIB).toFixed(2), heapMiB: +(p.heap / MIB).toFixed(2) })),
+      totalBytes,
+      chunkBytes,
+      seconds,
+      mibPerSecond: totalBytes / MIB / seconds,
+      rss,
+      heap,
+      external: stat('external'),
+      flat,
+      flatLimits: {
+        heapSlopeMiBPerGiB: FLAT_LIMIT_MIB_PER_GIB,
+        rssGrowthMiB: RSS_GROWTH_LIMIT_MIB,
+        rssPeakAboveStartMiB: RSS_PEAK_LIMIT_MIB,
+      },
+      gcBeforeSamples: typeof gc === 'function',
+      points: points.map((p) => ({
+        mib: +(p.bytes / MIB).toFixed(1),
+        rssMiB: +(p.rss / MIB).toFixed(2),
+        heapMiB: +(p.heap / MIB).toFixed(2),
+      })),
     };
   } finally {
     closeSync(fd);
@@ -78,5 +113,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const chunk = Number(process.argv[3] ?? 1024) * 1024;
   streamedReadMemory({ gib, chunkBytes: chunk })
     .then((r) => process.stdout.write(`${JSON.stringify(r)}\n`))
-    .catch((err) => { process.stdout.write(`${JSON.stringify({ error: `${err?.code ? `${err.code}: ` : ''}${err?.message ?? err}` })}\n`); process.exitCode = 1; });
+    .catch((err) => {
+      process.stdout.write(
+        `${JSON.stringify({ error: `${err?.code ? `${err.code}: ` : ''}${err?.message ?? err}` })}\n`,
+      );
+      process.exitCode = 1;
+    });
 }

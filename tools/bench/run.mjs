@@ -7,7 +7,17 @@
 // Exit status: 0 when every scenario and path produced numbers (targets never fail the run),
 // 1 when something could not be measured, 2 on bad arguments or missing prerequisites.
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchArgumentError, parseBenchArgs, usage } from './lib/args.mjs';
@@ -30,14 +40,34 @@ function fail(message, code = 2) {
 let accel;
 
 function has(bin) {
-  try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); return true; } catch { return false; }
+  try {
+    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function checkPrerequisites() {
-  const need = [['qemu-system-x86_64', 'qemu-system-x86'], ['cpio', 'cpio'], ['depmod', 'kmod'], ['busybox', 'busybox-static'], ['gcc', 'gcc'], ['pkg-config', 'pkg-config'], ['sg_inq', 'sg3-utils']];
+  const need = [
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['cpio', 'cpio'],
+    ['depmod', 'kmod'],
+    ['busybox', 'busybox-static'],
+    ['gcc', 'gcc'],
+    ['pkg-config', 'pkg-config'],
+    ['sg_inq', 'sg3-utils'],
+  ];
   const missing = need.filter(([b]) => !has(b));
-  if (missing.length) fail(`missing ${missing.map(([b]) => b).join(', ')}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`);
-  try { execFileSync('pkg-config', ['--exists', 'libusb-1.0']); } catch { fail('libusb-1.0 headers missing: apt-get install libusb-1.0-0-dev'); }
+  if (missing.length)
+    fail(
+      `missing ${missing.map(([b]) => b).join(', ')}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`,
+    );
+  try {
+    execFileSync('pkg-config', ['--exists', 'libusb-1.0']);
+  } catch {
+    fail('libusb-1.0 headers missing: apt-get install libusb-1.0-0-dev');
+  }
   for (const f of ['packages/core/dist/open.js', 'packages/emulator/dist/index.js']) {
     if (!existsSync(join(repo, f))) fail(`${f} is missing: run \`pnpm build\` first`);
   }
@@ -46,9 +76,15 @@ function checkPrerequisites() {
 function buildBaselines() {
   const bin = join(out, 'bin');
   mkdirSync(bin, { recursive: true });
-  const libusb = execFileSync('pkg-config', ['--cflags', '--libs', 'libusb-1.0'], { encoding: 'utf8' }).trim().split(/\s+/);
-  execFileSync('gcc', ['-O2', '-Wall', '-o', join(bin, 'bot-loop'), join(here, 'c/bot-loop.c'), ...libusb], { stdio: 'inherit' });
-  execFileSync('gcc', ['-O2', '-Wall', '-o', join(bin, 'direct-io'), join(here, 'c/direct-io.c')], { stdio: 'inherit' });
+  const libusb = execFileSync('pkg-config', ['--cflags', '--libs', 'libusb-1.0'], { encoding: 'utf8' })
+    .trim()
+    .split(/\s+/);
+  execFileSync('gcc', ['-O2', '-Wall', '-o', join(bin, 'bot-loop'), join(here, 'c/bot-loop.c'), ...libusb], {
+    stdio: 'inherit',
+  });
+  execFileSync('gcc', ['-O2', '-Wall', '-o', join(bin, 'direct-io'), join(here, 'c/direct-io.c')], {
+    stdio: 'inherit',
+  });
 }
 
 function deviceArgs(scenario, disk) {
@@ -65,11 +101,25 @@ function boot(scenario, kernel, initrd, config) {
   closeSync(fd);
   rmSync(join(out, `raw-${scenario}.json`), { force: true });
   const args = [
-    '-machine', 'q35', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot', ...accel.args,
-    '-kernel', kernel, '-initrd', initrd,
-    '-append', `console=ttyS0 quiet panic=-1 vmscript=tools/bench/guest/bench.sh vmscenario=${scenario}`,
-    '-virtfs', `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
-    '-virtfs', `local,path=${out},mount_tag=out,security_model=none,id=out`,
+    '-machine',
+    'q35',
+    '-m',
+    '1024',
+    '-smp',
+    '2',
+    '-nographic',
+    '-no-reboot',
+    ...accel.args,
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    `console=ttyS0 quiet panic=-1 vmscript=tools/bench/guest/bench.sh vmscenario=${scenario}`,
+    '-virtfs',
+    `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
+    '-virtfs',
+    `local,path=${out},mount_tag=out,security_model=none,id=out`,
     ...deviceArgs(scenario, disk),
   ];
   const t0 = Date.now();
@@ -80,7 +130,10 @@ function boot(scenario, kernel, initrd, config) {
     let timedOut = false;
     const onData = (d) => {
       chunks.push(d);
-      if (process.env.BENCH_VERBOSE) { process.stdout.write(d); return; }
+      if (process.env.BENCH_VERBOSE) {
+        process.stdout.write(d);
+        return;
+      }
       pending += d.toString('latin1').replace(/\0/g, '');
       const lines = pending.split('\n');
       pending = lines.pop();
@@ -88,14 +141,21 @@ function boot(scenario, kernel, initrd, config) {
     };
     qemu.stdout.on('data', onData);
     qemu.stderr.on('data', onData);
-    const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, bootTimeoutS * 1000);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      qemu.kill('SIGKILL');
+    }, bootTimeoutS * 1000);
     qemu.on('close', () => {
       clearTimeout(timer);
       rmSync(disk, { force: true });
       const consoleText = Buffer.concat(chunks).toString('latin1').replace(/\0/g, '');
       writeFileSync(join(work, `console-${scenario}.log`), consoleText);
       let raw = null;
-      try { raw = JSON.parse(readFileSync(join(out, `raw-${scenario}.json`), 'utf8')); } catch { /* reported by the caller */ }
+      try {
+        raw = JSON.parse(readFileSync(join(out, `raw-${scenario}.json`), 'utf8'));
+      } catch {
+        /* reported by the caller */
+      }
       resolveBoot({ scenario, timedOut, seconds: (Date.now() - t0) / 1000, raw, consoleText });
     });
   });
@@ -103,11 +163,19 @@ function boot(scenario, kernel, initrd, config) {
 
 function runMemory(config) {
   try {
-    const text = execFileSync(process.execPath, ['--expose-gc', join(here, 'memory.mjs'), String(config.memoryGiB), '256'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const text = execFileSync(
+      process.execPath,
+      ['--expose-gc', join(here, 'memory.mjs'), String(config.memoryGiB), '256'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     return JSON.parse(text);
   } catch (err) {
     const text = err?.stdout ? String(err.stdout) : '';
-    try { return JSON.parse(text); } catch { return { error: err?.message ?? String(err) }; }
+    try {
+      return JSON.parse(text);
+    } catch {
+      return { error: err?.message ?? String(err) };
+    }
   }
 }
 
@@ -126,38 +194,89 @@ async function main() {
     if (err instanceof BenchArgumentError) fail(err.message);
     throw err;
   }
-  if (config.help) { console.log(usage()); return 0; }
+  if (config.help) {
+    console.log(usage());
+    return 0;
+  }
   const t0 = Date.now();
   checkPrerequisites();
   mkdirSync(out, { recursive: true });
-  for (const f of readdirSync(out)) if (/^(raw-|prof-|cpu-prof$|config\.json$)/.test(f)) rmSync(join(out, f), { recursive: true, force: true });
+  for (const f of readdirSync(out))
+    if (/^(raw-|prof-|cpu-prof$|config\.json$)/.test(f)) rmSync(join(out, f), { recursive: true, force: true });
   if (config.cpuProf) writeFileSync(join(out, 'cpu-prof'), '1');
   buildBaselines();
   const tb = Date.now();
   execFileSync('bash', [join(repo, 'tools/vm/build-initramfs.sh'), work], { stdio: 'inherit' });
-  console.log(`bench: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; ${config.sizeMiB} MiB per point, sizes ${config.sizes.map((s) => s / 1024).join('/')} KiB, ${config.reps} reps, TUR x${config.turCount}, paths ${config.paths.join(',')}`);
+  console.log(
+    `bench: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; ${config.sizeMiB} MiB per point, sizes ${config.sizes.map((s) => s / 1024).join('/')} KiB, ${config.reps} reps, TUR x${config.turCount}, paths ${config.paths.join(',')}`,
+  );
   const kv = readFileSync(join(work, 'kernel-version'), 'utf8').trim();
-  try { accel = await qemuAccel(`/boot/vmlinuz-${kv}`); } catch (err) { fail(err.message); }
+  try {
+    accel = await qemuAccel(`/boot/vmlinuz-${kv}`);
+  } catch (err) {
+    fail(err.message);
+  }
   console.log(`bench: QEMU accelerator ${accel.accel} (${accel.why})`);
-  writeFileSync(join(out, 'config.json'), JSON.stringify({ sizeMiB: config.sizeMiB, sizes: config.sizes, paths: config.paths, reps: config.reps, turCount: config.turCount, chunkKiB: config.chunkKiB }));
+  writeFileSync(
+    join(out, 'config.json'),
+    JSON.stringify({
+      sizeMiB: config.sizeMiB,
+      sizes: config.sizes,
+      paths: config.paths,
+      reps: config.reps,
+      turCount: config.turCount,
+      chunkKiB: config.chunkKiB,
+    }),
+  );
 
-  const report = { title: `usbscsi throughput against transfer size (QEMU ${accel.accel.toUpperCase()} usb-storage, ${config.sizeMiB} MiB per point, median of ${config.reps})`, accel: { name: accel.accel, why: accel.why }, generatedAt: new Date().toISOString(), command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(), config, scenarios: [], memory: null };
+  const report = {
+    title: `usbscsi throughput against transfer size (QEMU ${accel.accel.toUpperCase()} usb-storage, ${config.sizeMiB} MiB per point, median of ${config.reps})`,
+    accel: { name: accel.accel, why: accel.why },
+    generatedAt: new Date().toISOString(),
+    command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
+    config,
+    scenarios: [],
+    memory: null,
+  };
   let complete = true;
   for (const scenario of config.scenarios) {
     console.log(`bench: booting ${scenario}…`);
     const r = await boot(scenario, `/boot/vmlinuz-${kv}`, join(work, 'initrd.gz'), config);
     if (!r.raw) {
       complete = false;
-      console.log(`bench: ${scenario}: NO RESULTS${r.timedOut ? ` (QEMU killed after ${bootTimeoutS} s)` : ''}; console in ${join(work, `console-${scenario}.log`)}`);
-      report.scenarios.push({ scenario, error: r.timedOut ? 'timed out' : 'no results file', totalBytes: config.sizeMiB * 1048576, sizes: config.sizes, paths: config.paths, reps: 0, turCount: config.turCount, summary: {}, targets: [] });
+      console.log(
+        `bench: ${scenario}: NO RESULTS${r.timedOut ? ` (QEMU killed after ${bootTimeoutS} s)` : ''}; console in ${join(work, `console-${scenario}.log`)}`,
+      );
+      report.scenarios.push({
+        scenario,
+        error: r.timedOut ? 'timed out' : 'no results file',
+        totalBytes: config.sizeMiB * 1048576,
+        sizes: config.sizes,
+        paths: config.paths,
+        reps: 0,
+        turCount: config.turCount,
+        summary: {},
+        targets: [],
+      });
       continue;
     }
     const summary = summarizeScenario(r.raw);
     if (Object.values(summary).some((p) => p.errors.length)) complete = false;
     report.scenarios.push({
-      scenario, bootSeconds: r.seconds, guestSeconds: r.raw.seconds, environment: r.raw.environment,
-      totalBytes: r.raw.totalBytes, sizes: r.raw.sizes, paths: r.raw.paths, reps: r.raw.reps.length, turCount: r.raw.turCount,
-      summary, targets: judgeTargets(summary, r.raw.sizes), bestSummary: summarizeScenario(r.raw, best), raw: r.raw.reps, cpuProfiles: profiles(scenario),
+      scenario,
+      bootSeconds: r.seconds,
+      guestSeconds: r.raw.seconds,
+      environment: r.raw.environment,
+      totalBytes: r.raw.totalBytes,
+      sizes: r.raw.sizes,
+      paths: r.raw.paths,
+      reps: r.raw.reps.length,
+      turCount: r.raw.turCount,
+      summary,
+      targets: judgeTargets(summary, r.raw.sizes),
+      bestSummary: summarizeScenario(r.raw, best),
+      raw: r.raw.reps,
+      cpuProfiles: profiles(scenario),
     });
     console.log(`bench: ${scenario}: measured in ${r.seconds.toFixed(1)} s`);
   }
@@ -174,11 +293,20 @@ async function main() {
   for (const s of report.scenarios) {
     for (const p of s.cpuProfiles ?? []) {
       console.log(`-- ${s.scenario}: top self-time frames of the in-guest node run (${p.file}) --`);
-      for (const f of p.top.slice(0, 15)) console.log(`  ${f.selfPercent.toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
+      for (const f of p.top.slice(0, 15))
+        console.log(`  ${f.selfPercent.toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
     }
   }
-  console.log(`bench: ${complete ? 'done' : 'INCOMPLETE (see errors above)'} in ${report.totalSeconds.toFixed(1)} s; ${join(reports, 'bench.json')}, ${join(reports, 'bench-throughput.svg')}`);
+  console.log(
+    `bench: ${complete ? 'done' : 'INCOMPLETE (see errors above)'} in ${report.totalSeconds.toFixed(1)} s; ${join(reports, 'bench.json')}, ${join(reports, 'bench-throughput.svg')}`,
+  );
   return complete ? 0 : 1;
 }
 
-main().then((code) => process.exit(code), (err) => { console.error(err); process.exit(1); });
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

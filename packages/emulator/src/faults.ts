@@ -98,7 +98,22 @@ export interface FaultContext {
   commandIndex?: number;
 }
 
-const COMMAND_FAULTS = new Set<FaultKind>(['stall-cbw', 'delay', 'csw-instead-of-data', 'stall-data-in', 'stall-data-out', 'stall-csw', 'bad-csw-signature', 'wrong-csw-tag', 'phase-error', 'short-data', 'too-much-data', 'no-response', 'disconnect', 'not-ready']);
+const COMMAND_FAULTS = new Set<FaultKind>([
+  'stall-cbw',
+  'delay',
+  'csw-instead-of-data',
+  'stall-data-in',
+  'stall-data-out',
+  'stall-csw',
+  'bad-csw-signature',
+  'wrong-csw-tag',
+  'phase-error',
+  'short-data',
+  'too-much-data',
+  'no-response',
+  'disconnect',
+  'not-ready',
+]);
 
 /** Programmable faults: `device.faults.inject({ kind: 'stall-data-in', opcode: 0x28 })`. */
 export class FaultInjector {
@@ -106,13 +121,19 @@ export class FaultInjector {
   private nextId = 1;
 
   inject(spec: FaultSpec): ActiveFault {
-    if (!FAULT_KINDS.includes(spec.kind)) throw badInput(`unknown fault kind ${JSON.stringify(spec.kind)}; one of: ${FAULT_KINDS.join(', ')}`);
+    if (!FAULT_KINDS.includes(spec.kind))
+      throw badInput(`unknown fault kind ${JSON.stringify(spec.kind)}; one of: ${FAULT_KINDS.join(', ')}`);
     for (const key of ['ms', 'stalls', 'bytes', 'extra'] as const) {
       const v = spec[key];
-      if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw badInput(`fault ${key} must be a non-negative integer, not ${v}`);
+      if (v !== undefined && (!Number.isInteger(v) || v < 0))
+        throw badInput(`fault ${key} must be a non-negative integer, not ${v}`);
     }
-    if (spec.times !== undefined && (!Number.isInteger(spec.times) || spec.times < 1)) throw badInput(`fault times must be a positive integer, not ${spec.times}`);
-    if (!COMMAND_FAULTS.has(spec.kind) && (spec.opcode !== undefined || spec.lun !== undefined || spec.atCommand !== undefined)) {
+    if (spec.times !== undefined && (!Number.isInteger(spec.times) || spec.times < 1))
+      throw badInput(`fault times must be a positive integer, not ${spec.times}`);
+    if (
+      !COMMAND_FAULTS.has(spec.kind) &&
+      (spec.opcode !== undefined || spec.lun !== undefined || spec.atCommand !== undefined)
+    ) {
       throw badInput(`fault ${spec.kind} is not tied to a command; opcode/lun/atCommand filters do not apply to it`);
     }
     const rule: Rule = {

@@ -39,7 +39,10 @@ describe('data phase stalls', () => {
     expect(r.cleared).toEqual([IN]);
     expect(r.csw).toMatchObject({ tag: r.tag, status: 1, residue: 512 });
     expect(await senseTriple()).toEqual([0xb, 0x4b, 0x00]);
-    expect((await command(h, read10(0, 1), { in: 512 })).data).toEqual({ status: TransferStatus.OK, actualLength: 512 });
+    expect((await command(h, read10(0, 1), { in: 512 })).data).toEqual({
+      status: TransferStatus.OK,
+      actualLength: 512,
+    });
   });
 
   it('stall-data-in past the end of the host transfer: the transfer completes, the stall hits the next IN (the CSW read)', async () => {
@@ -150,7 +153,10 @@ describe('no response, disconnect', () => {
 
   it('no-response (CBW phase): the CBW itself is never accepted', async () => {
     device.faults.inject({ kind: 'no-response', phase: 'cbw' });
-    expect(await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 100)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
+    expect(await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 100)).toEqual({
+      status: TransferStatus.TIMEOUT,
+      actualLength: 0,
+    });
     expect(device.stats.commands).toBe(0);
     await resetRecovery(h);
     await works();
@@ -161,10 +167,14 @@ describe('no response, disconnect', () => {
     backend.watch((e) => events.push(`${e.type}:${e.device.id}`));
     const oldId = device.id;
     device.faults.inject({ kind: 'disconnect', opcode: 0x28 });
-    expect((await h.bulkOut(OUT, rawCbw({ length: 512, dirIn: true, cdb: read10(0, 1) }), 1000)).status).toBe(TransferStatus.OK);
+    expect((await h.bulkOut(OUT, rawCbw({ length: 512, dirIn: true, cdb: read10(0, 1) }), 1000)).status).toBe(
+      TransferStatus.OK,
+    );
     await expect(h.bulkIn(IN, new Uint8Array(512), 5000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
     await expect(h.bulkIn(IN, new Uint8Array(13), 1000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
-    await expect(h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
+    await expect(
+      h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000),
+    ).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
     expect(await backend.list()).toEqual([]);
     device.replug();
     const [info] = await backend.list();
@@ -248,9 +258,15 @@ describe('fault filters and lifecycle', () => {
   });
 
   it('refuses unknown kinds and filters that cannot apply', () => {
-    expect(() => device.faults.inject({ kind: 'explode' as never })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    expect(() => device.faults.inject({ kind: 'get-max-lun-stall', opcode: 0x12 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    expect(() => device.faults.inject({ kind: 'stall-csw', times: 0 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => device.faults.inject({ kind: 'explode' as never })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
+    expect(() => device.faults.inject({ kind: 'get-max-lun-stall', opcode: 0x12 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
+    expect(() => device.faults.inject({ kind: 'stall-csw', times: 0 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
   });
 
   it('list() shows armed faults; clear() disarms all', async () => {
@@ -265,7 +281,10 @@ describe('fault filters and lifecycle', () => {
 describe('faults the contract suite needs in each phase', () => {
   it('stall-cbw: bulk-out stalls on the CBW and the command is not taken; reset recovery brings it back', async () => {
     device.faults.inject({ kind: 'stall-cbw', opcode: 0x12 });
-    expect(await h.bulkOut(OUT, rawCbw({ length: 36, dirIn: true, cdb: INQUIRY }), 1000)).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
+    expect(await h.bulkOut(OUT, rawCbw({ length: 36, dirIn: true, cdb: INQUIRY }), 1000)).toEqual({
+      status: TransferStatus.STALL,
+      actualLength: 0,
+    });
     expect(device.stats.commands).toBe(0);
     await resetRecovery(h);
     await works();
@@ -299,7 +318,12 @@ describe('faults the contract suite needs in each phase', () => {
     await h.bulkOut(OUT, rawCbw({ tag: 0x99, length: 4096, dirIn: true, cdb: read10(0, 8) }), 1000);
     const data = new Uint8Array(4096);
     expect(await h.bulkIn(IN, data, 1000)).toEqual({ status: TransferStatus.OK, actualLength: 13 });
-    expect(parseRawCsw(data.subarray(0, 13))).toMatchObject({ signature: 0x53425355, tag: 0x99, residue: 4096, status: 0 });
+    expect(parseRawCsw(data.subarray(0, 13))).toMatchObject({
+      signature: 0x53425355,
+      tag: 0x99,
+      residue: 4096,
+      status: 0,
+    });
     expect(device.bot.state).toBe('cbw');
     await works();
   });
@@ -325,8 +349,12 @@ describe('faults the contract suite needs in each phase', () => {
   });
 
   it('refuses a negative or fractional ms / stalls / bytes', () => {
-    expect(() => device.faults.inject({ kind: 'delay', ms: -1 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-    expect(() => device.faults.inject({ kind: 'stall-csw', stalls: 1.5 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    expect(() => device.faults.inject({ kind: 'delay', ms: -1 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
+    expect(() => device.faults.inject({ kind: 'stall-csw', stalls: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_INPUT' }),
+    );
   });
 });
 

@@ -20,11 +20,19 @@ const total = cfg.sizeMiB * 1024 * 1024;
 const writeOffset = total; // reads cover [0, total), writes [total, 2 total): the image holds both
 const maxSize = Math.max(...cfg.sizes);
 const log = (msg) => console.log(`BENCH ${scenario} ${msg}`);
-const readSys = (p) => { try { return readFileSync(p, 'utf8').trim(); } catch { return null; } };
+const readSys = (p) => {
+  try {
+    return readFileSync(p, 'utf8').trim();
+  } catch {
+    return null;
+  }
+};
 
 function environment() {
   const disk = sdDisks()[0];
-  const speeds = readdirSync('/sys/bus/usb/devices').filter((d) => readSys(`/sys/bus/usb/devices/${d}/idVendor`) === '46f4').map((d) => readSys(`/sys/bus/usb/devices/${d}/speed`));
+  const speeds = readdirSync('/sys/bus/usb/devices')
+    .filter((d) => readSys(`/sys/bus/usb/devices/${d}/idVendor`) === '46f4')
+    .map((d) => readSys(`/sys/bus/usb/devices/${d}/speed`));
   return {
     kernel: readSys('/proc/sys/kernel/osrelease'),
     node: process.version,
@@ -44,7 +52,12 @@ async function timeLoop(fn, count) {
 
 async function readyDevice(dev) {
   for (let i = 0; i < 3; i++) {
-    try { await dev.testUnitReady(); return; } catch (err) { if (err?.details?.senseKey !== 6) throw err; }
+    try {
+      await dev.testUnitReady();
+      return;
+    } catch (err) {
+      if (err?.details?.senseKey !== 6) throw err;
+    }
   }
   await dev.testUnitReady();
 }
@@ -61,7 +74,8 @@ async function measureDevice(dev, notes, { pinned = false } = {}) {
   if (cap.blockSize !== BLOCK) throw new Error(`expected ${BLOCK}-byte blocks, the disk has ${cap.blockSize}`);
   const out = { read: {}, write: {}, tur: {} };
   const memory = pinned ? dev.allocateBuffer(maxSize) : { bytes: new Uint8Array(maxSize), pinned: false, release() {} };
-  if (pinned && !memory.pinned) throw new Error('ScsiDevice.allocateBuffer gave ordinary memory: no pinned buffer on this backend');
+  if (pinned && !memory.pinned)
+    throw new Error('ScsiDevice.allocateBuffer gave ordinary memory: no pinned buffer on this backend');
   if (pinned) notes.push('data in pinned ScsiDevice.allocateBuffer memory');
   try {
     const buffer = memory.bytes;
@@ -77,7 +91,10 @@ async function measureDevice(dev, notes, { pinned = false } = {}) {
       const per = size / BLOCK;
       const base = writeOffset / BLOCK;
       await dev.write(base, view, { allowMediumWrite: true });
-      out.write[size] = await timeLoop((i) => dev.write(base + i * per, view, { allowMediumWrite: true }), total / size);
+      out.write[size] = await timeLoop(
+        (i) => dev.write(base + i * per, view, { allowMediumWrite: true }),
+        total / size,
+      );
     }
   } finally {
     memory.release();
@@ -108,9 +125,21 @@ async function writeViaTransport(dev) {
   const data = new Uint8Array(size).fill(0x3c);
   const seconds = await timeLoop(async (i) => {
     const lba = base + i * per;
-    const cdb = Uint8Array.of(0x2a, 0, lba >>> 24, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, per >>> 8, per & 0xff, 0);
+    const cdb = Uint8Array.of(
+      0x2a,
+      0,
+      lba >>> 24,
+      (lba >>> 16) & 0xff,
+      (lba >>> 8) & 0xff,
+      lba & 0xff,
+      0,
+      per >>> 8,
+      per & 0xff,
+      0,
+    );
     const r = await dev.transport.execute({ cdb, direction: 'out', data, lun: 0, timeoutMs: 20_000 });
-    if (r.status !== 0 || r.transferred !== size) throw new Error(`WRITE(10) via the transport: status ${r.status}, ${r.transferred} of ${size} bytes`);
+    if (r.status !== 0 || r.transferred !== size)
+      throw new Error(`WRITE(10) via the transport: status ${r.status}, ${r.transferred} of ${size} bytes`);
   }, total / size);
   return { [size]: seconds };
 }
@@ -134,7 +163,10 @@ async function rawExchangeTur(dev) {
     // QEMU usb-storage's endpoints (docs/testing-vm.md): bulk-out 0x02, bulk-in 0x81.
     const r = await handle.botExchange({ cbw, outEndpoint: 0x02, inEndpoint: 0x81, timeoutMs: 20_000 });
     lat[i] = Number(process.hrtime.bigint() - t0) / 1e3;
-    if (r.cbw.status !== TransferStatus.OK || r.csw?.status !== TransferStatus.OK || r.csw.bytes[12] !== 0) throw new Error(`raw botExchange TUR failed: ${JSON.stringify({ cbw: r.cbw, csw: r.csw && { status: r.csw.status, s: r.csw.bytes?.[12] } })}`);
+    if (r.cbw.status !== TransferStatus.OK || r.csw?.status !== TransferStatus.OK || r.csw.bytes[12] !== 0)
+      throw new Error(
+        `raw botExchange TUR failed: ${JSON.stringify({ cbw: r.cbw, csw: r.csw && { status: r.csw.status, s: r.csw.bytes?.[12] } })}`,
+      );
   }
   const samples = Array.from(lat);
   return { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
@@ -152,12 +184,31 @@ async function measurePath(path) {
   const env = cfg.environment;
   if (path === 'kernel') {
     const disk = sdDisks()[0];
-    const text = execFileSync('/out/bin/direct-io', ['suite', `/dev/${disk}`, `/dev/${sgOfDisk(disk)}`, String(total), cfg.sizes.join(','), String(writeOffset), String(cfg.turCount)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return { ...fromCJson(text), notes: ['O_DIRECT pread/pwrite on the sd node; TUR through the SG_IO ioctl on the sg node (C)'] };
+    const text = execFileSync(
+      '/out/bin/direct-io',
+      [
+        'suite',
+        `/dev/${disk}`,
+        `/dev/${sgOfDisk(disk)}`,
+        String(total),
+        cfg.sizes.join(','),
+        String(writeOffset),
+        String(cfg.turCount),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return {
+      ...fromCJson(text),
+      notes: ['O_DIRECT pread/pwrite on the sd node; TUR through the SG_IO ioctl on the sg node (C)'],
+    };
   }
   if (path === 'c-loop') {
     try {
-      const text = execFileSync('/out/bin/bot-loop', [SELECTOR, 'suite', String(total), cfg.sizes.join(','), String(writeOffset / BLOCK), String(cfg.turCount)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const text = execFileSync(
+        '/out/bin/bot-loop',
+        [SELECTOR, 'suite', String(total), cfg.sizes.join(','), String(writeOffset / BLOCK), String(cfg.turCount)],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       return { ...fromCJson(text), notes: [] };
     } finally {
       await waitForKernelDisk();
@@ -167,9 +218,22 @@ async function measurePath(path) {
     const disk = sdDisks()[0];
     const cap = env.maxHwSectorsKb > 0 ? env.maxHwSectorsKb * 1024 : maxSize;
     const perCommand = Math.min(maxSize, cap);
-    const notes = perCommand < maxSize ? [`SG_IO commands capped at max_hw_sectors_kb (${env.maxHwSectorsKb} KiB): larger sizes are split by ScsiDevice`] : [];
-    const dev = await open.openDevice({ selector: `/dev/${sgOfDisk(disk)}`, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
-    try { return await measureDevice(dev, notes); } finally { await dev.close(); }
+    const notes =
+      perCommand < maxSize
+        ? [
+            `SG_IO commands capped at max_hw_sectors_kb (${env.maxHwSectorsKb} KiB): larger sizes are split by ScsiDevice`,
+          ]
+        : [];
+    const dev = await open.openDevice({
+      selector: `/dev/${sgOfDisk(disk)}`,
+      transport: 'sg',
+      tuning: { maxTransferBytes: perCommand },
+    });
+    try {
+      return await measureDevice(dev, notes);
+    } finally {
+      await dev.close();
+    }
   }
   const m = /^native-(?:d(\d+)|(1urb)|(pinned))$/.exec(path);
   const backendName = m ? 'native' : 'node-usb';
@@ -184,7 +248,13 @@ async function measurePath(path) {
     tuning.chunkSize = maxSize;
   }
   const notes = [];
-  const dev = await open.openDevice({ selector: SELECTOR, backend: b.backend, transport: 'bot', tuning, quirks: { maxTransferBytes: maxSize } });
+  const dev = await open.openDevice({
+    selector: SELECTOR,
+    backend: b.backend,
+    transport: 'bot',
+    tuning,
+    quirks: { maxTransferBytes: maxSize },
+  });
   try {
     return await measureDevice(dev, notes, { pinned: Boolean(m?.[3]) });
   } finally {
@@ -222,7 +292,9 @@ async function main() {
       try {
         results[path] = await measurePath(path);
         const r4 = results[path].read[maxSize];
-        log(`rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s (read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`);
+        log(
+          `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s (read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`,
+        );
       } catch (err) {
         const msg = describeError(err);
         results[path] = { error: msg };
@@ -232,7 +304,23 @@ async function main() {
     }
     reps.push({ order, results });
   }
-  writeFileSync(resultsPath, JSON.stringify({ scenario, totalBytes: total, sizes: cfg.sizes, paths: cfg.paths, turCount: cfg.turCount, environment: cfg.environment, seconds: (Date.now() - t0) / 1000, reps }, null, 1));
+  writeFileSync(
+    resultsPath,
+    JSON.stringify(
+      {
+        scenario,
+        totalBytes: total,
+        sizes: cfg.sizes,
+        paths: cfg.paths,
+        turCount: cfg.turCount,
+        environment: cfg.environment,
+        seconds: (Date.now() - t0) / 1000,
+        reps,
+      },
+      null,
+      1,
+    ),
+  );
   log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 

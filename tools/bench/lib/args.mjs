@@ -6,7 +6,18 @@ export const MIB = 1024 * 1024;
 export const DEFAULT_SIZES = [64 * KIB, 256 * KIB, MIB, 4 * MIB];
 export const KNOWN_SCENARIOS = ['xhci', 'ehci'];
 /** Every path the guest knows how to measure (see guest/bench.mjs). */
-export const KNOWN_PATHS = ['native-d1', 'native-d2', 'native-d4', 'native-d8', 'native-1urb', 'native-pinned', 'node-usb', 'sg', 'kernel', 'c-loop'];
+export const KNOWN_PATHS = [
+  'native-d1',
+  'native-d2',
+  'native-d4',
+  'native-d8',
+  'native-1urb',
+  'native-pinned',
+  'node-usb',
+  'sg',
+  'kernel',
+  'c-loop',
+];
 export const DEFAULT_PATHS = KNOWN_PATHS;
 
 export class BenchArgumentError extends Error {
@@ -36,7 +47,10 @@ function positiveInt(name, raw, max) {
 }
 
 function list(name, raw, known) {
-  const items = String(raw).split(',').map((s) => s.trim()).filter(Boolean);
+  const items = String(raw)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new BenchArgumentError(`${name} is empty; choose from ${known.join(', ')}`);
   const bad = items.filter((s) => !known.includes(s));
   if (bad.length) throw new BenchArgumentError(`unknown ${name} ${bad.join(', ')}; choose from ${known.join(', ')}`);
@@ -44,8 +58,11 @@ function list(name, raw, known) {
 }
 
 function sizesKib(raw) {
-  const sizes = String(raw).split(',').map((s) => positiveInt('a transfer size (KiB)', s, 32 * 1024) * KIB);
-  if (sizes.some((s) => s % (4 * KIB) !== 0)) throw new BenchArgumentError('transfer sizes must be multiples of 4 KiB (whole blocks of 512 and 4096 bytes)');
+  const sizes = String(raw)
+    .split(',')
+    .map((s) => positiveInt('a transfer size (KiB)', s, 32 * 1024) * KIB);
+  if (sizes.some((s) => s % (4 * KIB) !== 0))
+    throw new BenchArgumentError('transfer sizes must be multiples of 4 KiB (whole blocks of 512 and 4096 bytes)');
   return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
@@ -59,8 +76,14 @@ export function parseBenchArgs(argv, env = {}) {
   while (args.length) {
     const a = args.shift();
     if (a === '--') continue;
-    if (a === '-h' || a === '--help') { flags.help = true; continue; }
-    if (a === '--tiny' || a === '--cpu-prof' || a === '--no-memory') { flags[a.slice(2)] = true; continue; }
+    if (a === '-h' || a === '--help') {
+      flags.help = true;
+      continue;
+    }
+    if (a === '--tiny' || a === '--cpu-prof' || a === '--no-memory') {
+      flags[a.slice(2)] = true;
+      continue;
+    }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m || !['size-mib', 'tur-count', 'reps', 'scenarios', 'paths', 'sizes-kib', 'memory-gib'].includes(m[1])) {
       throw new BenchArgumentError(`unknown argument "${a}"\n${USAGE}`);
@@ -69,7 +92,8 @@ export function parseBenchArgs(argv, env = {}) {
     if (value === undefined) throw new BenchArgumentError(`--${m[1]} needs a value\n${USAGE}`);
     flags[m[1]] = value;
   }
-  const pick = (flag, envName) => flags[flag] ?? (env[envName] !== undefined && env[envName] !== '' ? env[envName] : undefined);
+  const pick = (flag, envName) =>
+    flags[flag] ?? (env[envName] !== undefined && env[envName] !== '' ? env[envName] : undefined);
   const tiny = flags.tiny === true || env.BENCH_TINY === '1';
 
   const sizeRaw = pick('size-mib', 'BENCH_SIZE_MIB');
@@ -87,17 +111,30 @@ export function parseBenchArgs(argv, env = {}) {
     sizeMiB: sizeRaw !== undefined ? positiveInt('BENCH_SIZE_MIB', sizeRaw, 4096) : tiny ? 4 : 64,
     turCount: turRaw !== undefined ? positiveInt('BENCH_TUR_COUNT', turRaw, 1_000_000) : tiny ? 50 : 2000,
     reps: repsRaw !== undefined ? positiveInt('BENCH_REPS', repsRaw, 99) : tiny ? 1 : 3,
-    scenarios: scenariosRaw !== undefined ? list('scenario', scenariosRaw, KNOWN_SCENARIOS) : tiny ? ['xhci'] : [...KNOWN_SCENARIOS],
+    scenarios:
+      scenariosRaw !== undefined
+        ? list('scenario', scenariosRaw, KNOWN_SCENARIOS)
+        : tiny
+          ? ['xhci']
+          : [...KNOWN_SCENARIOS],
     paths: pathsRaw !== undefined ? list('path', pathsRaw, KNOWN_PATHS) : [...DEFAULT_PATHS],
     sizes: sizesRaw !== undefined ? sizesKib(sizesRaw) : [...DEFAULT_SIZES],
-    memoryGiB: flags['no-memory'] ? 0 : memRaw !== undefined ? positiveInt('BENCH_MEMORY_GIB', memRaw, 64) : tiny ? 0.0625 : 1,
+    memoryGiB: flags['no-memory']
+      ? 0
+      : memRaw !== undefined
+        ? positiveInt('BENCH_MEMORY_GIB', memRaw, 64)
+        : tiny
+          ? 0.0625
+          : 1,
     cpuProf: flags['cpu-prof'] === true || env.BENCH_CPU_PROF === '1',
     chunkKiB: chunkRaw !== undefined ? positiveInt('BENCH_CHUNK_KIB', chunkRaw, 64 * 1024) : undefined,
   };
   const total = config.sizeMiB * MIB;
   const tooBig = config.sizes.filter((s) => total % s !== 0);
   if (tooBig.length) {
-    throw new BenchArgumentError(`BENCH_SIZE_MIB (${config.sizeMiB}) must be a whole multiple of every transfer size; ${tooBig.map((s) => (s % MIB === 0 ? `${s / MIB} MiB` : `${s / KIB} KiB`)).join(', ')} does not divide it`);
+    throw new BenchArgumentError(
+      `BENCH_SIZE_MIB (${config.sizeMiB}) must be a whole multiple of every transfer size; ${tooBig.map((s) => (s % MIB === 0 ? `${s / MIB} MiB` : `${s / KIB} KiB`)).join(', ')} does not divide it`,
+    );
   }
   return config;
 }

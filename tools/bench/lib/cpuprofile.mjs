@@ -23,7 +23,9 @@ export function topFrames(profile, limit = 20) {
     const f = byId.get(id)?.callFrame;
     if (!f) continue;
     const name = f.functionName || '(anonymous)';
-    const file = f.url ? f.url.replace(/^file:\/\//, '').replace(/^.*\/(packages|node_modules|tools|native)\//, '$1/') : '';
+    const file = f.url
+      ? f.url.replace(/^file:\/\//, '').replace(/^.*\/(packages|node_modules|tools|native)\//, '$1/')
+      : '';
     const where = file ? `${file}:${f.lineNumber + 1}` : '';
     const key = `${name}\u0000${where}`;
     const row = rows.get(key) ?? { name, where, selfUs: 0 };
@@ -34,5 +36,10 @@ export function topFrames(profile, limit = 20) {
   return [...rows.values()]
     .sort((a, b) => b.selfUs - a.selfUs)
     .slice(0, limit)
-    .map((r) => ({ name: r.name, where: r.where, selfMs: r.selfUs / 1000, selfPercent: total > 0 ? (100 * r.selfUs) / total : 0 }));
+    .map((r) => ({
+      name: r.name,
+      where: r.where,
+      selfMs: r.selfUs / 1000,
+      selfPercent: total > 0 ? (100 * r.selfUs) / total : 0,
+    }));
 }

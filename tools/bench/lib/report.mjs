@@ -76,7 +76,10 @@ export function summarizeScenario(raw, pick = median) {
     const entry = { read: {}, write: {}, tur: { p50Us: null, p99Us: null }, errors: [], notes: [] };
     for (const op of ['read', 'write']) {
       for (const size of raw.sizes) {
-        const samples = per.map((p) => p[op]?.[size]).filter((s) => typeof s === 'number').map((s) => mibPerSecond(raw.totalBytes, s));
+        const samples = per
+          .map((p) => p[op]?.[size])
+          .filter((s) => typeof s === 'number')
+          .map((s) => mibPerSecond(raw.totalBytes, s));
         entry[op][size] = pick(samples);
       }
     }
@@ -85,7 +88,10 @@ export function summarizeScenario(raw, pick = median) {
     entry.tur.p50Us = pickLatency(per.map((p) => p.tur?.p50Us));
     entry.tur.p99Us = pickLatency(per.map((p) => p.tur?.p99Us));
     const size0 = raw.sizes[0];
-    const viaTransport = per.map((p) => p.writeViaTransport?.[size0]).filter((x) => typeof x === 'number').map((x) => mibPerSecond(raw.totalBytes, x));
+    const viaTransport = per
+      .map((p) => p.writeViaTransport?.[size0])
+      .filter((x) => typeof x === 'number')
+      .map((x) => mibPerSecond(raw.totalBytes, x));
     if (viaTransport.length) entry.writeViaTransport = { [size0]: pick(viaTransport) };
     const rawP50 = pickLatency(per.map((p) => p.turRaw?.p50Us));
     if (rawP50 != null) entry.turRaw = { p50Us: rawP50, p99Us: pickLatency(per.map((p) => p.turRaw?.p99Us)) };
@@ -99,11 +105,41 @@ export function summarizeScenario(raw, pick = median) {
 }
 
 const TARGETS = [
-  { id: 'native>=kernel', text: `native BOT (${NATIVE_DEFAULT}) >= 1.0x kernel O_DIRECT`, path: NATIVE_DEFAULT, base: 'kernel', min: 1.0 },
-  { id: 'native>=0.95c', text: `native BOT (${NATIVE_DEFAULT}) >= 0.95x C loop`, path: NATIVE_DEFAULT, base: 'c-loop', min: 0.95 },
-  { id: 'pinned>=kernel', text: `native BOT (${NATIVE_PINNED}) >= 1.0x kernel O_DIRECT`, path: NATIVE_PINNED, base: 'kernel', min: 1.0 },
-  { id: 'pinned>=0.95c', text: `native BOT (${NATIVE_PINNED}) >= 0.95x C loop`, path: NATIVE_PINNED, base: 'c-loop', min: 0.95 },
-  { id: 'nodeusb>=0.7native', text: `node-usb >= 0.7x native (${NATIVE_DEFAULT})`, path: 'node-usb', base: NATIVE_DEFAULT, min: 0.7 },
+  {
+    id: 'native>=kernel',
+    text: `native BOT (${NATIVE_DEFAULT}) >= 1.0x kernel O_DIRECT`,
+    path: NATIVE_DEFAULT,
+    base: 'kernel',
+    min: 1.0,
+  },
+  {
+    id: 'native>=0.95c',
+    text: `native BOT (${NATIVE_DEFAULT}) >= 0.95x C loop`,
+    path: NATIVE_DEFAULT,
+    base: 'c-loop',
+    min: 0.95,
+  },
+  {
+    id: 'pinned>=kernel',
+    text: `native BOT (${NATIVE_PINNED}) >= 1.0x kernel O_DIRECT`,
+    path: NATIVE_PINNED,
+    base: 'kernel',
+    min: 1.0,
+  },
+  {
+    id: 'pinned>=0.95c',
+    text: `native BOT (${NATIVE_PINNED}) >= 0.95x C loop`,
+    path: NATIVE_PINNED,
+    base: 'c-loop',
+    min: 0.95,
+  },
+  {
+    id: 'nodeusb>=0.7native',
+    text: `node-usb >= 0.7x native (${NATIVE_DEFAULT})`,
+    path: 'node-usb',
+    base: NATIVE_DEFAULT,
+    min: 0.7,
+  },
 ];
 
 /**
@@ -124,7 +160,14 @@ export function judgeTargets(summary, sizes) {
       id: t.id,
       text: t.text,
       cells,
-      status: cells.length === 0 ? 'unmeasured' : cells.every((c) => c.met) ? 'met' : cells.some((c) => c.met) ? 'partly met' : 'missed',
+      status:
+        cells.length === 0
+          ? 'unmeasured'
+          : cells.every((c) => c.met)
+            ? 'met'
+            : cells.some((c) => c.met)
+              ? 'partly met'
+              : 'missed',
       metCount: cells.filter((c) => c.met).length,
     });
   }
@@ -152,7 +195,9 @@ function pad(cells, widths) {
 
 function grid(header, rows) {
   const widths = header.map((h, i) => Math.max(String(h).length, ...rows.map((r) => String(r[i]).length)));
-  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => pad(r, widths))].join('\n');
+  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => pad(r, widths))].join(
+    '\n',
+  );
 }
 
 /** Throughput table of one op: each cell "MiB/s (x kernel / x C)". */
@@ -173,7 +218,13 @@ export function turTable(summary, paths) {
   const header = ['path', 'TUR p50 us', 'TUR p99 us', 'p50 x C loop', 'raw botExchange p50 us'];
   const rows = paths.map((p) => {
     const t = summary[p]?.tur ?? {};
-    return [p === 'kernel' ? 'kernel: SG_IO ioctl from C' : PATH_LABELS[p] ?? p, fmt(t.p50Us), fmt(t.p99Us), fmtRatio(ratio(t.p50Us, summary['c-loop']?.tur?.p50Us)), fmt(summary[p]?.turRaw?.p50Us)];
+    return [
+      p === 'kernel' ? 'kernel: SG_IO ioctl from C' : (PATH_LABELS[p] ?? p),
+      fmt(t.p50Us),
+      fmt(t.p99Us),
+      fmtRatio(ratio(t.p50Us, summary['c-loop']?.tur?.p50Us)),
+      fmt(summary[p]?.turRaw?.p50Us),
+    ];
   });
   return grid(header, rows);
 }
@@ -181,8 +232,13 @@ export function turTable(summary, paths) {
 export function targetsText(verdicts) {
   return verdicts
     .map((v) => {
-      const worst = v.cells.length ? v.cells.reduce((a, b) => (v.id === 'tur<=1.2c' ? (b.ratio > a.ratio ? b : a) : b.ratio < a.ratio ? b : a)) : null;
-      const detail = v.cells.length === 0 ? '' : ` (${v.metCount}/${v.cells.length} cells; worst ${fmtRatio(worst.ratio)}${worst.op !== 'tur' ? ` at ${worst.op} ${formatSize(worst.size)}` : ''})`;
+      const worst = v.cells.length
+        ? v.cells.reduce((a, b) => (v.id === 'tur<=1.2c' ? (b.ratio > a.ratio ? b : a) : b.ratio < a.ratio ? b : a))
+        : null;
+      const detail =
+        v.cells.length === 0
+          ? ''
+          : ` (${v.metCount}/${v.cells.length} cells; worst ${fmtRatio(worst.ratio)}${worst.op !== 'tur' ? ` at ${worst.op} ${formatSize(worst.size)}` : ''})`;
       return `  [${v.status.toUpperCase()}] ${v.text}${detail}`;
     })
     .join('\n');
@@ -192,18 +248,29 @@ export function targetsText(verdicts) {
 export function renderText(report) {
   const parts = [];
   for (const s of report.scenarios) {
-    parts.push(`== ${s.scenario}: ${formatSize(s.totalBytes)} per point, median of ${s.reps} reps, TUR x${s.turCount} ==`);
+    parts.push(
+      `== ${s.scenario}: ${formatSize(s.totalBytes)} per point, median of ${s.reps} reps, TUR x${s.turCount} ==`,
+    );
     if (s.error) parts.push(`  ERROR: ${s.error}`);
-    for (const op of ['read', 'write']) parts.push(`-- sequential ${op.toUpperCase()} --\n${throughputTable(s.summary, s.paths, s.sizes, op)}`);
+    for (const op of ['read', 'write'])
+      parts.push(`-- sequential ${op.toUpperCase()} --\n${throughputTable(s.summary, s.paths, s.sizes, op)}`);
     parts.push(`-- TEST UNIT READY latency --\n${turTable(s.summary, s.paths)}`);
     const z = s.sizes[0];
     const split = s.paths.filter((p) => s.summary[p]?.writeViaTransport?.[z] != null);
     if (split.length) {
-      parts.push(`-- WRITE ${formatSize(z)}: through ScsiDevice.write vs straight through the transport (MiB/s) --\n${grid(['path', 'ScsiDevice.write', 'transport.execute'], split.map((p) => [PATH_LABELS[p] ?? p, fmt(s.summary[p].write[z]), fmt(s.summary[p].writeViaTransport[z])]))}`);
+      parts.push(
+        `-- WRITE ${formatSize(z)}: through ScsiDevice.write vs straight through the transport (MiB/s) --\n${grid(
+          ['path', 'ScsiDevice.write', 'transport.execute'],
+          split.map((p) => [PATH_LABELS[p] ?? p, fmt(s.summary[p].write[z]), fmt(s.summary[p].writeViaTransport[z])]),
+        )}`,
+      );
     }
     parts.push(`-- targets (on medians) --\n${targetsText(s.targets)}`);
     if (s.bestSummary) {
-      for (const op of ['read', 'write']) parts.push(`-- best of ${s.reps}: sequential ${op.toUpperCase()} --\n${throughputTable(s.bestSummary, s.paths, s.sizes, op)}`);
+      for (const op of ['read', 'write'])
+        parts.push(
+          `-- best of ${s.reps}: sequential ${op.toUpperCase()} --\n${throughputTable(s.bestSummary, s.paths, s.sizes, op)}`,
+        );
       parts.push(`-- best of ${s.reps}: TEST UNIT READY latency --\n${turTable(s.bestSummary, s.paths)}`);
       parts.push(`-- targets (on best of ${s.reps}) --\n${targetsText(judgeTargets(s.bestSummary, s.sizes))}`);
     }
@@ -266,9 +333,13 @@ export function renderSvg(report) {
   const W = cols * pw;
   const H = rows * ph + legendH + 30;
   const out = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(report.title ?? 'usbscsi throughput against transfer size')}</text>`);
+  out.push(
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(report.title ?? 'usbscsi throughput against transfer size')}</text>`,
+  );
   panels.forEach(({ s, op }, i) => {
     const ox = (i % cols) * pw;
     const oy = 30 + Math.floor(i / cols) * ph;
@@ -277,11 +348,16 @@ export function renderSvg(report) {
     const y0 = oy + ph - m.b;
     const y1 = oy + m.t;
     const sizes = s.sizes;
-    const lx = (size) => (sizes.length === 1 ? (x0 + x1) / 2 : x0 + ((Math.log2(size) - Math.log2(sizes[0])) / (Math.log2(sizes.at(-1)) - Math.log2(sizes[0]))) * (x1 - x0));
+    const lx = (size) =>
+      sizes.length === 1
+        ? (x0 + x1) / 2
+        : x0 + ((Math.log2(size) - Math.log2(sizes[0])) / (Math.log2(sizes.at(-1)) - Math.log2(sizes[0]))) * (x1 - x0);
     const values = s.paths.flatMap((p) => sizes.map((z) => s.summary[p]?.[op]?.[z])).filter((v) => v != null);
     const { top, step } = niceAxis(Math.max(0, ...values));
     const ly = (v) => y0 - (v / top) * (y0 - y1);
-    out.push(`<text x="${(x0 + x1) / 2}" y="${oy + 20}" text-anchor="middle" font-size="13" font-weight="bold">${esc(`${s.scenario}: sequential ${op.toUpperCase()}`)}</text>`);
+    out.push(
+      `<text x="${(x0 + x1) / 2}" y="${oy + 20}" text-anchor="middle" font-size="13" font-weight="bold">${esc(`${s.scenario}: sequential ${op.toUpperCase()}`)}</text>`,
+    );
     for (let v = 0; v <= top + step / 2; v += step) {
       const y = ly(v).toFixed(1);
       out.push(`<line x1="${x0}" y1="${y}" x2="${x1}" y2="${y}" stroke="#e0e0e0"/>`);
@@ -292,18 +368,29 @@ export function renderSvg(report) {
       out.push(`<line x1="${x}" y1="${y0}" x2="${x}" y2="${y0 + 4}" stroke="#444"/>`);
       out.push(`<text x="${x}" y="${y0 + 17}" text-anchor="middle" fill="#444">${esc(formatSize(z))}</text>`);
     }
-    out.push(`<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#444"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#444"/>`);
-    out.push(`<text x="${(x0 + x1) / 2}" y="${y0 + 34}" text-anchor="middle" fill="#444">transfer size per command</text>`);
-    out.push(`<text transform="translate(${ox + 16} ${(y0 + y1) / 2}) rotate(-90)" text-anchor="middle" fill="#444">MiB/s</text>`);
+    out.push(
+      `<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#444"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#444"/>`,
+    );
+    out.push(
+      `<text x="${(x0 + x1) / 2}" y="${y0 + 34}" text-anchor="middle" fill="#444">transfer size per command</text>`,
+    );
+    out.push(
+      `<text transform="translate(${ox + 16} ${(y0 + y1) / 2}) rotate(-90)" text-anchor="middle" fill="#444">MiB/s</text>`,
+    );
     for (const p of s.paths) {
       const pts = sizes.map((z) => [z, s.summary[p]?.[op]?.[z]]).filter(([, v]) => v != null);
       if (pts.length === 0) continue;
       const color = PALETTE[p] ?? '#000000';
       const dash = DASHED.has(p) ? ' stroke-dasharray="6 4"' : '';
       if (pts.length > 1) {
-        out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${pts.map(([z, v]) => `${lx(z).toFixed(1)},${ly(v).toFixed(1)}`).join(' ')}"/>`);
+        out.push(
+          `<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${pts.map(([z, v]) => `${lx(z).toFixed(1)},${ly(v).toFixed(1)}`).join(' ')}"/>`,
+        );
       }
-      for (const [z, v] of pts) out.push(`<circle cx="${lx(z).toFixed(1)}" cy="${ly(v).toFixed(1)}" r="3" fill="${color}"><title>${esc(`${PATH_LABELS[p] ?? p}: ${v.toFixed(1)} MiB/s at ${formatSize(z)}`)}</title></circle>`);
+      for (const [z, v] of pts)
+        out.push(
+          `<circle cx="${lx(z).toFixed(1)}" cy="${ly(v).toFixed(1)}" r="3" fill="${color}"><title>${esc(`${PATH_LABELS[p] ?? p}: ${v.toFixed(1)} MiB/s at ${formatSize(z)}`)}</title></circle>`,
+        );
     }
   });
   const ly0 = 30 + rows * ph + 10;
@@ -312,7 +399,9 @@ export function renderSvg(report) {
     const x = 16 + (i % 3) * (W / 3);
     const y = ly0 + 22 + Math.floor(i / 3) * 20;
     const dash = DASHED.has(p) ? ' stroke-dasharray="6 4"' : '';
-    out.push(`<line x1="${x}" y1="${y - 4}" x2="${x + 28}" y2="${y - 4}" stroke="${PALETTE[p] ?? '#000'}" stroke-width="3"${dash}/>`);
+    out.push(
+      `<line x1="${x}" y1="${y - 4}" x2="${x + 28}" y2="${y - 4}" stroke="${PALETTE[p] ?? '#000'}" stroke-width="3"${dash}/>`,
+    );
     out.push(`<text x="${x + 36}" y="${y}">${esc(PATH_LABELS[p] ?? p)}</text>`);
   });
   out.push('</svg>');

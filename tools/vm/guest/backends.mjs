@@ -15,7 +15,11 @@ function selectedBackends() {
 export async function loadBackends() {
   const selected = selectedBackends();
   const all = await loadAll();
-  return all.map((b) => (selected && !selected.includes(b.name) ? { name: b.name, backend: null, reason: `left out by VM_BACKENDS=${selected.join(',')}` } : b));
+  return all.map((b) =>
+    selected && !selected.includes(b.name)
+      ? { name: b.name, backend: null, reason: `left out by VM_BACKENDS=${selected.join(',')}` }
+      : b,
+  );
 }
 
 async function loadAll() {
@@ -23,7 +27,11 @@ async function loadAll() {
   // node-usb: core's fallback over the `usb` npm package.
   const nodeUsbPath = `${repo}/packages/core/dist/backends/node-usb.js`;
   if (!existsSync(nodeUsbPath)) {
-    out.push({ name: 'node-usb', backend: null, reason: `${nodeUsbPath} missing: run \`pnpm build\` before \`pnpm test:vm\`` });
+    out.push({
+      name: 'node-usb',
+      backend: null,
+      reason: `${nodeUsbPath} missing: run \`pnpm build\` before \`pnpm test:vm\``,
+    });
   } else {
     const { loadNodeUsbBackend } = await import(nodeUsbPath);
     const r = await loadNodeUsbBackend();
@@ -41,13 +49,23 @@ async function loadNative() {
     try {
       const mod = await import(p);
       const load = mod.loadNativeBackend ?? mod.loadNative;
-      if (typeof load !== 'function') return { name: 'native', backend: null, reason: `${p} exports no loadNativeBackend()` };
+      if (typeof load !== 'function')
+        return { name: 'native', backend: null, reason: `${p} exports no loadNativeBackend()` };
       const r = await load();
-      if (r && typeof r === 'object' && 'backend' in r) return { name: 'native', backend: r.backend, reason: r.reason ?? (r.backend ? undefined : 'loader returned no backend') };
+      if (r && typeof r === 'object' && 'backend' in r)
+        return {
+          name: 'native',
+          backend: r.backend,
+          reason: r.reason ?? (r.backend ? undefined : 'loader returned no backend'),
+        };
       return { name: 'native', backend: r ?? null, reason: r ? undefined : 'loader returned null' };
     } catch (err) {
       return { name: 'native', backend: null, reason: `native backend failed to load: ${err?.message ?? err}` };
     }
   }
-  return { name: 'native', backend: null, reason: 'NATIVE ADDON NOT BUILT: packages/core/dist/backends/native.js is absent (native/ addon not landed yet)' };
+  return {
+    name: 'native',
+    backend: null,
+    reason: 'NATIVE ADDON NOT BUILT: packages/core/dist/backends/native.js is absent (native/ addon not landed yet)',
+  };
 }

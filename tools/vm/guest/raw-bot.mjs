@@ -39,6 +39,7 @@ export async function rawCommand(handle, eps, cdb, { inLength = 0, out } = {}) {
   const r3 = await handle.bulkIn(eps.in, csw, 5000);
   if (r3.status !== TransferStatus.OK || r3.actualLength !== 13) throw new Error(`CSW: ${JSON.stringify(r3)}`);
   const v = new DataView(csw.buffer);
-  if (v.getUint32(0, true) !== 0x53425355 || v.getUint32(4, true) !== tag) throw new Error(`bad CSW ${Buffer.from(csw).toString('hex')}`);
+  if (v.getUint32(0, true) !== 0x53425355 || v.getUint32(4, true) !== tag)
+    throw new Error(`bad CSW ${Buffer.from(csw).toString('hex')}`);
   return { status: csw[12], residue: v.getUint32(8, true), data };
 }

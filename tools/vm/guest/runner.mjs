@@ -24,7 +24,9 @@ function withTimeout(promise, ms, name) {
   let timer;
   return Promise.race([
     promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`case timed out after ${ms} ms: ${name}`)), ms); }),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`case timed out after ${ms} ms: ${name}`)), ms);
+    }),
   ]).finally(() => clearTimeout(timer));
 }
 
@@ -48,7 +50,8 @@ function summarize(suiteName, started, results, complete) {
 export async function run(suiteName, resultsPath) {
   const started = Date.now();
   const results = [];
-  const save = (complete) => writeFileSync(resultsPath, JSON.stringify(summarize(suiteName, started, results, complete), null, 2));
+  const save = (complete) =>
+    writeFileSync(resultsPath, JSON.stringify(summarize(suiteName, started, results, complete), null, 2));
   for (const t of tests) {
     save(false);
     if (t.skipReason) {
@@ -76,6 +79,8 @@ export async function run(suiteName, resultsPath) {
   }
   const summary = summarize(suiteName, started, results, true);
   save(true);
-  console.log(`VM_SUMMARY ${suiteName} total=${summary.numTotalTests} passed=${summary.numPassedTests} failed=${summary.numFailedTests} skipped=${summary.numPendingTests} in ${summary.durationMs} ms`);
+  console.log(
+    `VM_SUMMARY ${suiteName} total=${summary.numTotalTests} passed=${summary.numPassedTests} failed=${summary.numFailedTests} skipped=${summary.numPendingTests} in ${summary.durationMs} ms`,
+  );
   return summary;
 }

@@ -19,7 +19,8 @@ export function assertEqual(actual, expected, what) {
 export function assertBytesEqual(actual, expected, what) {
   if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length} != ${expected.length}`);
   for (let i = 0; i < actual.length; i++) {
-    if (actual[i] !== expected[i]) throw new Error(`${what}: first difference at byte ${i}: ${actual[i]} != ${expected[i]}`);
+    if (actual[i] !== expected[i])
+      throw new Error(`${what}: first difference at byte ${i}: ${actual[i]} != ${expected[i]}`);
   }
 }
 
@@ -41,7 +42,11 @@ export async function waitFor(pred, what, timeoutMs = 15_000) {
 /** The usb interface (e.g. `1-1:1.0`) that holds /sys/block/<disk>, or null. */
 export function usbInterfaceOfDisk(disk) {
   let real = '';
-  try { real = realpathSync(`/sys/block/${disk}`); } catch { return null; }
+  try {
+    real = realpathSync(`/sys/block/${disk}`);
+  } catch {
+    return null;
+  }
   const m = real.match(/\/(\d+-[\d.]+:\d+\.\d+)\//);
   return m ? m[1] : null;
 }
@@ -49,7 +54,7 @@ export function usbInterfaceOfDisk(disk) {
 /** sg node name of a disk (`sg0`). */
 export function sgOfDisk(disk) {
   const dir = `/sys/block/${disk}/device/scsi_generic`;
-  return existsSync(dir) ? readdirSync(dir)[0] ?? null : null;
+  return existsSync(dir) ? (readdirSync(dir)[0] ?? null) : null;
 }
 
 export function uptime() {

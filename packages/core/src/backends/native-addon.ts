@@ -32,7 +32,11 @@ export function loadNativeAddon(): LoadResult {
     const pkg = require('@usbscsi/native') as { load(): LoadResult };
     cached = pkg.load();
   } catch (err) {
-    cached = { ok: false, reason: `the @usbscsi/native package is not installed (${err instanceof Error ? err.message : String(err)})`, tried: [] };
+    cached = {
+      ok: false,
+      reason: `the @usbscsi/native package is not installed (${err instanceof Error ? err.message : String(err)})`,
+      tried: [],
+    };
   }
   return cached;
 }

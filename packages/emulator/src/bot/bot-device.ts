@@ -5,7 +5,14 @@ import type { ScsiTarget } from '../scsi/target.js';
 import type { HostDirection, TargetResult } from '../scsi/types.js';
 import { answerControl } from './class-requests.js';
 import { CommandFaults } from './fault-overlay.js';
-import { emptyStats, type BotDeviceStats, type BulkInOutcome, type BulkOutOutcome, type CommandRecord, type ControlOutcome } from './types.js';
+import {
+  emptyStats,
+  type BotDeviceStats,
+  type BulkInOutcome,
+  type BulkOutOutcome,
+  type CommandRecord,
+  type ControlOutcome,
+} from './types.js';
 import { CswStatus, encodeCsw, isMeaningfulCbw, isValidCbw, parseCbw, type ReceivedCbw } from './wrappers.js';
 
 export interface BotDeviceOptions {
@@ -173,7 +180,17 @@ export class BotDevice {
     this.stats.commands = index;
     this.stats.lastCbw = cbw;
     const hostDirection: HostDirection = cbw.dataTransferLength === 0 ? 'none' : cbw.directionIn ? 'in' : 'out';
-    const record: CommandRecord = { index, tag: cbw.tag, lun: cbw.lun, opcode, cdb: cbw.cdb, hostDirection, hostLength: cbw.dataTransferLength, faults: [], transferred: 0 };
+    const record: CommandRecord = {
+      index,
+      tag: cbw.tag,
+      lun: cbw.lun,
+      opcode,
+      cdb: cbw.cdb,
+      hostDirection,
+      hostLength: cbw.dataTransferLength,
+      faults: [],
+      transferred: 0,
+    };
     this.stats.history.push(record);
     if (this.stats.history.length > HISTORY_LIMIT) this.stats.history.shift();
 
@@ -208,28 +225,40 @@ export class BotDevice {
     const deviceOut = plan.direction === 'out' && plan.length > 0;
     switch (ex.hostDirection) {
       case 'none':
-        if (deviceOut) return this.toCsw(ex, CswStatus.PHASE_ERROR, 0); // case 3: Hn < Do
-        return this.execute(ex, new Uint8Array(0), (result) => {
-          // case 2 (Hn < Di) is a phase error; case 1 (Hn = Dn) reports the command status
-          this.toCsw(ex, result.data.length > 0 ? CswStatus.PHASE_ERROR : statusOf(result), 0);
-        });
+        if (deviceOut) {
+          this.toCsw(ex, CswStatus.PHASE_ERROR, 0);
+          return;
+        } // case 3: Hn < Do
+        {
+          this.execute(ex, new Uint8Array(0), (result) => {
+            // case 2 (Hn < Di) is a phase error; case 1 (Hn = Dn) reports the command status
+            this.toCsw(ex, result.data.length > 0 ? CswStatus.PHASE_ERROR : statusOf(result), 0);
+          });
+          return;
+        }
       case 'in':
         if (deviceOut) {
           // case 8: Hi <> Do
           this.halted.in = true;
-          return this.toCsw(ex, CswStatus.PHASE_ERROR, ex.hostLength);
+          this.toCsw(ex, CswStatus.PHASE_ERROR, ex.hostLength);
+          return;
         }
-        return this.execute(ex, new Uint8Array(0), (result) => this.toDataIn(ex, result));
+        {
+          this.execute(ex, new Uint8Array(0), (result) => this.toDataIn(ex, result));
+          return;
+        }
       case 'out':
         if (plan.direction === 'in') {
           // case 10: Ho <> Di
           this.halted.out = true;
-          return this.toCsw(ex, CswStatus.PHASE_ERROR, ex.hostLength);
+          this.toCsw(ex, CswStatus.PHASE_ERROR, ex.hostLength);
+          return;
         }
         if (!deviceOut) {
           // case 9: Ho > Dn: run it, refuse the data
           this.halted.out = true;
-          return this.execute(ex, new Uint8Array(0), (result) => this.toCsw(ex, statusOf(result), ex.hostLength));
+          this.execute(ex, new Uint8Array(0), (result) => this.toCsw(ex, statusOf(result), ex.hostLength));
+          return;
         }
         {
           ex.phase = 'data-out';
@@ -322,7 +351,8 @@ export class BotDevice {
     // The device sends whole packets: a host transfer that is not a multiple of wMaxPacketSize and
     // ends inside the data gets the whole last packet (babble) — real hardware does the same.
     const remaining = total - ex.inSent;
-    const overrun = !ex.babble && ex.inStallAt === undefined && maxLength % this.maxPacketSize !== 0 && remaining > maxLength;
+    const overrun =
+      !ex.babble && ex.inStallAt === undefined && maxLength % this.maxPacketSize !== 0 && remaining > maxLength;
     if (overrun) limit = Math.min(remaining, Math.ceil(maxLength / this.maxPacketSize) * this.maxPacketSize);
     const chunk = ex.dataIn.subarray(ex.inSent, ex.inSent + limit);
     ex.inSent += chunk.length;
@@ -382,10 +412,21 @@ export class BotDevice {
     ex.phase = 'executing';
     const generation = this.generation;
     const notReady = ex.faults.notReady;
-    const injectedSense: SenseSpec | undefined = notReady ? (notReady === 'medium-not-present' ? Sense.mediumNotPresent() : Sense.becomingReady()) : undefined;
+    const injectedSense: SenseSpec | undefined = notReady
+      ? notReady === 'medium-not-present'
+        ? Sense.mediumNotPresent()
+        : Sense.becomingReady()
+      : undefined;
     this.target
       .execute(
-        { lun: ex.cbw.lun, cdb: ex.cbw.cdb, dataOut, hostDirection: ex.hostDirection, hostLength: ex.hostLength, tag: ex.cbw.tag },
+        {
+          lun: ex.cbw.lun,
+          cdb: ex.cbw.cdb,
+          dataOut,
+          hostDirection: ex.hostDirection,
+          hostLength: ex.hostLength,
+          tag: ex.cbw.tag,
+        },
         injectedSense ? { injectedSense } : {},
       )
       .catch((): TargetResult => ({ status: 0x02, data: new Uint8Array(0), sense: Sense.internalTargetFailure() }))
@@ -515,7 +556,10 @@ export class BotDevice {
 
   private changed(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+      if (signal?.aborted) {
+        reject(signal.reason ?? new Error('aborted'));
+        return;
+      }
       const off = this.onChange(() => {
         off();
         signal?.removeEventListener('abort', onAbort);

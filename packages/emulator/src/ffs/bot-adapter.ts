@@ -97,7 +97,10 @@ export class FfsBotAdapter {
     const isIn = (s.requestType & 0x80) !== 0;
     const key = `SETUP_${hex(s.requestType)}_${hex(s.request)}`;
     this.events[key] = (this.events[key] ?? 0) + 1;
-    const outcome = await this.#device.control({ requestType: s.requestType, request: s.request, value: s.value, index: s.index }, isIn ? s.length : new Uint8Array(0));
+    const outcome = await this.#device.control(
+      { requestType: s.requestType, request: s.request, value: s.value, index: s.index },
+      isIn ? s.length : new Uint8Array(0),
+    );
     this.#log(`setup ${s.requestType.toString(16)} ${s.request.toString(16)} → ${outcome.status}`);
     if (s.requestType === 0x21 && s.request === 0xff && outcome.status === 'ok') {
       this.#outRemaining = 0;

@@ -15,7 +15,10 @@ const READ10_LBA0_8 = Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0);
 const MNT = '/mnt/usbdisk';
 
 function mountsOfDisk() {
-  return readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => /^\/dev\/sd[a-z]+/.test(l)).map((l) => l.split(' ').slice(0, 2));
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => /^\/dev\/sd[a-z]+/.test(l))
+    .map((l) => l.split(' ').slice(0, 2));
 }
 
 /** Fresh ext2 on the whole disk, mounted at MNT, with a file of random content; returns the content. */
@@ -40,7 +43,11 @@ async function mountedFilesystemWithFile() {
 
 function assertMountedWithFile(content, what) {
   const m = mountsOfDisk();
-  assertEqual(m.map(([, mp]) => mp), [MNT], `${what}: mount points of the USB disk`);
+  assertEqual(
+    m.map(([, mp]) => mp),
+    [MNT],
+    `${what}: mount points of the USB disk`,
+  );
   assertEqual(readFileSync(`${MNT}/before.txt`, 'utf8') === content, true, `${what}: file written before is intact`);
 }
 
@@ -54,66 +61,107 @@ export async function registerHandoffCases(scenario, backends) {
     try {
       const dev = await mod.openDevice({ selector: '46f4:0001', backend: b, transport: 'bot' });
       await dev.close();
-    } catch (err) { caught = err; }
+    } catch (err) {
+      caught = err;
+    }
     assertEqual(caught?.code, 'E_MOUNTED', `error code (${caught?.message})`);
     assert(caught.message.includes(MNT), `message names the mount point: ${caught.message}`);
     assertEqual(sdDisks().length, 1, 'the disk stays with the kernel');
     assertMountedWithFile(content, 'after the refusal');
   });
 
-  t('lease with unmount: unmounts, BOT works, release re-attaches and re-mounts; the file is intact', async (mod, b) => {
-    const content = await mountedFilesystemWithFile();
-    await withDevice(mod, b, { lease: { unmount: true, remount: true } }, async (dev) => {
-      assertEqual(mountsOfDisk().length, 0, 'mounts of the USB disk while leased');
-      assertEqual(sdDisks().length, 0, 'sd disks while leased');
-      await readyDevice(dev);
-      const cap = await dev.readCapacity();
-      assertEqual(cap.blockSize, 512, 'block size over BOT while leased');
-    });
-    await waitFor(() => mountsOfDisk().length === 1, 're-mount after release', 20_000);
-    assertMountedWithFile(content, 'after release');
-  }, { timeoutMs: 90_000 });
+  t(
+    'lease with unmount: unmounts, BOT works, release re-attaches and re-mounts; the file is intact',
+    async (mod, b) => {
+      const content = await mountedFilesystemWithFile();
+      await withDevice(mod, b, { lease: { unmount: true, remount: true } }, async (dev) => {
+        assertEqual(mountsOfDisk().length, 0, 'mounts of the USB disk while leased');
+        assertEqual(sdDisks().length, 0, 'sd disks while leased');
+        await readyDevice(dev);
+        const cap = await dev.readCapacity();
+        assertEqual(cap.blockSize, 512, 'block size over BOT while leased');
+      });
+      await waitFor(() => mountsOfDisk().length === 1, 're-mount after release', 20_000);
+      assertMountedWithFile(content, 'after release');
+    },
+    { timeoutMs: 90_000 },
+  );
 
   const handoff = await loadHandoff();
-  const recoveryReady = handoff.mod && ['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].every((k) => k in handoff.mod);
-  const recovery = recoveryReady ? open : { mod: null, reason: handoff.mod ? `NOT LANDED: handoff/index.js lacks ${['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].filter((k) => !(k in handoff.mod)).join(', ')}` : handoff.reason };
-  perBackend(scenario, backends, recovery, 'SIGKILL of a lease holder mid-READ: recoverLeases gives the disk back re-mounted; a lease left by a second killed holder is recovered by the next holder itself (it says so), whose FIRST command succeeds', async (openMod, b) => {
-    const content = await mountedFilesystemWithFile();
-    const killHolder = async () => {
-      const child = spawn(process.execPath, [`${process.cwd()}/tools/vm/guest/lease-holder.mjs`, b.name], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (d) => { out += d; });
-      await waitFor(() => out.includes('HELD') || child.exitCode !== null, 'the holder to take the lease', 30_000);
-      assert(out.includes('HELD'), `holder output: ${out}`);
-      assertEqual([mountsOfDisk().length, sdDisks().length], [0, 0], 'mounts / sd disks while the holder runs');
-      await sleep(300); // let it be mid-command (it loops READ(10))
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-      assertEqual(sdDisks().length, 0, 'the disk stays detached after the holder died (nothing gave it back yet)');
-    };
-    await killHolder();
-    const h = handoff.mod;
-    const platform = await h.createLinuxPlatform();
-    const report = await h.recoverLeases(platform, new h.LeaseJournal());
-    assertEqual([report.recovered.length, report.failed.length], [1, 0], `recovered / failed in ${JSON.stringify(report, (k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
-    await waitForKernelDisk();
-    await waitFor(() => mountsOfDisk().length === 1, 're-mount by recovery', 20_000);
-    assertMountedWithFile(content, 'after recovery');
+  const recoveryReady =
+    handoff.mod && ['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].every((k) => k in handoff.mod);
+  const recovery = recoveryReady
+    ? open
+    : {
+        mod: null,
+        reason: handoff.mod
+          ? `NOT LANDED: handoff/index.js lacks ${['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].filter((k) => !(k in handoff.mod)).join(', ')}`
+          : handoff.reason,
+      };
+  perBackend(
+    scenario,
+    backends,
+    recovery,
+    'SIGKILL of a lease holder mid-READ: recoverLeases gives the disk back re-mounted; a lease left by a second killed holder is recovered by the next holder itself (it says so), whose FIRST command succeeds',
+    async (openMod, b) => {
+      const content = await mountedFilesystemWithFile();
+      const killHolder = async () => {
+        const child = spawn(process.execPath, [`${process.cwd()}/tools/vm/guest/lease-holder.mjs`, b.name], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+        });
+        await waitFor(() => out.includes('HELD') || child.exitCode !== null, 'the holder to take the lease', 30_000);
+        assert(out.includes('HELD'), `holder output: ${out}`);
+        assertEqual([mountsOfDisk().length, sdDisks().length], [0, 0], 'mounts / sd disks while the holder runs');
+        await sleep(300); // let it be mid-command (it loops READ(10))
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        assertEqual(sdDisks().length, 0, 'the disk stays detached after the holder died (nothing gave it back yet)');
+      };
+      await killHolder();
+      const h = handoff.mod;
+      const platform = await h.createLinuxPlatform();
+      const report = await h.recoverLeases(platform, new h.LeaseJournal());
+      assertEqual(
+        [report.recovered.length, report.failed.length],
+        [1, 0],
+        `recovered / failed in ${JSON.stringify(report, (k, v) => (typeof v === 'bigint' ? String(v) : v))}`,
+      );
+      await waitForKernelDisk();
+      await waitFor(() => mountsOfDisk().length === 1, 're-mount by recovery', 20_000);
+      assertMountedWithFile(content, 'after recovery');
 
-    await killHolder();
-    const notices = [];
-    const dev = await openMod.openDevice({ selector: '46f4:0001', backend: b, transport: 'bot', lease: { unmount: true, remount: true, onNotice: (m) => notices.push(m) } });
-    try {
-      assert(notices.some((n) => /died without giving it back: recovered it first \(re-attached usb-storage/.test(n)), `the next holder says it recovered the dead lease: ${JSON.stringify(notices)}`);
-      const first = await dev.execute(READ10_LBA0_8, { length: 4096 });
-      assertEqual([first.status, first.transferred], [0, 4096], `first command of the next holder (sense ${first.sense?.senseKeyName}: ${first.sense?.ascText})`);
-    } finally {
-      await dev.close();
-    }
-    await waitForKernelDisk();
-    await waitFor(() => mountsOfDisk().length === 1, 're-mount after the next holder released', 20_000);
-    assertMountedWithFile(content, 'after the next holder released');
-  }, { timeoutMs: 180_000 });
+      await killHolder();
+      const notices = [];
+      const dev = await openMod.openDevice({
+        selector: '46f4:0001',
+        backend: b,
+        transport: 'bot',
+        lease: { unmount: true, remount: true, onNotice: (m) => notices.push(m) },
+      });
+      try {
+        assert(
+          notices.some((n) => /died without giving it back: recovered it first \(re-attached usb-storage/.test(n)),
+          `the next holder says it recovered the dead lease: ${JSON.stringify(notices)}`,
+        );
+        const first = await dev.execute(READ10_LBA0_8, { length: 4096 });
+        assertEqual(
+          [first.status, first.transferred],
+          [0, 4096],
+          `first command of the next holder (sense ${first.sense?.senseKeyName}: ${first.sense?.ascText})`,
+        );
+      } finally {
+        await dev.close();
+      }
+      await waitForKernelDisk();
+      await waitFor(() => mountsOfDisk().length === 1, 're-mount after the next holder released', 20_000);
+      assertMountedWithFile(content, 'after the next holder released');
+    },
+    { timeoutMs: 180_000 },
+  );
 
   // Leave the disk unmounted for whatever runs next.
   test(`[${scenario}] cleanup: unmount the test filesystem`, async () => {
@@ -129,39 +177,54 @@ export async function registerHandoffCases(scenario, backends) {
  */
 export async function registerTakeoverCases(scenario, backends) {
   const bot = await loadBot();
-  perBackend(scenario, backends, bot, 'holder killed mid-READ (no lease): the next BotTransport.open runs reset recovery and its FIRST command succeeds', async (botMod, b) => {
-    for (const [, mp] of mountsOfDisk()) execFileSync('umount', [mp]);
-    const disk = await waitForKernelDisk();
-    const intf = usbInterfaceOfDisk(disk.replace('/dev/', ''));
-    execFileSync('blockdev', ['--flushbufs', disk]);
-    const kernelBytes = new Uint8Array(4096);
-    const fd = openSync(disk, 'r');
-    try { readSync(fd, kernelBytes, 0, 4096, 0); } finally { closeSync(fd); }
+  perBackend(
+    scenario,
+    backends,
+    bot,
+    'holder killed mid-READ (no lease): the next BotTransport.open runs reset recovery and its FIRST command succeeds',
+    async (botMod, b) => {
+      for (const [, mp] of mountsOfDisk()) execFileSync('umount', [mp]);
+      const disk = await waitForKernelDisk();
+      const intf = usbInterfaceOfDisk(disk.replace('/dev/', ''));
+      execFileSync('blockdev', ['--flushbufs', disk]);
+      const kernelBytes = new Uint8Array(4096);
+      const fd = openSync(disk, 'r');
+      try {
+        readSync(fd, kernelBytes, 0, 4096, 0);
+      } finally {
+        closeSync(fd);
+      }
 
-    const child = spawn(process.execPath, [`${process.cwd()}/tools/vm/guest/mid-command-holder.mjs`, b.name], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    await waitFor(() => out.includes('MID') || child.exitCode !== null, 'the holder to be mid-READ', 30_000);
-    assert(out.includes('MID cbw=ok/31 data=ok/65536'), `holder output: ${out}`);
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+      const child = spawn(process.execPath, [`${process.cwd()}/tools/vm/guest/mid-command-holder.mjs`, b.name], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      await waitFor(() => out.includes('MID') || child.exitCode !== null, 'the holder to be mid-READ', 30_000);
+      assert(out.includes('MID cbw=ok/31 data=ok/65536'), `holder output: ${out}`);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
 
-    const handle = await b.open(await findQemuDisk(b));
-    let tr;
-    try {
-      tr = await botMod.BotTransport.open(handle, {});
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      throw err;
-    }
-    try {
-      const first = await tr.execute({ cdb: READ10_LBA0_8, direction: 'in', data: new Uint8Array(4096) });
-      assertEqual([first.status, first.transferred], [0, 4096], 'first command after the takeover');
-      assertBytesEqual(first.data, kernelBytes, 'READ(10) of LBA 0..7 vs the kernel');
-    } finally {
-      await tr.close();
-      writeFileSync('/sys/bus/usb/drivers/usb-storage/bind', intf);
-      await waitForKernelDisk();
-    }
-  }, { timeoutMs: 90_000 });
+      const handle = await b.open(await findQemuDisk(b));
+      let tr;
+      try {
+        tr = await botMod.BotTransport.open(handle, {});
+      } catch (err) {
+        await handle.close().catch(() => undefined);
+        throw err;
+      }
+      try {
+        const first = await tr.execute({ cdb: READ10_LBA0_8, direction: 'in', data: new Uint8Array(4096) });
+        assertEqual([first.status, first.transferred], [0, 4096], 'first command after the takeover');
+        assertBytesEqual(first.data, kernelBytes, 'READ(10) of LBA 0..7 vs the kernel');
+      } finally {
+        await tr.close();
+        writeFileSync('/sys/bus/usb/drivers/usb-storage/bind', intf);
+        await waitForKernelDisk();
+      }
+    },
+    { timeoutMs: 90_000 },
+  );
 }

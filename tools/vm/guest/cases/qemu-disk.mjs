@@ -12,7 +12,9 @@ export async function findQemuDisk(backend) {
 }
 
 export function botInterface(info) {
-  const intf = info.configurations[0]?.interfaces.find((i) => i.interfaceClass === 8 && i.interfaceSubClass === 6 && i.interfaceProtocol === 0x50);
+  const intf = info.configurations[0]?.interfaces.find(
+    (i) => i.interfaceClass === 8 && i.interfaceSubClass === 6 && i.interfaceProtocol === 0x50,
+  );
   assert(intf, `a BOT interface (08/06/50) on ${JSON.stringify(info.configurations)}`);
   const bulk = intf.endpoints.filter((e) => e.transferType === 'bulk');
   const inEp = bulk.find((e) => e.address & 0x80);
@@ -43,9 +45,12 @@ export async function withClaimedDisk(backend, fn) {
 export async function registerQemuDiskCases(scenario, backends) {
   const expectedSpeed = scenario === 'xhci' ? 'super' : 'high';
   for (const { name, backend, reason } of backends) {
-    const t = (title, fn, opts) => (backend ? test(`[${scenario}/${name}] ${title}`, () => fn(backend), opts) : skip(`[${scenario}/${name}] ${title}`, reason));
+    const t = (title, fn, opts) =>
+      backend
+        ? test(`[${scenario}/${name}] ${title}`, () => fn(backend), opts)
+        : skip(`[${scenario}/${name}] ${title}`, reason);
 
-    t('enumeration lists 46f4:0001 with its BOT interface, speed and the kernel\'s sd + sg nodes', async (b) => {
+    t("enumeration lists 46f4:0001 with its BOT interface, speed and the kernel's sd + sg nodes", async (b) => {
       const info = await findQemuDisk(b);
       const intf = botInterface(info);
       assertEqual(info.speed, expectedSpeed, 'speed');
@@ -53,13 +58,20 @@ export async function registerQemuDiskCases(scenario, backends) {
       const disks = sdDisks();
       assertEqual(disks.length, 1, 'sd disks');
       const loc = usbInterfaceOfDisk(disks[0]);
-      assertEqual(loc, `${info.busNumber}-${info.portNumbers.join('.')}:${info.configurations[0].configurationValue}.${intf.number}`, 'usb interface of the disk');
+      assertEqual(
+        loc,
+        `${info.busNumber}-${info.portNumbers.join('.')}:${info.configurations[0].configurationValue}.${intf.number}`,
+        'usb interface of the disk',
+      );
       assert(sgOfDisk(disks[0]) && existsSync(`/dev/${sgOfDisk(disks[0])}`), 'an sg node for the disk');
     });
 
     t('storage binding from the backend names the block device and sg node (linuxStorageBindings)', async (b) => {
       const info = await findQemuDisk(b);
-      if (!info.storage) skipNow('NOT LANDED: core/topology/linux-sysfs.ts linuxStorageBindings() is absent, so the backend reports no storage bindings');
+      if (!info.storage)
+        skipNow(
+          'NOT LANDED: core/topology/linux-sysfs.ts linuxStorageBindings() is absent, so the backend reports no storage bindings',
+        );
       const disk = sdDisks()[0];
       const s = info.storage.find((x) => x.driver === 'usb-storage');
       assert(s, `a usb-storage binding in ${JSON.stringify(info.storage)}`);

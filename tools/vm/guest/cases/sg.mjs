@@ -23,7 +23,11 @@ async function viaSg(open) {
   try {
     assertEqual(dev.description.transport, 'sg', 'transport');
     const driverBound = existsSync(`/sys/bus/usb/devices/${usbInterfaceOfDisk(sdDisks()[0])}/driver`);
-    assertEqual([sdDisks().length, driverBound], [1, true], 'sd disk present and usb-storage bound while SG_IO is open (no detach)');
+    assertEqual(
+      [sdDisks().length, driverBound],
+      [1, true],
+      'sd disk present and usb-storage bound while SG_IO is open (no detach)',
+    );
     let inq = await dev.execute(INQUIRY_36, { direction: 'in', length: 36 });
     const cap = await dev.execute(READ_CAPACITY_10, { direction: 'in', length: 8 });
     assertEqual([inq.status, cap.status], [0, 0], 'SG_IO statuses');
@@ -52,7 +56,9 @@ function kernelRead(lba, length) {
     const got = new Uint8Array(length);
     assertEqual(readSync(fd, got, 0, length, lba * 512), length, 'kernel read length');
     return got;
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function kernelWrite(lba, data) {
@@ -60,7 +66,9 @@ function kernelWrite(lba, data) {
   try {
     assertEqual(writeSync(fd, data, 0, data.length, lba * 512), data.length, 'kernel write length');
     fsyncSync(fd);
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -86,42 +94,73 @@ export async function registerSgCases(scenario, backends) {
   const open = await loadOpen();
   const title = `[${scenario}/sg] SG_IO INQUIRY and READ CAPACITY bytes equal sg_inq -r / sg_readcap -r, with no detach`;
   if (!open.mod && open.reason.startsWith('NOT LANDED')) skip(title, open.reason);
-  else if (!open.mod) test(title, () => { throw new Error(open.reason); });
-  else test(title, async () => {
-    const mine = await viaSg(open.mod);
-    const theirs = viaSgUtils();
-    assertBytesEqual(mine.inquiry, theirs.inquiry, 'INQUIRY: SG_IO vs sg_inq');
-    assertBytesEqual(mine.capacity, theirs.capacity, 'READ CAPACITY: SG_IO vs sg_readcap');
-  });
+  else if (!open.mod)
+    test(title, () => {
+      throw new Error(open.reason);
+    });
+  else
+    test(title, async () => {
+      const mine = await viaSg(open.mod);
+      const theirs = viaSgUtils();
+      assertBytesEqual(mine.inquiry, theirs.inquiry, 'INQUIRY: SG_IO vs sg_inq');
+      assertBytesEqual(mine.capacity, theirs.capacity, 'READ CAPACITY: SG_IO vs sg_readcap');
+    });
 
   const bot = await loadBot();
   const both = open.mod && bot.mod ? { mod: { open: open.mod, bot: bot.mod }, reason: null } : open.mod ? bot : open;
-  perBackend(scenario, backends, both, 'BOT returns the same INQUIRY and READ CAPACITY bytes as SG_IO', async ({ open: o, bot: botMod }, b) => {
-    const sg = await viaSg(o);
-    const overBot = await withBot(botMod, b, async (tr) => {
-      const inq = await tr.execute({ cdb: INQUIRY_36, direction: 'in', data: new Uint8Array(36) });
-      const cap = await tr.execute({ cdb: READ_CAPACITY_10, direction: 'in', data: new Uint8Array(8) });
-      return { inquiry: Uint8Array.from(inq.data), capacity: Uint8Array.from(cap.data) };
-    });
-    assertBytesEqual(overBot.inquiry, sg.inquiry, 'INQUIRY: BOT vs SG_IO');
-    assertBytesEqual(overBot.capacity, sg.capacity, 'READ CAPACITY: BOT vs SG_IO');
-  });
+  perBackend(
+    scenario,
+    backends,
+    both,
+    'BOT returns the same INQUIRY and READ CAPACITY bytes as SG_IO',
+    async ({ open: o, bot: botMod }, b) => {
+      const sg = await viaSg(o);
+      const overBot = await withBot(botMod, b, async (tr) => {
+        const inq = await tr.execute({ cdb: INQUIRY_36, direction: 'in', data: new Uint8Array(36) });
+        const cap = await tr.execute({ cdb: READ_CAPACITY_10, direction: 'in', data: new Uint8Array(8) });
+        return { inquiry: Uint8Array.from(inq.data), capacity: Uint8Array.from(cap.data) };
+      });
+      assertBytesEqual(overBot.inquiry, sg.inquiry, 'INQUIRY: BOT vs SG_IO');
+      assertBytesEqual(overBot.capacity, sg.capacity, 'READ CAPACITY: BOT vs SG_IO');
+    },
+  );
 
   // Clear of the other cases' regions (bot.mjs ends below 38 MiB, device.mjs below 46 MiB).
   const title4 = `[${scenario}/sg] 4 MiB written and read through /dev/sdX (SG_IO), split to the queue's limit; the kernel sees the same bytes`;
   if (!open.mod) skip(title4, open.reason);
-  else test(title4, async () => {
-    const dev = await open.mod.openDevice({ selector: `/dev/${sdDisks()[0]}`, transport: 'sg' });
-    try {
-      const { hwKb, limit } = await sgRoundTrip(dev, 98304);
-      if (scenario === 'ehci') assertEqual([hwKb, limit], [120, 120 * 1024], 'high-speed usb-storage queue limit (KiB) and the transport limit (bytes)');
-    } finally { await dev.close(); }
-  }, { timeoutMs: 120_000 });
+  else
+    test(
+      title4,
+      async () => {
+        const dev = await open.mod.openDevice({ selector: `/dev/${sdDisks()[0]}`, transport: 'sg' });
+        try {
+          const { hwKb, limit } = await sgRoundTrip(dev, 98304);
+          if (scenario === 'ehci')
+            assertEqual(
+              [hwKb, limit],
+              [120, 120 * 1024],
+              'high-speed usb-storage queue limit (KiB) and the transport limit (bytes)',
+            );
+        } finally {
+          await dev.close();
+        }
+      },
+      { timeoutMs: 120_000 },
+    );
 
-  perBackend(scenario, backends, open, 'openDevice --transport auto picks SG_IO; 4 MiB written and read split to the queue limit; the kernel sees the same bytes', async (o, b) => {
-    const dev = await o.openDevice({ selector: '46f4:0001', backend: b, transport: 'auto' });
-    try {
-      await sgRoundTrip(dev, 114688);
-    } finally { await dev.close(); }
-  }, { timeoutMs: 120_000 });
+  perBackend(
+    scenario,
+    backends,
+    open,
+    'openDevice --transport auto picks SG_IO; 4 MiB written and read split to the queue limit; the kernel sees the same bytes',
+    async (o, b) => {
+      const dev = await o.openDevice({ selector: '46f4:0001', backend: b, transport: 'auto' });
+      try {
+        await sgRoundTrip(dev, 114688);
+      } finally {
+        await dev.close();
+      }
+    },
+    { timeoutMs: 120_000 },
+  );
 }
