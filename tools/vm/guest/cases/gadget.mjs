@@ -49,7 +49,8 @@ async function inquiryWorks(tr, what) {
   assertEqual([r.status, Buffer.from(r.data.subarray(8, 16)).toString('latin1').trim()], [0, 'USBSCSI'], `INQUIRY after ${what}`);
 }
 
-export async function registerGadgetCases(backends) {
+/** `more(() => gadget)`: cases kept in files of their own, run on the started gadget before it is torn down. */
+export async function registerGadgetCases(backends, more = async () => {}) {
   test('[gadget] FunctionFS emulator enumerates on dummy_hcd and usb-storage binds it (sd disk of 16 MiB)', async () => {
     try {
       gadget = await startGadget();
@@ -272,6 +273,8 @@ export async function registerGadgetCases(backends) {
       },
     }), 'CHECK CONDITION after the OUT halt is cleared');
   }
+
+  await more(() => gadget);
 
   test('[gadget] teardown: unbind the UDC (the sd disk goes away cleanly) and stop the emulator', async () => {
     if (!gadget) throw new Error('no gadget to tear down');
