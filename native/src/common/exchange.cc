@@ -352,7 +352,13 @@ void Exchange::OnTransferLocked(Slot& slot, libusb_transfer* t) {
   const bool afterEnd = p.firstIncomplete >= 0 && c > p.firstIncomplete;
   if (!full && !afterEnd) p.firstIncomplete = c;
   if (afterEnd) {
-    p.spilled += actual;  // queued behind the URB that ended the phase: not part of it
+    // Queued behind the URB that ended the phase: not part of it (never written to an fd), but
+    // the device sent it (a BOT device's CSW, say); kept for the caller to judge.
+    if (actual > 0) {
+      p.afterEndLength += static_cast<uint64_t>(actual);
+      const uint8_t* bytes = SlotBuffer(p, slot);
+      p.afterEnd.emplace_back(c, std::vector<uint8_t>(bytes, bytes + std::min<size_t>(static_cast<size_t>(actual), block::kAfterEndMax)));
+    }
     return;
   }
   const bool fdIn = IsFd(p) && IsIn(p);
@@ -432,9 +438,13 @@ void Exchange::Deliver() {
     if (IsIn(p) && p.cfg.source == block::kSourceInline) {
       f.inlineIn.assign(p.cfg.inlineBytes, p.cfg.inlineBytes + std::min<uint64_t>(f.actual, block::kInlineMax));
     }
-    if (p.spilled > 0) {
-      c->notes.push_back("phase " + std::to_string(i) + " ended short at byte " + std::to_string(f.actual) + "; URBs queued behind it received " +
-                         std::to_string(p.spilled) + " more bytes, which are not part of it");
+    if (p.afterEndLength > 0) {
+      std::sort(p.afterEnd.begin(), p.afterEnd.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      f.afterEndLength = p.afterEndLength;
+      for (const auto& chunk : p.afterEnd) {
+        const size_t room = block::kAfterEndMax - f.afterEnd.size();
+        f.afterEnd.insert(f.afterEnd.end(), chunk.second.begin(), chunk.second.begin() + static_cast<std::ptrdiff_t>(std::min(room, chunk.second.size())));
+      }
     }
     if (!whole) break;  // the first phase that did not complete is the last one reported
   }

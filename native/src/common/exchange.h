@@ -3,7 +3,8 @@
 // bytes from or into a small inline buffer, the caller's buffer, or a file descriptor, in
 // URBs of `chunkSize` with `depth` in flight; it starts at once or when the previous phase
 // moved every byte with status ok. The engine reports facts per phase (status, bytes moved,
-// the bytes of an inline IN phase) and never interprets them: the protocol is core's.
+// the bytes of an inline IN phase, what arrived after the URB that ended a phase) and never
+// interprets them: the protocol is core's.
 #pragma once
 
 #include <libusb.h>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "exchange_block.h"
@@ -45,6 +47,8 @@ struct PhaseFacts {
   uint8_t status = block::kOk;
   uint64_t actual = 0;
   std::vector<uint8_t> inlineIn;  // an inline IN phase's bytes
+  uint64_t afterEndLength = 0;    // bytes received by URBs queued after the one that ended the phase
+  std::vector<uint8_t> afterEnd;  // the first block::kAfterEndMax of them, in chunk order
 };
 
 // What the plan hands back to JS; built off the JS thread, settled on it (exchange_js.cc).
@@ -99,7 +103,11 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
     bool stopped = false;  // no more submissions: ended short or failed, or the plan ended
     int64_t firstIncomplete = -1;  // first chunk that came back not full (short, stall, ...)
     std::deque<size_t> parked;     // ready slots waiting for usbfs memory (in chunk order)
-    int64_t spilled = 0;           // bytes that URBs queued after the short one received
+    // What URBs queued after firstIncomplete received, by chunk (their first kAfterEndMax
+    // bytes): not part of the phase, reported as a fact. Callbacks on one endpoint come back in
+    // order, but the map does not rely on it.
+    std::vector<std::pair<int64_t, std::vector<uint8_t>>> afterEnd;
+    uint64_t afterEndLength = 0;
   };
   struct IoJob {
     size_t phase, slot;

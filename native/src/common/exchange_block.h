@@ -12,8 +12,8 @@ namespace usbscsi::block {
 
 constexpr size_t kMaxPhases = 4;
 constexpr size_t kHeaderSize = 16;
-constexpr size_t kPhaseSize = 80;
-constexpr size_t kSize = kHeaderSize + kMaxPhases * kPhaseSize;  // 336
+constexpr size_t kPhaseSize = 128;
+constexpr size_t kSize = kHeaderSize + kMaxPhases * kPhaseSize;  // 528
 
 // Header, filled by core.
 constexpr size_t kPhaseCount = 0;  // u8      1..kMaxPhases
@@ -36,6 +36,12 @@ constexpr size_t kInlineMax = 32;
 constexpr size_t kStatus = 3;      // u8      a Status
 constexpr size_t kReported = 36;   // u8      1: the phase ran and is reported; 0: not started / after the end
 constexpr size_t kActual = 40;     // f64     bytes moved (every byte up to the first short or failed URB)
+// A phase that ended before its length (a short, stalled, ... URB) may have had later URBs
+// queued at the host controller; what they received is not part of the phase (nor written to
+// its buffer's file), but it did arrive: the device's next bytes, reported as they are.
+constexpr size_t kAfterEndLength = 80;  // f64     bytes received by URBs after the one that ended the phase
+constexpr size_t kAfterEndBytes = 88;   // u8[32]  the first of them (min(kAfterEndLength, 32)); the rest dropped
+constexpr size_t kAfterEndMax = 32;
 
 enum Source : unsigned char { kSourceInline = 0, kSourceBuffer = 1, kSourceFd = 2 };
 enum Start : unsigned char { kStartAtOnce = 0, kStartAfterPrevious = 1 };

@@ -48,6 +48,8 @@ void ExchangeCompletion::Settle(Napi::Env env) {
     at[block::kStatus] = f.status;
     Write<double>(at + block::kActual, static_cast<double>(f.actual));
     if (!f.inlineIn.empty()) std::memcpy(at + block::kInline, f.inlineIn.data(), f.inlineIn.size());
+    Write<double>(at + block::kAfterEndLength, static_cast<double>(f.afterEndLength));
+    if (!f.afterEnd.empty()) std::memcpy(at + block::kAfterEndBytes, f.afterEnd.data(), f.afterEnd.size());
   }
   blockRef.Reset();
   if (notes.empty()) {

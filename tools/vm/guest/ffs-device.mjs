@@ -1,7 +1,9 @@
 // The emulator as a real USB device (run as a child of the suite, with an IPC channel):
 // ScsiTarget + BotDevice served over FunctionFS at argv[2]. Messages from the parent:
 // { inject: FaultSpec } → { injected: id }, { stats: true } → { stats }, { events: true } → { events },
-// { bridge: true } → { bridge: { hazards, commands } } (NVMe bridge models only).
+// { bridge: true } → { bridge: { hazards, commands } } (NVMe bridge models only),
+// { mediumError: { bytes } } → { armed: true }: the next READ(10) sends its first `bytes` bytes and
+// ends with CHECK CONDITION, MEDIUM ERROR / UNRECOVERED READ ERROR (plain disk only).
 // Unasked: { event: 'reenumerate', ms, revision } when new firmware is activated (plain disk only).
 const dir = process.argv[2];
 const repo = process.cwd();
@@ -35,6 +37,21 @@ if (preset) {
   }, { plan: (cdb) => ({ direction: 'in', length: cdb[4] ?? 0 }) });
 }
 
+// A read that hits a bad block part way: the data before it, then CHECK CONDITION (a short data
+// phase and a failed CSW with the residue; the data need not end on a block or packet boundary).
+function armMediumError(bytes) {
+  if (!Number.isInteger(bytes) || bytes < 1 || preset) throw new Error('mediumError needs bytes >= 1 and the plain disk');
+  const remove = target.onCommand(0x28, async ({ cdb, unit }) => {
+    remove();
+    const lba = BigInt(new DataView(cdb.buffer, cdb.byteOffset).getUint32(2));
+    const blocks = new DataView(cdb.buffer, cdb.byteOffset).getUint16(7);
+    const data = (await unit.store.read(lba, blocks)).subarray(0, bytes);
+    const bad = lba + BigInt(Math.floor(bytes / unit.blockSize));
+    return { data, sense: { key: 0x03, asc: 0x11, ascq: 0x00, information: bad } };
+  });
+  return true;
+}
+
 import { readFileSync } from 'node:fs';
 let verbose = false;
 try { verbose = JSON.parse(readFileSync('/out/config.json', 'utf8')).ffsLog === true; } catch { /* default quiet */ }
@@ -47,6 +64,7 @@ process.on('message', (msg) => {
     else if (msg.stats) process.send({ stats: { ...device.stats, history: device.stats.history.slice(-20).map((r) => ({ ...r, cdb: [...r.cdb] })), lastCbw: null, lastCsw: null } });
     else if (msg.events) process.send({ events: adapter.events });
     else if (msg.clearFaults) { device.faults.clear?.(); process.send({ cleared: true }); }
+    else if (msg.mediumError) process.send({ armed: armMediumError(msg.mediumError.bytes) });
     else if (msg.bridge) process.send({ bridge: bridge ? { hazards: bridge.hazards, commands: bridge.controller.commands.map((c) => c.opcode) } : null });
   } catch (err) {
     process.send({ error: String(err?.message ?? err) });

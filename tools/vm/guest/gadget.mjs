@@ -59,6 +59,8 @@ export async function startGadget() {
     udc,
     enumerationMs,
     inject: async (spec) => (await ask({ inject: spec })).injected,
+    /** The next READ(10) sends only its first `bytes` bytes, then CHECK CONDITION MEDIUM ERROR. */
+    mediumError: async (bytes) => (await ask({ mediumError: { bytes } })).armed,
     stats: async () => (await ask({ stats: true })).stats,
     events: async () => (await ask({ events: true })).events,
     /** Unplug and replug (unbind/bind the UDC): DISABLE on the device, queued endpoint I/O is flushed. */

@@ -5,6 +5,7 @@ import type { BotExchangeRequest } from '../usb/backend.js';
 import { NativeHandle } from './native.js';
 import type { NativeDeviceHandle, NativeDeviceInfo } from './native-addon.js';
 import { TransferStatus } from '../usb/backend.js';
+import { BotTransport } from '../bot/bot-transport.js';
 import { EXCHANGE_BLOCK, PHASE_SOURCE, PHASE_START, decodeFacts, encodeBotPlan, encodePlan, takeBlock, type ExchangePlan } from './native-exchange.js';
 
 const HEADER = new URL('../../../../native/src/common/exchange_block.h', import.meta.url);
@@ -51,6 +52,7 @@ describe('the exchange block layout matches native/src/common/exchange_block.h',
       ['endpoint', B.endpoint, 1], ['source', B.source, 1], ['start', B.start, 1], ['status', B.status, 1], ['streamId', B.streamId, 4],
       ['chunkSize', B.chunkSize, 4], ['depth', B.depth, 4], ['length', B.length, 8], ['offset', B.offset, 8], ['fd', B.fd, 4],
       ['reported', B.reported, 1], ['actual', B.actual, 8], ['inline', B.inline, B.inlineMax],
+      ['afterEndLength', B.afterEndLength, 8], ['afterEndBytes', B.afterEndBytes, B.afterEndMax],
     ];
     const used = new Array<string | undefined>(B.phaseSize);
     for (const [name, at, size] of fields) {
@@ -204,6 +206,23 @@ describe('decodeFacts', () => {
       { status: TransferStatus.STALL, actualLength: 3, bytes: new Uint8Array([0x55, 0x53, 0x42]) },
     ], notes: ['n'] });
   });
+
+  it('reports what arrived after the URB that ended a phase: the count, and at most 32 of the bytes', () => {
+    const b = takeBlock();
+    encodePlan({ timeoutMs: 10, buffer: new Uint8Array(8192), phases: [
+      { endpoint: 0x81, start: 'at-once', source: { kind: 'buffer', offset: 0, length: 8192 }, chunkSize: 4096, depth: 2 },
+    ] }, b);
+    const at = EXCHANGE_BLOCK.headerSize;
+    b.bytes[at + EXCHANGE_BLOCK.reported] = 1;
+    b.view.setFloat64(at + EXCHANGE_BLOCK.actual, 100, true);
+    b.view.setFloat64(at + EXCHANGE_BLOCK.afterEndLength, 4096, true);
+    b.bytes.fill(0xaa, at + EXCHANGE_BLOCK.afterEndBytes, at + EXCHANGE_BLOCK.afterEndBytes + EXCHANGE_BLOCK.afterEndMax);
+    expect(decodeFacts(b, 1, undefined)).toEqual({ phases: [
+      { status: TransferStatus.OK, actualLength: 100, afterEnd: { length: 4096, bytes: new Uint8Array(32).fill(0xaa) } },
+    ] });
+    b.view.setFloat64(at + EXCHANGE_BLOCK.afterEndLength, 0, true);
+    expect(decodeFacts(b, 1, undefined).phases[0]).toEqual({ status: TransferStatus.OK, actualLength: 100 });
+  });
 });
 
 // ---- NativeHandle over a fake engine that writes facts into the block ----
@@ -212,7 +231,7 @@ const STICK: NativeDeviceInfo = {
   vendorId: 1, productId: 2, busNumber: 1, deviceAddress: 2, portNumbers: [1], speed: 'high', configurations: [],
 };
 
-type Fact = { status: number; actual: number; bytes?: number[] } | null;
+type Fact = { status: number; actual: number; bytes?: number[]; afterEnd?: (block: Uint8Array) => number[] } | null;
 function engine(facts: Fact[]): NativeDeviceHandle & { exchange: ReturnType<typeof vi.fn> } {
   const exchange = vi.fn(async (block: Uint8Array) => {
     const view = new DataView(block.buffer, block.byteOffset);
@@ -223,6 +242,11 @@ function engine(facts: Fact[]): NativeDeviceHandle & { exchange: ReturnType<type
       block[at + EXCHANGE_BLOCK.status] = f.status;
       view.setFloat64(at + EXCHANGE_BLOCK.actual, f.actual, true);
       if (f.bytes) block.set(f.bytes, at + EXCHANGE_BLOCK.inline);
+      if (f.afterEnd) {
+        const after = f.afterEnd(block);
+        view.setFloat64(at + EXCHANGE_BLOCK.afterEndLength, after.length, true);
+        block.set(after.slice(0, EXCHANGE_BLOCK.afterEndMax), at + EXCHANGE_BLOCK.afterEndBytes);
+      }
     });
     return undefined;
   });
@@ -279,5 +303,63 @@ describe('NativeHandle.botExchange over the engine', () => {
     const h = engine([]);
     h.exchange.mockRejectedValue(Object.assign(new Error('gone'), { code: 'E_DEVICE_GONE' }));
     await expect(handle(h).botExchange({ cbw: cbw(0, false), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100 })).rejects.toMatchObject({ code: ErrorCodes.DEVICE_GONE });
+  });
+});
+
+// ---- BotTransport over NativeHandle over the fake engine: a data-IN phase that ends short ----
+
+describe('a READ that ends short with URBs queued behind the short one', () => {
+  const READ10_16 = Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 16, 0); // 16 x 512 = 8192 bytes
+  /** The tag of the CBW core put in the block (phase 0's inline bytes). */
+  const tagOf = (block: Uint8Array) => new DataView(block.buffer, block.byteOffset).getUint32(EXCHANGE_BLOCK.headerSize + EXCHANGE_BLOCK.inline + 4, true);
+  const cswWith = (tag: number, status: number, residue: number) => {
+    const c = new Uint8Array(13);
+    c.set([0x55, 0x53, 0x42, 0x53]);
+    new DataView(c.buffer).setUint32(4, tag, true);
+    new DataView(c.buffer).setUint32(8, residue, true);
+    c[12] = status;
+    return [...c];
+  };
+
+  async function transport(dataFact: Fact) {
+    const h = engine([{ status: 0, actual: 31 }, dataFact, null]);
+    // The device's CSW went to the URB after the short one: a CSW read of core's own finds nothing.
+    const device = Object.assign(h, {
+      controlTransfer: vi.fn(async () => ({ status: TransferStatus.OK, actualLength: 1, data: Uint8Array.of(0) })),
+      bulkTransfer: vi.fn(async () => ({ status: TransferStatus.TIMEOUT, actualLength: 0 })),
+      clearHalt: vi.fn(async () => undefined),
+      claimInterface: vi.fn(async () => undefined),
+      releaseInterface: vi.fn(async () => undefined),
+    });
+    const configurations = [{ configurationValue: 1, interfaces: [{ interfaceNumber: 0, alternateSetting: 0, interfaceClass: 8, interfaceSubClass: 6, interfaceProtocol: 0x50, endpoints: [
+      { address: 0x81, transferType: 'bulk' as const, maxPacketSize: 512 }, { address: 0x02, transferType: 'bulk' as const, maxPacketSize: 512 },
+    ] }] }];
+    const bot = await BotTransport.open(new NativeHandle({ ...STICK, configurations, backend: 'native', id: 'x' }, device, 'darwin'), { resetDelayMs: 0, resetOnOpen: false });
+    return { bot, device };
+  }
+
+  it('takes the bytes that arrived after the short packet as the CSW: CHECK CONDITION with the residue, no CSW read, no reset', async () => {
+    const { bot, device } = await transport({ status: 0, actual: 4608, afterEnd: (block) => cswWith(tagOf(block), 1, 8192 - 4608) });
+    const data = new Uint8Array(8192);
+    const r = await bot.execute({ cdb: READ10_16, direction: 'in', data, timeoutMs: 1000, autoSense: false });
+    expect(r).toMatchObject({ status: 2, transferred: 4608, residue: 8192 - 4608 });
+    expect(r.data.length).toBe(4608);
+    expect(device.bulkTransfer).not.toHaveBeenCalled();
+    expect(device.controlTransfer).toHaveBeenCalledTimes(1); // GET MAX LUN only: no reset recovery
+  });
+
+  it('more than 13 bytes after the short packet is babble on the CSW read: a broken command and reset recovery', async () => {
+    const { bot, device } = await transport({ status: 0, actual: 4608, afterEnd: () => new Array<number>(40).fill(0x55) });
+    await expect(bot.execute({ cdb: READ10_16, direction: 'in', data: new Uint8Array(8192), timeoutMs: 1000, autoSense: false }))
+      .rejects.toMatchObject({ code: ErrorCodes.IO, message: expect.stringMatching(/long while reading the CSW.*reset recovery was done/) });
+    expect(device.bulkTransfer).not.toHaveBeenCalled();
+    expect(device.controlTransfer.mock.calls.map((c) => c[1])).toEqual([0xfe, 0xff]); // GET MAX LUN, then Bulk-Only Mass Storage Reset
+  });
+
+  it('nothing after the short packet: core reads the CSW itself', async () => {
+    const { bot, device } = await transport({ status: 0, actual: 4608 });
+    await expect(bot.execute({ cdb: READ10_16, direction: 'in', data: new Uint8Array(8192), timeoutMs: 1000, autoSense: false }))
+      .rejects.toMatchObject({ code: ErrorCodes.TIMEOUT });
+    expect(device.bulkTransfer).toHaveBeenCalled();
   });
 });

@@ -12,8 +12,8 @@ import type { BotExchangeRequest } from '../usb/backend.js';
 export const EXCHANGE_BLOCK = {
   maxPhases: 4,
   headerSize: 16,
-  phaseSize: 80,
-  size: 336,
+  phaseSize: 128,
+  size: 528,
   phaseCount: 0,
   timeoutMs: 4,
   opId: 8,
@@ -31,6 +31,9 @@ export const EXCHANGE_BLOCK = {
   actual: 40,
   inline: 48,
   inlineMax: 32,
+  afterEndLength: 80,
+  afterEndBytes: 88,
+  afterEndMax: 32,
 } as const;
 
 export const PHASE_SOURCE = { inline: 0, buffer: 1, fd: 2 } as const;
@@ -79,6 +82,12 @@ export interface PhaseFacts {
   actualLength: number;
   /** Inline IN phases: the bytes received. */
   bytes?: Uint8Array;
+  /**
+   * A phase that ended early (a short or failed URB) with later URBs already queued: what those
+   * URBs received. Not part of `actualLength` (nor written to an fd); `length` counts every byte,
+   * `bytes` holds the first `afterEndMax` (32) of them, the rest were dropped. Absent when none arrived.
+   */
+  afterEnd?: { length: number; bytes: Uint8Array };
 }
 
 export interface ExchangeFacts {
@@ -225,6 +234,11 @@ export function decodeFacts(b: ExchangeBlock, phaseCount: number, notes: string[
     const facts: PhaseFacts = { status: b.bytes[at + EXCHANGE_BLOCK.status]!, actualLength: b.view.getFloat64(at + EXCHANGE_BLOCK.actual, true) };
     if (b.bytes[at + EXCHANGE_BLOCK.endpoint]! & 0x80 && b.bytes[at + EXCHANGE_BLOCK.source] === PHASE_SOURCE.inline) {
       facts.bytes = b.bytes.slice(at + EXCHANGE_BLOCK.inline, at + EXCHANGE_BLOCK.inline + Math.min(facts.actualLength, EXCHANGE_BLOCK.inlineMax));
+    }
+    const afterEndLength = b.view.getFloat64(at + EXCHANGE_BLOCK.afterEndLength, true);
+    if (afterEndLength > 0) {
+      const from = at + EXCHANGE_BLOCK.afterEndBytes;
+      facts.afterEnd = { length: afterEndLength, bytes: b.bytes.slice(from, from + Math.min(afterEndLength, EXCHANGE_BLOCK.afterEndMax)) };
     }
     phases.push(facts);
   }

@@ -158,7 +158,11 @@ export class NativeHandle implements UsbDeviceHandle {
     const [cbw, second, third] = facts.phases;
     const out: BotExchangeResult = { cbw: cbw ? { status: transferStatusOf(cbw.status), actualLength: cbw.actualLength } : { status: TransferStatus.CANCELLED, actualLength: 0 } };
     const cswFacts = plan.hasData ? third : second;
-    if (plan.hasData && second) out.data = { status: transferStatusOf(second.status), actualLength: second.actualLength };
+    if (plan.hasData && second) {
+      out.data = { status: transferStatusOf(second.status), actualLength: second.actualLength };
+      // Only a short packet ends a data phase with the device's next bytes behind it (its CSW).
+      if (second.afterEnd && out.data.status === TransferStatus.OK) out.data.afterShort = second.afterEnd;
+    }
     if (cswFacts) out.csw = { status: transferStatusOf(cswFacts.status), actualLength: cswFacts.actualLength, bytes: cswFacts.bytes ?? new Uint8Array(0) };
     if (facts.notes) out.notes = facts.notes;
     return out;

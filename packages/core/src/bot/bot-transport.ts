@@ -315,6 +315,15 @@ export class BotTransport implements ScsiTransport {
       if (outcome === 'stalled') {
         csw = undefined;
         await this.clearHalt(direction === 'in' ? bulkIn : bulkOut);
+      } else if (outcome === 'short' && !csw && dataResult.afterShort) {
+        // A short packet ends the data phase (Linux reasons the same way): what reads already
+        // queued behind it received is the status phase, i.e. what our CSW read would have
+        // received. More than 13 bytes is what a 13-byte read reports as babble.
+        const after = dataResult.afterShort;
+        csw =
+          after.length > CSW_LENGTH
+            ? { status: TransferStatus.OVERFLOW, actualLength: CSW_LENGTH, bytes: after.bytes.subarray(0, CSW_LENGTH) }
+            : { status: TransferStatus.OK, actualLength: after.length, bytes: after.bytes };
       } else if (outcome === 'short' && !csw && direction === 'in' && transferred === CSW_LENGTH) {
         // Linux's rule (usb_stor_Bulk_transport): exactly 13 bytes in total, signed USBS, is the
         // CSW of a device that skipped its data phase. 13 bytes anywhere else are data.

@@ -32,7 +32,7 @@ import {
   type DeviceAddressing,
   type UsbTraceRecorder,
 } from './recorder.js';
-import { UsbmonXfer } from './usbmon.js';
+import { UrbStatus, UsbmonXfer } from './usbmon.js';
 
 const CBW_LENGTH = 31;
 const CSW_LENGTH = 13;
@@ -208,6 +208,16 @@ class TracingHandle implements UsbDeviceHandle {
         actualLength: result.data.actualLength,
         ...(phase.direction === 'in' && buffer ? { data: buffer } : {}),
       });
+      const after = result.data.afterShort;
+      if (after) {
+        // The reads queued behind the short packet: on the wire, the start of the status phase.
+        const afterId = this.recorder.submit(this.dev, { xferType: UsbmonXfer.BULK, endpoint, length: after.length });
+        this.recorder.complete(afterId, this.dev, UsbmonXfer.BULK, endpoint, {
+          status: UrbStatus.OK,
+          actualLength: after.length,
+          data: after.bytes,
+        });
+      }
     }
     if (result.csw) {
       const cswId = this.recorder.submit(this.dev, {

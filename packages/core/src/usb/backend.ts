@@ -172,7 +172,17 @@ export interface BotExchangeRequest {
 export interface BotExchangeResult {
   cbw: TransferResult;
   /** Absent when there was no data phase or the CBW did not go out whole with status `OK`. */
-  data?: TransferResult;
+  data?: TransferResult & {
+    /**
+     * A data-IN phase that ended short (status `OK`, fewer bytes than asked) while later reads
+     * were already queued (native: several URBs in flight): what those reads received, which is
+     * not data (not in `actualLength`, not written to an fd) but the start of the status phase.
+     * `length` counts every byte that arrived; `bytes` holds the first 32 at most. Absent when
+     * nothing arrived after the short packet; backends that read with one transfer at a time
+     * never set it.
+     */
+    afterShort?: { length: number; bytes: Uint8Array };
+  };
   /**
    * Present only when the CSW read was started: the data phase, if any, moved every byte
    * asked with status `OK`. `bytes` are the bytes received (at most 13).

@@ -47,7 +47,8 @@ async function inquiryWorks(tr, what) {
   assertEqual([r.status, Buffer.from(r.data.subarray(8, 16)).toString('latin1').trim()], [0, 'USBSCSI'], `INQUIRY after ${what}`);
 }
 
-export async function registerGadgetCases(backends) {
+/** `more(() => gadget)`: cases kept in files of their own, run on the started gadget before it is torn down. */
+export async function registerGadgetCases(backends, more = async () => {}) {
   test('[gadget] FunctionFS emulator enumerates on dummy_hcd and usb-storage binds it (sd disk of 16 MiB)', async () => {
     try {
       gadget = await startGadget();
@@ -245,6 +246,7 @@ export async function registerGadgetCases(backends) {
 
   // The contract suite on the same gadget: faults programmed over the device program's IPC.
   await registerContractCases('gadget', backends, (name, b) => gadgetEnv(name, b, () => gadget, GADGET_VID, GADGET_PID));
+  await more(() => gadget);
 
   test('[gadget] teardown: unbind the UDC (the sd disk goes away cleanly) and stop the emulator', async () => {
     if (!gadget) throw new Error('no gadget to tear down');
