@@ -18,29 +18,39 @@ let target;
 let bridge = null;
 if (preset) {
   const { bridgeTargetFromPreset } = await import(`${repo}/packages/emulator/dist/nvme/index.js`);
-  ({ target, bridge } = bridgeTargetFromPreset(preset, { disconnect: (reason) => process.send({ disconnect: reason }) }));
+  ({ target, bridge } = bridgeTargetFromPreset(preset, {
+    disconnect: (reason) => process.send({ disconnect: reason }),
+  }));
 } else {
   target = new ScsiTarget({
-    vendor: 'USBSCSI', product: 'FFS EMULATOR', serial: 'FFS0001', luns: [{ blockSize: 512, blockCount: 32768 }],
+    vendor: 'USBSCSI',
+    product: 'FFS EMULATOR',
+    serial: 'FFS0001',
+    luns: [{ blockSize: 512, blockCount: 32768 }],
     // New firmware re-enumerates: the parent unbinds and binds the UDC (a real disconnect and a
     // fresh enumeration with the new bcdDevice) once the activating command's CSW is out.
     firmware: { activation: 'reenumerate', activationMs: 500 },
   });
   target.onReenumerate = (ms) => process.send({ event: 'reenumerate', ms, revision: target.identity.revision });
   // A vendor command end to end: 0xC1 returns a signature and echoes the CDB (data-in, length from CDB byte 4).
-  target.onCommand(0xc1, (ctx) => {
-    const out = new Uint8Array(ctx.cdb[4] ?? 0);
-    const sig = Buffer.from('USBSCSI-VENDOR-C1');
-    out.set(sig.subarray(0, out.length));
-    if (out.length > 32) out.set(ctx.cdb.subarray(0, Math.min(16, out.length - 32)), 32);
-    return out;
-  }, { plan: (cdb) => ({ direction: 'in', length: cdb[4] ?? 0 }) });
+  target.onCommand(
+    0xc1,
+    (ctx) => {
+      const out = new Uint8Array(ctx.cdb[4] ?? 0);
+      const sig = Buffer.from('USBSCSI-VENDOR-C1');
+      out.set(sig.subarray(0, out.length));
+      if (out.length > 32) out.set(ctx.cdb.subarray(0, Math.min(16, out.length - 32)), 32);
+      return out;
+    },
+    { plan: (cdb) => ({ direction: 'in', length: cdb[4] ?? 0 }) },
+  );
 }
 
 // A read that hits a bad block part way: the data before it, then CHECK CONDITION (a short data
 // phase and a failed CSW with the residue; the data need not end on a block or packet boundary).
 function armMediumError(bytes) {
-  if (!Number.isInteger(bytes) || bytes < 1 || preset) throw new Error('mediumError needs bytes >= 1 and the plain disk');
+  if (!Number.isInteger(bytes) || bytes < 1 || preset)
+    throw new Error('mediumError needs bytes >= 1 and the plain disk');
   const remove = target.onCommand(0x28, async ({ cdb, unit }) => {
     remove();
     const lba = BigInt(new DataView(cdb.buffer, cdb.byteOffset).getUint32(2));
@@ -54,21 +64,41 @@ function armMediumError(bytes) {
 
 import { readFileSync } from 'node:fs';
 let verbose = false;
-try { verbose = JSON.parse(readFileSync('/out/config.json', 'utf8')).ffsLog === true; } catch { /* default quiet */ }
+try {
+  verbose = JSON.parse(readFileSync('/out/config.json', 'utf8')).ffsLog === true;
+} catch {
+  /* default quiet */
+}
 const device = new BotDevice({ target, maxPacketSize: 512 });
 const adapter = new FfsBotAdapter({ dir, device, log: verbose ? (l) => console.error(`[ffs] ${l}`) : undefined });
 
 process.on('message', (msg) => {
   try {
     if (msg.inject) process.send({ injected: device.faults.inject(msg.inject).id });
-    else if (msg.stats) process.send({ stats: { ...device.stats, history: device.stats.history.slice(-20).map((r) => ({ ...r, cdb: [...r.cdb] })), lastCbw: null, lastCsw: null } });
+    else if (msg.stats)
+      process.send({
+        stats: {
+          ...device.stats,
+          history: device.stats.history.slice(-20).map((r) => ({ ...r, cdb: [...r.cdb] })),
+          lastCbw: null,
+          lastCsw: null,
+        },
+      });
     else if (msg.events) process.send({ events: adapter.events });
-    else if (msg.clearFaults) { device.faults.clear?.(); process.send({ cleared: true }); }
-    else if (msg.mediumError) process.send({ armed: armMediumError(msg.mediumError.bytes) });
-    else if (msg.bridge) process.send({ bridge: bridge ? { hazards: bridge.hazards, commands: bridge.controller.commands.map((c) => c.opcode) } : null });
+    else if (msg.clearFaults) {
+      device.faults.clear?.();
+      process.send({ cleared: true });
+    } else if (msg.mediumError) process.send({ armed: armMediumError(msg.mediumError.bytes) });
+    else if (msg.bridge)
+      process.send({
+        bridge: bridge ? { hazards: bridge.hazards, commands: bridge.controller.commands.map((c) => c.opcode) } : null,
+      });
   } catch (err) {
     process.send({ error: String(err?.message ?? err) });
   }
 });
-process.on('disconnect', () => { adapter.stop(); process.exit(0); });
+process.on('disconnect', () => {
+  adapter.stop();
+  process.exit(0);
+});
 process.send({ ready: true });

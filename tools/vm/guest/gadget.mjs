@@ -27,7 +27,9 @@ export async function startGadget() {
   mkdirSync(FFS_DIR, { recursive: true });
   execFileSync('mount', ['-t', 'functionfs', 'bot', FFS_DIR]);
 
-  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [FFS_DIR], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [FFS_DIR], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const replies = [];
   const waiters = [];
   let reenumerated = Promise.resolve();
@@ -36,10 +38,20 @@ export async function startGadget() {
       reenumerated = reenumerate(m).catch((err) => console.log(`VM_NOTE gadget re-enumeration failed: ${err.message}`));
       return;
     }
-    const w = waiters.shift(); if (w) w(m); else replies.push(m);
+    const w = waiters.shift();
+    if (w) w(m);
+    else replies.push(m);
   });
-  const next = () => new Promise((resolve) => { const m = replies.shift(); if (m) resolve(m); else waiters.push(resolve); });
-  const ready = await Promise.race([next(), new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`))))]);
+  const next = () =>
+    new Promise((resolve) => {
+      const m = replies.shift();
+      if (m) resolve(m);
+      else waiters.push(resolve);
+    });
+  const ready = await Promise.race([
+    next(),
+    new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`)))),
+  ]);
   if (!ready.ready) throw new Error(`ffs-device said ${JSON.stringify(ready)}`);
   const udc = readdirSync('/sys/class/udc')[0];
   // New firmware: off the bus (after the CSW has gone out), new bcdDevice from the revision, back on.
@@ -52,9 +64,18 @@ export async function startGadget() {
   };
   put(`${G}/UDC`, udc);
   const t0 = Date.now();
-  await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind the FunctionFS emulator', 30_000);
+  await waitFor(
+    () => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0,
+    'usb-storage to bind the FunctionFS emulator',
+    30_000,
+  );
   const enumerationMs = Date.now() - t0;
-  const ask = async (msg) => { child.send(msg); const r = await next(); if (r.error) throw new Error(r.error); return r; };
+  const ask = async (msg) => {
+    child.send(msg);
+    const r = await next();
+    if (r.error) throw new Error(r.error);
+    return r;
+  };
   return {
     udc,
     enumerationMs,
@@ -68,11 +89,18 @@ export async function startGadget() {
       put(`${G}/UDC`, '');
       await waitFor(() => sdDisks().length === 0, 'the sd disk to leave on unplug', 20_000);
       put(`${G}/UDC`, udc);
-      await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind the replugged emulator', 30_000);
+      await waitFor(
+        () => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0,
+        'usb-storage to bind the replugged emulator',
+        30_000,
+      );
     },
     /** Resolves when the last firmware re-enumeration (if any) has bound the UDC again. */
     reenumerated: () => reenumerated,
-    stop: () => { child.disconnect(); child.kill(); },
+    stop: () => {
+      child.disconnect();
+      child.kill();
+    },
   };
 }
 
@@ -98,7 +126,11 @@ export async function startMassStorageGadget(udc) {
   put(`${G2}/functions/mass_storage.0/lun.0/file`, image);
   symlinkSync(`${G2}/functions/mass_storage.0`, `${G2}/configs/c.1/mass_storage.0`);
   put(`${G2}/UDC`, udc);
-  await waitFor(() => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0, 'usb-storage to bind f_mass_storage', 30_000);
+  await waitFor(
+    () => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0,
+    'usb-storage to bind f_mass_storage',
+    30_000,
+  );
   return {
     stop: async () => {
       put(`${G2}/UDC`, '');
@@ -129,7 +161,9 @@ export async function startBridgeGadget(preset, vid, pid) {
   symlinkSync(`${g}/functions/ffs.${preset}`, `${g}/configs/c.1/ffs.${preset}`);
   mkdirSync(dir, { recursive: true });
   execFileSync('mount', ['-t', 'functionfs', preset, dir]);
-  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [dir, preset], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [dir, preset], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const udc = readdirSync('/sys/class/udc')[0];
   const replies = [];
   const waiters = [];
@@ -142,15 +176,30 @@ export async function startBridgeGadget(preset, vid, pid) {
       setTimeout(() => put(`${g}/UDC`, udc), 300);
       return;
     }
-    const w = waiters.shift(); if (w) w(m); else replies.push(m);
+    const w = waiters.shift();
+    if (w) w(m);
+    else replies.push(m);
   });
-  const next = () => new Promise((resolve) => { const m = replies.shift(); if (m) resolve(m); else waiters.push(resolve); });
-  const ready = await Promise.race([next(), new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`))))]);
+  const next = () =>
+    new Promise((resolve) => {
+      const m = replies.shift();
+      if (m) resolve(m);
+      else waiters.push(resolve);
+    });
+  const ready = await Promise.race([
+    next(),
+    new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`)))),
+  ]);
   if (!ready.ready) throw new Error(`ffs-device said ${JSON.stringify(ready)}`);
   const t0 = Date.now();
   put(`${g}/UDC`, udc);
   await waitFor(bound, `usb-storage to bind the ${preset} bridge model`, 30_000);
-  const ask = async (msg) => { child.send(msg); const r = await next(); if (r.error) throw new Error(r.error); return r; };
+  const ask = async (msg) => {
+    child.send(msg);
+    const r = await next();
+    if (r.error) throw new Error(r.error);
+    return r;
+  };
   return {
     enumerationMs: Date.now() - t0,
     disconnects,

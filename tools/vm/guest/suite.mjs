@@ -26,7 +26,9 @@ if (scenario === 'xhci' || scenario === 'ehci') {
   if (scenario === 'xhci') registerInstalledCases(scenario);
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
-  await registerGadgetCases(backends, async (running) => (await import('./cases/short-data.mjs')).registerShortDataCases(backends, running));
+  await registerGadgetCases(backends, async (running) =>
+    (await import('./cases/short-data.mjs')).registerShortDataCases(backends, running),
+  );
   const { registerNvmeBridgeCases } = await import('./cases/nvme-bridges.mjs');
   await registerNvmeBridgeCases(backends);
 } else {

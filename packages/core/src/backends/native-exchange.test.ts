@@ -6,7 +6,16 @@ import { NativeHandle } from './native.js';
 import type { NativeDeviceHandle, NativeDeviceInfo } from './native-addon.js';
 import { TransferStatus } from '../usb/backend.js';
 import { BotTransport } from '../bot/bot-transport.js';
-import { EXCHANGE_BLOCK, PHASE_SOURCE, PHASE_START, decodeFacts, encodeBotPlan, encodePlan, takeBlock, type ExchangePlan } from './native-exchange.js';
+import {
+  EXCHANGE_BLOCK,
+  PHASE_SOURCE,
+  PHASE_START,
+  decodeFacts,
+  encodeBotPlan,
+  encodePlan,
+  takeBlock,
+  type ExchangePlan,
+} from './native-exchange.js';
 
 const HEADER = new URL('../../../../native/src/common/exchange_block.h', import.meta.url);
 
@@ -35,24 +44,50 @@ describe('the exchange block layout matches native/src/common/exchange_block.h',
   const header = headerConstants();
 
   it('every size and offset, both ways (no constant on one side only)', () => {
-    const layout = [...header].filter(([name]) => !/^k(Source|Start)[A-Z]|^k(Ok|Stall|Timeout|Overflow|Cancelled)$/.test(name));
-    expect(Object.fromEntries(layout.map(([name, v]) => [lowerFirst(name.slice(1)), v]))).toEqual({ ...EXCHANGE_BLOCK });
+    const layout = [...header].filter(
+      ([name]) => !/^k(Source|Start)[A-Z]|^k(Ok|Stall|Timeout|Overflow|Cancelled)$/.test(name),
+    );
+    expect(Object.fromEntries(layout.map(([name, v]) => [lowerFirst(name.slice(1)), v]))).toEqual({
+      ...EXCHANGE_BLOCK,
+    });
   });
 
   it('sources, starts and status numbers', () => {
-    expect({ inline: header.get('kSourceInline'), buffer: header.get('kSourceBuffer'), fd: header.get('kSourceFd') }).toEqual({ ...PHASE_SOURCE });
-    expect({ atOnce: header.get('kStartAtOnce'), afterPrevious: header.get('kStartAfterPrevious') }).toEqual({ ...PHASE_START });
-    expect({ OK: header.get('kOk'), STALL: header.get('kStall'), TIMEOUT: header.get('kTimeout'), OVERFLOW: header.get('kOverflow'), CANCELLED: header.get('kCancelled') })
-      .toEqual({ ...TransferStatus });
+    expect({
+      inline: header.get('kSourceInline'),
+      buffer: header.get('kSourceBuffer'),
+      fd: header.get('kSourceFd'),
+    }).toEqual({ ...PHASE_SOURCE });
+    expect({ atOnce: header.get('kStartAtOnce'), afterPrevious: header.get('kStartAfterPrevious') }).toEqual({
+      ...PHASE_START,
+    });
+    expect({
+      OK: header.get('kOk'),
+      STALL: header.get('kStall'),
+      TIMEOUT: header.get('kTimeout'),
+      OVERFLOW: header.get('kOverflow'),
+      CANCELLED: header.get('kCancelled'),
+    }).toEqual({ ...TransferStatus });
   });
 
   it('fields do not overlap and fit their phase', () => {
     const B = EXCHANGE_BLOCK;
     const fields: [string, number, number][] = [
-      ['endpoint', B.endpoint, 1], ['source', B.source, 1], ['start', B.start, 1], ['status', B.status, 1], ['streamId', B.streamId, 4],
-      ['chunkSize', B.chunkSize, 4], ['depth', B.depth, 4], ['length', B.length, 8], ['offset', B.offset, 8], ['fd', B.fd, 4],
-      ['reported', B.reported, 1], ['actual', B.actual, 8], ['inline', B.inline, B.inlineMax],
-      ['afterEndLength', B.afterEndLength, 8], ['afterEndBytes', B.afterEndBytes, B.afterEndMax],
+      ['endpoint', B.endpoint, 1],
+      ['source', B.source, 1],
+      ['start', B.start, 1],
+      ['status', B.status, 1],
+      ['streamId', B.streamId, 4],
+      ['chunkSize', B.chunkSize, 4],
+      ['depth', B.depth, 4],
+      ['length', B.length, 8],
+      ['offset', B.offset, 8],
+      ['fd', B.fd, 4],
+      ['reported', B.reported, 1],
+      ['actual', B.actual, 8],
+      ['inline', B.inline, B.inlineMax],
+      ['afterEndLength', B.afterEndLength, 8],
+      ['afterEndBytes', B.afterEndBytes, B.afterEndMax],
     ];
     const used = new Array<string | undefined>(B.phaseSize);
     for (const [name, at, size] of fields) {
@@ -97,7 +132,19 @@ describe('encodeBotPlan: one BOT command as a 3-phase plan', () => {
     const b = takeBlock();
     const buffer = new Uint8Array(4096);
     const c = cbw(4096, true);
-    const r = encodeBotPlan({ cbw: c, outEndpoint: 0x02, inEndpoint: 0x81, timeoutMs: 20_000, data: { direction: 'in', buffer }, chunkSize: 65536, depth: 8 }, 9, b);
+    const r = encodeBotPlan(
+      {
+        cbw: c,
+        outEndpoint: 0x02,
+        inEndpoint: 0x81,
+        timeoutMs: 20_000,
+        data: { direction: 'in', buffer },
+        chunkSize: 65536,
+        depth: 8,
+      },
+      9,
+      b,
+    );
     expect(r).toEqual({ buffer, hasData: true });
     expect(b.bytes[EXCHANGE_BLOCK.phaseCount]).toBe(3);
     expect(b.view.getUint32(EXCHANGE_BLOCK.timeoutMs, true)).toBe(20_000);
@@ -105,18 +152,57 @@ describe('encodeBotPlan: one BOT command as a 3-phase plan', () => {
     const [p0, p1, p2] = [0, 1, 2].map((i) => phaseAt(b.bytes, i));
     expect(p0).toMatchObject({ endpoint: 0x02, source: PHASE_SOURCE.inline, start: PHASE_START.atOnce, length: 31 });
     expect([...p0!.inline.subarray(0, 31)]).toEqual([...c]);
-    expect(p1).toMatchObject({ endpoint: 0x81, source: PHASE_SOURCE.buffer, start: PHASE_START.afterPrevious, length: 4096, offset: 0, chunkSize: 65536, depth: 8 });
-    expect(p2).toMatchObject({ endpoint: 0x81, source: PHASE_SOURCE.inline, start: PHASE_START.afterPrevious, length: 13 });
+    expect(p1).toMatchObject({
+      endpoint: 0x81,
+      source: PHASE_SOURCE.buffer,
+      start: PHASE_START.afterPrevious,
+      length: 4096,
+      offset: 0,
+      chunkSize: 65536,
+      depth: 8,
+    });
+    expect(p2).toMatchObject({
+      endpoint: 0x81,
+      source: PHASE_SOURCE.inline,
+      start: PHASE_START.afterPrevious,
+      length: 13,
+    });
   });
 
   it('an fd data-out phase on the OUT endpoint; no data: two phases and no buffer', () => {
     const b = takeBlock();
-    encodeBotPlan({ cbw: cbw(1 << 20, false), outEndpoint: 1, inEndpoint: 0x82, timeoutMs: 1, data: { direction: 'out', fd: 9, length: 1 << 20, position: 2 ** 40 } }, 1, b);
-    expect(phaseAt(b.bytes, 1)).toMatchObject({ endpoint: 1, source: PHASE_SOURCE.fd, fd: 9, length: 1 << 20, offset: 2 ** 40, chunkSize: 0, depth: 0 });
+    encodeBotPlan(
+      {
+        cbw: cbw(1 << 20, false),
+        outEndpoint: 1,
+        inEndpoint: 0x82,
+        timeoutMs: 1,
+        data: { direction: 'out', fd: 9, length: 1 << 20, position: 2 ** 40 },
+      },
+      1,
+      b,
+    );
+    expect(phaseAt(b.bytes, 1)).toMatchObject({
+      endpoint: 1,
+      source: PHASE_SOURCE.fd,
+      fd: 9,
+      length: 1 << 20,
+      offset: 2 ** 40,
+      chunkSize: 0,
+      depth: 0,
+    });
     const none = takeBlock();
-    expect(encodeBotPlan({ cbw: cbw(0, false), outEndpoint: 1, inEndpoint: 0x82, timeoutMs: 5 }, 1, none)).toEqual({ buffer: undefined, hasData: false });
+    expect(encodeBotPlan({ cbw: cbw(0, false), outEndpoint: 1, inEndpoint: 0x82, timeoutMs: 5 }, 1, none)).toEqual({
+      buffer: undefined,
+      hasData: false,
+    });
     expect(none.bytes[EXCHANGE_BLOCK.phaseCount]).toBe(2);
-    expect(phaseAt(none.bytes, 1)).toMatchObject({ endpoint: 0x82, source: PHASE_SOURCE.inline, length: 13, start: PHASE_START.afterPrevious });
+    expect(phaseAt(none.bytes, 1)).toMatchObject({
+      endpoint: 0x82,
+      source: PHASE_SOURCE.inline,
+      length: 13,
+      start: PHASE_START.afterPrevious,
+    });
   });
 
   const base: BotExchangeRequest = { cbw: cbw(0, false), outEndpoint: 0x02, inEndpoint: 0x81, timeoutMs: 1000 };
@@ -132,11 +218,27 @@ describe('encodeBotPlan: one BOT command as a 3-phase plan', () => {
     ['chunkSize above 64 MiB', { chunkSize: 128 << 20 }, /chunkSize/],
     ['depth 0', { depth: 0 }, /depth/],
     ['depth 65', { depth: 65 }, /depth/],
-    ['a data length the CBW does not declare', { data: { direction: 'in', buffer: new Uint8Array(8) } }, /dCBWDataTransferLength/],
-    ['a direction the CBW does not declare', { cbw: cbw(8, false), data: { direction: 'in', buffer: new Uint8Array(8) } }, /direction flag/],
-    ['a data direction that is neither', { cbw: cbw(8, true), data: { direction: 'up', buffer: new Uint8Array(8) } }, /direction/],
+    [
+      'a data length the CBW does not declare',
+      { data: { direction: 'in', buffer: new Uint8Array(8) } },
+      /dCBWDataTransferLength/,
+    ],
+    [
+      'a direction the CBW does not declare',
+      { cbw: cbw(8, false), data: { direction: 'in', buffer: new Uint8Array(8) } },
+      /direction flag/,
+    ],
+    [
+      'a data direction that is neither',
+      { cbw: cbw(8, true), data: { direction: 'up', buffer: new Uint8Array(8) } },
+      /direction/,
+    ],
     ['a negative fd', { cbw: cbw(8, true), data: { direction: 'in', fd: -1, length: 8, position: 0 } }, /data.fd/],
-    ['a fractional position', { cbw: cbw(8, true), data: { direction: 'in', fd: 3, length: 8, position: 0.5 } }, /data.position/],
+    [
+      'a fractional position',
+      { cbw: cbw(8, true), data: { direction: 'in', fd: 3, length: 8, position: 0.5 } },
+      /data.position/,
+    ],
   ])('refuses %s with E_BAD_INPUT', (_name, patch, message) => {
     expect(() => encodeBotPlan({ ...base, ...patch } as BotExchangeRequest, 1, takeBlock())).toThrow(
       expect.objectContaining({ code: ErrorCodes.BAD_INPUT, message: expect.stringMatching(message) }),
@@ -148,22 +250,41 @@ describe('encodePlan: general plans', () => {
   it('a UAS-shaped plan: streams, inline and buffer phases', () => {
     const b = takeBlock();
     const buffer = new Uint8Array(8192);
-    encodePlan({
-      timeoutMs: 100,
-      buffer,
-      phases: [
-        { endpoint: 0x83, start: 'at-once', streamId: 5, source: { kind: 'inline', length: 32 } },
-        { endpoint: 0x81, start: 'at-once', streamId: 5, source: { kind: 'buffer', offset: 4096, length: 4096 }, chunkSize: 4096, depth: 1 },
-        { endpoint: 0x04, start: 'at-once', source: { kind: 'inline', bytes: new Uint8Array([1, 2, 3]) } },
-      ],
-    }, b);
+    encodePlan(
+      {
+        timeoutMs: 100,
+        buffer,
+        phases: [
+          { endpoint: 0x83, start: 'at-once', streamId: 5, source: { kind: 'inline', length: 32 } },
+          {
+            endpoint: 0x81,
+            start: 'at-once',
+            streamId: 5,
+            source: { kind: 'buffer', offset: 4096, length: 4096 },
+            chunkSize: 4096,
+            depth: 1,
+          },
+          { endpoint: 0x04, start: 'at-once', source: { kind: 'inline', bytes: new Uint8Array([1, 2, 3]) } },
+        ],
+      },
+      b,
+    );
     expect(b.bytes[EXCHANGE_BLOCK.phaseCount]).toBe(3);
     expect(phaseAt(b.bytes, 0)).toMatchObject({ endpoint: 0x83, streamId: 5, length: 32, source: PHASE_SOURCE.inline });
-    expect(phaseAt(b.bytes, 1)).toMatchObject({ endpoint: 0x81, streamId: 5, offset: 4096, length: 4096, source: PHASE_SOURCE.buffer });
+    expect(phaseAt(b.bytes, 1)).toMatchObject({
+      endpoint: 0x81,
+      streamId: 5,
+      offset: 4096,
+      length: 4096,
+      source: PHASE_SOURCE.buffer,
+    });
     expect([...phaseAt(b.bytes, 2).inline.subarray(0, 4)]).toEqual([1, 2, 3, 0]);
   });
 
-  const ok: ExchangePlan = { timeoutMs: 10, phases: [{ endpoint: 0x02, start: 'at-once', source: { kind: 'inline', bytes: new Uint8Array(31) } }] };
+  const ok: ExchangePlan = {
+    timeoutMs: 10,
+    phases: [{ endpoint: 0x02, start: 'at-once', source: { kind: 'inline', bytes: new Uint8Array(31) } }],
+  };
   const withPhase = (phase: Record<string, unknown>, extra: Partial<ExchangePlan> = {}): ExchangePlan =>
     ({ ...ok, ...extra, phases: [{ ...ok.phases[0]!, ...phase }] }) as ExchangePlan;
   it.each<[string, ExchangePlan, RegExp]>([
@@ -173,27 +294,51 @@ describe('encodePlan: general plans', () => {
     ['an unknown start', withPhase({ start: 'later' }), /start must be/],
     ['33 inline bytes', withPhase({ source: { kind: 'inline', bytes: new Uint8Array(33) } }), /from 1 to 32/],
     ['inline OUT without bytes', withPhase({ source: { kind: 'inline', length: 4 } }), /carries its bytes/],
-    ['inline IN with bytes', withPhase({ endpoint: 0x81, source: { kind: 'inline', bytes: new Uint8Array(4) } }), /a length, not bytes/],
+    [
+      'inline IN with bytes',
+      withPhase({ endpoint: 0x81, source: { kind: 'inline', bytes: new Uint8Array(4) } }),
+      /a length, not bytes/,
+    ],
     ['an inline phase with a depth', withPhase({ depth: 2 }), /one URB/],
-    ['a buffer phase without a buffer', withPhase({ source: { kind: 'buffer', offset: 0, length: 4 } }), /needs the plan's buffer/],
-    ['a buffer phase past the buffer', withPhase({ source: { kind: 'buffer', offset: 4, length: 8 } }, { buffer: new Uint8Array(10) }), /exceeds the buffer/],
-    ['a zero-length buffer phase', withPhase({ source: { kind: 'buffer', offset: 0, length: 0 } }, { buffer: new Uint8Array(10) }), /length/],
+    [
+      'a buffer phase without a buffer',
+      withPhase({ source: { kind: 'buffer', offset: 0, length: 4 } }),
+      /needs the plan's buffer/,
+    ],
+    [
+      'a buffer phase past the buffer',
+      withPhase({ source: { kind: 'buffer', offset: 4, length: 8 } }, { buffer: new Uint8Array(10) }),
+      /exceeds the buffer/,
+    ],
+    [
+      'a zero-length buffer phase',
+      withPhase({ source: { kind: 'buffer', offset: 0, length: 0 } }, { buffer: new Uint8Array(10) }),
+      /length/,
+    ],
     ['a stream id above 65535', withPhase({ streamId: 65536 }), /streamId/],
     ['an unknown source', withPhase({ source: { kind: 'pipe' } }), /source.kind/],
     ['a timeout of 0', { ...ok, timeoutMs: 0 }, /timeoutMs/],
   ])('refuses %s with E_BAD_INPUT', (_name, plan, message) => {
-    expect(() => encodePlan(plan, takeBlock())).toThrow(expect.objectContaining({ code: ErrorCodes.BAD_INPUT, message: expect.stringMatching(message) }));
+    expect(() => encodePlan(plan, takeBlock())).toThrow(
+      expect.objectContaining({ code: ErrorCodes.BAD_INPUT, message: expect.stringMatching(message) }),
+    );
   });
 });
 
 describe('decodeFacts', () => {
   it('reads phases up to the first one not reported, with the bytes of inline IN phases', () => {
     const b = takeBlock();
-    encodePlan({ timeoutMs: 10, phases: [
-      { endpoint: 0x02, start: 'at-once', source: { kind: 'inline', bytes: new Uint8Array(31) } },
-      { endpoint: 0x81, start: 'after-previous', source: { kind: 'inline', length: 13 } },
-      { endpoint: 0x81, start: 'after-previous', source: { kind: 'inline', length: 13 } },
-    ] }, b);
+    encodePlan(
+      {
+        timeoutMs: 10,
+        phases: [
+          { endpoint: 0x02, start: 'at-once', source: { kind: 'inline', bytes: new Uint8Array(31) } },
+          { endpoint: 0x81, start: 'after-previous', source: { kind: 'inline', length: 13 } },
+          { endpoint: 0x81, start: 'after-previous', source: { kind: 'inline', length: 13 } },
+        ],
+      },
+      b,
+    );
     const p = (i: number) => EXCHANGE_BLOCK.headerSize + i * EXCHANGE_BLOCK.phaseSize;
     b.bytes[p(0) + EXCHANGE_BLOCK.reported] = 1;
     b.view.setFloat64(p(0) + EXCHANGE_BLOCK.actual, 31, true);
@@ -201,25 +346,51 @@ describe('decodeFacts', () => {
     b.bytes[p(1) + EXCHANGE_BLOCK.status] = TransferStatus.STALL;
     b.view.setFloat64(p(1) + EXCHANGE_BLOCK.actual, 3, true);
     b.bytes.set([0x55, 0x53, 0x42], p(1) + EXCHANGE_BLOCK.inline);
-    expect(decodeFacts(b, 3, ['n'])).toEqual({ phases: [
-      { status: TransferStatus.OK, actualLength: 31 },
-      { status: TransferStatus.STALL, actualLength: 3, bytes: new Uint8Array([0x55, 0x53, 0x42]) },
-    ], notes: ['n'] });
+    expect(decodeFacts(b, 3, ['n'])).toEqual({
+      phases: [
+        { status: TransferStatus.OK, actualLength: 31 },
+        { status: TransferStatus.STALL, actualLength: 3, bytes: new Uint8Array([0x55, 0x53, 0x42]) },
+      ],
+      notes: ['n'],
+    });
   });
 
   it('reports what arrived after the URB that ended a phase: the count, and at most 32 of the bytes', () => {
     const b = takeBlock();
-    encodePlan({ timeoutMs: 10, buffer: new Uint8Array(8192), phases: [
-      { endpoint: 0x81, start: 'at-once', source: { kind: 'buffer', offset: 0, length: 8192 }, chunkSize: 4096, depth: 2 },
-    ] }, b);
+    encodePlan(
+      {
+        timeoutMs: 10,
+        buffer: new Uint8Array(8192),
+        phases: [
+          {
+            endpoint: 0x81,
+            start: 'at-once',
+            source: { kind: 'buffer', offset: 0, length: 8192 },
+            chunkSize: 4096,
+            depth: 2,
+          },
+        ],
+      },
+      b,
+    );
     const at = EXCHANGE_BLOCK.headerSize;
     b.bytes[at + EXCHANGE_BLOCK.reported] = 1;
     b.view.setFloat64(at + EXCHANGE_BLOCK.actual, 100, true);
     b.view.setFloat64(at + EXCHANGE_BLOCK.afterEndLength, 4096, true);
-    b.bytes.fill(0xaa, at + EXCHANGE_BLOCK.afterEndBytes, at + EXCHANGE_BLOCK.afterEndBytes + EXCHANGE_BLOCK.afterEndMax);
-    expect(decodeFacts(b, 1, undefined)).toEqual({ phases: [
-      { status: TransferStatus.OK, actualLength: 100, afterEnd: { length: 4096, bytes: new Uint8Array(32).fill(0xaa) } },
-    ] });
+    b.bytes.fill(
+      0xaa,
+      at + EXCHANGE_BLOCK.afterEndBytes,
+      at + EXCHANGE_BLOCK.afterEndBytes + EXCHANGE_BLOCK.afterEndMax,
+    );
+    expect(decodeFacts(b, 1, undefined)).toEqual({
+      phases: [
+        {
+          status: TransferStatus.OK,
+          actualLength: 100,
+          afterEnd: { length: 4096, bytes: new Uint8Array(32).fill(0xaa) },
+        },
+      ],
+    });
     b.view.setFloat64(at + EXCHANGE_BLOCK.afterEndLength, 0, true);
     expect(decodeFacts(b, 1, undefined).phases[0]).toEqual({ status: TransferStatus.OK, actualLength: 100 });
   });
@@ -228,7 +399,13 @@ describe('decodeFacts', () => {
 // ---- NativeHandle over a fake engine that writes facts into the block ----
 
 const STICK: NativeDeviceInfo = {
-  vendorId: 1, productId: 2, busNumber: 1, deviceAddress: 2, portNumbers: [1], speed: 'high', configurations: [],
+  vendorId: 1,
+  productId: 2,
+  busNumber: 1,
+  deviceAddress: 2,
+  portNumbers: [1],
+  speed: 'high',
+  configurations: [],
 };
 
 type Fact = { status: number; actual: number; bytes?: number[]; afterEnd?: (block: Uint8Array) => number[] } | null;
@@ -250,7 +427,9 @@ function engine(facts: Fact[]): NativeDeviceHandle & { exchange: ReturnType<type
     });
     return undefined;
   });
-  return { exchange, cancel: vi.fn(() => true) } as unknown as NativeDeviceHandle & { exchange: ReturnType<typeof vi.fn> };
+  return { exchange, cancel: vi.fn(() => true) } as unknown as NativeDeviceHandle & {
+    exchange: ReturnType<typeof vi.fn>;
+  };
 }
 
 const csw = (tag: number, status = 0) => [0x55, 0x53, 0x42, 0x53, tag, 0, 0, 0, 0, 0, 0, 0, status];
@@ -259,29 +438,64 @@ describe('NativeHandle.botExchange over the engine', () => {
   const handle = (h: NativeDeviceHandle) => new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
 
   it('maps the three phases to cbw / data / csw with status names', async () => {
-    const h = engine([{ status: 0, actual: 31 }, { status: 0, actual: 36 }, { status: 0, actual: 13, bytes: csw(7) }]);
-    const r = await handle(h).botExchange({ cbw: cbw(36, true), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100, data: { direction: 'in', buffer: new Uint8Array(36) } });
-    expect(r).toEqual({ cbw: { status: TransferStatus.OK, actualLength: 31 }, data: { status: TransferStatus.OK, actualLength: 36 }, csw: { status: TransferStatus.OK, actualLength: 13, bytes: new Uint8Array(csw(7)) } });
+    const h = engine([
+      { status: 0, actual: 31 },
+      { status: 0, actual: 36 },
+      { status: 0, actual: 13, bytes: csw(7) },
+    ]);
+    const r = await handle(h).botExchange({
+      cbw: cbw(36, true),
+      outEndpoint: 2,
+      inEndpoint: 0x81,
+      timeoutMs: 100,
+      data: { direction: 'in', buffer: new Uint8Array(36) },
+    });
+    expect(r).toEqual({
+      cbw: { status: TransferStatus.OK, actualLength: 31 },
+      data: { status: TransferStatus.OK, actualLength: 36 },
+      csw: { status: TransferStatus.OK, actualLength: 13, bytes: new Uint8Array(csw(7)) },
+    });
   });
 
   it('short data ends the plan: no csw, and the data phase says how much moved (the engine judges nothing)', async () => {
     // 13 bytes that look like a CSW arrived in the data phase: still data, as far as the engine is concerned.
     const h = engine([{ status: 0, actual: 31 }, { status: 0, actual: 13 }, null]);
-    const r = await handle(h).botExchange({ cbw: cbw(512, true), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100, data: { direction: 'in', buffer: new Uint8Array(512) } });
-    expect(r).toEqual({ cbw: { status: TransferStatus.OK, actualLength: 31 }, data: { status: TransferStatus.OK, actualLength: 13 } });
+    const r = await handle(h).botExchange({
+      cbw: cbw(512, true),
+      outEndpoint: 2,
+      inEndpoint: 0x81,
+      timeoutMs: 100,
+      data: { direction: 'in', buffer: new Uint8Array(512) },
+    });
+    expect(r).toEqual({
+      cbw: { status: TransferStatus.OK, actualLength: 31 },
+      data: { status: TransferStatus.OK, actualLength: 13 },
+    });
   });
 
   it('a stalled CBW is the only phase; a stalled CSW read is reported with its bytes', async () => {
-    const stalled = await handle(engine([{ status: TransferStatus.STALL, actual: 0 }, null])).botExchange({ cbw: cbw(0, false), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100 });
+    const stalled = await handle(engine([{ status: TransferStatus.STALL, actual: 0 }, null])).botExchange({
+      cbw: cbw(0, false),
+      outEndpoint: 2,
+      inEndpoint: 0x81,
+      timeoutMs: 100,
+    });
     expect(stalled).toEqual({ cbw: { status: TransferStatus.STALL, actualLength: 0 } });
-    const r = await handle(engine([{ status: 0, actual: 31 }, { status: TransferStatus.TIMEOUT, actual: 0 }])).botExchange({ cbw: cbw(0, false), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100 });
+    const r = await handle(
+      engine([
+        { status: 0, actual: 31 },
+        { status: TransferStatus.TIMEOUT, actual: 0 },
+      ]),
+    ).botExchange({ cbw: cbw(0, false), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100 });
     expect(r.csw).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0, bytes: new Uint8Array(0) });
   });
 
   it('bad requests and bad plans are refused before the engine is called', async () => {
     const h = engine([]);
     const native = handle(h);
-    await expect(native.botExchange({ cbw: new Uint8Array(31), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100 })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    await expect(
+      native.botExchange({ cbw: new Uint8Array(31), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100 }),
+    ).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
     await expect(native.exchange({ timeoutMs: 100, phases: [] })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
     expect(h.exchange).not.toHaveBeenCalled();
   });
@@ -291,7 +505,13 @@ describe('NativeHandle.botExchange over the engine', () => {
     const h = engine([]);
     h.exchange.mockImplementation(() => new Promise<undefined>((res) => (settle = res)));
     const ac = new AbortController();
-    const pending = handle(h).botExchange({ cbw: cbw(0, false), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100, signal: ac.signal });
+    const pending = handle(h).botExchange({
+      cbw: cbw(0, false),
+      outEndpoint: 2,
+      inEndpoint: 0x81,
+      timeoutMs: 100,
+      signal: ac.signal,
+    });
     ac.abort();
     const opId = new DataView((h.exchange.mock.calls[0]![0] as Uint8Array).buffer).getUint32(EXCHANGE_BLOCK.opId, true);
     expect(h.cancel).toHaveBeenCalledWith(opId);
@@ -302,7 +522,9 @@ describe('NativeHandle.botExchange over the engine', () => {
   it('engine rejections become typed errors', async () => {
     const h = engine([]);
     h.exchange.mockRejectedValue(Object.assign(new Error('gone'), { code: 'E_DEVICE_GONE' }));
-    await expect(handle(h).botExchange({ cbw: cbw(0, false), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100 })).rejects.toMatchObject({ code: ErrorCodes.DEVICE_GONE });
+    await expect(
+      handle(h).botExchange({ cbw: cbw(0, false), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 100 }),
+    ).rejects.toMatchObject({ code: ErrorCodes.DEVICE_GONE });
   });
 });
 
@@ -311,7 +533,8 @@ describe('NativeHandle.botExchange over the engine', () => {
 describe('a READ that ends short with URBs queued behind the short one', () => {
   const READ10_16 = Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 16, 0); // 16 x 512 = 8192 bytes
   /** The tag of the CBW core put in the block (phase 0's inline bytes). */
-  const tagOf = (block: Uint8Array) => new DataView(block.buffer, block.byteOffset).getUint32(EXCHANGE_BLOCK.headerSize + EXCHANGE_BLOCK.inline + 4, true);
+  const tagOf = (block: Uint8Array) =>
+    new DataView(block.buffer, block.byteOffset).getUint32(EXCHANGE_BLOCK.headerSize + EXCHANGE_BLOCK.inline + 4, true);
   const cswWith = (tag: number, status: number, residue: number) => {
     const c = new Uint8Array(13);
     c.set([0x55, 0x53, 0x42, 0x53]);
@@ -331,15 +554,37 @@ describe('a READ that ends short with URBs queued behind the short one', () => {
       claimInterface: vi.fn(async () => undefined),
       releaseInterface: vi.fn(async () => undefined),
     });
-    const configurations = [{ configurationValue: 1, interfaces: [{ interfaceNumber: 0, alternateSetting: 0, interfaceClass: 8, interfaceSubClass: 6, interfaceProtocol: 0x50, endpoints: [
-      { address: 0x81, transferType: 'bulk' as const, maxPacketSize: 512 }, { address: 0x02, transferType: 'bulk' as const, maxPacketSize: 512 },
-    ] }] }];
-    const bot = await BotTransport.open(new NativeHandle({ ...STICK, configurations, backend: 'native', id: 'x' }, device, 'darwin'), { resetDelayMs: 0, resetOnOpen: false });
+    const configurations = [
+      {
+        configurationValue: 1,
+        interfaces: [
+          {
+            interfaceNumber: 0,
+            alternateSetting: 0,
+            interfaceClass: 8,
+            interfaceSubClass: 6,
+            interfaceProtocol: 0x50,
+            endpoints: [
+              { address: 0x81, transferType: 'bulk' as const, maxPacketSize: 512 },
+              { address: 0x02, transferType: 'bulk' as const, maxPacketSize: 512 },
+            ],
+          },
+        ],
+      },
+    ];
+    const bot = await BotTransport.open(
+      new NativeHandle({ ...STICK, configurations, backend: 'native', id: 'x' }, device, 'darwin'),
+      { resetDelayMs: 0, resetOnOpen: false },
+    );
     return { bot, device };
   }
 
   it('takes the bytes that arrived after the short packet as the CSW: CHECK CONDITION with the residue, no CSW read, no reset', async () => {
-    const { bot, device } = await transport({ status: 0, actual: 4608, afterEnd: (block) => cswWith(tagOf(block), 1, 8192 - 4608) });
+    const { bot, device } = await transport({
+      status: 0,
+      actual: 4608,
+      afterEnd: (block) => cswWith(tagOf(block), 1, 8192 - 4608),
+    });
     const data = new Uint8Array(8192);
     const r = await bot.execute({ cdb: READ10_16, direction: 'in', data, timeoutMs: 1000, autoSense: false });
     expect(r).toMatchObject({ status: 2, transferred: 4608, residue: 8192 - 4608 });
@@ -349,17 +594,26 @@ describe('a READ that ends short with URBs queued behind the short one', () => {
   });
 
   it('more than 13 bytes after the short packet is babble on the CSW read: a broken command and reset recovery', async () => {
-    const { bot, device } = await transport({ status: 0, actual: 4608, afterEnd: () => new Array<number>(40).fill(0x55) });
-    await expect(bot.execute({ cdb: READ10_16, direction: 'in', data: new Uint8Array(8192), timeoutMs: 1000, autoSense: false }))
-      .rejects.toMatchObject({ code: ErrorCodes.IO, message: expect.stringMatching(/long while reading the CSW.*reset recovery was done/) });
+    const { bot, device } = await transport({
+      status: 0,
+      actual: 4608,
+      afterEnd: () => new Array<number>(40).fill(0x55),
+    });
+    await expect(
+      bot.execute({ cdb: READ10_16, direction: 'in', data: new Uint8Array(8192), timeoutMs: 1000, autoSense: false }),
+    ).rejects.toMatchObject({
+      code: ErrorCodes.IO,
+      message: expect.stringMatching(/long while reading the CSW.*reset recovery was done/),
+    });
     expect(device.bulkTransfer).not.toHaveBeenCalled();
     expect(device.controlTransfer.mock.calls.map((c) => c[1])).toEqual([0xfe, 0xff]); // GET MAX LUN, then Bulk-Only Mass Storage Reset
   });
 
   it('nothing after the short packet: core reads the CSW itself', async () => {
     const { bot, device } = await transport({ status: 0, actual: 4608 });
-    await expect(bot.execute({ cdb: READ10_16, direction: 'in', data: new Uint8Array(8192), timeoutMs: 1000, autoSense: false }))
-      .rejects.toMatchObject({ code: ErrorCodes.TIMEOUT });
+    await expect(
+      bot.execute({ cdb: READ10_16, direction: 'in', data: new Uint8Array(8192), timeoutMs: 1000, autoSense: false }),
+    ).rejects.toMatchObject({ code: ErrorCodes.TIMEOUT });
     expect(device.bulkTransfer).toHaveBeenCalled();
   });
 });

@@ -108,7 +108,8 @@ function integer(value: unknown, name: string, min: number, max: number): number
 
 function endpointAddress(value: unknown, name: string, wantIn?: boolean): number {
   const ep = integer(value, name, 1, 0xff);
-  if ((ep & 0x0f) === 0 || (ep & 0x70) !== 0) throw badInput(`${name} must be a non-control endpoint address (1..15, bit 7 = IN), got ${ep}`);
+  if ((ep & 0x0f) === 0 || (ep & 0x70) !== 0)
+    throw badInput(`${name} must be a non-control endpoint address (1..15, bit 7 = IN), got ${ep}`);
   if (wantIn === true && !(ep & 0x80)) throw badInput(`${name} must be an IN endpoint (bit 7 set), got ${ep}`);
   if (wantIn === false && ep & 0x80) throw badInput(`${name} must be an OUT endpoint (bit 7 clear), got ${ep}`);
   return ep;
@@ -117,7 +118,8 @@ function endpointAddress(value: unknown, name: string, wantIn?: boolean): number
 function chunkSizeOf(value: unknown, name: string): number {
   if (value === undefined) return 0;
   const chunk = integer(value, name, 1024, 64 << 20);
-  if (chunk % 1024 !== 0) throw badInput(`${name} must be a multiple of 1024 (whole packets at every speed), got ${chunk}`);
+  if (chunk % 1024 !== 0)
+    throw badInput(`${name} must be a multiple of 1024 (whole packets at every speed), got ${chunk}`);
   return chunk;
 }
 
@@ -151,8 +153,17 @@ function writeHeader(b: ExchangeBlock, phaseCount: number, timeoutMs: number, op
 }
 
 function writePhase(
-  b: ExchangeBlock, i: number, endpoint: number, start: number, source: number, length: number,
-  offset: number, fd: number, chunkSize: number, depth: number, streamId: number,
+  b: ExchangeBlock,
+  i: number,
+  endpoint: number,
+  start: number,
+  source: number,
+  length: number,
+  offset: number,
+  fd: number,
+  chunkSize: number,
+  depth: number,
+  streamId: number,
 ): number {
   const at = EXCHANGE_BLOCK.headerSize + i * EXCHANGE_BLOCK.phaseSize;
   const { bytes, view } = b;
@@ -177,22 +188,33 @@ export function encodePlan(plan: ExchangePlan, b: ExchangeBlock): void {
   }
   const timeoutMs = integer(plan.timeoutMs, 'timeoutMs', 1, MAX_TIMEOUT);
   const opId = plan.opId === undefined ? 0 : integer(plan.opId, 'opId', 1, MAX_TIMEOUT);
-  if (plan.buffer !== undefined && !(plan.buffer instanceof Uint8Array)) throw badInput('the plan buffer must be a Uint8Array (or Buffer)');
+  if (plan.buffer !== undefined && !(plan.buffer instanceof Uint8Array))
+    throw badInput('the plan buffer must be a Uint8Array (or Buffer)');
   phases.forEach((phase, i) => {
     const name = `phase ${i}`;
     if (phase === null || typeof phase !== 'object') throw badInput(`${name} must be an object`);
     const endpoint = endpointAddress(phase.endpoint, `${name}.endpoint`);
     const isIn = (endpoint & 0x80) !== 0;
-    if (phase.start !== 'at-once' && phase.start !== 'after-previous') throw badInput(`${name}.start must be 'at-once' or 'after-previous'`);
+    if (phase.start !== 'at-once' && phase.start !== 'after-previous')
+      throw badInput(`${name}.start must be 'at-once' or 'after-previous'`);
     if (i === 0 && phase.start !== 'at-once') throw badInput('the first phase starts at once');
     const start = phase.start === 'at-once' ? PHASE_START.atOnce : PHASE_START.afterPrevious;
     const streamId = phase.streamId === undefined ? 0 : integer(phase.streamId, `${name}.streamId`, 0, 0xffff);
-    const src = phase.source as Partial<{ kind: string; bytes: unknown; length: unknown; offset: unknown; fd: unknown; position: unknown }>;
+    const src = phase.source as Partial<{
+      kind: string;
+      bytes: unknown;
+      length: unknown;
+      offset: unknown;
+      fd: unknown;
+      position: unknown;
+    }>;
     if (src === null || typeof src !== 'object') throw badInput(`${name}.source must be an object`);
     if (src.kind === 'inline') {
-      if (phase.chunkSize !== undefined || phase.depth !== undefined) throw badInput(`${name}: an inline phase is one URB (no chunkSize or depth)`);
+      if (phase.chunkSize !== undefined || phase.depth !== undefined)
+        throw badInput(`${name}: an inline phase is one URB (no chunkSize or depth)`);
       if (!isIn) {
-        if (!(src.bytes instanceof Uint8Array)) throw badInput(`${name}: an inline OUT phase carries its bytes (a Uint8Array)`);
+        if (!(src.bytes instanceof Uint8Array))
+          throw badInput(`${name}: an inline OUT phase carries its bytes (a Uint8Array)`);
         integer(src.bytes.byteLength, `${name}.source.bytes length`, 1, EXCHANGE_BLOCK.inlineMax);
         const at = writePhase(b, i, endpoint, start, PHASE_SOURCE.inline, src.bytes.byteLength, 0, 0, 0, 0, streamId);
         b.bytes.set(src.bytes, at + EXCHANGE_BLOCK.inline);
@@ -210,7 +232,9 @@ export function encodePlan(plan: ExchangePlan, b: ExchangeBlock): void {
       const offset = integer(src.offset, `${name}.source.offset`, 0, Number.MAX_SAFE_INTEGER);
       const length = integer(src.length, `${name}.source.length`, 1, MAX_PHASE);
       if (offset + length > plan.buffer.byteLength) {
-        throw badInput(`${name}: offset + length (${offset + length}) exceeds the buffer (${plan.buffer.byteLength} bytes)`);
+        throw badInput(
+          `${name}: offset + length (${offset + length}) exceeds the buffer (${plan.buffer.byteLength} bytes)`,
+        );
       }
       writePhase(b, i, endpoint, start, PHASE_SOURCE.buffer, length, offset, 0, chunkSize, depth, streamId);
     } else if (src.kind === 'fd') {
@@ -231,14 +255,23 @@ export function decodeFacts(b: ExchangeBlock, phaseCount: number, notes: string[
   for (let i = 0; i < phaseCount; i++) {
     const at = EXCHANGE_BLOCK.headerSize + i * EXCHANGE_BLOCK.phaseSize;
     if (b.bytes[at + EXCHANGE_BLOCK.reported] !== 1) break;
-    const facts: PhaseFacts = { status: b.bytes[at + EXCHANGE_BLOCK.status]!, actualLength: b.view.getFloat64(at + EXCHANGE_BLOCK.actual, true) };
+    const facts: PhaseFacts = {
+      status: b.bytes[at + EXCHANGE_BLOCK.status]!,
+      actualLength: b.view.getFloat64(at + EXCHANGE_BLOCK.actual, true),
+    };
     if (b.bytes[at + EXCHANGE_BLOCK.endpoint]! & 0x80 && b.bytes[at + EXCHANGE_BLOCK.source] === PHASE_SOURCE.inline) {
-      facts.bytes = b.bytes.slice(at + EXCHANGE_BLOCK.inline, at + EXCHANGE_BLOCK.inline + Math.min(facts.actualLength, EXCHANGE_BLOCK.inlineMax));
+      facts.bytes = b.bytes.slice(
+        at + EXCHANGE_BLOCK.inline,
+        at + EXCHANGE_BLOCK.inline + Math.min(facts.actualLength, EXCHANGE_BLOCK.inlineMax),
+      );
     }
     const afterEndLength = b.view.getFloat64(at + EXCHANGE_BLOCK.afterEndLength, true);
     if (afterEndLength > 0) {
       const from = at + EXCHANGE_BLOCK.afterEndBytes;
-      facts.afterEnd = { length: afterEndLength, bytes: b.bytes.slice(from, from + Math.min(afterEndLength, EXCHANGE_BLOCK.afterEndMax)) };
+      facts.afterEnd = {
+        length: afterEndLength,
+        bytes: b.bytes.slice(from, from + Math.min(afterEndLength, EXCHANGE_BLOCK.afterEndMax)),
+      };
     }
     phases.push(facts);
   }
@@ -253,11 +286,17 @@ const CSW_LENGTH = 13;
  * to pass along and whether there is a data phase. The BOT checks live here, once: a 31-byte CBW
  * with the USBC signature whose length and direction match the data phase.
  */
-export function encodeBotPlan(request: BotExchangeRequest, opId: number, b: ExchangeBlock): { buffer: Uint8Array | undefined; hasData: boolean } {
+export function encodeBotPlan(
+  request: BotExchangeRequest,
+  opId: number,
+  b: ExchangeBlock,
+): { buffer: Uint8Array | undefined; hasData: boolean } {
   if (request === null || typeof request !== 'object') throw badInput('a BOT exchange request must be an object');
   const { cbw, data } = request;
-  if (!(cbw instanceof Uint8Array) || cbw.byteLength !== 31) throw badInput(`the CBW must be a Uint8Array of exactly 31 bytes`);
-  if (cbw[0] !== 0x55 || cbw[1] !== 0x53 || cbw[2] !== 0x42 || cbw[3] !== 0x43) throw badInput('the CBW must start with the signature USBC');
+  if (!(cbw instanceof Uint8Array) || cbw.byteLength !== 31)
+    throw badInput(`the CBW must be a Uint8Array of exactly 31 bytes`);
+  if (cbw[0] !== 0x55 || cbw[1] !== 0x53 || cbw[2] !== 0x42 || cbw[3] !== 0x43)
+    throw badInput('the CBW must start with the signature USBC');
   const outEp = endpointAddress(request.outEndpoint, 'outEndpoint', false);
   const inEp = endpointAddress(request.inEndpoint, 'inEndpoint', true);
   const timeoutMs = integer(request.timeoutMs, 'timeoutMs', 1, MAX_TIMEOUT);
@@ -285,16 +324,31 @@ export function encodeBotPlan(request: BotExchangeRequest, opId: number, b: Exch
       offset = integer(streamed.position, 'data.position', 0, Number.MAX_SAFE_INTEGER);
       source = PHASE_SOURCE.fd;
     }
-    if (length > MAX_PHASE) throw badInput('a BOT data phase is at most 4 GiB - 1 bytes (dCBWDataTransferLength is 32-bit)');
+    if (length > MAX_PHASE)
+      throw badInput('a BOT data phase is at most 4 GiB - 1 bytes (dCBWDataTransferLength is 32-bit)');
   }
-  if (declared !== length) throw badInput(`the CBW's dCBWDataTransferLength (${declared}) does not match the data phase length (${length})`);
-  if (length > 0 && ((cbw[12]! & 0x80) !== 0) !== dataIn) throw badInput('the CBW direction flag (bmCBWFlags bit 7) does not match data.direction');
+  if (declared !== length)
+    throw badInput(`the CBW's dCBWDataTransferLength (${declared}) does not match the data phase length (${length})`);
+  if (length > 0 && ((cbw[12]! & 0x80) !== 0) !== dataIn)
+    throw badInput('the CBW direction flag (bmCBWFlags bit 7) does not match data.direction');
 
   let at = writePhase(b, 0, outEp, PHASE_START.atOnce, PHASE_SOURCE.inline, 31, 0, 0, 0, 0, 0);
   b.bytes.set(cbw, at + EXCHANGE_BLOCK.inline);
   let count = 1;
   if (length > 0) {
-    writePhase(b, count++, dataIn ? inEp : outEp, PHASE_START.afterPrevious, source, length, offset, fd, chunkSize, depth, 0);
+    writePhase(
+      b,
+      count++,
+      dataIn ? inEp : outEp,
+      PHASE_START.afterPrevious,
+      source,
+      length,
+      offset,
+      fd,
+      chunkSize,
+      depth,
+      0,
+    );
   }
   at = writePhase(b, count++, inEp, PHASE_START.afterPrevious, PHASE_SOURCE.inline, CSW_LENGTH, 0, 0, 0, 0, 0);
   writeHeader(b, count, timeoutMs, opId);

@@ -25,10 +25,25 @@ import {
   type UsbHandleCapabilities,
 } from '../usb/backend.js';
 import { attachStorageBindings, loadStorageBindings, type StorageBindingsFn } from '../topology/index.js';
-import { NATIVE_BUILD_HINT, fromNativeError, loadNativeAddon, type NativeAddon, type NativeDeviceHandle, type NativeDeviceInfo } from './native-addon.js';
-import { decodeFacts, encodeBotPlan, encodePlan, giveBack, takeBlock, type ExchangeBlock, type ExchangeFacts, type ExchangePlan } from './native-exchange.js';
+import {
+  NATIVE_BUILD_HINT,
+  fromNativeError,
+  loadNativeAddon,
+  type NativeAddon,
+  type NativeDeviceHandle,
+  type NativeDeviceInfo,
+} from './native-addon.js';
+import {
+  decodeFacts,
+  encodeBotPlan,
+  encodePlan,
+  giveBack,
+  takeBlock,
+  type ExchangeBlock,
+  type ExchangeFacts,
+  type ExchangePlan,
+} from './native-exchange.js';
 import { hex0x } from '../hex.js';
-
 
 let nextOpId = 1;
 function newOpId(): number {
@@ -50,7 +65,12 @@ async function call<T>(action: string, fn: () => Promise<T>): Promise<T> {
  * `cancelled`). Every BOT command goes through here: no abort closure without a signal and one
  * await, not two (the guest's perf profile of a TUR loop counted both).
  */
-async function cancellable<T>(handle: NativeDeviceHandle, signal: AbortSignal | undefined, action: string, start: (opId: number) => Promise<T>): Promise<T> {
+async function cancellable<T>(
+  handle: NativeDeviceHandle,
+  signal: AbortSignal | undefined,
+  action: string,
+  start: (opId: number) => Promise<T>,
+): Promise<T> {
   const opId = newOpId();
   const onAbort = signal ? () => handle.cancel(opId) : undefined;
   if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
@@ -66,15 +86,20 @@ async function cancellable<T>(handle: NativeDeviceHandle, signal: AbortSignal | 
 /** The engine's status numbers are core's (native/src/common/exchange_block.h); anything else is a broken addon. */
 function transferStatusOf(n: number): TransferStatus {
   if (Number.isInteger(n) && n >= TransferStatus.OK && n <= TransferStatus.CANCELLED) return n as TransferStatus;
-  throw new UsbScsiError(ErrorCodes.IO, `the native addon reported an unknown transfer status ${n}; rebuild it (pnpm build)`);
+  throw new UsbScsiError(
+    ErrorCodes.IO,
+    `the native addon reported an unknown transfer status ${n}; rebuild it (pnpm build)`,
+  );
 }
 
 const hex = (n: number) => hex0x(n);
 
 function checkStreamEndpoints(endpoints: number[]): void {
-  if (!Array.isArray(endpoints) || endpoints.length < 1 || endpoints.length > 30) throw badInput('bulk streams need 1 to 30 endpoint addresses');
+  if (!Array.isArray(endpoints) || endpoints.length < 1 || endpoints.length > 30)
+    throw badInput('bulk streams need 1 to 30 endpoint addresses');
   for (const ep of endpoints) {
-    if (!Number.isInteger(ep) || ep < 1 || ep > 0xff || (ep & 0x0f) === 0 || (ep & 0x70) !== 0) throw badInput(`not a bulk endpoint address: ${ep}`);
+    if (!Number.isInteger(ep) || ep < 1 || ep > 0xff || (ep & 0x0f) === 0 || (ep & 0x70) !== 0)
+      throw badInput(`not a bulk endpoint address: ${ep}`);
   }
 }
 
@@ -116,22 +141,38 @@ export class NativeHandle implements UsbDeviceHandle {
       this.handle.controlTransfer(setup.requestType, setup.request, setup.value, setup.index, data, timeoutMs, opId),
     );
     const status = transferStatusOf(r.status);
-    return r.data ? { status, actualLength: r.actualLength, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) } : { status, actualLength: r.actualLength };
+    return r.data
+      ? {
+          status,
+          actualLength: r.actualLength,
+          data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength),
+        }
+      : { status, actualLength: r.actualLength };
   }
 
   bulkIn(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
-    if (typeof endpoint === 'number' && !(endpoint & 0x80)) return Promise.reject(badInput(`bulkIn needs an IN endpoint (bit 7 set), got ${hex(endpoint)}`));
+    if (typeof endpoint === 'number' && !(endpoint & 0x80))
+      return Promise.reject(badInput(`bulkIn needs an IN endpoint (bit 7 set), got ${hex(endpoint)}`));
     return this.#bulk(endpoint, buffer, timeoutMs, signal, 'IN');
   }
 
   bulkOut(endpoint: number, data: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TransferResult> {
-    if (typeof endpoint === 'number' && endpoint & 0x80) return Promise.reject(badInput(`bulkOut needs an OUT endpoint (bit 7 clear), got ${hex(endpoint)}`));
+    if (typeof endpoint === 'number' && endpoint & 0x80)
+      return Promise.reject(badInput(`bulkOut needs an OUT endpoint (bit 7 clear), got ${hex(endpoint)}`));
     return this.#bulk(endpoint, data, timeoutMs, signal, 'OUT');
   }
 
-  async #bulk(endpoint: number, buffer: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined, dir: string): Promise<TransferResult> {
+  async #bulk(
+    endpoint: number,
+    buffer: Uint8Array,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    dir: string,
+  ): Promise<TransferResult> {
     if (signal?.aborted) return { status: TransferStatus.CANCELLED, actualLength: 0 };
-    const r = await cancellable(this.handle, signal, `bulk ${dir} on endpoint ${hex(endpoint)}`, (opId) => this.handle.bulkTransfer(endpoint, buffer, timeoutMs, opId));
+    const r = await cancellable(this.handle, signal, `bulk ${dir} on endpoint ${hex(endpoint)}`, (opId) =>
+      this.handle.bulkTransfer(endpoint, buffer, timeoutMs, opId),
+    );
     return { status: transferStatusOf(r.status), actualLength: r.actualLength };
   }
 
@@ -156,14 +197,23 @@ export class NativeHandle implements UsbDeviceHandle {
     const facts = decodeFacts(b, plan.hasData ? 3 : 2, notes);
     giveBack(b);
     const [cbw, second, third] = facts.phases;
-    const out: BotExchangeResult = { cbw: cbw ? { status: transferStatusOf(cbw.status), actualLength: cbw.actualLength } : { status: TransferStatus.CANCELLED, actualLength: 0 } };
+    const out: BotExchangeResult = {
+      cbw: cbw
+        ? { status: transferStatusOf(cbw.status), actualLength: cbw.actualLength }
+        : { status: TransferStatus.CANCELLED, actualLength: 0 },
+    };
     const cswFacts = plan.hasData ? third : second;
     if (plan.hasData && second) {
       out.data = { status: transferStatusOf(second.status), actualLength: second.actualLength };
       // Only a short packet ends a data phase with the device's next bytes behind it (its CSW).
       if (second.afterEnd && out.data.status === TransferStatus.OK) out.data.afterShort = second.afterEnd;
     }
-    if (cswFacts) out.csw = { status: transferStatusOf(cswFacts.status), actualLength: cswFacts.actualLength, bytes: cswFacts.bytes ?? new Uint8Array(0) };
+    if (cswFacts)
+      out.csw = {
+        status: transferStatusOf(cswFacts.status),
+        actualLength: cswFacts.actualLength,
+        bytes: cswFacts.bytes ?? new Uint8Array(0),
+      };
     if (facts.notes) out.notes = facts.notes;
     return out;
   }
@@ -191,7 +241,13 @@ export class NativeHandle implements UsbDeviceHandle {
     return facts;
   }
 
-  async #run(b: ExchangeBlock, buffer: Uint8Array | undefined, opId: number, signal: AbortSignal | undefined, action: string): Promise<string[] | undefined> {
+  async #run(
+    b: ExchangeBlock,
+    buffer: Uint8Array | undefined,
+    opId: number,
+    signal: AbortSignal | undefined,
+    action: string,
+  ): Promise<string[] | undefined> {
     const handle = this.handle;
     const onAbort = signal ? () => handle.cancel(opId) : undefined;
     if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
@@ -235,14 +291,19 @@ export class NativeHandle implements UsbDeviceHandle {
    * allocated per endpoint. A host controller or endpoint without streams is E_BAD_INPUT.
    */
   async allocStreams(count: number, endpoints: number[]): Promise<number> {
-    if (!Number.isInteger(count) || count < 1 || count > 65533) throw badInput(`a stream count is 1 to 65533; got ${count}`);
+    if (!Number.isInteger(count) || count < 1 || count > 65533)
+      throw badInput(`a stream count is 1 to 65533; got ${count}`);
     checkStreamEndpoints(endpoints);
-    return call(`allocating ${count} bulk streams on ${endpoints.map(hex).join(', ')}`, () => this.handle.allocStreams(count, endpoints));
+    return call(`allocating ${count} bulk streams on ${endpoints.map(hex).join(', ')}`, () =>
+      this.handle.allocStreams(count, endpoints),
+    );
   }
 
   async freeStreams(endpoints: number[]): Promise<void> {
     checkStreamEndpoints(endpoints);
-    return call(`freeing the bulk streams of ${endpoints.map(hex).join(', ')}`, () => this.handle.freeStreams(endpoints));
+    return call(`freeing the bulk streams of ${endpoints.map(hex).join(', ')}`, () =>
+      this.handle.freeStreams(endpoints),
+    );
   }
 
   resetDevice(): Promise<void> {
@@ -299,12 +360,21 @@ export class NativeBackend implements UsbBackend {
     }
     // Same bus and address but another device (the address was reused) is "gone" too.
     const fresh = (await call('listing USB devices', () => this.addon.list())).find(
-      (d) => d.busNumber === device.busNumber && d.deviceAddress === device.deviceAddress && d.vendorId === device.vendorId && d.productId === device.productId,
+      (d) =>
+        d.busNumber === device.busNumber &&
+        d.deviceAddress === device.deviceAddress &&
+        d.vendorId === device.vendorId &&
+        d.productId === device.productId,
     );
     if (!fresh) {
-      throw new UsbScsiError(ErrorCodes.DEVICE_GONE, `USB device ${device.id ?? `${device.busNumber}:${device.deviceAddress}`} is no longer present; list devices and open it again.`);
+      throw new UsbScsiError(
+        ErrorCodes.DEVICE_GONE,
+        `USB device ${device.id ?? `${device.busNumber}:${device.deviceAddress}`} is no longer present; list devices and open it again.`,
+      );
     }
-    const handle = await call(`opening USB device ${nativeDeviceId(fresh)}`, () => this.addon.open(fresh.busNumber, fresh.deviceAddress));
+    const handle = await call(`opening USB device ${nativeDeviceId(fresh)}`, () =>
+      this.addon.open(fresh.busNumber, fresh.deviceAddress),
+    );
     return new NativeHandle(await this.#infoOf(fresh), handle, this.platform);
   }
 }
@@ -318,9 +388,12 @@ export type NativeLoadResult = { backend: NativeBackend; reason?: undefined } | 
 export async function loadNativeBackend(options: { required?: boolean } = {}): Promise<NativeLoadResult> {
   const loaded = loadNativeAddon();
   if (!loaded.ok) {
-    if (options.required) throw new UsbScsiError(ErrorCodes.NO_NATIVE, `The native backend is not available: ${loaded.reason}. ${NATIVE_BUILD_HINT}`);
+    if (options.required)
+      throw new UsbScsiError(
+        ErrorCodes.NO_NATIVE,
+        `The native backend is not available: ${loaded.reason}. ${NATIVE_BUILD_HINT}`,
+      );
     return { backend: null, reason: loaded.reason };
   }
   return { backend: new NativeBackend(loaded.addon, await loadStorageBindings()) };
 }
-
