@@ -75,7 +75,8 @@ uint64_t TransferMemoryLimitCached(std::string& source) {
 
 }  // namespace
 
-Exchange::Exchange(Addon* addon, std::shared_ptr<HandleState> state, ExchangeConfig config, ExchangeCompletion* completion)
+Exchange::Exchange(Addon* addon, std::shared_ptr<HandleState> state, ExchangeConfig config,
+                   ExchangeCompletion* completion)
     : addon_(addon), state_(std::move(state)), handle_(state_->handle), completion_(completion) {
   deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.timeoutMs);
   phases_.resize(config.phases.size());
@@ -113,7 +114,8 @@ uint8_t* Exchange::SlotBuffer(Phase& p, const Slot& slot) {
 }
 
 unsigned Exchange::RemainingMs() const {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now()).count();
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now()).count();
   return left < 1 ? 1u : static_cast<unsigned>(left);
 }
 
@@ -139,16 +141,18 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
       if (limit > 0) {
         if (cfg.chunkSize > limit) {
           NativeError e = FromLibusb(LIBUSB_ERROR_NO_MEM, PhaseName(i));
-          e.message = PhaseName(i) + ": chunkSize " + std::to_string(cfg.chunkSize) + " exceeds the usbfs transfer memory (" +
-                      std::to_string(limit / (1024 * 1024)) + " MiB, " + source + "): " + e.message.substr(e.message.find("; ") + 2);
+          e.message = PhaseName(i) + ": chunkSize " + std::to_string(cfg.chunkSize) +
+                      " exceeds the usbfs transfer memory (" + std::to_string(limit / (1024 * 1024)) + " MiB, " +
+                      source + "): " + e.message.substr(e.message.find("; ") + 2);
           return e;
         }
         // usbfs also charges each URB's bookkeeping, and other transfers and programs share
         // the pool: keep an eighth (at most 1 MiB) free.
         const uint64_t fit = std::max<uint64_t>(1, (limit - std::min<uint64_t>(limit / 8, 1 << 20)) / cfg.chunkSize);
         if (depth > fit) {
+          const uint64_t wanted = static_cast<uint64_t>(depth) * cfg.chunkSize;
           notes.push_back("phase " + std::to_string(i) + ": depth reduced from " + std::to_string(depth) + " to " +
-                          std::to_string(fit) + ": depth x chunkSize (" + std::to_string(static_cast<uint64_t>(depth) * cfg.chunkSize) +
+                          std::to_string(fit) + ": depth x chunkSize (" + std::to_string(wanted) +
                           " bytes) would exceed " + source + " (" + std::to_string(limit) + " bytes)");
           depth = static_cast<uint32_t>(fit);
         }
@@ -159,8 +163,8 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
       if (fstat(cfg.fd, &st) != 0) return FromErrno(errno, PhaseName(i) + ": fd " + std::to_string(cfg.fd));
       if (!IsIn(p) && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < cfg.position + cfg.length) {
         return MakeError("E_BAD_INPUT", PhaseName(i) + ": the file has " + std::to_string(st.st_size) +
-                                            " bytes, fewer than position + length (" + std::to_string(cfg.position + cfg.length) +
-                                            "); nothing was sent");
+                                            " bytes, fewer than position + length (" +
+                                            std::to_string(cfg.position + cfg.length) + "); nothing was sent");
       }
     }
     p.slots.resize(depth);
@@ -236,11 +240,11 @@ void Exchange::SubmitSlotLocked(size_t i, size_t s) {
   Slot& slot = p.slots[s];
   const int length = static_cast<int>(ChunkLength(p, slot.chunk));
   if (p.cfg.streamId != 0) {
-    libusb_fill_bulk_stream_transfer(slot.transfer, handle_, p.cfg.endpoint, p.cfg.streamId, SlotBuffer(p, slot), length,
-                                     &Exchange::OnTransfer, &slot, RemainingMs());
+    libusb_fill_bulk_stream_transfer(slot.transfer, handle_, p.cfg.endpoint, p.cfg.streamId, SlotBuffer(p, slot),
+                                     length, &Exchange::OnTransfer, &slot, RemainingMs());
   } else {
-    libusb_fill_bulk_transfer(slot.transfer, handle_, p.cfg.endpoint, SlotBuffer(p, slot), length, &Exchange::OnTransfer, &slot,
-                              RemainingMs());
+    libusb_fill_bulk_transfer(slot.transfer, handle_, p.cfg.endpoint, SlotBuffer(p, slot), length,
+                              &Exchange::OnTransfer, &slot, RemainingMs());
   }
   const int rc = libusb_submit_transfer(slot.transfer);
   if (rc == 0) {
@@ -249,7 +253,8 @@ void Exchange::SubmitSlotLocked(size_t i, size_t s) {
     ++p.submittedChunks;
   } else if (rc == LIBUSB_ERROR_NO_MEM && p.inFlight > 0) {
     // usbfs memory is shared with other transfers (and processes): run shallower.
-    const std::string note = "phase " + std::to_string(i) + ": usbfs transfer memory exhausted while running: fewer URBs kept in flight";
+    const std::string note = "phase " + std::to_string(i) +
+                             ": usbfs transfer memory exhausted while running: fewer URBs kept in flight";
     if (std::find(completion_->notes.begin(), completion_->notes.end(), note) == completion_->notes.end()) {
       completion_->notes.push_back(note);
     }
@@ -357,13 +362,16 @@ void Exchange::OnTransferLocked(Slot& slot, libusb_transfer* t) {
     if (actual > 0) {
       p.afterEndLength += static_cast<uint64_t>(actual);
       const uint8_t* bytes = SlotBuffer(p, slot);
-      p.afterEnd.emplace_back(c, std::vector<uint8_t>(bytes, bytes + std::min<size_t>(static_cast<size_t>(actual), block::kAfterEndMax)));
+      const size_t kept = std::min<size_t>(static_cast<size_t>(actual), block::kAfterEndMax);
+      p.afterEnd.emplace_back(c, std::vector<uint8_t>(bytes, bytes + kept));
     }
     return;
   }
   const bool fdIn = IsFd(p) && IsIn(p);
   if (full) {
-    if (++p.fullChunks == p.chunks && i + 1 < phases_.size() && phases_[i + 1].cfg.afterPrevious) StartPhaseLocked(i + 1);
+    if (++p.fullChunks == p.chunks && i + 1 < phases_.size() && phases_[i + 1].cfg.afterPrevious) {
+      StartPhaseLocked(i + 1);
+    }
     if (fdIn) {
       QueueIoLocked({i, s, false});  // write it out; then the slot takes the next chunk
     } else if (IsFd(p)) {
@@ -443,7 +451,8 @@ void Exchange::Deliver() {
       f.afterEndLength = p.afterEndLength;
       for (const auto& chunk : p.afterEnd) {
         const size_t room = block::kAfterEndMax - f.afterEnd.size();
-        f.afterEnd.insert(f.afterEnd.end(), chunk.second.begin(), chunk.second.begin() + static_cast<std::ptrdiff_t>(std::min(room, chunk.second.size())));
+        const auto take = static_cast<std::ptrdiff_t>(std::min(room, chunk.second.size()));
+        f.afterEnd.insert(f.afterEnd.end(), chunk.second.begin(), chunk.second.begin() + take);
       }
     }
     if (!whole) break;  // the first phase that did not complete is the last one reported
@@ -477,7 +486,8 @@ void Exchange::RunIo() {
     Slot& slot = p.slots[job.slot];
     const int64_t chunk = slot.chunk;
     const uint64_t offset = p.cfg.position + ChunkOffset(p, chunk);
-    const size_t length = job.fill ? ChunkLength(p, chunk) : static_cast<size_t>(p.chunkActual[static_cast<size_t>(chunk)]);
+    const size_t length =
+        job.fill ? ChunkLength(p, chunk) : static_cast<size_t>(p.chunkActual[static_cast<size_t>(chunk)]);
     uint8_t* buf = slot.own;
     const int fd = p.cfg.fd;
     const bool skip = job.fill && p.stopped;
@@ -487,10 +497,11 @@ void Exchange::RunIo() {
     lock.lock();
     --ioBusy_;
     if (err == -1) {
-      FailLocked(MakeError("E_BAD_INPUT", PhaseName(job.phase) + ": the file ended before byte " + std::to_string(offset + length) +
-                                              " while streaming it out"));
+      FailLocked(MakeError("E_BAD_INPUT", PhaseName(job.phase) + ": the file ended before byte " +
+                                              std::to_string(offset + length) + " while streaming it out"));
     } else if (err != 0) {
-      FailLocked(FromErrno(err, PhaseName(job.phase) + (job.fill ? ": read the source file" : ": write the destination file")));
+      const char* what = job.fill ? ": read the source file" : ": write the destination file";
+      FailLocked(FromErrno(err, PhaseName(job.phase) + what));
     } else if (job.fill) {
       SubmitSlotLocked(job.phase, job.slot);
     } else {

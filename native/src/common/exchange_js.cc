@@ -84,7 +84,9 @@ Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<
   const size_t count = blk[block::kPhaseCount];
   if (count < 1 || count > block::kMaxPhases) ThrowBadInput(env, "exchange block: 1 to 4 phases");
   cfg.timeoutMs = Read<uint32_t>(blk + block::kTimeoutMs);
-  if (cfg.timeoutMs < 1 || cfg.timeoutMs > 0x7fffffff) ThrowBadInput(env, "exchange block: timeoutMs must be 1..2147483647");
+  if (cfg.timeoutMs < 1 || cfg.timeoutMs > 0x7fffffff) {
+    ThrowBadInput(env, "exchange block: timeoutMs must be 1..2147483647");
+  }
   const uint32_t opId = Read<uint32_t>(blk + block::kOpId);
   if (opId > 0x7fffffff) ThrowBadInput(env, "exchange block: opId must be 0..2147483647");
   bool usesData = false;

@@ -457,21 +457,24 @@ describe('NativeHandle.botExchange over the engine', () => {
     });
   });
 
-  it('short data ends the plan: no csw, and the data phase says how much moved (the engine judges nothing)', async () => {
-    // 13 bytes that look like a CSW arrived in the data phase: still data, as far as the engine is concerned.
-    const h = engine([{ status: 0, actual: 31 }, { status: 0, actual: 13 }, null]);
-    const r = await handle(h).botExchange({
-      cbw: cbw(512, true),
-      outEndpoint: 2,
-      inEndpoint: 0x81,
-      timeoutMs: 100,
-      data: { direction: 'in', buffer: new Uint8Array(512) },
-    });
-    expect(r).toEqual({
-      cbw: { status: TransferStatus.OK, actualLength: 31 },
-      data: { status: TransferStatus.OK, actualLength: 13 },
-    });
-  });
+  it(
+    'short data ends the plan: no csw, and the data phase says how much moved' + ' (the engine judges nothing)',
+    async () => {
+      // 13 bytes that look like a CSW arrived in the data phase: still data, as far as the engine is concerned.
+      const h = engine([{ status: 0, actual: 31 }, { status: 0, actual: 13 }, null]);
+      const r = await handle(h).botExchange({
+        cbw: cbw(512, true),
+        outEndpoint: 2,
+        inEndpoint: 0x81,
+        timeoutMs: 100,
+        data: { direction: 'in', buffer: new Uint8Array(512) },
+      });
+      expect(r).toEqual({
+        cbw: { status: TransferStatus.OK, actualLength: 31 },
+        data: { status: TransferStatus.OK, actualLength: 13 },
+      });
+    },
+  );
 
   it('a stalled CBW is the only phase; a stalled CSW read is reported with its bytes', async () => {
     const stalled = await handle(engine([{ status: TransferStatus.STALL, actual: 0 }, null])).botExchange({
@@ -548,7 +551,11 @@ describe('a READ that ends short with URBs queued behind the short one', () => {
     const h = engine([{ status: 0, actual: 31 }, dataFact, null]);
     // The device's CSW went to the URB after the short one: a CSW read of core's own finds nothing.
     const device = Object.assign(h, {
-      controlTransfer: vi.fn(async () => ({ status: TransferStatus.OK, actualLength: 1, data: Uint8Array.of(0) })),
+      controlTransfer: vi.fn(async (..._args: unknown[]) => ({
+        status: TransferStatus.OK,
+        actualLength: 1,
+        data: Uint8Array.of(0),
+      })),
       bulkTransfer: vi.fn(async () => ({ status: TransferStatus.TIMEOUT, actualLength: 0 })),
       clearHalt: vi.fn(async () => undefined),
       claimInterface: vi.fn(async () => undefined),
@@ -579,35 +586,43 @@ describe('a READ that ends short with URBs queued behind the short one', () => {
     return { bot, device };
   }
 
-  it('takes the bytes that arrived after the short packet as the CSW: CHECK CONDITION with the residue, no CSW read, no reset', async () => {
-    const { bot, device } = await transport({
-      status: 0,
-      actual: 4608,
-      afterEnd: (block) => cswWith(tagOf(block), 1, 8192 - 4608),
-    });
-    const data = new Uint8Array(8192);
-    const r = await bot.execute({ cdb: READ10_16, direction: 'in', data, timeoutMs: 1000, autoSense: false });
-    expect(r).toMatchObject({ status: 2, transferred: 4608, residue: 8192 - 4608 });
-    expect(r.data.length).toBe(4608);
-    expect(device.bulkTransfer).not.toHaveBeenCalled();
-    expect(device.controlTransfer).toHaveBeenCalledTimes(1); // GET MAX LUN only: no reset recovery
-  });
+  it(
+    'takes the bytes that arrived after the short packet as the CSW:' +
+      ' CHECK CONDITION with the residue, no CSW read, no reset',
+    async () => {
+      const { bot, device } = await transport({
+        status: 0,
+        actual: 4608,
+        afterEnd: (block) => cswWith(tagOf(block), 1, 8192 - 4608),
+      });
+      const data = new Uint8Array(8192);
+      const r = await bot.execute({ cdb: READ10_16, direction: 'in', data, timeoutMs: 1000, autoSense: false });
+      expect(r).toMatchObject({ status: 2, transferred: 4608, residue: 8192 - 4608 });
+      expect(r.data.length).toBe(4608);
+      expect(device.bulkTransfer).not.toHaveBeenCalled();
+      expect(device.controlTransfer).toHaveBeenCalledTimes(1); // GET MAX LUN only: no reset recovery
+    },
+  );
 
-  it('more than 13 bytes after the short packet is babble on the CSW read: a broken command and reset recovery', async () => {
-    const { bot, device } = await transport({
-      status: 0,
-      actual: 4608,
-      afterEnd: () => new Array<number>(40).fill(0x55),
-    });
-    await expect(
-      bot.execute({ cdb: READ10_16, direction: 'in', data: new Uint8Array(8192), timeoutMs: 1000, autoSense: false }),
-    ).rejects.toMatchObject({
-      code: ErrorCodes.IO,
-      message: expect.stringMatching(/long while reading the CSW.*reset recovery was done/),
-    });
-    expect(device.bulkTransfer).not.toHaveBeenCalled();
-    expect(device.controlTransfer.mock.calls.map((c) => c[1])).toEqual([0xfe, 0xff]); // GET MAX LUN, then Bulk-Only Mass Storage Reset
-  });
+  it(
+    'more than 13 bytes after the short packet is babble on the CSW read:' + ' a broken command and reset recovery',
+    async () => {
+      const { bot, device } = await transport({
+        status: 0,
+        actual: 4608,
+        afterEnd: () => new Array<number>(40).fill(0x55),
+      });
+      await expect(
+        bot.execute({ cdb: READ10_16, direction: 'in', data: new Uint8Array(8192), timeoutMs: 1000, autoSense: false }),
+      ).rejects.toMatchObject({
+        code: ErrorCodes.IO,
+        message: expect.stringMatching(/long while reading the CSW.*reset recovery was done/),
+      });
+      expect(device.bulkTransfer).not.toHaveBeenCalled();
+      // GET MAX LUN, then Bulk-Only Mass Storage Reset
+      expect(device.controlTransfer.mock.calls.map((c) => c[1])).toEqual([0xfe, 0xff]);
+    },
+  );
 
   it('nothing after the short packet: core reads the CSW itself', async () => {
     const { bot, device } = await transport({ status: 0, actual: 4608 });

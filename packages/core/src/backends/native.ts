@@ -369,7 +369,8 @@ export class NativeBackend implements UsbBackend {
     if (!fresh) {
       throw new UsbScsiError(
         ErrorCodes.DEVICE_GONE,
-        `USB device ${device.id ?? `${device.busNumber}:${device.deviceAddress}`} is no longer present; list devices and open it again.`,
+        `USB device ${device.id ?? `${device.busNumber}:${device.deviceAddress}`} is no longer present; ` +
+          'list devices and open it again.',
       );
     }
     const handle = await call(`opening USB device ${nativeDeviceId(fresh)}`, () =>

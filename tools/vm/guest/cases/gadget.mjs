@@ -67,7 +67,8 @@ export async function registerGadgetCases(backends, more = async () => {}) {
       assertEqual(Number(readFileSync(`/sys/block/${disk}/size`, 'utf8')), 32768, 'sd size in 512-byte sectors');
       const stats = await gadget.stats();
       console.log(
-        `VM_NOTE gadget enumeration ${gadget.enumerationMs} ms; kernel sent ${stats.commands} commands: ${stats.history.map((h) => h.opcode.toString(16)).join(' ')}; GET MAX LUN ${stats.getMaxLun}`,
+        `VM_NOTE gadget enumeration ${gadget.enumerationMs} ms; kernel sent ${stats.commands} commands: ` +
+          `${stats.history.map((h) => h.opcode.toString(16)).join(' ')}; GET MAX LUN ${stats.getMaxLun}`,
       );
       assert(stats.getMaxLun >= 1, 'the kernel asked GET MAX LUN over ep0');
     },
@@ -152,8 +153,11 @@ export async function registerGadgetCases(backends, more = async () => {}) {
             }
             const after = { ...(await gadget.stats()), ep0: await gadget.events() };
             const seen = (k) => (after.ep0[k] ?? 0) - (before.ep0[k] ?? 0);
+            const events = hostEvents.map((e) => e.type + (e.endpoint ? `(0x${e.endpoint.toString(16)})` : ''));
             console.log(
-              `VM_NOTE gadget ${kind}: host events ${hostEvents.map((e) => e.type + (e.endpoint ? `(0x${e.endpoint.toString(16)})` : '')).join(', ') || 'none'}; device saw CLEAR_FEATURE(HALT) ${seen('SETUP_02_01')}, Bulk-Only reset ${seen('SETUP_21_ff')}, port resets ${after.portResets - before.portResets}`,
+              `VM_NOTE gadget ${kind}: host events ${events.join(', ') || 'none'}; ` +
+                `device saw CLEAR_FEATURE(HALT) ${seen('SETUP_02_01')}, Bulk-Only reset ${seen('SETUP_21_ff')}, ` +
+                `port resets ${after.portResets - before.portResets}`,
             );
             await run.verify(result, error, before, after, seen);
             await inquiryWorks(tr, `the ${kind} fault`);
@@ -275,7 +279,10 @@ export async function registerGadgetCases(backends, more = async () => {}) {
           await tr.close().catch(() => undefined);
         }
         console.log(
-          `VM_NOTE gadget too-much-data (${name}): ${error ? `error ${error.code}: ${error.message}` : `result status ${result.status}, transferred ${result.transferred}`}`,
+          `VM_NOTE gadget too-much-data (${name}): ` +
+            (error
+              ? `error ${error.code}: ${error.message}`
+              : `result status ${result.status}, transferred ${result.transferred}`),
         );
         assert(
           error ? ['E_OVERFLOW', 'E_PHASE_ERROR', 'E_IO'].includes(error.code) : result.status !== 0,
@@ -300,7 +307,8 @@ export async function registerGadgetCases(backends, more = async () => {}) {
           15_000,
         );
         console.log(
-          `VM_NOTE gadget replug: ${name} listed and opened the new address ${Date.now() - t0} ms after usb-storage had bound it`,
+          `VM_NOTE gadget replug: ${name} listed and opened the new address ${Date.now() - t0} ms ` +
+            'after usb-storage had bound it',
         );
       },
       { timeoutMs: 90_000 },
@@ -342,7 +350,9 @@ export async function registerGadgetCases(backends, more = async () => {}) {
             activationTimeoutMs: 30_000,
           });
           console.log(
-            `VM_NOTE gadget firmware (${name}): ${report.chunksSent} chunks, ${report.revisionBefore} -> ${report.revisionAfter}, came back (${report.cameBack}) after ${report.activationMs} ms, ${report.durationMs} ms in all`,
+            `VM_NOTE gadget firmware (${name}): ${report.chunksSent} chunks, ` +
+              `${report.revisionBefore} -> ${report.revisionAfter}, came back (${report.cameBack}) ` +
+              `after ${report.activationMs} ms, ${report.durationMs} ms in all`,
           );
           assertEqual(
             [report.state, report.revisionBefore, report.revisionAfter, report.cameBack],
@@ -446,7 +456,9 @@ export async function registerGadgetCases(backends, more = async () => {}) {
   );
   const open = await loadOpen();
   for (const { name, backend, reason } of backends) {
-    const full = `[gadget/${name}] f_mass_storage: openDevice (BOT, lease) sends no SET_INTERFACE; TEST UNIT READY is GOOD at once, no 06/29/00`;
+    const full =
+      `[gadget/${name}] f_mass_storage: openDevice (BOT, lease) sends no SET_INTERFACE; ` +
+      'TEST UNIT READY is GOOD at once, no 06/29/00';
     if (!backend) {
       skip(full, reason);
       continue;

@@ -53,7 +53,9 @@ function firstDifference(a, b) {
 export async function registerShortDataCases(backends, running) {
   const bot = await loadBot();
   for (const { name, backend, reason } of backends) {
-    const title = `[gadget/${name}] READ ending short (70000 of 262144 bytes) then CSW status 1, URBs of 16 KiB x 4 in flight: CHECK CONDITION, MEDIUM ERROR sense, the data intact, no reset; a file gets only the data`;
+    const title =
+      `[gadget/${name}] READ ending short (70000 of 262144 bytes) then CSW status 1, URBs of 16 KiB x 4 in flight: ` +
+      'CHECK CONDITION, MEDIUM ERROR sense, the data intact, no reset; a file gets only the data';
     if (!backend) {
       skip(title, reason);
       continue;
@@ -170,7 +172,9 @@ export async function registerShortDataCases(backends, running) {
           });
           assertEqual(inq.status, 0, 'INQUIRY afterwards');
           console.log(
-            `VM_NOTE short-data (${name}): host events ${events.join(', ') || 'none'}; CSW taken from the URBs after the short one in ${afterShort} of ${2 * REPEAT} reads, read on its own in the others`,
+            `VM_NOTE short-data (${name}): host events ${events.join(', ') || 'none'}; ` +
+              `CSW taken from the URBs after the short one in ${afterShort} of ${2 * REPEAT} reads, ` +
+              'read on its own in the others',
           );
         } finally {
           rmSync(dir, { recursive: true, force: true });
