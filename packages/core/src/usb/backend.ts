@@ -277,7 +277,7 @@ export interface UsbBackend {
   open(device: UsbDeviceInfo): Promise<UsbDeviceHandle>;
   /** Optional hotplug notifications; returns an unsubscribe function. */
   watch?(listener: (event: HotplugEvent) => void): () => void;
-  /** Releases backend-wide resources (event threads). */
+  /** Releases backend-wide resources (the libusb context and its event handling). */
   dispose?(): Promise<void>;
 }
 
