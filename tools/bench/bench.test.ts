@@ -4,7 +4,6 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- plain ESM JavaScript without declarations (run by node in the guest too)
 import { BenchArgumentError, DEFAULT_SIZES, KNOWN_PATHS, parseBenchArgs } from './lib/args.mjs';
-// @ts-expect-error -- plain ESM JavaScript without declarations
 import {
   best,
   judgeTargets,
@@ -18,6 +17,7 @@ import {
   summarizeScenario,
   throughputTable,
   turTable,
+  // @ts-expect-error -- plain ESM JavaScript without declarations
 } from './lib/report.mjs';
 // @ts-expect-error -- plain ESM JavaScript without declarations
 import { topFrames } from './lib/cpuprofile.mjs';
@@ -257,7 +257,7 @@ describe('renderSvg', () => {
     const first = svg
       .match(/<polyline [^>]*points="([^"]+)"/)![1]!
       .split(' ')
-      .map((p) => p.split(',').map(Number));
+      .map((p: string) => p.split(',').map(Number));
     expect(first[0]![0]).toBeCloseTo(62);
     expect(first[1]![0]).toBeCloseTo(432);
     expect(first[1]![1]).toBeLessThan(first[0]![1]!); // higher throughput is higher up

@@ -417,7 +417,10 @@ export class BotDevice {
         ? Sense.mediumNotPresent()
         : Sense.becomingReady()
       : undefined;
-    this.target
+    // Detached on purpose: a real device acknowledges the CBW at once and runs the command while the
+    // host's next bulk transfer NAKs in the 'executing' phase; the result lands through `then`. A target
+    // failure becomes CHECK CONDITION below; a throw from `then` is an emulator bug and stays unhandled.
+    void this.target
       .execute(
         {
           lun: ex.cbw.lun,

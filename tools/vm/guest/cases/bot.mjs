@@ -2,7 +2,7 @@
 // in both directions through the kernel's block device.
 import { openSync, readSync, writeSync, fsyncSync, closeSync, readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
-import { test, skip, skipNow } from '../runner.mjs';
+import { test, skip } from '../runner.mjs';
 import { findQemuDisk } from './qemu-disk.mjs';
 import { loadBot } from './core-api.mjs';
 import { assert, assertEqual, assertBytesEqual, sdDisks, waitFor } from '../util.mjs';

@@ -1,7 +1,7 @@
 // Handoff leases on a disk with a mounted filesystem: refusal, unmount → work → re-mount,
 // and recovery after SIGKILL of the holder. mke2fs is busybox's; ext2 is served by ext4.ko.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, existsSync, openSync, readSync, closeSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { test } from '../runner.mjs';
 import { loadOpen, loadHandoff, loadBot } from './core-api.mjs';
