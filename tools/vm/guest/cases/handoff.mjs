@@ -95,14 +95,17 @@ export async function registerHandoffCases(scenario, backends) {
     : {
         mod: null,
         reason: handoff.mod
-          ? `NOT LANDED: handoff/index.js lacks ${['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].filter((k) => !(k in handoff.mod)).join(', ')}`
+          ? 'NOT LANDED: handoff/index.js lacks ' +
+            ['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].filter((k) => !(k in handoff.mod)).join(', ')
           : handoff.reason,
       };
   perBackend(
     scenario,
     backends,
     recovery,
-    'SIGKILL of a lease holder mid-READ: recoverLeases gives the disk back re-mounted; a lease left by a second killed holder is recovered by the next holder itself (it says so), whose FIRST command succeeds',
+    'SIGKILL of a lease holder mid-READ: recoverLeases gives the disk back re-mounted; ' +
+      'a lease left by a second killed holder is recovered by the next holder itself (it says so), ' +
+      'whose FIRST command succeeds',
     async (openMod, b) => {
       const content = await mountedFilesystemWithFile();
       const killHolder = async () => {
