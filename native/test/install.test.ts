@@ -78,26 +78,30 @@ describe('native/scripts/install.js', () => {
     }
   });
 
-  it('with every prerequisite present, a compile that fails is exit 1 under --force (pnpm build) and a skip otherwise', () => {
-    const root = sandbox();
-    // cmake-js resolvable from the sandbox, but no CMakeLists.txt there: the compile itself fails.
-    symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(root, 'node_modules'));
-    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
-    const ok = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
-    const uvHeader = existsSync(join(process.execPath, '../../include/node/uv.h'));
-    const prerequisites =
-      ok('pkg-config', '--exists', 'libusb-1.0') &&
-      ok('cmake', '--version') &&
-      (ok('c++', '--version') || ok('g++', '--version')) &&
-      uvHeader;
-    const probe = run(root, env);
-    expect(probe.status).toBe(0);
-    if (!prerequisites) return; // this machine stops before compiling: the missing tool is what it reports
-    expect(probe.stdout).toMatch(/the addon build failed/);
-    const forced = run(root, env, '--force');
-    expect(forced.status).toBe(1);
-    expect(forced.stdout).toMatch(/the addon build failed/);
-  });
+  it(
+    'with every prerequisite present, a compile that fails is exit 1 under --force (pnpm build) and ' +
+      'a skip otherwise',
+    () => {
+      const root = sandbox();
+      // cmake-js resolvable from the sandbox, but no CMakeLists.txt there: the compile itself fails.
+      symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(root, 'node_modules'));
+      const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+      const ok = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+      const uvHeader = existsSync(join(process.execPath, '../../include/node/uv.h'));
+      const prerequisites =
+        ok('pkg-config', '--exists', 'libusb-1.0') &&
+        ok('cmake', '--version') &&
+        (ok('c++', '--version') || ok('g++', '--version')) &&
+        uvHeader;
+      const probe = run(root, env);
+      expect(probe.status).toBe(0);
+      if (!prerequisites) return; // this machine stops before compiling: the missing tool is what it reports
+      expect(probe.stdout).toMatch(/the addon build failed/);
+      const forced = run(root, env, '--force');
+      expect(forced.status).toBe(1);
+      expect(forced.stdout).toMatch(/the addon build failed/);
+    },
+  );
 
   it('a failing build (no CMakeLists.txt here) is a skip with the log path, exit 0', () => {
     const r = run(sandbox(), { PATH: process.env.PATH ?? '' });
