@@ -46,7 +46,9 @@ describe('native/scripts/install.js', () => {
     const r = run(root, { PATH: '/nonexistent' });
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split('\n')).toEqual([
-      `@usbscsi/native: skipped: pkg-config is not installed (needed to find libusb-1.0); no usable prebuild either (no prebuilds in this package (${join(root, 'prebuilds')} does not exist; \`pnpm prebuild\` makes them)); core will use the node-usb fallback`,
+      '@usbscsi/native: skipped: pkg-config is not installed (needed to find libusb-1.0); ' +
+        `no usable prebuild either (no prebuilds in this package (${join(root, 'prebuilds')} does not exist; ` +
+        '`pnpm prebuild` makes them)); core will use the node-usb fallback',
     ]);
     expect(readFileSync(join(root, 'build', 'skip-reason.txt'), 'utf8')).toMatch(/pkg-config is not installed/);
     expect(existsSync(join(root, 'build', 'Release', 'usbscsi_native.node'))).toBe(false);
@@ -107,7 +109,13 @@ describe('native/scripts/install.js', () => {
     const r = run(sandbox(), { PATH: process.env.PATH ?? '' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
-      /^@usbscsi\/native: skipped: (the addon build failed \(exit .*; log: .*build\.log\)|cmake-js is not installed.*|cmake is not installed|no C\+\+ compiler found.*|libusb-1\.0 development files not found.*|pkg-config is not installed.*); no usable prebuild either \(no prebuilds in this package .*\); core will use the node-usb fallback\n$/,
+      new RegExp(
+        String.raw`^@usbscsi\/native: skipped: (the addon build failed \(exit .*; log: .*build\.log\)|` +
+          String.raw`cmake-js is not installed.*|cmake is not installed|no C\+\+ compiler found.*|` +
+          String.raw`libusb-1\.0 development files not found.*|pkg-config is not installed.*); ` +
+          String.raw`no usable prebuild either \(no prebuilds in this package .*\); ` +
+          String.raw`core will use the node-usb fallback\n$`,
+      ),
     );
   });
 
@@ -136,7 +144,10 @@ describe('native/scripts/install.js', () => {
     const r = run(root, { PATH: '/nonexistent' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
-      /^@usbscsi\/native: skipped: pkg-config is not installed .*; no usable prebuild either \(.*usbscsi_native\.node.*\); core will use the node-usb fallback\n$/,
+      new RegExp(
+        String.raw`^@usbscsi\/native: skipped: pkg-config is not installed .*; ` +
+          String.raw`no usable prebuild either \(.*usbscsi_native\.node.*\); core will use the node-usb fallback\n$`,
+      ),
     );
   });
 });
