@@ -30,7 +30,8 @@ let prebuildWhy = null; // why no prebuild serves (install hook only; --force do
 function skip(reason, compileFailed = false) {
   fs.mkdirSync(buildDir, { recursive: true });
   fs.writeFileSync(reasonFile, reason + '\n');
-  fs.rmSync(path.join(buildDir, 'Release', 'usbscsi_native.node'), { force: true }); // never leave a stale binary behind
+  // never leave a stale binary behind
+  fs.rmSync(path.join(buildDir, 'Release', 'usbscsi_native.node'), { force: true });
   const then = prebuildWhy
     ? `no usable prebuild either (${prebuildWhy}); core will use the node-usb fallback`
     : force
@@ -43,9 +44,13 @@ function skip(reason, compileFailed = false) {
 // The prebuild for this platform, loaded in a child process (a binary that crashes on load must
 // not take the install down): null when it loads, else why not.
 function prebuildProblem() {
-  const probe = `const c = require('./loader.js').candidates(process.cwd(), {}).order.find((x) => x.kind === 'prebuild');
+  const probe = `const c = require('./loader.js').candidates(process.cwd(), {})
+      .order.find((x) => x.kind === 'prebuild');
     if (c.skip) { console.log(c.skip); process.exit(1); }
-    try { require(c.path); } catch (e) { console.log('the prebuild ' + c.path + ' failed to load: ' + String(e.message).split('\\n')[0]); process.exit(1); }
+    try { require(c.path); } catch (e) {
+      console.log('the prebuild ' + c.path + ' failed to load: ' + String(e.message).split('\\n')[0]);
+      process.exit(1);
+    }
     console.log(c.target);`;
   const r = spawnSync(process.execPath, ['-e', probe], { cwd: root, encoding: 'utf8' });
   return r.status === 0
@@ -103,7 +108,8 @@ function main() {
   }
   fs.rmSync(reasonFile, { force: true });
   console.log(
-    `@usbscsi/native: built ${path.relative(process.cwd(), built)}${asan ? ' (AddressSanitizer)' : ''}${prebuildWhy ? ` (no usable prebuild: ${prebuildWhy})` : ''}`,
+    `@usbscsi/native: built ${path.relative(process.cwd(), built)}${asan ? ' (AddressSanitizer)' : ''}` +
+      `${prebuildWhy ? ` (no usable prebuild: ${prebuildWhy})` : ''}`,
   );
 }
 

@@ -101,7 +101,8 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
   });
 
   it('event handling never keeps the process alive: a process that listed devices exits promptly', () => {
-    const script = `const a = require(${JSON.stringify(indexPath)}).load().addon; a.list().then(() => { globalThis.t = Date.now(); });`;
+    const script = `const a = require(${JSON.stringify(indexPath)}).load().addon;
+      a.list().then(() => { globalThis.t = Date.now(); });`;
     const started = Date.now();
     const r = spawnSync(process.execPath, ['-e', script], { timeout: 10_000, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
@@ -111,7 +112,8 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
   it('a worker thread with its own context and event pump starts, lists and is torn down cleanly', () => {
     const script = `
       const { Worker } = require('node:worker_threads');
-      const code = 'const a = require(${JSON.stringify(indexPath).replace(/'/g, "\\'")}).load().addon; a.list().then(l => require("node:worker_threads").parentPort.postMessage(l.length));';
+      const code = 'const a = require(${JSON.stringify(indexPath).replace(/'/g, "\\'")}).load().addon; ' +
+        'a.list().then(l => require("node:worker_threads").parentPort.postMessage(l.length));';
       const w = new Worker(code, { eval: true });
       w.on('message', (n) => { console.log('listed', n); w.terminate().then(() => console.log('terminated')); });
       w.on('error', (e) => { console.error(e); process.exit(3); });`;

@@ -46,7 +46,9 @@ describe('native/scripts/install.js', () => {
     const r = run(root, { PATH: '/nonexistent' });
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split('\n')).toEqual([
-      `@usbscsi/native: skipped: pkg-config is not installed (needed to find libusb-1.0); no usable prebuild either (no prebuilds in this package (${join(root, 'prebuilds')} does not exist; \`pnpm prebuild\` makes them)); core will use the node-usb fallback`,
+      '@usbscsi/native: skipped: pkg-config is not installed (needed to find libusb-1.0); ' +
+        `no usable prebuild either (no prebuilds in this package (${join(root, 'prebuilds')} does not exist; ` +
+        '`pnpm prebuild` makes them)); core will use the node-usb fallback',
     ]);
     expect(readFileSync(join(root, 'build', 'skip-reason.txt'), 'utf8')).toMatch(/pkg-config is not installed/);
     expect(existsSync(join(root, 'build', 'Release', 'usbscsi_native.node'))).toBe(false);
@@ -78,32 +80,42 @@ describe('native/scripts/install.js', () => {
     }
   });
 
-  it('with every prerequisite present, a compile that fails is exit 1 under --force (pnpm build) and a skip otherwise', () => {
-    const root = sandbox();
-    // cmake-js resolvable from the sandbox, but no CMakeLists.txt there: the compile itself fails.
-    symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(root, 'node_modules'));
-    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
-    const ok = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
-    const uvHeader = existsSync(join(process.execPath, '../../include/node/uv.h'));
-    const prerequisites =
-      ok('pkg-config', '--exists', 'libusb-1.0') &&
-      ok('cmake', '--version') &&
-      (ok('c++', '--version') || ok('g++', '--version')) &&
-      uvHeader;
-    const probe = run(root, env);
-    expect(probe.status).toBe(0);
-    if (!prerequisites) return; // this machine stops before compiling: the missing tool is what it reports
-    expect(probe.stdout).toMatch(/the addon build failed/);
-    const forced = run(root, env, '--force');
-    expect(forced.status).toBe(1);
-    expect(forced.stdout).toMatch(/the addon build failed/);
-  });
+  it(
+    'with every prerequisite present, a compile that fails is exit 1 under --force (pnpm build) and ' +
+      'a skip otherwise',
+    () => {
+      const root = sandbox();
+      // cmake-js resolvable from the sandbox, but no CMakeLists.txt there: the compile itself fails.
+      symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(root, 'node_modules'));
+      const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+      const ok = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+      const uvHeader = existsSync(join(process.execPath, '../../include/node/uv.h'));
+      const prerequisites =
+        ok('pkg-config', '--exists', 'libusb-1.0') &&
+        ok('cmake', '--version') &&
+        (ok('c++', '--version') || ok('g++', '--version')) &&
+        uvHeader;
+      const probe = run(root, env);
+      expect(probe.status).toBe(0);
+      if (!prerequisites) return; // this machine stops before compiling: the missing tool is what it reports
+      expect(probe.stdout).toMatch(/the addon build failed/);
+      const forced = run(root, env, '--force');
+      expect(forced.status).toBe(1);
+      expect(forced.stdout).toMatch(/the addon build failed/);
+    },
+  );
 
   it('a failing build (no CMakeLists.txt here) is a skip with the log path, exit 0', () => {
     const r = run(sandbox(), { PATH: process.env.PATH ?? '' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
-      /^@usbscsi\/native: skipped: (the addon build failed \(exit .*; log: .*build\.log\)|cmake-js is not installed.*|cmake is not installed|no C\+\+ compiler found.*|libusb-1\.0 development files not found.*|pkg-config is not installed.*); no usable prebuild either \(no prebuilds in this package .*\); core will use the node-usb fallback\n$/,
+      new RegExp(
+        String.raw`^@usbscsi\/native: skipped: (the addon build failed \(exit .*; log: .*build\.log\)|` +
+          String.raw`cmake-js is not installed.*|cmake is not installed|no C\+\+ compiler found.*|` +
+          String.raw`libusb-1\.0 development files not found.*|pkg-config is not installed.*); ` +
+          String.raw`no usable prebuild either \(no prebuilds in this package .*\); ` +
+          String.raw`core will use the node-usb fallback\n$`,
+      ),
     );
   });
 
@@ -132,7 +144,10 @@ describe('native/scripts/install.js', () => {
     const r = run(root, { PATH: '/nonexistent' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
-      /^@usbscsi\/native: skipped: pkg-config is not installed .*; no usable prebuild either \(.*usbscsi_native\.node.*\); core will use the node-usb fallback\n$/,
+      new RegExp(
+        String.raw`^@usbscsi\/native: skipped: pkg-config is not installed .*; ` +
+          String.raw`no usable prebuild either \(.*usbscsi_native\.node.*\); core will use the node-usb fallback\n$`,
+      ),
     );
   });
 });

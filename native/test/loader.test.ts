@@ -115,7 +115,8 @@ describe('native loader order', () => {
   });
 
   it.runIf(existsSync(built))(
-    'a USBSCSI_NATIVE_BINARY that is missing or broken leaves the native engine unavailable, though a source build would load',
+    'a USBSCSI_NATIVE_BINARY that is missing or broken leaves the native engine unavailable, though ' +
+      'a source build would load',
     () => {
       const r = pkg({});
       mkdirSync(join(r, 'build/Release'), { recursive: true });

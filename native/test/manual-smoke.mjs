@@ -78,7 +78,8 @@ step('list', {
   count: devices.length,
   devices: devices.map(
     (d) =>
-      `${d.vendorId.toString(16)}:${d.productId.toString(16)} bus ${d.busNumber} addr ${d.deviceAddress} ports ${d.portNumbers.join('.')} ${d.speed} ${d.product ?? ''}`,
+      `${d.vendorId.toString(16)}:${d.productId.toString(16)} bus ${d.busNumber} addr ${d.deviceAddress} ` +
+      `ports ${d.portNumbers.join('.')} ${d.speed} ${d.product ?? ''}`,
   ),
 });
 const dev = devices.find((d) => d.vendorId === vid && d.productId === pid);

@@ -4,7 +4,6 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- plain ESM JavaScript without declarations (run by node in the guest too)
 import { BenchArgumentError, DEFAULT_SIZES, KNOWN_PATHS, parseBenchArgs } from './lib/args.mjs';
-// @ts-expect-error -- plain ESM JavaScript without declarations
 import {
   best,
   judgeTargets,
@@ -18,6 +17,7 @@ import {
   summarizeScenario,
   throughputTable,
   turTable,
+  // @ts-expect-error -- plain ESM JavaScript without declarations
 } from './lib/report.mjs';
 // @ts-expect-error -- plain ESM JavaScript without declarations
 import { topFrames } from './lib/cpuprofile.mjs';
@@ -26,21 +26,25 @@ const MIB = 1024 * 1024;
 const KIB = 1024;
 
 describe('parseBenchArgs', () => {
-  it('defaults to the full bench: 64 MiB, 2000 TURs, 3 reps, xhci and ehci, every path, 64 KiB..4 MiB, 1 GiB memory run', () => {
-    const c = parseBenchArgs([], {});
-    expect(c).toMatchObject({
-      tiny: false,
-      sizeMiB: 64,
-      turCount: 2000,
-      reps: 3,
-      scenarios: ['xhci', 'ehci'],
-      memoryGiB: 1,
-      cpuProf: false,
-    });
-    expect(c.paths).toEqual(KNOWN_PATHS);
-    expect(c.sizes).toEqual(DEFAULT_SIZES);
-    expect(c.chunkKiB).toBeUndefined();
-  });
+  it(
+    'defaults to the full bench: 64 MiB, 2000 TURs, 3 reps, xhci and ehci, every path, 64 KiB..4 MiB, ' +
+      '1 GiB memory run',
+    () => {
+      const c = parseBenchArgs([], {});
+      expect(c).toMatchObject({
+        tiny: false,
+        sizeMiB: 64,
+        turCount: 2000,
+        reps: 3,
+        scenarios: ['xhci', 'ehci'],
+        memoryGiB: 1,
+        cpuProf: false,
+      });
+      expect(c.paths).toEqual(KNOWN_PATHS);
+      expect(c.sizes).toEqual(DEFAULT_SIZES);
+      expect(c.chunkKiB).toBeUndefined();
+    },
+  );
 
   it("--tiny (after pnpm's --) and BENCH_TINY=1 shrink everything to a proof-of-life run on xhci", () => {
     for (const c of [parseBenchArgs(['--', '--tiny'], {}), parseBenchArgs([], { BENCH_TINY: '1' })]) {
@@ -252,12 +256,13 @@ describe('renderSvg', () => {
     ])
       expect(svg).toContain(title);
     expect(svg.match(/<polyline /g)).toHaveLength(4 * 4); // 4 panels x 4 paths
-    expect(svg.match(/stroke-dasharray/g)!.length).toBeGreaterThanOrEqual(2 * 4 + 2); // kernel and C dashed in panels and legend
+    // kernel and C dashed in panels and legend
+    expect(svg.match(/stroke-dasharray/g)!.length).toBeGreaterThanOrEqual(2 * 4 + 2);
     // READ panel of xhci: native 16 MiB/s at 64 KiB (left edge x=62) and 160 at 4 MiB (right edge x=432).
     const first = svg
       .match(/<polyline [^>]*points="([^"]+)"/)![1]!
       .split(' ')
-      .map((p) => p.split(',').map(Number));
+      .map((p: string) => p.split(',').map(Number));
     expect(first[0]![0]).toBeCloseTo(62);
     expect(first[1]![0]).toBeCloseTo(432);
     expect(first[1]![1]).toBeLessThan(first[0]![1]!); // higher throughput is higher up

@@ -61,7 +61,8 @@ function checkPrerequisites() {
   const missing = need.filter(([b]) => !has(b));
   if (missing.length)
     fail(
-      `missing ${missing.map(([b]) => b).join(', ')}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`,
+      `missing ${missing.map(([b]) => b).join(', ')}: ` +
+        `apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`,
     );
   try {
     execFileSync('pkg-config', ['--exists', 'libusb-1.0']);
@@ -208,7 +209,9 @@ async function main() {
   const tb = Date.now();
   execFileSync('bash', [join(repo, 'tools/vm/build-initramfs.sh'), work], { stdio: 'inherit' });
   console.log(
-    `bench: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; ${config.sizeMiB} MiB per point, sizes ${config.sizes.map((s) => s / 1024).join('/')} KiB, ${config.reps} reps, TUR x${config.turCount}, paths ${config.paths.join(',')}`,
+    `bench: initramfs built in ${((Date.now() - tb) / 1000).toFixed(1)} s; ${config.sizeMiB} MiB per point, ` +
+      `sizes ${config.sizes.map((s) => s / 1024).join('/')} KiB, ${config.reps} reps, TUR x${config.turCount}, ` +
+      `paths ${config.paths.join(',')}`,
   );
   const kv = readFileSync(join(work, 'kernel-version'), 'utf8').trim();
   try {
@@ -230,7 +233,9 @@ async function main() {
   );
 
   const report = {
-    title: `usbscsi throughput against transfer size (QEMU ${accel.accel.toUpperCase()} usb-storage, ${config.sizeMiB} MiB per point, median of ${config.reps})`,
+    title:
+      `usbscsi throughput against transfer size (QEMU ${accel.accel.toUpperCase()} usb-storage, ` +
+      `${config.sizeMiB} MiB per point, median of ${config.reps})`,
     accel: { name: accel.accel, why: accel.why },
     generatedAt: new Date().toISOString(),
     command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
@@ -245,7 +250,8 @@ async function main() {
     if (!r.raw) {
       complete = false;
       console.log(
-        `bench: ${scenario}: NO RESULTS${r.timedOut ? ` (QEMU killed after ${bootTimeoutS} s)` : ''}; console in ${join(work, `console-${scenario}.log`)}`,
+        `bench: ${scenario}: NO RESULTS${r.timedOut ? ` (QEMU killed after ${bootTimeoutS} s)` : ''}; ` +
+          `console in ${join(work, `console-${scenario}.log`)}`,
       );
       report.scenarios.push({
         scenario,
@@ -298,7 +304,8 @@ async function main() {
     }
   }
   console.log(
-    `bench: ${complete ? 'done' : 'INCOMPLETE (see errors above)'} in ${report.totalSeconds.toFixed(1)} s; ${join(reports, 'bench.json')}, ${join(reports, 'bench-throughput.svg')}`,
+    `bench: ${complete ? 'done' : 'INCOMPLETE (see errors above)'} in ${report.totalSeconds.toFixed(1)} s; ` +
+      `${join(reports, 'bench.json')}, ${join(reports, 'bench-throughput.svg')}`,
   );
   return complete ? 0 : 1;
 }

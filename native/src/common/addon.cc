@@ -56,8 +56,9 @@ void Addon::EnsureContext(Napi::Env env) {
     }
   }
   if (started) {
-    pump_.store(new EventPump(env, ctx_, transientMu_,
-                              [this](Completion* c) { DeliverCompletion(Napi::Env(env_), Napi::Function(), this, c); }));
+    pump_.store(new EventPump(env, ctx_, transientMu_, [this](Completion* c) {
+      DeliverCompletion(Napi::Env(env_), Napi::Function(), this, c);
+    }));
   }
 }
 

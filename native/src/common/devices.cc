@@ -241,10 +241,13 @@ Napi::Value OpenDevice(const Napi::CallbackInfo& info) {
           }
         }
         libusb_free_device_list(list, 1);
-        const std::string what = "open USB device at bus " + std::to_string(bus) + " address " + std::to_string(address);
+        const std::string what =
+            "open USB device at bus " + std::to_string(bus) + " address " + std::to_string(address);
         if (rc == LIBUSB_ERROR_NO_DEVICE || rc == LIBUSB_ERROR_NOT_FOUND) {
           NativeError gone = FromLibusb(LIBUSB_ERROR_NO_DEVICE, what);
-          gone.message = what + ": no such device (it left, or re-enumerated with a new address): list devices and open it again.";
+          gone.message = what +
+                         ": no such device (it left, or re-enumerated with a new address): "
+                         "list devices and open it again.";
           return gone;
         }
         if (rc < 0) return FromLibusb(rc, what);

@@ -182,7 +182,8 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
 
   // Runs `call` on a pool thread against the open handle.
   Napi::Value Blocking(Napi::Env env, const char* name, const std::string& what, Call call,
-                       std::function<Napi::Value(Napi::Env)> resolve = nullptr, std::function<int(int)> tolerate = nullptr) {
+                       std::function<Napi::Value(Napi::Env)> resolve = nullptr,
+                       std::function<int(int)> tolerate = nullptr) {
     BeginHandleOp(env, *state_);
     auto state = state_;
     auto* worker = new PromiseWorker(
@@ -253,7 +254,8 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
   Napi::Value SetAlt(const Napi::CallbackInfo& info) {
     const int n = static_cast<int>(U32(info.Env(), info[0], "interfaceNumber", 0, 255));
     const int alt = static_cast<int>(U32(info.Env(), info[1], "alternateSetting", 0, 255));
-    return Blocking(info.Env(), "usbscsi.setAlt", "set interface " + std::to_string(n) + " alternate setting " + std::to_string(alt),
+    return Blocking(info.Env(), "usbscsi.setAlt",
+                    "set interface " + std::to_string(n) + " alternate setting " + std::to_string(alt),
                     [n, alt](libusb_device_handle* h) { return libusb_set_interface_alt_setting(h, n, alt); });
   }
 
@@ -297,19 +299,23 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
           d.Resolve(env.Undefined());
           return d.Promise();
         }
-        ThrowNative(env, MakeError("E_DEVICE_GONE", "the device handle is closed (or was reset): open the device again"));
+        ThrowNative(env,
+                    MakeError("E_DEVICE_GONE", "the device handle is closed (or was reset): open the device again"));
       }
       state_->closed = true;
     }
     auto state = state_;
     auto toClose = std::make_shared<libusb_device_handle*>(nullptr);
-    auto* worker = new PromiseWorker(env, reset ? "usbscsi.reset" : "usbscsi.close", [state, reset, toClose]() -> NativeError {
+    const char* resourceName = reset ? "usbscsi.reset" : "usbscsi.close";
+    auto* worker = new PromiseWorker(env, resourceName, [state, reset, toClose]() -> NativeError {
       state->CancelAll();
       state->WaitDelivered(15000);
       libusb_device_handle* h;
       {
         std::lock_guard<std::mutex> lock(state->mu);
-        if (state->libusbInFlight != 0) return MakeError("E_IO", "close: transfers did not finish after cancellation; the handle is leaked");
+        if (state->libusbInFlight != 0) {
+          return MakeError("E_IO", "close: transfers did not finish after cancellation; the handle is leaked");
+        }
         h = state->handle;
         state->handle = nullptr;
       }
@@ -337,7 +343,9 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
     Napi::Array arr = v.As<Napi::Array>();
     if (arr.Length() < 1 || arr.Length() > 30) ThrowBadInput(env, "endpoints must list 1 to 30 endpoint addresses");
     std::vector<uint8_t> eps;
-    for (uint32_t i = 0; i < arr.Length(); ++i) eps.push_back(Endpoint(env, arr.Get(i), "endpoints[" + std::to_string(i) + "]", -1));
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      eps.push_back(Endpoint(env, arr.Get(i), "endpoints[" + std::to_string(i) + "]", -1));
+    }
     return eps;
   }
 
@@ -432,7 +440,9 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
     if (in) {
       length = static_cast<uint16_t>(U32(env, info[4], "length", 0, 0xffff));
     } else {
-      if (info[4].IsNumber()) ThrowBadInput(env, "an OUT control transfer (requestType bit 7 clear) takes the bytes to send, not a length");
+      if (info[4].IsNumber()) {
+        ThrowBadInput(env, "an OUT control transfer (requestType bit 7 clear) takes the bytes to send, not a length");
+      }
       Napi::Uint8Array data = Bytes(env, info[4], "data");
       if (data.ByteLength() > 0xffff) ThrowBadInput(env, "control data must be at most 65535 bytes");
       length = static_cast<uint16_t>(data.ByteLength());
@@ -487,10 +497,11 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
     op->endpoint = ep;
     op->completion = new TransferCompletion(env);
     op->completion->owner = state_;
-    op->completion->what = std::string("bulk ") + ((ep & 0x80) ? "IN" : "OUT") + " transfer on endpoint " + std::to_string(ep);
+    op->completion->what =
+        std::string("bulk ") + ((ep & 0x80) ? "IN" : "OUT") + " transfer on endpoint " + std::to_string(ep);
     op->completion->bufferRef = Napi::Persistent(static_cast<Napi::Value>(buffer));
-    libusb_fill_bulk_transfer(t, state_->handle, ep, buffer.Data(), static_cast<int>(buffer.ByteLength()), &TransferOp::OnDone,
-                              op.get(), timeout);
+    libusb_fill_bulk_transfer(t, state_->handle, ep, buffer.Data(), static_cast<int>(buffer.ByteLength()),
+                              &TransferOp::OnDone, op.get(), timeout);
     return Submit(env, op, t, opId);
   }
 

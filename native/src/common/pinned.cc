@@ -81,7 +81,9 @@ Napi::Value AllocTransferBuffer(const Napi::CallbackInfo& info, const std::share
 // views read as empty afterwards); false when it is not a live pinned buffer of this handle.
 Napi::Value ReleaseTransferBuffer(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state) {
   Napi::Env env = info.Env();
-  if (!info[0].IsArrayBuffer()) ThrowBadInput(env, "releaseTransferBuffer takes the ArrayBuffer that allocTransferBuffer returned");
+  if (!info[0].IsArrayBuffer()) {
+    ThrowBadInput(env, "releaseTransferBuffer takes the ArrayBuffer that allocTransferBuffer returned");
+  }
   Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
   PinnedBuffer* p = nullptr;
   {
@@ -93,7 +95,9 @@ Napi::Value ReleaseTransferBuffer(const Napi::CallbackInfo& info, const std::sha
   // A command may still have URBs (of this handle or another) pointing into the mapping; once
   // unmapped, that address could be reused and an IN transfer would land in foreign memory.
   if (Addon::Get(env)->PendingCount() > 0) {
-    ThrowNative(env, MakeError("E_BUSY", "a transfer buffer cannot be released while commands are in flight: release it after they settle"));
+    ThrowNative(env, MakeError("E_BUSY",
+                               "a transfer buffer cannot be released while commands are in flight: "
+                               "release it after they settle"));
   }
   ab.Detach();  // first: JS can no longer reach the memory that is unmapped next
   Unmap(*p);

@@ -72,7 +72,10 @@ std::string BsdNameArg(Napi::Env env, const Napi::Value& value) {
   if (!value.IsString()) ThrowBadInput(env, "bsdName must be a string such as \"disk4\"");
   std::string name = value.As<Napi::String>().Utf8Value();
   bool ok = name.size() > 4 && name.size() < 32 && name.compare(0, 4, "disk") == 0 && std::isdigit(name[4]);
-  for (char c : name) ok = ok && (std::isdigit(static_cast<unsigned char>(c)) || std::islower(static_cast<unsigned char>(c)));
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    ok = ok && (std::isdigit(u) || std::islower(u));
+  }
   if (!ok) ThrowBadInput(env, "bsdName must be a BSD disk name such as \"disk4\" or \"disk4s1\", got \"" + name + "\"");
   return name;
 }

@@ -25,7 +25,9 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   const int fd = static_cast<int>(U32(env, info[0], "fd", 0, 0x7fffffff));
   struct ucred cred {};
   socklen_t size = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) != 0) ThrowNative(env, FromErrno(errno, "SO_PEERCRED on fd " + std::to_string(fd)));
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) != 0) {
+    ThrowNative(env, FromErrno(errno, "SO_PEERCRED on fd " + std::to_string(fd)));
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, cred.pid));
   out.Set("uid", Napi::Number::New(env, cred.uid));

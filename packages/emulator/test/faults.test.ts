@@ -32,29 +32,38 @@ async function senseTriple(lun = 0): Promise<number[]> {
 }
 
 describe('data phase stalls', () => {
-  it('stall-data-in: bulk-in stalls at once; after clear halt the CSW says failed with residue Hi, sense DATA PHASE ERROR', async () => {
-    device.faults.inject({ kind: 'stall-data-in', opcode: 0x28 });
-    const r = await command(h, read10(0, 1), { in: 512 });
-    expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
-    expect(r.cleared).toEqual([IN]);
-    expect(r.csw).toMatchObject({ tag: r.tag, status: 1, residue: 512 });
-    expect(await senseTriple()).toEqual([0xb, 0x4b, 0x00]);
-    expect((await command(h, read10(0, 1), { in: 512 })).data).toEqual({
-      status: TransferStatus.OK,
-      actualLength: 512,
-    });
-  });
+  it(
+    'stall-data-in: bulk-in stalls at once; after clear halt the CSW says failed with residue Hi, ' +
+      'sense DATA PHASE ERROR',
+    async () => {
+      device.faults.inject({ kind: 'stall-data-in', opcode: 0x28 });
+      const r = await command(h, read10(0, 1), { in: 512 });
+      expect(r.data).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
+      expect(r.cleared).toEqual([IN]);
+      expect(r.csw).toMatchObject({ tag: r.tag, status: 1, residue: 512 });
+      expect(await senseTriple()).toEqual([0xb, 0x4b, 0x00]);
+      expect((await command(h, read10(0, 1), { in: 512 })).data).toEqual({
+        status: TransferStatus.OK,
+        actualLength: 512,
+      });
+    },
+  );
 
-  it('stall-data-in past the end of the host transfer: the transfer completes, the stall hits the next IN (the CSW read)', async () => {
-    device.faults.inject({ kind: 'stall-data-in', bytes: 100 });
-    const r = await command(h, INQUIRY, { in: 36 });
-    expect(r.data).toEqual({ status: TransferStatus.OK, actualLength: 36 });
-    expect(r.cswFirst).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
-    expect(r.csw).toMatchObject({ status: 1, residue: 0 });
-    const r2 = await command(h, read10(0, 1), { in: 512 });
-    expect(r2.data).toEqual({ status: TransferStatus.OK, actualLength: 512 }); // once: the first matching command (INQUIRY) took it
-    expect(device.stats.history.map((c) => c.faults)).toEqual([['stall-data-in'], []]);
-  });
+  it(
+    'stall-data-in past the end of the host transfer: the transfer completes, the stall hits the ' +
+      'next IN (the CSW read)',
+    async () => {
+      device.faults.inject({ kind: 'stall-data-in', bytes: 100 });
+      const r = await command(h, INQUIRY, { in: 36 });
+      expect(r.data).toEqual({ status: TransferStatus.OK, actualLength: 36 });
+      expect(r.cswFirst).toEqual({ status: TransferStatus.STALL, actualLength: 0 });
+      expect(r.csw).toMatchObject({ status: 1, residue: 0 });
+      const r2 = await command(h, read10(0, 1), { in: 512 });
+      // once: the first matching command (INQUIRY) took it
+      expect(r2.data).toEqual({ status: TransferStatus.OK, actualLength: 512 });
+      expect(device.stats.history.map((c) => c.faults)).toEqual([['stall-data-in'], []]);
+    },
+  );
 
   it('stall-data-in with bytes inside the data: partial data then stall, residue counts the rest', async () => {
     device.faults.inject({ kind: 'stall-data-in', bytes: 200, opcode: 0x28 });
@@ -133,15 +142,18 @@ describe('data length faults', () => {
 });
 
 describe('no response, disconnect', () => {
-  it('no-response (CSW phase): the CSW read stays pending until the host timeout; reset recovery brings it back', async () => {
-    device.faults.inject({ kind: 'no-response' });
-    await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000);
-    const started = Date.now();
-    expect(await h.bulkIn(IN, new Uint8Array(13), 150)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
-    await resetRecovery(h);
-    await works();
-  });
+  it(
+    'no-response (CSW phase): the CSW read stays pending until the host timeout; reset recovery ' + 'brings it back',
+    async () => {
+      device.faults.inject({ kind: 'no-response' });
+      await h.bulkOut(OUT, rawCbw({ length: 0, dirIn: false, cdb: TUR }), 1000);
+      const started = Date.now();
+      expect(await h.bulkIn(IN, new Uint8Array(13), 150)).toEqual({ status: TransferStatus.TIMEOUT, actualLength: 0 });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+      await resetRecovery(h);
+      await works();
+    },
+  );
 
   it('no-response (data phase): the data read times out', async () => {
     device.faults.inject({ kind: 'no-response', phase: 'data', opcode: 0x28 });
@@ -162,29 +174,33 @@ describe('no response, disconnect', () => {
     await works();
   });
 
-  it('disconnect: a pending transfer and every later call fail with E_DEVICE_GONE; replug makes it listable and usable again', async () => {
-    const events: string[] = [];
-    backend.watch((e) => events.push(`${e.type}:${e.device.id}`));
-    const oldId = device.id;
-    device.faults.inject({ kind: 'disconnect', opcode: 0x28 });
-    expect((await h.bulkOut(OUT, rawCbw({ length: 512, dirIn: true, cdb: read10(0, 1) }), 1000)).status).toBe(
-      TransferStatus.OK,
-    );
-    await expect(h.bulkIn(IN, new Uint8Array(512), 5000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
-    await expect(h.bulkIn(IN, new Uint8Array(13), 1000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
-    await expect(
-      h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000),
-    ).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
-    expect(await backend.list()).toEqual([]);
-    device.replug();
-    const [info] = await backend.list();
-    expect(info!.id).not.toBe(oldId);
-    expect(events).toEqual([`left:${oldId}`, `arrived:${info!.id}`]);
-    await expect(backend.open({ ...info!, id: oldId })).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
-    h = await backend.open(info!);
-    await h.claimInterface(0);
-    await works();
-  });
+  it(
+    'disconnect: a pending transfer and every later call fail with E_DEVICE_GONE; replug makes it ' +
+      'listable and usable again',
+    async () => {
+      const events: string[] = [];
+      backend.watch((e) => events.push(`${e.type}:${e.device.id}`));
+      const oldId = device.id;
+      device.faults.inject({ kind: 'disconnect', opcode: 0x28 });
+      expect((await h.bulkOut(OUT, rawCbw({ length: 512, dirIn: true, cdb: read10(0, 1) }), 1000)).status).toBe(
+        TransferStatus.OK,
+      );
+      await expect(h.bulkIn(IN, new Uint8Array(512), 5000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
+      await expect(h.bulkIn(IN, new Uint8Array(13), 1000)).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
+      await expect(
+        h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000),
+      ).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
+      expect(await backend.list()).toEqual([]);
+      device.replug();
+      const [info] = await backend.list();
+      expect(info!.id).not.toBe(oldId);
+      expect(events).toEqual([`left:${oldId}`, `arrived:${info!.id}`]);
+      await expect(backend.open({ ...info!, id: oldId })).rejects.toMatchObject({ code: 'E_DEVICE_GONE' });
+      h = await backend.open(info!);
+      await h.claimInterface(0);
+      await works();
+    },
+  );
 });
 
 describe('control and SCSI-level faults', () => {
@@ -195,14 +211,18 @@ describe('control and SCSI-level faults', () => {
     expect((await h.controlTransfer(req, 1, 1000)).status).toBe(TransferStatus.OK);
   });
 
-  it('unit-attention-after-reset: the next command after a reset reports UNIT ATTENTION 29/00; INQUIRY is unaffected', async () => {
-    device.faults.inject({ kind: 'unit-attention-after-reset' });
-    await resetRecovery(h);
-    await works(); // INQUIRY reports normally while a unit attention is pending
-    expect((await command(h, TUR)).csw.status).toBe(1);
-    expect(await senseTriple()).toEqual([0x6, 0x29, 0x00]);
-    expect((await command(h, TUR)).csw.status).toBe(0);
-  });
+  it(
+    'unit-attention-after-reset: the next command after a reset reports UNIT ATTENTION 29/00; ' +
+      'INQUIRY is unaffected',
+    async () => {
+      device.faults.inject({ kind: 'unit-attention-after-reset' });
+      await resetRecovery(h);
+      await works(); // INQUIRY reports normally while a unit attention is pending
+      expect((await command(h, TUR)).csw.status).toBe(1);
+      expect(await senseTriple()).toEqual([0x6, 0x29, 0x00]);
+      expect((await command(h, TUR)).csw.status).toBe(0);
+    },
+  );
 
   it('unit-attention-after-reset also follows a port reset', async () => {
     device.faults.inject({ kind: 'unit-attention-after-reset' });
@@ -215,15 +235,18 @@ describe('control and SCSI-level faults', () => {
     expect(device.stats.portResets).toBe(1);
   });
 
-  it('not-ready becoming-ready (times: 2): two NOT READY 04/01, then ready; REQUEST SENSE and INQUIRY unaffected', async () => {
-    device.faults.inject({ kind: 'not-ready', times: 2 });
-    await works();
-    expect((await command(h, TUR)).csw.status).toBe(1);
-    expect(await senseTriple()).toEqual([0x2, 0x04, 0x01]);
-    expect((await command(h, read10(0, 1), { in: 512 })).csw.status).toBe(1);
-    expect(await senseTriple()).toEqual([0x2, 0x04, 0x01]);
-    expect((await command(h, TUR)).csw.status).toBe(0);
-  });
+  it(
+    'not-ready becoming-ready (times: 2): two NOT READY 04/01, then ready; REQUEST SENSE and ' + 'INQUIRY unaffected',
+    async () => {
+      device.faults.inject({ kind: 'not-ready', times: 2 });
+      await works();
+      expect((await command(h, TUR)).csw.status).toBe(1);
+      expect(await senseTriple()).toEqual([0x2, 0x04, 0x01]);
+      expect((await command(h, read10(0, 1), { in: 512 })).csw.status).toBe(1);
+      expect(await senseTriple()).toEqual([0x2, 0x04, 0x01]);
+      expect((await command(h, TUR)).csw.status).toBe(0);
+    },
+  );
 
   it('not-ready medium-not-present: 3A/00', async () => {
     device.faults.inject({ kind: 'not-ready', reason: 'medium-not-present' });
@@ -313,20 +336,23 @@ describe('faults the contract suite needs in each phase', () => {
     expect(parseRawCsw(await readCsw()).status).toBe(0);
   });
 
-  it('csw-instead-of-data: the data-in transfer gets the 13-byte CSW (residue Hi), then the device waits for a CBW', async () => {
-    device.faults.inject({ kind: 'csw-instead-of-data', opcode: 0x28 });
-    await h.bulkOut(OUT, rawCbw({ tag: 0x99, length: 4096, dirIn: true, cdb: read10(0, 8) }), 1000);
-    const data = new Uint8Array(4096);
-    expect(await h.bulkIn(IN, data, 1000)).toEqual({ status: TransferStatus.OK, actualLength: 13 });
-    expect(parseRawCsw(data.subarray(0, 13))).toMatchObject({
-      signature: 0x53425355,
-      tag: 0x99,
-      residue: 4096,
-      status: 0,
-    });
-    expect(device.bot.state).toBe('cbw');
-    await works();
-  });
+  it(
+    'csw-instead-of-data: the data-in transfer gets the 13-byte CSW (residue Hi), then the device ' + 'waits for a CBW',
+    async () => {
+      device.faults.inject({ kind: 'csw-instead-of-data', opcode: 0x28 });
+      await h.bulkOut(OUT, rawCbw({ tag: 0x99, length: 4096, dirIn: true, cdb: read10(0, 8) }), 1000);
+      const data = new Uint8Array(4096);
+      expect(await h.bulkIn(IN, data, 1000)).toEqual({ status: TransferStatus.OK, actualLength: 13 });
+      expect(parseRawCsw(data.subarray(0, 13))).toMatchObject({
+        signature: 0x53425355,
+        tag: 0x99,
+        residue: 4096,
+        status: 0,
+      });
+      expect(device.bot.state).toBe('cbw');
+      await works();
+    },
+  );
 
   it('reset-stall: the Bulk-Only Mass Storage Reset stalls once and is not performed; the next one is', async () => {
     device.faults.inject({ kind: 'reset-stall' });
@@ -337,16 +363,20 @@ describe('faults the contract suite needs in each phase', () => {
     expect(device.stats.resets).toBe(1);
   });
 
-  it('no-response in the CBW phase on a gadget: bytes the UDC took while the device NAKed are dropped at the class reset, not run', async () => {
-    device.faults.inject({ kind: 'no-response', phase: 'cbw' });
-    const parked = device.bot.onBulkOut(rawCbw({ length: 4096, dirIn: true, cdb: read10(0, 8) }));
-    await new Promise((r) => setTimeout(r, 20));
-    await resetRecovery(h);
-    expect(await parked).toEqual({ status: 'ok', accepted: 0 });
-    expect(device.stats.commands).toBe(0);
-    expect(device.bot.state).toBe('cbw');
-    await works();
-  });
+  it(
+    'no-response in the CBW phase on a gadget: bytes the UDC took while the device NAKed are ' +
+      'dropped at the class reset, not run',
+    async () => {
+      device.faults.inject({ kind: 'no-response', phase: 'cbw' });
+      const parked = device.bot.onBulkOut(rawCbw({ length: 4096, dirIn: true, cdb: read10(0, 8) }));
+      await new Promise((r) => setTimeout(r, 20));
+      await resetRecovery(h);
+      expect(await parked).toEqual({ status: 'ok', accepted: 0 });
+      expect(device.stats.commands).toBe(0);
+      expect(device.bot.state).toBe('cbw');
+      await works();
+    },
+  );
 
   it('refuses a negative or fractional ms / stalls / bytes', () => {
     expect(() => device.faults.inject({ kind: 'delay', ms: -1 })).toThrow(

@@ -90,7 +90,8 @@ static int tur_loop(int count, double *p50, double *p99) {
 }
 
 /* Sequential READ(10)/WRITE(10) of `total` bytes in `chunk`-byte commands from `lba`. */
-static int sequential(int write, uint64_t total, uint64_t chunk, uint32_t lba, uint32_t block, unsigned char *buf, double *secs) {
+static int sequential(int write, uint64_t total, uint64_t chunk, uint32_t lba, uint32_t block, unsigned char *buf,
+                      double *secs) {
   double t0 = now_s();
   for (uint64_t off = 0; off < total; off += chunk) {
     uint32_t blocks = (uint32_t)(chunk / block);
@@ -104,7 +105,8 @@ static int sequential(int write, uint64_t total, uint64_t chunk, uint32_t lba, u
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: bot-loop VID:PID read|write TOTAL CHUNK [LBA] | tur COUNT | suite TOTAL CHUNKS_CSV WRITE_LBA TUR_COUNT\n");
+    fprintf(stderr, "usage: bot-loop VID:PID read|write TOTAL CHUNK [LBA] | tur COUNT"
+                    " | suite TOTAL CHUNKS_CSV WRITE_LBA TUR_COUNT\n");
     return 2;
   }
   unsigned vid, pid;
@@ -114,7 +116,10 @@ int main(int argc, char **argv) {
   handle = libusb_open_device_with_vid_pid(ctx, (uint16_t)vid, (uint16_t)pid);
   if (!handle) { fprintf(stderr, "bot-loop: cannot open %04x:%04x\n", vid, pid); return 1; }
   int reattach = libusb_kernel_driver_active(handle, 0) == 1;
-  if (reattach && libusb_detach_kernel_driver(handle, 0) != 0) { fprintf(stderr, "bot-loop: detach failed\n"); return 1; }
+  if (reattach && libusb_detach_kernel_driver(handle, 0) != 0) {
+    fprintf(stderr, "bot-loop: detach failed\n");
+    return 1;
+  }
   if (libusb_claim_interface(handle, 0) != 0) { fprintf(stderr, "bot-loop: claim failed\n"); return 1; }
   tag = (uint32_t)time(NULL);
 
@@ -130,7 +135,11 @@ int main(int argc, char **argv) {
     int turs = atoi(argv[6]), n = 0;
     for (char *s = strtok(argv[4], ","); s && n < 16; s = strtok(NULL, ",")) {
       chunks[n] = strtoull(s, NULL, 10);
-      if (chunks[n] == 0 || chunks[n] % block || total % chunks[n]) { fprintf(stderr, "bot-loop: bad chunk %s\n", s); rc = 2; goto out; }
+      if (chunks[n] == 0 || chunks[n] % block || total % chunks[n]) {
+        fprintf(stderr, "bot-loop: bad chunk %s\n", s);
+        rc = 2;
+        goto out;
+      }
       if (chunks[n] > maxchunk) maxchunk = chunks[n];
       n++;
     }
@@ -138,7 +147,8 @@ int main(int argc, char **argv) {
     memset(buf, 0xa5, maxchunk);
     double secs[2][16], p50 = 0, p99 = 0;
     for (int w = 0; w < 2 && rc == 0; w++)
-      for (int i = 0; i < n && rc == 0; i++) rc = sequential(w, total, chunks[i], w ? wlba : 0, block, buf, &secs[w][i]);
+      for (int i = 0; i < n && rc == 0; i++)
+        rc = sequential(w, total, chunks[i], w ? wlba : 0, block, buf, &secs[w][i]);
     if (rc == 0 && turs > 0) rc = tur_loop(turs, &p50, &p99);
     if (rc == 0) {
       printf("{");

@@ -38,15 +38,16 @@ static double rank(const double *sorted, int n, int p) {
   return sorted[r < 0 ? 0 : r >= n ? n - 1 : r];
 }
 
-static int transfer(const char *dev, int write, uint64_t total, uint64_t chunk, uint64_t offset, unsigned char *buf, double *secs) {
+static int transfer(const char *dev, int write, uint64_t total, uint64_t chunk, uint64_t offset, unsigned char *buf,
+                    double *secs) {
   int fd = open(dev, (write ? O_WRONLY : O_RDONLY) | O_DIRECT);
   if (fd < 0) { fprintf(stderr, "direct-io: open %s: %s\n", dev, strerror(errno)); return -1; }
   double t0 = now_s();
   for (uint64_t off = 0; off < total; off += chunk) {
     ssize_t n = write ? pwrite(fd, buf, chunk, (off_t)(offset + off)) : pread(fd, buf, chunk, (off_t)(offset + off));
     if (n != (ssize_t)chunk) {
-      fprintf(stderr, "direct-io: %s %s at %llu: %s\n", write ? "pwrite" : "pread", dev, (unsigned long long)(offset + off),
-              n < 0 ? strerror(errno) : "short transfer");
+      fprintf(stderr, "direct-io: %s %s at %llu: %s\n", write ? "pwrite" : "pread", dev,
+              (unsigned long long)(offset + off), n < 0 ? strerror(errno) : "short transfer");
       close(fd);
       return -1;
     }
@@ -75,7 +76,8 @@ static int tur_loop(const char *sgdev, int count, double *p50, double *p99) {
     double t0 = now_s();
     if (ioctl(fd, SG_IO, &io) < 0 || (io.info & SG_INFO_OK_MASK) != SG_INFO_OK) {
       if (io.status != 0x02) { /* a CHECK CONDITION (e.g. a unit attention) still timed a full round trip */
-        fprintf(stderr, "direct-io: SG_IO TEST UNIT READY failed: %s (status %d host %d driver %d)\n", strerror(errno), io.status, io.host_status, io.driver_status);
+        fprintf(stderr, "direct-io: SG_IO TEST UNIT READY failed: %s (status %d host %d driver %d)\n", strerror(errno),
+                io.status, io.host_status, io.driver_status);
         rc = -1;
         break;
       }
@@ -105,7 +107,10 @@ int main(int argc, char **argv) {
   uint64_t maxchunk = 0;
   for (char *s = strtok(argv[5], ","); s && nchunks < 16; s = strtok(NULL, ",")) {
     chunks[nchunks] = strtoull(s, NULL, 10);
-    if (chunks[nchunks] == 0 || chunks[nchunks] % 4096 || total % chunks[nchunks]) { fprintf(stderr, "direct-io: bad chunk %s\n", s); return 2; }
+    if (chunks[nchunks] == 0 || chunks[nchunks] % 4096 || total % chunks[nchunks]) {
+      fprintf(stderr, "direct-io: bad chunk %s\n", s);
+      return 2;
+    }
     if (chunks[nchunks] > maxchunk) maxchunk = chunks[nchunks];
     nchunks++;
   }
@@ -121,7 +126,8 @@ int main(int argc, char **argv) {
   printf("{");
   for (int w = 0; w < 2; w++) {
     printf("%s\"%s\":{", w ? "," : "", w ? "write" : "read");
-    for (int i = 0; i < nchunks; i++) printf("%s\"%llu\":%.6f", i ? "," : "", (unsigned long long)chunks[i], secs[w][i]);
+    for (int i = 0; i < nchunks; i++)
+      printf("%s\"%llu\":%.6f", i ? "," : "", (unsigned long long)chunks[i], secs[w][i]);
     printf("}");
   }
   printf(",\"tur\":{\"p50_us\":%.1f,\"p99_us\":%.1f}}\n", p50, p99);

@@ -165,7 +165,8 @@ async function rawExchangeTur(dev) {
     lat[i] = Number(process.hrtime.bigint() - t0) / 1e3;
     if (r.cbw.status !== TransferStatus.OK || r.csw?.status !== TransferStatus.OK || r.csw.bytes[12] !== 0)
       throw new Error(
-        `raw botExchange TUR failed: ${JSON.stringify({ cbw: r.cbw, csw: r.csw && { status: r.csw.status, s: r.csw.bytes?.[12] } })}`,
+        `raw botExchange TUR failed: ` +
+          JSON.stringify({ cbw: r.cbw, csw: r.csw && { status: r.csw.status, s: r.csw.bytes?.[12] } }),
       );
   }
   const samples = Array.from(lat);
@@ -221,7 +222,8 @@ async function measurePath(path) {
     const notes =
       perCommand < maxSize
         ? [
-            `SG_IO commands capped at max_hw_sectors_kb (${env.maxHwSectorsKb} KiB): larger sizes are split by ScsiDevice`,
+            `SG_IO commands capped at max_hw_sectors_kb (${env.maxHwSectorsKb} KiB): ` +
+              'larger sizes are split by ScsiDevice',
           ]
         : [];
     const dev = await open.openDevice({
@@ -272,7 +274,9 @@ async function prepare() {
 }
 
 function describeError(err) {
-  return `${err?.code ? `${err.code}: ` : ''}${err?.message ?? err}${err?.stderr ? ` (stderr: ${String(err.stderr).trim()})` : ''}`;
+  const code = err?.code ? `${err.code}: ` : '';
+  const stderr = err?.stderr ? ` (stderr: ${String(err.stderr).trim()})` : '';
+  return `${code}${err?.message ?? err}${stderr}`;
 }
 
 async function main() {
@@ -293,7 +297,9 @@ async function main() {
         results[path] = await measurePath(path);
         const r4 = results[path].read[maxSize];
         log(
-          `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s (read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`,
+          `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s ` +
+            `(read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, ` +
+            `TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`,
         );
       } catch (err) {
         const msg = describeError(err);

@@ -133,7 +133,8 @@ export function parseBenchArgs(argv, env = {}) {
   const tooBig = config.sizes.filter((s) => total % s !== 0);
   if (tooBig.length) {
     throw new BenchArgumentError(
-      `BENCH_SIZE_MIB (${config.sizeMiB}) must be a whole multiple of every transfer size; ${tooBig.map((s) => (s % MIB === 0 ? `${s / MIB} MiB` : `${s / KIB} KiB`)).join(', ')} does not divide it`,
+      `BENCH_SIZE_MIB (${config.sizeMiB}) must be a whole multiple of every transfer size; ` +
+        `${tooBig.map((s) => (s % MIB === 0 ? `${s / MIB} MiB` : `${s / KIB} KiB`)).join(', ')} does not divide it`,
     );
   }
   return config;

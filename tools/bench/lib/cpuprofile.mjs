@@ -2,7 +2,8 @@
 // Pure: profile JSON in, sorted rows out.
 
 /**
- * @param profile {{ nodes: {id, callFrame: {functionName, url, lineNumber}, hitCount?}[], samples?: number[], timeDeltas?: number[] }}
+ * @param profile {{ nodes: {id, callFrame: {functionName, url, lineNumber}, hitCount?}[],
+ *   samples?: number[], timeDeltas?: number[] }}
  * @returns {{ name, where, selfMs, selfPercent }[]} aggregated by function and location, most self time first
  */
 export function topFrames(profile, limit = 20) {

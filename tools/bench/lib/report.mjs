@@ -66,7 +66,8 @@ export const ratio = (a, b) => (a != null && b != null && b > 0 ? a / b : null);
 
 /**
  * Medians over repetitions for one scenario's raw run:
- * raw = { totalBytes, sizes, paths, reps: [{ results: { path: { read: {size: s}, write: {size: s}, tur: {p50Us, p99Us}, error? } } }] }
+ * raw = { totalBytes, sizes, paths,
+ *         reps: [{ results: { path: { read: {size: s}, write: {size: s}, tur: {p50Us, p99Us}, error? } } }] }
  * -> { path: { read: {size: MiB/s}, write: {...}, tur: {p50Us, p99Us}, errors: [] } }
  */
 export function summarizeScenario(raw, pick = median) {
@@ -208,7 +209,9 @@ export function throughputTable(summary, paths, sizes, op) {
     ...sizes.map((s) => {
       const v = summary[p]?.[op]?.[s];
       if (v == null) return '—';
-      return `${fmt(v)} (${fmtRatio(ratio(v, summary.kernel?.[op]?.[s]))} / ${fmtRatio(ratio(v, summary['c-loop']?.[op]?.[s]))})`;
+      const xK = fmtRatio(ratio(v, summary.kernel?.[op]?.[s]));
+      const xC = fmtRatio(ratio(v, summary['c-loop']?.[op]?.[s]));
+      return `${fmt(v)} (${xK} / ${xC})`;
     }),
   ]);
   return grid(header, rows);
@@ -238,7 +241,8 @@ export function targetsText(verdicts) {
       const detail =
         v.cells.length === 0
           ? ''
-          : ` (${v.metCount}/${v.cells.length} cells; worst ${fmtRatio(worst.ratio)}${worst.op !== 'tur' ? ` at ${worst.op} ${formatSize(worst.size)}` : ''})`;
+          : ` (${v.metCount}/${v.cells.length} cells; worst ${fmtRatio(worst.ratio)}` +
+            `${worst.op !== 'tur' ? ` at ${worst.op} ${formatSize(worst.size)}` : ''})`;
       return `  [${v.status.toUpperCase()}] ${v.text}${detail}`;
     })
     .join('\n');
@@ -269,7 +273,8 @@ export function renderText(report) {
     if (s.bestSummary) {
       for (const op of ['read', 'write'])
         parts.push(
-          `-- best of ${s.reps}: sequential ${op.toUpperCase()} --\n${throughputTable(s.bestSummary, s.paths, s.sizes, op)}`,
+          `-- best of ${s.reps}: sequential ${op.toUpperCase()} --\n` +
+            throughputTable(s.bestSummary, s.paths, s.sizes, op),
         );
       parts.push(`-- best of ${s.reps}: TEST UNIT READY latency --\n${turTable(s.bestSummary, s.paths)}`);
       parts.push(`-- targets (on best of ${s.reps}) --\n${targetsText(judgeTargets(s.bestSummary, s.sizes))}`);
@@ -285,10 +290,17 @@ export function memoryText(m) {
   if (m.error) return `== host memory (emulator) ==\n  ERROR: ${m.error}`;
   const mb = (b) => (b / MIB).toFixed(1);
   return [
-    `== host memory: ${formatSize(m.totalBytes)} streamed (${m.method}) from the emulator, ${formatSize(m.chunkBytes)} commands ==`,
-    `  RSS      start ${mb(m.rss.start)} MiB, peak ${mb(m.rss.peak)} MiB, end ${mb(m.rss.end)} MiB, slope ${fmt(m.rss.slopeMiBPerGiB, 2)} MiB/GiB (second half)`,
-    `  JS heap  start ${mb(m.heap.start)} MiB, peak ${mb(m.heap.peak)} MiB, end ${mb(m.heap.end)} MiB, slope ${fmt(m.heap.slopeMiBPerGiB, 2)} MiB/GiB (second half)`,
-    `  ${m.flat ? 'flat' : 'NOT FLAT'} (limits, after a GC per sample: |heap slope| <= ${m.flatLimits?.heapSlopeMiBPerGiB} MiB/GiB; RSS end <= start + ${m.flatLimits?.rssGrowthMiB} MiB, peak <= start + ${m.flatLimits?.rssPeakAboveStartMiB} MiB); ${fmt(m.mibPerSecond)} MiB/s (for the record, not a target)`,
+    `== host memory: ${formatSize(m.totalBytes)} streamed (${m.method}) from the emulator, ` +
+      `${formatSize(m.chunkBytes)} commands ==`,
+    `  RSS      start ${mb(m.rss.start)} MiB, peak ${mb(m.rss.peak)} MiB, end ${mb(m.rss.end)} MiB, ` +
+      `slope ${fmt(m.rss.slopeMiBPerGiB, 2)} MiB/GiB (second half)`,
+    `  JS heap  start ${mb(m.heap.start)} MiB, peak ${mb(m.heap.peak)} MiB, end ${mb(m.heap.end)} MiB, ` +
+      `slope ${fmt(m.heap.slopeMiBPerGiB, 2)} MiB/GiB (second half)`,
+    `  ${m.flat ? 'flat' : 'NOT FLAT'} (limits, after a GC per sample: ` +
+      `|heap slope| <= ${m.flatLimits?.heapSlopeMiBPerGiB} MiB/GiB; ` +
+      `RSS end <= start + ${m.flatLimits?.rssGrowthMiB} MiB, ` +
+      `peak <= start + ${m.flatLimits?.rssPeakAboveStartMiB} MiB); ` +
+      `${fmt(m.mibPerSecond)} MiB/s (for the record, not a target)`,
   ].join('\n');
 }
 
@@ -334,11 +346,13 @@ export function renderSvg(report) {
   const H = rows * ph + legendH + 30;
   const out = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+      'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">',
   );
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(
-    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(report.title ?? 'usbscsi throughput against transfer size')}</text>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">` +
+      `${esc(report.title ?? 'usbscsi throughput against transfer size')}</text>`,
   );
   panels.forEach(({ s, op }, i) => {
     const ox = (i % cols) * pw;
@@ -356,7 +370,8 @@ export function renderSvg(report) {
     const { top, step } = niceAxis(Math.max(0, ...values));
     const ly = (v) => y0 - (v / top) * (y0 - y1);
     out.push(
-      `<text x="${(x0 + x1) / 2}" y="${oy + 20}" text-anchor="middle" font-size="13" font-weight="bold">${esc(`${s.scenario}: sequential ${op.toUpperCase()}`)}</text>`,
+      `<text x="${(x0 + x1) / 2}" y="${oy + 20}" text-anchor="middle" font-size="13" font-weight="bold">` +
+        `${esc(`${s.scenario}: sequential ${op.toUpperCase()}`)}</text>`,
     );
     for (let v = 0; v <= top + step / 2; v += step) {
       const y = ly(v).toFixed(1);
@@ -369,13 +384,15 @@ export function renderSvg(report) {
       out.push(`<text x="${x}" y="${y0 + 17}" text-anchor="middle" fill="#444">${esc(formatSize(z))}</text>`);
     }
     out.push(
-      `<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#444"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#444"/>`,
+      `<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#444"/>` +
+        `<line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#444"/>`,
     );
     out.push(
       `<text x="${(x0 + x1) / 2}" y="${y0 + 34}" text-anchor="middle" fill="#444">transfer size per command</text>`,
     );
     out.push(
-      `<text transform="translate(${ox + 16} ${(y0 + y1) / 2}) rotate(-90)" text-anchor="middle" fill="#444">MiB/s</text>`,
+      `<text transform="translate(${ox + 16} ${(y0 + y1) / 2}) rotate(-90)" ` +
+        'text-anchor="middle" fill="#444">MiB/s</text>',
     );
     for (const p of s.paths) {
       const pts = sizes.map((z) => [z, s.summary[p]?.[op]?.[z]]).filter(([, v]) => v != null);
@@ -384,12 +401,14 @@ export function renderSvg(report) {
       const dash = DASHED.has(p) ? ' stroke-dasharray="6 4"' : '';
       if (pts.length > 1) {
         out.push(
-          `<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${pts.map(([z, v]) => `${lx(z).toFixed(1)},${ly(v).toFixed(1)}`).join(' ')}"/>`,
+          `<polyline fill="none" stroke="${color}" stroke-width="2"${dash} ` +
+            `points="${pts.map(([z, v]) => `${lx(z).toFixed(1)},${ly(v).toFixed(1)}`).join(' ')}"/>`,
         );
       }
       for (const [z, v] of pts)
         out.push(
-          `<circle cx="${lx(z).toFixed(1)}" cy="${ly(v).toFixed(1)}" r="3" fill="${color}"><title>${esc(`${PATH_LABELS[p] ?? p}: ${v.toFixed(1)} MiB/s at ${formatSize(z)}`)}</title></circle>`,
+          `<circle cx="${lx(z).toFixed(1)}" cy="${ly(v).toFixed(1)}" r="3" fill="${color}">` +
+            `<title>${esc(`${PATH_LABELS[p] ?? p}: ${v.toFixed(1)} MiB/s at ${formatSize(z)}`)}</title></circle>`,
         );
     }
   });
@@ -400,7 +419,8 @@ export function renderSvg(report) {
     const y = ly0 + 22 + Math.floor(i / 3) * 20;
     const dash = DASHED.has(p) ? ' stroke-dasharray="6 4"' : '';
     out.push(
-      `<line x1="${x}" y1="${y - 4}" x2="${x + 28}" y2="${y - 4}" stroke="${PALETTE[p] ?? '#000'}" stroke-width="3"${dash}/>`,
+      `<line x1="${x}" y1="${y - 4}" x2="${x + 28}" y2="${y - 4}" ` +
+        `stroke="${PALETTE[p] ?? '#000'}" stroke-width="3"${dash}/>`,
     );
     out.push(`<text x="${x + 36}" y="${y}">${esc(PATH_LABELS[p] ?? p)}</text>`);
   });

@@ -25,6 +25,7 @@ const sent = await handle.bulkOut(
 );
 const got = await handle.bulkIn(0x81, new Uint8Array(64 * 1024), 5000);
 console.log(
-  `MID cbw=${transferStatusName(sent.status)}/${sent.actualLength} data=${transferStatusName(got.status)}/${got.actualLength}`,
+  `MID cbw=${transferStatusName(sent.status)}/${sent.actualLength} ` +
+    `data=${transferStatusName(got.status)}/${got.actualLength}`,
 );
 setInterval(() => undefined, 1 << 30);

@@ -80,7 +80,8 @@ export async function run(suiteName, resultsPath) {
   const summary = summarize(suiteName, started, results, true);
   save(true);
   console.log(
-    `VM_SUMMARY ${suiteName} total=${summary.numTotalTests} passed=${summary.numPassedTests} failed=${summary.numFailedTests} skipped=${summary.numPendingTests} in ${summary.durationMs} ms`,
+    `VM_SUMMARY ${suiteName} total=${summary.numTotalTests} passed=${summary.numPassedTests} ` +
+      `failed=${summary.numFailedTests} skipped=${summary.numPendingTests} in ${summary.durationMs} ms`,
   );
   return summary;
 }

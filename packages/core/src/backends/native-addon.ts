@@ -19,8 +19,10 @@ export type {
 } from '@usbscsi/native';
 
 export const NATIVE_BUILD_HINT =
-  '`usbscsi doctor` says which binaries were tried and why each failed. Installed packages carry a prebuilt engine for linux-x64, linux-arm64 (glibc 2.31+) and macOS; ' +
-  'from a source checkout, build it with `pnpm --filter @usbscsi/native build` (needs cmake, a C++17 compiler and libusb-1.0 development files).';
+  '`usbscsi doctor` says which binaries were tried and why each failed. ' +
+  'Installed packages carry a prebuilt engine for linux-x64, linux-arm64 (glibc 2.31+) and macOS; ' +
+  'from a source checkout, build it with `pnpm --filter @usbscsi/native build` ' +
+  '(needs cmake, a C++17 compiler and libusb-1.0 development files).';
 
 let cached: LoadResult | undefined;
 

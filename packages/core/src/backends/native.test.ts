@@ -225,71 +225,85 @@ describe('NativeBackend over a fake addon', () => {
     expect(r.csw!.bytes).toBeInstanceOf(Uint8Array);
   });
 
-  it("allocTransferBuffer: pinned memory as a Uint8Array over the addon's ArrayBuffer; release hands the same buffer back", () => {
-    const memory = new ArrayBuffer(4096);
-    const release = vi.fn(() => true);
-    const h = fakeHandle({ allocTransferBuffer: vi.fn(() => memory), releaseTransferBuffer: release });
-    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
-    const buffer = handle.allocTransferBuffer(4096)!;
-    expect(buffer.pinned).toBe(true);
-    expect(buffer.bytes.buffer).toBe(memory);
-    expect(buffer.bytes.length).toBe(4096);
-    buffer.release();
-    expect(release).toHaveBeenCalledWith(memory);
-  });
+  it(
+    "allocTransferBuffer: pinned memory as a Uint8Array over the addon's ArrayBuffer; " +
+      'release hands the same buffer back',
+    () => {
+      const memory = new ArrayBuffer(4096);
+      const release = vi.fn(() => true);
+      const h = fakeHandle({ allocTransferBuffer: vi.fn(() => memory), releaseTransferBuffer: release });
+      const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+      const buffer = handle.allocTransferBuffer(4096)!;
+      expect(buffer.pinned).toBe(true);
+      expect(buffer.bytes.buffer).toBe(memory);
+      expect(buffer.bytes.length).toBe(4096);
+      buffer.release();
+      expect(release).toHaveBeenCalledWith(memory);
+    },
+  );
 
-  it('allocTransferBuffer: null from the addon (no pinned memory here) is null; bad sizes and addon errors are typed', () => {
-    const busy = nativeError('E_BUSY', 'commands in flight');
-    const h = fakeHandle({
-      allocTransferBuffer: vi.fn(() => null),
-      releaseTransferBuffer: vi.fn(() => {
-        throw busy;
-      }),
-    });
-    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
-    expect(handle.allocTransferBuffer(512)).toBeNull();
-    for (const bad of [0, -1, 1.5, 2 ** 31, Number.NaN])
-      expect(() => handle.allocTransferBuffer(bad)).toThrow(expect.objectContaining({ code: ErrorCodes.BAD_INPUT }));
-    const gone = fakeHandle({
-      allocTransferBuffer: vi.fn(() => {
-        throw nativeError('E_DEVICE_GONE', 'closed');
-      }),
-    });
-    expect(() =>
-      new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, gone, 'linux').allocTransferBuffer(512),
-    ).toThrow(expect.objectContaining({ code: ErrorCodes.DEVICE_GONE }));
-    const pinned = fakeHandle({
-      allocTransferBuffer: vi.fn(() => new ArrayBuffer(8)),
-      releaseTransferBuffer: vi.fn(() => {
-        throw busy;
-      }),
-    });
-    const buffer = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, pinned, 'linux').allocTransferBuffer(8)!;
-    expect(() => buffer.release()).toThrow(expect.objectContaining({ code: ErrorCodes.BUSY }));
-  });
+  it(
+    'allocTransferBuffer: null from the addon (no pinned memory here) is null; ' +
+      'bad sizes and addon errors are typed',
+    () => {
+      const busy = nativeError('E_BUSY', 'commands in flight');
+      const h = fakeHandle({
+        allocTransferBuffer: vi.fn(() => null),
+        releaseTransferBuffer: vi.fn(() => {
+          throw busy;
+        }),
+      });
+      const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+      expect(handle.allocTransferBuffer(512)).toBeNull();
+      for (const bad of [0, -1, 1.5, 2 ** 31, Number.NaN])
+        expect(() => handle.allocTransferBuffer(bad)).toThrow(expect.objectContaining({ code: ErrorCodes.BAD_INPUT }));
+      const gone = fakeHandle({
+        allocTransferBuffer: vi.fn(() => {
+          throw nativeError('E_DEVICE_GONE', 'closed');
+        }),
+      });
+      expect(() =>
+        new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, gone, 'linux').allocTransferBuffer(512),
+      ).toThrow(expect.objectContaining({ code: ErrorCodes.DEVICE_GONE }));
+      const pinned = fakeHandle({
+        allocTransferBuffer: vi.fn(() => new ArrayBuffer(8)),
+        releaseTransferBuffer: vi.fn(() => {
+          throw busy;
+        }),
+      });
+      const buffer = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, pinned, 'linux').allocTransferBuffer(
+        8,
+      )!;
+      expect(() => buffer.release()).toThrow(expect.objectContaining({ code: ErrorCodes.BUSY }));
+    },
+  );
 
-  it('allocStreams: bad counts and endpoints refused before the engine; a controller without streams is a typed E_BAD_INPUT', async () => {
-    const h = fakeHandle();
-    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
-    for (const [count, eps] of [
-      [0, [0x81]],
-      [65534, [0x81]],
-      [1.5, [0x81]],
-      [4, []],
-      [4, [0]],
-      [4, [0x80]],
-      [4, [0x91]],
-    ] as [number, number[]][]) {
-      await expect(handle.allocStreams(count, eps)).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
-    }
-    await expect(handle.freeStreams([])).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
-    expect(h.allocStreams).not.toHaveBeenCalled();
-    await expect(handle.allocStreams(4, [0x81, 0x02])).rejects.toMatchObject({
-      code: ErrorCodes.BAD_INPUT,
-      details: { libusbError: 'LIBUSB_ERROR_INVALID_PARAM' },
-    });
-    expect(h.allocStreams).toHaveBeenCalledWith(4, [0x81, 0x02]);
-  });
+  it(
+    'allocStreams: bad counts and endpoints refused before the engine; ' +
+      'a controller without streams is a typed E_BAD_INPUT',
+    async () => {
+      const h = fakeHandle();
+      const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+      for (const [count, eps] of [
+        [0, [0x81]],
+        [65534, [0x81]],
+        [1.5, [0x81]],
+        [4, []],
+        [4, [0]],
+        [4, [0x80]],
+        [4, [0x91]],
+      ] as [number, number[]][]) {
+        await expect(handle.allocStreams(count, eps)).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+      }
+      await expect(handle.freeStreams([])).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+      expect(h.allocStreams).not.toHaveBeenCalled();
+      await expect(handle.allocStreams(4, [0x81, 0x02])).rejects.toMatchObject({
+        code: ErrorCodes.BAD_INPUT,
+        details: { libusbError: 'LIBUSB_ERROR_INVALID_PARAM' },
+      });
+      expect(h.allocStreams).toHaveBeenCalledWith(4, [0x81, 0x02]);
+    },
+  );
 
   it('capabilities: botExchange and fd streaming always, kernel driver control on Linux', () => {
     const info = { ...STICK, backend: 'native', id: 'x' };

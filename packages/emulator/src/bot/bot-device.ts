@@ -23,7 +23,10 @@ export interface BotDeviceOptions {
   outEndpoint?: number;
   /** Bulk wMaxPacketSize: decides whether a short data-in can end with a short packet (default 512). */
   maxPacketSize?: number;
-  /** Always stall bulk-in when the device has less data than the host asked (Hi > Di), even when a short packet would do. */
+  /**
+   * Always stall bulk-in when the device has less data than the host asked (Hi > Di), even when a short packet
+   * would do.
+   */
   stallOnShortDataIn?: boolean;
   /** Asked to drop off the bus (the `disconnect` fault). */
   onDisconnectRequest?: () => void;
@@ -106,7 +109,10 @@ export class BotDevice {
     this.onDisconnectRequest = options.onDisconnectRequest;
   }
 
-  /** Where the device is: `cbw` (idle, waiting for a command), a command phase, or `needs-reset` after an invalid CBW. */
+  /**
+   * Where the device is: `cbw` (idle, waiting for a command), a command phase, or `needs-reset` after an invalid
+   * CBW.
+   */
   get state(): 'cbw' | Phase | 'needs-reset' {
     if (this.wedged.in || this.wedged.out) return 'needs-reset';
     return this.exchange?.phase ?? 'cbw';
@@ -289,7 +295,8 @@ export class BotDevice {
       return { status: 'stall', accepted: take };
     }
     if (ex.outReceived === ex.outExpected) {
-      if (ex.outExpected < ex.hostLength) this.halted.out = true; // case 11: more is coming that the device will not take
+      // case 11: more is coming that the device will not take
+      if (ex.outExpected < ex.hostLength) this.halted.out = true;
       this.finishDataOut(ex);
     } else if (ex.outReceived === ex.hostLength) {
       this.toCsw(ex, CswStatus.PHASE_ERROR, 0); // case 13 (Ho < Do): not executed, nothing partial is written
@@ -377,7 +384,8 @@ export class BotDevice {
       ex.phase = 'csw';
       return { status: 'ok', data: chunk };
     }
-    if (chunk.length === maxLength && chunk.length > 0) return { status: 'ok', data: chunk }; // the host's transfer is full; the stall comes on its next one
+    // the host's transfer is full; the stall comes on its next one
+    if (chunk.length === maxLength && chunk.length > 0) return { status: 'ok', data: chunk };
     return this.stallIn(ex, chunk);
   }
 
@@ -417,7 +425,10 @@ export class BotDevice {
         ? Sense.mediumNotPresent()
         : Sense.becomingReady()
       : undefined;
-    this.target
+    // Detached on purpose: a real device acknowledges the CBW at once and runs the command while the
+    // host's next bulk transfer NAKs in the 'executing' phase; the result lands through `then`. A target
+    // failure becomes CHECK CONDITION below; a throw from `then` is an emulator bug and stays unhandled.
+    void this.target
       .execute(
         {
           lun: ex.cbw.lun,
@@ -431,7 +442,8 @@ export class BotDevice {
       )
       .catch((): TargetResult => ({ status: 0x02, data: new Uint8Array(0), sense: Sense.internalTargetFailure() }))
       .then((result) => {
-        if (generation !== this.generation || this.exchange !== ex) return; // reset while it ran: the result goes nowhere
+        // reset while it ran: the result goes nowhere
+        if (generation !== this.generation || this.exchange !== ex) return;
         ex.record.scsiStatus = result.status;
         then(result);
         this.emit();

@@ -2,7 +2,10 @@ import type { FaultKind } from '../faults.js';
 import type { HostDirection } from '../scsi/types.js';
 import type { ReceivedCbw } from './wrappers.js';
 
-/** What the device did with one bulk-out transfer. `nak`: not ready to take data now (the host's transfer stays pending). */
+/**
+ * What the device did with one bulk-out transfer. `nak`: not ready to take data now (the host's transfer stays
+ * pending).
+ */
 export type BulkOutOutcome = { status: 'ok' | 'stall'; accepted: number } | { status: 'nak' };
 
 /**

@@ -2,7 +2,7 @@
 // in both directions through the kernel's block device.
 import { openSync, readSync, writeSync, fsyncSync, closeSync, readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
-import { test, skip, skipNow } from '../runner.mjs';
+import { test, skip } from '../runner.mjs';
 import { findQemuDisk } from './qemu-disk.mjs';
 import { loadBot } from './core-api.mjs';
 import { assert, assertEqual, assertBytesEqual, sdDisks, waitFor } from '../util.mjs';
@@ -120,7 +120,8 @@ export async function registerBotCases(scenario, backends) {
     );
 
     t(
-      'BotTransport: an unsupported opcode is CHECK CONDITION with ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE decoded',
+      'BotTransport: an unsupported opcode is CHECK CONDITION with ' +
+        'ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE decoded',
       async (b) => {
         await withBot(mod, b, async (tr) => {
           await tur(tr);
@@ -136,7 +137,8 @@ export async function registerBotCases(scenario, backends) {
     );
 
     t(
-      `data integrity: WRITE(10) over BOT at ${SIZES.join('/')} bytes per command, re-attach, read back through the kernel block device`,
+      `data integrity: WRITE(10) over BOT at ${SIZES.join('/')} bytes per command, ` +
+        're-attach, read back through the kernel block device',
       async (b) => {
         const plan = regionPlan(2048);
         const written = plan.map((p) => randomFillSync(new Uint8Array(p.size)));
@@ -172,7 +174,8 @@ export async function registerBotCases(scenario, backends) {
     );
 
     t(
-      `data integrity: write through the kernel block device, read back with READ(10) over BOT at ${SIZES.join('/')} bytes per command`,
+      'data integrity: write through the kernel block device, ' +
+        `read back with READ(10) over BOT at ${SIZES.join('/')} bytes per command`,
       async (b) => {
         const plan = regionPlan(65536);
         const written = plan.map((p) => randomFillSync(new Uint8Array(p.size)));

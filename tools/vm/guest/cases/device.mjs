@@ -67,7 +67,8 @@ export async function registerDeviceCases(scenario, backends) {
   );
 
   t(
-    'typed CHECK CONDITION: ATA PASS-THROUGH(16) (unsupported by QEMU) throws E_CHECK_CONDITION with ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE',
+    'typed CHECK CONDITION: ATA PASS-THROUGH(16) (unsupported by QEMU) throws E_CHECK_CONDITION with ' +
+      'ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE',
     async (mod, b) => {
       await withDevice(mod, b, {}, async (dev) => {
         await readyDevice(dev);
@@ -97,7 +98,8 @@ export async function registerDeviceCases(scenario, backends) {
   );
 
   t(
-    'ScsiDevice.write/read 6 MiB (split by maxTransferBytes) round trip, then the kernel block device reads the same bytes',
+    'ScsiDevice.write/read 6 MiB (split by maxTransferBytes) round trip, ' +
+      'then the kernel block device reads the same bytes',
     async (mod, b) => {
       const lba = 40960;
       const data = randomFillSync(new Uint8Array(6 * 1024 * 1024));
@@ -120,7 +122,8 @@ export async function registerDeviceCases(scenario, backends) {
   );
 
   t(
-    'allocateBuffer: pinned usbfs memory on native (ordinary on node-usb); 4 MiB written from and read into it round-trip, the kernel reads the same bytes, release detaches it',
+    'allocateBuffer: pinned usbfs memory on native (ordinary on node-usb); ' +
+      '4 MiB written from and read into it round-trip, the kernel reads the same bytes, release detaches it',
     async (mod, b) => {
       const lba = 86016; // 42 MiB: clear of the other cases' regions (bot.mjs regionPlan ends below 38 MiB)
       const size = 4 * 1024 * 1024;

@@ -1,7 +1,7 @@
 // Handoff leases on a disk with a mounted filesystem: refusal, unmount → work → re-mount,
 // and recovery after SIGKILL of the holder. mke2fs is busybox's; ext2 is served by ext4.ko.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, existsSync, openSync, readSync, closeSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { test } from '../runner.mjs';
 import { loadOpen, loadHandoff, loadBot } from './core-api.mjs';
@@ -95,14 +95,17 @@ export async function registerHandoffCases(scenario, backends) {
     : {
         mod: null,
         reason: handoff.mod
-          ? `NOT LANDED: handoff/index.js lacks ${['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].filter((k) => !(k in handoff.mod)).join(', ')}`
+          ? 'NOT LANDED: handoff/index.js lacks ' +
+            ['recoverLeases', 'LeaseJournal', 'createLinuxPlatform'].filter((k) => !(k in handoff.mod)).join(', ')
           : handoff.reason,
       };
   perBackend(
     scenario,
     backends,
     recovery,
-    'SIGKILL of a lease holder mid-READ: recoverLeases gives the disk back re-mounted; a lease left by a second killed holder is recovered by the next holder itself (it says so), whose FIRST command succeeds',
+    'SIGKILL of a lease holder mid-READ: recoverLeases gives the disk back re-mounted; ' +
+      'a lease left by a second killed holder is recovered by the next holder itself (it says so), ' +
+      'whose FIRST command succeeds',
     async (openMod, b) => {
       const content = await mountedFilesystemWithFile();
       const killHolder = async () => {

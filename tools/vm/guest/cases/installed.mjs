@@ -60,7 +60,8 @@ export function registerInstalledCases(scenario) {
         process.execPath,
         [
           '-e',
-          `require(${JSON.stringify(native)}).load(); process.stdout.write(require('fs').readFileSync('/proc/self/maps', 'utf8'))`,
+          `require(${JSON.stringify(native)}).load(); ` +
+            "process.stdout.write(require('fs').readFileSync('/proc/self/maps', 'utf8'))",
         ],
         { cwd: '/tmp', env: { PATH: process.env.PATH }, encoding: 'utf8' },
       );
@@ -70,7 +71,8 @@ export function registerInstalledCases(scenario) {
   );
 
   t(
-    "INQUIRY and a 4 MiB read through the prebuilt engine (BOT) equal the kernel's bytes; usb-storage has the disk back",
+    "INQUIRY and a 4 MiB read through the prebuilt engine (BOT) equal the kernel's bytes; " +
+      'usb-storage has the disk back',
     async () => {
       const [disk] = sdDisks();
       assert(disk, 'an sd disk before the test');

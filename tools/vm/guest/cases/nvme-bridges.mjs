@@ -38,7 +38,9 @@ export async function registerNvmeBridgeCases(backends) {
     );
 
     for (const { name, backend, reason } of backends) {
-      const title = `[gadget-nvme/${name}] ${preset}: health() finds the ${kind} protocol from the VID:PID table and reads the NVMe SMART / health log`;
+      const title =
+        `[gadget-nvme/${name}] ${preset}: health() finds the ${kind} protocol from the VID:PID table ` +
+        'and reads the NVMe SMART / health log';
       if (!backend) {
         skip(title, reason);
         continue;
@@ -88,7 +90,9 @@ export async function registerNvmeBridgeCases(backends) {
 
     if (preset === 'jms583') {
       const first = backends.find((b) => b.backend);
-      const title = `[gadget-nvme/${first?.name ?? 'none'}] jms583 hazard: a raw 564-byte self-test log read resets the port (typed error), the device re-enumerates, and the capped read then works`;
+      const title =
+        `[gadget-nvme/${first?.name ?? 'none'}] jms583 hazard: a raw 564-byte self-test log read ` +
+        'resets the port (typed error), the device re-enumerates, and the capped read then works';
       if (!first || !open.mod) skip(title, first ? open.reason : 'no backend loaded');
       else
         test(
@@ -120,7 +124,9 @@ export async function registerNvmeBridgeCases(backends) {
               await dev.close().catch(() => undefined);
             }
             console.log(
-              `VM_NOTE jms583 hazard through ${first.name}: ${error ? `${error.code}: ${error.message}` : 'no error'}; disconnects ${JSON.stringify(gadget.disconnects)}`,
+              `VM_NOTE jms583 hazard through ${first.name}: ` +
+                `${error ? `${error.code}: ${error.message}` : 'no error'}; ` +
+                `disconnects ${JSON.stringify(gadget.disconnects)}`,
             );
             assert(
               error && ['E_DEVICE_GONE', 'E_TIMEOUT', 'E_IO', 'E_STALL', 'E_PHASE_ERROR'].includes(error.code),

@@ -70,7 +70,8 @@ export async function registerQemuDiskCases(scenario, backends) {
       const info = await findQemuDisk(b);
       if (!info.storage)
         skipNow(
-          'NOT LANDED: core/topology/linux-sysfs.ts linuxStorageBindings() is absent, so the backend reports no storage bindings',
+          'NOT LANDED: core/topology/linux-sysfs.ts linuxStorageBindings() is absent, ' +
+            'so the backend reports no storage bindings',
         );
       const disk = sdDisks()[0];
       const s = info.storage.find((x) => x.driver === 'usb-storage');
@@ -87,7 +88,8 @@ export async function registerQemuDiskCases(scenario, backends) {
         assertEqual(Buffer.from(inq.data.subarray(8, 16)).toString('latin1').trim(), 'QEMU', 'vendor');
         assertEqual(Buffer.from(inq.data.subarray(16, 32)).toString('latin1').trim(), 'QEMU HARDDISK', 'product');
         let tur = await rawCommand(h, intf.eps, Uint8Array.of(0, 0, 0, 0, 0, 0));
-        if (tur.status === 1) tur = await rawCommand(h, intf.eps, Uint8Array.of(0, 0, 0, 0, 0, 0)); // unit attention once
+        // a unit attention once
+        if (tur.status === 1) tur = await rawCommand(h, intf.eps, Uint8Array.of(0, 0, 0, 0, 0, 0));
         assertEqual(tur.status, 0, 'TEST UNIT READY status');
         const cap = await rawCommand(h, intf.eps, Uint8Array.of(0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0), { inLength: 8 });
         const v = new DataView(cap.data.buffer, cap.data.byteOffset);

@@ -92,7 +92,8 @@ async function sgRoundTrip(dev, lba) {
 
 export async function registerSgCases(scenario, backends) {
   const open = await loadOpen();
-  const title = `[${scenario}/sg] SG_IO INQUIRY and READ CAPACITY bytes equal sg_inq -r / sg_readcap -r, with no detach`;
+  const title =
+    `[${scenario}/sg] SG_IO INQUIRY and READ CAPACITY bytes equal sg_inq -r / sg_readcap -r, ` + 'with no detach';
   if (!open.mod && open.reason.startsWith('NOT LANDED')) skip(title, open.reason);
   else if (!open.mod)
     test(title, () => {
@@ -126,7 +127,9 @@ export async function registerSgCases(scenario, backends) {
   );
 
   // Clear of the other cases' regions (bot.mjs ends below 38 MiB, device.mjs below 46 MiB).
-  const title4 = `[${scenario}/sg] 4 MiB written and read through /dev/sdX (SG_IO), split to the queue's limit; the kernel sees the same bytes`;
+  const title4 =
+    `[${scenario}/sg] 4 MiB written and read through /dev/sdX (SG_IO), split to the queue's limit; ` +
+    'the kernel sees the same bytes';
   if (!open.mod) skip(title4, open.reason);
   else
     test(
@@ -152,7 +155,8 @@ export async function registerSgCases(scenario, backends) {
     scenario,
     backends,
     open,
-    'openDevice --transport auto picks SG_IO; 4 MiB written and read split to the queue limit; the kernel sees the same bytes',
+    'openDevice --transport auto picks SG_IO; 4 MiB written and read split to the queue limit; ' +
+      'the kernel sees the same bytes',
     async (o, b) => {
       const dev = await o.openDevice({ selector: '46f4:0001', backend: b, transport: 'auto' });
       try {
