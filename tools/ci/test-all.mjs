@@ -142,20 +142,17 @@ if (existsSync(macCheck)) {
   }
 }
 
-// 6. Lint: eslint, prettier --check and the 120-character line check (tools/lint/run.mjs), one check.
-//    Off until the tree has had its one-time fix pass (tools/lint/fix-all.sh); then set LINT to true.
-const LINT = false;
-if (LINT) {
+// 6. Lint: eslint, prettier --check, the 120-character line check and the type check of tests and
+//    tools (tools/lint/run.mjs), one check.
+{
   const lint = run('pnpm', ['-s', 'lint']);
   if (lint.code === 0) {
     totals.passed += 1;
-    lines.push(`lint: passed in ${lint.seconds.toFixed(1)} s (eslint, prettier, line length)`);
+    lines.push(`lint: passed in ${lint.seconds.toFixed(1)} s (eslint, prettier, line length, types)`);
   } else {
     totals.failed += 1;
     lines.push(`lint: FAILED (exit ${lint.code}) — pnpm lint prints each finding`);
   }
-} else {
-  lines.push('lint: not run yet — on after the one-time fix pass (LINT in tools/ci/test-all.mjs)');
 }
 
 console.log('\n== summary ==');

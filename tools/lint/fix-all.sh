@@ -8,7 +8,7 @@
 #   bash tools/lint/fix-all.sh                        the whole tree
 #   bash tools/lint/fix-all.sh --exclude LIST         all but the files LIST names
 #   bash tools/lint/fix-all.sh --only LIST            just the files LIST names
-# LIST is a file of git pathspec globs, one a line (tools/lint/deferred.txt is one); the same flags
+# LIST is a file of git pathspec globs, one a line (`#` comments); the same flags
 # work on `pnpm lint`. The type check always covers the whole program.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `pnpm lint`: eslint (typescript-eslint strict, type-aware where tsconfig.eslint.json reaches),
-// `prettier --check`, and the 120-character line check for what prettier does not wrap. The three
+// `prettier --check`, the 120-character line check for what prettier does not wrap, and `tsc` over
+// tsconfig.eslint.json (tests and tools included; the whole program even with a LIST). The four
 // run side by side (eslint alone takes most of the time) and each one's output is printed whole
 // when it ends, so one run shows every finding; exit 1 when any failed.
 //   pnpm lint [--exclude LIST | --only LIST]   LIST: a file of pathspec globs (see files.mjs)
@@ -33,6 +34,8 @@ const checks = [
   ['eslint', 'pnpm', ['exec', 'eslint', '--max-warnings', '0', ...eslintTargets]],
   ['prettier', 'pnpm', ['exec', 'prettier', '--check', '--log-level', 'warn', ...prettierTargets]],
   ['line length', 'node', ['tools/lint/line-length.mjs', ...lineLengthArgs]],
+  // The tests and tools are type-checked nowhere else (each package's build compiles only its src).
+  ['types', 'pnpm', ['exec', 'tsc', '-p', 'tsconfig.eslint.json', '--noEmit']],
 ];
 
 function runCheck([name, cmd, args]) {
