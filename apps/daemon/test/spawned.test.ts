@@ -16,7 +16,7 @@ const BUILT = [
   MAIN,
   file('../dist/cli.js'),
   file('../../../packages/core/dist/index.js'),
-  file('../../../packages/core/dist/handoff/fake-platform.js'),
+  file('../../../packages/core/dist/testing/fake-platform.js'),
   file('../../../packages/emulator/dist/index.js'),
 ].every(existsSync);
 
