@@ -27,32 +27,12 @@ export async function startGadget() {
   mkdirSync(FFS_DIR, { recursive: true });
   execFileSync('mount', ['-t', 'functionfs', 'bot', FFS_DIR]);
 
-  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [FFS_DIR], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const replies = [];
-  const waiters = [];
   let reenumerated = Promise.resolve();
-  child.on('message', (m) => {
-    if (m.event === 'reenumerate') {
-      reenumerated = reenumerate(m).catch((err) => console.log(`VM_NOTE gadget re-enumeration failed: ${err.message}`));
-      return;
-    }
-    const w = waiters.shift();
-    if (w) w(m);
-    else replies.push(m);
+  const { child, ask } = await startDeviceProgram([FFS_DIR], (m) => {
+    if (m.event !== 'reenumerate') return false;
+    reenumerated = reenumerate(m).catch((err) => console.log(`VM_NOTE gadget re-enumeration failed: ${err.message}`));
+    return true;
   });
-  const next = () =>
-    new Promise((resolve) => {
-      const m = replies.shift();
-      if (m) resolve(m);
-      else waiters.push(resolve);
-    });
-  const ready = await Promise.race([
-    next(),
-    new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`)))),
-  ]);
-  if (!ready.ready) throw new Error(`ffs-device said ${JSON.stringify(ready)}`);
   const udc = readdirSync('/sys/class/udc')[0];
   // New firmware: off the bus (after the CSW has gone out), new bcdDevice from the revision, back on.
   const reenumerate = async ({ ms, revision }) => {
@@ -70,12 +50,6 @@ export async function startGadget() {
     30_000,
   );
   const enumerationMs = Date.now() - t0;
-  const ask = async (msg) => {
-    child.send(msg);
-    const r = await next();
-    if (r.error) throw new Error(r.error);
-    return r;
-  };
   return {
     udc,
     enumerationMs,
@@ -161,21 +135,46 @@ export async function startBridgeGadget(preset, vid, pid) {
   symlinkSync(`${g}/functions/ffs.${preset}`, `${g}/configs/c.1/ffs.${preset}`);
   mkdirSync(dir, { recursive: true });
   execFileSync('mount', ['-t', 'functionfs', preset, dir]);
-  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, [dir, preset], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
   const udc = readdirSync('/sys/class/udc')[0];
-  const replies = [];
-  const waiters = [];
   const disconnects = [];
   const bound = () => sdDisks().length === 1 && Number(readFileSync(`/sys/block/${sdDisks()[0]}/size`, 'utf8')) > 0;
-  child.on('message', (m) => {
-    if (m.disconnect) {
-      disconnects.push(m.disconnect);
+  const { child, ask } = await startDeviceProgram([dir, preset], (m) => {
+    if (!m.disconnect) return false;
+    disconnects.push(m.disconnect);
+    put(`${g}/UDC`, '');
+    setTimeout(() => put(`${g}/UDC`, udc), 300);
+    return true;
+  });
+  const t0 = Date.now();
+  put(`${g}/UDC`, udc);
+  await waitFor(bound, `usb-storage to bind the ${preset} bridge model`, 30_000);
+  return {
+    enumerationMs: Date.now() - t0,
+    disconnects,
+    bridge: async () => (await ask({ bridge: true })).bridge,
+    stats: async () => (await ask({ stats: true })).stats,
+    waitBound: () => waitFor(bound, `the ${preset} bridge model to re-enumerate`, 30_000),
+    stop: async () => {
       put(`${g}/UDC`, '');
-      setTimeout(() => put(`${g}/UDC`, udc), 300);
-      return;
-    }
+      await waitFor(() => sdDisks().length === 0, `the ${preset} sd disk to leave`, 10_000);
+      child.disconnect();
+      child.kill();
+    },
+  };
+}
+
+/**
+ * Forks the device program (ffs-device.mjs) and waits for its `ready`. `onEvent` takes the messages
+ * it handles (returns true); every other message answers the oldest `ask`.
+ */
+async function startDeviceProgram(args, onEvent) {
+  const child = fork(`${process.cwd()}/tools/vm/guest/ffs-device.mjs`, args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const replies = [];
+  const waiters = [];
+  child.on('message', (m) => {
+    if (onEvent(m)) return;
     const w = waiters.shift();
     if (w) w(m);
     else replies.push(m);
@@ -191,26 +190,11 @@ export async function startBridgeGadget(preset, vid, pid) {
     new Promise((_, rej) => child.once('exit', (c) => rej(new Error(`ffs-device exited with ${c}`)))),
   ]);
   if (!ready.ready) throw new Error(`ffs-device said ${JSON.stringify(ready)}`);
-  const t0 = Date.now();
-  put(`${g}/UDC`, udc);
-  await waitFor(bound, `usb-storage to bind the ${preset} bridge model`, 30_000);
   const ask = async (msg) => {
     child.send(msg);
     const r = await next();
     if (r.error) throw new Error(r.error);
     return r;
   };
-  return {
-    enumerationMs: Date.now() - t0,
-    disconnects,
-    bridge: async () => (await ask({ bridge: true })).bridge,
-    stats: async () => (await ask({ stats: true })).stats,
-    waitBound: () => waitFor(bound, `the ${preset} bridge model to re-enumerate`, 30_000),
-    stop: async () => {
-      put(`${g}/UDC`, '');
-      await waitFor(() => sdDisks().length === 0, `the ${preset} sd disk to leave`, 10_000);
-      child.disconnect();
-      child.kill();
-    },
-  };
+  return { child, ask };
 }
