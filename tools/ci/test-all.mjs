@@ -19,11 +19,18 @@ mkdirSync(reports, { recursive: true });
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const lines = [];
+// Each failed test by name with the first line of its message, printed in the summary just above
+// the totals: CI shows only the tail of a run, and a count alone does not say what to look at.
+const failures = [];
 
 function run(cmd, args, env = {}) {
   const t0 = Date.now();
   const r = spawnSync(cmd, args, { cwd: repo, stdio: 'inherit', env: { ...process.env, ...env } });
   return { code: r.status ?? 1, seconds: (Date.now() - t0) / 1000 };
+}
+
+function relativeTo(file) {
+  return file.startsWith(`${repo}/`) ? file.slice(repo.length + 1) : file;
 }
 
 function addVitestLike(name, file, exitCode, seconds) {
@@ -39,6 +46,24 @@ function addVitestLike(name, file, exitCode, seconds) {
   totals.passed += passed;
   totals.failed += failed;
   totals.skipped += skipped;
+  for (const suite of r.testResults ?? []) {
+    for (const a of suite.assertionResults ?? []) {
+      if (a.status !== 'failed') continue;
+      const message = String(a.failureMessages?.[0] ?? suite.message ?? '')
+        .split('\n')[0]
+        .slice(0, 300);
+      failures.push(
+        `${name}: ${suite.name ? `${relativeTo(suite.name)} > ` : ''}${a.fullName ?? a.title} — ${message}`,
+      );
+    }
+    if ((suite.assertionResults ?? []).length === 0 && suite.status === 'failed') {
+      failures.push(
+        `${name}: ${relativeTo(suite.name ?? '?')} — ${String(suite.message ?? '')
+          .split('\n')[0]
+          .slice(0, 300)}`,
+      );
+    }
+  }
   lines.push(`${name}: ${passed} passed, ${failed} failed, ${skipped} skipped in ${seconds.toFixed(1)} s`);
 }
 
@@ -157,5 +182,9 @@ if (existsSync(macCheck)) {
 
 console.log('\n== summary ==');
 for (const l of lines) console.log(l);
+if (failures.length > 0) {
+  console.log(`failed tests (${failures.length}):`);
+  for (const f of failures) console.log(`  ${f}`);
+}
 console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed === 0 ? 0 : 1);

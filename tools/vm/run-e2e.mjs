@@ -236,7 +236,26 @@ function main() {
             }
           : { error: 'no results file' }),
       })),
-      testResults: runs.flatMap((r) => r.results?.testResults ?? []),
+      testResults: [
+        ...runs.flatMap((r) => r.results?.testResults ?? []),
+        // a boot that did not finish is one failure; name it so the CI summary says which boot
+        ...broken.map((r) => ({
+          name: `vm scenario ${r.scenario}`,
+          assertionResults: [
+            {
+              fullName: `[${r.scenario}] the guest suite ran to its end`,
+              status: 'failed',
+              failureMessages: [
+                r.timedOut
+                  ? `QEMU killed after ${bootTimeoutS} s`
+                  : !r.results
+                    ? 'no results file'
+                    : 'the guest stopped before the suite ended',
+              ],
+            },
+          ],
+        })),
+      ],
     };
     writeFileSync(join(work, 'results.json'), JSON.stringify(combined, null, 2));
     console.log(
