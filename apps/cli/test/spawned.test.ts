@@ -100,18 +100,20 @@ describe('Ctrl-C', () => {
   it('SIGINT stops a long transfer, releases the device and exits 130', async () => {
     const child = spawn(
       process.execPath,
-      [cliMain, '--device', 'sim:blocks=200000000', 'bench', '--size', '90G', '--tur', '5'],
+      [cliMain, '--verbose', '--device', 'sim:blocks=200000000', 'bench', '--size', '90G', '--tur', '5'],
       { cwd: tmp },
     );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    // Signal once the benchmark is under way (its device is open), not while node is still starting.
+    // Signal once the device is being opened (--verbose reports the open's reset recovery), not
+    // after a fixed wait: on a loaded CI machine node had not started within 1.5 s, and the default
+    // SIGINT action killed it (exit null) before its handler existed.
     const started = Date.now();
-    while (child.exitCode === null && Date.now() - started < 10_000) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      if (Date.now() - started > 1500) break;
+    while (child.exitCode === null && !stderr.includes('reset recovery (open') && Date.now() - started < 15_000) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    expect(stderr, 'the device open was reported before the signal').toContain('reset recovery (open');
     expect(child.exitCode, `exited before the signal: ${stderr}`).toBeNull();
     child.kill('SIGINT');
     const code = await exited;
