@@ -206,6 +206,27 @@ describe('summary, ratios and targets', () => {
     expect(none.every((x: { status: string }) => x.status === 'unmeasured')).toBe(true);
   });
 
+  it('judgeTargets: SG_IO is held to 0.9x kernel from 256 KiB and 0.7x below, and its TUR to 1.5x the C ioctl', () => {
+    const at = (small: number, large: number) => ({ [64 * KIB]: small, [4 * MIB]: large });
+    const v = judgeTargets(
+      {
+        sg: { read: at(7.5, 89), write: at(6, 95), tur: { p50Us: 140 } },
+        kernel: { read: at(10, 100), write: at(10, 100), tur: { p50Us: 100 } },
+      },
+      [64 * KIB, 4 * MIB],
+    );
+    const byId = Object.fromEntries(v.map((x: { id: string }) => [x.id, x]));
+    // read 64K 0.75 (met at 0.7), read 4M 0.89 (missed at 0.9), write 64K 0.6 (missed), write 4M 0.95 (met)
+    expect(byId['sg>=0.9kernel'].cells.map((c: { met: boolean }) => c.met)).toEqual([true, false, false, true]);
+    expect(byId['sg>=0.9kernel'].status).toBe('partly met');
+    expect(byId['sgtur<=1.5c'].cells[0].ratio).toBeCloseTo(1.4);
+    expect(byId['sgtur<=1.5c'].status).toBe('met');
+    expect(
+      judgeTargets({ kernel: { tur: { p50Us: 100 } } }, [64 * KIB]).find((x: { id: string }) => x.id === 'sgtur<=1.5c')
+        .status,
+    ).toBe('unmeasured');
+  });
+
   it('tables print MiB/s with ratios to the kernel and to the C loop, and TUR p50/p99 with the ratio to C', () => {
     const s = summarizeScenario(sampleRaw());
     const t = throughputTable(s, ['native-d4', 'kernel'], [64 * KIB, 4 * MIB], 'read');

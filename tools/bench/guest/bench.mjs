@@ -76,7 +76,7 @@ async function measureDevice(dev, notes, { pinned = false } = {}) {
   const memory = pinned ? dev.allocateBuffer(maxSize) : { bytes: new Uint8Array(maxSize), pinned: false, release() {} };
   if (pinned && !memory.pinned)
     throw new Error('ScsiDevice.allocateBuffer gave ordinary memory: no pinned buffer on this backend');
-  if (pinned) notes.push('data in pinned ScsiDevice.allocateBuffer memory');
+  if (pinned) notes.push('data in ScsiDevice.allocateBuffer memory (moved in place)');
   try {
     const buffer = memory.bytes;
     buffer.fill(0xa5);
@@ -215,8 +215,9 @@ async function measurePath(path) {
       await waitForKernelDisk();
     }
   }
-  if (path === 'sg') {
+  if (path === 'sg' || path === 'sg-aligned' || path === 'sg-node') {
     const disk = sdDisks()[0];
+    const sgNode = `/dev/${sgOfDisk(disk)}`;
     const cap = env.maxHwSectorsKb > 0 ? env.maxHwSectorsKb * 1024 : maxSize;
     const perCommand = Math.min(maxSize, cap);
     const notes =
@@ -226,13 +227,15 @@ async function measurePath(path) {
               'larger sizes are split by ScsiDevice',
           ]
         : [];
-    const dev = await open.openDevice({
-      selector: `/dev/${sgOfDisk(disk)}`,
-      transport: 'sg',
-      tuning: { maxTransferBytes: perCommand },
-    });
+    // sg and sg-aligned: what openDevice gives (READ and WRITE through the disk's block device);
+    // sg-node: READ and WRITE kept on the sg node, whose driver copies every data phase.
+    const dev =
+      path === 'sg-node'
+        ? await openSgNodeOnly(sgNode, perCommand)
+        : await open.openDevice({ selector: sgNode, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
+    notes.push(`READ/WRITE through ${dev.transport.dataPath}, other commands through ${sgNode}`);
     try {
-      return await measureDevice(dev, notes);
+      return await measureDevice(dev, notes, { pinned: path === 'sg-aligned' });
     } finally {
       await dev.close();
     }
@@ -263,6 +266,14 @@ async function measurePath(path) {
     await dev.close();
     await waitForKernelDisk();
   }
+}
+
+async function openSgNodeOnly(path, maxTransferBytes) {
+  const { PassThroughTransport } = await import(`${process.cwd()}/packages/core/dist/sg/passthrough.js`);
+  const { ScsiDevice } = await import(`${process.cwd()}/packages/core/dist/device.js`);
+  const { linuxMountsOfNode } = await import(`${process.cwd()}/packages/core/dist/topology/index.js`);
+  const transport = await PassThroughTransport.open(path, { blockDevice: false });
+  return new ScsiDevice(transport, { maxTransferBytes, mounts: () => linuxMountsOfNode(path) });
 }
 
 /** What every measurement needs: the kernel's disk back, the guest's facts, core, the backends. */

@@ -15,6 +15,8 @@ export const KNOWN_PATHS = [
   'native-pinned',
   'node-usb',
   'sg',
+  'sg-aligned',
+  'sg-node',
   'kernel',
   'c-loop',
 ];
