@@ -9,14 +9,21 @@ export function deviceOver(opened: OpenedDevice): ScsiDevice {
   const transport: ScsiTransport = {
     kind: 'remote',
     maxLun: 0,
-    execute: (r) =>
-      opened.execute(r.cdb, {
+    execute: async (r) => {
+      // The opened device takes a data-in length and answers with its own buffer; the request's is filled from it.
+      const into = r.direction === 'in' ? r.data : undefined;
+      const result = await opened.execute(r.cdb, {
         direction: r.direction,
-        ...(r.data ? { data: r.data } : {}),
+        ...(into ? { length: into.length } : r.data ? { data: r.data } : {}),
         ...(r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}),
         ...(r.signal ? { signal: r.signal } : {}),
         allowMediumWrite: true,
-      }),
+      });
+      if (!into || result.data.buffer === into.buffer) return result;
+      const n = Math.min(result.data.length, into.length);
+      into.set(result.data.subarray(0, n));
+      return { ...result, data: into.subarray(0, n) };
+    },
     reset: () => opened.reset(),
     close: async () => {},
   };
