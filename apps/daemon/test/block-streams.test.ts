@@ -8,7 +8,7 @@ import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DaemonClient, ErrorCodes, openRemoteDevice, type ScsiDevice } from '@usbscsi/core';
-import type { EmulatorBackend } from '@usbscsi/emulator';
+import { overlapProbe, type EmulatorBackend } from '@usbscsi/emulator';
 import { createCoreProvider } from '../src/core-provider.js';
 import { createSimBackend } from '../src/sim.js';
 import { raw, sleep, startTestDaemon, until, type TestDaemon } from './helpers.js';
@@ -106,9 +106,15 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
   });
 
   it('a body on a read is refused with E_BAD_INPUT before anything runs', async () => {
-    const r = await raw({ socketPath: t.socketPath }, 'POST', '/v1/devices/1-1/read?lba=0&blocks=8', Buffer.alloc(512), {
-      'content-type': 'application/octet-stream',
-    });
+    const r = await raw(
+      { socketPath: t.socketPath },
+      'POST',
+      '/v1/devices/1-1/read?lba=0&blocks=8',
+      Buffer.alloc(512),
+      {
+        'content-type': 'application/octet-stream',
+      },
+    );
     expect(r.status).toBe(400);
     expect(r.json.error).toMatchObject({ code: ErrorCodes.BAD_INPUT, details: { reason: 'body-on-read' } });
   });
@@ -135,7 +141,9 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) }),
+          );
         },
       );
       req.on('error', reject);
@@ -148,9 +156,15 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
   });
 
   it('without consent a write is refused before the body is read', async () => {
-    const r = await raw({ socketPath: t.socketPath }, 'POST', '/v1/devices/1-1/write?lba=0&blocks=1', Buffer.alloc(BLOCK), {
-      'content-type': 'application/octet-stream',
-    });
+    const r = await raw(
+      { socketPath: t.socketPath },
+      'POST',
+      '/v1/devices/1-1/write?lba=0&blocks=1',
+      Buffer.alloc(BLOCK),
+      {
+        'content-type': 'application/octet-stream',
+      },
+    );
     expect(r.status).toBe(400);
     expect(r.json.error).toMatchObject({ code: ErrorCodes.BAD_INPUT, details: { field: 'allowMediumWrite' } });
   });
@@ -211,5 +225,25 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     await until(() => t.daemon.ctx.registry.get('1-1').queue.depth === 0, 5000, 'the abandoned read to end');
     const whole = await dev.read(0, 4096);
     expect(whole.length).toBe(4096 * BLOCK);
+  });
+});
+
+describe('usbscsid serving two devices', () => {
+  it('two clients reading a range each: the two devices run their READs at the same time', async () => {
+    const backend = createSimBackend(['sim:blocks=4096', 'sim:blocks=4096']);
+    const probe = overlapProbe(backend.devices);
+    const t = await startTestDaemon(await createCoreProvider({ backend, transport: 'bot' }), { idleCloseMs: 5000 });
+    const devices = await Promise.all(
+      ['1-1', '1-2'].map((selector) => openRemoteDevice({ via: `unix:${t.socketPath}`, selector })),
+    );
+    try {
+      // 2 MiB each: two 1 MiB READs per device, every one of which waits in the emulator for the other device's.
+      await Promise.all(devices.map((d) => d.read(0, 4096)));
+    } finally {
+      for (const d of devices) await d.close();
+      await t.stop();
+    }
+    expect(probe.commands).toBe(4);
+    expect(probe.overlaps).toBe(2);
   });
 });

@@ -267,7 +267,11 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
     const written = await raw(t, 'POST', '/v1/devices/1-1/write?lba=8&blocks=4', Buffer.alloc(2048, 9), octets);
     expect(written.status).toBe(200);
     expectDocumented('/v1/devices/{id}/write', 'post', written);
-    expectDocumented('/v1/devices/{id}/write', 'post', await raw(t, 'POST', '/v1/devices/1-1/write?lba=8&blocks=0', Buffer.alloc(1), octets));
+    expectDocumented(
+      '/v1/devices/{id}/write',
+      'post',
+      await raw(t, 'POST', '/v1/devices/1-1/write?lba=8&blocks=0', Buffer.alloc(1), octets),
+    );
     const read = await raw(t, 'POST', '/v1/devices/1-1/read?lba=8&blocks=4');
     expect(read.status).toBe(200);
     const documented = DOC.paths['/v1/devices/{id}/read'].post.responses['200'].headers as Record<string, unknown>;
@@ -280,7 +284,11 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
     // Past FAILING_LBA the stream breaks after its first piece: the trailer carries the Error envelope.
     const trailers = await new Promise<Record<string, string | undefined>>((resolve, reject) => {
       const r = request(
-        { socketPath: t.socketPath, method: 'POST', path: `/v1/devices/1-1/read?lba=${FAILING_LBA - 2048}&blocks=4096` },
+        {
+          socketPath: t.socketPath,
+          method: 'POST',
+          path: `/v1/devices/1-1/read?lba=${FAILING_LBA - 2048}&blocks=4096`,
+        },
         (res) => {
           res.resume();
           res.on('end', () => resolve(res.trailers));

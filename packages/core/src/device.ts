@@ -497,14 +497,23 @@ export class ScsiDevice {
     const ranges = this.transport.blockRanges!;
     const total = buffer.length;
     const blocks = total / blockSize;
-    const rangeOptions = { ...(options.signal ? { signal: options.signal } : {}), timeoutMs: options.timeoutMs ?? this.commandTimeoutMs };
+    const rangeOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+    };
     let done = 0;
     if (kind === 'read') {
-      await ranges.readBlocks(lba, blocks, blockSize, (chunk) => {
-        buffer.set(chunk, done);
-        done += chunk.length;
-        options.onProgress?.(done, total);
-      }, rangeOptions);
+      await ranges.readBlocks(
+        lba,
+        blocks,
+        blockSize,
+        (chunk) => {
+          buffer.set(chunk, done);
+          done += chunk.length;
+          options.onProgress?.(done, total);
+        },
+        rangeOptions,
+      );
       return;
     }
     const piece = this.maxTransferBytes;
@@ -531,16 +540,25 @@ export class ScsiDevice {
     const { readSync, writeSync } = await import('node:fs');
     const ranges = this.transport.blockRanges!;
     const total = blocks * blockSize;
-    const rangeOptions = { ...(options.signal ? { signal: options.signal } : {}), timeoutMs: options.timeoutMs ?? this.commandTimeoutMs };
+    const rangeOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+    };
     const start = options.position ?? 0;
     let done = 0;
     if (kind === 'read') {
-      await ranges.readBlocks(lba, blocks, blockSize, (chunk) => {
-        for (let off = 0; off < chunk.length;)
-          off += writeSync(fd, chunk, off, chunk.length - off, isFile ? start + done + off : null);
-        done += chunk.length;
-        options.onProgress?.(done, total);
-      }, rangeOptions);
+      await ranges.readBlocks(
+        lba,
+        blocks,
+        blockSize,
+        (chunk) => {
+          for (let off = 0; off < chunk.length;)
+            off += writeSync(fd, chunk, off, chunk.length - off, isFile ? start + done + off : null);
+          done += chunk.length;
+          options.onProgress?.(done, total);
+        },
+        rangeOptions,
+      );
       return done;
     }
     const buffer = new Uint8Array(Math.min(total, this.maxTransferBytes));

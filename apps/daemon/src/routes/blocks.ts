@@ -50,7 +50,8 @@ function parseRange(request: FastifyRequest): BlockRange {
     'text',
   );
   const leaseSecret =
-    headerValue(request.headers['x-usbscsi-lease']) ?? (typeof query['lease'] === 'string' ? query['lease'] : undefined);
+    headerValue(request.headers['x-usbscsi-lease']) ??
+    (typeof query['lease'] === 'string' ? query['lease'] : undefined);
   return {
     lba: BigInt(lbaText),
     blocks,
@@ -60,14 +61,19 @@ function parseRange(request: FastifyRequest): BlockRange {
 }
 
 /** The range's byte count on this device, refused when it ends past the medium or over the daemon's limit. */
-async function rangeBytes(device: ScsiDevice, range: BlockRange, limit: number): Promise<{ total: number; blockSize: number }> {
+async function rangeBytes(
+  device: ScsiDevice,
+  range: BlockRange,
+  limit: number,
+): Promise<{ total: number; blockSize: number }> {
   const capacity = await device.readCapacity();
   const end = range.lba + BigInt(range.blocks);
   if (end > capacity.lastLba + 1n)
-    throw badInput(
-      `blocks ${range.lba}..${end - 1n} end past the medium's last block ${capacity.lastLba}`,
-      { field: 'blocks', reason: 'out-of-range', lastLba: capacity.lastLba.toString() },
-    );
+    throw badInput(`blocks ${range.lba}..${end - 1n} end past the medium's last block ${capacity.lastLba}`, {
+      field: 'blocks',
+      reason: 'out-of-range',
+      lastLba: capacity.lastLba.toString(),
+    });
   const total = range.blocks * capacity.blockSize;
   if (total > limit)
     throw badInput(
@@ -173,7 +179,10 @@ export const blockRoutes =
                 for (const b of buffers) b.release();
               }
             },
-            { signal: clientGoneSignal(res), ...(range.leaseSecret !== undefined ? { leaseSecret: range.leaseSecret } : {}) },
+            {
+              signal: clientGoneSignal(res),
+              ...(range.leaseSecret !== undefined ? { leaseSecret: range.leaseSecret } : {}),
+            },
           );
         } catch (err) {
           if (!started) throw err;

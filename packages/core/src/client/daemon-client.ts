@@ -227,8 +227,16 @@ export class DaemonClient {
           );
         else resolve();
       });
-      res.on('error', (err) => reject(err instanceof UsbScsiError ? err : new UsbScsiError(ErrorCodes.IO, `the read from usbscsid broke off: ${err.message}`, { cause: err })));
-      res.on('aborted', () => reject(new UsbScsiError(ErrorCodes.IO, 'usbscsid closed the connection during the read')));
+      res.on('error', (err) =>
+        reject(
+          err instanceof UsbScsiError
+            ? err
+            : new UsbScsiError(ErrorCodes.IO, `the read from usbscsid broke off: ${err.message}`, { cause: err }),
+        ),
+      );
+      res.on('aborted', () =>
+        reject(new UsbScsiError(ErrorCodes.IO, 'usbscsid closed the connection during the read')),
+      );
     });
   }
 

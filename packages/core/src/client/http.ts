@@ -167,7 +167,9 @@ export class DaemonHttp {
         },
       );
       const onAbort = () =>
-        r.destroy(new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled; the daemon stops the range after the command in flight'));
+        r.destroy(
+          new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled; the daemon stops the range after the command in flight'),
+        );
       req.signal?.addEventListener('abort', onAbort, { once: true });
       r.on('close', () => req.signal?.removeEventListener('abort', onAbort));
       r.on('error', (err: NodeJS.ErrnoException) => {
