@@ -17,6 +17,8 @@ export const KNOWN_PATHS = [
   'sg',
   'kernel',
   'c-loop',
+  'daemon',
+  'multi',
 ];
 export const DEFAULT_PATHS = KNOWN_PATHS;
 
