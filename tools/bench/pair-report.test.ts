@@ -46,7 +46,7 @@ describe('pair report', () => {
     expect(summarizePairs({ reps: [{ results: { kernel: {} } }] })).toBeNull();
   });
 
-  it('verdicts: daemon >= 0.8 met at exactly 0.8, two-disk scaling missed below 0.9; nothing measured is unmeasured', () => {
+  it('verdicts: 0.8 meets the daemon target, scaling below 0.9 misses; nothing measured is unmeasured', () => {
     const byId = Object.fromEntries(
       judgePairs(summarizePairs(raw)).map((v: { id: string; status: string }) => [v.id, v.status]),
     );

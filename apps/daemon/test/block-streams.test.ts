@@ -177,7 +177,7 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     expect(bad.json.error).toMatchObject({ code: ErrorCodes.BAD_INPUT, details: { field: 'lba' } });
   });
 
-  it('a client that leaves mid-body: the daemon stops after the write in flight; the lease holder carries on', async () => {
+  it('a client that leaves mid-body: the write stops after the piece in flight; the lease holder carries on', async () => {
     const client = new DaemonClient(`unix:${t.socketPath}`);
     try {
       const lease = await client.acquireLease('1-1', { ttlMs: 60_000 });

@@ -262,7 +262,7 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
     );
   });
 
-  it('block ranges: a write answers BlockWriteResult, a read its documented headers, a failure midway an Error trailer', async () => {
+  it('block ranges: BlockWriteResult, the read headers, and a failure midway as an Error trailer', async () => {
     const octets = { 'content-type': 'application/octet-stream', 'x-scsi-allow-medium-write': 'true' };
     const written = await raw(t, 'POST', '/v1/devices/1-1/write?lba=8&blocks=4', Buffer.alloc(2048, 9), octets);
     expect(written.status).toBe(200);

@@ -195,7 +195,7 @@ async function measurePath(path) {
     const native = backends.find((x) => x.name === 'native')?.backend;
     if (!native) throw new Error('the native backend did not load');
     const core = await import(`${process.cwd()}/packages/core/dist/index.js`);
-    const ctx = { open, native, core, disks: cfg.disks ?? 1 };
+    const ctx = { open, native, core, disks: cfg.disks ?? 1, scenario };
     return path === 'daemon' ? measureDaemon(ctx) : measureMulti(ctx);
   }
   if (path === 'kernel') {
@@ -310,12 +310,14 @@ async function main() {
       const tp = Date.now();
       try {
         results[path] = await measurePath(path);
-        const r4 = results[path].read[maxSize] ?? NaN;
-        log(
-          `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s ` +
-            `(read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, ` +
-            `TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`,
-        );
+        const r4 = results[path].read[maxSize];
+        if (results[path].pairs) log(`rep ${r + 1}/${cfg.reps} ${path}: ok ${JSON.stringify(results[path].pairs)}`);
+        else
+          log(
+            `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s ` +
+              `(read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, ` +
+              `TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`,
+          );
       } catch (err) {
         const msg = describeError(err);
         results[path] = { error: msg };

@@ -42,12 +42,15 @@ async function openNative(ctx, serial) {
   return ctx.open.openDevice({ selector: selectorOf(serial), backend: ctx.native, transport: 'bot' });
 }
 
-async function startDaemon() {
+async function startDaemon(scenario) {
   const socket = '/tmp/usbscsid-bench.sock';
   rmSync(socket, { force: true });
+  // With --cpu-prof the daemon is profiled too, beside the bench's own profile.
+  const profile = existsSync('/out/cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=/out/prof-${scenario}`] : [];
   const child = spawn(
     process.execPath,
     [
+      ...profile,
       'apps/daemon/dist/main.js',
       '--socket',
       socket,
@@ -60,18 +63,21 @@ async function startDaemon() {
       '--idle-close-ms',
       '600000',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
+  let output = '';
+  child.stdout.on('data', (d) => (output = (output + d).slice(-2000)));
+  child.stderr.on('data', (d) => (output = (output + d).slice(-2000)));
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  for (let i = 0; i < 200 && !existsSync(socket); i++) {
-    if (child.exitCode !== null) break;
-    await sleep(100);
-  }
+  // A loaded TCG guest takes many seconds to start node and load the daemon's modules.
+  const t0 = Date.now();
+  while (!existsSync(socket) && child.exitCode === null && Date.now() - t0 < 120_000) await sleep(100);
   if (!existsSync(socket)) {
     child.kill('SIGKILL');
-    throw new Error(`usbscsid did not start: ${stderr.trim().slice(-400)}`);
+    throw new Error(
+      `usbscsid did not start within ${((Date.now() - t0) / 1000).toFixed(0)} s ` +
+        `(exit ${child.exitCode}): ${output.trim().slice(-600)}`,
+    );
   }
   return {
     via: `unix:${socket}`,
@@ -96,7 +102,7 @@ export async function measureDaemon(ctx) {
     await local.close();
   }
   await waitForBenchDisks(ctx.disks);
-  const daemon = await startDaemon();
+  const daemon = await startDaemon(ctx.scenario);
   let throughDaemon;
   try {
     const remote = await ctx.core.openRemoteDevice({ via: daemon.via, selector: selectorOf(SERIALS[0]) });

@@ -114,7 +114,8 @@ export function pairsText(pairs) {
     for (const op of ['read', 'write']) {
       const m = pairs.multi[op];
       const row = (label, s, vs) =>
-        `  ${op.padEnd(5)}  ${label.padEnd(15)} ${f(s.one)} -> ${f(s.two)} (${x(s.ratio)})${vs ? `  ${x(s.vsKernel)} the kernel's` : ''}`;
+        `  ${op.padEnd(5)}  ${label.padEnd(15)} ${f(s.one)} -> ${f(s.two)} (${x(s.ratio)})` +
+        (vs ? `  ${x(s.vsKernel)} the kernel's` : '');
       parts.push(
         row('kernel O_DIRECT', m.kernel, false),
         row('one process', m.oneProcess, true),

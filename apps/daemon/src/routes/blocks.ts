@@ -207,7 +207,7 @@ export const blockRoutes =
         if (ctx.draining) throw cancelled('the daemon is shutting down; retry against the next instance');
         const slot = ctx.registry.get(request.params.id);
         const body = request.body as IncomingMessage | undefined;
-        if (!body || typeof body !== 'object' || typeof (body as IncomingMessage).pipe !== 'function')
+        if (!body || typeof body !== 'object' || typeof body.pipe !== 'function')
           throw badInput('send the blocks as the body, Content-Type: application/octet-stream', {
             reason: 'not-octet-stream',
           });
@@ -272,7 +272,7 @@ async function writeFromBody(
   const options = { allowMediumWrite: true, ...(range.timeoutMs !== undefined ? { timeoutMs: range.timeoutMs } : {}) };
   const flush = async (view: Uint8Array) => {
     await inFlight;
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw asUsbScsiError(failure);
     const at = lba;
     lba += BigInt(view.length / blockSize);
     inFlight = device.write(at, view, options).then(
@@ -324,7 +324,7 @@ async function writeFromBody(
         expected: total,
       });
     await inFlight;
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw asUsbScsiError(failure);
     return written;
   } catch (err) {
     await inFlight;

@@ -194,7 +194,7 @@ export class DaemonClient {
       res.destroy();
       throw new UsbScsiError(
         ErrorCodes.IO,
-        `usbscsid announced ${res.headers[BlockHeaders.length]} bytes for ${range.blocks} blocks; ` +
+        `usbscsid announced ${String(res.headers[BlockHeaders.length])} bytes for ${range.blocks} blocks; ` +
           `${range.bytes} were expected (did the medium change its block size?)`,
       );
     }
@@ -211,7 +211,7 @@ export class DaemonClient {
           sink(chunk);
         } catch (err) {
           res.destroy();
-          reject(err as Error);
+          reject(err);
         }
       });
       res.on('end', () => {

@@ -19,7 +19,10 @@ export const BlockHeaders = {
   error: 'x-usbscsi-error',
 } as const;
 
-/** A range this long or shorter goes in one request; longer ones are split (a body must arrive within the daemon's request timeout). */
+/**
+ * A range this long or shorter goes in one request; longer ones are split (a body must arrive
+ * within the daemon's request timeout, and other clients get their turn between requests).
+ */
 export const BLOCK_STREAM_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 export function errorTrailer(err: UsbScsiError): string {
