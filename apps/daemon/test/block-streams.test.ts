@@ -6,8 +6,8 @@
 import { request } from 'node:http';
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DaemonClient, ErrorCodes, openRemoteDevice, type ScsiDevice } from '@usbscsi/core';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DaemonClient, ErrorCodes, openRemoteDevice, type RemoteTransport, type ScsiDevice } from '@usbscsi/core';
 import { overlapProbe, type EmulatorBackend } from '@usbscsi/emulator';
 import { createCoreProvider } from '../src/core-provider.js';
 import { createSimBackend } from '../src/sim.js';
@@ -59,12 +59,18 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
 
   it('write and read back 6 MiB through the daemon: one request each way, bytes intact', async () => {
     const data = patterned(6 * MIB, 1);
+    const client = (dev.transport as RemoteTransport).client;
+    await dev.readCapacity();
+    const perCommand = vi.spyOn(client, 'execute');
+    const reads = vi.spyOn(client, 'readBlocks');
+    const writes = vi.spyOn(client, 'writeBlocks');
     await dev.write(100, data, { allowMediumWrite: true });
     const back = new Uint8Array(data.length);
     const progress: number[] = [];
     await dev.readInto(100, back, { onProgress: (done) => progress.push(done) });
     expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
     expect(progress.at(-1)).toBe(data.length);
+    expect([perCommand.mock.calls.length, reads.mock.calls.length, writes.mock.calls.length]).toEqual([0, 1, 1]);
     // A fresh read through another ScsiDevice API sees the same bytes.
     const again = await dev.read(100, 8);
     expect(Buffer.from(again).equals(Buffer.from(data.subarray(0, 8 * BLOCK)))).toBe(true);
