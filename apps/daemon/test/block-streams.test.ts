@@ -183,7 +183,7 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     expect(bad.json.error).toMatchObject({ code: ErrorCodes.BAD_INPUT, details: { field: 'lba' } });
   });
 
-  it('a client that leaves mid-body: the write stops after the piece in flight; the lease holder carries on', async () => {
+  it('a client leaving mid-body stops the write after the piece in flight; the lease holder carries on', async () => {
     const client = new DaemonClient(`unix:${t.socketPath}`);
     try {
       const lease = await client.acquireLease('1-1', { ttlMs: 60_000 });
