@@ -22,6 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchArgumentError, parseBenchArgs, usage } from './lib/args.mjs';
 import { best, judgeTargets, renderSvg, renderText, summarizeScenario } from './lib/report.mjs';
+import { judgePairs, summarizePairs } from './lib/pair-report.mjs';
 import { topFrames } from './lib/cpuprofile.mjs';
 import { qemuAccel } from '../vm/accel.mjs';
 
@@ -88,18 +89,34 @@ function buildBaselines() {
   });
 }
 
-function deviceArgs(scenario, disk) {
-  const drive = ['-drive', `if=none,id=stick,file=${disk},format=raw,cache=unsafe`];
+/** Disks the paths need: BENCH1 always, BENCH2 for `multi` (the guest tells them apart by serial). */
+const diskCount = (config) => (config.paths.includes('multi') ? 2 : 1);
+
+function deviceArgs(scenario, disks) {
   const hc = scenario === 'xhci' ? ['-device', 'qemu-xhci,id=hc'] : ['-device', 'usb-ehci,id=hc'];
-  return [...hc, ...drive, '-device', 'usb-storage,bus=hc.0,drive=stick,serial=BENCH1'];
+  const drives = disks.flatMap((disk, i) => {
+    const id = i === 0 ? 'stick' : `stick${i + 1}`;
+    return [
+      '-drive',
+      `if=none,id=${id},file=${disk},format=raw,cache=unsafe`,
+      '-device',
+      `usb-storage,bus=hc.0,drive=${id},serial=BENCH${i + 1}`,
+    ];
+  });
+  return [...hc, ...drives];
 }
 
 function boot(scenario, kernel, initrd, config) {
-  const disk = join(work, `disk-${scenario}.img`);
-  rmSync(disk, { force: true });
-  const fd = openSync(disk, 'w');
-  ftruncateSync(fd, 2 * config.sizeMiB * 1024 * 1024 + 8 * 1024 * 1024); // reads, then writes, + slack
-  closeSync(fd);
+  const disks = Array.from({ length: diskCount(config) }, (_, i) =>
+    join(work, i === 0 ? `disk-${scenario}.img` : `disk${i + 1}-${scenario}.img`),
+  );
+  for (const disk of disks) {
+    rmSync(disk, { force: true });
+    const fd = openSync(disk, 'w');
+    // reads, then writes, + slack; at least the 64 MiB read and write of the daemon and multi paths
+    ftruncateSync(fd, Math.max(2 * config.sizeMiB, 128) * 1024 * 1024 + 8 * 1024 * 1024);
+    closeSync(fd);
+  }
   rmSync(join(out, `raw-${scenario}.json`), { force: true });
   const args = [
     '-machine',
@@ -121,7 +138,7 @@ function boot(scenario, kernel, initrd, config) {
     `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
     '-virtfs',
     `local,path=${out},mount_tag=out,security_model=none,id=out`,
-    ...deviceArgs(scenario, disk),
+    ...deviceArgs(scenario, disks),
   ];
   const t0 = Date.now();
   return new Promise((resolveBoot) => {
@@ -148,7 +165,7 @@ function boot(scenario, kernel, initrd, config) {
     }, bootTimeoutS * 1000);
     qemu.on('close', () => {
       clearTimeout(timer);
-      rmSync(disk, { force: true });
+      for (const disk of disks) rmSync(disk, { force: true });
       const consoleText = Buffer.concat(chunks).toString('latin1').replace(/\0/g, '');
       writeFileSync(join(work, `console-${scenario}.log`), consoleText);
       let raw = null;
@@ -229,6 +246,7 @@ async function main() {
       reps: config.reps,
       turCount: config.turCount,
       chunkKiB: config.chunkKiB,
+      disks: diskCount(config),
     }),
   );
 
@@ -268,6 +286,7 @@ async function main() {
     }
     const summary = summarizeScenario(r.raw);
     if (Object.values(summary).some((p) => p.errors.length)) complete = false;
+    const pairs = summarizePairs(r.raw);
     report.scenarios.push({
       scenario,
       bootSeconds: r.seconds,
@@ -279,7 +298,8 @@ async function main() {
       reps: r.raw.reps.length,
       turCount: r.raw.turCount,
       summary,
-      targets: judgeTargets(summary, r.raw.sizes),
+      targets: [...judgeTargets(summary, r.raw.sizes), ...judgePairs(pairs)],
+      pairs,
       bestSummary: summarizeScenario(r.raw, best),
       raw: r.raw.reps,
       cpuProfiles: profiles(scenario),

@@ -408,6 +408,7 @@ export class ScsiDevice {
     checkBlocks(blocks);
     if (BigInt(lba) < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
     const isFile = fstatSync(fd).isFile();
+    if (this.transport.blockRanges) return this.fdRange(kind, BigInt(lba), blocks, blockSize, fd, isFile, options);
     const direct = isFile && this.transport.fdStreaming === true;
     const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
     const buffer = direct ? undefined : new Uint8Array(Math.min(blocks, perCommand) * blockSize);
@@ -472,6 +473,7 @@ export class ScsiDevice {
   ): Promise<void> {
     let next = BigInt(lba);
     if (next < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
+    if (this.transport.blockRanges) return this.bufferRange(kind, next, buffer, blockSize, options);
     const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
     const total = buffer.length;
     for (let offset = 0; offset < total;) {
@@ -482,6 +484,100 @@ export class ScsiDevice {
       next += BigInt(blocks);
       options.onProgress?.(offset, total);
     }
+  }
+
+  /** transferBlocks on a transport that moves whole ranges (the daemon client). */
+  private async bufferRange(
+    kind: 'read' | 'write',
+    lba: bigint,
+    buffer: Uint8Array,
+    blockSize: number,
+    options: TransferProgressOptions,
+  ): Promise<void> {
+    const ranges = this.transport.blockRanges!;
+    const total = buffer.length;
+    const blocks = total / blockSize;
+    const rangeOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+    };
+    let done = 0;
+    if (kind === 'read') {
+      await ranges.readBlocks(
+        lba,
+        blocks,
+        blockSize,
+        (chunk) => {
+          buffer.set(chunk, done);
+          done += chunk.length;
+          options.onProgress?.(done, total);
+        },
+        rangeOptions,
+      );
+      return;
+    }
+    const piece = this.maxTransferBytes;
+    async function* pieces(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < total; at += piece) {
+        if (at > 0) options.onProgress?.(at, total);
+        yield buffer.subarray(at, Math.min(total, at + piece));
+      }
+    }
+    await ranges.writeBlocks(lba, blocks, blockSize, pieces(), rangeOptions);
+    options.onProgress?.(total, total);
+  }
+
+  /** streamFd on a transport that moves whole ranges: one reused buffer for a write's source. */
+  private async fdRange(
+    kind: 'read' | 'write',
+    lba: bigint,
+    blocks: number,
+    blockSize: number,
+    fd: number,
+    isFile: boolean,
+    options: TransferProgressOptions & { position?: number },
+  ): Promise<number> {
+    const { readSync, writeSync } = await import('node:fs');
+    const ranges = this.transport.blockRanges!;
+    const total = blocks * blockSize;
+    const rangeOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+    };
+    const start = options.position ?? 0;
+    let done = 0;
+    if (kind === 'read') {
+      await ranges.readBlocks(
+        lba,
+        blocks,
+        blockSize,
+        (chunk) => {
+          for (let off = 0; off < chunk.length;)
+            off += writeSync(fd, chunk, off, chunk.length - off, isFile ? start + done + off : null);
+          done += chunk.length;
+          options.onProgress?.(done, total);
+        },
+        rangeOptions,
+      );
+      return done;
+    }
+    const buffer = new Uint8Array(Math.min(total, this.maxTransferBytes));
+    async function* fromFd(): AsyncGenerator<Uint8Array> {
+      while (done < total) {
+        const want = Math.min(buffer.length, total - done);
+        let got = 0;
+        while (got < want) {
+          const n = readSync(fd, buffer, got, want - got, isFile ? start + done + got : null);
+          if (n === 0) throw badInput(`the input ends after ${done + got} bytes; ${total} were to be written`);
+          got += n;
+        }
+        yield buffer.subarray(0, got);
+        done += got;
+        options.onProgress?.(done, total);
+      }
+    }
+    await ranges.writeBlocks(lba, blocks, blockSize, fromFd(), rangeOptions);
+    return total;
   }
 
   /**

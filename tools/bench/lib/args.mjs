@@ -19,6 +19,8 @@ export const KNOWN_PATHS = [
   'sg-node',
   'kernel',
   'c-loop',
+  'daemon',
+  'multi',
 ];
 export const DEFAULT_PATHS = KNOWN_PATHS;
 

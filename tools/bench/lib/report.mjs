@@ -2,6 +2,7 @@
 // Pure functions on plain objects: the guest's raw samples go in, strings come out.
 
 import { MIB } from './args.mjs';
+import { pairsText } from './pair-report.mjs';
 
 export const PATH_LABELS = {
   'native-d1': 'native BOT, depth 1',
@@ -16,6 +17,8 @@ export const PATH_LABELS = {
   'sg-node': 'SG_IO, READ/WRITE on the sg node',
   kernel: 'kernel block device, O_DIRECT',
   'c-loop': 'C libusb sync loop',
+  daemon: 'through usbscsid vs in process (64 MiB)',
+  multi: 'two disks at once vs one (64 MiB each)',
 };
 /** The native configuration the targets are judged on: what a user gets without tuning. */
 export const NATIVE_DEFAULT = 'native-d4';
@@ -289,6 +292,7 @@ export function renderText(report) {
         )}`,
       );
     }
+    if (s.pairs) parts.push(pairsText(s.pairs));
     parts.push(`-- targets (on medians) --\n${targetsText(s.targets)}`);
     if (s.bestSummary) {
       for (const op of ['read', 'write'])
