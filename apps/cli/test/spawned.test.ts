@@ -212,7 +212,8 @@ function modulesLoadedBy(args: string[]): string[] {
     "import { createRequire, register } from 'node:module';\n" +
       `register(${JSON.stringify(pathToFileURL(hook).href)});\n` +
       'const { cache } = createRequire(import.meta.url);\n' +
-      "process.on('exit', () => { for (const f of Object.keys(cache)) process.stderr.write(`LOADED file://${f}\\n`); });\n",
+      "process.on('exit', () => {\n" +
+      '  for (const f of Object.keys(cache)) process.stderr.write(`LOADED file://${f}\\n`);\n});\n',
   );
   const r = spawnSync(process.execPath, ['--import', pathToFileURL(register).href, cliMain, ...args], {
     encoding: 'utf8',
@@ -224,7 +225,8 @@ function modulesLoadedBy(args: string[]): string[] {
 }
 
 describe('what a run loads (lazy loading)', () => {
-  it('--device sim inquiry: the info command module only, core without its root, bridges, firmware, handoff, daemon client, trace or backends', () => {
+  // Not loaded by inquiry: core's root, bridges, firmware, handoff, daemon client, trace, backends.
+  it('--device sim inquiry: its command module and the device path of core only', () => {
     const loaded = modulesLoadedBy(['--device', 'sim', 'inquiry']);
     expect(loaded).toContain('apps/cli/dist/commands/info.js');
     expect(loaded).toContain('packages/emulator/dist/index.js');
