@@ -21,6 +21,8 @@ import {
 } from './lib/report.mjs';
 // @ts-expect-error -- plain ESM JavaScript without declarations
 import { topFrames } from './lib/cpuprofile.mjs';
+// @ts-expect-error -- plain ESM JavaScript without declarations
+import { startupText, summarizeStartup } from './lib/startup.mjs';
 
 const MIB = 1024 * 1024;
 const KIB = 1024;
@@ -329,5 +331,31 @@ describe('topFrames', () => {
     });
     expect(top[0].selfPercent).toBeCloseTo(50);
     expect(top[1]).toMatchObject({ name: '(anonymous)', selfMs: 3 });
+  });
+});
+
+describe('summarizeStartup / startupText', () => {
+  it('medians per command, ratios against node -e 0, the 1.5x target judged on the inquiry run', () => {
+    const s = summarizeStartup({
+      'node -e 0': [40, 50, 45],
+      'usbscsi --device sim inquiry': [70, 60, 90],
+      'usbscsi --help': [100, 120, 110],
+    });
+    expect(s.runs).toBe(3);
+    expect(s.rows).toEqual([
+      { name: 'node -e 0', medianMs: 45, minMs: 40, ratio: 1 },
+      { name: 'usbscsi --device sim inquiry', medianMs: 70, minMs: 60, ratio: 70 / 45, target: 1.5, met: false },
+      { name: 'usbscsi --help', medianMs: 110, minMs: 100, ratio: 110 / 45 },
+    ]);
+    const text = startupText(s);
+    expect(text).toContain('median of 3 runs');
+    expect(text).toMatch(/usbscsi --device sim inquiry\s+70 ms \(min 60\)\s+1\.56x\s+\[MISSED\] <= 1\.5x node -e 0/);
+    expect(startupText({ error: 'apps/cli/dist/main.js is missing' })).toContain('ERROR: apps/cli/dist/main.js');
+  });
+
+  it('--no-startup and --tiny set the runs per command', () => {
+    expect(parseBenchArgs([], {}).startupRuns).toBe(21);
+    expect(parseBenchArgs(['--tiny'], {}).startupRuns).toBe(5);
+    expect(parseBenchArgs(['--no-startup'], {}).startupRuns).toBe(0);
   });
 });

@@ -24,6 +24,8 @@ import { BenchArgumentError, parseBenchArgs, usage } from './lib/args.mjs';
 import { best, judgeTargets, renderSvg, renderText, summarizeScenario } from './lib/report.mjs';
 import { judgePairs, summarizePairs } from './lib/pair-report.mjs';
 import { topFrames } from './lib/cpuprofile.mjs';
+import { startupText } from './lib/startup.mjs';
+import { measureStartup } from './startup.mjs';
 import { qemuAccel } from '../vm/accel.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -260,6 +262,7 @@ async function main() {
     config,
     scenarios: [],
     memory: null,
+    startup: null,
   };
   let complete = true;
   for (const scenario of config.scenarios) {
@@ -311,11 +314,17 @@ async function main() {
     report.memory = runMemory(config);
     if (report.memory.error) complete = false;
   }
+  if (config.startupRuns > 0) {
+    console.log(`bench: CLI start-up, ${config.startupRuns} runs per command…`);
+    report.startup = measureStartup(config.startupRuns);
+    if (report.startup.error) complete = false;
+  }
   report.totalSeconds = (Date.now() - t0) / 1000;
   mkdirSync(reports, { recursive: true });
   writeFileSync(join(reports, 'bench.json'), JSON.stringify(report, null, 1));
   writeFileSync(join(reports, 'bench-throughput.svg'), renderSvg(report));
   console.log(`\n${renderText(report)}\n`);
+  if (report.startup) console.log(`${startupText(report.startup)}\n`);
   for (const s of report.scenarios) {
     for (const p of s.cpuProfiles ?? []) {
       console.log(`-- ${s.scenario}: top self-time frames of the in-guest node run (${p.file}) --`);

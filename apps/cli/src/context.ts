@@ -3,19 +3,18 @@
  * chosen mode (human / --json / --quiet), and the device session (selection,
  * tracing, closing). Protocol work is core's; this file only wires it.
  */
-import type { BotEvent, HandoffPlatform, LeaseOptions, LeaseRegistry, ScsiDevice, UsbBackend } from '@usbscsi/core';
-import {
-  ErrorCodes,
+import type {
+  BotEvent,
+  HandoffPlatform,
   LeaseJournal,
-  TracingBackend,
-  UsbScsiError,
-  badInput,
-  describeBotEvent,
-  openDevice,
-  openTraceFile,
-  type TraceFile,
+  LeaseOptions,
+  LeaseRegistry,
+  ScsiDevice,
+  TraceFile,
+  UsbBackend,
 } from '@usbscsi/core';
-import { connectVia } from './core-bridge.js';
+import { ErrorCodes, UsbScsiError, badInput } from '@usbscsi/core/errors';
+import { openDevice } from '@usbscsi/core/open';
 import { toJson } from './format/json.js';
 import type { CliIo } from './io.js';
 import { parseIntOption } from './options.js';
@@ -82,7 +81,7 @@ export class CliContext {
     const handoff = this.deps.handoff
       ? await this.deps.handoff()
       : env
-        ? { journal: new LeaseJournal({ path: env }) }
+        ? { journal: new (await import('@usbscsi/core')).LeaseJournal({ path: env }) }
         : {};
     // A dead holder's lease recovered first is said on stderr, --json or not (stdout stays one document).
     const onNotice = (message: string) => {
@@ -160,7 +159,9 @@ export class CliContext {
             '(SG_IO) with none; use --backend native or node-usb to trace.',
         );
       }
-      if (this.opts.trace) trace = openTraceFile(this.opts.trace);
+      // What only --trace and --verbose use comes from the package root, loaded for them alone.
+      const extras = this.opts.trace || this.opts.verbose ? await import('@usbscsi/core') : undefined;
+      if (this.opts.trace) trace = extras!.openTraceFile(this.opts.trace);
       const recorder = trace?.recorder;
       // Tracing needs BOT: SG_IO sends no USB transfers this process could see.
       const transport = this.opts.backend === 'sg' ? 'sg' : this.opts.backend === 'auto' && !trace ? 'auto' : 'bot';
@@ -171,10 +172,13 @@ export class CliContext {
         ...(lun !== undefined ? { lun } : {}),
         lease,
         ...(commandTimeoutMs !== undefined ? { commandTimeoutMs } : {}),
-        ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
+        ...(recorder ? { wrapBackend: (inner: UsbBackend) => new extras!.TracingBackend(inner, recorder) } : {}),
         // --verbose: one stderr line per thing BOT did besides the commands (stdout stays the result).
         ...(this.opts.verbose
-          ? { onBotEvent: (event: BotEvent) => void this.io.stderr.write(`usbscsi: bot: ${describeBotEvent(event)}\n`) }
+          ? {
+              onBotEvent: (event: BotEvent) =>
+                void this.io.stderr.write(`usbscsi: bot: ${extras!.describeBotEvent(event)}\n`),
+            }
           : {}),
       } as const;
       device = await openDevice(openOptions);
@@ -208,6 +212,7 @@ export class CliContext {
       );
     }
     const lun = this.lun();
+    const { connectVia } = await import('./core-bridge.js');
     const device = await connectVia(via, {
       ...(this.opts.device !== undefined ? { selector: this.opts.device } : {}),
       ...(lun !== undefined ? { lun } : {}),

@@ -1,13 +1,8 @@
-import {
-  openNvme,
-  readHealth,
-  type BridgeChoice,
-  type BridgeHost,
-  type HealthReport,
-  type NvmeDevice,
-} from './bridges/index.js';
+// Bridges and firmware load when a device first uses them: opening a device for INQUIRY or a
+// read should not parse the NVMe and firmware code (CLI start-up).
+import type { BridgeChoice, BridgeHost, HealthReport, NvmeDevice } from './bridges/index.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
-import { downloadFirmware, resolveFirmwareTarget, type FirmwareInfoOptions } from './firmware/download.js';
+import type { FirmwareInfoOptions } from './firmware/download.js';
 import type { DownloadFirmwareOptions, FirmwareCapabilities, FirmwareReport } from './firmware/types.js';
 import * as scsi from './scsi/index.js';
 import type { DecodedSense } from './scsi/sense-types.js';
@@ -160,7 +155,7 @@ export class ScsiDevice {
    * status and decoded sense. Throws `UsbScsiError` for transport failures
    * and bad input; refuses medium writes without `allowMediumWrite`.
    */
-  async execute(cdb: Uint8Array, options: ExecuteOptions = {}): Promise<ScsiResult> {
+  execute(cdb: Uint8Array, options: ExecuteOptions = {}): Promise<ScsiResult> {
     return this.send(cdb, options, true);
   }
 
@@ -648,11 +643,13 @@ export class ScsiDevice {
    * bridge `bridge` names or the one detected (VID:PID table, then safe probes).
    */
   async nvme(options: { bridge?: BridgeChoice } = {}): Promise<NvmeDevice> {
+    const { openNvme } = await import('./bridges/index.js');
     return openNvme(this.bridgeHost(), options.bridge);
   }
 
   /** One health summary: SAT SMART for a SATA drive, the NVMe SMART / health log through a bridge. */
   async health(options: { bridge?: BridgeChoice } = {}): Promise<HealthReport> {
+    const { readHealth } = await import('./bridges/index.js');
     return readHealth({ ...this.bridgeHost(), satSmart: () => this.smart() }, options.bridge);
   }
 
@@ -686,11 +683,13 @@ export class ScsiDevice {
    * activation waits for the device to come back. See firmware/types.ts for the options.
    */
   async downloadFirmware(image: Uint8Array, options: DownloadFirmwareOptions): Promise<FirmwareReport> {
+    const { downloadFirmware } = await import('./firmware/download.js');
     return downloadFirmware(this, image, options);
   }
 
   /** What the device reports about firmware download (modes, offset boundary, buffer size, revision); read-only. */
   async firmwareInfo(options: FirmwareInfoOptions = {}): Promise<FirmwareCapabilities> {
+    const { resolveFirmwareTarget } = await import('./firmware/download.js');
     return (await resolveFirmwareTarget(this, options)).capabilities;
   }
 

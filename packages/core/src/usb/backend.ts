@@ -200,6 +200,12 @@ export interface UsbHandleCapabilities {
   fdStreaming: boolean;
   /** Kernel driver detach/attach does something on this platform. */
   kernelDriver: boolean;
+  /**
+   * How long the device behind this handle needs after a Bulk-Only Mass Storage Reset before its
+   * halts are cleared, when the backend knows it (an emulated device: 0). Unset: BotTransport's
+   * pause (100 ms, as Linux waits), which a real device may need.
+   */
+  resetRecoveryMs?: number;
 }
 
 export interface UsbDeviceHandle {
