@@ -15,6 +15,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   ScsiStatus,
   type DataDirection,
+  type ScsiJob,
   type ScsiRequest,
   type ScsiResult,
   type ScsiTransport,
@@ -413,6 +414,10 @@ export class ScsiDevice {
     const buffer = direct ? undefined : new Uint8Array(Math.min(blocks, perCommand) * blockSize);
     const total = blocks * blockSize;
     let position = options.position ?? 0;
+    if (direct && this.transport.executeJob) {
+      await this.blockJobs(kind, BigInt(lba), blocks, blockSize, { fd, position }, options);
+      return total;
+    }
     let done = 0;
     let next = BigInt(lba);
     for (let left = blocks; left > 0;) {
@@ -472,6 +477,10 @@ export class ScsiDevice {
   ): Promise<void> {
     let next = BigInt(lba);
     if (next < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
+    if (this.transport.executeJob) {
+      await this.blockJobs(kind, next, buffer.length / blockSize, blockSize, { data: buffer }, options);
+      return;
+    }
     const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
     const total = buffer.length;
     for (let offset = 0; offset < total;) {
@@ -481,6 +490,79 @@ export class ScsiDevice {
       offset += view.length;
       next += BigInt(blocks);
       options.onProgress?.(offset, total);
+    }
+  }
+
+  /**
+   * READs or WRITEs of `blocks` blocks from `lba` as jobs (transports that run commands back to
+   * back: `ScsiTransport.executeJob`), each of at most JOB_BYTES so progress is reported and
+   * memory for the command list stays small. The command that ends a job early is handled as
+   * {@link blockCommand} handles one: a UNIT ATTENTION sends it once more, any other status
+   * throws, GOOD with bytes missing is an error; the next job starts after it.
+   */
+  private async blockJobs(
+    kind: 'read' | 'write',
+    lba: bigint,
+    blocks: number,
+    blockSize: number,
+    target: { data: Uint8Array } | { fd: number; position: number },
+    options: TransferProgressOptions,
+  ): Promise<void> {
+    const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
+    const total = blocks * blockSize;
+    let done = 0; // bytes
+    let next = lba;
+    while (done < total) {
+      const commands: { cdb: Uint8Array; length: number; lba: bigint }[] = [];
+      let bytes = 0;
+      for (let left = (total - done) / blockSize; left > 0 && bytes < JOB_BYTES; ) {
+        const n = Math.min(left, perCommand);
+        const at = next + BigInt(bytes / blockSize);
+        commands.push({ cdb: blockCdb(kind, at, n), length: n * blockSize, lba: at });
+        bytes += n * blockSize;
+        left -= n;
+      }
+      const job: ScsiJob = {
+        commands,
+        direction: kind === 'read' ? 'in' : 'out',
+        lun: this.lun,
+        timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+      };
+      if ('data' in target) job.data = target.data.subarray(done, done + bytes);
+      else job.dataFd = { fd: target.fd, position: target.position + done };
+      if (options.signal) job.signal = options.signal;
+      const r = await this.transport.executeJob!(job);
+      let moved = commands.slice(0, r.done).reduce((sum, c) => sum + c.length, 0);
+      if (r.done < commands.length) {
+        const c = commands[r.done]!;
+        let result = r.result;
+        if (!result) throw new UsbScsiError(ErrorCodes.IO, 'the transport stopped a job without a result');
+        if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
+          // A reset or medium change is reported once; the command itself did not run.
+          const phase =
+            'data' in target
+              ? { data: target.data.subarray(done + moved, done + moved + c.length) }
+              : { dataFd: { fd: target.fd, position: target.position + done + moved, length: c.length } };
+          result = await this.send(
+            c.cdb,
+            {
+              direction: job.direction,
+              ...phase,
+              allowMediumWrite: kind === 'write',
+              ...(options.signal ? { signal: options.signal } : {}),
+              ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+            },
+            false,
+          );
+        }
+        if (result.status !== ScsiStatus.GOOD && result.status !== ScsiStatus.CONDITION_MET)
+          throw new CheckConditionError(result, result.sense, c.cdb);
+        checkMoved(c.cdb, c.lba, c.length, result);
+        moved += c.length;
+      }
+      done += moved;
+      next += BigInt(moved / blockSize);
+      options.onProgress?.(done, total);
     }
   }
 
@@ -496,11 +578,7 @@ export class ScsiDevice {
     phase: { data: Uint8Array } | { dataFd: { fd: number; position: number; length: number } },
     options: TransferProgressOptions,
   ): Promise<void> {
-    const long = lba + BigInt(blocks) > 0xffff_ffffn || blocks > 0xffff;
-    const cdb =
-      kind === 'read'
-        ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba, blocks })
-        : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba, blocks });
+    const cdb = blockCdb(kind, lba, blocks);
     const expected = 'data' in phase ? phase.data.length : phase.dataFd.length;
     const result = await this.run(
       cdb,
@@ -513,14 +591,7 @@ export class ScsiDevice {
       },
       false,
     );
-    if (result.transferred !== expected) {
-      throw new UsbScsiError(
-        ErrorCodes.IO,
-        `${scsi.opcodeName(cdb)} at LBA ${lba} moved ${result.transferred} of ${expected} ` +
-          `bytes (residue ${result.residue}) with GOOD status`,
-        { details: { lba: lba.toString(), expected, transferred: result.transferred } },
-      );
-    }
+    checkMoved(cdb, lba, expected, result);
   }
 
   /** ATA IDENTIFY DEVICE through SAT ATA PASS-THROUGH(16) (USB-SATA bridges). */
@@ -624,6 +695,29 @@ export class ScsiDevice {
         { details: { mounts } },
       );
     }
+  }
+}
+
+/** Bytes per job of READs or WRITEs: the progress step, and a bound on the command list. */
+const JOB_BYTES = 64 << 20;
+
+/** READ or WRITE (10), or (16) when the LBA or count needs it. */
+function blockCdb(kind: 'read' | 'write', lba: bigint, blocks: number): Uint8Array {
+  const long = lba + BigInt(blocks) > 0xffff_ffffn || blocks > 0xffff;
+  return kind === 'read'
+    ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba, blocks })
+    : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba, blocks });
+}
+
+/** GOOD status with bytes missing is an error, never data passed off as whole. */
+function checkMoved(cdb: Uint8Array, lba: bigint, expected: number, result: ScsiResult): void {
+  if (result.transferred !== expected) {
+    throw new UsbScsiError(
+      ErrorCodes.IO,
+      `${scsi.opcodeName(cdb)} at LBA ${lba} moved ${result.transferred} of ${expected} ` +
+        `bytes (residue ${result.residue}) with GOOD status`,
+      { details: { lba: lba.toString(), expected, transferred: result.transferred } },
+    );
   }
 }
 
