@@ -101,6 +101,11 @@ export interface ExecuteOptions {
 
 export interface TransferProgressOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /**
+   * Bytes per READ or WRITE command (a whole number of blocks); default and upper bound: the
+   * device's `maxTransferBytes`.
+   */
+  commandBytes?: number;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -410,7 +415,7 @@ export class ScsiDevice {
     if (BigInt(lba) < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
     const isFile = fstatSync(fd).isFile();
     const direct = isFile && this.transport.fdStreaming === true;
-    const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
+    const perCommand = this.blocksPerCommand(blockSize, options);
     const buffer = direct ? undefined : new Uint8Array(Math.min(blocks, perCommand) * blockSize);
     const total = blocks * blockSize;
     let position = options.position ?? 0;
@@ -481,7 +486,7 @@ export class ScsiDevice {
       await this.blockJobs(kind, next, buffer.length / blockSize, blockSize, { data: buffer }, options);
       return;
     }
-    const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
+    const perCommand = this.blocksPerCommand(blockSize, options);
     const total = buffer.length;
     for (let offset = 0; offset < total;) {
       const blocks = Math.min(perCommand, (total - offset) / blockSize);
@@ -491,6 +496,13 @@ export class ScsiDevice {
       next += BigInt(blocks);
       options.onProgress?.(offset, total);
     }
+  }
+
+  private blocksPerCommand(blockSize: number, options: TransferProgressOptions): number {
+    const asked = options.commandBytes;
+    if (asked !== undefined && (!Number.isSafeInteger(asked) || asked < blockSize || asked % blockSize !== 0))
+      throw badInput(`commandBytes must be a whole number of ${blockSize}-byte blocks; got ${asked}`);
+    return Math.max(1, Math.floor(Math.min(this.maxTransferBytes, asked ?? Infinity) / blockSize));
   }
 
   /**
@@ -508,7 +520,7 @@ export class ScsiDevice {
     target: { data: Uint8Array } | { fd: number; position: number },
     options: TransferProgressOptions,
   ): Promise<void> {
-    const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
+    const perCommand = this.blocksPerCommand(blockSize, options);
     const total = blocks * blockSize;
     let done = 0; // bytes
     let next = lba;
