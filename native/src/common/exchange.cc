@@ -268,7 +268,7 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
       s.phase = i;
       s.transfer = libusb_alloc_transfer(0);
       if (!s.transfer) return FromLibusb(LIBUSB_ERROR_NO_MEM, PhaseName(i) + ": allocate transfers");
-      if (Streams(p)) {
+      if (OwnsBuffers(p)) {
         s.own = TakePinned(*state_, handle_, cfg.chunkSize);
         s.pinned = s.own != nullptr;
         if (!s.own && cfg.staged) break;  // below: the phase moves the caller's memory in place
@@ -325,7 +325,7 @@ void Exchange::StartPhaseLocked(size_t i) {
   Phase& p = phases_[i];
   if (p.started) return;
   p.started = true;
-  if (Streams(p) && !IsIn(p)) {
+  if (IsFd(p) && !IsIn(p)) {
     for (size_t s = 0; s < p.slots.size() && p.nextChunk < p.chunks; ++s) {
       p.slots[s].chunk = p.nextChunk++;
       QueueIoLocked({i, s, true});
@@ -351,6 +351,7 @@ void Exchange::SubmitSlotLocked(size_t i, size_t s) {
   }
   Slot& slot = p.slots[s];
   const int length = static_cast<int>(ChunkLength(p, slot.chunk));
+  if (p.cfg.staged && !IsIn(p)) std::memcpy(slot.own, p.cfg.buffer + ChunkOffset(p, slot.chunk), length);
   if (p.cfg.streamId != 0) {
     libusb_fill_bulk_stream_transfer(slot.transfer, handle_, p.cfg.endpoint, p.cfg.streamId, SlotBuffer(p, slot),
                                      length, &Exchange::OnTransfer, &slot, RemainingMs());
@@ -479,14 +480,19 @@ void Exchange::OnTransferLocked(Slot& slot, libusb_transfer* t) {
     }
     return;
   }
-  const bool fdIn = Streams(p) && IsIn(p);
+  const bool fdIn = IsFd(p) && IsIn(p);
+  if (p.cfg.staged && IsIn(p) && actual > 0) {
+    // The host controller filled the pinned chunk in place; the caller's buffer gets it here,
+    // where usbfs would otherwise have copied it (and allocated kernel memory for it) on reap.
+    std::memcpy(p.cfg.buffer + ChunkOffset(p, c), slot.own, static_cast<size_t>(actual));
+  }
   if (full) {
     if (++p.fullChunks == p.chunks && i + 1 < phases_.size() && phases_[i + 1].cfg.afterPrevious) {
       StartPhaseLocked(i + 1);
     }
     if (fdIn) {
       QueueIoLocked({i, s, false});  // write it out; then the slot takes the next chunk
-    } else if (Streams(p)) {
+    } else if (IsFd(p)) {
       if (!p.stopped && p.nextChunk < p.chunks) {
         slot.chunk = p.nextChunk++;
         QueueIoLocked({i, s, true});
@@ -608,16 +614,10 @@ void Exchange::RunIo() {
         job.fill ? ChunkLength(p, chunk) : static_cast<size_t>(p.chunkActual[static_cast<size_t>(chunk)]);
     uint8_t* buf = slot.own;
     const int fd = p.cfg.fd;
-    uint8_t* staged = p.cfg.staged ? p.cfg.buffer + ChunkOffset(p, chunk) : nullptr;
     const bool skip = job.fill && p.stopped;
     lock.unlock();
     int err = 0;
-    if (!skip && staged != nullptr) {
-      if (job.fill) std::memcpy(buf, staged, length);
-      else std::memcpy(staged, buf, length);
-    } else if (!skip) {
-      err = job.fill ? PreadFull(fd, buf, length, offset) : PwriteFull(fd, buf, length, offset);
-    }
+    if (!skip) err = job.fill ? PreadFull(fd, buf, length, offset) : PwriteFull(fd, buf, length, offset);
     lock.lock();
     --ioBusy_;
     if (err == -1) {

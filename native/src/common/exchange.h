@@ -34,7 +34,7 @@ struct PhaseConfig {
   uint64_t position = 0;
   uint32_t chunkSize = 256 * 1024;
   uint32_t depth = 4;
-  bool staged = false;  // kSourceBuffer through the engine's pinned memory (copied on the I/O pool)
+  bool staged = false;  // kSourceBuffer through the engine's pinned memory (copied at submit / reap)
   uint8_t inlineBytes[block::kInlineMax] = {};
 };
 
@@ -128,8 +128,9 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
 
   static bool IsIn(const Phase& p) { return (p.cfg.endpoint & 0x80) != 0; }
   static bool IsFd(const Phase& p) { return p.cfg.source == block::kSourceFd; }
-  // Moves its bytes through the engine's own buffers, filled or emptied on the I/O pool.
-  static bool Streams(const Phase& p) { return IsFd(p) || p.cfg.staged; }
+  // Moves its bytes through the engine's own (pinned) buffers: fd phases (filled or emptied on
+  // the I/O pool) and staged buffer phases (copied where the URB is submitted or reaped).
+  static bool OwnsBuffers(const Phase& p) { return IsFd(p) || p.cfg.staged; }
   uint64_t ChunkOffset(const Phase& p, int64_t chunk) const { return static_cast<uint64_t>(chunk) * p.cfg.chunkSize; }
   uint32_t ChunkLength(const Phase& p, int64_t chunk) const;
   uint8_t* SlotBuffer(Phase& p, const Slot& slot);

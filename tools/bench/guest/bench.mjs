@@ -239,7 +239,7 @@ async function measurePath(path) {
       await dev.close();
     }
   }
-  const m = /^native-(?:d(\d+)|(1urb)|(pinned))$/.exec(path);
+  const m = /^native-(?:d(\d+)|(1urb)|(pinned)|(unstaged))$/.exec(path);
   const backendName = m ? 'native' : 'node-usb';
   const b = backends.find((x) => x.name === backendName);
   if (!b?.backend) throw new Error(`the ${backendName} backend did not load: ${b?.reason ?? 'unknown'}`);
@@ -252,6 +252,11 @@ async function measurePath(path) {
     tuning.chunkSize = maxSize;
   }
   const notes = [];
+  // native-unstaged: ordinary memory in place, as before the engine staged it through pinned memory.
+  if (m?.[4]) {
+    process.env.USBSCSI_NATIVE_STAGING = '0';
+    notes.push('USBSCSI_NATIVE_STAGING=0: the kernel copies every URB of ordinary memory');
+  }
   const dev = await open.openDevice({
     selector: SELECTOR,
     backend: b.backend,
@@ -262,6 +267,7 @@ async function measurePath(path) {
   try {
     return await measureDevice(dev, notes, { pinned: Boolean(m?.[3]) });
   } finally {
+    delete process.env.USBSCSI_NATIVE_STAGING;
     await dev.close();
     await waitForKernelDisk();
   }
