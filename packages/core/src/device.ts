@@ -527,7 +527,7 @@ export class ScsiDevice {
     while (done < total) {
       const commands: { cdb: Uint8Array; length: number; lba: bigint }[] = [];
       let bytes = 0;
-      for (let left = (total - done) / blockSize; left > 0 && bytes < JOB_BYTES; ) {
+      for (let left = (total - done) / blockSize; left > 0 && bytes < JOB_BYTES;) {
         const n = Math.min(left, perCommand);
         const at = next + BigInt(bytes / blockSize);
         commands.push({ cdb: blockCdb(kind, at, n), length: n * blockSize, lba: at });

@@ -429,7 +429,19 @@ export function encodeBotJob(
     source = PHASE_SOURCE.fd;
   }
   writePhase(b, 0, outEp, PHASE_START.atOnce, PHASE_SOURCE.inline, 31, 0, 0, 0, 0, 0);
-  const at = writePhase(b, 1, dataIn ? inEp : outEp, PHASE_START.afterPrevious, source, total, offset, fd, chunkSize, depth, 0);
+  const at = writePhase(
+    b,
+    1,
+    dataIn ? inEp : outEp,
+    PHASE_START.afterPrevious,
+    source,
+    total,
+    offset,
+    fd,
+    chunkSize,
+    depth,
+    0,
+  );
   if (stage && source === PHASE_SOURCE.buffer) b.bytes[at + B.stage] = 1;
   writePhase(b, 2, inEp, PHASE_START.afterPrevious, PHASE_SOURCE.inline, CSW_LENGTH, 0, 0, 0, 0, 0);
   writeHeader(b, 3, timeoutMs, opId);

@@ -29,7 +29,11 @@ function csw(tag: number, status = 0, residue = 0): Uint8Array {
 
 function job(lengths: number[], data: BotJobRequest['data']): BotJobRequest {
   return {
-    commands: lengths.map((length, k) => ({ cbw: cbw(length, data.direction === 'in', 100 + k), csw: csw(100 + k), length })),
+    commands: lengths.map((length, k) => ({
+      cbw: cbw(length, data.direction === 'in', 100 + k),
+      csw: csw(100 + k),
+      length,
+    })),
     outEndpoint: 0x02,
     inEndpoint: 0x81,
     timeoutMs: 500,
@@ -43,7 +47,9 @@ describe('encodeBotJob: a job as the BOT plan plus a command table', () => {
     const buffer = new Uint8Array(3072);
     const { table, buffer: passed } = encodeBotJob(job([1024, 512, 1536], { direction: 'in', buffer }), 9, b, true);
     const view = new DataView(b.bytes.buffer);
-    expect([b.bytes[B.phaseCount], view.getUint32(B.jobCommands, true), view.getUint32(B.opId, true)]).toEqual([3, 3, 9]);
+    expect([b.bytes[B.phaseCount], view.getUint32(B.jobCommands, true), view.getUint32(B.opId, true)]).toEqual([
+      3, 3, 9,
+    ]);
     expect(view.getUint32(B.timeoutMs, true)).toBe(500);
     expect([b.bytes[phase(0) + B.endpoint], b.bytes[phase(0) + B.source]]).toEqual([0x02, PHASE_SOURCE.inline]);
     expect(view.getFloat64(phase(0) + B.length, true)).toBe(31);
@@ -159,7 +165,11 @@ function engine(facts: JobFacts) {
     exchange,
     cancel: vi.fn(() => true),
     allocTransferBuffer: vi.fn((n: number) => new ArrayBuffer(n)),
-    controlTransfer: vi.fn(async (..._args: unknown[]) => ({ status: TransferStatus.OK, actualLength: 1, data: Uint8Array.of(0) })),
+    controlTransfer: vi.fn(async (..._args: unknown[]) => ({
+      status: TransferStatus.OK,
+      actualLength: 1,
+      data: Uint8Array.of(0),
+    })),
     clearHalt: vi.fn(async () => undefined),
     claimInterface: vi.fn(async () => undefined),
     releaseInterface: vi.fn(async () => undefined),

@@ -267,7 +267,8 @@ export class BotTransport implements ScsiTransport {
     const first = prepared[0]!;
     // A quirk that accepts CSWs other than the plain one would stop every job at its first command.
     if (this.quirks.tolerateBadCswSignature || this.quirks.ignoreResidue) return this.jobOneByOne(prepared);
-    if (this.quirks.needsStartUnit) await this.startUnitBeforeMediaAccess(first.lun, first.request.cdb[0]!, first.timeoutMs);
+    if (this.quirks.needsStartUnit)
+      await this.startUnitBeforeMediaAccess(first.lun, first.request.cdb[0]!, first.timeoutMs);
     const request: BotJobRequest = {
       commands: prepared.map((c) => ({ cbw: c.cbw, csw: plainCsw(decodeTag(c.cbw)), length: c.length })),
       outEndpoint: this.endpoints.bulkOut,

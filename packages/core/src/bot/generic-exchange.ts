@@ -62,7 +62,8 @@ export function matchesExpected(r: BotExchangeResult, length: number, csw: Uint8
   if (r.cbw.status !== TransferStatus.OK || r.cbw.actualLength !== 31) return false;
   if (length > 0 && (r.data?.status !== TransferStatus.OK || r.data.actualLength !== length)) return false;
   const got = r.csw;
-  if (got?.status !== TransferStatus.OK || got.actualLength !== CSW_LENGTH || got.bytes.length !== CSW_LENGTH) return false;
+  if (got?.status !== TransferStatus.OK || got.actualLength !== CSW_LENGTH || got.bytes.length !== CSW_LENGTH)
+    return false;
   return got.bytes.every((b, i) => b === csw[i]);
 }
 

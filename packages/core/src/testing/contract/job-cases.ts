@@ -9,15 +9,7 @@ import type { BotTransport } from '../../bot/bot-transport.js';
 import type { ScsiJob } from '../../transport.js';
 import type { CaseContext } from './context.js';
 import type { ContractCase } from './env.js';
-import {
-  SCRATCH_LBA,
-  brief,
-  inquiryWorks,
-  pattern,
-  read10,
-  readBlocks,
-  write10,
-} from './exchange-cases.js';
+import { SCRATCH_LBA, brief, inquiryWorks, pattern, read10, readBlocks, write10 } from './exchange-cases.js';
 import { rejection } from './raw-bot.js';
 
 const GOOD = 0;
@@ -72,12 +64,17 @@ function jobCase(
 }
 
 export const jobCases: ContractCase[] = [
-  jobCase('job-read', `a READ job of ${COMMANDS} commands: done ${COMMANDS}, the bytes of single READs`, [], async (tr) => {
-    const data = new Uint8Array(COMMANDS * PER * BLOCK).fill(0xee);
-    const r = await tr.executeJob(readJob(0, data));
-    assert.deepEqual(r, { done: COMMANDS });
-    assert.deepEqual(data, await readBlocks(tr, 0, COMMANDS * PER), 'the job read what single READs read');
-  }),
+  jobCase(
+    'job-read',
+    `a READ job of ${COMMANDS} commands: done ${COMMANDS}, the bytes of single READs`,
+    [],
+    async (tr) => {
+      const data = new Uint8Array(COMMANDS * PER * BLOCK).fill(0xee);
+      const r = await tr.executeJob(readJob(0, data));
+      assert.deepEqual(r, { done: COMMANDS });
+      assert.deepEqual(data, await readBlocks(tr, 0, COMMANDS * PER), 'the job read what single READs read');
+    },
+  ),
   jobCase(
     'job-write',
     `a WRITE job of ${COMMANDS} commands: done ${COMMANDS}, the medium holds what it sent`,
