@@ -74,7 +74,9 @@ std::vector<JobCommand> ReadJob(Napi::Env env, const Napi::Value& value, uint32_
                      ph[0].length == block::kCommandBytesSize && ph[1].source != block::kSourceInline &&
                      ph[1].afterPrevious && ph[2].source == block::kSourceInline && (ph[2].endpoint & 0x80) &&
                      ph[2].length == block::kCommandStatusSize && ph[2].afterPrevious;
-  if (!shape) ThrowBadInput(env, "exchange block: a job repeats a command, data and status plan (core builds valid jobs)");
+  if (!shape) {
+    ThrowBadInput(env, "exchange block: a job repeats a command, data and status plan (core builds valid jobs)");
+  }
   std::vector<JobCommand> job(count);
   uint64_t total = 0;
   const uint8_t* at = table.Data();

@@ -42,7 +42,7 @@ describe('ScsiDevice reads and writes over a range as jobs', () => {
     expect(progress).toEqual([TOTAL]);
   });
 
-  it('the 6th READ fails NOT READY: CheckConditionError, the 5 before it in the buffer, nothing after it sent', async () => {
+  it('the 6th READ fails NOT READY: CheckConditionError, the 5 before it read, nothing after it sent', async () => {
     const d = await open();
     const data = pattern(TOTAL);
     await d.write(64, data, { allowMediumWrite: true });

@@ -228,7 +228,7 @@ describe('NativeHandle.botJob', () => {
     });
   });
 
-  it('ordinary memory is staged through pinned memory on Linux; pinned memory and other platforms are not', async () => {
+  it('ordinary memory is staged through pinned memory on Linux; pinned memory, other platforms are not', async () => {
     const plain = engine({ done: 1 });
     await native(plain).botJob(job([512], { direction: 'in', buffer: new Uint8Array(512) }));
     expect(stageOf(plain)).toBe(1);
@@ -309,7 +309,7 @@ describe('BotTransport.executeJob judges the command that ended a job as execute
     expect(h.bulkTransfer).not.toHaveBeenCalled();
   });
 
-  it('a short data phase mid-job with nothing behind it: core reads the CSW itself (none comes: E_TIMEOUT)', async () => {
+  it('a short data phase mid-job, nothing behind it: core reads the CSW itself (none comes: E_TIMEOUT)', async () => {
     const { bot } = await open({
       done: 1,
       phases: [

@@ -367,7 +367,7 @@ export class BotTransport implements ScsiTransport {
    */
   private async transport(command: BotCommand): Promise<ScsiResult> {
     const { request, cbw, data, length } = command;
-    const { cdb, direction, dataFd, signal } = request;
+    const { direction, dataFd, signal } = request;
     const { bulkIn, bulkOut } = this.endpoints;
     const deadline = new Deadline(command.timeoutMs);
 
