@@ -88,15 +88,19 @@ export interface NativeDeviceHandle {
   bulkTransfer(endpoint: number, buffer: Uint8Array, timeoutMs: number, opId?: number): Promise<NativeTransferResult>;
   /**
    * Runs one transfer plan (up to 4 phases; several plans may be in flight on one handle).
-   * `block` is the exchange block (src/common/exchange_block.h, 336 bytes): the plan in, the
+   * `block` is the exchange block (src/common/exchange_block.h, 544 bytes): the plan in, the
    * facts of each phase (status number, bytes moved, inline IN bytes) written back before the
    * promise settles; `data` is the memory of the plan's buffer phases (zero copy). Resolves
    * with the engine's notes (depth cut to fit usbfs_memory_mb, heap buffers, bytes received by
    * URBs queued after a short one), if any. Core validates and encodes plans
    * (packages/core/src/backends/native-exchange.ts); the engine only refuses what would be
    * unsafe (sizes outside the buffers, unknown values) with a generic `E_BAD_INPUT`.
+   * A **job** (header `kJobCommands` = N): the 3-phase BOT plan run once per entry of `commands`
+   * (N x 48 bytes: CBW, the expected CSW, data length), the data phases back to back; it stops
+   * at the first command whose phases did not all complete whole or whose CSW differs from the
+   * expected bytes, reports that command's phases, and writes the count before it (`kJobDone`).
    */
-  exchange(block: Uint8Array, data?: Uint8Array): Promise<string[] | undefined>;
+  exchange(block: Uint8Array, data?: Uint8Array, commands?: Uint8Array): Promise<string[] | undefined>;
   /**
    * Pinned memory for data phases: an ArrayBuffer mapped from the device's usbfs file
    * (libusb_dev_mem_alloc), which the host controller fills or sends in place (no per-byte copy

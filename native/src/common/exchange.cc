@@ -73,15 +73,55 @@ uint64_t TransferMemoryLimitCached(std::string& source) {
   return limit;
 }
 
+// Pinned slot buffers outlive one plan: mapping usbfs memory costs an mmap and its page faults,
+// which a 64 KiB command would pay every time. Kept per handle, at most this much (and an
+// eighth of usbfs_memory_mb, which they count toward).
+constexpr size_t kSpareMax = 8u << 20;
+
+uint8_t* TakePinned(HandleState& state, libusb_device_handle* h, size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(state.mu);
+    for (auto it = state.spare.begin(); it != state.spare.end(); ++it) {
+      if (it->second != bytes) continue;
+      uint8_t* p = it->first;
+      state.spareBytes -= bytes;
+      state.spare.erase(it);
+      return p;
+    }
+  }
+  return libusb_dev_mem_alloc(h, bytes);
+}
+
+void GivePinned(HandleState& state, libusb_device_handle* h, uint8_t* p, size_t bytes) {
+  std::string source;
+  const uint64_t limit = TransferMemoryLimitCached(source);
+  const uint64_t cap = limit > 0 ? std::min<uint64_t>(kSpareMax, limit / 8) : kSpareMax;
+  {
+    std::lock_guard<std::mutex> lock(state.mu);
+    if (state.handle != nullptr && !state.closed && state.spareBytes + bytes <= cap) {
+      state.spare.emplace_back(p, bytes);
+      state.spareBytes += bytes;
+      return;
+    }
+  }
+  libusb_dev_mem_free(h, p, bytes);
+}
+
 }  // namespace
 
 Exchange::Exchange(Addon* addon, std::shared_ptr<HandleState> state, ExchangeConfig config,
                    ExchangeCompletion* completion)
     : addon_(addon), state_(std::move(state)), handle_(state_->handle), completion_(completion) {
+  timeoutMs_ = config.timeoutMs;
   deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.timeoutMs);
   phases_.resize(config.phases.size());
   for (size_t i = 0; i < phases_.size(); ++i) phases_[i].cfg = config.phases[i];
   endsAt_ = phases_.empty() ? 0 : phases_.size() - 1;
+  job_ = std::move(config.job);
+  if (!job_.empty()) {
+    dataBase_ = phases_[1].cfg.buffer;
+    positionBase_ = phases_[1].cfg.position;
+  }
 }
 
 Exchange::~Exchange() {
@@ -95,6 +135,50 @@ Exchange::~Exchange() {
   }
 }
 
+void Exchange::LoadCommandLocked(size_t k) {
+  const JobCommand& c = job_[k];
+  jobIndex_ = k;
+  std::memcpy(phases_[0].cfg.inlineBytes, c.bytes, block::kCommandBytesSize);
+  PhaseConfig& data = phases_[1].cfg;
+  data.length = c.length;
+  if (data.source == block::kSourceFd) data.position = positionBase_ + jobOffset_;
+  else data.buffer = dataBase_ + jobOffset_;
+  std::memset(phases_[2].cfg.inlineBytes, 0, block::kInlineMax);
+  for (Phase& p : phases_) {
+    p.chunks = static_cast<int64_t>((p.cfg.length + p.cfg.chunkSize - 1) / p.cfg.chunkSize);
+    p.nextChunk = p.submittedChunks = p.fullChunks = 0;
+    p.chunkActual.assign(static_cast<size_t>(p.chunks), -1);
+    p.chunkStatus.assign(static_cast<size_t>(p.chunks), block::kOk);
+    p.started = p.stopped = false;
+    p.firstIncomplete = -1;
+    p.parked.clear();
+    p.afterEnd.clear();
+    p.afterEndLength = 0;
+    for (Slot& s : p.slots) s.chunk = -1;
+  }
+  endsAt_ = phases_.size() - 1;
+  deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs_);
+}
+
+bool Exchange::NextCommandLocked() {
+  if (job_.empty() || cancelled_ || !error_.empty()) return false;
+  for (const Phase& p : phases_)
+    if (!p.started || p.fullChunks != p.chunks) return false;
+  const Phase& status = phases_.back();
+  if (std::memcmp(status.cfg.inlineBytes, job_[jobIndex_].status, block::kCommandStatusSize) != 0) return false;
+  ++jobDone_;
+  if (jobDone_ >= job_.size()) return false;
+  jobOffset_ += job_[jobIndex_].length;
+  LoadCommandLocked(jobIndex_ + 1);
+  StartCommandLocked();
+  return true;
+}
+
+void Exchange::StartCommandLocked() {
+  for (size_t i = 0; i < phases_.size(); ++i)
+    if (i == 0 || !phases_[i].cfg.afterPrevious) StartPhaseLocked(i);
+}
+
 bool Exchange::UsesEndpoint(uint8_t ep) const {
   for (const Phase& p : phases_)
     if (p.cfg.endpoint == ep) return true;
@@ -106,6 +190,7 @@ uint32_t Exchange::ChunkLength(const Phase& p, int64_t chunk) const {
 }
 
 uint8_t* Exchange::SlotBuffer(Phase& p, const Slot& slot) {
+  if (p.cfg.staged) return slot.own;
   switch (p.cfg.source) {
     case block::kSourceInline: return p.cfg.inlineBytes;
     case block::kSourceBuffer: return p.cfg.buffer + ChunkOffset(p, slot.chunk);
@@ -124,6 +209,15 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
   uint64_t limit = 0;
   bool limitRead = false;
   bool heapFallback = false;
+  uint64_t jobTotal = 0;
+  if (!job_.empty()) {  // slots for the largest command; LoadCommandLocked sets each one's length
+    uint32_t largest = 0;
+    for (const JobCommand& c : job_) {
+      largest = std::max(largest, c.length);
+      jobTotal += c.length;
+    }
+    phases_[1].cfg.length = largest;
+  }
   for (size_t i = 0; i < phases_.size(); ++i) {
     Phase& p = phases_[i];
     PhaseConfig& cfg = p.cfg;
@@ -161,10 +255,11 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
     if (cfg.source == block::kSourceFd) {
       struct stat st;
       if (fstat(cfg.fd, &st) != 0) return FromErrno(errno, PhaseName(i) + ": fd " + std::to_string(cfg.fd));
-      if (!IsIn(p) && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < cfg.position + cfg.length) {
+      const uint64_t end = cfg.position + (job_.empty() ? cfg.length : jobTotal);
+      if (!IsIn(p) && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < end) {
         return MakeError("E_BAD_INPUT", PhaseName(i) + ": the file has " + std::to_string(st.st_size) +
-                                            " bytes, fewer than position + length (" +
-                                            std::to_string(cfg.position + cfg.length) + "); nothing was sent");
+                                            " bytes, fewer than position + length (" + std::to_string(end) +
+                                            "); nothing was sent");
       }
     }
     p.slots.resize(depth);
@@ -173,15 +268,32 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
       s.phase = i;
       s.transfer = libusb_alloc_transfer(0);
       if (!s.transfer) return FromLibusb(LIBUSB_ERROR_NO_MEM, PhaseName(i) + ": allocate transfers");
-      if (IsFd(p)) {
-        s.own = libusb_dev_mem_alloc(handle_, cfg.chunkSize);
+      if (OwnsBuffers(p)) {
+        s.own = TakePinned(*state_, handle_, cfg.chunkSize);
         s.pinned = s.own != nullptr;
+        if (!s.own && cfg.staged) break;  // below: the phase moves the caller's memory in place
         if (!s.own) {
           heapFallback = true;
           s.own = static_cast<uint8_t*>(std::aligned_alloc(4096, (cfg.chunkSize + 4095) / 4096 * 4096));
         }
         if (!s.own) return FromLibusb(LIBUSB_ERROR_NO_MEM, PhaseName(i) + ": allocate streaming buffers");
       }
+    }
+    if (cfg.staged && (p.slots.empty() || !p.slots.back().own)) {
+      // Staging only pays when the memory is pinned: without it the kernel copies in place anyway.
+      for (Slot& s : p.slots) {
+        if (s.own) GivePinned(*state_, handle_, s.own, cfg.chunkSize);
+        s.owner = this;
+        s.phase = i;
+        s.own = nullptr;
+        s.pinned = false;
+        if (!s.transfer) s.transfer = libusb_alloc_transfer(0);
+        if (!s.transfer) return FromLibusb(LIBUSB_ERROR_NO_MEM, PhaseName(i) + ": allocate transfers");
+      }
+      cfg.staged = false;
+      notes.push_back("phase " + std::to_string(i) +
+                      ": pinned transfer memory (usbfs mapping) refused: the data phase uses the caller's memory, "
+                      "which the kernel copies");
     }
     p.chunkActual.assign(static_cast<size_t>(p.chunks), -1);
     p.chunkStatus.assign(static_cast<size_t>(p.chunks), block::kOk);
@@ -200,8 +312,8 @@ NativeError Exchange::Start(uint32_t opId, std::vector<std::string>& notes) {
   bool fin;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < phases_.size(); ++i)
-      if (i == 0 || !phases_[i].cfg.afterPrevious) StartPhaseLocked(i);
+    if (!job_.empty()) LoadCommandLocked(0);
+    StartCommandLocked();
     fin = MaybeFinishLocked();
   }
   if (fin) Deliver();
@@ -239,6 +351,7 @@ void Exchange::SubmitSlotLocked(size_t i, size_t s) {
   }
   Slot& slot = p.slots[s];
   const int length = static_cast<int>(ChunkLength(p, slot.chunk));
+  if (p.cfg.staged && !IsIn(p)) std::memcpy(slot.own, p.cfg.buffer + ChunkOffset(p, slot.chunk), length);
   if (p.cfg.streamId != 0) {
     libusb_fill_bulk_stream_transfer(slot.transfer, handle_, p.cfg.endpoint, p.cfg.streamId, SlotBuffer(p, slot),
                                      length, &Exchange::OnTransfer, &slot, RemainingMs());
@@ -368,6 +481,11 @@ void Exchange::OnTransferLocked(Slot& slot, libusb_transfer* t) {
     return;
   }
   const bool fdIn = IsFd(p) && IsIn(p);
+  if (p.cfg.staged && IsIn(p) && actual > 0) {
+    // The host controller filled the pinned chunk in place; the caller's buffer gets it here,
+    // where usbfs would otherwise have copied it (and allocated kernel memory for it) on reap.
+    std::memcpy(p.cfg.buffer + ChunkOffset(p, c), slot.own, static_cast<size_t>(actual));
+  }
   if (full) {
     if (++p.fullChunks == p.chunks && i + 1 < phases_.size() && phases_[i + 1].cfg.afterPrevious) {
       StartPhaseLocked(i + 1);
@@ -395,16 +513,21 @@ void Exchange::OnTransferLocked(Slot& slot, libusb_transfer* t) {
 }
 
 bool Exchange::MaybeFinishLocked() {
-  if (finished_) return false;
-  if (ioBusy_ > 0 || !io_.empty()) return false;
-  for (Phase& p : phases_)
-    if (p.inFlight > 0) return false;
-  for (size_t i = 0; i < phases_.size(); ++i) {
-    Phase& p = phases_[i];
-    if (p.parked.empty() || p.stopped) continue;
-    DrainParkedLocked(i);
-    if (p.inFlight > 0) return false;
-    FailLocked(FromLibusb(LIBUSB_ERROR_NO_MEM, PhaseName(i) + ": submit a URB"));
+  for (;;) {
+    if (finished_) return false;
+    if (ioBusy_ > 0 || !io_.empty()) return false;
+    for (Phase& p : phases_)
+      if (p.inFlight > 0) return false;
+    for (size_t i = 0; i < phases_.size(); ++i) {
+      Phase& p = phases_[i];
+      if (p.parked.empty() || p.stopped) continue;
+      DrainParkedLocked(i);
+      if (p.inFlight > 0) return false;
+      FailLocked(FromLibusb(LIBUSB_ERROR_NO_MEM, PhaseName(i) + ": submit a URB"));
+    }
+    // A job goes on from here, with everything of the previous command back: the next
+    // command's first phase is submitted from its last one's completion.
+    if (!NextCommandLocked()) break;
   }
   finished_ = true;
   return true;
@@ -414,6 +537,7 @@ void Exchange::Deliver() {
   ExchangeCompletion* c = completion_;
   completion_ = nullptr;
   c->error = error_;
+  c->jobDone = jobDone_;
   c->phases.resize(phases_.size());
   for (size_t i = 0; i < phases_.size(); ++i) {
     Phase& p = phases_[i];
@@ -461,7 +585,7 @@ void Exchange::Deliver() {
     for (Slot& s : p.slots) {
       libusb_free_transfer(s.transfer);
       s.transfer = nullptr;
-      if (s.own && s.pinned) libusb_dev_mem_free(handle_, s.own, p.cfg.chunkSize);
+      if (s.own && s.pinned) GivePinned(*state_, handle_, s.own, p.cfg.chunkSize);
       else std::free(s.own);
       s.own = nullptr;
     }

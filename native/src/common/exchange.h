@@ -34,12 +34,21 @@ struct PhaseConfig {
   uint64_t position = 0;
   uint32_t chunkSize = 256 * 1024;
   uint32_t depth = 4;
+  bool staged = false;  // kSourceBuffer through the engine's pinned memory (copied at submit / reap)
   uint8_t inlineBytes[block::kInlineMax] = {};
+};
+
+// One command of a job (exchange_block.h, kCommandSize).
+struct JobCommand {
+  uint8_t bytes[block::kCommandBytesSize];
+  uint8_t status[block::kCommandStatusSize];
+  uint32_t length;
 };
 
 struct ExchangeConfig {
   std::vector<PhaseConfig> phases;
-  uint32_t timeoutMs = 0;  // the whole plan
+  uint32_t timeoutMs = 0;        // the whole plan; a job: each command
+  std::vector<JobCommand> job;  // empty: one plan
 };
 
 struct PhaseFacts {
@@ -56,6 +65,7 @@ struct ExchangeCompletion : Completion {
   using Completion::Completion;
   NativeError error;
   std::vector<PhaseFacts> phases;
+  uint32_t jobDone = 0;
   std::vector<std::string> notes;
   Napi::Reference<Napi::Value> bufferRef;  // the caller's data buffer, kept alive (zero copy)
   uint8_t* block = nullptr;                // the exchange block: Settle writes the facts here
@@ -118,12 +128,18 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
 
   static bool IsIn(const Phase& p) { return (p.cfg.endpoint & 0x80) != 0; }
   static bool IsFd(const Phase& p) { return p.cfg.source == block::kSourceFd; }
+  // Moves its bytes through the engine's own (pinned) buffers: fd phases (filled or emptied on
+  // the I/O pool) and staged buffer phases (copied where the URB is submitted or reaped).
+  static bool OwnsBuffers(const Phase& p) { return IsFd(p) || p.cfg.staged; }
   uint64_t ChunkOffset(const Phase& p, int64_t chunk) const { return static_cast<uint64_t>(chunk) * p.cfg.chunkSize; }
   uint32_t ChunkLength(const Phase& p, int64_t chunk) const;
   uint8_t* SlotBuffer(Phase& p, const Slot& slot);
   unsigned RemainingMs() const;
 
   // All *Locked functions run with mu_ held.
+  void StartCommandLocked();
+  void LoadCommandLocked(size_t command);  // a job: the command's bytes, data window, fresh phase state
+  bool NextCommandLocked();                // a job: true when the next command was started
   void StartPhaseLocked(size_t phase);
   void AssignAndSubmitLocked(size_t phase, size_t slot);  // IN or buffer-OUT: next chunk into this slot
   void SubmitSlotLocked(size_t phase, size_t slot);       // chunk already assigned (and filled for OUT)
@@ -151,6 +167,14 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   size_t endsAt_;  // no phase after this one starts (the plan's last phase until one falls short)
   NativeError error_;
   std::vector<Phase> phases_;
+  uint32_t timeoutMs_;
+
+  std::vector<JobCommand> job_;
+  size_t jobIndex_ = 0;      // the command running
+  uint32_t jobDone_ = 0;     // commands that completed whole with the given status
+  uint64_t jobOffset_ = 0;   // where the running command's data starts, from the data phase's base
+  uint8_t* dataBase_ = nullptr;
+  uint64_t positionBase_ = 0;
 
   std::deque<IoJob> io_;
   bool ioScheduled_ = false;  // a pool task is draining io_ (one at a time: file order per plan)

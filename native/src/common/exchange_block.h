@@ -7,18 +7,38 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace usbscsi::block {
 
 constexpr size_t kMaxPhases = 4;
-constexpr size_t kHeaderSize = 16;
+constexpr size_t kHeaderSize = 32;
 constexpr size_t kPhaseSize = 128;
-constexpr size_t kSize = kHeaderSize + kMaxPhases * kPhaseSize;  // 528
+constexpr size_t kSize = kHeaderSize + kMaxPhases * kPhaseSize;  // 544
 
 // Header, filled by core.
-constexpr size_t kPhaseCount = 0;  // u8      1..kMaxPhases
-constexpr size_t kTimeoutMs = 4;   // u32     the whole plan's budget, >= 1
-constexpr size_t kOpId = 8;        // u32     0: none (cancel(opId) cannot reach it)
+constexpr size_t kPhaseCount = 0;    // u8      1..kMaxPhases
+constexpr size_t kTimeoutMs = 4;     // u32     the whole plan's budget, >= 1 (a job: each command's)
+constexpr size_t kOpId = 8;          // u32     0: none (cancel(opId) cannot reach it)
+constexpr size_t kJobCommands = 16;  // u32     0: one plan; N >= 1: a job of N commands (below)
+// Out: filled by the engine.
+constexpr size_t kJobDone = 20;  // u32     a job: commands that completed whole and whose status matched
+
+// A job runs one 3-phase plan (an inline OUT command, a buffer or fd data phase, an inline IN
+// status of kCommandStatusSize bytes) once per command of a table core passes beside the block,
+// the next command's first phase submitted from the completion of the previous one's last. Each
+// entry gives the command bytes, the status bytes the command must end with, and its data
+// length; data phases follow one another in the buffer (or file) from the data phase's offset.
+// The engine compares the received status with the given bytes and nothing else: the first
+// command whose phases do not all complete whole, or whose status differs, ends the job; its
+// facts are the phases' facts in the block and kJobDone counts the commands before it.
+constexpr size_t kCommandSize = 48;
+constexpr size_t kCommandBytes = 0;        // u8[31]  the first phase's bytes (a BOT CBW)
+constexpr size_t kCommandBytesSize = 31;
+constexpr size_t kCommandStatus = 31;      // u8[13]  what the last phase must receive (a BOT CSW)
+constexpr size_t kCommandStatusSize = 13;
+constexpr size_t kCommandLength = 44;      // u32     data phase bytes, >= 1
+constexpr size_t kMaxJobCommands = 1048576;  // 2^20
 
 // Phase p starts at kHeaderSize + p * kPhaseSize. In: filled by core.
 constexpr size_t kEndpoint = 0;    // u8      endpoint address; bit 7 = IN
@@ -30,6 +50,9 @@ constexpr size_t kDepth = 12;      // u32     URBs in flight (buffer, fd); 0: en
 constexpr size_t kLength = 16;     // f64     bytes to move, >= 1
 constexpr size_t kOffset = 24;     // f64     kBuffer: offset into the data buffer; kFd: file position
 constexpr size_t kFd = 32;         // i32     kFd: the file descriptor
+// kBuffer: 1 = move the bytes through the engine's pinned (usbfs-mapped) memory and copy them
+// to or from the buffer on the I/O pool, when the buffer itself is not pinned; 0 = in place.
+constexpr size_t kStage = 37;      // u8
 constexpr size_t kInline = 48;     // u8[32]  kInline: OUT bytes to send; IN bytes received (out)
 constexpr size_t kInlineMax = 32;
 // Out: filled by the engine before the promise resolves.

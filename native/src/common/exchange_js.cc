@@ -41,6 +41,7 @@ void ExchangeCompletion::Settle(Napi::Env env) {
     deferred_.Reject(ToJsError(env, error).Value());
     return;
   }
+  Write<uint32_t>(block + block::kJobDone, jobDone);
   for (size_t i = 0; i < phases.size(); ++i) {
     uint8_t* at = block + block::kHeaderSize + i * block::kPhaseSize;
     const PhaseFacts& f = phases[i];
@@ -61,7 +62,38 @@ void ExchangeCompletion::Settle(Napi::Env env) {
   deferred_.Resolve(arr);
 }
 
-// exchange(block, data?) -> Promise<undefined | string[] (notes)>
+// A job's command table (exchange_block.h): copied, checked against the plan it repeats.
+std::vector<JobCommand> ReadJob(Napi::Env env, const Napi::Value& value, uint32_t count, const ExchangeConfig& cfg) {
+  Napi::Uint8Array table = Bytes(env, value, "commands");
+  if (table.ByteLength() != static_cast<size_t>(count) * block::kCommandSize) {
+    ThrowBadInput(env, "exchange block: the command table must hold " + std::to_string(count) + " commands of " +
+                           std::to_string(block::kCommandSize) + " bytes (core builds valid jobs)");
+  }
+  const auto& ph = cfg.phases;
+  const bool shape = ph.size() == 3 && ph[0].source == block::kSourceInline && !(ph[0].endpoint & 0x80) &&
+                     ph[0].length == block::kCommandBytesSize && ph[1].source != block::kSourceInline &&
+                     ph[1].afterPrevious && ph[2].source == block::kSourceInline && (ph[2].endpoint & 0x80) &&
+                     ph[2].length == block::kCommandStatusSize && ph[2].afterPrevious;
+  if (!shape) {
+    ThrowBadInput(env, "exchange block: a job repeats a command, data and status plan (core builds valid jobs)");
+  }
+  std::vector<JobCommand> job(count);
+  uint64_t total = 0;
+  const uint8_t* at = table.Data();
+  for (JobCommand& c : job) {
+    std::memcpy(c.bytes, at + block::kCommandBytes, block::kCommandBytesSize);
+    std::memcpy(c.status, at + block::kCommandStatus, block::kCommandStatusSize);
+    c.length = Read<uint32_t>(at + block::kCommandLength);
+    if (c.length < 1) ThrowBadInput(env, "exchange block: every command of a job moves data (core builds valid jobs)");
+    total += c.length;
+    at += block::kCommandSize;
+  }
+  if (total != ph[1].length) ThrowBadInput(env, "exchange block: the data phase length is not the job's total");
+  if (ph[1].source == block::kSourceBuffer && ph[1].buffer == nullptr) BadPlan(env, 1, "no data buffer");
+  return job;
+}
+
+// exchange(block, data?, commands?) -> Promise<undefined | string[] (notes)>
 Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state) {
   Napi::Env env = info.Env();
   Napi::Uint8Array blockArray = Bytes(env, info[0], "block");
@@ -101,7 +133,8 @@ Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<
     p.streamId = Read<uint32_t>(at + block::kStreamId);
     const double length = Read<double>(at + block::kLength);
     const double offset = Read<double>(at + block::kOffset);
-    if (!WholeBytes(length) || length < 1 || length > 0xffffffffu) BadPlan(env, i, "length must be 1 .. 4 GiB - 1");
+    const double maxLength = Read<uint32_t>(blk + block::kJobCommands) != 0 && i == 1 ? kMaxSafe : 0xffffffffu;
+    if (!WholeBytes(length) || length < 1 || length > maxLength) BadPlan(env, i, "length must be 1 .. 4 GiB - 1");
     if (!WholeBytes(offset)) BadPlan(env, i, "offset must be a whole number of bytes");
     p.length = static_cast<uint64_t>(length);
     const uint32_t chunk = Read<uint32_t>(at + block::kChunkSize);
@@ -121,6 +154,7 @@ Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<
           BadPlan(env, i, "offset + length lies outside the data buffer");
         }
         p.buffer = data + static_cast<size_t>(offset);
+        p.staged = at[block::kStage] == 1;
         usesData = true;
         break;
       case block::kSourceFd:
@@ -132,6 +166,13 @@ Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<
       default:
         BadPlan(env, i, "unknown source");
     }
+  }
+
+  const uint32_t jobCommands = Read<uint32_t>(blk + block::kJobCommands);
+  if (jobCommands > block::kMaxJobCommands) ThrowBadInput(env, "exchange block: at most 2^20 commands in a job");
+  if (jobCommands > 0) {
+    if (info.Length() < 3) ThrowBadInput(env, "exchange block: a job needs its command table");
+    cfg.job = ReadJob(env, info[2], jobCommands, cfg);
   }
 
   BeginHandleOp(env, *state);

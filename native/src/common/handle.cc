@@ -317,6 +317,7 @@ class DeviceHandle : public Napi::ObjectWrap<DeviceHandle> {
           return MakeError("E_IO", "close: transfers did not finish after cancellation; the handle is leaked");
         }
         h = state->handle;
+        if (h != nullptr) state->FreeSpareLocked(h);
         state->handle = nullptr;
       }
       if (h == nullptr) return {};

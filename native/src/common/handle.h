@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "addon.h"
 
@@ -39,11 +41,21 @@ struct HandleState {
   // Pinned (usbfs-mapped) buffers handed to JS, by address: released explicitly or when
   // collected (pinned.cc).
   std::map<const uint8_t*, struct PinnedBuffer*> pinned;
+  // Pinned buffers the engine keeps between plans for its streaming and staging slots
+  // (exchange.cc), bounded against usbfs_memory_mb; unmapped at close.
+  std::vector<std::pair<uint8_t*, size_t>> spare;
+  size_t spareBytes = 0;
+  void FreeSpareLocked(libusb_device_handle* h) {
+    for (auto& s : spare) libusb_dev_mem_free(h, s.first, s.second);
+    spare.clear();
+    spareBytes = 0;
+  }
 
   // A handle dropped without close() (garbage collected): operations hold this state, so
   // this runs only once nothing is in flight.
   ~HandleState() {
     if (handle == nullptr) return;
+    FreeSpareLocked(handle);
     if (addon != nullptr) addon->CloseDeviceHandle(handle);
     else libusb_close(handle);
   }

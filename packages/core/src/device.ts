@@ -10,6 +10,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   ScsiStatus,
   type DataDirection,
+  type ScsiJob,
   type ScsiRequest,
   type ScsiResult,
   type ScsiTransport,
@@ -95,6 +96,11 @@ export interface ExecuteOptions {
 
 export interface TransferProgressOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /**
+   * Bytes per READ or WRITE command (a whole number of blocks); default and upper bound: the
+   * device's `maxTransferBytes`.
+   */
+  commandBytes?: number;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -405,10 +411,14 @@ export class ScsiDevice {
     const isFile = fstatSync(fd).isFile();
     if (this.transport.blockRanges) return this.fdRange(kind, BigInt(lba), blocks, blockSize, fd, isFile, options);
     const direct = isFile && this.transport.fdStreaming === true;
-    const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
+    const perCommand = this.blocksPerCommand(blockSize, options);
     const buffer = direct ? undefined : new Uint8Array(Math.min(blocks, perCommand) * blockSize);
     const total = blocks * blockSize;
     let position = options.position ?? 0;
+    if (direct && this.transport.executeJob) {
+      await this.blockJobs(kind, BigInt(lba), blocks, blockSize, { fd, position }, options);
+      return total;
+    }
     let done = 0;
     let next = BigInt(lba);
     for (let left = blocks; left > 0;) {
@@ -469,7 +479,11 @@ export class ScsiDevice {
     let next = BigInt(lba);
     if (next < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
     if (this.transport.blockRanges) return this.bufferRange(kind, next, buffer, blockSize, options);
-    const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
+    if (this.transport.executeJob) {
+      await this.blockJobs(kind, next, buffer.length / blockSize, blockSize, { data: buffer }, options);
+      return;
+    }
+    const perCommand = this.blocksPerCommand(blockSize, options);
     const total = buffer.length;
     for (let offset = 0; offset < total;) {
       const blocks = Math.min(perCommand, (total - offset) / blockSize);
@@ -575,6 +589,86 @@ export class ScsiDevice {
     return total;
   }
 
+  private blocksPerCommand(blockSize: number, options: TransferProgressOptions): number {
+    const asked = options.commandBytes;
+    if (asked !== undefined && (!Number.isSafeInteger(asked) || asked < blockSize || asked % blockSize !== 0))
+      throw badInput(`commandBytes must be a whole number of ${blockSize}-byte blocks; got ${asked}`);
+    return Math.max(1, Math.floor(Math.min(this.maxTransferBytes, asked ?? Infinity) / blockSize));
+  }
+
+  /**
+   * READs or WRITEs of `blocks` blocks from `lba` as jobs (transports that run commands back to
+   * back: `ScsiTransport.executeJob`), each of at most JOB_BYTES so progress is reported and
+   * memory for the command list stays small. The command that ends a job early is handled as
+   * {@link blockCommand} handles one: a UNIT ATTENTION sends it once more, any other status
+   * throws, GOOD with bytes missing is an error; the next job starts after it.
+   */
+  private async blockJobs(
+    kind: 'read' | 'write',
+    lba: bigint,
+    blocks: number,
+    blockSize: number,
+    target: { data: Uint8Array } | { fd: number; position: number },
+    options: TransferProgressOptions,
+  ): Promise<void> {
+    const perCommand = this.blocksPerCommand(blockSize, options);
+    const total = blocks * blockSize;
+    let done = 0; // bytes
+    let next = lba;
+    while (done < total) {
+      const commands: { cdb: Uint8Array; length: number; lba: bigint }[] = [];
+      let bytes = 0;
+      for (let left = (total - done) / blockSize; left > 0 && bytes < JOB_BYTES;) {
+        const n = Math.min(left, perCommand);
+        const at = next + BigInt(bytes / blockSize);
+        commands.push({ cdb: blockCdb(kind, at, n), length: n * blockSize, lba: at });
+        bytes += n * blockSize;
+        left -= n;
+      }
+      const job: ScsiJob = {
+        commands,
+        direction: kind === 'read' ? 'in' : 'out',
+        lun: this.lun,
+        timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+      };
+      if ('data' in target) job.data = target.data.subarray(done, done + bytes);
+      else job.dataFd = { fd: target.fd, position: target.position + done };
+      if (options.signal) job.signal = options.signal;
+      const r = await this.transport.executeJob!(job);
+      let moved = commands.slice(0, r.done).reduce((sum, c) => sum + c.length, 0);
+      if (r.done < commands.length) {
+        const c = commands[r.done]!;
+        let result = r.result;
+        if (!result) throw new UsbScsiError(ErrorCodes.IO, 'the transport stopped a job without a result');
+        if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
+          // A reset or medium change is reported once; the command itself did not run.
+          const phase =
+            'data' in target
+              ? { data: target.data.subarray(done + moved, done + moved + c.length) }
+              : { dataFd: { fd: target.fd, position: target.position + done + moved, length: c.length } };
+          result = await this.send(
+            c.cdb,
+            {
+              direction: job.direction,
+              ...phase,
+              allowMediumWrite: kind === 'write',
+              ...(options.signal ? { signal: options.signal } : {}),
+              ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+            },
+            false,
+          );
+        }
+        if (result.status !== ScsiStatus.GOOD && result.status !== ScsiStatus.CONDITION_MET)
+          throw new CheckConditionError(result, result.sense, c.cdb);
+        checkMoved(c.cdb, c.lba, c.length, result);
+        moved += c.length;
+      }
+      done += moved;
+      next += BigInt(moved / blockSize);
+      options.onProgress?.(done, total);
+    }
+  }
+
   /**
    * One READ or WRITE (10, or 16 when the LBA or count needs it) of whole blocks
    * within a transfer whose mount check is already done; GOOD status with bytes
@@ -587,11 +681,7 @@ export class ScsiDevice {
     phase: { data: Uint8Array } | { dataFd: { fd: number; position: number; length: number } },
     options: TransferProgressOptions,
   ): Promise<void> {
-    const long = lba + BigInt(blocks) > 0xffff_ffffn || blocks > 0xffff;
-    const cdb =
-      kind === 'read'
-        ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba, blocks })
-        : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba, blocks });
+    const cdb = blockCdb(kind, lba, blocks);
     const expected = 'data' in phase ? phase.data.length : phase.dataFd.length;
     const result = await this.run(
       cdb,
@@ -604,14 +694,7 @@ export class ScsiDevice {
       },
       false,
     );
-    if (result.transferred !== expected) {
-      throw new UsbScsiError(
-        ErrorCodes.IO,
-        `${scsi.opcodeName(cdb)} at LBA ${lba} moved ${result.transferred} of ${expected} ` +
-          `bytes (residue ${result.residue}) with GOOD status`,
-        { details: { lba: lba.toString(), expected, transferred: result.transferred } },
-      );
-    }
+    checkMoved(cdb, lba, expected, result);
   }
 
   /** ATA IDENTIFY DEVICE through SAT ATA PASS-THROUGH(16) (USB-SATA bridges). */
@@ -719,6 +802,29 @@ export class ScsiDevice {
         { details: { mounts } },
       );
     }
+  }
+}
+
+/** Bytes per job of READs or WRITEs: the progress step, and a bound on the command list. */
+const JOB_BYTES = 64 << 20;
+
+/** READ or WRITE (10), or (16) when the LBA or count needs it. */
+function blockCdb(kind: 'read' | 'write', lba: bigint, blocks: number): Uint8Array {
+  const long = lba + BigInt(blocks) > 0xffff_ffffn || blocks > 0xffff;
+  return kind === 'read'
+    ? (long ? scsi.read16Cdb : scsi.read10Cdb)({ lba, blocks })
+    : (long ? scsi.write16Cdb : scsi.write10Cdb)({ lba, blocks });
+}
+
+/** GOOD status with bytes missing is an error, never data passed off as whole. */
+function checkMoved(cdb: Uint8Array, lba: bigint, expected: number, result: ScsiResult): void {
+  if (result.transferred !== expected) {
+    throw new UsbScsiError(
+      ErrorCodes.IO,
+      `${scsi.opcodeName(cdb)} at LBA ${lba} moved ${result.transferred} of ${expected} ` +
+        `bytes (residue ${result.residue}) with GOOD status`,
+      { details: { lba: lba.toString(), expected, transferred: result.transferred } },
+    );
   }
 }
 

@@ -39,6 +39,28 @@ export interface ScsiRequest {
   autoSense?: boolean;
 }
 
+/** Commands for {@link ScsiTransport.executeJob}: their data phases follow one another in `data` (or the file). */
+export interface ScsiJob {
+  /** Each command's CDB and data length (>= 1 byte). */
+  commands: { cdb: Uint8Array; length: number }[];
+  direction: 'in' | 'out';
+  /** The data of every command, back to back: exactly the sum of the lengths. */
+  data?: Uint8Array;
+  /** Instead of `data` (`fdStreaming` transports): a regular file from `position` on. */
+  dataFd?: { fd: number; position: number };
+  lun?: number;
+  /** Each command's budget (default 20 000 ms). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ScsiJobResult {
+  /** Commands that completed GOOD with every byte moved and no residue. */
+  done: number;
+  /** When the job stopped early: the result of command `done` (what `execute` returns for it). */
+  result?: ScsiResult;
+}
+
 /**
  * The one result shape of every transport. A CHECK CONDITION is a *result*
  * (status 0x02 + sense), not a transport failure: transports resolve it; the
@@ -76,6 +98,14 @@ export interface ScsiTransport {
    */
   readonly blockRanges?: BlockRangeMover;
   execute(request: ScsiRequest): Promise<ScsiResult>;
+  /**
+   * Optional: a run of commands that move data the same way, one after the other, with no
+   * JavaScript between them where the backend can (BOT on the native engine). Resolves with how
+   * many completed GOOD with every byte moved; the first one that did not is returned as
+   * `execute` would have returned it (after auto-sense), or its error thrown as `execute` would
+   * have (after reset recovery). Commands after it are not sent.
+   */
+  executeJob?(job: ScsiJob): Promise<ScsiJobResult>;
   /** Transport-level reset (BOT reset recovery; SG_IO device reset). */
   reset(): Promise<void>;
   close(): Promise<void>;

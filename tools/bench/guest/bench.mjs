@@ -71,7 +71,7 @@ async function readyDevice(dev) {
 }
 
 /**
- * Sequential READ and WRITE at each size, then TUR latency, through core's ScsiDevice. Like the
+ * Sequential READ and WRITE in commands of each size, then TUR latency, through core's ScsiDevice. Like the
  * C loop, one buffer of the largest size serves every size, its pages touched before any timing
  * (a fresh 4 MiB buffer faults 1,024 pages on its first command: a quarter of a 16 MiB point), and
  * one untimed command per size warms the JIT. `pinned`: the buffer is ScsiDevice.allocateBuffer's.
@@ -88,20 +88,22 @@ async function measureDevice(dev, notes, { pinned = false } = {}) {
   try {
     const buffer = memory.bytes;
     buffer.fill(0xa5);
+    // Each call moves a window of the largest size in commands of `size` bytes (commandBytes), as
+    // a long readInto or write does; where the transport runs jobs, no JavaScript runs between them.
+    const window = buffer.subarray(0, Math.min(maxSize, total));
+    const perWindow = window.length / BLOCK;
+    const calls = total / window.length;
     for (const size of cfg.sizes) {
-      const view = buffer.subarray(0, size);
-      const per = size / BLOCK;
-      await dev.readInto(0, view);
-      out.read[size] = await timeLoop((i) => dev.readInto(i * per, view), total / size);
+      await dev.readInto(0, buffer.subarray(0, size));
+      out.read[size] = await timeLoop((i) => dev.readInto(i * perWindow, window, { commandBytes: size }), calls);
     }
+    window.fill(0x5a);
     for (const size of cfg.sizes) {
-      const view = buffer.subarray(0, size).fill(0x5a);
-      const per = size / BLOCK;
       const base = writeOffset / BLOCK;
-      await dev.write(base, view, { allowMediumWrite: true });
+      await dev.write(base, buffer.subarray(0, size), { allowMediumWrite: true });
       out.write[size] = await timeLoop(
-        (i) => dev.write(base + i * per, view, { allowMediumWrite: true }),
-        total / size,
+        (i) => dev.write(base + i * perWindow, window, { allowMediumWrite: true, commandBytes: size }),
+        calls,
       );
     }
   } finally {
@@ -255,7 +257,7 @@ async function measurePath(path) {
       await dev.close();
     }
   }
-  const m = /^native-(?:d(\d+)|(1urb)|(pinned))$/.exec(path);
+  const m = /^native-(?:d(\d+)|(1urb)|(pinned)|(unstaged))$/.exec(path);
   const backendName = m ? 'native' : 'node-usb';
   const b = backends.find((x) => x.name === backendName);
   if (!b?.backend) throw new Error(`the ${backendName} backend did not load: ${b?.reason ?? 'unknown'}`);
@@ -268,6 +270,11 @@ async function measurePath(path) {
     tuning.chunkSize = maxSize;
   }
   const notes = [];
+  // native-unstaged: ordinary memory in place, as before the engine staged it through pinned memory.
+  if (m?.[4]) {
+    process.env.USBSCSI_NATIVE_STAGING = '0';
+    notes.push('USBSCSI_NATIVE_STAGING=0: the kernel copies every URB of ordinary memory');
+  }
   const dev = await open.openDevice({
     selector: SELECTOR,
     backend: b.backend,
@@ -278,6 +285,7 @@ async function measurePath(path) {
   try {
     return await measureDevice(dev, notes, { pinned: Boolean(m?.[3]) });
   } finally {
+    delete process.env.USBSCSI_NATIVE_STAGING;
     await dev.close();
     await waitForKernelDisk();
   }

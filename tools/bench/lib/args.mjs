@@ -13,6 +13,7 @@ export const KNOWN_PATHS = [
   'native-d8',
   'native-1urb',
   'native-pinned',
+  'native-unstaged',
   'node-usb',
   'sg',
   'sg-aligned',

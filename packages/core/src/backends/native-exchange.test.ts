@@ -84,6 +84,7 @@ describe('the exchange block layout matches native/src/common/exchange_block.h',
       ['offset', B.offset, 8],
       ['fd', B.fd, 4],
       ['reported', B.reported, 1],
+      ['stage', B.stage, 1],
       ['actual', B.actual, 8],
       ['inline', B.inline, B.inlineMax],
       ['afterEndLength', B.afterEndLength, 8],
@@ -98,6 +99,28 @@ describe('the exchange block layout matches native/src/common/exchange_block.h',
       }
     }
     expect(B.size).toBe(B.headerSize + B.maxPhases * B.phaseSize);
+  });
+
+  it('header fields do not overlap and fit the header; a job entry holds a CBW, a CSW and a length', () => {
+    const B = EXCHANGE_BLOCK;
+    const header: [string, number, number][] = [
+      ['phaseCount', B.phaseCount, 1],
+      ['timeoutMs', B.timeoutMs, 4],
+      ['opId', B.opId, 4],
+      ['jobCommands', B.jobCommands, 4],
+      ['jobDone', B.jobDone, 4],
+    ];
+    const used = new Array<string | undefined>(B.headerSize);
+    for (const [name, at, size] of header) {
+      for (let i = at; i < at + size; i++) {
+        expect(i, `${name} runs past the header`).toBeLessThan(B.headerSize);
+        expect(used[i], `${name} overlaps ${used[i]}`).toBeUndefined();
+        used[i] = name;
+      }
+    }
+    expect(B.commandStatus).toBe(B.commandBytes + B.commandBytesSize);
+    expect(B.commandLength).toBe(B.commandStatus + B.commandStatusSize);
+    expect(B.commandSize).toBe(B.commandLength + 4);
   });
 });
 

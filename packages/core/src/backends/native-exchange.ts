@@ -6,17 +6,26 @@
  * caller's business (BOT: core's BotTransport).
  */
 import { badInput } from '../errors.js';
-import type { BotExchangeRequest } from '../usb/backend.js';
+import type { BotExchangeRequest, BotJobRequest } from '../usb/backend.js';
 
 /** Byte offsets and sizes of the exchange block; names as in exchange_block.h without the `k`. */
 export const EXCHANGE_BLOCK = {
   maxPhases: 4,
-  headerSize: 16,
+  headerSize: 32,
   phaseSize: 128,
-  size: 528,
+  size: 544,
   phaseCount: 0,
   timeoutMs: 4,
   opId: 8,
+  jobCommands: 16,
+  jobDone: 20,
+  commandSize: 48,
+  commandBytes: 0,
+  commandBytesSize: 31,
+  commandStatus: 31,
+  commandStatusSize: 13,
+  commandLength: 44,
+  maxJobCommands: 1048576,
   endpoint: 0,
   source: 1,
   start: 2,
@@ -27,6 +36,7 @@ export const EXCHANGE_BLOCK = {
   length: 16,
   offset: 24,
   fd: 32,
+  stage: 37,
   reported: 36,
   actual: 40,
   inline: 48,
@@ -290,6 +300,7 @@ export function encodeBotPlan(
   request: BotExchangeRequest,
   opId: number,
   b: ExchangeBlock,
+  stage = false,
 ): { buffer: Uint8Array | undefined; hasData: boolean } {
   if (request === null || typeof request !== 'object') throw badInput('a BOT exchange request must be an object');
   const { cbw, data } = request;
@@ -336,6 +347,8 @@ export function encodeBotPlan(
   b.bytes.set(cbw, at + EXCHANGE_BLOCK.inline);
   let count = 1;
   if (length > 0) {
+    if (stage && source === PHASE_SOURCE.buffer)
+      b.bytes[EXCHANGE_BLOCK.headerSize + count * EXCHANGE_BLOCK.phaseSize + EXCHANGE_BLOCK.stage] = 1;
     writePhase(
       b,
       count++,
@@ -353,4 +366,90 @@ export function encodeBotPlan(
   at = writePhase(b, count++, inEp, PHASE_START.afterPrevious, PHASE_SOURCE.inline, CSW_LENGTH, 0, 0, 0, 0, 0);
   writeHeader(b, count, timeoutMs, opId);
   return { buffer: length > 0 ? buffer : undefined, hasData: length > 0 };
+}
+
+/**
+ * Checks a BOT job for the engine and writes it: the 3-phase BOT plan in `b` (the data phase
+ * covering every command's data, back to back) and the command table (exchange_block.h,
+ * kCommandSize bytes per command: CBW, expected CSW, data length). Returns the table and the
+ * data buffer. `stage`: move a buffer's bytes through the engine's pinned memory.
+ */
+export function encodeBotJob(
+  request: BotJobRequest,
+  opId: number,
+  b: ExchangeBlock,
+  stage: boolean,
+): { table: Uint8Array; buffer: Uint8Array | undefined } {
+  if (request === null || typeof request !== 'object') throw badInput('a BOT job must be an object');
+  const { commands, data } = request;
+  const B = EXCHANGE_BLOCK;
+  if (!Array.isArray(commands) || commands.length < 1 || commands.length > B.maxJobCommands)
+    throw badInput(`a BOT job has 1 to ${B.maxJobCommands} commands`);
+  const outEp = endpointAddress(request.outEndpoint, 'outEndpoint', false);
+  const inEp = endpointAddress(request.inEndpoint, 'inEndpoint', true);
+  const timeoutMs = integer(request.timeoutMs, 'timeoutMs', 1, MAX_TIMEOUT);
+  const chunkSize = chunkSizeOf(request.chunkSize, 'chunkSize');
+  const depth = depthOf(request.depth, 'depth');
+  if (data === null || typeof data !== 'object') throw badInput('a BOT job needs its data');
+  if (data.direction !== 'in' && data.direction !== 'out') throw badInput("data.direction must be 'in' or 'out'");
+  const dataIn = data.direction === 'in';
+  const table = new Uint8Array(commands.length * B.commandSize);
+  const view = new DataView(table.buffer);
+  let total = 0;
+  commands.forEach((c, k) => {
+    const { cbw, csw } = c;
+    if (!(cbw instanceof Uint8Array) || cbw.byteLength !== 31 || cbw[0] !== 0x55 || cbw[3] !== 0x43)
+      throw badInput(`command ${k}: the CBW must be 31 bytes starting with USBC`);
+    if (!(csw instanceof Uint8Array) || csw.byteLength !== CSW_LENGTH)
+      throw badInput(`command ${k}: the expected CSW must be ${CSW_LENGTH} bytes`);
+    const length = integer(c.length, `command ${k}: length`, 1, MAX_PHASE);
+    const declared = (cbw[8]! | (cbw[9]! << 8) | (cbw[10]! << 16)) + cbw[11]! * 0x100_0000;
+    if (declared !== length)
+      throw badInput(`command ${k}: the CBW's dCBWDataTransferLength (${declared}) is not its length (${length})`);
+    if (((cbw[12]! & 0x80) !== 0) !== dataIn)
+      throw badInput(`command ${k}: the CBW direction flag does not match data.direction`);
+    const at = k * B.commandSize;
+    table.set(cbw, at + B.commandBytes);
+    table.set(csw, at + B.commandStatus);
+    view.setUint32(at + B.commandLength, length, true);
+    total += length;
+  });
+  let buffer: Uint8Array | undefined;
+  let source: number = PHASE_SOURCE.buffer;
+  let fd = 0;
+  let offset = 0;
+  if ('buffer' in data) {
+    if (!(data.buffer instanceof Uint8Array)) throw badInput('data.buffer must be a Uint8Array (or Buffer)');
+    if (data.buffer.byteLength !== total)
+      throw badInput(`the job's data buffer has ${data.buffer.byteLength} bytes; its commands move ${total}`);
+    buffer = data.buffer;
+  } else {
+    fd = integer(data.fd, 'data.fd', 0, MAX_TIMEOUT);
+    offset = integer(data.position, 'data.position', 0, Number.MAX_SAFE_INTEGER);
+    source = PHASE_SOURCE.fd;
+  }
+  writePhase(b, 0, outEp, PHASE_START.atOnce, PHASE_SOURCE.inline, 31, 0, 0, 0, 0, 0);
+  const at = writePhase(
+    b,
+    1,
+    dataIn ? inEp : outEp,
+    PHASE_START.afterPrevious,
+    source,
+    total,
+    offset,
+    fd,
+    chunkSize,
+    depth,
+    0,
+  );
+  if (stage && source === PHASE_SOURCE.buffer) b.bytes[at + B.stage] = 1;
+  writePhase(b, 2, inEp, PHASE_START.afterPrevious, PHASE_SOURCE.inline, CSW_LENGTH, 0, 0, 0, 0, 0);
+  writeHeader(b, 3, timeoutMs, opId);
+  b.view.setUint32(B.jobCommands, commands.length, true);
+  return { table, buffer };
+}
+
+/** Commands of a job that completed whole with the expected CSW (the engine's count). */
+export function decodeJobDone(b: ExchangeBlock): number {
+  return b.view.getUint32(EXCHANGE_BLOCK.jobDone, true);
 }

@@ -15,6 +15,8 @@ import {
   locationOf,
   type BotExchangeRequest,
   type BotExchangeResult,
+  type BotJobRequest,
+  type BotJobResult,
   type ControlResult,
   type ControlSetup,
   type TransferBuffer,
@@ -35,6 +37,8 @@ import {
 } from './native-addon.js';
 import {
   decodeFacts,
+  decodeJobDone,
+  encodeBotJob,
   encodeBotPlan,
   encodePlan,
   giveBack,
@@ -105,6 +109,15 @@ function checkStreamEndpoints(endpoints: number[]): void {
 
 export class NativeHandle implements UsbDeviceHandle {
   readonly capabilities: UsbHandleCapabilities;
+  /**
+   * Data phases in ordinary memory go through the engine's pinned (usbfs-mapped) buffers where
+   * the platform has them (Linux): the host controller fills those in place and the engine
+   * copies on its I/O pool, instead of the kernel allocating and copying per URB. The engine
+   * falls back to the caller's memory, with a note, when usbfs refuses the mapping.
+   */
+  readonly #stage: boolean;
+  /** Memory from allocTransferBuffer: already pinned, moved in place. */
+  readonly #pinned = new WeakSet<ArrayBufferLike>();
 
   constructor(
     readonly info: UsbDeviceInfo,
@@ -112,6 +125,11 @@ export class NativeHandle implements UsbDeviceHandle {
     platform: NodeJS.Platform = process.platform,
   ) {
     this.capabilities = { fdStreaming: true, kernelDriver: platform === 'linux' };
+    this.#stage = platform === 'linux' && process.env.USBSCSI_NATIVE_STAGING !== '0';
+  }
+
+  #stageFor(buffer: Uint8Array | undefined): boolean {
+    return this.#stage && buffer !== undefined && !this.#pinned.has(buffer.buffer);
   }
 
   claimInterface(n: number): Promise<void> {
@@ -188,7 +206,8 @@ export class NativeHandle implements UsbDeviceHandle {
     const b = takeBlock();
     let plan: { buffer: Uint8Array | undefined; hasData: boolean };
     try {
-      plan = encodeBotPlan(request, opId, b);
+      const data = request.data;
+      plan = encodeBotPlan(request, opId, b, this.#stageFor(data && 'buffer' in data ? data.buffer : undefined));
     } catch (err) {
       giveBack(b);
       throw err;
@@ -196,14 +215,57 @@ export class NativeHandle implements UsbDeviceHandle {
     const notes = await this.#run(b, plan.buffer, opId, signal, 'BOT exchange');
     const facts = decodeFacts(b, plan.hasData ? 3 : 2, notes);
     giveBack(b);
+    return this.#botFacts(facts, plan.hasData);
+  }
+
+  /**
+   * BOT commands back to back in the engine (the next CBW from the previous CSW's completion),
+   * each CSW compared with the expected bytes; the first command that differs ends the job and
+   * comes back as botExchange would report it.
+   */
+  async botJob(request: BotJobRequest): Promise<BotJobResult> {
+    const signal = request.signal;
+    if (signal?.aborted) return { done: 0, stopped: { cbw: { status: TransferStatus.CANCELLED, actualLength: 0 } } };
+    const opId = newOpId();
+    const b = takeBlock();
+    let job: { table: Uint8Array; buffer: Uint8Array | undefined };
+    try {
+      const data = request.data;
+      job = encodeBotJob(request, opId, b, this.#stageFor(data && 'buffer' in data ? data.buffer : undefined));
+    } catch (err) {
+      giveBack(b);
+      throw err;
+    }
+    const handle = this.handle;
+    const onAbort = signal ? () => handle.cancel(opId) : undefined;
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+    let notes: string[] | undefined;
+    try {
+      notes = await handle.exchange(b.bytes, job.buffer, job.table);
+    } catch (err) {
+      giveBack(b);
+      throw fromNativeError(err, 'BOT job');
+    } finally {
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+    }
+    const done = decodeJobDone(b);
+    const out: BotJobResult = { done };
+    if (done < request.commands.length) out.stopped = this.#botFacts(decodeFacts(b, 3, undefined), true);
+    giveBack(b);
+    if (notes?.length) out.notes = notes;
+    return out;
+  }
+
+  /** BOT facts from a plan's phases (CBW, data if any, CSW). */
+  #botFacts(facts: ExchangeFacts, hasData: boolean): BotExchangeResult {
     const [cbw, second, third] = facts.phases;
     const out: BotExchangeResult = {
       cbw: cbw
         ? { status: transferStatusOf(cbw.status), actualLength: cbw.actualLength }
         : { status: TransferStatus.CANCELLED, actualLength: 0 },
     };
-    const cswFacts = plan.hasData ? third : second;
-    if (plan.hasData && second) {
+    const cswFacts = hasData ? third : second;
+    if (hasData && second) {
       out.data = { status: transferStatusOf(second.status), actualLength: second.actualLength };
       // Only a short packet ends a data phase with the device's next bytes behind it (its CSW).
       if (second.afterEnd && out.data.status === TransferStatus.OK) out.data.afterShort = second.afterEnd;
@@ -295,6 +357,7 @@ export class NativeHandle implements UsbDeviceHandle {
       throw fromNativeError(err, 'allocating a pinned transfer buffer');
     }
     if (memory === null) return null;
+    this.#pinned.add(memory);
     const handle = this.handle;
     return {
       bytes: new Uint8Array(memory),

@@ -5,11 +5,21 @@ import {
   TransferStatus,
   transferStatusName,
   type BotExchangeRequest,
+  type BotExchangeResult,
+  type BotJobRequest,
   type TransferBuffer,
   type TransferResult,
   type UsbDeviceHandle,
 } from '../usb/backend.js';
-import { DEFAULT_TIMEOUT_MS, ScsiStatus, type ScsiRequest, type ScsiResult, type ScsiTransport } from '../transport.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  ScsiStatus,
+  type ScsiJob,
+  type ScsiJobResult,
+  type ScsiRequest,
+  type ScsiResult,
+  type ScsiTransport,
+} from '../transport.js';
 import {
   bulkOnlyReset,
   findBotInterface,
@@ -18,6 +28,7 @@ import {
   type BotEndpoints,
 } from './bot-interface.js';
 import { Deadline } from './deadline.js';
+import { genericBotJob } from './generic-exchange.js';
 import type { BotEvent } from './events.js';
 import { type BotQuirks, quirksFor } from './quirks.js';
 import { interpretTransfer, type TransferOutcome } from './transfer-outcome.js';
@@ -99,6 +110,7 @@ export class BotTransport implements ScsiTransport {
   /** Operations started or waiting in `queue` and not yet settled. */
   private queued = 0;
   private closed = false;
+  private readonly engineNotes = new Set<string>();
 
   private constructor(
     readonly handle: UsbDeviceHandle,
@@ -172,6 +184,19 @@ export class BotTransport implements ScsiTransport {
     return this.serialised(() => this.executeNow(request));
   }
 
+  /**
+   * Commands back to back (ScsiDevice's READs or WRITEs over a range). The backend's engine runs
+   * them with no JavaScript in between (native), or core does over `botExchange`; either way
+   * each CSW must be, byte for byte, the one a plain success carries (signature, the command's
+   * tag, residue 0, status 0), and the first command that differs in any way is judged here as
+   * `execute` judges one: sense, reset recovery, the same errors.
+   */
+  executeJob(job: ScsiJob): Promise<ScsiJobResult> {
+    const run = this.queue.then(() => this.executeJobNow(job));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Bulk-Only Mass Storage Reset, then CLEAR_FEATURE(HALT) on both bulk endpoints (§5.3.4). */
   reset(): Promise<void> {
     return this.serialised(() => this.resetRecovery('requested'));
@@ -235,6 +260,88 @@ export class BotTransport implements ScsiTransport {
     return result;
   }
 
+  private async executeJobNow(job: ScsiJob): Promise<ScsiJobResult> {
+    if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
+    const { commands, direction, data, dataFd, signal } = job;
+    if (!Array.isArray(commands) || commands.length === 0) throw badInput('a job has at least one command');
+    if (direction !== 'in' && direction !== 'out') throw badInput("a job's direction is 'in' or 'out'");
+    if ((data === undefined) === (dataFd === undefined)) throw badInput('a job takes either data or dataFd');
+    const total = commands.reduce((sum, c) => sum + c.length, 0);
+    if (data && data.length !== total)
+      throw badInput(`the job's data has ${data.length} bytes; its commands move ${total}`);
+    // Each command as execute() would prepare it: the same checks, its own tag.
+    let offset = 0;
+    const prepared = commands.map((c) => {
+      if (!Number.isSafeInteger(c.length) || c.length < 1) throw badInput(`a job command moves 1 byte or more`);
+      const request: ScsiRequest = { cdb: c.cdb, direction, lun: job.lun ?? 0 };
+      if (data) request.data = data.subarray(offset, offset + c.length);
+      else request.dataFd = { fd: dataFd!.fd, position: dataFd!.position + offset, length: c.length };
+      if (job.timeoutMs !== undefined) request.timeoutMs = job.timeoutMs;
+      if (signal) request.signal = signal;
+      offset += c.length;
+      return this.prepare(request);
+    });
+    const first = prepared[0]!;
+    // A quirk that accepts CSWs other than the plain one would stop every job at its first command.
+    if (this.quirks.tolerateBadCswSignature || this.quirks.ignoreResidue) return this.jobOneByOne(prepared);
+    if (this.quirks.needsStartUnit)
+      await this.startUnitBeforeMediaAccess(first.lun, first.request.cdb[0]!, first.timeoutMs);
+    const request: BotJobRequest = {
+      commands: prepared.map((c) => ({ cbw: c.cbw, csw: plainCsw(decodeTag(c.cbw)), length: c.length })),
+      outEndpoint: this.endpoints.bulkOut,
+      inEndpoint: this.endpoints.bulkIn,
+      data: data ? { direction, buffer: data } : { direction, fd: dataFd!.fd, position: dataFd!.position },
+      timeoutMs: first.timeoutMs,
+    };
+    if (this.options.chunkSize) request.chunkSize = this.options.chunkSize;
+    if (this.options.depth) request.depth = this.options.depth;
+    if (signal) request.signal = signal;
+    const started = process.hrtime.bigint();
+    const outcome = this.handle.botJob ? await this.handle.botJob(request) : await genericBotJob(this.handle, request);
+    this.noteEngine(outcome.notes);
+    const { done } = outcome;
+    if (done >= prepared.length) return { done: prepared.length };
+    const command = prepared[done]!;
+    if (!outcome.stopped) {
+      throw new UsbScsiError(ErrorCodes.IO, `the ${this.handle.info.backend} backend stopped a job without its facts`);
+    }
+    // The command that ended the job: judged as execute() judges one (its CSW retry gets a fresh budget).
+    let result: ScsiResult;
+    try {
+      result = await this.judge(command, outcome.stopped, new Deadline(command.timeoutMs));
+    } catch (err) {
+      if (err instanceof TransportBroke) throw await this.recover(err);
+      throw err;
+    }
+    if (result.status === ScsiStatus.CHECK_CONDITION) {
+      const sense = await this.autoSense(command.lun, command.timeoutMs);
+      if (sense) result.sense = sense;
+    }
+    result.durationNs = Number(process.hrtime.bigint() - started);
+    return { done, result };
+  }
+
+  /** A job for a device with CSW quirks: one command at a time, up to the first that is not a plain success. */
+  private async jobOneByOne(prepared: BotCommand[]): Promise<ScsiJobResult> {
+    for (let done = 0; done < prepared.length; done++) {
+      const c = prepared[done]!;
+      // Its CBW was encoded with a tag already; execute() encodes again with the next one.
+      const result = await this.executeNow(c.request);
+      if (result.status !== ScsiStatus.GOOD || result.transferred !== c.length) return { done, result };
+    }
+    return { done: prepared.length };
+  }
+
+  /** What the engine remarks (pinned memory refused, depth cut to fit usbfs), once each, for --verbose. */
+  private noteEngine(notes: string[] | undefined): void {
+    if (!notes || !this.options.onEvent) return;
+    for (const note of notes) {
+      if (this.engineNotes.has(note)) continue;
+      this.engineNotes.add(note);
+      this.options.onEvent({ type: 'engine-note', note });
+    }
+  }
+
   /** Checks the request and encodes its CBW; nothing is sent. */
   private prepare(request: ScsiRequest): BotCommand {
     const { cdb, direction } = request;
@@ -277,7 +384,7 @@ export class BotTransport implements ScsiTransport {
    */
   private async transport(command: BotCommand): Promise<ScsiResult> {
     const { request, cbw, data, length } = command;
-    const { cdb, direction, dataFd, signal } = request;
+    const { direction, dataFd, signal } = request;
     const { bulkIn, bulkOut } = this.endpoints;
     const deadline = new Deadline(command.timeoutMs);
 
@@ -298,6 +405,18 @@ export class BotTransport implements ScsiTransport {
     if (this.options.depth) exchangeRequest.depth = this.options.depth;
     if (signal) exchangeRequest.signal = signal;
     const exchange = await this.handle.botExchange(exchangeRequest);
+    this.noteEngine(exchange.notes);
+    return this.judge(command, exchange, deadline);
+  }
+
+  /**
+   * The BOT flow chart's verdict on one command's exchange (what the backend saw): the CSW
+   * read by core when the exchange stopped before it, then judged. Throws {@link TransportBroke}.
+   */
+  private async judge(command: BotCommand, exchange: BotExchangeResult, deadline: Deadline): Promise<ScsiResult> {
+    const { request, cbw, data, length } = command;
+    const { cdb, direction, dataFd, signal } = request;
+    const { bulkIn, bulkOut } = this.endpoints;
 
     // Command transport (§5.3.1): the CBW must go out whole.
     const cbwOutcome = interpretTransfer(exchange.cbw, cbw.length);
@@ -569,6 +688,14 @@ async function readFirstBytes(fd: number, position: number): Promise<Uint8Array>
     read(fd, bytes, 0, CSW_LENGTH, position, (err, got) => resolve(err ? 0 : got)),
   );
   return bytes.subarray(0, n);
+}
+
+/** The CSW of a plain success: signature, the command's tag, residue 0, status 0 (BOT 1.0 §5.2). */
+function plainCsw(tag: number): Uint8Array {
+  const csw = new Uint8Array(CSW_LENGTH);
+  csw.set(CSW_SIGNATURE_BYTES);
+  new DataView(csw.buffer).setUint32(4, tag, true);
+  return csw;
 }
 
 function decodeTag(cbw: Uint8Array): number {

@@ -7,7 +7,9 @@ export type BotEvent =
   | { type: 'clear-halt'; endpoint: number }
   | { type: 'csw-retry'; reason: string }
   | { type: 'auto-sense' }
-  | { type: 'start-unit'; lun: number; outcome: string };
+  | { type: 'start-unit'; lun: number; outcome: string }
+  /** A remark of the backend's engine (pinned memory refused, depth cut to fit usbfs_memory_mb), once each. */
+  | { type: 'engine-note'; note: string };
 
 /** One line for a log: what BotTransport did besides the command itself. */
 export function describeBotEvent(event: BotEvent): string {
@@ -24,5 +26,7 @@ export function describeBotEvent(event: BotEvent): string {
       return 'REQUEST SENSE after CHECK CONDITION';
     case 'start-unit':
       return `START STOP UNIT (start) on LUN ${event.lun} before the first media access: ${event.outcome}`;
+    case 'engine-note':
+      return `engine: ${event.note}`;
   }
 }

@@ -3,6 +3,8 @@ import {
   TransferStatus,
   type BotExchangeRequest,
   type BotExchangeResult,
+  type BotJobRequest,
+  type BotJobResult,
   type UsbDeviceHandle,
 } from '../usb/backend.js';
 import { Deadline } from './deadline.js';
@@ -53,4 +55,46 @@ export async function genericBotExchange(
     bytes: bytes.subarray(0, Math.min(csw.actualLength, CSW_LENGTH)),
   };
   return result;
+}
+
+/** Whether an exchange moved every byte of every phase and ended with exactly `csw`. */
+export function matchesExpected(r: BotExchangeResult, length: number, csw: Uint8Array): boolean {
+  if (r.cbw.status !== TransferStatus.OK || r.cbw.actualLength !== 31) return false;
+  if (length > 0 && (r.data?.status !== TransferStatus.OK || r.data.actualLength !== length)) return false;
+  const got = r.csw;
+  if (got?.status !== TransferStatus.OK || got.actualLength !== CSW_LENGTH || got.bytes.length !== CSW_LENGTH)
+    return false;
+  return got.bytes.every((b, i) => b === csw[i]);
+}
+
+/**
+ * `UsbDeviceHandle.botJob` over the handle's own `botExchange`, for backends without an engine
+ * that runs jobs (node-usb, the emulator): the same facts, one exchange per command.
+ */
+export async function genericBotJob(
+  handle: Pick<UsbDeviceHandle, 'botExchange'>,
+  request: BotJobRequest,
+): Promise<BotJobResult> {
+  const { commands, data } = request;
+  let offset = 0;
+  for (let done = 0; done < commands.length; done++) {
+    const { cbw, csw, length } = commands[done]!;
+    const exchange: BotExchangeRequest = {
+      cbw,
+      outEndpoint: request.outEndpoint,
+      inEndpoint: request.inEndpoint,
+      timeoutMs: request.timeoutMs,
+      data:
+        'buffer' in data
+          ? { direction: data.direction, buffer: data.buffer.subarray(offset, offset + length) }
+          : { direction: data.direction, fd: data.fd, length, position: data.position + offset },
+    };
+    if (request.chunkSize) exchange.chunkSize = request.chunkSize;
+    if (request.depth) exchange.depth = request.depth;
+    if (request.signal) exchange.signal = request.signal;
+    const r = await handle.botExchange(exchange);
+    if (!matchesExpected(r, length, csw)) return { done, stopped: r };
+    offset += length;
+  }
+  return { done: commands.length };
 }

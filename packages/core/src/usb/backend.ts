@@ -195,6 +195,32 @@ export interface BotExchangeResult {
   notes?: string[];
 }
 
+/**
+ * BOT commands one after the other ({@link UsbDeviceHandle.botJob}), each with the CSW core
+ * expects of it. Data phases follow one another: command k's starts where command k-1's ended.
+ */
+export interface BotJobRequest {
+  /** In order: the 31-byte CBW, the 13 bytes of the CSW that means "done, all good", the data length (>= 1). */
+  commands: { cbw: Uint8Array; csw: Uint8Array; length: number }[];
+  outEndpoint: number;
+  inEndpoint: number;
+  data: { direction: 'in' | 'out'; buffer: Uint8Array } | { direction: 'in' | 'out'; fd: number; position: number };
+  /** Each command's budget: its CBW, data phase and CSW read share it. */
+  timeoutMs: number;
+  chunkSize?: number;
+  depth?: number;
+  signal?: AbortSignal;
+}
+
+/** Facts of a job: how far it went, and what the command that ended it saw. */
+export interface BotJobResult {
+  /** Commands whose phases all completed whole and whose CSW was byte for byte the expected one. */
+  done: number;
+  /** When `done` is short of the commands: command `done`'s exchange, as `botExchange` reports it. */
+  stopped?: BotExchangeResult;
+  notes?: string[];
+}
+
 export interface UsbHandleCapabilities {
   /** `botExchange` accepts an fd data phase. */
   fdStreaming: boolean;
@@ -252,6 +278,14 @@ export interface UsbDeviceHandle {
    * (`genericBotExchange`) over single `bulkOut` / `bulkIn` transfers.
    */
   botExchange(request: BotExchangeRequest): Promise<BotExchangeResult>;
+
+  /**
+   * Optional: BOT commands run back to back by the backend's engine (native), the next CBW sent
+   * from the previous CSW's completion. The engine compares each CSW with the expected bytes and
+   * stops at the first command that differs in any way; core judges that one as usual. Without
+   * it, core runs the same job over `botExchange` (`genericBotJob`).
+   */
+  botJob?(request: BotJobRequest): Promise<BotJobResult>;
 
   /**
    * Optional: memory that data phases on this handle use in place (native on Linux: mapped

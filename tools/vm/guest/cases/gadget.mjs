@@ -2,7 +2,7 @@
 // guest kernel's host stack by each backend: enumeration, vendor command, BOT fault injection.
 import { test, skip } from '../runner.mjs';
 import { startGadget, startMassStorageGadget, GADGET_VID, GADGET_PID, FMS_PID } from '../gadget.mjs';
-import { loadBot, loadOpen, loadCoreIndex } from './core-api.mjs';
+import { loadBot, loadDevice, loadOpen, loadCoreIndex } from './core-api.mjs';
 import { waitForKernelDisk } from './bot.mjs';
 import { registerContractCases, gadgetEnv } from './contract.mjs';
 import { assert, assertEqual, sdDisks, waitFor } from '../util.mjs';
@@ -396,6 +396,44 @@ export async function registerGadgetCases(backends, more = async () => {}) {
         await withGadgetBot(m, b, async (tr) => {
           assertEqual(tr.maxLun, 0, 'maxLun after a stalled GET MAX LUN');
           await inquiryWorks(tr, 'a stalled GET MAX LUN');
+        });
+      },
+    );
+
+    // A long read is one job (the native engine sends each next CBW from the previous CSW's
+    // completion): the device failing its Nth command must end it there, with core's usual verdict.
+    t(
+      'fault not-ready on the 10th READ of a long ScsiDevice.readInto: CheckConditionError, ' +
+        'the 9 before it read, nothing after it sent',
+      async (b, m) => {
+        const deviceMod = await loadDevice();
+        if (!deviceMod.mod) throw new Error(deviceMod.reason);
+        await withGadgetBot(m, b, async (tr) => {
+          const dev = new deviceMod.mod.ScsiDevice(tr, { maxTransferBytes: 4096 });
+          await dev.testUnitReady().catch(() => undefined);
+          const reference = new Uint8Array(32 * 4096);
+          await dev.readInto(0, reference);
+          await gadget.inject({ kind: 'not-ready', opcode: 0x28, skip: 9 });
+          const before = await gadget.stats();
+          const back = new Uint8Array(32 * 4096);
+          let error;
+          try {
+            await dev.readInto(0, back);
+          } catch (err) {
+            error = err;
+          }
+          const after = await gadget.stats();
+          assert(error instanceof deviceMod.mod.CheckConditionError, `a CheckConditionError (${error?.message})`);
+          assertEqual(error.details.senseKey, 2, 'NOT READY');
+          assertEqual(after.commands - before.commands, 10 + 1, 'READs sent (and the REQUEST SENSE of the 10th)');
+          assert(
+            Buffer.from(back.subarray(0, 9 * 4096)).equals(Buffer.from(reference.subarray(0, 9 * 4096))),
+            'the 9 READs before the failing one filled the buffer',
+          );
+          assert(
+            back.subarray(9 * 4096).every((x) => x === 0),
+            'nothing landed after the failing READ',
+          );
         });
       },
     );

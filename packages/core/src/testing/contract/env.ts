@@ -14,6 +14,8 @@ export interface ContractFault {
   bytes?: number;
   ms?: number;
   stalls?: number;
+  /** Let this many matching commands pass before firing (the Nth command of a job). */
+  skip?: number;
 }
 
 /** Counters of a device that counts what reached it. */

@@ -15,23 +15,23 @@ const CHECK_CONDITION = 2;
 const BLOCK = 512;
 const TUR = Uint8Array.of(0, 0, 0, 0, 0, 0);
 const INQUIRY = Uint8Array.of(0x12, 0, 0, 0, 36, 0);
-const read10 = (lba: number, blocks: number) =>
+export const read10 = (lba: number, blocks: number) =>
   Uint8Array.of(0x28, 0, (lba >>> 24) & 0xff, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, 0, blocks, 0);
-const write10 = (lba: number, blocks: number) =>
+export const write10 = (lba: number, blocks: number) =>
   Uint8Array.of(0x2a, 0, (lba >>> 24) & 0xff, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, 0, blocks, 0);
-const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
+export const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
 /** Blocks the cases may overwrite on a device with programmable faults (the emulator's RAM or scratch disk). */
-const SCRATCH_LBA = 200;
+export const SCRATCH_LBA = 200;
 
-const brief = (r: ScsiResult) => ({ status: r.status, transferred: r.transferred, residue: r.residue });
+export const brief = (r: ScsiResult) => ({ status: r.status, transferred: r.transferred, residue: r.residue });
 
-async function inquiryWorks(tr: BotTransport, after: string): Promise<void> {
+export async function inquiryWorks(tr: BotTransport, after: string): Promise<void> {
   const r = await tr.execute({ cdb: INQUIRY, direction: 'in', data: new Uint8Array(36) });
   assert.equal(r.status, GOOD, `INQUIRY after ${after}`);
   assert.ok(r.transferred >= 5, `INQUIRY data after ${after}`);
 }
 
-async function readBlocks(tr: BotTransport, lba: number, blocks: number): Promise<Uint8Array> {
+export async function readBlocks(tr: BotTransport, lba: number, blocks: number): Promise<Uint8Array> {
   const r = await tr.execute({ cdb: read10(lba, blocks), direction: 'in', data: new Uint8Array(blocks * BLOCK) });
   assert.deepEqual(
     brief(r),
@@ -41,13 +41,13 @@ async function readBlocks(tr: BotTransport, lba: number, blocks: number): Promis
   return r.data.slice();
 }
 
-async function writeBlocks(tr: BotTransport, lba: number, data: Uint8Array): Promise<void> {
+export async function writeBlocks(tr: BotTransport, lba: number, data: Uint8Array): Promise<void> {
   const r = await tr.execute({ cdb: write10(lba, data.length / BLOCK), direction: 'out', data });
   assert.equal(r.status, GOOD, `WRITE(10) at ${lba}`);
 }
 
 /** The device's block size must be the 512 bytes the cases are written for. */
-async function checkBlockSize(tr: BotTransport): Promise<void> {
+export async function checkBlockSize(tr: BotTransport): Promise<void> {
   const r = await tr.execute({
     cdb: Uint8Array.of(0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0),
     direction: 'in',
@@ -67,7 +67,7 @@ async function checkBlockSize(tr: BotTransport): Promise<void> {
  * Runs `request`, which must fail with `code` after one reset recovery that reached the device
  * (when it counts), and checks the device then answers. Returns the error and the time it took.
  */
-async function failsWithRecovery(
+export async function failsWithRecovery(
   ctx: CaseContext,
   tr: BotTransport,
   request: ScsiRequest,
