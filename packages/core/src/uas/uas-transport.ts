@@ -19,6 +19,8 @@ import { TagAllocator } from './tags.js';
 import { UasTask } from './task.js';
 
 const DEFAULT_QUEUE_DEPTH = 16;
+/** Streams asked for at most (tags are 16-bit; no queue gets near this). */
+const MAX_STREAMS = 1024;
 /** Linux `uas` queues 32 commands on a device without streams. */
 const MAX_QUEUE_DEPTH_WITHOUT_STREAMS = 32;
 /** Tags beyond the queue depth without streams: room for task management while every slot is busy. */
@@ -220,7 +222,7 @@ export class UasTransport implements ScsiTransport {
       await handle.claimInterface(n);
       options.onEvent?.({ type: 'select-alternate', alternateSetting: pipes.alternateSetting });
       await handle.setAlternateSetting(n, pipes.alternateSetting);
-      streams = await allocateStreams(handle, pipes, asked ?? DEFAULT_QUEUE_DEPTH, options);
+      streams = await allocateStreams(handle, pipes, options);
       const depth =
         streams > 0
           ? Math.min(streams, asked ?? DEFAULT_QUEUE_DEPTH)
@@ -630,7 +632,6 @@ export class UasTransport implements ScsiTransport {
 async function allocateStreams(
   handle: UsbDeviceHandle,
   pipes: UasPipes,
-  depth: number,
   options: UasTransportOptions,
 ): Promise<number> {
   const none = (reason: string) => {
@@ -643,7 +644,8 @@ async function allocateStreams(
   if (!handle.allocStreams || !handle.streamTransfer)
     return none(`the ${handle.info.backend} backend has no bulk streams`);
   try {
-    const count = await handle.allocStreams(Math.min(pipes.maxStreams, depth), streamEndpoints(pipes));
+    // Every stream the device offers, not only `depth`: tags beyond the queue depth stay free for task management.
+    const count = await handle.allocStreams(Math.min(pipes.maxStreams, MAX_STREAMS), streamEndpoints(pipes));
     options.onEvent?.({ type: 'streams', count });
     return count;
   } catch (err) {
