@@ -121,11 +121,23 @@ describe.each([
 });
 
 describe('UAS open', () => {
-  it('streams: false runs the no-streams protocol on a SuperSpeed device and says so', async () => {
-    const { tr, events } = await uas({ speed: 'super' }, { streams: false });
-    expect(tr.streams).toBe(0);
-    expect(events).toContainEqual({ type: 'no-streams', reason: 'streams turned off' });
-    expect((await readOne(tr, 1)).status).toBe(0);
+  it('a SuperSpeed device through a handle without streams (tracing wrapper): E_UNSUPPORTED, interface released', async () => {
+    const device = new SimulatedDevice({ ...DEFAULT_SIM_DEVICE, speed: 'super', interfaces: 'uas-only' });
+    const backend = new EmulatorBackend({ devices: [device] });
+    const [info] = await backend.list();
+    const handle = await backend.open(info!);
+    const noStreams = new Proxy(handle, {
+      get: (target, key, receiver) =>
+        key === 'allocStreams' || key === 'streamTransfer'
+          ? undefined
+          : (Reflect.get(target, key, receiver) as unknown),
+    });
+    await expect(UasTransport.open(noStreams)).rejects.toMatchObject({
+      code: ErrorCodes.UNSUPPORTED,
+      message: expect.stringMatching(/offers 16 bulk streams/),
+    });
+    expect(device.claimedBy).toBeNull();
+    await backend.dispose();
   });
 
   it('a bridge held by the kernel uas driver: detached for the transport, given back at close', async () => {

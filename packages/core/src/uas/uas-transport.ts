@@ -37,8 +37,6 @@ export interface UasTransportOptions {
    * controller give; without, at most 32.
    */
   queueDepth?: number;
-  /** false: never allocate bulk streams (the USB 2 protocol even on USB 3). */
-  streams?: boolean;
   /** How long a task management function may wait for its Response IU (default 2000 ms). */
   taskManagementTimeoutMs?: number;
   onEvent?: (event: UasEvent) => void;
@@ -148,9 +146,9 @@ const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve)
 /**
  * SCSI over USB Attached SCSI, host side, several commands in flight by tag.
  *
- * With bulk streams (USB 3, when the device's companion descriptors and the controller have
- * them) each command's status read and data transfer are posted up front on stream = tag, then
- * its Command IU goes out. Without (USB 2, or a backend without streams) one status read is kept
+ * With bulk streams (a SuperSpeed device: its companion descriptors offer them, and it needs them)
+ * each command's status read and data transfer are posted up front on stream = tag, then its
+ * Command IU goes out. Without (USB 2 high speed) one status read is kept
  * pending for all commands, and a command's data moves only once the device sent Read Ready /
  * Write Ready for its tag: the order of Linux `drivers/usb/storage/uas.c`.
  *
@@ -629,28 +627,37 @@ export class UasTransport implements ScsiTransport {
   }
 }
 
+/**
+ * Streams where the device offers them (SuperSpeed companions). A SuperSpeed UAS device moves
+ * everything on streams, so a host that cannot allocate them cannot drive it: `E_UNSUPPORTED`,
+ * as Linux `uas` fails the probe (no fallback to the USB 2 protocol there).
+ */
 async function allocateStreams(
   handle: UsbDeviceHandle,
   pipes: UasPipes,
   options: UasTransportOptions,
 ): Promise<number> {
-  const none = (reason: string) => {
-    options.onEvent?.({ type: 'no-streams', reason });
+  if (pipes.maxStreams === 0) {
+    options.onEvent?.({ type: 'no-streams', reason: `the device runs at ${handle.info.speed} speed without streams` });
     return 0;
-  };
-  if (options.streams === false) return none('streams turned off');
-  if (pipes.maxStreams === 0)
-    return none(`the device runs at ${handle.info.speed} speed without stream-capable endpoints`);
+  }
+  const cannot = (why: string, cause?: unknown) =>
+    new UsbScsiError(
+      ErrorCodes.UNSUPPORTED,
+      `the UAS device offers ${pipes.maxStreams} bulk streams (SuperSpeed) and moves its IUs and data on ` +
+        `them, but ${why}: use the native backend on a USB 3 controller, or the bot or sg transport`,
+      cause === undefined ? {} : { cause },
+    );
   if (!handle.allocStreams || !handle.streamTransfer)
-    return none(`the ${handle.info.backend} backend has no bulk streams`);
+    throw cannot(`this handle (${handle.info.backend}) has no bulk streams`);
   try {
-    // Every stream the device offers, not only `depth`: tags beyond the queue depth stay free for task management.
+    // Every stream the device offers, not only the queue depth: tags past it stay free for task management.
     const count = await handle.allocStreams(Math.min(pipes.maxStreams, MAX_STREAMS), streamEndpoints(pipes));
     options.onEvent?.({ type: 'streams', count });
     return count;
   } catch (err) {
     if (isUsbScsiError(err) && (err.code === ErrorCodes.BAD_INPUT || err.code === ErrorCodes.UNSUPPORTED))
-      return none(`the host refused bulk streams: ${err.message}`);
+      throw cannot(`the host refused them (${err.message})`, err);
     throw err;
   }
 }

@@ -73,7 +73,7 @@ export interface ContractEnv {
    * `bot` (a UAS-only device such as QEMU's usb-uas has no Bulk-Only alternate setting).
    */
   transports?: readonly ('bot' | 'uas')[];
-  /** Options for `UasTransport.open` in the `uas` cases (e.g. `streams: false`, `queueDepth`). */
+  /** Options for `UasTransport.open` in the `uas` cases (e.g. `queueDepth`, `taskManagementTimeoutMs`). */
   uas?: UasTransportOptions;
 }
 
