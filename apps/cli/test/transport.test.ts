@@ -21,7 +21,7 @@ describe('usbscsi --transport', () => {
     expect(r.stderr).toMatch(/--trace records USB transfers/);
   });
 
-  it('a UAS-only device: --transport uas reads it, auto takes UAS, --verbose says so; --transport bot is refused', async () => {
+  it('a UAS-only device: --transport uas and auto read it (--verbose says which); bot is refused', async () => {
     const uas = await run(['--device', 'sim:uas=only,speed=super', '--transport', 'uas', '--verbose', 'inquiry']);
     expect(uas.code).toBe(0);
     expect(uas.stdout).toMatch(/SIMULATED DISK/);

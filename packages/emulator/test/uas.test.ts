@@ -51,7 +51,7 @@ describe.each([
   ['high speed, no streams', 'high' as const, 0],
   ['SuperSpeed, 16 streams', 'super' as const, 16],
 ])('UAS queueing (%s)', (_name, speed, streams) => {
-  it('N commands issued at once are outstanding at once on the device (its own count), each with its own data', async () => {
+  it('N commands issued at once are outstanding at once on the device (its count), each with its data', async () => {
     const { tr, sim } = await uas({ speed, uasCommandDelayMs: () => 40 }, { queueDepth: 8 });
     expect(tr.streams).toBe(streams);
     await labelBlocks(tr, 8);
@@ -86,7 +86,7 @@ describe.each([
     for (let lba = 0; lba < 6; lba++) expect((await readOne(tr, lba)).data[0]).toBe(0x40 + lba);
   });
 
-  it('ABORT TASK and LOGICAL UNIT RESET unanswered: the USB port is reset, reported, and the transport is gone', async () => {
+  it('ABORT TASK and LOGICAL UNIT RESET unanswered: USB port reset, reported; the transport is gone', async () => {
     const { tr, sim, events } = await uas({ speed });
     sim.faults.inject({ kind: 'uas-lost-status', opcode: 0x28 });
     sim.faults.inject({ kind: 'uas-tmf-no-response', times: 2 });
@@ -121,7 +121,7 @@ describe.each([
 });
 
 describe('UAS open', () => {
-  it('a SuperSpeed device through a handle without streams (tracing wrapper): E_UNSUPPORTED, interface released', async () => {
+  it('a SuperSpeed device through a handle without streams: E_UNSUPPORTED, interface released', async () => {
     const device = new SimulatedDevice({ ...DEFAULT_SIM_DEVICE, speed: 'super', interfaces: 'uas-only' });
     const backend = new EmulatorBackend({ devices: [device] });
     const [info] = await backend.list();
@@ -159,7 +159,7 @@ describe('UAS open', () => {
     await backend.dispose();
   });
 
-  it('a backend that cannot cancel a transfer (the usb package): E_UNSUPPORTED naming why; auto falls back to BOT', async () => {
+  it('a backend that cannot cancel a transfer (usb package): E_UNSUPPORTED saying why; auto takes BOT', async () => {
     const device = new SimulatedDevice({ ...DEFAULT_SIM_DEVICE, interfaces: 'bot+uas' });
     const backend = new EmulatorBackend({ devices: [device] });
     const uncancellable = (h: UsbDeviceHandle): UsbDeviceHandle =>
@@ -189,7 +189,7 @@ describe('UAS open', () => {
     await backend.dispose();
   });
 
-  it('openDevice: auto on a UAS bridge takes UAS, transport bot keeps BOT; concurrent execute() runs queued on UAS only', async () => {
+  it('openDevice: auto on a UAS bridge takes UAS, bot keeps BOT; concurrent execute() queues on UAS only', async () => {
     const device = new SimulatedDevice({
       ...DEFAULT_SIM_DEVICE,
       speed: 'super',

@@ -92,7 +92,7 @@ function cancelled(): UsbScsiError {
 }
 
 /** Rejects when the budget is spent or the signal fires; `dispose` stops both. */
-function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): { stop: Promise<never>; dispose(): void } {
+function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): { stop: Promise<never>; dispose: () => void } {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const stop = new Promise<never>((_, reject) => {
@@ -114,7 +114,7 @@ function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): { stop: 
   stop.catch(() => undefined);
   return {
     stop,
-    dispose() {
+    dispose: () => {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     },
@@ -344,7 +344,8 @@ export class UasTransport implements ScsiTransport {
       if (sent.status === TransferStatus.STALL) task.ended = true;
       throw new UsbScsiError(
         sent.status === TransferStatus.TIMEOUT ? ErrorCodes.TIMEOUT : ErrorCodes.IO,
-        `the Command IU for tag ${task.tag} did not go out (${transferStatusName(sent.status)}, ${sent.actualLength} of 32 bytes)`,
+        `the Command IU for tag ${task.tag} did not go out ` +
+          `(${transferStatusName(sent.status)}, ${sent.actualLength} of 32 bytes)`,
       );
     }
     for (;;) {

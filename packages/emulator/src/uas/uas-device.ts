@@ -137,22 +137,41 @@ export class UasDevice {
 
   private receiveIu(bytes: Uint8Array): void {
     const tag = bytes.length >= 4 ? (bytes[2]! << 8) | bytes[3]! : 0;
-    if (bytes[0] === IuId.TASK_MANAGEMENT && bytes.length >= 16) return this.taskManagement(bytes, tag);
-    if (bytes[0] !== IuId.COMMAND || bytes.length < 32 || (bytes[6]! & 0xfc) !== 0)
-      return this.respond(tag, ResponseCode.INVALID_IU);
-    if (this.activeStreams > 0 && (tag < 1 || tag > this.activeStreams))
-      return this.respond(tag, ResponseCode.INVALID_IU);
-    if (this.commands.has(tag)) return this.respond(tag, ResponseCode.OVERLAPPED_TAG);
+    if (bytes[0] === IuId.TASK_MANAGEMENT && bytes.length >= 16) {
+      this.taskManagement(bytes, tag);
+      return;
+    }
+    if (bytes[0] !== IuId.COMMAND || bytes.length < 32 || (bytes[6]! & 0xfc) !== 0) {
+      this.respond(tag, ResponseCode.INVALID_IU);
+      return;
+    }
+    if (this.activeStreams > 0 && (tag < 1 || tag > this.activeStreams)) {
+      this.respond(tag, ResponseCode.INVALID_IU);
+      return;
+    }
+    if (this.commands.has(tag)) {
+      this.respond(tag, ResponseCode.OVERLAPPED_TAG);
+      return;
+    }
     const lun = bytes[9]!;
-    if (!this.options.target.units[lun]) return this.respond(tag, ResponseCode.INCORRECT_LUN);
+    if (!this.options.target.units[lun]) {
+      this.respond(tag, ResponseCode.INCORRECT_LUN);
+      return;
+    }
     const cdb = bytes.slice(16, 32);
     const opcode = cdb[0]!;
     this.stats.commands++;
     const ctx = { opcode, lun, commandIndex: this.stats.commands };
     const faults = this.options.faults;
-    if (faults.take('uas-overlapped-tag', ctx)) return this.respond(tag, ResponseCode.OVERLAPPED_TAG);
+    if (faults.take('uas-overlapped-tag', ctx)) {
+      this.respond(tag, ResponseCode.OVERLAPPED_TAG);
+      return;
+    }
     const refused = faults.take('uas-response', ctx);
-    if (refused) return this.respond(tag, refused.responseCode ?? ResponseCode.INVALID_IU);
+    if (refused) {
+      this.respond(tag, refused.responseCode ?? ResponseCode.INVALID_IU);
+      return;
+    }
     const command: UasCommand = {
       tag,
       lun,
@@ -306,7 +325,10 @@ export class UasDevice {
     this.stats.taskManagement.push(record);
     const faults = this.options.faults;
     if (faults.take('uas-tmf-no-response')) return;
-    if (this.commands.has(tag)) return this.respond(tag, (record.response = ResponseCode.OVERLAPPED_TAG));
+    if (this.commands.has(tag)) {
+      this.respond(tag, (record.response = ResponseCode.OVERLAPPED_TAG));
+      return;
+    }
     let code: number;
     if (fn === TaskManagementFunction.ABORT_TASK) {
       const victim = this.commands.get(taskTag);
