@@ -10,6 +10,11 @@ export default defineConfig({
     alias: [
       { find: /^@usbscsi\/core\/testing$/, replacement: src('./packages/core/src/testing/index.ts') },
       { find: /^@usbscsi\/core$/, replacement: src('./packages/core/src/index.ts') },
+      // The package's light entries (what a CLI run or the emulator loads instead of the root).
+      { find: /^@usbscsi\/core\/errors$/, replacement: src('./packages/core/src/errors.ts') },
+      { find: /^@usbscsi\/core\/hex$/, replacement: src('./packages/core/src/hex.ts') },
+      { find: /^@usbscsi\/core\/open$/, replacement: src('./packages/core/src/open.ts') },
+      { find: /^@usbscsi\/core\/usb$/, replacement: src('./packages/core/src/usb/index.ts') },
       { find: /^@usbscsi\/emulator$/, replacement: src('./packages/emulator/src/index.ts') },
     ],
   },

@@ -126,13 +126,31 @@ export interface NativeDeviceHandle {
 }
 
 export interface SgIoRequest {
-  path: string;
   /** 6..16 bytes. */
   cdb: Uint8Array;
   direction: 'none' | 'in' | 'out';
-  /** in: filled in place; out: sent. Absent for 'none'. */
+  /** in: filled in place; out: sent. Absent for 'none'. Held until the promise settles. */
   buffer?: Uint8Array;
   timeoutMs: number;
+}
+
+/**
+ * A Linux SCSI node (`/dev/sg*` or a block device) opened once for many SG_IO commands
+ * (src/linux/sg_node.h). On an sg node a command with at most 64 KiB of data goes through the
+ * driver's asynchronous interface (queued and completed on the JS thread's loop, no thread hop);
+ * anything larger, and every command on a block device, runs its SG_IO on a pool thread. A block
+ * device maps page-aligned memory in place; the node copies an unaligned data phase through a
+ * page-aligned buffer of its own (allocated once, grown to the largest command).
+ */
+export interface SgNode {
+  readonly path: string;
+  readonly blockDevice: boolean;
+  /** Several commands may be in flight. A closed node rejects with E_DEVICE_GONE. */
+  execute(request: SgIoRequest): Promise<SgIoResult>;
+  /** SG_SCSI_RESET at the given level (default 'device'). */
+  reset(level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
+  /** Refuses new commands; the descriptor closes once those in flight settle. Idempotent. */
+  close(): void;
 }
 
 export interface SgIoResult {
@@ -146,6 +164,8 @@ export interface SgIoResult {
   durationNs: number;
   info: number;
   sense: Uint8Array;
+  /** The data phase went through the node's aligned buffer (unaligned memory on a block device). */
+  bounced?: boolean;
 }
 
 export interface NativeAddon {
@@ -157,10 +177,16 @@ export interface NativeAddon {
   mapLibusbError(code: number, what?: string): NativeError;
   /** Bytes all in-flight transfers may use together (Linux usbfs_memory_mb; 0 = no limit). */
   transferMemoryLimit(): { bytes: number; source: string };
-  /** Linux only. */
-  sgIo?(request: SgIoRequest): Promise<SgIoResult>;
-  /** Linux only. */
-  sgReset?(path: string, level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
+  /**
+   * Linux only: opens an sg or block node once (read-write, else read-only). E_NOT_FOUND,
+   * E_PERMISSION from the OS; E_BAD_INPUT for a path that is not a device node.
+   */
+  sgOpen?(path: string): Promise<SgNode>;
+  /**
+   * Linux only: `bytes` of zeroed page-aligned memory (freed when collected), which a block
+   * device's SG_IO moves in place.
+   */
+  alignedBuffer?(bytes: number): ArrayBuffer;
   /**
    * Linux only: who connected this Unix socket (SO_PEERCRED, recorded by the kernel at
    * connect time). `fd` is the connected socket's descriptor. Throws with `errno` when

@@ -2,6 +2,7 @@
 // errors, maps every libusb error in one table, and its event handling never keeps
 // a process (or a worker thread) alive.
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -123,26 +124,41 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
   });
 
   it.runIf(process.platform === 'linux')(
-    'sgIo rejects bad requests with E_BAD_INPUT and OS failures with typed codes',
+    'sgOpen refuses what is not a SCSI node with typed codes, and checks its argument',
     async () => {
-      const sgIo = addon.sgIo!;
-      expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(3), direction: 'none', timeoutMs: 1000 })).toThrow(
-        expect.objectContaining({ code: 'E_BAD_INPUT' }),
-      );
-      expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'in', timeoutMs: 1000 })).toThrow(
-        expect.objectContaining({ code: 'E_BAD_INPUT' }),
-      );
-      expect(() => sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'none', timeoutMs: -5 })).toThrow(
-        expect.objectContaining({ code: 'E_BAD_INPUT' }),
-      );
-      expect(() => (sgIo as (r: unknown) => unknown)(null)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
-      await expect(
-        sgIo({ path: '/dev/no-such-sg', cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 }),
-      ).rejects.toMatchObject({ code: 'E_NOT_FOUND', errno: 2 });
-      // /dev/null is not a SCSI device: the ioctl fails with ENOTTY.
-      await expect(
-        sgIo({ path: '/dev/null', cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 }),
-      ).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+      const sgOpen = addon.sgOpen!;
+      expect(() => (sgOpen as (p: unknown) => unknown)(42)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+      expect(() => sgOpen('')).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+      await expect(sgOpen('/dev/no-such-sg')).rejects.toMatchObject({ code: 'E_NOT_FOUND', errno: 2 });
+      // /dev/null is a device node but not SCSI: SG_GET_VERSION_NUM fails with ENOTTY, and the descriptor is closed.
+      const before = readdirSync('/proc/self/fd').length;
+      await expect(sgOpen('/dev/null')).rejects.toMatchObject({
+        code: 'E_BAD_INPUT',
+        message: expect.stringMatching(/not a SCSI node/),
+      });
+      expect(readdirSync('/proc/self/fd').length).toBe(before);
+      // A regular file is not a device node at all.
+      await expect(sgOpen(indexPath)).rejects.toMatchObject({
+        code: 'E_BAD_INPUT',
+        message: expect.stringMatching(/not a device node/),
+      });
+    },
+  );
+
+  it.runIf(process.platform === 'linux')(
+    'alignedBuffer gives zeroed memory of the asked length, a separate block each time, and checks its argument',
+    () => {
+      const alignedBuffer = addon.alignedBuffer!;
+      const a = new Uint8Array(alignedBuffer(5000));
+      const b = new Uint8Array(alignedBuffer(5000));
+      expect(a.length).toBe(5000);
+      expect(a.every((x) => x === 0)).toBe(true);
+      a.fill(7);
+      expect(b.every((x) => x === 0)).toBe(true);
+      for (const bad of [0, -1, 1.5, 2 ** 31, 'x'])
+        expect(() => (alignedBuffer as (n: unknown) => unknown)(bad)).toThrow(
+          expect.objectContaining({ code: 'E_BAD_INPUT' }),
+        );
     },
   );
 

@@ -21,6 +21,8 @@ import {
 } from './lib/report.mjs';
 // @ts-expect-error -- plain ESM JavaScript without declarations
 import { topFrames } from './lib/cpuprofile.mjs';
+// @ts-expect-error -- plain ESM JavaScript without declarations
+import { startupText, summarizeStartup } from './lib/startup.mjs';
 
 const MIB = 1024 * 1024;
 const KIB = 1024;
@@ -206,6 +208,27 @@ describe('summary, ratios and targets', () => {
     expect(none.every((x: { status: string }) => x.status === 'unmeasured')).toBe(true);
   });
 
+  it('judgeTargets: SG_IO is held to 0.9x kernel from 256 KiB and 0.7x below, and its TUR to 1.5x the C ioctl', () => {
+    const at = (small: number, large: number) => ({ [64 * KIB]: small, [4 * MIB]: large });
+    const v = judgeTargets(
+      {
+        sg: { read: at(7.5, 89), write: at(6, 95), tur: { p50Us: 140 } },
+        kernel: { read: at(10, 100), write: at(10, 100), tur: { p50Us: 100 } },
+      },
+      [64 * KIB, 4 * MIB],
+    );
+    const byId = Object.fromEntries(v.map((x: { id: string }) => [x.id, x]));
+    // read 64K 0.75 (met at 0.7), read 4M 0.89 (missed at 0.9), write 64K 0.6 (missed), write 4M 0.95 (met)
+    expect(byId['sg>=0.9kernel'].cells.map((c: { met: boolean }) => c.met)).toEqual([true, false, false, true]);
+    expect(byId['sg>=0.9kernel'].status).toBe('partly met');
+    expect(byId['sgtur<=1.5c'].cells[0].ratio).toBeCloseTo(1.4);
+    expect(byId['sgtur<=1.5c'].status).toBe('met');
+    expect(
+      judgeTargets({ kernel: { tur: { p50Us: 100 } } }, [64 * KIB]).find((x: { id: string }) => x.id === 'sgtur<=1.5c')
+        .status,
+    ).toBe('unmeasured');
+  });
+
   it('tables print MiB/s with ratios to the kernel and to the C loop, and TUR p50/p99 with the ratio to C', () => {
     const s = summarizeScenario(sampleRaw());
     const t = throughputTable(s, ['native-d4', 'kernel'], [64 * KIB, 4 * MIB], 'read');
@@ -308,5 +331,31 @@ describe('topFrames', () => {
     });
     expect(top[0].selfPercent).toBeCloseTo(50);
     expect(top[1]).toMatchObject({ name: '(anonymous)', selfMs: 3 });
+  });
+});
+
+describe('summarizeStartup / startupText', () => {
+  it('medians per command, ratios against node -e 0, the 1.5x target judged on the inquiry run', () => {
+    const s = summarizeStartup({
+      'node -e 0': [40, 50, 45],
+      'usbscsi --device sim inquiry': [70, 60, 90],
+      'usbscsi --help': [100, 120, 110],
+    });
+    expect(s.runs).toBe(3);
+    expect(s.rows).toEqual([
+      { name: 'node -e 0', medianMs: 45, minMs: 40, ratio: 1 },
+      { name: 'usbscsi --device sim inquiry', medianMs: 70, minMs: 60, ratio: 70 / 45, target: 1.5, met: false },
+      { name: 'usbscsi --help', medianMs: 110, minMs: 100, ratio: 110 / 45 },
+    ]);
+    const text = startupText(s);
+    expect(text).toContain('median of 3 runs');
+    expect(text).toMatch(/usbscsi --device sim inquiry\s+70 ms \(min 60\)\s+1\.56x\s+\[MISSED\] <= 1\.5x node -e 0/);
+    expect(startupText({ error: 'apps/cli/dist/main.js is missing' })).toContain('ERROR: apps/cli/dist/main.js');
+  });
+
+  it('--no-startup and --tiny set the runs per command', () => {
+    expect(parseBenchArgs([], {}).startupRuns).toBe(21);
+    expect(parseBenchArgs(['--tiny'], {}).startupRuns).toBe(5);
+    expect(parseBenchArgs(['--no-startup'], {}).startupRuns).toBe(0);
   });
 });

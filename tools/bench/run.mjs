@@ -22,7 +22,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchArgumentError, parseBenchArgs, usage } from './lib/args.mjs';
 import { best, judgeTargets, renderSvg, renderText, summarizeScenario } from './lib/report.mjs';
+import { judgePairs, summarizePairs } from './lib/pair-report.mjs';
 import { topFrames } from './lib/cpuprofile.mjs';
+import { startupText } from './lib/startup.mjs';
+import { measureStartup } from './startup.mjs';
 import { qemuAccel } from '../vm/accel.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -88,18 +91,34 @@ function buildBaselines() {
   });
 }
 
-function deviceArgs(scenario, disk) {
-  const drive = ['-drive', `if=none,id=stick,file=${disk},format=raw,cache=unsafe`];
+/** Disks the paths need: BENCH1 always, BENCH2 for `multi` (the guest tells them apart by serial). */
+const diskCount = (config) => (config.paths.includes('multi') ? 2 : 1);
+
+function deviceArgs(scenario, disks) {
   const hc = scenario === 'xhci' ? ['-device', 'qemu-xhci,id=hc'] : ['-device', 'usb-ehci,id=hc'];
-  return [...hc, ...drive, '-device', 'usb-storage,bus=hc.0,drive=stick,serial=BENCH1'];
+  const drives = disks.flatMap((disk, i) => {
+    const id = i === 0 ? 'stick' : `stick${i + 1}`;
+    return [
+      '-drive',
+      `if=none,id=${id},file=${disk},format=raw,cache=unsafe`,
+      '-device',
+      `usb-storage,bus=hc.0,drive=${id},serial=BENCH${i + 1}`,
+    ];
+  });
+  return [...hc, ...drives];
 }
 
 function boot(scenario, kernel, initrd, config) {
-  const disk = join(work, `disk-${scenario}.img`);
-  rmSync(disk, { force: true });
-  const fd = openSync(disk, 'w');
-  ftruncateSync(fd, 2 * config.sizeMiB * 1024 * 1024 + 8 * 1024 * 1024); // reads, then writes, + slack
-  closeSync(fd);
+  const disks = Array.from({ length: diskCount(config) }, (_, i) =>
+    join(work, i === 0 ? `disk-${scenario}.img` : `disk${i + 1}-${scenario}.img`),
+  );
+  for (const disk of disks) {
+    rmSync(disk, { force: true });
+    const fd = openSync(disk, 'w');
+    // reads, then writes, + slack; at least the 64 MiB read and write of the daemon and multi paths
+    ftruncateSync(fd, Math.max(2 * config.sizeMiB, 128) * 1024 * 1024 + 8 * 1024 * 1024);
+    closeSync(fd);
+  }
   rmSync(join(out, `raw-${scenario}.json`), { force: true });
   const args = [
     '-machine',
@@ -121,7 +140,7 @@ function boot(scenario, kernel, initrd, config) {
     `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
     '-virtfs',
     `local,path=${out},mount_tag=out,security_model=none,id=out`,
-    ...deviceArgs(scenario, disk),
+    ...deviceArgs(scenario, disks),
   ];
   const t0 = Date.now();
   return new Promise((resolveBoot) => {
@@ -148,7 +167,7 @@ function boot(scenario, kernel, initrd, config) {
     }, bootTimeoutS * 1000);
     qemu.on('close', () => {
       clearTimeout(timer);
-      rmSync(disk, { force: true });
+      for (const disk of disks) rmSync(disk, { force: true });
       const consoleText = Buffer.concat(chunks).toString('latin1').replace(/\0/g, '');
       writeFileSync(join(work, `console-${scenario}.log`), consoleText);
       let raw = null;
@@ -229,6 +248,7 @@ async function main() {
       reps: config.reps,
       turCount: config.turCount,
       chunkKiB: config.chunkKiB,
+      disks: diskCount(config),
     }),
   );
 
@@ -242,6 +262,7 @@ async function main() {
     config,
     scenarios: [],
     memory: null,
+    startup: null,
   };
   let complete = true;
   for (const scenario of config.scenarios) {
@@ -268,6 +289,7 @@ async function main() {
     }
     const summary = summarizeScenario(r.raw);
     if (Object.values(summary).some((p) => p.errors.length)) complete = false;
+    const pairs = summarizePairs(r.raw);
     report.scenarios.push({
       scenario,
       bootSeconds: r.seconds,
@@ -279,7 +301,8 @@ async function main() {
       reps: r.raw.reps.length,
       turCount: r.raw.turCount,
       summary,
-      targets: judgeTargets(summary, r.raw.sizes),
+      targets: [...judgeTargets(summary, r.raw.sizes), ...judgePairs(pairs)],
+      pairs,
       bestSummary: summarizeScenario(r.raw, best),
       raw: r.raw.reps,
       cpuProfiles: profiles(scenario),
@@ -291,11 +314,17 @@ async function main() {
     report.memory = runMemory(config);
     if (report.memory.error) complete = false;
   }
+  if (config.startupRuns > 0) {
+    console.log(`bench: CLI start-up, ${config.startupRuns} runs per command…`);
+    report.startup = measureStartup(config.startupRuns);
+    if (report.startup.error) complete = false;
+  }
   report.totalSeconds = (Date.now() - t0) / 1000;
   mkdirSync(reports, { recursive: true });
   writeFileSync(join(reports, 'bench.json'), JSON.stringify(report, null, 1));
   writeFileSync(join(reports, 'bench-throughput.svg'), renderSvg(report));
   console.log(`\n${renderText(report)}\n`);
+  if (report.startup) console.log(`${startupText(report.startup)}\n`);
   for (const s of report.scenarios) {
     for (const p of s.cpuProfiles ?? []) {
       console.log(`-- ${s.scenario}: top self-time frames of the in-guest node run (${p.file}) --`);

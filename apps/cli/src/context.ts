@@ -6,26 +6,17 @@
 import type {
   BotEvent,
   HandoffPlatform,
+  LeaseJournal,
   LeaseOptions,
   LeaseRegistry,
   ScsiDevice,
+  TraceFile,
   TransportChoice,
   UasEvent,
   UsbBackend,
 } from '@usbscsi/core';
-import {
-  ErrorCodes,
-  LeaseJournal,
-  TracingBackend,
-  UsbScsiError,
-  badInput,
-  describeBotEvent,
-  describeUasEvent,
-  openDevice,
-  openTraceFile,
-  type TraceFile,
-} from '@usbscsi/core';
-import { connectVia } from './core-bridge.js';
+import { ErrorCodes, UsbScsiError, badInput } from '@usbscsi/core/errors';
+import { openDevice } from '@usbscsi/core/open';
 import { toJson } from './format/json.js';
 import type { CliIo } from './io.js';
 import { parseIntOption } from './options.js';
@@ -93,7 +84,7 @@ export class CliContext {
     const handoff = this.deps.handoff
       ? await this.deps.handoff()
       : env
-        ? { journal: new LeaseJournal({ path: env }) }
+        ? { journal: new (await import('@usbscsi/core')).LeaseJournal({ path: env }) }
         : {};
     // A dead holder's lease recovered first is said on stderr, --json or not (stdout stays one document).
     const onNotice = (message: string) => {
@@ -179,7 +170,9 @@ export class CliContext {
             'through the kernel with none; use --transport bot or uas to trace.',
         );
       }
-      if (this.opts.trace) trace = openTraceFile(this.opts.trace);
+      // What only --trace and --verbose use comes from the package root, loaded for them alone.
+      const extras = this.opts.trace || this.opts.verbose ? await import('@usbscsi/core') : undefined;
+      if (this.opts.trace) trace = extras!.openTraceFile(this.opts.trace);
       const recorder = trace?.recorder;
       // Tracing needs BOT: SG_IO sends no USB transfers this process could see.
       const transport: TransportChoice = sg
@@ -196,12 +189,14 @@ export class CliContext {
         ...(lun !== undefined ? { lun } : {}),
         lease,
         ...(commandTimeoutMs !== undefined ? { commandTimeoutMs } : {}),
-        ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
+        ...(recorder ? { wrapBackend: (inner: UsbBackend) => new extras!.TracingBackend(inner, recorder) } : {}),
         // --verbose: one stderr line per thing BOT did besides the commands (stdout stays the result).
         ...(this.opts.verbose
           ? {
-              onBotEvent: (event: BotEvent) => void this.io.stderr.write(`usbscsi: bot: ${describeBotEvent(event)}\n`),
-              onUasEvent: (event: UasEvent) => void this.io.stderr.write(`usbscsi: uas: ${describeUasEvent(event)}\n`),
+              onBotEvent: (event: BotEvent) =>
+                void this.io.stderr.write(`usbscsi: bot: ${extras!.describeBotEvent(event)}\n`),
+              onUasEvent: (event: UasEvent) =>
+                void this.io.stderr.write(`usbscsi: uas: ${extras!.describeUasEvent(event)}\n`),
             }
           : {}),
       } as const;
@@ -238,6 +233,7 @@ export class CliContext {
       );
     }
     const lun = this.lun();
+    const { connectVia } = await import('./core-bridge.js');
     const device = await connectVia(via, {
       ...(this.opts.device !== undefined ? { selector: this.opts.device } : {}),
       ...(lun !== undefined ? { lun } : {}),

@@ -2,7 +2,7 @@
  * The one table of `usbscsi` exit statuses. Scripts branch on these numbers,
  * so they never change meaning; new categories get new numbers.
  */
-import { ErrorCodes, type ErrorCode, isUsbScsiError } from '@usbscsi/core';
+import { ErrorCodes, type ErrorCode, isUsbScsiError } from '@usbscsi/core/errors';
 
 export const ExitCode = {
   OK: 0,

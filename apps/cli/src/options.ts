@@ -1,6 +1,6 @@
 /** Parsing of numeric and enumerated command-line values into typed input errors. */
 import { InvalidArgumentError } from 'commander';
-import { badInput } from '@usbscsi/core';
+import { badInput } from '@usbscsi/core/errors';
 
 export interface IntRange {
   min?: number;

@@ -3,9 +3,9 @@
  * per run. `runCli` is what main.ts and the in-process tests call.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { isUsbScsiError } from '@usbscsi/core';
+import { isUsbScsiError } from '@usbscsi/core/errors';
 import { registerCommands } from './commands/index.js';
-import { CliContext, type CliDeps, type GlobalOptions } from './context.js';
+import type { CliContext, CliDeps, GlobalOptions } from './context.js';
 import { ExitCode, exitCodeFor, exitCodeHelpText } from './exit-codes.js';
 import { toJson } from './format/json.js';
 import type { CliIo } from './io.js';
@@ -34,7 +34,16 @@ function deviceSelector(value: string): string {
   return value;
 }
 
-export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Command {
+/**
+ * The program for one command line: the global options, and the commands — only the one `argv`
+ * names when it names one (see registerCommands), so a run loads what its command uses.
+ */
+export async function createProgram(
+  io: CliIo,
+  deps: CliDeps,
+  state: RunState,
+  argv: readonly string[] = [],
+): Promise<Command> {
   const program = new Command('usbscsi')
     .description('Send any SCSI command to a USB mass-storage device (Bulk-Only Transport or SG_IO).')
     .option('-d, --device <selector>', DEVICE_HELP, deviceSelector)
@@ -98,11 +107,13 @@ export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Comman
       const command = params[params.length - 1] as Command;
       const options = command.opts();
       const args = command.args;
+      // The device session (and core's device stack with it) loads when a command runs, not for help.
+      const { CliContext } = await import('./context.js');
       const ctx = new CliContext(io, command.optsWithGlobals<GlobalOptions>(), deps);
       const code = await action(ctx, args, options);
       state.exitCode = code ?? ExitCode.OK;
     };
-  registerCommands(program, wrap);
+  await registerCommands(program, wrap, argv);
   for (const sub of program.commands)
     sub.exitOverride().configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -159,7 +170,12 @@ export function reportError(io: CliIo, argv: string[], err: unknown): number {
 /** Runs one command line (without `node main.js`) and returns the exit status. Never throws. */
 export async function runCli(argv: string[], io: CliIo, deps: CliDeps = {}): Promise<number> {
   const state: RunState = { exitCode: ExitCode.OK };
-  const program = createProgram(io, deps, state);
+  let program: Command;
+  try {
+    program = await createProgram(io, deps, state, argv);
+  } catch (err) {
+    return reportError(io, argv, err);
+  }
   try {
     if (argv.length === 0) {
       program.outputHelp({ error: true });

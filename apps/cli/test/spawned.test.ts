@@ -4,9 +4,10 @@
  * terminal (`script` from util-linux).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../src/exit-codes.js';
 import { cliMain, hasScript, hasTshark, repoRoot, tsharkFields } from './helpers.js';
@@ -100,18 +101,20 @@ describe('Ctrl-C', () => {
   it('SIGINT stops a long transfer, releases the device and exits 130', async () => {
     const child = spawn(
       process.execPath,
-      [cliMain, '--device', 'sim:blocks=200000000', 'bench', '--size', '90G', '--tur', '5'],
+      [cliMain, '--verbose', '--device', 'sim:blocks=200000000', 'bench', '--size', '90G', '--tur', '5'],
       { cwd: tmp },
     );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    // Signal once the benchmark is under way (its device is open), not while node is still starting.
+    // Signal once the device is being opened (--verbose reports the open's reset recovery), not
+    // after a fixed wait: on a loaded CI machine node had not started within 1.5 s, and the default
+    // SIGINT action killed it (exit null) before its handler existed.
     const started = Date.now();
-    while (child.exitCode === null && Date.now() - started < 10_000) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      if (Date.now() - started > 1500) break;
+    while (child.exitCode === null && !stderr.includes('reset recovery (open') && Date.now() - started < 15_000) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    expect(stderr, 'the device open was reported before the signal').toContain('reset recovery (open');
     expect(child.exitCode, `exited before the signal: ${stderr}`).toBeNull();
     child.kill('SIGINT');
     const code = await exited;
@@ -190,3 +193,66 @@ describe.skipIf(!hasScript)(
     });
   },
 );
+
+/**
+ * The modules a run of the built binary loads, recorded by a module loader hook: a command loads
+ * its own module and what it uses, not every command, core's package root or the emulator.
+ */
+function modulesLoadedBy(args: string[]): string[] {
+  const hook = join(tmp, 'record-loads.mjs');
+  const register = join(tmp, 'register-record-loads.mjs');
+  writeFileSync(
+    hook,
+    "import { writeSync } from 'node:fs';\n" +
+      'export async function load(url, context, next) {\n' +
+      "  if (url.startsWith('file:')) writeSync(2, `LOADED ${url}\\n`);\n" +
+      '  return next(url, context);\n}\n',
+  );
+  // CommonJS and native addons (.node) go through require: listed from its cache at exit.
+  writeFileSync(
+    register,
+    "import { createRequire, register } from 'node:module';\n" +
+      `register(${JSON.stringify(pathToFileURL(hook).href)});\n` +
+      'const { cache } = createRequire(import.meta.url);\n' +
+      "process.on('exit', () => {\n" +
+      '  for (const f of Object.keys(cache)) process.stderr.write(`LOADED file://${f}\\n`);\n});\n',
+  );
+  const r = spawnSync(process.execPath, ['--import', pathToFileURL(register).href, cliMain, ...args], {
+    encoding: 'utf8',
+    cwd: tmp,
+    timeout: 60_000,
+  });
+  expect(r.status, r.stderr).toBe(0);
+  return [...r.stderr.matchAll(/^LOADED (.*)$/gm)].map((m) => fileURLToPath(m[1]!).slice(repoRoot.length));
+}
+
+describe('what a run loads (lazy loading)', () => {
+  // Not loaded by inquiry: core's root, bridges, firmware, handoff, daemon client, trace, backends.
+  it('--device sim inquiry: its command module and the device path of core only', () => {
+    const loaded = modulesLoadedBy(['--device', 'sim', 'inquiry']);
+    expect(loaded).toContain('apps/cli/dist/commands/info.js');
+    expect(loaded).toContain('packages/emulator/dist/index.js');
+    const commands = loaded.filter((f) => f.startsWith('apps/cli/dist/commands/'));
+    expect(commands.sort()).toEqual(
+      [
+        'apps/cli/dist/commands/describe.js',
+        'apps/cli/dist/commands/index.js',
+        'apps/cli/dist/commands/info.js',
+      ].sort(),
+    );
+    const core = loaded.filter((f) => f.startsWith('packages/core/dist/'));
+    expect(core).not.toContain('packages/core/dist/index.js');
+    const heavy = /^packages\/core\/dist\/(bridges|firmware|handoff|client|trace|backends|sg|topology)\//;
+    expect(core.filter((f) => heavy.test(f))).toEqual([]);
+    expect(loaded.some((f) => f.includes('cli-progress'))).toBe(false);
+  });
+
+  it('--help: no emulator, no device session, no native addon, no node-usb', () => {
+    const loaded = modulesLoadedBy(['--help']);
+    expect(loaded.length).toBeGreaterThan(10); // the recording works: commander, program, commands...
+    expect(loaded.filter((f) => f.startsWith('packages/emulator/'))).toEqual([]);
+    expect(loaded).not.toContain('apps/cli/dist/context.js');
+    // The addon package (native/index.js loads the .node binary) and node-usb's `usb` package.
+    expect(loaded.filter((f) => f.startsWith('native/') || /\/node_modules\/usb\//.test(f))).toEqual([]);
+  });
+});

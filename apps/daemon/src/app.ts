@@ -7,6 +7,7 @@ import { bodyBytesOf, holdUntilAnswered } from './byte-budget.js';
 import { clientErrorHandler, sendError } from './http-errors.js';
 import { loggableUrl } from './log-url.js';
 import { octetStreamParser } from './octet-body.js';
+import { blockRoutes } from './routes/blocks.js';
 import { deviceRoutes } from './routes/devices.js';
 import { executeRoute } from './routes/execute.js';
 import { firmwareRoute } from './routes/firmware.js';
@@ -95,8 +96,10 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   }
 
   // Admission by Content-Length, before the body is read: over the budget is refused, not buffered.
-  // A JSON body is held about three times over (raw text, parsed string, decoded data).
+  // A JSON body is held about three times over (raw text, parsed string, decoded data). A route that
+  // streams its body holds only its own buffers, which it reserves itself.
   app.addHook('onRequest', async (request, reply) => {
+    if ((request.routeOptions.config as { streamsBody?: boolean } | undefined)?.streamsBody) return;
     const bytes = bodyBytesOf(request.headers, ctx.limits.bodyLimit);
     const json = /^application\/json\b/i.test(request.headers['content-type'] ?? '');
     if (bytes <= ctx.limits.bodyLimit)
@@ -134,6 +137,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   await app.register(systemRoutes(ctx));
   await app.register(deviceRoutes(ctx));
   await app.register(executeRoute(ctx));
+  await app.register(blockRoutes(ctx));
   await app.register(firmwareRoute(ctx));
   await app.register(leaseRoutes(ctx));
   return app;

@@ -4,7 +4,7 @@
  * every body validates against its schema, and carries no field the schema does not declare.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -106,10 +106,21 @@ const DESCRIPTOR_SENSE = Uint8Array.from([
 const FIXED_SENSE = Uint8Array.from([0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0x12, 0x34, 0x24, 0x00, 0, 0xc0, 0x00, 0x02]);
 
 const SENSE_OPCODE = 0x03;
+/** Reads of this block or later fail (a range that breaks midway). */
+const FAILING_LBA = 4096;
 
-/** A fake device whose REQUEST SENSE answers CHECK CONDITION with the descriptor sense above. */
+/**
+ * A fake device whose REQUEST SENSE answers CHECK CONDITION with the descriptor sense above, with
+ * 8192 blocks of 512 bytes (READ CAPACITY), whose reads fail from FAILING_LBA on.
+ */
 class SensingDevice extends FakeDevice {
   override async execute(cdb: Uint8Array, options: ExecuteOptions): Promise<ScsiResult> {
+    if (cdb[0] === 0x25) {
+      const data = Uint8Array.from([0, 0, 0x1f, 0xff, 0, 0, 2, 0]);
+      return { status: 0, data, transferred: 8, residue: 0, durationNs: 1 };
+    }
+    if (cdb[0] === 0x28 && Buffer.from(cdb).readUInt32BE(2) + Buffer.from(cdb).readUInt16BE(7) > FAILING_LBA)
+      throw new UsbScsiError(ErrorCodes.IO, 'the fake medium fails here');
     if (cdb[0] !== SENSE_OPCODE) return super.execute(cdb, options);
     const data = new Uint8Array(options.length ?? 0).fill(0xa5);
     return {
@@ -249,6 +260,50 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
       'post',
       await raw(t, 'POST', '/v1/devices/1-1/execute', JSON.stringify({ cdb: 'zz' }), json),
     );
+  });
+
+  it('block ranges: BlockWriteResult, the read headers, and a failure midway as an Error trailer', async () => {
+    const octets = { 'content-type': 'application/octet-stream', 'x-scsi-allow-medium-write': 'true' };
+    const written = await raw(t, 'POST', '/v1/devices/1-1/write?lba=8&blocks=4', Buffer.alloc(2048, 9), octets);
+    expect(written.status).toBe(200);
+    expectDocumented('/v1/devices/{id}/write', 'post', written);
+    expectDocumented(
+      '/v1/devices/{id}/write',
+      'post',
+      await raw(t, 'POST', '/v1/devices/1-1/write?lba=8&blocks=0', Buffer.alloc(1), octets),
+    );
+    const read = await raw(t, 'POST', '/v1/devices/1-1/read?lba=8&blocks=4');
+    expect(read.status).toBe(200);
+    const documented = DOC.paths['/v1/devices/{id}/read'].post.responses['200'].headers as Record<string, unknown>;
+    for (const h of ['x-usbscsi-length', 'x-usbscsi-block-size'])
+      expect(Object.keys(documented).map((k) => k.toLowerCase())).toContain(h);
+    expect(read.headers['x-usbscsi-length']).toBe('2048');
+    expect(read.body.equals(Buffer.alloc(2048, 9))).toBe(true);
+    expectDocumented('/v1/devices/{id}/read', 'post', await raw(t, 'POST', '/v1/devices/1-1/read?lba=9000&blocks=1'));
+
+    // Past FAILING_LBA the stream breaks after its first piece: the trailer carries the Error envelope.
+    const trailers = await new Promise<Record<string, string | undefined>>((resolve, reject) => {
+      const r = request(
+        {
+          socketPath: t.socketPath,
+          method: 'POST',
+          path: `/v1/devices/1-1/read?lba=${FAILING_LBA - 2048}&blocks=4096`,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.trailers));
+        },
+      );
+      r.on('error', reject);
+      r.end();
+    });
+    expect(trailers['x-usbscsi-transferred']).toBe(String(1024 * 1024));
+    const envelope = JSON.parse(Buffer.from(trailers['x-usbscsi-error']!, 'base64url').toString('utf8'));
+    expectConforms(component('Error'), envelope, 'X-Usbscsi-Error');
+    expect(envelope.error.code).toBe(ErrorCodes.IO);
+    await expect(
+      client.readBlocks('1-1', { lba: BigInt(FAILING_LBA - 2048), blocks: 4096, bytes: 4096 * 512 }, () => undefined),
+    ).rejects.toMatchObject({ code: ErrorCodes.IO, message: expect.stringContaining('fake medium fails') });
   });
 
   it('events: arrivals, departures and lease changes are each an Event whose device is a Device', async () => {

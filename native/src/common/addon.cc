@@ -89,6 +89,10 @@ void Addon::EndPending(Napi::Env env) {
   if (--pending_ == 0) tsfn_.Unref(env);
 }
 
+void Addon::ReapNow() {
+  if (EventPump* pump = pump_.load()) pump->PassNow();
+}
+
 void Addon::Post(Completion* completion) {
   if (tearingDown_.load()) {
     completion->Abandon();  // environment closing: the promise can no longer be settled

@@ -68,6 +68,8 @@ class Addon {
 
   // JS thread: an operation that will finish through Post() begins (keeps the loop alive).
   void BeginPending(Napi::Env env);
+  // JS thread, in the JS call that submitted transfers: reap and settle what already came back.
+  void ReapNow();
   // Any thread: deliver. Takes ownership.
   void Post(Completion* completion);
   // JS thread, from DeliverCompletion.

@@ -1,7 +1,5 @@
 #include "event_pump.h"
 
-#include <poll.h>
-
 #include <cstdlib>
 #include <new>
 
@@ -142,26 +140,47 @@ void EventPump::Sync() {
   }
 }
 
-void EventPump::Pass() {
-  if (shuttingDown_ || paused_) return;
+// A pass runs rounds of libusb_handle_events_locked (zero timeout) while the fds stay ready:
+// a transfer callback submits the next phase (CBW -> data -> CSW), and when the device has
+// answered it within the submit, the next round reaps it instead of a later turn of the loop
+// (an epoll wake-up per phase that a synchronous C loop never pays). Bounded, so a device that
+// streams without pause cannot keep the loop from its other work.
+constexpr int kMaxRounds = 8;
+
+void EventPump::Pass(bool inJsCall) {
+  if (shuttingDown_ || paused_ || inPass_) return;
+  if (inJsCall && !Ready()) return;  // the usual case on hardware: the answer is still on the wire
   if (libusb_try_lock_events(ctx_) != 0) {
     // A synchronous libusb call on another thread is handling events (and will run the
     // callbacks there): do not spin on the still-ready fds meanwhile.
-    ScheduleRetry();
+    if (!inJsCall) ScheduleRetry();
     return;
   }
   if (!libusb_event_handling_ok(ctx_)) {  // a device is being closed on another thread
     libusb_unlock_events(ctx_);
-    ScheduleRetry();
+    if (!inJsCall) ScheduleRetry();
     return;
   }
   inPass_ = true;
   timeval zero{0, 0};
-  libusb_handle_events_locked(ctx_, &zero);
+  for (int round = 0; round < kMaxRounds; ++round) {
+    libusb_handle_events_locked(ctx_, &zero);
+    if (!Ready()) break;
+  }
   inPass_ = false;
   libusb_unlock_events(ctx_);
   SyncIfDirty();
-  DeliverReady();
+  DeliverReady(inJsCall);
+}
+
+void EventPump::PassNow() { Pass(true); }
+
+bool EventPump::Ready() {
+  pollScratch_.clear();
+  for (const auto& [fd, w] : watches_)
+    if (w.running) pollScratch_.push_back(pollfd{fd, w.events, 0});
+  if (pollScratch_.empty()) return false;
+  return poll(pollScratch_.data(), pollScratch_.size(), 0) > 0;
 }
 
 void EventPump::SyncIfDirty() {
@@ -181,12 +200,17 @@ bool EventPump::TakeCompletion(Completion* completion) {
 
 // Settles what the pass completed, now that the events lock is released: the promise
 // reactions (the next command, usually) run when the callback scope closes.
-void EventPump::DeliverReady() {
+void EventPump::DeliverReady(bool inJsCall) {
   if (ready_.empty()) return;
   std::vector<Completion*> batch;
   batch.swap(ready_);
   napi_handle_scope handleScope;
   napi_open_handle_scope(env_, &handleScope);
+  if (inJsCall) {
+    for (Completion* c : batch) deliver_(c);
+    napi_close_handle_scope(env_, handleScope);
+    return;
+  }
   napi_value resource;
   napi_create_object(env_, &resource);
   napi_callback_scope callbackScope;
@@ -227,15 +251,15 @@ void EventPump::CloseQueued() {
   for (libusb_device_handle* h : queue) CloseNow(h);
 }
 
-void EventPump::OnPoll(uv_poll_t* handle, int, int) { static_cast<EventPump*>(handle->data)->Pass(); }
+void EventPump::OnPoll(uv_poll_t* handle, int, int) { static_cast<EventPump*>(handle->data)->Pass(false); }
 
-void EventPump::OnTick(uv_timer_t* handle) { static_cast<EventPump*>(handle->data)->Pass(); }
+void EventPump::OnTick(uv_timer_t* handle) { static_cast<EventPump*>(handle->data)->Pass(false); }
 
 void EventPump::OnRetry(uv_timer_t* handle) {
   auto* pump = static_cast<EventPump*>(handle->data);
   pump->paused_ = false;
   pump->Sync();
-  pump->Pass();
+  pump->Pass(false);
 }
 
 void EventPump::OnWake(uv_async_t* handle) {

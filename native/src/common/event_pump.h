@@ -17,6 +17,7 @@
 
 #include <libusb.h>
 #include <napi.h>
+#include <poll.h>
 #include <uv.h>
 
 #include <functional>
@@ -42,6 +43,12 @@ class EventPump {
   void MarkDirty();
   // Any thread: closes `handle` on the JS thread with its fd unpolled first.
   void CloseDeviceHandle(libusb_device_handle* handle);
+  // JS thread, inside the JS call that just submitted transfers: reap what has already come
+  // back. A device that answers within the submit (QEMU's emulated controllers do; a fast
+  // one may) then costs no turn of the loop per phase: the next phase is submitted and its
+  // answer reaped here too, and the promise is settled before the call returns. Settles without
+  // a callback scope: the caller's JavaScript is on the stack, and the reactions run after it.
+  void PassNow();
   // JS thread, within a pass: a completion to settle once the events lock is released.
   // Returns false when not in a pass (the caller uses the thread-safe function).
   bool TakeCompletion(Completion* completion);
@@ -63,9 +70,12 @@ class EventPump {
   static void OnWake(uv_async_t* handle);
   static void OnClosed(uv_handle_t* handle);
 
-  void Pass();
+  // `inJsCall`: from PassNow (no retry timer, no callback scope).
+  void Pass(bool inJsCall);
+  // Whether libusb has something to handle now (a zero-timeout poll of the watched fds).
+  bool Ready();
   void SyncIfDirty();
-  void DeliverReady();
+  void DeliverReady(bool inJsCall);
   void PauseAll();
   void ScheduleRetry();
   void StopWatch(Watch& w);
@@ -89,6 +99,7 @@ class EventPump {
   int openHandles_ = 0;
   std::function<void()> closed_;
   std::vector<Completion*> ready_;
+  std::vector<pollfd> pollScratch_;  // Ready()'s poll set, kept to avoid an allocation per pass
   std::mutex& transientMu_;  // the Addon's: held around a libusb_open..libusb_close the JS thread must not poll
   std::mutex queueMu_;
   std::vector<libusb_device_handle*> closeQueue_;

@@ -152,7 +152,9 @@ Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<
     delete completion;
     EndHandleOp(*state);
     addon->EndPending(env);
+    return promise;
   }
+  addon->ReapNow();
   return promise;
 }
 

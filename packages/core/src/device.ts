@@ -1,13 +1,8 @@
-import {
-  openNvme,
-  readHealth,
-  type BridgeChoice,
-  type BridgeHost,
-  type HealthReport,
-  type NvmeDevice,
-} from './bridges/index.js';
+// Bridges and firmware load when a device first uses them: opening a device for INQUIRY or a
+// read should not parse the NVMe and firmware code (CLI start-up).
+import type { BridgeChoice, BridgeHost, HealthReport, NvmeDevice } from './bridges/index.js';
 import { ErrorCodes, UsbScsiError, badInput } from './errors.js';
-import { downloadFirmware, resolveFirmwareTarget, type FirmwareInfoOptions } from './firmware/download.js';
+import type { FirmwareInfoOptions } from './firmware/download.js';
 import type { DownloadFirmwareOptions, FirmwareCapabilities, FirmwareReport } from './firmware/types.js';
 import * as scsi from './scsi/index.js';
 import type { DecodedSense } from './scsi/sense-types.js';
@@ -165,7 +160,7 @@ export class ScsiDevice {
    * status and decoded sense. Throws `UsbScsiError` for transport failures
    * and bad input; refuses medium writes without `allowMediumWrite`.
    */
-  async execute(cdb: Uint8Array, options: ExecuteOptions = {}): Promise<ScsiResult> {
+  execute(cdb: Uint8Array, options: ExecuteOptions = {}): Promise<ScsiResult> {
     return this.send(cdb, options, true);
   }
 
@@ -413,6 +408,7 @@ export class ScsiDevice {
     checkBlocks(blocks);
     if (BigInt(lba) < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
     const isFile = fstatSync(fd).isFile();
+    if (this.transport.blockRanges) return this.fdRange(kind, BigInt(lba), blocks, blockSize, fd, isFile, options);
     const direct = isFile && this.transport.fdStreaming === true;
     const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
     const buffer = direct ? undefined : new Uint8Array(Math.min(blocks, perCommand) * blockSize);
@@ -477,6 +473,7 @@ export class ScsiDevice {
   ): Promise<void> {
     let next = BigInt(lba);
     if (next < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
+    if (this.transport.blockRanges) return this.bufferRange(kind, next, buffer, blockSize, options);
     const perCommand = Math.max(1, Math.floor(this.maxTransferBytes / blockSize));
     const total = buffer.length;
     for (let offset = 0; offset < total;) {
@@ -487,6 +484,100 @@ export class ScsiDevice {
       next += BigInt(blocks);
       options.onProgress?.(offset, total);
     }
+  }
+
+  /** transferBlocks on a transport that moves whole ranges (the daemon client). */
+  private async bufferRange(
+    kind: 'read' | 'write',
+    lba: bigint,
+    buffer: Uint8Array,
+    blockSize: number,
+    options: TransferProgressOptions,
+  ): Promise<void> {
+    const ranges = this.transport.blockRanges!;
+    const total = buffer.length;
+    const blocks = total / blockSize;
+    const rangeOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+    };
+    let done = 0;
+    if (kind === 'read') {
+      await ranges.readBlocks(
+        lba,
+        blocks,
+        blockSize,
+        (chunk) => {
+          buffer.set(chunk, done);
+          done += chunk.length;
+          options.onProgress?.(done, total);
+        },
+        rangeOptions,
+      );
+      return;
+    }
+    const piece = this.maxTransferBytes;
+    async function* pieces(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < total; at += piece) {
+        if (at > 0) options.onProgress?.(at, total);
+        yield buffer.subarray(at, Math.min(total, at + piece));
+      }
+    }
+    await ranges.writeBlocks(lba, blocks, blockSize, pieces(), rangeOptions);
+    options.onProgress?.(total, total);
+  }
+
+  /** streamFd on a transport that moves whole ranges: one reused buffer for a write's source. */
+  private async fdRange(
+    kind: 'read' | 'write',
+    lba: bigint,
+    blocks: number,
+    blockSize: number,
+    fd: number,
+    isFile: boolean,
+    options: TransferProgressOptions & { position?: number },
+  ): Promise<number> {
+    const { readSync, writeSync } = await import('node:fs');
+    const ranges = this.transport.blockRanges!;
+    const total = blocks * blockSize;
+    const rangeOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+    };
+    const start = options.position ?? 0;
+    let done = 0;
+    if (kind === 'read') {
+      await ranges.readBlocks(
+        lba,
+        blocks,
+        blockSize,
+        (chunk) => {
+          for (let off = 0; off < chunk.length;)
+            off += writeSync(fd, chunk, off, chunk.length - off, isFile ? start + done + off : null);
+          done += chunk.length;
+          options.onProgress?.(done, total);
+        },
+        rangeOptions,
+      );
+      return done;
+    }
+    const buffer = new Uint8Array(Math.min(total, this.maxTransferBytes));
+    async function* fromFd(): AsyncGenerator<Uint8Array> {
+      while (done < total) {
+        const want = Math.min(buffer.length, total - done);
+        let got = 0;
+        while (got < want) {
+          const n = readSync(fd, buffer, got, want - got, isFile ? start + done + got : null);
+          if (n === 0) throw badInput(`the input ends after ${done + got} bytes; ${total} were to be written`);
+          got += n;
+        }
+        yield buffer.subarray(0, got);
+        done += got;
+        options.onProgress?.(done, total);
+      }
+    }
+    await ranges.writeBlocks(lba, blocks, blockSize, fromFd(), rangeOptions);
+    return total;
   }
 
   /**
@@ -557,11 +648,13 @@ export class ScsiDevice {
    * bridge `bridge` names or the one detected (VID:PID table, then safe probes).
    */
   async nvme(options: { bridge?: BridgeChoice } = {}): Promise<NvmeDevice> {
+    const { openNvme } = await import('./bridges/index.js');
     return openNvme(this.bridgeHost(), options.bridge);
   }
 
   /** One health summary: SAT SMART for a SATA drive, the NVMe SMART / health log through a bridge. */
   async health(options: { bridge?: BridgeChoice } = {}): Promise<HealthReport> {
+    const { readHealth } = await import('./bridges/index.js');
     return readHealth({ ...this.bridgeHost(), satSmart: () => this.smart() }, options.bridge);
   }
 
@@ -595,11 +688,13 @@ export class ScsiDevice {
    * activation waits for the device to come back. See firmware/types.ts for the options.
    */
   async downloadFirmware(image: Uint8Array, options: DownloadFirmwareOptions): Promise<FirmwareReport> {
+    const { downloadFirmware } = await import('./firmware/download.js');
     return downloadFirmware(this, image, options);
   }
 
   /** What the device reports about firmware download (modes, offset boundary, buffer size, revision); read-only. */
   async firmwareInfo(options: FirmwareInfoOptions = {}): Promise<FirmwareCapabilities> {
+    const { resolveFirmwareTarget } = await import('./firmware/download.js');
     return (await resolveFirmwareTarget(this, options)).capabilities;
   }
 

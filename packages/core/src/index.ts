@@ -28,7 +28,7 @@ export {
 } from './backends/native-addon.js';
 export { describeEngine, type EngineChoice, type EngineInfo } from './backends/engine-info.js';
 export { NodeUsbBackend, NodeUsbHandle, loadNodeUsbBackend, type NodeUsbLoadResult } from './backends/node-usb.js';
-export { PassThroughTransport, type SgIoBinding } from './sg/passthrough.js';
+export { PassThroughTransport, type SgNodeBinding, type PassThroughOptions } from './sg/passthrough.js';
 export { createDarwinPlatform, DarwinHandoffPlatform, type DarwinPlatformOptions } from './handoff/darwin.js';
 export * from './bridges/index.js';
 export * from './hex.js';

@@ -1,21 +1,18 @@
 import { access, constants } from 'node:fs/promises';
-import { loadNativeBackend } from './backends/native.js';
-import { loadNodeUsbBackend } from './backends/node-usb.js';
 import { BotTransport } from './bot/bot-transport.js';
 import type { BotEvent } from './bot/events.js';
 import { DEFAULT_MAX_TRANSFER_BYTES, type BotQuirks } from './bot/quirks.js';
 import { ScsiDevice } from './device.js';
 import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError } from './errors.js';
-import { defaultHandoffPlatform } from './handoff/default-platform.js';
-import { LeaseJournal } from './handoff/journal.js';
-import { acquireLease, leaseDeviceOf, sameLeaseDevice, type AcquireLeaseOptions, type Lease } from './handoff/lease.js';
+import type { AcquireLeaseOptions, Lease } from './handoff/lease.js';
 import { asMassStorage, parseSelector, selectDevice, type MassStorageDeviceInfo } from './select.js';
-import { PassThroughTransport } from './sg/passthrough.js';
-import { linuxMountsOfNode, linuxMountsOfUsbDevice } from './topology/linux-node-mounts.js';
 import type { UsbBackend, UsbDeviceHandle } from './usb/backend.js';
 import { usbIdsOf } from './hex.js';
 import type { UasEvent } from './uas/events.js';
 import { UasTransport, uasUnsupportedReason } from './uas/uas-transport.js';
+
+// The backends, the handoff lease and SG_IO load when an open needs them: a process that opens
+// one kind of device (the CLI's `--device sim`, a BOT disk nobody holds) parses only its own path.
 
 export type BackendChoice = UsbBackend | 'auto' | 'native' | 'node-usb';
 export type TransportChoice = 'auto' | 'bot' | 'uas' | 'sg';
@@ -60,8 +57,8 @@ async function loadByName(name: 'native' | 'node-usb'): Promise<BackendLoad> {
   try {
     // The addon and the `usb` package load here, on first use: both are optional, and a missing one is a reason, not a
     // crash.
-    if (name === 'native') return await loadNativeBackend();
-    return await loadNodeUsbBackend();
+    if (name === 'native') return await (await import('./backends/native.js')).loadNativeBackend();
+    return await (await import('./backends/node-usb.js')).loadNodeUsbBackend();
   } catch (err) {
     return { backend: null, reason: (err as Error).message };
   }
@@ -200,6 +197,7 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
       }
     }
     if (osHolds) {
+      const { acquireLease, leaseDeviceOf } = await import('./handoff/lease.js');
       lease = await acquireLease(leaseDeviceOf(device, interfaceNumber), options.lease ?? {});
       ({ handle, target } = await openAfterCapture(backend, device));
     }
@@ -310,6 +308,11 @@ async function leftInJournal(
   options: LeaseOptions,
 ): Promise<boolean> {
   if (options.journal === null) return false;
+  const [{ defaultHandoffPlatform }, { LeaseJournal }, { leaseDeviceOf, sameLeaseDevice }] = await Promise.all([
+    import('./handoff/default-platform.js'),
+    import('./handoff/journal.js'),
+    import('./handoff/lease.js'),
+  ]);
   const platform = options.platform ?? (await defaultHandoffPlatform());
   const journal = options.journal ?? new LeaseJournal({ processIdentity: (pid) => platform.processIdentity(pid) });
   const wanted = leaseDeviceOf(device, interfaceNumber);
@@ -367,6 +370,10 @@ async function openPassThrough(
       { cause: err },
     );
   }
+  const [{ PassThroughTransport }, { linuxMountsOfNode, linuxMountsOfUsbDevice }] = await Promise.all([
+    import('./sg/passthrough.js'),
+    import('./topology/linux-node-mounts.js'),
+  ]);
   const transport = await PassThroughTransport.open(path);
   return new ScsiDevice(transport, {
     lun,

@@ -71,6 +71,12 @@ export interface ScsiTransport {
   readonly fdStreaming?: boolean;
   /** Pinned data-phase memory from the backend, or null (see `UsbDeviceHandle.allocTransferBuffer`). */
   allocateBuffer?(bytes: number): TransferBuffer | null;
+  /**
+   * Moves whole READ/WRITE ranges itself, when the commands run elsewhere (the daemon client: one
+   * streamed request per range instead of one round trip per command). ScsiDevice uses it for
+   * read, readInto, readToFd, write and writeFromFd after its own checks (consent, mounts, range).
+   */
+  readonly blockRanges?: BlockRangeMover;
   execute(request: ScsiRequest): Promise<ScsiResult>;
   /** Transport-level reset (BOT reset recovery; SG_IO device reset). */
   reset(): Promise<void>;
@@ -78,3 +84,28 @@ export interface ScsiTransport {
 }
 
 export const DEFAULT_TIMEOUT_MS = 20_000;
+
+export interface BlockRangeOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** See {@link ScsiTransport.blockRanges}. Either call moves every byte of the range or throws. */
+export interface BlockRangeMover {
+  /** `sink` gets the range's bytes in order; each chunk is valid during the call only. */
+  readBlocks(
+    lba: bigint,
+    blocks: number,
+    blockSize: number,
+    sink: (chunk: Uint8Array) => void,
+    options: BlockRangeOptions,
+  ): Promise<void>;
+  /** `source` yields exactly blocks x blockSize bytes; a chunk may be reused once the next is asked for. */
+  writeBlocks(
+    lba: bigint,
+    blocks: number,
+    blockSize: number,
+    source: AsyncIterable<Uint8Array>,
+    options: BlockRangeOptions,
+  ): Promise<void>;
+}

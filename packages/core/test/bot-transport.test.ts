@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BotTransport } from '../src/bot/bot-transport.js';
 import { decodeCommandBlockWrapper } from '../src/bot/wrappers.js';
 import { ErrorCodes, UsbScsiError } from '../src/errors.js';
-import { TransferStatus, type UsbDeviceInfo } from '../src/usb/backend.js';
+import { TransferStatus, type UsbDeviceInfo, type UsbHandleCapabilities } from '../src/usb/backend.js';
 import { BOT_DEVICE, ScriptedHandle, cswFor, type Step } from './scripted-handle.js';
 
 // Unit tier: the host-side BOT state machine against a scripted device, asserting
@@ -34,6 +34,25 @@ function expectCode(err: unknown, code: string) {
 }
 
 describe('BotTransport.open', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('pauses 100 ms after the open-time class reset, unless the backend says its device needs no pause', async () => {
+    const pauses = (capabilities: Partial<UsbHandleCapabilities>) => async () => {
+      const handle = new ScriptedHandle().play(...resetRecoverySteps, maxLunZero);
+      Object.assign(handle.capabilities, capabilities);
+      const timer = vi.spyOn(globalThis, 'setTimeout');
+      await BotTransport.open(handle);
+      const delays = timer.mock.calls.map((c) => c[1]);
+      timer.mockRestore();
+      return delays.filter((ms) => ms === 100).length;
+    };
+    expect(await pauses({})()).toBe(1);
+    // The emulator's handle: a simulated device is ready as soon as it answered the reset.
+    expect(await pauses({ resetRecoveryMs: 0 })()).toBe(0);
+  });
+
   it(
     'claims the BOT interface, runs reset recovery (class reset, both halts cleared), ' + 'then reads GET MAX LUN',
     async () => {

@@ -1,4 +1,4 @@
-import { badInput } from '@usbscsi/core';
+import { badInput } from '@usbscsi/core/errors';
 
 /** Every fault the emulator can inject. See README for the observable effect of each. */
 export type FaultKind =

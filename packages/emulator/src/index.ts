@@ -81,3 +81,4 @@ export { SimulatedDevice, type SimulatedDeviceOptions, type SimulatedStorageOpti
 export { DEFAULT_SIM_DEVICE, createSimulatedBackend, parseSimOptions } from './sim-options.js';
 export * from './ffs/index.js';
 export * from './nvme/index.js';
+export { overlapProbe, type OverlapProbe } from './overlap-probe.js';

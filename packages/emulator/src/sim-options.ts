@@ -1,4 +1,4 @@
-import { badInput } from '@usbscsi/core';
+import { badInput } from '@usbscsi/core/errors';
 import { NVME_BRIDGE_PRESETS, nvmeBridgePreset } from './nvme/presets.js';
 import type { LunOptions } from './scsi/lun.js';
 import { EmulatorBackend } from './usb/emulator-backend.js';

@@ -103,18 +103,44 @@ static int sequential(int write, uint64_t total, uint64_t chunk, uint32_t lba, u
   return 0;
 }
 
+/* The device with this VID:PID and, when `serial` is not empty, this serial number (two QEMU disks share 46f4:0001). */
+static libusb_device_handle *open_device(libusb_context *ctx, uint16_t vid, uint16_t pid, const char *serial) {
+  libusb_device **list;
+  ssize_t n = libusb_get_device_list(ctx, &list);
+  libusb_device_handle *found = NULL;
+  for (ssize_t i = 0; i < n && !found; i++) {
+    struct libusb_device_descriptor d;
+    if (libusb_get_device_descriptor(list[i], &d) != 0 || d.idVendor != vid || d.idProduct != pid) continue;
+    libusb_device_handle *h;
+    if (libusb_open(list[i], &h) != 0) continue;
+    unsigned char text[128] = "";
+    if (serial[0] == 0 ||
+        (d.iSerialNumber && libusb_get_string_descriptor_ascii(h, d.iSerialNumber, text, sizeof text) > 0 &&
+         strcmp((const char *)text, serial) == 0))
+      found = h;
+    else
+      libusb_close(h);
+  }
+  if (n >= 0) libusb_free_device_list(list, 1);
+  return found;
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: bot-loop VID:PID read|write TOTAL CHUNK [LBA] | tur COUNT"
+    fprintf(stderr, "usage: bot-loop VID:PID[:SERIAL] read|write TOTAL CHUNK [LBA] | tur COUNT"
                     " | suite TOTAL CHUNKS_CSV WRITE_LBA TUR_COUNT\n");
     return 2;
   }
   unsigned vid, pid;
-  if (sscanf(argv[1], "%x:%x", &vid, &pid) != 2) { fprintf(stderr, "bot-loop: bad VID:PID\n"); return 2; }
+  char serial[128] = "";
+  if (sscanf(argv[1], "%x:%x:%127s", &vid, &pid, serial) < 2) {
+    fprintf(stderr, "bot-loop: bad VID:PID[:SERIAL]\n");
+    return 2;
+  }
   libusb_context *ctx;
   if (libusb_init(&ctx) != 0) return 1;
-  handle = libusb_open_device_with_vid_pid(ctx, (uint16_t)vid, (uint16_t)pid);
-  if (!handle) { fprintf(stderr, "bot-loop: cannot open %04x:%04x\n", vid, pid); return 1; }
+  handle = open_device(ctx, (uint16_t)vid, (uint16_t)pid, serial);
+  if (!handle) { fprintf(stderr, "bot-loop: cannot open %s\n", argv[1]); return 1; }
   int reattach = libusb_kernel_driver_active(handle, 0) == 1;
   if (reattach && libusb_detach_kernel_driver(handle, 0) != 0) {
     fprintf(stderr, "bot-loop: detach failed\n");

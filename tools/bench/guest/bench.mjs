@@ -6,20 +6,28 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadBackends } from '../../vm/guest/backends.mjs';
-import { waitForKernelDisk } from '../../vm/guest/cases/bot.mjs';
-import { sdDisks, sgOfDisk } from '../../vm/guest/util.mjs';
+import { sdDisks as allSdDisks, sgOfDisk } from '../../vm/guest/util.mjs';
 import { percentile } from '../lib/report.mjs';
+import { SERIALS, diskOfSerial, selectorOf, waitForBenchDisks } from './disks.mjs';
+import { measureDaemon, measureMulti } from './pairs.mjs';
 
 const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb/backend.js`);
 
 const [scenario, configPath, resultsPath] = process.argv.slice(2);
 const cfg = JSON.parse(readFileSync(configPath, 'utf8'));
-const SELECTOR = '46f4:0001';
+// BENCH1 by serial: with the `multi` path QEMU has a second disk of the same VID:PID (BENCH2).
+const SELECTOR = selectorOf(SERIALS[0]);
 const BLOCK = 512;
 const total = cfg.sizeMiB * 1024 * 1024;
 const writeOffset = total; // reads cover [0, total), writes [total, 2 total): the image holds both
 const maxSize = Math.max(...cfg.sizes);
 const log = (msg) => console.log(`BENCH ${scenario} ${msg}`);
+/** The sd disks, BENCH1's first: every single-disk path measures it. */
+const sdDisks = () => {
+  const first = diskOfSerial(SERIALS[0]);
+  return first ? [first, ...allSdDisks().filter((d) => d !== first)] : allSdDisks();
+};
+const waitForKernelDisk = () => waitForBenchDisks(cfg.disks ?? 1);
 const readSys = (p) => {
   try {
     return readFileSync(p, 'utf8').trim();
@@ -76,7 +84,7 @@ async function measureDevice(dev, notes, { pinned = false } = {}) {
   const memory = pinned ? dev.allocateBuffer(maxSize) : { bytes: new Uint8Array(maxSize), pinned: false, release() {} };
   if (pinned && !memory.pinned)
     throw new Error('ScsiDevice.allocateBuffer gave ordinary memory: no pinned buffer on this backend');
-  if (pinned) notes.push('data in pinned ScsiDevice.allocateBuffer memory');
+  if (pinned) notes.push('data in ScsiDevice.allocateBuffer memory (moved in place)');
   try {
     const buffer = memory.bytes;
     buffer.fill(0xa5);
@@ -183,6 +191,13 @@ let backends;
 
 async function measurePath(path) {
   const env = cfg.environment;
+  if (path === 'daemon' || path === 'multi') {
+    const native = backends.find((x) => x.name === 'native')?.backend;
+    if (!native) throw new Error('the native backend did not load');
+    const core = await import(`${process.cwd()}/packages/core/dist/index.js`);
+    const ctx = { open, native, core, disks: cfg.disks ?? 1, scenario };
+    return path === 'daemon' ? measureDaemon(ctx) : measureMulti(ctx);
+  }
   if (path === 'kernel') {
     const disk = sdDisks()[0];
     const text = execFileSync(
@@ -215,8 +230,9 @@ async function measurePath(path) {
       await waitForKernelDisk();
     }
   }
-  if (path === 'sg') {
+  if (path === 'sg' || path === 'sg-aligned' || path === 'sg-node') {
     const disk = sdDisks()[0];
+    const sgNode = `/dev/${sgOfDisk(disk)}`;
     const cap = env.maxHwSectorsKb > 0 ? env.maxHwSectorsKb * 1024 : maxSize;
     const perCommand = Math.min(maxSize, cap);
     const notes =
@@ -226,13 +242,15 @@ async function measurePath(path) {
               'larger sizes are split by ScsiDevice',
           ]
         : [];
-    const dev = await open.openDevice({
-      selector: `/dev/${sgOfDisk(disk)}`,
-      transport: 'sg',
-      tuning: { maxTransferBytes: perCommand },
-    });
+    // sg and sg-aligned: what openDevice gives (READ and WRITE through the disk's block device);
+    // sg-node: READ and WRITE kept on the sg node, whose driver copies every data phase.
+    const dev =
+      path === 'sg-node'
+        ? await openSgNodeOnly(sgNode, perCommand)
+        : await open.openDevice({ selector: sgNode, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
+    notes.push(`READ/WRITE through ${dev.transport.dataPath}, other commands through ${sgNode}`);
     try {
-      return await measureDevice(dev, notes);
+      return await measureDevice(dev, notes, { pinned: path === 'sg-aligned' });
     } finally {
       await dev.close();
     }
@@ -263,6 +281,14 @@ async function measurePath(path) {
     await dev.close();
     await waitForKernelDisk();
   }
+}
+
+async function openSgNodeOnly(path, maxTransferBytes) {
+  const { PassThroughTransport } = await import(`${process.cwd()}/packages/core/dist/sg/passthrough.js`);
+  const { ScsiDevice } = await import(`${process.cwd()}/packages/core/dist/device.js`);
+  const { linuxMountsOfNode } = await import(`${process.cwd()}/packages/core/dist/topology/index.js`);
+  const transport = await PassThroughTransport.open(path, { blockDevice: false });
+  return new ScsiDevice(transport, { maxTransferBytes, mounts: () => linuxMountsOfNode(path) });
 }
 
 /** What every measurement needs: the kernel's disk back, the guest's facts, core, the backends. */
@@ -296,11 +322,13 @@ async function main() {
       try {
         results[path] = await measurePath(path);
         const r4 = results[path].read[maxSize];
-        log(
-          `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s ` +
-            `(read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, ` +
-            `TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`,
-        );
+        if (results[path].pairs) log(`rep ${r + 1}/${cfg.reps} ${path}: ok ${JSON.stringify(results[path].pairs)}`);
+        else
+          log(
+            `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s ` +
+              `(read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, ` +
+              `TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`,
+          );
       } catch (err) {
         const msg = describeError(err);
         results[path] = { error: msg };

@@ -15,8 +15,12 @@ export const KNOWN_PATHS = [
   'native-pinned',
   'node-usb',
   'sg',
+  'sg-aligned',
+  'sg-node',
   'kernel',
   'c-loop',
+  'daemon',
+  'multi',
 ];
 export const DEFAULT_PATHS = KNOWN_PATHS;
 
@@ -30,6 +34,7 @@ export class BenchArgumentError extends Error {
 
 const USAGE = `usage: pnpm bench [-- --tiny] [--size-mib N] [--tur-count N] [--reps N] [--scenarios xhci,ehci]
                   [--paths p1,p2] [--sizes-kib 64,256,1024,4096] [--no-memory] [--memory-gib N] [--cpu-prof]
+                  [--no-startup]
 env: BENCH_SIZE_MIB, BENCH_TUR_COUNT, BENCH_REPS, BENCH_SCENARIOS, BENCH_PATHS, BENCH_SIZES_KIB,
      BENCH_TINY=1, BENCH_MEMORY_GIB, BENCH_CPU_PROF=1, BENCH_CHUNK_KIB (native URB size; engine default if unset)
 paths: ${KNOWN_PATHS.join(', ')}`;
@@ -80,7 +85,7 @@ export function parseBenchArgs(argv, env = {}) {
       flags.help = true;
       continue;
     }
-    if (a === '--tiny' || a === '--cpu-prof' || a === '--no-memory') {
+    if (a === '--tiny' || a === '--cpu-prof' || a === '--no-memory' || a === '--no-startup') {
       flags[a.slice(2)] = true;
       continue;
     }
@@ -127,6 +132,8 @@ export function parseBenchArgs(argv, env = {}) {
           ? 0.0625
           : 1,
     cpuProf: flags['cpu-prof'] === true || env.BENCH_CPU_PROF === '1',
+    // CLI start-up (tools/bench/startup.mjs), on the host after the boots: runs per command.
+    startupRuns: flags['no-startup'] ? 0 : tiny ? 5 : 21,
     chunkKiB: chunkRaw !== undefined ? positiveInt('BENCH_CHUNK_KIB', chunkRaw, 64 * 1024) : undefined,
   };
   const total = config.sizeMiB * MIB;

@@ -1,7 +1,7 @@
 /** Human and JSON descriptions of the device a command ran on. */
 import type { DaemonDeviceIdentity, ScsiDevice, UsbDeviceInfo } from '@usbscsi/core';
-import { locationOf } from '@usbscsi/core';
-import { hex, usbIdsOf } from '@usbscsi/core';
+import { hex, usbIdsOf } from '@usbscsi/core/hex';
+import { locationOf } from '@usbscsi/core/usb';
 
 type IdentityFields = Pick<UsbDeviceInfo, 'vendorId' | 'productId' | 'manufacturer' | 'product' | 'serialNumber'>;
 

@@ -1,6 +1,6 @@
 /** info, inquiry, tur, sense, capacity: one core call each, formatted. */
 import type { Command } from 'commander';
-import { CheckConditionError, type Capacity, type ScsiDevice } from '@usbscsi/core';
+import type { Capacity, ScsiDevice } from '@usbscsi/core';
 import type { CliContext } from '../context.js';
 import { inquiryFields, inquiryJson, vpdHuman, vpdJson } from '../format/inquiry.js';
 import { senseJson, senseLine } from '../format/sense.js';
@@ -27,6 +27,8 @@ async function capacityIfReady(device: ScsiDevice): Promise<Capacity | null> {
   try {
     return await device.readCapacity();
   } catch (err) {
+    // Core is loaded by now (the device is open): importing it here keeps it out of --help.
+    const { CheckConditionError } = await import('@usbscsi/core');
     if (err instanceof CheckConditionError) return null;
     throw err;
   }

@@ -1,4 +1,4 @@
-import { hex } from '@usbscsi/core';
+import { hex } from '@usbscsi/core/hex';
 /** `hexdump -C` layout; runs of identical 16-byte lines collapse to `*`. */
 export function hexdump(data: Uint8Array, baseOffset = 0): string {
   const lines: string[] = [];

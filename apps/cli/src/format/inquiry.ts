@@ -2,7 +2,7 @@
 import type { InquiryData, VpdPage } from '@usbscsi/core';
 import { hexdump } from './hexdump.js';
 import { fields, table } from './table.js';
-import { hex0x } from '@usbscsi/core';
+import { hex0x } from '@usbscsi/core/hex';
 
 export function inquiryFields(inq: InquiryData): [string, string][] {
   const flags = Object.entries(inq.flags)

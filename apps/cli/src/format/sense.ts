@@ -1,5 +1,5 @@
 import type { DecodedSense } from '@usbscsi/core';
-import { hex0x } from '@usbscsi/core';
+import { hex0x } from '@usbscsi/core/hex';
 
 export const STATUS_NAMES: Record<number, string> = {
   0x00: 'GOOD',

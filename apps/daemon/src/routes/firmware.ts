@@ -8,19 +8,17 @@
  * queue (503) is refused before the stream starts, nothing sent.
  */
 import {
-  ScsiDevice,
   badInput,
   checkFirmwareOptions,
   errorBody,
   parseFirmwareMode,
   toJsonSafe,
   type DownloadFirmwareOptions,
-  type ScsiTransport,
 } from '@usbscsi/core';
 import type { FastifyPluginAsync } from 'fastify';
 import type { DaemonContext } from '../context.js';
 import { asUsbScsiError, cancelled } from '../errors.js';
-import type { OpenedDevice } from '../provider.js';
+import { deviceOver } from '../device-api.js';
 import { parseBoolField, parseIntField } from '../request-fields.js';
 import { clientGoneSignal, headerValue } from './devices.js';
 
@@ -44,28 +42,6 @@ function parseOptions(query: Record<string, unknown>, allowHeader: string | unde
     ...(bufferId !== undefined ? { bufferId } : {}),
     ...(activationTimeoutMs !== undefined ? { activationTimeoutMs } : {}),
   };
-}
-
-/**
- * Core's device API over the slot's open device. Consent and the mount check are made by the
- * ScsiDevice in front (it refuses without consent) and again by the opened device behind.
- */
-function deviceOver(opened: OpenedDevice): ScsiDevice {
-  const transport: ScsiTransport = {
-    kind: 'remote',
-    maxLun: 0,
-    execute: (r) =>
-      opened.execute(r.cdb, {
-        direction: r.direction,
-        ...(r.data ? { data: r.data } : {}),
-        ...(r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}),
-        ...(r.signal ? { signal: r.signal } : {}),
-        allowMediumWrite: true,
-      }),
-    reset: () => opened.reset(),
-    close: async () => {},
-  };
-  return new ScsiDevice(transport);
 }
 
 export const firmwareRoute =

@@ -16,6 +16,7 @@ export type {
   NativeTransferResult,
   SgIoRequest,
   SgIoResult,
+  SgNode,
 } from '@usbscsi/native';
 
 export const NATIVE_BUILD_HINT =

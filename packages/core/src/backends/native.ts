@@ -241,23 +241,46 @@ export class NativeHandle implements UsbDeviceHandle {
     return facts;
   }
 
-  async #run(
+  #run(
     b: ExchangeBlock,
     buffer: Uint8Array | undefined,
     opId: number,
     signal: AbortSignal | undefined,
     action: string,
   ): Promise<string[] | undefined> {
+    if (signal) return this.#runCancellable(b, buffer, opId, signal, action);
+    // Without a signal, the engine's own promise is awaited directly: one async layer less per
+    // command (a TUR's whole cost is such layers and the URBs' wake-ups).
+    const failed = (err: unknown): never => {
+      giveBack(b);
+      throw fromNativeError(err, action);
+    };
+    let pending: Promise<string[] | undefined>;
+    try {
+      pending = this.handle.exchange(b.bytes, buffer);
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    return pending.then(undefined, failed);
+  }
+
+  async #runCancellable(
+    b: ExchangeBlock,
+    buffer: Uint8Array | undefined,
+    opId: number,
+    signal: AbortSignal,
+    action: string,
+  ): Promise<string[] | undefined> {
     const handle = this.handle;
-    const onAbort = signal ? () => handle.cancel(opId) : undefined;
-    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () => handle.cancel(opId);
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       return await handle.exchange(b.bytes, buffer);
     } catch (err) {
       giveBack(b);
       throw fromNativeError(err, action);
     } finally {
-      if (onAbort) signal!.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
     }
   }
 

@@ -45,6 +45,8 @@ const MEDIA_ACCESS_OPCODES = new Set([
   0x41,
   0x93, // WRITE SAME (10, 16)
 ]);
+/** Pause after a class reset when neither the caller nor the backend says otherwise (Linux waits too). */
+const DEFAULT_RESET_DELAY_MS = 100;
 /** REQUEST SENSE allocation length: room for descriptor sense with an ATA status return (SAT). */
 const AUTO_SENSE_LENGTH = 96;
 
@@ -58,7 +60,10 @@ export interface BotTransportOptions {
    * should pass true: detaching under a mounted filesystem loses data.
    */
   detachKernelDriver?: boolean;
-  /** Pause after the class reset before clearing the halts (Linux waits too). Default 100 ms. */
+  /**
+   * Pause after the class reset before clearing the halts (Linux waits too). Default: the
+   * handle's `capabilities.resetRecoveryMs` when the backend knows its device, else 100 ms.
+   */
   resetDelayMs?: number;
   /**
    * Reset recovery when opening, before the first command. Default true: a holder that died
@@ -91,6 +96,8 @@ export class BotTransport implements ScsiTransport {
   /** LUNs that got their START STOP UNIT (quirk `needsStartUnit`). */
   private readonly startedLuns = new Set<number>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Operations started or waiting in `queue` and not yet settled. */
+  private queued = 0;
   private closed = false;
 
   private constructor(
@@ -137,7 +144,7 @@ export class BotTransport implements ScsiTransport {
           reason: 'open: a previous holder may have left a command unfinished',
         });
         // A device that refuses the class request (it should not) still gets its halts cleared.
-        await bulkOnlyReset(handle, endpoints, options.resetDelayMs ?? 100, true);
+        await bulkOnlyReset(handle, endpoints, resetDelayMs(handle, options), true);
       }
       const maxLun = quirks.singleLun ? 0 : await getMaxLun(handle, endpoints.interfaceNumber);
       return new BotTransport(handle, endpoints, maxLun, quirks, options, detached);
@@ -162,15 +169,25 @@ export class BotTransport implements ScsiTransport {
   }
 
   execute(request: ScsiRequest): Promise<ScsiResult> {
-    const run = this.queue.then(() => this.executeNow(request));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.serialised(() => this.executeNow(request));
   }
 
   /** Bulk-Only Mass Storage Reset, then CLEAR_FEATURE(HALT) on both bulk endpoints (§5.3.4). */
   reset(): Promise<void> {
-    const run = this.queue.then(() => this.resetRecovery('requested'));
-    this.queue = run.catch(() => undefined);
+    return this.serialised(() => this.resetRecovery('requested'));
+  }
+
+  /**
+   * One operation at a time, in call order. With nothing queued it starts at once rather than
+   * behind a settled promise: a TUR's cost is mostly such promise turns.
+   */
+  private serialised<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.queued === 0 ? operation() : this.queue.then(operation);
+    this.queued++;
+    const settled = (): void => {
+      this.queued--;
+    };
+    this.queue = run.then(settled, settled);
     return run;
   }
 
@@ -336,7 +353,11 @@ export class BotTransport implements ScsiTransport {
     }
 
     // Status transport (§5.3.3): read by core, with the time left, when the exchange stopped before it.
-    const cswBytes = await this.readCsw(csw, deadline, signal, cdb);
+    // A whole CSW from the exchange (every good command) needs no async step.
+    const cswBytes =
+      csw && interpretTransfer(csw, CSW_LENGTH) === 'good'
+        ? cswBuffer(csw.bytes)
+        : await this.readCsw(csw, deadline, signal, cdb);
     const verdict = judgeCommandStatusWrapper(cswBytes, decodeTag(cbw), length, {
       badSignature: this.quirks.tolerateBadCswSignature,
       ignoreResidue: this.quirks.ignoreResidue,
@@ -386,12 +407,11 @@ export class BotTransport implements ScsiTransport {
     signal: AbortSignal | undefined,
     cdb: Uint8Array,
   ): Promise<Uint8Array> {
-    const buffer = new Uint8Array(CSW_LENGTH);
+    const buffer = fromExchange ? cswBuffer(fromExchange.bytes) : new Uint8Array(CSW_LENGTH);
     const read = () => deadline.within((ms) => this.handle.bulkIn(this.endpoints.bulkIn, buffer, ms, signal));
     let result: TransferResult;
     if (fromExchange) {
       result = fromExchange;
-      buffer.set(fromExchange.bytes.subarray(0, CSW_LENGTH));
     } else {
       result = await read();
     }
@@ -476,7 +496,7 @@ export class BotTransport implements ScsiTransport {
   /** §5.3.4 Reset Recovery. If the class reset itself fails the device is beyond BOT's help. */
   private async resetRecovery(reason: string): Promise<void> {
     this.options.onEvent?.({ type: 'reset-recovery', reason });
-    const status = await bulkOnlyReset(this.handle, this.endpoints, this.options.resetDelayMs ?? 100);
+    const status = await bulkOnlyReset(this.handle, this.endpoints, resetDelayMs(this.handle, this.options));
     if (status !== TransferStatus.OK) {
       throw new UsbScsiError(
         ErrorCodes.IO,
@@ -561,3 +581,14 @@ function ignoreGone(err: unknown): void {
 }
 
 export const hex = (bytes: Uint8Array): string => hexBytes(bytes, ' ');
+
+/** The CSW's 13 bytes in a buffer of their own (what the exchange reported may be reused). */
+function cswBuffer(bytes: Uint8Array): Uint8Array {
+  const buffer = new Uint8Array(CSW_LENGTH);
+  buffer.set(bytes.subarray(0, CSW_LENGTH));
+  return buffer;
+}
+
+function resetDelayMs(handle: UsbDeviceHandle, options: BotTransportOptions): number {
+  return options.resetDelayMs ?? handle.capabilities.resetRecoveryMs ?? DEFAULT_RESET_DELAY_MS;
+}

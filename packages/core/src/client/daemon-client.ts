@@ -1,7 +1,8 @@
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import type { DataDirection } from '../transport.js';
 import { parseVia, type DaemonEndpoint } from './endpoint.js';
-import { DaemonHttp, type HttpResponse } from './http.js';
+import { DaemonHttp, errorFromResponse, readAll, type HttpResponse } from './http.js';
+import { BlockHeaders, errorFromTrailer, type BlockWriteResultJson } from '../wire/blocks.js';
 import { hexBytes } from '../hex.js';
 import { resultFromHeaders, resultFromJson, type SequencedResult } from '../wire/json.js';
 import type {
@@ -38,6 +39,17 @@ export interface RemoteExecuteOptions {
 export type RemoteResult = SequencedResult;
 
 export type LeaseRequestOptions = LeaseRequestJson;
+
+export interface BlockRangeRequest {
+  /** First logical block. */
+  lba: bigint;
+  blocks: number;
+  /** blocks x the device's block size, as this client knows it: the daemon's answer must agree. */
+  bytes: number;
+  timeoutMs?: number;
+  leaseSecret?: string;
+  signal?: AbortSignal;
+}
 
 const enc = encodeURIComponent;
 
@@ -164,6 +176,98 @@ export class DaemonClient {
     return resultFromHeaders(res.headers, target.subarray(0, received));
   }
 
+  /**
+   * Reads a block range in one streamed request: `sink` gets the bytes in order as they arrive
+   * (each chunk is valid during the call only). Resolves once every byte arrived and the daemon's
+   * trailer says the range completed; anything else is an error, never a short read.
+   */
+  async readBlocks(deviceId: string, range: BlockRangeRequest, sink: (chunk: Uint8Array) => void): Promise<void> {
+    const res = await this.http.stream({
+      method: 'POST',
+      path: `/v1/devices/${enc(deviceId)}/read?lba=${range.lba}&blocks=${range.blocks}`,
+      headers: blockHeaders(range),
+      ...(range.signal ? { signal: range.signal } : {}),
+    });
+    if ((res.statusCode ?? 0) >= 400) throw errorFromResponse(await readAll(res));
+    const announced = Number(res.headers[BlockHeaders.length]);
+    if (announced !== range.bytes) {
+      res.destroy();
+      throw new UsbScsiError(
+        ErrorCodes.IO,
+        `usbscsid announced ${String(res.headers[BlockHeaders.length])} bytes for ${range.blocks} blocks; ` +
+          `${range.bytes} were expected (did the medium change its block size?)`,
+      );
+    }
+    let received = 0;
+    await new Promise<void>((resolve, reject) => {
+      res.on('data', (chunk: Buffer) => {
+        if (received + chunk.length > range.bytes) {
+          res.destroy();
+          reject(new UsbScsiError(ErrorCodes.IO, `usbscsid sent more than the ${range.bytes} bytes it announced`));
+          return;
+        }
+        received += chunk.length;
+        try {
+          sink(chunk);
+        } catch (err) {
+          res.destroy();
+          reject(err);
+        }
+      });
+      res.on('end', () => {
+        const error = res.trailers[BlockHeaders.error];
+        if (error) reject(errorFromTrailer(error));
+        else if (received !== range.bytes || Number(res.trailers[BlockHeaders.transferred]) !== range.bytes)
+          reject(
+            new UsbScsiError(
+              ErrorCodes.IO,
+              `usbscsid's read ended after ${received} of ${range.bytes} bytes without saying why`,
+              { details: { received, expected: range.bytes } },
+            ),
+          );
+        else resolve();
+      });
+      res.on('error', (err) =>
+        reject(
+          err instanceof UsbScsiError
+            ? err
+            : new UsbScsiError(ErrorCodes.IO, `the read from usbscsid broke off: ${err.message}`, { cause: err }),
+        ),
+      );
+      res.on('aborted', () =>
+        reject(new UsbScsiError(ErrorCodes.IO, 'usbscsid closed the connection during the read')),
+      );
+    });
+  }
+
+  /**
+   * Writes a block range in one streamed request; `source` yields exactly `range.bytes` bytes (a
+   * chunk may be reused once the next is asked for). Needs the caller's consent, sent as
+   * X-Scsi-Allow-Medium-Write. Resolves with the bytes the daemon wrote.
+   */
+  async writeBlocks(deviceId: string, range: BlockRangeRequest, source: AsyncIterable<Uint8Array>): Promise<number> {
+    const res = await this.http.stream(
+      {
+        method: 'POST',
+        path: `/v1/devices/${enc(deviceId)}/write?lba=${range.lba}&blocks=${range.blocks}`,
+        headers: {
+          ...blockHeaders(range),
+          'content-type': 'application/octet-stream',
+          'content-length': String(range.bytes),
+          'x-scsi-allow-medium-write': 'true',
+        },
+        ...(range.signal ? { signal: range.signal } : {}),
+      },
+      source,
+    );
+    const answer = await readAll(res);
+    if (answer.status >= 400) throw errorFromResponse(answer);
+    const written = json<BlockWriteResultJson>(answer).written;
+    if (written !== range.bytes)
+      throw new UsbScsiError(ErrorCodes.IO, `usbscsid wrote ${written} of ${range.bytes} bytes and called it done`);
+    return written;
+  }
+
   async reset(deviceId: string, options: { leaseSecret?: string } = {}): Promise<void> {
     await this.http.call({
       method: 'POST',
@@ -256,6 +360,13 @@ export class DaemonClient {
   close(): void {
     this.http.close();
   }
+}
+
+function blockHeaders(range: BlockRangeRequest): Record<string, string> {
+  return {
+    ...(range.leaseSecret ? { 'x-usbscsi-lease': range.leaseSecret } : {}),
+    ...(range.timeoutMs !== undefined ? { 'x-scsi-timeout-ms': String(range.timeoutMs) } : {}),
+  };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the body's shape

@@ -1,4 +1,10 @@
-import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import {
+  Agent,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { describeEndpoint, type DaemonEndpoint } from './endpoint.js';
 import { errorFromBody } from '../wire/json.js';
@@ -130,6 +136,64 @@ export class DaemonHttp {
     });
   }
 
+  /**
+   * One request on a connection of its own (a streamed body cannot be replayed on another socket
+   * if a kept-alive one turns out stale): `body`, when given, is written chunk by chunk, each
+   * handed to the socket before the next is asked for (so the source may reuse its buffer), and
+   * stops early if the daemon answers first. Resolves with the answer's head; its body is the
+   * caller's to read (or to destroy).
+   */
+  stream(req: Omit<HttpRequest, 'body'>, body?: AsyncIterable<Uint8Array>): Promise<IncomingMessage> {
+    const ep = this.endpoint;
+    const headers: Record<string, string> = { ...req.headers };
+    if (ep.kind === 'tcp' && ep.token) headers.authorization = `Bearer ${ep.token}`;
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      if (req.signal?.aborted) {
+        reject(new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled before it was sent to the daemon'));
+        return;
+      }
+      let answered = false;
+      const r = httpRequest(
+        {
+          agent: false,
+          method: req.method,
+          path: req.path,
+          headers,
+          ...(ep.kind === 'unix' ? { socketPath: ep.socketPath } : { host: ep.host, port: ep.port }),
+        },
+        (res) => {
+          answered = true;
+          resolve(res);
+        },
+      );
+      const onAbort = () =>
+        r.destroy(
+          new UsbScsiError(ErrorCodes.CANCELLED, 'cancelled; the daemon stops the range after the command in flight'),
+        );
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      r.on('close', () => req.signal?.removeEventListener('abort', onAbort));
+      r.on('error', (err: NodeJS.ErrnoException) => {
+        // The daemon may refuse and close while the body is still going out: its answer is what counts.
+        if (answered) return;
+        if ((err.code === 'EPIPE' || err.code === 'ECONNRESET') && body) {
+          r.once('response', () => undefined);
+          setTimeout(() => {
+            if (!answered) reject(this.connectionError(err));
+          }, 50);
+          return;
+        }
+        reject(err instanceof UsbScsiError ? err : this.connectionError(err));
+      });
+      if (!body) {
+        r.end();
+        return;
+      }
+      void pump(r, body, () => answered).catch((err: unknown) => {
+        r.destroy(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
+  }
+
   /** Sends and turns a daemon error body into the UsbScsiError it describes. */
   async call(req: HttpRequest): Promise<HttpResponse> {
     const res = await this.send(req);
@@ -155,6 +219,26 @@ export class DaemonHttp {
       details: { errno: err.code },
     });
   }
+}
+
+async function pump(r: ClientRequest, body: AsyncIterable<Uint8Array>, answered: () => boolean): Promise<void> {
+  for await (const chunk of body) {
+    if (answered() || r.destroyed) return;
+    await new Promise<void>((resolve, reject) => {
+      r.write(chunk, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  if (!answered()) r.end();
+}
+
+/** Reads a whole (small) answer body. */
+export function readAll(res: IncomingMessage): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    res.on('error', reject);
+  });
 }
 
 /** The UsbScsiError a daemon error answer describes (the envelope of the wire module). */

@@ -1,7 +1,8 @@
 import { ScsiDevice } from '../device.js';
 import type { DaemonDevice, DaemonDeviceIdentity } from '../wire/types.js';
 import { badInput } from '../errors.js';
-import type { ScsiRequest, ScsiResult, ScsiTransport } from '../transport.js';
+import type { BlockRangeMover, BlockRangeOptions, ScsiRequest, ScsiResult, ScsiTransport } from '../transport.js';
+import { BLOCK_STREAM_SEGMENT_BYTES } from '../wire/blocks.js';
 import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
 import type { DaemonEndpoint } from './endpoint.js';
 
@@ -41,6 +42,51 @@ export class RemoteTransport implements ScsiTransport {
     return this.options.deviceId;
   }
 
+  /** Ranges go as streamed requests of up to 64 MiB each (the daemon's default --body-limit). */
+  readonly blockRanges: BlockRangeMover = {
+    readBlocks: async (lba, blocks, blockSize, sink, options) => {
+      for (const segment of segments(lba, blocks, blockSize)) {
+        await this.client.readBlocks(this.options.deviceId, { ...segment, ...this.rangeOptions(options) }, sink);
+      }
+    },
+    writeBlocks: async (lba, blocks, blockSize, source, options) => {
+      const pull = source[Symbol.asyncIterator]();
+      let carry: Uint8Array | undefined;
+      for (const segment of segments(lba, blocks, blockSize)) {
+        async function* exactly(bytes: number): AsyncGenerator<Uint8Array> {
+          for (let left = bytes; left > 0;) {
+            let chunk = carry;
+            carry = undefined;
+            if (!chunk) {
+              const next = await pull.next();
+              if (next.done) throw badInput(`the data to write ended ${left} bytes short of the range`);
+              chunk = next.value;
+            }
+            if (chunk.length > left) {
+              carry = chunk.subarray(left);
+              chunk = chunk.subarray(0, left);
+            }
+            left -= chunk.length;
+            yield chunk;
+          }
+        }
+        await this.client.writeBlocks(
+          this.options.deviceId,
+          { ...segment, ...this.rangeOptions(options) },
+          exactly(segment.bytes),
+        );
+      }
+    },
+  };
+
+  private rangeOptions(options: BlockRangeOptions) {
+    return {
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(this.options.lease ? { leaseSecret: this.options.lease.secret } : {}),
+    };
+  }
+
   async execute(request: ScsiRequest): Promise<ScsiResult> {
     if ((request.lun ?? 0) !== 0) throw badInput(`usbscsid serves LUN 0 only; LUN ${request.lun} was asked for`);
     const result = await this.client.execute(this.options.deviceId, request.cdb, {
@@ -69,6 +115,15 @@ export class RemoteTransport implements ScsiTransport {
     } finally {
       if (this.ownsClient) this.client.close();
     }
+  }
+}
+
+function* segments(lba: bigint, blocks: number, blockSize: number) {
+  const perSegment = Math.max(1, Math.floor(BLOCK_STREAM_SEGMENT_BYTES / blockSize));
+  for (let done = 0; done < blocks;) {
+    const n = Math.min(perSegment, blocks - done);
+    yield { lba: lba + BigInt(done), blocks: n, bytes: n * blockSize };
+    done += n;
   }
 }
 

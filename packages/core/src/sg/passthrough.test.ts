@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ErrorCodes } from '../errors.js';
 import { loadNativeAddon, type SgIoRequest, type SgIoResult } from '../backends/native-addon.js';
-import { PassThroughTransport, type SgIoBinding } from './passthrough.js';
+import { PassThroughTransport, type SgNodeBinding } from './passthrough.js';
 
 const OK: SgIoResult = {
   status: 0,
@@ -21,18 +21,19 @@ const SENSE_5_20 = Uint8Array.from([0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20
 function binding(
   results: Array<Partial<SgIoResult> | Error>,
   onRequest?: (r: SgIoRequest) => void,
-): SgIoBinding & { calls: SgIoRequest[] } {
+): SgNodeBinding & { calls: SgIoRequest[] } {
   const calls: SgIoRequest[] = [];
   return {
     calls,
-    sgIo: vi.fn(async (req: SgIoRequest) => {
+    execute: vi.fn(async (req: SgIoRequest) => {
       calls.push(req);
       onRequest?.(req);
       const next = results.shift() ?? {};
       if (next instanceof Error) throw next;
       return { ...OK, ...next };
     }),
-    sgReset: vi.fn(async () => {}),
+    reset: vi.fn(async () => {}),
+    close: vi.fn(),
   };
 }
 
@@ -44,7 +45,7 @@ describe('PassThroughTransport (SG_IO) over a fake binding', () => {
     const t = new PassThroughTransport('/dev/sg0', b);
     const buf = new Uint8Array(36);
     const r = await t.execute({ cdb: inquiry, direction: 'in', data: buf, timeoutMs: 5000 });
-    expect(b.calls[0]).toMatchObject({ path: '/dev/sg0', direction: 'in', timeoutMs: 5000 });
+    expect(b.calls[0]).toMatchObject({ direction: 'in', timeoutMs: 5000 });
     expect(b.calls[0]!.buffer).toBe(buf); // zero copy: the caller's buffer goes down
     expect(r).toMatchObject({ status: 0, transferred: 32, residue: 4, durationNs: 1_234_567 });
     expect(r.data.length).toBe(32);
@@ -157,11 +158,65 @@ describe('PassThroughTransport (SG_IO) over a fake binding', () => {
     const b = binding([]);
     const t = new PassThroughTransport('/dev/sg0', b);
     await t.reset();
-    expect(b.sgReset).toHaveBeenCalledWith('/dev/sg0', 'device');
+    expect(b.reset).toHaveBeenCalledWith('device');
     await t.close();
+    expect(b.close).toHaveBeenCalledTimes(1);
     await expect(t.execute({ cdb: inquiry, direction: 'none' })).rejects.toMatchObject({
       code: ErrorCodes.DEVICE_GONE,
     });
+  });
+});
+
+describe('PassThroughTransport with the block device beside its sg node', () => {
+  const read10 = Uint8Array.of(0x28, 0, 0, 0, 0, 8, 0, 0, 8, 0);
+  const write10 = Uint8Array.of(0x2a, 0, 0, 0, 0, 8, 0, 0, 8, 0);
+
+  it('READ and WRITE with data go through the block device; every other command through the sg node', async () => {
+    const sg = binding([]);
+    const sd = binding([]);
+    const t = new PassThroughTransport('/dev/sg0', sg, { dataNode: { path: '/dev/sda', node: sd } });
+    expect(t.dataPath).toBe('/dev/sda');
+    await t.execute({ cdb: read10, direction: 'in', data: new Uint8Array(4096) });
+    await t.execute({ cdb: write10, direction: 'out', data: new Uint8Array(4096) });
+    await t.execute({
+      cdb: Uint8Array.of(0x88, ...new Array<number>(15).fill(0)),
+      direction: 'in',
+      data: new Uint8Array(512),
+    });
+    await t.execute({ cdb: inquiry, direction: 'in', data: new Uint8Array(36) });
+    await t.execute({ cdb: new Uint8Array(6), direction: 'none' });
+    await t.execute({ cdb: Uint8Array.of(0xc7, 0, 0, 0, 0, 0), direction: 'out', data: new Uint8Array(512) });
+    expect(sd.calls.map((c) => c.cdb[0])).toEqual([0x28, 0x2a, 0x88]);
+    expect(sg.calls.map((c) => c.cdb[0])).toEqual([0x12, 0x00, 0xc7]);
+    await t.close();
+    await t.close();
+    expect([sg.close, sd.close].map((f) => (f as ReturnType<typeof vi.fn>).mock.calls.length)).toEqual([1, 1]);
+  });
+
+  it('a host failure on the block device names the block device', async () => {
+    const t = new PassThroughTransport('/dev/sg0', binding([]), {
+      dataNode: { path: '/dev/sda', node: binding([{ hostStatus: 0x01 }]) },
+    });
+    await expect(t.execute({ cdb: read10, direction: 'in', data: new Uint8Array(4096) })).rejects.toMatchObject({
+      code: ErrorCodes.DEVICE_GONE,
+      details: { path: '/dev/sda' },
+    });
+  });
+
+  it('allocateBuffer gives aligned memory (pinned) only where a block device moves it in place', () => {
+    const alignedBuffer = vi.fn((bytes: number) => new ArrayBuffer(bytes));
+    const withBlock = new PassThroughTransport('/dev/sg0', binding([]), {
+      dataNode: { path: '/dev/sda', node: binding([]) },
+      alignedBuffer,
+    });
+    const m = withBlock.allocateBuffer(8192);
+    expect(m).toMatchObject({ pinned: true });
+    expect(m!.bytes.length).toBe(8192);
+    expect(alignedBuffer).toHaveBeenCalledWith(8192);
+    const blockItself = new PassThroughTransport('/dev/sda', { ...binding([]), blockDevice: true }, { alignedBuffer });
+    expect(blockItself.allocateBuffer(512)?.pinned).toBe(true);
+    expect(new PassThroughTransport('/dev/sg0', binding([]), { alignedBuffer }).allocateBuffer(512)).toBeNull();
+    expect(new PassThroughTransport('/dev/sda', { ...binding([]), blockDevice: true }).allocateBuffer(512)).toBeNull();
   });
 });
 
@@ -170,20 +225,11 @@ describe.skipIf(!loaded.ok || process.platform !== 'linux')(
   `PassThroughTransport over the real addon${loaded.ok ? '' : ` [SKIPPED: ${loaded.reason}]`}`,
   () => {
     it('a node that is not there is E_NOT_FOUND; a node that is not SCSI (/dev/null) is E_BAD_INPUT', async () => {
-      await expect(
-        (await PassThroughTransport.open('/dev/sg-none')).execute({
-          cdb: inquiry,
-          direction: 'in',
-          data: new Uint8Array(36),
-        }),
-      ).rejects.toMatchObject({ code: ErrorCodes.NOT_FOUND });
-      await expect(
-        (await PassThroughTransport.open('/dev/null')).execute({
-          cdb: inquiry,
-          direction: 'in',
-          data: new Uint8Array(36),
-        }),
-      ).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+      await expect(PassThroughTransport.open('/dev/sg-none')).rejects.toMatchObject({ code: ErrorCodes.NOT_FOUND });
+      await expect(PassThroughTransport.open('/dev/null')).rejects.toMatchObject({
+        code: ErrorCodes.BAD_INPUT,
+        message: expect.stringMatching(/not a SCSI node/),
+      });
     });
   },
 );

@@ -4,6 +4,13 @@
  * lease); the result is the same `ScsiResult` the BOT transport gives, sense
  * decoded. Host/driver failures become typed errors (sg-status.ts).
  *
+ * The node is opened once, at open, and every command goes through that descriptor. Given an sg
+ * node whose disk has a block device, READ and WRITE go through the block device instead: there
+ * the block layer maps page-aligned memory in place, where the sg driver copies every data phase
+ * through its own buffers (its direct IO is off unless root enables `allow_dio`). Other commands
+ * stay on the sg node, which takes any CDB from a read-write descriptor (a block device filters
+ * them for users without CAP_SYS_RAWIO) and answers small commands without a thread hop.
+ *
  * SG_IO cannot be cancelled once issued: an AbortSignal is honoured before the
  * command goes out; afterwards the command's own timeout bounds it.
  *
@@ -14,6 +21,7 @@ import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import { decodeSense } from '../scsi/sense.js';
 import type { DecodedSense } from '../scsi/sense-types.js';
 import { DEFAULT_TIMEOUT_MS, ScsiStatus, type ScsiRequest, type ScsiResult, type ScsiTransport } from '../transport.js';
+import type { TransferBuffer } from '../usb/backend.js';
 import {
   NATIVE_BUILD_HINT,
   fromNativeError,
@@ -24,12 +32,28 @@ import {
 import { opcodeName } from '../scsi/opcodes.js';
 import { sgTransportError } from './sg-status.js';
 import { readQueueLimits, type QueueLimits } from './queue-limits.js';
+import { blockNodeOfSg } from './block-node.js';
 
-/** What the transport needs from the addon (a fake in tests). */
-export interface SgIoBinding {
-  sgIo(request: SgIoRequest): Promise<SgIoResult>;
-  sgReset?(path: string, level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
+/** What the transport needs of one open node (the addon's `sgOpen`; a fake in tests). */
+export interface SgNodeBinding {
+  /** A block device (true) or an sg node. */
+  readonly blockDevice?: boolean;
+  execute(request: SgIoRequest): Promise<SgIoResult>;
+  reset?(level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
+  close?(): void;
 }
+
+export interface PassThroughOptions {
+  /** The queue's transfer limit (queue-limits.ts); null or absent when the kernel shows none. */
+  limits?: QueueLimits | null;
+  /** The disk's block device, open, for READ and WRITE; `path` names it in messages. */
+  dataNode?: { path: string; node: SgNodeBinding };
+  /** Page-aligned memory (the addon's `alignedBuffer`), for `allocateBuffer`. */
+  alignedBuffer?: (bytes: number) => ArrayBuffer;
+}
+
+/** READ and WRITE (6, 10, 12, 16): the commands whose data a block device maps in place. */
+const BLOCK_DATA_OPCODES = new Set([0x08, 0x0a, 0x28, 0x2a, 0xa8, 0xaa, 0x88, 0x8a]);
 
 const REQUEST_SENSE_LENGTH = 252;
 
@@ -48,42 +72,78 @@ export class PassThroughTransport implements ScsiTransport {
   /** Largest data phase of one command (the kernel queue's limit), undefined when the kernel shows none. */
   readonly maxTransferBytes: number | undefined;
   readonly #limits: QueueLimits | null;
+  readonly #dataNode: { path: string; node: SgNodeBinding } | undefined;
+  readonly #alignedBuffer: ((bytes: number) => ArrayBuffer) | undefined;
   #closed = false;
 
   constructor(
     readonly path: string,
-    private readonly binding: SgIoBinding,
-    limits: QueueLimits | null = null,
+    private readonly node: SgNodeBinding,
+    options: PassThroughOptions = {},
   ) {
     if (typeof path !== 'string' || !path.startsWith('/dev/'))
       throw badInput(`PassThroughTransport needs a device node such as /dev/sg0 or /dev/sda, got ${String(path)}`);
-    this.#limits = limits;
-    this.maxTransferBytes = limits?.maxTransferBytes;
+    this.#limits = options.limits ?? null;
+    this.maxTransferBytes = this.#limits?.maxTransferBytes;
+    this.#dataNode = options.dataNode;
+    this.#alignedBuffer = options.alignedBuffer;
   }
 
-  /** Over the native addon, with the node's queue limit; `E_NO_NATIVE` without it, `E_UNSUPPORTED` off Linux. */
-  static async open(path: string): Promise<PassThroughTransport> {
+  /** The node READ and WRITE go through (the block device when one is open beside an sg node). */
+  get dataPath(): string {
+    return this.#dataNode?.path ?? this.path;
+  }
+
+  /**
+   * Over the native addon, with the node's queue limit; `E_NO_NATIVE` without it, `E_UNSUPPORTED`
+   * off Linux. `blockDevice: false` keeps READ and WRITE on an sg node (for comparisons).
+   */
+  static async open(path: string, options: { blockDevice?: boolean } = {}): Promise<PassThroughTransport> {
     const loaded = loadNativeAddon();
     if (!loaded.ok)
       throw new UsbScsiError(
         ErrorCodes.NO_NATIVE,
         `SG_IO needs the native addon: ${loaded.reason}. ${NATIVE_BUILD_HINT}`,
       );
-    // The addon's functions are free functions (no `this`), as native/index.d.ts does not say.
-    // eslint-disable-next-line @typescript-eslint/unbound-method -- see the line above
-    const { sgIo, sgReset } = loaded.addon;
-    if (!sgIo)
+    const addon = loaded.addon;
+    if (!addon.sgOpen)
       throw new UsbScsiError(
         ErrorCodes.UNSUPPORTED,
-        `SG_IO pass-through exists only on Linux (this addon is built for ${loaded.addon.platform}); ` +
+        `SG_IO pass-through exists only on Linux (this addon is built for ${addon.platform}); ` +
           `use the BOT transport.`,
       );
+    const open = async (node: string) => {
+      try {
+        return await addon.sgOpen!(node);
+      } catch (err) {
+        throw fromNativeError(err, `SG_IO: open ${node}`);
+      }
+    };
     const limits = await readQueueLimits(path);
-    return new PassThroughTransport(
-      path,
-      { sgIo: sgIo.bind(loaded.addon), ...(sgReset ? { sgReset: sgReset.bind(loaded.addon) } : {}) },
+    const node = await open(path);
+    let dataNode: PassThroughOptions['dataNode'];
+    const blockPath = options.blockDevice === false || node.blockDevice ? null : await blockNodeOfSg(path);
+    // Without access to the block device (another udev rule), everything stays on the sg node.
+    if (blockPath)
+      dataNode = await open(blockPath).then(
+        (n) => ({ path: blockPath, node: n }),
+        () => undefined,
+      );
+    return new PassThroughTransport(path, node, {
       limits,
-    );
+      ...(dataNode ? { dataNode } : {}),
+      ...(addon.alignedBuffer ? { alignedBuffer: (bytes: number) => addon.alignedBuffer!(bytes) } : {}),
+    });
+  }
+
+  /**
+   * Page-aligned memory, which READ and WRITE move in place where they go through a block device
+   * (`pinned: true`); null where nothing would be gained (no block device, no addon). Other memory
+   * works too: the node copies it through an aligned buffer of its own. Freed when collected.
+   */
+  allocateBuffer(bytes: number): TransferBuffer | null {
+    if (this.#closed || !this.#alignedBuffer || (!this.#dataNode && this.node.blockDevice !== true)) return null;
+    return { bytes: new Uint8Array(this.#alignedBuffer(bytes)), pinned: true, release: () => undefined };
   }
 
   async execute(request: ScsiRequest): Promise<ScsiResult> {
@@ -119,10 +179,19 @@ export class PassThroughTransport implements ScsiTransport {
         },
       );
     }
-    const r = await this.#sgIo({ path: this.path, cdb, direction, ...(data ? { buffer: data } : {}), timeoutMs });
+    const command: SgIoRequest = { cdb, direction, timeoutMs };
+    if (data) command.buffer = data;
+    const block = data !== undefined && data.length > 0 && BLOCK_DATA_OPCODES.has(cdb[0]!) ? this.#dataNode : undefined;
+    const viaBlock = block !== undefined;
+    const r = block ? await this.#sgIo(command, block.node, block.path) : await this.#sgIo(command);
 
     let sense = tryDecodeSense(r.sense);
-    const failure = sgTransportError(this.path, r.hostStatus, r.driverStatus, r.status !== 0 || sense !== undefined);
+    const failure = sgTransportError(
+      viaBlock ? this.dataPath : this.path,
+      r.hostStatus,
+      r.driverStatus,
+      r.status !== 0 || sense !== undefined,
+    );
     if (failure) throw failure;
     if (r.status === ScsiStatus.CHECK_CONDITION && !sense && request.autoSense !== false)
       sense = await this.#requestSense(timeoutMs);
@@ -140,33 +209,36 @@ export class PassThroughTransport implements ScsiTransport {
     };
   }
 
-  async #sgIo(req: SgIoRequest): Promise<SgIoResult> {
+  async #sgIo(req: SgIoRequest, node = this.node, path = this.path): Promise<SgIoResult> {
     try {
-      return await this.binding.sgIo(req);
+      return await node.execute(req);
     } catch (err) {
-      throw fromNativeError(err, `SG_IO on ${req.path}`);
+      throw fromNativeError(err, `SG_IO on ${path}`);
     }
   }
 
   async #requestSense(timeoutMs: number): Promise<DecodedSense | undefined> {
     const buffer = new Uint8Array(REQUEST_SENSE_LENGTH);
     const cdb = Uint8Array.of(0x03, 0, 0, 0, REQUEST_SENSE_LENGTH, 0);
-    const r = await this.#sgIo({ path: this.path, cdb, direction: 'in', buffer, timeoutMs });
+    const r = await this.#sgIo({ cdb, direction: 'in', buffer, timeoutMs });
     if (r.hostStatus !== 0 || r.status !== 0) return undefined;
     return tryDecodeSense(buffer.subarray(0, Math.max(0, REQUEST_SENSE_LENGTH - r.resid)));
   }
 
   /** SG_SCSI_RESET (device level). */
   async reset(): Promise<void> {
-    if (!this.binding.sgReset) throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'this SG_IO binding cannot reset');
+    if (!this.node.reset) throw new UsbScsiError(ErrorCodes.UNSUPPORTED, 'this SG_IO binding cannot reset');
     try {
-      await this.binding.sgReset(this.path, 'device');
+      await this.node.reset('device');
     } catch (err) {
       throw fromNativeError(err, `SG_SCSI_RESET on ${this.path}`);
     }
   }
 
   async close(): Promise<void> {
-    this.#closed = true; // each command opens and closes the node: nothing else to release
+    if (this.#closed) return;
+    this.#closed = true;
+    this.node.close?.();
+    this.#dataNode?.node.close?.();
   }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { ScsiDevice } from '../device.js';
 import type { SgIoRequest, SgIoResult } from '../backends/native-addon.js';
-import { PassThroughTransport, type SgIoBinding } from './passthrough.js';
+import { PassThroughTransport, type SgNodeBinding } from './passthrough.js';
 import { readQueueLimits, splitDeviceNumber, type QueueLimitsFs } from './queue-limits.js';
 
 const HIGH_SPEED_LIMIT = 120 * 1024; // usb-storage's max_hw_sectors_kb on a USB 2.0 disk
@@ -125,8 +125,8 @@ function kernelDisk(limit: number) {
   const disk = new Uint8Array(4 << 20);
   for (let i = 0; i < disk.length; i++) disk[i] = (i * 7 + (i >> 9)) & 0xff;
   const lengths: number[] = [];
-  const binding: SgIoBinding = {
-    async sgIo(req: SgIoRequest) {
+  const binding: SgNodeBinding = {
+    async execute(req: SgIoRequest) {
       const len = req.buffer?.length ?? 0;
       if (len > limit) throw new UsbScsiError(ErrorCodes.IO, 'SG_IO on /dev/sdb: Input/output error');
       lengths.push(len);
@@ -152,7 +152,7 @@ describe('SG_IO and the queue limit', () => {
 
   it('ScsiDevice splits a 1 MiB read and a 1 MiB write into commands the queue takes, bytes intact', async () => {
     const k = kernelDisk(HIGH_SPEED_LIMIT);
-    const dev = new ScsiDevice(new PassThroughTransport('/dev/sdb', k.binding, limits), { mounts: async () => [] });
+    const dev = new ScsiDevice(new PassThroughTransport('/dev/sdb', k.binding, { limits }), { mounts: async () => [] });
     const got = await dev.read(8, 2048);
     expect(sameBytes(got, k.disk.subarray(8 * 512, 8 * 512 + (1 << 20)))).toBe(true);
     const data = new Uint8Array(1 << 20).map((_, i) => (i * 13) & 0xff);
@@ -164,7 +164,7 @@ describe('SG_IO and the queue limit', () => {
 
   it('a single raw command over the limit is E_BAD_INPUT naming the limit, and nothing is sent', async () => {
     const k = kernelDisk(HIGH_SPEED_LIMIT);
-    const t = new PassThroughTransport('/dev/sdb', k.binding, limits);
+    const t = new PassThroughTransport('/dev/sdb', k.binding, { limits });
     expect(t.maxTransferBytes).toBe(HIGH_SPEED_LIMIT);
     const dev = new ScsiDevice(t);
     const err = await dev

@@ -29,7 +29,7 @@ export interface QueueLimitsFs {
   readdir(path: string): Promise<string[]>;
 }
 
-const realFs: QueueLimitsFs = {
+export const realQueueLimitsFs: QueueLimitsFs = {
   stat: (path) => stat(path, { bigint: true }),
   readFile: (path) => readFile(path, 'utf8'),
   readdir: (path) => readdir(path),
@@ -72,7 +72,7 @@ export async function readQueueLimits(
   path: string,
   options: { fs?: QueueLimitsFs; sysfs?: string } = {},
 ): Promise<QueueLimits | null> {
-  const fs = options.fs ?? realFs;
+  const fs = options.fs ?? realQueueLimitsFs;
   const sysfs = options.sysfs ?? '/sys';
   let node;
   try {

@@ -206,6 +206,12 @@ export interface UsbHandleCapabilities {
    * pending with no end (UAS). Absent: true.
    */
   cancellableTransfers?: boolean;
+  /**
+   * How long the device behind this handle needs after a Bulk-Only Mass Storage Reset before its
+   * halts are cleared, when the backend knows it (an emulated device: 0). Unset: BotTransport's
+   * pause (100 ms, as Linux waits), which a real device may need.
+   */
+  resetRecoveryMs?: number;
 }
 
 export interface UsbDeviceHandle {

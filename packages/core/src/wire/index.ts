@@ -26,3 +26,10 @@ export {
   resultFromHeaders,
   type SequencedResult,
 } from './json.js';
+export {
+  BlockHeaders,
+  BLOCK_STREAM_SEGMENT_BYTES,
+  errorTrailer,
+  errorFromTrailer,
+  type BlockWriteResultJson,
+} from './blocks.js';

@@ -1,4 +1,4 @@
-import type { ControlSetup } from '@usbscsi/core';
+import type { ControlSetup } from '@usbscsi/core/usb';
 import { FaultInjector } from '../faults.js';
 import { Sense, type SenseSpec } from '../scsi/sense.js';
 import type { ScsiTarget } from '../scsi/target.js';

@@ -1,4 +1,4 @@
-import type { ControlSetup } from '@usbscsi/core';
+import type { ControlSetup } from '@usbscsi/core/usb';
 import type { ControlOutcome } from './types.js';
 
 /** bmRequestType values the BOT interface answers (USB 2.0 §9.3.1). */

@@ -20,7 +20,7 @@
  */
 import type { BotDevice } from '../bot/bot-device.js';
 import { FfsEventType, FunctionFs, errnoOf, type SetupPacket, type SetupReply } from './functionfs.js';
-import { hex } from '@usbscsi/core';
+import { hex } from '@usbscsi/core/hex';
 
 const CBW_LENGTH = 31;
 export const CHUNK = 64 * 1024;

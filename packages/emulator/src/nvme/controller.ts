@@ -4,7 +4,7 @@
  * Download / Commit), with data laid out as the NVM Express Base Specification 2.0 says and
  * counters a used portable SSD would show. Everything it executed is in `commands`.
  */
-import { badInput } from '@usbscsi/core';
+import { badInput } from '@usbscsi/core/errors';
 
 export interface NvmeAdminRequest {
   opcode: number;

@@ -1,5 +1,5 @@
 /** USB-NVMe bridge models (JMicron, ASMedia, Realtek) in front of a simulated NVMe controller. */
-import { badInput } from '@usbscsi/core';
+import { badInput } from '@usbscsi/core/errors';
 import { ScsiTarget } from '../scsi/target.js';
 import { NVME_BRIDGE_PRESETS, nvmeBridgePreset } from './presets.js';
 import { attachAsmedia } from './asmedia-model.js';

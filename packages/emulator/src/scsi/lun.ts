@@ -1,4 +1,4 @@
-import { badInput } from '@usbscsi/core';
+import { badInput } from '@usbscsi/core/errors';
 import type { SenseSpec } from './sense.js';
 import { FileBlockStore, RamBlockStore, type BlockStore } from './store.js';
 

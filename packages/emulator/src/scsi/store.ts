@@ -10,7 +10,7 @@ import {
   constants as fsConstants,
 } from 'node:fs';
 import { promisify } from 'node:util';
-import { UsbScsiError, badInput } from '@usbscsi/core';
+import { UsbScsiError, badInput } from '@usbscsi/core/errors';
 
 /** The LBAs behind one LUN. Offsets are in blocks; callers range-check first. */
 export interface BlockStore {

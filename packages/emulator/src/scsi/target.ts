@@ -1,4 +1,4 @@
-import { badInput } from '@usbscsi/core';
+import { badInput } from '@usbscsi/core/errors';
 import { SimulatedAtaDisk, type AtaDiskOptions } from './ata-disk.js';
 import { CheckCondition } from './check-condition.js';
 import { ataCommands } from './commands-ata.js';

@@ -1,10 +1,21 @@
-import { IuId, ResponseCode, TaskManagementFunction } from '@usbscsi/core';
 import type { BulkInOutcome, BulkOutOutcome } from '../bot/types.js';
 import type { FaultInjector } from '../faults.js';
 import { encodeSense } from '../scsi/sense.js';
 import { Sense } from '../scsi/sense.js';
 import type { ScsiTarget } from '../scsi/target.js';
 import type { TargetResult } from '../scsi/types.js';
+
+// The device side's own IU numbers (UAS-2 §6.2), apart from core's codec so that it can catch core's bugs.
+const IuId = { COMMAND: 0x01, SENSE: 0x03, RESPONSE: 0x04, TASK_MANAGEMENT: 0x05, READ_READY: 0x06, WRITE_READY: 0x07 };
+const ResponseCode = {
+  TMF_COMPLETE: 0x00,
+  INVALID_IU: 0x02,
+  TMF_NOT_SUPPORTED: 0x04,
+  TMF_FAILED: 0x05,
+  INCORRECT_LUN: 0x09,
+  OVERLAPPED_TAG: 0x0a,
+};
+const TaskManagementFunction = { ABORT_TASK: 0x01, LOGICAL_UNIT_RESET: 0x08 };
 
 /** The pipes of the UAS alternate setting, as QEMU's `usb-uas` numbers them. */
 export const UAS_PIPES = { commandOut: 0x01, statusIn: 0x82, dataIn: 0x83, dataOut: 0x04 } as const;

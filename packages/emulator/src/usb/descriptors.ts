@@ -1,4 +1,4 @@
-import type { ConfigurationDescriptor, InterfaceDescriptor, UsbSpeed } from '@usbscsi/core';
+import type { ConfigurationDescriptor, InterfaceDescriptor, UsbSpeed } from '@usbscsi/core/usb';
 import { UAS_PIPES } from '../uas/uas-device.js';
 
 export type InterfaceLayout = 'bot' | 'bot+uas' | 'uas-only';

@@ -1,10 +1,5 @@
-import {
-  UsbScsiError,
-  type HotplugEvent,
-  type UsbBackend,
-  type UsbDeviceHandle,
-  type UsbDeviceInfo,
-} from '@usbscsi/core';
+import { UsbScsiError } from '@usbscsi/core/errors';
+import type { HotplugEvent, UsbBackend, UsbDeviceHandle, UsbDeviceInfo } from '@usbscsi/core/usb';
 import { EmulatorDeviceHandle } from './emulator-handle.js';
 import { SimulatedDevice, type SimulatedDeviceOptions } from './simulated-device.js';
 

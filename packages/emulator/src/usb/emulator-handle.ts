@@ -1,7 +1,6 @@
+import { UsbScsiError, badInput } from '@usbscsi/core/errors';
 import {
   TransferStatus,
-  UsbScsiError,
-  badInput,
   genericBotExchange,
   type BotExchangeRequest,
   type BotExchangeResult,
@@ -12,7 +11,7 @@ import {
   type UsbDeviceHandle,
   type UsbDeviceInfo,
   type UsbHandleCapabilities,
-} from '@usbscsi/core';
+} from '@usbscsi/core/usb';
 import type { BulkInOutcome, BulkOutOutcome } from '../bot/types.js';
 import type { SimulatedDevice } from './simulated-device.js';
 
@@ -32,7 +31,8 @@ const laterTick = () => new Promise<void>((resolve) => setImmediate(resolve));
  * (simulated) kernel driver makes claiming fail with E_BUSY.
  */
 export class EmulatorDeviceHandle implements UsbDeviceHandle {
-  readonly capabilities: UsbHandleCapabilities = { fdStreaming: false, kernelDriver: true };
+  // The simulated device is ready again as soon as it has answered the class reset.
+  readonly capabilities: UsbHandleCapabilities = { fdStreaming: false, kernelDriver: true, resetRecoveryMs: 0 };
   private readonly generation: number;
   private closed = false;
   private claimed = false;

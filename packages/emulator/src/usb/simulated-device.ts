@@ -1,13 +1,12 @@
+import { UsbScsiError, badInput } from '@usbscsi/core/errors';
 import {
-  UsbScsiError,
-  badInput,
   locationOf,
   type ControlSetup,
   type MountInfo,
   type StorageBinding,
   type UsbDeviceInfo,
   type UsbSpeed,
-} from '@usbscsi/core';
+} from '@usbscsi/core/usb';
 import { BotDevice } from '../bot/bot-device.js';
 import type { BotDeviceStats, ControlOutcome } from '../bot/types.js';
 import { FaultInjector } from '../faults.js';

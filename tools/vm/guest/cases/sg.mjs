@@ -1,6 +1,16 @@
 // SG_IO pass-through (kernel keeps the device) against sg3-utils and against BOT.
 import { execFileSync } from 'node:child_process';
-import { existsSync, openSync, readSync, writeSync, fsyncSync, closeSync, readFileSync } from 'node:fs';
+import {
+  existsSync,
+  openSync,
+  readSync,
+  writeSync,
+  fsyncSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+} from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { test, skip } from '../runner.mjs';
 import { loadOpen, loadBot } from './core-api.mjs';
@@ -90,6 +100,77 @@ async function sgRoundTrip(dev, lba) {
   return { hwKb, limit };
 }
 
+/** How many of this process's descriptors are open on `node`. */
+function descriptorsOn(node) {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === node;
+    } catch {
+      return false; // the descriptor readdir itself used, closed by now
+    }
+  }).length;
+}
+
+const read10 = (lba, blocks) =>
+  Uint8Array.of(0x28, 0, lba >>> 24, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, 0, blocks, 0);
+const write10 = (lba, blocks) =>
+  Uint8Array.of(0x2a, 0, lba >>> 24, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, 0, blocks, 0);
+
+/**
+ * One descriptor per node for the transport's life (none after close), READ and WRITE through
+ * the disk's block device, page-aligned memory moved in place and other memory copied through
+ * the node's aligned buffer (the same bytes as the kernel's either way), and a closed node
+ * refusing with E_DEVICE_GONE.
+ */
+async function sgNodes() {
+  const root = process.cwd();
+  const { PassThroughTransport } = await import(`${root}/packages/core/dist/sg/passthrough.js`);
+  const { loadNativeAddon } = await import(`${root}/packages/core/dist/backends/native-addon.js`);
+  const sg = sgPath();
+  const disk = `/dev/${sdDisks()[0]}`;
+  const t = await PassThroughTransport.open(sg);
+  assertEqual(t.dataPath, disk, 'READ and WRITE go through the block device');
+  assertEqual([descriptorsOn(sg), descriptorsOn(disk)], [1, 1], 'one descriptor per node while open');
+  for (let i = 0; i < 50; i++) {
+    const r = await t.execute({ cdb: new Uint8Array(6), direction: 'none', timeoutMs: 20_000 });
+    assert(r.status === 0 || r.status === 2, `TUR status ${r.status}`);
+  }
+  const lba = 98304; // 48 MiB: the 4 MiB case below writes its own patterns here afterwards
+  const theirs = randomFillSync(new Uint8Array(65536));
+  kernelWrite(lba, theirs);
+  const aligned = t.allocateBuffer(65536);
+  assert(aligned?.pinned === true, 'allocateBuffer gives memory moved in place');
+  const r = await t.execute({ cdb: read10(lba, 128), direction: 'in', data: aligned.bytes, timeoutMs: 20_000 });
+  assertEqual([r.status, r.transferred], [0, 65536], 'READ(10) into aligned memory');
+  assertBytesEqual(aligned.bytes, theirs, 'aligned READ(10) vs the kernel');
+  assertEqual([descriptorsOn(sg), descriptorsOn(disk)], [1, 1], 'still one descriptor per node after 52 commands');
+  await t.close();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assertEqual([descriptorsOn(sg), descriptorsOn(disk)], [0, 0], 'no descriptor left after close');
+
+  // The node's own facts: whether a data phase went through its aligned buffer.
+  const addon = loadNativeAddon().addon;
+  const node = await addon.sgOpen(disk);
+  try {
+    const plain = new Uint8Array(65536 + 1).subarray(1); // never page-aligned
+    const viaCopy = await node.execute({ cdb: read10(lba, 128), direction: 'in', buffer: plain, timeoutMs: 20_000 });
+    const inPlace = new Uint8Array(addon.alignedBuffer(65536));
+    const direct = await node.execute({ cdb: read10(lba, 128), direction: 'in', buffer: inPlace, timeoutMs: 20_000 });
+    assertEqual([viaCopy.bounced, direct.bounced], [true, false], 'unaligned memory copied, aligned moved in place');
+    assertBytesEqual(plain, theirs, 'READ(10) through the aligned copy vs the kernel');
+    assertBytesEqual(inPlace, theirs, 'READ(10) in place vs the kernel');
+    const out = randomFillSync(new Uint8Array(65536 + 1).subarray(1));
+    const w = await node.execute({ cdb: write10(lba, 128), direction: 'out', buffer: out, timeoutMs: 20_000 });
+    assertEqual([w.status, w.bounced], [0, true], 'WRITE(10) from unaligned memory');
+    assertBytesEqual(kernelRead(lba, 65536), out, 'kernel read of the copied WRITE(10)');
+  } finally {
+    node.close();
+  }
+  let closedError;
+  await node.execute({ cdb: new Uint8Array(6), direction: 'none', timeoutMs: 1000 }).catch((e) => (closedError = e));
+  assertEqual(closedError?.code, 'E_DEVICE_GONE', 'a command on a closed node');
+}
+
 export async function registerSgCases(scenario, backends) {
   const open = await loadOpen();
   const title =
@@ -106,6 +187,12 @@ export async function registerSgCases(scenario, backends) {
       assertBytesEqual(mine.inquiry, theirs.inquiry, 'INQUIRY: SG_IO vs sg_inq');
       assertBytesEqual(mine.capacity, theirs.capacity, 'READ CAPACITY: SG_IO vs sg_readcap');
     });
+
+  const titleNodes =
+    `[${scenario}/sg] one descriptor per node; READ/WRITE through the block device, aligned memory ` +
+    'in place, other memory through the aligned copy; a closed node is E_DEVICE_GONE';
+  if (!open.mod) skip(titleNodes, open.reason);
+  else test(titleNodes, sgNodes, { timeoutMs: 120_000 });
 
   const bot = await loadBot();
   const both = open.mod && bot.mod ? { mod: { open: open.mod, bot: bot.mod }, reason: null } : open.mod ? bot : open;

@@ -84,6 +84,12 @@ export class CaseContext {
     return { info, handle, interfaceNumber: alt.interfaceNumber, inEp, outEp };
   }
 
+  /**
+   * When each reset recovery of the case's transports began (`Date.now()`): the moment a failed
+   * command's budget was judged spent, before the recovery's own (unbounded, load-dependent) time.
+   */
+  readonly resetStarts: number[] = [];
+
   /** BotTransport over a fresh handle (kernel driver detached and re-attached at close). */
   async openBot(options: BotTransportOptions = {}): Promise<BotTransport> {
     const info = await this.findDevice();
@@ -94,6 +100,10 @@ export class CaseContext {
       transport = await BotTransport.open(handle, {
         detachKernelDriver: this.env.detachKernelDriver ?? true,
         ...options,
+        onEvent: (event) => {
+          if (event.type === 'reset-recovery') this.resetStarts.push(Date.now());
+          options.onEvent?.(event);
+        },
       });
     } catch (err) {
       await handle.close().catch(() => undefined);

@@ -76,7 +76,9 @@ async function failsWithRecovery(
   const before = await ctx.countersIfAny();
   const t0 = Date.now();
   const err = await rejection(tr.execute(request), `CDB ${request.cdb[0]!.toString(16)}`);
-  const ms = Date.now() - t0;
+  // Until the transport judged the command failed (its reset recovery began), not until the
+  // recovery ended: on a loaded TCG guest the recovery alone took a second.
+  const ms = (ctx.resetStarts.find((at) => at >= t0) ?? Date.now()) - t0;
   assert.equal(err.code, code, `error code (${err.message})`);
   const after = await ctx.countersIfAny();
   if (before && after)
@@ -227,7 +229,7 @@ function exchangeCase(
   };
 }
 
-/** The budget of the timing cases, and how late an error may come after it (reset recovery included). */
+/** The budget of the timing cases, and how late the transport may judge it spent (reset recovery not included). */
 const BUDGET_MS = 2000;
 const LATE_MS = 1000;
 /** A phase held back this long: per-transfer budgets would fail after HELD_MS + BUDGET_MS, past BUDGET_MS + LATE_MS. */

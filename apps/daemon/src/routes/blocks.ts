@@ -1,0 +1,340 @@
+/**
+ * POST /v1/devices/:id/read and /write?lba=&blocks=: a whole range of logical blocks in one
+ * request, the data as raw bytes streamed both ways (core's wire/blocks.ts). The daemon runs the
+ * range as one job in the device's queue, one command-sized piece at a time, through two buffers:
+ * the next command runs while the previous piece is on the socket (read), or while the next
+ * piece arrives (write). A slow client slows the device down, never the daemon's memory.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  BlockHeaders,
+  ErrorCodes,
+  UsbScsiError,
+  badInput,
+  errorTrailer,
+  type BlockWriteResultJson,
+  type ScsiDevice,
+  type TransferBuffer,
+} from '@usbscsi/core';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { holdUntilAnswered } from '../byte-budget.js';
+import type { DaemonContext } from '../context.js';
+import { blockDeviceOf } from '../device-api.js';
+import { asUsbScsiError, cancelled } from '../errors.js';
+import { parseBoolField, parseIntField } from '../request-fields.js';
+import { clientGoneSignal, headerValue } from './devices.js';
+
+/** Bytes per command (ScsiDevice's default per-command size); two such buffers per stream. */
+const PIECE_BYTES = 1024 * 1024;
+const MAX_TIMEOUT_MS = 3_600_000;
+
+interface BlockRange {
+  lba: bigint;
+  blocks: number;
+  timeoutMs?: number;
+  leaseSecret?: string;
+}
+
+function parseRange(request: FastifyRequest): BlockRange {
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  const lbaText = query['lba'];
+  if (typeof lbaText !== 'string' || !/^\d{1,20}$/.test(lbaText) || BigInt(lbaText) > 0xffff_ffff_ffff_ffffn)
+    throw badInput('lba is required: the first logical block, as decimal digits (0 to 2^64 - 1)', { field: 'lba' });
+  const blocks = parseIntField('blocks', query['blocks'], 1, 0xffff_ffff, 'text');
+  if (blocks === undefined) throw badInput('blocks is required: how many logical blocks', { field: 'blocks' });
+  const timeoutMs = parseIntField(
+    'timeoutMs',
+    headerValue(request.headers['x-scsi-timeout-ms']) ?? query['timeoutMs'],
+    1,
+    MAX_TIMEOUT_MS,
+    'text',
+  );
+  const leaseSecret =
+    headerValue(request.headers['x-usbscsi-lease']) ??
+    (typeof query['lease'] === 'string' ? query['lease'] : undefined);
+  return {
+    lba: BigInt(lbaText),
+    blocks,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(leaseSecret !== undefined ? { leaseSecret } : {}),
+  };
+}
+
+/** The range's byte count on this device, refused when it ends past the medium or over the daemon's limit. */
+async function rangeBytes(
+  device: ScsiDevice,
+  range: BlockRange,
+  limit: number,
+): Promise<{ total: number; blockSize: number }> {
+  const capacity = await device.readCapacity();
+  const end = range.lba + BigInt(range.blocks);
+  if (end > capacity.lastLba + 1n)
+    throw badInput(`blocks ${range.lba}..${end - 1n} end past the medium's last block ${capacity.lastLba}`, {
+      field: 'blocks',
+      reason: 'out-of-range',
+      lastLba: capacity.lastLba.toString(),
+    });
+  const total = range.blocks * capacity.blockSize;
+  if (total > limit)
+    throw badInput(
+      `${total} bytes in one request is over this daemon's limit of ${limit} bytes (--body-limit); ` +
+        `send the range in smaller requests`,
+      { field: 'blocks', reason: 'over-limit', limit },
+    );
+  return { total, blockSize: capacity.blockSize };
+}
+
+function twoBuffers(device: ScsiDevice, bytes: number): [TransferBuffer, TransferBuffer] {
+  const first = device.allocateBuffer(bytes);
+  try {
+    return [first, device.allocateBuffer(bytes)];
+  } catch (err) {
+    first.release();
+    throw err;
+  }
+}
+
+/** Resolves once `bytes` are handed to the socket (the buffer may then be reused); rejects if the client left. */
+function send(res: ServerResponse, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const gone = () => reject(cancelled('the client closed the connection during the read'));
+    if (res.destroyed) {
+      gone();
+      return;
+    }
+    res.once('close', gone);
+    res.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), (err) => {
+      res.removeListener('close', gone);
+      if (err) gone();
+      else resolve();
+    });
+  });
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
+export const blockRoutes =
+  (ctx: DaemonContext): FastifyPluginAsync =>
+  async (app) => {
+    // These routes read their body themselves, piece by piece (in this plugin only).
+    app.removeContentTypeParser('application/octet-stream');
+    app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+    app.post<{ Params: { id: string } }>(
+      '/v1/devices/:id/read',
+      { config: { streamsBody: true } },
+      async (request, reply) => {
+        if (ctx.draining) throw cancelled('the daemon is shutting down; retry against the next instance');
+        const slot = ctx.registry.get(request.params.id);
+        if (hasBody(request))
+          throw badInput('a read takes no request body: the range is in the query (lba, blocks)', {
+            reason: 'body-on-read',
+          });
+        const range = parseRange(request);
+        const res = reply.raw;
+        holdUntilAnswered(ctx.bytesInFlight, res, 2 * PIECE_BYTES, 'the buffers of this read');
+        let started = false;
+        let sentBytes = 0;
+        try {
+          await slot.run(
+            async (job) => {
+              const device = blockDeviceOf(job.device);
+              const { total, blockSize } = await rangeBytes(device, range, ctx.limits.maxTransferLength);
+              const piece = Math.min(total, Math.max(blockSize, PIECE_BYTES - (PIECE_BYTES % blockSize)));
+              const buffers = twoBuffers(device, piece);
+              const onSocket: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+              try {
+                for (let offset = 0, i = 0; offset < total; i++) {
+                  const n = Math.min(piece, total - offset);
+                  await onSocket[i % 2];
+                  const view = buffers[i % 2]!.bytes.subarray(0, n);
+                  await device.readInto(range.lba + BigInt(offset / blockSize), view, {
+                    signal: job.signal,
+                    ...(range.timeoutMs !== undefined ? { timeoutMs: range.timeoutMs } : {}),
+                  });
+                  if (!started) {
+                    started = true;
+                    reply.hijack();
+                    res.writeHead(200, {
+                      'content-type': 'application/octet-stream',
+                      'cache-control': 'no-store',
+                      trailer: `${BlockHeaders.transferred}, ${BlockHeaders.error}`,
+                      [BlockHeaders.length]: String(total),
+                      [BlockHeaders.blockSize]: String(blockSize),
+                      'x-request-id': String(request.id),
+                    });
+                  }
+                  onSocket[i % 2] = send(res, view).then(() => {
+                    sentBytes += n;
+                  });
+                  offset += n;
+                }
+                await Promise.all(onSocket);
+              } finally {
+                // A piece still on its way to the socket keeps its buffer until the write settles.
+                await Promise.allSettled(onSocket);
+                for (const b of buffers) b.release();
+              }
+            },
+            {
+              signal: clientGoneSignal(res),
+              ...(range.leaseSecret !== undefined ? { leaseSecret: range.leaseSecret } : {}),
+            },
+          );
+        } catch (err) {
+          if (!started) throw err;
+          const e = asUsbScsiError(err);
+          request.log.info({ device: slot.id, code: e.code, sent: sentBytes }, `read failed midway: ${e.message}`);
+          if (!res.destroyed) {
+            res.addTrailers({ [BlockHeaders.transferred]: String(sentBytes), [BlockHeaders.error]: errorTrailer(e) });
+            res.end();
+          }
+          return;
+        }
+        ctx.metrics.recordCommand(0x28, 'good', 0, sentBytes, 0);
+        res.addTrailers({ [BlockHeaders.transferred]: String(sentBytes) });
+        res.end();
+      },
+    );
+
+    app.post<{ Params: { id: string } }>(
+      '/v1/devices/:id/write',
+      { config: { streamsBody: true } },
+      async (request, reply): Promise<BlockWriteResultJson> => {
+        if (ctx.draining) throw cancelled('the daemon is shutting down; retry against the next instance');
+        const slot = ctx.registry.get(request.params.id);
+        const body = request.body as IncomingMessage | undefined;
+        if (!body || typeof body !== 'object' || typeof body.pipe !== 'function')
+          throw badInput('send the blocks as the body, Content-Type: application/octet-stream', {
+            reason: 'not-octet-stream',
+          });
+        const range = parseRange(request);
+        const query = (request.query ?? {}) as Record<string, unknown>;
+        const consent = parseBoolField(
+          'allowMediumWrite',
+          headerValue(request.headers['x-scsi-allow-medium-write']) ?? query['allowMediumWrite'],
+          'text',
+        );
+        if (consent !== true)
+          throw badInput(
+            'writing to the medium needs explicit consent: X-Scsi-Allow-Medium-Write: true (--yes on the command line)',
+            { field: 'allowMediumWrite' },
+          );
+        const declaredText = request.headers['content-length'];
+        const declared = declaredText !== undefined ? Number(declaredText) : undefined;
+        holdUntilAnswered(ctx.bytesInFlight, reply.raw, 2 * PIECE_BYTES, 'the buffers of this write');
+        const written = await slot.run(
+          async (job) => {
+            const device = blockDeviceOf(job.device);
+            const { total, blockSize } = await rangeBytes(device, range, ctx.limits.bodyLimit);
+            if (declared !== undefined && declared !== total)
+              throw badInput(
+                `the body is declared as ${declared} bytes (Content-Length); ${range.blocks} blocks of ` +
+                  `${blockSize} bytes are ${total}`,
+                { reason: 'length-mismatch', declared, expected: total },
+              );
+            return writeFromBody(device, body, range, total, blockSize, job.signal);
+          },
+          {
+            signal: clientGoneSignal(reply.raw),
+            ...(range.leaseSecret !== undefined ? { leaseSecret: range.leaseSecret } : {}),
+          },
+        );
+        ctx.metrics.recordCommand(0x2a, 'good', 0, 0, written);
+        return { written };
+      },
+    );
+  };
+
+/**
+ * Fills one buffer from the body while the other one's WRITE runs. Only whole pieces that
+ * arrived are written: a body that ends early, runs over, or whose client leaves, stops the
+ * range after the WRITE in flight (a write is never cut in half), and says how much was written.
+ */
+async function writeFromBody(
+  device: ScsiDevice,
+  body: IncomingMessage,
+  range: BlockRange,
+  total: number,
+  blockSize: number,
+  signal: AbortSignal,
+): Promise<number> {
+  const piece = Math.min(total, Math.max(blockSize, PIECE_BYTES - (PIECE_BYTES % blockSize)));
+  const buffers = twoBuffers(device, piece);
+  // A failed WRITE is kept here, not as a rejected promise nobody awaits while the body arrives.
+  let inFlight: Promise<void> = Promise.resolve();
+  let failure: unknown;
+  let written = 0;
+  let lba = range.lba;
+  const options = { allowMediumWrite: true, ...(range.timeoutMs !== undefined ? { timeoutMs: range.timeoutMs } : {}) };
+  const flush = async (view: Uint8Array) => {
+    await inFlight;
+    if (failure !== undefined) throw asUsbScsiError(failure);
+    const at = lba;
+    lba += BigInt(view.length / blockSize);
+    inFlight = device.write(at, view, options).then(
+      () => {
+        written += view.length;
+      },
+      (err: unknown) => {
+        failure = err;
+      },
+    );
+  };
+  const stop = () => body.destroy(cancelled('the client left during the write'));
+  signal.addEventListener('abort', stop, { once: true });
+  let received = 0;
+  let current = 0;
+  let pieceStart = 0;
+  let fill = 0;
+  try {
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (received + chunk.length > total)
+          throw badInput(`the body carries more than the ${total} bytes of ${range.blocks} blocks`, {
+            reason: 'body-over-declared',
+            expected: total,
+          });
+        received += chunk.length;
+        for (let at = 0; at < chunk.length;) {
+          const pieceLength = Math.min(piece, total - pieceStart);
+          const n = Math.min(pieceLength - fill, chunk.length - at);
+          buffers[current]!.bytes.set(chunk.subarray(at, at + n), fill);
+          fill += n;
+          at += n;
+          if (fill === pieceLength) {
+            await flush(buffers[current]!.bytes.subarray(0, fill));
+            current ^= 1;
+            pieceStart += fill;
+            fill = 0;
+          }
+        }
+      }
+    } catch (err) {
+      if (err instanceof UsbScsiError) throw err;
+      throw cancelled(`the body stopped after ${received} of ${total} bytes: ${(err as Error).message}`);
+    }
+    if (received < total)
+      throw badInput(`the body ended after ${received} of ${total} bytes`, {
+        reason: 'body-short',
+        received,
+        expected: total,
+      });
+    await inFlight;
+    if (failure !== undefined) throw asUsbScsiError(failure);
+    return written;
+  } catch (err) {
+    await inFlight;
+    const e = asUsbScsiError(failure ?? err);
+    e.details.written = written;
+    if (e.code !== ErrorCodes.CANCELLED) e.message += ` (${written} bytes were written from lba ${range.lba})`;
+    throw e;
+  } finally {
+    signal.removeEventListener('abort', stop);
+    await inFlight;
+    for (const b of buffers) b.release();
+  }
+}

@@ -1,0 +1,304 @@
+#include "sg_node.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "../common/worker.h"
+
+namespace usbscsi {
+namespace {
+
+uint64_t NowNs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+bool Aligned(const uint8_t* data, uint32_t length) {
+  return reinterpret_cast<uintptr_t>(data) % kSgPageBytes == 0 && length % 512 == 0;
+}
+
+// SG_IO on a pool thread; the data phase through the node's bounce buffer when `cmd.bounced`.
+class PoolCommand : public Napi::AsyncWorker {
+ public:
+  PoolCommand(Napi::Env env, std::shared_ptr<SgNode> node, int fd, std::unique_ptr<SgCommand> cmd,
+              std::function<void(Napi::Env, SgCommand&, const NativeError&)> settle)
+      : Napi::AsyncWorker(env, "usbscsi.sgExecute"),
+        node_(std::move(node)),
+        fd_(fd),
+        cmd_(std::move(cmd)),
+        settle_(std::move(settle)) {}
+
+ protected:
+  void Execute() override {
+    SgCommand& c = *cmd_;
+    const bool out = c.hdr.dxfer_direction == SG_DXFER_TO_DEV;
+    if (c.bounced && out) std::memcpy(c.hdr.dxferp, c.callerData, c.length);
+    int rc;
+    do rc = ioctl(fd_, SG_IO, &c.hdr);
+    while (rc < 0 && errno == EINTR);
+    const int err = errno;
+    c.durationNs = NowNs() - c.startNs;
+    if (rc < 0) {
+      error_ = FromErrno(err, "SG_IO on " + node_->path());
+      return;
+    }
+    if (c.bounced && !out) {
+      // Only what the device sent: the rest of the bounce buffer belongs to earlier commands.
+      const int32_t resid = c.hdr.resid;
+      const uint32_t moved = resid > 0 && static_cast<uint32_t>(resid) < c.length ? c.length - resid
+                             : resid > 0                                          ? 0
+                                                                                  : c.length;
+      std::memcpy(c.callerData, c.hdr.dxferp, moved);
+    }
+  }
+  void OnOK() override { settle_(Env(), *cmd_, error_); }
+  void OnError(const Napi::Error& e) override { settle_(Env(), *cmd_, MakeError("E_IO", e.Message())); }
+
+ private:
+  std::shared_ptr<SgNode> node_;
+  int fd_;
+  std::unique_ptr<SgCommand> cmd_;
+  std::function<void(Napi::Env, SgCommand&, const NativeError&)> settle_;
+  NativeError error_;
+};
+
+}  // namespace
+
+Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd) {
+  const sg_io_hdr_t& h = cmd.hdr;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("status", h.status);
+  out.Set("maskedStatus", h.masked_status);
+  out.Set("msgStatus", h.msg_status);
+  out.Set("hostStatus", h.host_status);
+  out.Set("driverStatus", h.driver_status);
+  out.Set("resid", h.resid);
+  out.Set("durationMs", h.duration);
+  out.Set("durationNs", Napi::Number::New(env, static_cast<double>(cmd.durationNs)));
+  out.Set("info", h.info);
+  out.Set("bounced", cmd.bounced);
+  const size_t senseBytes = h.sb_len_wr < kSgSenseBytes ? h.sb_len_wr : kSgSenseBytes;
+  out.Set("sense", Napi::Buffer<uint8_t>::Copy(env, cmd.sense, senseBytes));
+  return out;
+}
+
+SgNode::SgNode(Napi::Env env, std::string path, int fd, bool blockDevice)
+    : env_(env), path_(std::move(path)), fd_(fd), block_(blockDevice) {
+  context_ = std::make_unique<Napi::AsyncContext>(env, "usbscsi.sgNode");
+  if (!block_) {
+    poll_ = new uv_poll_t;
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, poll_, fd_) != 0) {
+      delete poll_;
+      poll_ = nullptr;  // no event loop to poll on: every command takes the pool thread
+    } else {
+      poll_->data = this;
+    }
+  }
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+}
+
+SgNode::~SgNode() {
+  if (!released_) Release();
+  std::free(bounce_);
+}
+
+void SgNode::OnEnvCleanup(void* arg) {
+  auto* node = static_cast<SgNode*>(arg);
+  node->closed_ = true;
+  node->queued_.clear();  // the environment is going away: nobody is left to settle them for
+  node->Release();
+  auto last = std::move(node->selfWhileBusy_);  // may destroy the node: nothing touches it after
+}
+
+void SgNode::Release() {
+  if (released_) return;
+  released_ = true;
+  napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+  if (poll_ != nullptr) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  context_.reset();
+}
+
+void SgNode::Begin() {
+  if (inFlight_++ == 0) selfWhileBusy_ = shared_from_this();
+}
+
+void SgNode::Settle(Napi::Env env, SgCommand& cmd, const NativeError& error) {
+  if (cmd.bounced) bounceBusy_ = false;
+  if (error.empty()) cmd.deferred.Resolve(SgResultObject(env, cmd));
+  else cmd.deferred.Reject(ToJsError(env, error).Value());
+  cmd.keep.Reset();
+  if (--inFlight_ == 0) {
+    if (closed_) Release();
+    selfWhileBusy_.reset();  // may destroy this node: last statement
+  }
+}
+
+Napi::Promise SgNode::Execute(Napi::Env env, std::unique_ptr<SgCommand> cmd) {
+  Napi::Promise promise = cmd->deferred.Promise();
+  if (closed_) {
+    cmd->deferred.Reject(
+        ToJsError(env, MakeError("E_DEVICE_GONE", "the SG_IO node " + path_ + " is closed; open it again")).Value());
+    return promise;
+  }
+  sg_io_hdr_t& h = cmd->hdr;
+  h.interface_id = 'S';
+  h.cmd_len = static_cast<unsigned char>(cmd->cdb.size());
+  h.cmdp = cmd->cdb.data();
+  h.mx_sb_len = kSgSenseBytes;
+  h.sbp = cmd->sense;
+  uint8_t* data = static_cast<uint8_t*>(h.dxferp);
+  if (block_ && cmd->length > 0 && !Aligned(data, cmd->length) && !bounceBusy_) {
+    if (bounceBytes_ < cmd->length) {
+      const size_t bytes = (cmd->length + kSgPageBytes - 1) / kSgPageBytes * kSgPageBytes;
+      void* p = nullptr;
+      if (posix_memalign(&p, kSgPageBytes, bytes) == 0) {
+        std::free(bounce_);
+        bounce_ = static_cast<uint8_t*>(p);
+        bounceBytes_ = bytes;
+      }
+    }
+    if (bounceBytes_ >= cmd->length) {  // else the kernel copies, as it would have
+      cmd->bounced = true;
+      cmd->callerData = data;
+      h.dxferp = bounce_;
+      bounceBusy_ = true;
+    }
+  }
+  Begin();
+  cmd->startNs = NowNs();
+  if (poll_ != nullptr && cmd->length <= kSgAsyncMaxBytes) ExecuteQueued(std::move(cmd));
+  else ExecuteOnPool(env, std::move(cmd));
+  return promise;
+}
+
+void SgNode::ExecuteOnPool(Napi::Env env, std::unique_ptr<SgCommand> cmd) {
+  auto self = shared_from_this();
+  auto settle = [self](Napi::Env e, SgCommand& c, const NativeError& err) { self->Settle(e, c, err); };
+  auto* worker = new PoolCommand(env, self, fd_, std::move(cmd), settle);
+  worker->Queue();
+}
+
+void SgNode::ExecuteQueued(std::unique_ptr<SgCommand> cmd) {
+  const uint64_t id = nextId_++;
+  cmd->hdr.usr_ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(id));
+  ssize_t n;
+  do n = write(fd_, &cmd->hdr, sizeof cmd->hdr);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    const int err = errno;
+    Napi::Env env(env_);
+    Settle(env, *cmd, FromErrno(err, "SG_IO on " + path_));
+    return;
+  }
+  queued_.emplace(id, std::move(cmd));
+  if (!polling_) {
+    polling_ = uv_poll_start(poll_, UV_READABLE, OnReadable) == 0;
+    if (!polling_) FailQueued(MakeError("E_IO", "SG_IO on " + path_ + ": cannot watch the node for completions"));
+  }
+}
+
+void SgNode::OnReadable(uv_poll_t* poll, int status, int /*events*/) {
+  auto* node = static_cast<SgNode*>(poll->data);
+  auto keep = node->shared_from_this();  // settling may drop the node's last other reference
+  Napi::Env env(node->env_);
+  Napi::HandleScope scope(env);
+  // Promises settled here run their continuations when this scope closes, as from any callback.
+  Napi::CallbackScope callback(env, *node->context_);
+  if (status < 0) node->FailQueued(MakeError("E_IO", "SG_IO on " + node->path_ + ": " + uv_strerror(status)));
+  else node->Drain();
+}
+
+void SgNode::Drain() {
+  Napi::Env env(env_);
+  while (!queued_.empty()) {
+    sg_io_hdr_t h{};
+    h.interface_id = 'S';
+    const ssize_t n = read(fd_, &h, sizeof h);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      FailQueued(FromErrno(errno, "SG_IO on " + path_ + " (reading a completion)"));
+      return;
+    }
+    auto it = queued_.find(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(h.usr_ptr)));
+    if (it == queued_.end()) continue;  // not ours (cannot happen on our own descriptor): drop it
+    std::unique_ptr<SgCommand> cmd = std::move(it->second);
+    queued_.erase(it);
+    cmd->durationNs = NowNs() - cmd->startNs;
+    // The kernel wrote the sense through the command's own sbp; the rest comes back in `h`.
+    cmd->hdr.status = h.status;
+    cmd->hdr.masked_status = h.masked_status;
+    cmd->hdr.msg_status = h.msg_status;
+    cmd->hdr.sb_len_wr = h.sb_len_wr;
+    cmd->hdr.host_status = h.host_status;
+    cmd->hdr.driver_status = h.driver_status;
+    cmd->hdr.resid = h.resid;
+    cmd->hdr.duration = h.duration;
+    cmd->hdr.info = h.info;
+    if (queued_.empty() && polling_) {
+      uv_poll_stop(poll_);  // an idle node keeps no loop alive
+      polling_ = false;
+    }
+    Settle(env, *cmd, {});
+    if (released_) return;
+  }
+}
+
+void SgNode::FailQueued(const NativeError& error) {
+  Napi::Env env(env_);
+  if (polling_) {
+    uv_poll_stop(poll_);
+    polling_ = false;
+  }
+  auto queued = std::move(queued_);
+  queued_.clear();
+  for (auto& [id, cmd] : queued) Settle(env, *cmd, error);
+}
+
+Napi::Promise SgNode::Reset(Napi::Env env, int level) {
+  if (closed_) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(
+        ToJsError(env, MakeError("E_DEVICE_GONE", "the SG_IO node " + path_ + " is closed; open it again")).Value());
+    return deferred.Promise();
+  }
+  Begin();
+  auto self = shared_from_this();
+  const int fd = fd_;
+  const std::string path = path_;
+  auto* worker = new PromiseWorker(env, "usbscsi.sgReset", [fd, level, path]() -> NativeError {
+    int v = level;
+    const int rc = ioctl(fd, SG_SCSI_RESET, &v);
+    if (rc < 0) return FromErrno(errno, "SG_SCSI_RESET on " + path);
+    return {};
+  });
+  worker->After([self]() {
+    if (--self->inFlight_ == 0) {
+      if (self->closed_) self->Release();
+      self->selfWhileBusy_.reset();
+    }
+  });
+  return worker->Queue();
+}
+
+void SgNode::Close() {
+  if (closed_) return;
+  closed_ = true;
+  if (inFlight_ == 0) Release();
+}
+
+}  // namespace usbscsi

@@ -1,0 +1,94 @@
+// One Linux SCSI node (/dev/sg* or a block device) opened once for many SG_IO commands.
+//
+// An sg node has the kernel's asynchronous interface (sg v3: write() queues a command, read()
+// collects a finished one): a small command is queued from the JS thread and completed when the
+// node polls readable on the JS thread's own loop, with no thread hop. A command with a large data
+// phase, and every command on a block device (which has no such interface), runs its SG_IO on a
+// pool thread instead, since the kernel copies data inside those calls.
+//
+// A block device maps user memory in place when it is page-aligned (anything else the block layer
+// copies through pages it allocates per command): the node copies an unaligned data phase through
+// its own page-aligned buffer, allocated once and grown to the largest command.
+#pragma once
+
+#include <napi.h>
+#include <scsi/sg.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../common/errors.h"
+
+namespace usbscsi {
+
+constexpr size_t kSgPageBytes = 4096;
+constexpr uint32_t kSgSenseBytes = 252;
+// Largest data phase queued through write()/read() on the JS thread: the sg driver copies it
+// there (indirect IO), so a longer one goes to a pool thread.
+constexpr uint32_t kSgAsyncMaxBytes = 64 * 1024;
+
+struct SgCommand {
+  explicit SgCommand(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  sg_io_hdr_t hdr{};
+  uint8_t sense[kSgSenseBytes] = {};
+  std::vector<uint8_t> cdb;
+  uint8_t* callerData = nullptr;  // the caller's memory when the data phase goes through the bounce buffer
+  uint32_t length = 0;
+  bool bounced = false;
+  uint64_t startNs = 0;
+  uint64_t durationNs = 0;
+  Napi::Promise::Deferred deferred;
+  Napi::Reference<Napi::Value> keep;  // the caller's buffer, alive until the command settles
+};
+
+class SgNode : public std::enable_shared_from_this<SgNode> {
+ public:
+  SgNode(Napi::Env env, std::string path, int fd, bool blockDevice);
+  ~SgNode();
+
+  const std::string& path() const { return path_; }
+  bool blockDevice() const { return block_; }
+
+  // JS thread. Returns the command's promise; a closed node rejects with E_DEVICE_GONE.
+  Napi::Promise Execute(Napi::Env env, std::unique_ptr<SgCommand> cmd);
+  Napi::Promise Reset(Napi::Env env, int level);
+  // Refuses new commands; the descriptor closes once the commands in flight have settled.
+  void Close();
+
+ private:
+  void ExecuteQueued(std::unique_ptr<SgCommand> cmd);
+  void ExecuteOnPool(Napi::Env env, std::unique_ptr<SgCommand> cmd);
+  void Begin();
+  void Settle(Napi::Env env, SgCommand& cmd, const NativeError& error);
+  void Drain();
+  void FailQueued(const NativeError& error);
+  void Release();
+  static void OnReadable(uv_poll_t* poll, int status, int events);
+  static void OnEnvCleanup(void* arg);
+
+  napi_env env_;
+  std::string path_;
+  int fd_;
+  bool block_;
+  bool closed_ = false;
+  bool released_ = false;
+  int inFlight_ = 0;                     // commands not settled yet (JS thread)
+  std::shared_ptr<SgNode> selfWhileBusy_;  // the node outlives its JS object while commands are in flight
+  uv_poll_t* poll_ = nullptr;
+  bool polling_ = false;
+  std::unique_ptr<Napi::AsyncContext> context_;
+  std::map<uint64_t, std::unique_ptr<SgCommand>> queued_;  // sg async interface, by usr_ptr
+  uint64_t nextId_ = 1;
+  uint8_t* bounce_ = nullptr;
+  size_t bounceBytes_ = 0;
+  bool bounceBusy_ = false;
+};
+
+// The node's result object (the fields of sg_io_hdr core reads, plus the sense bytes).
+Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd);
+
+}  // namespace usbscsi

@@ -1,0 +1,41 @@
+import type { UsbScsiError } from '../errors.js';
+import { errorBody, errorFromBody } from './json.js';
+
+/**
+ * Whole-range reads and writes through usbscsid (`POST /v1/devices/{id}/read|write?lba=&blocks=`):
+ * the data travels as raw bytes, streamed both ways; the daemon holds two command-sized buffers,
+ * never the range. A read's answer is chunked: its length and block size in headers first, then
+ * the bytes, then a trailer that says how it ended (the status line was sent before the first
+ * command finished, so a failure midway can only be told there).
+ */
+export const BlockHeaders = {
+  /** Answer header: the device's logical block size. */
+  blockSize: 'x-usbscsi-block-size',
+  /** Answer header: bytes the body will carry when the read completes. */
+  length: 'x-usbscsi-length',
+  /** Trailer: bytes the daemon read from the device and sent. */
+  transferred: 'x-usbscsi-transferred',
+  /** Trailer, on failure only: the error envelope as base64url JSON. */
+  error: 'x-usbscsi-error',
+} as const;
+
+/**
+ * A range this long or shorter goes in one request; longer ones are split (a body must arrive
+ * within the daemon's request timeout, and other clients get their turn between requests).
+ */
+export const BLOCK_STREAM_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+export function errorTrailer(err: UsbScsiError): string {
+  return Buffer.from(JSON.stringify(errorBody(err))).toString('base64url');
+}
+
+/** The error a read's trailer describes (untrusted: anything unreadable becomes E_IO). */
+export function errorFromTrailer(value: string): UsbScsiError {
+  return errorFromBody(Buffer.from(value, 'base64url'), 200);
+}
+
+/** The JSON answer of a completed range write. */
+export interface BlockWriteResultJson {
+  /** Bytes written to the medium. */
+  written: number;
+}

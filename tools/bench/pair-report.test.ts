@@ -1,0 +1,63 @@
+// The daemon and multi paths' arithmetic on fixed numbers: medians over repetitions, scaling
+// ratios against the kernel's, the target verdicts and the text.
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error -- plain ESM JavaScript without declarations (run by node in the guest too)
+import { judgePairs, pairsText, summarizePairs } from './lib/pair-report.mjs';
+
+const MIB = 1024 * 1024;
+const BYTES = 64 * MIB;
+
+/** One repetition: seconds for 64 MiB (so 64 / s MiB/s). */
+function rep(daemonRead: number, kernelTwo: [number, number], oursTwo: [number, number]) {
+  const pair = (read: number) => ({ read, write: read * 2 });
+  const two = (t: [number, number]) => t.map(pair);
+  return {
+    results: {
+      daemon: { pairs: { daemon: { bytes: BYTES, inProcess: pair(1), throughDaemon: pair(daemonRead) } } },
+      multi: {
+        pairs: {
+          multi: {
+            bytes: BYTES,
+            kernel: { one: pair(1), two: two(kernelTwo) },
+            oneProcess: { one: pair(1), two: two(oursTwo) },
+            twoProcesses: { one: pair(1), two: two([oursTwo[0] * 2, oursTwo[1] * 2]) },
+          },
+        },
+      },
+      kernel: { error: 'not this test' },
+    },
+  };
+}
+
+describe('pair report', () => {
+  const raw = { reps: [rep(1.25, [1, 1], [1, 1.25]), rep(2, [1, 1], [1, 1.25]), rep(1.25, [1, 1], [1, 1.25])] };
+
+  it('medians: daemon vs in process, and each way of scaling to two disks against the kernel', () => {
+    const s = summarizePairs(raw);
+    expect(s.daemon.read.inProcess).toBeCloseTo(64);
+    expect(s.daemon.read.throughDaemon).toBeCloseTo(64 / 1.25);
+    expect(s.daemon.read.ratio).toBeCloseTo(0.8);
+    expect(s.daemon.write.ratio).toBeCloseTo(0.8);
+    // Two disks together: all the bytes over the slower one's time.
+    expect(s.multi.read.kernel).toMatchObject({ one: 64, two: 128, ratio: 2 });
+    expect(s.multi.read.oneProcess.two).toBeCloseTo(128 / 1.25);
+    expect(s.multi.read.oneProcess.vsKernel).toBeCloseTo(0.8);
+    expect(s.multi.read.twoProcesses.vsKernel).toBeCloseTo(0.4);
+    expect(summarizePairs({ reps: [{ results: { kernel: {} } }] })).toBeNull();
+  });
+
+  it('verdicts: 0.8 meets the daemon target, scaling below 0.9 misses; nothing measured is unmeasured', () => {
+    const byId = Object.fromEntries(
+      judgePairs(summarizePairs(raw)).map((v: { id: string; status: string }) => [v.id, v.status]),
+    );
+    expect(byId).toEqual({ 'daemon>=0.8': 'met', 'multi1p>=0.9k': 'missed', 'multi2p>=0.9k': 'missed' });
+    expect(judgePairs(null).every((v: { status: string }) => v.status === 'unmeasured')).toBe(true);
+  });
+
+  it('the text names both comparisons with MiB/s and ratios', () => {
+    const text = pairsText(summarizePairs(raw));
+    expect(text).toContain('in process 64.0  through the daemon 51.2  (0.80x)');
+    expect(text).toContain('kernel O_DIRECT 64.0 -> 128.0 (2.00x)');
+    expect(text).toContain("one process     64.0 -> 102.4 (1.60x)  0.80x the kernel's");
+  });
+});
