@@ -11,6 +11,8 @@ import type {
   LeaseRegistry,
   ScsiDevice,
   TraceFile,
+  TransportChoice,
+  UasEvent,
   UsbBackend,
 } from '@usbscsi/core';
 import { ErrorCodes, UsbScsiError, badInput } from '@usbscsi/core/errors';
@@ -26,6 +28,7 @@ export interface GlobalOptions {
   device?: string;
   lun?: string;
   backend: BackendChoice;
+  transport?: TransportChoice;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -152,11 +155,19 @@ export class CliContext {
         }
         backend = await createSimBackend(spec, this.deps);
       }
-      if (this.opts.trace && this.opts.backend === 'sg') {
+      const asked = this.opts.transport ?? 'auto';
+      if (this.opts.backend === 'sg' && asked !== 'auto' && asked !== 'sg') {
+        throw badInput(
+          `--backend sg sends commands through the kernel (SG_IO) and cannot carry --transport ${asked}: ` +
+            `use --backend native (or auto) with --transport ${asked}.`,
+        );
+      }
+      const sg = this.opts.backend === 'sg' || asked === 'sg';
+      if (this.opts.trace && sg) {
         throw new UsbScsiError(
           ErrorCodes.UNSUPPORTED,
-          '--trace records USB transfers, and --backend sg sends commands through the kernel ' +
-            '(SG_IO) with none; use --backend native or node-usb to trace.',
+          '--trace records USB transfers, and SG_IO (--backend sg / --transport sg) sends commands ' +
+            'through the kernel with none; use --transport bot or uas to trace.',
         );
       }
       // What only --trace and --verbose use comes from the package root, loaded for them alone.
@@ -164,7 +175,13 @@ export class CliContext {
       if (this.opts.trace) trace = extras!.openTraceFile(this.opts.trace);
       const recorder = trace?.recorder;
       // Tracing needs BOT: SG_IO sends no USB transfers this process could see.
-      const transport = this.opts.backend === 'sg' ? 'sg' : this.opts.backend === 'auto' && !trace ? 'auto' : 'bot';
+      const transport: TransportChoice = sg
+        ? 'sg'
+        : asked !== 'auto'
+          ? asked
+          : this.opts.backend === 'auto' && !trace
+            ? 'auto'
+            : 'bot';
       const openOptions = {
         ...(spec !== undefined && !isSimSelector(spec) ? { selector: spec } : {}),
         backend: backend ?? (this.opts.backend === 'sg' ? 'auto' : this.opts.backend),
@@ -178,10 +195,14 @@ export class CliContext {
           ? {
               onBotEvent: (event: BotEvent) =>
                 void this.io.stderr.write(`usbscsi: bot: ${extras!.describeBotEvent(event)}\n`),
+              onUasEvent: (event: UasEvent) =>
+                void this.io.stderr.write(`usbscsi: uas: ${extras!.describeUasEvent(event)}\n`),
             }
           : {}),
       } as const;
       device = await openDevice(openOptions);
+      if (this.opts.verbose)
+        this.io.stderr.write(`usbscsi: transport: ${device.transportKind} (backend ${device.description.backend})\n`);
       return await fn(device, () => openDevice(openOptions));
     } finally {
       try {

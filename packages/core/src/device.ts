@@ -49,7 +49,7 @@ export class CheckConditionError extends UsbScsiError {
 
 export interface DeviceDescription {
   backend: string;
-  transport: 'bot' | 'sg' | 'remote';
+  transport: 'bot' | 'uas' | 'sg' | 'remote';
   lun: number;
   maxLun: number;
   usb?: UsbDeviceInfo;
@@ -154,6 +154,11 @@ export class ScsiDevice {
       maxLun: transport.maxLun,
       ...options.description,
     };
+  }
+
+  /** Which transport carries the commands: `bot`, `uas`, `sg` or `remote` (the daemon). */
+  get transportKind(): DeviceDescription['transport'] {
+    return this.description.transport;
   }
 
   /**

@@ -227,6 +227,12 @@ export interface UsbHandleCapabilities {
   /** Kernel driver detach/attach does something on this platform. */
   kernelDriver: boolean;
   /**
+   * An aborted transfer really ends (its AbortSignal cancels it). false: the transfer runs on
+   * until its own timeout (the `usb` package v3), which rules out protocols that keep a read
+   * pending with no end (UAS). Absent: true.
+   */
+  cancellableTransfers?: boolean;
+  /**
    * How long the device behind this handle needs after a Bulk-Only Mass Storage Reset before its
    * halts are cleared, when the backend knows it (an emulated device: 0). Unset: BotTransport's
    * pause (100 ms, as Linux waits), which a real device may need.
@@ -286,6 +292,27 @@ export interface UsbDeviceHandle {
    * it, core runs the same job over `botExchange` (`genericBotJob`).
    */
   botJob?(request: BotJobRequest): Promise<BotJobResult>;
+
+  /**
+   * Optional (USB 3, for UAS): allocates `count` bulk streams on each of `endpoints`; resolves with
+   * the number allocated per endpoint. A host controller or endpoint without streams is
+   * `E_BAD_INPUT`; a platform without the call is `E_UNSUPPORTED`.
+   */
+  allocStreams?(count: number, endpoints: number[]): Promise<number>;
+  freeStreams?(endpoints: number[]): Promise<void>;
+  /**
+   * Optional (with `allocStreams`): one transfer on bulk stream `streamId` of `endpoint` (IN reads
+   * into `buffer`, OUT sends it; bit 7 of the address says which). Unlike `bulkIn` / `bulkOut`,
+   * several may be pending on one endpoint, one per stream. Outcomes are resolved as for
+   * `bulkIn`; `timeoutMs` 0 means none.
+   */
+  streamTransfer?(
+    endpoint: number,
+    streamId: number,
+    buffer: Uint8Array,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<TransferResult>;
 
   /**
    * Optional: memory that data phases on this handle use in place (native on Linux: mapped
