@@ -36,19 +36,54 @@ const DISK_MIB = 64;
 // modprobe, depmod (kmod) live in sbin, which a non-login CI shell may not have on PATH.
 process.env.PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
 
-/** QEMU arguments per scenario: the device under test. */
-function deviceArgs(scenario, disk) {
+/**
+ * QEMU arguments per scenario: the device under test. xhci and ehci carry two disks: usb-storage
+ * (46f4:0001, serial VMTEST1: every BOT, SG_IO and handoff case) and usb-uas (46f4:0003, UAS only:
+ * tools/vm/guest/cases/uas.mjs), each on its own image; a second scenario per controller would cost
+ * a boot.
+ */
+function deviceArgs(scenario, disk, uasDisk) {
   const drive = ['-drive', `if=none,id=stick,file=${disk},format=raw,cache=unsafe`];
+  const uas = (bus) => [
+    '-drive',
+    `if=none,id=uasdisk,file=${uasDisk},format=raw,cache=unsafe`,
+    '-device',
+    `usb-uas,id=uas0,bus=${bus}`,
+    '-device',
+    'scsi-hd,bus=uas0.0,scsi-id=0,lun=0,drive=uasdisk,serial=VMUAS1',
+  ];
   switch (scenario) {
     case 'xhci':
-      return ['-device', 'qemu-xhci,id=xhci', ...drive, '-device', 'usb-storage,bus=xhci.0,drive=stick,serial=VMTEST1'];
+      return [
+        '-device',
+        'qemu-xhci,id=xhci',
+        ...drive,
+        '-device',
+        'usb-storage,bus=xhci.0,drive=stick,serial=VMTEST1',
+        ...uas('xhci.0'),
+      ];
     case 'ehci':
-      return ['-device', 'usb-ehci,id=ehci', ...drive, '-device', 'usb-storage,bus=ehci.0,drive=stick,serial=VMTEST1'];
+      return [
+        '-device',
+        'usb-ehci,id=ehci',
+        ...drive,
+        '-device',
+        'usb-storage,bus=ehci.0,drive=stick,serial=VMTEST1',
+        ...uas('ehci.0'),
+      ];
     case 'gadget':
       return []; // dummy_hcd inside the guest: no QEMU USB device
     default:
       throw new Error(`unknown scenario ${scenario}`);
   }
+}
+
+/** A sparse, zero-filled image of DISK_MIB (the suite writes its own patterns). */
+function freshImage(path) {
+  rmSync(path, { force: true });
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, DISK_MIB * 1024 * 1024);
+  closeSync(fd);
 }
 
 function fail(message) {
@@ -98,10 +133,9 @@ function installedTree() {
 
 function boot(scenario, kernel, initrd) {
   const disk = join(work, `disk-${scenario}.img`);
-  rmSync(disk, { force: true });
-  const fd = openSync(disk, 'w');
-  ftruncateSync(fd, DISK_MIB * 1024 * 1024); // sparse, zero-filled; the suite writes its own patterns
-  closeSync(fd);
+  const uasDisk = join(work, `disk-uas-${scenario}.img`);
+  freshImage(disk);
+  if (scenario !== 'gadget') freshImage(uasDisk);
   const out = join(work, 'out');
   mkdirSync(out, { recursive: true });
   rmSync(join(out, `results-${scenario}.json`), { force: true });
@@ -137,7 +171,7 @@ function boot(scenario, kernel, initrd) {
     ...(installed
       ? ['-virtfs', `local,path=${installed},mount_tag=installed,security_model=none,readonly=on,id=installed`]
       : []),
-    ...deviceArgs(scenario, disk),
+    ...deviceArgs(scenario, disk, uasDisk),
   ];
   const t0 = Date.now();
   return new Promise((resolveBoot) => {
