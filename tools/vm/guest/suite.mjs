@@ -8,6 +8,7 @@ import { registerHandoffCases, registerTakeoverCases } from './cases/handoff.mjs
 import { registerSgCases } from './cases/sg.mjs';
 import { registerContractCases, qemuDiskEnv } from './cases/contract.mjs';
 import { registerInstalledCases } from './cases/installed.mjs';
+import { registerUasCases } from './cases/uas.mjs';
 
 const [scenario, resultsPath] = process.argv.slice(2);
 const backends = await loadBackends();
@@ -24,6 +25,8 @@ if (scenario === 'xhci' || scenario === 'ehci') {
   await registerTakeoverCases(scenario, backends);
   await registerHandoffCases(scenario, backends);
   if (scenario === 'xhci') registerInstalledCases(scenario);
+  // Last: the usb-uas disk beside usb-storage (a QEMU fault there must not cost the cases above).
+  await registerUasCases(scenario, backends);
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
   await registerGadgetCases(backends, async (running) =>
