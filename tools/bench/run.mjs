@@ -86,20 +86,44 @@ function buildBaselines() {
   execFileSync('gcc', ['-O2', '-Wall', '-o', join(bin, 'direct-io'), join(here, 'c/direct-io.c')], {
     stdio: 'inherit',
   });
+  execFileSync(
+    'gcc',
+    ['-O2', '-Wall', '-Wextra', '-pthread', '-o', join(bin, 'random-read'), join(here, 'c/random-read.c')],
+    { stdio: 'inherit' },
+  );
 }
 
-function deviceArgs(scenario, disk) {
+/** usb-storage (BOT, 46f4:0001) and usb-uas (46f4:0003) on one controller, each on its own image. */
+function deviceArgs(scenario, disk, uasDisk) {
   const drive = ['-drive', `if=none,id=stick,file=${disk},format=raw,cache=unsafe`];
   const hc = scenario === 'xhci' ? ['-device', 'qemu-xhci,id=hc'] : ['-device', 'usb-ehci,id=hc'];
-  return [...hc, ...drive, '-device', 'usb-storage,bus=hc.0,drive=stick,serial=BENCH1'];
+  return [
+    ...hc,
+    ...drive,
+    '-device',
+    'usb-storage,bus=hc.0,drive=stick,serial=BENCH1',
+    '-drive',
+    `if=none,id=uasdisk,file=${uasDisk},format=raw,cache=unsafe`,
+    '-device',
+    'usb-uas,id=uas0,bus=hc.0',
+    '-device',
+    'scsi-hd,bus=uas0.0,scsi-id=0,lun=0,drive=uasdisk,serial=BENCHUAS1',
+  ];
+}
+
+/** A sparse image for the reads, then the writes, + slack. */
+function freshImage(path, config) {
+  rmSync(path, { force: true });
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, 2 * config.sizeMiB * 1024 * 1024 + 8 * 1024 * 1024);
+  closeSync(fd);
 }
 
 function boot(scenario, kernel, initrd, config) {
   const disk = join(work, `disk-${scenario}.img`);
-  rmSync(disk, { force: true });
-  const fd = openSync(disk, 'w');
-  ftruncateSync(fd, 2 * config.sizeMiB * 1024 * 1024 + 8 * 1024 * 1024); // reads, then writes, + slack
-  closeSync(fd);
+  const uasDisk = join(work, `disk-uas-${scenario}.img`);
+  freshImage(disk, config);
+  freshImage(uasDisk, config);
   rmSync(join(out, `raw-${scenario}.json`), { force: true });
   const args = [
     '-machine',
@@ -121,7 +145,7 @@ function boot(scenario, kernel, initrd, config) {
     `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
     '-virtfs',
     `local,path=${out},mount_tag=out,security_model=none,id=out`,
-    ...deviceArgs(scenario, disk),
+    ...deviceArgs(scenario, disk, uasDisk),
   ];
   const t0 = Date.now();
   return new Promise((resolveBoot) => {
@@ -149,6 +173,7 @@ function boot(scenario, kernel, initrd, config) {
     qemu.on('close', () => {
       clearTimeout(timer);
       rmSync(disk, { force: true });
+      rmSync(uasDisk, { force: true });
       const consoleText = Buffer.concat(chunks).toString('latin1').replace(/\0/g, '');
       writeFileSync(join(work, `console-${scenario}.log`), consoleText);
       let raw = null;
@@ -229,6 +254,7 @@ async function main() {
       reps: config.reps,
       turCount: config.turCount,
       chunkKiB: config.chunkKiB,
+      randomCount: config.randomCount,
     }),
   );
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadBackends } from '../../vm/guest/backends.mjs';
 import { waitForKernelDisk } from '../../vm/guest/cases/bot.mjs';
-import { sdDisks, sgOfDisk } from '../../vm/guest/util.mjs';
+import { sdDisks, sgOfDisk, waitForUasDisk } from '../../vm/guest/util.mjs';
 import { percentile } from '../lib/report.mjs';
 
 const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb/backend.js`);
@@ -15,6 +15,10 @@ const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb
 const [scenario, configPath, resultsPath] = process.argv.slice(2);
 const cfg = JSON.parse(readFileSync(configPath, 'utf8'));
 const SELECTOR = '46f4:0001';
+/** QEMU's usb-uas disk beside it (UAS only). */
+const UAS_SELECTOR = '46f4:0003';
+const RANDOM_DEPTHS = [1, 4, 16];
+const RANDOM_IO = 4096;
 const BLOCK = 512;
 const total = cfg.sizeMiB * 1024 * 1024;
 const writeOffset = total; // reads cover [0, total), writes [total, 2 total): the image holds both
@@ -150,6 +154,7 @@ async function writeViaTransport(dev) {
  */
 async function rawExchangeTur(dev) {
   const handle = dev.transport?.handle;
+  if (dev.transport?.kind !== 'bot') return null; // a CBW means nothing to a UAS device
   if (!handle?.botExchange || handle.info?.backend !== 'native') return null; // the engine's own exchange only
   const lat = new Float64Array(cfg.turCount);
   let tag = 0x42000000;
@@ -178,6 +183,55 @@ function fromCJson(text) {
   return { read: j.read, write: j.write, tur: { p50Us: j.tur.p50_us, p99Us: j.tur.p99_us } };
 }
 
+/** xorshift32 LBAs of 4 KiB-aligned reads inside the read region [0, total). */
+function randomLbas(count, seed) {
+  let x = seed >>> 0 || 1;
+  const slots = total / RANDOM_IO;
+  return Array.from({ length: count }, () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return ((x >>> 0) % slots) * (RANDOM_IO / BLOCK);
+  });
+}
+
+/** The kernel's queued random reads (C, O_DIRECT, one thread per request in flight) on a block device. */
+function randomViaKernel(dev) {
+  const out = {};
+  for (const depth of RANDOM_DEPTHS) {
+    const text = execFileSync(
+      '/out/bin/random-read',
+      [dev, String(depth), String(cfg.randomCount), String(total), String(depth)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const j = JSON.parse(text);
+    out[depth] = { count: j.count, seconds: j.seconds };
+  }
+  return out;
+}
+
+/**
+ * The same through core's ScsiDevice: `depth` readInto() calls outstanding at once (each with its
+ * own 4 KiB buffer); BOT serialises them in its transport, UAS queues them at the device.
+ */
+async function randomViaDevice(dev) {
+  const out = {};
+  for (const depth of RANDOM_DEPTHS) {
+    const lbas = randomLbas(cfg.randomCount, depth);
+    const buffers = Array.from({ length: depth }, () => new Uint8Array(RANDOM_IO));
+    await dev.readInto(lbas[0], buffers[0]); // warm
+    let next = 0;
+    const t0 = process.hrtime.bigint();
+    await Promise.all(
+      buffers.map(async (buf) => {
+        while (next < lbas.length) await dev.readInto(lbas[next++], buf);
+      }),
+    );
+    out[depth] = { count: lbas.length, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  }
+  return out;
+}
+
 let open;
 let backends;
 
@@ -201,6 +255,37 @@ async function measurePath(path) {
     return {
       ...fromCJson(text),
       notes: ['O_DIRECT pread/pwrite on the sd node; TUR through the SG_IO ioctl on the sg node (C)'],
+    };
+  }
+  if (path === 'kernel-uas') {
+    const node = await waitForUasDisk();
+    const disk = node.slice('/dev/'.length);
+    const text = execFileSync(
+      '/out/bin/direct-io',
+      [
+        'suite',
+        node,
+        `/dev/${sgOfDisk(disk)}`,
+        String(total),
+        cfg.sizes.join(','),
+        String(writeOffset),
+        String(cfg.turCount),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return {
+      ...fromCJson(text),
+      random: randomViaKernel(node),
+      notes: [
+        "the kernel's uas driver on QEMU's usb-uas disk: O_DIRECT pread/pwrite, TUR through SG_IO (C); " +
+          'random reads: one thread per request in flight',
+      ],
+    };
+  }
+  if (path === 'kernel-random') {
+    return {
+      random: randomViaKernel(`/dev/${sdDisks()[0]}`),
+      notes: ["usb-storage's disk (BOT): O_DIRECT random reads, one thread per request in flight (C)"],
     };
   }
   if (path === 'c-loop') {
@@ -237,7 +322,26 @@ async function measurePath(path) {
       await dev.close();
     }
   }
-  const m = /^native-(?:d(\d+)|(1urb)|(pinned))$/.exec(path);
+  if (path === 'uas') {
+    const b = backends.find((x) => x.name === 'native');
+    if (!b?.backend) throw new Error(`the native backend did not load: ${b?.reason ?? 'unknown'}`);
+    await waitForUasDisk();
+    const dev = await open.openDevice({
+      selector: UAS_SELECTOR,
+      backend: b.backend,
+      transport: 'uas',
+      tuning: { maxTransferBytes: maxSize },
+    });
+    try {
+      const result = await measureDevice(dev, [`UasTransport, queue depth ${dev.transport?.queueDepth ?? '?'}`]);
+      result.random = await randomViaDevice(dev);
+      return result;
+    } finally {
+      await dev.close();
+      await waitForUasDisk();
+    }
+  }
+  const m = /^native-(?:d(\d+)|(1urb)|(pinned)|(random))$/.exec(path);
   const backendName = m ? 'native' : 'node-usb';
   const b = backends.find((x) => x.name === backendName);
   if (!b?.backend) throw new Error(`the ${backendName} backend did not load: ${b?.reason ?? 'unknown'}`);
@@ -258,6 +362,13 @@ async function measurePath(path) {
     quirks: { maxTransferBytes: maxSize },
   });
   try {
+    if (m?.[4]) {
+      await readyDevice(dev);
+      return {
+        random: await randomViaDevice(dev),
+        notes: ['native BOT (default tuning): concurrent readInto() calls'],
+      };
+    }
     return await measureDevice(dev, notes, { pinned: Boolean(m?.[3]) });
   } finally {
     await dev.close();
@@ -295,11 +406,18 @@ async function main() {
       const tp = Date.now();
       try {
         results[path] = await measurePath(path);
-        const r4 = results[path].read[maxSize];
+        const r4 = results[path].read?.[maxSize];
+        const rnd = results[path].random;
         log(
-          `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s ` +
-            `(read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, ` +
-            `TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us)`,
+          `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s (` +
+            (r4 ? `read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, ` : '') +
+            (results[path].tur ? `TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us` : '') +
+            (rnd
+              ? ` 4 KiB random IOPS ${Object.entries(rnd)
+                  .map(([d, x]) => `QD${d} ${Math.round(x.count / x.seconds)}`)
+                  .join(' ')}`
+              : '') +
+            ')',
         );
       } catch (err) {
         const msg = describeError(err);
