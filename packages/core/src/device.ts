@@ -53,7 +53,7 @@ export class CheckConditionError extends UsbScsiError {
 
 export interface DeviceDescription {
   backend: string;
-  transport: 'bot' | 'sg' | 'remote';
+  transport: 'bot' | 'uas' | 'sg' | 'remote';
   lun: number;
   maxLun: number;
   usb?: UsbDeviceInfo;

@@ -4,6 +4,7 @@ export { parseLocation, sameLocation, sysfsDeviceName, type UsbPlace } from './u
 export * from './transport.js';
 export * from './scsi/index.js';
 export * from './bot/index.js';
+export * from './uas/index.js';
 export * from './device.js';
 export * from './firmware/index.js';
 export * from './select.js';

@@ -55,9 +55,11 @@ export interface ScsiResult {
   durationNs: number;
 }
 
-/** Sends one SCSI command and returns its result. BOT, SG_IO and the daemon client implement it. */
+/** Sends one SCSI command and returns its result. BOT, UAS, SG_IO and the daemon client implement it. */
 export interface ScsiTransport {
-  readonly kind: 'bot' | 'sg' | 'remote';
+  readonly kind: 'bot' | 'uas' | 'sg' | 'remote';
+  /** Commands `execute` runs at once (UAS: by tag); absent = 1, commands serialised. */
+  readonly queueDepth?: number;
   /** Highest LUN (0 for single-LUN devices). */
   readonly maxLun: number;
   /**

@@ -18,7 +18,13 @@ export type FaultKind =
   | 'disconnect'
   | 'get-max-lun-stall'
   | 'unit-attention-after-reset'
-  | 'not-ready';
+  | 'not-ready'
+  | 'uas-lost-status'
+  | 'uas-wrong-tag'
+  | 'uas-overlapped-tag'
+  | 'uas-response'
+  | 'uas-abort-fails'
+  | 'uas-tmf-no-response';
 
 export const FAULT_KINDS: readonly FaultKind[] = [
   'stall-cbw',
@@ -38,6 +44,12 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'get-max-lun-stall',
   'unit-attention-after-reset',
   'not-ready',
+  'uas-lost-status',
+  'uas-wrong-tag',
+  'uas-overlapped-tag',
+  'uas-response',
+  'uas-abort-fails',
+  'uas-tmf-no-response',
 ];
 
 export interface FaultSpec {
@@ -72,6 +84,8 @@ export interface FaultSpec {
   stalls?: number;
   /** not-ready: which NOT READY (default 'becoming-ready' 04/01; 'medium-not-present' is 3A/00). */
   reason?: 'becoming-ready' | 'medium-not-present';
+  /** uas-response: the Response IU code the command gets instead of its status (default 02h INVALID IU). */
+  responseCode?: number;
 }
 
 export interface ActiveFault extends Readonly<FaultSpec> {
@@ -113,6 +127,10 @@ const COMMAND_FAULTS = new Set<FaultKind>([
   'no-response',
   'disconnect',
   'not-ready',
+  'uas-lost-status',
+  'uas-wrong-tag',
+  'uas-overlapped-tag',
+  'uas-response',
 ]);
 
 /** Programmable faults: `device.faults.inject({ kind: 'stall-data-in', opcode: 0x28 })`. */

@@ -306,6 +306,29 @@ export class NativeHandle implements UsbDeviceHandle {
     );
   }
 
+  /** One single-phase plan on a stream: several may be in flight on one endpoint (one per stream). */
+  async streamTransfer(
+    endpoint: number,
+    streamId: number,
+    buffer: Uint8Array,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<TransferResult> {
+    if (!(buffer instanceof Uint8Array) || buffer.length === 0)
+      throw badInput('a stream transfer needs a non-empty Uint8Array');
+    const facts = await this.exchange({
+      phases: [{ endpoint, start: 'at-once', streamId, source: { kind: 'buffer', offset: 0, length: buffer.length } }],
+      // The engine takes no "no timeout": its largest budget stands for it.
+      timeoutMs: timeoutMs > 0 ? timeoutMs : 0x7fff_ffff,
+      buffer,
+      ...(signal ? { signal } : {}),
+    });
+    const phase = facts.phases[0];
+    return phase
+      ? { status: transferStatusOf(phase.status), actualLength: phase.actualLength }
+      : { status: TransferStatus.CANCELLED, actualLength: 0 };
+  }
+
   resetDevice(): Promise<void> {
     return call('resetting the USB port', () => this.handle.resetDevice());
   }

@@ -283,7 +283,7 @@ export class NodeUsbHandle implements UsbDeviceHandle {
     private readonly dev: NusbDevice,
     private readonly platform: NodeJS.Platform,
   ) {
-    this.capabilities = { fdStreaming: false, kernelDriver: platform === 'linux' };
+    this.capabilities = { fdStreaming: false, kernelDriver: platform === 'linux', cancellableTransfers: false };
   }
 
   #alive(action: string): void {

@@ -200,6 +200,12 @@ export interface UsbHandleCapabilities {
   fdStreaming: boolean;
   /** Kernel driver detach/attach does something on this platform. */
   kernelDriver: boolean;
+  /**
+   * An aborted transfer really ends (its AbortSignal cancels it). false: the transfer runs on
+   * until its own timeout (the `usb` package v3), which rules out protocols that keep a read
+   * pending with no end (UAS). Absent: true.
+   */
+  cancellableTransfers?: boolean;
 }
 
 export interface UsbDeviceHandle {
@@ -246,6 +252,27 @@ export interface UsbDeviceHandle {
    * (`genericBotExchange`) over single `bulkOut` / `bulkIn` transfers.
    */
   botExchange(request: BotExchangeRequest): Promise<BotExchangeResult>;
+
+  /**
+   * Optional (USB 3, for UAS): allocates `count` bulk streams on each of `endpoints`; resolves with
+   * the number allocated per endpoint. A host controller or endpoint without streams is
+   * `E_BAD_INPUT`; a platform without the call is `E_UNSUPPORTED`.
+   */
+  allocStreams?(count: number, endpoints: number[]): Promise<number>;
+  freeStreams?(endpoints: number[]): Promise<void>;
+  /**
+   * Optional (with `allocStreams`): one transfer on bulk stream `streamId` of `endpoint` (IN reads
+   * into `buffer`, OUT sends it; bit 7 of the address says which). Unlike `bulkIn` / `bulkOut`,
+   * several may be pending on one endpoint, one per stream. Outcomes are resolved as for
+   * `bulkIn`; `timeoutMs` 0 means none.
+   */
+  streamTransfer?(
+    endpoint: number,
+    streamId: number,
+    buffer: Uint8Array,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<TransferResult>;
 
   /**
    * Optional: memory that data phases on this handle use in place (native on Linux: mapped

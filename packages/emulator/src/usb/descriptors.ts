@@ -1,4 +1,5 @@
 import type { ConfigurationDescriptor, InterfaceDescriptor, UsbSpeed } from '@usbscsi/core';
+import { UAS_PIPES } from '../uas/uas-device.js';
 
 export type InterfaceLayout = 'bot' | 'bot+uas' | 'uas-only';
 
@@ -35,7 +36,7 @@ export function configurationFor(layout: InterfaceLayout, speed: UsbSpeed): Conf
     interfaceClass: 0x08,
     interfaceSubClass: 0x06,
     interfaceProtocol: 0x62,
-    endpoints: [bulk(0x81), bulk(0x02), bulk(0x83), bulk(0x04)],
+    endpoints: [bulk(UAS_PIPES.commandOut), bulk(UAS_PIPES.statusIn), bulk(UAS_PIPES.dataIn), bulk(UAS_PIPES.dataOut)],
   });
   const interfaces = layout === 'bot' ? [bot] : layout === 'bot+uas' ? [bot, uas(1)] : [uas(0)];
   return { configurationValue: 1, interfaces };
@@ -66,6 +67,16 @@ export function deviceDescriptorBytes(vendorId: number, productId: number, speed
   return d;
 }
 
+/** Pipe Usage (UAS 1.0 §5.3.3.1) of each UAS endpoint. */
+const PIPE_IDS = new Map<number, number>([
+  [UAS_PIPES.commandOut, 1],
+  [UAS_PIPES.statusIn, 2],
+  [UAS_PIPES.dataIn, 3],
+  [UAS_PIPES.dataOut, 4],
+]);
+/** MaxStreams exponent of the UAS status and data endpoints at SuperSpeed: 2^4 = 16 streams, as QEMU's usb-uas. */
+export const UAS_STREAM_EXPONENT = 4;
+
 export function configurationDescriptorBytes(config: ConfigurationDescriptor, speed: UsbSpeed): Uint8Array {
   const superSpeed = speed === 'super' || speed === 'super-plus';
   const parts: number[] = [];
@@ -83,7 +94,11 @@ export function configurationDescriptorBytes(config: ConfigurationDescriptor, sp
     );
     for (const ep of intf.endpoints) {
       parts.push(7, 0x05, ep.address, 0x02, ep.maxPacketSize & 0xff, ep.maxPacketSize >> 8, 0);
-      if (superSpeed) parts.push(6, 0x30, ep.maxBurst ?? 0, 0, 0, 0);
+      const uas = intf.interfaceProtocol === 0x62;
+      const pipe = uas ? PIPE_IDS.get(ep.address) : undefined;
+      const streams = uas && pipe !== undefined && pipe !== 1 ? UAS_STREAM_EXPONENT : 0;
+      if (superSpeed) parts.push(6, 0x30, ep.maxBurst ?? 0, streams, 0, 0);
+      if (pipe !== undefined) parts.push(4, 0x24, pipe, 0);
     }
   }
   const numInterfaces = new Set(config.interfaces.map((i) => i.interfaceNumber)).size;

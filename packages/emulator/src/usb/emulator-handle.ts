@@ -36,7 +36,9 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
   private readonly generation: number;
   private closed = false;
   private claimed = false;
+  /** By endpoint, and by stream above bit 8. */
   private readonly pending = new Map<number, Pending>();
+  private streamCount = 0;
   private readonly offGone: () => void;
 
   constructor(
@@ -157,8 +159,21 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (!(buffer instanceof Uint8Array)) throw badInput('bulkIn needs a Uint8Array to read into');
     this.checkEndpoint(endpoint, true);
     checkTimeout(timeoutMs);
-    return this.transfer(endpoint, timeoutMs, signal, () => {
-      const outcome: BulkInOutcome = this.device.bot.pollBulkIn(buffer.length);
+    return this.readInto(endpoint, 0, buffer, timeoutMs, signal);
+  }
+
+  private readInto(
+    endpoint: number,
+    stream: number,
+    buffer: Uint8Array,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<TransferResult> {
+    const uas = this.currentAlt().interfaceProtocol === 0x62;
+    return this.transfer(endpoint | (stream << 8), timeoutMs, signal, () => {
+      const outcome: BulkInOutcome = uas
+        ? this.device.uas.pollBulkIn(endpoint, stream, buffer.length)
+        : this.device.bot.pollBulkIn(buffer.length);
       if (outcome.status === 'nak') return null;
       const n = Math.min(outcome.data.length, buffer.length);
       buffer.set(outcome.data.subarray(0, n));
@@ -172,12 +187,65 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (!(data instanceof Uint8Array)) throw badInput('bulkOut needs a Uint8Array to send');
     this.checkEndpoint(endpoint, false);
     checkTimeout(timeoutMs);
+    return this.writeFrom(endpoint, 0, data, timeoutMs, signal);
+  }
+
+  private writeFrom(
+    endpoint: number,
+    stream: number,
+    data: Uint8Array,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<TransferResult> {
     const copy = data.slice();
-    return this.transfer(endpoint, timeoutMs, signal, () => {
-      const outcome: BulkOutOutcome = this.device.bot.offerBulkOut(copy);
+    const uas = this.currentAlt().interfaceProtocol === 0x62;
+    return this.transfer(endpoint | (stream << 8), timeoutMs, signal, () => {
+      const outcome: BulkOutOutcome = uas
+        ? this.device.uas.offerBulkOut(endpoint, stream, copy)
+        : this.device.bot.offerBulkOut(copy);
       if (outcome.status === 'nak') return null;
       return { status: statusOf(outcome.status), actualLength: outcome.accepted };
     });
+  }
+
+  /** Streams exist only at SuperSpeed on a UAS device, as with libusb on xHCI (EHCI refuses: INVALID_PARAM). */
+  async allocStreams(count: number, endpoints: number[]): Promise<number> {
+    await this.enter();
+    if (!Number.isInteger(count) || count < 1 || count > 65533)
+      throw badInput(`a stream count is 1 to 65533; got ${count}`);
+    for (const e of endpoints) this.checkEndpoint(e, (e & 0x80) !== 0);
+    const offered = this.currentAlt().interfaceProtocol === 0x62 ? this.device.uas.streams : 0;
+    if (offered === 0)
+      throw badInput(
+        `endpoints ${endpoints.map((e) => `0x${e.toString(16)}`).join(', ')} have no bulk streams on this link`,
+      );
+    this.streamCount = Math.min(count, offered);
+    return this.streamCount;
+  }
+
+  async freeStreams(endpoints: number[]): Promise<void> {
+    await this.enter();
+    for (const e of endpoints) this.checkEndpoint(e, (e & 0x80) !== 0);
+    this.streamCount = 0;
+  }
+
+  async streamTransfer(
+    endpoint: number,
+    streamId: number,
+    buffer: Uint8Array,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<TransferResult> {
+    await this.enter();
+    if (!(buffer instanceof Uint8Array)) throw badInput('a stream transfer needs a Uint8Array');
+    const input = (endpoint & 0x80) !== 0;
+    this.checkEndpoint(endpoint, input);
+    checkTimeout(timeoutMs);
+    if (!Number.isInteger(streamId) || streamId < 1 || streamId > this.streamCount)
+      throw badInput(`stream ${streamId} is not allocated (streams 1..${this.streamCount})`);
+    return input
+      ? this.readInto(endpoint, streamId, buffer, timeoutMs, signal)
+      : this.writeFrom(endpoint, streamId, buffer, timeoutMs, signal);
   }
 
   /** Core's generic exchange over this handle's single transfers, as node-usb does. */
@@ -224,7 +292,8 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (this.pending.has(endpoint)) {
       return Promise.reject(
         badInput(
-          `a transfer is already pending on endpoint 0x${endpoint.toString(16)}; wait for it ` +
+          `a transfer is already pending on endpoint 0x${(endpoint & 0xff).toString(16)}` +
+            `${endpoint > 0xff ? ` stream ${endpoint >> 8}` : ''}; wait for it ` +
             `(one generic transfer per endpoint)`,
         ),
       );
@@ -263,7 +332,12 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
       };
       tryNow();
       if (this.pending.get(endpoint) !== entry) return;
-      off = this.device.bot.onChange(() => queueMicrotask(tryNow));
+      const offBot = this.device.bot.onChange(() => queueMicrotask(tryNow));
+      const offUas = this.device.uas.onChange(() => queueMicrotask(tryNow));
+      off = () => {
+        offBot();
+        offUas();
+      };
       if (timeoutMs > 0)
         timer = setTimeout(() => settle({ status: TransferStatus.TIMEOUT, actualLength: 0 }), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -313,11 +387,6 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     if (!alt.endpoints.some((e) => e.address === endpoint))
       throw badInput(
         `endpoint 0x${endpoint.toString(16)} is not in the selected alternate setting ${alt.alternateSetting}`,
-      );
-    if (alt.interfaceProtocol !== 0x50)
-      throw new UsbScsiError(
-        'E_UNSUPPORTED',
-        `the emulator does not implement UAS (alternate setting ${alt.alternateSetting} is protocol 0x62)`,
       );
   }
 }

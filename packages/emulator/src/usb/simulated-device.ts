@@ -11,6 +11,7 @@ import {
 import { BotDevice } from '../bot/bot-device.js';
 import type { BotDeviceStats, ControlOutcome } from '../bot/types.js';
 import { FaultInjector } from '../faults.js';
+import { UAS_PIPES, UasDevice } from '../uas/uas-device.js';
 import { Sense } from '../scsi/sense.js';
 import { attachNvmeBridge, type AttachedBridge, type NvmeBridgeModelOptions } from '../nvme/index.js';
 import type { LogicalUnit } from '../scsi/lun.js';
@@ -68,6 +69,11 @@ export interface SimulatedDeviceOptions extends TargetOptions {
   nvmeBridge?: NvmeBridgeModelOptions;
   /** After a bridge hazard drops the device, it re-enumerates this many ms later (default 50). */
   bridgeReconnectMs?: number;
+  /**
+   * UAS: milliseconds before the target runs each command (default none), to hold several
+   * outstanding or make them complete out of order.
+   */
+  uasCommandDelayMs?: (cdb: Uint8Array, tag: number) => number;
 }
 
 let nextAddress = 2;
@@ -79,6 +85,8 @@ let nextAddress = 2;
 export class SimulatedDevice {
   readonly target: ScsiTarget;
   readonly bot: BotDevice;
+  /** The UAS function (alternate setting 1 of `bot+uas`, 0 of `uas-only`); idle on `bot` devices. */
+  readonly uas: UasDevice;
   readonly faults: FaultInjector;
   /** The NVMe bridge model and its controller, when the device is one. */
   readonly nvme: AttachedBridge | null;
@@ -158,6 +166,13 @@ export class SimulatedDevice {
       maxPacketSize: bulkMaxPacket(this.speed),
       ...(options.stallOnShortDataIn === undefined ? {} : { stallOnShortDataIn: options.stallOnShortDataIn }),
       onDisconnectRequest: () => this.unplug(),
+    });
+    const superSpeed = this.speed === 'super' || this.speed === 'super-plus';
+    this.uas = new UasDevice({
+      target: this.target,
+      faults: this.faults,
+      streams: superSpeed && this.layout !== 'bot' ? 16 : 0,
+      ...(options.uasCommandDelayMs ? { commandDelayMs: options.uasCommandDelayMs } : {}),
     });
     // New microcode that re-enumerates: the activating command's CSW goes out first, then the
     // device drops off the bus and comes back (fresh address, new revision) after `ms`.
@@ -273,6 +288,9 @@ export class SimulatedDevice {
         ? { status: 'ok', data: Uint8Array.of(this.alternateSetting).subarray(0, length) }
         : { status: 'stall' };
     }
+    // CLEAR_FEATURE(ENDPOINT_HALT) on a UAS pipe: the emulated UAS function never halts one.
+    if (setup.requestType === 0x02 && setup.request === 0x01 && Object.values(UAS_PIPES).includes(setup.index as never))
+      return this.layout === 'bot' ? { status: 'stall' } : { status: 'ok' };
     // no BOT class requests on UAS
     if (this.layout === 'uas-only' && (setup.requestType & 0x60) === 0x20) return { status: 'stall' };
     return this.bot.control(setup, data);
@@ -285,6 +303,7 @@ export class SimulatedDevice {
     );
     if (!exists) return { status: 'stall' };
     this.alternateSetting = alternateSetting;
+    this.uas.powerOn();
     if (this.setInterfaceResets) {
       this.bot.powerOn();
       for (const unit of this.target.units) unit.unitAttention = Sense.powerOnOrReset();
@@ -309,6 +328,7 @@ export class SimulatedDevice {
     this.kernelDriver = this.kernelDriverName;
     this.alternateSetting = 0;
     this.bot.powerOn();
+    this.uas.powerOn();
     this.target.firmwareState?.powerOn();
     this.connected = true;
     for (const l of [...this.plugListeners]) l(true);
@@ -320,6 +340,7 @@ export class SimulatedDevice {
     this.claimedBy = null;
     this.alternateSetting = 0;
     this.bot.portReset();
+    this.uas.powerOn();
     for (const l of [...this.goneListeners]) l();
   }
 

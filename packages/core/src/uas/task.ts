@@ -1,0 +1,49 @@
+import type { UsbScsiError } from '../errors.js';
+import type { StatusIu } from './ius.js';
+
+/**
+ * One tag's life on the host: the IUs the status pipe delivered for it, in order, and its
+ * failure. `ended` means the device is done with the task (status received, or it was aborted or
+ * reset away), so its tag may be given out again.
+ */
+export class UasTask {
+  private readonly mailbox: StatusIu[] = [];
+  private waiter: { resolve: (iu: StatusIu) => void; reject: (err: UsbScsiError) => void } | undefined;
+  failure: UsbScsiError | undefined;
+  ended = false;
+  /** Cancels this task's own transfers (data, and with streams its status read). */
+  readonly transfers = new AbortController();
+
+  constructor(
+    readonly tag: number,
+    readonly lun: number,
+    readonly kind: 'command' | 'task-management',
+  ) {}
+
+  push(iu: StatusIu): void {
+    if (this.waiter) {
+      const { resolve } = this.waiter;
+      this.waiter = undefined;
+      resolve(iu);
+    } else this.mailbox.push(iu);
+  }
+
+  /** The first failure wins: a command keeps the error that ended it (timeout) over what recovery adds. */
+  fail(err: UsbScsiError): void {
+    this.failure ??= err;
+    if (this.waiter) {
+      const { reject } = this.waiter;
+      this.waiter = undefined;
+      reject(this.failure);
+    }
+  }
+
+  next(): Promise<StatusIu> {
+    const queued = this.mailbox.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+}

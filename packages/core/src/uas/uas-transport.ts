@@ -1,0 +1,681 @@
+import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError } from '../errors.js';
+import { decodeSense } from '../scsi/sense.js';
+import type { DecodedSense } from '../scsi/sense-types.js';
+import { DEFAULT_TIMEOUT_MS, type ScsiRequest, type ScsiResult, type ScsiTransport } from '../transport.js';
+import { TransferStatus, transferStatusName, type TransferResult, type UsbDeviceHandle } from '../usb/backend.js';
+import type { UasEvent } from './events.js';
+import {
+  ResponseCode,
+  STATUS_IU_MAX_LENGTH,
+  TaskManagementFunction,
+  decodeStatusIu,
+  encodeCommandIu,
+  encodeTaskManagementIu,
+  responseCodeName,
+  type StatusIu,
+} from './ius.js';
+import { findUasInterface, readConfigurationDescriptor, type UasPipes } from './pipes.js';
+import { TagAllocator } from './tags.js';
+import { UasTask } from './task.js';
+
+const DEFAULT_QUEUE_DEPTH = 16;
+/** Linux `uas` queues 32 commands on a device without streams. */
+const MAX_QUEUE_DEPTH_WITHOUT_STREAMS = 32;
+/** Tags beyond the queue depth without streams: room for task management while every slot is busy. */
+const SPARE_TAGS = 2;
+const DEFAULT_TASK_MANAGEMENT_TIMEOUT_MS = 2_000;
+
+export interface UasTransportOptions {
+  /** Which mass-storage interface to use when the device has several. */
+  interfaceNumber?: number;
+  /** Detach an active kernel driver (`uas`, `usb-storage`) before claiming: only the handoff lease passes true. */
+  detachKernelDriver?: boolean;
+  /**
+   * Commands in flight at once (default 16). With streams at most the streams the device and
+   * controller give; without, at most 32.
+   */
+  queueDepth?: number;
+  /** false: never allocate bulk streams (the USB 2 protocol even on USB 3). */
+  streams?: boolean;
+  /** How long a task management function may wait for its Response IU (default 2000 ms). */
+  taskManagementTimeoutMs?: number;
+  onEvent?: (event: UasEvent) => void;
+}
+
+/** Handles the usb package v3 drives: it cannot cancel one transfer (see FIELD-NOTES / node-usb.ts). */
+function refusesUas(handle: UsbDeviceHandle): string | undefined {
+  return handle.capabilities.cancellableTransfers === false
+    ? `the ${handle.info.backend} backend cannot cancel a pending transfer, and UAS keeps a status-pipe ` +
+        'read pending with no end while commands are queued (an abandoned one would swallow the next ' +
+        'status IU): use the native backend'
+    : undefined;
+}
+
+/** Whether `UasTransport` can run on this handle; the reason when not. */
+export function uasUnsupportedReason(handle: UsbDeviceHandle): string | undefined {
+  return refusesUas(handle);
+}
+
+class Slots {
+  private free: number;
+  private readonly waiters: Array<() => void> = [];
+  constructor(count: number) {
+    this.free = count;
+  }
+  async acquire(signal?: AbortSignal): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const waiter = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(cancelled());
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+function cancelled(): UsbScsiError {
+  return new UsbScsiError(ErrorCodes.CANCELLED, 'the command was cancelled (its AbortSignal fired)');
+}
+
+/** Rejects when the budget is spent or the signal fires; `dispose` stops both. */
+function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): { stop: Promise<never>; dispose(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stop = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new UsbScsiError(
+            ErrorCodes.TIMEOUT,
+            `the command did not complete within ${timeoutMs} ms (UAS tag ${tag}); it was aborted`,
+            { details: { timeoutMs, tag } },
+          ),
+        ),
+      timeoutMs,
+    );
+    onAbort = () => reject(cancelled());
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  stop.catch(() => undefined);
+  return {
+    stop,
+    dispose() {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+function phaseError(message: string, details?: Record<string, unknown>): UsbScsiError {
+  return new UsbScsiError(ErrorCodes.PHASE_ERROR, message, details ? { details } : {});
+}
+
+/** A Response IU in place of a command's status: the device refused or lost the command. */
+function responseError(iu: Extract<StatusIu, { id: 'response' }>, lun: number): UsbScsiError {
+  const details = { tag: iu.tag, responseCode: iu.responseCode, additionalInfo: iu.additionalInfo };
+  const what = `the device answered UAS tag ${iu.tag} with a Response IU: ${responseCodeName(iu.responseCode)}`;
+  switch (iu.responseCode) {
+    case ResponseCode.INCORRECT_LUN:
+      return new UsbScsiError(ErrorCodes.BAD_INPUT, `${what}; LUN ${lun} does not exist on the device`, { details });
+    case ResponseCode.INVALID_IU:
+    case ResponseCode.OVERLAPPED_TAG:
+      return phaseError(`${what}; host and device lost step`, details);
+    default:
+      return new UsbScsiError(ErrorCodes.IO, what, { details });
+  }
+}
+
+/** Linux `uas` lets a short data phase end at the status: a data transfer still pending then is cancelled. */
+const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * SCSI over USB Attached SCSI, host side, several commands in flight by tag.
+ *
+ * With bulk streams (USB 3, when the device's companion descriptors and the controller have
+ * them) each command's status read and data transfer are posted up front on stream = tag, then
+ * its Command IU goes out. Without (USB 2, or a backend without streams) one status read is kept
+ * pending for all commands, and a command's data moves only once the device sent Read Ready /
+ * Write Ready for its tag: the order of Linux `drivers/usb/storage/uas.c`.
+ *
+ * A command that times out or is cancelled is aborted on the device: ABORT TASK for its tag,
+ * LOGICAL UNIT RESET if that fails, a USB port reset if that fails too (each reported through
+ * `onEvent`). CHECK CONDITION with the Sense IU's sense is a result, as on BOT.
+ */
+export class UasTransport implements ScsiTransport {
+  readonly kind = 'uas' as const;
+  /** UAS has no GET MAX LUN; LUN 0 is the one every device has. */
+  readonly maxLun = 0;
+  readonly fdStreaming = false;
+  private readonly tasks = new Map<number, UasTask>();
+  private readonly tags: TagAllocator;
+  private readonly slots: Slots;
+  private commandPipe: Promise<unknown> = Promise.resolve();
+  private readonly dataPipes = new Map<number, Promise<unknown>>();
+  private statusReader: Promise<void> | null = null;
+  private readonly readerStop = new AbortController();
+  private lunReset: Promise<boolean> | null = null;
+  private broken: UsbScsiError | null = null;
+  private closed = false;
+  private readonly running = new Set<Promise<unknown>>();
+  /** Most tasks outstanding at once so far (commands and task management), for tests and benchmarks. */
+  maxOutstanding = 0;
+
+  private constructor(
+    readonly handle: UsbDeviceHandle,
+    readonly pipes: UasPipes,
+    /** Streams allocated per endpoint; 0: the USB 2 protocol. */
+    readonly streams: number,
+    readonly queueDepth: number,
+    private readonly options: UasTransportOptions,
+    private readonly detachedKernelDriver: boolean,
+  ) {
+    this.tags = new TagAllocator(streams > 0 ? streams : queueDepth + SPARE_TAGS);
+    this.slots = new Slots(queueDepth);
+  }
+
+  /**
+   * Finds the UAS alternate setting from the configuration descriptor's Pipe Usage descriptors,
+   * claims the interface, selects the setting and allocates streams where device, controller
+   * and backend have them.
+   */
+  static async open(handle: UsbDeviceHandle, options: UasTransportOptions = {}): Promise<UasTransport> {
+    const refused = refusesUas(handle);
+    if (refused) throw new UsbScsiError(ErrorCodes.UNSUPPORTED, refused);
+    const asked = options.queueDepth;
+    if (asked !== undefined && (!Number.isInteger(asked) || asked < 1 || asked > 256))
+      throw badInput(`a UAS queue depth is 1 to 256 commands; got ${asked}`);
+    const pipes = findUasInterface(await readConfigurationDescriptor(handle), options.interfaceNumber);
+    const n = pipes.interfaceNumber;
+
+    let detached = false;
+    if (handle.capabilities.kernelDriver && (await handle.kernelDriverActive(n))) {
+      if (!options.detachKernelDriver) {
+        throw new UsbScsiError(
+          ErrorCodes.BUSY,
+          `the OS storage driver holds interface ${n}: take a handoff lease (it unmounts and detaches ` +
+            `safely) or use the SG_IO transport`,
+          { details: { interfaceNumber: n } },
+        );
+      }
+      await handle.detachKernelDriver(n);
+      detached = true;
+    }
+    let streams = 0;
+    try {
+      await handle.claimInterface(n);
+      options.onEvent?.({ type: 'select-alternate', alternateSetting: pipes.alternateSetting });
+      await handle.setAlternateSetting(n, pipes.alternateSetting);
+      streams = await allocateStreams(handle, pipes, asked ?? DEFAULT_QUEUE_DEPTH, options);
+      const depth =
+        streams > 0
+          ? Math.min(streams, asked ?? DEFAULT_QUEUE_DEPTH)
+          : Math.min(asked ?? DEFAULT_QUEUE_DEPTH, MAX_QUEUE_DEPTH_WITHOUT_STREAMS);
+      return new UasTransport(handle, pipes, streams, depth, options, detached);
+    } catch (err) {
+      if (streams > 0) await handle.freeStreams?.(streamEndpoints(pipes)).catch(() => undefined);
+      await handle.releaseInterface(n).catch(() => undefined);
+      if (detached) await handle.attachKernelDriver(n).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get interfaceNumber(): number {
+    return this.pipes.interfaceNumber;
+  }
+
+  /** Tasks (commands and task management functions) the device holds right now. */
+  get outstanding(): number {
+    let n = 0;
+    for (const t of this.tasks.values()) if (!t.ended) n++;
+    return n;
+  }
+
+  async execute(request: ScsiRequest): Promise<ScsiResult> {
+    this.assertUsable();
+    if (request.dataFd) {
+      throw new UsbScsiError(
+        ErrorCodes.UNSUPPORTED,
+        'the UAS transport moves data through buffers, not file descriptors',
+      );
+    }
+    // Refused before a slot or a tag is taken: nothing is sent.
+    encodeCommandIu({ tag: 1, lun: request.lun ?? 0, cdb: request.cdb });
+    const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw badInput(`timeout ${timeoutMs} must be a positive number of ms`);
+    await this.slots.acquire(request.signal);
+    const run = this.run(request, timeoutMs);
+    this.running.add(run);
+    try {
+      return await run;
+    } finally {
+      this.running.delete(run);
+      this.slots.release();
+    }
+  }
+
+  /** LOGICAL UNIT RESET on LUN 0, then a USB port reset if the device does not complete it. */
+  async reset(): Promise<void> {
+    this.assertUsable();
+    if (!(await this.resetLun(0, 'requested'))) await this.usbReset('LOGICAL UNIT RESET failed');
+    if (this.broken) throw this.broken;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.running]);
+    this.readerStop.abort();
+    await this.statusReader?.catch(() => undefined);
+    const n = this.pipes.interfaceNumber;
+    try {
+      if (this.streams > 0 && !this.broken)
+        await this.handle.freeStreams?.(streamEndpoints(this.pipes)).catch(ignoreGone);
+      await this.handle.releaseInterface(n).catch(ignoreGone);
+      if (this.detachedKernelDriver) await this.handle.attachKernelDriver(n).catch(ignoreGone);
+    } finally {
+      await this.handle.close().catch(ignoreGone);
+    }
+  }
+
+  // ---- one command ------------------------------------------------------------------------
+
+  private async run(request: ScsiRequest, timeoutMs: number): Promise<ScsiResult> {
+    const started = process.hrtime.bigint();
+    const tag = await this.tags.acquire(request.signal);
+    if (tag === undefined) throw cancelled();
+    const task = this.track(new UasTask(tag, request.lun ?? 0, 'command'));
+    const { stop, dispose } = stopper(timeoutMs, tag, request.signal);
+    const work = this.exchange(task, request, performance.now() + timeoutMs);
+    work.catch(() => undefined);
+    try {
+      const result = await Promise.race([work, stop]);
+      result.durationNs = Number(process.hrtime.bigint() - started);
+      return result;
+    } catch (err) {
+      const error = isUsbScsiError(err) ? err : new UsbScsiError(ErrorCodes.IO, String(err), { cause: err });
+      task.fail(error);
+      task.transfers.abort();
+      if (!task.ended) await this.recover(task, error.code === ErrorCodes.CANCELLED ? 'cancelled' : error.message);
+      throw task.failure ?? error;
+    } finally {
+      dispose();
+      task.transfers.abort();
+      this.untrack(task);
+    }
+  }
+
+  private async exchange(task: UasTask, request: ScsiRequest, end: number): Promise<ScsiResult> {
+    const direction = request.data && request.data.length > 0 ? request.direction : 'none';
+    const buffer = direction === 'none' ? undefined : request.data!;
+    let data: { done: Promise<TransferResult>; abort: AbortController } | undefined;
+    const startData = () => {
+      const abort = new AbortController();
+      const done = this.dataTransfer(task, direction === 'in', buffer!, end, abort.signal);
+      done.catch(() => undefined);
+      data = { done, abort };
+    };
+    if (this.streams > 0) {
+      this.readStatusStream(task);
+      if (buffer) startData();
+    } else this.ensureStatusReader();
+    const sent = await this.sendOnCommandPipe(
+      encodeCommandIu({ tag: task.tag, lun: task.lun, cdb: request.cdb }),
+      end,
+      task.transfers.signal,
+    );
+    if (sent.status !== TransferStatus.OK || sent.actualLength !== 32) {
+      // A Command IU that did not go out leaves no task on the device.
+      if (sent.status === TransferStatus.STALL) task.ended = true;
+      throw new UsbScsiError(
+        sent.status === TransferStatus.TIMEOUT ? ErrorCodes.TIMEOUT : ErrorCodes.IO,
+        `the Command IU for tag ${task.tag} did not go out (${transferStatusName(sent.status)}, ${sent.actualLength} of 32 bytes)`,
+      );
+    }
+    for (;;) {
+      const iu = await task.next();
+      switch (iu.id) {
+        case 'read-ready':
+        case 'write-ready': {
+          const wants = iu.id === 'read-ready' ? 'in' : 'out';
+          if (direction !== wants) {
+            throw phaseError(
+              `the device sent ${iu.id} for tag ${task.tag}, whose command moves ${direction === 'none' ? 'no data' : `data ${direction}`}`,
+              { tag: task.tag },
+            );
+          }
+          // With streams the data transfer is already posted: the Ready IU adds nothing.
+          if (this.streams > 0) break;
+          if (data) throw phaseError(`the device sent ${iu.id} twice for tag ${task.tag}`, { tag: task.tag });
+          startData();
+          break;
+        }
+        case 'response':
+          task.ended = true;
+          throw responseError(iu, task.lun);
+        case 'sense': {
+          task.ended = true;
+          let moved: TransferResult = { status: TransferStatus.OK, actualLength: 0 };
+          if (data) {
+            await nextMacrotask();
+            data.abort.abort();
+            moved = await data.done;
+          }
+          const length = buffer?.length ?? 0;
+          const transferred = Math.min(moved.actualLength, length);
+          const sense = senseOf(iu.sense);
+          return {
+            status: iu.status,
+            ...(sense ? { sense } : {}),
+            data: direction === 'in' ? buffer!.subarray(0, transferred) : new Uint8Array(0),
+            transferred,
+            residue: length - transferred,
+            durationNs: 0,
+          };
+        }
+      }
+    }
+  }
+
+  private track(task: UasTask): UasTask {
+    this.tasks.set(task.tag, task);
+    this.maxOutstanding = Math.max(this.maxOutstanding, this.outstanding);
+    return task;
+  }
+
+  /** Gives the tag back once the device is done with it; a task left unended keeps its tag until a reset. */
+  private untrack(task: UasTask): void {
+    if (!task.ended) return;
+    if (this.tasks.get(task.tag) === task) this.tasks.delete(task.tag);
+    this.tags.release(task.tag);
+  }
+
+  // ---- pipes --------------------------------------------------------------------------------
+
+  private sendOnCommandPipe(iu: Uint8Array, end: number, signal: AbortSignal): Promise<TransferResult> {
+    const send = this.commandPipe.then(() => {
+      const left = leftMs(end);
+      if (left === 0 || signal.aborted)
+        return { status: left === 0 ? TransferStatus.TIMEOUT : TransferStatus.CANCELLED, actualLength: 0 };
+      return this.handle.bulkOut(this.pipes.commandOut, iu, left, signal);
+    });
+    this.commandPipe = send.catch(() => undefined);
+    return send;
+  }
+
+  private dataTransfer(
+    task: UasTask,
+    input: boolean,
+    buffer: Uint8Array,
+    end: number,
+    own: AbortSignal,
+  ): Promise<TransferResult> {
+    const endpoint = input ? this.pipes.dataIn : this.pipes.dataOut;
+    const signal = AbortSignal.any([task.transfers.signal, own]);
+    const move = async (): Promise<TransferResult> => {
+      const left = leftMs(end);
+      if (left === 0) return { status: TransferStatus.TIMEOUT, actualLength: 0 };
+      const result =
+        this.streams > 0
+          ? await this.handle.streamTransfer!(endpoint, task.tag, buffer, left, signal)
+          : input
+            ? await this.handle.bulkIn(endpoint, buffer, left, signal)
+            : await this.handle.bulkOut(endpoint, buffer, left, signal);
+      if (result.status === TransferStatus.STALL) {
+        this.options.onEvent?.({ type: 'clear-halt', endpoint });
+        await this.handle.clearHalt(endpoint).catch(() => undefined);
+      }
+      return result;
+    };
+    if (this.streams > 0) return move();
+    // One transfer at a time on a pipe without streams.
+    const run = (this.dataPipes.get(endpoint) ?? Promise.resolve()).then(move);
+    this.dataPipes.set(
+      endpoint,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+
+  /** With streams: the status read of one tag, again after each Read/Write Ready, until its last IU. */
+  private readStatusStream(task: UasTask): void {
+    const read = async () => {
+      for (;;) {
+        const bytes = new Uint8Array(STATUS_IU_MAX_LENGTH);
+        const r = await this.handle.streamTransfer!(this.pipes.statusIn, task.tag, bytes, 0, task.transfers.signal);
+        if (r.status === TransferStatus.CANCELLED) return;
+        if (r.status !== TransferStatus.OK) {
+          throw new UsbScsiError(
+            ErrorCodes.IO,
+            `the status read of stream ${task.tag} ended with ${transferStatusName(r.status)}`,
+          );
+        }
+        const iu = decodeStatusIu(bytes.subarray(0, r.actualLength));
+        if (iu.tag !== task.tag) {
+          throw phaseError(`the device sent an IU for tag ${iu.tag} on stream ${task.tag}`, {
+            tag: task.tag,
+            iuTag: iu.tag,
+          });
+        }
+        task.push(iu);
+        if (iu.id === 'sense' || iu.id === 'response') return;
+      }
+    };
+    read().catch((err: unknown) => task.fail(asError(err)));
+  }
+
+  /** Without streams: one status read pending while any task is outstanding; IUs routed by tag. */
+  private ensureStatusReader(): void {
+    if (this.statusReader || this.closed) return;
+    this.statusReader = this.readStatusPipe()
+      .catch((err: unknown) => this.faultAll(asError(err)))
+      .finally(() => {
+        this.statusReader = null;
+        if (this.outstanding > 0 && !this.broken && !this.readerStop.signal.aborted) this.ensureStatusReader();
+      });
+  }
+
+  private async readStatusPipe(): Promise<void> {
+    while (this.outstanding > 0 && !this.broken) {
+      const bytes = new Uint8Array(STATUS_IU_MAX_LENGTH);
+      const r = await this.handle.bulkIn(this.pipes.statusIn, bytes, 0, this.readerStop.signal);
+      if (r.status === TransferStatus.CANCELLED) return;
+      if (r.status === TransferStatus.STALL) {
+        this.options.onEvent?.({ type: 'clear-halt', endpoint: this.pipes.statusIn });
+        await this.handle.clearHalt(this.pipes.statusIn);
+        continue;
+      }
+      if (r.status !== TransferStatus.OK)
+        throw new UsbScsiError(ErrorCodes.IO, `the status pipe read ended with ${transferStatusName(r.status)}`);
+      let iu: StatusIu;
+      try {
+        iu = decodeStatusIu(bytes.subarray(0, r.actualLength));
+      } catch (err) {
+        this.faultAll(asError(err));
+        continue;
+      }
+      const task = this.tasks.get(iu.tag);
+      if (!task || task.ended) {
+        this.faultAll(
+          phaseError(`the device sent a ${iu.id} IU for tag ${iu.tag}, which no command holds`, { iuTag: iu.tag }),
+        );
+        continue;
+      }
+      task.push(iu);
+    }
+  }
+
+  /** An IU no task can own: every outstanding task's state is in doubt. */
+  private faultAll(err: UsbScsiError): void {
+    this.options.onEvent?.({ type: 'protocol-fault', message: err.message });
+    for (const task of this.tasks.values()) if (!task.ended) task.fail(err);
+  }
+
+  // ---- recovery -----------------------------------------------------------------------------
+
+  private async recover(task: UasTask, reason: string): Promise<void> {
+    if (this.broken) return;
+    if (await this.taskManagement(TaskManagementFunction.ABORT_TASK, task.lun, reason, task.tag)) {
+      task.ended = true;
+      return;
+    }
+    if (await this.resetLun(task.lun, `ABORT TASK for tag ${task.tag} failed`)) return;
+    await this.usbReset(`LOGICAL UNIT RESET on LUN ${task.lun} failed`);
+  }
+
+  private resetLun(lun: number, reason: string): Promise<boolean> {
+    this.lunReset ??= this.taskManagement(TaskManagementFunction.LOGICAL_UNIT_RESET, lun, reason).then((ok) => {
+      this.lunReset = null;
+      if (ok) {
+        const gone = new UsbScsiError(ErrorCodes.IO, `the command was aborted by a LOGICAL UNIT RESET (${reason})`);
+        for (const t of this.tasks.values()) {
+          if (t.lun !== lun || t.ended || t.kind !== 'command') continue;
+          t.ended = true;
+          t.fail(gone);
+          t.transfers.abort();
+        }
+      }
+      return ok;
+    });
+    return this.lunReset;
+  }
+
+  private async usbReset(reason: string): Promise<void> {
+    if (this.broken) return;
+    this.options.onEvent?.({ type: 'usb-reset', reason });
+    this.broken = new UsbScsiError(
+      ErrorCodes.DEVICE_GONE,
+      `the UAS device did not recover (${reason}) and its USB port was reset: list and open it again`,
+    );
+    for (const t of this.tasks.values()) {
+      t.ended = true;
+      t.fail(this.broken);
+      t.transfers.abort();
+    }
+    this.readerStop.abort();
+    await this.handle.resetDevice().catch(() => undefined);
+  }
+
+  /** Sends one task management function and waits (bounded) for its Response IU: true when it completed. */
+  private async taskManagement(
+    fn: TaskManagementFunction,
+    lun: number,
+    reason: string,
+    taskTag?: number,
+  ): Promise<boolean> {
+    const report = (outcome: string) =>
+      this.options.onEvent?.(
+        fn === TaskManagementFunction.ABORT_TASK
+          ? { type: 'abort-task', tag: taskTag!, reason, outcome }
+          : { type: 'lun-reset', lun, reason, outcome },
+      );
+    if (this.broken) return false;
+    const budget = this.options.taskManagementTimeoutMs ?? DEFAULT_TASK_MANAGEMENT_TIMEOUT_MS;
+    const giveUp = AbortSignal.timeout(budget);
+    const tag = await this.tags.acquire(giveUp);
+    if (tag === undefined) {
+      report(`no free tag within ${budget} ms`);
+      return false;
+    }
+    const tmf = this.track(new UasTask(tag, lun, 'task-management'));
+    const { stop, dispose } = stopper(budget, tag, giveUp);
+    try {
+      if (this.streams > 0) this.readStatusStream(tmf);
+      else this.ensureStatusReader();
+      const iu = encodeTaskManagementIu({ tag, function: fn, lun, ...(taskTag !== undefined ? { taskTag } : {}) });
+      const sent = await this.sendOnCommandPipe(iu, performance.now() + budget, tmf.transfers.signal);
+      if (sent.status !== TransferStatus.OK) {
+        report(`the Task Management IU did not go out (${transferStatusName(sent.status)})`);
+        return false;
+      }
+      const answer = await Promise.race([tmf.next(), stop]);
+      if (answer.id !== 'response') {
+        report(`the device answered with a ${answer.id} IU`);
+        return false;
+      }
+      report(responseCodeName(answer.responseCode));
+      return answer.responseCode === ResponseCode.TMF_COMPLETE || answer.responseCode === ResponseCode.TMF_SUCCEEDED;
+    } catch (err) {
+      report(`no answer: ${asError(err).message}`);
+      return false;
+    } finally {
+      dispose();
+      tmf.ended = true;
+      tmf.transfers.abort();
+      this.untrack(tmf);
+    }
+  }
+
+  private assertUsable(): void {
+    if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
+    if (this.broken) throw this.broken;
+  }
+}
+
+async function allocateStreams(
+  handle: UsbDeviceHandle,
+  pipes: UasPipes,
+  depth: number,
+  options: UasTransportOptions,
+): Promise<number> {
+  const none = (reason: string) => {
+    options.onEvent?.({ type: 'no-streams', reason });
+    return 0;
+  };
+  if (options.streams === false) return none('streams turned off');
+  if (pipes.maxStreams === 0)
+    return none(`the device runs at ${handle.info.speed} speed without stream-capable endpoints`);
+  if (!handle.allocStreams || !handle.streamTransfer)
+    return none(`the ${handle.info.backend} backend has no bulk streams`);
+  try {
+    const count = await handle.allocStreams(Math.min(pipes.maxStreams, depth), streamEndpoints(pipes));
+    options.onEvent?.({ type: 'streams', count });
+    return count;
+  } catch (err) {
+    if (isUsbScsiError(err) && (err.code === ErrorCodes.BAD_INPUT || err.code === ErrorCodes.UNSUPPORTED))
+      return none(`the host refused bulk streams: ${err.message}`);
+    throw err;
+  }
+}
+
+function streamEndpoints(pipes: UasPipes): number[] {
+  return [pipes.statusIn, pipes.dataIn, pipes.dataOut];
+}
+
+function leftMs(end: number): number {
+  const left = end - performance.now();
+  return left > 0 ? Math.ceil(left) : 0;
+}
+
+function senseOf(bytes: Uint8Array): DecodedSense | undefined {
+  if (bytes.length === 0) return undefined;
+  try {
+    return decodeSense(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+function asError(err: unknown): UsbScsiError {
+  return isUsbScsiError(err) ? err : new UsbScsiError(ErrorCodes.IO, String(err), { cause: err });
+}
+
+function ignoreGone(err: unknown): void {
+  if (isUsbScsiError(err) && err.code === ErrorCodes.DEVICE_GONE) return;
+  throw err;
+}
