@@ -232,6 +232,42 @@ async function randomViaDevice(dev) {
   return out;
 }
 
+/**
+ * core's UasTransport on the usb-uas disk under core's lease (the lease unbinds `uas` and gives
+ * it back), as a ScsiDevice; `close()` ends both and waits for the kernel's disk.
+ */
+async function openUas(backend) {
+  await waitForUasDisk();
+  const core = await import(`${process.cwd()}/packages/core/dist/index.js`);
+  const { UasTransport } = await import(`${process.cwd()}/packages/core/dist/uas/index.js`);
+  const info = (await backend.list()).find((d) => `${hex4(d.vendorId)}:${hex4(d.productId)}` === UAS_SELECTOR);
+  if (!info) throw new Error(`${UAS_SELECTOR} is not listed`);
+  const intf = info.configurations[0].interfaces.find((i) => i.interfaceProtocol === 0x62);
+  const lease = await core.acquireLease(core.leaseDeviceOf(info, intf.interfaceNumber), {
+    journal: null,
+    registry: null,
+  });
+  let transport = null;
+  try {
+    const handle = await backend.open(info);
+    lease.onRelease(() => (transport ? transport.close() : handle.close()));
+    transport = await UasTransport.open(handle);
+  } catch (err) {
+    await lease.release().catch(() => undefined);
+    throw err;
+  }
+  const dev = new core.ScsiDevice(transport, { maxTransferBytes: maxSize });
+  return {
+    dev,
+    close: async () => {
+      await lease.release();
+      await waitForUasDisk();
+    },
+  };
+}
+
+const hex4 = (n) => n.toString(16).padStart(4, '0');
+
 let open;
 let backends;
 
@@ -325,20 +361,15 @@ async function measurePath(path) {
   if (path === 'uas') {
     const b = backends.find((x) => x.name === 'native');
     if (!b?.backend) throw new Error(`the native backend did not load: ${b?.reason ?? 'unknown'}`);
-    await waitForUasDisk();
-    const dev = await open.openDevice({
-      selector: UAS_SELECTOR,
-      backend: b.backend,
-      transport: 'uas',
-      tuning: { maxTransferBytes: maxSize },
-    });
+    const { dev, close } = await openUas(b.backend);
     try {
-      const result = await measureDevice(dev, [`UasTransport, queue depth ${dev.transport?.queueDepth ?? '?'}`]);
+      const result = await measureDevice(dev, [
+        `UasTransport: ${dev.transport.streams} streams, queue depth ${dev.transport.queueDepth}`,
+      ]);
       result.random = await randomViaDevice(dev);
       return result;
     } finally {
-      await dev.close();
-      await waitForUasDisk();
+      await close();
     }
   }
   const m = /^native-(?:d(\d+)|(1urb)|(pinned)|(random))$/.exec(path);
@@ -424,6 +455,7 @@ async function main() {
         results[path] = { error: msg };
         log(`rep ${r + 1}/${cfg.reps} ${path}: FAILED ${msg}`);
         await waitForKernelDisk().catch(() => undefined);
+        await waitForUasDisk().catch(() => undefined);
       }
     }
     reps.push({ order, results });
