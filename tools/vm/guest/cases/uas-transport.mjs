@@ -62,7 +62,7 @@ function kernelRead(dev, lba, length) {
  * Lease (unbinds `uas`), open, UasTransport.open, `fn(transport, events)`; then the transport's
  * close (frees streams, releases, closes the handle) and the lease's release: `uas` has the disk.
  */
-async function withUasTransport(uasMod, handoff, backend, fn) {
+async function withUasTransport(uasMod, handoff, backend, fn, step = () => undefined) {
   await waitForUasDisk();
   const info = (await backend.list()).find((d) => d.vendorId === QEMU_VID && d.productId === QEMU_UAS_PID);
   assert(info, '46f4:0003 listed');
@@ -75,12 +75,21 @@ async function withUasTransport(uasMod, handoff, backend, fn) {
   let transport = null;
   try {
     assertEqual(uasDisks().length, 0, 'usb-uas sd disks while leased');
+    step('leased');
     const handle = await backend.open(info);
     lease.onRelease(() => (transport ? transport.close() : handle.close()));
-    transport = await uasMod.UasTransport.open(handle, { onEvent: (e) => events.push(e) });
+    transport = await uasMod.UasTransport.open(handle, {
+      onEvent: (e) => {
+        events.push(e);
+        step(`event ${JSON.stringify(e)}`);
+      },
+    });
+    step('transport open');
     return await fn(transport, events);
   } finally {
+    step('releasing');
     await lease.release();
+    step('released');
     const disk = (await waitForUasDisk()).slice('/dev/'.length);
     const uevent = readFileSync(`/sys/bus/usb/devices/${usbInterfaceOfDisk(disk)}/uevent`, 'utf8');
     assert(/DRIVER=uas/.test(uevent), `the usb-uas interface is bound to uas again: ${uevent}`);
