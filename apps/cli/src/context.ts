@@ -3,7 +3,16 @@
  * chosen mode (human / --json / --quiet), and the device session (selection,
  * tracing, closing). Protocol work is core's; this file only wires it.
  */
-import type { BotEvent, HandoffPlatform, LeaseOptions, LeaseRegistry, ScsiDevice, UsbBackend } from '@usbscsi/core';
+import type {
+  BotEvent,
+  HandoffPlatform,
+  LeaseOptions,
+  LeaseRegistry,
+  ScsiDevice,
+  TransportChoice,
+  UasEvent,
+  UsbBackend,
+} from '@usbscsi/core';
 import {
   ErrorCodes,
   LeaseJournal,
@@ -11,6 +20,7 @@ import {
   UsbScsiError,
   badInput,
   describeBotEvent,
+  describeUasEvent,
   openDevice,
   openTraceFile,
   type TraceFile,
@@ -27,6 +37,7 @@ export interface GlobalOptions {
   device?: string;
   lun?: string;
   backend: BackendChoice;
+  transport?: TransportChoice;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -153,17 +164,31 @@ export class CliContext {
         }
         backend = await createSimBackend(spec, this.deps);
       }
-      if (this.opts.trace && this.opts.backend === 'sg') {
+      const asked = this.opts.transport ?? 'auto';
+      if (this.opts.backend === 'sg' && asked !== 'auto' && asked !== 'sg') {
+        throw badInput(
+          `--backend sg sends commands through the kernel (SG_IO) and cannot carry --transport ${asked}: ` +
+            `use --backend native (or auto) with --transport ${asked}.`,
+        );
+      }
+      const sg = this.opts.backend === 'sg' || asked === 'sg';
+      if (this.opts.trace && sg) {
         throw new UsbScsiError(
           ErrorCodes.UNSUPPORTED,
-          '--trace records USB transfers, and --backend sg sends commands through the kernel ' +
-            '(SG_IO) with none; use --backend native or node-usb to trace.',
+          '--trace records USB transfers, and SG_IO (--backend sg / --transport sg) sends commands ' +
+            'through the kernel with none; use --transport bot or uas to trace.',
         );
       }
       if (this.opts.trace) trace = openTraceFile(this.opts.trace);
       const recorder = trace?.recorder;
       // Tracing needs BOT: SG_IO sends no USB transfers this process could see.
-      const transport = this.opts.backend === 'sg' ? 'sg' : this.opts.backend === 'auto' && !trace ? 'auto' : 'bot';
+      const transport: TransportChoice = sg
+        ? 'sg'
+        : asked !== 'auto'
+          ? asked
+          : this.opts.backend === 'auto' && !trace
+            ? 'auto'
+            : 'bot';
       const openOptions = {
         ...(spec !== undefined && !isSimSelector(spec) ? { selector: spec } : {}),
         backend: backend ?? (this.opts.backend === 'sg' ? 'auto' : this.opts.backend),
@@ -174,10 +199,15 @@ export class CliContext {
         ...(recorder ? { wrapBackend: (inner: UsbBackend) => new TracingBackend(inner, recorder) } : {}),
         // --verbose: one stderr line per thing BOT did besides the commands (stdout stays the result).
         ...(this.opts.verbose
-          ? { onBotEvent: (event: BotEvent) => void this.io.stderr.write(`usbscsi: bot: ${describeBotEvent(event)}\n`) }
+          ? {
+              onBotEvent: (event: BotEvent) => void this.io.stderr.write(`usbscsi: bot: ${describeBotEvent(event)}\n`),
+              onUasEvent: (event: UasEvent) => void this.io.stderr.write(`usbscsi: uas: ${describeUasEvent(event)}\n`),
+            }
           : {}),
       } as const;
       device = await openDevice(openOptions);
+      if (this.opts.verbose)
+        this.io.stderr.write(`usbscsi: transport: ${device.transportKind} (backend ${device.description.backend})\n`);
       return await fn(device, () => openDevice(openOptions));
     } finally {
       try {

@@ -44,6 +44,15 @@ export function createProgram(io: CliIo, deps: CliDeps, state: RunState): Comman
         .choices(['auto', 'native', 'node-usb', 'sg'])
         .default('auto'),
     )
+    .addOption(
+      new Option(
+        '--transport <name>',
+        'what carries the commands: auto (SG_IO when the kernel owns the device on Linux, else UAS ' +
+          'where the device has it, else BOT), bot, uas or sg',
+      )
+        .choices(['auto', 'bot', 'uas', 'sg'])
+        .default('auto'),
+    )
     .option('--json', 'print one JSON document (errors as {"error":{…}})')
     .option('-q, --quiet', 'print only data and errors')
     .option('-v, --verbose', 'more detail; stack traces on errors')

@@ -155,6 +155,11 @@ export class ScsiDevice {
     };
   }
 
+  /** Which transport carries the commands: `bot`, `uas`, `sg` or `remote` (the daemon). */
+  get transportKind(): DeviceDescription['transport'] {
+    return this.description.transport;
+  }
+
   /**
    * Sends any CDB. Never throws for CHECK CONDITION: the result carries the
    * status and decoded sense. Throws `UsbScsiError` for transport failures

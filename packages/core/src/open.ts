@@ -14,9 +14,12 @@ import { PassThroughTransport } from './sg/passthrough.js';
 import { linuxMountsOfNode, linuxMountsOfUsbDevice } from './topology/linux-node-mounts.js';
 import type { UsbBackend, UsbDeviceHandle } from './usb/backend.js';
 import { usbIdsOf } from './hex.js';
+import type { UasEvent } from './uas/events.js';
+import { UasTransport, uasUnsupportedReason } from './uas/uas-transport.js';
 
 export type BackendChoice = UsbBackend | 'auto' | 'native' | 'node-usb';
-export type TransportChoice = 'auto' | 'bot' | 'sg';
+export type TransportChoice = 'auto' | 'bot' | 'uas' | 'sg';
+const TRANSPORT_CHOICES: readonly TransportChoice[] = ['auto', 'bot', 'uas', 'sg'];
 
 /**
  * How to take the interface from the OS when BOT needs it: `unmount` (sync +
@@ -45,6 +48,10 @@ export interface OpenDeviceOptions {
   commandTimeoutMs?: number;
   /** What BOT does besides the commands (reset recovery, clear halt, CSW retry...), for `--verbose`. */
   onBotEvent?: (event: BotEvent) => void;
+  /** UAS: commands in flight at once (default 16, at most the device's streams where it has them). */
+  queueDepth?: number;
+  /** What UAS does besides the commands (streams, ABORT TASK, LOGICAL UNIT RESET, port reset), for `--verbose`. */
+  onUasEvent?: (event: UasEvent) => void;
 }
 
 type BackendLoad = { backend: UsbBackend | null; reason?: string };
@@ -90,22 +97,32 @@ export async function listMassStorageDevices(choice: BackendChoice = 'auto'): Pr
 
 /**
  * Opens one SCSI device. Selection is exact (E_NOT_FOUND / E_AMBIGUOUS with
- * candidates). The transport is BOT, unless SG_IO is asked for or `auto` finds
- * the kernel owning the device on Linux (then no detach is needed at all).
- * BOT on an interface the OS holds goes through a handoff lease: refused with
- * E_MOUNTED while anything is mounted, unless `lease.unmount` is set.
+ * candidates). `auto` keeps SG_IO when the kernel owns the device on Linux and
+ * has a node for it (no detach at all); otherwise it takes UAS when the device
+ * has a UAS alternate setting and the backend can run it, else BOT. `bot`,
+ * `uas` and `sg` force one. BOT and UAS on an interface the OS holds go through
+ * a handoff lease: refused with E_MOUNTED while anything is mounted, unless
+ * `lease.unmount` is set. `ScsiDevice.transportKind` says which was taken.
  */
 export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiDevice> {
   const selector = parseSelector(options.selector);
   const transportChoice = options.transport ?? 'auto';
-  if (!['auto', 'bot', 'sg'].includes(transportChoice))
-    throw badInput(`unknown transport '${transportChoice}': use auto, bot or sg`);
+  if (!TRANSPORT_CHOICES.includes(transportChoice))
+    throw badInput(`unknown transport '${String(transportChoice)}': use auto, bot, uas or sg`);
+  const depth = options.queueDepth;
+  if (depth !== undefined && (!Number.isInteger(depth) || depth < 1 || depth > 256))
+    throw badInput(`a queue depth is 1 to 256 commands; got ${depth}`);
   const lun = options.lun ?? 0;
   const maxTransferBytes = options.tuning?.maxTransferBytes ?? DEFAULT_MAX_TRANSFER_BYTES;
   const timeout = options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {};
 
   // A /dev path with SG_IO needs no USB backend at all.
-  if (selector.kind === 'path' && transportChoice !== 'bot' && typeof options.backend !== 'object') {
+  if (
+    selector.kind === 'path' &&
+    transportChoice !== 'bot' &&
+    transportChoice !== 'uas' &&
+    typeof options.backend !== 'object'
+  ) {
     if (transportChoice === 'sg' || process.platform === 'linux') {
       return openPassThrough(selector.path, lun, maxTransferBytes, timeout);
     }
@@ -140,13 +157,26 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
     );
   }
 
-  const bot = device.interfaces.find(
-    (i) =>
-      i.protocols.includes('bot') &&
-      (options.interfaceNumber === undefined || i.interfaceNumber === options.interfaceNumber),
-  );
-  if (!bot) refuseUasOnly(device, options.interfaceNumber);
-  const interfaceNumber = bot?.interfaceNumber ?? options.interfaceNumber ?? device.interfaces[0]!.interfaceNumber;
+  const speaking = (protocol: 'bot' | 'uas') =>
+    device.interfaces.find(
+      (i) =>
+        i.protocols.includes(protocol) &&
+        (options.interfaceNumber === undefined || i.interfaceNumber === options.interfaceNumber),
+    );
+  const bot = speaking('bot');
+  const uas = speaking('uas');
+  if (transportChoice === 'uas' && !uas) {
+    throw new UsbScsiError(
+      ErrorCodes.UNSUPPORTED,
+      `${usbIdsOf(device)} at ${device.location} has no USB Attached SCSI alternate setting ` +
+        `(protocol 0x62): use --transport bot (or auto)`,
+    );
+  }
+  if ((transportChoice === 'bot' || !uas) && !bot) refuseUasOnly(device, options.interfaceNumber);
+  const interfaceNumber =
+    (transportChoice === 'uas' ? uas : (bot ?? uas))?.interfaceNumber ??
+    options.interfaceNumber ??
+    device.interfaces[0]!.interfaceNumber;
 
   // The lease comes before the handle: on macOS capturing the device re-enumerates it and
   // ends every handle already open on it. Whether the OS holds the interface comes from the
@@ -178,6 +208,24 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
     // re-bind its driver to an interface this process still holds.
     const opened = handle;
     lease?.onRelease(() => opened.close().catch(() => undefined));
+    // auto: UAS where the device has it and the backend can run it (node-usb cannot), else BOT.
+    const unsupported = uasUnsupportedReason(handle);
+    if (transportChoice === 'uas' && unsupported) throw new UsbScsiError(ErrorCodes.UNSUPPORTED, unsupported);
+    if (uas && (transportChoice === 'uas' || (transportChoice === 'auto' && !unsupported))) {
+      const transport = await UasTransport.open(handle, {
+        interfaceNumber,
+        detachKernelDriver: lease !== undefined,
+        ...(depth !== undefined ? { queueDepth: depth } : {}),
+        ...(options.onUasEvent ? { onEvent: options.onUasEvent } : {}),
+      });
+      return deviceOver(transport, 'uas', maxTransferBytes, lun, timeout, backend.name, target, lease);
+    }
+    if (!bot) {
+      throw new UsbScsiError(
+        ErrorCodes.UNSUPPORTED,
+        `${unsupported ?? 'UAS is not available here'}; the device has no Bulk-Only alternate setting to fall back to`,
+      );
+    }
     const transport = await BotTransport.open(handle, {
       interfaceNumber,
       ...(options.quirks ? { quirks: options.quirks } : {}),
@@ -187,27 +235,48 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
       ...(options.tuning?.depth ? { depth: options.tuning.depth } : {}),
       ...(options.onBotEvent ? { onEvent: options.onBotEvent } : {}),
     });
-    const held = lease;
-    return new ScsiDevice(transport, {
+    return deviceOver(
+      transport,
+      'bot',
+      Math.min(maxTransferBytes, transport.quirks.maxTransferBytes),
       lun,
-      maxTransferBytes: Math.min(maxTransferBytes, transport.quirks.maxTransferBytes),
-      ...timeout,
-      description: { backend: backend.name, transport: 'bot', usb: target },
-      // Under BOT the interface is ours: nothing of the OS is mounted from it (the lease saw to that).
-      mounts: async () => [],
-      ...(held
-        ? {
-            onClose: async () => {
-              await held.release();
-            },
-          }
-        : {}),
-    });
+      timeout,
+      backend.name,
+      target,
+      lease,
+    );
   } catch (err) {
     await handle?.close().catch(() => undefined);
     if (lease) await lease.release().catch(() => undefined);
     throw err;
   }
+}
+
+function deviceOver(
+  transport: BotTransport | UasTransport,
+  kind: 'bot' | 'uas',
+  maxTransferBytes: number,
+  lun: number,
+  timeout: { commandTimeoutMs?: number },
+  backendName: string,
+  usb: MassStorageDeviceInfo,
+  held: Lease | undefined,
+): ScsiDevice {
+  return new ScsiDevice(transport, {
+    lun,
+    maxTransferBytes,
+    ...timeout,
+    description: { backend: backendName, transport: kind, usb },
+    // Under BOT or UAS the interface is ours: nothing of the OS is mounted from it (the lease saw to that).
+    mounts: async () => [],
+    ...(held
+      ? {
+          onClose: async () => {
+            await held.release();
+          },
+        }
+      : {}),
+  });
 }
 
 /**
@@ -267,8 +336,8 @@ function refuseUasOnly(device: MassStorageDeviceInfo, interfaceNumber: number | 
       `speaks USB Attached SCSI (UAS, protocol 0x62) only, with no Bulk-Only ` +
       (`alternate setting: usbscsi cannot drive it over BOT, so nothing ` +
         `was touched${binding?.driver ? ` (${binding.driver} still holds it)` : ''}. `) +
-      `What works today: on Linux, SG_IO through the kernel's own node (--backend ` +
-      `sg, transport: 'sg'${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
+      `Use --transport uas (transport: 'uas', native backend), or on Linux SG_IO through the ` +
+      `kernel's own node (--transport sg${path ? `; e.g. --device ${path}` : ''}), which needs no detach.`,
     { details: { interfaceNumber: uas.interfaceNumber, protocols: uas.protocols, ...(path ? { sgPath: path } : {}) } },
   );
 }

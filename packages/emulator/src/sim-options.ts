@@ -48,7 +48,7 @@ const SIM_KEYS = [
  * for LUN 0), `vid` / `pid` (hex), `serial`, `speed` (high|super), `ro`,
  * `removable`; `bridge` (a USB-NVMe bridge model: jms583, asm2362, rtl9210, rtl9220 with a
  * SATA drive, ex400u), `passthrough` (full: both of the bridge's protocols, default; basic:
- * ASMedia E6h / Realtek E4h only), `uas` (a UAS alternate setting too). Unknown keys are
+ * ASMedia E6h / Realtek E4h only), `uas` (a UAS alternate setting too; `uas=only`: UAS and no BOT). Unknown keys are
  * refused with E_BAD_INPUT.
  */
 export function parseSimOptions(spec: string): SimulatedDeviceOptions {
@@ -126,8 +126,9 @@ export function parseSimOptions(spec: string): SimulatedDeviceOptions {
   if (passthrough !== undefined && !preset.nvmeBridge) throw badInput('sim option passthrough= needs bridge=');
   const options: SimulatedDeviceOptions = { ...preset, luns: Array.from({ length: lunCount }, (_, i) => lun(i)) };
   if (passthrough === 'basic' && options.nvmeBridge) options.nvmeBridge = { ...options.nvmeBridge, secondMode: false };
-  const uas = flag('uas');
-  if (uas !== undefined) options.interfaces = uas ? 'bot+uas' : 'bot';
+  // uas=only: a UAS-only device (QEMU's usb-uas); a flag: a UAS alternate setting beside BOT.
+  const uas = values.get('uas') === 'only' ? 'only' : flag('uas');
+  if (uas !== undefined) options.interfaces = uas === 'only' ? 'uas-only' : uas ? 'bot+uas' : 'bot';
   const vid = hex16('vid');
   const pid = hex16('pid');
   if (vid !== undefined) options.vendorId = vid;

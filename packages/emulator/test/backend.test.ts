@@ -56,7 +56,7 @@ describe('devices and descriptors', () => {
 
   it(
     'a UAS-only device has 08/06/62 and no BOT alternate; its class requests stall and ' +
-      'bulk transfers are unsupported',
+      'a CBW on its command pipe is answered with a Response IU (INVALID IU), not a CSW',
     async () => {
       const backend = new EmulatorBackend({ devices: [{ interfaces: 'uas-only' }] });
       const [info] = await backend.list();
@@ -67,19 +67,27 @@ describe('devices and descriptors', () => {
       expect((await h.controlTransfer({ requestType: 0xa1, request: 0xfe, value: 0, index: 0 }, 1, 1000)).status).toBe(
         TransferStatus.STALL,
       );
-      await expect(h.bulkOut(OUT, new Uint8Array(31), 1000)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+      // A 31-byte CBW is no Command IU: the device answers on the status pipe.
+      expect(
+        (await h.bulkOut(0x01, Uint8Array.of(0x55, 0x53, 0x42, 0x43, 0, 1, ...new Array(25).fill(0)), 1000)).status,
+      ).toBe(TransferStatus.OK);
+      const status = new Uint8Array(32);
+      const r = await h.bulkIn(0x82, status, 1000);
+      expect(Array.from(status.subarray(0, r.actualLength))).toEqual([0x04, 0, 0x42, 0x43, 0, 0, 0, 0x02]); // tag = CBW bytes 2-3 ('BC');
+      await expect(h.bulkOut(OUT, new Uint8Array(31), 1000)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
       await backend.dispose();
     },
   );
 
-  it('a UAS bridge keeps BOT at alt 0 and UAS at alt 1; BOT works after selecting alt 0', async () => {
+  it('a UAS bridge keeps BOT at alt 0 and UAS at alt 1 (QEMU pipe numbering); BOT works after selecting alt 0', async () => {
     const { backend, handle } = await openSim({ interfaces: 'bot+uas' });
     expect(handle.info.configurations[0]!.interfaces.map((a) => [a.alternateSetting, a.interfaceProtocol])).toEqual([
       [0, 0x50],
       [1, 0x62],
     ]);
     await handle.setAlternateSetting(0, 1);
-    await expect(handle.bulkIn(IN, new Uint8Array(13), 100)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    // At alt 1 endpoint 0x81 does not exist: the status pipe is 0x82.
+    await expect(handle.bulkIn(IN, new Uint8Array(13), 100)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
     await handle.setAlternateSetting(0, 0);
     expect((await command(handle, [0, 0, 0, 0, 0, 0])).csw.status).toBe(0);
     await backend.dispose();

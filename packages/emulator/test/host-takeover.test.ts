@@ -189,16 +189,20 @@ describe('a UAS-only device', () => {
     },
   );
 
-  it(
-    'with no driver bound, transport auto is refused the same way (there is no SG_IO ' + 'node to fall back on)',
-    async () => {
-      const { platform, journal, backend } = uasFixture(null);
-      const err = (await openDevice({ backend, lease: { platform, journal, registry: null } }).catch(
-        (e) => e,
-      )) as UsbScsiError;
-      expect(err.code).toBe(ErrorCodes.UNSUPPORTED);
-      expect(err.message).toMatch(/UAS/);
-      expect(platform.read().log).toEqual([]);
-    },
-  );
+  it('with no driver bound, transport bot is refused the same way; auto takes UAS (no SG_IO node to fall back on)', async () => {
+    const { platform, journal, backend } = uasFixture(null);
+    const err = (await openDevice({ backend, transport: 'bot', lease: { platform, journal, registry: null } }).catch(
+      (e) => e,
+    )) as UsbScsiError;
+    expect(err.code).toBe(ErrorCodes.UNSUPPORTED);
+    expect(err.message).toMatch(/--transport uas/);
+    expect(platform.read().log).toEqual([]);
+    const device = await openDevice({ backend, lease: { platform, journal, registry: null } });
+    try {
+      expect(device.transportKind).toBe('uas');
+      expect((await device.inquiry()).vendor).toBeTruthy();
+    } finally {
+      await device.close();
+    }
+  });
 });

@@ -16,7 +16,8 @@ let dev: ScsiDevice | undefined;
 
 async function open(preset: NvmeBridgePresetName, extra: SimulatedDeviceOptions = {}): Promise<ScsiDevice> {
   sim = new SimulatedDevice({ ...NVME_BRIDGE_PRESETS[preset], luns: [{ blockSize: 512, blockCount: 2048 }], ...extra });
-  dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }) });
+  // BOT: these cases read the commands back from the BOT device's history (UAS has its own tests).
+  dev = await openDevice({ backend: new EmulatorBackend({ devices: [sim] }), transport: 'bot' });
   return dev;
 }
 

@@ -324,15 +324,15 @@ export class UasTransport implements ScsiTransport {
     const direction = request.data && request.data.length > 0 ? request.direction : 'none';
     const buffer = direction === 'none' ? undefined : request.data!;
     let data: { done: Promise<TransferResult>; abort: AbortController } | undefined;
-    const startData = () => {
+    const startData = (input: boolean) => {
       const abort = new AbortController();
-      const done = this.dataTransfer(task, direction === 'in', buffer!, end, abort.signal);
+      const done = this.dataTransfer(task, input, buffer ?? new Uint8Array(0), end, abort.signal);
       done.catch(() => undefined);
       data = { done, abort };
     };
     if (this.streams > 0) {
       this.readStatusStream(task);
-      if (buffer) startData();
+      if (buffer) startData(direction === 'in');
     } else this.ensureStatusReader();
     const sent = await this.sendOnCommandPipe(
       encodeCommandIu({ tag: task.tag, lun: task.lun, cdb: request.cdb }),
@@ -353,16 +353,16 @@ export class UasTransport implements ScsiTransport {
         case 'read-ready':
         case 'write-ready': {
           const wants = iu.id === 'read-ready' ? 'in' : 'out';
-          if (direction !== wants) {
-            throw phaseError(
-              `the device sent ${iu.id} for tag ${task.tag}, whose command moves ${direction === 'none' ? 'no data' : `data ${direction}`}`,
-              { tag: task.tag },
-            );
+          if (direction !== 'none' && direction !== wants) {
+            throw phaseError(`the device sent ${iu.id} for tag ${task.tag}, whose command moves data ${direction}`, {
+              tag: task.tag,
+            });
           }
           // With streams the data transfer is already posted: the Ready IU adds nothing.
           if (this.streams > 0) break;
           if (data) throw phaseError(`the device sent ${iu.id} twice for tag ${task.tag}`, { tag: task.tag });
-          startData();
+          // A command the host sent without data gets a zero-length transfer: the device decided it has a data phase.
+          startData(wants === 'in');
           break;
         }
         case 'response':

@@ -32,6 +32,8 @@ interface UasCommand {
   lun: number;
   cdb: Uint8Array;
   phase: 'executing' | 'data-out' | 'data-in' | 'status' | 'lost';
+  /** The target has been started (a data-in command runs once the host's read shows how much it takes). */
+  started: boolean;
   dataIn: Uint8Array;
   sentIn: number;
   expectOut: number;
@@ -94,7 +96,7 @@ export class UasDevice {
     const take = Math.min(bytes.length, command.expectOut - command.receivedBytes);
     command.received.push(bytes.slice(0, take));
     command.receivedBytes += take;
-    if (command.receivedBytes >= command.expectOut) this.execute(command, concat(command.received));
+    if (command.receivedBytes >= command.expectOut) this.execute(command, concat(command.received), 0);
     this.emit();
     return { status: 'ok', accepted: bytes.length };
   }
@@ -107,6 +109,9 @@ export class UasDevice {
     }
     const command = this.dataCommand('data-in', stream);
     if (!command) return { status: 'nak' };
+    if (!command.started) this.execute(command, new Uint8Array(0), maxLength);
+    // Still running; a command that has no data after all ends its data phase with a zero-length packet.
+    if (!command.result) return { status: 'nak' };
     const chunk = command.dataIn.subarray(command.sentIn, command.sentIn + maxLength);
     command.sentIn += chunk.length;
     if (command.sentIn >= command.dataIn.length) this.finishData(command);
@@ -145,6 +150,7 @@ export class UasDevice {
       received: [],
       receivedBytes: 0,
       ready: false,
+      started: false,
     };
     if (faults.take('uas-lost-status', ctx)) command.phase = 'lost';
     else if (faults.take('uas-wrong-tag', ctx)) command.tag = tag ^ 0x4000;
@@ -158,11 +164,25 @@ export class UasDevice {
       this.queueData(command);
       return;
     }
-    this.execute(command, new Uint8Array(0));
+    if (plan.direction === 'in') {
+      // The target's models size their data by the host's transfer length (BOT's dCBWDataTransferLength):
+      // here that is the length of the host's data-in read, so the command runs when the read arrives.
+      command.phase = 'data-in';
+      this.queueData(command);
+      // With streams the host posts its data read before the Command IU: none by now means it expects no data.
+      if (this.options.streams > 0)
+        setImmediate(() => {
+          if (!command.started && this.commandAt(command) === command) this.execute(command, new Uint8Array(0), 0);
+        });
+      return;
+    }
+    this.execute(command, new Uint8Array(0), 0);
   }
 
-  private execute(command: UasCommand, dataOut: Uint8Array): void {
-    command.phase = 'executing';
+  private execute(command: UasCommand, dataOut: Uint8Array, hostLength: number): void {
+    command.started = true;
+    const input = command.phase === 'data-in';
+    if (!input) command.phase = 'executing';
     const generation = this.generation;
     const run = () => {
       void this.options.target
@@ -170,8 +190,8 @@ export class UasDevice {
           lun: command.lun,
           cdb: command.cdb,
           dataOut,
-          hostDirection: 'none',
-          hostLength: 0,
+          hostDirection: input ? 'in' : dataOut.length > 0 ? 'out' : 'none',
+          hostLength: input ? hostLength : dataOut.length,
           tag: command.tag,
         })
         .catch((): TargetResult => ({ status: 0x02, data: new Uint8Array(0), sense: Sense.internalTargetFailure() }))
@@ -179,11 +199,8 @@ export class UasDevice {
           // aborted or reset while it ran: the result goes nowhere
           if (generation !== this.generation || this.commandAt(command) !== command) return;
           command.result = result;
-          if (result.data.length > 0) {
-            command.phase = 'data-in';
-            command.dataIn = result.data;
-            this.queueData(command);
-          } else this.sendStatus(command);
+          if (input && hostLength > 0) command.dataIn = result.data.subarray(0, hostLength);
+          else this.sendStatus(command);
           this.emit();
         });
     };
