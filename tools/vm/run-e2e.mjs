@@ -166,7 +166,8 @@ function boot(scenario, kernel, initrd) {
     '-initrd',
     initrd,
     '-append',
-    `console=ttyS0 quiet panic=-1 no_timer_check vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} ` +
+    `console=ttyS0 quiet panic=-1 no_timer_check ` +
+      `vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} ` +
       `vmscenario=${scenario}`,
     '-virtfs',
     `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
