@@ -226,7 +226,7 @@ describe('NodeUsbBackend (fake usb package)', () => {
         throw new Error('failed to claim interface');
       },
     });
-    expect(handle.capabilities).toEqual({ fdStreaming: false, kernelDriver: false });
+    expect(handle.capabilities).toEqual({ fdStreaming: false, kernelDriver: false, cancellableTransfers: false });
     await handle.detachKernelDriver(0); // a no-op on macOS
     expect(calls).not.toContain('detach 0');
     await expect(handle.claimInterface(0)).rejects.toSatisfy(
