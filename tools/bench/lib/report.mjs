@@ -356,9 +356,11 @@ export function renderText(report) {
       for (const op of ['read', 'write'])
         parts.push(
           `-- best of ${s.reps}: sequential ${op.toUpperCase()} --\n` +
-            throughputTable(s.bestSummary, s.paths, s.sizes, op),
+            throughputTable(s.bestSummary, seqPaths, s.sizes, op),
         );
-      parts.push(`-- best of ${s.reps}: TEST UNIT READY latency --\n${turTable(s.bestSummary, s.paths)}`);
+      parts.push(`-- best of ${s.reps}: TEST UNIT READY latency --\n${turTable(s.bestSummary, seqPaths)}`);
+      const bestRandom = randomTable(s.bestSummary, s.paths);
+      if (bestRandom) parts.push(`-- best of ${s.reps}: 4 KiB random READ, queued (IOPS) --\n${bestRandom}`);
       parts.push(`-- targets (on best of ${s.reps}) --\n${targetsText(judgeTargets(s.bestSummary, s.sizes))}`);
     }
     const problems = s.paths.flatMap((p) => (s.summary[p]?.errors ?? []).map((e) => `  ${p}: ${e}`));
