@@ -192,7 +192,7 @@ describe('NativeBackend over a fake addon', () => {
     await expect(handle.clearHalt(0x81)).rejects.toMatchObject({ code: ErrorCodes.DEVICE_GONE });
   });
 
-  it('streamTransfer is one URB per stream transfer (depth 1, one chunk of the whole length, rounded up to 1 KiB)', async () => {
+  it('streamTransfer is one URB (depth 1, one chunk of the whole length, rounded up to 1 KiB)', async () => {
     // QEMU's usb-uas keeps one pending packet per stream and asserts (the VM dies) when a second
     // URB for the same stream arrives before its command: the engine's default (256 KiB chunks,
     // depth 4) sent four for a 1 MiB READ. Linux `uas` sends one URB per data phase too.
