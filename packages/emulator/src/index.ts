@@ -76,6 +76,7 @@ export {
 } from './usb/descriptors.js';
 export { EmulatorBackend, type EmulatorBackendOptions } from './usb/emulator-backend.js';
 export { EmulatorDeviceHandle } from './usb/emulator-handle.js';
+export { UasDevice, UAS_PIPES, type UasDeviceOptions, type UasDeviceStats } from './uas/uas-device.js';
 export { SimulatedDevice, type SimulatedDeviceOptions, type SimulatedStorageOptions } from './usb/simulated-device.js';
 export { DEFAULT_SIM_DEVICE, createSimulatedBackend, parseSimOptions } from './sim-options.js';
 export * from './ffs/index.js';

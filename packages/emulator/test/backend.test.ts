@@ -73,13 +73,14 @@ describe('devices and descriptors', () => {
       ).toBe(TransferStatus.OK);
       const status = new Uint8Array(32);
       const r = await h.bulkIn(0x82, status, 1000);
-      expect(Array.from(status.subarray(0, r.actualLength))).toEqual([0x04, 0, 0x42, 0x43, 0, 0, 0, 0x02]); // tag = CBW bytes 2-3 ('BC');
+      // The tag is the CBW's bytes 2-3 ('BC').
+      expect(Array.from(status.subarray(0, r.actualLength))).toEqual([0x04, 0, 0x42, 0x43, 0, 0, 0, 0x02]);
       await expect(h.bulkOut(OUT, new Uint8Array(31), 1000)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
       await backend.dispose();
     },
   );
 
-  it('a UAS bridge keeps BOT at alt 0 and UAS at alt 1 (QEMU pipe numbering); BOT works after selecting alt 0', async () => {
+  it('a UAS bridge keeps BOT at alt 0 and UAS at alt 1 (QEMU pipe numbers); BOT works at alt 0', async () => {
     const { backend, handle } = await openSim({ interfaces: 'bot+uas' });
     expect(handle.info.configurations[0]!.interfaces.map((a) => [a.alternateSetting, a.interfaceProtocol])).toEqual([
       [0, 0x50],

@@ -189,7 +189,7 @@ describe('a UAS-only device', () => {
     },
   );
 
-  it('with no driver bound, transport bot is refused the same way; auto takes UAS (no SG_IO node to fall back on)', async () => {
+  it('with no driver bound, transport bot is refused the same way; auto takes UAS (no SG_IO node)', async () => {
     const { platform, journal, backend } = uasFixture(null);
     const err = (await openDevice({ backend, transport: 'bot', lease: { platform, journal, registry: null } }).catch(
       (e) => e,

@@ -40,7 +40,7 @@ export function describeContract(
     }
   };
   describe(`contract: ${name}`, () => {
-    for (const level of ['backend', 'exchange'] as const) {
+    for (const level of ['backend', 'exchange', 'uas'] as const) {
       describe(level, () => {
         for (const c of CONTRACT_CASES.filter((x) => x.level === level)) {
           const failing = options.knownFailing?.[c.id];

@@ -19,6 +19,8 @@ import { TagAllocator } from './tags.js';
 import { UasTask } from './task.js';
 
 const DEFAULT_QUEUE_DEPTH = 16;
+/** Streams asked for at most (tags are 16-bit; no queue gets near this). */
+const MAX_STREAMS = 1024;
 /** Linux `uas` queues 32 commands on a device without streams. */
 const MAX_QUEUE_DEPTH_WITHOUT_STREAMS = 32;
 /** Tags beyond the queue depth without streams: room for task management while every slot is busy. */
@@ -35,8 +37,6 @@ export interface UasTransportOptions {
    * controller give; without, at most 32.
    */
   queueDepth?: number;
-  /** false: never allocate bulk streams (the USB 2 protocol even on USB 3). */
-  streams?: boolean;
   /** How long a task management function may wait for its Response IU (default 2000 ms). */
   taskManagementTimeoutMs?: number;
   onEvent?: (event: UasEvent) => void;
@@ -92,7 +92,7 @@ function cancelled(): UsbScsiError {
 }
 
 /** Rejects when the budget is spent or the signal fires; `dispose` stops both. */
-function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): { stop: Promise<never>; dispose(): void } {
+function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): { stop: Promise<never>; dispose: () => void } {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const stop = new Promise<never>((_, reject) => {
@@ -114,7 +114,7 @@ function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): { stop: 
   stop.catch(() => undefined);
   return {
     stop,
-    dispose() {
+    dispose: () => {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     },
@@ -146,9 +146,9 @@ const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve)
 /**
  * SCSI over USB Attached SCSI, host side, several commands in flight by tag.
  *
- * With bulk streams (USB 3, when the device's companion descriptors and the controller have
- * them) each command's status read and data transfer are posted up front on stream = tag, then
- * its Command IU goes out. Without (USB 2, or a backend without streams) one status read is kept
+ * With bulk streams (a SuperSpeed device: its companion descriptors offer them, and it needs them)
+ * each command's status read and data transfer are posted up front on stream = tag, then its
+ * Command IU goes out. Without (USB 2 high speed) one status read is kept
  * pending for all commands, and a command's data moves only once the device sent Read Ready /
  * Write Ready for its tag: the order of Linux `drivers/usb/storage/uas.c`.
  *
@@ -220,7 +220,7 @@ export class UasTransport implements ScsiTransport {
       await handle.claimInterface(n);
       options.onEvent?.({ type: 'select-alternate', alternateSetting: pipes.alternateSetting });
       await handle.setAlternateSetting(n, pipes.alternateSetting);
-      streams = await allocateStreams(handle, pipes, asked ?? DEFAULT_QUEUE_DEPTH, options);
+      streams = await allocateStreams(handle, pipes, options);
       const depth =
         streams > 0
           ? Math.min(streams, asked ?? DEFAULT_QUEUE_DEPTH)
@@ -344,7 +344,8 @@ export class UasTransport implements ScsiTransport {
       if (sent.status === TransferStatus.STALL) task.ended = true;
       throw new UsbScsiError(
         sent.status === TransferStatus.TIMEOUT ? ErrorCodes.TIMEOUT : ErrorCodes.IO,
-        `the Command IU for tag ${task.tag} did not go out (${transferStatusName(sent.status)}, ${sent.actualLength} of 32 bytes)`,
+        `the Command IU for tag ${task.tag} did not go out ` +
+          `(${transferStatusName(sent.status)}, ${sent.actualLength} of 32 bytes)`,
       );
     }
     for (;;) {
@@ -627,28 +628,37 @@ export class UasTransport implements ScsiTransport {
   }
 }
 
+/**
+ * Streams where the device offers them (SuperSpeed companions). A SuperSpeed UAS device moves
+ * everything on streams, so a host that cannot allocate them cannot drive it: `E_UNSUPPORTED`,
+ * as Linux `uas` fails the probe (no fallback to the USB 2 protocol there).
+ */
 async function allocateStreams(
   handle: UsbDeviceHandle,
   pipes: UasPipes,
-  depth: number,
   options: UasTransportOptions,
 ): Promise<number> {
-  const none = (reason: string) => {
-    options.onEvent?.({ type: 'no-streams', reason });
+  if (pipes.maxStreams === 0) {
+    options.onEvent?.({ type: 'no-streams', reason: `the device runs at ${handle.info.speed} speed without streams` });
     return 0;
-  };
-  if (options.streams === false) return none('streams turned off');
-  if (pipes.maxStreams === 0)
-    return none(`the device runs at ${handle.info.speed} speed without stream-capable endpoints`);
+  }
+  const cannot = (why: string, cause?: unknown) =>
+    new UsbScsiError(
+      ErrorCodes.UNSUPPORTED,
+      `the UAS device offers ${pipes.maxStreams} bulk streams (SuperSpeed) and moves its IUs and data on ` +
+        `them, but ${why}: use the native backend on a USB 3 controller, or the bot or sg transport`,
+      cause === undefined ? {} : { cause },
+    );
   if (!handle.allocStreams || !handle.streamTransfer)
-    return none(`the ${handle.info.backend} backend has no bulk streams`);
+    throw cannot(`this handle (${handle.info.backend}) has no bulk streams`);
   try {
-    const count = await handle.allocStreams(Math.min(pipes.maxStreams, depth), streamEndpoints(pipes));
+    // Every stream the device offers, not only the queue depth: tags past it stay free for task management.
+    const count = await handle.allocStreams(Math.min(pipes.maxStreams, MAX_STREAMS), streamEndpoints(pipes));
     options.onEvent?.({ type: 'streams', count });
     return count;
   } catch (err) {
     if (isUsbScsiError(err) && (err.code === ErrorCodes.BAD_INPUT || err.code === ErrorCodes.UNSUPPORTED))
-      return none(`the host refused bulk streams: ${err.message}`);
+      throw cannot(`the host refused them (${err.message})`, err);
     throw err;
   }
 }

@@ -12,7 +12,10 @@ export const UAS_PIPES = { commandOut: 0x01, statusIn: 0x82, dataIn: 0x83, dataO
 export interface UasDeviceOptions {
   target: ScsiTarget;
   faults: FaultInjector;
-  /** Streams per endpoint the device offers (its companion descriptors); 0: none (high speed). */
+  /**
+   * Streams per endpoint the device offers (its companion descriptors); 0: none (high speed). They
+   * are used once the host allocates them; until then (and after a reset) the no-streams protocol runs.
+   */
   streams: number;
   /** Milliseconds before the target runs a command (default 0): holds commands outstanding, reorders completions. */
   commandDelayMs?: (cdb: Uint8Array, tag: number) => number;
@@ -60,11 +63,18 @@ export class UasDevice {
   private readonly dataQueue: UasCommand[] = [];
   private readonly listeners = new Set<() => void>();
   private generation = 0;
+  /** Streams the host allocated (0: the no-streams protocol, whatever the link offers). */
+  private activeStreams = 0;
 
   constructor(private readonly options: UasDeviceOptions) {}
 
   get streams(): number {
     return this.options.streams;
+  }
+
+  /** The host allocated (count > 0) or freed (0) streams on the UAS endpoints. */
+  useStreams(count: number): void {
+    this.activeStreams = Math.min(count, this.options.streams);
   }
 
   onChange(listener: () => void): () => void {
@@ -75,6 +85,7 @@ export class UasDevice {
   /** Power-on / port reset / SET_INTERFACE: every task and queued IU is gone. */
   powerOn(): void {
     this.generation++;
+    this.activeStreams = 0;
     this.commands.clear();
     this.status.clear();
     this.dataQueue.length = 0;
@@ -96,14 +107,17 @@ export class UasDevice {
     const take = Math.min(bytes.length, command.expectOut - command.receivedBytes);
     command.received.push(bytes.slice(0, take));
     command.receivedBytes += take;
-    if (command.receivedBytes >= command.expectOut) this.execute(command, concat(command.received), 0);
+    if (command.receivedBytes >= command.expectOut) {
+      this.releaseDataPhase(command);
+      this.execute(command, concat(command.received), 0);
+    }
     this.emit();
     return { status: 'ok', accepted: bytes.length };
   }
 
   pollBulkIn(endpoint: number, stream: number, maxLength: number): BulkInOutcome {
     if (endpoint === UAS_PIPES.statusIn) {
-      const queue = this.status.get(this.options.streams > 0 ? stream : 0);
+      const queue = this.status.get(this.activeStreams > 0 ? stream : 0);
       const iu = queue?.shift();
       return iu ? { status: 'ok', data: iu } : { status: 'nak' };
     }
@@ -123,22 +137,41 @@ export class UasDevice {
 
   private receiveIu(bytes: Uint8Array): void {
     const tag = bytes.length >= 4 ? (bytes[2]! << 8) | bytes[3]! : 0;
-    if (bytes[0] === IuId.TASK_MANAGEMENT && bytes.length >= 16) return this.taskManagement(bytes, tag);
-    if (bytes[0] !== IuId.COMMAND || bytes.length < 32 || (bytes[6]! & 0xfc) !== 0)
-      return this.respond(tag, ResponseCode.INVALID_IU);
-    if (this.options.streams > 0 && (tag < 1 || tag > this.options.streams))
-      return this.respond(tag, ResponseCode.INVALID_IU);
-    if (this.commands.has(tag)) return this.respond(tag, ResponseCode.OVERLAPPED_TAG);
+    if (bytes[0] === IuId.TASK_MANAGEMENT && bytes.length >= 16) {
+      this.taskManagement(bytes, tag);
+      return;
+    }
+    if (bytes[0] !== IuId.COMMAND || bytes.length < 32 || (bytes[6]! & 0xfc) !== 0) {
+      this.respond(tag, ResponseCode.INVALID_IU);
+      return;
+    }
+    if (this.activeStreams > 0 && (tag < 1 || tag > this.activeStreams)) {
+      this.respond(tag, ResponseCode.INVALID_IU);
+      return;
+    }
+    if (this.commands.has(tag)) {
+      this.respond(tag, ResponseCode.OVERLAPPED_TAG);
+      return;
+    }
     const lun = bytes[9]!;
-    if (!this.options.target.units[lun]) return this.respond(tag, ResponseCode.INCORRECT_LUN);
+    if (!this.options.target.units[lun]) {
+      this.respond(tag, ResponseCode.INCORRECT_LUN);
+      return;
+    }
     const cdb = bytes.slice(16, 32);
     const opcode = cdb[0]!;
     this.stats.commands++;
     const ctx = { opcode, lun, commandIndex: this.stats.commands };
     const faults = this.options.faults;
-    if (faults.take('uas-overlapped-tag', ctx)) return this.respond(tag, ResponseCode.OVERLAPPED_TAG);
+    if (faults.take('uas-overlapped-tag', ctx)) {
+      this.respond(tag, ResponseCode.OVERLAPPED_TAG);
+      return;
+    }
     const refused = faults.take('uas-response', ctx);
-    if (refused) return this.respond(tag, refused.responseCode ?? ResponseCode.INVALID_IU);
+    if (refused) {
+      this.respond(tag, refused.responseCode ?? ResponseCode.INVALID_IU);
+      return;
+    }
     const command: UasCommand = {
       tag,
       lun,
@@ -170,7 +203,7 @@ export class UasDevice {
       command.phase = 'data-in';
       this.queueData(command);
       // With streams the host posts its data read before the Command IU: none by now means it expects no data.
-      if (this.options.streams > 0)
+      if (this.activeStreams > 0)
         setImmediate(() => {
           if (!command.started && this.commandAt(command) === command) this.execute(command, new Uint8Array(0), 0);
         });
@@ -216,7 +249,7 @@ export class UasDevice {
   }
 
   private queueData(command: UasCommand): void {
-    if (this.options.streams > 0) return; // the host's stream transfers find it by tag
+    if (this.activeStreams > 0) return; // the host's stream transfers find it by tag
     this.dataQueue.push(command);
     this.announceData();
   }
@@ -229,7 +262,7 @@ export class UasDevice {
   }
 
   private dataCommand(phase: 'data-in' | 'data-out', stream: number): UasCommand | undefined {
-    if (this.options.streams > 0) {
+    if (this.activeStreams > 0) {
       const c = this.commands.get(stream);
       return c && c.phase === phase ? c : undefined;
     }
@@ -238,11 +271,16 @@ export class UasDevice {
   }
 
   private finishData(command: UasCommand): void {
-    if (this.options.streams === 0) {
-      this.dataQueue.shift();
-      this.announceData();
-    }
+    this.releaseDataPhase(command);
     this.sendStatus(command);
+  }
+
+  /** Without streams the next command's Read/Write Ready goes out once this one's data has moved. */
+  private releaseDataPhase(command: UasCommand): void {
+    const i = this.dataQueue.indexOf(command);
+    if (i < 0) return;
+    this.dataQueue.splice(i, 1);
+    if (i === 0) this.announceData();
   }
 
   private sendStatus(command: UasCommand): void {
@@ -261,11 +299,7 @@ export class UasDevice {
 
   private forget(command: UasCommand): void {
     for (const [tag, c] of this.commands) if (c === command) this.commands.delete(tag);
-    const i = this.dataQueue.indexOf(command);
-    if (i >= 0) {
-      this.dataQueue.splice(i, 1);
-      if (i === 0) this.announceData();
-    }
+    this.releaseDataPhase(command);
   }
 
   private respond(tag: number, code: number): void {
@@ -275,7 +309,7 @@ export class UasDevice {
   }
 
   private queueStatus(stream: number, bytes: Uint8Array): void {
-    const key = this.options.streams > 0 ? stream : 0;
+    const key = this.activeStreams > 0 ? stream : 0;
     const queue = this.status.get(key) ?? [];
     queue.push(bytes);
     this.status.set(key, queue);
@@ -291,7 +325,10 @@ export class UasDevice {
     this.stats.taskManagement.push(record);
     const faults = this.options.faults;
     if (faults.take('uas-tmf-no-response')) return;
-    if (this.commands.has(tag)) return this.respond(tag, (record.response = ResponseCode.OVERLAPPED_TAG));
+    if (this.commands.has(tag)) {
+      this.respond(tag, (record.response = ResponseCode.OVERLAPPED_TAG));
+      return;
+    }
     let code: number;
     if (fn === TaskManagementFunction.ABORT_TASK) {
       const victim = this.commands.get(taskTag);
@@ -308,7 +345,7 @@ export class UasDevice {
   /** Drops a task: its queued status IUs and its data phase go with it. */
   private abort(command: UasCommand): void {
     this.forget(command);
-    if (this.options.streams > 0) this.status.delete(command.tag);
+    if (this.activeStreams > 0) this.status.delete(command.tag);
     else {
       const queue = this.status.get(0) ?? [];
       this.status.set(

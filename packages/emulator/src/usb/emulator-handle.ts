@@ -220,6 +220,7 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
         `endpoints ${endpoints.map((e) => `0x${e.toString(16)}`).join(', ')} have no bulk streams on this link`,
       );
     this.streamCount = Math.min(count, offered);
+    this.device.uas.useStreams(this.streamCount);
     return this.streamCount;
   }
 
@@ -227,6 +228,7 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     await this.enter();
     for (const e of endpoints) this.checkEndpoint(e, (e & 0x80) !== 0);
     this.streamCount = 0;
+    this.device.uas.useStreams(0);
   }
 
   async streamTransfer(

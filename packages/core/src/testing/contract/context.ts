@@ -3,6 +3,7 @@
  * BotTransport, remembers what to give back, and gives it back however the case ended.
  */
 import { BotTransport, type BotTransportOptions } from '../../bot/bot-transport.js';
+import { UasTransport, type UasTransportOptions } from '../../uas/uas-transport.js';
 import type { InterfaceDescriptor, UsbDeviceHandle, UsbDeviceInfo } from '../../usb/backend.js';
 import {
   ContractSkip,
@@ -24,6 +25,12 @@ export interface RawTarget {
 export function botAlternate(info: UsbDeviceInfo): InterfaceDescriptor | undefined {
   return info.configurations[0]?.interfaces.find(
     (i) => i.interfaceClass === 0x08 && i.interfaceSubClass === 0x06 && i.interfaceProtocol === 0x50,
+  );
+}
+
+export function uasAlternate(info: UsbDeviceInfo): InterfaceDescriptor | undefined {
+  return info.configurations[0]?.interfaces.find(
+    (i) => i.interfaceClass === 0x08 && i.interfaceSubClass === 0x06 && i.interfaceProtocol === 0x62,
   );
 }
 
@@ -86,6 +93,31 @@ export class CaseContext {
     try {
       transport = await BotTransport.open(handle, {
         detachKernelDriver: this.env.detachKernelDriver ?? true,
+        ...options,
+      });
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    this.undo.push(() => transport.close().catch(() => undefined));
+    return transport;
+  }
+
+  /**
+   * UasTransport over a fresh handle on the first device with a UAS alternate setting (or the
+   * env's `select`), with the env's UAS options under `options`; kernel driver given back at close.
+   */
+  async openUas(options: UasTransportOptions = {}): Promise<UasTransport> {
+    const devices = await this.env.backend.list();
+    const info = (this.env.select ?? ((all: UsbDeviceInfo[]) => all.find((d) => uasAlternate(d))))(devices);
+    if (!info) throw new Error(`no UAS device (08/06/62) among the ${devices.length} devices ${this.env.name} lists`);
+    const handle = await this.env.backend.open(info);
+    this.opened = true;
+    let transport: UasTransport;
+    try {
+      transport = await UasTransport.open(handle, {
+        detachKernelDriver: this.env.detachKernelDriver ?? true,
+        ...this.env.uas,
         ...options,
       });
     } catch (err) {

@@ -4,6 +4,7 @@
  * process, the VM guest's runner) builds the env, asks {@link whyNotRunnable} for each case and
  * reports a case it cannot run as skipped with that reason.
  */
+import type { UasTransportOptions } from '../../uas/uas-transport.js';
 import type { UsbBackend, UsbDeviceInfo } from '../../usb/backend.js';
 
 /** A fault, as data: the emulator's FaultSpec (`kind`, `opcode`, `phase`, `bytes`, `ms`, `stalls`…). */
@@ -14,6 +15,8 @@ export interface ContractFault {
   bytes?: number;
   ms?: number;
   stalls?: number;
+  /** uas-response: the Response IU code sent instead of the command's status. */
+  responseCode?: number;
 }
 
 /** Counters of a device that counts what reached it. */
@@ -22,6 +25,10 @@ export interface DeviceCounters {
   commands: number;
   /** Bulk-Only Mass Storage Resets performed. */
   resets: number;
+  /** UAS: Command IUs received. */
+  uasCommands?: number;
+  /** UAS: most commands the device held at once. */
+  maxOutstanding?: number;
 }
 
 /** A device whose faults can be programmed from the test (the emulator, in process or behind FunctionFS). */
@@ -61,9 +68,16 @@ export interface ContractEnv {
   timeoutMs?: number;
   /** Runs after each case that opened the device (e.g. wait for the kernel's disk to come back). */
   afterCase?: () => Promise<void>;
+  /**
+   * The transports the device speaks (default `['bot']`): `uas` cases need `uas`, the others
+   * `bot` (a UAS-only device such as QEMU's usb-uas has no Bulk-Only alternate setting).
+   */
+  transports?: readonly ('bot' | 'uas')[];
+  /** Options for `UasTransport.open` in the `uas` cases (e.g. `queueDepth`, `taskManagementTimeoutMs`). */
+  uas?: UasTransportOptions;
 }
 
-export type CaseLevel = 'backend' | 'exchange';
+export type CaseLevel = 'backend' | 'exchange' | 'uas';
 
 export interface ContractCase {
   /** Stable id, for skip lists and reports. */
@@ -92,6 +106,9 @@ export class ContractSkip extends Error {
 export function whyNotRunnable(c: ContractCase, env: ContractEnv): string | undefined {
   const listed = env.skip?.[c.id];
   if (listed) return listed;
+  const transports = env.transports ?? ['bot'];
+  if (c.level === 'uas' && !transports.includes('uas')) return 'the device has no UAS interface (protocol 0x62)';
+  if (c.level !== 'uas' && !transports.includes('bot')) return 'the device speaks UAS only (no Bulk-Only alternate)';
   if (c.needsNak && env.idleIn !== 'nak')
     return 'the device stalls an idle IN instead of NAKing, so no transfer stays pending';
   if (c.needsBotCases && env.followsBotCases !== true) return env.followsBotCases;

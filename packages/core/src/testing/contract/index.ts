@@ -7,8 +7,9 @@
 import { backendCases } from './backend-cases.js';
 import type { ContractCase } from './env.js';
 import { exchangeCases } from './exchange-cases.js';
+import { uasCases } from './uas-cases.js';
 
-export { CaseContext, runContractCase, type RawTarget } from './context.js';
+export { CaseContext, runContractCase, uasAlternate, type RawTarget } from './context.js';
 export {
   ContractSkip,
   whyNotRunnable,
@@ -20,8 +21,8 @@ export {
   type ProgrammableDevice,
 } from './env.js';
 
-/** Every case, backend level first, then whole commands through BotTransport. */
-export const CONTRACT_CASES: readonly ContractCase[] = Object.freeze([...backendCases, ...exchangeCases]);
+/** Every case, backend level first, then whole commands through BotTransport, then through UasTransport. */
+export const CONTRACT_CASES: readonly ContractCase[] = Object.freeze([...backendCases, ...exchangeCases, ...uasCases]);
 
 /** Cases by id (a typo in a skip list is an error, not a silent no-op). */
 export function contractCase(id: string): ContractCase {
