@@ -3,7 +3,7 @@
 // (The measurements themselves are never timed tests: `pnpm bench -- --tiny` proves the pipeline.)
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- plain ESM JavaScript without declarations (run by node in the guest too)
-import { BenchArgumentError, DEFAULT_SIZES, KNOWN_PATHS, parseBenchArgs } from './lib/args.mjs';
+import { BenchArgumentError, DEFAULT_PATHS, DEFAULT_SIZES, KNOWN_PATHS, parseBenchArgs } from './lib/args.mjs';
 import {
   best,
   judgeTargets,
@@ -30,7 +30,7 @@ const KIB = 1024;
 describe('parseBenchArgs', () => {
   it(
     'defaults to the full bench: 64 MiB, 2000 TURs, 3 reps, xhci and ehci, every path, 64 KiB..4 MiB, ' +
-      '1 GiB memory run',
+      '1 GiB memory run, 1024 random reads per depth',
     () => {
       const c = parseBenchArgs([], {});
       expect(c).toMatchObject({
@@ -41,8 +41,14 @@ describe('parseBenchArgs', () => {
         scenarios: ['xhci', 'ehci'],
         memoryGiB: 1,
         cpuProf: false,
+        randomCount: 1024,
       });
+      expect(c.paths).toEqual(DEFAULT_PATHS);
       expect(c.paths).toEqual(KNOWN_PATHS);
+      expect(parseBenchArgs(['--paths', 'uas,kernel-uas', '--random-count', '64'], {})).toMatchObject({
+        paths: ['uas', 'kernel-uas'],
+        randomCount: 64,
+      });
       expect(c.sizes).toEqual(DEFAULT_SIZES);
       expect(c.chunkKiB).toBeUndefined();
     },
@@ -253,6 +259,51 @@ describe('summary, ratios and targets', () => {
     expect(text).toContain('== xhci: 16 MiB per point, median of 2 reps, TUR x500 ==');
     expect(text).toContain('[MISSED] TUR p50 latency');
     expect(text).toContain('c-loop: E_IO: detach failed');
+  });
+
+  it('queued random reads: IOPS per depth (median), ratios to the kernel uas driver and our BOT, UAS targets', () => {
+    const rnd = (s1: number, s4: number, s16: number) => ({
+      random: { 1: { count: 1000, seconds: s1 }, 4: { count: 1000, seconds: s4 }, 16: { count: 1000, seconds: s16 } },
+    });
+    const seq = { read: { [4 * MIB]: 0.1 }, write: {}, tur: {} };
+    const raw = {
+      totalBytes: 16 * MIB,
+      sizes: [4 * MIB],
+      paths: ['uas', 'kernel-uas', 'native-random'],
+      reps: [
+        { results: { uas: { ...seq, ...rnd(1, 0.5, 0.25) }, 'kernel-uas': { ...seq, ...rnd(1, 0.5, 0.5) } } },
+        { results: { 'native-random': rnd(1, 1, 1), 'kernel-uas': { ...seq, read: { [4 * MIB]: 0.2 } } } },
+      ],
+    };
+    const s = summarizeScenario(raw);
+    expect(s.uas.random).toEqual({ 1: 1000, 4: 2000, 16: 4000 });
+    expect(s['native-random'].random[16]).toBe(1000);
+    const byId = Object.fromEntries(judgeTargets(s, [4 * MIB]).map((x: { id: string }) => [x.id, x]));
+    expect(byId['uas-qd16>=kernel-uas']).toMatchObject({ status: 'met', cells: [{ ratio: 2 }] });
+    expect(byId['uas-qd16>=2bot']).toMatchObject({ status: 'met', cells: [{ ratio: 4 }] });
+    // UAS 160 MiB/s against the kernel's median of 160 and 80: 1.33x
+    expect(byId['uas-seq>=kernel-uas'].cells[0].ratio).toBeCloseTo(160 / 120);
+    const missed = judgeTargets(summarizeScenario({ ...raw, reps: [raw.reps[0]] }), [4 * MIB]);
+    expect(missed.find((x: { id: string }) => x.id === 'uas-qd16>=2bot').status).toBe('unmeasured');
+    const text = renderText({
+      scenarios: [
+        {
+          scenario: 'xhci',
+          totalBytes: 16 * MIB,
+          reps: 2,
+          turCount: 1,
+          paths: raw.paths,
+          sizes: raw.sizes,
+          summary: s,
+          targets: judgeTargets(s, raw.sizes),
+        },
+      ],
+    });
+    expect(text).toMatch(
+      /native UAS \(UasTransport\)\s+1000 \(1\.00x \/ 1\.00x\)\s+2000 \(1\.00x \/ 2\.00x\)\s+4000 \(2\.00x \/ 4\.00x\)/,
+    );
+    expect(text).not.toMatch(/-- sequential READ --[^]*native BOT \(ScsiDevice, serialised\)[^]*-- sequential WRITE/);
+    expect(text).toContain('[MET] UAS 4 KiB random reads at QD16 >= 2x our BOT');
   });
 });
 

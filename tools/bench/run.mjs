@@ -89,12 +89,21 @@ function buildBaselines() {
   execFileSync('gcc', ['-O2', '-Wall', '-o', join(bin, 'direct-io'), join(here, 'c/direct-io.c')], {
     stdio: 'inherit',
   });
+  execFileSync(
+    'gcc',
+    ['-O2', '-Wall', '-Wextra', '-pthread', '-o', join(bin, 'random-read'), join(here, 'c/random-read.c')],
+    { stdio: 'inherit' },
+  );
 }
 
 /** Disks the paths need: BENCH1 always, BENCH2 for `multi` (the guest tells them apart by serial). */
 const diskCount = (config) => (config.paths.includes('multi') ? 2 : 1);
 
-function deviceArgs(scenario, disks) {
+/**
+ * usb-storage disks (BOT, 46f4:0001, serial BENCHn) and a usb-uas disk (46f4:0003) on one
+ * controller, each on its own image.
+ */
+function deviceArgs(scenario, disks, uasDisk) {
   const hc = scenario === 'xhci' ? ['-device', 'qemu-xhci,id=hc'] : ['-device', 'usb-ehci,id=hc'];
   const drives = disks.flatMap((disk, i) => {
     const id = i === 0 ? 'stick' : `stick${i + 1}`;
@@ -105,21 +114,35 @@ function deviceArgs(scenario, disks) {
       `usb-storage,bus=hc.0,drive=${id},serial=BENCH${i + 1}`,
     ];
   });
-  return [...hc, ...drives];
+  return [
+    ...hc,
+    ...drives,
+    '-drive',
+    `if=none,id=uasdisk,file=${uasDisk},format=raw,cache=unsafe`,
+    '-device',
+    'usb-uas,id=uas0,bus=hc.0',
+    '-device',
+    'scsi-hd,bus=uas0.0,scsi-id=0,lun=0,drive=uasdisk,serial=BENCHUAS1',
+  ];
+}
+
+/** A sparse image: reads, then writes, + slack; at least the 64 MiB read and write of the daemon and multi paths. */
+function freshImage(path, config) {
+  rmSync(path, { force: true });
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, Math.max(2 * config.sizeMiB, 128) * 1024 * 1024 + 8 * 1024 * 1024);
+  closeSync(fd);
 }
 
 function boot(scenario, kernel, initrd, config) {
   const disks = Array.from({ length: diskCount(config) }, (_, i) =>
     join(work, i === 0 ? `disk-${scenario}.img` : `disk${i + 1}-${scenario}.img`),
   );
-  for (const disk of disks) {
-    rmSync(disk, { force: true });
-    const fd = openSync(disk, 'w');
-    // reads, then writes, + slack; at least the 64 MiB read and write of the daemon and multi paths
-    ftruncateSync(fd, Math.max(2 * config.sizeMiB, 128) * 1024 * 1024 + 8 * 1024 * 1024);
-    closeSync(fd);
-  }
+  const uasDisk = join(work, `disk-uas-${scenario}.img`);
+  for (const disk of [...disks, uasDisk]) freshImage(disk, config);
   rmSync(join(out, `raw-${scenario}.json`), { force: true });
+  // no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can fail and panic
+  // at boot ("IO-APIC + timer doesn't work"; seen twice on 2026-12-07 with six helpers benchmarking).
   const args = [
     '-machine',
     'q35',
@@ -135,12 +158,12 @@ function boot(scenario, kernel, initrd, config) {
     '-initrd',
     initrd,
     '-append',
-    `console=ttyS0 quiet panic=-1 vmscript=tools/bench/guest/bench.sh vmscenario=${scenario}`,
+    `console=ttyS0 quiet panic=-1 no_timer_check vmscript=tools/bench/guest/bench.sh vmscenario=${scenario}`,
     '-virtfs',
     `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
     '-virtfs',
     `local,path=${out},mount_tag=out,security_model=none,id=out`,
-    ...deviceArgs(scenario, disks),
+    ...deviceArgs(scenario, disks, uasDisk),
   ];
   const t0 = Date.now();
   return new Promise((resolveBoot) => {
@@ -167,7 +190,7 @@ function boot(scenario, kernel, initrd, config) {
     }, bootTimeoutS * 1000);
     qemu.on('close', () => {
       clearTimeout(timer);
-      for (const disk of disks) rmSync(disk, { force: true });
+      for (const disk of [...disks, uasDisk]) rmSync(disk, { force: true });
       const consoleText = Buffer.concat(chunks).toString('latin1').replace(/\0/g, '');
       writeFileSync(join(work, `console-${scenario}.log`), consoleText);
       let raw = null;
@@ -249,6 +272,7 @@ async function main() {
       turCount: config.turCount,
       chunkKiB: config.chunkKiB,
       disks: diskCount(config),
+      randomCount: config.randomCount,
     }),
   );
 

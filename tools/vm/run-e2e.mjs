@@ -5,6 +5,7 @@
 //      VM_TIMEOUT_S (per boot, default 600), VM_VERBOSE=1 (always print the guest console),
 //      VM_BACKENDS=native,node-usb (default both; a backend left out is reported as skipped),
 //      VM_FFS_LOG=1 (the FunctionFS emulator logs every transfer and ep0 event to the console),
+//      VM_ONLY=uas (xhci/ehci run only the usb-uas cases: debugging the UAS path in one short boot),
 //      VM_GUEST_SCRIPT (repo-relative script the guest runs instead of guest/scenario.sh: debugging),
 //      VM_ACCEL=kvm|tcg (default: KVM when a probe boot shows it works; tools/vm/accel.mjs),
 //      VM_INSTALLED (the tree tools/ci/pack-install.mjs installed from the tarballs; default: the
@@ -36,19 +37,54 @@ const DISK_MIB = 64;
 // modprobe, depmod (kmod) live in sbin, which a non-login CI shell may not have on PATH.
 process.env.PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
 
-/** QEMU arguments per scenario: the device under test. */
-function deviceArgs(scenario, disk) {
+/**
+ * QEMU arguments per scenario: the device under test. xhci and ehci carry two disks: usb-storage
+ * (46f4:0001, serial VMTEST1: every BOT, SG_IO and handoff case) and usb-uas (46f4:0003, UAS only:
+ * tools/vm/guest/cases/uas.mjs), each on its own image; a second scenario per controller would cost
+ * a boot.
+ */
+function deviceArgs(scenario, disk, uasDisk) {
   const drive = ['-drive', `if=none,id=stick,file=${disk},format=raw,cache=unsafe`];
+  const uas = (bus) => [
+    '-drive',
+    `if=none,id=uasdisk,file=${uasDisk},format=raw,cache=unsafe`,
+    '-device',
+    `usb-uas,id=uas0,bus=${bus}`,
+    '-device',
+    'scsi-hd,bus=uas0.0,scsi-id=0,lun=0,drive=uasdisk,serial=VMUAS1',
+  ];
   switch (scenario) {
     case 'xhci':
-      return ['-device', 'qemu-xhci,id=xhci', ...drive, '-device', 'usb-storage,bus=xhci.0,drive=stick,serial=VMTEST1'];
+      return [
+        '-device',
+        'qemu-xhci,id=xhci',
+        ...drive,
+        '-device',
+        'usb-storage,bus=xhci.0,drive=stick,serial=VMTEST1',
+        ...uas('xhci.0'),
+      ];
     case 'ehci':
-      return ['-device', 'usb-ehci,id=ehci', ...drive, '-device', 'usb-storage,bus=ehci.0,drive=stick,serial=VMTEST1'];
+      return [
+        '-device',
+        'usb-ehci,id=ehci',
+        ...drive,
+        '-device',
+        'usb-storage,bus=ehci.0,drive=stick,serial=VMTEST1',
+        ...uas('ehci.0'),
+      ];
     case 'gadget':
       return []; // dummy_hcd inside the guest: no QEMU USB device
     default:
       throw new Error(`unknown scenario ${scenario}`);
   }
+}
+
+/** A sparse, zero-filled image of DISK_MIB (the suite writes its own patterns). */
+function freshImage(path) {
+  rmSync(path, { force: true });
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, DISK_MIB * 1024 * 1024);
+  closeSync(fd);
 }
 
 function fail(message) {
@@ -98,10 +134,9 @@ function installedTree() {
 
 function boot(scenario, kernel, initrd) {
   const disk = join(work, `disk-${scenario}.img`);
-  rmSync(disk, { force: true });
-  const fd = openSync(disk, 'w');
-  ftruncateSync(fd, DISK_MIB * 1024 * 1024); // sparse, zero-filled; the suite writes its own patterns
-  closeSync(fd);
+  const uasDisk = join(work, `disk-uas-${scenario}.img`);
+  freshImage(disk);
+  if (scenario !== 'gadget') freshImage(uasDisk);
   const out = join(work, 'out');
   mkdirSync(out, { recursive: true });
   rmSync(join(out, `results-${scenario}.json`), { force: true });
@@ -111,8 +146,11 @@ function boot(scenario, kernel, initrd) {
     JSON.stringify({
       backends: process.env.VM_BACKENDS ? process.env.VM_BACKENDS.split(',') : null,
       ffsLog: process.env.VM_FFS_LOG === '1',
+      only: process.env.VM_ONLY || null,
     }),
   );
+  // no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can fail and panic
+  // at boot ("IO-APIC + timer doesn't work"; seen twice on 2026-12-07 with six helpers benchmarking).
   const args = [
     '-machine',
     'q35',
@@ -128,7 +166,8 @@ function boot(scenario, kernel, initrd) {
     '-initrd',
     initrd,
     '-append',
-    `console=ttyS0 quiet panic=-1 vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} ` +
+    `console=ttyS0 quiet panic=-1 no_timer_check ` +
+      `vmscript=${process.env.VM_GUEST_SCRIPT ?? 'tools/vm/guest/scenario.sh'} ` +
       `vmscenario=${scenario}`,
     '-virtfs',
     `local,path=${repo},mount_tag=repo,security_model=none,readonly=on,id=repo`,
@@ -137,7 +176,7 @@ function boot(scenario, kernel, initrd) {
     ...(installed
       ? ['-virtfs', `local,path=${installed},mount_tag=installed,security_model=none,readonly=on,id=installed`]
       : []),
-    ...deviceArgs(scenario, disk),
+    ...deviceArgs(scenario, disk, uasDisk),
   ];
   const t0 = Date.now();
   return new Promise((resolveBoot) => {

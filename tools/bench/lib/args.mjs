@@ -22,8 +22,14 @@ export const KNOWN_PATHS = [
   'c-loop',
   'daemon',
   'multi',
+  'kernel-uas',
+  'kernel-random',
+  'native-random',
+  'uas',
 ];
 export const DEFAULT_PATHS = KNOWN_PATHS;
+/** Queue depths of the 4 KiB random-read paths. */
+export const RANDOM_DEPTHS = [1, 4, 16];
 
 export class BenchArgumentError extends Error {
   constructor(message) {
@@ -35,10 +41,13 @@ export class BenchArgumentError extends Error {
 
 const USAGE = `usage: pnpm bench [-- --tiny] [--size-mib N] [--tur-count N] [--reps N] [--scenarios xhci,ehci]
                   [--paths p1,p2] [--sizes-kib 64,256,1024,4096] [--no-memory] [--memory-gib N] [--cpu-prof]
-                  [--no-startup]
-env: BENCH_SIZE_MIB, BENCH_TUR_COUNT, BENCH_REPS, BENCH_SCENARIOS, BENCH_PATHS, BENCH_SIZES_KIB,
+                  [--no-startup] [--random-count N]
+env: BENCH_SIZE_MIB, BENCH_TUR_COUNT, BENCH_REPS, BENCH_SCENARIOS, BENCH_PATHS, BENCH_SIZES_KIB, BENCH_RANDOM_COUNT,
      BENCH_TINY=1, BENCH_MEMORY_GIB, BENCH_CPU_PROF=1, BENCH_CHUNK_KIB (native URB size; engine default if unset)
-paths: ${KNOWN_PATHS.join(', ')}`;
+paths: ${KNOWN_PATHS.join(', ')} (default: all)
+random paths (kernel-uas, kernel-random, native-random, uas): N random 4 KiB READs at queue depth ${RANDOM_DEPTHS.join(
+  ', ',
+)}`;
 
 export function usage() {
   return USAGE;
@@ -91,7 +100,10 @@ export function parseBenchArgs(argv, env = {}) {
       continue;
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m || !['size-mib', 'tur-count', 'reps', 'scenarios', 'paths', 'sizes-kib', 'memory-gib'].includes(m[1])) {
+    if (
+      !m ||
+      !['size-mib', 'tur-count', 'reps', 'scenarios', 'paths', 'sizes-kib', 'memory-gib', 'random-count'].includes(m[1])
+    ) {
       throw new BenchArgumentError(`unknown argument "${a}"\n${USAGE}`);
     }
     const value = m[2] ?? args.shift();
@@ -109,6 +121,7 @@ export function parseBenchArgs(argv, env = {}) {
   const pathsRaw = pick('paths', 'BENCH_PATHS');
   const sizesRaw = pick('sizes-kib', 'BENCH_SIZES_KIB');
   const memRaw = pick('memory-gib', 'BENCH_MEMORY_GIB');
+  const randomRaw = pick('random-count', 'BENCH_RANDOM_COUNT');
   const chunkRaw = env.BENCH_CHUNK_KIB !== undefined && env.BENCH_CHUNK_KIB !== '' ? env.BENCH_CHUNK_KIB : undefined;
 
   const config = {
@@ -135,6 +148,7 @@ export function parseBenchArgs(argv, env = {}) {
     cpuProf: flags['cpu-prof'] === true || env.BENCH_CPU_PROF === '1',
     // CLI start-up (tools/bench/startup.mjs), on the host after the boots: runs per command.
     startupRuns: flags['no-startup'] ? 0 : tiny ? 5 : 21,
+    randomCount: randomRaw !== undefined ? positiveInt('BENCH_RANDOM_COUNT', randomRaw, 1_000_000) : tiny ? 64 : 1024,
     chunkKiB: chunkRaw !== undefined ? positiveInt('BENCH_CHUNK_KIB', chunkRaw, 64 * 1024) : undefined,
   };
   const total = config.sizeMiB * MIB;

@@ -20,7 +20,13 @@ export const PATH_LABELS = {
   'c-loop': 'C libusb sync loop',
   daemon: 'through usbscsid vs in process (64 MiB)',
   multi: 'two disks at once vs one (64 MiB each)',
+  'kernel-uas': 'kernel uas driver (usb-uas disk), O_DIRECT',
+  'kernel-random': 'kernel usb-storage (BOT), O_DIRECT',
+  'native-random': 'native BOT (ScsiDevice, serialised)',
+  uas: 'native UAS (UasTransport)',
 };
+/** Paths that measure only the queued 4 KiB random reads (no sequential sizes, no TUR). */
+export const RANDOM_ONLY = new Set(['kernel-random', 'native-random']);
 /** The native configuration the targets are judged on: what a user gets without tuning. */
 export const NATIVE_DEFAULT = 'native-d4';
 /** The same with the data in ScsiDevice.allocateBuffer memory (zero copy in usbfs): the fast path. */
@@ -102,6 +108,17 @@ export function summarizeScenario(raw, pick = median) {
     if (viaTransport.length) entry.writeViaTransport = { [size0]: pick(viaTransport) };
     const rawP50 = pickLatency(per.map((p) => p.turRaw?.p50Us));
     if (rawP50 != null) entry.turRaw = { p50Us: rawP50, p99Us: pickLatency(per.map((p) => p.turRaw?.p99Us)) };
+    const depths = [...new Set(per.flatMap((p) => Object.keys(p.random ?? {})))].map(Number);
+    if (depths.length) {
+      entry.random = {};
+      for (const d of depths.sort((a, b) => a - b)) {
+        const iops = per
+          .map((p) => p.random?.[d])
+          .filter((x) => x && x.seconds > 0)
+          .map((x) => x.count / x.seconds);
+        entry.random[d] = pick(iops);
+      }
+    }
     for (const p of per) {
       if (p.error) entry.errors.push(p.error);
       for (const n of p.notes ?? []) if (!entry.notes.includes(n)) entry.notes.push(n);
@@ -157,6 +174,37 @@ const TARGETS = [
   },
 ];
 
+/** Issue 18's targets: queued random reads at depth 16 and the largest sequential read. */
+const UAS_TARGETS = [
+  {
+    id: 'uas-qd16>=kernel-uas',
+    text: "UAS 4 KiB random reads at QD16 >= 1.0x the kernel's uas driver",
+    op: 'random QD16',
+    size: () => 4096,
+    value: (s) => s.uas?.random?.[16],
+    base: (s) => s['kernel-uas']?.random?.[16],
+    min: 1.0,
+  },
+  {
+    id: 'uas-qd16>=2bot',
+    text: 'UAS 4 KiB random reads at QD16 >= 2x our BOT',
+    op: 'random QD16',
+    size: () => 4096,
+    value: (s) => s.uas?.random?.[16],
+    base: (s) => s['native-random']?.random?.[16],
+    min: 2.0,
+  },
+  {
+    id: 'uas-seq>=kernel-uas',
+    text: "UAS largest sequential READ >= 1.0x the kernel's uas driver",
+    op: 'read',
+    size: (sizes) => Math.max(...sizes),
+    value: (s, sizes) => s.uas?.read?.[Math.max(...sizes)],
+    base: (s, sizes) => s['kernel-uas']?.read?.[Math.max(...sizes)],
+    min: 1.0,
+  },
+];
+
 /**
  * Judges the targets on one scenario's summary. Throughput targets are judged per op and size;
  * TUR on p50. A target whose paths were not measured is `unmeasured`, never `met`.
@@ -185,6 +233,16 @@ export function judgeTargets(summary, sizes) {
               ? 'partly met'
               : 'missed',
       metCount: cells.filter((c) => c.met).length,
+    });
+  }
+  for (const t of UAS_TARGETS) {
+    const r = ratio(t.value(summary, sizes), t.base(summary, sizes));
+    verdicts.push({
+      id: t.id,
+      text: t.text,
+      cells: r == null ? [] : [{ op: t.op, size: t.size(sizes), ratio: r, met: r >= t.min }],
+      status: r == null ? 'unmeasured' : r >= t.min ? 'met' : 'missed',
+      metCount: r != null && r >= t.min ? 1 : 0,
     });
   }
   const turRatio = ratio(summary[NATIVE_DEFAULT]?.tur?.p50Us, summary['c-loop']?.tur?.p50Us);
@@ -256,6 +314,27 @@ export function turTable(summary, paths) {
   return grid(header, rows);
 }
 
+/** Queued 4 KiB random reads: IOPS per depth, with the ratio to the kernel's uas driver and to our BOT. */
+export function randomTable(summary, paths) {
+  const measured = paths.filter((p) => summary[p]?.random);
+  if (!measured.length) return null;
+  const depths = [...new Set(measured.flatMap((p) => Object.keys(summary[p].random)))]
+    .map(Number)
+    .sort((a, b) => a - b);
+  const header = ['path', ...depths.map((d) => `QD${d} IOPS (x kernel uas / x our BOT)`)];
+  const rows = measured.map((p) => [
+    PATH_LABELS[p] ?? p,
+    ...depths.map((d) => {
+      const v = summary[p].random[d];
+      if (v == null) return '—';
+      const xK = fmtRatio(ratio(v, summary['kernel-uas']?.random?.[d]));
+      const xB = fmtRatio(ratio(v, summary['native-random']?.random?.[d]));
+      return `${fmt(v, 0)} (${xK} / ${xB})`;
+    }),
+  ]);
+  return grid(header, rows);
+}
+
 export function targetsText(verdicts) {
   return verdicts
     .map((v) => {
@@ -280,9 +359,12 @@ export function renderText(report) {
       `== ${s.scenario}: ${formatSize(s.totalBytes)} per point, median of ${s.reps} reps, TUR x${s.turCount} ==`,
     );
     if (s.error) parts.push(`  ERROR: ${s.error}`);
+    const seqPaths = s.paths.filter((p) => !RANDOM_ONLY.has(p));
     for (const op of ['read', 'write'])
-      parts.push(`-- sequential ${op.toUpperCase()} --\n${throughputTable(s.summary, s.paths, s.sizes, op)}`);
-    parts.push(`-- TEST UNIT READY latency --\n${turTable(s.summary, s.paths)}`);
+      parts.push(`-- sequential ${op.toUpperCase()} --\n${throughputTable(s.summary, seqPaths, s.sizes, op)}`);
+    parts.push(`-- TEST UNIT READY latency --\n${turTable(s.summary, seqPaths)}`);
+    const random = randomTable(s.summary, s.paths);
+    if (random) parts.push(`-- 4 KiB random READ, queued (IOPS) --\n${random}`);
     const z = s.sizes[0];
     const split = s.paths.filter((p) => s.summary[p]?.writeViaTransport?.[z] != null);
     if (split.length) {
@@ -299,9 +381,11 @@ export function renderText(report) {
       for (const op of ['read', 'write'])
         parts.push(
           `-- best of ${s.reps}: sequential ${op.toUpperCase()} --\n` +
-            throughputTable(s.bestSummary, s.paths, s.sizes, op),
+            throughputTable(s.bestSummary, seqPaths, s.sizes, op),
         );
-      parts.push(`-- best of ${s.reps}: TEST UNIT READY latency --\n${turTable(s.bestSummary, s.paths)}`);
+      parts.push(`-- best of ${s.reps}: TEST UNIT READY latency --\n${turTable(s.bestSummary, seqPaths)}`);
+      const bestRandom = randomTable(s.bestSummary, s.paths);
+      if (bestRandom) parts.push(`-- best of ${s.reps}: 4 KiB random READ, queued (IOPS) --\n${bestRandom}`);
       parts.push(`-- targets (on best of ${s.reps}) --\n${targetsText(judgeTargets(s.bestSummary, s.sizes))}`);
     }
     const problems = s.paths.flatMap((p) => (s.summary[p]?.errors ?? []).map((e) => `  ${p}: ${e}`));
@@ -343,8 +427,10 @@ const PALETTE = {
   'sg-node': '#bcbd22',
   kernel: '#d62728',
   'c-loop': '#7f7f7f',
+  'kernel-uas': '#e377c2',
+  uas: '#8c564b',
 };
-const DASHED = new Set(['kernel', 'c-loop']);
+const DASHED = new Set(['kernel', 'c-loop', 'kernel-uas']);
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -368,7 +454,7 @@ export function renderSvg(report) {
   const m = { l: 62, r: 28, t: 34, b: 46 };
   const cols = 2;
   const rows = Math.max(1, Math.ceil(panels.length / cols));
-  const paths = [...new Set(report.scenarios.flatMap((s) => s.paths))];
+  const paths = [...new Set(report.scenarios.flatMap((s) => s.paths))].filter((p) => !RANDOM_ONLY.has(p));
   const legendH = 24 + Math.ceil(paths.length / 3) * 20;
   const W = cols * pw;
   const H = rows * ph + legendH + 30;

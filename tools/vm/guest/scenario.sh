@@ -9,7 +9,8 @@ case "$VM_SCENARIO" in
   gadget) modprobe configfs; modprobe libcomposite; modprobe usb_f_fs; modprobe dummy_hcd ;;
 esac
 if [ "$VM_SCENARIO" != gadget ]; then
-  i=0; while [ $i -lt 60 ] && ! ls /sys/block | grep -q '^sd'; do sleep 0.25; i=$((i+1)); done
+  # Two disks: usb-storage's and usb-uas's (tools/vm/run-e2e.mjs).
+  i=0; while [ $i -lt 80 ] && [ "$(ls /sys/block | grep -c '^sd')" -lt 2 ]; do sleep 0.25; i=$((i+1)); done
   echo "VM_DISK $(ls /sys/block | grep '^sd' | tr '\n' ' ') after $(cut -d' ' -f1 /proc/uptime) s"
 fi
 cd /repo

@@ -8,13 +8,28 @@ import { registerHandoffCases, registerTakeoverCases } from './cases/handoff.mjs
 import { registerSgCases } from './cases/sg.mjs';
 import { registerContractCases, qemuDiskEnv } from './cases/contract.mjs';
 import { registerInstalledCases } from './cases/installed.mjs';
+import { registerUasCases } from './cases/uas.mjs';
+import { readFileSync } from 'node:fs';
+
+/** VM_ONLY=uas (run-e2e.mjs): only the UAS cases of xhci/ehci (debugging; CI runs everything). */
+function onlyGroup() {
+  try {
+    return JSON.parse(readFileSync('/out/config.json', 'utf8')).only ?? null;
+  } catch {
+    return null;
+  }
+}
 
 const [scenario, resultsPath] = process.argv.slice(2);
 const backends = await loadBackends();
 for (const b of backends) {
   if (!b.backend) console.log(`VM_BACKEND ${b.name} UNAVAILABLE -- ${b.reason}`);
 }
-if (scenario === 'xhci' || scenario === 'ehci') {
+const only = onlyGroup();
+if (only === 'uas' && (scenario === 'xhci' || scenario === 'ehci')) {
+  console.log(`VM_NOTE only the UAS cases (VM_ONLY=uas)`);
+  await registerUasCases(scenario, backends);
+} else if (scenario === 'xhci' || scenario === 'ehci') {
   await registerQemuDiskCases(scenario, backends);
   await registerContractCases(scenario, backends, (name, b) => qemuDiskEnv(scenario, name, b));
   await registerBotCases(scenario, backends);
@@ -24,6 +39,8 @@ if (scenario === 'xhci' || scenario === 'ehci') {
   await registerTakeoverCases(scenario, backends);
   await registerHandoffCases(scenario, backends);
   if (scenario === 'xhci') registerInstalledCases(scenario);
+  // Last: the usb-uas disk beside usb-storage (a QEMU fault there must not cost the cases above).
+  await registerUasCases(scenario, backends);
 } else if (scenario === 'gadget') {
   const { registerGadgetCases } = await import('./cases/gadget.mjs');
   await registerGadgetCases(backends, async (running) =>

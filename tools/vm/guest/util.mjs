@@ -3,6 +3,8 @@ import { readdirSync, readFileSync, existsSync, realpathSync } from 'node:fs';
 
 export const QEMU_VID = 0x46f4;
 export const QEMU_PID = 0x0001;
+/** QEMU's `usb-uas` (UAS only, no BOT alternate): the xhci and ehci scenarios carry one beside usb-storage. */
+export const QEMU_UAS_PID = 0x0003;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,9 +26,36 @@ export function assertBytesEqual(actual, expected, what) {
   }
 }
 
-/** Whole-disk sd block devices the kernel has now (`sda`, ...). */
-export function sdDisks() {
+/** Every whole-disk sd block device the kernel has now (`sda`, ...), whichever USB device holds it. */
+export function allSdDisks() {
   return readdirSync('/sys/block').filter((d) => /^sd[a-z]+$/.test(d));
+}
+
+/** `vvvv:pppp` of the USB device behind /sys/block/<disk>, or null (not USB, or gone). */
+export function usbIdsOfDisk(disk) {
+  const intf = usbInterfaceOfDisk(disk);
+  if (!intf) return null;
+  const dev = `/sys/bus/usb/devices/${intf.split(':')[0]}`;
+  try {
+    return `${readFileSync(`${dev}/idVendor`, 'utf8').trim()}:${readFileSync(`${dev}/idProduct`, 'utf8').trim()}`;
+  } catch {
+    return null;
+  }
+}
+
+const UAS_IDS = `${QEMU_VID.toString(16).padStart(4, '0')}:${QEMU_UAS_PID.toString(16).padStart(4, '0')}`;
+
+/**
+ * Whole-disk sd block devices (`sda`, ...) except the usb-uas disk's: the cases written for one
+ * usb-storage (or gadget) disk count and pick these, whatever the UAS disk beside it does.
+ */
+export function sdDisks() {
+  return allSdDisks().filter((d) => usbIdsOfDisk(d) !== UAS_IDS);
+}
+
+/** The sd disks of QEMU's usb-uas device (46f4:0003): one while `uas` holds it, none while detached. */
+export function uasDisks() {
+  return allSdDisks().filter((d) => usbIdsOfDisk(d) === UAS_IDS);
 }
 
 /** Waits (bounded) until `pred()` is true; returns how long it took. */
@@ -59,4 +88,14 @@ export function sgOfDisk(disk) {
 
 export function uptime() {
   return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+}
+
+/** The usb-uas disk's /dev node, once `uas` holds it with a size (bounded wait). */
+export async function waitForUasDisk(timeoutMs = 30_000) {
+  await waitFor(
+    () => uasDisks().length === 1 && Number(readFileSync(`/sys/block/${uasDisks()[0]}/size`, 'utf8')) > 0,
+    '`uas` to hold the usb-uas disk',
+    timeoutMs,
+  );
+  return `/dev/${uasDisks()[0]}`;
 }

@@ -192,6 +192,25 @@ describe('NativeBackend over a fake addon', () => {
     await expect(handle.clearHalt(0x81)).rejects.toMatchObject({ code: ErrorCodes.DEVICE_GONE });
   });
 
+  it('streamTransfer is one URB (depth 1, one chunk of the whole length, rounded up to 1 KiB)', async () => {
+    // QEMU's usb-uas keeps one pending packet per stream and asserts (the VM dies) when a second
+    // URB for the same stream arrives before its command: the engine's default (256 KiB chunks,
+    // depth 4) sent four for a 1 MiB READ. Linux `uas` sends one URB per data phase too.
+    const h = fakeHandle();
+    const handle = new NativeHandle({ ...STICK, backend: 'native', id: 'x' }, h, 'linux');
+    for (const length of [36, 1 << 20, (1 << 20) + 512]) {
+      const r = await handle.streamTransfer(0x83, 5, new Uint8Array(length), 1000);
+      expect(r).toEqual({ status: 0, actualLength: length });
+      const block = vi.mocked(h.exchange).mock.calls.at(-1)![0];
+      const view = new DataView(block.buffer, block.byteOffset);
+      const at = EXCHANGE_BLOCK.headerSize;
+      expect(block[EXCHANGE_BLOCK.phaseCount]).toBe(1);
+      expect(view.getUint32(at + EXCHANGE_BLOCK.streamId, true)).toBe(5);
+      expect(view.getUint32(at + EXCHANGE_BLOCK.depth, true)).toBe(1);
+      expect(view.getUint32(at + EXCHANGE_BLOCK.chunkSize, true)).toBe(Math.ceil(length / 1024) * 1024);
+    }
+  });
+
   it('an error without a known code is E_IO', () => {
     expect(fromNativeError(new Error('boom'), 'x').code).toBe(ErrorCodes.IO);
     expect(fromNativeError(nativeError('E_WHATEVER', 'y'), 'x').code).toBe(ErrorCodes.IO);

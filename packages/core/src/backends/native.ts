@@ -107,6 +107,9 @@ function checkStreamEndpoints(endpoints: number[]): void {
   }
 }
 
+/** The engine's largest URB (chunkSize): a stream transfer is one URB. */
+const MAX_STREAM_TRANSFER = 64 << 20;
+
 export class NativeHandle implements UsbDeviceHandle {
   readonly capabilities: UsbHandleCapabilities;
   /**
@@ -402,8 +405,22 @@ export class NativeHandle implements UsbDeviceHandle {
   ): Promise<TransferResult> {
     if (!(buffer instanceof Uint8Array) || buffer.length === 0)
       throw badInput('a stream transfer needs a non-empty Uint8Array');
+    if (buffer.length > MAX_STREAM_TRANSFER)
+      throw badInput(`a stream transfer is at most ${MAX_STREAM_TRANSFER} bytes (one URB); got ${buffer.length}`);
+    // One URB per stream transfer, as Linux `uas` sends: QEMU's usb-uas holds one pending packet
+    // per stream and asserts when a second one for the same stream comes before its command.
+    const chunkSize = Math.ceil(buffer.length / 1024) * 1024;
     const facts = await this.exchange({
-      phases: [{ endpoint, start: 'at-once', streamId, source: { kind: 'buffer', offset: 0, length: buffer.length } }],
+      phases: [
+        {
+          endpoint,
+          start: 'at-once',
+          streamId,
+          chunkSize,
+          depth: 1,
+          source: { kind: 'buffer', offset: 0, length: buffer.length },
+        },
+      ],
       // The engine takes no "no timeout": its largest budget stands for it.
       timeoutMs: timeoutMs > 0 ? timeoutMs : 0x7fff_ffff,
       buffer,
