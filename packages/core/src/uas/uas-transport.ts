@@ -26,6 +26,11 @@ const MAX_QUEUE_DEPTH_WITHOUT_STREAMS = 32;
 /** Tags beyond the queue depth without streams: room for task management while every slot is busy. */
 const SPARE_TAGS = 2;
 const DEFAULT_TASK_MANAGEMENT_TIMEOUT_MS = 2_000;
+/**
+ * A status read waits for as long as its task lives: the largest budget every backend takes
+ * (native and node-usb refuse 0, which only the emulator read as "none").
+ */
+const STATUS_READ_TIMEOUT_MS = 0x7fff_ffff;
 
 export interface UasTransportOptions {
   /** Which mass-storage interface to use when the device has several. */
@@ -458,7 +463,13 @@ export class UasTransport implements ScsiTransport {
     const read = async () => {
       for (;;) {
         const bytes = new Uint8Array(STATUS_IU_MAX_LENGTH);
-        const r = await this.handle.streamTransfer!(this.pipes.statusIn, task.tag, bytes, 0, task.transfers.signal);
+        const r = await this.handle.streamTransfer!(
+          this.pipes.statusIn,
+          task.tag,
+          bytes,
+          STATUS_READ_TIMEOUT_MS,
+          task.transfers.signal,
+        );
         if (r.status === TransferStatus.CANCELLED) return;
         if (r.status !== TransferStatus.OK) {
           throw new UsbScsiError(
@@ -480,21 +491,33 @@ export class UasTransport implements ScsiTransport {
     read().catch((err: unknown) => task.fail(asError(err)));
   }
 
-  /** Without streams: one status read pending while any task is outstanding; IUs routed by tag. */
+  /**
+   * Without streams: one status read pending while any task is outstanding; IUs routed by tag.
+   * A reader that ended because no task was left is started again if one came meanwhile; one
+   * that failed is not: its failure went to every task, and whichever task comes next (a
+   * recovery's task management function first) starts a new one. Restarting from the failure
+   * itself looped in promise reactions when a backend refused the read at once, and the event
+   * loop never turned again.
+   */
   private ensureStatusReader(): void {
     if (this.statusReader || this.closed) return;
+    let failed = false;
     this.statusReader = this.readStatusPipe()
-      .catch((err: unknown) => this.faultAll(asError(err)))
+      .catch((err: unknown) => {
+        failed = true;
+        this.faultAll(asError(err));
+      })
       .finally(() => {
         this.statusReader = null;
-        if (this.outstanding > 0 && !this.broken && !this.readerStop.signal.aborted) this.ensureStatusReader();
+        if (!failed && this.outstanding > 0 && !this.broken && !this.readerStop.signal.aborted)
+          this.ensureStatusReader();
       });
   }
 
   private async readStatusPipe(): Promise<void> {
     while (this.outstanding > 0 && !this.broken) {
       const bytes = new Uint8Array(STATUS_IU_MAX_LENGTH);
-      const r = await this.handle.bulkIn(this.pipes.statusIn, bytes, 0, this.readerStop.signal);
+      const r = await this.handle.bulkIn(this.pipes.statusIn, bytes, STATUS_READ_TIMEOUT_MS, this.readerStop.signal);
       if (r.status === TransferStatus.CANCELLED) return;
       if (r.status === TransferStatus.STALL) {
         this.options.onEvent?.({ type: 'clear-halt', endpoint: this.pipes.statusIn });
