@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_DEVICE, EmulatorBackend, SimulatedDevice } from '../src/index.js';
 
 const INQUIRY = Uint8Array.of(0x12, 0, 0, 0, 36, 0);
-/** Past this many status reads the handle stops answering (until cancelled), so that a spinning reader lets the test end. */
+/** Past this many status reads the handle stops answering (until cancelled): a spinning reader lets the test end. */
 const SPIN_CAP = 200;
 
 interface StatusReads {

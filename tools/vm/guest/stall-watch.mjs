@@ -19,7 +19,8 @@ setInterval(() => {
   const lines = ['VM_STALL the event loop has not turned for ' + (Date.now() - since) + ' ms; threads:'];
   for (const tid of readdirSync('/proc/self/task')) {
     const at = '/proc/self/task/' + tid;
-    lines.push('  ' + tid + ' ' + read(at + '/comm') + ' wchan=' + read(at + '/wchan') + ' syscall=' + read(at + '/syscall'));
+    const where = ' wchan=' + read(at + '/wchan') + ' syscall=' + read(at + '/syscall');
+    lines.push('  ' + tid + ' ' + read(at + '/comm') + where);
     for (const l of read(at + '/stack').split('\\n').slice(0, 12)) lines.push('      ' + l);
   }
   process.stdout.write(lines.join('\\n') + '\\n');
