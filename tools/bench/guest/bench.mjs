@@ -379,9 +379,6 @@ async function measurePath(path) {
     }
   }
   if (path === 'uas') {
-    // On EHCI (no streams) the guest stopped making progress in UasTransport's first case after the
-    // engine's task management case (docs/testing-vm.md); measured on xhci only until that is found.
-    if (scenario !== 'xhci') return { notes: [`uas: not measured on ${scenario} (UasTransport without streams hung)`] };
     const b = backends.find((x) => x.name === 'native');
     if (!b?.backend) throw new Error(`the native backend did not load: ${b?.reason ?? 'unknown'}`);
     const { dev, close } = await openUas(b.backend);

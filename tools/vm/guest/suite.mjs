@@ -10,6 +10,7 @@ import { registerContractCases, qemuDiskEnv } from './cases/contract.mjs';
 import { registerInstalledCases } from './cases/installed.mjs';
 import { registerUasCases } from './cases/uas.mjs';
 import { readFileSync } from 'node:fs';
+import { watchForStalls } from './stall-watch.mjs';
 
 /** VM_ONLY=uas (run-e2e.mjs): only the UAS cases of xhci/ehci (debugging; CI runs everything). */
 function onlyGroup() {
@@ -21,6 +22,7 @@ function onlyGroup() {
 }
 
 const [scenario, resultsPath] = process.argv.slice(2);
+const stopWatching = watchForStalls();
 const backends = await loadBackends();
 for (const b of backends) {
   if (!b.backend) console.log(`VM_BACKEND ${b.name} UNAVAILABLE -- ${b.reason}`);
@@ -52,4 +54,5 @@ if (only === 'uas' && (scenario === 'xhci' || scenario === 'ehci')) {
   throw new Error(`unknown scenario ${scenario}`);
 }
 const summary = await run(`vm-${scenario}`, resultsPath);
+stopWatching();
 process.exit(summary.success ? 0 : 1);

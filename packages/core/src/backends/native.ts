@@ -19,6 +19,8 @@ import {
   type BotJobResult,
   type ControlResult,
   type ControlSetup,
+  type StreamCommandRequest,
+  type StreamCommandResult,
   type TransferBuffer,
   type TransferResult,
   type UsbBackend,
@@ -109,6 +111,8 @@ function checkStreamEndpoints(endpoints: number[]): void {
 
 /** The engine's largest URB (chunkSize): a stream transfer is one URB. */
 const MAX_STREAM_TRANSFER = 64 << 20;
+const resultOf = (phase: { status: number; actualLength: number } | undefined): TransferResult | undefined =>
+  phase ? { status: transferStatusOf(phase.status), actualLength: phase.actualLength } : undefined;
 
 export class NativeHandle implements UsbDeviceHandle {
   readonly capabilities: UsbHandleCapabilities;
@@ -430,6 +434,41 @@ export class NativeHandle implements UsbDeviceHandle {
     return phase
       ? { status: transferStatusOf(phase.status), actualLength: phase.actualLength }
       : { status: TransferStatus.CANCELLED, actualLength: 0 };
+  }
+
+  /**
+   * One plan for a UAS command on streams: the Command IU and the data (one URB, as Linux `uas`
+   * sends it) submitted together, so a command costs one call into the engine besides its status read.
+   */
+  async streamCommand(request: StreamCommandRequest): Promise<StreamCommandResult> {
+    const { data, timeoutMs, signal } = request;
+    const length = data?.buffer.length ?? 0;
+    if (length > MAX_STREAM_TRANSFER)
+      throw badInput(`a stream transfer is at most ${MAX_STREAM_TRANSFER} bytes (one URB); got ${length}`);
+    const facts = await this.exchange({
+      phases: [
+        { endpoint: request.commandOut, start: 'at-once', source: { kind: 'inline', bytes: request.command } },
+        ...(data && length > 0
+          ? [
+              {
+                endpoint: data.endpoint,
+                start: 'at-once' as const,
+                streamId: request.streamId,
+                chunkSize: Math.ceil(length / 1024) * 1024,
+                depth: 1,
+                source: { kind: 'buffer' as const, offset: 0, length },
+              },
+            ]
+          : []),
+      ],
+      timeoutMs,
+      ...(data && length > 0 ? { buffer: data.buffer } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    const sent = resultOf(facts.phases[0]) ?? { status: TransferStatus.CANCELLED, actualLength: 0 };
+    const moved =
+      length > 0 ? (resultOf(facts.phases[1]) ?? { status: TransferStatus.CANCELLED, actualLength: 0 }) : undefined;
+    return { command: sent, ...(moved ? { data: moved } : {}) };
   }
 
   resetDevice(): Promise<void> {

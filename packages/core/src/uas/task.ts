@@ -13,6 +13,8 @@ export class UasTask {
   ended = false;
   /** Cancels this task's own transfers (data, and with streams its status read). */
   readonly transfers = new AbortController();
+  /** Settles once every transfer of the task's own plan has ended (after a cancel: once they are back). */
+  plan: Promise<unknown> | undefined;
 
   constructor(
     readonly tag: number,

@@ -26,6 +26,21 @@ const MAX_QUEUE_DEPTH_WITHOUT_STREAMS = 32;
 /** Tags beyond the queue depth without streams: room for task management while every slot is busy. */
 const SPARE_TAGS = 2;
 const DEFAULT_TASK_MANAGEMENT_TIMEOUT_MS = 2_000;
+/**
+ * A status read waits for as long as its task lives: the largest budget every backend takes
+ * (native and node-usb refuse 0, which only the emulator read as "none").
+ */
+const STATUS_READ_TIMEOUT_MS = 0x7fff_ffff;
+/** A command's plan outlives its budget by this much, so that the command's own timer ends it (and aborts it). */
+const PLAN_SLACK_MS = 1_000;
+/**
+ * Data up to this size goes out in one plan with its Command IU. A larger data phase gains
+ * nothing from it, and on QEMU's xHCI a 16 MiB one beside the Command IU was refused E_NO_MEMORY
+ * (usbfs_memory_mb is 16 by default) where on its own it was not.
+ */
+const STREAM_COMMAND_MAX_BYTES = 1 << 20;
+/** How long a cancelled plan may take to come back before task management goes out anyway. */
+const CANCEL_SETTLE_MS = 1_000;
 
 export interface UasTransportOptions {
   /** Which mass-storage interface to use when the device has several. */
@@ -310,12 +325,15 @@ export class UasTransport implements ScsiTransport {
     } catch (err) {
       const error = isUsbScsiError(err) ? err : new UsbScsiError(ErrorCodes.IO, String(err), { cause: err });
       task.fail(error);
-      task.transfers.abort();
+      task.transfers.abort(TASK_OVER);
+      // The device must not see a transfer of the command cancelled after ABORT TASK freed it
+      // (QEMU's usb-uas asserts): the plan's cancelled transfers come back first.
+      if (task.plan) await settledWithin(task.plan, CANCEL_SETTLE_MS);
       if (!task.ended) await this.recover(task, error.code === ErrorCodes.CANCELLED ? 'cancelled' : error.message);
       throw task.failure ?? error;
     } finally {
       dispose();
-      task.transfers.abort();
+      task.transfers.abort(TASK_OVER);
       this.untrack(task);
     }
   }
@@ -323,6 +341,8 @@ export class UasTransport implements ScsiTransport {
   private async exchange(task: UasTask, request: ScsiRequest, end: number): Promise<ScsiResult> {
     const direction = request.data && request.data.length > 0 ? request.direction : 'none';
     const buffer = direction === 'none' ? undefined : request.data!;
+    if (this.streams > 0 && this.handle.streamCommand && (buffer?.length ?? 0) <= STREAM_COMMAND_MAX_BYTES)
+      return this.commandOnStreams(task, request, end);
     let data: { done: Promise<TransferResult>; abort: AbortController } | undefined;
     const startData = (input: boolean) => {
       const abort = new AbortController();
@@ -374,11 +394,97 @@ export class UasTransport implements ScsiTransport {
           let moved: TransferResult = { status: TransferStatus.OK, actualLength: 0 };
           if (data) {
             await nextMacrotask();
-            data.abort.abort();
+            data.abort.abort(TASK_OVER);
             moved = await data.done;
           }
           const length = buffer?.length ?? 0;
           const transferred = Math.min(moved.actualLength, length);
+          const sense = senseOf(iu.sense);
+          return {
+            status: iu.status,
+            ...(sense ? { sense } : {}),
+            data: direction === 'in' ? buffer!.subarray(0, transferred) : new Uint8Array(0),
+            transferred,
+            residue: length - transferred,
+            durationNs: 0,
+          };
+        }
+      }
+    }
+  }
+
+  /**
+   * With streams: the status read on stream = tag is posted first, then the Command IU and the
+   * data transfer as one plan, so a command costs two calls into the backend, not three, and no
+   * Command IU waits for the one before it to complete.
+   */
+  private async commandOnStreams(task: UasTask, request: ScsiRequest, end: number): Promise<ScsiResult> {
+    const direction = request.data && request.data.length > 0 ? request.direction : 'none';
+    const buffer = direction === 'none' ? undefined : request.data!;
+    const endpoint = direction === 'in' ? this.pipes.dataIn : this.pipes.dataOut;
+    this.readStatusStream(task);
+    const plan = this.handle.streamCommand!({
+      commandOut: this.pipes.commandOut,
+      command: encodeCommandIu({ tag: task.tag, lun: task.lun, cdb: request.cdb }),
+      streamId: task.tag,
+      ...(buffer ? { data: { endpoint, buffer } } : {}),
+      timeoutMs: Math.min(leftMs(end) + PLAN_SLACK_MS, STATUS_READ_TIMEOUT_MS),
+      signal: task.transfers.signal,
+    });
+    let planEnded = false;
+    task.plan = plan.then(
+      () => (planEnded = true),
+      () => (planEnded = true),
+    );
+    // Only a Command IU that did not go out ends the command from the plan's side.
+    const notSent = plan.then((done) => {
+      const sent = done.command;
+      if (sent.status === TransferStatus.OK && sent.actualLength === 32) {
+        if (done.data?.status === TransferStatus.STALL) {
+          this.options.onEvent?.({ type: 'clear-halt', endpoint });
+          return this.handle.clearHalt(endpoint).then(never, never);
+        }
+        return never();
+      }
+      if (sent.status === TransferStatus.STALL) task.ended = true;
+      throw new UsbScsiError(
+        sent.status === TransferStatus.TIMEOUT ? ErrorCodes.TIMEOUT : ErrorCodes.IO,
+        `the Command IU for tag ${task.tag} did not go out ` +
+          `(${transferStatusName(sent.status)}, ${sent.actualLength} of 32 bytes)`,
+      );
+    });
+    notSent.catch(() => undefined);
+    for (;;) {
+      const iu = await Promise.race([task.next(), notSent]);
+      switch (iu.id) {
+        case 'read-ready':
+        case 'write-ready': {
+          const wants = iu.id === 'read-ready' ? 'in' : 'out';
+          if (direction !== 'none' && direction !== wants) {
+            throw phaseError(`the device sent ${iu.id} for tag ${task.tag}, whose command moves data ${direction}`, {
+              tag: task.tag,
+            });
+          }
+          // The data transfer went out with the command: the Ready IU adds nothing.
+          break;
+        }
+        case 'response':
+          task.ended = true;
+          throw responseError(iu, task.lun);
+        case 'sense': {
+          task.ended = true;
+          // Linux `uas` lets a short data phase end at the status: a data transfer still pending then is cancelled.
+          let moved = 0;
+          if (buffer) {
+            if (!planEnded) {
+              await nextMacrotask();
+              // The status read ended with this IU: only the data transfer is left to cancel.
+              task.transfers.abort(TASK_OVER);
+            }
+            moved = (await plan).data?.actualLength ?? 0;
+          }
+          const length = buffer?.length ?? 0;
+          const transferred = Math.min(moved, length);
           const sense = senseOf(iu.sense);
           return {
             status: iu.status,
@@ -458,7 +564,13 @@ export class UasTransport implements ScsiTransport {
     const read = async () => {
       for (;;) {
         const bytes = new Uint8Array(STATUS_IU_MAX_LENGTH);
-        const r = await this.handle.streamTransfer!(this.pipes.statusIn, task.tag, bytes, 0, task.transfers.signal);
+        const r = await this.handle.streamTransfer!(
+          this.pipes.statusIn,
+          task.tag,
+          bytes,
+          STATUS_READ_TIMEOUT_MS,
+          task.transfers.signal,
+        );
         if (r.status === TransferStatus.CANCELLED) return;
         if (r.status !== TransferStatus.OK) {
           throw new UsbScsiError(
@@ -480,21 +592,33 @@ export class UasTransport implements ScsiTransport {
     read().catch((err: unknown) => task.fail(asError(err)));
   }
 
-  /** Without streams: one status read pending while any task is outstanding; IUs routed by tag. */
+  /**
+   * Without streams: one status read pending while any task is outstanding; IUs routed by tag.
+   * A reader that ended because no task was left is started again if one came meanwhile; one
+   * that failed is not: its failure went to every task, and whichever task comes next (a
+   * recovery's task management function first) starts a new one. Restarting from the failure
+   * itself looped in promise reactions when a backend refused the read at once, and the event
+   * loop never turned again.
+   */
   private ensureStatusReader(): void {
     if (this.statusReader || this.closed) return;
+    let failed = false;
     this.statusReader = this.readStatusPipe()
-      .catch((err: unknown) => this.faultAll(asError(err)))
+      .catch((err: unknown) => {
+        failed = true;
+        this.faultAll(asError(err));
+      })
       .finally(() => {
         this.statusReader = null;
-        if (this.outstanding > 0 && !this.broken && !this.readerStop.signal.aborted) this.ensureStatusReader();
+        if (!failed && this.outstanding > 0 && !this.broken && !this.readerStop.signal.aborted)
+          this.ensureStatusReader();
       });
   }
 
   private async readStatusPipe(): Promise<void> {
     while (this.outstanding > 0 && !this.broken) {
       const bytes = new Uint8Array(STATUS_IU_MAX_LENGTH);
-      const r = await this.handle.bulkIn(this.pipes.statusIn, bytes, 0, this.readerStop.signal);
+      const r = await this.handle.bulkIn(this.pipes.statusIn, bytes, STATUS_READ_TIMEOUT_MS, this.readerStop.signal);
       if (r.status === TransferStatus.CANCELLED) return;
       if (r.status === TransferStatus.STALL) {
         this.options.onEvent?.({ type: 'clear-halt', endpoint: this.pipes.statusIn });
@@ -548,7 +672,7 @@ export class UasTransport implements ScsiTransport {
           if (t.lun !== lun || t.ended || t.kind !== 'command') continue;
           t.ended = true;
           t.fail(gone);
-          t.transfers.abort();
+          t.transfers.abort(TASK_OVER);
         }
       }
       return ok;
@@ -566,7 +690,7 @@ export class UasTransport implements ScsiTransport {
     for (const t of this.tasks.values()) {
       t.ended = true;
       t.fail(this.broken);
-      t.transfers.abort();
+      t.transfers.abort(TASK_OVER);
     }
     this.readerStop.abort();
     await this.handle.resetDevice().catch(() => undefined);
@@ -617,7 +741,7 @@ export class UasTransport implements ScsiTransport {
     } finally {
       dispose();
       tmf.ended = true;
-      tmf.transfers.abort();
+      tmf.transfers.abort(TASK_OVER);
       this.untrack(tmf);
     }
   }
@@ -665,6 +789,21 @@ async function allocateStreams(
 
 function streamEndpoints(pipes: UasPipes): number[] {
   return [pipes.statusIn, pipes.dataIn, pipes.dataOut];
+}
+
+/**
+ * The reason every task's `transfers` is aborted with: without one, each abort() builds a
+ * DOMException with its stack, which showed as the largest single cost of a command in a profile.
+ */
+const TASK_OVER = Object.freeze({ reason: 'the UAS task is over' });
+
+const never = (): Promise<never> => new Promise<never>(() => undefined);
+
+/** Waits for `p` to settle, at most `ms`. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function leftMs(end: number): number {

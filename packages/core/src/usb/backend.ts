@@ -127,6 +127,28 @@ export interface TransferResult {
   actualLength: number;
 }
 
+/**
+ * One UAS command on bulk streams, its transfers posted together: the Command IU on the command
+ * pipe (no stream) and the data phase (if any) on stream `streamId`. The status read is the
+ * caller's, posted before (its IU may come while the data is still pending).
+ */
+export interface StreamCommandRequest {
+  commandOut: number;
+  /** The Command IU's bytes. */
+  command: Uint8Array;
+  streamId: number;
+  data?: { endpoint: number; buffer: Uint8Array };
+  /** The budget of both; 1 to 2^31-1 ms. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** What each transfer did; a Command IU that did not go out cancels the data transfer. */
+export interface StreamCommandResult {
+  command: TransferResult;
+  data?: TransferResult;
+}
+
 export interface ControlResult extends TransferResult {
   /** IN transfers: the bytes received (length `actualLength`). */
   data?: Uint8Array;
@@ -313,6 +335,13 @@ export interface UsbDeviceHandle {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<TransferResult>;
+
+  /**
+   * Optional (with `streamTransfer`): a UAS command's Command IU and data transfer as one plan,
+   * posted at once; resolves when both have ended. `signal` cancels what is still pending.
+   * Without it, core posts the same transfers one by one.
+   */
+  streamCommand?(request: StreamCommandRequest): Promise<StreamCommandResult>;
 
   /**
    * Optional: memory that data phases on this handle use in place (native on Linux: mapped

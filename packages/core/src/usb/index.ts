@@ -7,3 +7,4 @@
 export * from './backend.js';
 export { parseLocation, sameLocation, sysfsDeviceName, type UsbPlace } from './location.js';
 export { genericBotExchange } from '../bot/generic-exchange.js';
+export { genericStreamCommand } from '../uas/stream-command.js';

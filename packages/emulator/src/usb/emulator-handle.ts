@@ -2,11 +2,14 @@ import { UsbScsiError, badInput } from '@usbscsi/core/errors';
 import {
   TransferStatus,
   genericBotExchange,
+  genericStreamCommand,
   type BotExchangeRequest,
   type BotExchangeResult,
   type ControlResult,
   type ControlSetup,
   type InterfaceDescriptor,
+  type StreamCommandRequest,
+  type StreamCommandResult,
   type TransferResult,
   type UsbDeviceHandle,
   type UsbDeviceInfo,
@@ -248,6 +251,11 @@ export class EmulatorDeviceHandle implements UsbDeviceHandle {
     return input
       ? this.readInto(endpoint, streamId, buffer, timeoutMs, signal)
       : this.writeFrom(endpoint, streamId, buffer, timeoutMs, signal);
+  }
+
+  /** Core's over this handle's single transfers: the engine's rules without an engine. */
+  streamCommand(request: StreamCommandRequest): Promise<StreamCommandResult> {
+    return genericStreamCommand(this, request);
   }
 
   /** Core's generic exchange over this handle's single transfers, as node-usb does. */

@@ -58,14 +58,21 @@ function kernelRead(dev, lba, length) {
   return out;
 }
 
+const t0 = performance.now();
+/** A stall shows as the last step printed (a blocked event loop prints nothing else). */
+const logStep = (what) => console.log(`VM_STEP +${Math.round(performance.now() - t0)} ms UasTransport ${what}`);
+
 /**
  * Lease (unbinds `uas`), open, UasTransport.open, `fn(transport, events)`; then the transport's
  * close (frees streams, releases, closes the handle) and the lease's release: `uas` has the disk.
  */
-async function withUasTransport(uasMod, handoff, backend, fn, step = () => undefined) {
+async function withUasTransport(uasMod, handoff, backend, fn, step = logStep) {
+  step('waiting for the disk');
   await waitForUasDisk();
+  step('listing');
   const info = (await backend.list()).find((d) => d.vendorId === QEMU_VID && d.productId === QEMU_UAS_PID);
   assert(info, '46f4:0003 listed');
+  step('leasing');
   const intf = info.configurations[0].interfaces.find((i) => i.interfaceProtocol === 0x62);
   const lease = await handoff.acquireLease(handoff.leaseDeviceOf(info, intf.interfaceNumber), {
     journal: null,
@@ -77,6 +84,7 @@ async function withUasTransport(uasMod, handoff, backend, fn, step = () => undef
     assertEqual(uasDisks().length, 0, 'usb-uas sd disks while leased');
     step('leased');
     const handle = await backend.open(info);
+    step('opened');
     lease.onRelease(() => (transport ? transport.close() : handle.close()));
     transport = await uasMod.UasTransport.open(handle, {
       onEvent: (e) => {
@@ -128,13 +136,6 @@ export async function registerUasTransportCases(scenario, native) {
   const handoff = await loadHandoff();
   if (!reason && !handoff.mod) reason = handoff.reason;
   if (!reason && !native?.backend) reason = native?.reason ?? 'the native backend did not load';
-  // On ehci (no streams) the guest stopped making progress in the first of these cases, run after
-  // the engine's task management case: no case timeout fired and no kernel message came (two
-  // boots, 2026-12-07). Until that is found, they would cost CI a whole boot's timeout.
-  if (!reason && scenario === 'ehci')
-    reason =
-      'UasTransport without streams (ehci): the guest stopped making progress in its first case ' +
-      '(no case timeout, no kernel message; see docs/testing-vm.md); skipped until that is found';
   const t = (s, fn, opts) => (reason ? skip(title(s), reason) : test(title(s), () => fn(native.backend), opts));
   const streams = scenario === 'xhci' ? 16 : 0;
 
