@@ -90,24 +90,27 @@ describe('usbscsid logs', () => {
     t = await startTestDaemon(provider, { log });
     const client = new DaemonClient({ kind: 'unix', socketPath: t.socketPath }, { maxSockets: 8 });
     try {
-      const slow = (path: string) =>
-        new Promise<void>((resolve) => {
-          const body = JSON.stringify({ cdb: `${SLOW_OPCODE.toString(16)} 32 00 00 00 00` });
-          const r = request({
-            socketPath: t!.socketPath,
-            method: 'POST',
-            path,
-            headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
-          });
-          r.on('error', () => resolve());
-          r.end(body);
-          // hang up while the first runs and the second waits in the queue
-          setTimeout(() => {
-            r.destroy();
-            resolve();
-          }, 150);
+      const slow = (path: string) => {
+        const body = JSON.stringify({ cdb: `${SLOW_OPCODE.toString(16)} 32 00 00 00 00` });
+        const r = request({
+          socketPath: t!.socketPath,
+          method: 'POST',
+          path,
+          headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
         });
-      await Promise.all([slow('/v1/devices/1-1/execute'), slow('/v1/devices/1-1/execute')]);
+        r.on('error', () => undefined);
+        r.end(body);
+        return r;
+      };
+      const requests = [slow('/v1/devices/1-1/execute'), slow('/v1/devices/1-1/execute')];
+      // Hang up once the first runs and the second waits in the queue (not after a fixed 150 ms: on a
+      // loaded machine neither had started by then, both ended queued and none was aborted mid-run).
+      await until(
+        async () => dev.executed.includes(SLOW_OPCODE) && (await client.listDevices())[0]?.queueDepth === 2,
+        10_000,
+        'the first command running and the second queued',
+      );
+      for (const r of requests) r.destroy();
       // each request ends with one line about its E_CANCELLED answer (besides the command's own 'command failed')
       const answered = () => lines.filter((l) => l.code === 'E_CANCELLED' && l.msg !== 'command failed');
       await until(() => answered().length === 2, 3000, 'both requests to end');
