@@ -397,17 +397,7 @@ export class UasTransport implements ScsiTransport {
             data.abort.abort(TASK_OVER);
             moved = await data.done;
           }
-          const length = buffer?.length ?? 0;
-          const transferred = Math.min(moved.actualLength, length);
-          const sense = senseOf(iu.sense);
-          return {
-            status: iu.status,
-            ...(sense ? { sense } : {}),
-            data: direction === 'in' ? buffer!.subarray(0, transferred) : new Uint8Array(0),
-            transferred,
-            residue: length - transferred,
-            durationNs: 0,
-          };
+          return resultOfSenseIu(iu, direction, buffer, moved.actualLength);
         }
       }
     }
@@ -483,17 +473,7 @@ export class UasTransport implements ScsiTransport {
             }
             moved = (await plan).data?.actualLength ?? 0;
           }
-          const length = buffer?.length ?? 0;
-          const transferred = Math.min(moved, length);
-          const sense = senseOf(iu.sense);
-          return {
-            status: iu.status,
-            ...(sense ? { sense } : {}),
-            data: direction === 'in' ? buffer!.subarray(0, transferred) : new Uint8Array(0),
-            transferred,
-            residue: length - transferred,
-            durationNs: 0,
-          };
+          return resultOfSenseIu(iu, direction, buffer, moved);
         }
       }
     }
@@ -809,6 +789,26 @@ async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
 function leftMs(end: number): number {
   const left = end - performance.now();
   return left > 0 ? Math.ceil(left) : 0;
+}
+
+/** The command's result from its Sense IU and the bytes its data phase moved (capped at the buffer). */
+function resultOfSenseIu(
+  iu: Extract<StatusIu, { id: 'sense' }>,
+  direction: ScsiRequest['direction'],
+  buffer: Uint8Array | undefined,
+  moved: number,
+): ScsiResult {
+  const length = buffer?.length ?? 0;
+  const transferred = Math.min(moved, length);
+  const sense = senseOf(iu.sense);
+  return {
+    status: iu.status,
+    ...(sense ? { sense } : {}),
+    data: direction === 'in' && buffer ? buffer.subarray(0, transferred) : new Uint8Array(0),
+    transferred,
+    residue: length - transferred,
+    durationNs: 0,
+  };
 }
 
 function senseOf(bytes: Uint8Array): DecodedSense | undefined {
