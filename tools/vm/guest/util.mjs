@@ -1,5 +1,15 @@
 // Helpers shared by the guest cases: waiting on sysfs, finding QEMU's disk, assertions.
-import { readdirSync, readFileSync, existsSync, realpathSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  writeSync,
+} from 'node:fs';
 
 export const QEMU_VID = 0x46f4;
 export const QEMU_PID = 0x0001;
@@ -98,4 +108,27 @@ export async function waitForUasDisk(timeoutMs = 30_000) {
     timeoutMs,
   );
   return `/dev/${uasDisks()[0]}`;
+}
+
+/** Writes `bytes` at 512-byte block `lba` of the disk node `dev` through the kernel, and syncs. */
+export function kernelWrite(dev, lba, bytes) {
+  const fd = openSync(dev, 'r+');
+  try {
+    writeSync(fd, bytes, 0, bytes.length, lba * 512);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads `length` bytes at 512-byte block `lba` of the disk node `dev` through the kernel. */
+export function kernelRead(dev, lba, length) {
+  const out = new Uint8Array(length);
+  const fd = openSync(dev, 'r');
+  try {
+    assertEqual(readSync(fd, out, 0, length, lba * 512), length, 'bytes the kernel read');
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }

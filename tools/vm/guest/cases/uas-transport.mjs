@@ -1,7 +1,7 @@
 // Core's UasTransport (packages/core/src/uas) on QEMU's usb-uas disk through the native backend,
 // under core's lease: what a user gets. xhci: 16 streams, tag = stream id; ehci: no streams,
 // status first and data after Read/Write Ready. Data is checked against the kernel's own bytes.
-import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { test, skip } from '../runner.mjs';
 import { loadHandoff } from './core-api.mjs';
@@ -11,6 +11,8 @@ import {
   assert,
   assertBytesEqual,
   assertEqual,
+  kernelRead,
+  kernelWrite,
   uasDisks,
   usbInterfaceOfDisk,
   waitForUasDisk,
@@ -36,27 +38,6 @@ const cdb10 = (op, lba, blocks) =>
     blocks & 0xff,
     0,
   );
-
-function kernelWrite(dev, lba, bytes) {
-  const fd = openSync(dev, 'r+');
-  try {
-    writeSync(fd, bytes, 0, bytes.length, lba * BLOCK);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function kernelRead(dev, lba, length) {
-  const out = new Uint8Array(length);
-  const fd = openSync(dev, 'r');
-  try {
-    assertEqual(readSync(fd, out, 0, length, lba * BLOCK), length, 'bytes the kernel read');
-  } finally {
-    closeSync(fd);
-  }
-  return out;
-}
 
 const t0 = performance.now();
 /** A stall shows as the last step printed (a blocked event loop prints nothing else). */

@@ -6,7 +6,7 @@
 // * UasTransport: core's UAS transport (packages/core/src/uas) under the same lease
 //   (./uas-transport.mjs).
 // Every command's data is checked against what the kernel's own `uas` driver wrote or reads back.
-import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { test, skip } from '../runner.mjs';
 import { loadHandoff } from './core-api.mjs';
@@ -18,6 +18,8 @@ import {
   assert,
   assertBytesEqual,
   assertEqual,
+  kernelRead,
+  kernelWrite,
   uasDisks,
   usbInterfaceOfDisk,
   waitForUasDisk,
@@ -58,27 +60,6 @@ async function findUasDevice(backend) {
   );
   assert(intf, `a UAS interface (08/06/62) in ${JSON.stringify(info.configurations)}`);
   return { info, intf };
-}
-
-function kernelWrite(dev, lba, bytes) {
-  const fd = openSync(dev, 'r+');
-  try {
-    writeSync(fd, bytes, 0, bytes.length, lba * BLOCK);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function kernelRead(dev, lba, length) {
-  const out = new Uint8Array(length);
-  const fd = openSync(dev, 'r');
-  try {
-    assertEqual(readSync(fd, out, 0, length, lba * BLOCK), length, 'bytes the kernel read');
-  } finally {
-    closeSync(fd);
-  }
-  return out;
 }
 
 /**
