@@ -261,6 +261,12 @@ describe('what a run loads (lazy loading)', () => {
     expect(files.length).toBeLessThan(20);
   });
 
+  it('--version: the start chunk alone (commander and the program, no command module)', () => {
+    const { files, modules } = loadedBy(['--version']);
+    expect(files).toEqual(['apps/cli/dist/main.js']);
+    expect(modules.filter((f) => f.startsWith('apps/cli/src/commands/'))).toEqual(['apps/cli/src/commands/index.ts']);
+  });
+
   it('--help: no emulator, no device session, no native addon, no node-usb', () => {
     const { modules } = loadedBy(['--help']);
     expect(modules.length).toBeGreaterThan(10); // the recording works: commander, program, commands...
