@@ -19,13 +19,36 @@ const chunkManifest = {
   },
 };
 
+/**
+ * commander requires node:child_process at load for executable subcommands, which usbscsi has none
+ * of; that module (with net and dgram behind it) is a measurable part of every start. commander gets
+ * a stand-in that loads it on first use.
+ */
+const LAZY_CHILD_PROCESS = '\0lazy-child-process';
+const isCommanderChildProcess = (id, importer) =>
+  id === 'node:child_process' && importer !== undefined && /[\\/]commander[\\/]/.test(importer);
+const lazyChildProcessForCommander = {
+  name: 'lazy-child-process-for-commander',
+  resolveId(source, importer) {
+    return isCommanderChildProcess(source, importer) ? LAZY_CHILD_PROCESS : null;
+  },
+  load(id) {
+    if (id !== LAZY_CHILD_PROCESS) return null;
+    return (
+      'let loaded;\n' +
+      "module.exports = new Proxy({}, { get: (_, key) => (loaded ??= require('node:child_process'))[key] });\n"
+    );
+  },
+};
+
 export default {
   input: { main: 'src/main.ts' },
   platform: 'node',
   // The engines core loads at run time, resolved from this package's own (optional) dependencies.
-  external: [/^node:/, /^@usbscsi\/native(\/|$)/, /^usb(\/|$)/],
+  external: (id, importer) =>
+    /^@usbscsi\/native(\/|$)|^usb(\/|$)/.test(id) || (id.startsWith('node:') && !isCommanderChildProcess(id, importer)),
   checks: { ineffectiveDynamicImport: false },
-  plugins: [chunkManifest],
+  plugins: [lazyChildProcessForCommander, chunkManifest],
   output: {
     dir: 'dist',
     cleanDir: true,

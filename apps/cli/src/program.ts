@@ -40,10 +40,14 @@ function deviceSelector(value: string): string {
  * dist/ (the bundle), and always in the published package.
  */
 function cliVersion(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version?: unknown;
-  };
-  return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown'; // a copied-out dist/ still runs every command
+  }
 }
 
 /**
