@@ -391,12 +391,14 @@ describe('summarizeStartup / startupText', () => {
       'node -e 0': [40, 50, 45],
       'usbscsi --device sim inquiry': [70, 60, 90],
       'usbscsi --help': [100, 120, 110],
+      'usbscsi --version': [50, 55, 60],
     });
     expect(s.runs).toBe(3);
     expect(s.rows).toEqual([
       { name: 'node -e 0', medianMs: 45, minMs: 40, ratio: 1 },
       { name: 'usbscsi --device sim inquiry', medianMs: 70, minMs: 60, ratio: 70 / 45, target: 1.5, met: false },
       { name: 'usbscsi --help', medianMs: 110, minMs: 100, ratio: 110 / 45 },
+      { name: 'usbscsi --version', medianMs: 55, minMs: 50, ratio: 55 / 45 },
     ]);
     const text = startupText(s);
     expect(text).toContain('median of 3 runs');

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `pnpm bench:startup` (and part of `pnpm bench`): wall time of `usbscsi --device sim inquiry`
-// and `usbscsi --help` against `node -e 0`, each run N times, interleaved so that the machine's
-// noise falls on every command alike; prints medians and ratios (`--json`: the summary as JSON).
+// `pnpm bench:startup` (and part of `pnpm bench`): wall time of `usbscsi --device sim inquiry`,
+// `usbscsi --help` and `usbscsi --version` against `node -e 0`, each run N times, interleaved so
+// that the machine's noise falls on every command alike; prints medians and ratios (`--json`: the
+// summary as JSON).
 // Needs `pnpm build` (it runs apps/cli/dist).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -2,6 +2,7 @@
  * The `usbscsi` program: commander wiring, global options, one exit status
  * per run. `runCli` is what main.ts and the in-process tests call.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isUsbScsiError } from '@usbscsi/core/errors';
 import { registerCommands } from './commands/index.js';
@@ -35,6 +36,21 @@ function deviceSelector(value: string): string {
 }
 
 /**
+ * This package's version, from its package.json: one directory above both src/ (tests) and
+ * dist/ (the bundle), and always in the published package.
+ */
+function cliVersion(): string {
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown'; // a copied-out dist/ still runs every command
+  }
+}
+
+/**
  * The program for one command line: the global options, and the commands — only the one `argv`
  * names when it names one (see registerCommands), so a run loads what its command uses.
  */
@@ -46,6 +62,7 @@ export async function createProgram(
 ): Promise<Command> {
   const program = new Command('usbscsi')
     .description('Send any SCSI command to a USB mass-storage device (Bulk-Only Transport or SG_IO).')
+    .version(cliVersion(), '-V, --version', 'print the version of usbscsi')
     .option('-d, --device <selector>', DEVICE_HELP, deviceSelector)
     .option('--lun <n>', 'logical unit number (default 0)')
     .addOption(

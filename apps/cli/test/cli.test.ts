@@ -485,6 +485,19 @@ describe('exit statuses for failures', () => {
     expect(traced.code).toBe(ExitCode.UNSUPPORTED);
   });
 
+  it('--version prints the package version, exit 0, and --help lists it', async () => {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-V']) {
+      const r = await run([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${manifest.version}\n`);
+      expect(r.stderr).toBe('');
+    }
+    expect((await run(['--help'])).stdout).toMatch(/^ {2}-V, --version +print the version of usbscsi$/m);
+  });
+
   it('--help lists the commands and the exit status table', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);

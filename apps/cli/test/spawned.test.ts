@@ -36,16 +36,17 @@ function newestSource(dir: string): number {
   return newest;
 }
 
+/** Whether `output` (under the repository) is older than the newest source of any of `packages`. */
+function stale(output: string, packages: readonly string[]): boolean {
+  const built = existsSync(join(repoRoot, output)) ? statSync(join(repoRoot, output)).mtimeMs : 0;
+  return packages.some((pkg) => newestSource(join(repoRoot, pkg, 'src')) > built);
+}
+
 beforeAll(() => {
-  // The binary runs from dist/ and imports core and the emulator from their dist/. Build what is
-  // stale (after `pnpm build` nothing is, so this never races the workspace build).
-  for (const [pkg, output] of [
-    ['packages/core', 'dist/index.js'],
-    ['packages/emulator', 'dist/index.js'],
-    ['apps/cli', 'dist/main.js'],
-  ] as const) {
-    const built = existsSync(join(repoRoot, pkg, output)) ? statSync(join(repoRoot, pkg, output)).mtimeMs : 0;
-    if (built >= newestSource(join(repoRoot, pkg, 'src'))) continue;
+  // The binary is apps/cli/dist: one bundle of the CLI with core's and the emulator's dist. Build
+  // what is stale (after `pnpm build` nothing is, so this never races the workspace build).
+  for (const pkg of ['packages/core', 'packages/emulator']) {
+    if (!stale(`${pkg}/dist/index.js`, [pkg])) continue;
     try {
       execFileSync(
         process.execPath,
@@ -54,13 +55,18 @@ beforeAll(() => {
       );
     } catch (err) {
       // tsc still emits on type errors; the typecheck is the build's job, running the binary is ours.
-      if (!existsSync(join(repoRoot, pkg, output))) throw err;
+      if (!existsSync(join(repoRoot, pkg, 'dist/index.js'))) throw err;
       console.warn(
         `tsc reported errors in ${pkg}; testing its emitted output anyway:\n` +
           String((err as { stdout?: Buffer }).stdout ?? '').slice(0, 2000),
       );
     }
   }
+  if (stale('apps/cli/dist/main.js', ['packages/core', 'packages/emulator', 'apps/cli']))
+    execFileSync(process.execPath, [join(repoRoot, 'apps/cli/node_modules/rolldown/bin/cli.mjs'), '-c'], {
+      cwd: join(repoRoot, 'apps/cli'),
+      stdio: 'pipe',
+    });
 }, 240_000);
 
 describe('the built binary', () => {
@@ -195,10 +201,12 @@ describe.skipIf(!hasScript)(
 );
 
 /**
- * The modules a run of the built binary loads, recorded by a module loader hook: a command loads
- * its own module and what it uses, not every command, core's package root or the emulator.
+ * What a run of the built binary loads, recorded by a module loader hook: the files (bundle chunks,
+ * and anything outside the bundle such as the native addon) and, through dist/chunks.json, the
+ * source modules those chunks hold. A command loads its own module and what it uses, not every
+ * command, core's package root or the emulator.
  */
-function modulesLoadedBy(args: string[]): string[] {
+function loadedBy(args: string[]): { files: string[]; modules: string[] } {
   const hook = join(tmp, 'record-loads.mjs');
   const register = join(tmp, 'register-record-loads.mjs');
   writeFileSync(
@@ -223,36 +231,48 @@ function modulesLoadedBy(args: string[]): string[] {
     timeout: 60_000,
   });
   expect(r.status, r.stderr).toBe(0);
-  return [...r.stderr.matchAll(/^LOADED (.*)$/gm)].map((m) => fileURLToPath(m[1]!).slice(repoRoot.length));
+  const files = [...r.stderr.matchAll(/^LOADED (.*)$/gm)].map((m) => fileURLToPath(m[1]!).slice(repoRoot.length));
+  const chunks = JSON.parse(readFileSync(join(repoRoot, 'apps/cli/dist/chunks.json'), 'utf8')) as Record<
+    string,
+    string[]
+  >;
+  const modules = files.flatMap((f) => (f.startsWith('apps/cli/dist/') ? (chunks[f.slice(14)] ?? [f]) : [f]));
+  return { files, modules };
 }
 
 describe('what a run loads (lazy loading)', () => {
   // Not loaded by inquiry: core's root, bridges, firmware, handoff, daemon client, trace, backends.
   it('--device sim inquiry: its command module and the device path of core only', () => {
-    const loaded = modulesLoadedBy(['--device', 'sim', 'inquiry']);
-    expect(loaded).toContain('apps/cli/dist/commands/info.js');
-    expect(loaded).toContain('packages/emulator/dist/index.js');
-    const commands = loaded.filter((f) => f.startsWith('apps/cli/dist/commands/'));
+    const { files, modules } = loadedBy(['--device', 'sim', 'inquiry']);
+    expect(modules).toContain('apps/cli/src/commands/info.ts');
+    expect(modules).toContain('packages/emulator/dist/index.js');
+    const commands = modules.filter((f) => f.startsWith('apps/cli/src/commands/'));
     expect(commands.sort()).toEqual(
-      [
-        'apps/cli/dist/commands/describe.js',
-        'apps/cli/dist/commands/index.js',
-        'apps/cli/dist/commands/info.js',
-      ].sort(),
+      ['apps/cli/src/commands/describe.ts', 'apps/cli/src/commands/index.ts', 'apps/cli/src/commands/info.ts'].sort(),
     );
-    const core = loaded.filter((f) => f.startsWith('packages/core/dist/'));
+    const core = modules.filter((f) => f.startsWith('packages/core/dist/'));
+    expect(core).toContain('packages/core/dist/open.js');
     expect(core).not.toContain('packages/core/dist/index.js');
     const heavy = /^packages\/core\/dist\/(bridges|firmware|handoff|client|trace|backends|sg|topology)\//;
     expect(core.filter((f) => heavy.test(f))).toEqual([]);
-    expect(loaded.some((f) => f.includes('cli-progress'))).toBe(false);
+    expect(modules.some((f) => f.includes('cli-progress'))).toBe(false);
+    // Start-up is paid per file Node loads: the bundle's chunks, not a hundred modules.
+    expect(files.every((f) => f.startsWith('apps/cli/dist/'))).toBe(true);
+    expect(files.length).toBeLessThan(20);
+  });
+
+  it('--version: the start chunk alone (commander and the program, no command module)', () => {
+    const { files, modules } = loadedBy(['--version']);
+    expect(files).toEqual(['apps/cli/dist/main.js']);
+    expect(modules.filter((f) => f.startsWith('apps/cli/src/commands/'))).toEqual(['apps/cli/src/commands/index.ts']);
   });
 
   it('--help: no emulator, no device session, no native addon, no node-usb', () => {
-    const loaded = modulesLoadedBy(['--help']);
-    expect(loaded.length).toBeGreaterThan(10); // the recording works: commander, program, commands...
-    expect(loaded.filter((f) => f.startsWith('packages/emulator/'))).toEqual([]);
-    expect(loaded).not.toContain('apps/cli/dist/context.js');
+    const { modules } = loadedBy(['--help']);
+    expect(modules.length).toBeGreaterThan(10); // the recording works: commander, program, commands...
+    expect(modules.filter((f) => f.startsWith('packages/emulator/'))).toEqual([]);
+    expect(modules).not.toContain('apps/cli/src/context.ts');
     // The addon package (native/index.js loads the .node binary) and node-usb's `usb` package.
-    expect(loaded.filter((f) => f.startsWith('native/') || /\/node_modules\/usb\//.test(f))).toEqual([]);
+    expect(modules.filter((f) => f.startsWith('native/') || /\/node_modules\/usb\//.test(f))).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ export const STARTUP_COMMANDS = [
   { name: 'node -e 0', args: ['-e', '0'], baseline: true },
   { name: 'usbscsi --device sim inquiry', args: ['apps/cli/dist/main.js', '--device', 'sim', 'inquiry'], target: 1.5 },
   { name: 'usbscsi --help', args: ['apps/cli/dist/main.js', '--help'] },
+  { name: 'usbscsi --version', args: ['apps/cli/dist/main.js', '--version'] },
 ];
 
 /**

@@ -59,9 +59,17 @@ export function commandNamed(program: Command, argv: readonly string[]): string 
   return undefined;
 }
 
-/** Registers the command `argv` names, or every command when it names none (help, a typo). */
+/**
+ * Registers the command `argv` names, or every command when it names none (help, a typo); none for
+ * `--version` without a command or help, which commander answers from the program alone.
+ */
 export async function registerCommands(program: Command, wrap: Wrap, argv: readonly string[]): Promise<void> {
   const name = commandNamed(program, argv);
+  const versionOnly =
+    name === undefined &&
+    argv.some((w) => w === '--version' || w === '-V') &&
+    !argv.some((w) => w === '--help' || w === '-h' || w === 'help');
+  if (versionOnly) return;
   const wanted = COMMAND_MODULES.filter((m) => name === undefined || m.names.includes(name));
   for (const register of await Promise.all(wanted.map((m) => m.load()))) register(program, wrap);
 }
