@@ -1,7 +1,7 @@
 /**
  * POST /v1/devices/:id/read and /write?lba=&blocks=: a whole range of logical blocks in one
  * request, the data as raw bytes streamed both ways (core's wire/blocks.ts). The daemon runs the
- * range as one job in the device's queue, one command-sized piece at a time, through two buffers:
+ * range as one job in the device's queue, one piece of a few commands at a time, through two buffers:
  * the next command runs while the previous piece is on the socket (read), or while the next
  * piece arrives (write). A slow client slows the device down, never the daemon's memory.
  */
@@ -24,8 +24,13 @@ import { asUsbScsiError, cancelled } from '../errors.js';
 import { parseBoolField, parseIntField } from '../request-fields.js';
 import { clientGoneSignal, headerValue } from './devices.js';
 
-/** Bytes per command (ScsiDevice's default per-command size); two such buffers per stream. */
-const PIECE_BYTES = 1024 * 1024;
+/**
+ * Bytes per piece; two such buffers per stream. A piece is one call into core, which runs it as one
+ * job of commands of the device's usual size (1 MiB by default): several commands per piece keep
+ * the engine's job going without a JavaScript round trip per command, as in process, and spread
+ * the per-call costs (the job's set-up, the mount check before a write) over more bytes.
+ */
+export const PIECE_BYTES = 4 * 1024 * 1024;
 const MAX_TIMEOUT_MS = 3_600_000;
 
 interface BlockRange {
