@@ -63,7 +63,7 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     const client = (dev.transport as RemoteTransport).client;
     await dev.readCapacity();
     const perCommand = vi.spyOn(client, 'execute');
-    const reads = vi.spyOn(client, 'readBlocks');
+    const reads = vi.spyOn(client, 'readBlocksInto');
     const writes = vi.spyOn(client, 'writeBlocks');
     await dev.write(100, data, { allowMediumWrite: true });
     const back = new Uint8Array(data.length);
@@ -212,6 +212,23 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('a client that aborts its readInto gets E_CANCELLED and the daemon stops the range', async () => {
+    await dev.readCapacity();
+    const controller = new AbortController();
+    const into = new Uint8Array(BLOCKS * BLOCK);
+    const reading = dev.readInto(0, into, {
+      signal: controller.signal,
+      onProgress: (done) => {
+        if (done >= 2 * MIB) controller.abort();
+      },
+    });
+    await expect(reading).rejects.toMatchObject({ code: ErrorCodes.CANCELLED });
+    await until(() => t.daemon.ctx.registry.get('1-1').queue.depth === 0, 5000, 'the aborted read to end');
+    await until(() => t.daemon.ctx.bytesInFlight.inUse === 0, 5000, 'the buffers of the read to be given back');
+    const whole = await dev.read(0, 4096);
+    expect(whole.length).toBe(4096 * BLOCK);
   });
 
   it('a read whose client leaves midway stops; the next read is whole', async () => {

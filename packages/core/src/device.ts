@@ -516,6 +516,18 @@ export class ScsiDevice {
       timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
     };
     let done = 0;
+    if (kind === 'read' && ranges.readBlocksInto) {
+      const onProgress = options.onProgress;
+      await ranges.readBlocksInto(
+        lba,
+        blocks,
+        blockSize,
+        buffer,
+        rangeOptions,
+        onProgress && ((n) => onProgress(n, total)),
+      );
+      return;
+    }
     if (kind === 'read') {
       await ranges.readBlocks(
         lba,
