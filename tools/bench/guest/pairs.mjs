@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sgOfDisk, sleep } from '../../vm/guest/util.mjs';
 import { SERIALS, diskOfSerial, selectorOf, waitForBenchDisks } from './disks.mjs';
+import { socketFloor } from './socket-floor.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const PAIR_BYTES = 64 * 1024 * 1024;
@@ -116,11 +117,13 @@ export async function measureDaemon(ctx) {
     await daemon.stop();
     await waitForBenchDisks(ctx.disks);
   }
+  // What the socket alone costs here, no device and no HTTP: the floor under the daemon's numbers.
+  const socket = await socketFloor(PAIR_BYTES);
   return {
     read: {},
     write: {},
     tur: {},
-    pairs: { daemon: { bytes: PAIR_BYTES, inProcess, throughDaemon } },
+    pairs: { daemon: { bytes: PAIR_BYTES, inProcess, throughDaemon, socket } },
     notes: ['daemon: usbscsid (native BOT) on a Unix socket, ScsiDevice over RemoteTransport, vs in process'],
   };
 }
