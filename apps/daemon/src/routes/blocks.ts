@@ -267,20 +267,21 @@ async function writeFromBody(
   blockSize: number,
   signal: AbortSignal,
 ): Promise<number> {
+  // Consent and the mount check once for the range, before any of the body is read.
+  const writePiece = await device.rangeWriter(range.lba, range.blocks, {
+    allowMediumWrite: true,
+    ...(range.timeoutMs !== undefined ? { timeoutMs: range.timeoutMs } : {}),
+  });
   const piece = Math.min(total, Math.max(blockSize, PIECE_BYTES - (PIECE_BYTES % blockSize)));
   const buffers = twoBuffers(device, piece);
   // A failed WRITE is kept here, not as a rejected promise nobody awaits while the body arrives.
   let inFlight: Promise<void> = Promise.resolve();
   let failure: unknown;
   let written = 0;
-  let lba = range.lba;
-  const options = { allowMediumWrite: true, ...(range.timeoutMs !== undefined ? { timeoutMs: range.timeoutMs } : {}) };
   const flush = async (view: Uint8Array) => {
     await inFlight;
     if (failure !== undefined) throw asUsbScsiError(failure);
-    const at = lba;
-    lba += BigInt(view.length / blockSize);
-    inFlight = device.write(at, view, options).then(
+    inFlight = writePiece(view).then(
       () => {
         written += view.length;
       },
