@@ -65,11 +65,15 @@ describe('pair report', () => {
     const withFloor = {
       reps: raw.reps.map((r, i) => {
         const d = r.results.daemon.pairs.daemon;
-        return { results: { daemon: { pairs: { daemon: { ...d, socket: { events: 2 + i, direct: 0.5 } } } } } };
+        return {
+          results: { daemon: { pairs: { daemon: { ...d, socket: { events: 2 + i, direct: 0.5, copy: 0.25 } } } } },
+        };
       }),
     };
     const s = summarizePairs(withFloor);
-    expect(s.daemon.socket).toEqual({ events: 64 / 3, direct: 128 });
-    expect(pairsText(s)).toContain("'data' events + copy 21.3, read in place 128.0  (2.00x the read in process)");
+    expect(s.daemon.socket).toEqual({ events: 64 / 3, direct: 128, copy: 256 });
+    expect(pairsText(s)).toContain(
+      "'data' events + copy 21.3, read in place 128.0  (2.00x the read in process); one copy in user space 256.0",
+    );
   });
 });

@@ -4,7 +4,8 @@
 // the parent connects and reads them two ways:
 //  - `events`: 'data' events of the bytes node allocates per read, copied into the destination
 //    (what node:http hands the client);
-//  - `direct`: the socket read straight into the destination (net's `onread` with a buffer).
+//  - `direct`: the socket read straight into the destination (net's `onread` with a buffer);
+// and, for scale, `copy`: the same bytes copied once in user space.
 // Run as `node socket-floor.mjs serve SOCKET BYTES` for the child's side.
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -66,6 +67,15 @@ function receive(socketPath, way, destination) {
   });
 }
 
+/** Seconds to copy the same bytes in user space, 4 MiB at a time: what a copy costs here, without the socket. */
+function copyTime(destination) {
+  const piece = new Uint8Array(PIECE).fill(0x5a);
+  const t0 = process.hrtime.bigint();
+  for (let at = 0; at < destination.length; at += PIECE)
+    destination.set(piece.subarray(0, Math.min(PIECE, destination.length - at)), at);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
 /** Seconds to move `bytes` through a Unix socket, read each way (the child's start-up is not counted). */
 export async function socketFloor(bytes) {
   const socketPath = `/tmp/socket-floor-${process.pid}.sock`;
@@ -82,6 +92,7 @@ export async function socketFloor(bytes) {
     return {
       events: await receive(socketPath, 'events', destination),
       direct: await receive(socketPath, 'direct', destination),
+      copy: copyTime(destination),
     };
   } finally {
     child.stdin.end();

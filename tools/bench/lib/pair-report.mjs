@@ -31,7 +31,7 @@ export function summarizePairs(raw) {
     const floors = daemon.filter((d) => d.socket);
     if (floors.length)
       out.daemon.socket = Object.fromEntries(
-        ['events', 'direct'].map((way) => [way, median(floors.map((d) => rate(d.bytes, d.socket[way])))]),
+        ['events', 'direct', 'copy'].map((way) => [way, median(floors.map((d) => rate(d.bytes, d.socket[way])))]),
       );
   }
   const multi = of('multi');
@@ -117,7 +117,8 @@ export function pairsText(pairs) {
     if (s)
       parts.push(
         `  the socket alone (no device, no HTTP): 'data' events + copy ${f(s.events)}, ` +
-          `read in place ${f(s.direct)}  (${x(div(s.direct, pairs.daemon.read.inProcess))} the read in process)`,
+          `read in place ${f(s.direct)}  (${x(div(s.direct, pairs.daemon.read.inProcess))} the read in process); ` +
+          `one copy in user space ${f(s.copy)}`,
       );
   }
   if (pairs.multi) {
