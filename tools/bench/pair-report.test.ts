@@ -60,4 +60,20 @@ describe('pair report', () => {
     expect(text).toContain('kernel O_DIRECT 64.0 -> 128.0 (2.00x)');
     expect(text).toContain("one process     64.0 -> 102.4 (1.60x)  0.80x the kernel's");
   });
+
+  it('the socket floor: medians of both ways of reading, against the read in process', () => {
+    const withFloor = {
+      reps: raw.reps.map((r, i) => {
+        const d = r.results.daemon.pairs.daemon;
+        return {
+          results: { daemon: { pairs: { daemon: { ...d, socket: { events: 2 + i, direct: 0.5, copy: 0.25 } } } } },
+        };
+      }),
+    };
+    const s = summarizePairs(withFloor);
+    expect(s.daemon.socket).toEqual({ events: 64 / 3, direct: 128, copy: 256 });
+    expect(pairsText(s)).toContain(
+      "'data' events + copy 21.3, read in place 128.0  (2.00x the read in process); one copy in user space 256.0",
+    );
+  });
 });

@@ -10,11 +10,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DaemonClient, ErrorCodes, openRemoteDevice, type RemoteTransport, type ScsiDevice } from '@usbscsi/core';
 import { overlapProbe, type EmulatorBackend } from '@usbscsi/emulator';
 import { createCoreProvider } from '../src/core-provider.js';
+import { PIECE_BYTES } from '../src/routes/blocks.js';
 import { createSimBackend } from '../src/sim.js';
 import { raw, sleep, startTestDaemon, until, type TestDaemon } from './helpers.js';
 
 const BLOCK = 512;
-const BLOCKS = 16384; // 8 MiB
+const BLOCKS = 65536; // 32 MiB
 const MIB = 1024 * 1024;
 
 function patterned(bytes: number, seed: number): Uint8Array {
@@ -62,7 +63,7 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     const client = (dev.transport as RemoteTransport).client;
     await dev.readCapacity();
     const perCommand = vi.spyOn(client, 'execute');
-    const reads = vi.spyOn(client, 'readBlocks');
+    const reads = vi.spyOn(client, 'readBlocksInto');
     const writes = vi.spyOn(client, 'writeBlocks');
     await dev.write(100, data, { allowMediumWrite: true });
     const back = new Uint8Array(data.length);
@@ -97,18 +98,18 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     rmSync(out);
   });
 
-  it('the daemon holds two command-sized buffers per range, never the range', async () => {
+  it('the daemon holds two pieces per range, never the range', async () => {
     const budget = t.daemon.ctx.bytesInFlight;
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, budget.inUse)), 1);
     try {
-      await dev.write(0, patterned(8 * MIB, 3), { allowMediumWrite: true });
-      await dev.read(0, BLOCKS);
+      await dev.write(0, patterned(6 * PIECE_BYTES, 3), { allowMediumWrite: true });
+      await dev.read(0, (6 * PIECE_BYTES) / BLOCK);
     } finally {
       clearInterval(sampler);
     }
     expect(peak).toBeGreaterThan(0);
-    expect(peak).toBeLessThanOrEqual(2 * MIB);
+    expect(peak).toBeLessThanOrEqual(2 * PIECE_BYTES);
   });
 
   it('a body on a read is refused with E_BAD_INPUT before anything runs', async () => {
@@ -187,13 +188,13 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     const client = new DaemonClient(`unix:${t.socketPath}`);
     try {
       const lease = await client.acquireLease('1-1', { ttlMs: 60_000 });
-      const before = patterned(4 * MIB, 4);
+      const before = patterned(3 * PIECE_BYTES, 4);
       // The lease holder's own broken write (the secret goes in the query: this client sends no other header).
       await writeThenLeave(
         t.socketPath,
-        `/v1/devices/1-1/write?lba=0&blocks=${(4 * MIB) / BLOCK}&lease=${lease.secret}`,
-        4 * MIB,
-        before.subarray(0, MIB + 1000),
+        `/v1/devices/1-1/write?lba=0&blocks=${(3 * PIECE_BYTES) / BLOCK}&lease=${lease.secret}`,
+        3 * PIECE_BYTES,
+        before.subarray(0, PIECE_BYTES + 1000),
       );
       await until(() => t.daemon.ctx.registry.get('1-1').queue.depth === 0, 5000, 'the broken write to end');
       expect((await client.listLeases()).map((l) => l.id)).toEqual([lease.id]);
@@ -211,6 +212,23 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('a client that aborts its readInto gets E_CANCELLED and the daemon stops the range', async () => {
+    await dev.readCapacity();
+    const controller = new AbortController();
+    const into = new Uint8Array(BLOCKS * BLOCK);
+    const reading = dev.readInto(0, into, {
+      signal: controller.signal,
+      onProgress: (done) => {
+        if (done >= 2 * MIB) controller.abort();
+      },
+    });
+    await expect(reading).rejects.toMatchObject({ code: ErrorCodes.CANCELLED });
+    await until(() => t.daemon.ctx.registry.get('1-1').queue.depth === 0, 5000, 'the aborted read to end');
+    await until(() => t.daemon.ctx.bytesInFlight.inUse === 0, 5000, 'the buffers of the read to be given back');
+    const whole = await dev.read(0, 4096);
+    expect(whole.length).toBe(4096 * BLOCK);
   });
 
   it('a read whose client leaves midway stops; the next read is whole', async () => {

@@ -24,6 +24,7 @@ import {
   type ScsiResult,
 } from '@usbscsi/core';
 import { FakeDevice, FakeProvider } from './fake-provider.js';
+import { PIECE_BYTES } from '../src/routes/blocks.js';
 import type { ExecuteOptions } from '../src/provider.js';
 import { raw, startTestDaemon, until, type RawResponse, type TestDaemon } from './helpers.js';
 
@@ -107,16 +108,16 @@ const FIXED_SENSE = Uint8Array.from([0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0x12, 
 
 const SENSE_OPCODE = 0x03;
 /** Reads of this block or later fail (a range that breaks midway). */
-const FAILING_LBA = 4096;
+const FAILING_LBA = 10240;
 
 /**
  * A fake device whose REQUEST SENSE answers CHECK CONDITION with the descriptor sense above, with
- * 8192 blocks of 512 bytes (READ CAPACITY), whose reads fail from FAILING_LBA on.
+ * 16384 blocks of 512 bytes (READ CAPACITY), whose reads fail from FAILING_LBA on.
  */
 class SensingDevice extends FakeDevice {
   override async execute(cdb: Uint8Array, options: ExecuteOptions): Promise<ScsiResult> {
     if (cdb[0] === 0x25) {
-      const data = Uint8Array.from([0, 0, 0x1f, 0xff, 0, 0, 2, 0]);
+      const data = Uint8Array.from([0, 0, 0x3f, 0xff, 0, 0, 2, 0]);
       return { status: 0, data, transferred: 8, residue: 0, durationNs: 1 };
     }
     if (cdb[0] === 0x28 && Buffer.from(cdb).readUInt32BE(2) + Buffer.from(cdb).readUInt16BE(7) > FAILING_LBA)
@@ -279,15 +280,17 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
       expect(Object.keys(documented).map((k) => k.toLowerCase())).toContain(h);
     expect(read.headers['x-usbscsi-length']).toBe('2048');
     expect(read.body.equals(Buffer.alloc(2048, 9))).toBe(true);
-    expectDocumented('/v1/devices/{id}/read', 'post', await raw(t, 'POST', '/v1/devices/1-1/read?lba=9000&blocks=1'));
+    expectDocumented('/v1/devices/{id}/read', 'post', await raw(t, 'POST', '/v1/devices/1-1/read?lba=20000&blocks=1'));
 
     // Past FAILING_LBA the stream breaks after its first piece: the trailer carries the Error envelope.
+    const RANGE_BLOCKS = FAILING_LBA + 2048;
+    expect(PIECE_BYTES / 512).toBeLessThanOrEqual(FAILING_LBA);
     const trailers = await new Promise<Record<string, string | undefined>>((resolve, reject) => {
       const r = request(
         {
           socketPath: t.socketPath,
           method: 'POST',
-          path: `/v1/devices/1-1/read?lba=${FAILING_LBA - 2048}&blocks=4096`,
+          path: `/v1/devices/1-1/read?lba=0&blocks=${RANGE_BLOCKS}`,
         },
         (res) => {
           res.resume();
@@ -297,13 +300,18 @@ describe('the wire: what usbscsid sends conforms to openapi.yaml', () => {
       r.on('error', reject);
       r.end();
     });
-    expect(trailers['x-usbscsi-transferred']).toBe(String(1024 * 1024));
+    expect(trailers['x-usbscsi-transferred']).toBe(String(PIECE_BYTES));
     const envelope = JSON.parse(Buffer.from(trailers['x-usbscsi-error']!, 'base64url').toString('utf8'));
     expectConforms(component('Error'), envelope, 'X-Usbscsi-Error');
     expect(envelope.error.code).toBe(ErrorCodes.IO);
     await expect(
-      client.readBlocks('1-1', { lba: BigInt(FAILING_LBA - 2048), blocks: 4096, bytes: 4096 * 512 }, () => undefined),
+      client.readBlocks('1-1', { lba: 0n, blocks: RANGE_BLOCKS, bytes: RANGE_BLOCKS * 512 }, () => undefined),
     ).rejects.toMatchObject({ code: ErrorCodes.IO, message: expect.stringContaining('fake medium fails') });
+    const range = { lba: 0n, blocks: RANGE_BLOCKS, bytes: RANGE_BLOCKS * 512 };
+    await expect(client.readBlocksInto('1-1', range, new Uint8Array(range.bytes))).rejects.toMatchObject({
+      code: ErrorCodes.IO,
+      message: expect.stringContaining('fake medium fails'),
+    });
   });
 
   it('events: arrivals, departures and lease changes are each an Event whose device is a Device', async () => {

@@ -474,6 +474,40 @@ export class ScsiDevice {
     await this.transferBlocks('write', lba, data, blockSize, options);
   }
 
+  /**
+   * A writer of one range that arrives piece by piece (the daemon's streamed write): consent and
+   * the mount check once for the whole range, as write() does for its buffer, then each call
+   * writes the next piece at the next LBA (whole blocks, never past the range). One call at a time.
+   */
+  async rangeWriter(
+    lba: bigint | number,
+    blocks: number,
+    options: TransferProgressOptions & { allowMediumWrite: boolean },
+  ): Promise<(piece: Uint8Array) => Promise<void>> {
+    if (options?.allowMediumWrite !== true) {
+      throw badInput(
+        'writing to the medium needs explicit consent: --yes on the command line, allowMediumWrite: true in the API',
+      );
+    }
+    checkBlocks(blocks);
+    let next = BigInt(lba);
+    if (next < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
+    const blockSize = await this.blockSize();
+    await this.refuseIfMounted(scsi.write10Cdb({ lba: 0, blocks: 0 }));
+    let left = blocks;
+    return async (piece) => {
+      const n = piece.length / blockSize;
+      if (!Number.isInteger(n) || n === 0 || n > left)
+        throw badInput(
+          `a piece of ${piece.length} bytes is not 1 to ${left} whole ${blockSize}-byte blocks (what is left of the range)`,
+        );
+      const at = next;
+      next += BigInt(n);
+      left -= n;
+      await this.transferBlocks('write', at, piece, blockSize, options);
+    };
+  }
+
   private async transferBlocks(
     kind: 'read' | 'write',
     lba: bigint | number,
@@ -516,6 +550,18 @@ export class ScsiDevice {
       timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
     };
     let done = 0;
+    if (kind === 'read' && ranges.readBlocksInto) {
+      const onProgress = options.onProgress;
+      await ranges.readBlocksInto(
+        lba,
+        blocks,
+        blockSize,
+        buffer,
+        rangeOptions,
+        onProgress && ((n) => onProgress(n, total)),
+      );
+      return;
+    }
     if (kind === 'read') {
       await ranges.readBlocks(
         lba,

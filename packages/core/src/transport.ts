@@ -130,6 +130,18 @@ export interface BlockRangeMover {
     sink: (chunk: Uint8Array) => void,
     options: BlockRangeOptions,
   ): Promise<void>;
+  /**
+   * Optional: the range's bytes straight into `buffer` (blocks x blockSize long), without a copy
+   * per chunk; `onBytes` gets the bytes received so far.
+   */
+  readBlocksInto?(
+    lba: bigint,
+    blocks: number,
+    blockSize: number,
+    buffer: Uint8Array,
+    options: BlockRangeOptions,
+    onBytes?: (received: number) => void,
+  ): Promise<void>;
   /** `source` yields exactly blocks x blockSize bytes; a chunk may be reused once the next is asked for. */
   writeBlocks(
     lba: bigint,

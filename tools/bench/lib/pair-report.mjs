@@ -28,6 +28,11 @@ export function summarizePairs(raw) {
       const throughDaemon = median(daemon.map((d) => rate(d.bytes, d.throughDaemon[op])));
       out.daemon[op] = { inProcess, throughDaemon, ratio: div(throughDaemon, inProcess) };
     }
+    const floors = daemon.filter((d) => d.socket);
+    if (floors.length)
+      out.daemon.socket = Object.fromEntries(
+        ['events', 'direct', 'copy'].map((way) => [way, median(floors.map((d) => rate(d.bytes, d.socket[way])))]),
+      );
   }
   const multi = of('multi');
   if (multi.length) {
@@ -108,6 +113,13 @@ export function pairsText(pairs) {
         `  ${op.padEnd(5)}  in process ${f(d.inProcess)}  through the daemon ${f(d.throughDaemon)}  (${x(d.ratio)})`,
       );
     }
+    const s = pairs.daemon.socket;
+    if (s)
+      parts.push(
+        `  the socket alone (no device, no HTTP): 'data' events + copy ${f(s.events)}, ` +
+          `read in place ${f(s.direct)}  (${x(div(s.direct, pairs.daemon.read.inProcess))} the read in process); ` +
+          `one copy in user space ${f(s.copy)}`,
+      );
   }
   if (pairs.multi) {
     parts.push('-- two disks at once vs one, 64 MiB each, MiB/s: one -> two together (two / one) --');

@@ -1,7 +1,7 @@
 /**
  * POST /v1/devices/:id/read and /write?lba=&blocks=: a whole range of logical blocks in one
  * request, the data as raw bytes streamed both ways (core's wire/blocks.ts). The daemon runs the
- * range as one job in the device's queue, one command-sized piece at a time, through two buffers:
+ * range as one job in the device's queue, one piece of a few commands at a time, through two buffers:
  * the next command runs while the previous piece is on the socket (read), or while the next
  * piece arrives (write). A slow client slows the device down, never the daemon's memory.
  */
@@ -24,8 +24,13 @@ import { asUsbScsiError, cancelled } from '../errors.js';
 import { parseBoolField, parseIntField } from '../request-fields.js';
 import { clientGoneSignal, headerValue } from './devices.js';
 
-/** Bytes per command (ScsiDevice's default per-command size); two such buffers per stream. */
-const PIECE_BYTES = 1024 * 1024;
+/**
+ * Bytes per piece; two such buffers per stream. A piece is one call into core, which runs it as one
+ * job of commands of the device's usual size (1 MiB by default): several commands per piece keep
+ * the engine's job going without a JavaScript round trip per command, as in process, and spread
+ * the per-call costs (the job's set-up, the mount check before a write) over more bytes.
+ */
+export const PIECE_BYTES = 4 * 1024 * 1024;
 const MAX_TIMEOUT_MS = 3_600_000;
 
 interface BlockRange {
@@ -262,20 +267,21 @@ async function writeFromBody(
   blockSize: number,
   signal: AbortSignal,
 ): Promise<number> {
+  // Consent and the mount check once for the range, before any of the body is read.
+  const writePiece = await device.rangeWriter(range.lba, range.blocks, {
+    allowMediumWrite: true,
+    ...(range.timeoutMs !== undefined ? { timeoutMs: range.timeoutMs } : {}),
+  });
   const piece = Math.min(total, Math.max(blockSize, PIECE_BYTES - (PIECE_BYTES % blockSize)));
   const buffers = twoBuffers(device, piece);
   // A failed WRITE is kept here, not as a rejected promise nobody awaits while the body arrives.
   let inFlight: Promise<void> = Promise.resolve();
   let failure: unknown;
   let written = 0;
-  let lba = range.lba;
-  const options = { allowMediumWrite: true, ...(range.timeoutMs !== undefined ? { timeoutMs: range.timeoutMs } : {}) };
   const flush = async (view: Uint8Array) => {
     await inFlight;
     if (failure !== undefined) throw asUsbScsiError(failure);
-    const at = lba;
-    lba += BigInt(view.length / blockSize);
-    inFlight = device.write(at, view, options).then(
+    inFlight = writePiece(view).then(
       () => {
         written += view.length;
       },

@@ -2,6 +2,7 @@ import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import type { DataDirection } from '../transport.js';
 import { parseVia, type DaemonEndpoint } from './endpoint.js';
 import { DaemonHttp, errorFromResponse, readAll, type HttpResponse } from './http.js';
+import { readRangeInto } from './direct-read.js';
 import { BlockHeaders, errorFromTrailer, type BlockWriteResultJson } from '../wire/blocks.js';
 import { hexBytes } from '../hex.js';
 import { resultFromHeaders, resultFromJson, type SequencedResult } from '../wire/json.js';
@@ -237,6 +238,29 @@ export class DaemonClient {
       res.on('aborted', () =>
         reject(new UsbScsiError(ErrorCodes.IO, 'usbscsid closed the connection during the read')),
       );
+    });
+  }
+
+  /**
+   * Reads a block range in one streamed request straight into `into` (whose length is
+   * `range.bytes`): the socket reads the data into it, with no JavaScript per read. Resolves once
+   * every byte arrived and the daemon's trailer says the range completed; anything else is an
+   * error, never a short read.
+   */
+  readBlocksInto(
+    deviceId: string,
+    range: BlockRangeRequest,
+    into: Uint8Array,
+    onBytes?: (received: number) => void,
+  ): Promise<void> {
+    if (into.length !== range.bytes)
+      throw badInput(`the buffer has ${into.length} bytes; the range is ${range.bytes} bytes`);
+    return readRangeInto(this.http.endpoint, {
+      path: `/v1/devices/${enc(deviceId)}/read?lba=${range.lba}&blocks=${range.blocks}`,
+      headers: blockHeaders(range),
+      into,
+      ...(range.signal ? { signal: range.signal } : {}),
+      ...(onBytes ? { onBytes } : {}),
     });
   }
 

@@ -206,18 +206,7 @@ export class DaemonHttp {
   }
 
   private connectionError(err: NodeJS.ErrnoException): UsbScsiError {
-    const where = describeEndpoint(this.endpoint);
-    const hint =
-      err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-        ? `no usbscsid listens at ${where}: start it (systemctl start usbscsid, or usbscsid ` +
-          `--socket PATH) or fix --via / USBSCSI_VIA`
-        : err.code === 'EACCES'
-          ? `not allowed to connect to ${where}: join the socket's group (usbscsi) or run as its owner`
-          : `the connection to usbscsid at ${where} failed: ${err.message}`;
-    return new UsbScsiError(err.code === 'EACCES' ? ErrorCodes.PERMISSION : ErrorCodes.IO, hint, {
-      cause: err,
-      details: { errno: err.code },
-    });
+    return connectionError(this.endpoint, err);
   }
 }
 
@@ -244,4 +233,20 @@ export function readAll(res: IncomingMessage): Promise<HttpResponse> {
 /** The UsbScsiError a daemon error answer describes (the envelope of the wire module). */
 export function errorFromResponse(res: HttpResponse): UsbScsiError {
   return errorFromBody(res.body, res.status);
+}
+
+/** A failed connection to the daemon as the UsbScsiError that says what to do. */
+export function connectionError(endpoint: DaemonEndpoint, err: NodeJS.ErrnoException): UsbScsiError {
+  const where = describeEndpoint(endpoint);
+  const hint =
+    err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+      ? `no usbscsid listens at ${where}: start it (systemctl start usbscsid, or usbscsid ` +
+        `--socket PATH) or fix --via / USBSCSI_VIA`
+      : err.code === 'EACCES'
+        ? `not allowed to connect to ${where}: join the socket's group (usbscsi) or run as its owner`
+        : `the connection to usbscsid at ${where} failed: ${err.message}`;
+  return new UsbScsiError(err.code === 'EACCES' ? ErrorCodes.PERMISSION : ErrorCodes.IO, hint, {
+    cause: err,
+    details: { errno: err.code },
+  });
 }

@@ -49,6 +49,19 @@ export class RemoteTransport implements ScsiTransport {
         await this.client.readBlocks(this.options.deviceId, { ...segment, ...this.rangeOptions(options) }, sink);
       }
     },
+    readBlocksInto: async (lba, blocks, blockSize, buffer, options, onBytes) => {
+      let at = 0;
+      for (const segment of segments(lba, blocks, blockSize)) {
+        const base = at;
+        await this.client.readBlocksInto(
+          this.options.deviceId,
+          { ...segment, ...this.rangeOptions(options) },
+          buffer.subarray(base, base + segment.bytes),
+          onBytes ? (n) => onBytes(base + n) : undefined,
+        );
+        at += segment.bytes;
+      }
+    },
     writeBlocks: async (lba, blocks, blockSize, source, options) => {
       const pull = source[Symbol.asyncIterator]();
       let carry: Uint8Array | undefined;

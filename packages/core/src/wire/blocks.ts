@@ -3,7 +3,7 @@ import { errorBody, errorFromBody } from './json.js';
 
 /**
  * Whole-range reads and writes through usbscsid (`POST /v1/devices/{id}/read|write?lba=&blocks=`):
- * the data travels as raw bytes, streamed both ways; the daemon holds two command-sized buffers,
+ * the data travels as raw bytes, streamed both ways; the daemon holds two pieces of a few commands each,
  * never the range. A read's answer is chunked: its length and block size in headers first, then
  * the bytes, then a trailer that says how it ended (the status line was sent before the first
  * command finished, so a failure midway can only be told there).
