@@ -15,6 +15,7 @@
 #include <scsi/sg.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "../common/errors.h"
+#include "sg_job.h"
 
 namespace usbscsi {
 
@@ -56,6 +58,10 @@ class SgNode : public std::enable_shared_from_this<SgNode> {
   // JS thread. Returns the command's promise; a closed node rejects with E_DEVICE_GONE.
   Napi::Promise Execute(Napi::Env env, std::unique_ptr<SgCommand> cmd);
   Napi::Promise Reset(Napi::Env env, int level);
+  // A run of READs or WRITEs on a pool thread (sg_job.h); resolves with its facts.
+  Napi::Promise Job(Napi::Env env, std::unique_ptr<SgJob> job);
+  // Ends a running job before its next command (the one in flight completes); false if none has that id.
+  bool CancelJob(uint64_t id);
   // Refuses new commands; the descriptor closes once the commands in flight have settled.
   void Close();
 
@@ -67,6 +73,8 @@ class SgNode : public std::enable_shared_from_this<SgNode> {
   void Drain();
   void FailQueued(const NativeError& error);
   void Release();
+  uint8_t* TakeAligned(size_t bytes);
+  void GiveBackAligned(uint8_t* p);
   static void OnReadable(uv_poll_t* poll, int status, int events);
   static void OnEnvCleanup(void* arg);
 
@@ -86,6 +94,9 @@ class SgNode : public std::enable_shared_from_this<SgNode> {
   uint8_t* bounce_ = nullptr;
   size_t bounceBytes_ = 0;
   bool bounceBusy_ = false;
+  std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> jobs_;  // running jobs' cancel flags, by id
+  std::vector<std::pair<uint8_t*, size_t>> spareAligned_;         // jobs' lane buffers, kept between jobs
+  std::map<uint8_t*, size_t> alignedSize_;                         // lane buffers in use, with their sizes
 };
 
 // The node's result object (the fields of sg_io_hdr core reads, plus the sense bytes).

@@ -84,6 +84,17 @@ Napi::Object NodeObject(Napi::Env env, std::shared_ptr<SgNode> node) {
                            return node->Execute(info.Env(), CommandArg(info.Env(), info[0]));
                          },
                          "execute"));
+  obj.Set("job", Napi::Function::New(
+                     env, [node](const Napi::CallbackInfo& info) -> Napi::Value {
+                       return node->Job(info.Env(), SgJobArg(info.Env(), info[0], info[1], info[2]));
+                     },
+                     "job"));
+  obj.Set("cancelJob", Napi::Function::New(
+                           env, [node](const Napi::CallbackInfo& info) -> Napi::Value {
+                             const uint32_t id = U32(info.Env(), info[0], "jobId", 1, 0x7fffffff);
+                             return Napi::Boolean::New(info.Env(), node->CancelJob(id));
+                           },
+                           "cancelJob"));
   obj.Set("reset", Napi::Function::New(
                        env, [node](const Napi::CallbackInfo& info) -> Napi::Value {
                          return node->Reset(info.Env(), ResetLevel(info.Env(), info[0]));

@@ -353,7 +353,32 @@ async function measurePath(path) {
       await waitForKernelDisk();
     }
   }
-  if (path === 'sg' || path === 'sg-aligned' || path === 'sg-node') {
+  if (path === 'c-sg') {
+    const disk = sdDisks()[0];
+    const text = execFileSync(
+      '/out/bin/sg-loop',
+      [
+        'suite',
+        `/dev/${disk}`,
+        `/dev/${sgOfDisk(disk)}`,
+        String(total),
+        cfg.sizes.join(','),
+        String(writeOffset),
+        String(cfg.turCount),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const j = JSON.parse(text);
+    log(`c-sg: TUR through the sg driver's write()/poll()/read() from C: p50 ${j.turAsync.p50_us} us`);
+    return {
+      ...fromCJson(text),
+      notes: [
+        'SG_IO ioctl from C: READ(10)/WRITE(10) on the sd node from page-aligned memory, TUR on the sg node',
+        `TUR through the sg driver's write()/poll()/read() from C: p50 ${j.turAsync.p50_us} us, p99 ${j.turAsync.p99_us} us`,
+      ],
+    };
+  }
+  if (path === 'sg' || path === 'sg-aligned' || path === 'sg-node' || path === 'sg-d1') {
     const disk = sdDisks()[0];
     const sgNode = `/dev/${sgOfDisk(disk)}`;
     const cap = env.maxHwSectorsKb > 0 ? env.maxHwSectorsKb * 1024 : maxSize;
@@ -369,8 +394,11 @@ async function measurePath(path) {
     // sg-node: READ and WRITE kept on the sg node, whose driver copies every data phase.
     const dev =
       path === 'sg-node'
-        ? await openSgNodeOnly(sgNode, perCommand)
-        : await open.openDevice({ selector: sgNode, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
+        ? await openSg(sgNode, perCommand, { blockDevice: false })
+        : path === 'sg-d1'
+          ? await openSg(sgNode, perCommand, { jobDepth: 1 })
+          : await open.openDevice({ selector: sgNode, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
+    if (path === 'sg-d1') notes.push('SG_IO jobs with one command in flight (jobDepth 1)');
     notes.push(`READ/WRITE through ${dev.transport.dataPath}, other commands through ${sgNode}`);
     try {
       return await measureDevice(dev, notes, { pinned: path === 'sg-aligned' });
@@ -433,11 +461,12 @@ async function measurePath(path) {
   }
 }
 
-async function openSgNodeOnly(path, maxTransferBytes) {
+/** PassThroughTransport with options openDevice does not take (sg-node: no block device; sg-d1: jobDepth). */
+async function openSg(path, maxTransferBytes, options) {
   const { PassThroughTransport } = await import(`${process.cwd()}/packages/core/dist/sg/passthrough.js`);
   const { ScsiDevice } = await import(`${process.cwd()}/packages/core/dist/device.js`);
   const { linuxMountsOfNode } = await import(`${process.cwd()}/packages/core/dist/topology/index.js`);
-  const transport = await PassThroughTransport.open(path, { blockDevice: false });
+  const transport = await PassThroughTransport.open(path, options);
   return new ScsiDevice(transport, { maxTransferBytes, mounts: () => linuxMountsOfNode(path) });
 }
 
@@ -460,7 +489,7 @@ async function main() {
   await prepare();
   log(`environment ${JSON.stringify(cfg.environment)}`);
   for (const b of backends) if (!b.backend) log(`backend ${b.name} unavailable: ${b.reason}`);
-  for (const bin of ['/out/bin/direct-io', '/out/bin/bot-loop']) if (!existsSync(bin)) log(`missing ${bin}`);
+  for (const bin of ['/out/bin/direct-io', '/out/bin/bot-loop', '/out/bin/sg-loop']) if (!existsSync(bin)) log(`missing ${bin}`);
   const reps = [];
   for (let r = 0; r < cfg.reps; r++) {
     const rot = r % cfg.paths.length;
