@@ -152,6 +152,20 @@ export interface SgNode {
   /** Several commands may be in flight. A closed node rejects with E_DEVICE_GONE. */
   execute(request: SgIoRequest): Promise<SgIoResult>;
   /**
+   * `execute` with positional arguments (direction 0 none, 1 in, 2 out; `buffer` ignored for none)
+   * that writes the result into `facts` (at least 316 bytes, held until the promise settles)
+   * instead of building an object: i32 status, maskedStatus, msgStatus, hostStatus, driverStatus,
+   * resid, durationMs, info, sense length, bounced (bytes 0..39, native byte order), f64
+   * durationNs (40..47), the sense bytes from 64. Resolves with nothing.
+   */
+  command(
+    cdb: Uint8Array,
+    direction: 0 | 1 | 2,
+    buffer: Uint8Array | undefined,
+    timeoutMs: number,
+    facts: Uint8Array,
+  ): Promise<void>;
+  /**
    * A run of READs or WRITEs (a long range) on a pool thread, no JavaScript between commands
    * (src/linux/sg_job.h). `table`: N entries of 24 bytes (byte 0 CDB length, bytes 4..7 data length
    * u32 LE, bytes 8..23 the CDB); `data`: every command's data back to back. `depth` commands are
@@ -195,6 +209,10 @@ export interface SgJobResult {
   cancelled: boolean;
   /** Commands whose data went through the node's aligned buffers (the caller's memory was not page-aligned). */
   bouncedCommands: number;
+  /** Nanoseconds inside SG_IO, summed over the commands that ran (a profile of where a job's time goes). */
+  ioctlNs: number;
+  /** Nanoseconds copying through the aligned buffers. */
+  copyNs: number;
   result?: SgIoResult;
 }
 

@@ -56,6 +56,8 @@ struct Lanes {
   void Run(uint8_t* bounce) {
     uint8_t sense[sizeof job.sense] = {};
     uint32_t bounced = 0;
+    uint64_t ioctlNs = 0;
+    uint64_t copyNs = 0;
     for (;;) {
       const uint32_t i = next.fetch_add(1);
       if (i >= end.load()) break;
@@ -82,7 +84,11 @@ struct Lanes {
       h.timeout = job.timeoutMs;
       if (viaBounce) {
         bounced++;
-        if (job.out) std::memcpy(bounce, data, c.length);
+        if (job.out) {
+          const uint64_t copyStart = NowNs();
+          std::memcpy(bounce, data, c.length);
+          copyNs += NowNs() - copyStart;
+        }
       }
       const uint64_t start = NowNs();
       int rc;
@@ -90,6 +96,7 @@ struct Lanes {
       while (rc < 0 && errno == EINTR);
       const int err = errno;
       const uint64_t took = NowNs() - start;
+      ioctlNs += took;
       if (rc < 0) {
         Stop(i, h, sense, took, FromErrno(err, "SG_IO on " + path), false);
         break;
@@ -98,7 +105,9 @@ struct Lanes {
         // Only what the device sent: the rest of the lane's buffer is an earlier command's.
         const int32_t resid = h.resid;
         const uint32_t moved = resid <= 0 ? c.length : static_cast<uint32_t>(resid) < c.length ? c.length - resid : 0;
+        const uint64_t copyStart = NowNs();
         std::memcpy(data, bounce, moved);
+        copyNs += NowNs() - copyStart;
       }
       const bool plain = h.status == 0 && h.host_status == 0 && (h.driver_status & 0x0f) == 0 && h.resid == 0 &&
                          h.sb_len_wr == 0;
@@ -109,6 +118,8 @@ struct Lanes {
     }
     std::lock_guard<std::mutex> guard(lock);
     job.bouncedCommands += bounced;
+    job.ioctlNs += ioctlNs;
+    job.copyNs += copyNs;
   }
 };
 
@@ -177,6 +188,8 @@ Napi::Object SgJobResultObject(Napi::Env env, const SgJob& job) {
   out.Set("stopped", job.stopped);
   out.Set("cancelled", job.wasCancelled);
   out.Set("bouncedCommands", job.bouncedCommands);
+  out.Set("ioctlNs", Napi::Number::New(env, static_cast<double>(job.ioctlNs)));
+  out.Set("copyNs", Napi::Number::New(env, static_cast<double>(job.copyNs)));
   if (job.stopped && !job.wasCancelled) {
     const sg_io_hdr_t& h = job.stop;
     Napi::Object r = Napi::Object::New(env);

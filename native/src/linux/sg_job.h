@@ -59,6 +59,8 @@ struct SgJob {
   uint8_t sense[252] = {};
   uint64_t durationNs = 0;
   uint32_t bouncedCommands = 0;
+  uint64_t ioctlNs = 0;  // time spent inside SG_IO, summed over the commands (a profile for the bench)
+  uint64_t copyNs = 0;   // time spent copying through the aligned buffers
   NativeError error;  // the ending command's ioctl failed
 };
 

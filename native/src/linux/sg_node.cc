@@ -114,6 +114,25 @@ Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd) {
   return out;
 }
 
+void WriteSgFacts(const SgCommand& cmd) {
+  const sg_io_hdr_t& h = cmd.hdr;
+  const uint32_t senseBytes = h.sb_len_wr < kSgSenseBytes ? h.sb_len_wr : kSgSenseBytes;
+  const int32_t ints[10] = {h.status,
+                            h.masked_status,
+                            h.msg_status,
+                            h.host_status,
+                            h.driver_status,
+                            h.resid,
+                            static_cast<int32_t>(h.duration),
+                            static_cast<int32_t>(h.info),
+                            static_cast<int32_t>(senseBytes),
+                            cmd.bounced ? 1 : 0};
+  std::memcpy(cmd.facts, ints, sizeof ints);
+  const double ns = static_cast<double>(cmd.durationNs);
+  std::memcpy(cmd.facts + 40, &ns, sizeof ns);
+  std::memcpy(cmd.facts + 64, cmd.sense, senseBytes);
+}
+
 SgNode::SgNode(Napi::Env env, std::string path, int fd, bool blockDevice)
     : env_(env), path_(std::move(path)), fd_(fd), block_(blockDevice) {
   context_ = std::make_unique<Napi::AsyncContext>(env, "usbscsi.sgNode");
@@ -240,9 +259,16 @@ void SgNode::Begin() {
 
 void SgNode::Settle(Napi::Env env, SgCommand& cmd, const NativeError& error) {
   if (cmd.bounced) bounceBusy_ = false;
-  if (error.empty()) cmd.deferred.Resolve(SgResultObject(env, cmd));
-  else cmd.deferred.Reject(ToJsError(env, error).Value());
+  if (!error.empty()) {
+    cmd.deferred.Reject(ToJsError(env, error).Value());
+  } else if (cmd.facts != nullptr) {
+    WriteSgFacts(cmd);
+    cmd.deferred.Resolve(env.Undefined());
+  } else {
+    cmd.deferred.Resolve(SgResultObject(env, cmd));
+  }
   cmd.keep.Reset();
+  cmd.keepFacts.Reset();
   if (--inFlight_ == 0) {
     if (closed_) Release();
     selfWhileBusy_.reset();  // may destroy this node: last statement
@@ -311,6 +337,9 @@ void SgNode::ExecuteQueued(std::unique_ptr<SgCommand> cmd) {
     polling_ = uv_poll_start(poll_, UV_READABLE, OnReadable) == 0;
     if (!polling_) FailQueued(MakeError("E_IO", "SG_IO on " + path_ + ": cannot watch the node for completions"));
   }
+  // The poll stays started between commands (no epoll_ctl per command); only referenced while
+  // something is queued, so an idle node keeps no loop alive.
+  if (polling_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
 }
 
 void SgNode::OnReadable(uv_poll_t* poll, int status, int /*events*/) {
@@ -351,10 +380,7 @@ void SgNode::Drain() {
     cmd->hdr.resid = h.resid;
     cmd->hdr.duration = h.duration;
     cmd->hdr.info = h.info;
-    if (queued_.empty() && polling_) {
-      uv_poll_stop(poll_);  // an idle node keeps no loop alive
-      polling_ = false;
-    }
+    if (queued_.empty() && polling_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));  // idle: keeps no loop alive
     Settle(env, *cmd, {});
     if (released_) return;
   }

@@ -32,6 +32,11 @@ constexpr uint32_t kSgSenseBytes = 252;
 // Largest data phase queued through write()/read() on the JS thread: the sg driver copies it
 // there (indirect IO), so a longer one goes to a pool thread.
 constexpr uint32_t kSgAsyncMaxBytes = 64 * 1024;
+// The facts block of `command` (core's sg-node-binding.ts reads it): i32 status, masked status,
+// msg status, host status, driver status, resid, duration ms, info, sense length, bounced (bytes
+// 0..39), f64 duration ns (40..47), the sense bytes from 64. The facts come back in the caller's
+// memory instead of an object built property by property, which costs more than the command.
+constexpr size_t kSgFactsBytes = 64 + kSgSenseBytes;
 
 struct SgCommand {
   explicit SgCommand(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
@@ -45,6 +50,8 @@ struct SgCommand {
   uint64_t durationNs = 0;
   Napi::Promise::Deferred deferred;
   Napi::Reference<Napi::Value> keep;  // the caller's buffer, alive until the command settles
+  uint8_t* facts = nullptr;           // `command`: the facts block to fill (kSgFactsBytes), else a result object
+  Napi::Reference<Napi::Value> keepFacts;
 };
 
 class SgNode : public std::enable_shared_from_this<SgNode> {
@@ -101,5 +108,7 @@ class SgNode : public std::enable_shared_from_this<SgNode> {
 
 // The node's result object (the fields of sg_io_hdr core reads, plus the sense bytes).
 Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd);
+// The same facts written into `cmd.facts` (kSgFactsBytes).
+void WriteSgFacts(const SgCommand& cmd);
 
 }  // namespace usbscsi

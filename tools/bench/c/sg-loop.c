@@ -6,8 +6,11 @@
  * (write() queues the command, poll() waits, read() collects it), which is what usbscsi's sg node
  * uses for small commands.
  *
- *   sg-loop suite BLOCKDEV SGDEV TOTAL_BYTES CHUNKS_CSV WRITE_OFFSET_BYTES TUR_COUNT
+ *   sg-loop suite BLOCKDEV SGDEV TOTAL_BYTES CHUNKS_CSV WRITE_OFFSET_BYTES TUR_COUNT MAX_COMMAND_BYTES
  *     -> {"read":{"65536":seconds,…},"write":{…},"tur":{"p50_us":…,"p99_us":…},"turAsync":{…}}
+ *
+ * A chunk larger than MAX_COMMAND_BYTES (the queue's max_hw_sectors_kb: SG_IO refuses more in one
+ * command) goes as several commands, as ScsiDevice splits it.
  *
  * Exit status 1 on any failure, with the reason on stderr.
  */
@@ -61,6 +64,7 @@ static int plain(const sg_io_hdr_t *io) {
 
 static int transfer(int fd, int write, uint64_t total, uint64_t chunk, uint64_t offset, unsigned char *buf,
                     double *secs) {
+  /* `chunk` here is one command's bytes: the caller caps it at MAX_COMMAND_BYTES. */
   unsigned char cdb[10], sense[32];
   double t0 = now_s();
   for (uint64_t off = 0; off < total; off += chunk) {
@@ -111,13 +115,19 @@ static int tur_loop(int fd, int count, int async, double *p50, double *p99) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 8 || strcmp(argv[1], "suite") != 0) {
-    fprintf(stderr, "usage: sg-loop suite BLOCKDEV SGDEV TOTAL_BYTES CHUNKS_CSV WRITE_OFFSET_BYTES TUR_COUNT\n");
+  if (argc != 9 || strcmp(argv[1], "suite") != 0) {
+    fprintf(stderr,
+            "usage: sg-loop suite BLOCKDEV SGDEV TOTAL_BYTES CHUNKS_CSV WRITE_OFFSET_BYTES TUR_COUNT MAX_COMMAND_BYTES\n");
     return 2;
   }
   const char *blockdev = argv[2], *sgdev = argv[3];
   uint64_t total = strtoull(argv[4], NULL, 10), woff = strtoull(argv[6], NULL, 10);
   int turs = atoi(argv[7]);
+  uint64_t maxcmd = strtoull(argv[8], NULL, 10);
+  if (maxcmd == 0 || maxcmd % 4096) {
+    fprintf(stderr, "sg-loop: bad MAX_COMMAND_BYTES %s\n", argv[8]);
+    return 2;
+  }
   uint64_t chunks[16], maxchunk = 0;
   int nchunks = 0;
   for (char *s = strtok(argv[5], ","); s && nchunks < 16; s = strtok(NULL, ",")) {
@@ -140,7 +150,8 @@ int main(int argc, char **argv) {
   double secs[2][16];
   for (int w = 0; w < 2; w++)
     for (int i = 0; i < nchunks; i++)
-      if (transfer(bfd, w, total, chunks[i], w ? woff : 0, buf, &secs[w][i]) != 0) return 1;
+      if (transfer(bfd, w, total, chunks[i] < maxcmd ? chunks[i] : maxcmd, w ? woff : 0, buf, &secs[w][i]) != 0)
+        return 1;
   double p50 = 0, p99 = 0, a50 = 0, a99 = 0;
   if (turs > 0 && (tur_loop(sfd, turs, 0, &p50, &p99) != 0 || tur_loop(sfd, turs, 1, &a50, &a99) != 0)) return 1;
   printf("{");

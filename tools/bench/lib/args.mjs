@@ -18,7 +18,7 @@ export const KNOWN_PATHS = [
   'sg',
   'sg-aligned',
   'sg-node',
-  'sg-d1',
+  'sg-d2',
   'kernel',
   'c-sg',
   'c-loop',

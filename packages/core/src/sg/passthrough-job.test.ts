@@ -40,7 +40,7 @@ function jobNode(outcome: Partial<SgJobResult> | Error | ((call: JobCall) => Pro
       calls.push(call);
       if (typeof outcome === 'function') return outcome(call);
       if (outcome instanceof Error) throw outcome;
-      return { done: 0, stopped: false, cancelled: false, bouncedCommands: 0, ...outcome };
+      return { done: 0, stopped: false, cancelled: false, bouncedCommands: 0, ioctlNs: 0, copyNs: 0, ...outcome };
     }),
     cancelJob: vi.fn(() => true),
     close: vi.fn(),
@@ -82,14 +82,14 @@ describe('SG_IO jobs: the command table', () => {
 });
 
 describe('PassThroughTransport.executeJob', () => {
-  it('runs READs as one job on the block device, two in flight by default, and counts them all done', async () => {
+  it('runs READs as one job on the block device, one in flight by default, and counts them all done', async () => {
     const sd = jobNode({ done: 3, stopped: false });
     const { t, sgCalls } = sgWith(sd);
     const data = new Uint8Array(3 * 4096);
     await expect(t.executeJob({ commands, direction: 'in', data, timeoutMs: 777 })).resolves.toEqual({ done: 3 });
     expect(sd.calls).toHaveLength(1);
     expect(sd.calls[0]!.data).toBe(data);
-    expect(sd.calls[0]!.options).toMatchObject({ direction: 'in', timeoutMs: 777, depth: 2 });
+    expect(sd.calls[0]!.options).toMatchObject({ direction: 'in', timeoutMs: 777, depth: 1 });
     expect(sd.calls[0]!.table).toEqual(encodeSgJobTable(commands));
     expect(sd.executes).toHaveLength(0);
     expect(sgCalls).toHaveLength(0);
@@ -151,7 +151,7 @@ describe('PassThroughTransport.executeJob', () => {
     const sd = jobNode(
       (call) =>
         new Promise((resolve) => {
-          release = () => resolve({ done: 0, stopped: true, cancelled: true, bouncedCommands: 0 });
+          release = () => resolve({ done: 0, stopped: true, cancelled: true, bouncedCommands: 0, ioctlNs: 0, copyNs: 0 });
           void call;
         }),
     );
@@ -224,6 +224,8 @@ describe('ScsiDevice over an SG_IO transport with jobs', () => {
       stopped: false,
       cancelled: false,
       bouncedCommands: 0,
+      ioctlNs: 0,
+      copyNs: 0,
     }));
     await device(sd).readInto(0, new Uint8Array(256 * 1024));
     expect(sd.calls).toHaveLength(1);
@@ -231,7 +233,7 @@ describe('ScsiDevice over an SG_IO transport with jobs', () => {
     expect(sd.executes).toHaveLength(0);
   });
 
-  it('readToFd into a pipe moves windows of several commands per job, in order', async () => {
+  it('readToFd without fd streaming moves windows of several commands per job, in order', async () => {
     const { openSync, closeSync, readFileSync, mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
@@ -245,7 +247,7 @@ describe('ScsiDevice over an SG_IO transport with jobs', () => {
         for (let b = 0; b < len / 512; b++) call.data.fill((lba + b) & 0xff, at + b * 512, at + (b + 1) * 512);
         at += len;
       }
-      return { done: n, stopped: false, cancelled: false, bouncedCommands: 0 };
+      return { done: n, stopped: false, cancelled: false, bouncedCommands: 0, ioctlNs: 0, copyNs: 0 };
     });
     const dir = mkdtempSync(join(tmpdir(), 'sg-job-'));
     try {

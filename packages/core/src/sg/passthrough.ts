@@ -43,6 +43,7 @@ import { sgTransportError } from './sg-status.js';
 import { readQueueLimits, type QueueLimits } from './queue-limits.js';
 import { blockNodeOfSg } from './block-node.js';
 import { SG_JOB_MAX_DEPTH, encodeSgJobTable } from './sg-job.js';
+import { bindSgNode } from './sg-node-binding.js';
 
 /** What the transport needs of one open node (the addon's `sgOpen`; a fake in tests). */
 export interface SgNodeBinding {
@@ -72,11 +73,11 @@ export interface PassThroughOptions {
 }
 
 /**
- * Two commands in flight: the next one waits in the block layer while the device serves the
- * current one, as the kernel's own queue does for O_DIRECT, and one command's copy through the
- * node's aligned memory overlaps the other's transfer (docs/benchmarks.md).
+ * One command in flight. Two (the next one waiting in the block layer, as the kernel's own queue
+ * does for O_DIRECT) ran at 0.05-0.1x as often as they ran faster on usb-storage (a busy host
+ * requeues the second request, and the queue is re-run late): `pnpm bench` path sg-d2.
  */
-export const DEFAULT_JOB_DEPTH = 2;
+export const DEFAULT_JOB_DEPTH = 1;
 
 /** READ and WRITE (6, 10, 12, 16): the commands whose data a block device maps in place. */
 const BLOCK_DATA_OPCODES = new Set([0x08, 0x0a, 0x28, 0x2a, 0xa8, 0xaa, 0x88, 0x8a]);
@@ -101,6 +102,11 @@ export class PassThroughTransport implements ScsiTransport {
   readonly #dataNode: { path: string; node: SgNodeBinding } | undefined;
   readonly #alignedBuffer: ((bytes: number) => ArrayBuffer) | undefined;
   readonly #jobDepth: number;
+  /**
+   * Where the native jobs' time went, summed since open (a profile for the bench): wall time in
+   * `executeJob`, time inside SG_IO, time copying through the node's aligned buffers.
+   */
+  readonly jobProfile = { jobs: 0, commands: 0, bouncedCommands: 0, wallNs: 0, ioctlNs: 0, copyNs: 0 };
   #closed = false;
   #nextJobId = 1;
 
@@ -147,9 +153,9 @@ export class PassThroughTransport implements ScsiTransport {
         `SG_IO pass-through exists only on Linux (this addon is built for ${addon.platform}); ` +
           `use the BOT transport.`,
       );
-    const open = async (node: string) => {
+    const open = async (node: string): Promise<SgNodeBinding> => {
       try {
-        return await addon.sgOpen!(node);
+        return bindSgNode(await addon.sgOpen!(node));
       } catch (err) {
         throw fromNativeError(err, `SG_IO: open ${node}`);
       }
@@ -255,7 +261,8 @@ export class PassThroughTransport implements ScsiTransport {
    * aligned memory of its own). The engine stops at the first command that does not come back
    * plain and hands its facts back; it is judged here as `execute` judges one (typed errors, sense,
    * REQUEST SENSE). With `jobDepth` > 1 the commands after it that were already in flight may have
-   * run too (as with the kernel's own queue); nothing later is sent. A binding without jobs runs
+   * run too (as with the kernel's own queue); nothing later is sent. With the default depth 1
+   * nothing after it is sent. A binding without jobs runs
    * the commands one `execute` at a time with the same rule.
    */
   async executeJob(job: ScsiJob): Promise<ScsiJobResult> {
@@ -292,6 +299,7 @@ export class PassThroughTransport implements ScsiTransport {
     const onAbort = () => target.node.cancelJob?.(jobId);
     signal?.addEventListener('abort', onAbort, { once: true });
     let r: SgJobResult;
+    const started = process.hrtime.bigint();
     try {
       r = await target.node.job(encodeSgJobTable(commands), data, {
         direction,
@@ -304,6 +312,13 @@ export class PassThroughTransport implements ScsiTransport {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+    const p = this.jobProfile;
+    p.jobs++;
+    p.commands += r.stopped ? r.done + 1 : r.done;
+    p.bouncedCommands += r.bouncedCommands;
+    p.wallNs += Number(process.hrtime.bigint() - started);
+    p.ioctlNs += r.ioctlNs ?? 0;
+    p.copyNs += r.copyNs ?? 0;
     if (r.cancelled)
       throw new UsbScsiError(
         ErrorCodes.CANCELLED,
