@@ -116,8 +116,8 @@ static int tur_loop(int fd, int count, int async, double *p50, double *p99) {
 
 int main(int argc, char **argv) {
   if (argc != 9 || strcmp(argv[1], "suite") != 0) {
-    fprintf(stderr,
-            "usage: sg-loop suite BLOCKDEV SGDEV TOTAL_BYTES CHUNKS_CSV WRITE_OFFSET_BYTES TUR_COUNT MAX_COMMAND_BYTES\n");
+    fprintf(stderr, "usage: sg-loop suite BLOCKDEV SGDEV TOTAL_BYTES CHUNKS_CSV WRITE_OFFSET_BYTES TUR_COUNT "
+                    "MAX_COMMAND_BYTES\n");
     return 2;
   }
   const char *blockdev = argv[2], *sgdev = argv[3];

@@ -418,7 +418,8 @@ async function measurePath(path) {
       ...fromCJson(text),
       notes: [
         'SG_IO ioctl from C: READ(10)/WRITE(10) on the sd node from page-aligned memory, TUR on the sg node',
-        `TUR through the sg driver's write()/poll()/read() from C: p50 ${j.turAsync.p50_us} us, p99 ${j.turAsync.p99_us} us`,
+        `TUR through the sg driver's write()/poll()/read() from C: ` +
+          `p50 ${j.turAsync.p50_us} us, p99 ${j.turAsync.p99_us} us`,
       ],
     };
   }
@@ -533,7 +534,8 @@ async function main() {
   await prepare();
   log(`environment ${JSON.stringify(cfg.environment)}`);
   for (const b of backends) if (!b.backend) log(`backend ${b.name} unavailable: ${b.reason}`);
-  for (const bin of ['/out/bin/direct-io', '/out/bin/bot-loop', '/out/bin/sg-loop']) if (!existsSync(bin)) log(`missing ${bin}`);
+  for (const bin of ['/out/bin/direct-io', '/out/bin/bot-loop', '/out/bin/sg-loop'])
+    if (!existsSync(bin)) log(`missing ${bin}`);
   const reps = [];
   for (let r = 0; r < cfg.reps; r++) {
     const rot = r % cfg.paths.length;

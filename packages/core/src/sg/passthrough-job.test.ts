@@ -18,8 +18,7 @@ const OK: SgIoResult = {
   sense: new Uint8Array(0),
 };
 const SENSE_3_11 = Uint8Array.from([0x70, 0, 3, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x11, 0, 0, 0, 0, 0]);
-const read10 = (lba: number, blocks: number) =>
-  Uint8Array.of(0x28, 0, 0, 0, lba >> 8, lba & 0xff, 0, 0, blocks, 0);
+const read10 = (lba: number, blocks: number) => Uint8Array.of(0x28, 0, 0, 0, lba >> 8, lba & 0xff, 0, 0, blocks, 0);
 
 type JobCall = { table: Uint8Array; data: Uint8Array; options: Parameters<NonNullable<SgNodeBinding['job']>>[2] };
 
@@ -95,7 +94,7 @@ describe('PassThroughTransport.executeJob', () => {
     expect(sgCalls).toHaveLength(0);
   });
 
-  it('judges the command that ended the job as execute would: sense decoded, the data view of that command', async () => {
+  it('judges the command that ended the job as execute would: sense decoded, the data of that command', async () => {
     const sd = jobNode({
       done: 1,
       stopped: true,
@@ -151,7 +150,8 @@ describe('PassThroughTransport.executeJob', () => {
     const sd = jobNode(
       (call) =>
         new Promise((resolve) => {
-          release = () => resolve({ done: 0, stopped: true, cancelled: true, bouncedCommands: 0, ioctlNs: 0, copyNs: 0 });
+          release = () =>
+            resolve({ done: 0, stopped: true, cancelled: true, bouncedCommands: 0, ioctlNs: 0, copyNs: 0 });
           void call;
         }),
     );

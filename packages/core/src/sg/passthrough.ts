@@ -11,8 +11,13 @@
  * stay on the sg node, which takes any CDB from a read-write descriptor (a block device filters
  * them for users without CAP_SYS_RAWIO) and answers small commands without a thread hop.
  *
+ * A READ or WRITE range (`executeJob`, what ScsiDevice's reads and writes use) runs as one job in
+ * the addon: SG_IO looped on a pool thread, no JavaScript per command, the engine stopping at the
+ * first command that does not come back plain; that one is judged here as `execute` judges one.
+ *
  * SG_IO cannot be cancelled once issued: an AbortSignal is honoured before the
- * command goes out; afterwards the command's own timeout bounds it.
+ * command goes out (for a job: before its next command); afterwards the command's own timeout
+ * bounds it.
  *
  * The queue's transfer limit is learned once, at open (queue-limits.ts): `ScsiDevice` splits
  * reads and writes to it, and a single command over it is refused before it is sent.

@@ -12,7 +12,18 @@ const RANGE = 2 * 1024 * 1024;
 const PER = 65536;
 
 const cdb10 = (op, lba, blocks) =>
-  Uint8Array.of(op, 0, lba >>> 24, (lba >>> 16) & 0xff, (lba >>> 8) & 0xff, lba & 0xff, 0, blocks >>> 8, blocks & 0xff, 0);
+  Uint8Array.of(
+    op,
+    0,
+    lba >>> 24,
+    (lba >>> 16) & 0xff,
+    (lba >>> 8) & 0xff,
+    lba & 0xff,
+    0,
+    blocks >>> 8,
+    blocks & 0xff,
+    0,
+  );
 const read10 = (lba, blocks) => cdb10(0x28, lba, blocks);
 const write10 = (lba, blocks) => cdb10(0x2a, lba, blocks);
 
