@@ -151,6 +151,35 @@ export interface SgNode {
   readonly blockDevice: boolean;
   /** Several commands may be in flight. A closed node rejects with E_DEVICE_GONE. */
   execute(request: SgIoRequest): Promise<SgIoResult>;
+  /**
+   * `execute` with positional arguments (direction 0 none, 1 in, 2 out; `buffer` ignored for none)
+   * that writes the result into `facts` (at least 316 bytes, held until the promise settles)
+   * instead of building an object: i32 status, maskedStatus, msgStatus, hostStatus, driverStatus,
+   * resid, durationMs, info, sense length, bounced (bytes 0..39, native byte order), f64
+   * durationNs (40..47), the sense bytes from 64. Resolves with nothing.
+   */
+  command(
+    cdb: Uint8Array,
+    direction: 0 | 1 | 2,
+    buffer: Uint8Array | undefined,
+    timeoutMs: number,
+    facts: Uint8Array,
+  ): Promise<void>;
+  /**
+   * A run of READs or WRITEs (a long range) on a pool thread, no JavaScript between commands
+   * (src/linux/sg_job.h). `table`: N entries of 24 bytes (byte 0 CDB length, bytes 4..7 data length
+   * u32 LE, bytes 8..23 the CDB); `data`: every command's data back to back. `depth` commands are
+   * in flight at once (1..4). The first command that does not come back plain (status GOOD, no
+   * host/driver status, no sense, resid 0) ends the job and its facts come back as `result`;
+   * an ioctl failure rejects. `jobId` (1..2^31-1, unique among running jobs) is for `cancelJob`.
+   */
+  job(
+    table: Uint8Array,
+    data: Uint8Array,
+    options: { direction: 'in' | 'out'; timeoutMs: number; depth: number; jobId: number },
+  ): Promise<SgJobResult>;
+  /** Ends the job before its next command (SG_IO in flight cannot be cancelled); false when it is not running. */
+  cancelJob(jobId: number): boolean;
   /** SG_SCSI_RESET at the given level (default 'device'). */
   reset(level?: 'device' | 'target' | 'bus' | 'host'): Promise<void>;
   /** Refuses new commands; the descriptor closes once those in flight settle. Idempotent. */
@@ -170,6 +199,21 @@ export interface SgIoResult {
   sense: Uint8Array;
   /** The data phase went through the node's aligned buffer (unaligned memory on a block device). */
   bounced?: boolean;
+}
+
+export interface SgJobResult {
+  /** Commands that came back plain, all before the one that ended the job (all of them when none did). */
+  done: number;
+  /** A command ended the job (its facts in `result`, unless it was cancelled before it was sent). */
+  stopped: boolean;
+  cancelled: boolean;
+  /** Commands whose data went through the node's aligned buffers (the caller's memory was not page-aligned). */
+  bouncedCommands: number;
+  /** Nanoseconds inside SG_IO, summed over the commands that ran (a profile of where a job's time goes). */
+  ioctlNs: number;
+  /** Nanoseconds copying through the aligned buffers. */
+  copyNs: number;
+  result?: SgIoResult;
 }
 
 export interface NativeAddon {

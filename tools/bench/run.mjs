@@ -89,6 +89,9 @@ function buildBaselines() {
   execFileSync('gcc', ['-O2', '-Wall', '-o', join(bin, 'direct-io'), join(here, 'c/direct-io.c')], {
     stdio: 'inherit',
   });
+  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', join(bin, 'sg-loop'), join(here, 'c/sg-loop.c')], {
+    stdio: 'inherit',
+  });
   execFileSync(
     'gcc',
     ['-O2', '-Wall', '-Wextra', '-pthread', '-o', join(bin, 'random-read'), join(here, 'c/random-read.c')],

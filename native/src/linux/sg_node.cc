@@ -68,6 +68,32 @@ class PoolCommand : public Napi::AsyncWorker {
   NativeError error_;
 };
 
+// A job's lanes on a pool thread (sg_job.h); settles on the JS thread through `finish`.
+class JobWorker : public Napi::AsyncWorker {
+ public:
+  JobWorker(Napi::Env env, std::shared_ptr<SgNode> node, int fd, std::unique_ptr<SgJob> job,
+            std::function<void(Napi::Env, SgJob&)> finish)
+      : Napi::AsyncWorker(env, "usbscsi.sgJob"),
+        node_(std::move(node)),
+        fd_(fd),
+        job_(std::move(job)),
+        finish_(std::move(finish)) {}
+
+ protected:
+  void Execute() override { RunSgJob(*job_, fd_, node_->path()); }
+  void OnOK() override { finish_(Env(), *job_); }
+  void OnError(const Napi::Error& e) override {
+    job_->error = MakeError("E_IO", e.Message());
+    finish_(Env(), *job_);
+  }
+
+ private:
+  std::shared_ptr<SgNode> node_;
+  int fd_;
+  std::unique_ptr<SgJob> job_;
+  std::function<void(Napi::Env, SgJob&)> finish_;
+};
+
 }  // namespace
 
 Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd) {
@@ -86,6 +112,25 @@ Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd) {
   const size_t senseBytes = h.sb_len_wr < kSgSenseBytes ? h.sb_len_wr : kSgSenseBytes;
   out.Set("sense", Napi::Buffer<uint8_t>::Copy(env, cmd.sense, senseBytes));
   return out;
+}
+
+void WriteSgFacts(const SgCommand& cmd) {
+  const sg_io_hdr_t& h = cmd.hdr;
+  const uint32_t senseBytes = h.sb_len_wr < kSgSenseBytes ? h.sb_len_wr : kSgSenseBytes;
+  const int32_t ints[10] = {h.status,
+                            h.masked_status,
+                            h.msg_status,
+                            h.host_status,
+                            h.driver_status,
+                            h.resid,
+                            static_cast<int32_t>(h.duration),
+                            static_cast<int32_t>(h.info),
+                            static_cast<int32_t>(senseBytes),
+                            cmd.bounced ? 1 : 0};
+  std::memcpy(cmd.facts, ints, sizeof ints);
+  const double ns = static_cast<double>(cmd.durationNs);
+  std::memcpy(cmd.facts + 40, &ns, sizeof ns);
+  std::memcpy(cmd.facts + 64, cmd.sense, senseBytes);
 }
 
 SgNode::SgNode(Napi::Env env, std::string path, int fd, bool blockDevice)
@@ -107,6 +152,82 @@ SgNode::SgNode(Napi::Env env, std::string path, int fd, bool blockDevice)
 SgNode::~SgNode() {
   if (!released_) Release();
   std::free(bounce_);
+  for (auto& [p, bytes] : spareAligned_) std::free(p);
+}
+
+uint8_t* SgNode::TakeAligned(size_t bytes) {
+  for (auto it = spareAligned_.begin(); it != spareAligned_.end(); ++it) {
+    if (it->second < bytes) continue;
+    uint8_t* p = it->first;
+    alignedSize_[p] = it->second;
+    spareAligned_.erase(it);
+    return p;
+  }
+  const size_t rounded = (bytes + kSgPageBytes - 1) / kSgPageBytes * kSgPageBytes;
+  void* p = nullptr;
+  if (posix_memalign(&p, kSgPageBytes, rounded) != 0) return nullptr;
+  alignedSize_[static_cast<uint8_t*>(p)] = rounded;
+  return static_cast<uint8_t*>(p);
+}
+
+void SgNode::GiveBackAligned(uint8_t* p) {
+  auto it = alignedSize_.find(p);
+  if (it == alignedSize_.end()) return;
+  const size_t bytes = it->second;
+  alignedSize_.erase(it);
+  // Kept for the next job (a fresh buffer faults in every page on its first command), a few at most.
+  if (spareAligned_.size() < kSgJobMaxDepth) spareAligned_.emplace_back(p, bytes);
+  else std::free(p);
+}
+
+Napi::Promise SgNode::Job(Napi::Env env, std::unique_ptr<SgJob> job) {
+  auto deferred = Napi::Promise::Deferred::New(env);
+  Napi::Promise promise = deferred.Promise();
+  if (closed_) {
+    deferred.Reject(
+        ToJsError(env, MakeError("E_DEVICE_GONE", "the SG_IO node " + path_ + " is closed; open it again")).Value());
+    return promise;
+  }
+  if (jobs_.count(job->id) != 0) ThrowBadInput(env, "jobId is in use by a running job");
+  if (job->bounceBytes > 0) {
+    for (uint32_t lane = 0; lane < job->depth; lane++) {
+      uint8_t* p = TakeAligned(job->bounceBytes);
+      if (p == nullptr) break;
+      job->bounces.push_back(p);
+    }
+    if (job->bounces.empty()) {
+      deferred.Reject(ToJsError(env, MakeError("E_NO_MEMORY", "cannot allocate " + std::to_string(job->bounceBytes) +
+                                                                  " aligned bytes for an SG_IO job"))
+                          .Value());
+      return promise;
+    }
+    job->depth = static_cast<uint32_t>(job->bounces.size());
+  }
+  jobs_[job->id] = job->cancelled;
+  Begin();
+  auto self = shared_from_this();
+  auto finish = [self, deferred](Napi::Env e, SgJob& j) {
+    self->jobs_.erase(j.id);
+    for (uint8_t* p : j.bounces) self->GiveBackAligned(p);
+    j.bounces.clear();
+    if (!j.error.empty()) deferred.Reject(ToJsError(e, j.error).Value());
+    else deferred.Resolve(SgJobResultObject(e, j));
+    j.keep.Reset();
+    if (--self->inFlight_ == 0) {
+      if (self->closed_) self->Release();
+      self->selfWhileBusy_.reset();
+    }
+  };
+  auto* worker = new JobWorker(env, self, fd_, std::move(job), finish);
+  worker->Queue();
+  return promise;
+}
+
+bool SgNode::CancelJob(uint64_t id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return false;
+  it->second->store(true);
+  return true;
 }
 
 void SgNode::OnEnvCleanup(void* arg) {
@@ -138,9 +259,16 @@ void SgNode::Begin() {
 
 void SgNode::Settle(Napi::Env env, SgCommand& cmd, const NativeError& error) {
   if (cmd.bounced) bounceBusy_ = false;
-  if (error.empty()) cmd.deferred.Resolve(SgResultObject(env, cmd));
-  else cmd.deferred.Reject(ToJsError(env, error).Value());
+  if (!error.empty()) {
+    cmd.deferred.Reject(ToJsError(env, error).Value());
+  } else if (cmd.facts != nullptr) {
+    WriteSgFacts(cmd);
+    cmd.deferred.Resolve(env.Undefined());
+  } else {
+    cmd.deferred.Resolve(SgResultObject(env, cmd));
+  }
   cmd.keep.Reset();
+  cmd.keepFacts.Reset();
   if (--inFlight_ == 0) {
     if (closed_) Release();
     selfWhileBusy_.reset();  // may destroy this node: last statement
@@ -209,6 +337,9 @@ void SgNode::ExecuteQueued(std::unique_ptr<SgCommand> cmd) {
     polling_ = uv_poll_start(poll_, UV_READABLE, OnReadable) == 0;
     if (!polling_) FailQueued(MakeError("E_IO", "SG_IO on " + path_ + ": cannot watch the node for completions"));
   }
+  // The poll stays started between commands (no epoll_ctl per command); only referenced while
+  // something is queued, so an idle node keeps no loop alive.
+  if (polling_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
 }
 
 void SgNode::OnReadable(uv_poll_t* poll, int status, int /*events*/) {
@@ -249,10 +380,7 @@ void SgNode::Drain() {
     cmd->hdr.resid = h.resid;
     cmd->hdr.duration = h.duration;
     cmd->hdr.info = h.info;
-    if (queued_.empty() && polling_) {
-      uv_poll_stop(poll_);  // an idle node keeps no loop alive
-      polling_ = false;
-    }
+    if (queued_.empty() && polling_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));  // idle: keeps no loop alive
     Settle(env, *cmd, {});
     if (released_) return;
   }

@@ -15,6 +15,7 @@
 #include <scsi/sg.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "../common/errors.h"
+#include "sg_job.h"
 
 namespace usbscsi {
 
@@ -30,6 +32,11 @@ constexpr uint32_t kSgSenseBytes = 252;
 // Largest data phase queued through write()/read() on the JS thread: the sg driver copies it
 // there (indirect IO), so a longer one goes to a pool thread.
 constexpr uint32_t kSgAsyncMaxBytes = 64 * 1024;
+// The facts block of `command` (core's sg-node-binding.ts reads it): i32 status, masked status,
+// msg status, host status, driver status, resid, duration ms, info, sense length, bounced (bytes
+// 0..39), f64 duration ns (40..47), the sense bytes from 64. The facts come back in the caller's
+// memory instead of an object built property by property, which costs more than the command.
+constexpr size_t kSgFactsBytes = 64 + kSgSenseBytes;
 
 struct SgCommand {
   explicit SgCommand(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
@@ -43,6 +50,8 @@ struct SgCommand {
   uint64_t durationNs = 0;
   Napi::Promise::Deferred deferred;
   Napi::Reference<Napi::Value> keep;  // the caller's buffer, alive until the command settles
+  uint8_t* facts = nullptr;           // `command`: the facts block to fill (kSgFactsBytes), else a result object
+  Napi::Reference<Napi::Value> keepFacts;
 };
 
 class SgNode : public std::enable_shared_from_this<SgNode> {
@@ -56,6 +65,10 @@ class SgNode : public std::enable_shared_from_this<SgNode> {
   // JS thread. Returns the command's promise; a closed node rejects with E_DEVICE_GONE.
   Napi::Promise Execute(Napi::Env env, std::unique_ptr<SgCommand> cmd);
   Napi::Promise Reset(Napi::Env env, int level);
+  // A run of READs or WRITEs on a pool thread (sg_job.h); resolves with its facts.
+  Napi::Promise Job(Napi::Env env, std::unique_ptr<SgJob> job);
+  // Ends a running job before its next command (the one in flight completes); false if none has that id.
+  bool CancelJob(uint64_t id);
   // Refuses new commands; the descriptor closes once the commands in flight have settled.
   void Close();
 
@@ -67,6 +80,8 @@ class SgNode : public std::enable_shared_from_this<SgNode> {
   void Drain();
   void FailQueued(const NativeError& error);
   void Release();
+  uint8_t* TakeAligned(size_t bytes);
+  void GiveBackAligned(uint8_t* p);
   static void OnReadable(uv_poll_t* poll, int status, int events);
   static void OnEnvCleanup(void* arg);
 
@@ -86,9 +101,14 @@ class SgNode : public std::enable_shared_from_this<SgNode> {
   uint8_t* bounce_ = nullptr;
   size_t bounceBytes_ = 0;
   bool bounceBusy_ = false;
+  std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> jobs_;  // running jobs' cancel flags, by id
+  std::vector<std::pair<uint8_t*, size_t>> spareAligned_;         // jobs' lane buffers, kept between jobs
+  std::map<uint8_t*, size_t> alignedSize_;                         // lane buffers in use, with their sizes
 };
 
 // The node's result object (the fields of sg_io_hdr core reads, plus the sense bytes).
 Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd);
+// The same facts written into `cmd.facts` (kSgFactsBytes).
+void WriteSgFacts(const SgCommand& cmd);
 
 }  // namespace usbscsi

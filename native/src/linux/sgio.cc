@@ -63,6 +63,35 @@ std::unique_ptr<SgCommand> CommandArg(Napi::Env env, const Napi::Value& value) {
   return cmd;
 }
 
+// command(cdb, direction 0 none | 1 in | 2 out, buffer | undefined, timeoutMs, facts) -> Promise<void>:
+// `execute` with positional arguments and the facts written into `facts` (kSgFactsBytes).
+std::unique_ptr<SgCommand> PositionalCommand(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto cmd = std::make_unique<SgCommand>(env);
+  Napi::Uint8Array cdb = Bytes(env, info[0], "cdb");
+  if (cdb.ByteLength() < 6 || cdb.ByteLength() > 16) ThrowBadInput(env, "cdb must be 6 to 16 bytes for SG_IO");
+  cmd->cdb.assign(cdb.Data(), cdb.Data() + cdb.ByteLength());
+  const uint32_t dir = U32(env, info[1], "direction", 0, 2);
+  cmd->hdr.dxfer_direction = SG_DXFER_NONE;
+  if (dir != 0) {
+    Napi::Uint8Array buf = Bytes(env, info[2], "buffer");
+    if (buf.ByteLength() > 0x7fffffff) ThrowBadInput(env, "buffer must be smaller than 2 GiB");
+    cmd->length = static_cast<uint32_t>(buf.ByteLength());
+    if (cmd->length > 0) {
+      cmd->hdr.dxferp = buf.Data();
+      cmd->hdr.dxfer_len = cmd->length;
+      cmd->hdr.dxfer_direction = dir == 1 ? SG_DXFER_FROM_DEV : SG_DXFER_TO_DEV;
+      cmd->keep = Napi::Persistent(info[2]);
+    }
+  }
+  cmd->hdr.timeout = TimeoutMs(env, info[3]);
+  Napi::Uint8Array facts = Bytes(env, info[4], "facts");
+  if (facts.ByteLength() < kSgFactsBytes) ThrowBadInput(env, "facts must be at least 316 bytes");
+  cmd->facts = facts.Data();
+  cmd->keepFacts = Napi::Persistent(info[4]);
+  return cmd;
+}
+
 int ResetLevel(Napi::Env env, const Napi::Value& v) {
   const std::string level = v.IsString() ? v.As<Napi::String>().Utf8Value() : "device";
   if (level == "device") return SG_SCSI_RESET_DEVICE;
@@ -84,6 +113,22 @@ Napi::Object NodeObject(Napi::Env env, std::shared_ptr<SgNode> node) {
                            return node->Execute(info.Env(), CommandArg(info.Env(), info[0]));
                          },
                          "execute"));
+  obj.Set("command", Napi::Function::New(
+                         env, [node](const Napi::CallbackInfo& info) -> Napi::Value {
+                           return node->Execute(info.Env(), PositionalCommand(info));
+                         },
+                         "command"));
+  obj.Set("job", Napi::Function::New(
+                     env, [node](const Napi::CallbackInfo& info) -> Napi::Value {
+                       return node->Job(info.Env(), SgJobArg(info.Env(), info[0], info[1], info[2]));
+                     },
+                     "job"));
+  obj.Set("cancelJob", Napi::Function::New(
+                           env, [node](const Napi::CallbackInfo& info) -> Napi::Value {
+                             const uint32_t id = U32(info.Env(), info[0], "jobId", 1, 0x7fffffff);
+                             return Napi::Boolean::New(info.Env(), node->CancelJob(id));
+                           },
+                           "cancelJob"));
   obj.Set("reset", Napi::Function::New(
                        env, [node](const Napi::CallbackInfo& info) -> Napi::Value {
                          return node->Reset(info.Env(), ResetLevel(info.Env(), info[0]));

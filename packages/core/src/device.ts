@@ -340,7 +340,7 @@ export class ScsiDevice {
         `reading ${blocks} blocks of ${blockSize} bytes does not fit in memory; stream it to a file with readToFd`,
       );
     }
-    const buffer = new Uint8Array(total);
+    const buffer = this.scratch(total);
     await this.transferBlocks('read', lba, buffer, blockSize, options);
     return buffer;
   }
@@ -417,7 +417,10 @@ export class ScsiDevice {
     if (this.transport.blockRanges) return this.fdRange(kind, BigInt(lba), blocks, blockSize, fd, isFile, options);
     const direct = isFile && this.transport.fdStreaming === true;
     const perCommand = this.blocksPerCommand(blockSize, options);
-    const buffer = direct ? undefined : new Uint8Array(Math.min(blocks, perCommand) * blockSize);
+    // Through memory, a transport with jobs moves a window of several commands per job.
+    const viaJobs = !direct && this.transport.executeJob !== undefined;
+    const window = viaJobs ? Math.max(perCommand, Math.floor(FD_WINDOW_BYTES / blockSize)) : perCommand;
+    const buffer = direct ? undefined : this.scratch(Math.min(blocks, window) * blockSize);
     const total = blocks * blockSize;
     let position = options.position ?? 0;
     if (direct && this.transport.executeJob) {
@@ -427,7 +430,7 @@ export class ScsiDevice {
     let done = 0;
     let next = BigInt(lba);
     for (let left = blocks; left > 0;) {
-      const n = Math.min(left, perCommand);
+      const n = Math.min(left, window);
       const bytes = n * blockSize;
       if (direct) {
         await this.blockCommand(kind, next, n, { dataFd: { fd, position, length: bytes } }, options);
@@ -440,7 +443,10 @@ export class ScsiDevice {
             off += got;
           }
         }
-        await this.blockCommand(kind, next, n, { data: view }, options);
+        if (viaJobs) {
+          const { onProgress: _progress, ...jobOptions } = options;
+          await this.blockJobs(kind, next, n, blockSize, { data: view }, jobOptions);
+        } else await this.blockCommand(kind, next, n, { data: view }, options);
         if (kind === 'read')
           for (let off = 0; off < bytes;) off += writeSync(fd, view, off, bytes - off, isFile ? position + off : null);
       }
@@ -638,6 +644,16 @@ export class ScsiDevice {
     }
     await ranges.writeBlocks(lba, blocks, blockSize, fromFd(), rangeOptions);
     return total;
+  }
+
+  /**
+   * Memory for a data phase that this class allocates itself: SG_IO's page-aligned memory, which
+   * the block layer maps in place instead of the engine copying it (ordinary memory, no budget
+   * like usbfs_memory_mb behind it); a plain array elsewhere.
+   */
+  private scratch(bytes: number): Uint8Array {
+    const aligned = this.transport.kind === 'sg' ? this.transport.allocateBuffer?.(bytes) : null;
+    return aligned ? aligned.bytes : new Uint8Array(bytes);
   }
 
   private blocksPerCommand(blockSize: number, options: TransferProgressOptions): number {
@@ -858,6 +874,8 @@ export class ScsiDevice {
 
 /** Bytes per job of READs or WRITEs: the progress step, and a bound on the command list. */
 const JOB_BYTES = 64 << 20;
+/** A file streamed through memory by a transport with jobs: bytes per job (the buffer's size). */
+const FD_WINDOW_BYTES = 4 << 20;
 
 /** READ or WRITE (10), or (16) when the LBA or count needs it. */
 function blockCdb(kind: 'read' | 'write', lba: bigint, blocks: number): Uint8Array {

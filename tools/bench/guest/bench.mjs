@@ -99,16 +99,20 @@ async function measureDevice(dev, notes, { pinned = false } = {}) {
     const calls = total / window.length;
     for (const size of cfg.sizes) {
       await dev.readInto(0, buffer.subarray(0, size));
+      const before = jobSnapshot(dev);
       out.read[size] = await timeLoop((i) => dev.readInto(i * perWindow, window, { commandBytes: size }), calls);
+      jobSplit(dev, before, `read ${size >> 10} KiB`, out.read[size], notes);
     }
     window.fill(0x5a);
     for (const size of cfg.sizes) {
       const base = writeOffset / BLOCK;
       await dev.write(base, buffer.subarray(0, size), { allowMediumWrite: true });
+      const before = jobSnapshot(dev);
       out.write[size] = await timeLoop(
         (i) => dev.write(base + i * perWindow, window, { allowMediumWrite: true, commandBytes: size }),
         calls,
       );
+      jobSplit(dev, before, `write ${size >> 10} KiB`, out.write[size], notes);
     }
   } finally {
     memory.release();
@@ -123,9 +127,28 @@ async function measureDevice(dev, notes, { pinned = false } = {}) {
   out.tur = { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
   const raw = await rawExchangeTur(dev);
   if (raw) out.turRaw = raw;
+  if (dev.transport?.kind === 'sg') notes.push(await sgTurSplit(dev));
   out.writeViaTransport = await writeViaTransport(dev);
   out.notes = notes;
   return out;
+}
+
+/** SG_IO jobs' own profile (PassThroughTransport.jobProfile), to split a point's time. */
+function jobSnapshot(dev) {
+  return dev.transport?.jobProfile ? { ...dev.transport.jobProfile } : null;
+}
+
+/** Where one point's seconds went: inside the native jobs (SG_IO, copies) and outside them (JS, checks). */
+function jobSplit(dev, before, what, seconds, notes) {
+  if (!before) return;
+  const now = dev.transport.jobProfile;
+  const ms = (k) => ((now[k] - before[k]) / 1e6).toFixed(1);
+  const text =
+    `${what}: ${(seconds * 1e3).toFixed(1)} ms in all, ${ms('wallNs')} ms in ${now.jobs - before.jobs} jobs ` +
+    `(${now.commands - before.commands} commands, ${now.bouncedCommands - before.bouncedCommands} copied): ` +
+    `${ms('ioctlNs')} ms inside SG_IO, ${ms('copyNs')} ms copying`;
+  log(`${dev.transport.path}: ${text}`);
+  notes.push(text);
 }
 
 /**
@@ -186,6 +209,26 @@ async function rawExchangeTur(dev) {
   }
   const samples = Array.from(lat);
   return { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
+}
+
+/**
+ * Where an SG_IO TUR's time goes: p50 of the same TUR straight through transport.execute (no
+ * ScsiDevice) and of the node's own measure (from queueing the command to reading its completion).
+ */
+async function sgTurSplit(dev) {
+  const wall = [];
+  const node = [];
+  for (let i = 0; i < cfg.turCount; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = await dev.transport.execute({ cdb: new Uint8Array(6), direction: 'none', timeoutMs: 20_000 });
+    wall.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    node.push(r.durationNs / 1e3);
+  }
+  const text =
+    `TUR p50 through transport.execute ${percentile(wall, 50).toFixed(1)} us, ` +
+    `of which queue-to-completion in the node ${percentile(node, 50).toFixed(1)} us`;
+  log(`${dev.transport.path}: ${text}`);
+  return text;
 }
 
 function fromCJson(text) {
@@ -353,7 +396,34 @@ async function measurePath(path) {
       await waitForKernelDisk();
     }
   }
-  if (path === 'sg' || path === 'sg-aligned' || path === 'sg-node') {
+  if (path === 'c-sg') {
+    const disk = sdDisks()[0];
+    const text = execFileSync(
+      '/out/bin/sg-loop',
+      [
+        'suite',
+        `/dev/${disk}`,
+        `/dev/${sgOfDisk(disk)}`,
+        String(total),
+        cfg.sizes.join(','),
+        String(writeOffset),
+        String(cfg.turCount),
+        String(env.maxHwSectorsKb > 0 ? Math.min(maxSize, env.maxHwSectorsKb * 1024) : maxSize),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const j = JSON.parse(text);
+    log(`c-sg: TUR through the sg driver's write()/poll()/read() from C: p50 ${j.turAsync.p50_us} us`);
+    return {
+      ...fromCJson(text),
+      notes: [
+        'SG_IO ioctl from C: READ(10)/WRITE(10) on the sd node from page-aligned memory, TUR on the sg node',
+        `TUR through the sg driver's write()/poll()/read() from C: ` +
+          `p50 ${j.turAsync.p50_us} us, p99 ${j.turAsync.p99_us} us`,
+      ],
+    };
+  }
+  if (path === 'sg' || path === 'sg-aligned' || path === 'sg-node' || path === 'sg-d2') {
     const disk = sdDisks()[0];
     const sgNode = `/dev/${sgOfDisk(disk)}`;
     const cap = env.maxHwSectorsKb > 0 ? env.maxHwSectorsKb * 1024 : maxSize;
@@ -369,8 +439,11 @@ async function measurePath(path) {
     // sg-node: READ and WRITE kept on the sg node, whose driver copies every data phase.
     const dev =
       path === 'sg-node'
-        ? await openSgNodeOnly(sgNode, perCommand)
-        : await open.openDevice({ selector: sgNode, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
+        ? await openSg(sgNode, perCommand, { blockDevice: false })
+        : path === 'sg-d2'
+          ? await openSg(sgNode, perCommand, { jobDepth: 2 })
+          : await open.openDevice({ selector: sgNode, transport: 'sg', tuning: { maxTransferBytes: perCommand } });
+    if (path === 'sg-d2') notes.push('SG_IO jobs with two commands in flight (jobDepth 2)');
     notes.push(`READ/WRITE through ${dev.transport.dataPath}, other commands through ${sgNode}`);
     try {
       return await measureDevice(dev, notes, { pinned: path === 'sg-aligned' });
@@ -433,11 +506,12 @@ async function measurePath(path) {
   }
 }
 
-async function openSgNodeOnly(path, maxTransferBytes) {
+/** PassThroughTransport with options openDevice does not take (sg-node: no block device; sg-d2: jobDepth). */
+async function openSg(path, maxTransferBytes, options) {
   const { PassThroughTransport } = await import(`${process.cwd()}/packages/core/dist/sg/passthrough.js`);
   const { ScsiDevice } = await import(`${process.cwd()}/packages/core/dist/device.js`);
   const { linuxMountsOfNode } = await import(`${process.cwd()}/packages/core/dist/topology/index.js`);
-  const transport = await PassThroughTransport.open(path, { blockDevice: false });
+  const transport = await PassThroughTransport.open(path, options);
   return new ScsiDevice(transport, { maxTransferBytes, mounts: () => linuxMountsOfNode(path) });
 }
 
@@ -460,7 +534,8 @@ async function main() {
   await prepare();
   log(`environment ${JSON.stringify(cfg.environment)}`);
   for (const b of backends) if (!b.backend) log(`backend ${b.name} unavailable: ${b.reason}`);
-  for (const bin of ['/out/bin/direct-io', '/out/bin/bot-loop']) if (!existsSync(bin)) log(`missing ${bin}`);
+  for (const bin of ['/out/bin/direct-io', '/out/bin/bot-loop', '/out/bin/sg-loop'])
+    if (!existsSync(bin)) log(`missing ${bin}`);
   const reps = [];
   for (let r = 0; r < cfg.reps; r++) {
     const rot = r % cfg.paths.length;

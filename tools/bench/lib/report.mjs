@@ -16,8 +16,10 @@ export const PATH_LABELS = {
   sg: 'SG_IO pass-through',
   'sg-aligned': 'SG_IO, aligned buffer',
   'sg-node': 'SG_IO, READ/WRITE on the sg node',
+  'sg-d2': 'SG_IO, two commands in flight per job',
   kernel: 'kernel block device, O_DIRECT',
   'c-loop': 'C libusb sync loop',
+  'c-sg': 'SG_IO ioctl loop from C (sd node, aligned)',
   daemon: 'through usbscsid vs in process (64 MiB)',
   multi: 'two disks at once vs one (64 MiB each)',
   'kernel-uas': 'kernel uas driver (usb-uas disk), O_DIRECT',
@@ -425,12 +427,14 @@ const PALETTE = {
   sg: '#2ca02c',
   'sg-aligned': '#98df8a',
   'sg-node': '#bcbd22',
+  'sg-d2': '#31a354',
   kernel: '#d62728',
   'c-loop': '#7f7f7f',
+  'c-sg': '#bdbdbd',
   'kernel-uas': '#e377c2',
   uas: '#8c564b',
 };
-const DASHED = new Set(['kernel', 'c-loop', 'kernel-uas']);
+const DASHED = new Set(['kernel', 'c-loop', 'c-sg', 'kernel-uas']);
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 

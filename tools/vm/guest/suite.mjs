@@ -12,7 +12,7 @@ import { registerUasCases } from './cases/uas.mjs';
 import { readFileSync } from 'node:fs';
 import { watchForStalls } from './stall-watch.mjs';
 
-/** VM_ONLY=uas (run-e2e.mjs): only the UAS cases of xhci/ehci (debugging; CI runs everything). */
+/** VM_ONLY=uas or sg (run-e2e.mjs): only the UAS or SG_IO cases of xhci/ehci (debugging; CI runs everything). */
 function onlyGroup() {
   try {
     return JSON.parse(readFileSync('/out/config.json', 'utf8')).only ?? null;
@@ -31,6 +31,9 @@ const only = onlyGroup();
 if (only === 'uas' && (scenario === 'xhci' || scenario === 'ehci')) {
   console.log(`VM_NOTE only the UAS cases (VM_ONLY=uas)`);
   await registerUasCases(scenario, backends);
+} else if (only === 'sg' && (scenario === 'xhci' || scenario === 'ehci')) {
+  console.log(`VM_NOTE only the SG_IO cases (VM_ONLY=sg)`);
+  await registerSgCases(scenario, backends);
 } else if (scenario === 'xhci' || scenario === 'ehci') {
   await registerQemuDiskCases(scenario, backends);
   await registerContractCases(scenario, backends, (name, b) => qemuDiskEnv(scenario, name, b));

@@ -16,6 +16,7 @@ export type {
   NativeTransferResult,
   SgIoRequest,
   SgIoResult,
+  SgJobResult,
   SgNode,
 } from '@usbscsi/native';
 

@@ -16,6 +16,7 @@ import { test, skip } from '../runner.mjs';
 import { loadOpen, loadBot } from './core-api.mjs';
 import { perBackend } from './device.mjs';
 import { withBot } from './bot.mjs';
+import { registerSgJobCases } from './sg-job.mjs';
 import { assert, assertEqual, assertBytesEqual, sdDisks, sgOfDisk, usbInterfaceOfDisk } from '../util.mjs';
 
 const INQUIRY_36 = Uint8Array.of(0x12, 0, 0, 0, 36, 0);
@@ -237,6 +238,8 @@ export async function registerSgCases(scenario, backends) {
       },
       { timeoutMs: 120_000 },
     );
+
+  if (open.mod) registerSgJobCases(scenario);
 
   perBackend(
     scenario,
