@@ -134,7 +134,7 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   uint64_t ChunkOffset(const Phase& p, int64_t chunk) const { return static_cast<uint64_t>(chunk) * p.cfg.chunkSize; }
   uint32_t ChunkLength(const Phase& p, int64_t chunk) const;
   uint8_t* SlotBuffer(Phase& p, const Slot& slot);
-  unsigned RemainingMs() const;
+  unsigned RemainingMs();
 
   // All *Locked functions run with mu_ held.
   void StartCommandLocked();
@@ -159,6 +159,7 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   ExchangeCompletion* completion_;
   uint32_t opId_ = 0;
   std::chrono::steady_clock::time_point deadline_;
+  bool deadlineFresh_ = false;  // set with deadline_; the next RemainingMs() needs no clock read
   std::shared_ptr<Exchange> self_;
 
   std::mutex mu_;
