@@ -11,7 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -112,7 +112,9 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
     bool started = false;
     bool stopped = false;  // no more submissions: ended short or failed, or the plan ended
     int64_t firstIncomplete = -1;  // first chunk that came back not full (short, stall, ...)
-    std::deque<size_t> parked;     // ready slots waiting for usbfs memory (in chunk order)
+    // Ready slots waiting for usbfs memory (in chunk order). Lists, not deques: libstdc++'s
+    // deque allocates even when empty, two mallocs per phase and plan that a TUR paid for nothing.
+    std::list<size_t> parked;
     // What URBs queued after firstIncomplete received, by chunk (their first kAfterEndMax
     // bytes): not part of the phase, reported as a fact. Callbacks on one endpoint come back in
     // order, but the map does not rely on it.
@@ -177,7 +179,7 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   uint8_t* dataBase_ = nullptr;
   uint64_t positionBase_ = 0;
 
-  std::deque<IoJob> io_;
+  std::list<IoJob> io_;
   bool ioScheduled_ = false;  // a pool task is draining io_ (one at a time: file order per plan)
   int ioBusy_ = 0;
 };
