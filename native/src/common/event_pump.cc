@@ -140,16 +140,24 @@ void EventPump::Sync() {
   }
 }
 
-// A pass runs rounds of libusb_handle_events_locked (zero timeout) while the fds stay ready:
-// a transfer callback submits the next phase (CBW -> data -> CSW), and when the device has
-// answered it within the submit, the next round reaps it instead of a later turn of the loop
-// (an epoll wake-up per phase that a synchronous C loop never pays). Bounded, so a device that
-// streams without pause cannot keep the loop from its other work.
+// A pass runs rounds of libusb_handle_events_locked (zero timeout) while the last round
+// submitted a URB: a transfer callback submits the next phase (CBW -> data -> CSW), and when the
+// device has answered it within the submit, the next round reaps it instead of a later turn of
+// the loop (an epoll wake-up per phase that a synchronous C loop never pays). A round that
+// submitted nothing ends the pass: what is still in flight makes its fd ready and wakes the
+// poll. Each round's own poll is the only readiness check (no extra poll() before or after a
+// round: in a TCG guest a syscall costs microseconds, and a TUR took five polls instead of two).
+// Bounded, so a device that streams without pause cannot keep the loop from its other work.
 constexpr int kMaxRounds = 8;
+
+namespace {
+thread_local uint64_t submittedOnThisThread = 0;
+}  // namespace
+
+void EventPump::NoteSubmitted() { ++submittedOnThisThread; }
 
 void EventPump::Pass(bool inJsCall) {
   if (shuttingDown_ || paused_ || inPass_) return;
-  if (inJsCall && !Ready()) return;  // the usual case on hardware: the answer is still on the wire
   if (libusb_try_lock_events(ctx_) != 0) {
     // A synchronous libusb call on another thread is handling events (and will run the
     // callbacks there): do not spin on the still-ready fds meanwhile.
@@ -164,8 +172,9 @@ void EventPump::Pass(bool inJsCall) {
   inPass_ = true;
   timeval zero{0, 0};
   for (int round = 0; round < kMaxRounds; ++round) {
+    const uint64_t before = submittedOnThisThread;
     libusb_handle_events_locked(ctx_, &zero);
-    if (!Ready()) break;
+    if (submittedOnThisThread == before) break;
   }
   inPass_ = false;
   libusb_unlock_events(ctx_);
@@ -174,14 +183,6 @@ void EventPump::Pass(bool inJsCall) {
 }
 
 void EventPump::PassNow() { Pass(true); }
-
-bool EventPump::Ready() {
-  pollScratch_.clear();
-  for (const auto& [fd, w] : watches_)
-    if (w.running) pollScratch_.push_back(pollfd{fd, w.events, 0});
-  if (pollScratch_.empty()) return false;
-  return poll(pollScratch_.data(), pollScratch_.size(), 0) > 0;
-}
 
 void EventPump::SyncIfDirty() {
   bool dirty;

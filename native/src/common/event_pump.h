@@ -56,6 +56,11 @@ class EventPump {
   // runs once libuv has released them all (the pump deletes itself first).
   void Shutdown(std::function<void()> closed);
   bool IsJsThread() const;
+  // Any thread, after a libusb_submit_transfer that succeeded: a pass runs another round of
+  // event handling only when its last round submitted something (a callback sent the next
+  // phase), which the device may have answered already; what was in flight before wakes the
+  // poll. (Polling the fds after every round cost a syscall per round: see Pass.)
+  static void NoteSubmitted();
 
  private:
   struct Watch {
@@ -72,8 +77,6 @@ class EventPump {
 
   // `inJsCall`: from PassNow (no retry timer, no callback scope).
   void Pass(bool inJsCall);
-  // Whether libusb has something to handle now (a zero-timeout poll of the watched fds).
-  bool Ready();
   void SyncIfDirty();
   void DeliverReady(bool inJsCall);
   void PauseAll();
@@ -99,7 +102,6 @@ class EventPump {
   int openHandles_ = 0;
   std::function<void()> closed_;
   std::vector<Completion*> ready_;
-  std::vector<pollfd> pollScratch_;  // Ready()'s poll set, kept to avoid an allocation per pass
   std::mutex& transientMu_;  // the Addon's: held around a libusb_open..libusb_close the JS thread must not poll
   std::mutex queueMu_;
   std::vector<libusb_device_handle*> closeQueue_;

@@ -114,6 +114,7 @@ Exchange::Exchange(Addon* addon, std::shared_ptr<HandleState> state, ExchangeCon
     : addon_(addon), state_(std::move(state)), handle_(state_->handle), completion_(completion) {
   timeoutMs_ = config.timeoutMs;
   deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.timeoutMs);
+  deadlineFresh_ = true;
   phases_.resize(config.phases.size());
   for (size_t i = 0; i < phases_.size(); ++i) phases_[i].cfg = config.phases[i];
   endsAt_ = phases_.empty() ? 0 : phases_.size() - 1;
@@ -158,6 +159,7 @@ void Exchange::LoadCommandLocked(size_t k) {
   }
   endsAt_ = phases_.size() - 1;
   deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs_);
+  deadlineFresh_ = true;
 }
 
 bool Exchange::NextCommandLocked() {
@@ -198,7 +200,13 @@ uint8_t* Exchange::SlotBuffer(Phase& p, const Slot& slot) {
   }
 }
 
-unsigned Exchange::RemainingMs() const {
+unsigned Exchange::RemainingMs() {
+  if (deadlineFresh_) {
+    // The deadline was set just now (the plan or the job's command starts): its first URB gets
+    // the whole budget without another clock read (a syscall in a guest without a vDSO clock).
+    deadlineFresh_ = false;
+    return timeoutMs_;
+  }
   const auto left =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now()).count();
   return left < 1 ? 1u : static_cast<unsigned>(left);
@@ -361,6 +369,7 @@ void Exchange::SubmitSlotLocked(size_t i, size_t s) {
   }
   const int rc = libusb_submit_transfer(slot.transfer);
   if (rc == 0) {
+    EventPump::NoteSubmitted();
     slot.inFlight = true;
     ++p.inFlight;
     ++p.submittedChunks;
@@ -430,6 +439,7 @@ void Exchange::Cancel() {
 }
 
 void Exchange::QueueIoLocked(IoJob job) {
+  deadlineFresh_ = false;  // the disk takes its time before the URB is submitted
   io_.push_back(job);
   if (ioScheduled_) return;
   ioScheduled_ = true;

@@ -11,7 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -112,7 +112,9 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
     bool started = false;
     bool stopped = false;  // no more submissions: ended short or failed, or the plan ended
     int64_t firstIncomplete = -1;  // first chunk that came back not full (short, stall, ...)
-    std::deque<size_t> parked;     // ready slots waiting for usbfs memory (in chunk order)
+    // Ready slots waiting for usbfs memory (in chunk order). Lists, not deques: libstdc++'s
+    // deque allocates even when empty, two mallocs per phase and plan that a TUR paid for nothing.
+    std::list<size_t> parked;
     // What URBs queued after firstIncomplete received, by chunk (their first kAfterEndMax
     // bytes): not part of the phase, reported as a fact. Callbacks on one endpoint come back in
     // order, but the map does not rely on it.
@@ -134,7 +136,7 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   uint64_t ChunkOffset(const Phase& p, int64_t chunk) const { return static_cast<uint64_t>(chunk) * p.cfg.chunkSize; }
   uint32_t ChunkLength(const Phase& p, int64_t chunk) const;
   uint8_t* SlotBuffer(Phase& p, const Slot& slot);
-  unsigned RemainingMs() const;
+  unsigned RemainingMs();
 
   // All *Locked functions run with mu_ held.
   void StartCommandLocked();
@@ -159,6 +161,7 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   ExchangeCompletion* completion_;
   uint32_t opId_ = 0;
   std::chrono::steady_clock::time_point deadline_;
+  bool deadlineFresh_ = false;  // set with deadline_; the next RemainingMs() needs no clock read
   std::shared_ptr<Exchange> self_;
 
   std::mutex mu_;
@@ -176,7 +179,7 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   uint8_t* dataBase_ = nullptr;
   uint64_t positionBase_ = 0;
 
-  std::deque<IoJob> io_;
+  std::list<IoJob> io_;
   bool ioScheduled_ = false;  // a pool task is draining io_ (one at a time: file order per plan)
   int ioBusy_ = 0;
 };

@@ -13,6 +13,7 @@ import {
   decodeFacts,
   encodeBotPlan,
   encodePlan,
+  giveBack,
   takeBlock,
   type ExchangePlan,
 } from './native-exchange.js';
@@ -190,6 +191,20 @@ describe('encodeBotPlan: one BOT command as a 3-phase plan', () => {
       start: PHASE_START.afterPrevious,
       length: 13,
     });
+  });
+
+  it('a command without data is the same plan whatever the depth and chunk size (a TUR never pays for them)', () => {
+    const plan = (tuning: { depth?: number; chunkSize?: number }): number[] => {
+      const b = takeBlock();
+      encodeBotPlan({ cbw: cbw(0, false), outEndpoint: 2, inEndpoint: 0x81, timeoutMs: 20_000, ...tuning }, 7, b);
+      const bytes = [...b.bytes];
+      giveBack(b);
+      return bytes;
+    };
+    const depth1 = plan({ depth: 1 });
+    expect(plan({ depth: 4 })).toEqual(depth1);
+    expect(plan({ depth: 8, chunkSize: 1 << 20 })).toEqual(depth1);
+    expect(plan({})).toEqual(depth1);
   });
 
   it('an fd data-out phase on the OUT endpoint; no data: two phases and no buffer', () => {

@@ -241,13 +241,18 @@ export class BotTransport implements ScsiTransport {
    */
   private async executeNow(request: ScsiRequest): Promise<ScsiResult> {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
-    const started = process.hrtime.bigint();
+    // One clock read at the start serves the command's deadline and its duration: in a guest
+    // without a vDSO clock each read is a syscall, and a TUR's whole cost is a few of them.
+    const startedMs = performance.now();
     const command = this.prepare(request);
-    if (this.quirks.needsStartUnit)
+    let deadlineStartMs = startedMs;
+    if (this.quirks.needsStartUnit) {
       await this.startUnitBeforeMediaAccess(command.lun, request.cdb[0]!, command.timeoutMs);
+      deadlineStartMs = performance.now();
+    }
     let result: ScsiResult;
     try {
-      result = await this.transport(command);
+      result = await this.transport(command, deadlineStartMs);
     } catch (err) {
       if (err instanceof TransportBroke) throw await this.recover(err);
       throw err;
@@ -256,7 +261,7 @@ export class BotTransport implements ScsiTransport {
       const sense = await this.autoSense(command.lun, command.timeoutMs);
       if (sense) result.sense = sense;
     }
-    result.durationNs = Number(process.hrtime.bigint() - started);
+    result.durationNs = Math.round((performance.now() - startedMs) * 1e6);
     return result;
   }
 
@@ -382,11 +387,11 @@ export class BotTransport implements ScsiTransport {
    * data → CSW, then the CSW judged. Throws {@link TransportBroke} when reset recovery must
    * follow; a thrown UsbScsiError (device gone...) is the backend's own failure.
    */
-  private async transport(command: BotCommand): Promise<ScsiResult> {
+  private async transport(command: BotCommand, startedMs: number): Promise<ScsiResult> {
     const { request, cbw, data, length } = command;
     const { direction, dataFd, signal } = request;
     const { bulkIn, bulkOut } = this.endpoints;
-    const deadline = new Deadline(command.timeoutMs);
+    const deadline = new Deadline(command.timeoutMs, startedMs);
 
     // Assigned field by field (no conditional spreads): this runs once per command.
     const exchangeRequest: BotExchangeRequest = {

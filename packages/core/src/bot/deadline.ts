@@ -7,8 +7,9 @@ import { TransferStatus, type TransferResult } from '../usb/backend.js';
 export class Deadline {
   private readonly end: number;
 
-  constructor(budgetMs: number) {
-    this.end = performance.now() + budgetMs;
+  /** `startMs`: when the command started, on `performance.now()`'s clock (default: now). */
+  constructor(budgetMs: number, startMs: number = performance.now()) {
+    this.end = startMs + budgetMs;
   }
 
   /** Whole milliseconds left, rounded up (a transfer timeout of 0 would mean "cancel at once"); 0 once passed. */
