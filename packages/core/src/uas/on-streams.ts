@@ -13,6 +13,8 @@ export interface StreamsContext {
   readonly handle: UsbDeviceHandle;
   readonly pipes: UasPipes;
   readonly onEvent?: ((event: UasEvent) => void) | undefined;
+  /** Ready IUs the backend re-posted the status read on, summed. */
+  readyIus: number;
 }
 
 /**
@@ -46,6 +48,7 @@ export async function commandOnStreams(
     timeoutMs,
     ...(request.signal ? { signal: request.signal } : {}),
   });
+  ctx.readyIus += done.readies;
   if (done.data?.status === TransferStatus.STALL) {
     ctx.onEvent?.({ type: 'clear-halt', endpoint });
     await handle.clearHalt(endpoint).catch(() => undefined);

@@ -102,6 +102,10 @@ export class UasTransport implements ScsiTransport {
   private readonly streamsContext: StreamsContext;
   /** Most tasks outstanding at once so far (commands and task management), for tests and benchmarks. */
   maxOutstanding = 0;
+  /** Read/Write Ready IUs on streams that the backend posted the status read again on, for tests. */
+  get readyIus(): number {
+    return this.streamsContext.readyIus;
+  }
 
   private constructor(
     readonly handle: UsbDeviceHandle,
@@ -114,7 +118,7 @@ export class UasTransport implements ScsiTransport {
   ) {
     this.tags = new TagAllocator(streams > 0 ? streams : queueDepth + SPARE_TAGS);
     this.slots = new Slots(queueDepth);
-    this.streamsContext = { handle, pipes, onEvent: options.onEvent };
+    this.streamsContext = { handle, pipes, onEvent: options.onEvent, readyIus: 0 };
   }
 
   /**

@@ -260,7 +260,15 @@ export class UasDevice {
   }
 
   private queueData(command: UasCommand): void {
-    if (this.activeStreams > 0) return; // the host's stream transfers find it by tag
+    if (this.activeStreams > 0) {
+      // The host's stream transfers find it by tag. Some bridges announce the data phase anyway.
+      const ready = this.options.faults.take('uas-ready-on-streams', { opcode: command.cdb[0]!, lun: command.lun });
+      if (ready) {
+        const id = command.phase === 'data-in' ? IuId.READ_READY : IuId.WRITE_READY;
+        this.queueStatus(streamOf(command), iu(id, command.tag, ready.bytes ?? 4));
+      }
+      return;
+    }
     this.dataQueue.push(command);
     this.announceData();
   }

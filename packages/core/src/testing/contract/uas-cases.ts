@@ -261,4 +261,45 @@ export const uasCases: ContractCase[] = [
       await inquiryWorks(tr, 'an overlapped tag');
     },
   ),
+
+  uasCase(
+    'uas-ready-reposted',
+    'a bridge that sends Read/Write Ready on streams: the status read is posted again inside the plan; data intact',
+    ['uas-ready-on-streams'],
+    async (tr, ctx) => {
+      if (tr.streams === 0) ctx.skip('Ready IUs on streams: this device runs without streams');
+      if (typeof ctx.env.device === 'string') ctx.skip(`writes only where the case owns the medium: ${ctx.env.device}`);
+      await ctx.inject({ kind: 'uas-ready-on-streams', opcode: 0x2a });
+      await ctx.inject({ kind: 'uas-ready-on-streams', opcode: 0x28 });
+      const data = pattern(4 * BLOCK, 9);
+      const before = tr.readyIus;
+      const w = await tr.execute({ cdb: write10(SCRATCH_LBA, 4), direction: 'out', data });
+      assert.deepEqual([w.status, w.transferred], [GOOD, 4 * BLOCK], 'WRITE(10) after Write Ready');
+      const r = await tr.execute({ cdb: read10(SCRATCH_LBA, 4), direction: 'in', data: new Uint8Array(4 * BLOCK) });
+      assert.deepEqual([r.status, r.transferred], [GOOD, 4 * BLOCK], 'READ(10) after Read Ready');
+      assert.deepEqual(r.data, data, 'the blocks read back are the blocks written');
+      assert.equal(tr.readyIus - before, 2, 'one Ready IU per command, each re-posted on by the backend');
+    },
+  ),
+
+  uasCase(
+    'uas-ready-malformed',
+    'a Ready IU on streams that is not the 4 bytes the spec gives it: E_PHASE_ERROR (never a hang), ABORT TASK, the device answers',
+    ['uas-ready-on-streams'],
+    async (tr, ctx, events) => {
+      if (tr.streams === 0) ctx.skip('Ready IUs on streams: this device runs without streams');
+      await ctx.inject({ kind: 'uas-ready-on-streams', opcode: 0x28, bytes: 8 });
+      const err = await rejection(
+        tr.execute({ cdb: read10(0, 1), direction: 'in', data: new Uint8Array(BLOCK), timeoutMs: 5000 }),
+        'READ(10) announced by an 8-byte Read Ready',
+      );
+      assert.equal(err.code, 'E_PHASE_ERROR');
+      assert.ok(
+        events.some((e) => e.type === 'abort-task'),
+        'ABORT TASK reported',
+      );
+      await inquiryWorks(tr, 'a malformed Ready IU');
+    },
+    { taskManagementTimeoutMs: TMF_MS },
+  ),
 ];
