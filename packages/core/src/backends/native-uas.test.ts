@@ -37,7 +37,11 @@ describe('a UAS command on streams as one engine plan', () => {
     expect(b.bytes[s + B.repostLength]).toBe(4);
     expect([...b.bytes.subarray(s + B.repost, s + B.repost + 4)]).toEqual([6, 0, 0, 3]);
     const d = phaseAt(1);
-    expect([b.bytes[d + B.endpoint], b.bytes[d + B.source], b.bytes[d + B.ends]]).toEqual([0x83, PHASE_SOURCE.buffer, 0]);
+    expect([b.bytes[d + B.endpoint], b.bytes[d + B.source], b.bytes[d + B.ends]]).toEqual([
+      0x83,
+      PHASE_SOURCE.buffer,
+      0,
+    ]);
     expect(b.view.getUint32(d + B.depth, true)).toBe(1);
     const c = phaseAt(2);
     expect([b.bytes[c + B.endpoint], b.bytes[c + B.source], b.bytes[c + B.ends]]).toEqual([
@@ -74,7 +78,9 @@ describe('a UAS command on streams as one engine plan', () => {
       request({ ready: new Uint8Array(9) }),
       request({ command: new Uint8Array(33) }),
     ]) {
-      expect(() => encodeStreamCommand(bad, 1, takeBlock())).toThrow(expect.objectContaining({ code: ErrorCodes.BAD_INPUT }));
+      expect(() => encodeStreamCommand(bad, 1, takeBlock())).toThrow(
+        expect.objectContaining({ code: ErrorCodes.BAD_INPUT }),
+      );
     }
   });
 });

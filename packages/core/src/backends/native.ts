@@ -479,8 +479,7 @@ export class NativeHandle implements UsbDeviceHandle {
     const facts = decodeFacts(b, layout.count, undefined);
     const readies = b.view.getUint32(EXCHANGE_BLOCK.reposts, true);
     giveBack(b);
-    const at = (i: number | undefined) =>
-      (i === undefined ? undefined : resultOf(facts.phases[i])) ?? cancelledResult;
+    const at = (i: number | undefined) => (i === undefined ? undefined : resultOf(facts.phases[i])) ?? cancelledResult;
     return {
       status: at(layout.status),
       readies,

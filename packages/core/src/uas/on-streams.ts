@@ -40,7 +40,9 @@ export async function commandOnStreams(
   const done = await handle.streamCommand!({
     statusIn: pipes.statusIn,
     status,
-    ...(direction === 'none' ? {} : { ready: encodeReadyIu(direction === 'in' ? 'read-ready' : 'write-ready', task.tag) }),
+    ...(direction === 'none'
+      ? {}
+      : { ready: encodeReadyIu(direction === 'in' ? 'read-ready' : 'write-ready', task.tag) }),
     commandOut: pipes.commandOut,
     command: encodeCommandIu({ tag: task.tag, lun: task.lun, cdb: request.cdb }),
     streamId: task.tag,

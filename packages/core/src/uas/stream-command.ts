@@ -39,7 +39,13 @@ export async function genericStreamCommand(
     let readies = 0;
     const status = (async (): Promise<TransferResult> => {
       for (;;) {
-        const r = await handle.streamTransfer!(request.statusIn, request.streamId, request.status, left(), stopAll.signal);
+        const r = await handle.streamTransfer!(
+          request.statusIn,
+          request.streamId,
+          request.status,
+          left(),
+          stopAll.signal,
+        );
         if (
           ready &&
           r.status === TransferStatus.OK &&
@@ -61,12 +67,12 @@ export async function genericStreamCommand(
           )
         : Promise.resolve(undefined);
     moved.catch(() => undefined);
-    const sent = await handle.bulkOut(request.commandOut, request.command, left(), stopAll.signal).catch(
-      (err: unknown) => {
+    const sent = await handle
+      .bulkOut(request.commandOut, request.command, left(), stopAll.signal)
+      .catch((err: unknown) => {
         stop();
         throw err;
-      },
-    );
+      });
     if (sent.status !== TransferStatus.OK || sent.actualLength !== request.command.length) stop();
     const last = await status;
     if (!dataSettled) await nextMacrotask();

@@ -34,7 +34,11 @@ export class Slots {
 }
 
 /** Rejects when the budget is spent or the signal fires; `dispose` stops both. */
-export function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): { stop: Promise<never>; dispose: () => void } {
+export function stopper(
+  timeoutMs: number,
+  tag: number,
+  signal?: AbortSignal,
+): { stop: Promise<never>; dispose: () => void } {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const stop = new Promise<never>((_, reject) => {
@@ -55,7 +59,6 @@ export function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): {
 
 /** Linux `uas` lets a short data phase end at the status: a data transfer still pending then is cancelled. */
 export const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 
 export const never = (): Promise<never> => new Promise<never>(() => undefined);
 

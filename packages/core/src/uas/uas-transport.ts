@@ -1,5 +1,12 @@
 import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError } from '../errors.js';
-import { DEFAULT_TIMEOUT_MS, type ScsiRequest, type ScsiResult, type ScsiTransport } from '../transport.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  type ScsiJob,
+  type ScsiJobResult,
+  type ScsiRequest,
+  type ScsiResult,
+  type ScsiTransport,
+} from '../transport.js';
 import { TransferStatus, transferStatusName, type TransferResult, type UsbDeviceHandle } from '../usb/backend.js';
 import type { UasEvent } from './events.js';
 import {
@@ -16,6 +23,7 @@ import { findUasInterface, readConfigurationDescriptor, type UasPipes } from './
 import { TagAllocator } from './tags.js';
 import { TASK_OVER, UasTask } from './task.js';
 import { commandOnStreams, type StreamsContext } from './on-streams.js';
+import { runQueuedJob } from './queued-job.js';
 import { asError, cancelled, ignoreGone, phaseError, responseError, resultOfSenseIu } from './outcomes.js';
 import { Slots, leftMs, never, nextMacrotask, settledWithin, stopper } from './timing.js';
 
@@ -63,12 +71,6 @@ function refusesUas(handle: UsbDeviceHandle): string | undefined {
 export function uasUnsupportedReason(handle: UsbDeviceHandle): string | undefined {
   return refusesUas(handle);
 }
-
-
-
-
-
-
 
 /**
  * SCSI over USB Attached SCSI, host side, several commands in flight by tag.
@@ -200,6 +202,16 @@ export class UasTransport implements ScsiTransport {
       this.running.delete(run);
       this.slots.release();
     }
+  }
+
+  /**
+   * READs or WRITEs back to back with up to `queueDepth` in flight, each on its own tag (and
+   * stream), judged in job order (queued-job.ts): `ScsiDevice` runs readInto / read / write over
+   * large ranges through it.
+   */
+  executeJob(job: ScsiJob): Promise<ScsiJobResult> {
+    this.assertUsable();
+    return runQueuedJob((request) => this.execute(request), job, this.queueDepth);
   }
 
   /** LOGICAL UNIT RESET on LUN 0, then a USB port reset if the device does not complete it. */
@@ -615,11 +627,3 @@ async function allocateStreams(
 function streamEndpoints(pipes: UasPipes): number[] {
   return [pipes.statusIn, pipes.dataIn, pipes.dataOut];
 }
-
-
-
-
-
-
-
-

@@ -302,4 +302,51 @@ export const uasCases: ContractCase[] = [
     },
     { taskManagementTimeoutMs: TMF_MS },
   ),
+
+  uasCase(
+    'uas-job-queued',
+    'a job of 16 READs: several in flight by tag, every byte in its place (the blocks read one by one)',
+    undefined,
+    async (tr) => {
+      const { blockSize } = await capacity(tr);
+      const per = 4;
+      const commands = Array.from({ length: 16 }, (_, i) => ({ cdb: read10(i * per, per), length: per * blockSize }));
+      const data = new Uint8Array(16 * per * blockSize);
+      tr.maxOutstanding = 0;
+      const r = await tr.executeJob({ commands, direction: 'in', data });
+      assert.deepEqual(r, { done: 16 });
+      assert.ok(tr.maxOutstanding >= Math.min(2, tr.queueDepth), `at most ${tr.maxOutstanding} outstanding at once`);
+      for (let i = 0; i < 16; i += 5) {
+        const one = await tr.execute({
+          cdb: read10(i * per, per),
+          direction: 'in',
+          data: new Uint8Array(per * blockSize),
+        });
+        assert.deepEqual(
+          data.subarray(i * per * blockSize, (i + 1) * per * blockSize),
+          one.data,
+          `command ${i}'s blocks`,
+        );
+      }
+    },
+  ),
+
+  uasCase(
+    'uas-job-check-condition-mid',
+    "the 4th READ of a queued job ends CHECK CONDITION (NOT READY) in its Sense IU: done 3, that one's result, no error",
+    ['not-ready'],
+    async (tr, ctx) => {
+      await ctx.inject({ kind: 'not-ready', opcode: 0x28, skip: 3 });
+      const commands = Array.from({ length: 8 }, (_, i) => ({ cdb: read10(i * 2, 2), length: 2 * BLOCK }));
+      const r = await tr.executeJob({ commands, direction: 'in', data: new Uint8Array(8 * 2 * BLOCK) });
+      assert.equal(r.done, 3);
+      assert.equal(r.result?.status, CHECK_CONDITION);
+      assert.deepEqual(
+        [r.result?.sense?.senseKey, r.result?.sense?.asc, r.result?.sense?.ascq],
+        [2, 4, 1],
+        'NOT READY',
+      );
+      await inquiryWorks(tr, 'a job that stopped');
+    },
+  ),
 ];
