@@ -395,10 +395,10 @@ export class ScsiDevice {
    * not yet sent are not sent) and its error is thrown once the reads in flight are back.
    */
   async readBatch(reads: readonly BatchRead[], options: ReadBatchOptions = {}): Promise<Uint8Array[]> {
-    if (!Array.isArray(reads) || reads.length < 1 || reads.length > MAX_BATCH_READS)
-      throw badInput(
-        `a read batch has 1 to ${MAX_BATCH_READS} reads; got ${Array.isArray(reads) ? reads.length : reads}`,
-      );
+    const list: unknown = reads;
+    const count: unknown = Array.isArray(list) ? list.length : undefined;
+    if (typeof count !== 'number' || count < 1 || count > MAX_BATCH_READS)
+      throw badInput(`a read batch is an array of 1 to ${MAX_BATCH_READS} reads; got ${String(count)}`);
     const limit = this.transport.queueDepth ?? 1;
     const asked = options.queueDepth;
     if (asked !== undefined && (!Number.isInteger(asked) || asked < 1 || asked > 256))

@@ -38,18 +38,22 @@ export async function runQueuedJob(
   }
   if (total !== data.length)
     throw badInput(`the job's data (${data.length} bytes) is not the sum of its commands' lengths (${total})`);
-  const outcomes: Array<{ result: ScsiResult } | { error: unknown } | undefined> = new Array(commands.length);
+  const outcomes: Array<{ result: ScsiResult } | { error: unknown } | undefined> = Array.from(
+    { length: commands.length },
+    () => undefined,
+  );
   let next = 0;
   let stopAt = commands.length;
   const worker = async () => {
     while (next < stopAt) {
       const i = next++;
       const c = commands[i]!;
+      const from = offsets[i] ?? 0;
       try {
         const result = await execute({
           cdb: c.cdb,
           direction: job.direction,
-          data: data.subarray(offsets[i]!, offsets[i]! + c.length),
+          data: data.subarray(from, from + c.length),
           ...(job.lun !== undefined ? { lun: job.lun } : {}),
           ...(job.timeoutMs !== undefined ? { timeoutMs: job.timeoutMs } : {}),
           ...(job.signal ? { signal: job.signal } : {}),

@@ -60,8 +60,6 @@ export function stopper(
 /** Linux `uas` lets a short data phase end at the status: a data transfer still pending then is cancelled. */
 export const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export const never = (): Promise<never> => new Promise<never>(() => undefined);
-
 /** Waits for `p` to settle, at most `ms`. */
 export async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

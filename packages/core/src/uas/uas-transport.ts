@@ -1,4 +1,4 @@
-import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError } from '../errors.js';
+import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type ScsiJob,
@@ -22,26 +22,23 @@ import {
 import { findUasInterface, readConfigurationDescriptor, type UasPipes } from './pipes.js';
 import { TagAllocator } from './tags.js';
 import { TASK_OVER, UasTask } from './task.js';
+import { STATUS_READ_TIMEOUT_MS, readStatusStream } from './status-stream.js';
+import { allocateStreams, refusesUas, streamEndpoints } from './setup.js';
 import { commandOnStreams, type StreamsContext } from './on-streams.js';
 import { runQueuedJob } from './queued-job.js';
 import { asError, cancelled, ignoreGone, phaseError, responseError, resultOfSenseIu } from './outcomes.js';
-import { Slots, leftMs, never, nextMacrotask, settledWithin, stopper } from './timing.js';
+import { Slots, leftMs, nextMacrotask, settledWithin, stopper } from './timing.js';
 
 const DEFAULT_QUEUE_DEPTH = 16;
-/** Streams asked for at most (tags are 16-bit; no queue gets near this). */
-const MAX_STREAMS = 1024;
 /** Linux `uas` queues 32 commands on a device without streams. */
 const MAX_QUEUE_DEPTH_WITHOUT_STREAMS = 32;
 /** Tags beyond the queue depth without streams: room for task management while every slot is busy. */
 const SPARE_TAGS = 2;
 const DEFAULT_TASK_MANAGEMENT_TIMEOUT_MS = 2_000;
-/**
- * A status read waits for as long as its task lives: the largest budget every backend takes
- * (native and node-usb refuse 0, which only the emulator read as "none").
- */
-const STATUS_READ_TIMEOUT_MS = 0x7fff_ffff;
 /** How long a cancelled plan may take to come back before task management goes out anyway. */
 const CANCEL_SETTLE_MS = 1_000;
+
+export { uasUnsupportedReason } from './setup.js';
 
 export interface UasTransportOptions {
   /** Which mass-storage interface to use when the device has several. */
@@ -56,20 +53,6 @@ export interface UasTransportOptions {
   /** How long a task management function may wait for its Response IU (default 2000 ms). */
   taskManagementTimeoutMs?: number;
   onEvent?: (event: UasEvent) => void;
-}
-
-/** Handles the usb package v3 drives: it cannot cancel one transfer (see FIELD-NOTES / node-usb.ts). */
-function refusesUas(handle: UsbDeviceHandle): string | undefined {
-  return handle.capabilities.cancellableTransfers === false
-    ? `the ${handle.info.backend} backend cannot cancel a pending transfer, and UAS keeps a status-pipe ` +
-        'read pending with no end while commands are queued (an abandoned one would swallow the next ' +
-        'status IU): use the native backend'
-    : undefined;
-}
-
-/** Whether `UasTransport` can run on this handle; the reason when not. */
-export function uasUnsupportedReason(handle: UsbDeviceHandle): string | undefined {
-  return refusesUas(handle);
 }
 
 /**
@@ -284,7 +267,7 @@ export class UasTransport implements ScsiTransport {
       data = { done, abort };
     };
     if (this.streams > 0) {
-      this.readStatusStream(task);
+      readStatusStream(this.handle, this.pipes, task);
       if (buffer) startData(direction === 'in');
     } else this.ensureStatusReader();
     const sent = await this.sendOnCommandPipe(
@@ -394,39 +377,6 @@ export class UasTransport implements ScsiTransport {
       run.catch(() => undefined),
     );
     return run;
-  }
-
-  /** With streams: the status read of one tag, again after each Read/Write Ready, until its last IU. */
-  private readStatusStream(task: UasTask): void {
-    const read = async () => {
-      for (;;) {
-        const bytes = new Uint8Array(STATUS_IU_MAX_LENGTH);
-        const r = await this.handle.streamTransfer!(
-          this.pipes.statusIn,
-          task.tag,
-          bytes,
-          STATUS_READ_TIMEOUT_MS,
-          task.transfers.signal,
-        );
-        if (r.status === TransferStatus.CANCELLED) return;
-        if (r.status !== TransferStatus.OK) {
-          throw new UsbScsiError(
-            ErrorCodes.IO,
-            `the status read of stream ${task.tag} ended with ${transferStatusName(r.status)}`,
-          );
-        }
-        const iu = decodeStatusIu(bytes.subarray(0, r.actualLength));
-        if (iu.tag !== task.tag) {
-          throw phaseError(`the device sent an IU for tag ${iu.tag} on stream ${task.tag}`, {
-            tag: task.tag,
-            iuTag: iu.tag,
-          });
-        }
-        task.push(iu);
-        if (iu.id === 'sense' || iu.id === 'response') return;
-      }
-    };
-    read().catch((err: unknown) => task.fail(asError(err)));
   }
 
   /**
@@ -557,7 +507,7 @@ export class UasTransport implements ScsiTransport {
     const tmf = this.track(new UasTask(tag, lun, 'task-management'));
     const { stop, dispose } = stopper(budget, tag, giveUp);
     try {
-      if (this.streams > 0) this.readStatusStream(tmf);
+      if (this.streams > 0) readStatusStream(this.handle, this.pipes, tmf);
       else this.ensureStatusReader();
       const iu = encodeTaskManagementIu({ tag, function: fn, lun, ...(taskTag !== undefined ? { taskTag } : {}) });
       const sent = await this.sendOnCommandPipe(iu, performance.now() + budget, tmf.transfers.signal);
@@ -587,43 +537,4 @@ export class UasTransport implements ScsiTransport {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
     if (this.broken) throw this.broken;
   }
-}
-
-/**
- * Streams where the device offers them (SuperSpeed companions). A SuperSpeed UAS device moves
- * everything on streams, so a host that cannot allocate them cannot drive it: `E_UNSUPPORTED`,
- * as Linux `uas` fails the probe (no fallback to the USB 2 protocol there).
- */
-async function allocateStreams(
-  handle: UsbDeviceHandle,
-  pipes: UasPipes,
-  options: UasTransportOptions,
-): Promise<number> {
-  if (pipes.maxStreams === 0) {
-    options.onEvent?.({ type: 'no-streams', reason: `the device runs at ${handle.info.speed} speed without streams` });
-    return 0;
-  }
-  const cannot = (why: string, cause?: unknown) =>
-    new UsbScsiError(
-      ErrorCodes.UNSUPPORTED,
-      `the UAS device offers ${pipes.maxStreams} bulk streams (SuperSpeed) and moves its IUs and data on ` +
-        `them, but ${why}: use the native backend on a USB 3 controller, or the bot or sg transport`,
-      cause === undefined ? {} : { cause },
-    );
-  if (!handle.allocStreams || !handle.streamTransfer)
-    throw cannot(`this handle (${handle.info.backend}) has no bulk streams`);
-  try {
-    // Every stream the device offers, not only the queue depth: tags past it stay free for task management.
-    const count = await handle.allocStreams(Math.min(pipes.maxStreams, MAX_STREAMS), streamEndpoints(pipes));
-    options.onEvent?.({ type: 'streams', count });
-    return count;
-  } catch (err) {
-    if (isUsbScsiError(err) && (err.code === ErrorCodes.BAD_INPUT || err.code === ErrorCodes.UNSUPPORTED))
-      throw cannot(`the host refused them (${err.message})`, err);
-    throw err;
-  }
-}
-
-function streamEndpoints(pipes: UasPipes): number[] {
-  return [pipes.statusIn, pipes.dataIn, pipes.dataOut];
 }
