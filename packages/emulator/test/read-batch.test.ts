@@ -58,7 +58,7 @@ describe('ScsiDevice.readBatch', () => {
     out.forEach((buf, i) => expect(buf[0]).toBe(reads[i]!.lba));
   });
 
-  it('a read past the last block fails the batch with its CHECK CONDITION; bad input is E_BAD_INPUT first', async () => {
+  it('a read past the last block fails the batch (CHECK CONDITION); bad input is E_BAD_INPUT first', async () => {
     const { dev: d } = await open('uas');
     const { blocks } = await d.readCapacity();
     await expect(

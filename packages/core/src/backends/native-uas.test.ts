@@ -21,7 +21,7 @@ function request(over: Partial<StreamCommandRequest> = {}): StreamCommandRequest
 }
 
 describe('a UAS command on streams as one engine plan', () => {
-  it('status read first (side buffer, its stream, re-posted on the Ready IU, ends the plan), data, Command IU last', () => {
+  it('status read first (side buffer, its stream, re-posted on the Ready IU, ends the plan), data, Command IU', () => {
     const b = takeBlock();
     const layout = encodeStreamCommand(request(), 7, b);
     expect(layout).toEqual({ status: 0, data: 1, command: 2, count: 3 });
@@ -52,7 +52,7 @@ describe('a UAS command on streams as one engine plan', () => {
     expect(b.view.getUint32(c + B.streamId, true)).toBe(0);
   });
 
-  it('a 16 MiB data phase goes in URBs of at most 1 MiB, one at a time (one URB of all usbfs_memory_mb was E_NO_MEMORY)', () => {
+  it('16 MiB of data go in URBs of at most 1 MiB, one at a time (one URB of all usbfs_memory_mb: E_NO_MEMORY)', () => {
     const b = takeBlock();
     encodeStreamCommand(request({ data: { endpoint: 0x83, buffer: new Uint8Array(16 << 20) } }), 1, b);
     const d = phaseAt(1);

@@ -284,7 +284,8 @@ export const uasCases: ContractCase[] = [
 
   uasCase(
     'uas-ready-malformed',
-    'a Ready IU on streams that is not the 4 bytes the spec gives it: E_PHASE_ERROR (never a hang), ABORT TASK, the device answers',
+    'a Ready IU on streams that is not the 4 bytes the spec gives it: E_PHASE_ERROR (never a hang), ' +
+      'ABORT TASK, the device answers',
     ['uas-ready-on-streams'],
     async (tr, ctx, events) => {
       if (tr.streams === 0) ctx.skip('Ready IUs on streams: this device runs without streams');
@@ -333,7 +334,7 @@ export const uasCases: ContractCase[] = [
 
   uasCase(
     'uas-job-check-condition-mid',
-    "the 4th READ of a queued job ends CHECK CONDITION (NOT READY) in its Sense IU: done 3, that one's result, no error",
+    "the 4th READ of a queued job ends CHECK CONDITION (NOT READY) in its Sense IU: done 3, that one's result",
     ['not-ready'],
     async (tr, ctx) => {
       await ctx.inject({ kind: 'not-ready', opcode: 0x28, skip: 3 });
