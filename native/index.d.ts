@@ -99,8 +99,18 @@ export interface NativeDeviceHandle {
    * (N x 48 bytes: CBW, the expected CSW, data length), the data phases back to back; it stops
    * at the first command whose phases did not all complete whole or whose CSW differs from the
    * expected bytes, reports that command's phases, and writes the count before it (`kJobDone`).
+   * `side` is the memory of `kSourceSide` phases (a UAS status read beside a data phase in `data`).
+   * A phase with `kEnds` bits makes the phases run side by side (one that falls short ends only
+   * itself; every phase that started is reported) until a phase whose bit says so ends the plan;
+   * a one-URB IN phase with `kRepostLength` bytes is submitted again each time it receives
+   * exactly those bytes (counted in `kReposts`).
    */
-  exchange(block: Uint8Array, data?: Uint8Array, commands?: Uint8Array): Promise<string[] | undefined>;
+  exchange(
+    block: Uint8Array,
+    data?: Uint8Array,
+    commands?: Uint8Array,
+    side?: Uint8Array,
+  ): Promise<string[] | undefined>;
   /**
    * Pinned memory for data phases: an ArrayBuffer mapped from the device's usbfs file
    * (libusb_dev_mem_alloc), which the host controller fills or sends in place (no per-byte copy

@@ -118,6 +118,7 @@ Exchange::Exchange(Addon* addon, std::shared_ptr<HandleState> state, ExchangeCon
   phases_.resize(config.phases.size());
   for (size_t i = 0; i < phases_.size(); ++i) phases_[i].cfg = config.phases[i];
   endsAt_ = phases_.empty() ? 0 : phases_.size() - 1;
+  for (const Phase& p : phases_) sideBySide_ = sideBySide_ || p.cfg.ends != 0;
   job_ = std::move(config.job);
   if (!job_.empty()) {
     dataBase_ = phases_[1].cfg.buffer;
@@ -476,6 +477,7 @@ void Exchange::OnTransferLocked(Slot& slot, libusb_transfer* t) {
     FailLocked(TransferFailure(t->status, PhaseName(i)));
     return;
   }
+  if (RepostLocked(i, s, t)) return;
   const bool full = t->status == LIBUSB_TRANSFER_COMPLETED && static_cast<uint32_t>(actual) == ChunkLength(p, c);
   const bool afterEnd = p.firstIncomplete >= 0 && c > p.firstIncomplete;
   if (!full && !afterEnd) p.firstIncomplete = c;
@@ -497,8 +499,9 @@ void Exchange::OnTransferLocked(Slot& slot, libusb_transfer* t) {
     std::memcpy(p.cfg.buffer + ChunkOffset(p, c), slot.own, static_cast<size_t>(actual));
   }
   if (full) {
-    if (++p.fullChunks == p.chunks && i + 1 < phases_.size() && phases_[i + 1].cfg.afterPrevious) {
-      StartPhaseLocked(i + 1);
+    if (++p.fullChunks == p.chunks) {
+      if (i + 1 < phases_.size() && phases_[i + 1].cfg.afterPrevious) StartPhaseLocked(i + 1);
+      if (sideBySide_) PhaseBackLocked(i, true);
     }
     if (fdIn) {
       QueueIoLocked({i, s, false});  // write it out; then the slot takes the next chunk
@@ -519,7 +522,27 @@ void Exchange::OnTransferLocked(Slot& slot, libusb_transfer* t) {
   p.parked.clear();
   for (Slot& other : p.slots)
     if (other.inFlight) libusb_cancel_transfer(other.transfer);
-  EndAfterLocked(i);
+  if (sideBySide_) PhaseBackLocked(i, false);
+  else EndAfterLocked(i);
+}
+
+bool Exchange::RepostLocked(size_t i, size_t s, libusb_transfer* t) {
+  Phase& p = phases_[i];
+  const uint8_t n = p.cfg.repostLength;
+  if (n == 0 || p.chunks != 1 || t->status != LIBUSB_TRANSFER_COMPLETED || t->actual_length != n) return false;
+  if (p.stopped || cancelled_ || !error_.empty() || std::memcmp(t->buffer, p.cfg.repostBytes, n) != 0) return false;
+  // The same read again, from the callback: no JavaScript between a Ready IU and the status.
+  ++reposts_;
+  p.chunkActual[0] = -1;
+  --p.submittedChunks;
+  SubmitSlotLocked(i, s);
+  if (p.inFlight == 0 && error_.empty()) FailLocked(FromLibusb(LIBUSB_ERROR_NO_MEM, PhaseName(i) + ": submit again"));
+  return true;
+}
+
+void Exchange::PhaseBackLocked(size_t i, bool whole) {
+  const uint8_t ends = phases_[i].cfg.ends;
+  if ((ends & block::kEndsWhenBack) || (!whole && (ends & block::kEndsIfIncomplete))) CancelEverythingLocked();
 }
 
 bool Exchange::MaybeFinishLocked() {
@@ -548,6 +571,7 @@ void Exchange::Deliver() {
   completion_ = nullptr;
   c->error = error_;
   c->jobDone = jobDone_;
+  c->reposts = reposts_;
   c->phases.resize(phases_.size());
   for (size_t i = 0; i < phases_.size(); ++i) {
     Phase& p = phases_[i];
@@ -589,7 +613,7 @@ void Exchange::Deliver() {
         f.afterEnd.insert(f.afterEnd.end(), chunk.second.begin(), chunk.second.begin() + take);
       }
     }
-    if (!whole) break;  // the first phase that did not complete is the last one reported
+    if (!whole && !sideBySide_) break;  // the first phase that did not complete is the last one reported
   }
   for (Phase& p : phases_) {
     for (Slot& s : p.slots) {

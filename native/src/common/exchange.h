@@ -36,6 +36,9 @@ struct PhaseConfig {
   uint32_t depth = 4;
   bool staged = false;  // kSourceBuffer through the engine's pinned memory (copied at submit / reap)
   uint8_t inlineBytes[block::kInlineMax] = {};
+  uint8_t repostLength = 0;  // > 0: submit the URB again when it received exactly repostBytes
+  uint8_t repostBytes[block::kRepostMax] = {};
+  uint8_t ends = 0;  // block::Ends bits
 };
 
 // One command of a job (exchange_block.h, kCommandSize).
@@ -66,14 +69,17 @@ struct ExchangeCompletion : Completion {
   NativeError error;
   std::vector<PhaseFacts> phases;
   uint32_t jobDone = 0;
+  uint32_t reposts = 0;
   std::vector<std::string> notes;
   Napi::Reference<Napi::Value> bufferRef;  // the caller's data buffer, kept alive (zero copy)
+  Napi::Reference<Napi::Value> sideRef;    // the plan's side buffer (kSourceSide), kept alive
   uint8_t* block = nullptr;                // the exchange block: Settle writes the facts here
   Napi::Reference<Napi::Value> blockRef;   // keeps it alive until then
 
   void Settle(Napi::Env env) override;
   void Abandon() override {
     bufferRef.SuppressDestruct();
+    sideRef.SuppressDestruct();
     blockRef.SuppressDestruct();
   }
 };
@@ -152,6 +158,8 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   void QueueIoLocked(IoJob job);
   bool MaybeFinishLocked();  // true when the caller must Deliver() after unlocking
   void OnTransferLocked(Slot& slot, libusb_transfer* t);
+  bool RepostLocked(size_t phase, size_t slot, libusb_transfer* t);  // true when the URB went out again
+  void PhaseBackLocked(size_t phase, bool whole);                  // side-by-side plans: ends the plan?
   void Deliver();
   void RunIo();
 
@@ -171,6 +179,8 @@ class Exchange : public Op, public std::enable_shared_from_this<Exchange> {
   NativeError error_;
   std::vector<Phase> phases_;
   uint32_t timeoutMs_;
+  bool sideBySide_ = false;  // some phase has kEnds bits (exchange_block.h)
+  uint32_t reposts_ = 0;
 
   std::vector<JobCommand> job_;
   size_t jobIndex_ = 0;      // the command running

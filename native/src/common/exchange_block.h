@@ -23,6 +23,7 @@ constexpr size_t kOpId = 8;          // u32     0: none (cancel(opId) cannot rea
 constexpr size_t kJobCommands = 16;  // u32     0: one plan; N >= 1: a job of N commands (below)
 // Out: filled by the engine.
 constexpr size_t kJobDone = 20;  // u32     a job: commands that completed whole and whose status matched
+constexpr size_t kReposts = 24;  // u32     URBs submitted again because they received their phase's kRepost bytes
 
 // A job runs one 3-phase plan (an inline OUT command, a buffer or fd data phase, an inline IN
 // status of kCommandStatusSize bytes) once per command of a table core passes beside the block,
@@ -53,6 +54,17 @@ constexpr size_t kFd = 32;         // i32     kFd: the file descriptor
 // kBuffer: 1 = move the bytes through the engine's pinned (usbfs-mapped) memory and copy them
 // to or from the buffer on the I/O pool, when the buffer itself is not pinned; 0 = in place.
 constexpr size_t kStage = 37;      // u8
+// A one-URB IN phase whose URB comes back ok with exactly these bytes (kRepostLength of them,
+// 0: never) is submitted again into the same memory: a UAS status read that received a Read or
+// Write Ready IU for its own tag, which core describes. The engine compares bytes, nothing else.
+constexpr size_t kRepostLength = 38;  // u8      0..kRepostMax
+constexpr size_t kRepost = 120;       // u8[8]
+constexpr size_t kRepostMax = 8;
+// How the phase ends the plan (kEnds* bits). In a plan where any phase has one, phases run
+// side by side: one that falls short or fails ends only itself, every phase that started is
+// reported, and the plan ends when a phase with a matching bit says so (everything still in
+// flight is cancelled then) or when every phase is back.
+constexpr size_t kEnds = 39;  // u8
 constexpr size_t kInline = 48;     // u8[32]  kInline: OUT bytes to send; IN bytes received (out)
 constexpr size_t kInlineMax = 32;
 // Out: filled by the engine before the promise resolves.
@@ -66,7 +78,13 @@ constexpr size_t kAfterEndLength = 80;  // f64     bytes received by URBs after 
 constexpr size_t kAfterEndBytes = 88;   // u8[32]  the first of them (min(kAfterEndLength, 32)); the rest dropped
 constexpr size_t kAfterEndMax = 32;
 
-enum Source : unsigned char { kSourceInline = 0, kSourceBuffer = 1, kSourceFd = 2 };
+// kSourceSide: like kSourceBuffer, in the plan's second buffer (exchange's `side` argument): a
+// UAS status IU that does not fit inline, beside a data phase in the caller's buffer.
+enum Source : unsigned char { kSourceInline = 0, kSourceBuffer = 1, kSourceFd = 2, kSourceSide = 3 };
+enum Ends : unsigned char {
+  kEndsWhenBack = 1,        // the phase is back (after any re-posts): the plan is over
+  kEndsIfIncomplete = 2,    // the phase fell short or failed: the plan is over
+};
 enum Start : unsigned char { kStartAtOnce = 0, kStartAfterPrevious = 1 };
 
 // The numbers of core's TransferStatus.

@@ -41,7 +41,9 @@ void ExchangeCompletion::Settle(Napi::Env env) {
     deferred_.Reject(ToJsError(env, error).Value());
     return;
   }
+  sideRef.Reset();
   Write<uint32_t>(block + block::kJobDone, jobDone);
+  Write<uint32_t>(block + block::kReposts, reposts);
   for (size_t i = 0; i < phases.size(); ++i) {
     uint8_t* at = block + block::kHeaderSize + i * block::kPhaseSize;
     const PhaseFacts& f = phases[i];
@@ -73,7 +75,8 @@ std::vector<JobCommand> ReadJob(Napi::Env env, const Napi::Value& value, uint32_
   const bool shape = ph.size() == 3 && ph[0].source == block::kSourceInline && !(ph[0].endpoint & 0x80) &&
                      ph[0].length == block::kCommandBytesSize && ph[1].source != block::kSourceInline &&
                      ph[1].afterPrevious && ph[2].source == block::kSourceInline && (ph[2].endpoint & 0x80) &&
-                     ph[2].length == block::kCommandStatusSize && ph[2].afterPrevious;
+                     ph[2].length == block::kCommandStatusSize && ph[2].afterPrevious && ph[0].ends == 0 &&
+                     ph[1].ends == 0 && ph[2].ends == 0 && ph[2].repostLength == 0;
   if (!shape) {
     ThrowBadInput(env, "exchange block: a job repeats a command, data and status plan (core builds valid jobs)");
   }
@@ -93,7 +96,7 @@ std::vector<JobCommand> ReadJob(Napi::Env env, const Napi::Value& value, uint32_
   return job;
 }
 
-// exchange(block, data?, commands?) -> Promise<undefined | string[] (notes)>
+// exchange(block, data?, commands?, side?) -> Promise<undefined | string[] (notes)>
 Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<HandleState>& state) {
   Napi::Env env = info.Env();
   Napi::Uint8Array blockArray = Bytes(env, info[0], "block");
@@ -111,6 +114,16 @@ Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<
     dataLength = buf.ByteLength();
     dataValue = buf;
   }
+  Napi::Value sideValue;
+  uint8_t* side = nullptr;
+  size_t sideLength = 0;
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    Napi::Uint8Array buf = Bytes(env, info[3], "side");
+    side = buf.Data();
+    sideLength = buf.ByteLength();
+    sideValue = buf;
+  }
+  bool usesSide = false;
 
   ExchangeConfig cfg;
   const size_t count = blk[block::kPhaseCount];
@@ -157,6 +170,14 @@ Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<
         p.staged = at[block::kStage] == 1;
         usesData = true;
         break;
+      case block::kSourceSide:
+        p.source = block::kSourceBuffer;  // the same mechanism, in the other buffer
+        if (side == nullptr || static_cast<uint64_t>(offset) + p.length > sideLength) {
+          BadPlan(env, i, "offset + length lies outside the side buffer");
+        }
+        p.buffer = side + static_cast<size_t>(offset);
+        usesSide = true;
+        break;
       case block::kSourceFd:
         p.source = block::kSourceFd;
         p.fd = Read<int32_t>(at + block::kFd);
@@ -166,6 +187,13 @@ Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<
       default:
         BadPlan(env, i, "unknown source");
     }
+    p.repostLength = at[block::kRepostLength];
+    if (p.repostLength > block::kRepostMax || (p.repostLength > 0 && !(p.endpoint & 0x80))) {
+      BadPlan(env, i, "re-post bytes: at most 8, on an IN phase");
+    }
+    std::memcpy(p.repostBytes, at + block::kRepost, block::kRepostMax);
+    p.ends = at[block::kEnds];
+    if (p.ends > (block::kEndsWhenBack | block::kEndsIfIncomplete)) BadPlan(env, i, "unknown end bits");
   }
 
   const uint32_t jobCommands = Read<uint32_t>(blk + block::kJobCommands);
@@ -182,6 +210,7 @@ Napi::Value StartExchange(const Napi::CallbackInfo& info, const std::shared_ptr<
   completion->block = blk;
   completion->blockRef = Napi::Persistent(static_cast<Napi::Value>(blockArray));
   if (usesData) completion->bufferRef = Napi::Persistent(dataValue);
+  if (usesSide) completion->sideRef = Napi::Persistent(sideValue);
   Napi::Promise promise = completion->Promise();
   addon->BeginPending(env);
   auto exchange = std::make_shared<Exchange>(addon, state, cfg, completion);

@@ -105,6 +105,23 @@ export interface TransferProgressOptions {
   timeoutMs?: number;
 }
 
+/** One read of {@link ScsiDevice.readBatch}: `blocks` logical blocks from `lba`. */
+export interface BatchRead {
+  lba: bigint | number;
+  blocks: number;
+}
+
+export interface ReadBatchOptions {
+  /**
+   * Reads in flight at once (1 to 256). Default and upper bound: the transport's queue depth
+   * (UAS: by tag; BOT and SG_IO run one command at a time, so their batches are serialised).
+   */
+  queueDepth?: number;
+  signal?: AbortSignal;
+  /** Each command's budget. */
+  timeoutMs?: number;
+}
+
 /** What TEST UNIT READY saw besides GOOD: the UNIT ATTENTION reported (and cleared) first, if any. */
 export interface TestUnitReadyReport {
   unitAttention?: DecodedSense;
@@ -368,6 +385,63 @@ export class ScsiDevice {
     if (buffer.length % blockSize !== 0)
       throw badInput(`the buffer (${buffer.length} bytes) is not a whole number of ${blockSize}-byte blocks`);
     await this.transferBlocks('read', lba, buffer, blockSize, options);
+  }
+
+  /**
+   * Many small reads at once (random 4 KiB reads, say): each entry is read into its own buffer,
+   * returned in the order given, with up to `queueDepth` commands in flight on a transport that
+   * queues (UAS) and one after the other on one that does not (BOT, SG_IO). Each read gets what
+   * `read` gives one: whole blocks or an error. The first read that fails stops the batch (reads
+   * not yet sent are not sent) and its error is thrown once the reads in flight are back.
+   */
+  async readBatch(reads: readonly BatchRead[], options: ReadBatchOptions = {}): Promise<Uint8Array[]> {
+    const list: unknown = reads;
+    const count: unknown = Array.isArray(list) ? list.length : undefined;
+    if (typeof count !== 'number' || count < 1 || count > MAX_BATCH_READS)
+      throw badInput(`a read batch is an array of 1 to ${MAX_BATCH_READS} reads; got ${String(count)}`);
+    const limit = this.transport.queueDepth ?? 1;
+    const asked = options.queueDepth;
+    if (asked !== undefined && (!Number.isInteger(asked) || asked < 1 || asked > 256))
+      throw badInput(`a batch's queue depth is 1 to 256 reads; got ${asked}`);
+    let total = 0;
+    for (const [i, r] of reads.entries()) {
+      if (r === null || typeof r !== 'object') throw badInput(`read ${i} of the batch must be { lba, blocks }`);
+      checkBlocks(r.blocks);
+      if (BigInt(r.lba) < 0n) throw badInput(`read ${i} of the batch: LBA must not be negative; got ${r.lba}`);
+      total += r.blocks;
+    }
+    const blockSize = await this.blockSize();
+    if (!Number.isSafeInteger(total * blockSize) || total * blockSize > 2 ** 31)
+      throw badInput(`a read batch of ${total} blocks of ${blockSize} bytes does not fit in memory; split it`);
+    const memory = new Uint8Array(total * blockSize);
+    const out: Uint8Array[] = [];
+    let at = 0;
+    for (const r of reads) {
+      out.push(memory.subarray(at, at + r.blocks * blockSize));
+      at += r.blocks * blockSize;
+    }
+    const perCommand = this.blocksPerCommand(blockSize, {});
+    const one: TransferProgressOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+    };
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const worker = async () => {
+      while (!failure && next < reads.length) {
+        const i = next++;
+        const { lba, blocks } = reads[i]!;
+        try {
+          if (blocks <= perCommand) await this.blockCommand('read', BigInt(lba), blocks, { data: out[i]! }, one);
+          else await this.transferBlocks('read', lba, out[i]!, blockSize, one);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(asked ?? limit, limit, reads.length) }, worker));
+    if (failure) throw failure.error;
+    return out;
   }
 
   /**
@@ -876,6 +950,8 @@ export class ScsiDevice {
 const JOB_BYTES = 64 << 20;
 /** A file streamed through memory by a transport with jobs: bytes per job (the buffer's size). */
 const FD_WINDOW_BYTES = 4 << 20;
+/** Reads one `readBatch` call takes at most. */
+const MAX_BATCH_READS = 1 << 20;
 
 /** READ or WRITE (10), or (16) when the LBA or count needs it. */
 function blockCdb(kind: 'read' | 'write', lba: bigint, blocks: number): Uint8Array {

@@ -24,7 +24,8 @@ export type FaultKind =
   | 'uas-overlapped-tag'
   | 'uas-response'
   | 'uas-abort-fails'
-  | 'uas-tmf-no-response';
+  | 'uas-tmf-no-response'
+  | 'uas-ready-on-streams';
 
 export const FAULT_KINDS: readonly FaultKind[] = [
   'stall-cbw',
@@ -50,6 +51,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'uas-response',
   'uas-abort-fails',
   'uas-tmf-no-response',
+  'uas-ready-on-streams',
 ];
 
 export interface FaultSpec {
@@ -69,6 +71,7 @@ export interface FaultSpec {
   /**
    * stall-data-in / stall-data-out: bytes moved before the stall (default 0).
    * short-data: bytes the device sends (default: half of what it has, rounded down).
+   * uas-ready-on-streams: the Ready IU's length (default 4, the spec's).
    */
   bytes?: number;
   /** too-much-data: bytes sent beyond what the host asked (default one max packet). */
@@ -131,6 +134,7 @@ const COMMAND_FAULTS = new Set<FaultKind>([
   'uas-wrong-tag',
   'uas-overlapped-tag',
   'uas-response',
+  'uas-ready-on-streams',
 ]);
 
 /** Programmable faults: `device.faults.inject({ kind: 'stall-data-in', opcode: 0x28 })`. */

@@ -10,6 +10,7 @@ import { sdDisks as allSdDisks, sgOfDisk, waitForUasDisk } from '../../vm/guest/
 import { percentile } from '../lib/report.mjs';
 import { SERIALS, diskOfSerial, selectorOf, waitForBenchDisks } from './disks.mjs';
 import { measureDaemon, measureMulti } from './pairs.mjs';
+import { randomViaBatch } from './batch.mjs';
 
 const { TransferStatus } = await import(`${process.cwd()}/packages/core/dist/usb/backend.js`);
 
@@ -465,7 +466,19 @@ async function measurePath(path) {
       await close();
     }
   }
-  const m = /^native-(?:d(\d+)|(1urb)|(pinned)|(unstaged)|(random))$/.exec(path);
+  if (path === 'uas-batch') {
+    const b = backends.find((x) => x.name === 'native');
+    if (!b?.backend) throw new Error(`the native backend did not load: ${b?.reason ?? 'unknown'}`);
+    const { dev, close } = await openUas(b.backend);
+    try {
+      await readyDevice(dev);
+      const random = await randomViaBatch(dev, RANDOM_DEPTHS, (d) => randomLbas(cfg.randomCount, d), RANDOM_IO / BLOCK);
+      return { random, notes: ['native UAS: ScsiDevice.readBatch, queueDepth reads in flight by tag'] };
+    } finally {
+      await close();
+    }
+  }
+  const m = /^native-(?:d(\d+)|(1urb)|(pinned)|(unstaged)|(random)|(batch))$/.exec(path);
   const backendName = m ? 'native' : 'node-usb';
   const b = backends.find((x) => x.name === backendName);
   if (!b?.backend) throw new Error(`the ${backendName} backend did not load: ${b?.reason ?? 'unknown'}`);
@@ -491,6 +504,11 @@ async function measurePath(path) {
     quirks: { maxTransferBytes: maxSize },
   });
   try {
+    if (m?.[6]) {
+      await readyDevice(dev);
+      const random = await randomViaBatch(dev, RANDOM_DEPTHS, (d) => randomLbas(cfg.randomCount, d), RANDOM_IO / BLOCK);
+      return { random, notes: ['native BOT: ScsiDevice.readBatch (serialised: one command at a time)'] };
+    }
     if (m?.[5]) {
       await readyDevice(dev);
       return {

@@ -26,9 +26,11 @@ export const PATH_LABELS = {
   'kernel-random': 'kernel usb-storage (BOT), O_DIRECT',
   'native-random': 'native BOT (ScsiDevice, serialised)',
   uas: 'native UAS (UasTransport)',
+  'uas-batch': 'native UAS, ScsiDevice.readBatch',
+  'native-batch': 'native BOT, ScsiDevice.readBatch',
 };
 /** Paths that measure only the queued 4 KiB random reads (no sequential sizes, no TUR). */
-export const RANDOM_ONLY = new Set(['kernel-random', 'native-random']);
+export const RANDOM_ONLY = new Set(['kernel-random', 'native-random', 'uas-batch', 'native-batch']);
 /** The native configuration the targets are judged on: what a user gets without tuning. */
 export const NATIVE_DEFAULT = 'native-d4';
 /** The same with the data in ScsiDevice.allocateBuffer memory (zero copy in usbfs): the fast path. */
@@ -194,6 +196,24 @@ const UAS_TARGETS = [
     size: () => 4096,
     value: (s) => s.uas?.random?.[16],
     base: (s) => s['native-random']?.random?.[16],
+    min: 2.0,
+  },
+  {
+    id: 'uas-batch-qd16>=kernel-uas',
+    text: "UAS 4 KiB random reads at QD16 through readBatch >= 1.0x the kernel's uas driver",
+    op: 'random QD16',
+    size: () => 4096,
+    value: (s) => s['uas-batch']?.random?.[16],
+    base: (s) => s['kernel-uas']?.random?.[16],
+    min: 1.0,
+  },
+  {
+    id: 'uas-batch-qd16>=2bot-batch',
+    text: 'UAS 4 KiB random reads at QD16 through readBatch >= 2x our BOT through readBatch',
+    op: 'random QD16',
+    size: () => 4096,
+    value: (s) => s['uas-batch']?.random?.[16],
+    base: (s) => s['native-batch']?.random?.[16],
     min: 2.0,
   },
   {

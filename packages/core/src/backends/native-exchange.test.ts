@@ -8,6 +8,7 @@ import { TransferStatus } from '../usb/backend.js';
 import { BotTransport } from '../bot/bot-transport.js';
 import {
   EXCHANGE_BLOCK,
+  PHASE_ENDS,
   PHASE_SOURCE,
   PHASE_START,
   decodeFacts,
@@ -46,7 +47,7 @@ describe('the exchange block layout matches native/src/common/exchange_block.h',
 
   it('every size and offset, both ways (no constant on one side only)', () => {
     const layout = [...header].filter(
-      ([name]) => !/^k(Source|Start)[A-Z]|^k(Ok|Stall|Timeout|Overflow|Cancelled)$/.test(name),
+      ([name]) => !/^k(Source|Start|Ends)[A-Z]|^k(Ok|Stall|Timeout|Overflow|Cancelled)$/.test(name),
     );
     expect(Object.fromEntries(layout.map(([name, v]) => [lowerFirst(name.slice(1)), v]))).toEqual({
       ...EXCHANGE_BLOCK,
@@ -58,7 +59,11 @@ describe('the exchange block layout matches native/src/common/exchange_block.h',
       inline: header.get('kSourceInline'),
       buffer: header.get('kSourceBuffer'),
       fd: header.get('kSourceFd'),
+      side: header.get('kSourceSide'),
     }).toEqual({ ...PHASE_SOURCE });
+    expect({ whenBack: header.get('kEndsWhenBack'), ifIncomplete: header.get('kEndsIfIncomplete') }).toEqual({
+      ...PHASE_ENDS,
+    });
     expect({ atOnce: header.get('kStartAtOnce'), afterPrevious: header.get('kStartAfterPrevious') }).toEqual({
       ...PHASE_START,
     });
@@ -90,6 +95,9 @@ describe('the exchange block layout matches native/src/common/exchange_block.h',
       ['inline', B.inline, B.inlineMax],
       ['afterEndLength', B.afterEndLength, 8],
       ['afterEndBytes', B.afterEndBytes, B.afterEndMax],
+      ['repostLength', B.repostLength, 1],
+      ['ends', B.ends, 1],
+      ['repost', B.repost, B.repostMax],
     ];
     const used = new Array<string | undefined>(B.phaseSize);
     for (const [name, at, size] of fields) {
@@ -110,6 +118,7 @@ describe('the exchange block layout matches native/src/common/exchange_block.h',
       ['opId', B.opId, 4],
       ['jobCommands', B.jobCommands, 4],
       ['jobDone', B.jobDone, 4],
+      ['reposts', B.reposts, 4],
     ];
     const used = new Array<string | undefined>(B.headerSize);
     for (const [name, at, size] of header) {

@@ -19,6 +19,7 @@ export const EXCHANGE_BLOCK = {
   opId: 8,
   jobCommands: 16,
   jobDone: 20,
+  reposts: 24,
   commandSize: 48,
   commandBytes: 0,
   commandBytesSize: 31,
@@ -37,6 +38,10 @@ export const EXCHANGE_BLOCK = {
   offset: 24,
   fd: 32,
   stage: 37,
+  repostLength: 38,
+  repost: 120,
+  repostMax: 8,
+  ends: 39,
   reported: 36,
   actual: 40,
   inline: 48,
@@ -46,7 +51,9 @@ export const EXCHANGE_BLOCK = {
   afterEndMax: 32,
 } as const;
 
-export const PHASE_SOURCE = { inline: 0, buffer: 1, fd: 2 } as const;
+export const PHASE_SOURCE = { inline: 0, buffer: 1, fd: 2, side: 3 } as const;
+/** How a phase ends a plan (exchange_block.h `Ends` bits): set on any phase, phases run side by side. */
+export const PHASE_ENDS = { whenBack: 1, ifIncomplete: 2 } as const;
 export const PHASE_START = { atOnce: 0, afterPrevious: 1 } as const;
 
 /** Where a phase's bytes are. */
@@ -156,13 +163,13 @@ export function giveBack(b: ExchangeBlock): void {
   if (freeBlocks.length < 16) freeBlocks.push(b);
 }
 
-function writeHeader(b: ExchangeBlock, phaseCount: number, timeoutMs: number, opId: number): void {
+export function writeHeader(b: ExchangeBlock, phaseCount: number, timeoutMs: number, opId: number): void {
   b.bytes[EXCHANGE_BLOCK.phaseCount] = phaseCount;
   b.view.setUint32(EXCHANGE_BLOCK.timeoutMs, timeoutMs, true);
   b.view.setUint32(EXCHANGE_BLOCK.opId, opId, true);
 }
 
-function writePhase(
+export function writePhase(
   b: ExchangeBlock,
   i: number,
   endpoint: number,

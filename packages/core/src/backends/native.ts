@@ -37,7 +37,9 @@ import {
   type NativeDeviceHandle,
   type NativeDeviceInfo,
 } from './native-addon.js';
+import { encodeStreamCommand, type StreamPlanLayout } from './native-uas.js';
 import {
+  EXCHANGE_BLOCK,
   decodeFacts,
   decodeJobDone,
   encodeBotJob,
@@ -437,38 +439,53 @@ export class NativeHandle implements UsbDeviceHandle {
   }
 
   /**
-   * One plan for a UAS command on streams: the Command IU and the data (one URB, as Linux `uas`
-   * sends it) submitted together, so a command costs one call into the engine besides its status read.
+   * One plan for a UAS command on streams (native-uas.ts): status read, data and Command IU
+   * submitted together, the status read re-posted in the engine while it receives the Ready IU:
+   * one call into the engine and one promise per command.
    */
   async streamCommand(request: StreamCommandRequest): Promise<StreamCommandResult> {
-    const { data, timeoutMs, signal } = request;
-    const length = data?.buffer.length ?? 0;
-    if (length > MAX_STREAM_TRANSFER)
-      throw badInput(`a stream transfer is at most ${MAX_STREAM_TRANSFER} bytes (one URB); got ${length}`);
-    const facts = await this.exchange({
-      phases: [
-        { endpoint: request.commandOut, start: 'at-once', source: { kind: 'inline', bytes: request.command } },
-        ...(data && length > 0
-          ? [
-              {
-                endpoint: data.endpoint,
-                start: 'at-once' as const,
-                streamId: request.streamId,
-                chunkSize: Math.ceil(length / 1024) * 1024,
-                depth: 1,
-                source: { kind: 'buffer' as const, offset: 0, length },
-              },
-            ]
-          : []),
-      ],
-      timeoutMs,
-      ...(data && length > 0 ? { buffer: data.buffer } : {}),
-      ...(signal ? { signal } : {}),
-    });
-    const sent = resultOf(facts.phases[0]) ?? { status: TransferStatus.CANCELLED, actualLength: 0 };
-    const moved =
-      length > 0 ? (resultOf(facts.phases[1]) ?? { status: TransferStatus.CANCELLED, actualLength: 0 }) : undefined;
-    return { command: sent, ...(moved ? { data: moved } : {}) };
+    const opId = newOpId();
+    const b = takeBlock();
+    let layout: StreamPlanLayout;
+    try {
+      layout = encodeStreamCommand(request, opId, b);
+    } catch (err) {
+      giveBack(b);
+      throw err;
+    }
+    const { signal } = request;
+    const data = layout.data === undefined ? undefined : request.data!.buffer;
+    const cancelledResult = { status: TransferStatus.CANCELLED, actualLength: 0 };
+    if (signal?.aborted) {
+      giveBack(b);
+      return {
+        status: cancelledResult,
+        readies: 0,
+        command: cancelledResult,
+        ...(data ? { data: cancelledResult } : {}),
+      };
+    }
+    const handle = this.handle;
+    const onAbort = signal ? () => handle.cancel(opId) : undefined;
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+    try {
+      await handle.exchange(b.bytes, data, undefined, request.status);
+    } catch (err) {
+      giveBack(b);
+      throw fromNativeError(err, `UAS command on stream ${request.streamId}`);
+    } finally {
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+    }
+    const facts = decodeFacts(b, layout.count, undefined);
+    const readies = b.view.getUint32(EXCHANGE_BLOCK.reposts, true);
+    giveBack(b);
+    const at = (i: number | undefined) => (i === undefined ? undefined : resultOf(facts.phases[i])) ?? cancelledResult;
+    return {
+      status: at(layout.status),
+      readies,
+      command: at(layout.command),
+      ...(data ? { data: at(layout.data) } : {}),
+    };
   }
 
   resetDevice(): Promise<void> {

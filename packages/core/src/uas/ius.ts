@@ -173,3 +173,9 @@ export function decodeStatusIu(bytes: Uint8Array): StatusIu {
       throw malformed(`IU id 0x${bytes[0]!.toString(16).padStart(2, '0')} on the status pipe`, bytes);
   }
 }
+
+/** The Read Ready or Write Ready IU a device sends for `tag` (4 bytes: id, reserved, tag). */
+export function encodeReadyIu(id: 'read-ready' | 'write-ready', tag: number): Uint8Array {
+  if (!Number.isInteger(tag) || tag < 0 || tag > 0xffff) throw badInput(`a UAS tag is 0 to 65535; got ${tag}`);
+  return Uint8Array.of(id === 'read-ready' ? IuId.READ_READY : IuId.WRITE_READY, 0, tag >> 8, tag & 0xff);
+}

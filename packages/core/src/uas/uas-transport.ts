@@ -1,7 +1,12 @@
-import { ErrorCodes, UsbScsiError, badInput, isUsbScsiError } from '../errors.js';
-import { decodeSense } from '../scsi/sense.js';
-import type { DecodedSense } from '../scsi/sense-types.js';
-import { DEFAULT_TIMEOUT_MS, type ScsiRequest, type ScsiResult, type ScsiTransport } from '../transport.js';
+import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  type ScsiJob,
+  type ScsiJobResult,
+  type ScsiRequest,
+  type ScsiResult,
+  type ScsiTransport,
+} from '../transport.js';
 import { TransferStatus, transferStatusName, type TransferResult, type UsbDeviceHandle } from '../usb/backend.js';
 import type { UasEvent } from './events.js';
 import {
@@ -16,31 +21,24 @@ import {
 } from './ius.js';
 import { findUasInterface, readConfigurationDescriptor, type UasPipes } from './pipes.js';
 import { TagAllocator } from './tags.js';
-import { UasTask } from './task.js';
+import { TASK_OVER, UasTask } from './task.js';
+import { STATUS_READ_TIMEOUT_MS, readStatusStream } from './status-stream.js';
+import { allocateStreams, refusesUas, streamEndpoints } from './setup.js';
+import { commandOnStreams, type StreamsContext } from './on-streams.js';
+import { runQueuedJob } from './queued-job.js';
+import { asError, cancelled, ignoreGone, phaseError, responseError, resultOfSenseIu } from './outcomes.js';
+import { Slots, leftMs, nextMacrotask, settledWithin, stopper } from './timing.js';
 
 const DEFAULT_QUEUE_DEPTH = 16;
-/** Streams asked for at most (tags are 16-bit; no queue gets near this). */
-const MAX_STREAMS = 1024;
 /** Linux `uas` queues 32 commands on a device without streams. */
 const MAX_QUEUE_DEPTH_WITHOUT_STREAMS = 32;
 /** Tags beyond the queue depth without streams: room for task management while every slot is busy. */
 const SPARE_TAGS = 2;
 const DEFAULT_TASK_MANAGEMENT_TIMEOUT_MS = 2_000;
-/**
- * A status read waits for as long as its task lives: the largest budget every backend takes
- * (native and node-usb refuse 0, which only the emulator read as "none").
- */
-const STATUS_READ_TIMEOUT_MS = 0x7fff_ffff;
-/** A command's plan outlives its budget by this much, so that the command's own timer ends it (and aborts it). */
-const PLAN_SLACK_MS = 1_000;
-/**
- * Data up to this size goes out in one plan with its Command IU. A larger data phase gains
- * nothing from it, and on QEMU's xHCI a 16 MiB one beside the Command IU was refused E_NO_MEMORY
- * (usbfs_memory_mb is 16 by default) where on its own it was not.
- */
-const STREAM_COMMAND_MAX_BYTES = 1 << 20;
 /** How long a cancelled plan may take to come back before task management goes out anyway. */
 const CANCEL_SETTLE_MS = 1_000;
+
+export { uasUnsupportedReason } from './setup.js';
 
 export interface UasTransportOptions {
   /** Which mass-storage interface to use when the device has several. */
@@ -56,107 +54,6 @@ export interface UasTransportOptions {
   taskManagementTimeoutMs?: number;
   onEvent?: (event: UasEvent) => void;
 }
-
-/** Handles the usb package v3 drives: it cannot cancel one transfer (see FIELD-NOTES / node-usb.ts). */
-function refusesUas(handle: UsbDeviceHandle): string | undefined {
-  return handle.capabilities.cancellableTransfers === false
-    ? `the ${handle.info.backend} backend cannot cancel a pending transfer, and UAS keeps a status-pipe ` +
-        'read pending with no end while commands are queued (an abandoned one would swallow the next ' +
-        'status IU): use the native backend'
-    : undefined;
-}
-
-/** Whether `UasTransport` can run on this handle; the reason when not. */
-export function uasUnsupportedReason(handle: UsbDeviceHandle): string | undefined {
-  return refusesUas(handle);
-}
-
-class Slots {
-  private free: number;
-  private readonly waiters: Array<() => void> = [];
-  constructor(count: number) {
-    this.free = count;
-  }
-  async acquire(signal?: AbortSignal): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const waiter = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(cancelled());
-      };
-      this.waiters.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.free++;
-  }
-}
-
-function cancelled(): UsbScsiError {
-  return new UsbScsiError(ErrorCodes.CANCELLED, 'the command was cancelled (its AbortSignal fired)');
-}
-
-/** Rejects when the budget is spent or the signal fires; `dispose` stops both. */
-function stopper(timeoutMs: number, tag: number, signal?: AbortSignal): { stop: Promise<never>; dispose: () => void } {
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const stop = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new UsbScsiError(
-            ErrorCodes.TIMEOUT,
-            `the command did not complete within ${timeoutMs} ms (UAS tag ${tag}); it was aborted`,
-            { details: { timeoutMs, tag } },
-          ),
-        ),
-      timeoutMs,
-    );
-    onAbort = () => reject(cancelled());
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  stop.catch(() => undefined);
-  return {
-    stop,
-    dispose: () => {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
-    },
-  };
-}
-
-function phaseError(message: string, details?: Record<string, unknown>): UsbScsiError {
-  return new UsbScsiError(ErrorCodes.PHASE_ERROR, message, details ? { details } : {});
-}
-
-/** A Response IU in place of a command's status: the device refused or lost the command. */
-function responseError(iu: Extract<StatusIu, { id: 'response' }>, lun: number): UsbScsiError {
-  const details = { tag: iu.tag, responseCode: iu.responseCode, additionalInfo: iu.additionalInfo };
-  const what = `the device answered UAS tag ${iu.tag} with a Response IU: ${responseCodeName(iu.responseCode)}`;
-  switch (iu.responseCode) {
-    case ResponseCode.INCORRECT_LUN:
-      return new UsbScsiError(ErrorCodes.BAD_INPUT, `${what}; LUN ${lun} does not exist on the device`, { details });
-    case ResponseCode.INVALID_IU:
-    case ResponseCode.OVERLAPPED_TAG:
-      return phaseError(`${what}; host and device lost step`, details);
-    default:
-      return new UsbScsiError(ErrorCodes.IO, what, { details });
-  }
-}
-
-/** Linux `uas` lets a short data phase end at the status: a data transfer still pending then is cancelled. */
-const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * SCSI over USB Attached SCSI, host side, several commands in flight by tag.
@@ -187,8 +84,13 @@ export class UasTransport implements ScsiTransport {
   private broken: UsbScsiError | null = null;
   private closed = false;
   private readonly running = new Set<Promise<unknown>>();
+  private readonly streamsContext: StreamsContext;
   /** Most tasks outstanding at once so far (commands and task management), for tests and benchmarks. */
   maxOutstanding = 0;
+  /** Read/Write Ready IUs on streams that the backend posted the status read again on, for tests. */
+  get readyIus(): number {
+    return this.streamsContext.readyIus;
+  }
 
   private constructor(
     readonly handle: UsbDeviceHandle,
@@ -201,6 +103,7 @@ export class UasTransport implements ScsiTransport {
   ) {
     this.tags = new TagAllocator(streams > 0 ? streams : queueDepth + SPARE_TAGS);
     this.slots = new Slots(queueDepth);
+    this.streamsContext = { handle, pipes, onEvent: options.onEvent, readyIus: 0 };
   }
 
   /**
@@ -284,6 +187,16 @@ export class UasTransport implements ScsiTransport {
     }
   }
 
+  /**
+   * READs or WRITEs back to back with up to `queueDepth` in flight, each on its own tag (and
+   * stream), judged in job order (queued-job.ts): `ScsiDevice` runs readInto / read / write over
+   * large ranges through it.
+   */
+  executeJob(job: ScsiJob): Promise<ScsiJobResult> {
+    this.assertUsable();
+    return runQueuedJob((request) => this.execute(request), job, this.queueDepth);
+  }
+
   /** LOGICAL UNIT RESET on LUN 0, then a USB port reset if the device does not complete it. */
   async reset(): Promise<void> {
     this.assertUsable();
@@ -315,25 +228,30 @@ export class UasTransport implements ScsiTransport {
     const tag = await this.tags.acquire(request.signal);
     if (tag === undefined) throw cancelled();
     const task = this.track(new UasTask(tag, request.lun ?? 0, 'command'));
-    const { stop, dispose } = stopper(timeoutMs, tag, request.signal);
-    const work = this.exchange(task, request, performance.now() + timeoutMs);
-    work.catch(() => undefined);
+    // On streams the backend's plan keeps the budget and hears the signal: no timer of ours.
+    const onStreams = this.streams > 0 && this.handle.streamCommand !== undefined;
+    const guard = onStreams ? undefined : stopper(timeoutMs, tag, request.signal);
     try {
-      const result = await Promise.race([work, stop]);
+      let result: ScsiResult;
+      if (guard) {
+        const work = this.exchange(task, request, performance.now() + timeoutMs);
+        work.catch(() => undefined);
+        result = await Promise.race([work, guard.stop]);
+      } else result = await commandOnStreams(this.streamsContext, task, request, timeoutMs);
       result.durationNs = Number(process.hrtime.bigint() - started);
       return result;
     } catch (err) {
-      const error = isUsbScsiError(err) ? err : new UsbScsiError(ErrorCodes.IO, String(err), { cause: err });
+      const error = asError(err);
       task.fail(error);
-      task.transfers.abort(TASK_OVER);
+      task.abortTransfers();
       // The device must not see a transfer of the command cancelled after ABORT TASK freed it
       // (QEMU's usb-uas asserts): the plan's cancelled transfers come back first.
       if (task.plan) await settledWithin(task.plan, CANCEL_SETTLE_MS);
       if (!task.ended) await this.recover(task, error.code === ErrorCodes.CANCELLED ? 'cancelled' : error.message);
       throw task.failure ?? error;
     } finally {
-      dispose();
-      task.transfers.abort(TASK_OVER);
+      guard?.dispose();
+      task.abortTransfers();
       this.untrack(task);
     }
   }
@@ -341,8 +259,6 @@ export class UasTransport implements ScsiTransport {
   private async exchange(task: UasTask, request: ScsiRequest, end: number): Promise<ScsiResult> {
     const direction = request.data && request.data.length > 0 ? request.direction : 'none';
     const buffer = direction === 'none' ? undefined : request.data!;
-    if (this.streams > 0 && this.handle.streamCommand && (buffer?.length ?? 0) <= STREAM_COMMAND_MAX_BYTES)
-      return this.commandOnStreams(task, request, end);
     let data: { done: Promise<TransferResult>; abort: AbortController } | undefined;
     const startData = (input: boolean) => {
       const abort = new AbortController();
@@ -351,7 +267,7 @@ export class UasTransport implements ScsiTransport {
       data = { done, abort };
     };
     if (this.streams > 0) {
-      this.readStatusStream(task);
+      readStatusStream(this.handle, this.pipes, task);
       if (buffer) startData(direction === 'in');
     } else this.ensureStatusReader();
     const sent = await this.sendOnCommandPipe(
@@ -398,82 +314,6 @@ export class UasTransport implements ScsiTransport {
             moved = await data.done;
           }
           return resultOfSenseIu(iu, direction, buffer, moved.actualLength);
-        }
-      }
-    }
-  }
-
-  /**
-   * With streams: the status read on stream = tag is posted first, then the Command IU and the
-   * data transfer as one plan, so a command costs two calls into the backend, not three, and no
-   * Command IU waits for the one before it to complete.
-   */
-  private async commandOnStreams(task: UasTask, request: ScsiRequest, end: number): Promise<ScsiResult> {
-    const direction = request.data && request.data.length > 0 ? request.direction : 'none';
-    const buffer = direction === 'none' ? undefined : request.data!;
-    const endpoint = direction === 'in' ? this.pipes.dataIn : this.pipes.dataOut;
-    this.readStatusStream(task);
-    const plan = this.handle.streamCommand!({
-      commandOut: this.pipes.commandOut,
-      command: encodeCommandIu({ tag: task.tag, lun: task.lun, cdb: request.cdb }),
-      streamId: task.tag,
-      ...(buffer ? { data: { endpoint, buffer } } : {}),
-      timeoutMs: Math.min(leftMs(end) + PLAN_SLACK_MS, STATUS_READ_TIMEOUT_MS),
-      signal: task.transfers.signal,
-    });
-    let planEnded = false;
-    task.plan = plan.then(
-      () => (planEnded = true),
-      () => (planEnded = true),
-    );
-    // Only a Command IU that did not go out ends the command from the plan's side.
-    const notSent = plan.then((done) => {
-      const sent = done.command;
-      if (sent.status === TransferStatus.OK && sent.actualLength === 32) {
-        if (done.data?.status === TransferStatus.STALL) {
-          this.options.onEvent?.({ type: 'clear-halt', endpoint });
-          return this.handle.clearHalt(endpoint).then(never, never);
-        }
-        return never();
-      }
-      if (sent.status === TransferStatus.STALL) task.ended = true;
-      throw new UsbScsiError(
-        sent.status === TransferStatus.TIMEOUT ? ErrorCodes.TIMEOUT : ErrorCodes.IO,
-        `the Command IU for tag ${task.tag} did not go out ` +
-          `(${transferStatusName(sent.status)}, ${sent.actualLength} of 32 bytes)`,
-      );
-    });
-    notSent.catch(() => undefined);
-    for (;;) {
-      const iu = await Promise.race([task.next(), notSent]);
-      switch (iu.id) {
-        case 'read-ready':
-        case 'write-ready': {
-          const wants = iu.id === 'read-ready' ? 'in' : 'out';
-          if (direction !== 'none' && direction !== wants) {
-            throw phaseError(`the device sent ${iu.id} for tag ${task.tag}, whose command moves data ${direction}`, {
-              tag: task.tag,
-            });
-          }
-          // The data transfer went out with the command: the Ready IU adds nothing.
-          break;
-        }
-        case 'response':
-          task.ended = true;
-          throw responseError(iu, task.lun);
-        case 'sense': {
-          task.ended = true;
-          // Linux `uas` lets a short data phase end at the status: a data transfer still pending then is cancelled.
-          let moved = 0;
-          if (buffer) {
-            if (!planEnded) {
-              await nextMacrotask();
-              // The status read ended with this IU: only the data transfer is left to cancel.
-              task.transfers.abort(TASK_OVER);
-            }
-            moved = (await plan).data?.actualLength ?? 0;
-          }
-          return resultOfSenseIu(iu, direction, buffer, moved);
         }
       }
     }
@@ -537,39 +377,6 @@ export class UasTransport implements ScsiTransport {
       run.catch(() => undefined),
     );
     return run;
-  }
-
-  /** With streams: the status read of one tag, again after each Read/Write Ready, until its last IU. */
-  private readStatusStream(task: UasTask): void {
-    const read = async () => {
-      for (;;) {
-        const bytes = new Uint8Array(STATUS_IU_MAX_LENGTH);
-        const r = await this.handle.streamTransfer!(
-          this.pipes.statusIn,
-          task.tag,
-          bytes,
-          STATUS_READ_TIMEOUT_MS,
-          task.transfers.signal,
-        );
-        if (r.status === TransferStatus.CANCELLED) return;
-        if (r.status !== TransferStatus.OK) {
-          throw new UsbScsiError(
-            ErrorCodes.IO,
-            `the status read of stream ${task.tag} ended with ${transferStatusName(r.status)}`,
-          );
-        }
-        const iu = decodeStatusIu(bytes.subarray(0, r.actualLength));
-        if (iu.tag !== task.tag) {
-          throw phaseError(`the device sent an IU for tag ${iu.tag} on stream ${task.tag}`, {
-            tag: task.tag,
-            iuTag: iu.tag,
-          });
-        }
-        task.push(iu);
-        if (iu.id === 'sense' || iu.id === 'response') return;
-      }
-    };
-    read().catch((err: unknown) => task.fail(asError(err)));
   }
 
   /**
@@ -652,7 +459,7 @@ export class UasTransport implements ScsiTransport {
           if (t.lun !== lun || t.ended || t.kind !== 'command') continue;
           t.ended = true;
           t.fail(gone);
-          t.transfers.abort(TASK_OVER);
+          t.abortTransfers();
         }
       }
       return ok;
@@ -670,7 +477,7 @@ export class UasTransport implements ScsiTransport {
     for (const t of this.tasks.values()) {
       t.ended = true;
       t.fail(this.broken);
-      t.transfers.abort(TASK_OVER);
+      t.abortTransfers();
     }
     this.readerStop.abort();
     await this.handle.resetDevice().catch(() => undefined);
@@ -700,7 +507,7 @@ export class UasTransport implements ScsiTransport {
     const tmf = this.track(new UasTask(tag, lun, 'task-management'));
     const { stop, dispose } = stopper(budget, tag, giveUp);
     try {
-      if (this.streams > 0) this.readStatusStream(tmf);
+      if (this.streams > 0) readStatusStream(this.handle, this.pipes, tmf);
       else this.ensureStatusReader();
       const iu = encodeTaskManagementIu({ tag, function: fn, lun, ...(taskTag !== undefined ? { taskTag } : {}) });
       const sent = await this.sendOnCommandPipe(iu, performance.now() + budget, tmf.transfers.signal);
@@ -721,7 +528,7 @@ export class UasTransport implements ScsiTransport {
     } finally {
       dispose();
       tmf.ended = true;
-      tmf.transfers.abort(TASK_OVER);
+      tmf.abortTransfers();
       this.untrack(tmf);
     }
   }
@@ -730,101 +537,4 @@ export class UasTransport implements ScsiTransport {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
     if (this.broken) throw this.broken;
   }
-}
-
-/**
- * Streams where the device offers them (SuperSpeed companions). A SuperSpeed UAS device moves
- * everything on streams, so a host that cannot allocate them cannot drive it: `E_UNSUPPORTED`,
- * as Linux `uas` fails the probe (no fallback to the USB 2 protocol there).
- */
-async function allocateStreams(
-  handle: UsbDeviceHandle,
-  pipes: UasPipes,
-  options: UasTransportOptions,
-): Promise<number> {
-  if (pipes.maxStreams === 0) {
-    options.onEvent?.({ type: 'no-streams', reason: `the device runs at ${handle.info.speed} speed without streams` });
-    return 0;
-  }
-  const cannot = (why: string, cause?: unknown) =>
-    new UsbScsiError(
-      ErrorCodes.UNSUPPORTED,
-      `the UAS device offers ${pipes.maxStreams} bulk streams (SuperSpeed) and moves its IUs and data on ` +
-        `them, but ${why}: use the native backend on a USB 3 controller, or the bot or sg transport`,
-      cause === undefined ? {} : { cause },
-    );
-  if (!handle.allocStreams || !handle.streamTransfer)
-    throw cannot(`this handle (${handle.info.backend}) has no bulk streams`);
-  try {
-    // Every stream the device offers, not only the queue depth: tags past it stay free for task management.
-    const count = await handle.allocStreams(Math.min(pipes.maxStreams, MAX_STREAMS), streamEndpoints(pipes));
-    options.onEvent?.({ type: 'streams', count });
-    return count;
-  } catch (err) {
-    if (isUsbScsiError(err) && (err.code === ErrorCodes.BAD_INPUT || err.code === ErrorCodes.UNSUPPORTED))
-      throw cannot(`the host refused them (${err.message})`, err);
-    throw err;
-  }
-}
-
-function streamEndpoints(pipes: UasPipes): number[] {
-  return [pipes.statusIn, pipes.dataIn, pipes.dataOut];
-}
-
-/**
- * The reason every task's `transfers` is aborted with: without one, each abort() builds a
- * DOMException with its stack, which showed as the largest single cost of a command in a profile.
- */
-const TASK_OVER = Object.freeze({ reason: 'the UAS task is over' });
-
-const never = (): Promise<never> => new Promise<never>(() => undefined);
-
-/** Waits for `p` to settle, at most `ms`. */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
-
-function leftMs(end: number): number {
-  const left = end - performance.now();
-  return left > 0 ? Math.ceil(left) : 0;
-}
-
-/** The command's result from its Sense IU and the bytes its data phase moved (capped at the buffer). */
-function resultOfSenseIu(
-  iu: Extract<StatusIu, { id: 'sense' }>,
-  direction: ScsiRequest['direction'],
-  buffer: Uint8Array | undefined,
-  moved: number,
-): ScsiResult {
-  const length = buffer?.length ?? 0;
-  const transferred = Math.min(moved, length);
-  const sense = senseOf(iu.sense);
-  return {
-    status: iu.status,
-    ...(sense ? { sense } : {}),
-    data: direction === 'in' && buffer ? buffer.subarray(0, transferred) : new Uint8Array(0),
-    transferred,
-    residue: length - transferred,
-    durationNs: 0,
-  };
-}
-
-function senseOf(bytes: Uint8Array): DecodedSense | undefined {
-  if (bytes.length === 0) return undefined;
-  try {
-    return decodeSense(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-function asError(err: unknown): UsbScsiError {
-  return isUsbScsiError(err) ? err : new UsbScsiError(ErrorCodes.IO, String(err), { cause: err });
-}
-
-function ignoreGone(err: unknown): void {
-  if (isUsbScsiError(err) && err.code === ErrorCodes.DEVICE_GONE) return;
-  throw err;
 }

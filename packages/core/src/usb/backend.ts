@@ -128,23 +128,35 @@ export interface TransferResult {
 }
 
 /**
- * One UAS command on bulk streams, its transfers posted together: the Command IU on the command
- * pipe (no stream) and the data phase (if any) on stream `streamId`. The status read is the
- * caller's, posted before (its IU may come while the data is still pending).
+ * One UAS command on bulk streams as one plan, its transfers posted together in this order: the
+ * status read on stream `streamId` of `statusIn`, the data phase (if any) on the same stream,
+ * the Command IU on the command pipe (no stream). The status read is posted again, by the
+ * backend and with no round trip to the caller, each time it receives exactly the `ready` bytes
+ * (the Read/Write Ready IU core expects for this tag); the plan ends when it receives anything
+ * else (whatever is still pending is cancelled then), or when the Command IU did not go out whole.
  */
 export interface StreamCommandRequest {
+  statusIn: number;
+  /** Where the status IU lands; at least the longest status IU the caller accepts. */
+  status: Uint8Array;
+  /** 1 to 8 bytes: a status IU that is not the command's last. Absent: the first status IU ends the plan. */
+  ready?: Uint8Array;
   commandOut: number;
   /** The Command IU's bytes. */
   command: Uint8Array;
   streamId: number;
   data?: { endpoint: number; buffer: Uint8Array };
-  /** The budget of both; 1 to 2^31-1 ms. */
+  /** The whole plan's budget; 1 to 2^31-1 ms. A status read still pending then comes back TIMEOUT. */
   timeoutMs: number;
   signal?: AbortSignal;
 }
 
-/** What each transfer did; a Command IU that did not go out cancels the data transfer. */
+/** What each transfer did (facts: the caller decides what they mean). */
 export interface StreamCommandResult {
+  /** The last status read; its bytes are in the request's `status`. */
+  status: TransferResult;
+  /** Status reads that received `ready` and were posted again. */
+  readies: number;
   command: TransferResult;
   data?: TransferResult;
 }
@@ -337,9 +349,10 @@ export interface UsbDeviceHandle {
   ): Promise<TransferResult>;
 
   /**
-   * Optional (with `streamTransfer`): a UAS command's Command IU and data transfer as one plan,
-   * posted at once; resolves when both have ended. `signal` cancels what is still pending.
-   * Without it, core posts the same transfers one by one.
+   * Optional (with `streamTransfer`): a UAS command's status read, data transfer and Command IU
+   * as one plan (`StreamCommandRequest`); resolves when the status read brought something other
+   * than its Ready IU (or the Command IU failed) and everything else has come back. `signal`
+   * cancels what is still pending. Without it, core posts the same transfers one by one.
    */
   streamCommand?(request: StreamCommandRequest): Promise<StreamCommandResult>;
 

@@ -56,6 +56,8 @@ interface UasCommand {
   result?: TargetResult;
   /** Data phase announced by Read/Write Ready (without streams). */
   ready: boolean;
+  /** A `not-ready` fault took this command: NOT READY sense instead of running it. */
+  notReady?: 'becoming-ready' | 'medium-not-present';
 }
 
 /**
@@ -198,6 +200,9 @@ export class UasDevice {
     };
     if (faults.take('uas-lost-status', ctx)) command.phase = 'lost';
     else if (faults.take('uas-wrong-tag', ctx)) command.tag = tag ^ 0x4000;
+    // INQUIRY, REQUEST SENSE and REPORT LUNS report normally (as on BOT, SPC-5 §5.14).
+    const notReady = [0x12, 0x03, 0xa0].includes(cdb[0]!) ? undefined : faults.take('not-ready', ctx);
+    if (notReady) command.notReady = notReady.reason ?? 'becoming-ready';
     this.commands.set(tag, command);
     this.stats.maxOutstanding = Math.max(this.stats.maxOutstanding, this.commands.size);
     if (command.phase === 'lost') return;
@@ -229,15 +234,18 @@ export class UasDevice {
     if (!input) command.phase = 'executing';
     const generation = this.generation;
     const run = () => {
-      void this.options.target
-        .execute({
-          lun: command.lun,
-          cdb: command.cdb,
-          dataOut,
-          hostDirection: input ? 'in' : dataOut.length > 0 ? 'out' : 'none',
-          hostLength: input ? hostLength : dataOut.length,
-          tag: command.tag,
-        })
+      const sense = command.notReady === 'medium-not-present' ? Sense.mediumNotPresent() : Sense.becomingReady();
+      const outcome: Promise<TargetResult> = command.notReady
+        ? Promise.resolve({ status: 0x02, data: new Uint8Array(0), sense })
+        : this.options.target.execute({
+            lun: command.lun,
+            cdb: command.cdb,
+            dataOut,
+            hostDirection: input ? 'in' : dataOut.length > 0 ? 'out' : 'none',
+            hostLength: input ? hostLength : dataOut.length,
+            tag: command.tag,
+          });
+      void outcome
         .catch((): TargetResult => ({ status: 0x02, data: new Uint8Array(0), sense: Sense.internalTargetFailure() }))
         .then((result) => {
           // aborted or reset while it ran: the result goes nowhere
@@ -260,7 +268,15 @@ export class UasDevice {
   }
 
   private queueData(command: UasCommand): void {
-    if (this.activeStreams > 0) return; // the host's stream transfers find it by tag
+    if (this.activeStreams > 0) {
+      // The host's stream transfers find it by tag. Some bridges announce the data phase anyway.
+      const ready = this.options.faults.take('uas-ready-on-streams', { opcode: command.cdb[0]!, lun: command.lun });
+      if (ready) {
+        const id = command.phase === 'data-in' ? IuId.READ_READY : IuId.WRITE_READY;
+        this.queueStatus(streamOf(command), iu(id, command.tag, ready.bytes ?? 4));
+      }
+      return;
+    }
     this.dataQueue.push(command);
     this.announceData();
   }

@@ -162,6 +162,15 @@ export async function registerUasTransportCases(scenario, native) {
             assertBytesEqual(r.data, theirs.subarray(off, off + size), `READ ${size} at +${off}`);
           }
         }
+        // One 16 MiB command on streams (once E_NO_MEMORY: its data phase was one URB of all
+        // usbfs_memory_mb beside the Command IU). Not on EHCI, where usb-uas moves well under
+        // 1 MiB/s here: 16 MiB would outlast any budget worth waiting for.
+        if (tr.streams > 0) {
+          const around = (12 << 20) / BLOCK;
+          const whole = await read10(tr, REGION.lba - around, 16 << 20);
+          assertEqual([whole.status, whole.transferred], [0, 16 << 20], 'READ of 16 MiB in one command');
+          assertBytesEqual(whole.data.subarray(12 << 20, (12 << 20) + REGION.bytes), theirs, 'READ of 16 MiB');
+        }
         const chunk = 1 << 20;
         for (let off = 0; off < ours.length; off += chunk) {
           const w = await tr.execute({

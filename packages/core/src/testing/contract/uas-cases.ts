@@ -261,4 +261,93 @@ export const uasCases: ContractCase[] = [
       await inquiryWorks(tr, 'an overlapped tag');
     },
   ),
+
+  uasCase(
+    'uas-ready-reposted',
+    'a bridge that sends Read/Write Ready on streams: the status read is posted again inside the plan; data intact',
+    ['uas-ready-on-streams'],
+    async (tr, ctx) => {
+      if (tr.streams === 0) ctx.skip('Ready IUs on streams: this device runs without streams');
+      if (typeof ctx.env.device === 'string') ctx.skip(`writes only where the case owns the medium: ${ctx.env.device}`);
+      await ctx.inject({ kind: 'uas-ready-on-streams', opcode: 0x2a });
+      await ctx.inject({ kind: 'uas-ready-on-streams', opcode: 0x28 });
+      const data = pattern(4 * BLOCK, 9);
+      const before = tr.readyIus;
+      const w = await tr.execute({ cdb: write10(SCRATCH_LBA, 4), direction: 'out', data });
+      assert.deepEqual([w.status, w.transferred], [GOOD, 4 * BLOCK], 'WRITE(10) after Write Ready');
+      const r = await tr.execute({ cdb: read10(SCRATCH_LBA, 4), direction: 'in', data: new Uint8Array(4 * BLOCK) });
+      assert.deepEqual([r.status, r.transferred], [GOOD, 4 * BLOCK], 'READ(10) after Read Ready');
+      assert.deepEqual(r.data, data, 'the blocks read back are the blocks written');
+      assert.equal(tr.readyIus - before, 2, 'one Ready IU per command, each re-posted on by the backend');
+    },
+  ),
+
+  uasCase(
+    'uas-ready-malformed',
+    'a Ready IU on streams that is not the 4 bytes the spec gives it: E_PHASE_ERROR (never a hang), ' +
+      'ABORT TASK, the device answers',
+    ['uas-ready-on-streams'],
+    async (tr, ctx, events) => {
+      if (tr.streams === 0) ctx.skip('Ready IUs on streams: this device runs without streams');
+      await ctx.inject({ kind: 'uas-ready-on-streams', opcode: 0x28, bytes: 8 });
+      const err = await rejection(
+        tr.execute({ cdb: read10(0, 1), direction: 'in', data: new Uint8Array(BLOCK), timeoutMs: 5000 }),
+        'READ(10) announced by an 8-byte Read Ready',
+      );
+      assert.equal(err.code, 'E_PHASE_ERROR');
+      assert.ok(
+        events.some((e) => e.type === 'abort-task'),
+        'ABORT TASK reported',
+      );
+      await inquiryWorks(tr, 'a malformed Ready IU');
+    },
+    { taskManagementTimeoutMs: TMF_MS },
+  ),
+
+  uasCase(
+    'uas-job-queued',
+    'a job of 16 READs: several in flight by tag, every byte in its place (the blocks read one by one)',
+    undefined,
+    async (tr) => {
+      const { blockSize } = await capacity(tr);
+      const per = 4;
+      const commands = Array.from({ length: 16 }, (_, i) => ({ cdb: read10(i * per, per), length: per * blockSize }));
+      const data = new Uint8Array(16 * per * blockSize);
+      tr.maxOutstanding = 0;
+      const r = await tr.executeJob({ commands, direction: 'in', data });
+      assert.deepEqual(r, { done: 16 });
+      assert.ok(tr.maxOutstanding >= Math.min(2, tr.queueDepth), `at most ${tr.maxOutstanding} outstanding at once`);
+      for (let i = 0; i < 16; i += 5) {
+        const one = await tr.execute({
+          cdb: read10(i * per, per),
+          direction: 'in',
+          data: new Uint8Array(per * blockSize),
+        });
+        assert.deepEqual(
+          data.subarray(i * per * blockSize, (i + 1) * per * blockSize),
+          one.data,
+          `command ${i}'s blocks`,
+        );
+      }
+    },
+  ),
+
+  uasCase(
+    'uas-job-check-condition-mid',
+    "the 4th READ of a queued job ends CHECK CONDITION (NOT READY) in its Sense IU: done 3, that one's result",
+    ['not-ready'],
+    async (tr, ctx) => {
+      await ctx.inject({ kind: 'not-ready', opcode: 0x28, skip: 3 });
+      const commands = Array.from({ length: 8 }, (_, i) => ({ cdb: read10(i * 2, 2), length: 2 * BLOCK }));
+      const r = await tr.executeJob({ commands, direction: 'in', data: new Uint8Array(8 * 2 * BLOCK) });
+      assert.equal(r.done, 3);
+      assert.equal(r.result?.status, CHECK_CONDITION);
+      assert.deepEqual(
+        [r.result?.sense?.senseKey, r.result?.sense?.asc, r.result?.sense?.ascq],
+        [2, 4, 1],
+        'NOT READY',
+      );
+      await inquiryWorks(tr, 'a job that stopped');
+    },
+  ),
 ];
