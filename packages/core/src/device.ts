@@ -579,7 +579,8 @@ export class ScsiDevice {
       const n = piece.length / blockSize;
       if (!Number.isInteger(n) || n === 0 || n > left)
         throw badInput(
-          `a piece of ${piece.length} bytes is not 1 to ${left} whole ${blockSize}-byte blocks (what is left of the range)`,
+          `a piece of ${piece.length} bytes is not 1 to ${left} whole ${blockSize}-byte blocks ` +
+            '(what is left of the range)',
         );
       const at = next;
       next += BigInt(n);

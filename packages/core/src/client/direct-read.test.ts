@@ -131,10 +131,11 @@ describe('readRangeInto', () => {
   });
 
   it("a refusal is the envelope's typed error with its details and the HTTP status", async () => {
-    answer = (res) =>
+    answer = (res) => {
       res
         .writeHead(409, { 'content-type': 'application/json' })
         .end(JSON.stringify({ error: { code: 'E_BUSY', message: 'leased by x', details: { holder: 'x' } } }));
+    };
     await expect(read(new Uint8Array(MIB))).rejects.toMatchObject({
       code: ErrorCodes.BUSY,
       message: 'leased by x',
