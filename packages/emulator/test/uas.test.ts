@@ -211,3 +211,41 @@ describe('UAS open', () => {
     await backend.dispose();
   });
 });
+
+describe('UAS LUNs: REPORT LUNS at open (UAS has no GET MAX LUN)', () => {
+  const twoLuns = {
+    luns: [
+      { blockSize: 512, blockCount: 2048 },
+      { blockSize: 4096, blockCount: 64 },
+    ],
+  };
+
+  it.each([['high' as const], ['super' as const]])('a two-LUN device (%s speed): maxLun 1', async (speed) => {
+    const { tr, sim } = await uas({ speed, ...twoLuns });
+    expect(tr.maxLun).toBe(1);
+    expect(sim.uas.stats.commands).toBe(1); // REPORT LUNS, nothing else before the caller's commands
+  });
+
+  it('openDevice --lun 1 on UAS reaches that LUN; a LUN past what REPORT LUNS listed is refused', async () => {
+    const backend = new EmulatorBackend({
+      devices: [new SimulatedDevice({ ...DEFAULT_SIM_DEVICE, speed: 'super', interfaces: 'uas-only', ...twoLuns })],
+    });
+    const second = await openDevice({ backend, lun: 1 });
+    expect(second.transportKind).toBe('uas');
+    expect(await second.readCapacity()).toMatchObject({ blockSize: 4096, blocks: 64n });
+    await second.close();
+    await expect(openDevice({ backend, lun: 2 })).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    await backend.dispose();
+  });
+
+  it('a device whose REPORT LUNS fails (Response IU INVALID IU) still opens as single-LUN and answers', async () => {
+    const device = new SimulatedDevice({ ...DEFAULT_SIM_DEVICE, interfaces: 'uas-only', speed: 'super', ...twoLuns });
+    device.faults.inject({ kind: 'uas-response', opcode: 0xa0 });
+    const backend = new EmulatorBackend({ devices: [device] });
+    const [info] = await backend.list();
+    const tr = await UasTransport.open(await backend.open(info!), { taskManagementTimeoutMs: 300 });
+    open = { tr, backend };
+    expect(tr.maxLun).toBe(0);
+    expect((await readOne(tr, 0)).status).toBe(0);
+  });
+});

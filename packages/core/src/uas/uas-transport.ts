@@ -26,6 +26,7 @@ import { STATUS_READ_TIMEOUT_MS, readStatusStream } from './status-stream.js';
 import { allocateStreams, refusesUas, streamEndpoints } from './setup.js';
 import { commandOnStreams, type StreamsContext } from './on-streams.js';
 import { runQueuedJob } from './queued-job.js';
+import { highestReportedLun } from './luns.js';
 import { asError, cancelled, ignoreGone, phaseError, responseError, resultOfSenseIu } from './outcomes.js';
 import { Slots, leftMs, nextMacrotask, settledWithin, stopper } from './timing.js';
 
@@ -70,8 +71,11 @@ export interface UasTransportOptions {
  */
 export class UasTransport implements ScsiTransport {
   readonly kind = 'uas' as const;
-  /** UAS has no GET MAX LUN; LUN 0 is the one every device has. */
-  readonly maxLun = 0;
+  /** Highest LUN REPORT LUNS listed at open (luns.ts): UAS has no GET MAX LUN. */
+  get maxLun(): number {
+    return this.highestLun;
+  }
+  private highestLun = 0;
   readonly fdStreaming = false;
   private readonly tasks = new Map<number, UasTask>();
   private readonly tags: TagAllocator;
@@ -143,7 +147,9 @@ export class UasTransport implements ScsiTransport {
         streams > 0
           ? Math.min(streams, asked ?? DEFAULT_QUEUE_DEPTH)
           : Math.min(asked ?? DEFAULT_QUEUE_DEPTH, MAX_QUEUE_DEPTH_WITHOUT_STREAMS);
-      return new UasTransport(handle, pipes, streams, depth, options, detached);
+      const transport = new UasTransport(handle, pipes, streams, depth, options, detached);
+      transport.highestLun = await highestReportedLun((request) => transport.execute(request));
+      return transport;
     } catch (err) {
       if (streams > 0) await handle.freeStreams?.(streamEndpoints(pipes)).catch(() => undefined);
       await handle.releaseInterface(n).catch(() => undefined);
