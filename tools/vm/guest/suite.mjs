@@ -36,7 +36,10 @@ if (only === 'uas' && (scenario === 'xhci' || scenario === 'ehci')) {
   await registerSgCases(scenario, backends);
 } else if (scenario === 'xhci' || scenario === 'ehci') {
   await registerQemuDiskCases(scenario, backends);
-  await registerContractCases(scenario, backends, (name, b) => qemuDiskEnv(scenario, name, b));
+  // Its UAS cases run on the usb-uas disk (cases/uas.mjs): this one has no UAS alternate.
+  await registerContractCases(scenario, backends, (name, b) => qemuDiskEnv(scenario, name, b), {
+    levels: ['backend', 'exchange'],
+  });
   await registerBotCases(scenario, backends);
   await registerDeviceCases(scenario, backends);
   await registerSgCases(scenario, backends);

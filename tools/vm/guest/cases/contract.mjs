@@ -7,7 +7,7 @@
 // per case costs seconds under TCG); the cases find the interface free and leave it so.
 import { test, skip, skipNow } from '../runner.mjs';
 import { waitForKernelDisk } from './bot.mjs';
-import { QEMU_VID, QEMU_PID } from '../util.mjs';
+import { QEMU_VID, QEMU_PID, QEMU_UAS_PID, waitForUasDisk } from '../util.mjs';
 
 const repo = process.cwd();
 
@@ -50,6 +50,26 @@ export function qemuDiskEnv(scenario, name, backend) {
       "QEMU's usb-storage answers the §6.7 mismatches its own way and its disk is not the suite's to write " +
       '(the thirteen cases run on the gadget)',
     device: "QEMU's usb-storage has no programmable faults (fault cases run on the gadget scenario)",
+  };
+}
+
+/**
+ * QEMU's usb-uas disk (46f4:0003, UAS only) as a contract env: the `uas` cases that need no fault
+ * (INQUIRY and capacity, CHECK CONDITION, a long CDB refused, queued READs, a queued job) run
+ * against the real device and the kernel's xHCI or EHCI; `uas` is detached once for them.
+ */
+export function qemuUasEnv(scenario, name, backend) {
+  return {
+    name: `${scenario}/${name}/uas`,
+    backend,
+    select: byIds(QEMU_VID, QEMU_UAS_PID),
+    transports: ['uas'],
+    idleIn: 'stall',
+    invalidCbwOut: 'stall',
+    followsBotCases: 'a UAS-only device has no Bulk-Only alternate setting',
+    device: "QEMU's usb-uas has no programmable faults (the UAS fault cases run on the emulator)",
+    driver: 'uas',
+    waitForDisk: waitForUasDisk,
   };
 }
 
@@ -98,44 +118,50 @@ export function gadgetEnv(name, backend, gadget, vid, pid) {
   return env;
 }
 
-function botInterfaceNumber(info) {
-  return info.configurations[0].interfaces.find((i) => i.interfaceClass === 8 && i.interfaceProtocol === 0x50)
+/** The mass-storage interface the kernel binds: Bulk-Only (50h), else UAS (62h, usb-uas). */
+function storageInterfaceNumber(info) {
+  const storage = info.configurations[0].interfaces.filter((i) => i.interfaceClass === 8);
+  return (storage.find((i) => i.interfaceProtocol === 0x50) ?? storage.find((i) => i.interfaceProtocol === 0x62))
     .interfaceNumber;
 }
 
-/** Takes the interface from usb-storage for the suite (the disk goes away). */
+/** Takes the interface from usb-storage (or uas) for the suite (the disk goes away). */
 async function detachForSuite(env) {
   const info = env.select(await env.backend.list());
   if (!info) throw new Error(`${env.name}: the device under test is not listed`);
   const h = await env.backend.open(info);
   try {
-    const n = botInterfaceNumber(info);
+    const n = storageInterfaceNumber(info);
     if (await h.kernelDriverActive(n)) await h.detachKernelDriver(n);
   } finally {
     await h.close();
   }
 }
 
-/** Gives the interface back to usb-storage and waits for its disk. */
+/** Gives the interface back to usb-storage (or uas) and waits for its disk. */
 async function attachAfterSuite(env) {
   const info = env.select(await env.backend.list());
   if (!info) throw new Error(`${env.name}: the device under test is not listed`);
   const h = await env.backend.open(info);
   try {
-    const n = botInterfaceNumber(info);
+    const n = storageInterfaceNumber(info);
     await h.claimInterface(n).catch(() => undefined);
     await h.releaseInterface(n).catch(() => undefined);
     await h.attachKernelDriver(n);
   } finally {
     await h.close();
   }
-  await waitForKernelDisk();
+  await (env.waitForDisk ?? waitForKernelDisk)();
 }
 
-/** Registers every contract case for each backend, with `makeEnv(name, backend)`. */
-export async function registerContractCases(scenario, backends, makeEnv) {
+/**
+ * Registers every contract case for each backend, with `makeEnv(name, backend)`; with `levels`,
+ * only the cases of those levels (a UAS-only device has no Bulk-Only cases to skip one by one).
+ */
+export async function registerContractCases(scenario, backends, makeEnv, { levels } = {}) {
   const { suite, reason } = await loadSuite();
   let counted = 0;
+  const cases = (suite?.CONTRACT_CASES ?? []).filter((c) => !levels || levels.includes(c.level));
   for (const { name, backend, reason: unavailable } of backends) {
     const label = (c) => `[${scenario}/${name}] contract ${c.level}: ${c.title} [${c.id}]`;
     if (!suite) {
@@ -145,8 +171,9 @@ export async function registerContractCases(scenario, backends, makeEnv) {
       continue;
     }
     const env = backend ? makeEnv(name, backend) : null;
-    if (env) test(`[${scenario}/${name}] contract: detach usb-storage for the suite`, () => detachForSuite(env));
-    for (const c of suite.CONTRACT_CASES) {
+    const driver = env?.driver ?? 'usb-storage';
+    if (env) test(`[${scenario}/${name}] contract: detach ${driver} for the suite`, () => detachForSuite(env));
+    for (const c of cases) {
       if (!env) {
         skip(label(c), unavailable);
         continue;
@@ -179,13 +206,13 @@ export async function registerContractCases(scenario, backends, makeEnv) {
     }
     if (env)
       test(
-        `[${scenario}/${name}] contract: give the interface back to usb-storage, its disk returns`,
+        `[${scenario}/${name}] contract: give the interface back to ${driver}, its disk returns`,
         () => attachAfterSuite(env),
         { timeoutMs: 60_000 },
       );
   }
   console.log(
     `VM_NOTE contract suite on ${scenario}: ${counted} cases registered to run, ` +
-      `${suite?.CONTRACT_CASES.length ?? 0} per backend in all`,
+      `${cases.length} per backend in all${levels ? ` (levels ${levels.join(', ')} only)` : ''}`,
   );
 }

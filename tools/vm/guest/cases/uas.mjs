@@ -11,6 +11,7 @@ import { randomFillSync } from 'node:crypto';
 import { test, skip } from '../runner.mjs';
 import { loadHandoff } from './core-api.mjs';
 import { registerUasTransportCases } from './uas-transport.mjs';
+import { registerContractCases, qemuUasEnv } from './contract.mjs';
 import { RawUas, RC, TMF, commandIu, pipeUsage, readConfigDescriptor } from '../uas-raw.mjs';
 import {
   QEMU_UAS_PID,
@@ -350,10 +351,12 @@ export async function registerUasCases(scenario, backends) {
   const handoff = await loadHandoff();
   registerEngineCases(scenario, native, handoff);
   await registerUasTransportCases(scenario, native);
-  skip(
-    `[${scenario}/uas] contract suite against usb-uas`,
-    "the contract suite's cases are BOT's (backend cases talk CBW/CSW on 0x02/0x81, exchange cases run " +
-      "BotTransport): it has no UAS cases for this device yet; the cases above and UasTransport's below cover it",
+  // The contract suite's UAS cases on the real device (its BOT cases need a Bulk-Only alternate).
+  await registerContractCases(
+    scenario,
+    [{ name: 'uas/native', backend: native?.backend, reason: native?.reason ?? 'no native backend' }],
+    (_name, backend) => qemuUasEnv(scenario, 'native', backend),
+    { levels: ['uas'] },
   );
   const nodeUsb = backends.find((b) => b.name === 'node-usb');
   if (nodeUsb)
