@@ -3,7 +3,6 @@
 #include <sys/ioctl.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -13,16 +12,6 @@
 
 namespace usbscsi {
 namespace {
-
-uint64_t NowNs() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
-bool InPlace(const uint8_t* data, uint32_t length) {
-  return reinterpret_cast<uintptr_t>(data) % kSgPageBytes == 0 && length % 512 == 0;
-}
 
 // What the lanes share.
 struct Lanes {
@@ -67,7 +56,7 @@ struct Lanes {
         break;
       }
       uint8_t* data = job.data + c.offset;
-      const bool viaBounce = !InPlace(data, c.length);
+      const bool viaBounce = !SgInPlace(data, c.length);
       if (viaBounce && bounce == nullptr) {  // cannot happen: the node gave every lane a buffer
         Stop(i, sg_io_hdr_t{}, sense, 0, MakeError("E_IO", "SG_IO job on " + path + ": no aligned buffer"), false);
         break;
@@ -85,17 +74,17 @@ struct Lanes {
       if (viaBounce) {
         bounced++;
         if (job.out) {
-          const uint64_t copyStart = NowNs();
+          const uint64_t copyStart = SgNowNs();
           std::memcpy(bounce, data, c.length);
-          copyNs += NowNs() - copyStart;
+          copyNs += SgNowNs() - copyStart;
         }
       }
-      const uint64_t start = NowNs();
+      const uint64_t start = SgNowNs();
       int rc;
       do rc = ioctl(fd, SG_IO, &h);
       while (rc < 0 && errno == EINTR);
       const int err = errno;
-      const uint64_t took = NowNs() - start;
+      const uint64_t took = SgNowNs() - start;
       ioctlNs += took;
       if (rc < 0) {
         Stop(i, h, sense, took, FromErrno(err, "SG_IO on " + path), false);
@@ -105,9 +94,9 @@ struct Lanes {
         // Only what the device sent: the rest of the lane's buffer is an earlier command's.
         const int32_t resid = h.resid;
         const uint32_t moved = resid <= 0 ? c.length : static_cast<uint32_t>(resid) < c.length ? c.length - resid : 0;
-        const uint64_t copyStart = NowNs();
+        const uint64_t copyStart = SgNowNs();
         std::memcpy(data, bounce, moved);
-        copyNs += NowNs() - copyStart;
+        copyNs += SgNowNs() - copyStart;
       }
       const bool plain = h.status == 0 && h.host_status == 0 && (h.driver_status & 0x0f) == 0 && h.resid == 0 &&
                          h.sb_len_wr == 0;
@@ -160,7 +149,7 @@ std::unique_ptr<SgJob> SgJobArg(Napi::Env env, const Napi::Value& tableValue, co
   job->data = data.Data();
   job->dataBytes = data.ByteLength();
   for (const SgJobCommand& c : job->commands)
-    if (!InPlace(job->data + c.offset, c.length) && c.length > job->bounceBytes) job->bounceBytes = c.length;
+    if (!SgInPlace(job->data + c.offset, c.length) && c.length > job->bounceBytes) job->bounceBytes = c.length;
   job->keep = Napi::Persistent(dataValue);
   return job;
 }

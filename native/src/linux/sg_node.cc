@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -12,16 +11,6 @@
 
 namespace usbscsi {
 namespace {
-
-uint64_t NowNs() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
-bool Aligned(const uint8_t* data, uint32_t length) {
-  return reinterpret_cast<uintptr_t>(data) % kSgPageBytes == 0 && length % 512 == 0;
-}
 
 // SG_IO on a pool thread; the data phase through the node's bounce buffer when `cmd.bounced`.
 class PoolCommand : public Napi::AsyncWorker {
@@ -43,7 +32,7 @@ class PoolCommand : public Napi::AsyncWorker {
     do rc = ioctl(fd_, SG_IO, &c.hdr);
     while (rc < 0 && errno == EINTR);
     const int err = errno;
-    c.durationNs = NowNs() - c.startNs;
+    c.durationNs = SgNowNs() - c.startNs;
     if (rc < 0) {
       error_ = FromErrno(err, "SG_IO on " + node_->path());
       return;
@@ -289,7 +278,7 @@ Napi::Promise SgNode::Execute(Napi::Env env, std::unique_ptr<SgCommand> cmd) {
   h.mx_sb_len = kSgSenseBytes;
   h.sbp = cmd->sense;
   uint8_t* data = static_cast<uint8_t*>(h.dxferp);
-  if (block_ && cmd->length > 0 && !Aligned(data, cmd->length) && !bounceBusy_) {
+  if (block_ && cmd->length > 0 && !SgInPlace(data, cmd->length) && !bounceBusy_) {
     if (bounceBytes_ < cmd->length) {
       const size_t bytes = (cmd->length + kSgPageBytes - 1) / kSgPageBytes * kSgPageBytes;
       void* p = nullptr;
@@ -307,7 +296,7 @@ Napi::Promise SgNode::Execute(Napi::Env env, std::unique_ptr<SgCommand> cmd) {
     }
   }
   Begin();
-  cmd->startNs = NowNs();
+  cmd->startNs = SgNowNs();
   if (poll_ != nullptr && cmd->length <= kSgAsyncMaxBytes) ExecuteQueued(std::move(cmd));
   else ExecuteOnPool(env, std::move(cmd));
   return promise;
@@ -369,7 +358,7 @@ void SgNode::Drain() {
     if (it == queued_.end()) continue;  // not ours (cannot happen on our own descriptor): drop it
     std::unique_ptr<SgCommand> cmd = std::move(it->second);
     queued_.erase(it);
-    cmd->durationNs = NowNs() - cmd->startNs;
+    cmd->durationNs = SgNowNs() - cmd->startNs;
     // The kernel wrote the sense through the command's own sbp; the rest comes back in `h`.
     cmd->hdr.status = h.status;
     cmd->hdr.masked_status = h.masked_status;

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -37,6 +38,18 @@ constexpr uint32_t kSgAsyncMaxBytes = 64 * 1024;
 // 0..39), f64 duration ns (40..47), the sense bytes from 64. The facts come back in the caller's
 // memory instead of an object built property by property, which costs more than the command.
 constexpr size_t kSgFactsBytes = 64 + kSgSenseBytes;
+
+// Monotonic nanoseconds, for the durations commands and jobs report.
+inline uint64_t SgNowNs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+// Memory the block layer maps for SG_IO instead of copying (page-aligned, whole sectors).
+inline bool SgInPlace(const uint8_t* data, uint32_t length) {
+  return reinterpret_cast<uintptr_t>(data) % kSgPageBytes == 0 && length % 512 == 0;
+}
 
 struct SgCommand {
   explicit SgCommand(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}

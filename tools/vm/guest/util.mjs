@@ -1,4 +1,5 @@
 // Helpers shared by the guest cases: waiting on sysfs, finding QEMU's disk, assertions.
+import { execFileSync } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -121,8 +122,12 @@ export function kernelWrite(dev, lba, bytes) {
   }
 }
 
-/** Reads `length` bytes at 512-byte block `lba` of the disk node `dev` through the kernel. */
+/**
+ * Reads `length` bytes at 512-byte block `lba` of the disk node `dev` through the kernel, past its
+ * page cache (dropped first: SG_IO and a leased device's writes bypass it).
+ */
 export function kernelRead(dev, lba, length) {
+  execFileSync('blockdev', ['--flushbufs', dev]);
   const out = new Uint8Array(length);
   const fd = openSync(dev, 'r');
   try {

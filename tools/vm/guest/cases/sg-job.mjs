@@ -1,10 +1,8 @@
 // SG_IO jobs (PassThroughTransport.executeJob over the addon's node.job): a READ or WRITE range run
 // in the engine with no JavaScript per command, against the kernel's own bytes.
-import { execFileSync } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { test } from '../runner.mjs';
-import { assert, assertEqual, assertBytesEqual, sdDisks, sgOfDisk } from '../util.mjs';
+import { assert, assertEqual, assertBytesEqual, kernelRead, kernelWrite, sdDisks, sgOfDisk } from '../util.mjs';
 
 const root = process.cwd();
 const LBA = 122880; // 60 MiB: clear of the other cases' regions (sg.mjs ends below 56 MiB)
@@ -35,28 +33,6 @@ function commandsOf(make, lba, bytes, per = PER) {
 
 const disk = () => `/dev/${sdDisks()[0]}`;
 
-function kernelRead(lba, length) {
-  execFileSync('blockdev', ['--flushbufs', disk()]);
-  const fd = openSync(disk(), 'r');
-  try {
-    const got = new Uint8Array(length);
-    assertEqual(readSync(fd, got, 0, length, lba * 512), length, 'kernel read length');
-    return got;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function kernelWrite(lba, data) {
-  const fd = openSync(disk(), 'r+');
-  try {
-    assertEqual(writeSync(fd, data, 0, data.length, lba * 512), data.length, 'kernel write length');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 async function transport() {
   const { PassThroughTransport } = await import(`${root}/packages/core/dist/sg/passthrough.js`);
   return PassThroughTransport.open(`/dev/${sgOfDisk(sdDisks()[0])}`);
@@ -69,9 +45,9 @@ async function roundTrip() {
     const out = randomFillSync(new Uint8Array(RANGE + 1).subarray(1)); // never page-aligned
     const w = await t.executeJob({ commands: commandsOf(write10, LBA, RANGE), direction: 'out', data: out });
     assertEqual(w, { done: RANGE / PER }, 'WRITE job from unaligned memory');
-    assertBytesEqual(kernelRead(LBA, RANGE), out, 'kernel read of the WRITE job');
+    assertBytesEqual(kernelRead(disk(), LBA, RANGE), out, 'kernel read of the WRITE job');
     const theirs = randomFillSync(new Uint8Array(RANGE));
-    kernelWrite(LBA, theirs);
+    kernelWrite(disk(), LBA, theirs);
     const back = new Uint8Array(RANGE + 1).subarray(1);
     const r = await t.executeJob({ commands: commandsOf(read10, LBA, RANGE), direction: 'in', data: back });
     assertEqual(r, { done: RANGE / PER }, 'READ job into unaligned memory');
@@ -95,7 +71,7 @@ async function roundTrip() {
       [RANGE / PER, RANGE / PER, RANGE / PER, 0],
       'unaligned memory copied through the aligned buffers, aligned memory moved in place',
     );
-    const theirs = kernelRead(LBA, RANGE);
+    const theirs = kernelRead(disk(), LBA, RANGE);
     assertBytesEqual(plain, theirs, 'copied READ job vs the kernel');
     assertBytesEqual(inPlace, theirs, 'in-place READ job vs the kernel');
   } finally {

@@ -1,23 +1,22 @@
 // SG_IO pass-through (kernel keeps the device) against sg3-utils and against BOT.
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  openSync,
-  readSync,
-  writeSync,
-  fsyncSync,
-  closeSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-} from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { test, skip } from '../runner.mjs';
 import { loadOpen, loadBot } from './core-api.mjs';
 import { perBackend } from './device.mjs';
 import { withBot } from './bot.mjs';
 import { registerSgJobCases } from './sg-job.mjs';
-import { assert, assertEqual, assertBytesEqual, sdDisks, sgOfDisk, usbInterfaceOfDisk } from '../util.mjs';
+import {
+  assert,
+  assertEqual,
+  assertBytesEqual,
+  kernelRead,
+  kernelWrite,
+  sdDisks,
+  sgOfDisk,
+  usbInterfaceOfDisk,
+} from '../util.mjs';
 
 const INQUIRY_36 = Uint8Array.of(0x12, 0, 0, 0, 36, 0);
 const READ_CAPACITY_10 = Uint8Array.of(0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -57,30 +56,7 @@ function viaSgUtils() {
 }
 
 const MIB4 = 4 * 1024 * 1024;
-
-/** The kernel's bytes at `lba`, read past its page cache (SG_IO writes bypass it). */
-function kernelRead(lba, length) {
-  const dev = `/dev/${sdDisks()[0]}`;
-  execFileSync('blockdev', ['--flushbufs', dev]);
-  const fd = openSync(dev, 'r');
-  try {
-    const got = new Uint8Array(length);
-    assertEqual(readSync(fd, got, 0, length, lba * 512), length, 'kernel read length');
-    return got;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function kernelWrite(lba, data) {
-  const fd = openSync(`/dev/${sdDisks()[0]}`, 'r+');
-  try {
-    assertEqual(writeSync(fd, data, 0, data.length, lba * 512), data.length, 'kernel write length');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
+const disk = () => `/dev/${sdDisks()[0]}`;
 
 /**
  * 4 MiB each way through an SG_IO ScsiDevice, compared with the kernel's own bytes. On EHCI
@@ -90,9 +66,9 @@ async function sgRoundTrip(dev, lba) {
   assertEqual(dev.description.transport, 'sg', 'transport');
   const out = randomFillSync(new Uint8Array(MIB4));
   await dev.write(lba, out, { allowMediumWrite: true, timeoutMs: 60_000 });
-  assertBytesEqual(kernelRead(lba, MIB4), out, 'kernel read of the SG_IO write');
+  assertBytesEqual(kernelRead(disk(), lba, MIB4), out, 'kernel read of the SG_IO write');
   const theirs = randomFillSync(new Uint8Array(MIB4));
-  kernelWrite(lba + MIB4 / 512, theirs);
+  kernelWrite(disk(), lba + MIB4 / 512, theirs);
   const back = await dev.read(lba + MIB4 / 512, MIB4 / 512, { timeoutMs: 60_000 });
   assertBytesEqual(back, theirs, 'SG_IO read of the kernel write');
   const hwKb = Number(readFileSync(`/sys/block/${sdDisks()[0]}/queue/max_hw_sectors_kb`, 'utf8'));
@@ -138,7 +114,7 @@ async function sgNodes() {
   }
   const lba = 98304; // 48 MiB: the 4 MiB case below writes its own patterns here afterwards
   const theirs = randomFillSync(new Uint8Array(65536));
-  kernelWrite(lba, theirs);
+  kernelWrite(disk, lba, theirs);
   const aligned = t.allocateBuffer(65536);
   assert(aligned?.pinned === true, 'allocateBuffer gives memory moved in place');
   const r = await t.execute({ cdb: read10(lba, 128), direction: 'in', data: aligned.bytes, timeoutMs: 20_000 });
@@ -163,7 +139,7 @@ async function sgNodes() {
     const out = randomFillSync(new Uint8Array(65536 + 1).subarray(1));
     const w = await node.execute({ cdb: write10(lba, 128), direction: 'out', buffer: out, timeoutMs: 20_000 });
     assertEqual([w.status, w.bounced], [0, true], 'WRITE(10) from unaligned memory');
-    assertBytesEqual(kernelRead(lba, 65536), out, 'kernel read of the copied WRITE(10)');
+    assertBytesEqual(kernelRead(disk(), lba, 65536), out, 'kernel read of the copied WRITE(10)');
   } finally {
     node.close();
   }
