@@ -25,6 +25,16 @@ function has(cmd, args = ['--version']) {
   return r.status === 0;
 }
 
+/** USBSCSI_ASAN of the configured build directory, or null when it is not configured. */
+function cachedAsan() {
+  try {
+    const m = /^USBSCSI_ASAN:BOOL=(\w+)$/m.exec(fs.readFileSync(path.join(buildDir, 'CMakeCache.txt'), 'utf8'));
+    return m ? m[1] === 'ON' : null;
+  } catch {
+    return null;
+  }
+}
+
 let prebuildWhy = null; // why no prebuild serves (install hook only; --force does not look)
 
 function skip(reason, compileFailed = false) {
@@ -93,7 +103,10 @@ function main() {
     return skip('cmake-js is not installed (a dependency of @usbscsi/native: reinstall the package)');
   }
   fs.mkdirSync(buildDir, { recursive: true });
-  const args = [cmakeJs, 'build', '--directory', root, '--out', buildDir, '--log-level', 'warn'];
+  // `cmake-js build` configures only a fresh directory: switching ASan on or off must reconfigure,
+  // or the -D below is ignored and the other kind of binary stays ("ninja: no work to do").
+  const action = cachedAsan() === null || cachedAsan() === asan ? 'build' : 'rebuild';
+  const args = [cmakeJs, action, '--directory', root, '--out', buildDir, '--log-level', 'warn'];
   args.push(`--CDUSBSCSI_UV_INCLUDE=${uvInclude}`);
   if (asan) args.push('--CDUSBSCSI_ASAN=ON');
   else args.push('--CDUSBSCSI_ASAN=OFF');

@@ -150,4 +150,51 @@ describe('native/scripts/install.js', () => {
       ),
     );
   });
+
+  // The prerequisites the script checks before it calls cmake-js (here a stand-in that records how
+  // it was called): without them it stops earlier, which the cases above cover.
+  const canReachCmakeJs = (() => {
+    const ok = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+    return (
+      ok('pkg-config', '--exists', 'libusb-1.0') &&
+      ok('cmake', '--version') &&
+      (ok('c++', '--version') || ok('g++', '--version')) &&
+      existsSync(join(process.execPath, '../../include/node/uv.h'))
+    );
+  })();
+
+  it.runIf(canReachCmakeJs)(
+    'switching ASan on or off reconfigures (cmake-js rebuild); the same kind again only builds',
+    () => {
+      const root = sandbox();
+      const bin = join(root, 'node_modules', 'cmake-js', 'bin');
+      mkdirSync(bin, { recursive: true });
+      writeFileSync(join(root, 'node_modules', 'cmake-js', 'package.json'), '{"name":"cmake-js"}');
+      // Records its action and leaves a binary where a build puts it.
+      writeFileSync(
+        join(bin, 'cmake-js'),
+        "const fs = require('fs'), path = require('path');\n" +
+          "const out = process.argv[process.argv.indexOf('--out') + 1];\n" +
+          "fs.appendFileSync(path.join(out, 'actions.txt'), process.argv[2] + '\\n');\n" +
+          "fs.mkdirSync(path.join(out, 'Release'), { recursive: true });\n" +
+          "fs.writeFileSync(path.join(out, 'Release', 'usbscsi_native.node'), '');\n",
+      );
+      const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+      const cache = (asan: boolean) => {
+        mkdirSync(join(root, 'build'), { recursive: true });
+        writeFileSync(join(root, 'build', 'CMakeCache.txt'), `USBSCSI_ASAN:BOOL=${asan ? 'ON' : 'OFF'}\n`);
+      };
+      const actions = () =>
+        readFileSync(join(root, 'build', 'actions.txt'), 'utf8')
+          .trim()
+          .split('\n');
+      expect(run(root, env, '--force').status).toBe(0); // not configured yet: build
+      cache(false);
+      expect(run(root, env, '--asan').status).toBe(0); // OFF -> ON
+      cache(true);
+      expect(run(root, env, '--asan').status).toBe(0); // ON again
+      expect(run(root, env, '--force').status).toBe(0); // ON -> OFF
+      expect(actions()).toEqual(['build', 'rebuild', 'build', 'rebuild']);
+    },
+  );
 });
