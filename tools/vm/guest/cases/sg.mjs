@@ -139,7 +139,7 @@ async function sgNodes() {
     const out = randomFillSync(new Uint8Array(65536 + 1).subarray(1));
     const w = await node.execute({ cdb: write10(lba, 128), direction: 'out', buffer: out, timeoutMs: 20_000 });
     assertEqual([w.status, w.bounced], [0, true], 'WRITE(10) from unaligned memory');
-    assertBytesEqual(kernelRead(disk(), lba, 65536), out, 'kernel read of the copied WRITE(10)');
+    assertBytesEqual(kernelRead(disk, lba, 65536), out, 'kernel read of the copied WRITE(10)');
   } finally {
     node.close();
   }
