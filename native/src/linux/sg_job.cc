@@ -180,20 +180,8 @@ Napi::Object SgJobResultObject(Napi::Env env, const SgJob& job) {
   out.Set("ioctlNs", Napi::Number::New(env, static_cast<double>(job.ioctlNs)));
   out.Set("copyNs", Napi::Number::New(env, static_cast<double>(job.copyNs)));
   if (job.stopped && !job.wasCancelled) {
-    const sg_io_hdr_t& h = job.stop;
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("status", h.status);
-    r.Set("maskedStatus", h.masked_status);
-    r.Set("msgStatus", h.msg_status);
-    r.Set("hostStatus", h.host_status);
-    r.Set("driverStatus", h.driver_status);
-    r.Set("resid", h.resid);
-    r.Set("durationMs", h.duration);
-    r.Set("durationNs", Napi::Number::New(env, static_cast<double>(job.durationNs)));
-    r.Set("info", h.info);
-    const size_t senseBytes = h.sb_len_wr < sizeof job.sense ? h.sb_len_wr : sizeof job.sense;
-    r.Set("sense", Napi::Buffer<uint8_t>::Copy(env, job.sense, senseBytes));
-    out.Set("result", r);
+    static_assert(sizeof job.sense == kSgSenseBytes, "a job's sense buffer is an SG_IO one");
+    out.Set("result", SgHeaderObject(env, job.stop, job.durationNs, job.sense));
   }
   return out;
 }

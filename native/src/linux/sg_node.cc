@@ -85,8 +85,7 @@ class JobWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd) {
-  const sg_io_hdr_t& h = cmd.hdr;
+Napi::Object SgHeaderObject(Napi::Env env, const sg_io_hdr_t& h, uint64_t durationNs, const uint8_t* sense) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("status", h.status);
   out.Set("maskedStatus", h.masked_status);
@@ -95,11 +94,16 @@ Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd) {
   out.Set("driverStatus", h.driver_status);
   out.Set("resid", h.resid);
   out.Set("durationMs", h.duration);
-  out.Set("durationNs", Napi::Number::New(env, static_cast<double>(cmd.durationNs)));
+  out.Set("durationNs", Napi::Number::New(env, static_cast<double>(durationNs)));
   out.Set("info", h.info);
-  out.Set("bounced", cmd.bounced);
   const size_t senseBytes = h.sb_len_wr < kSgSenseBytes ? h.sb_len_wr : kSgSenseBytes;
-  out.Set("sense", Napi::Buffer<uint8_t>::Copy(env, cmd.sense, senseBytes));
+  out.Set("sense", Napi::Buffer<uint8_t>::Copy(env, sense, senseBytes));
+  return out;
+}
+
+Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd) {
+  Napi::Object out = SgHeaderObject(env, cmd.hdr, cmd.durationNs, cmd.sense);
+  out.Set("bounced", cmd.bounced);
   return out;
 }
 

@@ -120,6 +120,8 @@ class SgNode : public std::enable_shared_from_this<SgNode> {
 };
 
 // The node's result object (the fields of sg_io_hdr core reads, plus the sense bytes).
+// One SG_IO header's facts as the object core's SgIoResult reads (sense: kSgSenseBytes long).
+Napi::Object SgHeaderObject(Napi::Env env, const sg_io_hdr_t& h, uint64_t durationNs, const uint8_t* sense);
 Napi::Object SgResultObject(Napi::Env env, const SgCommand& cmd);
 // The same facts written into `cmd.facts` (kSgFactsBytes).
 void WriteSgFacts(const SgCommand& cmd);
