@@ -17,6 +17,21 @@ export const QEMU_PID = 0x0001;
 /** QEMU's `usb-uas` (UAS only, no BOT alternate): the xhci and ehci scenarios carry one beside usb-storage. */
 export const QEMU_UAS_PID = 0x0003;
 
+/** A 10-byte READ/WRITE-shaped CDB: `op`, 32-bit LBA, 16-bit block count. */
+export const cdb10 = (op, lba, blocks) =>
+  Uint8Array.of(
+    op,
+    0,
+    lba >>> 24,
+    (lba >>> 16) & 0xff,
+    (lba >>> 8) & 0xff,
+    lba & 0xff,
+    0,
+    (blocks >>> 8) & 0xff,
+    blocks & 0xff,
+    0,
+  );
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export function assert(cond, message) {

@@ -5,22 +5,9 @@ import { randomFillSync } from 'node:crypto';
 import { test, skip } from '../runner.mjs';
 import { findQemuDisk } from './qemu-disk.mjs';
 import { loadBot } from './core-api.mjs';
-import { assert, assertEqual, assertBytesEqual, sdDisks, waitFor } from '../util.mjs';
+import { assert, assertBytesEqual, assertEqual, cdb10, sdDisks, waitFor } from '../util.mjs';
 
 const BLOCK = 512;
-const cdb10 = (op, lba, blocks) =>
-  Uint8Array.of(
-    op,
-    0,
-    lba >>> 24,
-    (lba >>> 16) & 0xff,
-    (lba >>> 8) & 0xff,
-    lba & 0xff,
-    0,
-    (blocks >>> 8) & 0xff,
-    blocks & 0xff,
-    0,
-  );
 /** Transfer sizes: small, odd (not a power of two, 2049 blocks), large. */
 const SIZES = [64 * 1024, 2049 * BLOCK, 4 * 1024 * 1024];
 const PER_SIZE = 4 * 1024 * 1024;

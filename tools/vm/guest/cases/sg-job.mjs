@@ -2,26 +2,13 @@
 // in the engine with no JavaScript per command, against the kernel's own bytes.
 import { randomFillSync } from 'node:crypto';
 import { test } from '../runner.mjs';
-import { assert, assertEqual, assertBytesEqual, kernelRead, kernelWrite, sdDisks, sgOfDisk } from '../util.mjs';
+import { assert, assertBytesEqual, assertEqual, cdb10, kernelRead, kernelWrite, sdDisks, sgOfDisk } from '../util.mjs';
 
 const root = process.cwd();
 const LBA = 122880; // 60 MiB: clear of the other cases' regions (sg.mjs ends below 56 MiB)
 const RANGE = 2 * 1024 * 1024;
 const PER = 65536;
 
-const cdb10 = (op, lba, blocks) =>
-  Uint8Array.of(
-    op,
-    0,
-    lba >>> 24,
-    (lba >>> 16) & 0xff,
-    (lba >>> 8) & 0xff,
-    lba & 0xff,
-    0,
-    blocks >>> 8,
-    blocks & 0xff,
-    0,
-  );
 const read10 = (lba, blocks) => cdb10(0x28, lba, blocks);
 const write10 = (lba, blocks) => cdb10(0x2a, lba, blocks);
 

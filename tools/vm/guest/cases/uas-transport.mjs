@@ -6,13 +6,14 @@ import { randomFillSync } from 'node:crypto';
 import { test, skip } from '../runner.mjs';
 import { loadHandoff } from './core-api.mjs';
 import {
-  QEMU_UAS_PID,
-  QEMU_VID,
   assert,
   assertBytesEqual,
   assertEqual,
+  cdb10,
   kernelRead,
   kernelWrite,
+  QEMU_UAS_PID,
+  QEMU_VID,
   uasDisks,
   usbInterfaceOfDisk,
   waitForUasDisk,
@@ -24,20 +25,6 @@ const REGION = { lba: (16 << 20) / BLOCK, bytes: 4 << 20 };
 const WRITTEN = { lba: (24 << 20) / BLOCK, bytes: 4 << 20 };
 const DEPTHS = [1, 4, 16];
 const READS_PER_DEPTH = 96;
-
-const cdb10 = (op, lba, blocks) =>
-  Uint8Array.of(
-    op,
-    0,
-    lba >>> 24,
-    (lba >>> 16) & 0xff,
-    (lba >>> 8) & 0xff,
-    lba & 0xff,
-    0,
-    blocks >> 8,
-    blocks & 0xff,
-    0,
-  );
 
 const t0 = performance.now();
 /** A stall shows as the last step printed (a blocked event loop prints nothing else). */

@@ -14,13 +14,14 @@ import { registerUasTransportCases } from './uas-transport.mjs';
 import { registerContractCases, qemuUasEnv } from './contract.mjs';
 import { RawUas, RC, TMF, commandIu, pipeUsage, readConfigDescriptor } from '../uas-raw.mjs';
 import {
-  QEMU_UAS_PID,
-  QEMU_VID,
   assert,
   assertBytesEqual,
   assertEqual,
+  cdb10,
   kernelRead,
   kernelWrite,
+  QEMU_UAS_PID,
+  QEMU_VID,
   uasDisks,
   usbInterfaceOfDisk,
   waitForUasDisk,
@@ -36,19 +37,6 @@ const DEPTHS = [1, 4, 16];
 const READS_PER_DEPTH = 96;
 const MAX_STREAMS = 16;
 
-const cdb10 = (op, lba, blocks) =>
-  Uint8Array.of(
-    op,
-    0,
-    lba >>> 24,
-    (lba >>> 16) & 0xff,
-    (lba >>> 8) & 0xff,
-    lba & 0xff,
-    0,
-    blocks >> 8,
-    blocks & 0xff,
-    0,
-  );
 const READ10 = 0x28;
 const WRITE10 = 0x2a;
 
