@@ -387,7 +387,6 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
       options.run
         ? null
         : {
-            module: import.meta.url,
             factory: 'createLinuxPlatform',
             options: { ...sysfsOptions, procRoot, pollIntervalMs },
           },

@@ -165,8 +165,11 @@ export interface HandoffPlatform {
 }
 
 export interface PlatformRecoverySpec {
-  /** `import.meta.url` of the module exporting the factory. */
-  module: string;
+  /**
+   * URL of the module exporting the factory; omitted for the platforms core ships, which
+   * `exit-recovery.ts` imports itself (a URL of core's own modules names no file in a bundle).
+   */
+  module?: string;
   /** Exported function: `(options) => HandoffPlatform | Promise<HandoffPlatform>`. */
   factory: string;
   options?: Record<string, unknown>;

@@ -132,7 +132,7 @@ describe('LeaseRegistry', () => {
       spawnExitHelper: (plan) => plans.push(plan) > 0,
     });
     const item = {
-      spec: { module: 'file:///x/linux.js', factory: 'createLinuxPlatform' },
+      spec: { factory: 'createLinuxPlatform' },
       journalPath: '/j.json',
       device: { vendorId: 1, productId: 2, busNumber: 1, portNumbers: [2], interfaceNumber: 0 },
     };
@@ -140,7 +140,7 @@ describe('LeaseRegistry', () => {
     host.emit('exit', 1);
     expect(plans).toHaveLength(1);
     expect(plans[0]).toMatchObject({ parentPid: 4321, items: [item] });
-    expect((plans[0] as { recoverModule: string }).recoverModule).toMatch(/recover\.js$/);
+    expect((plans[0] as { entry: string }).entry).toMatch(/\/handoff\/exit-recovery\.js$/);
     expect(log[0]).toContain('given back as soon as this process is gone');
   });
 
