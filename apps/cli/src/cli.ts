@@ -1,8 +1,7 @@
-#!/usr/bin/env node
 /**
- * `usbscsi` entry point: runs the program on this process's argv and exits
- * with its status. SIGINT/SIGTERM abort the running transfer; the device is
- * then closed (and any lease released) before exit.
+ * The program behind `usbscsi` (main.ts loads it once the compile cache is on): runs it on this
+ * process's argv and exits with its status. SIGINT/SIGTERM abort the running transfer; the device
+ * is then closed (and any lease released) before exit.
  */
 import { runCli } from './program.js';
 

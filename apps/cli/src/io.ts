@@ -10,7 +10,7 @@ export interface CliIo {
   stdout: OutputStream;
   stderr: OutputStream;
   env: Record<string, string | undefined>;
-  /** Aborted on SIGINT/SIGTERM (main.ts); commands pass it to long transfers. */
+  /** Aborted on SIGINT/SIGTERM (cli.ts); commands pass it to long transfers. */
   signal?: AbortSignal;
 }
 

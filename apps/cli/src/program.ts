@@ -1,6 +1,6 @@
 /**
  * The `usbscsi` program: commander wiring, global options, one exit status
- * per run. `runCli` is what main.ts and the in-process tests call.
+ * per run. `runCli` is what cli.ts and the in-process tests call.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';

@@ -4,7 +4,16 @@
  * terminal (`script` from util-linux).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -261,10 +270,13 @@ describe('what a run loads (lazy loading)', () => {
     expect(files.length).toBeLessThan(20);
   });
 
-  it('--version: the start chunk alone (commander and the program, no command module)', () => {
+  it('--version: the launcher and the program chunk (commander, the program), no command module', () => {
     const { files, modules } = loadedBy(['--version']);
-    expect(files).toEqual(['apps/cli/dist/main.js']);
+    expect(files[0]).toBe('apps/cli/dist/main.js');
+    expect(files.length).toBeLessThanOrEqual(4); // main, the program, rolldown's runtime, core's errors
+    expect(modules).toContain('apps/cli/src/program.ts');
     expect(modules.filter((f) => f.startsWith('apps/cli/src/commands/'))).toEqual(['apps/cli/src/commands/index.ts']);
+    expect(modules.filter((f) => f.startsWith('packages/'))).toEqual(['packages/core/dist/errors.js']);
   });
 
   it('--help: no emulator, no device session, no native addon, no node-usb', () => {
@@ -274,5 +286,108 @@ describe('what a run loads (lazy loading)', () => {
     expect(modules).not.toContain('apps/cli/src/context.ts');
     // The addon package (native/index.js loads the .node binary) and node-usb's `usb` package.
     expect(modules.filter((f) => f.startsWith('native/') || /\/node_modules\/usb\//.test(f))).toEqual([]);
+  });
+});
+
+/** The export of the bundle chunk holding `source` whose function or class is called `name`. */
+function bundleExport(source: string, name: string): string {
+  const chunks = JSON.parse(readFileSync(join(repoRoot, 'apps/cli/dist/chunks.json'), 'utf8')) as Record<
+    string,
+    string[]
+  >;
+  const chunk = Object.keys(chunks).find((file) => chunks[file]!.includes(source));
+  if (chunk === undefined) throw new Error(`no chunk holds ${source}`);
+  return `Object.values(require(${JSON.stringify(join(repoRoot, 'apps/cli/dist', chunk))})).find((v) => v?.name === ${JSON.stringify(name)})`;
+}
+
+describe("the bundle's after-exit helper", () => {
+  // Regression: the bundled helper imported recover.js and journal.js next to the chunk holding
+  // exit-helper.js, files a bundle does not have: a lease held at process.exit() stayed detached.
+  it('a lease still held at process.exit() is given back by the helper the bundle starts', async () => {
+    const work = mkdtempSync(join(tmp, 'exit-helper-'));
+    const stateFile = join(work, 'os.json');
+    const journalPath = join(work, 'leases.json');
+    const fakePlatform = pathToFileURL(join(repoRoot, 'packages/core/dist/testing/fake-platform.js')).href;
+    const { FakeHandoffPlatform, defaultFakeOsState } = (await import(
+      fakePlatform
+    )) as typeof import('@usbscsi/core/testing');
+    const fake = new FakeHandoffPlatform({ stateFile, initial: defaultFakeOsState() });
+    const before = fake.snapshot();
+    const child = join(work, 'child.cjs');
+    writeFileSync(
+      child,
+      `const acquireLease = ${bundleExport('packages/core/dist/handoff/lease.js', 'acquireLease')};\n` +
+        `const LeaseJournal = ${bundleExport('packages/core/dist/handoff/journal.js', 'LeaseJournal')};\n` +
+        `import(${JSON.stringify(fakePlatform)}).then(async ({ FakeHandoffPlatform }) => {\n` +
+        `  const platform = new FakeHandoffPlatform({ stateFile: ${JSON.stringify(stateFile)} });\n` +
+        `  const journal = new LeaseJournal({ path: ${JSON.stringify(journalPath)} });\n` +
+        '  const device = { vendorId: 0x46f4, productId: 1, busNumber: 1, portNumbers: [2], interfaceNumber: 0 };\n' +
+        '  await acquireLease(device, { platform, journal, unmount: true, remount: true });\n' +
+        '  process.exit(3);\n' +
+        '});\n',
+    );
+    const r = spawnSync(process.execPath, [child], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toContain('given back as soon as this process is gone');
+    expect(fake.read().driver).toBeNull(); // the child left it detached
+    for (let i = 0; i < 200 && JSON.stringify(fake.snapshot()) !== JSON.stringify(before); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(fake.snapshot()).toEqual(before);
+  }, 30_000);
+});
+
+// Node 22.1+ has its own compile cache, which the launcher switches on instead of this one.
+const ownCompileCache = typeof (await import('node:module')).default.enableCompileCache !== 'function';
+
+describe.skipIf(!ownCompileCache)('compile cache (Node 20: the launcher keeps V8 code caches of the chunks)', () => {
+  const cacheOf = (xdg: string) => join(xdg, 'usbscsi', `v8-${process.version}-${process.arch}`);
+  const inquiry = (env: NodeJS.ProcessEnv) => {
+    const r = spawnSync(process.execPath, [cliMain, '--device', 'sim', 'inquiry'], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: '', ...env },
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Vendor:\s+USBSCSI$/m);
+  };
+
+  it('writes one private cache per hashed chunk a run loads, then reads them back unchanged', () => {
+    const xdg = mkdtempSync(join(tmp, 'xdg-'));
+    inquiry({ XDG_CACHE_HOME: xdg });
+    const dir = cacheOf(xdg);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const files = readdirSync(dir).sort();
+    expect(files.length).toBeGreaterThan(5);
+    expect(files.every((f) => /^[\w-]+\.[\w-]{8}\.js\.cache$/.test(f))).toBe(true); // not main.js: unhashed
+    expect(files.some((f) => f.startsWith('cli.'))).toBe(true);
+    const written = files.map((f) => statSync(join(dir, f)));
+    expect(written.every((s) => (s.mode & 0o777) === 0o600)).toBe(true);
+    inquiry({ XDG_CACHE_HOME: xdg });
+    // Accepted by V8, so not written again.
+    expect(files.map((f) => statSync(join(dir, f)).mtimeMs)).toEqual(written.map((s) => s.mtimeMs));
+  });
+
+  it('a cache V8 rejects (garbage) or one others may write is not used, and is replaced', () => {
+    const xdg = mkdtempSync(join(tmp, 'xdg-'));
+    inquiry({ XDG_CACHE_HOME: xdg });
+    const dir = cacheOf(xdg);
+    const [first, second] = readdirSync(dir).filter((f) => f.startsWith('cli.') || f.startsWith('open.'));
+    writeFileSync(join(dir, first!), Buffer.alloc(4096, 0x5a));
+    writeFileSync(join(dir, second!), readFileSync(join(dir, second!)), { mode: 0o666 });
+    chmodSync(join(dir, second!), 0o666);
+    inquiry({ XDG_CACHE_HOME: xdg });
+    expect(readFileSync(join(dir, first!)).equals(Buffer.alloc(4096, 0x5a))).toBe(false);
+    expect(statSync(join(dir, second!)).mode & 0o777).toBe(0o600);
+  });
+
+  it('a cache directory others may write, or NODE_DISABLE_COMPILE_CACHE, turns it off', () => {
+    const xdg = mkdtempSync(join(tmp, 'xdg-'));
+    mkdirSync(cacheOf(xdg), { recursive: true });
+    chmodSync(cacheOf(xdg), 0o777);
+    inquiry({ XDG_CACHE_HOME: xdg });
+    expect(readdirSync(cacheOf(xdg))).toEqual([]);
+    const off = mkdtempSync(join(tmp, 'xdg-'));
+    inquiry({ XDG_CACHE_HOME: off, NODE_DISABLE_COMPILE_CACHE: '1' });
+    expect(readdirSync(off)).toEqual([]);
   });
 });
