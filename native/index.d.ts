@@ -251,6 +251,17 @@ export interface NativeAddon {
    * `fd` is not a connected Unix socket.
    */
   peerCredentials?(fd: number): { pid: number; uid: number; gid: number };
+  /**
+   * Linux: sends one byte carrying a duplicate of `fd` (SCM_RIGHTS) on the connected Unix socket
+   * `socketFd`. Never blocks; E_IO with `errno` when the socket does not take it.
+   */
+  sendFd?(socketFd: number, fd: number): void;
+  /**
+   * Linux: the descriptor a peer sent with sendFd (close-on-exec; the caller owns it), or null
+   * while nothing has arrived. Never blocks. E_IO (errno EPROTO) when the peer closed the
+   * connection or sent other than one descriptor (any it sent are closed).
+   */
+  receiveFd?(socketFd: number): number | null;
   /** macOS only (native/src/darwin): IOKit/DiskArbitration bindings. */
   readonly darwin?: unknown;
 }

@@ -163,6 +163,77 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
   );
 
   it.runIf(process.platform === 'linux')(
+    'sendFd hands a descriptor over a Unix socket; receiveFd takes it, or says nothing came, or refuses a byte without one',
+    async () => {
+      const { createServer, connect } = await import('node:net');
+      const { mkdtempSync, rmSync, openSync, closeSync, fstatSync, writeSync, readFileSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      type Sock = import('node:net').Socket;
+      const fdOf = (s: Sock) => (s as unknown as { _handle: { fd: number } })._handle.fd;
+      const dir = mkdtempSync(join(tmpdir(), 'usbscsi-fdpass-'));
+      const path = join(dir, 's.sock');
+      const pair = () =>
+        new Promise<{ server: Sock; client: Sock; close: () => void }>((resolve) => {
+          const listener = createServer((server) => {
+            // Node must not read the byte: read() would drop the descriptor it carries.
+            (server as unknown as { _handle: { readStop(): void } })._handle.readStop();
+            resolve({ server, client, close: () => (server.destroy(), client.destroy(), listener.close()) });
+          }).listen(path);
+          const client: Sock = connect(path).on('error', () => undefined);
+        });
+      const receive = async (socketFd: number) => {
+        for (let i = 0; i < 200; i++) {
+          const fd = addon.receiveFd!(socketFd);
+          if (fd !== null) return fd;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        return null;
+      };
+      try {
+        const file = join(dir, 'f.bin');
+        const mine = openSync(file, 'w');
+        let ends = await pair();
+        expect(addon.receiveFd!(fdOf(ends.server))).toBeNull(); // nothing sent yet: never waits
+        addon.sendFd!(fdOf(ends.client), mine);
+        const theirs = await receive(fdOf(ends.server));
+        expect(theirs).not.toBeNull();
+        expect(theirs).not.toBe(mine);
+        expect(fstatSync(theirs!).ino).toBe(fstatSync(mine).ino);
+        writeSync(theirs!, 'through the socket');
+        closeSync(theirs!);
+        closeSync(mine);
+        expect(readFileSync(file, 'utf8')).toBe('through the socket');
+        ends.close();
+
+        // A plain byte where a descriptor was expected, and a peer that leaves: EPROTO, typed.
+        ends = await pair();
+        ends.client.write('x');
+        await new Promise((r) => setTimeout(r, 50));
+        expect(() => addon.receiveFd!(fdOf(ends.server))).toThrow(
+          expect.objectContaining({ code: 'E_IO', errno: 71, message: expect.stringContaining('0 file descriptors') }),
+        );
+        ends.client.end();
+        await new Promise((r) => setTimeout(r, 50));
+        expect(() => addon.receiveFd!(fdOf(ends.server))).toThrow(
+          expect.objectContaining({ code: 'E_IO', message: expect.stringContaining('closed the connection') }),
+        );
+        ends.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const devNull = openSync('/dev/null', 'r');
+      try {
+        expect(() => addon.sendFd!(devNull, devNull)).toThrow(expect.objectContaining({ code: 'E_IO', errno: 88 }));
+        expect(() => addon.receiveFd!(devNull)).toThrow(expect.objectContaining({ code: 'E_IO', errno: 88 }));
+      } finally {
+        closeSync(devNull);
+      }
+      expect(() => addon.sendFd!(-1, 0)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+    },
+  );
+
+  it.runIf(process.platform === 'linux')(
     'peerCredentials names the process that connected a Unix socket, and refuses what is not one',
     async () => {
       const { createServer, connect } = await import('node:net');

@@ -1,12 +1,16 @@
 // Linux: string descriptors from sysfs (no open, no permission needed), the usbfs
-// transfer-memory limit shared by every process's in-flight URBs, and the credentials
-// of a Unix-socket peer.
+// transfer-memory limit shared by every process's in-flight URBs, the credentials of a
+// Unix-socket peer, and file descriptors passed over a Unix socket.
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "../common/args.h"
 #include "../common/platform.h"
@@ -35,11 +39,95 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// A failed fd-passing call as a fact (E_IO with the errno): FromErrno's advice is about device
+// nodes; what a failure on a client's socket means is core's and the daemon's to say.
+NativeError SocketError(int err, const std::string& what) {
+  NativeError e;
+  e.code = "E_IO";
+  e.errnoValue = err;
+  e.message = what + ": " + std::strerror(err) + ".";
+  return e;
+}
+
+// sendFd(socketFd, fd): one byte on a connected Unix socket carrying a duplicate of `fd`
+// (SCM_RIGHTS), so that usbscsid moves a range's bytes straight between the device and the
+// client's file. Never blocks: a socket whose buffer cannot take one byte is an error.
+Napi::Value SendFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int socketFd = static_cast<int>(U32(env, info[0], "socketFd", 0, 0x7fffffff));
+  const int fd = static_cast<int>(U32(env, info[1], "fd", 0, 0x7fffffff));
+  char byte = 'F';
+  struct iovec iov { &byte, 1 };
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  ssize_t sent;
+  do {
+    sent = sendmsg(socketFd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent != 1) {
+    ThrowNative(env, SocketError(sent < 0 ? errno : EIO,
+                                 "sending fd " + std::to_string(fd) + " on socket " + std::to_string(socketFd)));
+  }
+  return env.Undefined();
+}
+
+// receiveFd(socketFd) -> the descriptor a peer sent with sendFd (close-on-exec), or null while
+// nothing has arrived (it never waits: the caller polls, no thread is held). The peer is
+// untrusted: a byte with no descriptor, or with more than one, is an error, and every descriptor
+// that came with it is closed.
+Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int socketFd = static_cast<int>(U32(env, info[0], "socketFd", 0, 0x7fffffff));
+  char byte = 0;
+  struct iovec iov { &byte, 1 };
+  constexpr int kMaxFds = 8;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t got;
+  do {
+    got = recvmsg(socketFd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return env.Null();
+  if (got < 0) ThrowNative(env, SocketError(errno, "receiving a file descriptor on socket " + std::to_string(socketFd)));
+  std::vector<int> fds;
+  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+      fds.push_back(fd);
+    }
+  }
+  const bool truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
+  if (got == 1 && fds.size() == 1 && !truncated) return Napi::Number::New(env, fds[0]);
+  for (int fd : fds) close(fd);
+  const std::string what = got == 0 ? "the peer closed the connection before sending a file descriptor"
+                                    : "the peer sent " + std::to_string(fds.size()) + " file descriptors" +
+                                          (truncated ? " (and more than fit)" : "") + " where one was expected";
+  ThrowNative(env, SocketError(EPROTO, what));
+}
+
 }  // namespace
 
 void InitPlatform(Napi::Env env, Napi::Object exports) {
   InitSgBindings(env, exports);
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
+  exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
+  exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd, "receiveFd"));
 }
 
 namespace {
