@@ -2,6 +2,7 @@ import { errorBody, ErrorCodes, UsbScsiError } from '@usbscsi/core';
 import Fastify, { LogController } from 'fastify';
 import { makeTokenCheck } from './auth.js';
 import type { DaemonContext } from './context.js';
+import type { ReceiveFd } from './file-passing.js';
 import type { PeerLookup } from './peer.js';
 import { bodyBytesOf, holdUntilAnswered } from './byte-budget.js';
 import { clientErrorHandler, sendError } from './http-errors.js';
@@ -21,6 +22,8 @@ export interface AppOptions {
   listener: string;
   /** Unix socket: who connected (recorded per connection in ctx.peers, for breaking leases). */
   peerLookup?: PeerLookup;
+  /** Unix socket: takes a file a client hands over (file-passing.ts); none on TCP. */
+  receiveFd?: ReceiveFd;
   /** Filled with every route registered (the OpenAPI test compares it with openapi.yaml). */
   routes?: { method: string; url: string }[];
 }
@@ -137,7 +140,7 @@ export async function buildApp(ctx: DaemonContext, options: AppOptions) {
   await app.register(systemRoutes(ctx));
   await app.register(deviceRoutes(ctx));
   await app.register(executeRoute(ctx));
-  await app.register(blockRoutes(ctx));
+  await app.register(blockRoutes(ctx, options.receiveFd));
   await app.register(firmwareRoute(ctx));
   await app.register(leaseRoutes(ctx));
   return app;

@@ -7,6 +7,7 @@ import type { DaemonContext, DaemonLimits } from './context.js';
 import { EventHub } from './events.js';
 import { LeaseManager, type LeaseLimits } from './leases.js';
 import { DaemonMetrics } from './metrics.js';
+import { systemFileReceiver, type ReceiveFd } from './file-passing.js';
 import { systemPeerLookup, type PeerLookup } from './peer.js';
 import type { DeviceProvider } from './provider.js';
 import { DeviceRegistry } from './registry.js';
@@ -37,6 +38,8 @@ export interface DaemonOptions {
   recover?: (log: Logger) => Promise<unknown>;
   /** Who connected to the Unix socket (default: SO_PEERCRED through the native addon, where it loads). */
   peerLookup?: PeerLookup;
+  /** Takes a file a client hands over on the Unix socket (default: the native addon's; null: never). */
+  receiveFd?: ReceiveFd | null;
 }
 
 export interface RunningDaemon {
@@ -130,6 +133,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     bytesInFlight: new ByteBudget(limits.maxBytesInFlight),
   };
 
+  const receiveFd = options.receiveFd === null ? undefined : (options.receiveFd ?? systemFileReceiver());
   await registry.start();
   const apps: Awaited<ReturnType<typeof buildApp>>[] = [];
   const routes: { method: string; url: string }[] = [];
@@ -141,6 +145,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         listener: 'unix',
         routes,
         peerLookup: options.peerLookup ?? systemPeerLookup(),
+        ...(receiveFd ? { receiveFd } : {}),
       });
       apps.push(app);
       await app.listen({ path: options.socketPath });

@@ -11,6 +11,7 @@ import { DaemonClient, ErrorCodes, openRemoteDevice, type RemoteTransport, type 
 import { overlapProbe, type EmulatorBackend } from '@usbscsi/emulator';
 import { createCoreProvider } from '../src/core-provider.js';
 import { PIECE_BYTES } from '../src/routes/blocks.js';
+import { systemFileReceiver, type ReceiveFd } from '../src/file-passing.js';
 import { createSimBackend } from '../src/sim.js';
 import { raw, sleep, startTestDaemon, until, type TestDaemon } from './helpers.js';
 
@@ -271,3 +272,117 @@ describe('usbscsid serving two devices', () => {
     expect(probe.overlaps).toBe(2);
   });
 });
+
+const fileReceiver = systemFileReceiver();
+
+describe.skipIf(fileReceiver === undefined)(
+  `usbscsid block ranges: the client's file handed to the daemon${
+    fileReceiver ? '' : ' (SKIPPED LOUDLY: no native addon with fd passing on this platform)'
+  }`,
+  () => {
+    const handed: number[] = [];
+    let t: TestDaemon;
+    let dev: ScsiDevice;
+    const start = async (receiveFd: ReceiveFd | null) => {
+      const backend = createSimBackend([`sim:blocks=${BLOCKS}`]);
+      t = await startTestDaemon(await createCoreProvider({ backend, transport: 'bot' }), { receiveFd });
+      dev = await openRemoteDevice({ via: `unix:${t.socketPath}` });
+    };
+    afterEach(async () => {
+      await dev.close();
+      await t.stop();
+      handed.length = 0;
+    });
+
+    it('writeFromFd and readToFd hand the file over: no byte crosses the socket, offsets kept', async () => {
+      await start((socketFd) => {
+        const fd = fileReceiver!(socketFd);
+        if (fd !== null) handed.push(fd);
+        return fd;
+      });
+      const client = (dev.transport as RemoteTransport).client;
+      const streamed = [
+        vi.spyOn(client, 'readBlocks'),
+        vi.spyOn(client, 'readBlocksInto'),
+        vi.spyOn(client, 'writeBlocks'),
+      ];
+      const data = patterned(5 * MIB, 7);
+      const file = join(t.dir, 'in.bin');
+      writeFileSync(file, Buffer.concat([Buffer.alloc(BLOCK, 0xee), data]));
+      const fdIn = openSync(file, 'r');
+      try {
+        expect(await dev.writeFromFd(300, data.length / BLOCK, fdIn, { allowMediumWrite: true, position: BLOCK })).toBe(
+          data.length,
+        );
+      } finally {
+        closeSync(fdIn);
+      }
+      const out = join(t.dir, 'out.bin');
+      const fdOut = openSync(out, 'w');
+      const progress: number[] = [];
+      try {
+        const moved = await dev.readToFd(300, data.length / BLOCK, fdOut, {
+          position: 4096,
+          onProgress: (done) => progress.push(done),
+        });
+        expect(moved).toBe(data.length);
+      } finally {
+        closeSync(fdOut);
+      }
+      const back = readFileSync(out);
+      expect(back.length).toBe(4096 + data.length);
+      expect(back.subarray(0, 4096).every((b) => b === 0)).toBe(true);
+      expect(back.subarray(4096).equals(Buffer.from(data))).toBe(true);
+      expect(progress.at(-1)).toBe(data.length);
+      expect(handed).toHaveLength(2);
+      expect(streamed.map((s) => s.mock.calls.length)).toEqual([0, 0, 0]);
+    });
+
+    it('a daemon that cannot take files: the same calls stream the bytes instead', async () => {
+      await start(null);
+      const client = (dev.transport as RemoteTransport).client;
+      const reads = vi.spyOn(client, 'readBlocks');
+      const file = join(t.dir, 'out.bin');
+      const fd = openSync(file, 'w');
+      try {
+        expect(await dev.readToFd(0, 2048, fd)).toBe(2048 * BLOCK);
+      } finally {
+        closeSync(fd);
+      }
+      expect(reads).toHaveBeenCalledTimes(1);
+      expect(readFileSync(file).equals(Buffer.from(await dev.read(0, 2048)))).toBe(true);
+    });
+
+    it('refused before the file is asked for: no consent, a bad position, a body, a range past the end', async () => {
+      let asked = 0;
+      await start((socketFd) => {
+        asked++;
+        return fileReceiver!(socketFd);
+      });
+      const target = { socketPath: t.socketPath };
+      const noConsent = await raw(target, 'POST', '/v1/devices/1-1/write?lba=0&blocks=1&file=passed');
+      expect([noConsent.status, noConsent.json.error.code]).toEqual([400, 'E_BAD_INPUT']);
+      expect(noConsent.json.error.details.field).toBe('allowMediumWrite');
+      const badPosition = await raw(target, 'POST', '/v1/devices/1-1/read?lba=0&blocks=1&file=passed&position=-1');
+      expect([badPosition.status, badPosition.json.error.details.field]).toEqual([400, 'position']);
+      const badValue = await raw(target, 'POST', '/v1/devices/1-1/read?lba=0&blocks=1&file=yes');
+      expect([badValue.status, badValue.json.error.details.field]).toEqual([400, 'file']);
+      expect(asked).toBe(0);
+      // A range past the end is the device's to know: asked for, then refused, the file closed.
+      const file = openSync(join(t.dir, 'x.bin'), 'w');
+      try {
+        await expect(
+          (dev.transport as RemoteTransport).client.transferFile(
+            '1-1',
+            'read',
+            { lba: BigInt(BLOCKS - 1), blocks: 2, bytes: 2 * BLOCK },
+            file,
+            0,
+          ),
+        ).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT, details: { reason: 'out-of-range' } });
+      } finally {
+        closeSync(file);
+      }
+    });
+  },
+);

@@ -686,6 +686,11 @@ export class ScsiDevice {
       timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
     };
     const start = options.position ?? 0;
+    if (isFile && ranges.transferFile) {
+      const onBytes = options.onProgress ? (moved: number) => options.onProgress!(moved, total) : undefined;
+      const moved = await ranges.transferFile(kind, lba, blocks, blockSize, fd, start, rangeOptions, onBytes);
+      if (moved !== null) return moved;
+    }
     let done = 0;
     if (kind === 'read') {
       await ranges.readBlocks(

@@ -142,6 +142,22 @@ export interface BlockRangeMover {
     options: BlockRangeOptions,
     onBytes?: (received: number) => void,
   ): Promise<void>;
+  /**
+   * Optional: the range straight between the device and the regular file `fd`, from byte
+   * `position` of the file (the daemon client hands the file itself to usbscsid). Resolves with
+   * the bytes moved, or null, having moved nothing, where it cannot: then the caller streams.
+   * `onBytes` gets the bytes moved so far (after each request of the range).
+   */
+  transferFile?(
+    kind: 'read' | 'write',
+    lba: bigint,
+    blocks: number,
+    blockSize: number,
+    fd: number,
+    position: number,
+    options: BlockRangeOptions,
+    onBytes?: (moved: number) => void,
+  ): Promise<number | null>;
   /** `source` yields exactly blocks x blockSize bytes; a chunk may be reused once the next is asked for. */
   writeBlocks(
     lba: bigint,

@@ -5,6 +5,7 @@
  * the next command runs while the previous piece is on the socket (read), or while the next
  * piece arrives (write). A slow client slows the device down, never the daemon's memory.
  */
+import { closeSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   BlockHeaders,
@@ -12,6 +13,7 @@ import {
   UsbScsiError,
   badInput,
   errorTrailer,
+  type BlockFileResultJson,
   type BlockWriteResultJson,
   type ScsiDevice,
   type TransferBuffer,
@@ -21,6 +23,7 @@ import { holdUntilAnswered } from '../byte-budget.js';
 import type { DaemonContext } from '../context.js';
 import { blockDeviceOf } from '../device-api.js';
 import { asUsbScsiError, cancelled } from '../errors.js';
+import { receiveFile, type ReceiveFd } from '../file-passing.js';
 import { parseBoolField, parseIntField } from '../request-fields.js';
 import { clientGoneSignal, headerValue } from './devices.js';
 
@@ -122,7 +125,7 @@ function hasBody(request: FastifyRequest): boolean {
 }
 
 export const blockRoutes =
-  (ctx: DaemonContext): FastifyPluginAsync =>
+  (ctx: DaemonContext, receiveFd?: ReceiveFd): FastifyPluginAsync =>
   async (app) => {
     // These routes read their body themselves, piece by piece (in this plugin only).
     app.removeContentTypeParser('application/octet-stream');
@@ -131,7 +134,7 @@ export const blockRoutes =
     app.post<{ Params: { id: string } }>(
       '/v1/devices/:id/read',
       { config: { streamsBody: true } },
-      async (request, reply) => {
+      async (request, reply): Promise<BlockFileResultJson | undefined> => {
         if (ctx.draining) throw cancelled('the daemon is shutting down; retry against the next instance');
         const slot = ctx.registry.get(request.params.id);
         if (hasBody(request))
@@ -139,6 +142,7 @@ export const blockRoutes =
             reason: 'body-on-read',
           });
         const range = parseRange(request);
+        if (passesFile(request)) return fileRange(ctx, request, reply.raw, 'read', range, receiveFd);
         const res = reply.raw;
         holdUntilAnswered(ctx.bytesInFlight, res, 2 * PIECE_BYTES, 'the buffers of this read');
         let started = false;
@@ -208,26 +212,21 @@ export const blockRoutes =
     app.post<{ Params: { id: string } }>(
       '/v1/devices/:id/write',
       { config: { streamsBody: true } },
-      async (request, reply): Promise<BlockWriteResultJson> => {
+      async (request, reply): Promise<BlockWriteResultJson | BlockFileResultJson> => {
         if (ctx.draining) throw cancelled('the daemon is shutting down; retry against the next instance');
         const slot = ctx.registry.get(request.params.id);
+        if (passesFile(request)) {
+          if (hasBody(request))
+            throw badInput('a write from a file handed over takes no request body', { reason: 'body-with-file' });
+          return fileRange(ctx, request, reply.raw, 'write', parseRange(request), receiveFd);
+        }
         const body = request.body as IncomingMessage | undefined;
         if (!body || typeof body !== 'object' || typeof body.pipe !== 'function')
           throw badInput('send the blocks as the body, Content-Type: application/octet-stream', {
             reason: 'not-octet-stream',
           });
         const range = parseRange(request);
-        const query = (request.query ?? {}) as Record<string, unknown>;
-        const consent = parseBoolField(
-          'allowMediumWrite',
-          headerValue(request.headers['x-scsi-allow-medium-write']) ?? query['allowMediumWrite'],
-          'text',
-        );
-        if (consent !== true)
-          throw badInput(
-            'writing to the medium needs explicit consent: X-Scsi-Allow-Medium-Write: true (--yes on the command line)',
-            { field: 'allowMediumWrite' },
-          );
+        requireConsent(request);
         const declaredText = request.headers['content-length'];
         const declared = declaredText !== undefined ? Number(declaredText) : undefined;
         holdUntilAnswered(ctx.bytesInFlight, reply.raw, 2 * PIECE_BYTES, 'the buffers of this write');
@@ -253,6 +252,81 @@ export const blockRoutes =
       },
     );
   };
+
+/** Medium-write consent of a write request, or E_BAD_INPUT. */
+function requireConsent(request: FastifyRequest): void {
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  const consent = parseBoolField(
+    'allowMediumWrite',
+    headerValue(request.headers['x-scsi-allow-medium-write']) ?? query['allowMediumWrite'],
+    'text',
+  );
+  if (consent !== true)
+    throw badInput(
+      'writing to the medium needs explicit consent: X-Scsi-Allow-Medium-Write: true (--yes on the command line)',
+      { field: 'allowMediumWrite' },
+    );
+}
+
+function passesFile(request: FastifyRequest): boolean {
+  const file = ((request.query ?? {}) as Record<string, unknown>)['file'];
+  if (file === undefined) return false;
+  if (file !== 'passed')
+    throw badInput(`file=${typeof file === 'string' ? file : '…'}: the only value is "passed"`, { field: 'file' });
+  return true;
+}
+
+/**
+ * A range between the device and the client's file (file-passing.ts): the bytes go between the
+ * device and the file in this process, through the same ScsiDevice calls as in process, and none
+ * crosses the socket. Checks come first: a refused request never asks for the file.
+ */
+async function fileRange(
+  ctx: DaemonContext,
+  request: FastifyRequest<{ Params: { id: string } }>,
+  res: ServerResponse,
+  kind: 'read' | 'write',
+  range: BlockRange,
+  receiveFd: ReceiveFd | undefined,
+): Promise<BlockFileResultJson> {
+  const slot = ctx.registry.get(request.params.id);
+  if (kind === 'write') requireConsent(request);
+  const position =
+    parseIntField('position', ((request.query ?? {}) as Record<string, unknown>)['position'], 0, 2 ** 53 - 1, 'text') ??
+    0;
+  const fd = await receiveFile(request.raw.socket, res, receiveFd);
+  try {
+    const bytes = await slot.run(
+      async (job) => {
+        const device = blockDeviceOf(job.device);
+        const limit = kind === 'read' ? ctx.limits.maxTransferLength : ctx.limits.bodyLimit;
+        await rangeBytes(device, range, limit);
+        const options = {
+          position,
+          signal: job.signal,
+          ...(range.timeoutMs !== undefined ? { timeoutMs: range.timeoutMs } : {}),
+        };
+        return kind === 'read'
+          ? device.readToFd(range.lba, range.blocks, fd, options)
+          : device.writeFromFd(range.lba, range.blocks, fd, { ...options, allowMediumWrite: true });
+      },
+      {
+        signal: clientGoneSignal(res),
+        ...(range.leaseSecret !== undefined ? { leaseSecret: range.leaseSecret } : {}),
+      },
+    );
+    ctx.metrics.recordCommand(
+      kind === 'read' ? 0x28 : 0x2a,
+      'good',
+      0,
+      kind === 'read' ? bytes : 0,
+      kind === 'write' ? bytes : 0,
+    );
+    return { bytes };
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * Fills one buffer from the body while the other one's WRITE runs. Only whole pieces that

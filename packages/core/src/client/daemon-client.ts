@@ -3,7 +3,15 @@ import type { DataDirection } from '../transport.js';
 import { parseVia, type DaemonEndpoint } from './endpoint.js';
 import { DaemonHttp, errorFromResponse, readAll, type HttpResponse } from './http.js';
 import { readRangeInto } from './direct-read.js';
-import { BlockHeaders, errorFromTrailer, type BlockWriteResultJson } from '../wire/blocks.js';
+import {
+  BlockHeaders,
+  FILE_PASSING_QUERY,
+  FILE_PASSING_UNAVAILABLE,
+  errorFromTrailer,
+  type BlockFileResultJson,
+  type BlockWriteResultJson,
+} from '../wire/blocks.js';
+import { fdSender, passFile } from './file-passing.js';
 import { hexBytes } from '../hex.js';
 import { resultFromHeaders, resultFromJson, type SequencedResult } from '../wire/json.js';
 import type {
@@ -290,6 +298,55 @@ export class DaemonClient {
     if (written !== range.bytes)
       throw new UsbScsiError(ErrorCodes.IO, `usbscsid wrote ${written} of ${range.bytes} bytes and called it done`);
     return written;
+  }
+
+  /**
+   * Moves a block range between the device and the regular file `fd` (from byte `position` of the
+   * file) by handing the file to the daemon (file-passing.ts): read fills the file, write sends
+   * it. Resolves with the bytes moved, or null, having moved nothing, where that cannot be done
+   * (a TCP endpoint, no native addon here or in the daemon, not Linux): then stream the range.
+   * A write needs the caller's consent, as writeBlocks does.
+   */
+  async transferFile(
+    deviceId: string,
+    kind: 'read' | 'write',
+    range: BlockRangeRequest,
+    fd: number,
+    position: number,
+  ): Promise<number | null> {
+    const endpoint = this.http.endpoint;
+    const sendFd = endpoint.kind === 'unix' ? fdSender() : undefined;
+    if (endpoint.kind !== 'unix' || sendFd === undefined) return null;
+    const res = await passFile(
+      endpoint,
+      {
+        path:
+          `/v1/devices/${enc(deviceId)}/${kind}?lba=${range.lba}&blocks=${range.blocks}` +
+          `&${FILE_PASSING_QUERY}&position=${position}`,
+        headers: {
+          ...blockHeaders(range),
+          ...(kind === 'write' ? { 'x-scsi-allow-medium-write': 'true' } : {}),
+        },
+        ...(range.signal ? { signal: range.signal } : {}),
+      },
+      fd,
+      sendFd,
+    );
+    if (res.status >= 400) {
+      const err = errorFromResponse(res);
+      if (err.code === ErrorCodes.UNSUPPORTED && err.details.reason === FILE_PASSING_UNAVAILABLE) return null;
+      throw err;
+    }
+    if (!String(res.headers['content-type'] ?? '').startsWith('application/json'))
+      throw new UsbScsiError(
+        ErrorCodes.IO,
+        `usbscsid answered a ${kind} with a file handed to it with ${String(res.headers['content-type'])}, ` +
+          `not a result: is it older than this client? Update it, or read into memory instead.`,
+      );
+    const bytes = json<BlockFileResultJson>(res).bytes;
+    if (bytes !== range.bytes)
+      throw new UsbScsiError(ErrorCodes.IO, `usbscsid moved ${bytes} of ${range.bytes} bytes and called it done`);
+    return bytes;
   }
 
   async reset(deviceId: string, options: { leaseSecret?: string } = {}): Promise<void> {

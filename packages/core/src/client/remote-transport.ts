@@ -1,6 +1,6 @@
 import { ScsiDevice } from '../device.js';
 import type { DaemonDevice, DaemonDeviceIdentity } from '../wire/types.js';
-import { badInput } from '../errors.js';
+import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import type { BlockRangeMover, BlockRangeOptions, ScsiRequest, ScsiResult, ScsiTransport } from '../transport.js';
 import { BLOCK_STREAM_SEGMENT_BYTES } from '../wire/blocks.js';
 import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
@@ -61,6 +61,25 @@ export class RemoteTransport implements ScsiTransport {
         );
         at += segment.bytes;
       }
+    },
+    transferFile: async (kind, lba, blocks, blockSize, fd, position, options, onBytes) => {
+      let moved = 0;
+      for (const segment of segments(lba, blocks, blockSize)) {
+        const n = await this.client.transferFile(
+          this.options.deviceId,
+          kind,
+          { ...segment, ...this.rangeOptions(options) },
+          fd,
+          position + moved,
+        );
+        if (n === null) {
+          if (moved === 0) return null;
+          throw new UsbScsiError(ErrorCodes.IO, `usbscsid stopped taking the file after ${moved} bytes`);
+        }
+        moved += n;
+        onBytes?.(moved);
+      }
+      return moved;
     },
     writeBlocks: async (lba, blocks, blockSize, source, options) => {
       const pull = source[Symbol.asyncIterator]();

@@ -39,3 +39,22 @@ export interface BlockWriteResultJson {
   /** Bytes written to the medium. */
   written: number;
 }
+
+/**
+ * A range between the device and the client's own file, handed to the daemon over its Unix socket
+ * (`?file=passed`, Linux, the native addon at both ends): the daemon answers `102 Processing` once
+ * it listens for the descriptor, the client then sends one byte carrying it (SCM_RIGHTS), and the
+ * daemon moves the bytes between the device and that file itself, none of them through the
+ * socket. The file must be a regular file, open for writing (read) or reading (write); `position`
+ * is the file offset of the range's first byte. The final answer is {@link BlockFileResultJson}
+ * or an error envelope; `E_UNSUPPORTED` with reason {@link FILE_PASSING_UNAVAILABLE} (sent
+ * before the 102, nothing moved) means "stream the bytes instead".
+ */
+export const FILE_PASSING_QUERY = 'file=passed';
+export const FILE_PASSING_UNAVAILABLE = 'file-passing-unavailable';
+
+/** The JSON answer of a completed range between the device and a passed file. */
+export interface BlockFileResultJson {
+  /** Bytes moved between the medium and the file. */
+  bytes: number;
+}

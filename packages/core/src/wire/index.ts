@@ -31,5 +31,8 @@ export {
   BLOCK_STREAM_SEGMENT_BYTES,
   errorTrailer,
   errorFromTrailer,
+  FILE_PASSING_QUERY,
+  FILE_PASSING_UNAVAILABLE,
+  type BlockFileResultJson,
   type BlockWriteResultJson,
 } from './blocks.js';
