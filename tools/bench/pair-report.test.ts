@@ -13,7 +13,16 @@ function rep(daemonRead: number, kernelTwo: [number, number], oursTwo: [number, 
   const two = (t: [number, number]) => t.map(pair);
   return {
     results: {
-      daemon: { pairs: { daemon: { bytes: BYTES, inProcess: pair(1), throughDaemon: pair(daemonRead) } } },
+      daemon: {
+        pairs: {
+          daemon: {
+            bytes: BYTES,
+            inProcess: pair(1),
+            throughDaemon: pair(daemonRead),
+            files: { inProcess: pair(1), throughDaemon: pair(1.05) },
+          },
+        },
+      },
       multi: {
         pairs: {
           multi: {
@@ -38,6 +47,8 @@ describe('pair report', () => {
     expect(s.daemon.read.throughDaemon).toBeCloseTo(64 / 1.25);
     expect(s.daemon.read.ratio).toBeCloseTo(0.8);
     expect(s.daemon.write.ratio).toBeCloseTo(0.8);
+    expect(s.daemon.files.read.ratio).toBeCloseTo(1 / 1.05);
+    expect(s.daemon.files.write.throughDaemon).toBeCloseTo(64 / 2.1);
     // Two disks together: all the bytes over the slower one's time.
     expect(s.multi.read.kernel).toMatchObject({ one: 64, two: 128, ratio: 2 });
     expect(s.multi.read.oneProcess.two).toBeCloseTo(128 / 1.25);
@@ -50,13 +61,19 @@ describe('pair report', () => {
     const byId = Object.fromEntries(
       judgePairs(summarizePairs(raw)).map((v: { id: string; status: string }) => [v.id, v.status]),
     );
-    expect(byId).toEqual({ 'daemon>=0.8': 'met', 'multi1p>=0.9k': 'missed', 'multi2p>=0.9k': 'missed' });
+    expect(byId).toEqual({
+      'daemon>=0.8': 'met',
+      'daemon-files>=0.8': 'met',
+      'multi1p>=0.9k': 'missed',
+      'multi2p>=0.9k': 'missed',
+    });
     expect(judgePairs(null).every((v: { status: string }) => v.status === 'unmeasured')).toBe(true);
   });
 
   it('the text names both comparisons with MiB/s and ratios', () => {
     const text = pairsText(summarizePairs(raw));
     expect(text).toContain('in process 64.0  through the daemon 51.2  (0.80x)');
+    expect(text).toContain('file handed over: in process 64.0  through the daemon 61.0  (0.95x)');
     expect(text).toContain('kernel O_DIRECT 64.0 -> 128.0 (2.00x)');
     expect(text).toContain("one process     64.0 -> 102.4 (1.60x)  0.80x the kernel's");
   });

@@ -6,7 +6,7 @@
 //    ScsiDevices) and from two processes, against two O_DIRECT C readers/writers (the kernel),
 //    which says how far QEMU itself scales to two disks (item "several devices at once").
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,32 @@ export async function readThenWrite(dev, buffer, writeLba) {
   t0 = process.hrtime.bigint();
   await dev.write(writeLba, buffer, { allowMediumWrite: true });
   return { read, write: since(t0) };
+}
+
+/**
+ * Seconds for one readToFd into a file and one writeFromFd from it (through usbscsid the file is
+ * handed to the daemon, which moves the bytes itself). The file is in the guest's RAM (/tmp).
+ */
+export async function readThenWriteFile(dev, file, writeLba) {
+  const blocks = PAIR_BYTES / BLOCK;
+  let fd = openSync(file, 'r+');
+  let t0;
+  let read;
+  try {
+    t0 = process.hrtime.bigint();
+    await dev.readToFd(0, blocks, fd, { position: 0 });
+    read = since(t0);
+  } finally {
+    closeSync(fd);
+  }
+  fd = openSync(file, 'r');
+  try {
+    t0 = process.hrtime.bigint();
+    await dev.writeFromFd(writeLba, blocks, fd, { position: 0, allowMediumWrite: true });
+    return { read, write: since(t0) };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function warm(dev) {
@@ -91,11 +117,19 @@ async function startDaemon(scenario) {
   };
 }
 
-/** `daemon`: the same 64 MiB read and write in process, then through usbscsid. */
+/** The file of the `daemon` path's file pair (guest RAM). */
+const FILE = '/tmp/usbscsi-bench-pair.bin';
+
+/**
+ * `daemon`: the same 64 MiB read and write in process, then through usbscsid: once into and from
+ * memory (the bytes cross the socket), once into and from a file (the file is handed over).
+ */
 export async function measureDaemon(ctx) {
   const buffer = new Uint8Array(PAIR_BYTES).fill(0x5a);
+  writeFileSync(FILE, buffer);
   const local = await openNative(ctx, SERIALS[0]);
   let inProcess;
+  let inProcessFile;
   try {
     await warm(local);
     // One untimed pass first: the first read of the image comes from the host's disk and the first
@@ -103,22 +137,26 @@ export async function measureDaemon(ctx) {
     // times slower; both sides are then timed on the same settled ranges.
     await readThenWrite(local, buffer, PAIR_WRITE_LBA);
     inProcess = await readThenWrite(local, buffer, PAIR_WRITE_LBA);
+    inProcessFile = await readThenWriteFile(local, FILE, PAIR_WRITE_LBA);
   } finally {
     await local.close();
   }
   await waitForBenchDisks(ctx.disks);
   const daemon = await startDaemon(ctx.scenario);
   let throughDaemon;
+  let throughDaemonFile;
   try {
     const remote = await ctx.core.openRemoteDevice({ via: daemon.via, selector: selectorOf(SERIALS[0]) });
     try {
       await warm(remote);
       throughDaemon = await readThenWrite(remote, buffer, PAIR_WRITE_LBA);
+      throughDaemonFile = await readThenWriteFile(remote, FILE, PAIR_WRITE_LBA);
     } finally {
       await remote.close();
     }
   } finally {
     await daemon.stop();
+    rmSync(FILE, { force: true });
     await waitForBenchDisks(ctx.disks);
   }
   // What the socket alone costs here, no device and no HTTP: the floor under the daemon's numbers.
@@ -127,8 +165,19 @@ export async function measureDaemon(ctx) {
     read: {},
     write: {},
     tur: {},
-    pairs: { daemon: { bytes: PAIR_BYTES, inProcess, throughDaemon, socket } },
-    notes: ['daemon: usbscsid (native BOT) on a Unix socket, ScsiDevice over RemoteTransport, vs in process'],
+    pairs: {
+      daemon: {
+        bytes: PAIR_BYTES,
+        inProcess,
+        throughDaemon,
+        files: { inProcess: inProcessFile, throughDaemon: throughDaemonFile },
+        socket,
+      },
+    },
+    notes: [
+      'daemon: usbscsid (native BOT) on a Unix socket, ScsiDevice over RemoteTransport, vs in process: ' +
+        'readInto/write of memory, then readToFd/writeFromFd of a file in /tmp (handed to usbscsid)',
+    ],
   };
 }
 

@@ -15,7 +15,10 @@ const div = (a, b) => (a != null && b != null && b > 0 ? a / b : null);
 /** MiB/s of several disks moving `bytes` each at once: all the bytes over the slowest one's time. */
 const together = (bytes, runs) => (runs?.length ? rate(bytes * runs.length, Math.max(...runs)) : null);
 
-/** Medians over repetitions: { daemon: { read|write: { inProcess, throughDaemon, ratio } }, multi: {...} } or null. */
+/**
+ * Medians over repetitions: { daemon: { read|write: { inProcess, throughDaemon, ratio }, files?: { read|write:
+ * the same, for readToFd / writeFromFd with the file handed over } }, multi: {...} } or null.
+ */
 export function summarizePairs(raw) {
   const of = (key) =>
     raw.reps.map((r) => Object.values(r.results ?? {}).find((p) => p?.pairs?.[key])?.pairs[key]).filter(Boolean);
@@ -27,6 +30,15 @@ export function summarizePairs(raw) {
       const inProcess = median(daemon.map((d) => rate(d.bytes, d.inProcess[op])));
       const throughDaemon = median(daemon.map((d) => rate(d.bytes, d.throughDaemon[op])));
       out.daemon[op] = { inProcess, throughDaemon, ratio: div(throughDaemon, inProcess) };
+    }
+    const files = daemon.filter((d) => d.files?.inProcess && d.files?.throughDaemon).map((d) => d.files);
+    if (files.length) {
+      out.daemon.files = {};
+      for (const op of ['read', 'write']) {
+        const inProcess = median(files.map((d) => rate(daemon[0].bytes, d.inProcess[op])));
+        const throughDaemon = median(files.map((d) => rate(daemon[0].bytes, d.throughDaemon[op])));
+        out.daemon.files[op] = { inProcess, throughDaemon, ratio: div(throughDaemon, inProcess) };
+      }
     }
     const floors = daemon.filter((d) => d.socket);
     if (floors.length)
@@ -84,8 +96,13 @@ export function judgePairs(pairs) {
   return [
     verdict(
       'daemon>=0.8',
-      'through usbscsid >= 0.8x the same 64 MiB in process',
+      'through usbscsid >= 0.8x the same 64 MiB in process (readInto / write of memory)',
       cells((op) => pairs?.daemon?.[op].ratio ?? null, 0.8),
+    ),
+    verdict(
+      'daemon-files>=0.8',
+      'through usbscsid, the file handed over, >= 0.8x the same 64 MiB readToFd / writeFromFd in process',
+      cells((op) => pairs?.daemon?.files?.[op].ratio ?? null, 0.8),
     ),
     verdict(
       'multi1p>=0.9k',
@@ -112,6 +129,14 @@ export function pairsText(pairs) {
       parts.push(
         `  ${op.padEnd(5)}  in process ${f(d.inProcess)}  through the daemon ${f(d.throughDaemon)}  (${x(d.ratio)})`,
       );
+    }
+    for (const op of ['read', 'write']) {
+      const d = pairs.daemon.files?.[op];
+      if (d)
+        parts.push(
+          `  ${op.padEnd(5)}  file handed over: in process ${f(d.inProcess)}  through the daemon ` +
+            `${f(d.throughDaemon)}  (${x(d.ratio)})`,
+        );
     }
     const s = pairs.daemon.socket;
     if (s)
