@@ -5,7 +5,7 @@
  * read the connection again. The descriptor is the client's capability: the daemon can do with it
  * only what the client opened it for.
  */
-import { closeSync, fstatSync } from 'node:fs';
+import { closeSync, fstatSync, statfsSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ErrorCodes, FILE_PASSING_UNAVAILABLE, UsbScsiError, badInput, loadNativeAddon } from '@usbscsi/core';
@@ -18,6 +18,23 @@ export type ReceiveFd = (socketFd: number) => number | null;
 export function systemFileReceiver(): ReceiveFd | undefined {
   const load = loadNativeAddon();
   return load.ok ? load.addon.receiveFd?.bind(load.addon) : undefined;
+}
+
+/** statfs f_type of FUSE file systems (linux/magic.h). */
+const FUSE_SUPER_MAGIC = 0x65735546;
+
+/**
+ * A FUSE file system is served by a process, which any user may start and which may never answer:
+ * a file on one could stall the daemon's I/O as a pipe would. statfs of the /proc link is the file
+ * system of the file itself.
+ */
+function refuseFuse(fd: number, statfs: (path: string) => { type: number }): void {
+  if (statfs(`/proc/self/fd/${fd}`).type === FUSE_SUPER_MAGIC)
+    throw badInput(
+      'the file handed over is on a FUSE file system, which the daemon does not read or write for a ' +
+        'client (it could stall it); stream the range through the request instead',
+      { reason: 'fuse-file' },
+    );
 }
 
 /** How long the client has to send its file once asked. */
@@ -40,14 +57,15 @@ export function fileUnavailable(why: string): UsbScsiError {
 /**
  * Asks for the client's file and waits for it (at most `waitMs`), polling the socket: no thread
  * waits on a client. The connection is read again afterwards, whatever happened. Resolves with a
- * descriptor of a regular file, which the caller must close; a pipe, socket or device would let a
- * client stall the daemon's I/O, and is refused.
+ * descriptor of a regular file, which the caller must close; a pipe, socket or device, or a file on
+ * FUSE, would let a client stall the daemon's I/O, and is refused.
  */
 export async function receiveFile(
   socket: Socket,
   res: ServerResponse,
   receiveFd: ReceiveFd | undefined,
   waitMs = FILE_WAIT_MS,
+  statfs: (path: string) => { type: number } = statfsSync,
 ): Promise<number> {
   if (receiveFd === undefined) throw fileUnavailable('the daemon has no native addon to take it with');
   // A TCP connection has a remote address; a Unix socket's has none.
@@ -62,7 +80,7 @@ export async function receiveFile(
   try {
     res.writeProcessing();
     const deadline = Date.now() + waitMs;
-    for (let wait = 0; fd === null; wait = Math.min(wait + 1, 10)) {
+    for (let wait = 0; fd === null; wait = Math.min(wait + 1, 2)) {
       if (socket.destroyed) throw cancelled('the client left before handing over its file');
       try {
         fd = receiveFd(socketFd);
@@ -84,6 +102,7 @@ export async function receiveFile(
           '(stream a pipe or a device through the request instead)',
         { reason: 'not-a-file' },
       );
+    refuseFuse(fd, statfs);
   } catch (err) {
     closeSync(fd);
     throw err;

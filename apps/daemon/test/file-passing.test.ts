@@ -86,6 +86,19 @@ describe.skipIf(receiveFd === undefined || sendFd === undefined)(
       closeSync(devNull);
     });
 
+    it('a file on FUSE (served by a process that may never answer) is refused and closed', async () => {
+      const file = openSync(join(dir, 'f.bin'), 'w');
+      const seen: string[] = [];
+      const fuse = (path: string) => (seen.push(path), { type: 0x65735546 });
+      setTimeout(() => send(file), 20);
+      await expect(receiveFile(server, res, receiveFd, 1000, fuse)).rejects.toMatchObject({
+        code: ErrorCodes.BAD_INPUT,
+        details: { reason: 'fuse-file' },
+      });
+      expect(seen).toEqual([expect.stringMatching(/^\/proc\/self\/fd\/\d+$/)]);
+      closeSync(file);
+    });
+
     it('without the addon, or on TCP: E_UNSUPPORTED "file-passing-unavailable" before asking', async () => {
       await expect(receiveFile(server, res, undefined)).rejects.toMatchObject({
         code: ErrorCodes.UNSUPPORTED,
