@@ -1,4 +1,4 @@
-import { access, constants } from 'node:fs/promises';
+import { access, constants } from 'node:fs';
 import { BotTransport } from './bot/bot-transport.js';
 import type { BotEvent } from './bot/events.js';
 import { DEFAULT_MAX_TRANSFER_BYTES, type BotQuirks } from './bot/quirks.js';
@@ -9,7 +9,8 @@ import { asMassStorage, parseSelector, selectDevice, type MassStorageDeviceInfo 
 import type { UsbBackend, UsbDeviceHandle } from './usb/backend.js';
 import { usbIdsOf } from './hex.js';
 import type { UasEvent } from './uas/events.js';
-import { UasTransport, uasUnsupportedReason } from './uas/uas-transport.js';
+import { uasUnsupportedReason } from './uas/setup.js';
+import type { UasTransport } from './uas/uas-transport.js';
 
 // The backends, the handoff lease and SG_IO load when an open needs them: a process that opens
 // one kind of device (the CLI's `--device sim`, a BOT disk nobody holds) parses only its own path.
@@ -210,6 +211,8 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<ScsiD
     const unsupported = uasUnsupportedReason(handle);
     if (transportChoice === 'uas' && unsupported) throw new UsbScsiError(ErrorCodes.UNSUPPORTED, unsupported);
     if (uas && (transportChoice === 'uas' || (transportChoice === 'auto' && !unsupported))) {
+      // Loaded only for a UAS device: most runs (BOT, SG_IO, the emulator) never need it.
+      const { UasTransport } = await import('./uas/uas-transport.js');
       const transport = await UasTransport.open(handle, {
         interfaceNumber,
         detachKernelDriver: lease !== undefined,
@@ -353,7 +356,11 @@ async function openPassThrough(
   usb?: MassStorageDeviceInfo,
 ): Promise<ScsiDevice> {
   try {
-    await access(path, constants.R_OK | constants.W_OK);
+    // node:fs, not node:fs/promises: every open loads this module, and fs/promises (with readline
+    // and the fs watchers behind it) is a measurable part of a short command's start.
+    await new Promise<void>((resolve, reject) =>
+      access(path, constants.R_OK | constants.W_OK, (err) => (err ? reject(err) : resolve())),
+    );
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') {
