@@ -109,7 +109,7 @@ describe('a device that skips its data phase', () => {
 
 describe('timeoutMs is one budget for the whole command', () => {
   beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'performance', 'Date'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'performance', 'hrtime', 'Date'] });
   });
   afterEach(() => {
     vi.useRealTimers();

@@ -34,6 +34,7 @@ import { type BotQuirks, quirksFor } from './quirks.js';
 import { interpretTransfer, type TransferOutcome } from './transfer-outcome.js';
 import { CSW_LENGTH, CswStatus, encodeCommandBlockWrapper, judgeCommandStatusWrapper } from './wrappers.js';
 import { hexBytes } from '../hex.js';
+import { monotonicMs } from '../clock.js';
 
 const START_STOP_UNIT = 0x1b;
 /** Commands that read, write or size the medium (SBC-4): the quirk's START STOP UNIT goes first. */
@@ -243,12 +244,12 @@ export class BotTransport implements ScsiTransport {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the transport is closed; open the device again');
     // One clock read at the start serves the command's deadline and its duration: in a guest
     // without a vDSO clock each read is a syscall, and a TUR's whole cost is a few of them.
-    const startedMs = performance.now();
+    const startedMs = monotonicMs();
     const command = this.prepare(request);
     let deadlineStartMs = startedMs;
     if (this.quirks.needsStartUnit) {
       await this.startUnitBeforeMediaAccess(command.lun, request.cdb[0]!, command.timeoutMs);
-      deadlineStartMs = performance.now();
+      deadlineStartMs = monotonicMs();
     }
     let result: ScsiResult;
     try {
@@ -261,7 +262,7 @@ export class BotTransport implements ScsiTransport {
       const sense = await this.autoSense(command.lun, command.timeoutMs);
       if (sense) result.sense = sense;
     }
-    result.durationNs = Math.round((performance.now() - startedMs) * 1e6);
+    result.durationNs = Math.round((monotonicMs() - startedMs) * 1e6);
     return result;
   }
 

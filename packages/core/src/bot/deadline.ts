@@ -1,4 +1,5 @@
 import { TransferStatus, type TransferResult } from '../usb/backend.js';
+import { monotonicMs } from '../clock.js';
 
 /**
  * One BOT command's time budget. Every transfer of the command (CBW, data, CSW read and its
@@ -7,14 +8,14 @@ import { TransferStatus, type TransferResult } from '../usb/backend.js';
 export class Deadline {
   private readonly end: number;
 
-  /** `startMs`: when the command started, on `performance.now()`'s clock (default: now). */
-  constructor(budgetMs: number, startMs: number = performance.now()) {
+  /** `startMs`: when the command started, on `monotonicMs()`'s clock (default: now). */
+  constructor(budgetMs: number, startMs: number = monotonicMs()) {
     this.end = startMs + budgetMs;
   }
 
   /** Whole milliseconds left, rounded up (a transfer timeout of 0 would mean "cancel at once"); 0 once passed. */
   leftMs(): number {
-    const left = this.end - performance.now();
+    const left = this.end - monotonicMs();
     return left > 0 ? Math.ceil(left) : 0;
   }
 

@@ -8,6 +8,7 @@ import { cancelled, phaseError, responseError, resultOfSenseIu, timedOut } from 
 import type { UasPipes } from './pipes.js';
 import type { UasTask } from './task.js';
 import { leftMs } from './timing.js';
+import { monotonicMs } from '../clock.js';
 
 export interface StreamsContext {
   readonly handle: UsbDeviceHandle;
@@ -35,7 +36,7 @@ export async function commandOnStreams(
   const direction = request.data && request.data.length > 0 ? request.direction : 'none';
   const buffer = direction === 'none' ? undefined : request.data!;
   const endpoint = direction === 'in' ? pipes.dataIn : pipes.dataOut;
-  const end = performance.now() + timeoutMs;
+  const end = monotonicMs() + timeoutMs;
   const status = new Uint8Array(STATUS_IU_MAX_LENGTH);
   const done = await handle.streamCommand!({
     statusIn: pipes.statusIn,

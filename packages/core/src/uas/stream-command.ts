@@ -5,6 +5,7 @@ import {
   type TransferResult,
   type UsbDeviceHandle,
 } from '../usb/backend.js';
+import { monotonicMs } from '../clock.js';
 
 /** An abort reason given, so that no DOMException is built per command. */
 const PLAN_OVER = Object.freeze({ reason: 'the stream command plan is over' });
@@ -29,8 +30,8 @@ export async function genericStreamCommand(
   request: StreamCommandRequest,
 ): Promise<StreamCommandResult> {
   const { data, timeoutMs, signal, ready } = request;
-  const end = performance.now() + timeoutMs;
-  const left = () => Math.max(1, Math.ceil(end - performance.now()));
+  const end = monotonicMs() + timeoutMs;
+  const left = () => Math.max(1, Math.ceil(end - monotonicMs()));
   const stopAll = new AbortController();
   const stop = () => stopAll.abort(PLAN_OVER);
   signal?.addEventListener('abort', stop, { once: true });

@@ -1,5 +1,6 @@
 // Queue slots, budgets and waits of UasTransport.
 import { cancelled, timedOut } from './outcomes.js';
+import { monotonicMs } from '../clock.js';
 
 /** Queue depth: a command waits for a slot before it takes a tag. */
 export class Slots {
@@ -68,6 +69,6 @@ export async function settledWithin(p: Promise<unknown>, ms: number): Promise<vo
 }
 
 export function leftMs(end: number): number {
-  const left = end - performance.now();
+  const left = end - monotonicMs();
   return left > 0 ? Math.ceil(left) : 0;
 }

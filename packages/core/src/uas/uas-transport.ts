@@ -29,6 +29,7 @@ import { runQueuedJob } from './queued-job.js';
 import { highestReportedLun } from './luns.js';
 import { asError, cancelled, ignoreGone, phaseError, responseError, resultOfSenseIu } from './outcomes.js';
 import { Slots, leftMs, nextMacrotask, settledWithin, stopper } from './timing.js';
+import { monotonicMs } from '../clock.js';
 
 const DEFAULT_QUEUE_DEPTH = 16;
 /** Linux `uas` queues 32 commands on a device without streams. */
@@ -240,7 +241,7 @@ export class UasTransport implements ScsiTransport {
     try {
       let result: ScsiResult;
       if (guard) {
-        const work = this.exchange(task, request, performance.now() + timeoutMs);
+        const work = this.exchange(task, request, monotonicMs() + timeoutMs);
         work.catch(() => undefined);
         result = await Promise.race([work, guard.stop]);
       } else result = await commandOnStreams(this.streamsContext, task, request, timeoutMs);
@@ -516,7 +517,7 @@ export class UasTransport implements ScsiTransport {
       if (this.streams > 0) readStatusStream(this.handle, this.pipes, tmf);
       else this.ensureStatusReader();
       const iu = encodeTaskManagementIu({ tag, function: fn, lun, ...(taskTag !== undefined ? { taskTag } : {}) });
-      const sent = await this.sendOnCommandPipe(iu, performance.now() + budget, tmf.transfers.signal);
+      const sent = await this.sendOnCommandPipe(iu, monotonicMs() + budget, tmf.transfers.signal);
       if (sent.status !== TransferStatus.OK) {
         report(`the Task Management IU did not go out (${transferStatusName(sent.status)})`);
         return false;
