@@ -163,7 +163,7 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
   );
 
   it.runIf(process.platform === 'linux')(
-    'sendFd hands a descriptor over a Unix socket; receiveFd takes it, or says nothing came, or refuses a byte without one',
+    'sendFd hands a descriptor over a Unix socket; receiveFd takes it, says nothing came, or refuses a bare byte',
     async () => {
       const { createServer, connect } = await import('node:net');
       const { mkdtempSync, rmSync, openSync, closeSync, fstatSync, writeSync, readFileSync } = await import('node:fs');

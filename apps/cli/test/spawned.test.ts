@@ -297,7 +297,8 @@ function bundleExport(source: string, name: string): string {
   >;
   const chunk = Object.keys(chunks).find((file) => chunks[file]!.includes(source));
   if (chunk === undefined) throw new Error(`no chunk holds ${source}`);
-  return `Object.values(require(${JSON.stringify(join(repoRoot, 'apps/cli/dist', chunk))})).find((v) => v?.name === ${JSON.stringify(name)})`;
+  const file = JSON.stringify(join(repoRoot, 'apps/cli/dist', chunk));
+  return `Object.values(require(${file})).find((v) => v?.name === ${JSON.stringify(name)})`;
 }
 
 describe("the bundle's after-exit helper", () => {
@@ -337,7 +338,8 @@ describe("the bundle's after-exit helper", () => {
 });
 
 // Node 22.1+ has its own compile cache, which the launcher switches on instead of this one.
-const ownCompileCache = typeof (await import('node:module')).default.enableCompileCache !== 'function';
+const nodeModule = (await import('node:module')).default as { enableCompileCache?: unknown };
+const ownCompileCache = typeof nodeModule.enableCompileCache !== 'function';
 
 describe.skipIf(!ownCompileCache)('compile cache (Node 20: the launcher keeps V8 code caches of the chunks)', () => {
   const cacheOf = (xdg: string) => join(xdg, 'usbscsi', `v8-${process.version}-${process.arch}`);

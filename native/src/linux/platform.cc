@@ -101,7 +101,9 @@ Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
     got = recvmsg(socketFd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   } while (got < 0 && errno == EINTR);
   if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return env.Null();
-  if (got < 0) ThrowNative(env, SocketError(errno, "receiving a file descriptor on socket " + std::to_string(socketFd)));
+  if (got < 0) {
+    ThrowNative(env, SocketError(errno, "receiving a file descriptor on socket " + std::to_string(socketFd)));
+  }
   std::vector<int> fds;
   for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;

@@ -78,7 +78,8 @@ export function registerWrite(program: Command, wrap: Wrap): void {
               `Would write ${input.bytes} bytes of ${file} from LBA ${lba} of ${ctx.selectorText()}\n`,
             );
             throw badInput(
-              'refusing to write without consent: add --yes to overwrite these blocks (nothing was sent to the device).',
+              'refusing to write without consent: add --yes to overwrite these blocks ' +
+                '(nothing was sent to the device).',
               {
                 file,
                 lba: Number(lba),
