@@ -13,11 +13,13 @@
  *   after the chunk: a changed chunk has a new name. (V8 itself checks only the source's length,
  *   its own version and flags.)
  * - A cache file is code. One is read only when it and its directory belong to this process's
- *   user and nobody else may write them; a `sudo usbscsi` never runs what another user wrote.
+ *   user and nobody else may write them; a `sudo usbscsi` never runs what another user wrote, and
+ *   writes nothing under a directory of another user (the caller's HOME, kept by sudo).
  * - `NODE_DISABLE_COMPILE_CACHE=1` (Node's own switch) turns it off.
  */
 import {
   closeSync,
+  existsSync,
   fstatSync,
   mkdirSync,
   openSync,
@@ -59,6 +61,11 @@ function ownedPrivately(stats: Stats, uid: number): boolean {
 
 function cacheDirectory(env: NodeJS.ProcessEnv, uid: number): string {
   const base = env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  // Only under a directory of this user: `sudo usbscsi` with the caller's HOME must not leave
+  // root's files in it (which the caller could not remove, and whose directory would then turn
+  // the caller's own cache off).
+  const owner = existsSync(base) ? statSync(base).uid : statSync(dirname(base)).uid;
+  if (owner !== uid) throw new Error(`${base} belongs to user ${owner}, not to this process's user ${uid}`);
   const directory = join(base, 'usbscsi', `v8-${process.version}-${process.arch}`);
   mkdirSync(directory, { recursive: true, mode: 0o700 });
   const stats = statSync(directory);

@@ -6,6 +6,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -381,6 +382,18 @@ describe.skipIf(!ownCompileCache)('compile cache (Node 20: the launcher keeps V8
     expect(readFileSync(join(dir, first!)).equals(Buffer.alloc(4096, 0x5a))).toBe(false);
     expect(statSync(join(dir, second!)).mode & 0o777).toBe(0o600);
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    `as root under another user's cache home (sudo keeping HOME): nothing written there${
+      process.getuid?.() === 0 ? '' : ' (SKIPPED LOUDLY: needs root to own a directory as another user)'
+    }`,
+    () => {
+      const xdg = mkdtempSync(join(tmp, 'xdg-'));
+      chownSync(xdg, 65534, 65534);
+      inquiry({ XDG_CACHE_HOME: xdg });
+      expect(readdirSync(xdg)).toEqual([]);
+    },
+  );
 
   it('a cache directory others may write, or NODE_DISABLE_COMPILE_CACHE, turns it off', () => {
     const xdg = mkdtempSync(join(tmp, 'xdg-'));
