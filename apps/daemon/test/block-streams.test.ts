@@ -367,6 +367,16 @@ describe.skipIf(fileReceiver === undefined)(
       expect([badPosition.status, badPosition.json.error.details.field]).toEqual([400, 'position']);
       const badValue = await raw(target, 'POST', '/v1/devices/1-1/read?lba=0&blocks=1&file=yes');
       expect([badValue.status, badValue.json.error.details.field]).toEqual([400, 'file']);
+      // Leased to another client: 409 before the file is asked for.
+      const other = new DaemonClient(`unix:${t.socketPath}`);
+      const grant = await other.acquireLease('1-1');
+      try {
+        const leased = await raw(target, 'POST', '/v1/devices/1-1/read?lba=0&blocks=1&file=passed');
+        expect([leased.status, leased.json.error.code]).toEqual([409, 'E_BUSY']);
+      } finally {
+        await other.releaseLease(grant);
+        other.close();
+      }
       expect(asked).toBe(0);
       // A range past the end is the device's to know: asked for, then refused, the file closed.
       const file = openSync(join(t.dir, 'x.bin'), 'w');

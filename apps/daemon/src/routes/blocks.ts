@@ -294,6 +294,10 @@ async function fileRange(
   const position =
     parseIntField('position', ((request.query ?? {}) as Record<string, unknown>)['position'], 0, 2 ** 53 - 1, 'text') ??
     0;
+  const runOptions = range.leaseSecret !== undefined ? { leaseSecret: range.leaseSecret } : {};
+  // Gone, leased to another secret, queue full: said before the file is asked for.
+  const refused = slot.refusal(runOptions);
+  if (refused) throw refused;
   const fd = await receiveFile(request.raw.socket, res, receiveFd);
   try {
     const bytes = await slot.run(
@@ -310,10 +314,7 @@ async function fileRange(
           ? device.readToFd(range.lba, range.blocks, fd, options)
           : device.writeFromFd(range.lba, range.blocks, fd, { ...options, allowMediumWrite: true });
       },
-      {
-        signal: clientGoneSignal(res),
-        ...(range.leaseSecret !== undefined ? { leaseSecret: range.leaseSecret } : {}),
-      },
+      { signal: clientGoneSignal(res), ...runOptions },
     );
     ctx.metrics.recordCommand(
       kind === 'read' ? 0x28 : 0x2a,
