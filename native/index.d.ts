@@ -262,6 +262,11 @@ export interface NativeAddon {
    * connection or sent other than one descriptor (any it sent are closed).
    */
   receiveFd?(socketFd: number): number | null;
+  /**
+   * Linux: a new file in memory only (memfd_create, close-on-exec; the caller closes it), what a
+   * client hands to usbscsid for a range to or from its memory. E_IO with `errno` on failure.
+   */
+  anonymousFile?(name: string): number;
   /** macOS only (native/src/darwin): IOKit/DiskArbitration bindings. */
   readonly darwin?: unknown;
 }

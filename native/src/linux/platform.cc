@@ -1,6 +1,7 @@
 // Linux: string descriptors from sysfs (no open, no permission needed), the usbfs
 // transfer-memory limit shared by every process's in-flight URBs, the credentials of a
 // Unix-socket peer, and file descriptors passed over a Unix socket.
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -123,6 +124,18 @@ Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
   ThrowNative(env, SocketError(EPROTO, what));
 }
 
+// anonymousFile(name) -> a descriptor of a new file that lives in memory only (memfd_create,
+// close-on-exec; the caller owns it): what a client hands to usbscsid when the bytes of a range
+// come from or go to its memory rather than a file.
+Napi::Value AnonymousFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) ThrowBadInput(env, "anonymousFile(name): name must be a string");
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  const int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
+  if (fd < 0) ThrowNative(env, SocketError(errno, "memfd_create(" + name + ")"));
+  return Napi::Number::New(env, fd);
+}
+
 }  // namespace
 
 void InitPlatform(Napi::Env env, Napi::Object exports) {
@@ -130,6 +143,7 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
   exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
   exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd, "receiveFd"));
+  exports.Set("anonymousFile", Napi::Function::New(env, AnonymousFile, "anonymousFile"));
 }
 
 namespace {
