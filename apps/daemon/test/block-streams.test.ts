@@ -51,7 +51,12 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
 
   beforeEach(async () => {
     backend = createSimBackend([`sim:blocks=${BLOCKS}`]);
-    t = await startTestDaemon(await createCoreProvider({ backend, transport: 'bot' }), { idleCloseMs: 5000 });
+    // A daemon that takes no files: every range here streams through the socket (the files handed
+    // over are the next describe's).
+    t = await startTestDaemon(await createCoreProvider({ backend, transport: 'bot' }), {
+      idleCloseMs: 5000,
+      receiveFd: null,
+    });
     dev = await openRemoteDevice({ via: `unix:${t.socketPath}` });
   });
   afterEach(async () => {
@@ -336,6 +341,34 @@ describe.skipIf(fileReceiver === undefined)(
       expect(progress.at(-1)).toBe(data.length);
       expect(handed).toHaveLength(2);
       expect(streamed.map((s) => s.mock.calls.length)).toEqual([0, 0, 0]);
+    });
+
+    it('readInto and write of memory go through a file in memory handed over: no byte streamed', async () => {
+      await start((socketFd) => {
+        const fd = fileReceiver!(socketFd);
+        if (fd !== null) handed.push(fd);
+        return fd;
+      });
+      const client = (dev.transport as RemoteTransport).client;
+      const streamed = [vi.spyOn(client, 'readBlocksInto'), vi.spyOn(client, 'writeBlocks')];
+      const data = patterned(3 * MIB, 9);
+      await dev.write(700, data, { allowMediumWrite: true });
+      const back = new Uint8Array(data.length);
+      const progress: number[] = [];
+      await dev.readInto(700, back, { onProgress: (done) => progress.push(done) });
+      expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+      expect(progress.at(-1)).toBe(data.length);
+      expect(handed).toHaveLength(2);
+      expect(streamed.map((s) => s.mock.calls.length)).toEqual([0, 0]);
+      // What another client reads from the device is what was written.
+      const other = await openRemoteDevice({ via: `unix:${t.socketPath}` });
+      try {
+        expect(
+          Buffer.from(await other.read(700 + 2048, 8)).equals(Buffer.from(data.subarray(MIB, MIB + 8 * BLOCK))),
+        ).toBe(true);
+      } finally {
+        await other.close();
+      }
     });
 
     it('a daemon that cannot take files: the same calls stream the bytes instead', async () => {

@@ -300,6 +300,11 @@ export class DaemonClient {
     return written;
   }
 
+  /** Whether transferFile can hand a file over from here (a Unix socket, and the addon's sendFd). */
+  canPassFiles(): boolean {
+    return this.http.endpoint.kind === 'unix' && fdSender() !== undefined;
+  }
+
   /**
    * Moves a block range between the device and the regular file `fd` (from byte `position` of the
    * file) by handing the file to the daemon (file-passing.ts): read fills the file, write sends

@@ -21,6 +21,16 @@ export function fdSender(): SendFd | undefined {
   return load.ok ? load.addon.sendFd?.bind(load.addon) : undefined;
 }
 
+/**
+ * A new file in memory only (the addon's memfd_create), for a range to or from the caller's memory:
+ * handed to the daemon, it costs one copy in this process, where the bytes through the socket cost
+ * a copy in each process and the socket's own. Undefined where there is none (no addon, not Linux).
+ */
+export function anonymousFileMaker(): ((name: string) => number) | undefined {
+  const load = loadNativeAddon();
+  return load.ok ? load.addon.anonymousFile?.bind(load.addon) : undefined;
+}
+
 /** A connected socket's descriptor: Node keeps it on the internal handle, with no public accessor. */
 export function socketFdOf(socket: Socket | null | undefined): number | undefined {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } } | null | undefined)?._handle?.fd;

@@ -1,9 +1,11 @@
+import { closeSync, readSync, writeSync } from 'node:fs';
 import { ScsiDevice } from '../device.js';
 import type { DaemonDevice, DaemonDeviceIdentity } from '../wire/types.js';
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import type { BlockRangeMover, BlockRangeOptions, ScsiRequest, ScsiResult, ScsiTransport } from '../transport.js';
 import { BLOCK_STREAM_SEGMENT_BYTES } from '../wire/blocks.js';
 import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
+import { anonymousFileMaker } from './file-passing.js';
 import type { DaemonEndpoint } from './endpoint.js';
 
 export interface RemoteTransportOptions {
@@ -42,24 +44,47 @@ export class RemoteTransport implements ScsiTransport {
     return this.options.deviceId;
   }
 
-  /** Ranges go as streamed requests of up to 64 MiB each (the daemon's default --body-limit). */
+  /**
+   * Ranges go as requests of up to 64 MiB each (the daemon's default --body-limit): a file, or a
+   * file in memory standing for the caller's buffer, handed to the daemon where both ends can
+   * (Linux, Unix socket, the native addon); else the bytes stream through the socket.
+   */
   readonly blockRanges: BlockRangeMover = {
     readBlocks: async (lba, blocks, blockSize, sink, options) => {
       for (const segment of segments(lba, blocks, blockSize)) {
         await this.client.readBlocks(this.options.deviceId, { ...segment, ...this.rangeOptions(options) }, sink);
       }
     },
+    // Into memory: through a file in memory handed to the daemon where both ends can (one copy
+    // here), else streamed through the socket.
     readBlocksInto: async (lba, blocks, blockSize, buffer, options, onBytes) => {
-      let at = 0;
-      for (const segment of segments(lba, blocks, blockSize)) {
-        const base = at;
-        await this.client.readBlocksInto(
-          this.options.deviceId,
-          { ...segment, ...this.rangeOptions(options) },
-          buffer.subarray(base, base + segment.bytes),
-          onBytes ? (n) => onBytes(base + n) : undefined,
-        );
-        at += segment.bytes;
+      let memory = this.memoryFile(blocks * blockSize);
+      try {
+        let at = 0;
+        for (const segment of segments(lba, blocks, blockSize)) {
+          const base = at;
+          const view = buffer.subarray(base, base + segment.bytes);
+          const range = { ...segment, ...this.rangeOptions(options) };
+          if (
+            memory !== undefined &&
+            (await this.client.transferFile(this.options.deviceId, 'read', range, memory, 0)) !== null
+          ) {
+            readWhole(memory, view);
+            onBytes?.(base + segment.bytes);
+          } else {
+            closeMemoryFile(memory);
+            memory = undefined;
+            await this.client.readBlocksInto(
+              this.options.deviceId,
+              range,
+              view,
+              onBytes ? (n) => onBytes(base + n) : undefined,
+            );
+          }
+          at += segment.bytes;
+        }
+      } finally {
+        closeMemoryFile(memory);
       }
     },
     transferFile: async (kind, lba, blocks, blockSize, fd, position, options, onBytes) => {
@@ -84,32 +109,63 @@ export class RemoteTransport implements ScsiTransport {
     writeBlocks: async (lba, blocks, blockSize, source, options) => {
       const pull = source[Symbol.asyncIterator]();
       let carry: Uint8Array | undefined;
-      for (const segment of segments(lba, blocks, blockSize)) {
-        async function* exactly(bytes: number): AsyncGenerator<Uint8Array> {
-          for (let left = bytes; left > 0;) {
-            let chunk = carry;
-            carry = undefined;
-            if (!chunk) {
-              const next = await pull.next();
-              if (next.done) throw badInput(`the data to write ended ${left} bytes short of the range`);
-              chunk = next.value;
-            }
-            if (chunk.length > left) {
-              carry = chunk.subarray(left);
-              chunk = chunk.subarray(0, left);
-            }
-            left -= chunk.length;
-            yield chunk;
+      async function* exactly(bytes: number): AsyncGenerator<Uint8Array> {
+        for (let left = bytes; left > 0;) {
+          let chunk = carry;
+          carry = undefined;
+          if (!chunk) {
+            const next = await pull.next();
+            if (next.done) throw badInput(`the data to write ended ${left} bytes short of the range`);
+            chunk = next.value;
           }
+          if (chunk.length > left) {
+            carry = chunk.subarray(left);
+            chunk = chunk.subarray(0, left);
+          }
+          left -= chunk.length;
+          yield chunk;
         }
-        await this.client.writeBlocks(
-          this.options.deviceId,
-          { ...segment, ...this.rangeOptions(options) },
-          exactly(segment.bytes),
-        );
+      }
+      // From memory: the segment is put in a file in memory handed to the daemon where both ends
+      // can (one copy here), else streamed through the socket.
+      let memory = this.memoryFile(blocks * blockSize);
+      try {
+        for (const segment of segments(lba, blocks, blockSize)) {
+          const range = { ...segment, ...this.rangeOptions(options) };
+          if (memory !== undefined) {
+            let at = 0;
+            for await (const chunk of exactly(segment.bytes)) {
+              writeWhole(memory, chunk, at);
+              at += chunk.length;
+            }
+            if ((await this.client.transferFile(this.options.deviceId, 'write', range, memory, 0)) !== null) continue;
+            // The daemon cannot take it: this segment streams from the file, the rest from the source.
+            await this.client.writeBlocks(this.options.deviceId, range, fileChunks(memory, segment.bytes));
+            closeMemoryFile(memory);
+            memory = undefined;
+            continue;
+          }
+          await this.client.writeBlocks(this.options.deviceId, range, exactly(segment.bytes));
+        }
+      } finally {
+        closeMemoryFile(memory);
       }
     },
   };
+
+  /**
+   * A file in memory to hand to the daemon, where this process and the endpoint can pass one and
+   * the range is large enough to be worth the extra round trip (102, then the descriptor).
+   */
+  private memoryFile(bytes: number): number | undefined {
+    if (bytes < MEMORY_FILE_MIN_BYTES) return undefined;
+    const make = this.client.canPassFiles() ? anonymousFileMaker() : undefined;
+    try {
+      return make?.('usbscsi-range');
+    } catch {
+      return undefined; // no memory for one: stream
+    }
+  }
 
   private rangeOptions(options: BlockRangeOptions) {
     return {
@@ -147,6 +203,37 @@ export class RemoteTransport implements ScsiTransport {
     } finally {
       if (this.ownsClient) this.client.close();
     }
+  }
+}
+
+/** Smaller ranges of memory stream: a file handed over costs a round trip more. */
+const MEMORY_FILE_MIN_BYTES = 1024 * 1024;
+
+function closeMemoryFile(fd: number | undefined): void {
+  if (fd !== undefined) closeSync(fd);
+}
+
+/** `view.length` bytes of the file `fd` from `position` (a short file is E_IO: the daemon said it wrote them). */
+function readWhole(fd: number, view: Uint8Array, position = 0): void {
+  for (let at = 0; at < view.length;) {
+    const n = readSync(fd, view, at, view.length - at, position + at);
+    if (n === 0) throw new UsbScsiError(ErrorCodes.IO, `the range's file ended after ${at} of ${view.length} bytes`);
+    at += n;
+  }
+}
+
+function writeWhole(fd: number, chunk: Uint8Array, position: number): void {
+  for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at, chunk.length - at, position + at);
+}
+
+/** The first `bytes` of the file `fd`, 1 MiB at a time. */
+async function* fileChunks(fd: number, bytes: number): AsyncGenerator<Uint8Array> {
+  const chunk = new Uint8Array(Math.min(bytes, 1024 * 1024));
+  for (let at = 0; at < bytes;) {
+    const view = chunk.subarray(0, Math.min(chunk.length, bytes - at));
+    readWhole(fd, view, at);
+    yield view;
+    at += view.length;
   }
 }
 
