@@ -286,6 +286,12 @@ describe.skipIf(fileReceiver === undefined)(
   }`,
   () => {
     const handed: number[] = [];
+    /** The daemon's receiver, recording each descriptor it took. */
+    const recordingReceiver: ReceiveFd = (socketFd) => {
+      const fd = fileReceiver!(socketFd);
+      if (fd !== null) handed.push(fd);
+      return fd;
+    };
     let t: TestDaemon;
     let dev: ScsiDevice;
     const start = async (receiveFd: ReceiveFd | null) => {
@@ -300,11 +306,7 @@ describe.skipIf(fileReceiver === undefined)(
     });
 
     it('writeFromFd and readToFd hand the file over: no byte crosses the socket, offsets kept', async () => {
-      await start((socketFd) => {
-        const fd = fileReceiver!(socketFd);
-        if (fd !== null) handed.push(fd);
-        return fd;
-      });
+      await start(recordingReceiver);
       const client = (dev.transport as RemoteTransport).client;
       const streamed = [
         vi.spyOn(client, 'readBlocks'),
@@ -344,11 +346,7 @@ describe.skipIf(fileReceiver === undefined)(
     });
 
     it('readInto and write of memory go through a file in memory handed over: no byte streamed', async () => {
-      await start((socketFd) => {
-        const fd = fileReceiver!(socketFd);
-        if (fd !== null) handed.push(fd);
-        return fd;
-      });
+      await start(recordingReceiver);
       const client = (dev.transport as RemoteTransport).client;
       const streamed = [vi.spyOn(client, 'readBlocksInto'), vi.spyOn(client, 'writeBlocks')];
       const data = patterned(3 * MIB, 9);
