@@ -438,6 +438,55 @@ describe('cancelled between two steps', () => {
     expect(fake.snapshot()).toEqual(before);
   });
 
+  it("runStep at its deadline reports the step's own timeout error, which says what it saw last", async () => {
+    const { runStep } = await import('./steps.js');
+    const err = await rejection(
+      runStep(
+        'wait for storage',
+        30,
+        undefined,
+        ({ signal }) =>
+          new Promise((_, reject) =>
+            signal.addEventListener('abort', () =>
+              setTimeout(
+                () =>
+                  reject(new UsbScsiError(ErrorCodes.TIMEOUT, 'expected uas with 1 disk(s), saw uas with no disks')),
+                20,
+              ),
+            ),
+          ),
+      ),
+    );
+    expect([err.code, err.message, err.details.step]).toEqual([
+      ErrorCodes.TIMEOUT,
+      'expected uas with 1 disk(s), saw uas with no disks',
+      'wait for storage',
+    ]);
+  });
+
+  it("runStep at its deadline: a step that ignores the signal, or fails another way, gets runStep's", async () => {
+    const { runStep, STEP_TIMEOUT_GRACE_MS } = await import('./steps.js');
+    const t0 = Date.now();
+    const hung = await rejection(runStep('attach', 30, undefined, () => new Promise(() => undefined)));
+    expect(hung.message).toBe('Handoff step "attach" did not finish within 30 ms.');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(30 + STEP_TIMEOUT_GRACE_MS - 5);
+    const aborted = await rejection(
+      runStep(
+        'mount',
+        30,
+        undefined,
+        ({ signal }) =>
+          new Promise((_, reject) =>
+            signal.addEventListener('abort', () => reject(new Error('The operation was aborted'))),
+          ),
+      ),
+    );
+    expect([aborted.code, aborted.message]).toEqual([
+      ErrorCodes.TIMEOUT,
+      'Handoff step "mount" did not finish within 30 ms.',
+    ]);
+  });
+
   it('runStep never calls a step whose signal aborted before it started', async () => {
     const { runStep } = await import('./steps.js');
     const controller = new AbortController();

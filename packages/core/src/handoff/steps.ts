@@ -43,9 +43,17 @@ export const DEFAULT_LEASE_TIMEOUTS: Readonly<LeaseTimeouts> = Object.freeze({
 });
 
 /**
+ * How long a step that ran out of time may take to say so itself: a step that notices the abort
+ * and throws its own `E_TIMEOUT` knows what it saw last ("expected uas with 1 disk, saw uas with
+ * no disks"), which says more than "did not finish".
+ */
+export const STEP_TIMEOUT_GRACE_MS = 1_000;
+
+/**
  * Runs one platform step with its own time budget. The step gets a signal that
  * aborts at the deadline (or when `outer` aborts); the returned promise settles
- * then even if the platform ignores the signal. Non-typed failures become `E_IO`.
+ * then even if the platform ignores the signal (at the deadline, or within
+ * STEP_TIMEOUT_GRACE_MS with the step's own `E_TIMEOUT`). Non-typed failures become `E_IO`.
  */
 export async function runStep<T>(
   step: string,
@@ -62,15 +70,22 @@ export async function runStep<T>(
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onOuterAbort: (() => void) | undefined;
+  let timedOut: UsbScsiError | undefined;
+  const work = Promise.resolve()
+    .then(() => fn({ signal: controller.signal, timeoutMs }))
+    .catch((err: unknown) => {
+      // After the deadline only the step's own timeout error is worth more than ours.
+      if (timedOut && !(isUsbScsiError(err) && err.code === ErrorCodes.TIMEOUT)) throw timedOut;
+      throw err;
+    });
   const stopped = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const error = new UsbScsiError(
-        ErrorCodes.TIMEOUT,
-        `Handoff step "${step}" did not finish within ${timeoutMs} ms.`,
-        { details: { step, timeoutMs } },
-      );
+      timedOut = new UsbScsiError(ErrorCodes.TIMEOUT, `Handoff step "${step}" did not finish within ${timeoutMs} ms.`, {
+        details: { step, timeoutMs },
+      });
+      const error = timedOut;
       controller.abort(error);
-      reject(error);
+      timer = setTimeout(() => reject(error), STEP_TIMEOUT_GRACE_MS);
     }, timeoutMs);
     onOuterAbort = () => {
       const error = new UsbScsiError(ErrorCodes.CANCELLED, `Handoff step "${step}" was cancelled.`, {
@@ -83,7 +98,7 @@ export async function runStep<T>(
     else outer?.addEventListener('abort', onOuterAbort, { once: true });
   });
   try {
-    return await Promise.race([Promise.resolve().then(() => fn({ signal: controller.signal, timeoutMs })), stopped]);
+    return await Promise.race([work, stopped]);
   } catch (err) {
     if (isUsbScsiError(err)) {
       if (err.details.step === undefined) err.details.step = step;
