@@ -52,8 +52,11 @@ function addVitestLike(name, file, exitCode, seconds) {
       const message = String(a.failureMessages?.[0] ?? suite.message ?? '')
         .split('\n')[0]
         .slice(0, 300);
+      // A guest case's kernel messages (tools/vm/guest/runner.mjs): the summary is often all a CI log keeps.
+      const kernel = (a.kernelLog ?? []).slice(-25).map((line) => `\n    kernel: ${String(line).slice(0, 200)}`);
       failures.push(
-        `${name}: ${suite.name ? `${relativeTo(suite.name)} > ` : ''}${a.fullName ?? a.title} — ${message}`,
+        `${name}: ${suite.name ? `${relativeTo(suite.name)} > ` : ''}${a.fullName ?? a.title} — ${message}` +
+          kernel.join(''),
       );
     }
     if ((suite.assertionResults ?? []).length === 0 && suite.status === 'failed') {

@@ -1,6 +1,7 @@
 // A tiny test runner for the guest (no vitest: starting it over 9p costs more than the cases).
 // Writes vitest-JSON-compatible counts plus one entry per test to the results file.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const tests = [];
 
@@ -47,6 +48,23 @@ function summarize(suiteName, started, results, complete) {
   };
 }
 
+/**
+ * After a failure: the kernel's messages of the case's time (the console shows only warnings: `quiet`),
+ * printed and returned for the results file (CI's summary shows them under the failure).
+ */
+function kernelLogOfCase(durationMs) {
+  let lines;
+  try {
+    lines = execFileSync('dmesg', { encoding: 'utf8', timeout: 5000 }).trimEnd().split('\n');
+  } catch (err) {
+    return [`(dmesg failed: ${err.message})`];
+  }
+  const uptime = Number.parseFloat(readFileSync('/proc/uptime', 'utf8'));
+  const since = uptime - durationMs / 1000 - 1;
+  const stamp = (line) => Number.parseFloat(/^\[\s*([\d.]+)\]/.exec(line)?.[1] ?? 'NaN');
+  return lines.filter((line) => !(stamp(line) < since)).slice(-40);
+}
+
 export async function run(suiteName, resultsPath) {
   const started = Date.now();
   const results = [];
@@ -73,7 +91,10 @@ export async function run(suiteName, resultsPath) {
       } else {
         const msg = err?.stack ?? String(err);
         console.log(`VM_TEST FAIL ${t.name} (${duration} ms)\n${msg}${err?.code ? `\ncode: ${err.code}` : ''}`);
-        results.push({ fullName: t.name, status: 'failed', failureMessages: [msg], duration });
+        const kernelLog = kernelLogOfCase(duration);
+        console.log(`VM_KERNEL ${kernelLog.length} line(s) since the case began:`);
+        for (const line of kernelLog) console.log(`VM_KERNEL ${line}`);
+        results.push({ fullName: t.name, status: 'failed', failureMessages: [msg], kernelLog, duration });
       }
     }
   }
