@@ -127,11 +127,11 @@ export class RawUas {
     const iu = taskIu(tag, fn, taskTag);
     if (this.streams) {
       const buffer = new Uint8Array(STATUS_BYTES);
-      const facts = await this.handle.exchange({
+      // The response read first, then the IU: two plans, as in #streamCommand.
+      const response = this.handle.exchange({
         timeoutMs,
         buffer,
         phases: [
-          { endpoint: this.pipes.command, start: 'at-once', source: { kind: 'inline', bytes: iu } },
           {
             endpoint: this.pipes.status,
             start: 'at-once',
@@ -140,8 +140,14 @@ export class RawUas {
           },
         ],
       });
+      const sent = this.handle.exchange({
+        timeoutMs,
+        phases: [{ endpoint: this.pipes.command, start: 'at-once', source: { kind: 'inline', bytes: iu } }],
+      });
+      const [facts, sentFacts] = await Promise.all([response, sent]);
       this.note('response', tag);
-      const st = facts.phases[1];
+      assert(sentFacts.phases[0]?.status === TransferStatusOk, `the IU went out: ${JSON.stringify(sentFacts.phases)}`);
+      const st = facts.phases[0];
       assert(st && st.status === TransferStatusOk, `the Response IU arrived: ${JSON.stringify(facts.phases)}`);
       return parseStatusIu(buffer.subarray(0, st.actualLength));
     }
@@ -152,32 +158,68 @@ export class RawUas {
 
   async #streamCommand(tag, cdb, dataIn, dataOut, timeoutMs, signal) {
     const dataLength = dataIn || dataOut?.length || 0;
-    const buffer = new Uint8Array(dataLength + STATUS_BYTES);
-    if (dataOut) buffer.set(dataOut);
-    const phases = [
-      { endpoint: this.pipes.command, start: 'at-once', source: { kind: 'inline', bytes: commandIu(tag, cdb) } },
-    ];
+    const data = dataOut ?? new Uint8Array(dataLength);
+    const statusIu = new Uint8Array(STATUS_BYTES);
+    // Posted in the order Linux `uas` posts them (uas_submit_urbs): the status read, then data and
+    // the Command IU, so the stream is primed before the device can answer. QEMU's usb-uas (7.2)
+    // needs it: a status it queues before its stream's read is posted sits at the head of its
+    // results list, and its send routine stops there, so the statuses of other tags queued behind
+    // it are never sent although their reads are posted (hw/usb/dev-uas.c usb_uas_send_status_bh);
+    // Command IU first, a READ at queue depth 16 lost its status about once in 30 runs. Two plans
+    // (the engine submits a plan's URBs before its call returns): in one, the status read, which
+    // comes back short, would end the plan before the phases after it were reported.
+    const status = this.handle.exchange({
+      timeoutMs,
+      buffer: statusIu,
+      phases: [
+        {
+          endpoint: this.pipes.status,
+          start: 'at-once',
+          streamId: tag,
+          source: { kind: 'buffer', offset: 0, length: STATUS_BYTES },
+        },
+      ],
+      signal,
+    });
+    const stopTransfer = new AbortController();
+    const transferPhases = [];
     if (dataLength)
-      phases.push({
+      transferPhases.push({
         endpoint: dataIn ? this.pipes.dataIn : this.pipes.dataOut,
         start: 'at-once',
         streamId: tag,
         source: { kind: 'buffer', offset: 0, length: dataLength },
       });
-    phases.push({
-      endpoint: this.pipes.status,
+    transferPhases.push({
+      endpoint: this.pipes.command,
       start: 'at-once',
-      streamId: tag,
-      source: { kind: 'buffer', offset: dataLength, length: STATUS_BYTES },
+      source: { kind: 'inline', bytes: commandIu(tag, cdb) },
     });
-    const facts = await this.handle.exchange({ timeoutMs, buffer, phases, signal });
+    const transfer = this.handle.exchange({
+      timeoutMs,
+      ...(dataLength ? { buffer: data } : {}),
+      phases: transferPhases,
+      signal: signal ? AbortSignal.any([signal, stopTransfer.signal]) : stopTransfer.signal,
+    });
+    let statusFacts;
+    try {
+      statusFacts = await status;
+    } finally {
+      // Once the status came (or never will), data the device did not move (a CHECK CONDITION) is
+      // not waited for; with GOOD status the data phase is complete already.
+      const st = statusFacts?.phases[0];
+      const good = st?.status === TransferStatusOk && statusIu[0] === IU.SENSE && statusIu[6] === 0;
+      if (!good) stopTransfer.abort();
+    }
+    const transferFacts = await transfer;
     this.note('status', tag);
-    const st = facts.phases[phases.length - 1];
-    if (!st || st.status !== TransferStatusOk)
-      return { tag, status: null, facts, data: buffer.subarray(0, facts.phases[1]?.actualLength ?? 0) };
-    const iu = parseStatusIu(buffer.subarray(dataLength, dataLength + st.actualLength));
+    const facts = { phases: [...statusFacts.phases, ...transferFacts.phases] };
+    const st = statusFacts.phases[0];
+    const moved = dataLength ? (transferFacts.phases[0]?.actualLength ?? 0) : 0;
+    if (!st || st.status !== TransferStatusOk) return { tag, status: null, facts, data: data.subarray(0, moved) };
+    const iu = parseStatusIu(statusIu.subarray(0, st.actualLength));
     assert(iu.tag === tag, `the status IU's tag ${iu.tag} is the command's ${tag}`);
-    return { ...iu, facts, data: buffer.subarray(0, dataIn ? facts.phases[1].actualLength : 0) };
+    return { ...iu, facts, data: data.subarray(0, dataIn ? moved : 0) };
   }
 
   async #queuedCommand(tag, cdb, dataIn, dataOut, timeoutMs, signal) {
