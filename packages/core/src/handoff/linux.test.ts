@@ -244,6 +244,22 @@ describe('Linux handoff platform on a fake sysfs', () => {
       .catch((e: unknown) => e)) as UsbScsiError;
     expect(err.code).toBe(ErrorCodes.TIMEOUT);
     expect(err.message).toContain('saw no driver');
+    expect(err.message).toContain('usb-storage is not bound to the interface');
+  });
+
+  it('gives up waiting on a bound driver without its disk, pointing at the kernel log', async () => {
+    sysfs.removeStorage(stick);
+    sysfs.setDriver(stick, 'usb-storage');
+    const err = (await platform
+      .waitForStorage(
+        device,
+        { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 1 },
+        { signal: AbortSignal.timeout(50), timeoutMs: 50 },
+      )
+      .catch((e: unknown) => e)) as UsbScsiError;
+    expect(err.code).toBe(ErrorCodes.TIMEOUT);
+    expect(err.message).toContain('saw usb-storage with no disks');
+    expect(err.message).toContain('the kernel log (dmesg) says why');
   });
 
   it('syncs by fsyncing the disk node, and runs sync(8) too when something is mounted', async () => {

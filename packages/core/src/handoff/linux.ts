@@ -370,11 +370,18 @@ export function createLinuxPlatform(options: LinuxPlatformOptions = {}): Handoff
         await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
         if (signal.aborted) break;
       }
+      // Where to look next: a driver that is bound but has no disk yet is still probing (or failed to),
+      // which only the kernel's log says; one that is not bound refused or lost the interface.
+      const hint =
+        last?.driver === expected.driver
+          ? ` ${expected.driver} is bound but the kernel has not attached the disk(s): the kernel log (dmesg) says why.`
+          : ` ${expected.driver} is not bound to the interface.`;
       throw new UsbScsiError(
         ErrorCodes.TIMEOUT,
         `The disk did not come back within ${timeoutMs} ms: expected ${expected.driver} ` +
           `with ${expected.wholeDiskCount} disk(s) and ${expected.partitionCount} ` +
-          `partition(s), saw ${last?.driver ?? 'no driver'} with ${last?.wholeDisks.join(', ') || 'no disks'}.`,
+          `partition(s), saw ${last?.driver ?? 'no driver'} with ${last?.wholeDisks.join(', ') || 'no disks'}.` +
+          hint,
         { details: { expected, seen: last } },
       );
     },
