@@ -233,15 +233,24 @@ describe('Linux handoff platform on a fake sysfs', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(30);
   });
 
-  it('gives up waiting with E_TIMEOUT saying what it saw', async () => {
-    sysfs.removeStorage(stick);
-    const err = (await platform
+  /** waitForStorage's error after 50 ms of waiting for usb-storage with one disk and one partition. */
+  const waitingGivesUp = () =>
+    platform
       .waitForStorage(
         device,
         { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 1 },
         { signal: AbortSignal.timeout(50), timeoutMs: 50 },
       )
-      .catch((e: unknown) => e)) as UsbScsiError;
+      .then(
+        () => {
+          throw new Error('expected waitForStorage to give up');
+        },
+        (e: unknown) => e as UsbScsiError,
+      );
+
+  it('gives up waiting with E_TIMEOUT saying what it saw', async () => {
+    sysfs.removeStorage(stick);
+    const err = await waitingGivesUp();
     expect(err.code).toBe(ErrorCodes.TIMEOUT);
     expect(err.message).toContain('saw no driver');
     expect(err.message).toContain('usb-storage is not bound to the interface');
@@ -250,13 +259,7 @@ describe('Linux handoff platform on a fake sysfs', () => {
   it('gives up waiting on a bound driver without its disk, pointing at the kernel log', async () => {
     sysfs.removeStorage(stick);
     sysfs.setDriver(stick, 'usb-storage');
-    const err = (await platform
-      .waitForStorage(
-        device,
-        { driver: 'usb-storage', wholeDiskCount: 1, partitionCount: 1 },
-        { signal: AbortSignal.timeout(50), timeoutMs: 50 },
-      )
-      .catch((e: unknown) => e)) as UsbScsiError;
+    const err = await waitingGivesUp();
     expect(err.code).toBe(ErrorCodes.TIMEOUT);
     expect(err.message).toContain('saw usb-storage with no disks');
     expect(err.message).toContain('the kernel log (dmesg) says why');
