@@ -204,13 +204,15 @@ export class RawUas {
     let statusFacts;
     try {
       statusFacts = await status;
-    } finally {
-      // Once the status came (or never will), data the device did not move (a CHECK CONDITION) is
-      // not waited for; with GOOD status the data phase is complete already.
-      const st = statusFacts?.phases[0];
-      const good = st?.status === TransferStatusOk && statusIu[0] === IU.SENSE && statusIu[6] === 0;
-      if (!good) stopTransfer.abort();
+    } catch (err) {
+      stopTransfer.abort();
+      await transfer.catch(() => undefined);
+      throw err;
     }
+    // Once the status came (or never will), data the device did not move (a CHECK CONDITION) is not
+    // waited for; with GOOD status the data phase is complete already.
+    const good = statusFacts.phases[0]?.status === TransferStatusOk && statusIu[0] === IU.SENSE && statusIu[6] === 0;
+    if (!good) stopTransfer.abort();
     const transferFacts = await transfer;
     this.note('status', tag);
     const facts = { phases: [...statusFacts.phases, ...transferFacts.phases] };
