@@ -1,5 +1,6 @@
 // The project's emulator as a real USB device (FunctionFS on dummy_hcd), driven through the
 // guest kernel's host stack by each backend: enumeration, vendor command, BOT fault injection.
+import { readdirSync, readFileSync } from 'node:fs';
 import { test, skip } from '../runner.mjs';
 import { startGadget, startMassStorageGadget, GADGET_VID, GADGET_PID, FMS_PID } from '../gadget.mjs';
 import { loadBot, loadDevice, loadOpen, loadCoreIndex } from './core-api.mjs';
@@ -63,7 +64,6 @@ export async function registerGadgetCases(backends, more = async () => {}) {
         throw err;
       }
       const disk = sdDisks()[0];
-      const { readFileSync } = await import('node:fs');
       assertEqual(Number(readFileSync(`/sys/block/${disk}/size`, 'utf8')), 32768, 'sd size in 512-byte sectors');
       const stats = await gadget.stats();
       console.log(
@@ -334,6 +334,14 @@ export async function registerGadgetCases(backends, more = async () => {}) {
               (d) => d.vendorId === GADGET_VID && d.productId === GADGET_PID && d.deviceAddress !== first.deviceAddress,
             );
             if (found.length !== 1) throw new UsbScsiError('E_NOT_FOUND', 'the gadget has not enumerated again yet');
+            // usb-storage binds the new enumeration and scans it a second later: detached in the middle
+            // of that scan, the kernel's last CSW stays queued in the gadget (the FunctionFS adapter
+            // cannot take back a write the UDC holds, so the Bulk-Only reset does not flush it as a
+            // device would), and every command after it reads the previous command's CSW. Once the
+            // kernel has attached the disk, nothing of its is in flight.
+            const disks = sdDisks();
+            if (disks.length !== 1 || Number(readFileSync(`/sys/block/${disks[0]}/size`, 'utf8')) === 0)
+              throw new UsbScsiError('E_NOT_FOUND', 'usb-storage has not attached the new enumeration yet');
             try {
               return await open(found[0]);
             } catch (err) {
@@ -364,7 +372,6 @@ export async function registerGadgetCases(backends, more = async () => {}) {
           await gadget.reenumerated();
           await waitForKernelDisk();
         }
-        const { readdirSync, readFileSync } = await import('node:fs');
         const usb = readdirSync('/sys/bus/usb/devices').find((d) => {
           try {
             return readFileSync(`/sys/bus/usb/devices/${d}/idProduct`, 'utf8').trim() === '0104';
