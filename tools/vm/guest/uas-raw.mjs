@@ -164,8 +164,9 @@ export class RawUas {
     // the Command IU, so the stream is primed before the device can answer. QEMU's usb-uas (7.2)
     // needs it: a status it queues before its stream's read is posted sits at the head of its
     // results list, and its send routine stops there, so the statuses of other tags queued behind
-    // it are never sent although their reads are posted (hw/usb/dev-uas.c usb_uas_send_status_bh);
-    // Command IU first, a READ at queue depth 16 lost its status about once in 30 runs. Two plans
+    // it wait, although their reads are posted, until a later status runs the routine again: for
+    // the last commands of a run, never (hw/usb/dev-uas.c usb_uas_send_status_bh). Command IU
+    // first, a READ at queue depth 16 lost its status about once in 30 runs. Two plans
     // (the engine submits a plan's URBs before its call returns): in one, the status read, which
     // comes back short, would end the plan before the phases after it were reported.
     const status = this.handle.exchange({
