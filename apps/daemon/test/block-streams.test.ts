@@ -26,6 +26,16 @@ function patterned(bytes: number, seed: number): Uint8Array {
 }
 
 /** Sends a write whose body breaks off after `send` bytes, then closes the socket. */
+/** Writes `data` at `lba`, reads it back with progress: the bytes and the last progress must match. */
+async function writeAndReadBack(dev: ScsiDevice, lba: number, data: Uint8Array): Promise<void> {
+  await dev.write(lba, data, { allowMediumWrite: true });
+  const back = new Uint8Array(data.length);
+  const progress: number[] = [];
+  await dev.readInto(lba, back, { onProgress: (done) => progress.push(done) });
+  expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+  expect(progress.at(-1)).toBe(data.length);
+}
+
 function writeThenLeave(socketPath: string, path: string, declared: number, send: Uint8Array): Promise<void> {
   return new Promise((resolve) => {
     const r = request({
@@ -71,12 +81,7 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     const perCommand = vi.spyOn(client, 'execute');
     const reads = vi.spyOn(client, 'readBlocksInto');
     const writes = vi.spyOn(client, 'writeBlocks');
-    await dev.write(100, data, { allowMediumWrite: true });
-    const back = new Uint8Array(data.length);
-    const progress: number[] = [];
-    await dev.readInto(100, back, { onProgress: (done) => progress.push(done) });
-    expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
-    expect(progress.at(-1)).toBe(data.length);
+    await writeAndReadBack(dev, 100, data);
     expect([perCommand.mock.calls.length, reads.mock.calls.length, writes.mock.calls.length]).toEqual([0, 1, 1]);
     // A fresh read through another ScsiDevice API sees the same bytes.
     const again = await dev.read(100, 8);
@@ -350,12 +355,7 @@ describe.skipIf(fileReceiver === undefined)(
       const client = (dev.transport as RemoteTransport).client;
       const streamed = [vi.spyOn(client, 'readBlocksInto'), vi.spyOn(client, 'writeBlocks')];
       const data = patterned(3 * MIB, 9);
-      await dev.write(700, data, { allowMediumWrite: true });
-      const back = new Uint8Array(data.length);
-      const progress: number[] = [];
-      await dev.readInto(700, back, { onProgress: (done) => progress.push(done) });
-      expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
-      expect(progress.at(-1)).toBe(data.length);
+      await writeAndReadBack(dev, 700, data);
       expect(handed).toHaveLength(2);
       expect(streamed.map((s) => s.mock.calls.length)).toEqual([0, 0]);
       // What another client reads from the device is what was written.
