@@ -377,7 +377,7 @@ async function openPassThrough(
       { cause: err },
     );
   }
-  const [{ PassThroughTransport }, { linuxMountsOfNode, linuxMountsOfUsbDevice }] = await Promise.all([
+  const [{ PassThroughTransport }, { linuxWriteMountCheck }] = await Promise.all([
     import('./sg/passthrough.js'),
     import('./topology/linux-node-mounts.js'),
   ]);
@@ -387,7 +387,7 @@ async function openPassThrough(
     maxTransferBytes,
     ...timeout,
     description: { backend: 'sg', transport: 'sg', path, ...(usb ? { usb } : {}) },
-    mounts: () => (usb ? linuxMountsOfUsbDevice(usb.busNumber, usb.portNumbers) : linuxMountsOfNode(path)),
+    mounts: linuxWriteMountCheck(usb ? { busNumber: usb.busNumber, portNumbers: usb.portNumbers } : { path }),
   });
 }
 

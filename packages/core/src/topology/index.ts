@@ -21,7 +21,14 @@ export {
   type LinuxInterfaceStorage,
   type LinuxSysfsOptions,
 } from './linux-sysfs.js';
-export { linuxMountsOfNode, linuxMountsOfUsbDevice } from './linux-node-mounts.js';
+export {
+  linuxMountsOfNode,
+  linuxMountsOfUsbDevice,
+  linuxWriteMountCheck,
+  probeDiskClaim,
+  type DiskClaim,
+  type WriteMountCheckOptions,
+} from './linux-node-mounts.js';
 export { parseMountinfo, readMountinfo, remountOptions, unescapeMountinfo, type MountinfoEntry } from './mountinfo.js';
 export {
   darwinStorageBindings,

@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { test } from '../runner.mjs';
-import { loadOpen, loadHandoff, loadBot } from './core-api.mjs';
+import { loadOpen, loadHandoff, loadBot, loadCoreIndex } from './core-api.mjs';
 import { perBackend, withDevice, readyDevice } from './device.mjs';
 import { waitForKernelDisk } from './bot.mjs';
 import { findQemuDisk } from './qemu-disk.mjs';
@@ -164,6 +164,48 @@ export async function registerHandoffCases(scenario, backends) {
       assertMountedWithFile(content, 'after the next holder released');
     },
     { timeoutMs: 180_000 },
+  );
+
+  // SG_IO: the mount check before each write is quick after the first (linuxWriteMountCheck:
+  // the kernel's exclusive claim of the disk, and mountinfo); a filesystem mounted after writes
+  // that found none must still be refused, and writes allowed again once it is unmounted.
+  test(
+    `[${scenario}/sg] SG_IO write refused with E_MOUNTED whenever the filesystem is mounted, ` +
+      'also after quick checks that found none; the kernel refuses the disk claim while it is',
+    async () => {
+      const core = await loadCoreIndex();
+      if (!core.mod) throw new Error(core.reason);
+      const content = await mountedFilesystemWithFile();
+      const disk = `/dev/${sdDisks()[0]}`;
+      assertEqual(core.mod.probeDiskClaim(disk), 'busy', `claim of ${disk} while mounted`);
+      execFileSync('umount', [MNT]);
+      assertEqual(core.mod.probeDiskClaim(disk), 'free', `claim of ${disk} once unmounted`);
+      const dev = await core.mod.openDevice({ selector: '46f4:0001', transport: 'sg' });
+      try {
+        assertEqual(dev.transport.kind, 'sg', 'transport');
+        // A block the filesystem does not use, written back as it was read: nothing changes.
+        const lba = Number((await dev.readCapacity()).lastLba) - 8;
+        const block = Uint8Array.from(await dev.read(lba, 1));
+        const rewrite = async () => {
+          try {
+            await dev.write(lba, block, { allowMediumWrite: true });
+            return 'written';
+          } catch (err) {
+            return err.code;
+          }
+        };
+        assertEqual([await rewrite(), await rewrite()], ['written', 'written'], 'unmounted: full, then quick check');
+        execFileSync('mount', ['-t', 'ext2', disk, MNT], { stdio: 'pipe' });
+        assertEqual([await rewrite(), await rewrite()], ['E_MOUNTED', 'E_MOUNTED'], 'mounted after quick checks');
+        execFileSync('umount', [MNT]);
+        assertEqual([await rewrite(), await rewrite()], ['written', 'written'], 'unmounted again');
+      } finally {
+        await dev.close();
+      }
+      execFileSync('mount', ['-t', 'ext2', disk, MNT], { stdio: 'pipe' });
+      assertMountedWithFile(content, 'after the SG_IO writes');
+    },
+    { timeoutMs: 120_000 },
   );
 
   // Leave the disk unmounted for whatever runs next.
