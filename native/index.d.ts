@@ -267,6 +267,16 @@ export interface NativeAddon {
    * client hands to usbscsid for a range to or from its memory. E_IO with `errno` on failure.
    */
   anonymousFile?(name: string): number;
+  /**
+   * Linux: `bytes` of zeroed memory that are also a file in memory only (memfd, mapped shared,
+   * sealed against shrinking and growing): handed to usbscsid, what the daemon reads into the
+   * file is in `buffer` with no copy here, and what is written into `buffer` is what it writes.
+   * The descriptor belongs to the mapping (never close it): both go with releaseSharedMemory or
+   * when the buffer is collected. E_IO with `errno` on failure.
+   */
+  sharedMemory?(bytes: number): { fd: number; buffer: ArrayBuffer };
+  /** Detaches, unmaps and closes shared memory now; false when it is not live shared memory. */
+  releaseSharedMemory?(buffer: ArrayBuffer): boolean;
   /** macOS only (native/src/darwin): IOKit/DiskArbitration bindings. */
   readonly darwin?: unknown;
 }

@@ -183,6 +183,37 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
   );
 
   it.runIf(process.platform === 'linux')(
+    'sharedMemory: the buffer is the file (both ways), sealed against shrinking; release detaches and closes',
+    async () => {
+      const { fstatSync, ftruncateSync, readSync, writeSync } = await import('node:fs');
+      const { fd, buffer } = addon.sharedMemory!(3 * 4096);
+      const view = new Uint8Array(buffer);
+      expect([view.length, fstatSync(fd).size, view.every((x) => x === 0)]).toEqual([3 * 4096, 3 * 4096, true]);
+      view.set([1, 2, 3], 5000);
+      const back = Buffer.alloc(3);
+      expect(readSync(fd, back, 0, 3, 5000)).toBe(3);
+      expect([...back]).toEqual([1, 2, 3]);
+      writeSync(fd, Uint8Array.of(9, 8), 0, 2, 100);
+      expect([view[100], view[101]]).toEqual([9, 8]);
+      // Whoever else holds the descriptor (the daemon) cannot cut the file under the mapping.
+      expect(() => ftruncateSync(fd, 10)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+      expect(() => ftruncateSync(fd, 4 * 4096)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+      expect(addon.releaseSharedMemory!(buffer)).toBe(true);
+      expect([buffer.byteLength, view.length]).toEqual([0, 0]);
+      expect(() => fstatSync(fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      expect(addon.releaseSharedMemory!(buffer)).toBe(false);
+      expect(addon.releaseSharedMemory!(new ArrayBuffer(8))).toBe(false);
+      for (const bad of [0, -1, 1.5, 2 ** 31, 'x'])
+        expect(() => (addon.sharedMemory as (n: unknown) => unknown)(bad)).toThrow(
+          expect.objectContaining({ code: 'E_BAD_INPUT' }),
+        );
+      expect(() => (addon.releaseSharedMemory as (b: unknown) => boolean)(new Uint8Array(4))).toThrow(
+        expect.objectContaining({ code: 'E_BAD_INPUT' }),
+      );
+    },
+  );
+
+  it.runIf(process.platform === 'linux')(
     'sendFd hands a descriptor over a Unix socket; receiveFd takes it, says nothing came, or refuses a bare byte',
     async () => {
       const { createServer, connect } = await import('node:net');

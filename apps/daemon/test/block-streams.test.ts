@@ -4,7 +4,7 @@
  * read, leaving mid-body) gets a typed error while the device and its lease stay usable.
  */
 import { request } from 'node:http';
-import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DaemonClient, ErrorCodes, openRemoteDevice, type RemoteTransport, type ScsiDevice } from '@usbscsi/core';
@@ -367,6 +367,50 @@ describe.skipIf(fileReceiver === undefined)(
       } finally {
         await other.close();
       }
+    });
+
+    it('allocateBuffer memory is the file handed over: the daemon reads into and writes from it in place', async () => {
+      const names: string[] = [];
+      await start((socketFd) => {
+        const fd = recordingReceiver(socketFd);
+        if (fd !== null) names.push(readlinkSync(`/proc/self/fd/${fd}`));
+        return fd;
+      });
+      const client = (dev.transport as RemoteTransport).client;
+      const streamed = [vi.spyOn(client, 'readBlocksInto'), vi.spyOn(client, 'writeBlocks')];
+      const memory = dev.allocateBuffer(4 * MIB);
+      expect(memory.pinned).toBe(true);
+      const data = patterned(3 * MIB, 11);
+      // A view from 512 KiB into the memory: the daemon gets the offset with the file.
+      const view = memory.bytes.subarray(MIB / 2, MIB / 2 + data.length);
+      view.set(data);
+      await dev.write(900, view, { allowMediumWrite: true });
+      view.fill(0);
+      const progress: number[] = [];
+      await dev.readInto(900, view, { onProgress: (done) => progress.push(done) });
+      expect(Buffer.from(view).equals(Buffer.from(data))).toBe(true);
+      expect(progress.at(-1)).toBe(data.length);
+      expect(memory.bytes.subarray(0, MIB / 2).every((b) => b === 0)).toBe(true);
+      expect(handed).toHaveLength(2);
+      expect(names.every((n) => n.startsWith('/memfd:usbscsi-shared'))).toBe(true);
+      expect(streamed.map((s) => s.mock.calls.length)).toEqual([0, 0]);
+      expect(Buffer.from(await dev.read(900 + 2048, 8)).equals(Buffer.from(data.subarray(MIB, MIB + 8 * BLOCK)))).toBe(
+        true,
+      );
+      memory.release();
+      expect(memory.bytes.length).toBe(0);
+    });
+
+    it('allocateBuffer memory with a daemon that cannot take files: streamed both ways, bytes intact', async () => {
+      await start(null);
+      const memory = dev.allocateBuffer(2 * MIB);
+      const data = patterned(2 * MIB, 13);
+      memory.bytes.set(data);
+      await dev.write(1200, memory.bytes, { allowMediumWrite: true });
+      memory.bytes.fill(0);
+      await dev.readInto(1200, memory.bytes);
+      expect(Buffer.from(memory.bytes).equals(Buffer.from(data))).toBe(true);
+      memory.release();
     });
 
     it('a daemon that cannot take files: the same calls stream the bytes instead', async () => {

@@ -1,6 +1,7 @@
 // Linux: string descriptors from sysfs (no open, no permission needed), the usbfs
 // transfer-memory limit shared by every process's in-flight URBs, the credentials of a
-// Unix-socket peer, and file descriptors passed over a Unix socket.
+// Unix-socket peer, file descriptors passed over a Unix socket, and memory shared through a file.
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,7 +11,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 #include <vector>
 
 #include "../common/args.h"
@@ -136,6 +139,94 @@ Napi::Value AnonymousFile(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// Memory that is also a file (sharedMemory): the client's side of a range usbscsid moves in
+// place. Found again by its address for releaseSharedMemory; any JS thread may make one.
+struct SharedMemoryMapping {
+  uint8_t* data = nullptr;
+  size_t length = 0;
+  int fd = -1;
+  bool released = false;
+};
+std::mutex sharedMemoryLock;
+std::unordered_map<const void*, SharedMemoryMapping*> sharedMemoryByAddress;
+
+void UnmapSharedMemory(SharedMemoryMapping& m) {
+  if (m.released) return;
+  m.released = true;
+  munmap(m.data, m.length);
+  close(m.fd);
+}
+
+void FinalizeSharedMemory(Napi::Env, void*, SharedMemoryMapping* m) {
+  UnmapSharedMemory(*m);
+  {
+    std::lock_guard<std::mutex> lock(sharedMemoryLock);
+    auto it = sharedMemoryByAddress.find(m->data);
+    if (it != sharedMemoryByAddress.end() && it->second == m) sharedMemoryByAddress.erase(it);
+  }
+  delete m;
+}
+
+// sharedMemory(bytes) -> { fd, buffer }: `bytes` of zeroed memory that are also the content of a
+// file in memory only (memfd, mapped shared): handed to usbscsid, the daemon reads into the file
+// or writes from it and the bytes are in `buffer` with no copy on this side. Sealed against
+// shrinking and growing, so that a daemon holding the descriptor cannot cut the file under the
+// mapping (touching a page past its end would be SIGBUS here). The descriptor and the mapping
+// live until releaseSharedMemory or collection; the caller must not close the descriptor.
+Napi::Value SharedMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t bytes = U32(env, info[0], "bytes", 1, 0x7fffffff);
+  const int fd = memfd_create("usbscsi-shared", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) ThrowNative(env, SocketError(errno, "memfd_create"));
+  if (ftruncate(fd, bytes) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    const int err = errno;
+    close(fd);
+    ThrowNative(env, SocketError(err, "sizing and sealing a file in memory of " + std::to_string(bytes) + " bytes"));
+  }
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    close(fd);
+    ThrowNative(env, SocketError(err, "mapping a file in memory of " + std::to_string(bytes) + " bytes"));
+  }
+  auto* m = new SharedMemoryMapping{static_cast<uint8_t*>(p), bytes, fd};
+  Napi::ArrayBuffer ab;
+  try {
+    ab = Napi::ArrayBuffer::New(env, p, bytes, FinalizeSharedMemory, m);
+  } catch (...) {
+    UnmapSharedMemory(*m);
+    delete m;
+    throw;
+  }
+  {
+    std::lock_guard<std::mutex> lock(sharedMemoryLock);
+    sharedMemoryByAddress[p] = m;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", fd);
+  out.Set("buffer", ab);
+  return out;
+}
+
+// releaseSharedMemory(arrayBuffer) -> boolean: detaches the ArrayBuffer (its views read as empty),
+// unmaps it and closes its descriptor now; false when it is not live shared memory. A daemon still
+// moving bytes keeps its own descriptor of the file: its writes land in the file, not here.
+Napi::Value ReleaseSharedMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) ThrowBadInput(env, "releaseSharedMemory takes the ArrayBuffer sharedMemory returned");
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  SharedMemoryMapping* m = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(sharedMemoryLock);
+    auto it = sharedMemoryByAddress.find(ab.Data());
+    if (it != sharedMemoryByAddress.end()) m = it->second;
+  }
+  if (m == nullptr || m->released) return Napi::Boolean::New(env, false);
+  ab.Detach();  // first: JS can no longer reach the memory that is unmapped next
+  UnmapSharedMemory(*m);
+  return Napi::Boolean::New(env, true);
+}
+
 }  // namespace
 
 void InitPlatform(Napi::Env env, Napi::Object exports) {
@@ -144,6 +235,8 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
   exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd, "receiveFd"));
   exports.Set("anonymousFile", Napi::Function::New(env, AnonymousFile, "anonymousFile"));
+  exports.Set("sharedMemory", Napi::Function::New(env, SharedMemory, "sharedMemory"));
+  exports.Set("releaseSharedMemory", Napi::Function::New(env, ReleaseSharedMemory, "releaseSharedMemory"));
 }
 
 namespace {

@@ -365,9 +365,11 @@ export class ScsiDevice {
   /**
    * Memory for `readInto` / `write` / `execute` data that the transport moves in place where it
    * can: the native engine on Linux maps it from usbfs, so large transfers skip the kernel's
-   * per-byte copy (about 2x at 4 MiB in the benchmark). Elsewhere (`pinned: false`) it is
-   * ordinary memory and `release()` does nothing. Pinned memory counts toward
-   * `usbfs_memory_mb` (16 MiB by default, shared by every process) until released.
+   * per-byte copy (about 2x at 4 MiB in the benchmark); through usbscsid on a Unix socket it is a
+   * file in memory shared with the daemon, which moves `readInto` / `write` ranges straight
+   * between the device and it. Elsewhere (`pinned: false`) it is ordinary memory and `release()`
+   * does nothing. Pinned memory counts toward `usbfs_memory_mb` (16 MiB by default, shared by
+   * every process) until released.
    */
   allocateBuffer(bytes: number): TransferBuffer {
     if (this.closed) throw new UsbScsiError(ErrorCodes.DEVICE_GONE, 'the device is closed; open it again');
@@ -654,6 +656,18 @@ export class ScsiDevice {
           options.onProgress?.(done, total);
         },
         rangeOptions,
+      );
+      return;
+    }
+    if (ranges.writeBlocksFrom) {
+      const onProgress = options.onProgress;
+      await ranges.writeBlocksFrom(
+        lba,
+        blocks,
+        blockSize,
+        buffer,
+        rangeOptions,
+        onProgress && ((n) => onProgress(n, total)),
       );
       return;
     }

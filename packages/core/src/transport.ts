@@ -166,4 +166,16 @@ export interface BlockRangeMover {
     source: AsyncIterable<Uint8Array>,
     options: BlockRangeOptions,
   ): Promise<void>;
+  /**
+   * Optional: the range from `buffer` (blocks x blockSize long), whole, so that memory the
+   * transport gave out (allocateBuffer) can be moved in place; `onBytes` gets the bytes sent so far.
+   */
+  writeBlocksFrom?(
+    lba: bigint,
+    blocks: number,
+    blockSize: number,
+    buffer: Uint8Array,
+    options: BlockRangeOptions,
+    onBytes?: (sent: number) => void,
+  ): Promise<void>;
 }

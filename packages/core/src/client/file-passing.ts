@@ -31,6 +31,21 @@ export function anonymousFileMaker(): ((name: string) => number) | undefined {
   return load.ok ? load.addon.anonymousFile?.bind(load.addon) : undefined;
 }
 
+/**
+ * The addon's shared memory (memory that is also a file in memory, sealed), for a range the daemon
+ * moves straight into or out of this process's memory. Undefined where there is none (no addon,
+ * not Linux).
+ */
+export function sharedMemoryMaker():
+  { make(bytes: number): { fd: number; buffer: ArrayBuffer }; release(buffer: ArrayBuffer): boolean } | undefined {
+  const load = loadNativeAddon();
+  if (!load.ok) return undefined;
+  const { addon } = load;
+  const make = addon.sharedMemory?.bind(addon);
+  const release = addon.releaseSharedMemory?.bind(addon);
+  return make && release ? { make, release } : undefined;
+}
+
 /** A connected socket's descriptor: Node keeps it on the internal handle, with no public accessor. */
 export function socketFdOf(socket: Socket | null | undefined): number | undefined {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } } | null | undefined)?._handle?.fd;

@@ -3,9 +3,10 @@ import { ScsiDevice } from '../device.js';
 import type { DaemonDevice, DaemonDeviceIdentity } from '../wire/types.js';
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
 import type { BlockRangeMover, BlockRangeOptions, ScsiRequest, ScsiResult, ScsiTransport } from '../transport.js';
+import type { TransferBuffer } from '../usb/backend.js';
 import { BLOCK_STREAM_SEGMENT_BYTES } from '../wire/blocks.js';
 import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
-import { anonymousFileMaker } from './file-passing.js';
+import { anonymousFileMaker, sharedMemoryMaker } from './file-passing.js';
 import type { DaemonEndpoint } from './endpoint.js';
 
 export interface RemoteTransportOptions {
@@ -34,6 +35,8 @@ export class RemoteTransport implements ScsiTransport {
   readonly maxLun = 0;
   readonly client: DaemonClient;
   private readonly ownsClient: boolean;
+  /** Memory this transport gave out (allocateBuffer) that is also a file in memory: its descriptor. */
+  private readonly sharedFiles = new WeakMap<ArrayBufferLike, number>();
 
   constructor(private readonly options: RemoteTransportOptions) {
     this.ownsClient = !(options.client instanceof DaemonClient);
@@ -42,6 +45,38 @@ export class RemoteTransport implements ScsiTransport {
 
   get deviceId(): string {
     return this.options.deviceId;
+  }
+
+  /**
+   * Memory shared with the daemon where ranges can be handed to it as files (a Unix socket and the
+   * native addon here, Linux): `readInto` and `write` with it have the daemon move the bytes
+   * between the device and this memory itself, with no copy in this process and none through the
+   * socket. Null elsewhere (ScsiDevice then gives ordinary memory).
+   */
+  allocateBuffer(bytes: number): TransferBuffer | null {
+    const shared = this.client.canPassFiles() ? sharedMemoryMaker() : undefined;
+    if (!shared) return null;
+    let made: { fd: number; buffer: ArrayBuffer };
+    try {
+      made = shared.make(bytes);
+    } catch {
+      return null; // no memory for it: ordinary memory, streamed
+    }
+    this.sharedFiles.set(made.buffer, made.fd);
+    return {
+      bytes: new Uint8Array(made.buffer),
+      pinned: true,
+      release: () => {
+        this.sharedFiles.delete(made.buffer);
+        shared.release(made.buffer);
+      },
+    };
+  }
+
+  /** The file behind memory allocateBuffer gave out, and where `view` starts in it. */
+  private sharedFileOf(view: Uint8Array): { fd: number; position: number } | undefined {
+    const fd = this.sharedFiles.get(view.buffer);
+    return fd === undefined ? undefined : { fd, position: view.byteOffset };
   }
 
   /**
@@ -58,7 +93,8 @@ export class RemoteTransport implements ScsiTransport {
     // Into memory: through a file in memory handed to the daemon where both ends can (one copy
     // here), else streamed through the socket.
     readBlocksInto: async (lba, blocks, blockSize, buffer, options, onBytes) => {
-      let memory = this.memoryFile(blocks * blockSize);
+      const shared = this.sharedFileOf(buffer);
+      let memory = shared ? undefined : this.memoryFile(blocks * blockSize);
       try {
         let at = 0;
         for (const segment of segments(lba, blocks, blockSize)) {
@@ -66,6 +102,17 @@ export class RemoteTransport implements ScsiTransport {
           const view = buffer.subarray(base, base + segment.bytes);
           const range = { ...segment, ...this.rangeOptions(options) };
           if (
+            shared &&
+            (await this.client.transferFile(
+              this.options.deviceId,
+              'read',
+              range,
+              shared.fd,
+              shared.position + base,
+            )) !== null
+          ) {
+            onBytes?.(base + segment.bytes); // the daemon wrote the bytes into this memory
+          } else if (
             memory !== undefined &&
             (await this.client.transferFile(this.options.deviceId, 'read', range, memory, 0)) !== null
           ) {
@@ -105,6 +152,35 @@ export class RemoteTransport implements ScsiTransport {
         onBytes?.(moved);
       }
       return moved;
+    },
+    // From memory allocateBuffer gave out: the daemon reads it from the file behind it; else (or
+    // where the daemon cannot take a file) the rest goes as writeBlocks sends any memory.
+    writeBlocksFrom: async (lba, blocks, blockSize, buffer, options, onBytes) => {
+      const shared = this.sharedFileOf(buffer);
+      let at = 0;
+      if (shared) {
+        for (const segment of segments(lba, blocks, blockSize)) {
+          const range = { ...segment, ...this.rangeOptions(options) };
+          const sent = await this.client.transferFile(
+            this.options.deviceId,
+            'write',
+            range,
+            shared.fd,
+            shared.position + at,
+          );
+          if (sent === null) break;
+          at += segment.bytes;
+          onBytes?.(at);
+        }
+      }
+      if (at < buffer.length)
+        await this.blockRanges.writeBlocks(
+          lba + BigInt(at / blockSize),
+          (buffer.length - at) / blockSize,
+          blockSize,
+          piecesOf(buffer, at, onBytes),
+          options,
+        );
     },
     writeBlocks: async (lba, blocks, blockSize, source, options) => {
       const pull = source[Symbol.asyncIterator]();
@@ -225,6 +301,21 @@ function readWhole(fd: number, view: Uint8Array, position = 0): void {
 function writeWhole(fd: number, chunk: Uint8Array, position: number): void {
   for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at, chunk.length - at, position + at);
 }
+
+/** `buffer` from byte `from`, 1 MiB at a time; `onBytes` gets the bytes taken before each next piece. */
+async function* piecesOf(
+  buffer: Uint8Array,
+  from: number,
+  onBytes?: (sent: number) => void,
+): AsyncGenerator<Uint8Array> {
+  for (let at = from; at < buffer.length; at += WRITE_PIECE_BYTES) {
+    if (at > from) onBytes?.(at);
+    yield buffer.subarray(at, Math.min(buffer.length, at + WRITE_PIECE_BYTES));
+  }
+  onBytes?.(buffer.length);
+}
+
+const WRITE_PIECE_BYTES = 1024 * 1024;
 
 /** The first `bytes` of the file `fd`, 1 MiB at a time. */
 async function* fileChunks(fd: number, bytes: number): AsyncGenerator<Uint8Array> {
