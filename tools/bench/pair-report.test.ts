@@ -20,6 +20,7 @@ function rep(daemonRead: number, kernelTwo: [number, number], oursTwo: [number, 
             inProcess: pair(1),
             throughDaemon: pair(daemonRead),
             files: { inProcess: pair(1), throughDaemon: pair(1.05) },
+            allocated: { inProcess: pair(1), throughDaemon: pair(1.6) },
           },
         },
       },
@@ -49,6 +50,7 @@ describe('pair report', () => {
     expect(s.daemon.write.ratio).toBeCloseTo(0.8);
     expect(s.daemon.files.read.ratio).toBeCloseTo(1 / 1.05);
     expect(s.daemon.files.write.throughDaemon).toBeCloseTo(64 / 2.1);
+    expect(s.daemon.allocated.read.ratio).toBeCloseTo(1 / 1.6);
     // Two disks together: all the bytes over the slower one's time.
     expect(s.multi.read.kernel).toMatchObject({ one: 64, two: 128, ratio: 2 });
     expect(s.multi.read.oneProcess.two).toBeCloseTo(128 / 1.25);
@@ -64,6 +66,7 @@ describe('pair report', () => {
     expect(byId).toEqual({
       'daemon>=0.8': 'met',
       'daemon-files>=0.8': 'met',
+      'daemon-allocated>=0.8': 'missed',
       'multi1p>=0.9k': 'missed',
       'multi2p>=0.9k': 'missed',
     });
@@ -74,6 +77,7 @@ describe('pair report', () => {
     const text = pairsText(summarizePairs(raw));
     expect(text).toContain('in process 64.0  through the daemon 51.2  (0.80x)');
     expect(text).toContain('file handed over: in process 64.0  through the daemon 61.0  (0.95x)');
+    expect(text).toContain('allocateBuffer memory: in process 64.0  through the daemon 40.0  (0.63x)');
     expect(text).toContain('kernel O_DIRECT 64.0 -> 128.0 (2.00x)');
     expect(text).toContain("one process     64.0 -> 102.4 (1.60x)  0.80x the kernel's");
   });

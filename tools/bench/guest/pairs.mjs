@@ -35,6 +35,21 @@ export async function readThenWrite(dev, buffer, writeLba) {
 }
 
 /**
+ * readThenWrite with `dev.allocateBuffer` memory (its pages touched first, as the other pairs'
+ * buffer's are): { seconds: { read, write }, pinned }.
+ */
+export async function readThenWriteAllocated(dev) {
+  const memory = dev.allocateBuffer(PAIR_BYTES);
+  try {
+    memory.bytes.fill(0x5a);
+    await dev.readInto(0, memory.bytes.subarray(0, MIB)); // the first call's setup, untimed
+    return { seconds: await readThenWrite(dev, memory.bytes, PAIR_WRITE_LBA), pinned: memory.pinned };
+  } finally {
+    memory.release();
+  }
+}
+
+/**
  * Seconds for one readToFd into a file and one writeFromFd from it (through usbscsid the file is
  * handed to the daemon, which moves the bytes itself). The file is in the guest's RAM (/tmp).
  */
@@ -147,6 +162,7 @@ export async function measureDaemon(ctx) {
   const local = await openNative(ctx, SERIALS[0]);
   let inProcess;
   let inProcessFile;
+  let inProcessAllocated;
   try {
     await warmFile(local);
     // One untimed pass first: the first read of the image comes from the host's disk and the first
@@ -155,6 +171,7 @@ export async function measureDaemon(ctx) {
     await readThenWrite(local, buffer, PAIR_WRITE_LBA);
     inProcess = await readThenWrite(local, buffer, PAIR_WRITE_LBA);
     inProcessFile = await readThenWriteFile(local, FILE, PAIR_WRITE_LBA);
+    inProcessAllocated = await readThenWriteAllocated(local);
   } finally {
     await local.close();
   }
@@ -162,12 +179,14 @@ export async function measureDaemon(ctx) {
   const daemon = await startDaemon(ctx.scenario);
   let throughDaemon;
   let throughDaemonFile;
+  let throughDaemonAllocated;
   try {
     const remote = await ctx.core.openRemoteDevice({ via: daemon.via, selector: selectorOf(SERIALS[0]) });
     try {
       await warmFile(remote);
       throughDaemon = await readThenWrite(remote, buffer, PAIR_WRITE_LBA);
       throughDaemonFile = await readThenWriteFile(remote, FILE, PAIR_WRITE_LBA);
+      throughDaemonAllocated = await readThenWriteAllocated(remote);
     } finally {
       await remote.close();
     }
@@ -188,12 +207,16 @@ export async function measureDaemon(ctx) {
         inProcess,
         throughDaemon,
         files: { inProcess: inProcessFile, throughDaemon: throughDaemonFile },
+        allocated: { inProcess: inProcessAllocated.seconds, throughDaemon: throughDaemonAllocated.seconds },
         socket,
       },
     },
     notes: [
       'daemon: usbscsid (native BOT) on a Unix socket, ScsiDevice over RemoteTransport, vs in process: ' +
-        'readInto/write of memory, then readToFd/writeFromFd of a file in /tmp (handed to usbscsid)',
+        'readInto/write of memory, then readToFd/writeFromFd of a file in /tmp (handed to usbscsid), then ' +
+        'readInto/write of ScsiDevice.allocateBuffer memory (in process: ' +
+        `${inProcessAllocated.pinned ? 'usbfs-mapped' : 'ordinary, usbfs_memory_mb cannot map it'}; ` +
+        `through usbscsid: ${throughDaemonAllocated.pinned ? 'shared with the daemon' : 'ordinary'})`,
     ],
   };
 }

@@ -31,13 +31,16 @@ export function summarizePairs(raw) {
       const throughDaemon = median(daemon.map((d) => rate(d.bytes, d.throughDaemon[op])));
       out.daemon[op] = { inProcess, throughDaemon, ratio: div(throughDaemon, inProcess) };
     }
-    const files = daemon.filter((d) => d.files?.inProcess && d.files?.throughDaemon).map((d) => d.files);
-    if (files.length) {
-      out.daemon.files = {};
+    // files: readToFd / writeFromFd, the file handed over; allocated: readInto / write of
+    // ScsiDevice.allocateBuffer memory (through the daemon, memory shared with it).
+    for (const key of ['files', 'allocated']) {
+      const runs = daemon.filter((d) => d[key]?.inProcess && d[key]?.throughDaemon).map((d) => d[key]);
+      if (!runs.length) continue;
+      out.daemon[key] = {};
       for (const op of ['read', 'write']) {
-        const inProcess = median(files.map((d) => rate(daemon[0].bytes, d.inProcess[op])));
-        const throughDaemon = median(files.map((d) => rate(daemon[0].bytes, d.throughDaemon[op])));
-        out.daemon.files[op] = { inProcess, throughDaemon, ratio: div(throughDaemon, inProcess) };
+        const inProcess = median(runs.map((d) => rate(daemon[0].bytes, d.inProcess[op])));
+        const throughDaemon = median(runs.map((d) => rate(daemon[0].bytes, d.throughDaemon[op])));
+        out.daemon[key][op] = { inProcess, throughDaemon, ratio: div(throughDaemon, inProcess) };
       }
     }
     const floors = daemon.filter((d) => d.socket);
@@ -86,7 +89,7 @@ function verdict(id, text, cells) {
   };
 }
 
-/** The two targets, in judgeTargets' shape (cells per op; size is the bytes per disk). */
+/** The pair targets, in judgeTargets' shape (cells per op; size is the bytes per disk). */
 export function judgePairs(pairs) {
   const cells = (get, min) =>
     ['read', 'write']
@@ -103,6 +106,12 @@ export function judgePairs(pairs) {
       'daemon-files>=0.8',
       'through usbscsid, the file handed over, >= 0.8x the same 64 MiB readToFd / writeFromFd in process',
       cells((op) => pairs?.daemon?.files?.[op].ratio ?? null, 0.8),
+    ),
+    verdict(
+      'daemon-allocated>=0.8',
+      'through usbscsid, allocateBuffer memory (shared with the daemon), >= 0.8x the same 64 MiB readInto / write ' +
+        'of allocateBuffer memory in process',
+      cells((op) => pairs?.daemon?.allocated?.[op].ratio ?? null, 0.8),
     ),
     verdict(
       'multi1p>=0.9k',
@@ -135,6 +144,14 @@ export function pairsText(pairs) {
       if (d)
         parts.push(
           `  ${op.padEnd(5)}  file handed over: in process ${f(d.inProcess)}  through the daemon ` +
+            `${f(d.throughDaemon)}  (${x(d.ratio)})`,
+        );
+    }
+    for (const op of ['read', 'write']) {
+      const d = pairs.daemon.allocated?.[op];
+      if (d)
+        parts.push(
+          `  ${op.padEnd(5)}  allocateBuffer memory: in process ${f(d.inProcess)}  through the daemon ` +
             `${f(d.throughDaemon)}  (${x(d.ratio)})`,
         );
     }
