@@ -397,6 +397,20 @@ describe.skipIf(fileReceiver === undefined)(
       expect(Buffer.from(await dev.read(900 + 2048, 8)).equals(Buffer.from(data.subarray(MIB, MIB + 8 * BLOCK)))).toBe(
         true,
       );
+      // Its descriptor must outlive the ranges on it: release() refuses while one is in flight.
+      const transferFile = client.transferFile.bind(client);
+      let refused: unknown;
+      vi.spyOn(client, 'transferFile').mockImplementationOnce((...args) => {
+        try {
+          memory.release();
+        } catch (err) {
+          refused = err;
+        }
+        return transferFile(...args);
+      });
+      await dev.readInto(900, view);
+      expect(refused).toMatchObject({ code: ErrorCodes.BUSY });
+      expect(Buffer.from(view).equals(Buffer.from(data))).toBe(true);
       memory.release();
       expect(memory.bytes.length).toBe(0);
     });

@@ -37,6 +37,8 @@ export class RemoteTransport implements ScsiTransport {
   private readonly ownsClient: boolean;
   /** Memory this transport gave out (allocateBuffer) that is also a file in memory: its descriptor. */
   private readonly sharedFiles = new WeakMap<ArrayBufferLike, number>();
+  /** Ranges in flight on each such memory: its descriptor must not be closed (and its number reused) under them. */
+  private readonly sharedInFlight = new Map<ArrayBufferLike, number>();
 
   constructor(private readonly options: RemoteTransportOptions) {
     this.ownsClient = !(options.client instanceof DaemonClient);
@@ -67,16 +69,36 @@ export class RemoteTransport implements ScsiTransport {
       bytes: new Uint8Array(made.buffer),
       pinned: true,
       release: () => {
+        if (this.sharedInFlight.has(made.buffer))
+          throw new UsbScsiError(
+            ErrorCodes.BUSY,
+            'a transfer buffer cannot be released while a range moves through it: release it after it settles',
+          );
         this.sharedFiles.delete(made.buffer);
         shared.release(made.buffer);
       },
     };
   }
 
-  /** The file behind memory allocateBuffer gave out, and where `view` starts in it. */
-  private sharedFileOf(view: Uint8Array): { fd: number; position: number } | undefined {
+  /**
+   * `fn` with the file behind memory allocateBuffer gave out and where `view` starts in it (or
+   * undefined for other memory), the memory counted in flight meanwhile.
+   */
+  private async withSharedFile<T>(
+    view: Uint8Array,
+    fn: (file: { fd: number; position: number } | undefined) => Promise<T>,
+  ): Promise<T> {
     const fd = this.sharedFiles.get(view.buffer);
-    return fd === undefined ? undefined : { fd, position: view.byteOffset };
+    if (fd === undefined) return fn(undefined);
+    const key = view.buffer;
+    this.sharedInFlight.set(key, (this.sharedInFlight.get(key) ?? 0) + 1);
+    try {
+      return await fn({ fd, position: view.byteOffset });
+    } finally {
+      const left = this.sharedInFlight.get(key)! - 1;
+      if (left === 0) this.sharedInFlight.delete(key);
+      else this.sharedInFlight.set(key, left);
+    }
   }
 
   /**
@@ -92,48 +114,47 @@ export class RemoteTransport implements ScsiTransport {
     },
     // Into memory: through a file in memory handed to the daemon where both ends can (one copy
     // here), else streamed through the socket.
-    readBlocksInto: async (lba, blocks, blockSize, buffer, options, onBytes) => {
-      const shared = this.sharedFileOf(buffer);
-      let memory = shared ? undefined : this.memoryFile(blocks * blockSize);
-      try {
-        let at = 0;
-        for (const segment of segments(lba, blocks, blockSize)) {
-          const base = at;
-          const view = buffer.subarray(base, base + segment.bytes);
-          const range = { ...segment, ...this.rangeOptions(options) };
-          if (
-            shared &&
-            (await this.client.transferFile(
-              this.options.deviceId,
-              'read',
-              range,
-              shared.fd,
-              shared.position + base,
-            )) !== null
-          ) {
-            onBytes?.(base + segment.bytes); // the daemon wrote the bytes into this memory
-          } else if (
-            memory !== undefined &&
-            (await this.client.transferFile(this.options.deviceId, 'read', range, memory, 0)) !== null
-          ) {
-            readWhole(memory, view);
-            onBytes?.(base + segment.bytes);
-          } else {
-            closeMemoryFile(memory);
-            memory = undefined;
-            await this.client.readBlocksInto(
-              this.options.deviceId,
-              range,
-              view,
-              onBytes ? (n) => onBytes(base + n) : undefined,
-            );
+    readBlocksInto: (lba, blocks, blockSize, buffer, options, onBytes) =>
+      this.withSharedFile(buffer, async (file) => {
+        let shared = file;
+        let memory = shared ? undefined : this.memoryFile(blocks * blockSize);
+        try {
+          let at = 0;
+          for (const segment of segments(lba, blocks, blockSize)) {
+            const base = at;
+            const view = buffer.subarray(base, base + segment.bytes);
+            const range = { ...segment, ...this.rangeOptions(options) };
+            if (shared) {
+              const id = this.options.deviceId;
+              if ((await this.client.transferFile(id, 'read', range, shared.fd, shared.position + base)) !== null) {
+                onBytes?.(base + segment.bytes); // the daemon wrote the bytes into this memory
+                at += segment.bytes;
+                continue;
+              }
+              shared = undefined; // the daemon cannot take files: stream the rest
+            }
+            if (
+              memory !== undefined &&
+              (await this.client.transferFile(this.options.deviceId, 'read', range, memory, 0)) !== null
+            ) {
+              readWhole(memory, view);
+              onBytes?.(base + segment.bytes);
+            } else {
+              closeMemoryFile(memory);
+              memory = undefined;
+              await this.client.readBlocksInto(
+                this.options.deviceId,
+                range,
+                view,
+                onBytes ? (n) => onBytes(base + n) : undefined,
+              );
+            }
+            at += segment.bytes;
           }
-          at += segment.bytes;
+        } finally {
+          closeMemoryFile(memory);
         }
-      } finally {
-        closeMemoryFile(memory);
-      }
-    },
+      }),
     transferFile: async (kind, lba, blocks, blockSize, fd, position, options, onBytes) => {
       let moved = 0;
       for (const segment of segments(lba, blocks, blockSize)) {
@@ -155,33 +176,27 @@ export class RemoteTransport implements ScsiTransport {
     },
     // From memory allocateBuffer gave out: the daemon reads it from the file behind it; else (or
     // where the daemon cannot take a file) the rest goes as writeBlocks sends any memory.
-    writeBlocksFrom: async (lba, blocks, blockSize, buffer, options, onBytes) => {
-      const shared = this.sharedFileOf(buffer);
-      let at = 0;
-      if (shared) {
-        for (const segment of segments(lba, blocks, blockSize)) {
-          const range = { ...segment, ...this.rangeOptions(options) };
-          const sent = await this.client.transferFile(
-            this.options.deviceId,
-            'write',
-            range,
-            shared.fd,
-            shared.position + at,
-          );
-          if (sent === null) break;
-          at += segment.bytes;
-          onBytes?.(at);
+    writeBlocksFrom: (lba, blocks, blockSize, buffer, options, onBytes) =>
+      this.withSharedFile(buffer, async (shared) => {
+        let at = 0;
+        if (shared) {
+          for (const segment of segments(lba, blocks, blockSize)) {
+            const range = { ...segment, ...this.rangeOptions(options) };
+            const id = this.options.deviceId;
+            if ((await this.client.transferFile(id, 'write', range, shared.fd, shared.position + at)) === null) break;
+            at += segment.bytes;
+            onBytes?.(at);
+          }
         }
-      }
-      if (at < buffer.length)
-        await this.blockRanges.writeBlocks(
-          lba + BigInt(at / blockSize),
-          (buffer.length - at) / blockSize,
-          blockSize,
-          piecesOf(buffer, at, onBytes),
-          options,
-        );
-    },
+        if (at < buffer.length)
+          await this.blockRanges.writeBlocks(
+            lba + BigInt(at / blockSize),
+            (buffer.length - at) / blockSize,
+            blockSize,
+            piecesOf(buffer, at, onBytes),
+            options,
+          );
+      }),
     writeBlocks: async (lba, blocks, blockSize, source, options) => {
       const pull = source[Symbol.asyncIterator]();
       let carry: Uint8Array | undefined;
