@@ -1,7 +1,7 @@
 // Handoff leases on a disk with a mounted filesystem: refusal, unmount → work → re-mount,
 // and recovery after SIGKILL of the holder. mke2fs is busybox's; ext2 is served by ext4.ko.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, writeSync, openSync, readSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { test } from '../runner.mjs';
 import { loadOpen, loadHandoff, loadBot, loadCoreIndex } from './core-api.mjs';
@@ -204,6 +204,57 @@ export async function registerHandoffCases(scenario, backends) {
       }
       execFileSync('mount', ['-t', 'ext2', disk, MNT], { stdio: 'pipe' });
       assertMountedWithFile(content, 'after the SG_IO writes');
+    },
+    { timeoutMs: 120_000 },
+  );
+
+  // What that quick check stands on: a mounted partition holds an exclusive claim on its whole
+  // disk too (the kernel's bd_may_claim), whatever name it was mounted by. The partition table is
+  // wiped again afterwards.
+  test(
+    `[${scenario}] the kernel refuses an exclusive claim of the whole disk while one of its partitions ` +
+      'is mounted; the SG_IO write mount check reports the mount every time',
+    async () => {
+      const core = await loadCoreIndex();
+      if (!core.mod) throw new Error(core.reason);
+      for (const [, mp] of mountsOfDisk()) execFileSync('umount', [mp]);
+      const name = sdDisks()[0];
+      const disk = `/dev/${name}`;
+      const table = (bytes) => {
+        const fd = openSync(disk, 'r+');
+        try {
+          writeSync(fd, bytes, 0, 512, 0);
+        } finally {
+          closeSync(fd);
+        }
+        execFileSync('blockdev', ['--rereadpt', disk]);
+      };
+      const mbr = Buffer.alloc(512);
+      mbr[446 + 4] = 0x83; // one Linux partition: 20 MiB from 1 MiB
+      mbr.writeUInt32LE(2048, 446 + 8);
+      mbr.writeUInt32LE(40960, 446 + 12);
+      mbr.writeUInt16LE(0xaa55, 510);
+      table(mbr);
+      const part = `${disk}1`;
+      const mnt = '/mnt/usbpart';
+      try {
+        await waitFor(() => existsSync(`/sys/block/${name}/${name}1`), 'the partition to appear', 10_000);
+        execFileSync('mke2fs', ['-q', '-F', part], { stdio: 'pipe' });
+        mkdirSync(mnt, { recursive: true });
+        execFileSync('mount', ['-t', 'ext2', part, mnt], { stdio: 'pipe' });
+        try {
+          assertEqual(core.mod.probeDiskClaim(disk), 'busy', `claim of ${disk} while ${part} is mounted`);
+          const check = core.mod.linuxWriteMountCheck({ path: disk });
+          const expected = [{ device: part, mountPoint: mnt, fsType: 'ext2' }];
+          assertEqual([await check(), await check()], [expected, expected], 'the write mount check, twice');
+        } finally {
+          execFileSync('umount', [mnt]);
+        }
+        assertEqual(core.mod.probeDiskClaim(disk), 'free', `claim of ${disk} once ${part} is unmounted`);
+      } finally {
+        table(Buffer.alloc(512));
+        await waitFor(() => !existsSync(`/sys/block/${name}/${name}1`), 'the partition to go', 10_000);
+      }
     },
     { timeoutMs: 120_000 },
   );
