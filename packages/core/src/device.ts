@@ -633,16 +633,11 @@ export class ScsiDevice {
       timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
     };
     let done = 0;
-    if (kind === 'read' && ranges.readBlocksInto) {
+    // The whole buffer to the transport, where it takes one (memory it gave out moves in place).
+    const whole = kind === 'read' ? ranges.readBlocksInto?.bind(ranges) : ranges.writeBlocksFrom?.bind(ranges);
+    if (whole) {
       const onProgress = options.onProgress;
-      await ranges.readBlocksInto(
-        lba,
-        blocks,
-        blockSize,
-        buffer,
-        rangeOptions,
-        onProgress && ((n) => onProgress(n, total)),
-      );
+      await whole(lba, blocks, blockSize, buffer, rangeOptions, onProgress && ((n) => onProgress(n, total)));
       return;
     }
     if (kind === 'read') {
@@ -656,18 +651,6 @@ export class ScsiDevice {
           options.onProgress?.(done, total);
         },
         rangeOptions,
-      );
-      return;
-    }
-    if (ranges.writeBlocksFrom) {
-      const onProgress = options.onProgress;
-      await ranges.writeBlocksFrom(
-        lba,
-        blocks,
-        blockSize,
-        buffer,
-        rangeOptions,
-        onProgress && ((n) => onProgress(n, total)),
       );
       return;
     }
