@@ -5,7 +5,7 @@
  */
 import { closeSync, constants, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MountInfo } from '../usb/backend.js';
+import type { MountInfo, StorageBinding } from '../usb/backend.js';
 import { linuxStorageBindings, type LinuxSysfsOptions } from './linux-sysfs.js';
 import { readMountinfoSync } from './mountinfo.js';
 
@@ -60,9 +60,7 @@ export function linuxWriteMountCheck(
     }
     const bindings = await linuxStorageBindings(target.busNumber, target.portNumbers, options);
     disks = bindings.flatMap((b) => b.blockDevices);
-    return bindings.flatMap((b) =>
-      b.mounts.map((m) => ({ device: m.device, mountPoint: m.mountPoint, fsType: m.fsType })),
-    );
+    return mountsOfBindings(bindings);
   };
   return async () => {
     if (disks.length > 0 && disks.every((d) => claim(d) === 'free')) {
@@ -84,7 +82,11 @@ export async function linuxMountsOfUsbDevice(
   portNumbers: number[],
   options: LinuxSysfsOptions = {},
 ): Promise<MountInfo[]> {
-  const bindings = await linuxStorageBindings(busNumber, portNumbers, options);
+  return mountsOfBindings(await linuxStorageBindings(busNumber, portNumbers, options));
+}
+
+/** The mounts of every storage interface, as MountInfo. */
+function mountsOfBindings(bindings: StorageBinding[]): MountInfo[] {
   return bindings.flatMap((b) =>
     b.mounts.map((m) => ({ device: m.device, mountPoint: m.mountPoint, fsType: m.fsType })),
   );
