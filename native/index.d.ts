@@ -263,11 +263,6 @@ export interface NativeAddon {
    */
   receiveFd?(socketFd: number): number | null;
   /**
-   * Linux: a new file in memory only (memfd_create, close-on-exec; the caller closes it), what a
-   * client hands to usbscsid for a range to or from its memory. E_IO with `errno` on failure.
-   */
-  anonymousFile?(name: string): number;
-  /**
    * Linux: `bytes` of zeroed memory that are also a file in memory only (memfd, mapped shared,
    * sealed against shrinking and growing): handed to usbscsid, what the daemon reads into the
    * file is in `buffer` with no copy here, and what is written into `buffer` is what it writes.

@@ -163,26 +163,6 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
   );
 
   it.runIf(process.platform === 'linux')(
-    'anonymousFile: a regular file in memory only, and typed bad input',
-    async () => {
-      const { closeSync, fstatSync, readSync, writeSync } = await import('node:fs');
-      const fd = addon.anonymousFile!('usbscsi-test');
-      try {
-        expect(fstatSync(fd).isFile()).toBe(true);
-        writeSync(fd, 'in memory', 4096);
-        const back = Buffer.alloc(9);
-        expect(readSync(fd, back, 0, 9, 4096)).toBe(9);
-        expect(back.toString()).toBe('in memory');
-      } finally {
-        closeSync(fd);
-      }
-      expect(() => (addon.anonymousFile as (name: unknown) => number)(7)).toThrow(
-        expect.objectContaining({ code: 'E_BAD_INPUT' }),
-      );
-    },
-  );
-
-  it.runIf(process.platform === 'linux')(
     'sharedMemory: the buffer is the file (both ways), sealed against shrinking; release detaches and closes',
     async () => {
       const { fstatSync, ftruncateSync, readSync, writeSync } = await import('node:fs');

@@ -4,7 +4,7 @@
  * read, leaving mid-body) gets a typed error while the device and its lease stay usable.
  */
 import { request } from 'node:http';
-import { closeSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DaemonClient, ErrorCodes, openRemoteDevice, type RemoteTransport, type ScsiDevice } from '@usbscsi/core';
@@ -350,14 +350,22 @@ describe.skipIf(fileReceiver === undefined)(
       expect(streamed.map((s) => s.mock.calls.length)).toEqual([0, 0, 0]);
     });
 
-    it('readInto and write of memory go through a file in memory handed over: no byte streamed', async () => {
-      await start(recordingReceiver);
+    it('readInto and write of memory go through a staging area handed over and reused: no byte streamed', async () => {
+      const files: string[] = [];
+      await start((socketFd) => {
+        const fd = recordingReceiver(socketFd);
+        if (fd !== null) files.push(`${readlinkSync(`/proc/self/fd/${fd}`)} ${fstatSync(fd).ino}`);
+        return fd;
+      });
       const client = (dev.transport as RemoteTransport).client;
       const streamed = [vi.spyOn(client, 'readBlocksInto'), vi.spyOn(client, 'writeBlocks')];
       const data = patterned(3 * MIB, 9);
       await writeAndReadBack(dev, 700, data);
       expect(handed).toHaveLength(2);
       expect(streamed.map((s) => s.mock.calls.length)).toEqual([0, 0]);
+      // One shared memory area served the write and then the read.
+      expect(files[0]).toMatch(/^\/memfd:usbscsi-shared/);
+      expect(files[1]).toBe(files[0]);
       // What another client reads from the device is what was written.
       const other = await openRemoteDevice({ via: `unix:${t.socketPath}` });
       try {
@@ -367,6 +375,18 @@ describe.skipIf(fileReceiver === undefined)(
       } finally {
         await other.close();
       }
+      // A range that failed after the area was handed over: the area is not lent again (the daemon
+      // could still be writing into it), the next range gets a new one, and its bytes are intact.
+      await expect(dev.readInto(BLOCKS - 1024, new Uint8Array(2 * MIB))).rejects.toMatchObject({
+        code: ErrorCodes.BAD_INPUT,
+      });
+      expect(files).toHaveLength(3);
+      expect(files[2]).toBe(files[0]);
+      const back = new Uint8Array(data.length);
+      await dev.readInto(700, back);
+      expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+      expect(files).toHaveLength(4);
+      expect(files[3]).not.toBe(files[0]);
     });
 
     it('allocateBuffer memory is the file handed over: the daemon reads into and writes from it in place', async () => {

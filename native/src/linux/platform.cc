@@ -127,18 +127,6 @@ Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
   ThrowNative(env, SocketError(EPROTO, what));
 }
 
-// anonymousFile(name) -> a descriptor of a new file that lives in memory only (memfd_create,
-// close-on-exec; the caller owns it): what a client hands to usbscsid when the bytes of a range
-// come from or go to its memory rather than a file.
-Napi::Value AnonymousFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsString()) ThrowBadInput(env, "anonymousFile(name): name must be a string");
-  const std::string name = info[0].As<Napi::String>().Utf8Value();
-  const int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
-  if (fd < 0) ThrowNative(env, SocketError(errno, "memfd_create(" + name + ")"));
-  return Napi::Number::New(env, fd);
-}
-
 // Memory that is also a file (sharedMemory): the client's side of a range usbscsid moves in
 // place. Found again by its address for releaseSharedMemory; any JS thread may make one.
 struct SharedMemoryMapping {
@@ -234,7 +222,6 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
   exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
   exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd, "receiveFd"));
-  exports.Set("anonymousFile", Napi::Function::New(env, AnonymousFile, "anonymousFile"));
   exports.Set("sharedMemory", Napi::Function::New(env, SharedMemory, "sharedMemory"));
   exports.Set("releaseSharedMemory", Napi::Function::New(env, ReleaseSharedMemory, "releaseSharedMemory"));
 }

@@ -22,16 +22,6 @@ export function fdSender(): SendFd | undefined {
 }
 
 /**
- * A new file in memory only (the addon's memfd_create), for a range to or from the caller's memory:
- * handed to the daemon, it costs one copy in this process, where the bytes through the socket cost
- * a copy in each process and the socket's own. Undefined where there is none (no addon, not Linux).
- */
-export function anonymousFileMaker(): ((name: string) => number) | undefined {
-  const load = loadNativeAddon();
-  return load.ok ? load.addon.anonymousFile?.bind(load.addon) : undefined;
-}
-
-/**
  * The addon's shared memory (memory that is also a file in memory, sealed), for a range the daemon
  * moves straight into or out of this process's memory. Undefined where there is none (no addon,
  * not Linux).

@@ -1,4 +1,3 @@
-import { closeSync, readSync, writeSync } from 'node:fs';
 import { ScsiDevice } from '../device.js';
 import type { DaemonDevice, DaemonDeviceIdentity } from '../wire/types.js';
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
@@ -6,7 +5,8 @@ import type { BlockRangeMover, BlockRangeOptions, ScsiRequest, ScsiResult, ScsiT
 import type { TransferBuffer } from '../usb/backend.js';
 import { BLOCK_STREAM_SEGMENT_BYTES } from '../wire/blocks.js';
 import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
-import { anonymousFileMaker, sharedMemoryMaker } from './file-passing.js';
+import { sharedMemoryMaker } from './file-passing.js';
+import { StagingMemory, type StagingArea } from './staging-memory.js';
 import type { DaemonEndpoint } from './endpoint.js';
 
 export interface RemoteTransportOptions {
@@ -39,6 +39,8 @@ export class RemoteTransport implements ScsiTransport {
   private readonly sharedFiles = new WeakMap<ArrayBufferLike, number>();
   /** Ranges in flight on each such memory: its descriptor must not be closed (and its number reused) under them. */
   private readonly sharedInFlight = new Map<ArrayBufferLike, number>();
+  /** Shared memory that stands for the caller's ordinary memory in ranges handed over as files. */
+  private staging: StagingMemory | undefined;
 
   constructor(private readonly options: RemoteTransportOptions) {
     this.ownsClient = !(options.client instanceof DaemonClient);
@@ -112,20 +114,21 @@ export class RemoteTransport implements ScsiTransport {
         await this.client.readBlocks(this.options.deviceId, { ...segment, ...this.rangeOptions(options) }, sink);
       }
     },
-    // Into memory: through a file in memory handed to the daemon where both ends can (one copy
-    // here), else streamed through the socket.
+    // Into memory: through shared memory handed to the daemon as a file where both ends can (the
+    // caller's own if allocateBuffer gave it, else a staging area copied from here), else streamed.
     readBlocksInto: (lba, blocks, blockSize, buffer, options, onBytes) =>
       this.withSharedFile(buffer, async (file) => {
         let shared = file;
-        let memory = shared ? undefined : this.memoryFile(blocks * blockSize);
+        let staging = shared ? undefined : this.stagingArea(blocks * blockSize);
+        let failed = false;
         try {
           let at = 0;
           for (const segment of segments(lba, blocks, blockSize)) {
             const base = at;
             const view = buffer.subarray(base, base + segment.bytes);
             const range = { ...segment, ...this.rangeOptions(options) };
+            const id = this.options.deviceId;
             if (shared) {
-              const id = this.options.deviceId;
               if ((await this.client.transferFile(id, 'read', range, shared.fd, shared.position + base)) !== null) {
                 onBytes?.(base + segment.bytes); // the daemon wrote the bytes into this memory
                 at += segment.bytes;
@@ -133,26 +136,22 @@ export class RemoteTransport implements ScsiTransport {
               }
               shared = undefined; // the daemon cannot take files: stream the rest
             }
-            if (
-              memory !== undefined &&
-              (await this.client.transferFile(this.options.deviceId, 'read', range, memory, 0)) !== null
-            ) {
-              readWhole(memory, view);
+            if (staging !== undefined && (await this.client.transferFile(id, 'read', range, staging.fd, 0)) !== null) {
+              view.set(staging.bytes.subarray(0, segment.bytes));
               onBytes?.(base + segment.bytes);
             } else {
-              closeMemoryFile(memory);
-              memory = undefined;
-              await this.client.readBlocksInto(
-                this.options.deviceId,
-                range,
-                view,
-                onBytes ? (n) => onBytes(base + n) : undefined,
-              );
+              // The daemon refused before it asked for the file: the area is unused.
+              if (staging) this.staging?.giveBack(staging);
+              staging = undefined;
+              await this.client.readBlocksInto(id, range, view, onBytes ? (n) => onBytes(base + n) : undefined);
             }
             at += segment.bytes;
           }
+        } catch (err) {
+          failed = true;
+          throw err;
         } finally {
-          closeMemoryFile(memory);
+          if (staging) this.returnStaging(staging, failed);
         }
       }),
     transferFile: async (kind, lba, blocks, blockSize, fd, position, options, onBytes) => {
@@ -217,45 +216,61 @@ export class RemoteTransport implements ScsiTransport {
           yield chunk;
         }
       }
-      // From memory: the segment is put in a file in memory handed to the daemon where both ends
-      // can (one copy here), else streamed through the socket.
-      let memory = this.memoryFile(blocks * blockSize);
+      // From memory: the segment is copied into a staging area handed to the daemon as a file where
+      // both ends can, else streamed through the socket.
+      let staging = this.stagingArea(blocks * blockSize);
+      let failed = false;
       try {
         for (const segment of segments(lba, blocks, blockSize)) {
           const range = { ...segment, ...this.rangeOptions(options) };
-          if (memory !== undefined) {
+          if (staging !== undefined) {
             let at = 0;
             for await (const chunk of exactly(segment.bytes)) {
-              writeWhole(memory, chunk, at);
+              staging.bytes.set(chunk, at);
               at += chunk.length;
             }
-            if ((await this.client.transferFile(this.options.deviceId, 'write', range, memory, 0)) !== null) continue;
-            // The daemon cannot take it: this segment streams from the file, the rest from the source.
-            await this.client.writeBlocks(this.options.deviceId, range, fileChunks(memory, segment.bytes));
-            closeMemoryFile(memory);
-            memory = undefined;
+            if ((await this.client.transferFile(this.options.deviceId, 'write', range, staging.fd, 0)) !== null)
+              continue;
+            // The daemon cannot take it: this segment streams from the staging area, the rest from the source.
+            await this.client.writeBlocks(
+              this.options.deviceId,
+              range,
+              piecesOf(staging.bytes.subarray(0, segment.bytes), 0),
+            );
+            this.staging?.giveBack(staging);
+            staging = undefined;
             continue;
           }
           await this.client.writeBlocks(this.options.deviceId, range, exactly(segment.bytes));
         }
+      } catch (err) {
+        failed = true;
+        throw err;
       } finally {
-        closeMemoryFile(memory);
+        if (staging) this.returnStaging(staging, failed);
       }
     },
   };
 
   /**
-   * A file in memory to hand to the daemon, where this process and the endpoint can pass one and
-   * the range is large enough to be worth the extra round trip (102, then the descriptor).
+   * A staging area to hand to the daemon for a range of the caller's ordinary memory, where this
+   * process and the endpoint can pass a file and the range is large enough to be worth the extra
+   * round trip (102, then the descriptor).
    */
-  private memoryFile(bytes: number): number | undefined {
-    if (bytes < MEMORY_FILE_MIN_BYTES) return undefined;
-    const make = this.client.canPassFiles() ? anonymousFileMaker() : undefined;
-    try {
-      return make?.('usbscsi-range');
-    } catch {
-      return undefined; // no memory for one: stream
+  private stagingArea(bytes: number): StagingArea | undefined {
+    if (bytes < STAGING_MIN_BYTES || !this.client.canPassFiles()) return undefined;
+    if (this.staging === undefined) {
+      const maker = sharedMemoryMaker();
+      if (!maker) return undefined;
+      this.staging = new StagingMemory(maker);
     }
+    return this.staging.take(Math.min(bytes, BLOCK_STREAM_SEGMENT_BYTES));
+  }
+
+  /** A range that failed may still have the daemon writing into its area: never reused (staging-memory.ts). */
+  private returnStaging(area: StagingArea, failed: boolean): void {
+    if (failed) this.staging?.discard(area);
+    else this.staging?.giveBack(area);
   }
 
   private rangeOptions(options: BlockRangeOptions) {
@@ -292,30 +307,14 @@ export class RemoteTransport implements ScsiTransport {
     try {
       if (this.options.lease && this.options.releaseLeaseOnClose) await this.client.releaseLease(this.options.lease);
     } finally {
+      this.staging?.close();
       if (this.ownsClient) this.client.close();
     }
   }
 }
 
 /** Smaller ranges of memory stream: a file handed over costs a round trip more. */
-const MEMORY_FILE_MIN_BYTES = 1024 * 1024;
-
-function closeMemoryFile(fd: number | undefined): void {
-  if (fd !== undefined) closeSync(fd);
-}
-
-/** `view.length` bytes of the file `fd` from `position` (a short file is E_IO: the daemon said it wrote them). */
-function readWhole(fd: number, view: Uint8Array, position = 0): void {
-  for (let at = 0; at < view.length;) {
-    const n = readSync(fd, view, at, view.length - at, position + at);
-    if (n === 0) throw new UsbScsiError(ErrorCodes.IO, `the range's file ended after ${at} of ${view.length} bytes`);
-    at += n;
-  }
-}
-
-function writeWhole(fd: number, chunk: Uint8Array, position: number): void {
-  for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at, chunk.length - at, position + at);
-}
+const STAGING_MIN_BYTES = 1024 * 1024;
 
 /** `buffer` from byte `from`, 1 MiB at a time; `onBytes` gets the bytes taken before each next piece. */
 async function* piecesOf(
@@ -331,17 +330,6 @@ async function* piecesOf(
 }
 
 const WRITE_PIECE_BYTES = 1024 * 1024;
-
-/** The first `bytes` of the file `fd`, 1 MiB at a time. */
-async function* fileChunks(fd: number, bytes: number): AsyncGenerator<Uint8Array> {
-  const chunk = new Uint8Array(Math.min(bytes, 1024 * 1024));
-  for (let at = 0; at < bytes;) {
-    const view = chunk.subarray(0, Math.min(chunk.length, bytes - at));
-    readWhole(fd, view, at);
-    yield view;
-    at += view.length;
-  }
-}
 
 function* segments(lba: bigint, blocks: number, blockSize: number) {
   const perSegment = Math.max(1, Math.floor(BLOCK_STREAM_SEGMENT_BYTES / blockSize));
