@@ -184,6 +184,9 @@ export async function measureDaemon(ctx) {
     const remote = await ctx.core.openRemoteDevice({ via: daemon.via, selector: selectorOf(SERIALS[0]) });
     try {
       await warmFile(remote);
+      // One untimed pass, as in process: either side's first 64 MiB call sets up memory it then
+      // reuses (in process the engine's pinned buffers, through the daemon the staging area).
+      await readThenWrite(remote, buffer, PAIR_WRITE_LBA);
       throughDaemon = await readThenWrite(remote, buffer, PAIR_WRITE_LBA);
       throughDaemonFile = await readThenWriteFile(remote, FILE, PAIR_WRITE_LBA);
       throughDaemonAllocated = await readThenWriteAllocated(remote);
