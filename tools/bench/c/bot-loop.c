@@ -77,10 +77,11 @@ static int tur_loop(int count, double *p50, double *p99) {
   double *lat = calloc((size_t)count, sizeof(double));
   const unsigned char tur[6] = {0};
   int rc = 0;
-  for (int i = 0; i < count && rc == 0; i++) {
+  /* As many untimed first, as the bench's JavaScript paths get (tools/bench/guest/bench.mjs). */
+  for (int i = -count; i < count && rc == 0; i++) {
     double t0 = now_s();
     if (command(tur, 6, NULL, 0, 0) < 0) rc = 1;
-    lat[i] = (now_s() - t0) * 1e6;
+    if (i >= 0) lat[i] = (now_s() - t0) * 1e6;
   }
   qsort(lat, (size_t)count, sizeof(double), cmp_double);
   *p50 = rank(lat, count, 50);
