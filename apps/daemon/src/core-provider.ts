@@ -44,7 +44,10 @@ export async function createCoreProvider(options: CoreProviderOptions): Promise<
   return {
     name: backend.name,
     async list() {
-      return (await listMassStorageDevices(backend)).map(summarize);
+      return (await listMassStorageDevices(backend)).map((d) => ({
+        ...summarize(d),
+        attachment: `${d.busNumber}:${d.deviceAddress}`,
+      }));
     },
     async open(id: string): Promise<OpenedDevice> {
       return openDevice({

@@ -27,6 +27,16 @@ export interface OpenedDevice {
   close(): Promise<void>;
 }
 
+/** A device as `list()` gives it: its summary, and what tells one attachment at its id from the next. */
+export interface ListedDevice extends DeviceSummary {
+  /**
+   * Changes whenever a device is enumerated anew at this id (bus and device address on USB), even
+   * the same device plugged back in or re-enumerated after a firmware download; never shown to
+   * clients. Undefined where the provider cannot tell.
+   */
+  attachment?: string;
+}
+
 export interface DeviceChange {
   type: 'arrived' | 'left';
   device: DeviceSummary;
@@ -39,7 +49,7 @@ export interface DeviceChange {
  */
 export interface DeviceProvider {
   readonly name: string;
-  list(): Promise<DeviceSummary[]>;
+  list(): Promise<ListedDevice[]>;
   /** `E_NOT_FOUND` / `E_DEVICE_GONE` when the device is not there any more. */
   open(id: string): Promise<OpenedDevice>;
   /** Hotplug notifications, when the backend has them; the daemon polls `list()` otherwise. */

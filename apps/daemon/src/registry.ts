@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { DeviceSlot } from './device-slot.js';
 import { notFound } from './errors.js';
 import type { EventHub } from './events.js';
-import type { DeviceChange, DeviceProvider, DeviceSummary } from './provider.js';
+import type { DeviceChange, DeviceProvider, DeviceSummary, ListedDevice } from './provider.js';
 
 export interface RegistryOptions {
   /** How long an unleased device stays open after its last command. */
@@ -17,6 +17,8 @@ export interface RegistryOptions {
 /** The devices the daemon serves, kept current from hotplug events or by polling `list()`. */
 export class DeviceRegistry {
   private readonly slots = new Map<string, DeviceSlot>();
+  /** What `list()` said tells each slot's attachment from the next one at its id (ListedDevice). */
+  private readonly attachments = new WeakMap<DeviceSlot, string | undefined>();
   private stopWatching: (() => void) | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
@@ -66,13 +68,21 @@ export class DeviceRegistry {
   }
 
   private async doRefresh(): Promise<void> {
-    const listed = await this.provider.list();
-    const seen = new Set(listed.map((d) => d.id));
-    for (const device of listed) if (!this.slots.has(device.id)) this.apply({ type: 'arrived', device });
-    for (const slot of this.slots.values()) if (!seen.has(slot.id)) this.apply({ type: 'left', device: slot.view() });
+    const listed = new Map((await this.provider.list()).map((d) => [d.id, d]));
+    for (const slot of [...this.slots.values()]) {
+      const now = listed.get(slot.id);
+      if (!now) this.apply({ type: 'left', device: slot.view() });
+      // Another device at the same id since the last listing (swapped between two polls, or
+      // re-enumerated as something else after a firmware download): the one the slot stood
+      // for left, and its lease with it. Commands for it must not reach the new one.
+      else if (replaced(slot.summary, this.attachments.get(slot), now))
+        slot.markGone('replaced by another device at the same port');
+    }
+    for (const { attachment, ...device } of listed.values())
+      if (!this.slots.has(device.id)) this.apply({ type: 'arrived', device }, attachment);
   }
 
-  private apply(change: DeviceChange): void {
+  private apply(change: DeviceChange, attachment?: string): void {
     const existing = this.slots.get(change.device.id);
     if (change.type === 'arrived') {
       if (existing && !existing.gone) return;
@@ -84,6 +94,7 @@ export class DeviceRegistry {
         (s) => this.remove(s),
       );
       this.slots.set(slot.id, slot);
+      this.attachments.set(slot, attachment);
       this.log.info(
         { device: slot.id, vid: hex(slot.summary.vendorId, 4), pid: hex(slot.summary.productId, 4) },
         'device arrived',
@@ -104,3 +115,14 @@ export class DeviceRegistry {
 }
 
 export type { DeviceSummary };
+
+/**
+ * Whether the device listed at a slot's id is another one than the slot's: a new attachment where
+ * the provider tells them apart, else other vendor or product ids, or another serial number where
+ * both listings have one (a string the backend could not read this time is not a difference).
+ */
+function replaced(was: DeviceSummary, attachment: string | undefined, now: ListedDevice): boolean {
+  if (attachment !== undefined && now.attachment !== undefined && attachment !== now.attachment) return true;
+  if (was.vendorId !== now.vendorId || was.productId !== now.productId) return true;
+  return was.serialNumber !== undefined && now.serialNumber !== undefined && was.serialNumber !== now.serialNumber;
+}

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonClient, type DaemonEvent } from '@usbscsi/core';
 import { startDaemon } from '../src/daemon.js';
-import { FakeProvider } from './fake-provider.js';
+import { FakeDevice, FakeProvider } from './fake-provider.js';
 import { until } from './helpers.js';
 
 const INQUIRY = Uint8Array.from([0x12, 0, 0, 0, 36, 0]);
@@ -101,6 +101,62 @@ describe('usbscsid socket, logs and lease expiry', () => {
     fake.unplug('2-4.1');
     await until(() => events.some((e) => e.type === 'device-left'), 3000, 'departure by polling');
     expect(await client.listDevices()).toEqual([]);
+  });
+
+  it('a new device at the same port between polls: the old one left, lease and all; the new one arrived', async () => {
+    const fake = new FakeProvider();
+    let attachment = '2:5';
+    // Polled, as the native backend is; the attachment is what core's provider lists (bus:address).
+    const provider = {
+      name: 'polled',
+      list: async () => (await fake.list()).map((d) => ({ ...d, attachment })),
+      open: (id: string) => fake.open(id),
+    };
+    const path = join(tmp(), 's.sock');
+    const d = await startDaemon({ provider, socketPath: path, log: pino({ level: 'silent' }), pollMs: 30 });
+    cleanup.push(() => d.shutdown());
+    const client = new DaemonClient({ kind: 'unix', socketPath: path });
+    cleanup.push(() => client.close());
+    const events: DaemonEvent[] = [];
+    cleanup.push(await client.events((e) => events.push(e)));
+    const first = fake.add('2-4.1');
+    await until(() => events.some((e) => e.type === 'device-arrived'), 3000, 'arrival by polling');
+    const lease = await client.acquireLease('2-4.1', { ttlMs: 60_000 });
+    expect((await client.execute('2-4.1', INQUIRY, { length: 36, leaseSecret: lease.secret })).status).toBe(0);
+
+    // Swapped between two polls for a device with other ids (as after a firmware download).
+    const entry = fake.devices.get('2-4.1')!;
+    fake.devices.set('2-4.1', { summary: { ...entry.summary, productId: 0x9999 }, device: new FakeDevice() });
+    first.unplug();
+    attachment = '2:6';
+    await until(
+      () => events.some((e) => e.type === 'device-arrived' && e.device.productId === 0x9999),
+      3000,
+      'the new device by polling',
+    );
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['device-left', 'lease-released', 'device-arrived']),
+    );
+    expect(events.findIndex((e) => e.type === 'device-left')).toBeLessThan(
+      events.findIndex((e) => e.type === 'device-arrived' && e.device.productId === 0x9999),
+    );
+    expect(await client.listDevices()).toEqual([expect.objectContaining({ id: '2-4.1', productId: 0x9999 })]);
+    expect(JSON.stringify(await client.listDevices())).not.toContain('attachment');
+    // The old lease ended with the old device: it cannot be renewed, and the new device is free to lease.
+    await expect(client.renewLease(lease)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await client.releaseLease(await client.acquireLease('2-4.1', { ttlMs: 60_000 }));
+
+    // The same ids, plugged back in (a new attachment): left and arrived again.
+    const arrivals = () => events.filter((e) => e.type === 'device-arrived').length;
+    const before = arrivals();
+    attachment = '2:7';
+    await until(() => arrivals() > before, 3000, 'the re-enumeration by polling');
+    // Same ids, same attachment, a product string the backend could not read this time: no change.
+    const settled = events.length;
+    const current = fake.devices.get('2-4.1')!;
+    fake.devices.set('2-4.1', { summary: { ...current.summary, product: undefined }, device: current.device });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(events.length).toBe(settled);
   });
 
   it('ends a lease when its TTL is spent (reason expired) and hands the device back', async () => {
