@@ -24,7 +24,7 @@ const DEFAULT_BYTES = 16 * 1024 * 1024;
 
 /** One logical unit: its LBAs and the state SCSI keeps per LUN (sense, unit attention, readiness). */
 export class LogicalUnit {
-  readonly store: BlockStore;
+  private medium: BlockStore;
   readonly removable: boolean;
   mediumPresent: boolean;
   /** Cleared by START STOP UNIT with START=0; media access then reports NOT READY 04/02. */
@@ -45,9 +45,9 @@ export class LogicalUnit {
     options: LunOptions = {},
   ) {
     const blockSize = options.blockSize ?? 512;
-    if (options.store) this.store = options.store;
+    if (options.store) this.medium = options.store;
     else if (options.file) {
-      this.store = new FileBlockStore(options.file, {
+      this.medium = new FileBlockStore(options.file, {
         blockSize,
         ...(options.blockCount === undefined ? {} : { blockCount: toBlocks(options.blockCount) }),
         ...(options.readOnly === undefined ? {} : { readOnly: options.readOnly }),
@@ -55,13 +55,17 @@ export class LogicalUnit {
     } else {
       const blocks =
         options.blockCount === undefined ? BigInt(Math.floor(DEFAULT_BYTES / blockSize)) : toBlocks(options.blockCount);
-      this.store = new RamBlockStore(blockSize, blocks, { readOnly: options.readOnly ?? false });
+      this.medium = new RamBlockStore(blockSize, blocks, { readOnly: options.readOnly ?? false });
     }
     this.removable = options.removable ?? false;
     this.mediumPresent = options.mediumPresent ?? true;
     this.writeCacheEnabled = options.writeCacheEnabled ?? true;
   }
 
+  /** The medium's blocks (another one after insertMedium(store)). */
+  get store(): BlockStore {
+    return this.medium;
+  }
   get blockSize(): number {
     return this.store.blockSize;
   }
@@ -76,7 +80,9 @@ export class LogicalUnit {
   removeMedium(): void {
     this.mediumPresent = false;
   }
-  insertMedium(): void {
+  /** Inserts the medium again, or another one (`store`: its own block size and count). */
+  insertMedium(store?: BlockStore): void {
+    if (store) this.medium = store;
     this.mediumPresent = true;
     this.unitAttention = { key: 0x6, asc: 0x28, ascq: 0x00 }; // NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED
   }
