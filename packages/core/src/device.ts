@@ -47,6 +47,29 @@ export class CheckConditionError extends UsbScsiError {
   }
 }
 
+/**
+ * A UNIT ATTENTION saying the medium, or the capacity READ CAPACITY reports, may be another now:
+ * 28/xx (not ready to ready: medium may have changed) or 2A/09 (capacity data has changed).
+ */
+function mediumMayHaveChanged(sense: DecodedSense | undefined): boolean {
+  return sense?.senseKey === 0x06 && (sense.asc === 0x28 || (sense.asc === 0x2a && sense.ascq === 0x09));
+}
+
+/**
+ * A block transfer that met a medium change stops there, as Linux's sd does for removable media:
+ * the rest would go to or come from another medium than the one the call began on (consent to
+ * write was given for that one), and its block size may differ. The command did not run.
+ */
+function mediumChangedError(result: ScsiResult, cdb: Uint8Array, lba: bigint): CheckConditionError {
+  const err = new CheckConditionError(result, result.sense, cdb);
+  err.message +=
+    `: the medium may have changed, so this transfer stopped at LBA ${lba} and sent nothing more; ` +
+    'check the medium (usbscsi tur, readcap) and start the transfer again';
+  err.details.mediumChanged = true;
+  err.details.lba = lba.toString();
+  return err;
+}
+
 export interface DeviceDescription {
   backend: string;
   transport: 'bot' | 'uas' | 'sg' | 'remote';
@@ -257,15 +280,23 @@ export class ScsiDevice {
     if (options.dataFd) request.dataFd = options.dataFd;
     else if (hasData) request.data = data;
     if (options.signal) request.signal = options.signal;
-    return this.transport.execute(request);
+    const result = await this.transport.execute(request);
+    if (mediumMayHaveChanged(result.sense)) this.blockSizeCache = undefined;
+    return result;
   }
 
   /**
    * Runs a CDB and throws {@link CheckConditionError} unless the status is GOOD. Retries once after a UNIT ATTENTION.
    */
-  private async run(cdb: Uint8Array, options: ExecuteOptions = {}, checkMounts = true): Promise<ScsiResult> {
+  private async run(
+    cdb: Uint8Array,
+    options: ExecuteOptions = {},
+    checkMounts = true,
+    range?: { lba: bigint },
+  ): Promise<ScsiResult> {
     let result = await this.send(cdb, options, checkMounts);
     if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
+      if (range && mediumMayHaveChanged(result.sense)) throw mediumChangedError(result, cdb, range.lba);
       // A reset or medium change is reported once; the command itself did not run.
       result = await this.send(cdb, options, checkMounts);
     }
@@ -785,7 +816,11 @@ export class ScsiDevice {
         let result = r.result;
         if (!result) throw new UsbScsiError(ErrorCodes.IO, 'the transport stopped a job without a result');
         if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
-          // A reset or medium change is reported once; the command itself did not run.
+          if (mediumMayHaveChanged(result.sense)) {
+            this.blockSizeCache = undefined;
+            throw mediumChangedError(result, c.cdb, c.lba);
+          }
+          // A reset is reported once; the command itself did not run.
           const phase =
             'data' in target
               ? { data: target.data.subarray(done + moved, done + moved + c.length) }
@@ -837,6 +872,7 @@ export class ScsiDevice {
         ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
       },
       false,
+      { lba },
     );
     checkMoved(cdb, lba, expected, result);
   }

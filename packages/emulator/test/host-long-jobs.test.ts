@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CheckConditionError, ErrorCodes, ScsiDevice, openDevice } from '@usbscsi/core';
-import { EmulatorBackend, SimulatedDevice } from '@usbscsi/emulator';
+import { EmulatorBackend, RamBlockStore, SimulatedDevice } from '@usbscsi/emulator';
 
 // ScsiDevice's long reads and writes as jobs (ScsiTransport.executeJob): the commands before a
 // failing one count, that one is handled as a single command is, nothing after it is sent.
@@ -90,5 +90,82 @@ describe('ScsiDevice reads and writes over a range as jobs', () => {
       });
     }
     expect(sim.stats.commands - before).toBe(0);
+  });
+});
+
+describe('a medium change during a block transfer', () => {
+  /**
+   * The `nth` command of `opcode` finds another medium in the drive: the unit reports the unit
+   * attention for it (06/28/00) and does not run the command, as a card reader does.
+   */
+  function swapMediumAt(opcode: number, nth: number, medium: RamBlockStore): void {
+    let seen = 0;
+    const off = sim.onCommand(opcode, ({ unit, builtin }) => {
+      if (++seen !== nth) return builtin();
+      off();
+      unit.insertMedium(medium);
+      unit.unitAttention = null; // reported here, by this command
+      return { status: 0x02, sense: { key: 0x06, asc: 0x28, ascq: 0x00 } };
+    });
+  }
+
+  for (const jobs of [true, false]) {
+    const how = jobs ? 'as jobs' : 'a command at a time (a transport without jobs)';
+    const openFor = async () => {
+      const d = await open();
+      // node-usb's transport has no executeJob: ScsiDevice then sends each command itself.
+      if (!jobs) Object.defineProperty(d.transport, 'executeJob', { value: undefined });
+      return d;
+    };
+
+    it(`a write stops at the change, ${how}: nothing reaches the new medium, the error says where`, async () => {
+      const d = await openFor();
+      const other = new RamBlockStore(BLOCK, 2048n);
+      swapMediumAt(0x2a, 3, other);
+      const before = sim.stats.commands;
+      const err = await d.write(64, pattern(TOTAL), { allowMediumWrite: true, commandBytes: COMMAND }).catch((e) => e);
+      expect(err).toBeInstanceOf(CheckConditionError);
+      expect(err).toMatchObject({
+        code: ErrorCodes.CHECK_CONDITION,
+        details: { senseKey: 0x06, asc: 0x28, mediumChanged: true, lba: String(64 + 4) },
+      });
+      expect(err.message).toMatch(/medium may have changed.*LBA 68/);
+      expect(sim.stats.commands - before).toBe(3 + 1); // two WRITEs, the one that met the change, its REQUEST SENSE
+      expect((await other.read(0n, 2048)).every((b) => b === 0)).toBe(true);
+    });
+
+    it(`a read stops at the change, ${how}; the new medium's block size is read afresh`, async () => {
+      const d = await openFor();
+      await d.write(64, pattern(TOTAL), { allowMediumWrite: true });
+      const other = new RamBlockStore(4096, 256n);
+      swapMediumAt(0x28, 2, other);
+      const back = new Uint8Array(TOTAL);
+      await expect(d.readInto(64, back, { commandBytes: COMMAND })).rejects.toMatchObject({
+        details: { mediumChanged: true, lba: String(64 + 2) },
+      });
+      // Its first command's bytes came from the first medium; nothing from the second.
+      expect(back.subarray(0, COMMAND)).toEqual(pattern(TOTAL).subarray(0, COMMAND));
+      expect(back.subarray(COMMAND).every((b) => b === 0)).toBe(true);
+      expect((await d.read(0, 1)).length).toBe(4096);
+    });
+  }
+
+  it('a change a typed helper reported (TEST UNIT READY): the next transfer uses the new block size', async () => {
+    const d = await open();
+    expect((await d.read(0, 1)).length).toBe(BLOCK);
+    sim.target.units[0]!.insertMedium(new RamBlockStore(2048, 512n));
+    expect((await d.testUnitReady()).unitAttention).toMatchObject({ asc: 0x28 });
+    expect((await d.read(0, 2)).length).toBe(2 * 2048);
+  });
+
+  it('a reset (06/29/00) is not a medium change: the command is sent again and the range goes on', async () => {
+    const d = await open();
+    const data = pattern(TOTAL);
+    await d.write(64, data, { allowMediumWrite: true });
+    sim.faults.inject({ kind: 'unit-attention-after-reset' });
+    await d.reset();
+    const back = new Uint8Array(TOTAL);
+    await d.readInto(64, back, { commandBytes: COMMAND });
+    expect(back).toEqual(data);
   });
 });
