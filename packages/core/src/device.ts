@@ -286,7 +286,8 @@ export class ScsiDevice {
   }
 
   /**
-   * Runs a CDB and throws {@link CheckConditionError} unless the status is GOOD. Retries once after a UNIT ATTENTION.
+   * Runs a CDB and throws {@link CheckConditionError} unless the status is GOOD. Retries once after a UNIT ATTENTION,
+   * except a medium change met by a block transfer (`range`), which stops it (mediumChangedError).
    */
   private async run(
     cdb: Uint8Array,
