@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonClient, type DaemonEvent } from '@usbscsi/core';
 import { startDaemon } from '../src/daemon.js';
+import type { DeviceProvider } from '../src/provider.js';
 import { FakeDevice, FakeProvider } from './fake-provider.js';
 import { until } from './helpers.js';
 
@@ -81,16 +82,26 @@ describe('usbscsid socket, logs and lease expiry', () => {
     expect(request).toMatchObject({ method: 'POST', url: '/v1/devices/1-1/execute', status: 200 });
   });
 
-  it('finds arrivals and departures by polling list() when the backend has no hotplug events', async () => {
-    const fake = new FakeProvider();
-    const provider = { name: 'polled', list: () => fake.list(), open: (id: string) => fake.open(id) }; // no watch()
+  /** A daemon over `provider` with no watch(): it polls list() every 30 ms. A client and its event list. */
+  async function startPolled(provider: Pick<DeviceProvider, 'list' | 'open'>) {
     const path = join(tmp(), 's.sock');
-    const d = await startDaemon({ provider, socketPath: path, log: pino({ level: 'silent' }), pollMs: 30 });
+    const d = await startDaemon({
+      provider: { name: 'polled', ...provider },
+      socketPath: path,
+      log: pino({ level: 'silent' }),
+      pollMs: 30,
+    });
     cleanup.push(() => d.shutdown());
     const client = new DaemonClient({ kind: 'unix', socketPath: path });
     cleanup.push(() => client.close());
     const events: DaemonEvent[] = [];
     cleanup.push(await client.events((e) => events.push(e)));
+    return { client, events };
+  }
+
+  it('finds arrivals and departures by polling list() when the backend has no hotplug events', async () => {
+    const fake = new FakeProvider();
+    const { client, events } = await startPolled({ list: () => fake.list(), open: (id) => fake.open(id) });
     fake.add('2-4.1');
     await until(
       () => events.some((e) => e.type === 'device-arrived' && e.device.id === '2-4.1'),
@@ -107,18 +118,10 @@ describe('usbscsid socket, logs and lease expiry', () => {
     const fake = new FakeProvider();
     let attachment = '2:5';
     // Polled, as the native backend is; the attachment is what core's provider lists (bus:address).
-    const provider = {
-      name: 'polled',
+    const { client, events } = await startPolled({
       list: async () => (await fake.list()).map((d) => ({ ...d, attachment })),
-      open: (id: string) => fake.open(id),
-    };
-    const path = join(tmp(), 's.sock');
-    const d = await startDaemon({ provider, socketPath: path, log: pino({ level: 'silent' }), pollMs: 30 });
-    cleanup.push(() => d.shutdown());
-    const client = new DaemonClient({ kind: 'unix', socketPath: path });
-    cleanup.push(() => client.close());
-    const events: DaemonEvent[] = [];
-    cleanup.push(await client.events((e) => events.push(e)));
+      open: (id) => fake.open(id),
+    });
     const first = fake.add('2-4.1');
     await until(() => events.some((e) => e.type === 'device-arrived'), 3000, 'arrival by polling');
     const lease = await client.acquireLease('2-4.1', { ttlMs: 60_000 });
