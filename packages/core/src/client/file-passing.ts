@@ -11,6 +11,7 @@ import { ErrorCodes, UsbScsiError } from '../errors.js';
 import { loadNativeAddon } from '../backends/native-addon.js';
 import { connectionError, type HttpResponse } from './http.js';
 import type { DaemonEndpoint } from './endpoint.js';
+import type { SharedMemoryMaker } from './staging-memory.js';
 
 /** Sends `fd` as one byte on the connected Unix socket `socketFd` (the addon's sendFd). */
 export type SendFd = (socketFd: number, fd: number) => void;
@@ -26,8 +27,7 @@ export function fdSender(): SendFd | undefined {
  * moves straight into or out of this process's memory. Undefined where there is none (no addon,
  * not Linux).
  */
-export function sharedMemoryMaker():
-  { make(bytes: number): { fd: number; buffer: ArrayBuffer }; release(buffer: ArrayBuffer): boolean } | undefined {
+export function sharedMemoryMaker(): SharedMemoryMaker | undefined {
   const load = loadNativeAddon();
   if (!load.ok) return undefined;
   const { addon } = load;
