@@ -272,6 +272,13 @@ export interface NativeAddon {
   sharedMemory?(bytes: number): { fd: number; buffer: ArrayBuffer };
   /** Detaches, unmaps and closes shared memory now; false when it is not live shared memory. */
   releaseSharedMemory?(buffer: ArrayBuffer): boolean;
+  /**
+   * Keeps the memory's address and bytes but ends its sharing with the file, in one step: what is
+   * written into the file afterwards no longer shows in it, nor the other way. The descriptor stays
+   * (reading it gives the file's bytes) until release. False when not live shared memory or already
+   * unshared; E_IO with `errno` when the system gives no memory for the copy.
+   */
+  unshareSharedMemory?(buffer: ArrayBuffer): boolean;
   /** macOS only (native/src/darwin): IOKit/DiskArbitration bindings. */
   readonly darwin?: unknown;
 }

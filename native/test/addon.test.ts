@@ -194,6 +194,37 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
   );
 
   it.runIf(process.platform === 'linux')(
+    'unshareSharedMemory: same address and bytes, no longer the file either way; release still frees it',
+    async () => {
+      const { fstatSync, readSync, writeSync } = await import('node:fs');
+      const { fd, buffer } = addon.sharedMemory!(2 * 4096);
+      const view = new Uint8Array(buffer);
+      view.fill(0xaa);
+      expect(addon.unshareSharedMemory!(buffer)).toBe(true);
+      expect([view.length, view.every((x) => x === 0xaa)]).toEqual([2 * 4096, true]);
+      // What the file's other holder (a daemon) writes now stays in the file.
+      writeSync(fd, Uint8Array.of(1, 2, 3), 0, 3, 4096);
+      expect([view[4096], view[4097], view[4098]]).toEqual([0xaa, 0xaa, 0xaa]);
+      // And what is written into the memory stays out of the file, which reads back as it was.
+      view[0] = 7;
+      const back = Buffer.alloc(4);
+      expect(readSync(fd, back, 0, 4, 4095)).toBe(4);
+      expect([...back]).toEqual([0xaa, 1, 2, 3]);
+      expect(readSync(fd, back, 0, 1, 0)).toBe(1);
+      expect(back[0]).toBe(0xaa);
+      expect(addon.unshareSharedMemory!(buffer)).toBe(false);
+      expect(addon.unshareSharedMemory!(new ArrayBuffer(8))).toBe(false);
+      expect(() => (addon.unshareSharedMemory as (b: unknown) => boolean)(new Uint8Array(4))).toThrow(
+        expect.objectContaining({ code: 'E_BAD_INPUT' }),
+      );
+      expect(addon.releaseSharedMemory!(buffer)).toBe(true);
+      expect(view.length).toBe(0);
+      expect(() => fstatSync(fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      expect(addon.unshareSharedMemory!(buffer)).toBe(false);
+    },
+  );
+
+  it.runIf(process.platform === 'linux')(
     'sendFd hands a descriptor over a Unix socket; receiveFd takes it, says nothing came, or refuses a bare byte',
     async () => {
       const { createServer, connect } = await import('node:net');

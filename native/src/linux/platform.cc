@@ -134,6 +134,7 @@ struct SharedMemoryMapping {
   size_t length = 0;
   int fd = -1;
   bool released = false;
+  bool unshared = false;
 };
 std::mutex sharedMemoryLock;
 std::unordered_map<const void*, SharedMemoryMapping*> sharedMemoryByAddress;
@@ -215,6 +216,37 @@ Napi::Value ReleaseSharedMemory(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// unshareSharedMemory(arrayBuffer) -> boolean: the memory keeps its address and its bytes but
+// stops being the file, in one step (a private copy moved over the mapping): whatever a daemon
+// still writes into the file no longer shows here. For a range the client gave up on before the
+// daemon answered: the caller owns its memory again at once, whatever the daemon's command in
+// flight does. The descriptor stays open (reading it gives what the file holds) until
+// releaseSharedMemory or collection. False when it is not live shared memory, or already unshared.
+Napi::Value UnshareSharedMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) ThrowBadInput(env, "unshareSharedMemory takes the ArrayBuffer sharedMemory returned");
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  SharedMemoryMapping* m = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(sharedMemoryLock);
+    auto it = sharedMemoryByAddress.find(ab.Data());
+    if (it != sharedMemoryByAddress.end()) m = it->second;
+  }
+  if (m == nullptr || m->released || m->unshared) return Napi::Boolean::New(env, false);
+  void* copy = mmap(nullptr, m->length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (copy == MAP_FAILED) ThrowNative(env, SocketError(errno, "mapping a private copy of shared memory"));
+  std::memcpy(copy, m->data, m->length);
+  // MREMAP_FIXED replaces the shared mapping at the same address: there is no moment when the
+  // address is unmapped.
+  if (mremap(copy, m->length, m->length, MREMAP_MAYMOVE | MREMAP_FIXED, m->data) == MAP_FAILED) {
+    const int err = errno;
+    munmap(copy, m->length);
+    ThrowNative(env, SocketError(err, "moving a private copy over shared memory"));
+  }
+  m->unshared = true;
+  return Napi::Boolean::New(env, true);
+}
+
 }  // namespace
 
 void InitPlatform(Napi::Env env, Napi::Object exports) {
@@ -224,6 +256,7 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd, "receiveFd"));
   exports.Set("sharedMemory", Napi::Function::New(env, SharedMemory, "sharedMemory"));
   exports.Set("releaseSharedMemory", Napi::Function::New(env, ReleaseSharedMemory, "releaseSharedMemory"));
+  exports.Set("unshareSharedMemory", Napi::Function::New(env, UnshareSharedMemory, "unshareSharedMemory"));
 }
 
 namespace {
