@@ -4,7 +4,7 @@
  * read, leaving mid-body) gets a typed error while the device and its lease stay usable.
  */
 import { request } from 'node:http';
-import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DaemonClient, ErrorCodes, openRemoteDevice, type RemoteTransport, type ScsiDevice } from '@usbscsi/core';
@@ -299,8 +299,9 @@ describe.skipIf(fileReceiver === undefined)(
     };
     let t: TestDaemon;
     let dev: ScsiDevice;
+    let backend: EmulatorBackend;
     const start = async (receiveFd: ReceiveFd | null) => {
-      const backend = createSimBackend([`sim:blocks=${BLOCKS}`]);
+      backend = createSimBackend([`sim:blocks=${BLOCKS}`]);
       t = await startTestDaemon(await createCoreProvider({ backend, transport: 'bot' }), { receiveFd });
       dev = await openRemoteDevice({ via: `unix:${t.socketPath}` });
     };
@@ -431,6 +432,50 @@ describe.skipIf(fileReceiver === undefined)(
       await dev.readInto(900, view);
       expect(refused).toMatchObject({ code: ErrorCodes.BUSY });
       expect(Buffer.from(view).equals(Buffer.from(data))).toBe(true);
+      memory.release();
+      expect(memory.bytes.length).toBe(0);
+    });
+
+    it('a cancelled readInto of allocateBuffer memory: late bytes from the daemon stay out of it', async () => {
+      await start(recordingReceiver);
+      const data = patterned(2 * MIB, 17);
+      await dev.write(0, data, { allowMediumWrite: true });
+      const memory = dev.allocateBuffer(2 * MIB);
+      memory.bytes.fill(0xaa);
+      // The daemon's first READ waits in the device until the client has given up.
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      backend.devices[0]!.onCommand(0x28, async (ctx) => {
+        entered();
+        await gate;
+        return ctx.builtin();
+      });
+      const controller = new AbortController();
+      const first = memory.bytes.subarray(0, MIB);
+      const reading = dev.readInto(0, first, { signal: controller.signal });
+      await inside;
+      const daemonFd = handed.at(-1)!;
+      // A second range on the same memory waits in the device's queue meanwhile.
+      const second = memory.bytes.subarray(MIB);
+      const waiting = dev.readInto(MIB / BLOCK, second);
+      controller.abort();
+      await expect(reading).rejects.toMatchObject({ code: ErrorCodes.CANCELLED });
+      // The caller owns the memory again. The native engine writes each READ into the file as it
+      // completes, so the READ in flight may still land there: what the daemon writes now must
+      // stay in the file.
+      writeSync(daemonFd, data, 0, MIB, 0);
+      expect(memory.bytes.every((b) => b === 0xaa)).toBe(true);
+      open();
+      // The second range, handed the file before the first was given up, still fills its part.
+      await waiting;
+      expect(Buffer.from(second).equals(Buffer.from(data.subarray(MIB)))).toBe(true);
+      expect(first.every((b) => b === 0xaa)).toBe(true);
+      await until(() => t.daemon.ctx.registry.get('1-1').queue.depth === 0, 5000, 'the cancelled read to end');
+      // The memory still serves ranges (no longer shared: as ordinary memory) and releases.
+      await dev.readInto(0, memory.bytes);
+      expect(Buffer.from(memory.bytes).equals(Buffer.from(data))).toBe(true);
       memory.release();
       expect(memory.bytes.length).toBe(0);
     });

@@ -33,7 +33,19 @@ export function sharedMemoryMaker(): SharedMemoryMaker | undefined {
   const { addon } = load;
   const make = addon.sharedMemory?.bind(addon);
   const release = addon.releaseSharedMemory?.bind(addon);
-  return make && release ? { make, release } : undefined;
+  const unshare = addon.unshareSharedMemory?.bind(addon);
+  return make && release ? { make, release, ...(unshare ? { unshare } : {}) } : undefined;
+}
+
+/** Failures of passFile after the file went to the daemon and before its answer came (unanswered). */
+const unanswered = new WeakSet();
+
+/**
+ * Whether `err` is a passFile failure (cancelled, connection lost) after the daemon was given the
+ * file and before it answered: the daemon may still be moving bytes into or out of that file.
+ */
+export function fileLeftWithDaemon(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && unanswered.has(err);
 }
 
 /** A connected socket's descriptor: Node keeps it on the internal handle, with no public accessor. */
@@ -96,9 +108,11 @@ export function passFile(
       );
     req.signal?.addEventListener('abort', onAbort, { once: true });
     r.on('close', () => req.signal?.removeEventListener('abort', onAbort));
-    r.on('error', (err: NodeJS.ErrnoException) =>
-      reject(err instanceof UsbScsiError ? err : connectionError(endpoint, err)),
-    );
+    r.on('error', (err: NodeJS.ErrnoException) => {
+      const failure = err instanceof UsbScsiError ? err : connectionError(endpoint, err);
+      if (sent) unanswered.add(failure);
+      reject(failure);
+    });
     r.end();
   });
 }

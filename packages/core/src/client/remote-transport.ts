@@ -5,7 +5,8 @@ import type { BlockRangeMover, BlockRangeOptions, ScsiRequest, ScsiResult, ScsiT
 import type { TransferBuffer } from '../usb/backend.js';
 import { BLOCK_STREAM_SEGMENT_BYTES } from '../wire/blocks.js';
 import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
-import { sharedMemoryMaker } from './file-passing.js';
+import { readSync } from 'node:fs';
+import { fileLeftWithDaemon, sharedMemoryMaker } from './file-passing.js';
 import { StagingMemory, type StagingArea } from './staging-memory.js';
 import type { DaemonEndpoint } from './endpoint.js';
 
@@ -39,6 +40,8 @@ export class RemoteTransport implements ScsiTransport {
   private readonly sharedFiles = new WeakMap<ArrayBufferLike, number>();
   /** Ranges in flight on each such memory: its descriptor must not be closed (and its number reused) under them. */
   private readonly sharedInFlight = new Map<ArrayBufferLike, number>();
+  /** Such memory that a cancelled read unshared (no longer its file): see readBlocksInto. */
+  private readonly unshared = new WeakSet<ArrayBufferLike>();
   /** Shared memory that stands for the caller's ordinary memory in ranges handed over as files. */
   private staging: StagingMemory | undefined;
 
@@ -129,8 +132,21 @@ export class RemoteTransport implements ScsiTransport {
             const range = { ...segment, ...this.rangeOptions(options) };
             const id = this.options.deviceId;
             if (shared) {
-              if ((await this.client.transferFile(id, 'read', range, shared.fd, shared.position + base)) !== null) {
-                onBytes?.(base + segment.bytes); // the daemon wrote the bytes into this memory
+              const position = shared.position + base;
+              let moved: number | null;
+              try {
+                moved = await this.client.transferFile(id, 'read', range, shared.fd, position);
+              } catch (err) {
+                // Given up on before the daemon answered: its READ in flight may still write into
+                // the file, and the caller owns this memory again once the call rejects.
+                if (fileLeftWithDaemon(err)) this.unshare(buffer.buffer);
+                throw err;
+              }
+              if (moved !== null) {
+                // The daemon wrote the bytes into the file; into this memory too unless another
+                // range on it was cancelled meanwhile, which unshared it: then they are copied.
+                if (this.unshared.has(buffer.buffer)) copyFromFile(shared.fd, view, position);
+                onBytes?.(base + segment.bytes);
                 at += segment.bytes;
                 continue;
               }
@@ -253,6 +269,18 @@ export class RemoteTransport implements ScsiTransport {
   };
 
   /**
+   * Ends the sharing of allocateBuffer memory with its file, keeping its address and bytes (the
+   * addon's unshareSharedMemory): later ranges on it go as ranges of ordinary memory do. Without
+   * an addon that can, the memory stays shared.
+   */
+  private unshare(key: ArrayBufferLike): void {
+    if (!this.sharedFiles.has(key) || this.unshared.has(key)) return;
+    if (sharedMemoryMaker()?.unshare?.(key as ArrayBuffer) !== true) return;
+    this.unshared.add(key);
+    this.sharedFiles.delete(key);
+  }
+
+  /**
    * A staging area to hand to the daemon for a range of the caller's ordinary memory, where this
    * process and the endpoint can pass a file and the range is large enough to be worth the extra
    * round trip (102, then the descriptor).
@@ -310,6 +338,15 @@ export class RemoteTransport implements ScsiTransport {
       this.staging?.close();
       if (this.ownsClient) this.client.close();
     }
+  }
+}
+
+/** `view.length` bytes of the file `fd` from `position` into `view`. */
+function copyFromFile(fd: number, view: Uint8Array, position: number): void {
+  for (let at = 0; at < view.length;) {
+    const n = readSync(fd, view, at, view.length - at, position + at);
+    if (n === 0) throw new UsbScsiError(ErrorCodes.IO, `shared memory's file ended ${view.length - at} bytes short`);
+    at += n;
   }
 }
 

@@ -11,10 +11,12 @@
  * whose range failed is not given back but released: a daemon that was still writing into it when
  * the client gave up keeps its own descriptor, and its late bytes must not land in the next range.
  */
-/** The addon's sharedMemory and releaseSharedMemory (file-passing.ts, sharedMemoryMaker). */
+/** The addon's sharedMemory, releaseSharedMemory and unshareSharedMemory (file-passing.ts, sharedMemoryMaker). */
 export interface SharedMemoryMaker {
   make(bytes: number): { fd: number; buffer: ArrayBuffer };
   release(buffer: ArrayBuffer): boolean;
+  /** Ends the memory's sharing with its file, keeping its address and bytes (an older addon has none). */
+  unshare?(buffer: ArrayBuffer): boolean;
 }
 
 /** An area lent to one range: its descriptor (for the daemon) and its bytes (for the copy). */
