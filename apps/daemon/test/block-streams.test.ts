@@ -8,7 +8,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, rmSync, wri
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DaemonClient, ErrorCodes, openRemoteDevice, type RemoteTransport, type ScsiDevice } from '@usbscsi/core';
-import { overlapProbe, type EmulatorBackend } from '@usbscsi/emulator';
+import { RamBlockStore, overlapProbe, type EmulatorBackend } from '@usbscsi/emulator';
 import { createCoreProvider } from '../src/core-provider.js';
 import { PIECE_BYTES } from '../src/routes/blocks.js';
 import { systemFileReceiver, type ReceiveFd } from '../src/file-passing.js';
@@ -121,6 +121,30 @@ describe('usbscsid block ranges: streamed binary bodies', () => {
     }
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(2 * PIECE_BYTES);
+  });
+
+  it('one READ CAPACITY for many ranges; a medium swapped in stops the next, the one after uses it', async () => {
+    await dev.readCapacity();
+    let asked = 0;
+    backend.devices[0]!.onCommand(0x25, ({ builtin }) => {
+      asked++;
+      return builtin();
+    });
+    const data = patterned(MIB, 21);
+    await dev.write(0, data, { allowMediumWrite: true });
+    for (let i = 0; i < 3; i++)
+      expect(Buffer.from(await dev.read(0, MIB / BLOCK)).equals(Buffer.from(data))).toBe(true);
+    expect(asked).toBe(1); // the daemon's device, once; this client's own was read before counting
+    // A larger medium of 4 KiB blocks goes in: the next range meets its unit attention and stops.
+    backend.devices[0]!.target.units[0]!.insertMedium(new RamBlockStore(4096, BigInt(2 * BLOCKS)));
+    await expect(dev.read(0, 8)).rejects.toMatchObject({
+      code: ErrorCodes.CHECK_CONDITION,
+      details: { mediumChanged: true },
+    });
+    // Past the old medium's end is in range now, and the blocks are the new size, on both sides.
+    const after = await dev.read(BLOCKS + 8, 8);
+    expect([after.length, after.every((b) => b === 0)]).toEqual([8 * 4096, true]);
+    expect(asked).toBeGreaterThanOrEqual(2);
   });
 
   it('a body on a read is refused with E_BAD_INPUT before anything runs', async () => {
@@ -478,6 +502,35 @@ describe.skipIf(fileReceiver === undefined)(
       expect(Buffer.from(memory.bytes).equals(Buffer.from(data))).toBe(true);
       memory.release();
       expect(memory.bytes.length).toBe(0);
+    });
+
+    it('a client counting the old block size: refused, its file untouched; then it asks again', async () => {
+      await start(recordingReceiver);
+      await dev.read(0, 1); // the daemon knows the capacity now, as this client does
+      // Three more clients that know 512-byte blocks: to read into a file, to write from it, to read.
+      const stale: ScsiDevice[] = [];
+      for (let i = 0; i < 3; i++) stale.push(await openRemoteDevice({ via: `unix:${t.socketPath}` }));
+      const file = join(t.dir, 'stale.bin');
+      writeFileSync(file, Buffer.alloc(64 * 1024, 0xee));
+      const fd = openSync(file, 'r+');
+      try {
+        for (const d of stale) await d.readCapacity();
+        backend.devices[0]!.target.units[0]!.insertMedium(new RamBlockStore(4096, 4096n));
+        // The first client meets the change; the other two never hear of it.
+        await expect(dev.read(0, 1)).rejects.toMatchObject({ details: { mediumChanged: true } });
+        const refused = { code: ErrorCodes.BAD_INPUT, details: { reason: 'length-mismatch', expected: 8 * 4096 } };
+        await expect(stale[0]!.readToFd(0, 8, fd)).rejects.toMatchObject(refused);
+        await expect(stale[1]!.writeFromFd(0, 8, fd, { allowMediumWrite: true })).rejects.toMatchObject(refused);
+        await expect(stale[2]!.read(0, 8)).rejects.toMatchObject({ details: { reason: 'length-mismatch' } });
+        expect(readFileSync(file).every((b) => b === 0xee)).toBe(true);
+        expect((await dev.read(0, 8)).every((b) => b === 0)).toBe(true);
+        // Refused, each client forgot its count: the same call again moves blocks of the new size.
+        expect(await stale[0]!.readToFd(0, 8, fd)).toBe(8 * 4096);
+        expect((await stale[2]!.read(0, 8)).length).toBe(8 * 4096);
+      } finally {
+        closeSync(fd);
+        for (const d of stale) await d.close();
+      }
     });
 
     it('allocateBuffer memory with a daemon that cannot take files: streamed both ways, bytes intact', async () => {

@@ -55,6 +55,9 @@ function mediumMayHaveChanged(sense: DecodedSense | undefined): boolean {
   return sense?.senseKey === 0x06 && (sense.asc === 0x28 || (sense.asc === 0x2a && sense.ascq === 0x09));
 }
 
+/** WRITE(6), (10), (12), (16): they change blocks, not the capacity. */
+const BLOCK_WRITE_OPCODES = new Set([0x0a, 0x2a, 0xaa, 0x8a]);
+
 /**
  * A block transfer that met a medium change stops there, as Linux's sd does for removable media:
  * the rest would go to or come from another medium than the one the call began on (consent to
@@ -166,7 +169,11 @@ export class ScsiDevice {
   private readonly maxTransferBytes: number;
   private readonly commandTimeoutMs: number;
   private readonly bridgeTimeoutMs: number | undefined;
-  private blockSizeCache: number | undefined;
+  /**
+   * The last READ CAPACITY's answer, until a command reports that the medium or its capacity may
+   * have changed, or a command that may change the medium other than by writing blocks is sent.
+   */
+  private capacityCache: DeviceCapacity | undefined;
   private closed = false;
 
   constructor(
@@ -281,7 +288,9 @@ export class ScsiDevice {
     else if (hasData) request.data = data;
     if (options.signal) request.signal = options.signal;
     const result = await this.transport.execute(request);
-    if (mediumMayHaveChanged(result.sense)) this.blockSizeCache = undefined;
+    // FORMAT UNIT, MODE SELECT, a vendor command: what may change the medium may change its size.
+    if (mediumMayHaveChanged(result.sense) || (needsConsent !== undefined && !BLOCK_WRITE_OPCODES.has(cdb[0]!)))
+      this.capacityCache = undefined;
     return result;
   }
 
@@ -371,12 +380,22 @@ export class ScsiDevice {
         'the device reports a block size of 0 (no medium?); check with `usbscsi tur`',
       );
     }
-    this.blockSizeCache = capacity.blockSize;
+    this.capacityCache = capacity;
     return capacity;
   }
 
+  /**
+   * The capacity from the last READ CAPACITY, sent again only when none is known or a command
+   * since said the medium or its capacity may have changed (06/28, 06/2A/09), or was one that may
+   * change the medium other than by writing blocks. For checking a range before it is sent (the
+   * daemon does, per request); a medium swapped unseen still stops the range at its first command.
+   */
+  async knownCapacity(): Promise<DeviceCapacity> {
+    return this.capacityCache ?? (await this.readCapacity());
+  }
+
   private async blockSize(): Promise<number> {
-    return this.blockSizeCache ?? (await this.readCapacity()).blockSize;
+    return this.capacityCache?.blockSize ?? (await this.readCapacity()).blockSize;
   }
 
   /** Reads `blocks` logical blocks starting at `lba` into a new buffer. */
@@ -522,7 +541,8 @@ export class ScsiDevice {
     checkBlocks(blocks);
     if (BigInt(lba) < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
     const isFile = fstatSync(fd).isFile();
-    if (this.transport.blockRanges) return this.fdRange(kind, BigInt(lba), blocks, blockSize, fd, isFile, options);
+    if (this.transport.blockRanges)
+      return this.forgetCapacityIfChanged(this.fdRange(kind, BigInt(lba), blocks, blockSize, fd, isFile, options));
     const direct = isFile && this.transport.fdStreaming === true;
     const perCommand = this.blocksPerCommand(blockSize, options);
     // Through memory, a transport with jobs moves a window of several commands per job.
@@ -632,7 +652,8 @@ export class ScsiDevice {
   ): Promise<void> {
     let next = BigInt(lba);
     if (next < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
-    if (this.transport.blockRanges) return this.bufferRange(kind, next, buffer, blockSize, options);
+    if (this.transport.blockRanges)
+      return this.forgetCapacityIfChanged(this.bufferRange(kind, next, buffer, blockSize, options));
     if (this.transport.executeJob) {
       await this.blockJobs(kind, next, buffer.length / blockSize, blockSize, { data: buffer }, options);
       return;
@@ -646,6 +667,24 @@ export class ScsiDevice {
       offset += view.length;
       next += BigInt(blocks);
       options.onProgress?.(offset, total);
+    }
+  }
+
+  /**
+   * A range a transport moved whole (the daemon) that met a medium change, or that the daemon
+   * counts in blocks of another size than this device knows (another client met the change): the
+   * capacity cached here is dropped, so the next call asks for it again.
+   */
+  private async forgetCapacityIfChanged<T>(moving: Promise<T>): Promise<T> {
+    try {
+      return await moving;
+    } catch (err) {
+      if (
+        err instanceof UsbScsiError &&
+        (err.details.mediumChanged === true || err.details.reason === 'length-mismatch')
+      )
+        this.capacityCache = undefined;
+      throw err;
     }
   }
 
@@ -818,7 +857,7 @@ export class ScsiDevice {
         if (!result) throw new UsbScsiError(ErrorCodes.IO, 'the transport stopped a job without a result');
         if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
           if (mediumMayHaveChanged(result.sense)) {
-            this.blockSizeCache = undefined;
+            this.capacityCache = undefined;
             throw mediumChangedError(result, c.cdb, c.lba);
           }
           // A reset is reported once; the command itself did not run.

@@ -151,6 +151,30 @@ describe('a medium change during a block transfer', () => {
     });
   }
 
+  it('knownCapacity: READ CAPACITY once, then again only after a medium change or MODE SELECT', async () => {
+    const d = await open();
+    let asked = 0;
+    sim.onCommand(0x25, ({ builtin }) => {
+      asked++;
+      return builtin();
+    });
+    expect((await d.knownCapacity()).lastLba).toBe(2047n);
+    await d.write(0, pattern(4 * BLOCK), { allowMediumWrite: true });
+    await d.readInto(0, new Uint8Array(4 * BLOCK));
+    expect((await d.knownCapacity()).lastLba).toBe(2047n);
+    expect(asked).toBe(0);
+    // Another medium, reported to whichever command comes next.
+    sim.target.units[0]!.insertMedium(new RamBlockStore(BLOCK, 4096n));
+    expect((await d.testUnitReady()).unitAttention).toMatchObject({ asc: 0x28 });
+    expect((await d.knownCapacity()).lastLba).toBe(4095n);
+    expect(asked).toBe(1);
+    // A command that may change the medium other than by writing blocks, whatever its status.
+    await d.execute(Uint8Array.of(0x15, 0x10, 0, 0, 0, 0), { allowMediumWrite: true });
+    await d.knownCapacity();
+    await d.knownCapacity();
+    expect(asked).toBe(2);
+  });
+
   it('a change a typed helper reported (TEST UNIT READY): the next transfer uses the new block size', async () => {
     const d = await open();
     expect((await d.read(0, 1)).length).toBe(BLOCK);

@@ -68,13 +68,17 @@ function parseRange(request: FastifyRequest): BlockRange {
   };
 }
 
-/** The range's byte count on this device, refused when it ends past the medium or over the daemon's limit. */
+/**
+ * The range's byte count on this device, refused when it ends past the medium or over the daemon's
+ * limit. The capacity is the device's known one: READ CAPACITY per range cost 4-8 ms under
+ * emulation; a medium changed since is caught by the range's first command (mediumChanged).
+ */
 async function rangeBytes(
   device: ScsiDevice,
   range: BlockRange,
   limit: number,
 ): Promise<{ total: number; blockSize: number }> {
-  const capacity = await device.readCapacity();
+  const capacity = await device.knownCapacity();
   const end = range.lba + BigInt(range.blocks);
   if (end > capacity.lastLba + 1n)
     throw badInput(`blocks ${range.lba}..${end - 1n} end past the medium's last block ${capacity.lastLba}`, {
@@ -291,9 +295,9 @@ async function fileRange(
 ): Promise<BlockFileResultJson> {
   const slot = ctx.registry.get(request.params.id);
   if (kind === 'write') requireConsent(request);
-  const position =
-    parseIntField('position', ((request.query ?? {}) as Record<string, unknown>)['position'], 0, 2 ** 53 - 1, 'text') ??
-    0;
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  const position = parseIntField('position', query['position'], 0, 2 ** 53 - 1, 'text') ?? 0;
+  const expected = parseIntField('bytes', query['bytes'], 1, 2 ** 53 - 1, 'text');
   const runOptions = range.leaseSecret !== undefined ? { leaseSecret: range.leaseSecret } : {};
   // Gone, leased to another secret, queue full: said before the file is asked for.
   const refused = slot.refusal(runOptions);
@@ -304,7 +308,14 @@ async function fileRange(
       async (job) => {
         const device = blockDeviceOf(job.device);
         const limit = kind === 'read' ? ctx.limits.maxTransferLength : ctx.limits.bodyLimit;
-        await rangeBytes(device, range, limit);
+        const { total, blockSize } = await rangeBytes(device, range, limit);
+        // The file's bytes are counted by the device's block size: the client's count must agree.
+        if (expected !== undefined && expected !== total)
+          throw badInput(
+            `${range.blocks} blocks of ${blockSize} bytes are ${total} bytes on this device; the client counted ` +
+              `${expected}: the medium may have changed (check it: usbscsi readcap), then send the range again`,
+            { reason: 'length-mismatch', declared: expected, expected: total, blockSize },
+          );
         const options = {
           position,
           signal: job.signal,

@@ -205,6 +205,7 @@ export class DaemonClient {
         ErrorCodes.IO,
         `usbscsid announced ${String(res.headers[BlockHeaders.length])} bytes for ${range.blocks} blocks; ` +
           `${range.bytes} were expected (did the medium change its block size?)`,
+        { details: { reason: 'length-mismatch', expected: range.bytes } },
       );
     }
     let received = 0;
@@ -327,7 +328,7 @@ export class DaemonClient {
       {
         path:
           `/v1/devices/${enc(deviceId)}/${kind}?lba=${range.lba}&blocks=${range.blocks}` +
-          `&${FILE_PASSING_QUERY}&position=${position}`,
+          `&${FILE_PASSING_QUERY}&position=${position}&bytes=${range.bytes}`,
         headers: {
           ...blockHeaders(range),
           ...(kind === 'write' ? { 'x-scsi-allow-medium-write': 'true' } : {}),

@@ -144,6 +144,7 @@ export function readRangeInto(endpoint: DaemonEndpoint, req: DirectReadRequest):
           ErrorCodes.IO,
           `usbscsid announced ${announced} bytes for this range; ${expected} were expected ` +
             `(did the medium change its block size?)`,
+          { details: { reason: 'length-mismatch', expected } },
         );
       state = 'size';
     };

@@ -46,7 +46,10 @@ export interface BlockWriteResultJson {
  * it listens for the descriptor, the client then sends one byte carrying it (SCM_RIGHTS), and the
  * daemon moves the bytes between the device and that file itself, none of them through the
  * socket. The file must be a regular file, open for writing (read) or reading (write); `position`
- * is the file offset of the range's first byte. The final answer is {@link BlockFileResultJson}
+ * is the file offset of the range's first byte; `bytes`, when given, is the range's size as the
+ * client counts it, and a range of another size on the device (its block size is not the one the
+ * client knew) is refused, E_BAD_INPUT reason `length-mismatch`, before anything moves: the
+ * daemon would otherwise read or write that many bytes of the file. The final answer is {@link BlockFileResultJson}
  * or an error envelope; `E_UNSUPPORTED` with reason {@link FILE_PASSING_UNAVAILABLE} (sent
  * before the 102, nothing moved) means "stream the bytes instead".
  */
