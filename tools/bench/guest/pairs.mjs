@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { sgOfDisk, sleep } from '../../vm/guest/util.mjs';
 import { SERIALS, diskOfSerial, selectorOf, waitForBenchDisks } from './disks.mjs';
 import { socketFloor } from './socket-floor.mjs';
+import { percentile } from '../lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const PAIR_BYTES = 64 * 1024 * 1024;
@@ -97,6 +98,41 @@ async function warmFile(dev) {
   }
 }
 
+/** Requests per kind in requestCosts: as many untimed first. */
+const REQUEST_COUNT = 60;
+
+/**
+ * A request's fixed cost: p50 milliseconds of a TEST UNIT READY, a 4 KiB readInto of ordinary
+ * memory and one of allocateBuffer memory, one after another (through usbscsid: the TUR on a
+ * kept-alive connection, 4 KiB of ordinary memory streamed, allocateBuffer memory handed over as a
+ * file). What a 64 MiB pair pays once per request beside its transfer.
+ */
+export async function requestCosts(dev) {
+  const memory = dev.allocateBuffer(4096);
+  const ordinary = new Uint8Array(4096);
+  const kinds = {
+    tur: () => dev.testUnitReady(),
+    read4k: () => dev.readInto(0, ordinary),
+    read4kAllocated: () => dev.readInto(0, memory.bytes),
+  };
+  const out = {};
+  try {
+    for (const [kind, call] of Object.entries(kinds)) {
+      for (let i = 0; i < REQUEST_COUNT; i++) await call();
+      const ms = [];
+      for (let i = 0; i < REQUEST_COUNT; i++) {
+        const t0 = process.hrtime.bigint();
+        await call();
+        ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      out[kind] = percentile(ms, 50);
+    }
+  } finally {
+    memory.release();
+  }
+  return out;
+}
+
 async function openNative(ctx, serial) {
   return ctx.open.openDevice({ selector: selectorOf(serial), backend: ctx.native, transport: 'bot' });
 }
@@ -163,6 +199,7 @@ export async function measureDaemon(ctx) {
   let inProcess;
   let inProcessFile;
   let inProcessAllocated;
+  let requestsInProcess;
   try {
     await warmFile(local);
     // One untimed pass first: the first read of the image comes from the host's disk and the first
@@ -172,6 +209,7 @@ export async function measureDaemon(ctx) {
     inProcess = await readThenWrite(local, buffer, PAIR_WRITE_LBA);
     inProcessFile = await readThenWriteFile(local, FILE, PAIR_WRITE_LBA);
     inProcessAllocated = await readThenWriteAllocated(local);
+    requestsInProcess = await requestCosts(local);
   } finally {
     await local.close();
   }
@@ -180,6 +218,7 @@ export async function measureDaemon(ctx) {
   let throughDaemon;
   let throughDaemonFile;
   let throughDaemonAllocated;
+  let requestsThroughDaemon;
   try {
     const remote = await ctx.core.openRemoteDevice({ via: daemon.via, selector: selectorOf(SERIALS[0]) });
     try {
@@ -190,6 +229,7 @@ export async function measureDaemon(ctx) {
       throughDaemon = await readThenWrite(remote, buffer, PAIR_WRITE_LBA);
       throughDaemonFile = await readThenWriteFile(remote, FILE, PAIR_WRITE_LBA);
       throughDaemonAllocated = await readThenWriteAllocated(remote);
+      requestsThroughDaemon = await requestCosts(remote);
     } finally {
       await remote.close();
     }
@@ -211,6 +251,7 @@ export async function measureDaemon(ctx) {
         throughDaemon,
         files: { inProcess: inProcessFile, throughDaemon: throughDaemonFile },
         allocated: { inProcess: inProcessAllocated.seconds, throughDaemon: throughDaemonAllocated.seconds },
+        requests: { inProcess: requestsInProcess, throughDaemon: requestsThroughDaemon },
         socket,
       },
     },

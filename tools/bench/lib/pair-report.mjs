@@ -43,6 +43,16 @@ export function summarizePairs(raw) {
         out.daemon[key][op] = { inProcess, throughDaemon, ratio: div(throughDaemon, inProcess) };
       }
     }
+    // requests: p50 ms of one small request of each kind (guest/pairs.mjs requestCosts).
+    const costed = daemon.filter((d) => d.requests?.inProcess && d.requests?.throughDaemon);
+    if (costed.length) {
+      out.daemon.requests = {};
+      for (const kind of ['tur', 'read4k', 'read4kAllocated'])
+        out.daemon.requests[kind] = {
+          inProcess: median(costed.map((d) => d.requests.inProcess[kind])),
+          throughDaemon: median(costed.map((d) => d.requests.throughDaemon[kind])),
+        };
+    }
     const floors = daemon.filter((d) => d.socket);
     if (floors.length)
       out.daemon.socket = Object.fromEntries(
@@ -154,6 +164,15 @@ export function pairsText(pairs) {
           `  ${op.padEnd(5)}  allocateBuffer memory: in process ${f(d.inProcess)}  through the daemon ` +
             `${f(d.throughDaemon)}  (${x(d.ratio)})`,
         );
+    }
+    const r = pairs.daemon.requests;
+    if (r) {
+      const ms = (v) => (v == null ? '—' : v.toFixed(2));
+      const row = (label, c) => `${label} ${ms(c.throughDaemon)} (in process ${ms(c.inProcess)})`;
+      parts.push(
+        `  one request, p50 ms through the daemon: ${row('TUR', r.tur)}, ${row('4 KiB read', r.read4k)}, ` +
+          `${row('4 KiB read of allocateBuffer memory (file handed over)', r.read4kAllocated)}`,
+      );
     }
     const s = pairs.daemon.socket;
     if (s)
