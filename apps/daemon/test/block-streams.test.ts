@@ -460,6 +460,20 @@ describe.skipIf(fileReceiver === undefined)(
       expect(memory.bytes.length).toBe(0);
     });
 
+    it('allocateBuffer memory, a range under 1 MiB: streamed, no file handed over, bytes intact', async () => {
+      await start(recordingReceiver);
+      const memory = dev.allocateBuffer(MIB);
+      const data = patterned(64 * 1024, 19);
+      const view = memory.bytes.subarray(4096, 4096 + data.length);
+      view.set(data);
+      await dev.write(40, view, { allowMediumWrite: true });
+      view.fill(0);
+      await dev.readInto(40, view);
+      expect(Buffer.from(view).equals(Buffer.from(data))).toBe(true);
+      expect(handed).toHaveLength(0);
+      memory.release();
+    });
+
     it('a cancelled readInto of allocateBuffer memory: late bytes from the daemon stay out of it', async () => {
       await start(recordingReceiver);
       const data = patterned(2 * MIB, 17);
