@@ -22,8 +22,8 @@ function rep(daemonRead: number, kernelTwo: [number, number], oursTwo: [number, 
             files: { inProcess: pair(1), throughDaemon: pair(1.05) },
             allocated: { inProcess: pair(1), throughDaemon: pair(1.6) },
             requests: {
-              inProcess: { tur: 0.2, read4k: 0.5, read4kAllocated: 0.5 },
-              throughDaemon: { tur: daemonRead * 10, read4k: 12, read4kAllocated: 20 },
+              inProcess: { tur: 0.2, read4k: 0.5, read1mAllocated: 0.5 },
+              throughDaemon: { tur: daemonRead * 10, read4k: 12, read1mAllocated: 20 },
             },
           },
         },
@@ -57,7 +57,7 @@ describe('pair report', () => {
     expect(s.daemon.allocated.read.ratio).toBeCloseTo(1 / 1.6);
     // One small request of each kind: the median p50 over repetitions.
     expect(s.daemon.requests.tur).toEqual({ inProcess: 0.2, throughDaemon: 12.5 });
-    expect(s.daemon.requests.read4kAllocated).toEqual({ inProcess: 0.5, throughDaemon: 20 });
+    expect(s.daemon.requests.read1mAllocated).toEqual({ inProcess: 0.5, throughDaemon: 20 });
     // Two disks together: all the bytes over the slower one's time.
     expect(s.multi.read.kernel).toMatchObject({ one: 64, two: 128, ratio: 2 });
     expect(s.multi.read.oneProcess.two).toBeCloseTo(128 / 1.25);
@@ -87,7 +87,7 @@ describe('pair report', () => {
     expect(text).toContain('allocateBuffer memory: in process 64.0  through the daemon 40.0  (0.63x)');
     expect(text).toContain(
       'one request, p50 ms through the daemon: TUR 12.50 (in process 0.20), 4 KiB read 12.00 (in process 0.50), ' +
-        '4 KiB read of allocateBuffer memory (file handed over) 20.00 (in process 0.50)',
+        '1 MiB read of allocateBuffer memory (file handed over) 20.00 (in process 0.50)',
     );
     expect(text).toContain('kernel O_DIRECT 64.0 -> 128.0 (2.00x)');
     expect(text).toContain("one process     64.0 -> 102.4 (1.60x)  0.80x the kernel's");

@@ -47,7 +47,7 @@ export function summarizePairs(raw) {
     const costed = daemon.filter((d) => d.requests?.inProcess && d.requests?.throughDaemon);
     if (costed.length) {
       out.daemon.requests = {};
-      for (const kind of ['tur', 'read4k', 'read4kAllocated'])
+      for (const kind of ['tur', 'read4k', 'read1mAllocated'])
         out.daemon.requests[kind] = {
           inProcess: median(costed.map((d) => d.requests.inProcess[kind])),
           throughDaemon: median(costed.map((d) => d.requests.throughDaemon[kind])),
@@ -171,7 +171,7 @@ export function pairsText(pairs) {
       const row = (label, c) => `${label} ${ms(c.throughDaemon)} (in process ${ms(c.inProcess)})`;
       parts.push(
         `  one request, p50 ms through the daemon: ${row('TUR', r.tur)}, ${row('4 KiB read', r.read4k)}, ` +
-          `${row('4 KiB read of allocateBuffer memory (file handed over)', r.read4kAllocated)}`,
+          `${row('1 MiB read of allocateBuffer memory (file handed over)', r.read1mAllocated)}`,
       );
     }
     const s = pairs.daemon.socket;
