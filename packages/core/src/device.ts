@@ -287,10 +287,12 @@ export class ScsiDevice {
     if (options.dataFd) request.dataFd = options.dataFd;
     else if (hasData) request.data = data;
     if (options.signal) request.signal = options.signal;
+    // FORMAT UNIT, MODE SELECT, a vendor command: what may change the medium may change its size,
+    // whether it comes back or not (a timeout), so the capacity is forgotten before it is sent.
+    const mayResize = needsConsent !== undefined && !BLOCK_WRITE_OPCODES.has(cdb[0]!);
+    if (mayResize) this.capacityCache = undefined;
     const result = await this.transport.execute(request);
-    // FORMAT UNIT, MODE SELECT, a vendor command: what may change the medium may change its size.
-    if (mediumMayHaveChanged(result.sense) || (needsConsent !== undefined && !BLOCK_WRITE_OPCODES.has(cdb[0]!)))
-      this.capacityCache = undefined;
+    if (mayResize || mediumMayHaveChanged(result.sense)) this.capacityCache = undefined;
     return result;
   }
 

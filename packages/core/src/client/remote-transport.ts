@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 import { ScsiDevice } from '../device.js';
 import type { DaemonDevice, DaemonDeviceIdentity } from '../wire/types.js';
 import { ErrorCodes, UsbScsiError, badInput } from '../errors.js';
@@ -5,7 +6,6 @@ import type { BlockRangeMover, BlockRangeOptions, ScsiRequest, ScsiResult, ScsiT
 import type { TransferBuffer } from '../usb/backend.js';
 import { BLOCK_STREAM_SEGMENT_BYTES } from '../wire/blocks.js';
 import { DaemonClient, type LeaseCredential, type LeaseRequestOptions } from './daemon-client.js';
-import { readSync } from 'node:fs';
 import { fileLeftWithDaemon, sharedMemoryMaker } from './file-passing.js';
 import { StagingMemory, type StagingArea } from './staging-memory.js';
 import type { DaemonEndpoint } from './endpoint.js';
