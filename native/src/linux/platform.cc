@@ -197,19 +197,27 @@ Napi::Value SharedMemory(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The ArrayBuffer argument of releaseSharedMemory / unshareSharedMemory (E_BAD_INPUT otherwise).
+Napi::ArrayBuffer SharedMemoryArgument(const Napi::CallbackInfo& info, const char* name) {
+  if (!info[0].IsArrayBuffer())
+    ThrowBadInput(info.Env(), std::string(name) + " takes the ArrayBuffer sharedMemory returned");
+  return info[0].As<Napi::ArrayBuffer>();
+}
+
+// The mapping sharedMemory made for this ArrayBuffer, found by its address; null for other memory.
+SharedMemoryMapping* FindSharedMemory(Napi::ArrayBuffer ab) {
+  std::lock_guard<std::mutex> lock(sharedMemoryLock);
+  auto it = sharedMemoryByAddress.find(ab.Data());
+  return it != sharedMemoryByAddress.end() ? it->second : nullptr;
+}
+
 // releaseSharedMemory(arrayBuffer) -> boolean: detaches the ArrayBuffer (its views read as empty),
 // unmaps it and closes its descriptor now; false when it is not live shared memory. A daemon still
 // moving bytes keeps its own descriptor of the file: its writes land in the file, not here.
 Napi::Value ReleaseSharedMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsArrayBuffer()) ThrowBadInput(env, "releaseSharedMemory takes the ArrayBuffer sharedMemory returned");
-  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
-  SharedMemoryMapping* m = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(sharedMemoryLock);
-    auto it = sharedMemoryByAddress.find(ab.Data());
-    if (it != sharedMemoryByAddress.end()) m = it->second;
-  }
+  Napi::ArrayBuffer ab = SharedMemoryArgument(info, "releaseSharedMemory");
+  SharedMemoryMapping* m = FindSharedMemory(ab);
   if (m == nullptr || m->released) return Napi::Boolean::New(env, false);
   ab.Detach();  // first: JS can no longer reach the memory that is unmapped next
   UnmapSharedMemory(*m);
@@ -224,14 +232,7 @@ Napi::Value ReleaseSharedMemory(const Napi::CallbackInfo& info) {
 // releaseSharedMemory or collection. False when it is not live shared memory, or already unshared.
 Napi::Value UnshareSharedMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsArrayBuffer()) ThrowBadInput(env, "unshareSharedMemory takes the ArrayBuffer sharedMemory returned");
-  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
-  SharedMemoryMapping* m = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(sharedMemoryLock);
-    auto it = sharedMemoryByAddress.find(ab.Data());
-    if (it != sharedMemoryByAddress.end()) m = it->second;
-  }
+  SharedMemoryMapping* m = FindSharedMemory(SharedMemoryArgument(info, "unshareSharedMemory"));
   if (m == nullptr || m->released || m->unshared) return Napi::Boolean::New(env, false);
   void* copy = mmap(nullptr, m->length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (copy == MAP_FAILED) ThrowNative(env, SocketError(errno, "mapping a private copy of shared memory"));
