@@ -397,7 +397,7 @@ export class ScsiDevice {
   }
 
   private async blockSize(): Promise<number> {
-    return this.capacityCache?.blockSize ?? (await this.readCapacity()).blockSize;
+    return (await this.knownCapacity()).blockSize;
   }
 
   /** Reads `blocks` logical blocks starting at `lba` into a new buffer. */
