@@ -79,12 +79,20 @@ async function stopsAtTheFailingCommand() {
       { cdb: read10(last + 1, 8), length: 4096 },
       { cdb: read10(0, 8), length: 4096 },
     ];
-    const r = await t.executeJob({ commands, direction: 'in', data: new Uint8Array(4 * 4096) });
+    // Never page-aligned: the commands go through the node's aligned buffer; the bytes of the ones
+    // done before the failing one are copied out, and nothing after it is sent.
+    const data = new Uint8Array(4 * 4096 + 1).subarray(1).fill(0xee);
+    const r = await t.executeJob({ commands, direction: 'in', data });
     assertEqual(r.done, 2, 'commands done before the one past the end');
     assertEqual(
       [r.result?.status, r.result?.sense?.senseKey, r.result?.sense?.asc],
       [2, 5, 0x21],
       'CHECK CONDITION, ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE',
+    );
+    assertBytesEqual(data.subarray(0, 2 * 4096), kernelRead(disk(), last - 15, 2 * 4096), 'the done READs, copied');
+    assert(
+      data.subarray(3 * 4096).every((b) => b === 0xee),
+      'the command after the one that ended the job was not sent: its memory untouched',
     );
   } finally {
     await t.close();
