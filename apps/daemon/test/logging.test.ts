@@ -2,11 +2,15 @@
  * What the JSON log says: never a credential that came in a URL; a client
  * that hangs up is routine (info), not a daemon error with a stack.
  */
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonClient } from '@usbscsi/core';
+import { daemonLogger } from '../src/cli.js';
 import { FakeProvider, SLOW_OPCODE } from './fake-provider.js';
 import { raw, sendRaw, startTestDaemon, until, type TestDaemon } from './helpers.js';
 
@@ -123,6 +127,23 @@ describe('usbscsid logs', () => {
       expect((await client.execute('1-1', Uint8Array.from([0x12, 0, 0, 0, 36, 0]), { length: 36 })).status).toBe(0);
     } finally {
       client.close();
+    }
+  });
+
+  it("the daemon's own log is written as each line is logged: a crash or kill loses none", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'usbscsid-log-'));
+    const fd = openSync(join(dir, 'log.jsonl'), 'w+');
+    try {
+      const log = daemonLogger('info', fd);
+      log.info({ device: '1-1', opcode: '00' }, 'command done');
+      // No turn of the event loop in between: the line is in the file when info() returns.
+      const line = readFileSync(join(dir, 'log.jsonl'), 'utf8');
+      expect(JSON.parse(line)).toMatchObject({ name: 'usbscsid', msg: 'command done', opcode: '00' });
+      log.debug('below the level');
+      expect(readFileSync(join(dir, 'log.jsonl'), 'utf8')).toBe(line);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
