@@ -1,21 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { pino, type Logger } from 'pino';
 import { parseTokenFile } from './auth.js';
 import { badInput, UsbScsiError, type HandoffPlatform } from '@usbscsi/core';
 import { DEFAULT_LIMITS, startDaemon, type RunningDaemon } from './daemon.js';
+import { daemonLogger } from './log.js';
 import { createProvider } from './providers.js';
 import { checkSocketPath, defaultSocketPath, parseListen } from './socket.js';
-
-/**
- * The daemon's JSON log on `fd` (stdout), written synchronously: each line is in the file, the pipe or
- * journald's socket when the call returns, so a crash or a kill loses none. pino's default stream
- * writes through the thread pool instead, and that round trip per line cost about a fifth of a small
- * command's time through usbscsid (docs/benchmarks.md, round eight).
- */
-export function daemonLogger(level: string, fd = 1): Logger {
-  return pino({ name: 'usbscsid', level }, pino.destination({ dest: fd, sync: true }));
-}
 
 function bytes(text: string): number {
   const m = /^(\d+)([kKmMgG]i?[bB]?)?$/.exec(text.trim());

@@ -1,11 +1,12 @@
 import { readFile, unlink } from 'node:fs/promises';
 import { ErrorCodes, UsbScsiError, badInput, isLoopbackHost } from '@usbscsi/core';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { ByteBudget } from './byte-budget.js';
 import type { DaemonContext, DaemonLimits } from './context.js';
 import { EventHub } from './events.js';
 import { LeaseManager, type LeaseLimits } from './leases.js';
+import { daemonLogger } from './log.js';
 import { DaemonMetrics } from './metrics.js';
 import { systemFileReceiver, type ReceiveFd } from './file-passing.js';
 import { systemPeerLookup, type PeerLookup } from './peer.js';
@@ -70,7 +71,7 @@ export const DEFAULT_LIMITS: DaemonLimits = {
 };
 
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
-  const log = options.log ?? pino({ name: 'usbscsid' });
+  const log = options.log ?? daemonLogger();
   if (options.socketPath === null && !options.listen)
     throw badInput('nothing to listen on: give a socket path or --listen');
   if (options.listen) {

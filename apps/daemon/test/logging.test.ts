@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonClient } from '@usbscsi/core';
-import { daemonLogger } from '../src/cli.js';
+import { daemonLogger } from '../src/log.js';
 import { FakeProvider, SLOW_OPCODE } from './fake-provider.js';
 import { raw, sendRaw, startTestDaemon, until, type TestDaemon } from './helpers.js';
 
