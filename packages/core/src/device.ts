@@ -18,6 +18,7 @@ import {
 import type { MountInfo, TransferBuffer, UsbDeviceInfo } from './usb/backend.js';
 import { hex } from './hex.js';
 import type { DaemonDeviceIdentity } from './wire/types.js';
+import { LENGTH_MISMATCH } from './wire/blocks.js';
 
 /** A command that completed with CHECK CONDITION (or another non-GOOD status), raised by the typed helpers. */
 export class CheckConditionError extends UsbScsiError {
@@ -681,10 +682,7 @@ export class ScsiDevice {
     try {
       return await moving;
     } catch (err) {
-      if (
-        err instanceof UsbScsiError &&
-        (err.details.mediumChanged === true || err.details.reason === 'length-mismatch')
-      )
+      if (err instanceof UsbScsiError && (err.details.mediumChanged === true || err.details.reason === LENGTH_MISMATCH))
         this.capacityCache = undefined;
       throw err;
     }

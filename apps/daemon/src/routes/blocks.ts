@@ -13,6 +13,7 @@ import {
   UsbScsiError,
   badInput,
   errorTrailer,
+  LENGTH_MISMATCH,
   type BlockFileResultJson,
   type BlockWriteResultJson,
   type ScsiDevice,
@@ -242,7 +243,7 @@ export const blockRoutes =
               throw badInput(
                 `the body is declared as ${declared} bytes (Content-Length); ${range.blocks} blocks of ` +
                   `${blockSize} bytes are ${total}`,
-                { reason: 'length-mismatch', declared, expected: total },
+                { reason: LENGTH_MISMATCH, declared, expected: total },
               );
             return writeFromBody(device, body, range, total, blockSize, job.signal);
           },
@@ -314,7 +315,7 @@ async function fileRange(
           throw badInput(
             `${range.blocks} blocks of ${blockSize} bytes are ${total} bytes on this device; the client counted ` +
               `${expected}: the medium may have changed (check it: usbscsi readcap), then send the range again`,
-            { reason: 'length-mismatch', declared: expected, expected: total, blockSize },
+            { reason: LENGTH_MISMATCH, declared: expected, expected: total, blockSize },
           );
         const options = {
           position,

@@ -7,6 +7,7 @@ import {
   BlockHeaders,
   FILE_PASSING_QUERY,
   FILE_PASSING_UNAVAILABLE,
+  LENGTH_MISMATCH,
   errorFromTrailer,
   type BlockFileResultJson,
   type BlockWriteResultJson,
@@ -205,7 +206,7 @@ export class DaemonClient {
         ErrorCodes.IO,
         `usbscsid announced ${String(res.headers[BlockHeaders.length])} bytes for ${range.blocks} blocks; ` +
           `${range.bytes} were expected (did the medium change its block size?)`,
-        { details: { reason: 'length-mismatch', expected: range.bytes } },
+        { details: { reason: LENGTH_MISMATCH, expected: range.bytes } },
       );
     }
     let received = 0;

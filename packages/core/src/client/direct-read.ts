@@ -1,6 +1,6 @@
 import { createConnection } from 'node:net';
 import { ErrorCodes, UsbScsiError } from '../errors.js';
-import { BlockHeaders, errorFromTrailer } from '../wire/blocks.js';
+import { BlockHeaders, LENGTH_MISMATCH, errorFromTrailer } from '../wire/blocks.js';
 import { errorFromBody } from '../wire/json.js';
 import type { DaemonEndpoint } from './endpoint.js';
 import { connectionError } from './http.js';
@@ -144,7 +144,7 @@ export function readRangeInto(endpoint: DaemonEndpoint, req: DirectReadRequest):
           ErrorCodes.IO,
           `usbscsid announced ${announced} bytes for this range; ${expected} were expected ` +
             `(did the medium change its block size?)`,
-          { details: { reason: 'length-mismatch', expected } },
+          { details: { reason: LENGTH_MISMATCH, expected } },
         );
       state = 'size';
     };

@@ -48,13 +48,18 @@ export interface BlockWriteResultJson {
  * socket. The file must be a regular file, open for writing (read) or reading (write); `position`
  * is the file offset of the range's first byte; `bytes`, when given, is the range's size as the
  * client counts it, and a range of another size on the device (its block size is not the one the
- * client knew) is refused, E_BAD_INPUT reason `length-mismatch`, before anything moves: the
+ * client knew) is refused, E_BAD_INPUT reason {@link LENGTH_MISMATCH}, before anything moves: the
  * daemon would otherwise read or write that many bytes of the file. The final answer is {@link BlockFileResultJson}
  * or an error envelope; `E_UNSUPPORTED` with reason {@link FILE_PASSING_UNAVAILABLE} (sent
  * before the 102, nothing moved) means "stream the bytes instead".
  */
 export const FILE_PASSING_QUERY = 'file=passed';
 export const FILE_PASSING_UNAVAILABLE = 'file-passing-unavailable';
+/**
+ * `details.reason` of a range whose byte count on the device is not the one the other side counted
+ * (the medium's block size changed): the daemon's refusal, and the client's check of what the daemon announced.
+ */
+export const LENGTH_MISMATCH = 'length-mismatch';
 
 /** The JSON answer of a completed range between the device and a passed file. */
 export interface BlockFileResultJson {

@@ -33,6 +33,7 @@ export {
   errorFromTrailer,
   FILE_PASSING_QUERY,
   FILE_PASSING_UNAVAILABLE,
+  LENGTH_MISMATCH,
   type BlockFileResultJson,
   type BlockWriteResultJson,
 } from './blocks.js';
