@@ -15,7 +15,7 @@ import {
   type ScsiResult,
   type ScsiTransport,
 } from './transport.js';
-import type { MountInfo, TransferBuffer, UsbDeviceInfo } from './usb/backend.js';
+import type { MediumWriteClaim, MountInfo, TransferBuffer, UsbDeviceInfo } from './usb/backend.js';
 import { hex } from './hex.js';
 import type { DaemonDeviceIdentity } from './wire/types.js';
 import { LENGTH_MISMATCH } from './wire/blocks.js';
@@ -96,6 +96,12 @@ export interface ScsiDeviceOptions {
   maxTransferBytes?: number;
   /** Mounted filesystems on the medium right now (medium writes are refused while any). */
   mounts?: () => Promise<MountInfo[]>;
+  /**
+   * Takes what a medium write goes ahead under, kept until the write call is over (SG_IO on
+   * Linux: the disk's exclusive claim, so nothing is mounted mid-write). Given, it replaces
+   * `mounts`.
+   */
+  claimMedium?: () => Promise<MediumWriteClaim>;
   /** Runs after the transport is closed (lease release). */
   onClose?: () => Promise<void>;
   /**
@@ -130,6 +136,14 @@ export interface TransferProgressOptions {
   commandBytes?: number;
   signal?: AbortSignal;
   timeoutMs?: number;
+}
+
+/** A range written piece by piece ({@link ScsiDevice.rangeWriter}). */
+export interface RangeWriter {
+  /** Writes the next piece (whole blocks) after the last one. */
+  write(piece: Uint8Array): Promise<void>;
+  /** Lets go of the medium's claim before the range is written to its end; a second call does nothing. */
+  end(): void;
 }
 
 /** One read of {@link ScsiDevice.readBatch}: `blocks` logical blocks from `lba`. */
@@ -176,6 +190,8 @@ export class ScsiDevice {
    */
   private capacityCache: DeviceCapacity | undefined;
   private closed = false;
+  /** The medium claim held for the write calls running now, shared by all of them. */
+  private medium: { holders: number; claim: Promise<MediumWriteClaim>; taken?: MediumWriteClaim } | undefined;
 
   constructor(
     readonly transport: ScsiTransport,
@@ -275,8 +291,26 @@ export class ScsiDevice {
           `${needsConsent}: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`,
         );
       }
-      if (checkMounts) await this.refuseIfMounted(cdb);
+      if (checkMounts) {
+        // The claim is kept until the command is over: nothing is mounted while it runs.
+        const release = await this.holdMedium(cdb);
+        try {
+          return await this.dispatch(cdb, options, direction, data, needsConsent);
+        } finally {
+          release();
+        }
+      }
     }
+    return this.dispatch(cdb, options, direction, data, needsConsent);
+  }
+
+  private async dispatch(
+    cdb: Uint8Array,
+    options: ExecuteOptions,
+    direction: DataDirection,
+    data: Uint8Array | undefined,
+    needsConsent: string | undefined,
+  ): Promise<ScsiResult> {
     // Field by field, not conditional spreads: this runs once per command.
     const hasData = data !== undefined && data.length > 0;
     const request: ScsiRequest = {
@@ -528,8 +562,12 @@ export class ScsiDevice {
         'writing to the medium needs explicit consent: --yes on the command line, allowMediumWrite: true in the API',
       );
     }
-    await this.refuseIfMounted(scsi.write10Cdb({ lba: 0, blocks: 0 }));
-    return this.streamFd('write', lba, blocks, fd, options);
+    const release = await this.holdMedium(scsi.write10Cdb({ lba: 0, blocks: 0 }));
+    try {
+      return await this.streamFd('write', lba, blocks, fd, options);
+    } finally {
+      release();
+    }
   }
 
   private async streamFd(
@@ -607,20 +645,26 @@ export class ScsiDevice {
         `write data must be a non-empty whole number of ${blockSize}-byte blocks; got ${data.length} bytes`,
       );
     }
-    await this.refuseIfMounted(scsi.write10Cdb({ lba: 0, blocks: 0 }));
-    await this.transferBlocks('write', lba, data, blockSize, options);
+    const release = await this.holdMedium(scsi.write10Cdb({ lba: 0, blocks: 0 }));
+    try {
+      await this.transferBlocks('write', lba, data, blockSize, options);
+    } finally {
+      release();
+    }
   }
 
   /**
    * A writer of one range that arrives piece by piece (the daemon's streamed write): consent and
-   * the mount check once for the whole range, as write() does for its buffer, then each call
+   * the mount check once for the whole range, as write() does for its buffer, then each write()
    * writes the next piece at the next LBA (whole blocks, never past the range). One call at a time.
+   * The medium's claim is held from here until the last piece is written or end() is called (a
+   * range given up early must call it; close() lets go of it too).
    */
   async rangeWriter(
     lba: bigint | number,
     blocks: number,
     options: TransferProgressOptions & { allowMediumWrite: boolean },
-  ): Promise<(piece: Uint8Array) => Promise<void>> {
+  ): Promise<RangeWriter> {
     if (options?.allowMediumWrite !== true) {
       throw badInput(
         'writing to the medium needs explicit consent: --yes on the command line, allowMediumWrite: true in the API',
@@ -630,19 +674,23 @@ export class ScsiDevice {
     let next = BigInt(lba);
     if (next < 0n) throw badInput(`LBA must not be negative; got ${lba}`);
     const blockSize = await this.blockSize();
-    await this.refuseIfMounted(scsi.write10Cdb({ lba: 0, blocks: 0 }));
+    const release = await this.holdMedium(scsi.write10Cdb({ lba: 0, blocks: 0 }));
     let left = blocks;
-    return async (piece) => {
-      const n = piece.length / blockSize;
-      if (!Number.isInteger(n) || n === 0 || n > left)
-        throw badInput(
-          `a piece of ${piece.length} bytes is not 1 to ${left} whole ${blockSize}-byte blocks ` +
-            '(what is left of the range)',
-        );
-      const at = next;
-      next += BigInt(n);
-      left -= n;
-      await this.transferBlocks('write', at, piece, blockSize, options);
+    return {
+      write: async (piece) => {
+        const n = piece.length / blockSize;
+        if (!Number.isInteger(n) || n === 0 || n > left)
+          throw badInput(
+            `a piece of ${piece.length} bytes is not 1 to ${left} whole ${blockSize}-byte blocks ` +
+              '(what is left of the range)',
+          );
+        const at = next;
+        next += BigInt(n);
+        left -= n;
+        await this.transferBlocks('write', at, piece, blockSize, options);
+        if (left === 0) release();
+      },
+      end: release,
     };
   }
 
@@ -1004,25 +1052,81 @@ export class ScsiDevice {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const medium = this.medium;
+    this.medium = undefined;
     try {
       await this.transport.close();
     } finally {
+      if (medium) letGoOfMedium(medium);
       await this.options.onClose?.();
     }
   }
 
-  private async refuseIfMounted(cdb: Uint8Array): Promise<void> {
-    const mounts = (await this.options.mounts?.()) ?? [];
-    if (mounts.length > 0) {
+  /**
+   * Takes the medium's claim for a write call, or joins the one held for the calls running now
+   * (the claim is exclusive: a second one taken by this device would find the first), and refuses
+   * a mounted medium or one something else holds. The release it returns is for this caller only;
+   * the claim goes when its last holder lets go.
+   */
+  private async holdMedium(cdb: Uint8Array): Promise<() => void> {
+    let medium = this.medium;
+    if (!medium) {
+      const { claimMedium, mounts } = this.options;
+      const claim = claimMedium
+        ? claimMedium()
+        : (mounts?.() ?? Promise.resolve([])).then((found) => ({ mounts: found, heldBy: [], release: () => {} }));
+      medium = { holders: 0, claim };
+      this.medium = medium;
+    }
+    const held = medium;
+    held.holders++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (--held.holders > 0) return;
+      if (this.medium === held) this.medium = undefined;
+      letGoOfMedium(held);
+    };
+    let claim: MediumWriteClaim;
+    try {
+      claim = await held.claim;
+    } catch (err) {
+      release();
+      throw err;
+    }
+    held.taken = claim;
+    const { mounts, heldBy } = claim;
+    if (mounts.length > 0 || heldBy.length > 0) {
+      release();
+      if (mounts.length > 0)
+        throw new UsbScsiError(
+          ErrorCodes.MOUNTED,
+          `refusing ${scsi.opcodeName(cdb)}: the medium is mounted (` +
+            `${mounts.map((m) => `${m.device} on ${m.mountPoint}`).join(', ')}); ` +
+            `unmount it first`,
+          { details: { mounts } },
+        );
       throw new UsbScsiError(
-        ErrorCodes.MOUNTED,
-        `refusing ${scsi.opcodeName(cdb)}: the medium is mounted (` +
-          `${mounts.map((m) => `${m.device} on ${m.mountPoint}`).join(', ')}); ` +
-          `unmount it first`,
-        { details: { mounts } },
+        ErrorCodes.BUSY,
+        `refusing ${scsi.opcodeName(cdb)}: the medium is in use by ` +
+          `${heldBy.map((h) => `${h.user} on ${h.device}`).join(', ')}; ` +
+          `stop that first (swapoff, mdadm --stop, dmsetup remove, or let the other program finish)`,
+        { details: { heldBy } },
       );
     }
+    return release;
   }
+}
+
+/** Releases a medium claim: at once when it has been taken, else as soon as it is. */
+function letGoOfMedium(medium: { claim: Promise<MediumWriteClaim>; taken?: MediumWriteClaim }): void {
+  if (medium.taken) medium.taken.release();
+  else
+    medium.claim.then(
+      (claim) => claim.release(),
+      () => {},
+    );
 }
 
 /** Bytes per job of READs or WRITEs: the progress step, and a bound on the command list. */

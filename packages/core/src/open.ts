@@ -377,7 +377,7 @@ async function openPassThrough(
       { cause: err },
     );
   }
-  const [{ PassThroughTransport }, { linuxWriteMountCheck }] = await Promise.all([
+  const [{ PassThroughTransport }, { linuxMediumWriteClaim }] = await Promise.all([
     import('./sg/passthrough.js'),
     import('./topology/linux-node-mounts.js'),
   ]);
@@ -387,7 +387,7 @@ async function openPassThrough(
     maxTransferBytes,
     ...timeout,
     description: { backend: 'sg', transport: 'sg', path, ...(usb ? { usb } : {}) },
-    mounts: linuxWriteMountCheck(usb ? { busNumber: usb.busNumber, portNumbers: usb.portNumbers } : { path }),
+    claimMedium: linuxMediumWriteClaim(usb ? { busNumber: usb.busNumber, portNumbers: usb.portNumbers } : { path }),
   });
 }
 

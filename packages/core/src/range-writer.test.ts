@@ -35,13 +35,13 @@ describe('ScsiDevice.rangeWriter', () => {
         return [];
       },
     });
-    const write = await device.rangeWriter(100, 24, { allowMediumWrite: true });
-    await write(new Uint8Array(8 * 512));
-    await write(new Uint8Array(8 * 512));
-    await write(new Uint8Array(8 * 512));
+    const writer = await device.rangeWriter(100, 24, { allowMediumWrite: true });
+    await writer.write(new Uint8Array(8 * 512));
+    await writer.write(new Uint8Array(8 * 512));
+    await writer.write(new Uint8Array(8 * 512));
     expect(mountChecks).toBe(1);
     expect(transport.writes.map((w) => w.lba)).toEqual([100, 108, 116]);
-    await expect(write(new Uint8Array(512))).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    await expect(writer.write(new Uint8Array(512))).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
   });
 
   it('refuses without consent, on a mounted medium, and a piece that is not whole blocks', async () => {
@@ -55,8 +55,8 @@ describe('ScsiDevice.rangeWriter', () => {
     await expect(mounted.rangeWriter(0, 8, { allowMediumWrite: true })).rejects.toMatchObject({
       code: ErrorCodes.MOUNTED,
     });
-    const write = await new ScsiDevice(transport).rangeWriter(0, 8, { allowMediumWrite: true });
-    await expect(write(new Uint8Array(100))).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
+    const writer = await new ScsiDevice(transport).rangeWriter(0, 8, { allowMediumWrite: true });
+    await expect(writer.write(new Uint8Array(100))).rejects.toMatchObject({ code: ErrorCodes.BAD_INPUT });
     expect(transport.writes).toEqual([]);
   });
 });

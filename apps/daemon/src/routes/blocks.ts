@@ -355,7 +355,7 @@ async function writeFromBody(
   signal: AbortSignal,
 ): Promise<number> {
   // Consent and the mount check once for the range, before any of the body is read.
-  const writePiece = await device.rangeWriter(range.lba, range.blocks, {
+  const writer = await device.rangeWriter(range.lba, range.blocks, {
     allowMediumWrite: true,
     ...(range.timeoutMs !== undefined ? { timeoutMs: range.timeoutMs } : {}),
   });
@@ -368,7 +368,7 @@ async function writeFromBody(
   const flush = async (view: Uint8Array) => {
     await inFlight;
     if (failure !== undefined) throw asUsbScsiError(failure);
-    inFlight = writePiece(view).then(
+    inFlight = writer.write(view).then(
       () => {
         written += view.length;
       },
@@ -428,6 +428,7 @@ async function writeFromBody(
   } finally {
     signal.removeEventListener('abort', stop);
     await inFlight;
+    writer.end();
     for (const b of buffers) b.release();
   }
 }

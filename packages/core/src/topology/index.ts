@@ -24,10 +24,12 @@ export {
 export {
   linuxMountsOfNode,
   linuxMountsOfUsbDevice,
-  linuxWriteMountCheck,
+  linuxMediumWriteClaim,
+  claimDisk,
   probeDiskClaim,
   type DiskClaim,
-  type WriteMountCheckOptions,
+  type HeldDiskClaim,
+  type WriteClaimOptions,
 } from './linux-node-mounts.js';
 export { parseMountinfo, readMountinfo, remountOptions, unescapeMountinfo, type MountinfoEntry } from './mountinfo.js';
 export {

@@ -6,9 +6,11 @@ import { FakeSysfs, type FakeUsbInterface } from '../testing/fake-sysfs.js';
 import {
   linuxMountsOfNode,
   linuxMountsOfUsbDevice,
-  linuxWriteMountCheck,
+  claimDisk,
+  linuxMediumWriteClaim,
   probeDiskClaim,
   type DiskClaim,
+  type WriteClaimOptions,
 } from './linux-node-mounts.js';
 import { readLinuxUsbIdentity } from './linux-sysfs.js';
 
@@ -66,14 +68,16 @@ describe('mounts of the disk behind an SG_IO node', () => {
   });
 });
 
-describe('the mount check before each SG_IO write (linuxWriteMountCheck)', () => {
+describe('the claim taken before an SG_IO write (linuxMediumWriteClaim)', () => {
   let root: string;
   let sysfs: FakeSysfs;
   let claims: string[];
+  let released: string[];
   let claimAnswer: DiskClaim;
-  let options: { sysfsRoot: string; mountinfoPath: string; devRoot: string; claim: (node: string) => DiskClaim };
+  let options: WriteClaimOptions & { sysfsRoot: string; mountinfoPath: string; devRoot: string; swapsPath: string };
   const stickMounted = () => `100 29 8:17 / /media/stick rw,relatime - vfat ${sysfs.devRoot}/sdb1 rw`;
   const rootfs = () => `101 29 8:1 / / rw,relatime - ext4 ${sysfs.devRoot}/sda1 rw`;
+  const stickMount = () => ({ device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/stick', fsType: 'vfat' });
 
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'usbscsi-write-check-'));
@@ -90,14 +94,19 @@ describe('the mount check before each SG_IO write (linuxWriteMountCheck)', () =>
     });
     mkdirSync(join(sysfs.sysfsRoot, 'class/scsi_generic/sg1/device/block/sdb'), { recursive: true });
     claims = [];
+    released = [];
     claimAnswer = 'free';
+    const swapsPath = join(root, 'swaps');
+    writeFileSync(swapsPath, 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n');
     options = {
       sysfsRoot: sysfs.sysfsRoot,
       mountinfoPath: sysfs.mountinfoPath,
       devRoot: sysfs.devRoot,
+      swapsPath,
       claim: (node) => {
         claims.push(node);
-        return claimAnswer;
+        const state = claimAnswer;
+        return { state, release: () => (state === 'free' ? released.push(node) : undefined) };
       },
     };
   });
@@ -105,40 +114,86 @@ describe('the mount check before each SG_IO write (linuxWriteMountCheck)', () =>
 
   it('runs the full check first, then answers from the claim and mountinfo while the disk is free', async () => {
     sysfs.writeMountinfo([stickMounted(), rootfs()]);
-    const check = linuxWriteMountCheck({ path: `${sysfs.devRoot}/sg1` }, options);
-    expect(await check()).toEqual([{ device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/stick', fsType: 'vfat' }]);
+    const take = linuxMediumWriteClaim({ path: `${sysfs.devRoot}/sg1` }, options);
+    expect((await take()).mounts).toEqual([stickMount()]);
     expect(claims).toEqual([]); // nothing known yet: the full check
     sysfs.writeMountinfo([rootfs()]); // unmounted
-    expect(await check()).toEqual([]);
+    const claim = await take();
+    expect([claim.mounts, claim.heldBy]).toEqual([[], []]);
     expect(claims).toEqual([`${sysfs.devRoot}/sdb`]);
+    claim.release();
     // Mounted again by a filesystem that did not claim the disk (FUSE): mountinfo names it.
     sysfs.writeMountinfo([stickMounted(), rootfs()]);
-    expect(await check()).toEqual([{ device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/stick', fsType: 'vfat' }]);
+    expect((await take()).mounts).toEqual([stickMount()]);
+  });
+
+  it('keeps the disk claimed until release(); lets it go at once when the write is refused', async () => {
+    sysfs.writeMountinfo([rootfs()]);
+    const take = linuxMediumWriteClaim({ path: `${sysfs.devRoot}/sdb` }, options);
+    const first = await take(); // the full check, then the claim
+    expect(claims).toEqual([`${sysfs.devRoot}/sdb`]);
+    expect(released).toEqual([]);
+    first.release();
+    first.release();
+    expect(released).toEqual([`${sysfs.devRoot}/sdb`]);
+    // Claimed, then mountinfo names the disk (FUSE): the claim is given back with the refusal.
+    sysfs.writeMountinfo([stickMounted(), rootfs()]);
+    const refused = await take();
+    expect(refused.mounts).toEqual([stickMount()]);
+    expect(released).toEqual([`${sysfs.devRoot}/sdb`, `${sysfs.devRoot}/sdb`]);
   });
 
   it('skips sysfs only while the kernel grants the claim: busy or unknown runs the full check', async () => {
     sysfs.writeMountinfo([rootfs()]);
-    const check = linuxWriteMountCheck({ busNumber: 1, portNumbers: [4] }, options);
-    expect(await check()).toEqual([]);
+    const take = linuxMediumWriteClaim({ busNumber: 1, portNumbers: [4] }, options);
+    expect((await take()).mounts).toEqual([]);
     // A mount the full check finds by device number only (mounted by another name): the quick
     // check cannot see it, and does not need to, since such a mount holds the claim.
     sysfs.writeMountinfo([`100 29 8:17 / /media/x rw - vfat /dev/disk/by-label/X rw`, rootfs()]);
-    expect(await check()).toEqual([]);
+    expect((await take()).mounts).toEqual([]);
     claimAnswer = 'busy';
-    expect(await check()).toEqual([{ device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/x', fsType: 'vfat' }]);
+    const mountX = { device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/x', fsType: 'vfat' };
+    expect(await take()).toMatchObject({ mounts: [mountX], heldBy: [] });
     claimAnswer = 'unknown';
-    expect(await check()).toEqual([{ device: `${sysfs.devRoot}/sdb1`, mountPoint: '/media/x', fsType: 'vfat' }]);
-    expect(claims).toEqual([`${sysfs.devRoot}/sdb`, `${sysfs.devRoot}/sdb`, `${sysfs.devRoot}/sdb`]);
+    expect((await take()).mounts).toEqual([mountX]);
+    expect(claims).toEqual(Array(4).fill(`${sysfs.devRoot}/sdb`));
+  });
+
+  it('claim refused, nothing mounted: who holds the disk (md, dm, swap, or an exclusive open)', async () => {
+    sysfs.writeMountinfo([rootfs()]);
+    const take = linuxMediumWriteClaim({ path: `${sysfs.devRoot}/sdb` }, options);
+    (await take()).release();
+    claimAnswer = 'busy';
+    const unnamed = await take();
+    expect(unnamed).toMatchObject({ mounts: [], heldBy: [{ device: `${sysfs.devRoot}/sdb` }] });
+    expect(unnamed.heldBy[0]!.user).toMatch(/exclusive open/);
+    const block = join(sysfs.sysfsRoot, 'class/block/sdb');
+    mkdirSync(join(block, 'holders/md127'), { recursive: true });
+    mkdirSync(join(block, 'sdb1/holders/dm-0'), { recursive: true });
+    writeFileSync(
+      options.swapsPath,
+      'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n' +
+        `${sysfs.devRoot}/sdb1                               partition\t1048572\t\t0\t\t-2\n` +
+        `${sysfs.devRoot}/sdba                               partition\t1048572\t\t0\t\t-3\n`,
+    );
+    expect((await take()).heldBy).toEqual([
+      { device: `${sysfs.devRoot}/sdb`, user: 'md127' },
+      { device: `${sysfs.devRoot}/sdb1`, user: 'dm-0' },
+      { device: `${sysfs.devRoot}/sdb1`, user: 'swap' },
+    ]);
+    expect(released).toEqual([`${sysfs.devRoot}/sdb`]);
   });
 
   it('with no disk found (an sg node with no medium yet) the full check runs every time', async () => {
     sysfs.writeMountinfo([rootfs()]);
-    const check = linuxWriteMountCheck({ path: `${sysfs.devRoot}/sg7` }, options);
-    expect(await check()).toEqual([]);
+    const take = linuxMediumWriteClaim({ path: `${sysfs.devRoot}/sg7` }, options);
+    expect((await take()).mounts).toEqual([]);
     // The card goes in and is mounted: found, since nothing was taken for granted.
     mkdirSync(join(sysfs.sysfsRoot, 'class/scsi_generic/sg7/device/block/sdc'), { recursive: true });
     sysfs.writeMountinfo([`102 29 8:33 / /media/card rw - vfat ${sysfs.devRoot}/sdc1 rw`, rootfs()]);
-    expect(await check()).toEqual([{ device: `${sysfs.devRoot}/sdc1`, mountPoint: '/media/card', fsType: 'vfat' }]);
+    expect((await take()).mounts).toEqual([
+      { device: `${sysfs.devRoot}/sdc1`, mountPoint: '/media/card', fsType: 'vfat' },
+    ]);
     expect(claims).toEqual([]);
   });
 
@@ -147,6 +202,10 @@ describe('the mount check before each SG_IO write (linuxWriteMountCheck)', () =>
     writeFileSync(file, '');
     expect(probeDiskClaim(join(root, 'absent'))).toBe('unknown');
     expect(probeDiskClaim(file)).toBe('free');
+    const held = claimDisk(file);
+    expect(held.state).toBe('free');
+    held.release();
+    held.release();
   });
 });
 

@@ -1,56 +1,85 @@
 /**
  * Filesystems mounted from the disk behind a Linux device node that SG_IO is
  * sent to (`/dev/sdX`, or `/dev/sgN` and the whole disk of its SCSI device),
- * for the pass-through transport's "never write to a mounted medium" check.
+ * and the disk's exclusive claim held for a write: the pass-through transport's
+ * "never write to a mounted medium".
  */
 import { closeSync, constants, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MountInfo, StorageBinding } from '../usb/backend.js';
+import type { MediumWriteClaim, MountInfo, StorageBinding } from '../usb/backend.js';
 import { linuxStorageBindings, type LinuxSysfsOptions } from './linux-sysfs.js';
-import { readMountinfoSync } from './mountinfo.js';
+import { readMountinfoSync, unescapeMountinfo } from './mountinfo.js';
+import type { DiskUser } from './types.js';
 
-/** What the kernel said to an exclusive claim of a whole disk (probeDiskClaim). */
+/** What the kernel said to an exclusive claim of a whole disk (claimDisk, probeDiskClaim). */
 export type DiskClaim = 'free' | 'busy' | 'unknown';
 
+/** An exclusive claim of a whole disk: held from 'free' until release(); nothing to let go otherwise. */
+export interface HeldDiskClaim {
+  state: DiskClaim;
+  release(): void;
+}
+
 /**
- * Claims the whole disk `node` exclusively and lets it go at once: open read-only with O_EXCL
- * (O_NONBLOCK: no medium is not an error), then close. The kernel refuses (EBUSY) while anything
+ * Claims the whole disk `node` exclusively and keeps the claim until release(): open read-only
+ * with O_EXCL (O_NONBLOCK: no medium is not an error). The kernel refuses (EBUSY) while anything
  * holds the disk or one of its partitions exclusively: a mounted filesystem (every block-device
- * mount claims its device, whatever name it was mounted by), md, device-mapper, swap, mkfs.
- * Read-only, so closing it does not make udev probe the disk again. 'unknown' when it cannot be
- * opened at all (gone, renamed, no permission).
+ * mount claims its device, whatever name it was mounted by), md, device-mapper, swap, mkfs; and
+ * while the claim is held it refuses all of those in turn, so no mount can start. Read-only, so
+ * closing it does not make udev probe the disk again. 'unknown' when it cannot be opened at all
+ * (gone, renamed, no permission).
  */
-export function probeDiskClaim(node: string): DiskClaim {
+export function claimDisk(node: string): HeldDiskClaim {
   let fd: number;
   try {
     fd = openSync(node, constants.O_RDONLY | constants.O_EXCL | constants.O_NONBLOCK);
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EBUSY' ? 'busy' : 'unknown';
+    return { state: (err as NodeJS.ErrnoException).code === 'EBUSY' ? 'busy' : 'unknown', release: () => {} };
   }
-  closeSync(fd);
-  return 'free';
+  let open = true;
+  return {
+    state: 'free',
+    release: () => {
+      if (!open) return;
+      open = false;
+      closeSync(fd);
+    },
+  };
 }
 
-export interface WriteMountCheckOptions extends LinuxSysfsOptions {
-  /** How a disk is claimed (default probeDiskClaim; tests give their own). */
-  claim?: (node: string) => DiskClaim;
+/** Claims the whole disk `node` exclusively and lets it go at once (claimDisk). */
+export function probeDiskClaim(node: string): DiskClaim {
+  const claim = claimDisk(node);
+  claim.release();
+  return claim.state;
+}
+
+export interface WriteClaimOptions extends LinuxSysfsOptions {
+  /** How a disk is claimed (default claimDisk; tests give their own). */
+  claim?: (node: string) => HeldDiskClaim;
 }
 
 /**
- * The mount check ScsiDevice runs before every write on an SG_IO device, for the disk behind a
- * node (`{ path }`) or every disk of a USB device (`{ busNumber, portNumbers }`). The full check
- * (sysfs, then /proc/self/mountinfo parsed) cost more than a 4 MiB WRITE in the guest, so it runs
- * the first time and whenever the quick one is not sure. The quick one answers "nothing mounted"
- * only when every disk the last full check found can still be claimed exclusively
- * (probeDiskClaim: no mounted filesystem, md, dm or swap on it) and mountinfo does not name any of
- * them (a FUSE filesystem need not claim its device). With no disk found, the full check runs each
- * time: one may appear (a card put in a reader).
+ * The claim ScsiDevice takes before a medium write on an SG_IO device, for the disk behind a node
+ * (`{ path }`) or every disk of a USB device (`{ busNumber, portNumbers }`), and keeps until the
+ * write call is over: each disk's exclusive claim (claimDisk), so no filesystem can be mounted
+ * from it between the check and the last WRITE.
+ *
+ * The write may go ahead when every disk is claimed and no filesystem is mounted from any. A disk
+ * whose claim the kernel refuses is mounted (the mounts are reported) or held by md,
+ * device-mapper, swap or another program's exclusive open (reported in `heldBy`): refused either
+ * way. A disk that cannot be opened at all is judged by the full check alone, as it was before
+ * claims were held. The full check (sysfs, then /proc/self/mountinfo parsed) cost more than a 4 MiB WRITE
+ * in the guest, so it runs the first time and whenever the quick one is not sure; the quick one
+ * is the claim, and mountinfo not naming any of the disks (a FUSE filesystem need not claim its
+ * device). With no disk found, the full check runs each time: one may appear (a card put in a
+ * reader).
  */
-export function linuxWriteMountCheck(
+export function linuxMediumWriteClaim(
   target: { path: string } | { busNumber: number; portNumbers: number[] },
-  options: WriteMountCheckOptions = {},
-): () => Promise<MountInfo[]> {
-  const claim = options.claim ?? probeDiskClaim;
+  options: WriteClaimOptions = {},
+): () => Promise<MediumWriteClaim> {
+  const claim = options.claim ?? claimDisk;
   let disks: string[] = [];
   const full = async (): Promise<MountInfo[]> => {
     if ('path' in target) {
@@ -62,18 +91,85 @@ export function linuxWriteMountCheck(
     disks = bindings.flatMap((b) => b.blockDevices);
     return mountsOfBindings(bindings);
   };
+  const nothingHeld = (mounts: MountInfo[], heldBy: DiskUser[] = []): MediumWriteClaim => ({
+    mounts,
+    heldBy,
+    release: () => {},
+  });
   return async () => {
-    if (disks.length > 0 && disks.every((d) => claim(d) === 'free')) {
+    if (disks.length === 0) {
+      const mounts = await full();
+      if (mounts.length > 0 || disks.length === 0) return nothingHeld(mounts);
+    }
+    const held = disks.map((disk) => ({ disk, ...claim(disk) }));
+    let kept = true;
+    const release = () => {
+      if (!kept) return;
+      kept = false;
+      for (const h of held) h.release();
+    };
+    const busy = held.filter((h) => h.state === 'busy').map((h) => h.disk);
+    try {
+      if (busy.length > 0) {
+        release();
+        const mounts = await full();
+        return nothingHeld(mounts, mounts.length > 0 ? [] : busy.flatMap((disk) => usersOfDisk(disk, options)));
+      }
+      // Quick only when every disk is claimed: one that could not be opened gets the full check.
       let mountinfo: string | undefined;
       try {
-        mountinfo = readFileSync(options.mountinfoPath ?? '/proc/self/mountinfo', 'utf8');
+        if (held.every((h) => h.state === 'free'))
+          mountinfo = readFileSync(options.mountinfoPath ?? '/proc/self/mountinfo', 'utf8');
       } catch {
         mountinfo = undefined;
       }
-      if (mountinfo !== undefined && !disks.some((d) => mountinfo.includes(d))) return [];
+      const mounts = mountinfo !== undefined && !disks.some((d) => mountinfo.includes(d)) ? [] : await full();
+      if (mounts.length > 0) {
+        release();
+        return nothingHeld(mounts);
+      }
+      return { mounts: [], heldBy: [], release };
+    } catch (err) {
+      release();
+      throw err;
     }
-    return full();
   };
+}
+
+/**
+ * Who holds a whole disk or one of its partitions, for a claim the kernel refused with nothing
+ * mounted: md and device-mapper (sysfs `holders/`), swap (/proc/swaps); otherwise an exclusive
+ * open this cannot name (mkfs, a partition tool, another writer).
+ */
+function usersOfDisk(disk: string, options: LinuxSysfsOptions): DiskUser[] {
+  const devRoot = options.devRoot ?? '/dev';
+  const name = disk.startsWith(`${devRoot}/`) ? disk.slice(devRoot.length + 1) : disk;
+  const dir = join(options.sysfsRoot ?? '/sys', 'class/block', name);
+  const list = (path: string): string[] => {
+    try {
+      return readdirSync(path);
+    } catch {
+      return [];
+    }
+  };
+  const users: DiskUser[] = list(join(dir, 'holders')).map((user) => ({ device: disk, user }));
+  for (const part of list(dir).filter((entry) => entry.startsWith(name))) {
+    for (const user of list(join(dir, part, 'holders'))) users.push({ device: `${devRoot}/${part}`, user });
+  }
+  let swaps = '';
+  try {
+    swaps = readFileSync(options.swapsPath ?? '/proc/swaps', 'utf8');
+  } catch {
+    swaps = '';
+  }
+  const partition = new RegExp(`^${disk.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(p?\\d+)?$`);
+  for (const line of swaps.split('\n').slice(1)) {
+    const file = unescapeMountinfo(line.split(/\s+/)[0] ?? '');
+    if (partition.test(file)) users.push({ device: file, user: 'swap' });
+  }
+  return users.length > 0
+    ? users
+    : [{ device: disk, user: 'an exclusive open (mkfs, a partition tool, another writer)' }];
 }
 
 /** Mounts on any disk of the USB device at a bus-port path (every mass-storage interface). */

@@ -59,6 +59,20 @@ export interface MountInfo {
   fsType?: string;
 }
 
+/**
+ * What a medium write goes ahead under: it may only while `mounts` and `heldBy` are both empty,
+ * and whatever was taken for it (Linux: the disk's exclusive claim, which keeps a mount from
+ * starting) is kept until `release()`.
+ */
+export interface MediumWriteClaim {
+  /** Filesystems mounted from the medium. */
+  mounts: MountInfo[];
+  /** What else holds the medium (`{ device: '/dev/sdb1', user: 'md127' }`, `user: 'swap'`). */
+  heldBy: { device: string; user: string }[];
+  /** Lets go of what was taken; a second call does nothing. */
+  release(): void;
+}
+
 /** What the OS storage stack has made of one mass-storage interface. */
 export interface StorageBinding {
   interfaceNumber: number;
