@@ -5,7 +5,8 @@
 //      VM_TIMEOUT_S (per boot, default 600), VM_VERBOSE=1 (always print the guest console),
 //      VM_BACKENDS=native,node-usb (default both; a backend left out is reported as skipped),
 //      VM_FFS_LOG=1 (the FunctionFS emulator logs every transfer and ep0 event to the console),
-//      VM_ONLY=uas or sg (xhci/ehci run only the usb-uas or the SG_IO cases: debugging in one short boot),
+//      VM_ONLY=uas, sg or handoff (xhci/ehci run only the usb-uas, the SG_IO or the handoff and mount
+//      cases: debugging in one short boot),
 //      VM_GUEST_SCRIPT (repo-relative script the guest runs instead of guest/scenario.sh: debugging),
 //      VM_ACCEL=kvm|tcg (default: KVM when a probe boot shows it works; tools/vm/accel.mjs),
 //      VM_INSTALLED (the tree tools/ci/pack-install.mjs installed from the tarballs; default: the

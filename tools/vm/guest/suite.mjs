@@ -12,7 +12,7 @@ import { registerUasCases } from './cases/uas.mjs';
 import { readFileSync } from 'node:fs';
 import { watchForStalls } from './stall-watch.mjs';
 
-/** VM_ONLY=uas or sg (run-e2e.mjs): only the UAS or SG_IO cases of xhci/ehci (debugging; CI runs everything). */
+/** VM_ONLY=uas, sg or handoff (run-e2e.mjs): only those cases of xhci/ehci (debugging; CI runs everything). */
 function onlyGroup() {
   try {
     return JSON.parse(readFileSync('/out/config.json', 'utf8')).only ?? null;
@@ -34,6 +34,9 @@ if (only === 'uas' && (scenario === 'xhci' || scenario === 'ehci')) {
 } else if (only === 'sg' && (scenario === 'xhci' || scenario === 'ehci')) {
   console.log(`VM_NOTE only the SG_IO cases (VM_ONLY=sg)`);
   await registerSgCases(scenario, backends);
+} else if (only === 'handoff' && (scenario === 'xhci' || scenario === 'ehci')) {
+  console.log(`VM_NOTE only the handoff and mount cases (VM_ONLY=handoff)`);
+  await registerHandoffCases(scenario, backends);
 } else if (scenario === 'xhci' || scenario === 'ehci') {
   await registerQemuDiskCases(scenario, backends);
   // Its UAS cases run on the usb-uas disk (cases/uas.mjs): this one has no UAS alternate.

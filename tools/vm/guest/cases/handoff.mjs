@@ -166,7 +166,7 @@ export async function registerHandoffCases(scenario, backends) {
     { timeoutMs: 180_000 },
   );
 
-  // SG_IO: the mount check before each write is quick after the first (linuxWriteMountCheck:
+  // SG_IO: the mount check before each write is quick after the first (linuxMediumWriteClaim:
   // the kernel's exclusive claim of the disk, and mountinfo); a filesystem mounted after writes
   // that found none must still be refused, and writes allowed again once it is unmounted.
   test(
@@ -208,6 +208,82 @@ export async function registerHandoffCases(scenario, backends) {
     { timeoutMs: 120_000 },
   );
 
+  // The claim is held for the whole write call, not only checked before it: a mount that starts
+  // between the check and the last WRITE is refused by the kernel. A disk the kernel will not let
+  // be claimed with nothing mounted from it (here: active swap) is refused with E_BUSY; before the
+  // claim was held it was written, since swap is not in the mount table.
+  test(
+    `[${scenario}/sg] SG_IO write holds the disk's exclusive claim for the whole call: a mount mid-range ` +
+      'is refused, allowed after the last piece; a disk in use as swap is refused with E_BUSY, unwritten',
+    async () => {
+      const core = await loadCoreIndex();
+      if (!core.mod) throw new Error(core.reason);
+      const content = await mountedFilesystemWithFile();
+      const disk = `/dev/${sdDisks()[0]}`;
+      execFileSync('umount', [MNT]);
+      const tryMount = () => {
+        try {
+          execFileSync('mount', ['-t', 'ext2', disk, MNT], { stdio: 'pipe' });
+          execFileSync('umount', [MNT]);
+          return 'mounted';
+        } catch (err) {
+          return /busy/i.test(String(err.stderr)) ? 'busy' : `failed: ${err.stderr}`;
+        }
+      };
+      const dev = await core.mod.openDevice({ selector: '46f4:0001', transport: 'sg' });
+      // The first page holds ext2's superblock (1024) and would hold swap's header: kept, put back.
+      const firstPage = Buffer.alloc(4096);
+      try {
+        assertEqual(dev.transport.kind, 'sg', 'transport');
+        const lba = Number((await dev.readCapacity()).lastLba) - 8;
+        const blocks = Uint8Array.from(await dev.read(lba, 2));
+        const writer = await dev.rangeWriter(lba, 2, { allowMediumWrite: true });
+        assertEqual([core.mod.probeDiskClaim(disk), tryMount()], ['busy', 'busy'], 'claim / mount before any piece');
+        await writer.write(blocks.subarray(0, 512));
+        assertEqual([core.mod.probeDiskClaim(disk), tryMount()], ['busy', 'busy'], 'claim / mount between pieces');
+        await writer.write(blocks.subarray(512));
+        assertEqual([core.mod.probeDiskClaim(disk), tryMount()], ['free', 'mounted'], 'after the last piece');
+
+        const fd = openSync(disk, 'r');
+        try {
+          readSync(fd, firstPage, 0, 4096, 0);
+        } finally {
+          closeSync(fd);
+        }
+        execFileSync('mkswap', [disk], { stdio: 'pipe' });
+        execFileSync('swapon', [disk], { stdio: 'pipe' });
+        try {
+          const other = Uint8Array.from(blocks.subarray(0, 512)).fill(0xa5);
+          let caught;
+          try {
+            await dev.write(lba, other, { allowMediumWrite: true });
+          } catch (err) {
+            caught = err;
+          }
+          assertEqual(caught?.code, 'E_BUSY', `write while ${disk} is swap: ${caught?.message}`);
+          assertEqual(caught.details.heldBy, [{ device: disk, user: 'swap' }], 'what holds it');
+          assertBytesEqual(await dev.read(lba, 2), blocks, 'the blocks after the refused write');
+        } finally {
+          execFileSync('swapoff', [disk], { stdio: 'pipe' });
+        }
+      } finally {
+        await dev.close();
+        if (firstPage.some((b) => b !== 0)) {
+          const fd = openSync(disk, 'r+');
+          try {
+            writeSync(fd, firstPage, 0, 4096, 0);
+          } finally {
+            closeSync(fd);
+          }
+          execFileSync('blockdev', ['--flushbufs', disk]);
+        }
+      }
+      execFileSync('mount', ['-t', 'ext2', disk, MNT], { stdio: 'pipe' });
+      assertMountedWithFile(content, 'after the claimed writes and the swap');
+    },
+    { timeoutMs: 120_000 },
+  );
+
   // What that quick check stands on: a mounted partition holds an exclusive claim on its whole
   // disk too (the kernel's bd_may_claim), whatever name it was mounted by. The partition table is
   // wiped again afterwards.
@@ -244,9 +320,13 @@ export async function registerHandoffCases(scenario, backends) {
         execFileSync('mount', ['-t', 'ext2', part, mnt], { stdio: 'pipe' });
         try {
           assertEqual(core.mod.probeDiskClaim(disk), 'busy', `claim of ${disk} while ${part} is mounted`);
-          const check = core.mod.linuxWriteMountCheck({ path: disk });
-          const expected = [{ device: part, mountPoint: mnt, fsType: 'ext2' }];
-          assertEqual([await check(), await check()], [expected, expected], 'the write mount check, twice');
+          const take = core.mod.linuxMediumWriteClaim({ path: disk });
+          const expected = { mounts: [{ device: part, mountPoint: mnt, fsType: 'ext2' }], heldBy: [] };
+          const answer = async () => {
+            const { mounts, heldBy } = await take();
+            return { mounts, heldBy };
+          };
+          assertEqual([await answer(), await answer()], [expected, expected], 'the write claim, twice');
         } finally {
           execFileSync('umount', [mnt]);
         }
