@@ -15,7 +15,9 @@ import {
   renderText,
   slope,
   summarizeScenario,
+  summarizeTurAb,
   throughputTable,
+  turAbTable,
   turTable,
   // @ts-expect-error -- plain ESM JavaScript without declarations
 } from './lib/report.mjs';
@@ -233,6 +235,34 @@ describe('summary, ratios and targets', () => {
       judgeTargets({ kernel: { tur: { p50Us: 100 } } }, [64 * KIB]).find((x: { id: string }) => x.id === 'sgtur<=1.5c')
         .status,
     ).toBe('unmeasured');
+  });
+
+  it('tur-ab: the median of per-round ratios over every rep judges the TUR targets instead of separate p50s', () => {
+    const raw = sampleRaw();
+    const round = (cUs: number, oursUs: number) => ({ cUs, oursUs });
+    raw.paths.push('tur-ab');
+    // Rounds taken under different loads: the C loop moves 3x, the ratio of a round much less.
+    (raw.reps[0]!.results as Record<string, unknown>)['tur-ab'] = {
+      turAb: {
+        bot: { count: 50, rounds: [round(60, 66), round(180, 216), round(170, 187)] },
+        sg: { count: 50, rounds: [round(100, 180), round(100, 0)] },
+      },
+    };
+    (raw.reps[1]!.results as Record<string, unknown>)['tur-ab'] = { error: 'E_IO: bind failed' };
+    const turAb = summarizeTurAb(raw);
+    expect(turAb.bot).toMatchObject({ rounds: 3, cUs: 170, oursUs: 187 });
+    expect(turAb.bot.ratio).toBeCloseTo(1.1);
+    expect([turAb.bot.lowest, turAb.bot.highest]).toEqual([expect.closeTo(1.1), expect.closeTo(1.2)]);
+    expect(turAb.sg).toMatchObject({ rounds: 1, ratio: 1.8 }); // a round with no p50 is left out
+    const byId = Object.fromEntries(
+      judgeTargets(summarizeScenario(raw), [64 * KIB, 4 * MIB], turAb).map((x: { id: string }) => [x.id, x]),
+    );
+    // Separate p50s say 110 / 90 = 1.22x, missed; the interleaved rounds say 1.1x.
+    expect(byId['tur<=1.2c']).toMatchObject({ status: 'met', text: expect.stringContaining('3 interleaved rounds') });
+    expect(byId['sgtur<=1.5c'].status).toBe('missed');
+    expect(turAbTable(turAb)).toMatch(/native BOT vs C libusb loop\s+3\s+170\.0\s+187\.0\s+1\.10x\s+1\.10x – 1\.20x/);
+    expect(summarizeTurAb(sampleRaw())).toBeNull();
+    expect(turAbTable(null)).toBeNull();
   });
 
   it('tables print MiB/s with ratios to the kernel and to the C loop, and TUR p50/p99 with the ratio to C', () => {

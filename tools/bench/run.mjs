@@ -21,7 +21,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchArgumentError, parseBenchArgs, usage } from './lib/args.mjs';
-import { best, judgeTargets, renderSvg, renderText, summarizeScenario } from './lib/report.mjs';
+import { best, judgeTargets, renderSvg, renderText, summarizeScenario, summarizeTurAb } from './lib/report.mjs';
 import { judgePairs, summarizePairs } from './lib/pair-report.mjs';
 import { topFrames } from './lib/cpuprofile.mjs';
 import { startupText } from './lib/startup.mjs';
@@ -317,6 +317,7 @@ async function main() {
     const summary = summarizeScenario(r.raw);
     if (Object.values(summary).some((p) => p.errors.length)) complete = false;
     const pairs = summarizePairs(r.raw);
+    const turAb = summarizeTurAb(r.raw);
     report.scenarios.push({
       scenario,
       bootSeconds: r.seconds,
@@ -328,8 +329,9 @@ async function main() {
       reps: r.raw.reps.length,
       turCount: r.raw.turCount,
       summary,
-      targets: [...judgeTargets(summary, r.raw.sizes), ...judgePairs(pairs)],
+      targets: [...judgeTargets(summary, r.raw.sizes, turAb), ...judgePairs(pairs)],
       pairs,
+      turAb,
       bestSummary: summarizeScenario(r.raw, best),
       raw: r.raw.reps,
       cpuProfiles: profiles(scenario),

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadBackends } from '../../vm/guest/backends.mjs';
-import { sdDisks as allSdDisks, sgOfDisk, waitForUasDisk } from '../../vm/guest/util.mjs';
+import { sdDisks as allSdDisks, sgOfDisk, usbInterfaceOfDisk, waitForUasDisk } from '../../vm/guest/util.mjs';
 import { percentile } from '../lib/report.mjs';
 import { SERIALS, diskOfSerial, selectorOf, waitForBenchDisks } from './disks.mjs';
 import { measureDaemon, measureMulti } from './pairs.mjs';
@@ -122,15 +122,7 @@ async function measureDevice(dev, notes, { pinned = false } = {}) {
   // one process, and without them the first path measured paid for compiling the code the later
   // ones reused (sg's p50 was 342 us through ScsiDevice, then 143 us through transport.execute
   // straight after; sg-aligned's, measured next, 228 us).
-  for (let i = 0; i < cfg.turCount; i++) await dev.testUnitReady();
-  const lat = new Float64Array(cfg.turCount);
-  for (let i = 0; i < cfg.turCount; i++) {
-    const t0 = process.hrtime.bigint();
-    await dev.testUnitReady();
-    lat[i] = Number(process.hrtime.bigint() - t0) / 1e3;
-  }
-  const samples = Array.from(lat);
-  out.tur = { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
+  out.tur = await turLatency(dev, cfg.turCount);
   const raw = await rawExchangeTur(dev);
   if (raw) out.turRaw = raw;
   if (dev.transport?.kind === 'sg') notes.push(await sgTurSplit(dev));
@@ -185,6 +177,90 @@ async function writeViaTransport(dev) {
       throw new Error(`WRITE(10) via the transport: status ${r.status}, ${r.transferred} of ${size} bytes`);
   }, total / size);
   return { [size]: seconds };
+}
+
+/** p50 and p99 of `count` ScsiDevice TURs, after as many untimed (see measureDevice). */
+async function turLatency(dev, count) {
+  for (let i = 0; i < count; i++) await dev.testUnitReady();
+  const lat = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const t0 = process.hrtime.bigint();
+    await dev.testUnitReady();
+    lat[i] = Number(process.hrtime.bigint() - t0) / 1e3;
+  }
+  const samples = Array.from(lat);
+  return { p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) };
+}
+
+/** Rounds of the tur-ab path: how many, and TURs per side per round (as many untimed first). */
+const TUR_AB_ROUNDS = 8;
+const turAbCount = () => Math.max(50, Math.ceil(cfg.turCount / 4));
+
+/**
+ * TUR latency of the C baseline and of ours in alternated rounds (ABBA: C first in rounds 0 and 3 of
+ * every four), so that each round's ratio is taken under one state of the machine; the separate
+ * c-loop, kernel and native paths run minutes apart, and the C loop's own p50 has moved 3x between
+ * reps. SG_IO: sg-loop's ioctl on the sg node against openDevice's SG_IO transport, both open at
+ * once. BOT: usb-storage is unbound for all rounds, so neither side detaches or re-attaches it;
+ * bot-loop and a native openDevice take the interface in turn.
+ */
+async function measureTurInterleaved() {
+  const count = turAbCount();
+  const rounds = async (c, ours) => {
+    const out = [];
+    for (let r = 0; r < TUR_AB_ROUNDS; r++) {
+      const cFirst = r % 4 === 0 || r % 4 === 3;
+      const first = cFirst ? await c() : await ours();
+      const second = cFirst ? await ours() : await c();
+      out.push(cFirst ? { cUs: first, oursUs: second } : { cUs: second, oursUs: first });
+    }
+    return { count, rounds: out };
+  };
+  const cJson = (bin, args) =>
+    JSON.parse(execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  const result = {};
+  const disk = sdDisks()[0];
+  const sgNode = `/dev/${sgOfDisk(disk)}`;
+  const sgDev = await open.openDevice({ selector: sgNode, transport: 'sg' });
+  try {
+    await readyDevice(sgDev);
+    result.sg = await rounds(
+      () => cJson('/out/bin/sg-loop', ['tur', sgNode, String(count)]).tur.p50_us,
+      async () => (await turLatency(sgDev, count)).p50Us,
+    );
+  } finally {
+    await sgDev.close();
+  }
+  const b = backends.find((x) => x.name === 'native');
+  if (!b?.backend) throw new Error(`the native backend did not load: ${b?.reason ?? 'unknown'}`);
+  const intf = usbInterfaceOfDisk(disk);
+  if (!intf) throw new Error(`no USB interface found for ${disk}`);
+  writeFileSync('/sys/bus/usb/drivers/usb-storage/unbind', intf);
+  try {
+    result.bot = await rounds(
+      () => cJson('/out/bin/bot-loop', [SELECTOR, 'tur', String(count)]).p50_us,
+      async () => {
+        const dev = await open.openDevice({ selector: SELECTOR, backend: b.backend, transport: 'bot' });
+        try {
+          await readyDevice(dev);
+          return (await turLatency(dev, count)).p50Us;
+        } finally {
+          await dev.close();
+        }
+      },
+    );
+  } finally {
+    if (!existsSync(`/sys/bus/usb/drivers/usb-storage/${intf}`))
+      writeFileSync('/sys/bus/usb/drivers/usb-storage/bind', intf);
+    await waitForKernelDisk();
+  }
+  return {
+    turAb: result,
+    notes: [
+      `TUR rounds of ${count}: sg-loop's SG_IO ioctl vs openDevice SG_IO; ` +
+        'bot-loop vs native BOT with usb-storage unbound throughout',
+    ],
+  };
 }
 
 /**
@@ -403,6 +479,7 @@ async function measurePath(path) {
       await waitForKernelDisk();
     }
   }
+  if (path === 'tur-ab') return measureTurInterleaved();
   if (path === 'c-sg') {
     const disk = sdDisks()[0];
     const text = execFileSync(
@@ -578,6 +655,11 @@ async function main() {
             `rep ${r + 1}/${cfg.reps} ${path}: ok in ${((Date.now() - tp) / 1000).toFixed(1)} s (` +
               (r4 ? `read ${maxSize >> 10} KiB: ${(total / 1048576 / r4).toFixed(1)} MiB/s, ` : '') +
               (results[path].tur ? `TUR p50 ${results[path].tur.p50Us?.toFixed(0)} us` : '') +
+              (results[path].turAb
+                ? Object.entries(results[path].turAb)
+                    .map(([k, v]) => `${k} ours/C ${v.rounds.map((x) => (x.oursUs / x.cUs).toFixed(2)).join(' ')}`)
+                    .join('; ')
+                : '') +
               (rnd
                 ? ` 4 KiB random IOPS ${Object.entries(rnd)
                     .map(([d, x]) => `QD${d} ${Math.round(x.count / x.seconds)}`)

@@ -22,6 +22,7 @@ export const KNOWN_PATHS = [
   'kernel',
   'c-sg',
   'c-loop',
+  'tur-ab',
   'daemon',
   'multi',
   'kernel-uas',
