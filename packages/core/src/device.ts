@@ -285,50 +285,38 @@ export class ScsiDevice {
           (declared === 'write'
             ? `${scsi.opcodeName(cdb)} carries an NVMe command that changes the drive`
             : undefined));
+    let release: (() => void) | undefined;
     if (needsConsent !== undefined) {
       if (!options.allowMediumWrite) {
         throw badInput(
           `${needsConsent}: pass explicit consent (--yes on the command line, allowMediumWrite: true in the API)`,
         );
       }
-      if (checkMounts) {
-        // The claim is kept until the command is over: nothing is mounted while it runs.
-        const release = await this.holdMedium(cdb);
-        try {
-          return await this.dispatch(cdb, options, direction, data, needsConsent);
-        } finally {
-          release();
-        }
-      }
+      // The claim is kept until the command is over: nothing is mounted while it runs.
+      if (checkMounts) release = await this.holdMedium(cdb);
     }
-    return this.dispatch(cdb, options, direction, data, needsConsent);
-  }
-
-  private async dispatch(
-    cdb: Uint8Array,
-    options: ExecuteOptions,
-    direction: DataDirection,
-    data: Uint8Array | undefined,
-    needsConsent: string | undefined,
-  ): Promise<ScsiResult> {
-    // Field by field, not conditional spreads: this runs once per command.
-    const hasData = data !== undefined && data.length > 0;
-    const request: ScsiRequest = {
-      cdb,
-      direction: options.dataFd || hasData ? direction : 'none',
-      lun: this.lun,
-      timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
-    };
-    if (options.dataFd) request.dataFd = options.dataFd;
-    else if (hasData) request.data = data;
-    if (options.signal) request.signal = options.signal;
-    // FORMAT UNIT, MODE SELECT, a vendor command: what may change the medium may change its size,
-    // whether it comes back or not (a timeout), so the capacity is forgotten before it is sent.
-    const mayResize = needsConsent !== undefined && !BLOCK_WRITE_OPCODES.has(cdb[0]!);
-    if (mayResize) this.capacityCache = undefined;
-    const result = await this.transport.execute(request);
-    if (mayResize || mediumMayHaveChanged(result.sense)) this.capacityCache = undefined;
-    return result;
+    try {
+      // Field by field, not conditional spreads: this runs once per command.
+      const hasData = data !== undefined && data.length > 0;
+      const request: ScsiRequest = {
+        cdb,
+        direction: options.dataFd || hasData ? direction : 'none',
+        lun: this.lun,
+        timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
+      };
+      if (options.dataFd) request.dataFd = options.dataFd;
+      else if (hasData) request.data = data;
+      if (options.signal) request.signal = options.signal;
+      // FORMAT UNIT, MODE SELECT, a vendor command: what may change the medium may change its size,
+      // whether it comes back or not (a timeout), so the capacity is forgotten before it is sent.
+      const mayResize = needsConsent !== undefined && !BLOCK_WRITE_OPCODES.has(cdb[0]!);
+      if (mayResize) this.capacityCache = undefined;
+      const result = await this.transport.execute(request);
+      if (mayResize || mediumMayHaveChanged(result.sense)) this.capacityCache = undefined;
+      return result;
+    } finally {
+      release?.();
+    }
   }
 
   /**
