@@ -244,8 +244,8 @@ describe('summary, ratios and targets', () => {
     // Rounds taken under different loads: the C loop moves 3x, the ratio of a round much less.
     (raw.reps[0]!.results as Record<string, unknown>)['tur-ab'] = {
       turAb: {
-        bot: { count: 50, rounds: [round(60, 66), round(180, 216), round(170, 187)] },
-        sg: { count: 50, rounds: [round(100, 180), round(100, 0)] },
+        bot: { count: 50, rounds: [{ ...round(60, 66), rawUs: 63 }, round(180, 216), round(170, 187)] },
+        sg: { count: 50, rounds: [{ ...round(100, 180), cAsyncUs: 150 }, round(100, 0)] },
       },
     };
     (raw.reps[1]!.results as Record<string, unknown>)['tur-ab'] = { error: 'E_IO: bind failed' };
@@ -253,7 +253,8 @@ describe('summary, ratios and targets', () => {
     expect(turAb.bot).toMatchObject({ rounds: 3, cUs: 170, oursUs: 187 });
     expect(turAb.bot.ratio).toBeCloseTo(1.1);
     expect([turAb.bot.lowest, turAb.bot.highest]).toEqual([expect.closeTo(1.1), expect.closeTo(1.2)]);
-    expect(turAb.sg).toMatchObject({ rounds: 1, ratio: 1.8 }); // a round with no p50 is left out
+    expect(turAb.sg).toMatchObject({ rounds: 1, ratio: 1.8, asyncRatio: 1.2 }); // a round with no p50 is left out
+    expect([turAb.bot.asyncRatio, turAb.bot.rawRatio]).toEqual([undefined, 1.05]);
     const byId = Object.fromEntries(
       judgeTargets(summarizeScenario(raw), [64 * KIB, 4 * MIB], turAb).map((x: { id: string }) => [x.id, x]),
     );

@@ -8,8 +8,8 @@
  *
  *   sg-loop suite BLOCKDEV SGDEV TOTAL_BYTES CHUNKS_CSV WRITE_OFFSET_BYTES TUR_COUNT MAX_COMMAND_BYTES
  *     -> {"read":{"65536":seconds,…},"write":{…},"tur":{"p50_us":…,"p99_us":…},"turAsync":{…}}
- *   sg-loop tur SGDEV TUR_COUNT   (the SG_IO ioctl only: one round of the bench's tur-ab path)
- *     -> {"tur":{"p50_us":…,"p99_us":…}}
+ *   sg-loop tur SGDEV TUR_COUNT   (one round of the bench's tur-ab path: the ioctl, then write/poll/read)
+ *     -> {"tur":{"p50_us":…,"p99_us":…},"turAsync":{…}}
  *
  * A chunk larger than MAX_COMMAND_BYTES (the queue's max_hw_sectors_kb: SG_IO refuses more in one
  * command) goes as several commands, as ScsiDevice splits it.
@@ -120,13 +120,14 @@ static int tur_loop(int fd, int count, int async, double *p50, double *p99) {
 int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "tur") == 0) {
     int sfd = open(argv[2], O_RDWR), turs = atoi(argv[3]);
-    double p50 = 0, p99 = 0;
+    double p50 = 0, p99 = 0, a50 = 0, a99 = 0;
     if (sfd < 0 || turs < 1) {
       fprintf(stderr, "sg-loop: open %s: %s (or a TUR count below 1)\n", argv[2], strerror(errno));
       return sfd < 0 ? 1 : 2;
     }
-    if (tur_loop(sfd, turs, 0, &p50, &p99) != 0) return 1;
-    printf("{\"tur\":{\"p50_us\":%.1f,\"p99_us\":%.1f}}\n", p50, p99);
+    if (tur_loop(sfd, turs, 0, &p50, &p99) != 0 || tur_loop(sfd, turs, 1, &a50, &a99) != 0) return 1;
+    printf("{\"tur\":{\"p50_us\":%.1f,\"p99_us\":%.1f},\"turAsync\":{\"p50_us\":%.1f,\"p99_us\":%.1f}}\n", p50, p99,
+           a50, a99);
     close(sfd);
     return 0;
   }

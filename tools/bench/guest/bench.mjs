@@ -206,13 +206,15 @@ const turAbCount = () => Math.max(50, Math.ceil(cfg.turCount / 4));
  */
 async function measureTurInterleaved() {
   const count = turAbCount();
+  // c() gives the C p50 (cUs), and for SG_IO also the sg driver's write/poll/read p50 (cAsyncUs);
+  // ours() gives ours (oursUs), and for BOT also the engine's botExchange alone (rawUs).
   const rounds = async (c, ours) => {
     const out = [];
     for (let r = 0; r < TUR_AB_ROUNDS; r++) {
       const cFirst = r % 4 === 0 || r % 4 === 3;
       const first = cFirst ? await c() : await ours();
       const second = cFirst ? await ours() : await c();
-      out.push(cFirst ? { cUs: first, oursUs: second } : { cUs: second, oursUs: first });
+      out.push({ ...first, ...second });
     }
     return { count, rounds: out };
   };
@@ -225,8 +227,11 @@ async function measureTurInterleaved() {
   try {
     await readyDevice(sgDev);
     result.sg = await rounds(
-      () => cJson('/out/bin/sg-loop', ['tur', sgNode, String(count)]).tur.p50_us,
-      async () => (await turLatency(sgDev, count)).p50Us,
+      () => {
+        const j = cJson('/out/bin/sg-loop', ['tur', sgNode, String(count)]);
+        return { cUs: j.tur.p50_us, cAsyncUs: j.turAsync.p50_us };
+      },
+      async () => ({ oursUs: (await turLatency(sgDev, count)).p50Us }),
     );
   } finally {
     await sgDev.close();
@@ -238,12 +243,14 @@ async function measureTurInterleaved() {
   writeFileSync('/sys/bus/usb/drivers/usb-storage/unbind', intf);
   try {
     result.bot = await rounds(
-      () => cJson('/out/bin/bot-loop', [SELECTOR, 'tur', String(count)]).p50_us,
+      () => ({ cUs: cJson('/out/bin/bot-loop', [SELECTOR, 'tur', String(count)]).p50_us }),
       async () => {
         const dev = await open.openDevice({ selector: SELECTOR, backend: b.backend, transport: 'bot' });
         try {
           await readyDevice(dev);
-          return (await turLatency(dev, count)).p50Us;
+          const oursUs = (await turLatency(dev, count)).p50Us;
+          // Not part of the round's ratio: the engine's own exchange, right after, for the split.
+          return { oursUs, rawUs: (await rawExchangeTur(dev, count))?.p50Us };
         } finally {
           await dev.close();
         }
@@ -267,14 +274,14 @@ async function measureTurInterleaved() {
  * The same TUR straight through the backend's botExchange (one native call: CBW, CSW), without
  * BotTransport and ScsiDevice: splits the latency into "engine + thread hop" and "core's JS".
  */
-async function rawExchangeTur(dev) {
+async function rawExchangeTur(dev, count = cfg.turCount) {
   const handle = dev.transport?.handle;
   if (dev.transport?.kind !== 'bot') return null; // a CBW means nothing to a UAS device
   if (!handle?.botExchange || handle.info?.backend !== 'native') return null; // the engine's own exchange only
-  const lat = new Float64Array(cfg.turCount);
+  const lat = new Float64Array(count);
   let tag = 0x42000000;
   // The first half of the loop is untimed, as the ScsiDevice TURs' warm-up above.
-  for (let i = -cfg.turCount; i < cfg.turCount; i++) {
+  for (let i = -count; i < count; i++) {
     const cbw = new Uint8Array(31);
     const view = new DataView(cbw.buffer);
     view.setUint32(0, 0x43425355, true); // "USBC"

@@ -159,6 +159,12 @@ export function summarizeTurAb(raw) {
       cUs: median(rounds.map((x) => x.cUs)),
       oursUs: median(rounds.map((x) => x.oursUs)),
     };
+    // SG_IO: the sg driver's write/poll/read from C, the interface usbscsi uses for small commands.
+    const async = rounds.filter((x) => x.cAsyncUs > 0);
+    if (async.length) out[kind].asyncRatio = median(async.map((x) => x.oursUs / x.cAsyncUs));
+    // BOT: the engine's botExchange alone (no BotTransport, no ScsiDevice), right after ours.
+    const exchange = rounds.filter((x) => x.rawUs > 0);
+    if (exchange.length) out[kind].rawRatio = median(exchange.map((x) => x.rawUs / x.cUs));
   }
   return Object.keys(out).length ? out : null;
 }
@@ -380,8 +386,22 @@ export function turAbTable(turAb) {
     fmt(t.oursUs),
     fmtRatio(t.ratio),
     `${fmtRatio(t.lowest)} – ${fmtRatio(t.highest)}`,
+    fmtRatio(t.asyncRatio),
+    fmtRatio(t.rawRatio),
   ]);
-  return grid(['pair', 'rounds', 'C p50 us', 'ours p50 us', 'ours / C (median)', 'range'], rows);
+  return grid(
+    [
+      'pair',
+      'rounds',
+      'C p50 us',
+      'ours p50 us',
+      'ours / C (median)',
+      'range',
+      'ours / C write-poll-read',
+      'botExchange / C',
+    ],
+    rows,
+  );
 }
 
 /** Queued 4 KiB random reads: IOPS per depth, with the ratio to the kernel's uas driver and to our BOT. */
