@@ -279,6 +279,12 @@ export interface NativeAddon {
    * unshared; E_IO with `errno` when the system gives no memory for the copy.
    */
   unshareSharedMemory?(buffer: ArrayBuffer): boolean;
+  /**
+   * Linux: whether poll(2) reports an exceptional condition (POLLPRI or POLLERR) on `fd` now, with
+   * no wait. On a /proc/self/mountinfo descriptor: the mount table changed since it was opened or
+   * last polled. E_BAD_INPUT when `fd` is not open.
+   */
+  pollPriority?(fd: number): boolean;
   /** macOS only (native/src/darwin): IOKit/DiskArbitration bindings. */
   readonly darwin?: unknown;
 }

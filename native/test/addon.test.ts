@@ -296,6 +296,41 @@ describe.skipIf(!loaded.ok)(`@usbscsi/native addon without a device${SKIP}`, () 
   );
 
   it.runIf(process.platform === 'linux')(
+    'pollPriority: nothing on a fresh mountinfo fd, POLLERR on a FIFO with no reader; a closed fd is bad input',
+    async () => {
+      if (!addon) return;
+      const { closeSync, constants, mkdtempSync, openSync, rmSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      const mountinfo = openSync('/proc/self/mountinfo', 'r');
+      try {
+        // Nothing mounted or unmounted since it was opened (the tests mount nothing).
+        expect(addon.pollPriority!(mountinfo)).toBe(false);
+      } finally {
+        closeSync(mountinfo);
+      }
+      const dir = mkdtempSync(join(tmpdir(), 'usbscsi-poll-'));
+      try {
+        const fifo = join(dir, 'fifo');
+        expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+        const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+        const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+        expect(addon.pollPriority!(writer)).toBe(false);
+        closeSync(reader);
+        expect(addon.pollPriority!(writer)).toBe(true); // a pipe with no reader left: POLLERR
+        closeSync(writer);
+        expect(() => addon.pollPriority!(writer)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
+        for (const bad of [-1, 1.5, 'x'])
+          expect(() => (addon.pollPriority as (fd: unknown) => boolean)(bad)).toThrow(
+            expect.objectContaining({ code: 'E_BAD_INPUT' }),
+          );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it.runIf(process.platform === 'linux')(
     'peerCredentials names the process that connected a Unix socket, and refuses what is not one',
     async () => {
       const { createServer, connect } = await import('node:net');

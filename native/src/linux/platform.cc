@@ -1,7 +1,9 @@
 // Linux: string descriptors from sysfs (no open, no permission needed), the usbfs
 // transfer-memory limit shared by every process's in-flight URBs, the credentials of a
-// Unix-socket peer, file descriptors passed over a Unix socket, and memory shared through a file.
+// Unix-socket peer, file descriptors passed over a Unix socket, memory shared through a file, and
+// whether the mount table changed.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -248,6 +250,25 @@ Napi::Value UnshareSharedMemory(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// pollPriority(fd) -> boolean: whether poll(2) reports an exceptional condition (POLLPRI or
+// POLLERR) on `fd` right now; zero timeout, so it never blocks. On a /proc/<pid>/mountinfo
+// descriptor that is the kernel saying the mount table changed since the descriptor was opened or
+// last polled (proc(5)), which lets core re-read the table only when it did.
+Napi::Value PollPriority(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = static_cast<int>(U32(env, info[0], "fd", 0, 0x7fffffff));
+  struct pollfd p {};
+  p.fd = fd;
+  p.events = POLLPRI;
+  int ready;
+  do {
+    ready = poll(&p, 1, 0);
+  } while (ready < 0 && errno == EINTR);
+  if (ready < 0) ThrowNative(env, FromErrno(errno, "polling fd " + std::to_string(fd)));
+  if (p.revents & POLLNVAL) ThrowBadInput(env, "pollPriority: fd " + std::to_string(fd) + " is not open");
+  return Napi::Boolean::New(env, (p.revents & (POLLPRI | POLLERR)) != 0);
+}
+
 }  // namespace
 
 void InitPlatform(Napi::Env env, Napi::Object exports) {
@@ -258,6 +279,7 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   exports.Set("sharedMemory", Napi::Function::New(env, SharedMemory, "sharedMemory"));
   exports.Set("releaseSharedMemory", Napi::Function::New(env, ReleaseSharedMemory, "releaseSharedMemory"));
   exports.Set("unshareSharedMemory", Napi::Function::New(env, UnshareSharedMemory, "unshareSharedMemory"));
+  exports.Set("pollPriority", Napi::Function::New(env, PollPriority, "pollPriority"));
 }
 
 namespace {

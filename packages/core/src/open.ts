@@ -377,17 +377,26 @@ async function openPassThrough(
       { cause: err },
     );
   }
-  const [{ PassThroughTransport }, { linuxMediumWriteClaim }] = await Promise.all([
+  const [{ PassThroughTransport }, { linuxMediumWriteClaim }, { loadNativeAddon }] = await Promise.all([
     import('./sg/passthrough.js'),
     import('./topology/linux-node-mounts.js'),
+    import('./backends/native-addon.js'),
   ]);
   const transport = await PassThroughTransport.open(path);
+  // The transport runs on the addon, which also tells when the mount table changed.
+  const loaded = loadNativeAddon();
+  const pollPriority = loaded.ok ? loaded.addon.pollPriority?.bind(loaded.addon) : undefined;
+  const claimMedium = linuxMediumWriteClaim(
+    usb ? { busNumber: usb.busNumber, portNumbers: usb.portNumbers } : { path },
+    pollPriority ? { mountTableChanged: pollPriority } : {},
+  );
   return new ScsiDevice(transport, {
     lun,
     maxTransferBytes,
     ...timeout,
     description: { backend: 'sg', transport: 'sg', path, ...(usb ? { usb } : {}) },
-    claimMedium: linuxMediumWriteClaim(usb ? { busNumber: usb.busNumber, portNumbers: usb.portNumbers } : { path }),
+    claimMedium,
+    onClose: async () => claimMedium.close(),
   });
 }
 

@@ -29,6 +29,7 @@ export {
   probeDiskClaim,
   type DiskClaim,
   type HeldDiskClaim,
+  type MediumWriteClaimTaker,
   type WriteClaimOptions,
 } from './linux-node-mounts.js';
 export { parseMountinfo, readMountinfo, remountOptions, unescapeMountinfo, type MountinfoEntry } from './mountinfo.js';

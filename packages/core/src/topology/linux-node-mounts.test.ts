@@ -197,6 +197,44 @@ describe('the claim taken before an SG_IO write (linuxMediumWriteClaim)', () => 
     expect(claims).toEqual([]);
   });
 
+  it('with mountTableChanged, mountinfo is kept open and read again only when the kernel says it changed', async () => {
+    const { fstatSync } = await import('node:fs');
+    sysfs.writeMountinfo([rootfs()]);
+    let changed = false;
+    const polled: number[] = [];
+    const take = linuxMediumWriteClaim(
+      { path: `${sysfs.devRoot}/sdb` },
+      {
+        ...options,
+        mountTableChanged: (fd) => {
+          polled.push(fd);
+          return changed;
+        },
+      },
+    );
+    (await take()).release(); // the full check, then the table opened and read
+    expect(polled).toEqual([]);
+    // A filesystem that names the disk without claiming it (FUSE), with no change reported: the
+    // table read at open stands, so nothing is seen. This is what trusting the poll means.
+    sysfs.writeMountinfo([stickMounted(), rootfs()]);
+    expect((await take()).mounts).toEqual([]);
+    expect(polled.length).toBe(1);
+    changed = true; // what the kernel reports after a mount
+    expect((await take()).mounts).toEqual([stickMount()]);
+    expect(polled.length).toBe(2);
+    const fd = polled[0]!;
+    expect(fstatSync(fd).isFile()).toBe(true);
+    take.close();
+    take.close();
+    expect(() => fstatSync(fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    // Closed, it opens the table again at the next claim.
+    changed = false;
+    sysfs.writeMountinfo([rootfs()]);
+    expect((await take()).mounts).toEqual([]);
+    expect(polled.length).toBe(2);
+    take.close();
+  });
+
   it('probeDiskClaim: a node that cannot be opened is unknown, one that can is free', () => {
     const file = join(root, 'plain');
     writeFileSync(file, '');

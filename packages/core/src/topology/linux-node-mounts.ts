@@ -4,7 +4,7 @@
  * and the disk's exclusive claim held for a write: the pass-through transport's
  * "never write to a mounted medium".
  */
-import { closeSync, constants, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MediumWriteClaim, MountInfo, StorageBinding } from '../usb/backend.js';
 import { linuxStorageBindings, type LinuxSysfsOptions } from './linux-sysfs.js';
@@ -57,6 +57,61 @@ export function probeDiskClaim(node: string): DiskClaim {
 export interface WriteClaimOptions extends LinuxSysfsOptions {
   /** How a disk is claimed (default claimDisk; tests give their own). */
   claim?: (node: string) => HeldDiskClaim;
+  /**
+   * Whether the mount table changed since a descriptor of it was opened or last asked (the
+   * addon's pollPriority). Given, the quick check keeps /proc/self/mountinfo open and reads it
+   * again only when it changed; without it, it reads the table before every write.
+   */
+  mountTableChanged?: (fd: number) => boolean;
+}
+
+/** linuxMediumWriteClaim's claim taker; close() lets go of the mount table it keeps open. */
+export interface MediumWriteClaimTaker {
+  (): Promise<MediumWriteClaim>;
+  close(): void;
+}
+
+/**
+ * The mount table's text, read again only when it may have changed: with `changed`, a descriptor
+ * is kept and, while the kernel says nothing was mounted or unmounted since (proc(5): the file
+ * polls POLLPRI on a change), a read costs one poll(2) instead of the whole table. Undefined when
+ * it cannot be read.
+ */
+function mountTableText(path: string, changed: ((fd: number) => boolean) | undefined) {
+  let fd: number | undefined;
+  let text: string | undefined;
+  const readFrom = (from: number): string => {
+    const chunks: Buffer[] = [];
+    for (let at = 0; ;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const n = readSync(from, chunk, 0, chunk.length, at);
+      if (n === 0) return Buffer.concat(chunks).toString('utf8');
+      chunks.push(chunk.subarray(0, n));
+      at += n;
+    }
+  };
+  const close = () => {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+    text = undefined;
+  };
+  return {
+    read(): string | undefined {
+      try {
+        if (!changed) return readFileSync(path, 'utf8');
+        if (fd === undefined) {
+          // Read after the open: a change from the open on is what the next poll reports.
+          fd = openSync(path, 'r');
+          text = readFrom(fd);
+        } else if (changed(fd)) text = readFrom(fd);
+        return text;
+      } catch {
+        close();
+        return undefined;
+      }
+    },
+    close,
+  };
 }
 
 /**
@@ -69,17 +124,19 @@ export interface WriteClaimOptions extends LinuxSysfsOptions {
  * whose claim the kernel refuses is mounted (the mounts are reported) or held by md,
  * device-mapper, swap or another program's exclusive open (reported in `heldBy`): refused either
  * way. A disk that cannot be opened at all is judged by the full check alone, as it was before
- * claims were held. The full check (sysfs, then /proc/self/mountinfo parsed) cost more than a 4 MiB WRITE
- * in the guest, so it runs the first time and whenever the quick one is not sure; the quick one
- * is the claim, and mountinfo not naming any of the disks (a FUSE filesystem need not claim its
- * device). With no disk found, the full check runs each time: one may appear (a card put in a
+ * claims were held. The full check (sysfs, then /proc/self/mountinfo parsed) cost more than a
+ * 4 MiB WRITE in the guest, so it runs the first time and whenever the quick one is not sure; the
+ * quick one is the claim, and mountinfo not naming any of the disks (a FUSE filesystem need not
+ * claim its device), read again only when the kernel says it changed where `mountTableChanged` is
+ * given. With no disk found, the full check runs each time: one may appear (a card put in a
  * reader).
  */
 export function linuxMediumWriteClaim(
   target: { path: string } | { busNumber: number; portNumbers: number[] },
   options: WriteClaimOptions = {},
-): () => Promise<MediumWriteClaim> {
+): MediumWriteClaimTaker {
   const claim = options.claim ?? claimDisk;
+  const mountTable = mountTableText(options.mountinfoPath ?? '/proc/self/mountinfo', options.mountTableChanged);
   let disks: string[] = [];
   const full = async (): Promise<MountInfo[]> => {
     if ('path' in target) {
@@ -96,7 +153,7 @@ export function linuxMediumWriteClaim(
     heldBy,
     release: () => {},
   });
-  return async () => {
+  const take = async (): Promise<MediumWriteClaim> => {
     if (disks.length === 0) {
       const mounts = await full();
       if (mounts.length > 0 || disks.length === 0) return nothingHeld(mounts);
@@ -116,13 +173,7 @@ export function linuxMediumWriteClaim(
         return nothingHeld(mounts, mounts.length > 0 ? [] : busy.flatMap((disk) => usersOfDisk(disk, options)));
       }
       // Quick only when every disk is claimed: one that could not be opened gets the full check.
-      let mountinfo: string | undefined;
-      try {
-        if (held.every((h) => h.state === 'free'))
-          mountinfo = readFileSync(options.mountinfoPath ?? '/proc/self/mountinfo', 'utf8');
-      } catch {
-        mountinfo = undefined;
-      }
+      const mountinfo = held.every((h) => h.state === 'free') ? mountTable.read() : undefined;
       const mounts = mountinfo !== undefined && !disks.some((d) => mountinfo.includes(d)) ? [] : await full();
       if (mounts.length > 0) {
         release();
@@ -134,6 +185,7 @@ export function linuxMediumWriteClaim(
       throw err;
     }
   };
+  return Object.assign(take, { close: mountTable.close });
 }
 
 /**

@@ -199,6 +199,19 @@ export async function registerHandoffCases(scenario, backends) {
         assertEqual([await rewrite(), await rewrite()], ['E_MOUNTED', 'E_MOUNTED'], 'mounted after quick checks');
         execFileSync('umount', [MNT]);
         assertEqual([await rewrite(), await rewrite()], ['written', 'written'], 'unmounted again');
+        // A filesystem that names the disk without claiming it, as FUSE may: here tmpfs with the
+        // disk as its source. Only the mount table shows it, and the quick check reads the table
+        // again only when the kernel says it changed (pollPriority on a kept descriptor).
+        const fake = '/mnt/named-not-claimed';
+        mkdirSync(fake, { recursive: true });
+        execFileSync('mount', ['-t', 'tmpfs', disk, fake], { stdio: 'pipe' });
+        try {
+          assertEqual(core.mod.probeDiskClaim(disk), 'free', `claim of ${disk} under a tmpfs named after it`);
+          assertEqual([await rewrite(), await rewrite()], ['E_MOUNTED', 'E_MOUNTED'], 'a tmpfs named after the disk');
+        } finally {
+          execFileSync('umount', [fake]);
+        }
+        assertEqual([await rewrite(), await rewrite()], ['written', 'written'], 'the tmpfs unmounted');
       } finally {
         await dev.close();
       }
