@@ -14,7 +14,7 @@ export const ExitCode = {
   NOT_FOUND: 3,
   /** The OS refused access (E_PERMISSION): udev rule, root or entitlement. */
   PERMISSION: 4,
-  /** Another process or lease holds the interface (E_BUSY). */
+  /** Another process or lease holds the interface, or md, dm or swap holds the disk of an SG_IO write (E_BUSY). */
   BUSY: 5,
   /** Refused because a filesystem of the device is mounted (E_MOUNTED). */
   MOUNTED: 6,
@@ -109,7 +109,7 @@ export const EXIT_CODE_HELP: readonly [number, string][] = [
   [ExitCode.USAGE, 'usage error or bad input (nothing was sent)'],
   [ExitCode.NOT_FOUND, 'device not found, or the selector is ambiguous'],
   [ExitCode.PERMISSION, 'permission denied (udev rule / root / entitlement)'],
-  [ExitCode.BUSY, 'device busy (another process or lease)'],
+  [ExitCode.BUSY, 'device busy (another process or lease), or its medium in use (md, dm, swap)'],
   [ExitCode.MOUNTED, 'refused: a filesystem of the device is mounted'],
   [ExitCode.DEVICE_GONE, 'device disconnected'],
   [ExitCode.TIMEOUT, 'command timed out'],
