@@ -468,7 +468,8 @@ export class ScsiDevice {
   /**
    * Many small reads at once (random 4 KiB reads, say): each entry is read into its own buffer,
    * returned in the order given, with up to `queueDepth` commands in flight on a transport that
-   * queues (UAS) and one after the other on one that does not (BOT, SG_IO). Each read gets what
+   * queues (UAS) and one after the other on one that does not (BOT, SG_IO: as transport jobs,
+   * with no JavaScript between the commands). Each read gets what
    * `read` gives one: whole blocks or an error. The first read that fails stops the batch (reads
    * not yet sent are not sent) and its error is thrown once the reads in flight are back.
    */
@@ -503,6 +504,30 @@ export class ScsiDevice {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
     };
+    // One command at a time anyway (BOT, SG_IO): the reads go as jobs, the transport running one
+    // READ after another with no JavaScript between them; the buffers lie back to back already.
+    if (this.transport.executeJob && limit === 1) {
+      let commands: BlockJobCommand[] = [];
+      let bytes = 0;
+      let at = 0;
+      for (const r of reads) {
+        for (let left = r.blocks, lba = BigInt(r.lba); left > 0;) {
+          const n = Math.min(left, perCommand);
+          commands.push({ cdb: blockCdb('read', lba, n), length: n * blockSize, lba });
+          bytes += n * blockSize;
+          lba += BigInt(n);
+          left -= n;
+          if (bytes >= JOB_BYTES) {
+            await this.blockJob('read', commands, { data: memory }, at, one);
+            at += bytes;
+            commands = [];
+            bytes = 0;
+          }
+        }
+      }
+      if (commands.length > 0) await this.blockJob('read', commands, { data: memory }, at, one);
+      return out;
+    }
     let next = 0;
     let failure: { error: unknown } | undefined;
     const worker = async () => {
@@ -850,9 +875,7 @@ export class ScsiDevice {
   /**
    * READs or WRITEs of `blocks` blocks from `lba` as jobs (transports that run commands back to
    * back: `ScsiTransport.executeJob`), each of at most JOB_BYTES so progress is reported and
-   * memory for the command list stays small. The command that ends a job early is handled as
-   * {@link blockCommand} handles one: a UNIT ATTENTION sends it once more, any other status
-   * throws, GOOD with bytes missing is an error; the next job starts after it.
+   * memory for the command list stays small (blockJob runs each).
    */
   private async blockJobs(
     kind: 'read' | 'write',
@@ -867,7 +890,7 @@ export class ScsiDevice {
     let done = 0; // bytes
     let next = lba;
     while (done < total) {
-      const commands: { cdb: Uint8Array; length: number; lba: bigint }[] = [];
+      const commands: BlockJobCommand[] = [];
       let bytes = 0;
       for (let left = (total - done) / blockSize; left > 0 && bytes < JOB_BYTES;) {
         const n = Math.min(left, perCommand);
@@ -876,51 +899,77 @@ export class ScsiDevice {
         bytes += n * blockSize;
         left -= n;
       }
+      await this.blockJob(kind, commands, target, done, options);
+      done += bytes;
+      next += BigInt(bytes / blockSize);
+      options.onProgress?.(done, total);
+    }
+  }
+
+  /**
+   * One job of block commands whose data lie back to back in `target` from byte `at`. The
+   * command that ends it early is handled as {@link blockCommand} handles one: a UNIT ATTENTION
+   * of a reset sends it once more, a medium change stops the transfer (mediumChangedError), any
+   * other status throws, GOOD with bytes missing is an error; the commands after it then go as a
+   * job of their own.
+   */
+  private async blockJob(
+    kind: 'read' | 'write',
+    commands: BlockJobCommand[],
+    target: { data: Uint8Array } | { fd: number; position: number },
+    at: number,
+    options: TransferProgressOptions,
+  ): Promise<void> {
+    const direction = kind === 'read' ? 'in' : 'out';
+    let first = 0;
+    let offset = at; // where commands[first]'s data starts in target
+    while (first < commands.length) {
+      const part = first === 0 ? commands : commands.slice(first);
+      let bytes = 0;
+      for (const c of part) bytes += c.length;
       const job: ScsiJob = {
-        commands,
-        direction: kind === 'read' ? 'in' : 'out',
+        commands: part,
+        direction,
         lun: this.lun,
         timeoutMs: options.timeoutMs ?? this.commandTimeoutMs,
       };
-      if ('data' in target) job.data = target.data.subarray(done, done + bytes);
-      else job.dataFd = { fd: target.fd, position: target.position + done };
+      if ('data' in target) job.data = target.data.subarray(offset, offset + bytes);
+      else job.dataFd = { fd: target.fd, position: target.position + offset };
       if (options.signal) job.signal = options.signal;
       const r = await this.transport.executeJob!(job);
-      let moved = commands.slice(0, r.done).reduce((sum, c) => sum + c.length, 0);
-      if (r.done < commands.length) {
-        const c = commands[r.done]!;
-        let result = r.result;
-        if (!result) throw new UsbScsiError(ErrorCodes.IO, 'the transport stopped a job without a result');
-        if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
-          if (mediumMayHaveChanged(result.sense)) {
-            this.capacityCache = undefined;
-            throw mediumChangedError(result, c.cdb, c.lba);
-          }
-          // A reset is reported once; the command itself did not run.
-          const phase =
-            'data' in target
-              ? { data: target.data.subarray(done + moved, done + moved + c.length) }
-              : { dataFd: { fd: target.fd, position: target.position + done + moved, length: c.length } };
-          result = await this.send(
-            c.cdb,
-            {
-              direction: job.direction,
-              ...phase,
-              allowMediumWrite: kind === 'write',
-              ...(options.signal ? { signal: options.signal } : {}),
-              ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-            },
-            false,
-          );
+      for (let i = 0; i < r.done; i++) offset += part[i]!.length;
+      first += r.done;
+      if (first >= commands.length) return;
+      const c = commands[first]!;
+      let result = r.result;
+      if (!result) throw new UsbScsiError(ErrorCodes.IO, 'the transport stopped a job without a result');
+      if (result.status === ScsiStatus.CHECK_CONDITION && result.sense?.senseKey === 0x06) {
+        if (mediumMayHaveChanged(result.sense)) {
+          this.capacityCache = undefined;
+          throw mediumChangedError(result, c.cdb, c.lba);
         }
-        if (result.status !== ScsiStatus.GOOD && result.status !== ScsiStatus.CONDITION_MET)
-          throw new CheckConditionError(result, result.sense, c.cdb);
-        checkMoved(c.cdb, c.lba, c.length, result);
-        moved += c.length;
+        // A reset is reported once; the command itself did not run.
+        const phase =
+          'data' in target
+            ? { data: target.data.subarray(offset, offset + c.length) }
+            : { dataFd: { fd: target.fd, position: target.position + offset, length: c.length } };
+        result = await this.send(
+          c.cdb,
+          {
+            direction,
+            ...phase,
+            allowMediumWrite: kind === 'write',
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+          },
+          false,
+        );
       }
-      done += moved;
-      next += BigInt(moved / blockSize);
-      options.onProgress?.(done, total);
+      if (result.status !== ScsiStatus.GOOD && result.status !== ScsiStatus.CONDITION_MET)
+        throw new CheckConditionError(result, result.sense, c.cdb);
+      checkMoved(c.cdb, c.lba, c.length, result);
+      offset += c.length;
+      first++;
     }
   }
 
@@ -1115,6 +1164,13 @@ function letGoOfMedium(medium: { claim: Promise<MediumWriteClaim>; taken?: Mediu
       (claim) => claim.release(),
       () => {},
     );
+}
+
+/** A READ or WRITE of a job, with the LBA its errors name. */
+interface BlockJobCommand {
+  cdb: Uint8Array;
+  length: number;
+  lba: bigint;
 }
 
 /** Bytes per job of READs or WRITEs: the progress step, and a bound on the command list. */

@@ -183,3 +183,90 @@ describe('a medium change during a block transfer', () => {
     expect((await d.read(0, 2)).length).toBe(2 * 2048);
   });
 });
+
+// readBatch on a transport that runs one command at a time and has jobs (BOT here, SG_IO too):
+// the reads go as jobs, handled as the jobs of a range are.
+describe('ScsiDevice.readBatch as jobs (BOT)', () => {
+  /** Reads of 1 to 10 blocks at scattered LBAs; at 4 blocks per command the 10-block read is 3 commands. */
+  const reads = [
+    { lba: 700, blocks: 1 },
+    { lba: 10, blocks: 10 },
+    { lba: 1500, blocks: 3 },
+    { lba: 3, blocks: 4 },
+    { lba: 2047, blocks: 1 },
+  ];
+  const image = pattern(2048 * BLOCK);
+  const expected = (lba: number, blocks: number) => image.subarray(lba * BLOCK, (lba + blocks) * BLOCK);
+
+  async function openBatch(): Promise<{ d: ScsiDevice; jobs: number[]; executes: () => number }> {
+    sim = new SimulatedDevice({ luns: [{ blockSize: BLOCK, blockCount: 2048 }] });
+    const d = await openDevice({
+      backend: new EmulatorBackend({ devices: [sim] }),
+      tuning: { maxTransferBytes: 4 * BLOCK },
+    });
+    dev = d;
+    await d.testUnitReady().catch(() => undefined);
+    await d.write(0, image, { allowMediumWrite: true });
+    const jobs: number[] = [];
+    let executes = 0;
+    const { transport } = d;
+    const job = transport.executeJob!.bind(transport);
+    const execute = transport.execute.bind(transport);
+    Object.defineProperty(transport, 'executeJob', {
+      value: (j: Parameters<typeof job>[0]) => {
+        jobs.push(j.commands.length);
+        return job(j);
+      },
+    });
+    Object.defineProperty(transport, 'execute', {
+      value: (r: Parameters<typeof execute>[0]) => {
+        executes++;
+        return execute(r);
+      },
+    });
+    return { d, jobs, executes: () => executes };
+  }
+
+  it('one job of every READ (a read longer than a command split), each buffer its own blocks, in order', async () => {
+    const { d, jobs, executes } = await openBatch();
+    const before = executes();
+    const out = await d.readBatch(reads, { queueDepth: 16 });
+    expect(jobs).toEqual([1 + 3 + 1 + 1 + 1]);
+    expect(executes() - before).toBe(0);
+    out.forEach((buf, i) => expect(buf).toEqual(expected(reads[i]!.lba, reads[i]!.blocks)));
+  });
+
+  it('the 4th READ fails NOT READY: CheckConditionError, nothing after it sent', async () => {
+    const { d } = await openBatch();
+    sim.faults.inject({ kind: 'not-ready', opcode: 0x28, skip: 3 });
+    const before = sim.stats.commands;
+    const err = await d.readBatch(reads).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckConditionError);
+    expect((err as CheckConditionError).details).toMatchObject({ senseKey: 2, asc: 4 });
+    expect(sim.stats.commands - before).toBe(4 + 1); // and its REQUEST SENSE
+  });
+
+  it("a reset's UNIT ATTENTION on the 1st READ: sent once more, the rest as a job, every buffer right", async () => {
+    const { d, jobs } = await openBatch();
+    sim.faults.inject({ kind: 'unit-attention-after-reset' });
+    await d.reset();
+    const out = await d.readBatch(reads);
+    expect(jobs).toEqual([7, 6]);
+    out.forEach((buf, i) => expect(buf).toEqual(expected(reads[i]!.lba, reads[i]!.blocks)));
+  });
+
+  it('a medium change at the 3rd READ stops the batch, naming its LBA', async () => {
+    const { d } = await openBatch();
+    let seen = 0;
+    const off = sim.onCommand(0x28, ({ unit, builtin }) => {
+      if (++seen !== 3) return builtin();
+      off();
+      unit.insertMedium(new RamBlockStore(BLOCK, 2048n));
+      unit.unitAttention = null;
+      return { status: 0x02, sense: { key: 0x06, asc: 0x28, ascq: 0x00 } };
+    });
+    await expect(d.readBatch(reads)).rejects.toMatchObject({
+      details: { mediumChanged: true, lba: String(10 + 4) },
+    });
+  });
+});
