@@ -514,6 +514,17 @@ async function measurePath(path) {
       ],
     };
   }
+  if (path === 'sg-batch') {
+    const sgNode = `/dev/${sgOfDisk(sdDisks()[0])}`;
+    const dev = await open.openDevice({ selector: sgNode, transport: 'sg' });
+    try {
+      await readyDevice(dev);
+      const random = await randomViaBatch(dev, RANDOM_DEPTHS, (d) => randomLbas(cfg.randomCount, d), RANDOM_IO / BLOCK);
+      return { random, notes: ['SG_IO: ScsiDevice.readBatch (one command at a time, as jobs)'] };
+    } finally {
+      await dev.close();
+    }
+  }
   if (path === 'sg' || path === 'sg-aligned' || path === 'sg-node' || path === 'sg-d2') {
     const disk = sdDisks()[0];
     const sgNode = `/dev/${sgOfDisk(disk)}`;

@@ -31,6 +31,7 @@ export const KNOWN_PATHS = [
   'uas',
   'uas-batch',
   'native-batch',
+  'sg-batch',
 ];
 export const DEFAULT_PATHS = KNOWN_PATHS;
 /** Queue depths of the 4 KiB random-read paths. */
@@ -50,7 +51,7 @@ const USAGE = `usage: pnpm bench [-- --tiny] [--size-mib N] [--tur-count N] [--r
 env: BENCH_SIZE_MIB, BENCH_TUR_COUNT, BENCH_REPS, BENCH_SCENARIOS, BENCH_PATHS, BENCH_SIZES_KIB, BENCH_RANDOM_COUNT,
      BENCH_TINY=1, BENCH_MEMORY_GIB, BENCH_CPU_PROF=1, BENCH_CHUNK_KIB (native URB size; engine default if unset)
 paths: ${KNOWN_PATHS.join(', ')} (default: all)
-random paths (kernel-uas, kernel-random, native-random, uas, uas-batch, native-batch):
+random paths (kernel-uas, kernel-random, native-random, uas, uas-batch, native-batch, sg-batch):
   N random 4 KiB READs at queue depth ${RANDOM_DEPTHS.join(', ')}`;
 
 export function usage() {

@@ -28,9 +28,10 @@ export const PATH_LABELS = {
   uas: 'native UAS (UasTransport)',
   'uas-batch': 'native UAS, ScsiDevice.readBatch',
   'native-batch': 'native BOT, ScsiDevice.readBatch',
+  'sg-batch': 'SG_IO, ScsiDevice.readBatch',
 };
 /** Paths that measure only the queued 4 KiB random reads (no sequential sizes, no TUR). */
-export const RANDOM_ONLY = new Set(['kernel-random', 'native-random', 'uas-batch', 'native-batch']);
+export const RANDOM_ONLY = new Set(['kernel-random', 'native-random', 'uas-batch', 'native-batch', 'sg-batch']);
 /** TEST UNIT READY only, the C loop's rounds and ours alternated (summarizeTurAb); no sequential sizes. */
 export const TUR_AB = 'tur-ab';
 /** Paths with no sequential READ/WRITE and no TUR of their own: left out of those tables. */
