@@ -5,7 +5,7 @@ import { randomFillSync } from 'node:crypto';
 import { test, skip } from '../runner.mjs';
 import { loadOpen, loadBot } from './core-api.mjs';
 import { perBackend } from './device.mjs';
-import { withBot } from './bot.mjs';
+import { withBot, waitForKernelDisk } from './bot.mjs';
 import { registerSgJobCases } from './sg-job.mjs';
 import {
   assert,
@@ -216,6 +216,60 @@ export async function registerSgCases(scenario, backends) {
     );
 
   if (open.mod) registerSgJobCases(scenario);
+
+  // readBatch on a transport that runs one READ at a time goes as transport jobs: SG_IO's on a
+  // pool thread, BOT's in the engine (or node-usb's generic job). Scattered reads, one longer than
+  // a command, against what the kernel wrote there.
+  const BATCH_BASE = 40960;
+  const batchReads = [
+    { lba: BATCH_BASE + 5000, blocks: 1 },
+    { lba: BATCH_BASE + 17, blocks: 8 },
+    { lba: BATCH_BASE + 3001, blocks: 2100 }, // 1,075,200 bytes: two commands of at most 1 MiB
+    { lba: BATCH_BASE + 8191, blocks: 1 },
+    { lba: BATCH_BASE, blocks: 64 },
+  ];
+  const batchImage = () => {
+    const image = randomFillSync(new Uint8Array(8192 * 512));
+    kernelWrite(disk(), BATCH_BASE, image);
+    return image;
+  };
+  const checkBatch = (out, image, what) =>
+    batchReads.forEach(({ lba, blocks }, i) =>
+      assertBytesEqual(
+        out[i],
+        image.subarray((lba - BATCH_BASE) * 512, (lba - BATCH_BASE + blocks) * 512),
+        `${what}: read ${i}`,
+      ),
+    );
+  const titleBatch = `[${scenario}/sg] readBatch through SG_IO (as jobs): every buffer holds the kernel's bytes`;
+  if (!open.mod) skip(titleBatch, open.reason);
+  else
+    test(titleBatch, async () => {
+      const image = batchImage();
+      const dev = await open.mod.openDevice({ selector: disk(), transport: 'sg' });
+      try {
+        checkBatch(await dev.readBatch(batchReads, { queueDepth: 8 }), image, 'SG_IO');
+      } finally {
+        await dev.close();
+      }
+    });
+  perBackend(
+    scenario,
+    backends,
+    open,
+    "readBatch through BOT under the lease (as jobs): every buffer holds the kernel's bytes",
+    async (o, b) => {
+      const image = batchImage();
+      const dev = await o.openDevice({ selector: '46f4:0001', backend: b, transport: 'bot' });
+      try {
+        checkBatch(await dev.readBatch(batchReads), image, 'BOT');
+      } finally {
+        await dev.close();
+      }
+      await waitForKernelDisk();
+    },
+    { timeoutMs: 120_000 },
+  );
 
   perBackend(
     scenario,
