@@ -8,7 +8,17 @@ import { loadOpen, loadHandoff, loadBot, loadCoreIndex } from './core-api.mjs';
 import { perBackend, withDevice, readyDevice } from './device.mjs';
 import { waitForKernelDisk } from './bot.mjs';
 import { findQemuDisk } from './qemu-disk.mjs';
-import { assert, assertEqual, assertBytesEqual, sdDisks, waitFor, sleep, usbInterfaceOfDisk } from '../util.mjs';
+import {
+  assert,
+  assertEqual,
+  assertBytesEqual,
+  kernelRead,
+  kernelWrite,
+  sdDisks,
+  waitFor,
+  sleep,
+  usbInterfaceOfDisk,
+} from '../util.mjs';
 
 const READ10_LBA0_8 = Uint8Array.of(0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0);
 
@@ -245,7 +255,7 @@ export async function registerHandoffCases(scenario, backends) {
       };
       const dev = await core.mod.openDevice({ selector: '46f4:0001', transport: 'sg' });
       // The first page holds ext2's superblock (1024) and would hold swap's header: kept, put back.
-      const firstPage = Buffer.alloc(4096);
+      let firstPage;
       try {
         assertEqual(dev.transport.kind, 'sg', 'transport');
         const lba = Number((await dev.readCapacity()).lastLba) - 8;
@@ -257,12 +267,7 @@ export async function registerHandoffCases(scenario, backends) {
         await writer.write(blocks.subarray(512));
         assertEqual([core.mod.probeDiskClaim(disk), tryMount()], ['free', 'mounted'], 'after the last piece');
 
-        const fd = openSync(disk, 'r');
-        try {
-          readSync(fd, firstPage, 0, 4096, 0);
-        } finally {
-          closeSync(fd);
-        }
+        firstPage = kernelRead(disk, 0, 4096);
         execFileSync('mkswap', [disk], { stdio: 'pipe' });
         execFileSync('swapon', [disk], { stdio: 'pipe' });
         try {
@@ -281,15 +286,7 @@ export async function registerHandoffCases(scenario, backends) {
         }
       } finally {
         await dev.close();
-        if (firstPage.some((b) => b !== 0)) {
-          const fd = openSync(disk, 'r+');
-          try {
-            writeSync(fd, firstPage, 0, 4096, 0);
-          } finally {
-            closeSync(fd);
-          }
-          execFileSync('blockdev', ['--flushbufs', disk]);
-        }
+        if (firstPage) kernelWrite(disk, 0, firstPage);
       }
       execFileSync('mount', ['-t', 'ext2', disk, MNT], { stdio: 'pipe' });
       assertMountedWithFile(content, 'after the claimed writes and the swap');
