@@ -8,7 +8,7 @@ import { closeSync, constants, openSync, readFileSync, readSync, readdirSync } f
 import { join } from 'node:path';
 import type { MediumWriteClaim, MountInfo, StorageBinding } from '../usb/backend.js';
 import { linuxStorageBindings, type LinuxSysfsOptions } from './linux-sysfs.js';
-import { readMountinfoSync, unescapeMountinfo } from './mountinfo.js';
+import { parseSwaps, readMountinfoSync } from './mountinfo.js';
 import type { DiskUser } from './types.js';
 
 /** What the kernel said to an exclusive claim of a whole disk (claimDisk, probeDiskClaim). */
@@ -214,14 +214,16 @@ function usersOfDisk(disk: string, options: LinuxSysfsOptions): DiskUser[] {
   } catch {
     swaps = '';
   }
-  const partition = new RegExp(`^${disk.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(p?\\d+)?$`);
-  for (const line of swaps.split('\n').slice(1)) {
-    const file = unescapeMountinfo(line.split(/\s+/)[0] ?? '');
-    if (partition.test(file)) users.push({ device: file, user: 'swap' });
-  }
+  const ofDisk = diskOrPartition(disk);
+  for (const file of parseSwaps(swaps)) if (ofDisk.test(file)) users.push({ device: file, user: 'swap' });
   return users.length > 0
     ? users
     : [{ device: disk, user: 'an exclusive open (mkfs, a partition tool, another writer)' }];
+}
+
+/** A whole-disk node or one of its partitions (`/dev/sdb`, `/dev/sdb1`, `/dev/nvme0n1p2`), not `/dev/sdba`. */
+function diskOrPartition(node: string): RegExp {
+  return new RegExp(`^${node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(p?\\d+)?$`);
 }
 
 /** Mounts on any disk of the USB device at a bus-port path (every mass-storage interface). */
@@ -265,8 +267,7 @@ function mountsOfNode(path: string, options: LinuxSysfsOptions): { disk?: string
     disk = blocks[0]!;
   }
   const node = `${devRoot}/${disk}`;
-  const escaped = node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const partition = new RegExp(`^${escaped}(p?\\d+)?$`);
+  const partition = diskOrPartition(node);
   const mounts = readMountinfoSync(options.mountinfoPath)
     .filter((m) => partition.test(m.source))
     .map((m) => ({ device: m.source, mountPoint: m.mountPoint, fsType: m.fsType }));

@@ -14,7 +14,7 @@
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { StorageBinding } from '../usb/backend.js';
-import { parseMountinfo, remountOptions, unescapeMountinfo } from './mountinfo.js';
+import { parseMountinfo, parseSwaps, remountOptions } from './mountinfo.js';
 import type { DiskUser, MountedFilesystem } from './types.js';
 import { locationOf, sysfsDeviceName } from '../usb/location.js';
 
@@ -209,10 +209,7 @@ async function readInterface(
     });
   }
 
-  // /proc/swaps: "Filename Type Size Used Priority", paths escaped like mountinfo.
-  const swaps = (await readText(options.swapsPath ?? '/proc/swaps')) ?? '';
-  for (const line of swaps.split('\n').slice(1)) {
-    const file = unescapeMountinfo(line.split(/\s+/)[0] ?? '');
+  for (const file of parseSwaps((await readText(options.swapsPath ?? '/proc/swaps')) ?? '')) {
     if (byNode.has(file)) otherUsers.push({ device: file, user: 'swap' });
   }
 

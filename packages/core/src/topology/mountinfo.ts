@@ -78,6 +78,15 @@ export function remountOptions(entry: Pick<MountinfoEntry, 'mountOptions' | 'sup
   return out.join(',');
 }
 
+/** The swap areas /proc/swaps lists ("Filename Type Size Used Priority", paths escaped like mountinfo). */
+export function parseSwaps(text: string): string[] {
+  return text
+    .split('\n')
+    .slice(1)
+    .map((line) => unescapeMountinfo(line.split(/\s+/)[0] ?? ''))
+    .filter((file) => file !== '');
+}
+
 /** The mounts a mountinfo file lists; none when it cannot be read (no /proc in a sandbox). */
 export async function readMountinfo(path = '/proc/self/mountinfo'): Promise<MountinfoEntry[]> {
   return parseMountinfo(await readFile(path, 'utf8').catch(() => ''));
